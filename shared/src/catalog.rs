@@ -1,0 +1,277 @@
+//! The catalog: the index of snapshots, the per-scope locks, and rollback jobs with their
+//! journals.
+//!
+//! Implementations: [`SqliteCatalog`] (the embedded default, a file inside a `file://` store)
+//! and [`MemoryCatalog`] (unit tests). Every state change is a conditional write: a transition
+//! that does not start from the expected state fails with [`CatalogError::Conflict`] instead of
+//! overwriting someone else's work.
+
+mod memory;
+mod sqlite;
+
+use std::fmt::{self, Debug};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::id::{JobId, SnapshotId};
+use crate::manifest::{Counts, Trigger};
+use crate::scope::Scope;
+
+pub use memory::MemoryCatalog;
+pub use sqlite::SqliteCatalog;
+
+/// A snapshot's lifecycle. Only `pending → completed` and `pending → failed` exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotStatus {
+    Pending,
+    Completed,
+    Failed,
+}
+
+impl SnapshotStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotStatus::Pending => "pending",
+            SnapshotStatus::Completed => "completed",
+            SnapshotStatus::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for SnapshotStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SnapshotStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(SnapshotStatus::Pending),
+            "completed" => Ok(SnapshotStatus::Completed),
+            "failed" => Ok(SnapshotStatus::Failed),
+            _ => Err(format!("unknown snapshot status {s:?}")),
+        }
+    }
+}
+
+/// Byte figures of a snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByteStats {
+    /// Uncompressed canonical size of every record in the snapshot.
+    pub logical: u64,
+    /// Compressed bytes this snapshot added to the store (new blobs plus its manifest).
+    pub stored_new: u64,
+}
+
+/// The catalog row of one snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotEntry {
+    pub id: SnapshotId,
+    pub scope: Scope,
+    pub name: Option<String>,
+    pub trigger: Trigger,
+    pub status: SnapshotStatus,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub counts: Counts,
+    pub bytes: ByteStats,
+    /// API requests the capture made.
+    pub requests: u64,
+    pub manifest_key: String,
+    pub parent: Option<SnapshotId>,
+    pub pinned: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Why the snapshot failed, when it did.
+    pub error: Option<String>,
+}
+
+/// The final figures written when a snapshot leaves `pending`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finish {
+    pub status: SnapshotStatus,
+    pub finished_at: DateTime<Utc>,
+    pub counts: Counts,
+    pub bytes: ByteStats,
+    pub requests: u64,
+    pub error: Option<String>,
+}
+
+/// Who holds a scope's lock, for the "refused" message and for expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub scope: Scope,
+    /// Unique per acquisition; only its holder can renew or release the lock.
+    pub token: String,
+    /// Human description, e.g. `rollback by alice@laptop (pid 4242)`.
+    pub holder: String,
+    pub acquired_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl LockInfo {
+    pub fn new(scope: &Scope, holder: impl Into<String>, ttl: Duration) -> Self {
+        let now = Utc::now();
+        LockInfo {
+            scope: scope.clone(),
+            token: ulid::Ulid::new().to_string(),
+            holder: holder.into(),
+            acquired_at: now,
+            expires_at: now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1)),
+        }
+    }
+}
+
+/// A rollback job's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobStatus::Completed | JobStatus::Failed)
+    }
+}
+
+impl FromStr for JobStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "queued" => Ok(JobStatus::Queued),
+            "running" => Ok(JobStatus::Running),
+            "completed" => Ok(JobStatus::Completed),
+            "failed" => Ok(JobStatus::Failed),
+            _ => Err(format!("unknown job status {s:?}")),
+        }
+    }
+}
+
+/// A rollback job: the plan it executes lives in the object store at `plan_key`; the journal
+/// (which of its operations are done) lives in the catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobEntry {
+    pub id: JobId,
+    pub scope: Scope,
+    pub target: SnapshotId,
+    /// Identifies the plan's inputs (target, filters, options): a re-run of the same command
+    /// resumes the open job with the same fingerprint instead of starting another.
+    pub fingerprint: String,
+    pub plan_key: String,
+    pub status: JobStatus,
+    pub pre_snapshot: Option<SnapshotId>,
+    pub total_ops: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub error: Option<String>,
+}
+
+/// One completed operation of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub job: JobId,
+    /// Index of the operation in the plan.
+    pub op: u64,
+    pub done_at: DateTime<Utc>,
+    /// What the tracker answered that later steps may need (e.g. a recreated comment's id).
+    pub result: serde_json::Value,
+}
+
+/// Catalog failures.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// A conditional write lost: the row exists, or is not in the expected state.
+    #[error("catalog conflict on {what}: {detail}")]
+    Conflict { what: String, detail: String },
+    /// The scope is locked by someone else.
+    #[error("{} is locked by {} since {} (expires {}); wait for it to finish, or retry after the lock expires", .0.scope, .0.holder, .0.acquired_at.format("%Y-%m-%d %H:%M:%S UTC"), .0.expires_at.format("%H:%M:%S UTC"))]
+    Locked(Box<LockInfo>),
+    #[error("{what} not found in catalog {catalog}")]
+    NotFound { catalog: String, what: String },
+    #[error("catalog {catalog} cannot be opened: {detail}")]
+    Unavailable { catalog: String, detail: String },
+    #[error("catalog {catalog} failed: {detail}")]
+    Backend { catalog: String, detail: String },
+    #[error("catalog {catalog} holds an unreadable row ({detail})")]
+    Corrupt { catalog: String, detail: String },
+}
+
+impl CatalogError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, CatalogError::Backend { .. })
+    }
+}
+
+/// The snapshot index, locks and rollback jobs.
+#[async_trait]
+pub trait Catalog: Send + Sync + Debug {
+    /// Where this catalog is, for messages.
+    fn location(&self) -> String;
+
+    /// Inserts a new entry; `Conflict` if its id exists.
+    async fn create(&self, entry: &SnapshotEntry) -> Result<(), CatalogError>;
+
+    async fn get(&self, id: &SnapshotId) -> Result<Option<SnapshotEntry>, CatalogError>;
+
+    /// Entries of one scope (or all scopes), newest first, whatever their status.
+    async fn list(&self, scope: Option<&Scope>) -> Result<Vec<SnapshotEntry>, CatalogError>;
+
+    /// Moves a `pending` entry to `completed` or `failed` with its final figures; `Conflict`
+    /// when the entry is not pending (a second completion never overwrites the first).
+    async fn finish(&self, id: &SnapshotId, finish: &Finish) -> Result<(), CatalogError>;
+
+    async fn set_pinned(&self, id: &SnapshotId, pinned: bool) -> Result<(), CatalogError>;
+
+    /// Removes an entry; `NotFound` when there is none.
+    async fn delete(&self, id: &SnapshotId) -> Result<(), CatalogError>;
+
+    /// Takes the scope's lock if it is free or its previous holder's lock has expired;
+    /// otherwise `Locked` with the current holder.
+    async fn lock(&self, lock: &LockInfo) -> Result<(), CatalogError>;
+
+    /// Extends a held lock; `Conflict` if `lock.token` no longer holds it.
+    async fn renew_lock(&self, lock: &LockInfo) -> Result<(), CatalogError>;
+
+    /// Releases the lock if `token` still holds it; otherwise does nothing.
+    async fn unlock(&self, scope: &Scope, token: &str) -> Result<(), CatalogError>;
+
+    /// The current lock of a scope, expired or not.
+    async fn current_lock(&self, scope: &Scope) -> Result<Option<LockInfo>, CatalogError>;
+
+    /// Inserts a job; `Conflict` if its id exists.
+    async fn create_job(&self, job: &JobEntry) -> Result<(), CatalogError>;
+
+    async fn get_job(&self, id: &JobId) -> Result<Option<JobEntry>, CatalogError>;
+
+    /// Jobs of a scope, newest first.
+    async fn list_jobs(&self, scope: &Scope) -> Result<Vec<JobEntry>, CatalogError>;
+
+    /// Replaces a job row, only if its stored status is `expected`; `Conflict` otherwise.
+    async fn update_job(&self, job: &JobEntry, expected: JobStatus) -> Result<(), CatalogError>;
+
+    /// Records one operation as done; `Conflict` if it already was (so a write is never
+    /// journaled twice).
+    async fn journal_append(&self, entry: &JournalEntry) -> Result<(), CatalogError>;
+
+    /// A job's journal, by operation index.
+    async fn journal(&self, job: &JobId) -> Result<Vec<JournalEntry>, CatalogError>;
+}

@@ -1,0 +1,58 @@
+//! The library's error type.
+//!
+//! Policy: each area has its own `thiserror` enum whose messages name the thing that failed
+//! (key, scope, URL) and say what to do about it; [`Error`] gathers them for callers that do
+//! not care which area failed. Errors never carry credentials. Retryability is a method, not a
+//! guess the caller makes from the message.
+
+use crate::blob::BlobError;
+use crate::catalog::CatalogError;
+use crate::id::IdError;
+use crate::scope::ScopeError;
+use crate::store::StoreError;
+use crate::tracker::TrackerError;
+
+/// Any failure of the core library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+    #[error(transparent)]
+    Id(#[from] IdError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Tracker(#[from] TrackerError),
+    /// A user-supplied reference or option that cannot be honoured.
+    #[error("{0}")]
+    Invalid(String),
+    /// The operation was refused by a safety rule (lock held, pinned, declined).
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl Error {
+    /// Whether the same call may succeed if retried later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Store(e) => e.is_retryable(),
+            Error::Catalog(e) => e.is_retryable(),
+            Error::Tracker(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// Whether this is a refusal (CLI exit code 3) rather than a failure.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Error::Refused(_) | Error::Catalog(CatalogError::Locked(_))
+        )
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,180 @@
+//! Identifier newtypes: content hashes for blobs, time-ordered ids for snapshots and jobs.
+//!
+//! Kinds of id are separate types so that a blob hash can never be passed where a snapshot id
+//! is expected.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The SHA-256 of a record's canonical (uncompressed) bytes, in lowercase hex.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BlobId([u8; 32]);
+
+impl BlobId {
+    /// Content addressing in one place: every blob id in the system comes from here.
+    pub fn of(bytes: &[u8]) -> Self {
+        BlobId(Sha256::digest(bytes).into())
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// `blobs/<first 2 hex>/<hash>`: the object-store key of this blob.
+    pub fn key(&self) -> String {
+        let h = self.to_hex();
+        format!("blobs/{}/{}", &h[..2], h)
+    }
+}
+
+impl fmt::Display for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlobId({})", &self.to_hex()[..12])
+    }
+}
+
+/// A malformed id in stored data or user input.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid {kind} id {value:?}")]
+pub struct IdError {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+impl FromStr for BlobId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).map_err(|_| IdError {
+            kind: "blob",
+            value: s.to_string(),
+        })?;
+        Ok(BlobId(out))
+    }
+}
+
+impl TryFrom<String> for BlobId {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<BlobId> for String {
+    fn from(b: BlobId) -> String {
+        b.to_hex()
+    }
+}
+
+macro_rules! ulid_id {
+    ($(#[$meta:meta])* $name:ident, $kind:literal) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(ulid::Ulid);
+
+        impl $name {
+            /// A fresh id; ids made later sort after ids made earlier (millisecond precision,
+            /// random within the same millisecond).
+            pub fn new() -> Self {
+                $name(ulid::Ulid::new())
+            }
+
+            /// Milliseconds since the Unix epoch at which this id was made.
+            pub fn timestamp_ms(&self) -> u64 {
+                self.0.timestamp_ms()
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                // Lowercase reads better in tables and is what users type as a prefix.
+                f.write_str(&self.0.to_string().to_ascii_lowercase())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                ulid::Ulid::from_string(&s.to_ascii_uppercase())
+                    .map($name)
+                    .map_err(|_| IdError { kind: $kind, value: s.to_string() })
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.to_string()
+            }
+        }
+    };
+}
+
+ulid_id!(
+    /// A snapshot's id: 26 lowercase Crockford base32 characters that sort by creation time.
+    SnapshotId,
+    "snapshot"
+);
+ulid_id!(
+    /// A rollback job's id (same shape as snapshot ids, distinct type).
+    JobId,
+    "job"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_id_is_sha256_and_round_trips() {
+        let id = BlobId::of(b"abc");
+        assert_eq!(
+            id.to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(id.key(), format!("blobs/ba/{}", id.to_hex()));
+        assert_eq!(id.to_hex().parse::<BlobId>().unwrap(), id);
+        assert!("zz".parse::<BlobId>().is_err());
+    }
+
+    #[test]
+    fn snapshot_ids_sort_by_time_and_round_trip() {
+        let a = SnapshotId::new();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = SnapshotId::new();
+        assert!(a < b);
+        assert!(a.to_string() < b.to_string());
+        assert_eq!(a.to_string().parse::<SnapshotId>().unwrap(), a);
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(serde_json::from_str::<SnapshotId>(&json).unwrap(), a);
+    }
+}

@@ -1,0 +1,43 @@
+//! backtrack: snapshots, diffs and in-place rollback for issue trackers.
+//!
+//! This crate is the whole engine; the CLI (`action/`), the GitHub Action and the Lambda
+//! functions are thin shells over it.
+//!
+//! # Layout
+//! - [`scope`], [`id`], [`record`]: what is captured and how it is named.
+//! - [`blob`], [`manifest`]: the archive format (content-addressed zstd blobs, write-once
+//!   manifests).
+//! - [`store`], [`catalog`], [`tracker`]: the backend traits (`Arc<dyn …>`) and their
+//!   implementations, each with an in-memory twin for unit tests.
+//! - [`snapshot`]: taking snapshots and reading them back; resolving snapshot references.
+//! - [`diff`]: field-level differences between two record sets, and their renderers.
+//! - [`sandbox`] (feature `sandbox`): the GitHub-compatible emulator used by `demo`, tests and
+//!   rehearsals.
+//!
+//! # Data flow
+//! A tracker streams [`Record`]s; the snapshot engine turns each into a blob as it arrives,
+//! then writes the manifest, then marks the catalog entry `completed`. Readers resolve a
+//! snapshot through the catalog and only ever see completed ones.
+
+pub mod blob;
+pub mod catalog;
+pub mod diff;
+pub mod error;
+pub mod id;
+pub mod manifest;
+pub mod record;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+pub mod scope;
+pub mod snapshot;
+pub mod store;
+pub mod tracker;
+
+pub use catalog::{Catalog, SnapshotEntry, SnapshotStatus};
+pub use error::{Error, Result};
+pub use id::{BlobId, JobId, SnapshotId};
+pub use manifest::{Counts, Manifest, Trigger};
+pub use record::{Record, RecordKey, RecordKind};
+pub use scope::Scope;
+pub use store::ObjectStore;
+pub use tracker::Tracker;

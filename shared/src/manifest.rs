@@ -1,0 +1,252 @@
+//! Manifests: a snapshot's table of contents, written once after all its blobs.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::blob::{self, BlobError};
+use crate::id::{BlobId, SnapshotId};
+use crate::record::{RecordKey, RecordKind};
+use crate::scope::Scope;
+
+/// The manifest format this build writes; readers refuse newer formats with a clear message.
+pub const MANIFEST_FORMAT: u32 = 1;
+
+/// Why a snapshot was taken. Part of the CLI contract (`--trigger`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    Manual,
+    Schedule,
+    Merge,
+    Push,
+    PreRollback,
+}
+
+impl Trigger {
+    pub const ALL: [Trigger; 5] = [
+        Trigger::Manual,
+        Trigger::Schedule,
+        Trigger::Merge,
+        Trigger::Push,
+        Trigger::PreRollback,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Manual => "manual",
+            Trigger::Schedule => "schedule",
+            Trigger::Merge => "merge",
+            Trigger::Push => "push",
+            Trigger::PreRollback => "pre-rollback",
+        }
+    }
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Trigger {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Trigger::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown trigger {s:?}; expected one of manual, schedule, merge, push, pre-rollback")
+            })
+    }
+}
+
+/// Where the tracker stood when the snapshot was taken, for the next incremental capture.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The newest `updated_at` seen among issues.
+    pub issues_updated: Option<DateTime<Utc>>,
+    /// The newest `updated_at` seen among comments.
+    pub comments_updated: Option<DateTime<Utc>>,
+}
+
+/// One record in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    pub kind: RecordKind,
+    pub id: String,
+    pub blob: BlobId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Uncompressed canonical size in bytes.
+    pub size: u64,
+}
+
+impl ManifestEntry {
+    pub fn key(&self) -> RecordKey {
+        RecordKey::new(self.kind, &self.id)
+    }
+}
+
+/// A snapshot's table of contents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub id: SnapshotId,
+    pub scope: Scope,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub trigger: Trigger,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<SnapshotId>,
+    #[serde(default)]
+    pub cursor: Cursor,
+    /// Sorted by kind, then numerically by id where ids are numbers.
+    pub entries: Vec<ManifestEntry>,
+}
+
+impl Manifest {
+    /// The object-store key of a snapshot's manifest.
+    pub fn key_for(scope: &Scope, id: &SnapshotId) -> String {
+        format!("manifests/{}/{}", scope.slug(), id)
+    }
+
+    pub fn key(&self) -> String {
+        Self::key_for(&self.scope, &self.id)
+    }
+
+    /// Puts entries in their canonical order so equal snapshots have equal manifests.
+    pub fn sort_entries(&mut self) {
+        self.entries.sort_by(|a, b| {
+            a.kind.cmp(&b.kind).then_with(|| {
+                match (a.id.parse::<u64>(), b.id.parse::<u64>()) {
+                    (Ok(x), Ok(y)) => x.cmp(&y),
+                    _ => a.id.cmp(&b.id),
+                }
+            })
+        });
+    }
+
+    pub fn encode(&self) -> Result<Vec<u8>, BlobError> {
+        let bytes = blob::canonical_json(self).map_err(|source| BlobError::Encode {
+            what: "manifest",
+            source,
+        })?;
+        Ok(blob::compress(&bytes))
+    }
+
+    pub fn decode(key: &str, compressed: &[u8]) -> Result<Self, BlobError> {
+        let bytes = blob::decompress(key, compressed)?;
+        let probe: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| BlobError::Corrupt {
+                key: key.to_string(),
+                detail: format!("not JSON ({e})"),
+            })?;
+        let format = probe.get("format").and_then(|f| f.as_u64()).unwrap_or(0);
+        if format > u64::from(MANIFEST_FORMAT) {
+            return Err(BlobError::Corrupt {
+                key: key.to_string(),
+                detail: format!(
+                    "manifest format {format} is newer than this build understands ({MANIFEST_FORMAT}); upgrade backtrack"
+                ),
+            });
+        }
+        serde_json::from_value(probe).map_err(|e| BlobError::Corrupt {
+            key: key.to_string(),
+            detail: format!("not a valid manifest ({e})"),
+        })
+    }
+
+    /// Entries counted per kind.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for e in &self.entries {
+            match e.kind {
+                RecordKind::Issue => c.issues += 1,
+                RecordKind::Comment => c.comments += 1,
+                RecordKind::Label => c.labels += 1,
+                RecordKind::Milestone => c.milestones += 1,
+            }
+        }
+        c
+    }
+
+    /// Sum of the uncompressed sizes of all records.
+    pub fn logical_bytes(&self) -> u64 {
+        self.entries.iter().map(|e| e.size).sum()
+    }
+}
+
+/// Record counts per kind (the `counts` object of the CLI's JSON output).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub issues: u64,
+    pub comments: u64,
+    pub labels: u64,
+    pub milestones: u64,
+}
+
+impl Counts {
+    pub fn total(&self) -> u64 {
+        self.issues + self.comments + self.labels + self.milestones
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_round_trips_and_refuses_future_formats() {
+        let mut m = Manifest {
+            format: MANIFEST_FORMAT,
+            id: SnapshotId::new(),
+            scope: "github:acme/widgets".parse().unwrap(),
+            name: Some("before-sync".into()),
+            trigger: Trigger::PreRollback,
+            created_at: Utc::now(),
+            parent: None,
+            cursor: Cursor::default(),
+            entries: vec![
+                ManifestEntry {
+                    kind: RecordKind::Issue,
+                    id: "10".into(),
+                    blob: BlobId::of(b"x"),
+                    updated_at: None,
+                    size: 5,
+                },
+                ManifestEntry {
+                    kind: RecordKind::Issue,
+                    id: "9".into(),
+                    blob: BlobId::of(b"y"),
+                    updated_at: None,
+                    size: 7,
+                },
+                ManifestEntry {
+                    kind: RecordKind::Label,
+                    id: "1".into(),
+                    blob: BlobId::of(b"z"),
+                    updated_at: None,
+                    size: 1,
+                },
+            ],
+        };
+        m.sort_entries();
+        let ids: Vec<_> = m.entries.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["1", "9", "10"]);
+        assert_eq!(m.counts().issues, 2);
+        assert_eq!(m.logical_bytes(), 13);
+        let back = Manifest::decode("k", &m.encode().unwrap()).unwrap();
+        assert_eq!(back, m);
+        assert!(serde_json::to_string(&back.trigger).unwrap().contains("pre-rollback"));
+
+        let mut v = serde_json::to_value(&m).unwrap();
+        v["format"] = 99.into();
+        let bytes = blob::compress(&serde_json::to_vec(&v).unwrap());
+        let err = Manifest::decode("k", &bytes).unwrap_err().to_string();
+        assert!(err.contains("upgrade backtrack"), "{err}");
+    }
+}

@@ -1,0 +1,102 @@
+//! Object storage: where blobs and manifests live. Write-once by contract.
+//!
+//! Implementations: [`LocalStore`] (a folder; the embedded default) and [`MemoryStore`] (unit
+//! tests). Every object is written once and never modified, so `put` is create-if-absent:
+//! writing a key that exists is a successful no-op that reports [`PutOutcome::Existed`].
+
+mod local;
+mod memory;
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+pub use local::LocalStore;
+pub use memory::MemoryStore;
+
+/// What `put` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Written,
+    /// The key already held an object; nothing was written.
+    Existed,
+}
+
+/// One listed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    pub modified: Option<DateTime<Utc>>,
+}
+
+/// Store failures. Messages name the store location and the key, and say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{key} is missing from store {store}")]
+    NotFound { store: String, key: String },
+    #[error("permission denied writing to store {store} ({detail}); fix the folder's permissions or choose another with --store")]
+    PermissionDenied { store: String, detail: String },
+    #[error("store {store} does not exist ({detail}); create it (`backtrack init`) or choose another with --store")]
+    Missing { store: String, detail: String },
+    #[error("store {store} is throttling requests ({detail}); retry later")]
+    Throttled { store: String, detail: String },
+    #[error("store {store} failed on {key}: {detail}")]
+    Io {
+        store: String,
+        key: String,
+        detail: String,
+    },
+    #[error("invalid store key {key:?}: {reason}")]
+    InvalidKey { key: String, reason: &'static str },
+}
+
+impl StoreError {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Throttled { .. } | StoreError::Io { .. })
+    }
+}
+
+/// A write-once key/value object store.
+#[async_trait]
+pub trait ObjectStore: Send + Sync + Debug {
+    /// Where this store is, for messages: `file:///…`, `s3://bucket/prefix`, `memory:`.
+    fn location(&self) -> String;
+
+    /// Creates `key` with `bytes` unless it exists. Once this returns `Written`, the object is
+    /// durable and complete: readers never see a partial object.
+    async fn put(&self, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError>;
+
+    async fn get(&self, key: &str) -> Result<Bytes, StoreError>;
+
+    async fn exists(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// All objects whose key starts with `prefix`, sorted by key.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError>;
+
+    /// Removes `key`; removing a missing key is not an error.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// Keys are relative, `/`-separated, and never escape the store root.
+pub(crate) fn validate_key(key: &str) -> Result<(), StoreError> {
+    let bad = |reason| {
+        Err(StoreError::InvalidKey {
+            key: key.to_string(),
+            reason,
+        })
+    };
+    if key.is_empty() {
+        return bad("empty");
+    }
+    if key.starts_with('/') || key.contains('\\') {
+        return bad("must be relative with `/` separators");
+    }
+    if key.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+        return bad("has an empty, `.` or `..` segment");
+    }
+    Ok(())
+}

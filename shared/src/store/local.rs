@@ -1,0 +1,40 @@
+//! STUB — replaced by the storage work.
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::{ObjectInfo, ObjectStore, PutOutcome, StoreError};
+
+#[derive(Debug)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        Ok(LocalStore { root: root.into() })
+    }
+}
+
+#[async_trait]
+impl ObjectStore for LocalStore {
+    fn location(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+    async fn put(&self, key: &str, _bytes: Bytes) -> Result<PutOutcome, StoreError> {
+        Err(StoreError::InvalidKey { key: key.into(), reason: "stub" })
+    }
+    async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+        Err(StoreError::InvalidKey { key: key.into(), reason: "stub" })
+    }
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        Err(StoreError::InvalidKey { key: key.into(), reason: "stub" })
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        Err(StoreError::InvalidKey { key: prefix.into(), reason: "stub" })
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        Err(StoreError::InvalidKey { key: key.into(), reason: "stub" })
+    }
+}

@@ -1,0 +1,5 @@
+//! STUB
+#[derive(Debug)]
+pub struct GitHubConfig;
+#[derive(Debug)]
+pub struct GitHubTracker;

@@ -1,0 +1,1 @@
+//! Test-only crate: see `e2e/` for the one integration test binary.
