@@ -1,1 +1,88 @@
-fn main() {}
+//! The `backtrack` command. `main` owns the exit code and prints errors once, on one line,
+//! with their context; everything below returns `Result`.
+
+mod cli;
+mod cmd;
+mod ctx;
+mod progress;
+
+use std::process::ExitCode;
+
+use backtrack::catalog::CatalogError;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command};
+use crate::cmd::Outcome;
+use crate::ctx::Context;
+
+/// Exit codes (part of the CLI contract).
+const EXIT_CHANGES: u8 = 1;
+const EXIT_ERROR: u8 = 2;
+const EXIT_REFUSED: u8 = 3;
+
+fn init_logging(quiet: bool, verbose: u8) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info,backtrack=info",
+        (false, _) => "debug",
+    };
+    let filter =
+        EnvFilter::try_from_env("BACKTRACK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// Whether an error is a refusal (exit 3) rather than a failure (exit 2).
+fn is_refusal(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<backtrack::Error>()
+            .is_some_and(backtrack::Error::is_refusal)
+            || matches!(
+                cause.downcast_ref::<CatalogError>(),
+                Some(CatalogError::Locked(_))
+            )
+    })
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let ctx = Context::new(&cli.global);
+    match cli.command {
+        Command::Snapshot(cmd) => cmd::snapshot::run(&ctx, cmd).await,
+        Command::Sandbox(args) => cmd::sandbox::run(args).await,
+        Command::Demo(args) => cmd::demo::run(args).await,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.quiet, cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Changes) => ExitCode::from(EXIT_CHANGES),
+        Err(err) => {
+            // `{:#}` joins the context chain on one line: "snapshot of X failed: cause".
+            eprintln!("error: {err:#}");
+            ExitCode::from(if is_refusal(&err) {
+                EXIT_REFUSED
+            } else {
+                EXIT_ERROR
+            })
+        }
+    }
+}

@@ -33,6 +33,9 @@ pub enum Error {
     /// The operation was refused by a safety rule (lock held, pinned, declined).
     #[error("{0}")]
     Refused(String),
+    /// A bug or a panicked task: nothing the user did.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {

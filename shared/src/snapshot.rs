@@ -1,1 +1,464 @@
-//! STUB
+//! Taking snapshots and reading them back.
+//!
+//! [`Archive`] pairs an object store with a catalog and enforces the write order that keeps
+//! readers safe: the catalog row starts `pending`; every blob is written, then the manifest,
+//! and only then does the row become `completed`. Readers resolve snapshots through the
+//! catalog and only ever use completed ones, so a crash at any point leaves at worst a
+//! `pending`/`failed` row and unreferenced blobs (which GC removes), never a half snapshot.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::blob;
+use crate::catalog::{ByteStats, Catalog, Finish, SnapshotEntry, SnapshotStatus};
+use crate::error::{Error, Result};
+use crate::id::{BlobId, SnapshotId};
+use crate::manifest::{Counts, Manifest, ManifestEntry, Trigger, MANIFEST_FORMAT};
+use crate::record::{Record, RecordKey, RecordSet};
+use crate::scope::Scope;
+use crate::store::{ObjectStore, PutOutcome};
+use crate::tracker::{FetchOptions, Progress, Tracker};
+
+/// Blob writes in flight at once: enough to hide S3 latency, small enough to bound memory.
+const WRITES_IN_FLIGHT: usize = 32;
+/// Blob reads in flight when loading a snapshot.
+const READS_IN_FLIGHT: usize = 32;
+
+/// Inputs of [`Archive::create_snapshot`].
+#[derive(Debug, Clone)]
+pub struct SnapshotOptions {
+    pub name: Option<String>,
+    pub trigger: Trigger,
+    /// The lock token the caller holds on the scope, if any (a rollback taking its
+    /// pre-rollback snapshot); a snapshot refuses to run while someone *else* holds it.
+    pub lock_token: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub progress: Arc<dyn Progress>,
+}
+
+impl Default for SnapshotOptions {
+    fn default() -> Self {
+        SnapshotOptions {
+            name: None,
+            trigger: Trigger::Manual,
+            lock_token: None,
+            expires_at: None,
+            progress: Arc::new(crate::tracker::NoProgress),
+        }
+    }
+}
+
+/// What a snapshot produced: the `--json` output of `snapshot create`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapshotReport {
+    pub id: SnapshotId,
+    pub scope: Scope,
+    pub name: Option<String>,
+    pub trigger: Trigger,
+    pub status: SnapshotStatus,
+    pub created_at: DateTime<Utc>,
+    pub counts: Counts,
+    pub bytes: ByteStats,
+    /// API requests the capture made.
+    pub requests: u64,
+    /// Of those, answered `304 Not Modified` (free against GitHub's rate limit).
+    pub not_modified: u64,
+    pub parent: Option<SnapshotId>,
+    pub blobs_written: u64,
+    pub duration_ms: u64,
+}
+
+impl fmt::Display for SnapshotReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Snapshot {} of {} {}", self.id, self.scope, self.status)?;
+        if let Some(name) = &self.name {
+            writeln!(f, "  name:     {name}")?;
+        }
+        writeln!(
+            f,
+            "  items:    {} issues, {} comments, {} labels, {} milestones",
+            self.counts.issues, self.counts.comments, self.counts.labels, self.counts.milestones
+        )?;
+        writeln!(
+            f,
+            "  size:     {} logical, {} new in the store ({} new blobs)",
+            human_bytes(self.bytes.logical),
+            human_bytes(self.bytes.stored_new),
+            self.blobs_written
+        )?;
+        write!(
+            f,
+            "  requests: {} in {:.1}s",
+            self.requests,
+            self.duration_ms as f64 / 1000.0
+        )
+    }
+}
+
+/// `1.2 MB`-style sizes for people.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A store and a catalog used together: the archive of all snapshots.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    pub store: Arc<dyn ObjectStore>,
+    pub catalog: Arc<dyn Catalog>,
+}
+
+impl Archive {
+    pub fn new(store: Arc<dyn ObjectStore>, catalog: Arc<dyn Catalog>) -> Self {
+        Archive { store, catalog }
+    }
+
+    /// Takes a full snapshot of `tracker`'s scope.
+    pub async fn create_snapshot(
+        &self,
+        tracker: Arc<dyn Tracker>,
+        opts: &SnapshotOptions,
+    ) -> Result<SnapshotReport> {
+        let scope = tracker.scope().clone();
+        if let Some(lock) = self.catalog.current_lock(&scope).await? {
+            let ours = opts.lock_token.as_deref() == Some(lock.token.as_str());
+            if !ours && lock.expires_at > Utc::now() {
+                return Err(crate::catalog::CatalogError::Locked(Box::new(lock)).into());
+            }
+        }
+        let started = Instant::now();
+        let parent = self.latest(&scope).await?;
+        let known_blobs = match &parent {
+            Some(p) => self
+                .load_manifest(p)
+                .await
+                .map(|m| m.entries.into_iter().map(|e| e.blob).collect())
+                .unwrap_or_else(|e| {
+                    tracing::warn!(parent = %p.id, error = %e, "cannot read the parent manifest; writing every blob");
+                    HashSet::new()
+                }),
+            None => HashSet::new(),
+        };
+
+        let id = SnapshotId::new();
+        let created_at = Utc::now();
+        let entry = SnapshotEntry {
+            id,
+            scope: scope.clone(),
+            name: opts.name.clone(),
+            trigger: opts.trigger,
+            status: SnapshotStatus::Pending,
+            created_at,
+            finished_at: None,
+            counts: Counts::default(),
+            bytes: ByteStats::default(),
+            requests: 0,
+            manifest_key: Manifest::key_for(&scope, &id),
+            parent: parent.as_ref().map(|p| p.id),
+            pinned: false,
+            expires_at: opts.expires_at,
+            error: None,
+        };
+        self.catalog.create(&entry).await?;
+
+        let requests_before = tracker.requests();
+        match self
+            .capture(tracker.clone(), &entry, known_blobs, opts)
+            .await
+        {
+            Ok((manifest, stats, blobs_written, not_modified)) => {
+                let counts = manifest.counts();
+                let finish = Finish {
+                    status: SnapshotStatus::Completed,
+                    finished_at: Utc::now(),
+                    counts,
+                    bytes: stats,
+                    requests: tracker.requests() - requests_before,
+                    error: None,
+                };
+                self.catalog.finish(&id, &finish).await?;
+                Ok(SnapshotReport {
+                    id,
+                    scope,
+                    name: opts.name.clone(),
+                    trigger: opts.trigger,
+                    status: SnapshotStatus::Completed,
+                    created_at,
+                    counts,
+                    bytes: stats,
+                    requests: finish.requests,
+                    not_modified,
+                    parent: entry.parent,
+                    blobs_written,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                })
+            }
+            Err(e) => {
+                let finish = Finish {
+                    status: SnapshotStatus::Failed,
+                    finished_at: Utc::now(),
+                    counts: Counts::default(),
+                    bytes: ByteStats::default(),
+                    requests: tracker.requests() - requests_before,
+                    error: Some(e.to_string()),
+                };
+                if let Err(mark) = self.catalog.finish(&id, &finish).await {
+                    tracing::warn!(snapshot = %id, error = %mark, "could not mark the snapshot failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Streams records from the tracker into blobs, then writes the manifest.
+    async fn capture(
+        &self,
+        tracker: Arc<dyn Tracker>,
+        entry: &SnapshotEntry,
+        known_blobs: HashSet<BlobId>,
+        opts: &SnapshotOptions,
+    ) -> Result<(Manifest, ByteStats, u64, u64)> {
+        let (tx, mut rx) = mpsc::channel::<Record>(256);
+        let fetch_opts = FetchOptions {
+            since: None,
+            progress: opts.progress.clone(),
+        };
+        let fetcher = tokio::spawn(async move { tracker.fetch(&fetch_opts, tx).await });
+
+        let mut entries: HashMap<RecordKey, ManifestEntry> = HashMap::new();
+        let mut pending_blobs: HashSet<BlobId> = HashSet::new();
+        let mut writes: JoinSet<Result<(PutOutcome, u64)>> = JoinSet::new();
+        let mut stats = ByteStats::default();
+        let mut blobs_written = 0u64;
+        let mut account = |outcome: PutOutcome, len: u64, stats: &mut ByteStats| {
+            if outcome == PutOutcome::Written {
+                stats.stored_new += len;
+                blobs_written += 1;
+            }
+        };
+
+        let consumed: Result<()> = async {
+            while let Some(record) = rx.recv().await {
+                let key = record.key();
+                let updated_at = record.updated_at();
+                // The walk may deliver a record twice when it changed during the capture;
+                // keep the newest version.
+                if let Some(existing) = entries.get(&key) {
+                    if existing.updated_at >= updated_at {
+                        continue;
+                    }
+                }
+                let encoded = blob::encode("record", &record)?;
+                entries.insert(
+                    key.clone(),
+                    ManifestEntry {
+                        kind: key.kind,
+                        id: key.id,
+                        blob: encoded.id.clone(),
+                        updated_at,
+                        size: encoded.logical_len,
+                    },
+                );
+                if known_blobs.contains(&encoded.id) || !pending_blobs.insert(encoded.id.clone()) {
+                    continue;
+                }
+                while writes.len() >= WRITES_IN_FLIGHT {
+                    if let Some(done) = writes.join_next().await {
+                        let (outcome, len) = joined(done)??;
+                        account(outcome, len, &mut stats);
+                    }
+                }
+                let store = self.store.clone();
+                writes.spawn(async move {
+                    let len = encoded.compressed.len() as u64;
+                    let outcome = store
+                        .put(&encoded.id.key(), Bytes::from(encoded.compressed))
+                        .await?;
+                    Ok((outcome, len))
+                });
+            }
+            Ok(())
+        }
+        .await;
+        // Drop the receiver first so a failed consumer stops the fetcher promptly.
+        drop(rx);
+        let fetched = joined(fetcher.await)?;
+        consumed?;
+        let report = fetched?;
+        while let Some(done) = writes.join_next().await {
+            let (outcome, len) = joined(done)??;
+            account(outcome, len, &mut stats);
+        }
+
+        let mut manifest = Manifest {
+            format: MANIFEST_FORMAT,
+            id: entry.id,
+            scope: entry.scope.clone(),
+            name: entry.name.clone(),
+            trigger: entry.trigger,
+            created_at: entry.created_at,
+            parent: entry.parent,
+            cursor: report.cursor,
+            entries: entries.into_values().collect(),
+        };
+        manifest.sort_entries();
+        stats.logical = manifest.logical_bytes();
+        let bytes = manifest.encode()?;
+        let len = bytes.len() as u64;
+        let outcome = self.store.put(&manifest.key(), Bytes::from(bytes)).await?;
+        account(outcome, len, &mut stats);
+        Ok((manifest, stats, blobs_written, report.not_modified))
+    }
+
+    /// The newest completed snapshot of a scope.
+    pub async fn latest(&self, scope: &Scope) -> Result<Option<SnapshotEntry>> {
+        Ok(self
+            .catalog
+            .list(Some(scope))
+            .await?
+            .into_iter()
+            .find(|e| e.status == SnapshotStatus::Completed))
+    }
+
+    /// Resolves a user's snapshot reference: a full id, a unique id prefix, a snapshot name
+    /// (the newest snapshot with that name), or `latest` (which needs a scope). Only
+    /// completed snapshots resolve, except by full id.
+    pub async fn resolve(&self, scope: Option<&Scope>, reference: &str) -> Result<SnapshotEntry> {
+        let reference = reference.trim();
+        if reference.is_empty() {
+            return Err(Error::Invalid("empty snapshot reference".into()));
+        }
+        if reference == "latest" {
+            let scope = scope.ok_or_else(|| {
+                Error::Invalid("`latest` needs a scope; pass one (e.g. github:OWNER/REPO)".into())
+            })?;
+            return self.latest(scope).await?.ok_or_else(|| {
+                Error::Invalid(format!(
+                    "no completed snapshot of {scope} yet; take one with `backtrack snapshot create {scope}`"
+                ))
+            });
+        }
+        if let Ok(id) = reference.parse::<SnapshotId>() {
+            if let Some(entry) = self.catalog.get(&id).await? {
+                if scope.is_none_or(|s| *s == entry.scope) {
+                    return Ok(entry);
+                }
+            }
+        }
+        let candidates: Vec<SnapshotEntry> = self
+            .catalog
+            .list(scope)
+            .await?
+            .into_iter()
+            .filter(|e| e.status == SnapshotStatus::Completed)
+            .collect();
+        if let Some(named) = candidates
+            .iter()
+            .find(|e| e.name.as_deref() == Some(reference))
+        {
+            return Ok(named.clone());
+        }
+        let lower = reference.to_ascii_lowercase();
+        let matches: Vec<&SnapshotEntry> = candidates
+            .iter()
+            .filter(|e| e.id.to_string().starts_with(&lower))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(Error::Invalid(format!(
+                "no snapshot matches {reference:?}{}; list them with `backtrack snapshot list`",
+                scope.map(|s| format!(" in {s}")).unwrap_or_default()
+            ))),
+            many => Err(Error::Invalid(format!(
+                "{reference:?} is ambiguous: it matches {} snapshots ({}{}); type more of the id",
+                many.len(),
+                many.iter()
+                    .take(4)
+                    .map(|e| e.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if many.len() > 4 { ", …" } else { "" }
+            ))),
+        }
+    }
+
+    pub async fn load_manifest(&self, entry: &SnapshotEntry) -> Result<Manifest> {
+        let bytes = self.store.get(&entry.manifest_key).await?;
+        Ok(Manifest::decode(&entry.manifest_key, &bytes)?)
+    }
+
+    /// Reads every record of a manifest, checking each blob's hash. `with_raw = false`
+    /// drops the raw JSON as records arrive, for comparisons that never look at it.
+    pub async fn load_records(&self, manifest: &Manifest, with_raw: bool) -> Result<RecordSet> {
+        let store = self.store.clone();
+        let records: Vec<Record> = stream::iter(manifest.entries.iter().cloned())
+            .map(|e| {
+                let store = store.clone();
+                async move {
+                    let bytes = store.get(&e.blob.key()).await?;
+                    let record: Record = blob::decode(&e.blob, &bytes)?;
+                    Ok::<_, Error>(if with_raw {
+                        record
+                    } else {
+                        record.without_raw()
+                    })
+                }
+            })
+            .buffer_unordered(READS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(records.into_iter().collect())
+    }
+
+    /// Deletes a snapshot's catalog row and manifest. Blobs stay until `prune` collects the
+    /// ones no manifest references. Pinned snapshots need `force`.
+    pub async fn delete_snapshot(&self, entry: &SnapshotEntry, force: bool) -> Result<()> {
+        if entry.pinned && !force {
+            return Err(Error::Refused(format!(
+                "snapshot {} is pinned; unpin it or pass --force to delete it anyway",
+                entry.id
+            )));
+        }
+        // Catalog first: once the row is gone no reader resolves the snapshot, so removing
+        // the manifest afterwards cannot break a reader.
+        self.catalog.delete(&entry.id).await?;
+        self.store.delete(&entry.manifest_key).await?;
+        Ok(())
+    }
+}
+
+/// Flattens a task's join result: a panicked or cancelled task becomes an error value.
+fn joined<T>(r: std::result::Result<T, tokio::task::JoinError>) -> Result<T> {
+    r.map_err(|e| Error::Internal(format!("a task failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_bytes_reads_well() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_500), "1.5 kB");
+        assert_eq!(human_bytes(2_000_000), "2.0 MB");
+    }
+}

@@ -15,7 +15,7 @@ use crate::manifest::Cursor;
 use crate::record::{Record, RecordKind};
 use crate::scope::Scope;
 
-pub use github::{GitHubConfig, GitHubTracker};
+pub use github::{GitHubConfig, GitHubTracker, RetryPolicy, WritePace};
 
 /// Receives progress while a capture runs (the CLI draws a bar from it).
 pub trait Progress: Send + Sync + Debug {
@@ -71,7 +71,9 @@ pub enum TrackerError {
         message: String,
         needs: &'static str,
     },
-    #[error("{what} not found on {service} (HTTP 404); check the scope, and that the token can see it")]
+    #[error(
+        "{what} not found on {service} (HTTP 404); check the scope, and that the token can see it"
+    )]
     NotFound { service: String, what: String },
     #[error("cannot reach {service} at {url} ({detail}); check the URL ({env}) and your network")]
     Unreachable {

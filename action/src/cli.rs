@@ -1,0 +1,140 @@
+//! Command-line flags as clap parses them. Validation into `backtrack` option types happens
+//! in the command modules, so every rule lives next to the code that relies on it.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Snapshots, diffs and in-place rollback for issue trackers.
+#[derive(Debug, Parser)]
+#[command(name = "backtrack", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Where archives live: `file://PATH` (default `file://~/.backtrack`) or a plain path.
+    #[arg(long, global = true, env = "BACKTRACK_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// The catalog: `sqlite://PATH`; default is a SQLite file inside a `file://` store.
+    #[arg(long, global = true, env = "BACKTRACK_CATALOG", value_name = "URL")]
+    pub catalog: Option<String>,
+    /// Machine-readable JSON on stdout; logs stay on stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Less output (errors only).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Take, list, show and delete snapshots.
+    #[command(subcommand)]
+    Snapshot(SnapshotCmd),
+    /// Run the GitHub-compatible sandbox (an emulator to rehearse against).
+    Sandbox(SandboxArgs),
+    /// A guided tour on a temporary store against an in-process sandbox.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCmd {
+    /// Take a snapshot of a scope.
+    Create(CreateArgs),
+    /// List snapshots, newest first.
+    List(ListArgs),
+    /// Show one snapshot.
+    Show(RefArgs),
+    /// Delete a snapshot (its catalog entry and manifest; blobs go at the next prune).
+    Delete(DeleteArgs),
+    /// Protect a snapshot from deletion and retention.
+    Pin(RefArgs),
+    /// Remove a snapshot's protection.
+    Unpin(RefArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// What to snapshot, e.g. `github:acme/widgets`.
+    pub scope: String,
+    /// A name to find the snapshot by later.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Why the snapshot is taken.
+    #[arg(long, default_value = "manual", value_parser = ["manual", "schedule", "merge", "push", "pre-rollback"])]
+    pub trigger: String,
+    /// Capture everything even when a parent snapshot exists.
+    #[arg(long)]
+    pub full: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this scope.
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RefArgs {
+    /// A snapshot id, unique id prefix, or name.
+    pub reference: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// A snapshot id, unique id prefix, or name.
+    pub reference: String,
+    /// Delete even a pinned snapshot.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub addr: SocketAddr,
+    /// The repository to serve, OWNER/NAME.
+    #[arg(long, default_value = "acme/widgets")]
+    pub repo: String,
+    /// Issues (and pull requests) to seed.
+    #[arg(long, default_value_t = 120)]
+    pub issues: u64,
+    /// Comments to seed.
+    #[arg(long, default_value_t = 600)]
+    pub comments: u64,
+    /// Seed of the generated data (same seed, same data).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Delay added to every API response, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Fraction of API requests answered with a 5xx or a secondary-limit 403 (0.0–1.0).
+    #[arg(long, default_value_t = 0.0)]
+    pub fault_rate: f64,
+    /// Base URL used in `Link` headers and `*_url` fields (behind a TLS terminator).
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Simulate GitHub's secondary write limit: at most N writes per minute (0 = off).
+    #[arg(long, default_value_t = 0)]
+    pub writes_per_minute: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Issues in the demo repository.
+    #[arg(long, default_value_t = 60)]
+    pub issues: u64,
+    /// Comments in the demo repository.
+    #[arg(long, default_value_t = 240)]
+    pub comments: u64,
+}

@@ -1,0 +1,219 @@
+//! `backtrack snapshot …`: create, list, show, delete, pin, unpin.
+
+use anyhow::{Context as _, Result};
+use backtrack::manifest::Trigger;
+use backtrack::snapshot::{human_bytes, SnapshotOptions};
+use backtrack::{SnapshotEntry, SnapshotStatus};
+use chrono::Utc;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use serde::Serialize;
+
+use super::{print_json, Outcome};
+use crate::cli::{CreateArgs, DeleteArgs, ListArgs, RefArgs, SnapshotCmd};
+use crate::ctx::{parse_scope, Context};
+use crate::progress::CaptureProgress;
+
+pub async fn run(ctx: &Context, cmd: SnapshotCmd) -> Result<Outcome> {
+    match cmd {
+        SnapshotCmd::Create(args) => create(ctx, args).await,
+        SnapshotCmd::List(args) => list(ctx, args).await,
+        SnapshotCmd::Show(args) => show(ctx, args).await,
+        SnapshotCmd::Delete(args) => delete(ctx, args).await,
+        SnapshotCmd::Pin(args) => pin(ctx, args, true).await,
+        SnapshotCmd::Unpin(args) => pin(ctx, args, false).await,
+    }
+}
+
+async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
+    let scope = parse_scope(&args.scope)?;
+    let trigger: Trigger = args.trigger.parse().map_err(anyhow::Error::msg)?;
+    if let Some(name) = &args.name {
+        validate_name(name)?;
+    }
+    let tracker = ctx.tracker(&scope)?;
+    let archive = ctx.archive()?;
+    let opts = SnapshotOptions {
+        name: args.name,
+        trigger,
+        progress: CaptureProgress::for_output(ctx.json, ctx.quiet, &format!("{scope}")),
+        ..SnapshotOptions::default()
+    };
+    let report = archive
+        .create_snapshot(tracker, &opts)
+        .await
+        .with_context(|| format!("snapshot of {scope} failed"))?;
+    drop(opts);
+    if ctx.json {
+        print_json(&report)?;
+    } else if !ctx.quiet {
+        println!("{report}");
+    }
+    Ok(Outcome::Success)
+}
+
+/// Names are how people find snapshots again, so they must not look like ids or keywords.
+fn validate_name(name: &str) -> Result<()> {
+    let reserved = ["latest", "live"];
+    if name.trim().is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+        anyhow::bail!("--name {name:?} must be 1–100 printable characters");
+    }
+    if reserved.contains(&name) {
+        anyhow::bail!("--name {name:?} is reserved (it already means something in snapshot references); choose another");
+    }
+    if name.parse::<backtrack::SnapshotId>().is_ok() {
+        anyhow::bail!("--name {name:?} looks like a snapshot id; choose a name that does not");
+    }
+    Ok(())
+}
+
+async fn list(ctx: &Context, args: ListArgs) -> Result<Outcome> {
+    let scope = args.scope.as_deref().map(parse_scope).transpose()?;
+    let archive = ctx.archive()?;
+    let entries = archive.catalog.list(scope.as_ref()).await?;
+    if ctx.json {
+        print_json(&entries)?;
+        return Ok(Outcome::Success);
+    }
+    if entries.is_empty() {
+        match &scope {
+            Some(s) => {
+                println!("No snapshots of {s} yet. Take one with `backtrack snapshot create {s}`.")
+            }
+            None => println!(
+                "No snapshots yet. Take one with `backtrack snapshot create github:OWNER/REPO`."
+            ),
+        }
+        return Ok(Outcome::Success);
+    }
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header([
+            "id", "name", "scope", "trigger", "status", "items", "size", "age",
+        ]);
+    for e in &entries {
+        table.add_row([
+            e.id.to_string(),
+            format!(
+                "{}{}",
+                e.name.clone().unwrap_or_default(),
+                if e.pinned { " 📌" } else { "" }
+            ),
+            e.scope.to_string(),
+            e.trigger.to_string(),
+            e.status.to_string(),
+            e.counts.total().to_string(),
+            human_bytes(e.bytes.logical),
+            age(e.created_at),
+        ]);
+    }
+    println!("{table}");
+    Ok(Outcome::Success)
+}
+
+/// `3m ago`-style ages.
+pub fn age(t: chrono::DateTime<Utc>) -> String {
+    let secs = (Utc::now() - t).num_seconds().max(0);
+    match secs {
+        0..=59 => format!("{secs}s ago"),
+        60..=3599 => format!("{}m ago", secs / 60),
+        3600..=86_399 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86_400),
+    }
+}
+
+#[derive(Serialize)]
+struct ShowOutput<'a> {
+    #[serde(flatten)]
+    entry: &'a SnapshotEntry,
+    manifest: Option<ManifestSummary>,
+}
+
+#[derive(Serialize)]
+struct ManifestSummary {
+    records: usize,
+    cursor: backtrack::manifest::Cursor,
+}
+
+async fn show(ctx: &Context, args: RefArgs) -> Result<Outcome> {
+    let archive = ctx.archive()?;
+    let entry = archive.resolve(None, &args.reference).await?;
+    let manifest = if entry.status == SnapshotStatus::Completed {
+        Some(archive.load_manifest(&entry).await?)
+    } else {
+        None
+    };
+    let summary = manifest.as_ref().map(|m| ManifestSummary {
+        records: m.entries.len(),
+        cursor: m.cursor.clone(),
+    });
+    if ctx.json {
+        print_json(&ShowOutput {
+            entry: &entry,
+            manifest: summary,
+        })?;
+        return Ok(Outcome::Success);
+    }
+    println!("Snapshot {}", entry.id);
+    println!("  scope:      {}", entry.scope);
+    if let Some(name) = &entry.name {
+        println!("  name:       {name}");
+    }
+    println!("  trigger:    {}", entry.trigger);
+    println!("  status:     {}", entry.status);
+    println!(
+        "  created:    {} ({})",
+        entry.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        age(entry.created_at)
+    );
+    println!(
+        "  items:      {} issues, {} comments, {} labels, {} milestones",
+        entry.counts.issues, entry.counts.comments, entry.counts.labels, entry.counts.milestones
+    );
+    println!(
+        "  size:       {} logical, {} stored new",
+        human_bytes(entry.bytes.logical),
+        human_bytes(entry.bytes.stored_new)
+    );
+    println!("  requests:   {}", entry.requests);
+    if let Some(parent) = &entry.parent {
+        println!("  parent:     {parent}");
+    }
+    println!("  pinned:     {}", if entry.pinned { "yes" } else { "no" });
+    if let Some(err) = &entry.error {
+        println!("  error:      {err}");
+    }
+    Ok(Outcome::Success)
+}
+
+async fn delete(ctx: &Context, args: DeleteArgs) -> Result<Outcome> {
+    let archive = ctx.archive()?;
+    let entry = archive.resolve(None, &args.reference).await?;
+    archive.delete_snapshot(&entry, args.force).await?;
+    if ctx.json {
+        print_json(&serde_json::json!({"deleted": entry.id, "scope": entry.scope}))?;
+    } else if !ctx.quiet {
+        println!(
+            "Deleted snapshot {} of {}. Its blobs are reclaimed by the next `backtrack prune`.",
+            entry.id, entry.scope
+        );
+    }
+    Ok(Outcome::Success)
+}
+
+async fn pin(ctx: &Context, args: RefArgs, pinned: bool) -> Result<Outcome> {
+    let archive = ctx.archive()?;
+    let entry = archive.resolve(None, &args.reference).await?;
+    archive.catalog.set_pinned(&entry.id, pinned).await?;
+    if ctx.json {
+        print_json(&serde_json::json!({"id": entry.id, "pinned": pinned}))?;
+    } else if !ctx.quiet {
+        println!(
+            "Snapshot {} {}.",
+            entry.id,
+            if pinned { "pinned" } else { "unpinned" }
+        );
+    }
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,158 @@
+//! Turns global flags and the environment into backends: the object store, the catalog and
+//! trackers. Every URL the user can pass is parsed here, with errors that show the accepted
+//! forms.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _, Result};
+use backtrack::catalog::SqliteCatalog;
+use backtrack::snapshot::Archive;
+use backtrack::store::LocalStore;
+use backtrack::tracker::{GitHubConfig, GitHubTracker};
+use backtrack::{Catalog, ObjectStore, Scope, Tracker};
+
+use crate::cli::Global;
+
+/// The default store when neither `--store` nor `BACKTRACK_STORE` is set.
+pub const DEFAULT_STORE: &str = "file://~/.backtrack";
+/// The catalog file inside a `file://` store.
+pub const CATALOG_FILE: &str = "catalog.sqlite";
+
+/// What a command works with. Backends are opened lazily: `sandbox` needs none, and a
+/// command that only talks to the tracker should not create a store folder.
+#[derive(Debug)]
+pub struct Context {
+    pub json: bool,
+    pub quiet: bool,
+    store_url: String,
+    catalog_url: Option<String>,
+}
+
+/// A parsed `--store` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    File(PathBuf),
+}
+
+/// A parsed `--catalog` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogUrl {
+    Sqlite(PathBuf),
+}
+
+fn expand_home(path: &str) -> Result<PathBuf> {
+    if path == "~" || path.starts_with("~/") {
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .context("HOME is not set, so `~` cannot be expanded; pass an absolute --store path")?;
+        Ok(PathBuf::from(home).join(path.trim_start_matches('~').trim_start_matches('/')))
+    } else {
+        Ok(PathBuf::from(path))
+    }
+}
+
+pub fn parse_store_url(url: &str) -> Result<StoreUrl> {
+    let accepted = "accepted forms: file://PATH, file://~/PATH, or a plain folder path";
+    if let Some(path) = url.strip_prefix("file://") {
+        if path.is_empty() {
+            bail!("--store {url:?} has no path; {accepted}");
+        }
+        return Ok(StoreUrl::File(expand_home(path)?));
+    }
+    if url.contains("://") {
+        let scheme = url.split("://").next().unwrap_or_default();
+        bail!("--store {url:?}: the {scheme}:// scheme is not supported by this build; {accepted}");
+    }
+    if url.is_empty() {
+        bail!("--store is empty; {accepted}");
+    }
+    Ok(StoreUrl::File(expand_home(url)?))
+}
+
+pub fn parse_catalog_url(url: &str) -> Result<CatalogUrl> {
+    let accepted = "accepted forms: sqlite://PATH";
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            bail!("--catalog {url:?} has no path; {accepted}");
+        }
+        return Ok(CatalogUrl::Sqlite(expand_home(path)?));
+    }
+    bail!("--catalog {url:?} is not supported; {accepted}")
+}
+
+impl Context {
+    pub fn new(global: &Global) -> Self {
+        Context {
+            json: global.json,
+            quiet: global.quiet,
+            store_url: global
+                .store
+                .clone()
+                .unwrap_or_else(|| DEFAULT_STORE.to_string()),
+            catalog_url: global.catalog.clone(),
+        }
+    }
+
+    /// A context on an explicit folder (the demo's temporary store).
+    pub fn on_folder(folder: &Path, json: bool) -> Self {
+        Context {
+            json,
+            quiet: false,
+            store_url: format!("file://{}", folder.display()),
+            catalog_url: None,
+        }
+    }
+
+    /// Opens the store and catalog. Creates the store folder on first use.
+    pub fn archive(&self) -> Result<Archive> {
+        let store_url = parse_store_url(&self.store_url)?;
+        let StoreUrl::File(root) = &store_url;
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::open(root.clone())?);
+        let catalog_url = match &self.catalog_url {
+            Some(url) => parse_catalog_url(url)?,
+            None => CatalogUrl::Sqlite(root.join(CATALOG_FILE)),
+        };
+        let CatalogUrl::Sqlite(path) = &catalog_url;
+        let catalog: Arc<dyn Catalog> = Arc::new(SqliteCatalog::open(path)?);
+        Ok(Archive::new(store, catalog))
+    }
+
+    /// A tracker for `scope`, configured from the environment.
+    pub fn tracker(&self, scope: &Scope) -> Result<Arc<dyn Tracker>> {
+        self.tracker_with(scope, GitHubConfig::from_env())
+    }
+
+    pub fn tracker_with(&self, scope: &Scope, config: GitHubConfig) -> Result<Arc<dyn Tracker>> {
+        match scope {
+            Scope::GitHub { .. } => Ok(Arc::new(GitHubTracker::new(scope, &config)?)),
+            #[allow(unreachable_patterns)]
+            other => bail!("no tracker for {other} in this build"),
+        }
+    }
+}
+
+pub fn parse_scope(text: &str) -> Result<Scope> {
+    Ok(text.parse::<Scope>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls() {
+        assert_eq!(
+            parse_store_url("file:///tmp/x").unwrap(),
+            StoreUrl::File("/tmp/x".into())
+        );
+        assert_eq!(
+            parse_store_url("/tmp/y").unwrap(),
+            StoreUrl::File("/tmp/y".into())
+        );
+        let e = parse_store_url("ftp://x").unwrap_err().to_string();
+        assert!(e.contains("accepted forms"), "{e}");
+        let e = parse_catalog_url("mysql://x").unwrap_err().to_string();
+        assert!(e.contains("sqlite://"), "{e}");
+    }
+}

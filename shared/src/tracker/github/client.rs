@@ -1,0 +1,503 @@
+//! The HTTP layer for GitHub: one request at a time through octocrab's transport, with the
+//! retry, rate-limit and pacing rules GitHub asks integrators to follow.
+//!
+//! octocrab supplies the connection pool, TLS, auth header and base-URI handling; this module
+//! works on raw responses because the rules need the status and headers (`Retry-After`,
+//! `x-ratelimit-*`, `ETag`, `Link`) that octocrab's typed calls hide.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, IF_NONE_MATCH};
+use http::{Method, StatusCode};
+use http_body_util::BodyExt;
+use octocrab::Octocrab;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::tracker::TrackerError;
+
+const SERVICE: &str = "GitHub";
+const TOKEN_ENV: &str = "GITHUB_TOKEN";
+const URL_ENV: &str = "GITHUB_API_URL";
+
+/// How hard to retry before giving up.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts per request for 5xx and network errors (the first try included).
+    pub max_attempts: u32,
+    /// First backoff; doubles per attempt, with jitter.
+    pub base_delay: Duration,
+    /// Longest single wait honoured for `Retry-After` or a rate-limit reset; longer waits
+    /// fail with `RateLimited` so a CI job does not hang for an hour.
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            base_delay: Duration::from_millis(250),
+            max_wait: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// Spacing of content-creating writes. GitHub documents a secondary limit of 80 content
+/// writes per minute and 500 per hour; the defaults stay just inside both.
+#[derive(Debug, Clone)]
+pub struct WritePace {
+    /// Minimum gap between two writes.
+    pub min_interval: Duration,
+    /// At most this many writes in any rolling hour (0 = no hourly cap).
+    pub per_hour: u32,
+}
+
+impl Default for WritePace {
+    fn default() -> Self {
+        WritePace {
+            min_interval: Duration::from_millis(750),
+            per_hour: 500,
+        }
+    }
+}
+
+impl WritePace {
+    /// No pacing at all: for the sandbox and tests.
+    pub fn unpaced() -> Self {
+        WritePace {
+            min_interval: Duration::ZERO,
+            per_hour: 0,
+        }
+    }
+}
+
+/// A response with its body read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `rel="next"` URL of a paginated listing.
+    pub fn next_link(&self) -> Option<String> {
+        parse_next_link(self.header("link")?)
+    }
+
+    pub fn json(&self, path: &str) -> Result<serde_json::Value, TrackerError> {
+        serde_json::from_slice(&self.body).map_err(|e| TrackerError::Decode {
+            service: SERVICE.into(),
+            path: path.to_string(),
+            detail: e.to_string(),
+        })
+    }
+}
+
+/// Extracts the `next` target from an RFC 8288 `Link` header.
+pub fn parse_next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
+        is_next.then(|| {
+            url.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
+    })
+}
+
+/// The shared GitHub transport of one tracker.
+#[derive(Debug, Clone)]
+pub struct Client {
+    octo: Octocrab,
+    /// The API root as configured, without a trailing slash (`https://api.github.com`,
+    /// `https://ghe.example/api/v3`).
+    api_url: String,
+    retry: RetryPolicy,
+    pace: WritePace,
+    requests: Arc<AtomicU64>,
+    not_modified: Arc<AtomicU64>,
+    writes: Arc<Mutex<WriteLog>>,
+}
+
+#[derive(Debug, Default)]
+struct WriteLog {
+    last: Option<Instant>,
+    /// Times of the writes in the last hour, oldest first.
+    hour: std::collections::VecDeque<Instant>,
+}
+
+impl Client {
+    pub fn new(
+        api_url: &str,
+        token: Option<&str>,
+        retry: RetryPolicy,
+        pace: WritePace,
+    ) -> Result<Self, TrackerError> {
+        let api_url = api_url.trim_end_matches('/').to_string();
+        let parsed = url::Url::parse(&api_url).map_err(|e| {
+            TrackerError::Config(format!(
+                "{URL_ENV}={api_url:?} is not a valid URL ({e}); use e.g. https://api.github.com"
+            ))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(TrackerError::Config(format!(
+                "{URL_ENV}={api_url:?} must be an http(s) URL"
+            )));
+        }
+        let mut builder = Octocrab::builder()
+            .base_uri(api_url.as_str())
+            .map_err(|e| TrackerError::Config(format!("{URL_ENV}={api_url:?}: {e}")))?
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .add_header(
+                HeaderName::from_static("user-agent"),
+                format!("backtrack/{}", env!("CARGO_PKG_VERSION")),
+            )
+            .add_header(
+                HeaderName::from_static("x-github-api-version"),
+                "2022-11-28".to_string(),
+            );
+        if let Some(token) = token {
+            builder = builder.personal_token(token.to_string());
+        }
+        let octo = builder.build().map_err(|e| {
+            TrackerError::Config(format!("cannot build the HTTP client: {}", root_cause(&e)))
+        })?;
+        Ok(Client {
+            octo,
+            api_url,
+            retry,
+            pace,
+            requests: Arc::new(AtomicU64::new(0)),
+            not_modified: Arc::new(AtomicU64::new(0)),
+            writes: Arc::new(Mutex::new(WriteLog::default())),
+        })
+    }
+
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn not_modified(&self) -> u64 {
+        self.not_modified.load(Ordering::Relaxed)
+    }
+
+    /// A GET of an API path (`/repos/…`) or an absolute URL from a `Link` header, with an
+    /// optional `If-None-Match`. Returns 2xx and 304 replies; everything else is an error
+    /// after the retry rules ran.
+    pub async fn get(&self, target: &str, etag: Option<&str>) -> Result<Reply, TrackerError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        );
+        if let Some(etag) = etag.and_then(|e| HeaderValue::from_str(e).ok()) {
+            headers.insert(IF_NONE_MATCH, etag);
+        }
+        self.send(Method::GET, target, headers, None).await
+    }
+
+    /// A write (POST/PATCH/PUT/DELETE) with a JSON body, paced and serialized.
+    pub async fn write(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Reply, TrackerError> {
+        // Holding the lock across the request keeps writes strictly serial, as GitHub asks.
+        let mut log = self.writes.lock().await;
+        self.wait_for_pace(&mut log).await;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        );
+        let result = self.send(method, path, headers, body).await;
+        let now = Instant::now();
+        log.last = Some(now);
+        log.hour.push_back(now);
+        result
+    }
+
+    async fn wait_for_pace(&self, log: &mut WriteLog) {
+        let now = Instant::now();
+        if let Some(last) = log.last {
+            let ready = last + self.pace.min_interval;
+            if ready > now {
+                tokio::time::sleep_until(ready).await;
+            }
+        }
+        if self.pace.per_hour > 0 {
+            let hour = Duration::from_secs(3600);
+            while log.hour.front().is_some_and(|t| t.elapsed() >= hour) {
+                log.hour.pop_front();
+            }
+            if log.hour.len() >= self.pace.per_hour as usize {
+                if let Some(oldest) = log.hour.front() {
+                    tracing::info!("hourly write budget used; waiting for it to refill");
+                    tokio::time::sleep_until(*oldest + hour).await;
+                }
+            }
+        }
+    }
+
+    fn uri_for(&self, target: &str) -> String {
+        if target.starts_with("http://") || target.starts_with("https://") {
+            target.to_string()
+        } else {
+            format!("{}{}", self.api_url, target)
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        target: &str,
+        headers: HeaderMap,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Reply, TrackerError> {
+        let uri = self.uri_for(target);
+        let path = display_path(&uri);
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let outcome = self.send_once(&method, &uri, &headers, body).await;
+            let reply = match outcome {
+                Ok(reply) => reply,
+                Err(detail) => {
+                    if attempt < self.retry.max_attempts.min(4) {
+                        let delay = self.backoff(attempt);
+                        tracing::warn!(%path, %detail, ?delay, "network error; retrying");
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                    return Err(TrackerError::Unreachable {
+                        service: SERVICE.into(),
+                        url: self.api_url.clone(),
+                        env: URL_ENV,
+                        detail,
+                    });
+                }
+            };
+            let status = reply.status;
+            if status.is_success() || status == StatusCode::NOT_MODIFIED {
+                if status == StatusCode::NOT_MODIFIED {
+                    self.not_modified.fetch_add(1, Ordering::Relaxed);
+                }
+                return Ok(reply);
+            }
+            match self.classify(&method, &path, reply, attempt)? {
+                Retry::After(delay) => {
+                    tracing::warn!(%path, status = status.as_u16(), ?delay, "retrying");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: &Method,
+        uri: &str,
+        headers: &HeaderMap,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Reply, String> {
+        let mut builder = http::Request::builder().method(method.clone()).uri(uri);
+        for (k, v) in headers {
+            builder = builder.header(k, v);
+        }
+        let request = self
+            .octo
+            .build_request(builder, body)
+            .map_err(|e| root_cause(&e))?;
+        let response = self
+            .octo
+            .execute(request)
+            .await
+            .map_err(|e| root_cause(&e))?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.map_err(|e| root_cause(&e))?.to_bytes();
+        Ok(Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .retry
+            .base_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(10));
+        // Jitter keeps parallel listings from retrying in lockstep.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let jitter = Duration::from_millis(u64::from(nanos % 100));
+        (exp + jitter).min(Duration::from_secs(30))
+    }
+
+    /// Decides what a non-success reply means: wait and retry, or a typed error.
+    fn classify(
+        &self,
+        method: &Method,
+        path: &str,
+        reply: Reply,
+        attempt: u32,
+    ) -> Result<Retry, TrackerError> {
+        let status = reply.status;
+        let message = error_message(&reply);
+        let retry_after = reply
+            .header("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let remaining = reply
+            .header("x-ratelimit-remaining")
+            .and_then(|v| v.parse::<u64>().ok());
+        let reset = reply
+            .header("x-ratelimit-reset")
+            .and_then(|v| v.parse::<i64>().ok());
+
+        let limited = status == StatusCode::TOO_MANY_REQUESTS
+            || (status == StatusCode::FORBIDDEN
+                && (retry_after.is_some()
+                    || remaining == Some(0)
+                    || message.to_ascii_lowercase().contains("rate limit")));
+        if limited {
+            // Order as GitHub documents: Retry-After first, then the primary reset time,
+            // then at least a minute for a secondary limit without either.
+            let wait = if let Some(after) = retry_after {
+                after
+            } else if let (Some(0), Some(reset)) = (remaining, reset) {
+                let now = chrono::Utc::now().timestamp();
+                Duration::from_secs((reset - now).max(0) as u64 + 1)
+            } else {
+                self.backoff(attempt).max(Duration::from_secs(60))
+            };
+            if wait > self.retry.max_wait || attempt >= self.retry.max_attempts * 2 {
+                let reset_at = reset
+                    .and_then(|r| chrono::DateTime::from_timestamp(r, 0))
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| format!("in {}s", wait.as_secs()));
+                return Err(TrackerError::RateLimited {
+                    service: SERVICE.into(),
+                    reset: reset_at,
+                });
+            }
+            return Ok(Retry::After(wait));
+        }
+        if status.is_server_error() && attempt < self.retry.max_attempts {
+            return Ok(Retry::After(
+                retry_after.unwrap_or_else(|| self.backoff(attempt)),
+            ));
+        }
+        Err(match status {
+            StatusCode::UNAUTHORIZED => TrackerError::Unauthorized {
+                service: SERVICE.into(),
+                env: TOKEN_ENV,
+            },
+            StatusCode::FORBIDDEN => TrackerError::Forbidden {
+                service: SERVICE.into(),
+                what: path.to_string(),
+                message,
+                needs: if method == Method::GET {
+                    "read access to the repository's issues"
+                } else {
+                    "write access to the repository's issues (issues: write)"
+                },
+            },
+            StatusCode::NOT_FOUND => TrackerError::NotFound {
+                service: SERVICE.into(),
+                what: path.to_string(),
+            },
+            _ => TrackerError::Http {
+                service: SERVICE.into(),
+                method: method.to_string(),
+                path: path.to_string(),
+                status: status.as_u16(),
+                message,
+            },
+        })
+    }
+}
+
+enum Retry {
+    After(Duration),
+}
+
+/// The `message` of a GitHub error body, or a short excerpt of whatever came back.
+fn error_message(reply: &Reply) -> String {
+    serde_json::from_slice::<serde_json::Value>(&reply.body)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(&reply.body);
+            text.chars().take(200).collect()
+        })
+}
+
+/// Path and query of a URL, for messages (never the host's credentials, never a token).
+fn display_path(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(u) => match u.query() {
+            Some(q) => format!("{}?{}", u.path(), q),
+            None => u.path().to_string(),
+        },
+        Err(_) => uri.to_string(),
+    }
+}
+
+/// The innermost error message: hyper's outer layers say "client error (Connect)", the
+/// useful part ("Connection refused (os error 111)") is at the bottom of the chain.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut current: &(dyn std::error::Error + 'static) = e;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_next_link() {
+        let link = r#"<https://api.github.com/repositories/1/issues?page=2>; rel="next", <https://api.github.com/repositories/1/issues?page=9>; rel="last""#;
+        assert_eq!(
+            parse_next_link(link).as_deref(),
+            Some("https://api.github.com/repositories/1/issues?page=2")
+        );
+        assert_eq!(parse_next_link(r#"<https://x/y?page=1>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn display_path_drops_host() {
+        assert_eq!(
+            display_path("https://user:pw@api.github.com/repos/a/b/issues?page=2"),
+            "/repos/a/b/issues?page=2"
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! GitHub JSON → normalized records. Tolerant of missing optional fields, strict about the
+//! identity fields without which a record cannot be stored or restored.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::record::{Comment, Issue, Label, Milestone, MilestoneRef, State};
+use crate::tracker::TrackerError;
+
+fn bad(path: &str, detail: String) -> TrackerError {
+    TrackerError::Decode {
+        service: "GitHub".into(),
+        path: path.to_string(),
+        detail,
+    }
+}
+
+fn req_u64(v: &Value, field: &str, path: &str) -> Result<u64, TrackerError> {
+    v.get(field)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| bad(path, format!("missing numeric `{field}`")))
+}
+
+fn req_str<'a>(v: &'a Value, field: &str, path: &str) -> Result<&'a str, TrackerError> {
+    v.get(field)
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(path, format!("missing string `{field}`")))
+}
+
+fn opt_str(v: &Value, field: &str) -> Option<String> {
+    v.get(field).and_then(Value::as_str).map(str::to_string)
+}
+
+fn opt_time(v: &Value, field: &str) -> Option<DateTime<Utc>> {
+    v.get(field)
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn req_time(v: &Value, field: &str, path: &str) -> Result<DateTime<Utc>, TrackerError> {
+    opt_time(v, field).ok_or_else(|| bad(path, format!("missing timestamp `{field}`")))
+}
+
+fn state(v: &Value, path: &str) -> Result<State, TrackerError> {
+    match req_str(v, "state", path)? {
+        "open" => Ok(State::Open),
+        "closed" => Ok(State::Closed),
+        other => Err(bad(path, format!("unknown state {other:?}"))),
+    }
+}
+
+fn login(v: Option<&Value>) -> Option<String> {
+    v.and_then(|u| u.get("login"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// One element of an issues listing.
+pub fn issue(raw: Value, path: &str) -> Result<Issue, TrackerError> {
+    let mut labels: Vec<String> = raw
+        .get("labels")
+        .and_then(Value::as_array)
+        .map(|ls| {
+            ls.iter()
+                .filter_map(|l| match l {
+                    // The API returns objects; some older endpoints return bare names.
+                    Value::String(s) => Some(s.clone()),
+                    other => opt_str(other, "name"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    labels.sort();
+    labels.dedup();
+    let mut assignees: Vec<String> = raw
+        .get("assignees")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|u| login(Some(u))).collect())
+        .unwrap_or_default();
+    assignees.sort();
+    assignees.dedup();
+    let milestone = match raw.get("milestone") {
+        Some(m) if m.is_object() => Some(MilestoneRef {
+            number: req_u64(m, "number", path)?,
+            title: req_str(m, "title", path)?.to_string(),
+        }),
+        _ => None,
+    };
+    Ok(Issue {
+        number: req_u64(&raw, "number", path)?,
+        id: req_u64(&raw, "id", path)?,
+        title: req_str(&raw, "title", path)?.to_string(),
+        body: opt_str(&raw, "body"),
+        state: state(&raw, path)?,
+        state_reason: opt_str(&raw, "state_reason"),
+        labels,
+        assignees,
+        milestone,
+        author: login(raw.get("user")),
+        locked: raw.get("locked").and_then(Value::as_bool).unwrap_or(false),
+        pull_request: raw.get("pull_request").is_some_and(|p| !p.is_null()),
+        comments: raw.get("comments").and_then(Value::as_u64).unwrap_or(0),
+        created_at: req_time(&raw, "created_at", path)?,
+        updated_at: req_time(&raw, "updated_at", path)?,
+        closed_at: opt_time(&raw, "closed_at"),
+        html_url: opt_str(&raw, "html_url"),
+        raw,
+    })
+}
+
+/// The issue number a comment belongs to, from its `issue_url` (`…/issues/12`).
+fn issue_number_of(raw: &Value, path: &str) -> Result<u64, TrackerError> {
+    let url = req_str(raw, "issue_url", path)?;
+    url.rsplit('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| bad(path, format!("cannot read the issue number from {url:?}")))
+}
+
+/// One element of a comments listing.
+pub fn comment(raw: Value, path: &str) -> Result<Comment, TrackerError> {
+    Ok(Comment {
+        id: req_u64(&raw, "id", path)?,
+        issue_number: issue_number_of(&raw, path)?,
+        body: opt_str(&raw, "body").unwrap_or_default(),
+        author: login(raw.get("user")),
+        created_at: req_time(&raw, "created_at", path)?,
+        updated_at: req_time(&raw, "updated_at", path)?,
+        html_url: opt_str(&raw, "html_url"),
+        raw,
+    })
+}
+
+/// One element of a labels listing.
+pub fn label(raw: Value, path: &str) -> Result<Label, TrackerError> {
+    Ok(Label {
+        id: req_u64(&raw, "id", path)?,
+        name: req_str(&raw, "name", path)?.to_string(),
+        color: opt_str(&raw, "color")
+            .unwrap_or_default()
+            .to_ascii_lowercase(),
+        description: opt_str(&raw, "description").filter(|d| !d.is_empty()),
+        raw,
+    })
+}
+
+/// One element of a milestones listing.
+pub fn milestone(raw: Value, path: &str) -> Result<Milestone, TrackerError> {
+    Ok(Milestone {
+        number: req_u64(&raw, "number", path)?,
+        id: req_u64(&raw, "id", path)?,
+        title: req_str(&raw, "title", path)?.to_string(),
+        state: state(&raw, path)?,
+        description: opt_str(&raw, "description").filter(|d| !d.is_empty()),
+        due_on: opt_time(&raw, "due_on"),
+        created_at: opt_time(&raw, "created_at"),
+        updated_at: opt_time(&raw, "updated_at"),
+        closed_at: opt_time(&raw, "closed_at"),
+        raw,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn converts_an_issue_with_sorted_sets_and_pr_flag() {
+        let raw = json!({
+            "number": 7, "id": 1007, "title": "Crash", "body": null, "state": "closed",
+            "state_reason": "not_planned", "locked": false, "comments": 3,
+            "labels": [{"name": "zeta"}, {"name": "bug"}],
+            "assignees": [{"login": "bob"}, {"login": "amy"}],
+            "milestone": {"number": 2, "title": "v1"},
+            "user": {"login": "carol"},
+            "pull_request": {"url": "x"},
+            "created_at": "2024-01-02T03:04:05Z", "updated_at": "2024-01-03T03:04:05Z",
+            "closed_at": "2024-01-03T03:04:05Z"
+        });
+        let i = issue(raw, "/p").unwrap();
+        assert_eq!(i.labels, ["bug", "zeta"]);
+        assert_eq!(i.assignees, ["amy", "bob"]);
+        assert!(i.pull_request);
+        assert_eq!(i.body, None);
+        assert_eq!(i.milestone.unwrap().title, "v1");
+        assert_eq!(i.state, State::Closed);
+    }
+
+    #[test]
+    fn comment_number_comes_from_issue_url_and_missing_ids_are_errors() {
+        let raw = json!({"id": 5, "issue_url": "https://h/api/v3/repos/a/b/issues/42",
+            "body": "hi", "user": {"login": "x"},
+            "created_at": "2024-01-02T03:04:05Z", "updated_at": "2024-01-02T03:04:05Z"});
+        assert_eq!(comment(raw, "/p").unwrap().issue_number, 42);
+        let err = issue(json!({"title": "x"}), "/p").unwrap_err().to_string();
+        assert!(err.contains("number"), "{err}");
+    }
+}
