@@ -40,6 +40,10 @@ pub enum Command {
     /// Take, list, show and delete snapshots.
     #[command(subcommand)]
     Snapshot(SnapshotCmd),
+    /// Put a live tracker back to a snapshot's state (a preview unless --execute).
+    Rollback(RollbackArgs),
+    /// Roll the snapshot's scope back to that snapshot (same as `rollback SCOPE --to REF`).
+    Restore(RestoreArgs),
     /// Run the GitHub-compatible sandbox (an emulator to rehearse against).
     Sandbox(SandboxArgs),
     /// A guided tour on a temporary store against an in-process sandbox.
@@ -137,4 +141,52 @@ pub struct DemoArgs {
     /// Comments in the demo repository.
     #[arg(long, default_value_t = 240)]
     pub comments: u64,
+}
+
+/// Flags shared by `rollback` and `restore`.
+#[derive(Debug, Args)]
+pub struct RollbackFlags {
+    /// Only these issues (and their comments): numbers, comma-separated (`12,15,#20`).
+    #[arg(long, value_name = "KEYS", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Only these fields: title, body, state, labels, assignees, milestone, comments.
+    #[arg(long, value_name = "F", value_delimiter = ',')]
+    pub fields: Vec<String>,
+    /// Apply the plan (default: preview only, nothing is written).
+    #[arg(long)]
+    pub execute: bool,
+    /// Do not ask for confirmation (required with --execute when not on a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Also close issues created after the snapshot.
+    #[arg(long)]
+    pub close_new_issues: bool,
+    /// Also delete comments added after the snapshot.
+    #[arg(long)]
+    pub delete_new_comments: bool,
+    /// Minimum gap between two writes, in milliseconds (GitHub allows about 80 per minute).
+    #[arg(long, default_value_t = 750, value_name = "MS")]
+    pub write_interval_ms: u64,
+    /// At most this many writes per rolling hour (GitHub: 500; 0 = no cap).
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub writes_per_hour: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The scope to roll back, e.g. `github:acme/widgets`.
+    pub scope: String,
+    /// The snapshot to go back to: id, unique id prefix, name, or `latest`.
+    #[arg(long, default_value = "latest", value_name = "REF")]
+    pub to: String,
+    #[command(flatten)]
+    pub flags: RollbackFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The snapshot to restore: id, unique id prefix, or name.
+    pub reference: String,
+    #[command(flatten)]
+    pub flags: RollbackFlags,
 }

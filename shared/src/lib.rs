@@ -11,6 +11,8 @@
 //!   implementations, each with an in-memory twin for unit tests.
 //! - [`snapshot`]: taking snapshots and reading them back; resolving snapshot references.
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
+//! - [`rollback`]: plans that put a live tracker back to a snapshot's state, and their
+//!   execution (journaled, resumable, verified).
 //! - [`sandbox`] (feature `sandbox`): the GitHub-compatible emulator used by `demo`, tests and
 //!   rehearsals.
 //!
@@ -26,6 +28,7 @@ pub mod error;
 pub mod id;
 pub mod manifest;
 pub mod record;
+pub mod rollback;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod scope;

@@ -263,6 +263,17 @@ impl RecordSet {
         }
     }
 
+    /// The record with this key, as a borrowed view.
+    pub fn get(&self, key: &RecordKey) -> Option<RecordRef<'_>> {
+        let id: u64 = key.id.parse().ok()?;
+        match key.kind {
+            RecordKind::Label => self.labels.get(&id).map(RecordRef::Label),
+            RecordKind::Milestone => self.milestones.get(&id).map(RecordRef::Milestone),
+            RecordKind::Issue => self.issues.get(&id).map(RecordRef::Issue),
+            RecordKind::Comment => self.comments.get(&id).map(RecordRef::Comment),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.labels.len() + self.milestones.len() + self.issues.len() + self.comments.len()
     }
@@ -276,6 +287,26 @@ impl RecordSet {
         self.comments
             .values()
             .filter(move |c| c.issue_number == issue_number)
+    }
+}
+
+/// A borrowed record of any kind.
+#[derive(Debug, Clone, Copy)]
+pub enum RecordRef<'a> {
+    Label(&'a Label),
+    Milestone(&'a Milestone),
+    Issue(&'a Issue),
+    Comment(&'a Comment),
+}
+
+impl RecordRef<'_> {
+    pub fn updated_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            RecordRef::Label(_) => None,
+            RecordRef::Milestone(m) => m.updated_at,
+            RecordRef::Issue(i) => Some(i.updated_at),
+            RecordRef::Comment(c) => Some(c.updated_at),
+        }
     }
 }
 

@@ -146,6 +146,8 @@ impl Archive {
             }
         }
         let started = Instant::now();
+        let requests_before = tracker.requests();
+        tracker.check().await?;
         let parent = self.latest(&scope).await?;
         let known_blobs = match &parent {
             Some(p) => self
@@ -180,7 +182,6 @@ impl Archive {
         };
         self.catalog.create(&entry).await?;
 
-        let requests_before = tracker.requests();
         match self
             .capture(tracker.clone(), &entry, known_blobs, opts)
             .await
@@ -444,6 +445,40 @@ impl Archive {
         self.store.delete(&entry.manifest_key).await?;
         Ok(())
     }
+}
+
+/// Reads the live state of a tracker into memory (for `diff … --to live` and rollback
+/// planning). Raw JSON is dropped unless `with_raw`, which keeps memory near the size of
+/// the normalized fields.
+pub async fn fetch_live(
+    tracker: Arc<dyn Tracker>,
+    progress: Arc<dyn Progress>,
+    with_raw: bool,
+) -> Result<RecordSet> {
+    tracker.check().await?;
+    let (tx, mut rx) = mpsc::channel::<Record>(256);
+    let opts = FetchOptions {
+        since: None,
+        progress,
+    };
+    let fetcher = tokio::spawn(async move { tracker.fetch(&opts, tx).await });
+    let mut set = RecordSet::default();
+    while let Some(record) = rx.recv().await {
+        let record = if with_raw {
+            record
+        } else {
+            record.without_raw()
+        };
+        let newer = match (&record, set.get(&record.key())) {
+            (r, Some(existing)) => r.updated_at() > existing.updated_at(),
+            (_, None) => true,
+        };
+        if newer {
+            set.insert(record);
+        }
+    }
+    joined(fetcher.await)??;
+    Ok(set)
 }
 
 /// Flattens a task's join result: a panicked or cancelled task becomes an error value.

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::manifest::Cursor;
 use crate::record::{Record, RecordKind};
+use crate::rollback::Operation;
 use crate::scope::Scope;
 
 pub use github::{GitHubConfig, GitHubTracker, RetryPolicy, WritePace};
@@ -57,6 +58,14 @@ pub struct FetchReport {
     pub not_modified: u64,
     /// Where to resume next time.
     pub cursor: Cursor,
+}
+
+/// State kept across the operations of one rollback run.
+#[derive(Debug, Default)]
+pub struct ApplyContext {
+    /// Milestone numbers by title, loaded on first need and kept current as milestones are
+    /// recreated (issues refer to milestones by number, plans by title).
+    pub milestones: Option<std::collections::HashMap<String, u64>>,
 }
 
 /// Tracker failures. Messages never contain credentials.
@@ -119,8 +128,13 @@ impl TrackerError {
 pub trait Tracker: Send + Sync + Debug {
     fn scope(&self) -> &Scope;
 
+    /// One cheap request that proves the tracker is reachable, the credentials work and the
+    /// scope exists, so those failures surface before anything is written.
+    async fn check(&self) -> Result<(), TrackerError>;
+
     /// Streams every record (or, with `since`, every record updated since) into `out`.
-    /// Labels and milestones come first so consumers can resolve references.
+    /// Listings run concurrently, so kinds arrive interleaved, and a record that changed
+    /// during the capture may arrive twice: consumers keep the newest `updated_at`.
     async fn fetch(
         &self,
         opts: &FetchOptions,
@@ -129,4 +143,22 @@ pub trait Tracker: Send + Sync + Debug {
 
     /// Requests made by this tracker so far (captures, writes, retries).
     fn requests(&self) -> u64;
+
+    /// Applies one rollback operation (one write, plus reads where a reference must be
+    /// resolved). Returns what the journal keeps, e.g. the id of a recreated comment.
+    /// Writes that find their work already done (a label that exists, a comment already
+    /// gone) succeed without changing anything.
+    async fn apply(
+        &self,
+        op: &Operation,
+        ctx: &mut ApplyContext,
+    ) -> Result<serde_json::Value, TrackerError>;
+
+    /// The id of a comment on `issue` that restores `original_id` (found by its hidden
+    /// marker): how a resumed rollback avoids posting the same comment twice.
+    async fn find_restored_comment(
+        &self,
+        issue: u64,
+        original_id: u64,
+    ) -> Result<Option<u64>, TrackerError>;
 }

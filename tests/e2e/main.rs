@@ -1,1 +1,7 @@
-//! e2e
+//! The one integration test binary. Every test here drives real parts: the `backtrack`
+//! binary as a user runs it, the sandbox started as `backtrack sandbox`, over HTTP on
+//! loopback. Shared plumbing lives in `util`.
+
+mod cli_errors;
+mod snapshot;
+mod util;

@@ -7,6 +7,7 @@
 //! instead of shifting an unseen record into an already-read page. The same walk, started
 //! from a cursor, is the incremental capture.
 
+mod apply;
 mod client;
 mod convert;
 
@@ -236,6 +237,22 @@ impl Tracker for GitHubTracker {
         &self.scope
     }
 
+    async fn check(&self) -> Result<(), TrackerError> {
+        let path = self.repo_path("");
+        let reply = self.client.get(&path, None).await.map_err(|e| match e {
+            TrackerError::NotFound { service, .. } => TrackerError::NotFound {
+                service,
+                what: format!("repository {}/{}", self.owner, self.repo),
+            },
+            other => other,
+        })?;
+        let repo = reply.json(&path)?;
+        if repo.get("has_issues").and_then(Value::as_bool) == Some(false) {
+            tracing::warn!(scope = %self.scope, "the repository has issues disabled; only pull requests will be captured");
+        }
+        Ok(())
+    }
+
     async fn fetch(
         &self,
         opts: &FetchOptions,
@@ -281,5 +298,21 @@ impl Tracker for GitHubTracker {
 
     fn requests(&self) -> u64 {
         self.client.requests()
+    }
+
+    async fn apply(
+        &self,
+        op: &crate::rollback::Operation,
+        ctx: &mut crate::tracker::ApplyContext,
+    ) -> Result<Value, TrackerError> {
+        self.apply_op(op, ctx).await
+    }
+
+    async fn find_restored_comment(
+        &self,
+        issue: u64,
+        original_id: u64,
+    ) -> Result<Option<u64>, TrackerError> {
+        self.find_restored(issue, original_id).await
     }
 }

@@ -1,0 +1,233 @@
+//! Issue 2 acceptance: snapshots of the sandbox through the CLI.
+
+use backtrack::catalog::SqliteCatalog;
+use backtrack::snapshot::Archive;
+use backtrack::store::LocalStore;
+use serde_json::Value;
+use std::sync::Arc;
+
+use crate::util::{SandboxProc, User};
+
+const SCOPE: &str = "github:acme/widgets";
+
+fn floor(issues: u64, comments: u64, labels: u64, milestones: u64) -> u64 {
+    issues.div_ceil(100)
+        + comments.div_ceil(100)
+        + labels.div_ceil(100).max(1)
+        + milestones.div_ceil(100).max(1)
+}
+
+#[test]
+fn snapshot_counts_match_the_sandbox_and_stay_near_the_request_floor() {
+    let sandbox = SandboxProc::start(&["--issues", "1000", "--comments", "5000", "--seed", "7"]);
+    let user = User::new(&sandbox);
+    let before = sandbox.stats()["total"].as_u64().unwrap();
+
+    let report = user
+        .run(&["--json", "snapshot", "create", SCOPE, "--name", "first"])
+        .ok()
+        .json();
+    let after = sandbox.stats()["total"].as_u64().unwrap();
+
+    // Ground truth, read independently of backtrack's client.
+    let labels = sandbox.list_all("/repos/acme/widgets/labels").len() as u64;
+    let milestones = sandbox
+        .list_all("/repos/acme/widgets/milestones?state=all")
+        .len() as u64;
+    let counts = &report["counts"];
+    assert_eq!(counts["issues"], 1000, "{report}");
+    assert_eq!(counts["comments"], 5000, "{report}");
+    assert_eq!(counts["labels"], labels);
+    assert_eq!(counts["milestones"], milestones);
+    for field in [
+        "id",
+        "scope",
+        "name",
+        "trigger",
+        "status",
+        "created_at",
+        "requests",
+    ] {
+        assert!(report.get(field).is_some(), "missing {field} in {report}");
+    }
+    assert_eq!(report["status"], "completed");
+    assert_eq!(report["trigger"], "manual");
+    assert_eq!(report["scope"], SCOPE);
+
+    let requests = report["requests"].as_u64().unwrap();
+    let floor = floor(1000, 5000, labels, milestones);
+    assert!(
+        requests as f64 <= 1.1 * floor as f64,
+        "{requests} requests for a floor of {floor}"
+    );
+    assert_eq!(
+        requests,
+        after - before,
+        "backtrack's count must match the sandbox's"
+    );
+
+    // A second identical snapshot stores only its manifest.
+    let first_new = report["bytes"]["stored_new"].as_u64().unwrap();
+    let second = user
+        .run(&["--json", "snapshot", "create", SCOPE])
+        .ok()
+        .json();
+    let second_new = second["bytes"]["stored_new"].as_u64().unwrap();
+    assert_eq!(second["blobs_written"], 0, "{second}");
+    assert!(
+        second_new * 20 < first_new,
+        "second snapshot stored {second_new} new bytes vs {first_new} for the first"
+    );
+    assert_eq!(second["bytes"]["logical"], report["bytes"]["logical"]);
+    assert_eq!(second["parent"], report["id"]);
+
+    // list / show / delete round trip.
+    let list = user.run(&["--json", "snapshot", "list", SCOPE]).ok().json();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            second["id"].as_str().unwrap(),
+            report["id"].as_str().unwrap()
+        ],
+        "newest first"
+    );
+    let shown = user
+        .run(&["--json", "snapshot", "show", "first"])
+        .ok()
+        .json();
+    assert_eq!(shown["id"], report["id"]);
+    assert_eq!(
+        shown["manifest"]["records"].as_u64().unwrap(),
+        6000 + labels + milestones
+    );
+    let table = user.run(&["snapshot", "list"]).ok().stdout;
+    assert!(
+        table.contains("first") && table.contains("completed"),
+        "{table}"
+    );
+
+    user.run(&["snapshot", "pin", "first"]).ok();
+    let refused = user.run(&["snapshot", "delete", "first"]);
+    assert_eq!(
+        refused.code, 3,
+        "pinned delete must be refused: {refused:?}"
+    );
+    assert!(refused.stderr.contains("pinned"), "{}", refused.stderr);
+    user.run(&["snapshot", "delete", "first", "--force"]).ok();
+    let list = user.run(&["--json", "snapshot", "list"]).ok().json();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+/// Loads every record of a snapshot as JSON text with the sandbox's base URL replaced, so
+/// captures of two sandboxes on different ports compare equal when their content is.
+fn records_text(user: &User, id: &str, base_url: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = Arc::new(LocalStore::open(user.store()).unwrap());
+        let catalog = Arc::new(SqliteCatalog::open(&user.store().join("catalog.sqlite")).unwrap());
+        let archive = Archive::new(store, catalog);
+        let entry = archive.resolve(None, id).await.unwrap();
+        let manifest = archive.load_manifest(&entry).await.unwrap();
+        let set = archive.load_records(&manifest, true).await.unwrap();
+        let mut out: Vec<String> = Vec::new();
+        let host = base_url.trim_start_matches("http://");
+        for v in set
+            .labels
+            .values()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .chain(
+                set.milestones
+                    .values()
+                    .map(|r| serde_json::to_value(r).unwrap()),
+            )
+            .chain(
+                set.issues
+                    .values()
+                    .map(|r| serde_json::to_value(r).unwrap()),
+            )
+            .chain(
+                set.comments
+                    .values()
+                    .map(|r| serde_json::to_value(r).unwrap()),
+            )
+        {
+            out.push(v.to_string().replace(host, "HOST"));
+        }
+        out
+    })
+}
+
+#[test]
+fn snapshot_under_injected_faults_completes_with_identical_content() {
+    let args = ["--issues", "300", "--comments", "1500", "--seed", "11"];
+    let clean = SandboxProc::start(&args);
+    let mut faulty_args = args.to_vec();
+    faulty_args.extend(["--fault-rate", "0.1"]);
+    let faulty = SandboxProc::start(&faulty_args);
+
+    let a = User::new(&clean);
+    let b = User::new(&faulty);
+    let ra = a.run(&["--json", "snapshot", "create", SCOPE]).ok().json();
+    let rb = b.run(&["--json", "snapshot", "create", SCOPE]).ok().json();
+    assert_eq!(ra["counts"], rb["counts"]);
+    assert_eq!(ra["bytes"]["logical"].as_u64().map(|_| ()), Some(()));
+    let stats = faulty.stats();
+    assert!(
+        rb["requests"].as_u64().unwrap() > ra["requests"].as_u64().unwrap(),
+        "faults must have caused retries: {rb} vs {ra}; stats {stats}"
+    );
+    let ta = records_text(&a, ra["id"].as_str().unwrap(), &clean.url);
+    let tb = records_text(&b, rb["id"].as_str().unwrap(), &faulty.url);
+    assert_eq!(ta.len(), tb.len());
+    for (x, y) in ta.iter().zip(&tb) {
+        assert_eq!(x, y);
+    }
+}
+
+#[test]
+fn the_token_never_reaches_output_logs_or_the_archive() {
+    let sandbox = SandboxProc::start(&["--issues", "50", "--comments", "100"]);
+    let user = User::new(&sandbox);
+    let run = user
+        .run(&["-vv", "--json", "snapshot", "create", SCOPE])
+        .ok();
+    assert!(!run.stdout.contains(&user.token) && !run.stderr.contains(&user.token));
+    // Every stored byte, decompressed, is free of the token.
+    for entry in walk(&user.store()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        let plain = zstd_decode(&bytes).unwrap_or(bytes);
+        let text = String::from_utf8_lossy(&plain);
+        assert!(
+            !text.contains(&user.token),
+            "token found in {}",
+            entry.display()
+        );
+    }
+    let _: Value = run.json();
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn zstd_decode(bytes: &[u8]) -> Option<Vec<u8>> {
+    backtrack::blob::decompress("x", bytes).ok()
+}

@@ -1,0 +1,241 @@
+//! Test plumbing: find the built binary, start the sandbox the way a user does, run CLI
+//! commands in an isolated store, and talk HTTP to the sandbox as "another client".
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The token the sandbox accepts by default.
+pub const SANDBOX_TOKEN: &str = "sandbox-token";
+
+/// The `backtrack` binary under test (`BACKTRACK_BIN`, else the workspace's debug build).
+pub fn bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("BACKTRACK_BIN") {
+        return PathBuf::from(p);
+    }
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/backtrack");
+    assert!(
+        p.exists(),
+        "{} is missing: run the suite with `tests/run` (it builds the binary first), or `cargo build` before `cargo test`",
+        p.display()
+    );
+    p
+}
+
+/// A `backtrack sandbox` child process; killed on drop.
+pub struct SandboxProc {
+    child: Child,
+    pub url: String,
+}
+
+impl SandboxProc {
+    pub fn start(args: &[&str]) -> SandboxProc {
+        let mut child = Command::new(bin())
+            .arg("sandbox")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn backtrack sandbox");
+        let stdout = child.stdout.take().expect("sandbox stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the sandbox URL");
+        let url = line.trim().to_string();
+        assert!(
+            url.starts_with("http://"),
+            "sandbox printed {line:?} as its first line"
+        );
+        SandboxProc { child, url }
+    }
+
+    /// `GET /_sandbox/stats`.
+    pub fn stats(&self) -> Value {
+        let (status, body) = http(&self.url, "GET", "/_sandbox/stats", None, None);
+        assert_eq!(status, 200, "stats: {body}");
+        body
+    }
+
+    /// A REST call as another client would make it (authenticated with the sandbox token).
+    pub fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        http(&self.url, method, path, body, Some(SANDBOX_TOKEN))
+    }
+
+    /// Every element of a paginated listing, following page numbers.
+    pub fn list_all(&self, path: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        for page in 1.. {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let (status, body) =
+                self.api("GET", &format!("{path}{sep}per_page=100&page={page}"), None);
+            assert_eq!(status, 200, "{path}: {body}");
+            let items = body.as_array().cloned().unwrap_or_default();
+            if items.is_empty() {
+                break;
+            }
+            out.extend(items);
+        }
+        out
+    }
+}
+
+impl Drop for SandboxProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 client: one request per connection, JSON in and out. Deliberately
+/// independent of the code under test.
+pub fn http(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    token: Option<&str>,
+) -> (u16, Value) {
+    let url = url_parts(base);
+    let mut stream = TcpStream::connect(&url.0).expect("connect to sandbox");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!(
+        "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: e2e\r\nAccept: application/vnd.github+json\r\nConnection: close\r\nContent-Length: {}\r\n",
+        url.1,
+        url.0,
+        payload.len()
+    );
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: token {t}\r\n"));
+    }
+    if !payload.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    req.push_str("\r\n");
+    req.push_str(&payload);
+    stream.write_all(req.as_bytes()).expect("send request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body_text = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    let json = if body_text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&body_text).unwrap_or(Value::String(body_text))
+    };
+    (status, json)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// (`host:port`, path prefix) of a base URL like `http://127.0.0.1:4000/api/v3`.
+fn url_parts(base: &str) -> (String, String) {
+    let rest = base.trim_start_matches("http://");
+    match rest.split_once('/') {
+        Some((host, path)) => (host.to_string(), format!("/{}", path.trim_end_matches('/'))),
+        None => (rest.to_string(), String::new()),
+    }
+}
+
+/// The result of one CLI run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    pub fn ok(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "command failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// A user with their own store folder, pointed at a sandbox.
+pub struct User {
+    pub home: tempfile::TempDir,
+    pub api_url: String,
+    pub token: String,
+}
+
+impl User {
+    pub fn new(sandbox: &SandboxProc) -> User {
+        User {
+            home: tempfile::tempdir().expect("temp dir"),
+            api_url: sandbox.url.clone(),
+            token: SANDBOX_TOKEN.to_string(),
+        }
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.home.path().join("store")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.args(args)
+            .env("HOME", self.home.path())
+            .env(
+                "BACKTRACK_STORE",
+                format!("file://{}", self.store().display()),
+            )
+            .env_remove("BACKTRACK_CATALOG")
+            .env("GITHUB_API_URL", &self.api_url)
+            .env("GITHUB_TOKEN", &self.token)
+            .env_remove("GH_TOKEN")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().expect("run backtrack");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+        }
+    }
+}
