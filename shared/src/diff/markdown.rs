@@ -1,0 +1,642 @@
+//! The Markdown view of a [`Diff`], for pull-request comments and job summaries.
+//!
+//! A summary table first, then label and milestone definitions as a list, then one collapsible
+//! `<details>` block per issue with fenced `diff` blocks. GitHub rejects comments over 65,536
+//! characters, so the output is capped at [`MarkdownOptions::max_chars`]: whole blocks are
+//! dropped from the end (never part of one) and a note says how many and how to see them all.
+//!
+//! Tracker text is untrusted and may be written to be rendered: titles and names are escaped
+//! with character references (so no Markdown, HTML or `@mention` in them takes effect), and
+//! bodies go in fences longer than any backtick run they contain.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::text::{
+    count_of, describe_side, issue_heading, issue_list, more_lines, plain, record_fields,
+    runs_by_key, scope_of,
+};
+use super::{Change, ChangeKind, Diff, Field, Hunk, IssueEntry, Op};
+
+/// GitHub's comment limit is 65,536 characters; the rest is headroom for a caller's framing.
+pub const DEFAULT_MAX_CHARS: usize = 65_000;
+
+/// How to render the Markdown view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkdownOptions {
+    /// Prefix of issue links, e.g. `https://github.com/acme/widgets/issues/`, used for issues
+    /// without an `html_url` of their own.
+    pub issue_url_base: Option<String>,
+    /// The output never has more characters (Unicode scalar values) than this.
+    pub max_chars: usize,
+    /// The command quoted when the output is cut, e.g.
+    /// `backtrack diff github:acme/widgets --from nightly --format text`. Default:
+    /// `backtrack diff <scope> --format text`.
+    pub full_diff_command: Option<String>,
+    /// Text put first, verbatim, e.g. a hidden `<!-- backtrack-diff -->` marker by which a
+    /// sticky comment is found again. Counted in `max_chars`.
+    pub preamble: Option<String>,
+    /// Lines shown of a whole added or removed text before "… N more lines". Default 20.
+    pub max_record_lines: usize,
+}
+
+impl Default for MarkdownOptions {
+    fn default() -> Self {
+        MarkdownOptions {
+            issue_url_base: None,
+            max_chars: DEFAULT_MAX_CHARS,
+            full_diff_command: None,
+            preamble: None,
+            max_record_lines: 20,
+        }
+    }
+}
+
+/// One piece that is kept or dropped as a whole when the output is capped.
+struct Block {
+    text: String,
+    issue: bool,
+}
+
+/// Renders the Markdown view, at most `opts.max_chars` characters long.
+pub fn render_markdown(diff: &Diff, opts: &MarkdownOptions) -> String {
+    let head = head(diff, opts);
+    let blocks = blocks(diff, opts);
+    let head_chars = head.chars().count();
+    let block_chars: Vec<usize> = blocks.iter().map(|b| b.text.chars().count()).collect();
+    if head_chars + block_chars.iter().sum::<usize>() <= opts.max_chars {
+        let mut out = head;
+        for b in blocks {
+            out.push_str(&b.text);
+        }
+        return out;
+    }
+
+    let issues_total = blocks.iter().filter(|b| b.issue).count();
+    let defs_total = blocks.len() - issues_total;
+    let command = opts
+        .full_diff_command
+        .clone()
+        .unwrap_or_else(|| match scope_of(diff) {
+            s if s.is_empty() => "backtrack diff <scope> --format text".to_string(),
+            s => format!("backtrack diff {s} --format text"),
+        });
+    // Room for the note however many blocks end up cut: its longest form has the largest
+    // numbers and both clauses.
+    let reserve = cut_note(
+        issues_total,
+        issues_total,
+        defs_total.max(1),
+        defs_total.max(1),
+        &command,
+        opts.max_chars,
+    )
+    .chars()
+    .count();
+    if head_chars + reserve > opts.max_chars {
+        // A budget too small even for the summary: the note alone, shortened if need be.
+        let note = cut_note(
+            issues_total,
+            issues_total,
+            defs_total,
+            defs_total,
+            &command,
+            opts.max_chars,
+        );
+        return note.trim_start().chars().take(opts.max_chars).collect();
+    }
+    let mut out = head;
+    let mut used = head_chars;
+    let mut kept = 0;
+    for (b, chars) in blocks.iter().zip(&block_chars) {
+        if used + chars + reserve > opts.max_chars {
+            break;
+        }
+        out.push_str(&b.text);
+        used += chars;
+        kept += 1;
+    }
+    let cut = &blocks[kept..];
+    let cut_issues = cut.iter().filter(|b| b.issue).count();
+    let cut_defs = cut.len() - cut_issues;
+    out.push_str(&cut_note(
+        cut_issues,
+        issues_total,
+        cut_defs,
+        defs_total,
+        &command,
+        opts.max_chars,
+    ));
+    out
+}
+
+fn cut_note(
+    issues: usize,
+    issues_total: usize,
+    defs: usize,
+    defs_total: usize,
+    command: &str,
+    max: usize,
+) -> String {
+    let mut what = format!(
+        "{issues} of {} are not shown",
+        count_of(issues_total, "changed issue", "changed issues")
+    );
+    if defs > 0 {
+        let _ = write!(
+            what,
+            " (nor {defs} of {} label and milestone changes)",
+            defs_total
+        );
+    }
+    format!(
+        "\n> [!NOTE]\n> This diff is cut to stay under {} characters: {what}. \
+         See all of it with {}.\n",
+        thousands(max),
+        code_span(command)
+    )
+}
+
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn head(diff: &Diff, opts: &MarkdownOptions) -> String {
+    let mut s = String::new();
+    if let Some(p) = &opts.preamble {
+        s.push_str(p);
+        if !p.ends_with('\n') {
+            s.push('\n');
+        }
+    }
+    s.push_str("## Tracker changes\n\n");
+    let _ = write!(
+        s,
+        "**From** {} **to** {}",
+        escape(&describe_side(&diff.from)),
+        escape(&describe_side(&diff.to))
+    );
+    let scope = scope_of(diff);
+    if !scope.is_empty() {
+        let _ = write!(s, " · {}", code_span(&scope));
+    }
+    s.push_str("\n\n");
+    if diff.is_empty() {
+        s.push_str("No changes.\n");
+        return s;
+    }
+    let t = &diff.summary;
+    s.push_str("| | Added | Changed / edited | Removed / deleted |\n| :-- | --: | --: | --: |\n");
+    for (name, a, c, r) in [
+        ("Issues", t.issues_added, t.issues_changed, t.issues_removed),
+        (
+            "Comments",
+            t.comments_added,
+            t.comments_edited,
+            t.comments_deleted,
+        ),
+        ("Labels", t.labels_added, t.labels_changed, t.labels_removed),
+        (
+            "Milestones",
+            t.milestones_added,
+            t.milestones_changed,
+            t.milestones_removed,
+        ),
+    ] {
+        let _ = writeln!(s, "| {name} | {a} | {c} | {r} |");
+    }
+    let _ = writeln!(
+        s,
+        "\n**{}** in total.",
+        count_of(t.total, "change", "changes")
+    );
+    s
+}
+
+fn blocks(diff: &Diff, opts: &MarkdownOptions) -> Vec<Block> {
+    let mut out = Vec::new();
+    for (title, changes) in [
+        ("Labels", diff.label_changes()),
+        ("Milestones", diff.milestone_changes()),
+    ] {
+        for (i, run) in runs_by_key(changes).into_iter().enumerate() {
+            let mut text = String::new();
+            if i == 0 {
+                // The heading travels with its first item so a cut never leaves it dangling.
+                let _ = write!(text, "\n### {title}\n\n");
+            }
+            text.push_str(&definition(run));
+            out.push(Block { text, issue: false });
+        }
+    }
+    for (i, group) in diff.issue_groups().into_iter().enumerate() {
+        let mut text = String::new();
+        if i == 0 {
+            text.push_str("\n### Issues\n");
+        }
+        text.push_str(&issue(group.entry, group.changes, opts));
+        out.push(Block { text, issue: true });
+    }
+    out
+}
+
+fn definition(run: &[Change]) -> String {
+    let Some(first) = run.first() else {
+        return String::new();
+    };
+    let mut s = format!("- **{}**", escape(&first.key));
+    let mut parts: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    for c in run {
+        let part = match (c.op, c.field) {
+            (Op::Added, _) => format!("added ({})", record_line(c.kind, &c.after)),
+            (Op::Removed, _) => format!("removed (was {})", record_line(c.kind, &c.before)),
+            (_, Field::Name | Field::Title) => {
+                format!("renamed to **{}**", escape(&plain(&c.after)))
+            }
+            (_, field) => {
+                let name = match field {
+                    Field::DueOn => "due date",
+                    other => other.as_str(),
+                };
+                format!(
+                    "{name} {} → {}",
+                    value_span(field, &c.before),
+                    value_span(field, &c.after)
+                )
+            }
+        };
+        if !c.issues.is_empty() {
+            let n = count_of(c.issues.len(), "issue", "issues");
+            let verb = match c.op {
+                Op::Removed => "removed from",
+                _ => "renamed on",
+            };
+            notes.push(format!("{verb} {n}: {}", issue_list(&c.issues)));
+        }
+        parts.push(part);
+    }
+    parts.extend(notes);
+    let _ = writeln!(s, " {}", parts.join("; "));
+    s
+}
+
+fn value_span(field: Field, v: &Value) -> String {
+    match (field, v) {
+        (_, Value::Null) => "(none)".to_string(),
+        (Field::Color, Value::String(c)) => code_span(&format!("#{c}")),
+        _ => format!("“{}”", escape(&plain(v))),
+    }
+}
+
+fn record_line(kind: ChangeKind, v: &Value) -> String {
+    let get = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
+    let mut s = match kind {
+        ChangeKind::Label => code_span(&format!("#{}", plain(&get("color")))),
+        _ => {
+            let mut s = escape(&plain(&get("state")));
+            if let Value::String(due) = get("due_on") {
+                let _ = write!(s, ", due {due}");
+            }
+            s
+        }
+    };
+    if let Value::String(d) = get("description") {
+        if !d.is_empty() {
+            let _ = write!(s, ", “{}”", escape(d.lines().next().unwrap_or("")));
+        }
+    }
+    s
+}
+
+fn link(entry: &IssueEntry, opts: &MarkdownOptions) -> String {
+    let url = entry.url.clone().or_else(|| {
+        opts.issue_url_base
+            .as_ref()
+            .map(|b| format!("{b}{}", entry.number))
+    });
+    match url {
+        // Only web links: the address comes from tracker data.
+        Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+            format!("<a href=\"{}\">#{}</a>", escape_attr(&u), entry.number)
+        }
+        _ => format!("#{}", entry.number),
+    }
+}
+
+/// "title, status, labels, 1 comment added" — what the collapsed line promises.
+fn what_changed(entry: &IssueEntry, changes: &[Change]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    match entry.op {
+        Op::Added => parts.push("added".into()),
+        Op::Removed => parts.push("removed".into()),
+        Op::Changed => {}
+    }
+    for c in changes.iter().filter(|c| c.kind == ChangeKind::Issue) {
+        let name = match c.field {
+            Field::Record => continue,
+            Field::State | Field::StateReason => "status",
+            Field::Body => "description",
+            Field::Locked => "lock",
+            other => other.as_str(),
+        };
+        if !parts.iter().any(|p| p == name) {
+            parts.push(name.into());
+        }
+    }
+    let comments = |op: Op| {
+        changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Comment && c.op == op)
+            .count()
+    };
+    for (op, word) in [
+        (Op::Added, "added"),
+        (Op::Changed, "edited"),
+        (Op::Removed, "deleted"),
+    ] {
+        let n = comments(op);
+        if n > 0 {
+            parts.push(format!("{} {word}", count_of(n, "comment", "comments")));
+        }
+    }
+    parts.join(", ")
+}
+
+fn issue(entry: &IssueEntry, changes: &[Change], opts: &MarkdownOptions) -> String {
+    let mut s = String::new();
+    let mut heading = link(entry, opts);
+    let title = issue_heading(entry);
+    let title = title.split_once(' ').map_or("", |(_, t)| t);
+    if !title.is_empty() {
+        let _ = write!(heading, " {}", escape(title));
+    }
+    if entry.pull_request {
+        heading.push_str(" (pull request)");
+    }
+    let _ = write!(
+        s,
+        "\n<details><summary>{heading} — {}</summary>\n\n",
+        escape(&what_changed(entry, changes))
+    );
+    let mut i = 0;
+    while i < changes.len() {
+        let c = &changes[i];
+        let len = if c.kind == ChangeKind::Issue {
+            changes[i..]
+                .iter()
+                .take_while(|d| d.kind == ChangeKind::Issue && group_of(d) == group_of(c))
+                .count()
+        } else {
+            1
+        };
+        let run = &changes[i..i + len];
+        i += len;
+        match (c.kind, c.field) {
+            (ChangeKind::Comment, _) => comment(&mut s, c, opts),
+            (_, Field::Record) => {
+                let (sign, v) = if c.op == Op::Removed {
+                    ('-', &c.before)
+                } else {
+                    ('+', &c.after)
+                };
+                let lines: Vec<String> = record_fields(v)
+                    .into_iter()
+                    .map(|(text, key)| format!("{sign}{key}: {text}"))
+                    .collect();
+                fenced(
+                    &mut s,
+                    if c.op == Op::Removed {
+                        "Removed issue"
+                    } else {
+                        "New issue"
+                    },
+                    &lines,
+                );
+                if let Some(Value::String(body)) = v.get("body") {
+                    if !body.is_empty() {
+                        fenced(
+                            &mut s,
+                            "Description",
+                            &whole_text(sign, body, opts.max_record_lines),
+                        );
+                    }
+                }
+            }
+            (_, Field::Body) => fenced(&mut s, "Description", &hunk_lines(&c.hunks)),
+            (_, Field::State | Field::StateReason) => fenced(&mut s, "Status", &status_lines(run)),
+            (_, Field::Labels | Field::Assignees) => {
+                let prefix = if c.field == Field::Assignees { "@" } else { "" };
+                let lines: Vec<String> = run
+                    .iter()
+                    .map(|d| match d.op {
+                        Op::Removed => format!("-{prefix}{}", plain(&d.before)),
+                        _ => format!("+{prefix}{}", plain(&d.after)),
+                    })
+                    .collect();
+                let title = if c.field == Field::Labels {
+                    "Labels"
+                } else {
+                    "Assignees"
+                };
+                fenced(&mut s, title, &lines);
+            }
+            (_, Field::Locked) => {
+                let word = |v: &Value| {
+                    if v == &Value::Bool(true) {
+                        "locked"
+                    } else {
+                        "unlocked"
+                    }
+                };
+                fenced(
+                    &mut s,
+                    "Lock",
+                    &[
+                        format!("-{}", word(&c.before)),
+                        format!("+{}", word(&c.after)),
+                    ],
+                );
+            }
+            (_, field) => {
+                let title = match field {
+                    Field::Title => "Title",
+                    Field::Milestone => "Milestone",
+                    other => other.as_str(),
+                };
+                let lines: Vec<String> = run
+                    .iter()
+                    .flat_map(|d| {
+                        [
+                            format!("-{}", plain(&d.before)),
+                            format!("+{}", plain(&d.after)),
+                        ]
+                    })
+                    .collect();
+                fenced(&mut s, title, &lines);
+            }
+        }
+    }
+    s.push_str("</details>\n");
+    s
+}
+
+fn group_of(c: &Change) -> &'static str {
+    match c.field {
+        Field::State | Field::StateReason => "status",
+        other => other.as_str(),
+    }
+}
+
+fn status_lines(run: &[Change]) -> Vec<String> {
+    let state = run.iter().find(|c| c.field == Field::State);
+    let reason = run.iter().find(|c| c.field == Field::StateReason);
+    let with_reason = |v: &Value, r: Option<&Value>| {
+        let mut t = plain(v).into_owned();
+        if let Some(Value::String(r)) = r {
+            let _ = write!(t, " ({})", r.replace('_', " "));
+        }
+        t
+    };
+    match (state, reason) {
+        (Some(s), r) => vec![
+            format!("-{}", with_reason(&s.before, r.map(|r| &r.before))),
+            format!("+{}", with_reason(&s.after, r.map(|r| &r.after))),
+        ],
+        (None, Some(r)) => vec![
+            format!("-reason: {}", plain(&r.before).replace('_', " ")),
+            format!("+reason: {}", plain(&r.after).replace('_', " ")),
+        ],
+        (None, None) => Vec::new(),
+    }
+}
+
+fn comment(s: &mut String, c: &Change, opts: &MarkdownOptions) {
+    let value = if c.op == Op::Removed {
+        &c.before
+    } else {
+        &c.after
+    };
+    let mut title = format!("Comment {}", c.key);
+    if let Some(Value::String(a)) = value.get("author") {
+        // A code span, so quoting the author does not notify them.
+        let _ = write!(title, " by {}", code_span(&format!("@{a}")));
+    }
+    let lines = match c.op {
+        Op::Changed => {
+            title.push_str(", edited");
+            hunk_lines(&c.hunks)
+        }
+        Op::Added | Op::Removed => {
+            title.push_str(if c.op == Op::Added {
+                ", added"
+            } else {
+                ", deleted"
+            });
+            let sign = if c.op == Op::Added { '+' } else { '-' };
+            match value.get("body") {
+                Some(Value::String(body)) => whole_text(sign, body, opts.max_record_lines),
+                _ => Vec::new(),
+            }
+        }
+    };
+    fenced_raw(s, &title, &lines);
+}
+
+fn hunk_lines(hunks: &[Hunk]) -> Vec<String> {
+    let mut out = Vec::new();
+    for h in hunks {
+        out.push(h.header());
+        out.extend(h.lines.iter().cloned());
+    }
+    out
+}
+
+fn whole_text(sign: char, text: &str, max: usize) -> Vec<String> {
+    let all: Vec<&str> = text.lines().collect();
+    let mut out: Vec<String> = all.iter().take(max).map(|l| format!("{sign}{l}")).collect();
+    if all.len() > max {
+        out.push(format!(" {}", more_lines(all.len() - max)));
+    }
+    out
+}
+
+/// A bold title (escaped) and a fenced `diff` block.
+fn fenced(s: &mut String, title: &str, lines: &[String]) {
+    fenced_raw(s, &escape(title), lines);
+}
+
+/// Like [`fenced`], with a title that is already Markdown.
+fn fenced_raw(s: &mut String, title: &str, lines: &[String]) {
+    let longest = lines.iter().map(|l| longest_run(l, '`')).max().unwrap_or(0);
+    // A fence is closed only by a run of at least its own length, so one longer than any run
+    // inside keeps a body containing ``` from ending the block early.
+    let fence = "`".repeat((longest + 1).max(3));
+    let _ = writeln!(s, "**{title}**\n\n{fence}diff");
+    for l in lines {
+        s.push_str(l);
+        s.push('\n');
+    }
+    let _ = writeln!(s, "{fence}\n");
+}
+
+fn longest_run(s: &str, ch: char) -> usize {
+    let (mut best, mut cur) = (0, 0);
+    for c in s.chars() {
+        if c == ch {
+            cur += 1;
+            best = best.max(cur);
+        } else {
+            cur = 0;
+        }
+    }
+    best
+}
+
+/// Escapes tracker text for Markdown and HTML alike (it may land in a `<summary>` or in plain
+/// Markdown): character references are decoded in both, so the text shows as typed while no
+/// emphasis, link, tag or `@mention` in it takes effect. Newlines become spaces.
+pub(crate) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '@' => {
+                let _ = write!(out, "&#{};", c as u32);
+            }
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn escape_attr(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// An inline code span that survives backticks in `s`.
+fn code_span(s: &str) -> String {
+    let ticks = "`".repeat(longest_run(s, '`') + 1);
+    if s.starts_with('`') || s.ends_with('`') {
+        format!("{ticks} {s} {ticks}")
+    } else {
+        format!("{ticks}{s}{ticks}")
+    }
+}
