@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Snapshots, diffs and in-place rollback for issue trackers.
 #[derive(Debug, Parser)]
@@ -40,6 +40,8 @@ pub enum Command {
     /// Take, list, show and delete snapshots.
     #[command(subcommand)]
     Snapshot(SnapshotCmd),
+    /// Show what changed between two snapshots, or a snapshot and the live tracker.
+    Diff(DiffArgs),
     /// Put a live tracker back to a snapshot's state (a preview unless --execute).
     Rollback(RollbackArgs),
     /// Roll the snapshot's scope back to that snapshot (same as `rollback SCOPE --to REF`).
@@ -189,4 +191,39 @@ pub struct RestoreArgs {
     pub reference: String,
     #[command(flatten)]
     pub flags: RollbackFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The scope to compare, e.g. `github:acme/widgets`.
+    pub scope: String,
+    /// The older side: a snapshot id, unique id prefix, name, `latest`, or `live`.
+    #[arg(long, default_value = "latest", value_name = "REF")]
+    pub from: String,
+    /// The newer side: a snapshot id, unique id prefix, name, `latest`, or `live`.
+    #[arg(long, default_value = "live", value_name = "REF")]
+    pub to: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Exit with 1 when there are changes, 0 when there are none.
+    #[arg(long)]
+    pub exit_code: bool,
+    /// Leave pull requests out of the comparison.
+    #[arg(long)]
+    pub no_prs: bool,
+    /// Cap of the Markdown output, in characters.
+    #[arg(long, default_value_t = 65_000, value_name = "N")]
+    pub max_chars: usize,
+    /// Write the output to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// Output formats of `diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
 }

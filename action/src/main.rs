@@ -54,6 +54,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let ctx = Context::new(&cli.global);
     match cli.command {
         Command::Snapshot(cmd) => cmd::snapshot::run(&ctx, cmd).await,
+        Command::Diff(args) => cmd::diff::run(&ctx, args).await,
         Command::Rollback(args) => cmd::rollback::run(&ctx, args).await,
         Command::Restore(args) => cmd::rollback::restore(&ctx, args).await,
         Command::Sandbox(args) => cmd::sandbox::run(args).await,
