@@ -56,3 +56,14 @@ impl Sandbox {
     pub async fn shutdown(self) {}
     pub async fn serve_until_ctrl_c(self) {}
 }
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SandboxStats {
+    pub total: u64,
+    pub writes: u64,
+    pub not_modified: u64,
+}
+impl Sandbox {
+    pub fn stats(&self) -> SandboxStats {
+        SandboxStats::default()
+    }
+}

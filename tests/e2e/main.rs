@@ -3,5 +3,7 @@
 //! loopback. Shared plumbing lives in `util`.
 
 mod cli_errors;
+mod diff;
+mod rollback;
 mod snapshot;
 mod util;

@@ -1,10 +1,17 @@
 //! `backtrack demo`: the guided tour, on a temporary store against an in-process sandbox.
+//! Snapshot → a simulated bad bulk edit → diff → rollback preview → execute → verification.
+
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
+use backtrack::diff::{self, DiffOptions, Side, TextOptions};
+use backtrack::rollback::{self, ExecuteOptions, RollbackOptions};
 use backtrack::sandbox::{Sandbox, SandboxOptions};
-use backtrack::snapshot::SnapshotOptions;
-use backtrack::tracker::{GitHubConfig, WritePace};
+use backtrack::snapshot::{fetch_live, SnapshotOptions};
+use backtrack::tracker::{GitHubConfig, GitHubTracker, NoProgress, WritePace};
 use backtrack::Scope;
+use http::Method;
+use serde_json::{json, Value};
 
 use super::Outcome;
 use crate::cli::DemoArgs;
@@ -13,6 +20,78 @@ use crate::progress::CaptureProgress;
 
 fn step(n: u32, title: &str) {
     println!("\n\x1b[1m── {n}. {title}\x1b[0m");
+}
+
+fn command(text: &str) {
+    println!("\x1b[2m$ {text}\x1b[0m");
+}
+
+/// The bad bulk edit: what a runaway sync script and a hasty admin do in a minute.
+async fn wreck(tracker: &GitHubTracker) -> Result<Vec<String>> {
+    let client = tracker.client();
+    let get = |path: String| async move {
+        let reply = client.get(&path, None).await?;
+        Ok::<Value, anyhow::Error>(reply.json(&path)?)
+    };
+    let issues = get(tracker.repo_path("/issues?state=open&per_page=100")).await?;
+    let issues: Vec<&Value> = issues
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|i| i.get("pull_request").is_none())
+                .collect()
+        })
+        .unwrap_or_default();
+    let labels = get(tracker.repo_path("/labels?per_page=100")).await?;
+    let comments = get(tracker.repo_path("/issues/comments?per_page=100")).await?;
+    let mut done = Vec::new();
+    for issue in issues.iter().take(8) {
+        let n = issue["number"].as_u64().unwrap_or_default();
+        let body = json!({
+            "title": format!("[synced] {}", issue["title"].as_str().unwrap_or_default().to_uppercase()),
+            "body": "Synced from roadmap.md (content unavailable)",
+        });
+        client
+            .write(
+                Method::PATCH,
+                &tracker.repo_path(&format!("/issues/{n}")),
+                Some(&body),
+            )
+            .await?;
+    }
+    done.push("overwrote the titles and descriptions of 8 issues".to_string());
+    for issue in issues.iter().skip(8).take(3) {
+        let n = issue["number"].as_u64().unwrap_or_default();
+        client
+            .write(
+                Method::PATCH,
+                &tracker.repo_path(&format!("/issues/{n}")),
+                Some(&json!({"state": "closed", "state_reason": "not_planned"})),
+            )
+            .await?;
+    }
+    done.push("closed 3 open issues as not planned".to_string());
+    if let Some(name) = labels
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|l| l["name"].as_str())
+    {
+        let path = tracker.repo_path(&format!("/labels/{}", name.replace(' ', "%20")));
+        client.write(Method::DELETE, &path, None).await?;
+        done.push(format!(
+            "deleted the label {name:?} (GitHub removes it from every issue)"
+        ));
+    }
+    let mut deleted = 0;
+    for c in comments.as_array().into_iter().flatten().take(3) {
+        if let Some(id) = c["id"].as_u64() {
+            let path = tracker.repo_path(&format!("/issues/comments/{id}"));
+            client.write(Method::DELETE, &path, None).await?;
+            deleted += 1;
+        }
+    }
+    done.push(format!("deleted {deleted} comments"));
+    Ok(done)
 }
 
 pub async fn run(args: DemoArgs) -> Result<Outcome> {
@@ -31,10 +110,16 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
     let scope = Scope::github("acme", "widgets")?;
     let mut config = GitHubConfig::new(sandbox.base_url(), Some(sandbox.token().to_string()));
     config.pace = WritePace::unpaced();
+    let github = Arc::new(GitHubTracker::new(&scope, &config)?);
+    let tracker: Arc<dyn backtrack::Tracker> = github.clone();
 
-    println!("backtrack demo — snapshots, diffs and rollback for issue trackers");
     println!(
-        "A sandbox GitHub is serving {scope} at {}",
+        "\x1b[1mbacktrack demo\x1b[0m — snapshots, diffs and in-place rollback for GitHub Issues"
+    );
+    println!(
+        "A sandbox GitHub serves {scope} ({} issues, {} comments) at {}",
+        args.issues,
+        args.comments,
         sandbox.base_url()
     );
     println!(
@@ -43,12 +128,13 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
     );
 
     step(1, "Take a snapshot");
-    println!("$ backtrack snapshot create {scope} --name before-sync");
+    command(&format!(
+        "backtrack snapshot create {scope} --name before-sync"
+    ));
     let archive = ctx.archive()?;
-    let tracker = ctx.tracker_with(&scope, config)?;
     let report = archive
         .create_snapshot(
-            tracker,
+            tracker.clone(),
             &SnapshotOptions {
                 name: Some("before-sync".into()),
                 progress: CaptureProgress::for_output(false, false, "capturing"),
@@ -57,24 +143,117 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
         )
         .await?;
     println!("{report}");
-    let floor = report.counts.issues.div_ceil(100) + report.counts.comments.div_ceil(100) + 2;
     println!(
-        "It took {} requests — about one per 100 records, never one per issue (floor {floor}).",
-        report.requests
+        "Repo-wide listings, 100 per page: {} requests for {} records, never one per issue.",
+        report.requests,
+        report.counts.total()
     );
 
-    step(2, "List snapshots");
-    println!("$ backtrack snapshot list");
-    super::snapshot::run(
-        &ctx,
-        crate::cli::SnapshotCmd::List(crate::cli::ListArgs { scope: None }),
+    step(2, "A sync script goes wrong");
+    for line in wreck(&github).await? {
+        println!("  ✗ {line}");
+    }
+
+    step(3, "See what changed");
+    command(&format!("backtrack diff {scope}"));
+    let entry = archive.resolve(Some(&scope), "before-sync").await?;
+    let manifest = archive.load_manifest(&entry).await?;
+    let target = archive.load_records(&manifest, true).await?;
+    let live = fetch_live(tracker.clone(), Arc::new(NoProgress), false).await?;
+    let d = diff::diff(&target, &live, &DiffOptions::default()).with_sides(
+        Side::snapshot(
+            &scope,
+            entry.id.to_string(),
+            entry.name.clone(),
+            Some(entry.created_at),
+        ),
+        Side::live(&scope),
+    );
+    let text = diff::render_text(
+        &d,
+        &TextOptions {
+            color: true,
+            ..TextOptions::default()
+        },
+    );
+    // The full diff is long; the tour shows its opening and its summary.
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() > 60 {
+        for l in &lines[..40] {
+            println!("{l}");
+        }
+        println!("  … {} more lines …", lines.len() - 52);
+        for l in &lines[lines.len() - 12..] {
+            println!("{l}");
+        }
+    } else {
+        print!("{text}");
+    }
+
+    step(4, "Preview the rollback (writes nothing)");
+    command(&format!("backtrack rollback {scope} --to before-sync"));
+    let options = RollbackOptions::new(entry.created_at);
+    let plan = rollback::execute::preview(
+        tracker.clone(),
+        &entry,
+        &target,
+        &options,
+        Arc::new(NoProgress),
     )
     .await?;
+    print!("{plan}");
+
+    step(5, "Execute it");
+    command(&format!(
+        "backtrack rollback {scope} --to before-sync --execute --yes"
+    ));
+    let result = rollback::execute(
+        &archive,
+        tracker.clone(),
+        &entry,
+        &target,
+        &options,
+        &ExecuteOptions {
+            holder: "demo".into(),
+            ..ExecuteOptions::default()
+        },
+    )
+    .await?;
+    println!(
+        "Took pre-rollback snapshot {}, applied {} writes (one per planned operation).",
+        result.pre_rollback_snapshot,
+        result.executed.len()
+    );
+
+    step(6, "Verify");
+    if result.verification.clean {
+        println!("\x1b[32m✓ Verification clean:\x1b[0m live state matches the snapshot in every restorable field.");
+    } else {
+        println!(
+            "✗ {} difference(s) remain: {:?}",
+            result.verification.residual.len(),
+            result.verification.residual
+        );
+    }
+    println!(
+        "  {} thing(s) could not be restored and were named before execution (deleted comments come back with an attribution line).",
+        result.verification.irrecoverable.len()
+    );
+    println!("  Undo the rollback itself with: {}", result.undo);
+    let stats = sandbox.stats();
+    println!(
+        "  The sandbox counted {} requests, {} of them writes.",
+        stats.total, stats.writes
+    );
 
     println!(
-        "\nDone. Run `backtrack sandbox` to rehearse against your own emulator, then point \
-         GITHUB_API_URL at it."
+        "\nDone. Rehearse on your own: `backtrack sandbox` prints a URL; export GITHUB_API_URL to it \
+         and GITHUB_TOKEN={}, then use the same commands.",
+        sandbox.token()
     );
     sandbox.shutdown().await;
+    if !result.verification.clean {
+        anyhow::bail!("the demo rollback did not verify clean; please report this");
+    }
     Ok(Outcome::Success)
 }

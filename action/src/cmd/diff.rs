@@ -66,7 +66,11 @@ pub async fn run(ctx: &Context, args: DiffArgs) -> Result<Outcome> {
     };
     let d = diff::diff(&from, &to, &opts).with_sides(from_side, to_side);
     // `--json` is the global machine-output switch; it means `--format json` here.
-    let format = if ctx.json { DiffFormat::Json } else { args.format };
+    let format = if ctx.json {
+        DiffFormat::Json
+    } else {
+        args.format
+    };
     let rendered = match format {
         DiffFormat::Json => diff::render_json(&d)?,
         DiffFormat::Markdown => {
