@@ -2,6 +2,8 @@
 //! binary as a user runs it, the sandbox started as `backtrack sandbox`, over HTTP on
 //! loopback. Shared plumbing lives in `util`.
 
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test, with its location.
+
 mod cli_errors;
 mod diff;
 mod rollback;

@@ -366,10 +366,7 @@ async fn run_locked(
                 serde_json::json!({"id": id, "found": true})
             }
             None => {
-                let r = tracker
-                    .apply(&planned.op, &mut ctx)
-                    .await
-                    .map_err(|e| Error::from(e))?;
+                let r = tracker.apply(&planned.op, &mut ctx).await?;
                 executed.push(planned.index);
                 r
             }
