@@ -34,7 +34,7 @@ mod markdown;
 mod text;
 
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 

@@ -409,3 +409,252 @@ impl Planned {
         self.ops.push(PlannedOp { index, op });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::testkit::{at, milestone_ref, names, Builder};
+    use crate::rollback::Change;
+
+    fn opts() -> RollbackOptions {
+        RollbackOptions::new(at(5))
+    }
+
+    fn base() -> Builder {
+        let mut b = Builder::new();
+        b.label(1, "bug", "d73a4a").description = Some("Something is broken".into());
+        b.label(2, "p1", "ff0000");
+        b.milestone(1, "v1.0").due_on = Some(at(30));
+        let i = b.issue(1, "Login crash");
+        i.body = Some("Steps\n1. open\n2. crash".into());
+        i.labels = names(&["bug", "p1"]);
+        i.assignees = names(&["amy"]);
+        i.milestone = milestone_ref(1, "v1.0");
+        b.issue(2, "Docs typo").state = State::Closed;
+        b.set.issues.get_mut(&2).unwrap().state_reason = Some("completed".into());
+        b.comment(10, 1, "bob", "I can reproduce");
+        b.comment(11, 1, "amy", "Fixed in #3");
+        b
+    }
+
+    #[test]
+    fn identical_states_plan_nothing() {
+        let t = base().build();
+        let p = plan(&t, &t, &opts(), "snap");
+        assert!(p.ops.is_empty() && p.irrecoverable.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn one_patch_per_issue_carries_every_changed_field() {
+        let target = base().build();
+        let mut live = target.clone();
+        let i = live.issues.get_mut(&1).unwrap();
+        i.title = "SYNCED".into();
+        i.body = None;
+        i.state = State::Closed;
+        i.state_reason = Some("not_planned".into());
+        i.labels = names(&["p1", "wontfix"]);
+        i.assignees = vec![];
+        i.milestone = None;
+        let p = plan(&target, &live, &opts(), "snap");
+        assert_eq!(p.ops.len(), 1, "{p:?}");
+        let Operation::UpdateIssue {
+            number, changes, ..
+        } = &p.ops[0].op
+        else {
+            panic!("{:?}", p.ops[0])
+        };
+        assert_eq!(*number, 1);
+        let fields: Vec<&str> = changes
+            .iter()
+            .map(|c| match c {
+                Change::Title { .. } => "title",
+                Change::Body { .. } => "body",
+                Change::State { .. } => "state",
+                Change::Labels { .. } => "labels",
+                Change::Assignees { .. } => "assignees",
+                Change::Milestone { .. } => "milestone",
+            })
+            .collect();
+        assert_eq!(
+            fields,
+            ["title", "body", "state", "labels", "assignees", "milestone"]
+        );
+        assert!(matches!(
+            &changes[2],
+            Change::State {
+                to: State::Open,
+                to_reason: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn deleted_definitions_come_first_and_are_matched_by_name_when_recreated() {
+        let target = base().build();
+        let mut live = target.clone();
+        live.labels.remove(&1);
+        live.milestones.remove(&1);
+        for i in live.issues.values_mut() {
+            i.labels.retain(|l| l != "bug");
+            i.milestone = None;
+        }
+        let p = plan(&target, &live, &opts(), "snap");
+        let kinds: Vec<&str> = p
+            .ops
+            .iter()
+            .map(|o| match &o.op {
+                Operation::CreateLabel { .. } => "label",
+                Operation::CreateMilestone { .. } => "milestone",
+                Operation::UpdateIssue { .. } => "issue",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["label", "milestone", "issue"]);
+        assert!(p.irrecoverable.iter().any(|i| i.key == "milestone:1"));
+
+        // After recreation the label has a new id and the milestone a new number: both are
+        // still recognised, so a second plan is empty.
+        let mut restored = target.clone();
+        let mut bug = restored.labels.remove(&1).unwrap();
+        bug.id = 99;
+        restored.labels.insert(99, bug);
+        let mut v1 = restored.milestones.remove(&1).unwrap();
+        v1.number = 7;
+        restored.milestones.insert(7, v1);
+        restored.issues.get_mut(&1).unwrap().milestone = milestone_ref(7, "v1.0");
+        assert!(plan(&target, &restored, &opts(), "snap").ops.is_empty());
+    }
+
+    #[test]
+    fn label_renames_and_recolours_are_restored_in_place() {
+        let target = base().build();
+        let mut live = target.clone();
+        let l = live.labels.get_mut(&1).unwrap();
+        l.name = "defect".into();
+        l.color = "000000".into();
+        for i in live.issues.values_mut() {
+            for name in i.labels.iter_mut().filter(|n| *n == "bug") {
+                *name = "defect".into();
+            }
+        }
+        let p = plan(&target, &live, &opts(), "snap");
+        assert!(
+            matches!(&p.ops[0].op, Operation::UpdateLabel { current_name, name, .. } if current_name == "defect" && name == "bug")
+        );
+    }
+
+    #[test]
+    fn deleted_comments_are_recreated_once_with_attribution_and_marker() {
+        let target = base().build();
+        let mut live = target.clone();
+        live.comments.remove(&10);
+        live.comments.get_mut(&11).unwrap().body = "edited".into();
+        let p = plan(&target, &live, &opts(), "before-sync");
+        assert!(matches!(
+            &p.ops[0].op,
+            Operation::EditComment { id: 11, .. }
+        ));
+        let Operation::RecreateComment {
+            body,
+            original_id,
+            issue,
+        } = &p.ops[1].op
+        else {
+            panic!("{p:?}")
+        };
+        assert_eq!((*original_id, *issue), (10, 1));
+        assert!(body.contains("@bob") && body.contains("I can reproduce"));
+        assert!(body.contains("before-sync"));
+        assert_eq!(restored_from(body), Some(10));
+        assert!(p.irrecoverable.iter().any(|i| i.key == "comment:10"));
+
+        // The recreated copy counts as the original: no second recreation.
+        let mut after = live.clone();
+        after.comments.get_mut(&11).unwrap().body = "Fixed in #3".into();
+        let mut copy = target.comments[&10].clone();
+        copy.id = 500;
+        copy.body = body.clone();
+        after.comments.insert(500, copy);
+        let again = plan(&target, &after, &opts(), "before-sync");
+        assert!(again.ops.is_empty(), "{again:?}");
+    }
+
+    #[test]
+    fn deleted_issues_and_locks_are_irrecoverable_not_planned() {
+        let target = base().build();
+        let mut live = target.clone();
+        live.issues.remove(&2);
+        live.issues.get_mut(&1).unwrap().locked = true;
+        let p = plan(&target, &live, &opts(), "snap");
+        assert!(p.ops.is_empty(), "{p:?}");
+        let keys: Vec<&str> = p.irrecoverable.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["issue:1", "issue:2"]);
+    }
+
+    #[test]
+    fn new_issues_and_comments_are_left_alone_unless_asked() {
+        let target = base().build();
+        let mut b = Builder::new();
+        b.set = target.clone();
+        b.issue(3, "Created later").created_at = at(6);
+        b.comment(12, 1, "eve", "spam").created_at = at(6);
+        let live = b.build();
+        assert!(plan(&target, &live, &opts(), "snap").ops.is_empty());
+        let mut o = opts();
+        o.close_new_issues = true;
+        o.delete_new_comments = true;
+        let p = plan(&target, &live, &o, "snap");
+        let ops: Vec<&Operation> = p.ops.iter().map(|o| &o.op).collect();
+        assert!(
+            matches!(
+                ops[..],
+                [
+                    Operation::DeleteComment { id: 12, .. },
+                    Operation::CloseIssue { number: 3, .. }
+                ]
+            ),
+            "{ops:?}"
+        );
+    }
+
+    #[test]
+    fn only_and_fields_narrow_the_plan() {
+        let target = base().build();
+        let mut live = target.clone();
+        for n in [1, 2] {
+            let i = live.issues.get_mut(&n).unwrap();
+            i.title = "x".into();
+            i.body = Some("y".into());
+        }
+        let mut o = opts();
+        o.only = Some([1].into());
+        o.fields = Some([Field::Title].into());
+        let p = plan(&target, &live, &o, "snap");
+        assert_eq!(p.ops.len(), 1);
+        assert!(
+            matches!(&p.ops[0].op, Operation::UpdateIssue { number: 1, changes, .. } if changes.len() == 1)
+        );
+    }
+
+    #[test]
+    fn merged_pull_requests_cannot_be_reopened() {
+        let target = base().build();
+        let mut live = target.clone();
+        let i = live.issues.get_mut(&1).unwrap();
+        i.pull_request = true;
+        i.state = State::Closed;
+        i.raw = serde_json::json!({"pull_request": {"merged_at": "2025-01-01T00:00:00Z"}});
+        let p = plan(&target, &live, &opts(), "snap");
+        assert!(p.ops.is_empty(), "{p:?}");
+        assert!(p.irrecoverable[0].reason.contains("merged"));
+    }
+
+    #[test]
+    fn field_names_parse_with_a_helpful_error() {
+        assert_eq!("Description".parse::<Field>(), Ok(Field::Body));
+        let e = "colour".parse::<Field>().unwrap_err();
+        assert!(e.contains("title, body, state"), "{e}");
+    }
+}
