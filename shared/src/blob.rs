@@ -76,7 +76,10 @@ pub struct EncodedBlob {
 }
 
 /// Canonicalizes, hashes and compresses one value.
-pub fn encode<T: Serialize + ?Sized>(what: &'static str, value: &T) -> Result<EncodedBlob, BlobError> {
+pub fn encode<T: Serialize + ?Sized>(
+    what: &'static str,
+    value: &T,
+) -> Result<EncodedBlob, BlobError> {
     let bytes = canonical_json(value).map_err(|source| BlobError::Encode { what, source })?;
     let id = BlobId::of(&bytes);
     Ok(EncodedBlob {

@@ -121,12 +121,12 @@ impl Manifest {
     /// Puts entries in their canonical order so equal snapshots have equal manifests.
     pub fn sort_entries(&mut self) {
         self.entries.sort_by(|a, b| {
-            a.kind.cmp(&b.kind).then_with(|| {
-                match (a.id.parse::<u64>(), b.id.parse::<u64>()) {
+            a.kind
+                .cmp(&b.kind)
+                .then_with(|| match (a.id.parse::<u64>(), b.id.parse::<u64>()) {
                     (Ok(x), Ok(y)) => x.cmp(&y),
                     _ => a.id.cmp(&b.id),
-                }
-            })
+                })
         });
     }
 
@@ -241,7 +241,9 @@ mod tests {
         assert_eq!(m.logical_bytes(), 13);
         let back = Manifest::decode("k", &m.encode().unwrap()).unwrap();
         assert_eq!(back, m);
-        assert!(serde_json::to_string(&back.trigger).unwrap().contains("pre-rollback"));
+        assert!(serde_json::to_string(&back.trigger)
+            .unwrap()
+            .contains("pre-rollback"));
 
         let mut v = serde_json::to_value(&m).unwrap();
         v["format"] = 99.into();

@@ -73,8 +73,7 @@ fn valid_repo(s: &str) -> bool {
         && s.len() <= 100
         && s != "."
         && s != ".."
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 

@@ -95,7 +95,10 @@ pub(crate) fn validate_key(key: &str) -> Result<(), StoreError> {
     if key.starts_with('/') || key.contains('\\') {
         return bad("must be relative with `/` separators");
     }
-    if key.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+    if key
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
         return bad("has an empty, `.` or `..` segment");
     }
     Ok(())

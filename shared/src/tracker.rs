@@ -71,7 +71,9 @@ pub enum TrackerError {
         message: String,
         needs: &'static str,
     },
-    #[error("{what} not found on {service} (HTTP 404); check the scope, and that the token can see it")]
+    #[error(
+        "{what} not found on {service} (HTTP 404); check the scope, and that the token can see it"
+    )]
     NotFound { service: String, what: String },
     #[error("cannot reach {service} at {url} ({detail}); check the URL ({env}) and your network")]
     Unreachable {

@@ -19,18 +19,33 @@ impl ObjectStore for MemoryStore {
         "memory:".into()
     }
     async fn put(&self, key: &str, _bytes: Bytes) -> Result<PutOutcome, StoreError> {
-        Err(StoreError::InvalidKey { key: key.into(), reason: "stub" })
+        Err(StoreError::InvalidKey {
+            key: key.into(),
+            reason: "stub",
+        })
     }
     async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
-        Err(StoreError::InvalidKey { key: key.into(), reason: "stub" })
+        Err(StoreError::InvalidKey {
+            key: key.into(),
+            reason: "stub",
+        })
     }
     async fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        Err(StoreError::InvalidKey { key: key.into(), reason: "stub" })
+        Err(StoreError::InvalidKey {
+            key: key.into(),
+            reason: "stub",
+        })
     }
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
-        Err(StoreError::InvalidKey { key: prefix.into(), reason: "stub" })
+        Err(StoreError::InvalidKey {
+            key: prefix.into(),
+            reason: "stub",
+        })
     }
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        Err(StoreError::InvalidKey { key: key.into(), reason: "stub" })
+        Err(StoreError::InvalidKey {
+            key: key.into(),
+            reason: "stub",
+        })
     }
 }
