@@ -1,31 +1,93 @@
-//! STUB: replaced by the sandbox work (same public API).
-#![allow(missing_docs, clippy::all, dead_code, unused)]
+//! The sandbox: a stateful, GitHub-REST-compatible HTTP emulator.
+//!
+//! Users rehearse rollbacks on it, `demo` runs on it and the tests drive backtrack (and other
+//! clients: PyGithub, octokit, `gh`, python-github-backup) against it. It serves one seeded
+//! repository at `/` and under `/api/v3/` (the Enterprise form).
+//!
+//! # Layout
+//! - this file: the public API ([`Sandbox`], [`SandboxOptions`], [`SandboxStats`]) and the
+//!   route table.
+//! - `data`: deterministic seeding from [`SandboxOptions::seed`].
+//! - `state`: the store, its indexes and the write semantics (label deletion strips issues,
+//!   comment counts, milestone counters, the monotonic clock).
+//! - `render`: GitHub-shaped JSON for each object (validated against GitHub's OpenAPI).
+//! - `http`: the request gate (auth, stats, latency, faults, write limit, ETag/304, rate-limit
+//!   headers), errors, replies and pagination.
+//! - `meta`, `issues`, `comments`, `labels`, `milestones`: the handlers.
+//!
+//! # Sandbox-only extensions
+//! - `DELETE /repos/{owner}/{repo}/issues/{number}` deletes an issue (GitHub only deletes
+//!   issues through GraphQL); afterwards the issue answers 410 like a deleted GitHub issue.
+//! - `GET /_sandbox/stats` and `POST /_sandbox/reset` (not counted in the stats).
+
+mod comments;
+mod data;
+mod http;
+mod issues;
+mod labels;
+mod meta;
+mod milestones;
+mod render;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
-pub struct WriteLimit {
-    pub max_writes: u32,
-    pub per: Duration,
-    pub retry_after_secs: u64,
-}
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use self::http::Meter;
+use self::state::State;
+
+/// Environment variable that overrides the default token in [`SandboxOptions::default`].
+pub const TOKEN_ENV: &str = "BACKTRACK_SANDBOX_TOKEN";
+/// The token the sandbox accepts when neither the options nor [`TOKEN_ENV`] say otherwise.
+pub const DEFAULT_TOKEN: &str = "sandbox-token";
+
+/// How to start a [`Sandbox`]. Build with `SandboxOptions { issues: 10, ..Default::default() }`.
 #[derive(Debug, Clone)]
 pub struct SandboxOptions {
+    /// Where to listen; port 0 picks a free port (see [`Sandbox::local_addr`]).
     pub addr: SocketAddr,
+    /// Owner (an organisation) of the one repository served.
     pub owner: String,
+    /// Name of the one repository served.
     pub repo: String,
+    /// Number of seeded issues (about 10% are pull requests).
     pub issues: u64,
+    /// Number of seeded issue comments, skewed so a few issues have more than 100.
     pub comments: u64,
+    /// Seed of the deterministic data generator (and of the fault sequence).
     pub seed: u64,
+    /// Delay before answering each API request.
     pub latency_ms: u64,
+    /// Probability in `[0, 1]` that an API request fails (500/502/503 or a secondary limit)
+    /// before it touches any state.
     pub fault_rate: f64,
+    /// Base URL clients see (e.g. behind a TLS terminator); used in `Link` headers and `*_url`
+    /// fields. Default: `http://` + the request's `Host`.
     pub public_url: Option<String>,
+    /// Secondary-rate-limit simulation for writes; `None` = off.
     pub write_limit: Option<WriteLimit>,
+    /// The token the sandbox accepts. Default: `$BACKTRACK_SANDBOX_TOKEN` or `sandbox-token`.
+    pub token: String,
 }
+
 impl Default for SandboxOptions {
     fn default() -> Self {
+        let token = std::env::var(TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_TOKEN.to_owned());
         SandboxOptions {
-            addr: ([127, 0, 0, 1], 0).into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             owner: "acme".into(),
             repo: "widgets".into(),
             issues: 120,
@@ -35,35 +97,326 @@ impl Default for SandboxOptions {
             fault_rate: 0.0,
             public_url: None,
             write_limit: None,
+            token,
         }
     }
 }
-#[derive(Debug, thiserror::Error)]
-#[error("stub")]
-pub struct SandboxError;
-#[derive(Debug)]
-pub struct Sandbox;
-impl Sandbox {
-    pub async fn start(_o: SandboxOptions) -> Result<Sandbox, SandboxError> {
-        Err(SandboxError)
-    }
-    pub fn base_url(&self) -> String {
-        String::new()
-    }
-    pub fn token(&self) -> &str {
-        ""
-    }
-    pub async fn shutdown(self) {}
-    pub async fn serve_until_ctrl_c(self) {}
+
+/// Secondary-limit simulation: more than `max_writes` writes within `per` answer 403 with
+/// `retry-after: retry_after_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteLimit {
+    pub max_writes: u32,
+    pub per: Duration,
+    pub retry_after_secs: u64,
 }
-#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+
+/// Request counters, as served by `GET /_sandbox/stats`. `/_sandbox` routes are not counted;
+/// every API request is, including the ones answered with an error or an injected fault.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct SandboxStats {
     pub total: u64,
+    /// POST/PATCH/PUT/DELETE requests on the API.
     pub writes: u64,
+    /// Requests answered 304 because `If-None-Match` matched.
     pub not_modified: u64,
+    pub by_method: BTreeMap<String, u64>,
+    /// Keyed by route template, e.g. `GET /repos/{owner}/{repo}/issues`.
+    pub by_route: BTreeMap<String, u64>,
 }
-impl Sandbox {
-    pub fn stats(&self) -> SandboxStats {
-        SandboxStats::default()
+
+/// Why the sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot listen on {addr}: {source} (pick another address or port 0)")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("invalid sandbox option: {0}")]
+    Options(String),
+}
+
+/// State shared by every request handler.
+///
+/// The store sits behind a `std::sync::RwLock`, not tokio's: every critical section is short
+/// and synchronous (no `.await` while holding it), reads dominate, and std's lock is cheaper.
+/// The meter (stats, rate-limit window, write window, fault RNG) has its own `Mutex` so
+/// counting never waits behind a long read of the store.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) opts: SandboxOptions,
+    pub(crate) local_addr: SocketAddr,
+    state: RwLock<State>,
+    pub(crate) meter: Mutex<Meter>,
+}
+
+impl Shared {
+    /// A poisoned lock only means a handler panicked mid-request; the store's invariants are
+    /// restored by every write before it can panic, so keep serving.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn meter(&self) -> std::sync::MutexGuard<'_, Meter> {
+        self.meter.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reseeds the store and zeroes the stats (`POST /_sandbox/reset`). The clock keeps
+    /// running forward so timestamps never go back.
+    pub(crate) fn reset(&self) {
+        let fresh = data::seed(&self.opts);
+        {
+            let mut st = self.write();
+            let clock = st.clock;
+            *st = fresh;
+            st.clock = st.clock.max(clock);
+        }
+        self.meter().reset_stats();
+    }
+}
+
+/// A running sandbox server. Dropping it stops the server (like [`Sandbox::shutdown`], without
+/// waiting).
+#[derive(Debug)]
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    base_url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Seeds the data, binds `opts.addr` and spawns the server on the current tokio runtime.
+    pub async fn start(opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
+        validate(&opts)?;
+        let listener = tokio::net::TcpListener::bind(opts.addr)
+            .await
+            .map_err(|source| SandboxError::Bind {
+                addr: opts.addr,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| SandboxError::Bind {
+            addr: opts.addr,
+            source,
+        })?;
+        let base_url = match &opts.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{local_addr}"),
+        };
+        let state = data::seed(&opts);
+        let shared = Arc::new(Shared {
+            meter: Mutex::new(Meter::new(&opts)),
+            state: RwLock::new(state),
+            local_addr,
+            opts,
+        });
+        let app = router(shared.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::warn!(error = %e, "sandbox server stopped with an error");
+            }
+        });
+        tracing::info!(%base_url, "sandbox listening");
+        Ok(Sandbox {
+            shared,
+            base_url,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// Base URL of the API, without trailing slash (the public URL if one was set).
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// The same counters as `GET /_sandbox/stats`.
+    pub fn stats(&self) -> SandboxStats {
+        self.shared.meter().stats.clone()
+    }
+
+    /// A token the sandbox accepts (`token X`, `Bearer X` or Basic auth).
+    pub fn token(&self) -> &str {
+        &self.shared.opts.token
+    }
+
+    /// Ground truth for tests: live (non-deleted) `(issues, comments, labels, milestones)`.
+    /// Issues include pull requests, as the issues API lists them.
+    pub fn snapshot_counts(&self) -> (u64, u64, u64, u64) {
+        self.shared.read().counts()
+    }
+
+    /// Stops accepting connections and waits (at most 5 s) for in-flight requests.
+    pub async fn shutdown(mut self) {
+        self.stop_and_wait().await;
+    }
+
+    /// Serves until SIGINT (Ctrl-C) or SIGTERM, then shuts down. For the CLI.
+    pub async fn serve_until_ctrl_c(mut self) {
+        wait_for_signal().await;
+        tracing::info!("sandbox shutting down");
+        self.stop_and_wait().await;
+    }
+
+    async fn stop_and_wait(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            // Idle keep-alive connections can hold a graceful shutdown open; don't wait forever.
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn validate(opts: &SandboxOptions) -> Result<(), SandboxError> {
+    let bad = |m: &str| Err(SandboxError::Options(m.to_owned()));
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if !name_ok(&opts.owner) || !name_ok(&opts.repo) {
+        return bad("owner and repo must be non-empty GitHub names (letters, digits, - _ .)");
+    }
+    if !(0.0..=1.0).contains(&opts.fault_rate) {
+        return bad("fault_rate must be between 0 and 1");
+    }
+    if opts.token.trim().is_empty() {
+        return bad("token must not be empty");
+    }
+    if let Some(u) = &opts.public_url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return bad("public_url must start with http:// or https://");
+        }
+    }
+    if let Some(w) = &opts.write_limit {
+        if w.per.is_zero() {
+            return bad("write_limit.per must be positive");
+        }
+    }
+    Ok(())
+}
+
+/// The route table, registered twice: at `/` and under `/api/v3` (GitHub Enterprise form).
+/// Registering instead of nesting keeps the full path visible to the gate, which needs the
+/// prefix to build absolute `Link` URLs.
+fn router(shared: Arc<Shared>) -> Router {
+    let mut app = Router::new();
+    for p in ["", "/api/v3"] {
+        let r = |path: &str| format!("{p}{path}");
+        let repo = |path: &str| format!("{p}/repos/{{owner}}/{{repo}}{path}");
+        app = app
+            .route(&r("/"), get(meta::root))
+            .route(&r("/user"), get(meta::user))
+            .route(&r("/users/{login}"), get(meta::user_by_login))
+            .route(&r("/rate_limit"), get(meta::rate_limit))
+            .route(&repo(""), get(meta::repository))
+            .route(&repo("/issues"), get(issues::list).post(issues::create))
+            .route(
+                &repo("/issues/{number}"),
+                get(issues::get_one)
+                    .patch(issues::update)
+                    .delete(issues::delete),
+            )
+            .route(&repo("/issues/comments"), get(comments::list_repo))
+            .route(
+                &repo("/issues/comments/{id}"),
+                get(comments::get_one)
+                    .patch(comments::update)
+                    .delete(comments::delete),
+            )
+            .route(
+                &repo("/issues/{number}/comments"),
+                get(comments::list_issue).post(comments::create),
+            )
+            .route(
+                &repo("/issues/{number}/labels"),
+                get(labels::issue_list)
+                    .post(labels::issue_add)
+                    .put(labels::issue_set)
+                    .delete(labels::issue_clear),
+            )
+            .route(
+                &repo("/issues/{number}/labels/{name}"),
+                axum::routing::delete(labels::issue_remove),
+            )
+            .route(&repo("/labels"), get(labels::list).post(labels::create))
+            .route(
+                &repo("/labels/{name}"),
+                get(labels::get_one)
+                    .patch(labels::update)
+                    .delete(labels::delete),
+            )
+            .route(
+                &repo("/milestones"),
+                get(milestones::list).post(milestones::create),
+            )
+            .route(
+                &repo("/milestones/{number}"),
+                get(milestones::get_one)
+                    .patch(milestones::update)
+                    .delete(milestones::delete),
+            );
+    }
+    // Enterprise clients call the root both with and without the trailing slash.
+    app = app.route("/api/v3", get(meta::root));
+    app.route("/_sandbox/stats", get(meta::sandbox_stats))
+        .route("/_sandbox/reset", post(meta::sandbox_reset))
+        .fallback(http::not_found)
+        // GitHub answers an unsupported method with 404, not 405.
+        .method_not_allowed_fallback(http::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            http::gate,
+        ))
+        .with_state(shared)
 }

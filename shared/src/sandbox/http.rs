@@ -1,0 +1,588 @@
+//! HTTP plumbing shared by every handler: the request gate (stats, latency, auth, injected
+//! faults, the secondary write limit, ETag/304, rate-limit headers), GitHub-shaped errors,
+//! JSON replies and `Link` pagination.
+//!
+//! Order inside the gate matters: faults and the write limit are decided *before* the handler
+//! runs, so a failed write never changes state.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::state::{unix_now, State as Store};
+use super::{SandboxOptions, SandboxStats, Shared, WriteLimit};
+
+pub(crate) const DOCS_URL: &str = "https://docs.github.com/rest";
+const JSON_CT: &str = "application/json; charset=utf-8";
+const RATE_LIMIT: u64 = 5000;
+
+/// A GitHub-shaped error: `{"message", "documentation_url", "errors"?}`.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+    errors: Vec<Value>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: &str) -> ApiError {
+        ApiError {
+            status,
+            message: message.to_owned(),
+            errors: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    pub(crate) fn not_found() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "Not Found")
+    }
+
+    pub(crate) fn gone(message: &str) -> ApiError {
+        ApiError::new(StatusCode::GONE, message)
+    }
+
+    pub(crate) fn bad_json() -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "Problems parsing JSON")
+    }
+
+    /// 422 with one `{resource, field, code}` entry, like GitHub's validation failures.
+    pub(crate) fn validation(resource: &str, field: &str, code: &str) -> ApiError {
+        let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
+        e.errors
+            .push(json!({"resource": resource, "field": field, "code": code}));
+        e
+    }
+
+    /// 422 with a `custom` code and a human message (e.g. body too long).
+    pub(crate) fn custom(resource: &str, field: &str, message: &str) -> ApiError {
+        let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
+        e.errors.push(json!({"resource": resource, "field": field,
+            "code": "custom", "message": message}));
+        e
+    }
+
+    pub(crate) fn secondary_limit(retry_after: u64) -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"message": self.message, "documentation_url": DOCS_URL});
+        if !self.errors.is_empty() {
+            body["errors"] = Value::Array(self.errors);
+        }
+        let mut resp = Reply::json(self.status, &body).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+/// A successful JSON (or empty) answer, with an optional `Link` header.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    status: StatusCode,
+    body: Vec<u8>,
+    link: Option<String>,
+}
+
+impl Reply {
+    pub(crate) fn json(status: StatusCode, v: &Value) -> Reply {
+        Reply {
+            status,
+            body: serde_json::to_vec(v).unwrap_or_default(),
+            link: None,
+        }
+    }
+
+    pub(crate) fn ok(v: &Value) -> Reply {
+        Reply::json(StatusCode::OK, v)
+    }
+
+    pub(crate) fn created(v: &Value) -> Reply {
+        Reply::json(StatusCode::CREATED, v)
+    }
+
+    pub(crate) fn no_content() -> Reply {
+        Reply {
+            status: StatusCode::NO_CONTENT,
+            body: Vec::new(),
+            link: None,
+        }
+    }
+
+    pub(crate) fn with_link(mut self, link: Option<String>) -> Reply {
+        self.link = link;
+        self
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let empty = self.body.is_empty();
+        let mut resp = (self.status, self.body).into_response();
+        let h = resp.headers_mut();
+        if empty {
+            h.remove(header::CONTENT_TYPE);
+        } else {
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CT));
+        }
+        if let Some(v) = self.link.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            h.insert(header::LINK, v);
+        }
+        resp
+    }
+}
+
+/// Per-request context the gate hands to handlers.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    /// Scheme + host (+ any path of the public URL), without `/api/v3`: the web base.
+    pub origin: String,
+    /// API base: `origin`, plus `/api/v3` if the request came in under that prefix.
+    pub api: String,
+    /// The request path, for `Link` headers.
+    pub path: String,
+}
+
+/// Query parameters in request order, looked up leniently like GitHub does.
+#[derive(Debug)]
+pub(crate) struct Params(pub Vec<(String, String)>);
+
+impl Params {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `page` (from 1) and `per_page` (default 30, capped at 100).
+    pub(crate) fn page(&self) -> Paging {
+        let num = |k: &str| self.get(k).and_then(|v| v.trim().parse::<usize>().ok());
+        let per_page = match num("per_page") {
+            None | Some(0) => 30,
+            Some(n) => n.min(100),
+        };
+        let page = num("page").filter(|&p| p > 0).unwrap_or(1);
+        Paging { page, per_page }
+    }
+
+    /// `direction`, defaulting to `default_desc`.
+    pub(crate) fn desc(&self, default_desc: bool) -> bool {
+        match self.get("direction") {
+            Some("asc") => false,
+            Some("desc") => true,
+            _ => default_desc,
+        }
+    }
+
+    /// `since` as unix seconds; 422 if present but not ISO 8601.
+    pub(crate) fn since(&self) -> Result<Option<i64>, ApiError> {
+        match self.get("since").filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| Some(t.timestamp()))
+                .map_err(|_| ApiError::validation("Issue", "since", "invalid")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Paging {
+    pub page: usize,
+    pub per_page: usize,
+}
+
+impl Paging {
+    pub(crate) fn offset(self) -> usize {
+        (self.page - 1).saturating_mul(self.per_page)
+    }
+
+    /// Takes this page out of an iterator, counting the rest for the `last` link.
+    pub(crate) fn take<T>(self, it: impl Iterator<Item = T>) -> (Vec<T>, usize) {
+        let (start, end) = (self.offset(), self.offset().saturating_add(self.per_page));
+        let mut items = Vec::with_capacity(self.per_page);
+        let mut total = 0;
+        for x in it {
+            if total >= start && total < end {
+                items.push(x);
+            }
+            total += 1;
+        }
+        (items, total)
+    }
+
+    /// GitHub's absolute `Link` header (`prev`, `next`, `last`, `first`), or none for a
+    /// single page.
+    pub(crate) fn link(self, ctx: &Ctx, q: &Params, total: usize) -> Option<String> {
+        let last = total.div_ceil(self.per_page).max(1);
+        if self.page == 1 && last == 1 {
+            return None;
+        }
+        let url = |page: usize| {
+            let mut s = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in q.0.iter().filter(|(k, _)| k != "page") {
+                s.append_pair(k, v);
+            }
+            s.append_pair("page", &page.to_string());
+            format!("<{}{}?{}>", ctx.origin, ctx.path, s.finish())
+        };
+        let mut parts = Vec::new();
+        if self.page > 1 {
+            parts.push(format!("{}; rel=\"prev\"", url((self.page - 1).min(last))));
+        }
+        if self.page < last {
+            parts.push(format!("{}; rel=\"next\"", url(self.page + 1)));
+            parts.push(format!("{}; rel=\"last\"", url(last)));
+        }
+        if self.page > 1 {
+            parts.push(format!("{}; rel=\"first\"", url(1)));
+        }
+        Some(parts.join(", "))
+    }
+}
+
+/// 404 unless `{owner}/{repo}` names the sandbox's repository (case-insensitive, like GitHub).
+pub(crate) fn check_repo(st: &Store, owner: &str, repo: &str) -> Result<(), ApiError> {
+    if st.owner.eq_ignore_ascii_case(owner) && st.repo.eq_ignore_ascii_case(repo) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+/// Parses a JSON request body; an empty body is `{}`.
+pub(crate) fn parse_body(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(bytes).map_err(|_| ApiError::bad_json())
+}
+
+/// Fallback for unknown paths and unsupported methods (GitHub says 404 for both).
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+/// Counters and limiters, behind their own mutex (see [`Shared`]).
+#[derive(Debug)]
+pub(crate) struct Meter {
+    pub stats: SandboxStats,
+    rate_used: u64,
+    rate_reset: i64,
+    write_limit: Option<WriteLimit>,
+    recent_writes: VecDeque<Instant>,
+    fault_rate: f64,
+    fault_rng: ChaCha8Rng,
+    request_seq: u64,
+}
+
+impl Meter {
+    pub(crate) fn new(opts: &SandboxOptions) -> Meter {
+        Meter {
+            stats: SandboxStats::default(),
+            rate_used: 0,
+            rate_reset: unix_now() + 3600,
+            write_limit: opts.write_limit,
+            recent_writes: VecDeque::new(),
+            fault_rate: opts.fault_rate,
+            // A stream separate from the data seed, so faults don't shift with data size.
+            fault_rng: ChaCha8Rng::seed_from_u64(opts.seed ^ 0x5eed_fa17),
+            request_seq: 0,
+        }
+    }
+
+    pub(crate) fn reset_stats(&mut self) {
+        self.stats = SandboxStats::default();
+        self.recent_writes.clear();
+    }
+
+    fn record(&mut self, method: &str, route: String, write: bool) -> u64 {
+        self.stats.total += 1;
+        if write {
+            self.stats.writes += 1;
+        }
+        *self.stats.by_method.entry(method.to_owned()).or_default() += 1;
+        *self.stats.by_route.entry(route).or_default() += 1;
+        self.request_seq += 1;
+        self.request_seq
+    }
+
+    /// Draws whether this request fails, and how.
+    fn fault(&mut self) -> Option<ApiError> {
+        if self.fault_rate <= 0.0 || !self.fault_rng.random_bool(self.fault_rate) {
+            return None;
+        }
+        Some(match self.fault_rng.random_range(0..4u8) {
+            0 => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Server Error"),
+            1 => ApiError::new(StatusCode::BAD_GATEWAY, "Server Error"),
+            2 => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+            _ => ApiError::secondary_limit(1),
+        })
+    }
+
+    /// Admits a write under the sliding-window limit, or says how long to wait.
+    fn admit_write(&mut self, now: Instant) -> Result<(), u64> {
+        let Some(limit) = self.write_limit else {
+            return Ok(());
+        };
+        while let Some(&t) = self.recent_writes.front() {
+            if now.duration_since(t) >= limit.per {
+                self.recent_writes.pop_front();
+            } else {
+                break;
+            }
+        }
+        if self.recent_writes.len() >= limit.max_writes as usize {
+            return Err(limit.retry_after_secs);
+        }
+        self.recent_writes.push_back(now);
+        Ok(())
+    }
+
+    /// Counts a request against the primary limit. The window restarts instead of reaching
+    /// zero: the sandbox never refuses for the primary limit.
+    fn spend(&mut self) {
+        let now = unix_now();
+        if now >= self.rate_reset || self.rate_used + 1 >= RATE_LIMIT {
+            self.rate_used = 0;
+            self.rate_reset = now + 3600;
+        }
+        self.rate_used += 1;
+    }
+
+    /// `(limit, remaining, used, reset)` of the core resource.
+    pub(crate) fn rate(&self) -> (u64, u64, u64, i64) {
+        (
+            RATE_LIMIT,
+            RATE_LIMIT - self.rate_used,
+            self.rate_used,
+            self.rate_reset,
+        )
+    }
+}
+
+enum Auth {
+    Anonymous,
+    Valid,
+    Invalid,
+}
+
+/// Accepts `token X`, `Bearer X` and Basic auth with X as user (`X:x-oauth-basic`) or password.
+fn authenticate(headers: &HeaderMap, token: &str) -> Auth {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Auth::Anonymous;
+    };
+    let Some((scheme, cred)) = value.to_str().ok().and_then(|v| v.trim().split_once(' ')) else {
+        return Auth::Invalid;
+    };
+    let cred = cred.trim();
+    let ok = match scheme.to_ascii_lowercase().as_str() {
+        "token" | "bearer" => cred == token,
+        "basic" => base64::engine::general_purpose::STANDARD
+            .decode(cred)
+            .ok()
+            .and_then(|raw| String::from_utf8(raw).ok())
+            .and_then(|pair| pair.split_once(':').map(|(u, p)| u == token || p == token))
+            .unwrap_or(false),
+        _ => false,
+    };
+    if ok {
+        Auth::Valid
+    } else {
+        Auth::Invalid
+    }
+}
+
+fn is_write(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::POST | Method::PATCH | Method::PUT | Method::DELETE
+    )
+}
+
+/// The web origin clients see: the public URL (minus any `/api/v3`), else the `Host` header.
+fn origin(sb: &Shared, headers: &HeaderMap) -> String {
+    if let Some(u) = &sb.opts.public_url {
+        let u = u.trim_end_matches('/');
+        return u.strip_suffix("/api/v3").unwrap_or(u).to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        });
+    match host {
+        Some(h) => format!("http://{h}"),
+        None => format!("http://{}", sb.local_addr),
+    }
+}
+
+/// The middleware every request passes through; see the module docs for the order.
+pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if path.starts_with("/_sandbox/") {
+        return next.run(req).await;
+    }
+    let method = req.method().clone();
+    let write = is_write(&method);
+    let route = match req.extensions().get::<MatchedPath>() {
+        Some(m) => {
+            let r = m.as_str();
+            let r = r.strip_prefix("/api/v3").unwrap_or(r);
+            if r.is_empty() { "/" } else { r }.to_owned()
+        }
+        None => "*".to_owned(),
+    };
+    let seq = sb
+        .meter()
+        .record(method.as_str(), format!("{method} {route}"), write);
+    if sb.opts.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(sb.opts.latency_ms)).await;
+    }
+
+    let prefixed = path == "/api/v3" || path.starts_with("/api/v3/");
+    let origin = origin(&sb, req.headers());
+    let ctx = Ctx {
+        api: if prefixed {
+            format!("{origin}/api/v3")
+        } else {
+            origin.clone()
+        },
+        origin,
+        path,
+    };
+    let conditional = (method == Method::GET || method == Method::HEAD)
+        .then(|| req.headers().get(header::IF_NONE_MATCH).cloned())
+        .flatten();
+
+    let verdict = match authenticate(req.headers(), &sb.opts.token) {
+        Auth::Invalid => Err(ApiError::new(StatusCode::UNAUTHORIZED, "Bad credentials")),
+        Auth::Anonymous if write || route == "/user" => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Requires authentication",
+        )),
+        _ => {
+            let mut meter = sb.meter();
+            match meter.fault() {
+                Some(fault) => Err(fault),
+                None if write => meter
+                    .admit_write(Instant::now())
+                    .map_err(ApiError::secondary_limit),
+                None => Ok(()),
+            }
+        }
+    };
+    let resp = match verdict {
+        Err(e) => e.into_response(),
+        Ok(()) => {
+            req.extensions_mut().insert(ctx);
+            next.run(req).await
+        }
+    };
+    let resp = with_etag(resp, conditional).await;
+    let not_modified = resp.status() == StatusCode::NOT_MODIFIED;
+    let (limit, remaining, used, reset) = {
+        let mut meter = sb.meter();
+        if not_modified {
+            // Conditional hits are free on GitHub, so they don't spend the primary limit.
+            meter.stats.not_modified += 1;
+        } else {
+            meter.spend();
+        }
+        meter.rate()
+    };
+    decorate(resp, seq, [limit, remaining, used], reset)
+}
+
+/// Adds a weak ETag to successful GETs and answers 304 when `If-None-Match` matches.
+async fn with_etag(resp: Response, if_none_match: Option<HeaderValue>) -> Response {
+    if resp.status() != StatusCode::OK {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Server Error").into_response();
+    };
+    let digest = Sha256::digest(&bytes);
+    let tag = format!("W/\"{}\"", hex::encode(&digest[..16]));
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        parts.headers.insert(header::ETAG, v);
+    }
+    let matched = if_none_match
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',').any(|t| {
+                let t = t.trim();
+                t == "*" || t.trim_start_matches("W/") == tag.trim_start_matches("W/")
+            })
+        });
+    if matched {
+        parts.status = StatusCode::NOT_MODIFIED;
+        parts.headers.remove(header::CONTENT_TYPE);
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Response::from_parts(parts, Body::empty());
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn decorate(
+    mut resp: Response,
+    seq: u64,
+    [limit, remaining, used]: [u64; 3],
+    reset: i64,
+) -> Response {
+    let h = resp.headers_mut();
+    h.insert("x-ratelimit-limit", HeaderValue::from(limit));
+    h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
+    h.insert("x-ratelimit-used", HeaderValue::from(used));
+    h.insert("x-ratelimit-reset", HeaderValue::from(reset));
+    h.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
+    let id = format!(
+        "{:04X}:{:04X}:{:06X}:{:06X}:{:08X}",
+        seq & 0xffff,
+        (seq >> 16) & 0xffff,
+        seq.wrapping_mul(2_654_435_761) & 0xff_ffff,
+        seq.wrapping_mul(40_503) & 0xff_ffff,
+        reset & 0xffff_ffff
+    );
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert("x-github-request-id", v);
+    }
+    h.insert(
+        "x-github-media-type",
+        HeaderValue::from_static("github.v3; format=json"),
+    );
+    h.insert(
+        "x-github-api-version-selected",
+        HeaderValue::from_static("2022-11-28"),
+    );
+    resp
+}

@@ -1,0 +1,294 @@
+//! Issue handlers: list (with GitHub's filters, sorts and paging), get, create, update and the
+//! sandbox-only delete.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::Extension;
+use serde_json::Value;
+
+use super::http::{check_repo, parse_body, ApiError, Ctx, Params, Reply};
+use super::render::Render;
+use super::state::{Issue, IssueChange, State as Store, StateReason};
+use super::Shared;
+
+type RepoPath = Path<(String, String)>;
+type IssuePath = Path<(String, String, String)>;
+
+/// Parses an issue number from the path; anything else is a 404 like on GitHub.
+pub(crate) fn number(s: &str) -> Result<u64, ApiError> {
+    s.parse::<u64>().map_err(|_| ApiError::not_found())
+}
+
+/// Which issues a listing keeps, from its query parameters.
+struct Filter {
+    state: Option<bool>,
+    labels: Option<Vec<u64>>,
+    milestone: Option<Option<Option<u64>>>,
+    assignee: Option<Option<Option<usize>>>,
+    creator: Option<Option<usize>>,
+    since: Option<i64>,
+}
+
+impl Filter {
+    /// `None` = the query cannot match anything (unknown label, user or milestone).
+    fn parse(st: &Store, q: &Params) -> Result<Option<Filter>, ApiError> {
+        let state = match q.get("state").unwrap_or("open") {
+            "closed" => Some(false),
+            "all" => None,
+            _ => Some(true),
+        };
+        let labels = match q.get("labels").filter(|l| !l.trim().is_empty()) {
+            None => None,
+            Some(list) => {
+                let mut ids = Vec::new();
+                for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    match st.label_by_name(name) {
+                        Some(l) => ids.push(l.id),
+                        None => return Ok(None),
+                    }
+                }
+                Some(ids)
+            }
+        };
+        // Outer Option: filter given; middle: `*` (any) vs specific; inner: none vs value.
+        let milestone = match q.get("milestone") {
+            None => None,
+            Some("*") => Some(None),
+            Some("none") => Some(Some(None)),
+            Some(m) => match m
+                .parse::<u64>()
+                .ok()
+                .filter(|n| st.milestones.contains_key(n))
+            {
+                Some(n) => Some(Some(Some(n))),
+                None => return Ok(None),
+            },
+        };
+        let assignee = match q.get("assignee") {
+            None => None,
+            Some("*") => Some(None),
+            Some("none") => Some(Some(None)),
+            Some(login) => match st.user_by_login(login) {
+                Some(u) => Some(Some(Some(u))),
+                None => return Ok(None),
+            },
+        };
+        let creator = match q.get("creator") {
+            None => None,
+            Some(login) => match st.user_by_login(login) {
+                Some(u) => Some(Some(u)),
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(Filter {
+            state,
+            labels,
+            milestone,
+            assignee,
+            creator,
+            since: q.since()?,
+        }))
+    }
+
+    fn keeps(&self, i: &Issue) -> bool {
+        !i.deleted
+            && self.state.is_none_or(|open| i.open == open)
+            && self.since.is_none_or(|s| i.updated_at >= s)
+            && self
+                .labels
+                .as_ref()
+                .is_none_or(|ls| ls.iter().all(|l| i.labels.contains(l)))
+            && match self.milestone {
+                None => true,
+                Some(None) => i.milestone.is_some(),
+                Some(Some(m)) => i.milestone == m,
+            }
+            && match self.assignee {
+                None => true,
+                Some(None) => !i.assignees.is_empty(),
+                Some(Some(None)) => i.assignees.is_empty(),
+                Some(Some(Some(u))) => i.assignees.contains(&u),
+            }
+            && self.creator.is_none_or(|c| c == Some(i.user))
+    }
+}
+
+/// `GET /repos/{owner}/{repo}/issues`.
+pub(crate) async fn list(
+    State(sb): State<Arc<Shared>>,
+    Extension(ctx): Extension<Ctx>,
+    Path((owner, repo)): RepoPath,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Reply, ApiError> {
+    let q = Params(q);
+    let st = sb.read();
+    check_repo(&st, &owner, &repo)?;
+    let paging = q.page();
+    let desc = q.desc(true);
+    let Some(filter) = Filter::parse(&st, &q)? else {
+        return Ok(Reply::ok(&Value::Array(Vec::new())));
+    };
+    let (page, total): (Vec<&Issue>, usize) = match q.get("sort") {
+        Some("updated") => {
+            // Range scan of the updated_at index: `since` skips everything older.
+            let from = (filter.since.unwrap_or(i64::MIN), 0);
+            let issues = |(_, n): &(i64, u64)| st.issues.get((*n as usize).wrapping_sub(1));
+            let range = st.by_updated.range(from..);
+            if desc {
+                paging.take(range.rev().filter_map(issues).filter(|i| filter.keeps(i)))
+            } else {
+                paging.take(range.filter_map(issues).filter(|i| filter.keeps(i)))
+            }
+        }
+        Some("comments") => {
+            let mut all: Vec<&Issue> = st.issues.iter().filter(|i| filter.keeps(i)).collect();
+            all.sort_by_key(|i| (i.comment_ids.len(), i.created_at, i.number));
+            if desc {
+                all.reverse();
+            }
+            paging.take(all.into_iter())
+        }
+        // Numbers follow creation order, so `created` needs no index.
+        _ if desc => paging.take(st.issues.iter().rev().filter(|i| filter.keeps(i))),
+        _ => paging.take(st.issues.iter().filter(|i| filter.keeps(i))),
+    };
+    let r = Render::new(&ctx, &st);
+    let body = Value::Array(page.into_iter().map(|i| r.issue(i, false)).collect());
+    Ok(Reply::ok(&body).with_link(paging.link(&ctx, &q, total)))
+}
+
+pub(crate) async fn get_one(
+    State(sb): State<Arc<Shared>>,
+    Extension(ctx): Extension<Ctx>,
+    Path((owner, repo, n)): IssuePath,
+) -> Result<Reply, ApiError> {
+    let st = sb.read();
+    check_repo(&st, &owner, &repo)?;
+    let issue = st.issue(number(&n)?)?;
+    Ok(Reply::ok(&Render::new(&ctx, &st).issue(issue, true)))
+}
+
+pub(crate) async fn create(
+    State(sb): State<Arc<Shared>>,
+    Extension(ctx): Extension<Ctx>,
+    Path((owner, repo)): RepoPath,
+    body: Bytes,
+) -> Result<Reply, ApiError> {
+    let mut change = parse_change(&parse_body(&body)?)?;
+    // POST ignores state: new issues are open.
+    change.open = None;
+    change.state_reason = None;
+    let mut st = sb.write();
+    check_repo(&st, &owner, &repo)?;
+    let n = st.create_issue(change)?;
+    let issue = st.issue(n)?;
+    Ok(Reply::created(&Render::new(&ctx, &st).issue(issue, true)))
+}
+
+pub(crate) async fn update(
+    State(sb): State<Arc<Shared>>,
+    Extension(ctx): Extension<Ctx>,
+    Path((owner, repo, n)): IssuePath,
+    body: Bytes,
+) -> Result<Reply, ApiError> {
+    let change = parse_change(&parse_body(&body)?)?;
+    let n = number(&n)?;
+    let mut st = sb.write();
+    check_repo(&st, &owner, &repo)?;
+    st.update_issue(n, change)?;
+    let issue = st.issue(n)?;
+    Ok(Reply::ok(&Render::new(&ctx, &st).issue(issue, true)))
+}
+
+/// Sandbox-only: GitHub deletes issues through GraphQL (`deleteIssue`), not REST.
+pub(crate) async fn delete(
+    State(sb): State<Arc<Shared>>,
+    Path((owner, repo, n)): IssuePath,
+) -> Result<Reply, ApiError> {
+    let n = number(&n)?;
+    let mut st = sb.write();
+    check_repo(&st, &owner, &repo)?;
+    st.delete_issue(n)?;
+    Ok(Reply::no_content())
+}
+
+fn invalid(field: &str) -> ApiError {
+    ApiError::validation("Issue", field, "invalid")
+}
+
+/// A list of names from `["a", "b"]` or `[{"name": "a"}]`; `null` is the empty list.
+pub(crate) fn names(v: &Value, field: &str) -> Result<Vec<String>, ApiError> {
+    match v {
+        Value::Null => Ok(Vec::new()),
+        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Array(items) => items
+            .iter()
+            .map(|x| match x {
+                Value::String(s) => Ok(s.clone()),
+                Value::Object(o) => o
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| invalid(field)),
+                _ => Err(invalid(field)),
+            })
+            .collect(),
+        _ => Err(invalid(field)),
+    }
+}
+
+/// Reads the fields of an issue POST/PATCH body; absent fields stay `None`.
+fn parse_change(v: &Value) -> Result<IssueChange, ApiError> {
+    let Value::Object(o) = v else {
+        return Err(ApiError::bad_json());
+    };
+    let mut c = IssueChange::default();
+    if let Some(t) = o.get("title") {
+        c.title = Some(match t {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return Err(invalid("title")),
+        });
+    }
+    if let Some(b) = o.get("body") {
+        c.body = Some(match b {
+            Value::Null => None,
+            Value::String(s) => Some(s.clone()),
+            _ => return Err(invalid("body")),
+        });
+    }
+    if let Some(s) = o.get("state") {
+        c.open = Some(match s.as_str() {
+            Some("open") => true,
+            Some("closed") => false,
+            _ => return Err(invalid("state")),
+        });
+    }
+    if let Some(r) = o.get("state_reason") {
+        c.state_reason = Some(match r {
+            Value::Null => None,
+            Value::String(s) => Some(StateReason::parse(s).ok_or_else(|| invalid("state_reason"))?),
+            _ => return Err(invalid("state_reason")),
+        });
+    }
+    if let Some(l) = o.get("labels") {
+        c.labels = Some(names(l, "labels")?);
+    }
+    if let Some(a) = o.get("assignees") {
+        c.assignees = Some(names(a, "assignees")?);
+    } else if let Some(a) = o.get("assignee") {
+        // The deprecated single-assignee field.
+        c.assignees = Some(names(a, "assignee")?);
+    }
+    if let Some(m) = o.get("milestone") {
+        c.milestone = Some(match m {
+            Value::Null => None,
+            Value::Number(n) => Some(n.as_u64().ok_or_else(|| invalid("milestone"))?),
+            Value::String(s) => Some(s.parse().map_err(|_| invalid("milestone"))?),
+            _ => return Err(invalid("milestone")),
+        });
+    }
+    Ok(c)
+}

@@ -1,0 +1,199 @@
+//! Label handlers: the repository's labels (CRUD; deleting strips the label from every issue)
+//! and an issue's labels (list, add, set, clear, remove one). Names match case-insensitively.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::Extension;
+use serde_json::Value;
+
+use super::http::{check_repo, parse_body, ApiError, Ctx, Params, Reply};
+use super::issues::{names, number};
+use super::render::Render;
+use super::state::{Label, State as Store};
+use super::Shared;
+
+type RepoPath = Path<(String, String)>;
+type ItemPath = Path<(String, String, String)>;
+
+/// `GET /repos/{owner}/{repo}/labels`, sorted by name.
+pub(crate) async fn list(
+    State(sb): State<Arc<Shared>>,
+    Extension(ctx): Extension<Ctx>,
+    Path((owner, repo)): RepoPath,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Reply, ApiError> {
+    let q = Params(q);
+    let st = sb.read();
+    check_repo(&st, &owner, &repo)?;
+    let mut all: Vec<&Label> = st.labels.values().collect();
+    all.sort_by_key(|l| (l.name.to_lowercase(), l.id));
+    let paging = q.page();
+    let (page, total) = paging.take(all.into_iter());
+    let r = Render::new(&ctx, &st);
+    let body = Value::Array(page.into_iter().map(|l| r.label(l)).collect());
+    Ok(Reply::ok(&body).with_link(paging.link(&ctx, &q, total)))
+}
+
+pub(crate) async fn get_one(
+    State(sb): State<Arc<Shared>>,
+    Extension(ctx): Extension<Ctx>,
+    Path((owner, repo, name)): ItemPath,
+) -> Result<Reply, ApiError> {
+    let st = sb.read();
+    check_repo(&st, &owner, &repo)?;
+    let l = st.label(&name)?;
+    Ok(Reply::ok(&Render::new(&ctx, &st).label(l)))
+}
+
+fn invalid(field: &str) -> ApiError {
+    ApiError::validation("Label", field, "invalid")
+}
+
+/// An optional string field; `Some(None)` when explicitly null.
+fn opt_str<'a>(v: &'a Value, field: &str) -> Result<Option<Option<&'a str>>, ApiError> {
+    match v.get(field) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(s)) => Ok(Some(Some(s))),
+        Some(_) => Err(invalid(field)),
+    }
+}
+
+pub(crate) async fn create(
+    State(sb): State<Arc<Shared>>,
+    Extension(ctx): Extension<Ctx>,
+    Path((owner, repo)): RepoPath,
+    body: Bytes,
+) -> Result<Reply, ApiError> {
+    let v = parse_body(&body)?;
+    let name = opt_str(&v, "name")?.flatten().unwrap_or("");
+    let color = opt_str(&v, "color")?.flatten();
+    let description = opt_str(&v, "description")?.flatten();
+    let mut st = sb.write();
+    check_repo(&st, &owner, &repo)?;
+    let id = st.create_label(name, color, description)?;
+    let l = st.labels.get(&id).ok_or_else(ApiError::not_found)?;
+    Ok(Reply::created(&Render::new(&ctx, &st).label(l)))
+}
+
+/// PATCH a label: `new_name` (or `name`), `color`, `description` (null clears it).
+pub(crate) async fn update(
+    State(sb): State<Arc<Shared>>,
+    Extension(ctx): Extension<Ctx>,
+    Path((owner, repo, name)): ItemPath,
+    body: Bytes,
+) -> Result<Reply, ApiError> {
+    let v = parse_body(&body)?;
+    let new_name = match opt_str(&v, "new_name")? {
+        Some(n) => n,
+        None => opt_str(&v, "name")?.flatten(),
+    };
+    let color = opt_str(&v, "color")?.flatten();
+    let description = opt_str(&v, "description")?;
+    let mut st = sb.write();
+    check_repo(&st, &owner, &repo)?;
+    let id = st.update_label(&name, new_name, color, description)?;
+    let l = st.labels.get(&id).ok_or_else(ApiError::not_found)?;
+    Ok(Reply::ok(&Render::new(&ctx, &st).label(l)))
+}
+
+pub(crate) async fn delete(
+    State(sb): State<Arc<Shared>>,
+    Path((owner, repo, name)): ItemPath,
+) -> Result<Reply, ApiError> {
+    let mut st = sb.write();
+    check_repo(&st, &owner, &repo)?;
+    st.delete_label(&name)?;
+    Ok(Reply::no_content())
+}
+
+/// The labels of one issue, as the issue-label endpoints answer.
+fn issue_labels(ctx: &Ctx, st: &Store, n: u64) -> Result<Reply, ApiError> {
+    let issue = st.issue(n)?;
+    Ok(Reply::ok(&Value::Array(
+        Render::new(ctx, st).issue_labels(issue),
+    )))
+}
+
+pub(crate) async fn issue_list(
+    State(sb): State<Arc<Shared>>,
+    Extension(ctx): Extension<Ctx>,
+    Path((owner, repo, n)): ItemPath,
+) -> Result<Reply, ApiError> {
+    let st = sb.read();
+    check_repo(&st, &owner, &repo)?;
+    issue_labels(&ctx, &st, number(&n)?)
+}
+
+/// Label names from `{"labels": [...]}`, a bare array, or objects with `name`.
+fn label_names(bytes: &[u8]) -> Result<Vec<String>, ApiError> {
+    let v = parse_body(bytes)?;
+    match &v {
+        Value::Array(_) => names(&v, "labels"),
+        Value::Object(o) => o
+            .get("labels")
+            .map_or(Ok(Vec::new()), |l| names(l, "labels")),
+        _ => Err(ApiError::bad_json()),
+    }
+}
+
+async fn add_or_set(
+    sb: Arc<Shared>,
+    ctx: Ctx,
+    (owner, repo, n): (String, String, String),
+    body: Bytes,
+    replace: bool,
+) -> Result<Reply, ApiError> {
+    let n = number(&n)?;
+    let names = label_names(&body)?;
+    let mut st = sb.write();
+    check_repo(&st, &owner, &repo)?;
+    st.set_issue_labels(n, &names, replace)?;
+    issue_labels(&ctx, &st, n)
+}
+
+/// `POST .../issues/{n}/labels`: adds labels (creating missing ones).
+pub(crate) async fn issue_add(
+    State(sb): State<Arc<Shared>>,
+    Extension(ctx): Extension<Ctx>,
+    Path(p): ItemPath,
+    body: Bytes,
+) -> Result<Reply, ApiError> {
+    add_or_set(sb, ctx, p, body, false).await
+}
+
+/// `PUT .../issues/{n}/labels`: replaces the issue's labels.
+pub(crate) async fn issue_set(
+    State(sb): State<Arc<Shared>>,
+    Extension(ctx): Extension<Ctx>,
+    Path(p): ItemPath,
+    body: Bytes,
+) -> Result<Reply, ApiError> {
+    add_or_set(sb, ctx, p, body, true).await
+}
+
+pub(crate) async fn issue_clear(
+    State(sb): State<Arc<Shared>>,
+    Path((owner, repo, n)): ItemPath,
+) -> Result<Reply, ApiError> {
+    let n = number(&n)?;
+    let mut st = sb.write();
+    check_repo(&st, &owner, &repo)?;
+    st.set_issue_labels(n, &[], true)?;
+    Ok(Reply::no_content())
+}
+
+/// `DELETE .../issues/{n}/labels/{name}`: answers the remaining labels.
+pub(crate) async fn issue_remove(
+    State(sb): State<Arc<Shared>>,
+    Extension(ctx): Extension<Ctx>,
+    Path((owner, repo, n, name)): Path<(String, String, String, String)>,
+) -> Result<Reply, ApiError> {
+    let n = number(&n)?;
+    let mut st = sb.write();
+    check_repo(&st, &owner, &repo)?;
+    st.remove_issue_label(n, &name)?;
+    issue_labels(&ctx, &st, n)
+}

@@ -1,0 +1,88 @@
+//! Handlers other clients call before anything else (`GET /`, `/user`, `/users/{login}`,
+//! `/rate_limit`, `/repos/{owner}/{repo}`) and the sandbox's own `/_sandbox` routes.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::Extension;
+use serde_json::json;
+
+use super::http::{check_repo, ApiError, Ctx, Reply};
+use super::render::{self, Render};
+use super::Shared;
+
+pub(crate) async fn root(Extension(ctx): Extension<Ctx>) -> Reply {
+    Reply::ok(&render::root(&ctx))
+}
+
+/// The authenticated user (the gate already refused anonymous calls).
+pub(crate) async fn user(State(sb): State<Arc<Shared>>, Extension(ctx): Extension<Ctx>) -> Reply {
+    let st = sb.read();
+    Reply::ok(&Render::new(&ctx, &st).user_full(st.me, true))
+}
+
+pub(crate) async fn user_by_login(
+    State(sb): State<Arc<Shared>>,
+    Extension(ctx): Extension<Ctx>,
+    Path(login): Path<String>,
+) -> Result<Reply, ApiError> {
+    let st = sb.read();
+    let u = st.user_by_login(&login).ok_or_else(ApiError::not_found)?;
+    Ok(Reply::ok(&Render::new(&ctx, &st).user_full(u, false)))
+}
+
+/// `GET /rate_limit`, from the same counters as the `x-ratelimit-*` headers.
+pub(crate) async fn rate_limit(State(sb): State<Arc<Shared>>) -> Reply {
+    let (limit, remaining, used, reset) = sb.meter().rate();
+    let core = json!({"limit": limit, "remaining": remaining, "reset": reset, "used": used,
+                      "resource": "core"});
+    let fresh = |limit: u64, resource: &str| {
+        json!({"limit": limit, "remaining": limit, "reset": reset, "used": 0,
+               "resource": resource})
+    };
+    Reply::ok(&json!({
+        "resources": {
+            "core": core,
+            "search": fresh(30, "search"),
+            "graphql": fresh(5000, "graphql"),
+            "integration_manifest": fresh(5000, "integration_manifest"),
+            "code_search": fresh(10, "code_search"),
+        },
+        "rate": core,
+    }))
+}
+
+pub(crate) async fn repository(
+    State(sb): State<Arc<Shared>>,
+    Extension(ctx): Extension<Ctx>,
+    Path((owner, repo)): Path<(String, String)>,
+) -> Result<Reply, ApiError> {
+    let st = sb.read();
+    check_repo(&st, &owner, &repo)?;
+    Ok(Reply::ok(&Render::new(&ctx, &st).repository()))
+}
+
+pub(crate) async fn sandbox_stats(State(sb): State<Arc<Shared>>) -> Reply {
+    let stats = sb.meter().stats.clone();
+    Reply::ok(&serde_json::to_value(stats).unwrap_or_default())
+}
+
+/// Reseeds the repository and zeroes the stats.
+pub(crate) async fn sandbox_reset(State(sb): State<Arc<Shared>>) -> Reply {
+    // Seeding a large repository takes a moment: keep it off the async worker threads.
+    let worker = sb.clone();
+    if tokio::task::spawn_blocking(move || worker.reset())
+        .await
+        .is_err()
+    {
+        return Reply::json(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({"message": "reset failed", "documentation_url": super::http::DOCS_URL}),
+        );
+    }
+    let (issues, comments, labels, milestones) = sb.read().counts();
+    Reply::ok(
+        &json!({"reset": true, "issues": issues, "comments": comments,
+                      "labels": labels, "milestones": milestones}),
+    )
+}

@@ -1,0 +1,434 @@
+//! GitHub-shaped JSON for the sandbox's objects, following the schemas of GitHub's OpenAPI
+//! description (`issue`, `issue-comment`, `label`, `milestone`, `simple-user`, `public-user`,
+//! `private-user`, `full-repository`, `root`). URLs are absolute and built from the request's
+//! [`Ctx`], so they follow the public URL and the `/api/v3` prefix.
+//!
+//! Objects are rendered per request, but only the page being served: listing never renders
+//! (or serializes) anything that is not returned.
+
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+use super::http::Ctx;
+use super::state::{Comment, Issue, Label, Milestone, State, Ts, UserKind};
+
+/// RFC 3339 in UTC with second resolution, like GitHub (`2024-01-31T12:00:00Z`).
+pub(crate) fn ts(t: Ts) -> Value {
+    match chrono::DateTime::from_timestamp(t, 0) {
+        Some(d) => Value::String(d.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        None => Value::Null,
+    }
+}
+
+fn ts_opt(t: Option<Ts>) -> Value {
+    t.map_or(Value::Null, ts)
+}
+
+/// GitHub's legacy global node id: base64 of `0{len(kind)}:{kind}{id}` (e.g. `MDU6SXNzdWUx`).
+fn node_id(kind: &str, id: u64) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("0{}:{kind}{id}", kind.len()))
+}
+
+/// Percent-encodes one path segment (label names contain spaces, colons…).
+pub(crate) fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Renders objects of one store for one request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Render<'a> {
+    pub ctx: &'a Ctx,
+    pub st: &'a State,
+}
+
+impl<'a> Render<'a> {
+    pub(crate) fn new(ctx: &'a Ctx, st: &'a State) -> Self {
+        Render { ctx, st }
+    }
+
+    pub(crate) fn repo_api(&self) -> String {
+        format!("{}/repos/{}/{}", self.ctx.api, self.st.owner, self.st.repo)
+    }
+
+    fn repo_web(&self) -> String {
+        format!("{}/{}/{}", self.ctx.origin, self.st.owner, self.st.repo)
+    }
+
+    /// `simple-user`.
+    pub(crate) fn user(&self, idx: usize) -> Value {
+        let Some(u) = self.st.users.get(idx) else {
+            return Value::Null;
+        };
+        let api = format!("{}/users/{}", self.ctx.api, u.login);
+        let kind = match u.kind {
+            UserKind::User => "User",
+            UserKind::Organization => "Organization",
+        };
+        json!({
+            "login": u.login,
+            "id": u.id,
+            "node_id": node_id(kind, u.id),
+            "avatar_url": format!("https://avatars.githubusercontent.com/u/{}?v=4", u.id),
+            "gravatar_id": "",
+            "url": api,
+            "html_url": format!("{}/{}", self.ctx.origin, u.login),
+            "followers_url": format!("{api}/followers"),
+            "following_url": format!("{api}/following{{/other_user}}"),
+            "gists_url": format!("{api}/gists{{/gist_id}}"),
+            "starred_url": format!("{api}/starred{{/owner}}{{/repo}}"),
+            "subscriptions_url": format!("{api}/subscriptions"),
+            "organizations_url": format!("{api}/orgs"),
+            "repos_url": format!("{api}/repos"),
+            "events_url": format!("{api}/events{{/privacy}}"),
+            "received_events_url": format!("{api}/received_events"),
+            "type": kind,
+            "user_view_type": "public",
+            "site_admin": false,
+        })
+    }
+
+    /// `public-user`, or `private-user` for the authenticated user (`GET /user`).
+    pub(crate) fn user_full(&self, idx: usize, private: bool) -> Value {
+        let mut v = self.user(idx);
+        let Some(u) = self.st.users.get(idx) else {
+            return v;
+        };
+        if let Value::Object(m) = &mut v {
+            let extra = json!({
+                "name": u.name,
+                "company": null,
+                "blog": "",
+                "location": null,
+                "email": null,
+                "hireable": null,
+                "bio": null,
+                "twitter_username": null,
+                "public_repos": if u.kind == UserKind::Organization { 1 } else { 0 },
+                "public_gists": 0,
+                "followers": 0,
+                "following": 0,
+                "created_at": ts(u.created_at),
+                "updated_at": ts(u.created_at),
+            });
+            merge(m, extra);
+            if private {
+                merge(
+                    m,
+                    json!({
+                        "private_gists": 0,
+                        "total_private_repos": 0,
+                        "owned_private_repos": 0,
+                        "disk_usage": 0,
+                        "collaborators": 0,
+                        "two_factor_authentication": true,
+                        "plan": {"name": "free", "space": 976562499,
+                                 "private_repos": 10000, "collaborators": 0},
+                    }),
+                );
+            }
+        }
+        v
+    }
+
+    pub(crate) fn label(&self, l: &Label) -> Value {
+        json!({
+            "id": l.id,
+            "node_id": node_id("Label", l.id),
+            "url": format!("{}/labels/{}", self.repo_api(), encode_segment(&l.name)),
+            "name": l.name,
+            "color": l.color,
+            "default": l.default,
+            "description": l.description,
+        })
+    }
+
+    /// An issue's labels as objects, sorted by name like GitHub.
+    pub(crate) fn issue_labels(&self, i: &Issue) -> Vec<Value> {
+        let mut ls: Vec<&Label> = i
+            .labels
+            .iter()
+            .filter_map(|id| self.st.labels.get(id))
+            .collect();
+        ls.sort_by_key(|l| l.name.to_lowercase());
+        ls.into_iter().map(|l| self.label(l)).collect()
+    }
+
+    pub(crate) fn milestone(&self, m: &Milestone) -> Value {
+        let url = format!("{}/milestones/{}", self.repo_api(), m.number);
+        json!({
+            "url": url,
+            "html_url": format!("{}/milestone/{}", self.repo_web(), m.number),
+            "labels_url": format!("{url}/labels"),
+            "id": m.id,
+            "node_id": node_id("Milestone", m.id),
+            "number": m.number,
+            "state": if m.open { "open" } else { "closed" },
+            "title": m.title,
+            "description": m.description,
+            "creator": self.user(m.creator),
+            "open_issues": m.open_issues,
+            "closed_issues": m.closed_issues,
+            "created_at": ts(m.created_at),
+            "updated_at": ts(m.updated_at),
+            "closed_at": ts_opt(m.closed_at),
+            "due_on": ts_opt(m.due_on),
+        })
+    }
+
+    fn reactions(url: String) -> Value {
+        json!({"url": url, "total_count": 0, "+1": 0, "-1": 0, "laugh": 0, "hooray": 0,
+               "confused": 0, "heart": 0, "rocket": 0, "eyes": 0})
+    }
+
+    fn association(&self, user: usize) -> &'static str {
+        self.st.users.get(user).map_or("NONE", |u| u.association)
+    }
+
+    /// `issue`; `single` adds what GitHub only returns for one issue (`closed_by`).
+    pub(crate) fn issue(&self, i: &Issue, single: bool) -> Value {
+        let repo_api = self.repo_api();
+        let url = format!("{repo_api}/issues/{}", i.number);
+        let web_kind = if i.pull.is_some() { "pull" } else { "issues" };
+        let assignees: Vec<Value> = i.assignees.iter().map(|&u| self.user(u)).collect();
+        let mut v = json!({
+            "url": url,
+            "repository_url": repo_api,
+            "labels_url": format!("{url}/labels{{/name}}"),
+            "comments_url": format!("{url}/comments"),
+            "events_url": format!("{url}/events"),
+            "html_url": format!("{}/{web_kind}/{}", self.repo_web(), i.number),
+            "id": i.id,
+            "node_id": node_id(if i.pull.is_some() { "PullRequest" } else { "Issue" }, i.id),
+            "number": i.number,
+            "title": i.title,
+            "user": self.user(i.user),
+            "labels": self.issue_labels(i),
+            "state": if i.open { "open" } else { "closed" },
+            "locked": i.locked,
+            "assignee": assignees.first().cloned().unwrap_or(Value::Null),
+            "assignees": assignees,
+            "milestone": i.milestone
+                .and_then(|m| self.st.milestones.get(&m))
+                .map_or(Value::Null, |m| self.milestone(m)),
+            "comments": i.comment_ids.len(),
+            "created_at": ts(i.created_at),
+            "updated_at": ts(i.updated_at),
+            "closed_at": ts_opt(i.closed_at),
+            "author_association": self.association(i.user),
+            "active_lock_reason": null,
+            "body": i.body,
+            "reactions": Self::reactions(format!("{url}/reactions")),
+            "timeline_url": format!("{url}/timeline"),
+            "performed_via_github_app": null,
+            "state_reason": i.state_reason.map(|r| r.as_str()),
+        });
+        if let Some(pr) = &i.pull {
+            let pulls = format!("{}/pull/{}", self.repo_web(), i.number);
+            v["draft"] = Value::Bool(false);
+            v["pull_request"] = json!({
+                "url": format!("{repo_api}/pulls/{}", i.number),
+                "html_url": pulls,
+                "diff_url": format!("{pulls}.diff"),
+                "patch_url": format!("{pulls}.patch"),
+                "merged_at": ts_opt(pr.merged_at),
+            });
+        }
+        if single {
+            v["closed_by"] = i.closed_by.map_or(Value::Null, |u| self.user(u));
+        }
+        v
+    }
+
+    pub(crate) fn comment(&self, c: &Comment) -> Value {
+        let repo_api = self.repo_api();
+        let url = format!("{repo_api}/issues/comments/{}", c.id);
+        json!({
+            "url": url,
+            "html_url": format!("{}/issues/{}#issuecomment-{}", self.repo_web(), c.issue, c.id),
+            "issue_url": format!("{repo_api}/issues/{}", c.issue),
+            "id": c.id,
+            "node_id": node_id("IssueComment", c.id),
+            "user": self.user(c.user),
+            "created_at": ts(c.created_at),
+            "updated_at": ts(c.updated_at),
+            "body": c.body,
+            "author_association": self.association(c.user),
+            "reactions": Self::reactions(format!("{url}/reactions")),
+            "performed_via_github_app": null,
+        })
+    }
+
+    /// `full-repository`.
+    pub(crate) fn repository(&self) -> Value {
+        let api = self.repo_api();
+        let web = self.repo_web();
+        let st = self.st;
+        let host = self
+            .ctx
+            .origin
+            .split("://")
+            .nth(1)
+            .unwrap_or("localhost")
+            .to_owned();
+        let last_write = st
+            .by_updated
+            .iter()
+            .next_back()
+            .map_or(st.repo_created_at, |(t, _)| *t);
+        let mut m = Map::new();
+        for (key, suffix) in REPO_URLS {
+            m.insert((*key).to_owned(), Value::String(format!("{api}{suffix}")));
+        }
+        let open = st.open_count;
+        merge(
+            &mut m,
+            json!({
+                "id": st.repo_id,
+                "node_id": node_id("Repository", st.repo_id),
+                "name": st.repo,
+                "full_name": format!("{}/{}", st.owner, st.repo),
+                "owner": self.user(st.org),
+                "organization": self.user(st.org),
+                "private": false,
+                "visibility": "public",
+                "html_url": web,
+                "description": "Sandbox repository served by backtrack",
+                "fork": false,
+                "url": api,
+                "git_url": format!("git://{host}/{}/{}.git", st.owner, st.repo),
+                "ssh_url": format!("git@{host}:{}/{}.git", st.owner, st.repo),
+                "clone_url": format!("{web}.git"),
+                "svn_url": web,
+                "mirror_url": null,
+                "homepage": null,
+                "language": "Rust",
+                "forks_count": 0, "forks": 0,
+                "stargazers_count": 0, "watchers_count": 0, "watchers": 0,
+                "subscribers_count": 1, "network_count": 0,
+                "size": 128,
+                "default_branch": "main",
+            }),
+        );
+        merge(
+            &mut m,
+            json!({
+                "open_issues_count": open, "open_issues": open,
+                "is_template": false,
+                "topics": [],
+                "has_issues": true, "has_projects": true, "has_wiki": false,
+                "has_pages": false, "has_downloads": true, "has_discussions": false,
+                "archived": false, "disabled": false,
+                "pushed_at": ts(last_write),
+                "created_at": ts(st.repo_created_at),
+                "updated_at": ts(last_write),
+                "permissions": {"admin": true, "maintain": true, "push": true,
+                                "triage": true, "pull": true},
+                "allow_rebase_merge": true, "allow_squash_merge": true,
+                "allow_merge_commit": true, "allow_auto_merge": false,
+                "delete_branch_on_merge": false, "allow_forking": true,
+                "web_commit_signoff_required": false,
+                "license": null,
+                "temp_clone_token": null,
+            }),
+        );
+        Value::Object(m)
+    }
+}
+
+/// `root`: the URL templates `GET /` advertises.
+pub(crate) fn root(ctx: &Ctx) -> Value {
+    let a = &ctx.api;
+    let w = &ctx.origin;
+    json!({
+        "current_user_url": format!("{a}/user"),
+        "current_user_authorizations_html_url": format!("{w}/settings/connections/applications{{/client_id}}"),
+        "authorizations_url": format!("{a}/authorizations"),
+        "code_search_url": format!("{a}/search/code?q={{query}}{{&page,per_page,sort,order}}"),
+        "commit_search_url": format!("{a}/search/commits?q={{query}}{{&page,per_page,sort,order}}"),
+        "emails_url": format!("{a}/user/emails"),
+        "emojis_url": format!("{a}/emojis"),
+        "events_url": format!("{a}/events"),
+        "feeds_url": format!("{a}/feeds"),
+        "followers_url": format!("{a}/user/followers"),
+        "following_url": format!("{a}/user/following{{/target}}"),
+        "gists_url": format!("{a}/gists{{/gist_id}}"),
+        "hub_url": format!("{a}/hub"),
+        "issue_search_url": format!("{a}/search/issues?q={{query}}{{&page,per_page,sort,order}}"),
+        "issues_url": format!("{a}/issues"),
+        "keys_url": format!("{a}/user/keys"),
+        "label_search_url": format!("{a}/search/labels?q={{query}}&repository_id={{repository_id}}{{&page,per_page}}"),
+        "notifications_url": format!("{a}/notifications"),
+        "organization_url": format!("{a}/orgs/{{org}}"),
+        "organization_repositories_url": format!("{a}/orgs/{{org}}/repos{{?type,page,per_page,sort}}"),
+        "organization_teams_url": format!("{a}/orgs/{{org}}/teams"),
+        "public_gists_url": format!("{a}/gists/public"),
+        "rate_limit_url": format!("{a}/rate_limit"),
+        "repository_url": format!("{a}/repos/{{owner}}/{{repo}}"),
+        "repository_search_url": format!("{a}/search/repositories?q={{query}}{{&page,per_page,sort,order}}"),
+        "current_user_repositories_url": format!("{a}/user/repos{{?type,page,per_page,sort}}"),
+        "starred_url": format!("{a}/user/starred{{/owner}}{{/repo}}"),
+        "starred_gists_url": format!("{a}/gists/starred"),
+        "topic_search_url": format!("{a}/search/topics?q={{query}}{{&page,per_page}}"),
+        "user_url": format!("{a}/users/{{user}}"),
+        "user_organizations_url": format!("{a}/user/orgs"),
+        "user_repositories_url": format!("{a}/users/{{user}}/repos{{?type,page,per_page,sort}}"),
+        "user_search_url": format!("{a}/search/users?q={{query}}{{&page,per_page,sort,order}}"),
+    })
+}
+
+fn merge(m: &mut Map<String, Value>, extra: Value) {
+    if let Value::Object(e) = extra {
+        m.extend(e);
+    }
+}
+
+/// The `*_url` fields of a repository, as suffixes of its API URL.
+const REPO_URLS: &[(&str, &str)] = &[
+    ("archive_url", "/{archive_format}{/ref}"),
+    ("assignees_url", "/assignees{/user}"),
+    ("blobs_url", "/git/blobs{/sha}"),
+    ("branches_url", "/branches{/branch}"),
+    ("collaborators_url", "/collaborators{/collaborator}"),
+    ("comments_url", "/comments{/number}"),
+    ("commits_url", "/commits{/sha}"),
+    ("compare_url", "/compare/{base}...{head}"),
+    ("contents_url", "/contents/{+path}"),
+    ("contributors_url", "/contributors"),
+    ("deployments_url", "/deployments"),
+    ("downloads_url", "/downloads"),
+    ("events_url", "/events"),
+    ("forks_url", "/forks"),
+    ("git_commits_url", "/git/commits{/sha}"),
+    ("git_refs_url", "/git/refs{/sha}"),
+    ("git_tags_url", "/git/tags{/sha}"),
+    ("hooks_url", "/hooks"),
+    ("issue_comment_url", "/issues/comments{/number}"),
+    ("issue_events_url", "/issues/events{/number}"),
+    ("issues_url", "/issues{/number}"),
+    ("keys_url", "/keys{/key_id}"),
+    ("labels_url", "/labels{/name}"),
+    ("languages_url", "/languages"),
+    ("merges_url", "/merges"),
+    ("milestones_url", "/milestones{/number}"),
+    (
+        "notifications_url",
+        "/notifications{?since,all,participating}",
+    ),
+    ("pulls_url", "/pulls{/number}"),
+    ("releases_url", "/releases{/id}"),
+    ("stargazers_url", "/stargazers"),
+    ("statuses_url", "/statuses/{sha}"),
+    ("subscribers_url", "/subscribers"),
+    ("subscription_url", "/subscription"),
+    ("tags_url", "/tags"),
+    ("teams_url", "/teams"),
+    ("trees_url", "/git/trees{/sha}"),
+];

@@ -1,0 +1,872 @@
+//! The sandbox's store: issues, comments, labels, milestones and users, with the indexes that
+//! keep listing fast, and the write semantics GitHub has (deleting a label strips it from every
+//! issue, comment counts, milestone counters, `updated_at` bumps).
+//!
+//! Every write validates first and mutates after, so a rejected write changes nothing.
+//! Timestamps are whole seconds (GitHub's resolution) from a monotonic clock that advances at
+//! least one second per write, so `since` filters always see the latest write.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use axum::http::StatusCode;
+
+use super::http::ApiError;
+
+/// Unix seconds.
+pub(crate) type Ts = i64;
+
+/// GitHub's maximum body length for issues and comments, in characters.
+pub(crate) const MAX_BODY_CHARS: usize = 65536;
+const MAX_ASSIGNEES: usize = 10;
+const NEW_LABEL_COLOR: &str = "ededed";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UserKind {
+    User,
+    Organization,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct User {
+    pub id: u64,
+    pub login: String,
+    pub name: String,
+    pub kind: UserKind,
+    /// `author_association` of this user on the repository.
+    pub association: &'static str,
+    pub created_at: Ts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Label {
+    pub id: u64,
+    pub name: String,
+    pub color: String,
+    pub description: Option<String>,
+    pub default: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Milestone {
+    pub id: u64,
+    pub number: u64,
+    pub title: String,
+    pub description: Option<String>,
+    pub open: bool,
+    pub creator: usize,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+    pub closed_at: Option<Ts>,
+    pub due_on: Option<Ts>,
+    /// Maintained by the issue index, never recomputed by scanning.
+    pub open_issues: u64,
+    pub closed_issues: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StateReason {
+    Completed,
+    NotPlanned,
+    Reopened,
+    Duplicate,
+}
+
+impl StateReason {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            StateReason::Completed => "completed",
+            StateReason::NotPlanned => "not_planned",
+            StateReason::Reopened => "reopened",
+            StateReason::Duplicate => "duplicate",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<StateReason> {
+        [
+            StateReason::Completed,
+            StateReason::NotPlanned,
+            StateReason::Reopened,
+            StateReason::Duplicate,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pull {
+    pub merged_at: Option<Ts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Issue {
+    pub id: u64,
+    pub number: u64,
+    pub title: String,
+    pub body: Option<String>,
+    pub user: usize,
+    pub labels: Vec<u64>,
+    pub assignees: Vec<usize>,
+    pub milestone: Option<u64>,
+    pub open: bool,
+    pub state_reason: Option<StateReason>,
+    pub locked: bool,
+    /// Ids of live comments, ascending (= creation order).
+    pub comment_ids: Vec<u64>,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+    pub closed_at: Option<Ts>,
+    pub closed_by: Option<usize>,
+    pub pull: Option<Pull>,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Comment {
+    pub id: u64,
+    pub issue: u64,
+    pub user: usize,
+    pub body: String,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+}
+
+/// A validated-on-apply change to an issue (POST or PATCH body). `None` = leave as is.
+#[derive(Debug, Default)]
+pub(crate) struct IssueChange {
+    pub title: Option<String>,
+    pub body: Option<Option<String>>,
+    pub open: Option<bool>,
+    pub state_reason: Option<Option<StateReason>>,
+    pub labels: Option<Vec<String>>,
+    pub assignees: Option<Vec<String>>,
+    pub milestone: Option<Option<u64>>,
+}
+
+/// The whole store. Issue numbers are dense (`issues[n - 1]`); deleted issues stay as
+/// tombstones so they can answer 410.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub owner: String,
+    pub repo: String,
+    pub repo_id: u64,
+    pub repo_created_at: Ts,
+    pub users: Vec<User>,
+    /// The authenticated user (owner of the sandbox token).
+    pub me: usize,
+    /// The organisation owning the repository.
+    pub org: usize,
+    user_index: HashMap<String, usize>,
+    pub labels: BTreeMap<u64, Label>,
+    label_index: HashMap<String, u64>,
+    next_label_id: u64,
+    pub milestones: BTreeMap<u64, Milestone>,
+    milestone_id_base: u64,
+    pub issues: Vec<Issue>,
+    issue_id_base: u64,
+    /// `(updated_at, number)` of live issues: `since` and `sort=updated` are range scans.
+    pub by_updated: BTreeSet<(Ts, u64)>,
+    pub comments: BTreeMap<u64, Comment>,
+    /// `(updated_at, id)` of live comments.
+    pub comments_by_updated: BTreeSet<(Ts, u64)>,
+    next_comment_id: u64,
+    /// Open issues and pull requests (GitHub's `open_issues_count` counts both).
+    pub open_count: u64,
+    live_issues: u64,
+    /// Last timestamp handed out; see [`State::next_ts`].
+    pub clock: Ts,
+}
+
+pub(crate) fn unix_now() -> Ts {
+    chrono::Utc::now().timestamp()
+}
+
+impl State {
+    pub(crate) fn new(owner: &str, repo: &str, repo_id: u64, users: Vec<User>) -> State {
+        let user_index = users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.login.to_lowercase(), i))
+            .collect();
+        let org = users
+            .iter()
+            .position(|u| u.kind == UserKind::Organization)
+            .unwrap_or(0);
+        State {
+            owner: owner.to_owned(),
+            repo: repo.to_owned(),
+            repo_id,
+            repo_created_at: 0,
+            me: 0,
+            org,
+            users,
+            user_index,
+            labels: BTreeMap::new(),
+            label_index: HashMap::new(),
+            next_label_id: repo_id * 100 + 1,
+            milestones: BTreeMap::new(),
+            milestone_id_base: repo_id * 10,
+            issues: Vec::new(),
+            issue_id_base: repo_id * 1000,
+            by_updated: BTreeSet::new(),
+            comments: BTreeMap::new(),
+            comments_by_updated: BTreeSet::new(),
+            next_comment_id: repo_id * 10_000,
+            open_count: 0,
+            live_issues: 0,
+            clock: 0,
+        }
+    }
+
+    /// `(issues, comments, labels, milestones)`, live only.
+    pub(crate) fn counts(&self) -> (u64, u64, u64, u64) {
+        (
+            self.live_issues,
+            self.comments.len() as u64,
+            self.labels.len() as u64,
+            self.milestones.len() as u64,
+        )
+    }
+
+    /// The timestamp the next write gets: now, but at least one second after the last write.
+    fn next_ts(&self) -> Ts {
+        unix_now().max(self.clock + 1)
+    }
+
+    pub(crate) fn user_by_login(&self, login: &str) -> Option<usize> {
+        self.user_index.get(&login.to_lowercase()).copied()
+    }
+
+    pub(crate) fn label_by_name(&self, name: &str) -> Option<&Label> {
+        self.label_index
+            .get(&name.to_lowercase())
+            .and_then(|id| self.labels.get(id))
+    }
+
+    pub(crate) fn issue_id(&self, number: u64) -> u64 {
+        self.issue_id_base + number
+    }
+
+    pub(crate) fn milestone_id(&self, number: u64) -> u64 {
+        self.milestone_id_base + number
+    }
+
+    // ----- seeding (no validation, indexes maintained) -----
+
+    pub(crate) fn insert_label(&mut self, name: &str, color: &str, description: Option<&str>) {
+        let id = self.next_label_id;
+        self.next_label_id += 1;
+        self.label_index.insert(name.to_lowercase(), id);
+        self.labels.insert(
+            id,
+            Label {
+                id,
+                name: name.to_owned(),
+                color: color.to_owned(),
+                description: description.map(str::to_owned),
+                default: false,
+            },
+        );
+    }
+
+    pub(crate) fn set_label_default(&mut self, name: &str) {
+        if let Some(id) = self.label_index.get(&name.to_lowercase()) {
+            if let Some(l) = self.labels.get_mut(id) {
+                l.default = true;
+            }
+        }
+    }
+
+    pub(crate) fn insert_milestone(&mut self, mut m: Milestone) {
+        m.id = self.milestone_id(m.number);
+        m.open_issues = 0;
+        m.closed_issues = 0;
+        self.milestones.insert(m.number, m);
+    }
+
+    /// Appends an issue; its number must be `issues.len() + 1`.
+    pub(crate) fn push_issue(&mut self, mut issue: Issue) {
+        issue.number = self.issues.len() as u64 + 1;
+        issue.id = self.issue_id(issue.number);
+        self.issues.push(issue);
+        self.live_issues += 1;
+        self.index_issue(self.issues.len() as u64);
+    }
+
+    /// Adds a comment with the next id; callers keep the issue's `updated_at` consistent.
+    pub(crate) fn push_comment(&mut self, mut c: Comment) -> u64 {
+        c.id = self.next_comment_id;
+        self.next_comment_id += 1;
+        if let Some(issue) = self.issues.get_mut(slot(c.issue)) {
+            issue.comment_ids.push(c.id);
+        }
+        self.comments_by_updated.insert((c.updated_at, c.id));
+        let id = c.id;
+        self.comments.insert(id, c);
+        id
+    }
+
+    // ----- index maintenance -----
+
+    /// Removes an issue's contributions to the derived counters and indexes.
+    fn unindex_issue(&mut self, number: u64) {
+        let Some(i) = self.issues.get(slot(number)) else {
+            return;
+        };
+        if i.deleted {
+            return;
+        }
+        self.by_updated.remove(&(i.updated_at, number));
+        if i.open {
+            self.open_count -= 1;
+        }
+        if let Some(m) = i.milestone.and_then(|m| self.milestones.get_mut(&m)) {
+            if i.open {
+                m.open_issues = m.open_issues.saturating_sub(1);
+            } else {
+                m.closed_issues = m.closed_issues.saturating_sub(1);
+            }
+        }
+    }
+
+    fn index_issue(&mut self, number: u64) {
+        let Some(i) = self.issues.get(slot(number)) else {
+            return;
+        };
+        if i.deleted {
+            return;
+        }
+        self.by_updated.insert((i.updated_at, number));
+        if i.open {
+            self.open_count += 1;
+        }
+        if let Some(m) = i.milestone.and_then(|m| self.milestones.get_mut(&m)) {
+            if i.open {
+                m.open_issues += 1;
+            } else {
+                m.closed_issues += 1;
+            }
+        }
+    }
+
+    /// Replaces an issue, keeping the indexes right.
+    fn replace_issue(&mut self, new: Issue) {
+        let n = new.number;
+        self.unindex_issue(n);
+        if let Some(slot) = self.issues.get_mut(slot(n)) {
+            *slot = new;
+        }
+        self.index_issue(n);
+    }
+
+    // ----- reads with GitHub's errors -----
+
+    /// A live issue, 404 if it never existed, 410 if deleted.
+    pub(crate) fn issue(&self, number: u64) -> Result<&Issue, ApiError> {
+        match number
+            .checked_sub(1)
+            .and_then(|i| self.issues.get(i as usize))
+        {
+            None => Err(ApiError::not_found()),
+            Some(i) if i.deleted => Err(ApiError::gone("This issue was deleted")),
+            Some(i) => Ok(i),
+        }
+    }
+
+    pub(crate) fn comment(&self, id: u64) -> Result<&Comment, ApiError> {
+        self.comments.get(&id).ok_or_else(ApiError::not_found)
+    }
+
+    pub(crate) fn label(&self, name: &str) -> Result<&Label, ApiError> {
+        self.label_by_name(name).ok_or_else(ApiError::not_found)
+    }
+
+    pub(crate) fn milestone(&self, number: u64) -> Result<&Milestone, ApiError> {
+        self.milestones.get(&number).ok_or_else(ApiError::not_found)
+    }
+
+    // ----- issue writes -----
+
+    pub(crate) fn create_issue(&mut self, change: IssueChange) -> Result<u64, ApiError> {
+        let title = change.title.as_deref().unwrap_or("").trim();
+        if title.is_empty() {
+            return Err(ApiError::validation("Issue", "title", "missing_field"));
+        }
+        let ts = self.next_ts();
+        let number = self.issues.len() as u64 + 1;
+        let blank = Issue {
+            id: self.issue_id(number),
+            number,
+            title: String::new(),
+            body: None,
+            user: self.me,
+            labels: Vec::new(),
+            assignees: Vec::new(),
+            milestone: None,
+            open: true,
+            state_reason: None,
+            locked: false,
+            comment_ids: Vec::new(),
+            created_at: ts,
+            updated_at: ts,
+            closed_at: None,
+            closed_by: None,
+            pull: None,
+            deleted: false,
+        };
+        let issue = self.apply_change(blank, change, ts)?;
+        self.clock = ts;
+        self.push_issue(issue);
+        Ok(number)
+    }
+
+    pub(crate) fn update_issue(
+        &mut self,
+        number: u64,
+        change: IssueChange,
+    ) -> Result<(), ApiError> {
+        let old = self.issue(number)?.clone();
+        if matches!(&change.title, Some(t) if t.trim().is_empty()) {
+            return Err(ApiError::validation("Issue", "title", "missing_field"));
+        }
+        let ts = self.next_ts();
+        let mut new = self.apply_change(old.clone(), change, ts)?;
+        if new != old {
+            new.updated_at = ts;
+            self.clock = ts;
+            self.replace_issue(new);
+        }
+        Ok(())
+    }
+
+    /// Validates `change` against the store, then applies it to `issue` (creating labels
+    /// named but missing, as GitHub does for users with push access).
+    fn apply_change(
+        &mut self,
+        mut issue: Issue,
+        change: IssueChange,
+        ts: Ts,
+    ) -> Result<Issue, ApiError> {
+        if let Some(Some(body)) = &change.body {
+            check_body(body, "Issue")?;
+        }
+        let assignees = match &change.assignees {
+            None => None,
+            Some(logins) => {
+                let mut ids = Vec::new();
+                for login in logins {
+                    let u = self
+                        .user_by_login(login)
+                        .filter(|&u| self.users[u].kind == UserKind::User)
+                        .ok_or_else(|| ApiError::validation("Issue", "assignees", "invalid"))?;
+                    if !ids.contains(&u) {
+                        ids.push(u);
+                    }
+                }
+                if ids.len() > MAX_ASSIGNEES {
+                    return Err(ApiError::validation("Issue", "assignees", "invalid"));
+                }
+                Some(ids)
+            }
+        };
+        if let Some(Some(m)) = change.milestone {
+            if !self.milestones.contains_key(&m) {
+                return Err(ApiError::validation("Issue", "milestone", "invalid"));
+            }
+        }
+        if let Some(names) = &change.labels {
+            if names.iter().any(|n| n.trim().is_empty()) {
+                return Err(ApiError::validation("Label", "name", "invalid"));
+            }
+        }
+        // Validation done: from here on nothing fails.
+        if let Some(names) = change.labels {
+            issue.labels = self.resolve_labels(&names);
+        }
+        if let Some(t) = change.title {
+            issue.title = t;
+        }
+        if let Some(b) = change.body {
+            issue.body = b;
+        }
+        if let Some(a) = assignees {
+            issue.assignees = a;
+        }
+        if let Some(m) = change.milestone {
+            issue.milestone = m;
+        }
+        let reason = change.state_reason.flatten();
+        match change.open {
+            Some(false) if issue.open => {
+                issue.open = false;
+                issue.closed_at = Some(ts);
+                issue.closed_by = Some(self.me);
+                issue.state_reason = Some(match reason {
+                    Some(StateReason::Reopened) | None => StateReason::Completed,
+                    Some(r) => r,
+                });
+            }
+            Some(true) if !issue.open => {
+                issue.open = true;
+                issue.closed_at = None;
+                issue.closed_by = None;
+                issue.state_reason = Some(StateReason::Reopened);
+            }
+            _ => {
+                // Same state: a closed issue may change why it was closed.
+                if let (false, Some(r)) = (issue.open, reason) {
+                    if r != StateReason::Reopened {
+                        issue.state_reason = Some(r);
+                    }
+                }
+            }
+        }
+        Ok(issue)
+    }
+
+    /// Label ids for `names` (case-insensitive), creating missing labels; sorted, deduplicated.
+    fn resolve_labels(&mut self, names: &[String]) -> Vec<u64> {
+        let mut ids: Vec<u64> = names
+            .iter()
+            .map(|n| match self.label_by_name(n) {
+                Some(l) => l.id,
+                None => {
+                    self.insert_label(n.trim(), NEW_LABEL_COLOR, None);
+                    self.next_label_id - 1
+                }
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Sandbox-only: deletes an issue and its comments; it answers 410 afterwards.
+    pub(crate) fn delete_issue(&mut self, number: u64) -> Result<(), ApiError> {
+        let ids = self.issue(number)?.comment_ids.clone();
+        for id in ids {
+            if let Some(c) = self.comments.remove(&id) {
+                self.comments_by_updated.remove(&(c.updated_at, id));
+            }
+        }
+        self.unindex_issue(number);
+        if let Some(i) = self.issues.get_mut(slot(number)) {
+            i.deleted = true;
+            i.comment_ids.clear();
+        }
+        self.live_issues -= 1;
+        self.clock = self.next_ts();
+        Ok(())
+    }
+
+    /// Adds labels to an issue (`replace` = set them instead). Returns nothing: callers render
+    /// the issue's labels afterwards.
+    pub(crate) fn set_issue_labels(
+        &mut self,
+        number: u64,
+        names: &[String],
+        replace: bool,
+    ) -> Result<(), ApiError> {
+        let mut all: Vec<String> = Vec::new();
+        if !replace {
+            let issue = self.issue(number)?;
+            all.extend(
+                issue
+                    .labels
+                    .iter()
+                    .filter_map(|id| self.labels.get(id).map(|l| l.name.clone())),
+            );
+        }
+        all.extend(names.iter().cloned());
+        self.update_issue(
+            number,
+            IssueChange {
+                labels: Some(all),
+                ..IssueChange::default()
+            },
+        )
+    }
+
+    pub(crate) fn remove_issue_label(&mut self, number: u64, name: &str) -> Result<(), ApiError> {
+        let issue = self.issue(number)?;
+        let target = self.label_by_name(name).map(|l| l.id);
+        let Some(target) = target.filter(|t| issue.labels.contains(t)) else {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "Label does not exist"));
+        };
+        let keep: Vec<String> = issue
+            .labels
+            .iter()
+            .filter(|&&id| id != target)
+            .filter_map(|id| self.labels.get(id).map(|l| l.name.clone()))
+            .collect();
+        self.update_issue(
+            number,
+            IssueChange {
+                labels: Some(keep),
+                ..IssueChange::default()
+            },
+        )
+    }
+
+    // ----- comment writes -----
+
+    pub(crate) fn create_comment(&mut self, number: u64, body: &str) -> Result<u64, ApiError> {
+        self.issue(number)?;
+        if body.trim().is_empty() {
+            return Err(ApiError::validation(
+                "IssueComment",
+                "body",
+                "missing_field",
+            ));
+        }
+        check_body(body, "IssueComment")?;
+        let ts = self.next_ts();
+        self.clock = ts;
+        let id = self.push_comment(Comment {
+            id: 0,
+            issue: number,
+            user: self.me,
+            body: body.to_owned(),
+            created_at: ts,
+            updated_at: ts,
+        });
+        self.touch_issue(number, ts);
+        Ok(id)
+    }
+
+    /// Edits a comment. Like GitHub, this does not bump the issue's `updated_at`.
+    pub(crate) fn update_comment(&mut self, id: u64, body: &str) -> Result<(), ApiError> {
+        let old = self.comment(id)?;
+        if body.trim().is_empty() {
+            return Err(ApiError::validation(
+                "IssueComment",
+                "body",
+                "missing_field",
+            ));
+        }
+        check_body(body, "IssueComment")?;
+        if old.body == body {
+            return Ok(());
+        }
+        let ts = self.next_ts();
+        self.clock = ts;
+        if let Some(c) = self.comments.get_mut(&id) {
+            self.comments_by_updated.remove(&(c.updated_at, id));
+            c.body = body.to_owned();
+            c.updated_at = ts;
+            self.comments_by_updated.insert((ts, id));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn delete_comment(&mut self, id: u64) -> Result<(), ApiError> {
+        let Some(c) = self.comments.remove(&id) else {
+            return Err(ApiError::not_found());
+        };
+        self.comments_by_updated.remove(&(c.updated_at, id));
+        if let Some(i) = self.issues.get_mut(slot(c.issue)) {
+            i.comment_ids.retain(|&x| x != id);
+        }
+        let ts = self.next_ts();
+        self.clock = ts;
+        self.touch_issue(c.issue, ts);
+        Ok(())
+    }
+
+    /// Bumps an issue's `updated_at` to `ts` (comment added/removed, label/milestone deleted).
+    fn touch_issue(&mut self, number: u64, ts: Ts) {
+        self.unindex_issue(number);
+        if let Some(i) = self.issues.get_mut(slot(number)) {
+            i.updated_at = ts;
+        }
+        self.index_issue(number);
+    }
+
+    // ----- label writes -----
+
+    pub(crate) fn create_label(
+        &mut self,
+        name: &str,
+        color: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<u64, ApiError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(ApiError::validation("Label", "name", "missing_field"));
+        }
+        if self.label_by_name(name).is_some() {
+            return Err(ApiError::validation("Label", "name", "already_exists"));
+        }
+        let color = match color {
+            Some(c) => check_color(c)?,
+            None => NEW_LABEL_COLOR.to_owned(),
+        };
+        self.insert_label(name, &color, description);
+        self.clock = self.next_ts();
+        Ok(self.next_label_id - 1)
+    }
+
+    /// PATCH a label; renaming keeps its id, so issues show the new name.
+    pub(crate) fn update_label(
+        &mut self,
+        name: &str,
+        new_name: Option<&str>,
+        color: Option<&str>,
+        description: Option<Option<&str>>,
+    ) -> Result<u64, ApiError> {
+        let id = self.label(name)?.id;
+        let new_name = new_name.map(str::trim);
+        if let Some(n) = new_name {
+            if n.is_empty() {
+                return Err(ApiError::validation("Label", "name", "missing_field"));
+            }
+            if self.label_by_name(n).is_some_and(|l| l.id != id) {
+                return Err(ApiError::validation("Label", "name", "already_exists"));
+            }
+        }
+        let color = color.map(check_color).transpose()?;
+        let Some(label) = self.labels.get_mut(&id) else {
+            return Err(ApiError::not_found());
+        };
+        if let Some(n) = new_name {
+            self.label_index.remove(&label.name.to_lowercase());
+            label.name = n.to_owned();
+            self.label_index.insert(n.to_lowercase(), id);
+        }
+        if let Some(c) = color {
+            label.color = c;
+        }
+        if let Some(d) = description {
+            label.description = d.map(str::to_owned);
+        }
+        self.clock = self.next_ts();
+        Ok(id)
+    }
+
+    /// Deletes a label and strips it from every issue, bumping their `updated_at` as GitHub
+    /// does. A rare write, so scanning the issues is fine.
+    pub(crate) fn delete_label(&mut self, name: &str) -> Result<(), ApiError> {
+        let id = self.label(name)?.id;
+        self.labels.remove(&id);
+        self.label_index.retain(|_, v| *v != id);
+        let ts = self.next_ts();
+        self.clock = ts;
+        let hit: Vec<u64> = self
+            .issues
+            .iter()
+            .filter(|i| !i.deleted && i.labels.contains(&id))
+            .map(|i| i.number)
+            .collect();
+        for n in hit {
+            if let Some(i) = self.issues.get_mut(slot(n)) {
+                i.labels.retain(|&l| l != id);
+            }
+            self.touch_issue(n, ts);
+        }
+        Ok(())
+    }
+
+    // ----- milestone writes -----
+
+    pub(crate) fn create_milestone(&mut self, mut m: Milestone) -> Result<u64, ApiError> {
+        if m.title.trim().is_empty() {
+            return Err(ApiError::validation("Milestone", "title", "missing_field"));
+        }
+        if self.milestones.values().any(|x| x.title == m.title) {
+            return Err(ApiError::validation("Milestone", "title", "already_exists"));
+        }
+        let ts = self.next_ts();
+        self.clock = ts;
+        m.number = self.milestones.keys().next_back().map_or(1, |n| n + 1);
+        m.creator = self.me;
+        m.created_at = ts;
+        m.updated_at = ts;
+        m.closed_at = (!m.open).then_some(ts);
+        let number = m.number;
+        self.insert_milestone(m);
+        Ok(number)
+    }
+
+    /// Applies `f` to a copy of the milestone, validates the result and stores it.
+    pub(crate) fn update_milestone(
+        &mut self,
+        number: u64,
+        f: impl FnOnce(&mut Milestone),
+    ) -> Result<(), ApiError> {
+        let old = self.milestone(number)?.clone();
+        let mut new = old.clone();
+        f(&mut new);
+        if new.title.trim().is_empty() {
+            return Err(ApiError::validation("Milestone", "title", "missing_field"));
+        }
+        if self
+            .milestones
+            .values()
+            .any(|x| x.number != number && x.title == new.title)
+        {
+            return Err(ApiError::validation("Milestone", "title", "already_exists"));
+        }
+        if new == old {
+            return Ok(());
+        }
+        let ts = self.next_ts();
+        self.clock = ts;
+        new.updated_at = ts;
+        new.closed_at = match (old.open, new.open) {
+            (true, false) => Some(ts),
+            (_, true) => None,
+            (false, false) => old.closed_at,
+        };
+        self.milestones.insert(number, new);
+        Ok(())
+    }
+
+    /// Deletes a milestone and clears it from its issues (bumping their `updated_at`).
+    pub(crate) fn delete_milestone(&mut self, number: u64) -> Result<(), ApiError> {
+        self.milestone(number)?;
+        let ts = self.next_ts();
+        self.clock = ts;
+        let hit: Vec<u64> = self
+            .issues
+            .iter()
+            .filter(|i| !i.deleted && i.milestone == Some(number))
+            .map(|i| i.number)
+            .collect();
+        for n in hit {
+            self.unindex_issue(n);
+            if let Some(i) = self.issues.get_mut(slot(n)) {
+                i.milestone = None;
+                i.updated_at = ts;
+            }
+            self.index_issue(n);
+        }
+        self.milestones.remove(&number);
+        Ok(())
+    }
+}
+
+/// Index of issue `number` in `State::issues` (numbers start at 1; 0 maps out of range).
+fn slot(number: u64) -> usize {
+    (number as usize).wrapping_sub(1)
+}
+
+fn check_body(body: &str, resource: &str) -> Result<(), ApiError> {
+    if body.chars().count() > MAX_BODY_CHARS {
+        return Err(ApiError::custom(
+            resource,
+            "body",
+            &format!("body is too long (maximum is {MAX_BODY_CHARS} characters)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Six hex digits, `#` tolerated, stored lower-case like GitHub.
+fn check_color(c: &str) -> Result<String, ApiError> {
+    let c = c.trim_start_matches('#');
+    if c.len() == 6 && c.chars().all(|x| x.is_ascii_hexdigit()) {
+        Ok(c.to_ascii_lowercase())
+    } else {
+        Err(ApiError::validation("Label", "color", "invalid"))
+    }
+}
