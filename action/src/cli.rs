@@ -18,10 +18,13 @@ pub struct Cli {
 /// Flags every command accepts.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Where archives live: `file://PATH` (default `file://~/.backtrack`) or a plain path.
+    /// Where archives live: `file://PATH` (default `file://~/.backtrack`), a plain path, or
+    /// `s3://BUCKET/PREFIX` (AWS settings from the environment: AWS_PROFILE, AWS_REGION,
+    /// AWS_ENDPOINT_URL…).
     #[arg(long, global = true, env = "BACKTRACK_STORE", value_name = "URL")]
     pub store: Option<String>,
-    /// The catalog: `sqlite://PATH`; default is a SQLite file inside a `file://` store.
+    /// The catalog: `sqlite://PATH` or `dynamodb://TABLE`; default is a SQLite file inside a
+    /// `file://` store (an `s3://` store needs `--catalog dynamodb://TABLE`).
     #[arg(long, global = true, env = "BACKTRACK_CATALOG", value_name = "URL")]
     pub catalog: Option<String>,
     /// Machine-readable JSON on stdout; logs stay on stderr.
@@ -37,6 +40,8 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create the store and catalog (folder, S3 bucket, DynamoDB table) unless they exist.
+    Init,
     /// Take, list, show and delete snapshots.
     #[command(subcommand)]
     Snapshot(SnapshotCmd),

@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod diff;
+pub mod init;
 pub mod rollback;
 pub mod sandbox;
 pub mod snapshot;

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
-use backtrack::catalog::SqliteCatalog;
+use backtrack::catalog::{parse_table_url, DynamoCatalog, SqliteCatalog};
 use backtrack::snapshot::Archive;
-use backtrack::store::LocalStore;
+use backtrack::store::{LocalStore, S3Store, S3Url};
 use backtrack::tracker::{GitHubConfig, GitHubTracker};
 use backtrack::{Catalog, ObjectStore, Scope, Tracker};
 
@@ -33,12 +33,16 @@ pub struct Context {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     File(PathBuf),
+    /// `s3://BUCKET/PREFIX` (the prefix may be empty).
+    S3 { bucket: String, prefix: String },
 }
 
 /// A parsed `--catalog` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CatalogUrl {
     Sqlite(PathBuf),
+    /// `dynamodb://TABLE`.
+    Dynamo(String),
 }
 
 fn expand_home(path: &str) -> Result<PathBuf> {
@@ -53,16 +57,23 @@ fn expand_home(path: &str) -> Result<PathBuf> {
 }
 
 pub fn parse_store_url(url: &str) -> Result<StoreUrl> {
-    let accepted = "accepted forms: file://PATH, file://~/PATH, or a plain folder path";
+    let accepted = "accepted forms: file://PATH, file://~/PATH, a plain folder path, or s3://BUCKET/PREFIX";
     if let Some(path) = url.strip_prefix("file://") {
         if path.is_empty() {
             bail!("--store {url:?} has no path; {accepted}");
         }
         return Ok(StoreUrl::File(expand_home(path)?));
     }
+    if url.starts_with("s3://") {
+        let parsed = S3Url::parse(url).map_err(|e| anyhow::anyhow!("--store {e}"))?;
+        return Ok(StoreUrl::S3 {
+            bucket: parsed.bucket,
+            prefix: parsed.prefix,
+        });
+    }
     if url.contains("://") {
         let scheme = url.split("://").next().unwrap_or_default();
-        bail!("--store {url:?}: the {scheme}:// scheme is not supported by this build; {accepted}");
+        bail!("--store {url:?}: the {scheme}:// scheme is not supported; {accepted}");
     }
     if url.is_empty() {
         bail!("--store is empty; {accepted}");
@@ -71,14 +82,30 @@ pub fn parse_store_url(url: &str) -> Result<StoreUrl> {
 }
 
 pub fn parse_catalog_url(url: &str) -> Result<CatalogUrl> {
-    let accepted = "accepted forms: sqlite://PATH";
+    let accepted = "accepted forms: sqlite://PATH or dynamodb://TABLE";
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
             bail!("--catalog {url:?} has no path; {accepted}");
         }
         return Ok(CatalogUrl::Sqlite(expand_home(path)?));
     }
+    if url.starts_with("dynamodb://") {
+        let table = parse_table_url(url).map_err(|e| anyhow::anyhow!("--catalog {e}"))?;
+        return Ok(CatalogUrl::Dynamo(table));
+    }
     bail!("--catalog {url:?} is not supported; {accepted}")
+}
+
+/// The catalog that goes with a store: `--catalog` when given, else SQLite inside a folder
+/// store. An S3 store has no folder to hold SQLite, so it needs an explicit catalog.
+pub fn catalog_for(store: &StoreUrl, catalog: Option<&str>) -> Result<CatalogUrl> {
+    match (catalog, store) {
+        (Some(url), _) => parse_catalog_url(url),
+        (None, StoreUrl::File(root)) => Ok(CatalogUrl::Sqlite(root.join(CATALOG_FILE))),
+        (None, StoreUrl::S3 { bucket, .. }) => bail!(
+            "--store s3://{bucket}/… needs a catalog: pass --catalog dynamodb://TABLE (or set BACKTRACK_CATALOG); create both with `backtrack init`"
+        ),
+    }
 }
 
 impl Context {
@@ -104,17 +131,27 @@ impl Context {
         }
     }
 
-    /// Opens the store and catalog. Creates the store folder on first use.
-    pub fn archive(&self) -> Result<Archive> {
-        let store_url = parse_store_url(&self.store_url)?;
-        let StoreUrl::File(root) = &store_url;
-        let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::open(root.clone())?);
-        let catalog_url = match &self.catalog_url {
-            Some(url) => parse_catalog_url(url)?,
-            None => CatalogUrl::Sqlite(root.join(CATALOG_FILE)),
+    /// The parsed `--store` and the catalog that goes with it.
+    pub fn urls(&self) -> Result<(StoreUrl, CatalogUrl)> {
+        let store = parse_store_url(&self.store_url)?;
+        let catalog = catalog_for(&store, self.catalog_url.as_deref())?;
+        Ok((store, catalog))
+    }
+
+    /// Opens the store and catalog. Creates the store folder on first use; AWS resources
+    /// must exist already (`backtrack init` creates them).
+    pub async fn archive(&self) -> Result<Archive> {
+        let (store_url, catalog_url) = self.urls()?;
+        let store: Arc<dyn ObjectStore> = match &store_url {
+            StoreUrl::File(root) => Arc::new(LocalStore::open(root.clone())?),
+            StoreUrl::S3 { .. } => Arc::new(S3Store::from_url(&self.store_url).await?),
         };
-        let CatalogUrl::Sqlite(path) = &catalog_url;
-        let catalog: Arc<dyn Catalog> = Arc::new(SqliteCatalog::open(path)?);
+        let catalog: Arc<dyn Catalog> = match &catalog_url {
+            CatalogUrl::Sqlite(path) => Arc::new(SqliteCatalog::open(path)?),
+            CatalogUrl::Dynamo(table) => Arc::new(
+                DynamoCatalog::from_url(&format!("dynamodb://{table}")).await?,
+            ),
+        };
         Ok(Archive::new(store, catalog))
     }
 
@@ -154,5 +191,32 @@ mod tests {
         assert!(e.contains("accepted forms"), "{e}");
         let e = parse_catalog_url("mysql://x").unwrap_err().to_string();
         assert!(e.contains("sqlite://"), "{e}");
+        assert!(e.contains("dynamodb://TABLE"), "{e}");
+    }
+
+    #[test]
+    fn aws_urls() {
+        assert_eq!(
+            parse_store_url("s3://my-bucket/team/bt").unwrap(),
+            StoreUrl::S3 {
+                bucket: "my-bucket".into(),
+                prefix: "team/bt".into()
+            }
+        );
+        assert_eq!(
+            parse_catalog_url("dynamodb://backtrack-catalog").unwrap(),
+            CatalogUrl::Dynamo("backtrack-catalog".into())
+        );
+        let e = parse_store_url("s3://Bad_Bucket").unwrap_err().to_string();
+        assert!(e.contains("s3://BUCKET"), "{e}");
+        let e = parse_catalog_url("dynamodb://x").unwrap_err().to_string();
+        assert!(e.contains("dynamodb://TABLE"), "{e}");
+        let store = parse_store_url("s3://my-bucket/p").unwrap();
+        let e = catalog_for(&store, None).unwrap_err().to_string();
+        assert!(e.contains("--catalog dynamodb://TABLE"), "{e}");
+        assert_eq!(
+            catalog_for(&store, Some("dynamodb://tbl")).unwrap(),
+            CatalogUrl::Dynamo("tbl".into())
+        );
     }
 }

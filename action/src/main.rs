@@ -53,6 +53,7 @@ fn is_refusal(err: &anyhow::Error) -> bool {
 async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let ctx = Context::new(&cli.global);
     match cli.command {
+        Command::Init => cmd::init::run(&ctx).await,
         Command::Snapshot(cmd) => cmd::snapshot::run(&ctx, cmd).await,
         Command::Diff(args) => cmd::diff::run(&ctx, args).await,
         Command::Rollback(args) => cmd::rollback::run(&ctx, args).await,

@@ -6,6 +6,8 @@
 //! that does not start from the expected state fails with [`CatalogError::Conflict`] instead of
 //! overwriting someone else's work.
 
+#[cfg(feature = "aws")]
+mod dynamo;
 mod memory;
 mod sqlite;
 
@@ -21,6 +23,8 @@ use crate::id::{JobId, SnapshotId};
 use crate::manifest::{Counts, Trigger};
 use crate::scope::Scope;
 
+#[cfg(feature = "aws")]
+pub use dynamo::{parse_table_url, DynamoCatalog, TableSetup};
 pub use memory::MemoryCatalog;
 pub use sqlite::SqliteCatalog;
 

@@ -13,6 +13,8 @@
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
 //! - [`rollback`]: plans that put a live tracker back to a snapshot's state, and their
 //!   execution (journaled, resumable, verified).
+//! - `aws` (feature `aws`): configuration and error classification shared by the S3 store
+//!   and the DynamoDB catalog.
 //! - [`sandbox`] (feature `sandbox`): the GitHub-compatible emulator used by `demo`, tests and
 //!   rehearsals.
 //!
@@ -21,6 +23,8 @@
 //! then writes the manifest, then marks the catalog entry `completed`. Readers resolve a
 //! snapshot through the catalog and only ever see completed ones.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod blob;
 pub mod catalog;
 pub mod diff;

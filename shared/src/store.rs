@@ -6,6 +6,8 @@
 
 mod local;
 mod memory;
+#[cfg(feature = "aws")]
+mod s3;
 
 use std::fmt::Debug;
 
@@ -15,6 +17,8 @@ use chrono::{DateTime, Utc};
 
 pub use local::LocalStore;
 pub use memory::MemoryStore;
+#[cfg(feature = "aws")]
+pub use s3::{BucketSetup, S3Store, S3Url};
 
 /// What `put` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

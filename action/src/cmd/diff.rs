@@ -57,7 +57,7 @@ pub async fn run(ctx: &Context, args: DiffArgs) -> Result<Outcome> {
             );
         }
     }
-    let archive = ctx.archive()?;
+    let archive = ctx.archive().await?;
     let (from, from_side) = load_side(ctx, &archive, &scope, &args.from, "--from").await?;
     let (to, to_side) = load_side(ctx, &archive, &scope, &args.to, "--to").await?;
     let opts = DiffOptions {

@@ -20,7 +20,7 @@ use crate::progress::CaptureProgress;
 
 pub async fn run(ctx: &Context, args: RollbackArgs) -> Result<Outcome> {
     let scope = parse_scope(&args.scope)?;
-    let archive = ctx.archive()?;
+    let archive = ctx.archive().await?;
     let entry = archive
         .resolve(Some(&scope), &args.to)
         .await
@@ -29,7 +29,7 @@ pub async fn run(ctx: &Context, args: RollbackArgs) -> Result<Outcome> {
 }
 
 pub async fn restore(ctx: &Context, args: RestoreArgs) -> Result<Outcome> {
-    let archive = ctx.archive()?;
+    let archive = ctx.archive().await?;
     let entry = archive.resolve(None, &args.reference).await?;
     rollback_to(ctx, &archive, entry, &args.flags).await
 }

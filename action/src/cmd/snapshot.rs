@@ -31,7 +31,7 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         validate_name(name)?;
     }
     let tracker = ctx.tracker(&scope)?;
-    let archive = ctx.archive()?;
+    let archive = ctx.archive().await?;
     let opts = SnapshotOptions {
         name: args.name,
         trigger,
@@ -68,7 +68,7 @@ fn validate_name(name: &str) -> Result<()> {
 
 async fn list(ctx: &Context, args: ListArgs) -> Result<Outcome> {
     let scope = args.scope.as_deref().map(parse_scope).transpose()?;
-    let archive = ctx.archive()?;
+    let archive = ctx.archive().await?;
     let entries = archive.catalog.list(scope.as_ref()).await?;
     if ctx.json {
         print_json(&entries)?;
@@ -137,7 +137,7 @@ struct ManifestSummary {
 }
 
 async fn show(ctx: &Context, args: RefArgs) -> Result<Outcome> {
-    let archive = ctx.archive()?;
+    let archive = ctx.archive().await?;
     let entry = archive.resolve(None, &args.reference).await?;
     let manifest = if entry.status == SnapshotStatus::Completed {
         Some(archive.load_manifest(&entry).await?)
@@ -188,7 +188,7 @@ async fn show(ctx: &Context, args: RefArgs) -> Result<Outcome> {
 }
 
 async fn delete(ctx: &Context, args: DeleteArgs) -> Result<Outcome> {
-    let archive = ctx.archive()?;
+    let archive = ctx.archive().await?;
     let entry = archive.resolve(None, &args.reference).await?;
     archive.delete_snapshot(&entry, args.force).await?;
     if ctx.json {
@@ -203,7 +203,7 @@ async fn delete(ctx: &Context, args: DeleteArgs) -> Result<Outcome> {
 }
 
 async fn pin(ctx: &Context, args: RefArgs, pinned: bool) -> Result<Outcome> {
-    let archive = ctx.archive()?;
+    let archive = ctx.archive().await?;
     let entry = archive.resolve(None, &args.reference).await?;
     archive.catalog.set_pinned(&entry.id, pinned).await?;
     if ctx.json {

@@ -1,0 +1,161 @@
+//! `backtrack init`: creates the store and catalog named by `--store`/`--catalog`, or finds
+//! them. Idempotent, so scripts and tests can run it before every use: a folder store gets
+//! its folder and SQLite file; S3 gets a private bucket (public access blocked); DynamoDB
+//! gets an on-demand table with the `by-id` index and TTL on `ttl`. Production AWS accounts
+//! use the SAM template instead; this is for development, tests and small setups.
+
+use std::fmt;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use backtrack::catalog::{DynamoCatalog, SqliteCatalog, TableSetup};
+use backtrack::store::{BucketSetup, LocalStore, S3Store};
+use serde::Serialize;
+
+use super::{print_json, Outcome};
+use crate::ctx::{CatalogUrl, Context, StoreUrl};
+
+/// What `init` did to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Created,
+    Found,
+}
+
+impl From<BucketSetup> for Action {
+    fn from(s: BucketSetup) -> Self {
+        match s {
+            BucketSetup::Created => Action::Created,
+            BucketSetup::Found => Action::Found,
+        }
+    }
+}
+
+impl From<TableSetup> for Action {
+    fn from(s: TableSetup) -> Self {
+        match s {
+            TableSetup::Created => Action::Created,
+            TableSetup::Found => Action::Found,
+        }
+    }
+}
+
+/// One resource `init` looked after.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resource {
+    /// `store` or `catalog`.
+    pub role: &'static str,
+    pub location: String,
+    /// What it is, for people: "bucket b", "table t", "folder /x".
+    pub what: String,
+    pub action: Action,
+}
+
+/// The `--json` output of `init`.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitReport {
+    pub resources: Vec<Resource>,
+}
+
+impl fmt::Display for InitReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, r) in self.resources.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            let verb = match r.action {
+                Action::Created => "created",
+                Action::Found => "found existing",
+            };
+            write!(f, "{:<8} {verb} {} ({})", r.role, r.what, r.location)?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn run(ctx: &Context) -> Result<Outcome> {
+    let (store_url, catalog_url) = ctx.urls()?;
+    let mut resources = Vec::new();
+
+    match &store_url {
+        StoreUrl::File(root) => {
+            let existed = root.is_dir();
+            std::fs::create_dir_all(root)
+                .with_context(|| format!("cannot create the store folder {}", root.display()))?;
+            let store = LocalStore::open(root.clone())?;
+            resources.push(Resource {
+                role: "store",
+                location: backtrack::ObjectStore::location(&store),
+                what: format!("folder {}", root.display()),
+                action: if existed {
+                    Action::Found
+                } else {
+                    Action::Created
+                },
+            });
+        }
+        StoreUrl::S3 { bucket, prefix } => {
+            let url = if prefix.is_empty() {
+                format!("s3://{bucket}")
+            } else {
+                format!("s3://{bucket}/{prefix}")
+            };
+            let store = S3Store::from_url(&url).await?;
+            let setup = store
+                .ensure_bucket()
+                .await
+                .with_context(|| format!("cannot set up bucket {bucket}"))?;
+            resources.push(Resource {
+                role: "store",
+                location: url,
+                what: format!("bucket {bucket} (public access blocked)"),
+                action: setup.into(),
+            });
+        }
+    }
+
+    match &catalog_url {
+        CatalogUrl::Sqlite(path) => {
+            let existed = path.is_file();
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).with_context(|| {
+                    format!("cannot create the catalog folder {}", parent.display())
+                })?;
+            }
+            let catalog = Arc::new(SqliteCatalog::open(path)?);
+            resources.push(Resource {
+                role: "catalog",
+                location: backtrack::Catalog::location(catalog.as_ref()),
+                what: format!("SQLite file {}", path.display()),
+                action: if existed {
+                    Action::Found
+                } else {
+                    Action::Created
+                },
+            });
+        }
+        CatalogUrl::Dynamo(table) => {
+            let url = format!("dynamodb://{table}");
+            let catalog = DynamoCatalog::from_url(&url).await?;
+            let setup = catalog
+                .ensure_table()
+                .await
+                .with_context(|| format!("cannot set up table {table}"))?;
+            resources.push(Resource {
+                role: "catalog",
+                location: url,
+                what: format!("table {table} (on-demand, index by-id, TTL on ttl)"),
+                action: setup.into(),
+            });
+        }
+    }
+
+    let report = InitReport { resources };
+    if ctx.json {
+        print_json(&report)?;
+    } else if !ctx.quiet {
+        println!("{report}");
+    }
+    Ok(Outcome::Success)
+}
