@@ -46,6 +46,8 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Roll the snapshot's scope back to that snapshot (same as `rollback SCOPE --to REF`).
     Restore(RestoreArgs),
+    /// Re-read every manifest and blob and check their hashes.
+    Verify(VerifyArgs),
     /// Run the GitHub-compatible sandbox (an emulator to rehearse against).
     Sandbox(SandboxArgs),
     /// A guided tour on a temporary store against an in-process sandbox.
@@ -226,4 +228,13 @@ pub enum DiffFormat {
     Text,
     Markdown,
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A snapshot reference or a scope (`github:OWNER/REPO`); omit with --all.
+    pub target: Option<String>,
+    /// Every snapshot in the catalog.
+    #[arg(long, conflicts_with = "target")]
+    pub all: bool,
 }

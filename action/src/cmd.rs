@@ -5,6 +5,7 @@ pub mod diff;
 pub mod rollback;
 pub mod sandbox;
 pub mod snapshot;
+pub mod verify;
 
 /// How a command ended, for `main` to turn into an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
