@@ -141,13 +141,10 @@ async fn all_pages(addr: SocketAddr, path: &str) -> Vec<Value> {
         let r = get(addr, &p).await;
         assert_eq!(r.status, 200, "{p}: {}", String::from_utf8_lossy(&r.body));
         out.extend(r.json().as_array().cloned().unwrap_or_default());
-        next = r
-            .link("next")
-            .map(|u| {
-                u.split_once(&addr.to_string())
-                    .map(|(_, rest)| rest.to_owned())
-            })
-            .flatten();
+        next = r.link("next").and_then(|u| {
+            u.split_once(&addr.to_string())
+                .map(|(_, rest)| rest.to_owned())
+        });
     }
     out
 }
