@@ -1,1 +1,3 @@
 //! e2e
+
+mod sandbox_compat;
