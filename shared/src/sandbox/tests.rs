@@ -433,9 +433,73 @@ async fn sandbox_large_seed_is_fast() {
     .await;
     assert_eq!(r.json().as_array().map(Vec::len), Some(100));
     let served = t.elapsed();
-    eprintln!("seed 10k/50k: {seeded:?}; 4 pages of 100: {served:?}");
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    eprintln!("seed 10k/50k: {seeded:?}; 4 pages of 100: {served:?}; {peak}");
     assert_eq!(sb.snapshot_counts(), (10_000, 50_000, 12, 5));
     // Generous bounds: debug builds are several times slower than release.
     assert!(seeded < Duration::from_secs(20), "{seeded:?}");
     assert!(served < Duration::from_secs(10), "{served:?}");
+}
+
+/// octocrab (the client backtrack itself uses) deserializes every listing, across pages.
+#[tokio::test]
+async fn sandbox_octocrab_reads_everything() {
+    use octocrab::params::State;
+    let sb = start(opts()).await;
+    let gh = octocrab::Octocrab::builder()
+        .base_uri(sb.base_url())
+        .expect("base uri")
+        .personal_token(sb.token().to_owned())
+        .build()
+        .expect("client");
+    let page = gh
+        .issues("acme", "widgets")
+        .list()
+        .state(State::All)
+        .per_page(50)
+        .send()
+        .await
+        .expect("issues page");
+    let issues = gh.all_pages(page).await.expect("all issues");
+    assert_eq!(issues.len(), 120);
+    let page = gh
+        .issues("acme", "widgets")
+        .list_issue_comments()
+        .per_page(100)
+        .send()
+        .await
+        .expect("comments page");
+    assert_eq!(gh.all_pages(page).await.expect("all comments").len(), 600);
+    let labels = gh
+        .issues("acme", "widgets")
+        .list_labels_for_repo()
+        .send()
+        .await
+        .expect("labels");
+    assert_eq!(labels.items.len(), 12);
+    let ms = gh
+        .issues("acme", "widgets")
+        .list_milestones()
+        .state(State::All)
+        .send()
+        .await
+        .expect("milestones");
+    assert_eq!(ms.items.len(), 5);
+    let updated = gh
+        .issues("acme", "widgets")
+        .update(7)
+        .body("rewritten by octocrab")
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(updated.body.as_deref(), Some("rewritten by octocrab"));
+    let repo = gh.repos("acme", "widgets").get().await.expect("repository");
+    assert_eq!(repo.default_branch.as_deref(), Some("main"));
 }
