@@ -360,3 +360,19 @@ async fn sandbox_milestones() {
     assert_eq!(get(addr, &format!("{REPO}/milestones/2")).await.status, 404);
     assert_eq!(sb.snapshot_counts().3, 5);
 }
+
+#[tokio::test]
+async fn sandbox_latency_delays_api_requests_only() {
+    let sb = start(SandboxOptions {
+        latency_ms: 150,
+        ..opts()
+    })
+    .await;
+    let addr = sb.local_addr();
+    let t = std::time::Instant::now();
+    assert_eq!(get(addr, &format!("{REPO}/issues/1")).await.status, 200);
+    assert!(t.elapsed() >= Duration::from_millis(150));
+    let t = std::time::Instant::now();
+    assert_eq!(get(addr, "/_sandbox/stats").await.status, 200);
+    assert!(t.elapsed() < Duration::from_millis(150));
+}
