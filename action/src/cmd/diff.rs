@@ -101,12 +101,7 @@ pub async fn run(ctx: &Context, args: DiffArgs) -> Result<Outcome> {
     match &args.output {
         Some(path) => std::fs::write(path, rendered.as_bytes())
             .with_context(|| format!("cannot write the diff to {}", path.display()))?,
-        None => {
-            print!("{rendered}");
-            if !rendered.ends_with('\n') {
-                println!();
-            }
-        }
+        None => super::emit(&rendered)?,
     }
     Ok(if args.exit_code && !d.is_empty() {
         Outcome::Changes
