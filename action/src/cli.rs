@@ -48,6 +48,9 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Re-read every manifest and blob and check their hashes.
     Verify(VerifyArgs),
+    /// Benchmarks that print figures (for the README; not part of the stable CLI).
+    #[command(subcommand, hide = true)]
+    Bench(BenchCmd),
     /// Run the GitHub-compatible sandbox (an emulator to rehearse against).
     Sandbox(SandboxArgs),
     /// A guided tour on a temporary store against an in-process sandbox.
@@ -237,4 +240,24 @@ pub struct VerifyArgs {
     /// Every snapshot in the catalog.
     #[arg(long, conflicts_with = "target")]
     pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// Diff two snapshots of a large sandbox repository with a fraction of issues changed.
+    Diff(BenchDiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchDiffArgs {
+    #[arg(long, default_value_t = 10_000)]
+    pub issues: u64,
+    #[arg(long, default_value_t = 50_000)]
+    pub comments: u64,
+    /// Fraction of issues changed between the two snapshots.
+    #[arg(long, default_value_t = 0.01)]
+    pub churn: f64,
+    /// Timed repetitions of the diff command.
+    #[arg(long, default_value_t = 3)]
+    pub runs: u32,
 }
