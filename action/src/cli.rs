@@ -46,6 +46,9 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Roll the snapshot's scope back to that snapshot (same as `rollback SCOPE --to REF`).
     Restore(RestoreArgs),
+    /// Apply retention to a scope's snapshots and collect unreferenced blobs (a preview
+    /// unless --execute).
+    Prune(PruneArgs),
     /// Re-read every manifest and blob and check their hashes.
     Verify(VerifyArgs),
     /// Benchmarks that print figures (for the README; not part of the stable CLI).
@@ -260,4 +263,19 @@ pub struct BenchDiffArgs {
     /// Timed repetitions of the diff command.
     #[arg(long, default_value_t = 3)]
     pub runs: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// The scope whose snapshots to prune.
+    pub scope: String,
+    /// Keep the newest N completed snapshots.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub keep_last: usize,
+    /// Also keep every completed snapshot younger than this (e.g. 30d, 12h, 2w).
+    #[arg(long, value_name = "DUR")]
+    pub keep_within: Option<String>,
+    /// Delete (default: show what would be deleted).
+    #[arg(long)]
+    pub execute: bool,
 }

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod demo;
 pub mod diff;
+pub mod prune;
 pub mod rollback;
 pub mod sandbox;
 pub mod snapshot;
