@@ -275,6 +275,10 @@ pub struct PruneArgs {
     /// Also keep every completed snapshot younger than this (e.g. 30d, 12h, 2w).
     #[arg(long, value_name = "DUR")]
     pub keep_within: Option<String>,
+    /// Leave unreferenced blobs younger than this (a capture in progress writes blobs
+    /// before its manifest).
+    #[arg(long, default_value = "1h", value_name = "DUR")]
+    pub grace: String,
     /// Delete (default: show what would be deleted).
     #[arg(long)]
     pub execute: bool,

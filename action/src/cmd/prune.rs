@@ -38,6 +38,7 @@ pub async fn run(ctx: &Context, args: PruneArgs) -> Result<Outcome> {
             .as_deref()
             .map(parse_duration)
             .transpose()?,
+        grace: parse_duration(&args.grace)?,
         ..PruneOptions::default()
     };
     let archive = ctx.archive()?;
