@@ -11,6 +11,8 @@
 //!   implementations, each with an in-memory twin for unit tests.
 //! - [`snapshot`]: taking snapshots and reading them back; resolving snapshot references.
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
+//! - `conformance` (tests, or feature `conformance`): the backend contract as test suites
+//!   that every `ObjectStore` and `Catalog` implementation runs.
 //! - [`sandbox`] (feature `sandbox`): the GitHub-compatible emulator used by `demo`, tests and
 //!   rehearsals.
 //!
@@ -21,6 +23,9 @@
 
 pub mod blob;
 pub mod catalog;
+#[cfg(any(test, feature = "conformance"))]
+#[doc(hidden)]
+pub mod conformance;
 pub mod diff;
 pub mod error;
 pub mod id;

@@ -82,7 +82,10 @@ pub trait ObjectStore: Send + Sync + Debug {
 }
 
 /// Keys are relative, `/`-separated, and never escape the store root.
-pub(crate) fn validate_key(key: &str) -> Result<(), StoreError> {
+///
+/// Public so that every [`ObjectStore`] implementation, including those outside this crate,
+/// rejects the same keys.
+pub fn validate_key(key: &str) -> Result<(), StoreError> {
     let bad = |reason| {
         Err(StoreError::InvalidKey {
             key: key.to_string(),
@@ -95,8 +98,34 @@ pub(crate) fn validate_key(key: &str) -> Result<(), StoreError> {
     if key.starts_with('/') || key.contains('\\') {
         return bad("must be relative with `/` separators");
     }
-    if key.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+    if key
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
         return bad("has an empty, `.` or `..` segment");
+    }
+    Ok(())
+}
+
+/// A `list` prefix is raw (`blobs/a` matches `blobs/ab/…`, as on S3), so only its complete
+/// segments — everything before the last `/` — must be valid key segments; empty lists all.
+pub fn validate_prefix(prefix: &str) -> Result<(), StoreError> {
+    let bad = |reason| {
+        Err(StoreError::InvalidKey {
+            key: prefix.to_string(),
+            reason,
+        })
+    };
+    if prefix.starts_with('/') || prefix.contains('\\') {
+        return bad("must be relative with `/` separators");
+    }
+    if let Some((dirs, _partial)) = prefix.rsplit_once('/') {
+        if dirs
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+        {
+            return bad("has an empty, `.` or `..` segment");
+        }
     }
     Ok(())
 }
