@@ -240,4 +240,15 @@ mod tests {
     async fn conforms_to_the_catalog_contract() {
         crate::conformance::catalog(Arc::new(MemoryCatalog::new())).await;
     }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn suite_runs_share_one_backend() {
+        // The suite must not assume an empty backend: run it twice at once, then again.
+        let shared = Arc::new(MemoryCatalog::new());
+        tokio::join!(
+            crate::conformance::catalog(shared.clone()),
+            crate::conformance::catalog(shared.clone()),
+        );
+        crate::conformance::catalog(shared).await;
+    }
 }

@@ -6,7 +6,7 @@
 //! up front — never by a read in Rust followed by a write. WAL mode lets readers proceed while a
 //! writer works, and a busy timeout makes a second writer wait instead of failing at once.
 //!
-//! # Schema (version 1, tracked in `PRAGMA user_version`)
+//! # Schema (version 1, tracked in `PRAGMA user_version`; see `schema.rs`)
 //! - `snapshots(id PK, scope, status, created_at, name, pinned, expires_at, extra)`, indexed by
 //!   `(scope, id)`: the columns are what queries filter or sort on; `extra` is JSON with the
 //!   rest of the entry (trigger, finished_at, counts, bytes, requests, manifest_key, parent,
@@ -26,61 +26,22 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::SecondsFormat;
-use rusqlite::{
-    params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior,
-};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::*;
-use crate::manifest::{Counts, Trigger};
 
-/// The schema version this code writes; see [`migrate`].
-const SCHEMA_VERSION: i64 = 1;
+mod rows;
+mod schema;
+
+use rows::{
+    corrupt, from_json, get_lock, get_snapshot, op_index, parse_ts, to_json, ts, JobRow,
+    SnapshotRow, JOB_COLUMNS, LOCK_COLUMNS, SNAPSHOT_COLUMNS,
+};
+use schema::{migrate, MigrateError, SCHEMA_VERSION};
 
 /// How long a writer waits for another process's write lock before giving up. Catalog
 /// transactions are tiny, so waiting this long means something is stuck, not just busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-const SCHEMA_V1: &str = "
-CREATE TABLE snapshots (
-    id          TEXT PRIMARY KEY NOT NULL,
-    scope       TEXT NOT NULL,
-    status      TEXT NOT NULL,
-    created_at  TEXT NOT NULL,
-    name        TEXT,
-    pinned      INTEGER NOT NULL DEFAULT 0,
-    expires_at  TEXT,
-    extra       TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX snapshots_by_scope ON snapshots (scope, id);
-
-CREATE TABLE locks (
-    scope       TEXT PRIMARY KEY NOT NULL,
-    token       TEXT NOT NULL,
-    holder      TEXT NOT NULL,
-    acquired_at TEXT NOT NULL,
-    expires_at  TEXT NOT NULL
-) WITHOUT ROWID;
-
-CREATE TABLE jobs (
-    id          TEXT PRIMARY KEY NOT NULL,
-    scope       TEXT NOT NULL,
-    status      TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    created_at  TEXT NOT NULL,
-    updated_at  TEXT NOT NULL,
-    extra       TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX jobs_by_scope ON jobs (scope, id);
-
-CREATE TABLE journal (
-    job         TEXT NOT NULL,
-    op          INTEGER NOT NULL,
-    done_at     TEXT NOT NULL,
-    result      TEXT NOT NULL,
-    PRIMARY KEY (job, op)
-) WITHOUT ROWID;
-";
 
 /// A catalog in a SQLite file. Cheap to clone (clones share one connection).
 #[derive(Debug, Clone)]
@@ -257,77 +218,6 @@ impl<T> DbResult<T> for rusqlite::Result<T> {
     }
 }
 
-enum MigrateError {
-    Db(rusqlite::Error),
-    TooNew(i64),
-}
-
-impl From<rusqlite::Error> for MigrateError {
-    fn from(e: rusqlite::Error) -> Self {
-        MigrateError::Db(e)
-    }
-}
-
-/// Brings the schema to [`SCHEMA_VERSION`]. Runs in an `IMMEDIATE` transaction and re-reads
-/// the version inside it, so two processes opening a fresh file at once migrate it once.
-/// Each future version adds one `if version < N` step; steps never change.
-fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Err(MigrateError::TooNew(version));
-    }
-    if version < 1 {
-        tx.execute_batch(SCHEMA_V1)?;
-    }
-    if version < SCHEMA_VERSION {
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    }
-    tx.commit()?;
-    Ok(())
-}
-
-/// Fixed-width UTC text, so comparing strings compares times.
-fn ts(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
-}
-
-fn corrupt(location: &str, detail: String) -> CatalogError {
-    CatalogError::Corrupt {
-        catalog: location.to_string(),
-        detail,
-    }
-}
-
-fn parse_ts(location: &str, what: &str, s: &str) -> Result<DateTime<Utc>, CatalogError> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| corrupt(location, format!("{what}: bad timestamp {s:?}: {e}")))
-}
-
-fn parse<T: std::str::FromStr>(location: &str, what: &str, s: &str) -> Result<T, CatalogError>
-where
-    T::Err: std::fmt::Display,
-{
-    s.parse()
-        .map_err(|e| corrupt(location, format!("{what}: {e}")))
-}
-
-fn to_json<T: Serialize>(location: &str, value: &T) -> Result<String, CatalogError> {
-    serde_json::to_string(value).map_err(|e| CatalogError::Backend {
-        catalog: location.to_string(),
-        detail: format!("cannot encode row: {e}"),
-    })
-}
-
-fn from_json<T: for<'de> Deserialize<'de>>(
-    location: &str,
-    what: &str,
-    s: &str,
-) -> Result<T, CatalogError> {
-    serde_json::from_str(s).map_err(|e| corrupt(location, format!("{what}: {e}")))
-}
-
 fn conflict(what: String, detail: impl Into<String>) -> CatalogError {
     CatalogError::Conflict {
         what,
@@ -340,229 +230,6 @@ fn not_found(location: &str, what: String) -> CatalogError {
         catalog: location.to_string(),
         what,
     }
-}
-
-/// The JSON part of a snapshot row: what no query filters on.
-#[derive(Serialize, Deserialize)]
-struct SnapshotExtra {
-    trigger: Trigger,
-    finished_at: Option<DateTime<Utc>>,
-    counts: Counts,
-    bytes: ByteStats,
-    requests: u64,
-    manifest_key: String,
-    parent: Option<SnapshotId>,
-    error: Option<String>,
-}
-
-const SNAPSHOT_COLUMNS: &str = "id, scope, status, created_at, name, pinned, expires_at, extra";
-
-/// A snapshot row as stored, before validation (so that row reading stays infallible except
-/// for SQLite's own type errors, and bad data becomes `Corrupt` with context).
-struct SnapshotRow {
-    id: String,
-    scope: String,
-    status: String,
-    created_at: String,
-    name: Option<String>,
-    pinned: bool,
-    expires_at: Option<String>,
-    extra: String,
-}
-
-impl SnapshotRow {
-    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(SnapshotRow {
-            id: r.get(0)?,
-            scope: r.get(1)?,
-            status: r.get(2)?,
-            created_at: r.get(3)?,
-            name: r.get(4)?,
-            pinned: r.get(5)?,
-            expires_at: r.get(6)?,
-            extra: r.get(7)?,
-        })
-    }
-
-    fn from_entry(location: &str, e: &SnapshotEntry) -> Result<Self, CatalogError> {
-        let extra = SnapshotExtra {
-            trigger: e.trigger,
-            finished_at: e.finished_at,
-            counts: e.counts,
-            bytes: e.bytes,
-            requests: e.requests,
-            manifest_key: e.manifest_key.clone(),
-            parent: e.parent,
-            error: e.error.clone(),
-        };
-        Ok(SnapshotRow {
-            id: e.id.to_string(),
-            scope: e.scope.to_string(),
-            status: e.status.as_str().to_string(),
-            created_at: ts(&e.created_at),
-            name: e.name.clone(),
-            pinned: e.pinned,
-            expires_at: e.expires_at.as_ref().map(ts),
-            extra: to_json(location, &extra)?,
-        })
-    }
-
-    fn into_entry(self, location: &str) -> Result<SnapshotEntry, CatalogError> {
-        let what = format!("snapshot {}", self.id);
-        let extra: SnapshotExtra = from_json(location, &what, &self.extra)?;
-        Ok(SnapshotEntry {
-            id: parse(location, &what, &self.id)?,
-            scope: parse(location, &what, &self.scope)?,
-            name: self.name,
-            trigger: extra.trigger,
-            status: parse(location, &what, &self.status)?,
-            created_at: parse_ts(location, &what, &self.created_at)?,
-            finished_at: extra.finished_at,
-            counts: extra.counts,
-            bytes: extra.bytes,
-            requests: extra.requests,
-            manifest_key: extra.manifest_key,
-            parent: extra.parent,
-            pinned: self.pinned,
-            expires_at: self
-                .expires_at
-                .as_deref()
-                .map(|s| parse_ts(location, &what, s))
-                .transpose()?,
-            error: extra.error,
-        })
-    }
-}
-
-fn get_snapshot(
-    conn: &Connection,
-    location: &str,
-    id: &str,
-) -> Result<Option<SnapshotEntry>, CatalogError> {
-    conn.query_row(
-        &format!("SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE id = ?1"),
-        [id],
-        SnapshotRow::read,
-    )
-    .optional()
-    .db(location)?
-    .map(|row| row.into_entry(location))
-    .transpose()
-}
-
-const LOCK_COLUMNS: &str = "scope, token, holder, acquired_at, expires_at";
-
-fn read_lock(r: &Row<'_>) -> rusqlite::Result<[String; 5]> {
-    Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?])
-}
-
-fn lock_from_row(location: &str, row: [String; 5]) -> Result<LockInfo, CatalogError> {
-    let [scope, token, holder, acquired_at, expires_at] = row;
-    let what = format!("lock on {scope}");
-    Ok(LockInfo {
-        scope: parse(location, &what, &scope)?,
-        token,
-        holder,
-        acquired_at: parse_ts(location, &what, &acquired_at)?,
-        expires_at: parse_ts(location, &what, &expires_at)?,
-    })
-}
-
-fn get_lock(
-    conn: &Connection,
-    location: &str,
-    scope: &str,
-) -> Result<Option<LockInfo>, CatalogError> {
-    conn.query_row(
-        &format!("SELECT {LOCK_COLUMNS} FROM locks WHERE scope = ?1"),
-        [scope],
-        read_lock,
-    )
-    .optional()
-    .db(location)?
-    .map(|row| lock_from_row(location, row))
-    .transpose()
-}
-
-/// The JSON part of a job row.
-#[derive(Serialize, Deserialize)]
-struct JobExtra {
-    target: SnapshotId,
-    plan_key: String,
-    pre_snapshot: Option<SnapshotId>,
-    total_ops: u64,
-    error: Option<String>,
-}
-
-const JOB_COLUMNS: &str = "id, scope, status, fingerprint, created_at, updated_at, extra";
-
-struct JobRow {
-    id: String,
-    scope: String,
-    status: String,
-    fingerprint: String,
-    created_at: String,
-    updated_at: String,
-    extra: String,
-}
-
-impl JobRow {
-    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(JobRow {
-            id: r.get(0)?,
-            scope: r.get(1)?,
-            status: r.get(2)?,
-            fingerprint: r.get(3)?,
-            created_at: r.get(4)?,
-            updated_at: r.get(5)?,
-            extra: r.get(6)?,
-        })
-    }
-
-    fn from_job(location: &str, j: &JobEntry) -> Result<Self, CatalogError> {
-        let extra = JobExtra {
-            target: j.target,
-            plan_key: j.plan_key.clone(),
-            pre_snapshot: j.pre_snapshot,
-            total_ops: j.total_ops,
-            error: j.error.clone(),
-        };
-        Ok(JobRow {
-            id: j.id.to_string(),
-            scope: j.scope.to_string(),
-            status: j.status.as_str().to_string(),
-            fingerprint: j.fingerprint.clone(),
-            created_at: ts(&j.created_at),
-            updated_at: ts(&j.updated_at),
-            extra: to_json(location, &extra)?,
-        })
-    }
-
-    fn into_job(self, location: &str) -> Result<JobEntry, CatalogError> {
-        let what = format!("job {}", self.id);
-        let extra: JobExtra = from_json(location, &what, &self.extra)?;
-        Ok(JobEntry {
-            id: parse(location, &what, &self.id)?,
-            scope: parse(location, &what, &self.scope)?,
-            target: extra.target,
-            fingerprint: self.fingerprint,
-            plan_key: extra.plan_key,
-            status: parse(location, &what, &self.status)?,
-            pre_snapshot: extra.pre_snapshot,
-            total_ops: extra.total_ops,
-            created_at: parse_ts(location, &what, &self.created_at)?,
-            updated_at: parse_ts(location, &what, &self.updated_at)?,
-            error: extra.error,
-        })
-    }
-}
-
-/// SQLite integers are signed 64-bit; an operation index beyond that cannot be stored.
-fn op_index(location: &str, op: u64) -> Result<i64, CatalogError> {
-    i64::try_from(op).map_err(|_| CatalogError::Backend {
-        catalog: location.to_string(),
-        detail: format!("operation index {op} is too large to journal"),
-    })
 }
 
 #[async_trait]

@@ -100,4 +100,15 @@ mod tests {
     async fn conforms_to_the_object_store_contract() {
         crate::conformance::object_store(Arc::new(MemoryStore::new())).await;
     }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn suite_runs_share_one_backend() {
+        // The suite must not assume an empty backend: run it twice at once, then again.
+        let shared = Arc::new(MemoryStore::new());
+        tokio::join!(
+            crate::conformance::object_store(shared.clone()),
+            crate::conformance::object_store(shared.clone()),
+        );
+        crate::conformance::object_store(shared).await;
+    }
 }
