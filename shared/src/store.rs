@@ -74,7 +74,8 @@ pub trait ObjectStore: Send + Sync + Debug {
 
     async fn exists(&self, key: &str) -> Result<bool, StoreError>;
 
-    /// All objects whose key starts with `prefix`, sorted by key.
+    /// All objects whose key starts with `prefix`, sorted by key (byte order). The prefix is
+    /// a raw string as on S3 (`blobs/a` matches `blobs/ab/…`); see [`validate_prefix`].
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError>;
 
     /// Removes `key`; removing a missing key is not an error.
