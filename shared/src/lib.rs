@@ -10,11 +10,14 @@
 //! - [`store`], [`catalog`], [`tracker`]: the backend traits (`Arc<dyn …>`) and their
 //!   implementations, each with an in-memory twin for unit tests.
 //! - [`snapshot`]: taking snapshots and reading them back; resolving snapshot references.
+//! - [`prune`]: retention rules and blob garbage collection (plan, then apply).
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
 //! - [`rollback`]: plans that put a live tracker back to a snapshot's state, and their
 //!   execution (journaled, resumable, verified).
 //! - `aws` (feature `aws`): configuration and error classification shared by the S3 store
 //!   and the DynamoDB catalog.
+//! - `conformance` (tests, or feature `conformance`): the backend contract as test suites
+//!   that every `ObjectStore` and `Catalog` implementation runs.
 //! - [`sandbox`] (feature `sandbox`): the GitHub-compatible emulator used by `demo`, tests and
 //!   rehearsals.
 //!
@@ -27,10 +30,14 @@
 pub mod aws;
 pub mod blob;
 pub mod catalog;
+#[cfg(any(test, feature = "conformance"))]
+#[doc(hidden)]
+pub mod conformance;
 pub mod diff;
 pub mod error;
 pub mod id;
 pub mod manifest;
+pub mod prune;
 pub mod record;
 pub mod rollback;
 #[cfg(feature = "sandbox")]

@@ -231,3 +231,104 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 fn zstd_decode(bytes: &[u8]) -> Option<Vec<u8>> {
     backtrack::blob::decompress("x", bytes).ok()
 }
+
+#[test]
+fn verify_rehashes_everything_and_names_corrupt_snapshots() {
+    let sandbox = SandboxProc::start(&["--issues", "30", "--comments", "60"]);
+    let user = User::new(&sandbox);
+    let snap = user
+        .run(&["--json", "snapshot", "create", SCOPE])
+        .ok()
+        .json();
+    let ok = user.run(&["--json", "verify", "--all"]).ok().json();
+    assert_eq!(ok["snapshots"], 1);
+    assert!(ok["blobs"].as_u64().unwrap() >= 90, "{ok}");
+    assert_eq!(ok["problems"], serde_json::json!([]));
+
+    // Corrupt one blob: replace it with a valid zstd frame of other content.
+    let blob = walk(&user.store().join("blobs"))
+        .into_iter()
+        .next()
+        .unwrap();
+    std::fs::write(&blob, backtrack::blob::compress(b"{\"tampered\":true}")).unwrap();
+    let bad = user.run(&["verify", SCOPE]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(
+        bad.stdout.contains(snap["id"].as_str().unwrap()),
+        "{}",
+        bad.stdout
+    );
+    assert!(bad.stdout.contains("hashes to"), "{}", bad.stdout);
+}
+
+#[test]
+fn prune_keeps_the_newest_and_collects_unreferenced_blobs() {
+    let sandbox = SandboxProc::start(&["--issues", "20", "--comments", "40"]);
+    let user = User::new(&sandbox);
+    let mut ids = Vec::new();
+    for round in 0..3 {
+        let (s, b) = sandbox.api(
+            "PATCH",
+            "/repos/acme/widgets/issues/1",
+            Some(serde_json::json!({"title": format!("round {round}")})),
+        );
+        assert_eq!(s, 200, "{b}");
+        ids.push(
+            user.run(&["--json", "snapshot", "create", SCOPE])
+                .ok()
+                .json()["id"]
+                .clone(),
+        );
+    }
+    user.run(&["snapshot", "pin", ids[0].as_str().unwrap()])
+        .ok();
+    let blobs_before = walk(&user.store().join("blobs")).len();
+
+    let preview = user
+        .run(&[
+            "--json",
+            "prune",
+            SCOPE,
+            "--keep-last",
+            "1",
+            "--grace",
+            "0s",
+        ])
+        .ok()
+        .json();
+    assert_eq!(preview["executed"], false);
+    let dropped: Vec<&Value> = preview["plan"]["drop"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["id"])
+        .collect();
+    assert_eq!(dropped, [&ids[1]], "the pinned oldest and the newest stay");
+    // Issue #1 as it was in round 1 exists only in the dropped snapshot.
+    assert_eq!(
+        preview["plan"]["blobs"].as_array().unwrap().len(),
+        1,
+        "{preview}"
+    );
+    assert_eq!(
+        walk(&user.store().join("blobs")).len(),
+        blobs_before,
+        "a preview deletes nothing"
+    );
+
+    user.run(&[
+        "prune",
+        SCOPE,
+        "--keep-last",
+        "1",
+        "--grace",
+        "0s",
+        "--execute",
+    ])
+    .ok();
+    let list = user.run(&["--json", "snapshot", "list", SCOPE]).ok().json();
+    let left: Vec<&Value> = list.as_array().unwrap().iter().map(|e| &e["id"]).collect();
+    assert_eq!(left, [&ids[2], &ids[0]]);
+    assert_eq!(walk(&user.store().join("blobs")).len(), blobs_before - 1);
+    user.run(&["verify", "--all"]).ok();
+}
