@@ -3,11 +3,8 @@
 pub mod bench;
 pub mod demo;
 pub mod diff;
-<<<<<<< HEAD
 pub mod init;
-=======
 pub mod prune;
->>>>>>> main
 pub mod rollback;
 pub mod sandbox;
 pub mod snapshot;

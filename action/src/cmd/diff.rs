@@ -69,12 +69,7 @@ pub async fn run(ctx: &Context, args: DiffArgs) -> Result<Outcome> {
             );
         }
     }
-<<<<<<< HEAD
     let archive = ctx.archive().await?;
-    let (from, from_side) = load_side(ctx, &archive, &scope, &args.from, "--from").await?;
-    let (to, to_side) = load_side(ctx, &archive, &scope, &args.to, "--to").await?;
-=======
-    let archive = ctx.archive()?;
     let (from, from_side, to, to_side) = if args.from != "live" && args.to != "live" {
         // Two stored snapshots: read only the records that differ.
         let a = resolve(&archive, &scope, &args.from, "--from").await?;
@@ -90,7 +85,6 @@ pub async fn run(ctx: &Context, args: DiffArgs) -> Result<Outcome> {
         let (to, to_side) = load_side(ctx, &archive, &scope, &args.to, "--to").await?;
         (from, from_side, to, to_side)
     };
->>>>>>> main
     let opts = DiffOptions {
         include_prs: !args.no_prs,
         ..DiffOptions::default()

@@ -41,7 +41,7 @@ pub async fn run(ctx: &Context, args: PruneArgs) -> Result<Outcome> {
         grace: parse_duration(&args.grace)?,
         ..PruneOptions::default()
     };
-    let archive = ctx.archive()?;
+    let archive = ctx.archive().await?;
     // Holding the scope's lock keeps a rollback from reading a snapshot while it is dropped.
     let lock = LockInfo::new(&scope, "prune", Duration::from_secs(600));
     if args.execute {

@@ -8,7 +8,7 @@ use crate::cli::VerifyArgs;
 use crate::ctx::Context;
 
 pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<Outcome> {
-    let archive = ctx.archive()?;
+    let archive = ctx.archive().await?;
     let entries = match (&args.target, args.all) {
         (None, true) => archive.catalog.list(None).await?,
         (None, false) => bail!("say what to verify: a snapshot reference, a scope, or --all"),

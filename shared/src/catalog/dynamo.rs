@@ -828,7 +828,9 @@ impl Catalog for DynamoCatalog {
         };
         let stored: SnapshotEntry = self.parse("snapshot row", stored)?;
         // Our own retried write: the row already says exactly this.
-        if stored.status == finish.status && stored.finished_at == Some(finish.finished_at) {
+        let mut ours = stored.clone();
+        ours.apply_finish(finish);
+        if stored == ours {
             return Ok(());
         }
         Err(CatalogError::Conflict {

@@ -19,7 +19,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use super::{validate_key, ObjectInfo, ObjectStore, PutOutcome, StoreError};
+use super::{validate_key, validate_prefix, ObjectInfo, ObjectStore, PutOutcome, StoreError};
 use crate::aws::{self, Failure, FailureKind, CREDENTIALS_HINT};
 
 /// What `ensure_bucket` found or did (for `backtrack init`).
@@ -370,6 +370,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        validate_prefix(prefix)?;
         let full_prefix = if self.prefix.is_empty() {
             prefix.to_string()
         } else {
