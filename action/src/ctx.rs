@@ -34,7 +34,10 @@ pub struct Context {
 pub enum StoreUrl {
     File(PathBuf),
     /// `s3://BUCKET/PREFIX` (the prefix may be empty).
-    S3 { bucket: String, prefix: String },
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
 }
 
 /// A parsed `--catalog` value.
@@ -57,7 +60,8 @@ fn expand_home(path: &str) -> Result<PathBuf> {
 }
 
 pub fn parse_store_url(url: &str) -> Result<StoreUrl> {
-    let accepted = "accepted forms: file://PATH, file://~/PATH, a plain folder path, or s3://BUCKET/PREFIX";
+    let accepted =
+        "accepted forms: file://PATH, file://~/PATH, a plain folder path, or s3://BUCKET/PREFIX";
     if let Some(path) = url.strip_prefix("file://") {
         if path.is_empty() {
             bail!("--store {url:?} has no path; {accepted}");
@@ -142,15 +146,23 @@ impl Context {
     /// must exist already (`backtrack init` creates them).
     pub async fn archive(&self) -> Result<Archive> {
         let (store_url, catalog_url) = self.urls()?;
+        // AWS resources are checked up front (one cheap request each) so that a wrong bucket
+        // or table name is a one-line error before any work, not a failure halfway through.
         let store: Arc<dyn ObjectStore> = match &store_url {
             StoreUrl::File(root) => Arc::new(LocalStore::open(root.clone())?),
-            StoreUrl::S3 { .. } => Arc::new(S3Store::from_url(&self.store_url).await?),
+            StoreUrl::S3 { .. } => {
+                let store = S3Store::from_url(&self.store_url).await?;
+                store.check().await?;
+                Arc::new(store)
+            }
         };
         let catalog: Arc<dyn Catalog> = match &catalog_url {
             CatalogUrl::Sqlite(path) => Arc::new(SqliteCatalog::open(path)?),
-            CatalogUrl::Dynamo(table) => Arc::new(
-                DynamoCatalog::from_url(&format!("dynamodb://{table}")).await?,
-            ),
+            CatalogUrl::Dynamo(table) => {
+                let catalog = DynamoCatalog::from_url(&format!("dynamodb://{table}")).await?;
+                catalog.check().await?;
+                Arc::new(catalog)
+            }
         };
         Ok(Archive::new(store, catalog))
     }

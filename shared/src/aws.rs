@@ -17,7 +17,7 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 /// Overrides the endpoint of every AWS service (S3-compatible servers, moto in tests).
@@ -46,18 +46,24 @@ pub const CREDENTIALS_HINT: &str = "check the AWS credentials (AWS_PROFILE, or A
 /// settings. Standard retries (3 attempts with backoff; `AWS_MAX_ATTEMPTS` overrides) absorb
 /// throttling and transient network errors before an adapter ever sees them.
 pub async fn load_config() -> SdkConfig {
-    let region = aws_config::meta::region::RegionProviderChain::default_provider()
-        .or_else(aws_config::Region::from_static(FALLBACK_REGION));
-    aws_config::defaults(BehaviorVersion::latest())
+    // Every provider in the chain (region, credentials, IMDS) takes its HTTP client from the
+    // loader; one built without it would panic for want of the default HTTPS client.
+    let config = aws_config::defaults(BehaviorVersion::latest())
         .http_client(https_client())
-        .region(region)
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                 .build(),
         )
         .load()
-        .await
+        .await;
+    if config.region().is_some() {
+        return config;
+    }
+    config
+        .into_builder()
+        .region(aws_config::Region::from_static(FALLBACK_REGION))
+        .build()
 }
 
 /// The SDK's hyper client on rustls with `ring` (see the module docs for why not the default).
@@ -147,7 +153,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let status = err.raw_response().map(|r| r.status().as_u16());
-    let chain = one_line(&DisplayErrorContext(err).to_string());
+    let chain = error_chain(err);
     match err {
         SdkError::ServiceError(service) => {
             let code = service.err().code().map(str::to_string);
@@ -167,7 +173,7 @@ where
             let detail = match (&code, message.is_empty()) {
                 (Some(c), false) => format!("{c}: {}", one_line(message)),
                 (Some(c), true) => format!("{c} (HTTP {})", status.unwrap_or_default()),
-                (None, _) => format!("HTTP {}", status.unwrap_or_default()),
+                (None, _) => http_status(status),
             };
             Failure {
                 kind,
@@ -179,16 +185,16 @@ where
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             // Credential resolution happens while dispatching; its failure is not a network
             // problem and retrying will not fix it.
-            let kind = if mentions_credentials(&chain) {
-                FailureKind::Denied
+            let (kind, detail) = if mentions_credentials(&chain) {
+                (FailureKind::Denied, credentials_detail(chain))
             } else {
-                FailureKind::Transient
+                (FailureKind::Transient, chain)
             };
             Failure {
                 kind,
                 code: None,
                 status,
-                detail: chain,
+                detail,
             }
         }
         _ => Failure {
@@ -201,6 +207,52 @@ where
             status,
             detail: chain,
         },
+    }
+}
+
+/// `HTTP 403 Forbidden`: answers without a body (HEAD) have nothing else to show.
+fn http_status(status: Option<u16>) -> String {
+    let code = status.unwrap_or_default();
+    match http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|c| c.canonical_reason())
+    {
+        Some(reason) => format!("HTTP {code} {reason}"),
+        None => format!("HTTP {code}"),
+    }
+}
+
+/// The error and its sources as one short line: each distinct `Display` joined by `: ` (the
+/// SDK's own context formatter appends the whole `Debug` tree, far too long for a CLI line).
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    const MAX: usize = 400;
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        let text = one_line(&e.to_string());
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    let mut line = parts.join(": ");
+    if line.len() > MAX {
+        let cut = (0..=MAX)
+            .rev()
+            .find(|i| line.is_char_boundary(*i))
+            .unwrap_or(0);
+        line.truncate(cut);
+        line.push('…');
+    }
+    line
+}
+
+/// The SDK lists every provider it tried at length; say the gist.
+fn credentials_detail(chain: String) -> String {
+    if chain.contains("no credentials found in chain") {
+        "no AWS credentials found (tried environment variables, the shared config and credentials files, web identity, container and instance metadata)".into()
+    } else {
+        chain
     }
 }
 

@@ -41,7 +41,7 @@ pub struct ObjectInfo {
 pub enum StoreError {
     #[error("{key} is missing from store {store}")]
     NotFound { store: String, key: String },
-    #[error("permission denied writing to store {store} ({detail}); fix the folder's permissions or choose another with --store")]
+    #[error("permission denied on store {store} ({detail}); fix the folder's permissions or the credentials, or choose another with --store")]
     PermissionDenied { store: String, detail: String },
     #[error("store {store} does not exist ({detail}); create it (`backtrack init`) or choose another with --store")]
     Missing { store: String, detail: String },

@@ -5,8 +5,10 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test, with its location.
 
+mod aws;
 mod cli_errors;
 mod diff;
+mod faultproxy;
 mod rollback;
 mod sandbox_compat;
 mod snapshot;

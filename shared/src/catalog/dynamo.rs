@@ -21,9 +21,10 @@
 //! read-then-write: `attribute_not_exists(pk)` for creates, `#status = :pending` for finishing
 //! a snapshot, `#status = :expected` for jobs, and for locks `expires_ms <= :now` against the
 //! *stored* expiry. A failed condition (`ConditionalCheckFailedException`) becomes
-//! [`CatalogError::Conflict`] or [`CatalogError::Locked`]. Because the SDK retries a write whose
-//! answer was lost, a failed condition is read back once: if the stored item is exactly what
-//! we wrote, the first attempt succeeded and the call does too.
+//! [`CatalogError::Conflict`] or [`CatalogError::Locked`]. Conditional writes are retried by
+//! this module rather than the SDK, so that it knows when an earlier attempt may have been
+//! applied with its answer lost (a reset, a timeout, a 5xx): only then is a failed condition
+//! read back, and an item that is exactly what we wrote counts as our success.
 //!
 //! # Expiry
 //! Snapshots with an `expires_at` (and not pinned) carry `ttl` (epoch seconds), the table's
@@ -35,10 +36,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ScalarAttributeType, TableStatus,
-    TimeToLiveSpecification, TimeToLiveStatus,
+    KeyType, Projection, ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    TimeToLiveStatus,
 };
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -69,7 +71,14 @@ const ATTR_EXPIRES_MS: &str = "expires_ms";
 pub const INDEX_BY_ID: &str = "by-id";
 
 /// Attributes that are layout, not part of a row's JSON.
-const LAYOUT_ATTRS: [&str; 6] = [ATTR_PK, ATTR_SK, ATTR_GID, ATTR_TTL, ATTR_KIND, ATTR_EXPIRES_MS];
+const LAYOUT_ATTRS: [&str; 6] = [
+    ATTR_PK,
+    ATTR_SK,
+    ATTR_GID,
+    ATTR_TTL,
+    ATTR_KIND,
+    ATTR_EXPIRES_MS,
+];
 
 const LOCK_SK: &str = "lock";
 /// How long an abandoned lock row stays after its expiry before TTL removes it.
@@ -151,6 +160,18 @@ impl DynamoCatalog {
 
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
         &self.client
+    }
+
+    /// Checks that the table exists and the credentials reach it (one `DescribeTable`), so
+    /// a wrong table name fails before any work.
+    pub async fn check(&self) -> Result<(), CatalogError> {
+        self.client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| self.error("describe table", aws::classify(&e)))?;
+        Ok(())
     }
 
     /// Creates the table (on-demand, the `by-id` index, TTL on `ttl`) unless it exists, and
@@ -270,9 +291,8 @@ impl DynamoCatalog {
             let indexes_active = table
                 .map(|t| {
                     t.global_secondary_indexes().iter().all(|i| {
-                        i.index_status().is_none_or(|s| {
-                            *s == aws_sdk_dynamodb::types::IndexStatus::Active
-                        })
+                        i.index_status()
+                            .is_none_or(|s| *s == aws_sdk_dynamodb::types::IndexStatus::Active)
                     })
                 })
                 .unwrap_or(true);
@@ -509,7 +529,52 @@ impl DynamoCatalog {
         }
     }
 
-    /// A conditional put. `Ok(false)` when the condition failed.
+    /// Sends a conditional write with retries of our own (the SDK's are switched off for
+    /// it), because only here can we tell a lost race from our own lost answer: when an
+    /// attempt may have reached DynamoDB (a timeout, a reset, a 5xx) and the next attempt's
+    /// condition fails, the caller reads the row back to see whether that first attempt
+    /// won. A condition failing on a first clean attempt is always someone else's write.
+    async fn send_conditional<T, E, Fut>(
+        &self,
+        what: &str,
+        send: impl Fn() -> Fut,
+    ) -> Result<Conditional, CatalogError>
+    where
+        Fut: std::future::Future<
+            Output = Result<T, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
+        >,
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let mut maybe_applied = false;
+        let mut attempt = 0u32;
+        loop {
+            let failure = match send().await {
+                Ok(_) => return Ok(Conditional::Applied),
+                Err(e) => aws::classify(&e),
+            };
+            if failure.code_is("ConditionalCheckFailedException") {
+                return Ok(Conditional::Failed { maybe_applied });
+            }
+            let server_error = failure.status.is_some_and(|s| s >= 500);
+            let retryable = matches!(
+                failure.kind,
+                FailureKind::Throttled | FailureKind::Transient
+            ) || server_error;
+            attempt += 1;
+            if !retryable || attempt >= CONDITIONAL_ATTEMPTS {
+                return Err(self.error(what, failure));
+            }
+            // A throttled request was refused before it ran; anything else may have run.
+            if failure.kind != FailureKind::Throttled {
+                maybe_applied = true;
+            }
+            let backoff = 50u64 << attempt.min(6);
+            let jitter = u64::from(Utc::now().timestamp_subsec_millis()) % backoff;
+            tokio::time::sleep(Duration::from_millis(backoff + jitter)).await;
+        }
+    }
+
+    /// A conditional put (see [`Self::send_conditional`]).
     async fn put_if(
         &self,
         what: &str,
@@ -517,7 +582,7 @@ impl DynamoCatalog {
         condition: &str,
         names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
-    ) -> Result<bool, CatalogError> {
+    ) -> Result<Conditional, CatalogError> {
         let mut req = self
             .client
             .put_item()
@@ -530,17 +595,13 @@ impl DynamoCatalog {
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
         }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let failure = aws::classify(&e);
-                if failure.code_is("ConditionalCheckFailedException") {
-                    Ok(false)
-                } else {
-                    Err(self.error(what, failure))
-                }
-            }
-        }
+        self.send_conditional(what, || {
+            req.clone()
+                .customize()
+                .config_override(no_sdk_retries())
+                .send()
+        })
+        .await
     }
 
     fn snapshot_item(&self, entry: &SnapshotEntry) -> Result<Item, CatalogError> {
@@ -615,6 +676,25 @@ enum PagedRequest<'a> {
     ScanKind(&'a str),
 }
 
+/// The result of a conditional write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Conditional {
+    Applied,
+    /// The condition failed. `maybe_applied`: an earlier attempt of this same call may have
+    /// been applied without us hearing the answer.
+    Failed {
+        maybe_applied: bool,
+    },
+}
+
+/// Attempts of a conditional write (the SDK's standard policy also makes 3).
+const CONDITIONAL_ATTEMPTS: u32 = 4;
+
+fn no_sdk_retries() -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::default()
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+}
+
 fn snapshot_sk(id: &SnapshotId) -> String {
     format!("snap#{id}")
 }
@@ -643,10 +723,7 @@ fn s(value: impl Into<String>) -> AttributeValue {
 /// A row's JSON object as item attributes.
 fn row_item<T: Serialize>(row: &T) -> Result<Item, String> {
     match serde_json::to_value(row).map_err(|e| e.to_string())? {
-        Value::Object(map) => Ok(map
-            .into_iter()
-            .map(|(k, v)| (k, json_to_attr(v)))
-            .collect()),
+        Value::Object(map) => Ok(map.into_iter().map(|(k, v)| (k, json_to_attr(v))).collect()),
         other => Err(format!("expected an object, got {other}")),
     }
 }
@@ -670,11 +747,9 @@ fn json_to_attr(v: Value) -> AttributeValue {
         Value::Number(n) => AttributeValue::N(n.to_string()),
         Value::String(s) => AttributeValue::S(s),
         Value::Array(items) => AttributeValue::L(items.into_iter().map(json_to_attr).collect()),
-        Value::Object(map) => AttributeValue::M(
-            map.into_iter()
-                .map(|(k, v)| (k, json_to_attr(v)))
-                .collect(),
-        ),
+        Value::Object(map) => {
+            AttributeValue::M(map.into_iter().map(|(k, v)| (k, json_to_attr(v))).collect())
+        }
     }
 }
 
@@ -721,7 +796,7 @@ impl Catalog for DynamoCatalog {
         let item = self.snapshot_item(entry)?;
         let pk = entry.scope.to_string();
         let sk = snapshot_sk(&entry.id);
-        if self
+        match self
             .put_if(
                 "create snapshot",
                 item,
@@ -731,15 +806,22 @@ impl Catalog for DynamoCatalog {
             )
             .await?
         {
-            self.remember(&sk, &pk);
-            return Ok(());
-        }
-        // Our own earlier attempt, retried by the SDK after a lost answer, looks the same.
-        if let Some(stored) = self.get_item(&pk, &sk).await? {
-            if self.parse::<SnapshotEntry>("snapshot row", stored)? == *entry {
+            Conditional::Applied => {
                 self.remember(&sk, &pk);
                 return Ok(());
             }
+            // Our own earlier attempt whose answer was lost looks exactly like this.
+            Conditional::Failed {
+                maybe_applied: true,
+            } => {
+                if let Some(stored) = self.get_item(&pk, &sk).await? {
+                    if self.parse::<SnapshotEntry>("snapshot row", stored)? == *entry {
+                        self.remember(&sk, &pk);
+                        return Ok(());
+                    }
+                }
+            }
+            Conditional::Failed { .. } => {}
         }
         Err(CatalogError::Conflict {
             what: format!("snapshot {}", entry.id),
@@ -774,7 +856,7 @@ impl Catalog for DynamoCatalog {
             self.remember(&snapshot_sk(&e.id), &e.scope.to_string());
         }
         // Ids sort by creation time; the scan has no order of its own.
-        entries.sort_by(|a, b| b.id.cmp(&a.id));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.id));
         Ok(entries)
     }
 
@@ -789,7 +871,7 @@ impl Catalog for DynamoCatalog {
             v.map(json_to_attr)
                 .map_err(|e| self.corrupt("snapshot figures", e))
         };
-        let sent = self
+        let req = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -813,24 +895,27 @@ impl Catalog for DynamoCatalog {
             .expression_attribute_values(":counts", to_attr(serde_json::to_value(finish.counts))?)
             .expression_attribute_values(":bytes", to_attr(serde_json::to_value(finish.bytes))?)
             .expression_attribute_values(":requests", AttributeValue::N(finish.requests.to_string()))
-            .expression_attribute_values(":error", to_attr(serde_json::to_value(&finish.error))?)
-            .send()
-            .await;
-        let failure = match sent {
-            Ok(_) => return Ok(()),
-            Err(e) => aws::classify(&e),
+            .expression_attribute_values(":error", to_attr(serde_json::to_value(&finish.error))?);
+        let maybe_applied = match self
+            .send_conditional("finish snapshot", || {
+                req.clone()
+                    .customize()
+                    .config_override(no_sdk_retries())
+                    .send()
+            })
+            .await?
+        {
+            Conditional::Applied => return Ok(()),
+            Conditional::Failed { maybe_applied } => maybe_applied,
         };
-        if !failure.code_is("ConditionalCheckFailedException") {
-            return Err(self.error("finish snapshot", failure));
-        }
         let Some(stored) = self.get_item(&pk, &sk).await? else {
             return Err(self.not_found(format!("snapshot {id}")));
         };
         let stored: SnapshotEntry = self.parse("snapshot row", stored)?;
-        // Our own retried write: the row already says exactly this.
+        // Our own earlier attempt whose answer was lost: the row already says exactly this.
         let mut ours = stored.clone();
         ours.apply_finish(finish);
-        if stored == ours {
+        if maybe_applied && stored == ours {
             return Ok(());
         }
         Err(CatalogError::Conflict {
@@ -910,11 +995,13 @@ impl Catalog for DynamoCatalog {
                     vec![(":now", AttributeValue::N(now.to_string()))],
                 )
                 .await?
+                == Conditional::Applied
             {
                 return Ok(());
             }
             match self.current_lock(&lock.scope).await? {
-                // Ours already (a retried put whose first answer was lost).
+                // Ours already (an earlier attempt whose answer was lost): tokens are unique
+                // per acquisition, so nobody else can hold this one.
                 Some(held) if held.token == lock.token => return Ok(()),
                 Some(held) => return Err(CatalogError::Locked(Box::new(held))),
                 None => continue,
@@ -940,7 +1027,10 @@ impl Catalog for DynamoCatalog {
             .expression_attribute_values(":token", s(lock.token.clone()))
             .expression_attribute_values(
                 ":expires_at",
-                json_to_attr(serde_json::to_value(lock.expires_at).map_err(|e| self.corrupt("lock expiry", e))?),
+                json_to_attr(
+                    serde_json::to_value(lock.expires_at)
+                        .map_err(|e| self.corrupt("lock expiry", e))?,
+                ),
             )
             .expression_attribute_values(
                 ":expires_ms",
@@ -1003,7 +1093,7 @@ impl Catalog for DynamoCatalog {
     async fn create_job(&self, job: &JobEntry) -> Result<(), CatalogError> {
         let pk = job.scope.to_string();
         let sk = job_sk(&job.id);
-        if self
+        match self
             .put_if(
                 "create job",
                 self.job_item(job)?,
@@ -1013,14 +1103,21 @@ impl Catalog for DynamoCatalog {
             )
             .await?
         {
-            self.remember(&sk, &pk);
-            return Ok(());
-        }
-        if let Some(stored) = self.get_item(&pk, &sk).await? {
-            if self.parse::<JobEntry>("job row", stored)? == *job {
+            Conditional::Applied => {
                 self.remember(&sk, &pk);
                 return Ok(());
             }
+            Conditional::Failed {
+                maybe_applied: true,
+            } => {
+                if let Some(stored) = self.get_item(&pk, &sk).await? {
+                    if self.parse::<JobEntry>("job row", stored)? == *job {
+                        self.remember(&sk, &pk);
+                        return Ok(());
+                    }
+                }
+            }
+            Conditional::Failed { .. } => {}
         }
         Err(CatalogError::Conflict {
             what: format!("job {}", job.id),
@@ -1057,7 +1154,7 @@ impl Catalog for DynamoCatalog {
     async fn update_job(&self, job: &JobEntry, expected: JobStatus) -> Result<(), CatalogError> {
         let pk = job.scope.to_string();
         let sk = job_sk(&job.id);
-        if self
+        let maybe_applied = match self
             .put_if(
                 "update job",
                 self.job_item(job)?,
@@ -1067,13 +1164,14 @@ impl Catalog for DynamoCatalog {
             )
             .await?
         {
-            return Ok(());
-        }
+            Conditional::Applied => return Ok(()),
+            Conditional::Failed { maybe_applied } => maybe_applied,
+        };
         let Some(stored) = self.get_item(&pk, &sk).await? else {
             return Err(self.not_found(format!("job {}", job.id)));
         };
         let stored: JobEntry = self.parse("job row", stored)?;
-        if stored == *job {
+        if maybe_applied && stored == *job {
             return Ok(());
         }
         Err(CatalogError::Conflict {
@@ -1093,7 +1191,7 @@ impl Catalog for DynamoCatalog {
         item.insert(ATTR_PK.into(), s(pk.clone()));
         item.insert(ATTR_SK.into(), s(sk.clone()));
         item.insert(ATTR_KIND.into(), s("journal"));
-        if self
+        match self
             .put_if(
                 "append to journal",
                 item,
@@ -1103,12 +1201,17 @@ impl Catalog for DynamoCatalog {
             )
             .await?
         {
-            return Ok(());
-        }
-        if let Some(stored) = self.get_item(&pk, &sk).await? {
-            if self.parse::<JournalEntry>("journal row", stored)? == *entry {
-                return Ok(());
+            Conditional::Applied => return Ok(()),
+            Conditional::Failed {
+                maybe_applied: true,
+            } => {
+                if let Some(stored) = self.get_item(&pk, &sk).await? {
+                    if self.parse::<JournalEntry>("journal row", stored)? == *entry {
+                        return Ok(());
+                    }
+                }
             }
+            Conditional::Failed { .. } => {}
         }
         Err(CatalogError::Conflict {
             what: format!("operation {} of job {}", entry.op, entry.job),
@@ -1138,8 +1241,16 @@ mod tests {
 
     #[test]
     fn table_urls() {
-        assert_eq!(parse_table_url("dynamodb://backtrack").unwrap(), "backtrack");
-        for bad in ["dynamodb://", "dynamodb://ab", "dynamodb://a b c", "sqlite://x"] {
+        assert_eq!(
+            parse_table_url("dynamodb://backtrack").unwrap(),
+            "backtrack"
+        );
+        for bad in [
+            "dynamodb://",
+            "dynamodb://ab",
+            "dynamodb://a b c",
+            "sqlite://x",
+        ] {
             let e = parse_table_url(bad).unwrap_err();
             assert!(e.contains("dynamodb://TABLE"), "{bad}: {e}");
         }

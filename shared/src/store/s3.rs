@@ -135,6 +135,23 @@ impl S3Store {
         }
     }
 
+    /// Checks that the bucket exists and the credentials reach it (one HEAD request), so a
+    /// wrong bucket name fails before any work rather than at the first write.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let mut failure = aws::classify(&e);
+                // HEAD answers carry no body, so no error code: a 404 is the missing bucket.
+                if failure.status == Some(404) {
+                    failure.code = Some("NoSuchBucket".into());
+                    failure.detail = "HTTP 404".into();
+                }
+                Err(self.error("", "HEAD bucket", failure))
+            }
+        }
+    }
+
     /// Creates the bucket unless it exists, and blocks public access to it. Idempotent: a
     /// second run finds the bucket and changes nothing but the (same) access block.
     pub async fn ensure_bucket(&self) -> Result<BucketSetup, StoreError> {
@@ -204,16 +221,22 @@ impl S3Store {
     fn error(&self, key: &str, op: &str, failure: Failure) -> StoreError {
         let store = self.location();
         let object = if key.is_empty() {
-            format!("bucket {}", self.bucket)
+            format!("s3://{}", self.bucket)
         } else {
             format!("s3://{}/{}", self.bucket, self.object_key(key))
         };
         if failure.code_is("NoSuchBucket") {
+            let region = self
+                .client
+                .config()
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "(none)".into());
             return StoreError::Missing {
                 store,
                 detail: format!(
-                    "bucket {} not found ({op}: {}); create it with `backtrack init --store s3://{}/…` or check the bucket name and AWS_REGION",
-                    self.bucket, failure.detail, self.bucket
+                    "no bucket {} in region {region}: {op}: {}",
+                    self.bucket, failure.detail
                 ),
             };
         }
@@ -224,10 +247,7 @@ impl S3Store {
             },
             FailureKind::Throttled => StoreError::Throttled {
                 store,
-                detail: format!(
-                    "{op} {object}: {} after the SDK's retries",
-                    failure.detail
-                ),
+                detail: format!("{op} {object}: {} after the SDK's retries", failure.detail),
             },
             FailureKind::Transient | FailureKind::Service | FailureKind::Other => StoreError::Io {
                 store,
@@ -400,7 +420,10 @@ impl ObjectStore for S3Store {
                 };
                 out.push(ObjectInfo {
                     key: relative.to_string(),
-                    size: object.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                    size: object
+                        .size()
+                        .and_then(|s| u64::try_from(s).ok())
+                        .unwrap_or(0),
                     modified: object
                         .last_modified()
                         .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos())),
@@ -444,7 +467,14 @@ mod tests {
             }
         );
         assert_eq!(S3Url::parse("s3://my-bucket").unwrap().prefix, "");
-        for bad in ["s3://", "s3://B", "s3://ab", "s3://-ab", "s3://ok-bucket/a/../b", "file:///x"] {
+        for bad in [
+            "s3://",
+            "s3://B",
+            "s3://ab",
+            "s3://-ab",
+            "s3://ok-bucket/a/../b",
+            "file:///x",
+        ] {
             let e = S3Url::parse(bad).unwrap_err();
             assert!(e.contains("s3://BUCKET"), "{bad}: {e}");
         }
