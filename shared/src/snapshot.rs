@@ -325,8 +325,9 @@ impl Archive {
         stats.logical = manifest.logical_bytes();
         let bytes = manifest.encode()?;
         let len = bytes.len() as u64;
-        let outcome = self.store.put(&manifest.key(), Bytes::from(bytes)).await?;
-        account(outcome, len, &mut stats);
+        if self.store.put(&manifest.key(), Bytes::from(bytes)).await? == PutOutcome::Written {
+            stats.stored_new += len;
+        }
         Ok((manifest, stats, blobs_written, report.not_modified))
     }
 
