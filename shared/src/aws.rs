@@ -270,6 +270,43 @@ pub(crate) fn one_line(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// octocrab (rustls on ring) and the AWS SDK (our rustls-on-ring client) in one process:
+    /// both build TLS clients and attempt a handshake without rustls panicking over which
+    /// crypto provider to use. The "server" accepts and hangs up, so both calls fail cleanly.
+    #[tokio::test]
+    async fn https_clients_of_octocrab_and_the_sdk_coexist() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(16) {
+                drop(stream);
+            }
+        });
+        let base = format!("https://{addr}");
+
+        let octo = octocrab::Octocrab::builder()
+            .base_uri(base.as_str())
+            .unwrap()
+            .build()
+            .unwrap();
+        let github: Result<serde_json::Value, _> = octo.get("/rate_limit", None::<&()>).await;
+        assert!(github.is_err(), "the fake server speaks no TLS");
+
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .http_client(https_client())
+            .region(aws_config::Region::from_static(FALLBACK_REGION))
+            .endpoint_url(base.as_str())
+            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+                aws_sdk_s3::config::Credentials::new("k", "s", None, None, "test"),
+            ))
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .build();
+        let listed = s3_client(&config).list_buckets().send().await;
+        let failure = classify(&listed.unwrap_err());
+        assert_eq!(failure.kind, FailureKind::Transient, "{failure:?}");
+    }
+
     #[test]
     fn one_line_collapses_whitespace() {
         assert_eq!(one_line("a\n  b\tc "), "a b c");
