@@ -413,7 +413,7 @@ mod tests {
 
     #[test]
     fn chunked_bodies_are_framed() {
-        assert_eq!(chunked_end(b"3\r\nabc\r\n0\r\n\r\n"), Some(15));
+        assert_eq!(chunked_end(b"3\r\nabc\r\n0\r\n\r\n"), Some(13));
         assert_eq!(chunked_end(b"3\r\nabc\r\n0\r\n"), None);
         assert_eq!(chunked_end(b"3\r\nab"), None);
     }
