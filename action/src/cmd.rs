@@ -1,5 +1,6 @@
 //! One module per subcommand, each with the same shape: `run(ctx, args) -> Result<Outcome>`.
 
+pub mod comment;
 pub mod demo;
 pub mod diff;
 pub mod rollback;
