@@ -49,6 +49,8 @@ pub enum Command {
     /// Post or update one sticky comment on a pull request or issue.
     #[command(subcommand)]
     Comment(CommentCmd),
+    /// Re-read every manifest and blob and check their hashes.
+    Verify(VerifyArgs),
     /// Run the GitHub-compatible sandbox (an emulator to rehearse against).
     Sandbox(SandboxArgs),
     /// A guided tour on a temporary store against an in-process sandbox.
@@ -260,4 +262,13 @@ pub enum DiffFormat {
     Text,
     Markdown,
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A snapshot reference or a scope (`github:OWNER/REPO`); omit with --all.
+    pub target: Option<String>,
+    /// Every snapshot in the catalog.
+    #[arg(long, conflicts_with = "target")]
+    pub all: bool,
 }

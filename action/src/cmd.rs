@@ -6,6 +6,7 @@ pub mod diff;
 pub mod rollback;
 pub mod sandbox;
 pub mod snapshot;
+pub mod verify;
 
 /// How a command ended, for `main` to turn into an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,8 +16,28 @@ pub enum Outcome {
     Changes,
 }
 
+/// Writes `text` to stdout, ending with a newline. A closed pipe (`backtrack … | head`) is
+/// not an error: the reader has what it wanted.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let result = out
+        .write_all(text.as_bytes())
+        .and_then(|()| {
+            if text.ends_with('\n') {
+                Ok(())
+            } else {
+                out.write_all(b"\n")
+            }
+        })
+        .and_then(|()| out.flush());
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    emit(&serde_json::to_string_pretty(value)?)
 }

@@ -58,6 +58,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Rollback(args) => cmd::rollback::run(&ctx, args).await,
         Command::Restore(args) => cmd::rollback::restore(&ctx, args).await,
         Command::Comment(cmd) => cmd::comment::run(&ctx, cmd).await,
+        Command::Verify(args) => cmd::verify::run(&ctx, args).await,
         Command::Sandbox(args) => cmd::sandbox::run(args).await,
         Command::Demo(args) => cmd::demo::run(args).await,
     }

@@ -135,6 +135,9 @@ pub enum SandboxError {
     },
     #[error("invalid sandbox option: {0}")]
     Options(String),
+    /// The seeding task panicked or was cancelled (a bug, not a user error).
+    #[error("seeding the sandbox failed: {0}")]
+    Seed(String),
 }
 
 /// State shared by every request handler.
@@ -208,7 +211,11 @@ impl Sandbox {
             Some(u) => u.trim_end_matches('/').to_owned(),
             None => format!("http://{local_addr}"),
         };
-        let state = data::seed(&opts);
+        // Seeding 10k issues takes a moment: keep it off the async worker threads.
+        let seed_opts = opts.clone();
+        let state = tokio::task::spawn_blocking(move || data::seed(&seed_opts))
+            .await
+            .map_err(|e| SandboxError::Seed(e.to_string()))?;
         let shared = Arc::new(Shared {
             meter: Mutex::new(Meter::new(&opts)),
             state: RwLock::new(state),

@@ -430,6 +430,58 @@ impl Archive {
         Ok(records.into_iter().collect())
     }
 
+    /// Loads what a diff between two snapshots needs: every record whose blob differs
+    /// between the manifests (or exists on one side only), the issues those comments belong
+    /// to, and all label and milestone definitions. Records identical on both sides produce
+    /// no change, so leaving them out gives the same diff at a fraction of the reads: two
+    /// snapshots of a 60,000-record repository with 1% churn load about 1% of their blobs.
+    pub async fn load_changed_pair(
+        &self,
+        from: &Manifest,
+        to: &Manifest,
+    ) -> Result<(RecordSet, RecordSet)> {
+        let index = |m: &Manifest| -> HashMap<RecordKey, BlobId> {
+            m.entries
+                .iter()
+                .map(|e| (e.key(), e.blob.clone()))
+                .collect()
+        };
+        let (a, b) = (index(from), index(to));
+        let differs = |e: &ManifestEntry, other: &HashMap<RecordKey, BlobId>| {
+            matches!(
+                e.kind,
+                crate::record::RecordKind::Label | crate::record::RecordKind::Milestone
+            ) || other.get(&e.key()) != Some(&e.blob)
+        };
+        let pick = |m: &Manifest, other: &HashMap<RecordKey, BlobId>| -> Manifest {
+            let mut sub = m.clone();
+            sub.entries.retain(|e| differs(e, other));
+            sub
+        };
+        let mut from_set = self.load_records(&pick(from, &b), false).await?;
+        let mut to_set = self.load_records(&pick(to, &a), false).await?;
+        // Comments that changed need their issue on both sides (for its title and key).
+        let parents: HashSet<u64> = from_set
+            .comments
+            .values()
+            .chain(to_set.comments.values())
+            .map(|c| c.issue_number)
+            .collect();
+        for (set, manifest) in [(&mut from_set, from), (&mut to_set, to)] {
+            let mut extra = manifest.clone();
+            extra.entries.retain(|e| {
+                e.kind == crate::record::RecordKind::Issue
+                    && e.id
+                        .parse::<u64>()
+                        .is_ok_and(|n| parents.contains(&n) && !set.issues.contains_key(&n))
+            });
+            for (n, issue) in self.load_records(&extra, false).await?.issues {
+                set.issues.insert(n, issue);
+            }
+        }
+        Ok((from_set, to_set))
+    }
+
     /// Deletes a snapshot's catalog row and manifest. Blobs stay until `prune` collects the
     /// ones no manifest references. Pinned snapshots need `force`.
     pub async fn delete_snapshot(&self, entry: &SnapshotEntry, force: bool) -> Result<()> {
@@ -444,6 +496,103 @@ impl Archive {
         self.catalog.delete(&entry.id).await?;
         self.store.delete(&entry.manifest_key).await?;
         Ok(())
+    }
+}
+
+/// The result of [`Archive::verify`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct VerifyReport {
+    pub snapshots: u64,
+    /// Distinct blobs read and re-hashed.
+    pub blobs: u64,
+    /// Compressed bytes read.
+    pub bytes: u64,
+    /// One line per missing or corrupt object, naming the snapshot that needs it.
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Checked {} snapshot(s): {} blobs, {} read.",
+            self.snapshots,
+            self.blobs,
+            human_bytes(self.bytes)
+        )?;
+        if self.problems.is_empty() {
+            write!(
+                f,
+                "All manifests and blobs are present and match their hashes."
+            )
+        } else {
+            writeln!(f, "{} problem(s):", self.problems.len())?;
+            for p in &self.problems {
+                writeln!(f, "  ✗ {p}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+impl Archive {
+    /// Re-reads every manifest and every blob they reference, checking each hash. A blob
+    /// shared by many snapshots is read once.
+    pub async fn verify(&self, entries: &[SnapshotEntry]) -> Result<VerifyReport> {
+        let mut report = VerifyReport::default();
+        let mut seen: HashSet<BlobId> = HashSet::new();
+        for entry in entries
+            .iter()
+            .filter(|e| e.status == SnapshotStatus::Completed)
+        {
+            report.snapshots += 1;
+            let manifest = match self.load_manifest(entry).await {
+                Ok(m) => m,
+                Err(e) => {
+                    report.problems.push(format!("snapshot {}: {e}", entry.id));
+                    continue;
+                }
+            };
+            let todo: Vec<BlobId> = manifest
+                .entries
+                .iter()
+                .map(|e| e.blob.clone())
+                .filter(|b| seen.insert(b.clone()))
+                .collect();
+            let store = self.store.clone();
+            let results: Vec<(BlobId, std::result::Result<u64, String>)> = stream::iter(todo)
+                .map(|id| {
+                    let store = store.clone();
+                    async move {
+                        let outcome = match store.get(&id.key()).await {
+                            Ok(bytes) => blob::decode::<serde_json::Value>(&id, &bytes)
+                                .map(|_| bytes.len() as u64)
+                                .map_err(|e| e.to_string()),
+                            Err(e) => Err(e.to_string()),
+                        };
+                        (id, outcome)
+                    }
+                })
+                .buffer_unordered(READS_IN_FLIGHT)
+                .collect()
+                .await;
+            for (_, outcome) in results {
+                report.blobs += 1;
+                match outcome {
+                    Ok(n) => report.bytes += n,
+                    Err(e) => report
+                        .problems
+                        .push(format!("snapshot {} ({}): {e}", entry.id, entry.scope)),
+                }
+            }
+        }
+        Ok(report)
     }
 }
 
@@ -489,6 +638,132 @@ fn joined<T>(r: std::result::Result<T, tokio::task::JoinError>) -> Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::MemoryCatalog;
+    use crate::diff::testkit::{names, Builder};
+    use crate::store::MemoryStore;
+
+    /// A tracker serving a fixed record set, for engine tests without HTTP.
+    #[derive(Debug)]
+    struct Fixed(Scope, std::sync::Mutex<RecordSet>);
+
+    #[async_trait::async_trait]
+    impl Tracker for Fixed {
+        fn scope(&self) -> &Scope {
+            &self.0
+        }
+        async fn check(&self) -> std::result::Result<(), crate::tracker::TrackerError> {
+            Ok(())
+        }
+        async fn fetch(
+            &self,
+            _: &FetchOptions,
+            out: mpsc::Sender<Record>,
+        ) -> std::result::Result<crate::tracker::FetchReport, crate::tracker::TrackerError>
+        {
+            let set = self.1.lock().unwrap().clone();
+            let all = set
+                .labels
+                .into_values()
+                .map(Record::Label)
+                .chain(set.milestones.into_values().map(Record::Milestone))
+                .chain(set.issues.into_values().map(Record::Issue))
+                .chain(set.comments.into_values().map(Record::Comment));
+            for r in all {
+                out.send(r)
+                    .await
+                    .map_err(|_| crate::tracker::TrackerError::Aborted)?;
+            }
+            Ok(Default::default())
+        }
+        fn requests(&self) -> u64 {
+            0
+        }
+        async fn apply(
+            &self,
+            _: &crate::rollback::Operation,
+            _: &mut crate::tracker::ApplyContext,
+        ) -> std::result::Result<serde_json::Value, crate::tracker::TrackerError> {
+            unreachable!("engine tests do not write")
+        }
+        async fn find_restored_comment(
+            &self,
+            _: u64,
+            _: u64,
+        ) -> std::result::Result<Option<u64>, crate::tracker::TrackerError> {
+            Ok(None)
+        }
+    }
+
+    fn repo() -> RecordSet {
+        let mut b = Builder::new();
+        b.label(1, "bug", "d73a4a");
+        b.label(2, "docs", "0075ca");
+        b.milestone(1, "v1");
+        for n in 1..=50 {
+            let i = b.issue(n, &format!("Issue {n}"));
+            i.labels = names(if n % 3 == 0 { &["bug"] } else { &["docs"] });
+            for k in 0..3 {
+                b.comment(n * 10 + k, n, "amy", &format!("comment {k} on {n}"));
+            }
+        }
+        b.build()
+    }
+
+    #[tokio::test]
+    async fn snapshots_dedupe_and_changed_pair_diffs_like_full_sets() {
+        let archive = Archive::new(Arc::new(MemoryStore::new()), Arc::new(MemoryCatalog::new()));
+        let scope: Scope = "github:acme/widgets".parse().unwrap();
+        let tracker = Arc::new(Fixed(scope.clone(), std::sync::Mutex::new(repo())));
+        let first = archive
+            .create_snapshot(tracker.clone(), &SnapshotOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(first.counts.issues, 50);
+        assert_eq!(first.counts.comments, 150);
+        let second = archive
+            .create_snapshot(tracker.clone(), &SnapshotOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(second.blobs_written, 0, "identical records are stored once");
+        assert_eq!(second.parent, Some(first.id));
+
+        {
+            let mut set = tracker.1.lock().unwrap();
+            set.labels.remove(&1);
+            for i in set.issues.values_mut() {
+                i.labels.retain(|l| l != "bug");
+            }
+            set.issues.get_mut(&7).unwrap().title = "changed".into();
+            set.comments.remove(&101);
+            set.comments.get_mut(&202).unwrap().body = "edited".into();
+        }
+        let third = archive
+            .create_snapshot(tracker.clone(), &SnapshotOptions::default())
+            .await
+            .unwrap();
+        let e2 = archive.catalog.get(&second.id).await.unwrap().unwrap();
+        let e3 = archive.catalog.get(&third.id).await.unwrap().unwrap();
+        let (m2, m3) = (
+            archive.load_manifest(&e2).await.unwrap(),
+            archive.load_manifest(&e3).await.unwrap(),
+        );
+        let full = crate::diff::diff(
+            &archive.load_records(&m2, false).await.unwrap(),
+            &archive.load_records(&m3, false).await.unwrap(),
+            &Default::default(),
+        );
+        let (a, b) = archive.load_changed_pair(&m2, &m3).await.unwrap();
+        assert!(
+            a.issues.len() < 30,
+            "only changed records and their context are loaded"
+        );
+        let partial = crate::diff::diff(&a, &b, &Default::default());
+        assert_eq!(
+            serde_json::to_value(&full).unwrap(),
+            serde_json::to_value(&partial).unwrap()
+        );
+        assert!(full.summary.total >= 4);
+    }
 
     #[test]
     fn human_bytes_reads_well() {

@@ -1,11 +1,13 @@
 //! The one integration test binary. Every test here drives real parts: the `backtrack`
 //! binary as a user runs it, the sandbox started as `backtrack sandbox`, over HTTP on
-//! loopback. Shared plumbing lives in `util`.
+//! loopback, and other clients (PyGithub) against the sandbox. Shared plumbing lives in
+//! `util`.
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test, with its location.
 
 mod cli_errors;
 mod diff;
 mod rollback;
+mod sandbox_compat;
 mod snapshot;
 mod util;

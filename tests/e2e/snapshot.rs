@@ -231,3 +231,32 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 fn zstd_decode(bytes: &[u8]) -> Option<Vec<u8>> {
     backtrack::blob::decompress("x", bytes).ok()
 }
+
+#[test]
+fn verify_rehashes_everything_and_names_corrupt_snapshots() {
+    let sandbox = SandboxProc::start(&["--issues", "30", "--comments", "60"]);
+    let user = User::new(&sandbox);
+    let snap = user
+        .run(&["--json", "snapshot", "create", SCOPE])
+        .ok()
+        .json();
+    let ok = user.run(&["--json", "verify", "--all"]).ok().json();
+    assert_eq!(ok["snapshots"], 1);
+    assert!(ok["blobs"].as_u64().unwrap() >= 90, "{ok}");
+    assert_eq!(ok["problems"], serde_json::json!([]));
+
+    // Corrupt one blob: replace it with a valid zstd frame of other content.
+    let blob = walk(&user.store().join("blobs"))
+        .into_iter()
+        .next()
+        .unwrap();
+    std::fs::write(&blob, backtrack::blob::compress(b"{\"tampered\":true}")).unwrap();
+    let bad = user.run(&["verify", SCOPE]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(
+        bad.stdout.contains(snap["id"].as_str().unwrap()),
+        "{}",
+        bad.stdout
+    );
+    assert!(bad.stdout.contains("hashes to"), "{}", bad.stdout);
+}

@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use backtrack::diff::{self, DiffOptions, MarkdownOptions, Side, TextOptions};
 use backtrack::record::RecordSet;
 use backtrack::snapshot::{fetch_live, Archive};
-use backtrack::Scope;
+use backtrack::{Scope, SnapshotEntry};
 
 use super::Outcome;
 use crate::cli::{DiffArgs, DiffFormat};
@@ -30,19 +30,31 @@ async fn load_side(
             .with_context(|| format!("reading the live state of {scope} failed"))?;
         return Ok((set, Side::live(scope)));
     }
-    let entry = archive
-        .resolve(Some(scope), reference)
-        .await
-        .with_context(|| format!("{flag} {reference}"))?;
+    let entry = resolve(archive, scope, reference, flag).await?;
     let manifest = archive.load_manifest(&entry).await?;
     let set = archive.load_records(&manifest, false).await?;
-    let side = Side::snapshot(
+    Ok((set, side_of(scope, &entry)))
+}
+
+async fn resolve(
+    archive: &Archive,
+    scope: &Scope,
+    reference: &str,
+    flag: &str,
+) -> Result<SnapshotEntry> {
+    archive
+        .resolve(Some(scope), reference)
+        .await
+        .with_context(|| format!("{flag} {reference}"))
+}
+
+fn side_of(scope: &Scope, entry: &SnapshotEntry) -> Side {
+    Side::snapshot(
         scope,
         entry.id.to_string(),
         entry.name.clone(),
         Some(entry.created_at),
-    );
-    Ok((set, side))
+    )
 }
 
 pub async fn run(ctx: &Context, args: DiffArgs) -> Result<Outcome> {
@@ -58,8 +70,21 @@ pub async fn run(ctx: &Context, args: DiffArgs) -> Result<Outcome> {
         }
     }
     let archive = ctx.archive()?;
-    let (from, from_side) = load_side(ctx, &archive, &scope, &args.from, "--from").await?;
-    let (to, to_side) = load_side(ctx, &archive, &scope, &args.to, "--to").await?;
+    let (from, from_side, to, to_side) = if args.from != "live" && args.to != "live" {
+        // Two stored snapshots: read only the records that differ.
+        let a = resolve(&archive, &scope, &args.from, "--from").await?;
+        let b = resolve(&archive, &scope, &args.to, "--to").await?;
+        let (ma, mb) = (
+            archive.load_manifest(&a).await?,
+            archive.load_manifest(&b).await?,
+        );
+        let (from, to) = archive.load_changed_pair(&ma, &mb).await?;
+        (from, side_of(&scope, &a), to, side_of(&scope, &b))
+    } else {
+        let (from, from_side) = load_side(ctx, &archive, &scope, &args.from, "--from").await?;
+        let (to, to_side) = load_side(ctx, &archive, &scope, &args.to, "--to").await?;
+        (from, from_side, to, to_side)
+    };
     let opts = DiffOptions {
         include_prs: !args.no_prs,
         ..DiffOptions::default()
@@ -101,12 +126,7 @@ pub async fn run(ctx: &Context, args: DiffArgs) -> Result<Outcome> {
     match &args.output {
         Some(path) => std::fs::write(path, rendered.as_bytes())
             .with_context(|| format!("cannot write the diff to {}", path.display()))?,
-        None => {
-            print!("{rendered}");
-            if !rendered.ends_with('\n') {
-                println!();
-            }
-        }
+        None => super::emit(&rendered)?,
     }
     Ok(if args.exit_code && !d.is_empty() {
         Outcome::Changes

@@ -128,7 +128,7 @@ pub async fn rollback_to(
         if ctx.json {
             print_json(&json!({"executed": false, "plan": plan}))?;
         } else {
-            print!("{plan}");
+            super::emit(&plan.to_string())?;
             if !plan.is_empty() {
                 println!(
                     "\nThis was a preview; nothing was written. Apply it with --execute (a pre-rollback snapshot is taken first)."
@@ -138,7 +138,7 @@ pub async fn rollback_to(
         return Ok(Outcome::Success);
     }
     if !ctx.json && !ctx.quiet {
-        print!("{plan}");
+        super::emit(&plan.to_string())?;
     }
     if plan.is_empty() && !has_open_job(archive, &entry).await? {
         if ctx.json {

@@ -279,9 +279,11 @@ pub(crate) fn seed(opts: &SandboxOptions) -> State {
     st
 }
 
+/// `(title, description, open, created days after start, due days after today)`.
+type MilestonePlan = (&'static str, Option<&'static str>, bool, Ts, Option<Ts>);
+
 fn seed_milestones(st: &mut State, start: Ts, anchor: Ts) {
-    // (title, description, open, created days after start, due days after anchor)
-    let plan: [(&str, Option<&str>, bool, Ts, Option<Ts>); 5] = [
+    let plan: [MilestonePlan; 5] = [
         ("v1.0", Some("First stable release"), false, 10, Some(-500)),
         ("v1.1", Some("Bug fixes after 1.0"), false, 240, Some(-300)),
         ("v1.2", Some("Export and import"), true, 480, Some(30)),

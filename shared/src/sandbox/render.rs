@@ -123,6 +123,7 @@ impl<'a> Render<'a> {
                 merge(
                     m,
                     json!({
+                        "user_view_type": "private",
                         "private_gists": 0,
                         "total_private_repos": 0,
                         "owned_private_repos": 0,

@@ -1,0 +1,124 @@
+//! Clients we did not write, against the sandbox: PyGithub (`tests/py/pygithub_compat.py`) and
+//! GitHub's official OpenAPI description (`tests/py/openapi_validate.py`).
+//!
+//! The sandbox runs in-process on an ephemeral port; the scripts run under
+//! `$BACKTRACK_TEST_PYTHON`, which the project's test runner always sets (a venv with PyGithub
+//! and jsonschema). Missing prerequisites fail the test loudly instead of skipping it.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use backtrack::sandbox::{Sandbox, SandboxOptions};
+use serde_json::Value;
+
+const OPENAPI_ENV: &str = "BACKTRACK_OPENAPI_JSON";
+const PYTHON_ENV: &str = "BACKTRACK_TEST_PYTHON";
+
+fn repo_root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map(PathBuf::from).unwrap_or(here)
+}
+
+fn python() -> String {
+    match std::env::var(PYTHON_ENV) {
+        Ok(p) if !p.trim().is_empty() => p,
+        _ => panic!(
+            "{PYTHON_ENV} is not set: run the project's test command, which creates .venv with \
+             PyGithub and jsonschema and sets {PYTHON_ENV} (or set it to such a python yourself)"
+        ),
+    }
+}
+
+fn openapi_json() -> PathBuf {
+    let path = std::env::var(OPENAPI_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            repo_root().join(
+                "tests/.cache/npm/node_modules/@octokit/openapi/generated/api.github.com.json",
+            )
+        });
+    assert!(
+        path.exists(),
+        "GitHub's OpenAPI description not found at {}: run the project's test command (it \
+         installs npm @octokit/openapi into tests/.cache/npm) or set {OPENAPI_ENV}",
+        path.display()
+    );
+    path
+}
+
+async fn start() -> Sandbox {
+    let opts = SandboxOptions {
+        issues: 150,
+        comments: 700,
+        seed: 7,
+        token: "compat-token".into(),
+        ..SandboxOptions::default()
+    };
+    Sandbox::start(opts).await.expect("sandbox starts")
+}
+
+/// Runs a script without blocking the runtime the sandbox is served on.
+async fn run(script: &str, args: &[String]) -> Output {
+    let path = repo_root().join("tests/py").join(script);
+    let out = tokio::process::Command::new(python())
+        .arg(&path)
+        .args(args)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run {} under ${PYTHON_ENV}: {e}", path.display()));
+    eprintln!(
+        "--- {script} stdout ---\n{}\n--- {script} stderr ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[tokio::test]
+async fn sandbox_compat_pygithub() {
+    let sb = start().await;
+    let out = run(
+        "pygithub_compat.py",
+        &[sb.base_url(), sb.token().to_owned()],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "pygithub_compat.py failed: {:?}",
+        out.status
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("a JSON summary line");
+    let (issues, comments, labels, milestones) = sb.snapshot_counts();
+    assert_eq!(summary["issues"], issues);
+    assert_eq!(summary["comments"], comments);
+    assert_eq!(summary["labels"], labels);
+    assert_eq!(summary["milestones"], milestones);
+    assert!(summary["longest_thread"].as_u64() > Some(100));
+    assert!(
+        sb.stats().not_modified >= 1,
+        "PyGithub's conditional refresh got a 304"
+    );
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn sandbox_compat_openapi() {
+    let sb = start().await;
+    let spec = openapi_json().display().to_string();
+    let out = run(
+        "openapi_validate.py",
+        &[sb.base_url(), sb.token().to_owned(), spec],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "openapi_validate.py failed: {:?}",
+        out.status
+    );
+    sb.shutdown().await;
+}
