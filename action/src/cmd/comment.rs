@@ -64,8 +64,7 @@ fn parse_repo(repo: &str) -> Result<(&str, &str)> {
 /// The hidden line that identifies the comment: `<!-- backtrack:MARKER -->`.
 pub fn marker_line(marker: &str) -> Result<String> {
     let marker = marker.trim();
-    if marker.is_empty() || marker.contains("--") || marker.contains('>') || marker.contains('\n')
-    {
+    if marker.is_empty() || marker.contains("--") || marker.contains('>') || marker.contains('\n') {
         bail!("--marker {marker:?} must be non-empty, on one line, without `--` or `>`");
     }
     Ok(format!("<!-- backtrack:{marker} -->"))
