@@ -49,8 +49,14 @@ pub enum Command {
     /// Post or update one sticky comment on a pull request or issue.
     #[command(subcommand)]
     Comment(CommentCmd),
+    /// Apply retention to a scope's snapshots and collect unreferenced blobs (a preview
+    /// unless --execute).
+    Prune(PruneArgs),
     /// Re-read every manifest and blob and check their hashes.
     Verify(VerifyArgs),
+    /// Benchmarks that print figures (for the README; not part of the stable CLI).
+    #[command(subcommand, hide = true)]
+    Bench(BenchCmd),
     /// Run the GitHub-compatible sandbox (an emulator to rehearse against).
     Sandbox(SandboxArgs),
     /// A guided tour on a temporary store against an in-process sandbox.
@@ -271,4 +277,43 @@ pub struct VerifyArgs {
     /// Every snapshot in the catalog.
     #[arg(long, conflicts_with = "target")]
     pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// Diff two snapshots of a large sandbox repository with a fraction of issues changed.
+    Diff(BenchDiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchDiffArgs {
+    #[arg(long, default_value_t = 10_000)]
+    pub issues: u64,
+    #[arg(long, default_value_t = 50_000)]
+    pub comments: u64,
+    /// Fraction of issues changed between the two snapshots.
+    #[arg(long, default_value_t = 0.01)]
+    pub churn: f64,
+    /// Timed repetitions of the diff command.
+    #[arg(long, default_value_t = 3)]
+    pub runs: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// The scope whose snapshots to prune.
+    pub scope: String,
+    /// Keep the newest N completed snapshots.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub keep_last: usize,
+    /// Also keep every completed snapshot younger than this (e.g. 30d, 12h, 2w).
+    #[arg(long, value_name = "DUR")]
+    pub keep_within: Option<String>,
+    /// Leave unreferenced blobs younger than this (a capture in progress writes blobs
+    /// before its manifest).
+    #[arg(long, default_value = "1h", value_name = "DUR")]
+    pub grace: String,
+    /// Delete (default: show what would be deleted).
+    #[arg(long)]
+    pub execute: bool,
 }

@@ -1,8 +1,10 @@
 //! One module per subcommand, each with the same shape: `run(ctx, args) -> Result<Outcome>`.
 
+pub mod bench;
 pub mod comment;
 pub mod demo;
 pub mod diff;
+pub mod prune;
 pub mod rollback;
 pub mod sandbox;
 pub mod snapshot;

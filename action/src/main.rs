@@ -58,10 +58,29 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Rollback(args) => cmd::rollback::run(&ctx, args).await,
         Command::Restore(args) => cmd::rollback::restore(&ctx, args).await,
         Command::Comment(cmd) => cmd::comment::run(&ctx, cmd).await,
+        Command::Prune(args) => cmd::prune::run(&ctx, args).await,
         Command::Verify(args) => cmd::verify::run(&ctx, args).await,
+        Command::Bench(cmd) => cmd::bench::run(cmd).await,
         Command::Sandbox(args) => cmd::sandbox::run(args).await,
         Command::Demo(args) => cmd::demo::run(args).await,
     }
+}
+
+/// For benchmarks: writes this process's peak resident memory (kB, from /proc) to the file
+/// named by `BACKTRACK_PEAK_RSS_FILE`. Costs nothing when the variable is unset.
+fn report_peak_rss() {
+    let Some(path) = std::env::var_os("BACKTRACK_PEAK_RSS_FILE") else {
+        return;
+    };
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .map(|v| v.trim().trim_end_matches("kB").trim().to_string())
+        })
+        .unwrap_or_default();
+    let _ = std::fs::write(path, peak);
 }
 
 fn main() -> ExitCode {
@@ -77,7 +96,9 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    report_peak_rss();
+    match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Changes) => ExitCode::from(EXIT_CHANGES),
         Err(err) => {

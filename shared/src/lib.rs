@@ -10,6 +10,7 @@
 //! - [`store`], [`catalog`], [`tracker`]: the backend traits (`Arc<dyn …>`) and their
 //!   implementations, each with an in-memory twin for unit tests.
 //! - [`snapshot`]: taking snapshots and reading them back; resolving snapshot references.
+//! - [`prune`]: retention rules and blob garbage collection (plan, then apply).
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
 //! - [`rollback`]: plans that put a live tracker back to a snapshot's state, and their
 //!   execution (journaled, resumable, verified).
@@ -27,6 +28,7 @@ pub mod diff;
 pub mod error;
 pub mod id;
 pub mod manifest;
+pub mod prune;
 pub mod record;
 pub mod rollback;
 #[cfg(feature = "sandbox")]

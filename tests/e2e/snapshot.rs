@@ -260,3 +260,75 @@ fn verify_rehashes_everything_and_names_corrupt_snapshots() {
     );
     assert!(bad.stdout.contains("hashes to"), "{}", bad.stdout);
 }
+
+#[test]
+fn prune_keeps_the_newest_and_collects_unreferenced_blobs() {
+    let sandbox = SandboxProc::start(&["--issues", "20", "--comments", "40"]);
+    let user = User::new(&sandbox);
+    let mut ids = Vec::new();
+    for round in 0..3 {
+        let (s, b) = sandbox.api(
+            "PATCH",
+            "/repos/acme/widgets/issues/1",
+            Some(serde_json::json!({"title": format!("round {round}")})),
+        );
+        assert_eq!(s, 200, "{b}");
+        ids.push(
+            user.run(&["--json", "snapshot", "create", SCOPE])
+                .ok()
+                .json()["id"]
+                .clone(),
+        );
+    }
+    user.run(&["snapshot", "pin", ids[0].as_str().unwrap()])
+        .ok();
+    let blobs_before = walk(&user.store().join("blobs")).len();
+
+    let preview = user
+        .run(&[
+            "--json",
+            "prune",
+            SCOPE,
+            "--keep-last",
+            "1",
+            "--grace",
+            "0s",
+        ])
+        .ok()
+        .json();
+    assert_eq!(preview["executed"], false);
+    let dropped: Vec<&Value> = preview["plan"]["drop"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["id"])
+        .collect();
+    assert_eq!(dropped, [&ids[1]], "the pinned oldest and the newest stay");
+    // Issue #1 as it was in round 1 exists only in the dropped snapshot.
+    assert_eq!(
+        preview["plan"]["blobs"].as_array().unwrap().len(),
+        1,
+        "{preview}"
+    );
+    assert_eq!(
+        walk(&user.store().join("blobs")).len(),
+        blobs_before,
+        "a preview deletes nothing"
+    );
+
+    user.run(&[
+        "prune",
+        SCOPE,
+        "--keep-last",
+        "1",
+        "--grace",
+        "0s",
+        "--execute",
+    ])
+    .ok();
+    let list = user.run(&["--json", "snapshot", "list", SCOPE]).ok().json();
+    let left: Vec<&Value> = list.as_array().unwrap().iter().map(|e| &e["id"]).collect();
+    assert_eq!(left, [&ids[2], &ids[0]]);
+    assert_eq!(walk(&user.store().join("blobs")).len(), blobs_before - 1);
+    user.run(&["verify", "--all"]).ok();
+}
