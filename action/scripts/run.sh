@@ -110,7 +110,8 @@ case "$command" in
     esac
     set_output changes "$changes"
     set_output diff-markdown-file "$md"
-    summary "### backtrack: diff of \`$scope\`" ""
+    # The Markdown brings its own heading.
+    summary "**backtrack diff** of \`$scope\`" ""
     if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then cat "$md" >>"$GITHUB_STEP_SUMMARY"; fi
     summary ""
 

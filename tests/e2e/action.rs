@@ -105,9 +105,11 @@ impl ActRun {
             .filter(move |l| l.get("command").and_then(Value::as_str) == Some(kind))
     }
 
-    /// Step outputs set by the action's steps (last value wins).
+    /// The Action's outputs as the workflow sees them: act logs the composite's mapped
+    /// outputs under the workflow step's id (`backtrack` in every example).
     fn outputs(&self) -> BTreeMap<String, String> {
         self.commands("set-output")
+            .filter(|l| l.get("stepID") == Some(&json!(["backtrack"])))
             .filter_map(|l| {
                 Some((
                     l.get("name")?.as_str()?.to_string(),
@@ -497,11 +499,25 @@ fn action_pr_diff_comment_is_sticky() {
         "{body}"
     );
     assert!(run.summary().contains("PR comment: Updated comment"));
+    // The previous run's comment is backtrack's own report, not a tracker change.
+    assert!(!body.contains("comment added"), "{body}");
+
+    // Nothing new: the comment is left as it is (no write).
+    let writes = sandbox.stats()["writes"].as_u64().unwrap();
+    let run = act.run(&wf, "pull_request", pr_payload("synchronize", pr, false));
+    run.assert_ok();
+    assert!(
+        run.summary().contains("PR comment: Unchanged"),
+        "{}",
+        run.summary()
+    );
+    assert_eq!(sandbox.stats()["writes"].as_u64().unwrap(), writes);
+    assert_eq!(marked_comments(&sandbox, pr).len(), 1);
 }
 
 #[test]
 fn action_pr_diff_comment_of_500_issues_is_capped() {
-    let sandbox = SandboxProc::start(&["--issues", "520", "--comments", "100"]);
+    let sandbox = SandboxProc::start(&["--issues", "620", "--comments", "100"]);
     let act = Act::new(&sandbox);
     let wf = act.example("pr-diff-comment.yml");
     let (prs, issues) = numbers(&sandbox);
@@ -542,9 +558,10 @@ fn action_rollback_by_dispatch_writes_only_with_execute() {
     for (n, _) in &originals {
         set_title(&sandbox, *n, "Wrecked by a sync script");
     }
+    // As GitHub sends it: workflow_dispatch payload inputs are strings, even for booleans.
     let dispatch = |execute: bool| {
         json!({
-            "inputs": { "snapshot": "before-sync", "execute": execute },
+            "inputs": { "snapshot": "before-sync", "execute": execute.to_string() },
             "ref": "refs/heads/main",
             "repository": {"full_name": REPO, "name": "widgets", "owner": {"login": "acme"}}
         })
@@ -565,13 +582,18 @@ fn action_rollback_by_dispatch_writes_only_with_execute() {
         run.outputs().get("changes").map(String::as_str),
         Some("true")
     );
-    assert!(!run.outputs().contains_key("snapshot-id"));
+    let out = run.outputs();
+    assert_eq!(
+        out.get("snapshot-id").map(String::as_str),
+        Some(""),
+        "{out:?}"
+    );
 
     // Execute: the titles are back, and the pre-rollback snapshot is the output.
     let run = act.run(&wf, "workflow_dispatch", dispatch(true));
     run.assert_ok();
     for (n, original) in &originals {
-        assert_eq!(&title(&sandbox, *n), original);
+        assert_eq!(&title(&sandbox, *n), original, "{}", run.text);
     }
     let pre = run
         .outputs()

@@ -16,6 +16,22 @@ use super::{print_json, Outcome};
 use crate::cli::{CommentCmd, UpsertArgs};
 use crate::ctx::Context;
 
+/// How every comment written by `upsert` begins.
+pub const MARKER_PREFIX: &str = "<!-- backtrack:";
+
+/// Whether a comment is one of backtrack's own reports (a sticky diff comment): its body
+/// starts with the upsert marker. Comments that a rollback recreated carry a
+/// `<!-- backtrack:restored-comment:… -->` marker instead (at their end) and are real content.
+pub fn is_report(body: &str) -> bool {
+    body.starts_with(MARKER_PREFIX) && !body.starts_with("<!-- backtrack:restored-comment:")
+}
+
+/// Leaves backtrack's own report comments out of a record set, so that a diff does not show
+/// the previous run's PR comment as a tracker change (and grow with every update).
+pub fn drop_reports(set: &mut backtrack::record::RecordSet) {
+    set.comments.retain(|_, c| !is_report(&c.body));
+}
+
 /// GitHub's limit on a comment body, in characters.
 pub const GITHUB_COMMENT_MAX_CHARS: usize = 65_536;
 
@@ -266,6 +282,14 @@ mod tests {
         let (b, cut) = compose(&m, &body, 2_000);
         assert!(cut);
         assert_eq!(b.matches("```").count() % 2, 0, "{b}");
+    }
+
+    #[test]
+    fn reports_are_told_from_content() {
+        let m = marker_line("diff github:acme/widgets").unwrap();
+        assert!(is_report(&compose(&m, "body", 65_536).0));
+        assert!(!is_report("a normal comment <!-- backtrack:diff x -->"));
+        assert!(!is_report("<!-- backtrack:restored-comment:12 -->"));
     }
 
     #[test]
