@@ -92,6 +92,19 @@ pub struct SnapshotEntry {
     pub error: Option<String>,
 }
 
+impl SnapshotEntry {
+    /// Copies a [`Finish`]'s figures into the entry: every catalog applies a finish the same
+    /// way, whatever it stores.
+    pub fn apply_finish(&mut self, finish: &Finish) {
+        self.status = finish.status;
+        self.finished_at = Some(finish.finished_at);
+        self.counts = finish.counts;
+        self.bytes = finish.bytes;
+        self.requests = finish.requests;
+        self.error = finish.error.clone();
+    }
+}
+
 /// The final figures written when a snapshot leaves `pending`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finish {
@@ -236,19 +249,23 @@ pub trait Catalog: Send + Sync + Debug {
     async fn list(&self, scope: Option<&Scope>) -> Result<Vec<SnapshotEntry>, CatalogError>;
 
     /// Moves a `pending` entry to `completed` or `failed` with its final figures; `Conflict`
-    /// when the entry is not pending (a second completion never overwrites the first).
+    /// when the entry is not pending (a second completion never overwrites the first);
+    /// `NotFound` when there is no such entry.
     async fn finish(&self, id: &SnapshotId, finish: &Finish) -> Result<(), CatalogError>;
 
+    /// `NotFound` when there is no such entry.
     async fn set_pinned(&self, id: &SnapshotId, pinned: bool) -> Result<(), CatalogError>;
 
     /// Removes an entry; `NotFound` when there is none.
     async fn delete(&self, id: &SnapshotId) -> Result<(), CatalogError>;
 
-    /// Takes the scope's lock if it is free or its previous holder's lock has expired;
-    /// otherwise `Locked` with the current holder.
+    /// Takes the scope's lock if it is free or its previous holder's lock has expired
+    /// (`expires_at <= now`); otherwise `Locked` with the current holder.
     async fn lock(&self, lock: &LockInfo) -> Result<(), CatalogError>;
 
-    /// Extends a held lock; `Conflict` if `lock.token` no longer holds it.
+    /// Extends a held lock to `lock.expires_at`; `Conflict` if `lock.token` no longer holds it
+    /// (released, or taken over after expiry). A lock that expired but was not taken over is
+    /// still held and can be renewed.
     async fn renew_lock(&self, lock: &LockInfo) -> Result<(), CatalogError>;
 
     /// Releases the lock if `token` still holds it; otherwise does nothing.
@@ -265,7 +282,8 @@ pub trait Catalog: Send + Sync + Debug {
     /// Jobs of a scope, newest first.
     async fn list_jobs(&self, scope: &Scope) -> Result<Vec<JobEntry>, CatalogError>;
 
-    /// Replaces a job row, only if its stored status is `expected`; `Conflict` otherwise.
+    /// Replaces a job row, only if its stored status is `expected`; `Conflict` otherwise,
+    /// `NotFound` when there is no such job.
     async fn update_job(&self, job: &JobEntry, expected: JobStatus) -> Result<(), CatalogError>;
 
     /// Records one operation as done; `Conflict` if it already was (so a write is never

@@ -14,6 +14,8 @@
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
 //! - [`rollback`]: plans that put a live tracker back to a snapshot's state, and their
 //!   execution (journaled, resumable, verified).
+//! - `conformance` (tests, or feature `conformance`): the backend contract as test suites
+//!   that every `ObjectStore` and `Catalog` implementation runs.
 //! - [`sandbox`] (feature `sandbox`): the GitHub-compatible emulator used by `demo`, tests and
 //!   rehearsals.
 //!
@@ -24,6 +26,9 @@
 
 pub mod blob;
 pub mod catalog;
+#[cfg(any(test, feature = "conformance"))]
+#[doc(hidden)]
+pub mod conformance;
 pub mod diff;
 pub mod error;
 pub mod id;

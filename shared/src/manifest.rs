@@ -130,15 +130,33 @@ impl Manifest {
         });
     }
 
-    pub fn encode(&self) -> Result<Vec<u8>, BlobError> {
-        let bytes = blob::canonical_json(self).map_err(|source| BlobError::Encode {
+    /// Splits the manifest for storage: the entry table as a content-addressed blob (so a
+    /// snapshot identical to its parent stores no new table at all) and a small header that
+    /// names it. Returns (compressed header, entry-table blob).
+    pub fn encode(&self) -> Result<(Vec<u8>, blob::EncodedBlob), BlobError> {
+        let table = blob::encode("manifest entries", &self.entries)?;
+        let header = StoredManifest {
+            format: self.format,
+            id: self.id,
+            scope: self.scope.clone(),
+            name: self.name.clone(),
+            trigger: self.trigger,
+            created_at: self.created_at,
+            parent: self.parent,
+            cursor: self.cursor.clone(),
+            entries_blob: table.id.clone(),
+            entries_count: self.entries.len() as u64,
+        };
+        let bytes = blob::canonical_json(&header).map_err(|source| BlobError::Encode {
             what: "manifest",
             source,
         })?;
-        Ok(blob::compress(&bytes))
+        Ok((blob::compress(&bytes), table))
     }
 
-    pub fn decode(key: &str, compressed: &[u8]) -> Result<Self, BlobError> {
+    /// Reads a stored header; the caller fetches the entry table it names and calls
+    /// [`Manifest::assemble`].
+    pub fn decode_header(key: &str, compressed: &[u8]) -> Result<StoredManifest, BlobError> {
         let bytes = blob::decompress(key, compressed)?;
         let probe: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| BlobError::Corrupt {
@@ -160,6 +178,35 @@ impl Manifest {
         })
     }
 
+    /// Joins a header with its entry table, checking the table is the one it names.
+    pub fn assemble(
+        key: &str,
+        header: StoredManifest,
+        entries: Vec<ManifestEntry>,
+    ) -> Result<Self, BlobError> {
+        if entries.len() as u64 != header.entries_count {
+            return Err(BlobError::Corrupt {
+                key: key.to_string(),
+                detail: format!(
+                    "its entry table has {} entries, the header says {}",
+                    entries.len(),
+                    header.entries_count
+                ),
+            });
+        }
+        Ok(Manifest {
+            format: header.format,
+            id: header.id,
+            scope: header.scope,
+            name: header.name,
+            trigger: header.trigger,
+            created_at: header.created_at,
+            parent: header.parent,
+            cursor: header.cursor,
+            entries,
+        })
+    }
+
     /// Entries counted per kind.
     pub fn counts(&self) -> Counts {
         let mut c = Counts::default();
@@ -178,6 +225,25 @@ impl Manifest {
     pub fn logical_bytes(&self) -> u64 {
         self.entries.iter().map(|e| e.size).sum()
     }
+}
+
+/// A manifest as stored: everything but the entries, which live in the blob it names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredManifest {
+    pub format: u32,
+    pub id: SnapshotId,
+    pub scope: Scope,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub trigger: Trigger,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<SnapshotId>,
+    #[serde(default)]
+    pub cursor: Cursor,
+    /// The blob holding the entry table (a JSON array of [`ManifestEntry`]).
+    pub entries_blob: BlobId,
+    pub entries_count: u64,
 }
 
 /// Record counts per kind (the `counts` object of the CLI's JSON output).
@@ -239,8 +305,13 @@ mod tests {
         assert_eq!(ids, ["1", "9", "10"]);
         assert_eq!(m.counts().issues, 2);
         assert_eq!(m.logical_bytes(), 13);
-        let back = Manifest::decode("k", &m.encode().unwrap()).unwrap();
+        let (header, table) = m.encode().unwrap();
+        let stored = Manifest::decode_header("k", &header).unwrap();
+        assert_eq!(stored.entries_blob, table.id);
+        let entries: Vec<ManifestEntry> = blob::decode(&table.id, &table.compressed).unwrap();
+        let back = Manifest::assemble("k", stored.clone(), entries.clone()).unwrap();
         assert_eq!(back, m);
+        assert!(Manifest::assemble("k", stored, entries[1..].to_vec()).is_err());
         assert!(serde_json::to_string(&back.trigger)
             .unwrap()
             .contains("pre-rollback"));
@@ -248,7 +319,9 @@ mod tests {
         let mut v = serde_json::to_value(&m).unwrap();
         v["format"] = 99.into();
         let bytes = blob::compress(&serde_json::to_vec(&v).unwrap());
-        let err = Manifest::decode("k", &bytes).unwrap_err().to_string();
+        let err = Manifest::decode_header("k", &bytes)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("upgrade backtrack"), "{err}");
     }
 }

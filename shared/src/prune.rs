@@ -177,8 +177,9 @@ async fn unreferenced_blobs(
         if dropped_here {
             continue;
         }
-        let bytes = archive.store.get(&object.key).await?;
-        let manifest = Manifest::decode(&object.key, &bytes)?;
+        let header = Manifest::decode_header(&object.key, &archive.store.get(&object.key).await?)?;
+        referenced.insert(header.entries_blob.key());
+        let manifest = archive.read_manifest(&object.key).await?;
         referenced.extend(manifest.entries.iter().map(|e| e.blob.key()));
     }
     let cutoff =

@@ -323,10 +323,7 @@ impl Archive {
         };
         manifest.sort_entries();
         stats.logical = manifest.logical_bytes();
-        let bytes = manifest.encode()?;
-        let len = bytes.len() as u64;
-        let outcome = self.store.put(&manifest.key(), Bytes::from(bytes)).await?;
-        account(outcome, len, &mut stats);
+        stats.stored_new += self.write_manifest(&manifest).await?;
         Ok((manifest, stats, blobs_written, report.not_modified))
     }
 
@@ -403,8 +400,36 @@ impl Archive {
     }
 
     pub async fn load_manifest(&self, entry: &SnapshotEntry) -> Result<Manifest> {
-        let bytes = self.store.get(&entry.manifest_key).await?;
-        Ok(Manifest::decode(&entry.manifest_key, &bytes)?)
+        self.read_manifest(&entry.manifest_key).await
+    }
+
+    /// Reads the manifest at `key` with its entry table (hash-checked).
+    pub async fn read_manifest(&self, key: &str) -> Result<Manifest> {
+        let header = Manifest::decode_header(key, &self.store.get(key).await?)?;
+        let table = header.entries_blob.clone();
+        let entries = blob::decode(&table, &self.store.get(&table.key()).await?)?;
+        Ok(Manifest::assemble(key, header, entries)?)
+    }
+
+    /// Writes a manifest: its entry table first, then the header that names it. Returns
+    /// the compressed bytes newly stored.
+    pub async fn write_manifest(&self, manifest: &Manifest) -> Result<u64> {
+        let (header, table) = manifest.encode()?;
+        let mut stored = 0;
+        let table_len = table.compressed.len() as u64;
+        if self
+            .store
+            .put(&table.id.key(), Bytes::from(table.compressed))
+            .await?
+            == PutOutcome::Written
+        {
+            stored += table_len;
+        }
+        let header_len = header.len() as u64;
+        if self.store.put(&manifest.key(), Bytes::from(header)).await? == PutOutcome::Written {
+            stored += header_len;
+        }
+        Ok(stored)
     }
 
     /// Reads every record of a manifest, checking each blob's hash. `with_raw = false`

@@ -74,7 +74,8 @@ pub trait ObjectStore: Send + Sync + Debug {
 
     async fn exists(&self, key: &str) -> Result<bool, StoreError>;
 
-    /// All objects whose key starts with `prefix`, sorted by key.
+    /// All objects whose key starts with `prefix`, sorted by key (byte order). The prefix is
+    /// a raw string as on S3 (`blobs/a` matches `blobs/ab/…`); see [`validate_prefix`].
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError>;
 
     /// Removes `key`; removing a missing key is not an error.
@@ -82,8 +83,10 @@ pub trait ObjectStore: Send + Sync + Debug {
 }
 
 /// Keys are relative, `/`-separated, and never escape the store root.
-#[allow(dead_code)] // STUB period only: the store implementations call it
-pub(crate) fn validate_key(key: &str) -> Result<(), StoreError> {
+///
+/// Public so that every [`ObjectStore`] implementation, including those outside this crate,
+/// rejects the same keys.
+pub fn validate_key(key: &str) -> Result<(), StoreError> {
     let bad = |reason| {
         Err(StoreError::InvalidKey {
             key: key.to_string(),
@@ -101,6 +104,29 @@ pub(crate) fn validate_key(key: &str) -> Result<(), StoreError> {
         .any(|seg| seg.is_empty() || seg == "." || seg == "..")
     {
         return bad("has an empty, `.` or `..` segment");
+    }
+    Ok(())
+}
+
+/// A `list` prefix is raw (`blobs/a` matches `blobs/ab/…`, as on S3), so only its complete
+/// segments — everything before the last `/` — must be valid key segments; empty lists all.
+pub fn validate_prefix(prefix: &str) -> Result<(), StoreError> {
+    let bad = |reason| {
+        Err(StoreError::InvalidKey {
+            key: prefix.to_string(),
+            reason,
+        })
+    };
+    if prefix.starts_with('/') || prefix.contains('\\') {
+        return bad("must be relative with `/` separators");
+    }
+    if let Some((dirs, _partial)) = prefix.rsplit_once('/') {
+        if dirs
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+        {
+            return bad("has an empty, `.` or `..` segment");
+        }
     }
     Ok(())
 }

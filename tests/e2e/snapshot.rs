@@ -75,7 +75,7 @@ fn snapshot_counts_match_the_sandbox_and_stay_near_the_request_floor() {
     let second_new = second["bytes"]["stored_new"].as_u64().unwrap();
     assert_eq!(second["blobs_written"], 0, "{second}");
     assert!(
-        second_new * 20 < first_new,
+        second_new < 1_000 && second_new * 1_000 < first_new,
         "second snapshot stored {second_new} new bytes vs {first_new} for the first"
     );
     assert_eq!(second["bytes"]["logical"], report["bytes"]["logical"]);
@@ -329,6 +329,6 @@ fn prune_keeps_the_newest_and_collects_unreferenced_blobs() {
     let list = user.run(&["--json", "snapshot", "list", SCOPE]).ok().json();
     let left: Vec<&Value> = list.as_array().unwrap().iter().map(|e| &e["id"]).collect();
     assert_eq!(left, [&ids[2], &ids[0]]);
-    assert_eq!(walk(&user.store().join("blobs")).len(), blobs_before - 1);
+    assert_eq!(walk(&user.store().join("blobs")).len(), blobs_before - 2);
     user.run(&["verify", "--all"]).ok();
 }

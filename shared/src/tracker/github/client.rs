@@ -284,7 +284,7 @@ impl Client {
                 Err(detail) => {
                     if attempt < self.retry.max_attempts.min(4) {
                         let delay = self.backoff(attempt);
-                        tracing::warn!(%path, %detail, ?delay, "network error; retrying");
+                        tracing::info!(%path, %detail, ?delay, "network error; retrying");
                         tokio::time::sleep(delay).await;
                         continue;
                     }
@@ -305,7 +305,13 @@ impl Client {
             }
             match self.classify(&method, &path, reply, attempt)? {
                 Retry::After(delay) => {
-                    tracing::warn!(%path, status = status.as_u16(), ?delay, "retrying");
+                    // Long waits are rate limits people should know about; short ones are
+                    // routine retries of transient failures.
+                    if delay >= Duration::from_secs(10) {
+                        tracing::warn!(%path, status = status.as_u16(), ?delay, "rate limited; waiting");
+                    } else {
+                        tracing::info!(%path, status = status.as_u16(), ?delay, "retrying");
+                    }
                     tokio::time::sleep(delay).await;
                 }
             }
