@@ -34,6 +34,7 @@ bt_run() {
 bt_failed() { # bt_failed CODE WHAT
   local first
   first="$(grep -m 1 '^error:' "$err" || tail -n 1 "$err" || true)"
+  first="${first#error: }"
   echo "::error title=$(gh_escape_property "backtrack $2 failed")::$(gh_escape_data "${first:-exit code $1}")"
   summary "### ❌ backtrack: $2 of \`$scope\` failed (exit code $1)" "" '```text'
   if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then tail -n 40 "$err" >>"$GITHUB_STEP_SUMMARY"; fi
