@@ -51,6 +51,9 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Roll the snapshot's scope back to that snapshot (same as `rollback SCOPE --to REF`).
     Restore(RestoreArgs),
+    /// Post or update one sticky comment on a pull request or issue.
+    #[command(subcommand)]
+    Comment(CommentCmd),
     /// Apply retention to a scope's snapshots and collect unreferenced blobs (a preview
     /// unless --execute).
     Prune(PruneArgs),
@@ -79,6 +82,37 @@ pub enum SnapshotCmd {
     Pin(RefArgs),
     /// Remove a snapshot's protection.
     Unpin(RefArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CommentCmd {
+    /// Create the comment that carries MARKER, or update it in place (never a second one).
+    ///
+    /// Uses GITHUB_TOKEN (or GH_TOKEN) and GITHUB_API_URL. The body is cut at a line boundary
+    /// to fit GitHub's 65,536-character limit, and the comment says what was cut.
+    Upsert(UpsertArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpsertArgs {
+    /// The repository, OWNER/REPO.
+    #[arg(long)]
+    pub repo: String,
+    /// The pull request (or issue) number.
+    #[arg(long, alias = "issue", value_name = "N")]
+    pub pr: u64,
+    /// Identifies the comment; written as a hidden `<!-- backtrack:MARKER -->` line.
+    #[arg(long)]
+    pub marker: String,
+    /// A file with the comment's Markdown.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: std::path::PathBuf,
+    /// Only update an existing comment; do not create one.
+    #[arg(long)]
+    pub update_only: bool,
+    /// Cap of the whole body, marker included, in characters (GitHub's limit is 65,536).
+    #[arg(long, default_value_t = 65_536, value_name = "N")]
+    pub max_chars: usize,
 }
 
 #[derive(Debug, Args)]

@@ -59,6 +59,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Diff(args) => cmd::diff::run(&ctx, args).await,
         Command::Rollback(args) => cmd::rollback::run(&ctx, args).await,
         Command::Restore(args) => cmd::rollback::restore(&ctx, args).await,
+        Command::Comment(cmd) => cmd::comment::run(&ctx, cmd).await,
         Command::Prune(args) => cmd::prune::run(&ctx, args).await,
         Command::Verify(args) => cmd::verify::run(&ctx, args).await,
         Command::Bench(cmd) => cmd::bench::run(cmd).await,

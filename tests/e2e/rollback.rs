@@ -500,3 +500,82 @@ fn killed_rollbacks_resume_and_converge_without_duplicates() {
         "only {killed_mid_run}/{trials} kills landed mid-run"
     );
 }
+
+#[test]
+fn rollback_under_injected_faults_still_converges() {
+    // 10% of requests fail with a 5xx or a secondary-limit 403 + Retry-After, before any
+    // state changes: the writes are retried, and the repository ends up restored.
+    let sandbox = SandboxProc::start(&[
+        "--issues",
+        "40",
+        "--comments",
+        "100",
+        "--seed",
+        "13",
+        "--fault-rate",
+        "0.1",
+    ]);
+    let user = User::new(&sandbox);
+    let before = restorable_state(&sandbox);
+    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
+        .ok();
+    chaos_retrying(&sandbox);
+    let report = user
+        .run(&[
+            "--json",
+            "rollback",
+            SCOPE,
+            "--to",
+            "good",
+            "--execute",
+            "--yes",
+            FAST[0],
+            FAST[1],
+        ])
+        .ok()
+        .json();
+    assert_eq!(report["verification"]["clean"], true, "{report}");
+    assert_eq!(restorable_state(&sandbox), before);
+    assert!(restored_copies(&sandbox).values().all(|n| *n == 1));
+}
+
+/// `chaos`, but tolerant of the sandbox's injected faults (retries each call).
+fn chaos_retrying(sandbox: &SandboxProc) {
+    for n in 1..=10 {
+        retry(
+            sandbox,
+            "PATCH",
+            &format!("{REPO}/issues/{n}"),
+            json!({"title": format!("[SYNC] {n}"), "body": "overwritten"}),
+        );
+    }
+    let comments = loop {
+        let (s, body) = sandbox.api("GET", &format!("{REPO}/issues/comments?per_page=5"), None);
+        if s == 200 {
+            break body;
+        }
+    };
+    for c in comments.as_array().unwrap().iter().take(3) {
+        retry_delete(sandbox, &format!("{REPO}/issues/comments/{}", c["id"]));
+    }
+}
+
+fn retry(sandbox: &SandboxProc, method: &str, path: &str, body: Value) {
+    for _ in 0..50 {
+        let (s, _) = sandbox.api(method, path, Some(body.clone()));
+        if (200..300).contains(&s) {
+            return;
+        }
+    }
+    panic!("{method} {path} kept failing");
+}
+
+fn retry_delete(sandbox: &SandboxProc, path: &str) {
+    for _ in 0..50 {
+        let (s, _) = sandbox.api("DELETE", path, None);
+        if (200..300).contains(&s) {
+            return;
+        }
+    }
+    panic!("DELETE {path} kept failing");
+}

@@ -66,14 +66,22 @@ impl SandboxProc {
         http(&self.url, method, path, body, Some(SANDBOX_TOKEN))
     }
 
-    /// Every element of a paginated listing, following page numbers.
+    /// Every element of a paginated listing, following page numbers. Retries pages the
+    /// sandbox fails on purpose (`--fault-rate`).
     pub fn list_all(&self, path: &str) -> Vec<Value> {
         let mut out = Vec::new();
         for page in 1.. {
             let sep = if path.contains('?') { '&' } else { '?' };
-            let (status, body) =
-                self.api("GET", &format!("{path}{sep}per_page=100&page={page}"), None);
-            assert_eq!(status, 200, "{path}: {body}");
+            let target = format!("{path}{sep}per_page=100&page={page}");
+            let mut attempt = 0;
+            let body = loop {
+                let (status, body) = self.api("GET", &target, None);
+                if status == 200 {
+                    break body;
+                }
+                attempt += 1;
+                assert!(attempt < 30 && status >= 403, "{target}: {status} {body}");
+            };
             let items = body.as_array().cloned().unwrap_or_default();
             if items.is_empty() {
                 break;

@@ -25,14 +25,16 @@ async fn load_side(
     if reference == "live" {
         let tracker = ctx.tracker(scope)?;
         let progress = CaptureProgress::for_output(ctx.json, ctx.quiet, "reading live state");
-        let set = fetch_live(tracker, progress, false)
+        let mut set = fetch_live(tracker, progress, false)
             .await
             .with_context(|| format!("reading the live state of {scope} failed"))?;
+        super::comment::drop_reports(&mut set);
         return Ok((set, Side::live(scope)));
     }
     let entry = resolve(archive, scope, reference, flag).await?;
     let manifest = archive.load_manifest(&entry).await?;
-    let set = archive.load_records(&manifest, false).await?;
+    let mut set = archive.load_records(&manifest, false).await?;
+    super::comment::drop_reports(&mut set);
     Ok((set, side_of(scope, &entry)))
 }
 

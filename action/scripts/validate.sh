@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Checks the Action's inputs before anything is downloaded or built. Every failure is an
+# `::error title=…::` annotation that names the input, plus a line in the job summary.
+#
+# Reads: INPUT_COMMAND, INPUT_SCOPE, INPUT_TO, INPUT_EXECUTE, INPUT_COMMENT, INPUT_BINARY.
+set -euo pipefail
+
+# shellcheck source=action/scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+failed=0
+bad() { # bad INPUT MESSAGE
+  input_error "$1" "$2"
+  failed=1
+}
+
+command="${INPUT_COMMAND:-}"
+case "$command" in
+  snapshot | diff | rollback | list) ;;
+  "") bad command "command is required: one of snapshot, diff, rollback, list" ;;
+  *) bad command "command \"$command\" is not one of snapshot, diff, rollback, list" ;;
+esac
+
+scope="${INPUT_SCOPE:-}"
+if [[ -z "$scope" ]]; then
+  bad scope "scope is empty; expected github:OWNER/REPO, jira:PROJ or jira:PROJ-123"
+elif ! [[ "$scope" =~ ^github:[A-Za-z0-9]([A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$ ||
+  "$scope" =~ ^jira:[A-Z][A-Z0-9_]{0,19}(-[1-9][0-9]{0,9})?$ ]]; then
+  bad scope "scope \"$scope\" is malformed; expected github:OWNER/REPO, jira:PROJ or jira:PROJ-123"
+fi
+
+check_bool() { # check_bool INPUT VALUE
+  case "$2" in
+    true | false) ;;
+    *) bad "$1" "$1 must be true or false, not \"$2\"" ;;
+  esac
+}
+check_bool execute "${INPUT_EXECUTE:-false}"
+check_bool comment "${INPUT_COMMENT:-false}"
+
+if [[ "${INPUT_EXECUTE:-false}" == true ]]; then
+  if [[ "$command" != rollback ]]; then
+    bad execute "execute: true only applies to command: rollback"
+  elif [[ -z "${INPUT_TO:-}" ]]; then
+    bad to "execute: true needs the snapshot to roll back to: set to: (a snapshot id or name)"
+  fi
+fi
+
+if [[ "${INPUT_COMMENT:-false}" == true && "$command" != diff ]]; then
+  bad comment "comment: true only applies to command: diff"
+fi
+
+if [[ -n "${INPUT_BINARY:-}" && ! -x "${INPUT_BINARY}" ]]; then
+  bad binary "binary \"${INPUT_BINARY}\" is not an executable file"
+fi
+
+exit "$failed"

