@@ -426,6 +426,29 @@ fn killed_rollbacks_resume_and_converge_without_duplicates() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
+    // How long one uninterrupted rollback takes here, so the kills spread over a whole run
+    // however fast or loaded the machine is (fixed delays missed most runs on a quiet one).
+    let full_run = {
+        let (s, _) = crate::util::http(&sandbox.url, "POST", "/_sandbox/reset", None, None);
+        assert!((200..300).contains(&s));
+        let user = User::new(&sandbox);
+        user.run(&["snapshot", "create", SCOPE, "--name", "good"])
+            .ok();
+        chaos(&sandbox);
+        let started = std::time::Instant::now();
+        user.run(&[
+            "rollback",
+            SCOPE,
+            "--to",
+            "good",
+            "--execute",
+            "--yes",
+            FAST[0],
+            FAST[1],
+        ])
+        .ok();
+        started.elapsed()
+    };
     let mut killed_mid_run = 0;
     for trial in 0..trials {
         let (s, _) = crate::util::http(&sandbox.url, "POST", "/_sandbox/reset", None, None);
@@ -452,7 +475,7 @@ fn killed_rollbacks_resume_and_converge_without_duplicates() {
             .spawn()
             .unwrap();
         // Spread the kill over the whole run: preview, pre-rollback snapshot, writes, verify.
-        let delay = Duration::from_millis(50 + (trial * 7919 % 23) * 60);
+        let delay = full_run.mul_f64((trial * 7919 % 23) as f64 / 23.0);
         std::thread::sleep(delay);
         if child.try_wait().unwrap().is_none() {
             killed_mid_run += 1;
