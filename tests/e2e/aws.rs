@@ -14,10 +14,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use backtrack::catalog::{DynamoCatalog, TableSetup};
 use backtrack::snapshot::Archive;
 use backtrack::store::{BucketSetup, S3Store};
-use backtrack::{Catalog, SnapshotStatus};
+use backtrack::{Catalog, ObjectStore, SnapshotStatus};
 use serde_json::json;
 
-use crate::faultproxy::FaultProxy;
+use crate::faultproxy::{Fault, FaultProxy};
 use crate::util::{Run, SandboxProc, User};
 
 const SCOPE: &str = "github:acme/widgets";
@@ -193,6 +193,69 @@ async fn aws_lookup_by_id_from_another_process_and_ttl_follow_pinning() {
         .unwrap();
     fresh.delete(&entry.id).await.unwrap();
     assert_eq!(fresh.get(&entry.id).await.unwrap(), None);
+}
+
+/// Throttling that outlasts every retry (the SDK's for reads and plain writes, ours for
+/// conditional writes) surfaces as a typed, retryable error naming the bucket or table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_throttling_after_retries_is_a_typed_retryable_error() {
+    let (store, catalog) = fresh_backends("p").await;
+    let proxy = FaultProxy::always(&moto_url(), Fault::Throttle);
+    // The environment's AWS_ENDPOINT_URL outranks a shared config's endpoint, so point the
+    // service configs themselves at the proxy.
+    let config = backtrack::aws::load_config().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .endpoint_url(&proxy.url)
+            .force_path_style(true)
+            .build(),
+    );
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .endpoint_url(&proxy.url)
+            .build(),
+    );
+    let throttled_store = S3Store::new(s3, store.bucket(), "p");
+    let err = throttled_store
+        .put("blobs/ab/x", bytes::Bytes::from_static(b"x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, backtrack::store::StoreError::Throttled { .. }) && err.is_retryable(),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(store.bucket()) && err.to_string().contains("SlowDown"),
+        "{err}"
+    );
+
+    let throttled_catalog = DynamoCatalog::new(dynamodb, catalog.table());
+    let scope: backtrack::Scope = "github:acme/throttled".parse().unwrap();
+    let err = throttled_catalog
+        .create(&pending_entry(&scope))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, backtrack::catalog::CatalogError::Backend { .. }) && err.is_retryable(),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains(catalog.table()) && text.contains("ProvisionedThroughputExceeded"),
+        "{text}"
+    );
+    let err = throttled_catalog.list(Some(&scope)).await.unwrap_err();
+    assert!(err.to_string().contains("throttled"), "{err}");
+    // Every attempt went through the proxy: retries happened before giving up.
+    assert!(
+        proxy
+            .stats
+            .throttled
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 9,
+        "{}",
+        proxy.stats.summary()
+    );
 }
 
 /// A user of the CLI whose archive lives in a fresh S3 bucket and DynamoDB table.

@@ -17,9 +17,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// What happened to one request.
+/// What happens to one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
+pub enum Fault {
     None,
     Delay,
     ResetBefore,
@@ -84,6 +84,8 @@ impl Rng {
 struct Shared {
     upstream: String,
     rate: f64,
+    /// Every faulted request gets this fault instead of a random one.
+    only: Option<Fault>,
     rng: Mutex<Rng>,
     stats: Arc<FaultStats>,
 }
@@ -94,6 +96,9 @@ impl Shared {
         let (roll, kind, extra) = (rng.next_f64(), rng.next_f64(), rng.next_f64());
         if roll >= self.rate {
             return (Fault::None, extra);
+        }
+        if let Some(fault) = self.only {
+            return (fault, extra);
         }
         let fault = match (kind * 5.0) as u32 {
             0 => Fault::Delay,
@@ -109,6 +114,15 @@ impl Shared {
 impl FaultProxy {
     /// Proxies `upstream` (`http://host:port`) with `rate` (0.0–1.0) of requests faulted.
     pub fn start(upstream: &str, rate: f64, seed: u64) -> FaultProxy {
+        Self::start_with(upstream, rate, seed, None)
+    }
+
+    /// Every request gets `fault`.
+    pub fn always(upstream: &str, fault: Fault) -> FaultProxy {
+        Self::start_with(upstream, 1.0, 1, Some(fault))
+    }
+
+    fn start_with(upstream: &str, rate: f64, seed: u64, only: Option<Fault>) -> FaultProxy {
         let upstream = upstream
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -121,6 +135,7 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             upstream,
             rate,
+            only,
             rng: Mutex::new(Rng(seed | 1)),
             stats: stats.clone(),
         });
