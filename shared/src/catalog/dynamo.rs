@@ -65,19 +65,22 @@ pub const ATTR_GID: &str = "gid";
 pub const ATTR_TTL: &str = "ttl";
 /// The item kind (`snap`, `lock`, `job`, `journal`), for scans.
 const ATTR_KIND: &str = "kind";
+/// The id of the conditional write that last wrote an item (see `put_if`).
+const ATTR_WRITE_ID: &str = "wid";
 /// A lock's expiry in epoch milliseconds: the number its conditional takeover compares.
 const ATTR_EXPIRES_MS: &str = "expires_ms";
 /// The global secondary index over `gid`.
 pub const INDEX_BY_ID: &str = "by-id";
 
 /// Attributes that are layout, not part of a row's JSON.
-const LAYOUT_ATTRS: [&str; 6] = [
+const LAYOUT_ATTRS: [&str; 7] = [
     ATTR_PK,
     ATTR_SK,
     ATTR_GID,
     ATTR_TTL,
     ATTR_KIND,
     ATTR_EXPIRES_MS,
+    ATTR_WRITE_ID,
 ];
 
 const LOCK_SK: &str = "lock";
@@ -583,6 +586,19 @@ impl DynamoCatalog {
         names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<Conditional, CatalogError> {
+        // A unique id per call, stored with the item: when a retried attempt finds the
+        // condition failed, it tells "an earlier attempt of ours wrote this" apart from "a
+        // racer wrote the same content" — identical payloads from two racers must not both
+        // count as winners.
+        let mut item = item;
+        let write_id = ulid::Ulid::new().to_string();
+        item.insert(ATTR_WRITE_ID.into(), AttributeValue::S(write_id.clone()));
+        let key = match (item.get(ATTR_PK), item.get(ATTR_SK)) {
+            (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => {
+                Some((pk.clone(), sk.clone()))
+            }
+            _ => None,
+        };
         let mut req = self
             .client
             .put_item()
@@ -595,13 +611,34 @@ impl DynamoCatalog {
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
         }
-        self.send_conditional(what, || {
-            req.clone()
-                .customize()
-                .config_override(no_sdk_retries())
-                .send()
-        })
-        .await
+        let outcome = self
+            .send_conditional(what, || {
+                req.clone()
+                    .customize()
+                    .config_override(no_sdk_retries())
+                    .send()
+            })
+            .await?;
+        match (outcome, key) {
+            (
+                Conditional::Failed {
+                    maybe_applied: true,
+                },
+                Some((pk, sk)),
+            ) => {
+                let ours = self.get_item(&pk, &sk).await?.is_some_and(|stored| {
+                    stored.get(ATTR_WRITE_ID) == Some(&AttributeValue::S(write_id))
+                });
+                Ok(if ours {
+                    Conditional::Applied
+                } else {
+                    Conditional::Failed {
+                        maybe_applied: false,
+                    }
+                })
+            }
+            (outcome, _) => Ok(outcome),
+        }
     }
 
     fn snapshot_item(&self, entry: &SnapshotEntry) -> Result<Item, CatalogError> {
