@@ -519,7 +519,7 @@ fn aws_wrong_bucket_missing_table_and_bad_credentials_are_one_line_errors() {
     bad_keys.store = format!("s3://{}/x", unique("b"));
     let out = bad_keys
         .command(&["snapshot", "create", SCOPE])
-        .env("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG1")
+        .env("AWS_ACCESS_KEY_ID", "not-a-real-access-key")
         .env("AWS_SECRET_ACCESS_KEY", "wrong")
         .output()
         .unwrap();
@@ -534,7 +534,7 @@ fn aws_wrong_bucket_missing_table_and_bad_credentials_are_one_line_errors() {
         .command(&["snapshot", "list"])
         .env("BACKTRACK_STORE", "file:///tmp/unused-store-bt")
         .env("BACKTRACK_CATALOG", format!("dynamodb://{table}"))
-        .env("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG1")
+        .env("AWS_ACCESS_KEY_ID", "not-a-real-access-key")
         .env("AWS_SECRET_ACCESS_KEY", "wrong")
         .output()
         .unwrap();
