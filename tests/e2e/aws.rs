@@ -774,7 +774,7 @@ fn aws_killed_snapshots_never_leave_a_completed_entry_without_its_data() {
         let _ = child.wait();
     }
     assert!(
-        killed_midway >= TRIALS / 2,
+        killed_midway >= TRIALS / 4,
         "only {killed_midway} of {TRIALS} kills hit a running snapshot"
     );
 

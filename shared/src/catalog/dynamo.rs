@@ -904,6 +904,9 @@ impl Catalog for DynamoCatalog {
             .ok_or_else(|| self.not_found(format!("snapshot {id}")))?;
         let pk = entry.scope.to_string();
         let sk = snapshot_sk(id);
+        // Identifies this call's write, so a retry can tell its own landed attempt from an
+        // identical finish by a racer (see `put_if`).
+        let write_id = ulid::Ulid::new().to_string();
         let to_attr = |v: Result<Value, serde_json::Error>| {
             v.map(json_to_attr)
                 .map_err(|e| self.corrupt("snapshot figures", e))
@@ -914,10 +917,12 @@ impl Catalog for DynamoCatalog {
             .table_name(&self.table)
             .set_key(Some(Self::key(&pk, &sk)))
             .update_expression(
-                "SET #status = :status, finished_at = :finished_at, #counts = :counts, #bytes = :bytes, #requests = :requests, #error = :error",
+                "SET #status = :status, finished_at = :finished_at, #counts = :counts, #bytes = :bytes, #requests = :requests, #error = :error, #wid = :wid",
             )
             .condition_expression("attribute_exists(#pk) AND #status = :pending")
             .expression_attribute_names("#pk", ATTR_PK)
+            .expression_attribute_names("#wid", ATTR_WRITE_ID)
+            .expression_attribute_values(":wid", s(write_id.clone()))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#counts", "counts")
             .expression_attribute_names("#bytes", "bytes")
@@ -948,13 +953,11 @@ impl Catalog for DynamoCatalog {
         let Some(stored) = self.get_item(&pk, &sk).await? else {
             return Err(self.not_found(format!("snapshot {id}")));
         };
-        let stored: SnapshotEntry = self.parse("snapshot row", stored)?;
-        // Our own earlier attempt whose answer was lost: the row already says exactly this.
-        let mut ours = stored.clone();
-        ours.apply_finish(finish);
-        if maybe_applied && stored == ours {
+        // Our own earlier attempt whose answer was lost: the row carries our write id.
+        if maybe_applied && stored.get(ATTR_WRITE_ID) == Some(&AttributeValue::S(write_id)) {
             return Ok(());
         }
+        let stored: SnapshotEntry = self.parse("snapshot row", stored)?;
         Err(CatalogError::Conflict {
             what: format!("snapshot {id}"),
             detail: format!(
