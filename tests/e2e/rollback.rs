@@ -569,7 +569,7 @@ fn chaos_retrying(sandbox: &SandboxProc) {
             sandbox,
             "PATCH",
             &format!("{REPO}/issues/{n}"),
-            json!({"title": format!("[SYNC] {n}"), "body": "overwritten"}),
+            Some(json!({"title": format!("[SYNC] {n}"), "body": "overwritten"})),
         );
     }
     let comments = loop {
@@ -579,26 +579,22 @@ fn chaos_retrying(sandbox: &SandboxProc) {
         }
     };
     for c in comments.as_array().unwrap().iter().take(3) {
-        retry_delete(sandbox, &format!("{REPO}/issues/comments/{}", c["id"]));
+        retry(
+            sandbox,
+            "DELETE",
+            &format!("{REPO}/issues/comments/{}", c["id"]),
+            None,
+        );
     }
 }
 
-fn retry(sandbox: &SandboxProc, method: &str, path: &str, body: Value) {
+/// One REST call, repeated until the sandbox's injected faults let it through.
+fn retry(sandbox: &SandboxProc, method: &str, path: &str, body: Option<Value>) {
     for _ in 0..50 {
-        let (s, _) = sandbox.api(method, path, Some(body.clone()));
+        let (s, _) = sandbox.api(method, path, body.clone());
         if (200..300).contains(&s) {
             return;
         }
     }
     panic!("{method} {path} kept failing");
-}
-
-fn retry_delete(sandbox: &SandboxProc, path: &str) {
-    for _ in 0..50 {
-        let (s, _) = sandbox.api("DELETE", path, None);
-        if (200..300).contains(&s) {
-            return;
-        }
-    }
-    panic!("DELETE {path} kept failing");
 }
