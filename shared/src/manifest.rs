@@ -70,6 +70,14 @@ pub struct Cursor {
     pub issues_updated: Option<DateTime<Utc>>,
     /// The newest `updated_at` seen among comments.
     pub comments_updated: Option<DateTime<Utc>>,
+    /// Validators of listings fetched whole (labels, milestones), by request path, so the
+    /// next capture can revalidate them with `If-None-Match` (a 304 costs no rate limit).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub etags: std::collections::BTreeMap<String, String>,
+    /// Incremental captures since the last full reconciliation of ids (a full capture or a
+    /// sweep), so reconciliation can run every Nth snapshot.
+    #[serde(default)]
+    pub since_reconcile: u32,
 }
 
 /// One record in a manifest.
@@ -82,6 +90,10 @@ pub struct ManifestEntry {
     pub updated_at: Option<DateTime<Utc>>,
     /// Uncompressed canonical size in bytes.
     pub size: u64,
+    /// For comments, the number of the issue they belong to: lets an incremental capture
+    /// count each issue's comments (to spot deletions) without reading any blob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue: Option<u64>,
 }
 
 impl ManifestEntry {
@@ -282,6 +294,7 @@ mod tests {
                     id: "10".into(),
                     blob: BlobId::of(b"x"),
                     updated_at: None,
+                    issue: None,
                     size: 5,
                 },
                 ManifestEntry {
@@ -289,6 +302,7 @@ mod tests {
                     id: "9".into(),
                     blob: BlobId::of(b"y"),
                     updated_at: None,
+                    issue: None,
                     size: 7,
                 },
                 ManifestEntry {
@@ -296,6 +310,7 @@ mod tests {
                     id: "1".into(),
                     blob: BlobId::of(b"z"),
                     updated_at: None,
+                    issue: None,
                     size: 1,
                 },
             ],

@@ -277,6 +277,10 @@ impl Archive {
                         blob: encoded.id.clone(),
                         updated_at,
                         size: encoded.logical_len,
+                        issue: match &record {
+                            Record::Comment(c) => Some(c.issue_number),
+                            _ => None,
+                        },
                     },
                 );
                 if known_blobs.contains(&encoded.id) || !pending_blobs.insert(encoded.id.clone()) {

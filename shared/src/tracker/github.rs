@@ -292,6 +292,7 @@ impl Tracker for GitHubTracker {
             cursor: Cursor {
                 issues_updated: issues_updated.or(since.issues_updated),
                 comments_updated: comments_updated.or(since.comments_updated),
+                ..Cursor::default()
             },
         })
     }
