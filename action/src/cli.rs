@@ -125,9 +125,14 @@ pub struct CreateArgs {
     /// Why the snapshot is taken.
     #[arg(long, default_value = "manual", value_parser = ["manual", "schedule", "merge", "push", "pre-rollback"])]
     pub trigger: String,
-    /// Capture everything even when a parent snapshot exists.
+    /// Capture everything even when a parent snapshot exists (by default a snapshot lists
+    /// only what changed since the newest completed one, and merges).
     #[arg(long)]
     pub full: bool,
+    /// Take a full snapshot after this many incremental ones in a row, re-checking every id
+    /// (0: never; deletions are still checked on every snapshot by counts).
+    #[arg(long, value_name = "N", default_value_t = backtrack::snapshot::DEFAULT_RECONCILE_EVERY)]
+    pub reconcile_every: u32,
 }
 
 #[derive(Debug, Args)]

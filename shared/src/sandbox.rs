@@ -18,7 +18,8 @@
 //! # Sandbox-only extensions
 //! - `DELETE /repos/{owner}/{repo}/issues/{number}` deletes an issue (GitHub only deletes
 //!   issues through GraphQL); afterwards the issue answers 410 like a deleted GitHub issue.
-//! - `GET /_sandbox/stats` and `POST /_sandbox/reset` (not counted in the stats).
+//! - `GET /_sandbox/stats`, `POST /_sandbox/reset` and `POST /_sandbox/clock` (moves time
+//!   forward to simulate days passing); none is counted in the stats.
 
 mod comments;
 mod data;
@@ -418,6 +419,7 @@ fn router(shared: Arc<Shared>) -> Router {
     app = app.route("/api/v3", get(meta::root));
     app.route("/_sandbox/stats", get(meta::sandbox_stats))
         .route("/_sandbox/reset", post(meta::sandbox_reset))
+        .route("/_sandbox/clock", post(meta::sandbox_clock))
         .fallback(http::not_found)
         // GitHub answers an unsupported method with 404, not 405.
         .method_not_allowed_fallback(http::not_found)

@@ -23,10 +23,10 @@ use crate::catalog::{ByteStats, Catalog, Finish, SnapshotEntry, SnapshotStatus};
 use crate::error::{Error, Result};
 use crate::id::{BlobId, SnapshotId};
 use crate::manifest::{Counts, Manifest, ManifestEntry, Trigger, MANIFEST_FORMAT};
-use crate::record::{Record, RecordKey, RecordSet};
+use crate::record::{Record, RecordKey, RecordKind, RecordSet};
 use crate::scope::Scope;
 use crate::store::{ObjectStore, PutOutcome};
-use crate::tracker::{FetchOptions, Progress, Tracker};
+use crate::tracker::{Coverage, FetchOptions, Known, Progress, Tracker};
 
 /// Blob writes in flight at once: enough to hide S3 latency, small enough to bound memory.
 const WRITES_IN_FLIGHT: usize = 32;
@@ -42,8 +42,19 @@ pub struct SnapshotOptions {
     /// pre-rollback snapshot); a snapshot refuses to run while someone *else* holds it.
     pub lock_token: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// List everything even though a parent exists (`--full`).
+    pub full: bool,
+    /// At most this many incremental snapshots in a row; the next one lists everything,
+    /// re-checking every id (0: never forced).
+    pub reconcile_every: u32,
+    /// How far before the parent's cursor an incremental capture starts listing.
+    pub overlap: chrono::Duration,
     pub progress: Arc<dyn Progress>,
 }
+
+/// Incremental captures in a row before a full one, by default: a backstop behind the
+/// per-capture deletion check, at about a month of daily snapshots.
+pub const DEFAULT_RECONCILE_EVERY: u32 = 30;
 
 impl Default for SnapshotOptions {
     fn default() -> Self {
@@ -52,9 +63,22 @@ impl Default for SnapshotOptions {
             trigger: Trigger::Manual,
             lock_token: None,
             expires_at: None,
+            full: false,
+            reconcile_every: DEFAULT_RECONCILE_EVERY,
+            overlap: chrono::Duration::seconds(60),
             progress: Arc::new(crate::tracker::NoProgress),
         }
     }
+}
+
+/// How a snapshot was captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureMode {
+    /// Everything listed.
+    Full,
+    /// Changes since the parent, merged into the parent's records.
+    Incremental,
 }
 
 /// What a snapshot produced: the `--json` output of `snapshot create`.
@@ -73,6 +97,10 @@ pub struct SnapshotReport {
     /// Of those, answered `304 Not Modified` (free against GitHub's rate limit).
     pub not_modified: u64,
     pub parent: Option<SnapshotId>,
+    pub mode: CaptureMode,
+    /// Records of the parent found deleted (incremental captures; a full capture simply
+    /// does not have them).
+    pub deleted: u64,
     pub blobs_written: u64,
     pub duration_ms: u64,
 }
@@ -83,6 +111,13 @@ impl fmt::Display for SnapshotReport {
         if let Some(name) = &self.name {
             writeln!(f, "  name:     {name}")?;
         }
+        let mode = match self.mode {
+            CaptureMode::Full => "full".to_string(),
+            CaptureMode::Incremental => {
+                format!("incremental, {} deleted since the parent", self.deleted)
+            }
+        };
+        writeln!(f, "  capture:  {mode}")?;
         writeln!(
             f,
             "  items:    {} issues, {} comments, {} labels, {} milestones",
@@ -147,19 +182,55 @@ impl Archive {
         }
         let started = Instant::now();
         let requests_before = tracker.requests();
-        tracker.check().await?;
         let parent = self.latest(&scope).await?;
-        let known_blobs = match &parent {
-            Some(p) => self
-                .load_manifest(p)
-                .await
-                .map(|m| m.entries.into_iter().map(|e| e.blob).collect())
-                .unwrap_or_else(|e| {
-                    tracing::warn!(parent = %p.id, error = %e, "cannot read the parent manifest; writing every blob");
-                    HashSet::new()
-                }),
-            None => HashSet::new(),
+        let parent_manifest = match &parent {
+            Some(p) => match self.load_manifest(p).await {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::warn!(parent = %p.id, error = %e, "cannot read the parent manifest; taking a full snapshot");
+                    None
+                }
+            },
+            None => None,
         };
+        let base = parent_manifest.filter(|m| {
+            if opts.full {
+                return false;
+            }
+            if opts.reconcile_every > 0 && m.cursor.since_reconcile >= opts.reconcile_every {
+                tracing::info!(
+                    incremental = m.cursor.since_reconcile,
+                    "reconciliation due: listing everything"
+                );
+                return false;
+            }
+            // Manifests written before comment entries named their issue cannot say which
+            // comments an issue should have, so deletions would go unnoticed.
+            let complete = m
+                .entries
+                .iter()
+                .all(|e| e.kind != RecordKind::Comment || e.issue.is_some());
+            if !complete {
+                tracing::info!(
+                    "the parent snapshot predates incremental capture; listing everything"
+                );
+            }
+            complete
+        });
+        // The probe doubles as the up-front check (credentials, repository) and reads the
+        // live totals that deletion detection compares against.
+        let totals = match &base {
+            Some(_) => tracker.probe().await?,
+            None => {
+                tracker.check().await?;
+                None
+            }
+        };
+        let known_blobs: HashSet<BlobId> = base
+            .as_ref()
+            .map(|m| m.entries.iter().map(|e| e.blob.clone()).collect())
+            .unwrap_or_default();
+        let base = base.map(|manifest| Base { manifest, totals });
 
         let id = SnapshotId::new();
         let created_at = Utc::now();
@@ -182,11 +253,22 @@ impl Archive {
         };
         self.catalog.create(&entry).await?;
 
+        let mode = if base.is_some() {
+            CaptureMode::Incremental
+        } else {
+            CaptureMode::Full
+        };
         match self
-            .capture(tracker.clone(), &entry, known_blobs, opts)
+            .capture(tracker.clone(), &entry, known_blobs, base, opts)
             .await
         {
-            Ok((manifest, stats, blobs_written, not_modified)) => {
+            Ok(Captured {
+                manifest,
+                stats,
+                blobs_written,
+                not_modified,
+                deleted,
+            }) => {
                 let counts = manifest.counts();
                 let finish = Finish {
                     status: SnapshotStatus::Completed,
@@ -209,6 +291,8 @@ impl Archive {
                     requests: finish.requests,
                     not_modified,
                     parent: entry.parent,
+                    mode,
+                    deleted,
                     blobs_written,
                     duration_ms: started.elapsed().as_millis() as u64,
                 })
@@ -236,11 +320,15 @@ impl Archive {
         tracker: Arc<dyn Tracker>,
         entry: &SnapshotEntry,
         known_blobs: HashSet<BlobId>,
+        base: Option<Base>,
         opts: &SnapshotOptions,
-    ) -> Result<(Manifest, ByteStats, u64, u64)> {
+    ) -> Result<Captured> {
         let (tx, mut rx) = mpsc::channel::<Record>(256);
         let fetch_opts = FetchOptions {
-            since: None,
+            since: base.as_ref().map(|b| b.manifest.cursor.clone()),
+            known: base.as_ref().map(|b| Arc::new(known_ids(&b.manifest))),
+            totals: base.as_ref().and_then(|b| b.totals),
+            overlap: opts.overlap,
             progress: opts.progress.clone(),
         };
         let fetcher = tokio::spawn(async move { tracker.fetch(&fetch_opts, tx).await });
@@ -314,6 +402,12 @@ impl Archive {
             account(outcome, len, &mut stats);
         }
 
+        let mut cursor = report.cursor.clone();
+        let deleted = report.deleted.len() as u64;
+        if let Some(base) = base {
+            cursor.since_reconcile = base.manifest.cursor.since_reconcile.saturating_add(1);
+            entries = merge(base.manifest.entries, entries, &report);
+        }
         let mut manifest = Manifest {
             format: MANIFEST_FORMAT,
             id: entry.id,
@@ -322,13 +416,19 @@ impl Archive {
             trigger: entry.trigger,
             created_at: entry.created_at,
             parent: entry.parent,
-            cursor: report.cursor,
+            cursor,
             entries: entries.into_values().collect(),
         };
         manifest.sort_entries();
         stats.logical = manifest.logical_bytes();
         stats.stored_new += self.write_manifest(&manifest).await?;
-        Ok((manifest, stats, blobs_written, report.not_modified))
+        Ok(Captured {
+            manifest,
+            stats,
+            blobs_written,
+            not_modified: report.not_modified,
+            deleted,
+        })
     }
 
     /// The newest completed snapshot of a scope.
@@ -625,6 +725,63 @@ impl Archive {
     }
 }
 
+/// The parent an incremental capture builds on.
+#[derive(Debug)]
+struct Base {
+    manifest: Manifest,
+    totals: Option<crate::tracker::Totals>,
+}
+
+/// What [`Archive::capture`] produced.
+#[derive(Debug)]
+struct Captured {
+    manifest: Manifest,
+    stats: ByteStats,
+    blobs_written: u64,
+    not_modified: u64,
+    deleted: u64,
+}
+
+/// The ids a manifest holds, for the tracker's deletion check.
+fn known_ids(manifest: &Manifest) -> Known {
+    let mut known = Known::default();
+    for e in &manifest.entries {
+        match (e.kind, e.id.parse::<u64>()) {
+            (RecordKind::Issue, Ok(n)) => {
+                known.issues.insert(n);
+            }
+            (RecordKind::Comment, Ok(id)) => {
+                if let Some(issue) = e.issue {
+                    known.comments.insert(id, issue);
+                }
+            }
+            _ => {}
+        }
+    }
+    known
+}
+
+/// An incremental capture's records: the parent's, minus kinds listed whole again and
+/// records found deleted, overlaid with everything fetched (which is newer by definition).
+fn merge(
+    parent: Vec<ManifestEntry>,
+    fetched: HashMap<RecordKey, ManifestEntry>,
+    report: &crate::tracker::FetchReport,
+) -> HashMap<RecordKey, ManifestEntry> {
+    let mut merged: HashMap<RecordKey, ManifestEntry> = parent
+        .into_iter()
+        .filter(|e| report.coverage(e.kind) != Coverage::Complete)
+        .map(|e| (e.key(), e))
+        .collect();
+    merged.extend(fetched);
+    // After the overlay: a deletion is confirmed after the listing that may still have
+    // shown the record.
+    for key in &report.deleted {
+        merged.remove(key);
+    }
+    merged
+}
+
 /// Reads the live state of a tracker into memory (for `diff … --to live` and rollback
 /// planning). Raw JSON is dropped unless `with_raw`, which keeps memory near the size of
 /// the normalized fields.
@@ -636,8 +793,8 @@ pub async fn fetch_live(
     tracker.check().await?;
     let (tx, mut rx) = mpsc::channel::<Record>(256);
     let opts = FetchOptions {
-        since: None,
         progress,
+        ..FetchOptions::default()
     };
     let fetcher = tokio::spawn(async move { tracker.fetch(&opts, tx).await });
     let mut set = RecordSet::default();
@@ -662,6 +819,97 @@ pub async fn fetch_live(
 /// Flattens a task's join result: a panicked or cancelled task becomes an error value.
 fn joined<T>(r: std::result::Result<T, tokio::task::JoinError>) -> Result<T> {
     r.map_err(|e| Error::Internal(format!("a task failed: {e}")))
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+    use crate::tracker::FetchReport;
+
+    fn entry(kind: RecordKind, id: u64, blob: &str, issue: Option<u64>) -> ManifestEntry {
+        ManifestEntry {
+            kind,
+            id: id.to_string(),
+            blob: BlobId::of(blob.as_bytes()),
+            updated_at: None,
+            size: 1,
+            issue,
+        }
+    }
+
+    #[test]
+    fn merge_overlays_changes_drops_deletions_and_replaces_complete_kinds() {
+        let parent = vec![
+            entry(RecordKind::Label, 1, "bug", None),
+            entry(RecordKind::Label, 2, "old label", None),
+            entry(RecordKind::Milestone, 1, "v1", None),
+            entry(RecordKind::Issue, 1, "issue 1", None),
+            entry(RecordKind::Issue, 2, "issue 2", None),
+            entry(RecordKind::Comment, 10, "c10", Some(1)),
+            entry(RecordKind::Comment, 11, "c11", Some(2)),
+        ];
+        let fetched: HashMap<RecordKey, ManifestEntry> = [
+            entry(RecordKind::Label, 1, "bug", None),
+            entry(RecordKind::Issue, 1, "issue 1 edited", None),
+            entry(RecordKind::Comment, 12, "c12", Some(1)),
+        ]
+        .into_iter()
+        .map(|e| (e.key(), e))
+        .collect();
+        let mut report = FetchReport::default();
+        // Labels were re-listed whole (label 2 is gone); milestones answered 304; issues
+        // and comments are changes with one deleted issue and its comment.
+        report
+            .coverage
+            .insert(RecordKind::Milestone, Coverage::Unchanged);
+        report.coverage.insert(RecordKind::Issue, Coverage::Changes);
+        report
+            .coverage
+            .insert(RecordKind::Comment, Coverage::Changes);
+        report.deleted = vec![
+            RecordKey::new(RecordKind::Issue, 2),
+            RecordKey::new(RecordKind::Comment, 11),
+        ];
+        let merged = merge(parent, fetched, &report);
+        let mut keys: Vec<String> = merged.keys().map(|k| k.to_string()).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "comment:10",
+                "comment:12",
+                "issue:1",
+                "label:1",
+                "milestone:1"
+            ]
+        );
+        assert_eq!(
+            merged[&RecordKey::new(RecordKind::Issue, 1)].blob,
+            BlobId::of(b"issue 1 edited")
+        );
+    }
+
+    #[test]
+    fn known_ids_come_from_the_manifest_alone() {
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT,
+            id: SnapshotId::new(),
+            scope: "github:acme/widgets".parse().unwrap(),
+            name: None,
+            trigger: Trigger::Manual,
+            created_at: Utc::now(),
+            parent: None,
+            cursor: Default::default(),
+            entries: vec![
+                entry(RecordKind::Issue, 7, "i7", None),
+                entry(RecordKind::Comment, 70, "c70", Some(7)),
+                entry(RecordKind::Label, 1, "l", None),
+            ],
+        };
+        let known = known_ids(&manifest);
+        assert_eq!(known.issues.into_iter().collect::<Vec<_>>(), [7]);
+        assert_eq!(known.comments.into_iter().collect::<Vec<_>>(), [(70, 7)]);
+    }
 }
 
 #[cfg(test)]

@@ -5,14 +5,16 @@
 
 pub mod github;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::manifest::Cursor;
-use crate::record::{Record, RecordKind};
+use crate::record::{Record, RecordKey, RecordKind};
 use crate::rollback::Operation;
 use crate::scope::Scope;
 
@@ -37,6 +39,15 @@ impl Progress for NoProgress {
 pub struct FetchOptions {
     /// Only records updated at or after this cursor (incremental capture); `None` for all.
     pub since: Option<Cursor>,
+    /// With `since`: what the parent snapshot holds, so the tracker can tell which of those
+    /// records no longer exist (an incremental listing never shows a deletion).
+    pub known: Option<Arc<Known>>,
+    /// With `since`: how many records the tracker held when the capture started, from
+    /// [`Tracker::probe`].
+    pub totals: Option<Totals>,
+    /// With `since`: how far before the cursor to start listing again, because a change
+    /// committed just before the parent finished may only have become visible since.
+    pub overlap: chrono::Duration,
     pub progress: Arc<dyn Progress>,
 }
 
@@ -44,9 +55,42 @@ impl Default for FetchOptions {
     fn default() -> Self {
         FetchOptions {
             since: None,
+            known: None,
+            totals: None,
+            overlap: chrono::Duration::zero(),
             progress: Arc::new(NoProgress),
         }
     }
+}
+
+/// The ids a parent snapshot holds, for deletion detection. Built from the manifest alone
+/// (no blob is read).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Known {
+    /// Issue (and pull request) numbers.
+    pub issues: BTreeSet<u64>,
+    /// Comment id → the number of the issue it belongs to.
+    pub comments: BTreeMap<u64, u64>,
+}
+
+/// Live record counts, read cheaply before an incremental capture.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub issues: u64,
+    pub comments: u64,
+}
+
+/// How much of one kind of record a capture delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Coverage {
+    /// Every record of the kind: any other record of the kind no longer exists.
+    Complete,
+    /// Revalidated as unchanged (`304`): the parent's records of the kind stand.
+    Unchanged,
+    /// Only records changed since the cursor; the parent's others stand unless listed in
+    /// [`FetchReport::deleted`].
+    Changes,
 }
 
 /// What a capture saw, besides the records themselves.
@@ -58,6 +102,19 @@ pub struct FetchReport {
     pub not_modified: u64,
     /// Where to resume next time.
     pub cursor: Cursor,
+    /// Per kind; a kind missing here was delivered complete.
+    pub coverage: BTreeMap<RecordKind, Coverage>,
+    /// Records of the parent confirmed gone (deleted, or transferred away).
+    pub deleted: Vec<RecordKey>,
+}
+
+impl FetchReport {
+    pub fn coverage(&self, kind: RecordKind) -> Coverage {
+        self.coverage
+            .get(&kind)
+            .copied()
+            .unwrap_or(Coverage::Complete)
+    }
 }
 
 /// State kept across the operations of one rollback run.
@@ -131,6 +188,13 @@ pub trait Tracker: Send + Sync + Debug {
     /// One cheap request that proves the tracker is reachable, the credentials work and the
     /// scope exists, so those failures surface before anything is written.
     async fn check(&self) -> Result<(), TrackerError>;
+
+    /// Like [`Tracker::check`], and also counts the live issues and comments, which an
+    /// incremental capture compares with what it holds to notice deletions. `None` when the
+    /// tracker cannot count cheaply (incremental captures then rely on periodic full ones).
+    async fn probe(&self) -> Result<Option<Totals>, TrackerError> {
+        self.check().await.map(|()| None)
+    }
 
     /// Streams every record (or, with `since`, every record updated since) into `out`.
     /// Listings run concurrently, so kinds arrive interleaved, and a record that changed

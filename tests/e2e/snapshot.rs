@@ -126,7 +126,7 @@ fn snapshot_counts_match_the_sandbox_and_stay_near_the_request_floor() {
 
 /// Loads every record of a snapshot as JSON text with the sandbox's base URL replaced, so
 /// captures of two sandboxes on different ports compare equal when their content is.
-fn records_text(user: &User, id: &str, base_url: &str) -> Vec<String> {
+pub fn records_text(user: &User, id: &str, base_url: &str) -> Vec<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

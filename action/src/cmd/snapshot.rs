@@ -35,6 +35,8 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
     let opts = SnapshotOptions {
         name: args.name,
         trigger,
+        full: args.full,
+        reconcile_every: args.reconcile_every,
         progress: CaptureProgress::for_output(ctx.json, ctx.quiet, &format!("{scope}")),
         ..SnapshotOptions::default()
     };

@@ -278,6 +278,9 @@ async fn run_locked(
                         name: Some(format!("pre-rollback {}", job.id)),
                         trigger: Trigger::PreRollback,
                         lock_token: Some(lock.token.clone()),
+                        // The plan is computed against this snapshot: list everything
+                        // rather than trust a merge.
+                        full: true,
                         progress: opts.capture_progress.clone(),
                         ..SnapshotOptions::default()
                     },

@@ -68,6 +68,29 @@ pub(crate) async fn sandbox_stats(State(sb): State<Arc<Shared>>) -> Reply {
 }
 
 /// Reseeds the repository and zeroes the stats.
+/// `POST /_sandbox/clock` `{"advance_secs": N}`: moves the sandbox's clock forward, so
+/// rehearsals and benchmarks can simulate days passing between snapshots (every later write
+/// is stamped at least N seconds after the previous one). Answers the new time.
+pub(crate) async fn sandbox_clock(State(sb): State<Arc<Shared>>, body: axum::body::Bytes) -> Reply {
+    let advance = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("advance_secs").and_then(serde_json::Value::as_i64))
+        .filter(|n| (0..=10 * 365 * 86_400).contains(n));
+    let Some(advance) = advance else {
+        return Reply::json(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({
+                "message": "expected a JSON body {\"advance_secs\": N} with 0 <= N <= 10 years",
+                "documentation_url": super::http::DOCS_URL,
+            }),
+        );
+    };
+    let mut st = sb.write();
+    st.clock = st.clock.max(super::state::unix_now()) + advance;
+    let now = chrono::DateTime::from_timestamp(st.clock, 0).map(|t| t.to_rfc3339());
+    Reply::ok(&json!({ "now": now }))
+}
+
 pub(crate) async fn sandbox_reset(State(sb): State<Arc<Shared>>) -> Reply {
     // Seeding a large repository takes a moment: keep it off the async worker threads.
     let worker = sb.clone();

@@ -10,6 +10,7 @@
 mod apply;
 mod client;
 mod convert;
+mod reconcile;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -24,7 +25,9 @@ pub use client::{parse_next_link, Client, Reply, RetryPolicy, WritePace};
 use crate::manifest::Cursor;
 use crate::record::{Record, RecordKind};
 use crate::scope::Scope;
-use crate::tracker::{FetchOptions, FetchReport, Progress, Tracker, TrackerError};
+use crate::tracker::{
+    Coverage, FetchOptions, FetchReport, Progress, Totals, Tracker, TrackerError,
+};
 
 /// The public API root.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -112,17 +115,31 @@ impl GitHubTracker {
     }
 
     /// Reads every page of a plain listing (labels, milestones) by following `Link: next`.
+    /// With `etag` (the validator of the listing's single page last time), asks
+    /// `If-None-Match` first: a 304 means the parent's records of `kind` stand, and costs no
+    /// rate limit.
     async fn walk_pages(
         &self,
         first: String,
         kind: RecordKind,
+        etag: Option<&str>,
         progress: &dyn Progress,
         out: &mpsc::Sender<Record>,
-    ) -> Result<(), TrackerError> {
-        let mut next = Some(first);
+    ) -> Result<Listing, TrackerError> {
+        let mut next = Some(first.clone());
         let mut fetched = 0u64;
+        let mut pages = 0u32;
+        let mut first_etag = None;
         while let Some(target) = next {
-            let reply = self.client.get(&target, None).await?;
+            let conditional = if pages == 0 { etag } else { None };
+            let reply = self.client.get(&target, conditional).await?;
+            if reply.status == http::StatusCode::NOT_MODIFIED {
+                return Ok(Listing::Unchanged);
+            }
+            if pages == 0 {
+                first_etag = reply.header("etag").map(str::to_string);
+            }
+            pages += 1;
             for raw in page_items(&reply, &target)? {
                 let record = match kind {
                     RecordKind::Label => Record::Label(convert::label(raw, &target)?),
@@ -136,7 +153,10 @@ impl GitHubTracker {
             progress.update(kind, fetched, None);
             next = reply.next_link();
         }
-        Ok(())
+        // A validator only describes one page; a longer listing is re-read whole.
+        Ok(Listing::Complete {
+            etag: first_etag.filter(|_| pages == 1),
+        })
     }
 
     /// Walks issues or comments in `since` windows (see the module docs). Returns the newest
@@ -147,7 +167,7 @@ impl GitHubTracker {
         since: Option<DateTime<Utc>>,
         progress: &dyn Progress,
         out: &mpsc::Sender<Record>,
-    ) -> Result<Option<DateTime<Utc>>, TrackerError> {
+    ) -> Result<Walked, TrackerError> {
         let (path, extra) = match kind {
             RecordKind::Issue => ("/issues", "state=all&"),
             _ => ("/issues/comments", ""),
@@ -162,6 +182,7 @@ impl GitHubTracker {
         let mut seen: HashSet<(u64, DateTime<Utc>)> = HashSet::new();
         let mut newest: Option<DateTime<Utc>> = None;
         let mut fetched = 0u64;
+        let mut observed = Vec::new();
         loop {
             let since_q = since
                 .map(|s| format!("&since={}", s.format("%Y-%m-%dT%H:%M:%SZ")))
@@ -177,15 +198,16 @@ impl GitHubTracker {
                     RecordKind::Issue => Record::Issue(convert::issue(raw, &target)?),
                     _ => Record::Comment(convert::comment(raw, &target)?),
                 };
-                let (id, ts) = match &record {
-                    Record::Issue(i) => (i.id, i.updated_at),
-                    Record::Comment(c) => (c.id, c.updated_at),
+                let (id, ts, seen_as) = match &record {
+                    Record::Issue(i) => (i.id, i.updated_at, (i.number, i.comments)),
+                    Record::Comment(c) => (c.id, c.updated_at, (c.id, c.issue_number)),
                     _ => continue,
                 };
                 last_ts = Some(ts);
                 if !seen.insert((id, ts)) {
                     continue;
                 }
+                observed.push(seen_as);
                 newest = newest.max(Some(ts));
                 out.send(record).await.map_err(|_| TrackerError::Aborted)?;
                 fetched += 1;
@@ -209,7 +231,38 @@ impl GitHubTracker {
                 seen.retain(|(_, ts)| *ts >= next_since);
             }
         }
-        Ok(newest)
+        Ok(Walked { newest, observed })
+    }
+}
+
+/// The outcome of [`GitHubTracker::walk_pages`].
+#[derive(Debug)]
+enum Listing {
+    /// Revalidated by a 304: nothing was read.
+    Unchanged,
+    /// Read whole; `etag` validates it next time when it fit one page.
+    Complete { etag: Option<String> },
+}
+
+/// The outcome of [`GitHubTracker::walk_since`].
+#[derive(Debug, Default)]
+struct Walked {
+    /// The newest `updated_at` read.
+    newest: Option<DateTime<Utc>>,
+    /// Issues as (number, comment count); comments as (id, issue number).
+    observed: Vec<(u64, u64)>,
+}
+
+impl GitHubTracker {
+    /// A 404 from a repository path means the repository (or the token's view of it).
+    fn repo_not_found(&self, e: TrackerError) -> TrackerError {
+        match e {
+            TrackerError::NotFound { service, .. } => TrackerError::NotFound {
+                service,
+                what: format!("repository {}/{}", self.owner, self.repo),
+            },
+            other => other,
+        }
     }
 }
 
@@ -239,18 +292,26 @@ impl Tracker for GitHubTracker {
 
     async fn check(&self) -> Result<(), TrackerError> {
         let path = self.repo_path("");
-        let reply = self.client.get(&path, None).await.map_err(|e| match e {
-            TrackerError::NotFound { service, .. } => TrackerError::NotFound {
-                service,
-                what: format!("repository {}/{}", self.owner, self.repo),
-            },
-            other => other,
-        })?;
+        let reply = self
+            .client
+            .get(&path, None)
+            .await
+            .map_err(|e| self.repo_not_found(e))?;
         let repo = reply.json(&path)?;
         if repo.get("has_issues").and_then(Value::as_bool) == Some(false) {
             tracing::warn!(scope = %self.scope, "the repository has issues disabled; only pull requests will be captured");
         }
         Ok(())
+    }
+
+    async fn probe(&self) -> Result<Option<Totals>, TrackerError> {
+        let issues_path = self.repo_path("/issues?state=all&per_page=1");
+        let comments_path = self.repo_path("/issues/comments?per_page=1");
+        let (issues, comments) =
+            futures::future::try_join(self.count(&issues_path), self.count(&comments_path))
+                .await
+                .map_err(|e| self.repo_not_found(e))?;
+        Ok(Some(Totals { issues, comments }))
     }
 
     async fn fetch(
@@ -261,40 +322,95 @@ impl Tracker for GitHubTracker {
         let requests_before = self.client.requests();
         let not_modified_before = self.client.not_modified();
         let progress = opts.progress.as_ref();
-        let since = opts.since.clone().unwrap_or_default();
+        let incremental = opts.since.is_some();
+        let parent = opts.since.clone().unwrap_or_default();
+        // Windows start `overlap` before the parent's cursor: a record committed just
+        // before the parent finished may only have become visible since.
+        let start = |t: Option<DateTime<Utc>>| t.map(|t| t - opts.overlap);
+        let labels_path = self.repo_path(&format!("/labels?per_page={PER_PAGE}"));
+        let milestones_path = self.repo_path(&format!("/milestones?state=all&per_page={PER_PAGE}"));
+        let etag = |path: &str| {
+            incremental
+                .then(|| parent.etags.get(path).map(String::as_str))
+                .flatten()
+        };
         let labels = self.walk_pages(
-            self.repo_path(&format!("/labels?per_page={PER_PAGE}")),
+            labels_path.clone(),
             RecordKind::Label,
+            etag(&labels_path),
             progress,
             &out,
         );
         let milestones = self.walk_pages(
-            self.repo_path(&format!("/milestones?state=all&per_page={PER_PAGE}")),
+            milestones_path.clone(),
             RecordKind::Milestone,
+            etag(&milestones_path),
             progress,
             &out,
         );
-        let issues = self.walk_since(RecordKind::Issue, since.issues_updated, progress, &out);
-        let comments = self.walk_since(RecordKind::Comment, since.comments_updated, progress, &out);
+        let issues = self.walk_since(
+            RecordKind::Issue,
+            start(parent.issues_updated),
+            progress,
+            &out,
+        );
+        let comments = self.walk_since(
+            RecordKind::Comment,
+            start(parent.comments_updated),
+            progress,
+            &out,
+        );
         // Four listings in flight at most, which is within what GitHub tolerates for one
         // token and hides most of the latency of the two long walks.
-        let result = futures::future::try_join4(labels, milestones, issues, comments).await;
-        let (_, _, issues_updated, comments_updated) = result.map_err(|e| match e {
-            TrackerError::NotFound { service, .. } => TrackerError::NotFound {
-                service,
-                what: format!("repository {}/{}", self.owner, self.repo),
-            },
-            other => other,
-        })?;
-        Ok(FetchReport {
-            requests: self.client.requests() - requests_before,
-            not_modified: self.client.not_modified() - not_modified_before,
-            cursor: Cursor {
-                issues_updated: issues_updated.or(since.issues_updated),
-                comments_updated: comments_updated.or(since.comments_updated),
-                ..Cursor::default()
-            },
-        })
+        let (labels, milestones, issues, comments) =
+            futures::future::try_join4(labels, milestones, issues, comments)
+                .await
+                .map_err(|e| self.repo_not_found(e))?;
+
+        let mut report = FetchReport::default();
+        let mut etags = std::collections::BTreeMap::new();
+        for (kind, path, listing) in [
+            (RecordKind::Label, labels_path, labels),
+            (RecordKind::Milestone, milestones_path, milestones),
+        ] {
+            match listing {
+                Listing::Unchanged => {
+                    report.coverage.insert(kind, Coverage::Unchanged);
+                    if let Some(e) = parent.etags.get(&path) {
+                        etags.insert(path, e.clone());
+                    }
+                }
+                Listing::Complete { etag: Some(e) } => {
+                    etags.insert(path, e);
+                }
+                Listing::Complete { etag: None } => {}
+            }
+        }
+        if incremental {
+            report.coverage.insert(RecordKind::Issue, Coverage::Changes);
+            report
+                .coverage
+                .insert(RecordKind::Comment, Coverage::Changes);
+            match (&opts.known, opts.totals) {
+                (Some(known), Some(totals)) => {
+                    self.reconcile((known, totals), &issues, &comments, &mut report, progress, &out)
+                        .await
+                        .map_err(|e| self.repo_not_found(e))?;
+                }
+                _ => tracing::warn!(
+                    "incremental capture without the parent's ids or live totals: deletions since the parent are not detected"
+                ),
+            }
+        }
+        report.requests = self.client.requests() - requests_before;
+        report.not_modified = self.client.not_modified() - not_modified_before;
+        report.cursor = Cursor {
+            issues_updated: issues.newest.max(parent.issues_updated),
+            comments_updated: comments.newest.max(parent.comments_updated),
+            etags,
+            since_reconcile: 0,
+        };
+        Ok(report)
     }
 
     fn requests(&self) -> u64 {

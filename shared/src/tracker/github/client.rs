@@ -92,6 +92,16 @@ impl Reply {
         parse_next_link(self.header("link")?)
     }
 
+    /// The page number of the `rel="last"` URL: with `per_page=1`, the size of the listing.
+    pub fn last_page(&self) -> Option<u64> {
+        let url = parse_link(self.header("link")?, "last")?;
+        let query = url.split_once('?')?.1;
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("page="))
+            .and_then(|n| n.parse().ok())
+    }
+
     pub fn json(&self, path: &str) -> Result<serde_json::Value, TrackerError> {
         serde_json::from_slice(&self.body).map_err(|e| TrackerError::Decode {
             service: SERVICE.into(),
@@ -103,11 +113,18 @@ impl Reply {
 
 /// Extracts the `next` target from an RFC 8288 `Link` header.
 pub fn parse_next_link(link: &str) -> Option<String> {
+    parse_link(link, "next")
+}
+
+/// Extracts the target of relation `rel` from an RFC 8288 `Link` header.
+pub fn parse_link(link: &str, rel: &str) -> Option<String> {
+    let quoted = format!("rel=\"{rel}\"");
+    let bare = format!("rel={rel}");
     link.split(',').find_map(|part| {
         let (url, params) = part.split_once(';')?;
         let is_next = params
             .split(';')
-            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
+            .any(|p| p.trim() == quoted || p.trim() == bare);
         is_next.then(|| {
             url.trim()
                 .trim_start_matches('<')
@@ -497,6 +514,28 @@ mod tests {
             Some("https://api.github.com/repositories/1/issues?page=2")
         );
         assert_eq!(parse_next_link(r#"<https://x/y?page=1>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn last_page_counts_a_per_page_1_listing() {
+        let reply = |link: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(l) = link {
+                headers.insert("link", HeaderValue::from_str(l).unwrap());
+            }
+            Reply {
+                status: StatusCode::OK,
+                headers,
+                body: Bytes::from_static(b"[]"),
+            }
+        };
+        let link = r#"<https://h/api/v3/repositories/1/issues?state=all&per_page=1&page=2>; rel="next", <https://h/api/v3/repositories/1/issues?state=all&per_page=1&page=4312>; rel=last"#;
+        assert_eq!(reply(Some(link)).last_page(), Some(4312));
+        assert_eq!(reply(None).last_page(), None);
+        assert_eq!(
+            reply(Some(r#"<https://h/x?page=1>; rel="prev""#)).last_page(),
+            None
+        );
     }
 
     #[test]
