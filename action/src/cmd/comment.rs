@@ -16,15 +16,8 @@ use super::{print_json, Outcome};
 use crate::cli::{CommentCmd, UpsertArgs};
 use crate::ctx::Context;
 
-/// How every comment written by `upsert` begins.
-pub const MARKER_PREFIX: &str = "<!-- backtrack:";
-
-/// Whether a comment is one of backtrack's own reports (a sticky diff comment): its body
-/// starts with the upsert marker. Comments that a rollback recreated carry a
-/// `<!-- backtrack:restored-comment:… -->` marker instead (at their end) and are real content.
-pub fn is_report(body: &str) -> bool {
-    body.starts_with(MARKER_PREFIX) && !body.starts_with("<!-- backtrack:restored-comment:")
-}
+// Where the markers live: rollback must recognise the reports too (and leave them alone).
+pub use backtrack::rollback::plan::{is_report, MARKER_PREFIX};
 
 /// Leaves backtrack's own report comments out of a record set, so that a diff does not show
 /// the previous run's PR comment as a tracker change (and grow with every update).

@@ -18,6 +18,16 @@ pub fn restored_marker(original_id: u64) -> String {
     format!("<!-- backtrack:restored-comment:{original_id} -->")
 }
 
+/// How every hidden backtrack marker starts.
+pub const MARKER_PREFIX: &str = "<!-- backtrack:";
+
+/// Whether a comment is one of backtrack's own reports (a sticky diff comment): its body
+/// starts with the upsert marker. Comments that a rollback recreated carry a
+/// `<!-- backtrack:restored-comment:… -->` marker instead (at their end) and are real content.
+pub fn is_report(body: &str) -> bool {
+    body.starts_with(MARKER_PREFIX) && !body.starts_with("<!-- backtrack:restored-comment:")
+}
+
 /// The original comment id a live comment restores, if it carries the marker.
 pub fn restored_from(body: &str) -> Option<u64> {
     let start = body.rfind("<!-- backtrack:restored-comment:")?;
@@ -390,6 +400,8 @@ fn plan_comments(
         for current in live.comments.values() {
             if !target.comments.contains_key(&current.id)
                 && restored_from(&current.body).is_none()
+                // The Action's sticky diff comment is backtrack's own, not content.
+                && !is_report(&current.body)
                 && in_scope(current.issue_number)
                 && current.created_at > opts.snapshot_time
             {
@@ -600,6 +612,14 @@ mod tests {
         b.set = target.clone();
         b.issue(3, "Created later").created_at = at(6);
         b.comment(12, 1, "eve", "spam").created_at = at(6);
+        // The Action's sticky diff comment, posted after the snapshot: never deleted.
+        b.comment(
+            13,
+            1,
+            "bot",
+            "<!-- backtrack:diff github:acme/widgets -->\nreport",
+        )
+        .created_at = at(6);
         let live = b.build();
         assert!(plan(&target, &live, &opts(), "snap").ops.is_empty());
         let mut o = opts();
