@@ -17,7 +17,7 @@ use crate::cli::{CommentCmd, UpsertArgs};
 use crate::ctx::Context;
 
 // Where the markers live: rollback must recognise the reports too (and leave them alone).
-pub use backtrack::rollback::plan::{is_report, MARKER_PREFIX};
+pub use backtrack::rollback::plan::is_report;
 
 /// Leaves backtrack's own report comments out of a record set, so that a diff does not show
 /// the previous run's PR comment as a tracker change (and grow with every update).
