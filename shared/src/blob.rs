@@ -1,6 +1,12 @@
 //! Blobs: the canonical bytes of one record, zstd-compressed and addressed by the SHA-256 of the
 //! uncompressed canonical bytes.
 //!
+//! Record blobs of a scope are compressed with a zstd dictionary trained on the scope's own
+//! records (see [`Dictionary`]): GitHub's JSON repeats the same keys, URL templates and user
+//! objects in every record, which per-record compression alone cannot exploit. The frame
+//! names its dictionary by id, so a blob stays self-describing and its name (the hash of the
+//! uncompressed bytes) does not depend on how it was compressed.
+//!
 //! Canonical means: JSON with object keys sorted at every level and no insignificant
 //! whitespace. Sorting is done here rather than relying on `serde_json`'s map type, because a
 //! dependency enabling `serde_json/preserve_order` anywhere in the build would otherwise change
@@ -108,8 +114,32 @@ pub fn decompress(key: &str, compressed: &[u8]) -> Result<Vec<u8>, BlobError> {
 
 /// Decompresses, checks the hash against `id`, and parses a blob.
 pub fn decode<T: DeserializeOwned>(id: &BlobId, compressed: &[u8]) -> Result<T, BlobError> {
+    decode_with(id, compressed, None)
+}
+
+/// The dictionary id a compressed blob's frame names, if it was compressed with one.
+pub fn frame_dictionary(compressed: &[u8]) -> Option<u32> {
+    zstd::zstd_safe::get_dict_id_from_frame(compressed).map(|id| id.get())
+}
+
+/// [`decode`] for blobs that may have been compressed with `dict` (the one
+/// [`frame_dictionary`] names).
+pub fn decode_with<T: DeserializeOwned>(
+    id: &BlobId,
+    compressed: &[u8],
+    dict: Option<&Dictionary>,
+) -> Result<T, BlobError> {
     let key = id.key();
-    let bytes = decompress(&key, compressed)?;
+    let bytes = match (frame_dictionary(compressed), dict) {
+        (None, _) => decompress(&key, compressed)?,
+        (Some(want), Some(d)) if d.id == want => d.decompress(&key, compressed)?,
+        (Some(want), _) => {
+            return Err(BlobError::Corrupt {
+                key,
+                detail: format!("it needs dictionary {} and none was given", dict_name(want)),
+            })
+        }
+    };
     let actual = BlobId::of(&bytes);
     if &actual != id {
         return Err(BlobError::Corrupt {
@@ -121,6 +151,166 @@ pub fn decode<T: DeserializeOwned>(id: &BlobId, compressed: &[u8]) -> Result<T, 
         key,
         detail: format!("not a valid record ({e})"),
     })
+}
+
+/// Dictionaries are trained on at most this many bytes of a scope's first records...
+pub const DICT_TRAINING_BYTES: usize = 4 << 20;
+/// ...and only once at least this many are at hand (below that, a dictionary would cost
+/// more than it saves).
+pub const DICT_MIN_TRAINING_BYTES: usize = 256 << 10;
+/// The size zstd's trainer aims for; 64 KiB is where the ratio on issue JSON levels off.
+const DICT_SIZE: usize = 64 << 10;
+/// zstd reserves dictionary ids below 32768.
+const DICT_ID_MIN: u32 = 32_768;
+
+/// A zstd dictionary trained on one scope's records, stored once at `dicts/<id>` and named by
+/// every frame compressed with it. Trained ids are random, so two trainings never share an
+/// id in practice; the store's create-if-absent put is the final arbiter.
+pub struct Dictionary {
+    pub id: u32,
+    bytes: Vec<u8>,
+    decoder: zstd::dict::DecoderDictionary<'static>,
+}
+
+impl std::fmt::Debug for Dictionary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dictionary")
+            .field("id", &self.id)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// The store key of dictionary `id`.
+pub fn dict_key(id: u32) -> String {
+    format!("dicts/{}", dict_name(id))
+}
+
+fn dict_name(id: u32) -> String {
+    format!("{id:08x}")
+}
+
+impl Dictionary {
+    /// Trains a dictionary on sample records (canonical bytes). `None` when zstd finds the
+    /// samples too few or too alike to train on: the caller compresses without one.
+    pub fn train<S: AsRef<[u8]>>(samples: &[S]) -> Option<Dictionary> {
+        let mut bytes = match zstd::dict::from_samples(samples, DICT_SIZE) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::debug!(error = %e, "dictionary training declined");
+                return None;
+            }
+        };
+        // The id sits right after the 4-byte magic. Derive ours from the content, so equal
+        // dictionaries share an id and different ones collide only by 32-bit chance (which
+        // the create-if-absent put of `dicts/<id>` catches).
+        if bytes.len() < 8 {
+            return None;
+        }
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
+        let id = DICT_ID_MIN
+            + u32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]])
+                % (u32::MAX - DICT_ID_MIN);
+        bytes[4..8].copy_from_slice(&id.to_le_bytes());
+        Dictionary::from_bytes(&dict_key(id), bytes).ok()
+    }
+
+    /// A stored dictionary; `key` names it in errors, and its id must match the key's.
+    pub fn from_bytes(key: &str, bytes: Vec<u8>) -> Result<Dictionary, BlobError> {
+        let corrupt = |detail: String| BlobError::Corrupt {
+            key: key.to_string(),
+            detail,
+        };
+        if bytes.len() < 8 || bytes[0..4] != [0x37, 0xA4, 0x30, 0xEC] {
+            return Err(corrupt("not a zstd dictionary".into()));
+        }
+        let id = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+        if !key.ends_with(&dict_name(id)) {
+            return Err(corrupt(format!("it holds dictionary {}", dict_name(id))));
+        }
+        Ok(Dictionary {
+            id,
+            decoder: zstd::dict::DecoderDictionary::copy(&bytes),
+            bytes,
+        })
+    }
+
+    pub fn key(&self) -> String {
+        dict_key(self.id)
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// A compressor for many blobs with this dictionary (digesting it once).
+    pub fn compressor(&self) -> Result<zstd::bulk::Compressor<'static>, BlobError> {
+        zstd::bulk::Compressor::with_dictionary(ZSTD_LEVEL, &self.bytes).map_err(|e| {
+            BlobError::Corrupt {
+                key: self.key(),
+                detail: format!("zstd refused it as a dictionary ({e})"),
+            }
+        })
+    }
+
+    fn decompress(&self, key: &str, compressed: &[u8]) -> Result<Vec<u8>, BlobError> {
+        let corrupt = |e: std::io::Error| BlobError::Corrupt {
+            key: key.to_string(),
+            detail: format!(
+                "not valid zstd data for dictionary {} ({e})",
+                dict_name(self.id)
+            ),
+        };
+        let mut out = Vec::new();
+        let mut decoder = zstd::stream::read::Decoder::with_prepared_dictionary(
+            std::io::BufReader::new(compressed),
+            &self.decoder,
+        )
+        .map_err(corrupt)?;
+        std::io::Read::read_to_end(&mut decoder, &mut out).map_err(corrupt)?;
+        Ok(out)
+    }
+}
+
+/// Encodes records, with the scope's dictionary once there is one.
+pub struct RecordEncoder {
+    compressor: Option<(u32, zstd::bulk::Compressor<'static>)>,
+}
+
+impl std::fmt::Debug for RecordEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordEncoder")
+            .field(
+                "dictionary",
+                &self.compressor.as_ref().map(|(id, _)| dict_name(*id)),
+            )
+            .finish()
+    }
+}
+
+impl RecordEncoder {
+    pub fn new(dict: Option<&Dictionary>) -> Result<Self, BlobError> {
+        Ok(RecordEncoder {
+            compressor: match dict {
+                Some(d) => Some((d.id, d.compressor()?)),
+                None => None,
+            },
+        })
+    }
+
+    pub fn dictionary(&self) -> Option<u32> {
+        self.compressor.as_ref().map(|(id, _)| *id)
+    }
+
+    /// Compresses canonical bytes already hashed by the caller.
+    pub fn compress(&mut self, canonical: &[u8]) -> Vec<u8> {
+        match &mut self.compressor {
+            Some((_, c)) => c
+                .compress(canonical)
+                .unwrap_or_else(|_| compress(canonical)),
+            None => compress(canonical),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -148,5 +338,69 @@ mod tests {
         assert!(err.to_string().contains("hashes to"), "{err}");
         let err = decode::<Value>(&blob.id, b"garbage").unwrap_err();
         assert!(err.to_string().contains("zstd"), "{err}");
+    }
+
+    fn sample_records(n: usize) -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| {
+                let module = ["parser", "store", "cli"][i % 3];
+                let login = ["alice", "bob", "carol"][i % 3];
+                let state = if i % 4 == 0 { "closed" } else { "open" };
+                canonical_json(&json!({
+                    "number": i,
+                    "title": format!("Issue {i} about the {module} module"),
+                    "url": format!("https://api.github.com/repos/acme/widgets/issues/{i}"),
+                    "user": {"login": login, "type": "User",
+                             "avatar_url": "https://avatars.githubusercontent.com/u/1?v=4"},
+                    "state": state,
+                }))
+                .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dictionary_blobs_round_trip_name_their_dictionary_and_shrink() {
+        let samples = sample_records(3000);
+        let dict = Dictionary::train(&samples).expect("trainable");
+        let stored = Dictionary::from_bytes(&dict.key(), dict.bytes().to_vec()).unwrap();
+        assert_eq!(stored.id, dict.id);
+        let mut enc = RecordEncoder::new(Some(&dict)).unwrap();
+        let mut plain = RecordEncoder::new(None).unwrap();
+        let (mut with, mut without) = (0, 0);
+        for s in &samples {
+            let id = BlobId::of(s);
+            let c = enc.compress(s);
+            with += c.len();
+            without += plain.compress(s).len();
+            assert_eq!(frame_dictionary(&c), Some(dict.id));
+            let back: Value = decode_with(&id, &c, Some(&stored)).unwrap();
+            assert_eq!(canonical_json(&back).unwrap(), *s);
+        }
+        assert!(
+            with * 2 < without,
+            "{with} bytes with the dictionary vs {without} without"
+        );
+
+        // Without its dictionary a blob says which one it needs; plain blobs need none.
+        let c = enc.compress(&samples[0]);
+        let err = decode_with::<Value>(&BlobId::of(&samples[0]), &c, None).unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("{:08x}", dict.id)),
+            "{err}"
+        );
+        let p = plain.compress(&samples[0]);
+        assert_eq!(frame_dictionary(&p), None);
+        let _: Value = decode_with(&BlobId::of(&samples[0]), &p, Some(&stored)).unwrap();
+    }
+
+    #[test]
+    fn a_stored_dictionary_is_checked_against_its_key() {
+        let dict = Dictionary::train(&sample_records(3000)).unwrap();
+        let err = Dictionary::from_bytes("dicts/00000001", dict.bytes().to_vec()).unwrap_err();
+        assert!(err.to_string().contains("holds dictionary"), "{err}");
+        let err = Dictionary::from_bytes(&dict.key(), b"not a dict".to_vec()).unwrap_err();
+        assert!(err.to_string().contains("not a zstd dictionary"), "{err}");
+        assert!(Dictionary::train(&sample_records(3)).is_none());
     }
 }

@@ -12,7 +12,12 @@ use crate::record::{RecordKey, RecordKind};
 use crate::scope::Scope;
 
 /// The manifest format this build writes; readers refuse newer formats with a clear message.
-pub const MANIFEST_FORMAT: u32 = 1;
+/// 2: entry tables may be deltas on a base table, and record blobs may need a dictionary.
+pub const MANIFEST_FORMAT: u32 = 2;
+
+/// Longest chain of delta tables before a full table is written again: bounds the reads
+/// needed to assemble a manifest.
+pub const MAX_TABLE_CHAIN: usize = 32;
 
 /// Why a snapshot was taken. Part of the CLI contract (`--trigger`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -116,8 +121,36 @@ pub struct Manifest {
     pub parent: Option<SnapshotId>,
     #[serde(default)]
     pub cursor: Cursor,
+    /// The zstd dictionary record blobs written for this snapshot were compressed with (see
+    /// [`crate::blob::Dictionary`]); children inherit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dict: Option<u32>,
     /// Sorted by kind, then numerically by id where ids are numbers.
     pub entries: Vec<ManifestEntry>,
+    /// The stored entry tables this manifest was assembled from, newest first (a delta
+    /// chain ends at a full table); empty for a manifest not read from a store.
+    #[serde(skip)]
+    pub tables: Vec<BlobId>,
+}
+
+/// An entry table as stored: all entries, or the changes from a base table. Tables are
+/// content-addressed blobs, so deleting the snapshot whose table is another's base breaks
+/// nothing: the base stays referenced (and kept by GC) through the chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EntryTable {
+    Full(Vec<ManifestEntry>),
+    Delta(DeltaTable),
+}
+
+/// Entries added or changed, and keys removed, relative to `base`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeltaTable {
+    pub base: BlobId,
+    /// Tables in the chain below this one.
+    pub depth: u32,
+    pub upserts: Vec<ManifestEntry>,
+    pub removed: Vec<RecordKey>,
 }
 
 impl Manifest {
@@ -145,8 +178,18 @@ impl Manifest {
     /// Splits the manifest for storage: the entry table as a content-addressed blob (so a
     /// snapshot identical to its parent stores no new table at all) and a small header that
     /// names it. Returns (compressed header, entry-table blob).
-    pub fn encode(&self) -> Result<(Vec<u8>, blob::EncodedBlob), BlobError> {
-        let table = blob::encode("manifest entries", &self.entries)?;
+    ///
+    /// With `base` (the parent, as read from the store), the table is a delta on the
+    /// parent's when that is small (at most a quarter of the entries changed) and the chain
+    /// is short enough; otherwise it is written whole.
+    pub fn encode(
+        &self,
+        base: Option<&Manifest>,
+    ) -> Result<(Vec<u8>, blob::EncodedBlob), BlobError> {
+        let table = match base.and_then(|b| self.delta_on(b)) {
+            Some(delta) => blob::encode("manifest entries", &EntryTable::Delta(delta))?,
+            None => blob::encode("manifest entries", &self.entries)?,
+        };
         let header = StoredManifest {
             format: self.format,
             id: self.id,
@@ -156,6 +199,7 @@ impl Manifest {
             created_at: self.created_at,
             parent: self.parent,
             cursor: self.cursor.clone(),
+            dict: self.dict,
             entries_blob: table.id.clone(),
             entries_count: self.entries.len() as u64,
         };
@@ -164,6 +208,63 @@ impl Manifest {
             source,
         })?;
         Ok((blob::compress(&bytes), table))
+    }
+
+    /// The changes from `base`'s entries, if a delta table is worth writing.
+    fn delta_on(&self, base: &Manifest) -> Option<DeltaTable> {
+        let top = base.tables.first()?;
+        if base.tables.len() >= MAX_TABLE_CHAIN {
+            return None;
+        }
+        let old: std::collections::HashMap<RecordKey, &ManifestEntry> =
+            base.entries.iter().map(|e| (e.key(), e)).collect();
+        let upserts: Vec<ManifestEntry> = self
+            .entries
+            .iter()
+            .filter(|e| old.get(&e.key()).copied() != Some(*e))
+            .cloned()
+            .collect();
+        let current: std::collections::HashSet<RecordKey> =
+            self.entries.iter().map(|e| e.key()).collect();
+        let mut removed: Vec<RecordKey> = base
+            .entries
+            .iter()
+            .map(|e| e.key())
+            .filter(|k| !current.contains(k))
+            .collect();
+        removed.sort();
+        let changes = upserts.len() + removed.len();
+        (changes * 4 <= self.entries.len()).then(|| DeltaTable {
+            base: top.clone(),
+            depth: base.tables.len() as u32,
+            upserts,
+            removed,
+        })
+    }
+
+    /// Applies a chain of tables (newest first, ending with the full one) into entries.
+    pub fn apply_chain(
+        key: &str,
+        full: Vec<ManifestEntry>,
+        deltas: Vec<DeltaTable>,
+    ) -> Result<Vec<ManifestEntry>, BlobError> {
+        if deltas.is_empty() {
+            return Ok(full);
+        }
+        let mut map: std::collections::HashMap<RecordKey, ManifestEntry> =
+            full.into_iter().map(|e| (e.key(), e)).collect();
+        for delta in deltas.into_iter().rev() {
+            for k in &delta.removed {
+                if map.remove(k).is_none() {
+                    return Err(BlobError::Corrupt {
+                        key: key.to_string(),
+                        detail: format!("a delta table removes {k}, which its base lacks"),
+                    });
+                }
+            }
+            map.extend(delta.upserts.into_iter().map(|e| (e.key(), e)));
+        }
+        Ok(map.into_values().collect())
     }
 
     /// Reads a stored header; the caller fetches the entry table it names and calls
@@ -215,7 +316,9 @@ impl Manifest {
             created_at: header.created_at,
             parent: header.parent,
             cursor: header.cursor,
+            dict: header.dict,
             entries,
+            tables: Vec::new(),
         })
     }
 
@@ -253,7 +356,9 @@ pub struct StoredManifest {
     pub parent: Option<SnapshotId>,
     #[serde(default)]
     pub cursor: Cursor,
-    /// The blob holding the entry table (a JSON array of [`ManifestEntry`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dict: Option<u32>,
+    /// The blob holding the entry table ([`EntryTable`]).
     pub entries_blob: BlobId,
     pub entries_count: u64,
 }
@@ -288,6 +393,8 @@ mod tests {
             created_at: Utc::now(),
             parent: None,
             cursor: Cursor::default(),
+            dict: None,
+            tables: Vec::new(),
             entries: vec![
                 ManifestEntry {
                     kind: RecordKind::Issue,
@@ -320,7 +427,7 @@ mod tests {
         assert_eq!(ids, ["1", "9", "10"]);
         assert_eq!(m.counts().issues, 2);
         assert_eq!(m.logical_bytes(), 13);
-        let (header, table) = m.encode().unwrap();
+        let (header, table) = m.encode(None).unwrap();
         let stored = Manifest::decode_header("k", &header).unwrap();
         assert_eq!(stored.entries_blob, table.id);
         let entries: Vec<ManifestEntry> = blob::decode(&table.id, &table.compressed).unwrap();

@@ -16,7 +16,6 @@ use serde::Serialize;
 use crate::catalog::{JobStatus, SnapshotStatus};
 use crate::error::Result;
 use crate::id::SnapshotId;
-use crate::manifest::Manifest;
 use crate::scope::Scope;
 use crate::snapshot::{human_bytes, Archive};
 use crate::SnapshotEntry;
@@ -177,9 +176,9 @@ async fn unreferenced_blobs(
         if dropped_here {
             continue;
         }
-        let header = Manifest::decode_header(&object.key, &archive.store.get(&object.key).await?)?;
-        referenced.insert(header.entries_blob.key());
+        // Every table of the chain stays: a child's delta may sit on a dropped parent's.
         let manifest = archive.read_manifest(&object.key).await?;
+        referenced.extend(manifest.tables.iter().map(|t| t.key()));
         referenced.extend(manifest.entries.iter().map(|e| e.blob.key()));
     }
     let cutoff =

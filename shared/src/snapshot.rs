@@ -18,11 +18,13 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::blob;
+use crate::blob::{self, Dictionary, RecordEncoder};
 use crate::catalog::{ByteStats, Catalog, Finish, SnapshotEntry, SnapshotStatus};
 use crate::error::{Error, Result};
 use crate::id::{BlobId, SnapshotId};
-use crate::manifest::{Counts, Manifest, ManifestEntry, Trigger, MANIFEST_FORMAT};
+use crate::manifest::{
+    Counts, EntryTable, Manifest, ManifestEntry, Trigger, MANIFEST_FORMAT, MAX_TABLE_CHAIN,
+};
 use crate::record::{Record, RecordKey, RecordKind, RecordSet};
 use crate::scope::Scope;
 use crate::store::{ObjectStore, PutOutcome};
@@ -160,11 +162,88 @@ pub fn human_bytes(n: u64) -> String {
 pub struct Archive {
     pub store: Arc<dyn ObjectStore>,
     pub catalog: Arc<dyn Catalog>,
+    /// Dictionaries read so far, by id: every blob of a scope needs the same one.
+    dicts: Arc<std::sync::Mutex<HashMap<u32, Arc<Dictionary>>>>,
 }
 
 impl Archive {
     pub fn new(store: Arc<dyn ObjectStore>, catalog: Arc<dyn Catalog>) -> Self {
-        Archive { store, catalog }
+        Archive {
+            store,
+            catalog,
+            dicts: Arc::default(),
+        }
+    }
+
+    /// Dictionary `id`, from the cache or the store.
+    pub async fn dictionary(&self, id: u32) -> Result<Arc<Dictionary>> {
+        let cached = self
+            .dicts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+            .cloned();
+        if let Some(d) = cached {
+            return Ok(d);
+        }
+        let key = blob::dict_key(id);
+        let bytes = self.store.get(&key).await?;
+        let dict = Arc::new(Dictionary::from_bytes(&key, bytes.to_vec())?);
+        self.dicts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, dict.clone());
+        Ok(dict)
+    }
+
+    /// Reads a blob, checks its hash and parses it, with the dictionary its frame names.
+    /// Returns the value and the stored (compressed) size.
+    pub async fn read_blob<T: serde::de::DeserializeOwned>(&self, id: &BlobId) -> Result<(T, u64)> {
+        let bytes = self.store.get(&id.key()).await?;
+        let dict = match blob::frame_dictionary(&bytes) {
+            Some(d) => Some(self.dictionary(d).await?),
+            None => None,
+        };
+        let value = blob::decode_with(id, &bytes, dict.as_deref())?;
+        Ok((value, bytes.len() as u64))
+    }
+
+    /// Trains a dictionary on a scope's first records and stores it. `None` (compress
+    /// without) when training declines or the id is taken by a different dictionary.
+    async fn train_dictionary(
+        &self,
+        samples: Vec<Vec<u8>>,
+    ) -> Result<Option<(Arc<Dictionary>, u64)>> {
+        let trained = tokio::task::spawn_blocking(move || Dictionary::train(&samples))
+            .await
+            .map_err(|e| Error::Internal(format!("dictionary training panicked: {e}")))?;
+        let Some(dict) = trained else {
+            return Ok(None);
+        };
+        let len = dict.bytes().len() as u64;
+        let stored = match self
+            .store
+            .put(&dict.key(), Bytes::copy_from_slice(dict.bytes()))
+            .await?
+        {
+            PutOutcome::Written => len,
+            PutOutcome::Existed => {
+                if self.store.get(&dict.key()).await?.as_ref() != dict.bytes() {
+                    tracing::warn!(
+                        id = dict.id,
+                        "dictionary id taken by another dictionary; compressing without one"
+                    );
+                    return Ok(None);
+                }
+                0
+            }
+        };
+        let dict = Arc::new(dict);
+        self.dicts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(dict.id, dict.clone());
+        Ok(Some((dict, stored)))
     }
 
     /// Takes a full snapshot of `tracker`'s scope.
@@ -193,7 +272,8 @@ impl Archive {
             },
             None => None,
         };
-        let base = parent_manifest.filter(|m| {
+        let parent_manifest = parent_manifest.map(Arc::new);
+        let base = parent_manifest.clone().filter(|m| {
             if opts.full {
                 return false;
             }
@@ -231,6 +311,17 @@ impl Archive {
             .map(|m| m.entries.iter().map(|e| e.blob.clone()).collect())
             .unwrap_or_default();
         let base = base.map(|manifest| Base { manifest, totals });
+        // A scope keeps its dictionary: every later snapshot compresses with it.
+        let dict = match parent_manifest.as_ref().and_then(|m| m.dict) {
+            Some(id) => match self.dictionary(id).await {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!(dict = id, error = %e, "cannot read the scope's dictionary; training a new one");
+                    None
+                }
+            },
+            None => None,
+        };
 
         let id = SnapshotId::new();
         let created_at = Utc::now();
@@ -259,7 +350,17 @@ impl Archive {
             CaptureMode::Full
         };
         match self
-            .capture(tracker.clone(), &entry, known_blobs, base, opts)
+            .capture(
+                tracker.clone(),
+                &entry,
+                Inputs {
+                    known_blobs,
+                    base,
+                    parent: parent_manifest,
+                    dict,
+                },
+                opts,
+            )
             .await
         {
             Ok(Captured {
@@ -319,10 +420,15 @@ impl Archive {
         &self,
         tracker: Arc<dyn Tracker>,
         entry: &SnapshotEntry,
-        known_blobs: HashSet<BlobId>,
-        base: Option<Base>,
+        inputs: Inputs,
         opts: &SnapshotOptions,
     ) -> Result<Captured> {
+        let Inputs {
+            known_blobs,
+            base,
+            parent,
+            dict,
+        } = inputs;
         let (tx, mut rx) = mpsc::channel::<Record>(256);
         let fetch_opts = FetchOptions {
             since: base.as_ref().map(|b| b.manifest.cursor.clone()),
@@ -335,15 +441,10 @@ impl Archive {
 
         let mut entries: HashMap<RecordKey, ManifestEntry> = HashMap::new();
         let mut pending_blobs: HashSet<BlobId> = HashSet::new();
-        let mut writes: JoinSet<Result<(PutOutcome, u64)>> = JoinSet::new();
-        let mut stats = ByteStats::default();
-        let mut blobs_written = 0u64;
-        let mut account = |outcome: PutOutcome, len: u64, stats: &mut ByteStats| {
-            if outcome == PutOutcome::Written {
-                stats.stored_new += len;
-                blobs_written += 1;
-            }
-        };
+        let mut writer = BlobWriter::new(self.store.clone());
+        let mut encoder = RecordEncoder::new(dict.as_deref())?;
+        // Without a dictionary yet, the first records wait here to train one on.
+        let mut training: Option<(Training, usize)> = dict.is_none().then(|| (Vec::new(), 0));
 
         let consumed: Result<()> = async {
             while let Some(record) = rx.recv().await {
@@ -356,38 +457,50 @@ impl Archive {
                         continue;
                     }
                 }
-                let encoded = blob::encode("record", &record)?;
+                let canonical =
+                    blob::canonical_json(&record).map_err(|source| blob::BlobError::Encode {
+                        what: "record",
+                        source,
+                    })?;
+                let id = BlobId::of(&canonical);
                 entries.insert(
                     key.clone(),
                     ManifestEntry {
                         kind: key.kind,
                         id: key.id,
-                        blob: encoded.id.clone(),
+                        blob: id.clone(),
                         updated_at,
-                        size: encoded.logical_len,
+                        size: canonical.len() as u64,
                         issue: match &record {
                             Record::Comment(c) => Some(c.issue_number),
                             _ => None,
                         },
                     },
                 );
-                if known_blobs.contains(&encoded.id) || !pending_blobs.insert(encoded.id.clone()) {
+                if known_blobs.contains(&id) || !pending_blobs.insert(id.clone()) {
                     continue;
                 }
-                while writes.len() >= WRITES_IN_FLIGHT {
-                    if let Some(done) = writes.join_next().await {
-                        let (outcome, len) = joined(done)??;
-                        account(outcome, len, &mut stats);
+                if let Some((buffer, bytes)) = &mut training {
+                    *bytes += canonical.len();
+                    buffer.push((id, canonical));
+                    if *bytes >= blob::DICT_TRAINING_BYTES {
+                        let (buffer, _) = training.take().unwrap_or_default();
+                        encoder = self.flush_training(buffer, &mut writer).await?;
+                    }
+                    continue;
+                }
+                let compressed = encoder.compress(&canonical);
+                writer.put(id, compressed).await?;
+            }
+            if let Some((buffer, bytes)) = training.take() {
+                if bytes >= blob::DICT_MIN_TRAINING_BYTES {
+                    encoder = self.flush_training(buffer, &mut writer).await?;
+                } else {
+                    for (id, canonical) in buffer {
+                        let compressed = encoder.compress(&canonical);
+                        writer.put(id, compressed).await?;
                     }
                 }
-                let store = self.store.clone();
-                writes.spawn(async move {
-                    let len = encoded.compressed.len() as u64;
-                    let outcome = store
-                        .put(&encoded.id.key(), Bytes::from(encoded.compressed))
-                        .await?;
-                    Ok((outcome, len))
-                });
             }
             Ok(())
         }
@@ -397,16 +510,13 @@ impl Archive {
         let fetched = joined(fetcher.await)?;
         consumed?;
         let report = fetched?;
-        while let Some(done) = writes.join_next().await {
-            let (outcome, len) = joined(done)??;
-            account(outcome, len, &mut stats);
-        }
+        let (mut stats, blobs_written) = writer.finish().await?;
 
         let mut cursor = report.cursor.clone();
         let deleted = report.deleted.len() as u64;
-        if let Some(base) = base {
+        if let Some(base) = &base {
             cursor.since_reconcile = base.manifest.cursor.since_reconcile.saturating_add(1);
-            entries = merge(base.manifest.entries, entries, &report);
+            entries = merge(&base.manifest.entries, entries, &report);
         }
         let mut manifest = Manifest {
             format: MANIFEST_FORMAT,
@@ -417,11 +527,13 @@ impl Archive {
             created_at: entry.created_at,
             parent: entry.parent,
             cursor,
+            dict: encoder.dictionary(),
             entries: entries.into_values().collect(),
+            tables: Vec::new(),
         };
         manifest.sort_entries();
         stats.logical = manifest.logical_bytes();
-        stats.stored_new += self.write_manifest(&manifest).await?;
+        stats.stored_new += self.write_manifest_on(&manifest, parent.as_deref()).await?;
         Ok(Captured {
             manifest,
             stats,
@@ -429,6 +541,29 @@ impl Archive {
             not_modified: report.not_modified,
             deleted,
         })
+    }
+
+    /// Trains the scope's dictionary on the buffered records, then writes them with it.
+    async fn flush_training(
+        &self,
+        buffer: Training,
+        writer: &mut BlobWriter,
+    ) -> Result<RecordEncoder> {
+        let samples: Vec<Vec<u8>> = buffer.iter().map(|(_, b)| b.clone()).collect();
+        let trained = self.train_dictionary(samples).await?;
+        let encoder = match &trained {
+            Some((dict, stored)) => {
+                writer.stats.stored_new += stored;
+                RecordEncoder::new(Some(dict))?
+            }
+            None => RecordEncoder::new(None)?,
+        };
+        let mut encoder = encoder;
+        for (id, canonical) in buffer {
+            let compressed = encoder.compress(&canonical);
+            writer.put(id, compressed).await?;
+        }
+        Ok(encoder)
     }
 
     /// The newest completed snapshot of a scope.
@@ -507,18 +642,52 @@ impl Archive {
         self.read_manifest(&entry.manifest_key).await
     }
 
-    /// Reads the manifest at `key` with its entry table (hash-checked).
+    /// Reads the manifest at `key` with its entry table (hash-checked), following a chain
+    /// of delta tables down to the full one.
     pub async fn read_manifest(&self, key: &str) -> Result<Manifest> {
         let header = Manifest::decode_header(key, &self.store.get(key).await?)?;
-        let table = header.entries_blob.clone();
-        let entries = blob::decode(&table, &self.store.get(&table.key()).await?)?;
-        Ok(Manifest::assemble(key, header, entries)?)
+        let mut tables = vec![header.entries_blob.clone()];
+        let mut deltas = Vec::new();
+        let full = loop {
+            let Some(table) = tables.last().cloned() else {
+                return Err(Error::Internal("empty table chain".into()));
+            };
+            match blob::decode::<EntryTable>(&table, &self.store.get(&table.key()).await?)? {
+                EntryTable::Full(entries) => break entries,
+                EntryTable::Delta(delta) => {
+                    if tables.len() > MAX_TABLE_CHAIN {
+                        return Err(blob::BlobError::Corrupt {
+                            key: key.to_string(),
+                            detail: format!("its entry tables chain past {MAX_TABLE_CHAIN}"),
+                        }
+                        .into());
+                    }
+                    tables.push(delta.base.clone());
+                    deltas.push(delta);
+                }
+            }
+        };
+        let entries = Manifest::apply_chain(key, full, deltas)?;
+        let mut manifest = Manifest::assemble(key, header, entries)?;
+        manifest.sort_entries();
+        manifest.tables = tables;
+        Ok(manifest)
     }
 
     /// Writes a manifest: its entry table first, then the header that names it. Returns
     /// the compressed bytes newly stored.
     pub async fn write_manifest(&self, manifest: &Manifest) -> Result<u64> {
-        let (header, table) = manifest.encode()?;
+        self.write_manifest_on(manifest, None).await
+    }
+
+    /// [`Archive::write_manifest`], storing the entry table as a delta on `base`'s (a
+    /// manifest read from this store) when that is smaller.
+    pub async fn write_manifest_on(
+        &self,
+        manifest: &Manifest,
+        base: Option<&Manifest>,
+    ) -> Result<u64> {
+        let (header, table) = manifest.encode(base)?;
         let mut stored = 0;
         let table_len = table.compressed.len() as u64;
         if self
@@ -539,13 +708,11 @@ impl Archive {
     /// Reads every record of a manifest, checking each blob's hash. `with_raw = false`
     /// drops the raw JSON as records arrive, for comparisons that never look at it.
     pub async fn load_records(&self, manifest: &Manifest, with_raw: bool) -> Result<RecordSet> {
-        let store = self.store.clone();
         let records: Vec<Record> = stream::iter(manifest.entries.iter().cloned())
             .map(|e| {
-                let store = store.clone();
+                let archive = self.clone();
                 async move {
-                    let bytes = store.get(&e.blob.key()).await?;
-                    let record: Record = blob::decode(&e.blob, &bytes)?;
+                    let (record, _): (Record, u64) = archive.read_blob(&e.blob).await?;
                     Ok::<_, Error>(if with_raw {
                         record
                     } else {
@@ -694,17 +861,15 @@ impl Archive {
                 .map(|e| e.blob.clone())
                 .filter(|b| seen.insert(b.clone()))
                 .collect();
-            let store = self.store.clone();
             let results: Vec<(BlobId, std::result::Result<u64, String>)> = stream::iter(todo)
                 .map(|id| {
-                    let store = store.clone();
+                    let archive = self.clone();
                     async move {
-                        let outcome = match store.get(&id.key()).await {
-                            Ok(bytes) => blob::decode::<serde_json::Value>(&id, &bytes)
-                                .map(|_| bytes.len() as u64)
-                                .map_err(|e| e.to_string()),
-                            Err(e) => Err(e.to_string()),
-                        };
+                        let outcome = archive
+                            .read_blob::<serde_json::Value>(&id)
+                            .await
+                            .map(|(_, len)| len)
+                            .map_err(|e| e.to_string());
                         (id, outcome)
                     }
                 })
@@ -728,8 +893,87 @@ impl Archive {
 /// The parent an incremental capture builds on.
 #[derive(Debug)]
 struct Base {
-    manifest: Manifest,
+    manifest: Arc<Manifest>,
     totals: Option<crate::tracker::Totals>,
+}
+
+/// Records (id, canonical bytes) held back to train a dictionary on.
+type Training = Vec<(BlobId, Vec<u8>)>;
+
+/// What [`Archive::capture`] starts from.
+#[derive(Debug)]
+struct Inputs {
+    /// Blobs the parent references (known to exist: not written again).
+    known_blobs: HashSet<BlobId>,
+    /// Set for an incremental capture.
+    base: Option<Base>,
+    /// The parent, for a delta entry table (whatever the capture mode).
+    parent: Option<Arc<Manifest>>,
+    /// The scope's dictionary, if it has one.
+    dict: Option<Arc<Dictionary>>,
+}
+
+/// Writes blobs with a bounded number in flight, counting what was new.
+struct BlobWriter {
+    store: Arc<dyn ObjectStore>,
+    writes: JoinSet<Result<(PutOutcome, u64)>>,
+    stats: ByteStats,
+    written: u64,
+}
+
+impl BlobWriter {
+    fn new(store: Arc<dyn ObjectStore>) -> Self {
+        BlobWriter {
+            store,
+            writes: JoinSet::new(),
+            stats: ByteStats::default(),
+            written: 0,
+        }
+    }
+
+    fn account(
+        &mut self,
+        done: std::result::Result<Result<(PutOutcome, u64)>, tokio::task::JoinError>,
+    ) -> Result<()> {
+        let (outcome, len) = joined(done)??;
+        if outcome == PutOutcome::Written {
+            self.stats.stored_new += len;
+            self.written += 1;
+        }
+        Ok(())
+    }
+
+    async fn put(&mut self, id: BlobId, compressed: Vec<u8>) -> Result<()> {
+        while self.writes.len() >= WRITES_IN_FLIGHT {
+            if let Some(done) = self.writes.join_next().await {
+                self.account(done)?;
+            }
+        }
+        let store = self.store.clone();
+        self.writes.spawn(async move {
+            let len = compressed.len() as u64;
+            let outcome = store.put(&id.key(), Bytes::from(compressed)).await?;
+            Ok((outcome, len))
+        });
+        Ok(())
+    }
+
+    /// Waits for every write; returns the bytes and blobs that were new.
+    async fn finish(mut self) -> Result<(ByteStats, u64)> {
+        while let Some(done) = self.writes.join_next().await {
+            self.account(done)?;
+        }
+        Ok((self.stats, self.written))
+    }
+}
+
+impl fmt::Debug for BlobWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlobWriter")
+            .field("in_flight", &self.writes.len())
+            .field("written", &self.written)
+            .finish()
+    }
 }
 
 /// What [`Archive::capture`] produced.
@@ -764,14 +1008,14 @@ fn known_ids(manifest: &Manifest) -> Known {
 /// An incremental capture's records: the parent's, minus kinds listed whole again and
 /// records found deleted, overlaid with everything fetched (which is newer by definition).
 fn merge(
-    parent: Vec<ManifestEntry>,
+    parent: &[ManifestEntry],
     fetched: HashMap<RecordKey, ManifestEntry>,
     report: &crate::tracker::FetchReport,
 ) -> HashMap<RecordKey, ManifestEntry> {
     let mut merged: HashMap<RecordKey, ManifestEntry> = parent
-        .into_iter()
+        .iter()
         .filter(|e| report.coverage(e.kind) != Coverage::Complete)
-        .map(|e| (e.key(), e))
+        .map(|e| (e.key(), e.clone()))
         .collect();
     merged.extend(fetched);
     // After the overlay: a deletion is confirmed after the listing that may still have
@@ -870,7 +1114,7 @@ mod merge_tests {
             RecordKey::new(RecordKind::Issue, 2),
             RecordKey::new(RecordKind::Comment, 11),
         ];
-        let merged = merge(parent, fetched, &report);
+        let merged = merge(&parent, fetched, &report);
         let mut keys: Vec<String> = merged.keys().map(|k| k.to_string()).collect();
         keys.sort();
         assert_eq!(
@@ -900,6 +1144,8 @@ mod merge_tests {
             created_at: Utc::now(),
             parent: None,
             cursor: Default::default(),
+            dict: None,
+            tables: Vec::new(),
             entries: vec![
                 entry(RecordKind::Issue, 7, "i7", None),
                 entry(RecordKind::Comment, 70, "c70", Some(7)),
@@ -1040,6 +1286,64 @@ mod tests {
             serde_json::to_value(&partial).unwrap()
         );
         assert!(full.summary.total >= 4);
+    }
+
+    #[tokio::test]
+    async fn delta_tables_chain_are_capped_and_survive_pruning_their_bases() {
+        let archive = Archive::new(Arc::new(MemoryStore::new()), Arc::new(MemoryCatalog::new()));
+        let scope: Scope = "github:acme/widgets".parse().unwrap();
+        let tracker = Arc::new(Fixed(scope.clone(), std::sync::Mutex::new(repo())));
+        let mut chains = Vec::new();
+        let mut stored = Vec::new();
+        for day in 0..40u64 {
+            {
+                let mut set = tracker.1.lock().unwrap();
+                set.issues.get_mut(&(day % 50 + 1)).unwrap().title = format!("day {day}");
+                set.comments.remove(&(day % 50 * 10 + 11));
+            }
+            let r = archive
+                .create_snapshot(tracker.clone(), &SnapshotOptions::default())
+                .await
+                .unwrap();
+            let entry = archive.catalog.get(&r.id).await.unwrap().unwrap();
+            let m = archive.load_manifest(&entry).await.unwrap();
+            // The chain reproduces exactly what the tracker holds.
+            assert_eq!(
+                r.counts.comments,
+                tracker.1.lock().unwrap().comments.len() as u64
+            );
+            chains.push(m.tables.len());
+            stored.push(r.bytes.stored_new);
+        }
+        assert_eq!(chains[..4], [1, 2, 3, 4], "{chains:?}");
+        assert_eq!(*chains.iter().max().unwrap(), MAX_TABLE_CHAIN, "{chains:?}");
+        assert_eq!(
+            chains[MAX_TABLE_CHAIN], 1,
+            "a full table after the cap: {chains:?}"
+        );
+        // A daily delta costs a fraction of a full table.
+        assert!(
+            stored[5] * 3 < stored[0].min(stored[MAX_TABLE_CHAIN]),
+            "{stored:?}"
+        );
+
+        // Drop every snapshot but the newest, collect garbage, and the newest still reads
+        // and verifies: its chain's tables were kept although their snapshots are gone.
+        let opts = crate::prune::PruneOptions {
+            keep_last: 1,
+            keep_within: None,
+            grace: std::time::Duration::ZERO,
+            ..Default::default()
+        };
+        let plan = crate::prune::plan(&archive, &scope, &opts).await.unwrap();
+        assert_eq!(plan.drop.len(), 39);
+        assert!(!plan.blobs.is_empty(), "old record versions are collected");
+        crate::prune::apply(&archive, &plan).await.unwrap();
+        let all = archive.catalog.list(Some(&scope)).await.unwrap();
+        let report = archive.verify(&all).await.unwrap();
+        assert!(report.problems.is_empty(), "{report}");
+        let m = archive.load_manifest(&all[0]).await.unwrap();
+        assert_eq!(m.entries.len() as u64, all[0].counts.total());
     }
 
     #[test]
