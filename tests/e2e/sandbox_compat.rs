@@ -1,4 +1,5 @@
-//! Clients we did not write, against the sandbox: PyGithub (`tests/py/pygithub_compat.py`) and
+//! Clients we did not write, against the sandbox: PyGithub (`tests/py/pygithub_compat.py`),
+//! python-github-backup behind a TLS terminator (`tests/py/github_backup_compat.py`) and
 //! GitHub's official OpenAPI description (`tests/py/openapi_validate.py`).
 //!
 //! The sandbox runs in-process on an ephemeral port; the scripts run under
@@ -120,5 +121,52 @@ async fn sandbox_compat_openapi() {
         "openapi_validate.py failed: {:?}",
         out.status
     );
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn sandbox_compat_python_github_backup() {
+    // github-backup only speaks https://HOST/api/v3: the sandbox announces the TLS
+    // terminator's address as its public URL, so every Link header points through it.
+    let tls_port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let opts = SandboxOptions {
+        issues: 80,
+        comments: 300,
+        seed: 5,
+        token: "compat-token".into(),
+        public_url: Some(format!("https://127.0.0.1:{tls_port}/")),
+        ..SandboxOptions::default()
+    };
+    let sb = Sandbox::start(opts).await.expect("sandbox starts");
+    let work = tempfile::tempdir().unwrap();
+    let out = run(
+        "github_backup_compat.py",
+        &[
+            format!("http://{}", sb.local_addr()),
+            tls_port.to_string(),
+            sb.token().to_owned(),
+            work.path().display().to_string(),
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "github_backup_compat.py failed: {:?}",
+        out.status
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("a JSON summary line");
+    let (issues, comments, labels, milestones) = sb.snapshot_counts();
+    assert_eq!(summary["issues"], issues);
+    assert_eq!(summary["comments"], comments);
+    assert_eq!(summary["labels"], labels);
+    assert_eq!(summary["milestones"], milestones);
     sb.shutdown().await;
 }
