@@ -30,11 +30,18 @@ fn comment_ids(sandbox: &SandboxProc, issue: u64) -> Vec<u64> {
 }
 
 fn call(sandbox: &SandboxProc, method: &str, path: &str, body: Option<Value>) {
-    let (status, reply) = sandbox.api(method, path, body);
-    assert!(
-        (200..300).contains(&status),
-        "{method} {path}: {status} {reply}"
-    );
+    // Retries what `--fault-rate` injects (5xx, secondary-limit 403/429), as any client must.
+    for attempt in 0..30 {
+        let (status, reply) = sandbox.api(method, path, body.clone());
+        if (200..300).contains(&status) || (attempt > 0 && method == "DELETE" && status == 404) {
+            return;
+        }
+        assert!(
+            status >= 500 || status == 403 || status == 429,
+            "{method} {path}: {status} {reply}"
+        );
+    }
+    panic!("{method} {path}: still failing after 30 attempts");
 }
 
 /// Asserts the incremental snapshot holds exactly what a full capture of the same state
@@ -233,4 +240,45 @@ fn reconciliation_runs_every_nth_snapshot_and_after_a_sandbox_clock_jump() {
     assert_same_as_full(&user, &sandbox, &inc);
     let (status, _) = sandbox.api("POST", "/_sandbox/clock", Some(json!({"advance_secs": -1})));
     assert_eq!(status, 422, "the clock only moves forward");
+}
+
+#[test]
+fn incremental_snapshots_stay_exact_under_injected_faults() {
+    // 10% of API requests fail (5xx, secondary limits): retries must not turn into missed
+    // changes or false deletions.
+    let sandbox = SandboxProc::start(&[
+        "--issues",
+        "300",
+        "--comments",
+        "1200",
+        "--seed",
+        "3",
+        "--fault-rate",
+        "0.1",
+    ]);
+    let user = User::new(&sandbox);
+    assert_eq!(snapshot(&user, &[])["mode"], "full");
+    let on_5 = comment_ids(&sandbox, 5);
+    call(
+        &sandbox,
+        "PATCH",
+        &format!("{REPO}/issues/8"),
+        Some(json!({"title": "faulty day"})),
+    );
+    if let Some(c) = on_5.first() {
+        call(
+            &sandbox,
+            "DELETE",
+            &format!("{REPO}/issues/comments/{c}"),
+            None,
+        );
+    }
+    call(&sandbox, "DELETE", &format!("{REPO}/issues/123"), None);
+    let inc = snapshot(&user, &[]);
+    assert_eq!(inc["mode"], "incremental", "{inc}");
+    assert!(
+        inc["deleted"].as_u64().unwrap() >= 1 + u64::from(!on_5.is_empty()),
+        "{inc}"
+    );
+    assert_same_as_full(&user, &sandbox, &inc);
 }
