@@ -277,7 +277,7 @@ fn incremental_snapshots_stay_exact_under_injected_faults() {
     let inc = snapshot(&user, &[]);
     assert_eq!(inc["mode"], "incremental", "{inc}");
     assert!(
-        inc["deleted"].as_u64().unwrap() >= 1 + u64::from(!on_5.is_empty()),
+        inc["deleted"].as_u64().unwrap() > u64::from(!on_5.is_empty()),
         "{inc}"
     );
     assert_same_as_full(&user, &sandbox, &inc);
