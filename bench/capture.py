@@ -21,6 +21,8 @@ import time
 import urllib.error
 import urllib.request
 
+from tls_proxy import make_certificates
+
 SCOPE = "github:acme/widgets"
 REPO = "/repos/acme/widgets"
 TOKEN = "sandbox-token"
@@ -46,22 +48,7 @@ class Sandbox:
         if not self.proc.stdout.readline().startswith("https://"):
             sys.exit("the sandbox did not start")
         self.url = f"http://127.0.0.1:{port}"
-        # A throwaway CA and a server certificate it signs (rustls refuses a self-signed
-        # CA certificate used as the server's own); clients trust the CA.
-        ca, ca_key = os.path.join(work, "ca.pem"), os.path.join(work, "ca-key.pem")
-        cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
-        csr, ext = os.path.join(work, "cert.csr"), os.path.join(work, "cert.ext")
-        with open(ext, "w") as fh:
-            fh.write("basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
-        for cmd in (
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-subj", "/CN=backtrack bench CA", "-keyout", ca_key, "-out", ca],
-            ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-             "-keyout", key, "-out", csr],
-            ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
-             "-days", "2", "-extfile", ext, "-out", cert],
-        ):
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ca, cert, key = make_certificates(work)
         self.cert = ca
         target = self.url.removeprefix("http://").rstrip("/")
         self.proxy = subprocess.Popen(

@@ -7,8 +7,31 @@ Prints the listening port on its first line, then serves until killed.
 
 import argparse
 import asyncio
+import os
 import ssl
+import subprocess
 import sys
+
+
+def make_certificates(work):
+    """A throwaway CA and a server certificate for 127.0.0.1 that it signs (rustls refuses
+    a self-signed CA certificate used as the server's own). Returns (ca, cert, key) paths;
+    clients trust `ca` (SSL_CERT_FILE, REQUESTS_CA_BUNDLE)."""
+    ca, ca_key = os.path.join(work, "ca.pem"), os.path.join(work, "ca-key.pem")
+    cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+    csr, ext = os.path.join(work, "cert.csr"), os.path.join(work, "cert.ext")
+    with open(ext, "w") as fh:
+        fh.write("basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for cmd in (
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=backtrack throwaway CA", "-keyout", ca_key, "-out", ca],
+        ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+         "-keyout", key, "-out", csr],
+        ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-days", "2", "-extfile", ext, "-out", cert],
+    ):
+        subprocess.run(cmd, check=True, capture_output=True)
+    return ca, cert, key
 
 
 async def pipe(reader, writer):

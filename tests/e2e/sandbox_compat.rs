@@ -75,6 +75,23 @@ async fn run(script: &str, args: &[String]) -> Output {
     out
 }
 
+/// Reads a script's JSON summary (its last JSON line) and checks its counts are the
+/// sandbox's own.
+fn assert_same_counts(sb: &Sandbox, out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("a JSON summary line");
+    let (issues, comments, labels, milestones) = sb.snapshot_counts();
+    assert_eq!(summary["issues"], issues);
+    assert_eq!(summary["comments"], comments);
+    assert_eq!(summary["labels"], labels);
+    assert_eq!(summary["milestones"], milestones);
+    summary
+}
+
 #[tokio::test]
 async fn sandbox_compat_pygithub() {
     let sb = start().await;
@@ -88,17 +105,7 @@ async fn sandbox_compat_pygithub() {
         "pygithub_compat.py failed: {:?}",
         out.status
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let summary: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .expect("a JSON summary line");
-    let (issues, comments, labels, milestones) = sb.snapshot_counts();
-    assert_eq!(summary["issues"], issues);
-    assert_eq!(summary["comments"], comments);
-    assert_eq!(summary["labels"], labels);
-    assert_eq!(summary["milestones"], milestones);
+    let summary = assert_same_counts(&sb, &out);
     assert!(summary["longest_thread"].as_u64() > Some(100));
     assert!(
         sb.stats().not_modified >= 1,
@@ -157,16 +164,6 @@ async fn sandbox_compat_python_github_backup() {
         "github_backup_compat.py failed: {:?}",
         out.status
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let summary: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .expect("a JSON summary line");
-    let (issues, comments, labels, milestones) = sb.snapshot_counts();
-    assert_eq!(summary["issues"], issues);
-    assert_eq!(summary["comments"], comments);
-    assert_eq!(summary["labels"], labels);
-    assert_eq!(summary["milestones"], milestones);
+    assert_same_counts(&sb, &out);
     sb.shutdown().await;
 }

@@ -16,6 +16,8 @@ import sys
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from tls_proxy import make_certificates  # noqa: E402 (found through the path set just above)
 
 
 def listing(base, token, path):
@@ -34,20 +36,7 @@ def listing(base, token, path):
 
 def main():
     base, tls_port, token, work = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-    ca, ca_key = os.path.join(work, "ca.pem"), os.path.join(work, "ca-key.pem")
-    cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
-    csr, ext = os.path.join(work, "cert.csr"), os.path.join(work, "cert.ext")
-    with open(ext, "w") as fh:
-        fh.write("basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    for cmd in (
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=backtrack test CA", "-keyout", ca_key, "-out", ca],
-        ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-         "-keyout", key, "-out", csr],
-        ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
-         "-days", "1", "-extfile", ext, "-out", cert],
-    ):
-        subprocess.run(cmd, check=True, capture_output=True)
+    ca, cert, key = make_certificates(work)
     target = base.removeprefix("http://").rstrip("/")
     proxy = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "bench", "tls_proxy.py"), "--cert", cert, "--key", key,
