@@ -1,13 +1,35 @@
-"""Capture benchmark: backtrack (full, incremental, 30 daily snapshots) against
-python-github-backup on the same sandbox data, in one run on one machine.
+#!/usr/bin/env python3
+"""The capture benchmark: backtrack against python-github-backup on one sandbox, one machine.
 
-Both tools reach the sandbox through the same TLS terminator (python-github-backup only
-speaks https://HOST/api/v3), with the same injected latency. Requests are counted by the
-sandbox itself (`/_sandbox/stats`), peak RSS is the child's own (`wait4` rusage), stored
-bytes are the apparent size of what each tool wrote. Run through `bench/run`.
+Run it through `bench/run` (which builds the release binary and the Python venv first):
+
+    bench/run [--issues 10000] [--comments 50000] [--latency-ms 50] [--days 30] [--json]
+
+What happens, in order (every figure is measured, every target computed from them):
+
+1. `backtrack sandbox` starts with I issues, C comments and L ms of latency on every API
+   request, behind `bench/tls_proxy.py` (TLS with a throwaway CA): both tools speak https to
+   the same terminator, as they would to GitHub Enterprise (`https://HOST/api/v3`).
+2. This script lists everything once itself (per_page=100) to learn the live counts, the
+   request floor and the raw JSON size of a full listing.
+3. backtrack: a full snapshot (`--full` when the CLI has it); then 1% of issues and 1% of
+   comments change through the REST API, a few comments and one issue are deleted, and an
+   incremental snapshot follows; `backtrack diff` between the two must list the deletions.
+   Then D simulated days (the sandbox's clock moves a day each time) of 1% churn and one
+   comment deletion, one snapshot each.
+4. The sandbox is reset to the initial data and python-github-backup (unmodified) backs up
+   issues, comments, labels and milestones through the same terminator.
+
+Requests are deltas of the sandbox's own counters (`GET /_sandbox/stats`, read on the local
+port, which is not counted). Peak RSS is the tool process's `ru_maxrss` from wait4, taken by
+a few-MB wrapper process per run (see `WRAPPER`); backtrack's own report of its high-water
+mark (`BACKTRACK_PEAK_RSS_FILE`) is kept beside it as a cross-check. Stored bytes are the apparent sizes of the files each tool wrote; for
+backtrack the SQLite catalog is reported separately, and on-disk (block) sizes are given too.
 """
 
 import argparse
+import datetime
+import importlib.metadata
 import json
 import math
 import os
@@ -16,336 +38,626 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 from tls_proxy import make_certificates
 
-SCOPE = "github:acme/widgets"
-REPO = "/repos/acme/widgets"
+OWNER, NAME = "acme", "widgets"
+SCOPE = f"github:{OWNER}/{NAME}"
+REPO = f"/repos/{OWNER}/{NAME}"
+# The sandbox's default token: a public test value, not a credential.
 TOKEN = "sandbox-token"
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DAY = 86_400
+WRITERS = 8  # concurrent churn writes (the sandbox serialises them; latency overlaps)
 
 
-def free_port():
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- the sandbox
+
+
+class Sandbox:
+    """REST access to the sandbox on its local http port (for setup, churn and counters)."""
+
+    def __init__(self, local_url: str):
+        self.url = local_url.rstrip("/")
+
+    def call(self, method: str, path: str, body=None) -> tuple[int, dict, bytes]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Authorization", f"token {TOKEN}")
+        req.add_header("Accept", "application/vnd.github+json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def json(self, method: str, path: str, body=None, ok=(200, 201)):
+        status, _, raw = self.call(method, path, body)
+        if status not in ok:
+            raise RuntimeError(f"{method} {path} answered {status}: {raw[:300]!r}")
+        return json.loads(raw) if raw else None
+
+    def stats(self) -> dict:
+        return self.json("GET", "/_sandbox/stats")
+
+    def reset(self) -> dict:
+        return self.json("POST", "/_sandbox/reset")
+
+    def advance_clock(self, secs: int) -> None:
+        self.json("POST", "/_sandbox/clock", {"advance_secs": secs})
+
+    def list_all(self, path: str, params: dict, pool: ThreadPoolExecutor) -> tuple[list, int, int]:
+        """Every item of a listing at per_page=100, pages fetched concurrently.
+        Returns (items, pages, body bytes)."""
+        def page(n: int) -> tuple[list, int, dict]:
+            q = urllib.parse.urlencode({**params, "per_page": 100, "page": n})
+            status, headers, raw = self.call("GET", f"{path}?{q}")
+            if status != 200:
+                raise RuntimeError(f"GET {path} page {n} answered {status}")
+            return json.loads(raw), len(raw), headers
+
+        first, nbytes, headers = page(1)
+        last = last_page(headers.get("Link") or headers.get("link") or "")
+        items = list(first)
+        for chunk, size, _ in pool.map(page, range(2, last + 1)):
+            items.extend(chunk)
+            nbytes += size
+        return items, last, nbytes
+
+
+def last_page(link: str) -> int:
+    for part in link.split(","):
+        if 'rel="last"' in part:
+            url = part[part.find("<") + 1: part.find(">")]
+            query = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)
+            return int(query.get("page", ["1"])[0])
+    return 1
+
+
+def delta(before: dict, after: dict) -> dict:
+    d = {k: after.get(k, 0) - before.get(k, 0)
+         for k in ("total", "writes", "not_modified", "response_bytes")}
+    routes = after.get("by_route", {})
+    d["by_route"] = {r: n - before.get("by_route", {}).get(r, 0) for r, n in routes.items()
+                     if n != before.get("by_route", {}).get(r, 0)}
+    return d
+
+
+# ---------------------------------------------------------------------------- processes
+
+
+class Proc:
+    """A tool run: wall time, peak RSS (ru_maxrss of that process), exit code, stdout."""
+
+    def __init__(self, wall: float, rss_kb: int, code: int, stdout: str):
+        self.wall, self.rss_kb, self.code, self.stdout = wall, rss_kb, code, stdout
+
+
+# Runs one command and writes "wall_seconds max_rss_kb exit_code" to argv[1]. It exists
+# because a child's ru_maxrss includes whatever its parent's memory was at fork/exec time
+# (Linux records the old address space's high-water mark on exec): spawned straight from
+# this script, whose model of the repository can hold 100 MB, a small tool would inherit
+# this script's figure. From this few-MB wrapper, the floor is the wrapper's own size.
+WRAPPER = """
+import os, sys, time
+t = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(f"{time.monotonic() - t} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
+def run_measured(cmd: list[str], env: dict, log_path: str) -> Proc:
+    out_path, figures = log_path + ".stdout", log_path + ".figures"
+    with open(out_path, "wb") as out, open(log_path, "ab") as err:
+        subprocess.run([sys.executable, "-I", "-S", "-c", WRAPPER, figures, *cmd], env=env,
+                       stdout=out, stderr=err, stdin=subprocess.DEVNULL, check=False)
+    with open(figures) as f:
+        wall, rss_kb, code = f.read().split()
+    with open(out_path, encoding="utf-8", errors="replace") as f:
+        stdout = f.read()
+    return Proc(float(wall), int(rss_kb), int(code), stdout)
+
+
+def tree_bytes(path: str, skip_prefix: str | None = None) -> tuple[int, int, int]:
+    """(apparent bytes, on-disk bytes, files) under `path`, leaving out files whose name
+    starts with `skip_prefix`."""
+    apparent = disk = files = 0
+    for d, _, names in os.walk(path):
+        for n in names:
+            if skip_prefix and n.startswith(skip_prefix):
+                continue
+            st = os.lstat(os.path.join(d, n))
+            apparent += st.st_size
+            disk += st.st_blocks * 512
+            files += 1
+    return apparent, disk, files
+
+
+def catalog_bytes(store: str) -> int:
+    return sum(os.path.getsize(os.path.join(store, n)) for n in os.listdir(store)
+               if n.startswith("catalog.sqlite"))
+
+
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-class Sandbox:
-    """The sandbox process, and a plain-HTTP client for churn and counters."""
+def start_stack(args, work: str):
+    """Starts the sandbox and the TLS terminator in front of it.
+    Returns (processes, public https URL, local http URL, CA file)."""
+    # The sandbox must know the terminator's URL before it starts (its Link headers and
+    # *_url fields point there), so that one port is picked ahead; the sandbox's own port is
+    # ephemeral and read back from its second stdout line.
+    tls_port = free_port()
+    public = f"https://127.0.0.1:{tls_port}"
+    log(f"seeding the sandbox: {args.issues} issues, {args.comments} comments, "
+        f"{args.latency_ms} ms latency")
+    sandbox = subprocess.Popen(
+        [args.backtrack, "sandbox", "--addr", "127.0.0.1:0", "--issues", str(args.issues),
+         "--comments", str(args.comments), "--latency-ms", str(args.latency_ms),
+         "--seed", str(args.seed), "--public-url", public + "/"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=open(os.path.join(work, "logs", "sandbox.log"), "wb"), text=True)
+    procs = [sandbox]
+    first, local = sandbox.stdout.readline().strip(), sandbox.stdout.readline().strip()
+    if not local.startswith("http://"):
+        stop(procs)
+        raise RuntimeError(f"the sandbox printed {first!r}, {local!r}; see {work}/logs/sandbox.log")
+    os.makedirs(os.path.join(work, "certs"), exist_ok=True)
+    ca, cert, key = make_certificates(os.path.join(work, "certs"))
+    proxy = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "tls_proxy.py"), "--cert", cert, "--key", key,
+         "--listen", str(tls_port), "--target", local.removeprefix("http://")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=open(os.path.join(work, "logs", "tls_proxy.log"), "wb"), text=True)
+    procs.append(proxy)
+    if not proxy.stdout.readline().strip().isdigit():
+        stop(procs)
+        raise RuntimeError(f"tls_proxy.py did not start; see {work}/logs/tls_proxy.log")
+    return procs, public, local, ca
 
-    def __init__(self, binary, args, work):
-        self.tls_port, port = free_port(), free_port()
-        # With --public-url the sandbox announces that URL, so it gets a known local port.
-        self.proc = subprocess.Popen(
-            [binary, "sandbox", "--addr", f"127.0.0.1:{port}",
-             "--public-url", f"https://127.0.0.1:{self.tls_port}/", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        if not self.proc.stdout.readline().startswith("https://"):
-            sys.exit("the sandbox did not start")
-        self.url = f"http://127.0.0.1:{port}"
-        ca, cert, key = make_certificates(work)
-        self.cert = ca
-        target = self.url.removeprefix("http://").rstrip("/")
-        self.proxy = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "tls_proxy.py"), "--cert", cert, "--key", key,
-             "--listen", str(self.tls_port), "--target", target],
-            stdout=subprocess.PIPE, text=True)
-        self.proxy.stdout.readline()
-        self.https = f"https://127.0.0.1:{self.tls_port}"
 
-    def close(self):
-        for p in (self.proxy, self.proc):
+def stop(procs: list) -> None:
+    for p in procs:
+        if p.poll() is None:
             p.terminate()
-            p.wait()
-
-    def call(self, method, path, body=None, raw=False):
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url.rstrip("/") + path, data=data, method=method)
-        req.add_header("Authorization", f"token {TOKEN}")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        for attempt in range(5):
             try:
-                with urllib.request.urlopen(req, timeout=60) as r:
-                    payload = r.read()
-                    if raw:
-                        return payload
-                    return json.loads(payload) if payload else None
-            except urllib.error.HTTPError as e:
-                if e.code < 500 or attempt == 4:
-                    raise SystemExit(f"{method} {path}: HTTP {e.code} {e.read()[:200]!r}")
-                time.sleep(0.2)
-        return None
-
-    def total(self):
-        return self.call("GET", "/_sandbox/stats")["total"]
-
-    def listing(self, path):
-        """Every item of a listing, and the raw bytes of its pages."""
-        items, size, page = [], 0, 1
-        sep = "&" if "?" in path else "?"
-        while True:
-            body = self.call("GET", f"{path}{sep}per_page=100&page={page}", raw=True)
-            size += len(body)
-            chunk = json.loads(body)
-            if not chunk:
-                return items, size
-            items += chunk
-            page += 1
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
 
-def measure(cmd, env, cwd=None):
-    """Runs `cmd`; returns (stdout, wall seconds, peak RSS in MB). RUSAGE_CHILDREN
-    accumulates over every child a process ever waited for, so each run happens under a
-    one-shot Python wrapper whose only child is `cmd`."""
-    wrapper = ("import resource,subprocess,sys,json,time;"
-               "t=time.monotonic();p=subprocess.run(sys.argv[1:],capture_output=True,text=True);"
-               "w=time.monotonic()-t;"
-               "r=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss;"
-               "sys.stderr.write(p.stderr);"
-               "print(json.dumps({'rc':p.returncode,'out':p.stdout,'wall':w,'rss_kb':r}))")
-    proc = subprocess.run([sys.executable, "-c", wrapper, *cmd], env=env, cwd=cwd,
-                          capture_output=True, text=True)
-    if proc.returncode != 0 or not proc.stdout.strip():
-        raise SystemExit(f"{' '.join(cmd[:3])} failed: {proc.stderr[-2000:]}")
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
-    if res["rc"] != 0:
-        raise SystemExit(f"{' '.join(cmd[:3])} exited {res['rc']}: {proc.stderr[-2000:]}")
-    return res["out"], res["wall"], res["rss_kb"] / 1024
+# ---------------------------------------------------------------------------- the data model
 
 
-def tree_bytes(path, skip=()):
-    apparent = blocks = 0
-    for root, _, files in os.walk(path):
-        for f in files:
-            if f in skip:
-                continue
-            st = os.stat(os.path.join(root, f))
-            apparent += st.st_size
-            blocks += st.st_blocks * 512
-    return apparent, blocks
+class Model:
+    """What this script knows of the repository, to pick what to change."""
+
+    def __init__(self, issues: list, comments: list, labels: list):
+        self.issues = {i["number"]: i["state"] for i in issues}
+        self.prs = {i["number"] for i in issues if "pull_request" in i}
+        self.comments = {c["id"]: int(c["issue_url"].rsplit("/", 1)[1]) for c in comments}
+        self.labels = [label["name"] for label in labels]
 
 
-class Churn:
-    """Changes a fraction of issues and comments through the REST API, as a sync script
-    or a busy team would: titles, bodies, labels, state; comment edits."""
-
-    def __init__(self, sandbox, seed):
-        self.sb = sandbox
-        self.rng = random.Random(seed)
-        self.labels = [lbl["name"] for lbl in sandbox.listing(f"{REPO}/labels")[0]]
-
-    def day(self, issues, comments, fraction, deletions=False):
-        sb, rng = self.sb, self.rng
-        changed_issues = set()
-        for n in rng.sample(sorted(issues), max(1, round(len(issues) * fraction))):
-            edit = rng.choice(["title", "body", "labels", "state"])
-            body = {
-                "title": {"title": f"Edited title {rng.randrange(10**9)}"},
-                "body": {"body": f"Edited body {rng.randrange(10**9)}"},
-                "labels": {"labels": rng.sample(self.labels, 2)},
-                "state": {"state": rng.choice(["open", "closed"])},
-            }[edit]
-            sb.call("PATCH", f"{REPO}/issues/{n}", body)
-            changed_issues.add(n)
-        ids = sorted(comments)
-        for cid in rng.sample(ids, max(1, round(len(ids) * fraction))):
-            sb.call("PATCH", f"{REPO}/issues/comments/{cid}", {"body": f"Edited {rng.randrange(10**9)}"})
-        changed_comments = max(1, round(len(ids) * fraction))
-        gone_issues, gone_comments = [], []
-        if deletions:
-            for cid in rng.sample(ids, 3):
-                issue = comments.pop(cid)
-                if issue in issues:
-                    sb.call("DELETE", f"{REPO}/issues/comments/{cid}")
-                    gone_comments.append(cid)
-                    changed_issues.add(issue)
-            victim = rng.choice(sorted(issues - changed_issues))
-            sb.call("DELETE", f"{REPO}/issues/{victim}")
-            issues.discard(victim)
-            orphans = [c for c, i in comments.items() if i == victim]
-            for c in orphans:
-                comments.pop(c)
-            gone_issues.append(victim)
-            gone_comments += orphans
-        return len(changed_issues), changed_comments, gone_issues, gone_comments
+def iso(ts: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(ts.replace("Z", "+00:00"))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def next_since(sb: Sandbox) -> str:
+    """A `since` value one second after the newest issue or comment: the sandbox's clock moves
+    at least one second per write, so exactly what changes from now on is at or after it."""
+    newest = []
+    for path in (f"{REPO}/issues?state=all", f"{REPO}/issues/comments?"):
+        items = sb.json("GET", f"{path}&sort=updated&direction=desc&per_page=1")
+        newest += [iso(i["updated_at"]) for i in items]
+    t = max(newest) + datetime.timedelta(seconds=1)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def count_since(sb: Sandbox, since: str, pool) -> tuple[int, int]:
+    issues, _, _ = sb.list_all(f"{REPO}/issues", {"state": "all", "since": since}, pool)
+    comments, _, _ = sb.list_all(f"{REPO}/issues/comments", {"since": since}, pool)
+    return len(issues), len(comments)
+
+
+def churn(sb: Sandbox, model: Model, rng: random.Random, fraction: float, tag: str,
+          delete_comments: int, delete_issues: int, pool) -> dict:
+    """Changes `fraction` of issues and of comments through the REST API (issue title, body,
+    labels or state; comment edits, a quarter of the comment churn as new comments), then
+    deletes some comments and issues. Returns what was done."""
+    n_issues = max(1, round(len(model.issues) * fraction))
+    n_comments = max(1, round(len(model.comments) * fraction))
+    numbers = rng.sample(sorted(model.issues), n_issues)
+    calls = []
+    for k, n in enumerate(numbers):
+        kind = k % 4
+        if kind == 0:
+            body = {"title": f"Edited on {tag}: issue {n} needs another look"}
+        elif kind == 1:
+            body = {"body": f"Updated on {tag}.\n\nSteps to reproduce:\n1. open widget {n}\n"
+                            f"2. press the button\n\nExpected: it works. Actual: it does not."}
+        elif kind == 2:
+            body = {"labels": rng.sample(model.labels, min(len(model.labels), rng.randint(1, 3)))}
+        elif model.issues[n] == "open":
+            body = {"state": "closed", "state_reason": "completed"}
+            model.issues[n] = "closed"
+        else:
+            body = {"state": "open"}
+            model.issues[n] = "open"
+        calls.append(("PATCH", f"{REPO}/issues/{n}", body))
+    n_new = n_comments // 4
+    for cid in rng.sample(sorted(model.comments), n_comments - n_new):
+        calls.append(("PATCH", f"{REPO}/issues/comments/{cid}",
+                      {"body": f"Edited on {tag}: on second thought, comment {cid} was wrong."}))
+    targets = rng.choices(sorted(model.issues), k=n_new)
+    for n in targets:
+        calls.append(("POST", f"{REPO}/issues/{n}/comments",
+                      {"body": f"New on {tag}: I can reproduce this on widget {n} too."}))
+
+    def send(call):
+        return sb.json(*call)
+
+    for call, result in zip(calls, pool.map(send, calls)):
+        if call[0] == "POST":
+            model.comments[result["id"]] = int(call[1].split("/")[-2])
+
+    deleted_comments = rng.sample(sorted(model.comments), delete_comments)
+    deleted_issues = []
+    if delete_issues:
+        # Issues with comments whose comments were not just deleted, so that each deletion
+        # is seen on its own.
+        has_comments = sorted({n for c, n in model.comments.items()
+                               if c not in deleted_comments and n not in model.prs})
+        deleted_issues = rng.sample(has_comments, delete_issues)
+    for cid in deleted_comments:
+        sb.json("DELETE", f"{REPO}/issues/comments/{cid}", ok=(204,))
+        model.comments.pop(cid, None)
+    for n in deleted_issues:
+        sb.json("DELETE", f"{REPO}/issues/{n}", ok=(204,))
+        model.issues.pop(n, None)
+        for cid in [c for c, i in model.comments.items() if i == n]:
+            model.comments.pop(cid)
+    return {"issues_edited": n_issues, "comments_edited": n_comments - n_new,
+            "comments_added": n_new, "comments_deleted": deleted_comments,
+            "issues_deleted": deleted_issues}
+
+
+# ---------------------------------------------------------------------------- the tools
+
+
+class Backtrack:
+    def __init__(self, args, work: str, api_url: str, ca: str, sb: Sandbox):
+        self.bin, self.sb = args.backtrack, sb
+        self.store = os.path.join(work, "backtrack-store")
+        self.logs = os.path.join(work, "logs")
+        os.makedirs(self.logs, exist_ok=True)
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("GITHUB_", "GH_", "BACKTRACK_"))}
+        env.update(GITHUB_API_URL=api_url, GITHUB_TOKEN=TOKEN, SSL_CERT_FILE=ca,
+                   BACKTRACK_STORE=f"file://{self.store}")
+        self.env = env
+        help_text = subprocess.run([self.bin, "snapshot", "create", "--help"], env=env,
+                                   capture_output=True, text=True).stdout
+        self.has_full = "--full" in help_text
+        self.runs = 0
+
+    def snapshot(self, label: str, full: bool) -> dict:
+        self.runs += 1
+        rss_file = os.path.join(self.logs, f"{self.runs:02d}-{label}.rss")
+        cmd = [self.bin, "--json", "snapshot", "create", SCOPE, "--trigger", "schedule"]
+        if full and self.has_full:
+            cmd.append("--full")
+        before = self.sb.stats()
+        p = run_measured(cmd, {**self.env, "BACKTRACK_PEAK_RSS_FILE": rss_file},
+                         os.path.join(self.logs, f"{self.runs:02d}-{label}.log"))
+        after = self.sb.stats()
+        if p.code != 0:
+            raise RuntimeError(f"backtrack snapshot ({label}) exited {p.code}; "
+                               f"see {self.logs}/{self.runs:02d}-{label}.log")
+        report = json.loads(p.stdout)
+        d = delta(before, after)
+        if report.get("requests") not in (None, d["total"]):
+            log(f"note: the sandbox counted {d['total']} requests, backtrack reported "
+                f"{report['requests']} ({label})")
+        objects, on_disk, files = tree_bytes(self.store, skip_prefix="catalog.sqlite")
+        try:
+            hook_kb = int(open(rss_file).read().strip() or 0)
+        except (OSError, ValueError):
+            hook_kb = 0
+        return {
+            "id": report["id"], "mode": report.get("mode"), "deleted": report.get("deleted"),
+            "requests": d["total"], "requests_reported": report.get("requests"),
+            "not_modified": d["not_modified"], "response_bytes": d["response_bytes"],
+            "by_route": d["by_route"],
+            "wall_s": round(p.wall, 3), "peak_rss_mb": round(p.rss_kb / 1024, 1),
+            "peak_rss_mb_self_reported": round(hook_kb / 1024, 1),
+            "stored_new_reported": (report.get("bytes") or {}).get("stored_new"),
+            "store_object_bytes": objects, "store_on_disk_bytes": on_disk,
+            "store_files": files, "catalog_bytes": catalog_bytes(self.store),
+        }
+
+    def diff(self, a: str, b: str) -> dict:
+        out = os.path.join(self.logs, "diff.json")
+        cmd = [self.bin, "diff", SCOPE, "--from", a, "--to", b, "--format", "json", "-o", out]
+        p = run_measured(cmd, self.env, os.path.join(self.logs, "diff.log"))
+        if p.code != 0:
+            raise RuntimeError(f"backtrack diff exited {p.code}; see {self.logs}/diff.log")
+        with open(out) as f:
+            return json.load(f)
+
+
+def github_backup(args, work: str, public: str, ca: str, sb: Sandbox) -> dict:
+    out = os.path.join(work, "github-backup-out")
+    exe = args.github_backup or shutil.which("github-backup",
+                                             path=os.path.dirname(sys.executable))
+    if exe is None:
+        raise RuntimeError("github-backup not found: bench/run installs it (PyPI github-backup)")
+    host = public.removeprefix("https://")
+    cmd = [exe, "-t", TOKEN, "-H", host, "-o", out, "--issues", "--issue-comments",
+           "--labels", "--milestones", "-R", NAME, OWNER]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "GH_"))}
+    env.update(SSL_CERT_FILE=ca, REQUESTS_CA_BUNDLE=ca)
+    before = sb.stats()
+    p = run_measured(cmd, env, os.path.join(work, "logs", "github-backup.log"))
+    after = sb.stats()
+    if p.code != 0:
+        raise RuntimeError(f"github-backup exited {p.code}; see {work}/logs/github-backup.log")
+    d = delta(before, after)
+    apparent, on_disk, files = tree_bytes(out)
+    issues_dir = os.path.join(out, "repositories", NAME, "issues")
+    issues = comments = 0
+    for n in os.listdir(issues_dir):
+        if n.endswith(".json"):
+            with open(os.path.join(issues_dir, n)) as f:
+                issues += 1
+                comments += len(json.load(f).get("comment_data") or [])
+    return {"version": importlib.metadata.version("github-backup"),
+            "requests": d["total"], "not_modified": d["not_modified"],
+            "response_bytes": d["response_bytes"], "by_route": d["by_route"],
+            "wall_s": round(p.wall, 3),
+            "peak_rss_mb": round(p.rss_kb / 1024, 1), "stored_bytes": apparent,
+            "stored_on_disk_bytes": on_disk, "files": files,
+            "issues_saved": issues, "comments_saved": comments}
+
+
+# ---------------------------------------------------------------------------- the report
+
+
+def target(name: str, value, limit, ok) -> dict:
+    return {"target": name, "value": value, "limit": limit,
+            "pass": None if ok is None else bool(ok)}
+
+
+def evaluate(r: dict) -> list[dict]:
+    full, inc, days, pgb = r["full"], r["incremental"], r["days"], r.get("github_backup")
+    floor = r["floors"]["full"]
+    t = [target("full snapshot requests <= 1.05 x floor", full["requests"],
+                round(1.05 * floor, 1), full["requests"] <= 1.05 * floor)]
+    if pgb:
+        rq = pgb["requests"] / max(1, full["requests"])
+        wl = pgb["wall_s"] / max(1e-9, full["wall_s"])
+        t.append(target(">= 15x fewer requests than python-github-backup", round(rq, 1), 15,
+                        rq >= 15))
+        t.append(target(">= 10x less wall time than python-github-backup", round(wl, 1), 10,
+                        wl >= 10))
+    else:
+        t.append(target("python-github-backup comparison", "skipped", None, None))
+    churn_cap = r["floors"]["incremental"] + inc["not_modified"]
+    t.append(target("incremental requests <= churn floor + 304s", inc["requests"], churn_cap,
+                    inc["requests"] <= churn_cap))
+    t.append(target("deletions listed by diff (comments and issue)", r["deletions"]["found"],
+                    r["deletions"]["expected"], r["deletions"]["ok"]))
+    if inc.get("deleted") is not None:
+        t.append(target("deletions recorded by the incremental snapshot", inc["deleted"],
+                        r["deletions"]["expected"], inc["deleted"] >= r["deletions"]["expected"]))
+    if days["snapshots"]:
+        over = [req - (fl + nm) for req, fl, nm in
+                zip(days["requests_per_day"], days["floors"], days["not_modified_per_day"])]
+        t.append(target("daily requests <= churn floor + 304s (worst day, over the cap)",
+                        max(over), 0, max(over) <= 0))
+        cap = 1.5 * full["store_object_bytes"]
+        t.append(target(f"store after {days['snapshots']} dailies <= 1.5 x one full",
+                        days["store_object_bytes"], int(cap), days["store_object_bytes"] <= cap))
+    raw_cap = 0.2 * r["raw_json_bytes"]
+    t.append(target("full snapshot stored <= 20% of raw JSON", full["store_object_bytes"],
+                    int(raw_cap), full["store_object_bytes"] <= raw_cap))
+    t.append(target("full snapshot peak RSS <= 150 MB", full["peak_rss_mb"], 150,
+                    full["peak_rss_mb"] <= 150))
+    return t
+
+
+def mb(n: int) -> str:
+    return f"{n / 1e6:,.2f} MB"
+
+
+def table(r: dict) -> str:
+    full, inc, days, pgb = r["full"], r["incremental"], r["days"], r.get("github_backup")
+    fl = r["floors"]
+    rows = [("", "requests", "wall s", "peak RSS MB", "stored bytes")]
+    rows.append(("backtrack full", f"{full['requests']} (floor {fl['full']})",
+                 f"{full['wall_s']:.1f}", f"{full['peak_rss_mb']:.1f}",
+                 f"{full['store_object_bytes']:,}"))
+    if pgb:
+        rows.append(("python-github-backup", str(pgb["requests"]), f"{pgb['wall_s']:.1f}",
+                     f"{pgb['peak_rss_mb']:.1f}", f"{pgb['stored_bytes']:,}"))
+        ratio = lambda a, b: f"{a / b:.1f}x" if b else "-"  # noqa: E731
+        rows.append(("ratio (github-backup / backtrack)",
+                     ratio(pgb["requests"], full["requests"]), ratio(pgb["wall_s"], full["wall_s"]),
+                     ratio(pgb["peak_rss_mb"], full["peak_rss_mb"]),
+                     ratio(pgb["stored_bytes"], full["store_object_bytes"])))
+    rows.append(("backtrack incremental (1% + deletes)",
+                 f"{inc['requests']} (churn floor {fl['incremental']} + {inc['not_modified']} 304s)",
+                 f"{inc['wall_s']:.1f}", f"{inc['peak_rss_mb']:.1f}",
+                 f"+{inc['store_object_bytes'] - full['store_object_bytes']:,}"))
+    if days["snapshots"]:
+        per = days["requests_per_day"]
+        rows.append((f"backtrack {days['snapshots']} dailies (1%)",
+                     f"{sum(per)} ({min(per)}-{max(per)}/day; floors {min(days['floors'])}-"
+                     f"{max(days['floors'])})",
+                     f"{sum(days['wall_s_per_day']):.1f}", f"{max(days['peak_rss_mb_per_day']):.1f}",
+                     f"{days['store_object_bytes']:,} total"))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = []
+    for k, row in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(row, widths))))
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    s = r["sizes"]
+    lines.append("")
+    lines.append(f"sizes: {s['issues']} issues, {s['comments']} comments, {s['labels']} labels, "
+                 f"{s['milestones']} milestones; {s['latency_ms']} ms latency per request; "
+                 f"both tools over https through the same TLS terminator")
+    lines.append(f"raw JSON of a full listing (per_page=100): {mb(r['raw_json_bytes'])}; "
+                 f"backtrack full stored {mb(full['store_object_bytes'])} in objects "
+                 f"({mb(full['store_on_disk_bytes'])} on disk) + catalog "
+                 f"{mb(full['catalog_bytes'])}")
+    if pgb:
+        lines.append(f"python-github-backup {pgb['version']}: saved {pgb['issues_saved']} issues, "
+                     f"{pgb['comments_saved']} comments ({mb(pgb['stored_on_disk_bytes'])} on disk)")
+    lines.append("")
+    for t in r["targets"]:
+        mark = {True: "PASS", False: "FAIL", None: "n/a "}[t["pass"]]
+        limit = "" if t["limit"] is None else f" (limit {t['limit']})"
+        lines.append(f"[{mark}] {t['target']}: {t['value']}{limit}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--backtrack", required=True, help="the backtrack binary (release build)")
+    ap.add_argument("--github-backup", help="the github-backup script (default: beside python)")
     ap.add_argument("--issues", type=int, default=10_000)
     ap.add_argument("--comments", type=int, default=50_000)
     ap.add_argument("--latency-ms", type=int, default=50)
-    ap.add_argument("--days", type=int, default=30)
-    ap.add_argument("--churn", type=float, default=0.01, help="fraction changed per day")
-    ap.add_argument("--backtrack", required=True, help="the backtrack binary (release build)")
-    ap.add_argument("--github-backup", default=shutil.which("github-backup"))
-    ap.add_argument("--skip-github-backup", action="store_true")
-    ap.add_argument("--json", action="store_true", help="print all figures as JSON too")
-    ap.add_argument("--workdir", help="keep everything here instead of a temporary folder")
+    ap.add_argument("--days", type=int, default=30, help="simulated days of churn")
+    ap.add_argument("--churn", type=float, default=0.01, help="fraction changed per round")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--skip-github-backup", action="store_true",
+                    help="leave python-github-backup out (its run dominates at full size)")
+    ap.add_argument("--workdir", default=os.path.join(ROOT, "target", "bench"),
+                    help="stores and logs go here (emptied first; default target/bench)")
+    ap.add_argument("--json", action="store_true", help="all figures as JSON on stdout")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = ap.parse_args()
+    if not 0 < args.churn <= 1:
+        ap.error("--churn must be in (0, 1]")
 
-    work = args.workdir or tempfile.mkdtemp(prefix="backtrack-bench-")
-    os.makedirs(work, exist_ok=True)
-    print(f"# sandbox: {args.issues} issues, {args.comments} comments, {args.latency_ms} ms latency; work in {work}",
-          file=sys.stderr)
-    sb = Sandbox(args.backtrack, ["--issues", str(args.issues), "--comments", str(args.comments),
-                                  "--latency-ms", str(args.latency_ms)], work)
+    work = os.path.abspath(args.workdir)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(os.path.join(work, "logs"))
+    procs = []
     try:
-        figures = run(args, sb, work)
+        procs, public, local, ca = start_stack(args, work)
+        sb = Sandbox(local)
+        pool = ThreadPoolExecutor(WRITERS)
+        r = {"sizes": {"issues": args.issues, "comments": args.comments,
+                       "latency_ms": args.latency_ms, "churn": args.churn, "days": args.days},
+             "workdir": work}
+
+        log("listing everything once (counts, floor, raw JSON size)")
+        issues, i_pages, i_bytes = sb.list_all(f"{REPO}/issues", {"state": "all"}, pool)
+        comments, c_pages, c_bytes = sb.list_all(f"{REPO}/issues/comments", {}, pool)
+        labels, l_pages, l_bytes = sb.list_all(f"{REPO}/labels", {}, pool)
+        milestones, m_pages, m_bytes = sb.list_all(f"{REPO}/milestones", {"state": "all"}, pool)
+        r["sizes"].update(labels=len(labels), milestones=len(milestones))
+        r["raw_json_bytes"] = i_bytes + c_bytes + l_bytes + m_bytes
+        r["floors"] = {"full": i_pages + c_pages + l_pages + m_pages}
+        model = Model(issues, comments, labels)
+        del issues, comments
+
+        bt = Backtrack(args, work, public + "/api/v3", ca, sb)
+        log(f"backtrack full snapshot{' (--full)' if bt.has_full else ''}")
+        r["full"] = bt.snapshot("full", full=True)
+
+        rng = random.Random(args.seed)
+        sb.advance_clock(DAY)
+        since = next_since(sb)
+        log(f"churn {args.churn:.0%} with deletions, then an incremental snapshot")
+        done = churn(sb, model, rng, args.churn, "day 0", delete_comments=3, delete_issues=1,
+                     pool=pool)
+        n_i, n_c = count_since(sb, since, pool)
+        r["churn"] = {**done, "issues_since": n_i, "comments_since": n_c}
+        r["floors"]["incremental"] = max(1, math.ceil(n_i / 100)) + max(1, math.ceil(n_c / 100))
+        r["incremental"] = bt.snapshot("incremental", full=False)
+
+        diff = bt.diff(r["full"]["id"], r["incremental"]["id"])
+        removed = {(c["kind"], str(c["key"])) for c in diff.get("changes", [])
+                   if c.get("op") == "removed" and c.get("field") == "*"}
+        expected = ([("comment", str(c)) for c in done["comments_deleted"]]
+                    + [("issue", str(n)) for n in done["issues_deleted"]])
+        found = [e for e in expected if e in removed]
+        r["deletions"] = {"expected": len(expected), "found": len(found),
+                          "missing": [f"{k} {v}" for k, v in expected if (k, v) not in removed],
+                          "ok": len(found) == len(expected)}
+
+        days = {"snapshots": 0, "requests_per_day": [], "not_modified_per_day": [],
+                "floors": [], "wall_s_per_day": [], "peak_rss_mb_per_day": [],
+                "store_object_bytes": r["incremental"]["store_object_bytes"]}
+        for day in range(1, args.days + 1):
+            sb.advance_clock(DAY)
+            since = next_since(sb)
+            churn(sb, model, rng, args.churn, f"day {day}", delete_comments=1, delete_issues=0,
+                  pool=pool)
+            n_i, n_c = count_since(sb, since, pool)
+            snap = bt.snapshot(f"day{day:02d}", full=False)
+            days["snapshots"] += 1
+            days["requests_per_day"].append(snap["requests"])
+            days["not_modified_per_day"].append(snap["not_modified"])
+            days["floors"].append(max(1, math.ceil(n_i / 100)) + max(1, math.ceil(n_c / 100)))
+            days["wall_s_per_day"].append(snap["wall_s"])
+            days["peak_rss_mb_per_day"].append(snap["peak_rss_mb"])
+            days["store_object_bytes"] = snap["store_object_bytes"]
+            days["store_on_disk_bytes"] = snap["store_on_disk_bytes"]
+            days["catalog_bytes"] = snap["catalog_bytes"]
+            log(f"day {day}: {snap['requests']} requests, {snap['wall_s']:.1f} s, "
+                f"store {snap['store_object_bytes']:,} bytes")
+        r["days"] = days
+
+        if not args.skip_github_backup:
+            sb.reset()
+            log("python-github-backup on the initial data (sequential; the slow part)")
+            r["github_backup"] = github_backup(args, work, public, ca, sb)
+        pool.shutdown()
     finally:
-        sb.close()
-    report(args, figures)
-    if not args.workdir:
-        shutil.rmtree(work, ignore_errors=True)
+        stop(procs)
 
-
-def run(args, sb, work):
-    f = {"issues": args.issues, "comments": args.comments, "latency_ms": args.latency_ms,
-         "days": args.days, "churn": args.churn}
-    # The raw JSON a full listing returns (what both tools read), measured on the side.
-    issues_raw, ib = sb.listing(f"{REPO}/issues?state=all")
-    comments_raw, cb = sb.listing(f"{REPO}/issues/comments")
-    labels_raw, lb = sb.listing(f"{REPO}/labels")
-    milestones_raw, mb = sb.listing(f"{REPO}/milestones?state=all")
-    f["raw_json_bytes"] = ib + cb + lb + mb
-    plain_pages = max(1, math.ceil(len(labels_raw) / 100)) + max(1, math.ceil(len(milestones_raw) / 100))
-    f["floor"] = math.ceil(len(issues_raw) / 100) + math.ceil(len(comments_raw) / 100) + plain_pages
-
-    env = dict(os.environ, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=sb.https, SSL_CERT_FILE=sb.cert,
-               REQUESTS_CA_BUNDLE=sb.cert)
-    env.pop("GH_TOKEN", None)
-
-    if not args.skip_github_backup:
-        if not args.github_backup:
-            raise SystemExit("github-backup not found: bench/run installs it (PyPI github-backup)")
-        out_dir = os.path.join(work, "github-backup")
-        before = sb.total()
-        _, wall, rss = measure([args.github_backup, "acme", "-t", TOKEN, "-H", f"127.0.0.1:{sb.tls_port}",
-                                "-R", "widgets", "--issues", "--issue-comments", "--labels", "--milestones",
-                                "-o", out_dir, "-q"], env)
-        apparent, blocks = tree_bytes(out_dir)
-        f["github_backup"] = {"requests": sb.total() - before, "wall_s": wall, "rss_mb": rss,
-                              "stored_bytes": apparent, "disk_bytes": blocks}
-        print(f"# github-backup: {f['github_backup']}", file=sys.stderr)
-
-    store = os.path.join(work, "backtrack")
-    env["BACKTRACK_STORE"] = f"file://{store}"
-
-    def snapshot(extra=()):
-        before = sb.total()
-        out, wall, rss = measure([args.backtrack, "--json", "snapshot", "create", SCOPE, *extra], env)
-        rep = json.loads(out)
-        spent = sb.total() - before
-        if spent != rep["requests"]:
-            print(f"# note: sandbox counted {spent} requests, backtrack {rep['requests']}", file=sys.stderr)
-        apparent, blocks = tree_bytes(store, skip=("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"))
-        return {"id": rep["id"], "mode": rep["mode"], "requests": spent, "not_modified": rep["not_modified"],
-                "deleted": rep.get("deleted", 0), "wall_s": wall, "rss_mb": rss,
-                "stored_new": rep["bytes"]["stored_new"], "store_bytes": apparent, "disk_bytes": blocks}
-
-    full = snapshot(["--full"])
-    f["full"] = full
-    print(f"# backtrack full: {full}", file=sys.stderr)
-
-    issues = {i["number"] for i in issues_raw}
-    comments = {c["id"]: int(c["issue_url"].rsplit("/", 1)[1]) for c in comments_raw}
-    churn = Churn(sb, seed=8)
-    sb.call("POST", "/_sandbox/clock", {"advance_secs": 86_400})
-    ci, cc, gone_i, gone_c = churn.day(issues, comments, args.churn, deletions=True)
-    inc = snapshot()
-    # The issue's churn floor: a page per 100 changed issues and comments, plus the label
-    # and milestone pages (free when revalidated by a 304).
-    inc["churn_floor"] = math.ceil(ci / 100) + math.ceil(cc / 100) + plain_pages
-    inc["expected_deleted"] = len(gone_i) + len(gone_c)
-    diff = subprocess.run([args.backtrack, "--json", "diff", SCOPE, "--from", full["id"], "--to", inc["id"],
-                           "--format", "json"], env=env, capture_output=True, text=True, check=True).stdout
-    shown = [n for n in gone_i if f'"number":{n}' in diff.replace(" ", "")]
-    shown += [c for c in gone_c if str(c) in diff]
-    inc["deletions_in_diff"] = len(shown)
-    f["incremental"] = inc
-    print(f"# backtrack incremental: {inc}", file=sys.stderr)
-
-    daily = []
-    for day in range(args.days):
-        sb.call("POST", "/_sandbox/clock", {"advance_secs": 86_400})
-        ci, cc, _, _ = churn.day(issues, comments, args.churn)
-        d = snapshot()
-        d["churn_floor"] = math.ceil(ci / 100) + math.ceil(cc / 100) + plain_pages
-        daily.append(d)
-        print(f"# day {day + 1}: {d['mode']} {d['requests']} requests, {d['stored_new']} B new",
-              file=sys.stderr)
-    f["daily"] = daily
-    return f
-
-
-def report(args, f):
-    full, inc, daily = f["full"], f["incremental"], f["daily"]
-    gb = f.get("github_backup")
-    lines = []
-    hdr = f"{'':34} {'requests':>10} {'wall s':>9} {'peak RSS MB':>12} {'stored bytes':>14}"
-    lines.append(hdr)
-    lines.append("-" * len(hdr))
-
-    def row(name, req, wall, rss, stored):
-        def fmt(v, spec):
-            return format(v, spec) if v is not None else "-"
-        lines.append(f"{name:34} {fmt(req, '>10')} {fmt(wall, '>9.2f')} {fmt(rss, '>12.0f')} {fmt(stored, '>14,')}")
-
-    row(f"backtrack full (floor {f['floor']})", full["requests"], full["wall_s"], full["rss_mb"], full["store_bytes"])
-    if gb:
-        row("python-github-backup", gb["requests"], gb["wall_s"], gb["rss_mb"], gb["stored_bytes"])
-        lines.append(f"{'ratio backtrack / github-backup':34} {full['requests'] / gb['requests']:>10.3f} "
-                     f"{full['wall_s'] / gb['wall_s']:>9.3f} {full['rss_mb'] / gb['rss_mb']:>12.2f} "
-                     f"{full['store_bytes'] / gb['stored_bytes']:>14.3f}")
-    row(f"incremental 1% (+{inc['expected_deleted']} deleted)", inc["requests"], inc["wall_s"], inc["rss_mb"], inc["stored_new"])
-    if daily:
-        total_daily = sum(d["stored_new"] for d in daily)
-        row(f"{len(daily)} daily 1% (mean / sum)", round(sum(d["requests"] for d in daily) / len(daily), 1),
-            sum(d["wall_s"] for d in daily) / len(daily), max(d["rss_mb"] for d in daily), total_daily)
-    lines.append("")
-    lines.append(f"raw JSON of a full listing: {f['raw_json_bytes']:,} bytes")
-
-    checks = []
-
-    def check(label, ok, detail):
-        checks.append((label, ok, detail))
-
-    check("full requests <= 1.05 x floor", full["requests"] <= 1.05 * f["floor"],
-          f"{full['requests']} / {f['floor']} = {full['requests'] / f['floor']:.3f}")
-    if gb:
-        check(">= 15x fewer requests than github-backup", gb["requests"] >= 15 * full["requests"],
-              f"{gb['requests'] / full['requests']:.1f}x")
-        check(">= 10x less wall time than github-backup", gb["wall_s"] >= 10 * full["wall_s"],
-              f"{gb['wall_s'] / full['wall_s']:.1f}x")
-    check("incremental requests <= churn floor (304s included)", inc["requests"] <= inc["churn_floor"],
-          f"{inc['requests']} for a floor of {inc['churn_floor']} ({inc['not_modified']} of them 304s): "
-          f"{inc['requests'] - inc['churn_floor']:+d} = 2 count probes + the search for the deleted records")
-    check("deletions detected", inc["deleted"] >= inc["expected_deleted"] and inc["deletions_in_diff"] == inc["expected_deleted"],
-          f"{inc['deleted']} recorded, {inc['deletions_in_diff']} of {inc['expected_deleted']} shown by diff")
-    if daily:
-        worst = max(d["requests"] - d["churn_floor"] for d in daily)
-        check("daily requests <= churn floor (304s included)", worst <= 0,
-              f"worst day {worst:+d} over the floor: the 2 count probes that catch deletions")
-        total = daily[-1]["store_bytes"]
-        check(f"full + {len(daily) + 1} incrementals <= 1.5 x one full", total <= 1.5 * full["store_bytes"],
-              f"{total:,} / {full['store_bytes']:,} = {total / full['store_bytes']:.2f}")
-    check("full snapshot <= 20% of raw JSON", full["store_bytes"] <= 0.2 * f["raw_json_bytes"],
-          f"{full['store_bytes'] / f['raw_json_bytes']:.1%}")
-    check("full snapshot peak RSS <= 150 MB", full["rss_mb"] <= 150, f"{full['rss_mb']:.0f} MB")
-    lines.append("")
-    for label, ok, detail in checks:
-        lines.append(f"{'PASS' if ok else 'FAIL'}  {label}: {detail}")
-    print("\n".join(lines))
+    r["targets"] = evaluate(r)
+    text = table(r)
     if args.json:
-        f["checks"] = [{"check": c, "pass": ok, "detail": d} for c, ok, d in checks]
-        print(json.dumps(f, indent=2))
+        print(text, file=sys.stderr)
+        print(json.dumps(r, indent=2))
+    else:
+        print(text)
+    failed = any(t["pass"] is False for t in r["targets"])
+    return 1 if failed and args.strict else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -124,6 +124,10 @@ pub struct SandboxStats {
     pub by_method: BTreeMap<String, u64>,
     /// Keyed by route template, e.g. `GET /repos/{owner}/{repo}/issues`.
     pub by_route: BTreeMap<String, u64>,
+    /// Bytes of the JSON bodies served with 200: what a client downloaded, for comparing a
+    /// store's size with the raw API responses it was built from.
+    #[serde(default)]
+    pub response_bytes: u64,
 }
 
 /// Why the sandbox could not start.

@@ -2,8 +2,8 @@
 
 github-backup only speaks https://HOST/api/v3, so this puts bench/tls_proxy.py (a TLS
 terminator) in front of the sandbox with a throwaway CA, runs github-backup with
---issues --issue-comments --labels --milestones, and compares what it saved with the
-sandbox's own listings. Prints a JSON summary as its last line; exits non-zero on a mismatch.
+--issues --issue-comments --labels --milestones, and checks that what it saved is exactly
+what the sandbox serves: the same issues, comments, labels and milestones, field for field. Prints a JSON summary as its last line; exits non-zero on a mismatch.
 
 Usage: github_backup_compat.py SANDBOX_URL TLS_PORT TOKEN WORKDIR
 """
@@ -58,34 +58,55 @@ def main():
         proxy.wait()
 
     repo = os.path.join(out, "repositories", "widgets")
-    saved = {}
-    comments = 0
+    saved, saved_comments = {}, {}
     for path in glob.glob(os.path.join(repo, "issues", "*.json")):
         with open(path) as fh:
             issue = json.load(fh)
+        for c in issue.pop("comment_data", []):
+            saved_comments[c["id"]] = (issue["number"], c)
         saved[issue["number"]] = issue
-        comments += len(issue.get("comment_data", []))
     with open(os.path.join(repo, "labels", "labels.json")) as fh:
         labels = json.load(fh)
     # One file per milestone (named by number), one file for all labels.
-    milestones = glob.glob(os.path.join(repo, "milestones", "*.json"))
+    milestones = {}
+    for path in glob.glob(os.path.join(repo, "milestones", "*.json")):
+        with open(path) as fh:
+            m = json.load(fh)
+        milestones[m["number"]] = m
 
-    live_issues = listing(base, token, "/repos/acme/widgets/issues?state=all")
-    live_comments = listing(base, token, "/repos/acme/widgets/issues/comments")
+    # What the sandbox serves, read directly under the same /api/v3 prefix (so every *_url
+    # field is the same public URL): the backup must hold exactly these objects.
+    api = f"{base}/api/v3"
+    live_issues = {i["number"]: i for i in listing(api, token, "/repos/acme/widgets/issues?state=all")}
+    live_comments = {c["id"]: c for c in listing(api, token, "/repos/acme/widgets/issues/comments")}
+    live_labels = listing(api, token, "/repos/acme/widgets/labels")
+    live_milestones = {m["number"]: m for m in
+                       listing(api, token, "/repos/acme/widgets/milestones?state=all")}
     problems = []
-    if sorted(saved) != sorted(i["number"] for i in live_issues):
-        problems.append("issue numbers differ")
-    for i in live_issues:
-        s = saved.get(i["number"], {})
-        if s.get("title") != i["title"] or s.get("body") != i["body"] or s.get("state") != i["state"]:
-            problems.append(f"issue #{i['number']} differs")
-    if comments != len(live_comments):
-        problems.append(f"{comments} comments saved, {len(live_comments)} live")
-    summary = {"issues": len(saved), "comments": comments, "labels": len(labels),
-               "milestones": len(milestones), "problems": problems[:10]}
+    if sorted(saved) != sorted(live_issues):
+        problems.append(f"issue numbers differ: {len(saved)} saved, {len(live_issues)} live")
+    problems += [f"issue #{n} differs" for n, i in live_issues.items()
+                 if n in saved and saved[n] != i]
+    if sorted(saved_comments) != sorted(live_comments):
+        problems.append(f"comment ids differ: {len(saved_comments)} saved, {len(live_comments)} live")
+    for cid, (number, c) in saved_comments.items():
+        if live_comments.get(cid) != c:
+            problems.append(f"comment {cid} differs")
+        if not c["issue_url"].endswith(f"/issues/{number}"):
+            problems.append(f"comment {cid} saved under issue #{number}")
+    if sorted(labels, key=lambda x: x["id"]) != sorted(live_labels, key=lambda x: x["id"]):
+        problems.append("labels differ")
+    if milestones != live_milestones:
+        problems.append("milestones differ")
+    # A thread longer than one page (100) proves Link pagination through the terminator.
+    threads = {}
+    for number, _ in saved_comments.values():
+        threads[number] = threads.get(number, 0) + 1
+    summary = {"issues": len(saved), "comments": len(saved_comments), "labels": len(labels),
+               "milestones": len(milestones), "longest_thread": max(threads.values(), default=0),
+               "problems": problems[:10]}
     print(json.dumps(summary))
     sys.exit(1 if problems else 0)
-
 
 if __name__ == "__main__":
     main()

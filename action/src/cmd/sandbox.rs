@@ -1,7 +1,9 @@
 //! `backtrack sandbox`: runs the GitHub-compatible emulator until interrupted.
 //!
 //! The first line on stdout is the base URL, so scripts can start it in the background and
-//! read where it listens.
+//! read where it listens. With `--public-url` that line is the public URL, and a second line
+//! gives the local `http://` address, which whatever sits in front (a TLS terminator) must
+//! forward to.
 
 use std::io::Write;
 use std::time::Duration;
@@ -59,6 +61,9 @@ pub async fn run(args: SandboxArgs) -> Result<Outcome> {
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{url}")?;
+        if args.public_url.is_some() {
+            writeln!(out, "http://{}", sandbox.local_addr())?;
+        }
         out.flush()?;
     }
     eprintln!(

@@ -506,10 +506,11 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
             next.run(req).await
         }
     };
-    let resp = with_etag(resp, conditional).await;
+    let (resp, body_len) = with_etag(resp, conditional).await;
     let not_modified = resp.status() == StatusCode::NOT_MODIFIED;
     let (limit, remaining, used, reset) = {
         let mut meter = sb.meter();
+        meter.stats.response_bytes += body_len;
         if not_modified {
             // Conditional hits are free on GitHub, so they don't spend the primary limit.
             meter.stats.not_modified += 1;
@@ -521,14 +522,16 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
     decorate(resp, seq, [limit, remaining, used], reset)
 }
 
-/// Adds a weak ETag to successful GETs and answers 304 when `If-None-Match` matches.
-async fn with_etag(resp: Response, if_none_match: Option<HeaderValue>) -> Response {
+/// Adds a weak ETag to successful GETs and answers 304 when `If-None-Match` matches. Also
+/// returns the length of the 200 body sent (0 for anything else), for the stats.
+async fn with_etag(resp: Response, if_none_match: Option<HeaderValue>) -> (Response, u64) {
     if resp.status() != StatusCode::OK {
-        return resp;
+        return (resp, 0);
     }
     let (mut parts, body) = resp.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Server Error").into_response();
+        let err = ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Server Error");
+        return (err.into_response(), 0);
     };
     let digest = Sha256::digest(&bytes);
     let tag = format!("W/\"{}\"", hex::encode(&digest[..16]));
@@ -548,9 +551,10 @@ async fn with_etag(resp: Response, if_none_match: Option<HeaderValue>) -> Respon
         parts.status = StatusCode::NOT_MODIFIED;
         parts.headers.remove(header::CONTENT_TYPE);
         parts.headers.remove(header::CONTENT_LENGTH);
-        return Response::from_parts(parts, Body::empty());
+        return (Response::from_parts(parts, Body::empty()), 0);
     }
-    Response::from_parts(parts, Body::from(bytes))
+    let len = bytes.len() as u64;
+    (Response::from_parts(parts, Body::from(bytes)), len)
 }
 
 fn decorate(

@@ -67,7 +67,6 @@ pub(crate) async fn sandbox_stats(State(sb): State<Arc<Shared>>) -> Reply {
     Reply::ok(&serde_json::to_value(stats).unwrap_or_default())
 }
 
-/// Reseeds the repository and zeroes the stats.
 /// `POST /_sandbox/clock` `{"advance_secs": N}`: moves the sandbox's clock forward, so
 /// rehearsals and benchmarks can simulate days passing between snapshots (every later write
 /// is stamped at least N seconds after the previous one). Answers the new time.
@@ -91,6 +90,7 @@ pub(crate) async fn sandbox_clock(State(sb): State<Arc<Shared>>, body: axum::bod
     Reply::ok(&json!({ "now": now }))
 }
 
+/// Reseeds the repository and zeroes the stats.
 pub(crate) async fn sandbox_reset(State(sb): State<Arc<Shared>>) -> Reply {
     // Seeding a large repository takes a moment: keep it off the async worker threads.
     let worker = sb.clone();

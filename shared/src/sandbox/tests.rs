@@ -309,8 +309,8 @@ async fn sandbox_auth_forms() {
 async fn sandbox_stats_count_api_requests_only() {
     let sb = start(opts()).await;
     let addr = sb.local_addr();
-    get(addr, &format!("{REPO}/issues")).await;
-    get(addr, &format!("/api/v3{REPO}/issues?page=2")).await;
+    let first = get(addr, &format!("{REPO}/issues")).await;
+    let second = get(addr, &format!("/api/v3{REPO}/issues?page=2")).await;
     send(
         addr,
         "POST",
@@ -329,6 +329,11 @@ async fn sandbox_stats_count_api_requests_only() {
     );
     assert_eq!(s["by_method"]["GET"], 3);
     assert_eq!(sb.stats().total, 4);
+    // Only 200 bodies count: the 201 of the POST and the 404 do not.
+    assert_eq!(
+        s["response_bytes"],
+        (first.body.len() + second.body.len()) as u64
+    );
     let reset = call(addr, "POST", "/_sandbox/reset", &[], None).await;
     assert_eq!(reset.status, 200);
     assert_eq!(sb.stats().total, 0);
