@@ -27,6 +27,8 @@ mark (`BACKTRACK_PEAK_RSS_FILE`) is kept beside it as a cross-check. Stored byte
 backtrack the SQLite catalog is reported separately, and on-disk (block) sizes are given too.
 """
 
+from __future__ import annotations  # `str | None` annotations on Python 3.9
+
 import argparse
 import datetime
 import importlib.metadata
