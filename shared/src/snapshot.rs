@@ -913,7 +913,8 @@ struct Inputs {
     dict: Option<Arc<Dictionary>>,
 }
 
-/// Writes blobs with a bounded number in flight, counting what was new.
+/// Writes blobs with a bounded number in flight, deferred (the store may batch their
+/// durability) and flushed once at the end, counting what was new.
 struct BlobWriter {
     store: Arc<dyn ObjectStore>,
     writes: JoinSet<Result<(PutOutcome, u64)>>,
@@ -952,17 +953,21 @@ impl BlobWriter {
         let store = self.store.clone();
         self.writes.spawn(async move {
             let len = compressed.len() as u64;
-            let outcome = store.put(&id.key(), Bytes::from(compressed)).await?;
+            let outcome = store
+                .put_deferred(&id.key(), Bytes::from(compressed))
+                .await?;
             Ok((outcome, len))
         });
         Ok(())
     }
 
-    /// Waits for every write; returns the bytes and blobs that were new.
+    /// Waits for every write and makes them durable (before anything may reference
+    /// them); returns the bytes and blobs that were new.
     async fn finish(mut self) -> Result<(ByteStats, u64)> {
         while let Some(done) = self.writes.join_next().await {
             self.account(done)?;
         }
+        self.store.flush().await?;
         Ok((self.stats, self.written))
     }
 }

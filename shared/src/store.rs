@@ -3,6 +3,8 @@
 //! Implementations: [`LocalStore`] (a folder; the embedded default) and [`MemoryStore`] (unit
 //! tests). Every object is written once and never modified, so `put` is create-if-absent:
 //! writing a key that exists is a successful no-op that reports [`PutOutcome::Existed`].
+//! Bulk writers use [`ObjectStore::put_deferred`] and one [`ObjectStore::flush`] instead,
+//! which lets a store batch durability.
 
 mod local;
 mod memory;
@@ -73,6 +75,24 @@ pub trait ObjectStore: Send + Sync + Debug {
     /// Creates `key` with `bytes` unless it exists. Once this returns `Written`, the object is
     /// durable and complete: readers never see a partial object.
     async fn put(&self, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError>;
+
+    /// Like [`put`](Self::put), but the object need only be durable and visible after the
+    /// next [`flush`](Self::flush): a store may batch the durability work of many writes
+    /// (the folder store makes a capture's thousands of blobs durable with one `syncfs`
+    /// instead of one fsync each). Until then the object may be invisible to `get`,
+    /// `exists` and `list`, and a crash may lose it — but never leaves its key naming lost
+    /// or partial bytes. `Written` means "will exist after a successful flush".
+    ///
+    /// The default is a plain `put` (S3 and the memory store are durable per call).
+    async fn put_deferred(&self, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError> {
+        self.put(key, bytes).await
+    }
+
+    /// Makes every deferred put so far durable and visible. Call it before writing anything
+    /// that references those objects (a manifest). The default does nothing.
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     async fn get(&self, key: &str) -> Result<Bytes, StoreError>;
 

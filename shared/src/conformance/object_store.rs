@@ -27,7 +27,40 @@ pub async fn object_store(store: Arc<dyn ObjectStore>) {
     invalid_keys_are_rejected(store_ref).await;
     listing(store_ref, &run).await;
     concurrent_puts_have_one_winner(store.clone(), &run).await;
+    deferred_puts_exist_after_flush(store_ref, &run).await;
     cleanup(store_ref, &run).await;
+}
+
+/// `put_deferred` keeps create-if-absent, and after `flush` the object reads back exactly.
+async fn deferred_puts_exist_after_flush(store: &dyn ObjectStore, run: &str) {
+    let key = format!("{run}/deferred/new");
+    let step = format!("deferred put of new key {key}");
+    assert_eq!(
+        ok(
+            store.put_deferred(&key, Bytes::from_static(b"later")).await,
+            &step
+        ),
+        PutOutcome::Written,
+        "{step} must report Written"
+    );
+    let existing = format!("{run}/deferred/existing");
+    ok(
+        store.put(&existing, Bytes::from_static(b"first")).await,
+        "put",
+    );
+    assert_eq!(
+        ok(
+            store
+                .put_deferred(&existing, Bytes::from_static(b"second"))
+                .await,
+            "deferred put"
+        ),
+        PutOutcome::Existed,
+        "a deferred put of an existing key must report Existed"
+    );
+    ok(store.flush().await, "flush");
+    assert_eq!(&ok(store.get(&key).await, "get after flush")[..], b"later");
+    assert_eq!(&ok(store.get(&existing).await, "get")[..], b"first");
 }
 
 async fn round_trip(store: &dyn ObjectStore, run: &str) {

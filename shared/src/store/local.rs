@@ -8,10 +8,23 @@
 //! when the target exists, which is exactly create-if-absent: of two racing writers one wins
 //! and the other sees `Existed`, and no reader ever sees a partial object. Temp files left by a
 //! crash are invisible to `list`, `get` and `exists`.
+//!
+//! Batched durability ([`ObjectStore::put_deferred`] + [`ObjectStore::flush`]): one fsync per
+//! blob dominated captures (thousands of new blobs). A deferred put writes the bytes, without
+//! fsync, into this process's staging folder (`.tmp-stage-<ulid>/`, invisible like any temp
+//! name); `flush` then makes them all durable with one `syncfs` (Linux; elsewhere one fsync
+//! per file), hard-links each to its final name (an existing name wins, as with `put`), and
+//! syncs again so the names are durable before the caller writes the manifest that needs
+//! them. A final name therefore never points at bytes that could be lost: a crash before the
+//! first sync leaves only staging files, which no reader sees. Staging folders of a process
+//! that died are removed by a later `open` once they are a day old.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, ErrorKind, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -21,11 +34,53 @@ use super::{validate_key, validate_prefix, ObjectInfo, ObjectStore, PutOutcome, 
 
 /// Names starting with this are in-progress writes (or crash leftovers), never objects.
 const TEMP_PREFIX: &str = ".tmp-";
+/// Staging folders of deferred puts (a kind of temp name, so listings skip them).
+const STAGE_PREFIX: &str = ".tmp-stage-";
+/// A staging folder untouched this long belongs to a process that died; `open` removes it.
+const STALE_STAGING: Duration = Duration::from_secs(24 * 3600);
 
-/// A store rooted at a local folder. Cheap to clone; holds no open files between calls.
+/// A store rooted at a local folder. Cheap to clone (clones share the staging of deferred
+/// puts); holds no open files between calls.
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     root: PathBuf,
+    staging: Arc<Staging>,
+}
+
+/// Deferred puts not yet flushed.
+#[derive(Debug, Default)]
+struct Staging {
+    /// Deferred puts hold it shared while they write and register a file; `flush` holds it
+    /// exclusively, so it never links a file still being written nor loses a registration.
+    gate: tokio::sync::RwLock<()>,
+    state: Mutex<StageState>,
+}
+
+#[derive(Debug, Default)]
+struct StageState {
+    /// Created on the first deferred put after a flush.
+    dir: Option<PathBuf>,
+    next: u64,
+    /// Key → file name (a number) in `dir`.
+    keys: HashMap<String, u64>,
+}
+
+impl Staging {
+    fn state(&self) -> MutexGuard<'_, StageState> {
+        // Mutations are single inserts/swaps: a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        // Unflushed deferred puts are abandoned (their capture failed or never flushed):
+        // nothing names them, so removing the folder loses nothing.
+        let dir = self.state().dir.take();
+        if let Some(dir) = dir {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
 }
 
 impl LocalStore {
@@ -38,7 +93,10 @@ impl LocalStore {
         let root = root.into();
         // Absolute, so `location()` is a real `file://` URL and a later `chdir` cannot move it.
         let root = std::path::absolute(&root).unwrap_or(root);
-        let store = LocalStore { root };
+        let store = LocalStore {
+            root,
+            staging: Arc::default(),
+        };
         let location = store.location();
         let shown = store.root.display().to_string();
 
@@ -94,6 +152,7 @@ impl LocalStore {
                 },
             });
         }
+        remove_stale_staging(&store.root);
         Ok(store)
     }
 
@@ -205,21 +264,49 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Removes staging folders left by processes that died mid-capture. Best effort: a failure
+/// only leaves invisible files behind.
+fn remove_stale_staging(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(STAGE_PREFIX)
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| SystemTime::now().duration_since(m).ok())
+                .is_some_and(|age| age > STALE_STAGING);
+        if stale {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Whether `key` already names an object (the create-if-absent fast path).
+fn existing(ctx: &Ctx, key: &str, target: &Path) -> Result<bool, StoreError> {
+    match fs::symlink_metadata(target) {
+        // Unlike S3, a folder store cannot hold both `a` and `a/b`.
+        Ok(meta) if meta.is_dir() => Err(StoreError::Io {
+            store: ctx.location.clone(),
+            key: key.to_string(),
+            detail: "a folder of other objects already has this name".into(),
+        }),
+        Ok(_) => Ok(true),
+        Err(e) if is_absent(&e) => Ok(false),
+        Err(e) => Err(ctx.error(key, e)),
+    }
+}
+
 fn put_blocking(ctx: &Ctx, key: &str, bytes: &[u8]) -> Result<PutOutcome, StoreError> {
     let target = ctx.path_of(key);
     // Fast path: content-addressed blobs are mostly already there, so skip the temp write.
-    match fs::symlink_metadata(&target) {
-        // Unlike S3, a folder store cannot hold both `a` and `a/b`.
-        Ok(meta) if meta.is_dir() => {
-            return Err(StoreError::Io {
-                store: ctx.location.clone(),
-                key: key.to_string(),
-                detail: "a folder of other objects already has this name".into(),
-            })
-        }
-        Ok(_) => return Ok(PutOutcome::Existed),
-        Err(e) if is_absent(&e) => {}
-        Err(e) => return Err(ctx.error(key, e)),
+    if existing(ctx, key, &target)? {
+        return Ok(PutOutcome::Existed);
     }
     let dir = match target.parent() {
         Some(dir) => dir.to_path_buf(),
@@ -269,6 +356,130 @@ fn put_blocking(ctx: &Ctx, key: &str, bytes: &[u8]) -> Result<PutOutcome, StoreE
         sync_dir(&dir).map_err(|e| ctx.error(key, e))?;
     }
     Ok(outcome)
+}
+
+/// Writes a deferred put's bytes into the staging folder, without fsync, and registers it.
+fn stage_blocking(
+    ctx: &Ctx,
+    staging: &Staging,
+    key: &str,
+    bytes: &[u8],
+) -> Result<PutOutcome, StoreError> {
+    if existing(ctx, key, &ctx.path_of(key))? {
+        return Ok(PutOutcome::Existed);
+    }
+    let (dir, n) = {
+        let mut state = staging.state();
+        if state.keys.contains_key(key) {
+            return Ok(PutOutcome::Existed);
+        }
+        let dir = state
+            .dir
+            .get_or_insert_with(|| {
+                ctx.root
+                    .join(format!("{STAGE_PREFIX}{}", ulid::Ulid::new()))
+            })
+            .clone();
+        state.next += 1;
+        (dir, state.next)
+    };
+    if !dir.is_dir() {
+        fs::create_dir_all(&dir).map_err(|e| ctx.error(key, e))?;
+    }
+    let path = dir.join(n.to_string());
+    let written = File::options()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(bytes));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&path);
+        return Err(ctx.error(key, e));
+    }
+    let mut state = staging.state();
+    // A concurrent deferred put of the same key may have registered first: one copy is
+    // enough (content addressing makes them equal).
+    if state.keys.contains_key(key) {
+        drop(state);
+        let _ = fs::remove_file(&path);
+        return Ok(PutOutcome::Existed);
+    }
+    state.keys.insert(key.to_string(), n);
+    Ok(PutOutcome::Written)
+}
+
+/// Makes a whole filesystem's written data durable: one `syncfs` on Linux. Returns false
+/// where that call does not exist, so the caller falls back to per-file fsync.
+fn sync_filesystem(root: &Path) -> io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        let dir = File::open(root)?;
+        rustix::fs::syncfs(&dir)?;
+        Ok(true)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = root;
+        Ok(false)
+    }
+}
+
+/// The blocking half of `flush`: sync staged data, link each file to its final name, sync
+/// the names, remove the staging folder.
+fn flush_blocking(ctx: &Ctx, dir: &Path, keys: HashMap<String, u64>) -> Result<(), StoreError> {
+    let staged = |n: u64| dir.join(n.to_string());
+    let whole_fs = sync_filesystem(&ctx.root).map_err(|e| ctx.error("(staged blobs)", e))?;
+    if !whole_fs {
+        for n in keys.values() {
+            File::open(staged(*n))
+                .and_then(|f| f.sync_all())
+                .map_err(|e| ctx.error("(staged blobs)", e))?;
+        }
+    }
+    // From here every staged byte is durable, so a name may point at it.
+    let mut changed_dirs: Vec<PathBuf> = Vec::new();
+    for (key, n) in &keys {
+        let target = ctx.path_of(key);
+        let parent = target
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| ctx.root.clone());
+        if !parent.is_dir() {
+            fs::create_dir_all(&parent).map_err(|e| ctx.error(key, e))?;
+            if !whole_fs {
+                for ancestor in parent.ancestors().skip(1) {
+                    changed_dirs.push(ancestor.to_path_buf());
+                    if ancestor == ctx.root {
+                        break;
+                    }
+                }
+            }
+        }
+        match fs::hard_link(staged(*n), &target) {
+            Ok(()) => {
+                if !whole_fs {
+                    changed_dirs.push(parent);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            // No hard links here (another filesystem, FAT, some FUSE mounts): fall back to
+            // the per-object durable put for this one.
+            Err(_) => {
+                let bytes = fs::read(staged(*n)).map_err(|e| ctx.error(key, e))?;
+                put_blocking(ctx, key, &bytes)?;
+            }
+        }
+    }
+    if whole_fs {
+        sync_filesystem(&ctx.root).map_err(|e| ctx.error("(staged blobs)", e))?;
+    } else {
+        changed_dirs.sort();
+        changed_dirs.dedup();
+        for d in changed_dirs {
+            sync_dir(&d).map_err(|e| ctx.error("(staged blobs)", e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Walks `dir` (whose keys start with `dir_key`), collecting files whose key starts with
@@ -337,6 +548,35 @@ impl ObjectStore for LocalStore {
             .await
     }
 
+    async fn put_deferred(&self, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError> {
+        check_key(key)?;
+        let _writing = self.staging.gate.read().await;
+        let owned = key.to_string();
+        let staging = self.staging.clone();
+        self.blocking(key, move |ctx| {
+            stage_blocking(&ctx, &staging, &owned, &bytes)
+        })
+        .await
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        let _flushing = self.staging.gate.write().await;
+        let (dir, keys) = {
+            let mut state = self.staging.state();
+            (state.dir.take(), std::mem::take(&mut state.keys))
+        };
+        let Some(dir) = dir else {
+            return Ok(());
+        };
+        self.blocking("(staged blobs)", move |ctx| {
+            let result = flush_blocking(&ctx, &dir, keys);
+            // Linked files live on under their final names; whatever is left is garbage.
+            let _ = fs::remove_dir_all(&dir);
+            result
+        })
+        .await
+    }
+
     async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
         check_key(key)?;
         let owned = key.to_string();
@@ -392,6 +632,8 @@ impl ObjectStore for LocalStore {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+
+    use futures::StreamExt;
 
     use super::*;
 
@@ -569,6 +811,185 @@ mod tests {
                 "{op} on a temp name must be rejected"
             );
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn deferred_puts_are_invisible_until_flushed_and_durable_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        store
+            .put("blobs/aa/existing", Bytes::from_static(b"old"))
+            .await
+            .unwrap();
+        let put = |k: &'static str, v: &'static [u8]| {
+            let store = store.clone();
+            async move { store.put_deferred(k, Bytes::from_static(v)).await.unwrap() }
+        };
+        assert_eq!(put("blobs/aa/new", b"new").await, PutOutcome::Written);
+        assert_eq!(put("blobs/aa/new", b"new").await, PutOutcome::Existed);
+        assert_eq!(
+            put("blobs/aa/existing", b"other").await,
+            PutOutcome::Existed
+        );
+        assert_eq!(put("blobs/bb/second", b"2").await, PutOutcome::Written);
+
+        // Staged but not flushed: no reader can see it, so no later capture would skip
+        // writing it on the strength of bytes a crash could still lose.
+        assert!(!store.exists("blobs/aa/new").await.unwrap());
+        assert!(matches!(
+            store.get("blobs/aa/new").await,
+            Err(StoreError::NotFound { .. })
+        ));
+        let keys = |store: LocalStore| async move {
+            store
+                .list("")
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|o| o.key)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(store.clone()).await, ["blobs/aa/existing"]);
+
+        store.flush().await.unwrap();
+        assert_eq!(&store.get("blobs/aa/new").await.unwrap()[..], b"new");
+        assert_eq!(&store.get("blobs/bb/second").await.unwrap()[..], b"2");
+        assert_eq!(
+            &store.get("blobs/aa/existing").await.unwrap()[..],
+            b"old",
+            "an existing name wins"
+        );
+        assert_eq!(
+            keys(store.clone()).await,
+            ["blobs/aa/existing", "blobs/aa/new", "blobs/bb/second"]
+        );
+        assert!(temp_files(dir.path()).is_empty(), "staging is cleaned up");
+        let stage_dirs = fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(STAGE_PREFIX))
+            .count();
+        assert_eq!(stage_dirs, 0);
+        // A flush with nothing staged is a no-op.
+        store.flush().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_crash_before_flush_leaves_no_names_and_stale_staging_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = LocalStore::open(dir.path()).unwrap();
+            store
+                .put_deferred("blobs/cc/lost", Bytes::from_static(b"x"))
+                .await
+                .unwrap();
+            // What a crash leaves: the staging folder, not the name. Simulate the process
+            // dying by leaking a copy of the staging files before the store is dropped.
+            let stage = fs::read_dir(dir.path())
+                .unwrap()
+                .flatten()
+                .find(|e| e.file_name().to_string_lossy().starts_with(STAGE_PREFIX))
+                .unwrap()
+                .path();
+            fs::create_dir_all(dir.path().join(".tmp-stage-01crashed")).unwrap();
+            for f in fs::read_dir(&stage).unwrap().flatten() {
+                fs::copy(
+                    f.path(),
+                    dir.path().join(".tmp-stage-01crashed").join(f.file_name()),
+                )
+                .unwrap();
+            }
+        }
+        // Dropping an unflushed store discards its staging.
+        let reopened = LocalStore::open(dir.path()).unwrap();
+        assert!(!reopened.exists("blobs/cc/lost").await.unwrap());
+        assert!(reopened.list("").await.unwrap().is_empty());
+        assert!(
+            dir.path().join(".tmp-stage-01crashed").is_dir(),
+            "young: kept"
+        );
+        // A day-old staging folder is a dead process's: the next open removes it.
+        let old = SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+        File::open(dir.path().join(".tmp-stage-01crashed"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        LocalStore::open(dir.path()).unwrap();
+        assert!(!dir.path().join(".tmp-stage-01crashed").exists());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn concurrent_deferred_puts_and_flushes_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..400u32 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let key = format!("blobs/{:02x}/k{}", i % 7, i % 300);
+                store
+                    .put_deferred(&key, Bytes::from(format!("v{}", i % 300)))
+                    .await
+                    .unwrap();
+                if i % 50 == 0 {
+                    store.flush().await.unwrap();
+                }
+            });
+        }
+        while let Some(t) = tasks.join_next().await {
+            t.unwrap();
+        }
+        store.flush().await.unwrap();
+        for i in 0..300u32 {
+            let key = format!("blobs/{:02x}/k{i}", i % 7);
+            assert_eq!(store.get(&key).await.unwrap(), format!("v{i}").as_bytes());
+        }
+        assert!(temp_files(dir.path()).is_empty());
+    }
+
+    /// Not a test: compares one durable put per blob with deferred puts and one flush on
+    /// the disk holding the temp folder. `cargo test -p backtrack --lib batched_vs -- --ignored --nocapture`
+    #[tokio::test(flavor = "multi_thread")]
+    #[ignore]
+    async fn batched_vs_per_blob_durability_timing() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let blobs: Vec<(String, Bytes)> = (0..6000u32)
+            .map(|i| {
+                let id = crate::BlobId::of(&i.to_le_bytes());
+                (id.key(), Bytes::from(vec![b'x'; 250]))
+            })
+            .collect();
+        for deferred in [false, true] {
+            let store = LocalStore::open(dir.path().join(format!("s{deferred}"))).unwrap();
+            let started = std::time::Instant::now();
+            futures::stream::iter(blobs.clone())
+                .map(|(k, v)| {
+                    let store = store.clone();
+                    async move {
+                        if deferred {
+                            store.put_deferred(&k, v).await.unwrap();
+                        } else {
+                            store.put(&k, v).await.unwrap();
+                        }
+                    }
+                })
+                .buffer_unordered(32)
+                .collect::<Vec<()>>()
+                .await;
+            store.flush().await.unwrap();
+            eprintln!(
+                "{} 6000 blobs: {:?}",
+                if deferred {
+                    "deferred + flush"
+                } else {
+                    "put each"
+                },
+                started.elapsed()
+            );
+        }
+        let started = std::time::Instant::now();
+        drop(dir);
+        eprintln!("cleanup: {:?}", started.elapsed());
     }
 
     #[tokio::test]
