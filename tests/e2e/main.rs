@@ -10,6 +10,7 @@ mod aws;
 mod cli_errors;
 mod diff;
 mod faultproxy;
+mod functions;
 mod rollback;
 mod sandbox_compat;
 mod snapshot;

@@ -214,9 +214,12 @@ async fn continue_job(
         .get("ApproximateReceiveCount")
         .and_then(|n| n.parse::<u32>().ok())
         .is_some_and(|n| n > 1);
+    // Keep the margin for verification and bookkeeping, but never more than a third of
+    // what is left (short timeouts, local emulators).
     let budget = SliceBudget {
         deadline: deadline.map(|d| {
-            d.checked_sub(deps.limits.deadline_margin)
+            let left = d.saturating_duration_since(Instant::now());
+            d.checked_sub(deps.limits.deadline_margin.min(left / 3))
                 .unwrap_or_else(Instant::now)
         }),
         max_ops: deps.limits.max_ops,

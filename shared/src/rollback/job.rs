@@ -54,9 +54,12 @@ impl SliceBudget {
         }
     }
 
+    /// Every slice applies at least one operation, so a job always progresses even when a
+    /// slice starts late (a long pre-rollback snapshot ate its time).
     fn spent(&self, ops: usize) -> bool {
-        self.max_ops.is_some_and(|max| ops >= max)
-            || self.deadline.is_some_and(|d| Instant::now() >= d)
+        ops > 0
+            && (self.max_ops.is_some_and(|max| ops >= max)
+                || self.deadline.is_some_and(|d| Instant::now() >= d))
     }
 }
 
