@@ -16,12 +16,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // The context's deadline is wall-clock epoch milliseconds; slices budget by Instant.
-        let left = u64::try_from(event.context.deadline).ok().and_then(|d| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .ok()?;
-            Duration::from_millis(d).checked_sub(now)
-        });
+        let left = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|now| Duration::from_millis(event.context.deadline).checked_sub(now));
         let deadline = left.map(|left| Instant::now() + left);
         handler::handle(deps, event.payload, deadline)
             .await
