@@ -145,6 +145,29 @@ impl LockInfo {
     }
 }
 
+/// A short-lived exclusive marker with an expiry, for work that must happen once: a webhook
+/// delivery already handled (kept for days), a restore job's slice in progress (kept for one
+/// invocation). Unlike a [`LockInfo`] it is keyed by any string, not a scope, and nothing
+/// else waits on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub key: String,
+    /// Unique per claimant; only it can release the claim early.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Claim {
+    pub fn new(key: impl Into<String>, ttl: Duration) -> Self {
+        Claim {
+            key: key.into(),
+            token: ulid::Ulid::new().to_string(),
+            expires_at: Utc::now()
+                + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1)),
+        }
+    }
+}
+
 /// A rollback job's lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -296,4 +319,11 @@ pub trait Catalog: Send + Sync + Debug {
 
     /// A job's journal, by operation index.
     async fn journal(&self, job: &JobId) -> Result<Vec<JournalEntry>, CatalogError>;
+
+    /// Takes `claim.key` if no unexpired claim holds it: `Ok(true)` when taken now,
+    /// `Ok(false)` when someone else's claim still holds it (an expired one is replaced).
+    async fn claim(&self, claim: &Claim) -> Result<bool, CatalogError>;
+
+    /// Drops the claim on `key` if `token` holds it; otherwise does nothing.
+    async fn release_claim(&self, key: &str, token: &str) -> Result<(), CatalogError>;
 }

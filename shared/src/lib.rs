@@ -18,6 +18,8 @@
 //!   and the DynamoDB catalog.
 //! - `conformance` (tests, or feature `conformance`): the backend contract as test suites
 //!   that every `ObjectStore` and `Catalog` implementation runs.
+//! - `serverless` (feature `serverless`): what the Lambda functions share (API Gateway
+//!   requests, JSON errors, webhook signatures, secrets, the job queue).
 //! - [`sandbox`] (feature `sandbox`): the GitHub-compatible emulator used by `demo`, tests and
 //!   rehearsals.
 //!
@@ -43,6 +45,8 @@ pub mod rollback;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod scope;
+#[cfg(feature = "serverless")]
+pub mod serverless;
 pub mod snapshot;
 pub mod store;
 pub mod tracker;

@@ -6,8 +6,10 @@
 //! `pre-rollback` snapshot, applies the operations one at a time — journaling each in the
 //! catalog — and verifies by planning again against the new live state: a clean rollback
 //! plans zero operations. Re-running an interrupted rollback resumes its job.
+//! [`job`] runs the same steps as a queued job in bounded slices (the serverless bundle).
 
 pub mod execute;
+pub mod job;
 pub mod plan;
 
 use std::collections::BTreeSet;

@@ -10,6 +10,7 @@ mod aws;
 mod cli_errors;
 mod diff;
 mod faultproxy;
+mod functions;
 mod incremental;
 mod rollback;
 mod sandbox_compat;

@@ -7,6 +7,7 @@
 //! | lock | scope | `lock` | — |
 //! | rollback job | scope | `job#<id>` | `job#<id>` |
 //! | journal entry | `job#<job id>` | `journal#<op, 20 digits>` | — |
+//! | claim | `claim#<key>` | `claim` | — |
 //!
 //! Ids are ULIDs, so a descending query on `sk` lists a scope's snapshots (or jobs) newest
 //! first. The global secondary index `by-id` finds a snapshot or job by id alone (the trait's
@@ -30,6 +31,7 @@
 //! Snapshots with an `expires_at` (and not pinned) carry `ttl` (epoch seconds), the table's
 //! TTL attribute: DynamoDB drops their rows after that time. Locks carry a `ttl` a day past
 //! their expiry so abandoned ones are cleaned up (an expired lock can be taken over before).
+//! Claims carry a `ttl` at their own expiry: a handled webhook delivery is forgotten then.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -48,8 +50,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{
-    Catalog, CatalogError, Finish, JobEntry, JobStatus, JournalEntry, LockInfo, SnapshotEntry,
-    SnapshotStatus,
+    Catalog, CatalogError, Claim, Finish, JobEntry, JobStatus, JournalEntry, LockInfo,
+    SnapshotEntry, SnapshotStatus,
 };
 use crate::aws::{self, Failure, FailureKind, CREDENTIALS_HINT};
 use crate::id::{JobId, SnapshotId};
@@ -84,6 +86,7 @@ const LAYOUT_ATTRS: [&str; 7] = [
 ];
 
 const LOCK_SK: &str = "lock";
+const CLAIM_SK: &str = "claim";
 /// How long an abandoned lock row stays after its expiry before TTL removes it.
 const LOCK_TTL_GRACE_SECS: i64 = 24 * 3600;
 /// How long `finish`/`set_pinned`/`delete` wait for the `by-id` index to show a row created
@@ -740,6 +743,10 @@ fn job_sk(id: &JobId) -> String {
     format!("job#{id}")
 }
 
+fn claim_pk(key: &str) -> String {
+    format!("claim#{key}")
+}
+
 fn journal_pk(job: &JobId) -> String {
     format!("job#{job}")
 }
@@ -1272,6 +1279,53 @@ impl Catalog for DynamoCatalog {
             .into_iter()
             .map(|item| self.parse::<JournalEntry>("journal row", item))
             .collect()
+    }
+
+    async fn claim(&self, claim: &Claim) -> Result<bool, CatalogError> {
+        let mut item = row_item(claim).map_err(|e| self.corrupt("claim row", e))?;
+        item.insert(ATTR_PK.into(), s(claim_pk(&claim.key)));
+        item.insert(ATTR_SK.into(), s(CLAIM_SK));
+        item.insert(ATTR_KIND.into(), s("claim"));
+        item.insert(
+            ATTR_EXPIRES_MS.into(),
+            AttributeValue::N(claim.expires_at.timestamp_millis().to_string()),
+        );
+        item.insert(ATTR_TTL.into(), epoch_secs(claim.expires_at));
+        let now = Utc::now().timestamp_millis();
+        let outcome = self
+            .put_if(
+                "take claim",
+                item,
+                "attribute_not_exists(#pk) OR #expires <= :now",
+                &[("#pk", ATTR_PK), ("#expires", ATTR_EXPIRES_MS)],
+                vec![(":now", AttributeValue::N(now.to_string()))],
+            )
+            .await?;
+        Ok(outcome == Conditional::Applied)
+    }
+
+    async fn release_claim(&self, key: &str, token: &str) -> Result<(), CatalogError> {
+        let sent = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&claim_pk(key), CLAIM_SK)))
+            .condition_expression("#token = :token")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":token", s(token))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let failure = aws::classify(&e);
+                if failure.code_is("ConditionalCheckFailedException") {
+                    Ok(())
+                } else {
+                    Err(self.error("release claim", failure))
+                }
+            }
+        }
     }
 }
 

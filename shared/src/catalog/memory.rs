@@ -19,6 +19,7 @@ struct State {
     jobs: BTreeMap<JobId, JobEntry>,
     /// Keyed by (job, op) so a job's journal is a contiguous range in operation order.
     journal: BTreeMap<(JobId, u64), JournalEntry>,
+    claims: HashMap<String, Claim>,
 }
 
 /// A catalog held in memory; nothing survives the process.
@@ -227,6 +228,25 @@ impl Catalog for MemoryCatalog {
             .range((*job, 0)..=(*job, u64::MAX))
             .map(|(_, e)| e.clone())
             .collect())
+    }
+
+    async fn claim(&self, claim: &Claim) -> Result<bool, CatalogError> {
+        let mut state = self.state();
+        if let Some(current) = state.claims.get(&claim.key) {
+            if current.expires_at > Utc::now() {
+                return Ok(false);
+            }
+        }
+        state.claims.insert(claim.key.clone(), claim.clone());
+        Ok(true)
+    }
+
+    async fn release_claim(&self, key: &str, token: &str) -> Result<(), CatalogError> {
+        let mut state = self.state();
+        if state.claims.get(key).is_some_and(|c| c.token == token) {
+            state.claims.remove(key);
+        }
+        Ok(())
     }
 }
 

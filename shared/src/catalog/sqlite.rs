@@ -6,7 +6,7 @@
 //! up front — never by a read in Rust followed by a write. WAL mode lets readers proceed while a
 //! writer works, and a busy timeout makes a second writer wait instead of failing at once.
 //!
-//! # Schema (version 1, tracked in `PRAGMA user_version`; see `schema.rs`)
+//! # Schema (version 2, tracked in `PRAGMA user_version`; see `schema.rs`)
 //! - `snapshots(id PK, scope, status, created_at, name, pinned, expires_at, extra)`, indexed by
 //!   `(scope, id)`: the columns are what queries filter or sort on; `extra` is JSON with the
 //!   rest of the entry (trigger, finished_at, counts, bytes, requests, manifest_key, parent,
@@ -16,6 +16,7 @@
 //!   `(scope, id)`; `extra` holds target, plan_key, pre_snapshot, total_ops, error.
 //! - `journal(job, op, done_at, result)` with primary key `(job, op)`, so a second append of
 //!   the same operation conflicts.
+//! - `claims(key PK, token, expires_at)` (version 2): one-time markers with an expiry.
 //!
 //! Timestamps are RFC 3339 text in UTC with nine fractional digits: fixed width, so text order
 //! is time order (the lock expiry check compares them in SQL) and values round-trip exactly.
@@ -625,6 +626,43 @@ impl Catalog for SqliteCatalog {
                     })
                 })
                 .collect()
+        })
+        .await
+    }
+
+    async fn claim(&self, claim: &Claim) -> Result<bool, CatalogError> {
+        let claim = claim.clone();
+        self.run(move |conn, loc| {
+            // One conditional upsert decides: a free key or an expired claim is taken.
+            let taken = conn
+                .execute(
+                    "INSERT INTO claims (key, token, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET
+                         token = excluded.token,
+                         expires_at = excluded.expires_at
+                     WHERE claims.expires_at <= ?4",
+                    params![
+                        claim.key,
+                        claim.token,
+                        ts(&claim.expires_at),
+                        ts(&Utc::now())
+                    ],
+                )
+                .db(loc)?;
+            Ok(taken == 1)
+        })
+        .await
+    }
+
+    async fn release_claim(&self, key: &str, token: &str) -> Result<(), CatalogError> {
+        let (key, token) = (key.to_string(), token.to_string());
+        self.run(move |conn, loc| {
+            conn.execute(
+                "DELETE FROM claims WHERE key = ?1 AND token = ?2",
+                params![key, token],
+            )
+            .db(loc)?;
+            Ok(())
         })
         .await
     }

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{join_all, ok, run_id};
 use crate::catalog::{
-    ByteStats, Catalog, CatalogError, Finish, JobEntry, JobStatus, JournalEntry, LockInfo,
+    ByteStats, Catalog, CatalogError, Claim, Finish, JobEntry, JobStatus, JournalEntry, LockInfo,
     SnapshotEntry, SnapshotStatus,
 };
 use crate::id::{JobId, SnapshotId};
@@ -43,6 +43,7 @@ pub async fn catalog(catalog: Arc<dyn Catalog>) {
     concurrent_job_updates(catalog.clone(), &a).await;
     journal(cat, &a).await;
     concurrent_journal_appends(catalog.clone(), &a).await;
+    claims(catalog.clone(), &run).await;
 
     // Leave only what has no delete operation (locks are released above; jobs and journals
     // are small and live in this run's own scopes).
@@ -728,4 +729,65 @@ async fn concurrent_journal_appends(catalog: Arc<dyn Catalog>, scope: &Scope) {
         winners,
         "the journal must hold only the winner's entry"
     );
+}
+
+/// Claims: taken once until they expire or their holder releases them; racers on one key
+/// have exactly one winner; only the holder's token releases.
+async fn claims(catalog: Arc<dyn Catalog>, run: &str) {
+    let cat: &dyn Catalog = &*catalog;
+    let key = format!("conformance-{run}-delivery");
+    let first = Claim::new(&key, HOUR);
+    assert!(
+        ok(cat.claim(&first).await, "first claim"),
+        "a free key is claimed"
+    );
+    let second = Claim::new(&key, HOUR);
+    assert!(
+        !ok(cat.claim(&second).await, "second claim"),
+        "an unexpired claim refuses a second claimant"
+    );
+    ok(
+        cat.release_claim(&key, &second.token).await,
+        "release by a stranger",
+    );
+    assert!(
+        !ok(cat.claim(&second).await, "claim after a stranger's release"),
+        "only the holder's token releases a claim"
+    );
+    ok(
+        cat.release_claim(&key, &first.token).await,
+        "release by the holder",
+    );
+    assert!(
+        ok(cat.claim(&second).await, "claim after release"),
+        "a released key is free again"
+    );
+
+    let expiring = format!("conformance-{run}-expiring");
+    let mut old = Claim::new(&expiring, HOUR);
+    old.expires_at = Utc::now() - chrono::Duration::seconds(5);
+    assert!(ok(cat.claim(&old).await, "claim (already expired)"));
+    assert!(
+        ok(
+            cat.claim(&Claim::new(&expiring, HOUR)).await,
+            "claim over an expired one"
+        ),
+        "an expired claim is replaced"
+    );
+
+    let raced = format!("conformance-{run}-raced");
+    let tasks = (0..RACERS)
+        .map(|_| {
+            let catalog = catalog.clone();
+            let claim = Claim::new(&raced, HOUR);
+            tokio::spawn(async move { catalog.claim(&claim).await })
+        })
+        .collect();
+    let won = join_all(tasks, "racing claims")
+        .await
+        .into_iter()
+        .map(|r| ok(r, "racing claim"))
+        .filter(|taken| *taken)
+        .count();
+    assert_eq!(won, 1, "exactly one of {RACERS} racing claimants wins");
 }

@@ -148,7 +148,7 @@ async fn acquire(archive: &Archive, lock: &LockInfo) -> Result<()> {
 }
 
 /// The object-store key of a job's plan.
-fn plan_key(scope: &crate::Scope, job: &JobId) -> String {
+pub(crate) fn plan_key(scope: &crate::Scope, job: &JobId) -> String {
     format!("jobs/{}/{}/plan", scope.slug(), job)
 }
 
@@ -164,7 +164,7 @@ pub async fn preview(
     Ok(make_plan(target_entry, target, &live, options))
 }
 
-fn make_plan(
+pub(crate) fn make_plan(
     target_entry: &SnapshotEntry,
     target: &RecordSet,
     live: &RecordSet,

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The schema version this code writes; see [`migrate`].
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE snapshots (
@@ -46,6 +46,15 @@ CREATE TABLE journal (
 ) WITHOUT ROWID;
 ";
 
+/// Version 2: claims (webhook deliveries handled, job slices running).
+const SCHEMA_V2: &str = "
+CREATE TABLE claims (
+    key         TEXT PRIMARY KEY NOT NULL,
+    token       TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
 pub(super) enum MigrateError {
     Db(rusqlite::Error),
     TooNew(i64),
@@ -68,6 +77,9 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
     }
     if version < 1 {
         tx.execute_batch(SCHEMA_V1)?;
+    }
+    if version < 2 {
+        tx.execute_batch(SCHEMA_V2)?;
     }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

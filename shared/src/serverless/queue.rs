@@ -1,0 +1,116 @@
+//! The restore job's continuation messages: one message means "run the next slice of this
+//! job". In AWS an SQS queue (the `restore` function consumes it; a dead-letter queue takes
+//! what keeps failing); in tests, memory.
+
+use std::collections::VecDeque;
+use std::fmt::Debug;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::id::JobId;
+
+/// The body of a continuation message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub job: JobId,
+    /// Which slice this message asks for (0 for the first); for logs and tests.
+    pub slice: u64,
+}
+
+/// Why a message could not be sent.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot enqueue the next slice of job {job} on {queue}: {detail}")]
+pub struct QueueError {
+    pub job: JobId,
+    pub queue: String,
+    pub detail: String,
+}
+
+/// Where continuation messages go.
+#[async_trait]
+pub trait JobQueue: Send + Sync + Debug {
+    async fn send(&self, message: &JobMessage) -> Result<(), QueueError>;
+}
+
+/// An SQS queue, by URL.
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsQueue {
+    pub fn new(config: &aws_config::SdkConfig, url: impl Into<String>) -> Self {
+        SqsQueue {
+            client: aws_sdk_sqs::Client::new(config),
+            url: url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqsQueue {
+    async fn send(&self, message: &JobMessage) -> Result<(), QueueError> {
+        let error = |detail: String| QueueError {
+            job: message.job,
+            queue: self.url.clone(),
+            detail,
+        };
+        let body = serde_json::to_string(message).map_err(|e| error(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                error(crate::aws::one_line(
+                    &aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
+                ))
+            })?;
+        Ok(())
+    }
+}
+
+/// Messages kept in memory, for tests that play the queue themselves.
+#[derive(Debug, Default)]
+pub struct MemoryQueue {
+    messages: Mutex<VecDeque<JobMessage>>,
+}
+
+impl MemoryQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn pop(&self) -> Option<JobMessage> {
+        self.messages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+    }
+
+    pub fn len(&self) -> usize {
+        self.messages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl JobQueue for MemoryQueue {
+    async fn send(&self, message: &JobMessage) -> Result<(), QueueError> {
+        self.messages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(*message);
+        Ok(())
+    }
+}

@@ -1,0 +1,506 @@
+//! Issue 6 acceptance: the Lambda functions as Lambda runs them. The built function binaries
+//! talk to `cargo lambda watch --only-lambda-apis` (cargo-lambda's emulation of the Lambda
+//! runtime API), are invoked with `cargo lambda invoke`, and work against two
+//! `backtrack sandbox` processes (one repository each) and moto (S3, DynamoDB, SQS).
+//!
+//! `--only-lambda-apis` because the binaries already exist: `tests/run` builds the workspace,
+//! and letting cargo-lambda build each function again (with the function's own feature set)
+//! would cost minutes of CI time for the same code. The test plays the SQS trigger: it
+//! receives the restore function's continuation messages from moto's queue and invokes the
+//! function with each as an SQS event, as the event source mapping would.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::util::{bin, SandboxProc, SANDBOX_TOKEN};
+
+const SCOPE_A: &str = "github:acme/widgets";
+const SCOPE_B: &str = "github:beta/gadgets";
+const FUNCTIONS: [&str; 4] = ["snapshot", "diff", "restore", "catalog"];
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn cargo_lambda() -> PathBuf {
+    match std::env::var("BACKTRACK_CARGO_LAMBDA") {
+        Ok(p) if !p.is_empty() => PathBuf::from(p),
+        _ => panic!(
+            "BACKTRACK_CARGO_LAMBDA is not set: run the suite with `tests/run`, which installs cargo-lambda (PyPI) into .venv"
+        ),
+    }
+}
+
+fn moto_url() -> String {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            panic!("AWS_ENDPOINT_URL is not set: run the suite with `tests/run`, which starts moto")
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn unique(kind: &str) -> String {
+    format!(
+        "bt-fn-{kind}-{}",
+        ulid::Ulid::new().to_string().to_ascii_lowercase()
+    )
+}
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The emulator, the four functions connected to it, and what they work on.
+struct Bundle {
+    port: u16,
+    _watch: Proc,
+    _functions: Vec<Proc>,
+    scratch: tempfile::TempDir,
+    store: String,
+    catalog: String,
+}
+
+impl Bundle {
+    fn start(env: &[(&str, String)], store: String, catalog: String) -> Bundle {
+        let port = free_port();
+        let watch = Command::new(cargo_lambda())
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "-A",
+                "127.0.0.1",
+                "-P",
+            ])
+            .arg(port.to_string())
+            .current_dir(repo_root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start cargo lambda watch");
+        let watch = Proc(watch);
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "cargo lambda watch did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let dir = bin().parent().unwrap().to_path_buf();
+        let scratch = tempfile::tempdir().unwrap();
+        let functions = FUNCTIONS
+            .iter()
+            .map(|f| {
+                let name = format!("backtrack-{f}");
+                let log =
+                    std::fs::File::create(scratch.path().join(format!("{name}.log"))).unwrap();
+                let mut cmd = Command::new(dir.join(&name));
+                cmd.env(
+                    "AWS_LAMBDA_RUNTIME_API",
+                    format!("http://127.0.0.1:{port}/.rt/{name}"),
+                )
+                .env("AWS_LAMBDA_FUNCTION_NAME", &name)
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+                .env("BACKTRACK_STORE", &store)
+                .env("BACKTRACK_CATALOG", &catalog)
+                .env_remove("GH_TOKEN")
+                .stdout(Stdio::null())
+                .stderr(log);
+                for (k, v) in env {
+                    cmd.env(k, v);
+                }
+                Proc(cmd.spawn().expect("start a function binary"))
+            })
+            .collect();
+        Bundle {
+            port,
+            _watch: watch,
+            _functions: functions,
+            scratch,
+            store,
+            catalog,
+        }
+    }
+
+    /// `cargo lambda invoke backtrack-<function> --data-file …`: the function's JSON answer.
+    fn invoke(&self, function: &str, event: &Value) -> Value {
+        let file = self
+            .scratch
+            .path()
+            .join(format!("event-{}.json", ulid::Ulid::new()));
+        std::fs::File::create(&file)
+            .unwrap()
+            .write_all(event.to_string().as_bytes())
+            .unwrap();
+        let out = Command::new(cargo_lambda())
+            .args([
+                "lambda",
+                "invoke",
+                &format!("backtrack-{function}"),
+                "-A",
+                "127.0.0.1",
+                "-P",
+            ])
+            .arg(self.port.to_string())
+            .arg("--data-file")
+            .arg(&file)
+            .current_dir(repo_root())
+            .output()
+            .expect("run cargo lambda invoke");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "cargo lambda invoke backtrack-{function} failed:\n{}\n{}\nfunction log:\n{}",
+            stdout,
+            String::from_utf8_lossy(&out.stderr),
+            self.log(function)
+        );
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+    }
+
+    fn log(&self, function: &str) -> String {
+        std::fs::read_to_string(
+            self.scratch
+                .path()
+                .join(format!("backtrack-{function}.log")),
+        )
+        .unwrap_or_default()
+    }
+
+    /// An HTTP API request through `function`: status and body.
+    fn http(
+        &self,
+        function: &str,
+        fixture: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let out = self.invoke(function, &http_event(function, fixture, method, path, body));
+        let status = out["statusCode"].as_u64().unwrap() as u16;
+        let text = out["body"].as_str().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(text).unwrap_or(Value::String(text.into())),
+        )
+    }
+}
+
+/// A recorded API Gateway event of `function` with this case's request line and body.
+fn http_event(
+    function: &str,
+    fixture: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let file = repo_root().join(format!("functions/{function}/events/{fixture}"));
+    let mut ev: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    ev["rawPath"] = path.into();
+    ev["rawQueryString"] = query.into();
+    ev["requestContext"]["http"]["method"] = method.into();
+    ev["requestContext"]["http"]["path"] = path.into();
+    let obj = ev.as_object_mut().unwrap();
+    obj.remove("pathParameters");
+    obj.remove("queryStringParameters");
+    match body {
+        Some(b) => obj.insert("body".into(), b.to_string().into()),
+        None => obj.remove("body"),
+    };
+    ev
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Damages issues 1–6 of the sandbox's repository and edits a comment: all of it restorable
+/// exactly (a deleted comment comes back under a new id, which a diff still shows).
+fn chaos(sandbox: &SandboxProc) {
+    for n in 1..=6 {
+        let (status, body) = sandbox.api(
+            "PATCH",
+            &format!("/repos/acme/widgets/issues/{n}"),
+            Some(json!({"title": format!("[SYNC] {n}"), "body": "overwritten by a script"})),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let comments = sandbox.list_all("/repos/acme/widgets/issues/comments");
+    let (status, body) = sandbox.api(
+        "PATCH",
+        &format!("/repos/acme/widgets/issues/comments/{}", comments[0]["id"]),
+        Some(json!({"body": "edited by a bot"})),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn functions_under_cargo_lambda_schedule_list_diff_and_restore_across_invocations() {
+    let moto = moto_url();
+    let a = SandboxProc::start(&[
+        "--repo",
+        "acme/widgets",
+        "--issues",
+        "20",
+        "--comments",
+        "40",
+    ]);
+    let b = SandboxProc::start(&[
+        "--repo",
+        "beta/gadgets",
+        "--issues",
+        "8",
+        "--comments",
+        "10",
+    ]);
+    let (bucket, table, queue_name) = (unique("b"), unique("t"), unique("q"));
+    let store = format!("s3://{bucket}/backtrack");
+    let catalog = format!("dynamodb://{table}");
+
+    // Resources as the SAM template makes them: bucket and table by `backtrack init`, the queue
+    // with the SDK.
+    let init = Command::new(bin())
+        .args(["--store", &store, "--catalog", &catalog, "init"])
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let rt = runtime();
+    let sqs = rt.block_on(async { aws_sdk_sqs::Client::new(&backtrack::aws::load_config().await) });
+    let queue_url = rt
+        .block_on(sqs.create_queue().queue_name(&queue_name).send())
+        .unwrap()
+        .queue_url
+        .unwrap();
+
+    let bundle = Bundle::start(
+        &[
+            ("GITHUB_TOKEN", SANDBOX_TOKEN.to_string()),
+            ("GITHUB_API_URL", a.url.clone()),
+            (
+                "BACKTRACK_GITHUB_API_URLS",
+                json!({"beta": b.url}).to_string(),
+            ),
+            ("BACKTRACK_QUEUE_URL", queue_url.clone()),
+            ("BACKTRACK_MAX_OPS_PER_INVOCATION", "3".into()),
+            ("BACKTRACK_WRITE_INTERVAL_MS", "0".into()),
+            ("BACKTRACK_WEBHOOK_SECRET", "e2e-secret".into()),
+            ("AWS_ENDPOINT_URL", moto),
+        ],
+        store,
+        catalog,
+    );
+
+    // Cold start: the first invocation of a just-started function (a route that needs no
+    // backend), from `cargo lambda invoke` to its answer.
+    let started = Instant::now();
+    let (status, _) = bundle.http("catalog", "list-snapshots.json", "GET", "/nowhere", None);
+    assert_eq!(status, 404);
+    eprintln!(
+        "first invocation of the catalog function answered in {:?}",
+        started.elapsed()
+    );
+
+    // A scheduled event for two scopes takes two snapshots.
+    let mut schedule: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("functions/snapshot/events/schedule.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    schedule["detail"] = json!({"scopes": [SCOPE_A, SCOPE_B]});
+    let out = bundle.invoke("snapshot", &schedule);
+    let taken = out["snapshots"].as_array().unwrap();
+    assert_eq!(taken.len(), 2, "{out}");
+    assert!(taken.iter().all(|s| s["status"] == "completed"), "{out}");
+    let id_a = taken[0]["snapshot"].as_str().unwrap().to_string();
+
+    // In moto: two manifests in S3, two catalog rows that the catalog function lists.
+    let s3 = rt.block_on(async { backtrack::aws::s3_client(&backtrack::aws::load_config().await) });
+    let manifests = rt
+        .block_on(
+            s3.list_objects_v2()
+                .bucket(&bucket)
+                .prefix("backtrack/manifests/")
+                .send(),
+        )
+        .unwrap();
+    assert_eq!(manifests.key_count(), Some(2), "{manifests:?}");
+    let (status, body) = bundle.http("catalog", "list-snapshots.json", "GET", "/snapshots", None);
+    assert_eq!(status, 200, "{body}");
+    let mut scopes: Vec<&str> = body["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["scope"].as_str().unwrap())
+        .collect();
+    scopes.sort();
+    assert_eq!(scopes, [SCOPE_A, SCOPE_B]);
+
+    // Damage one repository; the diff function shows it.
+    chaos(&a);
+    let (status, diff) = bundle.http(
+        "diff",
+        "get-diff-live.json",
+        "GET",
+        &format!("/snapshots/{id_a}/diff/live"),
+        None,
+    );
+    assert_eq!(status, 200, "{diff}");
+    assert_eq!(diff["schema_version"], 1);
+    assert_eq!(diff["summary"]["issues_changed"], 6, "{diff}");
+    assert_eq!(diff["summary"]["comments_edited"], 1, "{diff}");
+
+    // Restore as a job, continued through the queue 3 operations at a time.
+    let (status, started) = bundle.http(
+        "restore",
+        "post-restore.json",
+        "POST",
+        &format!("/snapshots/{id_a}/restore"),
+        Some(json!({"execute": true})),
+    );
+    assert_eq!(status, 202, "{started}");
+    let job = started["job"]["id"].as_str().unwrap().to_string();
+    let writes_before = a.stats()["writes"].as_u64().unwrap();
+    let template: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("functions/restore/events/sqs-continue.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut invocations = 0;
+    let mut refused_while_running = false;
+    loop {
+        let received = rt
+            .block_on(
+                sqs.receive_message()
+                    .queue_url(&queue_url)
+                    .max_number_of_messages(1)
+                    .wait_time_seconds(2)
+                    .send(),
+            )
+            .unwrap();
+        let Some(message) = received.messages.unwrap_or_default().into_iter().next() else {
+            break;
+        };
+        let mut event = template.clone();
+        event["Records"][0]["body"] = message.body.clone().unwrap().into();
+        event["Records"][0]["messageId"] = message.message_id.clone().unwrap().into();
+        let out = bundle.invoke("restore", &event);
+        invocations += 1;
+        rt.block_on(
+            sqs.delete_message()
+                .queue_url(&queue_url)
+                .receipt_handle(message.receipt_handle.unwrap())
+                .send(),
+        )
+        .unwrap();
+        assert!(invocations < 15, "the job never finished: {out}");
+        if !refused_while_running && out["slices"][0]["outcome"] == "continue" {
+            // While the job runs, a snapshot of its scope is refused naming the job.
+            let (status, body) = bundle.http(
+                "snapshot",
+                "post-snapshots.json",
+                "POST",
+                "/snapshots",
+                Some(json!({"scope": SCOPE_A})),
+            );
+            assert_eq!(status, 409, "{body}");
+            assert_eq!(body["error"]["job"], job.as_str(), "{body}");
+            refused_while_running = true;
+        }
+    }
+    assert!(refused_while_running);
+    assert!(
+        invocations >= 2,
+        "7 operations at 3 per invocation need several invocations, took {invocations}"
+    );
+    let (status, status_body) = bundle.http(
+        "restore",
+        "get-job.json",
+        "GET",
+        &format!("/jobs/{job}"),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        status_body["status"],
+        "completed",
+        "{status_body}\n{}",
+        bundle.log("restore")
+    );
+    assert_eq!(status_body["error"], Value::Null, "{status_body}");
+    assert_eq!(status_body["done_ops"], 7, "{status_body}");
+    assert_eq!(
+        a.stats()["writes"].as_u64().unwrap() - writes_before,
+        7,
+        "one write per operation"
+    );
+
+    // Restored: the CLI sees no difference between the snapshot and the live repository.
+    let diff = Command::new(bin())
+        .args([
+            "--store",
+            &bundle.store,
+            "--catalog",
+            &bundle.catalog,
+            "diff",
+            SCOPE_A,
+            "--from",
+            &id_a,
+            "--to",
+            "live",
+            "--format",
+            "json",
+        ])
+        .env("GITHUB_API_URL", &a.url)
+        .env("GITHUB_TOKEN", SANDBOX_TOKEN)
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    let diff: Value = serde_json::from_slice(&diff.stdout).unwrap();
+    assert_eq!(diff["summary"]["total"], 0, "{diff}");
+
+    // The token never reaches the logs.
+    for f in FUNCTIONS {
+        assert!(
+            !bundle.log(f).contains(SANDBOX_TOKEN),
+            "{f} logged the token"
+        );
+    }
+}
