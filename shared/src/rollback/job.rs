@@ -36,6 +36,9 @@ use crate::snapshot::{fetch_live, Archive, SnapshotOptions};
 use crate::tracker::{ApplyContext, NoProgress, Tracker};
 use crate::{SnapshotEntry, SnapshotStatus};
 
+/// How long a slice's claim outlives its deadline: the bookkeeping after the last operation.
+const SLICE_CLAIM_SLACK: Duration = Duration::from_secs(90);
+
 /// How much one slice may do.
 #[derive(Debug, Clone, Copy)]
 pub struct SliceBudget {
@@ -173,7 +176,14 @@ pub async fn run_slice(
             verification: None,
         });
     }
-    let claim = Claim::new(format!("job-slice#{job}"), lock_ttl);
+    // The claim must lapse before the queue redelivers a crashed slice's message (the
+    // queue's visibility timeout exceeds the invocation's timeout), or that redelivery would
+    // find it held and be dropped: it lasts until the slice's deadline plus some slack.
+    let claim_ttl = budget
+        .deadline
+        .map(|d| d.saturating_duration_since(Instant::now()) + SLICE_CLAIM_SLACK)
+        .unwrap_or(lock_ttl);
+    let claim = Claim::new(format!("job-slice#{job}"), claim_ttl);
     if !archive.catalog.claim(&claim).await? {
         return Ok(SliceOutcome::Busy { job: *job });
     }
