@@ -233,6 +233,10 @@ impl<'a> Act<'a> {
             .arg(&payload_file)
             .args(["-P", "ubuntu-latest=-self-hosted"])
             .args(["--no-cache-server", "--json", "--defaultbranch", "main"])
+            // One job at a time: jobs running side by side write their JSON log lines to
+            // the same stdout, and under load a line can interleave with another and be
+            // lost to the parser (an `::error` annotation went missing that way).
+            .args(["--concurrent-jobs", "1"])
             .args(["--container-daemon-socket", "-"])
             .arg("--action-cache-path")
             .arg(self.tmp.path().join("cache"))
