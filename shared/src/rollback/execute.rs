@@ -260,45 +260,21 @@ async fn run_locked(
 
     // The pre-rollback snapshot is both the undo point and the live state the plan is
     // computed from, so the repository is read once, not twice.
-    let pre = match job.pre_snapshot {
-        Some(id) => archive
-            .catalog
-            .get(&id)
-            .await?
-            .filter(|e| e.status == crate::SnapshotStatus::Completed),
-        None => None,
-    };
-    let pre = match pre {
-        Some(p) => p,
-        None => {
-            let report = archive
-                .create_snapshot(
-                    tracker.clone(),
-                    &SnapshotOptions {
-                        name: Some(format!("pre-rollback {}", job.id)),
-                        trigger: Trigger::PreRollback,
-                        lock_token: Some(lock.token.clone()),
-                        // The plan is computed against this snapshot: list everything
-                        // rather than trust a merge.
-                        full: true,
-                        progress: opts.capture_progress.clone(),
-                        ..SnapshotOptions::default()
-                    },
-                )
-                .await?;
-            let entry = archive
-                .catalog
-                .get(&report.id)
-                .await?
-                .ok_or_else(|| Error::Internal("the pre-rollback snapshot vanished".into()))?;
-            let mut updated = job.clone();
-            updated.pre_snapshot = Some(report.id);
-            updated.updated_at = Utc::now();
-            archive.catalog.update_job(&updated, job.status).await?;
-            job = updated;
-            entry
-        }
-    };
+    let (pre, taken) = pre_rollback_snapshot(
+        archive,
+        &tracker,
+        &job,
+        &lock.token,
+        opts.capture_progress.clone(),
+    )
+    .await?;
+    if taken {
+        let mut updated = job.clone();
+        updated.pre_snapshot = Some(pre.id);
+        updated.updated_at = Utc::now();
+        archive.catalog.update_job(&updated, job.status).await?;
+        job = updated;
+    }
 
     let plan = match archive.store.get(&job.plan_key).await {
         Ok(bytes) => {
@@ -421,4 +397,47 @@ async fn run_locked(
         already_done,
         verification,
     })
+}
+
+/// A rollback job's pre-rollback snapshot: the undo point, and the live state its plan is
+/// computed from. The one the job recorded if it completed, otherwise a new one, always
+/// full: a plan is only as good as its view of the live state, so it lists everything
+/// rather than trust a merge. Returns it and whether it was just taken (the caller records
+/// its id on the job).
+pub(crate) async fn pre_rollback_snapshot(
+    archive: &Archive,
+    tracker: &Arc<dyn Tracker>,
+    job: &crate::catalog::JobEntry,
+    lock_token: &str,
+    progress: Arc<dyn crate::tracker::Progress>,
+) -> Result<(crate::SnapshotEntry, bool)> {
+    if let Some(id) = job.pre_snapshot {
+        if let Some(entry) = archive
+            .catalog
+            .get(&id)
+            .await?
+            .filter(|e| e.status == crate::SnapshotStatus::Completed)
+        {
+            return Ok((entry, false));
+        }
+    }
+    let report = archive
+        .create_snapshot(
+            tracker.clone(),
+            &SnapshotOptions {
+                name: Some(format!("pre-rollback {}", job.id)),
+                trigger: Trigger::PreRollback,
+                lock_token: Some(lock_token.to_string()),
+                full: true,
+                progress,
+                ..SnapshotOptions::default()
+            },
+        )
+        .await?;
+    let entry = archive
+        .catalog
+        .get(&report.id)
+        .await?
+        .ok_or_else(|| Error::Internal("the pre-rollback snapshot vanished".into()))?;
+    Ok((entry, true))
 }

@@ -24,15 +24,14 @@ use bytes::Bytes;
 use chrono::Utc;
 use serde::Serialize;
 
-use super::execute::{make_plan, plan_key, Verification};
+use super::execute::{make_plan, plan_key, pre_rollback_snapshot, Verification};
 use super::{Operation, RollbackOptions, RollbackPlan};
 use crate::blob;
 use crate::catalog::{CatalogError, Claim, JobEntry, JobStatus, JournalEntry, LockInfo};
 use crate::error::{Error, Result};
 use crate::id::JobId;
-use crate::manifest::Trigger;
 use crate::scope::Scope;
-use crate::snapshot::{fetch_live, Archive, SnapshotOptions};
+use crate::snapshot::{fetch_live, Archive};
 use crate::tracker::{ApplyContext, NoProgress, Tracker};
 use crate::{SnapshotEntry, SnapshotStatus};
 
@@ -271,37 +270,11 @@ async fn slice(
     let options: RollbackOptions = read_json(archive, &options_key(&job.scope, &job.id)).await?;
 
     // The pre-rollback snapshot: the undo point, and the live state the plan is made from.
-    let pre = match job.pre_snapshot {
-        Some(id) => archive
-            .catalog
-            .get(&id)
-            .await?
-            .filter(|e| e.status == SnapshotStatus::Completed),
-        None => None,
-    };
-    let pre = match pre {
-        Some(p) => p,
-        None => {
-            let report = archive
-                .create_snapshot(
-                    tracker.clone(),
-                    &SnapshotOptions {
-                        name: Some(format!("pre-rollback {}", job.id)),
-                        trigger: Trigger::PreRollback,
-                        lock_token: Some(lock.token.clone()),
-                        progress: Arc::new(NoProgress),
-                        ..SnapshotOptions::default()
-                    },
-                )
-                .await?;
-            update(archive, &mut job, |j| j.pre_snapshot = Some(report.id)).await?;
-            archive
-                .catalog
-                .get(&report.id)
-                .await?
-                .ok_or_else(|| Error::Internal("the pre-rollback snapshot vanished".into()))?
-        }
-    };
+    let (pre, taken) =
+        pre_rollback_snapshot(archive, &tracker, &job, &lock.token, Arc::new(NoProgress)).await?;
+    if taken {
+        update(archive, &mut job, |j| j.pre_snapshot = Some(pre.id)).await?;
+    }
 
     let plan: RollbackPlan = match read_json(archive, &job.plan_key).await {
         Ok(plan) => plan,
@@ -415,6 +388,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(archive: &Archive, key: &str)
 mod tests {
     use super::*;
     use crate::catalog::MemoryCatalog;
+    use crate::manifest::Trigger;
     use crate::store::MemoryStore;
 
     /// Starting a job takes the scope's lock in the job's name, so a second start (or a
