@@ -746,10 +746,12 @@ fn aws_killed_snapshots_never_leave_a_completed_entry_without_its_data() {
     };
 
     // How long a snapshot with new content takes, to spread the kills over its whole life.
+    // Full captures: they write every blob, the window this test is about (an incremental
+    // one of this small repository is over in a few requests).
     user.run(&["snapshot", "create", SCOPE]).ok();
     change_some_issues();
     let started = Instant::now();
-    user.run(&["snapshot", "create", SCOPE]).ok();
+    user.run(&["snapshot", "create", SCOPE, "--full"]).ok();
     let typical = started.elapsed();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut killed_midway = 0;
@@ -760,7 +762,7 @@ fn aws_killed_snapshots_never_leave_a_completed_entry_without_its_data() {
         seed ^= seed << 17;
         let delay = typical.mul_f64((seed % 1000) as f64 / 1000.0 * 1.1);
         let mut child = user
-            .command(&["snapshot", "create", SCOPE])
+            .command(&["snapshot", "create", SCOPE, "--full"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
