@@ -333,35 +333,18 @@ async fn run_locked(
             archive.catalog.renew_lock(&lock).await?;
             last_renew = Instant::now();
         }
-        let found = match &planned.op {
-            Operation::RecreateComment {
-                issue, original_id, ..
-            } if resumed => tracker.find_restored_comment(*issue, *original_id).await?,
-            _ => None,
-        };
-        let result = match found {
-            Some(id) => {
-                already_done += 1;
-                serde_json::json!({"id": id, "found": true})
-            }
-            None => {
-                let r = tracker.apply(&planned.op, &mut ctx).await?;
-                executed.push(planned.index);
-                r
-            }
-        };
-        match archive
-            .catalog
-            .journal_append(&JournalEntry {
-                job: job.id,
-                op: planned.index,
-                done_at: Utc::now(),
-                result,
-            })
-            .await
+        match apply_journaled(
+            archive,
+            tracker.as_ref(),
+            &job.id,
+            planned,
+            resumed,
+            &mut ctx,
+        )
+        .await?
         {
-            Ok(()) | Err(CatalogError::Conflict { .. }) => {}
-            Err(e) => return Err(e.into()),
+            Applied::Found => already_done += 1,
+            Applied::Executed => executed.push(planned.index),
         }
         if let Some(cb) = &opts.on_op {
             cb(planned, n + 1, total);
@@ -397,6 +380,52 @@ async fn run_locked(
         already_done,
         verification,
     })
+}
+
+/// What [`apply_journaled`] did with an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Applied {
+    /// A resumed run found its effect already there (a recreated comment, by its marker).
+    Found,
+    /// The write was made.
+    Executed,
+}
+
+/// Applies one planned operation so that retries never repeat it: on a resumed job a
+/// recreated comment is first looked for by its hidden marker; the outcome goes to the
+/// journal, where a duplicate append (a concurrent runner recorded the same operation) is
+/// not an error.
+pub(crate) async fn apply_journaled(
+    archive: &Archive,
+    tracker: &dyn Tracker,
+    job: &crate::id::JobId,
+    planned: &super::PlannedOp,
+    resumed: bool,
+    ctx: &mut crate::tracker::ApplyContext,
+) -> Result<Applied> {
+    let found = match &planned.op {
+        Operation::RecreateComment {
+            issue, original_id, ..
+        } if resumed => tracker.find_restored_comment(*issue, *original_id).await?,
+        _ => None,
+    };
+    let (result, applied) = match found {
+        Some(id) => (serde_json::json!({"id": id, "found": true}), Applied::Found),
+        None => (tracker.apply(&planned.op, ctx).await?, Applied::Executed),
+    };
+    match archive
+        .catalog
+        .journal_append(&JournalEntry {
+            job: *job,
+            op: planned.index,
+            done_at: Utc::now(),
+            result,
+        })
+        .await
+    {
+        Ok(()) | Err(CatalogError::Conflict { .. }) => Ok(applied),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A rollback job's pre-rollback snapshot: the undo point, and the live state its plan is

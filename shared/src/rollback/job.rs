@@ -24,10 +24,10 @@ use bytes::Bytes;
 use chrono::Utc;
 use serde::Serialize;
 
-use super::execute::{make_plan, plan_key, pre_rollback_snapshot, Verification};
-use super::{Operation, RollbackOptions, RollbackPlan};
+use super::execute::{apply_journaled, make_plan, plan_key, pre_rollback_snapshot, Verification};
+use super::{RollbackOptions, RollbackPlan};
 use crate::blob;
-use crate::catalog::{CatalogError, Claim, JobEntry, JobStatus, JournalEntry, LockInfo};
+use crate::catalog::{CatalogError, Claim, JobEntry, JobStatus, LockInfo};
 use crate::error::{Error, Result};
 use crate::id::JobId;
 use crate::scope::Scope;
@@ -325,29 +325,15 @@ async fn slice(
             archive.catalog.renew_lock(&lock).await?;
             last_renew = Instant::now();
         }
-        let found = match &planned.op {
-            Operation::RecreateComment {
-                issue, original_id, ..
-            } if resumed => tracker.find_restored_comment(*issue, *original_id).await?,
-            _ => None,
-        };
-        let result = match found {
-            Some(id) => serde_json::json!({"id": id, "found": true}),
-            None => tracker.apply(&planned.op, &mut ctx).await?,
-        };
-        match archive
-            .catalog
-            .journal_append(&JournalEntry {
-                job: job.id,
-                op: planned.index,
-                done_at: Utc::now(),
-                result,
-            })
-            .await
-        {
-            Ok(()) | Err(CatalogError::Conflict { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
+        apply_journaled(
+            archive,
+            tracker.as_ref(),
+            &job.id,
+            planned,
+            resumed,
+            &mut ctx,
+        )
+        .await?;
         this_slice += 1;
         finished_ops += 1;
     }
