@@ -9,7 +9,7 @@ use anyhow::{bail, Context as _, Result};
 use backtrack::catalog::{parse_table_url, DynamoCatalog, SqliteCatalog};
 use backtrack::snapshot::Archive;
 use backtrack::store::{LocalStore, S3Store, S3Url};
-use backtrack::tracker::{GitHubConfig, GitHubTracker};
+use backtrack::tracker::{GitHubConfig, GitHubTracker, TrackerWriter};
 use backtrack::{Catalog, ObjectStore, Scope, Tracker};
 
 use crate::cli::Global;
@@ -173,6 +173,15 @@ impl Context {
     }
 
     pub fn tracker_with(&self, scope: &Scope, config: GitHubConfig) -> Result<Arc<dyn Tracker>> {
+        Ok(self.writer_with(scope, config)?.reader())
+    }
+
+    /// A tracker that can also write (rollback), configured by `config`.
+    pub fn writer_with(
+        &self,
+        scope: &Scope,
+        config: GitHubConfig,
+    ) -> Result<Arc<dyn TrackerWriter>> {
         match scope {
             Scope::GitHub { .. } => Ok(Arc::new(GitHubTracker::new(scope, &config)?)),
             #[allow(unreachable_patterns)]

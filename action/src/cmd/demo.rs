@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use backtrack::diff::{self, DiffOptions, Side, TextOptions};
-use backtrack::rollback::{self, ExecuteOptions, RollbackOptions};
+use backtrack::rollback::{
+    self, Confirmed, ExecuteOptions, Executed, RollbackOptions, RollbackRequest,
+};
 use backtrack::sandbox::{Sandbox, SandboxOptions};
 use backtrack::snapshot::{fetch_live, SnapshotOptions};
 use backtrack::tracker::{GitHubConfig, GitHubTracker, NoProgress, WritePace};
@@ -192,8 +194,9 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
 
     step(4, "Preview the rollback (writes nothing)");
     command(&format!("backtrack rollback {scope} --to before-sync"));
-    let options = RollbackOptions::new(entry.created_at);
-    let plan = rollback::execute::preview(
+    let options = RollbackOptions::validate(&RollbackRequest::default(), &entry, &target)?;
+    let preview = rollback::execute::preview(
+        &archive,
         tracker.clone(),
         &entry,
         &target,
@@ -201,24 +204,28 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
         Arc::new(NoProgress),
     )
     .await?;
-    print!("{plan}");
+    print!("{}", preview.plan);
 
     step(5, "Execute it");
     command(&format!(
         "backtrack rollback {scope} --to before-sync --execute --yes"
     ));
-    let result = rollback::execute(
+    let executed = rollback::execute(
         &archive,
-        tracker.clone(),
+        github.clone(),
         &entry,
         &target,
         &options,
+        &Confirmed::Plan(preview.fingerprint.clone()),
         &ExecuteOptions {
             holder: "demo".into(),
             ..ExecuteOptions::default()
         },
     )
     .await?;
+    let Executed::Done(result) = executed else {
+        anyhow::bail!("the demo repository changed between the preview and the rollback");
+    };
     println!(
         "Took pre-rollback snapshot {}, applied {} writes (one per planned operation).",
         result.pre_rollback_snapshot,

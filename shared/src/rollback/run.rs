@@ -1,0 +1,595 @@
+//! The rollback engine: one run of a rollback job, whoever drives it.
+//!
+//! [`Engine::run`] takes a job, the lock its caller holds, the target, the options, what the
+//! caller confirmed and a [`Budget`], and continues the job from wherever the catalog says
+//! it is: pre-rollback snapshot → plan (made once, checked against the confirmed
+//! fingerprint, stored) → journaled operations until the budget is spent → verification.
+//! The CLI calls it once with no budget ([`execute`](super::execute)); the restore function
+//! calls it once per queued slice with the invocation's budget ([`job`](super::job)).
+//!
+//! Crash safety comes from three pieces working together:
+//! - the **job** (catalog) outlives the process; a later run finds it (by resume key, or by
+//!   its id in the queue message) and continues with the same plan and the same
+//!   pre-rollback snapshot;
+//! - the **journal** (catalog) records each operation after its write succeeds, so a later
+//!   run skips what is done;
+//! - the one write that may have happened without its journal entry (the process died in
+//!   between) is either idempotent (a PATCH to the target values) or a creation, which a
+//!   resumed run looks for first ([`TrackerWriter::find_applied`]: a recreated comment by its
+//!   hidden marker) before writing again.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::Utc;
+use serde::Serialize;
+
+use super::plan::{plan, Irrecoverable};
+use super::{PlanChange, PlanFingerprint, PlannedOp, RollbackOptions, RollbackPlan};
+use crate::blob;
+use crate::catalog::{CatalogError, JobEntry, JobStatus, JournalEntry, LockInfo};
+use crate::error::{Error, Result};
+use crate::id::{JobId, SnapshotId};
+use crate::manifest::Trigger;
+use crate::record::RecordSet;
+use crate::scope::Scope;
+use crate::snapshot::{fetch_live, Archive, SnapshotOptions};
+use crate::tracker::{Progress, Tracker, TrackerWriter};
+use crate::{SnapshotEntry, SnapshotStatus};
+
+/// How long a lock held by a running process outlives its last renewal. The process renews
+/// it every third of this while it writes, so a crashed holder frees the scope soon.
+pub const PROCESS_LOCK_TTL: Duration = Duration::from_secs(2 * 60);
+
+/// How long a restore job's lock outlives its last renewal. Nothing renews it while the
+/// next slice's message waits in the queue, so it covers one invocation (at most 15
+/// minutes) plus the queue's delivery.
+pub const JOB_LOCK_TTL: Duration = Duration::from_secs(20 * 60);
+
+/// Called after each operation: (operation, done so far, total).
+pub type OpProgress = Arc<dyn Fn(&PlannedOp, usize, usize) + Send + Sync>;
+
+/// Called once the plan a run executes is known, before its first write.
+pub type PlanProgress = Arc<dyn Fn(&RollbackPlan) + Send + Sync>;
+
+/// How much one run may do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Budget {
+    /// Stop starting operations after this instant (an invocation's deadline minus a margin
+    /// for the bookkeeping that follows).
+    pub deadline: Option<Instant>,
+    /// Stop after this many operations.
+    pub max_ops: Option<usize>,
+}
+
+impl Budget {
+    /// No limit: run to the end (the CLI).
+    pub fn unlimited() -> Self {
+        Budget::default()
+    }
+
+    /// Every run applies at least one operation, so a job always progresses even when a
+    /// slice starts late (a long pre-rollback snapshot ate its time).
+    fn spent(&self, ops: usize) -> bool {
+        ops > 0
+            && (self.max_ops.is_some_and(|max| ops >= max)
+                || self.deadline.is_some_and(|d| Instant::now() >= d))
+    }
+}
+
+/// What the caller confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confirmed {
+    /// Only a plan with this fingerprint may run; any other stops the run before it writes.
+    Plan(PlanFingerprint),
+    /// Whatever the plan is when the pre-rollback snapshot is taken (`--replan`).
+    Replan,
+}
+
+impl Confirmed {
+    fn allows(&self, plan: &RollbackPlan) -> bool {
+        match self {
+            Confirmed::Plan(fp) => *fp == plan.fingerprint(),
+            Confirmed::Replan => true,
+        }
+    }
+}
+
+/// The state after a rollback, compared with the target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verification {
+    /// No restorable difference remains.
+    pub clean: bool,
+    /// Operations a new plan would still need (empty when clean).
+    pub residual: Vec<PlannedOp>,
+    /// Differences that no rollback can undo.
+    pub irrecoverable: Vec<Irrecoverable>,
+}
+
+/// What a finished rollback did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackReport {
+    pub job: JobId,
+    /// This run continued an interrupted job.
+    pub resumed: bool,
+    pub plan: RollbackPlan,
+    /// The executed plan's fingerprint.
+    pub fingerprint: PlanFingerprint,
+    pub pre_rollback_snapshot: SnapshotId,
+    /// Plan indices of the operations this run wrote.
+    pub executed: Vec<u64>,
+    /// Operations found already done (journaled earlier, or found by marker).
+    pub already_done: u64,
+    pub verification: Verification,
+    /// The command that undoes this rollback.
+    pub undo: String,
+}
+
+/// Where a run stopped.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// The budget is spent and operations remain; `done` of the plan's are done.
+    Paused { done: u64 },
+    /// Verified, and the job is `completed`.
+    Finished(Box<RollbackReport>),
+    /// Nothing was written: the plan made from the pre-rollback snapshot is not the one
+    /// confirmed. The job stays open with its pre-rollback snapshot and no plan.
+    Changed(Box<RollbackPlan>),
+}
+
+/// A scope lock held by a rollback: one renewal rule for every holder.
+#[derive(Debug, Clone)]
+pub(crate) struct HeldLock {
+    pub(crate) info: LockInfo,
+    ttl: Duration,
+    renewed: Instant,
+}
+
+impl HeldLock {
+    /// The lock of a process (the CLI), naming who runs it where, so that a lock left by a
+    /// process that died on this machine can be told apart.
+    pub(crate) fn for_process(scope: &Scope, holder: &str) -> HeldLock {
+        let holder = format!(
+            "rollback by {holder} on {} (pid {})",
+            hostname(),
+            std::process::id()
+        );
+        HeldLock {
+            info: LockInfo::new(scope, holder, PROCESS_LOCK_TTL),
+            ttl: PROCESS_LOCK_TTL,
+            renewed: Instant::now(),
+        }
+    }
+
+    /// The lock of a restore job: its token names the job, so any later invocation can
+    /// renew or release it.
+    pub(crate) fn for_job(scope: &Scope, job: &JobId) -> HeldLock {
+        let mut info = LockInfo::new(scope, format!("restore job {job}"), JOB_LOCK_TTL);
+        info.token = super::job::lock_token(job);
+        HeldLock {
+            info,
+            ttl: JOB_LOCK_TTL,
+            renewed: Instant::now(),
+        }
+    }
+
+    /// Extends the lock to a full lifetime from now.
+    pub(crate) async fn renew(&mut self, archive: &Archive) -> Result<(), CatalogError> {
+        // The same expiry arithmetic as a new lock's.
+        self.info.expires_at = LockInfo::new(&self.info.scope, "", self.ttl).expires_at;
+        archive.catalog.renew_lock(&self.info).await?;
+        self.renewed = Instant::now();
+        Ok(())
+    }
+
+    /// Renews when a third of the lifetime has passed since the last renewal.
+    async fn keep(&mut self, archive: &Archive) -> Result<(), CatalogError> {
+        if self.renewed.elapsed() > self.ttl / 3 {
+            self.renew(archive).await?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// The object-store key of a job's plan.
+pub(crate) fn plan_key(scope: &Scope, job: &JobId) -> String {
+    format!("jobs/{}/{}/plan", scope.slug(), job)
+}
+
+/// Where a previewed plan is kept, by fingerprint, so that a later confirmation that
+/// carries the fingerprint can be told what changed since.
+fn preview_key(scope: &Scope, fingerprint: &PlanFingerprint) -> String {
+    format!("plans/{}/{}", scope.slug(), fingerprint)
+}
+
+/// Keeps a previewed plan under its fingerprint (write-once: the same plan twice is one
+/// object).
+pub async fn remember_preview(archive: &Archive, plan: &RollbackPlan) -> Result<()> {
+    let key = preview_key(&plan.scope, &plan.fingerprint());
+    write_json(archive, &key, "plan preview", plan).await
+}
+
+/// The previewed plan kept under `fingerprint`, if it is kept (and hashes to it).
+pub async fn kept_preview(
+    archive: &Archive,
+    scope: &Scope,
+    fingerprint: &PlanFingerprint,
+) -> Result<Option<RollbackPlan>> {
+    match read_json::<RollbackPlan>(archive, &preview_key(scope, fingerprint)).await {
+        // The key is the content's hash: a kept plan that does not hash to it is not it.
+        Ok(plan) => Ok((plan.fingerprint() == *fingerprint).then_some(plan)),
+        Err(Error::Store(crate::store::StoreError::NotFound { .. })) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// How `current` differs from the previewed plan `confirmed`, as far as the kept preview
+/// tells ([`PlanChange::unknown`] when it is not kept).
+pub async fn change_since(
+    archive: &Archive,
+    confirmed: &PlanFingerprint,
+    current: &RollbackPlan,
+) -> Result<PlanChange> {
+    Ok(
+        match kept_preview(archive, &current.scope, confirmed).await? {
+            Some(previewed) => PlanChange::between(&previewed, current),
+            None => PlanChange::unknown(confirmed.clone(), current),
+        },
+    )
+}
+
+/// A new job row for a rollback of `scope` to `target`.
+pub(crate) fn new_job(
+    id: JobId,
+    target: &SnapshotEntry,
+    resume_key: &super::ResumeKey,
+    status: JobStatus,
+) -> JobEntry {
+    let now = Utc::now();
+    JobEntry {
+        id,
+        scope: target.scope.clone(),
+        target: target.id,
+        resume_key: resume_key.to_string(),
+        plan_key: plan_key(&target.scope, &id),
+        status,
+        pre_snapshot: None,
+        total_ops: 0,
+        created_at: now,
+        updated_at: now,
+        error: None,
+    }
+}
+
+/// Replaces the job row, expecting its current status.
+pub(crate) async fn update(
+    archive: &Archive,
+    job: &mut JobEntry,
+    edit: impl FnOnce(&mut JobEntry),
+) -> Result<()> {
+    let mut next = job.clone();
+    edit(&mut next);
+    next.updated_at = Utc::now();
+    archive.catalog.update_job(&next, job.status).await?;
+    *job = next;
+    Ok(())
+}
+
+/// Marks an unfinished job `failed` with `why`, and the others of the scope that are
+/// unfinished (`retire_others`): called with the scope's lock held, so none of them runs.
+pub(crate) async fn retire(archive: &Archive, job: &mut JobEntry, why: &str) -> Result<()> {
+    if job.status.is_finished() {
+        return Ok(());
+    }
+    let why = why.to_string();
+    update(archive, job, |j| {
+        j.status = JobStatus::Failed;
+        j.error = Some(why);
+    })
+    .await
+}
+
+/// Retires the scope's unfinished jobs other than `keep`: a new rollback supersedes them.
+pub(crate) async fn retire_others(
+    archive: &Archive,
+    scope: &Scope,
+    keep: Option<&JobId>,
+) -> Result<()> {
+    for mut j in archive.catalog.list_jobs(scope).await? {
+        if Some(&j.id) != keep {
+            retire(
+                archive,
+                &mut j,
+                "superseded by a newer rollback of this scope",
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Computes the plan against the current live state (previews, and verification).
+pub async fn plan_against_live(
+    tracker: Arc<dyn Tracker>,
+    target_entry: &SnapshotEntry,
+    target: &RecordSet,
+    options: &RollbackOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<RollbackPlan> {
+    let live = fetch_live(tracker, progress, true).await?;
+    Ok(make_plan(target_entry, target, &live, options))
+}
+
+pub(crate) fn make_plan(
+    target_entry: &SnapshotEntry,
+    target: &RecordSet,
+    live: &RecordSet,
+    options: &RollbackOptions,
+) -> RollbackPlan {
+    let reference = target_entry
+        .name
+        .clone()
+        .unwrap_or_else(|| target_entry.id.to_string());
+    let planned = plan(target, live, options, &reference);
+    RollbackPlan {
+        scope: target_entry.scope.clone(),
+        target: target_entry.id,
+        target_name: target_entry.name.clone(),
+        created_at: Utc::now(),
+        options: options.clone(),
+        ops: planned.ops,
+        irrecoverable: planned.irrecoverable,
+    }
+}
+
+/// Reads a JSON object the engine stored (a plan, a job's request).
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    archive: &Archive,
+    key: &str,
+) -> Result<T> {
+    let bytes = archive.store.get(key).await?;
+    let text = blob::decompress(key, &bytes)?;
+    serde_json::from_slice(&text)
+        .map_err(|e| Error::Internal(format!("the stored object {key} is unreadable: {e}")))
+}
+
+/// Stores a JSON object once (create-if-absent, like every object).
+pub(crate) async fn write_json<T: Serialize>(
+    archive: &Archive,
+    key: &str,
+    what: &'static str,
+    value: &T,
+) -> Result<()> {
+    let bytes =
+        blob::canonical_json(value).map_err(|source| blob::BlobError::Encode { what, source })?;
+    archive
+        .store
+        .put(key, Bytes::from(blob::compress(&bytes)))
+        .await?;
+    Ok(())
+}
+
+/// The target of a rollback: its catalog entry and its records.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub entry: &'a SnapshotEntry,
+    pub records: &'a RecordSet,
+}
+
+/// Everything one run works with besides the job.
+#[derive(Clone)]
+pub(crate) struct Engine<'a> {
+    pub archive: &'a Archive,
+    pub tracker: Arc<dyn TrackerWriter>,
+    pub progress: Arc<dyn Progress>,
+    pub on_plan: Option<PlanProgress>,
+    pub on_op: Option<OpProgress>,
+}
+
+impl Engine<'_> {
+    /// Continues `job` as far as `budget` allows (see the module docs). `resumed`: an
+    /// earlier run of this job may have written without journaling, so creations are
+    /// looked for before they are repeated.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn run(
+        &self,
+        job: &mut JobEntry,
+        lock: &mut HeldLock,
+        target: Target<'_>,
+        options: &RollbackOptions,
+        confirmed: &Confirmed,
+        budget: Budget,
+        resumed: bool,
+    ) -> Result<Step> {
+        let archive = self.archive;
+        // The pre-rollback snapshot is both the undo point and the live state the plan is
+        // computed from, so the tracker is read once, not twice.
+        let pre = self.pre_rollback_snapshot(job, &lock.info.token).await?;
+        if job.pre_snapshot != Some(pre.id) {
+            update(archive, job, |j| j.pre_snapshot = Some(pre.id)).await?;
+        }
+
+        let plan: RollbackPlan = match read_json(archive, &job.plan_key).await {
+            Ok(plan) => plan,
+            Err(Error::Store(crate::store::StoreError::NotFound { .. })) => {
+                let live = archive
+                    .load_records(&archive.load_manifest(&pre).await?, true)
+                    .await?;
+                let plan = make_plan(target.entry, target.records, &live, options);
+                if !confirmed.allows(&plan) {
+                    return Ok(Step::Changed(Box::new(plan)));
+                }
+                write_json(archive, &job.plan_key, "plan", &plan).await?;
+                let total = plan.ops.len() as u64;
+                update(archive, job, |j| j.total_ops = total).await?;
+                plan
+            }
+            Err(e) => return Err(e),
+        };
+        if !confirmed.allows(&plan) {
+            return Ok(Step::Changed(Box::new(plan)));
+        }
+        if let Some(cb) = &self.on_plan {
+            cb(&plan);
+        }
+
+        let done: HashSet<u64> = archive
+            .catalog
+            .journal(&job.id)
+            .await?
+            .into_iter()
+            .map(|e| e.op)
+            .collect();
+        let mut executed = Vec::new();
+        let mut already_done = done.len() as u64;
+        let total = plan.ops.len();
+        for (n, planned) in plan.ops.iter().enumerate() {
+            if done.contains(&planned.index) {
+                continue;
+            }
+            if budget.spent(executed.len()) {
+                return Ok(Step::Paused {
+                    done: already_done + executed.len() as u64,
+                });
+            }
+            lock.keep(archive).await?;
+            match self.apply_journaled(&job.id, planned, resumed).await? {
+                Applied::Found => already_done += 1,
+                Applied::Executed => executed.push(planned.index),
+            }
+            if let Some(cb) = &self.on_op {
+                cb(planned, n + 1, total);
+            }
+        }
+
+        // Verify: plan again against what is live now. A clean rollback needs nothing more.
+        let again = plan_against_live(
+            self.tracker.clone().reader(),
+            target.entry,
+            target.records,
+            options,
+            self.progress.clone(),
+        )
+        .await?;
+        let verification = Verification {
+            clean: again.ops.is_empty(),
+            residual: again.ops,
+            irrecoverable: plan.irrecoverable.clone(),
+        };
+        let residual = verification.residual.len();
+        update(archive, job, |j| {
+            j.status = JobStatus::Completed;
+            if residual > 0 {
+                j.error = Some(format!("{residual} difference(s) remain after execution"));
+            }
+        })
+        .await?;
+        Ok(Step::Finished(Box::new(RollbackReport {
+            job: job.id,
+            resumed,
+            fingerprint: plan.fingerprint(),
+            undo: format!("backtrack restore {}", pre.id),
+            pre_rollback_snapshot: pre.id,
+            plan,
+            executed,
+            already_done,
+            verification,
+        })))
+    }
+
+    /// Applies one planned operation so that retries never repeat it: on a resumed job a
+    /// creation is first looked for; the outcome goes to the journal, where a duplicate
+    /// append (a concurrent runner recorded the same operation) is not an error.
+    async fn apply_journaled(
+        &self,
+        job: &JobId,
+        planned: &PlannedOp,
+        resumed: bool,
+    ) -> Result<Applied> {
+        let found = if resumed && !planned.op.is_idempotent() {
+            self.tracker.find_applied(&planned.op).await?
+        } else {
+            None
+        };
+        let (result, applied) = match found {
+            Some(result) => (result, Applied::Found),
+            None => (self.tracker.apply(&planned.op).await?, Applied::Executed),
+        };
+        match self
+            .archive
+            .catalog
+            .journal_append(&JournalEntry {
+                job: *job,
+                op: planned.index,
+                done_at: Utc::now(),
+                result,
+            })
+            .await
+        {
+            Ok(()) | Err(CatalogError::Conflict { .. }) => Ok(applied),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The job's pre-rollback snapshot: the one it recorded if that completed, otherwise a
+    /// new one, always full: a plan is only as good as its view of the live state, so it
+    /// lists everything rather than trust a merge.
+    async fn pre_rollback_snapshot(
+        &self,
+        job: &JobEntry,
+        lock_token: &str,
+    ) -> Result<SnapshotEntry> {
+        if let Some(id) = job.pre_snapshot {
+            if let Some(entry) = self
+                .archive
+                .catalog
+                .get(&id)
+                .await?
+                .filter(|e| e.status == SnapshotStatus::Completed)
+            {
+                return Ok(entry);
+            }
+        }
+        let report = self
+            .archive
+            .create_snapshot(
+                self.tracker.clone().reader(),
+                &SnapshotOptions {
+                    name: Some(format!("pre-rollback {}", job.id)),
+                    trigger: Trigger::PreRollback,
+                    lock_token: Some(lock_token.to_string()),
+                    full: true,
+                    progress: self.progress.clone(),
+                    ..SnapshotOptions::default()
+                },
+            )
+            .await?;
+        self.archive
+            .catalog
+            .get(&report.id)
+            .await?
+            .ok_or_else(|| Error::Internal("the pre-rollback snapshot vanished".into()))
+    }
+}
+
+/// What [`Engine::apply_journaled`] did with an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applied {
+    /// A resumed run found its effect already there (a recreated comment, by its marker).
+    Found,
+    /// The write was made.
+    Executed,
+}
