@@ -87,7 +87,7 @@ impl JobRequest {
 }
 
 fn request_key(scope: &Scope, job: &JobId) -> String {
-    format!("jobs/{}/{}/options", scope.slug(), job)
+    crate::keys::job_options(scope, job)
 }
 
 /// Plans against the live state and keeps the plan under its fingerprint (the preview an

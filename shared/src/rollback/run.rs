@@ -204,15 +204,8 @@ pub(crate) fn hostname() -> String {
         .unwrap_or_else(|| "unknown-host".into())
 }
 
-/// The object-store key of a job's plan.
-pub(crate) fn plan_key(scope: &Scope, job: &JobId) -> String {
-    format!("jobs/{}/{}/plan", scope.slug(), job)
-}
-
-/// Where a previewed plan is kept, by fingerprint, so that a later confirmation that
-/// carries the fingerprint can be told what changed since.
 fn preview_key(scope: &Scope, fingerprint: &PlanFingerprint) -> String {
-    format!("plans/{}/{}", scope.slug(), fingerprint)
+    crate::keys::plan_preview(scope, fingerprint.as_str())
 }
 
 /// Keeps a previewed plan under its fingerprint (write-once: the same plan twice is one
@@ -264,7 +257,7 @@ pub(crate) fn new_job(
         scope: target.scope.clone(),
         target: target.id,
         resume_key: resume_key.to_string(),
-        plan_key: plan_key(&target.scope, &id),
+        plan_key: crate::keys::job_plan(&target.scope, &id),
         status,
         pre_snapshot: None,
         total_ops: 0,
