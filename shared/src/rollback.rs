@@ -25,13 +25,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use crate::tracker::operation::{Change, Operation};
-pub use execute::{execute, ExecuteOptions, Executed, Preview, Resuming};
+pub use execute::{execute, ExecuteOptions, Executed};
 pub use identity::{PlanChange, PlanFingerprint, ResumeKey};
 pub use options::{Field, OptionError, RollbackOptions, RollbackRequest};
 pub use plan::{restored_body, restored_from, restored_marker, Irrecoverable, Planned};
 pub use run::{
-    change_since, kept_preview, plan_against_live, remember_preview, Budget, Confirmed, OpProgress,
-    PlanProgress, RollbackReport, Verification, JOB_LOCK_TTL, PROCESS_LOCK_TTL,
+    change_since, kept_preview, plan_against_live, preview, remember_preview, Budget, Confirmed,
+    Executor, OpProgress, PlanProgress, Preview, Resuming, Rollback, RollbackReport, Verification,
+    JOB_LOCK_TTL, PROCESS_LOCK_TTL,
 };
 
 use crate::id::SnapshotId;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use backtrack::diff::{self, DiffOptions, Side, TextOptions};
 use backtrack::rollback::{
-    self, Confirmed, ExecuteOptions, Executed, RollbackOptions, RollbackRequest,
+    self, Confirmed, ExecuteOptions, Executed, Executor, Rollback, RollbackOptions, RollbackRequest,
 };
 use backtrack::sandbox::{Sandbox, SandboxOptions};
 use backtrack::snapshot::{fetch_live, SnapshotOptions};
@@ -195,13 +195,17 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
     step(4, "Preview the rollback (writes nothing)");
     command(&format!("backtrack rollback {scope} --to before-sync"));
     let options = RollbackOptions::validate(&RollbackRequest::default(), &entry, &target)?;
-    let preview = rollback::execute::preview(
+    let request = Rollback {
+        target: &entry,
+        records: &target,
+        options: &options,
+    };
+    let preview = rollback::preview(
         &archive,
         tracker.clone(),
-        &entry,
-        &target,
-        &options,
+        &request,
         Arc::new(NoProgress),
+        Executor::Process,
     )
     .await?;
     print!("{}", preview.plan);
@@ -213,9 +217,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
     let executed = rollback::execute(
         &archive,
         github.clone(),
-        &entry,
-        &target,
-        &options,
+        &request,
         &Confirmed::Plan(preview.fingerprint.clone()),
         &ExecuteOptions {
             holder: "demo".into(),

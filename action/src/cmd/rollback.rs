@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use backtrack::rollback::{
-    self, Confirmed, ExecuteOptions, Executed, PlanChange, PlanFingerprint, Preview,
-    RollbackOptions, RollbackPlan, RollbackReport, RollbackRequest,
+    self, Confirmed, ExecuteOptions, Executed, Executor, PlanChange, PlanFingerprint, Preview,
+    Rollback, RollbackOptions, RollbackPlan, RollbackReport, RollbackRequest,
 };
 use backtrack::snapshot::Archive;
 use backtrack::tracker::{GitHubConfig, TrackerWriter, WritePace};
@@ -107,18 +107,20 @@ pub async fn rollback_to(
         .map_err(|e: String| anyhow::anyhow!("--plan: {e}"))?;
     let tracker = writer_for(ctx, &entry.scope, flags)?;
     let progress = CaptureProgress::for_output(ctx.json, ctx.quiet, "reading live state");
-
-    let mut preview = rollback::execute::preview(
+    let request = Rollback {
+        target: &entry,
+        records: &target,
+        options: &options,
+    };
+    // Kept by fingerprint, so that `--execute --plan FINGERPRINT` can say what changed.
+    let mut preview = rollback::preview(
         archive,
         tracker.clone().reader(),
-        &entry,
-        &target,
-        &options,
+        &request,
         progress.clone(),
+        Executor::Process,
     )
     .await?;
-    // Kept by fingerprint, so that `--execute --plan FINGERPRINT` can say what changed.
-    rollback::remember_preview(archive, &preview.plan).await?;
     if !flags.execute {
         print_preview(ctx, &preview)?;
         if !ctx.json && !preview.is_empty() {
@@ -183,16 +185,8 @@ pub async fn rollback_to(
         } else {
             Confirmed::Plan(confirmed.0.clone())
         };
-        let executed = rollback::execute(
-            archive,
-            tracker.clone(),
-            &entry,
-            &target,
-            &options,
-            &expected,
-            &exec,
-        )
-        .await?;
+        let executed =
+            rollback::execute(archive, tracker.clone(), &request, &expected, &exec).await?;
         let plan = match executed {
             Executed::Done(report) => {
                 let replanned = replanned.lock().ok().and_then(|mut r| r.take());

@@ -9,17 +9,21 @@
 //! dropped, and nothing is started; `"replan": true` instead runs the plan as it is then.
 //! One of the two is required, so no request writes a plan nobody looked at.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use aws_lambda_events::sqs::SqsMessage;
 use backtrack::rollback::job::{self, SliceOutcome};
-use backtrack::rollback::{Budget, Confirmed, PlanFingerprint, RollbackOptions, RollbackRequest};
+use backtrack::rollback::{
+    self, Budget, Confirmed, Executor, PlanFingerprint, Rollback, RollbackOptions, RollbackRequest,
+};
 use backtrack::serverless::api::route;
 use backtrack::serverless::events::{self, Incoming};
 use backtrack::serverless::{
     no_route, parse_snapshot_id, serve_http, snapshot_or_404, ApiError, ApiRequest, ApiResponse,
     Deps, FunctionError, JobMessage,
 };
+use backtrack::tracker::NoProgress;
 use backtrack::{JobId, SnapshotStatus};
 use serde_json::{json, Map, Value};
 
@@ -140,8 +144,20 @@ async fn restore(deps: &Deps, req: &ApiRequest, id: &str) -> Result<ApiResponse,
     let options = RollbackOptions::validate(&request, &entry, &target)
         .map_err(|e| ApiError::bad_request(e.field, e.message))?;
     let tracker = deps.trackers.tracker(&entry.scope)?;
+    let rollback = Rollback {
+        target: &entry,
+        records: &target,
+        options: &options,
+    };
     let Some(confirmed) = confirmed else {
-        let preview = job::preview(&deps.archive, tracker, &entry, &target, &options).await?;
+        let preview = rollback::preview(
+            &deps.archive,
+            tracker,
+            &rollback,
+            Arc::new(NoProgress),
+            Executor::Job,
+        )
+        .await?;
         return Ok(ApiResponse::json(
             200,
             &json!({"executed": false, "fingerprint": preview.fingerprint, "plan": preview.plan}),
@@ -153,15 +169,7 @@ async fn restore(deps: &Deps, req: &ApiRequest, id: &str) -> Result<ApiResponse,
             retryable: false,
         });
     };
-    let job = job::start(
-        &deps.archive,
-        tracker,
-        &entry,
-        &target,
-        &options,
-        &confirmed,
-    )
-    .await?;
+    let job = job::start(&deps.archive, tracker, &rollback, &confirmed).await?;
     if let Err(e) = queue
         .send(&JobMessage {
             job: job.id,

@@ -2,25 +2,18 @@
 //! job found again by its [`ResumeKey`] when the same command is re-run, no budget.
 //!
 //! The work itself is the engine's ([`run`](super::run)); this module adds what only a
-//! process has: a preview that knows about an interrupted job of the same command, taking
-//! the lock (and over a dead local holder's), and releasing it whatever happens.
+//! process has: taking the lock (and over a dead local holder's), finding its job again,
+//! and releasing the lock whatever happens.
 
 use std::sync::Arc;
 
-use serde::Serialize;
-
-use super::run::{self, Engine, HeldLock, Step, Target};
-use super::{
-    Budget, Confirmed, OpProgress, PlanFingerprint, PlanProgress, ResumeKey, RollbackOptions,
-    RollbackPlan, RollbackReport,
-};
-use crate::catalog::{CatalogError, JobEntry, JobStatus, LockInfo};
+use super::run::{self, Engine, HeldLock, Rollback, Step};
+use super::{Budget, Confirmed, OpProgress, PlanProgress, RollbackPlan, RollbackReport};
+use crate::catalog::{CatalogError, JobStatus, LockInfo};
 use crate::error::{Error, Result};
 use crate::id::JobId;
-use crate::record::RecordSet;
 use crate::snapshot::Archive;
-use crate::tracker::{NoProgress, Progress, Tracker, TrackerWriter};
-use crate::SnapshotEntry;
+use crate::tracker::{NoProgress, Progress, TrackerWriter};
 
 /// How to run.
 #[derive(Clone)]
@@ -52,46 +45,6 @@ impl Default for ExecuteOptions {
     }
 }
 
-/// What `rollback` shows before it asks: the plan `--execute` would run, and its
-/// fingerprint, which execution checks.
-#[derive(Debug, Clone, Serialize)]
-pub struct Preview {
-    pub fingerprint: PlanFingerprint,
-    pub plan: RollbackPlan,
-    /// Set when an interrupted job of the same command is pending: the plan is that job's,
-    /// and `--execute` continues it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resuming: Option<Resuming>,
-}
-
-/// An interrupted job a preview found.
-#[derive(Debug, Clone, Serialize)]
-pub struct Resuming {
-    pub job: JobId,
-    /// Plan indices already written.
-    pub done: Vec<u64>,
-}
-
-impl Preview {
-    pub fn new(plan: RollbackPlan) -> Preview {
-        Preview {
-            fingerprint: plan.fingerprint(),
-            plan,
-            resuming: None,
-        }
-    }
-
-    /// Writes still to make.
-    pub fn remaining(&self) -> usize {
-        self.plan.ops.len() - self.resuming.as_ref().map_or(0, |r| r.done.len())
-    }
-
-    /// Nothing to write and no job to finish.
-    pub fn is_empty(&self) -> bool {
-        self.plan.is_empty() && self.resuming.is_none()
-    }
-}
-
 /// What [`execute`] ended with.
 #[derive(Debug)]
 pub enum Executed {
@@ -103,65 +56,15 @@ pub enum Executed {
     Changed(Box<RollbackPlan>),
 }
 
-/// The preview for a rollback to `target_entry`: the stored plan of an interrupted job of
-/// the same command (which `--execute` resumes), else a plan against the live state.
-pub async fn preview(
-    archive: &Archive,
-    tracker: Arc<dyn Tracker>,
-    target_entry: &SnapshotEntry,
-    target: &RecordSet,
-    options: &RollbackOptions,
-    progress: Arc<dyn Progress>,
-) -> Result<Preview> {
-    let key = ResumeKey::of(&target_entry.scope, &target_entry.id, options);
-    if let Some(job) = open_job(archive, &target_entry.scope, &key).await? {
-        match run::read_json::<RollbackPlan>(archive, &job.plan_key).await {
-            Ok(plan) => {
-                let mut done: Vec<u64> = archive
-                    .catalog
-                    .journal(&job.id)
-                    .await?
-                    .into_iter()
-                    .map(|e| e.op)
-                    .collect();
-                done.sort_unstable();
-                let mut preview = Preview::new(plan);
-                preview.resuming = Some(Resuming { job: job.id, done });
-                return Ok(preview);
-            }
-            Err(Error::Store(crate::store::StoreError::NotFound { .. })) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let plan = run::plan_against_live(tracker, target_entry, target, options, progress).await?;
-    Ok(Preview::new(plan))
-}
-
-/// The unfinished job of this command, if any.
-async fn open_job(
-    archive: &Archive,
-    scope: &crate::Scope,
-    key: &ResumeKey,
-) -> Result<Option<JobEntry>> {
-    Ok(archive
-        .catalog
-        .list_jobs(scope)
-        .await?
-        .into_iter()
-        .find(|j| !j.status.is_finished() && j.resume_key == key.as_str()))
-}
-
-/// Runs (or resumes) a rollback to `target_entry`, if its plan is the one `confirmed`.
+/// Runs (or resumes) `rollback`, if its plan is the one `confirmed`.
 pub async fn execute(
     archive: &Archive,
     tracker: Arc<dyn TrackerWriter>,
-    target_entry: &SnapshotEntry,
-    target: &RecordSet,
-    options: &RollbackOptions,
+    rollback: &Rollback<'_>,
     confirmed: &Confirmed,
     opts: &ExecuteOptions,
 ) -> Result<Executed> {
-    let scope = &target_entry.scope;
+    let scope = &rollback.target.scope;
     let mut lock = HeldLock::for_process(scope, &opts.holder);
     acquire(archive, &lock.info).await?;
     let engine = Engine {
@@ -171,11 +74,7 @@ pub async fn execute(
         on_plan: opts.on_plan.clone(),
         on_op: opts.on_op.clone(),
     };
-    let target = Target {
-        entry: target_entry,
-        records: target,
-    };
-    let result = run_locked(&engine, &mut lock, target, options, confirmed).await;
+    let result = run_locked(&engine, &mut lock, rollback, confirmed).await;
     if let Err(e) = archive.catalog.unlock(scope, &lock.info.token).await {
         tracing::warn!(error = %e, "could not release the lock; it expires by itself");
     }
@@ -185,21 +84,19 @@ pub async fn execute(
 async fn run_locked(
     engine: &Engine<'_>,
     lock: &mut HeldLock,
-    target: Target<'_>,
-    options: &RollbackOptions,
+    rollback: &Rollback<'_>,
     confirmed: &Confirmed,
 ) -> Result<Executed> {
     let archive = engine.archive;
-    let scope = &target.entry.scope;
-    let key = ResumeKey::of(scope, &target.entry.id, options);
+    let scope = &rollback.target.scope;
     // Resume the open job of the same command; retire open jobs of other commands.
-    let existing = open_job(archive, scope, &key).await?;
+    let existing = run::open_job(archive, scope, &rollback.resume_key()).await?;
     run::retire_others(archive, scope, existing.as_ref().map(|j| &j.id)).await?;
     let resumed = existing.is_some();
     let mut job = match existing {
         Some(job) => job,
         None => {
-            let job = run::new_job(JobId::new(), target.entry, &key, JobStatus::Running);
+            let job = run::new_job(JobId::new(), rollback, JobStatus::Running);
             archive.catalog.create_job(&job).await?;
             job
         }
@@ -208,8 +105,7 @@ async fn run_locked(
         .run(
             &mut job,
             lock,
-            target,
-            options,
+            rollback,
             confirmed,
             Budget::unlimited(),
             resumed,

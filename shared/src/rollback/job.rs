@@ -25,18 +25,15 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::run::{self, Engine, HeldLock, Step, Target};
-use super::{
-    Budget, Confirmed, PlanFingerprint, Preview, ResumeKey, RollbackOptions, Verification,
-};
+use super::run::{self, Engine, HeldLock, Rollback, Step};
+use super::{Budget, Confirmed, PlanFingerprint, RollbackOptions, Verification};
 use crate::catalog::{CatalogError, Claim, JobEntry, JobStatus, LockInfo};
 use crate::error::{Error, Result};
 use crate::id::JobId;
-use crate::record::RecordSet;
 use crate::scope::Scope;
 use crate::snapshot::Archive;
 use crate::tracker::{NoProgress, Tracker, TrackerWriter};
-use crate::{SnapshotEntry, SnapshotStatus};
+use crate::SnapshotStatus;
 
 /// How long a slice's claim outlives its deadline: the bookkeeping after the last operation.
 const SLICE_CLAIM_SLACK: Duration = Duration::from_secs(90);
@@ -90,57 +87,38 @@ fn request_key(scope: &Scope, job: &JobId) -> String {
     crate::keys::job_options(scope, job)
 }
 
-/// Plans against the live state and keeps the plan under its fingerprint (the preview an
-/// executing request confirms).
-pub async fn preview(
-    archive: &Archive,
-    tracker: Arc<dyn Tracker>,
-    target_entry: &SnapshotEntry,
-    target: &RecordSet,
-    options: &RollbackOptions,
-) -> Result<Preview> {
-    let plan = run::plan_against_live(tracker, target_entry, target, options, Arc::new(NoProgress))
-        .await?;
-    let preview = Preview::new(plan);
-    run::remember_preview(archive, &preview.plan).await?;
-    Ok(preview)
-}
-
-/// Starts a job for a rollback to `target_entry`: checks that the plan against the live
-/// state is still the `confirmed` one ([`Error::PlanChanged`] naming the difference if
-/// not), takes the scope's lock for the job and records the job `queued` with its request.
-/// Fails with [`CatalogError::Locked`] while anything else holds the scope.
+/// Starts a job for `rollback`: checks that the plan against the live state is still the
+/// `confirmed` one ([`Error::PlanChanged`] naming the difference if not), takes the scope's
+/// lock for the job and records the job `queued` with its request. Fails with
+/// [`CatalogError::Locked`] while anything else holds the scope.
 pub async fn start(
     archive: &Archive,
     tracker: Arc<dyn Tracker>,
-    target_entry: &SnapshotEntry,
-    target: &RecordSet,
-    options: &RollbackOptions,
+    rollback: &Rollback<'_>,
     confirmed: &Confirmed,
 ) -> Result<JobEntry> {
-    if target_entry.status != SnapshotStatus::Completed {
+    let target = rollback.target;
+    if target.status != SnapshotStatus::Completed {
         return Err(Error::Invalid(format!(
             "snapshot {} is {}; only completed snapshots can be restored",
-            target_entry.id, target_entry.status
+            target.id, target.status
         )));
     }
     if let Confirmed::Plan(fingerprint) = confirmed {
-        let current =
-            run::plan_against_live(tracker, target_entry, target, options, Arc::new(NoProgress))
-                .await?;
+        let current = run::plan_against_live(tracker, rollback, Arc::new(NoProgress)).await?;
         if current.fingerprint() != *fingerprint {
             let change = run::change_since(archive, fingerprint, &current).await?;
             return Err(Error::PlanChanged(Box::new(change)));
         }
     }
-    let scope = &target_entry.scope;
+    let scope = &target.scope;
     let id = JobId::new();
     let lock = HeldLock::for_job(scope, &id);
     archive.catalog.lock(&lock.info).await?;
     let started = async {
         run::retire_others(archive, scope, None).await?;
         let request = JobRequest {
-            options: options.clone(),
+            options: rollback.options.clone(),
             confirmed_plan: match confirmed {
                 Confirmed::Plan(fp) => Some(fp.clone()),
                 Confirmed::Replan => None,
@@ -153,8 +131,7 @@ pub async fn start(
             &request,
         )
         .await?;
-        let key = ResumeKey::of(scope, &target_entry.id, options);
-        let job = run::new_job(id, target_entry, &key, JobStatus::Queued);
+        let job = run::new_job(id, rollback, JobStatus::Queued);
         archive.catalog.create_job(&job).await?;
         Ok::<_, Error>(job)
     }
@@ -265,20 +242,13 @@ async fn slice(
         on_plan: None,
         on_op: None,
     };
-    let target = Target {
-        entry: &target_entry,
+    let rollback = Rollback {
+        target: &target_entry,
         records: &target,
+        options: &request.options,
     };
     let step = engine
-        .run(
-            &mut job,
-            &mut lock,
-            target,
-            &request.options,
-            &confirmed,
-            budget,
-            resumed,
-        )
+        .run(&mut job, &mut lock, &rollback, &confirmed, budget, resumed)
         .await?;
     match step {
         Step::Paused { done } => Ok(SliceOutcome::Continue { job, done }),
@@ -310,6 +280,7 @@ async fn slice(
 mod tests {
     use super::*;
     use crate::catalog::MemoryCatalog;
+    use crate::record::RecordSet;
     use crate::rollback::RollbackRequest;
     use crate::store::MemoryStore;
     use chrono::Utc;
@@ -331,29 +302,18 @@ mod tests {
             )
             .unwrap(),
         );
-        let job = start(
-            &archive,
-            tracker.clone(),
-            &target,
-            &records,
-            &options,
-            &Confirmed::Replan,
-        )
-        .await
-        .unwrap();
+        let rollback = Rollback {
+            target: &target,
+            records: &records,
+            options: &options,
+        };
+        let job = start(&archive, tracker.clone(), &rollback, &Confirmed::Replan)
+            .await
+            .unwrap();
         assert_eq!(job.status, JobStatus::Queued);
         let held = archive.catalog.current_lock(&scope).await.unwrap().unwrap();
         assert_eq!(job_of_lock(&held), Some(job.id));
-        match start(
-            &archive,
-            tracker,
-            &target,
-            &records,
-            &options,
-            &Confirmed::Replan,
-        )
-        .await
-        {
+        match start(&archive, tracker, &rollback, &Confirmed::Replan).await {
             Err(Error::Catalog(CatalogError::Locked(lock))) => {
                 assert_eq!(job_of_lock(&lock), Some(job.id))
             }

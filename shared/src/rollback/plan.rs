@@ -207,240 +207,166 @@ struct Outcome {
     target: HashMap<u64, String>,
 }
 
-/// Plans the label definitions and returns what their names will be.
-fn plan_labels(
-    target: &RecordSet,
-    live: &RecordSet,
-    selected: Option<&BTreeSet<u64>>,
-    out: &mut Planned,
-) -> Outcome {
-    let targets: Vec<&Label> = target
-        .labels
-        .values()
-        .filter(|l| selected.is_none_or(|s| s.contains(&l.id)))
-        .collect();
-    let t_defs: Vec<Def> = targets
-        .iter()
-        .map(|l| Def {
-            key: l.id,
-            name: label_key(&l.name),
-        })
-        .collect();
-    let l_defs: Vec<Def> = live
-        .labels
-        .values()
-        .map(|l| Def {
-            key: l.id,
-            name: label_key(&l.name),
-        })
-        .collect();
-    let matching = match_defs(&t_defs, &l_defs);
-
-    let mut outcome = Outcome::default();
-    for l in live.labels.values() {
-        outcome.live.insert(l.id, l.name.clone());
-    }
-    let mut renames = BTreeMap::new();
-    for t in &targets {
-        outcome.target.insert(t.id, t.name.clone());
-        if let Some(Some(u)) = matching.get(&t.id) {
-            outcome.live.insert(*u, t.name.clone());
-            let current = &live.labels[u];
-            if label_key(&current.name) != label_key(&t.name) {
-                renames.insert(*u, (label_key(&current.name), label_key(&t.name)));
-            }
-        }
-    }
-    let taken: BTreeSet<String> = l_defs
-        .iter()
-        .chain(&t_defs)
-        .map(|d| d.name.clone())
-        .collect();
-    let order = order_renames(&renames, &taken, |k, taken| {
-        temporary_name(k, taken, label_key)
-    });
-    let by_live: HashMap<u64, &Label> = targets
-        .iter()
-        .filter_map(|t| matching.get(&t.id).copied().flatten().map(|u| (u, *t)))
-        .collect();
-    let mut current_name: HashMap<u64, String> = live
-        .labels
-        .values()
-        .map(|l| (l.id, l.name.clone()))
-        .collect();
-    // Renames in dependency order, each carrying the definition's colour and description.
-    for step in &order {
-        let current = &live.labels[&step.live];
-        let from = current_name[&step.live].clone();
-        let op = if step.temporary {
-            Operation::UpdateLabel {
-                current_name: from,
-                name: step.to.clone(),
-                color: current.color.clone(),
-                description: current.description.clone(),
-            }
-        } else {
-            let t = by_live[&step.live];
-            Operation::UpdateLabel {
-                current_name: from,
-                name: t.name.clone(),
-                color: t.color.clone(),
-                description: t.description.clone(),
-            }
-        };
-        if let Operation::UpdateLabel { name, .. } = &op {
-            current_name.insert(step.live, name.clone());
-        }
-        out.push(op);
-    }
-    // Then in-place changes that keep the name (colour, description, the name's case).
-    let renamed: BTreeSet<u64> = order.iter().map(|r| r.live).collect();
-    for t in &targets {
-        let Some(Some(u)) = matching.get(&t.id) else {
-            continue;
-        };
-        let current = &live.labels[u];
-        if renamed.contains(u) {
-            continue;
-        }
-        if current.name != t.name
-            || !current.color.eq_ignore_ascii_case(&t.color)
-            || !body_eq(&current.description, &t.description)
-        {
-            out.push(Operation::UpdateLabel {
-                current_name: current.name.clone(),
-                name: t.name.clone(),
-                color: t.color.clone(),
-                description: t.description.clone(),
-            });
-        }
-    }
-    // Last, creations: their names are free now.
-    for t in &targets {
-        if matching.get(&t.id) == Some(&None) {
-            out.push(Operation::CreateLabel {
-                name: t.name.clone(),
-                color: t.color.clone(),
-                description: t.description.clone(),
-            });
-        }
-    }
-    outcome
+/// A label or a milestone, as the definition planner handles both.
+trait Definition {
+    /// The tracker's identity: label id, milestone number.
+    fn key(&self) -> u64;
+    fn name(&self) -> &str;
+    /// A name as the tracker compares names.
+    fn compared(name: &str) -> String;
+    /// Whether `self` must be written to look like `target` (name included).
+    fn differs(&self, target: &Self) -> bool;
+    /// The write that gives `self`, now called `current_name`, the name `name` and the
+    /// other fields of `to`.
+    fn update(&self, current_name: &str, name: &str, to: &Self) -> Operation;
+    /// The write that creates `self`, and what it cannot restore.
+    fn create(&self, out: &mut Planned);
 }
 
-fn milestone_differs(current: &Milestone, target: &Milestone) -> bool {
-    current.title != target.title
-        || current.state != target.state
-        || !body_eq(&current.description, &target.description)
-        || !date_eq(&current.due_on, &target.due_on)
-}
-
-/// Plans the milestone definitions and returns what their titles will be.
-fn plan_milestones(
-    target: &RecordSet,
-    live: &RecordSet,
-    selected: Option<&BTreeSet<u64>>,
-    out: &mut Planned,
-) -> Outcome {
-    let targets: Vec<&Milestone> = target
-        .milestones
-        .values()
-        .filter(|m| selected.is_none_or(|s| s.contains(&m.number)))
-        .collect();
-    let t_defs: Vec<Def> = targets
-        .iter()
-        .map(|m| Def {
-            key: m.number,
-            name: m.title.clone(),
-        })
-        .collect();
-    let l_defs: Vec<Def> = live
-        .milestones
-        .values()
-        .map(|m| Def {
-            key: m.number,
-            name: m.title.clone(),
-        })
-        .collect();
-    let matching = match_defs(&t_defs, &l_defs);
-
-    let mut outcome = Outcome::default();
-    for m in live.milestones.values() {
-        outcome.live.insert(m.number, m.title.clone());
+impl Definition for Label {
+    fn key(&self) -> u64 {
+        self.id
     }
-    let mut renames = BTreeMap::new();
-    for t in &targets {
-        outcome.target.insert(t.number, t.title.clone());
-        if let Some(Some(u)) = matching.get(&t.number) {
-            outcome.live.insert(*u, t.title.clone());
-            if live.milestones[u].title != t.title {
-                renames.insert(*u, (live.milestones[u].title.clone(), t.title.clone()));
-            }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn compared(name: &str) -> String {
+        label_key(name)
+    }
+    fn differs(&self, target: &Self) -> bool {
+        self.name != target.name
+            || !self.color.eq_ignore_ascii_case(&target.color)
+            || !body_eq(&self.description, &target.description)
+    }
+    fn update(&self, current_name: &str, name: &str, to: &Self) -> Operation {
+        Operation::UpdateLabel {
+            current_name: current_name.to_string(),
+            name: name.to_string(),
+            color: to.color.clone(),
+            description: to.description.clone(),
         }
     }
-    let taken: BTreeSet<String> = l_defs
-        .iter()
-        .chain(&t_defs)
-        .map(|d| d.name.clone())
-        .collect();
-    let order = order_renames(&renames, &taken, |k, taken| {
-        temporary_name(k, taken, str::to_string)
-    });
-    let by_live: HashMap<u64, &Milestone> = targets
-        .iter()
-        .filter_map(|t| matching.get(&t.number).copied().flatten().map(|u| (u, *t)))
-        .collect();
-    for step in &order {
-        let current = &live.milestones[&step.live];
-        out.push(if step.temporary {
-            Operation::UpdateMilestone {
-                number: step.live,
-                title: step.to.clone(),
-                state: current.state,
-                description: current.description.clone(),
-                due_on: current.due_on,
-            }
-        } else {
-            let t = by_live[&step.live];
-            Operation::UpdateMilestone {
-                number: step.live,
-                title: t.title.clone(),
-                state: t.state,
-                description: t.description.clone(),
-                due_on: t.due_on,
-            }
+    fn create(&self, out: &mut Planned) {
+        out.push(Operation::CreateLabel {
+            name: self.name.clone(),
+            color: self.color.clone(),
+            description: self.description.clone(),
         });
     }
-    let renamed: BTreeSet<u64> = order.iter().map(|r| r.live).collect();
+}
+
+impl Definition for Milestone {
+    fn key(&self) -> u64 {
+        self.number
+    }
+    fn name(&self) -> &str {
+        &self.title
+    }
+    fn compared(name: &str) -> String {
+        name.to_string()
+    }
+    fn differs(&self, target: &Self) -> bool {
+        self.title != target.title
+            || self.state != target.state
+            || !body_eq(&self.description, &target.description)
+            || !date_eq(&self.due_on, &target.due_on)
+    }
+    fn update(&self, _current_name: &str, name: &str, to: &Self) -> Operation {
+        Operation::UpdateMilestone {
+            number: self.number,
+            title: name.to_string(),
+            state: to.state,
+            description: to.description.clone(),
+            due_on: to.due_on,
+        }
+    }
+    fn create(&self, out: &mut Planned) {
+        out.push(Operation::CreateMilestone {
+            title: self.title.clone(),
+            state: self.state,
+            description: self.description.clone(),
+            due_on: self.due_on,
+        });
+        out.irrecoverable.push(Irrecoverable {
+            key: format!("milestone:{}", self.number),
+            what: format!("milestone {:?} keeps a new number", self.title),
+            reason: "a deleted milestone is recreated under a new number; links to the old number do not follow".into(),
+        });
+    }
+}
+
+/// Plans one kind of definition (the `selected` target keys, or all) and returns what the
+/// names will be: renames in dependency order, then changes that keep the name, then
+/// creations (whose names are free by then).
+fn plan_definitions<D: Definition>(
+    target: &BTreeMap<u64, D>,
+    live: &BTreeMap<u64, D>,
+    selected: Option<&BTreeSet<u64>>,
+    out: &mut Planned,
+) -> Outcome {
+    let targets: Vec<&D> = target
+        .values()
+        .filter(|d| selected.is_none_or(|s| s.contains(&d.key())))
+        .collect();
+    let defs = |ds: &mut dyn Iterator<Item = &D>| -> Vec<Def> {
+        ds.map(|d| Def {
+            key: d.key(),
+            name: D::compared(d.name()),
+        })
+        .collect()
+    };
+    let t_defs = defs(&mut targets.iter().copied());
+    let l_defs = defs(&mut live.values());
+    let matching = match_defs(&t_defs, &l_defs);
+
+    let mut outcome = Outcome::default();
+    let mut current_name: HashMap<u64, String> = HashMap::new();
+    for d in live.values() {
+        outcome.live.insert(d.key(), d.name().to_string());
+        current_name.insert(d.key(), d.name().to_string());
+    }
+    let mut by_live: BTreeMap<u64, &D> = BTreeMap::new();
+    let mut renames = BTreeMap::new();
     for t in &targets {
-        match matching.get(&t.number) {
-            Some(Some(u)) if !renamed.contains(u) => {
-                if milestone_differs(&live.milestones[u], t) {
-                    out.push(Operation::UpdateMilestone {
-                        number: *u,
-                        title: t.title.clone(),
-                        state: t.state,
-                        description: t.description.clone(),
-                        due_on: t.due_on,
-                    });
-                }
+        outcome.target.insert(t.key(), t.name().to_string());
+        if let Some(Some(u)) = matching.get(&t.key()) {
+            outcome.live.insert(*u, t.name().to_string());
+            by_live.insert(*u, *t);
+            let (from, to) = (D::compared(live[u].name()), D::compared(t.name()));
+            if from != to {
+                renames.insert(*u, (from, to));
             }
-            _ => {}
+        }
+    }
+    let taken: BTreeSet<String> = l_defs
+        .iter()
+        .chain(&t_defs)
+        .map(|d| d.name.clone())
+        .collect();
+    let order = order_renames(&renames, &taken, |k, taken| {
+        temporary_name(k, taken, D::compared)
+    });
+    for step in &order {
+        let current = &live[&step.live];
+        let (name, to) = if step.temporary {
+            (step.to.clone(), current)
+        } else {
+            let t = by_live[&step.live];
+            (t.name().to_string(), t)
+        };
+        out.push(current.update(&current_name[&step.live], &name, to));
+        current_name.insert(step.live, name);
+    }
+    let renamed: BTreeSet<u64> = order.iter().map(|r| r.live).collect();
+    for (u, t) in &by_live {
+        let current = &live[u];
+        if !renamed.contains(u) && current.differs(t) {
+            out.push(current.update(current.name(), t.name(), t));
         }
     }
     for t in &targets {
-        if matching.get(&t.number) == Some(&None) {
-            out.push(Operation::CreateMilestone {
-                title: t.title.clone(),
-                state: t.state,
-                description: t.description.clone(),
-                due_on: t.due_on,
-            });
-            out.irrecoverable.push(Irrecoverable {
-                key: format!("milestone:{}", t.number),
-                what: format!("milestone {:?} keeps a new number", t.title),
-                reason: "a deleted milestone is recreated under a new number; links to the old number do not follow".into(),
-            });
+        if matching.get(&t.key()) == Some(&None) {
+            t.create(out);
         }
     }
     outcome
@@ -544,12 +470,22 @@ pub fn plan(
 
     // 1 and 2. Definitions, and what their names will be afterwards.
     let labels = if wants(Field::Labels) {
-        plan_labels(target, live, needed_labels.as_ref(), &mut out)
+        plan_definitions(
+            &target.labels,
+            &live.labels,
+            needed_labels.as_ref(),
+            &mut out,
+        )
     } else {
         Outcome::default()
     };
     let milestones = if wants(Field::Milestone) {
-        plan_milestones(target, live, needed_milestones.as_ref(), &mut out)
+        plan_definitions(
+            &target.milestones,
+            &live.milestones,
+            needed_milestones.as_ref(),
+            &mut out,
+        )
     } else {
         Outcome::default()
     };

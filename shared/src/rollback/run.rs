@@ -18,7 +18,7 @@
 //!   resumed run looks for first ([`TrackerWriter::find_applied`]: a recreated comment by its
 //!   hidden marker) before writing again.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::plan::{plan, Irrecoverable};
-use super::{PlanChange, PlanFingerprint, PlannedOp, RollbackOptions, RollbackPlan};
+use super::{PlanChange, PlanFingerprint, PlannedOp, ResumeKey, RollbackOptions, RollbackPlan};
 use crate::blob;
 use crate::catalog::{CatalogError, JobEntry, JobStatus, JournalEntry, LockInfo};
 use crate::error::{Error, Result};
@@ -245,18 +245,14 @@ pub async fn change_since(
 }
 
 /// A new job row for a rollback of `scope` to `target`.
-pub(crate) fn new_job(
-    id: JobId,
-    target: &SnapshotEntry,
-    resume_key: &super::ResumeKey,
-    status: JobStatus,
-) -> JobEntry {
+pub(crate) fn new_job(id: JobId, rollback: &Rollback<'_>, status: JobStatus) -> JobEntry {
     let now = Utc::now();
+    let target = rollback.target;
     JobEntry {
         id,
         scope: target.scope.clone(),
         target: target.id,
-        resume_key: resume_key.to_string(),
+        resume_key: rollback.resume_key().to_string(),
         plan_key: crate::keys::job_plan(&target.scope, &id),
         status,
         pre_snapshot: None,
@@ -314,38 +310,160 @@ pub(crate) async fn retire_others(
     Ok(())
 }
 
+/// A rollback as asked for: the target snapshot (its catalog entry and its records) and the
+/// validated options.
+#[derive(Debug, Clone, Copy)]
+pub struct Rollback<'a> {
+    pub target: &'a SnapshotEntry,
+    pub records: &'a RecordSet,
+    pub options: &'a RollbackOptions,
+}
+
+impl Rollback<'_> {
+    /// Which command this is, for resuming its job.
+    pub fn resume_key(&self) -> ResumeKey {
+        ResumeKey::of(&self.target.scope, &self.target.id, self.options)
+    }
+
+    /// The plan that turns `live` into the target.
+    fn plan(&self, live: &RecordSet) -> RollbackPlan {
+        let reference = self
+            .target
+            .name
+            .clone()
+            .unwrap_or_else(|| self.target.id.to_string());
+        let planned = plan(self.records, live, self.options, &reference);
+        RollbackPlan {
+            scope: self.target.scope.clone(),
+            target: self.target.id,
+            target_name: self.target.name.clone(),
+            created_at: Utc::now(),
+            options: self.options.clone(),
+            ops: planned.ops,
+            irrecoverable: planned.irrecoverable,
+        }
+    }
+}
+
 /// Computes the plan against the current live state (previews, and verification).
 pub async fn plan_against_live(
     tracker: Arc<dyn Tracker>,
-    target_entry: &SnapshotEntry,
-    target: &RecordSet,
-    options: &RollbackOptions,
+    rollback: &Rollback<'_>,
     progress: Arc<dyn Progress>,
 ) -> Result<RollbackPlan> {
     let live = fetch_live(tracker, progress, true).await?;
-    Ok(make_plan(target_entry, target, &live, options))
+    Ok(rollback.plan(&live))
 }
 
-pub(crate) fn make_plan(
-    target_entry: &SnapshotEntry,
-    target: &RecordSet,
-    live: &RecordSet,
-    options: &RollbackOptions,
-) -> RollbackPlan {
-    let reference = target_entry
-        .name
-        .clone()
-        .unwrap_or_else(|| target_entry.id.to_string());
-    let planned = plan(target, live, options, &reference);
-    RollbackPlan {
-        scope: target_entry.scope.clone(),
-        target: target_entry.id,
-        target_name: target_entry.name.clone(),
-        created_at: Utc::now(),
-        options: options.clone(),
-        ops: planned.ops,
-        irrecoverable: planned.irrecoverable,
+/// What a preview shows, and what `--execute` (or an executing request) confirms: the plan
+/// and its fingerprint.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    pub fingerprint: PlanFingerprint,
+    pub plan: RollbackPlan,
+    /// Set when an interrupted job of the same command is pending: the plan is that job's,
+    /// and executing continues it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resuming: Option<Resuming>,
+}
+
+/// An interrupted job a preview found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resuming {
+    pub job: JobId,
+    /// Plan indices already written.
+    pub done: Vec<u64>,
+}
+
+impl Preview {
+    pub fn new(plan: RollbackPlan) -> Preview {
+        Preview {
+            fingerprint: plan.fingerprint(),
+            plan,
+            resuming: None,
+        }
     }
+
+    /// Writes still to make.
+    pub fn remaining(&self) -> usize {
+        self.plan.ops.len() - self.resuming.as_ref().map_or(0, |r| r.done.len())
+    }
+
+    /// Nothing to write and no job to finish.
+    pub fn is_empty(&self) -> bool {
+        self.plan.is_empty() && self.resuming.is_none()
+    }
+}
+
+/// Who will execute a preview's plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Executor {
+    /// A process (the CLI), which resumes an interrupted job of the same command: the
+    /// preview is then that job's plan.
+    Process,
+    /// A restore job, which never resumes another's: the preview is always a new plan.
+    Job,
+}
+
+/// The preview of `rollback` for `executor`, kept under its fingerprint (see
+/// [`change_since`]).
+pub async fn preview(
+    archive: &Archive,
+    tracker: Arc<dyn Tracker>,
+    rollback: &Rollback<'_>,
+    progress: Arc<dyn Progress>,
+    executor: Executor,
+) -> Result<Preview> {
+    let pending = match executor {
+        Executor::Process => {
+            open_job(archive, &rollback.target.scope, &rollback.resume_key()).await?
+        }
+        Executor::Job => None,
+    };
+    let mut preview = None;
+    if let Some(job) = pending {
+        match read_json::<RollbackPlan>(archive, &job.plan_key).await {
+            Ok(plan) => {
+                let done = journaled(archive, &job.id).await?.into_iter().collect();
+                let mut resumed = Preview::new(plan);
+                resumed.resuming = Some(Resuming { job: job.id, done });
+                preview = Some(resumed);
+            }
+            Err(Error::Store(crate::store::StoreError::NotFound { .. })) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let preview = match preview {
+        Some(p) => p,
+        None => Preview::new(plan_against_live(tracker, rollback, progress).await?),
+    };
+    remember_preview(archive, &preview.plan).await?;
+    Ok(preview)
+}
+
+/// The unfinished job of a command, if any.
+pub(crate) async fn open_job(
+    archive: &Archive,
+    scope: &Scope,
+    key: &ResumeKey,
+) -> Result<Option<JobEntry>> {
+    Ok(archive
+        .catalog
+        .list_jobs(scope)
+        .await?
+        .into_iter()
+        .find(|j| !j.status.is_finished() && j.resume_key == key.as_str()))
+}
+
+/// The plan indices a job's journal holds.
+async fn journaled(archive: &Archive, job: &JobId) -> Result<BTreeSet<u64>> {
+    Ok(archive
+        .catalog
+        .journal(job)
+        .await?
+        .into_iter()
+        .map(|e| e.op)
+        .collect())
 }
 
 /// Reads a JSON object the engine stored (a plan, a job's request).
@@ -375,13 +493,6 @@ pub(crate) async fn write_json<T: Serialize>(
     Ok(())
 }
 
-/// The target of a rollback: its catalog entry and its records.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Target<'a> {
-    pub entry: &'a SnapshotEntry,
-    pub records: &'a RecordSet,
-}
-
 /// Everything one run works with besides the job.
 #[derive(Clone)]
 pub(crate) struct Engine<'a> {
@@ -396,13 +507,11 @@ impl Engine<'_> {
     /// Continues `job` as far as `budget` allows (see the module docs). `resumed`: an
     /// earlier run of this job may have written without journaling, so creations are
     /// looked for before they are repeated.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn run(
         &self,
         job: &mut JobEntry,
         lock: &mut HeldLock,
-        target: Target<'_>,
-        options: &RollbackOptions,
+        rollback: &Rollback<'_>,
         confirmed: &Confirmed,
         budget: Budget,
         resumed: bool,
@@ -421,7 +530,7 @@ impl Engine<'_> {
                 let live = archive
                     .load_records(&archive.load_manifest(&pre).await?, true)
                     .await?;
-                let plan = make_plan(target.entry, target.records, &live, options);
+                let plan = rollback.plan(&live);
                 if !confirmed.allows(&plan) {
                     return Ok(Step::Changed(Box::new(plan)));
                 }
@@ -439,13 +548,7 @@ impl Engine<'_> {
             cb(&plan);
         }
 
-        let done: HashSet<u64> = archive
-            .catalog
-            .journal(&job.id)
-            .await?
-            .into_iter()
-            .map(|e| e.op)
-            .collect();
+        let done = journaled(archive, &job.id).await?;
         let mut executed = Vec::new();
         let mut already_done = done.len() as u64;
         let total = plan.ops.len();
@@ -471,9 +574,7 @@ impl Engine<'_> {
         // Verify: plan again against what is live now. A clean rollback needs nothing more.
         let again = plan_against_live(
             self.tracker.clone().reader(),
-            target.entry,
-            target.records,
-            options,
+            rollback,
             self.progress.clone(),
         )
         .await?;
