@@ -107,7 +107,7 @@ pub async fn rollback_to(
         .map_err(|e: String| anyhow::anyhow!("--plan: {e}"))?;
     let tracker = writer_for(ctx, &entry.scope, flags)?;
     let progress = CaptureProgress::for_output(ctx.json, ctx.quiet, "reading live state");
-    let request = Rollback {
+    let wanted = Rollback {
         target: &entry,
         records: &target,
         options: &options,
@@ -116,7 +116,7 @@ pub async fn rollback_to(
     let mut preview = rollback::preview(
         archive,
         tracker.clone().reader(),
-        &request,
+        &wanted,
         progress.clone(),
         Executor::Process,
     )
@@ -186,7 +186,7 @@ pub async fn rollback_to(
             Confirmed::Plan(confirmed.0.clone())
         };
         let executed =
-            rollback::execute(archive, tracker.clone(), &request, &expected, &exec).await?;
+            rollback::execute(archive, tracker.clone(), &wanted, &expected, &exec).await?;
         let plan = match executed {
             Executed::Done(report) => {
                 let replanned = replanned.lock().ok().and_then(|mut r| r.take());
@@ -310,11 +310,11 @@ fn print_report(r: &RollbackReport) {
         );
     }
     println!(
-        "Applied {} write(s) of plan {}. Pre-rollback snapshot: {}",
+        "Applied {} write(s). Pre-rollback snapshot: {}",
         r.executed.len(),
-        r.fingerprint,
         r.pre_rollback_snapshot
     );
+    println!("Plan executed: {}", r.fingerprint);
     if r.verification.clean {
         println!("Verification: clean — every restorable field matches the snapshot.");
     } else {

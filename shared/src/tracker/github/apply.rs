@@ -117,11 +117,27 @@ impl GitHubTracker {
                 color,
                 description,
             } => {
-                let body = json!({"new_name": name, "color": color, "description": description.clone().unwrap_or_default()});
-                client
+                let description = description.clone().unwrap_or_default();
+                let body = json!({"new_name": name, "color": color, "description": description});
+                match client
                     .write(Method::PATCH, &self.label_path(current_name), Some(&body))
-                    .await?;
-                Ok(json!({}))
+                    .await
+                {
+                    Ok(_) => Ok(json!({})),
+                    // Renamed already by an interrupted earlier run (a rename is addressed by
+                    // the old name, which is gone once it succeeded): restyle the label under
+                    // its new name, which is what the write is for.
+                    Err(TrackerError::NotFound { .. })
+                        if !current_name.eq_ignore_ascii_case(name) =>
+                    {
+                        let body = json!({"color": color, "description": description});
+                        client
+                            .write(Method::PATCH, &self.label_path(name), Some(&body))
+                            .await?;
+                        Ok(json!({"renamed_before": true}))
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Operation::CreateMilestone {
                 title,
