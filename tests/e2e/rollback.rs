@@ -23,8 +23,8 @@ fn enc(name: &str) -> String {
 }
 
 /// Wrecks the repository the way a bad sync script and a careless admin would: many fields
-/// on many issues, a deleted label and milestone, deleted and edited comments, issues closed
-/// and reopened. Returns how many writes it made.
+/// on many issues, a deleted label and milestone, renamed labels (two of them swapped) and a
+/// retitled milestone, deleted and edited comments, issues closed and reopened. Returns how many writes it made.
 fn chaos(sandbox: &SandboxProc) -> usize {
     let issues = sandbox.list_all(&format!("{REPO}/issues?state=all"));
     let plain: Vec<&Value> = issues
@@ -84,6 +84,25 @@ fn chaos(sandbox: &SandboxProc) -> usize {
         })
         .unwrap();
     ok(sandbox.api("DELETE", &format!("{REPO}/labels/{}", enc(&used)), None));
+    // Two labels swap names (through a third name, as GitHub needs), another is renamed.
+    let others: Vec<String> = labels
+        .iter()
+        .map(|l| l["name"].as_str().unwrap().to_string())
+        .filter(|name| *name != used)
+        .take(3)
+        .collect();
+    for (from, to) in [
+        (&others[0], "swapping"),
+        (&others[1], others[0].as_str()),
+        (&"swapping".to_string(), others[1].as_str()),
+        (&others[2], "renamed by a script"),
+    ] {
+        ok(sandbox.api(
+            "PATCH",
+            &format!("{REPO}/labels/{}", enc(from)),
+            Some(json!({"new_name": to})),
+        ));
+    }
     let milestones = sandbox.list_all(&format!("{REPO}/milestones?state=all"));
     let m = milestones
         .iter()
@@ -98,6 +117,13 @@ fn chaos(sandbox: &SandboxProc) -> usize {
         &format!("{REPO}/milestones/{}", m["number"]),
         None,
     ));
+    if let Some(other) = milestones.iter().find(|o| o["number"] != m["number"]) {
+        ok(sandbox.api(
+            "PATCH",
+            &format!("{REPO}/milestones/{}", other["number"]),
+            Some(json!({"title": "retitled by a script"})),
+        ));
+    }
     let comments = sandbox.list_all(&format!("{REPO}/issues/comments"));
     for c in comments.iter().take(4) {
         ok(sandbox.api(
