@@ -9,7 +9,8 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use backtrack::sandbox::{Sandbox, SandboxOptions};
+use backtrack_sandbox::github::{Sandbox, SandboxOptions};
+use backtrack_sandbox::ServerOptions;
 use serde_json::Value;
 
 const OPENAPI_ENV: &str = "BACKTRACK_OPENAPI_JSON";
@@ -144,7 +145,10 @@ async fn sandbox_compat_python_github_backup() {
         comments: 300,
         seed: 5,
         token: "compat-token".into(),
-        public_url: Some(format!("https://127.0.0.1:{tls_port}/")),
+        server: ServerOptions {
+            public_url: Some(format!("https://127.0.0.1:{tls_port}/")),
+            ..ServerOptions::default()
+        },
         ..SandboxOptions::default()
     };
     let sb = Sandbox::start(opts).await.expect("sandbox starts");

@@ -9,7 +9,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use backtrack::sandbox::{Sandbox, SandboxOptions, WriteLimit};
+use backtrack_sandbox::github::{Sandbox, SandboxOptions};
+use backtrack_sandbox::{ServerOptions, WriteLimit};
 
 use super::Outcome;
 use crate::cli::SandboxArgs;
@@ -34,20 +35,22 @@ pub fn options(args: &SandboxArgs) -> Result<SandboxOptions> {
         })?;
     }
     Ok(SandboxOptions {
-        addr: args.addr,
+        server: ServerOptions {
+            addr: args.addr,
+            public_url: args.public_url.clone(),
+            latency_ms: args.latency_ms,
+            fault_rate: args.fault_rate,
+            write_limit: (args.writes_per_minute > 0).then(|| WriteLimit {
+                max_writes: args.writes_per_minute,
+                per: Duration::from_secs(60),
+                retry_after_secs: 60,
+            }),
+        },
         owner: owner.to_string(),
         repo: repo.to_string(),
         issues: args.issues,
         comments: args.comments,
         seed: args.seed,
-        latency_ms: args.latency_ms,
-        fault_rate: args.fault_rate,
-        public_url: args.public_url.clone(),
-        write_limit: (args.writes_per_minute > 0).then(|| WriteLimit {
-            max_writes: args.writes_per_minute,
-            per: Duration::from_secs(60),
-            retry_after_secs: 60,
-        }),
         ..SandboxOptions::default()
     })
 }

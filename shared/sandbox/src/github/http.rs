@@ -5,7 +5,6 @@
 //! Order inside the gate matters: faults and the write limit are decided *before* the handler
 //! runs, so a failed write never changes state.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,13 +14,13 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::state::{unix_now, State as Store};
-use super::{SandboxOptions, SandboxStats, Shared, WriteLimit};
+use super::Shared;
+use crate::meter::Fault;
+use crate::server;
 
 pub(crate) const DOCS_URL: &str = "https://docs.github.com/rest";
 const JSON_CT: &str = "application/json; charset=utf-8";
@@ -287,101 +286,47 @@ pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found()
 }
 
-/// Counters and limiters, behind their own mutex (see [`Shared`]).
+/// GitHub's primary rate limit (`x-ratelimit-*`, `GET /rate_limit`), behind its own mutex
+/// (see [`Shared`]).
 #[derive(Debug)]
-pub(crate) struct Meter {
-    pub stats: SandboxStats,
-    rate_used: u64,
-    rate_reset: i64,
-    write_limit: Option<WriteLimit>,
-    recent_writes: VecDeque<Instant>,
-    fault_rate: f64,
-    fault_rng: ChaCha8Rng,
-    request_seq: u64,
+pub(crate) struct RateWindow {
+    used: u64,
+    reset: i64,
 }
 
-impl Meter {
-    pub(crate) fn new(opts: &SandboxOptions) -> Meter {
-        Meter {
-            stats: SandboxStats::default(),
-            rate_used: 0,
-            rate_reset: unix_now() + 3600,
-            write_limit: opts.write_limit,
-            recent_writes: VecDeque::new(),
-            fault_rate: opts.fault_rate,
-            // A stream separate from the data seed, so faults don't shift with data size.
-            fault_rng: ChaCha8Rng::seed_from_u64(opts.seed ^ 0x5eed_fa17),
-            request_seq: 0,
+impl RateWindow {
+    pub(crate) fn new() -> RateWindow {
+        RateWindow {
+            used: 0,
+            reset: unix_now() + 3600,
         }
-    }
-
-    pub(crate) fn reset_stats(&mut self) {
-        self.stats = SandboxStats::default();
-        self.recent_writes.clear();
-    }
-
-    fn record(&mut self, method: &str, route: String, write: bool) -> u64 {
-        self.stats.total += 1;
-        if write {
-            self.stats.writes += 1;
-        }
-        *self.stats.by_method.entry(method.to_owned()).or_default() += 1;
-        *self.stats.by_route.entry(route).or_default() += 1;
-        self.request_seq += 1;
-        self.request_seq
-    }
-
-    /// Draws whether this request fails, and how.
-    fn fault(&mut self) -> Option<ApiError> {
-        if self.fault_rate <= 0.0 || !self.fault_rng.random_bool(self.fault_rate) {
-            return None;
-        }
-        Some(match self.fault_rng.random_range(0..4u8) {
-            0 => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Server Error"),
-            1 => ApiError::new(StatusCode::BAD_GATEWAY, "Server Error"),
-            2 => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
-            _ => ApiError::secondary_limit(1),
-        })
-    }
-
-    /// Admits a write under the sliding-window limit, or says how long to wait.
-    fn admit_write(&mut self, now: Instant) -> Result<(), u64> {
-        let Some(limit) = self.write_limit else {
-            return Ok(());
-        };
-        while let Some(&t) = self.recent_writes.front() {
-            if now.duration_since(t) >= limit.per {
-                self.recent_writes.pop_front();
-            } else {
-                break;
-            }
-        }
-        if self.recent_writes.len() >= limit.max_writes as usize {
-            return Err(limit.retry_after_secs);
-        }
-        self.recent_writes.push_back(now);
-        Ok(())
     }
 
     /// Counts a request against the primary limit. The window restarts instead of reaching
     /// zero: the sandbox never refuses for the primary limit.
     fn spend(&mut self) {
         let now = unix_now();
-        if now >= self.rate_reset || self.rate_used + 1 >= RATE_LIMIT {
-            self.rate_used = 0;
-            self.rate_reset = now + 3600;
+        if now >= self.reset || self.used + 1 >= RATE_LIMIT {
+            self.used = 0;
+            self.reset = now + 3600;
         }
-        self.rate_used += 1;
+        self.used += 1;
     }
 
     /// `(limit, remaining, used, reset)` of the core resource.
     pub(crate) fn rate(&self) -> (u64, u64, u64, i64) {
-        (
-            RATE_LIMIT,
-            RATE_LIMIT - self.rate_used,
-            self.rate_used,
-            self.rate_reset,
-        )
+        (RATE_LIMIT, RATE_LIMIT - self.used, self.used, self.reset)
+    }
+}
+
+/// How GitHub answers an injected fault: 5xx bodies as its front end sends them, and the
+/// secondary rate limit as a 403 with `retry-after`.
+fn fault_error(f: Fault) -> ApiError {
+    match f {
+        Fault::ServerError => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Server Error"),
+        Fault::BadGateway => ApiError::new(StatusCode::BAD_GATEWAY, "Server Error"),
+        Fault::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+        Fault::RateLimited { retry_after } => ApiError::secondary_limit(retry_after),
     }
 }
 
@@ -426,21 +371,10 @@ fn is_write(m: &Method) -> bool {
 
 /// The web origin clients see: the public URL (minus any `/api/v3`), else the `Host` header.
 fn origin(sb: &Shared, headers: &HeaderMap) -> String {
-    if let Some(u) = &sb.opts.public_url {
-        let u = u.trim_end_matches('/');
-        return u.strip_suffix("/api/v3").unwrap_or(u).to_owned();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        });
-    match host {
-        Some(h) => format!("http://{h}"),
-        None => format!("http://{}", sb.local_addr),
+    let o = server::origin(sb.opts.server.public_url.as_deref(), sb.local_addr, headers);
+    match o.strip_suffix("/api/v3") {
+        Some(web) => web.to_owned(),
+        None => o,
     }
 }
 
@@ -463,8 +397,8 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
     let seq = sb
         .meter()
         .record(method.as_str(), format!("{method} {route}"), write);
-    if sb.opts.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(sb.opts.latency_ms)).await;
+    if sb.opts.server.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(sb.opts.server.latency_ms)).await;
     }
 
     let prefixed = path == "/api/v3" || path.starts_with("/api/v3/");
@@ -488,16 +422,7 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
             StatusCode::UNAUTHORIZED,
             "Requires authentication",
         )),
-        _ => {
-            let mut meter = sb.meter();
-            match meter.fault() {
-                Some(fault) => Err(fault),
-                None if write => meter
-                    .admit_write(Instant::now())
-                    .map_err(ApiError::secondary_limit),
-                None => Ok(()),
-            }
-        }
+        _ => sb.meter().admit(write, Instant::now()).map_err(fault_error),
     };
     let resp = match verdict {
         Err(e) => e.into_response(),
@@ -508,16 +433,14 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
     };
     let (resp, body_len) = with_etag(resp, conditional).await;
     let not_modified = resp.status() == StatusCode::NOT_MODIFIED;
+    sb.meter().answered(body_len, not_modified);
     let (limit, remaining, used, reset) = {
-        let mut meter = sb.meter();
-        meter.stats.response_bytes += body_len;
-        if not_modified {
-            // Conditional hits are free on GitHub, so they don't spend the primary limit.
-            meter.stats.not_modified += 1;
-        } else {
-            meter.spend();
+        let mut rate = sb.rate();
+        // Conditional hits are free on GitHub, so they don't spend the primary limit.
+        if !not_modified {
+            rate.spend();
         }
-        meter.rate()
+        rate.rate()
     };
     decorate(resp, seq, [limit, remaining, used], reset)
 }

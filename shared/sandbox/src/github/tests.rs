@@ -9,6 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{Sandbox, SandboxOptions};
+use crate::ServerOptions;
 
 mod writes;
 
@@ -361,7 +362,10 @@ async fn sandbox_api_v3_prefix_and_public_url() {
     sb.shutdown().await;
 
     let sb = start(SandboxOptions {
-        public_url: Some("https://gh.example.test/".into()),
+        server: ServerOptions {
+            public_url: Some("https://gh.example.test/".into()),
+            ..ServerOptions::default()
+        },
         ..opts()
     })
     .await;

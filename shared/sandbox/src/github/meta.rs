@@ -33,7 +33,7 @@ pub(crate) async fn user_by_login(
 
 /// `GET /rate_limit`, from the same counters as the `x-ratelimit-*` headers.
 pub(crate) async fn rate_limit(State(sb): State<Arc<Shared>>) -> Reply {
-    let (limit, remaining, used, reset) = sb.meter().rate();
+    let (limit, remaining, used, reset) = sb.rate().rate();
     let core = json!({"limit": limit, "remaining": remaining, "reset": reset, "used": used,
                       "resource": "core"});
     let fresh = |limit: u64, resource: &str| {
@@ -63,7 +63,7 @@ pub(crate) async fn repository(
 }
 
 pub(crate) async fn sandbox_stats(State(sb): State<Arc<Shared>>) -> Reply {
-    let stats = sb.meter().stats.clone();
+    let stats = sb.meter().stats().clone();
     Reply::ok(&serde_json::to_value(stats).unwrap_or_default())
 }
 
