@@ -30,6 +30,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -61,9 +62,28 @@ pub struct SandboxOptions {
     pub comments: u64,
     /// Seed of the deterministic data generator (and of the fault sequence).
     pub seed: u64,
-    /// The token the sandbox accepts. Default: `$BACKTRACK_SANDBOX_TOKEN` or `sandbox-token`.
+    /// The default token, which authenticates as `sandbox-admin`. Default:
+    /// `$BACKTRACK_SANDBOX_TOKEN` or `sandbox-token`.
     pub token: String,
+    /// More tokens, each authenticating as its own user (one user per token, as on GitHub).
+    pub tokens: Vec<TokenUser>,
 }
+
+/// A token the sandbox accepts besides the default one, and who it authenticates as.
+///
+/// A login the seed already has (`alice`, `bob`…) is that user; any other login becomes a new
+/// user with no association to the repository. A login ending in `[bot]` is a GitHub App's
+/// bot (`"type": "Bot"`), and its token behaves like an installation token: `GET /user`
+/// answers 403 "Resource not accessible by integration", as it does for the `GITHUB_TOKEN` of
+/// GitHub Actions (`github-actions[bot]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenUser {
+    pub token: String,
+    pub login: String,
+}
+
+/// The login the default token authenticates as.
+pub const DEFAULT_LOGIN: &str = "sandbox-admin";
 
 impl Default for SandboxOptions {
     fn default() -> Self {
@@ -79,6 +99,7 @@ impl Default for SandboxOptions {
             comments: 600,
             seed: 42,
             token,
+            tokens: Vec::new(),
         }
     }
 }
@@ -93,6 +114,9 @@ impl Default for SandboxOptions {
 pub(crate) struct Shared {
     pub(crate) opts: SandboxOptions,
     pub(crate) local_addr: SocketAddr,
+    /// Token → the user it authenticates as (an index into `State::users`, which reseeding
+    /// keeps stable).
+    pub(crate) tokens: HashMap<String, usize>,
     state: RwLock<State>,
     meter: Mutex<Meter>,
     rate: Mutex<RateWindow>,
@@ -150,7 +174,9 @@ impl Sandbox {
         let state = tokio::task::spawn_blocking(move || data::seed(&seed_opts))
             .await
             .map_err(|e| SandboxError::Seed(e.to_string()))?;
+        let tokens = token_users(&opts, &state)?;
         let shared = Arc::new(Shared {
+            tokens,
             meter: Mutex::new(Meter::new(&opts.server, opts.seed)),
             rate: Mutex::new(RateWindow::new()),
             state: RwLock::new(state),
@@ -175,7 +201,8 @@ impl Sandbox {
         self.shared.meter().stats().clone()
     }
 
-    /// A token the sandbox accepts (`token X`, `Bearer X` or Basic auth).
+    /// The default token (`token X`, `Bearer X` or Basic auth), authenticating as
+    /// [`DEFAULT_LOGIN`].
     pub fn token(&self) -> &str {
         &self.shared.opts.token
     }
@@ -207,10 +234,66 @@ fn validate(opts: &SandboxOptions) -> Result<(), SandboxError> {
     if !name_ok(&opts.owner) || !name_ok(&opts.repo) {
         return bad("owner and repo must be non-empty GitHub names (letters, digits, - _ .)");
     }
-    if opts.token.trim().is_empty() {
-        return bad("token must not be empty");
+    let token_ok = |t: &str| !t.is_empty() && !t.chars().any(char::is_whitespace);
+    if !token_ok(&opts.token) {
+        return bad("the token must not be empty or contain spaces");
+    }
+    let mut seen = vec![opts.token.as_str()];
+    for t in &opts.tokens {
+        if !token_ok(&t.token) {
+            return bad(&format!(
+                "the token for {:?} must not be empty or contain spaces",
+                t.login
+            ));
+        }
+        if seen.contains(&t.token.as_str()) {
+            return bad(&format!(
+                "the token for {:?} is given twice; each token is one user",
+                t.login
+            ));
+        }
+        seen.push(&t.token);
+        if !login_ok(&t.login) {
+            return bad(&format!(
+                "{:?} is not a GitHub login (letters, digits and single hyphens, at most 39, \
+                 optionally ending in [bot])",
+                t.login
+            ));
+        }
+        if t.login.eq_ignore_ascii_case(&opts.owner) {
+            return bad(&format!(
+                "{:?} is the organisation that owns the repository, which cannot hold a token",
+                t.login
+            ));
+        }
     }
     Ok(())
+}
+
+/// GitHub's login rules: alphanumerics and single hyphens, not at either end, at most 39
+/// characters; a GitHub App's bot adds `[bot]`.
+fn login_ok(login: &str) -> bool {
+    let name = login.strip_suffix("[bot]").unwrap_or(login);
+    !name.is_empty()
+        && name.len() <= 39
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
+/// Which user each token authenticates as, in the seeded store.
+fn token_users(opts: &SandboxOptions, st: &State) -> Result<HashMap<String, usize>, SandboxError> {
+    let find = |login: &str| {
+        st.user_by_login(login)
+            .ok_or_else(|| SandboxError::Seed(format!("the seed has no user {login:?}")))
+    };
+    let mut map = HashMap::new();
+    map.insert(opts.token.clone(), find(DEFAULT_LOGIN)?);
+    for t in &opts.tokens {
+        map.insert(t.token.clone(), find(&t.login)?);
+    }
+    Ok(map)
 }
 
 /// The route table, registered twice: at `/` and under `/api/v3` (GitHub Enterprise form).

@@ -5,11 +5,13 @@
 //! Order inside the gate matters: faults and the write limit are decided *before* the handler
 //! runs, so a failed write never changes state.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -26,13 +28,15 @@ pub(crate) const DOCS_URL: &str = "https://docs.github.com/rest";
 const JSON_CT: &str = "application/json; charset=utf-8";
 const RATE_LIMIT: u64 = 5000;
 
-/// A GitHub-shaped error: `{"message", "documentation_url", "errors"?}`.
+/// A GitHub-shaped error: `{"message", "errors"?, "documentation_url", "status"}`, the
+/// status repeated as a string as GitHub does.
 #[derive(Debug, Clone)]
 pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
     errors: Vec<Value>,
     retry_after: Option<u64>,
+    docs: Option<&'static str>,
 }
 
 impl ApiError {
@@ -42,7 +46,14 @@ impl ApiError {
             message: message.to_owned(),
             errors: Vec::new(),
             retry_after: None,
+            docs: None,
         }
+    }
+
+    /// The same error, pointing at the documentation of the operation that refused.
+    pub(crate) fn with_docs(mut self, url: &'static str) -> ApiError {
+        self.docs = Some(url);
+        self
     }
 
     pub(crate) fn not_found() -> ApiError {
@@ -85,7 +96,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({"message": self.message, "documentation_url": DOCS_URL});
+        let mut body = json!({
+            "message": self.message,
+            "documentation_url": self.docs.unwrap_or(DOCS_URL),
+            "status": self.status.as_str(),
+        });
         if !self.errors.is_empty() {
             body["errors"] = Value::Array(self.errors);
         }
@@ -332,12 +347,14 @@ fn fault_error(f: Fault) -> ApiError {
 
 enum Auth {
     Anonymous,
-    Valid,
+    /// The user (an index into `State::users`) the token authenticates as.
+    User(usize),
     Invalid,
 }
 
-/// Accepts `token X`, `Bearer X` and Basic auth with X as user (`X:x-oauth-basic`) or password.
-fn authenticate(headers: &HeaderMap, token: &str) -> Auth {
+/// Accepts `token X`, `Bearer X` and Basic auth with X as user (`X:x-oauth-basic`) or
+/// password, for any X in `tokens`.
+fn authenticate(headers: &HeaderMap, tokens: &HashMap<String, usize>) -> Auth {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Auth::Anonymous;
     };
@@ -345,20 +362,35 @@ fn authenticate(headers: &HeaderMap, token: &str) -> Auth {
         return Auth::Invalid;
     };
     let cred = cred.trim();
-    let ok = match scheme.to_ascii_lowercase().as_str() {
-        "token" | "bearer" => cred == token,
+    let user = match scheme.to_ascii_lowercase().as_str() {
+        "token" | "bearer" => tokens.get(cred).copied(),
         "basic" => base64::engine::general_purpose::STANDARD
             .decode(cred)
             .ok()
             .and_then(|raw| String::from_utf8(raw).ok())
-            .and_then(|pair| pair.split_once(':').map(|(u, p)| u == token || p == token))
-            .unwrap_or(false),
-        _ => false,
+            .and_then(|pair| {
+                let (u, p) = pair.split_once(':')?;
+                tokens.get(u).or_else(|| tokens.get(p)).copied()
+            }),
+        _ => None,
     };
-    if ok {
-        Auth::Valid
-    } else {
-        Auth::Invalid
+    user.map_or(Auth::Invalid, Auth::User)
+}
+
+/// Who a request acts as: the user its token authenticates as. Handlers of writes take it;
+/// the gate has already refused anonymous writes, so a missing actor is a 401 all the same.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Actor(pub usize);
+
+impl<S: Send + Sync> FromRequestParts<S> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Actor, ApiError> {
+        parts
+            .extensions
+            .get::<Actor>()
+            .copied()
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "Requires authentication"))
     }
 }
 
@@ -416,18 +448,28 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
         .then(|| req.headers().get(header::IF_NONE_MATCH).cloned())
         .flatten();
 
-    let verdict = match authenticate(req.headers(), &sb.opts.token) {
+    let verdict = match authenticate(req.headers(), &sb.tokens) {
         Auth::Invalid => Err(ApiError::new(StatusCode::UNAUTHORIZED, "Bad credentials")),
         Auth::Anonymous if write || route == "/user" => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "Requires authentication",
         )),
-        _ => sb.meter().admit(write, Instant::now()).map_err(fault_error),
-    };
+        Auth::Anonymous => Ok(None),
+        Auth::User(u) => Ok(Some(Actor(u))),
+    }
+    .and_then(|actor| {
+        sb.meter()
+            .admit(write, Instant::now())
+            .map_err(fault_error)?;
+        Ok(actor)
+    });
     let resp = match verdict {
         Err(e) => e.into_response(),
-        Ok(()) => {
+        Ok(actor) => {
             req.extensions_mut().insert(ctx);
+            if let Some(actor) = actor {
+                req.extensions_mut().insert(actor);
+            }
             next.run(req).await
         }
     };

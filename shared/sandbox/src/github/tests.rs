@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 use super::{Sandbox, SandboxOptions};
 use crate::ServerOptions;
 
+mod users;
 mod writes;
 
 const REPO: &str = "/repos/acme/widgets";
@@ -283,7 +284,8 @@ async fn sandbox_auth_forms() {
     assert_eq!(bad.status, 401);
     assert_eq!(
         bad.json(),
-        json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
+        json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest",
+               "status": "401"})
     );
     // Anonymous reads work (public repository); anonymous writes and /user do not.
     assert_eq!(
