@@ -183,9 +183,10 @@ impl std::fmt::Debug for Dictionary {
 
 /// The store key of dictionary `id`.
 pub fn dict_key(id: u32) -> String {
-    format!("dicts/{}", dict_name(id))
+    crate::keys::dict(id)
 }
 
+/// How a dictionary id reads in messages (and ends its key).
 fn dict_name(id: u32) -> String {
     format!("{id:08x}")
 }

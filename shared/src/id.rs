@@ -26,8 +26,7 @@ impl BlobId {
 
     /// `blobs/<first 2 hex>/<hash>`: the object-store key of this blob.
     pub fn key(&self) -> String {
-        let h = self.to_hex();
-        format!("blobs/{}/{}", &h[..2], h)
+        crate::keys::blob(self)
     }
 }
 

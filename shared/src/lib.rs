@@ -9,7 +9,9 @@
 //!   manifests).
 //! - [`store`], [`catalog`], [`tracker`]: the backend traits (`Arc<dyn …>`) and their
 //!   implementations, each with an in-memory twin for unit tests.
-//! - [`snapshot`]: taking snapshots and reading them back; resolving snapshot references.
+//! - [`snapshot`]: taking snapshots (`capture`), reading them back and resolving snapshot
+//!   references (`archive`), checking them (`verify`).
+//! - [`keys`]: every object-store key backtrack writes, in one place.
 //! - [`prune`]: retention rules and blob garbage collection (plan, then apply).
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
 //! - [`rollback`]: plans that put a live tracker back to a snapshot's state, and their
@@ -39,6 +41,7 @@ pub mod conformance;
 pub mod diff;
 pub mod error;
 pub mod id;
+pub mod keys;
 pub mod manifest;
 pub mod prune;
 pub mod record;
@@ -52,6 +55,7 @@ pub mod serverless;
 pub mod snapshot;
 pub mod store;
 pub mod tracker;
+pub mod units;
 
 pub use catalog::{Catalog, SnapshotEntry, SnapshotStatus};
 pub use error::{Error, Result};

@@ -156,7 +156,7 @@ pub struct DeltaTable {
 impl Manifest {
     /// The object-store key of a snapshot's manifest.
     pub fn key_for(scope: &Scope, id: &SnapshotId) -> String {
-        format!("manifests/{}/{}", scope.slug(), id)
+        crate::keys::manifest(scope, id)
     }
 
     pub fn key(&self) -> String {

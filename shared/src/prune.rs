@@ -17,7 +17,8 @@ use crate::catalog::{JobStatus, SnapshotStatus};
 use crate::error::Result;
 use crate::id::SnapshotId;
 use crate::scope::Scope;
-use crate::snapshot::{human_bytes, Archive};
+use crate::snapshot::Archive;
+use crate::units::human_bytes;
 use crate::SnapshotEntry;
 
 /// Retention rules. A snapshot is kept if any rule keeps it.
@@ -166,13 +167,9 @@ async fn unreferenced_blobs(
     grace: Duration,
 ) -> Result<(Vec<String>, u64)> {
     let mut referenced: HashSet<String> = HashSet::new();
-    for object in archive.store.list("manifests/").await? {
-        let dropped_here = object
-            .key
-            .rsplit('/')
-            .next()
-            .and_then(|id| id.parse::<SnapshotId>().ok())
-            .is_some_and(|id| dropped.contains(&id));
+    for object in archive.store.list(crate::keys::MANIFESTS).await? {
+        let dropped_here =
+            crate::keys::manifest_snapshot(&object.key).is_some_and(|id| dropped.contains(&id));
         if dropped_here {
             continue;
         }
@@ -185,7 +182,7 @@ async fn unreferenced_blobs(
         Utc::now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::hours(1));
     let mut out = Vec::new();
     let mut bytes = 0;
-    for object in archive.store.list("blobs/").await? {
+    for object in archive.store.list(crate::keys::BLOBS).await? {
         let old = object.modified.is_none_or(|m| m < cutoff);
         if old && !referenced.contains(&object.key) {
             bytes += object.size;

@@ -3,7 +3,8 @@
 use anyhow::{Context as _, Result};
 use backtrack::manifest::Trigger;
 use backtrack::sanitize::{error_line, visible};
-use backtrack::snapshot::{human_bytes, SnapshotOptions};
+use backtrack::snapshot::SnapshotOptions;
+use backtrack::units::human_bytes;
 use backtrack::{SnapshotEntry, SnapshotStatus};
 use chrono::Utc;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};

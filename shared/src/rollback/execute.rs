@@ -149,7 +149,7 @@ async fn acquire(archive: &Archive, lock: &LockInfo) -> Result<()> {
 
 /// The object-store key of a job's plan.
 pub(crate) fn plan_key(scope: &crate::Scope, job: &JobId) -> String {
-    format!("jobs/{}/{}/plan", scope.slug(), job)
+    crate::keys::job_plan(scope, job)
 }
 
 /// Computes the plan against the current live state (the preview, and verification).

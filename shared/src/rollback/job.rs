@@ -97,7 +97,7 @@ fn job_lock(scope: &Scope, job: &JobId, ttl: Duration) -> LockInfo {
 }
 
 fn options_key(scope: &Scope, job: &JobId) -> String {
-    format!("jobs/{}/{}/options", scope.slug(), job)
+    crate::keys::job_options(scope, job)
 }
 
 /// Takes the scope's lock for a new job and records the job `queued` with its options. Fails

@@ -1,0 +1,926 @@
+//! Taking snapshots: records stream from the tracker into content-addressed blobs, then the
+//! manifest is written, then the catalog entry completes.
+//!
+//! The write order keeps readers safe: the catalog row starts `pending`; every blob is
+//! written (and made durable), then the manifest, and only then does the row become
+//! `completed`. Readers only ever use completed entries, so a crash at any point leaves at
+//! worst a `pending`/`failed` row and unreferenced blobs (which GC removes), never a half
+//! snapshot. Incremental captures fetch what changed since the parent's cursor and merge it
+//! into the parent's entries.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::Archive;
+use crate::blob::{self, Dictionary, RecordEncoder};
+use crate::catalog::{ByteStats, Finish, SnapshotEntry, SnapshotStatus};
+use crate::error::{Error, Result};
+use crate::id::{BlobId, SnapshotId};
+use crate::manifest::{Counts, Manifest, ManifestEntry, Trigger, MANIFEST_FORMAT};
+use crate::record::{Record, RecordKey, RecordKind, RecordSet};
+use crate::scope::Scope;
+use crate::store::{ObjectStore, PutOutcome};
+use crate::tracker::{Coverage, FetchOptions, Known, Progress, Tracker};
+use crate::units::human_bytes;
+
+/// Blob writes in flight at once: enough to hide S3 latency, small enough to bound memory.
+const WRITES_IN_FLIGHT: usize = 32;
+
+/// Inputs of [`Archive::create_snapshot`].
+#[derive(Debug, Clone)]
+pub struct SnapshotOptions {
+    pub name: Option<String>,
+    pub trigger: Trigger,
+    /// The lock token the caller holds on the scope, if any (a rollback taking its
+    /// pre-rollback snapshot); a snapshot refuses to run while someone *else* holds it.
+    pub lock_token: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// List everything even though a parent exists (`--full`).
+    pub full: bool,
+    /// At most this many incremental snapshots in a row; the next one lists everything,
+    /// re-checking every id (0: never forced).
+    pub reconcile_every: u32,
+    /// How far before the parent's cursor an incremental capture starts listing.
+    pub overlap: chrono::Duration,
+    pub progress: Arc<dyn Progress>,
+}
+
+/// Incremental captures in a row before a full one, by default: a backstop behind the
+/// per-capture deletion check, at about a month of daily snapshots.
+pub const DEFAULT_RECONCILE_EVERY: u32 = 30;
+
+impl Default for SnapshotOptions {
+    fn default() -> Self {
+        SnapshotOptions {
+            name: None,
+            trigger: Trigger::Manual,
+            lock_token: None,
+            expires_at: None,
+            full: false,
+            reconcile_every: DEFAULT_RECONCILE_EVERY,
+            overlap: chrono::Duration::seconds(60),
+            progress: Arc::new(crate::tracker::NoProgress),
+        }
+    }
+}
+
+/// How a snapshot was captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureMode {
+    /// Everything listed.
+    Full,
+    /// Changes since the parent, merged into the parent's records.
+    Incremental,
+}
+
+/// What a snapshot produced: the `--json` output of `snapshot create`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapshotReport {
+    pub id: SnapshotId,
+    pub scope: Scope,
+    pub name: Option<String>,
+    pub trigger: Trigger,
+    pub status: SnapshotStatus,
+    pub created_at: DateTime<Utc>,
+    pub counts: Counts,
+    pub bytes: ByteStats,
+    /// API requests the capture made.
+    pub requests: u64,
+    /// Of those, answered `304 Not Modified` (free against GitHub's rate limit).
+    pub not_modified: u64,
+    pub parent: Option<SnapshotId>,
+    pub mode: CaptureMode,
+    /// Records of the parent found deleted (incremental captures; a full capture simply
+    /// does not have them).
+    pub deleted: u64,
+    pub blobs_written: u64,
+    pub duration_ms: u64,
+}
+
+impl fmt::Display for SnapshotReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Snapshot {} of {} {}", self.id, self.scope, self.status)?;
+        if let Some(name) = &self.name {
+            writeln!(f, "  name:     {name}")?;
+        }
+        let mode = match self.mode {
+            CaptureMode::Full => "full".to_string(),
+            CaptureMode::Incremental => {
+                format!("incremental, {} deleted since the parent", self.deleted)
+            }
+        };
+        writeln!(f, "  capture:  {mode}")?;
+        writeln!(
+            f,
+            "  items:    {} issues, {} comments, {} labels, {} milestones",
+            self.counts.issues, self.counts.comments, self.counts.labels, self.counts.milestones
+        )?;
+        writeln!(
+            f,
+            "  size:     {} logical, {} new in the store ({} new blobs)",
+            human_bytes(self.bytes.logical),
+            human_bytes(self.bytes.stored_new),
+            self.blobs_written
+        )?;
+        write!(
+            f,
+            "  requests: {} in {:.1}s",
+            self.requests,
+            self.duration_ms as f64 / 1000.0
+        )
+    }
+}
+
+impl Archive {
+    /// Takes a full snapshot of `tracker`'s scope.
+    pub async fn create_snapshot(
+        &self,
+        tracker: Arc<dyn Tracker>,
+        opts: &SnapshotOptions,
+    ) -> Result<SnapshotReport> {
+        let scope = tracker.scope().clone();
+        if let Some(lock) = self.catalog.current_lock(&scope).await? {
+            let ours = opts.lock_token.as_deref() == Some(lock.token.as_str());
+            if !ours && lock.expires_at > Utc::now() {
+                return Err(crate::catalog::CatalogError::Locked(Box::new(lock)).into());
+            }
+        }
+        let started = Instant::now();
+        let requests_before = tracker.requests();
+        let parent = self.latest(&scope).await?;
+        let parent_manifest = match &parent {
+            Some(p) => match self.load_manifest(p).await {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::warn!(parent = %p.id, error = %e, "cannot read the parent manifest; taking a full snapshot");
+                    None
+                }
+            },
+            None => None,
+        };
+        let parent_manifest = parent_manifest.map(Arc::new);
+        let base = parent_manifest.clone().filter(|m| {
+            if opts.full {
+                return false;
+            }
+            if opts.reconcile_every > 0 && m.cursor.since_reconcile >= opts.reconcile_every {
+                tracing::info!(
+                    incremental = m.cursor.since_reconcile,
+                    "reconciliation due: listing everything"
+                );
+                return false;
+            }
+            // Manifests written before comment entries named their issue cannot say which
+            // comments an issue should have, so deletions would go unnoticed.
+            let complete = m
+                .entries
+                .iter()
+                .all(|e| e.kind != RecordKind::Comment || e.issue.is_some());
+            if !complete {
+                tracing::info!(
+                    "the parent snapshot predates incremental capture; listing everything"
+                );
+            }
+            complete
+        });
+        // The probe doubles as the up-front check (credentials, repository) and reads the
+        // live totals that deletion detection compares against.
+        let totals = match &base {
+            Some(_) => tracker.probe().await?,
+            None => {
+                tracker.check().await?;
+                None
+            }
+        };
+        let known_blobs: HashSet<BlobId> = base
+            .as_ref()
+            .map(|m| m.entries.iter().map(|e| e.blob.clone()).collect())
+            .unwrap_or_default();
+        let base = base.map(|manifest| Base { manifest, totals });
+        // A scope keeps its dictionary: every later snapshot compresses with it.
+        let dict = match parent_manifest.as_ref().and_then(|m| m.dict) {
+            Some(id) => match self.dictionary(id).await {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!(dict = id, error = %e, "cannot read the scope's dictionary; training a new one");
+                    None
+                }
+            },
+            None => None,
+        };
+
+        let id = SnapshotId::new();
+        let created_at = Utc::now();
+        let entry = SnapshotEntry {
+            id,
+            scope: scope.clone(),
+            name: opts.name.clone(),
+            trigger: opts.trigger,
+            status: SnapshotStatus::Pending,
+            created_at,
+            finished_at: None,
+            counts: Counts::default(),
+            bytes: ByteStats::default(),
+            requests: 0,
+            manifest_key: Manifest::key_for(&scope, &id),
+            parent: parent.as_ref().map(|p| p.id),
+            pinned: false,
+            expires_at: opts.expires_at,
+            error: None,
+        };
+        self.catalog.create(&entry).await?;
+
+        let mode = if base.is_some() {
+            CaptureMode::Incremental
+        } else {
+            CaptureMode::Full
+        };
+        match self
+            .capture(
+                tracker.clone(),
+                &entry,
+                Inputs {
+                    known_blobs,
+                    base,
+                    parent: parent_manifest,
+                    dict,
+                },
+                opts,
+            )
+            .await
+        {
+            Ok(Captured {
+                manifest,
+                stats,
+                blobs_written,
+                not_modified,
+                deleted,
+            }) => {
+                let counts = manifest.counts();
+                let finish = Finish {
+                    status: SnapshotStatus::Completed,
+                    finished_at: Utc::now(),
+                    counts,
+                    bytes: stats,
+                    requests: tracker.requests() - requests_before,
+                    error: None,
+                };
+                self.catalog.finish(&id, &finish).await?;
+                Ok(SnapshotReport {
+                    id,
+                    scope,
+                    name: opts.name.clone(),
+                    trigger: opts.trigger,
+                    status: SnapshotStatus::Completed,
+                    created_at,
+                    counts,
+                    bytes: stats,
+                    requests: finish.requests,
+                    not_modified,
+                    parent: entry.parent,
+                    mode,
+                    deleted,
+                    blobs_written,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                })
+            }
+            Err(e) => {
+                let finish = Finish {
+                    status: SnapshotStatus::Failed,
+                    finished_at: Utc::now(),
+                    counts: Counts::default(),
+                    bytes: ByteStats::default(),
+                    requests: tracker.requests() - requests_before,
+                    error: Some(e.to_string()),
+                };
+                if let Err(mark) = self.catalog.finish(&id, &finish).await {
+                    tracing::warn!(snapshot = %id, error = %mark, "could not mark the snapshot failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Streams records from the tracker into blobs, then writes the manifest.
+    async fn capture(
+        &self,
+        tracker: Arc<dyn Tracker>,
+        entry: &SnapshotEntry,
+        inputs: Inputs,
+        opts: &SnapshotOptions,
+    ) -> Result<Captured> {
+        let Inputs {
+            known_blobs,
+            base,
+            parent,
+            dict,
+        } = inputs;
+        let (tx, mut rx) = mpsc::channel::<Record>(256);
+        let fetch_opts = FetchOptions {
+            since: base.as_ref().map(|b| b.manifest.cursor.clone()),
+            known: base.as_ref().map(|b| Arc::new(known_ids(&b.manifest))),
+            totals: base.as_ref().and_then(|b| b.totals),
+            overlap: opts.overlap,
+            progress: opts.progress.clone(),
+        };
+        let fetcher = tokio::spawn(async move { tracker.fetch(&fetch_opts, tx).await });
+
+        let mut entries: HashMap<RecordKey, ManifestEntry> = HashMap::new();
+        let mut pending_blobs: HashSet<BlobId> = HashSet::new();
+        let mut writer = BlobWriter::new(self.store.clone());
+        let mut encoder = RecordEncoder::new(dict.as_deref())?;
+        // Without a dictionary yet, the first records wait here to train one on.
+        let mut training: Option<(Training, usize)> = dict.is_none().then(|| (Vec::new(), 0));
+
+        let consumed: Result<()> = async {
+            while let Some(record) = rx.recv().await {
+                let key = record.key();
+                let updated_at = record.updated_at();
+                // The walk may deliver a record twice when it changed during the capture;
+                // keep the newest version.
+                if let Some(existing) = entries.get(&key) {
+                    if existing.updated_at >= updated_at {
+                        continue;
+                    }
+                }
+                let canonical =
+                    blob::canonical_json(&record).map_err(|source| blob::BlobError::Encode {
+                        what: "record",
+                        source,
+                    })?;
+                let id = BlobId::of(&canonical);
+                entries.insert(
+                    key.clone(),
+                    ManifestEntry {
+                        kind: key.kind,
+                        id: key.id,
+                        blob: id.clone(),
+                        updated_at,
+                        size: canonical.len() as u64,
+                        issue: match &record {
+                            Record::Comment(c) => Some(c.issue_number),
+                            _ => None,
+                        },
+                    },
+                );
+                if known_blobs.contains(&id) || !pending_blobs.insert(id.clone()) {
+                    continue;
+                }
+                if let Some((buffer, bytes)) = &mut training {
+                    *bytes += canonical.len();
+                    buffer.push((id, canonical));
+                    if *bytes >= blob::DICT_TRAINING_BYTES {
+                        let (buffer, _) = training.take().unwrap_or_default();
+                        encoder = self.flush_training(buffer, &mut writer).await?;
+                    }
+                    continue;
+                }
+                let compressed = encoder.compress(&canonical);
+                writer.put(id, compressed).await?;
+            }
+            if let Some((buffer, bytes)) = training.take() {
+                if bytes >= blob::DICT_MIN_TRAINING_BYTES {
+                    encoder = self.flush_training(buffer, &mut writer).await?;
+                } else {
+                    for (id, canonical) in buffer {
+                        let compressed = encoder.compress(&canonical);
+                        writer.put(id, compressed).await?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        .await;
+        // Drop the receiver first so a failed consumer stops the fetcher promptly.
+        drop(rx);
+        let fetched = joined(fetcher.await)?;
+        consumed?;
+        let report = fetched?;
+        let (mut stats, blobs_written) = writer.finish().await?;
+
+        let mut cursor = report.cursor.clone();
+        let deleted = report.deleted.len() as u64;
+        if let Some(base) = &base {
+            cursor.since_reconcile = base.manifest.cursor.since_reconcile.saturating_add(1);
+            entries = merge(&base.manifest.entries, entries, &report);
+        }
+        let mut manifest = Manifest {
+            format: MANIFEST_FORMAT,
+            id: entry.id,
+            scope: entry.scope.clone(),
+            name: entry.name.clone(),
+            trigger: entry.trigger,
+            created_at: entry.created_at,
+            parent: entry.parent,
+            cursor,
+            dict: encoder.dictionary(),
+            entries: entries.into_values().collect(),
+            tables: Vec::new(),
+        };
+        manifest.sort_entries();
+        stats.logical = manifest.logical_bytes();
+        stats.stored_new += self.write_manifest_on(&manifest, parent.as_deref()).await?;
+        Ok(Captured {
+            manifest,
+            stats,
+            blobs_written,
+            not_modified: report.not_modified,
+            deleted,
+        })
+    }
+
+    /// Trains the scope's dictionary on the buffered records, then writes them with it.
+    async fn flush_training(
+        &self,
+        buffer: Training,
+        writer: &mut BlobWriter,
+    ) -> Result<RecordEncoder> {
+        let samples: Vec<Vec<u8>> = buffer.iter().map(|(_, b)| b.clone()).collect();
+        let trained = self.train_dictionary(samples).await?;
+        let encoder = match &trained {
+            Some((dict, stored)) => {
+                writer.stats.stored_new += stored;
+                RecordEncoder::new(Some(dict))?
+            }
+            None => RecordEncoder::new(None)?,
+        };
+        let mut encoder = encoder;
+        for (id, canonical) in buffer {
+            let compressed = encoder.compress(&canonical);
+            writer.put(id, compressed).await?;
+        }
+        Ok(encoder)
+    }
+}
+
+/// The parent an incremental capture builds on.
+#[derive(Debug)]
+struct Base {
+    manifest: Arc<Manifest>,
+    totals: Option<crate::tracker::Totals>,
+}
+
+/// Records (id, canonical bytes) held back to train a dictionary on.
+type Training = Vec<(BlobId, Vec<u8>)>;
+
+/// What [`Archive::capture`] starts from.
+#[derive(Debug)]
+struct Inputs {
+    /// Blobs the parent references (known to exist: not written again).
+    known_blobs: HashSet<BlobId>,
+    /// Set for an incremental capture.
+    base: Option<Base>,
+    /// The parent, for a delta entry table (whatever the capture mode).
+    parent: Option<Arc<Manifest>>,
+    /// The scope's dictionary, if it has one.
+    dict: Option<Arc<Dictionary>>,
+}
+
+/// Writes blobs with a bounded number in flight, deferred (the store may batch their
+/// durability) and flushed once at the end, counting what was new.
+struct BlobWriter {
+    store: Arc<dyn ObjectStore>,
+    writes: JoinSet<Result<(PutOutcome, u64)>>,
+    stats: ByteStats,
+    written: u64,
+}
+
+impl BlobWriter {
+    fn new(store: Arc<dyn ObjectStore>) -> Self {
+        BlobWriter {
+            store,
+            writes: JoinSet::new(),
+            stats: ByteStats::default(),
+            written: 0,
+        }
+    }
+
+    fn account(
+        &mut self,
+        done: std::result::Result<Result<(PutOutcome, u64)>, tokio::task::JoinError>,
+    ) -> Result<()> {
+        let (outcome, len) = joined(done)??;
+        if outcome == PutOutcome::Written {
+            self.stats.stored_new += len;
+            self.written += 1;
+        }
+        Ok(())
+    }
+
+    async fn put(&mut self, id: BlobId, compressed: Vec<u8>) -> Result<()> {
+        while self.writes.len() >= WRITES_IN_FLIGHT {
+            if let Some(done) = self.writes.join_next().await {
+                self.account(done)?;
+            }
+        }
+        let store = self.store.clone();
+        self.writes.spawn(async move {
+            let len = compressed.len() as u64;
+            let outcome = store
+                .put_deferred(&id.key(), Bytes::from(compressed))
+                .await?;
+            Ok((outcome, len))
+        });
+        Ok(())
+    }
+
+    /// Waits for every write and makes them durable (before anything may reference
+    /// them); returns the bytes and blobs that were new.
+    async fn finish(mut self) -> Result<(ByteStats, u64)> {
+        while let Some(done) = self.writes.join_next().await {
+            self.account(done)?;
+        }
+        self.store.flush().await?;
+        Ok((self.stats, self.written))
+    }
+}
+
+impl fmt::Debug for BlobWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlobWriter")
+            .field("in_flight", &self.writes.len())
+            .field("written", &self.written)
+            .finish()
+    }
+}
+
+/// What [`Archive::capture`] produced.
+#[derive(Debug)]
+struct Captured {
+    manifest: Manifest,
+    stats: ByteStats,
+    blobs_written: u64,
+    not_modified: u64,
+    deleted: u64,
+}
+
+/// The ids a manifest holds, for the tracker's deletion check.
+fn known_ids(manifest: &Manifest) -> Known {
+    let mut known = Known::default();
+    for e in &manifest.entries {
+        match (e.kind, e.id.parse::<u64>()) {
+            (RecordKind::Issue, Ok(n)) => {
+                known.issues.insert(n);
+            }
+            (RecordKind::Comment, Ok(id)) => {
+                if let Some(issue) = e.issue {
+                    known.comments.insert(id, issue);
+                }
+            }
+            _ => {}
+        }
+    }
+    known
+}
+
+/// An incremental capture's records: the parent's, minus kinds listed whole again and
+/// records found deleted, overlaid with everything fetched (which is newer by definition).
+fn merge(
+    parent: &[ManifestEntry],
+    fetched: HashMap<RecordKey, ManifestEntry>,
+    report: &crate::tracker::FetchReport,
+) -> HashMap<RecordKey, ManifestEntry> {
+    let mut merged: HashMap<RecordKey, ManifestEntry> = parent
+        .iter()
+        .filter(|e| report.coverage(e.kind) != Coverage::Complete)
+        .map(|e| (e.key(), e.clone()))
+        .collect();
+    merged.extend(fetched);
+    // After the overlay: a deletion is confirmed after the listing that may still have
+    // shown the record.
+    for key in &report.deleted {
+        merged.remove(key);
+    }
+    merged
+}
+
+/// Reads the live state of a tracker into memory (for `diff … --to live` and rollback
+/// planning). Raw JSON is dropped unless `with_raw`, which keeps memory near the size of
+/// the normalized fields.
+pub async fn fetch_live(
+    tracker: Arc<dyn Tracker>,
+    progress: Arc<dyn Progress>,
+    with_raw: bool,
+) -> Result<RecordSet> {
+    tracker.check().await?;
+    let (tx, mut rx) = mpsc::channel::<Record>(256);
+    let opts = FetchOptions {
+        progress,
+        ..FetchOptions::default()
+    };
+    let fetcher = tokio::spawn(async move { tracker.fetch(&opts, tx).await });
+    let mut set = RecordSet::default();
+    while let Some(record) = rx.recv().await {
+        let record = if with_raw {
+            record
+        } else {
+            record.without_raw()
+        };
+        let newer = match (&record, set.get(&record.key())) {
+            (r, Some(existing)) => r.updated_at() > existing.updated_at(),
+            (_, None) => true,
+        };
+        if newer {
+            set.insert(record);
+        }
+    }
+    joined(fetcher.await)??;
+    Ok(set)
+}
+
+/// Flattens a task's join result: a panicked or cancelled task becomes an error value.
+fn joined<T>(r: std::result::Result<T, tokio::task::JoinError>) -> Result<T> {
+    r.map_err(|e| Error::Internal(format!("a task failed: {e}")))
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+    use crate::tracker::FetchReport;
+
+    fn entry(kind: RecordKind, id: u64, blob: &str, issue: Option<u64>) -> ManifestEntry {
+        ManifestEntry {
+            kind,
+            id: id.to_string(),
+            blob: BlobId::of(blob.as_bytes()),
+            updated_at: None,
+            size: 1,
+            issue,
+        }
+    }
+
+    #[test]
+    fn merge_overlays_changes_drops_deletions_and_replaces_complete_kinds() {
+        let parent = vec![
+            entry(RecordKind::Label, 1, "bug", None),
+            entry(RecordKind::Label, 2, "old label", None),
+            entry(RecordKind::Milestone, 1, "v1", None),
+            entry(RecordKind::Issue, 1, "issue 1", None),
+            entry(RecordKind::Issue, 2, "issue 2", None),
+            entry(RecordKind::Comment, 10, "c10", Some(1)),
+            entry(RecordKind::Comment, 11, "c11", Some(2)),
+        ];
+        let fetched: HashMap<RecordKey, ManifestEntry> = [
+            entry(RecordKind::Label, 1, "bug", None),
+            entry(RecordKind::Issue, 1, "issue 1 edited", None),
+            entry(RecordKind::Comment, 12, "c12", Some(1)),
+        ]
+        .into_iter()
+        .map(|e| (e.key(), e))
+        .collect();
+        let mut report = FetchReport::default();
+        // Labels were re-listed whole (label 2 is gone); milestones answered 304; issues
+        // and comments are changes with one deleted issue and its comment.
+        report
+            .coverage
+            .insert(RecordKind::Milestone, Coverage::Unchanged);
+        report.coverage.insert(RecordKind::Issue, Coverage::Changes);
+        report
+            .coverage
+            .insert(RecordKind::Comment, Coverage::Changes);
+        report.deleted = vec![
+            RecordKey::new(RecordKind::Issue, 2),
+            RecordKey::new(RecordKind::Comment, 11),
+        ];
+        let merged = merge(&parent, fetched, &report);
+        let mut keys: Vec<String> = merged.keys().map(|k| k.to_string()).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "comment:10",
+                "comment:12",
+                "issue:1",
+                "label:1",
+                "milestone:1"
+            ]
+        );
+        assert_eq!(
+            merged[&RecordKey::new(RecordKind::Issue, 1)].blob,
+            BlobId::of(b"issue 1 edited")
+        );
+    }
+
+    #[test]
+    fn known_ids_come_from_the_manifest_alone() {
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT,
+            id: SnapshotId::new(),
+            scope: "github:acme/widgets".parse().unwrap(),
+            name: None,
+            trigger: Trigger::Manual,
+            created_at: Utc::now(),
+            parent: None,
+            cursor: Default::default(),
+            dict: None,
+            tables: Vec::new(),
+            entries: vec![
+                entry(RecordKind::Issue, 7, "i7", None),
+                entry(RecordKind::Comment, 70, "c70", Some(7)),
+                entry(RecordKind::Label, 1, "l", None),
+            ],
+        };
+        let known = known_ids(&manifest);
+        assert_eq!(known.issues.into_iter().collect::<Vec<_>>(), [7]);
+        assert_eq!(known.comments.into_iter().collect::<Vec<_>>(), [(70, 7)]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::MemoryCatalog;
+    use crate::diff::testkit::{names, Builder};
+    use crate::manifest::MAX_TABLE_CHAIN;
+    use crate::store::MemoryStore;
+
+    /// A tracker serving a fixed record set, for engine tests without HTTP.
+    #[derive(Debug)]
+    struct Fixed(Scope, std::sync::Mutex<RecordSet>);
+
+    #[async_trait::async_trait]
+    impl Tracker for Fixed {
+        fn scope(&self) -> &Scope {
+            &self.0
+        }
+        async fn check(&self) -> std::result::Result<(), crate::tracker::TrackerError> {
+            Ok(())
+        }
+        async fn fetch(
+            &self,
+            _: &FetchOptions,
+            out: mpsc::Sender<Record>,
+        ) -> std::result::Result<crate::tracker::FetchReport, crate::tracker::TrackerError>
+        {
+            let set = self.1.lock().unwrap().clone();
+            let all = set
+                .labels
+                .into_values()
+                .map(Record::Label)
+                .chain(set.milestones.into_values().map(Record::Milestone))
+                .chain(set.issues.into_values().map(Record::Issue))
+                .chain(set.comments.into_values().map(Record::Comment));
+            for r in all {
+                out.send(r)
+                    .await
+                    .map_err(|_| crate::tracker::TrackerError::Aborted)?;
+            }
+            Ok(Default::default())
+        }
+        fn requests(&self) -> u64 {
+            0
+        }
+        async fn apply(
+            &self,
+            _: &crate::rollback::Operation,
+            _: &mut crate::tracker::ApplyContext,
+        ) -> std::result::Result<serde_json::Value, crate::tracker::TrackerError> {
+            unreachable!("engine tests do not write")
+        }
+        async fn find_restored_comment(
+            &self,
+            _: u64,
+            _: u64,
+        ) -> std::result::Result<Option<u64>, crate::tracker::TrackerError> {
+            Ok(None)
+        }
+    }
+
+    fn repo() -> RecordSet {
+        let mut b = Builder::new();
+        b.label(1, "bug", "d73a4a");
+        b.label(2, "docs", "0075ca");
+        b.milestone(1, "v1");
+        for n in 1..=50 {
+            let i = b.issue(n, &format!("Issue {n}"));
+            i.labels = names(if n % 3 == 0 { &["bug"] } else { &["docs"] });
+            for k in 0..3 {
+                b.comment(n * 10 + k, n, "amy", &format!("comment {k} on {n}"));
+            }
+        }
+        b.build()
+    }
+
+    #[tokio::test]
+    async fn snapshots_dedupe_and_changed_pair_diffs_like_full_sets() {
+        let archive = Archive::new(Arc::new(MemoryStore::new()), Arc::new(MemoryCatalog::new()));
+        let scope: Scope = "github:acme/widgets".parse().unwrap();
+        let tracker = Arc::new(Fixed(scope.clone(), std::sync::Mutex::new(repo())));
+        let first = archive
+            .create_snapshot(tracker.clone(), &SnapshotOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(first.counts.issues, 50);
+        assert_eq!(first.counts.comments, 150);
+        let second = archive
+            .create_snapshot(tracker.clone(), &SnapshotOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(second.blobs_written, 0, "identical records are stored once");
+        assert_eq!(second.parent, Some(first.id));
+
+        {
+            let mut set = tracker.1.lock().unwrap();
+            set.labels.remove(&1);
+            for i in set.issues.values_mut() {
+                i.labels.retain(|l| l != "bug");
+            }
+            set.issues.get_mut(&7).unwrap().title = "changed".into();
+            set.comments.remove(&101);
+            set.comments.get_mut(&202).unwrap().body = "edited".into();
+        }
+        let third = archive
+            .create_snapshot(tracker.clone(), &SnapshotOptions::default())
+            .await
+            .unwrap();
+        let e2 = archive.catalog.get(&second.id).await.unwrap().unwrap();
+        let e3 = archive.catalog.get(&third.id).await.unwrap().unwrap();
+        let (m2, m3) = (
+            archive.load_manifest(&e2).await.unwrap(),
+            archive.load_manifest(&e3).await.unwrap(),
+        );
+        let full = crate::diff::diff(
+            &archive.load_records(&m2, false).await.unwrap(),
+            &archive.load_records(&m3, false).await.unwrap(),
+            &Default::default(),
+        );
+        let (a, b) = archive.load_changed_pair(&m2, &m3).await.unwrap();
+        assert!(
+            a.issues.len() < 30,
+            "only changed records and their context are loaded"
+        );
+        let partial = crate::diff::diff(&a, &b, &Default::default());
+        assert_eq!(
+            serde_json::to_value(&full).unwrap(),
+            serde_json::to_value(&partial).unwrap()
+        );
+        assert!(full.summary.total >= 4);
+    }
+
+    #[tokio::test]
+    async fn delta_tables_chain_are_capped_and_survive_pruning_their_bases() {
+        let archive = Archive::new(Arc::new(MemoryStore::new()), Arc::new(MemoryCatalog::new()));
+        let scope: Scope = "github:acme/widgets".parse().unwrap();
+        let tracker = Arc::new(Fixed(scope.clone(), std::sync::Mutex::new(repo())));
+        let mut chains = Vec::new();
+        let mut stored = Vec::new();
+        for day in 0..40u64 {
+            {
+                let mut set = tracker.1.lock().unwrap();
+                set.issues.get_mut(&(day % 50 + 1)).unwrap().title = format!("day {day}");
+                set.comments.remove(&(day % 50 * 10 + 11));
+            }
+            let r = archive
+                .create_snapshot(tracker.clone(), &SnapshotOptions::default())
+                .await
+                .unwrap();
+            let entry = archive.catalog.get(&r.id).await.unwrap().unwrap();
+            let m = archive.load_manifest(&entry).await.unwrap();
+            // The chain reproduces exactly what the tracker holds.
+            assert_eq!(
+                r.counts.comments,
+                tracker.1.lock().unwrap().comments.len() as u64
+            );
+            chains.push(m.tables.len());
+            stored.push(r.bytes.stored_new);
+        }
+        assert_eq!(chains[..4], [1, 2, 3, 4], "{chains:?}");
+        assert_eq!(*chains.iter().max().unwrap(), MAX_TABLE_CHAIN, "{chains:?}");
+        assert_eq!(
+            chains[MAX_TABLE_CHAIN], 1,
+            "a full table after the cap: {chains:?}"
+        );
+        // A daily delta costs a fraction of a full table.
+        assert!(
+            stored[5] * 3 < stored[0].min(stored[MAX_TABLE_CHAIN]),
+            "{stored:?}"
+        );
+
+        // Drop every snapshot but the newest, collect garbage, and the newest still reads
+        // and verifies: its chain's tables were kept although their snapshots are gone.
+        let opts = crate::prune::PruneOptions {
+            keep_last: 1,
+            keep_within: None,
+            grace: std::time::Duration::ZERO,
+            ..Default::default()
+        };
+        let plan = crate::prune::plan(&archive, &scope, &opts).await.unwrap();
+        assert_eq!(plan.drop.len(), 39);
+        assert!(!plan.blobs.is_empty(), "old record versions are collected");
+        crate::prune::apply(&archive, &plan).await.unwrap();
+        let all = archive.catalog.list(Some(&scope)).await.unwrap();
+        let report = archive.verify(&all).await.unwrap();
+        assert!(report.problems.is_empty(), "{report}");
+        let m = archive.load_manifest(&all[0]).await.unwrap();
+        assert_eq!(m.entries.len() as u64, all[0].counts.total());
+    }
+}
