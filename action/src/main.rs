@@ -97,7 +97,7 @@ fn parse_cli() -> Result<Cli, ExitCode> {
                             .collect();
                         let short = format!(
                             "{head}… ({} characters)",
-                            backtrack::sanitize::thousands(v.chars().count())
+                            backtrack::units::thousands(v.chars().count())
                         );
                         text = text.replace(v, &short);
                     }

@@ -21,6 +21,8 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use crate::units::thousands;
+
 /// Characters of user input quoted whole in an error message; longer input is cut.
 pub const QUOTE_MAX_CHARS: usize = 80;
 
@@ -115,25 +117,21 @@ pub fn visible(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// Like [`visible`], for multi-line text: line breaks are kept (and only they).
+pub fn visible_lines(s: &str) -> Cow<'_, str> {
+    if matches!(visible(s), Cow::Borrowed(_)) {
+        return Cow::Borrowed(s);
+    }
+    let lines: Vec<Cow<'_, str>> = s.split('\n').map(visible).collect();
+    Cow::Owned(lines.join("\n"))
+}
+
 /// The first `max` characters of `s`, with `…` when something was cut.
 pub fn shorten(s: &str, max: usize) -> Cow<'_, str> {
     match s.char_indices().nth(max) {
         None => Cow::Borrowed(s),
         Some((end, _)) => Cow::Owned(format!("{}…", &s[..end])),
     }
-}
-
-/// `12,345`.
-pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// User input quoted for an error message: `"acme"`, or `"aaaa…" (10,000 characters)` when
@@ -443,6 +441,7 @@ mod tests {
         assert_eq!(visible("a\u{1b}[2Jb"), "a␛[2Jb");
         assert_eq!(visible("\u{0}\u{7}\u{8}\u{7f}"), "␀␇␈␡");
         assert_eq!(visible("one\ntwo\r"), "one␊two␍");
+        assert_eq!(visible_lines("one\n\u{1b}two\n"), "one\n␛two\n");
         // OSC 52: ESC ] 52 ; c ; payload BEL
         assert_eq!(visible("\u{1b}]52;c;aGk=\u{7}"), "␛]52;c;aGk=␇");
         // C1 CSI acts like ESC [ on some terminals.
@@ -543,7 +542,5 @@ mod tests {
         assert!(line.chars().count() < 200, "{line}");
         let line = error_line(r#"unknown "x\"y" and an unclosed " quote"#);
         assert_eq!(line, r#"unknown "x\"y" and an unclosed " quote"#);
-        assert_eq!(thousands(65_536), "65,536");
-        assert_eq!(thousands(7), "7");
     }
 }

@@ -2,7 +2,7 @@
 
 use anyhow::{Context as _, Result};
 use backtrack::manifest::Trigger;
-use backtrack::sanitize::{error_line, visible};
+use backtrack::sanitize::{error_line, visible, visible_lines};
 use backtrack::snapshot::SnapshotOptions;
 use backtrack::units::human_bytes;
 use backtrack::{SnapshotEntry, SnapshotStatus};
@@ -50,7 +50,8 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
     if ctx.json {
         print_json(&report)?;
     } else if !ctx.quiet {
-        println!("{report}");
+        // The report quotes the snapshot's name: user text.
+        println!("{}", visible_lines(&report.to_string()));
     }
     Ok(Outcome::Success)
 }

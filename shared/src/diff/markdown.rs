@@ -19,7 +19,8 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::sanitize::{shorten, thousands, visible};
+use crate::sanitize::{shorten, visible};
+use crate::units::thousands;
 
 use super::text::{
     count_of, describe_side, issue_heading, issue_list, more_lines, plain, record_fields,
