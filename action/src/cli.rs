@@ -192,6 +192,11 @@ pub struct SandboxArgs {
     /// Simulate GitHub's secondary write limit: at most N writes per minute (0 = off).
     #[arg(long, default_value_t = 0)]
     pub writes_per_minute: u32,
+    /// Also accept TOKEN, authenticating as LOGIN (repeatable; one user per token). A seeded
+    /// login (alice…) is that user, another login a new user outside the repository, and a
+    /// login ending in [bot] an app's bot (github-actions[bot] behaves like GITHUB_TOKEN).
+    #[arg(long = "token", value_name = "TOKEN=LOGIN")]
+    pub tokens: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -23,8 +23,9 @@
 //!   that every `ObjectStore` and `Catalog` implementation runs.
 //! - `serverless` (feature `serverless`): what the Lambda functions share (API Gateway
 //!   requests, JSON errors, webhook signatures, secrets, the job queue).
-//! - [`sandbox`] (feature `sandbox`): the GitHub-compatible emulator used by `demo`, tests and
-//!   rehearsals.
+//!
+//! The tracker emulators (the sandbox behind `backtrack sandbox` and `demo`) live beside this
+//! crate in `backtrack-sandbox`: the engine depends on no emulator.
 //!
 //! # Data flow
 //! A tracker streams [`Record`]s; the snapshot engine turns each into a blob as it arrives,
@@ -46,8 +47,6 @@ pub mod manifest;
 pub mod prune;
 pub mod record;
 pub mod rollback;
-#[cfg(feature = "sandbox")]
-pub mod sandbox;
 pub mod sanitize;
 pub mod scope;
 #[cfg(feature = "serverless")]

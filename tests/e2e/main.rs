@@ -8,6 +8,7 @@
 mod action;
 mod aws;
 mod cli_errors;
+mod demo;
 mod diff;
 mod faultproxy;
 mod functions;
