@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use serde_json::{json, Value};
 
-use crate::util::{Run, SandboxProc, User};
+use crate::util::{http, Run, SandboxProc, User};
 
 const SCOPE: &str = "github:acme/widgets";
 const REPO: &str = "/repos/acme/widgets";
@@ -569,4 +569,132 @@ fn safety_rust_log_is_honoured() {
         err.contains("RUST_LOG") && err.contains("not a log filter"),
         "{err}"
     );
+}
+
+/// `comment upsert` as a user, as the Actions bot and as an App bot: a comment that carries
+/// the marker but was written by someone else is never edited, whatever its age.
+#[test]
+fn safety_a_marker_planted_by_another_user_is_never_edited() {
+    let sandbox = SandboxProc::start(&[
+        "--issues",
+        "6",
+        "--comments",
+        "4",
+        "--token",
+        "mallory-token=mallory",
+        "--token",
+        "actions-token=github-actions[bot]",
+        "--token",
+        "app-token=acme-reporter[bot]",
+    ]);
+    let user = User::new(&sandbox);
+    let pr = pull_request(&sandbox).to_string();
+    let marker = "diff github:acme/widgets";
+    let post_as = |token: &str, body: &str| -> u64 {
+        let (status, c) = http(
+            &sandbox.url,
+            "POST",
+            &format!("{REPO}/issues/{pr}/comments"),
+            Some(json!({ "body": body })),
+            Some(token),
+        );
+        assert_eq!(status, 201, "{c}");
+        c["id"].as_u64().unwrap()
+    };
+    let body_of = |id: u64| -> String {
+        let (status, c) = sandbox.api("GET", &format!("{REPO}/issues/comments/{id}"), None);
+        assert_eq!(status, 200, "{c}");
+        c["body"].as_str().unwrap().to_string()
+    };
+    // Mallory plants the marker first, so hers is the oldest marked comment.
+    let planted = format!("<!-- backtrack:{marker} -->\nAll clear, merge away");
+    let mallory = post_as("mallory-token", &planted);
+    let upsert = |token: &str, author: Option<&str>, text: &str| -> Run {
+        let file = user.home.path().join("report.md");
+        std::fs::write(&file, text).unwrap();
+        let mut cmd = user.command(&[
+            "--json",
+            "comment",
+            "upsert",
+            "--repo",
+            "acme/widgets",
+            "--pr",
+            &pr,
+            "--marker",
+            marker,
+            "--body-file",
+            file.to_str().unwrap(),
+        ]);
+        cmd.env("GITHUB_TOKEN", token)
+            .env_remove("BACKTRACK_COMMENT_AUTHOR");
+        if let Some(a) = author {
+            cmd.env("BACKTRACK_COMMENT_AUTHOR", a);
+        }
+        let out = cmd.output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+        }
+    };
+
+    // A user's token: GET /user names sandbox-admin; Mallory's comment is ignored and said.
+    let first = upsert("sandbox-token", None, "report one").ok().json();
+    assert_eq!(first["action"], "created", "{first}");
+    assert_eq!(first["author"], "sandbox-admin");
+    assert_eq!(
+        first["ignored"],
+        json!([{"id": mallory, "author": "mallory"}])
+    );
+    let ours = first["id"].as_u64().unwrap();
+    assert_ne!(ours, mallory);
+    let second = upsert("sandbox-token", None, "report two").ok().json();
+    assert_eq!(
+        (&second["action"], second["id"].as_u64()),
+        (&json!("updated"), Some(ours))
+    );
+    assert!(body_of(ours).ends_with("report two"));
+
+    // A newer planted marker does not win either.
+    let later = post_as(
+        "mallory-token",
+        &format!("<!-- backtrack:{marker} -->\nme too"),
+    );
+    let third = upsert("sandbox-token", None, "report three").ok().json();
+    assert_eq!(third["id"].as_u64(), Some(ours), "{third}");
+    assert_eq!(third["ignored"].as_array().unwrap().len(), 2);
+
+    // The Actions token: GitHub will not say who it is (403 on GET /user), so without a
+    // declared identity nothing is guessed and nothing is written.
+    let writes = sandbox.stats()["writes"].as_u64().unwrap();
+    let refused = upsert("actions-token", None, "bot report");
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("--author"), "{}", refused.stderr);
+    assert_eq!(sandbox.stats()["writes"].as_u64().unwrap(), writes);
+    // Declared (as the Action does for its own token): its own comment, then updated.
+    let bot = upsert("actions-token", Some("github-actions[bot]"), "bot report")
+        .ok()
+        .json();
+    assert_eq!(bot["action"], "created", "{bot}");
+    let bot_id = bot["id"].as_u64().unwrap();
+    assert!(![mallory, later, ours].contains(&bot_id));
+    let bot2 = upsert("actions-token", Some("github-actions[bot]"), "bot report 2")
+        .ok()
+        .json();
+    assert_eq!(
+        (&bot2["action"], bot2["id"].as_u64()),
+        (&json!("updated"), Some(bot_id))
+    );
+    // An App's bot is a third identity again.
+    let app = upsert("app-token", Some("acme-reporter[bot]"), "app report")
+        .ok()
+        .json();
+    assert_eq!(app["action"], "created", "{app}");
+    assert_eq!(app["ignored"].as_array().unwrap().len(), 4, "{app}");
+
+    // Nobody else's comment was ever edited.
+    assert_eq!(body_of(mallory), planted);
+    assert!(body_of(later).ends_with("me too"));
+    assert!(body_of(ours).ends_with("report three"));
+    assert!(body_of(bot_id).ends_with("bot report 2"));
 }
