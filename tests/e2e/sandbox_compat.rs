@@ -9,8 +9,11 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use backtrack::sandbox::{Sandbox, SandboxOptions};
+use backtrack_sandbox::github::{Sandbox, SandboxOptions};
+use backtrack_sandbox::ServerOptions;
 use serde_json::Value;
+
+use crate::util::{bin, http, SandboxProc, SANDBOX_TOKEN};
 
 const OPENAPI_ENV: &str = "BACKTRACK_OPENAPI_JSON";
 const PYTHON_ENV: &str = "BACKTRACK_TEST_PYTHON";
@@ -144,7 +147,10 @@ async fn sandbox_compat_python_github_backup() {
         comments: 300,
         seed: 5,
         token: "compat-token".into(),
-        public_url: Some(format!("https://127.0.0.1:{tls_port}/")),
+        server: ServerOptions {
+            public_url: Some(format!("https://127.0.0.1:{tls_port}/")),
+            ..ServerOptions::default()
+        },
         ..SandboxOptions::default()
     };
     let sb = Sandbox::start(opts).await.expect("sandbox starts");
@@ -168,4 +174,49 @@ async fn sandbox_compat_python_github_backup() {
     // A thread longer than a page: github-backup followed `Link` through the terminator.
     assert!(summary["longest_thread"].as_u64() > Some(100));
     sb.shutdown().await;
+}
+
+/// `backtrack sandbox --token TOKEN=LOGIN`: each token is its own user over HTTP, a bot's
+/// token answers `GET /user` like the `GITHUB_TOKEN` of Actions, and a malformed flag is
+/// refused without echoing the value.
+#[test]
+fn sandbox_cli_tokens_are_users() {
+    let sb = SandboxProc::start(&[
+        "--issues",
+        "6",
+        "--comments",
+        "10",
+        "--token",
+        "hostile-token=mallory",
+        "--token",
+        "gha-token=github-actions[bot]",
+    ]);
+    let (status, me) = http(&sb.url, "GET", "/user", None, Some("hostile-token"));
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["login"], "mallory");
+    let (status, me) = http(&sb.url, "GET", "/user", None, Some(SANDBOX_TOKEN));
+    assert_eq!((status, me["login"].clone()), (200, "sandbox-admin".into()));
+    let (status, body) = http(&sb.url, "GET", "/user", None, Some("gha-token"));
+    assert_eq!(status, 403);
+    assert_eq!(body["message"], "Resource not accessible by integration");
+    assert_eq!(body["status"], "403");
+    let (status, c) = http(
+        &sb.url,
+        "POST",
+        "/repos/acme/widgets/issues/1/comments",
+        Some(serde_json::json!({"body": "from a workflow"})),
+        Some("gha-token"),
+    );
+    assert_eq!(status, 201, "{c}");
+    assert_eq!(c["user"]["login"], "github-actions[bot]");
+    assert_eq!(c["user"]["type"], "Bot");
+
+    let out = std::process::Command::new(bin())
+        .args(["sandbox", "--token", "secret-value-without-login"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("TOKEN=LOGIN"), "{stderr}");
+    assert!(!stderr.contains("secret-value"), "{stderr}");
 }

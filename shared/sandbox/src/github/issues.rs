@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::Extension;
 use serde_json::Value;
 
-use super::http::{check_repo, parse_body, ApiError, Ctx, Params, Reply};
+use super::http::{check_repo, parse_body, Actor, ApiError, Ctx, Params, Reply};
 use super::render::Render;
 use super::state::{Issue, IssueChange, State as Store, StateReason};
 use super::Shared;
@@ -173,6 +173,7 @@ pub(crate) async fn get_one(
 pub(crate) async fn create(
     State(sb): State<Arc<Shared>>,
     Extension(ctx): Extension<Ctx>,
+    Actor(actor): Actor,
     Path((owner, repo)): RepoPath,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
@@ -182,7 +183,7 @@ pub(crate) async fn create(
     change.state_reason = None;
     let mut st = sb.write();
     check_repo(&st, &owner, &repo)?;
-    let n = st.create_issue(change)?;
+    let n = st.create_issue(change, actor)?;
     let issue = st.issue(n)?;
     Ok(Reply::created(&Render::new(&ctx, &st).issue(issue, true)))
 }
@@ -190,6 +191,7 @@ pub(crate) async fn create(
 pub(crate) async fn update(
     State(sb): State<Arc<Shared>>,
     Extension(ctx): Extension<Ctx>,
+    Actor(actor): Actor,
     Path((owner, repo, n)): IssuePath,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
@@ -197,7 +199,7 @@ pub(crate) async fn update(
     let n = number(&n)?;
     let mut st = sb.write();
     check_repo(&st, &owner, &repo)?;
-    st.update_issue(n, change)?;
+    st.update_issue(n, change, actor)?;
     let issue = st.issue(n)?;
     Ok(Reply::ok(&Render::new(&ctx, &st).issue(issue, true)))
 }

@@ -25,16 +25,23 @@ const NEW_LABEL_COLOR: &str = "ededed";
 pub(crate) enum UserKind {
     User,
     Organization,
+    /// A GitHub App's bot user (`name[bot]`), which acts through installation tokens.
+    Bot {
+        /// The app's id (its avatar lives under `/in/{app}`).
+        app: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct User {
     pub id: u64,
     pub login: String,
-    pub name: String,
+    pub name: Option<String>,
     pub kind: UserKind,
     /// `author_association` of this user on the repository.
     pub association: &'static str,
+    /// Whether issues can be assigned to this user (people with access to the repository).
+    pub assignable: bool,
     pub created_at: Ts,
 }
 
@@ -153,8 +160,6 @@ pub(crate) struct State {
     pub repo_id: u64,
     pub repo_created_at: Ts,
     pub users: Vec<User>,
-    /// The authenticated user (owner of the sandbox token).
-    pub me: usize,
     /// The organisation owning the repository.
     pub org: usize,
     user_index: HashMap<String, usize>,
@@ -198,7 +203,6 @@ impl State {
             repo: repo.to_owned(),
             repo_id,
             repo_created_at: 0,
-            me: 0,
             org,
             users,
             user_index,
@@ -397,7 +401,12 @@ impl State {
 
     // ----- issue writes -----
 
-    pub(crate) fn create_issue(&mut self, change: IssueChange) -> Result<u64, ApiError> {
+    /// Opens an issue authored by `actor` (an index into `users`).
+    pub(crate) fn create_issue(
+        &mut self,
+        change: IssueChange,
+        actor: usize,
+    ) -> Result<u64, ApiError> {
         let title = change.title.as_deref().unwrap_or("").trim();
         if title.is_empty() {
             return Err(ApiError::validation("Issue", "title", "missing_field"));
@@ -409,7 +418,7 @@ impl State {
             number,
             title: String::new(),
             body: None,
-            user: self.me,
+            user: actor,
             labels: Vec::new(),
             assignees: Vec::new(),
             milestone: None,
@@ -424,23 +433,25 @@ impl State {
             pull: None,
             deleted: false,
         };
-        let issue = self.apply_change(blank, change, ts)?;
+        let issue = self.apply_change(blank, change, ts, actor)?;
         self.clock = ts;
         self.push_issue(issue);
         Ok(number)
     }
 
+    /// Changes an issue on behalf of `actor` (who becomes `closed_by` if this closes it).
     pub(crate) fn update_issue(
         &mut self,
         number: u64,
         change: IssueChange,
+        actor: usize,
     ) -> Result<(), ApiError> {
         let old = self.issue(number)?.clone();
         if matches!(&change.title, Some(t) if t.trim().is_empty()) {
             return Err(ApiError::validation("Issue", "title", "missing_field"));
         }
         let ts = self.next_ts();
-        let mut new = self.apply_change(old.clone(), change, ts)?;
+        let mut new = self.apply_change(old.clone(), change, ts, actor)?;
         if new != old {
             new.updated_at = ts;
             self.clock = ts;
@@ -456,6 +467,7 @@ impl State {
         mut issue: Issue,
         change: IssueChange,
         ts: Ts,
+        actor: usize,
     ) -> Result<Issue, ApiError> {
         if let Some(Some(body)) = &change.body {
             check_body(body, "Issue")?;
@@ -467,7 +479,7 @@ impl State {
                 for login in logins {
                     let u = self
                         .user_by_login(login)
-                        .filter(|&u| self.users[u].kind == UserKind::User)
+                        .filter(|&u| self.users[u].assignable)
                         .ok_or_else(|| ApiError::validation("Issue", "assignees", "invalid"))?;
                     if !ids.contains(&u) {
                         ids.push(u);
@@ -510,7 +522,7 @@ impl State {
             Some(false) if issue.open => {
                 issue.open = false;
                 issue.closed_at = Some(ts);
-                issue.closed_by = Some(self.me);
+                issue.closed_by = Some(actor);
                 issue.state_reason = Some(match reason {
                     Some(StateReason::Reopened) | None => StateReason::Completed,
                     Some(r) => r,

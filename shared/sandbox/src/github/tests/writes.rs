@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::super::WriteLimit;
 use super::{all_pages, call, get, opts, send, start, AUTH, REPO};
-use crate::sandbox::SandboxOptions;
+use crate::github::SandboxOptions;
+use crate::{ServerOptions, WriteLimit};
 
 #[tokio::test]
 async fn sandbox_deleting_a_label_strips_it_from_issues() {
@@ -107,7 +107,10 @@ async fn sandbox_deleted_issue_answers_410() {
 #[tokio::test]
 async fn sandbox_faults_never_change_state() {
     let sb = start(SandboxOptions {
-        fault_rate: 1.0,
+        server: ServerOptions {
+            fault_rate: 1.0,
+            ..ServerOptions::default()
+        },
         ..opts()
     })
     .await;
@@ -138,7 +141,10 @@ async fn sandbox_faults_never_change_state() {
 
     // Half the writes fail; exactly the successful ones are applied.
     let sb = start(SandboxOptions {
-        fault_rate: 0.5,
+        server: ServerOptions {
+            fault_rate: 0.5,
+            ..ServerOptions::default()
+        },
         ..opts()
     })
     .await;
@@ -163,11 +169,14 @@ async fn sandbox_faults_never_change_state() {
 #[tokio::test]
 async fn sandbox_write_limit_answers_403_with_retry_after() {
     let sb = start(SandboxOptions {
-        write_limit: Some(WriteLimit {
-            max_writes: 3,
-            per: Duration::from_secs(60),
-            retry_after_secs: 7,
-        }),
+        server: ServerOptions {
+            write_limit: Some(WriteLimit {
+                max_writes: 3,
+                per: Duration::from_secs(60),
+                retry_after_secs: 7,
+            }),
+            ..ServerOptions::default()
+        },
         ..opts()
     })
     .await;
@@ -364,7 +373,10 @@ async fn sandbox_milestones() {
 #[tokio::test]
 async fn sandbox_latency_delays_api_requests_only() {
     let sb = start(SandboxOptions {
-        latency_ms: 150,
+        server: ServerOptions {
+            latency_ms: 150,
+            ..ServerOptions::default()
+        },
         ..opts()
     })
     .await;

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::Extension;
 use serde_json::Value;
 
-use super::http::{check_repo, parse_body, ApiError, Ctx, Params, Reply};
+use super::http::{check_repo, parse_body, Actor, ApiError, Ctx, Params, Reply};
 use super::render::Render;
 use super::state::{Milestone, Ts};
 use super::Shared;
@@ -145,6 +145,7 @@ impl MilestoneChange {
 pub(crate) async fn create(
     State(sb): State<Arc<Shared>>,
     Extension(ctx): Extension<Ctx>,
+    Actor(actor): Actor,
     Path((owner, repo)): RepoPath,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
@@ -166,7 +167,7 @@ pub(crate) async fn create(
     change.apply(&mut m);
     let mut st = sb.write();
     check_repo(&st, &owner, &repo)?;
-    let n = st.create_milestone(m)?;
+    let n = st.create_milestone(m, actor)?;
     let m = st.milestone(n)?;
     Ok(Reply::created(&Render::new(&ctx, &st).milestone(m)))
 }

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::Extension;
 use serde_json::Value;
 
-use super::http::{check_repo, parse_body, ApiError, Ctx, Params, Reply};
+use super::http::{check_repo, parse_body, Actor, ApiError, Ctx, Params, Reply};
 use super::issues::number;
 use super::render::Render;
 use super::state::Comment;
@@ -117,6 +117,7 @@ pub(crate) async fn get_one(
 pub(crate) async fn create(
     State(sb): State<Arc<Shared>>,
     Extension(ctx): Extension<Ctx>,
+    Actor(actor): Actor,
     Path((owner, repo, n)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
@@ -124,7 +125,7 @@ pub(crate) async fn create(
     let text = body_field(&body)?;
     let mut st = sb.write();
     check_repo(&st, &owner, &repo)?;
-    let id = st.create_comment(n, &text)?;
+    let id = st.create_comment(n, &text, actor)?;
     let c = st.comment(id)?;
     Ok(Reply::created(&Render::new(&ctx, &st).comment(c)))
 }

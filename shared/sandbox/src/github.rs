@@ -1,18 +1,15 @@
-//! The sandbox: a stateful, GitHub-REST-compatible HTTP emulator.
+//! The GitHub sandbox: a stateful, GitHub-REST-compatible HTTP emulator.
 //!
-//! Users rehearse rollbacks on it, `demo` runs on it and the tests drive backtrack (and other
-//! clients: PyGithub, octokit, `gh`, python-github-backup) against it. It serves one seeded
-//! repository at `/` and under `/api/v3/` (the Enterprise form).
+//! It serves one seeded repository at `/` and under `/api/v3/` (the Enterprise form).
 //!
 //! # Layout
-//! - this file: the public API ([`Sandbox`], [`SandboxOptions`], [`SandboxStats`]) and the
-//!   route table.
+//! - this file: the public API ([`Sandbox`], [`SandboxOptions`]) and the route table.
 //! - `data`: deterministic seeding from [`SandboxOptions::seed`].
 //! - `state`: the store, its indexes and the write semantics (label deletion strips issues,
 //!   comment counts, milestone counters, the monotonic clock).
 //! - `render`: GitHub-shaped JSON for each object (validated against GitHub's OpenAPI).
-//! - `http`: the request gate (auth, stats, latency, faults, write limit, ETag/304, rate-limit
-//!   headers), errors, replies and pagination.
+//! - `http`: the request gate (auth, stats, latency, faults and the write limit from
+//!   [`crate::meter`], ETag/304, rate-limit headers), errors, replies and pagination.
 //! - `meta`, `issues`, `comments`, `labels`, `milestones`: the handlers.
 //!
 //! # Sandbox-only extensions
@@ -33,19 +30,17 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use axum::routing::{get, post};
 use axum::Router;
-use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-use self::http::Meter;
+use self::http::RateWindow;
 use self::state::State;
+use crate::meter::{Meter, SandboxStats};
+use crate::server::{self, SandboxError, Server, ServerOptions};
 
 /// Environment variable that overrides the default token in [`SandboxOptions::default`].
 pub const TOKEN_ENV: &str = "BACKTRACK_SANDBOX_TOKEN";
@@ -55,8 +50,8 @@ pub const DEFAULT_TOKEN: &str = "sandbox-token";
 /// How to start a [`Sandbox`]. Build with `SandboxOptions { issues: 10, ..Default::default() }`.
 #[derive(Debug, Clone)]
 pub struct SandboxOptions {
-    /// Where to listen; port 0 picks a free port (see [`Sandbox::local_addr`]).
-    pub addr: SocketAddr,
+    /// Address, public URL, latency, faults and the write limit.
+    pub server: ServerOptions,
     /// Owner (an organisation) of the one repository served.
     pub owner: String,
     /// Name of the one repository served.
@@ -67,19 +62,28 @@ pub struct SandboxOptions {
     pub comments: u64,
     /// Seed of the deterministic data generator (and of the fault sequence).
     pub seed: u64,
-    /// Delay before answering each API request.
-    pub latency_ms: u64,
-    /// Probability in `[0, 1]` that an API request fails (500/502/503 or a secondary limit)
-    /// before it touches any state.
-    pub fault_rate: f64,
-    /// Base URL clients see (e.g. behind a TLS terminator); used in `Link` headers and `*_url`
-    /// fields. Default: `http://` + the request's `Host`.
-    pub public_url: Option<String>,
-    /// Secondary-rate-limit simulation for writes; `None` = off.
-    pub write_limit: Option<WriteLimit>,
-    /// The token the sandbox accepts. Default: `$BACKTRACK_SANDBOX_TOKEN` or `sandbox-token`.
+    /// The default token, which authenticates as `sandbox-admin`. Default:
+    /// `$BACKTRACK_SANDBOX_TOKEN` or `sandbox-token`.
     pub token: String,
+    /// More tokens, each authenticating as its own user (one user per token, as on GitHub).
+    pub tokens: Vec<TokenUser>,
 }
+
+/// A token the sandbox accepts besides the default one, and who it authenticates as.
+///
+/// A login the seed already has (`alice`, `bob`…) is that user; any other login becomes a new
+/// user with no association to the repository. A login ending in `[bot]` is a GitHub App's
+/// bot (`"type": "Bot"`), and its token behaves like an installation token: `GET /user`
+/// answers 403 "Resource not accessible by integration", as it does for the `GITHUB_TOKEN` of
+/// GitHub Actions (`github-actions[bot]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenUser {
+    pub token: String,
+    pub login: String,
+}
+
+/// The login the default token authenticates as.
+pub const DEFAULT_LOGIN: &str = "sandbox-admin";
 
 impl Default for SandboxOptions {
     fn default() -> Self {
@@ -88,75 +92,34 @@ impl Default for SandboxOptions {
             .filter(|t| !t.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_TOKEN.to_owned());
         SandboxOptions {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            server: ServerOptions::default(),
             owner: "acme".into(),
             repo: "widgets".into(),
             issues: 120,
             comments: 600,
             seed: 42,
-            latency_ms: 0,
-            fault_rate: 0.0,
-            public_url: None,
-            write_limit: None,
             token,
+            tokens: Vec::new(),
         }
     }
-}
-
-/// Secondary-limit simulation: more than `max_writes` writes within `per` answer 403 with
-/// `retry-after: retry_after_secs`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriteLimit {
-    pub max_writes: u32,
-    pub per: Duration,
-    pub retry_after_secs: u64,
-}
-
-/// Request counters, as served by `GET /_sandbox/stats`. `/_sandbox` routes are not counted;
-/// every API request is, including the ones answered with an error or an injected fault.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
-pub struct SandboxStats {
-    pub total: u64,
-    /// POST/PATCH/PUT/DELETE requests on the API.
-    pub writes: u64,
-    /// Requests answered 304 because `If-None-Match` matched.
-    pub not_modified: u64,
-    pub by_method: BTreeMap<String, u64>,
-    /// Keyed by route template, e.g. `GET /repos/{owner}/{repo}/issues`.
-    pub by_route: BTreeMap<String, u64>,
-    /// Bytes of the JSON bodies served with 200: what a client downloaded, for comparing a
-    /// store's size with the raw API responses it was built from.
-    #[serde(default)]
-    pub response_bytes: u64,
-}
-
-/// Why the sandbox could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum SandboxError {
-    #[error("cannot listen on {addr}: {source} (pick another address or port 0)")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("invalid sandbox option: {0}")]
-    Options(String),
-    /// The seeding task panicked or was cancelled (a bug, not a user error).
-    #[error("seeding the sandbox failed: {0}")]
-    Seed(String),
 }
 
 /// State shared by every request handler.
 ///
 /// The store sits behind a `std::sync::RwLock`, not tokio's: every critical section is short
 /// and synchronous (no `.await` while holding it), reads dominate, and std's lock is cheaper.
-/// The meter (stats, rate-limit window, write window, fault RNG) has its own `Mutex` so
-/// counting never waits behind a long read of the store.
+/// The meter (stats, write window, fault RNG) and the primary rate-limit window have their
+/// own mutexes so counting never waits behind a long read of the store.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) opts: SandboxOptions,
     pub(crate) local_addr: SocketAddr,
+    /// Token → the user it authenticates as (an index into `State::users`, which reseeding
+    /// keeps stable).
+    pub(crate) tokens: HashMap<String, usize>,
     state: RwLock<State>,
-    pub(crate) meter: Mutex<Meter>,
+    meter: Mutex<Meter>,
+    rate: Mutex<RateWindow>,
 }
 
 impl Shared {
@@ -170,8 +133,12 @@ impl Shared {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn meter(&self) -> std::sync::MutexGuard<'_, Meter> {
+    pub(crate) fn meter(&self) -> MutexGuard<'_, Meter> {
         self.meter.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn rate(&self) -> MutexGuard<'_, RateWindow> {
+        self.rate.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Reseeds the store and zeroes the stats (`POST /_sandbox/reset`). The clock keeps
@@ -193,74 +160,49 @@ impl Shared {
 #[derive(Debug)]
 pub struct Sandbox {
     shared: Arc<Shared>,
-    base_url: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: Server,
 }
 
 impl Sandbox {
-    /// Seeds the data, binds `opts.addr` and spawns the server on the current tokio runtime.
+    /// Seeds the data, binds `opts.server.addr` and spawns the server on the current tokio
+    /// runtime.
     pub async fn start(opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
         validate(&opts)?;
-        let listener = tokio::net::TcpListener::bind(opts.addr)
-            .await
-            .map_err(|source| SandboxError::Bind {
-                addr: opts.addr,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| SandboxError::Bind {
-            addr: opts.addr,
-            source,
-        })?;
-        let base_url = match &opts.public_url {
-            Some(u) => u.trim_end_matches('/').to_owned(),
-            None => format!("http://{local_addr}"),
-        };
+        let bound = server::bind(&opts.server).await?;
         // Seeding 10k issues takes a moment: keep it off the async worker threads.
         let seed_opts = opts.clone();
         let state = tokio::task::spawn_blocking(move || data::seed(&seed_opts))
             .await
             .map_err(|e| SandboxError::Seed(e.to_string()))?;
+        let tokens = token_users(&opts, &state)?;
         let shared = Arc::new(Shared {
-            meter: Mutex::new(Meter::new(&opts)),
+            tokens,
+            meter: Mutex::new(Meter::new(&opts.server, opts.seed)),
+            rate: Mutex::new(RateWindow::new()),
             state: RwLock::new(state),
-            local_addr,
+            local_addr: bound.local_addr,
             opts,
         });
-        let app = router(shared.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::warn!(error = %e, "sandbox server stopped with an error");
-            }
-        });
-        tracing::info!(%base_url, "sandbox listening");
-        Ok(Sandbox {
-            shared,
-            base_url,
-            stop: Some(stop),
-            task: Some(task),
-        })
+        let server = Server::spawn(bound, router(shared.clone()));
+        Ok(Sandbox { shared, server })
     }
 
     /// Base URL of the API, without trailing slash (the public URL if one was set).
     pub fn base_url(&self) -> String {
-        self.base_url.clone()
+        self.server.base_url().to_owned()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.shared.local_addr
+        self.server.local_addr()
     }
 
     /// The same counters as `GET /_sandbox/stats`.
     pub fn stats(&self) -> SandboxStats {
-        self.shared.meter().stats.clone()
+        self.shared.meter().stats().clone()
     }
 
-    /// A token the sandbox accepts (`token X`, `Bearer X` or Basic auth).
+    /// The default token (`token X`, `Bearer X` or Basic auth), authenticating as
+    /// [`DEFAULT_LOGIN`].
     pub fn token(&self) -> &str {
         &self.shared.opts.token
     }
@@ -272,60 +214,13 @@ impl Sandbox {
     }
 
     /// Stops accepting connections and waits (at most 5 s) for in-flight requests.
-    pub async fn shutdown(mut self) {
-        self.stop_and_wait().await;
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 
     /// Serves until SIGINT (Ctrl-C) or SIGTERM, then shuts down. For the CLI.
-    pub async fn serve_until_ctrl_c(mut self) {
-        wait_for_signal().await;
-        tracing::info!("sandbox shutting down");
-        self.stop_and_wait().await;
-    }
-
-    async fn stop_and_wait(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(mut task) = self.task.take() {
-            // Idle keep-alive connections can hold a graceful shutdown open; don't wait forever.
-            if tokio::time::timeout(Duration::from_secs(5), &mut task)
-                .await
-                .is_err()
-            {
-                task.abort();
-            }
-        }
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+    pub async fn serve_until_ctrl_c(self) {
+        self.server.serve_until_signal().await;
     }
 }
 
@@ -339,23 +234,66 @@ fn validate(opts: &SandboxOptions) -> Result<(), SandboxError> {
     if !name_ok(&opts.owner) || !name_ok(&opts.repo) {
         return bad("owner and repo must be non-empty GitHub names (letters, digits, - _ .)");
     }
-    if !(0.0..=1.0).contains(&opts.fault_rate) {
-        return bad("fault_rate must be between 0 and 1");
+    let token_ok = |t: &str| !t.is_empty() && !t.chars().any(char::is_whitespace);
+    if !token_ok(&opts.token) {
+        return bad("the token must not be empty or contain spaces");
     }
-    if opts.token.trim().is_empty() {
-        return bad("token must not be empty");
-    }
-    if let Some(u) = &opts.public_url {
-        if !(u.starts_with("http://") || u.starts_with("https://")) {
-            return bad("public_url must start with http:// or https://");
+    let mut seen = vec![opts.token.as_str()];
+    for t in &opts.tokens {
+        if !token_ok(&t.token) {
+            return bad(&format!(
+                "the token for {:?} must not be empty or contain spaces",
+                t.login
+            ));
         }
-    }
-    if let Some(w) = &opts.write_limit {
-        if w.per.is_zero() {
-            return bad("write_limit.per must be positive");
+        if seen.contains(&t.token.as_str()) {
+            return bad(&format!(
+                "the token for {:?} is given twice; each token is one user",
+                t.login
+            ));
+        }
+        seen.push(&t.token);
+        if !login_ok(&t.login) {
+            return bad(&format!(
+                "{:?} is not a GitHub login (letters, digits and single hyphens, at most 39, \
+                 optionally ending in [bot])",
+                t.login
+            ));
+        }
+        if t.login.eq_ignore_ascii_case(&opts.owner) {
+            return bad(&format!(
+                "{:?} is the organisation that owns the repository, which cannot hold a token",
+                t.login
+            ));
         }
     }
     Ok(())
+}
+
+/// GitHub's login rules: alphanumerics and single hyphens, not at either end, at most 39
+/// characters; a GitHub App's bot adds `[bot]`.
+fn login_ok(login: &str) -> bool {
+    let name = login.strip_suffix("[bot]").unwrap_or(login);
+    !name.is_empty()
+        && name.len() <= 39
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
+/// Which user each token authenticates as, in the seeded store.
+fn token_users(opts: &SandboxOptions, st: &State) -> Result<HashMap<String, usize>, SandboxError> {
+    let find = |login: &str| {
+        st.user_by_login(login)
+            .ok_or_else(|| SandboxError::Seed(format!("the seed has no user {login:?}")))
+    };
+    let mut map = HashMap::new();
+    map.insert(opts.token.clone(), find(DEFAULT_LOGIN)?);
+    for t in &opts.tokens {
+        map.insert(t.token.clone(), find(&t.login)?);
+    }
+    Ok(map)
 }
 
 /// The route table, registered twice: at `/` and under `/api/v3` (GitHub Enterprise form).

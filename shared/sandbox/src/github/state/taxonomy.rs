@@ -14,6 +14,7 @@ impl State {
         number: u64,
         names: &[String],
         replace: bool,
+        actor: usize,
     ) -> Result<(), ApiError> {
         let mut all: Vec<String> = Vec::new();
         if !replace {
@@ -32,10 +33,16 @@ impl State {
                 labels: Some(all),
                 ..IssueChange::default()
             },
+            actor,
         )
     }
 
-    pub(crate) fn remove_issue_label(&mut self, number: u64, name: &str) -> Result<(), ApiError> {
+    pub(crate) fn remove_issue_label(
+        &mut self,
+        number: u64,
+        name: &str,
+        actor: usize,
+    ) -> Result<(), ApiError> {
         let issue = self.issue(number)?;
         let target = self.label_by_name(name).map(|l| l.id);
         let Some(target) = target.filter(|t| issue.labels.contains(t)) else {
@@ -53,6 +60,7 @@ impl State {
                 labels: Some(keep),
                 ..IssueChange::default()
             },
+            actor,
         )
     }
 
@@ -140,7 +148,12 @@ impl State {
 
     // ----- milestone writes -----
 
-    pub(crate) fn create_milestone(&mut self, mut m: Milestone) -> Result<u64, ApiError> {
+    /// Creates a milestone whose `creator` is `actor`.
+    pub(crate) fn create_milestone(
+        &mut self,
+        mut m: Milestone,
+        actor: usize,
+    ) -> Result<u64, ApiError> {
         if m.title.trim().is_empty() {
             return Err(ApiError::validation("Milestone", "title", "missing_field"));
         }
@@ -150,7 +163,7 @@ impl State {
         let ts = self.next_ts();
         self.clock = ts;
         m.number = self.milestones.keys().next_back().map_or(1, |n| n + 1);
-        m.creator = self.me;
+        m.creator = actor;
         m.created_at = ts;
         m.updated_at = ts;
         m.closed_at = (!m.open).then_some(ts);

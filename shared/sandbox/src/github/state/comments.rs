@@ -5,7 +5,13 @@ use super::super::http::ApiError;
 use super::{check_body, slot, Comment, State};
 
 impl State {
-    pub(crate) fn create_comment(&mut self, number: u64, body: &str) -> Result<u64, ApiError> {
+    /// Adds a comment by `actor` to issue `number`.
+    pub(crate) fn create_comment(
+        &mut self,
+        number: u64,
+        body: &str,
+        actor: usize,
+    ) -> Result<u64, ApiError> {
         self.issue(number)?;
         if body.trim().is_empty() {
             return Err(ApiError::validation(
@@ -20,7 +26,7 @@ impl State {
         let id = self.push_comment(Comment {
             id: 0,
             issue: number,
-            user: self.me,
+            user: actor,
             body: body.to_owned(),
             created_at: ts,
             updated_at: ts,

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::Extension;
 use serde_json::Value;
 
-use super::http::{check_repo, parse_body, ApiError, Ctx, Params, Reply};
+use super::http::{check_repo, parse_body, Actor, ApiError, Ctx, Params, Reply};
 use super::issues::{names, number};
 use super::render::Render;
 use super::state::{Label, State as Store};
@@ -142,6 +142,7 @@ fn label_names(bytes: &[u8]) -> Result<Vec<String>, ApiError> {
 async fn add_or_set(
     sb: Arc<Shared>,
     ctx: Ctx,
+    actor: usize,
     (owner, repo, n): (String, String, String),
     body: Bytes,
     replace: bool,
@@ -150,7 +151,7 @@ async fn add_or_set(
     let names = label_names(&body)?;
     let mut st = sb.write();
     check_repo(&st, &owner, &repo)?;
-    st.set_issue_labels(n, &names, replace)?;
+    st.set_issue_labels(n, &names, replace, actor)?;
     issue_labels(&ctx, &st, n)
 }
 
@@ -158,30 +159,33 @@ async fn add_or_set(
 pub(crate) async fn issue_add(
     State(sb): State<Arc<Shared>>,
     Extension(ctx): Extension<Ctx>,
+    Actor(actor): Actor,
     Path(p): ItemPath,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
-    add_or_set(sb, ctx, p, body, false).await
+    add_or_set(sb, ctx, actor, p, body, false).await
 }
 
 /// `PUT .../issues/{n}/labels`: replaces the issue's labels.
 pub(crate) async fn issue_set(
     State(sb): State<Arc<Shared>>,
     Extension(ctx): Extension<Ctx>,
+    Actor(actor): Actor,
     Path(p): ItemPath,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
-    add_or_set(sb, ctx, p, body, true).await
+    add_or_set(sb, ctx, actor, p, body, true).await
 }
 
 pub(crate) async fn issue_clear(
     State(sb): State<Arc<Shared>>,
+    Actor(actor): Actor,
     Path((owner, repo, n)): ItemPath,
 ) -> Result<Reply, ApiError> {
     let n = number(&n)?;
     let mut st = sb.write();
     check_repo(&st, &owner, &repo)?;
-    st.set_issue_labels(n, &[], true)?;
+    st.set_issue_labels(n, &[], true, actor)?;
     Ok(Reply::no_content())
 }
 
@@ -189,11 +193,12 @@ pub(crate) async fn issue_clear(
 pub(crate) async fn issue_remove(
     State(sb): State<Arc<Shared>>,
     Extension(ctx): Extension<Ctx>,
+    Actor(actor): Actor,
     Path((owner, repo, n, name)): Path<(String, String, String, String)>,
 ) -> Result<Reply, ApiError> {
     let n = number(&n)?;
     let mut st = sb.write();
     check_repo(&st, &owner, &repo)?;
-    st.remove_issue_label(n, &name)?;
+    st.remove_issue_label(n, &name, actor)?;
     issue_labels(&ctx, &st, n)
 }
