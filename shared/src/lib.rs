@@ -16,6 +16,7 @@
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
 //! - [`rollback`]: plans that put a live tracker back to a snapshot's state, and their
 //!   execution (journaled, resumable, verified).
+//! - [`sanitize`]: untrusted text on its way to a terminal, Markdown or an error message.
 //! - `aws` (feature `aws`): configuration and error classification shared by the S3 store
 //!   and the DynamoDB catalog.
 //! - `conformance` (tests, or feature `conformance`): the backend contract as test suites
@@ -46,6 +47,7 @@ pub mod manifest;
 pub mod prune;
 pub mod record;
 pub mod rollback;
+pub mod sanitize;
 pub mod scope;
 #[cfg(feature = "serverless")]
 pub mod serverless;

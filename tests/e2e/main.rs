@@ -14,6 +14,7 @@ mod faultproxy;
 mod functions;
 mod incremental;
 mod rollback;
+mod safety;
 mod sandbox_compat;
 mod snapshot;
 mod util;
