@@ -2,9 +2,11 @@
 //! python-github-backup behind a TLS terminator (`tests/py/github_backup_compat.py`) and
 //! GitHub's official OpenAPI description (`tests/py/openapi_validate.py`).
 //!
-//! The sandbox runs in-process on an ephemeral port; the scripts run under
-//! `$BACKTRACK_TEST_PYTHON`, which the project's test runner always sets (a venv with PyGithub
-//! and jsonschema). Missing prerequisites fail the test loudly instead of skipping it.
+//! PyGithub drives `backtrack sandbox` started as a user starts it (with extra `--token`
+//! users); the other two run against an in-process sandbox on an ephemeral port. The scripts
+//! run under `$BACKTRACK_TEST_PYTHON`, which the project's test runner always sets (a venv
+//! with PyGithub and jsonschema). Missing prerequisites fail the test loudly instead of
+//! skipping it.
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -78,15 +80,19 @@ async fn run(script: &str, args: &[String]) -> Output {
     out
 }
 
-/// Reads a script's JSON summary (its last JSON line) and checks its counts are the
-/// sandbox's own.
-fn assert_same_counts(sb: &Sandbox, out: &Output) -> Value {
+/// A script's JSON summary: its last JSON line.
+fn summary(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let summary: Value = stdout
+    stdout
         .lines()
         .rev()
         .find_map(|l| serde_json::from_str(l).ok())
-        .expect("a JSON summary line");
+        .expect("a JSON summary line")
+}
+
+/// Reads a script's JSON summary and checks its counts are the sandbox's own.
+fn assert_same_counts(sb: &Sandbox, out: &Output) -> Value {
+    let summary = summary(out);
     let (issues, comments, labels, milestones) = sb.snapshot_counts();
     assert_eq!(summary["issues"], issues);
     assert_eq!(summary["comments"], comments);
@@ -95,12 +101,40 @@ fn assert_same_counts(sb: &Sandbox, out: &Output) -> Value {
     summary
 }
 
+/// PyGithub against `backtrack sandbox` started the way a user starts it, with a second
+/// user's token and a github-actions[bot] token: reads, then every write and its refusals.
 #[tokio::test]
 async fn sandbox_compat_pygithub() {
-    let sb = start().await;
+    let sb = SandboxProc::start(&[
+        "--issues",
+        "150",
+        "--comments",
+        "700",
+        "--seed",
+        "7",
+        "--token",
+        "pygithub-other=mallory",
+        "--token",
+        "pygithub-bot=github-actions[bot]",
+    ]);
+    let seen = |path: &str| sb.list_all(path).len() as u64;
+    let counts = (
+        seen("/repos/acme/widgets/issues?state=all"),
+        seen("/repos/acme/widgets/issues/comments"),
+        seen("/repos/acme/widgets/labels"),
+        seen("/repos/acme/widgets/milestones?state=all"),
+    );
+    let writes_before = sb.stats()["writes"].as_u64().unwrap_or(0);
     let out = run(
         "pygithub_compat.py",
-        &[sb.base_url(), sb.token().to_owned()],
+        &[
+            sb.url.clone(),
+            SANDBOX_TOKEN.to_owned(),
+            "--other".into(),
+            "pygithub-other".into(),
+            "--bot".into(),
+            "pygithub-bot".into(),
+        ],
     )
     .await;
     assert!(
@@ -108,13 +142,31 @@ async fn sandbox_compat_pygithub() {
         "pygithub_compat.py failed: {:?}",
         out.status
     );
-    let summary = assert_same_counts(&sb, &out);
+    let summary = summary(&out);
+    assert_eq!(
+        (
+            &summary["issues"],
+            &summary["comments"],
+            &summary["labels"],
+            &summary["milestones"]
+        ),
+        (
+            &counts.0.into(),
+            &counts.1.into(),
+            &counts.2.into(),
+            &counts.3.into()
+        )
+    );
     assert!(summary["longest_thread"].as_u64() > Some(100));
+    let stats = sb.stats();
     assert!(
-        sb.stats().not_modified >= 1,
+        stats["not_modified"].as_u64() >= Some(1),
         "PyGithub's conditional refresh got a 304"
     );
-    sb.shutdown().await;
+    // Every write PyGithub made reached the sandbox exactly once, refused ones included.
+    let writes = stats["writes"].as_u64().unwrap_or(0) - writes_before;
+    assert_eq!(Some(writes), summary["writes"].as_u64(), "{stats}");
+    assert!(writes >= 40, "the write scenarios ran: {writes}");
 }
 
 #[tokio::test]

@@ -8,8 +8,13 @@
 //! - `state`: the store, its indexes and the write semantics (label deletion strips issues,
 //!   comment counts, milestone counters, the monotonic clock).
 //! - `render`: GitHub-shaped JSON for each object (validated against GitHub's OpenAPI).
-//! - `http`: the request gate (auth, stats, latency, faults and the write limit from
-//!   [`crate::meter`], ETag/304, rate-limit headers), errors, replies and pagination.
+//! - `schema`: the shape check every write body passes first, refused in GitHub's words
+//!   (`Invalid request.` …); `state` then refuses bad values (`Validation Failed`).
+//! - `pacific`: milestone due dates, kept as midnight Pacific time as GitHub keeps them.
+//! - `http`: the request gate (auth: one user per token; stats, latency, faults and the write
+//!   limit from [`crate::meter`]; ETag/304, rate-limit headers), errors (each pointing at its
+//!   operation's documentation, as GitHub's do), replies (201 with `Location`) and
+//!   pagination.
 //! - `meta`, `issues`, `comments`, `labels`, `milestones`: the handlers.
 //!
 //! # Sandbox-only extensions
@@ -25,7 +30,9 @@ mod issues;
 mod labels;
 mod meta;
 mod milestones;
+mod pacific;
 mod render;
+mod schema;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -294,6 +301,168 @@ fn token_users(opts: &SandboxOptions, st: &State) -> Result<HashMap<String, usiz
         map.insert(t.token.clone(), find(&t.login)?);
     }
     Ok(map)
+}
+
+/// The documentation page of each operation, which GitHub names in the errors it answers
+/// (`documentation_url`); from the `externalDocs` of GitHub's OpenAPI description.
+const DOCS: &[(&str, &str, &str)] = &[
+    (
+        "GET",
+        "/",
+        "https://docs.github.com/rest/meta/meta#github-api-root",
+    ),
+    (
+        "GET",
+        "/user",
+        "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+    ),
+    (
+        "GET",
+        "/users/{login}",
+        "https://docs.github.com/rest/users/users#get-a-user",
+    ),
+    (
+        "GET",
+        "/rate_limit",
+        "https://docs.github.com/rest/rate-limit/rate-limit#get-rate-limit-status-for-the-authenticated-user",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}",
+        "https://docs.github.com/rest/repos/repos#get-a-repository",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/issues",
+        "https://docs.github.com/rest/issues/issues#list-repository-issues",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/issues",
+        "https://docs.github.com/rest/issues/issues#create-an-issue",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/issues/{number}",
+        "https://docs.github.com/rest/issues/issues#get-an-issue",
+    ),
+    (
+        "PATCH",
+        "/repos/{owner}/{repo}/issues/{number}",
+        "https://docs.github.com/rest/issues/issues#update-an-issue",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/issues/comments",
+        "https://docs.github.com/rest/issues/comments#list-issue-comments-for-a-repository",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/issues/comments/{id}",
+        "https://docs.github.com/rest/issues/comments#get-an-issue-comment",
+    ),
+    (
+        "PATCH",
+        "/repos/{owner}/{repo}/issues/comments/{id}",
+        "https://docs.github.com/rest/issues/comments#update-an-issue-comment",
+    ),
+    (
+        "DELETE",
+        "/repos/{owner}/{repo}/issues/comments/{id}",
+        "https://docs.github.com/rest/issues/comments#delete-an-issue-comment",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/issues/{number}/comments",
+        "https://docs.github.com/rest/issues/comments#list-issue-comments",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/issues/{number}/comments",
+        "https://docs.github.com/rest/issues/comments#create-an-issue-comment",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/issues/{number}/labels",
+        "https://docs.github.com/rest/issues/labels#list-labels-for-an-issue",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/issues/{number}/labels",
+        "https://docs.github.com/rest/issues/labels#add-labels-to-an-issue",
+    ),
+    (
+        "PUT",
+        "/repos/{owner}/{repo}/issues/{number}/labels",
+        "https://docs.github.com/rest/issues/labels#set-labels-for-an-issue",
+    ),
+    (
+        "DELETE",
+        "/repos/{owner}/{repo}/issues/{number}/labels",
+        "https://docs.github.com/rest/issues/labels#remove-all-labels-from-an-issue",
+    ),
+    (
+        "DELETE",
+        "/repos/{owner}/{repo}/issues/{number}/labels/{name}",
+        "https://docs.github.com/rest/issues/labels#remove-a-label-from-an-issue",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/labels",
+        "https://docs.github.com/rest/issues/labels#list-labels-for-a-repository",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/labels",
+        "https://docs.github.com/rest/issues/labels#create-a-label",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/labels/{name}",
+        "https://docs.github.com/rest/issues/labels#get-a-label",
+    ),
+    (
+        "PATCH",
+        "/repos/{owner}/{repo}/labels/{name}",
+        "https://docs.github.com/rest/issues/labels#update-a-label",
+    ),
+    (
+        "DELETE",
+        "/repos/{owner}/{repo}/labels/{name}",
+        "https://docs.github.com/rest/issues/labels#delete-a-label",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/milestones",
+        "https://docs.github.com/rest/issues/milestones#list-milestones",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/milestones",
+        "https://docs.github.com/rest/issues/milestones#create-a-milestone",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/milestones/{number}",
+        "https://docs.github.com/rest/issues/milestones#get-a-milestone",
+    ),
+    (
+        "PATCH",
+        "/repos/{owner}/{repo}/milestones/{number}",
+        "https://docs.github.com/rest/issues/milestones#update-a-milestone",
+    ),
+    (
+        "DELETE",
+        "/repos/{owner}/{repo}/milestones/{number}",
+        "https://docs.github.com/rest/issues/milestones#delete-a-milestone",
+    ),
+];
+
+/// The documentation URL of the operation at `route` (a route template, without `/api/v3`).
+pub(crate) fn docs_url(method: &axum::http::Method, route: &str) -> Option<&'static str> {
+    DOCS.iter()
+        .find(|(m, r, _)| *m == method.as_str() && *r == route)
+        .map(|(_, _, url)| *url)
 }
 
 /// The route table, registered twice: at `/` and under `/api/v3` (GitHub Enterprise form).

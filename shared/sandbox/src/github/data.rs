@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use super::state::{
     unix_now, Comment, Issue, Milestone, Pull, State, StateReason, Ts, User, UserKind,
 };
-use super::{SandboxOptions, DEFAULT_LOGIN};
+use super::{pacific, SandboxOptions, DEFAULT_LOGIN};
 
 const DAY: Ts = 86_400;
 /// Issues that must carry more than 100 comments when there are enough comments.
@@ -337,7 +337,8 @@ fn seed_milestones(st: &mut State, start: Ts, anchor: Ts) {
             created_at,
             updated_at: closed_at.unwrap_or(created_at + 5 * DAY),
             closed_at,
-            due_on: due.map(|d| anchor + d * DAY + 7 * 3600),
+            // Midnight Pacific time, as GitHub stores every due date.
+            due_on: due.and_then(|d| pacific::due_on_day_of(anchor + d * DAY)),
             open_issues: 0,
             closed_issues: 0,
         });

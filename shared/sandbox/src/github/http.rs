@@ -76,6 +76,26 @@ impl ApiError {
         e
     }
 
+    /// 422 naming the value refused (`{"value", "resource", "field", "code": "invalid"}`), as
+    /// GitHub does for an assignee it cannot assign.
+    pub(crate) fn invalid_value(resource: &str, field: &str, value: &str) -> ApiError {
+        let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
+        e.errors
+            .push(json!({"value": value, "resource": resource, "field": field,
+            "code": "invalid"}));
+        e
+    }
+
+    /// 422 with an `unprocessable` code on the whole `data`, GitHub's answer to a comment
+    /// body it refuses ("Body cannot be blank").
+    pub(crate) fn unprocessable(resource: &str, message: &str) -> ApiError {
+        let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
+        e.errors
+            .push(json!({"resource": resource, "code": "unprocessable",
+            "field": "data", "message": message}));
+        e
+    }
+
     /// 422 with a `custom` code and a human message (e.g. body too long).
     pub(crate) fn custom(resource: &str, field: &str, message: &str) -> ApiError {
         let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
@@ -94,31 +114,41 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The response, with the error itself attached so the gate can point an error a handler
+    /// raised at the documentation of the operation (handlers don't know their route).
+    fn render(self) -> Response {
         let mut body = json!({
-            "message": self.message,
+            "message": &self.message,
             "documentation_url": self.docs.unwrap_or(DOCS_URL),
             "status": self.status.as_str(),
         });
         if !self.errors.is_empty() {
-            body["errors"] = Value::Array(self.errors);
+            body["errors"] = Value::Array(self.errors.clone());
         }
         let mut resp = Reply::json(self.status, &body).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        resp.extensions_mut().insert(self);
         resp
     }
 }
 
-/// A successful JSON (or empty) answer, with an optional `Link` header.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.render()
+    }
+}
+
+/// A successful JSON (or empty) answer, with an optional `Link` or `Location` header.
 #[derive(Debug)]
 pub(crate) struct Reply {
     status: StatusCode,
     body: Vec<u8>,
     link: Option<String>,
+    location: Option<String>,
 }
 
 impl Reply {
@@ -127,6 +157,7 @@ impl Reply {
             status,
             body: serde_json::to_vec(v).unwrap_or_default(),
             link: None,
+            location: None,
         }
     }
 
@@ -134,8 +165,11 @@ impl Reply {
         Reply::json(StatusCode::OK, v)
     }
 
+    /// 201 with `Location:` the new object's API URL, as GitHub answers a create.
     pub(crate) fn created(v: &Value) -> Reply {
-        Reply::json(StatusCode::CREATED, v)
+        let mut r = Reply::json(StatusCode::CREATED, v);
+        r.location = v.get("url").and_then(Value::as_str).map(str::to_owned);
+        r
     }
 
     pub(crate) fn no_content() -> Reply {
@@ -143,6 +177,7 @@ impl Reply {
             status: StatusCode::NO_CONTENT,
             body: Vec::new(),
             link: None,
+            location: None,
         }
     }
 
@@ -164,6 +199,9 @@ impl IntoResponse for Reply {
         }
         if let Some(v) = self.link.and_then(|l| HeaderValue::from_str(&l).ok()) {
             h.insert(header::LINK, v);
+        }
+        if let Some(v) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            h.insert(header::LOCATION, v);
         }
         resp
     }
@@ -470,7 +508,15 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
             if let Some(actor) = actor {
                 req.extensions_mut().insert(actor);
             }
-            next.run(req).await
+            let resp = next.run(req).await;
+            // An operation's own refusals point at its documentation, as on GitHub.
+            match (
+                resp.extensions().get::<ApiError>(),
+                super::docs_url(&method, &route),
+            ) {
+                (Some(e), Some(url)) if e.docs.is_none() => e.clone().with_docs(url).render(),
+                _ => resp,
+            }
         }
     };
     let (resp, body_len) = with_etag(resp, conditional).await;

@@ -31,8 +31,7 @@ pub(crate) async fn user(
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "Resource not accessible by integration",
-        )
-        .with_docs("https://docs.github.com/rest/users/users#get-the-authenticated-user"));
+        ));
     }
     Ok(Reply::ok(&Render::new(&ctx, &st).user_full(me, true)))
 }

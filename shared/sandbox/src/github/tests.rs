@@ -12,6 +12,7 @@ use super::{Sandbox, SandboxOptions};
 use crate::ServerOptions;
 
 mod users;
+mod validation;
 mod writes;
 
 const REPO: &str = "/repos/acme/widgets";

@@ -42,11 +42,12 @@ async fn sandbox_deleting_a_label_strips_it_from_issues() {
         addr,
         "PATCH",
         &format!("{REPO}/labels/help%20wanted"),
-        json!({"new_name": "help: wanted", "color": "#00FF00"}),
+        json!({"new_name": "help: wanted", "color": "00FF00"}),
     )
     .await;
     assert_eq!(r.status, 200, "{:?}", r.json());
-    assert_eq!(r.json()["color"], "00ff00");
+    // Kept as sent, like GitHub's BADA55.
+    assert_eq!(r.json()["color"], "00FF00");
     assert!(r.json()["url"]
         .as_str()
         .is_some_and(|u| u.ends_with("/labels/help%3A%20wanted")));
@@ -277,7 +278,16 @@ async fn sandbox_since_filters_and_updates() {
     )
     .await;
     assert_eq!(e.json()["body"], "edited");
-    let long = "x".repeat(65537);
+    // 262,144 bytes is the real limit (the message says 65536 characters).
+    let at_limit = send(
+        addr,
+        "PATCH",
+        &format!("{REPO}/issues/comments/{id}"),
+        json!({"body": "🌈".repeat(65536)}),
+    )
+    .await;
+    assert_eq!(at_limit.status, 200);
+    let long = "x".repeat(262_145);
     let too_long = send(
         addr,
         "PATCH",
@@ -313,7 +323,20 @@ async fn sandbox_since_filters_and_updates() {
     )
     .await;
     assert_eq!(missing.status, 422);
-    assert_eq!(missing.json()["errors"][0]["field"], "title");
+    assert_eq!(
+        missing.json()["message"],
+        "Invalid request.\n\n\"title\" wasn't supplied."
+    );
+    let blank = send(
+        addr,
+        "POST",
+        &format!("{REPO}/issues"),
+        json!({"title": " "}),
+    )
+    .await;
+    assert_eq!(blank.status, 422);
+    assert_eq!(blank.json()["errors"][0]["field"], "title");
+    assert_eq!(blank.json()["errors"][0]["code"], "missing_field");
 }
 
 #[tokio::test]
