@@ -8,11 +8,13 @@
 mod action;
 mod aws;
 mod cli_errors;
+mod demo;
 mod diff;
 mod faultproxy;
 mod functions;
 mod incremental;
 mod rollback;
+mod safety;
 mod sandbox_compat;
 mod snapshot;
 mod util;

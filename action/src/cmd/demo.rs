@@ -8,10 +8,10 @@ use backtrack::diff::{self, DiffOptions, Side, TextOptions};
 use backtrack::rollback::{
     self, Confirmed, ExecuteOptions, Executed, Executor, Rollback, RollbackOptions, RollbackRequest,
 };
-use backtrack::sandbox::{Sandbox, SandboxOptions};
 use backtrack::snapshot::{fetch_live, SnapshotOptions};
 use backtrack::tracker::{GitHubConfig, GitHubTracker, NoProgress, WritePace};
 use backtrack::Scope;
+use backtrack_sandbox::github::{Sandbox, SandboxOptions};
 use http::Method;
 use serde_json::{json, Value};
 

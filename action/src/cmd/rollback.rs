@@ -53,7 +53,7 @@ fn writer_for(
     scope: &Scope,
     flags: &RollbackFlags,
 ) -> Result<Arc<dyn TrackerWriter>> {
-    let mut config = GitHubConfig::from_env();
+    let mut config = GitHubConfig::from_env()?;
     config.pace = WritePace {
         min_interval: Duration::from_millis(flags.write_interval_ms),
         per_hour: flags.writes_per_hour,

@@ -72,7 +72,8 @@ impl FromStr for Field {
             .find(|f| f.as_str() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown field {s:?}; restorable fields are {}",
+                    "unknown field {}; restorable fields are {}",
+                    crate::sanitize::quote(&s),
                     Field::ALL.map(Field::as_str).join(", ")
                 )
             })
@@ -203,7 +204,8 @@ fn parse_only(
         }
         let n: u64 = k.parse().map_err(|_| {
             error(format!(
-                "{key:?} is not an issue number (expected e.g. 12, 15, #20)"
+                "{} is not an issue number (expected e.g. 12, 15, #20)",
+                crate::sanitize::quote(key)
             ))
         })?;
         if !target.issues.contains_key(&n) {
