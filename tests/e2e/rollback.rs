@@ -216,11 +216,7 @@ fn restored_copies(sandbox: &SandboxProc) -> HashMap<String, usize> {
 
 #[test]
 fn rollback_restores_every_field_with_one_write_per_planned_operation() {
-    let sandbox = SandboxProc::start(&["--issues", "80", "--comments", "300", "--seed", "5"]);
-    let user = User::new(&sandbox);
-    let before = restorable_state(&sandbox);
-    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
-        .ok();
+    let (sandbox, user, before) = scene(&["--issues", "80", "--comments", "300", "--seed", "5"]);
     chaos(&sandbox);
     assert_ne!(restorable_state(&sandbox), before);
 
@@ -300,10 +296,7 @@ fn rollback_restores_every_field_with_one_write_per_planned_operation() {
 
 #[test]
 fn bad_rollback_input_is_rejected_before_any_write() {
-    let sandbox = SandboxProc::start(&["--issues", "20", "--comments", "40"]);
-    let user = User::new(&sandbox);
-    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
-        .ok();
+    let (sandbox, user, _) = scene(&["--issues", "20", "--comments", "40"]);
     chaos_light(&sandbox);
     let w0 = writes(&sandbox);
     for (args, needle) in [
@@ -334,11 +327,7 @@ fn chaos_light(sandbox: &SandboxProc) {
 
 #[test]
 fn only_and_fields_limit_what_is_restored() {
-    let sandbox = SandboxProc::start(&["--issues", "20", "--comments", "40"]);
-    let user = User::new(&sandbox);
-    let before = restorable_state(&sandbox);
-    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
-        .ok();
+    let (sandbox, user, before) = scene(&["--issues", "20", "--comments", "40"]);
     for n in [1, 2] {
         let (s, b) = sandbox.api(
             "PATCH",
@@ -380,10 +369,7 @@ fn only_and_fields_limit_what_is_restored() {
 
 #[test]
 fn a_second_rollback_of_the_same_scope_is_refused_while_one_runs() {
-    let sandbox = SandboxProc::start(&["--issues", "40", "--comments", "80", "--latency-ms", "40"]);
-    let user = User::new(&sandbox);
-    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
-        .ok();
+    let (sandbox, user, _) = scene(&["--issues", "40", "--comments", "80", "--latency-ms", "40"]);
     chaos(&sandbox);
     let w0 = writes(&sandbox);
     let mut first = user
@@ -554,7 +540,7 @@ fn killed_rollbacks_resume_and_converge_without_duplicates() {
 fn rollback_under_injected_faults_still_converges() {
     // 10% of requests fail with a 5xx or a secondary-limit 403 + Retry-After, before any
     // state changes: the writes are retried, and the repository ends up restored.
-    let sandbox = SandboxProc::start(&[
+    let (sandbox, user, before) = scene(&[
         "--issues",
         "40",
         "--comments",
@@ -564,10 +550,6 @@ fn rollback_under_injected_faults_still_converges() {
         "--fault-rate",
         "0.1",
     ]);
-    let user = User::new(&sandbox);
-    let before = restorable_state(&sandbox);
-    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
-        .ok();
     chaos_retrying(&sandbox);
     let report = user
         .run(&[
@@ -625,20 +607,35 @@ fn retry(sandbox: &SandboxProc, method: &str, path: &str, body: Option<Value>) {
     panic!("{method} {path} kept failing");
 }
 
-/// The label carried by the most issues, and how many carry it.
-fn most_used_label(sandbox: &SandboxProc) -> (String, usize) {
+/// A sandbox started with `args`, its user, and the restorable state when the user took the
+/// snapshot named `good`.
+fn scene(args: &[&str]) -> (SandboxProc, User, Value) {
+    let sandbox = SandboxProc::start(args);
+    let user = User::new(&sandbox);
+    let before = restorable_state(&sandbox);
+    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
+        .ok();
+    (sandbox, user, before)
+}
+
+/// The most used value of `key` over the repository's issues, and how many issues have it.
+fn most_used(sandbox: &SandboxProc, key: impl Fn(&Value) -> Vec<String>) -> (String, usize) {
     let mut counts: HashMap<String, usize> = HashMap::new();
     for i in sandbox.list_all(&format!("{REPO}/issues?state=all")) {
-        for l in i["labels"].as_array().unwrap() {
-            *counts
-                .entry(l["name"].as_str().unwrap().to_string())
-                .or_default() += 1;
+        for k in key(&i) {
+            *counts.entry(k).or_default() += 1;
         }
     }
     counts
         .into_iter()
-        .max_by_key(|(n, c)| (*c, n.clone()))
+        .max_by_key(|(k, c)| (*c, k.clone()))
         .unwrap()
+}
+
+/// One write another client makes; it must succeed.
+fn edit(sandbox: &SandboxProc, path: &str, body: Value) {
+    let (status, reply) = sandbox.api("PATCH", &format!("{REPO}{path}"), Some(body));
+    assert_eq!(status, 200, "PATCH {path}: {reply}");
 }
 
 /// Runs `rollback --execute --yes` to `good` and returns the JSON report.
@@ -657,81 +654,74 @@ fn execute(user: &User, extra: &[&str]) -> Value {
     user.run(&args).ok().json()
 }
 
-#[test]
-fn a_label_renamed_on_many_issues_is_restored_with_one_write() {
-    let sandbox = SandboxProc::start(&["--issues", "120", "--comments", "60", "--seed", "21"]);
-    let user = User::new(&sandbox);
-    let before = restorable_state(&sandbox);
-    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
-        .ok();
-    let (label, carriers) = most_used_label(&sandbox);
-    assert!(carriers >= 15, "{label} is on {carriers} issues only");
-    let (status, body) = sandbox.api(
-        "PATCH",
-        &format!("{REPO}/labels/{}", enc(&label)),
-        Some(json!({"new_name": "renamed by a script", "color": "000000"})),
-    );
-    assert_eq!(status, 200, "{body}");
+/// Snapshots a 120-issue repository, lets `damage` rename one definition that many issues
+/// carry (it returns the path it edited and how many issues carry it), and checks that the
+/// rollback restores everything with exactly one write, of kind `op`.
+fn one_write_restores(seed: &str, damage: impl FnOnce(&SandboxProc) -> (String, usize), op: &str) {
+    let (sandbox, user, before) = scene(&["--issues", "120", "--comments", "60", "--seed", seed]);
+    let (what, carriers) = damage(&sandbox);
+    assert!(carriers >= 5, "{what} is on {carriers} issues only");
 
     let w0 = writes(&sandbox);
     let report = execute(&user, &[]);
     eprintln!(
-        "label {label:?} on {carriers} issues: restored with {} write(s)",
+        "{what}, on {carriers} issues: restored with {} write(s)",
         writes(&sandbox) - w0
     );
-    assert_eq!(
-        writes(&sandbox) - w0,
-        1,
-        "one write for a renamed label: {report}"
-    );
+    assert_eq!(writes(&sandbox) - w0, 1, "one write: {report}");
     assert_eq!(report["executed"].as_array().unwrap().len(), 1, "{report}");
-    assert_eq!(report["plan"]["ops"][0]["op"], "update_label", "{report}");
+    assert_eq!(report["plan"]["ops"][0]["op"], op, "{report}");
     assert_eq!(report["verification"]["clean"], true, "{report}");
     assert_eq!(restorable_state(&sandbox), before);
 }
 
 #[test]
-fn a_retitled_milestone_is_restored_with_one_write() {
-    let sandbox = SandboxProc::start(&["--issues", "120", "--comments", "60", "--seed", "22"]);
-    let user = User::new(&sandbox);
-    let before = restorable_state(&sandbox);
-    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
-        .ok();
-    let issues = sandbox.list_all(&format!("{REPO}/issues?state=all"));
-    let mut per_milestone: HashMap<u64, usize> = HashMap::new();
-    for i in &issues {
-        if let Some(n) = i["milestone"]["number"].as_u64() {
-            *per_milestone.entry(n).or_default() += 1;
-        }
-    }
-    let (number, carriers) = per_milestone
-        .into_iter()
-        .max_by_key(|(n, c)| (*c, *n))
-        .unwrap();
-    assert!(
-        carriers >= 5,
-        "milestone {number} is on {carriers} issues only"
+fn a_label_renamed_on_many_issues_is_restored_with_one_write() {
+    one_write_restores(
+        "21",
+        |sandbox| {
+            let (label, carriers) = most_used(sandbox, |i| {
+                i["labels"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l["name"].as_str().unwrap().to_string())
+                    .collect()
+            });
+            let path = format!("/labels/{}", enc(&label));
+            edit(
+                sandbox,
+                &path,
+                json!({"new_name": "renamed by a script", "color": "000000"}),
+            );
+            (path, carriers)
+        },
+        "update_label",
     );
-    let (status, body) = sandbox.api(
-        "PATCH",
-        &format!("{REPO}/milestones/{number}"),
-        Some(json!({"title": "Retitled by a script", "description": "changed"})),
-    );
-    assert_eq!(status, 200, "{body}");
+}
 
-    let w0 = writes(&sandbox);
-    let report = execute(&user, &[]);
-    assert_eq!(
-        writes(&sandbox) - w0,
-        1,
-        "one write for a retitled milestone: {report}"
+#[test]
+fn a_retitled_milestone_is_restored_with_one_write() {
+    one_write_restores(
+        "22",
+        |sandbox| {
+            let (number, carriers) = most_used(sandbox, |i| {
+                i["milestone"]["number"]
+                    .as_u64()
+                    .map(|n| n.to_string())
+                    .into_iter()
+                    .collect()
+            });
+            let path = format!("/milestones/{number}");
+            edit(
+                sandbox,
+                &path,
+                json!({"title": "Retitled by a script", "description": "changed"}),
+            );
+            (path, carriers)
+        },
+        "update_milestone",
     );
-    assert_eq!(
-        report["plan"]["ops"][0]["op"], "update_milestone",
-        "{report}"
-    );
-    assert_eq!(report["verification"]["clean"], true, "{report}");
-    assert_eq!(restorable_state(&sandbox), before);
 }
 
 /// Once confirmed, a plan is the plan: when the tracker moves between the preview and the
@@ -739,11 +729,7 @@ fn a_retitled_milestone_is_restored_with_one_write() {
 /// and says how it differs.
 #[test]
 fn a_plan_that_moved_after_the_preview_is_refused_or_replanned() {
-    let sandbox = SandboxProc::start(&["--issues", "20", "--comments", "40"]);
-    let user = User::new(&sandbox);
-    let before = restorable_state(&sandbox);
-    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
-        .ok();
+    let (sandbox, user, before) = scene(&["--issues", "20", "--comments", "40"]);
     chaos_light(&sandbox);
     let preview = user
         .run(&["--json", "rollback", SCOPE, "--to", "good"])
@@ -753,12 +739,11 @@ fn a_plan_that_moved_after_the_preview_is_refused_or_replanned() {
     assert_eq!(preview["plan"]["ops"].as_array().unwrap().len(), 1);
 
     // Someone edits issue 2 after the preview was confirmed.
-    let (status, body) = sandbox.api(
-        "PATCH",
-        &format!("{REPO}/issues/2"),
-        Some(json!({"title": "moved after the preview"})),
+    edit(
+        &sandbox,
+        "/issues/2",
+        json!({"title": "moved after the preview"}),
     );
-    assert_eq!(status, 200, "{body}");
     let w0 = writes(&sandbox);
     let mut args = vec![
         "rollback",
@@ -912,11 +897,7 @@ impl Terminal {
 
 #[test]
 fn interactive_confirmation_asks_again_when_the_plan_moved() {
-    let sandbox = SandboxProc::start(&["--issues", "20", "--comments", "40"]);
-    let user = User::new(&sandbox);
-    let before = restorable_state(&sandbox);
-    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
-        .ok();
+    let (sandbox, user, before) = scene(&["--issues", "20", "--comments", "40"]);
     chaos_light(&sandbox);
     let args = [
         "rollback",
@@ -931,12 +912,11 @@ fn interactive_confirmation_asks_again_when_the_plan_moved() {
     // Declining the changed plan writes nothing.
     let mut term = Terminal::start(&user, &args);
     term.expect("Apply 1 write(s)");
-    let (status, _) = sandbox.api(
-        "PATCH",
-        &format!("{REPO}/issues/2"),
-        Some(json!({"title": "moved while the question was open"})),
+    edit(
+        &sandbox,
+        "/issues/2",
+        json!({"title": "moved while the question was open"}),
     );
-    assert_eq!(status, 200);
     let w0 = writes(&sandbox);
     term.answer("y");
     let seen = term.expect("Apply the new plan (2 write(s))");
@@ -951,12 +931,7 @@ fn interactive_confirmation_asks_again_when_the_plan_moved() {
     // Accepting it runs the new plan, from a new pre-rollback snapshot.
     let mut term = Terminal::start(&user, &args);
     term.expect("Apply 2 write(s)");
-    let (status, _) = sandbox.api(
-        "PATCH",
-        &format!("{REPO}/issues/3"),
-        Some(json!({"body": "moved again"})),
-    );
-    assert_eq!(status, 200);
+    edit(&sandbox, "/issues/3", json!({"body": "moved again"}));
     let w1 = writes(&sandbox);
     term.answer("y");
     term.expect("Apply the new plan (3 write(s))");
@@ -973,10 +948,7 @@ fn interactive_confirmation_asks_again_when_the_plan_moved() {
 /// milestone), carried by no issue.
 #[test]
 fn undo_returns_the_damaged_state_field_by_field() {
-    let sandbox = SandboxProc::start(&["--issues", "60", "--comments", "200", "--seed", "7"]);
-    let user = User::new(&sandbox);
-    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
-        .ok();
+    let (sandbox, user, _) = scene(&["--issues", "60", "--comments", "200", "--seed", "7"]);
     chaos(&sandbox);
     let damaged = restorable_state(&sandbox);
     let report = execute(&user, &[]);

@@ -204,26 +204,36 @@ async fn invalid_restores_name_the_field() {
     assert!(handle(&h.deps, ev, None).await.is_ok());
 }
 
-/// The plan an executing request confirms is checked against the live state: when the
-/// repository moved since the preview, nothing starts and the answer names the difference.
-#[tokio::test]
-async fn a_restore_whose_plan_moved_since_the_preview_is_refused_naming_the_difference() {
+/// A damaged repository after a snapshot, previewed: (harness, snapshot id, fingerprint).
+async fn previewed() -> (Harness, String, String) {
     let h = start("acme", "widgets").await;
     let id = snapshot(&h).await;
     chaos(&h).await;
     let (status, preview) = post(&h, &id, json!({})).await;
     assert_eq!(status, 200, "{preview}");
     let fingerprint = preview["fingerprint"].as_str().unwrap().to_string();
+    (h, id, fingerprint)
+}
 
-    // Someone edits issue 6 after the preview.
+/// Another client retitles issue `n`.
+async fn retitle(h: &Harness, n: u64, title: &str) {
     let (status, body) = h
         .api(
             "PATCH",
-            "/repos/acme/widgets/issues/6",
-            Some(json!({"title": "edited after the preview"})),
+            &format!("/repos/acme/widgets/issues/{n}"),
+            Some(json!({ "title": title })),
         )
         .await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// The plan an executing request confirms is checked against the live state: when the
+/// repository moved since the preview, nothing starts and the answer names the difference.
+#[tokio::test]
+async fn a_restore_whose_plan_moved_since_the_preview_is_refused_naming_the_difference() {
+    let (h, id, fingerprint) = previewed().await;
+    // Someone edits issue 6 after the preview.
+    retitle(&h, 6, "edited after the preview").await;
     let writes = h.sandbox.stats().writes;
     let (status, body) = post(&h, &id, json!({"execute": true, "plan": fingerprint})).await;
     assert_eq!(status, 409, "{body}");
@@ -245,23 +255,11 @@ async fn a_restore_whose_plan_moved_since_the_preview_is_refused_naming_the_diff
 /// the request and the slice. The job fails naming the difference; nothing is written.
 #[tokio::test]
 async fn a_job_whose_plan_moved_before_its_first_slice_fails_without_writing() {
-    let h = start("acme", "widgets").await;
-    let id = snapshot(&h).await;
-    chaos(&h).await;
-    let (_, preview) = post(&h, &id, json!({})).await;
-    let fingerprint = preview["fingerprint"].as_str().unwrap().to_string();
+    let (h, id, fingerprint) = previewed().await;
     let (status, body) = post(&h, &id, json!({"execute": true, "plan": fingerprint})).await;
     assert_eq!(status, 202, "{body}");
     let job_id = body["job"]["id"].as_str().unwrap().to_string();
-
-    let (status, body) = h
-        .api(
-            "PATCH",
-            "/repos/acme/widgets/issues/1",
-            Some(json!({"title": "moved before the first slice"})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    retitle(&h, 1, "moved before the first slice").await;
     let writes = h.sandbox.stats().writes;
     let msg = h.queue.pop().unwrap();
     let out = deliver(&h, &msg, 1).await;
