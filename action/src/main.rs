@@ -28,8 +28,8 @@ fn init_logging(quiet: bool, verbose: u8) {
         (false, 1) => "info,backtrack=info",
         (false, _) => "debug",
     };
-    let filter =
-        EnvFilter::try_from_env("BACKTRACK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = EnvFilter::try_from_env(backtrack::config::env::LOG)
+        .unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -71,7 +71,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
 /// For benchmarks: writes this process's peak resident memory (kB, from /proc) to the file
 /// named by `BACKTRACK_PEAK_RSS_FILE`. Costs nothing when the variable is unset.
 fn report_peak_rss() {
-    let Some(path) = std::env::var_os("BACKTRACK_PEAK_RSS_FILE") else {
+    let Some(path) = std::env::var_os(backtrack::config::env::PEAK_RSS_FILE) else {
         return;
     };
     let peak = std::fs::read_to_string("/proc/self/status")

@@ -12,6 +12,7 @@
 //! - [`snapshot`]: taking snapshots (`capture`), reading them back and resolving snapshot
 //!   references (`archive`), checking them (`verify`).
 //! - [`keys`]: every object-store key backtrack writes, in one place.
+//! - [`config`]: every environment variable's name, and the store and catalog URLs.
 //! - [`prune`]: retention rules and blob garbage collection (plan, then apply).
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
 //! - [`rollback`]: plans that put a live tracker back to a snapshot's state, and their
@@ -34,6 +35,7 @@
 pub mod aws;
 pub mod blob;
 pub mod catalog;
+pub mod config;
 #[cfg(any(test, feature = "conformance"))]
 #[doc(hidden)]
 pub mod conformance;

@@ -1,6 +1,5 @@
 //! The functions' configuration, read once per cold start from the environment that the SAM
-//! template sets. Variable names are constants here so the template, the README and the tests
-//! quote one spelling.
+//! template sets. The variables' names live in [`crate::config::env`], with the CLI's.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -8,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalog::DynamoCatalog;
+use crate::config::{CatalogUrl, StoreUrl};
 use crate::error::Error;
 use crate::scope::Scope;
 use crate::snapshot::Archive;
@@ -17,23 +17,11 @@ use crate::tracker::{GitHubConfig, GitHubTracker, Tracker, WritePace};
 use super::queue::{JobQueue, SqsQueue};
 use super::secrets::{self, Secret};
 
-/// `s3://BUCKET/PREFIX`: the object store.
-pub const ENV_STORE: &str = "BACKTRACK_STORE";
-/// `dynamodb://TABLE`: the catalog.
-pub const ENV_CATALOG: &str = "BACKTRACK_CATALOG";
-/// The restore job queue's URL (`restore` only).
-pub const ENV_QUEUE_URL: &str = "BACKTRACK_QUEUE_URL";
-/// Operations one restore invocation applies at most before handing over to the next.
-pub const ENV_MAX_OPS: &str = "BACKTRACK_MAX_OPS_PER_INVOCATION";
-/// Milliseconds between two GitHub writes (default 750: GitHub's secondary limits).
-pub const ENV_WRITE_INTERVAL_MS: &str = "BACKTRACK_WRITE_INTERVAL_MS";
-/// JSON object mapping an owner (`acme`) or repository (`acme/widgets`) to the API URL of
-/// the GitHub that hosts it, for organisations with GitHub Enterprise next to github.com.
-pub const ENV_API_URLS: &str = "BACKTRACK_GITHUB_API_URLS";
-/// The webhook secret (or `BACKTRACK_WEBHOOK_SECRET_ARN`, a Secrets Manager ARN).
-pub const ENV_WEBHOOK_SECRET: &str = "BACKTRACK_WEBHOOK_SECRET";
-/// The GitHub token (or `GITHUB_TOKEN_ARN`, a Secrets Manager ARN).
-pub const ENV_GITHUB_TOKEN: &str = "GITHUB_TOKEN";
+pub use crate::config::env::{
+    CATALOG as ENV_CATALOG, GITHUB_API_URLS as ENV_API_URLS, GITHUB_TOKEN as ENV_GITHUB_TOKEN,
+    MAX_OPS as ENV_MAX_OPS, QUEUE_URL as ENV_QUEUE_URL, STORE as ENV_STORE,
+    WEBHOOK_SECRET as ENV_WEBHOOK_SECRET, WRITE_INTERVAL_MS as ENV_WRITE_INTERVAL_MS,
+};
 
 /// Makes the tracker of a scope. Production: [`GitHubTrackers`]; tests may point scopes at
 /// sandboxes or fakes.
@@ -143,9 +131,7 @@ impl Deps {
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
+use crate::config::env::var;
 
 /// A required variable.
 pub fn required(name: &str) -> Result<String, ConfigError> {
@@ -157,14 +143,20 @@ impl Deps {
     /// to them here: a cold start stays short).
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk = crate::aws::load_config().await;
-        let store_url = required(ENV_STORE)?;
-        let catalog_url = required(ENV_CATALOG)?;
-        let store = S3Store::from_url(&store_url)
-            .await
-            .map_err(|e| ConfigError(format!("{ENV_STORE}: {e}")))?;
-        let catalog = DynamoCatalog::from_url(&catalog_url)
-            .await
-            .map_err(|e| ConfigError(format!("{ENV_CATALOG}: {e}")))?;
+        let store = match StoreUrl::parse(&required(ENV_STORE)?, ENV_STORE) {
+            Ok(StoreUrl::S3(s3)) => S3Store::open(&s3).await,
+            Ok(StoreUrl::File(_)) => return Err(ConfigError(format!(
+                "{ENV_STORE} must be s3://BUCKET/PREFIX: a function has no folder that outlives it"
+            ))),
+            Err(e) => return Err(ConfigError(e.to_string())),
+        };
+        let catalog = match CatalogUrl::parse(&required(ENV_CATALOG)?, ENV_CATALOG) {
+            Ok(CatalogUrl::Dynamo(table)) => DynamoCatalog::open(&table).await,
+            Ok(CatalogUrl::Sqlite(_)) => return Err(ConfigError(format!(
+                "{ENV_CATALOG} must be dynamodb://TABLE: a function has no folder that outlives it"
+            ))),
+            Err(e) => return Err(ConfigError(e.to_string())),
+        };
         let token = secrets::from_env(ENV_GITHUB_TOKEN, &sdk)
             .await
             .map_err(|e| ConfigError(e.to_string()))?;

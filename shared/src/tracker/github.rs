@@ -67,10 +67,10 @@ impl GitHubConfig {
 
     /// `GITHUB_API_URL` (default the public API) and `GITHUB_TOKEN`, else `GH_TOKEN`.
     pub fn from_env() -> Self {
-        let nonempty = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let api_url = nonempty("GITHUB_API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_string());
-        let token = nonempty("GITHUB_TOKEN")
-            .or_else(|| nonempty("GH_TOKEN"))
+        use crate::config::env;
+        let api_url = env::var(env::GITHUB_API_URL).unwrap_or_else(|| DEFAULT_API_URL.to_string());
+        let token = env::var(env::GITHUB_TOKEN)
+            .or_else(|| env::var(env::GH_TOKEN))
             .map(|t| t.trim().to_string());
         GitHubConfig::new(api_url, token)
     }
