@@ -120,9 +120,14 @@ pub struct UpsertArgs {
 pub struct CreateArgs {
     /// What to snapshot, e.g. `github:acme/widgets`.
     pub scope: String,
-    /// A name to find the snapshot by later.
+    /// A name to find the snapshot by later: up to 100 characters, unique within the scope,
+    /// not `latest`, `live` or anything that looks like an id.
     #[arg(long)]
     pub name: Option<String>,
+    /// Give the name even though a snapshot of the scope already has it; the name then
+    /// refers to the newest of them.
+    #[arg(long, requires = "name")]
+    pub force: bool,
     /// Why the snapshot is taken.
     #[arg(long, default_value = "manual", value_parser = ["manual", "schedule", "merge", "push", "pre-rollback"])]
     pub trigger: String,

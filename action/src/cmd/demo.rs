@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use backtrack::diff::{self, DiffOptions, Side, TextOptions};
 use backtrack::rollback::{self, ExecuteOptions, RollbackOptions};
 use backtrack::sandbox::{Sandbox, SandboxOptions};
-use backtrack::snapshot::{fetch_live, SnapshotOptions};
+use backtrack::snapshot::{fetch_live, SnapshotName, SnapshotOptions};
 use backtrack::tracker::{GitHubConfig, GitHubTracker, NoProgress, WritePace};
 use backtrack::Scope;
 use http::Method;
@@ -136,7 +136,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
         .create_snapshot(
             tracker.clone(),
             &SnapshotOptions {
-                name: Some("before-sync".into()),
+                name: Some(SnapshotName::parse("before-sync")?),
                 progress: CaptureProgress::for_output(false, false, "capturing"),
                 ..SnapshotOptions::default()
             },

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use backtrack::rollback::{self, ExecuteOptions, Field, RollbackOptions, RollbackReport};
-use backtrack::snapshot::Archive;
+use backtrack::snapshot::{Archive, Resolved, SnapshotRef};
 use backtrack::tracker::{GitHubConfig, WritePace};
 use backtrack::{Scope, SnapshotEntry};
 use serde_json::json;
 
+use super::snapshot::Need;
 use super::{print_json, Outcome};
 use crate::cli::{RestoreArgs, RollbackArgs, RollbackFlags};
 use crate::ctx::{parse_scope, Context};
@@ -21,17 +22,22 @@ use crate::progress::CaptureProgress;
 pub async fn run(ctx: &Context, args: RollbackArgs) -> Result<Outcome> {
     let scope = parse_scope(&args.scope)?;
     let archive = ctx.archive().await?;
-    let entry = archive
-        .resolve(Some(&scope), &args.to)
-        .await
-        .with_context(|| format!("--to {}", args.to))?;
-    rollback_to(ctx, &archive, entry, &args.flags).await
+    let resolved = async {
+        archive
+            .find(Some(&scope), &SnapshotRef::parse(&args.to)?)
+            .await
+    }
+    .await
+    .and_then(Resolved::completed)
+    .with_context(|| format!("--to {}", args.to))?;
+    super::note_resolved(ctx, Some("--to"), &resolved);
+    rollback_to(ctx, &archive, resolved, &args.flags).await
 }
 
 pub async fn restore(ctx: &Context, args: RestoreArgs) -> Result<Outcome> {
     let archive = ctx.archive().await?;
-    let entry = archive.resolve(None, &args.reference).await?;
-    rollback_to(ctx, &archive, entry, &args.flags).await
+    let resolved = super::snapshot::find(ctx, &archive, &args.reference, Need::Completed).await?;
+    rollback_to(ctx, &archive, resolved, &args.flags).await
 }
 
 /// Parses `--only 12,#15` into issue numbers, checking each exists in the snapshot.
@@ -108,9 +114,10 @@ fn tracker_for(
 pub async fn rollback_to(
     ctx: &Context,
     archive: &Archive,
-    entry: SnapshotEntry,
+    resolved: Resolved,
     flags: &RollbackFlags,
 ) -> Result<Outcome> {
+    let entry = resolved.entry.clone();
     let manifest = archive.load_manifest(&entry).await?;
     let target = archive.load_records(&manifest, true).await?;
     let mut options = RollbackOptions::new(entry.created_at);
@@ -126,7 +133,7 @@ pub async fn rollback_to(
             .await?;
     if !flags.execute {
         if ctx.json {
-            print_json(&json!({"executed": false, "plan": plan}))?;
+            print_json(&json!({"executed": false, "plan": plan, "resolved": resolved}))?;
         } else {
             super::emit(&plan.to_string())?;
             if !plan.is_empty() {
@@ -142,7 +149,7 @@ pub async fn rollback_to(
     }
     if plan.is_empty() && !has_open_job(archive, &entry).await? {
         if ctx.json {
-            print_json(&json!({"executed": false, "plan": plan}))?;
+            print_json(&json!({"executed": false, "plan": plan, "resolved": resolved}))?;
         } else {
             println!("Nothing to do.");
         }
@@ -184,7 +191,10 @@ pub async fn rollback_to(
     };
     let report = rollback::execute(archive, tracker, &entry, &target, &options, &exec).await?;
     if ctx.json {
-        print_json(&report)?;
+        print_json(&super::WithResolved {
+            resolved: &resolved,
+            output: &report,
+        })?;
     } else if !ctx.quiet {
         print_report(&report);
     }

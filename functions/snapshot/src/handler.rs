@@ -13,8 +13,8 @@ use backtrack::serverless::webhook::{self, WebhookAction};
 use backtrack::serverless::{
     no_route, serve_http, ApiError, ApiRequest, ApiResponse, Deps, FunctionError,
 };
-use backtrack::snapshot::{SnapshotOptions, SnapshotReport};
-use backtrack::{Scope, SnapshotId};
+use backtrack::snapshot::{SnapshotName, SnapshotOptions, SnapshotReport};
+use backtrack::Scope;
 use serde_json::{json, Map, Value};
 
 /// Routes one event by its trigger.
@@ -42,10 +42,17 @@ async fn create(deps: &Deps, req: &ApiRequest) -> Result<ApiResponse, ApiError> 
     let scope = scope_field(&body)?;
     let name = match body.get("name") {
         None | Some(Value::Null) => None,
-        Some(Value::String(n)) => Some(validate_name(n)?),
+        Some(Value::String(n)) => {
+            Some(SnapshotName::parse(n).map_err(|e| ApiError::bad_request("name", e.to_string()))?)
+        }
         Some(_) => return Err(ApiError::bad_request("name", "must be a string")),
     };
-    let report = take(deps, &scope, name, Trigger::Manual).await?;
+    let force = match body.get("force") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::bad_request("force", "must be true or false")),
+    };
+    let report = take(deps, &scope, name, force, Trigger::Manual).await?;
     Ok(ApiResponse::json(201, &report))
 }
 
@@ -65,27 +72,11 @@ fn scope_field(body: &Map<String, Value>) -> Result<Scope, ApiError> {
     }
 }
 
-/// The CLI's naming rules: names are how people find snapshots again.
-fn validate_name(name: &str) -> Result<String, ApiError> {
-    if name.trim().is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "name",
-            "must be 1–100 printable characters",
-        ));
-    }
-    if name == "latest" || name == "live" || name.parse::<SnapshotId>().is_ok() {
-        return Err(ApiError::bad_request(
-            "name",
-            "is reserved or looks like a snapshot id; choose another",
-        ));
-    }
-    Ok(name.to_string())
-}
-
 async fn take(
     deps: &Deps,
     scope: &Scope,
-    name: Option<String>,
+    name: Option<SnapshotName>,
+    reuse_name: bool,
     trigger: Trigger,
 ) -> Result<SnapshotReport, backtrack::Error> {
     let tracker = deps.trackers.tracker(scope)?;
@@ -95,6 +86,7 @@ async fn take(
             tracker,
             &SnapshotOptions {
                 name,
+                reuse_name,
                 trigger,
                 ..SnapshotOptions::default()
             },
@@ -153,7 +145,16 @@ async fn github_webhook(deps: &Deps, req: &ApiRequest) -> Result<ApiResponse, Ap
             &json!({"status": "duplicate", "delivery": delivery}),
         ));
     }
-    match take(deps, &scope, Some(name), trigger).await {
+    // Names made from events repeat (the same commit pushed again): they label, and a
+    // reference to one means the newest.
+    let name = match SnapshotName::parse(&name) {
+        Ok(name) => Some(name),
+        Err(e) => {
+            tracing::warn!(error = %e, "the webhook's snapshot is taken without a name");
+            None
+        }
+    };
+    match take(deps, &scope, name, true, trigger).await {
         Ok(report) => Ok(ApiResponse::json(201, &report)),
         Err(e) => {
             // Let a redelivery try again.
@@ -193,7 +194,7 @@ async fn scheduled(deps: &Deps, input: &Value) -> Result<Value, FunctionError> {
     let mut retryable = false;
     for scope in &scopes {
         let outcome = async {
-            let report = take(deps, scope, None, Trigger::Schedule).await?;
+            let report = take(deps, scope, None, false, Trigger::Schedule).await?;
             let pruned = match &retention {
                 Some(opts) => Some(apply_retention(deps, scope, opts).await?),
                 None => None,

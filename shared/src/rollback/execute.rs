@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::id::{JobId, SnapshotId};
 use crate::manifest::Trigger;
 use crate::record::RecordSet;
-use crate::snapshot::{fetch_live, Archive, SnapshotOptions};
+use crate::snapshot::{fetch_live, Archive, SnapshotName, SnapshotOptions};
 use crate::store::PutOutcome;
 use crate::tracker::{ApplyContext, NoProgress, Progress, Tracker};
 use crate::SnapshotEntry;
@@ -454,7 +454,10 @@ pub(crate) async fn pre_rollback_snapshot(
         .create_snapshot(
             tracker.clone(),
             &SnapshotOptions {
-                name: Some(format!("pre-rollback {}", job.id)),
+                name: Some(SnapshotName::parse(&format!("pre-rollback {}", job.id))?),
+                // A resumed job may take it again after a crash that left the first one
+                // unrecorded.
+                reuse_name: true,
                 trigger: Trigger::PreRollback,
                 lock_token: Some(lock_token.to_string()),
                 full: true,

@@ -145,16 +145,20 @@ impl Deps {
         let sdk = crate::aws::load_config().await;
         let store = match StoreUrl::parse(&required(ENV_STORE)?, ENV_STORE) {
             Ok(StoreUrl::S3(s3)) => S3Store::open(&s3).await,
-            Ok(StoreUrl::File(_)) => return Err(ConfigError(format!(
+            Ok(StoreUrl::File(_)) => {
+                return Err(ConfigError(format!(
                 "{ENV_STORE} must be s3://BUCKET/PREFIX: a function has no folder that outlives it"
-            ))),
+            )))
+            }
             Err(e) => return Err(ConfigError(e.to_string())),
         };
         let catalog = match CatalogUrl::parse(&required(ENV_CATALOG)?, ENV_CATALOG) {
             Ok(CatalogUrl::Dynamo(table)) => DynamoCatalog::open(&table).await,
-            Ok(CatalogUrl::Sqlite(_)) => return Err(ConfigError(format!(
+            Ok(CatalogUrl::Sqlite(_)) => {
+                return Err(ConfigError(format!(
                 "{ENV_CATALOG} must be dynamodb://TABLE: a function has no folder that outlives it"
-            ))),
+            )))
+            }
             Err(e) => return Err(ConfigError(e.to_string())),
         };
         let token = secrets::from_env(ENV_GITHUB_TOKEN, &sdk)

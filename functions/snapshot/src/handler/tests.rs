@@ -93,6 +93,33 @@ async fn post_snapshots_takes_a_snapshot() {
 }
 
 #[tokio::test]
+async fn a_reused_name_is_refused_unless_forced() {
+    let h = Harness::start("acme", "widgets").await;
+    let post = |body: Value| {
+        http_event(
+            POST_SNAPSHOTS,
+            "POST",
+            "/snapshots",
+            Some(&body.to_string()),
+        )
+    };
+    let named = json!({"scope": "github:acme/widgets", "name": "é".repeat(100)});
+    let (status, first) = response(&handle(&h.deps, post(named.clone())).await.unwrap());
+    assert_eq!(status, 201, "{first}");
+    let (status, body) = response(&handle(&h.deps, post(named.clone())).await.unwrap());
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "refused");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(first["id"].as_str().unwrap()), "{message}");
+    assert_eq!(snapshots(&h).await, 1);
+    let mut forced = named;
+    forced["force"] = json!(true);
+    let (status, body) = response(&handle(&h.deps, post(forced)).await.unwrap());
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(snapshots(&h).await, 2);
+}
+
+#[tokio::test]
 async fn invalid_requests_name_the_field() {
     let h = Harness::start("acme", "widgets").await;
     let ev: Value = serde_json::from_str(POST_INVALID).unwrap();
@@ -109,6 +136,23 @@ async fn invalid_requests_name_the_field() {
             "name",
         ),
         (json!({"scope": "github:acme/widgets", "name": 3}), "name"),
+        // The CLI's rules, from the same library type.
+        (
+            json!({"scope": "github:acme/widgets", "name": "a\u{202e}b"}),
+            "name",
+        ),
+        (
+            json!({"scope": "github:acme/widgets", "name": "01m8p5p6gd"}),
+            "name",
+        ),
+        (
+            json!({"scope": "github:acme/widgets", "name": "é".repeat(101)}),
+            "name",
+        ),
+        (
+            json!({"scope": "github:acme/widgets", "name": "x", "force": "yes"}),
+            "force",
+        ),
     ] {
         let ev = http_event(
             POST_SNAPSHOTS,
