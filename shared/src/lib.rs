@@ -15,6 +15,8 @@
 //! - [`config`]: every environment variable's name, and the store and catalog URLs.
 //! - [`prune`]: retention rules and blob garbage collection (plan, then apply).
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
+//! - [`compare`]: the two sides of a diff (`--from`, `--to`) resolved, loaded and diffed:
+//!   the one path the CLI, the Action and the diff function share.
 //! - [`rollback`]: plans that put a live tracker back to a snapshot's state, and their
 //!   execution (journaled, resumable, verified).
 //! - `aws` (feature `aws`): configuration and error classification shared by the S3 store
@@ -35,6 +37,7 @@
 pub mod aws;
 pub mod blob;
 pub mod catalog;
+pub mod compare;
 pub mod config;
 #[cfg(any(test, feature = "conformance"))]
 #[doc(hidden)]

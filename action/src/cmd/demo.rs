@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use backtrack::diff::{self, DiffOptions, Side, TextOptions};
+use backtrack::compare::{self, DiffSides, LiveSource};
+use backtrack::diff::{self, DiffOptions, TextOptions};
 use backtrack::rollback::{self, ExecuteOptions, RollbackOptions};
 use backtrack::sandbox::{Sandbox, SandboxOptions};
-use backtrack::snapshot::{fetch_live, SnapshotName, SnapshotOptions};
+use backtrack::snapshot::{SnapshotName, SnapshotOptions};
 use backtrack::tracker::{GitHubConfig, GitHubTracker, NoProgress, WritePace};
 use backtrack::Scope;
 use http::Method;
@@ -156,21 +157,24 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
 
     step(3, "See what changed");
     command(&format!("backtrack diff {scope}"));
+    let compared = compare::compare(
+        &archive,
+        &scope,
+        &DiffSides::parse(Some("before-sync"), Some("live"))?,
+        &DiffOptions::default(),
+        Some(&LiveSource {
+            tracker: tracker.clone(),
+            progress: Arc::new(NoProgress),
+        }),
+    )
+    .await
+    .map_err(backtrack::Error::from)?;
+    let d = &compared.diff;
     let entry = archive.resolve(Some(&scope), "before-sync").await?;
     let manifest = archive.load_manifest(&entry).await?;
     let target = archive.load_records(&manifest, true).await?;
-    let live = fetch_live(tracker.clone(), Arc::new(NoProgress), false).await?;
-    let d = diff::diff(&target, &live, &DiffOptions::default()).with_sides(
-        Side::snapshot(
-            &scope,
-            entry.id.to_string(),
-            entry.name.clone(),
-            Some(entry.created_at),
-        ),
-        Side::live(&scope),
-    );
     let text = diff::render_text(
-        &d,
+        d,
         &TextOptions {
             color: true,
             ..TextOptions::default()

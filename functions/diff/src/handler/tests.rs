@@ -87,3 +87,73 @@ async fn bad_ids_unknown_snapshots_and_routes() {
     let (status, _) = get(&h, &format!("/snapshots/{id}/patch/live"), None).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn the_sticky_pr_comment_is_not_a_change() {
+    let h = Harness::start("acme", "widgets").await;
+    let first = snapshot(&h).await;
+    // The Action's comment, as `backtrack comment upsert --marker "diff SCOPE"` writes it,
+    // and a person's comment quoting the marker (which is a change).
+    let sticky =
+        "<!-- backtrack:diff github:acme/widgets -->\n### backtrack diff\n2 issues changed";
+    let quoting = "the bot writes <!-- backtrack:diff github:acme/widgets --> first";
+    for body in [sticky, quoting] {
+        let (status, reply) = h
+            .api(
+                "POST",
+                "/repos/acme/widgets/issues/2/comments",
+                Some(json!({ "body": body })),
+            )
+            .await;
+        assert_eq!(status, 201, "{reply}");
+    }
+    let (status, body) = get(&h, &format!("/snapshots/{first}/diff/live"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["summary"]["comments_added"], 1, "{body}");
+    assert!(body.to_string().contains("the bot writes"), "{body}");
+    assert!(!body.to_string().contains("### backtrack diff"), "{body}");
+    // Stored on both sides (the comment was captured too): still not a change.
+    let second = snapshot(&h).await;
+    let (_, body) = get(&h, &format!("/snapshots/{first}/diff/{second}"), None).await;
+    assert!(!body.to_string().contains("### backtrack diff"), "{body}");
+    let (_, markdown) = get(
+        &h,
+        &format!("/snapshots/{first}/diff/{second}"),
+        Some("text/markdown"),
+    )
+    .await;
+    assert!(
+        !markdown.as_str().unwrap().contains("### backtrack diff"),
+        "{markdown}"
+    );
+}
+
+#[tokio::test]
+async fn other_takes_any_reference_and_markdown_takes_a_cap() {
+    let h = Harness::start("acme", "widgets").await;
+    let first = snapshot(&h).await;
+    let second = snapshot(&h).await;
+    let (status, body) = get(&h, &format!("/snapshots/{first}/diff/latest"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["to"]["id"], second.as_str());
+    assert_eq!(body["to"]["reference"], "latest");
+    let (status, body) = get(
+        &h,
+        &format!("/snapshots/{first}/diff/{}", &second[..20]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["to"]["id"], second.as_str());
+    let (status, body) = get(
+        &h,
+        &format!("/snapshots/{first}/diff/live?max_chars=10"),
+        Some("text/markdown"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("max_chars")),
+        "{body}"
+    );
+}
