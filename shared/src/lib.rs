@@ -23,8 +23,6 @@
 //!   and the DynamoDB catalog.
 //! - `conformance` (tests, or feature `conformance`): the backend contract as test suites
 //!   that every `ObjectStore` and `Catalog` implementation runs.
-//! - `serverless` (feature `serverless`): what the Lambda functions share (API Gateway
-//!   requests, JSON errors, webhook signatures, secrets, the job queue).
 //! - [`sandbox`] (feature `sandbox`): the GitHub-compatible emulator used by `demo`, tests and
 //!   rehearsals.
 //!
@@ -53,8 +51,6 @@ pub mod rollback;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod scope;
-#[cfg(feature = "serverless")]
-pub mod serverless;
 pub mod snapshot;
 pub mod store;
 pub mod tracker;

@@ -277,20 +277,13 @@ fn http_event(
     body: Option<Value>,
 ) -> Value {
     let file = repo_root().join(format!("functions/{function}/events/{fixture}"));
-    let mut ev: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    ev["rawPath"] = path.into();
-    ev["rawQueryString"] = query.into();
-    ev["requestContext"]["http"]["method"] = method.into();
-    ev["requestContext"]["http"]["path"] = path.into();
-    let obj = ev.as_object_mut().unwrap();
-    obj.remove("pathParameters");
-    obj.remove("queryStringParameters");
-    match body {
-        Some(b) => obj.insert("body".into(), b.to_string().into()),
-        None => obj.remove("body"),
-    };
-    ev
+    let body = body.map(|b| b.to_string());
+    backtrack_tests::lambda::http_event(
+        &std::fs::read_to_string(&file).unwrap(),
+        method,
+        path,
+        body.as_deref(),
+    )
 }
 
 fn runtime() -> tokio::runtime::Runtime {

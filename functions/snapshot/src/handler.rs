@@ -2,33 +2,80 @@
 //! (`POST /snapshots`), and on GitHub webhooks (`POST /webhooks/github`: a push to the default
 //! branch or a merged pull request; other events are acknowledged with 202 and ignored).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use backtrack::catalog::{Claim, LockInfo};
 use backtrack::manifest::Trigger;
 use backtrack::prune::{self, PruneOptions};
-use backtrack::serverless::api::route;
-use backtrack::serverless::events::{self, Incoming};
-use backtrack::serverless::webhook::{self, WebhookAction};
-use backtrack::serverless::{
-    no_route, serve_http, ApiError, ApiRequest, ApiResponse, Deps, FunctionError,
-};
-use backtrack::snapshot::{SnapshotName, SnapshotOptions, SnapshotReport};
+use backtrack::snapshot::{Archive, SnapshotName, SnapshotOptions, SnapshotReport};
 use backtrack::Scope;
+use backtrack_lambda::api::route;
+use backtrack_lambda::events::{HttpOr, Reply, Scheduled};
+use backtrack_lambda::webhook::{self, WebhookAction};
+use backtrack_lambda::{
+    no_route, serve_http, ApiError, ApiRequest, ApiResponse, ConfigError, Env, Function,
+    FunctionError, Invocation, Limits, Secret, TrackerFactory,
+};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-/// Routes one event by its trigger.
-pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, FunctionError> {
-    match events::classify(payload)? {
-        Incoming::Http(event) => Ok(serve_http(&event, |req| http(deps, req)).await),
-        Incoming::Scheduled(event) => scheduled(deps, &event.detail).await,
-        Incoming::Queue(_) => Err(FunctionError::permanent(
-            "the snapshot function is not subscribed to a queue",
-        )),
+/// The snapshot function: it captures scopes into the archive (and applies retention after
+/// scheduled snapshots).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub archive: Archive,
+    pub trackers: Arc<dyn TrackerFactory>,
+    /// Without it the webhook route answers that it is not configured.
+    pub webhook_secret: Option<Secret>,
+    pub limits: Limits,
+}
+
+/// A schedule's input: `{"scopes": [...], "retention": {"keep_last": N, "keep_within_days": D}}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleInput {
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub retention: Option<RetentionInput>,
+}
+
+/// Retention after a scheduled snapshot; unset fields keep `prune`'s defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionInput {
+    pub keep_last: Option<u64>,
+    pub keep_within_days: Option<u64>,
+}
+
+impl Function for Snapshot {
+    type Event = HttpOr<Scheduled<ScheduleInput>>;
+    type Output = Reply<Value>;
+
+    async fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Snapshot {
+            archive: env.archive().await?,
+            trackers: env.trackers().await?,
+            webhook_secret: env.webhook_secret().await?,
+            limits: env.limits()?,
+        })
+    }
+
+    async fn handle(
+        &self,
+        event: Self::Event,
+        _: Invocation,
+    ) -> Result<Self::Output, FunctionError> {
+        match event {
+            HttpOr::Http(event) => Ok(Reply::Http(Box::new(
+                serve_http(&event, |req| http(self, req)).await,
+            ))),
+            HttpOr::Other(Scheduled(input)) => scheduled(self, &input).await.map(Reply::Other),
+        }
     }
 }
 
-async fn http(deps: &Deps, req: ApiRequest) -> Result<ApiResponse, ApiError> {
+async fn http(deps: &Snapshot, req: ApiRequest) -> Result<ApiResponse, ApiError> {
     match (req.method.as_str(), req.path.as_str()) {
         ("POST", p) if route("/snapshots", p).is_some() => create(deps, &req).await,
         ("POST", p) if route("/webhooks/github", p).is_some() => github_webhook(deps, &req).await,
@@ -37,7 +84,7 @@ async fn http(deps: &Deps, req: ApiRequest) -> Result<ApiResponse, ApiError> {
 }
 
 /// `POST /snapshots` `{scope, name?}`.
-async fn create(deps: &Deps, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+async fn create(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let body = req.json_body()?;
     let scope = scope_field(&body)?;
     let name = match body.get("name") {
@@ -73,7 +120,7 @@ fn scope_field(body: &Map<String, Value>) -> Result<Scope, ApiError> {
 }
 
 async fn take(
-    deps: &Deps,
+    deps: &Snapshot,
     scope: &Scope,
     name: Option<SnapshotName>,
     reuse_name: bool,
@@ -97,7 +144,7 @@ async fn take(
 }
 
 /// `POST /webhooks/github`: verified by signature (the route has no IAM auth).
-async fn github_webhook(deps: &Deps, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+async fn github_webhook(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let Some(secret) = &deps.webhook_secret else {
         return Err(ApiError::Internal {
             message: "the webhook secret is not configured (BACKTRACK_WEBHOOK_SECRET_ARN)".into(),
@@ -168,27 +215,21 @@ async fn github_webhook(deps: &Deps, req: &ApiRequest) -> Result<ApiResponse, Ap
     }
 }
 
-/// The schedule's input: `{"scopes": [...], "retention": {"keep_last": N, "keep_within_days": D}}`.
-async fn scheduled(deps: &Deps, input: &Value) -> Result<Value, FunctionError> {
-    let scopes = match input.get("scopes") {
-        Some(Value::Array(items)) if !items.is_empty() => items
-            .iter()
-            .map(|s| {
-                s.as_str()
-                    .ok_or_else(|| {
-                        FunctionError::permanent("scopes: every entry must be a string")
-                    })?
-                    .parse::<Scope>()
-                    .map_err(|e| FunctionError::permanent(format!("scopes: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        _ => {
-            return Err(FunctionError::permanent(
-                "scopes: the schedule input needs a non-empty list of scopes",
-            ))
-        }
-    };
-    let retention = retention(input.get("retention"))?;
+async fn scheduled(deps: &Snapshot, input: &ScheduleInput) -> Result<Value, FunctionError> {
+    if input.scopes.is_empty() {
+        return Err(FunctionError::permanent(
+            "scopes: the schedule input needs a non-empty list of scopes",
+        ));
+    }
+    let scopes = input
+        .scopes
+        .iter()
+        .map(|s| {
+            s.parse::<Scope>()
+                .map_err(|e| FunctionError::permanent(format!("scopes: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let retention = input.retention.as_ref().map(retention);
     let mut results = Vec::new();
     let mut failures = 0usize;
     let mut retryable = false;
@@ -226,31 +267,20 @@ async fn scheduled(deps: &Deps, input: &Value) -> Result<Value, FunctionError> {
     Ok(json!({"snapshots": results}))
 }
 
-fn retention(value: Option<&Value>) -> Result<Option<PruneOptions>, FunctionError> {
-    let Some(value) = value.filter(|v| !v.is_null()) else {
-        return Ok(None);
-    };
-    let field = |name: &str| -> Result<Option<u64>, FunctionError> {
-        match value.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-                FunctionError::permanent(format!(
-                    "retention.{name}: must be a non-negative integer"
-                ))
-            }),
-        }
-    };
+fn retention(input: &RetentionInput) -> PruneOptions {
     let mut opts = PruneOptions::default();
-    if let Some(n) = field("keep_last")? {
+    if let Some(n) = input.keep_last {
         opts.keep_last = usize::try_from(n).unwrap_or(usize::MAX);
     }
-    opts.keep_within = field("keep_within_days")?.map(|d| Duration::from_secs(d * 86_400));
-    Ok(Some(opts))
+    opts.keep_within = input
+        .keep_within_days
+        .map(|d| Duration::from_secs(d.saturating_mul(86_400)));
+    opts
 }
 
 /// Retention under the scope's lock, like `backtrack prune --execute`.
 async fn apply_retention(
-    deps: &Deps,
+    deps: &Snapshot,
     scope: &Scope,
     opts: &PruneOptions,
 ) -> Result<Value, backtrack::Error> {

@@ -1,30 +1,31 @@
 //! The handler in-process on memory twins and an in-process sandbox.
 #![allow(clippy::unwrap_used)]
 
-use backtrack::serverless::testkit::{http_event, response, set_header, Harness};
-use backtrack::snapshot::SnapshotOptions;
+use backtrack_lambda::{Function, Invocation};
+use backtrack_tests::lambda::{event, http_event, response, set_header, Harness};
 use serde_json::{json, Value};
 
-use super::handle;
+use super::Diff;
 
 const GET_DIFF: &str = include_str!("../../events/get-diff-live.json");
 
 async fn snapshot(h: &Harness) -> String {
-    let scope = "github:acme/widgets".parse().unwrap();
-    let tracker = h.deps.trackers.tracker(&scope).unwrap();
-    let report = h
-        .deps
-        .archive
-        .create_snapshot(tracker, &SnapshotOptions::default())
-        .await
-        .unwrap();
-    report.id.to_string()
+    h.snapshot("github:acme/widgets").await
 }
 
 async fn get(h: &Harness, path: &str, accept: Option<&str>) -> (u16, Value) {
     let mut ev = http_event(GET_DIFF, "GET", path, None);
     set_header(&mut ev, "accept", accept);
-    response(&handle(&h.deps, ev).await.unwrap())
+    let function = Diff {
+        archive: h.archive.clone(),
+        trackers: h.trackers.clone(),
+    };
+    response(
+        &function
+            .handle(event(ev), Invocation::default())
+            .await
+            .unwrap(),
+    )
 }
 
 #[tokio::test]

@@ -5,12 +5,12 @@
 
 use std::path::PathBuf;
 
-use backtrack::serverless::testkit::{http_event, response, set_header, Harness};
-use backtrack::serverless::webhook::sign;
-use backtrack::serverless::Secret;
+use backtrack_lambda::webhook::sign;
+use backtrack_lambda::{Function, FunctionError, Invocation, Limits, Secret};
+use backtrack_tests::lambda::{event, http_event, response, set_header, Harness};
 use serde_json::{json, Value};
 
-use super::handle;
+use super::Snapshot;
 
 const POST_SNAPSHOTS: &str = include_str!("../../events/post-snapshots.json");
 const POST_INVALID: &str = include_str!("../../events/post-snapshots-invalid.json");
@@ -62,9 +62,22 @@ fn closed_pull_request() -> Value {
 
 async fn harness() -> Harness {
     // The examples' repository.
-    let mut h = Harness::start("Codertocat", "Hello-World").await;
-    h.deps.webhook_secret = Some(Secret::new(SECRET));
-    h
+    Harness::start("Codertocat", "Hello-World").await
+}
+
+/// The function on the harness, with the webhook secret [`SECRET`], invoked with `payload`
+/// as the runtime would; the answer as the runtime serializes it.
+async fn handle(h: &Harness, payload: Value) -> Result<Value, FunctionError> {
+    let function = Snapshot {
+        archive: h.archive.clone(),
+        trackers: h.trackers.clone(),
+        webhook_secret: Some(Secret::new(SECRET)),
+        limits: Limits::default(),
+    };
+    let reply = function
+        .handle(event(payload), Invocation::default())
+        .await?;
+    Ok(serde_json::to_value(reply).unwrap())
 }
 
 /// A webhook delivery as API Gateway passes it on: `body` signed with `secret` (or not).
@@ -77,14 +90,14 @@ fn delivery(event: &str, id: &str, body: &str, signature: Option<String>) -> Val
 }
 
 async fn snapshots(h: &Harness) -> usize {
-    h.deps.archive.catalog.list(None).await.unwrap().len()
+    h.archive.catalog.list(None).await.unwrap().len()
 }
 
 #[tokio::test]
 async fn post_snapshots_takes_a_snapshot() {
     let h = Harness::start("acme", "widgets").await;
     let ev: Value = serde_json::from_str(POST_SNAPSHOTS).unwrap();
-    let (status, body) = response(&handle(&h.deps, ev).await.unwrap());
+    let (status, body) = response(&handle(&h, ev).await.unwrap());
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["scope"], "github:acme/widgets");
     assert_eq!(body["name"], "before-sync");
@@ -104,9 +117,9 @@ async fn a_reused_name_is_refused_unless_forced() {
         )
     };
     let named = json!({"scope": "github:acme/widgets", "name": "é".repeat(100)});
-    let (status, first) = response(&handle(&h.deps, post(named.clone())).await.unwrap());
+    let (status, first) = response(&handle(&h, post(named.clone())).await.unwrap());
     assert_eq!(status, 201, "{first}");
-    let (status, body) = response(&handle(&h.deps, post(named.clone())).await.unwrap());
+    let (status, body) = response(&handle(&h, post(named.clone())).await.unwrap());
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "refused");
     let message = body["error"]["message"].as_str().unwrap();
@@ -114,7 +127,7 @@ async fn a_reused_name_is_refused_unless_forced() {
     assert_eq!(snapshots(&h).await, 1);
     let mut forced = named;
     forced["force"] = json!(true);
-    let (status, body) = response(&handle(&h.deps, post(forced)).await.unwrap());
+    let (status, body) = response(&handle(&h, post(forced)).await.unwrap());
     assert_eq!(status, 201, "{body}");
     assert_eq!(snapshots(&h).await, 2);
 }
@@ -123,7 +136,7 @@ async fn a_reused_name_is_refused_unless_forced() {
 async fn invalid_requests_name_the_field() {
     let h = Harness::start("acme", "widgets").await;
     let ev: Value = serde_json::from_str(POST_INVALID).unwrap();
-    let (status, body) = response(&handle(&h.deps, ev).await.unwrap());
+    let (status, body) = response(&handle(&h, ev).await.unwrap());
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["field"], "scope");
     assert_eq!(body["error"]["retryable"], false);
@@ -160,7 +173,7 @@ async fn invalid_requests_name_the_field() {
             "/snapshots",
             Some(&payload.to_string()),
         );
-        let (status, body) = response(&handle(&h.deps, ev).await.unwrap());
+        let (status, body) = response(&handle(&h, ev).await.unwrap());
         assert_eq!(
             (status, body["error"]["field"].as_str()),
             (400, Some(field)),
@@ -168,14 +181,14 @@ async fn invalid_requests_name_the_field() {
         );
     }
     let ev = http_event(POST_SNAPSHOTS, "POST", "/snapshots", Some("{not json"));
-    let (status, body) = response(&handle(&h.deps, ev).await.unwrap());
+    let (status, body) = response(&handle(&h, ev).await.unwrap());
     assert_eq!(
         (status, body["error"]["field"].as_str()),
         (400, Some("body"))
     );
 
     let ev = http_event(POST_SNAPSHOTS, "GET", "/nowhere", None);
-    let (status, body) = response(&handle(&h.deps, ev).await.unwrap());
+    let (status, body) = response(&handle(&h, ev).await.unwrap());
     assert_eq!(status, 404, "{body}");
     assert_eq!(snapshots(&h).await, 0);
 }
@@ -185,7 +198,7 @@ async fn webhooks_snapshot_pushes_to_the_default_branch_and_merged_prs_once() {
     let h = harness().await;
     let push = push_to_default_branch().to_string();
     let signed = Some(sign(SECRET.as_bytes(), push.as_bytes()));
-    let out = handle(&h.deps, delivery("push", "d-push-1", &push, signed.clone()))
+    let out = handle(&h, delivery("push", "d-push-1", &push, signed.clone()))
         .await
         .unwrap();
     let (status, body) = response(&out);
@@ -195,7 +208,7 @@ async fn webhooks_snapshot_pushes_to_the_default_branch_and_merged_prs_once() {
 
     // A redelivery of the same delivery id does nothing.
     let (status, body) = response(
-        &handle(&h.deps, delivery("push", "d-push-1", &push, signed))
+        &handle(&h, delivery("push", "d-push-1", &push, signed))
             .await
             .unwrap(),
     );
@@ -211,7 +224,7 @@ async fn webhooks_snapshot_pushes_to_the_default_branch_and_merged_prs_once() {
     let text = closed.to_string();
     let sig = Some(sign(SECRET.as_bytes(), text.as_bytes()));
     let (status, body) = response(
-        &handle(&h.deps, delivery("pull_request", "d-pr-1", &text, sig))
+        &handle(&h, delivery("pull_request", "d-pr-1", &text, sig))
             .await
             .unwrap(),
     );
@@ -228,7 +241,7 @@ async fn webhooks_snapshot_pushes_to_the_default_branch_and_merged_prs_once() {
     let text = merged.to_string();
     let sig = Some(sign(SECRET.as_bytes(), text.as_bytes()));
     let (status, body) = response(
-        &handle(&h.deps, delivery("pull_request", "d-pr-2", &text, sig))
+        &handle(&h, delivery("pull_request", "d-pr-2", &text, sig))
             .await
             .unwrap(),
     );
@@ -244,7 +257,7 @@ async fn webhooks_snapshot_pushes_to_the_default_branch_and_merged_prs_once() {
         .to_string();
     let sig = Some(sign(SECRET.as_bytes(), tag.as_bytes()));
     let (status, _) = response(
-        &handle(&h.deps, delivery("push", "d-tag", &tag, sig))
+        &handle(&h, delivery("push", "d-tag", &tag, sig))
             .await
             .unwrap(),
     );
@@ -252,7 +265,7 @@ async fn webhooks_snapshot_pushes_to_the_default_branch_and_merged_prs_once() {
     let ping = r#"{"zen":"Design for failure.","hook_id":1}"#;
     let sig = Some(sign(SECRET.as_bytes(), ping.as_bytes()));
     let (status, _) = response(
-        &handle(&h.deps, delivery("ping", "d-ping", ping, sig))
+        &handle(&h, delivery("ping", "d-ping", ping, sig))
             .await
             .unwrap(),
     );
@@ -280,12 +293,9 @@ async fn forged_webhooks_are_refused_without_work() {
         ("malformed", push.clone(), Some("sha256=zz".into())),
     ];
     for (i, (case, body, sig)) in cases.into_iter().enumerate() {
-        let out = handle(
-            &h.deps,
-            delivery("push", &format!("forged-{i}"), &body, sig),
-        )
-        .await
-        .unwrap();
+        let out = handle(&h, delivery("push", &format!("forged-{i}"), &body, sig))
+            .await
+            .unwrap();
         let (status, body) = response(&out);
         assert_eq!(status, 401, "{case}: {body}");
         assert_eq!(body["error"]["code"], "unauthorized", "{case}");
@@ -304,24 +314,21 @@ async fn a_schedule_snapshots_every_scope_and_applies_retention() {
     let mut ev: Value = serde_json::from_str(SCHEDULE).unwrap();
     ev["detail"]["scopes"] = json!(["github:Codertocat/Hello-World"]);
     ev["detail"]["retention"] = json!({"keep_last": 1});
-    handle(&h.deps, ev.clone()).await.unwrap();
-    let out = handle(&h.deps, ev).await.unwrap();
+    handle(&h, ev.clone()).await.unwrap();
+    let out = handle(&h, ev).await.unwrap();
     assert_eq!(out["snapshots"][0]["status"], "completed", "{out}");
     assert_eq!(out["snapshots"][0]["pruned"]["snapshots"], 1, "{out}");
-    let kept = h.deps.archive.catalog.list(None).await.unwrap();
+    let kept = h.archive.catalog.list(None).await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].trigger.to_string(), "schedule");
 
     // A schedule's constant input (no EventBridge envelope) works the same; a bad one fails
     // naming the field, without retry.
-    let out = handle(
-        &h.deps,
-        json!({"scopes": ["github:Codertocat/Hello-World"]}),
-    )
-    .await
-    .unwrap();
+    let out = handle(&h, json!({"scopes": ["github:Codertocat/Hello-World"]}))
+        .await
+        .unwrap();
     assert_eq!(out["snapshots"][0]["status"], "completed");
-    let err = handle(&h.deps, json!({"scopes": []})).await.unwrap_err();
+    let err = handle(&h, json!({"scopes": []})).await.unwrap_err();
     assert!(
         err.message.starts_with("scopes:") && !err.retryable,
         "{err}"

@@ -50,7 +50,7 @@ pub async fn from_env(
     var: &str,
     config: &aws_config::SdkConfig,
 ) -> Result<Option<Secret>, SecretError> {
-    use crate::config::env;
+    use backtrack::config::env;
     if let Some(value) = env::var(var) {
         return Ok(Some(Secret::new(value.trim())));
     }
@@ -67,7 +67,7 @@ pub async fn from_env(
         .map_err(|e| SecretError::Unreadable {
             var: arn_var.clone(),
             arn: arn.clone(),
-            detail: crate::aws::one_line(
+            detail: backtrack::aws::one_line(
                 &aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
             ),
         })?;
