@@ -30,14 +30,13 @@ pub async fn run(ctx: &Context, args: RollbackArgs) -> Result<Outcome> {
     .await
     .and_then(Resolved::completed)
     .with_context(|| format!("--to {}", args.to))?;
-    super::note_resolved(ctx, Some("--to"), &resolved);
-    rollback_to(ctx, &archive, resolved, &args.flags).await
+    rollback_to(ctx, &archive, (Some("--to"), resolved), &args.flags).await
 }
 
 pub async fn restore(ctx: &Context, args: RestoreArgs) -> Result<Outcome> {
     let archive = ctx.archive().await?;
-    let resolved = super::snapshot::find(ctx, &archive, &args.reference, Need::Completed).await?;
-    rollback_to(ctx, &archive, resolved, &args.flags).await
+    let resolved = super::snapshot::find(&archive, &args.reference, Need::Completed).await?;
+    rollback_to(ctx, &archive, (None, resolved), &args.flags).await
 }
 
 /// Parses `--only 12,#15` into issue numbers, checking each exists in the snapshot.
@@ -114,7 +113,7 @@ fn tracker_for(
 pub async fn rollback_to(
     ctx: &Context,
     archive: &Archive,
-    resolved: Resolved,
+    (flag, resolved): (Option<&str>, Resolved),
     flags: &RollbackFlags,
 ) -> Result<Outcome> {
     let entry = resolved.entry.clone();
@@ -125,6 +124,8 @@ pub async fn rollback_to(
     options.fields = parse_fields(&flags.fields)?;
     options.close_new_issues = flags.close_new_issues;
     options.delete_new_comments = flags.delete_new_comments;
+    // Said once the options are valid, so a refused command prints one line: its error.
+    super::note_resolved(ctx, flag, &resolved);
     let tracker = tracker_for(ctx, &entry.scope, flags)?;
     let progress = CaptureProgress::for_output(ctx.json, ctx.quiet, "reading live state");
 

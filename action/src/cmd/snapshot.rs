@@ -140,29 +140,24 @@ pub enum Need {
 }
 
 /// The snapshot a command's reference means (across every scope), checked against what the
-/// command needs, then said on stderr.
-pub async fn find(
-    ctx: &Context,
-    archive: &Archive,
-    reference: &str,
-    need: Need,
-) -> Result<Resolved> {
+/// command needs. The caller says what it resolved to ([`super::note_resolved`]) once its
+/// own checks passed, so a refused command still prints one line: its error.
+pub async fn find(archive: &Archive, reference: &str, need: Need) -> Result<Resolved> {
     let resolved = archive.find(None, &SnapshotRef::parse(reference)?).await?;
-    let resolved = match need {
+    Ok(match need {
         Need::Any => resolved,
         Need::Completed => resolved.completed()?,
         Need::Unique => {
             resolved.clone().unique()?;
             resolved
         }
-    };
-    super::note_resolved(ctx, None, &resolved);
-    Ok(resolved)
+    })
 }
 
 async fn show(ctx: &Context, args: RefArgs) -> Result<Outcome> {
     let archive = ctx.archive().await?;
-    let resolved = find(ctx, &archive, &args.reference, Need::Any).await?;
+    let resolved = find(&archive, &args.reference, Need::Any).await?;
+    super::note_resolved(ctx, None, &resolved);
     let entry = &resolved.entry;
     let manifest = if entry.status == SnapshotStatus::Completed {
         Some(archive.load_manifest(entry).await?)
@@ -216,9 +211,10 @@ async fn show(ctx: &Context, args: RefArgs) -> Result<Outcome> {
 async fn delete(ctx: &Context, args: DeleteArgs) -> Result<Outcome> {
     let archive = ctx.archive().await?;
     // Deleting "the newest of several with this name" is not a guess to make.
-    let resolved = find(ctx, &archive, &args.reference, Need::Unique).await?;
+    let resolved = find(&archive, &args.reference, Need::Unique).await?;
     let entry = resolved.entry.clone();
     archive.delete_snapshot(&entry, args.force).await?;
+    super::note_resolved(ctx, None, &resolved);
     if ctx.json {
         print_json(&serde_json::json!({
             "deleted": entry.id, "scope": entry.scope, "resolved": resolved,
@@ -234,8 +230,9 @@ async fn delete(ctx: &Context, args: DeleteArgs) -> Result<Outcome> {
 
 async fn pin(ctx: &Context, args: RefArgs, pinned: bool) -> Result<Outcome> {
     let archive = ctx.archive().await?;
-    let resolved = find(ctx, &archive, &args.reference, Need::Any).await?;
+    let resolved = find(&archive, &args.reference, Need::Any).await?;
     archive.catalog.set_pinned(&resolved.id, pinned).await?;
+    super::note_resolved(ctx, None, &resolved);
     if ctx.json {
         print_json(&serde_json::json!({
             "id": resolved.id, "pinned": pinned, "resolved": resolved,

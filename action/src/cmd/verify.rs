@@ -16,7 +16,8 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<Outcome> {
         (Some(t), _) => match t.parse::<Scope>() {
             Ok(scope) => archive.catalog.list(Some(&scope)).await?,
             Err(_) if !t.contains(':') => {
-                let r = super::snapshot::find(ctx, &archive, t, super::snapshot::Need::Any).await?;
+                let r = super::snapshot::find(&archive, t, super::snapshot::Need::Any).await?;
+                super::note_resolved(ctx, None, &r);
                 let entry = r.entry.clone();
                 resolved = Some(r);
                 vec![entry]
