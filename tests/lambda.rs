@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use backtrack::catalog::MemoryCatalog;
-use backtrack::sandbox::{Sandbox, SandboxOptions};
 use backtrack::snapshot::{Archive, SnapshotOptions};
 use backtrack::store::MemoryStore;
 use backtrack::tracker::{GitHubConfig, WritePace};
 use backtrack_lambda::{GitHubTrackers, Limits, MemoryQueue, TrackerFactory};
+use backtrack_sandbox::github::{Sandbox, SandboxOptions};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;

@@ -82,7 +82,7 @@ impl Context {
 
     /// A tracker for `scope`, configured from the environment.
     pub fn tracker(&self, scope: &Scope) -> Result<Arc<dyn Tracker>> {
-        self.tracker_with(scope, GitHubConfig::from_env())
+        self.tracker_with(scope, GitHubConfig::from_env()?)
     }
 
     pub fn tracker_with(&self, scope: &Scope, config: GitHubConfig) -> Result<Arc<dyn Tracker>> {

@@ -9,6 +9,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::sanitize::{quote, redact_url};
+
 /// Environment variables, by name.
 pub mod env {
     /// Where archives live (`--store`): `file://PATH`, a plain path, or `s3://BUCKET/PREFIX`.
@@ -17,6 +19,8 @@ pub mod env {
     pub const CATALOG: &str = "BACKTRACK_CATALOG";
     /// The CLI's log filter (`tracing` directives, e.g. `debug` or `backtrack=trace`).
     pub const LOG: &str = "BACKTRACK_LOG";
+    /// The usual log filter, read when [`LOG`] is unset (the functions read only this one).
+    pub const RUST_LOG: &str = "RUST_LOG";
     /// The GitHub token; [`GH_TOKEN`] is read when this one is unset (the `gh` CLI's name).
     pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
     /// The GitHub token under the `gh` CLI's name.
@@ -98,7 +102,7 @@ const CATALOG_FORMS: &str = "accepted forms: sqlite://PATH or dynamodb://TABLE";
 impl StoreUrl {
     /// Parses a store URL given as `source` (a flag or variable name, for messages).
     pub fn parse(url: &str, source: Source<'_>) -> Result<Self, ConfigError> {
-        let bad = |detail: String| ConfigError(format!("{source} {url:?}: {detail}"));
+        let bad = |detail: String| ConfigError(format!("{source} {}: {detail}", shown(url)));
         if let Some(path) = url.strip_prefix("file://") {
             if path.is_empty() {
                 return Err(bad(format!("has no path; {STORE_FORMS}")));
@@ -110,7 +114,8 @@ impl StoreUrl {
         }
         if let Some((scheme, _)) = url.split_once("://") {
             return Err(bad(format!(
-                "the {scheme}:// scheme is not supported; {STORE_FORMS}"
+                "the {} scheme is not supported; {STORE_FORMS}",
+                quote(&format!("{scheme}://"))
             )));
         }
         if url.trim().is_empty() {
@@ -190,7 +195,7 @@ fn validate_bucket_name(name: &str) -> Result<(), &'static str> {
 impl CatalogUrl {
     /// Parses a catalog URL given as `source` (a flag or variable name, for messages).
     pub fn parse(url: &str, source: Source<'_>) -> Result<Self, ConfigError> {
-        let bad = |detail: String| ConfigError(format!("{source} {url:?}: {detail}"));
+        let bad = |detail: String| ConfigError(format!("{source} {}: {detail}", shown(url)));
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
                 return Err(bad(format!("has no path; {CATALOG_FORMS}")));
@@ -268,6 +273,11 @@ impl Locations {
         };
         Ok(Locations { store, catalog })
     }
+}
+
+/// A URL as messages show it: credentials and query strings redacted, escaped, cut when long.
+fn shown(url: &str) -> String {
+    quote(&redact_url(url))
 }
 
 /// `~` and `~/…` against `HOME`.

@@ -19,12 +19,15 @@
 //!   the one path the CLI, the Action and the diff function share.
 //! - [`rollback`]: plans that put a live tracker back to a snapshot's state, and their
 //!   execution (journaled, resumable, verified).
+//! - [`sanitize`]: untrusted text on its way to a terminal, Markdown or an error message.
 //! - `aws` (feature `aws`): configuration and error classification shared by the S3 store
 //!   and the DynamoDB catalog.
 //! - `conformance` (tests, or feature `conformance`): the backend contract as test suites
 //!   that every `ObjectStore` and `Catalog` implementation runs.
-//! - [`sandbox`] (feature `sandbox`): the GitHub-compatible emulator used by `demo`, tests and
-//!   rehearsals.
+//!
+//! The tracker emulators (the sandbox behind `backtrack sandbox` and `demo`) live beside this
+//! crate in `backtrack-sandbox`, and what only the Lambda functions share in
+//! `backtrack-lambda`: the engine depends on no emulator and no Lambda runtime.
 //!
 //! # Data flow
 //! A tracker streams [`Record`]s; the snapshot engine turns each into a blob as it arrives,
@@ -48,8 +51,7 @@ pub mod manifest;
 pub mod prune;
 pub mod record;
 pub mod rollback;
-#[cfg(feature = "sandbox")]
-pub mod sandbox;
+pub mod sanitize;
 pub mod scope;
 pub mod snapshot;
 pub mod store;

@@ -7,10 +7,10 @@ use anyhow::{Context as _, Result};
 use backtrack::compare::{self, DiffSides, LiveSource};
 use backtrack::diff::{self, DiffOptions, TextOptions};
 use backtrack::rollback::{self, ExecuteOptions, RollbackOptions};
-use backtrack::sandbox::{Sandbox, SandboxOptions};
 use backtrack::snapshot::{SnapshotName, SnapshotOptions};
 use backtrack::tracker::{GitHubConfig, GitHubTracker, NoProgress, WritePace};
 use backtrack::Scope;
+use backtrack_sandbox::github::{Sandbox, SandboxOptions};
 use http::Method;
 use serde_json::{json, Value};
 

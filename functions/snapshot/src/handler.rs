@@ -229,7 +229,7 @@ async fn scheduled(deps: &Snapshot, input: &ScheduleInput) -> Result<Value, Func
                 .map_err(|e| FunctionError::permanent(format!("scopes: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let retention = input.retention.as_ref().map(retention);
+    let retention = input.retention.as_ref().map(retention).transpose()?;
     let mut results = Vec::new();
     let mut failures = 0usize;
     let mut retryable = false;
@@ -267,15 +267,23 @@ async fn scheduled(deps: &Snapshot, input: &ScheduleInput) -> Result<Value, Func
     Ok(json!({"snapshots": results}))
 }
 
-fn retention(input: &RetentionInput) -> PruneOptions {
+fn retention(input: &RetentionInput) -> Result<PruneOptions, FunctionError> {
     let mut opts = PruneOptions::default();
     if let Some(n) = input.keep_last {
         opts.keep_last = usize::try_from(n).unwrap_or(usize::MAX);
     }
-    opts.keep_within = input
-        .keep_within_days
-        .map(|d| Duration::from_secs(d.saturating_mul(86_400)));
-    opts
+    // At most a century, as for `backtrack prune`: a longer span means nothing for retention,
+    // and `d * 86,400` must not overflow.
+    opts.keep_within = match input.keep_within_days {
+        None => None,
+        Some(d) if d <= 36_600 => Some(Duration::from_secs(d * 86_400)),
+        Some(_) => {
+            return Err(FunctionError::permanent(
+                "retention.keep_within_days: must be at most 36600 (100 years)",
+            ))
+        }
+    };
+    Ok(opts)
 }
 
 /// Retention under the scope's lock, like `backtrack prune --execute`.

@@ -158,8 +158,15 @@ impl Env {
         let token = secrets::from_env(ENV_GITHUB_TOKEN, &self.sdk)
             .await
             .map_err(|e| ConfigError(e.to_string()))?;
-        let mut github = GitHubConfig::from_env();
-        github.token = token.map(|t| t.expose().to_string());
+        let mut github = GitHubConfig::from_env().map_err(|e| ConfigError(e.to_string()))?;
+        github.token = match token {
+            Some(t) => {
+                backtrack::tracker::github::check_token(t.expose(), ENV_GITHUB_TOKEN)
+                    .map_err(|e| ConfigError(e.to_string()))?;
+                Some(t.expose().to_string())
+            }
+            None => None,
+        };
         if let Some(ms) = var(ENV_WRITE_INTERVAL_MS) {
             let ms: u64 = ms.parse().map_err(|_| {
                 ConfigError(format!(

@@ -67,15 +67,10 @@ impl From<NameError> for Error {
     }
 }
 
-/// `"name"` with escapes, cut to 40 characters: enough to recognise it, never a wall of text.
+/// `"name"` with escapes, cut when long (saying how long): enough to recognise it, never a
+/// wall of text.
 fn quoted(name: &str) -> String {
-    const SHOWN: usize = 40;
-    if name.chars().count() <= SHOWN {
-        format!("{name:?}")
-    } else {
-        let head: String = name.chars().take(SHOWN).collect();
-        format!("{head:?}…")
-    }
+    crate::sanitize::quote(name)
 }
 
 impl SnapshotName {
@@ -493,8 +488,8 @@ mod tests {
         let message = refused("evil\u{202E}txt").to_string();
         assert!(message.contains("U+202E"), "{message}");
         assert!(
-            message.contains("\\u{202e}"),
-            "escaped in the message: {message}"
+            message.contains("\"evil<U+202E>txt\""),
+            "shown, not applied, in the message: {message}"
         );
         assert!(!message.contains('\u{202E}'), "{message}");
     }

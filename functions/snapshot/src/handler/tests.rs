@@ -334,3 +334,21 @@ async fn a_schedule_snapshots_every_scope_and_applies_retention() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_retention_span_that_would_overflow_is_refused_not_a_panic() {
+    let h = harness().await;
+    for days in [u64::MAX, 36_601] {
+        let err = handle(
+            &h,
+            json!({"scopes": ["github:Codertocat/Hello-World"],
+                   "retention": {"keep_within_days": days}}),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            err.message.contains("keep_within_days") && !err.retryable,
+            "{err}"
+        );
+    }
+}
