@@ -2,8 +2,6 @@
 //! HTTP client, independent of the code under test. Answers are (status, JSON body); a body
 //! that is not JSON comes back as a JSON string, an empty one as `null`.
 
-use std::sync::OnceLock;
-
 use serde_json::Value;
 
 /// The token the sandbox accepts by default.
@@ -47,7 +45,9 @@ pub async fn request(
     (status, json)
 }
 
-/// [`request`] from synchronous code (the e2e tests), on a runtime of its own.
+/// [`request`] from synchronous code (the e2e tests' helpers), which may itself run inside
+/// an async test: the request runs on a thread and runtime of its own, since a runtime cannot
+/// be blocked on from within another.
 pub fn request_blocking(
     base: &str,
     method: &str,
@@ -55,7 +55,17 @@ pub fn request_blocking(
     body: Option<Value>,
     token: Option<&str>,
 ) -> (u16, Value) {
-    runtime().block_on(request(base, method, path, body, token))
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("cannot start a runtime for a blocking request: {e}"))
+                .block_on(request(base, method, path, body, token))
+        })
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
 }
 
 /// A client per request: tests run on many runtimes (one per `#[tokio::test]`), and a
@@ -65,14 +75,4 @@ fn client() -> reqwest::Client {
         .timeout(std::time::Duration::from_secs(60))
         .build()
         .unwrap_or_else(|e| panic!("cannot build the HTTP client: {e}"))
-}
-
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap_or_else(|e| panic!("cannot start a runtime for blocking requests: {e}"))
-    })
 }
