@@ -24,7 +24,7 @@ use crate::manifest::{Counts, Trigger};
 use crate::scope::Scope;
 
 #[cfg(feature = "aws")]
-pub use dynamo::{parse_table_url, DynamoCatalog, TableSetup};
+pub use dynamo::{DynamoCatalog, TableSetup};
 pub use memory::MemoryCatalog;
 pub use sqlite::SqliteCatalog;
 

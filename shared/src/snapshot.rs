@@ -5,13 +5,17 @@
 //! - [`Archive::create_snapshot`] captures a tracker's scope with the write order that keeps
 //!   readers safe (blobs, then the manifest, then the completed catalog entry).
 //! - [`Archive::verify`] re-hashes what a set of snapshots references.
+//! - [`SnapshotName`], [`SnapshotRef`] and [`Archive::find`]: naming snapshots and finding
+//!   them again (`reference`).
 
 mod archive;
 mod capture;
+mod reference;
 mod verify;
 
 pub use archive::Archive;
 pub use capture::{
     fetch_live, CaptureMode, SnapshotOptions, SnapshotReport, DEFAULT_RECONCILE_EVERY,
 };
+pub use reference::{NameError, Resolved, ResolvedBy, SnapshotName, SnapshotRef, MAX_NAME_CHARS};
 pub use verify::VerifyReport;

@@ -13,6 +13,7 @@ mod diff;
 mod faultproxy;
 mod functions;
 mod incremental;
+mod references;
 mod rollback;
 mod safety;
 mod sandbox_compat;

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use backtrack::diff::{self, DiffOptions, Side, TextOptions};
+use backtrack::compare::{self, DiffSides, LiveSource};
+use backtrack::diff::{self, DiffOptions, TextOptions};
 use backtrack::rollback::{
     self, Confirmed, ExecuteOptions, Executed, Executor, Rollback, RollbackOptions, RollbackRequest,
 };
-use backtrack::snapshot::{fetch_live, SnapshotOptions};
+use backtrack::snapshot::{SnapshotName, SnapshotOptions};
 use backtrack::tracker::{GitHubConfig, GitHubTracker, NoProgress, WritePace};
 use backtrack::Scope;
 use backtrack_sandbox::github::{Sandbox, SandboxOptions};
@@ -138,7 +139,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
         .create_snapshot(
             tracker.clone(),
             &SnapshotOptions {
-                name: Some("before-sync".into()),
+                name: Some(SnapshotName::parse("before-sync")?),
                 progress: CaptureProgress::for_output(false, false, "capturing"),
                 ..SnapshotOptions::default()
             },
@@ -158,21 +159,24 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
 
     step(3, "See what changed");
     command(&format!("backtrack diff {scope}"));
+    let compared = compare::compare(
+        &archive,
+        &scope,
+        &DiffSides::parse(Some("before-sync"), Some("live"))?,
+        &DiffOptions::default(),
+        Some(&LiveSource {
+            tracker: tracker.clone(),
+            progress: Arc::new(NoProgress),
+        }),
+    )
+    .await
+    .map_err(backtrack::Error::from)?;
+    let d = &compared.diff;
     let entry = archive.resolve(Some(&scope), "before-sync").await?;
     let manifest = archive.load_manifest(&entry).await?;
     let target = archive.load_records(&manifest, true).await?;
-    let live = fetch_live(tracker.clone(), Arc::new(NoProgress), false).await?;
-    let d = diff::diff(&target, &live, &DiffOptions::default()).with_sides(
-        Side::snapshot(
-            &scope,
-            entry.id.to_string(),
-            entry.name.clone(),
-            Some(entry.created_at),
-        ),
-        Side::live(&scope),
-    );
     let text = diff::render_text(
-        &d,
+        d,
         &TextOptions {
             color: true,
             ..TextOptions::default()

@@ -11,11 +11,12 @@ use backtrack::rollback::{
     self, Confirmed, ExecuteOptions, Executed, Executor, PlanChange, PlanFingerprint, Preview,
     Rollback, RollbackOptions, RollbackPlan, RollbackReport, RollbackRequest,
 };
-use backtrack::snapshot::Archive;
+use backtrack::snapshot::{Archive, Resolved, SnapshotRef};
 use backtrack::tracker::{GitHubConfig, TrackerWriter, WritePace};
 use backtrack::{Scope, SnapshotEntry};
 use serde_json::json;
 
+use super::snapshot::Need;
 use super::{print_json, Outcome};
 use crate::cli::{RestoreArgs, RollbackArgs, RollbackFlags};
 use crate::ctx::{parse_scope, Context};
@@ -24,17 +25,21 @@ use crate::progress::CaptureProgress;
 pub async fn run(ctx: &Context, args: RollbackArgs) -> Result<Outcome> {
     let scope = parse_scope(&args.scope)?;
     let archive = ctx.archive().await?;
-    let entry = archive
-        .resolve(Some(&scope), &args.to)
-        .await
-        .with_context(|| format!("--to {}", args.to))?;
-    rollback_to(ctx, &archive, entry, &args.flags).await
+    let resolved = async {
+        archive
+            .find(Some(&scope), &SnapshotRef::parse(&args.to)?)
+            .await
+    }
+    .await
+    .and_then(Resolved::completed)
+    .with_context(|| format!("--to {}", args.to))?;
+    rollback_to(ctx, &archive, (Some("--to"), resolved), &args.flags).await
 }
 
 pub async fn restore(ctx: &Context, args: RestoreArgs) -> Result<Outcome> {
     let archive = ctx.archive().await?;
-    let entry = archive.resolve(None, &args.reference).await?;
-    rollback_to(ctx, &archive, entry, &args.flags).await
+    let resolved = super::snapshot::find(&archive, &args.reference, Need::Completed).await?;
+    rollback_to(ctx, &archive, (None, resolved), &args.flags).await
 }
 
 fn confirm(question: &str) -> Result<bool> {
@@ -62,13 +67,14 @@ fn writer_for(
 }
 
 /// Prints a preview (text, or JSON with `executed: false`).
-fn print_preview(ctx: &Context, preview: &Preview) -> Result<()> {
+fn print_preview(ctx: &Context, preview: &Preview, resolved: &Resolved) -> Result<()> {
     if ctx.json {
         return print_json(&json!({
             "executed": false,
             "fingerprint": preview.fingerprint,
             "plan": preview.plan,
             "resuming": preview.resuming,
+            "resolved": resolved,
         }));
     }
     super::emit(&preview.plan.to_string())?;
@@ -86,9 +92,10 @@ fn print_preview(ctx: &Context, preview: &Preview) -> Result<()> {
 pub async fn rollback_to(
     ctx: &Context,
     archive: &Archive,
-    entry: SnapshotEntry,
+    (flag, resolved): (Option<&str>, Resolved),
     flags: &RollbackFlags,
 ) -> Result<Outcome> {
+    let entry = resolved.entry.clone();
     let manifest = archive.load_manifest(&entry).await?;
     let target = archive.load_records(&manifest, true).await?;
     let request = RollbackRequest {
@@ -105,6 +112,8 @@ pub async fn rollback_to(
         .map(str::parse)
         .transpose()
         .map_err(|e: String| anyhow::anyhow!("--plan: {e}"))?;
+    // Said once the options are valid, so a refused command prints one line: its error.
+    super::note_resolved(ctx, flag, &resolved);
     let tracker = writer_for(ctx, &entry.scope, flags)?;
     let progress = CaptureProgress::for_output(ctx.json, ctx.quiet, "reading live state");
     let wanted = Rollback {
@@ -122,7 +131,7 @@ pub async fn rollback_to(
     )
     .await?;
     if !flags.execute {
-        print_preview(ctx, &preview)?;
+        print_preview(ctx, &preview, &resolved)?;
         if !ctx.json && !preview.is_empty() {
             println!(
                 "\nThis was a preview; nothing was written. Apply it with --execute (a pre-rollback snapshot is taken first)."
@@ -131,11 +140,11 @@ pub async fn rollback_to(
         return Ok(Outcome::Success);
     }
     if !ctx.json && !ctx.quiet {
-        print_preview(ctx, &preview)?;
+        print_preview(ctx, &preview, &resolved)?;
     }
     if preview.is_empty() {
         if ctx.json {
-            print_preview(ctx, &preview)?;
+            print_preview(ctx, &preview, &resolved)?;
         } else {
             println!("Nothing to do.");
         }
@@ -193,6 +202,7 @@ pub async fn rollback_to(
                 if ctx.json {
                     let mut out = serde_json::to_value(&report)?;
                     out["replanned"] = json!(replanned);
+                    out["resolved"] = json!(resolved);
                     print_json(&out)?;
                 } else if !ctx.quiet {
                     print_report(&report);

@@ -12,42 +12,66 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use aws_lambda_events::sqs::SqsMessage;
 use backtrack::rollback::job::{self, SliceOutcome};
 use backtrack::rollback::{
     self, Budget, Confirmed, Executor, PlanFingerprint, Rollback, RollbackOptions, RollbackRequest,
 };
-use backtrack::serverless::api::route;
-use backtrack::serverless::events::{self, Incoming};
-use backtrack::serverless::{
-    no_route, parse_snapshot_id, serve_http, snapshot_or_404, ApiError, ApiRequest, ApiResponse,
-    Deps, FunctionError, JobMessage,
-};
+use backtrack::snapshot::Archive;
 use backtrack::tracker::NoProgress;
 use backtrack::{JobId, SnapshotStatus};
+use backtrack_lambda::api::route;
+use backtrack_lambda::events::{HttpOr, Reply, SqsEvent, SqsMessage};
+use backtrack_lambda::{
+    no_route, parse_snapshot_id, serve_http, snapshot_or_404, ApiError, ApiRequest, ApiResponse,
+    ConfigError, Env, Function, FunctionError, Invocation, JobMessage, JobQueue, Limits,
+    TrackerFactory,
+};
 use serde_json::{json, Map, Value};
 
-pub async fn handle(
-    deps: &Deps,
-    payload: Value,
-    deadline: Option<Instant>,
-) -> Result<Value, FunctionError> {
-    match events::classify(payload)? {
-        Incoming::Http(event) => Ok(serve_http(&event, |req| http(deps, req)).await),
-        Incoming::Queue(batch) => {
-            let mut out = Vec::new();
-            for message in &batch.records {
-                out.push(continue_job(deps, message, deadline).await?);
+/// The restore function: previews and starts restore jobs over HTTP, and runs their slices
+/// from the job queue.
+#[derive(Debug, Clone)]
+pub struct Restore {
+    pub archive: Archive,
+    pub trackers: Arc<dyn TrackerFactory>,
+    pub queue: Arc<dyn JobQueue>,
+    pub limits: Limits,
+}
+
+impl Function for Restore {
+    type Event = HttpOr<SqsEvent>;
+    type Output = Reply<Value>;
+
+    async fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Restore {
+            archive: env.archive().await?,
+            trackers: env.trackers().await?,
+            queue: env.queue()?,
+            limits: env.limits()?,
+        })
+    }
+
+    async fn handle(
+        &self,
+        event: Self::Event,
+        invocation: Invocation,
+    ) -> Result<Self::Output, FunctionError> {
+        match event {
+            HttpOr::Http(event) => Ok(Reply::Http(Box::new(
+                serve_http(&event, |req| http(self, req)).await,
+            ))),
+            HttpOr::Other(batch) => {
+                let mut out = Vec::new();
+                for message in &batch.records {
+                    out.push(continue_job(self, message, invocation.deadline).await?);
+                }
+                Ok(Reply::Other(json!({ "slices": out })))
             }
-            Ok(json!({ "slices": out }))
         }
-        Incoming::Scheduled(_) => Err(FunctionError::permanent(
-            "the restore function takes no scheduled events",
-        )),
     }
 }
 
-async fn http(deps: &Deps, req: ApiRequest) -> Result<ApiResponse, ApiError> {
+async fn http(deps: &Restore, req: ApiRequest) -> Result<ApiResponse, ApiError> {
     if let Some(p) = route("/snapshots/{id}/restore", &req.path) {
         if req.method == "POST" {
             return restore(deps, &req, p[0]).await;
@@ -120,7 +144,7 @@ fn confirmed(body: &Map<String, Value>) -> Result<Confirmed, ApiError> {
     }
 }
 
-async fn restore(deps: &Deps, req: &ApiRequest, id: &str) -> Result<ApiResponse, ApiError> {
+async fn restore(deps: &Restore, req: &ApiRequest, id: &str) -> Result<ApiResponse, ApiError> {
     let body = req.json_body()?;
     let execute = flag(&body, "execute")?;
     let request = request(&body)?;
@@ -163,12 +187,7 @@ async fn restore(deps: &Deps, req: &ApiRequest, id: &str) -> Result<ApiResponse,
             &json!({"executed": false, "fingerprint": preview.fingerprint, "plan": preview.plan}),
         ));
     };
-    let Some(queue) = &deps.queue else {
-        return Err(ApiError::Internal {
-            message: "the job queue is not configured (BACKTRACK_QUEUE_URL)".into(),
-            retryable: false,
-        });
-    };
+    let queue = &deps.queue;
     let job = job::start(&deps.archive, tracker, &rollback, &confirmed).await?;
     if let Err(e) = queue
         .send(&JobMessage {
@@ -191,7 +210,7 @@ async fn restore(deps: &Deps, req: &ApiRequest, id: &str) -> Result<ApiResponse,
     ))
 }
 
-async fn job_status(deps: &Deps, id: &str) -> Result<ApiResponse, ApiError> {
+async fn job_status(deps: &Restore, id: &str) -> Result<ApiResponse, ApiError> {
     let id: JobId = id
         .parse()
         .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not a job id")))?;
@@ -209,7 +228,7 @@ async fn job_status(deps: &Deps, id: &str) -> Result<ApiResponse, ApiError> {
 
 /// Runs one slice for a queue message, and queues the next when more remains.
 async fn continue_job(
-    deps: &Deps,
+    deps: &Restore,
     message: &SqsMessage,
     deadline: Option<Instant>,
 ) -> Result<Value, FunctionError> {
@@ -219,9 +238,7 @@ async fn continue_job(
         tracing::error!(retryable = false, message_id = ?message.message_id, "unreadable job message dropped");
         return Ok(json!({"dropped": message.message_id}));
     };
-    let queue = deps.queue.as_ref().ok_or_else(|| {
-        FunctionError::permanent("the job queue is not configured (BACKTRACK_QUEUE_URL)")
-    })?;
+    let queue = &deps.queue;
     // A message received before may have had its slice cut short between a write and its
     // journal entry: look for recreated comments by marker before posting them again.
     let resumed = message

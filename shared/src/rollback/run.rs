@@ -35,7 +35,7 @@ use crate::id::{JobId, SnapshotId};
 use crate::manifest::Trigger;
 use crate::record::RecordSet;
 use crate::scope::Scope;
-use crate::snapshot::{fetch_live, Archive, SnapshotOptions};
+use crate::snapshot::{fetch_live, Archive, SnapshotName, SnapshotOptions};
 use crate::tracker::{Progress, Tracker, TrackerWriter};
 use crate::{SnapshotEntry, SnapshotStatus};
 
@@ -662,7 +662,10 @@ impl Engine<'_> {
             .create_snapshot(
                 self.tracker.clone().reader(),
                 &SnapshotOptions {
-                    name: Some(format!("pre-rollback {}", job.id)),
+                    name: Some(SnapshotName::parse(&format!("pre-rollback {}", job.id))?),
+                    // A resumed job may take it again after a crash that left the first one
+                    // unrecorded.
+                    reuse_name: true,
                     trigger: Trigger::PreRollback,
                     lock_token: Some(lock_token.to_string()),
                     full: true,

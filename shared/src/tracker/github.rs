@@ -82,10 +82,11 @@ impl GitHubConfig {
                 "{k} is not valid UTF-8; set it again"
             ))),
         };
-        let api_url = nonempty("GITHUB_API_URL")?.unwrap_or_else(|| DEFAULT_API_URL.to_string());
-        let token = match nonempty("GITHUB_TOKEN")? {
-            Some(t) => Some(("GITHUB_TOKEN", t)),
-            None => nonempty("GH_TOKEN")?.map(|t| ("GH_TOKEN", t)),
+        use crate::config::env;
+        let api_url = nonempty(env::GITHUB_API_URL)?.unwrap_or_else(|| DEFAULT_API_URL.to_string());
+        let token = match nonempty(env::GITHUB_TOKEN)? {
+            Some(t) => Some((env::GITHUB_TOKEN, t)),
+            None => nonempty(env::GH_TOKEN)?.map(|t| (env::GH_TOKEN, t)),
         };
         let token = match token {
             Some((var, t)) => {

@@ -13,9 +13,9 @@ use http::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::catalog::CatalogError;
-use crate::error::Error;
-use crate::rollback::job::job_of_lock;
+use backtrack::catalog::CatalogError;
+use backtrack::error::Error;
+use backtrack::rollback::job::job_of_lock;
 
 /// One HTTP request, independent of the event format it came in.
 #[derive(Debug, Clone, Default)]
@@ -293,7 +293,7 @@ impl ApiError {
             "code": self.code(),
             // Messages may quote request input and tracker text: shortened and made safe
             // for whatever terminal or page shows them.
-            "message": crate::sanitize::error_line(&self.to_string()),
+            "message": backtrack::sanitize::error_line(&self.to_string()),
             "retryable": self.retryable(),
         });
         match self {
