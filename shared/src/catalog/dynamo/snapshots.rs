@@ -1,0 +1,168 @@
+//! Snapshot rows: created once, found by scope (a query, newest first) or by id (the `by-id`
+//! index), finished once, pinned and unpinned, deleted.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::items::{epoch_secs, json_to_attr, s, snapshot_sk};
+use super::requests::{Conditional, PagedRequest, Update};
+use super::{DynamoCatalog, ATTR_PK, ATTR_TTL};
+use crate::catalog::{CatalogError, Finish, SnapshotEntry, SnapshotStatus};
+use crate::id::SnapshotId;
+use crate::scope::Scope;
+
+impl DynamoCatalog {
+    pub(super) async fn create_snapshot(&self, entry: &SnapshotEntry) -> Result<(), CatalogError> {
+        let sk = snapshot_sk(&entry.id);
+        if !self
+            .create_item("create snapshot", self.snapshot_item(entry)?)
+            .await?
+        {
+            return Err(CatalogError::Conflict {
+                what: format!("snapshot {}", entry.id),
+                detail: "a snapshot with this id already exists".into(),
+            });
+        }
+        self.remember(&sk, &entry.scope.to_string());
+        Ok(())
+    }
+
+    pub(super) async fn snapshot_by_id(
+        &self,
+        id: &SnapshotId,
+        patient: bool,
+    ) -> Result<Option<SnapshotEntry>, CatalogError> {
+        match self.find_by_gid(&snapshot_sk(id), patient).await? {
+            Some(item) => Ok(Some(self.parse("snapshot row", item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The row of `id`, which must exist (waiting briefly for the index).
+    async fn existing_snapshot(&self, id: &SnapshotId) -> Result<SnapshotEntry, CatalogError> {
+        self.snapshot_by_id(id, true)
+            .await?
+            .ok_or_else(|| self.not_found(format!("snapshot {id}")))
+    }
+
+    pub(super) async fn list_snapshots(
+        &self,
+        scope: Option<&Scope>,
+    ) -> Result<Vec<SnapshotEntry>, CatalogError> {
+        let mut entries: Vec<SnapshotEntry> = match scope {
+            Some(scope) => {
+                self.query_rows("snapshot row", &scope.to_string(), "snap#", true)
+                    .await?
+            }
+            // No scope: a filtered scan. Catalogs hold thousands of rows, not millions, and
+            // this is an interactive listing, so a scan is simpler than a second index.
+            None => self
+                .collect_pages(PagedRequest::ScanKind("snap"))
+                .await?
+                .into_iter()
+                .map(|item| self.parse("snapshot row", item))
+                .collect::<Result<_, _>>()?,
+        };
+        for e in &entries {
+            self.remember(&snapshot_sk(&e.id), &e.scope.to_string());
+        }
+        // Ids sort by creation time; the scan has no order of its own.
+        entries.sort_by_key(|e| std::cmp::Reverse(e.id));
+        Ok(entries)
+    }
+
+    pub(super) async fn finish_snapshot(
+        &self,
+        id: &SnapshotId,
+        finish: &Finish,
+    ) -> Result<(), CatalogError> {
+        let entry = self.existing_snapshot(id).await?;
+        let pk = entry.scope.to_string();
+        let sk = snapshot_sk(id);
+        let attr = |what: &str, v: Result<serde_json::Value, serde_json::Error>| {
+            v.map(json_to_attr)
+                .map_err(|e| self.corrupt(&format!("snapshot {what}"), e))
+        };
+        let update = Update {
+            set: vec![
+                ("status", s(finish.status.as_str())),
+                (
+                    "finished_at",
+                    attr("finish time", serde_json::to_value(finish.finished_at))?,
+                ),
+                (
+                    "counts",
+                    attr("counts", serde_json::to_value(finish.counts))?,
+                ),
+                ("bytes", attr("bytes", serde_json::to_value(finish.bytes))?),
+                ("requests", AttributeValue::N(finish.requests.to_string())),
+                ("error", attr("error", serde_json::to_value(&finish.error))?),
+            ],
+            remove: vec![],
+        };
+        let outcome = self
+            .update_if(
+                "finish snapshot",
+                (&pk, &sk),
+                update,
+                "attribute_exists(#pk) AND #status = :pending",
+                &[("#pk", ATTR_PK), ("#status", "status")],
+                vec![(":pending", s(SnapshotStatus::Pending.as_str()))],
+            )
+            .await?;
+        if outcome == Conditional::Applied {
+            return Ok(());
+        }
+        let Some(stored) = self.get_item(&pk, &sk).await? else {
+            return Err(self.not_found(format!("snapshot {id}")));
+        };
+        let stored: SnapshotEntry = self.parse("snapshot row", stored)?;
+        Err(CatalogError::Conflict {
+            what: format!("snapshot {id}"),
+            detail: format!(
+                "it is already {}; a finished snapshot is never finished again",
+                stored.status
+            ),
+        })
+    }
+
+    pub(super) async fn set_snapshot_pinned(
+        &self,
+        id: &SnapshotId,
+        pinned: bool,
+    ) -> Result<(), CatalogError> {
+        // `expires_at` never changes after creation, so reading it first is safe.
+        let entry = self.existing_snapshot(id).await?;
+        let mut update = Update {
+            set: vec![("pinned", AttributeValue::Bool(pinned))],
+            remove: vec![],
+        };
+        match (pinned, entry.expires_at) {
+            // A pinned snapshot must never be dropped by TTL.
+            (true, _) | (false, None) => update.remove.push(ATTR_TTL),
+            (false, Some(expires)) => update.set.push((ATTR_TTL, epoch_secs(expires))),
+        }
+        let outcome = self
+            .update_if(
+                "pin snapshot",
+                (&entry.scope.to_string(), &snapshot_sk(id)),
+                update,
+                "attribute_exists(#pk)",
+                &[("#pk", ATTR_PK)],
+                vec![],
+            )
+            .await?;
+        match outcome {
+            Conditional::Applied => Ok(()),
+            Conditional::Failed { .. } => Err(self.not_found(format!("snapshot {id}"))),
+        }
+    }
+
+    pub(super) async fn delete_snapshot(&self, id: &SnapshotId) -> Result<(), CatalogError> {
+        let entry = self.existing_snapshot(id).await?;
+        let sk = snapshot_sk(id);
+        self.delete_item("delete snapshot", (&entry.scope.to_string(), &sk))
+            .await?;
+        self.forget(&sk);
+        Ok(())
+    }
+}
