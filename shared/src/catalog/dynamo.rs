@@ -54,7 +54,7 @@ use super::{
     SnapshotEntry, SnapshotStatus,
 };
 use crate::aws::{self, Failure, FailureKind, CREDENTIALS_HINT};
-use crate::id::{JobId, SnapshotId};
+use crate::id::{JobId, ObjectHash, SnapshotId};
 use crate::scope::Scope;
 
 /// Partition key attribute.
@@ -71,6 +71,9 @@ const ATTR_KIND: &str = "kind";
 const ATTR_WRITE_ID: &str = "wid";
 /// A lock's expiry in epoch milliseconds: the number its conditional takeover compares.
 const ATTR_EXPIRES_MS: &str = "expires_ms";
+/// A snapshot's manifest hash (part of the row's JSON; named here for the update
+/// expressions that set it).
+const ATTR_MANIFEST_HASH: &str = "manifest_hash";
 /// The global secondary index over `gid`.
 pub const INDEX_BY_ID: &str = "by-id";
 
@@ -924,7 +927,7 @@ impl Catalog for DynamoCatalog {
             .table_name(&self.table)
             .set_key(Some(Self::key(&pk, &sk)))
             .update_expression(
-                "SET #status = :status, finished_at = :finished_at, #counts = :counts, #bytes = :bytes, #requests = :requests, #error = :error, #wid = :wid",
+                "SET #status = :status, finished_at = :finished_at, #counts = :counts, #bytes = :bytes, #requests = :requests, #error = :error, #mh = :mh, #wid = :wid",
             )
             .condition_expression("attribute_exists(#pk) AND #status = :pending")
             .expression_attribute_names("#pk", ATTR_PK)
@@ -935,6 +938,7 @@ impl Catalog for DynamoCatalog {
             .expression_attribute_names("#bytes", "bytes")
             .expression_attribute_names("#requests", "requests")
             .expression_attribute_names("#error", "error")
+            .expression_attribute_names("#mh", ATTR_MANIFEST_HASH)
             .expression_attribute_values(":status", s(finish.status.as_str()))
             .expression_attribute_values(":pending", s(SnapshotStatus::Pending.as_str()))
             .expression_attribute_values(
@@ -944,7 +948,11 @@ impl Catalog for DynamoCatalog {
             .expression_attribute_values(":counts", to_attr(serde_json::to_value(finish.counts))?)
             .expression_attribute_values(":bytes", to_attr(serde_json::to_value(finish.bytes))?)
             .expression_attribute_values(":requests", AttributeValue::N(finish.requests.to_string()))
-            .expression_attribute_values(":error", to_attr(serde_json::to_value(&finish.error))?);
+            .expression_attribute_values(":error", to_attr(serde_json::to_value(&finish.error))?)
+            .expression_attribute_values(
+                ":mh",
+                to_attr(serde_json::to_value(&finish.manifest_hash))?,
+            );
         let maybe_applied = match self
             .send_conditional("finish snapshot", || {
                 req.clone()
@@ -972,6 +980,63 @@ impl Catalog for DynamoCatalog {
                 stored.status
             ),
         })
+    }
+
+    async fn record_manifest_hash(
+        &self,
+        id: &SnapshotId,
+        hash: &ObjectHash,
+    ) -> Result<(), CatalogError> {
+        let entry = self
+            .snapshot_by_id(id, true)
+            .await?
+            .ok_or_else(|| self.not_found(format!("snapshot {id}")))?;
+        let (pk, sk) = (entry.scope.to_string(), snapshot_sk(id));
+        // Entries written before the hash existed lack the attribute; newer ones that are
+        // not completed hold NULL. Recording the same hash twice is a no-op, so a retry
+        // after a lost answer needs no write id: the read-back below settles it.
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&pk, &sk)))
+            .update_expression("SET #mh = :mh")
+            .condition_expression(
+                "attribute_exists(#pk) AND #status = :completed AND \
+                 (attribute_not_exists(#mh) OR attribute_type(#mh, :null_type) OR #mh = :mh)",
+            )
+            .expression_attribute_names("#pk", ATTR_PK)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#mh", ATTR_MANIFEST_HASH)
+            .expression_attribute_values(":mh", s(hash.to_string()))
+            .expression_attribute_values(":completed", s(SnapshotStatus::Completed.as_str()))
+            .expression_attribute_values(":null_type", s("NULL"));
+        let outcome = self
+            .send_conditional("record manifest hash", || {
+                req.clone()
+                    .customize()
+                    .config_override(no_sdk_retries())
+                    .send()
+            })
+            .await?;
+        if outcome == Conditional::Applied {
+            return Ok(());
+        }
+        let Some(stored) = self.get_item(&pk, &sk).await? else {
+            return Err(self.not_found(format!("snapshot {id}")));
+        };
+        let stored: SnapshotEntry = self.parse("snapshot row", stored)?;
+        match stored.manifest_hash {
+            Some(held) if held == *hash => Ok(()),
+            Some(held) => Err(CatalogError::Conflict {
+                what: format!("snapshot {id}"),
+                detail: format!("it already records manifest hash {held}"),
+            }),
+            None => Err(CatalogError::Conflict {
+                what: format!("snapshot {id}"),
+                detail: format!("it is {}, not completed", stored.status),
+            }),
+        }
     }
 
     async fn set_pinned(&self, id: &SnapshotId, pinned: bool) -> Result<(), CatalogError> {
