@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::id::{JobId, SnapshotId};
+use crate::id::{JobId, ObjectHash, SnapshotId};
 use crate::manifest::{Counts, Trigger};
 use crate::scope::Scope;
 
@@ -94,6 +94,13 @@ pub struct SnapshotEntry {
     pub expires_at: Option<DateTime<Utc>>,
     /// Why the snapshot failed, when it did.
     pub error: Option<String>,
+    /// The SHA-256 of the manifest object as stored, recorded when the snapshot completes:
+    /// every read of the manifest checks it before use, because the manifest carries no
+    /// checksum of its own. `None` on entries written before manifests were hashed (reads
+    /// still work, `verify` names them unverified and can record it after a clean check; see
+    /// [`Catalog::record_manifest_hash`]) and on entries that never completed.
+    #[serde(default)]
+    pub manifest_hash: Option<ObjectHash>,
 }
 
 impl SnapshotEntry {
@@ -106,6 +113,7 @@ impl SnapshotEntry {
         self.bytes = finish.bytes;
         self.requests = finish.requests;
         self.error = finish.error.clone();
+        self.manifest_hash = finish.manifest_hash.clone();
     }
 }
 
@@ -118,6 +126,8 @@ pub struct Finish {
     pub bytes: ByteStats,
     pub requests: u64,
     pub error: Option<String>,
+    /// The stored manifest's hash (completed snapshots; `None` for failed ones).
+    pub manifest_hash: Option<ObjectHash>,
 }
 
 /// Who holds a scope's lock, for the "refused" message and for expiry.
@@ -279,6 +289,17 @@ pub trait Catalog: Send + Sync + Debug {
     /// when the entry is not pending (a second completion never overwrites the first);
     /// `NotFound` when there is no such entry.
     async fn finish(&self, id: &SnapshotId, finish: &Finish) -> Result<(), CatalogError>;
+
+    /// Records the manifest hash of a `completed` entry that has none (one written before
+    /// manifests were hashed), once its manifest has been checked some other way. Recording
+    /// the hash it already holds succeeds; any other hash, or an entry that is not completed,
+    /// is a `Conflict` (a recorded hash is never replaced); `NotFound` when there is no such
+    /// entry.
+    async fn record_manifest_hash(
+        &self,
+        id: &SnapshotId,
+        hash: &ObjectHash,
+    ) -> Result<(), CatalogError>;
 
     /// `NotFound` when there is no such entry.
     async fn set_pinned(&self, id: &SnapshotId, pinned: bool) -> Result<(), CatalogError>;

@@ -57,7 +57,7 @@ pub mod units;
 
 pub use catalog::{Catalog, SnapshotEntry, SnapshotStatus};
 pub use error::{Error, Result};
-pub use id::{BlobId, JobId, SnapshotId};
+pub use id::{BlobId, JobId, ObjectHash, SnapshotId};
 pub use manifest::{Counts, Manifest, Trigger};
 pub use record::{Record, RecordKey, RecordKind};
 pub use scope::Scope;

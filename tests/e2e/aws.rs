@@ -103,6 +103,7 @@ fn pending_entry(scope: &backtrack::Scope) -> backtrack::SnapshotEntry {
         pinned: false,
         expires_at: Some(chrono::Utc::now() + chrono::Duration::days(7)),
         error: None,
+        manifest_hash: None,
     }
 }
 
@@ -127,6 +128,7 @@ async fn aws_lookup_by_id_from_another_process_and_ttl_follow_pinning() {
         bytes: Default::default(),
         requests: 3,
         error: None,
+        manifest_hash: Some(backtrack::ObjectHash::of(b"manifest")),
     };
     let other = DynamoCatalog::from_url(&format!("dynamodb://{table}"))
         .await

@@ -50,7 +50,7 @@ use super::{
     SnapshotEntry,
 };
 use crate::aws::{self, Failure, FailureKind, CREDENTIALS_HINT};
-use crate::id::{JobId, SnapshotId};
+use crate::id::{JobId, ObjectHash, SnapshotId};
 use crate::scope::Scope;
 
 /// Partition key attribute.
@@ -211,6 +211,14 @@ impl Catalog for DynamoCatalog {
 
     async fn finish(&self, id: &SnapshotId, finish: &Finish) -> Result<(), CatalogError> {
         self.finish_snapshot(id, finish).await
+    }
+
+    async fn record_manifest_hash(
+        &self,
+        id: &SnapshotId,
+        hash: &ObjectHash,
+    ) -> Result<(), CatalogError> {
+        self.record_snapshot_manifest_hash(id, hash).await
     }
 
     async fn set_pinned(&self, id: &SnapshotId, pinned: bool) -> Result<(), CatalogError> {

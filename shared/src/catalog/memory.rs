@@ -107,6 +107,34 @@ impl Catalog for MemoryCatalog {
         Ok(())
     }
 
+    async fn record_manifest_hash(
+        &self,
+        id: &SnapshotId,
+        hash: &ObjectHash,
+    ) -> Result<(), CatalogError> {
+        let mut state = self.state();
+        let Some(entry) = state.snapshots.get_mut(id) else {
+            return Err(self.not_found(format!("snapshot {id}")));
+        };
+        if entry.status != SnapshotStatus::Completed {
+            return Err(conflict(
+                format!("snapshot {id}"),
+                format!("it is {}, not completed", entry.status),
+            ));
+        }
+        match &entry.manifest_hash {
+            None => entry.manifest_hash = Some(hash.clone()),
+            Some(held) if held == hash => {}
+            Some(held) => {
+                return Err(conflict(
+                    format!("snapshot {id}"),
+                    format!("it already records manifest hash {held}"),
+                ))
+            }
+        }
+        Ok(())
+    }
+
     async fn set_pinned(&self, id: &SnapshotId, pinned: bool) -> Result<(), CatalogError> {
         let mut state = self.state();
         match state.snapshots.get_mut(id) {

@@ -6,11 +6,11 @@
 //! up front — never by a read in Rust followed by a write. WAL mode lets readers proceed while a
 //! writer works, and a busy timeout makes a second writer wait instead of failing at once.
 //!
-//! # Schema (version 2, tracked in `PRAGMA user_version`; see `schema.rs`)
-//! - `snapshots(id PK, scope, status, created_at, name, pinned, expires_at, extra)`, indexed by
-//!   `(scope, id)`: the columns are what queries filter or sort on; `extra` is JSON with the
-//!   rest of the entry (trigger, finished_at, counts, bytes, requests, manifest_key, parent,
-//!   error).
+//! # Schema (version 3, tracked in `PRAGMA user_version`; see `schema.rs`)
+//! - `snapshots(id PK, scope, status, created_at, name, pinned, expires_at, extra,
+//!   manifest_hash)`, indexed by `(scope, id)`: the columns are what queries filter or sort
+//!   on or set conditionally (`manifest_hash`, version 3); `extra` is JSON with the rest of the
+//!   entry (trigger, finished_at, counts, bytes, requests, manifest_key, parent, error).
 //! - `locks(scope PK, token, holder, acquired_at, expires_at)`.
 //! - `jobs(id PK, scope, status, fingerprint, created_at, updated_at, extra)`, indexed by
 //!   `(scope, id)`; `extra` holds target, plan_key, pre_snapshot, total_ops, error.
@@ -249,7 +249,7 @@ impl Catalog for SqliteCatalog {
                 .execute(
                     &format!(
                         "INSERT INTO snapshots ({SNAPSHOT_COLUMNS})
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING"
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING"
                     ),
                     params![
                         row.id,
@@ -259,7 +259,8 @@ impl Catalog for SqliteCatalog {
                         row.name,
                         row.pinned,
                         row.expires_at,
-                        row.extra
+                        row.extra,
+                        row.manifest_hash
                     ],
                 )
                 .db(loc)?;
@@ -338,11 +339,46 @@ impl Catalog for SqliteCatalog {
             entry.apply_finish(&finish);
             let row = SnapshotRow::from_entry(loc, &entry)?;
             tx.execute(
-                "UPDATE snapshots SET status = ?1, extra = ?2 WHERE id = ?3",
-                params![row.status, row.extra, row.id],
+                "UPDATE snapshots SET status = ?1, extra = ?2, manifest_hash = ?3 WHERE id = ?4",
+                params![row.status, row.extra, row.manifest_hash, row.id],
             )
             .db(loc)?;
             tx.commit().db(loc)
+        })
+        .await
+    }
+
+    async fn record_manifest_hash(
+        &self,
+        id: &SnapshotId,
+        hash: &ObjectHash,
+    ) -> Result<(), CatalogError> {
+        let id = id.to_string();
+        let hash = hash.to_string();
+        self.run(move |conn, loc| {
+            // One conditional statement: only a completed row with no hash (or this very
+            // hash, for an idempotent retry) changes.
+            let changed = conn
+                .execute(
+                    "UPDATE snapshots SET manifest_hash = ?1
+                     WHERE id = ?2 AND status = 'completed'
+                       AND (manifest_hash IS NULL OR manifest_hash = ?1)",
+                    params![hash, id],
+                )
+                .db(loc)?;
+            if changed == 1 {
+                return Ok(());
+            }
+            let Some(entry) = get_snapshot(conn, loc, &id)? else {
+                return Err(not_found(loc, format!("snapshot {id}")));
+            };
+            Err(conflict(
+                format!("snapshot {id}"),
+                match entry.manifest_hash {
+                    Some(held) => format!("it already records manifest hash {held}"),
+                    None => format!("it is {}, not completed", entry.status),
+                },
+            ))
         })
         .await
     }

@@ -13,7 +13,7 @@ use crate::catalog::{
     ByteStats, Catalog, CatalogError, Claim, Finish, JobEntry, JobStatus, JournalEntry, LockInfo,
     SnapshotEntry, SnapshotStatus,
 };
-use crate::id::{JobId, SnapshotId};
+use crate::id::{JobId, ObjectHash, SnapshotId};
 use crate::manifest::{Counts, Trigger};
 use crate::scope::Scope;
 
@@ -35,6 +35,7 @@ pub async fn catalog(catalog: Arc<dyn Catalog>) {
     concurrent_creates(catalog.clone(), &a).await;
     finish(cat, &a).await;
     concurrent_finishes(catalog.clone(), &a).await;
+    manifest_hashes(cat, &a).await;
     pinning_and_deletion(cat, &a).await;
     locks(cat, &a, &b).await;
     concurrent_locks(catalog.clone(), &scope("conformance-race")).await;
@@ -87,6 +88,7 @@ fn entry(scope: &Scope, id: SnapshotId, variant: usize) -> SnapshotEntry {
         pinned: false,
         expires_at: (!odd).then(|| now + chrono::Duration::days(30)),
         error: None,
+        manifest_hash: None,
     }
 }
 
@@ -106,6 +108,8 @@ fn finish_with(status: SnapshotStatus, requests: u64) -> Finish {
         },
         requests,
         error: (status == SnapshotStatus::Failed).then(|| "tracker answered 502".to_string()),
+        manifest_hash: (status == SnapshotStatus::Completed)
+            .then(|| ObjectHash::of(format!("manifest {requests}").as_bytes())),
     }
 }
 
@@ -320,6 +324,95 @@ async fn concurrent_finishes(catalog: Arc<dyn Catalog>, scope: &Scope) {
         1000 + winners[0],
         "the stored figures must be the winner's"
     );
+}
+
+/// A completed entry carries the manifest hash its finish recorded; an entry without one (as
+/// written before manifests were hashed) takes one later, once, and never a second one.
+async fn manifest_hashes(cat: &dyn Catalog, scope: &Scope) {
+    let trio = ids(3);
+    let (hashed, legacy, pending) = (trio[0], trio[1], trio[2]);
+    let (h1, h2) = (ObjectHash::of(b"one"), ObjectHash::of(b"two"));
+
+    ok(cat.create(&entry(scope, hashed, 0)).await, "create hashed");
+    let mut completed = finish_with(SnapshotStatus::Completed, 1);
+    completed.manifest_hash = Some(h1.clone());
+    ok(cat.finish(&hashed, &completed).await, "finish with a hash");
+    let listed = ok(cat.list(Some(scope)).await, "list after finish with a hash");
+    let found = listed.iter().find(|e| e.id == hashed);
+    assert_eq!(
+        found.and_then(|e| e.manifest_hash.clone()),
+        Some(h1.clone()),
+        "list must carry the manifest hash recorded by finish"
+    );
+    ok(
+        cat.record_manifest_hash(&hashed, &h1).await,
+        "recording the hash an entry already holds",
+    );
+    assert_conflict(
+        cat.record_manifest_hash(&hashed, &h2).await,
+        "recording a different hash over a recorded one",
+    );
+    assert_eq!(
+        get(cat, &hashed, "get after refused record")
+            .await
+            .manifest_hash,
+        Some(h1.clone()),
+        "a recorded hash is never replaced"
+    );
+
+    let mut expected = entry(scope, legacy, 1);
+    ok(cat.create(&expected).await, "create legacy");
+    let mut unhashed = finish_with(SnapshotStatus::Completed, 2);
+    unhashed.manifest_hash = None;
+    ok(
+        cat.finish(&legacy, &unhashed).await,
+        "finish without a hash",
+    );
+    assert_eq!(
+        get(cat, &legacy, "get legacy").await.manifest_hash,
+        None,
+        "an entry finished without a hash has none"
+    );
+    ok(
+        cat.record_manifest_hash(&legacy, &h2).await,
+        "recording the hash of an entry without one",
+    );
+    expected.apply_finish(&unhashed);
+    expected.manifest_hash = Some(h2.clone());
+    assert_eq!(
+        get(cat, &legacy, "get after record").await,
+        expected,
+        "recording the hash must change nothing else"
+    );
+    ok(
+        cat.record_manifest_hash(&legacy, &h2).await,
+        "recording the same hash again (a retry)",
+    );
+    assert_conflict(
+        cat.record_manifest_hash(&legacy, &h1).await,
+        "recording another hash after one was recorded",
+    );
+
+    ok(
+        cat.create(&entry(scope, pending, 0)).await,
+        "create pending",
+    );
+    assert_conflict(
+        cat.record_manifest_hash(&pending, &h1).await,
+        "recording a hash on a pending entry",
+    );
+    assert_eq!(
+        get(cat, &pending, "get pending").await.manifest_hash,
+        None,
+        "a refused record leaves a pending entry without a hash"
+    );
+    assert_not_found(
+        cat.record_manifest_hash(&SnapshotId::new(), &h1).await,
+        "recording a hash of an unknown id",
+    );
+    for id in [hashed, legacy, pending] {
+        ok(cat.delete(&id).await, "delete after manifest hashes");
+    }
 }
 
 async fn pinning_and_deletion(cat: &dyn Catalog, scope: &Scope) {

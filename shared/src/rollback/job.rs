@@ -400,6 +400,7 @@ mod tests {
             pinned: false,
             expires_at: None,
             error: None,
+            manifest_hash: None,
         };
         let options = RollbackOptions::new(now);
         let job = start(&archive, &target, &options, Duration::from_secs(60))

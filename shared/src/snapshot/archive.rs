@@ -14,7 +14,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use crate::blob::{self, Dictionary};
 use crate::catalog::{Catalog, SnapshotEntry, SnapshotStatus};
 use crate::error::{Error, Result};
-use crate::id::{BlobId, SnapshotId};
+use crate::id::{BlobId, ObjectHash, SnapshotId};
 use crate::manifest::{EntryTable, Manifest, ManifestEntry, MAX_TABLE_CHAIN};
 use crate::record::{Record, RecordKey, RecordSet};
 use crate::scope::Scope;
@@ -221,8 +221,9 @@ impl Archive {
     }
 
     /// Writes a manifest: its entry table first, then the header that names it. Returns
-    /// the compressed bytes newly stored.
-    pub async fn write_manifest(&self, manifest: &Manifest) -> Result<u64> {
+    /// the compressed bytes newly stored and the header's hash, which the snapshot's catalog
+    /// entry must record.
+    pub async fn write_manifest(&self, manifest: &Manifest) -> Result<(u64, ObjectHash)> {
         self.write_manifest_on(manifest, None).await
     }
 
@@ -232,7 +233,7 @@ impl Archive {
         &self,
         manifest: &Manifest,
         base: Option<&Manifest>,
-    ) -> Result<u64> {
+    ) -> Result<(u64, ObjectHash)> {
         let (header, table) = manifest.encode(base)?;
         let mut stored = 0;
         let table_len = table.compressed.len() as u64;
@@ -245,10 +246,11 @@ impl Archive {
             stored += table_len;
         }
         let header_len = header.len() as u64;
+        let hash = ObjectHash::of(&header);
         if self.store.put(&manifest.key(), Bytes::from(header)).await? == PutOutcome::Written {
             stored += header_len;
         }
-        Ok(stored)
+        Ok((stored, hash))
     }
 
     /// Reads every record of a manifest, checking each blob's hash. `with_raw = false`

@@ -23,7 +23,7 @@ use super::Archive;
 use crate::blob::{self, Dictionary, RecordEncoder};
 use crate::catalog::{ByteStats, Finish, SnapshotEntry, SnapshotStatus};
 use crate::error::{Error, Result};
-use crate::id::{BlobId, SnapshotId};
+use crate::id::{BlobId, ObjectHash, SnapshotId};
 use crate::manifest::{Counts, Manifest, ManifestEntry, Trigger, MANIFEST_FORMAT};
 use crate::record::{Record, RecordKey, RecordKind, RecordSet};
 use crate::scope::Scope;
@@ -236,6 +236,7 @@ impl Archive {
             pinned: false,
             expires_at: opts.expires_at,
             error: None,
+            manifest_hash: None,
         };
         self.catalog.create(&entry).await?;
 
@@ -260,6 +261,7 @@ impl Archive {
         {
             Ok(Captured {
                 manifest,
+                manifest_hash,
                 stats,
                 blobs_written,
                 not_modified,
@@ -273,6 +275,7 @@ impl Archive {
                     bytes: stats,
                     requests: tracker.requests() - requests_before,
                     error: None,
+                    manifest_hash: Some(manifest_hash),
                 };
                 self.catalog.finish(&id, &finish).await?;
                 Ok(SnapshotReport {
@@ -301,6 +304,7 @@ impl Archive {
                     bytes: ByteStats::default(),
                     requests: tracker.requests() - requests_before,
                     error: Some(e.to_string()),
+                    manifest_hash: None,
                 };
                 if let Err(mark) = self.catalog.finish(&id, &finish).await {
                     tracing::warn!(snapshot = %id, error = %mark, "could not mark the snapshot failed");
@@ -428,9 +432,11 @@ impl Archive {
         };
         manifest.sort_entries();
         stats.logical = manifest.logical_bytes();
-        stats.stored_new += self.write_manifest_on(&manifest, parent.as_deref()).await?;
+        let (stored, manifest_hash) = self.write_manifest_on(&manifest, parent.as_deref()).await?;
+        stats.stored_new += stored;
         Ok(Captured {
             manifest,
+            manifest_hash,
             stats,
             blobs_written,
             not_modified: report.not_modified,
@@ -557,6 +563,7 @@ impl fmt::Debug for BlobWriter {
 #[derive(Debug)]
 struct Captured {
     manifest: Manifest,
+    manifest_hash: ObjectHash,
     stats: ByteStats,
     blobs_written: u64,
     not_modified: u64,
@@ -844,6 +851,9 @@ mod tests {
             .unwrap();
         let e2 = archive.catalog.get(&second.id).await.unwrap().unwrap();
         let e3 = archive.catalog.get(&third.id).await.unwrap().unwrap();
+        // Completion records the hash of the manifest exactly as stored.
+        let stored = archive.store.get(&e3.manifest_key).await.unwrap();
+        assert_eq!(e3.manifest_hash, Some(ObjectHash::of(&stored)));
         let (m2, m3) = (
             archive.load_manifest(&e2).await.unwrap(),
             archive.load_manifest(&e3).await.unwrap(),

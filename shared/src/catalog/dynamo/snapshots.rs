@@ -6,8 +6,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::items::{epoch_secs, json_to_attr, s, snapshot_sk};
 use super::requests::{Conditional, PagedRequest, Update};
 use super::{DynamoCatalog, ATTR_PK, ATTR_TTL};
+
+/// A snapshot's manifest hash (part of the row's JSON; named here for the update
+/// expressions that set it).
+const ATTR_MANIFEST_HASH: &str = "manifest_hash";
 use crate::catalog::{CatalogError, Finish, SnapshotEntry, SnapshotStatus};
-use crate::id::SnapshotId;
+use crate::id::{ObjectHash, SnapshotId};
 use crate::scope::Scope;
 
 impl DynamoCatalog {
@@ -96,6 +100,10 @@ impl DynamoCatalog {
                 ("bytes", attr("bytes", serde_json::to_value(finish.bytes))?),
                 ("requests", AttributeValue::N(finish.requests.to_string())),
                 ("error", attr("error", serde_json::to_value(&finish.error))?),
+                (
+                    ATTR_MANIFEST_HASH,
+                    attr("manifest hash", serde_json::to_value(&finish.manifest_hash))?,
+                ),
             ],
             remove: vec![],
         };
@@ -123,6 +131,58 @@ impl DynamoCatalog {
                 stored.status
             ),
         })
+    }
+
+    pub(super) async fn record_snapshot_manifest_hash(
+        &self,
+        id: &SnapshotId,
+        hash: &ObjectHash,
+    ) -> Result<(), CatalogError> {
+        let entry = self.existing_snapshot(id).await?;
+        let (pk, sk) = (entry.scope.to_string(), snapshot_sk(id));
+        // Entries written before the hash existed lack the attribute; newer ones that are
+        // not completed hold NULL. Recording the same hash again is accepted by the
+        // condition itself.
+        let outcome = self
+            .update_if(
+                "record manifest hash",
+                (&pk, &sk),
+                Update {
+                    set: vec![(ATTR_MANIFEST_HASH, s(hash.to_string()))],
+                    remove: vec![],
+                },
+                "attribute_exists(#pk) AND #status = :completed AND \
+                 (attribute_not_exists(#mh) OR attribute_type(#mh, :null_type) OR #mh = :mh)",
+                &[
+                    ("#pk", ATTR_PK),
+                    ("#status", "status"),
+                    ("#mh", ATTR_MANIFEST_HASH),
+                ],
+                vec![
+                    (":mh", s(hash.to_string())),
+                    (":completed", s(SnapshotStatus::Completed.as_str())),
+                    (":null_type", s("NULL")),
+                ],
+            )
+            .await?;
+        if outcome == Conditional::Applied {
+            return Ok(());
+        }
+        let Some(stored) = self.get_item(&pk, &sk).await? else {
+            return Err(self.not_found(format!("snapshot {id}")));
+        };
+        let stored: SnapshotEntry = self.parse("snapshot row", stored)?;
+        match stored.manifest_hash {
+            Some(held) if held == *hash => Ok(()),
+            Some(held) => Err(CatalogError::Conflict {
+                what: format!("snapshot {id}"),
+                detail: format!("it already records manifest hash {held}"),
+            }),
+            None => Err(CatalogError::Conflict {
+                what: format!("snapshot {id}"),
+                detail: format!("it is {}, not completed", stored.status),
+            }),
+        }
     }
 
     pub(super) async fn set_snapshot_pinned(

@@ -67,7 +67,7 @@ struct SnapshotExtra {
 }
 
 pub(super) const SNAPSHOT_COLUMNS: &str =
-    "id, scope, status, created_at, name, pinned, expires_at, extra";
+    "id, scope, status, created_at, name, pinned, expires_at, extra, manifest_hash";
 
 /// A snapshot row as stored, before validation (so that row reading stays infallible except
 /// for SQLite's own type errors, and bad data becomes `Corrupt` with context).
@@ -80,6 +80,7 @@ pub(super) struct SnapshotRow {
     pub(super) pinned: bool,
     pub(super) expires_at: Option<String>,
     pub(super) extra: String,
+    pub(super) manifest_hash: Option<String>,
 }
 
 impl SnapshotRow {
@@ -93,6 +94,7 @@ impl SnapshotRow {
             pinned: r.get(5)?,
             expires_at: r.get(6)?,
             extra: r.get(7)?,
+            manifest_hash: r.get(8)?,
         })
     }
 
@@ -116,6 +118,7 @@ impl SnapshotRow {
             pinned: e.pinned,
             expires_at: e.expires_at.as_ref().map(ts),
             extra: to_json(location, &extra)?,
+            manifest_hash: e.manifest_hash.as_ref().map(ToString::to_string),
         })
     }
 
@@ -142,6 +145,11 @@ impl SnapshotRow {
                 .map(|s| parse_ts(location, &what, s))
                 .transpose()?,
             error: extra.error,
+            manifest_hash: self
+                .manifest_hash
+                .as_deref()
+                .map(|h| parse(location, &what, h))
+                .transpose()?,
         })
     }
 }

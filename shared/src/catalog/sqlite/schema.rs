@@ -3,7 +3,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The schema version this code writes; see [`migrate`].
-pub(super) const SCHEMA_VERSION: i64 = 2;
+pub(super) const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE snapshots (
@@ -55,6 +55,14 @@ CREATE TABLE claims (
 ) WITHOUT ROWID;
 ";
 
+/// Version 3: the manifest hash of each snapshot, a column of its own (not in `extra`) so
+/// that `verify` can find the entries written before manifests were hashed with one query,
+/// and `record_manifest_hash` can set it only where it is still empty, in one statement.
+/// Existing rows get NULL: they predate the hash.
+const SCHEMA_V3: &str = "
+ALTER TABLE snapshots ADD COLUMN manifest_hash TEXT;
+";
+
 pub(super) enum MigrateError {
     Db(rusqlite::Error),
     TooNew(i64),
@@ -80,6 +88,9 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
     }
     if version < 2 {
         tx.execute_batch(SCHEMA_V2)?;
+    }
+    if version < 3 {
+        tx.execute_batch(SCHEMA_V3)?;
     }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

@@ -217,3 +217,65 @@ async fn corrupt_rows_are_errors_not_panics() {
     assert!(matches!(err, CatalogError::Corrupt { .. }), "{err}");
     assert!(catalog.list(None).await.is_err());
 }
+
+/// A catalog written before manifests were hashed (schema 2, no `manifest_hash` column)
+/// opens, keeps its rows (without a hash), and takes hashes afterwards.
+#[tokio::test]
+async fn a_version_2_catalog_migrates_and_its_entries_have_no_manifest_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let catalog = SqliteCatalog::open(&path).unwrap();
+    let scope = scope();
+    let id = SnapshotId::new();
+    let entry = SnapshotEntry {
+        id,
+        scope: scope.clone(),
+        name: None,
+        trigger: crate::manifest::Trigger::Manual,
+        status: SnapshotStatus::Pending,
+        created_at: Utc::now(),
+        finished_at: None,
+        counts: Default::default(),
+        bytes: Default::default(),
+        requests: 0,
+        manifest_key: crate::keys::manifest(&scope, &id),
+        parent: None,
+        pinned: false,
+        expires_at: None,
+        error: None,
+        manifest_hash: None,
+    };
+    catalog.create(&entry).await.unwrap();
+    let finish = Finish {
+        status: SnapshotStatus::Completed,
+        finished_at: Utc::now(),
+        counts: Default::default(),
+        bytes: Default::default(),
+        requests: 1,
+        error: None,
+        manifest_hash: None,
+    };
+    catalog.finish(&id, &finish).await.unwrap();
+    drop(catalog);
+    // Back to the version 2 layout.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("ALTER TABLE snapshots DROP COLUMN manifest_hash; PRAGMA user_version = 2;")
+        .unwrap();
+    drop(conn);
+
+    let catalog = SqliteCatalog::open(&path).unwrap();
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let read = catalog.get(&id).await.unwrap().unwrap();
+    assert_eq!(read.status, SnapshotStatus::Completed);
+    assert_eq!(read.manifest_hash, None);
+    let hash = crate::id::ObjectHash::of(b"checked manifest");
+    catalog.record_manifest_hash(&id, &hash).await.unwrap();
+    assert_eq!(
+        catalog.get(&id).await.unwrap().unwrap().manifest_hash,
+        Some(hash)
+    );
+}
