@@ -28,13 +28,18 @@ pub use dynamo::{parse_table_url, DynamoCatalog, TableSetup};
 pub use memory::MemoryCatalog;
 pub use sqlite::SqliteCatalog;
 
-/// A snapshot's lifecycle. Only `pending → completed` and `pending → failed` exist.
+/// A snapshot's lifecycle: `pending → completed` or `pending → failed`, and from any of
+/// them `→ deleting` while `snapshot delete` (or prune) removes its data, before the row
+/// itself goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapshotStatus {
     Pending,
     Completed,
     Failed,
+    /// Its deletion started: the manifest may already be gone, so nothing reads it; a
+    /// retried delete (or the next prune) finishes the job.
+    Deleting,
 }
 
 impl SnapshotStatus {
@@ -43,6 +48,7 @@ impl SnapshotStatus {
             SnapshotStatus::Pending => "pending",
             SnapshotStatus::Completed => "completed",
             SnapshotStatus::Failed => "failed",
+            SnapshotStatus::Deleting => "deleting",
         }
     }
 }
@@ -60,6 +66,7 @@ impl FromStr for SnapshotStatus {
             "pending" => Ok(SnapshotStatus::Pending),
             "completed" => Ok(SnapshotStatus::Completed),
             "failed" => Ok(SnapshotStatus::Failed),
+            "deleting" => Ok(SnapshotStatus::Deleting),
             _ => Err(format!("unknown snapshot status {s:?}")),
         }
     }
@@ -101,6 +108,12 @@ pub struct SnapshotEntry {
     /// [`Catalog::record_manifest_hash`]) and on entries that never completed.
     #[serde(default)]
     pub manifest_hash: Option<ObjectHash>,
+    /// The store lease of the capture that writes this snapshot (see [`crate::lease`]):
+    /// while it is `pending`, the entry is a capture in progress only as long as that lease
+    /// is live; once it has expired, the capturing process is gone and the entry counts as
+    /// `failed`. `None` on entries written before captures held leases.
+    #[serde(default)]
+    pub lease: Option<String>,
 }
 
 impl SnapshotEntry {
@@ -246,6 +259,16 @@ pub struct JournalEntry {
     pub result: serde_json::Value,
 }
 
+/// A small JSON document in the catalog, changed only by compare-and-swap on its version:
+/// how the store-wide leases (and a catalog's own layout version) are kept, so every backend
+/// decides them with the one conditional write it already has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    /// Starts at 1 when the cell is created and grows by one with every write.
+    pub version: u64,
+    pub value: serde_json::Value,
+}
+
 /// Catalog failures.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -259,6 +282,9 @@ pub enum CatalogError {
     NotFound { catalog: String, what: String },
     #[error("catalog {catalog} cannot be opened: {detail}")]
     Unavailable { catalog: String, detail: String },
+    /// Opening an existing catalog found none (only `init` and `snapshot create` create one).
+    #[error("catalog {catalog} does not exist: {detail}")]
+    Missing { catalog: String, detail: String },
     #[error("catalog {catalog} failed: {detail}")]
     Backend { catalog: String, detail: String },
     #[error("catalog {catalog} holds an unreadable row ({detail})")]
@@ -282,7 +308,9 @@ pub trait Catalog: Send + Sync + Debug {
 
     async fn get(&self, id: &SnapshotId) -> Result<Option<SnapshotEntry>, CatalogError>;
 
-    /// Entries of one scope (or all scopes), newest first, whatever their status.
+    /// Entries of one scope (or all scopes), newest first, whatever their status. A scope is
+    /// matched by its [`Scope::key`]: every case variant of a repository is one history, and
+    /// each entry keeps the display form it was written with.
     async fn list(&self, scope: Option<&Scope>) -> Result<Vec<SnapshotEntry>, CatalogError>;
 
     /// Moves a `pending` entry to `completed` or `failed` with its final figures; `Conflict`
@@ -304,10 +332,16 @@ pub trait Catalog: Send + Sync + Debug {
     /// `NotFound` when there is no such entry.
     async fn set_pinned(&self, id: &SnapshotId, pinned: bool) -> Result<(), CatalogError>;
 
+    /// Marks an entry `deleting`, whatever its status (again is fine): the first step of a
+    /// deletion, so that a deletion that fails halfway leaves a row that says so instead of
+    /// a `completed` one whose manifest is gone. `NotFound` when there is no such entry.
+    async fn mark_deleting(&self, id: &SnapshotId) -> Result<(), CatalogError>;
+
     /// Removes an entry; `NotFound` when there is none.
     async fn delete(&self, id: &SnapshotId) -> Result<(), CatalogError>;
 
-    /// Takes the scope's lock if it is free or its previous holder's lock has expired
+    /// Takes the scope's lock (one per [`Scope::key`], whatever case the scope is typed in)
+    /// if it is free or its previous holder's lock has expired
     /// (`expires_at <= now`); otherwise `Locked` with the current holder.
     async fn lock(&self, lock: &LockInfo) -> Result<(), CatalogError>;
 
@@ -347,4 +381,16 @@ pub trait Catalog: Send + Sync + Debug {
 
     /// Drops the claim on `key` if `token` holds it; otherwise does nothing.
     async fn release_claim(&self, key: &str, token: &str) -> Result<(), CatalogError>;
+
+    /// The cell `name`, if it was ever written (strongly consistent).
+    async fn read_cell(&self, name: &str) -> Result<Option<Cell>, CatalogError>;
+
+    /// Writes cell `name` if its stored version is still `expected` (`None`: the cell must
+    /// not exist yet) and returns the new version; `Conflict` when someone wrote it since.
+    async fn write_cell(
+        &self,
+        name: &str,
+        value: &serde_json::Value,
+        expected: Option<u64>,
+    ) -> Result<u64, CatalogError>;
 }

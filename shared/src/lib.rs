@@ -13,6 +13,9 @@
 //!   references (`archive`), checking them (`verify`).
 //! - [`keys`]: every object-store key backtrack writes, in one place.
 //! - [`prune`]: retention rules and blob garbage collection (plan, then apply).
+//! - [`repair`]: rebuilding a lost catalog from the manifests (`repair --reindex`).
+//! - [`lease`]: the store-wide exclusion between captures (shared) and garbage collection
+//!   (exclusive), with leases that expire when their holder dies.
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
 //! - [`rollback`]: plans that put a live tracker back to a snapshot's state, and their
 //!   execution (journaled, resumable, verified).
@@ -41,9 +44,11 @@ pub mod diff;
 pub mod error;
 pub mod id;
 pub mod keys;
+pub mod lease;
 pub mod manifest;
 pub mod prune;
 pub mod record;
+pub mod repair;
 pub mod rollback;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

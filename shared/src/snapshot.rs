@@ -5,13 +5,17 @@
 //! - [`Archive::create_snapshot`] captures a tracker's scope with the write order that keeps
 //!   readers safe (blobs, then the manifest, then the completed catalog entry).
 //! - [`Archive::verify`] re-hashes what a set of snapshots references.
+//! - [`Archive::entries`] lists entries as they stand (an abandoned capture is `failed`);
+//!   [`Archive::delete_snapshot`] removes data before the index.
 
 mod archive;
 mod capture;
+mod lifecycle;
 mod verify;
 
 pub use archive::Archive;
 pub use capture::{
     fetch_live, CaptureMode, SnapshotOptions, SnapshotReport, DEFAULT_RECONCILE_EVERY,
 };
+pub use lifecycle::{is_abandoned, skipped, Skipped, ABANDONED};
 pub use verify::VerifyReport;

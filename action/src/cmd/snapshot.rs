@@ -2,7 +2,7 @@
 
 use anyhow::{Context as _, Result};
 use backtrack::manifest::Trigger;
-use backtrack::snapshot::SnapshotOptions;
+use backtrack::snapshot::{SnapshotOptions, ABANDONED};
 use backtrack::units::human_bytes;
 use backtrack::{SnapshotEntry, SnapshotStatus};
 use chrono::Utc;
@@ -32,13 +32,14 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         validate_name(name)?;
     }
     let tracker = ctx.tracker(&scope)?;
-    let archive = ctx.archive().await?;
+    let archive = ctx.create_archive().await?;
     let opts = SnapshotOptions {
         name: args.name,
         trigger,
         full: args.full,
         reconcile_every: args.reconcile_every,
         progress: CaptureProgress::for_output(ctx.json, ctx.quiet, &format!("{scope}")),
+        lease: ctx.lease()?,
         ..SnapshotOptions::default()
     };
     let report = archive
@@ -72,7 +73,7 @@ fn validate_name(name: &str) -> Result<()> {
 async fn list(ctx: &Context, args: ListArgs) -> Result<Outcome> {
     let scope = args.scope.as_deref().map(parse_scope).transpose()?;
     let archive = ctx.archive().await?;
-    let entries = archive.catalog.list(scope.as_ref()).await?;
+    let entries = archive.entries(scope.as_ref()).await?;
     if ctx.json {
         print_json(&entries)?;
         return Ok(Outcome::Success);
@@ -105,14 +106,33 @@ async fn list(ctx: &Context, args: ListArgs) -> Result<Outcome> {
             ),
             e.scope.to_string(),
             e.trigger.to_string(),
-            e.status.to_string(),
+            status_text(e),
             e.counts.total().to_string(),
             human_bytes(e.bytes.logical),
             age(e.created_at),
         ]);
     }
     println!("{table}");
+    let abandoned = entries.iter().filter(|e| is_abandoned_text(e)).count();
+    if abandoned > 0 {
+        println!(
+            "{abandoned} capture(s) were abandoned: their process stopped before finishing (killed, crashed, or asleep past its lease). `backtrack prune` removes them."
+        );
+    }
     Ok(Outcome::Success)
+}
+
+fn is_abandoned_text(e: &SnapshotEntry) -> bool {
+    e.status == SnapshotStatus::Failed && e.error.as_deref() == Some(ABANDONED)
+}
+
+/// The status column: `failed (abandoned)` for a capture whose process is gone.
+fn status_text(e: &SnapshotEntry) -> String {
+    if is_abandoned_text(e) {
+        format!("{} (abandoned)", e.status)
+    } else {
+        e.status.to_string()
+    }
 }
 
 /// `3m ago`-style ages.
@@ -142,6 +162,7 @@ struct ManifestSummary {
 async fn show(ctx: &Context, args: RefArgs) -> Result<Outcome> {
     let archive = ctx.archive().await?;
     let entry = archive.resolve(None, &args.reference).await?;
+    let entry = archive.standing(entry).await?;
     let manifest = if entry.status == SnapshotStatus::Completed {
         Some(archive.load_manifest(&entry).await?)
     } else {
@@ -164,7 +185,7 @@ async fn show(ctx: &Context, args: RefArgs) -> Result<Outcome> {
         println!("  name:       {name}");
     }
     println!("  trigger:    {}", entry.trigger);
-    println!("  status:     {}", entry.status);
+    println!("  status:     {}", status_text(&entry));
     println!(
         "  created:    {} ({})",
         entry.created_at.format("%Y-%m-%d %H:%M:%S UTC"),

@@ -1,6 +1,7 @@
 //! `backtrack verify`: proves the archive is intact by re-hashing everything reachable.
 
 use anyhow::{bail, Result};
+use backtrack::repair;
 use backtrack::Scope;
 
 use super::{print_json, Outcome};
@@ -10,15 +11,25 @@ use crate::ctx::Context;
 pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<Outcome> {
     let archive = ctx.archive().await?;
     let entries = match (&args.target, args.all) {
-        (None, true) => archive.catalog.list(None).await?,
+        (None, true) => archive.entries(None).await?,
         (None, false) => bail!("say what to verify: a snapshot reference, a scope, or --all"),
         (Some(t), _) => match t.parse::<Scope>() {
-            Ok(scope) => archive.catalog.list(Some(&scope)).await?,
-            Err(_) if !t.contains(':') => vec![archive.resolve(None, t).await?],
+            Ok(scope) => archive.entries(Some(&scope)).await?,
+            Err(_) if !t.contains(':') => {
+                let entry = archive.resolve(None, t).await?;
+                vec![archive.standing(entry).await?]
+            }
             Err(e) => return Err(e.into()),
         },
     };
-    let report = archive.verify(&entries).await?;
+    let mut report = archive.verify(&entries).await?;
+    if args.all {
+        // Everything means the store too: manifests the catalog does not know are snapshots
+        // no command can restore.
+        report
+            .problems
+            .extend(repair::unindexed_manifests(&archive).await?);
+    }
     if ctx.json {
         print_json(&report)?;
     } else if !ctx.quiet || !report.is_ok() {

@@ -42,7 +42,7 @@ async fn list(deps: &Deps, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
                 .map_err(|e| ApiError::bad_request("scope", e.to_string()))?,
         ),
     };
-    let entries = deps.archive.catalog.list(scope.as_ref()).await?;
+    let entries = deps.archive.entries(scope.as_ref()).await?;
     Ok(ApiResponse::json(200, &json!({ "snapshots": entries })))
 }
 

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use backtrack::catalog::{Claim, LockInfo};
+use backtrack::catalog::Claim;
 use backtrack::manifest::Trigger;
-use backtrack::prune::{self, PruneOptions};
+use backtrack::prune::{self, PruneOptions, Retention};
 use backtrack::serverless::api::route;
 use backtrack::serverless::events::{self, Incoming};
 use backtrack::serverless::webhook::{self, WebhookAction};
@@ -239,30 +239,40 @@ fn retention(value: Option<&Value>) -> Result<Option<PruneOptions>, FunctionErro
             }),
         }
     };
-    let mut opts = PruneOptions::default();
-    if let Some(n) = field("keep_last")? {
-        opts.keep_last = usize::try_from(n).unwrap_or(usize::MAX);
-    }
-    opts.keep_within = field("keep_within_days")?.map(|d| Duration::from_secs(d * 86_400));
-    Ok(Some(opts))
+    let keep_last = match field("keep_last")? {
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        None => Retention::default().keep_last(),
+    };
+    let keep_within = field("keep_within_days")?
+        .map(|d| {
+            d.checked_mul(86_400)
+                .map(Duration::from_secs)
+                .ok_or_else(|| FunctionError::permanent("retention.keep_within_days: too large"))
+        })
+        .transpose()?;
+    let retention = Retention::new(keep_last, keep_within)
+        .map_err(|e| FunctionError::permanent(format!("retention: {e}")))?;
+    Ok(Some(PruneOptions::new(retention)))
 }
 
-/// Retention under the scope's lock, like `backtrack prune --execute`.
+/// Retention under the scope's lock and the store's collect lease, like `backtrack prune
+/// --execute` (one library call for both). A capture running elsewhere in the store makes it
+/// wait for the next schedule: the refusal is reported, the snapshot stands.
 async fn apply_retention(
     deps: &Deps,
     scope: &Scope,
     opts: &PruneOptions,
 ) -> Result<Value, backtrack::Error> {
-    let lock = LockInfo::new(scope, "scheduled retention", Duration::from_secs(600));
-    deps.archive.catalog.lock(&lock).await?;
-    let result = async {
-        let plan = prune::plan(&deps.archive, scope, opts).await?;
-        prune::apply(&deps.archive, &plan).await?;
-        Ok::<_, backtrack::Error>(json!({"snapshots": plan.drop.len(), "blobs": plan.blobs.len()}))
+    match prune::run(&deps.archive, scope, opts, true, "scheduled retention").await {
+        Ok(report) => {
+            Ok(json!({"snapshots": report.plan.drop.len(), "blobs": report.plan.blobs.len()}))
+        }
+        Err(e) if e.is_refusal() => {
+            tracing::info!(scope = %scope, reason = %e, "retention deferred to the next run");
+            Ok(json!({"deferred": e.to_string()}))
+        }
+        Err(e) => Err(e),
     }
-    .await;
-    deps.archive.catalog.unlock(scope, &lock.token).await?;
-    result
 }
 
 #[cfg(test)]

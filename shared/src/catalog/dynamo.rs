@@ -33,8 +33,10 @@
 //! their expiry so abandoned ones are cleaned up (an expired lock can be taken over before).
 //! Claims carry a `ttl` at their own expiry: a handled webhook delivery is forgotten then.
 
+mod cells;
 mod items;
 mod jobs;
+mod layout;
 mod locks;
 mod requests;
 mod snapshots;
@@ -46,7 +48,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    Catalog, CatalogError, Claim, Finish, JobEntry, JobStatus, JournalEntry, LockInfo,
+    Catalog, CatalogError, Cell, Claim, Finish, JobEntry, JobStatus, JournalEntry, LockInfo,
     SnapshotEntry,
 };
 use crate::aws::{self, Failure, FailureKind, CREDENTIALS_HINT};
@@ -147,7 +149,7 @@ impl DynamoCatalog {
                 .region()
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| "(none)".into());
-            return CatalogError::Unavailable {
+            return CatalogError::Missing {
                 catalog,
                 detail: format!(
                     "table {} not found in region {region}; create it with `backtrack init --catalog dynamodb://{}`, or check the table name and AWS_REGION",
@@ -225,6 +227,10 @@ impl Catalog for DynamoCatalog {
         self.set_snapshot_pinned(id, pinned).await
     }
 
+    async fn mark_deleting(&self, id: &SnapshotId) -> Result<(), CatalogError> {
+        self.mark_snapshot_deleting(id).await
+    }
+
     async fn delete(&self, id: &SnapshotId) -> Result<(), CatalogError> {
         self.delete_snapshot(id).await
     }
@@ -275,6 +281,19 @@ impl Catalog for DynamoCatalog {
 
     async fn release_claim(&self, key: &str, token: &str) -> Result<(), CatalogError> {
         self.drop_claim(key, token).await
+    }
+
+    async fn read_cell(&self, name: &str) -> Result<Option<Cell>, CatalogError> {
+        self.cell(name).await
+    }
+
+    async fn write_cell(
+        &self,
+        name: &str,
+        value: &serde_json::Value,
+        expected: Option<u64>,
+    ) -> Result<u64, CatalogError> {
+        self.put_cell(name, value, expected).await
     }
 }
 

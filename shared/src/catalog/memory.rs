@@ -20,6 +20,7 @@ struct State {
     /// Keyed by (job, op) so a job's journal is a contiguous range in operation order.
     journal: BTreeMap<(JobId, u64), JournalEntry>,
     claims: HashMap<String, Claim>,
+    cells: HashMap<String, Cell>,
 }
 
 /// A catalog held in memory; nothing survives the process.
@@ -140,6 +141,16 @@ impl Catalog for MemoryCatalog {
         match state.snapshots.get_mut(id) {
             Some(entry) => {
                 entry.pinned = pinned;
+                Ok(())
+            }
+            None => Err(self.not_found(format!("snapshot {id}"))),
+        }
+    }
+
+    async fn mark_deleting(&self, id: &SnapshotId) -> Result<(), CatalogError> {
+        match self.state().snapshots.get_mut(id) {
+            Some(entry) => {
+                entry.status = SnapshotStatus::Deleting;
                 Ok(())
             }
             None => Err(self.not_found(format!("snapshot {id}"))),
@@ -275,6 +286,35 @@ impl Catalog for MemoryCatalog {
             state.claims.remove(key);
         }
         Ok(())
+    }
+
+    async fn read_cell(&self, name: &str) -> Result<Option<Cell>, CatalogError> {
+        Ok(self.state().cells.get(name).cloned())
+    }
+
+    async fn write_cell(
+        &self,
+        name: &str,
+        value: &serde_json::Value,
+        expected: Option<u64>,
+    ) -> Result<u64, CatalogError> {
+        let mut state = self.state();
+        let stored = state.cells.get(name).map(|c| c.version);
+        if stored != expected {
+            return Err(conflict(
+                format!("cell {name}"),
+                format!("its version is {stored:?}, not the expected {expected:?}"),
+            ));
+        }
+        let version = expected.unwrap_or(0) + 1;
+        state.cells.insert(
+            name.to_string(),
+            Cell {
+                version,
+                value: value.clone(),
+            },
+        );
+        Ok(version)
     }
 }
 

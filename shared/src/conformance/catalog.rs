@@ -45,6 +45,7 @@ pub async fn catalog(catalog: Arc<dyn Catalog>) {
     journal(cat, &a).await;
     concurrent_journal_appends(catalog.clone(), &a).await;
     claims(catalog.clone(), &run).await;
+    super::lifecycle::lifecycle(catalog.clone(), &run).await;
 
     // Leave only what has no delete operation (locks are released above; jobs and journals
     // are small and live in this run's own scopes).
@@ -58,13 +59,13 @@ pub async fn catalog(catalog: Arc<dyn Catalog>) {
 
 /// `n` fresh ids in creation order (ULIDs from one millisecond are random among themselves,
 /// so sort them rather than trust generation order).
-fn ids(n: usize) -> Vec<SnapshotId> {
+pub(super) fn ids(n: usize) -> Vec<SnapshotId> {
     let mut ids: Vec<SnapshotId> = (0..n).map(|_| SnapshotId::new()).collect();
     ids.sort();
     ids
 }
 
-fn entry(scope: &Scope, id: SnapshotId, variant: usize) -> SnapshotEntry {
+pub(super) fn entry(scope: &Scope, id: SnapshotId, variant: usize) -> SnapshotEntry {
     let now = Utc::now();
     // Vary the optional fields so both `Some` and `None` round-trip.
     let odd = variant % 2 == 1;
@@ -89,10 +90,11 @@ fn entry(scope: &Scope, id: SnapshotId, variant: usize) -> SnapshotEntry {
         expires_at: (!odd).then(|| now + chrono::Duration::days(30)),
         error: None,
         manifest_hash: None,
+        lease: odd.then(|| format!("lease-{variant}")),
     }
 }
 
-fn finish_with(status: SnapshotStatus, requests: u64) -> Finish {
+pub(super) fn finish_with(status: SnapshotStatus, requests: u64) -> Finish {
     Finish {
         status,
         finished_at: Utc::now(),
@@ -114,7 +116,7 @@ fn finish_with(status: SnapshotStatus, requests: u64) -> Finish {
 }
 
 #[track_caller]
-fn assert_conflict<T: std::fmt::Debug>(result: Result<T, CatalogError>, step: &str) {
+pub(super) fn assert_conflict<T: std::fmt::Debug>(result: Result<T, CatalogError>, step: &str) {
     match result {
         Err(CatalogError::Conflict { .. }) => {}
         other => panic!("{step}: expected Conflict, got {other:?}"),
@@ -122,14 +124,14 @@ fn assert_conflict<T: std::fmt::Debug>(result: Result<T, CatalogError>, step: &s
 }
 
 #[track_caller]
-fn assert_not_found<T: std::fmt::Debug>(result: Result<T, CatalogError>, step: &str) {
+pub(super) fn assert_not_found<T: std::fmt::Debug>(result: Result<T, CatalogError>, step: &str) {
     match result {
         Err(CatalogError::NotFound { .. }) => {}
         other => panic!("{step}: expected NotFound, got {other:?}"),
     }
 }
 
-async fn get(cat: &dyn Catalog, id: &SnapshotId, step: &str) -> SnapshotEntry {
+pub(super) async fn get(cat: &dyn Catalog, id: &SnapshotId, step: &str) -> SnapshotEntry {
     match ok(cat.get(id).await, step) {
         Some(entry) => entry,
         None => panic!("{step}: snapshot {id} must exist"),
@@ -449,7 +451,7 @@ async fn pinning_and_deletion(cat: &dyn Catalog, scope: &Scope) {
     assert_not_found(cat.delete(&id).await, "second delete of an entry");
 }
 
-fn lock(scope: &Scope, holder: &str, ttl: Duration) -> LockInfo {
+pub(super) fn lock(scope: &Scope, holder: &str, ttl: Duration) -> LockInfo {
     LockInfo::new(scope, holder, ttl)
 }
 
@@ -600,7 +602,7 @@ async fn lock_expiry(cat: &dyn Catalog, scope: &Scope) {
     ok(cat.unlock(scope, &taker.token).await, "unlock");
 }
 
-fn job(scope: &Scope, id: JobId, status: JobStatus) -> JobEntry {
+pub(super) fn job(scope: &Scope, id: JobId, status: JobStatus) -> JobEntry {
     let now = Utc::now();
     JobEntry {
         id,

@@ -401,6 +401,7 @@ mod tests {
             expires_at: None,
             error: None,
             manifest_hash: None,
+            lease: None,
         };
         let options = RollbackOptions::new(now);
         let job = start(&archive, &target, &options, Duration::from_secs(60))

@@ -153,8 +153,9 @@ pub fn required(name: &str) -> Result<String, ConfigError> {
 }
 
 impl Deps {
-    /// Reads the environment, resolves secrets and opens S3 and DynamoDB (no request is made
-    /// to them here: a cold start stays short).
+    /// Reads the environment, resolves secrets and opens S3 and DynamoDB (one read of the
+    /// catalog's layout version is the only request made to them here: a cold start stays
+    /// short).
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk = crate::aws::load_config().await;
         let store_url = required(ENV_STORE)?;
@@ -163,6 +164,12 @@ impl Deps {
             .await
             .map_err(|e| ConfigError(format!("{ENV_STORE}: {e}")))?;
         let catalog = DynamoCatalog::from_url(&catalog_url)
+            .await
+            .map_err(|e| ConfigError(format!("{ENV_CATALOG}: {e}")))?;
+        // One consistent read per cold start; migrates a table written by an older layout
+        // (scope keys) the first time a new version runs against it.
+        catalog
+            .prepare()
             .await
             .map_err(|e| ConfigError(format!("{ENV_CATALOG}: {e}")))?;
         let token = secrets::from_env(ENV_GITHUB_TOKEN, &sdk)

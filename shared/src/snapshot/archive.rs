@@ -325,20 +325,4 @@ impl Archive {
         }
         Ok((from_set, to_set))
     }
-
-    /// Deletes a snapshot's catalog row and manifest. Blobs stay until `prune` collects the
-    /// ones no manifest references. Pinned snapshots need `force`.
-    pub async fn delete_snapshot(&self, entry: &SnapshotEntry, force: bool) -> Result<()> {
-        if entry.pinned && !force {
-            return Err(Error::Refused(format!(
-                "snapshot {} is pinned; unpin it or pass --force to delete it anyway",
-                entry.id
-            )));
-        }
-        // Catalog first: once the row is gone no reader resolves the snapshot, so removing
-        // the manifest afterwards cannot break a reader.
-        self.catalog.delete(&entry.id).await?;
-        self.store.delete(&entry.manifest_key).await?;
-        Ok(())
-    }
 }

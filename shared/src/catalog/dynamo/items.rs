@@ -168,7 +168,7 @@ impl DynamoCatalog {
 
     pub(super) fn snapshot_item(&self, entry: &SnapshotEntry) -> Result<Item, CatalogError> {
         let sk = snapshot_sk(&entry.id);
-        let pk = entry.scope.to_string();
+        let pk = entry.scope.key();
         let mut item = self.item_of("snapshot row", entry, "snap", (&pk, &sk), Some(&sk))?;
         if let (Some(expires), false) = (entry.expires_at, entry.pinned) {
             item.insert(ATTR_TTL.into(), epoch_secs(expires));
@@ -178,12 +178,12 @@ impl DynamoCatalog {
 
     pub(super) fn job_item(&self, job: &JobEntry) -> Result<Item, CatalogError> {
         let sk = job_sk(&job.id);
-        let pk = job.scope.to_string();
+        let pk = job.scope.key();
         self.item_of("job row", job, "job", (&pk, &sk), Some(&sk))
     }
 
     pub(super) fn lock_item(&self, lock: &LockInfo) -> Result<Item, CatalogError> {
-        let pk = lock.scope.to_string();
+        let pk = lock.scope.key();
         let mut item = self.item_of("lock row", lock, "lock", (&pk, LOCK_SK), None)?;
         item.insert(ATTR_EXPIRES_MS.into(), epoch_ms(lock.expires_at));
         item.insert(
@@ -191,6 +191,14 @@ impl DynamoCatalog {
             AttributeValue::N((lock.expires_at.timestamp() + LOCK_TTL_GRACE_SECS).to_string()),
         );
         Ok(item)
+    }
+
+    /// The partition key an item was read from.
+    pub(super) fn pk_of(&self, what: &str, item: &Item) -> Result<String, CatalogError> {
+        match item.get(ATTR_PK) {
+            Some(AttributeValue::S(pk)) => Ok(pk.clone()),
+            _ => Err(self.corrupt(what, "an item without its partition key")),
+        }
     }
 
     pub(super) fn parse<T: DeserializeOwned>(

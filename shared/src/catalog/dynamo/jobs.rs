@@ -17,7 +17,7 @@ impl DynamoCatalog {
                 detail: "a job with this id already exists".into(),
             });
         }
-        self.remember(&job_sk(&job.id), &job.scope.to_string());
+        self.remember(&job_sk(&job.id), &job.scope.key());
         Ok(())
     }
 
@@ -29,7 +29,7 @@ impl DynamoCatalog {
     }
 
     pub(super) async fn jobs_of(&self, scope: &Scope) -> Result<Vec<JobEntry>, CatalogError> {
-        let pk = scope.to_string();
+        let pk = scope.key();
         let jobs: Vec<JobEntry> = self.query_rows("job row", &pk, "job#", true).await?;
         for job in &jobs {
             self.remember(&job_sk(&job.id), &pk);
@@ -42,7 +42,7 @@ impl DynamoCatalog {
         job: &JobEntry,
         expected: JobStatus,
     ) -> Result<(), CatalogError> {
-        let pk = job.scope.to_string();
+        let pk = job.scope.key();
         let sk = job_sk(&job.id);
         let outcome = self
             .put_if(

@@ -19,7 +19,11 @@ const FREE_OR_EXPIRED: &str = "attribute_not_exists(#pk) OR #expires <= :now";
 
 impl DynamoCatalog {
     /// A put that takes a lock or claim item if it is free or expired.
-    async fn take(&self, what: &str, item: super::items::Item) -> Result<bool, CatalogError> {
+    pub(super) async fn take(
+        &self,
+        what: &str,
+        item: super::items::Item,
+    ) -> Result<bool, CatalogError> {
         let now = Utc::now().timestamp_millis();
         let outcome = self
             .put_if(
@@ -73,7 +77,7 @@ impl DynamoCatalog {
         let outcome = self
             .update_if(
                 "renew lock",
-                (&lock.scope.to_string(), LOCK_SK),
+                (&lock.scope.key(), LOCK_SK),
                 update,
                 "#token = :token",
                 &[("#token", "token")],
@@ -94,12 +98,12 @@ impl DynamoCatalog {
         scope: &Scope,
         token: &str,
     ) -> Result<(), CatalogError> {
-        self.delete_if_held("release lock", (&scope.to_string(), LOCK_SK), token)
+        self.delete_if_held("release lock", (&scope.key(), LOCK_SK), token)
             .await
     }
 
     pub(super) async fn lock_of(&self, scope: &Scope) -> Result<Option<LockInfo>, CatalogError> {
-        match self.get_item(&scope.to_string(), LOCK_SK).await? {
+        match self.get_item(&scope.key(), LOCK_SK).await? {
             Some(item) => Ok(Some(self.parse("lock row", item)?)),
             None => Ok(None),
         }

@@ -82,14 +82,14 @@ macro_rules! without_sdk_retries {
     };
 }
 
-/// Placeholder maps for a request (`None` when empty: DynamoDB refuses empty maps).
-fn placeholders(
-    names: Names<'_>,
-    values: Values<'_>,
-) -> (
+/// A request's `ExpressionAttributeNames` and `ExpressionAttributeValues`.
+type Placeholders = (
     Option<HashMap<String, String>>,
     Option<HashMap<String, AttributeValue>>,
-) {
+);
+
+/// Placeholder maps for a request (`None` when empty: DynamoDB refuses empty maps).
+fn placeholders(names: Names<'_>, values: Values<'_>) -> Placeholders {
     let names: HashMap<String, String> = names
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -26,7 +26,7 @@ impl DynamoCatalog {
                 detail: "a snapshot with this id already exists".into(),
             });
         }
-        self.remember(&sk, &entry.scope.to_string());
+        self.remember(&sk, &entry.scope.key());
         Ok(())
     }
 
@@ -41,11 +41,30 @@ impl DynamoCatalog {
         }
     }
 
-    /// The row of `id`, which must exist (waiting briefly for the index).
-    async fn existing_snapshot(&self, id: &SnapshotId) -> Result<SnapshotEntry, CatalogError> {
-        self.snapshot_by_id(id, true)
+    /// The row at `(pk, sk)` read back after a condition failed (`NotFound` if it is gone).
+    async fn stored_snapshot(
+        &self,
+        (pk, sk): (&str, &str),
+        id: &SnapshotId,
+    ) -> Result<SnapshotEntry, CatalogError> {
+        match self.get_item(pk, sk).await? {
+            Some(item) => self.parse("snapshot row", item),
+            None => Err(self.not_found(format!("snapshot {id}"))),
+        }
+    }
+
+    /// The row of `id`, which must exist (waiting briefly for the index), and the
+    /// partition it lives in.
+    async fn existing_snapshot(
+        &self,
+        id: &SnapshotId,
+    ) -> Result<(SnapshotEntry, String), CatalogError> {
+        let item = self
+            .find_by_gid(&snapshot_sk(id), true)
             .await?
-            .ok_or_else(|| self.not_found(format!("snapshot {id}")))
+            .ok_or_else(|| self.not_found(format!("snapshot {id}")))?;
+        let pk = self.pk_of("snapshot row", &item)?;
+        Ok((self.parse("snapshot row", item)?, pk))
     }
 
     pub(super) async fn list_snapshots(
@@ -54,7 +73,7 @@ impl DynamoCatalog {
     ) -> Result<Vec<SnapshotEntry>, CatalogError> {
         let mut entries: Vec<SnapshotEntry> = match scope {
             Some(scope) => {
-                self.query_rows("snapshot row", &scope.to_string(), "snap#", true)
+                self.query_rows("snapshot row", &scope.key(), "snap#", true)
                     .await?
             }
             // No scope: a filtered scan. Catalogs hold thousands of rows, not millions, and
@@ -67,7 +86,7 @@ impl DynamoCatalog {
                 .collect::<Result<_, _>>()?,
         };
         for e in &entries {
-            self.remember(&snapshot_sk(&e.id), &e.scope.to_string());
+            self.remember(&snapshot_sk(&e.id), &e.scope.key());
         }
         // Ids sort by creation time; the scan has no order of its own.
         entries.sort_by_key(|e| std::cmp::Reverse(e.id));
@@ -79,8 +98,7 @@ impl DynamoCatalog {
         id: &SnapshotId,
         finish: &Finish,
     ) -> Result<(), CatalogError> {
-        let entry = self.existing_snapshot(id).await?;
-        let pk = entry.scope.to_string();
+        let (_, pk) = self.existing_snapshot(id).await?;
         let sk = snapshot_sk(id);
         let attr = |what: &str, v: Result<serde_json::Value, serde_json::Error>| {
             v.map(json_to_attr)
@@ -120,10 +138,7 @@ impl DynamoCatalog {
         if outcome == Conditional::Applied {
             return Ok(());
         }
-        let Some(stored) = self.get_item(&pk, &sk).await? else {
-            return Err(self.not_found(format!("snapshot {id}")));
-        };
-        let stored: SnapshotEntry = self.parse("snapshot row", stored)?;
+        let stored = self.stored_snapshot((&pk, &sk), id).await?;
         Err(CatalogError::Conflict {
             what: format!("snapshot {id}"),
             detail: format!(
@@ -138,8 +153,8 @@ impl DynamoCatalog {
         id: &SnapshotId,
         hash: &ObjectHash,
     ) -> Result<(), CatalogError> {
-        let entry = self.existing_snapshot(id).await?;
-        let (pk, sk) = (entry.scope.to_string(), snapshot_sk(id));
+        let (_, pk) = self.existing_snapshot(id).await?;
+        let sk = snapshot_sk(id);
         // Entries written before the hash existed lack the attribute; newer ones that are
         // not completed hold NULL. Recording the same hash again is accepted by the
         // condition itself.
@@ -168,10 +183,7 @@ impl DynamoCatalog {
         if outcome == Conditional::Applied {
             return Ok(());
         }
-        let Some(stored) = self.get_item(&pk, &sk).await? else {
-            return Err(self.not_found(format!("snapshot {id}")));
-        };
-        let stored: SnapshotEntry = self.parse("snapshot row", stored)?;
+        let stored = self.stored_snapshot((&pk, &sk), id).await?;
         match stored.manifest_hash {
             Some(held) if held == *hash => Ok(()),
             Some(held) => Err(CatalogError::Conflict {
@@ -185,27 +197,19 @@ impl DynamoCatalog {
         }
     }
 
-    pub(super) async fn set_snapshot_pinned(
+    /// Applies the update `change` makes from the row of `id`, which must still exist.
+    async fn update_snapshot(
         &self,
+        what: &str,
         id: &SnapshotId,
-        pinned: bool,
+        change: impl FnOnce(&SnapshotEntry) -> Update<'static>,
     ) -> Result<(), CatalogError> {
-        // `expires_at` never changes after creation, so reading it first is safe.
-        let entry = self.existing_snapshot(id).await?;
-        let mut update = Update {
-            set: vec![("pinned", AttributeValue::Bool(pinned))],
-            remove: vec![],
-        };
-        match (pinned, entry.expires_at) {
-            // A pinned snapshot must never be dropped by TTL.
-            (true, _) | (false, None) => update.remove.push(ATTR_TTL),
-            (false, Some(expires)) => update.set.push((ATTR_TTL, epoch_secs(expires))),
-        }
+        let (entry, pk) = self.existing_snapshot(id).await?;
         let outcome = self
             .update_if(
-                "pin snapshot",
-                (&entry.scope.to_string(), &snapshot_sk(id)),
-                update,
+                what,
+                (&pk, &snapshot_sk(id)),
+                change(&entry),
                 "attribute_exists(#pk)",
                 &[("#pk", ATTR_PK)],
                 vec![],
@@ -217,11 +221,39 @@ impl DynamoCatalog {
         }
     }
 
+    pub(super) async fn set_snapshot_pinned(
+        &self,
+        id: &SnapshotId,
+        pinned: bool,
+    ) -> Result<(), CatalogError> {
+        // `expires_at` never changes after creation, so deciding from the row read is safe.
+        self.update_snapshot("pin snapshot", id, |entry| {
+            let mut update = Update {
+                set: vec![("pinned", AttributeValue::Bool(pinned))],
+                remove: vec![],
+            };
+            match (pinned, entry.expires_at) {
+                // A pinned snapshot must never be dropped by TTL.
+                (true, _) | (false, None) => update.remove.push(ATTR_TTL),
+                (false, Some(expires)) => update.set.push((ATTR_TTL, epoch_secs(expires))),
+            }
+            update
+        })
+        .await
+    }
+
+    pub(super) async fn mark_snapshot_deleting(&self, id: &SnapshotId) -> Result<(), CatalogError> {
+        self.update_snapshot("mark snapshot deleting", id, |_| Update {
+            set: vec![("status", s(SnapshotStatus::Deleting.as_str()))],
+            remove: vec![],
+        })
+        .await
+    }
+
     pub(super) async fn delete_snapshot(&self, id: &SnapshotId) -> Result<(), CatalogError> {
-        let entry = self.existing_snapshot(id).await?;
+        let (_, pk) = self.existing_snapshot(id).await?;
         let sk = snapshot_sk(id);
-        self.delete_item("delete snapshot", (&entry.scope.to_string(), &sk))
-            .await?;
+        self.delete_item("delete snapshot", (&pk, &sk)).await?;
         self.forget(&sk);
         Ok(())
     }

@@ -14,7 +14,9 @@ use crate::catalog::{Catalog, CatalogError};
 
 impl DynamoCatalog {
     /// Checks that the table exists and the credentials reach it (one `DescribeTable`), so
-    /// a wrong table name fails before any work.
+    /// a wrong table name fails before any work — `Missing` when there is no such table (only
+    /// `backtrack init` creates one) — and brings its layout up to date
+    /// ([`DynamoCatalog::prepare`]: one more read when nothing needs migrating).
     pub async fn check(&self) -> Result<(), CatalogError> {
         self.client
             .describe_table()
@@ -22,6 +24,7 @@ impl DynamoCatalog {
             .send()
             .await
             .map_err(|e| self.error("describe table", aws::classify(&e)))?;
+        self.prepare().await?;
         Ok(())
     }
 
@@ -75,6 +78,12 @@ impl DynamoCatalog {
         };
         self.wait_active().await?;
         self.ensure_ttl().await?;
+        match setup {
+            TableSetup::Created => self.record_layout().await?,
+            TableSetup::Found => {
+                self.prepare().await?;
+            }
+        }
         Ok(setup)
     }
 
