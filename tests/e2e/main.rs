@@ -12,6 +12,8 @@ mod diff;
 mod faultproxy;
 mod functions;
 mod incremental;
+mod lifecycle;
+mod prune;
 mod rollback;
 mod sandbox_compat;
 mod snapshot;
