@@ -47,6 +47,12 @@ impl Retention {
                 "this retention keeps no snapshot at all (keep-last 0 and no keep-within); keep at least one (--keep-last 1) or give --keep-within, and delete snapshots one by one with `backtrack snapshot delete`".into(),
             ));
         }
+        if keep_within.is_some_and(|d| d > crate::units::MAX_DURATION) {
+            return Err(Error::Invalid(
+                "keep-within must be at most 100 years; a longer span means nothing for retention"
+                    .into(),
+            ));
+        }
         Ok(Retention {
             keep_last,
             keep_within: keep_within.filter(|d| !d.is_zero()),

@@ -1,19 +1,28 @@
-//! Figures for people: sizes and durations, read and written the same way everywhere
+//! Figures for people: sizes, counts and durations, read and written the same way everywhere
 //! (`--keep-within 30d`, `--grace 1h`, and the plans that quote them).
 
 use std::time::Duration;
 
+use crate::sanitize::quote;
+
 /// The accepted duration forms, quoted in every parse error.
 pub const DURATION_FORMS: &str = "a number and a unit: 45s, 90m, 12h, 30d or 2w";
 
-/// Parses `45s`, `90m`, `12h`, `30d`, `2w` (a whole number and one unit).
+/// The longest duration accepted: a century. Longer ones mean nothing for retention and
+/// would overflow date arithmetic (a date before year −262,144 cannot be represented).
+const MAX_DURATION_SECS: u64 = 100 * 366 * 86_400;
+/// [`MAX_DURATION_SECS`] as a duration, for the rules that take durations from elsewhere.
+pub const MAX_DURATION: Duration = Duration::from_secs(MAX_DURATION_SECS);
+
+/// Parses `45s`, `90m`, `12h`, `30d`, `2w` (a whole number and one unit, at most a century).
+/// Errors quote the input safely (shortened, control characters shown).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("duration {text:?} must be {DURATION_FORMS}"))?;
+        .map_err(|_| format!("duration {} must be {DURATION_FORMS}", quote(text)))?;
     let per: u64 = match unit {
         "s" => 1,
         "m" => 60,
@@ -22,13 +31,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "w" => 7 * 86_400,
         _ => {
             return Err(format!(
-                "duration {text:?} has unknown unit {unit:?}; use {DURATION_FORMS}"
+                "duration {} has unknown unit {}; use {DURATION_FORMS}",
+                quote(text),
+                quote(unit)
             ))
         }
     };
-    n.checked_mul(per)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("duration {text:?} is too long"))
+    match n.checked_mul(per) {
+        Some(secs) if secs <= MAX_DURATION_SECS => Ok(Duration::from_secs(secs)),
+        _ => Err(format!(
+            "duration {} is longer than 100 years; use a shorter one",
+            quote(text)
+        )),
+    }
 }
 
 /// The largest whole unit that writes `d` exactly: `30d`, `90m`, `45s`.
@@ -56,6 +71,19 @@ pub fn human_bytes(n: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
+}
+
+/// `65,536`-style counts for people.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -88,9 +116,28 @@ mod tests {
     }
 
     #[test]
+    fn huge_durations_are_errors_not_overflows() {
+        // u64::MAX days used to overflow the multiplication (a panic in debug builds).
+        for text in ["18446744073709551615d", "99999999999w", "36600000d"] {
+            let e = parse_duration(text).unwrap_err();
+            assert!(e.contains("longer than 100 years"), "{e}");
+        }
+        assert!(parse_duration("36500d").is_ok());
+        let e = parse_duration(&format!("{}x", "9".repeat(10_000))).unwrap_err();
+        assert!(e.contains("(10,001 characters)") && e.len() < 300, "{e}");
+    }
+
+    #[test]
     fn human_bytes_reads_well() {
         assert_eq!(human_bytes(999), "999 B");
         assert_eq!(human_bytes(1_500), "1.5 kB");
         assert_eq!(human_bytes(2_000_000), "2.0 MB");
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(65_536), "65,536");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(thousands(7), "7");
     }
 }

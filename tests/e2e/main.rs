@@ -8,6 +8,7 @@
 mod action;
 mod aws;
 mod cli_errors;
+mod demo;
 mod diff;
 mod faultproxy;
 mod functions;
@@ -15,6 +16,7 @@ mod incremental;
 mod lifecycle;
 mod prune;
 mod rollback;
+mod safety;
 mod sandbox_compat;
 mod snapshot;
 mod util;

@@ -243,15 +243,13 @@ fn retention(value: Option<&Value>) -> Result<Option<PruneOptions>, FunctionErro
         Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
         None => Retention::default().keep_last(),
     };
-    let keep_within = field("keep_within_days")?
-        .map(|d| {
-            d.checked_mul(86_400)
-                .map(Duration::from_secs)
-                .ok_or_else(|| FunctionError::permanent("retention.keep_within_days: too large"))
-        })
-        .transpose()?;
-    let retention = Retention::new(keep_last, keep_within)
-        .map_err(|e| FunctionError::permanent(format!("retention: {e}")))?;
+    // At most a century, as for `backtrack prune` (Retention's rule): `d * 86,400` must not
+    // overflow on the way there.
+    let keep_within =
+        field("keep_within_days")?.map(|d| Duration::from_secs(d.saturating_mul(86_400)));
+    let retention = Retention::new(keep_last, keep_within).map_err(|e| {
+        FunctionError::permanent(format!("retention (keep_last, keep_within_days): {e}"))
+    })?;
     Ok(Some(PruneOptions::new(retention)))
 }
 
