@@ -61,6 +61,11 @@ impl DynamoCatalog {
         {
             // Another process finished the same migration first.
             Ok(_) | Err(CatalogError::Conflict { .. }) => {}
+            // A reader without write access on a table with nothing to move (a table the
+            // SAM template just made): nothing is wrong; a writer records the layout later.
+            Err(e @ CatalogError::Unavailable { .. }) if moved == 0 => {
+                tracing::debug!(error = %e, "cannot record the catalog layout; nothing needed moving");
+            }
             Err(e) => return Err(e),
         }
         if moved > 0 {
