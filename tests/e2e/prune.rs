@@ -126,6 +126,7 @@ fn assert_no_silent_loss(run: &dyn Fn(&[&str]) -> Run, race: &Race, grace: &str)
         !race.prunes.is_empty(),
         "no prune ran while the capture did: the race was not exercised"
     );
+    eprintln!("prune exit codes during the capture: {:?}", race.prunes);
     let completed =
         race.capture.code == 0 && race.capture.json()["status"].as_str() == Some("completed");
     if completed {
@@ -151,6 +152,12 @@ fn assert_no_silent_loss(run: &dyn Fn(&[&str]) -> Run, race: &Race, grace: &str)
             "a failed capture left a completed entry: {list}"
         );
     }
+    // How: every prune that overlapped the capture was refused (the store was in use).
+    assert!(
+        race.prunes.iter().all(|&code| code == 3),
+        "a prune ran beside the capture: {:?}",
+        race.prunes
+    );
     // After the capture, GC is free to run, and still loses nothing.
     run(&[
         "prune",
