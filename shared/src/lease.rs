@@ -339,7 +339,13 @@ impl StoreLease {
         let held = Self::start(catalog, cell, lease, opts);
         if let Some(collector) = collector {
             tracing::info!(%collector, "garbage collection holds the store; the capture waits for it");
-            held.wait_for_collectors(collector).await?;
+            if let Err(e) = held.wait_for_collectors(collector).await {
+                // Giving up: leave the store at once rather than when the lease expires.
+                if let Err(release) = held.release().await {
+                    tracing::warn!(error = %release, "could not release the capture's lease; it expires on its own");
+                }
+                return Err(e);
+            }
         }
         Ok(held)
     }
@@ -675,6 +681,26 @@ mod tests {
             .unwrap()
             .holds(long.token(), Utc::now()));
         long.release().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_capture_that_gives_up_waiting_leaves_the_store() {
+        let catalog: Arc<dyn Catalog> = Arc::new(MemoryCatalog::new());
+        let gc = StoreLease::collect(catalog.clone(), "gc", quick())
+            .await
+            .unwrap();
+        let impatient = LeaseOptions {
+            max_wait: Duration::from_millis(500),
+            ..quick()
+        };
+        let err = StoreLease::capture(catalog.clone(), "cap", impatient)
+            .await
+            .unwrap_err();
+        assert!(err.is_refusal(), "{err}");
+        assert!(err.to_string().contains("gave up waiting"), "{err}");
+        let table = read(&*catalog).await.unwrap();
+        assert_eq!(table.leases.len(), 1, "only the collector's lease is left");
+        gc.release().await.unwrap();
     }
 
     #[test]
