@@ -226,6 +226,16 @@ pub struct RollbackFlags {
     /// Do not ask for confirmation (required with --execute when not on a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// With --execute: run the plan even if it changed since the preview (the tracker moved
+    /// in between), saying how many operations were added or dropped. Without it a changed
+    /// plan is shown and asked about again, or with --yes refused (exit 3).
+    #[arg(long, requires = "execute")]
+    pub replan: bool,
+    /// With --execute: the plan you confirmed earlier, as the `fingerprint` a preview gives
+    /// (`--json`). Execution refuses (exit 3, showing what changed) when the plan is no
+    /// longer that one; for scripts that preview in one step and execute in another.
+    #[arg(long, value_name = "FINGERPRINT", requires = "execute")]
+    pub plan: Option<String>,
     /// Also close issues created after the snapshot.
     #[arg(long)]
     pub close_new_issues: bool,

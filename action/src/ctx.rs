@@ -12,7 +12,7 @@ use backtrack::repair::{check_new_catalog, missing_catalog};
 use backtrack::sanitize::{quote, redact_url};
 use backtrack::snapshot::Archive;
 use backtrack::store::{LocalStore, S3Store, S3Url};
-use backtrack::tracker::{GitHubConfig, GitHubTracker};
+use backtrack::tracker::{GitHubConfig, GitHubTracker, TrackerWriter};
 use backtrack::{Catalog, ObjectStore, Scope, Tracker};
 
 use crate::cli::Global;
@@ -240,6 +240,15 @@ impl Context {
     }
 
     pub fn tracker_with(&self, scope: &Scope, config: GitHubConfig) -> Result<Arc<dyn Tracker>> {
+        Ok(self.writer_with(scope, config)?.reader())
+    }
+
+    /// A tracker that can also write (rollback), configured by `config`.
+    pub fn writer_with(
+        &self,
+        scope: &Scope,
+        config: GitHubConfig,
+    ) -> Result<Arc<dyn TrackerWriter>> {
         match scope {
             Scope::GitHub { .. } => Ok(Arc::new(GitHubTracker::new(scope, &config)?)),
             #[allow(unreachable_patterns)]

@@ -236,9 +236,11 @@ pub struct JobEntry {
     pub id: JobId,
     pub scope: Scope,
     pub target: SnapshotId,
-    /// Identifies the plan's inputs (target, filters, options): a re-run of the same command
-    /// resumes the open job with the same fingerprint instead of starting another.
-    pub fingerprint: String,
+    /// Which command the job serves ([`ResumeKey`](crate::rollback::ResumeKey): target and
+    /// options, not the operations): a re-run of the same command resumes the open job with
+    /// the same key instead of starting another. Not the plan's fingerprint.
+    #[serde(alias = "fingerprint")]
+    pub resume_key: String,
     pub plan_key: String,
     pub status: JobStatus,
     pub pre_snapshot: Option<SnapshotId>,

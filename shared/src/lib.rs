@@ -8,7 +8,8 @@
 //! - [`blob`], [`manifest`]: the archive format (content-addressed zstd blobs, write-once
 //!   manifests).
 //! - [`store`], [`catalog`], [`tracker`]: the backend traits (`Arc<dyn …>`) and their
-//!   implementations, each with an in-memory twin for unit tests.
+//!   implementations, each with an in-memory twin for unit tests. Trackers are read
+//!   ([`Tracker`]) and written ([`TrackerWriter`], applying [`tracker::Operation`]s).
 //! - [`snapshot`]: taking snapshots (`capture`), reading them back and resolving snapshot
 //!   references (`archive`), checking them (`verify`).
 //! - [`keys`]: every object-store key backtrack writes, in one place.
@@ -17,8 +18,9 @@
 //! - [`lease`]: the store-wide exclusion between captures (shared) and garbage collection
 //!   (exclusive), with leases that expire when their holder dies.
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
-//! - [`rollback`]: plans that put a live tracker back to a snapshot's state, and their
-//!   execution (journaled, resumable, verified).
+//! - [`rollback`]: validated options, plans that put a live tracker back to a snapshot's
+//!   state (with a fingerprint that execution checks), and one engine that executes them
+//!   (journaled, resumable, verified) for the CLI and for the restore function's job slices.
 //! - [`sanitize`]: untrusted text on its way to a terminal, Markdown or an error message.
 //! - `aws` (feature `aws`): configuration and error classification shared by the S3 store
 //!   and the DynamoDB catalog.
@@ -68,4 +70,4 @@ pub use manifest::{Counts, Manifest, Trigger};
 pub use record::{Record, RecordKey, RecordKind};
 pub use scope::Scope;
 pub use store::ObjectStore;
-pub use tracker::Tracker;
+pub use tracker::{Tracker, TrackerWriter};

@@ -383,14 +383,56 @@ fn functions_under_cargo_lambda_schedule_list_diff_and_restore_across_invocation
     assert_eq!(diff["summary"]["issues_changed"], 6, "{diff}");
     assert_eq!(diff["summary"]["comments_edited"], 1, "{diff}");
 
-    // Restore as a job, continued through the queue 3 operations at a time.
-    let (status, started) = bundle.http(
-        "restore",
-        "post-restore.json",
-        "POST",
-        &format!("/snapshots/{id_a}/restore"),
-        Some(json!({"execute": true})),
+    // The restore API validates its options against the snapshot, like the CLI.
+    let restore = |body: Value| {
+        bundle.http(
+            "restore",
+            "post-restore.json",
+            "POST",
+            &format!("/snapshots/{id_a}/restore"),
+            Some(body),
+        )
+    };
+    let (status, body) = restore(json!({"only": [1, 99999]}));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "only", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("#99999"),
+        "{body}"
     );
+
+    // A preview names its plan; an execution confirms it. When the repository moves in
+    // between, the execution is refused naming the difference, and nothing starts.
+    let (status, preview) = restore(json!({}));
+    assert_eq!(status, 200, "{preview}");
+    let confirmed = preview["fingerprint"].as_str().unwrap().to_string();
+    let (status, body) = a.api(
+        "PATCH",
+        "/repos/acme/widgets/issues/1",
+        Some(json!({"title": "[SYNC] 1, edited again"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = restore(json!({"execute": true, "plan": confirmed}));
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "plan_changed", "{body}");
+    let change = &body["error"]["plan_change"];
+    assert_eq!(change["added"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(change["dropped"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(change["added"][0]["number"], 1, "{body}");
+    let (status, body) = restore(json!({"execute": true}));
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("plan")),
+        "{body}"
+    );
+
+    // Restore as a job, continued through the queue 3 operations at a time.
+    let (status, preview) = restore(json!({}));
+    assert_eq!(status, 200, "{preview}");
+    let (status, started) = restore(json!({"execute": true, "plan": preview["fingerprint"]}));
     assert_eq!(status, 202, "{started}");
     let job = started["job"]["id"].as_str().unwrap().to_string();
     let writes_before = a.stats()["writes"].as_u64().unwrap();

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use backtrack::diff::{self, DiffOptions, Side, TextOptions};
-use backtrack::rollback::{self, ExecuteOptions, RollbackOptions};
+use backtrack::rollback::{
+    self, Confirmed, ExecuteOptions, Executed, Executor, Rollback, RollbackOptions, RollbackRequest,
+};
 use backtrack::snapshot::{fetch_live, SnapshotOptions};
 use backtrack::tracker::{GitHubConfig, GitHubTracker, NoProgress, WritePace};
 use backtrack::Scope;
@@ -192,33 +194,40 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
 
     step(4, "Preview the rollback (writes nothing)");
     command(&format!("backtrack rollback {scope} --to before-sync"));
-    let options = RollbackOptions::new(entry.created_at);
-    let plan = rollback::execute::preview(
+    let options = RollbackOptions::validate(&RollbackRequest::default(), &entry, &target)?;
+    let request = Rollback {
+        target: &entry,
+        records: &target,
+        options: &options,
+    };
+    let preview = rollback::preview(
+        &archive,
         tracker.clone(),
-        &entry,
-        &target,
-        &options,
+        &request,
         Arc::new(NoProgress),
+        Executor::Process,
     )
     .await?;
-    print!("{plan}");
+    print!("{}", preview.plan);
 
     step(5, "Execute it");
     command(&format!(
         "backtrack rollback {scope} --to before-sync --execute --yes"
     ));
-    let result = rollback::execute(
+    let executed = rollback::execute(
         &archive,
-        tracker.clone(),
-        &entry,
-        &target,
-        &options,
+        github.clone(),
+        &request,
+        &Confirmed::Plan(preview.fingerprint.clone()),
         &ExecuteOptions {
             holder: "demo".into(),
             ..ExecuteOptions::default()
         },
     )
     .await?;
+    let Executed::Done(result) = executed else {
+        anyhow::bail!("the demo repository changed between the preview and the rollback");
+    };
     println!(
         "Took pre-rollback snapshot {}, applied {} writes (one per planned operation).",
         result.pre_rollback_snapshot,

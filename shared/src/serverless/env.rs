@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::scope::Scope;
 use crate::snapshot::Archive;
 use crate::store::S3Store;
-use crate::tracker::{GitHubConfig, GitHubTracker, Tracker, WritePace};
+use crate::tracker::{GitHubConfig, GitHubTracker, Tracker, TrackerWriter, WritePace};
 
 use super::queue::{JobQueue, SqsQueue};
 use super::secrets::{self, Secret};
@@ -38,7 +38,13 @@ pub const ENV_GITHUB_TOKEN: &str = "GITHUB_TOKEN";
 /// Makes the tracker of a scope. Production: [`GitHubTrackers`]; tests may point scopes at
 /// sandboxes or fakes.
 pub trait TrackerFactory: Send + Sync + Debug {
-    fn tracker(&self, scope: &Scope) -> Result<Arc<dyn Tracker>, Error>;
+    /// A reader, for snapshots and diffs.
+    fn tracker(&self, scope: &Scope) -> Result<Arc<dyn Tracker>, Error> {
+        Ok(self.writer(scope)?.reader())
+    }
+
+    /// A reader that can also write, for restores.
+    fn writer(&self, scope: &Scope) -> Result<Arc<dyn TrackerWriter>, Error>;
 }
 
 /// GitHub trackers sharing one configuration, with optional per-owner API URLs.
@@ -74,7 +80,7 @@ impl GitHubTrackers {
 }
 
 impl TrackerFactory for GitHubTrackers {
-    fn tracker(&self, scope: &Scope) -> Result<Arc<dyn Tracker>, Error> {
+    fn writer(&self, scope: &Scope) -> Result<Arc<dyn TrackerWriter>, Error> {
         let mut config = self.config.clone();
         if let Some((owner, repo)) = scope.github_repo() {
             let full = format!("{owner}/{repo}").to_ascii_lowercase();
@@ -97,8 +103,6 @@ pub struct Limits {
     pub max_ops: Option<usize>,
     /// Kept free before the invocation's deadline for verification and bookkeeping.
     pub deadline_margin: Duration,
-    /// A restore job's scope lock lasts this long past its last renewal.
-    pub lock_ttl: Duration,
     /// How long a handled webhook delivery id is remembered (GitHub redelivers for days).
     pub delivery_ttl: Duration,
 }
@@ -108,7 +112,6 @@ impl Default for Limits {
         Limits {
             max_ops: None,
             deadline_margin: Duration::from_secs(60),
-            lock_ttl: Duration::from_secs(20 * 60),
             delivery_ttl: Duration::from_secs(7 * 24 * 3600),
         }
     }

@@ -841,20 +841,6 @@ mod tests {
         fn requests(&self) -> u64 {
             0
         }
-        async fn apply(
-            &self,
-            _: &crate::rollback::Operation,
-            _: &mut crate::tracker::ApplyContext,
-        ) -> std::result::Result<serde_json::Value, crate::tracker::TrackerError> {
-            unreachable!("engine tests do not write")
-        }
-        async fn find_restored_comment(
-            &self,
-            _: u64,
-            _: u64,
-        ) -> std::result::Result<Option<u64>, crate::tracker::TrackerError> {
-            Ok(None)
-        }
     }
 
     fn repo() -> RecordSet {

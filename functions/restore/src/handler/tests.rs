@@ -112,14 +112,15 @@ async fn preview_by_default_then_a_job_in_slices_that_never_repeats_a_write() {
     let planned = body["plan"]["ops"].as_array().unwrap().len();
     assert_eq!(planned, 6, "{body}");
     assert_eq!(h.sandbox.stats().writes, writes, "a preview writes nothing");
+    let fingerprint = body["fingerprint"].as_str().unwrap().to_string();
 
-    let (status, body) = post(&h, &id, json!({"execute": true})).await;
+    let (status, body) = post(&h, &id, json!({"execute": true, "plan": fingerprint})).await;
     assert_eq!(status, 202, "{body}");
     let job_id = body["job"]["id"].as_str().unwrap().to_string();
     assert_eq!(body["job"]["status"], "queued");
 
     // While the job holds the scope, another restore is refused naming it.
-    let (status, body) = post(&h, &id, json!({"execute": true})).await;
+    let (status, body) = post(&h, &id, json!({"execute": true, "plan": fingerprint})).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["job"], job_id.as_str());
 
@@ -173,6 +174,11 @@ async fn invalid_restores_name_the_field() {
     let id = snapshot(&h).await;
     for (body, field) in [
         (json!({"execute": "yes"}), "execute"),
+        (json!({"execute": true}), "plan"),
+        (json!({"execute": true, "plan": "abc"}), "plan"),
+        (json!({"execute": true, "plan": 12}), "plan"),
+        (json!({"only": [12, 99999]}), "only"),
+        (json!({"only": ["#1", "x"]}), "only"),
         (json!({"only": "12"}), "only"),
         (json!({"fields": ["colour"]}), "fields"),
         (json!({"close_new_issues": 1}), "close_new_issues"),
@@ -196,4 +202,83 @@ async fn invalid_restores_name_the_field() {
     let mut ev: Value = serde_json::from_str(SQS).unwrap();
     ev["Records"][0]["body"] = "garbage".into();
     assert!(handle(&h.deps, ev, None).await.is_ok());
+}
+
+/// A damaged repository after a snapshot, previewed: (harness, snapshot id, fingerprint).
+async fn previewed() -> (Harness, String, String) {
+    let h = start("acme", "widgets").await;
+    let id = snapshot(&h).await;
+    chaos(&h).await;
+    let (status, preview) = post(&h, &id, json!({})).await;
+    assert_eq!(status, 200, "{preview}");
+    let fingerprint = preview["fingerprint"].as_str().unwrap().to_string();
+    (h, id, fingerprint)
+}
+
+/// Another client retitles issue `n`.
+async fn retitle(h: &Harness, n: u64, title: &str) {
+    let (status, body) = h
+        .api(
+            "PATCH",
+            &format!("/repos/acme/widgets/issues/{n}"),
+            Some(json!({ "title": title })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// The plan an executing request confirms is checked against the live state: when the
+/// repository moved since the preview, nothing starts and the answer names the difference.
+#[tokio::test]
+async fn a_restore_whose_plan_moved_since_the_preview_is_refused_naming_the_difference() {
+    let (h, id, fingerprint) = previewed().await;
+    // Someone edits issue 6 after the preview.
+    retitle(&h, 6, "edited after the preview").await;
+    let writes = h.sandbox.stats().writes;
+    let (status, body) = post(&h, &id, json!({"execute": true, "plan": fingerprint})).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "plan_changed", "{body}");
+    let change = &body["error"]["plan_change"];
+    assert_eq!(change["confirmed"], fingerprint.as_str());
+    assert_eq!(change["added"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(change["added"][0]["number"], 6, "{body}");
+    assert_eq!(change["dropped"].as_array().unwrap().len(), 0, "{body}");
+    assert_eq!(h.sandbox.stats().writes, writes, "nothing written");
+    assert!(h.queue.pop().is_none(), "no job queued");
+
+    // `replan` runs the plan as it is now.
+    let (status, body) = post(&h, &id, json!({"execute": true, "replan": true})).await;
+    assert_eq!(status, 202, "{body}");
+}
+
+/// The first slice checks again after its pre-rollback snapshot: the state may move between
+/// the request and the slice. The job fails naming the difference; nothing is written.
+#[tokio::test]
+async fn a_job_whose_plan_moved_before_its_first_slice_fails_without_writing() {
+    let (h, id, fingerprint) = previewed().await;
+    let (status, body) = post(&h, &id, json!({"execute": true, "plan": fingerprint})).await;
+    assert_eq!(status, 202, "{body}");
+    let job_id = body["job"]["id"].as_str().unwrap().to_string();
+    retitle(&h, 1, "moved before the first slice").await;
+    let writes = h.sandbox.stats().writes;
+    let msg = h.queue.pop().unwrap();
+    let out = deliver(&h, &msg, 1).await;
+    assert_eq!(out["slices"][0]["outcome"], "finished", "{out}");
+    assert!(h.queue.pop().is_none(), "no next slice");
+    let status = job(&h, &job_id).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    let error = status["error"].as_str().unwrap();
+    assert!(error.contains("the plan changed"), "{error}");
+    assert!(error.contains("moved before the first slice"), "{error}");
+    assert_eq!(status["done_ops"], 0);
+    assert_eq!(h.sandbox.stats().writes, writes, "nothing written");
+    // The scope is free again.
+    assert!(h
+        .deps
+        .archive
+        .catalog
+        .current_lock(&"github:acme/widgets".parse().unwrap())
+        .await
+        .unwrap()
+        .is_none());
 }
