@@ -966,3 +966,40 @@ fn aws_a_table_with_case_variant_partitions_migrates_to_one_history_and_one_lock
         assert_eq!(catalog.prepare().await.unwrap(), 0);
     });
 }
+
+/// Issue 21 item 13 on S3 + DynamoDB: a catalog table deleted beside a bucket full of
+/// manifests is an error naming `repair --reindex` (and `init` will not paper over it with an
+/// empty table); the reindex makes the table again and refills it.
+#[test]
+fn aws_a_lost_table_is_rebuilt_from_the_manifests_by_reindex() {
+    let sandbox = SandboxProc::start(&["--issues", "10", "--comments", "20", "--seed", "13"]);
+    let user = AwsUser::new(&sandbox);
+    let first = user
+        .run(&["--json", "snapshot", "create", SCOPE, "--name", "kept"])
+        .ok()
+        .json();
+    user.run(&["snapshot", "create", SCOPE]).ok();
+    let table = user.catalog.trim_start_matches("dynamodb://").to_string();
+    runtime().block_on(async {
+        let catalog = DynamoCatalog::from_url(&user.catalog).await.unwrap();
+        catalog
+            .client()
+            .delete_table()
+            .table_name(&table)
+            .send()
+            .await
+            .unwrap();
+    });
+    for args in [vec!["snapshot", "list"], vec!["init"]] {
+        let run = user.run(&args);
+        assert_one_line_error(&run, &["repair --reindex", "2 snapshot manifest(s)"]);
+    }
+    let repaired = user.run(&["--json", "repair", "--reindex"]).ok().json();
+    assert_eq!(repaired["added"].as_array().unwrap().len(), 2, "{repaired}");
+    let listed = user.run(&["--json", "snapshot", "list", SCOPE]).ok().json();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1]["id"], first["id"]);
+    assert_eq!(listed[1]["name"], "kept");
+    user.run(&["verify", "--all"]).ok();
+}
