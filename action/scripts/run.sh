@@ -60,6 +60,15 @@ code_block() { # code_block FILE
   fi
 }
 
+# Commands that only read an archive never create one (a mistyped store is an error, not
+# an empty archive). A folder store on a fresh runner legitimately does not exist yet, so
+# make it (init finds what exists) and "no snapshot yet" stays the answer there.
+ensure_folder_store() {
+  if [[ "${BACKTRACK_STORE:-}" != s3://* ]]; then
+    bt_run --quiet init || bt_failed "$?" "init"
+  fi
+}
+
 if [[ -z "${BACKTRACK_STORE:-}" && "${RUNNER_ENVIRONMENT:-}" == github-hosted ]]; then
   echo "::warning title=backtrack: no store::store is not set, so snapshots go to a folder on this runner, which is discarded when the job ends; set store: s3://BUCKET/PREFIX"
 fi
@@ -89,6 +98,7 @@ case "$command" in
     md="$work/diff.md"
     # Without a snapshot there is nothing to compare with: say so instead of failing.
     if [[ -z "${INPUT_FROM:-}" || "${INPUT_FROM}" == latest ]]; then
+      ensure_folder_store
       bt_run --json snapshot list "$scope" || bt_failed "$?" "snapshot list"
       if [[ "$(tr -d '[:space:]' <"$out")" == "[]" ]]; then
         echo "No snapshot of $scope yet; nothing to compare with."
@@ -164,6 +174,7 @@ case "$command" in
     ;;
 
   list)
+    ensure_folder_store
     bt_run --json snapshot list "$scope" || bt_failed "$?" "snapshot list"
     newest="$(sed -n 's/^    "id": "\([^"]*\)",\{0,1\}$/\1/p' "$out" | head -n 1)"
     if [[ -n "$newest" ]]; then set_output snapshot-id "$newest"; fi

@@ -60,6 +60,8 @@ pub enum Command {
     Prune(PruneArgs),
     /// Re-read every manifest and blob and check their hashes.
     Verify(VerifyArgs),
+    /// Repair the catalog: `--reindex` rebuilds lost entries from the store's manifests.
+    Repair(RepairArgs),
     /// Benchmarks that print figures (for the README; not part of the stable CLI).
     #[command(subcommand, hide = true)]
     Bench(BenchCmd),
@@ -119,7 +121,7 @@ pub struct UpsertArgs {
     /// The token's login, for tokens GitHub will not name (`GET /user` answers 403 for the
     /// Actions GITHUB_TOKEN and GitHub App tokens): `github-actions[bot]`, `APP-SLUG[bot]`.
     /// Only comments by the token's own login are ever updated.
-    #[arg(long, env = "BACKTRACK_COMMENT_AUTHOR", value_name = "LOGIN")]
+    #[arg(long, env = backtrack::config::env::COMMENT_AUTHOR, value_name = "LOGIN")]
     pub author: Option<String>,
 }
 
@@ -317,6 +319,15 @@ pub struct VerifyArgs {
     pub all: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// Add a completed entry for every manifest the catalog lacks (creating the catalog if it
+    /// is gone). Names, scopes, triggers and dates come back; pins, expiry dates, capture
+    /// figures, failed captures and rollback jobs do not.
+    #[arg(long)]
+    pub reindex: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCmd {
     /// Diff two snapshots of a large sandbox repository with a fraction of issues changed.
@@ -341,14 +352,14 @@ pub struct BenchDiffArgs {
 pub struct PruneArgs {
     /// The scope whose snapshots to prune.
     pub scope: String,
-    /// Keep the newest N completed snapshots.
+    /// Keep the newest N completed snapshots (0 with --keep-within: keep by age only).
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub keep_last: usize,
     /// Also keep every completed snapshot younger than this (e.g. 30d, 12h, 2w).
     #[arg(long, value_name = "DUR")]
     pub keep_within: Option<String>,
-    /// Leave unreferenced blobs younger than this (a capture in progress writes blobs
-    /// before its manifest).
+    /// Leave unreferenced blobs younger than this (a second line of defence: running
+    /// captures are kept safe by the store lease, which makes prune wait for them).
     #[arg(long, default_value = "1h", value_name = "DUR")]
     pub grace: String,
     /// Delete (default: show what would be deleted).

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod diff;
 pub mod init;
 pub mod prune;
+pub mod repair;
 pub mod rollback;
 pub mod sandbox;
 pub mod snapshot;

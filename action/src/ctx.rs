@@ -5,8 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
-use backtrack::catalog::{DynamoCatalog, SqliteCatalog};
+use backtrack::catalog::{CatalogError, DynamoCatalog, SqliteCatalog};
 use backtrack::config::{CatalogUrl, Locations, StoreUrl};
+use backtrack::lease::LeaseOptions;
+use backtrack::repair::{check_new_catalog, missing_catalog};
 use backtrack::snapshot::Archive;
 use backtrack::store::{LocalStore, S3Store};
 use backtrack::tracker::{GitHubConfig, GitHubTracker, TrackerWriter};
@@ -22,6 +24,17 @@ pub struct Context {
     pub quiet: bool,
     store_url: Option<String>,
     catalog_url: Option<String>,
+}
+
+/// Whether opening an archive may create what is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// Everything must exist (every command that only uses an archive).
+    Existing,
+    /// A folder store and its SQLite catalog are created if missing (`snapshot create`).
+    Create,
+    /// The store must exist; a missing catalog is created to be refilled.
+    Reindex,
 }
 
 impl Context {
@@ -52,9 +65,28 @@ impl Context {
         )?)
     }
 
-    /// Opens the store and catalog. Creates the store folder on first use; AWS resources
-    /// must exist already (`backtrack init` creates them).
+    /// Opens the existing store and catalog, for every command that uses an archive without
+    /// creating one: a store or catalog that does not exist is an error saying how to make
+    /// it (`backtrack init`), and a lost catalog beside manifests one naming
+    /// `backtrack repair --reindex`.
     pub async fn archive(&self) -> Result<Archive> {
+        self.open_archive(Opening::Existing).await
+    }
+
+    /// Opens the store and catalog, creating a missing folder store and SQLite catalog (for
+    /// `snapshot create` and the demo; `init` makes the AWS resources). A new catalog is never
+    /// made beside manifests it would hide.
+    pub async fn create_archive(&self) -> Result<Archive> {
+        self.open_archive(Opening::Create).await
+    }
+
+    /// The existing store with its catalog, created empty if it is gone (a SQLite file, a
+    /// DynamoDB table): for `repair --reindex`, which exists to refill it.
+    pub async fn reindex_archive(&self) -> Result<Archive> {
+        self.open_archive(Opening::Reindex).await
+    }
+
+    async fn open_archive(&self, opening: Opening) -> Result<Archive> {
         let Locations {
             store: store_url,
             catalog: catalog_url,
@@ -62,6 +94,9 @@ impl Context {
         // AWS resources are checked up front (one cheap request each) so that a wrong bucket
         // or table name is a one-line error before any work, not a failure halfway through.
         let store: Arc<dyn ObjectStore> = match &store_url {
+            StoreUrl::File(root) if opening == Opening::Create => {
+                Arc::new(LocalStore::create(root.clone())?)
+            }
             StoreUrl::File(root) => Arc::new(LocalStore::open(root.clone())?),
             StoreUrl::S3(s3) => {
                 let store = S3Store::open(s3).await;
@@ -69,15 +104,39 @@ impl Context {
                 Arc::new(store)
             }
         };
-        let catalog: Arc<dyn Catalog> = match &catalog_url {
-            CatalogUrl::Sqlite(path) => Arc::new(SqliteCatalog::open(path)?),
+        let opened: std::result::Result<Arc<dyn Catalog>, CatalogError> = match &catalog_url {
+            CatalogUrl::Sqlite(path) if opening != Opening::Existing && !path.exists() => {
+                if opening == Opening::Create {
+                    check_new_catalog(&*store, &format!("sqlite://{}", path.display())).await?;
+                }
+                SqliteCatalog::create(path).map(|c| Arc::new(c) as Arc<dyn Catalog>)
+            }
+            CatalogUrl::Sqlite(path) => SqliteCatalog::open(path).map(|c| Arc::new(c) as _),
             CatalogUrl::Dynamo(table) => {
                 let catalog = DynamoCatalog::open(table).await;
-                catalog.check().await?;
-                Arc::new(catalog)
+                match catalog.check().await {
+                    // The table is gone: a reindex makes a new one to refill.
+                    Err(CatalogError::Missing { .. }) if opening == Opening::Reindex => {
+                        catalog.ensure_table().await.map(|_| Arc::new(catalog) as _)
+                    }
+                    checked => checked.map(|()| Arc::new(catalog) as _),
+                }
             }
         };
+        let catalog = match opened {
+            Ok(catalog) => catalog,
+            Err(e @ CatalogError::Missing { .. }) => {
+                return Err(missing_catalog(&*store, e).await.into())
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(Archive::new(store, catalog))
+    }
+
+    /// The store lease settings: `BACKTRACK_LEASE_TTL` (seconds) shortens or lengthens how
+    /// long a dead capture or prune holds the store.
+    pub fn lease(&self) -> Result<LeaseOptions> {
+        Ok(LeaseOptions::from_env()?)
     }
 
     /// A tracker for `scope`, configured from the environment.

@@ -138,6 +138,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Comment(cmd) => cmd::comment::run(&ctx, cmd).await,
         Command::Prune(args) => cmd::prune::run(&ctx, args).await,
         Command::Verify(args) => cmd::verify::run(&ctx, args).await,
+        Command::Repair(args) => cmd::repair::run(&ctx, args).await,
         Command::Bench(cmd) => cmd::bench::run(cmd).await,
         Command::Sandbox(args) => cmd::sandbox::run(args).await,
         Command::Demo(args) => cmd::demo::run(args).await,

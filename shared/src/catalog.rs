@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::id::{JobId, SnapshotId};
+use crate::id::{JobId, ObjectHash, SnapshotId};
 use crate::manifest::{Counts, Trigger};
 use crate::scope::Scope;
 
@@ -28,13 +28,18 @@ pub use dynamo::{DynamoCatalog, TableSetup};
 pub use memory::MemoryCatalog;
 pub use sqlite::SqliteCatalog;
 
-/// A snapshot's lifecycle. Only `pending → completed` and `pending → failed` exist.
+/// A snapshot's lifecycle: `pending → completed` or `pending → failed`, and from any of
+/// them `→ deleting` while `snapshot delete` (or prune) removes its data, before the row
+/// itself goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapshotStatus {
     Pending,
     Completed,
     Failed,
+    /// Its deletion started: the manifest may already be gone, so nothing reads it; a
+    /// retried delete (or the next prune) finishes the job.
+    Deleting,
 }
 
 impl SnapshotStatus {
@@ -43,6 +48,7 @@ impl SnapshotStatus {
             SnapshotStatus::Pending => "pending",
             SnapshotStatus::Completed => "completed",
             SnapshotStatus::Failed => "failed",
+            SnapshotStatus::Deleting => "deleting",
         }
     }
 }
@@ -60,6 +66,7 @@ impl FromStr for SnapshotStatus {
             "pending" => Ok(SnapshotStatus::Pending),
             "completed" => Ok(SnapshotStatus::Completed),
             "failed" => Ok(SnapshotStatus::Failed),
+            "deleting" => Ok(SnapshotStatus::Deleting),
             _ => Err(format!("unknown snapshot status {s:?}")),
         }
     }
@@ -94,6 +101,19 @@ pub struct SnapshotEntry {
     pub expires_at: Option<DateTime<Utc>>,
     /// Why the snapshot failed, when it did.
     pub error: Option<String>,
+    /// The SHA-256 of the manifest object as stored, recorded when the snapshot completes:
+    /// every read of the manifest checks it before use, because the manifest carries no
+    /// checksum of its own. `None` on entries written before manifests were hashed (reads
+    /// still work, `verify` names them unverified and can record it after a clean check; see
+    /// [`Catalog::record_manifest_hash`]) and on entries that never completed.
+    #[serde(default)]
+    pub manifest_hash: Option<ObjectHash>,
+    /// The store lease of the capture that writes this snapshot (see [`crate::lease`]):
+    /// while it is `pending`, the entry is a capture in progress only as long as that lease
+    /// is live; once it has expired, the capturing process is gone and the entry counts as
+    /// `failed`. `None` on entries written before captures held leases.
+    #[serde(default)]
+    pub lease: Option<String>,
 }
 
 impl SnapshotEntry {
@@ -106,6 +126,7 @@ impl SnapshotEntry {
         self.bytes = finish.bytes;
         self.requests = finish.requests;
         self.error = finish.error.clone();
+        self.manifest_hash = finish.manifest_hash.clone();
     }
 }
 
@@ -118,6 +139,8 @@ pub struct Finish {
     pub bytes: ByteStats,
     pub requests: u64,
     pub error: Option<String>,
+    /// The stored manifest's hash (completed snapshots; `None` for failed ones).
+    pub manifest_hash: Option<ObjectHash>,
 }
 
 /// Who holds a scope's lock, for the "refused" message and for expiry.
@@ -238,6 +261,16 @@ pub struct JournalEntry {
     pub result: serde_json::Value,
 }
 
+/// A small JSON document in the catalog, changed only by compare-and-swap on its version:
+/// how the store-wide leases (and a catalog's own layout version) are kept, so every backend
+/// decides them with the one conditional write it already has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    /// Starts at 1 when the cell is created and grows by one with every write.
+    pub version: u64,
+    pub value: serde_json::Value,
+}
+
 /// Catalog failures.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -251,6 +284,9 @@ pub enum CatalogError {
     NotFound { catalog: String, what: String },
     #[error("catalog {catalog} cannot be opened: {detail}")]
     Unavailable { catalog: String, detail: String },
+    /// Opening an existing catalog found none (only `init` and `snapshot create` create one).
+    #[error("catalog {catalog} does not exist: {detail}")]
+    Missing { catalog: String, detail: String },
     #[error("catalog {catalog} failed: {detail}")]
     Backend { catalog: String, detail: String },
     #[error("catalog {catalog} holds an unreadable row ({detail})")]
@@ -274,7 +310,9 @@ pub trait Catalog: Send + Sync + Debug {
 
     async fn get(&self, id: &SnapshotId) -> Result<Option<SnapshotEntry>, CatalogError>;
 
-    /// Entries of one scope (or all scopes), newest first, whatever their status.
+    /// Entries of one scope (or all scopes), newest first, whatever their status. A scope is
+    /// matched by its [`Scope::key`]: every case variant of a repository is one history, and
+    /// each entry keeps the display form it was written with.
     async fn list(&self, scope: Option<&Scope>) -> Result<Vec<SnapshotEntry>, CatalogError>;
 
     /// Moves a `pending` entry to `completed` or `failed` with its final figures; `Conflict`
@@ -282,13 +320,30 @@ pub trait Catalog: Send + Sync + Debug {
     /// `NotFound` when there is no such entry.
     async fn finish(&self, id: &SnapshotId, finish: &Finish) -> Result<(), CatalogError>;
 
+    /// Records the manifest hash of a `completed` entry that has none (one written before
+    /// manifests were hashed), once its manifest has been checked some other way. Recording
+    /// the hash it already holds succeeds; any other hash, or an entry that is not completed,
+    /// is a `Conflict` (a recorded hash is never replaced); `NotFound` when there is no such
+    /// entry.
+    async fn record_manifest_hash(
+        &self,
+        id: &SnapshotId,
+        hash: &ObjectHash,
+    ) -> Result<(), CatalogError>;
+
     /// `NotFound` when there is no such entry.
     async fn set_pinned(&self, id: &SnapshotId, pinned: bool) -> Result<(), CatalogError>;
+
+    /// Marks an entry `deleting`, whatever its status (again is fine): the first step of a
+    /// deletion, so that a deletion that fails halfway leaves a row that says so instead of
+    /// a `completed` one whose manifest is gone. `NotFound` when there is no such entry.
+    async fn mark_deleting(&self, id: &SnapshotId) -> Result<(), CatalogError>;
 
     /// Removes an entry; `NotFound` when there is none.
     async fn delete(&self, id: &SnapshotId) -> Result<(), CatalogError>;
 
-    /// Takes the scope's lock if it is free or its previous holder's lock has expired
+    /// Takes the scope's lock (one per [`Scope::key`], whatever case the scope is typed in)
+    /// if it is free or its previous holder's lock has expired
     /// (`expires_at <= now`); otherwise `Locked` with the current holder.
     async fn lock(&self, lock: &LockInfo) -> Result<(), CatalogError>;
 
@@ -328,4 +383,16 @@ pub trait Catalog: Send + Sync + Debug {
 
     /// Drops the claim on `key` if `token` holds it; otherwise does nothing.
     async fn release_claim(&self, key: &str, token: &str) -> Result<(), CatalogError>;
+
+    /// The cell `name`, if it was ever written (strongly consistent).
+    async fn read_cell(&self, name: &str) -> Result<Option<Cell>, CatalogError>;
+
+    /// Writes cell `name` if its stored version is still `expected` (`None`: the cell must
+    /// not exist yet) and returns the new version; `Conflict` when someone wrote it since.
+    async fn write_cell(
+        &self,
+        name: &str,
+        value: &serde_json::Value,
+        expected: Option<u64>,
+    ) -> Result<u64, CatalogError>;
 }

@@ -44,6 +44,11 @@ pub mod env {
     /// A secret variable (`GITHUB_TOKEN`, `BACKTRACK_WEBHOOK_SECRET`) with this suffix holds
     /// the ARN of a Secrets Manager secret instead of the value.
     pub const ARN_SUFFIX: &str = "_ARN";
+    /// The store lease's time to live in whole seconds (see `lease::LeaseOptions::from_env`).
+    pub const LEASE_TTL: &str = "BACKTRACK_LEASE_TTL";
+    /// `comment upsert`: the login whose sticky comment may be updated, for tokens GitHub
+    /// will not name on `GET /user` (Actions' `GITHUB_TOKEN`, App tokens).
+    pub const COMMENT_AUTHOR: &str = "BACKTRACK_COMMENT_AUTHOR";
     /// Benchmarks: where the CLI writes its peak resident memory (kB) when it exits.
     pub const PEAK_RSS_FILE: &str = "BACKTRACK_PEAK_RSS_FILE";
 

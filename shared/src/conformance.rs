@@ -11,6 +11,7 @@
 //! [`Catalog`]: crate::catalog::Catalog
 
 mod catalog;
+mod lifecycle;
 mod object_store;
 
 use std::fmt::Display;

@@ -42,6 +42,62 @@ impl fmt::Debug for BlobId {
     }
 }
 
+/// The SHA-256 of an object exactly as stored (its compressed bytes), in lowercase hex: the
+/// hash held apart from an object that is not content-addressed (a manifest is named by its
+/// snapshot, not its content), recorded where the object cannot be altered with it — the
+/// catalog entry, or an already-checked object that names it. A separate type from
+/// [`BlobId`], which hashes a blob's *uncompressed* bytes and names its key.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ObjectHash([u8; 32]);
+
+impl ObjectHash {
+    pub fn of(stored: &[u8]) -> Self {
+        ObjectHash(Sha256::digest(stored).into())
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Display for ObjectHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for ObjectHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectHash({})", &self.to_hex()[..12])
+    }
+}
+
+impl FromStr for ObjectHash {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).map_err(|_| IdError {
+            kind: "object hash",
+            value: s.to_string(),
+        })?;
+        Ok(ObjectHash(out))
+    }
+}
+
+impl TryFrom<String> for ObjectHash {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<ObjectHash> for String {
+    fn from(h: ObjectHash) -> String {
+        h.to_hex()
+    }
+}
+
 /// A malformed id in stored data or user input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid {kind} id {value:?}")]
@@ -163,6 +219,15 @@ mod tests {
         assert_eq!(id.key(), format!("blobs/ba/{}", id.to_hex()));
         assert_eq!(id.to_hex().parse::<BlobId>().unwrap(), id);
         assert!("zz".parse::<BlobId>().is_err());
+    }
+
+    #[test]
+    fn object_hash_is_sha256_of_the_stored_bytes_and_round_trips() {
+        let h = ObjectHash::of(b"abc");
+        assert_eq!(h.to_hex(), BlobId::of(b"abc").to_hex());
+        let json = serde_json::to_string(&h).unwrap();
+        assert_eq!(serde_json::from_str::<ObjectHash>(&json).unwrap(), h);
+        assert!("ab".parse::<ObjectHash>().is_err());
     }
 
     #[test]

@@ -15,6 +15,9 @@
 //! - [`keys`]: every object-store key backtrack writes, in one place.
 //! - [`config`]: every environment variable's name, and the store and catalog URLs.
 //! - [`prune`]: retention rules and blob garbage collection (plan, then apply).
+//! - [`repair`]: rebuilding a lost catalog from the manifests (`repair --reindex`).
+//! - [`lease`]: the store-wide exclusion between captures (shared) and garbage collection
+//!   (exclusive), with leases that expire when their holder dies.
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
 //! - [`compare`]: the two sides of a diff (`--from`, `--to`) resolved, loaded and diffed:
 //!   the one path the CLI, the Action and the diff function share.
@@ -49,9 +52,11 @@ pub mod diff;
 pub mod error;
 pub mod id;
 pub mod keys;
+pub mod lease;
 pub mod manifest;
 pub mod prune;
 pub mod record;
+pub mod repair;
 pub mod rollback;
 pub mod sanitize;
 pub mod scope;
@@ -62,7 +67,7 @@ pub mod units;
 
 pub use catalog::{Catalog, SnapshotEntry, SnapshotStatus};
 pub use error::{Error, Result};
-pub use id::{BlobId, JobId, SnapshotId};
+pub use id::{BlobId, JobId, ObjectHash, SnapshotId};
 pub use manifest::{Counts, Manifest, Trigger};
 pub use record::{Record, RecordKey, RecordKind};
 pub use scope::Scope;

@@ -1,46 +1,111 @@
 //! Retention and garbage collection: which snapshots to drop, then which blobs no manifest
 //! references any more.
 //!
-//! Plan, then apply: [`plan`] decides everything and can be printed; [`apply`] deletes
-//! catalog rows first (so no reader resolves a snapshot whose manifest is going), then
-//! manifests, then unreferenced blobs. Blobs younger than the grace period are never
-//! collected, because a capture in progress writes its blobs before its manifest exists.
+//! Plan, then apply: [`plan`] decides everything and can be printed; [`apply`] removes each
+//! dropped snapshot (its row says `deleting`, its manifest goes, then its row), then the
+//! unreferenced blobs. [`run`] is the one entry point the CLI and the functions call: it
+//! validates nothing (the [`Retention`] it gets is valid by construction) and, to execute,
+//! holds the scope's lock (no rollback reads a snapshot while it is dropped) and the store's
+//! exclusive collect lease (no capture re-uses a blob while it is collected; see
+//! [`crate::lease`]) from before the plan reads the manifests until the last delete.
+//!
+//! Blobs younger than the grace period are never collected either: with the lease the grace
+//! is a second line of defence (and the only one against a writer that holds no lease, such
+//! as an older backtrack), not the rule that keeps captures safe.
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::catalog::{JobStatus, SnapshotStatus};
-use crate::error::Result;
+use crate::catalog::{JobStatus, LockInfo, SnapshotStatus};
+use crate::error::{Error, Result};
 use crate::id::SnapshotId;
+use crate::lease::{self, LeaseOptions, StoreLease};
 use crate::scope::Scope;
-use crate::snapshot::Archive;
+use crate::snapshot::{Archive, ABANDONED};
 use crate::units::human_bytes;
-use crate::SnapshotEntry;
 
-/// Retention rules. A snapshot is kept if any rule keeps it.
+/// Which snapshots of a scope to keep: the newest `keep_last` completed ones, and every
+/// completed one younger than `keep_within`. A snapshot is kept if any rule keeps it; pinned
+/// snapshots and those an unfinished rollback needs are always kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Retention {
+    keep_last: usize,
+    keep_within: Option<Duration>,
+}
+
+impl Retention {
+    /// The rules; refused when they would keep nothing (`keep_last` 0 and no `keep_within`),
+    /// which is never what a retention policy means.
+    pub fn new(keep_last: usize, keep_within: Option<Duration>) -> Result<Self> {
+        if keep_last == 0 && keep_within.is_none_or(|d| d.is_zero()) {
+            return Err(Error::Invalid(
+                "this retention keeps no snapshot at all (keep-last 0 and no keep-within); keep at least one (--keep-last 1) or give --keep-within, and delete snapshots one by one with `backtrack snapshot delete`".into(),
+            ));
+        }
+        if keep_within.is_some_and(|d| d > crate::units::MAX_DURATION) {
+            return Err(Error::Invalid(
+                "keep-within must be at most 100 years; a longer span means nothing for retention"
+                    .into(),
+            ));
+        }
+        Ok(Retention {
+            keep_last,
+            keep_within: keep_within.filter(|d| !d.is_zero()),
+        })
+    }
+
+    pub fn keep_last(&self) -> usize {
+        self.keep_last
+    }
+
+    pub fn keep_within(&self) -> Option<Duration> {
+        self.keep_within
+    }
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            keep_last: 10,
+            keep_within: None,
+        }
+    }
+}
+
+/// Retention plus how garbage collection behaves.
 #[derive(Debug, Clone)]
 pub struct PruneOptions {
-    /// Keep the newest N completed snapshots.
-    pub keep_last: usize,
-    /// Keep completed snapshots younger than this.
-    pub keep_within: Option<Duration>,
-    /// Unreferenced blobs younger than this are left alone (captures in progress).
+    pub retention: Retention,
+    /// Unreferenced blobs younger than this are left alone.
     pub grace: Duration,
-    /// A `pending` snapshot older than this is a crashed capture and may be dropped.
+    /// A `pending` entry with no lease (written before captures held one) older than this is
+    /// a crashed capture and is dropped.
     pub stale_pending: Duration,
+    /// The collect lease's time to live.
+    pub lease: LeaseOptions,
+}
+
+impl PruneOptions {
+    pub fn new(retention: Retention) -> Self {
+        PruneOptions {
+            retention,
+            ..PruneOptions::default()
+        }
+    }
 }
 
 impl Default for PruneOptions {
     fn default() -> Self {
         PruneOptions {
-            keep_last: 10,
-            keep_within: None,
+            retention: Retention::default(),
             grace: Duration::from_secs(3600),
             stale_pending: Duration::from_secs(24 * 3600),
+            lease: LeaseOptions::default(),
         }
     }
 }
@@ -101,7 +166,7 @@ fn age_ok(t: DateTime<Utc>, now: DateTime<Utc>, d: Duration) -> bool {
 /// whole store (blobs are shared between scopes).
 pub async fn plan(archive: &Archive, scope: &Scope, opts: &PruneOptions) -> Result<PrunePlan> {
     let now = Utc::now();
-    let entries = archive.catalog.list(Some(scope)).await?;
+    let entries = archive.entries(Some(scope)).await?;
     // Snapshots an unfinished rollback may still need to undo itself.
     let protected: HashSet<SnapshotId> = archive
         .catalog
@@ -112,30 +177,44 @@ pub async fn plan(archive: &Archive, scope: &Scope, opts: &PruneOptions) -> Resu
         .flat_map(|j| [Some(j.target), j.pre_snapshot])
         .flatten()
         .collect();
+    let retention = &opts.retention;
     let mut keep = Vec::new();
     let mut drop = Vec::new();
     let mut completed_seen = 0usize;
     for e in &entries {
         let reason = match e.status {
-            SnapshotStatus::Pending if !age_ok(e.created_at, now, opts.stale_pending) => {
-                Some("a capture that never finished".to_string())
+            // A live capture (its lease is live), or one written before captures held leases
+            // that is still young enough to be running.
+            SnapshotStatus::Pending if e.lease.is_none() && !age_ok(e.created_at, now, opts.stale_pending) => {
+                Some("a capture that never finished (older than a day, and from before captures held leases)".to_string())
             }
             SnapshotStatus::Pending => None,
+            SnapshotStatus::Failed if e.error.as_deref() == Some(ABANDONED) => {
+                Some("an abandoned capture (its process stopped)".to_string())
+            }
             SnapshotStatus::Failed => Some("failed capture".to_string()),
+            SnapshotStatus::Deleting => Some("a deletion that did not finish".to_string()),
             SnapshotStatus::Completed => {
                 completed_seen += 1;
                 let expired = e.expires_at.is_some_and(|x| x <= now);
-                let recent = opts
+                let recent = retention
                     .keep_within
                     .is_some_and(|d| age_ok(e.created_at, now, d));
                 if e.pinned || protected.contains(&e.id) {
                     None
                 } else if expired {
                     Some("expired".to_string())
-                } else if completed_seen <= opts.keep_last || recent {
+                } else if completed_seen <= retention.keep_last || recent {
                     None
                 } else {
-                    Some(format!("beyond the newest {}", opts.keep_last))
+                    Some(match retention.keep_within {
+                        Some(d) => format!(
+                            "beyond the newest {} and older than {}",
+                            retention.keep_last,
+                            crate::units::human_duration(d)
+                        ),
+                        None => format!("beyond the newest {}", retention.keep_last),
+                    })
                 }
             }
         };
@@ -192,21 +271,97 @@ async fn unreferenced_blobs(
     Ok((out, bytes))
 }
 
-/// Carries out a plan: catalog rows, then manifests, then blobs.
-pub async fn apply(archive: &Archive, plan: &PrunePlan) -> Result<()> {
+/// Blob deletes between two proofs that the collect lease is still held.
+const DELETES_PER_CONFIRM: usize = 500;
+
+/// Carries out a plan while `lease` (the store's collect lease) is held: each dropped
+/// snapshot is removed (row `deleting`, manifest, row), then the blobs, proving the lease
+/// before each batch so a collector that stalled past its lease stops instead of deleting
+/// under a capture that started meanwhile.
+pub async fn apply(archive: &Archive, plan: &PrunePlan, lease: &StoreLease) -> Result<()> {
     for d in &plan.drop {
         if let Some(entry) = archive.catalog.get(&d.id).await? {
-            remove(archive, &entry).await?;
+            archive.remove_snapshot(&entry).await?;
         }
     }
-    for key in &plan.blobs {
-        archive.store.delete(key).await?;
+    for batch in plan.blobs.chunks(DELETES_PER_CONFIRM) {
+        lease.confirm().await?;
+        for key in batch {
+            archive.store.delete(key).await?;
+        }
     }
     Ok(())
 }
 
-async fn remove(archive: &Archive, entry: &SnapshotEntry) -> Result<()> {
-    archive.catalog.delete(&entry.id).await?;
-    archive.store.delete(&entry.manifest_key).await?;
-    Ok(())
+/// What [`run`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneReport {
+    /// Whether the plan was carried out (otherwise it was a preview).
+    pub executed: bool,
+    pub plan: PrunePlan,
+}
+
+/// Retention and collection for one scope, the one way every shell prunes: a preview (the
+/// plan only, no lock, nothing written) unless `execute`; executing holds the scope's lock
+/// and the store's collect lease throughout and is refused (exit 3) while either is held
+/// elsewhere — a capture running anywhere in the store, a rollback of the scope.
+pub async fn run(
+    archive: &Archive,
+    scope: &Scope,
+    opts: &PruneOptions,
+    execute: bool,
+    holder: &str,
+) -> Result<PruneReport> {
+    if !execute {
+        let plan = plan(archive, scope, opts).await?;
+        return Ok(PruneReport {
+            executed: false,
+            plan,
+        });
+    }
+    let holder = lease::holder(holder);
+    let lock = LockInfo::new(scope, holder.clone(), Duration::from_secs(600));
+    archive.catalog.lock(&lock).await?;
+    let result = collect(archive, scope, opts, &holder).await;
+    if let Err(e) = archive.catalog.unlock(scope, &lock.token).await {
+        tracing::warn!(error = %e, "could not release the scope's lock after pruning; it expires on its own");
+    }
+    result
+}
+
+async fn collect(
+    archive: &Archive,
+    scope: &Scope,
+    opts: &PruneOptions,
+    holder: &str,
+) -> Result<PruneReport> {
+    let lease = StoreLease::collect(Arc::clone(&archive.catalog), holder, opts.lease).await?;
+    let result = async {
+        let plan = plan(archive, scope, opts).await?;
+        apply(archive, &plan, &lease).await?;
+        Ok(PruneReport {
+            executed: true,
+            plan,
+        })
+    }
+    .await;
+    if let Err(e) = lease.release().await {
+        tracing::warn!(error = %e, "could not release the collect lease; it expires on its own");
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retention_that_keeps_nothing_is_refused() {
+        let err = Retention::new(0, None).unwrap_err();
+        assert!(err.to_string().contains("--keep-last 1"), "{err}");
+        assert!(Retention::new(0, Some(Duration::ZERO)).is_err());
+        let r = Retention::new(0, Some(Duration::from_secs(60))).unwrap();
+        assert_eq!(r.keep_within(), Some(Duration::from_secs(60)));
+        assert_eq!(Retention::new(3, None).unwrap().keep_last(), 3);
+    }
 }

@@ -289,6 +289,8 @@ pub(crate) mod testkit {
             pinned: false,
             expires_at: None,
             error: None,
+            manifest_hash: None,
+            lease: None,
         }
     }
 }

@@ -1,6 +1,14 @@
 //! What a snapshot covers: parsed and validated once from user text, typed everywhere after.
+//!
+//! GitHub owner and repository names are case-insensitive (`ACME/Widgets` and `acme/widgets`
+//! are one repository), so a scope has two forms: the *display* form the user typed, kept for
+//! output, and the normalised [`Scope::key`], which is its identity — equality, hashing,
+//! ordering, catalog keys, locks and storage paths all use the key, so one repository has one
+//! lock and one history whatever case it is typed in.
 
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -10,9 +18,10 @@ pub const SCOPE_FORMS: &str = "github:OWNER/REPO (e.g. github:acme/widgets)";
 
 /// A tracker scope such as `github:acme/widgets`.
 ///
-/// Lives as long as the command or function that parsed it; serialized in its textual form in
-/// manifests and catalog rows, so its `Display` output is part of the storage format.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Lives as long as the command or function that parsed it; serialized in its display form in
+/// manifests and catalog rows (so its `Display` output is part of the storage format), and
+/// compared, hashed and keyed by its normalised [`key`](Scope::key).
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Scope {
     /// A GitHub repository's issues, pull requests (as issues), comments, labels, milestones.
@@ -33,13 +42,35 @@ impl Scope {
         format!("github:{owner}/{repo}").parse()
     }
 
-    /// A file-name-safe, collision-free form used in storage keys (`manifests/<slug>/…`).
+    /// The normalised form, the scope's identity: `github:acme/widgets` for every casing of
+    /// that repository. Catalogs key rows, locks and jobs by it.
+    pub fn key(&self) -> String {
+        match self {
+            Scope::GitHub { owner, repo } => format!(
+                "github:{}/{}",
+                owner.to_ascii_lowercase(),
+                repo.to_ascii_lowercase()
+            ),
+        }
+    }
+
+    /// A file-name-safe, collision-free form of the key used in storage keys
+    /// (`manifests/<slug>/…`); lowercase, so case-insensitive filesystems agree with it.
     pub fn slug(&self) -> String {
         match self {
             // `/` cannot appear in either part, and `--` never appears in an owner name
             // (GitHub forbids consecutive hyphens there), so the mapping is reversible.
-            Scope::GitHub { owner, repo } => format!("github--{owner}--{repo}"),
+            Scope::GitHub { owner, repo } => format!(
+                "github--{}--{}",
+                owner.to_ascii_lowercase(),
+                repo.to_ascii_lowercase()
+            ),
         }
+    }
+
+    /// Whether two scopes are the same text, case included (equality ignores case).
+    pub fn same_display(&self, other: &Scope) -> bool {
+        self.to_string() == other.to_string()
     }
 
     /// `OWNER/REPO` for GitHub scopes.
@@ -47,6 +78,40 @@ impl Scope {
         match self {
             Scope::GitHub { owner, repo } => Some((owner, repo)),
         }
+    }
+}
+
+impl PartialEq for Scope {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                Scope::GitHub { owner, repo },
+                Scope::GitHub {
+                    owner: other_owner,
+                    repo: other_repo,
+                },
+            ) => owner.eq_ignore_ascii_case(other_owner) && repo.eq_ignore_ascii_case(other_repo),
+        }
+    }
+}
+
+impl Eq for Scope {}
+
+impl Hash for Scope {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialOrd for Scope {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scope {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
     }
 }
 
@@ -133,6 +198,27 @@ mod tests {
         assert_eq!(s.to_string(), "github:acme/widgets.rs");
         assert_eq!(s.slug(), "github--acme--widgets.rs");
         assert_eq!(s.github_repo(), Some(("acme", "widgets.rs")));
+    }
+
+    #[test]
+    fn case_variants_are_one_scope_that_keeps_its_display_form() {
+        use std::collections::HashSet;
+        let typed: Scope = "github:ACME/Widgets".parse().unwrap();
+        let lower: Scope = "github:acme/widgets".parse().unwrap();
+        assert_eq!(typed, lower);
+        assert_eq!(typed.key(), "github:acme/widgets");
+        assert_eq!(typed.slug(), lower.slug());
+        assert_eq!(
+            typed.to_string(),
+            "github:ACME/Widgets",
+            "display form kept"
+        );
+        assert!(!typed.same_display(&lower));
+        assert_eq!(typed.cmp(&lower), Ordering::Equal);
+        let set: HashSet<Scope> = [typed, lower].into_iter().collect();
+        assert_eq!(set.len(), 1);
+        let other: Scope = "github:acme/gadgets".parse().unwrap();
+        assert_ne!(other, "github:ACME/Widgets".parse::<Scope>().unwrap());
     }
 
     #[test]

@@ -7,9 +7,12 @@
 //! - [`Archive::verify`] re-hashes what a set of snapshots references.
 //! - [`SnapshotName`], [`SnapshotRef`] and [`Archive::find`]: naming snapshots and finding
 //!   them again (`reference`).
+//! - [`Archive::entries`] lists entries as they stand (an abandoned capture is `failed`);
+//!   [`Archive::delete_snapshot`] removes data before the index.
 
 mod archive;
 mod capture;
+mod lifecycle;
 mod reference;
 mod verify;
 
@@ -17,5 +20,6 @@ pub use archive::Archive;
 pub use capture::{
     fetch_live, CaptureMode, SnapshotOptions, SnapshotReport, DEFAULT_RECONCILE_EVERY,
 };
+pub use lifecycle::{is_abandoned, skipped, Skipped, ABANDONED};
 pub use reference::{NameError, Resolved, ResolvedBy, SnapshotName, SnapshotRef, MAX_NAME_CHARS};
 pub use verify::VerifyReport;

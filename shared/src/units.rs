@@ -1,4 +1,61 @@
-//! Figures for people: sizes and counts.
+//! Figures for people: sizes, counts and durations, read and written the same way everywhere
+//! (`--keep-within 30d`, `--grace 1h`, and the plans that quote them).
+
+use std::time::Duration;
+
+use crate::sanitize::quote;
+
+/// The accepted duration forms, quoted in every parse error.
+pub const DURATION_FORMS: &str = "a number and a unit: 45s, 90m, 12h, 30d or 2w";
+
+/// The longest duration accepted: a century. Longer ones mean nothing for retention and
+/// would overflow date arithmetic (a date before year −262,144 cannot be represented).
+const MAX_DURATION_SECS: u64 = 100 * 366 * 86_400;
+/// [`MAX_DURATION_SECS`] as a duration, for the rules that take durations from elsewhere.
+pub const MAX_DURATION: Duration = Duration::from_secs(MAX_DURATION_SECS);
+
+/// Parses `45s`, `90m`, `12h`, `30d`, `2w` (a whole number and one unit, at most a century).
+/// Errors quote the input safely (shortened, control characters shown).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("duration {} must be {DURATION_FORMS}", quote(text)))?;
+    let per: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "duration {} has unknown unit {}; use {DURATION_FORMS}",
+                quote(text),
+                quote(unit)
+            ))
+        }
+    };
+    match n.checked_mul(per) {
+        Some(secs) if secs <= MAX_DURATION_SECS => Ok(Duration::from_secs(secs)),
+        _ => Err(format!(
+            "duration {} is longer than 100 years; use a shorter one",
+            quote(text)
+        )),
+    }
+}
+
+/// The largest whole unit that writes `d` exactly: `30d`, `90m`, `45s`.
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    for (per, unit) in [(7 * 86_400, "w"), (86_400, "d"), (3600, "h"), (60, "m")] {
+        if secs >= per && secs % per == 0 {
+            return format!("{}{unit}", secs / per);
+        }
+    }
+    format!("{secs}s")
+}
 
 /// `1.2 MB`-style sizes for people.
 pub fn human_bytes(n: u64) -> String {
@@ -32,6 +89,43 @@ pub fn thousands(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_and_write_alike() {
+        assert_eq!(
+            parse_duration("2w").unwrap(),
+            Duration::from_secs(1_209_600)
+        );
+        assert_eq!(parse_duration("90m").unwrap(), Duration::from_secs(5_400));
+        assert_eq!(parse_duration(" 0s ").unwrap(), Duration::ZERO);
+        for bad in [
+            "3 fortnights",
+            "d",
+            "",
+            "12",
+            "-3d",
+            "99999999999999999999w",
+        ] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.contains(bad.trim()), "{bad}: {e}");
+        }
+        for text in ["2w", "30d", "12h", "90m", "45s"] {
+            assert_eq!(human_duration(parse_duration(text).unwrap()), text);
+        }
+        assert_eq!(human_duration(Duration::from_secs(36 * 3600)), "36h");
+    }
+
+    #[test]
+    fn huge_durations_are_errors_not_overflows() {
+        // u64::MAX days used to overflow the multiplication (a panic in debug builds).
+        for text in ["18446744073709551615d", "99999999999w", "36600000d"] {
+            let e = parse_duration(text).unwrap_err();
+            assert!(e.contains("longer than 100 years"), "{e}");
+        }
+        assert!(parse_duration("36500d").is_ok());
+        let e = parse_duration(&format!("{}x", "9".repeat(10_000))).unwrap_err();
+        assert!(e.contains("(10,001 characters)") && e.len() < 300, "{e}");
+    }
 
     #[test]
     fn human_bytes_reads_well() {

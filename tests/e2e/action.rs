@@ -310,12 +310,12 @@ impl<'a> Act<'a> {
     }
 
     fn snapshots(&self) -> Vec<Value> {
-        self.cli(&["--json", "snapshot", "list", SCOPE])
-            .ok()
-            .json()
-            .as_array()
-            .cloned()
-            .unwrap()
+        let run = self.cli(&["--json", "snapshot", "list", SCOPE]);
+        // No store yet (listing creates none): no snapshots.
+        if run.code == 2 && run.stderr.contains("does not exist") {
+            return Vec::new();
+        }
+        run.ok().json().as_array().cloned().unwrap()
     }
 }
 

@@ -24,7 +24,7 @@ const SCOPE: &str = "github:acme/widgets";
 const REPO: &str = "/repos/acme/widgets";
 
 /// moto's address, from `tests/run`.
-fn moto_url() -> String {
+pub(crate) fn moto_url() -> String {
     match std::env::var("AWS_ENDPOINT_URL") {
         Ok(url) if !url.is_empty() => url,
         _ => panic!(
@@ -34,7 +34,7 @@ fn moto_url() -> String {
 }
 
 /// A fresh, valid bucket or table name.
-fn unique(kind: &str) -> String {
+pub(crate) fn unique(kind: &str) -> String {
     format!(
         "bt-{kind}-{}",
         ulid::Ulid::new().to_string().to_ascii_lowercase()
@@ -103,6 +103,8 @@ fn pending_entry(scope: &backtrack::Scope) -> backtrack::SnapshotEntry {
         pinned: false,
         expires_at: Some(chrono::Utc::now() + chrono::Duration::days(7)),
         error: None,
+        manifest_hash: None,
+        lease: None,
     }
 }
 
@@ -127,6 +129,7 @@ async fn aws_lookup_by_id_from_another_process_and_ttl_follow_pinning() {
         bytes: Default::default(),
         requests: 3,
         error: None,
+        manifest_hash: Some(backtrack::ObjectHash::of(b"manifest")),
     };
     let other = DynamoCatalog::from_url(&format!("dynamodb://{table}"))
         .await
@@ -259,7 +262,7 @@ async fn aws_throttling_after_retries_is_a_typed_retryable_error() {
 }
 
 /// A user of the CLI whose archive lives in a fresh S3 bucket and DynamoDB table.
-struct AwsUser {
+pub(crate) struct AwsUser {
     user: User,
     store: String,
     catalog: String,
@@ -267,7 +270,7 @@ struct AwsUser {
 }
 
 impl AwsUser {
-    fn new(sandbox: &SandboxProc) -> AwsUser {
+    pub(crate) fn new(sandbox: &SandboxProc) -> AwsUser {
         let user = AwsUser {
             user: User::new(sandbox),
             store: format!("s3://{}/archive", unique("b")),
@@ -293,7 +296,7 @@ impl AwsUser {
         }
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut cmd = self.user.command(args);
         cmd.env("BACKTRACK_STORE", &self.store)
             .env("BACKTRACK_CATALOG", &self.catalog)
@@ -301,7 +304,7 @@ impl AwsUser {
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         let out = self.command(args).output().unwrap();
         Run {
             code: out.status.code().unwrap_or(-1),
@@ -311,7 +314,7 @@ impl AwsUser {
     }
 
     /// The archive as the library sees it, straight on moto.
-    async fn archive(&self) -> Archive {
+    pub(crate) async fn archive(&self) -> Archive {
         let store = S3Store::from_url(&self.store).await.unwrap();
         let catalog = DynamoCatalog::from_url(&self.catalog).await.unwrap();
         Archive::new(Arc::new(store), Arc::new(catalog))
@@ -532,7 +535,11 @@ fn aws_wrong_bucket_missing_table_and_bad_credentials_are_one_line_errors() {
     assert_one_line_error(&run, &["403", "AWS_ACCESS_KEY_ID"]);
     let out = bad_keys
         .command(&["snapshot", "list"])
-        .env("BACKTRACK_STORE", "file:///tmp/unused-store-bt")
+        // An existing folder: stores are no longer created by commands that only read.
+        .env(
+            "BACKTRACK_STORE",
+            format!("file://{}", bad_keys.user.home.path().display()),
+        )
         .env("BACKTRACK_CATALOG", format!("dynamodb://{table}"))
         .env("AWS_ACCESS_KEY_ID", "not-a-real-access-key")
         .env("AWS_SECRET_ACCESS_KEY", "wrong")
@@ -804,4 +811,195 @@ fn aws_killed_snapshots_never_leave_a_completed_entry_without_its_data() {
         let archive = user.archive().await;
         assert!(assert_completed_snapshots_are_whole(&archive).await >= 2);
     });
+}
+
+/// Moves a catalog item to partition `pk`, as the layout before scope keys had it.
+async fn move_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    (pk, sk): (&str, &str),
+    to_pk: &str,
+) {
+    let item = client
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(pk.into()))
+        .key("sk", AttributeValue::S(sk.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let mut moved = item.clone();
+    moved.insert("pk".into(), AttributeValue::S(to_pk.into()));
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(moved))
+        .send()
+        .await
+        .unwrap();
+    client
+        .delete_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(pk.into()))
+        .key("sk", AttributeValue::S(sk.into()))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Issue 21 item 10 on DynamoDB: a table written before scope keys (snapshots, jobs and the
+/// lock of `github:ACME/Widgets` and `github:acme/widgets` in two partitions, no layout
+/// version) is migrated by the first command that opens it: one history listed under either
+/// spelling, each row keeping its display form, one lock, and the items moved.
+#[test]
+fn aws_a_table_with_case_variant_partitions_migrates_to_one_history_and_one_lock() {
+    let sandbox = SandboxProc::start(&["--issues", "5", "--comments", "5"]);
+    let user = AwsUser::new(&sandbox);
+    let table = user.catalog.trim_start_matches("dynamodb://").to_string();
+    let typed: backtrack::Scope = "github:ACME/Widgets".parse().unwrap();
+    let lower: backtrack::Scope = SCOPE.parse().unwrap();
+    let rt = runtime();
+    let (older, newer, lock) = rt.block_on(async {
+        let catalog = DynamoCatalog::from_url(&user.catalog).await.unwrap();
+        let mut a = pending_entry(&typed);
+        a.name = Some("typed".into());
+        let b = pending_entry(&lower);
+        let (older, newer) = if a.id < b.id { (a, b) } else { (b, a) };
+        catalog.create(&older).await.unwrap();
+        catalog.create(&newer).await.unwrap();
+        let lock = backtrack::catalog::LockInfo::new(&typed, "rollback", Duration::from_secs(1800));
+        catalog.lock(&lock).await.unwrap();
+        // Back to the old layout: rows partitioned by the scope as typed, no version.
+        let client = catalog.client();
+        for entry in [&older, &newer]
+            .into_iter()
+            .filter(|e| e.scope.to_string() != SCOPE)
+        {
+            move_item(
+                client,
+                &table,
+                (SCOPE, &format!("snap#{}", entry.id)),
+                &entry.scope.to_string(),
+            )
+            .await;
+        }
+        move_item(client, &table, (SCOPE, "lock"), "github:ACME/Widgets").await;
+        client
+            .delete_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S("cell#layout".into()))
+            .key("sk", AttributeValue::S("cell".into()))
+            .send()
+            .await
+            .unwrap();
+        (older, newer, lock)
+    });
+
+    // The first command migrates; both spellings then see one history.
+    for spelling in ["github:acme/widgets", "github:ACME/Widgets"] {
+        let listed = user
+            .run(&["--json", "snapshot", "list", spelling])
+            .ok()
+            .json();
+        let ids: Vec<&str> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            [newer.id.to_string(), older.id.to_string()],
+            "{spelling}: {listed}"
+        );
+        let shown: BTreeSet<&str> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["scope"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            shown,
+            ["github:ACME/Widgets", "github:acme/widgets"]
+                .into_iter()
+                .collect(),
+            "display forms are kept"
+        );
+    }
+    // One lock: a snapshot of the other spelling is refused while it is held.
+    let refused = user.run(&["snapshot", "create", SCOPE]);
+    assert_eq!(refused.code, 3, "{refused:?}");
+    assert!(
+        refused.stderr.contains("locked by rollback"),
+        "{}",
+        refused.stderr
+    );
+    rt.block_on(async {
+        let catalog = DynamoCatalog::from_url(&user.catalog).await.unwrap();
+        let client = catalog.client();
+        let partition = |pk: &str| {
+            let client = client.clone();
+            let (table, pk) = (table.clone(), pk.to_string());
+            async move {
+                client
+                    .query()
+                    .table_name(table)
+                    .key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", AttributeValue::S(pk))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .unwrap()
+                    .items
+                    .unwrap_or_default()
+                    .len()
+            }
+        };
+        assert_eq!(partition("github:ACME/Widgets").await, 0, "items moved");
+        assert_eq!(partition(SCOPE).await, 3, "two snapshots and the lock");
+        let held = catalog.current_lock(&lower).await.unwrap().unwrap();
+        assert_eq!(held.token, lock.token);
+        // Migrated once: the layout version is recorded, a second open reads only it.
+        assert_eq!(catalog.prepare().await.unwrap(), 0);
+    });
+}
+
+/// Issue 21 item 13 on S3 + DynamoDB: a catalog table deleted beside a bucket full of
+/// manifests is an error naming `repair --reindex` (and `init` will not paper over it with an
+/// empty table); the reindex makes the table again and refills it.
+#[test]
+fn aws_a_lost_table_is_rebuilt_from_the_manifests_by_reindex() {
+    let sandbox = SandboxProc::start(&["--issues", "10", "--comments", "20", "--seed", "13"]);
+    let user = AwsUser::new(&sandbox);
+    let first = user
+        .run(&["--json", "snapshot", "create", SCOPE, "--name", "kept"])
+        .ok()
+        .json();
+    user.run(&["snapshot", "create", SCOPE]).ok();
+    let table = user.catalog.trim_start_matches("dynamodb://").to_string();
+    runtime().block_on(async {
+        let catalog = DynamoCatalog::from_url(&user.catalog).await.unwrap();
+        catalog
+            .client()
+            .delete_table()
+            .table_name(&table)
+            .send()
+            .await
+            .unwrap();
+    });
+    for args in [vec!["snapshot", "list"], vec!["init"]] {
+        let run = user.run(&args);
+        assert_one_line_error(&run, &["repair --reindex", "2 snapshot manifest(s)"]);
+    }
+    let repaired = user.run(&["--json", "repair", "--reindex"]).ok().json();
+    assert_eq!(repaired["added"].as_array().unwrap().len(), 2, "{repaired}");
+    let listed = user.run(&["--json", "snapshot", "list", SCOPE]).ok().json();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1]["id"], first["id"]);
+    assert_eq!(listed[1]["name"], "kept");
+    user.run(&["verify", "--all"]).ok();
 }

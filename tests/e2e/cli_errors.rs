@@ -116,6 +116,8 @@ fn unusable_store_folder() {
 fn unknown_snapshot_reference() {
     let sandbox = SandboxProc::start(&["--issues", "5", "--comments", "5"]);
     let user = User::new(&sandbox);
+    // An archive that exists (a missing one is its own error, naming `backtrack init`).
+    user.run(&["init"]).ok();
     let run = user.run(&["snapshot", "show", "nothing-by-that-name"]);
     assert_one_line_error(&run, "snapshot list");
 }

@@ -13,6 +13,8 @@ mod diff;
 mod faultproxy;
 mod functions;
 mod incremental;
+mod lifecycle;
+mod prune;
 mod references;
 mod rollback;
 mod safety;

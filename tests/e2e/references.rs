@@ -127,6 +127,7 @@ fn plant_legacy_name(user: &User, of: &str, name: &str) -> String {
             bytes: entry.bytes,
             requests: 0,
             error: None,
+            manifest_hash: entry.manifest_hash.clone(),
         };
         catalog.finish(&entry.id, &finish).await.unwrap();
         entry.id.to_string()

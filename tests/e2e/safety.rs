@@ -487,6 +487,8 @@ fn safety_credentials_in_the_api_url_appear_in_no_error_log_or_output() {
 fn safety_errors_quote_long_input_shortened_with_its_length() {
     let sandbox = SandboxProc::start(&["--issues", "2", "--comments", "2"]);
     let user = User::new(&sandbox);
+    // An archive that exists, so each command gets as far as the long input.
+    user.run(&["init"]).ok();
     let long = "x".repeat(10_000);
     let spaced = "a b ".repeat(2_500);
     let store = format!("ftp://{long}");

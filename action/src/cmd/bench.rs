@@ -71,7 +71,7 @@ async fn diff(args: BenchDiffArgs) -> Result<Outcome> {
     let mut config = GitHubConfig::new(sandbox.base_url(), Some(sandbox.token().to_string()));
     config.pace = WritePace::unpaced();
     let github = Arc::new(GitHubTracker::new(&scope, &config)?);
-    let archive = ctx.archive().await?;
+    let archive = ctx.create_archive().await?;
 
     let t = Instant::now();
     let a = archive

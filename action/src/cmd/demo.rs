@@ -134,7 +134,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
     command(&format!(
         "backtrack snapshot create {scope} --name before-sync"
     ));
-    let archive = ctx.archive().await?;
+    let archive = ctx.create_archive().await?;
     let report = archive
         .create_snapshot(
             tracker.clone(),

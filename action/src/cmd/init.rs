@@ -8,9 +8,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use backtrack::catalog::{DynamoCatalog, SqliteCatalog, TableSetup};
+use backtrack::catalog::{CatalogError, DynamoCatalog, SqliteCatalog, TableSetup};
 use backtrack::config::{CatalogUrl, StoreUrl};
+use backtrack::repair::check_new_catalog;
 use backtrack::store::{BucketSetup, LocalStore, S3Store};
+use backtrack::ObjectStore;
 use serde::Serialize;
 
 use super::{print_json, Outcome};
@@ -81,16 +83,18 @@ pub async fn run(ctx: &Context) -> Result<Outcome> {
         catalog: catalog_url,
     } = ctx.locations()?;
     let mut resources = Vec::new();
+    // The store, to check that a catalog about to be created would not hide its manifests.
+    let store_for_check: Arc<dyn ObjectStore>;
 
     match &store_url {
         StoreUrl::File(root) => {
             let existed = root.is_dir();
             std::fs::create_dir_all(root)
                 .with_context(|| format!("cannot create the store folder {}", root.display()))?;
-            let store = LocalStore::open(root.clone())?;
+            let store = LocalStore::create(root.clone())?;
             resources.push(Resource {
                 role: "store",
-                location: backtrack::ObjectStore::location(&store),
+                location: ObjectStore::location(&store),
                 what: format!("folder {}", root.display()),
                 action: if existed {
                     Action::Found
@@ -98,6 +102,7 @@ pub async fn run(ctx: &Context) -> Result<Outcome> {
                     Action::Created
                 },
             });
+            store_for_check = Arc::new(store);
         }
         StoreUrl::S3(s3) => {
             let (url, bucket) = (s3.to_string(), &s3.bucket);
@@ -106,6 +111,7 @@ pub async fn run(ctx: &Context) -> Result<Outcome> {
                 .ensure_bucket()
                 .await
                 .with_context(|| format!("cannot set up bucket {bucket}"))?;
+            store_for_check = Arc::new(store);
             resources.push(Resource {
                 role: "store",
                 location: url,
@@ -118,12 +124,16 @@ pub async fn run(ctx: &Context) -> Result<Outcome> {
     match &catalog_url {
         CatalogUrl::Sqlite(path) => {
             let existed = path.is_file();
+            if !existed {
+                check_new_catalog(&*store_for_check, &format!("sqlite://{}", path.display()))
+                    .await?;
+            }
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).with_context(|| {
                     format!("cannot create the catalog folder {}", parent.display())
                 })?;
             }
-            let catalog = Arc::new(SqliteCatalog::open(path)?);
+            let catalog = Arc::new(SqliteCatalog::create(path)?);
             resources.push(Resource {
                 role: "catalog",
                 location: backtrack::Catalog::location(catalog.as_ref()),
@@ -138,6 +148,9 @@ pub async fn run(ctx: &Context) -> Result<Outcome> {
         CatalogUrl::Dynamo(table) => {
             let url = catalog_url.to_url();
             let catalog = DynamoCatalog::open(table).await;
+            if let Err(CatalogError::Missing { .. }) = catalog.check().await {
+                check_new_catalog(&*store_for_check, &url).await?;
+            }
             let setup = catalog
                 .ensure_table()
                 .await

@@ -3,7 +3,9 @@
 use anyhow::{Context as _, Result};
 use backtrack::manifest::Trigger;
 use backtrack::sanitize::{error_line, visible, visible_lines};
-use backtrack::snapshot::{Archive, Resolved, SnapshotName, SnapshotOptions, SnapshotRef};
+use backtrack::snapshot::{
+    Archive, Resolved, SnapshotName, SnapshotOptions, SnapshotRef, ABANDONED,
+};
 use backtrack::units::human_bytes;
 use backtrack::{SnapshotEntry, SnapshotStatus};
 use chrono::Utc;
@@ -36,7 +38,7 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         .transpose()
         .map_err(backtrack::Error::from)?;
     let tracker = ctx.tracker(&scope)?;
-    let archive = ctx.archive().await?;
+    let archive = ctx.create_archive().await?;
     let opts = SnapshotOptions {
         name,
         reuse_name: args.force,
@@ -44,6 +46,7 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         full: args.full,
         reconcile_every: args.reconcile_every,
         progress: CaptureProgress::for_output(ctx.json, ctx.quiet, &format!("{scope}")),
+        lease: ctx.lease()?,
         ..SnapshotOptions::default()
     };
     let report = archive
@@ -63,7 +66,7 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
 async fn list(ctx: &Context, args: ListArgs) -> Result<Outcome> {
     let scope = args.scope.as_deref().map(parse_scope).transpose()?;
     let archive = ctx.archive().await?;
-    let entries = archive.catalog.list(scope.as_ref()).await?;
+    let entries = archive.entries(scope.as_ref()).await?;
     if ctx.json {
         print_json(&entries)?;
         return Ok(Outcome::Success);
@@ -98,14 +101,33 @@ async fn list(ctx: &Context, args: ListArgs) -> Result<Outcome> {
             ),
             e.scope.to_string(),
             e.trigger.to_string(),
-            e.status.to_string(),
+            status_text(e),
             e.counts.total().to_string(),
             human_bytes(e.bytes.logical),
             age(e.created_at),
         ]);
     }
     println!("{table}");
+    let abandoned = entries.iter().filter(|e| is_abandoned_text(e)).count();
+    if abandoned > 0 {
+        println!(
+            "{abandoned} capture(s) were abandoned: their process stopped before finishing (killed, crashed, or asleep past its lease). `backtrack prune` removes them."
+        );
+    }
     Ok(Outcome::Success)
+}
+
+fn is_abandoned_text(e: &SnapshotEntry) -> bool {
+    e.status == SnapshotStatus::Failed && e.error.as_deref() == Some(ABANDONED)
+}
+
+/// The status column: `failed (abandoned)` for a capture whose process is gone.
+fn status_text(e: &SnapshotEntry) -> String {
+    if is_abandoned_text(e) {
+        format!("{} (abandoned)", e.status)
+    } else {
+        e.status.to_string()
+    }
 }
 
 /// `3m ago`-style ages.
@@ -162,7 +184,8 @@ async fn show(ctx: &Context, args: RefArgs) -> Result<Outcome> {
     let archive = ctx.archive().await?;
     let resolved = find(&archive, &args.reference, Need::Any).await?;
     super::note_resolved(ctx, None, &resolved);
-    let entry = &resolved.entry;
+    let standing = archive.standing(resolved.entry.clone()).await?;
+    let entry = &standing;
     let manifest = if entry.status == SnapshotStatus::Completed {
         Some(archive.load_manifest(entry).await?)
     } else {
@@ -186,7 +209,7 @@ async fn show(ctx: &Context, args: RefArgs) -> Result<Outcome> {
         println!("  name:       {}", visible(name));
     }
     println!("  trigger:    {}", entry.trigger);
-    println!("  status:     {}", entry.status);
+    println!("  status:     {}", status_text(entry));
     println!(
         "  created:    {} ({})",
         entry.created_at.format("%Y-%m-%d %H:%M:%S UTC"),

@@ -1,6 +1,7 @@
 //! `backtrack verify`: proves the archive is intact by re-hashing everything reachable.
 
 use anyhow::{bail, Result};
+use backtrack::repair;
 use backtrack::Scope;
 
 use super::{print_json, Outcome};
@@ -11,21 +12,28 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<Outcome> {
     let archive = ctx.archive().await?;
     let mut resolved = None;
     let entries = match (&args.target, args.all) {
-        (None, true) => archive.catalog.list(None).await?,
+        (None, true) => archive.entries(None).await?,
         (None, false) => bail!("say what to verify: a snapshot reference, a scope, or --all"),
         (Some(t), _) => match t.parse::<Scope>() {
-            Ok(scope) => archive.catalog.list(Some(&scope)).await?,
+            Ok(scope) => archive.entries(Some(&scope)).await?,
             Err(_) if !t.contains(':') => {
                 let r = super::snapshot::find(&archive, t, super::snapshot::Need::Any).await?;
                 super::note_resolved(ctx, None, &r);
                 let entry = r.entry.clone();
                 resolved = Some(r);
-                vec![entry]
+                vec![archive.standing(entry).await?]
             }
             Err(e) => return Err(e.into()),
         },
     };
-    let report = archive.verify(&entries).await?;
+    let mut report = archive.verify(&entries).await?;
+    if args.all {
+        // Everything means the store too: manifests the catalog does not know are snapshots
+        // no command can restore.
+        report
+            .problems
+            .extend(repair::unindexed_manifests(&archive).await?);
+    }
     if ctx.json {
         match &resolved {
             Some(resolved) => print_json(&super::WithResolved {

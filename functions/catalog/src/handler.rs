@@ -57,7 +57,7 @@ async fn list(archive: &Archive, req: &ApiRequest) -> Result<ApiResponse, ApiErr
                 .map_err(|e| ApiError::bad_request("scope", e.to_string()))?,
         ),
     };
-    let entries = archive.catalog.list(scope.as_ref()).await?;
+    let entries = archive.entries(scope.as_ref()).await?;
     Ok(ApiResponse::json(200, &json!({ "snapshots": entries })))
 }
 

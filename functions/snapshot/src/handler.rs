@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backtrack::catalog::{Claim, LockInfo};
+use backtrack::catalog::Claim;
 use backtrack::manifest::Trigger;
-use backtrack::prune::{self, PruneOptions};
+use backtrack::prune::{self, PruneOptions, Retention};
 use backtrack::snapshot::{Archive, SnapshotName, SnapshotOptions, SnapshotReport};
 use backtrack::Scope;
 use backtrack_lambda::api::route;
@@ -268,40 +268,39 @@ async fn scheduled(deps: &Snapshot, input: &ScheduleInput) -> Result<Value, Func
 }
 
 fn retention(input: &RetentionInput) -> Result<PruneOptions, FunctionError> {
-    let mut opts = PruneOptions::default();
-    if let Some(n) = input.keep_last {
-        opts.keep_last = usize::try_from(n).unwrap_or(usize::MAX);
-    }
-    // At most a century, as for `backtrack prune`: a longer span means nothing for retention,
-    // and `d * 86,400` must not overflow.
-    opts.keep_within = match input.keep_within_days {
-        None => None,
-        Some(d) if d <= 36_600 => Some(Duration::from_secs(d * 86_400)),
-        Some(_) => {
-            return Err(FunctionError::permanent(
-                "retention.keep_within_days: must be at most 36600 (100 years)",
-            ))
-        }
+    let keep_last = match input.keep_last {
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        None => Retention::default().keep_last(),
     };
-    Ok(opts)
+    // At most a century, as for `backtrack prune` (Retention's rule): `d * 86,400` must not
+    // overflow on the way there.
+    let keep_within = input
+        .keep_within_days
+        .map(|d| Duration::from_secs(d.saturating_mul(86_400)));
+    let retention = Retention::new(keep_last, keep_within).map_err(|e| {
+        FunctionError::permanent(format!("retention (keep_last, keep_within_days): {e}"))
+    })?;
+    Ok(PruneOptions::new(retention))
 }
 
-/// Retention under the scope's lock, like `backtrack prune --execute`.
+/// Retention under the scope's lock and the store's collect lease, like `backtrack prune
+/// --execute` (one library call for both). A capture running elsewhere in the store makes it
+/// wait for the next schedule: the refusal is reported, the snapshot stands.
 async fn apply_retention(
     deps: &Snapshot,
     scope: &Scope,
     opts: &PruneOptions,
 ) -> Result<Value, backtrack::Error> {
-    let lock = LockInfo::new(scope, "scheduled retention", Duration::from_secs(600));
-    deps.archive.catalog.lock(&lock).await?;
-    let result = async {
-        let plan = prune::plan(&deps.archive, scope, opts).await?;
-        prune::apply(&deps.archive, &plan).await?;
-        Ok::<_, backtrack::Error>(json!({"snapshots": plan.drop.len(), "blobs": plan.blobs.len()}))
+    match prune::run(&deps.archive, scope, opts, true, "scheduled retention").await {
+        Ok(report) => {
+            Ok(json!({"snapshots": report.plan.drop.len(), "blobs": report.plan.blobs.len()}))
+        }
+        Err(e) if e.is_refusal() => {
+            tracing::info!(scope = %scope, reason = %e, "retention deferred to the next run");
+            Ok(json!({"deferred": e.to_string()}))
+        }
+        Err(e) => Err(e),
     }
-    .await;
-    deps.archive.catalog.unlock(scope, &lock.token).await?;
-    result
 }
 
 #[cfg(test)]

@@ -117,8 +117,8 @@ pub fn required(name: &str) -> Result<String, ConfigError> {
 }
 
 /// The function's environment, read once per cold start: each function takes from it the
-/// clients it needs and nothing else. Nothing here sends a request (a cold start stays
-/// short); secrets given as ARNs are the exception, read once.
+/// clients it needs and nothing else. Few requests are sent here (a cold start stays
+/// short): secrets given as ARNs, read once, and one read of the catalog's layout version.
 #[derive(Debug, Clone)]
 pub struct Env {
     sdk: aws_config::SdkConfig,
@@ -144,7 +144,16 @@ impl Env {
             Err(e) => return Err(ConfigError(e.to_string())),
         };
         let catalog = match CatalogUrl::parse(&required(ENV_CATALOG)?, ENV_CATALOG) {
-            Ok(CatalogUrl::Dynamo(table)) => DynamoCatalog::open(&table).await,
+            Ok(CatalogUrl::Dynamo(table)) => {
+                let catalog = DynamoCatalog::open(&table).await;
+                // One consistent read per cold start; migrates a table written by an older
+                // layout (scope keys) the first time a new version runs against it.
+                catalog
+                    .prepare()
+                    .await
+                    .map_err(|e| ConfigError(format!("{ENV_CATALOG}: {e}")))?;
+                catalog
+            }
             Ok(CatalogUrl::Sqlite(_)) => {
                 return Err(ConfigError(format!(
                 "{ENV_CATALOG} must be dynamodb://TABLE: a function has no folder that outlives it"

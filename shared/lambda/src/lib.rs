@@ -114,16 +114,18 @@ pub fn parse_snapshot_id(field: &str, text: &str) -> Result<backtrack::SnapshotI
         .map_err(|_| ApiError::bad_request(field, format!("{text:?} is not a snapshot id")))
 }
 
-/// The completed-or-not snapshot with `id`, or 404.
+/// The completed-or-not snapshot with `id` (its status as it stands), or 404.
 pub async fn snapshot_or_404(
     archive: &backtrack::snapshot::Archive,
     id: &backtrack::SnapshotId,
 ) -> Result<backtrack::SnapshotEntry, ApiError> {
-    archive
+    let entry = archive
         .catalog
         .get(id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("snapshot {id} not found")))
+        .ok_or_else(|| ApiError::NotFound(format!("snapshot {id} not found")))?;
+    // As it stands: an abandoned capture is reported failed, as `snapshot list` does.
+    Ok(archive.standing(entry).await?)
 }
 
 /// The fallback route: 404 naming what was asked.

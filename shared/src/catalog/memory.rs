@@ -20,6 +20,7 @@ struct State {
     /// Keyed by (job, op) so a job's journal is a contiguous range in operation order.
     journal: BTreeMap<(JobId, u64), JournalEntry>,
     claims: HashMap<String, Claim>,
+    cells: HashMap<String, Cell>,
 }
 
 /// A catalog held in memory; nothing survives the process.
@@ -107,11 +108,49 @@ impl Catalog for MemoryCatalog {
         Ok(())
     }
 
+    async fn record_manifest_hash(
+        &self,
+        id: &SnapshotId,
+        hash: &ObjectHash,
+    ) -> Result<(), CatalogError> {
+        let mut state = self.state();
+        let Some(entry) = state.snapshots.get_mut(id) else {
+            return Err(self.not_found(format!("snapshot {id}")));
+        };
+        if entry.status != SnapshotStatus::Completed {
+            return Err(conflict(
+                format!("snapshot {id}"),
+                format!("it is {}, not completed", entry.status),
+            ));
+        }
+        match &entry.manifest_hash {
+            None => entry.manifest_hash = Some(hash.clone()),
+            Some(held) if held == hash => {}
+            Some(held) => {
+                return Err(conflict(
+                    format!("snapshot {id}"),
+                    format!("it already records manifest hash {held}"),
+                ))
+            }
+        }
+        Ok(())
+    }
+
     async fn set_pinned(&self, id: &SnapshotId, pinned: bool) -> Result<(), CatalogError> {
         let mut state = self.state();
         match state.snapshots.get_mut(id) {
             Some(entry) => {
                 entry.pinned = pinned;
+                Ok(())
+            }
+            None => Err(self.not_found(format!("snapshot {id}"))),
+        }
+    }
+
+    async fn mark_deleting(&self, id: &SnapshotId) -> Result<(), CatalogError> {
+        match self.state().snapshots.get_mut(id) {
+            Some(entry) => {
+                entry.status = SnapshotStatus::Deleting;
                 Ok(())
             }
             None => Err(self.not_found(format!("snapshot {id}"))),
@@ -247,6 +286,35 @@ impl Catalog for MemoryCatalog {
             state.claims.remove(key);
         }
         Ok(())
+    }
+
+    async fn read_cell(&self, name: &str) -> Result<Option<Cell>, CatalogError> {
+        Ok(self.state().cells.get(name).cloned())
+    }
+
+    async fn write_cell(
+        &self,
+        name: &str,
+        value: &serde_json::Value,
+        expected: Option<u64>,
+    ) -> Result<u64, CatalogError> {
+        let mut state = self.state();
+        let stored = state.cells.get(name).map(|c| c.version);
+        if stored != expected {
+            return Err(conflict(
+                format!("cell {name}"),
+                format!("its version is {stored:?}, not the expected {expected:?}"),
+            ));
+        }
+        let version = expected.unwrap_or(0) + 1;
+        state.cells.insert(
+            name.to_string(),
+            Cell {
+                version,
+                value: value.clone(),
+            },
+        );
+        Ok(version)
     }
 }
 

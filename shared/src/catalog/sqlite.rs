@@ -6,17 +6,22 @@
 //! up front — never by a read in Rust followed by a write. WAL mode lets readers proceed while a
 //! writer works, and a busy timeout makes a second writer wait instead of failing at once.
 //!
-//! # Schema (version 2, tracked in `PRAGMA user_version`; see `schema.rs`)
-//! - `snapshots(id PK, scope, status, created_at, name, pinned, expires_at, extra)`, indexed by
-//!   `(scope, id)`: the columns are what queries filter or sort on; `extra` is JSON with the
-//!   rest of the entry (trigger, finished_at, counts, bytes, requests, manifest_key, parent,
-//!   error).
-//! - `locks(scope PK, token, holder, acquired_at, expires_at)`.
-//! - `jobs(id PK, scope, status, fingerprint, created_at, updated_at, extra)`, indexed by
-//!   `(scope, id)`; `extra` holds target, plan_key, pre_snapshot, total_ops, error.
+//! # Schema (version 4, tracked in `PRAGMA user_version`; see `schema.rs`)
+//! - `snapshots(id PK, scope, status, created_at, name, pinned, expires_at, extra,
+//!   manifest_hash, scope_key)`, indexed by `(scope_key, id)`: the columns are what queries
+//!   filter or sort on or set conditionally (`manifest_hash`, version 3); `scope` is the
+//!   display form, `scope_key` the normalised one (version 4); `extra` is JSON with the rest of
+//!   the entry (trigger, finished_at, counts, bytes, requests, manifest_key, parent, error,
+//!   lease).
+//! - `locks(scope_key PK, scope, token, holder, acquired_at, expires_at)` (version 4 re-keyed
+//!   them by scope key).
+//! - `jobs(id PK, scope, status, fingerprint, created_at, updated_at, extra, scope_key)`,
+//!   indexed by `(scope_key, id)`; `extra` holds target, plan_key, pre_snapshot, total_ops,
+//!   error.
 //! - `journal(job, op, done_at, result)` with primary key `(job, op)`, so a second append of
 //!   the same operation conflicts.
 //! - `claims(key PK, token, expires_at)` (version 2): one-time markers with an expiry.
+//! - `cells(name PK, version, value)` (version 4): JSON documents changed by compare-and-swap.
 //!
 //! Timestamps are RFC 3339 text in UTC with nine fractional digits: fixed width, so text order
 //! is time order (the lock expiry check compares them in SQL) and values round-trip exactly.
@@ -58,14 +63,68 @@ pub struct SqliteCatalog {
 }
 
 impl SqliteCatalog {
-    /// Opens the catalog file, creating it (and its schema) if missing, and migrates an older
-    /// schema. The parent folder must exist.
+    /// Creates the catalog file (and its schema) if missing, or opens it, and migrates an
+    /// older schema: for `backtrack init` and `snapshot create`, the commands that may make
+    /// a catalog. The parent folder must exist.
+    ///
+    /// This does blocking file I/O; call it before entering async code or accept a brief block.
+    pub fn create(path: &Path) -> Result<SqliteCatalog, CatalogError> {
+        Self::check_path(path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let location = location_of(path);
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|e| open_error(path, &location, e))?;
+        match Self::writable(path, conn)? {
+            Some(catalog) => Ok(catalog),
+            // SQLite silently opens a write-protected file read-only; say so now rather than
+            // on the first write of a capture.
+            None => Err(CatalogError::Unavailable {
+                catalog: location,
+                detail: format!(
+                    "{} is read-only; fix its permissions or choose another --catalog",
+                    path.display()
+                ),
+            }),
+        }
+    }
+
+    /// Opens an existing catalog file, for every command that only uses one: `Missing` when
+    /// there is none (nothing is created). A catalog that cannot be written (a read-only
+    /// file, folder or mount) opens read-only, so a read-only archive can still be listed,
+    /// diffed and verified; writes then fail with an error saying so.
     ///
     /// This does blocking file I/O; call it before entering async code or accept a brief block.
     pub fn open(path: &Path) -> Result<SqliteCatalog, CatalogError> {
+        Self::check_path(path)?;
         let location = location_of(path);
+        if !path.exists() {
+            return Err(CatalogError::Missing {
+                catalog: location,
+                detail: format!(
+                    "there is no file {}; create it with `backtrack init`, or take a first snapshot with `backtrack snapshot create`",
+                    path.display()
+                ),
+            });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let writable = Connection::open_with_flags(path, flags)
+            .map_err(|e| open_error(path, &location, e))
+            .and_then(|conn| Self::writable(path, conn));
+        match writable {
+            Ok(Some(catalog)) => Ok(catalog),
+            Ok(None) => Self::read_only(path),
+            // A writable file in a folder that is not (no room for the WAL files), or a
+            // read-only mount.
+            Err(CatalogError::Unavailable { .. }) if !dir_writable(path) => Self::read_only(path),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn check_path(path: &Path) -> Result<(), CatalogError> {
         let unavailable = |detail: String| CatalogError::Unavailable {
-            catalog: location.clone(),
+            catalog: location_of(path),
             detail,
         };
         let parent = match path.parent() {
@@ -84,16 +143,26 @@ impl SqliteCatalog {
                 path.display()
             )));
         }
+        Ok(())
+    }
 
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn =
-            Connection::open_with_flags(path, flags).map_err(|e| open_error(path, &location, e))?;
+    /// Finishes opening a read-write connection (busy timeout, WAL, migrations); `None` when
+    /// SQLite opened the file read-only after all.
+    fn writable(path: &Path, mut conn: Connection) -> Result<Option<SqliteCatalog>, CatalogError> {
+        let location = location_of(path);
+        let unavailable = |detail: String| CatalogError::Unavailable {
+            catalog: location.clone(),
+            detail,
+        };
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| open_error(path, &location, e))?;
-        // Reading the journal mode is also the first access to the file's header, so this is
-        // where a file that is not a database is detected.
+        // The first access to the file's header: where a file that is not a database is
+        // detected.
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .map_err(|e| open_error(path, &location, e))?;
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            return Ok(None);
+        }
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(|e| open_error(path, &location, e))?;
@@ -102,14 +171,6 @@ impl SqliteCatalog {
             // but just as correct, so carry on.
             tracing::warn!(catalog = %location, %mode, "SQLite WAL mode unavailable");
         }
-        // SQLite silently opens a write-protected file read-only; say so now rather than on
-        // the first write of a capture.
-        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
-            return Err(unavailable(format!(
-                "{} is read-only; fix its permissions or choose another --catalog",
-                path.display()
-            )));
-        }
         migrate(&mut conn).map_err(|e| match e {
             MigrateError::Db(e) => open_error(path, &location, e),
             MigrateError::TooNew(version) => unavailable(format!(
@@ -117,6 +178,42 @@ impl SqliteCatalog {
                  ({SCHEMA_VERSION}); upgrade backtrack"
             )),
         })?;
+        Ok(Some(SqliteCatalog {
+            path: path.to_path_buf(),
+            conn: Arc::new(Mutex::new(conn)),
+        }))
+    }
+
+    /// A read-only connection. A catalog in WAL mode needs its `-shm` file, which a read-only
+    /// folder cannot hold; then the file is opened `immutable` (nobody can write it there
+    /// anyway). Its schema must be current: migrating needs a write.
+    fn read_only(path: &Path) -> Result<SqliteCatalog, CatalogError> {
+        let location = location_of(path);
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let version = |conn: &Connection| -> rusqlite::Result<i64> {
+            conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        };
+        let plain = Connection::open_with_flags(path, flags)
+            .and_then(|conn| version(&conn).map(|v| (conn, v)));
+        let (conn, found) = match plain {
+            Ok(opened) => opened,
+            Err(_) => {
+                let uri = format!("file:{}?immutable=1", path.display());
+                Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+                    .and_then(|conn| version(&conn).map(|v| (conn, v)))
+                    .map_err(|e| open_error(path, &location, e))?
+            }
+        };
+        if found != SCHEMA_VERSION {
+            return Err(CatalogError::Unavailable {
+                catalog: location,
+                detail: format!(
+                    "{} is read-only and its schema (version {found}) is not the one this backtrack reads ({SCHEMA_VERSION}); open it once with write access to migrate it",
+                    path.display()
+                ),
+            });
+        }
+        tracing::info!(catalog = %location, "the catalog is read-only: commands that write will fail");
         Ok(SqliteCatalog {
             path: path.to_path_buf(),
             conn: Arc::new(Mutex::new(conn)),
@@ -149,6 +246,18 @@ impl SqliteCatalog {
             detail: format!("catalog task failed: {e}"),
         })?
     }
+}
+
+/// Whether a file can be created next to `path` (SQLite's WAL and journal files).
+fn dir_writable(path: &Path) -> bool {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let probe = dir.join(format!(".tmp-probe-{}", ulid::Ulid::new()));
+    let ok = std::fs::File::create_new(&probe).is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
 }
 
 fn location_of(path: &Path) -> String {
@@ -210,6 +319,12 @@ impl<T> DbResult<T> for rusqlite::Result<T> {
                         detail: e.to_string(),
                     }
                 }
+                Some(ErrorCode::ReadOnly) => CatalogError::Unavailable {
+                    catalog,
+                    detail: format!(
+                        "it is read-only ({e}) and this command writes to it; fix its permissions, or use a command that only reads"
+                    ),
+                },
                 _ => CatalogError::Backend {
                     catalog,
                     detail: e.to_string(),
@@ -249,7 +364,7 @@ impl Catalog for SqliteCatalog {
                 .execute(
                     &format!(
                         "INSERT INTO snapshots ({SNAPSHOT_COLUMNS})
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING"
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING"
                     ),
                     params![
                         row.id,
@@ -259,7 +374,9 @@ impl Catalog for SqliteCatalog {
                         row.name,
                         row.pinned,
                         row.expires_at,
-                        row.extra
+                        row.extra,
+                        row.manifest_hash,
+                        row.scope_key
                     ],
                 )
                 .db(loc)?;
@@ -281,14 +398,14 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn list(&self, scope: Option<&Scope>) -> Result<Vec<SnapshotEntry>, CatalogError> {
-        let scope = scope.map(ToString::to_string);
+        let scope = scope.map(Scope::key);
         self.run(move |conn, loc| {
             let rows = match &scope {
                 Some(scope) => {
                     let mut stmt = conn
                         .prepare_cached(&format!(
                             "SELECT {SNAPSHOT_COLUMNS} FROM snapshots
-                             WHERE scope = ?1 ORDER BY id DESC"
+                             WHERE scope_key = ?1 ORDER BY id DESC"
                         ))
                         .db(loc)?;
                     let rows = stmt
@@ -338,11 +455,46 @@ impl Catalog for SqliteCatalog {
             entry.apply_finish(&finish);
             let row = SnapshotRow::from_entry(loc, &entry)?;
             tx.execute(
-                "UPDATE snapshots SET status = ?1, extra = ?2 WHERE id = ?3",
-                params![row.status, row.extra, row.id],
+                "UPDATE snapshots SET status = ?1, extra = ?2, manifest_hash = ?3 WHERE id = ?4",
+                params![row.status, row.extra, row.manifest_hash, row.id],
             )
             .db(loc)?;
             tx.commit().db(loc)
+        })
+        .await
+    }
+
+    async fn record_manifest_hash(
+        &self,
+        id: &SnapshotId,
+        hash: &ObjectHash,
+    ) -> Result<(), CatalogError> {
+        let id = id.to_string();
+        let hash = hash.to_string();
+        self.run(move |conn, loc| {
+            // One conditional statement: only a completed row with no hash (or this very
+            // hash, for an idempotent retry) changes.
+            let changed = conn
+                .execute(
+                    "UPDATE snapshots SET manifest_hash = ?1
+                     WHERE id = ?2 AND status = 'completed'
+                       AND (manifest_hash IS NULL OR manifest_hash = ?1)",
+                    params![hash, id],
+                )
+                .db(loc)?;
+            if changed == 1 {
+                return Ok(());
+            }
+            let Some(entry) = get_snapshot(conn, loc, &id)? else {
+                return Err(not_found(loc, format!("snapshot {id}")));
+            };
+            Err(conflict(
+                format!("snapshot {id}"),
+                match entry.manifest_hash {
+                    Some(held) => format!("it already records manifest hash {held}"),
+                    None => format!("it is {}, not completed", entry.status),
+                },
+            ))
         })
         .await
     }
@@ -354,6 +506,23 @@ impl Catalog for SqliteCatalog {
                 .execute(
                     "UPDATE snapshots SET pinned = ?1 WHERE id = ?2",
                     params![pinned, id],
+                )
+                .db(loc)?;
+            if changed == 0 {
+                return Err(not_found(loc, format!("snapshot {id}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn mark_deleting(&self, id: &SnapshotId) -> Result<(), CatalogError> {
+        let id = id.to_string();
+        self.run(move |conn, loc| {
+            let changed = conn
+                .execute(
+                    "UPDATE snapshots SET status = ?1 WHERE id = ?2",
+                    params![SnapshotStatus::Deleting.as_str(), id],
                 )
                 .db(loc)?;
             if changed == 0 {
@@ -381,7 +550,7 @@ impl Catalog for SqliteCatalog {
     async fn lock(&self, lock: &LockInfo) -> Result<(), CatalogError> {
         let lock = lock.clone();
         self.run(move |conn, loc| {
-            let scope = lock.scope.to_string();
+            let key = lock.scope.key();
             let now = ts(&Utc::now());
             // One transaction holding the write lock throughout: the conditional upsert
             // decides, and on refusal the holder we report is the one that refused us (it
@@ -392,16 +561,18 @@ impl Catalog for SqliteCatalog {
             let taken = tx
                 .execute(
                     &format!(
-                        "INSERT INTO locks ({LOCK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (scope) DO UPDATE SET
+                        "INSERT INTO locks ({LOCK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (scope_key) DO UPDATE SET
+                             scope = excluded.scope,
                              token = excluded.token,
                              holder = excluded.holder,
                              acquired_at = excluded.acquired_at,
                              expires_at = excluded.expires_at
-                         WHERE locks.expires_at <= ?6"
+                         WHERE locks.expires_at <= ?7"
                     ),
                     params![
-                        scope,
+                        key,
+                        lock.scope.to_string(),
                         lock.token,
                         lock.holder,
                         ts(&lock.acquired_at),
@@ -413,11 +584,11 @@ impl Catalog for SqliteCatalog {
             if taken == 1 {
                 return tx.commit().db(loc);
             }
-            match get_lock(&tx, loc, &scope)? {
+            match get_lock(&tx, loc, &key)? {
                 Some(current) => Err(CatalogError::Locked(Box::new(current))),
                 None => Err(CatalogError::Backend {
                     catalog: loc.to_string(),
-                    detail: format!("lock on {scope} was refused but no holder is recorded"),
+                    detail: format!("lock on {key} was refused but no holder is recorded"),
                 }),
             }
         })
@@ -429,8 +600,8 @@ impl Catalog for SqliteCatalog {
         self.run(move |conn, loc| {
             let changed = conn
                 .execute(
-                    "UPDATE locks SET expires_at = ?1 WHERE scope = ?2 AND token = ?3",
-                    params![ts(&lock.expires_at), lock.scope.to_string(), lock.token],
+                    "UPDATE locks SET expires_at = ?1 WHERE scope_key = ?2 AND token = ?3",
+                    params![ts(&lock.expires_at), lock.scope.key(), lock.token],
                 )
                 .db(loc)?;
             if changed == 0 {
@@ -445,11 +616,11 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn unlock(&self, scope: &Scope, token: &str) -> Result<(), CatalogError> {
-        let scope = scope.to_string();
+        let scope = scope.key();
         let token = token.to_string();
         self.run(move |conn, loc| {
             conn.execute(
-                "DELETE FROM locks WHERE scope = ?1 AND token = ?2",
+                "DELETE FROM locks WHERE scope_key = ?1 AND token = ?2",
                 params![scope, token],
             )
             .db(loc)?;
@@ -459,7 +630,7 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn current_lock(&self, scope: &Scope) -> Result<Option<LockInfo>, CatalogError> {
-        let scope = scope.to_string();
+        let scope = scope.key();
         self.run(move |conn, loc| get_lock(conn, loc, &scope)).await
     }
 
@@ -470,7 +641,7 @@ impl Catalog for SqliteCatalog {
             let inserted = conn
                 .execute(
                     &format!(
-                        "INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                        "INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                          ON CONFLICT DO NOTHING"
                     ),
                     params![
@@ -480,7 +651,8 @@ impl Catalog for SqliteCatalog {
                         row.fingerprint,
                         row.created_at,
                         row.updated_at,
-                        row.extra
+                        row.extra,
+                        row.scope_key
                     ],
                 )
                 .db(loc)?;
@@ -512,11 +684,11 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn list_jobs(&self, scope: &Scope) -> Result<Vec<JobEntry>, CatalogError> {
-        let scope = scope.to_string();
+        let scope = scope.key();
         self.run(move |conn, loc| {
             let mut stmt = conn
                 .prepare_cached(&format!(
-                    "SELECT {JOB_COLUMNS} FROM jobs WHERE scope = ?1 ORDER BY id DESC"
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE scope_key = ?1 ORDER BY id DESC"
                 ))
                 .db(loc)?;
             let rows = stmt
@@ -537,8 +709,8 @@ impl Catalog for SqliteCatalog {
             let changed = conn
                 .execute(
                     "UPDATE jobs SET scope = ?1, status = ?2, fingerprint = ?3,
-                         created_at = ?4, updated_at = ?5, extra = ?6
-                     WHERE id = ?7 AND status = ?8",
+                         created_at = ?4, updated_at = ?5, extra = ?6, scope_key = ?7
+                     WHERE id = ?8 AND status = ?9",
                     params![
                         row.scope,
                         row.status,
@@ -546,6 +718,7 @@ impl Catalog for SqliteCatalog {
                         row.created_at,
                         row.updated_at,
                         row.extra,
+                        row.scope_key,
                         row.id,
                         expected.as_str()
                     ],
@@ -663,6 +836,73 @@ impl Catalog for SqliteCatalog {
             )
             .db(loc)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn read_cell(&self, name: &str) -> Result<Option<Cell>, CatalogError> {
+        let name = name.to_string();
+        self.run(move |conn, loc| {
+            let row: Option<(i64, String)> = conn
+                .query_row(
+                    "SELECT version, value FROM cells WHERE name = ?1",
+                    [&name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .db(loc)?;
+            row.map(|(version, value)| {
+                let what = format!("cell {name}");
+                Ok(Cell {
+                    version: u64::try_from(version)
+                        .map_err(|_| corrupt(loc, format!("{what}: negative version")))?,
+                    value: from_json(loc, &what, &value)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn write_cell(
+        &self,
+        name: &str,
+        value: &serde_json::Value,
+        expected: Option<u64>,
+    ) -> Result<u64, CatalogError> {
+        let name = name.to_string();
+        let value = value.clone();
+        self.run(move |conn, loc| {
+            let text = to_json(loc, &value)?;
+            let next = expected.unwrap_or(0).saturating_add(1);
+            let next_db = i64::try_from(next)
+                .map_err(|_| corrupt(loc, format!("cell {name}: version overflow")))?;
+            // One conditional statement each: an insert that only creates, an update that
+            // only replaces the version it expects.
+            let changed = match expected {
+                None => conn.execute(
+                    "INSERT INTO cells (name, version, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                    params![name, next_db, text],
+                ),
+                Some(version) => conn.execute(
+                    "UPDATE cells SET version = ?1, value = ?2 WHERE name = ?3 AND version = ?4",
+                    params![
+                        next_db,
+                        text,
+                        name,
+                        i64::try_from(version).unwrap_or(i64::MAX)
+                    ],
+                ),
+            }
+            .db(loc)?;
+            if changed == 0 {
+                return Err(conflict(
+                    format!("cell {name}"),
+                    format!("it changed since version {expected:?} was read"),
+                ));
+            }
+            Ok(next)
         })
         .await
     }

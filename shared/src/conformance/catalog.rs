@@ -13,7 +13,7 @@ use crate::catalog::{
     ByteStats, Catalog, CatalogError, Claim, Finish, JobEntry, JobStatus, JournalEntry, LockInfo,
     SnapshotEntry, SnapshotStatus,
 };
-use crate::id::{JobId, SnapshotId};
+use crate::id::{JobId, ObjectHash, SnapshotId};
 use crate::manifest::{Counts, Trigger};
 use crate::scope::Scope;
 
@@ -35,6 +35,7 @@ pub async fn catalog(catalog: Arc<dyn Catalog>) {
     concurrent_creates(catalog.clone(), &a).await;
     finish(cat, &a).await;
     concurrent_finishes(catalog.clone(), &a).await;
+    manifest_hashes(cat, &a).await;
     pinning_and_deletion(cat, &a).await;
     locks(cat, &a, &b).await;
     concurrent_locks(catalog.clone(), &scope("conformance-race")).await;
@@ -44,6 +45,7 @@ pub async fn catalog(catalog: Arc<dyn Catalog>) {
     journal(cat, &a).await;
     concurrent_journal_appends(catalog.clone(), &a).await;
     claims(catalog.clone(), &run).await;
+    super::lifecycle::lifecycle(catalog.clone(), &run).await;
 
     // Leave only what has no delete operation (locks are released above; jobs and journals
     // are small and live in this run's own scopes).
@@ -57,13 +59,13 @@ pub async fn catalog(catalog: Arc<dyn Catalog>) {
 
 /// `n` fresh ids in creation order (ULIDs from one millisecond are random among themselves,
 /// so sort them rather than trust generation order).
-fn ids(n: usize) -> Vec<SnapshotId> {
+pub(super) fn ids(n: usize) -> Vec<SnapshotId> {
     let mut ids: Vec<SnapshotId> = (0..n).map(|_| SnapshotId::new()).collect();
     ids.sort();
     ids
 }
 
-fn entry(scope: &Scope, id: SnapshotId, variant: usize) -> SnapshotEntry {
+pub(super) fn entry(scope: &Scope, id: SnapshotId, variant: usize) -> SnapshotEntry {
     let now = Utc::now();
     // Vary the optional fields so both `Some` and `None` round-trip.
     let odd = variant % 2 == 1;
@@ -87,10 +89,12 @@ fn entry(scope: &Scope, id: SnapshotId, variant: usize) -> SnapshotEntry {
         pinned: false,
         expires_at: (!odd).then(|| now + chrono::Duration::days(30)),
         error: None,
+        manifest_hash: None,
+        lease: odd.then(|| format!("lease-{variant}")),
     }
 }
 
-fn finish_with(status: SnapshotStatus, requests: u64) -> Finish {
+pub(super) fn finish_with(status: SnapshotStatus, requests: u64) -> Finish {
     Finish {
         status,
         finished_at: Utc::now(),
@@ -106,11 +110,13 @@ fn finish_with(status: SnapshotStatus, requests: u64) -> Finish {
         },
         requests,
         error: (status == SnapshotStatus::Failed).then(|| "tracker answered 502".to_string()),
+        manifest_hash: (status == SnapshotStatus::Completed)
+            .then(|| ObjectHash::of(format!("manifest {requests}").as_bytes())),
     }
 }
 
 #[track_caller]
-fn assert_conflict<T: std::fmt::Debug>(result: Result<T, CatalogError>, step: &str) {
+pub(super) fn assert_conflict<T: std::fmt::Debug>(result: Result<T, CatalogError>, step: &str) {
     match result {
         Err(CatalogError::Conflict { .. }) => {}
         other => panic!("{step}: expected Conflict, got {other:?}"),
@@ -118,14 +124,14 @@ fn assert_conflict<T: std::fmt::Debug>(result: Result<T, CatalogError>, step: &s
 }
 
 #[track_caller]
-fn assert_not_found<T: std::fmt::Debug>(result: Result<T, CatalogError>, step: &str) {
+pub(super) fn assert_not_found<T: std::fmt::Debug>(result: Result<T, CatalogError>, step: &str) {
     match result {
         Err(CatalogError::NotFound { .. }) => {}
         other => panic!("{step}: expected NotFound, got {other:?}"),
     }
 }
 
-async fn get(cat: &dyn Catalog, id: &SnapshotId, step: &str) -> SnapshotEntry {
+pub(super) async fn get(cat: &dyn Catalog, id: &SnapshotId, step: &str) -> SnapshotEntry {
     match ok(cat.get(id).await, step) {
         Some(entry) => entry,
         None => panic!("{step}: snapshot {id} must exist"),
@@ -322,6 +328,95 @@ async fn concurrent_finishes(catalog: Arc<dyn Catalog>, scope: &Scope) {
     );
 }
 
+/// A completed entry carries the manifest hash its finish recorded; an entry without one (as
+/// written before manifests were hashed) takes one later, once, and never a second one.
+async fn manifest_hashes(cat: &dyn Catalog, scope: &Scope) {
+    let trio = ids(3);
+    let (hashed, legacy, pending) = (trio[0], trio[1], trio[2]);
+    let (h1, h2) = (ObjectHash::of(b"one"), ObjectHash::of(b"two"));
+
+    ok(cat.create(&entry(scope, hashed, 0)).await, "create hashed");
+    let mut completed = finish_with(SnapshotStatus::Completed, 1);
+    completed.manifest_hash = Some(h1.clone());
+    ok(cat.finish(&hashed, &completed).await, "finish with a hash");
+    let listed = ok(cat.list(Some(scope)).await, "list after finish with a hash");
+    let found = listed.iter().find(|e| e.id == hashed);
+    assert_eq!(
+        found.and_then(|e| e.manifest_hash.clone()),
+        Some(h1.clone()),
+        "list must carry the manifest hash recorded by finish"
+    );
+    ok(
+        cat.record_manifest_hash(&hashed, &h1).await,
+        "recording the hash an entry already holds",
+    );
+    assert_conflict(
+        cat.record_manifest_hash(&hashed, &h2).await,
+        "recording a different hash over a recorded one",
+    );
+    assert_eq!(
+        get(cat, &hashed, "get after refused record")
+            .await
+            .manifest_hash,
+        Some(h1.clone()),
+        "a recorded hash is never replaced"
+    );
+
+    let mut expected = entry(scope, legacy, 1);
+    ok(cat.create(&expected).await, "create legacy");
+    let mut unhashed = finish_with(SnapshotStatus::Completed, 2);
+    unhashed.manifest_hash = None;
+    ok(
+        cat.finish(&legacy, &unhashed).await,
+        "finish without a hash",
+    );
+    assert_eq!(
+        get(cat, &legacy, "get legacy").await.manifest_hash,
+        None,
+        "an entry finished without a hash has none"
+    );
+    ok(
+        cat.record_manifest_hash(&legacy, &h2).await,
+        "recording the hash of an entry without one",
+    );
+    expected.apply_finish(&unhashed);
+    expected.manifest_hash = Some(h2.clone());
+    assert_eq!(
+        get(cat, &legacy, "get after record").await,
+        expected,
+        "recording the hash must change nothing else"
+    );
+    ok(
+        cat.record_manifest_hash(&legacy, &h2).await,
+        "recording the same hash again (a retry)",
+    );
+    assert_conflict(
+        cat.record_manifest_hash(&legacy, &h1).await,
+        "recording another hash after one was recorded",
+    );
+
+    ok(
+        cat.create(&entry(scope, pending, 0)).await,
+        "create pending",
+    );
+    assert_conflict(
+        cat.record_manifest_hash(&pending, &h1).await,
+        "recording a hash on a pending entry",
+    );
+    assert_eq!(
+        get(cat, &pending, "get pending").await.manifest_hash,
+        None,
+        "a refused record leaves a pending entry without a hash"
+    );
+    assert_not_found(
+        cat.record_manifest_hash(&SnapshotId::new(), &h1).await,
+        "recording a hash of an unknown id",
+    );
+    for id in [hashed, legacy, pending] {
+        ok(cat.delete(&id).await, "delete after manifest hashes");
+    }
+}
+
 async fn pinning_and_deletion(cat: &dyn Catalog, scope: &Scope) {
     let id = SnapshotId::new();
     let e = entry(scope, id, 0);
@@ -356,7 +451,7 @@ async fn pinning_and_deletion(cat: &dyn Catalog, scope: &Scope) {
     assert_not_found(cat.delete(&id).await, "second delete of an entry");
 }
 
-fn lock(scope: &Scope, holder: &str, ttl: Duration) -> LockInfo {
+pub(super) fn lock(scope: &Scope, holder: &str, ttl: Duration) -> LockInfo {
     LockInfo::new(scope, holder, ttl)
 }
 
@@ -507,7 +602,7 @@ async fn lock_expiry(cat: &dyn Catalog, scope: &Scope) {
     ok(cat.unlock(scope, &taker.token).await, "unlock");
 }
 
-fn job(scope: &Scope, id: JobId, status: JobStatus) -> JobEntry {
+pub(super) fn job(scope: &Scope, id: JobId, status: JobStatus) -> JobEntry {
     let now = Utc::now();
     JobEntry {
         id,

@@ -14,7 +14,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use crate::blob::{self, Dictionary};
 use crate::catalog::{Catalog, SnapshotEntry, SnapshotStatus};
 use crate::error::{Error, Result};
-use crate::id::BlobId;
+use crate::id::{BlobId, ObjectHash};
 use crate::manifest::{EntryTable, Manifest, ManifestEntry, MAX_TABLE_CHAIN};
 use crate::record::{Record, RecordKey, RecordSet};
 use crate::scope::Scope;
@@ -220,8 +220,9 @@ impl Archive {
     }
 
     /// Writes a manifest: its entry table first, then the header that names it. Returns
-    /// the compressed bytes newly stored.
-    pub async fn write_manifest(&self, manifest: &Manifest) -> Result<u64> {
+    /// the compressed bytes newly stored and the header's hash, which the snapshot's catalog
+    /// entry must record.
+    pub async fn write_manifest(&self, manifest: &Manifest) -> Result<(u64, ObjectHash)> {
         self.write_manifest_on(manifest, None).await
     }
 
@@ -231,7 +232,7 @@ impl Archive {
         &self,
         manifest: &Manifest,
         base: Option<&Manifest>,
-    ) -> Result<u64> {
+    ) -> Result<(u64, ObjectHash)> {
         let (header, table) = manifest.encode(base)?;
         let mut stored = 0;
         let table_len = table.compressed.len() as u64;
@@ -244,10 +245,11 @@ impl Archive {
             stored += table_len;
         }
         let header_len = header.len() as u64;
+        let hash = ObjectHash::of(&header);
         if self.store.put(&manifest.key(), Bytes::from(header)).await? == PutOutcome::Written {
             stored += header_len;
         }
-        Ok(stored)
+        Ok((stored, hash))
     }
 
     /// Reads every record of a manifest, checking each blob's hash. `with_raw = false`
@@ -321,21 +323,5 @@ impl Archive {
             }
         }
         Ok((from_set, to_set))
-    }
-
-    /// Deletes a snapshot's catalog row and manifest. Blobs stay until `prune` collects the
-    /// ones no manifest references. Pinned snapshots need `force`.
-    pub async fn delete_snapshot(&self, entry: &SnapshotEntry, force: bool) -> Result<()> {
-        if entry.pinned && !force {
-            return Err(Error::Refused(format!(
-                "snapshot {} is pinned; unpin it or pass --force to delete it anyway",
-                entry.id
-            )));
-        }
-        // Catalog first: once the row is gone no reader resolves the snapshot, so removing
-        // the manifest afterwards cannot break a reader.
-        self.catalog.delete(&entry.id).await?;
-        self.store.delete(&entry.manifest_key).await?;
-        Ok(())
     }
 }

@@ -23,7 +23,8 @@ use super::Archive;
 use crate::blob::{self, Dictionary, RecordEncoder};
 use crate::catalog::{ByteStats, Finish, SnapshotEntry, SnapshotStatus};
 use crate::error::{Error, Result};
-use crate::id::{BlobId, SnapshotId};
+use crate::id::{BlobId, ObjectHash, SnapshotId};
+use crate::lease::{self, LeaseOptions, StoreLease};
 use crate::manifest::{Counts, Manifest, ManifestEntry, Trigger, MANIFEST_FORMAT};
 use crate::record::{Record, RecordKey, RecordKind, RecordSet};
 use crate::scope::Scope;
@@ -56,6 +57,8 @@ pub struct SnapshotOptions {
     /// How far before the parent's cursor an incremental capture starts listing.
     pub overlap: chrono::Duration,
     pub progress: Arc<dyn Progress>,
+    /// The capture's store lease (it keeps garbage collection out while it runs).
+    pub lease: LeaseOptions,
 }
 
 /// Incremental captures in a row before a full one, by default: a backstop behind the
@@ -74,6 +77,7 @@ impl Default for SnapshotOptions {
             reconcile_every: DEFAULT_RECONCILE_EVERY,
             overlap: chrono::Duration::seconds(60),
             progress: Arc::new(crate::tracker::NoProgress),
+            lease: LeaseOptions::default(),
         }
     }
 }
@@ -147,7 +151,9 @@ impl fmt::Display for SnapshotReport {
 }
 
 impl Archive {
-    /// Takes a full snapshot of `tracker`'s scope.
+    /// Takes a snapshot of `tracker`'s scope (incremental on the newest completed one unless
+    /// `opts` says otherwise), holding a capture lease on the store throughout so garbage
+    /// collection cannot delete a blob it re-uses (see [`crate::lease`]).
     pub async fn create_snapshot(
         &self,
         tracker: Arc<dyn Tracker>,
@@ -163,9 +169,42 @@ impl Archive {
                 return Err(crate::catalog::CatalogError::Locked(Box::new(lock)).into());
             }
         }
+        // Before anything is read: the parent's blobs, tables and dictionary are relied on
+        // too, and only the lease keeps a collection from dropping them meanwhile.
+        let lease = StoreLease::capture(
+            self.catalog.clone(),
+            &lease::holder(&format!("snapshot of {scope}")),
+            opts.lease,
+        )
+        .await?;
+        let result = self.create_leased(tracker, opts, &lease).await;
+        if let Err(e) = lease.release().await {
+            // It expires on its own within one TTL.
+            tracing::warn!(error = %e, "could not release the capture's store lease");
+        }
+        result
+    }
+
+    async fn create_leased(
+        &self,
+        tracker: Arc<dyn Tracker>,
+        opts: &SnapshotOptions,
+        lease: &StoreLease,
+    ) -> Result<SnapshotReport> {
+        let typed = tracker.scope().clone();
+        self.fail_abandoned(&typed).await?;
         let started = Instant::now();
         let requests_before = tracker.requests();
-        let parent = self.latest(&scope).await?;
+        let history = self.catalog.list(Some(&typed)).await?;
+        // One repository, one history: its entries keep the form it was first captured as,
+        // whatever case this command typed it in.
+        let scope = history
+            .last()
+            .map(|first| first.scope.clone())
+            .unwrap_or(typed);
+        let parent = history
+            .into_iter()
+            .find(|e| e.status == SnapshotStatus::Completed);
         let parent_manifest = match &parent {
             Some(p) => match self.load_manifest(p).await {
                 Ok(m) => Some(m),
@@ -245,6 +284,8 @@ impl Archive {
             pinned: false,
             expires_at: opts.expires_at,
             error: None,
+            manifest_hash: None,
+            lease: Some(lease.token().to_string()),
         };
         self.catalog.create(&entry).await?;
 
@@ -253,7 +294,7 @@ impl Archive {
         } else {
             CaptureMode::Full
         };
-        match self
+        let captured = self
             .capture(
                 tracker.clone(),
                 &entry,
@@ -265,10 +306,17 @@ impl Archive {
                 },
                 opts,
             )
-            .await
-        {
+            .await;
+        // Completing says every object the manifest names is there: true only if no
+        // collection can have run since the capture began, which the lease proves now.
+        let captured = match captured {
+            Ok(c) => lease.confirm().await.map(|()| c),
+            Err(e) => Err(e),
+        };
+        match captured {
             Ok(Captured {
                 manifest,
+                manifest_hash,
                 stats,
                 blobs_written,
                 not_modified,
@@ -282,6 +330,7 @@ impl Archive {
                     bytes: stats,
                     requests: tracker.requests() - requests_before,
                     error: None,
+                    manifest_hash: Some(manifest_hash),
                 };
                 self.catalog.finish(&id, &finish).await?;
                 Ok(SnapshotReport {
@@ -310,6 +359,7 @@ impl Archive {
                     bytes: ByteStats::default(),
                     requests: tracker.requests() - requests_before,
                     error: Some(e.to_string()),
+                    manifest_hash: None,
                 };
                 if let Err(mark) = self.catalog.finish(&id, &finish).await {
                     tracing::warn!(snapshot = %id, error = %mark, "could not mark the snapshot failed");
@@ -437,9 +487,11 @@ impl Archive {
         };
         manifest.sort_entries();
         stats.logical = manifest.logical_bytes();
-        stats.stored_new += self.write_manifest_on(&manifest, parent.as_deref()).await?;
+        let (stored, manifest_hash) = self.write_manifest_on(&manifest, parent.as_deref()).await?;
+        stats.stored_new += stored;
         Ok(Captured {
             manifest,
+            manifest_hash,
             stats,
             blobs_written,
             not_modified: report.not_modified,
@@ -566,6 +618,7 @@ impl fmt::Debug for BlobWriter {
 #[derive(Debug)]
 struct Captured {
     manifest: Manifest,
+    manifest_hash: ObjectHash,
     stats: ByteStats,
     blobs_written: u64,
     not_modified: u64,
@@ -754,7 +807,13 @@ mod tests {
 
     /// A tracker serving a fixed record set, for engine tests without HTTP.
     #[derive(Debug)]
-    struct Fixed(Scope, std::sync::Mutex<RecordSet>);
+    /// The third field, when set, holds the listing until a permit is added (to look at the
+    /// store mid-capture).
+    struct Fixed(
+        Scope,
+        std::sync::Mutex<RecordSet>,
+        Option<tokio::sync::Semaphore>,
+    );
 
     #[async_trait::async_trait]
     impl Tracker for Fixed {
@@ -770,6 +829,9 @@ mod tests {
             out: mpsc::Sender<Record>,
         ) -> std::result::Result<crate::tracker::FetchReport, crate::tracker::TrackerError>
         {
+            if let Some(gate) = &self.2 {
+                let _go = gate.acquire().await;
+            }
             let set = self.1.lock().unwrap().clone();
             let all = set
                 .labels
@@ -805,11 +867,83 @@ mod tests {
         b.build()
     }
 
+    /// The capture holds its store lease from before it reads anything until its entry is
+    /// final: a collection in the meantime is refused, and the lease costs three writes of
+    /// the lease table (take, confirm before completing, release) for a short capture.
+    #[tokio::test]
+    async fn a_capture_keeps_collection_out_until_it_is_final() {
+        let catalog: Arc<dyn crate::Catalog> = Arc::new(MemoryCatalog::new());
+        let archive = Archive::new(Arc::new(MemoryStore::new()), catalog.clone());
+        let scope: Scope = "github:acme/widgets".parse().unwrap();
+        let tracker = Arc::new(Fixed(
+            scope.clone(),
+            std::sync::Mutex::new(repo()),
+            Some(tokio::sync::Semaphore::new(0)),
+        ));
+        let capture = {
+            let (archive, tracker) = (archive.clone(), tracker.clone());
+            tokio::spawn(async move {
+                archive
+                    .create_snapshot(tracker, &SnapshotOptions::default())
+                    .await
+            })
+        };
+        let pending = loop {
+            let entries = archive.entries(Some(&scope)).await.unwrap();
+            if let Some(e) = entries.first() {
+                break e.clone();
+            }
+            tokio::task::yield_now().await;
+        };
+        assert_eq!(pending.status, SnapshotStatus::Pending, "a live capture");
+        let opts = crate::prune::PruneOptions::new(crate::prune::Retention::new(1, None).unwrap());
+        let refused = crate::prune::run(&archive, &scope, &opts, true, "test")
+            .await
+            .unwrap_err();
+        assert!(refused.is_refusal(), "{refused}");
+        assert!(
+            refused.to_string().contains("1 capture(s) running"),
+            "{refused}"
+        );
+        if let Some(gate) = &tracker.2 {
+            gate.add_permits(1);
+        }
+        let report = capture.await.unwrap().unwrap();
+        assert_eq!(report.status, SnapshotStatus::Completed);
+        let cell = catalog
+            .read_cell(crate::lease::CELL)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(cell.version, 3, "take, confirm, release");
+        assert!(crate::lease::read(&*catalog)
+            .await
+            .unwrap()
+            .leases
+            .is_empty());
+        // Free again: the collection runs, and the snapshot stays whole.
+        let report = crate::prune::run(&archive, &scope, &opts, true, "test")
+            .await
+            .unwrap();
+        assert!(report.executed);
+        let cell = catalog
+            .read_cell(crate::lease::CELL)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            cell.version, 5,
+            "a collection with no blob to delete: take and release (plus one confirm per 500 deletes)"
+        );
+        let all = archive.entries(Some(&scope)).await.unwrap();
+        assert!(archive.verify(&all).await.unwrap().is_ok());
+    }
+
     #[tokio::test]
     async fn snapshots_dedupe_and_changed_pair_diffs_like_full_sets() {
         let archive = Archive::new(Arc::new(MemoryStore::new()), Arc::new(MemoryCatalog::new()));
         let scope: Scope = "github:acme/widgets".parse().unwrap();
-        let tracker = Arc::new(Fixed(scope.clone(), std::sync::Mutex::new(repo())));
+        let tracker = Arc::new(Fixed(scope.clone(), std::sync::Mutex::new(repo()), None));
         let first = archive
             .create_snapshot(tracker.clone(), &SnapshotOptions::default())
             .await
@@ -839,6 +973,9 @@ mod tests {
             .unwrap();
         let e2 = archive.catalog.get(&second.id).await.unwrap().unwrap();
         let e3 = archive.catalog.get(&third.id).await.unwrap().unwrap();
+        // Completion records the hash of the manifest exactly as stored.
+        let stored = archive.store.get(&e3.manifest_key).await.unwrap();
+        assert_eq!(e3.manifest_hash, Some(ObjectHash::of(&stored)));
         let (m2, m3) = (
             archive.load_manifest(&e2).await.unwrap(),
             archive.load_manifest(&e3).await.unwrap(),
@@ -865,7 +1002,7 @@ mod tests {
     async fn delta_tables_chain_are_capped_and_survive_pruning_their_bases() {
         let archive = Archive::new(Arc::new(MemoryStore::new()), Arc::new(MemoryCatalog::new()));
         let scope: Scope = "github:acme/widgets".parse().unwrap();
-        let tracker = Arc::new(Fixed(scope.clone(), std::sync::Mutex::new(repo())));
+        let tracker = Arc::new(Fixed(scope.clone(), std::sync::Mutex::new(repo()), None));
         let mut chains = Vec::new();
         let mut stored = Vec::new();
         for day in 0..40u64 {
@@ -903,15 +1040,15 @@ mod tests {
         // Drop every snapshot but the newest, collect garbage, and the newest still reads
         // and verifies: its chain's tables were kept although their snapshots are gone.
         let opts = crate::prune::PruneOptions {
-            keep_last: 1,
-            keep_within: None,
             grace: std::time::Duration::ZERO,
-            ..Default::default()
+            ..crate::prune::PruneOptions::new(crate::prune::Retention::new(1, None).unwrap())
         };
-        let plan = crate::prune::plan(&archive, &scope, &opts).await.unwrap();
+        let report = crate::prune::run(&archive, &scope, &opts, true, "test")
+            .await
+            .unwrap();
+        let plan = report.plan;
         assert_eq!(plan.drop.len(), 39);
         assert!(!plan.blobs.is_empty(), "old record versions are collected");
-        crate::prune::apply(&archive, &plan).await.unwrap();
         let all = archive.catalog.list(Some(&scope)).await.unwrap();
         let report = archive.verify(&all).await.unwrap();
         assert!(report.problems.is_empty(), "{report}");

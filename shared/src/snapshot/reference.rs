@@ -567,6 +567,8 @@ mod tests {
             pinned: false,
             expires_at: None,
             error: None,
+            lease: None,
+            manifest_hash: None,
         }
     }
 

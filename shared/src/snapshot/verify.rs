@@ -24,6 +24,8 @@ pub struct VerifyReport {
     pub bytes: u64,
     /// One line per missing or corrupt object, naming the snapshot that needs it.
     pub problems: Vec<String>,
+    /// Entries that were not checked because they are not completed snapshots, and why.
+    pub skipped: Vec<super::lifecycle::Skipped>,
 }
 
 impl VerifyReport {
@@ -41,6 +43,9 @@ impl fmt::Display for VerifyReport {
             self.blobs,
             human_bytes(self.bytes)
         )?;
+        for s in &self.skipped {
+            writeln!(f, "  – skipped {} ({}): {}", s.id, s.status, s.reason)?;
+        }
         if self.problems.is_empty() {
             write!(
                 f,
@@ -60,7 +65,10 @@ impl Archive {
     /// Re-reads every manifest and every blob they reference, checking each hash. A blob
     /// shared by many snapshots is read once.
     pub async fn verify(&self, entries: &[SnapshotEntry]) -> Result<VerifyReport> {
-        let mut report = VerifyReport::default();
+        let mut report = VerifyReport {
+            skipped: super::lifecycle::skipped(entries),
+            ..VerifyReport::default()
+        };
         let mut seen: HashSet<BlobId> = HashSet::new();
         for entry in entries
             .iter()

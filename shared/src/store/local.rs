@@ -84,19 +84,50 @@ impl Drop for Staging {
 }
 
 impl LocalStore {
-    /// Opens (creating if missing) the store folder and checks that it is writable, so a
-    /// permission problem surfaces here rather than halfway through a capture.
+    /// Opens an existing store folder, for every command that only uses a store: `Missing`
+    /// when there is no folder (nothing is created, so a typo in `--store` is an error, not
+    /// a new empty store). A read-only folder opens: reads work, writes fail with
+    /// `PermissionDenied`.
+    ///
+    /// This does blocking file I/O (one `stat`).
+    pub fn open(root: impl Into<PathBuf>) -> Result<LocalStore, StoreError> {
+        let store = Self::at(root.into());
+        let shown = store.root.display().to_string();
+        match fs::metadata(&store.root) {
+            Ok(meta) if meta.is_dir() => Ok(store),
+            Ok(_) => Err(StoreError::Missing {
+                store: store.location(),
+                detail: format!("{shown} exists but is not a folder"),
+            }),
+            Err(e) if is_absent(&e) => Err(StoreError::Missing {
+                store: store.location(),
+                detail: format!("there is no folder {shown}"),
+            }),
+            Err(e) => Err(Ctx {
+                root: store.root.clone(),
+                location: store.location(),
+            }
+            .error("(store root)", e)),
+        }
+    }
+
+    fn at(root: PathBuf) -> LocalStore {
+        // Absolute, so `location()` is a real `file://` URL and a later `chdir` cannot move it.
+        let root = std::path::absolute(&root).unwrap_or(root);
+        LocalStore {
+            root,
+            staging: Arc::default(),
+        }
+    }
+
+    /// Opens the store folder, creating it if missing (for `backtrack init` and `snapshot
+    /// create`), and checks that it is writable, so a permission problem surfaces here
+    /// rather than halfway through a capture.
     ///
     /// This does blocking file I/O; call it before entering async code or accept a brief
     /// block (it touches one folder and one probe file).
-    pub fn open(root: impl Into<PathBuf>) -> Result<LocalStore, StoreError> {
-        let root = root.into();
-        // Absolute, so `location()` is a real `file://` URL and a later `chdir` cannot move it.
-        let root = std::path::absolute(&root).unwrap_or(root);
-        let store = LocalStore {
-            root,
-            staging: Arc::default(),
-        };
+    pub fn create(root: impl Into<PathBuf>) -> Result<LocalStore, StoreError> {
+        let store = Self::at(root.into());
         let location = store.location();
         let shown = store.root.display().to_string();
 
@@ -657,7 +688,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn conforms_to_the_object_store_contract() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(dir.path().join("store")).unwrap();
+        let store = LocalStore::create(dir.path().join("store")).unwrap();
         crate::conformance::object_store(Arc::new(store.clone())).await;
         assert!(
             temp_files(store.root()).is_empty(),
@@ -669,7 +700,7 @@ mod tests {
     async fn open_creates_the_folder_and_keys_use_the_s3_layout() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("a/b/store");
-        let store = LocalStore::open(&root).unwrap();
+        let store = LocalStore::create(&root).unwrap();
         assert!(root.is_dir());
         assert_eq!(store.root(), root.as_path());
         assert_eq!(store.location(), format!("file://{}", root.display()));
@@ -689,7 +720,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("store");
         fs::write(&file, b"x").unwrap();
-        let err = LocalStore::open(&file).unwrap_err();
+        let err = LocalStore::create(&file).unwrap_err();
         assert!(matches!(err, StoreError::Missing { .. }), "{err}");
         assert!(err.to_string().contains("not a folder"), "{err}");
     }
@@ -716,7 +747,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("store");
         fs::create_dir(&root).unwrap();
-        let writable = LocalStore::open(&root).unwrap();
+        let writable = LocalStore::create(&root).unwrap();
         set_mode(&root, 0o555);
         if !permissions_enforced(&root) {
             set_mode(&root, 0o755);
@@ -724,7 +755,7 @@ mod tests {
             return;
         }
 
-        let err = LocalStore::open(&root).unwrap_err();
+        let err = LocalStore::create(&root).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, StoreError::PermissionDenied { .. }), "{msg}");
         assert!(msg.contains(&root.display().to_string()), "{msg}");
@@ -738,7 +769,7 @@ mod tests {
         assert!(matches!(err, StoreError::PermissionDenied { .. }), "{err}");
 
         // A missing child of a read-only folder cannot be created either.
-        let err = LocalStore::open(root.join("child")).unwrap_err();
+        let err = LocalStore::create(root.join("child")).unwrap_err();
         assert!(matches!(err, StoreError::PermissionDenied { .. }), "{err}");
         set_mode(&root, 0o755);
     }
@@ -746,7 +777,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn concurrent_puts_of_one_key_leave_one_complete_object() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(LocalStore::open(dir.path()).unwrap());
+        let store = Arc::new(LocalStore::create(dir.path()).unwrap());
         let key = "manifests/github--acme--w/01hzz";
         // Large enough that a torn write would be visible.
         let payloads: Vec<Bytes> = (0..16u8)
@@ -778,7 +809,7 @@ mod tests {
     #[tokio::test]
     async fn crash_leftovers_are_invisible() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(dir.path()).unwrap();
+        let store = LocalStore::create(dir.path()).unwrap();
         store
             .put("blobs/ab/abcd", Bytes::from_static(b"whole"))
             .await
@@ -816,7 +847,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn deferred_puts_are_invisible_until_flushed_and_durable_after() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(dir.path()).unwrap();
+        let store = LocalStore::create(dir.path()).unwrap();
         store
             .put("blobs/aa/existing", Bytes::from_static(b"old"))
             .await
@@ -878,7 +909,7 @@ mod tests {
     async fn a_crash_before_flush_leaves_no_names_and_stale_staging_is_removed() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = LocalStore::open(dir.path()).unwrap();
+            let store = LocalStore::create(dir.path()).unwrap();
             store
                 .put_deferred("blobs/cc/lost", Bytes::from_static(b"x"))
                 .await
@@ -901,7 +932,7 @@ mod tests {
             }
         }
         // Dropping an unflushed store discards its staging.
-        let reopened = LocalStore::open(dir.path()).unwrap();
+        let reopened = LocalStore::create(dir.path()).unwrap();
         assert!(!reopened.exists("blobs/cc/lost").await.unwrap());
         assert!(reopened.list("").await.unwrap().is_empty());
         assert!(
@@ -914,14 +945,14 @@ mod tests {
             .unwrap()
             .set_modified(old)
             .unwrap();
-        LocalStore::open(dir.path()).unwrap();
+        LocalStore::create(dir.path()).unwrap();
         assert!(!dir.path().join(".tmp-stage-01crashed").exists());
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn concurrent_deferred_puts_and_flushes_lose_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(dir.path()).unwrap();
+        let store = LocalStore::create(dir.path()).unwrap();
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..400u32 {
             let store = store.clone();
@@ -960,7 +991,7 @@ mod tests {
             })
             .collect();
         for deferred in [false, true] {
-            let store = LocalStore::open(dir.path().join(format!("s{deferred}"))).unwrap();
+            let store = LocalStore::create(dir.path().join(format!("s{deferred}"))).unwrap();
             let started = std::time::Instant::now();
             futures::stream::iter(blobs.clone())
                 .map(|(k, v)| {
@@ -995,7 +1026,7 @@ mod tests {
     #[tokio::test]
     async fn folders_are_not_objects() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(dir.path()).unwrap();
+        let store = LocalStore::create(dir.path()).unwrap();
         store
             .put("blobs/ab/abcd", Bytes::from_static(b"x"))
             .await

@@ -64,10 +64,14 @@ struct SnapshotExtra {
     manifest_key: String,
     parent: Option<SnapshotId>,
     error: Option<String>,
+    #[serde(default)]
+    lease: Option<String>,
 }
 
+/// `scope` is the display form the entry was written with; `scope_key` (version 4) is
+/// [`Scope::key`], what listings filter on.
 pub(super) const SNAPSHOT_COLUMNS: &str =
-    "id, scope, status, created_at, name, pinned, expires_at, extra";
+    "id, scope, status, created_at, name, pinned, expires_at, extra, manifest_hash, scope_key";
 
 /// A snapshot row as stored, before validation (so that row reading stays infallible except
 /// for SQLite's own type errors, and bad data becomes `Corrupt` with context).
@@ -80,6 +84,8 @@ pub(super) struct SnapshotRow {
     pub(super) pinned: bool,
     pub(super) expires_at: Option<String>,
     pub(super) extra: String,
+    pub(super) manifest_hash: Option<String>,
+    pub(super) scope_key: String,
 }
 
 impl SnapshotRow {
@@ -93,6 +99,8 @@ impl SnapshotRow {
             pinned: r.get(5)?,
             expires_at: r.get(6)?,
             extra: r.get(7)?,
+            manifest_hash: r.get(8)?,
+            scope_key: r.get(9)?,
         })
     }
 
@@ -106,6 +114,7 @@ impl SnapshotRow {
             manifest_key: e.manifest_key.clone(),
             parent: e.parent,
             error: e.error.clone(),
+            lease: e.lease.clone(),
         };
         Ok(SnapshotRow {
             id: e.id.to_string(),
@@ -116,6 +125,8 @@ impl SnapshotRow {
             pinned: e.pinned,
             expires_at: e.expires_at.as_ref().map(ts),
             extra: to_json(location, &extra)?,
+            manifest_hash: e.manifest_hash.as_ref().map(ToString::to_string),
+            scope_key: e.scope.key(),
         })
     }
 
@@ -142,6 +153,12 @@ impl SnapshotRow {
                 .map(|s| parse_ts(location, &what, s))
                 .transpose()?,
             error: extra.error,
+            lease: extra.lease,
+            manifest_hash: self
+                .manifest_hash
+                .as_deref()
+                .map(|h| parse(location, &what, h))
+                .transpose()?,
         })
     }
 }
@@ -162,14 +179,22 @@ pub(super) fn get_snapshot(
     .transpose()
 }
 
-pub(super) const LOCK_COLUMNS: &str = "scope, token, holder, acquired_at, expires_at";
+/// Locks are keyed by `scope_key` (version 4); `scope` keeps the holder's display form.
+pub(super) const LOCK_COLUMNS: &str = "scope_key, scope, token, holder, acquired_at, expires_at";
 
-pub(super) fn read_lock(r: &Row<'_>) -> rusqlite::Result<[String; 5]> {
-    Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?])
+pub(super) fn read_lock(r: &Row<'_>) -> rusqlite::Result<[String; 6]> {
+    Ok([
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ])
 }
 
-pub(super) fn lock_from_row(location: &str, row: [String; 5]) -> Result<LockInfo, CatalogError> {
-    let [scope, token, holder, acquired_at, expires_at] = row;
+pub(super) fn lock_from_row(location: &str, row: [String; 6]) -> Result<LockInfo, CatalogError> {
+    let [_key, scope, token, holder, acquired_at, expires_at] = row;
     let what = format!("lock on {scope}");
     Ok(LockInfo {
         scope: parse(location, &what, &scope)?,
@@ -186,7 +211,7 @@ pub(super) fn get_lock(
     scope: &str,
 ) -> Result<Option<LockInfo>, CatalogError> {
     conn.query_row(
-        &format!("SELECT {LOCK_COLUMNS} FROM locks WHERE scope = ?1"),
+        &format!("SELECT {LOCK_COLUMNS} FROM locks WHERE scope_key = ?1"),
         [scope],
         read_lock,
     )
@@ -207,7 +232,7 @@ struct JobExtra {
 }
 
 pub(super) const JOB_COLUMNS: &str =
-    "id, scope, status, fingerprint, created_at, updated_at, extra";
+    "id, scope, status, fingerprint, created_at, updated_at, extra, scope_key";
 
 pub(super) struct JobRow {
     pub(super) id: String,
@@ -218,6 +243,7 @@ pub(super) struct JobRow {
     pub(super) created_at: String,
     pub(super) updated_at: String,
     pub(super) extra: String,
+    pub(super) scope_key: String,
 }
 
 impl JobRow {
@@ -230,6 +256,7 @@ impl JobRow {
             created_at: r.get(4)?,
             updated_at: r.get(5)?,
             extra: r.get(6)?,
+            scope_key: r.get(7)?,
         })
     }
 
@@ -249,6 +276,7 @@ impl JobRow {
             created_at: ts(&j.created_at),
             updated_at: ts(&j.updated_at),
             extra: to_json(location, &extra)?,
+            scope_key: j.scope.key(),
         })
     }
 
