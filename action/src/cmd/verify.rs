@@ -1,6 +1,9 @@
-//! `backtrack verify`: proves the archive is intact by re-hashing everything reachable.
+//! `backtrack verify`: proves the archive is intact by re-hashing everything reachable, and
+//! names every snapshot that can no longer be restored whole. Exit code 2 when anything is
+//! damaged (as for any error), 0 otherwise.
 
 use anyhow::{bail, Result};
+use backtrack::snapshot::VerifyOptions;
 use backtrack::Scope;
 
 use super::{print_json, Outcome};
@@ -18,7 +21,10 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<Outcome> {
             Err(e) => return Err(e.into()),
         },
     };
-    let report = archive.verify(&entries).await?;
+    let opts = VerifyOptions {
+        record_hashes: args.record_hashes,
+    };
+    let report = archive.verify_with(&entries, opts).await?;
     if ctx.json {
         print_json(&report)?;
     } else if !ctx.quiet || !report.is_ok() {
@@ -26,8 +32,10 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<Outcome> {
     }
     if !report.is_ok() {
         bail!(
-            "{} problem(s) found in the archive; the snapshots named above cannot be fully restored",
-            report.problems.len()
+            "{} damaged object(s): {} of {} snapshot(s) cannot be restored whole; take a fresh full snapshot (`backtrack snapshot create SCOPE --full`) and see the README's Integrity section",
+            report.damaged.len(),
+            report.unrestorable.len(),
+            report.snapshots
         );
     }
     Ok(Outcome::Success)
