@@ -261,15 +261,15 @@ async fn aws_throttling_after_retries_is_a_typed_retryable_error() {
 }
 
 /// A user of the CLI whose archive lives in a fresh S3 bucket and DynamoDB table.
-struct AwsUser {
+pub(crate) struct AwsUser {
     user: User,
-    store: String,
-    catalog: String,
+    pub(crate) store: String,
+    pub(crate) catalog: String,
     endpoint: String,
 }
 
 impl AwsUser {
-    fn new(sandbox: &SandboxProc) -> AwsUser {
+    pub(crate) fn new(sandbox: &SandboxProc) -> AwsUser {
         let user = AwsUser {
             user: User::new(sandbox),
             store: format!("s3://{}/archive", unique("b")),
@@ -303,7 +303,7 @@ impl AwsUser {
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         let out = self.command(args).output().unwrap();
         Run {
             code: out.status.code().unwrap_or(-1),
@@ -313,7 +313,7 @@ impl AwsUser {
     }
 
     /// The archive as the library sees it, straight on moto.
-    async fn archive(&self) -> Archive {
+    pub(crate) async fn archive(&self) -> Archive {
         let store = S3Store::from_url(&self.store).await.unwrap();
         let catalog = DynamoCatalog::from_url(&self.catalog).await.unwrap();
         Archive::new(Arc::new(store), Arc::new(catalog))

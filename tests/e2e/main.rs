@@ -12,6 +12,7 @@ mod diff;
 mod faultproxy;
 mod functions;
 mod incremental;
+mod integrity;
 mod rollback;
 mod sandbox_compat;
 mod snapshot;
