@@ -3,7 +3,7 @@
 #
 # Reads: BACKTRACK (the binary), INPUT_COMMAND, INPUT_SCOPE, INPUT_NAME, INPUT_FROM, INPUT_TO,
 # INPUT_EXECUTE, INPUT_COMMENT, PR_NUMBER, PR_MERGED, BACKTRACK_STORE, BACKTRACK_CATALOG,
-# GITHUB_TOKEN, GITHUB_API_URL, GITHUB_REPOSITORY, GITHUB_EVENT_NAME.
+# GITHUB_TOKEN, GITHUB_API_URL, BACKTRACK_COMMENT_AUTHOR, GITHUB_REPOSITORY, GITHUB_EVENT_NAME.
 set -euo pipefail
 
 # shellcheck source=action/scripts/lib.sh
@@ -13,7 +13,7 @@ bt="${BACKTRACK:?the install step did not find a backtrack binary}"
 command="${INPUT_COMMAND:?}"
 scope="${INPUT_SCOPE:?}"
 # An empty input means "the CLI's default", not an empty value.
-for var in BACKTRACK_STORE BACKTRACK_CATALOG GITHUB_TOKEN GITHUB_API_URL; do
+for var in BACKTRACK_STORE BACKTRACK_CATALOG GITHUB_TOKEN GITHUB_API_URL BACKTRACK_COMMENT_AUTHOR; do
   if [[ -z "${!var:-}" ]]; then unset "$var"; fi
 done
 

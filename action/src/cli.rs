@@ -88,8 +88,10 @@ pub enum SnapshotCmd {
 pub enum CommentCmd {
     /// Create the comment that carries MARKER, or update it in place (never a second one).
     ///
-    /// Uses GITHUB_TOKEN (or GH_TOKEN) and GITHUB_API_URL. The body is cut at a line boundary
-    /// to fit GitHub's 65,536-character limit, and the comment says what was cut.
+    /// Uses GITHUB_TOKEN (or GH_TOKEN) and GITHUB_API_URL. Only a comment written by the
+    /// token's own login is updated; a marked comment by anyone else is left alone and a new
+    /// one posted. The body is cut at a line boundary to fit GitHub's 65,536-character limit,
+    /// and the comment says what was cut.
     Upsert(UpsertArgs),
 }
 
@@ -113,6 +115,11 @@ pub struct UpsertArgs {
     /// Cap of the whole body, marker included, in characters (GitHub's limit is 65,536).
     #[arg(long, default_value_t = 65_536, value_name = "N")]
     pub max_chars: usize,
+    /// The token's login, for tokens GitHub will not name (`GET /user` answers 403 for the
+    /// Actions GITHUB_TOKEN and GitHub App tokens): `github-actions[bot]`, `APP-SLUG[bot]`.
+    /// Only comments by the token's own login are ever updated.
+    #[arg(long, env = "BACKTRACK_COMMENT_AUTHOR", value_name = "LOGIN")]
+    pub author: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +192,11 @@ pub struct SandboxArgs {
     /// Simulate GitHub's secondary write limit: at most N writes per minute (0 = off).
     #[arg(long, default_value_t = 0)]
     pub writes_per_minute: u32,
+    /// Also accept TOKEN, authenticating as LOGIN (repeatable; one user per token). A seeded
+    /// login (alice…) is that user, another login a new user outside the repository, and a
+    /// login ending in [bot] an app's bot (github-actions[bot] behaves like GITHUB_TOKEN).
+    #[arg(long = "token", value_name = "TOKEN=LOGIN")]
+    pub tokens: Vec<String>,
 }
 
 #[derive(Debug, Args)]

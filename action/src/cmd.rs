@@ -40,7 +40,8 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Prints `value` as pretty JSON on stdout.
+/// Prints `value` as pretty JSON on stdout, with control and bidirectional characters in
+/// strings escaped (the same JSON, inert if it lands on a terminal).
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    emit(&serde_json::to_string_pretty(value)?)
+    emit(&backtrack::sanitize::json_pretty(value)?)
 }

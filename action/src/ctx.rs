@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 use backtrack::catalog::{parse_table_url, DynamoCatalog, SqliteCatalog};
+use backtrack::sanitize::{quote, redact_url};
 use backtrack::snapshot::Archive;
 use backtrack::store::{LocalStore, S3Store, S3Url};
 use backtrack::tracker::{GitHubConfig, GitHubTracker};
@@ -64,7 +65,7 @@ pub fn parse_store_url(url: &str) -> Result<StoreUrl> {
         "accepted forms: file://PATH, file://~/PATH, a plain folder path, or s3://BUCKET/PREFIX";
     if let Some(path) = url.strip_prefix("file://") {
         if path.is_empty() {
-            bail!("--store {url:?} has no path; {accepted}");
+            bail!("--store {} has no path; {accepted}", quote(url));
         }
         return Ok(StoreUrl::File(expand_home(path)?));
     }
@@ -77,7 +78,11 @@ pub fn parse_store_url(url: &str) -> Result<StoreUrl> {
     }
     if url.contains("://") {
         let scheme = url.split("://").next().unwrap_or_default();
-        bail!("--store {url:?}: the {scheme}:// scheme is not supported; {accepted}");
+        bail!(
+            "--store {}: the {} scheme is not supported; {accepted}",
+            quote(&redact_url(url)),
+            quote(&format!("{scheme}://"))
+        );
     }
     if url.is_empty() {
         bail!("--store is empty; {accepted}");
@@ -89,7 +94,7 @@ pub fn parse_catalog_url(url: &str) -> Result<CatalogUrl> {
     let accepted = "accepted forms: sqlite://PATH or dynamodb://TABLE";
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
-            bail!("--catalog {url:?} has no path; {accepted}");
+            bail!("--catalog {} has no path; {accepted}", quote(url));
         }
         return Ok(CatalogUrl::Sqlite(expand_home(path)?));
     }
@@ -97,7 +102,10 @@ pub fn parse_catalog_url(url: &str) -> Result<CatalogUrl> {
         let table = parse_table_url(url).map_err(|e| anyhow::anyhow!("--catalog {e}"))?;
         return Ok(CatalogUrl::Dynamo(table));
     }
-    bail!("--catalog {url:?} is not supported; {accepted}")
+    bail!(
+        "--catalog {} is not supported; {accepted}",
+        quote(&redact_url(url))
+    )
 }
 
 /// The catalog that goes with a store: `--catalog` when given, else SQLite inside a folder
@@ -169,7 +177,7 @@ impl Context {
 
     /// A tracker for `scope`, configured from the environment.
     pub fn tracker(&self, scope: &Scope) -> Result<Arc<dyn Tracker>> {
-        self.tracker_with(scope, GitHubConfig::from_env())
+        self.tracker_with(scope, GitHubConfig::from_env()?)
     }
 
     pub fn tracker_with(&self, scope: &Scope, config: GitHubConfig) -> Result<Arc<dyn Tracker>> {

@@ -21,6 +21,9 @@ const EXIT_CHANGES: u8 = 1;
 const EXIT_ERROR: u8 = 2;
 const EXIT_REFUSED: u8 = 3;
 
+/// Log filter: `BACKTRACK_LOG`, else `RUST_LOG` (tracing's `EnvFilter` syntax, e.g.
+/// `backtrack=debug,hyper=info`), else the level `-q`/`-v` ask for. A variable that is set but
+/// not a valid filter is said on stderr, not silently ignored.
 fn init_logging(quiet: bool, verbose: u8) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
@@ -28,14 +31,86 @@ fn init_logging(quiet: bool, verbose: u8) {
         (false, 1) => "info,backtrack=info",
         (false, _) => "debug",
     };
-    let filter =
-        EnvFilter::try_from_env("BACKTRACK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let mut problem = None;
+    let mut filter = None;
+    for var in ["BACKTRACK_LOG", "RUST_LOG"] {
+        match std::env::var(var) {
+            Ok(v) if v.trim().is_empty() => continue,
+            Ok(v) => match EnvFilter::builder().parse(&v) {
+                Ok(f) => {
+                    filter = Some(f);
+                    break;
+                }
+                Err(e) => {
+                    problem = Some(format!(
+                        "warning: {var}={} is not a log filter ({e}); using {default:?}",
+                        backtrack::sanitize::quote(&v)
+                    ));
+                    break;
+                }
+            },
+            Err(std::env::VarError::NotPresent) => continue,
+            Err(std::env::VarError::NotUnicode(_)) => {
+                problem = Some(format!(
+                    "warning: {var} is not valid UTF-8; using the log level {default:?}"
+                ));
+                break;
+            }
+        }
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter.unwrap_or_else(|| EnvFilter::new(default)))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
+    if let Some(p) = problem {
+        eprintln!("{}", backtrack::sanitize::error_line(&p));
+    }
+}
+
+/// Parses the command line. clap's own errors quote the offending argument whole, so a
+/// 10,000-character value is shortened in them (with its length) like in every other error.
+fn parse_cli() -> Result<Cli, ExitCode> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: printed on stdout, exit 0.
+            let _ = e.print();
+            Err(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let mut text = e.render().to_string();
+            for (_, value) in e.context() {
+                let values: Vec<&str> = match value {
+                    clap::error::ContextValue::String(v) => vec![v.as_str()],
+                    clap::error::ContextValue::Strings(vs) => {
+                        vs.iter().map(String::as_str).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                for v in values {
+                    if v.chars().count() > backtrack::sanitize::QUOTE_MAX_CHARS {
+                        let head: String = v
+                            .chars()
+                            .take(backtrack::sanitize::QUOTE_MAX_CHARS)
+                            .collect();
+                        let short = format!(
+                            "{head}… ({} characters)",
+                            backtrack::units::thousands(v.chars().count())
+                        );
+                        text = text.replace(v, &short);
+                    }
+                }
+            }
+            let text: Vec<String> = text
+                .lines()
+                .map(|l| backtrack::sanitize::visible(l).into_owned())
+                .collect();
+            eprintln!("{}", text.join("\n"));
+            Err(ExitCode::from(EXIT_ERROR))
+        }
+    }
 }
 
 /// Whether an error is a refusal (exit 3) rather than a failure (exit 2).
@@ -86,7 +161,10 @@ fn report_peak_rss() {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     init_logging(cli.global.quiet, cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -105,7 +183,12 @@ fn main() -> ExitCode {
         Ok(Outcome::Changes) => ExitCode::from(EXIT_CHANGES),
         Err(err) => {
             // `{:#}` joins the context chain on one line: "snapshot of X failed: cause".
-            eprintln!("error: {err:#}");
+            // Causes may quote tracker text, server answers and user input: the line is
+            // made safe for the terminal (and kept one line) in one place, here.
+            eprintln!(
+                "error: {}",
+                backtrack::sanitize::error_line(&format!("{err:#}"))
+            );
             ExitCode::from(if is_refusal(&err) {
                 EXIT_REFUSED
             } else {

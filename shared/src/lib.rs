@@ -16,14 +16,16 @@
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
 //! - [`rollback`]: plans that put a live tracker back to a snapshot's state, and their
 //!   execution (journaled, resumable, verified).
+//! - [`sanitize`]: untrusted text on its way to a terminal, Markdown or an error message.
 //! - `aws` (feature `aws`): configuration and error classification shared by the S3 store
 //!   and the DynamoDB catalog.
 //! - `conformance` (tests, or feature `conformance`): the backend contract as test suites
 //!   that every `ObjectStore` and `Catalog` implementation runs.
 //! - `serverless` (feature `serverless`): what the Lambda functions share (API Gateway
 //!   requests, JSON errors, webhook signatures, secrets, the job queue).
-//! - [`sandbox`] (feature `sandbox`): the GitHub-compatible emulator used by `demo`, tests and
-//!   rehearsals.
+//!
+//! The tracker emulators (the sandbox behind `backtrack sandbox` and `demo`) live beside this
+//! crate in `backtrack-sandbox`: the engine depends on no emulator.
 //!
 //! # Data flow
 //! A tracker streams [`Record`]s; the snapshot engine turns each into a blob as it arrives,
@@ -45,8 +47,7 @@ pub mod manifest;
 pub mod prune;
 pub mod record;
 pub mod rollback;
-#[cfg(feature = "sandbox")]
-pub mod sandbox;
+pub mod sanitize;
 pub mod scope;
 #[cfg(feature = "serverless")]
 pub mod serverless;

@@ -300,7 +300,12 @@ impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Change::Title { from, to } => {
-                write!(f, "title      {:?} → {:?}", short(from, 50), short(to, 50))
+                write!(
+                    f,
+                    "title      {:?} → {:?}",
+                    crate::sanitize::visible(&short(from, 50)),
+                    crate::sanitize::visible(&short(to, 50))
+                )
             }
             Change::Body { from, to } => write!(
                 f,
@@ -318,13 +323,21 @@ impl fmt::Display for Change {
                 state_text(*from, from_reason),
                 state_text(*to, to_reason)
             ),
-            Change::Labels { from, to } => write!(f, "labels     {}", set_delta(from, to)),
-            Change::Assignees { from, to } => write!(f, "assignees  {}", set_delta(from, to)),
+            Change::Labels { from, to } => write!(
+                f,
+                "labels     {}",
+                crate::sanitize::visible(&set_delta(from, to))
+            ),
+            Change::Assignees { from, to } => write!(
+                f,
+                "assignees  {}",
+                crate::sanitize::visible(&set_delta(from, to))
+            ),
             Change::Milestone { from, to } => write!(
                 f,
                 "milestone  {} → {}",
-                from.as_deref().unwrap_or("none"),
-                to.as_deref().unwrap_or("none")
+                crate::sanitize::visible(from.as_deref().unwrap_or("none")),
+                crate::sanitize::visible(to.as_deref().unwrap_or("none"))
             ),
         }
     }
@@ -332,31 +345,48 @@ impl fmt::Display for Change {
 
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Names, titles and bodies are tracker text: shown, never acted on by the terminal.
+        use crate::sanitize::visible;
         match self {
             Operation::CreateLabel { name, color, .. } => {
-                write!(f, "recreate label {name:?} (#{color})")
+                write!(
+                    f,
+                    "recreate label {:?} (#{})",
+                    visible(name),
+                    visible(color)
+                )
             }
             Operation::UpdateLabel {
                 current_name,
                 name,
                 color,
                 ..
-            } => write!(f, "restore label {current_name:?} → {name:?} (#{color})"),
+            } => write!(
+                f,
+                "restore label {:?} → {:?} (#{})",
+                visible(current_name),
+                visible(name),
+                visible(color)
+            ),
             Operation::CreateMilestone { title, state, .. } => {
-                write!(f, "recreate milestone {title:?} ({state})")
+                write!(f, "recreate milestone {:?} ({state})", visible(title))
             }
             Operation::UpdateMilestone {
                 number,
                 title,
                 state,
                 ..
-            } => write!(f, "restore milestone {number} → {title:?} ({state})"),
+            } => write!(
+                f,
+                "restore milestone {number} → {:?} ({state})",
+                visible(title)
+            ),
             Operation::UpdateIssue {
                 number,
                 title,
                 changes,
             } => {
-                write!(f, "#{number} {}", short(title, 60))?;
+                write!(f, "#{number} {}", visible(&short(title, 60)))?;
                 for c in changes {
                     write!(f, "\n      {c}")?;
                 }
@@ -379,13 +409,13 @@ impl fmt::Display for Operation {
                 write!(
                     f,
                     "#{number} close (created after the snapshot): {}",
-                    short(title, 50)
+                    visible(&short(title, 50))
                 )
             }
             Operation::DeleteComment { id, issue, body } => write!(
                 f,
                 "#{issue} delete comment {id} (added after the snapshot): {}",
-                short(body, 40)
+                visible(&short(body, 40))
             ),
         }
     }
@@ -393,8 +423,9 @@ impl fmt::Display for Operation {
 
 impl fmt::Display for RollbackPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::sanitize::visible;
         let target = match &self.target_name {
-            Some(n) => format!("{} ({n})", self.target),
+            Some(n) => format!("{} ({})", self.target, visible(n)),
             None => self.target.to_string(),
         };
         writeln!(f, "Rollback plan for {} → snapshot {target}", self.scope)?;
@@ -409,7 +440,7 @@ impl fmt::Display for RollbackPlan {
         if !self.irrecoverable.is_empty() {
             writeln!(f, "\n  Cannot be restored ({}):", self.irrecoverable.len())?;
             for i in &self.irrecoverable {
-                writeln!(f, "    ✗ {} — {}", i.what, i.reason)?;
+                writeln!(f, "    ✗ {} — {}", visible(&i.what), visible(&i.reason))?;
             }
         }
         Ok(())

@@ -22,7 +22,7 @@ pub mod env;
 pub mod events;
 pub mod queue;
 pub mod secrets;
-#[cfg(feature = "sandbox")]
+#[cfg(feature = "testkit")]
 #[doc(hidden)]
 pub mod testkit;
 pub mod webhook;

@@ -83,6 +83,9 @@ struct Act<'a> {
     env: Vec<(String, String)>,
     /// Whether to pass `BACKTRACK_BINARY` (off to exercise the release download).
     with_binary: bool,
+    /// The workflow's `GITHUB_TOKEN` (the sandbox's default user unless a test plays the
+    /// Actions bot).
+    token: String,
 }
 
 /// One act run: its exit code and its JSON log lines.
@@ -198,6 +201,7 @@ impl<'a> Act<'a> {
             tmp,
             env: Vec::new(),
             with_binary: true,
+            token: SANDBOX_TOKEN.to_string(),
         }
     }
 
@@ -246,7 +250,7 @@ impl<'a> Act<'a> {
                 self.tmp.path().join("action-src").display()
             ))
             .args(["--env", &format!("GITHUB_API_URL={}", self.sandbox.url)])
-            .args(["-s", &format!("GITHUB_TOKEN={SANDBOX_TOKEN}")])
+            .args(["-s", &format!("GITHUB_TOKEN={}", self.token)])
             .args(["--var", &format!("BACKTRACK_STORE={}", self.store_url())]);
         if self.with_binary {
             cmd.args(["--var", &format!("BACKTRACK_BINARY={}", bin().display())]);
@@ -517,6 +521,81 @@ fn action_pr_diff_comment_is_sticky() {
     );
     assert_eq!(sandbox.stats()["writes"].as_u64().unwrap(), writes);
     assert_eq!(marked_comments(&sandbox, pr).len(), 1);
+}
+
+/// Issue 21: the sticky comment cannot be hijacked. Mallory plants the marker in her own
+/// comment before the Action ever runs; the Action, on the workflow's own token (the
+/// sandbox's github-actions[bot], which like GitHub answers GET /user with 403), posts its
+/// own comment, updates that one on the next push rather than posting a duplicate, and never
+/// touches Mallory's.
+#[test]
+fn action_pr_diff_comment_ignores_a_marker_planted_by_someone_else() {
+    let sandbox = SandboxProc::start(&[
+        "--issues",
+        "20",
+        "--comments",
+        "20",
+        "--token",
+        "actions-token=github-actions[bot]",
+        "--token",
+        "mallory-token=mallory",
+    ]);
+    let mut act = Act::new(&sandbox);
+    act.token = "actions-token".into();
+    let wf = act.example("pr-diff-comment.yml");
+    let (prs, issues) = numbers(&sandbox);
+    let pr = prs[0];
+    act.cli(&["snapshot", "create", SCOPE]).ok();
+
+    let planted = "<!-- backtrack:diff github:acme/widgets -->\nAll clear, merge away ✅";
+    let (status, body) = crate::util::http(
+        &sandbox.url,
+        "POST",
+        &format!("/repos/{REPO}/issues/{pr}/comments"),
+        Some(json!({ "body": planted })),
+        Some("mallory-token"),
+    );
+    assert_eq!(status, 201, "{body}");
+    let mallory_id = body["id"].as_u64().unwrap();
+    assert_eq!(body["user"]["login"], "mallory");
+
+    set_title(&sandbox, issues[0], "Renamed by a runaway script");
+    act.run(&wf, "pull_request", pr_payload("opened", pr, false))
+        .assert_ok();
+    let comments = marked_comments(&sandbox, pr);
+    assert_eq!(comments.len(), 2, "{comments:?}");
+    let ours: Vec<&Value> = comments
+        .iter()
+        .filter(|c| c["user"]["login"] == "github-actions[bot]")
+        .collect();
+    assert_eq!(ours.len(), 1, "{comments:?}");
+    let our_id = ours[0]["id"].as_u64().unwrap();
+    assert_ne!(our_id, mallory_id);
+    assert!(ours[0]["body"]
+        .as_str()
+        .unwrap()
+        .contains("Renamed by a runaway script"));
+
+    set_title(&sandbox, issues[1], "Also renamed");
+    let run = act.run(&wf, "pull_request", pr_payload("synchronize", pr, false));
+    run.assert_ok();
+    assert!(
+        run.summary().contains("PR comment: Updated comment"),
+        "{}",
+        run.summary()
+    );
+    let comments = marked_comments(&sandbox, pr);
+    assert_eq!(comments.len(), 2, "duplicated or lost: {comments:?}");
+    let ours = comments
+        .iter()
+        .find(|c| c["id"].as_u64() == Some(our_id))
+        .expect("our comment is still there");
+    assert!(ours["body"].as_str().unwrap().contains("Also renamed"));
+    let theirs = comments
+        .iter()
+        .find(|c| c["id"].as_u64() == Some(mallory_id))
+        .expect("Mallory's comment is still there");
+    assert_eq!(theirs["body"], planted, "Mallory's comment was edited");
 }
 
 #[test]

@@ -8,12 +8,14 @@
 mod action;
 mod aws;
 mod cli_errors;
+mod demo;
 mod diff;
 mod faultproxy;
 mod functions;
 mod incremental;
 mod integrity;
 mod rollback;
+mod safety;
 mod sandbox_compat;
 mod snapshot;
 mod util;

@@ -2,15 +2,20 @@
 //! python-github-backup behind a TLS terminator (`tests/py/github_backup_compat.py`) and
 //! GitHub's official OpenAPI description (`tests/py/openapi_validate.py`).
 //!
-//! The sandbox runs in-process on an ephemeral port; the scripts run under
-//! `$BACKTRACK_TEST_PYTHON`, which the project's test runner always sets (a venv with PyGithub
-//! and jsonschema). Missing prerequisites fail the test loudly instead of skipping it.
+//! PyGithub drives `backtrack sandbox` started as a user starts it (with extra `--token`
+//! users); the other two run against an in-process sandbox on an ephemeral port. The scripts
+//! run under `$BACKTRACK_TEST_PYTHON`, which the project's test runner always sets (a venv
+//! with PyGithub and jsonschema). Missing prerequisites fail the test loudly instead of
+//! skipping it.
 
 use std::path::PathBuf;
 use std::process::Output;
 
-use backtrack::sandbox::{Sandbox, SandboxOptions};
+use backtrack_sandbox::github::{Sandbox, SandboxOptions};
+use backtrack_sandbox::ServerOptions;
 use serde_json::Value;
+
+use crate::util::{bin, http, SandboxProc, SANDBOX_TOKEN};
 
 const OPENAPI_ENV: &str = "BACKTRACK_OPENAPI_JSON";
 const PYTHON_ENV: &str = "BACKTRACK_TEST_PYTHON";
@@ -75,15 +80,19 @@ async fn run(script: &str, args: &[String]) -> Output {
     out
 }
 
-/// Reads a script's JSON summary (its last JSON line) and checks its counts are the
-/// sandbox's own.
-fn assert_same_counts(sb: &Sandbox, out: &Output) -> Value {
+/// A script's JSON summary: its last JSON line.
+fn summary(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let summary: Value = stdout
+    stdout
         .lines()
         .rev()
         .find_map(|l| serde_json::from_str(l).ok())
-        .expect("a JSON summary line");
+        .expect("a JSON summary line")
+}
+
+/// Reads a script's JSON summary and checks its counts are the sandbox's own.
+fn assert_same_counts(sb: &Sandbox, out: &Output) -> Value {
+    let summary = summary(out);
     let (issues, comments, labels, milestones) = sb.snapshot_counts();
     assert_eq!(summary["issues"], issues);
     assert_eq!(summary["comments"], comments);
@@ -92,12 +101,40 @@ fn assert_same_counts(sb: &Sandbox, out: &Output) -> Value {
     summary
 }
 
+/// PyGithub against `backtrack sandbox` started the way a user starts it, with a second
+/// user's token and a github-actions[bot] token: reads, then every write and its refusals.
 #[tokio::test]
 async fn sandbox_compat_pygithub() {
-    let sb = start().await;
+    let sb = SandboxProc::start(&[
+        "--issues",
+        "150",
+        "--comments",
+        "700",
+        "--seed",
+        "7",
+        "--token",
+        "pygithub-other=mallory",
+        "--token",
+        "pygithub-bot=github-actions[bot]",
+    ]);
+    let seen = |path: &str| sb.list_all(path).len() as u64;
+    let counts = (
+        seen("/repos/acme/widgets/issues?state=all"),
+        seen("/repos/acme/widgets/issues/comments"),
+        seen("/repos/acme/widgets/labels"),
+        seen("/repos/acme/widgets/milestones?state=all"),
+    );
+    let writes_before = sb.stats()["writes"].as_u64().unwrap_or(0);
     let out = run(
         "pygithub_compat.py",
-        &[sb.base_url(), sb.token().to_owned()],
+        &[
+            sb.url.clone(),
+            SANDBOX_TOKEN.to_owned(),
+            "--other".into(),
+            "pygithub-other".into(),
+            "--bot".into(),
+            "pygithub-bot".into(),
+        ],
     )
     .await;
     assert!(
@@ -105,13 +142,31 @@ async fn sandbox_compat_pygithub() {
         "pygithub_compat.py failed: {:?}",
         out.status
     );
-    let summary = assert_same_counts(&sb, &out);
+    let summary = summary(&out);
+    assert_eq!(
+        (
+            &summary["issues"],
+            &summary["comments"],
+            &summary["labels"],
+            &summary["milestones"]
+        ),
+        (
+            &counts.0.into(),
+            &counts.1.into(),
+            &counts.2.into(),
+            &counts.3.into()
+        )
+    );
     assert!(summary["longest_thread"].as_u64() > Some(100));
+    let stats = sb.stats();
     assert!(
-        sb.stats().not_modified >= 1,
+        stats["not_modified"].as_u64() >= Some(1),
         "PyGithub's conditional refresh got a 304"
     );
-    sb.shutdown().await;
+    // Every write PyGithub made reached the sandbox exactly once, refused ones included.
+    let writes = stats["writes"].as_u64().unwrap_or(0) - writes_before;
+    assert_eq!(Some(writes), summary["writes"].as_u64(), "{stats}");
+    assert!(writes >= 40, "the write scenarios ran: {writes}");
 }
 
 #[tokio::test]
@@ -144,7 +199,10 @@ async fn sandbox_compat_python_github_backup() {
         comments: 300,
         seed: 5,
         token: "compat-token".into(),
-        public_url: Some(format!("https://127.0.0.1:{tls_port}/")),
+        server: ServerOptions {
+            public_url: Some(format!("https://127.0.0.1:{tls_port}/")),
+            ..ServerOptions::default()
+        },
         ..SandboxOptions::default()
     };
     let sb = Sandbox::start(opts).await.expect("sandbox starts");
@@ -168,4 +226,49 @@ async fn sandbox_compat_python_github_backup() {
     // A thread longer than a page: github-backup followed `Link` through the terminator.
     assert!(summary["longest_thread"].as_u64() > Some(100));
     sb.shutdown().await;
+}
+
+/// `backtrack sandbox --token TOKEN=LOGIN`: each token is its own user over HTTP, a bot's
+/// token answers `GET /user` like the `GITHUB_TOKEN` of Actions, and a malformed flag is
+/// refused without echoing the value.
+#[test]
+fn sandbox_cli_tokens_are_users() {
+    let sb = SandboxProc::start(&[
+        "--issues",
+        "6",
+        "--comments",
+        "10",
+        "--token",
+        "hostile-token=mallory",
+        "--token",
+        "gha-token=github-actions[bot]",
+    ]);
+    let (status, me) = http(&sb.url, "GET", "/user", None, Some("hostile-token"));
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["login"], "mallory");
+    let (status, me) = http(&sb.url, "GET", "/user", None, Some(SANDBOX_TOKEN));
+    assert_eq!((status, me["login"].clone()), (200, "sandbox-admin".into()));
+    let (status, body) = http(&sb.url, "GET", "/user", None, Some("gha-token"));
+    assert_eq!(status, 403);
+    assert_eq!(body["message"], "Resource not accessible by integration");
+    assert_eq!(body["status"], "403");
+    let (status, c) = http(
+        &sb.url,
+        "POST",
+        "/repos/acme/widgets/issues/1/comments",
+        Some(serde_json::json!({"body": "from a workflow"})),
+        Some("gha-token"),
+    );
+    assert_eq!(status, 201, "{c}");
+    assert_eq!(c["user"]["login"], "github-actions[bot]");
+    assert_eq!(c["user"]["type"], "Bot");
+
+    let out = std::process::Command::new(bin())
+        .args(["sandbox", "--token", "secret-value-without-login"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("TOKEN=LOGIN"), "{stderr}");
+    assert!(!stderr.contains("secret-value"), "{stderr}");
 }

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
-use backtrack::sandbox::{Sandbox, SandboxOptions};
 use backtrack::snapshot::SnapshotOptions;
 use backtrack::tracker::{GitHubConfig, GitHubTracker, WritePace};
 use backtrack::Scope;
+use backtrack_sandbox::github::{Sandbox, SandboxOptions};
 use http::Method;
 use serde_json::json;
 

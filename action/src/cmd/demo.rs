@@ -6,10 +6,10 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use backtrack::diff::{self, DiffOptions, Side, TextOptions};
 use backtrack::rollback::{self, ExecuteOptions, RollbackOptions};
-use backtrack::sandbox::{Sandbox, SandboxOptions};
 use backtrack::snapshot::{fetch_live, SnapshotOptions};
 use backtrack::tracker::{GitHubConfig, GitHubTracker, NoProgress, WritePace};
 use backtrack::Scope;
+use backtrack_sandbox::github::{Sandbox, SandboxOptions};
 use http::Method;
 use serde_json::{json, Value};
 

@@ -65,7 +65,10 @@ pub async fn run(ctx: &Context, args: DiffArgs) -> Result<Outcome> {
     if needs_token {
         // Anonymous access would work for public repositories, but at 60 requests an hour
         // it fails halfway through any real repository: ask for a token up front.
-        if backtrack::tracker::GitHubConfig::from_env().token.is_none() {
+        if backtrack::tracker::GitHubConfig::from_env()?
+            .token
+            .is_none()
+        {
             anyhow::bail!(
                 "comparing with `live` needs GitHub access: set GITHUB_TOKEN (or GH_TOKEN), or compare two snapshots with --from and --to"
             );

@@ -50,7 +50,10 @@ fn parse_only(
             continue;
         }
         let n: u64 = k.parse().map_err(|_| {
-            anyhow::anyhow!("--only {key:?} is not an issue number (expected e.g. 12,15,#20)")
+            anyhow::anyhow!(
+                "--only {} is not an issue number (expected e.g. 12,15,#20)",
+                backtrack::sanitize::quote(key)
+            )
         })?;
         if !target.issues.contains_key(&n) {
             missing.push(format!("#{n}"));
@@ -97,7 +100,7 @@ fn tracker_for(
     scope: &Scope,
     flags: &RollbackFlags,
 ) -> Result<Arc<dyn backtrack::Tracker>> {
-    let mut config = GitHubConfig::from_env();
+    let mut config = GitHubConfig::from_env()?;
     config.pace = WritePace {
         min_interval: Duration::from_millis(flags.write_interval_ms),
         per_hour: flags.writes_per_hour,

@@ -9,7 +9,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use backtrack::sandbox::{Sandbox, SandboxOptions, WriteLimit};
+use backtrack_sandbox::github::{Sandbox, SandboxOptions, TokenUser};
+use backtrack_sandbox::{ServerOptions, WriteLimit};
 
 use super::Outcome;
 use crate::cli::SandboxArgs;
@@ -33,27 +34,44 @@ pub fn options(args: &SandboxArgs) -> Result<SandboxOptions> {
             format!("--public-url {url:?} is not a URL (e.g. https://localhost:8443)")
         })?;
     }
+    let tokens = args
+        .tokens
+        .iter()
+        .map(|t| match t.rsplit_once('=') {
+            // A login has no `=`; a token might (base64), so split at the last one.
+            Some((token, login)) if !token.is_empty() && !login.is_empty() => Ok(TokenUser {
+                token: token.to_string(),
+                login: login.to_string(),
+            }),
+            // Never echo the value: it is a token.
+            _ => bail!("--token takes TOKEN=LOGIN (e.g. --token hostile-token=mallory)"),
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(SandboxOptions {
-        addr: args.addr,
+        server: ServerOptions {
+            addr: args.addr,
+            public_url: args.public_url.clone(),
+            latency_ms: args.latency_ms,
+            fault_rate: args.fault_rate,
+            write_limit: (args.writes_per_minute > 0).then(|| WriteLimit {
+                max_writes: args.writes_per_minute,
+                per: Duration::from_secs(60),
+                retry_after_secs: 60,
+            }),
+        },
         owner: owner.to_string(),
         repo: repo.to_string(),
         issues: args.issues,
         comments: args.comments,
         seed: args.seed,
-        latency_ms: args.latency_ms,
-        fault_rate: args.fault_rate,
-        public_url: args.public_url.clone(),
-        write_limit: (args.writes_per_minute > 0).then(|| WriteLimit {
-            max_writes: args.writes_per_minute,
-            per: Duration::from_secs(60),
-            retry_after_secs: 60,
-        }),
+        tokens,
         ..SandboxOptions::default()
     })
 }
 
 pub async fn run(args: SandboxArgs) -> Result<Outcome> {
     let opts = options(&args)?;
+    let logins: Vec<String> = opts.tokens.iter().map(|t| t.login.clone()).collect();
     let sandbox = Sandbox::start(opts)
         .await
         .with_context(|| format!("cannot start the sandbox on {}", args.addr))?;
@@ -65,6 +83,9 @@ pub async fn run(args: SandboxArgs) -> Result<Outcome> {
             writeln!(out, "http://{}", sandbox.local_addr())?;
         }
         out.flush()?;
+    }
+    if !logins.is_empty() {
+        eprintln!("Also accepting a token for each of: {}.", logins.join(", "));
     }
     eprintln!(
         "Sandbox serving {} with {} issues and {} comments.\n\

@@ -2,6 +2,7 @@
 
 use anyhow::{Context as _, Result};
 use backtrack::manifest::Trigger;
+use backtrack::sanitize::{error_line, visible, visible_lines};
 use backtrack::snapshot::SnapshotOptions;
 use backtrack::units::human_bytes;
 use backtrack::{SnapshotEntry, SnapshotStatus};
@@ -49,7 +50,8 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
     if ctx.json {
         print_json(&report)?;
     } else if !ctx.quiet {
-        println!("{report}");
+        // The report quotes the snapshot's name: user text.
+        println!("{}", visible_lines(&report.to_string()));
     }
     Ok(Outcome::Success)
 }
@@ -98,9 +100,11 @@ async fn list(ctx: &Context, args: ListArgs) -> Result<Outcome> {
     for e in &entries {
         table.add_row([
             e.id.to_string(),
+            // Names come from users (and from other tools writing the catalog): shown, never
+            // acted on by the terminal.
             format!(
                 "{}{}",
-                e.name.clone().unwrap_or_default(),
+                visible(e.name.as_deref().unwrap_or_default()),
                 if e.pinned { " 📌" } else { "" }
             ),
             e.scope.to_string(),
@@ -161,7 +165,7 @@ async fn show(ctx: &Context, args: RefArgs) -> Result<Outcome> {
     println!("Snapshot {}", entry.id);
     println!("  scope:      {}", entry.scope);
     if let Some(name) = &entry.name {
-        println!("  name:       {name}");
+        println!("  name:       {}", visible(name));
     }
     println!("  trigger:    {}", entry.trigger);
     println!("  status:     {}", entry.status);
@@ -185,7 +189,7 @@ async fn show(ctx: &Context, args: RefArgs) -> Result<Outcome> {
     }
     println!("  pinned:     {}", if entry.pinned { "yes" } else { "no" });
     if let Some(err) = &entry.error {
-        println!("  error:      {err}");
+        println!("  error:      {}", error_line(err));
     }
     Ok(Outcome::Success)
 }

@@ -20,7 +20,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .duration_since(std::time::UNIX_EPOCH)
             .ok()
             .and_then(|now| Duration::from_millis(event.context.deadline).checked_sub(now));
-        let deadline = left.map(|left| Instant::now() + left);
+        // An absurd deadline (the runtime's header is input too) means none, not a panic.
+        let deadline = left.and_then(|left| Instant::now().checked_add(left));
         handler::handle(deps, event.payload, deadline)
             .await
             .map_err(|e: FunctionError| {

@@ -243,7 +243,17 @@ fn retention(value: Option<&Value>) -> Result<Option<PruneOptions>, FunctionErro
     if let Some(n) = field("keep_last")? {
         opts.keep_last = usize::try_from(n).unwrap_or(usize::MAX);
     }
-    opts.keep_within = field("keep_within_days")?.map(|d| Duration::from_secs(d * 86_400));
+    // At most a century, as for `backtrack prune`: a longer span means nothing for retention,
+    // and `d * 86,400` must not overflow.
+    opts.keep_within = match field("keep_within_days")? {
+        None => None,
+        Some(d) if d <= 36_600 => Some(Duration::from_secs(d * 86_400)),
+        Some(_) => {
+            return Err(FunctionError::permanent(
+                "retention.keep_within_days: must be at most 36600 (100 years)",
+            ))
+        }
+    };
     Ok(Some(opts))
 }
 

@@ -12,5 +12,6 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Pretty-printed JSON in the documented schema.
 pub fn render_json(diff: &Diff) -> Result<String, serde_json::Error> {
-    serde_json::to_string_pretty(diff)
+    // Pretty, with control and bidirectional characters escaped: this JSON is printed too.
+    crate::sanitize::json_pretty(diff)
 }

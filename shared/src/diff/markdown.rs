@@ -2,16 +2,25 @@
 //!
 //! A summary table first, then label and milestone definitions as a list, then one collapsible
 //! `<details>` block per issue with fenced `diff` blocks. GitHub rejects comments over 65,536
-//! characters, so the output is capped at [`MarkdownOptions::max_chars`]: whole blocks are
-//! dropped from the end (never part of one) and a note says how many and how to see them all.
+//! characters, so the output is capped at [`MarkdownOptions::max_chars`], in this order of
+//! priority: every changed issue is listed (its `<summary>` line) if the listings fit; the room
+//! left is shared fairly among the issues' details, so one huge body cannot crowd out the
+//! others (a block that wants more than its share is shortened, line by line, and says how
+//! much is left out); and only when even the listings do not fit are whole blocks dropped from
+//! the end. A closing note says what was shortened or dropped and how to see all of it.
 //!
 //! Tracker text is untrusted and may be written to be rendered: titles and names are escaped
 //! with character references (so no Markdown, HTML or `@mention` in them takes effect), and
-//! bodies go in fences longer than any backtick run they contain.
+//! bodies go in fences longer than any backtick run they contain. Control, bidirectional and
+//! invisible characters are shown as visible stand-ins everywhere, code blocks included
+//! ([`visible`]).
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
+
+use crate::sanitize::{shorten, visible};
+use crate::units::thousands;
 
 use super::text::{
     count_of, describe_side, issue_heading, issue_list, more_lines, plain, record_fields,
@@ -53,10 +62,198 @@ impl Default for MarkdownOptions {
     }
 }
 
-/// One piece that is kept or dropped as a whole when the output is capped.
+/// Longest tracker name, title or description shown in a summary or list line (GitHub allows
+/// 256-character titles; a hostile or broken server may send more).
+const MAX_INLINE_CHARS: usize = 300;
+
+/// What a shortened code block says in place of the lines it leaves out, at most.
+const SECTION_NOTE_ROOM: usize = 120;
+
+/// Said inside a block whose details were cut.
+const SHORTENED_NOTE: &str = "_Shortened to fit the comment; the full diff has all of it._\n\n";
+
+/// Said inside a block listed without any of its details.
+const LISTED_ONLY_NOTE: &str = "_Details cut to fit the comment._\n\n";
+
+/// One piece of the output: a label or milestone definition, or one issue with its fenced
+/// sections. When the output is capped, a block is kept whole, shortened (fewer lines in its
+/// sections), reduced to its listing, or dropped.
 struct Block {
-    text: String,
+    /// Headings and the `<details><summary>…` line.
+    head: String,
+    sections: Vec<Section>,
+    /// `</details>`, for issues.
+    tail: String,
     issue: bool,
+}
+
+/// A bold title and a fenced `diff` block.
+struct Section {
+    /// Already Markdown (escaped).
+    title: String,
+    /// Already made visible; without their line breaks.
+    lines: Vec<String>,
+}
+
+impl Section {
+    fn fence(&self) -> String {
+        let longest = self
+            .lines
+            .iter()
+            .map(|l| longest_run(l, '`'))
+            .max()
+            .unwrap_or(0);
+        // A fence is closed only by a run of at least its own length, so one longer than any
+        // run inside keeps a body containing ``` from ending the block early.
+        "`".repeat((longest + 1).max(3))
+    }
+
+    fn render(&self, out: &mut String, lines: &[String]) {
+        let fence = self.fence();
+        let _ = writeln!(out, "**{}**\n\n{fence}diff", self.title);
+        for l in lines {
+            out.push_str(l);
+            out.push('\n');
+        }
+        let _ = writeln!(out, "{fence}\n");
+    }
+
+    fn content_chars(&self) -> usize {
+        self.lines.iter().map(|l| l.chars().count() + 1).sum()
+    }
+
+    /// Its lines within `budget` characters (line breaks counted), then one line that says
+    /// what was left out.
+    fn shortened(&self, budget: usize) -> Vec<String> {
+        let chars = |ls: &[String]| ls.iter().map(|l| l.chars().count() + 1).sum::<usize>();
+        let mut out = Vec::new();
+        let mut used = 0;
+        for (i, l) in self.lines.iter().enumerate() {
+            let len = l.chars().count() + 1;
+            if used + len <= budget {
+                out.push(l.clone());
+                used += len;
+                continue;
+            }
+            let after = &self.lines[i + 1..];
+            // A long line (a one-line body) is cut rather than dropped when there is room.
+            let room = budget.saturating_sub(used + 2);
+            let more = |n: usize| match n {
+                0 => String::new(),
+                1 => " and 1 more line".to_string(),
+                n => format!(" and {} more lines", thousands(n)),
+            };
+            let note = if room >= 20 {
+                out.push(shorten(l, room).into_owned());
+                format!(
+                    "the rest of this line{} ({} characters)",
+                    more(after.len()),
+                    thousands(len - 1 - room + chars(after))
+                )
+            } else {
+                format!(
+                    "{} ({} characters)",
+                    count_of(after.len() + 1, "more line", "more lines"),
+                    thousands(len + chars(after))
+                )
+            };
+            out.push(format!(" … {note} cut to fit the comment"));
+            return out;
+        }
+        out
+    }
+}
+
+impl Block {
+    fn new(head: String, issue: bool) -> Self {
+        Block {
+            head,
+            sections: Vec::new(),
+            tail: String::new(),
+            issue,
+        }
+    }
+
+    fn full(&self) -> String {
+        let mut out = self.head.clone();
+        for s in &self.sections {
+            s.render(&mut out, &s.lines);
+        }
+        out.push_str(&self.tail);
+        out
+    }
+
+    /// The listing alone: headings and summary, a note, the closing tag.
+    fn listed_only(&self) -> String {
+        if self.sections.is_empty() {
+            return self.full();
+        }
+        format!("{}{LISTED_ONLY_NOTE}{}", self.head, self.tail)
+    }
+
+    /// The block in at most `budget` characters: whole, shortened, or its listing alone
+    /// (`budget` is at least the listing's length, or the full block's if that is shorter).
+    fn within(&self, budget: usize) -> (String, Fit) {
+        let full = self.full();
+        if full.chars().count() <= budget {
+            return (full, Fit::Whole);
+        }
+        let skeleton: usize = self.head.chars().count()
+            + self.tail.chars().count()
+            + SHORTENED_NOTE.chars().count()
+            + self
+                .sections
+                .iter()
+                .map(|s| {
+                    let mut out = String::new();
+                    s.render(&mut out, &[]);
+                    out.chars().count() + SECTION_NOTE_ROOM
+                })
+                .sum::<usize>();
+        if let Some(content) = budget.checked_sub(skeleton) {
+            let wants: Vec<usize> = self.sections.iter().map(Section::content_chars).collect();
+            let shares = fair_shares(&wants, content);
+            let mut out = self.head.clone();
+            for (s, share) in self.sections.iter().zip(shares) {
+                let lines = s.shortened(share);
+                s.render(&mut out, &lines);
+            }
+            out.push_str(SHORTENED_NOTE);
+            out.push_str(&self.tail);
+            if out.chars().count() <= budget {
+                return (out, Fit::Shortened);
+            }
+        }
+        (self.listed_only(), Fit::Shortened)
+    }
+}
+
+/// How a kept block was rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fit {
+    Whole,
+    Shortened,
+}
+
+/// Max-min fair shares of `budget` among `wants`: nobody gets more than they want, and
+/// everybody who gets less than they want gets the same.
+fn fair_shares(wants: &[usize], budget: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..wants.len()).collect();
+    order.sort_by_key(|&i| wants[i]);
+    let mut out = vec![0; wants.len()];
+    let mut left = budget;
+    for (k, &i) in order.iter().enumerate() {
+        let share = left / (wants.len() - k);
+        let give = wants[i].min(share);
+        out[i] = give;
+        left -= give;
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) fn fair_shares_for_tests(wants: &[usize], budget: usize) -> Vec<usize> {
+    fair_shares(wants, budget)
 }
 
 /// Renders the Markdown view, at most `opts.max_chars` characters long.
@@ -64,11 +261,12 @@ pub fn render_markdown(diff: &Diff, opts: &MarkdownOptions) -> String {
     let head = head(diff, opts);
     let blocks = blocks(diff, opts);
     let head_chars = head.chars().count();
-    let block_chars: Vec<usize> = blocks.iter().map(|b| b.text.chars().count()).collect();
-    if head_chars + block_chars.iter().sum::<usize>() <= opts.max_chars {
+    let full: Vec<String> = blocks.iter().map(Block::full).collect();
+    let full_chars: Vec<usize> = full.iter().map(|b| b.chars().count()).collect();
+    if head_chars + full_chars.iter().sum::<usize>() <= opts.max_chars {
         let mut out = head;
-        for b in blocks {
-            out.push_str(&b.text);
+        for b in full {
+            out.push_str(&b);
         }
         return out;
     }
@@ -82,92 +280,115 @@ pub fn render_markdown(diff: &Diff, opts: &MarkdownOptions) -> String {
             s if s.is_empty() => "backtrack diff <scope> --format text".to_string(),
             s => format!("backtrack diff {s} --format text"),
         });
-    // Room for the note however many blocks end up cut: its longest form has the largest
-    // numbers and both clauses.
-    let reserve = cut_note(
+    // Room for the note however the blocks end up: its longest form has the largest numbers
+    // and every clause.
+    let longest_note = Cut {
+        dropped_issues: issues_total,
         issues_total,
-        issues_total,
-        defs_total.max(1),
-        defs_total.max(1),
-        &command,
-        opts.max_chars,
-    )
-    .chars()
-    .count();
+        dropped_defs: defs_total.max(1),
+        defs_total: defs_total.max(1),
+        shortened: issues_total,
+    };
+    let reserve = longest_note.note(&command, opts.max_chars).chars().count();
     if head_chars + reserve > opts.max_chars {
         // A budget too small even for the summary: the note alone, shortened if need be.
-        let note = cut_note(
+        let cut = Cut {
+            dropped_issues: issues_total,
             issues_total,
-            issues_total,
+            dropped_defs: defs_total,
             defs_total,
-            defs_total,
-            &command,
-            opts.max_chars,
-        );
+            shortened: 0,
+        };
+        let note = cut.note(&command, opts.max_chars);
         return note.trim_start().chars().take(opts.max_chars).collect();
     }
-    let mut out = head;
-    let mut used = head_chars;
+    let budget = opts.max_chars - head_chars - reserve;
+
+    // First, list as many blocks as fit (all, unless there are very many).
+    let listed_chars: Vec<usize> = blocks
+        .iter()
+        .zip(&full_chars)
+        .map(|(b, &f)| b.listed_only().chars().count().min(f))
+        .collect();
     let mut kept = 0;
-    for (b, chars) in blocks.iter().zip(&block_chars) {
-        if used + chars + reserve > opts.max_chars {
+    let mut used = 0;
+    for &chars in &listed_chars {
+        if used + chars > budget {
             break;
         }
-        out.push_str(&b.text);
         used += chars;
         kept += 1;
     }
-    let cut = &blocks[kept..];
-    let cut_issues = cut.iter().filter(|b| b.issue).count();
-    let cut_defs = cut.len() - cut_issues;
-    out.push_str(&cut_note(
-        cut_issues,
-        issues_total,
-        cut_defs,
-        defs_total,
-        &command,
-        opts.max_chars,
-    ));
-    out
-}
-
-fn cut_note(
-    issues: usize,
-    issues_total: usize,
-    defs: usize,
-    defs_total: usize,
-    command: &str,
-    max: usize,
-) -> String {
-    let mut what = format!(
-        "{issues} of {} are not shown",
-        count_of(issues_total, "changed issue", "changed issues")
-    );
-    if defs > 0 {
-        let _ = write!(
-            what,
-            " (nor {defs} of {} label and milestone changes)",
-            defs_total
-        );
-    }
-    format!(
-        "\n> [!NOTE]\n> This diff is cut to stay under {} characters: {what}. \
-         See all of it with {}.\n",
-        thousands(max),
-        code_span(command)
-    )
-}
-
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
+    // Then share what is left among the kept blocks' details.
+    let wants: Vec<usize> = (0..kept).map(|i| full_chars[i] - listed_chars[i]).collect();
+    let extra = fair_shares(&wants, budget - used);
+    let mut out = head;
+    let mut shortened = 0;
+    for (i, b) in blocks.iter().take(kept).enumerate() {
+        let (text, fit) = b.within(listed_chars[i] + extra[i]);
+        if fit == Fit::Shortened {
+            shortened += 1;
         }
-        out.push(c);
+        out.push_str(&text);
     }
+    let dropped = &blocks[kept..];
+    let dropped_issues = dropped.iter().filter(|b| b.issue).count();
+    let cut = Cut {
+        dropped_issues,
+        issues_total,
+        dropped_defs: dropped.len() - dropped_issues,
+        defs_total,
+        shortened,
+    };
+    out.push_str(&cut.note(&command, opts.max_chars));
     out
+}
+
+/// What a capped rendering left out.
+struct Cut {
+    dropped_issues: usize,
+    issues_total: usize,
+    dropped_defs: usize,
+    defs_total: usize,
+    /// Kept issues shown without all of their details.
+    shortened: usize,
+}
+
+impl Cut {
+    fn note(&self, command: &str, max: usize) -> String {
+        let mut parts = Vec::new();
+        if self.dropped_issues > 0 || self.dropped_defs > 0 {
+            let mut what = format!(
+                "{} of {} are not shown",
+                self.dropped_issues,
+                count_of(self.issues_total, "changed issue", "changed issues")
+            );
+            if self.dropped_defs > 0 {
+                let _ = write!(
+                    what,
+                    " (nor {} of {} label and milestone changes)",
+                    self.dropped_defs, self.defs_total
+                );
+            }
+            parts.push(what);
+        }
+        if self.shortened > 0 {
+            let listed = self.issues_total - self.dropped_issues;
+            parts.push(format!(
+                "{} of {} {} shortened",
+                self.shortened,
+                count_of(listed, "listed issue", "listed issues"),
+                if self.shortened == 1 { "is" } else { "are" }
+            ));
+        }
+        format!(
+            "\n> [!NOTE]\n> This diff is cut to stay under {} characters: {}. \
+             See all of it with {}.\n",
+            thousands(max),
+            parts.join("; "),
+            code_span(command)
+        )
+    }
 }
 
 fn head(diff: &Diff, opts: &MarkdownOptions) -> String {
@@ -235,16 +456,15 @@ fn blocks(diff: &Diff, opts: &MarkdownOptions) -> Vec<Block> {
                 let _ = write!(text, "\n### {title}\n\n");
             }
             text.push_str(&definition(run));
-            out.push(Block { text, issue: false });
+            out.push(Block::new(text, false));
         }
     }
     for (i, group) in diff.issue_groups().into_iter().enumerate() {
-        let mut text = String::new();
+        let mut block = issue(group.entry, group.changes, opts);
         if i == 0 {
-            text.push_str("\n### Issues\n");
+            block.head.insert_str(0, "\n### Issues\n");
         }
-        text.push_str(&issue(group.entry, group.changes, opts));
-        out.push(Block { text, issue: true });
+        out.push(block);
     }
     out
 }
@@ -253,7 +473,7 @@ fn definition(run: &[Change]) -> String {
     let Some(first) = run.first() else {
         return String::new();
     };
-    let mut s = format!("- **{}**", escape(&first.key));
+    let mut s = format!("- **{}**", escape(&shorten(&first.key, MAX_INLINE_CHARS)));
     let mut parts: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     for c in run {
@@ -261,7 +481,10 @@ fn definition(run: &[Change]) -> String {
             (Op::Added, _) => format!("added ({})", record_line(c.kind, &c.after)),
             (Op::Removed, _) => format!("removed (was {})", record_line(c.kind, &c.before)),
             (_, Field::Name | Field::Title) => {
-                format!("renamed to **{}**", escape(&plain(&c.after)))
+                format!(
+                    "renamed to **{}**",
+                    escape(&shorten(&plain(&c.after), MAX_INLINE_CHARS))
+                )
             }
             (_, field) => {
                 let name = match field {
@@ -294,7 +517,7 @@ fn value_span(field: Field, v: &Value) -> String {
     match (field, v) {
         (_, Value::Null) => "(none)".to_string(),
         (Field::Color, Value::String(c)) => code_span(&format!("#{c}")),
-        _ => format!("“{}”", escape(&plain(v))),
+        _ => format!("“{}”", escape(&shorten(&plain(v), MAX_INLINE_CHARS))),
     }
 }
 
@@ -312,7 +535,8 @@ fn record_line(kind: ChangeKind, v: &Value) -> String {
     };
     if let Value::String(d) = get("description") {
         if !d.is_empty() {
-            let _ = write!(s, ", “{}”", escape(d.lines().next().unwrap_or("")));
+            let first_line = d.lines().next().unwrap_or("");
+            let _ = write!(s, ", “{}”", escape(&shorten(first_line, MAX_INLINE_CHARS)));
         }
     }
     s
@@ -327,7 +551,11 @@ fn link(entry: &IssueEntry, opts: &MarkdownOptions) -> String {
     match url {
         // Only web links: the address comes from tracker data.
         Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
-            format!("<a href=\"{}\">#{}</a>", escape_attr(&u), entry.number)
+            format!(
+                "<a href=\"{}\">#{}</a>",
+                escape_attr(&visible(&u)),
+                entry.number
+            )
         }
         _ => format!("#{}", entry.number),
     }
@@ -372,21 +600,22 @@ fn what_changed(entry: &IssueEntry, changes: &[Change]) -> String {
     parts.join(", ")
 }
 
-fn issue(entry: &IssueEntry, changes: &[Change], opts: &MarkdownOptions) -> String {
-    let mut s = String::new();
+fn issue(entry: &IssueEntry, changes: &[Change], opts: &MarkdownOptions) -> Block {
     let mut heading = link(entry, opts);
     let title = issue_heading(entry);
     let title = title.split_once(' ').map_or("", |(_, t)| t);
     if !title.is_empty() {
-        let _ = write!(heading, " {}", escape(title));
+        let _ = write!(heading, " {}", escape(&shorten(title, MAX_INLINE_CHARS)));
     }
     if entry.pull_request {
         heading.push_str(" (pull request)");
     }
-    let _ = write!(
-        s,
-        "\n<details><summary>{heading} — {}</summary>\n\n",
-        escape(&what_changed(entry, changes))
+    let mut s = Block::new(
+        format!(
+            "\n<details><summary>{heading} — {}</summary>\n\n",
+            escape(&what_changed(entry, changes))
+        ),
+        true,
     );
     let mut i = 0;
     while i < changes.len() {
@@ -486,7 +715,7 @@ fn issue(entry: &IssueEntry, changes: &[Change], opts: &MarkdownOptions) -> Stri
             }
         }
     }
-    s.push_str("</details>\n");
+    s.tail = "</details>\n".to_string();
     s
 }
 
@@ -520,7 +749,7 @@ fn status_lines(run: &[Change]) -> Vec<String> {
     }
 }
 
-fn comment(s: &mut String, c: &Change, opts: &MarkdownOptions) {
+fn comment(s: &mut Block, c: &Change, opts: &MarkdownOptions) {
     let value = if c.op == Op::Removed {
         &c.before
     } else {
@@ -571,22 +800,17 @@ fn whole_text(sign: char, text: &str, max: usize) -> Vec<String> {
 }
 
 /// A bold title (escaped) and a fenced `diff` block.
-fn fenced(s: &mut String, title: &str, lines: &[String]) {
-    fenced_raw(s, &escape(title), lines);
+fn fenced(b: &mut Block, title: &str, lines: &[String]) {
+    fenced_raw(b, &escape(title), lines);
 }
 
-/// Like [`fenced`], with a title that is already Markdown.
-fn fenced_raw(s: &mut String, title: &str, lines: &[String]) {
-    let longest = lines.iter().map(|l| longest_run(l, '`')).max().unwrap_or(0);
-    // A fence is closed only by a run of at least its own length, so one longer than any run
-    // inside keeps a body containing ``` from ending the block early.
-    let fence = "`".repeat((longest + 1).max(3));
-    let _ = writeln!(s, "**{title}**\n\n{fence}diff");
-    for l in lines {
-        s.push_str(l);
-        s.push('\n');
-    }
-    let _ = writeln!(s, "{fence}\n");
+/// Like [`fenced`], with a title that is already Markdown. Code blocks show their text
+/// literally, so this is where tracker text is made visible.
+fn fenced_raw(b: &mut Block, title: &str, lines: &[String]) {
+    b.sections.push(Section {
+        title: title.to_string(),
+        lines: lines.iter().map(|l| visible(l).into_owned()).collect(),
+    });
 }
 
 fn longest_run(s: &str, ch: char) -> usize {
@@ -604,10 +828,13 @@ fn longest_run(s: &str, ch: char) -> usize {
 
 /// Escapes tracker text for Markdown and HTML alike (it may land in a `<summary>` or in plain
 /// Markdown): character references are decoded in both, so the text shows as typed while no
-/// emphasis, link, tag or `@mention` in it takes effect. Newlines become spaces.
+/// emphasis, link, tag or `@mention` in it takes effect. Newlines become spaces; other control,
+/// bidirectional and invisible characters their visible stand-ins.
 pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    let flat = s.replace(['\n', '\r', '\t'], " ");
+    let shown = visible(&flat);
+    let mut out = String::with_capacity(shown.len());
+    for c in shown.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -616,8 +843,6 @@ pub(crate) fn escape(s: &str) -> String {
             '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '@' => {
                 let _ = write!(out, "&#{};", c as u32);
             }
-            '\n' | '\r' | '\t' => out.push(' '),
-            c if c.is_control() => {}
             c => out.push(c),
         }
     }
@@ -631,9 +856,10 @@ fn escape_attr(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// An inline code span that survives backticks in `s`.
+/// An inline code span that survives backticks in `s`; its text is made visible.
 fn code_span(s: &str) -> String {
-    let ticks = "`".repeat(longest_run(s, '`') + 1);
+    let s = visible(s);
+    let ticks = "`".repeat(longest_run(&s, '`') + 1);
     if s.starts_with('`') || s.ends_with('`') {
         format!("{ticks} {s} {ticks}")
     } else {

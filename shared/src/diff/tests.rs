@@ -785,7 +785,7 @@ fn terminal_control_characters_are_neutralized() {
         },
     );
     assert!(!text.contains("\u{1b}[2J"));
-    assert!(text.contains("evil ␛[2J title\u{fffd}"));
+    assert!(text.contains("evil ␛[2J title␇"));
 }
 
 #[test]
@@ -1090,4 +1090,162 @@ fn perf_10k_issues_50k_comments_1_percent_changed() {
     );
     assert_eq!(d.summary.issues_changed, 200);
     assert!(took.as_secs_f64() < 5.0, "{took:?}");
+}
+
+/// Tracker text written to attack a terminal or a reader: an OSC 52 clipboard write and a
+/// screen clear in a label name, BEL/BS/NUL and a C1 CSI in a milestone title, a
+/// right-to-left override and a zero-width space in an issue title, controls in a body and a
+/// comment, and an author login with an escape.
+fn hostile() -> (RecordSet, RecordSet) {
+    let osc52 = "\u{1b}]52;c;cHduZWQ=\u{7}";
+    let clear = "\u{1b}[2J\u{1b}[H";
+    let mut b = Builder::new();
+    b.milestone(1, "v1");
+    b.issue(1, "Invoice").body = Some("Total: 10\nPay by Friday".into());
+    b.comment(10, 1, "bob", "fine");
+    let from = b.build();
+    b.label(7, &format!("bug{osc52}{clear}"), "ff0000");
+    b.milestone(2, "v2\u{7}\u{8}\u{0}\u{9b}31m");
+    let i = b.set.issues.get_mut(&1).unwrap();
+    i.title = "Invoice \u{202e}fdp.exe\u{202c} pay\u{200b}pal".into();
+    i.body = Some(format!("Total: 10\n{clear}Pay to acct 666\u{7}\u{8}\u{0}"));
+    i.labels = vec![format!("bug{osc52}{clear}")];
+    i.milestone = milestone_ref(2, "v2\u{7}\u{8}\u{0}\u{9b}31m");
+    b.comment(11, 1, "mallory\u{1b}[8m", &format!("see {osc52}"));
+    (from, b.build())
+}
+
+fn raw_controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n' && c != '\t')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}')
+        })
+        .collect()
+}
+
+#[test]
+fn hostile_tracker_text_is_shown_not_acted_on_in_every_renderer() {
+    let (from, to) = hostile();
+    let (f, t) = sides();
+    let d = diff(&from, &to, &DiffOptions::default()).with_sides(f, t);
+    let text = render_text(&d, &TextOptions::default());
+    let coloured = render_text(
+        &d,
+        &TextOptions {
+            color: true,
+            ..TextOptions::default()
+        },
+    );
+    let md = render_markdown(&d, &md_opts());
+    assert_eq!(raw_controls(&text), Vec::<char>::new(), "{text}");
+    assert_eq!(raw_controls(&md), Vec::<char>::new(), "{md}");
+    // Colour codes are ours; nothing else may be an escape.
+    let without_sgr = [
+        "\u{1b}[31m",
+        "\u{1b}[32m",
+        "\u{1b}[36m",
+        "\u{1b}[1m",
+        "\u{1b}[2m",
+        "\u{1b}[0m",
+    ]
+    .iter()
+    .fold(coloured.clone(), |s, code| s.replace(code, ""));
+    assert_eq!(raw_controls(&without_sgr), Vec::<char>::new(), "{coloured}");
+    golden("hostile.txt", include_str!("golden/hostile.txt"), &text);
+    golden("hostile.md", include_str!("golden/hostile.md"), &md);
+    // JSON keeps the text exactly (JSON escapes it).
+    let json = render_json(&d).unwrap();
+    assert!(json.contains("\\u001b]52;c;cHduZWQ=\\u0007"), "{json}");
+    assert_eq!(raw_controls(&json), Vec::<char>::new());
+}
+
+/// `n` issues with a one-line title change each; issue 1 also gets `body` as its new body.
+fn one_huge_body(n: u64, body: &str) -> Diff {
+    let mut a = Builder::new();
+    let mut b = Builder::new();
+    for i in 1..=n {
+        a.issue(i, &format!("Issue {i}")).body = Some("short\n".into());
+        b.issue(i, &format!("Issue {i}, renamed")).body = Some("short\n".into());
+    }
+    b.set.issues.get_mut(&1).unwrap().body = Some(body.to_string());
+    let (f, t) = sides();
+    diff(&a.build(), &b.build(), &DiffOptions::default()).with_sides(f, t)
+}
+
+#[test]
+fn one_huge_body_does_not_hide_the_other_changed_issues() {
+    let line = "lorem ipsum dolor sit amet, consectetur adipiscing elit\n";
+    let mut multi = line.repeat(65_536 / line.len());
+    multi.push_str(&"x".repeat(65_536 - multi.len()));
+    let one_line = "y".repeat(65_536);
+    for (what, body) in [("many lines", &multi), ("one line", &one_line)] {
+        let d = one_huge_body(8, body);
+        for max in [64_000, DEFAULT_MAX_CHARS, 20_000, 5_000] {
+            let md = render_markdown(
+                &d,
+                &MarkdownOptions {
+                    max_chars: max,
+                    ..md_opts()
+                },
+            );
+            let chars = md.chars().count();
+            assert!(chars <= max, "{what}, {max}: {chars}");
+            for i in 1..=8 {
+                assert!(
+                    md.contains(&format!("#{i}</a> Issue {i}, renamed")),
+                    "{what}, {max}: #{i} not listed"
+                );
+            }
+            // With room for them, the small changes are there in full.
+            if max >= 5_000 {
+                for i in 2..=8 {
+                    assert!(
+                        md.contains(&format!("+Issue {i}, renamed\n")),
+                        "{what}, {max}: #{i}"
+                    );
+                }
+            }
+            assert!(!md.contains("are not shown"), "{what}, {max}");
+            assert!(
+                md.contains("1 of 8 listed issues is shortened"),
+                "{what}, {max}"
+            );
+            assert!(md.contains("cut to fit the comment"), "{what}, {max}");
+            assert_eq!(md.matches("<details>").count(), 8);
+            assert_eq!(md.matches("</details>").count(), 8);
+            // The fences stay balanced: every opened block is closed.
+            assert_eq!(
+                md.matches("```diff\n").count(),
+                md.matches("\n```\n").count()
+            );
+            // The big body uses most of what is left: the cap is a share, not a stub.
+            if max == 64_000 {
+                assert!(chars > max - 2_000, "{what}: only {chars} of {max} used");
+            }
+        }
+    }
+    let md = render_markdown(
+        &one_huge_body(8, &multi),
+        &MarkdownOptions {
+            max_chars: 6_000,
+            ..md_opts()
+        },
+    );
+    golden(
+        "huge_body_capped.md",
+        include_str!("golden/huge_body_capped.md"),
+        &md,
+    );
+}
+
+#[test]
+fn fair_shares_cap_the_greedy_and_spare_the_modest() {
+    use super::markdown::fair_shares_for_tests as fair;
+    assert_eq!(fair(&[10, 10, 10], 100), vec![10, 10, 10]);
+    assert_eq!(fair(&[1_000, 10, 10], 100), vec![80, 10, 10]);
+    assert_eq!(fair(&[1_000, 1_000, 10], 100), vec![45, 45, 10]);
+    assert_eq!(fair(&[5, 5], 4), vec![2, 2]);
+    assert_eq!(fair(&[], 4), Vec::<usize>::new());
+    assert_eq!(fair(&[7], 0), vec![0]);
 }

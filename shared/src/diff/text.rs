@@ -3,12 +3,15 @@
 //!
 //! Colour is plain ANSI SGR codes, emitted only when [`TextOptions::color`] says so; deciding
 //! that (is stdout a terminal, `NO_COLOR`…) is the caller's job. Tracker text is untrusted, so
-//! control characters in it are replaced before they reach the terminal.
+//! every piece of it goes through [`visible`](crate::sanitize::visible) before it reaches the
+//! terminal: control, bidirectional and invisible characters print as visible stand-ins.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use serde_json::Value;
+
+use crate::sanitize::visible;
 
 use super::{Change, ChangeKind, Diff, Field, Hunk, IssueEntry, Op, Side, SideKind};
 
@@ -151,24 +154,6 @@ pub(crate) fn scope_of(diff: &Diff) -> String {
     }
 }
 
-/// Replaces control characters (other than tab) so tracker text cannot drive the terminal:
-/// an issue body containing `ESC [ 2 J` must print, not clear the screen.
-fn sanitize(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(|c| c.is_control() && c != '\t') {
-        return Cow::Borrowed(s);
-    }
-    Cow::Owned(
-        s.chars()
-            .map(|c| match c {
-                '\t' => '\t',
-                '\u{1b}' => '␛',
-                c if c.is_control() => '\u{fffd}',
-                c => c,
-            })
-            .collect(),
-    )
-}
-
 struct Writer<'a> {
     out: String,
     opts: &'a TextOptions,
@@ -196,13 +181,13 @@ impl Writer<'_> {
         let _ = writeln!(
             self.out,
             "   {}  →  {}",
-            sanitize(&describe_side(&diff.from)),
-            sanitize(&describe_side(&diff.to))
+            visible(&describe_side(&diff.from)),
+            visible(&describe_side(&diff.to))
         );
         let scope = scope_of(diff);
         if !scope.is_empty() {
             self.paint(BOLD, "Scope");
-            let _ = writeln!(self.out, "  {}", sanitize(&scope));
+            let _ = writeln!(self.out, "  {}", visible(&scope));
         }
         self.out.push('\n');
     }
@@ -216,7 +201,7 @@ impl Writer<'_> {
     }
 
     fn box_open(&mut self, title: &str) {
-        let title = sanitize(title);
+        let title = visible(title);
         let used = title.chars().count() + 4;
         let fill = self.opts.width.saturating_sub(used).max(3);
         self.out.push_str("┌─ ");
@@ -236,7 +221,7 @@ impl Writer<'_> {
     /// One content line: `│ - text`, `│ + text` or `│   text` (context and notes).
     fn line(&mut self, sign: char, text: &str) {
         self.out.push_str("│ ");
-        let text = sanitize(text);
+        let text = visible(text);
         let line = format!("{sign} {text}");
         match sign {
             '-' => self.paint(RED, &line),
@@ -248,7 +233,7 @@ impl Writer<'_> {
 
     fn note(&mut self, text: &str) {
         self.out.push_str("│   ");
-        self.paint(DIM, &sanitize(text));
+        self.paint(DIM, &visible(text));
         self.out.push('\n');
     }
 
@@ -353,7 +338,7 @@ impl Writer<'_> {
 
     fn issue(&mut self, entry: &IssueEntry, changes: &[Change]) {
         self.rule();
-        self.paint(BOLD, &sanitize(&issue_heading(entry)));
+        self.paint(BOLD, &visible(&issue_heading(entry)));
         if entry.pull_request {
             self.out.push_str("  [pull request]");
         }

@@ -285,7 +285,9 @@ impl ApiError {
     pub fn body(&self) -> Value {
         let mut error = json!({
             "code": self.code(),
-            "message": self.to_string(),
+            // Messages may quote request input and tracker text: shortened and made safe
+            // for whatever terminal or page shows them.
+            "message": crate::sanitize::error_line(&self.to_string()),
             "retryable": self.retryable(),
         });
         match self {

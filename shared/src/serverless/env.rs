@@ -171,8 +171,15 @@ impl Deps {
         let webhook_secret = secrets::from_env(ENV_WEBHOOK_SECRET, &sdk)
             .await
             .map_err(|e| ConfigError(e.to_string()))?;
-        let mut github = GitHubConfig::from_env();
-        github.token = token.map(|t| t.expose().to_string());
+        let mut github = GitHubConfig::from_env().map_err(|e| ConfigError(e.to_string()))?;
+        github.token = match token {
+            Some(t) => {
+                crate::tracker::github::check_token(t.expose(), ENV_GITHUB_TOKEN)
+                    .map_err(|e| ConfigError(e.to_string()))?;
+                Some(t.expose().to_string())
+            }
+            None => None,
+        };
         if let Some(ms) = var(ENV_WRITE_INTERVAL_MS) {
             let ms: u64 = ms.parse().map_err(|_| {
                 ConfigError(format!(

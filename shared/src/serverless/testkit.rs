@@ -1,43 +1,35 @@
-//! Test plumbing for the functions' in-process tests (features `serverless` + `sandbox`):
-//! handler dependencies on in-memory twins and an in-process sandbox, and recorded event
-//! payloads edited for one case.
+//! Test plumbing for the functions' in-process tests (feature `testkit`): handler
+//! dependencies on in-memory twins with trackers pointed at a GitHub-compatible server the
+//! test started (the sandbox, from `backtrack-sandbox`, which this crate does not depend on),
+//! and recorded event payloads edited for one case.
 
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::catalog::MemoryCatalog;
-use crate::sandbox::{Sandbox, SandboxOptions};
 use crate::snapshot::Archive;
 use crate::store::MemoryStore;
 use crate::tracker::{GitHubConfig, WritePace};
 
 use super::{Deps, GitHubTrackers, MemoryQueue};
 
-/// Handler dependencies on memory twins, with trackers pointed at an in-process sandbox.
+/// Handler dependencies on memory twins, with trackers pointed at a GitHub-compatible server.
+/// `S` is that server (kept alive as long as the harness, and reachable for its counters).
 #[derive(Debug)]
-pub struct Harness {
+pub struct Harness<S> {
     pub deps: Deps,
-    pub sandbox: Sandbox,
+    pub sandbox: S,
     pub queue: Arc<MemoryQueue>,
+    api_url: String,
+    token: String,
 }
 
-impl Harness {
-    /// A sandbox serving `owner/repo` with a few issues, and deps on memory twins.
-    pub async fn start(owner: &str, repo: &str) -> Harness {
-        let sandbox = match Sandbox::start(SandboxOptions {
-            owner: owner.into(),
-            repo: repo.into(),
-            issues: 12,
-            comments: 30,
-            ..SandboxOptions::default()
-        })
-        .await
-        {
-            Ok(s) => s,
-            Err(e) => panic!("cannot start the sandbox: {e}"),
-        };
-        let mut config = GitHubConfig::new(sandbox.base_url(), Some(sandbox.token().to_string()));
+impl<S> Harness<S> {
+    /// Deps on memory twins whose trackers talk to `api_url` (an `http://` loopback server,
+    /// unpaced) with `token`.
+    pub fn new(sandbox: S, api_url: &str, token: &str) -> Harness<S> {
+        let mut config = GitHubConfig::new(api_url.to_owned(), Some(token.to_owned()));
         config.pace = WritePace::unpaced();
         let archive = Archive::new(Arc::new(MemoryStore::new()), Arc::new(MemoryCatalog::new()));
         let queue = Arc::new(MemoryQueue::new());
@@ -47,6 +39,8 @@ impl Harness {
             deps,
             sandbox,
             queue,
+            api_url: api_url.to_owned(),
+            token: token.to_owned(),
         }
     }
 }
@@ -101,19 +95,22 @@ pub fn response(out: &Value) -> (u16, Value) {
     (status, body)
 }
 
-impl Harness {
+impl<S> Harness<S> {
     /// A REST call to the sandbox as another client would make it (to damage issues).
     pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let addr = self.sandbox.local_addr();
-        let mut stream = match tokio::net::TcpStream::connect(addr).await {
+        let addr = match self.api_url.strip_prefix("http://") {
+            Some(a) => a.trim_end_matches('/').to_owned(),
+            None => panic!("the harness talks plain HTTP, not {}", self.api_url),
+        };
+        let mut stream = match tokio::net::TcpStream::connect(&addr).await {
             Ok(s) => s,
             Err(e) => panic!("connect to the sandbox: {e}"),
         };
         let payload = body.map(|b| b.to_string()).unwrap_or_default();
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: testkit\r\nAuthorization: token {}\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{payload}",
-            self.sandbox.token(),
+            self.token,
             payload.len()
         );
         let mut raw = Vec::new();

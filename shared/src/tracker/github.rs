@@ -11,6 +11,7 @@ mod apply;
 mod client;
 mod convert;
 mod reconcile;
+pub mod sticky;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -20,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-pub use client::{parse_next_link, Client, Reply, RetryPolicy, WritePace};
+pub use client::{check_token, parse_next_link, Client, Reply, RetryPolicy, WritePace};
 
 use crate::manifest::Cursor;
 use crate::record::{Record, RecordKind};
@@ -47,7 +48,7 @@ pub struct GitHubConfig {
 impl fmt::Debug for GitHubConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GitHubConfig")
-            .field("api_url", &self.api_url)
+            .field("api_url", &crate::sanitize::redact_url(&self.api_url))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("retry", &self.retry)
             .field("pace", &self.pace)
@@ -66,13 +67,34 @@ impl GitHubConfig {
     }
 
     /// `GITHUB_API_URL` (default the public API) and `GITHUB_TOKEN`, else `GH_TOKEN`.
-    pub fn from_env() -> Self {
-        let nonempty = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let api_url = nonempty("GITHUB_API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_string());
-        let token = nonempty("GITHUB_TOKEN")
-            .or_else(|| nonempty("GH_TOKEN"))
-            .map(|t| t.trim().to_string());
-        GitHubConfig::new(api_url, token)
+    ///
+    /// A variable that is set but unusable (not UTF-8, or a token with a control character,
+    /// a space or a non-ASCII character in it, which no GitHub token has) is an error that
+    /// names the variable, never its value: a token pasted with a stray character would
+    /// otherwise fail later and obscurely.
+    pub fn from_env() -> Result<Self, TrackerError> {
+        let nonempty = |k: &str| match std::env::var(k) {
+            Ok(v) if v.trim().is_empty() => Ok(None),
+            Ok(v) => Ok(Some(v)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(TrackerError::Config(format!(
+                "{k} is not valid UTF-8; set it again"
+            ))),
+        };
+        let api_url = nonempty("GITHUB_API_URL")?.unwrap_or_else(|| DEFAULT_API_URL.to_string());
+        let token = match nonempty("GITHUB_TOKEN")? {
+            Some(t) => Some(("GITHUB_TOKEN", t)),
+            None => nonempty("GH_TOKEN")?.map(|t| ("GH_TOKEN", t)),
+        };
+        let token = match token {
+            Some((var, t)) => {
+                let t = t.trim().to_string();
+                check_token(&t, var)?;
+                Some(t)
+            }
+            None => None,
+        };
+        Ok(GitHubConfig::new(api_url, token))
     }
 }
 
@@ -220,7 +242,9 @@ impl GitHubTracker {
             // Start the next window one second before the last timestamp read: GitHub's
             // timestamps have one-second resolution and `since` may be inclusive or not, so
             // this overlap is what guarantees no record sharing that second is lost.
-            let next_since = last_ts - chrono::Duration::seconds(1);
+            let next_since = last_ts
+                .checked_sub_signed(chrono::Duration::seconds(1))
+                .unwrap_or(last_ts);
             if since.is_some_and(|s| next_since <= s) {
                 // The whole page sat within one second of the window start (a bulk edit):
                 // the window cannot move, so page through it.
@@ -326,7 +350,8 @@ impl Tracker for GitHubTracker {
         let parent = opts.since.clone().unwrap_or_default();
         // Windows start `overlap` before the parent's cursor: a record committed just
         // before the parent finished may only have become visible since.
-        let start = |t: Option<DateTime<Utc>>| t.map(|t| t - opts.overlap);
+        let start =
+            |t: Option<DateTime<Utc>>| t.map(|t| t.checked_sub_signed(opts.overlap).unwrap_or(t));
         let labels_path = self.repo_path(&format!("/labels?per_page={PER_PAGE}"));
         let milestones_path = self.repo_path(&format!("/milestones?state=all&per_page={PER_PAGE}"));
         let etag = |path: &str| {

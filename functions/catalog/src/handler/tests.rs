@@ -1,14 +1,32 @@
 //! The handler in-process on memory twins and an in-process sandbox.
 #![allow(clippy::unwrap_used)]
 
-use backtrack::serverless::testkit::{http_event, response, Harness};
+use backtrack::serverless::testkit::{self, http_event, response};
 use backtrack::snapshot::SnapshotOptions;
+use backtrack_sandbox::github::{Sandbox, SandboxOptions};
 use serde_json::Value;
 
 use super::handle;
 
 const LIST: &str = include_str!("../../events/list-snapshots.json");
 const DELETE: &str = include_str!("../../events/delete-snapshot.json");
+
+/// The harness, on an in-process sandbox serving `owner/repo` with a few issues.
+type Harness = testkit::Harness<Sandbox>;
+
+async fn start(owner: &str, repo: &str) -> Harness {
+    let sandbox = Sandbox::start(SandboxOptions {
+        owner: owner.into(),
+        repo: repo.into(),
+        issues: 12,
+        comments: 30,
+        ..SandboxOptions::default()
+    })
+    .await
+    .unwrap();
+    let (url, token) = (sandbox.base_url(), sandbox.token().to_owned());
+    Harness::new(sandbox, &url, &token)
+}
 
 async fn snapshot(h: &Harness) -> String {
     let scope = "github:acme/widgets".parse().unwrap();
@@ -29,7 +47,7 @@ async fn call(h: &Harness, fixture: &str, method: &str, path: &str) -> (u16, Val
 
 #[tokio::test]
 async fn lists_shows_and_deletes_snapshots_refusing_pinned_ones() {
-    let h = Harness::start("acme", "widgets").await;
+    let h = start("acme", "widgets").await;
     // The recorded event lists one scope.
     let ev: Value = serde_json::from_str(LIST).unwrap();
     let (status, body) = response(&handle(&h.deps, ev).await.unwrap());

@@ -1,13 +1,31 @@
 //! The handler in-process on memory twins and an in-process sandbox.
 #![allow(clippy::unwrap_used)]
 
-use backtrack::serverless::testkit::{http_event, response, set_header, Harness};
+use backtrack::serverless::testkit::{self, http_event, response, set_header};
 use backtrack::snapshot::SnapshotOptions;
+use backtrack_sandbox::github::{Sandbox, SandboxOptions};
 use serde_json::{json, Value};
 
 use super::handle;
 
 const GET_DIFF: &str = include_str!("../../events/get-diff-live.json");
+
+/// The harness, on an in-process sandbox serving `owner/repo` with a few issues.
+type Harness = testkit::Harness<Sandbox>;
+
+async fn start(owner: &str, repo: &str) -> Harness {
+    let sandbox = Sandbox::start(SandboxOptions {
+        owner: owner.into(),
+        repo: repo.into(),
+        issues: 12,
+        comments: 30,
+        ..SandboxOptions::default()
+    })
+    .await
+    .unwrap();
+    let (url, token) = (sandbox.base_url(), sandbox.token().to_owned());
+    Harness::new(sandbox, &url, &token)
+}
 
 async fn snapshot(h: &Harness) -> String {
     let scope = "github:acme/widgets".parse().unwrap();
@@ -29,7 +47,7 @@ async fn get(h: &Harness, path: &str, accept: Option<&str>) -> (u16, Value) {
 
 #[tokio::test]
 async fn diffs_against_live_and_between_snapshots_as_json_or_markdown() {
-    let h = Harness::start("acme", "widgets").await;
+    let h = start("acme", "widgets").await;
     let first = snapshot(&h).await;
     let (status, _) = h
         .api(
@@ -68,7 +86,7 @@ async fn diffs_against_live_and_between_snapshots_as_json_or_markdown() {
 
 #[tokio::test]
 async fn bad_ids_unknown_snapshots_and_routes() {
-    let h = Harness::start("acme", "widgets").await;
+    let h = start("acme", "widgets").await;
     let (status, body) = get(&h, "/snapshots/nope/diff/live", None).await;
     assert_eq!(
         (status, body["error"]["field"].as_str()),

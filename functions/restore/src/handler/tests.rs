@@ -2,9 +2,10 @@
 //! (pops continuation messages and delivers them as SQS events).
 #![allow(clippy::unwrap_used)]
 
-use backtrack::serverless::testkit::{http_event, response, Harness};
+use backtrack::serverless::testkit::{self, http_event, response};
 use backtrack::serverless::JobMessage;
 use backtrack::snapshot::SnapshotOptions;
+use backtrack_sandbox::github::{Sandbox, SandboxOptions};
 use serde_json::{json, Value};
 
 use super::handle;
@@ -12,6 +13,23 @@ use super::handle;
 const POST_RESTORE: &str = include_str!("../../events/post-restore.json");
 const GET_JOB: &str = include_str!("../../events/get-job.json");
 const SQS: &str = include_str!("../../events/sqs-continue.json");
+
+/// The harness, on an in-process sandbox serving `owner/repo` with a few issues.
+type Harness = testkit::Harness<Sandbox>;
+
+async fn start(owner: &str, repo: &str) -> Harness {
+    let sandbox = Sandbox::start(SandboxOptions {
+        owner: owner.into(),
+        repo: repo.into(),
+        issues: 12,
+        comments: 30,
+        ..SandboxOptions::default()
+    })
+    .await
+    .unwrap();
+    let (url, token) = (sandbox.base_url(), sandbox.token().to_owned());
+    Harness::new(sandbox, &url, &token)
+}
 
 async fn snapshot(h: &Harness) -> String {
     let scope = "github:acme/widgets".parse().unwrap();
@@ -82,7 +100,7 @@ async fn deliver(h: &Harness, msg: &JobMessage, receive_count: u32) -> Value {
 
 #[tokio::test]
 async fn preview_by_default_then_a_job_in_slices_that_never_repeats_a_write() {
-    let mut h = Harness::start("acme", "widgets").await;
+    let mut h = start("acme", "widgets").await;
     h.deps.limits.max_ops = Some(2);
     let id = snapshot(&h).await;
     chaos(&h).await;
@@ -151,7 +169,7 @@ async fn preview_by_default_then_a_job_in_slices_that_never_repeats_a_write() {
 
 #[tokio::test]
 async fn invalid_restores_name_the_field() {
-    let h = Harness::start("acme", "widgets").await;
+    let h = start("acme", "widgets").await;
     let id = snapshot(&h).await;
     for (body, field) in [
         (json!({"execute": "yes"}), "execute"),

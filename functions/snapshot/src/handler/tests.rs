@@ -5,9 +5,10 @@
 
 use std::path::PathBuf;
 
-use backtrack::serverless::testkit::{http_event, response, set_header, Harness};
+use backtrack::serverless::testkit::{self, http_event, response, set_header};
 use backtrack::serverless::webhook::sign;
 use backtrack::serverless::Secret;
+use backtrack_sandbox::github::{Sandbox, SandboxOptions};
 use serde_json::{json, Value};
 
 use super::handle;
@@ -18,6 +19,23 @@ const WEBHOOK: &str = include_str!("../../events/webhook-github.json");
 const SCHEDULE: &str = include_str!("../../events/schedule.json");
 const SECRET: &str = "webhook-test-secret";
 const EXAMPLES_ENV: &str = "BACKTRACK_WEBHOOK_EXAMPLES";
+
+/// The harness, on an in-process sandbox serving `owner/repo` with a few issues.
+type Harness = testkit::Harness<Sandbox>;
+
+async fn start(owner: &str, repo: &str) -> Harness {
+    let sandbox = Sandbox::start(SandboxOptions {
+        owner: owner.into(),
+        repo: repo.into(),
+        issues: 12,
+        comments: 30,
+        ..SandboxOptions::default()
+    })
+    .await
+    .unwrap();
+    let (url, token) = (sandbox.base_url(), sandbox.token().to_owned());
+    Harness::new(sandbox, &url, &token)
+}
 
 /// GitHub's webhook examples: `tests/run` installs them and sets the variable; a missing
 /// file fails loudly rather than skipping.
@@ -62,7 +80,7 @@ fn closed_pull_request() -> Value {
 
 async fn harness() -> Harness {
     // The examples' repository.
-    let mut h = Harness::start("Codertocat", "Hello-World").await;
+    let mut h = start("Codertocat", "Hello-World").await;
     h.deps.webhook_secret = Some(Secret::new(SECRET));
     h
 }
@@ -82,7 +100,7 @@ async fn snapshots(h: &Harness) -> usize {
 
 #[tokio::test]
 async fn post_snapshots_takes_a_snapshot() {
-    let h = Harness::start("acme", "widgets").await;
+    let h = start("acme", "widgets").await;
     let ev: Value = serde_json::from_str(POST_SNAPSHOTS).unwrap();
     let (status, body) = response(&handle(&h.deps, ev).await.unwrap());
     assert_eq!(status, 201, "{body}");
@@ -94,7 +112,7 @@ async fn post_snapshots_takes_a_snapshot() {
 
 #[tokio::test]
 async fn invalid_requests_name_the_field() {
-    let h = Harness::start("acme", "widgets").await;
+    let h = start("acme", "widgets").await;
     let ev: Value = serde_json::from_str(POST_INVALID).unwrap();
     let (status, body) = response(&handle(&h.deps, ev).await.unwrap());
     assert_eq!(status, 400, "{body}");
@@ -282,4 +300,22 @@ async fn a_schedule_snapshots_every_scope_and_applies_retention() {
         err.message.starts_with("scopes:") && !err.retryable,
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_retention_span_that_would_overflow_is_refused_not_a_panic() {
+    let h = harness().await;
+    for days in [u64::MAX, 36_601] {
+        let err = handle(
+            &h.deps,
+            json!({"scopes": ["github:Codertocat/Hello-World"],
+                   "retention": {"keep_within_days": days}}),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            err.message.contains("keep_within_days") && !err.retryable,
+            "{err}"
+        );
+    }
 }

@@ -17,6 +17,7 @@ use octocrab::Octocrab;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::sanitize::{has_credentials, quote, redact_url};
 use crate::tracker::TrackerError;
 
 const SERVICE: &str = "GitHub";
@@ -134,12 +135,42 @@ pub fn parse_link(link: &str, rel: &str) -> Option<String> {
     })
 }
 
+/// Checks that a token can go into an HTTP header, and looks like a token at all. `source`
+/// (the variable or secret it came from) is named in the error; the token never is.
+///
+/// GitHub's tokens are printable ASCII without spaces. A control character would make the
+/// HTTP layer refuse (or, in octocrab's builder, panic on) the `Authorization` header; a
+/// space or a non-ASCII character (a typographic quote pasted with the token) would only be
+/// answered by a 401 later.
+pub fn check_token(token: &str, source: &str) -> Result<(), TrackerError> {
+    let len = token.chars().count();
+    let problem = token.chars().enumerate().find_map(|(i, c)| {
+        let what = if c.is_control() {
+            "a control character"
+        } else if c == ' ' {
+            "a space"
+        } else if !c.is_ascii() {
+            "a non-ASCII character"
+        } else {
+            return None;
+        };
+        Some((i + 1, what))
+    });
+    match problem {
+        None => Ok(()),
+        Some((at, what)) => Err(TrackerError::Config(format!(
+            "{source} contains {what} (character {at} of {len}); a GitHub token is printable \
+             ASCII without spaces: set it again, copied without the stray character"
+        ))),
+    }
+}
+
 /// The shared GitHub transport of one tracker.
 #[derive(Debug, Clone)]
 pub struct Client {
     octo: Octocrab,
     /// The API root as configured, without a trailing slash (`https://api.github.com`,
-    /// `https://ghe.example/api/v3`).
+    /// `https://ghe.example/api/v3`) and without credentials (see [`Client::new`]).
     api_url: String,
     retry: RetryPolicy,
     pace: WritePace,
@@ -162,20 +193,39 @@ impl Client {
         retry: RetryPolicy,
         pace: WritePace,
     ) -> Result<Self, TrackerError> {
-        let api_url = api_url.trim_end_matches('/').to_string();
-        let parsed = url::Url::parse(&api_url).map_err(|e| {
+        if let Some(token) = token {
+            check_token(token, "the GitHub token")?;
+        }
+        // Every message quotes the URL redacted and shortened.
+        let shown = || quote(&redact_url(api_url));
+        let mut parsed = url::Url::parse(api_url.trim_end_matches('/')).map_err(|e| {
             TrackerError::Config(format!(
-                "{URL_ENV}={api_url:?} is not a valid URL ({e}); use e.g. https://api.github.com"
+                "{URL_ENV}={} is not a valid URL ({e}); use e.g. https://api.github.com",
+                shown()
             ))
         })?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(TrackerError::Config(format!(
-                "{URL_ENV}={api_url:?} must be an http(s) URL"
+                "{URL_ENV}={} must be an http(s) URL",
+                shown()
             )));
         }
+        // Credentials in the URL are never sent (the token is) and never kept: the URL goes
+        // into request URIs, which the HTTP stack logs at debug level, and into errors.
+        if has_credentials(api_url) {
+            tracing::warn!(
+                "{URL_ENV} carries credentials (user:password@); backtrack does not send them \
+                 and leaves them out of every message: put the token in GITHUB_TOKEN instead"
+            );
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+        }
+        let api_url = parsed.as_str().trim_end_matches('/').to_string();
         let mut builder = Octocrab::builder()
             .base_uri(api_url.as_str())
-            .map_err(|e| TrackerError::Config(format!("{URL_ENV}={api_url:?}: {e}")))?
+            .map_err(|e| {
+                TrackerError::Config(format!("{URL_ENV}={}: {e}", quote(&redact_url(&api_url))))
+            })?
             .set_connect_timeout(Some(Duration::from_secs(10)))
             .set_read_timeout(Some(Duration::from_secs(60)))
             .add_header(
@@ -411,7 +461,8 @@ impl Client {
                 after
             } else if let (Some(0), Some(reset)) = (remaining, reset) {
                 let now = chrono::Utc::now().timestamp();
-                Duration::from_secs((reset - now).max(0) as u64 + 1)
+                let secs = u64::try_from(reset.saturating_sub(now)).unwrap_or(0);
+                Duration::from_secs(secs.saturating_add(1))
             } else {
                 self.backoff(attempt).max(Duration::from_secs(60))
             };
@@ -428,8 +479,11 @@ impl Client {
             return Ok(Retry::After(wait));
         }
         if status.is_server_error() && attempt < self.retry.max_attempts {
+            // A server that asks for an absurd wait gets no more than the longest we honour.
             return Ok(Retry::After(
-                retry_after.unwrap_or_else(|| self.backoff(attempt)),
+                retry_after
+                    .unwrap_or_else(|| self.backoff(attempt))
+                    .min(self.retry.max_wait),
             ));
         }
         Err(match status {
@@ -466,19 +520,18 @@ enum Retry {
     After(Duration),
 }
 
-/// The `message` of a GitHub error body, or a short excerpt of whatever came back.
+/// The `message` of a GitHub error body, or an excerpt of whatever came back; either cut to
+/// 300 characters (a server may echo a whole request body back).
 fn error_message(reply: &Reply) -> String {
-    serde_json::from_slice::<serde_json::Value>(&reply.body)
+    let message = serde_json::from_slice::<serde_json::Value>(&reply.body)
         .ok()
         .and_then(|v| {
             v.get("message")
                 .and_then(|m| m.as_str())
                 .map(str::to_string)
         })
-        .unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(&reply.body);
-            text.chars().take(200).collect()
-        })
+        .unwrap_or_else(|| String::from_utf8_lossy(&reply.body).into_owned());
+    crate::sanitize::shorten(&message, 300).into_owned()
 }
 
 /// Path and query of a URL, for messages (never the host's credentials, never a token).

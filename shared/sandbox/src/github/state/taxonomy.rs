@@ -6,6 +6,33 @@ use axum::http::StatusCode;
 
 use super::{check_color, slot, IssueChange, Milestone, State, NEW_LABEL_COLOR};
 
+/// A label name is required and at most 50 characters.
+fn check_label_name(name: &str) -> Result<(), ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::validation("Label", "name", "missing_field"));
+    }
+    if name.chars().count() > 50 {
+        return Err(ApiError::custom(
+            "Label",
+            "name",
+            "name is too long (maximum is 50 characters)",
+        ));
+    }
+    Ok(())
+}
+
+/// A label description is at most 100 characters (101 refused, 100 accepted on github.com).
+fn check_label_description(description: Option<&str>) -> Result<(), ApiError> {
+    if description.is_some_and(|d| d.chars().count() > 100) {
+        return Err(ApiError::custom(
+            "Label",
+            "description",
+            "description is too long (maximum is 100 characters)",
+        ));
+    }
+    Ok(())
+}
+
 impl State {
     /// Adds labels to an issue (`replace` = set them instead). Returns nothing: callers render
     /// the issue's labels afterwards.
@@ -14,6 +41,7 @@ impl State {
         number: u64,
         names: &[String],
         replace: bool,
+        actor: usize,
     ) -> Result<(), ApiError> {
         let mut all: Vec<String> = Vec::new();
         if !replace {
@@ -32,10 +60,16 @@ impl State {
                 labels: Some(all),
                 ..IssueChange::default()
             },
+            actor,
         )
     }
 
-    pub(crate) fn remove_issue_label(&mut self, number: u64, name: &str) -> Result<(), ApiError> {
+    pub(crate) fn remove_issue_label(
+        &mut self,
+        number: u64,
+        name: &str,
+        actor: usize,
+    ) -> Result<(), ApiError> {
         let issue = self.issue(number)?;
         let target = self.label_by_name(name).map(|l| l.id);
         let Some(target) = target.filter(|t| issue.labels.contains(t)) else {
@@ -53,6 +87,7 @@ impl State {
                 labels: Some(keep),
                 ..IssueChange::default()
             },
+            actor,
         )
     }
 
@@ -63,9 +98,7 @@ impl State {
         description: Option<&str>,
     ) -> Result<u64, ApiError> {
         let name = name.trim();
-        if name.is_empty() {
-            return Err(ApiError::validation("Label", "name", "missing_field"));
-        }
+        check_label_name(name)?;
         if self.label_by_name(name).is_some() {
             return Err(ApiError::validation("Label", "name", "already_exists"));
         }
@@ -73,6 +106,7 @@ impl State {
             Some(c) => check_color(c)?,
             None => NEW_LABEL_COLOR.to_owned(),
         };
+        check_label_description(description)?;
         self.insert_label(name, &color, description);
         self.clock = self.next_ts();
         Ok(self.next_label_id - 1)
@@ -89,14 +123,13 @@ impl State {
         let id = self.label(name)?.id;
         let new_name = new_name.map(str::trim);
         if let Some(n) = new_name {
-            if n.is_empty() {
-                return Err(ApiError::validation("Label", "name", "missing_field"));
-            }
+            check_label_name(n)?;
             if self.label_by_name(n).is_some_and(|l| l.id != id) {
                 return Err(ApiError::validation("Label", "name", "already_exists"));
             }
         }
         let color = color.map(check_color).transpose()?;
+        check_label_description(description.flatten())?;
         let Some(label) = self.labels.get_mut(&id) else {
             return Err(ApiError::not_found());
         };
@@ -140,7 +173,12 @@ impl State {
 
     // ----- milestone writes -----
 
-    pub(crate) fn create_milestone(&mut self, mut m: Milestone) -> Result<u64, ApiError> {
+    /// Creates a milestone whose `creator` is `actor`.
+    pub(crate) fn create_milestone(
+        &mut self,
+        mut m: Milestone,
+        actor: usize,
+    ) -> Result<u64, ApiError> {
         if m.title.trim().is_empty() {
             return Err(ApiError::validation("Milestone", "title", "missing_field"));
         }
@@ -150,7 +188,7 @@ impl State {
         let ts = self.next_ts();
         self.clock = ts;
         m.number = self.milestones.keys().next_back().map_or(1, |n| n + 1);
-        m.creator = self.me;
+        m.creator = actor;
         m.created_at = ts;
         m.updated_at = ts;
         m.closed_at = (!m.open).then_some(ts);

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use super::state::{
     unix_now, Comment, Issue, Milestone, Pull, State, StateReason, Ts, User, UserKind,
 };
-use super::SandboxOptions;
+use super::{pacific, SandboxOptions, DEFAULT_LOGIN};
 
 const DAY: Ts = 86_400;
 /// Issues that must carry more than 100 comments when there are enough comments.
@@ -159,6 +159,31 @@ const CODE: &[&str] = &[
     "```\nthread 'main' panicked at src/export.rs:42:9:\nindex out of bounds\n```",
 ];
 
+/// The user a token names when the seed has no such login: someone outside the repository
+/// (no association, not assignable), or a GitHub App's bot for a `[bot]` login. GitHub
+/// Actions' bot gets its real ids, as clients sometimes recognise it by them.
+fn token_user(login: &str, k: u64, start: Ts) -> User {
+    let kind = match login.strip_suffix("[bot]") {
+        Some("github-actions") => UserKind::Bot { app: 15_368 },
+        Some(_) => UserKind::Bot { app: 950_000 + k },
+        None => UserKind::User,
+    };
+    let id = match (login, kind) {
+        ("github-actions[bot]", _) => 41_898_282,
+        (_, UserKind::Bot { .. }) => 9_250_000 + k,
+        _ => 9_300_000 + k,
+    };
+    User {
+        id,
+        login: login.to_owned(),
+        name: None,
+        kind,
+        association: "NONE",
+        assignable: false,
+        created_at: start - (200 + 11 * k as Ts) * DAY,
+    }
+}
+
 /// Builds the initial store for `opts`.
 pub(crate) fn seed(opts: &SandboxOptions) -> State {
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
@@ -169,18 +194,20 @@ pub(crate) fn seed(opts: &SandboxOptions) -> State {
     let mut users = vec![
         User {
             id: 9_000_001,
-            login: "sandbox-admin".into(),
-            name: "Sandbox Admin".into(),
+            login: DEFAULT_LOGIN.into(),
+            name: Some("Sandbox Admin".into()),
             kind: UserKind::User,
             association: "MEMBER",
+            assignable: true,
             created_at: start - 900 * DAY,
         },
         User {
             id: 9_000_002,
             login: opts.owner.clone(),
-            name: opts.owner.clone(),
+            name: Some(opts.owner.clone()),
             kind: UserKind::Organization,
             association: "OWNER",
+            assignable: false,
             created_at: start - 1000 * DAY,
         },
     ];
@@ -188,15 +215,22 @@ pub(crate) fn seed(opts: &SandboxOptions) -> State {
         users.push(User {
             id: 9_100_000 + k as u64 * 7 + 1,
             login: (*login).into(),
-            name: (*name).into(),
+            name: Some((*name).into()),
             kind: UserKind::User,
             association: assoc,
+            assignable: true,
             created_at: start - (400 + 37 * k as Ts) * DAY,
         });
     }
     let people: Vec<usize> = (2..users.len()).collect();
+    // After `people`: users who only hold a token author nothing in the seed, so extra tokens
+    // never change the seeded data.
+    for (k, t) in opts.tokens.iter().enumerate() {
+        if !users.iter().any(|u| u.login.eq_ignore_ascii_case(&t.login)) {
+            users.push(token_user(&t.login, k as u64, start));
+        }
+    }
     let mut st = State::new(&opts.owner, &opts.repo, repo_id, users);
-    st.me = 0;
     st.repo_created_at = start - 30 * DAY;
 
     for (name, color, desc, default) in LABELS {
@@ -303,7 +337,8 @@ fn seed_milestones(st: &mut State, start: Ts, anchor: Ts) {
             created_at,
             updated_at: closed_at.unwrap_or(created_at + 5 * DAY),
             closed_at,
-            due_on: due.map(|d| anchor + d * DAY + 7 * 3600),
+            // Midnight Pacific time, as GitHub stores every due date.
+            due_on: due.and_then(|d| pacific::due_on_day_of(anchor + d * DAY)),
             open_issues: 0,
             closed_issues: 0,
         });

@@ -62,24 +62,42 @@ impl<'a> Render<'a> {
         format!("{}/{}/{}", self.ctx.origin, self.st.owner, self.st.repo)
     }
 
-    /// `simple-user`.
+    /// `simple-user`. A bot's login (`name[bot]`) is percent-encoded in its API URLs and its
+    /// page is the app's, as on GitHub.
     pub(crate) fn user(&self, idx: usize) -> Value {
         let Some(u) = self.st.users.get(idx) else {
             return Value::Null;
         };
-        let api = format!("{}/users/{}", self.ctx.api, u.login);
-        let kind = match u.kind {
-            UserKind::User => "User",
-            UserKind::Organization => "Organization",
+        let api = format!("{}/users/{}", self.ctx.api, encode_segment(&u.login));
+        let (kind, html_url, avatar) = match u.kind {
+            UserKind::User => (
+                "User",
+                format!("{}/{}", self.ctx.origin, u.login),
+                format!("https://avatars.githubusercontent.com/u/{}?v=4", u.id),
+            ),
+            UserKind::Organization => (
+                "Organization",
+                format!("{}/{}", self.ctx.origin, u.login),
+                format!("https://avatars.githubusercontent.com/u/{}?v=4", u.id),
+            ),
+            UserKind::Bot { app } => (
+                "Bot",
+                format!(
+                    "{}/apps/{}",
+                    self.ctx.origin,
+                    u.login.trim_end_matches("[bot]")
+                ),
+                format!("https://avatars.githubusercontent.com/in/{app}?v=4"),
+            ),
         };
         json!({
             "login": u.login,
             "id": u.id,
             "node_id": node_id(kind, u.id),
-            "avatar_url": format!("https://avatars.githubusercontent.com/u/{}?v=4", u.id),
+            "avatar_url": avatar,
             "gravatar_id": "",
             "url": api,
-            "html_url": format!("{}/{}", self.ctx.origin, u.login),
+            "html_url": html_url,
             "followers_url": format!("{api}/followers"),
             "following_url": format!("{api}/following{{/other_user}}"),
             "gists_url": format!("{api}/gists{{/gist_id}}"),

@@ -8,8 +8,11 @@ use axum::extract::{Path, Query, State};
 use axum::Extension;
 use serde_json::Value;
 
-use super::http::{check_repo, parse_body, ApiError, Ctx, Params, Reply};
+use super::http::{check_repo, parse_body, Actor, ApiError, Ctx, Params, Reply};
 use super::render::Render;
+use super::schema::{
+    Shape, INT_OR_STRING, INT_STRING_OR_NULL, STRING, STRING_OR_NULL, STRING_OR_OBJECT,
+};
 use super::state::{Issue, IssueChange, State as Store, StateReason};
 use super::Shared;
 
@@ -173,16 +176,14 @@ pub(crate) async fn get_one(
 pub(crate) async fn create(
     State(sb): State<Arc<Shared>>,
     Extension(ctx): Extension<Ctx>,
+    Actor(actor): Actor,
     Path((owner, repo)): RepoPath,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
-    let mut change = parse_change(&parse_body(&body)?)?;
-    // POST ignores state: new issues are open.
-    change.open = None;
-    change.state_reason = None;
+    let change = parse_change(&parse_body(&body)?, true)?;
     let mut st = sb.write();
     check_repo(&st, &owner, &repo)?;
-    let n = st.create_issue(change)?;
+    let n = st.create_issue(change, actor)?;
     let issue = st.issue(n)?;
     Ok(Reply::created(&Render::new(&ctx, &st).issue(issue, true)))
 }
@@ -190,14 +191,15 @@ pub(crate) async fn create(
 pub(crate) async fn update(
     State(sb): State<Arc<Shared>>,
     Extension(ctx): Extension<Ctx>,
+    Actor(actor): Actor,
     Path((owner, repo, n)): IssuePath,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
-    let change = parse_change(&parse_body(&body)?)?;
+    let change = parse_change(&parse_body(&body)?, false)?;
     let n = number(&n)?;
     let mut st = sb.write();
     check_repo(&st, &owner, &repo)?;
-    st.update_issue(n, change)?;
+    st.update_issue(n, change, actor)?;
     let issue = st.issue(n)?;
     Ok(Reply::ok(&Render::new(&ctx, &st).issue(issue, true)))
 }
@@ -218,75 +220,88 @@ fn invalid(field: &str) -> ApiError {
     ApiError::validation("Issue", field, "invalid")
 }
 
-/// A list of names from `["a", "b"]` or `[{"name": "a"}]`; `null` is the empty list.
-pub(crate) fn names(v: &Value, field: &str) -> Result<Vec<String>, ApiError> {
+/// Label or login names from `["a", "b"]` or objects naming them (`[{"name": "a"}]` for
+/// labels, `[{"login": "a"}]` for assignees); a bare string is one name and `null` none (the
+/// issue-label endpoints take those too).
+pub(crate) fn names(
+    v: &Value,
+    key: &str,
+    resource: &str,
+    field: &str,
+) -> Result<Vec<String>, ApiError> {
+    let named = |x: &Value| match x {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get(key).and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    };
     match v {
         Value::Null => Ok(Vec::new()),
         Value::String(s) => Ok(vec![s.clone()]),
         Value::Array(items) => items
             .iter()
-            .map(|x| match x {
-                Value::String(s) => Ok(s.clone()),
-                Value::Object(o) => o
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| invalid(field)),
-                _ => Err(invalid(field)),
-            })
+            .map(|x| named(x).ok_or_else(|| ApiError::validation(resource, field, "invalid")))
             .collect(),
-        _ => Err(invalid(field)),
+        _ => Err(ApiError::validation(resource, field, "invalid")),
     }
 }
 
-/// Reads the fields of an issue POST/PATCH body; absent fields stay `None`.
-fn parse_change(v: &Value) -> Result<IssueChange, ApiError> {
-    let Value::Object(o) = v else {
-        return Err(ApiError::bad_json());
-    };
+/// Reads an issue POST (`create`) or PATCH body: its shape first, against GitHub's schema
+/// for the operation, then each field. Absent fields stay `None`.
+fn parse_change(v: &Value, create: bool) -> Result<IssueChange, ApiError> {
+    let mut shape = Shape::of(v)?;
+    if create {
+        // `state` is not part of a create: GitHub ignores it and opens the issue.
+        shape.required("title").kinds("title", INT_OR_STRING);
+    } else {
+        shape
+            .kinds("title", INT_STRING_OR_NULL)
+            .one_of("state", &["open", "closed"], false)
+            .one_of("state_reason", StateReason::NAMES, true);
+    }
+    let o = shape
+        .kinds("body", STRING_OR_NULL)
+        .kinds("assignee", STRING_OR_NULL)
+        .kinds("milestone", INT_STRING_OR_NULL)
+        .array_of("labels", STRING_OR_OBJECT)
+        .array_of("assignees", if create { STRING } else { STRING_OR_OBJECT })
+        .check()?;
     let mut c = IssueChange::default();
     if let Some(t) = o.get("title") {
+        // A number is a title too ("title": 59437 makes "59437"); null blanks it, which a
+        // title cannot be.
         c.title = Some(match t {
-            Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
-            _ => return Err(invalid("title")),
+            Value::String(s) => s.clone(),
+            _ => String::new(),
         });
     }
     if let Some(b) = o.get("body") {
-        c.body = Some(match b {
-            Value::Null => None,
-            Value::String(s) => Some(s.clone()),
-            _ => return Err(invalid("body")),
-        });
+        c.body = Some(b.as_str().map(str::to_owned));
     }
-    if let Some(s) = o.get("state") {
-        c.open = Some(match s.as_str() {
-            Some("open") => true,
-            Some("closed") => false,
-            _ => return Err(invalid("state")),
-        });
-    }
-    if let Some(r) = o.get("state_reason") {
-        c.state_reason = Some(match r {
-            Value::Null => None,
-            Value::String(s) => Some(StateReason::parse(s).ok_or_else(|| invalid("state_reason"))?),
-            _ => return Err(invalid("state_reason")),
-        });
+    // The reason only counts with a state: "Ignored unless `state` is changed."
+    if let Some(state) = o.get("state").and_then(Value::as_str).filter(|_| !create) {
+        c.open = Some(state == "open");
+        if let Some(r) = o.get("state_reason") {
+            c.state_reason = Some(r.as_str().and_then(StateReason::parse));
+        }
     }
     if let Some(l) = o.get("labels") {
-        c.labels = Some(names(l, "labels")?);
+        c.labels = Some(names(l, "name", "Label", "name")?);
     }
     if let Some(a) = o.get("assignees") {
-        c.assignees = Some(names(a, "assignees")?);
+        c.assignees = Some(names(a, "login", "Issue", "assignees")?);
     } else if let Some(a) = o.get("assignee") {
-        // The deprecated single-assignee field.
-        c.assignees = Some(names(a, "assignee")?);
+        // The deprecated single-assignee field; its errors name it.
+        c.assignees = Some(names(a, "login", "Issue", "assignee")?);
+        c.assignee_field = "assignee";
     }
     if let Some(m) = o.get("milestone") {
         c.milestone = Some(match m {
             Value::Null => None,
             Value::Number(n) => Some(n.as_u64().ok_or_else(|| invalid("milestone"))?),
-            Value::String(s) => Some(s.parse().map_err(|_| invalid("milestone"))?),
+            // PyGithub clears a milestone with "": so does GitHub. A title is not a number.
+            Value::String(s) if s.trim().is_empty() => None,
+            Value::String(s) => Some(s.trim().parse().map_err(|_| invalid("milestone"))?),
             _ => return Err(invalid("milestone")),
         });
     }

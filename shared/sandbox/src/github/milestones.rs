@@ -8,8 +8,10 @@ use axum::extract::{Path, Query, State};
 use axum::Extension;
 use serde_json::Value;
 
-use super::http::{check_repo, parse_body, ApiError, Ctx, Params, Reply};
+use super::http::{check_repo, parse_body, Actor, ApiError, Ctx, Params, Reply};
+use super::pacific;
 use super::render::Render;
+use super::schema::{Shape, STRING, STRING_OR_NULL};
 use super::state::{Milestone, Ts};
 use super::Shared;
 
@@ -90,40 +92,34 @@ struct MilestoneChange {
 }
 
 impl MilestoneChange {
-    fn parse(bytes: &[u8]) -> Result<MilestoneChange, ApiError> {
+    /// Reads a milestone POST (`create`: `title` required) or PATCH body: its shape against
+    /// GitHub's schema, then the due date. `due_on` may be a timestamp or a bare date
+    /// (PyGithub sends a `date` as `YYYY-MM-DD`); `null` clears it.
+    fn parse(bytes: &[u8], create: bool) -> Result<MilestoneChange, ApiError> {
         let v = parse_body(bytes)?;
-        let mut c = MilestoneChange::default();
-        match v.get("title") {
-            None => {}
-            Some(Value::String(s)) => c.title = Some(s.clone()),
-            Some(_) => return Err(invalid("title")),
+        let mut shape = Shape::of(&v)?;
+        if create {
+            shape.required("title");
         }
-        match v.get("state") {
-            None => {}
-            Some(s) => {
-                c.open = Some(match s.as_str() {
-                    Some("open") => true,
-                    Some("closed") => false,
-                    _ => return Err(invalid("state")),
-                })
-            }
-        }
-        match v.get("description") {
-            None => {}
-            Some(Value::Null) => c.description = Some(None),
-            Some(Value::String(s)) => c.description = Some(Some(s.clone())),
-            Some(_) => return Err(invalid("description")),
-        }
-        match v.get("due_on") {
-            None => {}
-            Some(Value::Null) => c.due_on = Some(None),
-            Some(Value::String(s)) => {
-                let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| invalid("due_on"))?;
-                c.due_on = Some(Some(t.timestamp()));
-            }
-            Some(_) => return Err(invalid("due_on")),
-        }
-        Ok(c)
+        let o = shape
+            .kinds("title", STRING)
+            .one_of("state", &["open", "closed"], false)
+            .kinds("description", STRING_OR_NULL)
+            .kinds("due_on", STRING_OR_NULL)
+            .check()?;
+        let text = |k: &str| o.get(k).map(|v| v.as_str().map(str::to_owned));
+        Ok(MilestoneChange {
+            title: text("title").flatten(),
+            open: o.get("state").map(|s| s.as_str() != Some("closed")),
+            description: text("description"),
+            due_on: match o.get("due_on") {
+                None => None,
+                Some(Value::String(s)) => Some(Some(
+                    pacific::parse_due_on(s).ok_or_else(|| invalid("due_on"))?,
+                )),
+                Some(_) => Some(None),
+            },
+        })
     }
 
     fn apply(self, m: &mut Milestone) {
@@ -145,10 +141,11 @@ impl MilestoneChange {
 pub(crate) async fn create(
     State(sb): State<Arc<Shared>>,
     Extension(ctx): Extension<Ctx>,
+    Actor(actor): Actor,
     Path((owner, repo)): RepoPath,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
-    let change = MilestoneChange::parse(&body)?;
+    let change = MilestoneChange::parse(&body, true)?;
     let mut m = Milestone {
         id: 0,
         number: 0,
@@ -166,7 +163,7 @@ pub(crate) async fn create(
     change.apply(&mut m);
     let mut st = sb.write();
     check_repo(&st, &owner, &repo)?;
-    let n = st.create_milestone(m)?;
+    let n = st.create_milestone(m, actor)?;
     let m = st.milestone(n)?;
     Ok(Reply::created(&Render::new(&ctx, &st).milestone(m)))
 }
@@ -178,7 +175,7 @@ pub(crate) async fn update(
     body: Bytes,
 ) -> Result<Reply, ApiError> {
     let n = number(&n)?;
-    let change = MilestoneChange::parse(&body)?;
+    let change = MilestoneChange::parse(&body, false)?;
     let mut st = sb.write();
     check_repo(&st, &owner, &repo)?;
     st.update_milestone(n, |m| change.apply(m))?;

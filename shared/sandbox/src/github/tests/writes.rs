@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::super::WriteLimit;
 use super::{all_pages, call, get, opts, send, start, AUTH, REPO};
-use crate::sandbox::SandboxOptions;
+use crate::github::SandboxOptions;
+use crate::{ServerOptions, WriteLimit};
 
 #[tokio::test]
 async fn sandbox_deleting_a_label_strips_it_from_issues() {
@@ -42,11 +42,12 @@ async fn sandbox_deleting_a_label_strips_it_from_issues() {
         addr,
         "PATCH",
         &format!("{REPO}/labels/help%20wanted"),
-        json!({"new_name": "help: wanted", "color": "#00FF00"}),
+        json!({"new_name": "help: wanted", "color": "00FF00"}),
     )
     .await;
     assert_eq!(r.status, 200, "{:?}", r.json());
-    assert_eq!(r.json()["color"], "00ff00");
+    // Kept as sent, like GitHub's BADA55.
+    assert_eq!(r.json()["color"], "00FF00");
     assert!(r.json()["url"]
         .as_str()
         .is_some_and(|u| u.ends_with("/labels/help%3A%20wanted")));
@@ -107,7 +108,10 @@ async fn sandbox_deleted_issue_answers_410() {
 #[tokio::test]
 async fn sandbox_faults_never_change_state() {
     let sb = start(SandboxOptions {
-        fault_rate: 1.0,
+        server: ServerOptions {
+            fault_rate: 1.0,
+            ..ServerOptions::default()
+        },
         ..opts()
     })
     .await;
@@ -138,7 +142,10 @@ async fn sandbox_faults_never_change_state() {
 
     // Half the writes fail; exactly the successful ones are applied.
     let sb = start(SandboxOptions {
-        fault_rate: 0.5,
+        server: ServerOptions {
+            fault_rate: 0.5,
+            ..ServerOptions::default()
+        },
         ..opts()
     })
     .await;
@@ -163,11 +170,14 @@ async fn sandbox_faults_never_change_state() {
 #[tokio::test]
 async fn sandbox_write_limit_answers_403_with_retry_after() {
     let sb = start(SandboxOptions {
-        write_limit: Some(WriteLimit {
-            max_writes: 3,
-            per: Duration::from_secs(60),
-            retry_after_secs: 7,
-        }),
+        server: ServerOptions {
+            write_limit: Some(WriteLimit {
+                max_writes: 3,
+                per: Duration::from_secs(60),
+                retry_after_secs: 7,
+            }),
+            ..ServerOptions::default()
+        },
         ..opts()
     })
     .await;
@@ -268,7 +278,16 @@ async fn sandbox_since_filters_and_updates() {
     )
     .await;
     assert_eq!(e.json()["body"], "edited");
-    let long = "x".repeat(65537);
+    // 262,144 bytes is the real limit (the message says 65536 characters).
+    let at_limit = send(
+        addr,
+        "PATCH",
+        &format!("{REPO}/issues/comments/{id}"),
+        json!({"body": "🌈".repeat(65536)}),
+    )
+    .await;
+    assert_eq!(at_limit.status, 200);
+    let long = "x".repeat(262_145);
     let too_long = send(
         addr,
         "PATCH",
@@ -304,7 +323,20 @@ async fn sandbox_since_filters_and_updates() {
     )
     .await;
     assert_eq!(missing.status, 422);
-    assert_eq!(missing.json()["errors"][0]["field"], "title");
+    assert_eq!(
+        missing.json()["message"],
+        "Invalid request.\n\n\"title\" wasn't supplied."
+    );
+    let blank = send(
+        addr,
+        "POST",
+        &format!("{REPO}/issues"),
+        json!({"title": " "}),
+    )
+    .await;
+    assert_eq!(blank.status, 422);
+    assert_eq!(blank.json()["errors"][0]["field"], "title");
+    assert_eq!(blank.json()["errors"][0]["code"], "missing_field");
 }
 
 #[tokio::test]
@@ -364,7 +396,10 @@ async fn sandbox_milestones() {
 #[tokio::test]
 async fn sandbox_latency_delays_api_requests_only() {
     let sb = start(SandboxOptions {
-        latency_ms: 150,
+        server: ServerOptions {
+            latency_ms: 150,
+            ..ServerOptions::default()
+        },
         ..opts()
     })
     .await;

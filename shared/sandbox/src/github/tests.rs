@@ -9,7 +9,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{Sandbox, SandboxOptions};
+use crate::ServerOptions;
 
+mod users;
+mod validation;
 mod writes;
 
 const REPO: &str = "/repos/acme/widgets";
@@ -282,7 +285,8 @@ async fn sandbox_auth_forms() {
     assert_eq!(bad.status, 401);
     assert_eq!(
         bad.json(),
-        json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
+        json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest",
+               "status": "401"})
     );
     // Anonymous reads work (public repository); anonymous writes and /user do not.
     assert_eq!(
@@ -361,7 +365,10 @@ async fn sandbox_api_v3_prefix_and_public_url() {
     sb.shutdown().await;
 
     let sb = start(SandboxOptions {
-        public_url: Some("https://gh.example.test/".into()),
+        server: ServerOptions {
+            public_url: Some("https://gh.example.test/".into()),
+            ..ServerOptions::default()
+        },
         ..opts()
     })
     .await;

@@ -7,9 +7,10 @@ use axum::extract::{Path, Query, State};
 use axum::Extension;
 use serde_json::Value;
 
-use super::http::{check_repo, parse_body, ApiError, Ctx, Params, Reply};
+use super::http::{check_repo, parse_body, Actor, ApiError, Ctx, Params, Reply};
 use super::issues::number;
 use super::render::Render;
+use super::schema::{Shape, STRING};
 use super::state::Comment;
 use super::Shared;
 
@@ -90,17 +91,17 @@ fn comment_id(s: &str) -> Result<u64, ApiError> {
     s.parse::<u64>().map_err(|_| ApiError::not_found())
 }
 
-/// The `body` field of a comment POST/PATCH.
+/// The `body` of a comment POST/PATCH: required, a string (GitHub's schema for both).
 fn body_field(bytes: &[u8]) -> Result<String, ApiError> {
-    match parse_body(bytes)?.get("body") {
-        Some(Value::String(s)) => Ok(s.clone()),
-        None | Some(Value::Null) => Err(ApiError::validation(
-            "IssueComment",
-            "body",
-            "missing_field",
-        )),
-        Some(_) => Err(ApiError::validation("IssueComment", "body", "invalid")),
-    }
+    let v = parse_body(bytes)?;
+    let o = Shape::of(&v)?
+        .required("body")
+        .kinds("body", STRING)
+        .check()?;
+    Ok(o.get("body")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned())
 }
 
 pub(crate) async fn get_one(
@@ -117,6 +118,7 @@ pub(crate) async fn get_one(
 pub(crate) async fn create(
     State(sb): State<Arc<Shared>>,
     Extension(ctx): Extension<Ctx>,
+    Actor(actor): Actor,
     Path((owner, repo, n)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
@@ -124,7 +126,7 @@ pub(crate) async fn create(
     let text = body_field(&body)?;
     let mut st = sb.write();
     check_repo(&st, &owner, &repo)?;
-    let id = st.create_comment(n, &text)?;
+    let id = st.create_comment(n, &text, actor)?;
     let c = st.comment(id)?;
     Ok(Reply::created(&Render::new(&ctx, &st).comment(c)))
 }

@@ -2,25 +2,41 @@
 //! `updated_at` right.
 
 use super::super::http::ApiError;
-use super::{check_body, slot, Comment, State};
+use super::{slot, Comment, State, MAX_BODY_BYTES};
+
+/// What GitHub refuses in a comment, and how it words it (recorded from github.com).
+fn check_comment_body(body: &str) -> Result<(), ApiError> {
+    if body.trim().is_empty() {
+        return Err(ApiError::unprocessable(
+            "IssueComment",
+            "Body cannot be blank",
+        ));
+    }
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::unprocessable(
+            "IssueComment",
+            "Body is too long (maximum is 65536 characters)",
+        ));
+    }
+    Ok(())
+}
 
 impl State {
-    pub(crate) fn create_comment(&mut self, number: u64, body: &str) -> Result<u64, ApiError> {
+    /// Adds a comment by `actor` to issue `number`.
+    pub(crate) fn create_comment(
+        &mut self,
+        number: u64,
+        body: &str,
+        actor: usize,
+    ) -> Result<u64, ApiError> {
         self.issue(number)?;
-        if body.trim().is_empty() {
-            return Err(ApiError::validation(
-                "IssueComment",
-                "body",
-                "missing_field",
-            ));
-        }
-        check_body(body, "IssueComment")?;
+        check_comment_body(body)?;
         let ts = self.next_ts();
         self.clock = ts;
         let id = self.push_comment(Comment {
             id: 0,
             issue: number,
-            user: self.me,
+            user: actor,
             body: body.to_owned(),
             created_at: ts,
             updated_at: ts,
@@ -32,14 +48,7 @@ impl State {
     /// Edits a comment. Like GitHub, this does not bump the issue's `updated_at`.
     pub(crate) fn update_comment(&mut self, id: u64, body: &str) -> Result<(), ApiError> {
         let old = self.comment(id)?;
-        if body.trim().is_empty() {
-            return Err(ApiError::validation(
-                "IssueComment",
-                "body",
-                "missing_field",
-            ));
-        }
-        check_body(body, "IssueComment")?;
+        check_comment_body(body)?;
         if old.body == body {
             return Ok(());
         }

@@ -16,8 +16,12 @@ mod taxonomy;
 /// Unix seconds.
 pub(crate) type Ts = i64;
 
-/// GitHub's maximum body length for issues and comments, in characters.
-pub(crate) const MAX_BODY_CHARS: usize = 65536;
+/// GitHub's limit on issue and comment bodies. Its message says 65536 characters, but what it
+/// enforces is 262,144 bytes of UTF-8 (`"a" * 262144` and 65,536 four-byte emoji pass, one
+/// byte more fails: measured against github.com).
+pub(crate) const MAX_BODY_BYTES: usize = 262_144;
+pub(crate) const BODY_TOO_LONG: &str = "body is too long (maximum is 65536 characters)";
+const MAX_TITLE_CHARS: usize = 256;
 const MAX_ASSIGNEES: usize = 10;
 const NEW_LABEL_COLOR: &str = "ededed";
 
@@ -25,16 +29,23 @@ const NEW_LABEL_COLOR: &str = "ededed";
 pub(crate) enum UserKind {
     User,
     Organization,
+    /// A GitHub App's bot user (`name[bot]`), which acts through installation tokens.
+    Bot {
+        /// The app's id (its avatar lives under `/in/{app}`).
+        app: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct User {
     pub id: u64,
     pub login: String,
-    pub name: String,
+    pub name: Option<String>,
     pub kind: UserKind,
     /// `author_association` of this user on the repository.
     pub association: &'static str,
+    /// Whether issues can be assigned to this user (people with access to the repository).
+    pub assignable: bool,
     pub created_at: Ts,
 }
 
@@ -73,6 +84,10 @@ pub(crate) enum StateReason {
 }
 
 impl StateReason {
+    /// Every reason, as the API names them.
+    pub(crate) const NAMES: &'static [&'static str] =
+        &["completed", "not_planned", "duplicate", "reopened"];
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             StateReason::Completed => "completed",
@@ -133,7 +148,7 @@ pub(crate) struct Comment {
 }
 
 /// A validated-on-apply change to an issue (POST or PATCH body). `None` = leave as is.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct IssueChange {
     pub title: Option<String>,
     pub body: Option<Option<String>>,
@@ -141,7 +156,25 @@ pub(crate) struct IssueChange {
     pub state_reason: Option<Option<StateReason>>,
     pub labels: Option<Vec<String>>,
     pub assignees: Option<Vec<String>>,
+    /// The body field the assignees came from (`assignees`, or the older `assignee`), which
+    /// an error about them names.
+    pub assignee_field: &'static str,
     pub milestone: Option<Option<u64>>,
+}
+
+impl Default for IssueChange {
+    fn default() -> Self {
+        IssueChange {
+            title: None,
+            body: None,
+            open: None,
+            state_reason: None,
+            labels: None,
+            assignees: None,
+            assignee_field: "assignees",
+            milestone: None,
+        }
+    }
 }
 
 /// The whole store. Issue numbers are dense (`issues[n - 1]`); deleted issues stay as
@@ -153,8 +186,6 @@ pub(crate) struct State {
     pub repo_id: u64,
     pub repo_created_at: Ts,
     pub users: Vec<User>,
-    /// The authenticated user (owner of the sandbox token).
-    pub me: usize,
     /// The organisation owning the repository.
     pub org: usize,
     user_index: HashMap<String, usize>,
@@ -198,7 +229,6 @@ impl State {
             repo: repo.to_owned(),
             repo_id,
             repo_created_at: 0,
-            me: 0,
             org,
             users,
             user_index,
@@ -397,11 +427,13 @@ impl State {
 
     // ----- issue writes -----
 
-    pub(crate) fn create_issue(&mut self, change: IssueChange) -> Result<u64, ApiError> {
-        let title = change.title.as_deref().unwrap_or("").trim();
-        if title.is_empty() {
-            return Err(ApiError::validation("Issue", "title", "missing_field"));
-        }
+    /// Opens an issue authored by `actor` (an index into `users`).
+    pub(crate) fn create_issue(
+        &mut self,
+        change: IssueChange,
+        actor: usize,
+    ) -> Result<u64, ApiError> {
+        check_title(change.title.as_deref().unwrap_or(""))?;
         let ts = self.next_ts();
         let number = self.issues.len() as u64 + 1;
         let blank = Issue {
@@ -409,7 +441,7 @@ impl State {
             number,
             title: String::new(),
             body: None,
-            user: self.me,
+            user: actor,
             labels: Vec::new(),
             assignees: Vec::new(),
             milestone: None,
@@ -424,23 +456,25 @@ impl State {
             pull: None,
             deleted: false,
         };
-        let issue = self.apply_change(blank, change, ts)?;
+        let issue = self.apply_change(blank, change, ts, actor)?;
         self.clock = ts;
         self.push_issue(issue);
         Ok(number)
     }
 
+    /// Changes an issue on behalf of `actor` (who becomes `closed_by` if this closes it).
     pub(crate) fn update_issue(
         &mut self,
         number: u64,
         change: IssueChange,
+        actor: usize,
     ) -> Result<(), ApiError> {
         let old = self.issue(number)?.clone();
-        if matches!(&change.title, Some(t) if t.trim().is_empty()) {
-            return Err(ApiError::validation("Issue", "title", "missing_field"));
+        if let Some(t) = &change.title {
+            check_title(t)?;
         }
         let ts = self.next_ts();
-        let mut new = self.apply_change(old.clone(), change, ts)?;
+        let mut new = self.apply_change(old.clone(), change, ts, actor)?;
         if new != old {
             new.updated_at = ts;
             self.clock = ts;
@@ -456,25 +490,31 @@ impl State {
         mut issue: Issue,
         change: IssueChange,
         ts: Ts,
+        actor: usize,
     ) -> Result<Issue, ApiError> {
         if let Some(Some(body)) = &change.body {
-            check_body(body, "Issue")?;
+            if body.len() > MAX_BODY_BYTES {
+                return Err(ApiError::custom("Issue", "body", BODY_TOO_LONG));
+            }
         }
+        let field = change.assignee_field;
         let assignees = match &change.assignees {
             None => None,
             Some(logins) => {
                 let mut ids = Vec::new();
+                // Only people with access to the repository can be assigned; GitHub names
+                // the login it refused.
                 for login in logins {
                     let u = self
                         .user_by_login(login)
-                        .filter(|&u| self.users[u].kind == UserKind::User)
-                        .ok_or_else(|| ApiError::validation("Issue", "assignees", "invalid"))?;
+                        .filter(|&u| self.users[u].assignable)
+                        .ok_or_else(|| ApiError::invalid_value("Issue", field, login))?;
                     if !ids.contains(&u) {
                         ids.push(u);
                     }
                 }
                 if ids.len() > MAX_ASSIGNEES {
-                    return Err(ApiError::validation("Issue", "assignees", "invalid"));
+                    return Err(ApiError::validation("Issue", field, "invalid"));
                 }
                 Some(ids)
             }
@@ -485,8 +525,16 @@ impl State {
             }
         }
         if let Some(names) = &change.labels {
-            if names.iter().any(|n| n.trim().is_empty()) {
-                return Err(ApiError::validation("Label", "name", "invalid"));
+            for n in names {
+                let trimmed = n.trim();
+                if trimmed.is_empty() {
+                    return Err(ApiError::validation("Label", "name", "invalid"));
+                }
+                // A name padded with spaces around an existing label's is refused, naming the
+                // label (recorded from github.com); a new padded name is created trimmed.
+                if trimmed != n && self.label_by_name(trimmed).is_some() {
+                    return Err(ApiError::invalid_value("Label", "name", trimmed));
+                }
             }
         }
         // Validation done: from here on nothing fails.
@@ -510,7 +558,7 @@ impl State {
             Some(false) if issue.open => {
                 issue.open = false;
                 issue.closed_at = Some(ts);
-                issue.closed_by = Some(self.me);
+                issue.closed_by = Some(actor);
                 issue.state_reason = Some(match reason {
                     Some(StateReason::Reopened) | None => StateReason::Completed,
                     Some(r) => r,
@@ -538,7 +586,7 @@ impl State {
     fn resolve_labels(&mut self, names: &[String]) -> Vec<u64> {
         let mut ids: Vec<u64> = names
             .iter()
-            .map(|n| match self.label_by_name(n) {
+            .map(|n| match self.label_by_name(n.trim()) {
                 Some(l) => l.id,
                 None => {
                     self.insert_label(n.trim(), NEW_LABEL_COLOR, None);
@@ -575,22 +623,26 @@ pub(super) fn slot(number: u64) -> usize {
     (number as usize).wrapping_sub(1)
 }
 
-pub(super) fn check_body(body: &str, resource: &str) -> Result<(), ApiError> {
-    if body.chars().count() > MAX_BODY_CHARS {
+/// A title is required and at most 256 characters.
+fn check_title(t: &str) -> Result<(), ApiError> {
+    if t.trim().is_empty() {
+        return Err(ApiError::validation("Issue", "title", "missing_field"));
+    }
+    if t.chars().count() > MAX_TITLE_CHARS {
         return Err(ApiError::custom(
-            resource,
-            "body",
-            &format!("body is too long (maximum is {MAX_BODY_CHARS} characters)"),
+            "Issue",
+            "title",
+            "title is too long (maximum is 256 characters)",
         ));
     }
     Ok(())
 }
 
-/// Six hex digits, `#` tolerated, stored lower-case like GitHub.
+/// Six hex digits, kept as given (`BADA55` stays upper-case, as on GitHub). A leading `#` or
+/// stray spaces are refused: GitHub's REST API answers 422 for `#5319e7`.
 pub(super) fn check_color(c: &str) -> Result<String, ApiError> {
-    let c = c.trim_start_matches('#');
     if c.len() == 6 && c.chars().all(|x| x.is_ascii_hexdigit()) {
-        Ok(c.to_ascii_lowercase())
+        Ok(c.to_owned())
     } else {
         Err(ApiError::validation("Label", "color", "invalid"))
     }

@@ -5,35 +5,38 @@
 //! Order inside the gate matters: faults and the write limit are decided *before* the handler
 //! runs, so a failed write never changes state.
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::state::{unix_now, State as Store};
-use super::{SandboxOptions, SandboxStats, Shared, WriteLimit};
+use super::Shared;
+use crate::meter::Fault;
+use crate::server;
 
 pub(crate) const DOCS_URL: &str = "https://docs.github.com/rest";
 const JSON_CT: &str = "application/json; charset=utf-8";
 const RATE_LIMIT: u64 = 5000;
 
-/// A GitHub-shaped error: `{"message", "documentation_url", "errors"?}`.
+/// A GitHub-shaped error: `{"message", "errors"?, "documentation_url", "status"}`, the
+/// status repeated as a string as GitHub does.
 #[derive(Debug, Clone)]
 pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
     errors: Vec<Value>,
     retry_after: Option<u64>,
+    docs: Option<&'static str>,
 }
 
 impl ApiError {
@@ -43,7 +46,14 @@ impl ApiError {
             message: message.to_owned(),
             errors: Vec::new(),
             retry_after: None,
+            docs: None,
         }
+    }
+
+    /// The same error, pointing at the documentation of the operation that refused.
+    pub(crate) fn with_docs(mut self, url: &'static str) -> ApiError {
+        self.docs = Some(url);
+        self
     }
 
     pub(crate) fn not_found() -> ApiError {
@@ -66,6 +76,26 @@ impl ApiError {
         e
     }
 
+    /// 422 naming the value refused (`{"value", "resource", "field", "code": "invalid"}`), as
+    /// GitHub does for an assignee it cannot assign.
+    pub(crate) fn invalid_value(resource: &str, field: &str, value: &str) -> ApiError {
+        let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
+        e.errors
+            .push(json!({"value": value, "resource": resource, "field": field,
+            "code": "invalid"}));
+        e
+    }
+
+    /// 422 with an `unprocessable` code on the whole `data`, GitHub's answer to a comment
+    /// body it refuses ("Body cannot be blank").
+    pub(crate) fn unprocessable(resource: &str, message: &str) -> ApiError {
+        let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
+        e.errors
+            .push(json!({"resource": resource, "code": "unprocessable",
+            "field": "data", "message": message}));
+        e
+    }
+
     /// 422 with a `custom` code and a human message (e.g. body too long).
     pub(crate) fn custom(resource: &str, field: &str, message: &str) -> ApiError {
         let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
@@ -84,27 +114,41 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut body = json!({"message": self.message, "documentation_url": DOCS_URL});
+impl ApiError {
+    /// The response, with the error itself attached so the gate can point an error a handler
+    /// raised at the documentation of the operation (handlers don't know their route).
+    fn render(self) -> Response {
+        let mut body = json!({
+            "message": &self.message,
+            "documentation_url": self.docs.unwrap_or(DOCS_URL),
+            "status": self.status.as_str(),
+        });
         if !self.errors.is_empty() {
-            body["errors"] = Value::Array(self.errors);
+            body["errors"] = Value::Array(self.errors.clone());
         }
         let mut resp = Reply::json(self.status, &body).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        resp.extensions_mut().insert(self);
         resp
     }
 }
 
-/// A successful JSON (or empty) answer, with an optional `Link` header.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.render()
+    }
+}
+
+/// A successful JSON (or empty) answer, with an optional `Link` or `Location` header.
 #[derive(Debug)]
 pub(crate) struct Reply {
     status: StatusCode,
     body: Vec<u8>,
     link: Option<String>,
+    location: Option<String>,
 }
 
 impl Reply {
@@ -113,6 +157,7 @@ impl Reply {
             status,
             body: serde_json::to_vec(v).unwrap_or_default(),
             link: None,
+            location: None,
         }
     }
 
@@ -120,8 +165,11 @@ impl Reply {
         Reply::json(StatusCode::OK, v)
     }
 
+    /// 201 with `Location:` the new object's API URL, as GitHub answers a create.
     pub(crate) fn created(v: &Value) -> Reply {
-        Reply::json(StatusCode::CREATED, v)
+        let mut r = Reply::json(StatusCode::CREATED, v);
+        r.location = v.get("url").and_then(Value::as_str).map(str::to_owned);
+        r
     }
 
     pub(crate) fn no_content() -> Reply {
@@ -129,6 +177,7 @@ impl Reply {
             status: StatusCode::NO_CONTENT,
             body: Vec::new(),
             link: None,
+            location: None,
         }
     }
 
@@ -150,6 +199,9 @@ impl IntoResponse for Reply {
         }
         if let Some(v) = self.link.and_then(|l| HeaderValue::from_str(&l).ok()) {
             h.insert(header::LINK, v);
+        }
+        if let Some(v) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            h.insert(header::LOCATION, v);
         }
         resp
     }
@@ -287,112 +339,60 @@ pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found()
 }
 
-/// Counters and limiters, behind their own mutex (see [`Shared`]).
+/// GitHub's primary rate limit (`x-ratelimit-*`, `GET /rate_limit`), behind its own mutex
+/// (see [`Shared`]).
 #[derive(Debug)]
-pub(crate) struct Meter {
-    pub stats: SandboxStats,
-    rate_used: u64,
-    rate_reset: i64,
-    write_limit: Option<WriteLimit>,
-    recent_writes: VecDeque<Instant>,
-    fault_rate: f64,
-    fault_rng: ChaCha8Rng,
-    request_seq: u64,
+pub(crate) struct RateWindow {
+    used: u64,
+    reset: i64,
 }
 
-impl Meter {
-    pub(crate) fn new(opts: &SandboxOptions) -> Meter {
-        Meter {
-            stats: SandboxStats::default(),
-            rate_used: 0,
-            rate_reset: unix_now() + 3600,
-            write_limit: opts.write_limit,
-            recent_writes: VecDeque::new(),
-            fault_rate: opts.fault_rate,
-            // A stream separate from the data seed, so faults don't shift with data size.
-            fault_rng: ChaCha8Rng::seed_from_u64(opts.seed ^ 0x5eed_fa17),
-            request_seq: 0,
+impl RateWindow {
+    pub(crate) fn new() -> RateWindow {
+        RateWindow {
+            used: 0,
+            reset: unix_now() + 3600,
         }
-    }
-
-    pub(crate) fn reset_stats(&mut self) {
-        self.stats = SandboxStats::default();
-        self.recent_writes.clear();
-    }
-
-    fn record(&mut self, method: &str, route: String, write: bool) -> u64 {
-        self.stats.total += 1;
-        if write {
-            self.stats.writes += 1;
-        }
-        *self.stats.by_method.entry(method.to_owned()).or_default() += 1;
-        *self.stats.by_route.entry(route).or_default() += 1;
-        self.request_seq += 1;
-        self.request_seq
-    }
-
-    /// Draws whether this request fails, and how.
-    fn fault(&mut self) -> Option<ApiError> {
-        if self.fault_rate <= 0.0 || !self.fault_rng.random_bool(self.fault_rate) {
-            return None;
-        }
-        Some(match self.fault_rng.random_range(0..4u8) {
-            0 => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Server Error"),
-            1 => ApiError::new(StatusCode::BAD_GATEWAY, "Server Error"),
-            2 => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
-            _ => ApiError::secondary_limit(1),
-        })
-    }
-
-    /// Admits a write under the sliding-window limit, or says how long to wait.
-    fn admit_write(&mut self, now: Instant) -> Result<(), u64> {
-        let Some(limit) = self.write_limit else {
-            return Ok(());
-        };
-        while let Some(&t) = self.recent_writes.front() {
-            if now.duration_since(t) >= limit.per {
-                self.recent_writes.pop_front();
-            } else {
-                break;
-            }
-        }
-        if self.recent_writes.len() >= limit.max_writes as usize {
-            return Err(limit.retry_after_secs);
-        }
-        self.recent_writes.push_back(now);
-        Ok(())
     }
 
     /// Counts a request against the primary limit. The window restarts instead of reaching
     /// zero: the sandbox never refuses for the primary limit.
     fn spend(&mut self) {
         let now = unix_now();
-        if now >= self.rate_reset || self.rate_used + 1 >= RATE_LIMIT {
-            self.rate_used = 0;
-            self.rate_reset = now + 3600;
+        if now >= self.reset || self.used + 1 >= RATE_LIMIT {
+            self.used = 0;
+            self.reset = now + 3600;
         }
-        self.rate_used += 1;
+        self.used += 1;
     }
 
     /// `(limit, remaining, used, reset)` of the core resource.
     pub(crate) fn rate(&self) -> (u64, u64, u64, i64) {
-        (
-            RATE_LIMIT,
-            RATE_LIMIT - self.rate_used,
-            self.rate_used,
-            self.rate_reset,
-        )
+        (RATE_LIMIT, RATE_LIMIT - self.used, self.used, self.reset)
+    }
+}
+
+/// How GitHub answers an injected fault: 5xx bodies as its front end sends them, and the
+/// secondary rate limit as a 403 with `retry-after`.
+fn fault_error(f: Fault) -> ApiError {
+    match f {
+        Fault::ServerError => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Server Error"),
+        Fault::BadGateway => ApiError::new(StatusCode::BAD_GATEWAY, "Server Error"),
+        Fault::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+        Fault::RateLimited { retry_after } => ApiError::secondary_limit(retry_after),
     }
 }
 
 enum Auth {
     Anonymous,
-    Valid,
+    /// The user (an index into `State::users`) the token authenticates as.
+    User(usize),
     Invalid,
 }
 
-/// Accepts `token X`, `Bearer X` and Basic auth with X as user (`X:x-oauth-basic`) or password.
-fn authenticate(headers: &HeaderMap, token: &str) -> Auth {
+/// Accepts `token X`, `Bearer X` and Basic auth with X as user (`X:x-oauth-basic`) or
+/// password, for any X in `tokens`.
+fn authenticate(headers: &HeaderMap, tokens: &HashMap<String, usize>) -> Auth {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Auth::Anonymous;
     };
@@ -400,20 +400,35 @@ fn authenticate(headers: &HeaderMap, token: &str) -> Auth {
         return Auth::Invalid;
     };
     let cred = cred.trim();
-    let ok = match scheme.to_ascii_lowercase().as_str() {
-        "token" | "bearer" => cred == token,
+    let user = match scheme.to_ascii_lowercase().as_str() {
+        "token" | "bearer" => tokens.get(cred).copied(),
         "basic" => base64::engine::general_purpose::STANDARD
             .decode(cred)
             .ok()
             .and_then(|raw| String::from_utf8(raw).ok())
-            .and_then(|pair| pair.split_once(':').map(|(u, p)| u == token || p == token))
-            .unwrap_or(false),
-        _ => false,
+            .and_then(|pair| {
+                let (u, p) = pair.split_once(':')?;
+                tokens.get(u).or_else(|| tokens.get(p)).copied()
+            }),
+        _ => None,
     };
-    if ok {
-        Auth::Valid
-    } else {
-        Auth::Invalid
+    user.map_or(Auth::Invalid, Auth::User)
+}
+
+/// Who a request acts as: the user its token authenticates as. Handlers of writes take it;
+/// the gate has already refused anonymous writes, so a missing actor is a 401 all the same.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Actor(pub usize);
+
+impl<S: Send + Sync> FromRequestParts<S> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Actor, ApiError> {
+        parts
+            .extensions
+            .get::<Actor>()
+            .copied()
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "Requires authentication"))
     }
 }
 
@@ -426,21 +441,10 @@ fn is_write(m: &Method) -> bool {
 
 /// The web origin clients see: the public URL (minus any `/api/v3`), else the `Host` header.
 fn origin(sb: &Shared, headers: &HeaderMap) -> String {
-    if let Some(u) = &sb.opts.public_url {
-        let u = u.trim_end_matches('/');
-        return u.strip_suffix("/api/v3").unwrap_or(u).to_owned();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        });
-    match host {
-        Some(h) => format!("http://{h}"),
-        None => format!("http://{}", sb.local_addr),
+    let o = server::origin(sb.opts.server.public_url.as_deref(), sb.local_addr, headers);
+    match o.strip_suffix("/api/v3") {
+        Some(web) => web.to_owned(),
+        None => o,
     }
 }
 
@@ -463,8 +467,8 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
     let seq = sb
         .meter()
         .record(method.as_str(), format!("{method} {route}"), write);
-    if sb.opts.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(sb.opts.latency_ms)).await;
+    if sb.opts.server.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(sb.opts.server.latency_ms)).await;
     }
 
     let prefixed = path == "/api/v3" || path.starts_with("/api/v3/");
@@ -482,42 +486,49 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
         .then(|| req.headers().get(header::IF_NONE_MATCH).cloned())
         .flatten();
 
-    let verdict = match authenticate(req.headers(), &sb.opts.token) {
+    let verdict = match authenticate(req.headers(), &sb.tokens) {
         Auth::Invalid => Err(ApiError::new(StatusCode::UNAUTHORIZED, "Bad credentials")),
         Auth::Anonymous if write || route == "/user" => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "Requires authentication",
         )),
-        _ => {
-            let mut meter = sb.meter();
-            match meter.fault() {
-                Some(fault) => Err(fault),
-                None if write => meter
-                    .admit_write(Instant::now())
-                    .map_err(ApiError::secondary_limit),
-                None => Ok(()),
-            }
-        }
-    };
+        Auth::Anonymous => Ok(None),
+        Auth::User(u) => Ok(Some(Actor(u))),
+    }
+    .and_then(|actor| {
+        sb.meter()
+            .admit(write, Instant::now())
+            .map_err(fault_error)?;
+        Ok(actor)
+    });
     let resp = match verdict {
         Err(e) => e.into_response(),
-        Ok(()) => {
+        Ok(actor) => {
             req.extensions_mut().insert(ctx);
-            next.run(req).await
+            if let Some(actor) = actor {
+                req.extensions_mut().insert(actor);
+            }
+            let resp = next.run(req).await;
+            // An operation's own refusals point at its documentation, as on GitHub.
+            match (
+                resp.extensions().get::<ApiError>(),
+                super::docs_url(&method, &route),
+            ) {
+                (Some(e), Some(url)) if e.docs.is_none() => e.clone().with_docs(url).render(),
+                _ => resp,
+            }
         }
     };
     let (resp, body_len) = with_etag(resp, conditional).await;
     let not_modified = resp.status() == StatusCode::NOT_MODIFIED;
+    sb.meter().answered(body_len, not_modified);
     let (limit, remaining, used, reset) = {
-        let mut meter = sb.meter();
-        meter.stats.response_bytes += body_len;
-        if not_modified {
-            // Conditional hits are free on GitHub, so they don't spend the primary limit.
-            meter.stats.not_modified += 1;
-        } else {
-            meter.spend();
+        let mut rate = sb.rate();
+        // Conditional hits are free on GitHub, so they don't spend the primary limit.
+        if !not_modified {
+            rate.spend();
         }
-        meter.rate()
+        rate.rate()
     };
     decorate(resp, seq, [limit, remaining, used], reset)
 }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::Extension;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::http::{check_repo, parse_body, ApiError, Ctx, Params, Reply};
+use super::http::{check_repo, parse_body, Actor, ApiError, Ctx, Params, Reply};
 use super::issues::{names, number};
 use super::render::Render;
+use super::schema::{Shape, STRING, STRING_OR_NULL, STRING_OR_OBJECT};
 use super::state::{Label, State as Store};
 use super::Shared;
 
@@ -47,18 +48,10 @@ pub(crate) async fn get_one(
     Ok(Reply::ok(&Render::new(&ctx, &st).label(l)))
 }
 
-fn invalid(field: &str) -> ApiError {
-    ApiError::validation("Label", field, "invalid")
-}
-
-/// An optional string field; `Some(None)` when explicitly null.
-fn opt_str<'a>(v: &'a Value, field: &str) -> Result<Option<Option<&'a str>>, ApiError> {
-    match v.get(field) {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(s)) => Ok(Some(Some(s))),
-        Some(_) => Err(invalid(field)),
-    }
+/// An optional string field; `Some(None)` when explicitly null (the schema has already
+/// refused other types).
+fn opt_str<'a>(o: &'a Map<String, Value>, field: &str) -> Option<Option<&'a str>> {
+    o.get(field).map(Value::as_str)
 }
 
 pub(crate) async fn create(
@@ -68,9 +61,15 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> Result<Reply, ApiError> {
     let v = parse_body(&body)?;
-    let name = opt_str(&v, "name")?.flatten().unwrap_or("");
-    let color = opt_str(&v, "color")?.flatten();
-    let description = opt_str(&v, "description")?.flatten();
+    let o = Shape::of(&v)?
+        .required("name")
+        .kinds("name", STRING)
+        .kinds("color", STRING)
+        .kinds("description", STRING_OR_NULL)
+        .check()?;
+    let name = opt_str(o, "name").flatten().unwrap_or("");
+    let color = opt_str(o, "color").flatten();
+    let description = opt_str(o, "description").flatten();
     let mut st = sb.write();
     check_repo(&st, &owner, &repo)?;
     let id = st.create_label(name, color, description)?;
@@ -86,12 +85,18 @@ pub(crate) async fn update(
     body: Bytes,
 ) -> Result<Reply, ApiError> {
     let v = parse_body(&body)?;
-    let new_name = match opt_str(&v, "new_name")? {
-        Some(n) => n,
-        None => opt_str(&v, "name")?.flatten(),
-    };
-    let color = opt_str(&v, "color")?.flatten();
-    let description = opt_str(&v, "description")?;
+    // `name` is the rename field's older spelling, still honoured.
+    let o = Shape::of(&v)?
+        .kinds("new_name", STRING)
+        .kinds("name", STRING)
+        .kinds("color", STRING)
+        .kinds("description", STRING_OR_NULL)
+        .check()?;
+    let new_name = opt_str(o, "new_name")
+        .or_else(|| opt_str(o, "name"))
+        .flatten();
+    let color = opt_str(o, "color").flatten();
+    let description = opt_str(o, "description");
     let mut st = sb.write();
     check_repo(&st, &owner, &repo)?;
     let id = st.update_label(&name, new_name, color, description)?;
@@ -127,21 +132,29 @@ pub(crate) async fn issue_list(
     issue_labels(&ctx, &st, number(&n)?)
 }
 
-/// Label names from `{"labels": [...]}`, a bare array, or objects with `name`.
+/// Label names from `{"labels": [...]}`, a bare array or a bare string (GitHub takes all
+/// three), each name a string or an object with `name`.
 fn label_names(bytes: &[u8]) -> Result<Vec<String>, ApiError> {
     let v = parse_body(bytes)?;
-    match &v {
-        Value::Array(_) => names(&v, "labels"),
-        Value::Object(o) => o
-            .get("labels")
-            .map_or(Ok(Vec::new()), |l| names(l, "labels")),
-        _ => Err(ApiError::bad_json()),
-    }
+    let list = match &v {
+        Value::Array(_) | Value::String(_) => &v,
+        _ => {
+            let o = Shape::of(&v)?
+                .array_of("labels", STRING_OR_OBJECT)
+                .check()?;
+            match o.get("labels") {
+                Some(l) => l,
+                None => return Ok(Vec::new()),
+            }
+        }
+    };
+    names(list, "name", "Label", "name")
 }
 
 async fn add_or_set(
     sb: Arc<Shared>,
     ctx: Ctx,
+    actor: usize,
     (owner, repo, n): (String, String, String),
     body: Bytes,
     replace: bool,
@@ -150,7 +163,7 @@ async fn add_or_set(
     let names = label_names(&body)?;
     let mut st = sb.write();
     check_repo(&st, &owner, &repo)?;
-    st.set_issue_labels(n, &names, replace)?;
+    st.set_issue_labels(n, &names, replace, actor)?;
     issue_labels(&ctx, &st, n)
 }
 
@@ -158,30 +171,33 @@ async fn add_or_set(
 pub(crate) async fn issue_add(
     State(sb): State<Arc<Shared>>,
     Extension(ctx): Extension<Ctx>,
+    Actor(actor): Actor,
     Path(p): ItemPath,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
-    add_or_set(sb, ctx, p, body, false).await
+    add_or_set(sb, ctx, actor, p, body, false).await
 }
 
 /// `PUT .../issues/{n}/labels`: replaces the issue's labels.
 pub(crate) async fn issue_set(
     State(sb): State<Arc<Shared>>,
     Extension(ctx): Extension<Ctx>,
+    Actor(actor): Actor,
     Path(p): ItemPath,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
-    add_or_set(sb, ctx, p, body, true).await
+    add_or_set(sb, ctx, actor, p, body, true).await
 }
 
 pub(crate) async fn issue_clear(
     State(sb): State<Arc<Shared>>,
+    Actor(actor): Actor,
     Path((owner, repo, n)): ItemPath,
 ) -> Result<Reply, ApiError> {
     let n = number(&n)?;
     let mut st = sb.write();
     check_repo(&st, &owner, &repo)?;
-    st.set_issue_labels(n, &[], true)?;
+    st.set_issue_labels(n, &[], true, actor)?;
     Ok(Reply::no_content())
 }
 
@@ -189,11 +205,12 @@ pub(crate) async fn issue_clear(
 pub(crate) async fn issue_remove(
     State(sb): State<Arc<Shared>>,
     Extension(ctx): Extension<Ctx>,
+    Actor(actor): Actor,
     Path((owner, repo, n, name)): Path<(String, String, String, String)>,
 ) -> Result<Reply, ApiError> {
     let n = number(&n)?;
     let mut st = sb.write();
     check_repo(&st, &owner, &repo)?;
-    st.remove_issue_label(n, &name)?;
+    st.remove_issue_label(n, &name, actor)?;
     issue_labels(&ctx, &st, n)
 }

@@ -7,18 +7,33 @@ use axum::extract::{Path, State};
 use axum::Extension;
 use serde_json::json;
 
-use super::http::{check_repo, ApiError, Ctx, Reply};
+use axum::http::StatusCode;
+
+use super::http::{check_repo, Actor, ApiError, Ctx, Reply};
 use super::render::{self, Render};
+use super::state::UserKind;
 use super::Shared;
 
 pub(crate) async fn root(Extension(ctx): Extension<Ctx>) -> Reply {
     Reply::ok(&render::root(&ctx))
 }
 
-/// The authenticated user (the gate already refused anonymous calls).
-pub(crate) async fn user(State(sb): State<Arc<Shared>>, Extension(ctx): Extension<Ctx>) -> Reply {
+/// The authenticated user (the gate already refused anonymous calls). An installation token
+/// (a bot's) has no user to show: GitHub refuses it, which is what the `GITHUB_TOKEN` of
+/// GitHub Actions gets.
+pub(crate) async fn user(
+    State(sb): State<Arc<Shared>>,
+    Extension(ctx): Extension<Ctx>,
+    Actor(me): Actor,
+) -> Result<Reply, ApiError> {
     let st = sb.read();
-    Reply::ok(&Render::new(&ctx, &st).user_full(st.me, true))
+    if matches!(st.users.get(me).map(|u| u.kind), Some(UserKind::Bot { .. })) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Resource not accessible by integration",
+        ));
+    }
+    Ok(Reply::ok(&Render::new(&ctx, &st).user_full(me, true)))
 }
 
 pub(crate) async fn user_by_login(
@@ -33,7 +48,7 @@ pub(crate) async fn user_by_login(
 
 /// `GET /rate_limit`, from the same counters as the `x-ratelimit-*` headers.
 pub(crate) async fn rate_limit(State(sb): State<Arc<Shared>>) -> Reply {
-    let (limit, remaining, used, reset) = sb.meter().rate();
+    let (limit, remaining, used, reset) = sb.rate().rate();
     let core = json!({"limit": limit, "remaining": remaining, "reset": reset, "used": used,
                       "resource": "core"});
     let fresh = |limit: u64, resource: &str| {
@@ -63,7 +78,7 @@ pub(crate) async fn repository(
 }
 
 pub(crate) async fn sandbox_stats(State(sb): State<Arc<Shared>>) -> Reply {
-    let stats = sb.meter().stats.clone();
+    let stats = sb.meter().stats().clone();
     Reply::ok(&serde_json::to_value(stats).unwrap_or_default())
 }
 

@@ -1,0 +1,542 @@
+//! The GitHub sandbox: a stateful, GitHub-REST-compatible HTTP emulator.
+//!
+//! It serves one seeded repository at `/` and under `/api/v3/` (the Enterprise form).
+//!
+//! # Layout
+//! - this file: the public API ([`Sandbox`], [`SandboxOptions`]) and the route table.
+//! - `data`: deterministic seeding from [`SandboxOptions::seed`].
+//! - `state`: the store, its indexes and the write semantics (label deletion strips issues,
+//!   comment counts, milestone counters, the monotonic clock).
+//! - `render`: GitHub-shaped JSON for each object (validated against GitHub's OpenAPI).
+//! - `schema`: the shape check every write body passes first, refused in GitHub's words
+//!   (`Invalid request.` …); `state` then refuses bad values (`Validation Failed`).
+//! - `pacific`: milestone due dates, kept as midnight Pacific time as GitHub keeps them.
+//! - `http`: the request gate (auth: one user per token; stats, latency, faults and the write
+//!   limit from [`crate::meter`]; ETag/304, rate-limit headers), errors (each pointing at its
+//!   operation's documentation, as GitHub's do), replies (201 with `Location`) and
+//!   pagination.
+//! - `meta`, `issues`, `comments`, `labels`, `milestones`: the handlers.
+//!
+//! # Sandbox-only extensions
+//! - `DELETE /repos/{owner}/{repo}/issues/{number}` deletes an issue (GitHub only deletes
+//!   issues through GraphQL); afterwards the issue answers 410 like a deleted GitHub issue.
+//! - `GET /_sandbox/stats`, `POST /_sandbox/reset` and `POST /_sandbox/clock` (moves time
+//!   forward to simulate days passing); none is counted in the stats.
+
+mod comments;
+mod data;
+mod http;
+mod issues;
+mod labels;
+mod meta;
+mod milestones;
+mod pacific;
+mod render;
+mod schema;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use self::http::RateWindow;
+use self::state::State;
+use crate::meter::{Meter, SandboxStats};
+use crate::server::{self, SandboxError, Server, ServerOptions};
+
+/// Environment variable that overrides the default token in [`SandboxOptions::default`].
+pub const TOKEN_ENV: &str = "BACKTRACK_SANDBOX_TOKEN";
+/// The token the sandbox accepts when neither the options nor [`TOKEN_ENV`] say otherwise.
+pub const DEFAULT_TOKEN: &str = "sandbox-token";
+
+/// How to start a [`Sandbox`]. Build with `SandboxOptions { issues: 10, ..Default::default() }`.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Address, public URL, latency, faults and the write limit.
+    pub server: ServerOptions,
+    /// Owner (an organisation) of the one repository served.
+    pub owner: String,
+    /// Name of the one repository served.
+    pub repo: String,
+    /// Number of seeded issues (about 10% are pull requests).
+    pub issues: u64,
+    /// Number of seeded issue comments, skewed so a few issues have more than 100.
+    pub comments: u64,
+    /// Seed of the deterministic data generator (and of the fault sequence).
+    pub seed: u64,
+    /// The default token, which authenticates as `sandbox-admin`. Default:
+    /// `$BACKTRACK_SANDBOX_TOKEN` or `sandbox-token`.
+    pub token: String,
+    /// More tokens, each authenticating as its own user (one user per token, as on GitHub).
+    pub tokens: Vec<TokenUser>,
+}
+
+/// A token the sandbox accepts besides the default one, and who it authenticates as.
+///
+/// A login the seed already has (`alice`, `bob`…) is that user; any other login becomes a new
+/// user with no association to the repository. A login ending in `[bot]` is a GitHub App's
+/// bot (`"type": "Bot"`), and its token behaves like an installation token: `GET /user`
+/// answers 403 "Resource not accessible by integration", as it does for the `GITHUB_TOKEN` of
+/// GitHub Actions (`github-actions[bot]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenUser {
+    pub token: String,
+    pub login: String,
+}
+
+/// The login the default token authenticates as.
+pub const DEFAULT_LOGIN: &str = "sandbox-admin";
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        let token = std::env::var(TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_TOKEN.to_owned());
+        SandboxOptions {
+            server: ServerOptions::default(),
+            owner: "acme".into(),
+            repo: "widgets".into(),
+            issues: 120,
+            comments: 600,
+            seed: 42,
+            token,
+            tokens: Vec::new(),
+        }
+    }
+}
+
+/// State shared by every request handler.
+///
+/// The store sits behind a `std::sync::RwLock`, not tokio's: every critical section is short
+/// and synchronous (no `.await` while holding it), reads dominate, and std's lock is cheaper.
+/// The meter (stats, write window, fault RNG) and the primary rate-limit window have their
+/// own mutexes so counting never waits behind a long read of the store.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) opts: SandboxOptions,
+    pub(crate) local_addr: SocketAddr,
+    /// Token → the user it authenticates as (an index into `State::users`, which reseeding
+    /// keeps stable).
+    pub(crate) tokens: HashMap<String, usize>,
+    state: RwLock<State>,
+    meter: Mutex<Meter>,
+    rate: Mutex<RateWindow>,
+}
+
+impl Shared {
+    /// A poisoned lock only means a handler panicked mid-request; the store's invariants are
+    /// restored by every write before it can panic, so keep serving.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn meter(&self) -> MutexGuard<'_, Meter> {
+        self.meter.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn rate(&self) -> MutexGuard<'_, RateWindow> {
+        self.rate.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reseeds the store and zeroes the stats (`POST /_sandbox/reset`). The clock keeps
+    /// running forward so timestamps never go back.
+    pub(crate) fn reset(&self) {
+        let fresh = data::seed(&self.opts);
+        {
+            let mut st = self.write();
+            let clock = st.clock;
+            *st = fresh;
+            st.clock = st.clock.max(clock);
+        }
+        self.meter().reset_stats();
+    }
+}
+
+/// A running sandbox server. Dropping it stops the server (like [`Sandbox::shutdown`], without
+/// waiting).
+#[derive(Debug)]
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    server: Server,
+}
+
+impl Sandbox {
+    /// Seeds the data, binds `opts.server.addr` and spawns the server on the current tokio
+    /// runtime.
+    pub async fn start(opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
+        validate(&opts)?;
+        let bound = server::bind(&opts.server).await?;
+        // Seeding 10k issues takes a moment: keep it off the async worker threads.
+        let seed_opts = opts.clone();
+        let state = tokio::task::spawn_blocking(move || data::seed(&seed_opts))
+            .await
+            .map_err(|e| SandboxError::Seed(e.to_string()))?;
+        let tokens = token_users(&opts, &state)?;
+        let shared = Arc::new(Shared {
+            tokens,
+            meter: Mutex::new(Meter::new(&opts.server, opts.seed)),
+            rate: Mutex::new(RateWindow::new()),
+            state: RwLock::new(state),
+            local_addr: bound.local_addr,
+            opts,
+        });
+        let server = Server::spawn(bound, router(shared.clone()));
+        Ok(Sandbox { shared, server })
+    }
+
+    /// Base URL of the API, without trailing slash (the public URL if one was set).
+    pub fn base_url(&self) -> String {
+        self.server.base_url().to_owned()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// The same counters as `GET /_sandbox/stats`.
+    pub fn stats(&self) -> SandboxStats {
+        self.shared.meter().stats().clone()
+    }
+
+    /// The default token (`token X`, `Bearer X` or Basic auth), authenticating as
+    /// [`DEFAULT_LOGIN`].
+    pub fn token(&self) -> &str {
+        &self.shared.opts.token
+    }
+
+    /// Ground truth for tests: live (non-deleted) `(issues, comments, labels, milestones)`.
+    /// Issues include pull requests, as the issues API lists them.
+    pub fn snapshot_counts(&self) -> (u64, u64, u64, u64) {
+        self.shared.read().counts()
+    }
+
+    /// Stops accepting connections and waits (at most 5 s) for in-flight requests.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+
+    /// Serves until SIGINT (Ctrl-C) or SIGTERM, then shuts down. For the CLI.
+    pub async fn serve_until_ctrl_c(self) {
+        self.server.serve_until_signal().await;
+    }
+}
+
+fn validate(opts: &SandboxOptions) -> Result<(), SandboxError> {
+    let bad = |m: &str| Err(SandboxError::Options(m.to_owned()));
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if !name_ok(&opts.owner) || !name_ok(&opts.repo) {
+        return bad("owner and repo must be non-empty GitHub names (letters, digits, - _ .)");
+    }
+    let token_ok = |t: &str| !t.is_empty() && !t.chars().any(char::is_whitespace);
+    if !token_ok(&opts.token) {
+        return bad("the token must not be empty or contain spaces");
+    }
+    let mut seen = vec![opts.token.as_str()];
+    for t in &opts.tokens {
+        if !token_ok(&t.token) {
+            return bad(&format!(
+                "the token for {:?} must not be empty or contain spaces",
+                t.login
+            ));
+        }
+        if seen.contains(&t.token.as_str()) {
+            return bad(&format!(
+                "the token for {:?} is given twice; each token is one user",
+                t.login
+            ));
+        }
+        seen.push(&t.token);
+        if !login_ok(&t.login) {
+            return bad(&format!(
+                "{:?} is not a GitHub login (letters, digits and single hyphens, at most 39, \
+                 optionally ending in [bot])",
+                t.login
+            ));
+        }
+        if t.login.eq_ignore_ascii_case(&opts.owner) {
+            return bad(&format!(
+                "{:?} is the organisation that owns the repository, which cannot hold a token",
+                t.login
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// GitHub's login rules: alphanumerics and single hyphens, not at either end, at most 39
+/// characters; a GitHub App's bot adds `[bot]`.
+fn login_ok(login: &str) -> bool {
+    let name = login.strip_suffix("[bot]").unwrap_or(login);
+    !name.is_empty()
+        && name.len() <= 39
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
+/// Which user each token authenticates as, in the seeded store.
+fn token_users(opts: &SandboxOptions, st: &State) -> Result<HashMap<String, usize>, SandboxError> {
+    let find = |login: &str| {
+        st.user_by_login(login)
+            .ok_or_else(|| SandboxError::Seed(format!("the seed has no user {login:?}")))
+    };
+    let mut map = HashMap::new();
+    map.insert(opts.token.clone(), find(DEFAULT_LOGIN)?);
+    for t in &opts.tokens {
+        map.insert(t.token.clone(), find(&t.login)?);
+    }
+    Ok(map)
+}
+
+/// The documentation page of each operation, which GitHub names in the errors it answers
+/// (`documentation_url`); from the `externalDocs` of GitHub's OpenAPI description.
+const DOCS: &[(&str, &str, &str)] = &[
+    (
+        "GET",
+        "/",
+        "https://docs.github.com/rest/meta/meta#github-api-root",
+    ),
+    (
+        "GET",
+        "/user",
+        "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+    ),
+    (
+        "GET",
+        "/users/{login}",
+        "https://docs.github.com/rest/users/users#get-a-user",
+    ),
+    (
+        "GET",
+        "/rate_limit",
+        "https://docs.github.com/rest/rate-limit/rate-limit#get-rate-limit-status-for-the-authenticated-user",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}",
+        "https://docs.github.com/rest/repos/repos#get-a-repository",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/issues",
+        "https://docs.github.com/rest/issues/issues#list-repository-issues",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/issues",
+        "https://docs.github.com/rest/issues/issues#create-an-issue",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/issues/{number}",
+        "https://docs.github.com/rest/issues/issues#get-an-issue",
+    ),
+    (
+        "PATCH",
+        "/repos/{owner}/{repo}/issues/{number}",
+        "https://docs.github.com/rest/issues/issues#update-an-issue",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/issues/comments",
+        "https://docs.github.com/rest/issues/comments#list-issue-comments-for-a-repository",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/issues/comments/{id}",
+        "https://docs.github.com/rest/issues/comments#get-an-issue-comment",
+    ),
+    (
+        "PATCH",
+        "/repos/{owner}/{repo}/issues/comments/{id}",
+        "https://docs.github.com/rest/issues/comments#update-an-issue-comment",
+    ),
+    (
+        "DELETE",
+        "/repos/{owner}/{repo}/issues/comments/{id}",
+        "https://docs.github.com/rest/issues/comments#delete-an-issue-comment",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/issues/{number}/comments",
+        "https://docs.github.com/rest/issues/comments#list-issue-comments",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/issues/{number}/comments",
+        "https://docs.github.com/rest/issues/comments#create-an-issue-comment",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/issues/{number}/labels",
+        "https://docs.github.com/rest/issues/labels#list-labels-for-an-issue",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/issues/{number}/labels",
+        "https://docs.github.com/rest/issues/labels#add-labels-to-an-issue",
+    ),
+    (
+        "PUT",
+        "/repos/{owner}/{repo}/issues/{number}/labels",
+        "https://docs.github.com/rest/issues/labels#set-labels-for-an-issue",
+    ),
+    (
+        "DELETE",
+        "/repos/{owner}/{repo}/issues/{number}/labels",
+        "https://docs.github.com/rest/issues/labels#remove-all-labels-from-an-issue",
+    ),
+    (
+        "DELETE",
+        "/repos/{owner}/{repo}/issues/{number}/labels/{name}",
+        "https://docs.github.com/rest/issues/labels#remove-a-label-from-an-issue",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/labels",
+        "https://docs.github.com/rest/issues/labels#list-labels-for-a-repository",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/labels",
+        "https://docs.github.com/rest/issues/labels#create-a-label",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/labels/{name}",
+        "https://docs.github.com/rest/issues/labels#get-a-label",
+    ),
+    (
+        "PATCH",
+        "/repos/{owner}/{repo}/labels/{name}",
+        "https://docs.github.com/rest/issues/labels#update-a-label",
+    ),
+    (
+        "DELETE",
+        "/repos/{owner}/{repo}/labels/{name}",
+        "https://docs.github.com/rest/issues/labels#delete-a-label",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/milestones",
+        "https://docs.github.com/rest/issues/milestones#list-milestones",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/milestones",
+        "https://docs.github.com/rest/issues/milestones#create-a-milestone",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/milestones/{number}",
+        "https://docs.github.com/rest/issues/milestones#get-a-milestone",
+    ),
+    (
+        "PATCH",
+        "/repos/{owner}/{repo}/milestones/{number}",
+        "https://docs.github.com/rest/issues/milestones#update-a-milestone",
+    ),
+    (
+        "DELETE",
+        "/repos/{owner}/{repo}/milestones/{number}",
+        "https://docs.github.com/rest/issues/milestones#delete-a-milestone",
+    ),
+];
+
+/// The documentation URL of the operation at `route` (a route template, without `/api/v3`).
+pub(crate) fn docs_url(method: &axum::http::Method, route: &str) -> Option<&'static str> {
+    DOCS.iter()
+        .find(|(m, r, _)| *m == method.as_str() && *r == route)
+        .map(|(_, _, url)| *url)
+}
+
+/// The route table, registered twice: at `/` and under `/api/v3` (GitHub Enterprise form).
+/// Registering instead of nesting keeps the full path visible to the gate, which needs the
+/// prefix to build absolute `Link` URLs.
+fn router(shared: Arc<Shared>) -> Router {
+    let mut app = Router::new();
+    for p in ["", "/api/v3"] {
+        let r = |path: &str| format!("{p}{path}");
+        let repo = |path: &str| format!("{p}/repos/{{owner}}/{{repo}}{path}");
+        app = app
+            .route(&r("/"), get(meta::root))
+            .route(&r("/user"), get(meta::user))
+            .route(&r("/users/{login}"), get(meta::user_by_login))
+            .route(&r("/rate_limit"), get(meta::rate_limit))
+            .route(&repo(""), get(meta::repository))
+            .route(&repo("/issues"), get(issues::list).post(issues::create))
+            .route(
+                &repo("/issues/{number}"),
+                get(issues::get_one)
+                    .patch(issues::update)
+                    .delete(issues::delete),
+            )
+            .route(&repo("/issues/comments"), get(comments::list_repo))
+            .route(
+                &repo("/issues/comments/{id}"),
+                get(comments::get_one)
+                    .patch(comments::update)
+                    .delete(comments::delete),
+            )
+            .route(
+                &repo("/issues/{number}/comments"),
+                get(comments::list_issue).post(comments::create),
+            )
+            .route(
+                &repo("/issues/{number}/labels"),
+                get(labels::issue_list)
+                    .post(labels::issue_add)
+                    .put(labels::issue_set)
+                    .delete(labels::issue_clear),
+            )
+            .route(
+                &repo("/issues/{number}/labels/{name}"),
+                axum::routing::delete(labels::issue_remove),
+            )
+            .route(&repo("/labels"), get(labels::list).post(labels::create))
+            .route(
+                &repo("/labels/{name}"),
+                get(labels::get_one)
+                    .patch(labels::update)
+                    .delete(labels::delete),
+            )
+            .route(
+                &repo("/milestones"),
+                get(milestones::list).post(milestones::create),
+            )
+            .route(
+                &repo("/milestones/{number}"),
+                get(milestones::get_one)
+                    .patch(milestones::update)
+                    .delete(milestones::delete),
+            );
+    }
+    // Enterprise clients call the root both with and without the trailing slash.
+    app = app.route("/api/v3", get(meta::root));
+    app.route("/_sandbox/stats", get(meta::sandbox_stats))
+        .route("/_sandbox/reset", post(meta::sandbox_reset))
+        .route("/_sandbox/clock", post(meta::sandbox_clock))
+        .fallback(http::not_found)
+        // GitHub answers an unsupported method with 404, not 405.
+        .method_not_allowed_fallback(http::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            http::gate,
+        ))
+        .with_state(shared)
+}

@@ -1,0 +1,155 @@
+//! Counting and misbehaving, for every emulator: the request counters `GET /_sandbox/stats`
+//! serves, injected faults (drawn from a seeded stream, so a run can be replayed) and the
+//! sliding-window limit on writes. What a fault looks like on the wire is the emulator's
+//! business: GitHub answers a rate limit with a 403, Jira with a 429.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::server::ServerOptions;
+
+/// Secondary-limit simulation: more than `max_writes` writes within `per` are refused, to be
+/// retried after `retry_after_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteLimit {
+    pub max_writes: u32,
+    pub per: Duration,
+    pub retry_after_secs: u64,
+}
+
+/// Request counters, as served by `GET /_sandbox/stats`. `/_sandbox` routes are not counted;
+/// every API request is, including the ones answered with an error or an injected fault.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SandboxStats {
+    pub total: u64,
+    /// POST/PATCH/PUT/DELETE requests on the API.
+    pub writes: u64,
+    /// Requests answered 304 because `If-None-Match` matched.
+    pub not_modified: u64,
+    pub by_method: BTreeMap<String, u64>,
+    /// Keyed by route template, e.g. `GET /repos/{owner}/{repo}/issues`.
+    pub by_route: BTreeMap<String, u64>,
+    /// Bytes of the JSON bodies served with 200: what a client downloaded, for comparing a
+    /// store's size with the raw API responses it was built from.
+    #[serde(default)]
+    pub response_bytes: u64,
+}
+
+/// A failure injected before a request reaches its handler, so it never changes state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 500.
+    ServerError,
+    /// 502.
+    BadGateway,
+    /// 503.
+    Unavailable,
+    /// Too many requests; the client should wait this many seconds.
+    RateLimited { retry_after: u64 },
+}
+
+/// Counters and limiters of one emulator. Callers keep it behind its own mutex, apart from
+/// the tracker's state, so counting never waits behind a long read of the store.
+#[derive(Debug)]
+pub(crate) struct Meter {
+    stats: SandboxStats,
+    write_limit: Option<WriteLimit>,
+    recent_writes: VecDeque<Instant>,
+    fault_rate: f64,
+    fault_rng: ChaCha8Rng,
+    request_seq: u64,
+}
+
+impl Meter {
+    /// `seed` is the emulator's data seed; faults draw from a stream derived from it, so they
+    /// don't shift with data size.
+    pub(crate) fn new(opts: &ServerOptions, seed: u64) -> Meter {
+        Meter {
+            stats: SandboxStats::default(),
+            write_limit: opts.write_limit,
+            recent_writes: VecDeque::new(),
+            fault_rate: opts.fault_rate,
+            fault_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_fa17),
+            request_seq: 0,
+        }
+    }
+
+    pub(crate) fn stats(&self) -> &SandboxStats {
+        &self.stats
+    }
+
+    pub(crate) fn reset_stats(&mut self) {
+        self.stats = SandboxStats::default();
+        self.recent_writes.clear();
+    }
+
+    /// Counts an API request under its method and route template; returns its sequence
+    /// number (for request ids).
+    pub(crate) fn record(&mut self, method: &str, route: String, write: bool) -> u64 {
+        self.stats.total += 1;
+        if write {
+            self.stats.writes += 1;
+        }
+        *self.stats.by_method.entry(method.to_owned()).or_default() += 1;
+        *self.stats.by_route.entry(route).or_default() += 1;
+        self.request_seq += 1;
+        self.request_seq
+    }
+
+    /// Counts what was sent back: a 200 body's length, or a 304.
+    pub(crate) fn answered(&mut self, body_len: u64, not_modified: bool) {
+        self.stats.response_bytes += body_len;
+        if not_modified {
+            self.stats.not_modified += 1;
+        }
+    }
+
+    /// Decides, before the handler runs, whether this request fails: an injected fault, or
+    /// (for a write) the write limit.
+    pub(crate) fn admit(&mut self, write: bool, now: Instant) -> Result<(), Fault> {
+        if let Some(fault) = self.fault() {
+            return Err(fault);
+        }
+        if write {
+            self.admit_write(now)
+                .map_err(|retry_after| Fault::RateLimited { retry_after })?;
+        }
+        Ok(())
+    }
+
+    /// Draws whether this request fails, and how.
+    fn fault(&mut self) -> Option<Fault> {
+        if self.fault_rate <= 0.0 || !self.fault_rng.random_bool(self.fault_rate) {
+            return None;
+        }
+        Some(match self.fault_rng.random_range(0..4u8) {
+            0 => Fault::ServerError,
+            1 => Fault::BadGateway,
+            2 => Fault::Unavailable,
+            _ => Fault::RateLimited { retry_after: 1 },
+        })
+    }
+
+    /// Admits a write under the sliding-window limit, or says how long to wait.
+    fn admit_write(&mut self, now: Instant) -> Result<(), u64> {
+        let Some(limit) = self.write_limit else {
+            return Ok(());
+        };
+        while let Some(&t) = self.recent_writes.front() {
+            if now.duration_since(t) >= limit.per {
+                self.recent_writes.pop_front();
+            } else {
+                break;
+            }
+        }
+        if self.recent_writes.len() >= limit.max_writes as usize {
+            return Err(limit.retry_after_secs);
+        }
+        self.recent_writes.push_back(now);
+        Ok(())
+    }
+}
