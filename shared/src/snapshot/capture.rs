@@ -181,43 +181,14 @@ impl Archive {
         let started = Instant::now();
         let requests_before = tracker.requests();
         let parent = self.latest(&scope).await?;
-        // Taken before anything relies on it: what the store holds, for judging the parent
-        // and every blob this capture would reuse (see `reuse`).
-        let inventory = Arc::new(Inventory::take(&self.store).await?);
+        // The parent's manifest, tables and dictionary are checked now; its blobs against the
+        // store's listing once the capture is under way (see `settle_base`).
         let checked = match &parent {
-            Some(p) => self.check_parent(p, &inventory).await?,
+            Some(p) => self.check_parent(p).await?,
             None => ParentCheck::default(),
         };
-        let fallback = match (&parent, &checked) {
-            (Some(p), ParentCheck {
-                damage: Some(why), ..
-            }) => Some(Fallback {
-                parent: p.id,
-                reason: format!("the parent snapshot {} is damaged: {why}", p.id),
-            }),
-            (Some(p), ParentCheck {
-                unverified: true, ..
-            }) if !opts.full => Some(Fallback {
-                parent: p.id,
-                reason: format!(
-                    "the parent snapshot {} was written before manifests were hashed, so its manifest (and the cursor in it) cannot be checked",
-                    p.id
-                ),
-            }),
-            _ => None,
-        };
-        if let Some(f) = &fallback {
-            // The report says so too (text and JSON); this is for logs of unattended runs.
-            tracing::info!(parent = %f.parent, "{}; taking a full snapshot", f.reason);
-        }
-        let ParentCheck {
-            manifest: parent_manifest,
-            dict,
-            deep,
-            ..
-        } = checked;
-        let base = parent_manifest.clone().filter(|m| {
-            if opts.full || fallback.is_some() {
+        let incremental = checked.manifest.as_ref().is_some_and(|m| {
+            if opts.full || checked.damage.is_some() || checked.unverified {
                 return false;
             }
             if opts.reconcile_every > 0 && m.cursor.since_reconcile >= opts.reconcile_every {
@@ -241,27 +212,14 @@ impl Archive {
             complete
         });
         // The probe doubles as the up-front check (credentials, repository) and reads the
-        // live totals that deletion detection compares against.
-        let totals = match &base {
-            Some(_) => tracker.probe().await?,
-            None => {
-                tracker.check().await?;
-                None
-            }
+        // live totals that deletion detection compares against. Both run before the catalog
+        // entry exists, so a capture that cannot start leaves nothing behind.
+        let totals = if incremental {
+            tracker.probe().await?
+        } else {
+            tracker.check().await?;
+            None
         };
-        // The parent's blobs and the sizes its manifest records: an incremental capture
-        // reuses them untouched (the parent check found each listed at that size), and any
-        // capture expects a blob it would write to be stored at that size if it exists —
-        // unless the scope's dictionary is damaged, when right-sized blobs prove nothing.
-        let parent_sizes: HashMap<BlobId, u64> = match &parent_manifest {
-            Some(m) if !deep => m
-                .entries
-                .iter()
-                .filter_map(|e| e.stored.map(|s| (e.blob.clone(), s)))
-                .collect(),
-            _ => HashMap::new(),
-        };
-        let base = base.map(|manifest| Base { manifest, totals });
 
         let id = SnapshotId::new();
         let created_at = Utc::now();
@@ -285,36 +243,32 @@ impl Archive {
         };
         self.catalog.create(&entry).await?;
 
-        let mode = if base.is_some() {
-            CaptureMode::Incremental
-        } else {
-            CaptureMode::Full
+        let captured = async {
+            let (inputs, fallback) = self
+                .settle_base(&parent, checked, incremental, totals, opts)
+                .await?;
+            let mode = if inputs.base.is_some() {
+                CaptureMode::Incremental
+            } else {
+                CaptureMode::Full
+            };
+            let captured = self.capture(tracker.clone(), &entry, inputs, opts).await?;
+            Ok::<_, Error>((captured, mode, fallback))
         };
-        match self
-            .capture(
-                tracker.clone(),
-                &entry,
-                Inputs {
-                    parent_sizes,
-                    base,
-                    parent: parent_manifest,
-                    dict,
-                    inventory,
-                    deep,
+        match captured.await {
+            Ok((
+                Captured {
+                    manifest,
+                    manifest_hash,
+                    stats,
+                    blobs_written,
+                    not_modified,
+                    deleted,
+                    checks,
                 },
-                opts,
-            )
-            .await
-        {
-            Ok(Captured {
-                manifest,
-                manifest_hash,
-                stats,
-                blobs_written,
-                not_modified,
-                deleted,
-                checks,
-            }) => {
+                mode,
+                fallback,
+            )) => {
                 let counts = manifest.counts();
                 let finish = Finish {
                     status: SnapshotStatus::Completed,
@@ -362,6 +316,85 @@ impl Archive {
                 Err(e)
             }
         }
+    }
+
+    /// Lists the store and checks the parent's blobs against the listing, then settles what
+    /// the capture builds on: its parent (incremental) only when nothing the parent needs is
+    /// damaged; otherwise everything is listed and the report says why.
+    async fn settle_base(
+        &self,
+        parent: &Option<SnapshotEntry>,
+        mut checked: ParentCheck,
+        incremental: bool,
+        totals: Option<crate::tracker::Totals>,
+        opts: &SnapshotOptions,
+    ) -> Result<(Inputs, Option<Fallback>)> {
+        // Taken before anything relies on it: what the store holds, for judging the parent's
+        // blobs and every blob this capture would reuse (see `reuse`).
+        let inventory = Arc::new(Inventory::take(&self.store).await?);
+        self.check_parent_blobs(&mut checked, &inventory);
+        let fallback = match (parent, &checked) {
+            (
+                Some(p),
+                ParentCheck {
+                    damage: Some(why), ..
+                },
+            ) => Some(Fallback {
+                parent: p.id,
+                reason: format!("the parent snapshot {} is damaged: {why}", p.id),
+            }),
+            (
+                Some(p),
+                ParentCheck {
+                    unverified: true, ..
+                },
+            ) if !opts.full => Some(Fallback {
+                parent: p.id,
+                reason: format!(
+                    "the parent snapshot {} was written before manifests were hashed, so its manifest (and the cursor in it) cannot be checked",
+                    p.id
+                ),
+            }),
+            _ => None,
+        };
+        if let Some(f) = &fallback {
+            // The report says so too (text and JSON); this is for logs of unattended runs.
+            tracing::info!(parent = %f.parent, "{}; taking a full snapshot", f.reason);
+        }
+        let ParentCheck {
+            manifest: parent_manifest,
+            dict,
+            deep,
+            ..
+        } = checked;
+        let base = match (&parent_manifest, incremental && fallback.is_none()) {
+            (Some(m), true) => Some(Base {
+                manifest: m.clone(),
+                totals,
+            }),
+            _ => None,
+        };
+        // The parent's blobs and the sizes its manifest records: an incremental capture
+        // reuses them untouched (the parent check found each listed at that size), and any
+        // capture expects a blob it would write to be stored at that size if it exists —
+        // unless the scope's dictionary is damaged, when right-sized blobs prove nothing.
+        let parent_sizes: HashMap<BlobId, u64> = match &parent_manifest {
+            Some(m) if !deep => m
+                .entries
+                .iter()
+                .filter_map(|e| e.stored.map(|s| (e.blob.clone(), s)))
+                .collect(),
+            _ => HashMap::new(),
+        };
+        let inputs = Inputs {
+            parent_sizes,
+            base,
+            parent: parent_manifest,
+            dict,
+            inventory,
+            deep,
+        };
+        Ok((inputs, fallback))
     }
 
     /// Streams records from the tracker into blobs, then writes the manifest.
@@ -475,7 +508,7 @@ impl Archive {
         let Written {
             mut stats,
             written: blobs_written,
-            mut sizes,
+            sizes,
             mut checks,
         } = writer.finish().await?;
         checks.listed = inventory.len() as u64;
@@ -491,7 +524,8 @@ impl Archive {
         // the parent check found listed at that size).
         for e in entries.values_mut() {
             e.stored = sizes
-                .remove(&e.blob)
+                .get(&e.blob)
+                .copied()
                 .or_else(|| parent_sizes.get(&e.blob).copied())
                 .or(e.stored);
         }

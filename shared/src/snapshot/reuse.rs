@@ -116,14 +116,11 @@ pub(super) struct ParentCheck {
 }
 
 impl Archive {
-    /// Checks the parent a capture would build on; see the module docs. Errors only when
+    /// Checks the parent a capture would build on — its manifest, entry tables and
+    /// dictionary; its blobs follow in [`Archive::check_parent_blobs`]. Errors only when
     /// reading failed for a reason other than damage (the store is unreachable, throttled):
     /// a capture then stops rather than pay for a full listing of the tracker.
-    pub(super) async fn check_parent(
-        &self,
-        parent: &SnapshotEntry,
-        inventory: &Inventory,
-    ) -> Result<ParentCheck> {
+    pub(super) async fn check_parent(&self, parent: &SnapshotEntry) -> Result<ParentCheck> {
         let mut check = ParentCheck {
             unverified: parent.manifest_hash.is_none(),
             ..ParentCheck::default()
@@ -156,6 +153,15 @@ impl Archive {
             }
         }
 
+        Ok(check)
+    }
+
+    /// Completes [`Archive::check_parent`] once the store is listed: every blob the parent
+    /// holds must be listed, at the size its manifest records.
+    pub(super) fn check_parent_blobs(&self, check: &mut ParentCheck, inventory: &Inventory) {
+        let Some(manifest) = check.manifest.clone() else {
+            return;
+        };
         let mut missing = Vec::new();
         let mut wrong_size = Vec::new();
         for e in &manifest.entries {
@@ -192,7 +198,6 @@ impl Archive {
                 None => blobs,
             });
         }
-        Ok(check)
     }
 
     /// A dictionary named by a manifest that records no hash for it (written before
