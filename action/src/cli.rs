@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use backtrack::config::env;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Snapshots, diffs and in-place rollback for issue trackers.
@@ -21,11 +22,11 @@ pub struct Global {
     /// Where archives live: `file://PATH` (default `file://~/.backtrack`), a plain path, or
     /// `s3://BUCKET/PREFIX` (AWS settings from the environment: AWS_PROFILE, AWS_REGION,
     /// AWS_ENDPOINT_URL…).
-    #[arg(long, global = true, env = "BACKTRACK_STORE", value_name = "URL")]
+    #[arg(long, global = true, env = env::STORE, value_name = "URL")]
     pub store: Option<String>,
     /// The catalog: `sqlite://PATH` or `dynamodb://TABLE`; default is a SQLite file inside a
     /// `file://` store (an `s3://` store needs `--catalog dynamodb://TABLE`).
-    #[arg(long, global = true, env = "BACKTRACK_CATALOG", value_name = "URL")]
+    #[arg(long, global = true, env = env::CATALOG, value_name = "URL")]
     pub catalog: Option<String>,
     /// Machine-readable JSON on stdout; logs stay on stderr.
     #[arg(long, global = true)]
@@ -126,9 +127,14 @@ pub struct UpsertArgs {
 pub struct CreateArgs {
     /// What to snapshot, e.g. `github:acme/widgets`.
     pub scope: String,
-    /// A name to find the snapshot by later.
+    /// A name to find the snapshot by later: up to 100 characters, unique within the scope,
+    /// not `latest`, `live` or anything that looks like an id.
     #[arg(long)]
     pub name: Option<String>,
+    /// Give the name even though a snapshot of the scope already has it; the name then
+    /// refers to the newest of them.
+    #[arg(long, requires = "name")]
+    pub force: bool,
     /// Why the snapshot is taken.
     #[arg(long, default_value = "manual", value_parser = ["manual", "schedule", "merge", "push", "pre-rollback"])]
     pub trigger: String,
@@ -224,6 +230,16 @@ pub struct RollbackFlags {
     /// Do not ask for confirmation (required with --execute when not on a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// With --execute: run the plan even if it changed since the preview (the tracker moved
+    /// in between), saying how many operations were added or dropped. Without it a changed
+    /// plan is shown and asked about again, or with --yes refused (exit 3).
+    #[arg(long, requires = "execute")]
+    pub replan: bool,
+    /// With --execute: the plan you confirmed earlier, as the `fingerprint` a preview gives
+    /// (`--json`). Execution refuses (exit 3, showing what changed) when the plan is no
+    /// longer that one; for scripts that preview in one step and execute in another.
+    #[arg(long, value_name = "FINGERPRINT", requires = "execute")]
+    pub plan: Option<String>,
     /// Also close issues created after the snapshot.
     #[arg(long)]
     pub close_new_issues: bool,

@@ -45,3 +45,28 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     emit(&backtrack::sanitize::json_pretty(value)?)
 }
+
+/// Says on stderr which snapshot a reference resolved to, for people; `--json` output carries
+/// the same as its `resolved` field instead. `flag` names where the reference was given
+/// (`--to`), if not in the command's first argument.
+pub fn note_resolved(
+    ctx: &crate::ctx::Context,
+    flag: Option<&str>,
+    resolved: &backtrack::snapshot::Resolved,
+) {
+    if ctx.json || ctx.quiet {
+        return;
+    }
+    match flag {
+        Some(flag) => eprintln!("{flag} {resolved}"),
+        None => eprintln!("{resolved}"),
+    }
+}
+
+/// A command's `--json` output with the `resolved` field added (see [`note_resolved`]).
+#[derive(Debug, serde::Serialize)]
+pub struct WithResolved<'a, T: serde::Serialize> {
+    pub resolved: &'a backtrack::snapshot::Resolved,
+    #[serde(flatten)]
+    pub output: &'a T,
+}

@@ -9,6 +9,7 @@ mod progress;
 use std::process::ExitCode;
 
 use backtrack::catalog::CatalogError;
+use backtrack::config::env;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -33,7 +34,7 @@ fn init_logging(quiet: bool, verbose: u8) {
     };
     let mut problem = None;
     let mut filter = None;
-    for var in ["BACKTRACK_LOG", "RUST_LOG"] {
+    for var in [env::LOG, env::RUST_LOG] {
         match std::env::var(var) {
             Ok(v) if v.trim().is_empty() => continue,
             Ok(v) => match EnvFilter::builder().parse(&v) {
@@ -146,7 +147,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
 /// For benchmarks: writes this process's peak resident memory (kB, from /proc) to the file
 /// named by `BACKTRACK_PEAK_RSS_FILE`. Costs nothing when the variable is unset.
 fn report_peak_rss() {
-    let Some(path) = std::env::var_os("BACKTRACK_PEAK_RSS_FILE") else {
+    let Some(path) = std::env::var_os(env::PEAK_RSS_FILE) else {
         return;
     };
     let peak = std::fs::read_to_string("/proc/self/status")

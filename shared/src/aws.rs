@@ -262,7 +262,7 @@ fn mentions_credentials(chain: &str) -> bool {
 }
 
 /// Error chains from the SDK can span lines; CLI errors are one line.
-pub(crate) fn one_line(s: &str) -> String {
+pub fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

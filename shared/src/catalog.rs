@@ -24,7 +24,7 @@ use crate::manifest::{Counts, Trigger};
 use crate::scope::Scope;
 
 #[cfg(feature = "aws")]
-pub use dynamo::{parse_table_url, DynamoCatalog, TableSetup};
+pub use dynamo::{DynamoCatalog, TableSetup};
 pub use memory::MemoryCatalog;
 pub use sqlite::SqliteCatalog;
 
@@ -223,9 +223,11 @@ pub struct JobEntry {
     pub id: JobId,
     pub scope: Scope,
     pub target: SnapshotId,
-    /// Identifies the plan's inputs (target, filters, options): a re-run of the same command
-    /// resumes the open job with the same fingerprint instead of starting another.
-    pub fingerprint: String,
+    /// Which command the job serves ([`ResumeKey`](crate::rollback::ResumeKey): target and
+    /// options, not the operations): a re-run of the same command resumes the open job with
+    /// the same key instead of starting another. Not the plan's fingerprint.
+    #[serde(alias = "fingerprint")]
+    pub resume_key: String,
     pub plan_key: String,
     pub status: JobStatus,
     pub pre_snapshot: Option<SnapshotId>,

@@ -45,7 +45,9 @@ use serde::{Deserialize, Serialize};
 
 pub use compute::diff;
 pub use json::{render_json, SCHEMA_VERSION};
-pub use markdown::{render_markdown, MarkdownOptions, DEFAULT_MAX_CHARS};
+pub use markdown::{
+    render_markdown, MarkdownOptions, DEFAULT_MAX_CHARS, MAX_MAX_CHARS, MIN_MAX_CHARS,
+};
 pub use text::{render_text, TextOptions};
 
 /// What to compare. `Default` gives the documented defaults.
@@ -98,6 +100,9 @@ pub struct Side {
     pub created_at: Option<DateTime<Utc>>,
     /// The scope in its textual form, e.g. `github:acme/widgets`.
     pub scope: String,
+    /// What the side was chosen by, as given: `latest`, a name, an id or id prefix, `live`.
+    #[serde(default)]
+    pub reference: Option<String>,
 }
 
 impl Side {
@@ -114,6 +119,7 @@ impl Side {
             name,
             created_at,
             scope: scope.to_string(),
+            reference: None,
         }
     }
 
@@ -125,7 +131,14 @@ impl Side {
             name: None,
             created_at: None,
             scope: scope.to_string(),
+            reference: None,
         }
+    }
+
+    /// The side, recording the reference that chose it.
+    pub fn with_reference(mut self, reference: impl Into<String>) -> Self {
+        self.reference = Some(reference.into());
+        self
     }
 
     /// A short human description: `live`, `snapshot nightly (01J…)`, `snapshot 01J…`.

@@ -8,6 +8,7 @@
 use crate::blob::BlobError;
 use crate::catalog::CatalogError;
 use crate::id::IdError;
+use crate::rollback::PlanChange;
 use crate::scope::ScopeError;
 use crate::store::StoreError;
 use crate::tracker::TrackerError;
@@ -33,6 +34,9 @@ pub enum Error {
     /// The operation was refused by a safety rule (lock held, pinned, declined).
     #[error("{0}")]
     Refused(String),
+    /// A rollback's plan is no longer the one confirmed: nothing was written.
+    #[error("{0}")]
+    PlanChanged(Box<PlanChange>),
     /// A bug or a panicked task: nothing the user did.
     #[error("internal error: {0}")]
     Internal(String),
@@ -63,7 +67,7 @@ impl Error {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            Error::Refused(_) | Error::Catalog(CatalogError::Locked(_))
+            Error::Refused(_) | Error::PlanChanged(_) | Error::Catalog(CatalogError::Locked(_))
         )
     }
 }

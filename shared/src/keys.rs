@@ -8,7 +8,8 @@
 //! dicts/<id, 8 hex>                      a scope's zstd dictionary
 //! manifests/<scope-slug>/<snapshot-id>   a snapshot's manifest header
 //! jobs/<scope-slug>/<job-id>/plan        a rollback job's plan
-//! jobs/<scope-slug>/<job-id>/options     a queued restore job's options
+//! jobs/<scope-slug>/<job-id>/options     a queued restore job's options and confirmed plan
+//! plans/<scope-slug>/<fingerprint>       a previewed rollback plan, by its fingerprint
 //! ```
 
 use crate::id::{BlobId, JobId, SnapshotId};
@@ -22,6 +23,8 @@ pub const DICTS: &str = "dicts/";
 pub const MANIFESTS: &str = "manifests/";
 /// Prefix of every rollback job's objects.
 pub const JOBS: &str = "jobs/";
+/// Prefix of every kept rollback preview.
+pub const PLANS: &str = "plans/";
 
 /// The key of a blob: fanned out by its first two hex digits so no folder grows huge.
 pub fn blob(id: &BlobId) -> String {
@@ -65,6 +68,12 @@ pub fn job_options(scope: &Scope, job: &JobId) -> String {
     format!("{JOBS}{}/{job}/options", scope.slug())
 }
 
+/// The key of a previewed rollback plan, by its fingerprint (hex), kept so that a later
+/// confirmation of that fingerprint can be told what changed since.
+pub fn plan_preview(scope: &Scope, fingerprint: &str) -> String {
+    format!("{PLANS}{}/{fingerprint}", scope.slug())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +104,10 @@ mod tests {
         assert_eq!(
             job_options(&scope, &job),
             format!("jobs/{}/{job}/options", scope.slug())
+        );
+        assert_eq!(
+            plan_preview(&scope, "00ff"),
+            format!("plans/{}/00ff", scope.slug())
         );
     }
 }

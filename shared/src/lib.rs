@@ -8,24 +8,28 @@
 //! - [`blob`], [`manifest`]: the archive format (content-addressed zstd blobs, write-once
 //!   manifests).
 //! - [`store`], [`catalog`], [`tracker`]: the backend traits (`Arc<dyn …>`) and their
-//!   implementations, each with an in-memory twin for unit tests.
+//!   implementations, each with an in-memory twin for unit tests. Trackers are read
+//!   ([`Tracker`]) and written ([`TrackerWriter`], applying [`tracker::Operation`]s).
 //! - [`snapshot`]: taking snapshots (`capture`), reading them back and resolving snapshot
 //!   references (`archive`), checking them (`verify`).
 //! - [`keys`]: every object-store key backtrack writes, in one place.
+//! - [`config`]: every environment variable's name, and the store and catalog URLs.
 //! - [`prune`]: retention rules and blob garbage collection (plan, then apply).
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
-//! - [`rollback`]: plans that put a live tracker back to a snapshot's state, and their
-//!   execution (journaled, resumable, verified).
+//! - [`compare`]: the two sides of a diff (`--from`, `--to`) resolved, loaded and diffed:
+//!   the one path the CLI, the Action and the diff function share.
+//! - [`rollback`]: validated options, plans that put a live tracker back to a snapshot's
+//!   state (with a fingerprint that execution checks), and one engine that executes them
+//!   (journaled, resumable, verified) for the CLI and for the restore function's job slices.
 //! - [`sanitize`]: untrusted text on its way to a terminal, Markdown or an error message.
 //! - `aws` (feature `aws`): configuration and error classification shared by the S3 store
 //!   and the DynamoDB catalog.
 //! - `conformance` (tests, or feature `conformance`): the backend contract as test suites
 //!   that every `ObjectStore` and `Catalog` implementation runs.
-//! - `serverless` (feature `serverless`): what the Lambda functions share (API Gateway
-//!   requests, JSON errors, webhook signatures, secrets, the job queue).
 //!
 //! The tracker emulators (the sandbox behind `backtrack sandbox` and `demo`) live beside this
-//! crate in `backtrack-sandbox`: the engine depends on no emulator.
+//! crate in `backtrack-sandbox`, and what only the Lambda functions share in
+//! `backtrack-lambda`: the engine depends on no emulator and no Lambda runtime.
 //!
 //! # Data flow
 //! A tracker streams [`Record`]s; the snapshot engine turns each into a blob as it arrives,
@@ -36,6 +40,8 @@
 pub mod aws;
 pub mod blob;
 pub mod catalog;
+pub mod compare;
+pub mod config;
 #[cfg(any(test, feature = "conformance"))]
 #[doc(hidden)]
 pub mod conformance;
@@ -49,8 +55,6 @@ pub mod record;
 pub mod rollback;
 pub mod sanitize;
 pub mod scope;
-#[cfg(feature = "serverless")]
-pub mod serverless;
 pub mod snapshot;
 pub mod store;
 pub mod tracker;
@@ -63,4 +67,4 @@ pub use manifest::{Counts, Manifest, Trigger};
 pub use record::{Record, RecordKey, RecordKind};
 pub use scope::Scope;
 pub use store::ObjectStore;
-pub use tracker::Tracker;
+pub use tracker::{Tracker, TrackerWriter};

@@ -1,219 +1,43 @@
 //! Rollback in place: put a live tracker back to a snapshot's state, field by field.
 //!
-//! Plan, then apply. [`plan::plan`] computes a [`RollbackPlan`] from the target snapshot and
-//! the live state; it can be printed (the preview) and serialized before anything is
-//! written. [`execute::execute`] then takes the scope's lock, records a job, takes a
-//! `pre-rollback` snapshot, applies the operations one at a time — journaling each in the
-//! catalog — and verifies by planning again against the new live state: a clean rollback
-//! plans zero operations. Re-running an interrupted rollback resumes its job.
-//! [`job`] runs the same steps as a queued job in bounded slices (the serverless bundle).
+//! Plan, then apply. [`RollbackOptions::validate`] checks what the user asked for against
+//! the target snapshot; [`plan::plan`] computes a [`RollbackPlan`] from the target and the
+//! live state, which is printed (the preview, with its [`PlanFingerprint`]) and serialized
+//! before anything is written. One engine then runs it, whoever asks:
+//! [`execute::execute`] for the CLI (the lock held by the process, no budget) and
+//! [`job::run_slice`] for the restore function's queued slices (the lock held in the job's
+//! name, each slice within its invocation's budget). The engine takes a `pre-rollback`
+//! snapshot, plans again from it and stops before writing if that plan is not the one
+//! confirmed, applies the operations one at a time — journaling each in the catalog — and
+//! verifies by planning again against the new live state: a clean rollback plans zero
+//! operations. Re-running an interrupted rollback resumes its job.
 
 pub mod execute;
+mod identity;
 pub mod job;
+pub mod options;
 pub mod plan;
+mod run;
 
-use std::collections::BTreeSet;
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use execute::{execute, ExecuteOptions, RollbackReport, Verification};
+pub use crate::tracker::operation::{Change, Operation};
+pub use execute::{execute, ExecuteOptions, Executed};
+pub use identity::{PlanChange, PlanFingerprint, ResumeKey};
+pub use options::{Field, OptionError, RollbackOptions, RollbackRequest};
 pub use plan::{restored_body, restored_from, restored_marker, Irrecoverable, Planned};
+pub use run::{
+    change_since, kept_preview, plan_against_live, preview, remember_preview, Budget, Confirmed,
+    Executor, OpProgress, PlanProgress, Preview, Resuming, Rollback, RollbackReport, Verification,
+    JOB_LOCK_TTL, PROCESS_LOCK_TTL,
+};
 
 use crate::id::SnapshotId;
 use crate::record::State;
 use crate::scope::Scope;
-
-/// A restorable field, for `--fields`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Field {
-    Title,
-    Body,
-    State,
-    Labels,
-    Assignees,
-    Milestone,
-    Comments,
-}
-
-impl Field {
-    pub const ALL: [Field; 7] = [
-        Field::Title,
-        Field::Body,
-        Field::State,
-        Field::Labels,
-        Field::Assignees,
-        Field::Milestone,
-        Field::Comments,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Field::Title => "title",
-            Field::Body => "body",
-            Field::State => "state",
-            Field::Labels => "labels",
-            Field::Assignees => "assignees",
-            Field::Milestone => "milestone",
-            Field::Comments => "comments",
-        }
-    }
-}
-
-impl FromStr for Field {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim().to_ascii_lowercase();
-        let s = match s.as_str() {
-            "description" => "body",
-            "status" => "state",
-            other => other,
-        };
-        Field::ALL
-            .into_iter()
-            .find(|f| f.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown field {s:?}; restorable fields are {}",
-                    Field::ALL.map(Field::as_str).join(", ")
-                )
-            })
-    }
-}
-
-/// What to restore.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RollbackOptions {
-    /// Only these issue numbers (and their comments); `None` for all.
-    pub only: Option<BTreeSet<u64>>,
-    /// Only these fields; `None` for all.
-    pub fields: Option<BTreeSet<Field>>,
-    /// Close issues created after the snapshot.
-    pub close_new_issues: bool,
-    /// Delete comments created after the snapshot.
-    pub delete_new_comments: bool,
-    /// When the target snapshot was taken: what is "new" is younger than this.
-    pub snapshot_time: DateTime<Utc>,
-}
-
-impl RollbackOptions {
-    pub fn new(snapshot_time: DateTime<Utc>) -> Self {
-        RollbackOptions {
-            only: None,
-            fields: None,
-            close_new_issues: false,
-            delete_new_comments: false,
-            snapshot_time,
-        }
-    }
-}
-
-/// One field change carried by an issue's PATCH.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "field", rename_all = "snake_case")]
-pub enum Change {
-    Title {
-        from: String,
-        to: String,
-    },
-    Body {
-        from: Option<String>,
-        to: Option<String>,
-    },
-    State {
-        from: State,
-        from_reason: Option<String>,
-        to: State,
-        to_reason: Option<String>,
-    },
-    Labels {
-        from: Vec<String>,
-        to: Vec<String>,
-    },
-    Assignees {
-        from: Vec<String>,
-        to: Vec<String>,
-    },
-    /// By title: a recreated milestone has a new number, resolved when applying.
-    Milestone {
-        from: Option<String>,
-        to: Option<String>,
-    },
-}
-
-/// One write against the tracker.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Operation {
-    CreateLabel {
-        name: String,
-        color: String,
-        description: Option<String>,
-    },
-    UpdateLabel {
-        current_name: String,
-        name: String,
-        color: String,
-        description: Option<String>,
-    },
-    CreateMilestone {
-        title: String,
-        state: State,
-        description: Option<String>,
-        due_on: Option<DateTime<Utc>>,
-    },
-    UpdateMilestone {
-        number: u64,
-        title: String,
-        state: State,
-        description: Option<String>,
-        due_on: Option<DateTime<Utc>>,
-    },
-    UpdateIssue {
-        number: u64,
-        /// The title to show in previews (the target's).
-        title: String,
-        changes: Vec<Change>,
-    },
-    EditComment {
-        id: u64,
-        issue: u64,
-        from: String,
-        to: String,
-    },
-    RecreateComment {
-        issue: u64,
-        original_id: u64,
-        body: String,
-    },
-    CloseIssue {
-        number: u64,
-        title: String,
-    },
-    DeleteComment {
-        id: u64,
-        issue: u64,
-        body: String,
-    },
-}
-
-impl Operation {
-    /// The issue this operation touches, if any.
-    pub fn issue(&self) -> Option<u64> {
-        match self {
-            Operation::UpdateIssue { number, .. } | Operation::CloseIssue { number, .. } => {
-                Some(*number)
-            }
-            Operation::EditComment { issue, .. }
-            | Operation::RecreateComment { issue, .. }
-            | Operation::DeleteComment { issue, .. } => Some(*issue),
-            _ => None,
-        }
-    }
-}
 
 /// An operation with its position in the plan (the journal's key).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -236,18 +60,9 @@ pub struct RollbackPlan {
 }
 
 impl RollbackPlan {
-    /// Identifies the command that produced the plan (scope, target and options), so
-    /// re-running the same command resumes its interrupted job.
-    pub fn fingerprint(scope: &Scope, target: &SnapshotId, options: &RollbackOptions) -> String {
-        let input = serde_json::json!({
-            "scope": scope.to_string(),
-            "target": target.to_string(),
-            "only": options.only,
-            "fields": options.fields,
-            "close_new_issues": options.close_new_issues,
-            "delete_new_comments": options.delete_new_comments,
-        });
-        crate::id::BlobId::of(input.to_string().as_bytes()).to_hex()[..24].to_string()
+    /// What this plan writes, as a hash (see [`PlanFingerprint`]).
+    pub fn fingerprint(&self) -> PlanFingerprint {
+        PlanFingerprint::of(self)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -444,5 +259,37 @@ impl fmt::Display for RollbackPlan {
             }
         }
         Ok(())
+    }
+}
+
+/// Test support shared by the rollback modules' tests.
+#[cfg(test)]
+pub(crate) mod testkit {
+    use chrono::{DateTime, Utc};
+
+    use crate::catalog::SnapshotEntry;
+    use crate::manifest::Trigger;
+    use crate::SnapshotStatus;
+
+    /// A completed snapshot entry of `github:acme/widgets` taken at `created_at`.
+    pub fn entry(created_at: DateTime<Utc>) -> SnapshotEntry {
+        SnapshotEntry {
+            id: crate::SnapshotId::new(),
+            scope: "github:acme/widgets".parse().expect("a valid scope"),
+            name: Some("good".into()),
+            trigger: Trigger::Manual,
+            status: SnapshotStatus::Completed,
+            created_at,
+            finished_at: Some(created_at),
+            counts: Default::default(),
+            bytes: Default::default(),
+            requests: 0,
+            manifest_key: "m".into(),
+            parent: None,
+            pinned: false,
+            expires_at: None,
+            error: None,
+            manifest_hash: None,
+        }
     }
 }

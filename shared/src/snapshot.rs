@@ -6,9 +6,12 @@
 //!   readers safe (blobs, then the manifest, then the completed catalog entry).
 //! - [`Archive::verify`] re-hashes what a set of snapshots references.
 //! - `reuse` keeps damage from spreading: what a capture may rely on without reading it.
+//! - [`SnapshotName`], [`SnapshotRef`] and [`Archive::find`]: naming snapshots and finding
+//!   them again (`reference`).
 
 mod archive;
 mod capture;
+mod reference;
 mod reuse;
 mod verify;
 
@@ -16,5 +19,6 @@ pub use archive::{Archive, Sealed};
 pub use capture::{
     fetch_live, CaptureMode, Fallback, SnapshotOptions, SnapshotReport, DEFAULT_RECONCILE_EVERY,
 };
+pub use reference::{NameError, Resolved, ResolvedBy, SnapshotName, SnapshotRef, MAX_NAME_CHARS};
 pub use reuse::{CaptureChecks, Inventory, LISTING_SHARDS};
 pub use verify::{DamagedObject, ObjectKind, VerifyOptions, VerifyReport};

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 pub use local::LocalStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "aws")]
-pub use s3::{BucketSetup, S3Store, S3Url};
+pub use s3::{BucketSetup, S3Store};
 
 /// What `put` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,9 +1,14 @@
 //! Trackers: where records come from (capture) and where rollback writes go.
 //!
+//! Two traits, split by capability: [`Tracker`] reads (what snapshots and diffs need), and
+//! [`TrackerWriter`] extends it with writes (what rollback needs), so code that only reads
+//! cannot write by mistake. The writes themselves are [`operation`]s, owned by this layer.
+//!
 //! A tracker streams records into a channel rather than returning them, so a capture of a
 //! large repository holds one page at a time, not the whole repository, in memory.
 
 pub mod github;
+pub mod operation;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -15,10 +20,10 @@ use tokio::sync::mpsc;
 
 use crate::manifest::Cursor;
 use crate::record::{Record, RecordKey, RecordKind};
-use crate::rollback::Operation;
 use crate::scope::Scope;
 
 pub use github::{GitHubConfig, GitHubTracker, RetryPolicy, WritePace};
+pub use operation::{Change, Operation};
 
 /// Receives progress while a capture runs (the CLI draws a bar from it).
 pub trait Progress: Send + Sync + Debug {
@@ -117,14 +122,6 @@ impl FetchReport {
     }
 }
 
-/// State kept across the operations of one rollback run.
-#[derive(Debug, Default)]
-pub struct ApplyContext {
-    /// Milestone numbers by title, loaded on first need and kept current as milestones are
-    /// recreated (issues refer to milestones by number, plans by title).
-    pub milestones: Option<std::collections::HashMap<String, u64>>,
-}
-
 /// Tracker failures. Messages never contain credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum TrackerError {
@@ -180,7 +177,7 @@ impl TrackerError {
     }
 }
 
-/// A tracker holding one scope's records.
+/// Reading a tracker that holds one scope's records: what snapshots and diffs need.
 #[async_trait]
 pub trait Tracker: Send + Sync + Debug {
     fn scope(&self) -> &Scope;
@@ -207,22 +204,29 @@ pub trait Tracker: Send + Sync + Debug {
 
     /// Requests made by this tracker so far (captures, writes, retries).
     fn requests(&self) -> u64;
+}
 
-    /// Applies one rollback operation (one write, plus reads where a reference must be
-    /// resolved). Returns what the journal keeps, e.g. the id of a recreated comment.
-    /// Writes that find their work already done (a label that exists, a comment already
-    /// gone) succeed without changing anything.
-    async fn apply(
-        &self,
-        op: &Operation,
-        ctx: &mut ApplyContext,
-    ) -> Result<serde_json::Value, TrackerError>;
+/// Writing to a tracker: what rollback needs, on top of reading.
+///
+/// Whatever a writer must remember between operations (GitHub: milestone numbers by title)
+/// it keeps itself; callers hand it operations and nothing else.
+#[async_trait]
+pub trait TrackerWriter: Tracker {
+    /// Applies one operation (one write, plus reads where a reference must be resolved).
+    /// Returns what the journal keeps, e.g. the id of a recreated comment. Writes that find
+    /// their work already done (a label that exists, a comment already gone) succeed
+    /// without changing anything.
+    async fn apply(&self, op: &Operation) -> Result<serde_json::Value, TrackerError>;
 
-    /// The id of a comment on `issue` that restores `original_id` (found by its hidden
-    /// marker): how a resumed rollback avoids posting the same comment twice.
-    async fn find_restored_comment(
-        &self,
-        issue: u64,
-        original_id: u64,
-    ) -> Result<Option<u64>, TrackerError>;
+    /// For an operation that is not idempotent ([`Operation::is_idempotent`]), looks for the
+    /// effect of an earlier attempt that may have been written without being journaled (a
+    /// recreated comment, found by its hidden marker): what the journal would have kept, or
+    /// `None` when the operation still has to be applied. Idempotent operations answer
+    /// `None` without a request.
+    async fn find_applied(&self, op: &Operation)
+        -> Result<Option<serde_json::Value>, TrackerError>;
+
+    /// This writer as a reader (what a snapshot takes). Spelled out because the supported
+    /// Rust (1.85) does not coerce `Arc<dyn TrackerWriter>` to `Arc<dyn Tracker>`.
+    fn reader(self: Arc<Self>) -> Arc<dyn Tracker>;
 }

@@ -209,6 +209,63 @@ impl Bundle {
             serde_json::from_str(text).unwrap_or(Value::String(text.into())),
         )
     }
+
+    /// A `GET` through `function` with an `Accept` header: status and body.
+    fn http_accept(&self, function: &str, fixture: &str, path: &str, accept: &str) -> (u16, Value) {
+        let mut event = http_event(function, fixture, "GET", path, None);
+        event["headers"]["accept"] = accept.into();
+        let out = self.invoke(function, &event);
+        let status = out["statusCode"].as_u64().unwrap() as u16;
+        let text = out["body"].as_str().unwrap_or_default();
+        (status, Value::String(text.into()))
+    }
+}
+
+/// Posts the Action's sticky diff comment on the repository's first pull request with
+/// `backtrack comment upsert`, as `action.yml` does; returns a line of its body.
+fn sticky_comment(sandbox: &SandboxProc) -> String {
+    let issues = sandbox.list_all("/repos/acme/widgets/issues?state=all");
+    // A pull request when the seed has one (about one in ten issues is); the API is the same.
+    let pr = issues
+        .iter()
+        .find(|i| i.get("pull_request").is_some())
+        .or(issues.last())
+        .expect("the sandbox seeds issues")["number"]
+        .as_u64()
+        .unwrap();
+    let line = "### backtrack diff: 6 issues changed since the last snapshot".to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("comment.md");
+    std::fs::write(&body, format!("{line}\n\nUpdated by backtrack.\n")).unwrap();
+    let out = Command::new(bin())
+        .args(["--json", "comment", "upsert", "--repo", "acme/widgets"])
+        .args([
+            "--pr",
+            &pr.to_string(),
+            "--marker",
+            &format!("diff {SCOPE_A}"),
+        ])
+        .arg("--body-file")
+        .arg(&body)
+        .env("GITHUB_API_URL", &sandbox.url)
+        .env("GITHUB_TOKEN", SANDBOX_TOKEN)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["action"], "created", "{report}");
+    let comments = sandbox.list_all(&format!("/repos/acme/widgets/issues/{pr}/comments"));
+    assert!(
+        comments
+            .iter()
+            .any(|c| c["body"].as_str().unwrap_or_default().contains(&line)),
+        "the sticky comment is not on #{pr}"
+    );
+    line
 }
 
 /// A recorded API Gateway event of `function` with this case's request line and body.
@@ -220,20 +277,13 @@ fn http_event(
     body: Option<Value>,
 ) -> Value {
     let file = repo_root().join(format!("functions/{function}/events/{fixture}"));
-    let mut ev: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    ev["rawPath"] = path.into();
-    ev["rawQueryString"] = query.into();
-    ev["requestContext"]["http"]["method"] = method.into();
-    ev["requestContext"]["http"]["path"] = path.into();
-    let obj = ev.as_object_mut().unwrap();
-    obj.remove("pathParameters");
-    obj.remove("queryStringParameters");
-    match body {
-        Some(b) => obj.insert("body".into(), b.to_string().into()),
-        None => obj.remove("body"),
-    };
-    ev
+    let body = body.map(|b| b.to_string());
+    backtrack_tests::lambda::http_event(
+        &std::fs::read_to_string(&file).unwrap(),
+        method,
+        path,
+        body.as_deref(),
+    )
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -369,8 +419,10 @@ fn functions_under_cargo_lambda_schedule_list_diff_and_restore_across_invocation
     scopes.sort();
     assert_eq!(scopes, [SCOPE_A, SCOPE_B]);
 
-    // Damage one repository; the diff function shows it.
+    // Damage one repository; the diff function shows it. The Action's sticky PR comment,
+    // posted meanwhile the way the Action posts it, is backtrack's own report, not a change.
     chaos(&a);
+    let sticky = sticky_comment(&a);
     let (status, diff) = bundle.http(
         "diff",
         "get-diff-live.json",
@@ -382,15 +434,73 @@ fn functions_under_cargo_lambda_schedule_list_diff_and_restore_across_invocation
     assert_eq!(diff["schema_version"], 1);
     assert_eq!(diff["summary"]["issues_changed"], 6, "{diff}");
     assert_eq!(diff["summary"]["comments_edited"], 1, "{diff}");
+    assert_eq!(diff["summary"]["comments_added"], 0, "{diff}");
+    assert!(
+        !diff.to_string().contains(&sticky),
+        "the diff API shows backtrack's own comment: {diff}"
+    );
+    // The same through the Markdown the API serves for PR comments.
+    let (status, markdown) = bundle.http_accept(
+        "diff",
+        "get-diff-live.json",
+        &format!("/snapshots/{id_a}/diff/live"),
+        "text/markdown",
+    );
+    assert_eq!(status, 200, "{markdown}");
+    let markdown = markdown.as_str().unwrap_or_default().to_string();
+    assert!(markdown.contains("[SYNC] 1"), "{markdown}");
+    assert!(!markdown.contains(&sticky), "{markdown}");
+
+    // The restore API validates its options against the snapshot, like the CLI.
+    let restore = |body: Value| {
+        bundle.http(
+            "restore",
+            "post-restore.json",
+            "POST",
+            &format!("/snapshots/{id_a}/restore"),
+            Some(body),
+        )
+    };
+    let (status, body) = restore(json!({"only": [1, 99999]}));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "only", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("#99999"),
+        "{body}"
+    );
+
+    // A preview names its plan; an execution confirms it. When the repository moves in
+    // between, the execution is refused naming the difference, and nothing starts.
+    let (status, preview) = restore(json!({}));
+    assert_eq!(status, 200, "{preview}");
+    let confirmed = preview["fingerprint"].as_str().unwrap().to_string();
+    let (status, body) = a.api(
+        "PATCH",
+        "/repos/acme/widgets/issues/1",
+        Some(json!({"title": "[SYNC] 1, edited again"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = restore(json!({"execute": true, "plan": confirmed}));
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "plan_changed", "{body}");
+    let change = &body["error"]["plan_change"];
+    assert_eq!(change["added"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(change["dropped"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(change["added"][0]["number"], 1, "{body}");
+    let (status, body) = restore(json!({"execute": true}));
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("plan")),
+        "{body}"
+    );
 
     // Restore as a job, continued through the queue 3 operations at a time.
-    let (status, started) = bundle.http(
-        "restore",
-        "post-restore.json",
-        "POST",
-        &format!("/snapshots/{id_a}/restore"),
-        Some(json!({"execute": true})),
-    );
+    let (status, preview) = restore(json!({}));
+    assert_eq!(status, 200, "{preview}");
+    let (status, started) = restore(json!({"execute": true, "plan": preview["fingerprint"]}));
     assert_eq!(status, 202, "{started}");
     let job = started["job"]["id"].as_str().unwrap().to_string();
     let writes_before = a.stats()["writes"].as_u64().unwrap();

@@ -14,6 +14,7 @@ mod faultproxy;
 mod functions;
 mod incremental;
 mod integrity;
+mod references;
 mod rollback;
 mod safety;
 mod sandbox_compat;

@@ -23,8 +23,8 @@ fn enc(name: &str) -> String {
 }
 
 /// Wrecks the repository the way a bad sync script and a careless admin would: many fields
-/// on many issues, a deleted label and milestone, deleted and edited comments, issues closed
-/// and reopened. Returns how many writes it made.
+/// on many issues, a deleted label and milestone, renamed labels (two of them swapped) and a
+/// retitled milestone, deleted and edited comments, issues closed and reopened. Returns how many writes it made.
 fn chaos(sandbox: &SandboxProc) -> usize {
     let issues = sandbox.list_all(&format!("{REPO}/issues?state=all"));
     let plain: Vec<&Value> = issues
@@ -84,6 +84,25 @@ fn chaos(sandbox: &SandboxProc) -> usize {
         })
         .unwrap();
     ok(sandbox.api("DELETE", &format!("{REPO}/labels/{}", enc(&used)), None));
+    // Two labels swap names (through a third name, as GitHub needs), another is renamed.
+    let others: Vec<String> = labels
+        .iter()
+        .map(|l| l["name"].as_str().unwrap().to_string())
+        .filter(|name| *name != used)
+        .take(3)
+        .collect();
+    for (from, to) in [
+        (&others[0], "swapping"),
+        (&others[1], others[0].as_str()),
+        (&"swapping".to_string(), others[1].as_str()),
+        (&others[2], "renamed by a script"),
+    ] {
+        ok(sandbox.api(
+            "PATCH",
+            &format!("{REPO}/labels/{}", enc(from)),
+            Some(json!({"new_name": to})),
+        ));
+    }
     let milestones = sandbox.list_all(&format!("{REPO}/milestones?state=all"));
     let m = milestones
         .iter()
@@ -98,6 +117,13 @@ fn chaos(sandbox: &SandboxProc) -> usize {
         &format!("{REPO}/milestones/{}", m["number"]),
         None,
     ));
+    if let Some(other) = milestones.iter().find(|o| o["number"] != m["number"]) {
+        ok(sandbox.api(
+            "PATCH",
+            &format!("{REPO}/milestones/{}", other["number"]),
+            Some(json!({"title": "retitled by a script"})),
+        ));
+    }
     let comments = sandbox.list_all(&format!("{REPO}/issues/comments"));
     for c in comments.iter().take(4) {
         ok(sandbox.api(
@@ -190,11 +216,7 @@ fn restored_copies(sandbox: &SandboxProc) -> HashMap<String, usize> {
 
 #[test]
 fn rollback_restores_every_field_with_one_write_per_planned_operation() {
-    let sandbox = SandboxProc::start(&["--issues", "80", "--comments", "300", "--seed", "5"]);
-    let user = User::new(&sandbox);
-    let before = restorable_state(&sandbox);
-    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
-        .ok();
+    let (sandbox, user, before) = scene(&["--issues", "80", "--comments", "300", "--seed", "5"]);
     chaos(&sandbox);
     assert_ne!(restorable_state(&sandbox), before);
 
@@ -274,10 +296,7 @@ fn rollback_restores_every_field_with_one_write_per_planned_operation() {
 
 #[test]
 fn bad_rollback_input_is_rejected_before_any_write() {
-    let sandbox = SandboxProc::start(&["--issues", "20", "--comments", "40"]);
-    let user = User::new(&sandbox);
-    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
-        .ok();
+    let (sandbox, user, _) = scene(&["--issues", "20", "--comments", "40"]);
     chaos_light(&sandbox);
     let w0 = writes(&sandbox);
     for (args, needle) in [
@@ -308,11 +327,7 @@ fn chaos_light(sandbox: &SandboxProc) {
 
 #[test]
 fn only_and_fields_limit_what_is_restored() {
-    let sandbox = SandboxProc::start(&["--issues", "20", "--comments", "40"]);
-    let user = User::new(&sandbox);
-    let before = restorable_state(&sandbox);
-    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
-        .ok();
+    let (sandbox, user, before) = scene(&["--issues", "20", "--comments", "40"]);
     for n in [1, 2] {
         let (s, b) = sandbox.api(
             "PATCH",
@@ -354,10 +369,7 @@ fn only_and_fields_limit_what_is_restored() {
 
 #[test]
 fn a_second_rollback_of_the_same_scope_is_refused_while_one_runs() {
-    let sandbox = SandboxProc::start(&["--issues", "40", "--comments", "80", "--latency-ms", "40"]);
-    let user = User::new(&sandbox);
-    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
-        .ok();
+    let (sandbox, user, _) = scene(&["--issues", "40", "--comments", "80", "--latency-ms", "40"]);
     chaos(&sandbox);
     let w0 = writes(&sandbox);
     let mut first = user
@@ -528,7 +540,7 @@ fn killed_rollbacks_resume_and_converge_without_duplicates() {
 fn rollback_under_injected_faults_still_converges() {
     // 10% of requests fail with a 5xx or a secondary-limit 403 + Retry-After, before any
     // state changes: the writes are retried, and the repository ends up restored.
-    let sandbox = SandboxProc::start(&[
+    let (sandbox, user, before) = scene(&[
         "--issues",
         "40",
         "--comments",
@@ -538,10 +550,6 @@ fn rollback_under_injected_faults_still_converges() {
         "--fault-rate",
         "0.1",
     ]);
-    let user = User::new(&sandbox);
-    let before = restorable_state(&sandbox);
-    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
-        .ok();
     chaos_retrying(&sandbox);
     let report = user
         .run(&[
@@ -597,4 +605,380 @@ fn retry(sandbox: &SandboxProc, method: &str, path: &str, body: Option<Value>) {
         }
     }
     panic!("{method} {path} kept failing");
+}
+
+/// A sandbox started with `args`, its user, and the restorable state when the user took the
+/// snapshot named `good`.
+fn scene(args: &[&str]) -> (SandboxProc, User, Value) {
+    let sandbox = SandboxProc::start(args);
+    let user = User::new(&sandbox);
+    let before = restorable_state(&sandbox);
+    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
+        .ok();
+    (sandbox, user, before)
+}
+
+/// The most used value of `key` over the repository's issues, and how many issues have it.
+fn most_used(sandbox: &SandboxProc, key: impl Fn(&Value) -> Vec<String>) -> (String, usize) {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for i in sandbox.list_all(&format!("{REPO}/issues?state=all")) {
+        for k in key(&i) {
+            *counts.entry(k).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .max_by_key(|(k, c)| (*c, k.clone()))
+        .unwrap()
+}
+
+/// One write another client makes; it must succeed.
+fn edit(sandbox: &SandboxProc, path: &str, body: Value) {
+    let (status, reply) = sandbox.api("PATCH", &format!("{REPO}{path}"), Some(body));
+    assert_eq!(status, 200, "PATCH {path}: {reply}");
+}
+
+/// Runs `rollback --execute --yes` to `good` and returns the JSON report.
+fn execute(user: &User, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "--json",
+        "rollback",
+        SCOPE,
+        "--to",
+        "good",
+        "--execute",
+        "--yes",
+    ];
+    args.extend(FAST);
+    args.extend(extra);
+    user.run(&args).ok().json()
+}
+
+/// Snapshots a 120-issue repository, lets `damage` rename one definition that many issues
+/// carry (it returns the path it edited and how many issues carry it), and checks that the
+/// rollback restores everything with exactly one write, of kind `op`.
+fn one_write_restores(seed: &str, damage: impl FnOnce(&SandboxProc) -> (String, usize), op: &str) {
+    let (sandbox, user, before) = scene(&["--issues", "120", "--comments", "60", "--seed", seed]);
+    let (what, carriers) = damage(&sandbox);
+    assert!(carriers >= 5, "{what} is on {carriers} issues only");
+
+    let w0 = writes(&sandbox);
+    let report = execute(&user, &[]);
+    eprintln!(
+        "{what}, on {carriers} issues: restored with {} write(s)",
+        writes(&sandbox) - w0
+    );
+    assert_eq!(writes(&sandbox) - w0, 1, "one write: {report}");
+    assert_eq!(report["executed"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["plan"]["ops"][0]["op"], op, "{report}");
+    assert_eq!(report["verification"]["clean"], true, "{report}");
+    assert_eq!(restorable_state(&sandbox), before);
+}
+
+#[test]
+fn a_label_renamed_on_many_issues_is_restored_with_one_write() {
+    one_write_restores(
+        "21",
+        |sandbox| {
+            let (label, carriers) = most_used(sandbox, |i| {
+                i["labels"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l["name"].as_str().unwrap().to_string())
+                    .collect()
+            });
+            let path = format!("/labels/{}", enc(&label));
+            edit(
+                sandbox,
+                &path,
+                json!({"new_name": "renamed by a script", "color": "000000"}),
+            );
+            (path, carriers)
+        },
+        "update_label",
+    );
+}
+
+#[test]
+fn a_retitled_milestone_is_restored_with_one_write() {
+    one_write_restores(
+        "22",
+        |sandbox| {
+            let (number, carriers) = most_used(sandbox, |i| {
+                i["milestone"]["number"]
+                    .as_u64()
+                    .map(|n| n.to_string())
+                    .into_iter()
+                    .collect()
+            });
+            let path = format!("/milestones/{number}");
+            edit(
+                sandbox,
+                &path,
+                json!({"title": "Retitled by a script", "description": "changed"}),
+            );
+            (path, carriers)
+        },
+        "update_milestone",
+    );
+}
+
+/// Once confirmed, a plan is the plan: when the tracker moves between the preview and the
+/// execution, nothing is written and the difference is shown; `--replan` runs the new plan
+/// and says how it differs.
+#[test]
+fn a_plan_that_moved_after_the_preview_is_refused_or_replanned() {
+    let (sandbox, user, before) = scene(&["--issues", "20", "--comments", "40"]);
+    chaos_light(&sandbox);
+    let preview = user
+        .run(&["--json", "rollback", SCOPE, "--to", "good"])
+        .ok()
+        .json();
+    let fingerprint = preview["fingerprint"].as_str().unwrap().to_string();
+    assert_eq!(preview["plan"]["ops"].as_array().unwrap().len(), 1);
+
+    // Someone edits issue 2 after the preview was confirmed.
+    edit(
+        &sandbox,
+        "/issues/2",
+        json!({"title": "moved after the preview"}),
+    );
+    let w0 = writes(&sandbox);
+    let mut args = vec![
+        "rollback",
+        SCOPE,
+        "--to",
+        "good",
+        "--execute",
+        "--yes",
+        "--plan",
+    ];
+    args.push(fingerprint.as_str());
+    args.extend(FAST);
+    let refused = user.run(&args);
+    assert_eq!(refused.code, 3, "{refused:?}");
+    assert!(
+        refused.stderr.contains("1 operation(s) added, 0 dropped")
+            && refused.stderr.contains("+ #2")
+            && refused.stderr.contains("moved after the preview")
+            && refused.stderr.contains("--replan"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(writes(&sandbox), w0, "nothing written");
+
+    // The same, as JSON for scripts.
+    let mut json_args = vec!["--json"];
+    json_args.extend(&args);
+    let refused = user.run(&json_args);
+    assert_eq!(refused.code, 3, "{refused:?}");
+    let out = refused.json();
+    assert_eq!(out["executed"], false);
+    assert_eq!(
+        out["plan_changed"]["added"].as_array().unwrap().len(),
+        1,
+        "{out}"
+    );
+    assert_eq!(out["plan_changed"]["confirmed"], fingerprint.as_str());
+    assert_eq!(writes(&sandbox), w0, "nothing written");
+
+    // --replan runs the plan as it is now, and says how it differs.
+    let mut replan = json_args.clone();
+    replan.push("--replan");
+    let run = user.run(&replan).ok();
+    let report = run.json();
+    assert!(
+        run.stderr.contains("1 operation(s) added, 0 dropped") && run.stderr.contains("--replan"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        report["replanned"]["added"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    assert_eq!(
+        report["replanned"]["dropped"].as_array().unwrap().len(),
+        0,
+        "{report}"
+    );
+    assert_eq!(report["verification"]["clean"], true, "{report}");
+    assert_eq!(writes(&sandbox) - w0, 2);
+    assert_eq!(restorable_state(&sandbox), before);
+}
+
+/// A `backtrack` run on a pseudo-terminal (util-linux `script`), for the questions the CLI
+/// only asks a person.
+struct Terminal {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Terminal {
+    fn start(user: &User, args: &[&str]) -> Terminal {
+        let line = std::iter::once(crate::util::bin().display().to_string())
+            .chain(args.iter().map(|a| a.to_string()))
+            .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut script = std::process::Command::new("script");
+        // The same environment as the user's other commands.
+        for (k, v) in user.command(&[]).get_envs() {
+            match v {
+                Some(v) => script.env(k, v),
+                None => script.env_remove(k),
+            };
+        }
+        let mut child = script
+            .args(["-q", "-e", "-f", "-c", &line, "/dev/null"])
+            .env("TERM", "dumb")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run `script` (util-linux)");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Terminal { child, stdin, seen }
+    }
+
+    /// Waits until the output shows `needle`; returns the output so far.
+    fn expect(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let seen = self.seen.lock().unwrap().clone();
+            if seen.contains(needle) {
+                return seen;
+            }
+            assert!(Instant::now() < deadline, "never saw {needle:?}:\n{seen}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn answer(&mut self, text: &str) {
+        use std::io::Write;
+        self.stdin
+            .write_all(format!("{text}\n").as_bytes())
+            .unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn exit_code(mut self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "did not exit:\n{}",
+                self.seen.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn interactive_confirmation_asks_again_when_the_plan_moved() {
+    let (sandbox, user, before) = scene(&["--issues", "20", "--comments", "40"]);
+    chaos_light(&sandbox);
+    let args = [
+        "rollback",
+        SCOPE,
+        "--to",
+        "good",
+        "--execute",
+        FAST[0],
+        FAST[1],
+    ];
+
+    // Declining the changed plan writes nothing.
+    let mut term = Terminal::start(&user, &args);
+    term.expect("Apply 1 write(s)");
+    edit(
+        &sandbox,
+        "/issues/2",
+        json!({"title": "moved while the question was open"}),
+    );
+    let w0 = writes(&sandbox);
+    term.answer("y");
+    let seen = term.expect("Apply the new plan (2 write(s))");
+    assert!(
+        seen.contains("1 operation(s) added, 0 dropped") && seen.contains("+ #2"),
+        "{seen}"
+    );
+    term.answer("n");
+    assert_eq!(term.exit_code(), 3);
+    assert_eq!(writes(&sandbox), w0, "nothing written");
+
+    // Accepting it runs the new plan, from a new pre-rollback snapshot.
+    let mut term = Terminal::start(&user, &args);
+    term.expect("Apply 2 write(s)");
+    edit(&sandbox, "/issues/3", json!({"body": "moved again"}));
+    let w1 = writes(&sandbox);
+    term.answer("y");
+    term.expect("Apply the new plan (3 write(s))");
+    term.answer("y");
+    let seen = term.expect("Undo this rollback with");
+    assert!(seen.contains("Verification: clean"), "{seen}");
+    assert_eq!(term.exit_code(), 0);
+    assert_eq!(writes(&sandbox) - w1, 3);
+    assert_eq!(restorable_state(&sandbox), before);
+}
+
+/// Undoing a rollback (`restore <pre-rollback>`) brings back the damaged state, field by
+/// field. Definitions the rollback recreated stay (a rollback never deletes a label or a
+/// milestone), carried by no issue.
+#[test]
+fn undo_returns_the_damaged_state_field_by_field() {
+    let (sandbox, user, _) = scene(&["--issues", "60", "--comments", "200", "--seed", "7"]);
+    chaos(&sandbox);
+    let damaged = restorable_state(&sandbox);
+    let report = execute(&user, &[]);
+    assert_eq!(report["verification"]["clean"], true, "{report}");
+    assert_ne!(restorable_state(&sandbox), damaged);
+    let pre = report["pre_rollback_snapshot"].as_str().unwrap();
+    assert_eq!(report["undo"], format!("backtrack restore {pre}"));
+
+    let mut args = vec![
+        "--json",
+        "restore",
+        pre,
+        "--execute",
+        "--yes",
+        "--delete-new-comments",
+    ];
+    args.extend(FAST);
+    let undo = user.run(&args).ok().json();
+    assert_eq!(undo["verification"]["clean"], true, "{undo}");
+    let after = restorable_state(&sandbox);
+    assert_eq!(after["issues"], damaged["issues"], "issues, field by field");
+    assert_eq!(after["comments"], damaged["comments"], "comments");
+    for kind in ["labels", "milestones"] {
+        let had = damaged[kind].as_array().unwrap();
+        let has = after[kind].as_array().unwrap();
+        assert!(
+            had.iter().all(|d| has.contains(d)),
+            "{kind}: {had:?} vs {has:?}"
+        );
+        // Only the one the chaos deleted and the rollback recreated is extra.
+        assert_eq!(has.len(), had.len() + 1, "{kind}: {has:?}");
+    }
 }

@@ -1,16 +1,13 @@
 //! Test plumbing: find the built binary, start the sandbox the way a user does, run CLI
 //! commands in an isolated store, and talk HTTP to the sandbox as "another client".
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use serde_json::Value;
 
-/// The token the sandbox accepts by default.
-pub const SANDBOX_TOKEN: &str = "sandbox-token";
+pub use backtrack_tests::http::SANDBOX_TOKEN;
 
 /// The `backtrack` binary under test (`BACKTRACK_BIN`, else the workspace's debug build).
 pub fn bin() -> PathBuf {
@@ -99,80 +96,9 @@ impl Drop for SandboxProc {
     }
 }
 
-/// A minimal HTTP/1.1 client: one request per connection, JSON in and out. Deliberately
-/// independent of the code under test.
-pub fn http(
-    base: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-    token: Option<&str>,
-) -> (u16, Value) {
-    let url = url_parts(base);
-    let mut stream = TcpStream::connect(&url.0).expect("connect to sandbox");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!(
-        "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: e2e\r\nAccept: application/vnd.github+json\r\nConnection: close\r\nContent-Length: {}\r\n",
-        url.1,
-        url.0,
-        payload.len()
-    );
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: token {t}\r\n"));
-    }
-    if !payload.is_empty() {
-        req.push_str("Content-Type: application/json\r\n");
-    }
-    req.push_str("\r\n");
-    req.push_str(&payload);
-    stream.write_all(req.as_bytes()).expect("send request");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read response");
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    let body_text = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_string()
-    };
-    let json = if body_text.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&body_text).unwrap_or(Value::String(body_text))
-    };
-    (status, json)
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-/// (`host:port`, path prefix) of a base URL like `http://127.0.0.1:4000/api/v3`.
-fn url_parts(base: &str) -> (String, String) {
-    let rest = base.trim_start_matches("http://");
-    match rest.split_once('/') {
-        Some((host, path)) => (host.to_string(), format!("/{}", path.trim_end_matches('/'))),
-        None => (rest.to_string(), String::new()),
-    }
-}
+/// A REST call to `base` (the sandbox or any loopback API): status and JSON body, from a
+/// real HTTP client independent of the code under test.
+pub use backtrack_tests::http::request_blocking as http;
 
 /// The result of one CLI run.
 #[derive(Debug)]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
+use backtrack::config::env;
 use backtrack::snapshot::SnapshotOptions;
 use backtrack::tracker::{GitHubConfig, GitHubTracker, WritePace};
 use backtrack::Scope;
@@ -32,8 +33,8 @@ fn timed_self(args: &[&str], store: &std::path::Path) -> Result<(f64, f64)> {
     let started = Instant::now();
     let out = std::process::Command::new(exe)
         .args(args)
-        .env("BACKTRACK_STORE", format!("file://{}", store.display()))
-        .env("BACKTRACK_PEAK_RSS_FILE", &rss_file)
+        .env(env::STORE, format!("file://{}", store.display()))
+        .env(env::PEAK_RSS_FILE, &rss_file)
         .output()?;
     let secs = started.elapsed().as_secs_f64();
     if !out.status.success() {

@@ -15,15 +15,6 @@ use super::{print_json, Outcome};
 use crate::cli::{CommentCmd, UpsertArgs};
 use crate::ctx::Context;
 
-// Where the markers live: rollback must recognise the reports too (and leave them alone).
-pub use backtrack::rollback::plan::is_report;
-
-/// Leaves backtrack's own report comments out of a record set, so that a diff does not show
-/// the previous run's PR comment as a tracker change (and grow with every update).
-pub fn drop_reports(set: &mut backtrack::record::RecordSet) {
-    set.comments.retain(|_, c| !is_report(&c.body));
-}
-
 pub async fn run(ctx: &Context, cmd: CommentCmd) -> Result<Outcome> {
     match cmd {
         CommentCmd::Upsert(args) => upsert(ctx, args).await,
@@ -131,6 +122,8 @@ async fn upsert(ctx: &Context, args: UpsertArgs) -> Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // Diffs leave these reports out (`backtrack::compare`) and rollback leaves them alone.
+    use backtrack::rollback::plan::is_report;
     use backtrack::tracker::github::sticky::{compose, marker_line};
 
     #[test]

@@ -4,9 +4,12 @@
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use backtrack::diff::{self, DiffOptions, Side, TextOptions};
-use backtrack::rollback::{self, ExecuteOptions, RollbackOptions};
-use backtrack::snapshot::{fetch_live, SnapshotOptions};
+use backtrack::compare::{self, DiffSides, LiveSource};
+use backtrack::diff::{self, DiffOptions, TextOptions};
+use backtrack::rollback::{
+    self, Confirmed, ExecuteOptions, Executed, Executor, Rollback, RollbackOptions, RollbackRequest,
+};
+use backtrack::snapshot::{SnapshotName, SnapshotOptions};
 use backtrack::tracker::{GitHubConfig, GitHubTracker, NoProgress, WritePace};
 use backtrack::Scope;
 use backtrack_sandbox::github::{Sandbox, SandboxOptions};
@@ -136,7 +139,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
         .create_snapshot(
             tracker.clone(),
             &SnapshotOptions {
-                name: Some("before-sync".into()),
+                name: Some(SnapshotName::parse("before-sync")?),
                 progress: CaptureProgress::for_output(false, false, "capturing"),
                 ..SnapshotOptions::default()
             },
@@ -156,21 +159,24 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
 
     step(3, "See what changed");
     command(&format!("backtrack diff {scope}"));
+    let compared = compare::compare(
+        &archive,
+        &scope,
+        &DiffSides::parse(Some("before-sync"), Some("live"))?,
+        &DiffOptions::default(),
+        Some(&LiveSource {
+            tracker: tracker.clone(),
+            progress: Arc::new(NoProgress),
+        }),
+    )
+    .await
+    .map_err(backtrack::Error::from)?;
+    let d = &compared.diff;
     let entry = archive.resolve(Some(&scope), "before-sync").await?;
     let manifest = archive.load_manifest(&entry).await?;
     let target = archive.load_records(&manifest, true).await?;
-    let live = fetch_live(tracker.clone(), Arc::new(NoProgress), false).await?;
-    let d = diff::diff(&target, &live, &DiffOptions::default()).with_sides(
-        Side::snapshot(
-            &scope,
-            entry.id.to_string(),
-            entry.name.clone(),
-            Some(entry.created_at),
-        ),
-        Side::live(&scope),
-    );
     let text = diff::render_text(
-        &d,
+        d,
         &TextOptions {
             color: true,
             ..TextOptions::default()
@@ -192,33 +198,40 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
 
     step(4, "Preview the rollback (writes nothing)");
     command(&format!("backtrack rollback {scope} --to before-sync"));
-    let options = RollbackOptions::new(entry.created_at);
-    let plan = rollback::execute::preview(
+    let options = RollbackOptions::validate(&RollbackRequest::default(), &entry, &target)?;
+    let request = Rollback {
+        target: &entry,
+        records: &target,
+        options: &options,
+    };
+    let preview = rollback::preview(
+        &archive,
         tracker.clone(),
-        &entry,
-        &target,
-        &options,
+        &request,
         Arc::new(NoProgress),
+        Executor::Process,
     )
     .await?;
-    print!("{plan}");
+    print!("{}", preview.plan);
 
     step(5, "Execute it");
     command(&format!(
         "backtrack rollback {scope} --to before-sync --execute --yes"
     ));
-    let result = rollback::execute(
+    let executed = rollback::execute(
         &archive,
-        tracker.clone(),
-        &entry,
-        &target,
-        &options,
+        github.clone(),
+        &request,
+        &Confirmed::Plan(preview.fingerprint.clone()),
         &ExecuteOptions {
             holder: "demo".into(),
             ..ExecuteOptions::default()
         },
     )
     .await?;
+    let Executed::Done(result) = executed else {
+        anyhow::bail!("the demo repository changed between the preview and the rollback");
+    };
     println!(
         "Took pre-rollback snapshot {}, applied {} writes (one per planned operation).",
         result.pre_rollback_snapshot,

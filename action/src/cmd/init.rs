@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use backtrack::catalog::{DynamoCatalog, SqliteCatalog, TableSetup};
+use backtrack::config::{CatalogUrl, StoreUrl};
 use backtrack::store::{BucketSetup, LocalStore, S3Store};
 use serde::Serialize;
 
 use super::{print_json, Outcome};
-use crate::ctx::{CatalogUrl, Context, StoreUrl};
+use crate::ctx::Context;
 
 /// What `init` did to one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -75,7 +76,10 @@ impl fmt::Display for InitReport {
 }
 
 pub async fn run(ctx: &Context) -> Result<Outcome> {
-    let (store_url, catalog_url) = ctx.urls()?;
+    let backtrack::config::Locations {
+        store: store_url,
+        catalog: catalog_url,
+    } = ctx.locations()?;
     let mut resources = Vec::new();
 
     match &store_url {
@@ -95,13 +99,9 @@ pub async fn run(ctx: &Context) -> Result<Outcome> {
                 },
             });
         }
-        StoreUrl::S3 { bucket, prefix } => {
-            let url = if prefix.is_empty() {
-                format!("s3://{bucket}")
-            } else {
-                format!("s3://{bucket}/{prefix}")
-            };
-            let store = S3Store::from_url(&url).await?;
+        StoreUrl::S3(s3) => {
+            let (url, bucket) = (s3.to_string(), &s3.bucket);
+            let store = S3Store::open(s3).await;
             let setup = store
                 .ensure_bucket()
                 .await
@@ -136,8 +136,8 @@ pub async fn run(ctx: &Context) -> Result<Outcome> {
             });
         }
         CatalogUrl::Dynamo(table) => {
-            let url = format!("dynamodb://{table}");
-            let catalog = DynamoCatalog::from_url(&url).await?;
+            let url = catalog_url.to_url();
+            let catalog = DynamoCatalog::open(table).await;
             let setup = catalog
                 .ensure_table()
                 .await

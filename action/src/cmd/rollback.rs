@@ -1,18 +1,22 @@
 //! `backtrack rollback` and `backtrack restore`: preview by default; with `--execute`,
-//! confirm, take a pre-rollback snapshot, apply, verify.
+//! confirm, take a pre-rollback snapshot, check the plan is the one confirmed, apply,
+//! verify.
 
-use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{bail, Context as _, Result};
-use backtrack::rollback::{self, ExecuteOptions, Field, RollbackOptions, RollbackReport};
-use backtrack::snapshot::Archive;
-use backtrack::tracker::{GitHubConfig, WritePace};
+use anyhow::{Context as _, Result};
+use backtrack::rollback::{
+    self, Confirmed, ExecuteOptions, Executed, Executor, PlanChange, PlanFingerprint, Preview,
+    Rollback, RollbackOptions, RollbackPlan, RollbackReport, RollbackRequest,
+};
+use backtrack::snapshot::{Archive, Resolved, SnapshotRef};
+use backtrack::tracker::{GitHubConfig, TrackerWriter, WritePace};
 use backtrack::{Scope, SnapshotEntry};
 use serde_json::json;
 
+use super::snapshot::Need;
 use super::{print_json, Outcome};
 use crate::cli::{RestoreArgs, RollbackArgs, RollbackFlags};
 use crate::ctx::{parse_scope, Context};
@@ -21,67 +25,21 @@ use crate::progress::CaptureProgress;
 pub async fn run(ctx: &Context, args: RollbackArgs) -> Result<Outcome> {
     let scope = parse_scope(&args.scope)?;
     let archive = ctx.archive().await?;
-    let entry = archive
-        .resolve(Some(&scope), &args.to)
-        .await
-        .with_context(|| format!("--to {}", args.to))?;
-    rollback_to(ctx, &archive, entry, &args.flags).await
+    let resolved = async {
+        archive
+            .find(Some(&scope), &SnapshotRef::parse(&args.to)?)
+            .await
+    }
+    .await
+    .and_then(Resolved::completed)
+    .with_context(|| format!("--to {}", args.to))?;
+    rollback_to(ctx, &archive, (Some("--to"), resolved), &args.flags).await
 }
 
 pub async fn restore(ctx: &Context, args: RestoreArgs) -> Result<Outcome> {
     let archive = ctx.archive().await?;
-    let entry = archive.resolve(None, &args.reference).await?;
-    rollback_to(ctx, &archive, entry, &args.flags).await
-}
-
-/// Parses `--only 12,#15` into issue numbers, checking each exists in the snapshot.
-fn parse_only(
-    keys: &[String],
-    target: &backtrack::record::RecordSet,
-) -> Result<Option<BTreeSet<u64>>> {
-    if keys.is_empty() {
-        return Ok(None);
-    }
-    let mut out = BTreeSet::new();
-    let mut missing = Vec::new();
-    for key in keys {
-        let k = key.trim().trim_start_matches('#');
-        if k.is_empty() {
-            continue;
-        }
-        let n: u64 = k.parse().map_err(|_| {
-            anyhow::anyhow!(
-                "--only {} is not an issue number (expected e.g. 12,15,#20)",
-                backtrack::sanitize::quote(key)
-            )
-        })?;
-        if !target.issues.contains_key(&n) {
-            missing.push(format!("#{n}"));
-        }
-        out.insert(n);
-    }
-    if !missing.is_empty() {
-        bail!(
-            "--only names issues that are not in the snapshot: {}; check the numbers, or pick another snapshot with --to",
-            missing.join(", ")
-        );
-    }
-    Ok(Some(out))
-}
-
-fn parse_fields(fields: &[String]) -> Result<Option<BTreeSet<Field>>> {
-    if fields.is_empty() {
-        return Ok(None);
-    }
-    let parsed = fields
-        .iter()
-        .filter(|f| !f.trim().is_empty())
-        .map(|f| {
-            f.parse::<Field>()
-                .map_err(|e| anyhow::anyhow!("--fields: {e}"))
-        })
-        .collect::<Result<BTreeSet<_>>>()?;
-    Ok(Some(parsed))
+    let resolved = super::snapshot::find(&archive, &args.reference, Need::Completed).await?;
+    rollback_to(ctx, &archive, (None, resolved), &args.flags).await
 }
 
 fn confirm(question: &str) -> Result<bool> {
@@ -95,63 +53,121 @@ fn confirm(question: &str) -> Result<bool> {
     ))
 }
 
-fn tracker_for(
+fn writer_for(
     ctx: &Context,
     scope: &Scope,
     flags: &RollbackFlags,
-) -> Result<Arc<dyn backtrack::Tracker>> {
+) -> Result<Arc<dyn TrackerWriter>> {
     let mut config = GitHubConfig::from_env()?;
     config.pace = WritePace {
         min_interval: Duration::from_millis(flags.write_interval_ms),
         per_hour: flags.writes_per_hour,
     };
-    ctx.tracker_with(scope, config)
+    ctx.writer_with(scope, config)
+}
+
+/// Prints a preview (text, or JSON with `executed: false`).
+fn print_preview(ctx: &Context, preview: &Preview, resolved: &Resolved) -> Result<()> {
+    if ctx.json {
+        return print_json(&json!({
+            "executed": false,
+            "fingerprint": preview.fingerprint,
+            "plan": preview.plan,
+            "resuming": preview.resuming,
+            "resolved": resolved,
+        }));
+    }
+    super::emit(&preview.plan.to_string())?;
+    if let Some(r) = &preview.resuming {
+        println!(
+            "\nAn interrupted rollback with these options is pending (job {}): {} of its {} write(s) are done; --execute resumes it.",
+            r.job,
+            r.done.len(),
+            preview.plan.ops.len()
+        );
+    }
+    Ok(())
 }
 
 pub async fn rollback_to(
     ctx: &Context,
     archive: &Archive,
-    entry: SnapshotEntry,
+    (flag, resolved): (Option<&str>, Resolved),
     flags: &RollbackFlags,
 ) -> Result<Outcome> {
+    let entry = resolved.entry.clone();
     let manifest = archive.load_manifest(&entry).await?;
     let target = archive.load_records(&manifest, true).await?;
-    let mut options = RollbackOptions::new(entry.created_at);
-    options.only = parse_only(&flags.only, &target)?;
-    options.fields = parse_fields(&flags.fields)?;
-    options.close_new_issues = flags.close_new_issues;
-    options.delete_new_comments = flags.delete_new_comments;
-    let tracker = tracker_for(ctx, &entry.scope, flags)?;
+    let request = RollbackRequest {
+        only: flags.only.clone(),
+        fields: flags.fields.clone(),
+        close_new_issues: flags.close_new_issues,
+        delete_new_comments: flags.delete_new_comments,
+    };
+    let options = RollbackOptions::validate(&request, &entry, &target)
+        .map_err(|e| anyhow::anyhow!("--{}: {}", e.field, e.message))?;
+    let given: Option<PlanFingerprint> = flags
+        .plan
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e: String| anyhow::anyhow!("--plan: {e}"))?;
+    // Said once the options are valid, so a refused command prints one line: its error.
+    super::note_resolved(ctx, flag, &resolved);
+    let tracker = writer_for(ctx, &entry.scope, flags)?;
     let progress = CaptureProgress::for_output(ctx.json, ctx.quiet, "reading live state");
-
-    let plan =
-        rollback::execute::preview(tracker.clone(), &entry, &target, &options, progress.clone())
-            .await?;
+    let wanted = Rollback {
+        target: &entry,
+        records: &target,
+        options: &options,
+    };
+    // Kept by fingerprint, so that `--execute --plan FINGERPRINT` can say what changed.
+    let mut preview = rollback::preview(
+        archive,
+        tracker.clone().reader(),
+        &wanted,
+        progress.clone(),
+        Executor::Process,
+    )
+    .await?;
     if !flags.execute {
-        if ctx.json {
-            print_json(&json!({"executed": false, "plan": plan}))?;
-        } else {
-            super::emit(&plan.to_string())?;
-            if !plan.is_empty() {
-                println!(
-                    "\nThis was a preview; nothing was written. Apply it with --execute (a pre-rollback snapshot is taken first)."
-                );
-            }
+        print_preview(ctx, &preview, &resolved)?;
+        if !ctx.json && !preview.is_empty() {
+            println!(
+                "\nThis was a preview; nothing was written. Apply it with --execute (a pre-rollback snapshot is taken first)."
+            );
         }
         return Ok(Outcome::Success);
     }
     if !ctx.json && !ctx.quiet {
-        super::emit(&plan.to_string())?;
+        print_preview(ctx, &preview, &resolved)?;
     }
-    if plan.is_empty() && !has_open_job(archive, &entry).await? {
+    if preview.is_empty() {
         if ctx.json {
-            print_json(&json!({"executed": false, "plan": plan}))?;
+            print_preview(ctx, &preview, &resolved)?;
         } else {
             println!("Nothing to do.");
         }
         return Ok(Outcome::Success);
     }
-    if !flags.yes {
+    // What the user confirmed: the plan named by --plan, else the preview just shown.
+    let mut confirmed: (PlanFingerprint, Option<RollbackPlan>) = match given.clone() {
+        Some(fp) if fp != preview.fingerprint => {
+            let previewed = rollback::kept_preview(archive, &entry.scope, &fp).await?;
+            if flags.replan {
+                (fp, previewed)
+            } else {
+                let change = match &previewed {
+                    Some(p) => PlanChange::between(p, &preview.plan),
+                    None => PlanChange::unknown(fp, &preview.plan),
+                };
+                ask_again(ctx, flags, &entry, change, &preview.plan)?;
+                (preview.fingerprint.clone(), Some(preview.plan.clone()))
+            }
+        }
+        _ => (preview.fingerprint.clone(), Some(preview.plan.clone())),
+    };
+    if !flags.yes && given.is_none() {
         if !std::io::stdin().is_terminal() {
             return Err(backtrack::Error::Refused(
                 "refusing to execute without confirmation: pass --yes (no terminal to ask on)"
@@ -161,7 +177,7 @@ pub async fn rollback_to(
         }
         let question = format!(
             "Apply {} write(s) to {}? A pre-rollback snapshot is taken first.",
-            plan.ops.len(),
+            preview.remaining(),
             entry.scope
         );
         if !confirm(&question)? {
@@ -170,10 +186,113 @@ pub async fn rollback_to(
             );
         }
     }
+    loop {
+        let replanned: Arc<Mutex<Option<PlanChange>>> = Arc::default();
+        let exec = execute_options(ctx, flags, &confirmed, &replanned, progress.clone());
+        let expected = if flags.replan {
+            Confirmed::Replan
+        } else {
+            Confirmed::Plan(confirmed.0.clone())
+        };
+        let executed =
+            rollback::execute(archive, tracker.clone(), &wanted, &expected, &exec).await?;
+        let plan = match executed {
+            Executed::Done(report) => {
+                let replanned = replanned.lock().ok().and_then(|mut r| r.take());
+                if ctx.json {
+                    let mut out = serde_json::to_value(&report)?;
+                    out["replanned"] = json!(replanned);
+                    out["resolved"] = json!(resolved);
+                    print_json(&out)?;
+                } else if !ctx.quiet {
+                    print_report(&report);
+                }
+                return Ok(Outcome::Success);
+            }
+            Executed::Changed(plan) => plan,
+        };
+        let change = match &confirmed.1 {
+            Some(previewed) => PlanChange::between(previewed, &plan),
+            None => PlanChange::unknown(confirmed.0.clone(), &plan),
+        };
+        ask_again(ctx, flags, &entry, change, &plan)?;
+        preview = Preview::new(*plan);
+        confirmed = (preview.fingerprint.clone(), Some(preview.plan.clone()));
+    }
+}
+
+/// The plan changed since it was confirmed: shows how, and on a terminal without `--yes`
+/// asks whether to run `plan` instead; otherwise (or when declined) refuses, exit 3.
+fn ask_again(
+    ctx: &Context,
+    flags: &RollbackFlags,
+    entry: &SnapshotEntry,
+    change: PlanChange,
+    plan: &RollbackPlan,
+) -> Result<()> {
+    if flags.yes || !std::io::stdin().is_terminal() {
+        if ctx.json {
+            print_json(
+                &json!({"executed": false, "plan_changed": change, "fingerprint": plan.fingerprint(), "plan": plan}),
+            )?;
+        }
+        return Err(anyhow::Error::new(backtrack::Error::PlanChanged(Box::new(change)))
+            .context("refusing to execute: the tracker moved since the plan was confirmed and nothing was written; review the new preview, or pass --replan to run it"));
+    }
+    eprintln!("\nThe tracker moved since the preview: {change}\n");
+    super::emit(&plan.to_string())?;
+    let question = format!(
+        "The plan changed. Apply the new plan ({} write(s)) to {}? A new pre-rollback snapshot is taken first.",
+        plan.ops.len(),
+        entry.scope
+    );
+    if !confirm(&question)? {
+        return Err(backtrack::Error::Refused(
+            "rollback declined after the plan changed; nothing was written".into(),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// How the CLI runs the engine: progress lines on a terminal, and with `--replan` a note
+/// (kept for the report) of how the plan differs from the preview.
+fn execute_options(
+    ctx: &Context,
+    flags: &RollbackFlags,
+    confirmed: &(PlanFingerprint, Option<RollbackPlan>),
+    replanned: &Arc<Mutex<Option<PlanChange>>>,
+    progress: Arc<dyn backtrack::tracker::Progress>,
+) -> ExecuteOptions {
     let show_ops = !ctx.json && !ctx.quiet && std::io::stderr().is_terminal();
-    let exec = ExecuteOptions {
+    let on_plan = flags.replan.then(|| {
+        let confirmed = confirmed.clone();
+        let replanned = replanned.clone();
+        let quiet = ctx.quiet;
+        Arc::new(move |plan: &RollbackPlan| {
+            if plan.fingerprint() == confirmed.0 {
+                return;
+            }
+            let change = match &confirmed.1 {
+                Some(previewed) => PlanChange::between(previewed, plan),
+                None => PlanChange::unknown(confirmed.0.clone(), plan),
+            };
+            if !quiet {
+                eprintln!(
+                    "The plan changed since the preview ({}); executing the new plan of {} write(s) (--replan).",
+                    change.summary(),
+                    plan.ops.len()
+                );
+            }
+            if let Ok(mut slot) = replanned.lock() {
+                *slot = Some(change);
+            }
+        }) as rollback::PlanProgress
+    });
+    ExecuteOptions {
         holder: whoami(),
         capture_progress: progress,
+        on_plan,
         on_op: show_ops.then(|| {
             Arc::new(
                 |op: &backtrack::rollback::PlannedOp, done: usize, total: usize| {
@@ -181,26 +300,9 @@ pub async fn rollback_to(
                     let first = first.lines().next().unwrap_or_default().to_string();
                     eprintln!("  [{done}/{total}] {first}");
                 },
-            ) as rollback::execute::OpProgress
+            ) as rollback::OpProgress
         }),
-        ..ExecuteOptions::default()
-    };
-    let report = rollback::execute(archive, tracker, &entry, &target, &options, &exec).await?;
-    if ctx.json {
-        print_json(&report)?;
-    } else if !ctx.quiet {
-        print_report(&report);
     }
-    Ok(Outcome::Success)
-}
-
-async fn has_open_job(archive: &Archive, entry: &SnapshotEntry) -> Result<bool> {
-    Ok(archive
-        .catalog
-        .list_jobs(&entry.scope)
-        .await?
-        .iter()
-        .any(|j| !j.status.is_finished() && j.target == entry.id))
 }
 
 fn whoami() -> String {
@@ -222,6 +324,7 @@ fn print_report(r: &RollbackReport) {
         r.executed.len(),
         r.pre_rollback_snapshot
     );
+    println!("Plan executed: {}", r.fingerprint);
     if r.verification.clean {
         println!("Verification: clean — every restorable field matches the snapshot.");
     } else {

@@ -3,7 +3,7 @@
 use anyhow::{Context as _, Result};
 use backtrack::manifest::Trigger;
 use backtrack::sanitize::{error_line, visible, visible_lines};
-use backtrack::snapshot::SnapshotOptions;
+use backtrack::snapshot::{Archive, Resolved, SnapshotName, SnapshotOptions, SnapshotRef};
 use backtrack::units::human_bytes;
 use backtrack::{SnapshotEntry, SnapshotStatus};
 use chrono::Utc;
@@ -29,13 +29,17 @@ pub async fn run(ctx: &Context, cmd: SnapshotCmd) -> Result<Outcome> {
 async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
     let scope = parse_scope(&args.scope)?;
     let trigger: Trigger = args.trigger.parse().map_err(anyhow::Error::msg)?;
-    if let Some(name) = &args.name {
-        validate_name(name)?;
-    }
+    let name = args
+        .name
+        .as_deref()
+        .map(SnapshotName::parse)
+        .transpose()
+        .map_err(backtrack::Error::from)?;
     let tracker = ctx.tracker(&scope)?;
     let archive = ctx.archive().await?;
     let opts = SnapshotOptions {
-        name: args.name,
+        name,
+        reuse_name: args.force,
         trigger,
         full: args.full,
         reconcile_every: args.reconcile_every,
@@ -54,21 +58,6 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         println!("{}", visible_lines(&report.to_string()));
     }
     Ok(Outcome::Success)
-}
-
-/// Names are how people find snapshots again, so they must not look like ids or keywords.
-fn validate_name(name: &str) -> Result<()> {
-    let reserved = ["latest", "live"];
-    if name.trim().is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-        anyhow::bail!("--name {name:?} must be 1–100 printable characters");
-    }
-    if reserved.contains(&name) {
-        anyhow::bail!("--name {name:?} is reserved (it already means something in snapshot references); choose another");
-    }
-    if name.parse::<backtrack::SnapshotId>().is_ok() {
-        anyhow::bail!("--name {name:?} looks like a snapshot id; choose a name that does not");
-    }
-    Ok(())
 }
 
 async fn list(ctx: &Context, args: ListArgs) -> Result<Outcome> {
@@ -135,6 +124,7 @@ struct ShowOutput<'a> {
     #[serde(flatten)]
     entry: &'a SnapshotEntry,
     manifest: Option<ManifestSummary>,
+    resolved: &'a Resolved,
 }
 
 #[derive(Serialize)]
@@ -143,11 +133,38 @@ struct ManifestSummary {
     cursor: backtrack::manifest::Cursor,
 }
 
+/// What a command needs of the snapshot its reference names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Any,
+    /// Its records: a completed snapshot.
+    Completed,
+    /// To delete it: exactly one snapshot, not the newest of several with a name.
+    Unique,
+}
+
+/// The snapshot a command's reference means (across every scope), checked against what the
+/// command needs. The caller says what it resolved to ([`super::note_resolved`]) once its
+/// own checks passed, so a refused command still prints one line: its error.
+pub async fn find(archive: &Archive, reference: &str, need: Need) -> Result<Resolved> {
+    let resolved = archive.find(None, &SnapshotRef::parse(reference)?).await?;
+    Ok(match need {
+        Need::Any => resolved,
+        Need::Completed => resolved.completed()?,
+        Need::Unique => {
+            resolved.clone().unique()?;
+            resolved
+        }
+    })
+}
+
 async fn show(ctx: &Context, args: RefArgs) -> Result<Outcome> {
     let archive = ctx.archive().await?;
-    let entry = archive.resolve(None, &args.reference).await?;
+    let resolved = find(&archive, &args.reference, Need::Any).await?;
+    super::note_resolved(ctx, None, &resolved);
+    let entry = &resolved.entry;
     let manifest = if entry.status == SnapshotStatus::Completed {
-        Some(archive.load_manifest(&entry).await?)
+        Some(archive.load_manifest(entry).await?)
     } else {
         None
     };
@@ -157,8 +174,9 @@ async fn show(ctx: &Context, args: RefArgs) -> Result<Outcome> {
     });
     if ctx.json {
         print_json(&ShowOutput {
-            entry: &entry,
+            entry,
             manifest: summary,
+            resolved: &resolved,
         })?;
         return Ok(Outcome::Success);
     }
@@ -196,10 +214,15 @@ async fn show(ctx: &Context, args: RefArgs) -> Result<Outcome> {
 
 async fn delete(ctx: &Context, args: DeleteArgs) -> Result<Outcome> {
     let archive = ctx.archive().await?;
-    let entry = archive.resolve(None, &args.reference).await?;
+    // Deleting "the newest of several with this name" is not a guess to make.
+    let resolved = find(&archive, &args.reference, Need::Unique).await?;
+    let entry = resolved.entry.clone();
     archive.delete_snapshot(&entry, args.force).await?;
+    super::note_resolved(ctx, None, &resolved);
     if ctx.json {
-        print_json(&serde_json::json!({"deleted": entry.id, "scope": entry.scope}))?;
+        print_json(&serde_json::json!({
+            "deleted": entry.id, "scope": entry.scope, "resolved": resolved,
+        }))?;
     } else if !ctx.quiet {
         println!(
             "Deleted snapshot {} of {}. Its blobs are reclaimed by the next `backtrack prune`.",
@@ -211,14 +234,17 @@ async fn delete(ctx: &Context, args: DeleteArgs) -> Result<Outcome> {
 
 async fn pin(ctx: &Context, args: RefArgs, pinned: bool) -> Result<Outcome> {
     let archive = ctx.archive().await?;
-    let entry = archive.resolve(None, &args.reference).await?;
-    archive.catalog.set_pinned(&entry.id, pinned).await?;
+    let resolved = find(&archive, &args.reference, Need::Any).await?;
+    archive.catalog.set_pinned(&resolved.id, pinned).await?;
+    super::note_resolved(ctx, None, &resolved);
     if ctx.json {
-        print_json(&serde_json::json!({"id": entry.id, "pinned": pinned}))?;
+        print_json(&serde_json::json!({
+            "id": resolved.id, "pinned": pinned, "resolved": resolved,
+        }))?;
     } else if !ctx.quiet {
         println!(
             "Snapshot {} {}.",
-            entry.id,
+            resolved.id,
             if pinned { "pinned" } else { "unpinned" }
         );
     }

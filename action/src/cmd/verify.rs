@@ -12,12 +12,19 @@ use crate::ctx::Context;
 
 pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<Outcome> {
     let archive = ctx.archive().await?;
+    let mut resolved = None;
     let entries = match (&args.target, args.all) {
         (None, true) => archive.catalog.list(None).await?,
         (None, false) => bail!("say what to verify: a snapshot reference, a scope, or --all"),
         (Some(t), _) => match t.parse::<Scope>() {
             Ok(scope) => archive.catalog.list(Some(&scope)).await?,
-            Err(_) if !t.contains(':') => vec![archive.resolve(None, t).await?],
+            Err(_) if !t.contains(':') => {
+                let r = super::snapshot::find(&archive, t, super::snapshot::Need::Any).await?;
+                super::note_resolved(ctx, None, &r);
+                let entry = r.entry.clone();
+                resolved = Some(r);
+                vec![entry]
+            }
             Err(e) => return Err(e.into()),
         },
     };
@@ -26,7 +33,13 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<Outcome> {
     };
     let report = archive.verify_with(&entries, opts).await?;
     if ctx.json {
-        print_json(&report)?;
+        match &resolved {
+            Some(resolved) => print_json(&super::WithResolved {
+                resolved,
+                output: &report,
+            })?,
+            None => print_json(&report)?,
+        }
     } else if !ctx.quiet || !report.is_ok() {
         println!("{report}");
     }

@@ -2,39 +2,54 @@
 //! /snapshots/{id}`, and `DELETE /snapshots/{id}` (pinned snapshots only with `?force=true`,
 //! like `backtrack snapshot delete --force`; blobs are reclaimed by retention's GC).
 
-use backtrack::serverless::api::route;
-use backtrack::serverless::events::{self, Incoming};
-use backtrack::serverless::{
-    no_route, parse_snapshot_id, serve_http, snapshot_or_404, ApiError, ApiRequest, ApiResponse,
-    Deps, FunctionError,
-};
+use backtrack::snapshot::Archive;
 use backtrack::Scope;
-use serde_json::{json, Value};
+use backtrack_lambda::api::route;
+use backtrack_lambda::events::{Http, HttpResponse};
+use backtrack_lambda::{
+    no_route, parse_snapshot_id, serve_http, snapshot_or_404, ApiError, ApiRequest, ApiResponse,
+    ConfigError, Env, Function, FunctionError, Invocation,
+};
+use serde_json::json;
 
-pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, FunctionError> {
-    match events::classify(payload)? {
-        Incoming::Http(event) => Ok(serve_http(&event, |req| http(deps, req)).await),
-        _ => Err(FunctionError::permanent(
-            "the catalog function only answers HTTP API requests",
-        )),
+/// The catalog function: it reads and deletes catalog entries and manifests, nothing else.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub archive: Archive,
+}
+
+impl Function for Catalog {
+    type Event = Http;
+    type Output = HttpResponse;
+
+    async fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Catalog {
+            archive: env.archive().await?,
+        })
+    }
+
+    async fn handle(&self, event: Http, _: Invocation) -> Result<Self::Output, FunctionError> {
+        Ok(serve_http(&event, |req| self.http(req)).await)
     }
 }
 
-async fn http(deps: &Deps, req: ApiRequest) -> Result<ApiResponse, ApiError> {
-    if route("/snapshots", &req.path).is_some() && req.method == "GET" {
-        return list(deps, &req).await;
-    }
-    if let Some(p) = route("/snapshots/{id}", &req.path) {
-        match req.method.as_str() {
-            "GET" => return show(deps, p[0]).await,
-            "DELETE" => return delete(deps, &req, p[0]).await,
-            _ => {}
+impl Catalog {
+    async fn http(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
+        if route("/snapshots", &req.path).is_some() && req.method == "GET" {
+            return list(&self.archive, &req).await;
         }
+        if let Some(p) = route("/snapshots/{id}", &req.path) {
+            match req.method.as_str() {
+                "GET" => return show(&self.archive, p[0]).await,
+                "DELETE" => return delete(&self.archive, &req, p[0]).await,
+                _ => {}
+            }
+        }
+        Err(no_route(&req))
     }
-    Err(no_route(&req))
 }
 
-async fn list(deps: &Deps, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+async fn list(archive: &Archive, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let scope = match req.query.get("scope").map(String::as_str) {
         None | Some("") => None,
         Some(s) => Some(
@@ -42,30 +57,30 @@ async fn list(deps: &Deps, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
                 .map_err(|e| ApiError::bad_request("scope", e.to_string()))?,
         ),
     };
-    let entries = deps.archive.catalog.list(scope.as_ref()).await?;
+    let entries = archive.catalog.list(scope.as_ref()).await?;
     Ok(ApiResponse::json(200, &json!({ "snapshots": entries })))
 }
 
-async fn show(deps: &Deps, id: &str) -> Result<ApiResponse, ApiError> {
+async fn show(archive: &Archive, id: &str) -> Result<ApiResponse, ApiError> {
     let id = parse_snapshot_id("id", id)?;
-    let entry = snapshot_or_404(&deps.archive, &id).await?;
+    let entry = snapshot_or_404(archive, &id).await?;
     Ok(ApiResponse::json(200, &entry))
 }
 
-async fn delete(deps: &Deps, req: &ApiRequest, id: &str) -> Result<ApiResponse, ApiError> {
+async fn delete(archive: &Archive, req: &ApiRequest, id: &str) -> Result<ApiResponse, ApiError> {
     let force = match req.query.get("force").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => return Err(ApiError::bad_request("force", "must be true or false")),
     };
     let id = parse_snapshot_id("id", id)?;
-    let entry = snapshot_or_404(&deps.archive, &id).await?;
+    let entry = snapshot_or_404(archive, &id).await?;
     if entry.pinned && !force {
         return Err(ApiError::Refused(format!(
             "snapshot {id} is pinned; unpin it, or pass ?force=true to delete it anyway"
         )));
     }
-    deps.archive.delete_snapshot(&entry, force).await?;
+    archive.delete_snapshot(&entry, force).await?;
     tracing::info!(snapshot = %id, scope = %entry.scope, force, "snapshot deleted");
     Ok(ApiResponse::json(
         200,

@@ -1,117 +1,110 @@
-//! `GET /snapshots/{id}/diff/{other|live}`: the field-level diff from snapshot `id` to another
-//! snapshot of the same scope, or to the live tracker, as the diff JSON schema (version 1) or
-//! as Markdown when the request's `Accept` asks for `text/markdown`.
+//! `GET /snapshots/{id}/diff/{other}`: the field-level diff from snapshot `id` to `other` — a
+//! snapshot of the same scope (id, unique id prefix, name, `latest`) or `live` — as the diff
+//! JSON schema (version 1), or as Markdown when the request's `Accept` asks for
+//! `text/markdown` (`?max_chars=N` caps it). The sides, the report filtering and the Markdown
+//! options are the CLI's (`backtrack::compare`), so both show the same diff.
 
 use std::sync::Arc;
 
-use backtrack::diff::{self, DiffOptions, MarkdownOptions, Side};
-use backtrack::serverless::api::route;
-use backtrack::serverless::events::{self, Incoming};
-use backtrack::serverless::{
-    no_route, parse_snapshot_id, serve_http, snapshot_or_404, ApiError, ApiRequest, ApiResponse,
-    Deps, FunctionError,
-};
-use backtrack::snapshot::fetch_live;
+use backtrack::compare::{self, CompareError, DiffSide, DiffSides, LiveSource, Which};
+use backtrack::diff::{self, DiffOptions, MarkdownOptions};
+use backtrack::snapshot::{Archive, SnapshotRef};
 use backtrack::tracker::NoProgress;
-use backtrack::{SnapshotEntry, SnapshotStatus};
-use serde_json::Value;
+use backtrack_lambda::api::route;
+use backtrack_lambda::events::{Http, HttpResponse};
+use backtrack_lambda::{
+    no_route, parse_snapshot_id, serve_http, snapshot_or_404, ApiError, ApiRequest, ApiResponse,
+    ConfigError, Env, Function, FunctionError, Invocation, TrackerFactory,
+};
 
-pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, FunctionError> {
-    match events::classify(payload)? {
-        Incoming::Http(event) => Ok(serve_http(&event, |req| http(deps, req)).await),
-        _ => Err(FunctionError::permanent(
-            "the diff function only answers HTTP API requests",
-        )),
+/// The diff function: it reads snapshots, and the live tracker for `live`.
+#[derive(Debug, Clone)]
+pub struct Diff {
+    pub archive: Archive,
+    pub trackers: Arc<dyn TrackerFactory>,
+}
+
+impl Function for Diff {
+    type Event = Http;
+    type Output = HttpResponse;
+
+    async fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Diff {
+            archive: env.archive().await?,
+            trackers: env.trackers().await?,
+        })
+    }
+
+    async fn handle(&self, event: Http, _: Invocation) -> Result<Self::Output, FunctionError> {
+        Ok(serve_http(&event, |req| self.http(req)).await)
     }
 }
 
-async fn http(deps: &Deps, req: ApiRequest) -> Result<ApiResponse, ApiError> {
-    match route("/snapshots/{id}/diff/{other}", &req.path) {
-        Some(params) if req.method == "GET" => diff(deps, &req, params[0], params[1]).await,
-        _ => Err(no_route(&req)),
-    }
-}
-
-fn side_of(entry: &SnapshotEntry) -> Side {
-    Side::snapshot(
-        &entry.scope,
-        entry.id.to_string(),
-        entry.name.clone(),
-        Some(entry.created_at),
-    )
-}
-
-fn completed(entry: SnapshotEntry, field: &str) -> Result<SnapshotEntry, ApiError> {
-    if entry.status != SnapshotStatus::Completed {
-        return Err(ApiError::bad_request(
-            field,
-            format!("snapshot {} is {}, not completed", entry.id, entry.status),
-        ));
-    }
-    Ok(entry)
-}
-
-async fn diff(
-    deps: &Deps,
-    req: &ApiRequest,
-    id: &str,
-    other: &str,
-) -> Result<ApiResponse, ApiError> {
-    let archive = &deps.archive;
-    let from_id = parse_snapshot_id("id", id)?;
-    let from = completed(snapshot_or_404(archive, &from_id).await?, "id")?;
-    let scope = from.scope.clone();
-    let (from_set, to_set, to_side) = if other == "live" {
-        let tracker = deps.trackers.tracker(&scope)?;
-        let live = fetch_live(tracker, Arc::new(NoProgress), false).await?;
-        let records = archive
-            .load_records(&archive.load_manifest(&from).await?, false)
-            .await?;
-        (records, live, Side::live(&scope))
-    } else {
-        let to_id = parse_snapshot_id("other", other)?;
-        let to = completed(snapshot_or_404(archive, &to_id).await?, "other")?;
-        if to.scope != scope {
-            return Err(ApiError::bad_request(
-                "other",
-                format!("snapshot {to_id} is of {}, not {scope}", to.scope),
-            ));
+impl Diff {
+    async fn http(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
+        match route("/snapshots/{id}/diff/{other}", &req.path) {
+            Some(params) if req.method == "GET" => self.diff(&req, params[0], params[1]).await,
+            _ => Err(no_route(&req)),
         }
-        // Two stored snapshots: read only the records that differ.
-        let (a, b) = archive
-            .load_changed_pair(
-                &archive.load_manifest(&from).await?,
-                &archive.load_manifest(&to).await?,
-            )
-            .await?;
-        (a, b, side_of(&to))
-    };
-    let d =
-        diff::diff(&from_set, &to_set, &DiffOptions::default()).with_sides(side_of(&from), to_side);
-    if req.wants_markdown() {
-        let (owner, repo) = scope.github_repo().unwrap_or_default();
-        let markdown = diff::render_markdown(
-            &d,
-            &MarkdownOptions {
-                issue_url_base: Some(format!("https://github.com/{owner}/{repo}/issues/")),
-                full_diff_command: Some(format!(
-                    "backtrack diff {scope} --from {} --to {other} --format text",
-                    from.id
-                )),
-                ..MarkdownOptions::default()
-            },
-        );
-        return Ok(ApiResponse::markdown(markdown));
     }
-    let json = diff::render_json(&d).map_err(|e| ApiError::Internal {
-        message: format!("cannot encode the diff: {e}"),
-        retryable: false,
-    })?;
-    Ok(ApiResponse {
-        status: 200,
-        content_type: "application/json",
-        body: json,
-    })
+
+    async fn diff(&self, req: &ApiRequest, id: &str, other: &str) -> Result<ApiResponse, ApiError> {
+        let archive = &self.archive;
+        let from_id = parse_snapshot_id("id", id)?;
+        let scope = snapshot_or_404(archive, &from_id).await?.scope;
+        let to =
+            DiffSide::parse(other).map_err(|e| ApiError::bad_request("other", e.to_string()))?;
+        let sides = DiffSides {
+            from: DiffSide::Snapshot(SnapshotRef::Id(from_id)),
+            to,
+        };
+        let max_chars = match req.query.get("max_chars") {
+            None => None,
+            Some(n) => Some(n.parse::<usize>().map_err(|_| {
+                ApiError::bad_request("max_chars", "must be a number of characters")
+            })?),
+        };
+        let live = match sides.needs_live() {
+            true => Some(LiveSource {
+                tracker: self.trackers.tracker(&scope)?,
+                progress: Arc::new(NoProgress),
+            }),
+            false => None,
+        };
+        let compared = compare::compare(
+            archive,
+            &scope,
+            &sides,
+            &DiffOptions::default(),
+            live.as_ref(),
+        )
+        .await
+        .map_err(|e| match e {
+            CompareError::Side { which, source, .. } => ApiError::bad_request(
+                match which {
+                    Which::From => "id",
+                    Which::To => "other",
+                },
+                source.to_string(),
+            ),
+            CompareError::Other(e) => (*e).into(),
+        })?;
+        let d = &compared.diff;
+        if req.wants_markdown() {
+            let options = MarkdownOptions::for_diff(&scope, d, max_chars)
+                .map_err(|e| ApiError::bad_request("max_chars", e.to_string()))?;
+            return Ok(ApiResponse::markdown(diff::render_markdown(d, &options)));
+        }
+        let json = diff::render_json(d).map_err(|e| ApiError::Internal {
+            message: format!("cannot encode the diff: {e}"),
+            retryable: false,
+        })?;
+        Ok(ApiResponse {
+            status: 200,
+            content_type: "application/json",
+            body: json,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,46 +1,77 @@
 //! Restores: `POST /snapshots/{id}/restore` previews the plan (`{"execute": false}`, the
-//! default) or starts a job (`{"execute": true}`) whose status is at `GET /jobs/{id}`; the job
-//! runs in slices, one per message of the job queue, each bounded by the invocation's
-//! deadline and `BACKTRACK_MAX_OPS_PER_INVOCATION` (see `backtrack::rollback::job`).
+//! default) or starts a job (`{"execute": true, "plan": FINGERPRINT}`) whose status is at
+//! `GET /jobs/{id}`; the job runs in slices, one per message of the job queue, each bounded
+//! by the invocation's deadline and `BACKTRACK_MAX_OPS_PER_INVOCATION` (see
+//! `backtrack::rollback::job`).
+//!
+//! An executing request names the plan it confirms: the `fingerprint` of a preview. If the
+//! plan moved since, the answer is 409 `plan_changed` naming the operations added and
+//! dropped, and nothing is started; `"replan": true` instead runs the plan as it is then.
+//! One of the two is required, so no request writes a plan nobody looked at.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use aws_lambda_events::sqs::SqsMessage;
-use backtrack::rollback::job::{self, SliceBudget, SliceOutcome};
-use backtrack::rollback::{self, Field, RollbackOptions};
-use backtrack::serverless::api::route;
-use backtrack::serverless::events::{self, Incoming};
-use backtrack::serverless::{
-    no_route, parse_snapshot_id, serve_http, snapshot_or_404, ApiError, ApiRequest, ApiResponse,
-    Deps, FunctionError, JobMessage,
+use backtrack::rollback::job::{self, SliceOutcome};
+use backtrack::rollback::{
+    self, Budget, Confirmed, Executor, PlanFingerprint, Rollback, RollbackOptions, RollbackRequest,
 };
+use backtrack::snapshot::Archive;
 use backtrack::tracker::NoProgress;
 use backtrack::{JobId, SnapshotStatus};
+use backtrack_lambda::api::route;
+use backtrack_lambda::events::{HttpOr, Reply, SqsEvent, SqsMessage};
+use backtrack_lambda::{
+    no_route, parse_snapshot_id, serve_http, snapshot_or_404, ApiError, ApiRequest, ApiResponse,
+    ConfigError, Env, Function, FunctionError, Invocation, JobMessage, JobQueue, Limits,
+    TrackerFactory,
+};
 use serde_json::{json, Map, Value};
 
-pub async fn handle(
-    deps: &Deps,
-    payload: Value,
-    deadline: Option<Instant>,
-) -> Result<Value, FunctionError> {
-    match events::classify(payload)? {
-        Incoming::Http(event) => Ok(serve_http(&event, |req| http(deps, req)).await),
-        Incoming::Queue(batch) => {
-            let mut out = Vec::new();
-            for message in &batch.records {
-                out.push(continue_job(deps, message, deadline).await?);
+/// The restore function: previews and starts restore jobs over HTTP, and runs their slices
+/// from the job queue.
+#[derive(Debug, Clone)]
+pub struct Restore {
+    pub archive: Archive,
+    pub trackers: Arc<dyn TrackerFactory>,
+    pub queue: Arc<dyn JobQueue>,
+    pub limits: Limits,
+}
+
+impl Function for Restore {
+    type Event = HttpOr<SqsEvent>;
+    type Output = Reply<Value>;
+
+    async fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Restore {
+            archive: env.archive().await?,
+            trackers: env.trackers().await?,
+            queue: env.queue()?,
+            limits: env.limits()?,
+        })
+    }
+
+    async fn handle(
+        &self,
+        event: Self::Event,
+        invocation: Invocation,
+    ) -> Result<Self::Output, FunctionError> {
+        match event {
+            HttpOr::Http(event) => Ok(Reply::Http(Box::new(
+                serve_http(&event, |req| http(self, req)).await,
+            ))),
+            HttpOr::Other(batch) => {
+                let mut out = Vec::new();
+                for message in &batch.records {
+                    out.push(continue_job(self, message, invocation.deadline).await?);
+                }
+                Ok(Reply::Other(json!({ "slices": out })))
             }
-            Ok(json!({ "slices": out }))
         }
-        Incoming::Scheduled(_) => Err(FunctionError::permanent(
-            "the restore function takes no scheduled events",
-        )),
     }
 }
 
-async fn http(deps: &Deps, req: ApiRequest) -> Result<ApiResponse, ApiError> {
+async fn http(deps: &Restore, req: ApiRequest) -> Result<ApiResponse, ApiError> {
     if let Some(p) = route("/snapshots/{id}/restore", &req.path) {
         if req.method == "POST" {
             return restore(deps, &req, p[0]).await;
@@ -62,61 +93,66 @@ fn flag(body: &Map<String, Value>, name: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// The request's rollback options, validated field by field.
-fn options(
-    body: &Map<String, Value>,
-    snapshot_time: chrono::DateTime<chrono::Utc>,
-) -> Result<RollbackOptions, ApiError> {
-    let mut options = RollbackOptions::new(snapshot_time);
-    options.close_new_issues = flag(body, "close_new_issues")?;
-    options.delete_new_comments = flag(body, "delete_new_comments")?;
-    options.only = match body.get("only") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(items)) => Some(
-            items
-                .iter()
-                .map(|v| {
-                    v.as_u64().ok_or_else(|| {
-                        ApiError::bad_request("only", "must be a list of issue numbers")
-                    })
-                })
-                .collect::<Result<BTreeSet<u64>, _>>()?,
-        ),
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "only",
-                "must be a list of issue numbers",
-            ))
-        }
-    };
-    options.fields = match body.get("fields") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(items)) => Some(
-            items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .ok_or_else(|| {
-                            ApiError::bad_request("fields", "must be a list of field names")
-                        })?
-                        .parse::<Field>()
-                        .map_err(|e| ApiError::bad_request("fields", e))
-                })
-                .collect::<Result<BTreeSet<Field>, _>>()?,
-        ),
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "fields",
-                "must be a list of field names",
-            ))
-        }
-    };
-    Ok(options)
+/// A list field as strings: numbers and strings are both taken (`[12, "#15"]`).
+fn list(body: &Map<String, Value>, name: &str, what: &str) -> Result<Vec<String>, ApiError> {
+    let bad = || ApiError::bad_request(name, format!("must be a list of {what}"));
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                _ => Err(bad()),
+            })
+            .collect(),
+        Some(_) => Err(bad()),
+    }
 }
 
-async fn restore(deps: &Deps, req: &ApiRequest, id: &str) -> Result<ApiResponse, ApiError> {
+/// The request body as the library's unvalidated rollback request.
+fn request(body: &Map<String, Value>) -> Result<RollbackRequest, ApiError> {
+    Ok(RollbackRequest {
+        only: list(body, "only", "issue numbers")?,
+        fields: list(body, "fields", "field names")?,
+        close_new_issues: flag(body, "close_new_issues")?,
+        delete_new_comments: flag(body, "delete_new_comments")?,
+    })
+}
+
+/// What an executing request confirms: the previewed plan's fingerprint, or `replan`.
+fn confirmed(body: &Map<String, Value>) -> Result<Confirmed, ApiError> {
+    let replan = flag(body, "replan")?;
+    match body.get("plan") {
+        None | Some(Value::Null) if replan => Ok(Confirmed::Replan),
+        None | Some(Value::Null) => Err(ApiError::bad_request(
+            "plan",
+            "an executing restore must confirm a plan: preview first (\"execute\": false) and send its \"fingerprint\" as \"plan\", or send \"replan\": true to run whatever the plan is then",
+        )),
+        Some(Value::String(text)) if !replan => text
+            .parse::<PlanFingerprint>()
+            .map(Confirmed::Plan)
+            .map_err(|e| ApiError::bad_request("plan", e)),
+        Some(Value::String(_)) => Err(ApiError::bad_request(
+            "replan",
+            "give either \"plan\" or \"replan\": true, not both",
+        )),
+        Some(_) => Err(ApiError::bad_request(
+            "plan",
+            "must be the preview's fingerprint (a string)",
+        )),
+    }
+}
+
+async fn restore(deps: &Restore, req: &ApiRequest, id: &str) -> Result<ApiResponse, ApiError> {
     let body = req.json_body()?;
     let execute = flag(&body, "execute")?;
+    let request = request(&body)?;
+    let confirmed = if execute {
+        Some(confirmed(&body)?)
+    } else {
+        None
+    };
     let id = parse_snapshot_id("id", id)?;
     let entry = snapshot_or_404(&deps.archive, &id).await?;
     if entry.status != SnapshotStatus::Completed {
@@ -125,28 +161,34 @@ async fn restore(deps: &Deps, req: &ApiRequest, id: &str) -> Result<ApiResponse,
             format!("snapshot {id} is {}, not completed", entry.status),
         ));
     }
-    let options = options(&body, entry.created_at)?;
-    if !execute {
-        let target = deps
-            .archive
-            .load_records(&deps.archive.load_manifest(&entry).await?, true)
-            .await?;
-        let tracker = deps.trackers.tracker(&entry.scope)?;
-        let plan =
-            rollback::execute::preview(tracker, &entry, &target, &options, Arc::new(NoProgress))
-                .await?;
+    let target = deps
+        .archive
+        .load_records(&deps.archive.load_manifest(&entry).await?, true)
+        .await?;
+    let options = RollbackOptions::validate(&request, &entry, &target)
+        .map_err(|e| ApiError::bad_request(e.field, e.message))?;
+    let tracker = deps.trackers.tracker(&entry.scope)?;
+    let rollback = Rollback {
+        target: &entry,
+        records: &target,
+        options: &options,
+    };
+    let Some(confirmed) = confirmed else {
+        let preview = rollback::preview(
+            &deps.archive,
+            tracker,
+            &rollback,
+            Arc::new(NoProgress),
+            Executor::Job,
+        )
+        .await?;
         return Ok(ApiResponse::json(
             200,
-            &json!({"executed": false, "plan": plan}),
+            &json!({"executed": false, "fingerprint": preview.fingerprint, "plan": preview.plan}),
         ));
-    }
-    let Some(queue) = &deps.queue else {
-        return Err(ApiError::Internal {
-            message: "the job queue is not configured (BACKTRACK_QUEUE_URL)".into(),
-            retryable: false,
-        });
     };
-    let job = job::start(&deps.archive, &entry, &options, deps.limits.lock_ttl).await?;
+    let queue = &deps.queue;
+    let job = job::start(&deps.archive, tracker, &rollback, &confirmed).await?;
     if let Err(e) = queue
         .send(&JobMessage {
             job: job.id,
@@ -155,15 +197,7 @@ async fn restore(deps: &Deps, req: &ApiRequest, id: &str) -> Result<ApiResponse,
         .await
     {
         // Without a message nothing would ever run the job: give the scope back.
-        let mut failed = job.clone();
-        failed.status = backtrack::catalog::JobStatus::Failed;
-        failed.error = Some(e.to_string());
-        let _ = deps.archive.catalog.update_job(&failed, job.status).await;
-        let _ = deps
-            .archive
-            .catalog
-            .unlock(&job.scope, &job::lock_token(&job.id))
-            .await;
+        let _ = job::fail(&deps.archive, &job.id, &e.to_string()).await;
         return Err(ApiError::Internal {
             message: e.to_string(),
             retryable: true,
@@ -176,7 +210,7 @@ async fn restore(deps: &Deps, req: &ApiRequest, id: &str) -> Result<ApiResponse,
     ))
 }
 
-async fn job_status(deps: &Deps, id: &str) -> Result<ApiResponse, ApiError> {
+async fn job_status(deps: &Restore, id: &str) -> Result<ApiResponse, ApiError> {
     let id: JobId = id
         .parse()
         .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not a job id")))?;
@@ -194,7 +228,7 @@ async fn job_status(deps: &Deps, id: &str) -> Result<ApiResponse, ApiError> {
 
 /// Runs one slice for a queue message, and queues the next when more remains.
 async fn continue_job(
-    deps: &Deps,
+    deps: &Restore,
     message: &SqsMessage,
     deadline: Option<Instant>,
 ) -> Result<Value, FunctionError> {
@@ -204,9 +238,7 @@ async fn continue_job(
         tracing::error!(retryable = false, message_id = ?message.message_id, "unreadable job message dropped");
         return Ok(json!({"dropped": message.message_id}));
     };
-    let queue = deps.queue.as_ref().ok_or_else(|| {
-        FunctionError::permanent("the job queue is not configured (BACKTRACK_QUEUE_URL)")
-    })?;
+    let queue = &deps.queue;
     // A message received before may have had its slice cut short between a write and its
     // journal entry: look for recreated comments by marker before posting them again.
     let resumed = message
@@ -216,7 +248,7 @@ async fn continue_job(
         .is_some_and(|n| n > 1);
     // Keep the margin for verification and bookkeeping, but never more than a third of
     // what is left (short timeouts, local emulators).
-    let budget = SliceBudget {
+    let budget = Budget {
         deadline: deadline.map(|d| {
             let left = d.saturating_duration_since(Instant::now());
             d.checked_sub(deps.limits.deadline_margin.min(left / 3))
@@ -234,16 +266,8 @@ async fn continue_job(
         tracing::error!(retryable = false, job = %msg.job, "job message for an unknown job dropped");
         return Ok(json!({"job": msg.job, "dropped": true}));
     };
-    let tracker = deps.trackers.tracker(&entry.scope)?;
-    let outcome = job::run_slice(
-        &deps.archive,
-        tracker,
-        &msg.job,
-        budget,
-        deps.limits.lock_ttl,
-        resumed,
-    )
-    .await?;
+    let tracker = deps.trackers.writer(&entry.scope)?;
+    let outcome = job::run_slice(&deps.archive, tracker, &msg.job, budget, resumed).await?;
     match &outcome {
         SliceOutcome::Continue { done, job } => {
             queue

@@ -2,33 +2,80 @@
 //! (`POST /snapshots`), and on GitHub webhooks (`POST /webhooks/github`: a push to the default
 //! branch or a merged pull request; other events are acknowledged with 202 and ignored).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use backtrack::catalog::{Claim, LockInfo};
 use backtrack::manifest::Trigger;
 use backtrack::prune::{self, PruneOptions};
-use backtrack::serverless::api::route;
-use backtrack::serverless::events::{self, Incoming};
-use backtrack::serverless::webhook::{self, WebhookAction};
-use backtrack::serverless::{
-    no_route, serve_http, ApiError, ApiRequest, ApiResponse, Deps, FunctionError,
+use backtrack::snapshot::{Archive, SnapshotName, SnapshotOptions, SnapshotReport};
+use backtrack::Scope;
+use backtrack_lambda::api::route;
+use backtrack_lambda::events::{HttpOr, Reply, Scheduled};
+use backtrack_lambda::webhook::{self, WebhookAction};
+use backtrack_lambda::{
+    no_route, serve_http, ApiError, ApiRequest, ApiResponse, ConfigError, Env, Function,
+    FunctionError, Invocation, Limits, Secret, TrackerFactory,
 };
-use backtrack::snapshot::{SnapshotOptions, SnapshotReport};
-use backtrack::{Scope, SnapshotId};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-/// Routes one event by its trigger.
-pub async fn handle(deps: &Deps, payload: Value) -> Result<Value, FunctionError> {
-    match events::classify(payload)? {
-        Incoming::Http(event) => Ok(serve_http(&event, |req| http(deps, req)).await),
-        Incoming::Scheduled(event) => scheduled(deps, &event.detail).await,
-        Incoming::Queue(_) => Err(FunctionError::permanent(
-            "the snapshot function is not subscribed to a queue",
-        )),
+/// The snapshot function: it captures scopes into the archive (and applies retention after
+/// scheduled snapshots).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub archive: Archive,
+    pub trackers: Arc<dyn TrackerFactory>,
+    /// Without it the webhook route answers that it is not configured.
+    pub webhook_secret: Option<Secret>,
+    pub limits: Limits,
+}
+
+/// A schedule's input: `{"scopes": [...], "retention": {"keep_last": N, "keep_within_days": D}}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleInput {
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub retention: Option<RetentionInput>,
+}
+
+/// Retention after a scheduled snapshot; unset fields keep `prune`'s defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionInput {
+    pub keep_last: Option<u64>,
+    pub keep_within_days: Option<u64>,
+}
+
+impl Function for Snapshot {
+    type Event = HttpOr<Scheduled<ScheduleInput>>;
+    type Output = Reply<Value>;
+
+    async fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Snapshot {
+            archive: env.archive().await?,
+            trackers: env.trackers().await?,
+            webhook_secret: env.webhook_secret().await?,
+            limits: env.limits()?,
+        })
+    }
+
+    async fn handle(
+        &self,
+        event: Self::Event,
+        _: Invocation,
+    ) -> Result<Self::Output, FunctionError> {
+        match event {
+            HttpOr::Http(event) => Ok(Reply::Http(Box::new(
+                serve_http(&event, |req| http(self, req)).await,
+            ))),
+            HttpOr::Other(Scheduled(input)) => scheduled(self, &input).await.map(Reply::Other),
+        }
     }
 }
 
-async fn http(deps: &Deps, req: ApiRequest) -> Result<ApiResponse, ApiError> {
+async fn http(deps: &Snapshot, req: ApiRequest) -> Result<ApiResponse, ApiError> {
     match (req.method.as_str(), req.path.as_str()) {
         ("POST", p) if route("/snapshots", p).is_some() => create(deps, &req).await,
         ("POST", p) if route("/webhooks/github", p).is_some() => github_webhook(deps, &req).await,
@@ -37,15 +84,22 @@ async fn http(deps: &Deps, req: ApiRequest) -> Result<ApiResponse, ApiError> {
 }
 
 /// `POST /snapshots` `{scope, name?}`.
-async fn create(deps: &Deps, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+async fn create(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let body = req.json_body()?;
     let scope = scope_field(&body)?;
     let name = match body.get("name") {
         None | Some(Value::Null) => None,
-        Some(Value::String(n)) => Some(validate_name(n)?),
+        Some(Value::String(n)) => {
+            Some(SnapshotName::parse(n).map_err(|e| ApiError::bad_request("name", e.to_string()))?)
+        }
         Some(_) => return Err(ApiError::bad_request("name", "must be a string")),
     };
-    let report = take(deps, &scope, name, Trigger::Manual).await?;
+    let force = match body.get("force") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::bad_request("force", "must be true or false")),
+    };
+    let report = take(deps, &scope, name, force, Trigger::Manual).await?;
     Ok(ApiResponse::json(201, &report))
 }
 
@@ -65,27 +119,11 @@ fn scope_field(body: &Map<String, Value>) -> Result<Scope, ApiError> {
     }
 }
 
-/// The CLI's naming rules: names are how people find snapshots again.
-fn validate_name(name: &str) -> Result<String, ApiError> {
-    if name.trim().is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "name",
-            "must be 1–100 printable characters",
-        ));
-    }
-    if name == "latest" || name == "live" || name.parse::<SnapshotId>().is_ok() {
-        return Err(ApiError::bad_request(
-            "name",
-            "is reserved or looks like a snapshot id; choose another",
-        ));
-    }
-    Ok(name.to_string())
-}
-
 async fn take(
-    deps: &Deps,
+    deps: &Snapshot,
     scope: &Scope,
-    name: Option<String>,
+    name: Option<SnapshotName>,
+    reuse_name: bool,
     trigger: Trigger,
 ) -> Result<SnapshotReport, backtrack::Error> {
     let tracker = deps.trackers.tracker(scope)?;
@@ -95,6 +133,7 @@ async fn take(
             tracker,
             &SnapshotOptions {
                 name,
+                reuse_name,
                 trigger,
                 ..SnapshotOptions::default()
             },
@@ -105,7 +144,7 @@ async fn take(
 }
 
 /// `POST /webhooks/github`: verified by signature (the route has no IAM auth).
-async fn github_webhook(deps: &Deps, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+async fn github_webhook(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let Some(secret) = &deps.webhook_secret else {
         return Err(ApiError::Internal {
             message: "the webhook secret is not configured (BACKTRACK_WEBHOOK_SECRET_ARN)".into(),
@@ -153,7 +192,16 @@ async fn github_webhook(deps: &Deps, req: &ApiRequest) -> Result<ApiResponse, Ap
             &json!({"status": "duplicate", "delivery": delivery}),
         ));
     }
-    match take(deps, &scope, Some(name), trigger).await {
+    // Names made from events repeat (the same commit pushed again): they label, and a
+    // reference to one means the newest.
+    let name = match SnapshotName::parse(&name) {
+        Ok(name) => Some(name),
+        Err(e) => {
+            tracing::warn!(error = %e, "the webhook's snapshot is taken without a name");
+            None
+        }
+    };
+    match take(deps, &scope, name, true, trigger).await {
         Ok(report) => Ok(ApiResponse::json(201, &report)),
         Err(e) => {
             // Let a redelivery try again.
@@ -167,33 +215,27 @@ async fn github_webhook(deps: &Deps, req: &ApiRequest) -> Result<ApiResponse, Ap
     }
 }
 
-/// The schedule's input: `{"scopes": [...], "retention": {"keep_last": N, "keep_within_days": D}}`.
-async fn scheduled(deps: &Deps, input: &Value) -> Result<Value, FunctionError> {
-    let scopes = match input.get("scopes") {
-        Some(Value::Array(items)) if !items.is_empty() => items
-            .iter()
-            .map(|s| {
-                s.as_str()
-                    .ok_or_else(|| {
-                        FunctionError::permanent("scopes: every entry must be a string")
-                    })?
-                    .parse::<Scope>()
-                    .map_err(|e| FunctionError::permanent(format!("scopes: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        _ => {
-            return Err(FunctionError::permanent(
-                "scopes: the schedule input needs a non-empty list of scopes",
-            ))
-        }
-    };
-    let retention = retention(input.get("retention"))?;
+async fn scheduled(deps: &Snapshot, input: &ScheduleInput) -> Result<Value, FunctionError> {
+    if input.scopes.is_empty() {
+        return Err(FunctionError::permanent(
+            "scopes: the schedule input needs a non-empty list of scopes",
+        ));
+    }
+    let scopes = input
+        .scopes
+        .iter()
+        .map(|s| {
+            s.parse::<Scope>()
+                .map_err(|e| FunctionError::permanent(format!("scopes: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let retention = input.retention.as_ref().map(retention).transpose()?;
     let mut results = Vec::new();
     let mut failures = 0usize;
     let mut retryable = false;
     for scope in &scopes {
         let outcome = async {
-            let report = take(deps, scope, None, Trigger::Schedule).await?;
+            let report = take(deps, scope, None, false, Trigger::Schedule).await?;
             let pruned = match &retention {
                 Some(opts) => Some(apply_retention(deps, scope, opts).await?),
                 None => None,
@@ -225,27 +267,14 @@ async fn scheduled(deps: &Deps, input: &Value) -> Result<Value, FunctionError> {
     Ok(json!({"snapshots": results}))
 }
 
-fn retention(value: Option<&Value>) -> Result<Option<PruneOptions>, FunctionError> {
-    let Some(value) = value.filter(|v| !v.is_null()) else {
-        return Ok(None);
-    };
-    let field = |name: &str| -> Result<Option<u64>, FunctionError> {
-        match value.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-                FunctionError::permanent(format!(
-                    "retention.{name}: must be a non-negative integer"
-                ))
-            }),
-        }
-    };
+fn retention(input: &RetentionInput) -> Result<PruneOptions, FunctionError> {
     let mut opts = PruneOptions::default();
-    if let Some(n) = field("keep_last")? {
+    if let Some(n) = input.keep_last {
         opts.keep_last = usize::try_from(n).unwrap_or(usize::MAX);
     }
     // At most a century, as for `backtrack prune`: a longer span means nothing for retention,
     // and `d * 86,400` must not overflow.
-    opts.keep_within = match field("keep_within_days")? {
+    opts.keep_within = match input.keep_within_days {
         None => None,
         Some(d) if d <= 36_600 => Some(Duration::from_secs(d * 86_400)),
         Some(_) => {
@@ -254,12 +283,12 @@ fn retention(value: Option<&Value>) -> Result<Option<PruneOptions>, FunctionErro
             ))
         }
     };
-    Ok(Some(opts))
+    Ok(opts)
 }
 
 /// Retention under the scope's lock, like `backtrack prune --execute`.
 async fn apply_retention(
-    deps: &Deps,
+    deps: &Snapshot,
     scope: &Scope,
     opts: &PruneOptions,
 ) -> Result<Value, backtrack::Error> {

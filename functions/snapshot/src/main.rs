@@ -1,27 +1,9 @@
-//! The `snapshot` Lambda: builds clients once per cold start and hands every event to
-//! [`handler::handle`] (scheduled snapshots, `POST /snapshots`, `POST /webhooks/github`).
+//! The `snapshot` Lambda (scheduled snapshots, `POST /snapshots`, `POST /webhooks/github`):
+//! the shared runner over [`handler::Snapshot`].
 
 mod handler;
 
-use backtrack::serverless::{self, Deps, FunctionError};
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use serde_json::Value;
-
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    serverless::init_logging();
-    let deps = Deps::from_env().await?;
-    let deps = &deps;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handler::handle(deps, event.payload)
-            .await
-            .map_err(|e: FunctionError| {
-                e.log();
-                Diagnostic {
-                    error_type: e.error_type().into(),
-                    error_message: e.message,
-                }
-            })
-    }))
-    .await
+async fn main() -> Result<(), backtrack_lambda::RuntimeError> {
+    backtrack_lambda::run::<handler::Snapshot>().await
 }

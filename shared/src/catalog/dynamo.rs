@@ -54,6 +54,7 @@ use super::{
     SnapshotEntry, SnapshotStatus,
 };
 use crate::aws::{self, Failure, FailureKind, CREDENTIALS_HINT};
+use crate::config::CatalogUrl;
 use crate::id::{JobId, ObjectHash, SnapshotId};
 use crate::scope::Scope;
 
@@ -118,25 +119,6 @@ pub struct DynamoCatalog {
     known: Mutex<HashMap<String, String>>,
 }
 
-/// Parses `dynamodb://TABLE` into the table name.
-pub fn parse_table_url(url: &str) -> Result<String, String> {
-    const FORM: &str = "dynamodb://TABLE";
-    let table = url
-        .strip_prefix("dynamodb://")
-        .ok_or_else(|| format!("{url:?} is not a dynamodb:// URL; expected {FORM}"))?
-        .trim_end_matches('/');
-    let valid = (3..=255).contains(&table.len())
-        && table
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if !valid {
-        return Err(format!(
-            "{url:?}: table name {table:?} must be 3–255 letters, digits, `_`, `-` or `.`; expected {FORM}"
-        ));
-    }
-    Ok(table.to_string())
-}
-
 impl DynamoCatalog {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         DynamoCatalog {
@@ -149,12 +131,22 @@ impl DynamoCatalog {
 
     /// A catalog from a `dynamodb://TABLE` URL, configured by the standard AWS chain.
     pub async fn from_url(url: &str) -> Result<Self, CatalogError> {
-        let table = parse_table_url(url).map_err(|detail| CatalogError::Unavailable {
+        let unavailable = |detail: String| CatalogError::Unavailable {
             catalog: url.to_string(),
             detail,
-        })?;
+        };
+        match CatalogUrl::parse(url, "catalog").map_err(|e| unavailable(e.to_string()))? {
+            CatalogUrl::Dynamo(table) => Ok(Self::open(&table).await),
+            CatalogUrl::Sqlite(_) => Err(unavailable(
+                "not a dynamodb:// URL; expected dynamodb://TABLE".into(),
+            )),
+        }
+    }
+
+    /// A catalog on `table`, configured by the standard AWS chain.
+    pub async fn open(table: &str) -> Self {
         let config = aws::load_config().await;
-        Ok(Self::new(aws::dynamodb_client(&config), table))
+        Self::new(aws::dynamodb_client(&config), table)
     }
 
     /// Reads at most `n` items per query or scan page.
@@ -1397,23 +1389,6 @@ impl Catalog for DynamoCatalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn table_urls() {
-        assert_eq!(
-            parse_table_url("dynamodb://backtrack").unwrap(),
-            "backtrack"
-        );
-        for bad in [
-            "dynamodb://",
-            "dynamodb://ab",
-            "dynamodb://a b c",
-            "sqlite://x",
-        ] {
-            let e = parse_table_url(bad).unwrap_err();
-            assert!(e.contains("dynamodb://TABLE"), "{bad}: {e}");
-        }
-    }
 
     #[test]
     fn rows_round_trip_through_items() {

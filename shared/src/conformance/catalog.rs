@@ -606,7 +606,7 @@ fn job(scope: &Scope, id: JobId, status: JobStatus) -> JobEntry {
         id,
         scope: scope.clone(),
         target: SnapshotId::new(),
-        fingerprint: format!("fp-{id}"),
+        resume_key: format!("fp-{id}"),
         plan_key: format!("plans/{}/{id}", scope.slug()),
         status,
         pre_snapshot: None,

@@ -62,6 +62,47 @@ impl Default for MarkdownOptions {
     }
 }
 
+/// The smallest cap [`MarkdownOptions::for_diff`] accepts: room for the summary table.
+pub const MIN_MAX_CHARS: usize = 1_000;
+/// The largest cap it accepts (GitHub's job summaries hold 1 MiB).
+pub const MAX_MAX_CHARS: usize = 1_000_000;
+
+impl MarkdownOptions {
+    /// The options every caller uses for a diff of `scope`: issue links on the tracker's web
+    /// pages, the cap (`None`: [`DEFAULT_MAX_CHARS`]; otherwise between [`MIN_MAX_CHARS`] and
+    /// [`MAX_MAX_CHARS`]), and, in the note a cut output ends with, the command that shows
+    /// everything, naming both sides by id so it still means the same tomorrow.
+    pub fn for_diff(
+        scope: &crate::scope::Scope,
+        diff: &Diff,
+        max_chars: Option<usize>,
+    ) -> Result<Self, crate::Error> {
+        let max_chars = max_chars.unwrap_or(DEFAULT_MAX_CHARS);
+        if !(MIN_MAX_CHARS..=MAX_MAX_CHARS).contains(&max_chars) {
+            return Err(crate::Error::Invalid(format!(
+                "the Markdown cap of {max_chars} characters is out of range: give {MIN_MAX_CHARS}–{MAX_MAX_CHARS}"
+            )));
+        }
+        let side = |s: &super::Side| match (s.kind, &s.id) {
+            (super::SideKind::Snapshot, Some(id)) => id.clone(),
+            (super::SideKind::Snapshot, None) => "latest".to_string(),
+            (super::SideKind::Live, _) => "live".to_string(),
+        };
+        Ok(MarkdownOptions {
+            issue_url_base: scope
+                .github_repo()
+                .map(|(owner, repo)| format!("https://github.com/{owner}/{repo}/issues/")),
+            max_chars,
+            full_diff_command: Some(format!(
+                "backtrack diff {scope} --from {} --to {} --format text",
+                side(&diff.from),
+                side(&diff.to)
+            )),
+            ..MarkdownOptions::default()
+        })
+    }
+}
+
 /// Longest tracker name, title or description shown in a summary or list line (GitHub allows
 /// 256-character titles; a hostile or broken server may send more).
 const MAX_INLINE_CHARS: usize = 300;

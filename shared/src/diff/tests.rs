@@ -380,7 +380,7 @@ fn json_follows_the_documented_schema() {
     for side in [&v["from"], &v["to"]] {
         assert_eq!(
             keys(side),
-            BTreeSet::from(["kind", "id", "name", "created_at", "scope"])
+            BTreeSet::from(["kind", "id", "name", "created_at", "scope", "reference"])
         );
     }
     assert_eq!(v["from"]["kind"], "snapshot");

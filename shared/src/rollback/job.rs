@@ -1,12 +1,16 @@
 //! Rollback as a queued job that runs in bounded slices (the serverless bundle's `restore`).
 //!
 //! A large rollback outlasts one 15-minute Lambda invocation under GitHub's write limits, so
-//! the work of [`execute`](super::execute::execute) is cut into slices: [`start`] takes the
-//! scope's lock *for the job* (its token names the job, so any later invocation can renew or
-//! release it) and records the job `queued`; each [`run_slice`] then continues where the
-//! catalog says the job is — pre-rollback snapshot, stored plan, journaled operations,
-//! verification — until its [`SliceBudget`] is spent, and answers whether more remains. The
-//! caller schedules the next slice (an SQS message).
+//! the engine's work ([`run`](super::run)) is cut into slices: [`start`] checks that the plan
+//! is still the one the caller confirmed, takes the scope's lock *for the job* (its token
+//! names the job, so any later invocation can renew or release it) and records the job
+//! `queued` with its request; each [`run_slice`] then continues the job within its
+//! [`Budget`] and answers whether more remains. The caller schedules the next slice (an SQS
+//! message).
+//!
+//! The plan is checked twice: when the job starts (against the live state) and in its first
+//! slice (against the pre-rollback snapshot, which may be later still). A moved plan fails
+//! the job, naming the difference, before anything is written.
 //!
 //! What keeps a redelivered or duplicated message from repeating a write:
 //! - a per-job claim (see [`Catalog::claim`](crate::Catalog::claim)) lets one slice run at a
@@ -14,56 +18,25 @@
 //!   the claim expires with the invocation, so a crashed slice's redelivery can take over;
 //! - the journal records each operation after its write; a slice skips journaled operations;
 //! - the one write that may lack its journal entry (a crash in between) is an idempotent PATCH
-//!   or a comment creation, which a `resumed` slice looks for by its hidden marker first.
+//!   or a creation, which a `resumed` slice looks for first.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use chrono::Utc;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::execute::{apply_journaled, make_plan, plan_key, pre_rollback_snapshot, Verification};
-use super::{RollbackOptions, RollbackPlan};
-use crate::blob;
+use super::run::{self, Engine, HeldLock, Rollback, Step};
+use super::{Budget, Confirmed, PlanFingerprint, RollbackOptions, Verification};
 use crate::catalog::{CatalogError, Claim, JobEntry, JobStatus, LockInfo};
 use crate::error::{Error, Result};
 use crate::id::JobId;
 use crate::scope::Scope;
-use crate::snapshot::{fetch_live, Archive};
-use crate::tracker::{ApplyContext, NoProgress, Tracker};
-use crate::{SnapshotEntry, SnapshotStatus};
+use crate::snapshot::Archive;
+use crate::tracker::{NoProgress, Tracker, TrackerWriter};
+use crate::SnapshotStatus;
 
 /// How long a slice's claim outlives its deadline: the bookkeeping after the last operation.
 const SLICE_CLAIM_SLACK: Duration = Duration::from_secs(90);
-
-/// How much one slice may do.
-#[derive(Debug, Clone, Copy)]
-pub struct SliceBudget {
-    /// Stop starting operations after this instant (the invocation's deadline minus a
-    /// margin for the bookkeeping that follows).
-    pub deadline: Option<Instant>,
-    /// Stop after this many operations.
-    pub max_ops: Option<usize>,
-}
-
-impl SliceBudget {
-    pub fn unlimited() -> Self {
-        SliceBudget {
-            deadline: None,
-            max_ops: None,
-        }
-    }
-
-    /// Every slice applies at least one operation, so a job always progresses even when a
-    /// slice starts late (a long pre-rollback snapshot ate its time).
-    fn spent(&self, ops: usize) -> bool {
-        ops > 0
-            && (self.max_ops.is_some_and(|max| ops >= max)
-                || self.deadline.is_some_and(|d| Instant::now() >= d))
-    }
-}
 
 /// What a slice left behind.
 #[derive(Debug, Clone, Serialize)]
@@ -90,80 +63,94 @@ pub fn job_of_lock(lock: &LockInfo) -> Option<JobId> {
     lock.token.strip_prefix("job:")?.parse().ok()
 }
 
-fn job_lock(scope: &Scope, job: &JobId, ttl: Duration) -> LockInfo {
-    let mut lock = LockInfo::new(scope, format!("restore job {job}"), ttl);
-    lock.token = lock_token(job);
-    lock
+/// What a job was asked to do, stored beside it when it starts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct JobRequest {
+    #[serde(flatten)]
+    options: RollbackOptions,
+    /// The plan the caller confirmed; `None`: run the plan as it is then (jobs stored
+    /// before plans were confirmed read back this way too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    confirmed_plan: Option<PlanFingerprint>,
 }
 
-fn options_key(scope: &Scope, job: &JobId) -> String {
+impl JobRequest {
+    fn confirmed(&self) -> Confirmed {
+        match &self.confirmed_plan {
+            Some(fp) => Confirmed::Plan(fp.clone()),
+            None => Confirmed::Replan,
+        }
+    }
+}
+
+fn request_key(scope: &Scope, job: &JobId) -> String {
     crate::keys::job_options(scope, job)
 }
 
-/// Takes the scope's lock for a new job and records the job `queued` with its options. Fails
-/// with [`CatalogError::Locked`] while anything else holds the scope.
+/// Starts a job for `rollback`: checks that the plan against the live state is still the
+/// `confirmed` one ([`Error::PlanChanged`] naming the difference if not), takes the scope's
+/// lock for the job and records the job `queued` with its request. Fails with
+/// [`CatalogError::Locked`] while anything else holds the scope.
 pub async fn start(
     archive: &Archive,
-    target: &SnapshotEntry,
-    options: &RollbackOptions,
-    lock_ttl: Duration,
+    tracker: Arc<dyn Tracker>,
+    rollback: &Rollback<'_>,
+    confirmed: &Confirmed,
 ) -> Result<JobEntry> {
+    let target = rollback.target;
     if target.status != SnapshotStatus::Completed {
         return Err(Error::Invalid(format!(
             "snapshot {} is {}; only completed snapshots can be restored",
             target.id, target.status
         )));
     }
+    if let Confirmed::Plan(fingerprint) = confirmed {
+        let current = run::plan_against_live(tracker, rollback, Arc::new(NoProgress)).await?;
+        if current.fingerprint() != *fingerprint {
+            let change = run::change_since(archive, fingerprint, &current).await?;
+            return Err(Error::PlanChanged(Box::new(change)));
+        }
+    }
     let scope = &target.scope;
     let id = JobId::new();
-    let lock = job_lock(scope, &id, lock_ttl);
-    archive.catalog.lock(&lock).await?;
+    let lock = HeldLock::for_job(scope, &id);
+    archive.catalog.lock(&lock.info).await?;
     let started = async {
-        let bytes = blob::canonical_json(options).map_err(|source| blob::BlobError::Encode {
-            what: "rollback options",
-            source,
-        })?;
-        archive
-            .store
-            .put(
-                &options_key(scope, &id),
-                Bytes::from(blob::compress(&bytes)),
-            )
-            .await?;
-        let now = Utc::now();
-        let job = JobEntry {
-            id,
-            scope: scope.clone(),
-            target: target.id,
-            fingerprint: RollbackPlan::fingerprint(scope, &target.id, options),
-            plan_key: plan_key(scope, &id),
-            status: JobStatus::Queued,
-            pre_snapshot: None,
-            total_ops: 0,
-            created_at: now,
-            updated_at: now,
-            error: None,
+        run::retire_others(archive, scope, None).await?;
+        let request = JobRequest {
+            options: rollback.options.clone(),
+            confirmed_plan: match confirmed {
+                Confirmed::Plan(fp) => Some(fp.clone()),
+                Confirmed::Replan => None,
+            },
         };
+        run::write_json(
+            archive,
+            &request_key(scope, &id),
+            "rollback request",
+            &request,
+        )
+        .await?;
+        let job = run::new_job(id, rollback, JobStatus::Queued);
         archive.catalog.create_job(&job).await?;
         Ok::<_, Error>(job)
     }
     .await;
     if started.is_err() {
-        let _ = archive.catalog.unlock(scope, &lock.token).await;
+        let _ = archive.catalog.unlock(scope, &lock.info.token).await;
     }
     started
 }
 
 /// Runs one slice of `job`. `resumed`: an earlier attempt of this slice may have written
-/// without journaling (a redelivered message), so recreated comments are looked up by marker
-/// before posting. A non-retryable failure marks the job `failed` and releases the lock; a
+/// without journaling (a redelivered message), so creations are looked for before they are
+/// repeated. A non-retryable failure marks the job `failed` and releases the lock; a
 /// retryable one is returned for the queue to redeliver.
 pub async fn run_slice(
     archive: &Archive,
-    tracker: Arc<dyn Tracker>,
+    tracker: Arc<dyn TrackerWriter>,
     job: &JobId,
-    budget: SliceBudget,
-    lock_ttl: Duration,
+    budget: Budget,
     resumed: bool,
 ) -> Result<SliceOutcome> {
     let Some(entry) = archive.catalog.get_job(job).await? else {
@@ -181,12 +168,12 @@ pub async fn run_slice(
     let claim_ttl = budget
         .deadline
         .map(|d| d.saturating_duration_since(Instant::now()) + SLICE_CLAIM_SLACK)
-        .unwrap_or(lock_ttl);
+        .unwrap_or(run::JOB_LOCK_TTL);
     let claim = Claim::new(format!("job-slice#{job}"), claim_ttl);
     if !archive.catalog.claim(&claim).await? {
         return Ok(SliceOutcome::Busy { job: *job });
     }
-    let result = slice(archive, tracker, entry, budget, lock_ttl, resumed).await;
+    let result = slice(archive, tracker, entry, budget, resumed).await;
     let outcome = match result {
         Ok(outcome) => Ok(outcome),
         Err(e) if e.is_retryable() => Err(e),
@@ -203,51 +190,30 @@ pub async fn run_slice(
 }
 
 /// Marks the job failed and frees its scope.
-async fn fail(archive: &Archive, job: &JobId, why: &str) -> Result<SliceOutcome> {
-    let Some(current) = archive.catalog.get_job(job).await? else {
+pub async fn fail(archive: &Archive, job: &JobId, why: &str) -> Result<SliceOutcome> {
+    let Some(mut current) = archive.catalog.get_job(job).await? else {
         return Err(Error::Invalid(format!("no restore job {job}")));
     };
-    let mut failed = current.clone();
-    if !current.status.is_finished() {
-        failed.status = JobStatus::Failed;
-        failed.error = Some(why.to_string());
-        failed.updated_at = Utc::now();
-        archive.catalog.update_job(&failed, current.status).await?;
-    }
+    run::retire(archive, &mut current, why).await?;
     archive
         .catalog
         .unlock(&current.scope, &lock_token(job))
         .await?;
     Ok(SliceOutcome::Finished {
-        job: failed,
+        job: current,
         verification: None,
     })
 }
 
-/// Replaces the job row, expecting its current status.
-async fn update(
-    archive: &Archive,
-    job: &mut JobEntry,
-    edit: impl FnOnce(&mut JobEntry),
-) -> Result<()> {
-    let mut next = job.clone();
-    edit(&mut next);
-    next.updated_at = Utc::now();
-    archive.catalog.update_job(&next, job.status).await?;
-    *job = next;
-    Ok(())
-}
-
 async fn slice(
     archive: &Archive,
-    tracker: Arc<dyn Tracker>,
+    tracker: Arc<dyn TrackerWriter>,
     mut job: JobEntry,
-    budget: SliceBudget,
-    lock_ttl: Duration,
+    budget: Budget,
     resumed: bool,
 ) -> Result<SliceOutcome> {
-    let mut lock = job_lock(&job.scope, &job.id, lock_ttl);
-    if let Err(e) = archive.catalog.renew_lock(&lock).await {
+    let mut lock = HeldLock::for_job(&job.scope, &job.id);
+    if let Err(e) = lock.renew(archive).await {
         return match e {
             CatalogError::Conflict { .. } => Err(Error::Refused(format!(
                 "restore job {} lost the lock on {} (it expired and was taken over)",
@@ -257,7 +223,7 @@ async fn slice(
         };
     }
     if job.status == JobStatus::Queued {
-        update(archive, &mut job, |j| j.status = JobStatus::Running).await?;
+        run::update(archive, &mut job, |j| j.status = JobStatus::Running).await?;
     }
     let target_entry = archive
         .catalog
@@ -267,149 +233,87 @@ async fn slice(
     let target = archive
         .load_records(&archive.load_manifest(&target_entry).await?, true)
         .await?;
-    let options: RollbackOptions = read_json(archive, &options_key(&job.scope, &job.id)).await?;
-
-    // The pre-rollback snapshot: the undo point, and the live state the plan is made from.
-    let (pre, taken) =
-        pre_rollback_snapshot(archive, &tracker, &job, &lock.token, Arc::new(NoProgress)).await?;
-    if taken {
-        update(archive, &mut job, |j| j.pre_snapshot = Some(pre.id)).await?;
-    }
-
-    let plan: RollbackPlan = match read_json(archive, &job.plan_key).await {
-        Ok(plan) => plan,
-        Err(Error::Store(crate::store::StoreError::NotFound { .. })) => {
-            let live = archive
-                .load_records(&archive.load_manifest(&pre).await?, true)
-                .await?;
-            let plan = make_plan(&target_entry, &target, &live, &options);
-            let bytes = blob::canonical_json(&plan).map_err(|source| blob::BlobError::Encode {
-                what: "plan",
-                source,
-            })?;
-            archive
-                .store
-                .put(&job.plan_key, Bytes::from(blob::compress(&bytes)))
-                .await?;
-            let total = plan.ops.len() as u64;
-            update(archive, &mut job, |j| j.total_ops = total).await?;
-            plan
-        }
-        Err(e) => return Err(e),
+    let request: JobRequest = run::read_json(archive, &request_key(&job.scope, &job.id)).await?;
+    let confirmed = request.confirmed();
+    let engine = Engine {
+        archive,
+        tracker,
+        progress: Arc::new(NoProgress),
+        on_plan: None,
+        on_op: None,
     };
-
-    let done: HashSet<u64> = archive
-        .catalog
-        .journal(&job.id)
-        .await?
-        .into_iter()
-        .map(|e| e.op)
-        .collect();
-    let mut ctx = ApplyContext::default();
-    let mut this_slice = 0usize;
-    let mut last_renew = Instant::now();
-    let mut finished_ops = done.len() as u64;
-    for planned in &plan.ops {
-        if done.contains(&planned.index) {
-            continue;
-        }
-        if budget.spent(this_slice) {
-            return Ok(SliceOutcome::Continue {
-                job,
-                done: finished_ops,
-            });
-        }
-        if last_renew.elapsed() > lock_ttl / 3 {
-            lock.expires_at = Utc::now()
-                + chrono::Duration::from_std(lock_ttl).unwrap_or(chrono::Duration::minutes(15));
-            archive.catalog.renew_lock(&lock).await?;
-            last_renew = Instant::now();
-        }
-        apply_journaled(
-            archive,
-            tracker.as_ref(),
-            &job.id,
-            planned,
-            resumed,
-            &mut ctx,
-        )
+    let rollback = Rollback {
+        target: &target_entry,
+        records: &target,
+        options: &request.options,
+    };
+    let step = engine
+        .run(&mut job, &mut lock, &rollback, &confirmed, budget, resumed)
         .await?;
-        this_slice += 1;
-        finished_ops += 1;
-    }
-
-    // Verify: plan again against the live state. A clean rollback needs nothing more.
-    let live = fetch_live(tracker, Arc::new(NoProgress), true).await?;
-    let again = make_plan(&target_entry, &target, &live, &options);
-    let verification = Verification {
-        clean: again.ops.is_empty(),
-        residual: again.ops,
-        irrecoverable: plan.irrecoverable.clone(),
-    };
-    let residual = verification.residual.len();
-    update(archive, &mut job, |j| {
-        j.status = JobStatus::Completed;
-        if residual > 0 {
-            j.error = Some(format!("{residual} difference(s) remain after execution"));
+    match step {
+        Step::Paused { done } => Ok(SliceOutcome::Continue { job, done }),
+        Step::Finished(report) => {
+            if let Err(e) = archive.catalog.unlock(&job.scope, &lock.info.token).await {
+                tracing::warn!(error = %e, "could not release the lock; it expires by itself");
+            }
+            Ok(SliceOutcome::Finished {
+                job,
+                verification: Some(report.verification),
+            })
         }
-    })
-    .await?;
-    if let Err(e) = archive.catalog.unlock(&job.scope, &lock.token).await {
-        tracing::warn!(error = %e, "could not release the lock; it expires by itself");
+        Step::Changed(plan) => {
+            let change = match &confirmed {
+                Confirmed::Plan(fp) => run::change_since(archive, fp, &plan).await?,
+                Confirmed::Replan => {
+                    return Err(Error::Internal(
+                        "a re-planning job refused its own plan".into(),
+                    ))
+                }
+            };
+            tracing::warn!(job = %job.id, change = %change.summary(), "the plan moved after it was confirmed; job failed, nothing written");
+            fail(archive, &job.id, &change.to_string()).await
+        }
     }
-    Ok(SliceOutcome::Finished {
-        job,
-        verification: Some(verification),
-    })
-}
-
-async fn read_json<T: serde::de::DeserializeOwned>(archive: &Archive, key: &str) -> Result<T> {
-    let bytes = archive.store.get(key).await?;
-    let text = blob::decompress(key, &bytes)?;
-    serde_json::from_slice(&text)
-        .map_err(|e| Error::Internal(format!("the stored object {key} is unreadable: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::catalog::MemoryCatalog;
-    use crate::manifest::Trigger;
+    use crate::record::RecordSet;
+    use crate::rollback::RollbackRequest;
     use crate::store::MemoryStore;
+    use chrono::Utc;
 
     /// Starting a job takes the scope's lock in the job's name, so a second start (or a
     /// snapshot) of the scope is refused naming the job.
     #[tokio::test]
     async fn a_started_job_holds_the_scope() {
         let archive = Archive::new(Arc::new(MemoryStore::new()), Arc::new(MemoryCatalog::new()));
-        let scope: Scope = "github:acme/widgets".parse().unwrap();
-        let now = Utc::now();
-        let target = SnapshotEntry {
-            id: crate::SnapshotId::new(),
-            scope: scope.clone(),
-            name: None,
-            trigger: Trigger::Manual,
-            status: SnapshotStatus::Completed,
-            created_at: now,
-            finished_at: Some(now),
-            counts: Default::default(),
-            bytes: Default::default(),
-            requests: 0,
-            manifest_key: "m".into(),
-            parent: None,
-            pinned: false,
-            expires_at: None,
-            error: None,
-            manifest_hash: None,
+        let target = crate::rollback::testkit::entry(Utc::now());
+        let scope = target.scope.clone();
+        let records = RecordSet::default();
+        let options =
+            RollbackOptions::validate(&RollbackRequest::default(), &target, &records).unwrap();
+        let tracker: Arc<dyn Tracker> = Arc::new(
+            crate::tracker::github::GitHubTracker::new(
+                &scope,
+                &crate::tracker::GitHubConfig::new("http://127.0.0.1:9", None),
+            )
+            .unwrap(),
+        );
+        let rollback = Rollback {
+            target: &target,
+            records: &records,
+            options: &options,
         };
-        let options = RollbackOptions::new(now);
-        let job = start(&archive, &target, &options, Duration::from_secs(60))
+        let job = start(&archive, tracker.clone(), &rollback, &Confirmed::Replan)
             .await
             .unwrap();
         assert_eq!(job.status, JobStatus::Queued);
         let held = archive.catalog.current_lock(&scope).await.unwrap().unwrap();
         assert_eq!(job_of_lock(&held), Some(job.id));
-        match start(&archive, &target, &options, Duration::from_secs(60)).await {
+        match start(&archive, tracker, &rollback, &Confirmed::Replan).await {
             Err(Error::Catalog(CatalogError::Locked(lock))) => {
                 assert_eq!(job_of_lock(&lock), Some(job.id))
             }

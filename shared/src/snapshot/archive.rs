@@ -15,11 +15,13 @@ use serde::Serialize;
 use crate::blob::{self, Dictionary};
 use crate::catalog::{Catalog, SnapshotEntry, SnapshotStatus};
 use crate::error::{Error, Result};
-use crate::id::{BlobId, ObjectHash, SnapshotId};
+use crate::id::{BlobId, ObjectHash};
 use crate::manifest::{EntryTable, Manifest, ManifestEntry, MAX_TABLE_CHAIN};
 use crate::record::{Record, RecordKey, RecordSet};
 use crate::scope::Scope;
 use crate::store::{ObjectStore, PutOutcome};
+
+use super::reference::{self, Resolved, ResolvedBy, SnapshotName, SnapshotRef};
 
 /// Blob reads in flight when loading a snapshot.
 pub(super) const READS_IN_FLIGHT: usize = 32;
@@ -280,66 +282,63 @@ impl Archive {
             .find(|e| e.status == SnapshotStatus::Completed))
     }
 
-    /// Resolves a user's snapshot reference: a full id, a unique id prefix, a snapshot name
-    /// (the newest snapshot with that name), or `latest` (which needs a scope). Only
-    /// completed snapshots resolve, except by full id.
-    pub async fn resolve(&self, scope: Option<&Scope>, reference: &str) -> Result<SnapshotEntry> {
-        let reference = reference.trim();
-        if reference.is_empty() {
-            return Err(Error::Invalid("empty snapshot reference".into()));
-        }
-        if reference == "latest" {
-            let scope = scope.ok_or_else(|| {
-                Error::Invalid("`latest` needs a scope; pass one (e.g. github:OWNER/REPO)".into())
-            })?;
-            return self.latest(scope).await?.ok_or_else(|| {
-                Error::Invalid(format!(
-                    "no completed snapshot of {scope} yet; take one with `backtrack snapshot create {scope}`"
+    /// Finds the snapshot a reference means, within `scope` (or across every scope with
+    /// `None`), and says how: a full id (any status), `latest` (the newest completed one; needs
+    /// a scope), a name (completed snapshots; the newest when a name was reused, which the
+    /// answer lists), or a unique id prefix (any status). A text that is both a name and an id
+    /// prefix of different snapshots, or a name in several scopes, is refused as ambiguous.
+    pub async fn find(&self, scope: Option<&Scope>, reference: &SnapshotRef) -> Result<Resolved> {
+        match reference {
+            SnapshotRef::Latest => {
+                let scope = scope.ok_or_else(|| {
+                    Error::Invalid(
+                        "`latest` needs a scope; pass one (e.g. github:OWNER/REPO)".into(),
+                    )
+                })?;
+                let entry = self.latest(scope).await?.ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "no completed snapshot of {scope} yet; take one with `backtrack snapshot create {scope}`"
+                    ))
+                })?;
+                Ok(Resolved::new(
+                    reference,
+                    ResolvedBy::Latest,
+                    entry,
+                    Vec::new(),
                 ))
-            });
-        }
-        if let Ok(id) = reference.parse::<SnapshotId>() {
-            if let Some(entry) = self.catalog.get(&id).await? {
-                if scope.is_none_or(|s| *s == entry.scope) {
-                    return Ok(entry);
+            }
+            SnapshotRef::Id(id) => match self.catalog.get(id).await? {
+                Some(entry) if scope.is_none_or(|s| *s == entry.scope) => {
+                    Ok(Resolved::new(reference, ResolvedBy::Id, entry, Vec::new()))
                 }
+                Some(entry) => Err(Error::Invalid(format!(
+                    "snapshot {id} is of {}, not {}",
+                    entry.scope,
+                    scope.map(ToString::to_string).unwrap_or_default()
+                ))),
+                None => Err(Error::Invalid(format!(
+                    "no snapshot {id}; list them with `backtrack snapshot list`"
+                ))),
+            },
+            SnapshotRef::Text(text) => {
+                let entries = self.catalog.list(scope).await?;
+                reference::resolve_text(reference, text, scope, entries)
             }
         }
-        let candidates: Vec<SnapshotEntry> = self
-            .catalog
-            .list(scope)
+    }
+
+    /// [`Archive::find`] for a reference given as text, returning just the snapshot.
+    pub async fn resolve(&self, scope: Option<&Scope>, reference: &str) -> Result<SnapshotEntry> {
+        Ok(self
+            .find(scope, &SnapshotRef::parse(reference)?)
             .await?
-            .into_iter()
-            .filter(|e| e.status == SnapshotStatus::Completed)
-            .collect();
-        if let Some(named) = candidates
-            .iter()
-            .find(|e| e.name.as_deref() == Some(reference))
-        {
-            return Ok(named.clone());
-        }
-        let lower = reference.to_ascii_lowercase();
-        let matches: Vec<&SnapshotEntry> = candidates
-            .iter()
-            .filter(|e| e.id.to_string().starts_with(&lower))
-            .collect();
-        match matches.as_slice() {
-            [one] => Ok((*one).clone()),
-            [] => Err(Error::Invalid(format!(
-                "no snapshot matches {reference:?}{}; list them with `backtrack snapshot list`",
-                scope.map(|s| format!(" in {s}")).unwrap_or_default()
-            ))),
-            many => Err(Error::Invalid(format!(
-                "{reference:?} is ambiguous: it matches {} snapshots ({}{}); type more of the id",
-                many.len(),
-                many.iter()
-                    .take(4)
-                    .map(|e| e.id.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                if many.len() > 4 { ", …" } else { "" }
-            ))),
-        }
+            .entry)
+    }
+
+    /// Refuses `name` when a snapshot of `scope` already has it (see [`SnapshotName`]).
+    pub async fn check_name_free(&self, scope: &Scope, name: &SnapshotName) -> Result<()> {
+        let entries = self.catalog.list(Some(scope)).await?;
+        reference::check_name_free(name, scope, &entries)
     }
 
     /// Reads a snapshot's manifest, checked against the hash its catalog entry records (see

@@ -32,13 +32,18 @@ use crate::scope::Scope;
 use crate::tracker::{Coverage, FetchOptions, Known, Progress, Tracker};
 use crate::units::human_bytes;
 
+use super::reference::SnapshotName;
+
 /// Blob writes in flight at once: enough to hide S3 latency, small enough to bound memory.
 const WRITES_IN_FLIGHT: usize = 32;
 
 /// Inputs of [`Archive::create_snapshot`].
 #[derive(Debug, Clone)]
 pub struct SnapshotOptions {
-    pub name: Option<String>,
+    pub name: Option<SnapshotName>,
+    /// Give the name even when a snapshot of the scope already has it (`--force`; automation
+    /// whose names repeat). A reused name then resolves to the newest snapshot.
+    pub reuse_name: bool,
     pub trigger: Trigger,
     /// The lock token the caller holds on the scope, if any (a rollback taking its
     /// pre-rollback snapshot); a snapshot refuses to run while someone *else* holds it.
@@ -62,6 +67,7 @@ impl Default for SnapshotOptions {
     fn default() -> Self {
         SnapshotOptions {
             name: None,
+            reuse_name: false,
             trigger: Trigger::Manual,
             lock_token: None,
             expires_at: None,
@@ -172,6 +178,9 @@ impl Archive {
         opts: &SnapshotOptions,
     ) -> Result<SnapshotReport> {
         let scope = tracker.scope().clone();
+        if let (Some(name), false) = (&opts.name, opts.reuse_name) {
+            self.check_name_free(&scope, name).await?;
+        }
         if let Some(lock) = self.catalog.current_lock(&scope).await? {
             let ours = opts.lock_token.as_deref() == Some(lock.token.as_str());
             if !ours && lock.expires_at > Utc::now() {
@@ -226,7 +235,7 @@ impl Archive {
         let entry = SnapshotEntry {
             id,
             scope: scope.clone(),
-            name: opts.name.clone(),
+            name: opts.name.clone().map(String::from),
             trigger: opts.trigger,
             status: SnapshotStatus::Pending,
             created_at,
@@ -283,7 +292,7 @@ impl Archive {
                 Ok(SnapshotReport {
                     id,
                     scope,
-                    name: opts.name.clone(),
+                    name: opts.name.clone().map(String::from),
                     trigger: opts.trigger,
                     status: SnapshotStatus::Completed,
                     created_at,
@@ -1015,20 +1024,6 @@ pub(super) mod tests {
         }
         fn requests(&self) -> u64 {
             0
-        }
-        async fn apply(
-            &self,
-            _: &crate::rollback::Operation,
-            _: &mut crate::tracker::ApplyContext,
-        ) -> std::result::Result<serde_json::Value, crate::tracker::TrackerError> {
-            unreachable!("engine tests do not write")
-        }
-        async fn find_restored_comment(
-            &self,
-            _: u64,
-            _: u64,
-        ) -> std::result::Result<Option<u64>, crate::tracker::TrackerError> {
-            Ok(None)
         }
     }
 

@@ -21,64 +21,13 @@ use chrono::{DateTime, Utc};
 
 use super::{validate_key, validate_prefix, ObjectInfo, ObjectStore, PutOutcome, StoreError};
 use crate::aws::{self, Failure, FailureKind, CREDENTIALS_HINT};
+use crate::config::S3Url;
 
 /// What `ensure_bucket` found or did (for `backtrack init`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BucketSetup {
     Created,
     Found,
-}
-
-/// A parsed `s3://BUCKET/PREFIX` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Url {
-    pub bucket: String,
-    /// Without leading or trailing `/`; empty for the bucket's root.
-    pub prefix: String,
-}
-
-impl S3Url {
-    pub const FORM: &'static str = "s3://BUCKET or s3://BUCKET/PREFIX";
-
-    pub fn parse(url: &str) -> Result<S3Url, String> {
-        let rest = url
-            .strip_prefix("s3://")
-            .ok_or_else(|| format!("{url:?} is not an s3:// URL; expected {}", Self::FORM))?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        validate_bucket_name(bucket).map_err(|reason| {
-            format!(
-                "{url:?}: bucket name {bucket:?} {reason}; expected {}",
-                Self::FORM
-            )
-        })?;
-        let prefix = prefix.trim_matches('/');
-        if !prefix.is_empty() {
-            validate_key(prefix)
-                .map_err(|e| format!("{url:?}: prefix {e}; expected {}", Self::FORM))?;
-        }
-        Ok(S3Url {
-            bucket: bucket.to_string(),
-            prefix: prefix.to_string(),
-        })
-    }
-}
-
-/// S3's bucket naming rules (the subset that matters for a clear early error).
-fn validate_bucket_name(name: &str) -> Result<(), &'static str> {
-    if name.len() < 3 || name.len() > 63 {
-        return Err("must be 3–63 characters long");
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-    {
-        return Err("may only hold lowercase letters, digits, `-` and `.`");
-    }
-    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    if !edge_ok(name.chars().next()) || !edge_ok(name.chars().last()) {
-        return Err("must start and end with a letter or digit");
-    }
-    Ok(())
 }
 
 /// Objects in one S3 bucket under one prefix. Cheap to clone the client; one store per
@@ -110,12 +59,13 @@ impl S3Store {
             store: url.to_string(),
             detail,
         })?;
+        Ok(Self::open(&parsed).await)
+    }
+
+    /// A store at a parsed URL, configured by the standard AWS chain.
+    pub async fn open(parsed: &S3Url) -> Self {
         let config = aws::load_config().await;
-        Ok(Self::new(
-            aws::s3_client(&config),
-            parsed.bucket,
-            &parsed.prefix,
-        ))
+        Self::new(aws::s3_client(&config), &parsed.bucket, &parsed.prefix)
     }
 
     pub fn bucket(&self) -> &str {
@@ -456,29 +406,6 @@ impl ObjectStore for S3Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_urls() {
-        assert_eq!(
-            S3Url::parse("s3://my-bucket/team/bt/").unwrap(),
-            S3Url {
-                bucket: "my-bucket".into(),
-                prefix: "team/bt".into()
-            }
-        );
-        assert_eq!(S3Url::parse("s3://my-bucket").unwrap().prefix, "");
-        for bad in [
-            "s3://",
-            "s3://B",
-            "s3://ab",
-            "s3://-ab",
-            "s3://ok-bucket/a/../b",
-            "file:///x",
-        ] {
-            let e = S3Url::parse(bad).unwrap_err();
-            assert!(e.contains("s3://BUCKET"), "{bad}: {e}");
-        }
-    }
 
     #[tokio::test]
     async fn object_keys_sit_under_the_prefix() {

@@ -27,7 +27,8 @@ use crate::manifest::Cursor;
 use crate::record::{Record, RecordKind};
 use crate::scope::Scope;
 use crate::tracker::{
-    Coverage, FetchOptions, FetchReport, Progress, Totals, Tracker, TrackerError,
+    Coverage, FetchOptions, FetchReport, Operation, Progress, Totals, Tracker, TrackerError,
+    TrackerWriter,
 };
 
 /// The public API root.
@@ -81,10 +82,11 @@ impl GitHubConfig {
                 "{k} is not valid UTF-8; set it again"
             ))),
         };
-        let api_url = nonempty("GITHUB_API_URL")?.unwrap_or_else(|| DEFAULT_API_URL.to_string());
-        let token = match nonempty("GITHUB_TOKEN")? {
-            Some(t) => Some(("GITHUB_TOKEN", t)),
-            None => nonempty("GH_TOKEN")?.map(|t| ("GH_TOKEN", t)),
+        use crate::config::env;
+        let api_url = nonempty(env::GITHUB_API_URL)?.unwrap_or_else(|| DEFAULT_API_URL.to_string());
+        let token = match nonempty(env::GITHUB_TOKEN)? {
+            Some(t) => Some((env::GITHUB_TOKEN, t)),
+            None => nonempty(env::GH_TOKEN)?.map(|t| (env::GH_TOKEN, t)),
         };
         let token = match token {
             Some((var, t)) => {
@@ -105,6 +107,8 @@ pub struct GitHubTracker {
     owner: String,
     repo: String,
     client: Client,
+    /// The writer's milestone numbers by title (see `apply`).
+    milestones: apply::MilestoneCache,
 }
 
 impl GitHubTracker {
@@ -123,6 +127,7 @@ impl GitHubTracker {
             owner: owner.to_string(),
             repo: repo.to_string(),
             client,
+            milestones: apply::MilestoneCache::default(),
         })
     }
 
@@ -441,20 +446,19 @@ impl Tracker for GitHubTracker {
     fn requests(&self) -> u64 {
         self.client.requests()
     }
+}
 
-    async fn apply(
-        &self,
-        op: &crate::rollback::Operation,
-        ctx: &mut crate::tracker::ApplyContext,
-    ) -> Result<Value, TrackerError> {
-        self.apply_op(op, ctx).await
+#[async_trait]
+impl TrackerWriter for GitHubTracker {
+    async fn apply(&self, op: &Operation) -> Result<Value, TrackerError> {
+        self.apply_op(op).await
     }
 
-    async fn find_restored_comment(
-        &self,
-        issue: u64,
-        original_id: u64,
-    ) -> Result<Option<u64>, TrackerError> {
-        self.find_restored(issue, original_id).await
+    async fn find_applied(&self, op: &Operation) -> Result<Option<Value>, TrackerError> {
+        self.find_applied_op(op).await
+    }
+
+    fn reader(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn Tracker> {
+        self
     }
 }

@@ -1,62 +1,39 @@
 //! The handler in-process on memory twins and an in-process sandbox.
 #![allow(clippy::unwrap_used)]
 
-use backtrack::serverless::testkit::{self, http_event, response};
-use backtrack::snapshot::SnapshotOptions;
-use backtrack_sandbox::github::{Sandbox, SandboxOptions};
+use backtrack_lambda::{Function, Invocation};
+use backtrack_tests::lambda::{event, http_event, response, Harness};
 use serde_json::Value;
 
-use super::handle;
+use super::Catalog;
 
 const LIST: &str = include_str!("../../events/list-snapshots.json");
 const DELETE: &str = include_str!("../../events/delete-snapshot.json");
+const SCOPE: &str = "github:acme/widgets";
 
-/// The harness, on an in-process sandbox serving `owner/repo` with a few issues.
-type Harness = testkit::Harness<Sandbox>;
-
-async fn start(owner: &str, repo: &str) -> Harness {
-    let sandbox = Sandbox::start(SandboxOptions {
-        owner: owner.into(),
-        repo: repo.into(),
-        issues: 12,
-        comments: 30,
-        ..SandboxOptions::default()
-    })
-    .await
-    .unwrap();
-    let (url, token) = (sandbox.base_url(), sandbox.token().to_owned());
-    Harness::new(sandbox, &url, &token)
-}
-
-async fn snapshot(h: &Harness) -> String {
-    let scope = "github:acme/widgets".parse().unwrap();
-    let tracker = h.deps.trackers.tracker(&scope).unwrap();
-    let report = h
-        .deps
-        .archive
-        .create_snapshot(tracker, &SnapshotOptions::default())
-        .await
-        .unwrap();
-    report.id.to_string()
+async fn handle(h: &Harness, payload: Value) -> (u16, Value) {
+    let function = Catalog {
+        archive: h.archive.clone(),
+    };
+    let reply = function.handle(event(payload), Invocation::default()).await;
+    response(&reply.unwrap())
 }
 
 async fn call(h: &Harness, fixture: &str, method: &str, path: &str) -> (u16, Value) {
-    let ev = http_event(fixture, method, path, None);
-    response(&handle(&h.deps, ev).await.unwrap())
+    handle(h, http_event(fixture, method, path, None)).await
 }
 
 #[tokio::test]
 async fn lists_shows_and_deletes_snapshots_refusing_pinned_ones() {
-    let h = start("acme", "widgets").await;
+    let h = Harness::start("acme", "widgets").await;
     // The recorded event lists one scope.
-    let ev: Value = serde_json::from_str(LIST).unwrap();
-    let (status, body) = response(&handle(&h.deps, ev).await.unwrap());
+    let (status, body) = handle(&h, serde_json::from_str(LIST).unwrap()).await;
     assert_eq!(
         (status, body["snapshots"].as_array().unwrap().len()),
         (200, 0)
     );
 
-    let (a, b) = (snapshot(&h).await, snapshot(&h).await);
+    let (a, b) = (h.snapshot(SCOPE).await, h.snapshot(SCOPE).await);
     let (status, body) = call(&h, LIST, "GET", "/snapshots?scope=github%3Aacme%2Fwidgets").await;
     assert_eq!(status, 200);
     let ids: Vec<&str> = body["snapshots"]
@@ -80,8 +57,7 @@ async fn lists_shows_and_deletes_snapshots_refusing_pinned_ones() {
     let (status, body) = call(&h, LIST, "GET", &format!("/snapshots/{a}")).await;
     assert_eq!((status, body["id"].as_str()), (200, Some(a.as_str())));
 
-    h.deps
-        .archive
+    h.archive
         .catalog
         .set_pinned(&a.parse().unwrap(), true)
         .await
@@ -107,4 +83,14 @@ async fn lists_shows_and_deletes_snapshots_refusing_pinned_ones() {
     assert_eq!(status, 400);
     let (status, _) = call(&h, LIST, "PUT", "/snapshots").await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn other_events_are_not_http_requests() {
+    let e = serde_json::from_value::<<Catalog as Function>::Event>(
+        serde_json::json!({"Records": [{"body": "{}"}]}),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("API Gateway HTTP API"), "{e}");
 }

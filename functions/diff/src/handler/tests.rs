@@ -1,53 +1,36 @@
 //! The handler in-process on memory twins and an in-process sandbox.
 #![allow(clippy::unwrap_used)]
 
-use backtrack::serverless::testkit::{self, http_event, response, set_header};
-use backtrack::snapshot::SnapshotOptions;
-use backtrack_sandbox::github::{Sandbox, SandboxOptions};
+use backtrack_lambda::{Function, Invocation};
+use backtrack_tests::lambda::{event, http_event, response, set_header, Harness};
 use serde_json::{json, Value};
 
-use super::handle;
+use super::Diff;
 
 const GET_DIFF: &str = include_str!("../../events/get-diff-live.json");
 
-/// The harness, on an in-process sandbox serving `owner/repo` with a few issues.
-type Harness = testkit::Harness<Sandbox>;
-
-async fn start(owner: &str, repo: &str) -> Harness {
-    let sandbox = Sandbox::start(SandboxOptions {
-        owner: owner.into(),
-        repo: repo.into(),
-        issues: 12,
-        comments: 30,
-        ..SandboxOptions::default()
-    })
-    .await
-    .unwrap();
-    let (url, token) = (sandbox.base_url(), sandbox.token().to_owned());
-    Harness::new(sandbox, &url, &token)
-}
-
 async fn snapshot(h: &Harness) -> String {
-    let scope = "github:acme/widgets".parse().unwrap();
-    let tracker = h.deps.trackers.tracker(&scope).unwrap();
-    let report = h
-        .deps
-        .archive
-        .create_snapshot(tracker, &SnapshotOptions::default())
-        .await
-        .unwrap();
-    report.id.to_string()
+    h.snapshot("github:acme/widgets").await
 }
 
 async fn get(h: &Harness, path: &str, accept: Option<&str>) -> (u16, Value) {
     let mut ev = http_event(GET_DIFF, "GET", path, None);
     set_header(&mut ev, "accept", accept);
-    response(&handle(&h.deps, ev).await.unwrap())
+    let function = Diff {
+        archive: h.archive.clone(),
+        trackers: h.trackers.clone(),
+    };
+    response(
+        &function
+            .handle(event(ev), Invocation::default())
+            .await
+            .unwrap(),
+    )
 }
 
 #[tokio::test]
 async fn diffs_against_live_and_between_snapshots_as_json_or_markdown() {
-    let h = start("acme", "widgets").await;
+    let h = Harness::start("acme", "widgets").await;
     let first = snapshot(&h).await;
     let (status, _) = h
         .api(
@@ -86,7 +69,7 @@ async fn diffs_against_live_and_between_snapshots_as_json_or_markdown() {
 
 #[tokio::test]
 async fn bad_ids_unknown_snapshots_and_routes() {
-    let h = start("acme", "widgets").await;
+    let h = Harness::start("acme", "widgets").await;
     let (status, body) = get(&h, "/snapshots/nope/diff/live", None).await;
     assert_eq!(
         (status, body["error"]["field"].as_str()),
@@ -104,4 +87,74 @@ async fn bad_ids_unknown_snapshots_and_routes() {
     assert_eq!(status, 404);
     let (status, _) = get(&h, &format!("/snapshots/{id}/patch/live"), None).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn the_sticky_pr_comment_is_not_a_change() {
+    let h = Harness::start("acme", "widgets").await;
+    let first = snapshot(&h).await;
+    // The Action's comment, as `backtrack comment upsert --marker "diff SCOPE"` writes it,
+    // and a person's comment quoting the marker (which is a change).
+    let sticky =
+        "<!-- backtrack:diff github:acme/widgets -->\n### backtrack diff\n2 issues changed";
+    let quoting = "the bot writes <!-- backtrack:diff github:acme/widgets --> first";
+    for body in [sticky, quoting] {
+        let (status, reply) = h
+            .api(
+                "POST",
+                "/repos/acme/widgets/issues/2/comments",
+                Some(json!({ "body": body })),
+            )
+            .await;
+        assert_eq!(status, 201, "{reply}");
+    }
+    let (status, body) = get(&h, &format!("/snapshots/{first}/diff/live"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["summary"]["comments_added"], 1, "{body}");
+    assert!(body.to_string().contains("the bot writes"), "{body}");
+    assert!(!body.to_string().contains("### backtrack diff"), "{body}");
+    // Stored on both sides (the comment was captured too): still not a change.
+    let second = snapshot(&h).await;
+    let (_, body) = get(&h, &format!("/snapshots/{first}/diff/{second}"), None).await;
+    assert!(!body.to_string().contains("### backtrack diff"), "{body}");
+    let (_, markdown) = get(
+        &h,
+        &format!("/snapshots/{first}/diff/{second}"),
+        Some("text/markdown"),
+    )
+    .await;
+    assert!(
+        !markdown.as_str().unwrap().contains("### backtrack diff"),
+        "{markdown}"
+    );
+}
+
+#[tokio::test]
+async fn other_takes_any_reference_and_markdown_takes_a_cap() {
+    let h = Harness::start("acme", "widgets").await;
+    let first = snapshot(&h).await;
+    let second = snapshot(&h).await;
+    let (status, body) = get(&h, &format!("/snapshots/{first}/diff/latest"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["to"]["id"], second.as_str());
+    assert_eq!(body["to"]["reference"], "latest");
+    let (status, body) = get(
+        &h,
+        &format!("/snapshots/{first}/diff/{}", &second[..20]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["to"]["id"], second.as_str());
+    let (status, body) = get(
+        &h,
+        &format!("/snapshots/{first}/diff/live?max_chars=10"),
+        Some("text/markdown"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("max_chars")),
+        "{body}"
+    );
 }

@@ -2,45 +2,33 @@
 //! (pops continuation messages and delivers them as SQS events).
 #![allow(clippy::unwrap_used)]
 
-use backtrack::serverless::testkit::{self, http_event, response};
-use backtrack::serverless::JobMessage;
-use backtrack::snapshot::SnapshotOptions;
-use backtrack_sandbox::github::{Sandbox, SandboxOptions};
+use backtrack_lambda::{Function, Invocation, JobMessage};
+use backtrack_tests::lambda::{event, http_event, response, Harness};
 use serde_json::{json, Value};
 
-use super::handle;
+use super::Restore;
 
 const POST_RESTORE: &str = include_str!("../../events/post-restore.json");
 const GET_JOB: &str = include_str!("../../events/get-job.json");
 const SQS: &str = include_str!("../../events/sqs-continue.json");
 
-/// The harness, on an in-process sandbox serving `owner/repo` with a few issues.
-type Harness = testkit::Harness<Sandbox>;
-
-async fn start(owner: &str, repo: &str) -> Harness {
-    let sandbox = Sandbox::start(SandboxOptions {
-        owner: owner.into(),
-        repo: repo.into(),
-        issues: 12,
-        comments: 30,
-        ..SandboxOptions::default()
-    })
-    .await
-    .unwrap();
-    let (url, token) = (sandbox.base_url(), sandbox.token().to_owned());
-    Harness::new(sandbox, &url, &token)
+async fn snapshot(h: &Harness) -> String {
+    h.snapshot("github:acme/widgets").await
 }
 
-async fn snapshot(h: &Harness) -> String {
-    let scope = "github:acme/widgets".parse().unwrap();
-    let tracker = h.deps.trackers.tracker(&scope).unwrap();
-    let report = h
-        .deps
-        .archive
-        .create_snapshot(tracker, &SnapshotOptions::default())
-        .await
-        .unwrap();
-    report.id.to_string()
+/// The function on the harness, invoked with `payload` as the runtime would; the answer as
+/// the runtime serializes it.
+async fn handle(h: &Harness, payload: Value) -> Result<Value, backtrack_lambda::FunctionError> {
+    let function = Restore {
+        archive: h.archive.clone(),
+        trackers: h.trackers.clone(),
+        queue: h.queue.clone(),
+        limits: h.limits,
+    };
+    let reply = function
+        .handle(event(payload), Invocation::default())
+        .await?;
+    Ok(serde_json::to_value(reply).unwrap())
 }
 
 /// Overwrites titles and bodies of issues 1–5 and deletes a comment.
@@ -80,12 +68,12 @@ async fn post(h: &Harness, id: &str, body: Value) -> (u16, Value) {
         &format!("/snapshots/{id}/restore"),
         Some(&body.to_string()),
     );
-    response(&handle(&h.deps, ev, None).await.unwrap())
+    response(&handle(h, ev).await.unwrap())
 }
 
 async fn job(h: &Harness, id: &str) -> Value {
     let ev = http_event(GET_JOB, "GET", &format!("/jobs/{id}"), None);
-    let (status, body) = response(&handle(&h.deps, ev, None).await.unwrap());
+    let (status, body) = response(&handle(h, ev).await.unwrap());
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -95,13 +83,13 @@ async fn deliver(h: &Harness, msg: &JobMessage, receive_count: u32) -> Value {
     let mut ev: Value = serde_json::from_str(SQS).unwrap();
     ev["Records"][0]["body"] = serde_json::to_string(msg).unwrap().into();
     ev["Records"][0]["attributes"]["ApproximateReceiveCount"] = receive_count.to_string().into();
-    handle(&h.deps, ev, None).await.unwrap()
+    handle(h, ev).await.unwrap()
 }
 
 #[tokio::test]
 async fn preview_by_default_then_a_job_in_slices_that_never_repeats_a_write() {
-    let mut h = start("acme", "widgets").await;
-    h.deps.limits.max_ops = Some(2);
+    let mut h = Harness::start("acme", "widgets").await;
+    h.limits.max_ops = Some(2);
     let id = snapshot(&h).await;
     chaos(&h).await;
 
@@ -112,14 +100,15 @@ async fn preview_by_default_then_a_job_in_slices_that_never_repeats_a_write() {
     let planned = body["plan"]["ops"].as_array().unwrap().len();
     assert_eq!(planned, 6, "{body}");
     assert_eq!(h.sandbox.stats().writes, writes, "a preview writes nothing");
+    let fingerprint = body["fingerprint"].as_str().unwrap().to_string();
 
-    let (status, body) = post(&h, &id, json!({"execute": true})).await;
+    let (status, body) = post(&h, &id, json!({"execute": true, "plan": fingerprint})).await;
     assert_eq!(status, 202, "{body}");
     let job_id = body["job"]["id"].as_str().unwrap().to_string();
     assert_eq!(body["job"]["status"], "queued");
 
     // While the job holds the scope, another restore is refused naming it.
-    let (status, body) = post(&h, &id, json!({"execute": true})).await;
+    let (status, body) = post(&h, &id, json!({"execute": true, "plan": fingerprint})).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["job"], job_id.as_str());
 
@@ -158,7 +147,6 @@ async fn preview_by_default_then_a_job_in_slices_that_never_repeats_a_write() {
     assert_eq!(status, 200);
     assert_eq!(body["plan"]["ops"].as_array().unwrap().len(), 0, "{body}");
     assert!(h
-        .deps
         .archive
         .catalog
         .current_lock(&"github:acme/widgets".parse().unwrap())
@@ -169,10 +157,15 @@ async fn preview_by_default_then_a_job_in_slices_that_never_repeats_a_write() {
 
 #[tokio::test]
 async fn invalid_restores_name_the_field() {
-    let h = start("acme", "widgets").await;
+    let h = Harness::start("acme", "widgets").await;
     let id = snapshot(&h).await;
     for (body, field) in [
         (json!({"execute": "yes"}), "execute"),
+        (json!({"execute": true}), "plan"),
+        (json!({"execute": true, "plan": "abc"}), "plan"),
+        (json!({"execute": true, "plan": 12}), "plan"),
+        (json!({"only": [12, 99999]}), "only"),
+        (json!({"only": ["#1", "x"]}), "only"),
         (json!({"only": "12"}), "only"),
         (json!({"fields": ["colour"]}), "fields"),
         (json!({"close_new_issues": 1}), "close_new_issues"),
@@ -189,11 +182,89 @@ async fn invalid_restores_name_the_field() {
     let (status, _) = post(&h, "01JH0000000000000000000000", json!({})).await;
     assert_eq!(status, 404);
     let ev = http_event(GET_JOB, "GET", "/jobs/01JH0000000000000000000000", None);
-    assert_eq!(response(&handle(&h.deps, ev, None).await.unwrap()).0, 404);
+    assert_eq!(response(&handle(&h, ev).await.unwrap()).0, 404);
     let ev = http_event(GET_JOB, "DELETE", "/jobs/01JH0000000000000000000000", None);
-    assert_eq!(response(&handle(&h.deps, ev, None).await.unwrap()).0, 404);
+    assert_eq!(response(&handle(&h, ev).await.unwrap()).0, 404);
     // An unreadable queue message is dropped, not retried forever.
     let mut ev: Value = serde_json::from_str(SQS).unwrap();
     ev["Records"][0]["body"] = "garbage".into();
-    assert!(handle(&h.deps, ev, None).await.is_ok());
+    assert!(handle(&h, ev).await.is_ok());
+}
+
+/// A damaged repository after a snapshot, previewed: (harness, snapshot id, fingerprint).
+async fn previewed() -> (Harness, String, String) {
+    let h = Harness::start("acme", "widgets").await;
+    let id = snapshot(&h).await;
+    chaos(&h).await;
+    let (status, preview) = post(&h, &id, json!({})).await;
+    assert_eq!(status, 200, "{preview}");
+    let fingerprint = preview["fingerprint"].as_str().unwrap().to_string();
+    (h, id, fingerprint)
+}
+
+/// Another client retitles issue `n`.
+async fn retitle(h: &Harness, n: u64, title: &str) {
+    let (status, body) = h
+        .api(
+            "PATCH",
+            &format!("/repos/acme/widgets/issues/{n}"),
+            Some(json!({ "title": title })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// The plan an executing request confirms is checked against the live state: when the
+/// repository moved since the preview, nothing starts and the answer names the difference.
+#[tokio::test]
+async fn a_restore_whose_plan_moved_since_the_preview_is_refused_naming_the_difference() {
+    let (h, id, fingerprint) = previewed().await;
+    // Someone edits issue 6 after the preview.
+    retitle(&h, 6, "edited after the preview").await;
+    let writes = h.sandbox.stats().writes;
+    let (status, body) = post(&h, &id, json!({"execute": true, "plan": fingerprint})).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "plan_changed", "{body}");
+    let change = &body["error"]["plan_change"];
+    assert_eq!(change["confirmed"], fingerprint.as_str());
+    assert_eq!(change["added"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(change["added"][0]["number"], 6, "{body}");
+    assert_eq!(change["dropped"].as_array().unwrap().len(), 0, "{body}");
+    assert_eq!(h.sandbox.stats().writes, writes, "nothing written");
+    assert!(h.queue.pop().is_none(), "no job queued");
+
+    // `replan` runs the plan as it is now.
+    let (status, body) = post(&h, &id, json!({"execute": true, "replan": true})).await;
+    assert_eq!(status, 202, "{body}");
+}
+
+/// The first slice checks again after its pre-rollback snapshot: the state may move between
+/// the request and the slice. The job fails naming the difference; nothing is written.
+#[tokio::test]
+async fn a_job_whose_plan_moved_before_its_first_slice_fails_without_writing() {
+    let (h, id, fingerprint) = previewed().await;
+    let (status, body) = post(&h, &id, json!({"execute": true, "plan": fingerprint})).await;
+    assert_eq!(status, 202, "{body}");
+    let job_id = body["job"]["id"].as_str().unwrap().to_string();
+    retitle(&h, 1, "moved before the first slice").await;
+    let writes = h.sandbox.stats().writes;
+    let msg = h.queue.pop().unwrap();
+    let out = deliver(&h, &msg, 1).await;
+    assert_eq!(out["slices"][0]["outcome"], "finished", "{out}");
+    assert!(h.queue.pop().is_none(), "no next slice");
+    let status = job(&h, &job_id).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    let error = status["error"].as_str().unwrap();
+    assert!(error.contains("the plan changed"), "{error}");
+    assert!(error.contains("moved before the first slice"), "{error}");
+    assert_eq!(status["done_ops"], 0);
+    assert_eq!(h.sandbox.stats().writes, writes, "nothing written");
+    // The scope is free again.
+    assert!(h
+        .archive
+        .catalog
+        .current_lock(&"github:acme/widgets".parse().unwrap())
+        .await
+        .unwrap()
+        .is_none());
 }

@@ -5,13 +5,12 @@
 
 use std::path::PathBuf;
 
-use backtrack::serverless::testkit::{self, http_event, response, set_header};
-use backtrack::serverless::webhook::sign;
-use backtrack::serverless::Secret;
-use backtrack_sandbox::github::{Sandbox, SandboxOptions};
+use backtrack_lambda::webhook::sign;
+use backtrack_lambda::{Function, FunctionError, Invocation, Limits, Secret};
+use backtrack_tests::lambda::{event, http_event, response, set_header, Harness};
 use serde_json::{json, Value};
 
-use super::handle;
+use super::Snapshot;
 
 const POST_SNAPSHOTS: &str = include_str!("../../events/post-snapshots.json");
 const POST_INVALID: &str = include_str!("../../events/post-snapshots-invalid.json");
@@ -19,23 +18,6 @@ const WEBHOOK: &str = include_str!("../../events/webhook-github.json");
 const SCHEDULE: &str = include_str!("../../events/schedule.json");
 const SECRET: &str = "webhook-test-secret";
 const EXAMPLES_ENV: &str = "BACKTRACK_WEBHOOK_EXAMPLES";
-
-/// The harness, on an in-process sandbox serving `owner/repo` with a few issues.
-type Harness = testkit::Harness<Sandbox>;
-
-async fn start(owner: &str, repo: &str) -> Harness {
-    let sandbox = Sandbox::start(SandboxOptions {
-        owner: owner.into(),
-        repo: repo.into(),
-        issues: 12,
-        comments: 30,
-        ..SandboxOptions::default()
-    })
-    .await
-    .unwrap();
-    let (url, token) = (sandbox.base_url(), sandbox.token().to_owned());
-    Harness::new(sandbox, &url, &token)
-}
 
 /// GitHub's webhook examples: `tests/run` installs them and sets the variable; a missing
 /// file fails loudly rather than skipping.
@@ -80,9 +62,22 @@ fn closed_pull_request() -> Value {
 
 async fn harness() -> Harness {
     // The examples' repository.
-    let mut h = start("Codertocat", "Hello-World").await;
-    h.deps.webhook_secret = Some(Secret::new(SECRET));
-    h
+    Harness::start("Codertocat", "Hello-World").await
+}
+
+/// The function on the harness, with the webhook secret [`SECRET`], invoked with `payload`
+/// as the runtime would; the answer as the runtime serializes it.
+async fn handle(h: &Harness, payload: Value) -> Result<Value, FunctionError> {
+    let function = Snapshot {
+        archive: h.archive.clone(),
+        trackers: h.trackers.clone(),
+        webhook_secret: Some(Secret::new(SECRET)),
+        limits: Limits::default(),
+    };
+    let reply = function
+        .handle(event(payload), Invocation::default())
+        .await?;
+    Ok(serde_json::to_value(reply).unwrap())
 }
 
 /// A webhook delivery as API Gateway passes it on: `body` signed with `secret` (or not).
@@ -95,14 +90,14 @@ fn delivery(event: &str, id: &str, body: &str, signature: Option<String>) -> Val
 }
 
 async fn snapshots(h: &Harness) -> usize {
-    h.deps.archive.catalog.list(None).await.unwrap().len()
+    h.archive.catalog.list(None).await.unwrap().len()
 }
 
 #[tokio::test]
 async fn post_snapshots_takes_a_snapshot() {
-    let h = start("acme", "widgets").await;
+    let h = Harness::start("acme", "widgets").await;
     let ev: Value = serde_json::from_str(POST_SNAPSHOTS).unwrap();
-    let (status, body) = response(&handle(&h.deps, ev).await.unwrap());
+    let (status, body) = response(&handle(&h, ev).await.unwrap());
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["scope"], "github:acme/widgets");
     assert_eq!(body["name"], "before-sync");
@@ -111,10 +106,37 @@ async fn post_snapshots_takes_a_snapshot() {
 }
 
 #[tokio::test]
+async fn a_reused_name_is_refused_unless_forced() {
+    let h = Harness::start("acme", "widgets").await;
+    let post = |body: Value| {
+        http_event(
+            POST_SNAPSHOTS,
+            "POST",
+            "/snapshots",
+            Some(&body.to_string()),
+        )
+    };
+    let named = json!({"scope": "github:acme/widgets", "name": "é".repeat(100)});
+    let (status, first) = response(&handle(&h, post(named.clone())).await.unwrap());
+    assert_eq!(status, 201, "{first}");
+    let (status, body) = response(&handle(&h, post(named.clone())).await.unwrap());
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "refused");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(first["id"].as_str().unwrap()), "{message}");
+    assert_eq!(snapshots(&h).await, 1);
+    let mut forced = named;
+    forced["force"] = json!(true);
+    let (status, body) = response(&handle(&h, post(forced)).await.unwrap());
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(snapshots(&h).await, 2);
+}
+
+#[tokio::test]
 async fn invalid_requests_name_the_field() {
-    let h = start("acme", "widgets").await;
+    let h = Harness::start("acme", "widgets").await;
     let ev: Value = serde_json::from_str(POST_INVALID).unwrap();
-    let (status, body) = response(&handle(&h.deps, ev).await.unwrap());
+    let (status, body) = response(&handle(&h, ev).await.unwrap());
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["field"], "scope");
     assert_eq!(body["error"]["retryable"], false);
@@ -127,6 +149,23 @@ async fn invalid_requests_name_the_field() {
             "name",
         ),
         (json!({"scope": "github:acme/widgets", "name": 3}), "name"),
+        // The CLI's rules, from the same library type.
+        (
+            json!({"scope": "github:acme/widgets", "name": "a\u{202e}b"}),
+            "name",
+        ),
+        (
+            json!({"scope": "github:acme/widgets", "name": "01m8p5p6gd"}),
+            "name",
+        ),
+        (
+            json!({"scope": "github:acme/widgets", "name": "é".repeat(101)}),
+            "name",
+        ),
+        (
+            json!({"scope": "github:acme/widgets", "name": "x", "force": "yes"}),
+            "force",
+        ),
     ] {
         let ev = http_event(
             POST_SNAPSHOTS,
@@ -134,7 +173,7 @@ async fn invalid_requests_name_the_field() {
             "/snapshots",
             Some(&payload.to_string()),
         );
-        let (status, body) = response(&handle(&h.deps, ev).await.unwrap());
+        let (status, body) = response(&handle(&h, ev).await.unwrap());
         assert_eq!(
             (status, body["error"]["field"].as_str()),
             (400, Some(field)),
@@ -142,14 +181,14 @@ async fn invalid_requests_name_the_field() {
         );
     }
     let ev = http_event(POST_SNAPSHOTS, "POST", "/snapshots", Some("{not json"));
-    let (status, body) = response(&handle(&h.deps, ev).await.unwrap());
+    let (status, body) = response(&handle(&h, ev).await.unwrap());
     assert_eq!(
         (status, body["error"]["field"].as_str()),
         (400, Some("body"))
     );
 
     let ev = http_event(POST_SNAPSHOTS, "GET", "/nowhere", None);
-    let (status, body) = response(&handle(&h.deps, ev).await.unwrap());
+    let (status, body) = response(&handle(&h, ev).await.unwrap());
     assert_eq!(status, 404, "{body}");
     assert_eq!(snapshots(&h).await, 0);
 }
@@ -159,7 +198,7 @@ async fn webhooks_snapshot_pushes_to_the_default_branch_and_merged_prs_once() {
     let h = harness().await;
     let push = push_to_default_branch().to_string();
     let signed = Some(sign(SECRET.as_bytes(), push.as_bytes()));
-    let out = handle(&h.deps, delivery("push", "d-push-1", &push, signed.clone()))
+    let out = handle(&h, delivery("push", "d-push-1", &push, signed.clone()))
         .await
         .unwrap();
     let (status, body) = response(&out);
@@ -169,7 +208,7 @@ async fn webhooks_snapshot_pushes_to_the_default_branch_and_merged_prs_once() {
 
     // A redelivery of the same delivery id does nothing.
     let (status, body) = response(
-        &handle(&h.deps, delivery("push", "d-push-1", &push, signed))
+        &handle(&h, delivery("push", "d-push-1", &push, signed))
             .await
             .unwrap(),
     );
@@ -185,7 +224,7 @@ async fn webhooks_snapshot_pushes_to_the_default_branch_and_merged_prs_once() {
     let text = closed.to_string();
     let sig = Some(sign(SECRET.as_bytes(), text.as_bytes()));
     let (status, body) = response(
-        &handle(&h.deps, delivery("pull_request", "d-pr-1", &text, sig))
+        &handle(&h, delivery("pull_request", "d-pr-1", &text, sig))
             .await
             .unwrap(),
     );
@@ -202,7 +241,7 @@ async fn webhooks_snapshot_pushes_to_the_default_branch_and_merged_prs_once() {
     let text = merged.to_string();
     let sig = Some(sign(SECRET.as_bytes(), text.as_bytes()));
     let (status, body) = response(
-        &handle(&h.deps, delivery("pull_request", "d-pr-2", &text, sig))
+        &handle(&h, delivery("pull_request", "d-pr-2", &text, sig))
             .await
             .unwrap(),
     );
@@ -218,7 +257,7 @@ async fn webhooks_snapshot_pushes_to_the_default_branch_and_merged_prs_once() {
         .to_string();
     let sig = Some(sign(SECRET.as_bytes(), tag.as_bytes()));
     let (status, _) = response(
-        &handle(&h.deps, delivery("push", "d-tag", &tag, sig))
+        &handle(&h, delivery("push", "d-tag", &tag, sig))
             .await
             .unwrap(),
     );
@@ -226,7 +265,7 @@ async fn webhooks_snapshot_pushes_to_the_default_branch_and_merged_prs_once() {
     let ping = r#"{"zen":"Design for failure.","hook_id":1}"#;
     let sig = Some(sign(SECRET.as_bytes(), ping.as_bytes()));
     let (status, _) = response(
-        &handle(&h.deps, delivery("ping", "d-ping", ping, sig))
+        &handle(&h, delivery("ping", "d-ping", ping, sig))
             .await
             .unwrap(),
     );
@@ -254,12 +293,9 @@ async fn forged_webhooks_are_refused_without_work() {
         ("malformed", push.clone(), Some("sha256=zz".into())),
     ];
     for (i, (case, body, sig)) in cases.into_iter().enumerate() {
-        let out = handle(
-            &h.deps,
-            delivery("push", &format!("forged-{i}"), &body, sig),
-        )
-        .await
-        .unwrap();
+        let out = handle(&h, delivery("push", &format!("forged-{i}"), &body, sig))
+            .await
+            .unwrap();
         let (status, body) = response(&out);
         assert_eq!(status, 401, "{case}: {body}");
         assert_eq!(body["error"]["code"], "unauthorized", "{case}");
@@ -278,24 +314,21 @@ async fn a_schedule_snapshots_every_scope_and_applies_retention() {
     let mut ev: Value = serde_json::from_str(SCHEDULE).unwrap();
     ev["detail"]["scopes"] = json!(["github:Codertocat/Hello-World"]);
     ev["detail"]["retention"] = json!({"keep_last": 1});
-    handle(&h.deps, ev.clone()).await.unwrap();
-    let out = handle(&h.deps, ev).await.unwrap();
+    handle(&h, ev.clone()).await.unwrap();
+    let out = handle(&h, ev).await.unwrap();
     assert_eq!(out["snapshots"][0]["status"], "completed", "{out}");
     assert_eq!(out["snapshots"][0]["pruned"]["snapshots"], 1, "{out}");
-    let kept = h.deps.archive.catalog.list(None).await.unwrap();
+    let kept = h.archive.catalog.list(None).await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].trigger.to_string(), "schedule");
 
     // A schedule's constant input (no EventBridge envelope) works the same; a bad one fails
     // naming the field, without retry.
-    let out = handle(
-        &h.deps,
-        json!({"scopes": ["github:Codertocat/Hello-World"]}),
-    )
-    .await
-    .unwrap();
+    let out = handle(&h, json!({"scopes": ["github:Codertocat/Hello-World"]}))
+        .await
+        .unwrap();
     assert_eq!(out["snapshots"][0]["status"], "completed");
-    let err = handle(&h.deps, json!({"scopes": []})).await.unwrap_err();
+    let err = handle(&h, json!({"scopes": []})).await.unwrap_err();
     assert!(
         err.message.starts_with("scopes:") && !err.retryable,
         "{err}"
@@ -307,7 +340,7 @@ async fn a_retention_span_that_would_overflow_is_refused_not_a_panic() {
     let h = harness().await;
     for days in [u64::MAX, 36_601] {
         let err = handle(
-            &h.deps,
+            &h,
             json!({"scopes": ["github:Codertocat/Hello-World"],
                    "retention": {"keep_within_days": days}}),
         )

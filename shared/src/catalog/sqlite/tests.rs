@@ -94,7 +94,7 @@ async fn data_survives_reopening() {
         id: JobId::new(),
         scope: scope.clone(),
         target: SnapshotId::new(),
-        fingerprint: "fp".into(),
+        resume_key: "fp".into(),
         plan_key: "plans/x".into(),
         status: JobStatus::Queued,
         pre_snapshot: None,

@@ -1,4 +1,9 @@
 //! Rollback writes against GitHub: one REST call per operation, built from the plan.
+//!
+//! Issues refer to milestones by number, plans by title (a recreated milestone's number is
+//! only known once it is written), so the writer keeps the repository's milestone numbers by
+//! title: listed on first need, kept current by its own milestone writes, and listed again
+//! once when a title is missing (someone else changed milestones meanwhile).
 
 use std::collections::HashMap;
 
@@ -7,8 +12,11 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
 
 use super::GitHubTracker;
-use crate::rollback::{restored_from, Change, Operation};
-use crate::tracker::{ApplyContext, TrackerError};
+use crate::tracker::operation::{restored_from, Change, Operation};
+use crate::tracker::TrackerError;
+
+/// Milestone numbers by title; `None` until first needed.
+pub(super) type MilestoneCache = std::sync::Mutex<Option<HashMap<String, u64>>>;
 
 fn already_exists(e: &TrackerError) -> bool {
     matches!(e, TrackerError::Http { status: 422, message, .. } if message.to_ascii_lowercase().contains("validation"))
@@ -42,24 +50,32 @@ impl GitHubTracker {
         Ok(map)
     }
 
-    async fn resolve_milestone(
-        &self,
-        title: &str,
-        ctx: &mut ApplyContext,
-    ) -> Result<u64, TrackerError> {
-        if ctx.milestones.is_none() {
-            ctx.milestones = Some(self.milestone_numbers().await?);
+    /// Runs `f` on the cached milestone numbers, if they were listed already.
+    fn with_milestones<T>(&self, f: impl FnOnce(&mut HashMap<String, u64>) -> T) -> Option<T> {
+        let mut cache = self
+            .milestones
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.as_mut().map(f)
+    }
+
+    async fn resolve_milestone(&self, title: &str) -> Result<u64, TrackerError> {
+        if let Some(Some(n)) = self.with_milestones(|m| m.get(title).copied()) {
+            return Ok(n);
         }
-        ctx.milestones
-            .as_ref()
-            .and_then(|m| m.get(title).copied())
-            .ok_or_else(|| TrackerError::Http {
-                service: "GitHub".into(),
-                method: "PATCH".into(),
-                path: self.repo_path("/milestones"),
-                status: 422,
-                message: format!("milestone {title:?} does not exist and was not recreated"),
-            })
+        let listed = self.milestone_numbers().await?;
+        let found = listed.get(title).copied();
+        *self
+            .milestones
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(listed);
+        found.ok_or_else(|| TrackerError::Http {
+            service: "GitHub".into(),
+            method: "PATCH".into(),
+            path: self.repo_path("/milestones"),
+            status: 422,
+            message: format!("milestone {title:?} does not exist and was not recreated"),
+        })
     }
 
     fn milestone_body(
@@ -76,11 +92,7 @@ impl GitHubTracker {
         })
     }
 
-    pub(super) async fn apply_op(
-        &self,
-        op: &Operation,
-        ctx: &mut ApplyContext,
-    ) -> Result<Value, TrackerError> {
+    pub(super) async fn apply_op(&self, op: &Operation) -> Result<Value, TrackerError> {
         let client = self.client();
         match op {
             Operation::CreateLabel {
@@ -105,11 +117,27 @@ impl GitHubTracker {
                 color,
                 description,
             } => {
-                let body = json!({"new_name": name, "color": color, "description": description.clone().unwrap_or_default()});
-                client
+                let description = description.clone().unwrap_or_default();
+                let body = json!({"new_name": name, "color": color, "description": description});
+                match client
                     .write(Method::PATCH, &self.label_path(current_name), Some(&body))
-                    .await?;
-                Ok(json!({}))
+                    .await
+                {
+                    Ok(_) => Ok(json!({})),
+                    // Renamed already by an interrupted earlier run (a rename is addressed by
+                    // the old name, which is gone once it succeeded): restyle the label under
+                    // its new name, which is what the write is for.
+                    Err(TrackerError::NotFound { .. })
+                        if !current_name.eq_ignore_ascii_case(name) =>
+                    {
+                        let body = json!({"color": color, "description": description});
+                        client
+                            .write(Method::PATCH, &self.label_path(name), Some(&body))
+                            .await?;
+                        Ok(json!({"renamed_before": true}))
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Operation::CreateMilestone {
                 title,
@@ -131,8 +159,8 @@ impl GitHubTracker {
                     }
                     Err(e) => return Err(e),
                 };
-                if let (Some(map), Some(n)) = (ctx.milestones.as_mut(), number) {
-                    map.insert(title.clone(), n);
+                if let Some(n) = number {
+                    self.with_milestones(|map| map.insert(title.clone(), n));
                 }
                 Ok(json!({"number": number}))
             }
@@ -151,10 +179,10 @@ impl GitHubTracker {
                         Some(&body),
                     )
                     .await?;
-                if let Some(map) = ctx.milestones.as_mut() {
+                self.with_milestones(|map| {
                     map.retain(|_, n| n != number);
                     map.insert(title.clone(), *number);
-                }
+                });
                 Ok(json!({}))
             }
             Operation::UpdateIssue {
@@ -183,7 +211,7 @@ impl GitHubTracker {
                         }
                         Change::Milestone { to, .. } => {
                             let value = match to {
-                                Some(title) => json!(self.resolve_milestone(title, ctx).await?),
+                                Some(title) => json!(self.resolve_milestone(title).await?),
                                 None => Value::Null,
                             };
                             body.insert("milestone".into(), value);
@@ -242,7 +270,25 @@ impl GitHubTracker {
         }
     }
 
-    pub(super) async fn find_restored(
+    /// What a resumed run finds of an earlier, unjournaled attempt at `op`. Label and
+    /// milestone creations need no look-up: a second attempt meets GitHub's "already exists"
+    /// and succeeds (see `apply_op`). A recreated comment is found by its hidden marker.
+    pub(super) async fn find_applied_op(
+        &self,
+        op: &Operation,
+    ) -> Result<Option<Value>, TrackerError> {
+        match op {
+            Operation::RecreateComment {
+                issue, original_id, ..
+            } => Ok(self
+                .find_restored(*issue, *original_id)
+                .await?
+                .map(|id| json!({"id": id, "found": true}))),
+            _ => Ok(None),
+        }
+    }
+
+    async fn find_restored(
         &self,
         issue: u64,
         original_id: u64,

@@ -21,8 +21,8 @@ use crate::sanitize::{has_credentials, quote, redact_url};
 use crate::tracker::TrackerError;
 
 const SERVICE: &str = "GitHub";
-const TOKEN_ENV: &str = "GITHUB_TOKEN";
-const URL_ENV: &str = "GITHUB_API_URL";
+const TOKEN_ENV: &str = crate::config::env::GITHUB_TOKEN;
+const URL_ENV: &str = crate::config::env::GITHUB_API_URL;
 
 /// How hard to retry before giving up.
 #[derive(Debug, Clone)]

@@ -13,9 +13,9 @@ use http::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::catalog::CatalogError;
-use crate::error::Error;
-use crate::rollback::job::job_of_lock;
+use backtrack::catalog::CatalogError;
+use backtrack::error::Error;
+use backtrack::rollback::job::job_of_lock;
 
 /// One HTTP request, independent of the event format it came in.
 #[derive(Debug, Clone, Default)]
@@ -232,6 +232,11 @@ pub enum ApiError {
     /// Refused by a safety rule (a pinned snapshot).
     #[error("{0}")]
     Refused(String),
+    /// A restore's plan is not the one the request confirmed: `change` is the
+    /// [`PlanChange`](crate::rollback::PlanChange) (fingerprints, operations added and
+    /// dropped).
+    #[error("{message}")]
+    PlanChanged { message: String, change: Value },
     /// Something failed on our side or a backend's; `retryable` says whether to try again.
     #[error("{message}")]
     Internal { message: String, retryable: bool },
@@ -251,7 +256,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => 401,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
-            ApiError::Conflict { .. } | ApiError::Refused(_) => 409,
+            ApiError::Conflict { .. } | ApiError::Refused(_) | ApiError::PlanChanged { .. } => 409,
             ApiError::Internal {
                 retryable: true, ..
             } => 503,
@@ -267,6 +272,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict { .. } => "scope_busy",
             ApiError::Refused(_) => "refused",
+            ApiError::PlanChanged { .. } => "plan_changed",
             ApiError::Internal { .. } => "internal",
         }
     }
@@ -287,12 +293,13 @@ impl ApiError {
             "code": self.code(),
             // Messages may quote request input and tracker text: shortened and made safe
             // for whatever terminal or page shows them.
-            "message": crate::sanitize::error_line(&self.to_string()),
+            "message": backtrack::sanitize::error_line(&self.to_string()),
             "retryable": self.retryable(),
         });
         match self {
             ApiError::BadRequest { field, .. } => error["field"] = json!(field),
             ApiError::Conflict { job: Some(job), .. } => error["job"] = json!(job),
+            ApiError::PlanChanged { change, .. } => error["plan_change"] = change.clone(),
             _ => {}
         }
         json!({ "error": error })
@@ -330,6 +337,13 @@ impl From<Error> for ApiError {
             }
             Error::Invalid(message) => ApiError::bad_request("request", message),
             Error::Refused(message) => ApiError::Refused(message),
+            Error::PlanChanged(change) => ApiError::PlanChanged {
+                message: format!(
+                    "the plan changed since the preview ({}); nothing was done: preview again and confirm the new plan, or send \"replan\": true",
+                    change.summary()
+                ),
+                change: serde_json::to_value(&change).unwrap_or(Value::Null),
+            },
             Error::Scope(e) => ApiError::bad_request("scope", e.to_string()),
             other => ApiError::Internal {
                 retryable: other.is_retryable(),

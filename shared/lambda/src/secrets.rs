@@ -50,12 +50,12 @@ pub async fn from_env(
     var: &str,
     config: &aws_config::SdkConfig,
 ) -> Result<Option<Secret>, SecretError> {
-    let nonempty = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    if let Some(value) = nonempty(var) {
+    use backtrack::config::env;
+    if let Some(value) = env::var(var) {
         return Ok(Some(Secret::new(value.trim())));
     }
-    let arn_var = format!("{var}_ARN");
-    let Some(arn) = nonempty(&arn_var) else {
+    let arn_var = format!("{var}{}", env::ARN_SUFFIX);
+    let Some(arn) = env::var(&arn_var) else {
         return Ok(None);
     };
     let client = aws_sdk_secretsmanager::Client::new(config);
@@ -67,7 +67,7 @@ pub async fn from_env(
         .map_err(|e| SecretError::Unreadable {
             var: arn_var.clone(),
             arn: arn.clone(),
-            detail: crate::aws::one_line(
+            detail: backtrack::aws::one_line(
                 &aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
             ),
         })?;

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::id::JobId;
+use backtrack::id::JobId;
 
 /// The body of a continuation message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +66,7 @@ impl JobQueue for SqsQueue {
             .send()
             .await
             .map_err(|e| {
-                error(crate::aws::one_line(
+                error(backtrack::aws::one_line(
                     &aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
                 ))
             })?;

@@ -9,8 +9,8 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::manifest::Trigger;
-use crate::scope::Scope;
+use backtrack::manifest::Trigger;
+use backtrack::scope::Scope;
 
 /// Why a delivery's signature was refused. Messages never echo the secret or the signature.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,44 +1,39 @@
 //! The functions' configuration, read once per cold start from the environment that the SAM
-//! template sets. Variable names are constants here so the template, the README and the tests
-//! quote one spelling.
+//! template sets. The variables' names live in [`backtrack::config::env`], with the CLI's.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::catalog::DynamoCatalog;
-use crate::error::Error;
-use crate::scope::Scope;
-use crate::snapshot::Archive;
-use crate::store::S3Store;
-use crate::tracker::{GitHubConfig, GitHubTracker, Tracker, WritePace};
+use backtrack::catalog::DynamoCatalog;
+use backtrack::config::env::var;
+use backtrack::config::{CatalogUrl, StoreUrl};
+use backtrack::error::Error;
+use backtrack::scope::Scope;
+use backtrack::snapshot::Archive;
+use backtrack::store::S3Store;
+use backtrack::tracker::{GitHubConfig, GitHubTracker, Tracker, TrackerWriter, WritePace};
 
 use super::queue::{JobQueue, SqsQueue};
 use super::secrets::{self, Secret};
 
-/// `s3://BUCKET/PREFIX`: the object store.
-pub const ENV_STORE: &str = "BACKTRACK_STORE";
-/// `dynamodb://TABLE`: the catalog.
-pub const ENV_CATALOG: &str = "BACKTRACK_CATALOG";
-/// The restore job queue's URL (`restore` only).
-pub const ENV_QUEUE_URL: &str = "BACKTRACK_QUEUE_URL";
-/// Operations one restore invocation applies at most before handing over to the next.
-pub const ENV_MAX_OPS: &str = "BACKTRACK_MAX_OPS_PER_INVOCATION";
-/// Milliseconds between two GitHub writes (default 750: GitHub's secondary limits).
-pub const ENV_WRITE_INTERVAL_MS: &str = "BACKTRACK_WRITE_INTERVAL_MS";
-/// JSON object mapping an owner (`acme`) or repository (`acme/widgets`) to the API URL of
-/// the GitHub that hosts it, for organisations with GitHub Enterprise next to github.com.
-pub const ENV_API_URLS: &str = "BACKTRACK_GITHUB_API_URLS";
-/// The webhook secret (or `BACKTRACK_WEBHOOK_SECRET_ARN`, a Secrets Manager ARN).
-pub const ENV_WEBHOOK_SECRET: &str = "BACKTRACK_WEBHOOK_SECRET";
-/// The GitHub token (or `GITHUB_TOKEN_ARN`, a Secrets Manager ARN).
-pub const ENV_GITHUB_TOKEN: &str = "GITHUB_TOKEN";
+pub use backtrack::config::env::{
+    CATALOG as ENV_CATALOG, GITHUB_API_URLS as ENV_API_URLS, GITHUB_TOKEN as ENV_GITHUB_TOKEN,
+    MAX_OPS as ENV_MAX_OPS, QUEUE_URL as ENV_QUEUE_URL, STORE as ENV_STORE,
+    WEBHOOK_SECRET as ENV_WEBHOOK_SECRET, WRITE_INTERVAL_MS as ENV_WRITE_INTERVAL_MS,
+};
 
 /// Makes the tracker of a scope. Production: [`GitHubTrackers`]; tests may point scopes at
 /// sandboxes or fakes.
 pub trait TrackerFactory: Send + Sync + Debug {
-    fn tracker(&self, scope: &Scope) -> Result<Arc<dyn Tracker>, Error>;
+    /// A reader, for snapshots and diffs.
+    fn tracker(&self, scope: &Scope) -> Result<Arc<dyn Tracker>, Error> {
+        Ok(self.writer(scope)?.reader())
+    }
+
+    /// A reader that can also write, for restores.
+    fn writer(&self, scope: &Scope) -> Result<Arc<dyn TrackerWriter>, Error>;
 }
 
 /// GitHub trackers sharing one configuration, with optional per-owner API URLs.
@@ -74,7 +69,7 @@ impl GitHubTrackers {
 }
 
 impl TrackerFactory for GitHubTrackers {
-    fn tracker(&self, scope: &Scope) -> Result<Arc<dyn Tracker>, Error> {
+    fn writer(&self, scope: &Scope) -> Result<Arc<dyn TrackerWriter>, Error> {
         let mut config = self.config.clone();
         if let Some((owner, repo)) = scope.github_repo() {
             let full = format!("{owner}/{repo}").to_ascii_lowercase();
@@ -97,8 +92,6 @@ pub struct Limits {
     pub max_ops: Option<usize>,
     /// Kept free before the invocation's deadline for verification and bookkeeping.
     pub deadline_margin: Duration,
-    /// A restore job's scope lock lasts this long past its last renewal.
-    pub lock_ttl: Duration,
     /// How long a handled webhook delivery id is remembered (GitHub redelivers for days).
     pub delivery_ttl: Duration,
 }
@@ -108,32 +101,7 @@ impl Default for Limits {
         Limits {
             max_ops: None,
             deadline_margin: Duration::from_secs(60),
-            lock_ttl: Duration::from_secs(20 * 60),
             delivery_ttl: Duration::from_secs(7 * 24 * 3600),
-        }
-    }
-}
-
-/// What a handler works with: built once per cold start by [`Deps::from_env`], or by tests
-/// from in-memory twins.
-#[derive(Debug, Clone)]
-pub struct Deps {
-    pub archive: Archive,
-    pub trackers: Arc<dyn TrackerFactory>,
-    /// The restore job queue (`restore` only).
-    pub queue: Option<Arc<dyn JobQueue>>,
-    pub webhook_secret: Option<Secret>,
-    pub limits: Limits,
-}
-
-impl Deps {
-    pub fn new(archive: Archive, trackers: Arc<dyn TrackerFactory>) -> Self {
-        Deps {
-            archive,
-            trackers,
-            queue: None,
-            webhook_secret: None,
-            limits: Limits::default(),
         }
     }
 }
@@ -143,38 +111,60 @@ impl Deps {
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 /// A required variable.
 pub fn required(name: &str) -> Result<String, ConfigError> {
     var(name).ok_or_else(|| ConfigError(format!("{name} is not set")))
 }
 
-impl Deps {
-    /// Reads the environment, resolves secrets and opens S3 and DynamoDB (no request is made
-    /// to them here: a cold start stays short).
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        let sdk = crate::aws::load_config().await;
-        let store_url = required(ENV_STORE)?;
-        let catalog_url = required(ENV_CATALOG)?;
-        let store = S3Store::from_url(&store_url)
-            .await
-            .map_err(|e| ConfigError(format!("{ENV_STORE}: {e}")))?;
-        let catalog = DynamoCatalog::from_url(&catalog_url)
-            .await
-            .map_err(|e| ConfigError(format!("{ENV_CATALOG}: {e}")))?;
-        let token = secrets::from_env(ENV_GITHUB_TOKEN, &sdk)
-            .await
-            .map_err(|e| ConfigError(e.to_string()))?;
-        let webhook_secret = secrets::from_env(ENV_WEBHOOK_SECRET, &sdk)
+/// The function's environment, read once per cold start: each function takes from it the
+/// clients it needs and nothing else. Nothing here sends a request (a cold start stays
+/// short); secrets given as ARNs are the exception, read once.
+#[derive(Debug, Clone)]
+pub struct Env {
+    sdk: aws_config::SdkConfig,
+}
+
+impl Env {
+    pub async fn load() -> Self {
+        Env {
+            sdk: backtrack::aws::load_config().await,
+        }
+    }
+
+    /// The archive: `BACKTRACK_STORE` (S3) and `BACKTRACK_CATALOG` (DynamoDB), both
+    /// required; a function has no folder that outlives it.
+    pub async fn archive(&self) -> Result<Archive, ConfigError> {
+        let store = match StoreUrl::parse(&required(ENV_STORE)?, ENV_STORE) {
+            Ok(StoreUrl::S3(s3)) => S3Store::open(&s3).await,
+            Ok(StoreUrl::File(_)) => {
+                return Err(ConfigError(format!(
+                "{ENV_STORE} must be s3://BUCKET/PREFIX: a function has no folder that outlives it"
+            )))
+            }
+            Err(e) => return Err(ConfigError(e.to_string())),
+        };
+        let catalog = match CatalogUrl::parse(&required(ENV_CATALOG)?, ENV_CATALOG) {
+            Ok(CatalogUrl::Dynamo(table)) => DynamoCatalog::open(&table).await,
+            Ok(CatalogUrl::Sqlite(_)) => {
+                return Err(ConfigError(format!(
+                "{ENV_CATALOG} must be dynamodb://TABLE: a function has no folder that outlives it"
+            )))
+            }
+            Err(e) => return Err(ConfigError(e.to_string())),
+        };
+        Ok(Archive::new(Arc::new(store), Arc::new(catalog)))
+    }
+
+    /// GitHub trackers: the token (`GITHUB_TOKEN` or its `_ARN`), the API URL, per-owner
+    /// API URLs ([`ENV_API_URLS`]) and the write pace ([`ENV_WRITE_INTERVAL_MS`]).
+    pub async fn trackers(&self) -> Result<Arc<dyn TrackerFactory>, ConfigError> {
+        let token = secrets::from_env(ENV_GITHUB_TOKEN, &self.sdk)
             .await
             .map_err(|e| ConfigError(e.to_string()))?;
         let mut github = GitHubConfig::from_env().map_err(|e| ConfigError(e.to_string()))?;
         github.token = match token {
             Some(t) => {
-                crate::tracker::github::check_token(t.expose(), ENV_GITHUB_TOKEN)
+                backtrack::tracker::github::check_token(t.expose(), ENV_GITHUB_TOKEN)
                     .map_err(|e| ConfigError(e.to_string()))?;
                 Some(t.expose().to_string())
             }
@@ -195,6 +185,23 @@ impl Deps {
         if let Some(text) = var(ENV_API_URLS) {
             trackers.api_urls = GitHubTrackers::parse_api_urls(&text).map_err(ConfigError)?;
         }
+        Ok(Arc::new(trackers))
+    }
+
+    /// The webhook secret (`BACKTRACK_WEBHOOK_SECRET` or its `_ARN`), if set.
+    pub async fn webhook_secret(&self) -> Result<Option<Secret>, ConfigError> {
+        secrets::from_env(ENV_WEBHOOK_SECRET, &self.sdk)
+            .await
+            .map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// The restore job queue (`BACKTRACK_QUEUE_URL`, required).
+    pub fn queue(&self) -> Result<Arc<dyn JobQueue>, ConfigError> {
+        Ok(Arc::new(SqsQueue::new(&self.sdk, required(ENV_QUEUE_URL)?)))
+    }
+
+    /// The invocation limits ([`ENV_MAX_OPS`]; the rest are fixed).
+    pub fn limits(&self) -> Result<Limits, ConfigError> {
         let mut limits = Limits::default();
         if let Some(n) = var(ENV_MAX_OPS) {
             let n: usize =
@@ -203,15 +210,7 @@ impl Deps {
                 })?;
             limits.max_ops = Some(n);
         }
-        let queue =
-            var(ENV_QUEUE_URL).map(|url| Arc::new(SqsQueue::new(&sdk, url)) as Arc<dyn JobQueue>);
-        Ok(Deps {
-            archive: Archive::new(Arc::new(store), Arc::new(catalog)),
-            trackers: Arc::new(trackers),
-            queue,
-            webhook_secret,
-            limits,
-        })
+        Ok(limits)
     }
 }
 

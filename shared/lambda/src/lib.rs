@@ -1,36 +1,43 @@
-//! What the Lambda functions share (feature `serverless`): turning API Gateway events into
-//! requests and errors into JSON answers, webhook signature checks, secrets, the job queue,
-//! and the backends configured from the function's environment.
+//! What backtrack's Lambda functions share, and only they: the runner that every function's
+//! `main` is, typed events, API Gateway requests and JSON errors, webhook signature checks,
+//! secrets, the job queue, and the clients built from the function's environment. The core
+//! library (`backtrack`) carries none of this (no Lambda runtime, no SQS or Secrets Manager).
 //!
-//! The functions themselves (`functions/<name>/`) are thin: `main.rs` builds clients once per
-//! cold start with [`Deps::from_env`] and hands them to a handler that takes the backend
-//! traits (`ObjectStore`, `Catalog`, [`TrackerFactory`], [`JobQueue`]), so tests call the same
-//! handler in-process with in-memory twins or real backends.
+//! A function is a type implementing [`Function`]: built once per cold start from [`Env`]
+//! with exactly the clients it needs (the backend traits `ObjectStore` and `Catalog` through
+//! `Archive`, [`TrackerFactory`], [`JobQueue`]), and a handler that takes the function's typed
+//! event. `main` is one line, `backtrack_lambda::run::<handler::Catalog>()`, and tests build
+//! the same type from in-memory twins and call its handler in-process.
 //!
 //! # Layout
+//! - [`run`], [`Function`], [`Invocation`]: the runner (logging, cold start, errors as
+//!   `Diagnostic`s that say whether a retry may help).
+//! - [`events`]: the typed events ([`events::Http`], [`events::Scheduled`],
+//!   [`events::HttpOr`]).
 //! - [`api`]: [`ApiRequest`](api::ApiRequest), [`ApiResponse`](api::ApiResponse),
 //!   [`ApiError`](api::ApiError) (JSON error bodies, status codes, retryability, structured
 //!   logging), route matching.
 //! - [`webhook`]: `X-Hub-Signature-256` verification and which GitHub events take a snapshot.
 //! - [`secrets`]: values given inline or as Secrets Manager ARNs; redacted in `Debug`.
 //! - [`queue`]: the restore job's continuation messages (SQS, or memory in tests).
-//! - [`env`]: backends, trackers and limits from the environment.
-//! - [`events`]: which trigger an incoming payload is (API Gateway, EventBridge, SQS).
+//! - [`env`]: the clients, trackers and limits a function takes from its environment.
 
 pub mod api;
 pub mod env;
 pub mod events;
 pub mod queue;
+mod runner;
 pub mod secrets;
-#[cfg(feature = "testkit")]
-#[doc(hidden)]
-pub mod testkit;
 pub mod webhook;
 
 pub use api::{ApiError, ApiRequest, ApiResponse};
-pub use env::{Deps, GitHubTrackers, Limits, TrackerFactory};
+pub use env::{ConfigError, Env, GitHubTrackers, Limits, TrackerFactory};
+pub use lambda_runtime::Error as RuntimeError;
 pub use queue::{JobMessage, JobQueue, MemoryQueue, SqsQueue};
+pub use runner::{run, Function, Invocation};
 pub use secrets::Secret;
+
+use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 
 /// Installs the JSON log subscriber the functions use (one JSON object per line, which
 /// CloudWatch Logs Insights parses), filtered by `RUST_LOG` (default `info`).
@@ -78,8 +85,8 @@ impl FunctionError {
     }
 }
 
-impl From<crate::Error> for FunctionError {
-    fn from(e: crate::Error) -> Self {
+impl From<backtrack::Error> for FunctionError {
+    fn from(e: backtrack::Error) -> Self {
         FunctionError {
             retryable: e.is_retryable(),
             message: e.to_string(),
@@ -87,42 +94,31 @@ impl From<crate::Error> for FunctionError {
     }
 }
 
-impl From<events::EventError> for FunctionError {
-    fn from(e: events::EventError) -> Self {
-        FunctionError::permanent(e.to_string())
-    }
-}
-
 /// Answers an HTTP event: parses it, runs `route`, and turns the outcome (an answer or an
 /// [`ApiError`], logged) into API Gateway's response shape.
-pub async fn serve_http<F, Fut>(
-    event: &aws_lambda_events::apigw::ApiGatewayV2httpRequest,
-    route: F,
-) -> serde_json::Value
+pub async fn serve_http<F, Fut>(event: &events::Http, route: F) -> ApiGatewayV2httpResponse
 where
     F: FnOnce(ApiRequest) -> Fut,
     Fut: std::future::Future<Output = Result<ApiResponse, ApiError>>,
 {
-    let response: ApiResponse = match ApiRequest::from_apigw(event) {
+    let response: ApiResponse = match ApiRequest::from_apigw(&event.0) {
         Ok(request) => route(request).await.into(),
         Err(e) => e.log_and_respond(),
     };
-    serde_json::to_value(response.into_apigw()).unwrap_or_else(|e| {
-        serde_json::json!({"statusCode": 500, "body": format!("cannot encode the answer: {e}")})
-    })
+    response.into_apigw()
 }
 
 /// A required snapshot id from a path segment: 400 naming `field` when malformed.
-pub fn parse_snapshot_id(field: &str, text: &str) -> Result<crate::SnapshotId, ApiError> {
+pub fn parse_snapshot_id(field: &str, text: &str) -> Result<backtrack::SnapshotId, ApiError> {
     text.parse()
         .map_err(|_| ApiError::bad_request(field, format!("{text:?} is not a snapshot id")))
 }
 
 /// The completed-or-not snapshot with `id`, or 404.
 pub async fn snapshot_or_404(
-    archive: &crate::snapshot::Archive,
-    id: &crate::SnapshotId,
-) -> Result<crate::SnapshotEntry, ApiError> {
+    archive: &backtrack::snapshot::Archive,
+    id: &backtrack::SnapshotId,
+) -> Result<backtrack::SnapshotEntry, ApiError> {
     archive
         .catalog
         .get(id)

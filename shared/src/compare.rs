@@ -1,0 +1,251 @@
+//! Comparing two states of a scope: the one path behind `backtrack diff`, the Action's PR
+//! comment and the diff function, so all three show the same diff.
+//!
+//! [`DiffSides`] parses the two sides once (a snapshot reference or `live`, with the
+//! documented defaults), [`compare`] resolves and loads them — two stored snapshots read only
+//! the records that differ — leaves backtrack's own report comments out of both, and diffs.
+//! The renderers in [`crate::diff`] then turn the result into text, Markdown or JSON.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::diff::{self, Diff, DiffOptions, Side};
+use crate::error::{Error, Result};
+use crate::record::RecordSet;
+use crate::rollback::plan::is_report;
+use crate::scope::Scope;
+use crate::snapshot::{fetch_live, Archive, Resolved, SnapshotRef};
+use crate::tracker::{Progress, Tracker};
+
+/// One side of a comparison: a stored snapshot, or the tracker as it is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiffSide {
+    Snapshot(SnapshotRef),
+    Live,
+}
+
+impl DiffSide {
+    /// `live`, or a snapshot reference (id, unique id prefix, name, `latest`).
+    pub fn parse(text: &str) -> Result<Self> {
+        if text.trim() == "live" {
+            return Ok(DiffSide::Live);
+        }
+        SnapshotRef::parse(text).map(DiffSide::Snapshot)
+    }
+}
+
+impl fmt::Display for DiffSide {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DiffSide::Snapshot(r) => write!(f, "{r}"),
+            DiffSide::Live => f.write_str("live"),
+        }
+    }
+}
+
+/// Which side of a comparison, for messages (`--from`, `--to`: the CLI's flags; the diff API
+/// names them in its path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    From,
+    To,
+}
+
+impl fmt::Display for Which {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Which::From => "--from",
+            Which::To => "--to",
+        })
+    }
+}
+
+/// The two sides of a comparison, checked: [`DiffSides::parse`] is the one constructor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffSides {
+    pub from: DiffSide,
+    pub to: DiffSide,
+}
+
+impl DiffSides {
+    /// What `from` means when it is not given: the newest completed snapshot.
+    pub const DEFAULT_FROM: &'static str = "latest";
+    /// What `to` means when it is not given: the tracker as it is now.
+    pub const DEFAULT_TO: &'static str = "live";
+
+    /// Parses the sides as given (`None`: the default). Comparing `live` with itself is
+    /// refused: it would read the tracker twice to show nothing.
+    pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<Self, CompareError> {
+        let side = |which: Which, text: Option<&str>, default: &str| {
+            let text = text.unwrap_or(default);
+            DiffSide::parse(text).map_err(|source| CompareError::Side {
+                which,
+                reference: text.to_string(),
+                source: Box::new(source),
+            })
+        };
+        let sides = DiffSides {
+            from: side(Which::From, from, Self::DEFAULT_FROM)?,
+            to: side(Which::To, to, Self::DEFAULT_TO)?,
+        };
+        if sides.from == DiffSide::Live && sides.to == DiffSide::Live {
+            return Err(Error::Invalid(
+                "--from and --to are both `live`: there is nothing to compare; name a snapshot for one of them"
+                    .into(),
+            )
+            .into());
+        }
+        Ok(sides)
+    }
+
+    /// Whether either side reads the live tracker (which needs credentials).
+    pub fn needs_live(&self) -> bool {
+        self.from == DiffSide::Live || self.to == DiffSide::Live
+    }
+}
+
+/// Why a comparison failed: a side that does not resolve (named, so the caller can point at
+/// the flag or field), or anything else.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error("{which} {reference}: {source}")]
+    Side {
+        which: Which,
+        reference: String,
+        source: Box<Error>,
+    },
+    #[error(transparent)]
+    Other(Box<Error>),
+}
+
+impl From<Error> for CompareError {
+    fn from(e: Error) -> Self {
+        CompareError::Other(Box::new(e))
+    }
+}
+
+impl From<CompareError> for Error {
+    fn from(e: CompareError) -> Self {
+        match e {
+            CompareError::Side {
+                which,
+                reference,
+                source,
+            } => match *source {
+                Error::Invalid(message) => {
+                    Error::Invalid(format!("{which} {reference}: {message}"))
+                }
+                other => other,
+            },
+            CompareError::Other(source) => *source,
+        }
+    }
+}
+
+/// Where a live side is read from: the scope's tracker and how to show progress.
+#[derive(Debug, Clone)]
+pub struct LiveSource {
+    pub tracker: Arc<dyn Tracker>,
+    pub progress: Arc<dyn Progress>,
+}
+
+/// A comparison's result: the diff (with both sides described) and which snapshot each
+/// stored side resolved to.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub diff: Diff,
+    /// `None` for a live side.
+    pub from: Option<Resolved>,
+    pub to: Option<Resolved>,
+}
+
+impl Comparison {
+    /// The resolutions, for the caller to report (`from` first).
+    pub fn resolved(&self) -> impl Iterator<Item = (Which, &Resolved)> {
+        [(Which::From, &self.from), (Which::To, &self.to)]
+            .into_iter()
+            .filter_map(|(w, r)| r.as_ref().map(|r| (w, r)))
+    }
+}
+
+/// Compares two sides of `scope`. `live` must be given when [`DiffSides::needs_live`].
+pub async fn compare(
+    archive: &Archive,
+    scope: &Scope,
+    sides: &DiffSides,
+    options: &DiffOptions,
+    live: Option<&LiveSource>,
+) -> Result<Comparison, CompareError> {
+    let from = resolve(archive, scope, &sides.from, Which::From).await?;
+    let to = resolve(archive, scope, &sides.to, Which::To).await?;
+    let (mut from_set, mut to_set) = match (&from, &to) {
+        (Some(a), Some(b)) => {
+            // Two stored snapshots: read only the records that differ.
+            let (ma, mb) = (
+                archive.load_manifest(&a.entry).await?,
+                archive.load_manifest(&b.entry).await?,
+            );
+            archive.load_changed_pair(&ma, &mb).await?
+        }
+        _ => (
+            load(archive, from.as_ref(), live).await?,
+            load(archive, to.as_ref(), live).await?,
+        ),
+    };
+    drop_reports(&mut from_set);
+    drop_reports(&mut to_set);
+    let side = |r: &Option<Resolved>| match r {
+        Some(r) => Side::snapshot(scope, r.id.to_string(), r.name.clone(), Some(r.created_at))
+            .with_reference(&r.reference),
+        None => Side::live(scope).with_reference("live"),
+    };
+    let diff = diff::diff(&from_set, &to_set, options).with_sides(side(&from), side(&to));
+    Ok(Comparison { diff, from, to })
+}
+
+/// A stored side's snapshot (completed), or `None` for live.
+async fn resolve(
+    archive: &Archive,
+    scope: &Scope,
+    side: &DiffSide,
+    which: Which,
+) -> Result<Option<Resolved>, CompareError> {
+    let DiffSide::Snapshot(reference) = side else {
+        return Ok(None);
+    };
+    let failed = |source: Error| CompareError::Side {
+        which,
+        reference: reference.to_string(),
+        source: Box::new(source),
+    };
+    let resolved = archive
+        .find(Some(scope), reference)
+        .await
+        .and_then(Resolved::completed)
+        .map_err(failed)?;
+    Ok(Some(resolved))
+}
+
+async fn load(
+    archive: &Archive,
+    side: Option<&Resolved>,
+    live: Option<&LiveSource>,
+) -> Result<RecordSet, Error> {
+    match (side, live) {
+        (Some(r), _) => {
+            let manifest = archive.load_manifest(&r.entry).await?;
+            archive.load_records(&manifest, false).await
+        }
+        (None, Some(live)) => fetch_live(live.tracker.clone(), live.progress.clone(), false).await,
+        (None, None) => Err(Error::Internal(
+            "a live side was compared without a tracker".into(),
+        )),
+    }
+}
+
+/// Leaves backtrack's own report comments (the sticky PR comment) out of a record set, so a
+/// diff does not show the previous run's comment as a tracker change, growing with every
+/// update.
+pub fn drop_reports(set: &mut RecordSet) {
+    set.comments.retain(|_, c| !is_report(&c.body));
+}

@@ -1,0 +1,173 @@
+//! The writes a tracker can be asked to make: one [`Operation`] is one write (plus the reads
+//! needed to resolve a reference), and [`TrackerWriter`](super::TrackerWriter) applies it.
+//!
+//! These types belong to the tracker layer, not to rollback: rollback *plans* operations and
+//! a tracker *applies* them, so both depend on this module and neither on the other. A Jira
+//! tracker adds its own variants (transitions, subtasks) beside GitHub's.
+//!
+//! Operations name what the tracker names: labels by their current name (GitHub addresses a
+//! label by name), milestones by number, and an issue's milestone by title (a recreated
+//! milestone gets a new number only known when it is written).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::record::State;
+
+/// One field change carried by an issue's PATCH.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "field", rename_all = "snake_case")]
+pub enum Change {
+    Title {
+        from: String,
+        to: String,
+    },
+    Body {
+        from: Option<String>,
+        to: Option<String>,
+    },
+    State {
+        from: State,
+        from_reason: Option<String>,
+        to: State,
+        to_reason: Option<String>,
+    },
+    Labels {
+        from: Vec<String>,
+        to: Vec<String>,
+    },
+    Assignees {
+        from: Vec<String>,
+        to: Vec<String>,
+    },
+    /// By title: a recreated milestone has a new number, resolved when applying.
+    Milestone {
+        from: Option<String>,
+        to: Option<String>,
+    },
+}
+
+/// One write against the tracker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Operation {
+    CreateLabel {
+        name: String,
+        color: String,
+        description: Option<String>,
+    },
+    /// Renames and/or restyles the label currently called `current_name`.
+    UpdateLabel {
+        current_name: String,
+        name: String,
+        color: String,
+        description: Option<String>,
+    },
+    CreateMilestone {
+        title: String,
+        state: State,
+        description: Option<String>,
+        due_on: Option<DateTime<Utc>>,
+    },
+    UpdateMilestone {
+        number: u64,
+        title: String,
+        state: State,
+        description: Option<String>,
+        due_on: Option<DateTime<Utc>>,
+    },
+    UpdateIssue {
+        number: u64,
+        /// The title to show in previews (the target's).
+        title: String,
+        changes: Vec<Change>,
+    },
+    EditComment {
+        id: u64,
+        issue: u64,
+        from: String,
+        to: String,
+    },
+    /// Posts a deleted comment again; `body` ends with [`restored_marker`]`(original_id)`.
+    RecreateComment {
+        issue: u64,
+        original_id: u64,
+        body: String,
+    },
+    CloseIssue {
+        number: u64,
+        title: String,
+    },
+    DeleteComment {
+        id: u64,
+        issue: u64,
+        body: String,
+    },
+}
+
+impl Operation {
+    /// The issue this operation touches, if any.
+    pub fn issue(&self) -> Option<u64> {
+        match self {
+            Operation::UpdateIssue { number, .. } | Operation::CloseIssue { number, .. } => {
+                Some(*number)
+            }
+            Operation::EditComment { issue, .. }
+            | Operation::RecreateComment { issue, .. }
+            | Operation::DeleteComment { issue, .. } => Some(*issue),
+            _ => None,
+        }
+    }
+
+    /// Whether applying the operation twice has the same effect as once. The others
+    /// (creations) are looked for with [`TrackerWriter::find_applied`](super::TrackerWriter::find_applied)
+    /// before a resumed run repeats them.
+    pub fn is_idempotent(&self) -> bool {
+        !matches!(
+            self,
+            Operation::CreateLabel { .. }
+                | Operation::CreateMilestone { .. }
+                | Operation::RecreateComment { .. }
+        )
+    }
+}
+
+/// How every hidden backtrack marker starts.
+pub const MARKER_PREFIX: &str = "<!-- backtrack:";
+
+const RESTORED_PREFIX: &str = "<!-- backtrack:restored-comment:";
+
+/// The hidden marker a recreated comment carries, so a retry finds it instead of posting it
+/// again, and verification recognises it as the restored original.
+pub fn restored_marker(original_id: u64) -> String {
+    format!("{RESTORED_PREFIX}{original_id} -->")
+}
+
+/// The original comment id a live comment restores, if it carries the marker.
+pub fn restored_from(body: &str) -> Option<u64> {
+    let start = body.rfind(RESTORED_PREFIX)?;
+    let rest = &body[start + RESTORED_PREFIX.len()..];
+    rest.split_once(" -->")?.0.parse().ok()
+}
+
+/// Whether a comment is one of backtrack's own reports (a sticky diff comment): its body
+/// starts with a marker other than the restoration marker. Comments that a rollback
+/// recreated carry their marker at the end and are real content.
+pub fn is_report(body: &str) -> bool {
+    body.starts_with(MARKER_PREFIX) && !body.starts_with(RESTORED_PREFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_round_trip_and_reports_are_told_apart() {
+        let body = format!("text\n\n{}", restored_marker(42));
+        assert_eq!(restored_from(&body), Some(42));
+        assert_eq!(restored_from("no marker"), None);
+        assert!(is_report("<!-- backtrack:diff github:a/b -->\nreport"));
+        assert!(!is_report(&restored_marker(1)));
+        assert!(!is_report("a normal comment <!-- backtrack:diff x -->"));
+    }
+}
