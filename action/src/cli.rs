@@ -317,6 +317,10 @@ pub struct VerifyArgs {
     /// Every snapshot in the catalog.
     #[arg(long, conflicts_with = "target")]
     pub all: bool,
+    /// Record the manifest hash of snapshots written before manifests were hashed, for
+    /// each one that checks out whole (every later read then checks it).
+    #[arg(long)]
+    pub record_hashes: bool,
 }
 
 #[derive(Debug, Args)]

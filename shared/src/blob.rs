@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::id::BlobId;
+use crate::id::{BlobId, ObjectHash};
 
 /// zstd level for blobs and manifests: level 3 is within a few percent of level 9's ratio on
 /// small JSON documents at a fraction of the CPU.
@@ -229,11 +229,37 @@ impl Dictionary {
         if !key.ends_with(&dict_name(id)) {
             return Err(corrupt(format!("it holds dictionary {}", dict_name(id))));
         }
-        Ok(Dictionary {
-            id,
-            decoder: zstd::dict::DecoderDictionary::copy(&bytes),
-            bytes,
-        })
+        // `try_copy`, not `copy`: a damaged dictionary (right magic, broken tables) is
+        // stored data, and `copy` panics on what zstd cannot load.
+        let decoder = zstd::dict::DecoderDictionary::try_copy(&bytes)
+            .map_err(|e| corrupt(format!("zstd cannot load it as a dictionary ({e})")))?;
+        Ok(Dictionary { id, decoder, bytes })
+    }
+
+    /// [`Dictionary::from_bytes`] for a dictionary whose hash is held apart (a checked
+    /// manifest records the hash of its scope's dictionary): the bytes must hash to
+    /// `expected`, or the dictionary is damaged. Checked before zstd parses anything.
+    pub fn from_bytes_checked(
+        key: &str,
+        bytes: Vec<u8>,
+        expected: &ObjectHash,
+    ) -> Result<Dictionary, BlobError> {
+        let actual = ObjectHash::of(&bytes);
+        if &actual != expected {
+            return Err(BlobError::Corrupt {
+                key: key.to_string(),
+                detail: format!(
+                    "its {} bytes hash to {actual}, the manifest that uses it records {expected}",
+                    bytes.len()
+                ),
+            });
+        }
+        Self::from_bytes(key, bytes)
+    }
+
+    /// The hash of the dictionary as stored, for manifests to record.
+    pub fn hash(&self) -> ObjectHash {
+        ObjectHash::of(&self.bytes)
     }
 
     pub fn key(&self) -> String {
@@ -403,5 +429,39 @@ mod tests {
         let err = Dictionary::from_bytes(&dict.key(), b"not a dict".to_vec()).unwrap_err();
         assert!(err.to_string().contains("not a zstd dictionary"), "{err}");
         assert!(Dictionary::train(&sample_records(3)).is_none());
+    }
+
+    /// Every damage a stored dictionary can take is an error value: truncations at every
+    /// length (which keep or lose the magic and id), and each bit flip of its header, never
+    /// a panic; with its hash held apart every one is caught before zstd sees it.
+    #[test]
+    fn damaged_dictionaries_are_errors_never_panics() {
+        let dict = Dictionary::train(&sample_records(3000)).unwrap();
+        let good = dict.bytes().to_vec();
+        let hash = dict.hash();
+        let mut cuts: Vec<usize> = (0..64).collect();
+        cuts.extend((64..good.len()).step_by(97));
+        for len in cuts {
+            let cut = good[..len].to_vec();
+            let _ = Dictionary::from_bytes(&dict.key(), cut.clone());
+            let err = Dictionary::from_bytes_checked(&dict.key(), cut, &hash).unwrap_err();
+            assert!(err.to_string().contains("hash to"), "{err}");
+        }
+        for bit in 0..(64 * 8) {
+            let mut flipped = good.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            if let Ok(d) = Dictionary::from_bytes(&dict.key(), flipped.clone()) {
+                // Loadable after all: using it must not panic either.
+                let _ = d.compressor();
+                let _ = decode_with::<Value>(&BlobId::of(b"x"), &compress(b"x"), Some(&d));
+            }
+            assert!(Dictionary::from_bytes_checked(&dict.key(), flipped, &hash).is_err());
+        }
+        assert_eq!(
+            Dictionary::from_bytes_checked(&dict.key(), good, &hash)
+                .unwrap()
+                .id,
+            dict.id
+        );
     }
 }

@@ -53,6 +53,16 @@ impl Error {
         }
     }
 
+    /// Whether this says stored data is damaged — an object missing, or not what its hash
+    /// says — rather than that reaching it failed: damage is permanent (retrying cannot help,
+    /// another copy or a fresh capture can), a failed request is not.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            Error::Blob(BlobError::Corrupt { .. }) | Error::Store(StoreError::NotFound { .. })
+        )
+    }
+
     /// Whether this is a refusal (CLI exit code 3) rather than a failure.
     pub fn is_refusal(&self) -> bool {
         matches!(

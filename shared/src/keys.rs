@@ -32,6 +32,13 @@ pub fn blob(id: &BlobId) -> String {
     format!("{BLOBS}{}/{h}", &h[..2])
 }
 
+/// The blob a key names, if it is a blob key (`blobs/<2 hex>/<64 hex>`, fanned out right).
+pub fn blob_id(key: &str) -> Option<BlobId> {
+    let (fan, hex) = key.strip_prefix(BLOBS)?.split_once('/')?;
+    let id: BlobId = hex.parse().ok()?;
+    (hex.get(..2) == Some(fan)).then_some(id)
+}
+
 /// The key of dictionary `id`.
 pub fn dict(id: u32) -> String {
     format!("{DICTS}{id:08x}")
@@ -79,6 +86,10 @@ mod tests {
             blob(&id),
             format!("blobs/{}/{}", &id.to_hex()[..2], id.to_hex())
         );
+        assert_eq!(blob_id(&blob(&id)), Some(id.clone()));
+        assert_eq!(blob_id(&format!("blobs/zz/{}", id.to_hex())), None);
+        assert_eq!(blob_id("blobs/ab/cd"), None);
+        assert_eq!(blob_id("dicts/0000001f"), None);
         assert_eq!(dict(0x1f), "dicts/0000001f");
         let snap = SnapshotId::new();
         let key = manifest(&scope, &snap);

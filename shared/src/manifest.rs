@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::blob::{self, BlobError};
-use crate::id::{BlobId, SnapshotId};
+use crate::id::{BlobId, ObjectHash, SnapshotId};
 use crate::record::{RecordKey, RecordKind};
 use crate::scope::Scope;
 
@@ -95,6 +95,12 @@ pub struct ManifestEntry {
     pub updated_at: Option<DateTime<Utc>>,
     /// Uncompressed canonical size in bytes.
     pub size: u64,
+    /// The blob's size as stored (compressed), known to be right when the snapshot
+    /// completed: the next capture compares it with the store's listing, which catches a
+    /// deleted or truncated blob without reading it. Absent in manifests written before
+    /// stored sizes were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<u64>,
     /// For comments, the number of the issue they belong to: lets an incremental capture
     /// count each issue's comments (to spot deletions) without reading any blob.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,12 +131,21 @@ pub struct Manifest {
     /// [`crate::blob::Dictionary`]); children inherit it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dict: Option<u32>,
+    /// The hash of that dictionary as stored: a dictionary's id is not derived from its
+    /// stored bytes, so this (in a manifest itself checked against its catalog entry) is
+    /// what proves the dictionary intact. Absent in manifests written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dict_hash: Option<ObjectHash>,
     /// Sorted by kind, then numerically by id where ids are numbers.
     pub entries: Vec<ManifestEntry>,
     /// The stored entry tables this manifest was assembled from, newest first (a delta
     /// chain ends at a full table); empty for a manifest not read from a store.
     #[serde(skip)]
     pub tables: Vec<BlobId>,
+    /// The hash of each of those tables as stored (same order), where the object naming it
+    /// recorded one, so that a delta written on this manifest can record its base's.
+    #[serde(skip)]
+    pub table_hashes: Vec<Option<ObjectHash>>,
 }
 
 /// An entry table as stored: all entries, or the changes from a base table. Tables are
@@ -147,6 +162,12 @@ pub enum EntryTable {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeltaTable {
     pub base: BlobId,
+    /// The base table's hash as stored. A table's address is the hash of its content, and
+    /// a few bits of a zstd frame (an unused header flag, a generous window size) can change
+    /// without changing what it decodes to; this catches every changed bit. Absent in
+    /// deltas written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_hash: Option<ObjectHash>,
     /// Tables in the chain below this one.
     pub depth: u32,
     pub upserts: Vec<ManifestEntry>,
@@ -175,21 +196,26 @@ impl Manifest {
         });
     }
 
-    /// Splits the manifest for storage: the entry table as a content-addressed blob (so a
-    /// snapshot identical to its parent stores no new table at all) and a small header that
-    /// names it. Returns (compressed header, entry-table blob).
+    /// The entry table to store for this manifest: a content-addressed blob (so a snapshot
+    /// identical to its parent stores no new table at all).
     ///
     /// With `base` (the parent, as read from the store), the table is a delta on the
     /// parent's when that is small (at most a quarter of the entries changed) and the chain
     /// is short enough; otherwise it is written whole.
-    pub fn encode(
+    pub fn encode_table(&self, base: Option<&Manifest>) -> Result<blob::EncodedBlob, BlobError> {
+        match base.and_then(|b| self.delta_on(b)) {
+            Some(delta) => blob::encode("manifest entries", &EntryTable::Delta(delta)),
+            None => blob::encode("manifest entries", &self.entries),
+        }
+    }
+
+    /// The small header stored at the manifest's key, naming its entry table by content
+    /// address and by the hash of the table as stored (`table_hash`). Compressed.
+    pub fn encode_header(
         &self,
-        base: Option<&Manifest>,
-    ) -> Result<(Vec<u8>, blob::EncodedBlob), BlobError> {
-        let table = match base.and_then(|b| self.delta_on(b)) {
-            Some(delta) => blob::encode("manifest entries", &EntryTable::Delta(delta))?,
-            None => blob::encode("manifest entries", &self.entries)?,
-        };
+        table: &BlobId,
+        table_hash: &ObjectHash,
+    ) -> Result<Vec<u8>, BlobError> {
         let header = StoredManifest {
             format: self.format,
             id: self.id,
@@ -200,14 +226,16 @@ impl Manifest {
             parent: self.parent,
             cursor: self.cursor.clone(),
             dict: self.dict,
-            entries_blob: table.id.clone(),
+            dict_hash: self.dict_hash.clone(),
+            entries_blob: table.clone(),
+            entries_hash: Some(table_hash.clone()),
             entries_count: self.entries.len() as u64,
         };
         let bytes = blob::canonical_json(&header).map_err(|source| BlobError::Encode {
             what: "manifest",
             source,
         })?;
-        Ok((blob::compress(&bytes), table))
+        Ok(blob::compress(&bytes))
     }
 
     /// The changes from `base`'s entries, if a delta table is worth writing.
@@ -236,6 +264,7 @@ impl Manifest {
         let changes = upserts.len() + removed.len();
         (changes * 4 <= self.entries.len()).then(|| DeltaTable {
             base: top.clone(),
+            base_hash: base.table_hashes.first().cloned().flatten(),
             depth: base.tables.len() as u32,
             upserts,
             removed,
@@ -317,8 +346,10 @@ impl Manifest {
             parent: header.parent,
             cursor: header.cursor,
             dict: header.dict,
+            dict_hash: header.dict_hash,
             entries,
             tables: Vec::new(),
+            table_hashes: Vec::new(),
         })
     }
 
@@ -358,8 +389,14 @@ pub struct StoredManifest {
     pub cursor: Cursor,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dict: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dict_hash: Option<ObjectHash>,
     /// The blob holding the entry table ([`EntryTable`]).
     pub entries_blob: BlobId,
+    /// That blob's hash as stored (see [`DeltaTable::base_hash`]); absent in manifests
+    /// written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries_hash: Option<ObjectHash>,
     pub entries_count: u64,
 }
 
@@ -394,7 +431,9 @@ mod tests {
             parent: None,
             cursor: Cursor::default(),
             dict: None,
+            dict_hash: None,
             tables: Vec::new(),
+            table_hashes: Vec::new(),
             entries: vec![
                 ManifestEntry {
                     kind: RecordKind::Issue,
@@ -403,6 +442,7 @@ mod tests {
                     updated_at: None,
                     issue: None,
                     size: 5,
+                    stored: None,
                 },
                 ManifestEntry {
                     kind: RecordKind::Issue,
@@ -411,6 +451,7 @@ mod tests {
                     updated_at: None,
                     issue: None,
                     size: 7,
+                    stored: None,
                 },
                 ManifestEntry {
                     kind: RecordKind::Label,
@@ -419,6 +460,7 @@ mod tests {
                     updated_at: None,
                     issue: None,
                     size: 1,
+                    stored: None,
                 },
             ],
         };
@@ -427,7 +469,10 @@ mod tests {
         assert_eq!(ids, ["1", "9", "10"]);
         assert_eq!(m.counts().issues, 2);
         assert_eq!(m.logical_bytes(), 13);
-        let (header, table) = m.encode(None).unwrap();
+        let table = m.encode_table(None).unwrap();
+        let header = m
+            .encode_header(&table.id, &ObjectHash::of(&table.compressed))
+            .unwrap();
         let stored = Manifest::decode_header("k", &header).unwrap();
         assert_eq!(stored.entries_blob, table.id);
         let entries: Vec<ManifestEntry> = blob::decode(&table.id, &table.compressed).unwrap();

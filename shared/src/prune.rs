@@ -246,6 +246,15 @@ async fn unreferenced_blobs(
     grace: Duration,
 ) -> Result<(Vec<String>, u64)> {
     let mut referenced: HashSet<String> = HashSet::new();
+    // Manifests are checked against their catalog entries' hashes like any read: a damaged
+    // one must stop the collection, not misname what it references.
+    let hashes: std::collections::HashMap<SnapshotId, crate::ObjectHash> = archive
+        .catalog
+        .list(None)
+        .await?
+        .into_iter()
+        .filter_map(|e| e.manifest_hash.map(|h| (e.id, h)))
+        .collect();
     for object in archive.store.list(crate::keys::MANIFESTS).await? {
         let dropped_here =
             crate::keys::manifest_snapshot(&object.key).is_some_and(|id| dropped.contains(&id));
@@ -253,7 +262,8 @@ async fn unreferenced_blobs(
             continue;
         }
         // Every table of the chain stays: a child's delta may sit on a dropped parent's.
-        let manifest = archive.read_manifest(&object.key).await?;
+        let expected = crate::keys::manifest_snapshot(&object.key).and_then(|id| hashes.get(&id));
+        let manifest = archive.read_manifest(&object.key, expected).await?;
         referenced.extend(manifest.tables.iter().map(|t| t.key()));
         referenced.extend(manifest.entries.iter().map(|e| e.blob.key()));
     }

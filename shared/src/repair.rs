@@ -5,9 +5,11 @@
 //! record), so the index of completed snapshots can be rebuilt from them. What only the
 //! catalog knew cannot: pins, expiry dates, capture figures (requests made, bytes new),
 //! failed or interrupted captures (they have no manifest), rollback jobs with their journals,
-//! locks and handled webhook deliveries. The manifest hash a rebuilt entry records is the
-//! hash of the manifest as found, trusted on first use; `backtrack verify --all` then checks
-//! everything each manifest references.
+//! locks and handled webhook deliveries. A rebuilt entry records no manifest hash: a hash taken
+//! from the manifest as found would vouch for whatever damage it has. Such entries read with
+//! their headers cross-checked, are never built on by an incremental capture, and
+//! `backtrack verify --all --record-hashes` records their hashes once everything each manifest
+//! references checks out.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -17,7 +19,7 @@ use serde::Serialize;
 
 use crate::catalog::{ByteStats, CatalogError, SnapshotEntry, SnapshotStatus};
 use crate::error::{Error, Result};
-use crate::id::{ObjectHash, SnapshotId};
+use crate::id::SnapshotId;
 use crate::keys;
 use crate::lease::{self, LeaseOptions, StoreLease};
 use crate::scope::Scope;
@@ -141,7 +143,7 @@ impl fmt::Display for ReindexReport {
         }
         write!(
             f,
-            "Not recovered: {}. Check the rebuilt snapshots with `backtrack verify --all`.",
+            "Not recovered: {}. Check the rebuilt snapshots and record their manifest hashes with `backtrack verify --all --record-hashes`.",
             self.not_recovered
         )
     }
@@ -204,8 +206,7 @@ async fn recover(
     id: SnapshotId,
     modified: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<SnapshotEntry> {
-    let stored = archive.store.get(key).await?;
-    let manifest = archive.read_manifest(key).await?;
+    let manifest = archive.read_manifest(key, None).await?;
     if manifest.id != id {
         return Err(Error::Invalid(format!(
             "it describes snapshot {}, not the {id} its key names",
@@ -231,7 +232,7 @@ async fn recover(
         pinned: false,
         expires_at: None,
         error: None,
-        manifest_hash: Some(ObjectHash::of(&stored)),
+        manifest_hash: None,
         lease: None,
     })
 }
@@ -264,7 +265,9 @@ mod tests {
                 parent: written.last().copied(),
                 cursor: Default::default(),
                 dict: None,
+                dict_hash: None,
                 tables: Vec::new(),
+                table_hashes: Vec::new(),
                 entries: Vec::new(),
             };
             manifest.sort_entries();
@@ -297,7 +300,10 @@ mod tests {
         assert_eq!(newest.parent, Some(written[0]));
         assert_eq!(newest.status, SnapshotStatus::Completed);
         assert_eq!(entries[1].name.as_deref(), Some("before-sync"));
-        assert!(newest.manifest_hash.is_some());
+        assert!(
+            newest.manifest_hash.is_none(),
+            "a hash taken from the manifest as found would vouch for its damage"
+        );
         assert_eq!(after.latest(&scope).await.unwrap().unwrap().id, written[1]);
         // Again: nothing to add.
         let again = reindex(&after).await.unwrap();

@@ -5,6 +5,7 @@
 //! - [`Archive::create_snapshot`] captures a tracker's scope with the write order that keeps
 //!   readers safe (blobs, then the manifest, then the completed catalog entry).
 //! - [`Archive::verify`] re-hashes what a set of snapshots references.
+//! - `reuse` keeps damage from spreading: what a capture may rely on without reading it.
 //! - [`SnapshotName`], [`SnapshotRef`] and [`Archive::find`]: naming snapshots and finding
 //!   them again (`reference`).
 //! - [`Archive::entries`] lists entries as they stand (an abandoned capture is `failed`);
@@ -14,12 +15,14 @@ mod archive;
 mod capture;
 mod lifecycle;
 mod reference;
+mod reuse;
 mod verify;
 
-pub use archive::Archive;
+pub use archive::{Archive, Sealed};
 pub use capture::{
-    fetch_live, CaptureMode, SnapshotOptions, SnapshotReport, DEFAULT_RECONCILE_EVERY,
+    fetch_live, CaptureMode, Fallback, SnapshotOptions, SnapshotReport, DEFAULT_RECONCILE_EVERY,
 };
 pub use lifecycle::{is_abandoned, skipped, Skipped, ABANDONED};
 pub use reference::{NameError, Resolved, ResolvedBy, SnapshotName, SnapshotRef, MAX_NAME_CHARS};
-pub use verify::VerifyReport;
+pub use reuse::{CaptureChecks, Inventory, LISTING_SHARDS};
+pub use verify::{DamagedObject, ObjectKind, VerifyOptions, VerifyReport};

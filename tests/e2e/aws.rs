@@ -264,8 +264,8 @@ async fn aws_throttling_after_retries_is_a_typed_retryable_error() {
 /// A user of the CLI whose archive lives in a fresh S3 bucket and DynamoDB table.
 pub(crate) struct AwsUser {
     user: User,
-    store: String,
-    catalog: String,
+    pub(crate) store: String,
+    pub(crate) catalog: String,
     endpoint: String,
 }
 

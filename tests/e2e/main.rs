@@ -13,6 +13,7 @@ mod diff;
 mod faultproxy;
 mod functions;
 mod incremental;
+mod integrity;
 mod lifecycle;
 mod prune;
 mod references;

@@ -127,7 +127,7 @@ fn plant_legacy_name(user: &User, of: &str, name: &str) -> String {
             bytes: entry.bytes,
             requests: 0,
             error: None,
-            manifest_hash: entry.manifest_hash.clone(),
+            manifest_hash: None,
         };
         catalog.finish(&entry.id, &finish).await.unwrap();
         entry.id.to_string()

@@ -1,7 +1,10 @@
-//! `backtrack verify`: proves the archive is intact by re-hashing everything reachable.
+//! `backtrack verify`: proves the archive is intact by re-hashing everything reachable, and
+//! names every snapshot that can no longer be restored whole. Exit code 2 when anything is
+//! damaged (as for any error), 0 otherwise.
 
 use anyhow::{bail, Result};
 use backtrack::repair;
+use backtrack::snapshot::VerifyOptions;
 use backtrack::Scope;
 
 use super::{print_json, Outcome};
@@ -26,13 +29,14 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<Outcome> {
             Err(e) => return Err(e.into()),
         },
     };
-    let mut report = archive.verify(&entries).await?;
+    let opts = VerifyOptions {
+        record_hashes: args.record_hashes,
+    };
+    let mut report = archive.verify_with(&entries, opts).await?;
     if args.all {
         // Everything means the store too: manifests the catalog does not know are snapshots
         // no command can restore.
-        report
-            .problems
-            .extend(repair::unindexed_manifests(&archive).await?);
+        report.unindexed = repair::unindexed_manifests(&archive).await?;
     }
     if ctx.json {
         match &resolved {
@@ -47,8 +51,10 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<Outcome> {
     }
     if !report.is_ok() {
         bail!(
-            "{} problem(s) found in the archive; the snapshots named above cannot be fully restored",
-            report.problems.len()
+            "{} damaged object(s): {} of {} snapshot(s) cannot be restored whole; take a fresh full snapshot (`backtrack snapshot create SCOPE --full`) and see the README's Integrity section",
+            report.damaged.len(),
+            report.unrestorable.len(),
+            report.snapshots
         );
     }
     Ok(Outcome::Success)

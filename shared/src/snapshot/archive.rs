@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::Serialize;
 
 use crate::blob::{self, Dictionary};
 use crate::catalog::{Catalog, SnapshotEntry, SnapshotStatus};
@@ -30,8 +31,21 @@ pub(super) const READS_IN_FLIGHT: usize = 32;
 pub struct Archive {
     pub store: Arc<dyn ObjectStore>,
     pub catalog: Arc<dyn Catalog>,
-    /// Dictionaries read so far, by id: every blob of a scope needs the same one.
-    dicts: Arc<std::sync::Mutex<HashMap<u32, Arc<Dictionary>>>>,
+    /// Dictionaries read so far, and the hashes checked manifests record for them.
+    dicts: Arc<std::sync::Mutex<Dicts>>,
+}
+
+/// The archive's dictionary cache.
+#[derive(Debug, Default)]
+struct Dicts {
+    /// Loaded (and, where a hash was known, checked) dictionaries, by id: every blob of a
+    /// scope needs the same one.
+    loaded: HashMap<u32, Arc<Dictionary>>,
+    /// Hashes recorded by manifests that passed their own check, by dictionary id.
+    expected: HashMap<u32, ObjectHash>,
+    /// Dictionaries found damaged (missing, wrong hash, unloadable), with why: a scope's
+    /// blobs all name the same one, and reading it again for each would only fail again.
+    broken: HashMap<u32, String>,
 }
 
 impl Archive {
@@ -43,37 +57,160 @@ impl Archive {
         }
     }
 
-    /// Dictionary `id`, from the cache or the store.
-    pub async fn dictionary(&self, id: u32) -> Result<Arc<Dictionary>> {
-        let cached = self
-            .dicts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&id)
-            .cloned();
-        if let Some(d) = cached {
-            return Ok(d);
-        }
-        let key = blob::dict_key(id);
-        let bytes = self.store.get(&key).await?;
-        let dict = Arc::new(Dictionary::from_bytes(&key, bytes.to_vec())?);
+    fn dicts(&self) -> std::sync::MutexGuard<'_, Dicts> {
+        // Every change is one map operation: a poisoned lock is still consistent.
         self.dicts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id, dict.clone());
-        Ok(dict)
+    }
+
+    /// Remembers the hash a checked manifest records for dictionary `id`, so that every
+    /// later read of it is checked. A cached copy that does not match is dropped (the next
+    /// read reports the damage).
+    pub(super) fn expect_dictionary(&self, id: u32, hash: &ObjectHash) {
+        let mut dicts = self.dicts();
+        if dicts.loaded.get(&id).is_some_and(|d| d.hash() != *hash) {
+            dicts.loaded.remove(&id);
+        }
+        if dicts.expected.insert(id, hash.clone()).as_ref() != Some(hash) {
+            // Judged against another expectation (or none): judge again.
+            dicts.broken.remove(&id);
+        }
+    }
+
+    /// Dictionary `id`, from the cache or the store; checked against its hash when a
+    /// manifest read so far records one. A dictionary no checked manifest vouches for (one
+    /// named by blobs of snapshots written before dictionaries were hashed) is still
+    /// usable: every blob decoded with it is checked against its content address, so a
+    /// damaged dictionary can fail a read but never change what it returns.
+    pub async fn dictionary(&self, id: u32) -> Result<Arc<Dictionary>> {
+        let key = blob::dict_key(id);
+        let (cached, expected) = {
+            let dicts = self.dicts();
+            if let Some(detail) = dicts.broken.get(&id) {
+                return Err(blob::BlobError::Corrupt {
+                    key,
+                    detail: detail.clone(),
+                }
+                .into());
+            }
+            (
+                dicts.loaded.get(&id).cloned(),
+                dicts.expected.get(&id).cloned(),
+            )
+        };
+        if let Some(d) = cached {
+            return Ok(d);
+        }
+        let read = async {
+            let bytes = self.store.get(&key).await?.to_vec();
+            Ok::<_, Error>(Arc::new(match &expected {
+                Some(hash) => Dictionary::from_bytes_checked(&key, bytes, hash)?,
+                None => Dictionary::from_bytes(&key, bytes)?,
+            }))
+        };
+        match read.await {
+            Ok(dict) => {
+                self.dicts().loaded.insert(id, dict.clone());
+                Ok(dict)
+            }
+            Err(e) => {
+                if e.is_damage() {
+                    let detail = match &e {
+                        Error::Blob(blob::BlobError::Corrupt { detail, .. }) => detail.clone(),
+                        _ => "the dictionary is missing from the store".to_string(),
+                    };
+                    self.dicts().broken.insert(id, detail);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Reads a blob, checks its hash and parses it, with the dictionary its frame names.
     /// Returns the value and the stored (compressed) size.
     pub async fn read_blob<T: serde::de::DeserializeOwned>(&self, id: &BlobId) -> Result<(T, u64)> {
         let bytes = self.store.get(&id.key()).await?;
-        let dict = match blob::frame_dictionary(&bytes) {
+        let value = self.decode_blob(id, &bytes).await?;
+        Ok((value, bytes.len() as u64))
+    }
+
+    /// Decodes a blob's stored bytes (as [`Archive::read_blob`] does after reading them).
+    pub(super) async fn decode_blob<T: serde::de::DeserializeOwned>(
+        &self,
+        id: &BlobId,
+        bytes: &[u8],
+    ) -> Result<T> {
+        let dict = match blob::frame_dictionary(bytes) {
             Some(d) => Some(self.dictionary(d).await?),
             None => None,
         };
-        let value = blob::decode_with(id, &bytes, dict.as_deref())?;
-        Ok((value, bytes.len() as u64))
+        Ok(blob::decode_with(id, bytes, dict.as_deref())?)
+    }
+
+    /// Stores `value` as zstd-compressed canonical JSON at `key`, write-once, and returns the
+    /// hash of the stored bytes. That hash is what a later [`Archive::get_sealed`] checks the
+    /// object against, so the caller must keep it where the object cannot be altered with it
+    /// (a catalog row, or an object that is itself checked). For objects named by their
+    /// owner rather than their content (manifests, rollback plans); records and entry tables
+    /// are content-addressed blobs instead.
+    ///
+    /// When `key` already holds an object it must be this very one (a retried write); any
+    /// other content is an error, never overwritten.
+    pub async fn put_sealed<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        what: &'static str,
+        value: &T,
+    ) -> Result<Sealed> {
+        let bytes = blob::canonical_json(value)
+            .map_err(|source| blob::BlobError::Encode { what, source })?;
+        self.put_sealed_bytes(key, blob::compress(&bytes)).await
+    }
+
+    /// [`Archive::put_sealed`] for bytes already encoded.
+    async fn put_sealed_bytes(&self, key: &str, stored: Vec<u8>) -> Result<Sealed> {
+        let hash = ObjectHash::of(&stored);
+        let len = stored.len() as u64;
+        match self.store.put(key, Bytes::from(stored)).await? {
+            PutOutcome::Written => Ok(Sealed {
+                hash,
+                stored_new: len,
+            }),
+            PutOutcome::Existed => {
+                let existing = self.store.get(key).await?;
+                let found = ObjectHash::of(&existing);
+                if found != hash {
+                    return Err(Error::Internal(format!(
+                        "{key} already holds another object (hash {found}, expected {hash}); objects are written once, so this one is left as it is"
+                    )));
+                }
+                Ok(Sealed {
+                    hash,
+                    stored_new: 0,
+                })
+            }
+        }
+    }
+
+    /// Reads an object written by [`Archive::put_sealed`], checks its stored bytes against
+    /// `expected` before anything parses them, and decodes it.
+    pub async fn get_sealed<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        what: &'static str,
+        expected: &ObjectHash,
+    ) -> Result<T> {
+        let stored = self.store.get(key).await?;
+        check_sealed(key, what, &stored, expected)?;
+        let bytes = blob::decompress(key, &stored)?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            blob::BlobError::Corrupt {
+                key: key.to_string(),
+                detail: format!("its content matches its hash but is not a valid {what} ({e})"),
+            }
+            .into()
+        })
     }
 
     /// Trains a dictionary on a scope's first records and stores it. `None` (compress
@@ -89,28 +226,49 @@ impl Archive {
             return Ok(None);
         };
         let len = dict.bytes().len() as u64;
+        let hash = dict.hash();
+        let key = dict.key();
         let stored = match self
             .store
-            .put(&dict.key(), Bytes::copy_from_slice(dict.bytes()))
+            .put(&key, Bytes::copy_from_slice(dict.bytes()))
             .await?
         {
             PutOutcome::Written => len,
             PutOutcome::Existed => {
-                if self.store.get(&dict.key()).await?.as_ref() != dict.bytes() {
+                let existing = self.store.get(&key).await?;
+                if existing.as_ref() == dict.bytes() {
+                    0
+                } else if self.dicts().expected.get(&dict.id) == Some(&hash) {
+                    // Training reproduced, byte for byte, the dictionary a checked manifest
+                    // vouches for, and the stored copy is damaged: put the intact one back.
+                    // Every blob compressed with it becomes readable again.
+                    tracing::warn!(key = %key, "replacing a damaged dictionary with the identical one this capture trained");
+                    self.store.delete(&key).await?;
+                    if self
+                        .store
+                        .put(&key, Bytes::copy_from_slice(dict.bytes()))
+                        .await?
+                        == PutOutcome::Existed
+                        && self.store.get(&key).await?.as_ref() != dict.bytes()
+                    {
+                        return Ok(None);
+                    }
+                    self.dicts().broken.remove(&dict.id);
+                    len
+                } else {
                     tracing::warn!(
                         id = dict.id,
                         "dictionary id taken by another dictionary; compressing without one"
                     );
                     return Ok(None);
                 }
-                0
             }
         };
         let dict = Arc::new(dict);
-        self.dicts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(dict.id, dict.clone());
+        let mut dicts = self.dicts();
+        dicts.expected.insert(dict.id, hash);
+        dicts.loaded.insert(dict.id, dict.clone());
+        drop(dicts);
         Ok(Some((dict, stored)))
     }
 
@@ -183,21 +341,72 @@ impl Archive {
         reference::check_name_free(name, scope, &entries)
     }
 
+    /// Reads a snapshot's manifest, checked against the hash its catalog entry records (see
+    /// [`Archive::read_manifest`]).
     pub async fn load_manifest(&self, entry: &SnapshotEntry) -> Result<Manifest> {
-        self.read_manifest(&entry.manifest_key).await
+        let key = &entry.manifest_key;
+        let manifest = self
+            .read_manifest(key, entry.manifest_hash.as_ref())
+            .await?;
+        let mismatch = super::verify::header_mismatch(
+            manifest.id,
+            manifest.created_at,
+            manifest.trigger,
+            manifest.parent,
+            entry,
+        )
+        .or_else(|| {
+            (manifest.entries.len() as u64 != entry.counts.total()).then(|| {
+                format!(
+                    "it holds {} records, its catalog entry counts {}",
+                    manifest.entries.len(),
+                    entry.counts.total()
+                )
+            })
+        });
+        match mismatch {
+            Some(detail) => Err(blob::BlobError::Corrupt {
+                key: key.clone(),
+                detail: format!("the manifest does not belong to its catalog entry: {detail}"),
+            }
+            .into()),
+            None => Ok(manifest),
+        }
     }
 
-    /// Reads the manifest at `key` with its entry table (hash-checked), following a chain
-    /// of delta tables down to the full one.
-    pub async fn read_manifest(&self, key: &str) -> Result<Manifest> {
-        let header = Manifest::decode_header(key, &self.store.get(key).await?)?;
+    /// Reads the manifest at `key` and assembles its entries from its chain of entry tables.
+    ///
+    /// Every piece is checked before use: the header against `expected` (the hash its
+    /// catalog entry records; `None` only for entries written before manifests were hashed,
+    /// whose header cannot be checked), and each entry table against its content address.
+    /// A checked header also vouches for the hash of its scope's dictionary, which later
+    /// dictionary reads are checked against.
+    pub async fn read_manifest(
+        &self,
+        key: &str,
+        expected: Option<&ObjectHash>,
+    ) -> Result<Manifest> {
+        let stored = self.store.get(key).await?;
+        if let Some(expected) = expected {
+            check_sealed(key, "manifest", &stored, expected)?;
+        }
+        let header = Manifest::decode_header(key, &stored)?;
+        if let (Some(_), Some(id), Some(hash)) = (expected, header.dict, &header.dict_hash) {
+            self.expect_dictionary(id, hash);
+        }
         let mut tables = vec![header.entries_blob.clone()];
+        let mut hashes = vec![header.entries_hash.clone()];
         let mut deltas = Vec::new();
         let full = loop {
-            let Some(table) = tables.last().cloned() else {
+            let (Some(table), Some(expected)) = (tables.last().cloned(), hashes.last().cloned())
+            else {
                 return Err(Error::Internal("empty table chain".into()));
             };
-            match blob::decode::<EntryTable>(&table, &self.store.get(&table.key()).await?)? {
+            let stored = self.store.get(&table.key()).await?;
+            if let Some(expected) = &expected {
+                check_sealed(&table.key(), "entry table", &stored, expected)?;
+            }
+            match blob::decode::<EntryTable>(&table, &stored)? {
                 EntryTable::Full(entries) => break entries,
                 EntryTable::Delta(delta) => {
                     if tables.len() > MAX_TABLE_CHAIN {
@@ -208,6 +417,7 @@ impl Archive {
                         .into());
                     }
                     tables.push(delta.base.clone());
+                    hashes.push(delta.base_hash.clone());
                     deltas.push(delta);
                 }
             }
@@ -216,40 +426,52 @@ impl Archive {
         let mut manifest = Manifest::assemble(key, header, entries)?;
         manifest.sort_entries();
         manifest.tables = tables;
+        manifest.table_hashes = hashes;
         Ok(manifest)
     }
 
     /// Writes a manifest: its entry table first, then the header that names it. Returns
     /// the compressed bytes newly stored and the header's hash, which the snapshot's catalog
     /// entry must record.
-    pub async fn write_manifest(&self, manifest: &Manifest) -> Result<(u64, ObjectHash)> {
-        self.write_manifest_on(manifest, None).await
+    pub async fn write_manifest(&self, manifest: &Manifest) -> Result<Sealed> {
+        self.write_manifest_on(manifest, None).await.map(|(s, _)| s)
     }
 
     /// [`Archive::write_manifest`], storing the entry table as a delta on `base`'s (a
-    /// manifest read from this store) when that is smaller.
-    pub async fn write_manifest_on(
+    /// manifest read from this store) when that is smaller. Also says how the table was
+    /// stored.
+    ///
+    /// The header records the table's hash as stored. A table already stored (identical
+    /// content, written for another snapshot) is read back first: an intact one is reused
+    /// and its own bytes hashed, a damaged one replaced.
+    pub(super) async fn write_manifest_on(
         &self,
         manifest: &Manifest,
         base: Option<&Manifest>,
-    ) -> Result<(u64, ObjectHash)> {
-        let (header, table) = manifest.encode(base)?;
-        let mut stored = 0;
-        let table_len = table.compressed.len() as u64;
-        if self
-            .store
-            .put(&table.id.key(), Bytes::from(table.compressed))
-            .await?
-            == PutOutcome::Written
-        {
-            stored += table_len;
+    ) -> Result<(Sealed, TableWrite)> {
+        let table = manifest.encode_table(base)?;
+        let bytes = Bytes::from(table.compressed);
+        let (table_hash, write) = match self.store.put(&table.id.key(), bytes.clone()).await? {
+            PutOutcome::Written => (
+                ObjectHash::of(&bytes),
+                TableWrite::Written(bytes.len() as u64),
+            ),
+            PutOutcome::Existed => match self.check_or_repair(&table.id, bytes.clone()).await? {
+                super::reuse::Ensured::Repaired(n) => {
+                    (ObjectHash::of(&bytes), TableWrite::Repaired(n))
+                }
+                _ => {
+                    let stored = self.store.get(&table.id.key()).await?;
+                    (ObjectHash::of(&stored), TableWrite::Reused)
+                }
+            },
+        };
+        let header = manifest.encode_header(&table.id, &table_hash)?;
+        let mut sealed = self.put_sealed_bytes(&manifest.key(), header).await?;
+        if let TableWrite::Written(n) | TableWrite::Repaired(n) = write {
+            sealed.stored_new += n;
         }
-        let header_len = header.len() as u64;
-        let hash = ObjectHash::of(&header);
-        if self.store.put(&manifest.key(), Bytes::from(header)).await? == PutOutcome::Written {
-            stored += header_len;
-        }
-        Ok((stored, hash))
+        Ok((sealed, write))
     }
 
     /// Reads every record of a manifest, checking each blob's hash. `with_raw = false`
@@ -324,4 +546,44 @@ impl Archive {
         }
         Ok((from_set, to_set))
     }
+}
+
+/// What [`Archive::put_sealed`] stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// The hash of the stored bytes: keep it apart from the object.
+    pub hash: ObjectHash,
+    /// Bytes newly stored (0 when the object was already there).
+    pub stored_new: u64,
+}
+
+/// How a manifest write stored its entry table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TableWrite {
+    /// Newly written, this many bytes.
+    Written(u64),
+    /// Already stored and read back intact.
+    Reused,
+    /// Already stored but damaged: replaced, this many bytes.
+    Repaired(u64),
+}
+
+/// Checks an object's stored bytes against the hash held apart from it.
+fn check_sealed(
+    key: &str,
+    what: &str,
+    stored: &[u8],
+    expected: &ObjectHash,
+) -> std::result::Result<(), blob::BlobError> {
+    let actual = ObjectHash::of(stored);
+    if &actual == expected {
+        return Ok(());
+    }
+    Err(blob::BlobError::Corrupt {
+        key: key.to_string(),
+        detail: format!(
+            "its {} stored bytes hash to {actual}, the catalog records {expected} for this {what}",
+            stored.len()
+        ),
+    })
 }

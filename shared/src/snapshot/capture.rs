@@ -19,6 +19,8 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::archive::TableWrite;
+use super::reuse::{CaptureChecks, Ensured, Inventory, ParentCheck, Reuse};
 use super::Archive;
 use crate::blob::{self, Dictionary, RecordEncoder};
 use crate::catalog::{ByteStats, Finish, SnapshotEntry, SnapshotStatus};
@@ -28,7 +30,6 @@ use crate::lease::{self, LeaseOptions, StoreLease};
 use crate::manifest::{Counts, Manifest, ManifestEntry, Trigger, MANIFEST_FORMAT};
 use crate::record::{Record, RecordKey, RecordKind, RecordSet};
 use crate::scope::Scope;
-use crate::store::{ObjectStore, PutOutcome};
 use crate::tracker::{Coverage, FetchOptions, Known, Progress, Tracker};
 use crate::units::human_bytes;
 
@@ -113,7 +114,19 @@ pub struct SnapshotReport {
     /// does not have them).
     pub deleted: u64,
     pub blobs_written: u64,
+    /// Set when the capture could not build on its parent and listed everything instead:
+    /// which parent, and why (it is damaged, or predates manifest hashes).
+    pub fallback: Option<Fallback>,
+    /// How the objects this snapshot reuses were checked (see [`CaptureChecks`]).
+    pub checks: CaptureChecks,
     pub duration_ms: u64,
+}
+
+/// A capture that could not build on its parent snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fallback {
+    pub parent: SnapshotId,
+    pub reason: String,
 }
 
 impl fmt::Display for SnapshotReport {
@@ -122,13 +135,24 @@ impl fmt::Display for SnapshotReport {
         if let Some(name) = &self.name {
             writeln!(f, "  name:     {name}")?;
         }
-        let mode = match self.mode {
-            CaptureMode::Full => "full".to_string(),
-            CaptureMode::Incremental => {
+        let mode = match (self.mode, &self.fallback) {
+            (CaptureMode::Full, Some(_)) => "full, not built on the parent (see below)".to_string(),
+            (CaptureMode::Full, None) => "full".to_string(),
+            (CaptureMode::Incremental, _) => {
                 format!("incremental, {} deleted since the parent", self.deleted)
             }
         };
         writeln!(f, "  capture:  {mode}")?;
+        if let Some(fallback) = &self.fallback {
+            writeln!(f, "  ⚠ {}; listed everything instead", fallback.reason)?;
+        }
+        if self.checks.repaired > 0 {
+            writeln!(
+                f,
+                "  repaired: {} damaged or missing blob(s) rewritten from this capture",
+                self.checks.repaired
+            )?;
+        }
         writeln!(
             f,
             "  items:    {} issues, {} comments, {} labels, {} milestones",
@@ -205,19 +229,14 @@ impl Archive {
         let parent = history
             .into_iter()
             .find(|e| e.status == SnapshotStatus::Completed);
-        let parent_manifest = match &parent {
-            Some(p) => match self.load_manifest(p).await {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    tracing::warn!(parent = %p.id, error = %e, "cannot read the parent manifest; taking a full snapshot");
-                    None
-                }
-            },
-            None => None,
+        // The parent's manifest, tables and dictionary are checked now; its blobs against the
+        // store's listing once the capture is under way (see `settle_base`).
+        let checked = match &parent {
+            Some(p) => self.check_parent(p).await?,
+            None => ParentCheck::default(),
         };
-        let parent_manifest = parent_manifest.map(Arc::new);
-        let base = parent_manifest.clone().filter(|m| {
-            if opts.full {
+        let incremental = checked.manifest.as_ref().is_some_and(|m| {
+            if opts.full || checked.damage.is_some() || checked.unverified {
                 return false;
             }
             if opts.reconcile_every > 0 && m.cursor.since_reconcile >= opts.reconcile_every {
@@ -241,29 +260,13 @@ impl Archive {
             complete
         });
         // The probe doubles as the up-front check (credentials, repository) and reads the
-        // live totals that deletion detection compares against.
-        let totals = match &base {
-            Some(_) => tracker.probe().await?,
-            None => {
-                tracker.check().await?;
-                None
-            }
-        };
-        let known_blobs: HashSet<BlobId> = base
-            .as_ref()
-            .map(|m| m.entries.iter().map(|e| e.blob.clone()).collect())
-            .unwrap_or_default();
-        let base = base.map(|manifest| Base { manifest, totals });
-        // A scope keeps its dictionary: every later snapshot compresses with it.
-        let dict = match parent_manifest.as_ref().and_then(|m| m.dict) {
-            Some(id) => match self.dictionary(id).await {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    tracing::warn!(dict = id, error = %e, "cannot read the scope's dictionary; training a new one");
-                    None
-                }
-            },
-            None => None,
+        // live totals that deletion detection compares against. Both run before the catalog
+        // entry exists, so a capture that cannot start leaves nothing behind.
+        let totals = if incremental {
+            tracker.probe().await?
+        } else {
+            tracker.check().await?;
+            None
         };
 
         let id = SnapshotId::new();
@@ -289,39 +292,38 @@ impl Archive {
         };
         self.catalog.create(&entry).await?;
 
-        let mode = if base.is_some() {
-            CaptureMode::Incremental
-        } else {
-            CaptureMode::Full
+        let captured = async {
+            let (inputs, fallback) = self
+                .settle_base(&parent, checked, incremental, totals, opts)
+                .await?;
+            let mode = if inputs.base.is_some() {
+                CaptureMode::Incremental
+            } else {
+                CaptureMode::Full
+            };
+            let captured = self.capture(tracker.clone(), &entry, inputs, opts).await?;
+            Ok::<_, Error>((captured, mode, fallback))
         };
-        let captured = self
-            .capture(
-                tracker.clone(),
-                &entry,
-                Inputs {
-                    known_blobs,
-                    base,
-                    parent: parent_manifest,
-                    dict,
-                },
-                opts,
-            )
-            .await;
         // Completing says every object the manifest names is there: true only if no
         // collection can have run since the capture began, which the lease proves now.
-        let captured = match captured {
+        let captured = match captured.await {
             Ok(c) => lease.confirm().await.map(|()| c),
             Err(e) => Err(e),
         };
         match captured {
-            Ok(Captured {
-                manifest,
-                manifest_hash,
-                stats,
-                blobs_written,
-                not_modified,
-                deleted,
-            }) => {
+            Ok((
+                Captured {
+                    manifest,
+                    manifest_hash,
+                    stats,
+                    blobs_written,
+                    not_modified,
+                    deleted,
+                    checks,
+                },
+                mode,
+                fallback,
+            )) => {
                 let counts = manifest.counts();
                 let finish = Finish {
                     status: SnapshotStatus::Completed,
@@ -348,6 +350,8 @@ impl Archive {
                     mode,
                     deleted,
                     blobs_written,
+                    fallback,
+                    checks,
                     duration_ms: started.elapsed().as_millis() as u64,
                 })
             }
@@ -369,6 +373,85 @@ impl Archive {
         }
     }
 
+    /// Lists the store and checks the parent's blobs against the listing, then settles what
+    /// the capture builds on: its parent (incremental) only when nothing the parent needs is
+    /// damaged; otherwise everything is listed and the report says why.
+    async fn settle_base(
+        &self,
+        parent: &Option<SnapshotEntry>,
+        mut checked: ParentCheck,
+        incremental: bool,
+        totals: Option<crate::tracker::Totals>,
+        opts: &SnapshotOptions,
+    ) -> Result<(Inputs, Option<Fallback>)> {
+        // Taken before anything relies on it: what the store holds, for judging the parent's
+        // blobs and every blob this capture would reuse (see `reuse`).
+        let inventory = Arc::new(Inventory::take(&self.store).await?);
+        self.check_parent_blobs(&mut checked, &inventory);
+        let fallback = match (parent, &checked) {
+            (
+                Some(p),
+                ParentCheck {
+                    damage: Some(why), ..
+                },
+            ) => Some(Fallback {
+                parent: p.id,
+                reason: format!("the parent snapshot {} is damaged: {why}", p.id),
+            }),
+            (
+                Some(p),
+                ParentCheck {
+                    unverified: true, ..
+                },
+            ) if !opts.full => Some(Fallback {
+                parent: p.id,
+                reason: format!(
+                    "the parent snapshot {} was written before manifests were hashed, so its manifest (and the cursor in it) cannot be checked",
+                    p.id
+                ),
+            }),
+            _ => None,
+        };
+        if let Some(f) = &fallback {
+            // The report says so too (text and JSON); this is for logs of unattended runs.
+            tracing::info!(parent = %f.parent, "{}; taking a full snapshot", f.reason);
+        }
+        let ParentCheck {
+            manifest: parent_manifest,
+            dict,
+            deep,
+            ..
+        } = checked;
+        let base = match (&parent_manifest, incremental && fallback.is_none()) {
+            (Some(m), true) => Some(Base {
+                manifest: m.clone(),
+                totals,
+            }),
+            _ => None,
+        };
+        // The parent's blobs and the sizes its manifest records: an incremental capture
+        // reuses them untouched (the parent check found each listed at that size), and any
+        // capture expects a blob it would write to be stored at that size if it exists —
+        // unless the scope's dictionary is damaged, when right-sized blobs prove nothing.
+        let parent_sizes: HashMap<BlobId, u64> = match &parent_manifest {
+            Some(m) if !deep => m
+                .entries
+                .iter()
+                .filter_map(|e| e.stored.map(|s| (e.blob.clone(), s)))
+                .collect(),
+            _ => HashMap::new(),
+        };
+        let inputs = Inputs {
+            parent_sizes,
+            base,
+            parent: parent_manifest,
+            dict,
+            inventory,
+            deep,
+        };
+        Ok((inputs, fallback))
+    }
+
     /// Streams records from the tracker into blobs, then writes the manifest.
     async fn capture(
         &self,
@@ -378,11 +461,18 @@ impl Archive {
         opts: &SnapshotOptions,
     ) -> Result<Captured> {
         let Inputs {
-            known_blobs,
+            parent_sizes,
             base,
             parent,
             dict,
+            inventory,
+            deep,
         } = inputs;
+        // An incremental capture keeps every blob of its parent as it is.
+        let inherited: HashSet<BlobId> = match &base {
+            Some(b) => b.manifest.entries.iter().map(|e| e.blob.clone()).collect(),
+            None => HashSet::new(),
+        };
         let (tx, mut rx) = mpsc::channel::<Record>(256);
         let fetch_opts = FetchOptions {
             since: base.as_ref().map(|b| b.manifest.cursor.clone()),
@@ -395,7 +485,8 @@ impl Archive {
 
         let mut entries: HashMap<RecordKey, ManifestEntry> = HashMap::new();
         let mut pending_blobs: HashSet<BlobId> = HashSet::new();
-        let mut writer = BlobWriter::new(self.store.clone());
+        let mut writer =
+            BlobWriter::new(self.clone(), inventory.clone(), deep, parent_sizes.clone());
         let mut encoder = RecordEncoder::new(dict.as_deref())?;
         // Without a dictionary yet, the first records wait here to train one on.
         let mut training: Option<(Training, usize)> = dict.is_none().then(|| (Vec::new(), 0));
@@ -425,13 +516,14 @@ impl Archive {
                         blob: id.clone(),
                         updated_at,
                         size: canonical.len() as u64,
+                        stored: None,
                         issue: match &record {
                             Record::Comment(c) => Some(c.issue_number),
                             _ => None,
                         },
                     },
                 );
-                if known_blobs.contains(&id) || !pending_blobs.insert(id.clone()) {
+                if inherited.contains(&id) || !pending_blobs.insert(id.clone()) {
                     continue;
                 }
                 if let Some((buffer, bytes)) = &mut training {
@@ -441,6 +533,10 @@ impl Archive {
                         let (buffer, _) = training.take().unwrap_or_default();
                         encoder = self.flush_training(buffer, &mut writer).await?;
                     }
+                    continue;
+                }
+                // Listed at the size the parent recorded: reused without even compressing it.
+                if writer.reuse_as_recorded(&id) {
                     continue;
                 }
                 let compressed = encoder.compress(&canonical);
@@ -464,7 +560,13 @@ impl Archive {
         let fetched = joined(fetcher.await)?;
         consumed?;
         let report = fetched?;
-        let (mut stats, blobs_written) = writer.finish().await?;
+        let Written {
+            mut stats,
+            written: blobs_written,
+            sizes,
+            mut checks,
+        } = writer.finish().await?;
+        checks.listed = inventory.len() as u64;
 
         let mut cursor = report.cursor.clone();
         let deleted = report.deleted.len() as u64;
@@ -472,6 +574,21 @@ impl Archive {
             cursor.since_reconcile = base.manifest.cursor.since_reconcile.saturating_add(1);
             entries = merge(&base.manifest.entries, entries, &report);
         }
+        // Every entry records its blob's stored size, now known to be right: what this
+        // capture wrote or checked, else what the parent recorded (inherited blobs, which
+        // the parent check found listed at that size).
+        for e in entries.values_mut() {
+            e.stored = sizes
+                .get(&e.blob)
+                .copied()
+                .or_else(|| parent_sizes.get(&e.blob).copied())
+                .or(e.stored);
+        }
+        let dict_id = encoder.dictionary();
+        let dict_hash = match dict_id {
+            Some(id) => Some(self.dictionary(id).await?.hash()),
+            None => None,
+        };
         let mut manifest = Manifest {
             format: MANIFEST_FORMAT,
             id: entry.id,
@@ -481,21 +598,33 @@ impl Archive {
             created_at: entry.created_at,
             parent: entry.parent,
             cursor,
-            dict: encoder.dictionary(),
+            dict: dict_id,
+            dict_hash,
             entries: entries.into_values().collect(),
             tables: Vec::new(),
+            table_hashes: Vec::new(),
         };
         manifest.sort_entries();
         stats.logical = manifest.logical_bytes();
-        let (stored, manifest_hash) = self.write_manifest_on(&manifest, parent.as_deref()).await?;
-        stats.stored_new += stored;
+        let (sealed, table) = self.write_manifest_on(&manifest, parent.as_deref()).await?;
+        stats.stored_new += sealed.stored_new;
+        // An entry table already stored is trusted only once read back (one per capture).
+        match table {
+            TableWrite::Written(_) => {}
+            TableWrite::Reused => checks.read_back += 1,
+            TableWrite::Repaired(_) => {
+                checks.read_back += 1;
+                checks.repaired += 1;
+            }
+        }
         Ok(Captured {
             manifest,
-            manifest_hash,
+            manifest_hash: sealed.hash,
             stats,
             blobs_written,
             not_modified: report.not_modified,
             deleted,
+            checks,
         })
     }
 
@@ -536,45 +665,122 @@ type Training = Vec<(BlobId, Vec<u8>)>;
 /// What [`Archive::capture`] starts from.
 #[derive(Debug)]
 struct Inputs {
-    /// Blobs the parent references (known to exist: not written again).
-    known_blobs: HashSet<BlobId>,
+    /// Stored sizes of the parent's blobs, as its manifest records them (empty when the
+    /// parent cannot vouch for them).
+    parent_sizes: HashMap<BlobId, u64>,
     /// Set for an incremental capture.
     base: Option<Base>,
     /// The parent, for a delta entry table (whatever the capture mode).
     parent: Option<Arc<Manifest>>,
-    /// The scope's dictionary, if it has one.
+    /// The scope's dictionary, if it has one (checked).
     dict: Option<Arc<Dictionary>>,
+    /// The store's blobs, listed before the capture relied on any.
+    inventory: Arc<Inventory>,
+    /// Read back every blob reused from the store (the scope's dictionary was damaged).
+    deep: bool,
 }
 
 /// Writes blobs with a bounded number in flight, deferred (the store may batch their
-/// durability) and flushed once at the end, counting what was new.
+/// durability) and flushed once at the end, counting what was new. Each blob goes through
+/// [`Archive::ensure_blob`]: the listing decides whether it is written, reused as it is, or
+/// read back (and repaired when damaged).
 struct BlobWriter {
-    store: Arc<dyn ObjectStore>,
-    writes: JoinSet<Result<(PutOutcome, u64)>>,
+    archive: Archive,
+    inventory: Arc<Inventory>,
+    deep: bool,
+    /// Sizes the parent's manifest records, the expected size of a listed blob.
+    expected: HashMap<BlobId, u64>,
+    writes: JoinSet<Result<(BlobId, Ensured)>>,
     stats: ByteStats,
     written: u64,
+    /// Stored size of every blob ensured so far.
+    sizes: HashMap<BlobId, u64>,
+    checks: CaptureChecks,
+    /// Blobs someone else stored after the listing: checked after the flush.
+    unsure: Vec<(BlobId, Bytes)>,
+}
+
+/// What [`BlobWriter::finish`] reports.
+struct Written {
+    stats: ByteStats,
+    written: u64,
+    sizes: HashMap<BlobId, u64>,
+    checks: CaptureChecks,
 }
 
 impl BlobWriter {
-    fn new(store: Arc<dyn ObjectStore>) -> Self {
+    fn new(
+        archive: Archive,
+        inventory: Arc<Inventory>,
+        deep: bool,
+        expected: HashMap<BlobId, u64>,
+    ) -> Self {
         BlobWriter {
-            store,
+            archive,
+            inventory,
+            deep,
+            expected,
             writes: JoinSet::new(),
             stats: ByteStats::default(),
             written: 0,
+            sizes: HashMap::new(),
+            checks: CaptureChecks::default(),
+            unsure: Vec::new(),
         }
     }
 
     fn account(
         &mut self,
-        done: std::result::Result<Result<(PutOutcome, u64)>, tokio::task::JoinError>,
+        done: std::result::Result<Result<(BlobId, Ensured)>, tokio::task::JoinError>,
     ) -> Result<()> {
-        let (outcome, len) = joined(done)??;
-        if outcome == PutOutcome::Written {
-            self.stats.stored_new += len;
-            self.written += 1;
-        }
+        let (id, ensured) = joined(done)??;
+        self.record(id, ensured);
         Ok(())
+    }
+
+    fn record(&mut self, id: BlobId, ensured: Ensured) {
+        let size = match ensured {
+            Ensured::Written(n) => {
+                self.stats.stored_new += n;
+                self.written += 1;
+                n
+            }
+            Ensured::Repaired(n) => {
+                self.stats.stored_new += n;
+                self.written += 1;
+                self.checks.read_back += 1;
+                self.checks.repaired += 1;
+                n
+            }
+            Ensured::Intact(n) => {
+                self.checks.reused += 1;
+                n
+            }
+            Ensured::ReadBack(n) => {
+                self.checks.read_back += 1;
+                n
+            }
+            Ensured::Unsure(bytes) => {
+                self.unsure.push((id, bytes));
+                return;
+            }
+        };
+        self.sizes.insert(id, size);
+    }
+
+    /// Records `id` as reused when the listing shows it at the size the parent's manifest
+    /// recorded for it (and nothing calls for reading it back); false otherwise.
+    fn reuse_as_recorded(&mut self, id: &BlobId) -> bool {
+        let Some(&recorded) = self.expected.get(id) else {
+            return false;
+        };
+        match Reuse::decide(self.inventory.size(id), recorded, self.deep) {
+            Reuse::Trusted(size) => {
+                self.record(id.clone(), Ensured::Intact(size));
+                true
+            }
+            _ => false,
+        }
     }
 
     async fn put(&mut self, id: BlobId, compressed: Vec<u8>) -> Result<()> {
@@ -583,25 +789,44 @@ impl BlobWriter {
                 self.account(done)?;
             }
         }
-        let store = self.store.clone();
+        let expected = self
+            .expected
+            .get(&id)
+            .copied()
+            .unwrap_or(compressed.len() as u64);
+        let reuse = Reuse::decide(self.inventory.size(&id), expected, self.deep);
+        if let Reuse::Trusted(size) = reuse {
+            // No request at all: the listing vouches for it.
+            self.record(id, Ensured::Intact(size));
+            return Ok(());
+        }
+        let archive = self.archive.clone();
         self.writes.spawn(async move {
-            let len = compressed.len() as u64;
-            let outcome = store
-                .put_deferred(&id.key(), Bytes::from(compressed))
+            let ensured = archive
+                .ensure_blob(&id, Bytes::from(compressed), reuse)
                 .await?;
-            Ok((outcome, len))
+            Ok((id, ensured))
         });
         Ok(())
     }
 
     /// Waits for every write and makes them durable (before anything may reference
-    /// them); returns the bytes and blobs that were new.
-    async fn finish(mut self) -> Result<(ByteStats, u64)> {
+    /// them), then checks what others stored meanwhile.
+    async fn finish(mut self) -> Result<Written> {
         while let Some(done) = self.writes.join_next().await {
             self.account(done)?;
         }
-        self.store.flush().await?;
-        Ok((self.stats, self.written))
+        self.archive.store.flush().await?;
+        for (id, good) in std::mem::take(&mut self.unsure) {
+            let ensured = self.archive.check_or_repair(&id, good).await?;
+            self.record(id, ensured);
+        }
+        Ok(Written {
+            stats: self.stats,
+            written: self.written,
+            sizes: self.sizes,
+            checks: self.checks,
+        })
     }
 }
 
@@ -610,6 +835,7 @@ impl fmt::Debug for BlobWriter {
         f.debug_struct("BlobWriter")
             .field("in_flight", &self.writes.len())
             .field("written", &self.written)
+            .field("checks", &self.checks)
             .finish()
     }
 }
@@ -619,6 +845,7 @@ impl fmt::Debug for BlobWriter {
 struct Captured {
     manifest: Manifest,
     manifest_hash: ObjectHash,
+    checks: CaptureChecks,
     stats: ByteStats,
     blobs_written: u64,
     not_modified: u64,
@@ -716,6 +943,7 @@ mod merge_tests {
             blob: BlobId::of(blob.as_bytes()),
             updated_at: None,
             size: 1,
+            stored: None,
             issue,
         }
     }
@@ -784,7 +1012,9 @@ mod merge_tests {
             parent: None,
             cursor: Default::default(),
             dict: None,
+            dict_hash: None,
             tables: Vec::new(),
+            table_hashes: Vec::new(),
             entries: vec![
                 entry(RecordKind::Issue, 7, "i7", None),
                 entry(RecordKind::Comment, 70, "c70", Some(7)),
@@ -798,7 +1028,7 @@ mod merge_tests {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::catalog::MemoryCatalog;
     use crate::diff::testkit::{names, Builder};
@@ -809,10 +1039,10 @@ mod tests {
     #[derive(Debug)]
     /// The third field, when set, holds the listing until a permit is added (to look at the
     /// store mid-capture).
-    struct Fixed(
-        Scope,
-        std::sync::Mutex<RecordSet>,
-        Option<tokio::sync::Semaphore>,
+    pub(crate) struct Fixed(
+        pub Scope,
+        pub std::sync::Mutex<RecordSet>,
+        pub Option<tokio::sync::Semaphore>,
     );
 
     #[async_trait::async_trait]
@@ -852,7 +1082,7 @@ mod tests {
         }
     }
 
-    fn repo() -> RecordSet {
+    pub(crate) fn repo() -> RecordSet {
         let mut b = Builder::new();
         b.label(1, "bug", "d73a4a");
         b.label(2, "docs", "0075ca");
