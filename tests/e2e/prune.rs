@@ -208,12 +208,27 @@ fn aws_prune_never_deletes_blobs_a_running_capture_relies_on() {
 /// Moves a snapshot's creation time `age` into the past, in the catalog file (as if it had
 /// been taken then).
 fn age_snapshot(user: &User, id: &str, age: chrono::Duration) {
-    let when = (chrono::Utc::now() - age).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    // Consistently, as an archive kept that long holds it: the catalog entry's creation time,
+    // and the manifest header's, whose hash the entry records (verify cross-checks both).
+    let when = chrono::Utc::now() - age;
+    let key = backtrack::keys::manifest(&SCOPE.parse().unwrap(), &id.parse().unwrap());
+    let path = user.store().join(&key);
+    let stored = std::fs::read(&path).unwrap();
+    let mut header: Value =
+        serde_json::from_slice(&backtrack::blob::decompress(&key, &stored).unwrap()).unwrap();
+    header["created_at"] = serde_json::to_value(when).unwrap();
+    let rewritten = backtrack::blob::compress(&backtrack::blob::canonical_json(&header).unwrap());
+    // Stored objects are read-only: replace the file, as the store's own writes do.
+    let staged = path.with_extension("aged");
+    std::fs::write(&staged, &rewritten).unwrap();
+    std::fs::rename(&staged, &path).unwrap();
+    let hash = backtrack::id::ObjectHash::of(&rewritten).to_string();
+    let when = when.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     let conn = rusqlite::Connection::open(user.store().join("catalog.sqlite")).unwrap();
     let changed = conn
         .execute(
-            "UPDATE snapshots SET created_at = ?1 WHERE id = ?2",
-            [when.as_str(), id],
+            "UPDATE snapshots SET created_at = ?1, manifest_hash = ?2 WHERE id = ?3",
+            [when.as_str(), hash.as_str(), id],
         )
         .unwrap();
     assert_eq!(changed, 1);
