@@ -242,6 +242,15 @@ pub struct JobEntry {
     #[serde(alias = "fingerprint")]
     pub resume_key: String,
     pub plan_key: String,
+    /// The hash of the stored plan (at `plan_key`), recorded with `total_ops` once the plan
+    /// is written: every later read checks it. `None` before the plan exists, and for jobs
+    /// written before plans were sealed.
+    #[serde(default)]
+    pub plan_hash: Option<ObjectHash>,
+    /// The hash of the stored request a queued job runs with (restore jobs), recorded when the
+    /// job is created; `None` for jobs without one or written before requests were sealed.
+    #[serde(default)]
+    pub request_hash: Option<ObjectHash>,
     pub status: JobStatus,
     pub pre_snapshot: Option<SnapshotId>,
     pub total_ops: u64,

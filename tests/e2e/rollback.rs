@@ -982,3 +982,139 @@ fn undo_returns_the_damaged_state_field_by_field() {
         assert_eq!(has.len(), had.len() + 1, "{kind}: {has:?}");
     }
 }
+
+/// Issue 21 item 2, for plans: a job's stored plan is checked against the hash its job
+/// records before it is used. A plan re-encoded with one value changed (well-formed, so only
+/// its hash tells) stops the resumed run with the damage named and nothing written, and
+/// closes the job so the next run plans afresh and converges; a plan whose hash the job never
+/// recorded (the process died between the two writes) is adopted only because it is the plan
+/// its pre-rollback snapshot gives again.
+#[test]
+fn an_interrupted_rollbacks_plan_is_checked_before_it_is_resumed() {
+    let sandbox = SandboxProc::start(&["--issues", "20", "--comments", "40", "--seed", "4"]);
+    let user = User::new(&sandbox);
+    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
+        .ok();
+    let before = restorable_state(&sandbox);
+    let slow = [
+        "rollback",
+        SCOPE,
+        "--to",
+        "good",
+        "--execute",
+        "--yes",
+        "--write-interval-ms",
+        "400",
+    ];
+    let fast = [
+        "--json",
+        "rollback",
+        SCOPE,
+        "--to",
+        "good",
+        "--execute",
+        "--yes",
+        FAST[0],
+        FAST[1],
+    ];
+    let catalog = || rusqlite::Connection::open(user.store().join("catalog.sqlite")).unwrap();
+    // The unfinished job whose plan is stored and sealed: (id, plan key).
+    let sealed_job = || -> Option<(String, String)> {
+        catalog()
+            .query_row(
+                "SELECT id, json_extract(extra, '$.plan_key') FROM jobs \
+                 WHERE status IN ('queued', 'running') AND json_extract(extra, '$.plan_hash') IS NOT NULL",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ok()
+    };
+    // Damages the tracker, then starts a rollback and stops it once its plan is sealed.
+    let interrupted = || -> (String, String) {
+        assert!(chaos(&sandbox) > 5);
+        let mut child = user
+            .command(&slow)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let found = loop {
+            if let Some(found) = sealed_job() {
+                break found;
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the rollback finished before its plan was seen"
+            );
+            assert!(std::time::Instant::now() < deadline, "no sealed plan");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        found
+    };
+    let replace = |path: &std::path::Path, bytes: &[u8]| {
+        let staged = path.with_extension("test");
+        std::fs::write(&staged, bytes).unwrap();
+        std::fs::rename(&staged, path).unwrap();
+    };
+
+    let (job, plan_key) = interrupted();
+    let plan_path = user.store().join(&plan_key);
+    let intact = std::fs::read(&plan_path).unwrap();
+    let text = String::from_utf8(backtrack::blob::decompress(&plan_key, &intact).unwrap()).unwrap();
+    assert!(text.contains("\"to\":\""), "{text}");
+    let altered = text.replacen("\"to\":\"", "\"to\":\"[altered] ", 1);
+    replace(&plan_path, &backtrack::blob::compress(altered.as_bytes()));
+    let writes_before = writes(&sandbox);
+    let refused = user.run(&slow);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains(&plan_key)
+            && refused.stderr.contains("hash")
+            && refused.stderr.contains("run the command again"),
+        "the damaged plan is named, with the way out: {}",
+        refused.stderr
+    );
+    assert_eq!(writes(&sandbox), writes_before, "nothing written");
+    let status: String = catalog()
+        .query_row("SELECT status FROM jobs WHERE id = ?1", [&job], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(status, "failed");
+    // The way out works: a new job plans afresh from the live state and converges.
+    let again = user.run(&fast);
+    assert_eq!(again.code, 0, "{again:?}");
+    let report = again.json();
+    assert_eq!(report["resumed"], false, "{report}");
+    assert_eq!(report["verification"]["clean"], true, "{report}");
+    assert_eq!(restorable_state(&sandbox), before);
+
+    // Interrupted again; the job's plan hash is dropped, as if the process died between
+    // storing the plan and recording it. Planned again from the same pre-rollback snapshot it
+    // is the same plan, so it stands, its hash is recorded, and the rollback converges.
+    let (job, _) = interrupted();
+    let changed = catalog()
+        .execute(
+            "UPDATE jobs SET extra = json_remove(extra, '$.plan_hash') WHERE id = ?1",
+            [job.as_str()],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    let resumed = user.run(&fast);
+    assert_eq!(resumed.code, 0, "{resumed:?}");
+    let report = resumed.json();
+    assert_eq!(report["resumed"], true, "{report}");
+    assert_eq!(report["verification"]["clean"], true, "{report}");
+    assert_eq!(restorable_state(&sandbox), before);
+    let recorded: Option<String> = catalog()
+        .query_row(
+            "SELECT json_extract(extra, '$.plan_hash') FROM jobs WHERE id = ?1",
+            [&job],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(recorded.is_some(), "the adopted plan's hash is recorded");
+}

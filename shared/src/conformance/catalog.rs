@@ -610,6 +610,8 @@ pub(super) fn job(scope: &Scope, id: JobId, status: JobStatus) -> JobEntry {
         target: SnapshotId::new(),
         resume_key: format!("fp-{id}"),
         plan_key: format!("plans/{}/{id}", scope.slug()),
+        plan_hash: Some(crate::id::ObjectHash::of(id.to_string().as_bytes())),
+        request_hash: None,
         status,
         pre_snapshot: None,
         total_ops: 42,

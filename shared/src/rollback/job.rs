@@ -124,14 +124,11 @@ pub async fn start(
                 Confirmed::Replan => None,
             },
         };
-        run::write_json(
-            archive,
-            &request_key(scope, &id),
-            "rollback request",
-            &request,
-        )
-        .await?;
-        let job = run::new_job(id, rollback, JobStatus::Queued);
+        let sealed = archive
+            .put_sealed(&request_key(scope, &id), "rollback request", &request)
+            .await?;
+        let mut job = run::new_job(id, rollback, JobStatus::Queued);
+        job.request_hash = Some(sealed.hash);
         archive.catalog.create_job(&job).await?;
         Ok::<_, Error>(job)
     }
@@ -233,7 +230,12 @@ async fn slice(
     let target = archive
         .load_records(&archive.load_manifest(&target_entry).await?, true)
         .await?;
-    let request: JobRequest = run::read_json(archive, &request_key(&job.scope, &job.id)).await?;
+    let key = request_key(&job.scope, &job.id);
+    let request: JobRequest = match &job.request_hash {
+        Some(hash) => archive.get_sealed(&key, "rollback request", hash).await?,
+        // Queued before requests were sealed.
+        None => run::read_json(archive, &key).await?,
+    };
     let confirmed = request.confirmed();
     let engine = Engine {
         archive,

@@ -31,7 +31,7 @@ use super::{PlanChange, PlanFingerprint, PlannedOp, ResumeKey, RollbackOptions, 
 use crate::blob;
 use crate::catalog::{CatalogError, JobEntry, JobStatus, JournalEntry, LockInfo};
 use crate::error::{Error, Result};
-use crate::id::{JobId, SnapshotId};
+use crate::id::{JobId, ObjectHash, SnapshotId};
 use crate::manifest::Trigger;
 use crate::record::RecordSet;
 use crate::scope::Scope;
@@ -254,6 +254,8 @@ pub(crate) fn new_job(id: JobId, rollback: &Rollback<'_>, status: JobStatus) -> 
         target: target.id,
         resume_key: rollback.resume_key().to_string(),
         plan_key: crate::keys::job_plan(&target.scope, &id),
+        plan_hash: None,
+        request_hash: None,
         status,
         pre_snapshot: None,
         total_ops: 0,
@@ -422,7 +424,13 @@ pub async fn preview(
     };
     let mut preview = None;
     if let Some(job) = pending {
-        match read_json::<RollbackPlan>(archive, &job.plan_key).await {
+        let mut job = job;
+        // Shown only: executing checks the stored plan again (see `Engine::step`).
+        let stored = match sealed_plan(archive, &mut job).await? {
+            Some(plan) => Ok(plan),
+            None => read_json::<RollbackPlan>(archive, &job.plan_key).await,
+        };
+        match stored {
             Ok(plan) => {
                 let done = journaled(archive, &job.id).await?.into_iter().collect();
                 let mut resumed = Preview::new(plan);
@@ -477,6 +485,67 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
         .map_err(|e| Error::Internal(format!("the stored object {key} is unreadable: {e}")))
 }
 
+/// The plan a job stored, checked against the hash the job recorded (`None` while it has
+/// recorded none). A damaged plan is never used, to execute or to show: the job is closed as
+/// failed, so the next run of the command plans afresh from the live state — safe, since
+/// what the job already wrote is part of that state, and comments it recreated carry their
+/// markers.
+async fn sealed_plan(archive: &Archive, job: &mut JobEntry) -> Result<Option<RollbackPlan>> {
+    let Some(hash) = job.plan_hash.clone() else {
+        return Ok(None);
+    };
+    match archive.get_sealed(&job.plan_key, "plan", &hash).await {
+        Ok(plan) => Ok(Some(plan)),
+        Err(e) if e.is_damage() => {
+            retire(archive, job, &format!("its stored plan is damaged: {e}")).await?;
+            Err(Error::Invalid(format!(
+                "rollback job {} cannot resume: {e}. The job is closed as failed; run the command again to plan afresh from the live state (what the job wrote stays, and a new plan covers only what remains)",
+                job.id
+            )))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Stores a job's plan, sealed: returns the plan that stands and the hash its job records.
+///
+/// A plan may already be stored without its hash on the job: the run stopped between the
+/// two writes, or the job predates sealed plans. It stands only if it is the plan made
+/// again now from the same pre-rollback snapshot (same fingerprint: the same operations in
+/// the same order, which the journal's indices refer to); anything else is damage.
+async fn seal_plan(
+    archive: &Archive,
+    key: &str,
+    plan: RollbackPlan,
+) -> Result<(RollbackPlan, ObjectHash)> {
+    let stored = match archive.store.get(key).await {
+        Ok(stored) => stored,
+        Err(crate::store::StoreError::NotFound { .. }) => {
+            return Ok((
+                plan.clone(),
+                archive.put_sealed(key, "plan", &plan).await?.hash,
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let earlier: Option<RollbackPlan> = blob::decompress(key, &stored)
+        .ok()
+        .and_then(|text| serde_json::from_slice(&text).ok());
+    match earlier {
+        Some(earlier) if earlier.fingerprint() == plan.fingerprint() => {
+            Ok((earlier, ObjectHash::of(&stored)))
+        }
+        _ => Err(blob::BlobError::Corrupt {
+            key: key.to_string(),
+            detail: format!(
+                "it is not the plan this job's pre-rollback snapshot gives (fingerprint {})",
+                plan.fingerprint()
+            ),
+        }
+        .into()),
+    }
+}
+
 /// Stores a JSON object once (create-if-absent, like every object).
 pub(crate) async fn write_json<T: Serialize>(
     archive: &Archive,
@@ -524,9 +593,9 @@ impl Engine<'_> {
             update(archive, job, |j| j.pre_snapshot = Some(pre.id)).await?;
         }
 
-        let plan: RollbackPlan = match read_json(archive, &job.plan_key).await {
-            Ok(plan) => plan,
-            Err(Error::Store(crate::store::StoreError::NotFound { .. })) => {
+        let plan: RollbackPlan = match sealed_plan(archive, job).await? {
+            Some(plan) => plan,
+            None => {
                 let live = archive
                     .load_records(&archive.load_manifest(&pre).await?, true)
                     .await?;
@@ -534,12 +603,15 @@ impl Engine<'_> {
                 if !confirmed.allows(&plan) {
                     return Ok(Step::Changed(Box::new(plan)));
                 }
-                write_json(archive, &job.plan_key, "plan", &plan).await?;
+                let (plan, hash) = seal_plan(archive, &job.plan_key, plan).await?;
                 let total = plan.ops.len() as u64;
-                update(archive, job, |j| j.total_ops = total).await?;
+                update(archive, job, |j| {
+                    j.total_ops = total;
+                    j.plan_hash = Some(hash);
+                })
+                .await?;
                 plan
             }
-            Err(e) => return Err(e),
         };
         if !confirmed.allows(&plan) {
             return Ok(Step::Changed(Box::new(plan)));

@@ -226,6 +226,10 @@ pub(super) fn get_lock(
 struct JobExtra {
     target: SnapshotId,
     plan_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plan_hash: Option<ObjectHash>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    request_hash: Option<ObjectHash>,
     pre_snapshot: Option<SnapshotId>,
     total_ops: u64,
     error: Option<String>,
@@ -264,6 +268,8 @@ impl JobRow {
         let extra = JobExtra {
             target: j.target,
             plan_key: j.plan_key.clone(),
+            plan_hash: j.plan_hash.clone(),
+            request_hash: j.request_hash.clone(),
             pre_snapshot: j.pre_snapshot,
             total_ops: j.total_ops,
             error: j.error.clone(),
@@ -289,6 +295,8 @@ impl JobRow {
             target: extra.target,
             resume_key: self.fingerprint,
             plan_key: extra.plan_key,
+            plan_hash: extra.plan_hash,
+            request_hash: extra.request_hash,
             status: parse(location, &what, &self.status)?,
             pre_snapshot: extra.pre_snapshot,
             total_ops: extra.total_ops,

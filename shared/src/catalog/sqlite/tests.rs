@@ -96,6 +96,8 @@ async fn data_survives_reopening() {
         target: SnapshotId::new(),
         resume_key: "fp".into(),
         plan_key: "plans/x".into(),
+        plan_hash: Some(crate::id::ObjectHash::of(b"plan")),
+        request_hash: None,
         status: JobStatus::Queued,
         pre_snapshot: None,
         total_ops: 3,
