@@ -434,7 +434,7 @@ fn aws_cli_end_to_end_snapshot_list_show_diff_rollback_delete() {
     let rt = runtime();
     rt.block_on(async {
         let archive = user.archive().await;
-        let manifests = archive.store.list("manifests/").await.unwrap();
+        let manifests = archive.raw_store().list("manifests/").await.unwrap();
         assert_eq!(
             manifests.len(),
             1,
@@ -443,13 +443,13 @@ fn aws_cli_end_to_end_snapshot_list_show_diff_rollback_delete() {
         assert!(manifests[0].key.ends_with(&id));
         // The rollback's job and journal live in the table too.
         let scope: backtrack::Scope = SCOPE.parse().unwrap();
-        let jobs = archive.catalog.list_jobs(&scope).await.unwrap();
+        let jobs = archive.raw_catalog().list_jobs(&scope).await.unwrap();
         assert_eq!(jobs.len(), 1, "{jobs:?}");
         assert!(jobs[0].status.is_finished());
-        let journal = archive.catalog.journal(&jobs[0].id).await.unwrap();
+        let journal = archive.raw_catalog().journal(&jobs[0].id).await.unwrap();
         assert_eq!(journal.len() as u64, jobs[0].total_ops);
         assert!(archive
-            .catalog
+            .raw_catalog()
             .current_lock(&scope)
             .await
             .unwrap()
@@ -644,7 +644,7 @@ fn aws_corrupted_object_fails_the_hash_check() {
 /// Every completed catalog entry's manifest and all its blobs exist and hash right.
 async fn assert_completed_snapshots_are_whole(archive: &Archive) -> usize {
     let mut completed = 0;
-    for entry in archive.catalog.list(None).await.unwrap() {
+    for entry in archive.raw_catalog().list(None).await.unwrap() {
         if entry.status != SnapshotStatus::Completed {
             continue;
         }
@@ -790,7 +790,7 @@ fn aws_killed_snapshots_never_leave_a_completed_entry_without_its_data() {
     let rt = runtime();
     rt.block_on(async {
         let archive = user.archive().await;
-        let entries = archive.catalog.list(None).await.unwrap();
+        let entries = archive.raw_catalog().list(None).await.unwrap();
         let pending = entries
             .iter()
             .filter(|e| e.status == SnapshotStatus::Pending)

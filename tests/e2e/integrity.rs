@@ -133,7 +133,7 @@ fn integrity_every_bit_flip_of_a_manifest_and_an_entry_table_is_detected() {
         .chain(manifest.tables.iter().map(|t| t.key()))
         .collect();
     let memory = Arc::new(backtrack::store::MemoryStore::new());
-    let in_memory = Archive::new(memory.clone(), on_disk.catalog.clone());
+    let in_memory = Archive::new(memory.clone(), on_disk.raw_catalog().clone());
     let put = |key: &str, bytes: &[u8]| {
         rt.block_on(async {
             memory.delete(key).await.unwrap();
@@ -386,7 +386,7 @@ fn needs(user: &User, rt: &tokio::runtime::Runtime) -> Needs {
         }
     };
     rt.block_on(async {
-        for entry in archive.catalog.list(None).await.unwrap() {
+        for entry in archive.raw_catalog().list(None).await.unwrap() {
             let snap = entry.id;
             n.snapshots.insert(snap.to_string());
             let m = archive.load_manifest(&entry).await.unwrap();

@@ -258,7 +258,7 @@ async fn delete(ctx: &Context, args: DeleteArgs) -> Result<Outcome> {
 async fn pin(ctx: &Context, args: RefArgs, pinned: bool) -> Result<Outcome> {
     let archive = ctx.archive().await?;
     let resolved = find(&archive, &args.reference, Need::Any).await?;
-    archive.catalog.set_pinned(&resolved.id, pinned).await?;
+    archive.set_pinned(&resolved.id, pinned).await?;
     super::note_resolved(ctx, None, &resolved);
     if ctx.json {
         print_json(&serde_json::json!({

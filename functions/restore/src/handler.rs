@@ -216,11 +216,10 @@ async fn job_status(deps: &Restore, id: &str) -> Result<ApiResponse, ApiError> {
         .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not a job id")))?;
     let job = deps
         .archive
-        .catalog
-        .get_job(&id)
+        .job(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("job {id} not found")))?;
-    let done = deps.archive.catalog.journal(&id).await?.len();
+    let done = deps.archive.journal(&id).await?.len();
     let mut body = serde_json::to_value(&job).unwrap_or(Value::Null);
     body["done_ops"] = json!(done);
     Ok(ApiResponse::json(200, &body))
@@ -256,13 +255,7 @@ async fn continue_job(
         }),
         max_ops: deps.limits.max_ops,
     };
-    let Some(entry) = deps
-        .archive
-        .catalog
-        .get_job(&msg.job)
-        .await
-        .map_err(backtrack::Error::from)?
-    else {
+    let Some(entry) = deps.archive.job(&msg.job).await? else {
         tracing::error!(retryable = false, job = %msg.job, "job message for an unknown job dropped");
         return Ok(json!({"job": msg.job, "dropped": true}));
     };

@@ -185,7 +185,7 @@ async fn github_webhook(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse
         format!("github-delivery#{delivery}"),
         deps.limits.delivery_ttl,
     );
-    if !deps.archive.catalog.claim(&claim).await? {
+    if !deps.archive.claim(&claim).await? {
         tracing::info!(delivery, "webhook delivery already handled");
         return Ok(ApiResponse::json(
             200,
@@ -205,11 +205,7 @@ async fn github_webhook(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse
         Ok(report) => Ok(ApiResponse::json(201, &report)),
         Err(e) => {
             // Let a redelivery try again.
-            let _ = deps
-                .archive
-                .catalog
-                .release_claim(&claim.key, &claim.token)
-                .await;
+            let _ = deps.archive.release_claim(&claim.key, &claim.token).await;
             Err(e.into())
         }
     }

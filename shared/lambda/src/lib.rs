@@ -119,13 +119,11 @@ pub async fn snapshot_or_404(
     archive: &backtrack::snapshot::Archive,
     id: &backtrack::SnapshotId,
 ) -> Result<backtrack::SnapshotEntry, ApiError> {
-    let entry = archive
-        .catalog
-        .get(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("snapshot {id} not found")))?;
     // As it stands: an abandoned capture is reported failed, as `snapshot list` does.
-    Ok(archive.standing(entry).await?)
+    archive
+        .entry(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("snapshot {id} not found")))
 }
 
 /// The fallback route: 404 naming what was asked.

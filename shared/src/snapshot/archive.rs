@@ -13,9 +13,9 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::blob::{self, Dictionary};
-use crate::catalog::{Catalog, SnapshotEntry, SnapshotStatus};
+use crate::catalog::{Catalog, Claim, JobEntry, JournalEntry, SnapshotEntry, SnapshotStatus};
 use crate::error::{Error, Result};
-use crate::id::{BlobId, ObjectHash};
+use crate::id::{BlobId, JobId, ObjectHash, SnapshotId};
 use crate::manifest::{EntryTable, Manifest, ManifestEntry, MAX_TABLE_CHAIN};
 use crate::record::{Record, RecordKey, RecordSet};
 use crate::scope::Scope;
@@ -29,8 +29,8 @@ pub(super) const READS_IN_FLIGHT: usize = 32;
 /// A store and a catalog used together: the archive of all snapshots.
 #[derive(Debug, Clone)]
 pub struct Archive {
-    pub store: Arc<dyn ObjectStore>,
-    pub catalog: Arc<dyn Catalog>,
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) catalog: Arc<dyn Catalog>,
     /// Dictionaries read so far, and the hashes checked manifests record for them.
     dicts: Arc<std::sync::Mutex<Dicts>>,
 }
@@ -46,6 +46,59 @@ struct Dicts {
     /// Dictionaries found damaged (missing, wrong hash, unloadable), with why: a scope's
     /// blobs all name the same one, and reading it again for each would only fail again.
     broken: HashMap<u32, String>,
+}
+
+/// What the shells may ask of the catalog through the archive. The backends themselves stay
+/// inside the library, so a rule about them (a snapshot as it stands, a claim's expiry) has
+/// one home.
+impl Archive {
+    /// The snapshot with `id` as it stands (an abandoned capture reads `failed`), if any.
+    pub async fn entry(&self, id: &SnapshotId) -> Result<Option<SnapshotEntry>> {
+        match self.catalog.get(id).await? {
+            Some(entry) => Ok(Some(self.standing(entry).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Pins or unpins a snapshot (`prune` and `snapshot delete` keep pinned ones).
+    pub async fn set_pinned(&self, id: &SnapshotId, pinned: bool) -> Result<()> {
+        Ok(self.catalog.set_pinned(id, pinned).await?)
+    }
+
+    /// Takes a once-only claim (a webhook delivery, a job slice): `false` when someone
+    /// else's unexpired claim holds the key.
+    pub async fn claim(&self, claim: &Claim) -> Result<bool> {
+        Ok(self.catalog.claim(claim).await?)
+    }
+
+    /// Drops a claim early, if `token` still holds it.
+    pub async fn release_claim(&self, key: &str, token: &str) -> Result<()> {
+        Ok(self.catalog.release_claim(key, token).await?)
+    }
+
+    /// A rollback job, if any.
+    pub async fn job(&self, id: &JobId) -> Result<Option<JobEntry>> {
+        Ok(self.catalog.get_job(id).await?)
+    }
+
+    /// The operations a rollback job has done, by index.
+    pub async fn journal(&self, job: &JobId) -> Result<Vec<JournalEntry>> {
+        Ok(self.catalog.journal(job).await?)
+    }
+
+    /// The catalog itself, for test kits that plant or inspect state.
+    #[cfg(any(test, feature = "conformance"))]
+    #[doc(hidden)]
+    pub fn raw_catalog(&self) -> &Arc<dyn Catalog> {
+        &self.catalog
+    }
+
+    /// The store itself, for test kits that plant or inspect state.
+    #[cfg(any(test, feature = "conformance"))]
+    #[doc(hidden)]
+    pub fn raw_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
 }
 
 impl Archive {

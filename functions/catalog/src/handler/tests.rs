@@ -58,7 +58,7 @@ async fn lists_shows_and_deletes_snapshots_refusing_pinned_ones() {
     assert_eq!((status, body["id"].as_str()), (200, Some(a.as_str())));
 
     h.archive
-        .catalog
+        .raw_catalog()
         .set_pinned(&a.parse().unwrap(), true)
         .await
         .unwrap();

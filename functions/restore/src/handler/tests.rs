@@ -148,7 +148,7 @@ async fn preview_by_default_then_a_job_in_slices_that_never_repeats_a_write() {
     assert_eq!(body["plan"]["ops"].as_array().unwrap().len(), 0, "{body}");
     assert!(h
         .archive
-        .catalog
+        .raw_catalog()
         .current_lock(&"github:acme/widgets".parse().unwrap())
         .await
         .unwrap()
@@ -262,7 +262,7 @@ async fn a_job_whose_plan_moved_before_its_first_slice_fails_without_writing() {
     // The scope is free again.
     assert!(h
         .archive
-        .catalog
+        .raw_catalog()
         .current_lock(&"github:acme/widgets".parse().unwrap())
         .await
         .unwrap()

@@ -90,7 +90,7 @@ fn delivery(event: &str, id: &str, body: &str, signature: Option<String>) -> Val
 }
 
 async fn snapshots(h: &Harness) -> usize {
-    h.archive.catalog.list(None).await.unwrap().len()
+    h.archive.raw_catalog().list(None).await.unwrap().len()
 }
 
 #[tokio::test]
@@ -318,7 +318,7 @@ async fn a_schedule_snapshots_every_scope_and_applies_retention() {
     let out = handle(&h, ev).await.unwrap();
     assert_eq!(out["snapshots"][0]["status"], "completed", "{out}");
     assert_eq!(out["snapshots"][0]["pruned"]["snapshots"], 1, "{out}");
-    let kept = h.archive.catalog.list(None).await.unwrap();
+    let kept = h.archive.raw_catalog().list(None).await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].trigger.to_string(), "schedule");
 
