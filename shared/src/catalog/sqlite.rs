@@ -341,6 +341,23 @@ fn conflict(what: String, detail: impl Into<String>) -> CatalogError {
     }
 }
 
+/// Inserts a row that must be new. `ON CONFLICT DO NOTHING` turns a duplicate into "0 rows
+/// changed" in one statement, so the existence check and the insert cannot be separated by
+/// another process; the duplicate is then a `Conflict` naming `what`.
+fn insert_new(
+    conn: &Connection,
+    loc: &str,
+    sql: &str,
+    params: impl rusqlite::Params,
+    what: impl FnOnce() -> String,
+    exists: &str,
+) -> Result<(), CatalogError> {
+    if conn.execute(sql, params).db(loc)? == 0 {
+        return Err(conflict(what(), exists));
+    }
+    Ok(())
+}
+
 fn not_found(location: &str, what: String) -> CatalogError {
     CatalogError::NotFound {
         catalog: location.to_string(),
@@ -358,35 +375,28 @@ impl Catalog for SqliteCatalog {
         let entry = entry.clone();
         self.run(move |conn, loc| {
             let row = SnapshotRow::from_entry(loc, &entry)?;
-            // `DO NOTHING` turns the duplicate into "0 rows changed" in one statement, so the
-            // existence check and the insert cannot be separated by another process.
-            let inserted = conn
-                .execute(
-                    &format!(
-                        "INSERT INTO snapshots ({SNAPSHOT_COLUMNS})
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING"
-                    ),
-                    params![
-                        row.id,
-                        row.scope,
-                        row.status,
-                        row.created_at,
-                        row.name,
-                        row.pinned,
-                        row.expires_at,
-                        row.extra,
-                        row.manifest_hash,
-                        row.scope_key
-                    ],
-                )
-                .db(loc)?;
-            if inserted == 0 {
-                return Err(conflict(
-                    format!("snapshot {}", entry.id),
-                    "an entry with this id already exists",
-                ));
-            }
-            Ok(())
+            insert_new(
+                conn,
+                loc,
+                &format!(
+                    "INSERT INTO snapshots ({SNAPSHOT_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING"
+                ),
+                params![
+                    row.id,
+                    row.scope,
+                    row.status,
+                    row.created_at,
+                    row.name,
+                    row.pinned,
+                    row.expires_at,
+                    row.extra,
+                    row.manifest_hash,
+                    row.scope_key
+                ],
+                || format!("snapshot {}", entry.id),
+                "an entry with this id already exists",
+            )
         })
         .await
     }
@@ -638,31 +648,26 @@ impl Catalog for SqliteCatalog {
         let job = job.clone();
         self.run(move |conn, loc| {
             let row = JobRow::from_job(loc, &job)?;
-            let inserted = conn
-                .execute(
-                    &format!(
-                        "INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                         ON CONFLICT DO NOTHING"
-                    ),
-                    params![
-                        row.id,
-                        row.scope,
-                        row.status,
-                        row.fingerprint,
-                        row.created_at,
-                        row.updated_at,
-                        row.extra,
-                        row.scope_key
-                    ],
-                )
-                .db(loc)?;
-            if inserted == 0 {
-                return Err(conflict(
-                    format!("job {}", job.id),
-                    "a job with this id already exists",
-                ));
-            }
-            Ok(())
+            insert_new(
+                conn,
+                loc,
+                &format!(
+                    "INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT DO NOTHING"
+                ),
+                params![
+                    row.id,
+                    row.scope,
+                    row.status,
+                    row.fingerprint,
+                    row.created_at,
+                    row.updated_at,
+                    row.extra,
+                    row.scope_key
+                ],
+                || format!("job {}", job.id),
+                "a job with this id already exists",
+            )
         })
         .await
     }
