@@ -158,8 +158,10 @@ impl fmt::Display for PrunePlan {
     }
 }
 
+/// Whether `t` is within `d` of `now`. A span too long for a date covers everything, so it
+/// keeps rather than drops.
 fn age_ok(t: DateTime<Utc>, now: DateTime<Utc>, d: Duration) -> bool {
-    chrono::Duration::from_std(d).is_ok_and(|d| now - t < d)
+    chrono::Duration::from_std(d).map_or(true, |d| now.signed_duration_since(t) < d)
 }
 
 /// Decides what to drop for one scope, and which blobs would then be unreferenced across the
@@ -267,8 +269,11 @@ async fn unreferenced_blobs(
         referenced.extend(manifest.tables.iter().map(|t| t.key()));
         referenced.extend(manifest.entries.iter().map(|e| e.blob.key()));
     }
-    let cutoff =
-        Utc::now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::hours(1));
+    // A grace too long for a date protects every blob (never a shorter default).
+    let cutoff = chrono::Duration::from_std(grace)
+        .ok()
+        .and_then(|g| Utc::now().checked_sub_signed(g))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let mut out = Vec::new();
     let mut bytes = 0;
     for object in archive.store.list(crate::keys::BLOBS).await? {
@@ -364,6 +369,38 @@ async fn collect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Spans too long for a date err on the side of keeping: nothing is too old for them.
+    #[test]
+    fn spans_beyond_the_calendar_keep_everything() {
+        let now = Utc::now();
+        let long_ago = DateTime::<Utc>::MIN_UTC;
+        assert!(age_ok(long_ago, now, Duration::MAX));
+        assert!(!age_ok(long_ago, now, Duration::from_secs(3600)));
+        assert!(age_ok(now, now, Duration::from_secs(1)));
+    }
+
+    #[tokio::test]
+    async fn a_grace_beyond_the_calendar_collects_no_blob() {
+        use crate::catalog::MemoryCatalog;
+        use crate::store::{MemoryStore, ObjectStore};
+        let store = Arc::new(MemoryStore::new());
+        let id = crate::BlobId::of(b"orphan");
+        store
+            .put(&id.key(), bytes::Bytes::from_static(b"orphan"))
+            .await
+            .unwrap();
+        let archive = Archive::new(store, Arc::new(MemoryCatalog::new()));
+        let none = HashSet::new();
+        let (blobs, _) = unreferenced_blobs(&archive, &none, Duration::MAX)
+            .await
+            .unwrap();
+        assert!(blobs.is_empty(), "{blobs:?}");
+        let (blobs, _) = unreferenced_blobs(&archive, &none, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(blobs, [id.key()]);
+    }
 
     #[test]
     fn a_retention_that_keeps_nothing_is_refused() {
