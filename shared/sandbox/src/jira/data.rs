@@ -875,7 +875,8 @@ fn seed_comments(
             let created = issue.created + 60_000 + rng.random_range(0..window);
             let created = before(rng, created, g.anchor).max(g.start);
             let updated = if rng.random_bool(0.1) {
-                before(rng, created + rng.random_range(60_000..2 * DAY), g.anchor).max(created)
+                let edited = created + rng.random_range(60_000..2 * DAY);
+                before(rng, edited, g.anchor).max(created)
             } else {
                 created
             };
