@@ -1055,3 +1055,36 @@ async fn jira_sandbox_faults_latency_and_reset() {
     assert_eq!(slow.stats().total, 0);
     slow.shutdown().await;
 }
+
+/// The CLI refuses flags meant for the other tracker, and a bad project key, with a one-line
+/// error and exit 2, before listening anywhere.
+#[test]
+fn jira_sandbox_cli_refuses_mixed_flags() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--project", "OPS"], "--project is for the Jira sandbox"),
+        (&["--flavor", "cloud"], "--flavor is for the Jira sandbox"),
+        (
+            &["--tracker", "jira", "--repo", "acme/widgets"],
+            "--repo is for the GitHub sandbox",
+        ),
+        (
+            &["--tracker", "jira", "--project", "ops"],
+            "is not a Jira project key",
+        ),
+        (
+            &["--tracker", "jira", "--issues", "3", "--epics", "4"],
+            "--epics 4 cannot exceed --issues 3",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = std::process::Command::new(crate::util::bin())
+            .arg("sandbox")
+            .args(*args)
+            .output()
+            .expect("run backtrack sandbox");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?} printed a URL");
+    }
+}
