@@ -693,6 +693,14 @@ async fn jira_sandbox_epics_custom_fields_and_workflow() {
             .filter_map(|t| t["id"].as_str())
             .collect();
         assert_eq!(ids, ["11"], "{list}");
+        // A transition sets only what its screen shows.
+        let off = json!({"transition": {"id": "11"}, "fields": {"summary": "sneaky"}});
+        let (s, b) = call(&c, &u, "POST", &tr, Some(off), &a).await;
+        assert_eq!(s, 400, "{b}");
+        assert_eq!(
+            b["errors"]["summary"],
+            "Field 'summary' cannot be set. It is not on the appropriate screen, or unknown."
+        );
         let (s, b) = call(
             &c,
             &u,
