@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::{join_all, ok, run_id};
 use crate::catalog::{
-    ByteStats, Catalog, CatalogError, Claim, Finish, JobEntry, JobStatus, JournalEntry, LockInfo,
-    SnapshotEntry, SnapshotStatus,
+    ByteStats, Catalog, CatalogError, Claim, Finish, JobEntry, JobKind, JobStatus, JournalEntry,
+    LockInfo, SnapshotEntry, SnapshotStatus,
 };
 use crate::id::{JobId, ObjectHash, SnapshotId};
 use crate::manifest::{Counts, Trigger};
@@ -607,7 +607,9 @@ pub(super) fn job(scope: &Scope, id: JobId, status: JobStatus) -> JobEntry {
     JobEntry {
         id,
         scope: scope.clone(),
-        target: SnapshotId::new(),
+        kind: JobKind::Restore,
+        target: Some(SnapshotId::new()),
+        capture: None,
         resume_key: format!("fp-{id}"),
         plan_key: format!("plans/{}/{id}", scope.slug()),
         plan_hash: Some(crate::id::ObjectHash::of(id.to_string().as_bytes())),
