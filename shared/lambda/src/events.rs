@@ -85,6 +85,34 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for HttpOr<T> {
     }
 }
 
+/// An HTTP request, a batch from the function's job queue, or another trigger's event (the
+/// `snapshot` function: HTTP, its snapshot job queue, and the schedule).
+#[derive(Debug, Clone)]
+pub enum Triggered<T> {
+    Http(Http),
+    Queue(SqsEvent),
+    Other(T),
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Triggered<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let payload = Value::deserialize(d)?;
+        if is_http(&payload) {
+            return http_of(payload)
+                .map(Triggered::Http)
+                .map_err(D::Error::custom);
+        }
+        if payload.get("Records").is_some_and(Value::is_array) {
+            return SqsEvent::deserialize(payload)
+                .map(Triggered::Queue)
+                .map_err(|e| D::Error::custom(format!("SQS event: {e}")));
+        }
+        T::deserialize(payload)
+            .map(Triggered::Other)
+            .map_err(D::Error::custom)
+    }
+}
+
 /// What a function subscribed to HTTP and another trigger answers: API Gateway's response
 /// shape, or the other trigger's result.
 #[derive(Debug, Clone, Serialize)]

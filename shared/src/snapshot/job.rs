@@ -53,8 +53,15 @@ pub enum CaptureTiming {
 
 /// Decides how `POST /snapshots` takes a snapshot of `scope`: in the request when the
 /// scope's newest completed snapshot holds at most [`SYNC_CAPTURE_MAX_RECORDS`] records;
-/// queued when it holds more, or when there is none yet (its size is unknown).
+/// queued when it holds more, or when there is none yet (its size is unknown). A scope held
+/// by someone else (a restore job) is refused either way ([`CatalogError::Locked`], naming
+/// the holder), as a capture would refuse it: a request is answered, not queued behind it.
 pub async fn timing(archive: &Archive, scope: &Scope) -> Result<CaptureTiming> {
+    if let Some(lock) = archive.catalog.current_lock(scope).await? {
+        if lock.expires_at > Utc::now() {
+            return Err(CatalogError::Locked(Box::new(lock)).into());
+        }
+    }
     Ok(match archive.latest(scope).await? {
         Some(latest) if latest.counts.total() <= SYNC_CAPTURE_MAX_RECORDS => CaptureTiming::Now,
         Some(latest) => CaptureTiming::Queued(format!(
@@ -96,6 +103,16 @@ pub async fn enqueue(archive: &Archive, scope: &Scope, capture: CaptureJob) -> R
     };
     archive.catalog.create_job(&job).await?;
     Ok(job)
+}
+
+/// Fails a job that will never run (its first message could not be sent).
+pub async fn abandon(archive: &Archive, id: &JobId, why: &str) -> Result<()> {
+    if let Some(job) = archive.catalog.get_job(id).await? {
+        if !job.status.is_finished() {
+            finish(archive, job, Err(why.to_string())).await?;
+        }
+    }
+    Ok(())
 }
 
 /// What one attempt at a snapshot job did.
