@@ -280,8 +280,9 @@ pub struct CaptureJob {
 pub struct JobEntry {
     pub id: JobId,
     pub scope: Scope,
-    /// Restore or snapshot; rows written before snapshot jobs existed are restores.
-    #[serde(default)]
+    /// Restore or snapshot; rows written before snapshot jobs existed are restores. Spelt
+    /// `type` when stored and answered: the DynamoDB catalog keeps `kind` for its own layout.
+    #[serde(default, rename = "type")]
     pub kind: JobKind,
     /// Restore jobs: the snapshot restored to (always set). Snapshot jobs: `None`.
     pub target: Option<SnapshotId>,
