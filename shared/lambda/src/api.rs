@@ -254,10 +254,7 @@ pub const ROUTES: &[Route] = &[
 /// serves it: 404 for an unknown path, 405 with `Allow` for a method the API has not on
 /// that path, and 404 (naming the function that serves it) for a route of another function
 /// (a misrouted deployment).
-pub fn dispatch<'r>(
-    req: &'r ApiRequest,
-    function: Served,
-) -> Result<(&'static str, Vec<&'r str>), ApiError> {
+pub fn dispatch(req: &ApiRequest, function: Served) -> Result<(&'static str, Vec<&str>), ApiError> {
     let mut allowed: Vec<&str> = Vec::new();
     for r in ROUTES {
         let Some(params) = route(r.pattern, &req.path) else {
