@@ -657,7 +657,6 @@ fn functions_under_cargo_lambda_schedule_list_diff_and_restore_across_invocation
     // An allowed repository: 202 with a job at once; a non-ASCII `after` yields a valid
     // short name; the same signed body under a new delivery id is the same event.
     let hostile_after = format!("é\n\u{7}\u{202e}{}", "ü".repeat(5_000));
-    let body_marker = format!("body-marker {hostile_after}");
     let payload = push("acme/widgets", &hostile_after);
     let (status, queued) = bundle.webhook("push", "in-1", &payload, WEBHOOK_SECRET);
     assert_eq!(
@@ -987,7 +986,6 @@ fn functions_under_cargo_lambda_schedule_list_diff_and_restore_across_invocation
             "{what} reached the logs"
         );
     }
-    assert!(!body_marker.is_empty());
 }
 
 /// Issue 22 acceptance: a webhook for a 10,000-issue repository answers 202 within a second

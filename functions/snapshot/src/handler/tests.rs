@@ -279,6 +279,21 @@ async fn invalid_requests_name_the_field() {
             "{payload}: {body}"
         );
     }
+    // A 5 MiB scope is refused in a short answer (echoed input is capped).
+    let huge = json!({"scope": format!("github:acme/{}", "w x ".repeat(5 << 18))});
+    let ev = http_event(
+        POST_SNAPSHOTS,
+        "POST",
+        "/snapshots",
+        Some(&huge.to_string()),
+    );
+    let out = handle(&h, ev).await.unwrap();
+    let (status, body) = response(&out);
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("scope"))
+    );
+    assert!(out["body"].as_str().unwrap().len() < 2_048, "{body}");
     let ev = http_event(POST_SNAPSHOTS, "POST", "/snapshots", Some("{not json"));
     let (status, body) = response(&handle(&h, ev).await.unwrap());
     assert_eq!(
