@@ -3,8 +3,10 @@
 //! - [`Http`]: an API Gateway HTTP API request (payload format 2.0);
 //! - [`Scheduled<T>`]: an EventBridge event whose `detail` is `T`, or `T` itself (a schedule
 //!   with a constant input delivers just that input);
-//! - [`HttpOr<T>`]: a function subscribed to HTTP and one other trigger (the `snapshot`
-//!   function: a schedule; `restore`: the SQS job queue), told apart by shape.
+//! - [`HttpOr<T>`]: a function subscribed to HTTP and one other trigger (`restore`: the SQS
+//!   job queue), told apart by shape;
+//! - [`Triggered<T>`]: HTTP, an SQS batch from the function's job queue, or another trigger
+//!   (the `snapshot` function: its snapshot job queue, and the schedule).
 //!
 //! A payload of the wrong shape fails the invocation with a message naming what was
 //! expected, and is never retried into a different meaning.

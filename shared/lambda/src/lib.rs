@@ -13,13 +13,15 @@
 //! - [`run`], [`Function`], [`Invocation`]: the runner (logging, cold start, errors as
 //!   `Diagnostic`s that say whether a retry may help).
 //! - [`events`]: the typed events ([`events::Http`], [`events::Scheduled`],
-//!   [`events::HttpOr`]).
+//!   [`events::HttpOr`], [`events::Triggered`]).
 //! - [`api`]: [`ApiRequest`](api::ApiRequest), [`ApiResponse`](api::ApiResponse),
 //!   [`ApiError`](api::ApiError) (JSON error bodies, status codes, retryability, structured
-//!   logging), route matching.
-//! - [`webhook`]: `X-Hub-Signature-256` verification and which GitHub events take a snapshot.
+//!   logging), the API's one route table (404, 405 with `Allow`), strict bodies and queries.
+//! - [`webhook`]: `X-Hub-Signature-256` verification (what a verified delivery asks for, and
+//!   the allow-list, are the core's rules: `backtrack::events`).
 //! - [`secrets`]: values given inline or as Secrets Manager ARNs; redacted in `Debug`.
-//! - [`queue`]: the restore job's continuation messages (SQS, or memory in tests).
+//! - [`queue`]: job messages, restore slices and snapshot attempts, optionally delayed (SQS,
+//!   or memory in tests).
 //! - [`env`]: the clients, trackers and limits a function takes from its environment.
 
 pub mod api;
