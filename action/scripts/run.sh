@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs one backtrack command for the Action, sets its outputs and writes the job summary.
+# Runs one backtrack command for the Action. The CLI itself sets the step outputs and writes
+# the job summary (`--github-output`); this script only turns inputs into flags, and says
+# why in an annotation when a command fails.
 #
 # Reads: BACKTRACK (the binary), INPUT_COMMAND, INPUT_SCOPE, INPUT_NAME, INPUT_FROM, INPUT_TO,
 # INPUT_EXECUTE, INPUT_COMMENT, PR_NUMBER, PR_MERGED, BACKTRACK_STORE, BACKTRACK_CATALOG,
@@ -42,24 +44,6 @@ bt_failed() { # bt_failed CODE WHAT
   exit "$1"
 }
 
-# The value of a top-level string field in the CLI's pretty-printed --json output.
-json_top_string() { # json_top_string FIELD FILE
-  sed -n "s/^  \"$1\": \"\\([^\"]*\\)\",\\{0,1\\}\$/\\1/p" "$2" | head -n 1
-}
-
-# A file as a code block, capped well under the summary's 1 MiB limit.
-code_block() { # code_block FILE
-  local cap=400000
-  summary '```text'
-  if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
-    head -c "$cap" "$1" >>"$GITHUB_STEP_SUMMARY"
-  fi
-  summary '```'
-  if [[ "$(wc -c <"$1")" -gt "$cap" ]]; then
-    summary "_Cut at $cap bytes; the step's log has all of it._"
-  fi
-}
-
 # Commands that only read an archive never create one (a mistyped store is an error, not
 # an empty archive). A folder store on a fresh runner legitimately does not exist yet, so
 # make it (init finds what exists) and "no snapshot yet" stays the answer there.
@@ -81,17 +65,10 @@ case "$command" in
       push) trigger=push ;;
       schedule) trigger=schedule ;;
     esac
-    args=(--json snapshot create "$scope" --trigger "$trigger")
+    args=(--github-output snapshot create "$scope" --trigger "$trigger")
     if [[ -n "${INPUT_NAME:-}" ]]; then args+=(--name "$INPUT_NAME"); fi
     bt_run "${args[@]}" || bt_failed "$?" "snapshot"
-    id="$(json_top_string id "$out")"
-    [[ -n "$id" ]] || fail "unexpected output" "snapshot create printed no id"
-    set_output snapshot-id "$id"
-    bt_run snapshot show "$id" || bt_failed "$?" "snapshot show"
-    summary "### ✅ backtrack: snapshot of \`$scope\`" "" \
-      "Took snapshot \`$id\`${INPUT_NAME:+ (name \`$INPUT_NAME\`)}, trigger \`$trigger\`." ""
-    code_block "$out"
-    summary "" "Preview a rollback to it: \`backtrack rollback $scope --to $id\`" ""
+    cat "$out"
     ;;
 
   diff)
@@ -109,7 +86,7 @@ case "$command" in
       fi
     fi
     # 64,000 leaves room for the comment's marker and footer under GitHub's 65,536.
-    args=(diff "$scope" --format markdown --max-chars 64000 --exit-code -o "$md")
+    args=(--github-output diff "$scope" --format markdown --max-chars 64000 --exit-code -o "$md")
     if [[ -n "${INPUT_FROM:-}" ]]; then args+=(--from "$INPUT_FROM"); fi
     if [[ -n "${INPUT_TO:-}" ]]; then args+=(--to "$INPUT_TO"); fi
     code=0
@@ -119,12 +96,6 @@ case "$command" in
       1) changes=true ;;
       *) bt_failed "$code" "diff" ;;
     esac
-    set_output changes "$changes"
-    set_output diff-markdown-file "$md"
-    # The Markdown brings its own heading.
-    summary "**backtrack diff** of \`$scope\`" ""
-    if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then cat "$md" >>"$GITHUB_STEP_SUMMARY"; fi
-    summary ""
 
     if [[ "${INPUT_COMMENT:-false}" == true ]]; then
       if [[ -z "${PR_NUMBER:-}" ]]; then
@@ -149,38 +120,16 @@ case "$command" in
     ;;
 
   rollback)
-    args=(rollback "$scope")
+    args=(--github-output rollback "$scope")
     if [[ -n "${INPUT_TO:-}" ]]; then args+=(--to "$INPUT_TO"); fi
     if [[ "${INPUT_EXECUTE:-false}" == true ]]; then args+=(--execute --yes); fi
     bt_run "${args[@]}" || bt_failed "$?" "rollback"
     cat "$out"
-    pre="$(sed -n 's/^Applied [0-9]* write(s)\. Pre-rollback snapshot: \([0-9A-Za-z]*\)$/\1/p' "$out" | head -n 1)"
-    if grep -q -e '^This was a preview; nothing was written' -e '^Applied [1-9]' "$out"; then
-      set_output changes true
-    else
-      set_output changes false
-    fi
-    if [[ "${INPUT_EXECUTE:-false}" == true ]]; then
-      if [[ -n "$pre" ]]; then set_output snapshot-id "$pre"; fi
-      summary "### ✅ backtrack: rolled back \`$scope\` to \`${INPUT_TO}\`" ""
-      if [[ -n "$pre" ]]; then
-        summary "Pre-rollback snapshot \`$pre\`: undo with \`backtrack restore $pre --execute\`." ""
-      fi
-    else
-      summary "### backtrack: rollback preview for \`$scope\` → \`${INPUT_TO:-latest}\`" "" \
-        "Nothing was written. Run again with \`execute: true\` and \`to: ${INPUT_TO:-<snapshot>}\` to apply it." ""
-    fi
-    code_block "$out"
     ;;
 
   list)
     ensure_folder_store
-    bt_run --json snapshot list "$scope" || bt_failed "$?" "snapshot list"
-    newest="$(sed -n 's/^    "id": "\([^"]*\)",\{0,1\}$/\1/p' "$out" | head -n 1)"
-    if [[ -n "$newest" ]]; then set_output snapshot-id "$newest"; fi
-    bt_run snapshot list "$scope" || bt_failed "$?" "snapshot list"
+    bt_run --github-output snapshot list "$scope" || bt_failed "$?" "snapshot list"
     cat "$out"
-    summary "### backtrack: snapshots of \`$scope\`" ""
-    code_block "$out"
     ;;
 esac

@@ -37,6 +37,10 @@ pub struct Global {
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// In a GitHub Actions step: also write the results as step outputs (`$GITHUB_OUTPUT`)
+    /// and a job summary (`$GITHUB_STEP_SUMMARY`), so workflows read values, not prose.
+    #[arg(long, global = true)]
+    pub github_output: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,6 +73,25 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// A guided tour on a temporary store against an in-process sandbox.
     Demo(DemoArgs),
+    /// Print shell completions (e.g. `backtrack completions bash > ~/.local/share/bash-completion/completions/backtrack`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command into a folder.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `backtrack.1` and a page for every command (`backtrack-snapshot-create.1`…)
+    /// into this folder instead of printing `backtrack.1`.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,9 +2,11 @@
 
 pub mod bench;
 pub mod comment;
+pub mod completions;
 pub mod demo;
 pub mod diff;
 pub mod init;
+pub mod man;
 pub mod prune;
 pub mod repair;
 pub mod rollback;

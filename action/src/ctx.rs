@@ -22,6 +22,8 @@ use crate::cli::Global;
 pub struct Context {
     pub json: bool,
     pub quiet: bool,
+    /// `--github-output`: where results go as step outputs and job summary.
+    pub step: Option<crate::step::StepOutputs>,
     store_url: Option<String>,
     catalog_url: Option<String>,
 }
@@ -42,6 +44,7 @@ impl Context {
         Context {
             json: global.json,
             quiet: global.quiet,
+            step: None,
             store_url: global.store.clone(),
             catalog_url: global.catalog.clone(),
         }
@@ -52,6 +55,7 @@ impl Context {
         Context {
             json,
             quiet: false,
+            step: None,
             store_url: Some(format!("file://{}", folder.display())),
             catalog_url: None,
         }

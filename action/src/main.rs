@@ -5,6 +5,8 @@ mod cli;
 mod cmd;
 mod ctx;
 mod progress;
+mod step;
+mod term;
 
 use std::process::ExitCode;
 
@@ -62,7 +64,7 @@ fn init_logging(quiet: bool, verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter.unwrap_or_else(|| EnvFilter::new(default)))
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(term::stderr_color())
         .with_target(false)
         .init();
     if let Some(p) = problem {
@@ -128,7 +130,12 @@ fn is_refusal(err: &anyhow::Error) -> bool {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    let ctx = Context::new(&cli.global);
+    let mut ctx = Context::new(&cli.global);
+    // Checked before any work: a snapshot taken whose id cannot reach the workflow is a
+    // failed step anyway.
+    if cli.global.github_output {
+        ctx.step = Some(step::StepOutputs::from_env()?);
+    }
     match cli.command {
         Command::Init => cmd::init::run(&ctx).await,
         Command::Snapshot(cmd) => cmd::snapshot::run(&ctx, cmd).await,
@@ -142,6 +149,8 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Bench(cmd) => cmd::bench::run(cmd).await,
         Command::Sandbox(args) => cmd::sandbox::run(args).await,
         Command::Demo(args) => cmd::demo::run(args).await,
+        Command::Completions(args) => cmd::completions::run(args),
+        Command::Man(args) => cmd::man::run(args),
     }
 }
 

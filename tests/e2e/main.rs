@@ -18,6 +18,7 @@ mod jira_sandbox;
 mod lifecycle;
 mod prune;
 mod references;
+mod release;
 mod rollback;
 mod safety;
 mod sandbox_compat;

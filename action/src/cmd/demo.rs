@@ -20,13 +20,14 @@ use super::Outcome;
 use crate::cli::DemoArgs;
 use crate::ctx::Context;
 use crate::progress::CaptureProgress;
+use crate::term::Paint;
 
 fn step(n: u32, title: &str) {
-    println!("\n\x1b[1m── {n}. {title}\x1b[0m");
+    println!("\n{}", Paint::stdout().bold(&format!("── {n}. {title}")));
 }
 
 fn command(text: &str) {
-    println!("\x1b[2m$ {text}\x1b[0m");
+    println!("{}", Paint::stdout().dim(&format!("$ {text}")));
 }
 
 /// The bad bulk edit: what a runaway sync script and a hasty admin do in a minute.
@@ -117,7 +118,8 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
     let tracker: Arc<dyn backtrack::Tracker> = github.clone();
 
     println!(
-        "\x1b[1mbacktrack demo\x1b[0m — snapshots, diffs and in-place rollback for GitHub Issues"
+        "{} — snapshots, diffs and in-place rollback for GitHub Issues",
+        Paint::stdout().bold("backtrack demo")
     );
     println!(
         "A sandbox GitHub serves {scope} ({} issues, {} comments) at {}",
@@ -178,7 +180,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
     let text = diff::render_text(
         d,
         &TextOptions {
-            color: true,
+            color: Paint::stdout().on,
             ..TextOptions::default()
         },
     );
@@ -240,7 +242,10 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
 
     step(6, "Verify");
     if result.verification.clean {
-        println!("\x1b[32m✓ Verification clean:\x1b[0m live state matches the snapshot in every restorable field.");
+        println!(
+            "{} live state matches the snapshot in every restorable field.",
+            Paint::stdout().green("✓ Verification clean:")
+        );
     } else {
         println!(
             "✗ {} difference(s) remain: {:?}",

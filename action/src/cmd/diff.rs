@@ -2,8 +2,6 @@
 //! live tracker, as text, Markdown or JSON. Sides, report filtering and the Markdown options
 //! come from `backtrack::compare` and `backtrack::diff`, which the diff function shares.
 
-use std::io::IsTerminal;
-
 use anyhow::{Context as _, Result};
 use backtrack::compare::{self, CompareError, DiffSides, LiveSource};
 use backtrack::config::env;
@@ -71,9 +69,7 @@ pub async fn run(ctx: &Context, args: DiffArgs) -> Result<Outcome> {
         DiffFormat::Text => diff::render_text(
             d,
             &TextOptions {
-                color: args.output.is_none()
-                    && std::io::stdout().is_terminal()
-                    && std::env::var_os("NO_COLOR").is_none(),
+                color: args.output.is_none() && crate::term::stdout_color(),
                 ..TextOptions::default()
             },
         ),
@@ -82,6 +78,21 @@ pub async fn run(ctx: &Context, args: DiffArgs) -> Result<Outcome> {
         Some(path) => std::fs::write(path, rendered.as_bytes())
             .with_context(|| format!("cannot write the diff to {}", path.display()))?,
         None => super::emit(&rendered)?,
+    }
+    if let Some(step) = &ctx.step {
+        step.set("changes", if d.is_empty() { "false" } else { "true" })?;
+        if let (DiffFormat::Markdown, Some(path)) = (format, &args.output) {
+            step.set("diff-markdown-file", &path.display().to_string())?;
+        }
+        // Markdown brings its own heading; the other formats go in a code block.
+        let body = match format {
+            DiffFormat::Markdown => rendered.clone(),
+            _ => crate::step::code_block(&rendered),
+        };
+        step.summary(&format!(
+            "**backtrack diff** of {}\n\n{body}\n",
+            crate::step::code(&scope.to_string())
+        ))?;
     }
     Ok(if args.exit_code && !d.is_empty() {
         Outcome::Changes

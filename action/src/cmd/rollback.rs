@@ -21,6 +21,7 @@ use super::{print_json, Outcome};
 use crate::cli::{RestoreArgs, RollbackArgs, RollbackFlags};
 use crate::ctx::{parse_scope, Context};
 use crate::progress::CaptureProgress;
+use crate::step::{code, code_block, StepOutputs};
 
 pub async fn run(ctx: &Context, args: RollbackArgs) -> Result<Outcome> {
     let scope = parse_scope(&args.scope)?;
@@ -137,6 +138,15 @@ pub async fn rollback_to(
                 "\nThis was a preview; nothing was written. Apply it with --execute (a pre-rollback snapshot is taken first)."
             );
         }
+        if let Some(step) = &ctx.step {
+            step.set("changes", if preview.is_empty() { "false" } else { "true" })?;
+            step.summary(&format!(
+                "### backtrack: rollback preview for {} → {}\n\nNothing was written. Apply it with `--execute` (in the Action: `execute: true` and `to:` this snapshot).\n\n{}",
+                code(&entry.scope.to_string()),
+                code(&resolved_label(&resolved)),
+                code_block(&preview.plan.to_string())
+            ))?;
+        }
         return Ok(Outcome::Success);
     }
     if !ctx.json && !ctx.quiet {
@@ -147,6 +157,14 @@ pub async fn rollback_to(
             print_preview(ctx, &preview, &resolved)?;
         } else {
             println!("Nothing to do.");
+        }
+        if let Some(step) = &ctx.step {
+            step.set("changes", "false")?;
+            step.summary(&format!(
+                "### ✅ backtrack: {} already matches {}\n\nNothing to do; nothing was written.\n",
+                code(&entry.scope.to_string()),
+                code(&resolved_label(&resolved)),
+            ))?;
         }
         return Ok(Outcome::Success);
     }
@@ -205,7 +223,10 @@ pub async fn rollback_to(
                     out["resolved"] = json!(resolved);
                     print_json(&out)?;
                 } else if !ctx.quiet {
-                    print_report(&report);
+                    super::emit(&report_text(&report))?;
+                }
+                if let Some(step) = &ctx.step {
+                    step_report(step, &report, &resolved)?;
                 }
                 return Ok(Outcome::Success);
             }
@@ -311,36 +332,75 @@ fn whoami() -> String {
         .unwrap_or_else(|_| "someone".into())
 }
 
-fn print_report(r: &RollbackReport) {
-    println!();
+/// What people read after an executed rollback (and the job summary's code block).
+fn report_text(r: &RollbackReport) -> String {
+    use std::fmt::Write as _;
+    let mut t = String::from("\n");
     if r.resumed {
-        println!(
+        let _ = writeln!(
+            t,
             "Resumed job {} ({} operation(s) were already done).",
             r.job, r.already_done
         );
     }
-    println!(
+    let _ = writeln!(
+        t,
         "Applied {} write(s). Pre-rollback snapshot: {}",
         r.executed.len(),
         r.pre_rollback_snapshot
     );
-    println!("Plan executed: {}", r.fingerprint);
+    let _ = writeln!(t, "Plan executed: {}", r.fingerprint);
     if r.verification.clean {
-        println!("Verification: clean — every restorable field matches the snapshot.");
+        let _ = writeln!(
+            t,
+            "Verification: clean — every restorable field matches the snapshot."
+        );
     } else {
-        println!(
+        let _ = writeln!(
+            t,
             "Verification: {} difference(s) remain (re-run the same command to retry them):",
             r.verification.residual.len()
         );
         for op in &r.verification.residual {
-            println!("  - {}", op.op);
+            let _ = writeln!(t, "  - {}", op.op);
         }
     }
     if !r.verification.irrecoverable.is_empty() {
-        println!(
+        let _ = writeln!(
+            t,
             "Not restorable ({}): see the plan above.",
             r.verification.irrecoverable.len()
         );
     }
-    println!("Undo this rollback with: {}", r.undo);
+    let _ = write!(t, "Undo this rollback with: {}", r.undo);
+    t
+}
+
+/// The snapshot a rollback went to, for the summary: its id, and its name if it has one.
+fn resolved_label(resolved: &Resolved) -> String {
+    match &resolved.name {
+        Some(name) => format!("{} ({})", resolved.id, backtrack::sanitize::visible(name)),
+        None => resolved.id.to_string(),
+    }
+}
+
+/// `--github-output` after an executed rollback: whether anything was written, the
+/// pre-rollback snapshot (the way back), and the report in the job summary.
+fn step_report(step: &StepOutputs, r: &RollbackReport, resolved: &Resolved) -> Result<()> {
+    let wrote = !r.executed.is_empty() || r.already_done > 0;
+    step.set("changes", if wrote { "true" } else { "false" })?;
+    step.set("snapshot-id", &r.pre_rollback_snapshot.to_string())?;
+    let outcome = if r.verification.clean {
+        "✅ backtrack: rolled back"
+    } else {
+        "⚠️ backtrack: rolled back, with differences left,"
+    };
+    step.summary(&format!(
+        "### {outcome} {} to {}\n\nPre-rollback snapshot {}: undo with {}.\n\n{}",
+        code(&resolved.scope.to_string()),
+        code(&resolved_label(resolved)),
+        code(&r.pre_rollback_snapshot.to_string()),
+        code(&r.undo),
+        code_block(&format!("{}{}", r.plan, report_text(r)))
+    ))
 }

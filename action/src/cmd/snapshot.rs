@@ -16,6 +16,7 @@ use super::{print_json, Outcome};
 use crate::cli::{CreateArgs, DeleteArgs, ListArgs, RefArgs, SnapshotCmd};
 use crate::ctx::{parse_scope, Context};
 use crate::progress::CaptureProgress;
+use crate::step::{code, code_block};
 
 pub async fn run(ctx: &Context, cmd: SnapshotCmd) -> Result<Outcome> {
     match cmd {
@@ -54,11 +55,28 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         .await
         .with_context(|| format!("snapshot of {scope} failed"))?;
     drop(opts);
+    // The report quotes the snapshot's name: user text.
+    let text = visible_lines(&report.to_string()).into_owned();
     if ctx.json {
         print_json(&report)?;
     } else if !ctx.quiet {
-        // The report quotes the snapshot's name: user text.
-        println!("{}", visible_lines(&report.to_string()));
+        println!("{text}");
+    }
+    if let Some(step) = &ctx.step {
+        step.set("snapshot-id", &report.id.to_string())?;
+        let name = report
+            .name
+            .as_deref()
+            .map(|n| format!(" (name {})", code(&visible(n))))
+            .unwrap_or_default();
+        step.summary(&format!(
+            "### ✅ backtrack: snapshot of {}\n\nTook snapshot {}{name}, trigger {}.\n\n{}\nPreview a rollback to it: {}\n",
+            code(&scope.to_string()),
+            code(&report.id.to_string()),
+            code(&report.trigger.to_string()),
+            code_block(&text),
+            code(&format!("backtrack rollback {scope} --to {}", report.id)),
+        ))?;
     }
     Ok(Outcome::Success)
 }
@@ -67,18 +85,36 @@ async fn list(ctx: &Context, args: ListArgs) -> Result<Outcome> {
     let scope = args.scope.as_deref().map(parse_scope).transpose()?;
     let archive = ctx.archive().await?;
     let entries = archive.entries(scope.as_ref()).await?;
+    if let Some(step) = &ctx.step {
+        // The newest one a rollback could go back to (entries come newest first).
+        if let Some(e) = entries
+            .iter()
+            .find(|e| e.status == SnapshotStatus::Completed)
+        {
+            step.set("snapshot-id", &e.id.to_string())?;
+        }
+    }
     if ctx.json {
         print_json(&entries)?;
         return Ok(Outcome::Success);
     }
+    let heading = match &scope {
+        Some(s) => format!("### backtrack: snapshots of {}\n", code(&s.to_string())),
+        None => "### backtrack: snapshots\n".to_string(),
+    };
     if entries.is_empty() {
-        match &scope {
+        let text = match &scope {
             Some(s) => {
-                println!("No snapshots of {s} yet. Take one with `backtrack snapshot create {s}`.")
+                format!("No snapshots of {s} yet. Take one with `backtrack snapshot create {s}`.")
             }
-            None => println!(
+            None => {
                 "No snapshots yet. Take one with `backtrack snapshot create github:OWNER/REPO`."
-            ),
+                    .to_string()
+            }
+        };
+        println!("{text}");
+        if let Some(step) = &ctx.step {
+            step.summary(&format!("{heading}\n{text}\n"))?;
         }
         return Ok(Outcome::Success);
     }
@@ -107,12 +143,16 @@ async fn list(ctx: &Context, args: ListArgs) -> Result<Outcome> {
             age(e.created_at),
         ]);
     }
-    println!("{table}");
+    let mut text = table.to_string();
     let abandoned = entries.iter().filter(|e| is_abandoned_text(e)).count();
     if abandoned > 0 {
-        println!(
-            "{abandoned} capture(s) were abandoned: their process stopped before finishing (killed, crashed, or asleep past its lease). `backtrack prune` removes them."
-        );
+        text.push_str(&format!(
+            "\n{abandoned} capture(s) were abandoned: their process stopped before finishing (killed, crashed, or asleep past its lease). `backtrack prune` removes them."
+        ));
+    }
+    println!("{text}");
+    if let Some(step) = &ctx.step {
+        step.summary(&format!("{heading}\n{}", code_block(&text)))?;
     }
     Ok(Outcome::Success)
 }
