@@ -109,13 +109,12 @@ case "$command" in
         sha="${GITHUB_SHA:-unknown}"
         printf '\n\n<sub>Updated by backtrack for %s (%s).</sub>\n' "${sha:0:7}" "${GITHUB_EVENT_NAME:-manual}"
       } >"$body"
-      args=(comment upsert --repo "${GITHUB_REPOSITORY:?}" --pr "$PR_NUMBER"
+      args=(--github-output comment upsert --repo "${GITHUB_REPOSITORY:?}" --pr "$PR_NUMBER"
         --marker "diff $scope" --body-file "$body")
       # No changes and no comment yet: stay quiet rather than post "nothing changed".
       if [[ "$changes" == false ]]; then args+=(--update-only); fi
       bt_run "${args[@]}" || bt_failed "$?" "PR comment"
       cat "$out"
-      summary "_PR comment: $(head -n 1 "$out")_" ""
     fi
     ;;
 

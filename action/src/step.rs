@@ -182,7 +182,7 @@ mod tests {
         let block = code_block(&text);
         assert!(block.len() < CODE_BLOCK_CAP + 200, "{}", block.len());
         assert!(
-            block.contains("_Cut at 399,997 of 650,000 bytes"),
+            block.contains("_Cut at 399,996 of 650,000 bytes"),
             "{}",
             &block[block.len() - 200..]
         );

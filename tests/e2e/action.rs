@@ -756,11 +756,12 @@ fn action_bad_inputs_fail_naming_the_input() {
     assert_eq!(sandbox.stats()["total"].as_u64().unwrap(), requests_before);
 }
 
-/// A one-shot static file server for the release download test: serves `files` by URL path,
-/// 404 for anything else, until the returned guard is dropped.
+/// A static file server standing in for GitHub's release downloads: serves `files` by URL
+/// path, 404 for anything else, and counts the requests for each path, until dropped.
 struct FileServer {
     url: String,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    hits: std::sync::Arc<std::sync::Mutex<BTreeMap<String, usize>>>,
 }
 
 impl FileServer {
@@ -768,7 +769,9 @@ impl FileServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hits = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::new()));
         let flag = stop.clone();
+        let counted = hits.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if flag.load(std::sync::atomic::Ordering::Relaxed) {
@@ -779,6 +782,7 @@ impl FileServer {
                 let n = stream.read(&mut buf).unwrap_or(0);
                 let head = String::from_utf8_lossy(&buf[..n]).to_string();
                 let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                *counted.lock().unwrap().entry(path.clone()).or_insert(0) += 1;
                 let (status, body) = match files.get(&path) {
                     Some(b) => ("200 OK", b.clone()),
                     None => ("404 Not Found", b"not found".to_vec()),
@@ -791,7 +795,11 @@ impl FileServer {
                 let _ = stream.write_all(&body);
             }
         });
-        FileServer { url, stop }
+        FileServer { url, stop, hits }
+    }
+
+    fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
     }
 }
 
@@ -802,69 +810,257 @@ impl Drop for FileServer {
     }
 }
 
-#[test]
-fn action_release_binary_is_checksum_verified() {
-    let sandbox = SandboxProc::start(&["--issues", "5", "--comments", "5"]);
-    // A release asset as the release workflow would publish it: the binary in a tarball,
-    // and its SHA-256.
-    let staging = tempfile::tempdir().unwrap();
-    std::fs::copy(bin(), staging.path().join("backtrack")).unwrap();
-    let tarball = staging.path().join("asset.tar.gz");
-    let status = Command::new("tar")
-        .arg("-czf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(staging.path())
-        .arg("backtrack")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let bytes = std::fs::read(&tarball).unwrap();
-    let sha = Command::new("sha256sum").arg(&tarball).output().unwrap();
-    let good = String::from_utf8_lossy(&sha.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
-    let target = match std::env::consts::ARCH {
-        "aarch64" => "aarch64-unknown-linux-gnu",
-        _ => "x86_64-unknown-linux-gnu",
-    };
-    let asset = format!("backtrack-v9.8.7-{target}.tar.gz");
-    let dir = "/backtrack-dev/backtrack/releases/download/v9.8.7";
-    let serve = |digest: &str| {
-        FileServer::start(BTreeMap::from([
-            (format!("{dir}/{asset}"), bytes.clone()),
-            (
-                format!("{dir}/{asset}.sha256"),
-                format!("{digest}  {asset}\n").into_bytes(),
-            ),
-        ]))
-    };
-    let workflow = "on: push\njobs:\n  list:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v5\n      - uses: backtrack-dev/backtrack@v1\n        with:\n          command: list\n          version: v9.8.7\n          store: ${{ vars.BACKTRACK_STORE }}\n";
+/// The release workflow's Linux build job for this machine's architecture.
+fn release_target() -> &'static str {
+    match std::env::consts::ARCH {
+        "aarch64" => "aarch64-unknown-linux-musl",
+        _ => "x86_64-unknown-linux-musl",
+    }
+}
 
-    let server = serve(&good);
-    let mut act = Act::new(&sandbox);
-    act.with_binary = false;
-    act.env
-        .push(("GITHUB_SERVER_URL".into(), server.url.clone()));
-    let wf = act.workflow("list.yml", workflow);
-    let run = act.run(&wf, "push", json!({"ref": "refs/heads/main"}));
+/// Runs `.github/workflows/release.yml`'s build job for `release_target()` under act (host
+/// mode, workflow_dispatch), packaging the suite's already-built binary through its
+/// `binary` input: the real job builds with the release profile, which would cost the
+/// suite a second full build of backtrack for nothing the packaging test needs. Remote
+/// actions are local stand-ins: `actions/upload-artifact` copies into `artifacts/NAME`,
+/// `Swatinem/rust-cache` (skipped with a prebuilt binary) does nothing. Returns the run and
+/// the artifacts folder.
+fn run_release_build_job(tmp: &Path, version: &str) -> (ActRun, PathBuf) {
+    let root = workspace_root();
+    let repo = tmp.join("release-repo");
+    for f in [
+        "workflows/release.yml",
+        "scripts/package.sh",
+        "scripts/version.sh",
+    ] {
+        let to = repo.join(".github").join(f);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(root.join(".github").join(f), &to).unwrap();
+    }
+    for f in ["README.md", "LICENSE", "Cargo.toml"] {
+        std::fs::copy(root.join(f), repo.join(f)).unwrap();
+    }
+    git(&repo, &["init", "-q"]);
+    git(
+        &repo,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://github.com/backtrack-dev/backtrack",
+        ],
+    );
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "release"]);
+    let stubs = tmp.join("stubs");
+    let upload = stubs.join("upload-artifact");
+    std::fs::create_dir_all(&upload).unwrap();
+    std::fs::write(
+        upload.join("action.yml"),
+        "name: upload-artifact stand-in\ninputs:\n  name:\n    required: true\n  path:\n    required: true\n  if-no-files-found:\n    default: warn\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      env:\n        NAME: ${{ inputs.name }}\n        FROM: ${{ inputs.path }}\n      run: |\n        dest=\"$BACKTRACK_TEST_ARTIFACTS/$NAME\"\n        mkdir -p \"$dest\"\n        cp -R \"$FROM\"/. \"$dest\"/\n",
+    )
+    .unwrap();
+    let cache = stubs.join("rust-cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(
+        cache.join("action.yml"),
+        "name: rust-cache stand-in\ninputs:\n  key:\n    default: ''\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: 'true'\n",
+    )
+    .unwrap();
+    let artifacts = tmp.join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    for d in ["home", "act-cache", "runner-temp"] {
+        std::fs::create_dir_all(tmp.join(d)).unwrap();
+    }
+    let mut cmd = Command::new(act_bin());
+    cmd.current_dir(&repo)
+        .arg("workflow_dispatch")
+        .args(["-W", ".github/workflows/release.yml", "-j", "build"])
+        .args(["--matrix", &format!("target:{}", release_target())])
+        .arg("--input")
+        .arg(format!("binary={}", bin().display()))
+        .args(["--input", &format!("version={version}")])
+        .args([
+            "-P",
+            "ubuntu-24.04=-self-hosted",
+            "-P",
+            "ubuntu-24.04-arm=-self-hosted",
+        ])
+        .args([
+            "-P",
+            "macos-15=-self-hosted",
+            "-P",
+            "macos-15-intel=-self-hosted",
+        ])
+        .args(["--no-cache-server", "--json", "--defaultbranch", "main"])
+        .args(["--container-daemon-socket", "-"])
+        .arg("--action-cache-path")
+        .arg(tmp.join("act-cache"))
+        .arg("--local-repository")
+        .arg(format!("actions/upload-artifact@v6={}", upload.display()))
+        .arg("--local-repository")
+        .arg(format!("Swatinem/rust-cache@v2={}", cache.display()))
+        .arg("--env")
+        .arg(format!("BACKTRACK_TEST_ARTIFACTS={}", artifacts.display()))
+        .env("ACT_DISABLE_VERSION_CHECK", "1")
+        .env("HOME", tmp.join("home"))
+        .env("RUNNER_TEMP", tmp.join("runner-temp"))
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GH_TOKEN")
+        .env_remove("GITHUB_ACTIONS")
+        .stdin(Stdio::null());
+    let started = Instant::now();
+    let out = cmd.output().expect("run act");
+    eprintln!(
+        "act release build job: {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect();
+    let run = ActRun {
+        code: out.status.code().unwrap_or(-1),
+        lines,
+        text,
+    };
+    (
+        run,
+        artifacts.join(format!("backtrack-{}", release_target())),
+    )
+}
+
+fn tar_list(tarball: &Path) -> Vec<String> {
+    let out = Command::new("tar")
+        .arg("-tzf")
+        .arg(tarball)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_start_matches("./").to_string())
+        .collect()
+}
+
+#[test]
+fn action_installs_what_the_release_build_job_packs_and_refuses_it_tampered() {
+    let version = "v9.8.7";
+    let target = release_target();
+    let tmp = tempfile::tempdir().unwrap();
+    let (run, dist) = run_release_build_job(tmp.path(), version);
     run.assert_ok();
-    assert!(
-        run.printed(&format!("release v9.8.7, {target}, SHA-256 verified")),
+    assert_eq!(
+        run.job_result("build").as_deref(),
+        Some("success"),
         "{}",
         run.text
     );
+    let asset = format!("backtrack-{version}-{target}.tar.gz");
+    let tarball = dist.join(&asset);
+    assert!(
+        tarball.is_file(),
+        "no {asset} in {}:\n{}",
+        dist.display(),
+        run.text
+    );
+    eprintln!(
+        "release asset {asset}: {} bytes (debug binary)",
+        std::fs::metadata(&tarball).unwrap().len()
+    );
+    // The .sha256 is what `sha256sum -c` accepts, naming the asset.
+    let sha_text = std::fs::read_to_string(dist.join(format!("{asset}.sha256"))).unwrap();
+    assert!(
+        sha_text.trim_end().ends_with(&format!("  {asset}")),
+        "{sha_text}"
+    );
+    let check = Command::new("sha256sum")
+        .arg("-c")
+        .arg(format!("{asset}.sha256"))
+        .current_dir(&dist)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+    let listing = tar_list(&tarball);
+    for want in [
+        "backtrack",
+        "README.md",
+        "LICENSE",
+        "completions/backtrack.bash",
+        "completions/_backtrack",
+        "completions/backtrack.fish",
+        "man/backtrack.1",
+        "man/backtrack-rollback.1",
+    ] {
+        assert!(
+            listing.iter().any(|l| l == want),
+            "no {want} in {listing:?}"
+        );
+    }
+    let bytes = std::fs::read(&tarball).unwrap();
+    let good_sha = std::fs::read(dist.join(format!("{asset}.sha256"))).unwrap();
+
+    // The Action downloads it from a local release server, checks it, caches it in the
+    // tool cache; its second step in the same job uses the cached copy.
+    let sandbox = SandboxProc::start(&["--issues", "5", "--comments", "5"]);
+    let serve = |tarball: Vec<u8>| {
+        FileServer::start(BTreeMap::from([
+            (format!("/{version}/{asset}"), tarball),
+            (format!("/{version}/{asset}.sha256"), good_sha.clone()),
+        ]))
+    };
+    let step = format!("      - uses: backtrack-dev/backtrack@v1\n        with:\n          command: list\n          version: {version}\n          store: ${{{{ vars.BACKTRACK_STORE }}}}\n");
+    let workflow = format!(
+        "on: push\njobs:\n  list:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v5\n{step}{step}"
+    );
+    let server = serve(bytes.clone());
+    let mut act = Act::new(&sandbox);
+    act.with_binary = false;
+    // act sets RUNNER_TOOL_CACHE itself, in its --action-cache-path.
+    let tool_cache = act.tmp.path().join("cache/tool_cache");
+    act.env
+        .push(("BACKTRACK_RELEASE_URL".into(), server.url.clone()));
+    let wf = act.workflow("list.yml", &workflow);
+    let run = act.run(&wf, "push", json!({"ref": "refs/heads/main"}));
+    run.assert_ok();
+    assert!(
+        run.printed(&format!(
+            "release {version}, {target}, SHA-256 verified, cached in the tool cache"
+        )),
+        "{}",
+        run.text
+    );
+    assert!(
+        run.printed(&format!("release {version}, {target}, from the tool cache")),
+        "the second step downloaded again:\n{}",
+        run.text
+    );
+    assert_eq!(server.hits(&format!("/{version}/{asset}")), 1);
+    let marker = tool_cache.join(format!(
+        "backtrack/{}/{}.complete",
+        &version[1..],
+        std::env::consts::ARCH
+    ));
+    assert!(marker.is_file(), "no {}:\n{}", marker.display(), run.text);
     assert!(run.summary().contains("snapshots of `github:acme/widgets`"));
     drop(server);
 
-    // A tampered asset (checksum mismatch) is refused, with an annotation.
-    let bad = serve(&"0".repeat(64));
+    // One flipped byte: the checksum no longer matches, and nothing is run or cached.
+    let mut tampered = bytes.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x01;
+    let bad = serve(tampered);
     let mut act = Act::new(&sandbox);
     act.with_binary = false;
-    act.env.push(("GITHUB_SERVER_URL".into(), bad.url.clone()));
-    let wf = act.workflow("list.yml", workflow);
+    let tool_cache = act.tmp.path().join("cache/tool_cache");
+    act.env
+        .push(("BACKTRACK_RELEASE_URL".into(), bad.url.clone()));
+    let wf = act.workflow("list.yml", &workflow);
     let run = act.run(&wf, "push", json!({"ref": "refs/heads/main"}));
     assert_ne!(run.code, 0, "{}", run.text);
     assert!(
@@ -873,5 +1069,9 @@ fn action_release_binary_is_checksum_verified() {
             .any(|(t, m)| t == "backtrack: checksum mismatch" && m.contains("refusing to run it")),
         "{:?}",
         run.errors()
+    );
+    assert!(
+        !tool_cache.join("backtrack").exists(),
+        "a refused binary was cached"
     );
 }

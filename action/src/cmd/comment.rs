@@ -67,23 +67,27 @@ async fn upsert(ctx: &Context, args: UpsertArgs) -> Result<Outcome> {
     let report = sticky::upsert(&client, &identity, &request)
         .await
         .with_context(|| format!("commenting on {owner}/{repo}#{issue} failed"))?;
+    let what = match report.action {
+        UpsertAction::Created => "Created",
+        UpsertAction::Updated => "Updated",
+        UpsertAction::Unchanged => "Unchanged:",
+        UpsertAction::Skipped => "No comment to update on",
+    };
+    let line = match &report.url {
+        Some(url) => format!(
+            "{what} comment {} ({} characters)",
+            visible(url),
+            report.chars
+        ),
+        None => format!("{what} {owner}/{repo}#{issue}"),
+    };
+    if let Some(step) = &ctx.step {
+        step.summary(&format!("_PR comment: {line}_\n"))?;
+    }
     if ctx.json {
         print_json(&report)?;
     } else if !ctx.quiet {
-        let what = match report.action {
-            UpsertAction::Created => "Created",
-            UpsertAction::Updated => "Updated",
-            UpsertAction::Unchanged => "Unchanged:",
-            UpsertAction::Skipped => "No comment to update on",
-        };
-        match &report.url {
-            Some(url) => println!(
-                "{what} comment {} ({} characters)",
-                visible(url),
-                report.chars
-            ),
-            None => println!("{what} {owner}/{repo}#{issue}"),
-        }
+        println!("{line}");
         if report.truncated {
             println!(
                 "The body was cut to fit GitHub's {}-character limit; the comment says so.",
