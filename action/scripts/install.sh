@@ -27,8 +27,9 @@ set -euo pipefail
 action_path="${GITHUB_ACTION_PATH:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 temp="${RUNNER_TEMP:-${TMPDIR:-/tmp}}"
 
-# A cold `cargo install --locked` of backtrack on a 2-core runner, in minutes (measured with
-# bench/release-build; update it when that changes much).
+# A cold release build of backtrack on 2 cores, in minutes: what `cargo install --locked`
+# costs a GitHub-hosted runner (bench/cross-aarch64 prints the figure; update it when it
+# changes much).
 BUILD_MINUTES_2_CORES=15
 
 found() { # found PATH HOW
@@ -156,11 +157,11 @@ fi
 command -v cargo >/dev/null ||
   fail "cannot build backtrack" "no release asset matches this action ref (${ACTION_REF:-none}) and cargo is not installed; pin a release tag, set version, or set binary"
 root="$temp/backtrack-cargo"
-# How long, said before it starts: the measured cold build (bench/release-build) scaled
-# from 2 cores to this runner's.
+# How long, said before it starts: the measured cold build scaled from 2 cores to this
+# runner's.
 cores="$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)"
 minutes=$(((BUILD_MINUTES_2_CORES * 2 + cores - 1) / cores))
-echo "::notice title=backtrack is built from source::No release binary for ${ACTION_REF:-this ref} ($target): building with cargo install --locked, about $minutes minutes on this $cores-core runner. Pin a release (uses: backtrack-dev/backtrack@v1) to download a verified binary in seconds."
+echo "::notice title=backtrack is built from source::No release binary for ${ACTION_REF:-this ref} (${target:-this OS/architecture}): building with cargo install --locked, about $minutes minutes on this $cores-core runner. Pin a release (uses: backtrack-dev/backtrack@v1) to download a verified binary in seconds."
 started="$(date +%s)"
 cargo install --locked --quiet --path "$action_path/action" --root "$root"
 echo "Built in $(($(date +%s) - started)) s"

@@ -357,3 +357,72 @@ fn github_output_sets_step_outputs_and_the_summary() {
     );
     assert_eq!(sandbox.stats()["total"].as_u64().unwrap(), requests);
 }
+
+/// The Action's install step on a ref with no release (a branch): it builds from source and
+/// says so first, with how long that takes. `cargo` is a stand-in that installs the suite's
+/// binary where `cargo install --root` would, so the test costs no build.
+#[test]
+fn action_install_without_a_release_says_it_builds_from_source() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let tmp = tempfile::tempdir().unwrap();
+    let fake = tmp.path().join("fake-bin");
+    std::fs::create_dir_all(&fake).unwrap();
+    let cargo = fake.join("cargo");
+    std::fs::write(
+        &cargo,
+        format!(
+            "#!/bin/sh\nwhile [ $# -gt 0 ]; do if [ \"$1\" = --root ]; then root=\"$2\"; fi; shift; done\nmkdir -p \"$root/bin\" && cp '{}' \"$root/bin/backtrack\"\n",
+            bin().display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&cargo)
+        .status()
+        .unwrap();
+    let output = tmp.path().join("output");
+    let path = format!(
+        "{}:{}",
+        fake.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .arg(root.join("action/scripts/install.sh"))
+        .env("PATH", path)
+        .env("ACTION_REF", "my-feature-branch")
+        .env("GITHUB_ACTION_PATH", &root)
+        .env("RUNNER_TEMP", tmp.path())
+        .env("GITHUB_OUTPUT", &output)
+        .env_remove("INPUT_BINARY")
+        .env_remove("INPUT_VERSION")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let notice = stdout
+        .lines()
+        .find(|l| l.starts_with("::notice title=backtrack is built from source::"))
+        .unwrap_or_else(|| panic!("no notice:\n{stdout}"));
+    assert!(
+        notice.contains("No release binary for my-feature-branch")
+            && notice.contains("minutes on this")
+            && notice.contains("uses: backtrack-dev/backtrack@v1"),
+        "{notice}"
+    );
+    let built = tmp.path().join("backtrack-cargo/bin/backtrack");
+    assert!(stdout.contains("(built from source)"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(&output).unwrap(),
+        format!("path={}\n", built.display())
+    );
+}
