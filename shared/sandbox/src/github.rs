@@ -16,6 +16,8 @@
 //!   operation's documentation, as GitHub's do), replies (201 with `Location`) and
 //!   pagination.
 //! - `meta`, `issues`, `comments`, `labels`, `milestones`: the handlers.
+//! - `git`: the Git Data API (blobs, trees, commits, refs) over the repository's own object
+//!   database (`git::db`), with GitHub's fast-forward rule on ref updates.
 //!
 //! # Sandbox-only extensions
 //! - `DELETE /repos/{owner}/{repo}/issues/{number}` deletes an issue (GitHub only deletes
@@ -25,6 +27,7 @@
 
 mod comments;
 mod data;
+mod git;
 mod http;
 mod issues;
 mod labels;
@@ -74,6 +77,12 @@ pub struct SandboxOptions {
     pub token: String,
     /// More tokens, each authenticating as its own user (one user per token, as on GitHub).
     pub tokens: Vec<TokenUser>,
+    /// A repository without commits: the Git Data API answers 409 (`Git Repository is
+    /// empty.`), as GitHub does. Otherwise `main` holds one commit with a README.
+    pub empty_repository: bool,
+    /// Entries a tree listing returns before it says `truncated` (GitHub: 100,000; lower it
+    /// to exercise clients' fallback to listing one subtree at a time).
+    pub git_tree_limit: usize,
 }
 
 /// A token the sandbox accepts besides the default one, and who it authenticates as.
@@ -107,6 +116,8 @@ impl Default for SandboxOptions {
             seed: 42,
             token,
             tokens: Vec::new(),
+            empty_repository: false,
+            git_tree_limit: 100_000,
         }
     }
 }
@@ -456,6 +467,61 @@ const DOCS: &[(&str, &str, &str)] = &[
         "/repos/{owner}/{repo}/milestones/{number}",
         "https://docs.github.com/rest/issues/milestones#delete-a-milestone",
     ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/git/ref/{*ref}",
+        "https://docs.github.com/rest/git/refs#get-a-reference",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/git/matching-refs/{*ref}",
+        "https://docs.github.com/rest/git/refs#list-matching-references",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/git/refs",
+        "https://docs.github.com/rest/git/refs#create-a-reference",
+    ),
+    (
+        "PATCH",
+        "/repos/{owner}/{repo}/git/refs/{*ref}",
+        "https://docs.github.com/rest/git/refs#update-a-reference",
+    ),
+    (
+        "DELETE",
+        "/repos/{owner}/{repo}/git/refs/{*ref}",
+        "https://docs.github.com/rest/git/refs#delete-a-reference",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/git/blobs",
+        "https://docs.github.com/rest/git/blobs#create-a-blob",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/git/blobs/{sha}",
+        "https://docs.github.com/rest/git/blobs#get-a-blob",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/git/trees",
+        "https://docs.github.com/rest/git/trees#create-a-tree",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/git/trees/{*tree}",
+        "https://docs.github.com/rest/git/trees#get-a-tree",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/git/commits",
+        "https://docs.github.com/rest/git/commits#create-a-commit",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/git/commits/{sha}",
+        "https://docs.github.com/rest/git/commits#get-a-commit-object",
+    ),
 ];
 
 /// The documentation URL of the operation at `route` (a route template, without `/api/v3`).
@@ -524,7 +590,20 @@ fn router(shared: Arc<Shared>) -> Router {
                 get(milestones::get_one)
                     .patch(milestones::update)
                     .delete(milestones::delete),
-            );
+            )
+            .route(&repo("/git/ref/{*ref}"), get(git::get_ref))
+            .route(&repo("/git/matching-refs/{*ref}"), get(git::matching_refs))
+            .route(&repo("/git/refs"), post(git::create_ref))
+            .route(
+                &repo("/git/refs/{*ref}"),
+                axum::routing::patch(git::update_ref).delete(git::delete_ref),
+            )
+            .route(&repo("/git/blobs"), post(git::create_blob))
+            .route(&repo("/git/blobs/{sha}"), get(git::get_blob))
+            .route(&repo("/git/trees"), post(git::create_tree))
+            .route(&repo("/git/trees/{*tree}"), get(git::get_tree))
+            .route(&repo("/git/commits"), post(git::create_commit))
+            .route(&repo("/git/commits/{sha}"), get(git::get_commit));
     }
     // Enterprise clients call the root both with and without the trailing slash.
     app = app.route("/api/v3", get(meta::root));
