@@ -43,6 +43,18 @@ pub struct ObjectInfo {
     pub modified: Option<DateTime<Utc>>,
 }
 
+/// What a store holds, for reports (see [`ObjectStore::usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// Objects stored.
+    pub objects: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Bytes the store's medium holds for them and its own bookkeeping (the git store: the
+    /// files of the branch's tip, objects as base64 text, and the catalog).
+    pub stored: u64,
+}
+
 /// Store failures. Messages name the store location and the key, and say what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -124,6 +136,13 @@ pub trait ObjectStore: Send + Sync + Debug {
     /// git store replaces its branch with one commit of what is kept). Returns a sentence for
     /// the report, if there is something to say. The default does nothing.
     async fn compact(&self, _holder: &str) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+
+    /// What the store holds, when it can tell at the cost of a listing it makes anyway (the
+    /// git store: one tree listing); `None` for stores where that would mean listing a
+    /// bucket. For `snapshot list`, which shows how far the store has grown.
+    async fn usage(&self) -> Result<Option<Usage>, StoreError> {
         Ok(None)
     }
 }

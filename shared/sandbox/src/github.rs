@@ -24,6 +24,10 @@
 //!   issues through GraphQL); afterwards the issue answers 410 like a deleted GitHub issue.
 //! - `GET /_sandbox/stats`, `POST /_sandbox/reset` and `POST /_sandbox/clock` (moves time
 //!   forward to simulate days passing); none is counted in the stats.
+//! - `GET /_sandbox/git` (ref updates made and refused as not fast-forward) and `POST
+//!   /_sandbox/git/hold` `{"branch", "updates", "timeout_ms"}`: the next `updates` updates of
+//!   that branch wait for each other, then proceed one by one — two writers that built on
+//!   the same tip are made to race, deterministically.
 
 mod comments;
 mod data;
@@ -138,6 +142,8 @@ pub(crate) struct Shared {
     state: RwLock<State>,
     meter: Mutex<Meter>,
     rate: Mutex<RateWindow>,
+    /// Git ref-update counters and the test hold on branch updates (`/_sandbox/git`).
+    pub(crate) git: git::Control,
 }
 
 impl Shared {
@@ -197,6 +203,7 @@ impl Sandbox {
             tokens,
             meter: Mutex::new(Meter::new(&opts.server, opts.seed)),
             rate: Mutex::new(RateWindow::new()),
+            git: git::Control::default(),
             state: RwLock::new(state),
             local_addr: bound.local_addr,
             opts,
@@ -610,6 +617,8 @@ fn router(shared: Arc<Shared>) -> Router {
     app.route("/_sandbox/stats", get(meta::sandbox_stats))
         .route("/_sandbox/reset", post(meta::sandbox_reset))
         .route("/_sandbox/clock", post(meta::sandbox_clock))
+        .route("/_sandbox/git", get(git::sandbox_stats))
+        .route("/_sandbox/git/hold", post(git::sandbox_hold))
         .fallback(http::not_found)
         // GitHub answers an unsupported method with 404, not 405.
         .method_not_allowed_fallback(http::not_found)

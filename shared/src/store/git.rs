@@ -16,7 +16,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::{validate_key, validate_prefix, ObjectInfo, ObjectStore, PutOutcome, StoreError};
+use super::{
+    validate_key, validate_prefix, ObjectInfo, ObjectStore, PutOutcome, StoreError, Usage,
+};
 use crate::git::api::GitError;
 use crate::git::branch::{Branch, BranchError, Squash, Txn};
 use crate::git::layout;
@@ -395,6 +397,31 @@ impl ObjectStore for GitStore {
 
     async fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
         self.delete_keys(keys).await
+    }
+
+    async fn usage(&self) -> Result<Option<Usage>, StoreError> {
+        let Some(head) = self.branch.refresh().await.map_err(|e| self.error("", e))? else {
+            return Ok(Some(Usage::default()));
+        };
+        let files = self
+            .branch
+            .files_below(&head.tree, "")
+            .await
+            .map_err(|e| self.error("", e))?;
+        let mut usage = Usage::default();
+        for (path, e) in &files {
+            let text = e.size.unwrap_or(0);
+            usage.stored += text;
+            if layout::object_key(path).is_some() {
+                usage.objects += 1;
+                if e.kind == EntryKind::File {
+                    usage.bytes += layout::decoded_len(text);
+                }
+            } else if path.starts_with(layout::PARTS) {
+                usage.bytes += layout::decoded_len(text);
+            }
+        }
+        Ok(Some(usage))
     }
 
     async fn compact(&self, holder: &str) -> Result<Option<String>, StoreError> {

@@ -20,7 +20,9 @@
 
 mod db;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -272,6 +274,90 @@ pub(crate) async fn create_ref(
     ))
 }
 
+/// Counters of ref updates, and the hold that makes branch updates meet (see the sandbox's
+/// extensions in `github.rs`).
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    updates: AtomicU64,
+    not_fast_forward: AtomicU64,
+    held: AtomicU64,
+    hold: Mutex<Option<Hold>>,
+}
+
+#[derive(Debug)]
+struct Hold {
+    /// `refs/heads/<branch>`.
+    name: String,
+    expected: usize,
+    arrived: usize,
+    open: tokio::sync::watch::Sender<bool>,
+    timeout: Duration,
+}
+
+impl Control {
+    fn hold(&self) -> std::sync::MutexGuard<'_, Option<Hold>> {
+        self.hold.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits while a hold on `name` gathers its updates (at most its timeout).
+    async fn gate(&self, name: &str) {
+        let wait = {
+            let mut slot = self.hold();
+            match slot.as_mut() {
+                Some(h) if h.name == name => {
+                    h.arrived += 1;
+                    self.held.fetch_add(1, Ordering::Relaxed);
+                    if h.arrived >= h.expected {
+                        let _ = h.open.send(true);
+                        *slot = None;
+                        None
+                    } else {
+                        Some((h.open.subscribe(), h.timeout))
+                    }
+                }
+                _ => None,
+            }
+        };
+        if let Some((mut open, timeout)) = wait {
+            let _ = tokio::time::timeout(timeout, open.wait_for(|o| *o)).await;
+        }
+    }
+}
+
+/// `GET /_sandbox/git`: ref updates answered, refused as not fast-forward, and held.
+pub(crate) async fn sandbox_stats(State(sb): State<Arc<Shared>>) -> Reply {
+    let c = &sb.git;
+    Reply::ok(&json!({
+        "ref_updates": c.updates.load(Ordering::Relaxed),
+        "not_fast_forward": c.not_fast_forward.load(Ordering::Relaxed),
+        "held": c.held.load(Ordering::Relaxed),
+    }))
+}
+
+/// `POST /_sandbox/git/hold` `{"branch": B, "updates": N, "timeout_ms": T}`.
+pub(crate) async fn sandbox_hold(State(sb): State<Arc<Shared>>, body: Bytes) -> Reply {
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let branch = v.get("branch").and_then(Value::as_str);
+    let updates = v.get("updates").and_then(Value::as_u64).filter(|n| (2..=64).contains(n));
+    let (Some(branch), Some(updates)) = (branch, updates) else {
+        return Reply::json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({"message": "expected {\"branch\": NAME, \"updates\": 2..64, \"timeout_ms\": N}",
+                    "documentation_url": super::http::DOCS_URL}),
+        );
+    };
+    let timeout = Duration::from_millis(v.get("timeout_ms").and_then(Value::as_u64).unwrap_or(30_000));
+    let (open, _) = tokio::sync::watch::channel(false);
+    *sb.git.hold() = Some(Hold {
+        name: format!("refs/heads/{branch}"),
+        expected: updates as usize,
+        arrived: 0,
+        open,
+        timeout,
+    });
+    Reply::ok(&json!({"held": branch, "updates": updates}))
+}
+
 /// `PATCH /repos/{owner}/{repo}/git/refs/{ref}` `{sha, force}`: fast-forward only unless
 /// `force`.
 pub(crate) async fn update_ref(
@@ -289,10 +375,17 @@ pub(crate) async fn update_ref(
     let sha = sha_param(o, "sha")?;
     let force = o.get("force").and_then(Value::as_bool).unwrap_or(false);
     let name = format!("refs/{short}");
+    sb.git.gate(&name).await;
     let mut st = sb.write();
     let git = git_of_mut(&mut st, &owner, &repo)?;
     check_writable_ref(&name)?;
-    git.update_ref(&name, &sha, force).map_err(ref_error)?;
+    sb.git.updates.fetch_add(1, Ordering::Relaxed);
+    if let Err(e) = git.update_ref(&name, &sha, force) {
+        if e == RefError::NotFastForward {
+            sb.git.not_fast_forward.fetch_add(1, Ordering::Relaxed);
+        }
+        return Err(ref_error(e));
+    }
     Ok(Reply::ok(&Wire { ctx: &ctx, st: &st }.git_ref(&name, &sha)))
 }
 
