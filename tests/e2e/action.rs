@@ -730,14 +730,23 @@ fn action_examples_keep_their_archive_in_the_repository_without_a_store() {
     let wf = act.example("snapshot-on-merge.yml");
     let run = act.run(&wf, "pull_request", pr_payload("closed", pr, true));
     run.assert_ok();
-    let merged = run.outputs().get("snapshot-id").cloned().unwrap_or_default();
+    let merged = run
+        .outputs()
+        .get("snapshot-id")
+        .cloned()
+        .unwrap_or_default();
     assert!(is_snapshot_id(&merged), "{}", run.text);
     assert!(
-        run.summary().contains("`git://backtrack-archive` in this repository"),
+        run.summary()
+            .contains("`git://backtrack-archive` in this repository"),
         "{}",
         run.summary()
     );
-    let (status, branch) = sandbox.api("GET", &format!("/repos/{REPO}/git/ref/heads/backtrack-archive"), None);
+    let (status, branch) = sandbox.api(
+        "GET",
+        &format!("/repos/{REPO}/git/ref/heads/backtrack-archive"),
+        None,
+    );
     assert_eq!(status, 200, "the archive branch exists: {branch}");
 
     // 2. A PR push after a runaway script: the diff comment compares with that snapshot.
@@ -745,7 +754,12 @@ fn action_examples_keep_their_archive_in_the_repository_without_a_store() {
     let wf = act.example("pr-diff-comment.yml");
     let run = act.run(&wf, "pull_request", pr_payload("opened", pr, false));
     run.assert_ok();
-    assert_eq!(run.outputs().get("changes").map(String::as_str), Some("true"), "{}", run.text);
+    assert_eq!(
+        run.outputs().get("changes").map(String::as_str),
+        Some("true"),
+        "{}",
+        run.text
+    );
     let comments = marked_comments(&sandbox, pr);
     assert_eq!(comments.len(), 1, "{comments:?}");
     assert!(comments[0]["body"]
@@ -757,7 +771,11 @@ fn action_examples_keep_their_archive_in_the_repository_without_a_store() {
     let wf = act.example("scheduled-snapshot.yml");
     let run = act.run(&wf, "schedule", json!({ "schedule": "17 3 * * *" }));
     run.assert_ok();
-    let nightly = run.outputs().get("snapshot-id").cloned().unwrap_or_default();
+    let nightly = run
+        .outputs()
+        .get("snapshot-id")
+        .cloned()
+        .unwrap_or_default();
     assert!(is_snapshot_id(&nightly), "{}", run.text);
 
     // 4. Roll back to the merge snapshot, found by its name in the branch.
@@ -770,14 +788,28 @@ fn action_examples_keep_their_archive_in_the_repository_without_a_store() {
     let run = act.run(&wf, "workflow_dispatch", dispatch);
     run.assert_ok();
     assert_eq!(title(&sandbox, victim), original, "{}", run.text);
-    let pre = run.outputs().get("snapshot-id").cloned().unwrap_or_default();
+    let pre = run
+        .outputs()
+        .get("snapshot-id")
+        .cloned()
+        .unwrap_or_default();
     assert!(is_snapshot_id(&pre), "{}", run.text);
 
     let list = act.snapshots();
     let by_id = |id: &str| list.iter().find(|s| s["id"] == id).cloned();
-    assert_eq!(by_id(&merged).map(|s| s["trigger"].clone()), Some(json!("merge")), "{list:?}");
-    assert_eq!(by_id(&nightly).map(|s| s["trigger"].clone()), Some(json!("schedule")));
-    assert_eq!(by_id(&pre).map(|s| s["trigger"].clone()), Some(json!("pre-rollback")));
+    assert_eq!(
+        by_id(&merged).map(|s| s["trigger"].clone()),
+        Some(json!("merge")),
+        "{list:?}"
+    );
+    assert_eq!(
+        by_id(&nightly).map(|s| s["trigger"].clone()),
+        Some(json!("schedule"))
+    );
+    assert_eq!(
+        by_id(&pre).map(|s| s["trigger"].clone()),
+        Some(json!("pre-rollback"))
+    );
     assert!(list.iter().all(|s| s["status"] == "completed"), "{list:?}");
     act.cli(&["verify", "--all"]).ok();
 }

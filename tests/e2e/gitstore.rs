@@ -186,7 +186,8 @@ fn tip(sandbox: &SandboxProc, branch: &str) -> (String, String, usize) {
 /// reading them through the API.
 fn checkout(sandbox: &SandboxProc, tree: &str, dir: &std::path::Path) {
     use base64::Engine as _;
-    let (status, listing) = sandbox.api("GET", &format!("{REPO}/git/trees/{tree}?recursive=1"), None);
+    let (status, listing) =
+        sandbox.api("GET", &format!("{REPO}/git/trees/{tree}?recursive=1"), None);
     assert_eq!(status, 200);
     assert_eq!(listing["truncated"], false);
     for e in listing["tree"].as_array().unwrap() {
@@ -195,9 +196,19 @@ fn checkout(sandbox: &SandboxProc, tree: &str, dir: &std::path::Path) {
         }
         let path = dir.join(e["path"].as_str().unwrap());
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let (_, blob) = sandbox.api("GET", &format!("{REPO}/git/blobs/{}", e["sha"].as_str().unwrap()), None);
-        let flat: String = blob["content"].as_str().unwrap().split_whitespace().collect();
-        let bytes = base64::engine::general_purpose::STANDARD.decode(flat).unwrap();
+        let (_, blob) = sandbox.api(
+            "GET",
+            &format!("{REPO}/git/blobs/{}", e["sha"].as_str().unwrap()),
+            None,
+        );
+        let flat: String = blob["content"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(flat)
+            .unwrap();
         std::fs::write(&path, bytes).unwrap();
         if e["mode"] == "100755" {
             use std::os::unix::fs::PermissionsExt;
@@ -208,12 +219,21 @@ fn checkout(sandbox: &SandboxProc, tree: &str, dir: &std::path::Path) {
 
 fn git_in(dir: &std::path::Path, args: &[&str]) -> String {
     let out = std::process::Command::new("git")
-        .args(["-c", "user.name=e2e", "-c", "user.email=e2e@example.invalid"])
+        .args([
+            "-c",
+            "user.name=e2e",
+            "-c",
+            "user.email=e2e@example.invalid",
+        ])
         .args(args)
         .current_dir(dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -225,13 +245,24 @@ fn gitstore_cli_snapshots_diff_prune_and_a_clone_of_the_branch() {
     user.repository = None;
     let unknown = user.run(&["verify", "--all"]);
     assert_eq!(unknown.code, 2);
-    assert!(unknown.stderr.contains("set GITHUB_REPOSITORY=OWNER/REPO"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("set GITHUB_REPOSITORY=OWNER/REPO"),
+        "{}",
+        unknown.stderr
+    );
     // Reading an archive that does not exist says how to make one.
     let none = user.run(&["snapshot", "list", SCOPE]);
     assert_eq!(none.code, 2, "{none:?}");
-    assert!(none.stderr.contains("does not exist yet"), "{}", none.stderr);
+    assert!(
+        none.stderr.contains("does not exist yet"),
+        "{}",
+        none.stderr
+    );
 
-    let first = user.run(&["--json", "snapshot", "create", SCOPE]).ok().json();
+    let first = user
+        .run(&["--json", "snapshot", "create", SCOPE])
+        .ok()
+        .json();
     let a = first["id"].as_str().unwrap().to_string();
     assert_eq!(first["counts"]["issues"], 40);
     let (status, body) = sandbox.api(
@@ -240,19 +271,31 @@ fn gitstore_cli_snapshots_diff_prune_and_a_clone_of_the_branch() {
         Some(serde_json::json!({"title": "Renamed between the snapshots"})),
     );
     assert_eq!(status, 200, "{body}");
-    let second = user.run(&["--json", "snapshot", "create", SCOPE, "--name", "second"]).ok().json();
+    let second = user
+        .run(&["--json", "snapshot", "create", SCOPE, "--name", "second"])
+        .ok()
+        .json();
     let b = second["id"].as_str().unwrap().to_string();
     assert_eq!(second["mode"], "incremental");
 
     let list = user.run(&["snapshot", "list", SCOPE]).ok();
-    assert!(list.stdout.contains(&a) && list.stdout.contains(&b), "{}", list.stdout);
     assert!(
-        list.stdout.contains("git://backtrack-archive on acme/widgets:"),
+        list.stdout.contains(&a) && list.stdout.contains(&b),
+        "{}",
+        list.stdout
+    );
+    assert!(
+        list.stdout
+            .contains("git://backtrack-archive on acme/widgets:"),
         "the branch's size: {}",
         list.stdout
     );
     let diff = user.run(&["diff", SCOPE, "--from", &a, "--to", &b]).ok();
-    assert!(diff.stdout.contains("Renamed between the snapshots"), "{}", diff.stdout);
+    assert!(
+        diff.stdout.contains("Renamed between the snapshots"),
+        "{}",
+        diff.stdout
+    );
     user.run(&["verify", SCOPE]).ok();
 
     // The branch, checked out as files, is the same tree git would make of them, and reads
@@ -262,12 +305,21 @@ fn gitstore_cli_snapshots_diff_prune_and_a_clone_of_the_branch() {
     checkout(&sandbox, &tree, clone.path());
     git_in(clone.path(), &["init", "-q"]);
     git_in(clone.path(), &["add", "-A"]);
-    assert_eq!(git_in(clone.path(), &["write-tree"]), tree, "a checkout is the branch's tree");
+    assert_eq!(
+        git_in(clone.path(), &["write-tree"]),
+        tree,
+        "a checkout is the branch's tree"
+    );
     let mut reader = GitUser::new(&sandbox);
     reader.store = format!("file://{}", clone.path().display());
-    let listed = reader.run(&["--json", "snapshot", "list", SCOPE]).ok().json();
+    let listed = reader
+        .run(&["--json", "snapshot", "list", SCOPE])
+        .ok()
+        .json();
     assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
-    let diff = reader.run(&["diff", SCOPE, "--from", &a, "--to", "second"]).ok();
+    let diff = reader
+        .run(&["diff", SCOPE, "--from", &a, "--to", "second"])
+        .ok();
     assert!(diff.stdout.contains("Renamed between the snapshots"));
     reader.run(&["verify", "--all"]).ok();
     let refused = reader.run(&["snapshot", "create", SCOPE]);
@@ -275,15 +327,32 @@ fn gitstore_cli_snapshots_diff_prune_and_a_clone_of_the_branch() {
     assert!(refused.stderr.contains("read-only"), "{}", refused.stderr);
 
     // Prune drops the older snapshot and replaces the branch's history with one commit.
-    let pruned = user.run(&["prune", SCOPE, "--keep-last", "1", "--grace", "0s", "--execute"]).ok();
-    assert!(pruned.stdout.contains("replaced by one commit"), "{}", pruned.stdout);
+    let pruned = user
+        .run(&[
+            "prune",
+            SCOPE,
+            "--keep-last",
+            "1",
+            "--grace",
+            "0s",
+            "--execute",
+        ])
+        .ok();
+    assert!(
+        pruned.stdout.contains("replaced by one commit"),
+        "{}",
+        pruned.stdout
+    );
     let (_, _, parents) = tip(&sandbox, "backtrack-archive");
     assert_eq!(parents, 0, "the branch is one orphan commit");
     let left = user.run(&["--json", "snapshot", "list", SCOPE]).ok().json();
     assert_eq!(left.as_array().map(Vec::len), Some(1));
     assert_eq!(left[0]["id"], b.as_str());
     user.run(&["verify", SCOPE]).ok();
-    let third = user.run(&["--json", "snapshot", "create", SCOPE]).ok().json();
+    let third = user
+        .run(&["--json", "snapshot", "create", SCOPE])
+        .ok()
+        .json();
     assert_eq!(third["status"], "completed");
 }
 
@@ -315,14 +384,21 @@ fn gitstore_racing_snapshots_both_land() {
     let mut ids = Vec::new();
     for racer in racers {
         let out = racer.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["status"], "completed");
         ids.push(report["id"].as_str().unwrap().to_string());
     }
     let (_, git) = crate::util::http(&sandbox.url, "GET", "/_sandbox/git", None, None);
     assert_eq!(git["held"], 2, "{git}");
-    assert!(git["not_fast_forward"].as_u64() >= Some(1), "no race happened: {git}");
+    assert!(
+        git["not_fast_forward"].as_u64() >= Some(1),
+        "no race happened: {git}"
+    );
     let list = user.run(&["--json", "snapshot", "list", SCOPE]).ok().json();
     let listed: Vec<&str> = list
         .as_array()
@@ -341,7 +417,8 @@ fn gitstore_racing_snapshots_both_land() {
 /// a completed entry without its objects, and the next capture completes.
 #[test]
 fn gitstore_kill_9_mid_write_leaves_no_completed_entry_without_its_objects() {
-    let sandbox = SandboxProc::start(&["--issues", "120", "--comments", "300", "--latency-ms", "15"]);
+    let sandbox =
+        SandboxProc::start(&["--issues", "120", "--comments", "300", "--latency-ms", "15"]);
     let user = GitUser::new(&sandbox);
     user.run(&["init"]).ok();
     let updates = |sandbox: &SandboxProc| {
@@ -376,8 +453,14 @@ fn gitstore_kill_9_mid_write_leaves_no_completed_entry_without_its_objects() {
         // Whatever was cut short: every completed snapshot has all its objects.
         user.run(&["verify", "--all"]).ok();
     }
-    assert!(killed_at.len() >= 4, "the capture finished before most kills: {killed_at:?}");
-    let last = user.run(&["--json", "snapshot", "create", SCOPE]).ok().json();
+    assert!(
+        killed_at.len() >= 4,
+        "the capture finished before most kills: {killed_at:?}"
+    );
+    let last = user
+        .run(&["--json", "snapshot", "create", SCOPE])
+        .ok()
+        .json();
     assert_eq!(last["status"], "completed");
     user.run(&["verify", "--all"]).ok();
     let list = user.run(&["--json", "snapshot", "list", SCOPE]).ok().json();
@@ -386,7 +469,10 @@ fn gitstore_kill_9_mid_write_leaves_no_completed_entry_without_its_objects() {
         entries.iter().any(|e| e["status"] != "completed"),
         "the killed captures show as not completed: {list}"
     );
-    eprintln!("killed after ref updates {killed_at:?}; {} entries", entries.len());
+    eprintln!(
+        "killed after ref updates {killed_at:?}; {} entries",
+        entries.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -401,6 +487,9 @@ async fn gitstore_on_an_empty_repository_says_what_to_do() {
     .unwrap();
     let git = archive_on(&sandbox.base_url(), sandbox.token(), "backtrack-archive");
     let err = git.ensure().await.unwrap_err().to_string();
-    assert!(err.contains("no commits yet") && err.contains("push a first commit"), "{err}");
+    assert!(
+        err.contains("no commits yet") && err.contains("push a first commit"),
+        "{err}"
+    );
     sandbox.shutdown().await;
 }

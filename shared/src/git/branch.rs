@@ -309,6 +309,8 @@ pub struct Branch {
     queue: Mutex<Vec<Box<dyn Edit>>>,
     committer: tokio::sync::Mutex<()>,
     loader: tokio::sync::Mutex<()>,
+    /// The branch is too big for one recursive listing (GitHub truncated it).
+    big: std::sync::atomic::AtomicBool,
     /// Commits made, and fast-forward races lost (for reports and tests).
     pub(crate) made: AtomicU64,
     pub(crate) races: AtomicU64,
@@ -337,6 +339,7 @@ impl Branch {
             queue: Mutex::new(Vec::new()),
             committer: tokio::sync::Mutex::new(()),
             loader: tokio::sync::Mutex::new(()),
+            big: std::sync::atomic::AtomicBool::new(false),
             made: AtomicU64::new(0),
             races: AtomicU64::new(0),
         })
@@ -456,23 +459,7 @@ impl Branch {
         }
         let listing = self.api.get_tree(oid, true).await?;
         if !listing.truncated {
-            let mut dirs: HashMap<String, Vec<Entry>> = HashMap::new();
-            let mut ids: HashMap<String, Oid> = HashMap::from([(String::new(), oid.to_string())]);
-            for (path, e) in listing.entries {
-                let parent = path.rsplit_once('/').map_or("", |(p, _)| p).to_string();
-                if e.kind == EntryKind::Dir {
-                    ids.insert(path.clone(), e.oid.clone());
-                    dirs.entry(path).or_default();
-                }
-                dirs.entry(parent).or_default().push(e);
-            }
-            let mut trees = lock(&self.trees);
-            for (path, mut entries) in dirs {
-                if let Some(id) = ids.get(&path) {
-                    object::sort(&mut entries);
-                    trees.insert(id.clone(), Arc::new(entries));
-                }
-            }
+            self.cache_listing(oid, listing.entries);
             return Ok(());
         }
         tracing::debug!(
@@ -496,8 +483,51 @@ impl Branch {
         Ok(())
     }
 
+    /// Caches every tree of a complete recursive listing of tree `oid`.
+    fn cache_listing(&self, oid: &str, listing: Vec<(String, Entry)>) {
+        let mut dirs: HashMap<String, Vec<Entry>> = HashMap::new();
+        let mut ids: HashMap<String, Oid> = HashMap::from([(String::new(), oid.to_string())]);
+        for (path, e) in listing {
+            let parent = path.rsplit_once('/').map_or("", |(p, _)| p).to_string();
+            if e.kind == EntryKind::Dir {
+                ids.insert(path.clone(), e.oid.clone());
+                dirs.entry(path).or_default();
+            }
+            dirs.entry(parent).or_default().push(e);
+        }
+        let mut trees = lock(&self.trees);
+        for (path, mut entries) in dirs {
+            if let Some(id) = ids.get(&path) {
+                object::sort(&mut entries);
+                trees.insert(id.clone(), Arc::new(entries));
+            }
+        }
+    }
+
+    /// A process that has cached no tree yet lists the whole branch in one recursive request
+    /// (every later lookup is then free) unless GitHub truncates it; from then on, trees are
+    /// fetched one at a time, and only those that changed.
+    async fn warm(&self, root: &str) -> Result<(), BranchError> {
+        let cold = || !self.big.load(Ordering::Relaxed) && lock(&self.trees).is_empty();
+        if !cold() {
+            return Ok(());
+        }
+        let _one_at_a_time = self.loader.lock().await;
+        if !cold() {
+            return Ok(());
+        }
+        let listing = self.api.get_tree(root, true).await?;
+        if listing.truncated {
+            self.big.store(true, Ordering::Relaxed);
+        } else {
+            self.cache_listing(root, listing.entries);
+        }
+        Ok(())
+    }
+
     /// The entry at `path` below tree `root`.
     pub async fn lookup(&self, root: &str, path: &str) -> Result<Option<Entry>, BranchError> {
+        self.warm(root).await?;
         let mut tree = root.to_string();
         let mut parts = path.split('/').peekable();
         while let Some(name) = parts.next() {
@@ -518,6 +548,7 @@ impl Branch {
 
     /// The entries of folder `dir` below `root` (empty when there is no such folder).
     pub async fn dir(&self, root: &str, dir: &str) -> Result<Vec<Entry>, BranchError> {
+        self.warm(root).await?;
         let dir = dir.trim_end_matches('/');
         let oid = if dir.is_empty() {
             root.to_string()
@@ -536,6 +567,7 @@ impl Branch {
         root: &str,
         dir: &str,
     ) -> Result<Vec<(String, Entry)>, BranchError> {
+        self.warm(root).await?;
         let dir = dir.trim_end_matches('/');
         let oid = if dir.is_empty() {
             root.to_string()

@@ -338,7 +338,10 @@ pub(crate) async fn sandbox_stats(State(sb): State<Arc<Shared>>) -> Reply {
 pub(crate) async fn sandbox_hold(State(sb): State<Arc<Shared>>, body: Bytes) -> Reply {
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let branch = v.get("branch").and_then(Value::as_str);
-    let updates = v.get("updates").and_then(Value::as_u64).filter(|n| (2..=64).contains(n));
+    let updates = v
+        .get("updates")
+        .and_then(Value::as_u64)
+        .filter(|n| (2..=64).contains(n));
     let (Some(branch), Some(updates)) = (branch, updates) else {
         return Reply::json(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -346,7 +349,11 @@ pub(crate) async fn sandbox_hold(State(sb): State<Arc<Shared>>, body: Bytes) -> 
                     "documentation_url": super::http::DOCS_URL}),
         );
     };
-    let timeout = Duration::from_millis(v.get("timeout_ms").and_then(Value::as_u64).unwrap_or(30_000));
+    let timeout = Duration::from_millis(
+        v.get("timeout_ms")
+            .and_then(Value::as_u64)
+            .unwrap_or(30_000),
+    );
     let (open, _) = tokio::sync::watch::channel(false);
     *sb.git.hold() = Some(Hold {
         name: format!("refs/heads/{branch}"),
