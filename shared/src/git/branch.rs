@@ -304,6 +304,8 @@ pub struct Branch {
     head: tokio::sync::Mutex<HeadCache>,
     trees: Mutex<HashMap<Oid, Arc<Vec<Entry>>>>,
     blobs: Mutex<HashMap<Oid, Bytes>>,
+    /// Blob reads in flight, shared by every reader of the same blob.
+    reading: Mutex<HashMap<Oid, Arc<tokio::sync::OnceCell<Bytes>>>>,
     /// Commit → its tree, for commits this process made or read.
     commits: Mutex<HashMap<Oid, Oid>>,
     queue: Mutex<Vec<Box<dyn Edit>>>,
@@ -335,6 +337,7 @@ impl Branch {
             head: tokio::sync::Mutex::new(HeadCache::default()),
             trees: Mutex::new(HashMap::new()),
             blobs: Mutex::new(HashMap::new()),
+            reading: Mutex::new(HashMap::new()),
             commits: Mutex::new(HashMap::new()),
             queue: Mutex::new(Vec::new()),
             committer: tokio::sync::Mutex::new(()),
@@ -609,6 +612,18 @@ impl Branch {
         if let Some(b) = lock(&self.blobs).get(oid) {
             return Ok(b.clone());
         }
+        // Readers of one blob at once (a dictionary, a definition both sides of a diff hold)
+        // share one request.
+        let cell = lock(&self.reading)
+            .entry(oid.to_string())
+            .or_default()
+            .clone();
+        let read = cell.get_or_try_init(|| self.fetch_blob(oid)).await.cloned();
+        lock(&self.reading).remove(oid);
+        read
+    }
+
+    async fn fetch_blob(&self, oid: &str) -> Result<Bytes, BranchError> {
         let mut attempt = 0;
         let bytes = loop {
             match self.api.get_blob(oid).await {

@@ -34,7 +34,7 @@ use tokio::sync::OnceCell;
 use super::api::GitError;
 use super::branch::{Branch, BranchError};
 use super::layout;
-use super::object::Oid;
+use super::object::{self, Entry, EntryKind, Oid};
 use crate::catalog::{Cell, LockInfo};
 use crate::scope::Scope;
 
@@ -80,8 +80,20 @@ impl Refs {
         }
     }
 
-    /// The one-file tree every state commit points at (made once per process).
-    async fn tree(&self) -> Result<Oid, BranchError> {
+    /// The one-file tree every state commit points at. Its id is computed here; it is
+    /// created only when GitHub says it does not exist yet (once per repository).
+    fn tree_id() -> Oid {
+        let mut entries = vec![Entry {
+            name: "README.md".into(),
+            kind: EntryKind::File,
+            oid: object::blob_id(STATE_README.as_bytes()),
+            size: Some(STATE_README.len() as u64),
+        }];
+        object::sort(&mut entries);
+        object::tree_id(&entries).unwrap_or_default()
+    }
+
+    async fn create_tree(&self) -> Result<Oid, BranchError> {
         self.tree
             .get_or_try_init(|| async {
                 let tree = self
@@ -136,14 +148,33 @@ impl Refs {
         parent: Option<&str>,
         message: String,
     ) -> Result<Swap, BranchError> {
-        let tree = self.tree().await?;
         let parents: Vec<Oid> = parent.iter().map(|p| p.to_string()).collect();
         let api = self.branch.api();
         // Two writers deciding the same state on the same parent within a second would make
         // the very same commit, and the second "update" would succeed as a no-op: a unique
         // trailer makes every attempt its own commit, so exactly one wins.
         let unique = format!("{message}\nBacktrack-Attempt: {}\n", ulid::Ulid::new());
-        let commit = api.create_commit(&unique, &tree, &parents).await?;
+        let mut tree = match self.tree.get() {
+            Some(t) => t.clone(),
+            None => Self::tree_id(),
+        };
+        let mut attempt = 0;
+        let commit = loop {
+            match api.create_commit(&unique, &tree, &parents).await {
+                Ok(c) => break c,
+                // The first state commit of a repository: make the tree, then ask again
+                // (and again, briefly, while GitHub's replicas catch up).
+                Err(GitError::ObjectMissing(_)) if attempt < 4 => {
+                    attempt += 1;
+                    if attempt == 1 {
+                        tree = self.create_tree().await?;
+                    } else {
+                        tokio::time::sleep(std::time::Duration::from_millis(250 * attempt)).await;
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let moved = match parent {
             None => api.create_ref(name, &commit).await,
             Some(_) => api.update_ref(name, &commit, false).await,
