@@ -112,7 +112,7 @@ async fn scope_entries(txn: &Txn, slug: &str) -> Result<Vec<Indexed>, BranchErro
             .await?;
         found.extend(read);
     }
-    found.sort_by(|a, b| b.entry.id.cmp(&a.entry.id));
+    found.sort_by_key(|ix| std::cmp::Reverse(ix.entry.id));
     Ok(found)
 }
 
@@ -405,7 +405,7 @@ impl Catalog for GitCatalog {
                 .map_err(|e| self.error(e))?;
             out.extend(entries.into_iter().map(|ix| ix.entry));
         }
-        out.sort_by(|a, b| b.id.cmp(&a.id));
+        out.sort_by_key(|e| std::cmp::Reverse(e.id));
         Ok(out)
     }
 
@@ -614,7 +614,7 @@ impl Catalog for GitCatalog {
             .await
             .map_err(|e| self.error(e))?;
         jobs.retain(|j| j.scope == *scope);
-        jobs.sort_by(|a, b| b.id.cmp(&a.id));
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.id));
         Ok(jobs)
     }
 

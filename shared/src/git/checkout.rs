@@ -249,7 +249,7 @@ impl Catalog for Checkout {
             None => paths::SNAPSHOTS.trim_end_matches('/').to_string(),
         };
         let mut all: Vec<SnapshotEntry> = self.catalog_files(&dir)?;
-        all.sort_by(|a, b| b.id.cmp(&a.id));
+        all.sort_by_key(|e| std::cmp::Reverse(e.id));
         Ok(all)
     }
 
@@ -306,7 +306,7 @@ impl Catalog for Checkout {
     async fn list_jobs(&self, scope: &Scope) -> Result<Vec<JobEntry>, CatalogError> {
         let mut jobs: Vec<JobEntry> =
             self.catalog_files(&format!("{}{}", paths::JOBS, scope.slug()))?;
-        jobs.sort_by(|a, b| b.id.cmp(&a.id));
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.id));
         Ok(jobs)
     }
 

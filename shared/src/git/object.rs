@@ -93,7 +93,7 @@ fn hash(kind: &str, body: &[u8]) -> Oid {
 
 /// Git's order: by name, a folder's name compared as if it ended in `/`.
 pub fn sort(entries: &mut [Entry]) {
-    entries.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    entries.sort_by_key(sort_key);
 }
 
 fn sort_key(e: &Entry) -> Vec<u8> {
@@ -140,7 +140,7 @@ mod tests {
             oid: "0".repeat(40),
             size: None,
         };
-        let mut v = vec![
+        let mut v = [
             e("a", EntryKind::Dir),
             e("a.b", EntryKind::File),
             e("a-c", EntryKind::File),

@@ -589,7 +589,7 @@ mod tests {
             name: name.into(),
             oid: "0".repeat(40),
         };
-        let mut v = vec![
+        let mut v = [
             e("a", Mode::Dir),
             e("a.b", Mode::File),
             e("a-c", Mode::File),
