@@ -48,6 +48,16 @@ pub mod env {
     pub const WRITE_INTERVAL_MS: &str = "BACKTRACK_WRITE_INTERVAL_MS";
     /// Functions: the webhook secret.
     pub const WEBHOOK_SECRET: &str = "BACKTRACK_WEBHOOK_SECRET";
+    /// Functions (`snapshot`): the snapshot job queue's URL (webhooks, and requests too
+    /// large to capture within the request).
+    pub const SNAPSHOT_QUEUE_URL: &str = "BACKTRACK_SNAPSHOT_QUEUE_URL";
+    /// Functions (`snapshot`): the repositories webhooks may snapshot, owners and/or
+    /// `OWNER/REPO`, comma-separated or a JSON array (see `events::AllowList`); unset: the
+    /// owners of [`SCHEDULED_SCOPES`].
+    pub const WEBHOOK_ALLOW: &str = "BACKTRACK_WEBHOOK_ALLOW";
+    /// Functions (`snapshot`): the scheduled scopes as the deployment lists them (a JSON
+    /// array), whose owners webhooks may snapshot when [`WEBHOOK_ALLOW`] is unset.
+    pub const SCHEDULED_SCOPES: &str = "BACKTRACK_SCHEDULED_SCOPES";
     /// A secret variable (`GITHUB_TOKEN`, `BACKTRACK_WEBHOOK_SECRET`) with this suffix holds
     /// the ARN of a Secrets Manager secret instead of the value.
     pub const ARN_SUFFIX: &str = "_ARN";

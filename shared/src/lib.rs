@@ -27,6 +27,8 @@
 //! - [`rollback`]: validated options, plans that put a live tracker back to a snapshot's
 //!   state (with a fingerprint that execution checks), and one engine that executes them
 //!   (journaled, resumable, verified) for the CLI and for the restore function's job slices.
+//! - [`events`]: what a GitHub webhook delivery asks for (classification, the event's
+//!   identity, its snapshot's name) and which repositories webhooks may snapshot.
 //! - [`sanitize`]: untrusted text on its way to a terminal, Markdown or an error message.
 //! - `aws` (feature `aws`): configuration and error classification shared by the S3 store
 //!   and the DynamoDB catalog.
@@ -53,6 +55,7 @@ pub mod config;
 pub mod conformance;
 pub mod diff;
 pub mod error;
+pub mod events;
 pub mod git;
 pub mod id;
 pub mod keys;
