@@ -493,3 +493,110 @@ async fn gitstore_on_an_empty_repository_says_what_to_do() {
     );
     sandbox.shutdown().await;
 }
+
+/// A squash in progress (its `rewrite.json` marker on the tip) holds every writer off until
+/// it is gone or expired; the first writer after an expired marker removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitstore_writers_wait_for_a_history_rewrite() {
+    use backtrack_tests::http::request;
+    let sandbox = Sandbox::start(SandboxOptions {
+        issues: 1,
+        comments: 0,
+        ..SandboxOptions::default()
+    })
+    .await
+    .unwrap();
+    let (base, token) = (sandbox.base_url(), sandbox.token().to_string());
+    let git = archive_on(&base, &token, "archive");
+    git.store
+        .put("a", bytes::Bytes::from_static(b"a"))
+        .await
+        .unwrap();
+
+    // Another process starts a squash: its marker expires in 3 s.
+    let call = |method: &'static str, path: String, body: serde_json::Value| {
+        let (base, token) = (base.clone(), token.clone());
+        async move {
+            request(
+                &base,
+                method,
+                &format!("{REPO}{path}"),
+                Some(body),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    let (_, tip) = request(
+        &base,
+        "GET",
+        &format!("{REPO}/git/ref/heads/archive"),
+        None,
+        Some(&token),
+    )
+    .await;
+    let parent = tip["object"]["sha"].as_str().unwrap().to_string();
+    let expires = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
+    let marker =
+        serde_json::json!({"holder": "prune elsewhere", "expires_at": expires}).to_string();
+    let (_, tree) = call(
+        "POST",
+        "/git/trees".into(),
+        serde_json::json!({"base_tree": parent, "tree": [{"path": "rewrite.json", "mode": "100644", "type": "blob", "content": marker}]}),
+    )
+    .await;
+    let (_, commit) = call(
+        "POST",
+        "/git/commits".into(),
+        serde_json::json!({"message": "marker", "tree": tree["sha"], "parents": [parent]}),
+    )
+    .await;
+    let (status, _) = call(
+        "PATCH",
+        "/git/refs/heads/archive".into(),
+        serde_json::json!({"sha": commit["sha"]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let started = std::time::Instant::now();
+    git.store
+        .put("b", bytes::Bytes::from_static(b"b"))
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(2),
+        "the writer did not wait: {waited:?}"
+    );
+    let (status, _) = request(
+        &base,
+        "GET",
+        &format!("{REPO}/git/trees/archive"),
+        None,
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let cold = archive_on(&base, &token, "archive");
+    assert!(cold.store.exists("b").await.unwrap());
+    let (_, listing) = request(
+        &base,
+        "GET",
+        &format!("{REPO}/git/trees/archive"),
+        None,
+        Some(&token),
+    )
+    .await;
+    let names: Vec<&str> = listing["tree"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        !names.contains(&"rewrite.json"),
+        "the expired marker is removed: {names:?}"
+    );
+    sandbox.shutdown().await;
+}

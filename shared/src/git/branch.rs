@@ -313,6 +313,8 @@ pub struct Branch {
     loader: tokio::sync::Mutex<()>,
     /// The branch is too big for one recursive listing (GitHub truncated it).
     big: std::sync::atomic::AtomicBool,
+    /// This process is squashing the branch (its own marker holds no commit of its own).
+    rewriting: std::sync::atomic::AtomicBool,
     /// Commits made, and fast-forward races lost (for reports and tests).
     pub(crate) made: AtomicU64,
     pub(crate) races: AtomicU64,
@@ -343,6 +345,7 @@ impl Branch {
             committer: tokio::sync::Mutex::new(()),
             loader: tokio::sync::Mutex::new(()),
             big: std::sync::atomic::AtomicBool::new(false),
+            rewriting: std::sync::atomic::AtomicBool::new(false),
             made: AtomicU64::new(0),
             races: AtomicU64::new(0),
         })
@@ -697,6 +700,8 @@ impl Branch {
             };
             // A squash in progress holds writers off until it is done or expired.
             match self.rewrite_marker(&txn).await {
+                // The squash's own commits (removing its marker) do not wait for it.
+                Ok(Some(_)) if self.rewriting.load(Ordering::SeqCst) => {}
                 Ok(Some(marker))
                     if marker.expires_at > Utc::now() && waited.elapsed() < REWRITE_TTL * 2 =>
                 {
@@ -889,6 +894,28 @@ impl Branch {
         if !placed {
             return Ok(Squash::Kept("the archive branch does not exist".into()));
         }
+        self.rewriting.store(true, Ordering::SeqCst);
+        let outcome = self.squash_marked().await;
+        if !matches!(outcome, Ok(Squash::Done { .. })) {
+            // Take the marker away so writers need not wait for it to expire.
+            let removed = self
+                .commit("prune: history kept (marker removed)", |txn: &mut Txn| {
+                    Box::pin(async move {
+                        txn.delete(layout::REWRITE);
+                        Ok(())
+                    })
+                })
+                .await;
+            if let Err(e) = removed {
+                tracing::warn!(error = %e, "could not remove the rewrite marker; it expires on its own");
+            }
+        }
+        self.rewriting.store(false, Ordering::SeqCst);
+        outcome
+    }
+
+    /// The forced update of [`Branch::squash`], once its marker is the tip.
+    async fn squash_marked(self: &Arc<Self>) -> Result<Squash, BranchError> {
         let Some(marked) = self.current().await? else {
             return Ok(Squash::Kept("the archive branch disappeared".into()));
         };
@@ -939,20 +966,6 @@ impl Branch {
             }
         }
         .await;
-        if !matches!(outcome, Ok(Squash::Done { .. })) {
-            // Take the marker away so writers need not wait for it to expire.
-            let removed = self
-                .commit("prune: history kept (marker removed)", |txn: &mut Txn| {
-                    Box::pin(async move {
-                        txn.delete(layout::REWRITE);
-                        Ok(())
-                    })
-                })
-                .await;
-            if let Err(e) = removed {
-                tracing::warn!(error = %e, "could not remove the rewrite marker; it expires on its own");
-            }
-        }
         outcome
     }
 }
