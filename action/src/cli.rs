@@ -388,6 +388,19 @@ pub struct RepairArgs {
 pub enum BenchCmd {
     /// Diff two snapshots of a large sandbox repository with a fraction of issues changed.
     Diff(BenchDiffArgs),
+    /// GitHub API requests of snapshots kept in a git:// archive branch, split by kind.
+    GitStore(BenchGitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchGitArgs {
+    #[arg(long, default_value_t = 1_000)]
+    pub issues: u64,
+    #[arg(long, default_value_t = 5_000)]
+    pub comments: u64,
+    /// Fraction of issues changed before the second (incremental) snapshot.
+    #[arg(long, default_value_t = 0.01)]
+    pub churn: f64,
 }
 
 #[derive(Debug, Args)]

@@ -130,7 +130,7 @@ fn is_refusal(err: &anyhow::Error) -> bool {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    let mut ctx = Context::new(&cli.global);
+    let mut ctx = Context::new(&cli.global).for_command(&cli.command);
     // Checked before any work: a snapshot taken whose id cannot reach the workflow is a
     // failed step anyway.
     if cli.global.github_output {

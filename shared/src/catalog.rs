@@ -1,13 +1,15 @@
 //! The catalog: the index of snapshots, the per-scope locks, and rollback jobs with their
 //! journals.
 //!
-//! Implementations: [`SqliteCatalog`] (the embedded default, a file inside a `file://` store)
-//! and [`MemoryCatalog`] (unit tests). Every state change is a conditional write: a transition
+//! Implementations: [`SqliteCatalog`] (the embedded default, a file inside a `file://` store),
+//! [`GitCatalog`] (files in the archive branch of a `git://` store), `DynamoCatalog` (feature
+//! `aws`) and [`MemoryCatalog`] (unit tests). Every state change is a conditional write: a transition
 //! that does not start from the expected state fails with [`CatalogError::Conflict`] instead of
 //! overwriting someone else's work.
 
 #[cfg(feature = "aws")]
 mod dynamo;
+mod git;
 mod memory;
 mod sqlite;
 
@@ -25,6 +27,7 @@ use crate::scope::Scope;
 
 #[cfg(feature = "aws")]
 pub use dynamo::{DynamoCatalog, TableSetup};
+pub use git::GitCatalog;
 pub use memory::MemoryCatalog;
 pub use sqlite::SqliteCatalog;
 

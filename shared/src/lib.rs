@@ -16,6 +16,9 @@
 //! - [`config`]: every environment variable's name, and the store and catalog URLs.
 //! - [`prune`]: retention rules and blob garbage collection (plan, then apply).
 //! - [`repair`]: rebuilding a lost catalog from the manifests (`repair --reindex`).
+//! - [`git`]: the archive in a branch of the GitHub repository itself (`git://BRANCH`): the
+//!   branch's layout, compare-and-swap commits through the Git Data API, locks and lease
+//!   cells as refs, and the read-only reader of a clone.
 //! - [`lease`]: the store-wide exclusion between captures (shared) and garbage collection
 //!   (exclusive), with leases that expire when their holder dies.
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
@@ -53,6 +56,7 @@ pub mod conformance;
 pub mod diff;
 pub mod error;
 pub mod events;
+pub mod git;
 pub mod id;
 pub mod keys;
 pub mod lease;

@@ -328,9 +328,7 @@ pub async fn apply(archive: &Archive, plan: &PrunePlan, lease: &StoreLease) -> R
     }
     for batch in plan.blobs.chunks(DELETES_PER_CONFIRM) {
         lease.confirm().await?;
-        for key in batch {
-            archive.store.delete(key).await?;
-        }
+        archive.store.delete_many(batch).await?;
     }
     Ok(())
 }
@@ -341,6 +339,10 @@ pub struct PruneReport {
     /// Whether the plan was carried out (otherwise it was a preview).
     pub executed: bool,
     pub plan: PrunePlan,
+    /// What the store did after the deletes to reclaim their space, when it keeps history
+    /// (the git store replaces its branch's history; see `ObjectStore::compact`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compacted: Option<String>,
 }
 
 /// Retention and collection for one scope, the one way every shell prunes: a preview (the
@@ -361,6 +363,7 @@ pub async fn run(
         return Ok(PruneReport {
             executed: false,
             plan,
+            compacted: None,
         });
     }
     let guard = archive
@@ -381,9 +384,16 @@ async fn collect(
     let result = async {
         let plan = plan(archive, scope, opts).await?;
         apply(archive, &plan, &lease).await?;
+        let compacted = if plan.drop.is_empty() && plan.blobs.is_empty() {
+            None
+        } else {
+            lease.confirm().await?;
+            archive.store.compact(holder).await?
+        };
         Ok(PruneReport {
             executed: true,
             plan,
+            compacted,
         })
     }
     .await;

@@ -144,6 +144,11 @@ impl Env {
                 "{ENV_STORE} must be s3://BUCKET/PREFIX: a function has no folder that outlives it"
             )))
             }
+            Ok(StoreUrl::Git(_)) => {
+                return Err(ConfigError(format!(
+                "{ENV_STORE} must be s3://BUCKET/PREFIX: git:// stores are for the CLI and the Action"
+            )))
+            }
             Err(e) => return Err(ConfigError(e.to_string())),
         };
         let catalog = match CatalogUrl::parse(&required(ENV_CATALOG)?, ENV_CATALOG) {
@@ -160,6 +165,11 @@ impl Env {
             Ok(CatalogUrl::Sqlite(_)) => {
                 return Err(ConfigError(format!(
                 "{ENV_CATALOG} must be dynamodb://TABLE: a function has no folder that outlives it"
+            )))
+            }
+            Ok(CatalogUrl::Git(_)) => {
+                return Err(ConfigError(format!(
+                "{ENV_CATALOG} must be dynamodb://TABLE: git:// catalogs are for the CLI and the Action"
             )))
             }
             Err(e) => return Err(ConfigError(e.to_string())),
