@@ -199,7 +199,8 @@ pub async fn compare(
             .with_reference(&r.reference),
         None => Side::live(scope).with_reference("live"),
     };
-    let diff = diff::diff(&from_set, &to_set, options).with_sides(side(&from), side(&to));
+    let schema = diff::Schema::of(scope.tracker());
+    let diff = diff::diff(schema, &from_set, &to_set, options).with_sides(side(&from), side(&to));
     Ok(Comparison { diff, from, to })
 }
 

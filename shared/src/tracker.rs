@@ -8,6 +8,7 @@
 //! large repository holds one page at a time, not the whole repository, in memory.
 
 pub mod github;
+pub mod jira;
 pub mod operation;
 
 use std::collections::{BTreeMap, BTreeSet};

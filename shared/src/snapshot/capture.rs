@@ -155,8 +155,8 @@ impl fmt::Display for SnapshotReport {
         }
         writeln!(
             f,
-            "  items:    {} issues, {} comments, {} labels, {} milestones",
-            self.counts.issues, self.counts.comments, self.counts.labels, self.counts.milestones
+            "  items:    {}",
+            self.counts.describe(self.scope.tracker())
         )?;
         writeln!(
             f,
@@ -1211,6 +1211,7 @@ pub(super) mod tests {
             archive.load_manifest(&e3).await.unwrap(),
         );
         let full = crate::diff::diff(
+            &crate::tracker::github::fields::SCHEMA,
             &archive.load_records(&m2, false).await.unwrap(),
             &archive.load_records(&m3, false).await.unwrap(),
             &Default::default(),
@@ -1220,7 +1221,12 @@ pub(super) mod tests {
             a.issues.len() < 30,
             "only changed records and their context are loaded"
         );
-        let partial = crate::diff::diff(&a, &b, &Default::default());
+        let partial = crate::diff::diff(
+            &crate::tracker::github::fields::SCHEMA,
+            &a,
+            &b,
+            &Default::default(),
+        );
         assert_eq!(
             serde_json::to_value(&full).unwrap(),
             serde_json::to_value(&partial).unwrap()

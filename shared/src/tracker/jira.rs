@@ -1,0 +1,3 @@
+//! The Jira tracker (Jira Cloud, REST v3; Data Center and Server, REST v2).
+
+pub mod fields;
