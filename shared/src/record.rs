@@ -354,6 +354,18 @@ impl RecordSet {
         }
     }
 
+    /// Adds every record of `other` (replacing records with the same key).
+    pub fn absorb(&mut self, other: RecordSet) {
+        self.labels.extend(other.labels);
+        self.milestones.extend(other.milestones);
+        self.issues.extend(other.issues);
+        self.comments.extend(other.comments);
+        self.components.extend(other.components);
+        self.versions.extend(other.versions);
+        self.jira_issues.extend(other.jira_issues);
+        self.jira_comments.extend(other.jira_comments);
+    }
+
     /// The record with this key, as a borrowed view.
     pub fn get(&self, key: &RecordKey) -> Option<RecordRef<'_>> {
         let id: u64 = key.id.parse().ok()?;

@@ -24,6 +24,7 @@ use crate::record::{Record, RecordKey, RecordKind};
 use crate::scope::Scope;
 
 pub use github::{GitHubConfig, GitHubTracker, RetryPolicy, WritePace};
+pub use jira::{Flavor, JiraConfig, JiraTracker};
 pub use operation::{Change, Operation};
 
 /// Receives progress while a capture runs (the CLI draws a bar from it).
@@ -164,6 +165,13 @@ pub enum TrackerError {
     },
     #[error("invalid tracker configuration: {0}")]
     Config(String),
+    /// The tracker refused the credentials, with what the user should change (which
+    /// variable, which kind of token).
+    #[error("{0}")]
+    Credentials(String),
+    /// The scope does not name what its form says (a Jira issue that is not an epic).
+    #[error("{0}")]
+    Scope(String),
     /// The consumer of the record stream went away (its own error is the one to report).
     #[error("capture aborted by its consumer")]
     Aborted,

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::id::{BlobId, ObjectHash, SnapshotId};
 use crate::lease::{self, LeaseOptions, StoreLease};
 use crate::manifest::{Counts, Manifest, ManifestEntry, Trigger, MANIFEST_FORMAT};
-use crate::record::{Record, RecordKey, RecordKind, RecordSet};
+use crate::record::{Record, RecordKey, RecordSet};
 use crate::scope::Scope;
 use crate::tracker::{Coverage, FetchOptions, Known, Progress, Tracker};
 use crate::units::human_bytes;
@@ -251,7 +251,7 @@ impl Archive {
             let complete = m
                 .entries
                 .iter()
-                .all(|e| e.kind != RecordKind::Comment || e.issue.is_some());
+                .all(|e| !e.kind.is_comment() || e.issue.is_some());
             if !complete {
                 tracing::info!(
                     "the parent snapshot predates incremental capture; listing everything"
@@ -517,10 +517,7 @@ impl Archive {
                         updated_at,
                         size: canonical.len() as u64,
                         stored: None,
-                        issue: match &record {
-                            Record::Comment(c) => Some(c.issue_number),
-                            _ => None,
-                        },
+                        issue: record.issue(),
                     },
                 );
                 if inherited.contains(&id) || !pending_blobs.insert(id.clone()) {
@@ -857,10 +854,10 @@ fn known_ids(manifest: &Manifest) -> Known {
     let mut known = Known::default();
     for e in &manifest.entries {
         match (e.kind, e.id.parse::<u64>()) {
-            (RecordKind::Issue, Ok(n)) => {
+            (kind, Ok(n)) if kind.is_issue() => {
                 known.issues.insert(n);
             }
-            (RecordKind::Comment, Ok(id)) => {
+            (kind, Ok(id)) if kind.is_comment() => {
                 if let Some(issue) = e.issue {
                     known.comments.insert(id, issue);
                 }
@@ -934,6 +931,7 @@ fn joined<T>(r: std::result::Result<T, tokio::task::JoinError>) -> Result<T> {
 #[cfg(test)]
 mod merge_tests {
     use super::*;
+    use crate::record::RecordKind;
     use crate::tracker::FetchReport;
 
     fn entry(kind: RecordKind, id: u64, blob: &str, issue: Option<u64>) -> ManifestEntry {
