@@ -65,7 +65,7 @@ pub enum Command {
     /// Benchmarks that print figures (for the README; not part of the stable CLI).
     #[command(subcommand, hide = true)]
     Bench(BenchCmd),
-    /// Run the GitHub-compatible sandbox (an emulator to rehearse against).
+    /// Run a tracker sandbox (a GitHub- or Jira-compatible emulator to rehearse against).
     Sandbox(SandboxArgs),
     /// A guided tour on a temporary store against an in-process sandbox.
     Demo(DemoArgs),
@@ -173,12 +173,25 @@ pub struct DeleteArgs {
 
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
+    /// Which tracker to emulate.
+    #[arg(long, value_enum, default_value_t = SandboxTracker::Github)]
+    pub tracker: SandboxTracker,
+    /// Jira: cloud (REST v3 with ADF, search/jql with page tokens) or datacenter (REST v2
+    /// with wiki markup, search with startAt/total). Default: cloud.
+    #[arg(long, value_enum)]
+    pub flavor: Option<JiraFlavor>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub addr: SocketAddr,
-    /// The repository to serve, OWNER/NAME.
-    #[arg(long, default_value = "acme/widgets")]
-    pub repo: String,
+    /// GitHub: the repository to serve, OWNER/NAME (default acme/widgets).
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// Jira: the project key to serve (default PROJ).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Jira: how many of the issues are epics (default: one in 25).
+    #[arg(long)]
+    pub epics: Option<u64>,
     /// Issues (and pull requests) to seed.
     #[arg(long, default_value_t = 120)]
     pub issues: u64,
@@ -203,8 +216,24 @@ pub struct SandboxArgs {
     /// Also accept TOKEN, authenticating as LOGIN (repeatable; one user per token). A seeded
     /// login (alice…) is that user, another login a new user outside the repository, and a
     /// login ending in [bot] an app's bot (github-actions[bot] behaves like GITHUB_TOKEN).
+    /// Jira: LOGIN is an account (alice… or a new one); the token is its API token (Cloud)
+    /// or personal access token (DC).
     #[arg(long = "token", value_name = "TOKEN=LOGIN")]
     pub tokens: Vec<String>,
+}
+
+/// Trackers `backtrack sandbox` can emulate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SandboxTracker {
+    Github,
+    Jira,
+}
+
+/// Jira flavours `backtrack sandbox --tracker jira` can play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JiraFlavor {
+    Cloud,
+    Datacenter,
 }
 
 #[derive(Debug, Args)]
