@@ -37,6 +37,10 @@ pub struct Global {
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Jira scopes: the site's flavour, `cloud` or `datacenter`, instead of reading it from
+    /// the site's serverInfo.
+    #[arg(long, global = true, env = env::JIRA_FLAVOR, value_name = "FLAVOR", value_parser = ["cloud", "datacenter"])]
+    pub jira_flavor: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -234,6 +234,17 @@ impl JiraTracker {
                     Err(TrackerError::Unauthorized { .. }) => {
                         Err(self.credentials_refused(self.anonymous_flavor().await))
                     }
+                    // Jira Cloud's edge answers a Bearer token it cannot parse with 403.
+                    Err(e @ TrackerError::Forbidden { .. })
+                        if matches!(self.credentials, Credentials::Bearer { .. }) =>
+                    {
+                        match self.anonymous_flavor().await {
+                            Some(Flavor::Cloud) => {
+                                Err(self.credentials_refused(Some(Flavor::Cloud)))
+                            }
+                            _ => Err(e),
+                        }
+                    }
                     Err(TrackerError::NotFound { .. }) => Err(TrackerError::Config(format!(
                         "{} does not answer like a Jira site (no /rest/api/2/serverInfo); check {}",
                         crate::sanitize::redact_url(self.client.base()),
@@ -279,7 +290,7 @@ impl JiraTracker {
                 env::JIRA_API_TOKEN
             ),
             (Some(Flavor::Cloud), Credentials::Bearer { .. }) => format!(
-                "Jira Cloud at {site} rejected the credentials (HTTP 401): {} is not set, so {} \
+                "Jira Cloud at {site} rejected the credentials: {} is not set, so {} \
                  was sent as a Data Center personal access token (Bearer); Jira Cloud takes an \
                  API token with the account's email: set {} too",
                 env::JIRA_EMAIL,
@@ -303,11 +314,16 @@ impl JiraTracker {
         TrackerError::Credentials(message)
     }
 
-    /// Turns a 401 into the error that says what to change.
+    /// Turns a 401 (or Jira Cloud's 403 for a token sent as Bearer) into the error that says
+    /// what to change.
     async fn explain(&self, e: TrackerError) -> TrackerError {
+        let flavor = self.site.get().map(|s| s.flavor);
         match e {
-            TrackerError::Unauthorized { .. } => {
-                let flavor = self.site.get().map(|s| s.flavor);
+            TrackerError::Unauthorized { .. } => self.credentials_refused(flavor),
+            TrackerError::Forbidden { .. }
+                if flavor == Some(Flavor::Cloud)
+                    && matches!(self.credentials, Credentials::Bearer { .. }) =>
+            {
                 self.credentials_refused(flavor)
             }
             other => other,
@@ -324,7 +340,10 @@ impl JiraTracker {
     /// type is called Epic.
     fn is_epic(issue: &Value) -> bool {
         let t = issue.get("fields").and_then(|f| f.get("issuetype"));
-        match t.and_then(|t| t.get("hierarchyLevel")).and_then(Value::as_i64) {
+        match t
+            .and_then(|t| t.get("hierarchyLevel"))
+            .and_then(Value::as_i64)
+        {
             Some(level) => level == 1,
             None => t
                 .and_then(|t| t.get("name"))
@@ -424,9 +443,18 @@ mod tests {
         assert_eq!("datacenter".parse::<Flavor>(), Ok(Flavor::DataCenter));
         assert_eq!("server".parse::<Flavor>(), Ok(Flavor::DataCenter));
         assert!("onprem".parse::<Flavor>().is_err());
-        assert_eq!(flavor_of(&json!({"deploymentType": "Cloud"})), Flavor::Cloud);
-        assert_eq!(flavor_of(&json!({"deploymentType": "Server"})), Flavor::DataCenter);
-        assert_eq!(flavor_of(&json!({"deploymentType": "DataCenter"})), Flavor::DataCenter);
+        assert_eq!(
+            flavor_of(&json!({"deploymentType": "Cloud"})),
+            Flavor::Cloud
+        );
+        assert_eq!(
+            flavor_of(&json!({"deploymentType": "Server"})),
+            Flavor::DataCenter
+        );
+        assert_eq!(
+            flavor_of(&json!({"deploymentType": "DataCenter"})),
+            Flavor::DataCenter
+        );
     }
 
     #[test]
@@ -443,20 +471,31 @@ mod tests {
     fn refused_credentials_say_which_variable_to_change() {
         let scope: Scope = "jira:PROJ".parse().unwrap();
         let tracker = |credentials| {
-            JiraTracker::new(&scope, &JiraConfig::new("https://jira.example.com", credentials))
-                .unwrap()
+            JiraTracker::new(
+                &scope,
+                &JiraConfig::new("https://jira.example.com", credentials),
+            )
+            .unwrap()
         };
         let basic = tracker(Credentials::Basic {
             email: "a@example.com".into(),
             token: "secret-cloud-token".into(),
         });
-        let e = basic.credentials_refused(Some(Flavor::DataCenter)).to_string();
-        assert!(e.contains("unset JIRA_EMAIL") && !e.contains("secret"), "{e}");
+        let e = basic
+            .credentials_refused(Some(Flavor::DataCenter))
+            .to_string();
+        assert!(
+            e.contains("unset JIRA_EMAIL") && !e.contains("secret"),
+            "{e}"
+        );
         let bearer = tracker(Credentials::Bearer {
             token: "secret-pat".into(),
         });
         let e = bearer.credentials_refused(Some(Flavor::Cloud)).to_string();
-        assert!(e.contains("set JIRA_EMAIL too") && !e.contains("secret"), "{e}");
+        assert!(
+            e.contains("set JIRA_EMAIL too") && !e.contains("secret"),
+            "{e}"
+        );
         assert!(!e.contains('\n'));
     }
 }

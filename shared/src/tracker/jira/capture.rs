@@ -73,7 +73,13 @@ struct Search<'t> {
 }
 
 impl<'t> Search<'t> {
-    fn new(tracker: &'t JiraTracker, flavor: Flavor, jql: String, fields: Vec<String>, max: u64) -> Self {
+    fn new(
+        tracker: &'t JiraTracker,
+        flavor: Flavor,
+        jql: String,
+        fields: Vec<String>,
+        max: u64,
+    ) -> Self {
         Search {
             tracker,
             flavor,
@@ -114,7 +120,9 @@ impl<'t> Search<'t> {
                 let last = page.get("isLast").and_then(Value::as_bool);
                 // `isLast` where Jira sends it; else the absence of a token. An empty page
                 // ends the walk whatever it claims, so a confused server cannot loop it.
-                self.done = last.unwrap_or(self.token.is_none()) || self.token.is_none() || issues.is_empty();
+                self.done = last.unwrap_or(self.token.is_none())
+                    || self.token.is_none()
+                    || issues.is_empty();
                 Ok(Some((issues, None)))
             }
             Flavor::DataCenter => {
@@ -166,7 +174,10 @@ fn id_of(v: &Value) -> Option<u64> {
 }
 
 fn id_list(ids: &[u64]) -> String {
-    ids.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+    ids.iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What a capture has seen so far.
@@ -244,7 +255,10 @@ impl JiraTracker {
             fields: &fields,
             path: &path,
         };
-        for (list, kind) in [(components, RecordKind::Component), (versions, RecordKind::Version)] {
+        for (list, kind) in [
+            (components, RecordKind::Component),
+            (versions, RecordKind::Version),
+        ] {
             let items = list.as_array().cloned().unwrap_or_default();
             let n = items.len() as u64;
             for raw in items {
@@ -262,15 +276,29 @@ impl JiraTracker {
         let incremental = opts.since.is_some();
         let parent_cursor = opts.since.clone().unwrap_or_default();
         match &opts.since {
-            None => self.walk_full(flavor, &cx, &mut walk, progress, &out).await?,
-            Some(cursor) => {
-                self.walk_changes(flavor, &cx, cursor, opts, &mut walk, &mut report, progress, &out)
+            None => {
+                self.walk_full(flavor, &cx, &mut walk, progress, &out)
                     .await?
+            }
+            Some(cursor) => {
+                self.walk_changes(
+                    flavor,
+                    &cx,
+                    cursor,
+                    opts,
+                    &mut walk,
+                    &mut report,
+                    progress,
+                    &out,
+                )
+                .await?
             }
         }
         self.list_comments(flavor, &cx, &mut walk, &out).await?;
         if incremental {
-            report.coverage.insert(RecordKind::JiraIssue, Coverage::Changes);
+            report
+                .coverage
+                .insert(RecordKind::JiraIssue, Coverage::Changes);
             report
                 .coverage
                 .insert(RecordKind::JiraComment, Coverage::Changes);
@@ -381,7 +409,11 @@ impl JiraTracker {
 
     /// The ids in the scope now, by an id-only sweep; for an epic, its children too (the
     /// epic and its children first, then their subtasks).
-    async fn sweep(&self, flavor: Flavor, cx: &Context<'_>) -> Result<(BTreeSet<u64>, BTreeSet<u64>), TrackerError> {
+    async fn sweep(
+        &self,
+        flavor: Flavor,
+        cx: &Context<'_>,
+    ) -> Result<(BTreeSet<u64>, BTreeSet<u64>), TrackerError> {
         let max = match flavor {
             Flavor::Cloud => ID_PAGE_CLOUD,
             Flavor::DataCenter => ID_PAGE_DC,
@@ -399,7 +431,9 @@ impl JiraTracker {
         if self.epic.is_some() {
             let parents: Vec<u64> = top.iter().copied().collect();
             for batch in parents.chunks(ID_BATCH) {
-                all.extend(ids_of(format!("parent in ({}) ORDER BY key ASC", id_list(batch))).await?);
+                all.extend(
+                    ids_of(format!("parent in ({}) ORDER BY key ASC", id_list(batch))).await?,
+                );
             }
         }
         Ok((all, top))

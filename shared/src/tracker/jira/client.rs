@@ -68,7 +68,8 @@ impl Credentials {
     fn header(&self) -> Result<Option<HeaderValue>, TrackerError> {
         let value = match self {
             Credentials::Basic { email, token } => {
-                let pair = base64::engine::general_purpose::STANDARD.encode(format!("{email}:{token}"));
+                let pair =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{email}:{token}"));
                 format!("Basic {pair}")
             }
             Credentials::Bearer { token } => format!("Bearer {token}"),
@@ -145,7 +146,11 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(base: &str, credentials: &Credentials, retry: RetryPolicy) -> Result<Self, TrackerError> {
+    pub fn new(
+        base: &str,
+        credentials: &Credentials,
+        retry: RetryPolicy,
+    ) -> Result<Self, TrackerError> {
         let shown = || quote(&redact_url(base));
         let mut parsed = url::Url::parse(base.trim().trim_end_matches('/')).map_err(|e| {
             TrackerError::Config(format!(
@@ -227,7 +232,12 @@ impl Client {
         reply.json(path)
     }
 
-    async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Reply, TrackerError> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, TrackerError> {
         let url = format!("{}{}", self.base, path);
         let shown = path;
         let mut attempt: u32 = 0;
@@ -265,7 +275,12 @@ impl Client {
         }
     }
 
-    async fn send_once(&self, method: &Method, url: &str, body: Option<&Value>) -> Result<Reply, String> {
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, String> {
         let mut request = self
             .http
             .request(method.clone(), url)
@@ -314,7 +329,13 @@ impl Client {
     }
 
     /// What a non-success reply means: how long to wait before retrying, or an error.
-    fn classify(&self, method: &Method, path: &str, reply: Reply, attempt: u32) -> Result<Duration, TrackerError> {
+    fn classify(
+        &self,
+        method: &Method,
+        path: &str,
+        reply: Reply,
+        attempt: u32,
+    ) -> Result<Duration, TrackerError> {
         let status = reply.status;
         let retry_after = reply
             .headers
@@ -323,7 +344,8 @@ impl Client {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let wait = retry_after.unwrap_or_else(|| self.backoff(attempt).max(Duration::from_secs(1)));
+            let wait =
+                retry_after.unwrap_or_else(|| self.backoff(attempt).max(Duration::from_secs(1)));
             if wait > self.retry.max_wait || attempt >= self.retry.max_attempts * 2 {
                 return Err(TrackerError::RateLimited {
                     service: SERVICE.into(),
@@ -390,7 +412,12 @@ fn error_message(reply: &Reply) -> String {
         let mut parts: Vec<String> = v
             .get("errorMessages")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         if let Some(errors) = v.get("errors").and_then(Value::as_object) {
             parts.extend(
@@ -442,7 +469,9 @@ mod tests {
     #[test]
     fn secrets_with_stray_characters_are_refused_by_name() {
         assert!(check_secret("ATATT3xFfGF0abc=", "JIRA_API_TOKEN").is_ok());
-        let e = check_secret("abc def", "JIRA_API_TOKEN").unwrap_err().to_string();
+        let e = check_secret("abc def", "JIRA_API_TOKEN")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("JIRA_API_TOKEN") && e.contains("a space"), "{e}");
         assert!(!e.contains("abc"), "{e}");
     }

@@ -215,16 +215,28 @@ fn sprints(v: Option<&Value>) -> Vec<String> {
         .filter_map(|s| match s {
             Value::Object(_) => str_of(s.get("name")),
             Value::String(text) => {
-                let start = text.find(",name=").map(|i| i + 6).or_else(|| {
-                    text.find("[name=").map(|i| i + 6)
-                })?;
+                let start = text
+                    .find(",name=")
+                    .map(|i| i + 6)
+                    .or_else(|| text.find("[name=").map(|i| i + 6))?;
                 let rest = &text[start..];
                 // The name runs to the next `,key=` pair (names may contain commas).
-                let end = [",startDate=", ",endDate=", ",completeDate=", ",activatedDate=", ",sequence=", ",goal=", ",synced=", ",autoStartStop=", ",incompleteIssuesDestinationId=", "]"]
-                    .iter()
-                    .filter_map(|m| rest.find(m))
-                    .min()
-                    .unwrap_or(rest.len());
+                let end = [
+                    ",startDate=",
+                    ",endDate=",
+                    ",completeDate=",
+                    ",activatedDate=",
+                    ",sequence=",
+                    ",goal=",
+                    ",synced=",
+                    ",autoStartStop=",
+                    ",incompleteIssuesDestinationId=",
+                    "]",
+                ]
+                .iter()
+                .filter_map(|m| rest.find(m))
+                .min()
+                .unwrap_or(rest.len());
                 Some(rest[..end].to_string())
             }
             _ => None,
@@ -268,8 +280,14 @@ fn links(v: Option<&Value>) -> Vec<JiraLink> {
                             .map(|id| id.as_str().map_or_else(|| id.to_string(), str::to_string))
                             .unwrap_or_default(),
                         kind: str_of(kind.get("name")).unwrap_or_default(),
-                        phrase: str_of(kind.get(phrase))
-                            .unwrap_or_else(|| if outward { "links to" } else { "is linked from" }.into()),
+                        phrase: str_of(kind.get(phrase)).unwrap_or_else(|| {
+                            if outward {
+                                "links to"
+                            } else {
+                                "is linked from"
+                            }
+                            .into()
+                        }),
                         outward,
                         other: str_of(other.get("key"))?,
                     })
@@ -284,7 +302,10 @@ fn links(v: Option<&Value>) -> Vec<JiraLink> {
 
 /// One issue from a search result or `GET /issue`, with the comments embedded in it. The raw
 /// JSON kept is the issue without its embedded comments (they are records of their own).
-pub fn issue(mut raw: Value, cx: &Context<'_>) -> Result<(JiraIssue, EmbeddedComments), TrackerError> {
+pub fn issue(
+    mut raw: Value,
+    cx: &Context<'_>,
+) -> Result<(JiraIssue, EmbeddedComments), TrackerError> {
     let id = raw
         .get("id")
         .and_then(id_of)
@@ -336,7 +357,12 @@ pub fn issue(mut raw: Value, cx: &Context<'_>) -> Result<(JiraIssue, EmbeddedCom
     let mut labels: Vec<String> = f
         .get("labels")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     labels.sort();
     labels.dedup();
@@ -375,7 +401,11 @@ pub fn issue(mut raw: Value, cx: &Context<'_>) -> Result<(JiraIssue, EmbeddedCom
         fix_versions: sorted_refs(f.get("fixVersions")),
         due_date: date(f.get("duedate")),
         parent: key_of(f.get("parent")),
-        epic_link: cx.fields.epic_link.as_ref().and_then(|id| key_of(f.get(id))),
+        epic_link: cx
+            .fields
+            .epic_link
+            .as_ref()
+            .and_then(|id| key_of(f.get(id))),
         subtasks,
         links: links(f.get("issuelinks")),
         story_points,
@@ -430,12 +460,15 @@ pub fn comment(raw: Value, issue_id: u64, cx: &Context<'_>) -> Result<JiraCommen
     };
     let created_at = time("created")?;
     let updated_at = time("updated").unwrap_or(created_at);
-    let visibility = raw.get("visibility").filter(|v| v.is_object()).map(|v| JiraVisibility {
-        kind: str_of(v.get("type")).unwrap_or_default(),
-        value: str_of(v.get("value"))
-            .or_else(|| str_of(v.get("identifier")))
-            .unwrap_or_default(),
-    });
+    let visibility = raw
+        .get("visibility")
+        .filter(|v| v.is_object())
+        .map(|v| JiraVisibility {
+            kind: str_of(v.get("type")).unwrap_or_default(),
+            value: str_of(v.get("value"))
+                .or_else(|| str_of(v.get("identifier")))
+                .unwrap_or_default(),
+        });
     Ok(JiraComment {
         id,
         issue_id,
@@ -474,8 +507,14 @@ pub fn version(raw: Value, cx: &Context<'_>) -> Result<Version, TrackerError> {
         id,
         name: str_of(raw.get("name")).unwrap_or_default(),
         description: str_of(raw.get("description")).filter(|d| !d.is_empty()),
-        released: raw.get("released").and_then(Value::as_bool).unwrap_or(false),
-        archived: raw.get("archived").and_then(Value::as_bool).unwrap_or(false),
+        released: raw
+            .get("released")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        archived: raw
+            .get("archived")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         start_date: date(raw.get("startDate")),
         release_date: date(raw.get("releaseDate")),
         raw,
@@ -569,20 +608,38 @@ mod tests {
             }
         });
         let (i, embedded) = issue(raw, &cx).unwrap();
-        assert_eq!((i.id, i.key.as_str(), i.project.as_str()), (125595, "BAR-111", "BAR"));
+        assert_eq!(
+            (i.id, i.key.as_str(), i.project.as_str()),
+            (125595, "BAR-111", "BAR")
+        );
         assert_eq!(i.labels, ["alpha", "zeta"]);
-        assert_eq!(i.components.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["API", "UI"]);
+        assert_eq!(
+            i.components
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>(),
+            ["API", "UI"]
+        );
         assert_eq!(i.subtasks, ["BAR-112", "BAR-113"]);
         assert_eq!(i.parent.as_deref(), Some("BAR-22"));
         assert_eq!(i.story_points, Some(5.0));
         assert_eq!(i.sprints, ["Garbage Can Sprint"]);
         assert_eq!(i.status.category.as_deref(), Some("done"));
         assert_eq!(i.assignee.as_ref().unwrap().id, "557058:574b");
-        assert_eq!(i.links.iter().map(|l| l.label()).collect::<Vec<_>>(), ["blocks BAR-7", "is blocked by BAR-9"]);
+        assert_eq!(
+            i.links.iter().map(|l| l.label()).collect::<Vec<_>>(),
+            ["blocks BAR-7", "is blocked by BAR-9"]
+        );
         assert_eq!(i.updated_at.to_rfc3339(), "2022-06-02T14:05:44.150+00:00");
-        assert_eq!(i.url.as_deref(), Some("https://acme.atlassian.net/browse/BAR-111"));
+        assert_eq!(
+            i.url.as_deref(),
+            Some("https://acme.atlassian.net/browse/BAR-111")
+        );
         assert!(matches!(i.description, Some(JiraText::Adf(_))));
-        assert!(i.raw["fields"].get("comment").is_none(), "comments are records of their own");
+        assert!(
+            i.raw["fields"].get("comment").is_none(),
+            "comments are records of their own"
+        );
         assert_eq!(i.comments, 3);
         assert!(embedded.incomplete());
         let c = &embedded.comments[0];
@@ -611,7 +668,10 @@ mod tests {
             }
         });
         let (i, embedded) = issue(raw, &cx).unwrap();
-        assert_eq!(i.description, Some(JiraText::Wiki("h2. Steps\n* one".into())));
+        assert_eq!(
+            i.description,
+            Some(JiraText::Wiki("h2. Steps\n* one".into()))
+        );
         assert_eq!(i.assignee.unwrap().id, "jdoe");
         assert_eq!(i.epic_link.as_deref(), Some("DC-1"));
         assert_eq!(i.story_points, Some(3.5));
@@ -625,12 +685,27 @@ mod tests {
     #[test]
     fn converts_components_and_versions() {
         let f = CustomFields::default();
-        let cx = Context { site: "https://x", fields: &f, path: "/p" };
-        let c = component(json!({"id": "10000", "name": "Backend", "description": "",
-            "lead": {"accountId": "a", "displayName": "Ann"}, "assigneeType": "PROJECT_DEFAULT"}), &cx).unwrap();
-        assert_eq!((c.id, c.name.as_str(), c.description.as_deref()), (10000, "Backend", None));
-        let v = version(json!({"id": "10001", "name": "1.0", "released": true, "archived": false,
-            "releaseDate": "2025-03-01"}), &cx).unwrap();
+        let cx = Context {
+            site: "https://x",
+            fields: &f,
+            path: "/p",
+        };
+        let c = component(
+            json!({"id": "10000", "name": "Backend", "description": "",
+            "lead": {"accountId": "a", "displayName": "Ann"}, "assigneeType": "PROJECT_DEFAULT"}),
+            &cx,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.id, c.name.as_str(), c.description.as_deref()),
+            (10000, "Backend", None)
+        );
+        let v = version(
+            json!({"id": "10001", "name": "1.0", "released": true, "archived": false,
+            "releaseDate": "2025-03-01"}),
+            &cx,
+        )
+        .unwrap();
         assert!(v.released && v.release_date.is_some());
     }
 }
