@@ -14,6 +14,7 @@ mod faultproxy;
 mod functions;
 mod incremental;
 mod integrity;
+mod jira;
 mod lifecycle;
 mod prune;
 mod references;

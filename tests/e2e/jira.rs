@@ -1,0 +1,397 @@
+//! Issue 13: Jira projects and epics, on Jira Cloud and Data Center, snapshot and diff as
+//! GitHub repositories do — against `backtrack sandbox --tracker jira` started as a user
+//! starts it, checked against what the sandbox holds (read through its API as another
+//! client would) and against the request floor.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use crate::snapshot::records_text_at;
+use crate::util::{bin, Run, SandboxProc};
+
+const TOKEN: &str = "sandbox-token";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Cloud,
+    DataCenter,
+}
+
+pub const FLAVORS: [Flavor; 2] = [Flavor::Cloud, Flavor::DataCenter];
+
+impl Flavor {
+    pub fn arg(self) -> &'static str {
+        match self {
+            Flavor::Cloud => "cloud",
+            Flavor::DataCenter => "datacenter",
+        }
+    }
+
+    pub fn api(self) -> &'static str {
+        match self {
+            Flavor::Cloud => "/rest/api/3",
+            Flavor::DataCenter => "/rest/api/2",
+        }
+    }
+
+    /// The `Authorization` another client sends: Basic email:token on Cloud, the personal
+    /// access token as Bearer on Data Center.
+    fn auth(self) -> String {
+        match self {
+            Flavor::Cloud => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD
+                    .encode(format!("tester@example.com:{TOKEN}"))
+            ),
+            Flavor::DataCenter => format!("Bearer {TOKEN}"),
+        }
+    }
+
+    /// How many comments a search embeds in an issue (Cloud caps it; DC embeds all).
+    fn embeds(self) -> u64 {
+        match self {
+            Flavor::Cloud => 100,
+            Flavor::DataCenter => u64::MAX,
+        }
+    }
+}
+
+/// A Jira sandbox process and how to talk to it as another client.
+pub struct Site {
+    pub sandbox: SandboxProc,
+    pub flavor: Flavor,
+}
+
+impl Site {
+    pub fn start(flavor: Flavor, args: &[&str]) -> Site {
+        let mut all = vec!["--tracker", "jira", "--flavor", flavor.arg()];
+        all.extend_from_slice(args);
+        Site {
+            sandbox: SandboxProc::start(&all),
+            flavor,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.sandbox.url
+    }
+
+    /// One API call; retries what `--fault-rate` injects (5xx, 429), as any client must.
+    pub fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let auth = self.flavor.auth();
+        for _ in 0..40 {
+            let (status, reply) = backtrack_tests::http::request_as_blocking(
+                self.url(),
+                method,
+                path,
+                body.clone(),
+                Some(&auth),
+            );
+            if status < 500 && status != 429 {
+                return (status, reply);
+            }
+        }
+        panic!("{method} {path}: still failing after 40 attempts");
+    }
+
+    /// A call that must succeed; its JSON.
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, reply) = self.api(method, path, body);
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {reply}"
+        );
+        reply
+    }
+
+    /// Every issue a JQL search finds, with `fields`.
+    pub fn search(&self, jql: &str, fields: &[&str]) -> Vec<Value> {
+        let mut out = Vec::new();
+        match self.flavor {
+            Flavor::Cloud => {
+                let mut token: Option<String> = None;
+                loop {
+                    let mut body = json!({"jql": jql, "fields": fields, "maxResults": 100});
+                    if let Some(t) = &token {
+                        body["nextPageToken"] = json!(t);
+                    }
+                    let page = self.call("POST", "/rest/api/3/search/jql", Some(body));
+                    out.extend(page["issues"].as_array().cloned().unwrap_or_default());
+                    token = page["nextPageToken"].as_str().map(str::to_string);
+                    if token.is_none() || page["isLast"] == json!(true) {
+                        break;
+                    }
+                }
+            }
+            Flavor::DataCenter => loop {
+                let body =
+                    json!({"jql": jql, "fields": fields, "startAt": out.len(), "maxResults": 100});
+                let page = self.call("POST", "/rest/api/2/search", Some(body));
+                let issues = page["issues"].as_array().cloned().unwrap_or_default();
+                let total = page["total"].as_u64().unwrap() as usize;
+                let empty = issues.is_empty();
+                out.extend(issues);
+                if empty || out.len() >= total {
+                    break;
+                }
+            },
+        }
+        out
+    }
+
+    /// A custom field's id, found by name (ids differ per site).
+    pub fn field_id(&self, name: &str) -> Option<String> {
+        self.call("GET", &format!("{}/field", self.flavor.api()), None)
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == json!(name))
+            .and_then(|f| f["id"].as_str().map(str::to_string))
+    }
+
+    /// The JQL of an epic's first level: the epic and its children.
+    pub fn epic_jql(&self, epic: &str) -> String {
+        match self.flavor {
+            Flavor::Cloud => format!("key = {epic} OR parent = {epic}"),
+            Flavor::DataCenter => {
+                format!("key = {epic} OR parent = {epic} OR \"Epic Link\" = {epic}")
+            }
+        }
+    }
+
+    /// Everything under an epic as the sandbox holds it: issues (the epic, its children and
+    /// their subtasks), each with its comment total.
+    pub fn epic_truth(&self, epic: &str) -> BTreeMap<String, u64> {
+        let top = self.search(
+            &format!("{} ORDER BY key ASC", self.epic_jql(epic)),
+            &["comment"],
+        );
+        let keys: Vec<String> = top
+            .iter()
+            .map(|i| i["key"].as_str().unwrap().to_string())
+            .collect();
+        let subs = self.search(
+            &format!("parent in ({}) ORDER BY key ASC", keys.join(", ")),
+            &["comment"],
+        );
+        top.iter()
+            .chain(&subs)
+            .map(|i| {
+                (
+                    i["key"].as_str().unwrap().to_string(),
+                    i["fields"]["comment"]["total"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// The first epic whose subtree has at least `min` issues.
+    pub fn an_epic(&self, min: usize) -> String {
+        let epics = self.search("issuetype = Epic ORDER BY key ASC", &["summary"]);
+        epics
+            .iter()
+            .map(|e| e["key"].as_str().unwrap().to_string())
+            .find(|k| self.epic_truth(k).len() >= min)
+            .expect("an epic with enough issues")
+    }
+
+    /// Requests per route and in total since the last reset.
+    pub fn stats(&self) -> Value {
+        self.sandbox.stats()
+    }
+}
+
+/// A user with their own store, pointed at a Jira site with the flavour's credentials.
+pub struct JiraUser {
+    pub home: tempfile::TempDir,
+    pub url: String,
+    pub flavor: Flavor,
+}
+
+impl JiraUser {
+    pub fn new(site: &Site) -> JiraUser {
+        JiraUser {
+            home: tempfile::tempdir().unwrap(),
+            url: site.url().to_string(),
+            flavor: site.flavor,
+        }
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.home.path().join("store")
+    }
+
+    /// A command with the flavour's credentials: JIRA_EMAIL + JIRA_API_TOKEN on Cloud, the
+    /// token alone on Data Center.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.args(args)
+            .env("HOME", self.home.path())
+            .env(
+                "BACKTRACK_STORE",
+                format!("file://{}", self.store().display()),
+            )
+            .env_remove("BACKTRACK_CATALOG")
+            .env_remove("BACKTRACK_JIRA_FLAVOR")
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("GH_TOKEN")
+            .env("JIRA_BASE_URL", &self.url)
+            .env("JIRA_API_TOKEN", TOKEN)
+            .stdin(Stdio::null());
+        match self.flavor {
+            Flavor::Cloud => cmd.env("JIRA_EMAIL", "tester@example.com"),
+            Flavor::DataCenter => cmd.env_remove("JIRA_EMAIL"),
+        };
+        cmd
+    }
+
+    pub fn run_with(&self, args: &[&str], env: &[(&str, Option<&str>)]) -> Run {
+        let mut cmd = self.command(args);
+        for (k, v) in env {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let out = cmd.output().expect("run backtrack");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+        }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    /// `snapshot create SCOPE [extra]` as JSON.
+    pub fn snapshot(&self, scope: &str, extra: &[&str]) -> Value {
+        let mut args = vec!["--json", "snapshot", "create", scope];
+        args.extend_from_slice(extra);
+        self.run(&args).ok().json()
+    }
+}
+
+fn id(report: &Value) -> &str {
+    report["id"].as_str().unwrap()
+}
+
+/// Pages a listing of `n` items takes.
+fn pages(n: u64, per: u64) -> u64 {
+    n.div_ceil(per)
+}
+
+/// The fewest requests any client needs for a full capture: the scope check and the
+/// site's field list, components and versions (one each, plus serverInfo to learn the
+/// flavour), the search pages, and a comment listing for each issue with more comments than
+/// a search embeds.
+fn floor(flavor: Flavor, search_pages: u64, comment_totals: impl Iterator<Item = u64>) -> u64 {
+    let listings: u64 = comment_totals
+        .filter(|t| *t > flavor.embeds())
+        .map(|t| pages(t, 100))
+        .sum();
+    5 + search_pages + listings
+}
+
+#[test]
+fn jira_snapshots_hold_what_the_sandbox_holds_at_the_request_floor() {
+    for flavor in FLAVORS {
+        let site = Site::start(
+            flavor,
+            &["--issues", "400", "--comments", "1600", "--seed", "7"],
+        );
+        let user = JiraUser::new(&site);
+        let truth = site.stats()["counts"].clone();
+
+        // A project.
+        let before = site.stats()["total"].as_u64().unwrap();
+        let full = user.snapshot("jira:PROJ", &[]);
+        let made = site.stats()["total"].as_u64().unwrap() - before;
+        assert_eq!(full["mode"], "full", "{full}");
+        assert_eq!(
+            full["counts"]["issues"], truth["issues"],
+            "{flavor:?}: {full}"
+        );
+        assert_eq!(
+            full["counts"]["comments"], truth["comments"],
+            "{flavor:?}: {full}"
+        );
+        assert_eq!(full["counts"]["components"], truth["components"]);
+        assert_eq!(full["counts"]["versions"], truth["versions"]);
+        assert_eq!(
+            full["requests"].as_u64().unwrap(),
+            made,
+            "the report counts every request"
+        );
+        let issues = site.search("project = PROJ ORDER BY key ASC", &["comment"]);
+        let totals: Vec<u64> = issues
+            .iter()
+            .map(|i| i["fields"]["comment"]["total"].as_u64().unwrap())
+            .collect();
+        if flavor == Flavor::Cloud {
+            assert!(
+                totals.iter().any(|t| *t > 100),
+                "the seed has busy issues to list"
+            );
+        }
+        let floor_project = floor(flavor, pages(issues.len() as u64, 100), totals.into_iter());
+        assert!(
+            made * 100 <= floor_project * 105,
+            "{flavor:?}: {made} requests for a floor of {floor_project}: {}",
+            site.stats()["by_route"]
+        );
+
+        // A second snapshot stores almost nothing.
+        let again = user.snapshot("jira:PROJ", &[]);
+        assert_eq!(again["mode"], "incremental", "{again}");
+        assert_eq!(again["counts"], full["counts"]);
+        assert_eq!(again["blobs_written"], 0, "{again}");
+        let first = full["bytes"]["stored_new"].as_u64().unwrap();
+        let second = again["bytes"]["stored_new"].as_u64().unwrap();
+        assert!(
+            second * 100 < first,
+            "{second} bytes stored again of {first}"
+        );
+        assert_eq!(
+            records_text_at(&user.store(), id(&full), site.url()),
+            records_text_at(&user.store(), id(&again), site.url())
+        );
+
+        // An epic: the epic, its children and their subtasks, nothing else.
+        let epic = site.an_epic(8);
+        let under = site.epic_truth(&epic);
+        let before = site.stats()["total"].as_u64().unwrap();
+        let scoped = user.snapshot(&format!("jira:{epic}"), &[]);
+        let made = site.stats()["total"].as_u64().unwrap() - before;
+        assert_eq!(
+            scoped["counts"]["issues"],
+            json!(under.len()),
+            "{epic}: {scoped}"
+        );
+        assert_eq!(
+            scoped["counts"]["comments"],
+            json!(under.values().sum::<u64>()),
+            "{epic}: {scoped}"
+        );
+        let top = site.search(&site.epic_jql(&epic), &["id"]).len() as u64;
+        let floor_epic = floor(
+            flavor,
+            pages(top, 100) + pages(under.len() as u64 - top, 100),
+            under.values().copied(),
+        );
+        assert!(
+            made * 100 <= floor_epic * 105,
+            "{flavor:?} {epic}: {made} requests for a floor of {floor_epic}"
+        );
+        let listed = user
+            .run(&["--json", "snapshot", "list", &format!("jira:{epic}")])
+            .ok()
+            .json();
+        assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    }
+}
