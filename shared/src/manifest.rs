@@ -105,6 +105,44 @@ pub struct ManifestEntry {
     /// count each issue's comments (to spot deletions) without reading any blob.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issue: Option<u64>,
+    /// For records that embed copies of other records (GitHub: an issue embeds its labels
+    /// and its milestone), the keys of those it carries, as `kind:id`: when a definition
+    /// changes without the records carrying it being updated, an incremental capture finds
+    /// them here without reading any blob. Empty when it carries none; absent for kinds that
+    /// embed nothing, and in manifests written before it was recorded (then every record of
+    /// the kind may carry a changed definition).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "key_list")]
+    pub embeds: Option<Vec<RecordKey>>,
+}
+
+/// Record keys as a list of `kind:id` strings: about a third of the size of the structured
+/// form, in a table that holds one list per issue.
+mod key_list {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::record::RecordKey;
+
+    pub fn serialize<S: Serializer>(
+        keys: &Option<Vec<RecordKey>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        keys.as_ref()
+            .map(|ks| ks.iter().map(ToString::to_string).collect::<Vec<_>>())
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<RecordKey>>, D::Error> {
+        let Some(texts) = Option::<Vec<String>>::deserialize(d)? else {
+            return Ok(None);
+        };
+        texts
+            .iter()
+            .map(|t| t.parse().map_err(serde::de::Error::custom))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
 }
 
 impl ManifestEntry {
@@ -478,6 +516,10 @@ mod tests {
                     issue: None,
                     size: 5,
                     stored: None,
+                    embeds: Some(vec![
+                        RecordKey::new(RecordKind::Label, 1),
+                        RecordKey::new(RecordKind::Milestone, 2),
+                    ]),
                 },
                 ManifestEntry {
                     kind: RecordKind::Issue,
@@ -487,6 +529,7 @@ mod tests {
                     issue: None,
                     size: 7,
                     stored: None,
+                    embeds: None,
                 },
                 ManifestEntry {
                     kind: RecordKind::Label,
@@ -496,6 +539,7 @@ mod tests {
                     issue: None,
                     size: 1,
                     stored: None,
+                    embeds: None,
                 },
             ],
         };
@@ -513,6 +557,13 @@ mod tests {
         let entries: Vec<ManifestEntry> = blob::decode(&table.id, &table.compressed).unwrap();
         let back = Manifest::assemble("k", stored.clone(), entries.clone()).unwrap();
         assert_eq!(back, m);
+        // Embedded keys are stored compactly, and only where recorded.
+        let json = serde_json::to_string(&m.entries).unwrap();
+        assert!(
+            json.contains(r#""embeds":["label:1","milestone:2"]"#),
+            "{json}"
+        );
+        assert_eq!(json.matches("embeds").count(), 1, "{json}");
         assert!(Manifest::assemble("k", stored, entries[1..].to_vec()).is_err());
         assert!(serde_json::to_string(&back.trigger)
             .unwrap()

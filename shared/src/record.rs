@@ -138,6 +138,20 @@ impl fmt::Display for RecordKey {
     }
 }
 
+/// The inverse of `Display`: `kind:id`.
+impl FromStr for RecordKey {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (kind, id) = s
+            .split_once(':')
+            .ok_or_else(|| format!("expected KIND:ID, got {s:?}"))?;
+        if id.is_empty() {
+            return Err(format!("expected KIND:ID, got {s:?}"));
+        }
+        Ok(RecordKey::new(kind.parse()?, id))
+    }
+}
+
 /// Open or closed, for issues and milestones alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -532,6 +546,15 @@ mod tests {
             assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
         }
         assert_eq!("comment".parse::<RecordKind>(), Ok(RecordKind::Comment));
+    }
+
+    #[test]
+    fn record_keys_round_trip_through_their_text_form() {
+        let key = RecordKey::new(RecordKind::Milestone, 3);
+        assert_eq!(key.to_string().parse::<RecordKey>(), Ok(key));
+        assert!("label".parse::<RecordKey>().is_err());
+        assert!("label:".parse::<RecordKey>().is_err());
+        assert!("widget:1".parse::<RecordKey>().is_err());
     }
 
     #[test]

@@ -213,6 +213,48 @@ pub trait Tracker: Send + Sync + Debug {
 
     /// Requests made by this tracker so far (captures, writes, retries).
     fn requests(&self) -> u64;
+
+    /// How this tracker's records embed copies of others, if they do (see [`Embedding`]).
+    fn embedding(&self) -> Option<&dyn Embedding> {
+        None
+    }
+}
+
+/// Definitions whose copies a capture must refresh, by key: the current definition, or
+/// `None` where it is gone.
+pub type Refresh = BTreeMap<RecordKey, Option<Record>>;
+
+/// Records that carry copies of other records: a GitHub issue embeds its labels and its
+/// milestone whole (a Jira issue its components, versions and status).
+///
+/// Editing, renaming or deleting such a definition changes every copy without touching
+/// the `updated_at` of the records that carry one, so an incremental listing does not
+/// return them, and a capture that merged the listing into its parent would keep stale
+/// copies where a full capture has current ones. A tracker whose records embed says which
+/// definitions each record carries (kept in the manifest), when a change of a definition
+/// reaches its copies, and how to re-derive a stored record from new definitions without
+/// asking the tracker again — so a capture refreshes exactly the records a change reaches,
+/// from the store, at no request. Everything here is pure: no I/O.
+pub trait Embedding: Send + Sync + Debug {
+    /// The kinds of record that carry copies (GitHub: issues).
+    fn carriers(&self) -> &[RecordKind];
+
+    /// The kinds of record copied into them (GitHub: labels, milestones).
+    fn definitions(&self) -> &[RecordKind];
+
+    /// The definitions `record` carries a copy of; `None` for a kind that carries none.
+    fn embeds(&self, record: &Record) -> Option<Vec<RecordKey>>;
+
+    /// Whether a copy of `new` differs from a copy of `old` (the same definition, as two
+    /// captures saw it): a change to what is not copied (GitHub: a milestone's issue
+    /// counts) reaches no carrier.
+    fn copy_changed(&self, old: &Record, new: &Record) -> bool;
+
+    /// `record` (a carrier as a capture stored it) with its copies of the definitions in
+    /// `refresh` replaced by the current ones, or dropped where they are gone, normalized by
+    /// the same code as a fresh listing: the record a capture made now would hold, byte for
+    /// byte, had the tracker listed it.
+    fn rederive(&self, record: Record, refresh: &Refresh) -> Result<Record, TrackerError>;
 }
 
 /// Writing to a tracker: what rollback needs, on top of reading.

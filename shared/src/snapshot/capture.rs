@@ -15,11 +15,12 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::archive::TableWrite;
+use super::archive::{TableWrite, READS_IN_FLIGHT};
 use super::reuse::{CaptureChecks, Ensured, Inventory, ParentCheck, Reuse};
 use super::Archive;
 use crate::blob::{self, Dictionary, RecordEncoder};
@@ -30,7 +31,7 @@ use crate::lease::{self, LeaseOptions, StoreLease};
 use crate::manifest::{Counts, Manifest, ManifestEntry, Trigger, MANIFEST_FORMAT};
 use crate::record::{Record, RecordKey, RecordSet};
 use crate::scope::Scope;
-use crate::tracker::{Coverage, FetchOptions, Known, Progress, Tracker};
+use crate::tracker::{Coverage, Embedding, FetchOptions, Known, Progress, Refresh, Tracker};
 use crate::units::human_bytes;
 
 use super::reference::SnapshotName;
@@ -119,6 +120,10 @@ pub struct SnapshotReport {
     pub fallback: Option<Fallback>,
     /// How the objects this snapshot reuses were checked (see [`CaptureChecks`]).
     pub checks: CaptureChecks,
+    /// Set when an incremental capture refreshed the parent's copies of definitions its
+    /// records embed (labels, milestones): some changed since the parent, or the parent
+    /// predates recorded embeds.
+    pub refreshed: Option<Refreshed>,
     pub duration_ms: u64,
 }
 
@@ -145,6 +150,21 @@ impl fmt::Display for SnapshotReport {
         writeln!(f, "  capture:  {mode}")?;
         if let Some(fallback) = &self.fallback {
             writeln!(f, "  ⚠ {}; listed everything instead", fallback.reason)?;
+        }
+        if let Some(r) = &self.refreshed {
+            write!(
+                f,
+                "  refreshed: {} record(s) re-derived from the store after {} change(s) to definitions they embed ({} blob(s) read, no tracker request)",
+                r.records, r.definitions, r.read
+            )?;
+            if r.unindexed > 0 {
+                write!(
+                    f,
+                    "; {} record(s) checked once against every current definition, as the parent predates recorded embeds",
+                    r.unindexed
+                )?;
+            }
+            writeln!(f)?;
         }
         if self.checks.repaired > 0 {
             writeln!(
@@ -320,6 +340,7 @@ impl Archive {
                     not_modified,
                     deleted,
                     checks,
+                    refreshed,
                 },
                 mode,
                 fallback,
@@ -352,6 +373,7 @@ impl Archive {
                     blobs_written,
                     fallback,
                     checks,
+                    refreshed,
                     duration_ms: started.elapsed().as_millis() as u64,
                 })
             }
@@ -473,6 +495,9 @@ impl Archive {
             Some(b) => b.manifest.entries.iter().map(|e| e.blob.clone()).collect(),
             None => HashSet::new(),
         };
+        // Kept beside the fetcher, which consumes its own handle.
+        let reader = tracker.clone();
+        let embedding = reader.embedding();
         let (tx, mut rx) = mpsc::channel::<Record>(256);
         let fetch_opts = FetchOptions {
             since: base.as_ref().map(|b| b.manifest.cursor.clone()),
@@ -483,71 +508,21 @@ impl Archive {
         };
         let fetcher = tokio::spawn(async move { tracker.fetch(&fetch_opts, tx).await });
 
-        let mut entries: HashMap<RecordKey, ManifestEntry> = HashMap::new();
-        let mut pending_blobs: HashSet<BlobId> = HashSet::new();
-        let mut writer =
-            BlobWriter::new(self.clone(), inventory.clone(), deep, parent_sizes.clone());
-        let mut encoder = RecordEncoder::new(dict.as_deref())?;
-        // Without a dictionary yet, the first records wait here to train one on.
-        let mut training: Option<(Training, usize)> = dict.is_none().then(|| (Vec::new(), 0));
-
+        let mut intake = Intake {
+            archive: self,
+            embedding,
+            inherited: &inherited,
+            entries: HashMap::new(),
+            pending: HashSet::new(),
+            writer: BlobWriter::new(self.clone(), inventory.clone(), deep, parent_sizes.clone()),
+            encoder: RecordEncoder::new(dict.as_deref())?,
+            // Without a dictionary yet, the first records wait here to train one on.
+            training: dict.is_none().then(|| (Vec::new(), 0)),
+            definitions: (base.is_some() && embedding.is_some()).then(HashMap::new),
+        };
         let consumed: Result<()> = async {
             while let Some(record) = rx.recv().await {
-                let key = record.key();
-                let updated_at = record.updated_at();
-                // The walk may deliver a record twice when it changed during the capture;
-                // keep the newest version.
-                if let Some(existing) = entries.get(&key) {
-                    if existing.updated_at >= updated_at {
-                        continue;
-                    }
-                }
-                let canonical =
-                    blob::canonical_json(&record).map_err(|source| blob::BlobError::Encode {
-                        what: "record",
-                        source,
-                    })?;
-                let id = BlobId::of(&canonical);
-                entries.insert(
-                    key.clone(),
-                    ManifestEntry {
-                        kind: key.kind,
-                        id: key.id,
-                        blob: id.clone(),
-                        updated_at,
-                        size: canonical.len() as u64,
-                        stored: None,
-                        issue: record.issue(),
-                    },
-                );
-                if inherited.contains(&id) || !pending_blobs.insert(id.clone()) {
-                    continue;
-                }
-                if let Some((buffer, bytes)) = &mut training {
-                    *bytes += canonical.len();
-                    buffer.push((id, canonical));
-                    if *bytes >= blob::DICT_TRAINING_BYTES {
-                        let (buffer, _) = training.take().unwrap_or_default();
-                        encoder = self.flush_training(buffer, &mut writer).await?;
-                    }
-                    continue;
-                }
-                // Listed at the size the parent recorded: reused without even compressing it.
-                if writer.reuse_as_recorded(&id) {
-                    continue;
-                }
-                let compressed = encoder.compress(&canonical);
-                writer.put(id, compressed).await?;
-            }
-            if let Some((buffer, bytes)) = training.take() {
-                if bytes >= blob::DICT_MIN_TRAINING_BYTES {
-                    encoder = self.flush_training(buffer, &mut writer).await?;
-                } else {
-                    for (id, canonical) in buffer {
-                        let compressed = encoder.compress(&canonical);
-                        writer.put(id, compressed).await?;
-                    }
-                }
+                intake.accept(record).await?;
             }
             Ok(())
         }
@@ -557,6 +532,20 @@ impl Archive {
         let fetched = joined(fetcher.await)?;
         consumed?;
         let report = fetched?;
+        let refreshed = match (&base, embedding) {
+            (Some(base), Some(embedding)) => {
+                self.refresh_embedded(&mut intake, &base.manifest, embedding, &report)
+                    .await?
+            }
+            _ => None,
+        };
+        intake.finish_training().await?;
+        let Intake {
+            mut entries,
+            writer,
+            encoder,
+            ..
+        } = intake;
         let Written {
             mut stats,
             written: blobs_written,
@@ -622,7 +611,161 @@ impl Archive {
             not_modified: report.not_modified,
             deleted,
             checks,
+            refreshed,
         })
+    }
+
+    /// Refreshes the copies of definitions (labels, milestones) that the parent's records
+    /// embed, where the definitions changed since the parent but the records carrying them
+    /// were not listed again (editing a definition does not update them; see [`Embedding`]).
+    ///
+    /// Changed definitions are those whose record differs from the parent's in what the
+    /// copies show (the parent's copy is read to tell), and those gone. The records carrying
+    /// one are found from the manifest alone ([`ManifestEntry::embeds`]); each is read from
+    /// the store and re-derived by the tracker's own conversion, then taken in like a
+    /// listed record (so through the same blob writer). No tracker request is made.
+    ///
+    /// Entries written before embeds were recorded say nothing of what they carry, and
+    /// builds from before this refresh may have left them holding copies older than the
+    /// parent's own definitions (which no comparison with the parent would reveal). So when
+    /// the parent has such entries, each is read once and re-derived against every current
+    /// definition it carries: stale copies are healed, and its new entry records its embeds,
+    /// so the next capture reads only what a change reaches.
+    async fn refresh_embedded(
+        &self,
+        intake: &mut Intake<'_>,
+        parent: &Manifest,
+        embedding: &dyn Embedding,
+        report: &crate::tracker::FetchReport,
+    ) -> Result<Option<Refreshed>> {
+        let gone: HashSet<&RecordKey> = report.deleted.iter().collect();
+        let mut current = intake.definitions.take().unwrap_or_default();
+        let mut refresh = Refresh::new();
+        let mut edited: Vec<(RecordKey, BlobId)> = Vec::new();
+        // The parent's definitions that were not listed again and stand (a 304, or a kind
+        // listed by changes): read only to check entries that predate recorded embeds.
+        let mut standing: Vec<(RecordKey, BlobId)> = Vec::new();
+        for e in parent
+            .entries
+            .iter()
+            .filter(|e| embedding.definitions().contains(&e.kind))
+        {
+            let key = e.key();
+            match intake.entries.get(&key) {
+                Some(now) if now.blob != e.blob && current.contains_key(&key) => {
+                    edited.push((key, e.blob.clone()));
+                }
+                Some(_) => {}
+                None if report.coverage(e.kind) == Coverage::Complete || gone.contains(&key) => {
+                    refresh.insert(key, None);
+                }
+                None => standing.push((key, e.blob.clone())),
+            }
+        }
+        let mut read = edited.len() as u64;
+        let olds: Vec<(RecordKey, Record)> = self.read_records(edited).await?;
+        for (key, old) in olds {
+            if let Some(new) = current.get(&key) {
+                if embedding.copy_changed(&old, new) {
+                    refresh.insert(key, Some(new.clone()));
+                }
+            }
+        }
+
+        // The parent's carriers this capture did not list again (listed whole, every carrier
+        // still there was), and of those the ones a change reaches, or that cannot say.
+        let carriers: Vec<(BlobId, bool)> = parent
+            .entries
+            .iter()
+            .filter(|e| {
+                embedding.carriers().contains(&e.kind)
+                    && report.coverage(e.kind) != Coverage::Complete
+                    && !intake.entries.contains_key(&e.key())
+                    && !gone.contains(&e.key())
+                    && e.embeds
+                        .as_ref()
+                        .is_none_or(|keys| keys.iter().any(|k| refresh.contains_key(k)))
+            })
+            .map(|e| (e.blob.clone(), e.embeds.is_none()))
+            .collect();
+        let unindexed = carriers.iter().filter(|(_, unindexed)| *unindexed).count() as u64;
+        if refresh.is_empty() && unindexed == 0 {
+            return Ok(None);
+        }
+        // Checking a carrier that cannot say what it embeds takes every current definition:
+        // those listed, and those that stand as the parent has them.
+        if unindexed > 0 {
+            read += standing.len() as u64;
+            current.extend(self.read_records(standing).await?);
+        }
+        read += carriers.len() as u64;
+
+        let mut records = 0u64;
+        let mut stored = stream::iter(carriers)
+            .map(|(blob, unindexed)| {
+                let archive = self.clone();
+                async move {
+                    let (record, _): (Record, u64) = archive.read_blob(&blob).await?;
+                    Ok::<_, Error>((blob, unindexed, record))
+                }
+            })
+            .buffered(READS_IN_FLIGHT);
+        while let Some(next) = stored.next().await {
+            let (was, unindexed, record) = next?;
+            let record = if unindexed {
+                // Without what it carries (no raw JSON to tell), it is kept as it was.
+                let Some(keys) = embedding.embeds(&record) else {
+                    continue;
+                };
+                // Every copy it holds, set to the current definition; one that no longer
+                // exists is dropped.
+                let own: Refresh = keys
+                    .into_iter()
+                    .map(|k| {
+                        let definition = current.get(&k).cloned();
+                        (k, definition)
+                    })
+                    .collect();
+                embedding.rederive(record, &own)?
+            } else {
+                embedding.rederive(record, &refresh)?
+            };
+            if intake.accept(record).await? != was {
+                records += 1;
+            }
+        }
+        let refreshed = Refreshed {
+            definitions: refresh.len() as u64,
+            records,
+            read,
+            unindexed,
+        };
+        tracing::info!(
+            definitions = refreshed.definitions,
+            records,
+            read,
+            unindexed,
+            "refreshed the parent's copies of changed definitions"
+        );
+        Ok(Some(refreshed))
+    }
+
+    /// Reads the parent's records at these blobs, concurrently.
+    async fn read_records(
+        &self,
+        wanted: Vec<(RecordKey, BlobId)>,
+    ) -> Result<Vec<(RecordKey, Record)>> {
+        stream::iter(wanted)
+            .map(|(key, blob)| {
+                let archive = self.clone();
+                async move {
+                    let (record, _): (Record, u64) = archive.read_blob(&blob).await?;
+                    Ok::<_, Error>((key, record))
+                }
+            })
+            .buffer_unordered(READS_IN_FLIGHT)
+            .try_collect()
+            .await
     }
 
     /// Trains the scope's dictionary on the buffered records, then writes them with it.
@@ -647,6 +790,124 @@ impl Archive {
         }
         Ok(encoder)
     }
+}
+
+/// Takes records in, from the tracker's stream or re-derived from the parent: one manifest
+/// entry each (the newest version of a record wins), and one blob write for each blob this
+/// capture neither inherits nor has written already.
+struct Intake<'a> {
+    archive: &'a Archive,
+    embedding: Option<&'a dyn Embedding>,
+    /// The parent's blobs (incremental captures), kept as they are.
+    inherited: &'a HashSet<BlobId>,
+    entries: HashMap<RecordKey, ManifestEntry>,
+    /// Blobs written (or queued) by this capture.
+    pending: HashSet<BlobId>,
+    writer: BlobWriter,
+    encoder: RecordEncoder,
+    /// Records held back, and their bytes, until a dictionary is trained on them.
+    training: Option<(Training, usize)>,
+    /// Incremental captures of a tracker whose records embed definitions: the definitions
+    /// taken in, to compare with the parent's (see [`Archive::refresh_embedded`]).
+    definitions: Option<HashMap<RecordKey, Record>>,
+}
+
+impl Intake<'_> {
+    /// Takes one record in; returns its blob id.
+    async fn accept(&mut self, record: Record) -> Result<BlobId> {
+        let key = record.key();
+        let updated_at = record.updated_at();
+        // The walk may deliver a record twice when it changed during the capture; keep the
+        // newest version.
+        if let Some(existing) = self.entries.get(&key) {
+            if existing.updated_at >= updated_at {
+                return Ok(existing.blob.clone());
+            }
+        }
+        let canonical =
+            blob::canonical_json(&record).map_err(|source| blob::BlobError::Encode {
+                what: "record",
+                source,
+            })?;
+        let id = BlobId::of(&canonical);
+        let embeds = self.embedding.and_then(|e| e.embeds(&record));
+        self.entries.insert(
+            key.clone(),
+            ManifestEntry {
+                kind: key.kind,
+                id: key.id.clone(),
+                blob: id.clone(),
+                updated_at,
+                size: canonical.len() as u64,
+                stored: None,
+                issue: record.issue(),
+                embeds,
+            },
+        );
+        if let (Some(definitions), Some(embedding)) = (&mut self.definitions, self.embedding) {
+            if embedding.definitions().contains(&key.kind) {
+                definitions.insert(key, record);
+            }
+        }
+        if self.inherited.contains(&id) || !self.pending.insert(id.clone()) {
+            return Ok(id);
+        }
+        if let Some((buffer, bytes)) = &mut self.training {
+            *bytes += canonical.len();
+            buffer.push((id.clone(), canonical));
+            if *bytes >= blob::DICT_TRAINING_BYTES {
+                let (buffer, _) = self.training.take().unwrap_or_default();
+                self.encoder = self
+                    .archive
+                    .flush_training(buffer, &mut self.writer)
+                    .await?;
+            }
+            return Ok(id);
+        }
+        // Listed at the size the parent recorded: reused without even compressing it.
+        if self.writer.reuse_as_recorded(&id) {
+            return Ok(id);
+        }
+        let compressed = self.encoder.compress(&canonical);
+        self.writer.put(id.clone(), compressed).await?;
+        Ok(id)
+    }
+
+    /// Writes whatever still waits for a dictionary: with one trained on it when there is
+    /// enough to train on, else without.
+    async fn finish_training(&mut self) -> Result<()> {
+        let Some((buffer, bytes)) = self.training.take() else {
+            return Ok(());
+        };
+        if bytes >= blob::DICT_MIN_TRAINING_BYTES {
+            self.encoder = self
+                .archive
+                .flush_training(buffer, &mut self.writer)
+                .await?;
+        } else {
+            for (id, canonical) in buffer {
+                let compressed = self.encoder.compress(&canonical);
+                self.writer.put(id, compressed).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What an incremental capture did about definitions (labels, milestones) whose copies the
+/// parent's records embed (see [`Archive::refresh_embedded`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Refreshed {
+    /// Definitions edited, renamed or deleted since the parent, in what the records carrying
+    /// them copy.
+    pub definitions: u64,
+    /// Records of the parent re-derived into a new version (no tracker request).
+    pub records: u64,
+    /// Blobs of the parent read from the store to do it.
+    pub read: u64,
+    /// Of the records read, those whose manifest entry predates recorded embeds: each is
+    /// checked once against every current definition it carries.
+    pub unindexed: u64,
 }
 
 /// The parent an incremental capture builds on.
@@ -847,6 +1108,7 @@ struct Captured {
     blobs_written: u64,
     not_modified: u64,
     deleted: u64,
+    refreshed: Option<Refreshed>,
 }
 
 /// The ids a manifest holds, for the tracker's deletion check.
@@ -943,6 +1205,7 @@ mod merge_tests {
             size: 1,
             stored: None,
             issue,
+            embeds: None,
         }
     }
 

@@ -10,6 +10,7 @@
 mod apply;
 mod client;
 mod convert;
+mod embed;
 pub mod fields;
 mod reconcile;
 pub mod sticky;
@@ -28,8 +29,8 @@ use crate::manifest::Cursor;
 use crate::record::{Record, RecordKind};
 use crate::scope::Scope;
 use crate::tracker::{
-    Coverage, FetchOptions, FetchReport, Operation, Progress, Totals, Tracker, TrackerError,
-    TrackerWriter,
+    Coverage, Embedding, FetchOptions, FetchReport, Operation, Progress, Totals, Tracker,
+    TrackerError, TrackerWriter,
 };
 
 /// The public API root.
@@ -396,12 +397,18 @@ impl Tracker for GitHubTracker {
             progress,
             &out,
         );
-        // Four listings in flight at most, which is within what GitHub tolerates for one
-        // token and hides most of the latency of the two long walks.
-        let (labels, milestones, issues, comments) =
-            futures::future::try_join4(labels, milestones, issues, comments)
-                .await
-                .map_err(|e| self.repo_not_found(e))?;
+        // Labels and milestones (a page or two, often a free 304) are read before the issues,
+        // not beside them: an issue then never embeds a definition older than the one this
+        // capture records. A definition edited between the two reads leaves the issue newer
+        // than the definition record, which the next capture sees changed and refreshes the
+        // issues of (see `embed`); the other order would leave an issue stale for good.
+        let (labels, milestones) = futures::future::try_join(labels, milestones)
+            .await
+            .map_err(|e| self.repo_not_found(e))?;
+        // Two listings in flight, within what GitHub tolerates for one token.
+        let (issues, comments) = futures::future::try_join(issues, comments)
+            .await
+            .map_err(|e| self.repo_not_found(e))?;
 
         let mut report = FetchReport::default();
         let mut etags = std::collections::BTreeMap::new();
@@ -451,6 +458,10 @@ impl Tracker for GitHubTracker {
 
     fn requests(&self) -> u64 {
         self.client.requests()
+    }
+
+    fn embedding(&self) -> Option<&dyn Embedding> {
+        Some(&embed::IssueEmbeds)
     }
 }
 

@@ -19,11 +19,14 @@
 //! - `jira/client.rs`: HTTP, credentials, retries (429 `Retry-After`, 5xx backoff).
 //! - `jira/convert.rs`: JSON into records; custom fields found by name through `/field`.
 //! - `jira/capture.rs`: the searches, full and incremental, and deletion detection.
+//! - `jira/embed.rs`: the components and versions an issue carries copies of, refreshed by
+//!   incremental captures when one is renamed or deleted (Jira does not touch the issues).
 //! - `jira/fields.rs`: what a diff compares (Jira's [`crate::diff::Schema`]).
 
 mod capture;
 pub mod client;
 pub mod convert;
+mod embed;
 pub mod fields;
 
 use std::fmt;
@@ -38,7 +41,7 @@ pub use client::{Client, Credentials};
 use crate::config::env;
 use crate::record::Record;
 use crate::scope::Scope;
-use crate::tracker::{FetchOptions, FetchReport, RetryPolicy, Tracker, TrackerError};
+use crate::tracker::{Embedding, FetchOptions, FetchReport, RetryPolicy, Tracker, TrackerError};
 
 /// Jira Cloud or Jira Data Center / Server: which REST version, pagination and text format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -428,6 +431,10 @@ impl Tracker for JiraTracker {
 
     fn requests(&self) -> u64 {
         self.client.requests()
+    }
+
+    fn embedding(&self) -> Option<&dyn Embedding> {
+        Some(&embed::IssueEmbeds)
     }
 }
 

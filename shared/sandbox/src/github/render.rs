@@ -169,14 +169,22 @@ impl<'a> Render<'a> {
         })
     }
 
-    /// An issue's labels as objects, sorted by name like GitHub.
+    /// An issue's labels as objects, in label id order like GitHub today: neither by name
+    /// nor in the order they were applied. A recorded `GET /repos/kubernetes/kubernetes/
+    /// issues/113757` (2023) lists `kind/bug`, `area/security`, `area/apiserver`,
+    /// `sig/api-machinery`, `committee/security-response`… by ascending id, though the
+    /// command that applied them named `area/security` first and `committee/…` before
+    /// `sig/…`; octokit's recorded `POST …/issues/1/labels` of `Foo`, `bAr`, `baZ` (2022)
+    /// answers in that order, which no case-insensitive sort gives. (Recordings from 2017,
+    /// in github3.py's cassettes, still show issue labels sorted by name.) So renaming a
+    /// label never reorders an issue's labels.
     pub(crate) fn issue_labels(&self, i: &Issue) -> Vec<Value> {
         let mut ls: Vec<&Label> = i
             .labels
             .iter()
             .filter_map(|id| self.st.labels.get(id))
             .collect();
-        ls.sort_by_key(|l| l.name.to_lowercase());
+        ls.sort_by_key(|l| l.id);
         ls.into_iter().map(|l| self.label(l)).collect()
     }
 

@@ -56,23 +56,32 @@ fn login(v: Option<&Value>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// One element of an issues listing.
+/// The fields of a milestone that an issue's copy of it does not keep.
+///
 /// An issue embeds a copy of its milestone, including the milestone's running totals
 /// (`open_issues`, `closed_issues`) and `updated_at`, which change whenever *another* issue
 /// of the milestone opens or closes, without touching this issue's `updated_at`. Kept, they
 /// would make every issue of a milestone a new blob on each such change, and an
 /// incremental capture (which only re-reads updated issues) could never match a full one.
 /// The milestone's own record keeps those totals.
-fn strip_milestone_aggregates(raw: &mut Value) {
-    if let Some(m) = raw.get_mut("milestone").and_then(Value::as_object_mut) {
-        for volatile in ["open_issues", "closed_issues", "updated_at"] {
+const MILESTONE_AGGREGATES: [&str; 3] = ["open_issues", "closed_issues", "updated_at"];
+
+/// A milestone object (as the milestones listing or an issue gives it) as an issue's record
+/// keeps its copy.
+pub fn milestone_copy(mut milestone: Value) -> Value {
+    if let Some(m) = milestone.as_object_mut() {
+        for volatile in MILESTONE_AGGREGATES {
             m.remove(volatile);
         }
     }
+    milestone
 }
 
+/// One element of an issues listing.
 pub fn issue(mut raw: Value, path: &str) -> Result<Issue, TrackerError> {
-    strip_milestone_aggregates(&mut raw);
+    if let Some(m) = raw.get_mut("milestone") {
+        *m = milestone_copy(m.take());
+    }
     let mut labels: Vec<String> = raw
         .get("labels")
         .and_then(Value::as_array)

@@ -194,7 +194,7 @@ fn date(v: Option<&Value>) -> Option<NaiveDate> {
         .and_then(|s| NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d").ok())
 }
 
-fn sorted_refs(v: Option<&Value>) -> Vec<JiraRef> {
+pub(super) fn sorted_refs(v: Option<&Value>) -> Vec<JiraRef> {
     let mut refs: Vec<JiraRef> = v
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(|r| named(Some(r))).collect())

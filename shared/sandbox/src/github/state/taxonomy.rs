@@ -1,5 +1,5 @@
-//! Label and milestone writes, and an issue's label set. Deleting either strips it from every issue that carries it
-//! (bumping those issues' `updated_at`, as GitHub does).
+//! Label and milestone writes, and an issue's label set. Deleting either strips it from
+//! every issue that carries it, leaving those issues' `updated_at` alone, like editing it.
 
 use super::super::http::ApiError;
 use axum::http::StatusCode;
@@ -148,14 +148,17 @@ impl State {
         Ok(id)
     }
 
-    /// Deletes a label and strips it from every issue, bumping their `updated_at` as GitHub
-    /// does. A rare write, so scanning the issues is fine.
+    /// Deletes a label and strips it from every issue. Their `updated_at` stays: GitHub
+    /// documents no bump, and clients that sync issues by `since` report deleted labels
+    /// lingering on the issues they hold, as renamed ones do. Of the two readings this is the
+    /// one a client must cope with (noticing the deletion from the labels listing, as it
+    /// must a rename); a bump would only make it easier. A rare write, so scanning the
+    /// issues is fine.
     pub(crate) fn delete_label(&mut self, name: &str) -> Result<(), ApiError> {
         let id = self.label(name)?.id;
         self.labels.remove(&id);
         self.label_index.retain(|_, v| *v != id);
-        let ts = self.next_ts();
-        self.clock = ts;
+        self.clock = self.next_ts();
         let hit: Vec<u64> = self
             .issues
             .iter()
@@ -166,7 +169,6 @@ impl State {
             if let Some(i) = self.issues.get_mut(slot(n)) {
                 i.labels.retain(|&l| l != id);
             }
-            self.touch_issue(n, ts);
         }
         Ok(())
     }
@@ -231,24 +233,15 @@ impl State {
         Ok(())
     }
 
-    /// Deletes a milestone and clears it from its issues (bumping their `updated_at`).
+    /// Deletes a milestone and clears it from its issues, leaving their `updated_at` alone
+    /// (as deleting a label does).
     pub(crate) fn delete_milestone(&mut self, number: u64) -> Result<(), ApiError> {
         self.milestone(number)?;
-        let ts = self.next_ts();
-        self.clock = ts;
-        let hit: Vec<u64> = self
-            .issues
-            .iter()
-            .filter(|i| !i.deleted && i.milestone == Some(number))
-            .map(|i| i.number)
-            .collect();
-        for n in hit {
-            self.unindex_issue(n);
-            if let Some(i) = self.issues.get_mut(slot(n)) {
+        self.clock = self.next_ts();
+        for i in self.issues.iter_mut() {
+            if !i.deleted && i.milestone == Some(number) {
                 i.milestone = None;
-                i.updated_at = ts;
             }
-            self.index_issue(n);
         }
         self.milestones.remove(&number);
         Ok(())

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{all_pages, call, get, opts, send, start, AUTH, REPO};
 use crate::github::SandboxOptions;
@@ -32,7 +32,8 @@ async fn sandbox_deleting_a_label_strips_it_from_issues() {
     assert!(issue["labels"]
         .as_array()
         .is_some_and(|ls| ls.iter().all(|l| l["name"] != "bug")));
-    assert!(issue["updated_at"].as_str().unwrap_or("") > before.as_str());
+    // Stripped without touching the issue, as a rename does not either.
+    assert_eq!(issue["updated_at"].as_str(), Some(before.as_str()));
     let none = get(addr, &format!("{REPO}/issues?state=all&labels=bug")).await;
     assert_eq!(none.json(), json!([]));
     assert_eq!(sb.snapshot_counts().2, 11);
@@ -80,6 +81,50 @@ async fn sandbox_deleting_a_label_strips_it_from_issues() {
     );
     assert_eq!(call(addr, "DELETE", &il, &[AUTH], None).await.status, 204);
     assert_eq!(get(addr, &il).await.json(), json!([]));
+}
+
+/// Issues list their labels by label id, so editing a label (which keeps its id) changes
+/// neither their order nor the issues' `updated_at`.
+#[tokio::test]
+async fn sandbox_issue_labels_keep_id_order_through_label_edits() {
+    let sb = start(opts()).await;
+    let addr = sb.local_addr();
+    let ids = |issue: &Value| -> Vec<u64> {
+        issue["labels"]
+            .as_array()
+            .map(|ls| ls.iter().filter_map(|l| l["id"].as_u64()).collect())
+            .unwrap_or_default()
+    };
+    // Applied out of id (and name) order.
+    let put = send(
+        addr,
+        "PUT",
+        &format!("{REPO}/issues/3/labels"),
+        json!({"labels": ["wontfix", "bug", "question"]}),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{:?}", put.json());
+    let before = get(addr, &format!("{REPO}/issues/3")).await.json();
+    let order = ids(&before);
+    assert_eq!(order.len(), 3);
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    // Rename the first to sort last by name, the last to sort first.
+    for (from, to) in [("bug", "zz-bug"), ("wontfix", "aa-wontfix")] {
+        let r = send(
+            addr,
+            "PATCH",
+            &format!("{REPO}/labels/{from}"),
+            json!({"new_name": to, "color": "123456"}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{:?}", r.json());
+    }
+    let after = get(addr, &format!("{REPO}/issues/3")).await.json();
+    assert_eq!(ids(&after), order);
+    assert_eq!(after["updated_at"], before["updated_at"]);
+    assert!(after["labels"].as_array().is_some_and(|ls| ls
+        .iter()
+        .any(|l| l["name"] == "zz-bug" && l["color"] == "123456")));
 }
 
 #[tokio::test]
@@ -386,8 +431,13 @@ async fn sandbox_milestones() {
         .status,
         204
     );
-    if let Some(n) = in_m2.first().and_then(|i| i["number"].as_u64()) {
-        assert!(get(addr, &format!("{REPO}/issues/{n}")).await.json()["milestone"].is_null());
+    assert!(!in_m2.is_empty());
+    for before in &in_m2 {
+        let now = get(addr, &format!("{REPO}/issues/{}", before["number"]))
+            .await
+            .json();
+        assert!(now["milestone"].is_null());
+        assert_eq!(now["updated_at"], before["updated_at"], "not bumped");
     }
     assert_eq!(get(addr, &format!("{REPO}/milestones/2")).await.status, 404);
     assert_eq!(sb.snapshot_counts().3, 5);
