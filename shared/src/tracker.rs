@@ -78,6 +78,11 @@ pub struct Known {
     pub issues: BTreeSet<u64>,
     /// Comment id → the number of the issue it belongs to.
     pub comments: BTreeMap<u64, u64>,
+    /// Issue → the records it embeds copies of, as the manifest records them (see
+    /// [`Embedding::embeds`]): how a tracker whose issues embed other issues (Jira: parent,
+    /// subtasks, links) finds the neighbours a change or deletion reaches. Issues whose entry
+    /// records nothing are absent.
+    pub embeds: BTreeMap<u64, Vec<RecordKey>>,
 }
 
 /// Live record counts, read cheaply before an incremental capture.

@@ -395,3 +395,234 @@ fn jira_snapshots_hold_what_the_sandbox_holds_at_the_request_floor() {
         assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     }
 }
+
+/// Asserts an incremental snapshot holds exactly what a full capture of the same state
+/// holds, record by record (raw JSON included), then drops the full one so the next
+/// incremental builds on the incremental.
+fn assert_same_as_full(user: &JiraUser, scope: &str, incremental: &Value) {
+    assert_eq!(incremental["mode"], "incremental", "{incremental}");
+    let full = user.snapshot(scope, &["--full"]);
+    assert_eq!(full["mode"], "full", "{full}");
+    assert_eq!(
+        incremental["counts"], full["counts"],
+        "{scope}: {incremental}\n{full}"
+    );
+    let a = records_text_at(&user.store(), id(incremental), &user.url);
+    let b = records_text_at(&user.store(), id(&full), &user.url);
+    assert_eq!(a.len(), b.len(), "{scope}");
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y, "{scope}: incremental and full captures differ");
+    }
+    user.run(&["snapshot", "delete", id(&full), "--force"]).ok();
+}
+
+/// The diff JSON between two snapshots of a scope.
+fn diff_json(user: &JiraUser, scope: &str, from: &str, to: &str) -> Value {
+    user.run(&[
+        "diff", scope, "--from", from, "--to", to, "--format", "json",
+    ])
+    .ok()
+    .json()
+}
+
+fn key_of(issue: &Value) -> String {
+    issue["key"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn jira_incremental_snapshots_equal_full_ones_after_every_kind_of_change() {
+    for flavor in FLAVORS {
+        let site = Site::start(
+            flavor,
+            &["--issues", "300", "--comments", "1200", "--seed", "11"],
+        );
+        let user = JiraUser::new(&site);
+        let api = "/rest/api/2";
+        let epic = site.an_epic(10);
+        let epic_scope = format!("jira:{epic}");
+        let other = site
+            .search("issuetype = Epic ORDER BY key ASC", &["summary"])
+            .iter()
+            .map(key_of)
+            .find(|k| *k != epic)
+            .unwrap();
+        let p0 = user.snapshot("jira:PROJ", &[]);
+        let e0 = user.snapshot(&epic_scope, &[]);
+
+        // What is under the epic, as another client sees it.
+        let children = site.search(
+            &format!(
+                "({}) AND key != {epic} ORDER BY key ASC",
+                site.epic_jql(&epic)
+            ),
+            &["issuetype", "comment", "subtasks", "components"],
+        );
+        let with_subtasks = children
+            .iter()
+            .find(|c| !c["fields"]["subtasks"].as_array().unwrap().is_empty())
+            .expect("a child with subtasks");
+        let moved = key_of(with_subtasks);
+        let moved_subtasks: Vec<String> = with_subtasks["fields"]["subtasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(key_of)
+            .collect();
+        let rest: Vec<&Value> = children.iter().filter(|c| key_of(c) != moved).collect();
+        let edited = key_of(rest[0]);
+        let commented = rest
+            .iter()
+            .find(|c| c["fields"]["comment"]["total"].as_u64().unwrap() >= 2)
+            .map(|c| key_of(c))
+            .expect("a child with two comments");
+        let deleted = rest
+            .iter()
+            .flat_map(|c| {
+                c["fields"]["subtasks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(key_of)
+            })
+            .next()
+            .or_else(|| rest.last().map(|c| key_of(c)))
+            .unwrap();
+
+        // A day of changes by other clients.
+        site.call(
+            "PUT",
+            &format!("{api}/issue/{edited}"),
+            Some(json!({"fields": {
+                "summary": "Edited by a sync script",
+                "description": "Rewritten\n* by a sync",
+                "labels": ["synced"]
+            }})),
+        );
+        site.call(
+            "POST",
+            &format!("{api}/issue/{edited}/comment"),
+            Some(json!({"body": "A new comment"})),
+        );
+        let comments = site.call("GET", &format!("{api}/issue/{commented}/comment"), None);
+        let ids: Vec<String> = comments["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect();
+        site.call(
+            "PUT",
+            &format!("{api}/issue/{commented}/comment/{}", ids[0]),
+            Some(json!({"body": "Edited comment"})),
+        );
+        site.call(
+            "DELETE",
+            &format!("{api}/issue/{commented}/comment/{}", ids[1]),
+            None,
+        );
+        site.call("DELETE", &format!("{api}/issue/{deleted}"), None);
+        let move_to = match flavor {
+            Flavor::Cloud => json!({"fields": {"parent": {"key": other}}}),
+            Flavor::DataCenter => {
+                let link = site
+                    .field_id("Epic Link")
+                    .expect("an Epic Link field on DC");
+                json!({"fields": {link: other}})
+            }
+        };
+        site.call("PUT", &format!("{api}/issue/{moved}"), Some(move_to));
+        // A component some issue in the project carries: deleting it strips it from them
+        // without moving their `updated`.
+        let carried = site
+            .search("component is not EMPTY ORDER BY key ASC", &["components"])
+            .first()
+            .map(|i| {
+                i["fields"]["components"][0]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .expect("an issue with a component");
+        site.call("DELETE", &format!("{api}/component/{carried}"), None);
+
+        let p1 = user.snapshot("jira:PROJ", &[]);
+        assert!(p1["deleted"].as_u64().unwrap() >= 2, "{p1}");
+        assert_same_as_full(&user, "jira:PROJ", &p1);
+        let e1 = user.snapshot(&epic_scope, &[]);
+        assert_same_as_full(&user, &epic_scope, &e1);
+
+        // The epic's diff: the moved issue and its subtasks left the scope, the deleted one
+        // is gone, the rest are changes.
+        let d = diff_json(&user, &epic_scope, id(&e0), id(&e1));
+        let removed: Vec<&str> = d["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["op"] == "removed")
+            .map(|i| i["key"].as_str().unwrap())
+            .collect();
+        assert!(
+            removed.contains(&moved.as_str()),
+            "{moved} not removed: {removed:?}"
+        );
+        for s in &moved_subtasks {
+            assert!(
+                removed.contains(&s.as_str()),
+                "{s} not removed: {removed:?}"
+            );
+        }
+        assert!(
+            removed.contains(&deleted.as_str()),
+            "{deleted} not removed: {removed:?}"
+        );
+        let changes = d["changes"].as_array().unwrap();
+        let has = |key: &str, field: &str| {
+            changes
+                .iter()
+                .any(|c| c["issue_key"] == json!(key) && c["field"] == json!(field))
+        };
+        assert!(has(&edited, "summary") && has(&edited, "description") && has(&edited, "labels"));
+        // Comments of issues that stayed: one deleted, one edited, one added (the removed
+        // issues' comments leave with them).
+        let on_kept = |op: &str| {
+            changes
+                .iter()
+                .filter(|c| {
+                    c["kind"] == "comment"
+                        && c["op"] == json!(op)
+                        && !removed.contains(&c["issue_key"].as_str().unwrap())
+                })
+                .count()
+        };
+        assert_eq!(on_kept("removed"), 1, "{}", d["summary"]);
+        assert_eq!(on_kept("changed"), 1, "{}", d["summary"]);
+        assert_eq!(on_kept("added"), 1, "{}", d["summary"]);
+        // The project's diff shows the move as a change of the epic, and the component as
+        // removed with the issues it left.
+        let d = diff_json(&user, "jira:PROJ", id(&p0), id(&p1));
+        let field = match flavor {
+            Flavor::Cloud => "parent",
+            Flavor::DataCenter => "epic_link",
+        };
+        assert!(
+            d["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["issue_key"] == json!(moved)
+                    && c["field"] == json!(field)
+                    && c["before"] == json!(epic)
+                    && c["after"] == json!(other)),
+            "{moved}: no {field} change in {}",
+            d["changes"]
+        );
+        let gone = d["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["kind"] == "component" && c["op"] == "removed")
+            .unwrap_or_else(|| panic!("no component removal in {}", d["changes"]));
+        assert!(!gone["issue_keys"].as_array().unwrap().is_empty(), "{gone}");
+        assert_eq!(d["summary"]["components_removed"], json!(1));
+    }
+}

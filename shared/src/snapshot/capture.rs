@@ -1118,6 +1118,9 @@ fn known_ids(manifest: &Manifest) -> Known {
         match (e.kind, e.id.parse::<u64>()) {
             (kind, Ok(n)) if kind.is_issue() => {
                 known.issues.insert(n);
+                if let Some(embeds) = &e.embeds {
+                    known.embeds.insert(n, embeds.clone());
+                }
             }
             (kind, Ok(id)) if kind.is_comment() => {
                 if let Some(issue) = e.issue {

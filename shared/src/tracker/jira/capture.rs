@@ -192,6 +192,8 @@ struct Walk {
     newest: Option<DateTime<Utc>>,
     /// Epic scopes: the epic and its children, by id (whose subtasks are in scope too).
     parents: BTreeSet<u64>,
+    /// The issues each issue read holds copies of (parent, subtasks, link ends).
+    related: HashMap<u64, Vec<u64>>,
 }
 
 impl JiraTracker {
@@ -387,6 +389,7 @@ impl JiraTracker {
                 }
                 walk.newest = walk.newest.max(Some(issue.updated_at));
                 walk.fetched.insert(issue.id, issue.updated_at);
+                walk.related.insert(issue.id, convert::related(&issue.raw));
                 if embedded.incomplete() {
                     walk.to_list.push(issue.id);
                 } else {
@@ -543,6 +546,49 @@ impl JiraTracker {
                     .deleted
                     .push(RecordKey::new(RecordKind::JiraComment, comment));
             }
+        }
+        // Issues holding a copy of one that changed, arrived or left: Jira rewrites a
+        // parent's subtask list, a subtask's copy of its parent and both ends of a link
+        // without moving their `updated`. Read them again (a search of their ids).
+        let mut embedded_in: HashMap<u64, Vec<u64>> = HashMap::new();
+        for (carrier, keys) in &known.embeds {
+            for k in keys.iter().filter(|k| k.kind == RecordKind::JiraIssue) {
+                if let Ok(id) = k.id.parse::<u64>() {
+                    embedded_in.entry(id).or_default().push(*carrier);
+                }
+            }
+        }
+        let old = |id: &u64| -> Vec<u64> {
+            known
+                .embeds
+                .get(id)
+                .into_iter()
+                .flatten()
+                .filter(|k| k.kind == RecordKind::JiraIssue)
+                .filter_map(|k| k.id.parse().ok())
+                .collect()
+        };
+        let touched: Vec<u64> = walk.fetched.keys().chain(gone.iter()).copied().collect();
+        let mut neighbours: BTreeSet<u64> = BTreeSet::new();
+        for id in &touched {
+            neighbours.extend(old(id));
+            neighbours.extend(embedded_in.get(id).into_iter().flatten());
+            neighbours.extend(walk.related.get(id).into_iter().flatten());
+        }
+        let again: Vec<u64> = neighbours
+            .into_iter()
+            .filter(|id| current.contains(id) && !walk.fetched.contains_key(id))
+            .collect();
+        if !again.is_empty() {
+            tracing::debug!(
+                issues = again.len(),
+                "reading neighbours of changed issues again"
+            );
+        }
+        for batch in again.chunks(ID_BATCH) {
+            let jql = format!("id in ({}) ORDER BY key ASC", id_list(batch));
+            self.search_into(flavor, jql, &all, cx, walk, progress, out, false)
+                .await?;
         }
         Ok(())
     }

@@ -300,6 +300,35 @@ fn links(v: Option<&Value>) -> Vec<JiraLink> {
     out
 }
 
+/// The ids of the issues an issue's JSON holds copies of: its parent, its subtasks and the
+/// other end of each link (each copy shows the other issue's key, summary, status, priority
+/// and type, which Jira changes without moving this issue's `updated`).
+pub fn related(raw: &Value) -> Vec<u64> {
+    let Some(f) = raw.get("fields") else {
+        return Vec::new();
+    };
+    let mut ids: Vec<u64> = Vec::new();
+    ids.extend(f.get("parent").and_then(|p| p.get("id")).and_then(id_of));
+    ids.extend(
+        f.get("subtasks")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.get("id").and_then(id_of)),
+    );
+    ids.extend(
+        f.get("issuelinks")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.get("outwardIssue").or_else(|| l.get("inwardIssue")))
+            .filter_map(|o| o.get("id").and_then(id_of)),
+    );
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 /// One issue from a search result or `GET /issue`, with the comments embedded in it. The raw
 /// JSON kept is the issue without its embedded comments (they are records of their own).
 pub fn issue(

@@ -7,6 +7,12 @@
 //! copies are swapped in the issue's raw JSON (in the form an issue embeds them), and the
 //! normalized lists are rebuilt from it by the conversion's own code, so the result is the
 //! record a full capture would make.
+//!
+//! An issue also holds copies of other issues (its parent, its subtasks, the other end of
+//! each link: key, summary, status, priority, type). Those are issues, not definitions: the
+//! capture does not re-derive them but lists the neighbours of every issue that changed,
+//! arrived or left again (see `capture`), and finds the ones the parent snapshot knew from
+//! what [`IssueEmbeds::embeds`] records for them.
 
 use serde_json::{Map, Value};
 
@@ -90,6 +96,11 @@ impl Embedding for IssueEmbeds {
                     .map(|id| RecordKey::new(kind, id)),
             );
         }
+        keys.extend(
+            convert::related(raw)
+                .into_iter()
+                .map(|id| RecordKey::new(RecordKind::JiraIssue, id)),
+        );
         Some(keys)
     }
 
