@@ -626,3 +626,267 @@ fn jira_incremental_snapshots_equal_full_ones_after_every_kind_of_change() {
         assert_eq!(d["summary"]["components_removed"], json!(1));
     }
 }
+
+fn assert_one_line_error(run: &Run, needle: &str) {
+    assert_eq!(run.code, 2, "expected exit 2: {run:?}");
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one line on stderr, got: {}",
+        run.stderr
+    );
+    assert!(lines[0].starts_with("error: "), "{}", lines[0]);
+    assert!(
+        lines[0].contains(needle),
+        "{:?} should mention {needle:?}",
+        lines[0]
+    );
+    assert!(
+        !run.stderr.contains(TOKEN) && !run.stdout.contains(TOKEN),
+        "the token leaked: {run:?}"
+    );
+}
+
+fn assert_nothing_written(user: &JiraUser) {
+    let list = user.run(&["--json", "snapshot", "list"]);
+    if list.code == 0 {
+        assert_eq!(
+            list.json(),
+            json!([]),
+            "a failed command left a catalog entry"
+        );
+    }
+    let blobs = user.store().join("blobs");
+    assert!(
+        !blobs.exists() || std::fs::read_dir(&blobs).unwrap().next().is_none(),
+        "blobs were written"
+    );
+}
+
+#[test]
+fn jira_bad_input_is_one_line_exit_2_and_nothing_written() {
+    for flavor in FLAVORS {
+        let site = Site::start(flavor, &["--issues", "40", "--comments", "40"]);
+        let story = site
+            .search("issuetype = Story ORDER BY key ASC", &["summary"])
+            .first()
+            .map(key_of)
+            .expect("a story");
+        let cases: Vec<(&str, Vec<(&str, Option<&str>)>, String)> = vec![
+            ("jira:NOPE", vec![], "project NOPE not found".into()),
+            ("jira:PROJ-9999", vec![], "epic PROJ-9999 not found".into()),
+            (
+                Box::leak(format!("jira:{story}").into_boxed_str()),
+                vec![],
+                format!("{story} is a Story, not an epic"),
+            ),
+            (
+                "jira:PROJ",
+                vec![("JIRA_API_TOKEN", Some("wrong-token"))],
+                "rejected the credentials".into(),
+            ),
+            (
+                "jira:PROJ",
+                match flavor {
+                    // A Data Center personal access token (no email) sent to Cloud.
+                    Flavor::Cloud => vec![("JIRA_EMAIL", None)],
+                    // A Cloud API token (with the account's email) sent to Data Center.
+                    Flavor::DataCenter => vec![("JIRA_EMAIL", Some("tester@example.com"))],
+                },
+                match flavor {
+                    Flavor::Cloud => "set JIRA_EMAIL too".into(),
+                    Flavor::DataCenter => "unset JIRA_EMAIL".into(),
+                },
+            ),
+            (
+                "jira:PROJ",
+                vec![("JIRA_BASE_URL", None)],
+                "JIRA_BASE_URL is not set".into(),
+            ),
+            ("jira:PR-OJ-1", vec![], "invalid scope".into()),
+        ];
+        for (scope, env, needle) in cases {
+            let user = JiraUser::new(&site);
+            let run = user.run_with(&["snapshot", "create", scope], &env);
+            assert_one_line_error(&run, &needle);
+            assert_nothing_written(&user);
+            // A live diff needs the same things.
+            if env.is_empty() && scope != "jira:PR-OJ-1" {
+                let run = user.run(&["diff", scope, "--from", "latest"]);
+                assert_eq!(run.code, 2, "{run:?}");
+            }
+        }
+        // Rollback refuses Jira scopes for now, before reading or writing anything.
+        let user = JiraUser::new(&site);
+        user.snapshot("jira:PROJ", &[]);
+        let before = site.stats()["writes"].clone();
+        let run = user.run(&[
+            "rollback",
+            "jira:PROJ",
+            "--to",
+            "latest",
+            "--execute",
+            "--yes",
+        ]);
+        assert_one_line_error(&run, "not supported by this version yet");
+        assert_eq!(site.stats()["writes"], before);
+    }
+}
+
+#[test]
+fn jira_snapshots_under_injected_faults_are_exact() {
+    // 10% of requests answer 5xx or 429 with Retry-After: retries must not cost a record,
+    // duplicate one, or turn into a false deletion.
+    let site = Site::start(
+        Flavor::Cloud,
+        &[
+            "--issues",
+            "250",
+            "--comments",
+            "900",
+            "--seed",
+            "5",
+            "--fault-rate",
+            "0.1",
+        ],
+    );
+    let user = JiraUser::new(&site);
+    let truth = site.stats()["counts"].clone();
+    let run = user
+        .run(&["-v", "--json", "snapshot", "create", "jira:PROJ"])
+        .ok();
+    let retries = run.stderr.matches("retrying").count();
+    assert!(retries > 0, "no fault was met: {}", run.stderr);
+    let a = run.json();
+    assert_eq!(a["counts"]["issues"], truth["issues"], "{a}");
+    assert_eq!(a["counts"]["comments"], truth["comments"], "{a}");
+    let b = user.snapshot("jira:PROJ", &["--full"]);
+    assert_eq!(
+        records_text_at(&user.store(), id(&a), site.url()),
+        records_text_at(&user.store(), id(&b), site.url()),
+        "two captures of one state under faults differ"
+    );
+    // An edit and a deleted issue, then an incremental under faults equals a full one.
+    let victim = site
+        .search("issuetype = Task ORDER BY key DESC", &["summary"])
+        .first()
+        .map(key_of)
+        .unwrap();
+    site.call(
+        "PUT",
+        "/rest/api/2/issue/PROJ-3",
+        Some(json!({"fields": {"summary": "faulty day"}})),
+    );
+    site.call(
+        "DELETE",
+        &format!("/rest/api/2/issue/{victim}?deleteSubtasks=true"),
+        None,
+    );
+    let c = user.snapshot("jira:PROJ", &[]);
+    assert!(c["deleted"].as_u64().unwrap() >= 1, "{c}");
+    assert_same_as_full(&user, "jira:PROJ", &c);
+}
+
+#[test]
+fn jira_scopes_go_everywhere_a_scope_goes() {
+    let site = Site::start(Flavor::DataCenter, &["--issues", "60", "--comments", "120"]);
+    let user = JiraUser::new(&site);
+    let epic = site.an_epic(3);
+    let epic_scope = format!("jira:{epic}");
+    let first = user.snapshot("jira:proj", &["--name", "before-sync"]);
+    assert_eq!(
+        first["scope"], "jira:proj",
+        "the scope keeps the form it was typed in"
+    );
+    let second = user.snapshot("jira:PROJ", &[]);
+    assert_eq!(
+        second["parent"], first["id"],
+        "one project, one history, whatever the case"
+    );
+    user.snapshot(&epic_scope, &[]);
+
+    let listed = user
+        .run(&["--json", "snapshot", "list", "jira:PROJ"])
+        .ok()
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    let text = user.run(&["snapshot", "list"]).ok().stdout;
+    assert!(
+        text.contains("jira:proj") && text.contains(&epic_scope),
+        "{text}"
+    );
+    let shown = user.run(&["snapshot", "show", "before-sync"]).ok().stdout;
+    assert!(
+        shown.contains("components") && shown.contains("versions"),
+        "{shown}"
+    );
+    let shown = user
+        .run(&["--json", "snapshot", "show", "before-sync"])
+        .ok()
+        .json();
+    assert_eq!(shown["scope"], "jira:proj", "{shown}");
+
+    // Diff snapshot ↔ live after a change, in all three formats.
+    site.call(
+        "PUT",
+        "/rest/api/2/issue/PROJ-2",
+        Some(json!({"fields": {"summary": "Changed live"}})),
+    );
+    let text = user.run(&["diff", "jira:PROJ"]).ok().stdout;
+    assert!(
+        text.contains("PROJ-2 Changed live") && text.contains("Summary"),
+        "{text}"
+    );
+    let md = user
+        .run(&["diff", "jira:PROJ", "--format", "markdown"])
+        .ok()
+        .stdout;
+    assert!(
+        md.contains("PROJ-2") && md.contains("| Components |"),
+        "{md}"
+    );
+    let j = user
+        .run(&["diff", "jira:PROJ", "--format", "json"])
+        .ok()
+        .json();
+    assert_eq!(j["schema_version"], 1);
+    assert_eq!(j["summary"]["total"], 1, "{j}");
+    assert_eq!(j["changes"][0]["issue_key"], "PROJ-2");
+    assert_eq!(j["changes"][0]["field"], "summary");
+    let exit = user.run(&["diff", "jira:PROJ", "--exit-code"]);
+    assert_eq!(exit.code, 1, "{exit:?}");
+
+    user.run(&["verify", "--all"]).ok();
+    user.run(&["verify", "jira:PROJ"]).ok();
+    let preview = user
+        .run(&["--json", "prune", "jira:PROJ", "--keep-last", "1"])
+        .ok()
+        .json();
+    assert_eq!(preview["executed"], false, "{preview}");
+    user.run(&["prune", "jira:PROJ", "--keep-last", "1", "--execute"])
+        .ok();
+    let listed = user
+        .run(&["--json", "snapshot", "list", "jira:PROJ"])
+        .ok()
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let epic_id = user
+        .run(&["--json", "snapshot", "list", &epic_scope])
+        .ok()
+        .json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    user.run(&["snapshot", "delete", &epic_id]).ok();
+    let listed = user
+        .run(&["--json", "snapshot", "list", &epic_scope])
+        .ok()
+        .json();
+    assert_eq!(listed, json!([]));
+    user.run(&["verify", "--all"]).ok();
+}
