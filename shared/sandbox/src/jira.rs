@@ -23,8 +23,7 @@
 //! from the CLI and prints the base URL as its first stdout line.
 //!
 //! # What it serves
-//! Under `/rest/api/2` on both flavours and `/rest/api/3` on Cloud (`/rest/api/latest` = 2 on
-//! Data Center): `serverInfo` (`deploymentType` `Cloud` or `DataCenter`, version 9.12 on DC),
+//! Under `/rest/api/2` on both flavours and `/rest/api/3` on Cloud (`/rest/api/latest` = 2): `serverInfo` (`deploymentType` `Cloud` or `DataCenter`, version 9.12 on DC),
 //! `myself`, `user`, `user/search`, `user/assignable/search`, `field`, `project`,
 //! `project/search`, `project/{key}`, `project/{key}/components`, `project/{key}/versions`,
 //! `project/{key}/statuses`, `issuetype`, `status`, `statuscategory`, `priority`,
@@ -437,7 +436,12 @@ fn add_token_accounts(config: &Config, st: &mut State) -> Tokens {
 
 fn router(shared: Arc<Shared>) -> Router {
     let cloud = shared.flavor() == Flavor::Cloud;
-    let versions: &[&str] = if cloud { &["2", "3"] } else { &["2", "latest"] };
+    // `latest` is v2 on both (clients such as PyPI `jira` use it for a few calls).
+    let versions: &[&str] = if cloud {
+        &["2", "3", "latest"]
+    } else {
+        &["2", "latest"]
+    };
     let mut app = Router::new();
     for v in versions {
         let r = |path: &str| format!("/rest/api/{v}{path}");

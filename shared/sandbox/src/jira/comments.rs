@@ -11,11 +11,31 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::{json, Map, Value};
 
+use super::doc::Doc;
 use super::http::{parse_object, Actor, Ctx, JiraError, Params, Reply};
 use super::render::Render;
 use super::state::edit::read_visibility;
 use super::state::State as Store;
 use super::Shared;
+
+/// A comment body with nothing in it is refused, in either form.
+fn non_empty(d: Option<Doc>) -> Result<Doc, JiraError> {
+    let empty = match &d {
+        None => true,
+        Some(Doc::Adf(v)) => v
+            .get("content")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty),
+        Some(Doc::Wiki(w)) => w.trim().is_empty(),
+    };
+    match d {
+        Some(d) if !empty => Ok(d),
+        _ => Err(JiraError::field(
+            "comment",
+            "Comment body can not be empty!",
+        )),
+    }
+}
 
 /// Cloud's largest comment page.
 const CLOUD_MAX_COMMENTS: i64 = 100;
@@ -139,12 +159,7 @@ pub(crate) async fn create(
             .read_doc(v, ctx.v3())
             .map_err(|m| JiraError::field("comment", &m))?,
     };
-    let Some(doc) = doc else {
-        return Err(JiraError::field(
-            "comment",
-            "Comment body can not be empty!",
-        ));
-    };
+    let doc = non_empty(doc)?;
     let vis =
         read_visibility(b.get("visibility")).map_err(|m| JiraError::field("commentLevel", &m))?;
     let props = properties(&b)?;
@@ -192,11 +207,10 @@ pub(crate) async fn update(
     let (_, cid) = find(&st, &key, &cid)?;
     let doc = match b.get("body") {
         None => None,
-        Some(v) => Some(
+        Some(v) => Some(non_empty(
             st.read_doc(v, ctx.v3())
-                .map_err(|m| JiraError::field("comment", &m))?
-                .ok_or_else(|| JiraError::field("comment", "Comment body can not be empty!"))?,
-        ),
+                .map_err(|m| JiraError::field("comment", &m))?,
+        )?),
     };
     let vis = if b.contains_key("visibility") {
         Some(

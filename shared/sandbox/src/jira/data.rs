@@ -622,13 +622,11 @@ fn summary(rng: &mut ChaCha8Rng, kind: Kind) -> String {
             FAILS.choose(rng).copied().unwrap_or("times out"),
             WHEN.choose(rng).copied().unwrap_or("after a page refresh")
         ),
-        Kind::Task => format!(
-            "{}",
-            TASKS
-                .choose(rng)
-                .copied()
-                .unwrap_or("Document the release process")
-        ),
+        Kind::Task => TASKS
+            .choose(rng)
+            .copied()
+            .unwrap_or("Document the release process")
+            .to_owned(),
         _ => {
             if rng.random_bool(0.5) {
                 format!(

@@ -28,7 +28,7 @@ fn object<'a>(
     }
 }
 
-fn str_ref<'v>(v: &'v Value, keys: &[&str]) -> Option<String> {
+fn str_ref(v: &Value, keys: &[&str]) -> Option<String> {
     keys.iter().find_map(|k| {
         v.get(*k).and_then(|x| {
             x.as_str()

@@ -704,7 +704,7 @@ fn compile_expr(
             let p = compile_expr(st, inner, v, warnings)?;
             Box::new(move |s, i| !p(s, i))
         }
-        Expr::Clause(c) => match compile_clause(st, c, v) {
+        Expr::Clause(c) => match compile_clause(st, c, v, warnings) {
             Ok(p) => p,
             Err(e) if e.soft && !v.strict => {
                 warnings.push(e.message);
@@ -726,7 +726,7 @@ enum SetOp {
 }
 
 fn set_op(c: &Clause) -> Result<SetOp, JqlError> {
-    let empty = c.values.iter().any(|v| *v == Val::Empty);
+    let empty = c.values.contains(&Val::Empty);
     Ok(match (c.op.as_str(), empty) {
         ("=" | "in", false) => SetOp::In,
         ("!=" | "not in", false) => SetOp::NotIn,
@@ -828,7 +828,34 @@ fn issue_ref(st: &State, s: &str, field: &str) -> Result<u64, JqlError> {
     }
 }
 
-fn compile_clause(st: &State, c: &Clause, v: Validate) -> Result<Pred, JqlError> {
+/// Resolves issue references; outside strict validation a missing one is a warning and the
+/// rest still count.
+fn issue_refs(
+    st: &State,
+    c: &Clause,
+    field: &str,
+    v: Validate,
+    warnings: &mut Vec<String>,
+) -> Result<HashSet<u64>, JqlError> {
+    let mut set = HashSet::new();
+    for s in strs(c) {
+        match issue_ref(st, s, field) {
+            Ok(id) => {
+                set.insert(id);
+            }
+            Err(e) if e.soft && !v.strict => warnings.push(e.message),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(set)
+}
+
+fn compile_clause(
+    st: &State,
+    c: &Clause,
+    v: Validate,
+    warnings: &mut Vec<String>,
+) -> Result<Pred, JqlError> {
     let Some(f) = field_of(st, &c.field) else {
         return Err(no_field(&c.field));
     };
@@ -855,18 +882,12 @@ fn compile_clause(st: &State, c: &Clause, v: Validate) -> Result<Pred, JqlError>
                 return Ok(Box::new(move |_, i| cmp_op(&op, i.num.cmp(&num))));
             }
             let op = set_op(c)?;
-            let mut set = HashSet::new();
-            for s in strs(c) {
-                set.insert(issue_ref(st, s, name)?);
-            }
+            let set = issue_refs(st, c, name, v, warnings)?;
             Ok(set_pred(op, set, |_, i| vec![i.id]))
         }
         F::Parent | F::EpicLink => {
             let op = set_op(c)?;
-            let mut set = HashSet::new();
-            for s in strs(c) {
-                set.insert(issue_ref(st, s, name)?);
-            }
+            let set = issue_refs(st, c, name, v, warnings)?;
             if f == F::Parent {
                 Ok(set_pred(op, set, |_, i| i.parent.into_iter().collect()))
             } else {
@@ -1259,7 +1280,7 @@ impl Compiled {
     pub(crate) fn run(&self, st: &State) -> Vec<u64> {
         let mut hits: Vec<&Issue> = st.issues.values().filter(|i| self.matches(st, i)).collect();
         if self.order.is_empty() {
-            hits.sort_by(|a, b| b.num.cmp(&a.num));
+            hits.sort_by_key(|i| std::cmp::Reverse(i.num));
         } else {
             hits.sort_by(|a, b| {
                 for (k, desc) in &self.order {

@@ -380,9 +380,7 @@ fn read_date(b: &Map<String, Value>, key: &str) -> Result<Option<Option<NaiveDat
             .map_err(|_| {
                 bad_field(
                     key,
-                    &format!(
-                        "Invalid date format. Please enter the date in the format \"yyyy-MM-dd\"."
-                    ),
+                    "Invalid date format. Please enter the date in the format \"yyyy-MM-dd\".",
                 )
             }),
         Some(_) => Err(bad_field(key, "The date must be a string (yyyy-MM-dd).")),
