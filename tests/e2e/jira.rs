@@ -890,3 +890,234 @@ fn jira_scopes_go_everywhere_a_scope_goes() {
     assert_eq!(listed, json!([]));
     user.run(&["verify", "--all"]).ok();
 }
+
+fn python() -> String {
+    match std::env::var("BACKTRACK_TEST_PYTHON") {
+        Ok(p) if !p.trim().is_empty() => p,
+        _ => panic!(
+            "BACKTRACK_TEST_PYTHON is not set: run the project's test command, which creates \
+             .venv with PyPI jira and sets it"
+        ),
+    }
+}
+
+#[test]
+fn jira_changes_made_by_pypi_jira_all_show_in_the_diff_and_nothing_else() {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("py/jira_changes.py");
+    for flavor in FLAVORS {
+        let site = Site::start(
+            flavor,
+            &["--issues", "150", "--comments", "400", "--seed", "21"],
+        );
+        let user = JiraUser::new(&site);
+        let before = user.snapshot("jira:PROJ", &[]);
+        let out = Command::new(python())
+            .arg(&script)
+            .args([site.url(), flavor.arg(), TOKEN, "PROJ"])
+            .output()
+            .expect("run jira_changes.py");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "jira_changes.py failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let did: Value = stdout
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l).ok())
+            .expect("the script's JSON summary");
+        let after = user.snapshot("jira:PROJ", &[]);
+        let d = diff_json(&user, "jira:PROJ", id(&before), id(&after));
+        // The live diff says the same.
+        let live = user
+            .run(&[
+                "diff",
+                "jira:PROJ",
+                "--from",
+                id(&before),
+                "--format",
+                "json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(
+            live["changes"], d["changes"],
+            "{flavor:?}: snapshot and live diffs differ"
+        );
+
+        let edited = did["edited"].as_str().unwrap();
+        let subtask = did["subtask"].as_str().unwrap();
+        // (issue key, kind, field, op, before, after); `Value::Null` where the value is not
+        // checked exactly.
+        let mut expected: Vec<(String, &str, &str, &str, Value, Value)> = vec![
+            (
+                edited.into(),
+                "issue",
+                "summary",
+                "changed",
+                did["summary"][0].clone(),
+                did["summary"][1].clone(),
+            ),
+            (
+                edited.into(),
+                "issue",
+                "description",
+                "changed",
+                Value::Null,
+                Value::Null,
+            ),
+            (
+                edited.into(),
+                "issue",
+                "status",
+                "changed",
+                did["status"][0].clone(),
+                did["status"][1].clone(),
+            ),
+            (
+                edited.into(),
+                "issue",
+                "assignee",
+                "changed",
+                did["assignee"][0].clone(),
+                did["assignee"][1].clone(),
+            ),
+            (
+                edited.into(),
+                "issue",
+                "components",
+                "added",
+                Value::Null,
+                did["components_added"][0].clone(),
+            ),
+            (
+                edited.into(),
+                "issue",
+                "story_points",
+                "changed",
+                Value::Null,
+                Value::Null,
+            ),
+            (
+                edited.into(),
+                "issue",
+                "subtasks",
+                "added",
+                Value::Null,
+                json!(subtask),
+            ),
+            (
+                subtask.into(),
+                "issue",
+                "*",
+                "added",
+                Value::Null,
+                Value::Null,
+            ),
+            (
+                did["comment_deleted"]["issue"].as_str().unwrap().into(),
+                "comment",
+                "*",
+                "removed",
+                Value::Null,
+                Value::Null,
+            ),
+            (
+                did["moved"]["issue"].as_str().unwrap().into(),
+                "issue",
+                did["moved"]["field"].as_str().unwrap(),
+                "changed",
+                did["moved"]["from"].clone(),
+                did["moved"]["to"].clone(),
+            ),
+        ];
+        for l in did["labels_added"].as_array().unwrap() {
+            expected.push((
+                edited.into(),
+                "issue",
+                "labels",
+                "added",
+                Value::Null,
+                l.clone(),
+            ));
+        }
+        for l in did["labels_removed"].as_array().unwrap() {
+            expected.push((
+                edited.into(),
+                "issue",
+                "labels",
+                "removed",
+                l.clone(),
+                Value::Null,
+            ));
+        }
+        let changes = d["changes"].as_array().unwrap();
+        let shown: Vec<String> = changes
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {} {} {}",
+                    c["issue_key"], c["kind"], c["field"], c["op"]
+                )
+            })
+            .collect();
+        assert_eq!(
+            changes.len(),
+            expected.len(),
+            "{flavor:?}: the diff has other changes than the script made: {shown:#?}\nscript: {did}"
+        );
+        for (key, kind, field, op, before_v, after_v) in &expected {
+            let c = changes
+                .iter()
+                .find(|c| {
+                    c["issue_key"] == json!(key)
+                        && c["kind"] == json!(kind)
+                        && c["field"] == json!(field)
+                        && c["op"] == json!(op)
+                        && (after_v.is_null() || op == &"changed" || c["after"] == *after_v)
+                        && (before_v.is_null() || op == &"changed" || c["before"] == *before_v)
+                })
+                .unwrap_or_else(|| {
+                    panic!("{flavor:?}: no {key} {kind} {field} {op} in {shown:#?}")
+                });
+            if *op == "changed" {
+                assert!(!c["before"].is_null() || !c["after"].is_null(), "{c}");
+                assert_ne!(c["before"], c["after"], "{c}");
+                if !before_v.is_null() {
+                    assert_eq!(c["before"], *before_v, "{c}");
+                }
+                if !after_v.is_null() {
+                    assert_eq!(c["after"], *after_v, "{c}");
+                }
+            }
+        }
+        let points = changes
+            .iter()
+            .find(|c| c["field"] == "story_points")
+            .unwrap();
+        assert_eq!(points["after"].as_f64(), Some(8.0), "{points}");
+        assert_eq!(
+            points["before"].as_f64(),
+            did["story_points"][0].as_f64(),
+            "{points}"
+        );
+        let description = changes
+            .iter()
+            .find(|c| c["field"] == "description")
+            .unwrap();
+        assert!(
+            description["after"]
+                .as_str()
+                .unwrap()
+                .contains("retries up to three times"),
+            "{description}"
+        );
+        assert!(
+            !description["hunks"].as_array().unwrap().is_empty(),
+            "{description}"
+        );
+        let deleted = changes.iter().find(|c| c["kind"] == "comment").unwrap();
+        assert_eq!(deleted["key"], did["comment_deleted"]["id"], "{deleted}");
+    }
+}
