@@ -369,6 +369,34 @@ pub struct RepairArgs {
 pub enum BenchCmd {
     /// Diff two snapshots of a large sandbox repository with a fraction of issues changed.
     Diff(BenchDiffArgs),
+    /// Capture a Jira project (Cloud and Data Center) against the request floor and a naive
+    /// per-issue client, on one sandbox with per-request latency.
+    Jira(BenchJiraArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchJiraArgs {
+    #[arg(long, default_value_t = 5_000)]
+    pub issues: u64,
+    #[arg(long, default_value_t = 25_000)]
+    pub comments: u64,
+    /// Latency the sandbox adds to every request.
+    #[arg(long, default_value_t = 50)]
+    pub latency_ms: u64,
+    /// Only this flavour (default: both).
+    #[arg(long)]
+    pub flavor: Option<JiraFlavor>,
+    /// Requests the naive client keeps in flight (scripts usually make one at a time).
+    #[arg(long, default_value_t = 1)]
+    pub naive_concurrency: usize,
+    /// Leave the naive client out (it takes minutes at the defaults).
+    #[arg(long)]
+    pub skip_naive: bool,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Every figure as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

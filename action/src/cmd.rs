@@ -1,6 +1,7 @@
 //! One module per subcommand, each with the same shape: `run(ctx, args) -> Result<Outcome>`.
 
 pub mod bench;
+pub mod bench_jira;
 pub mod comment;
 pub mod demo;
 pub mod diff;

@@ -76,12 +76,8 @@ def main():
     })
     start = next(t for t in j.transitions(edited) if t["to"]["name"] == "In Progress")
     j.transition_issue(edited, start["id"])
-    users = j.search_assignable_users_for_issues(query="", project=project, maxResults=50)
-    assignee = next(u for u in users if u.displayName != before["assignee"])
-    if cloud:
-        edited.update(fields={"assignee": {"accountId": assignee.accountId}})
-    else:
-        edited.update(fields={"assignee": {"name": assignee.name}})
+    # The client resolves the login to the account (Cloud) or user (Data Center).
+    j.assign_issue(edited, "bob" if before["assignee"] == "Alice Martin" else "alice")
 
     subtask_type = next(t for t in j.issue_types() if t.subtask)
     subtask = j.create_issue(fields={
