@@ -242,10 +242,13 @@ pub enum JiraFlavor {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Issues in the demo repository.
+    /// Which tracker the tour runs on: a GitHub repository, or a Jira epic.
+    #[arg(long, value_enum, default_value = "github")]
+    pub tracker: SandboxTracker,
+    /// Issues in the demo repository (or Jira project).
     #[arg(long, default_value_t = 60)]
     pub issues: u64,
-    /// Comments in the demo repository.
+    /// Comments in the demo repository (or Jira project).
     #[arg(long, default_value_t = 240)]
     pub comments: u64,
 }

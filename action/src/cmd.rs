@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bench_jira;
 pub mod comment;
 pub mod demo;
+pub mod demo_jira;
 pub mod diff;
 pub mod init;
 pub mod prune;

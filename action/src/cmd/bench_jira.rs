@@ -129,7 +129,14 @@ async fn one(args: &BenchJiraArgs, flavor: jira::Flavor) -> Result<Figures> {
     };
 
     eprintln!("computing the request floor…");
-    let issues = search(&client, flavor, "project = PROJ ORDER BY key ASC", &["comment"], 100).await?;
+    let issues = search(
+        &client,
+        flavor,
+        "project = PROJ ORDER BY key ASC",
+        &["comment"],
+        100,
+    )
+    .await?;
     let embeds = match flavor {
         jira::Flavor::Cloud => jira::CLOUD_EMBEDDED_COMMENTS as u64,
         jira::Flavor::DataCenter => u64::MAX,
@@ -160,7 +167,10 @@ async fn one(args: &BenchJiraArgs, flavor: jira::Flavor) -> Result<Figures> {
     let full: Value = serde_json::from_str(&out).context("the snapshot's JSON report")?;
     let full_requests = sandbox.stats().total - before;
     if full["requests"].as_u64() != Some(full_requests) {
-        bail!("the report says {} requests, the sandbox counted {full_requests}", full["requests"]);
+        bail!(
+            "the report says {} requests, the sandbox counted {full_requests}",
+            full["requests"]
+        );
     }
     eprintln!("backtrack: next snapshot…");
     let before = sandbox.stats().total;
@@ -222,7 +232,8 @@ async fn search(
                 client.post("/rest/api/3/search/jql", &body).await?
             }
             jira::Flavor::DataCenter => {
-                let body = json!({"jql": jql, "fields": fields, "startAt": out.len(), "maxResults": page});
+                let body =
+                    json!({"jql": jql, "fields": fields, "startAt": out.len(), "maxResults": page});
                 client.post("/rest/api/2/search", &body).await?
             }
         };
@@ -243,11 +254,17 @@ async fn search(
 /// The naive backup: keys from a search at Jira's default page size, then one GET of each
 /// issue and one GET of its comments.
 async fn naive(client: &Client, flavor: jira::Flavor, api: &str, concurrency: usize) -> Result<()> {
-    let keys: Vec<String> = search(client, flavor, "project = PROJ ORDER BY key ASC", &["key"], 50)
-        .await?
-        .iter()
-        .filter_map(|i| i["key"].as_str().map(str::to_string))
-        .collect();
+    let keys: Vec<String> = search(
+        client,
+        flavor,
+        "project = PROJ ORDER BY key ASC",
+        &["key"],
+        50,
+    )
+    .await?
+    .iter()
+    .filter_map(|i| i["key"].as_str().map(str::to_string))
+    .collect();
     futures::stream::iter(keys.into_iter().map(|key| async move {
         client.get(&format!("{api}/issue/{key}")).await?;
         client.get(&format!("{api}/issue/{key}/comment")).await?;

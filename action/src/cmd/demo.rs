@@ -98,6 +98,9 @@ async fn wreck(tracker: &GitHubTracker) -> Result<Vec<String>> {
 }
 
 pub async fn run(args: DemoArgs) -> Result<Outcome> {
+    if args.tracker == crate::cli::SandboxTracker::Jira {
+        return super::demo_jira::run(args).await;
+    }
     let sandbox = Sandbox::start(SandboxOptions {
         issues: args.issues,
         comments: args.comments,

@@ -232,6 +232,21 @@ impl Client {
         reply.json(path)
     }
 
+    /// Any other request (`PUT`, `DELETE`, a `POST` that is not a search), with the same
+    /// retry rules; its JSON, `null` for an empty answer.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, TrackerError> {
+        let reply = self.send(method, path, body).await?;
+        if reply.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        reply.json(path)
+    }
+
     async fn send(
         &self,
         method: Method,
