@@ -46,6 +46,8 @@ pub mod schema;
 mod text;
 
 #[cfg(test)]
+mod jira_tests;
+#[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
