@@ -1121,3 +1121,81 @@ fn jira_changes_made_by_pypi_jira_all_show_in_the_diff_and_nothing_else() {
         assert_eq!(deleted["key"], did["comment_deleted"]["id"], "{deleted}");
     }
 }
+
+#[test]
+fn jira_scopes_on_s3_and_dynamodb() {
+    let site = Site::start(
+        Flavor::Cloud,
+        &["--issues", "60", "--comments", "150", "--seed", "3"],
+    );
+    let user = JiraUser::new(&site);
+    let store = format!("s3://{}/archive", crate::aws::unique("b"));
+    let catalog = format!("dynamodb://{}", crate::aws::unique("t"));
+    let endpoint = crate::aws::moto_url();
+    let env = [
+        ("BACKTRACK_STORE", Some(store.as_str())),
+        ("BACKTRACK_CATALOG", Some(catalog.as_str())),
+        ("AWS_ENDPOINT_URL", Some(endpoint.as_str())),
+    ];
+    let run = |args: &[&str]| user.run_with(args, &env).ok();
+    run(&["init"]);
+    let good = run(&[
+        "--json",
+        "snapshot",
+        "create",
+        "jira:PROJ",
+        "--name",
+        "good",
+    ])
+    .json();
+    assert_eq!(good["status"], "completed", "{good}");
+    assert_eq!(good["counts"]["issues"], site.stats()["counts"]["issues"]);
+    let epic = site.an_epic(3);
+    run(&["snapshot", "create", &format!("jira:{epic}")]);
+    let list = run(&["--json", "snapshot", "list", "jira:PROJ"]).json();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let shown = run(&["--json", "snapshot", "show", "good"]).json();
+    assert_eq!(shown["scope"], "jira:PROJ", "{shown}");
+
+    site.call(
+        "PUT",
+        "/rest/api/2/issue/PROJ-4",
+        Some(json!({"fields": {"labels": ["on-s3"]}})),
+    );
+    let changed = user.run_with(
+        &["diff", "jira:PROJ", "--format", "json", "--exit-code"],
+        &env,
+    );
+    assert_eq!(changed.code, 1, "{changed:?}");
+    assert!(changed.stdout.contains("on-s3"), "{}", changed.stdout);
+    let next = run(&["--json", "snapshot", "create", "jira:PROJ"]).json();
+    assert_eq!(next["mode"], "incremental", "{next}");
+    let d = run(&[
+        "--json",
+        "diff",
+        "jira:PROJ",
+        "--from",
+        "good",
+        "--to",
+        "latest",
+    ])
+    .json();
+    assert!(
+        d["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["after"] == "on-s3"),
+        "{d}"
+    );
+
+    let verify = run(&["--json", "verify", "--all"]).json();
+    assert_eq!(verify["problems"], json!([]), "{verify}");
+    run(&["prune", "jira:PROJ", "--keep-last", "1", "--execute"]);
+    let list = run(&["--json", "snapshot", "list", "jira:PROJ"]).json();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["id"], next["id"]);
+    run(&["snapshot", "delete", next["id"].as_str().unwrap()]);
+    let list = run(&["--json", "snapshot", "list", "jira:PROJ"]).json();
+    assert_eq!(list, json!([]));
+}
