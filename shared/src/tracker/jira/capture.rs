@@ -117,20 +117,21 @@ impl<'t> Search<'t> {
                     .get("nextPageToken")
                     .and_then(Value::as_str)
                     .map(str::to_string);
-                let last = page.get("isLast").and_then(Value::as_bool);
-                // `isLast` where Jira sends it; else the absence of a token. An empty page
-                // ends the walk whatever it claims, so a confused server cannot loop it.
-                self.done = last.unwrap_or(self.token.is_none())
-                    || self.token.is_none()
-                    || issues.is_empty();
+                // `isLast` where Jira sends it; no token means the last page too. An empty
+                // page ends the walk whatever it claims, so a confused server cannot loop it.
+                let last = page.get("isLast").and_then(Value::as_bool) == Some(true);
+                self.done = last || self.token.is_none() || issues.is_empty();
                 Ok(Some((issues, None)))
             }
             Flavor::DataCenter => {
+                // A key or id the query names may have been deleted since it was read (a
+                // race, not an error): Data Center then warns instead of refusing the query.
                 let body = json!({
                     "jql": self.jql,
                     "fields": self.fields,
                     "startAt": self.start_at,
                     "maxResults": self.max,
+                    "validateQuery": "warn",
                 });
                 let path = "/rest/api/2/search";
                 let page = client.post(path, &body).await?;
