@@ -627,6 +627,9 @@ fn jira_incremental_snapshots_equal_full_ones_after_every_kind_of_change() {
     }
 }
 
+/// Environment changes for one command: a variable set, or removed (`None`).
+type Env<'a> = Vec<(&'a str, Option<&'a str>)>;
+
 fn assert_one_line_error(run: &Run, needle: &str) {
     assert_eq!(run.code, 2, "expected exit 2: {run:?}");
     let lines: Vec<&str> = run
@@ -677,11 +680,12 @@ fn jira_bad_input_is_one_line_exit_2_and_nothing_written() {
             .first()
             .map(key_of)
             .expect("a story");
-        let cases: Vec<(&str, Vec<(&str, Option<&str>)>, String)> = vec![
+        let not_an_epic = format!("jira:{story}");
+        let cases: Vec<(&str, Env<'_>, String)> = vec![
             ("jira:NOPE", vec![], "project NOPE not found".into()),
             ("jira:PROJ-9999", vec![], "epic PROJ-9999 not found".into()),
             (
-                Box::leak(format!("jira:{story}").into_boxed_str()),
+                not_an_epic.as_str(),
                 vec![],
                 format!("{story} is a Story, not an epic"),
             ),

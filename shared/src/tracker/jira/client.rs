@@ -280,7 +280,7 @@ impl Client {
             if reply.status.is_success() {
                 return Ok(reply);
             }
-            let delay = self.classify(&method, &shown, reply, attempt)?;
+            let delay = self.classify(&method, shown, reply, attempt)?;
             if delay >= Duration::from_secs(10) {
                 tracing::warn!(path = %shown, ?delay, "Jira asked to slow down; waiting");
             } else {

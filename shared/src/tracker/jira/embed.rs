@@ -225,7 +225,10 @@ mod tests {
             component(2, "UI", Some("screens")),
         );
         let v1 = version(7, "1.0", false);
-        let stored = issue(listed(&[api.clone(), ui.clone()], &[v1.clone()]));
+        let stored = issue(listed(
+            &[api.clone(), ui.clone()],
+            std::slice::from_ref(&v1),
+        ));
         assert_eq!(
             IssueEmbeds.embeds(&stored).unwrap(),
             [
