@@ -62,16 +62,47 @@ code_block() { # code_block FILE
 
 # Commands that only read an archive never create one (a mistyped store is an error, not
 # an empty archive). A folder store on a fresh runner legitimately does not exist yet, so
-# make it (init finds what exists) and "no snapshot yet" stays the answer there.
+# make it (init finds what exists) and "no snapshot yet" stays the answer there. A git://
+# branch is never created by a reader (its workflow may only read contents): its absence is
+# read as "no snapshot yet" by list_snapshots.
 ensure_folder_store() {
-  if [[ "${BACKTRACK_STORE:-}" != s3://* ]]; then
-    bt_run --quiet init || bt_failed "$?" "init"
-  fi
+  case "${BACKTRACK_STORE:-}" in
+    s3://* | git://*) ;;
+    *) bt_run --quiet init || bt_failed "$?" "init" ;;
+  esac
 }
 
-if [[ -z "${BACKTRACK_STORE:-}" && "${RUNNER_ENVIRONMENT:-}" == github-hosted ]]; then
-  echo "::warning title=backtrack: no store::store is not set, so snapshots go to a folder on this runner, which is discarded when the job ends; set store: s3://BUCKET/PREFIX"
+# bt_run --json snapshot list SCOPE, with a git:// archive branch that does not exist yet
+# answering no snapshots.
+list_snapshots() {
+  local code=0
+  bt_run --json snapshot list "$scope" || code=$?
+  if [[ "$code" -ne 0 && "${BACKTRACK_STORE:-}" == git://* ]] && grep -q 'does not exist yet' "$err"; then
+    echo "[]" >"$out"
+    return 0
+  fi
+  return "$code"
+}
+
+# A GitHub-hosted runner's disk goes with the job: without a store, the archive lives in this
+# repository, in an orphan branch written through the Git Data API (the workflow's token
+# needs `permissions: contents: write`; see the README on protecting the branch).
+default_store=""
+if [[ -z "${BACKTRACK_STORE:-}" ]]; then
+  if [[ "${RUNNER_ENVIRONMENT:-}" == github-hosted ]]; then
+    export BACKTRACK_STORE="git://backtrack-archive"
+    default_store=1
+  else
+    echo "::notice title=backtrack: store::store is not set, so snapshots go to a folder in this runner's home; set store: git://backtrack-archive to keep them in this repository (needs contents: write), or s3://BUCKET/PREFIX"
+  fi
 fi
+# shellcheck disable=SC2329 # invoked by the EXIT trap below
+note_default_store() {
+  if [[ -n "$default_store" ]]; then
+    summary "" "<sub>Store: \`$BACKTRACK_STORE\` in this repository (the default on GitHub-hosted runners when \`store\` is empty; it needs \`permissions: contents: write\`).</sub>"
+  fi
+}
+trap note_default_store EXIT
 
 case "$command" in
   snapshot)
@@ -99,7 +130,7 @@ case "$command" in
     # Without a snapshot there is nothing to compare with: say so instead of failing.
     if [[ -z "${INPUT_FROM:-}" || "${INPUT_FROM}" == latest ]]; then
       ensure_folder_store
-      bt_run --json snapshot list "$scope" || bt_failed "$?" "snapshot list"
+      list_snapshots || bt_failed "$?" "snapshot list"
       if [[ "$(tr -d '[:space:]' <"$out")" == "[]" ]]; then
         echo "No snapshot of $scope yet; nothing to compare with."
         set_output changes false
@@ -175,7 +206,7 @@ case "$command" in
 
   list)
     ensure_folder_store
-    bt_run --json snapshot list "$scope" || bt_failed "$?" "snapshot list"
+    list_snapshots || bt_failed "$?" "snapshot list"
     newest="$(sed -n 's/^    "id": "\([^"]*\)",\{0,1\}$/\1/p' "$out" | head -n 1)"
     if [[ -n "$newest" ]]; then set_output snapshot-id "$newest"; fi
     bt_run snapshot list "$scope" || bt_failed "$?" "snapshot list"

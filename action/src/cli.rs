@@ -375,6 +375,8 @@ pub enum BenchCmd {
     /// Capture a Jira project (Cloud and Data Center) against the request floor and a naive
     /// per-issue client, on one sandbox with per-request latency.
     Jira(BenchJiraArgs),
+    /// GitHub API requests of snapshots kept in a git:// archive branch, split by kind.
+    GitStore(BenchGitArgs),
 }
 
 #[derive(Debug, Args)]
@@ -400,6 +402,17 @@ pub struct BenchJiraArgs {
     /// Every figure as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchGitArgs {
+    #[arg(long, default_value_t = 1_000)]
+    pub issues: u64,
+    #[arg(long, default_value_t = 5_000)]
+    pub comments: u64,
+    /// Fraction of issues changed before the second (incremental) snapshot.
+    #[arg(long, default_value_t = 0.01)]
+    pub churn: f64,
 }
 
 #[derive(Debug, Args)]

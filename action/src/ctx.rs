@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use backtrack::catalog::{CatalogError, DynamoCatalog, SqliteCatalog};
-use backtrack::config::{CatalogUrl, Locations, StoreUrl};
+use backtrack::config::{CatalogUrl, GitUrl, Locations, StoreUrl};
+use backtrack::git::{Checkout, GitArchive, GitOptions};
 use backtrack::lease::LeaseOptions;
 use backtrack::repair::{check_new_catalog, missing_catalog};
 use backtrack::scope::TrackerKind;
@@ -15,7 +16,7 @@ use backtrack::store::{LocalStore, S3Store};
 use backtrack::tracker::{GitHubConfig, GitHubTracker, JiraConfig, JiraTracker, TrackerWriter};
 use backtrack::{Catalog, ObjectStore, Scope, Tracker};
 
-use crate::cli::Global;
+use crate::cli::{Command, Global, SnapshotCmd};
 
 /// What a command works with. Backends are opened lazily: `sandbox` needs none, and a
 /// command that only talks to the tracker should not create a store folder.
@@ -27,6 +28,9 @@ pub struct Context {
     catalog_url: Option<String>,
     /// `--jira-flavor`, checked by clap.
     jira_flavor: Option<String>,
+    /// `OWNER/REPO` of the command's GitHub scope: where a `git://` store lives when neither
+    /// its URL nor `GITHUB_REPOSITORY` says.
+    scope_repo: Option<(String, String)>,
 }
 
 /// Whether opening an archive may create what is missing.
@@ -48,7 +52,25 @@ impl Context {
             store_url: global.store.clone(),
             catalog_url: global.catalog.clone(),
             jira_flavor: global.jira_flavor.clone(),
+            scope_repo: None,
         }
+    }
+
+    /// The same context, knowing the command's scope (see `scope_repo`).
+    pub fn for_command(mut self, command: &Command) -> Self {
+        let scope = match command {
+            Command::Snapshot(SnapshotCmd::Create(a)) => Some(a.scope.as_str()),
+            Command::Snapshot(SnapshotCmd::List(a)) => a.scope.as_deref(),
+            Command::Diff(a) => Some(a.scope.as_str()),
+            Command::Rollback(a) => Some(a.scope.as_str()),
+            Command::Prune(a) => Some(a.scope.as_str()),
+            Command::Verify(a) => a.target.as_deref(),
+            _ => None,
+        };
+        self.scope_repo = scope
+            .and_then(|s| s.parse::<Scope>().ok())
+            .and_then(|s| s.github_repo().map(|(o, r)| (o.to_string(), r.to_string())));
+        self
     }
 
     /// A context on an explicit folder (the demo's temporary store).
@@ -59,6 +81,7 @@ impl Context {
             store_url: Some(format!("file://{}", folder.display())),
             catalog_url: None,
             jira_flavor: None,
+            scope_repo: None,
         }
     }
 
@@ -96,6 +119,23 @@ impl Context {
             store: store_url,
             catalog: catalog_url,
         } = self.locations()?;
+        if let StoreUrl::Git(url) = &store_url {
+            let git = self.git(url)?;
+            if opening == Opening::Existing && !git.exists().await? {
+                bail!(
+                    "the archive branch {} does not exist yet: take a snapshot first (`backtrack snapshot create …`), or create it with `backtrack init`",
+                    ObjectStore::location(&*git.store)
+                );
+            }
+            return Ok(Archive::new(git.store, git.catalog));
+        }
+        // A clone of an archive branch reads as a (read-only) archive.
+        if let StoreUrl::File(root) = &store_url {
+            if let Some(checkout) = Checkout::detect(root) {
+                let checkout = Arc::new(checkout);
+                return Ok(Archive::new(checkout.clone(), checkout));
+            }
+        }
         // AWS resources are checked up front (one cheap request each) so that a wrong bucket
         // or table name is a one-line error before any work, not a failure halfway through.
         let store: Arc<dyn ObjectStore> = match &store_url {
@@ -108,6 +148,8 @@ impl Context {
                 store.check().await?;
                 Arc::new(store)
             }
+            // Opened above, with its catalog.
+            StoreUrl::Git(url) => bail!("{url} opens with its own catalog"),
         };
         let opened: std::result::Result<Arc<dyn Catalog>, CatalogError> = match &catalog_url {
             CatalogUrl::Sqlite(path) if opening != Opening::Existing && !path.exists() => {
@@ -127,6 +169,8 @@ impl Context {
                     checked => checked.map(|()| Arc::new(catalog) as _),
                 }
             }
+            // `Locations` pairs a git catalog with its git store only.
+            CatalogUrl::Git(url) => bail!("{url} is a catalog of a git:// store only"),
         };
         let catalog = match opened {
             Ok(catalog) => catalog,
@@ -136,6 +180,29 @@ impl Context {
             Err(e) => return Err(e.into()),
         };
         Ok(Archive::new(store, catalog))
+    }
+
+    /// The archive branch of a `git://` store (nothing is requested yet): in the repository
+    /// the URL names, else `GITHUB_REPOSITORY`, else the command's scope; written with
+    /// `GITHUB_TOKEN` through `GITHUB_API_URL`.
+    pub fn git(&self, url: &GitUrl) -> Result<GitArchive> {
+        let target = url.resolve(
+            self.scope_repo
+                .as_ref()
+                .map(|(o, r)| (o.as_str(), r.as_str())),
+        )?;
+        let github = GitHubConfig::from_env()?;
+        if github.token.is_none() {
+            bail!(
+                "{target} needs a GitHub token with write access to the repository's contents: set GITHUB_TOKEN (in a workflow, grant `permissions: contents: write`)"
+            );
+        }
+        let opts = GitOptions {
+            api_url: github.api_url,
+            token: github.token,
+            pace: GitOptions::pace_from_env()?,
+        };
+        Ok(GitArchive::open(&target, &opts)?)
     }
 
     /// The store lease settings: `BACKTRACK_LEASE_TTL` (seconds) shortens or lengthens how

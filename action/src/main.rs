@@ -128,7 +128,7 @@ fn is_refusal(err: &anyhow::Error) -> bool {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    let ctx = Context::new(&cli.global);
+    let ctx = Context::new(&cli.global).for_command(&cli.command);
     match cli.command {
         Command::Init => cmd::init::run(&ctx).await,
         Command::Snapshot(cmd) => cmd::snapshot::run(&ctx, cmd).await,

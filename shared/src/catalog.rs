@@ -1,13 +1,15 @@
 //! The catalog: the index of snapshots, the per-scope locks, and rollback jobs with their
 //! journals.
 //!
-//! Implementations: [`SqliteCatalog`] (the embedded default, a file inside a `file://` store)
-//! and [`MemoryCatalog`] (unit tests). Every state change is a conditional write: a transition
+//! Implementations: [`SqliteCatalog`] (the embedded default, a file inside a `file://` store),
+//! [`GitCatalog`] (files in the archive branch of a `git://` store), `DynamoCatalog` (feature
+//! `aws`) and [`MemoryCatalog`] (unit tests). Every state change is a conditional write: a transition
 //! that does not start from the expected state fails with [`CatalogError::Conflict`] instead of
 //! overwriting someone else's work.
 
 #[cfg(feature = "aws")]
 mod dynamo;
+mod git;
 mod memory;
 mod sqlite;
 
@@ -25,6 +27,7 @@ use crate::scope::Scope;
 
 #[cfg(feature = "aws")]
 pub use dynamo::{DynamoCatalog, TableSetup};
+pub use git::GitCatalog;
 pub use memory::MemoryCatalog;
 pub use sqlite::SqliteCatalog;
 
@@ -229,13 +232,66 @@ impl FromStr for JobStatus {
     }
 }
 
-/// A rollback job: the plan it executes lives in the object store at `plan_key`; the journal
-/// (which of its operations are done) lives in the catalog.
+/// What a job does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// A rollback to `target` (every job written before snapshot jobs existed is one).
+    #[default]
+    Restore,
+    /// A snapshot taken from the job queue (a webhook, or a request too large to answer in
+    /// time): see [`crate::snapshot::job`].
+    Snapshot,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Restore => "restore",
+            JobKind::Snapshot => "snapshot",
+        }
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a snapshot job takes, and what it took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureJob {
+    /// The snapshot's name (a valid [`SnapshotName`](crate::snapshot::SnapshotName)).
+    pub name: Option<String>,
+    pub trigger: Trigger,
+    /// Whether a name already used in the scope may be used again (names made from events
+    /// repeat: the same commit pushed twice).
+    #[serde(default)]
+    pub reuse_name: bool,
+    /// The snapshot taken, once the job completed.
+    #[serde(default)]
+    pub snapshot: Option<SnapshotId>,
+    /// Times the job found its scope held by someone else and waited.
+    #[serde(default)]
+    pub waits: u32,
+}
+
+/// A job: a rollback (the plan it executes lives in the object store at `plan_key`; the
+/// journal, which of its operations are done, in the catalog), or a queued snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobEntry {
     pub id: JobId,
     pub scope: Scope,
-    pub target: SnapshotId,
+    /// Restore or snapshot; rows written before snapshot jobs existed are restores. Spelt
+    /// `type` when stored and answered: the DynamoDB catalog keeps `kind` for its own layout.
+    #[serde(default, rename = "type")]
+    pub kind: JobKind,
+    /// Restore jobs: the snapshot restored to (always set). Snapshot jobs: `None`.
+    pub target: Option<SnapshotId>,
+    /// Snapshot jobs: what to take, and what was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureJob>,
     /// Which command the job serves ([`ResumeKey`](crate::rollback::ResumeKey): target and
     /// options, not the operations): a re-run of the same command resumes the open job with
     /// the same key instead of starting another. Not the plan's fingerprint.

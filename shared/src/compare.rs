@@ -3,15 +3,19 @@
 //!
 //! [`DiffSides`] parses the two sides once (a snapshot reference or `live`, with the
 //! documented defaults), [`compare`] resolves and loads them — two stored snapshots read only
-//! the records that differ — leaves backtrack's own report comments out of both, and diffs.
+//! the records that differ, and a snapshot against `live` reads only the records whose live
+//! copy is not the one stored — leaves backtrack's own report comments out of both, and diffs.
 //! The renderers in [`crate::diff`] then turn the result into text, Markdown or JSON.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::blob;
 use crate::diff::{self, Diff, DiffOptions, Side};
 use crate::error::{Error, Result};
-use crate::record::RecordSet;
+use crate::id::BlobId;
+use crate::record::{Record, RecordKey, RecordSet};
 use crate::rollback::plan::is_report;
 use crate::scope::Scope;
 use crate::snapshot::{fetch_live, Archive, Resolved, SnapshotRef};
@@ -187,7 +191,18 @@ pub async fn compare(
             );
             archive.load_changed_pair(&ma, &mb).await?
         }
-        _ => (
+        (Some(stored), None) => match live {
+            Some(live) => load_against_live(archive, stored, live).await?,
+            None => return Err(missing_tracker().into()),
+        },
+        (None, Some(stored)) => match live {
+            Some(live) => {
+                let (stored, now) = load_against_live(archive, stored, live).await?;
+                (now, stored)
+            }
+            None => return Err(missing_tracker().into()),
+        },
+        (None, None) => (
             load(archive, from.as_ref(), live).await?,
             load(archive, to.as_ref(), live).await?,
         ),
@@ -225,6 +240,51 @@ async fn resolve(
         .and_then(Resolved::completed)
         .map_err(failed)?;
     Ok(Some(resolved))
+}
+
+fn missing_tracker() -> Error {
+    Error::Internal("a live side was compared without a tracker".into())
+}
+
+/// A stored snapshot and the live tracker: `(stored, live)`. A live record whose canonical
+/// form has the content address the snapshot stored for it is that very record, so it is
+/// taken from the live read instead of the store: only records that changed since are read
+/// (the difference between reading 60 and 6,000 blobs for 1% of a 1,000-issue repository — on a
+/// `git://` store, one request each).
+async fn load_against_live(
+    archive: &Archive,
+    stored: &Resolved,
+    live: &LiveSource,
+) -> Result<(RecordSet, RecordSet), Error> {
+    let now = fetch_live(live.tracker.clone(), live.progress.clone(), true).await?;
+    let manifest = archive.load_manifest(&stored.entry).await?;
+    let mut by_key: HashMap<RecordKey, (BlobId, Record)> = HashMap::with_capacity(now.len());
+    for record in now.to_records() {
+        let canonical =
+            blob::canonical_json(&record).map_err(|source| blob::BlobError::Encode {
+                what: "record",
+                source,
+            })?;
+        by_key.insert(record.key(), (BlobId::of(&canonical), record));
+    }
+    let mut unchanged = Vec::new();
+    let mut to_read = manifest;
+    to_read.entries.retain(|e| {
+        let key = e.key();
+        let same = by_key.get(&key).is_some_and(|(id, _)| *id == e.blob);
+        if same {
+            unchanged.push(key);
+        }
+        !same
+    });
+    let mut stored_set = archive.load_records(&to_read, false).await?;
+    for key in unchanged {
+        if let Some((_, record)) = by_key.get(&key) {
+            stored_set.insert(record.clone().without_raw());
+        }
+    }
+    let live_set = by_key.into_values().map(|(_, r)| r.without_raw()).collect();
+    Ok((stored_set, live_set))
 }
 
 async fn load(

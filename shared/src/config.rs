@@ -13,7 +13,8 @@ use crate::sanitize::{quote, redact_url};
 
 /// Environment variables, by name.
 pub mod env {
-    /// Where archives live (`--store`): `file://PATH`, a plain path, or `s3://BUCKET/PREFIX`.
+    /// Where archives live (`--store`): `file://PATH`, a plain path, `s3://BUCKET/PREFIX` or
+    /// `git://BRANCH`.
     pub const STORE: &str = "BACKTRACK_STORE";
     /// The catalog (`--catalog`): `sqlite://PATH` or `dynamodb://TABLE`.
     pub const CATALOG: &str = "BACKTRACK_CATALOG";
@@ -37,6 +38,12 @@ pub mod env {
     /// `cloud` or `datacenter`: skips detecting the Jira flavour from `serverInfo`
     /// (`--jira-flavor`).
     pub const JIRA_FLAVOR: &str = "BACKTRACK_JIRA_FLAVOR";
+    /// `OWNER/REPO` of the repository a workflow runs in (set by GitHub Actions): where a
+    /// `git://` store lives unless its URL says otherwise.
+    pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
+    /// Milliseconds between two writes of a `git://` store (default 750; 0: unpaced, for
+    /// emulators).
+    pub const GIT_WRITE_INTERVAL_MS: &str = "BACKTRACK_GIT_WRITE_INTERVAL_MS";
     /// Functions: a JSON object mapping an owner (`acme`) or repository (`acme/widgets`) to
     /// the API URL of the GitHub that hosts it, for organisations with GitHub Enterprise
     /// next to github.com.
@@ -51,6 +58,16 @@ pub mod env {
     pub const WRITE_INTERVAL_MS: &str = "BACKTRACK_WRITE_INTERVAL_MS";
     /// Functions: the webhook secret.
     pub const WEBHOOK_SECRET: &str = "BACKTRACK_WEBHOOK_SECRET";
+    /// Functions (`snapshot`): the snapshot job queue's URL (webhooks, and requests too
+    /// large to capture within the request).
+    pub const SNAPSHOT_QUEUE_URL: &str = "BACKTRACK_SNAPSHOT_QUEUE_URL";
+    /// Functions (`snapshot`): the repositories webhooks may snapshot, owners and/or
+    /// `OWNER/REPO`, comma-separated or a JSON array (see `events::AllowList`); unset: the
+    /// owners of [`SCHEDULED_SCOPES`].
+    pub const WEBHOOK_ALLOW: &str = "BACKTRACK_WEBHOOK_ALLOW";
+    /// Functions (`snapshot`): the scheduled scopes as the deployment lists them (a JSON
+    /// array), whose owners webhooks may snapshot when [`WEBHOOK_ALLOW`] is unset.
+    pub const SCHEDULED_SCOPES: &str = "BACKTRACK_SCHEDULED_SCOPES";
     /// A secret variable (`GITHUB_TOKEN`, `BACKTRACK_WEBHOOK_SECRET`) with this suffix holds
     /// the ARN of a Secrets Manager secret instead of the value.
     pub const ARN_SUFFIX: &str = "_ARN";
@@ -91,6 +108,131 @@ pub enum StoreUrl {
     File(PathBuf),
     /// `s3://BUCKET/PREFIX` (the prefix may be empty).
     S3(S3Url),
+    /// `git://BRANCH`: a branch of a GitHub repository (which holds the catalog too).
+    Git(GitUrl),
+}
+
+/// A parsed `git://BRANCH[?repo=OWNER/REPO]` URL; `git://` alone is
+/// [`crate::git::layout::DEFAULT_BRANCH`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitUrl {
+    pub branch: String,
+    /// `OWNER/REPO` when the URL names it; otherwise see [`GitUrl::resolve`].
+    pub repository: Option<(String, String)>,
+}
+
+/// A `git://` store located: branch and repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitTarget {
+    pub owner: String,
+    pub repo: String,
+    pub branch: String,
+}
+
+impl fmt::Display for GitTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "git://{} on {}/{}", self.branch, self.owner, self.repo)
+    }
+}
+
+impl GitUrl {
+    pub const FORM: &'static str = "git://BRANCH or git://BRANCH?repo=OWNER/REPO";
+
+    /// Parses a `git://` URL; the error says what is wrong (without the URL).
+    pub fn parse(url: &str) -> Result<GitUrl, String> {
+        let rest = url
+            .strip_prefix("git://")
+            .ok_or_else(|| format!("not a git:// URL; expected {}", Self::FORM))?;
+        let (branch, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let branch = if branch.is_empty() {
+            crate::git::layout::DEFAULT_BRANCH
+        } else {
+            branch
+        };
+        validate_branch(branch)
+            .map_err(|why| format!("branch name {branch:?} {why}; expected {}", Self::FORM))?;
+        let mut repository = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("repo", value)) => repository = Some(parse_repository(value)?),
+                _ => {
+                    return Err(format!(
+                        "unknown parameter {pair:?}; the only one is repo=OWNER/REPO"
+                    ))
+                }
+            }
+        }
+        Ok(GitUrl {
+            branch: branch.to_string(),
+            repository,
+        })
+    }
+
+    /// The repository the branch is in: the URL's `repo=`, else `GITHUB_REPOSITORY` (set in
+    /// GitHub Actions, whose token can write there), else the command's GitHub scope.
+    pub fn resolve(&self, scope_repo: Option<(&str, &str)>) -> Result<GitTarget, ConfigError> {
+        let (owner, repo) = match &self.repository {
+            Some((o, r)) => (o.clone(), r.clone()),
+            None => match env::var(env::GITHUB_REPOSITORY) {
+                Some(text) => parse_repository(text.trim()).map_err(|e| {
+                    ConfigError(format!("{} {}: {e}", env::GITHUB_REPOSITORY, shown(&text)))
+                })?,
+                None => match scope_repo {
+                    Some((o, r)) => (o.to_string(), r.to_string()),
+                    None => {
+                        return Err(ConfigError(format!(
+                            "{} needs to know its repository: set {}=OWNER/REPO, write {}?repo=OWNER/REPO, or give the command a github:OWNER/REPO scope",
+                            self,
+                            env::GITHUB_REPOSITORY,
+                            self
+                        )))
+                    }
+                },
+            },
+        };
+        Ok(GitTarget {
+            owner,
+            repo,
+            branch: self.branch.clone(),
+        })
+    }
+}
+
+impl fmt::Display for GitUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "git://{}", self.branch)?;
+        if let Some((o, r)) = &self.repository {
+            write!(f, "?repo={o}/{r}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `OWNER/REPO`, checked by GitHub's naming rules.
+fn parse_repository(text: &str) -> Result<(String, String), String> {
+    let (owner, repo) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?} is not OWNER/REPO"))?;
+    crate::scope::Scope::github(owner, repo)
+        .map_err(|e| format!("{text:?} is not a repository ({e})"))?;
+    Ok((owner.to_string(), repo.to_string()))
+}
+
+/// Branch names this build writes: git's ref-name rules, in a conservative alphabet.
+fn validate_branch(name: &str) -> Result<(), &'static str> {
+    let alphabet = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
+    if !alphabet {
+        return Err("may only hold letters, digits, `-`, `_`, `.` and `/`");
+    }
+    let bad_component = name
+        .split('/')
+        .any(|c| c.is_empty() || c.starts_with('.') || c.ends_with('.') || c.ends_with(".lock"));
+    if name.starts_with('-') || name.contains("..") || bad_component || name == "HEAD" {
+        return Err("is not a valid git branch name");
+    }
+    Ok(())
 }
 
 /// A parsed `s3://BUCKET/PREFIX` URL.
@@ -108,11 +250,14 @@ pub enum CatalogUrl {
     Sqlite(PathBuf),
     /// `dynamodb://TABLE`: the table name.
     Dynamo(String),
+    /// The catalog inside a `git://` store's branch.
+    Git(GitUrl),
 }
 
 const STORE_FORMS: &str =
-    "accepted forms: file://PATH, file://~/PATH, a plain folder path, or s3://BUCKET/PREFIX";
-const CATALOG_FORMS: &str = "accepted forms: sqlite://PATH or dynamodb://TABLE";
+    "accepted forms: file://PATH, file://~/PATH, a plain folder path, s3://BUCKET/PREFIX, or git://BRANCH";
+const CATALOG_FORMS: &str =
+    "accepted forms: sqlite://PATH, dynamodb://TABLE, or git://BRANCH (the store's own branch)";
 
 impl StoreUrl {
     /// Parses a store URL given as `source` (a flag or variable name, for messages).
@@ -126,6 +271,9 @@ impl StoreUrl {
         }
         if url.starts_with("s3://") {
             return S3Url::parse(url).map(StoreUrl::S3).map_err(bad);
+        }
+        if url.starts_with("git://") {
+            return GitUrl::parse(url).map(StoreUrl::Git).map_err(bad);
         }
         if let Some((scheme, _)) = url.split_once("://") {
             return Err(bad(format!(
@@ -144,6 +292,7 @@ impl StoreUrl {
         match self {
             StoreUrl::File(path) => format!("file://{}", path.display()),
             StoreUrl::S3(s3) => s3.to_string(),
+            StoreUrl::Git(git) => git.to_string(),
         }
     }
 }
@@ -220,6 +369,9 @@ impl CatalogUrl {
         if url.starts_with("dynamodb://") {
             return parse_table_url(url).map(CatalogUrl::Dynamo).map_err(bad);
         }
+        if url.starts_with("git://") {
+            return GitUrl::parse(url).map(CatalogUrl::Git).map_err(bad);
+        }
         Err(bad(format!("is not supported; {CATALOG_FORMS}")))
     }
 
@@ -228,6 +380,7 @@ impl CatalogUrl {
     pub fn default_for(store: &StoreUrl) -> Result<Self, ConfigError> {
         match store {
             StoreUrl::File(root) => Ok(CatalogUrl::Sqlite(root.join(CATALOG_FILE))),
+            StoreUrl::Git(git) => Ok(CatalogUrl::Git(git.clone())),
             StoreUrl::S3(s3) => Err(ConfigError(format!(
                 "the store s3://{}/… needs a catalog: pass --catalog dynamodb://TABLE (or set {}); create both with `backtrack init`",
                 s3.bucket,
@@ -240,6 +393,7 @@ impl CatalogUrl {
         match self {
             CatalogUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
             CatalogUrl::Dynamo(table) => format!("dynamodb://{table}"),
+            CatalogUrl::Git(git) => git.to_string(),
         }
     }
 }
@@ -286,7 +440,20 @@ impl Locations {
             Some(url) => CatalogUrl::parse(url, "--catalog")?,
             None => CatalogUrl::default_for(&store)?,
         };
-        Ok(Locations { store, catalog })
+        // A git catalog is the store's own branch: one branch, one history, one commit
+        // sequence for objects and the entries that name them.
+        match (&store, &catalog) {
+            (StoreUrl::Git(s), CatalogUrl::Git(c)) if s != c => Err(ConfigError(format!(
+                "--catalog {c} must be the store's own branch ({s}); leave --catalog out with a git:// store"
+            ))),
+            (StoreUrl::Git(s), CatalogUrl::Sqlite(_) | CatalogUrl::Dynamo(_)) => Err(ConfigError(format!(
+                "a git:// store keeps its catalog in its branch; leave --catalog out with --store {s}"
+            ))),
+            (StoreUrl::File(_) | StoreUrl::S3(_), CatalogUrl::Git(c)) => Err(ConfigError(format!(
+                "--catalog {c} only goes with --store {c} (the catalog lives in the store's branch)"
+            ))),
+            _ => Ok(Locations { store, catalog }),
+        }
     }
 }
 
@@ -367,6 +534,50 @@ mod tests {
         let both = Locations::parse(Some("s3://my-bucket/p"), Some("dynamodb://tbl")).unwrap();
         assert_eq!(both.catalog, CatalogUrl::Dynamo("tbl".into()));
         assert_eq!(both.store.to_url(), "s3://my-bucket/p");
+    }
+
+    #[test]
+    fn git_urls() {
+        let git = |u: &str| StoreUrl::parse(u, "--store");
+        assert_eq!(
+            git("git://").unwrap(),
+            StoreUrl::Git(GitUrl {
+                branch: "backtrack-archive".into(),
+                repository: None
+            })
+        );
+        assert_eq!(
+            git("git://archive/issues?repo=acme/widgets").unwrap(),
+            StoreUrl::Git(GitUrl {
+                branch: "archive/issues".into(),
+                repository: Some(("acme".into(), "widgets".into()))
+            })
+        );
+        for bad in [
+            "git://a..b",
+            "git://x.lock",
+            "git://-x",
+            "git://a b",
+            "git://ok?repo=nope",
+            "git://ok?branch=x",
+        ] {
+            let e = git(bad).unwrap_err().0;
+            assert!(
+                e.contains("git://BRANCH") || e.contains("repo="),
+                "{bad}: {e}"
+            );
+        }
+        let l = Locations::parse(Some("git://backtrack-archive"), None).unwrap();
+        assert_eq!(l.catalog.to_url(), "git://backtrack-archive");
+        assert!(Locations::parse(Some("git://a"), Some("git://b")).is_err());
+        assert!(Locations::parse(Some("git://a"), Some("sqlite:///x")).is_err());
+        assert!(Locations::parse(Some("file:///x"), Some("git://a")).is_err());
+        let url = GitUrl::parse("git://a?repo=acme/widgets").unwrap();
+        assert_eq!(
+            url.resolve(Some(("other", "repo"))).unwrap().to_string(),
+            "git://a on acme/widgets",
+            "the URL's repository wins"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::catalog::CatalogError;
 use crate::id::IdError;
 use crate::rollback::PlanChange;
 use crate::scope::ScopeError;
+use crate::snapshot::InUse;
 use crate::store::StoreError;
 use crate::tracker::TrackerError;
 
@@ -37,6 +38,10 @@ pub enum Error {
     /// A rollback's plan is no longer the one confirmed: nothing was written.
     #[error("{0}")]
     PlanChanged(Box<PlanChange>),
+    /// A snapshot an unfinished restore job needs was asked to be deleted: refused, nothing
+    /// was deleted.
+    #[error("{0}")]
+    InUse(Box<InUse>),
     /// A bug or a panicked task: nothing the user did.
     #[error("internal error: {0}")]
     Internal(String),
@@ -67,7 +72,10 @@ impl Error {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            Error::Refused(_) | Error::PlanChanged(_) | Error::Catalog(CatalogError::Locked(_))
+            Error::Refused(_)
+                | Error::PlanChanged(_)
+                | Error::InUse(_)
+                | Error::Catalog(CatalogError::Locked(_))
         )
     }
 }

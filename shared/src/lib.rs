@@ -16,6 +16,9 @@
 //! - [`config`]: every environment variable's name, and the store and catalog URLs.
 //! - [`prune`]: retention rules and blob garbage collection (plan, then apply).
 //! - [`repair`]: rebuilding a lost catalog from the manifests (`repair --reindex`).
+//! - [`git`]: the archive in a branch of the GitHub repository itself (`git://BRANCH`): the
+//!   branch's layout, compare-and-swap commits through the Git Data API, locks and lease
+//!   cells as refs, and the read-only reader of a clone.
 //! - [`lease`]: the store-wide exclusion between captures (shared) and garbage collection
 //!   (exclusive), with leases that expire when their holder dies.
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
@@ -24,6 +27,8 @@
 //! - [`rollback`]: validated options, plans that put a live tracker back to a snapshot's
 //!   state (with a fingerprint that execution checks), and one engine that executes them
 //!   (journaled, resumable, verified) for the CLI and for the restore function's job slices.
+//! - [`events`]: what a GitHub webhook delivery asks for (classification, the event's
+//!   identity, its snapshot's name) and which repositories webhooks may snapshot.
 //! - [`sanitize`]: untrusted text on its way to a terminal, Markdown or an error message.
 //! - `aws` (feature `aws`): configuration and error classification shared by the S3 store
 //!   and the DynamoDB catalog.
@@ -50,6 +55,8 @@ pub mod config;
 pub mod conformance;
 pub mod diff;
 pub mod error;
+pub mod events;
+pub mod git;
 pub mod id;
 pub mod keys;
 pub mod lease;

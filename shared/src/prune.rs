@@ -21,12 +21,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::catalog::{JobStatus, LockInfo, SnapshotStatus};
+use crate::catalog::SnapshotStatus;
 use crate::error::{Error, Result};
 use crate::id::SnapshotId;
 use crate::lease::{self, LeaseOptions, StoreLease};
 use crate::scope::Scope;
-use crate::snapshot::{Archive, ABANDONED};
+use crate::snapshot::{Archive, InUse, NeededAs, ABANDONED};
 use crate::units::human_bytes;
 
 /// Which snapshots of a scope to keep: the newest `keep_last` completed ones, and every
@@ -119,12 +119,25 @@ pub struct Dropped {
     pub reason: String,
 }
 
+/// A snapshot retention would drop but an unfinished restore job needs: kept (skipped by
+/// this prune), and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Held {
+    pub id: SnapshotId,
+    /// The job that needs it, and for what.
+    pub needed_by: InUse,
+    /// Why retention would otherwise drop it.
+    pub would_drop: String,
+}
+
 /// What a prune would do.
 #[derive(Debug, Clone, Serialize)]
 pub struct PrunePlan {
     pub scope: Scope,
     pub keep: Vec<SnapshotId>,
     pub drop: Vec<Dropped>,
+    /// Among `keep`: the snapshots kept only because an unfinished restore job needs them.
+    pub held: Vec<Held>,
     /// Blob keys no surviving manifest references, older than the grace period.
     pub blobs: Vec<String>,
     pub blob_bytes: u64,
@@ -149,6 +162,17 @@ impl fmt::Display for PrunePlan {
                 d.reason
             )?;
         }
+        for h in &self.held {
+            let role = match h.needed_by.needed_as {
+                NeededAs::Target => "its target",
+                NeededAs::PreRollback => "its pre-rollback snapshot",
+            };
+            writeln!(
+                f,
+                "  skipped: {} — restore job {} has not finished and needs it ({role}); retention would drop it ({}). A prune after the job finishes drops it.",
+                h.id, h.needed_by.job, h.would_drop
+            )?;
+        }
         write!(
             f,
             "Unreferenced blobs to collect: {} ({}).",
@@ -169,19 +193,12 @@ fn age_ok(t: DateTime<Utc>, now: DateTime<Utc>, d: Duration) -> bool {
 pub async fn plan(archive: &Archive, scope: &Scope, opts: &PruneOptions) -> Result<PrunePlan> {
     let now = Utc::now();
     let entries = archive.entries(Some(scope)).await?;
-    // Snapshots an unfinished rollback may still need to undo itself.
-    let protected: HashSet<SnapshotId> = archive
-        .catalog
-        .list_jobs(scope)
-        .await?
-        .into_iter()
-        .filter(|j| !matches!(j.status, JobStatus::Completed | JobStatus::Failed))
-        .flat_map(|j| [Some(j.target), j.pre_snapshot])
-        .flatten()
-        .collect();
+    // Snapshots an unfinished rollback needs: its target, and its undo point.
+    let needed = archive.needed_by_jobs(scope).await?;
     let retention = &opts.retention;
     let mut keep = Vec::new();
     let mut drop = Vec::new();
+    let mut held = Vec::new();
     let mut completed_seen = 0usize;
     for e in &entries {
         let reason = match e.status {
@@ -202,7 +219,7 @@ pub async fn plan(archive: &Archive, scope: &Scope, opts: &PruneOptions) -> Resu
                 let recent = retention
                     .keep_within
                     .is_some_and(|d| age_ok(e.created_at, now, d));
-                if e.pinned || protected.contains(&e.id) {
+                if e.pinned {
                     None
                 } else if expired {
                     Some("expired".to_string())
@@ -220,14 +237,23 @@ pub async fn plan(archive: &Archive, scope: &Scope, opts: &PruneOptions) -> Resu
                 }
             }
         };
-        match reason {
-            Some(reason) => drop.push(Dropped {
+        let needed_by = needed.iter().find(|n| n.snapshot == e.id);
+        match (reason, needed_by) {
+            (Some(would_drop), Some(needed_by)) => {
+                keep.push(e.id);
+                held.push(Held {
+                    id: e.id,
+                    needed_by: needed_by.clone(),
+                    would_drop,
+                });
+            }
+            (Some(reason), None) => drop.push(Dropped {
                 id: e.id,
                 status: e.status,
                 created_at: e.created_at,
                 reason,
             }),
-            None => keep.push(e.id),
+            (None, _) => keep.push(e.id),
         }
     }
     let dropped: HashSet<SnapshotId> = drop.iter().map(|d| d.id).collect();
@@ -236,6 +262,7 @@ pub async fn plan(archive: &Archive, scope: &Scope, opts: &PruneOptions) -> Resu
         scope: scope.clone(),
         keep,
         drop,
+        held,
         blobs,
         blob_bytes,
     })
@@ -301,9 +328,7 @@ pub async fn apply(archive: &Archive, plan: &PrunePlan, lease: &StoreLease) -> R
     }
     for batch in plan.blobs.chunks(DELETES_PER_CONFIRM) {
         lease.confirm().await?;
-        for key in batch {
-            archive.store.delete(key).await?;
-        }
+        archive.store.delete_many(batch).await?;
     }
     Ok(())
 }
@@ -314,12 +339,18 @@ pub struct PruneReport {
     /// Whether the plan was carried out (otherwise it was a preview).
     pub executed: bool,
     pub plan: PrunePlan,
+    /// What the store did after the deletes to reclaim their space, when it keeps history
+    /// (the git store replaces its branch's history; see `ObjectStore::compact`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compacted: Option<String>,
 }
 
 /// Retention and collection for one scope, the one way every shell prunes: a preview (the
-/// plan only, no lock, nothing written) unless `execute`; executing holds the scope's lock
-/// and the store's collect lease throughout and is refused (exit 3) while either is held
-/// elsewhere — a capture running anywhere in the store, a rollback of the scope.
+/// plan only, no lock, nothing written) unless `execute`; executing holds rollbacks of the
+/// scope off (its lock, or the hold of the restore job that has it, whose snapshots are then
+/// skipped: see [`Archive::needed_by_jobs`]) and the store's collect lease throughout, and
+/// is refused (exit 3) while a capture runs anywhere in the store or anything else holds
+/// the scope (a CLI rollback).
 pub async fn run(
     archive: &Archive,
     scope: &Scope,
@@ -332,15 +363,14 @@ pub async fn run(
         return Ok(PruneReport {
             executed: false,
             plan,
+            compacted: None,
         });
     }
-    let holder = lease::holder(holder);
-    let lock = LockInfo::new(scope, holder.clone(), Duration::from_secs(600));
-    archive.catalog.lock(&lock).await?;
-    let result = collect(archive, scope, opts, &holder).await;
-    if let Err(e) = archive.catalog.unlock(scope, &lock.token).await {
-        tracing::warn!(error = %e, "could not release the scope's lock after pruning; it expires on its own");
-    }
+    let guard = archive
+        .guard_deletion(scope, holder, Duration::from_secs(600))
+        .await?;
+    let result = collect(archive, scope, opts, &lease::holder(holder)).await;
+    archive.release_guard(guard).await;
     result
 }
 
@@ -354,9 +384,16 @@ async fn collect(
     let result = async {
         let plan = plan(archive, scope, opts).await?;
         apply(archive, &plan, &lease).await?;
+        let compacted = if plan.drop.is_empty() && plan.blobs.is_empty() {
+            None
+        } else {
+            lease.confirm().await?;
+            archive.store.compact(holder).await?
+        };
         Ok(PruneReport {
             executed: true,
             plan,
+            compacted,
         })
     }
     .await;

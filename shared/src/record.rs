@@ -373,6 +373,25 @@ impl RecordSet {
         }
     }
 
+    /// Every record, owned, kind by kind (in [`RecordKind::ALL`] order).
+    pub fn to_records(&self) -> Vec<Record> {
+        let mut out = Vec::with_capacity(self.len());
+        out.extend(self.labels.values().cloned().map(Record::Label));
+        out.extend(self.milestones.values().cloned().map(Record::Milestone));
+        out.extend(self.components.values().cloned().map(Record::Component));
+        out.extend(self.versions.values().cloned().map(Record::Version));
+        out.extend(self.issues.values().cloned().map(Record::Issue));
+        out.extend(self.comments.values().cloned().map(Record::Comment));
+        out.extend(self.jira_issues.values().cloned().map(Record::JiraIssue));
+        out.extend(
+            self.jira_comments
+                .values()
+                .cloned()
+                .map(Record::JiraComment),
+        );
+        out
+    }
+
     /// Adds every record of `other` (replacing records with the same key).
     pub fn absorb(&mut self, other: RecordSet) {
         self.labels.extend(other.labels);
@@ -560,6 +579,32 @@ mod tests {
         assert!("label".parse::<RecordKey>().is_err());
         assert!("label:".parse::<RecordKey>().is_err());
         assert!("widget:1".parse::<RecordKey>().is_err());
+    }
+
+    #[test]
+    fn a_set_gives_back_every_record_of_every_kind() {
+        let mut set = RecordSet::default();
+        set.insert(Record::Label(Label {
+            id: 7,
+            name: "bug".into(),
+            color: "d73a4a".into(),
+            description: None,
+            raw: serde_json::Value::Null,
+        }));
+        set.insert(Record::Version(Version {
+            id: 3,
+            name: "1.0".into(),
+            description: None,
+            released: false,
+            archived: false,
+            start_date: None,
+            release_date: None,
+            raw: serde_json::Value::Null,
+        }));
+        let records = set.to_records();
+        assert_eq!(records.len(), set.len());
+        let back: RecordSet = records.into_iter().collect();
+        assert_eq!(back, set);
     }
 
     #[test]

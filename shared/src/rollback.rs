@@ -30,9 +30,9 @@ pub use identity::{PlanChange, PlanFingerprint, ResumeKey};
 pub use options::{Field, OptionError, RollbackOptions, RollbackRequest};
 pub use plan::{restored_body, restored_from, restored_marker, Irrecoverable, Planned};
 pub use run::{
-    change_since, kept_preview, plan_against_live, preview, remember_preview, Budget, Confirmed,
-    Executor, OpProgress, PlanProgress, Preview, Resuming, Rollback, RollbackReport, Verification,
-    JOB_LOCK_TTL, PROCESS_LOCK_TTL,
+    change_since, kept_preview, plan_against_live, pre_rollback_name, preview, remember_preview,
+    Budget, Confirmed, Executor, OpProgress, PlanProgress, Preview, Resuming, Rollback,
+    RollbackReport, Verification, JOB_LOCK_TTL, PROCESS_LOCK_TTL,
 };
 
 use crate::id::SnapshotId;

@@ -8,11 +8,14 @@
 //! - `reuse` keeps damage from spreading: what a capture may rely on without reading it.
 //! - [`SnapshotName`], [`SnapshotRef`] and [`Archive::find`]: naming snapshots and finding
 //!   them again (`reference`).
+//! - [`job`]: snapshots taken as queued jobs (webhooks, large requests), and the rule that
+//!   decides when a request waits for its capture.
 //! - [`Archive::entries`] lists entries as they stand (an abandoned capture is `failed`);
 //!   [`Archive::delete_snapshot`] removes data before the index.
 
 mod archive;
 mod capture;
+pub mod job;
 mod lifecycle;
 mod reference;
 mod reuse;
@@ -23,7 +26,7 @@ pub use capture::{
     fetch_live, CaptureMode, Fallback, Refreshed, SnapshotOptions, SnapshotReport,
     DEFAULT_RECONCILE_EVERY,
 };
-pub use lifecycle::{is_abandoned, skipped, Skipped, ABANDONED};
+pub use lifecycle::{is_abandoned, skipped, InUse, NeededAs, Skipped, ABANDONED};
 pub use reference::{NameError, Resolved, ResolvedBy, SnapshotName, SnapshotRef, MAX_NAME_CHARS};
 pub use reuse::{CaptureChecks, Inventory, LISTING_SHARDS};
 pub use verify::{DamagedObject, ObjectKind, VerifyOptions, VerifyReport};

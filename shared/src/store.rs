@@ -1,11 +1,14 @@
 //! Object storage: where blobs and manifests live. Write-once by contract.
 //!
-//! Implementations: [`LocalStore`] (a folder; the embedded default) and [`MemoryStore`] (unit
-//! tests). Every object is written once and never modified, so `put` is create-if-absent:
-//! writing a key that exists is a successful no-op that reports [`PutOutcome::Existed`].
+//! Implementations: [`LocalStore`] (a folder; the embedded default), [`GitStore`] (a branch of
+//! the GitHub repository itself, through the Git Data API), `S3Store` (feature `aws`) and
+//! [`MemoryStore`] (unit tests). Every object is written once and never modified, so `put` is
+//! create-if-absent: writing a key that exists is a successful no-op that reports
+//! [`PutOutcome::Existed`].
 //! Bulk writers use [`ObjectStore::put_deferred`] and one [`ObjectStore::flush`] instead,
 //! which lets a store batch durability.
 
+mod git;
 mod local;
 mod memory;
 #[cfg(feature = "aws")]
@@ -17,6 +20,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
+pub(crate) use git::store_error as git_store_error;
+pub use git::GitStore;
 pub use local::LocalStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "aws")]
@@ -36,6 +41,18 @@ pub struct ObjectInfo {
     pub key: String,
     pub size: u64,
     pub modified: Option<DateTime<Utc>>,
+}
+
+/// What a store holds, for reports (see [`ObjectStore::usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// Objects stored.
+    pub objects: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Bytes the store's medium holds for them and its own bookkeeping (the git store: the
+    /// files of the branch's tip, objects as base64 text, and the catalog).
+    pub stored: u64,
 }
 
 /// Store failures. Messages name the store location and the key, and say what to do.
@@ -104,6 +121,30 @@ pub trait ObjectStore: Send + Sync + Debug {
 
     /// Removes `key`; removing a missing key is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Removes every key of `keys` (missing ones are fine). The default deletes them one by
+    /// one; the git store makes one commit of them.
+    async fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        for key in keys {
+            self.delete(key).await?;
+        }
+        Ok(())
+    }
+
+    /// Called by garbage collection after its deletes, while it still holds the store
+    /// exclusively: reclaims what deleting leaves behind in a store that keeps history (the
+    /// git store replaces its branch with one commit of what is kept). Returns a sentence for
+    /// the report, if there is something to say. The default does nothing.
+    async fn compact(&self, _holder: &str) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+
+    /// What the store holds, when it can tell at the cost of a listing it makes anyway (the
+    /// git store: one tree listing); `None` for stores where that would mean listing a
+    /// bucket. For `snapshot list`, which shows how far the store has grown.
+    async fn usage(&self) -> Result<Option<Usage>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// Keys are relative, `/`-separated, and never escape the store root.

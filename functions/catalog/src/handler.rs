@@ -1,14 +1,15 @@
 //! The snapshot catalog over HTTP: `GET /snapshots?scope=` (newest first), `GET
 //! /snapshots/{id}`, and `DELETE /snapshots/{id}` (pinned snapshots only with `?force=true`,
-//! like `backtrack snapshot delete --force`; blobs are reclaimed by retention's GC).
+//! like `backtrack snapshot delete --force`; never one an unfinished restore job needs: 409
+//! naming the job; blobs are reclaimed by retention's GC).
 
 use backtrack::snapshot::Archive;
 use backtrack::Scope;
-use backtrack_lambda::api::route;
+use backtrack_lambda::api::{dispatch, Served};
 use backtrack_lambda::events::{Http, HttpResponse};
 use backtrack_lambda::{
-    no_route, parse_snapshot_id, serve_http, snapshot_or_404, ApiError, ApiRequest, ApiResponse,
-    ConfigError, Env, Function, FunctionError, Invocation,
+    parse_snapshot_id, serve_http, snapshot_or_404, ApiError, ApiRequest, ApiResponse, ConfigError,
+    Env, Function, FunctionError, Invocation,
 };
 use serde_json::json;
 
@@ -35,22 +36,23 @@ impl Function for Catalog {
 
 impl Catalog {
     async fn http(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
-        if route("/snapshots", &req.path).is_some() && req.method == "GET" {
-            return list(&self.archive, &req).await;
-        }
-        if let Some(p) = route("/snapshots/{id}", &req.path) {
-            match req.method.as_str() {
-                "GET" => return show(&self.archive, p[0]).await,
-                "DELETE" => return delete(&self.archive, &req, p[0]).await,
-                _ => {}
+        match (dispatch(&req, Served::Catalog)?, req.method.as_str()) {
+            (("/snapshots", _), _) => list(&self.archive, &req).await,
+            ((_, p), "DELETE") => delete(&self.archive, &req, p[0]).await,
+            ((_, p), _) => {
+                req.query_fields(&[])?;
+                show(&self.archive, p[0]).await
             }
         }
-        Err(no_route(&req))
     }
 }
 
 async fn list(archive: &Archive, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    let scope = match req.query.get("scope").map(String::as_str) {
+    let scope = match req
+        .query_fields(&["scope"])?
+        .get("scope")
+        .map(String::as_str)
+    {
         None | Some("") => None,
         Some(s) => Some(
             s.parse::<Scope>()
@@ -68,7 +70,11 @@ async fn show(archive: &Archive, id: &str) -> Result<ApiResponse, ApiError> {
 }
 
 async fn delete(archive: &Archive, req: &ApiRequest, id: &str) -> Result<ApiResponse, ApiError> {
-    let force = match req.query.get("force").map(String::as_str) {
+    let force = match req
+        .query_fields(&["force"])?
+        .get("force")
+        .map(String::as_str)
+    {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => return Err(ApiError::bad_request("force", "must be true or false")),

@@ -10,11 +10,11 @@ use backtrack::compare::{self, CompareError, DiffSide, DiffSides, LiveSource, Wh
 use backtrack::diff::{self, DiffOptions, MarkdownOptions};
 use backtrack::snapshot::{Archive, SnapshotRef};
 use backtrack::tracker::NoProgress;
-use backtrack_lambda::api::route;
+use backtrack_lambda::api::{dispatch, Served};
 use backtrack_lambda::events::{Http, HttpResponse};
 use backtrack_lambda::{
-    no_route, parse_snapshot_id, serve_http, snapshot_or_404, ApiError, ApiRequest, ApiResponse,
-    ConfigError, Env, Function, FunctionError, Invocation, TrackerFactory,
+    parse_snapshot_id, serve_http, snapshot_or_404, ApiError, ApiRequest, ApiResponse, ConfigError,
+    Env, Function, FunctionError, Invocation, TrackerFactory,
 };
 
 /// The diff function: it reads snapshots, and the live tracker for `live`.
@@ -42,10 +42,8 @@ impl Function for Diff {
 
 impl Diff {
     async fn http(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
-        match route("/snapshots/{id}/diff/{other}", &req.path) {
-            Some(params) if req.method == "GET" => self.diff(&req, params[0], params[1]).await,
-            _ => Err(no_route(&req)),
-        }
+        let (_, params) = dispatch(&req, Served::Diff)?;
+        self.diff(&req, params[0], params[1]).await
     }
 
     async fn diff(&self, req: &ApiRequest, id: &str, other: &str) -> Result<ApiResponse, ApiError> {
@@ -58,7 +56,7 @@ impl Diff {
             from: DiffSide::Snapshot(SnapshotRef::Id(from_id)),
             to,
         };
-        let max_chars = match req.query.get("max_chars") {
+        let max_chars = match req.query_fields(&["max_chars"])?.get("max_chars") {
             None => None,
             Some(n) => Some(n.parse::<usize>().map_err(|_| {
                 ApiError::bad_request("max_chars", "must be a number of characters")
@@ -103,6 +101,7 @@ impl Diff {
             status: 200,
             content_type: "application/json",
             body: json,
+            headers: Vec::new(),
         })
     }
 }

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use backtrack::catalog::JobKind;
 use backtrack::rollback::job::{self, SliceOutcome};
 use backtrack::rollback::{
     self, Budget, Confirmed, Executor, PlanFingerprint, Rollback, RollbackOptions, RollbackRequest,
@@ -19,12 +20,11 @@ use backtrack::rollback::{
 use backtrack::snapshot::Archive;
 use backtrack::tracker::NoProgress;
 use backtrack::{JobId, SnapshotStatus};
-use backtrack_lambda::api::route;
+use backtrack_lambda::api::{dispatch, Served};
 use backtrack_lambda::events::{HttpOr, Reply, SqsEvent, SqsMessage};
 use backtrack_lambda::{
-    no_route, parse_snapshot_id, serve_http, snapshot_or_404, ApiError, ApiRequest, ApiResponse,
-    ConfigError, Env, Function, FunctionError, Invocation, JobMessage, JobQueue, Limits,
-    TrackerFactory,
+    parse_snapshot_id, serve_http, snapshot_or_404, ApiError, ApiRequest, ApiResponse, ConfigError,
+    Env, Function, FunctionError, Invocation, JobMessage, JobQueue, Limits, TrackerFactory,
 };
 use serde_json::{json, Map, Value};
 
@@ -72,18 +72,25 @@ impl Function for Restore {
 }
 
 async fn http(deps: &Restore, req: ApiRequest) -> Result<ApiResponse, ApiError> {
-    if let Some(p) = route("/snapshots/{id}/restore", &req.path) {
-        if req.method == "POST" {
-            return restore(deps, &req, p[0]).await;
+    match dispatch(&req, Served::Restore)? {
+        ("/snapshots/{id}/restore", p) => restore(deps, &req, p[0]).await,
+        (_, p) => {
+            req.query_fields(&[])?;
+            job_status(deps, p[0]).await
         }
     }
-    if let Some(p) = route("/jobs/{id}", &req.path) {
-        if req.method == "GET" {
-            return job_status(deps, p[0]).await;
-        }
-    }
-    Err(no_route(&req))
 }
+
+/// The fields a restore request may have.
+const RESTORE_FIELDS: &[&str] = &[
+    "execute",
+    "plan",
+    "replan",
+    "only",
+    "fields",
+    "close_new_issues",
+    "delete_new_comments",
+];
 
 fn flag(body: &Map<String, Value>, name: &str) -> Result<bool, ApiError> {
     match body.get(name) {
@@ -145,7 +152,7 @@ fn confirmed(body: &Map<String, Value>) -> Result<Confirmed, ApiError> {
 }
 
 async fn restore(deps: &Restore, req: &ApiRequest, id: &str) -> Result<ApiResponse, ApiError> {
-    let body = req.json_body()?;
+    let body = req.json_fields(RESTORE_FIELDS)?;
     let execute = flag(&body, "execute")?;
     let request = request(&body)?;
     let confirmed = if execute {
@@ -203,7 +210,7 @@ async fn restore(deps: &Restore, req: &ApiRequest, id: &str) -> Result<ApiRespon
             retryable: true,
         });
     }
-    tracing::info!(job = %job.id, scope = %job.scope, target = %job.target, "restore job queued");
+    tracing::info!(job = %job.id, scope = %job.scope, target = %entry.id, "restore job queued");
     Ok(ApiResponse::json(
         202,
         &json!({"job": job, "status_url": format!("/jobs/{}", job.id)}),
@@ -211,17 +218,21 @@ async fn restore(deps: &Restore, req: &ApiRequest, id: &str) -> Result<ApiRespon
 }
 
 async fn job_status(deps: &Restore, id: &str) -> Result<ApiResponse, ApiError> {
-    let id: JobId = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not a job id")))?;
+    let id: JobId = id.parse().map_err(|_| {
+        ApiError::bad_request(
+            "id",
+            format!("{} is not a job id", backtrack::sanitize::quote(id)),
+        )
+    })?;
     let job = deps
         .archive
         .job(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("job {id} not found")))?;
-    let done = deps.archive.journal(&id).await?.len();
     let mut body = serde_json::to_value(&job).unwrap_or(Value::Null);
-    body["done_ops"] = json!(done);
+    if job.kind == JobKind::Restore {
+        body["done_ops"] = json!(deps.archive.journal(&id).await?.len());
+    }
     Ok(ApiResponse::json(200, &body))
 }
 
@@ -259,6 +270,10 @@ async fn continue_job(
         tracing::error!(retryable = false, job = %msg.job, "job message for an unknown job dropped");
         return Ok(json!({"job": msg.job, "dropped": true}));
     };
+    if entry.kind != JobKind::Restore {
+        tracing::error!(retryable = false, job = %msg.job, kind = entry.kind.as_str(), "message for a job that is not a restore dropped (a queue mix-up)");
+        return Ok(json!({"job": msg.job, "dropped": true}));
+    }
     let tracker = deps.trackers.writer(&entry.scope)?;
     let outcome = job::run_slice(&deps.archive, tracker, &msg.job, budget, resumed).await?;
     match &outcome {

@@ -1,33 +1,46 @@
 //! Taking snapshots: on a schedule (EventBridge, several scopes, then retention), on request
-//! (`POST /snapshots`), and on GitHub webhooks (`POST /webhooks/github`: a push to the default
-//! branch or a merged pull request; other events are acknowledged with 202 and ignored).
+//! (`POST /snapshots`: captured within the request when the library's rule says it fits,
+//! queued as a job otherwise), on GitHub webhooks (`POST /webhooks/github`: a push to the
+//! default branch or a merged pull request of an allowed repository, always queued, so the
+//! answer comes within GitHub's 10 seconds), and from the snapshot job queue (one attempt
+//! per message).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use backtrack::catalog::Claim;
+use backtrack::catalog::{CaptureJob, Claim};
+use backtrack::events::{delivery_claim_key, AllowList};
 use backtrack::manifest::Trigger;
 use backtrack::prune::{self, PruneOptions, Retention};
+use backtrack::snapshot::job::{self as jobs, CaptureTiming, JobRun};
 use backtrack::snapshot::{Archive, SnapshotName, SnapshotOptions, SnapshotReport};
-use backtrack::Scope;
-use backtrack_lambda::api::route;
-use backtrack_lambda::events::{HttpOr, Reply, Scheduled};
+use backtrack::{JobId, Scope};
+use backtrack_lambda::api::{dispatch, Served};
+use backtrack_lambda::events::{Reply, Scheduled, SqsMessage, Triggered};
 use backtrack_lambda::webhook::{self, WebhookAction};
 use backtrack_lambda::{
-    no_route, serve_http, ApiError, ApiRequest, ApiResponse, ConfigError, Env, Function,
-    FunctionError, Invocation, Limits, Secret, TrackerFactory,
+    serve_http, ApiError, ApiRequest, ApiResponse, ConfigError, Env, Function, FunctionError,
+    Invocation, JobMessage, JobQueue, Limits, Secret, TrackerFactory,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+/// How long an attempt's claim outlives its invocation's deadline (the bookkeeping after
+/// the capture), so a crashed attempt's redelivered message can take over after it.
+const CLAIM_SLACK: Duration = Duration::from_secs(90);
+
 /// The snapshot function: it captures scopes into the archive (and applies retention after
-/// scheduled snapshots).
+/// scheduled snapshots), and runs the snapshot jobs webhooks and large requests queue.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub archive: Archive,
     pub trackers: Arc<dyn TrackerFactory>,
     /// Without it the webhook route answers that it is not configured.
     pub webhook_secret: Option<Secret>,
+    /// The repositories webhooks may snapshot.
+    pub allow: AllowList,
+    /// The snapshot job queue.
+    pub queue: Arc<dyn JobQueue>,
     pub limits: Limits,
 }
 
@@ -49,7 +62,7 @@ pub struct RetentionInput {
 }
 
 impl Function for Snapshot {
-    type Event = HttpOr<Scheduled<ScheduleInput>>;
+    type Event = Triggered<Scheduled<ScheduleInput>>;
     type Output = Reply<Value>;
 
     async fn from_env(env: &Env) -> Result<Self, ConfigError> {
@@ -57,6 +70,8 @@ impl Function for Snapshot {
             archive: env.archive().await?,
             trackers: env.trackers().await?,
             webhook_secret: env.webhook_secret().await?,
+            allow: env.webhook_allow_list()?,
+            queue: env.snapshot_queue()?,
             limits: env.limits()?,
         })
     }
@@ -64,28 +79,35 @@ impl Function for Snapshot {
     async fn handle(
         &self,
         event: Self::Event,
-        _: Invocation,
+        invocation: Invocation,
     ) -> Result<Self::Output, FunctionError> {
         match event {
-            HttpOr::Http(event) => Ok(Reply::Http(Box::new(
+            Triggered::Http(event) => Ok(Reply::Http(Box::new(
                 serve_http(&event, |req| http(self, req)).await,
             ))),
-            HttpOr::Other(Scheduled(input)) => scheduled(self, &input).await.map(Reply::Other),
+            Triggered::Queue(batch) => {
+                let mut out = Vec::new();
+                for message in &batch.records {
+                    out.push(run_job(self, message, invocation.deadline).await?);
+                }
+                Ok(Reply::Other(json!({ "jobs": out })))
+            }
+            Triggered::Other(Scheduled(input)) => scheduled(self, &input).await.map(Reply::Other),
         }
     }
 }
 
 async fn http(deps: &Snapshot, req: ApiRequest) -> Result<ApiResponse, ApiError> {
-    match (req.method.as_str(), req.path.as_str()) {
-        ("POST", p) if route("/snapshots", p).is_some() => create(deps, &req).await,
-        ("POST", p) if route("/webhooks/github", p).is_some() => github_webhook(deps, &req).await,
-        _ => Err(no_route(&req)),
+    match dispatch(&req, Served::Snapshot)? {
+        ("/snapshots", _) => create(deps, &req).await,
+        (_, _) => github_webhook(deps, &req).await,
     }
 }
 
-/// `POST /snapshots` `{scope, name?}`.
+/// `POST /snapshots` `{scope, name?, force?}`: 201 with the snapshot when the capture fits
+/// the request ([`jobs::timing`]), 202 with the queued job otherwise.
 async fn create(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    let body = req.json_body()?;
+    let body = req.json_fields(&["scope", "name", "force"])?;
     let scope = scope_field(&body)?;
     let name = match body.get("name") {
         None | Some(Value::Null) => None,
@@ -99,8 +121,67 @@ async fn create(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiErr
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(ApiError::bad_request("force", "must be true or false")),
     };
-    let report = take(deps, &scope, name, force, Trigger::Manual).await?;
-    Ok(ApiResponse::json(201, &report))
+    let reason = match jobs::timing(&deps.archive, &scope).await? {
+        CaptureTiming::Now => {
+            let report = take(deps, &scope, name, force, Trigger::Manual).await?;
+            return Ok(ApiResponse::json(201, &report));
+        }
+        CaptureTiming::Queued(reason) => reason,
+    };
+    // What a capture would refuse at once is refused now, not by a job later: a name
+    // already used, a repository that does not exist (one request).
+    if let (Some(name), false) = (&name, force) {
+        deps.archive.check_name_free(&scope, name).await?;
+    }
+    deps.trackers
+        .tracker(&scope)?
+        .check()
+        .await
+        .map_err(backtrack::Error::from)?;
+    let capture = CaptureJob {
+        name: name.map(String::from),
+        trigger: Trigger::Manual,
+        reuse_name: force,
+        snapshot: None,
+        waits: 0,
+    };
+    let job = queue_job(deps, &scope, capture, &[]).await?;
+    tracing::info!(job = %job, scope = %scope, reason = %reason, "snapshot queued");
+    Ok(ApiResponse::json(
+        202,
+        &json!({"status": "queued", "job": job, "status_url": format!("/jobs/{job}"),
+                "scope": scope, "reason": reason}),
+    ))
+}
+
+/// Records a snapshot job and sends its first message; without the message nothing would
+/// run the job, so a failed send fails the job and releases `claims` (a redelivery may try
+/// again).
+async fn queue_job(
+    deps: &Snapshot,
+    scope: &Scope,
+    capture: CaptureJob,
+    claims: &[&Claim],
+) -> Result<JobId, ApiError> {
+    let job = jobs::enqueue(&deps.archive, scope, capture).await?;
+    if let Err(e) = deps
+        .queue
+        .send(&JobMessage {
+            job: job.id,
+            slice: 0,
+        })
+        .await
+    {
+        let _ = jobs::abandon(&deps.archive, &job.id, &e.to_string()).await;
+        for claim in claims {
+            let _ = deps.archive.release_claim(&claim.key, &claim.token).await;
+        }
+        return Err(ApiError::Internal {
+            message: e.to_string(),
+            retryable: true,
+        });
+    }
+    Ok(job.id)
 }
 
 fn scope_field(body: &Map<String, Value>) -> Result<Scope, ApiError> {
@@ -143,7 +224,8 @@ async fn take(
     Ok(report)
 }
 
-/// `POST /webhooks/github`: verified by signature (the route has no IAM auth).
+/// `POST /webhooks/github`: verified by signature (the route has no IAM auth), acted on only
+/// for allowed repositories, once per delivery and once per event, and always queued.
 async fn github_webhook(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let Some(secret) = &deps.webhook_secret else {
         return Err(ApiError::Internal {
@@ -163,52 +245,128 @@ async fn github_webhook(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse
     let delivery = req
         .header("x-github-delivery")
         .filter(|d| !d.is_empty() && d.len() <= 100)
-        .ok_or_else(|| ApiError::bad_request("X-GitHub-Delivery", "header is required"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "X-GitHub-Delivery",
+                "header is required (at most 100 characters)",
+            )
+        })?;
     let payload: Value = serde_json::from_slice(&req.body)
         .map_err(|e| ApiError::bad_request("body", format!("is not valid JSON ({e})")))?;
-    let (scope, trigger, name) = match webhook::classify(event, &payload) {
-        WebhookAction::Ignore(reason) => {
-            tracing::info!(event, delivery, reason = %reason, "webhook ignored");
-            return Ok(ApiResponse::json(
-                202,
-                &json!({"status": "ignored", "reason": reason, "delivery": delivery}),
-            ));
-        }
-        WebhookAction::Snapshot {
-            scope,
-            trigger,
-            name,
-        } => (scope, trigger, name),
+    let ignored = |reason: String| {
+        tracing::info!(event, delivery, reason = %reason, "webhook ignored");
+        Ok(ApiResponse::json(
+            202,
+            &json!({"status": "ignored", "reason": reason, "delivery": delivery}),
+        ))
     };
-    // GitHub redelivers on timeouts and people press "Redeliver": one snapshot per delivery.
-    let claim = Claim::new(
-        format!("github-delivery#{delivery}"),
-        deps.limits.delivery_ttl,
-    );
-    if !deps.archive.claim(&claim).await? {
+    let wanted = match webhook::classify(event, &payload) {
+        WebhookAction::Ignore(reason) => return ignored(reason),
+        WebhookAction::Snapshot(wanted) => wanted,
+    };
+    // Before anything else touches the repository or the catalog: the answer for a
+    // repository outside the list is the same whether the token can read it or not.
+    if !deps.allow.allows(&wanted.scope) {
+        return ignored(format!("{} is not in the webhook allow-list", wanted.scope));
+    }
+    // GitHub redelivers on timeouts and people press "Redeliver" (the same delivery id);
+    // a replayed body carries a new id, but the same event.
+    let ttl = deps.limits.delivery_ttl;
+    let by_delivery = Claim::new(delivery_claim_key(delivery), ttl);
+    if !deps.archive.claim(&by_delivery).await? {
         tracing::info!(delivery, "webhook delivery already handled");
         return Ok(ApiResponse::json(
             200,
-            &json!({"status": "duplicate", "delivery": delivery}),
+            &json!({"status": "duplicate", "of": "delivery", "delivery": delivery}),
         ));
     }
-    // Names made from events repeat (the same commit pushed again): they label, and a
-    // reference to one means the newest.
-    let name = match SnapshotName::parse(&name) {
-        Ok(name) => Some(name),
+    let by_event = Claim::new(wanted.claim_key(), ttl);
+    if !deps.archive.claim(&by_event).await? {
+        tracing::info!(delivery, identity = %wanted.identity, "webhook event already handled under another delivery");
+        return Ok(ApiResponse::json(
+            200,
+            &json!({"status": "duplicate", "of": "event", "delivery": delivery}),
+        ));
+    }
+    let capture = CaptureJob {
+        name: Some(wanted.name.to_string()),
+        trigger: wanted.trigger,
+        // Names made from events repeat (the same commit pushed again): they label, and a
+        // reference to one means the newest.
+        reuse_name: true,
+        snapshot: None,
+        waits: 0,
+    };
+    let job = queue_job(deps, &wanted.scope, capture, &[&by_delivery, &by_event]).await?;
+    tracing::info!(job = %job, delivery, scope = %wanted.scope, name = %wanted.name, "webhook snapshot queued");
+    Ok(ApiResponse::json(
+        202,
+        &json!({"status": "queued", "job": job, "status_url": format!("/jobs/{job}"),
+                "delivery": delivery, "scope": wanted.scope, "name": wanted.name}),
+    ))
+}
+
+/// One attempt at a queued snapshot job, for one queue message: a scope held by someone
+/// else sends the message again after the library's wait.
+async fn run_job(
+    deps: &Snapshot,
+    message: &SqsMessage,
+    deadline: Option<Instant>,
+) -> Result<Value, FunctionError> {
+    let body = message.body.as_deref().unwrap_or_default();
+    let Ok(msg) = serde_json::from_str::<JobMessage>(body) else {
+        // Retrying cannot fix it; failing would only send it round to the dead-letter queue.
+        tracing::error!(retryable = false, message_id = ?message.message_id, "unreadable job message dropped");
+        return Ok(json!({"dropped": message.message_id}));
+    };
+    let Some(job) = deps.archive.job(&msg.job).await? else {
+        tracing::error!(retryable = false, job = %msg.job, "message for an unknown snapshot job dropped");
+        return Ok(json!({"job": msg.job, "dropped": true}));
+    };
+    let claim_ttl = deadline
+        .map(|d| d.saturating_duration_since(Instant::now()))
+        .unwrap_or(Duration::from_secs(900))
+        + CLAIM_SLACK;
+    let tracker = deps.trackers.tracker(&job.scope)?;
+    let outcome = match jobs::run(&deps.archive, tracker, &msg.job, claim_ttl).await {
+        Ok(outcome) => outcome,
+        Err(e) if e.is_retryable() => return Err(e.into()),
         Err(e) => {
-            tracing::warn!(error = %e, "the webhook's snapshot is taken without a name");
-            None
+            tracing::error!(retryable = false, job = %msg.job, error = %backtrack::sanitize::error_line(&e.to_string()), "snapshot job message dropped");
+            return Ok(json!({"job": msg.job, "dropped": true}));
         }
     };
-    match take(deps, &scope, name, true, trigger).await {
-        Ok(report) => Ok(ApiResponse::json(201, &report)),
-        Err(e) => {
-            // Let a redelivery try again.
-            let _ = deps.archive.release_claim(&claim.key, &claim.token).await;
-            Err(e.into())
+    match &outcome {
+        JobRun::Finished { job, snapshot } => match snapshot {
+            Some(report) => {
+                tracing::info!(job = %job.id, snapshot = %report.id, scope = %job.scope, items = report.counts.total(), "snapshot job completed")
+            }
+            None => {
+                tracing::info!(job = %job.id, status = job.status.as_str(), error = ?job.error, "snapshot job finished")
+            }
+        },
+        JobRun::Waiting {
+            job,
+            holder,
+            retry_after,
+        } => {
+            deps.queue
+                .send_after(
+                    &JobMessage {
+                        job: msg.job,
+                        slice: msg.slice + 1,
+                    },
+                    *retry_after,
+                )
+                .await
+                .map_err(|e| FunctionError::retryable(e.to_string()))?;
+            tracing::info!(job = %job.id, holder = %holder, retry_after_secs = retry_after.as_secs(), "scope busy; snapshot job waits");
+        }
+        JobRun::Busy { job } => {
+            tracing::info!(job = %job, "another attempt of this snapshot job is running; message dropped")
         }
     }
+    Ok(serde_json::to_value(&outcome).unwrap_or(Value::Null))
 }
 
 async fn scheduled(deps: &Snapshot, input: &ScheduleInput) -> Result<Value, FunctionError> {
@@ -247,18 +405,21 @@ async fn scheduled(deps: &Snapshot, input: &ScheduleInput) -> Result<Value, Func
             Err(e) => {
                 failures += 1;
                 retryable |= e.is_retryable();
-                tracing::error!(scope = %scope, retryable = e.is_retryable(), error = %e, "scheduled snapshot failed");
                 results.push(json!({"scope": scope, "status": "failed", "error": e.to_string(), "retryable": e.is_retryable()}));
             }
         }
     }
     // One scope failing must not hide the others' snapshots; only a total failure fails
-    // the invocation (so EventBridge's retry policy can try again).
+    // the invocation (so EventBridge's retry policy can try again). Either way each failure
+    // is logged once: in the invocation's failure, or on its own line.
     if failures == scopes.len() {
         return Err(FunctionError {
             message: format!("every scheduled snapshot failed: {}", Value::Array(results)),
             retryable,
         });
+    }
+    for failed in results.iter().filter(|r| r["status"] == "failed") {
+        tracing::error!(scope = %failed["scope"], retryable = %failed["retryable"], error = %failed["error"], "scheduled snapshot failed");
     }
     Ok(json!({"snapshots": results}))
 }

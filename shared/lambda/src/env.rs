@@ -20,9 +20,12 @@ use super::secrets::{self, Secret};
 
 pub use backtrack::config::env::{
     CATALOG as ENV_CATALOG, GITHUB_API_URLS as ENV_API_URLS, GITHUB_TOKEN as ENV_GITHUB_TOKEN,
-    MAX_OPS as ENV_MAX_OPS, QUEUE_URL as ENV_QUEUE_URL, STORE as ENV_STORE,
-    WEBHOOK_SECRET as ENV_WEBHOOK_SECRET, WRITE_INTERVAL_MS as ENV_WRITE_INTERVAL_MS,
+    MAX_OPS as ENV_MAX_OPS, QUEUE_URL as ENV_QUEUE_URL, SCHEDULED_SCOPES as ENV_SCHEDULED_SCOPES,
+    SNAPSHOT_QUEUE_URL as ENV_SNAPSHOT_QUEUE_URL, STORE as ENV_STORE,
+    WEBHOOK_ALLOW as ENV_WEBHOOK_ALLOW, WEBHOOK_SECRET as ENV_WEBHOOK_SECRET,
+    WRITE_INTERVAL_MS as ENV_WRITE_INTERVAL_MS,
 };
+use backtrack::events::AllowList;
 
 /// Makes the tracker of a scope. Production: [`GitHubTrackers`]; tests may point scopes at
 /// sandboxes or fakes.
@@ -147,6 +150,11 @@ impl Env {
                 "{ENV_STORE} must be s3://BUCKET/PREFIX: a function has no folder that outlives it"
             )))
             }
+            Ok(StoreUrl::Git(_)) => {
+                return Err(ConfigError(format!(
+                "{ENV_STORE} must be s3://BUCKET/PREFIX: git:// stores are for the CLI and the Action"
+            )))
+            }
             Err(e) => return Err(ConfigError(e.to_string())),
         };
         let catalog = match CatalogUrl::parse(&required(ENV_CATALOG)?, ENV_CATALOG) {
@@ -163,6 +171,11 @@ impl Env {
             Ok(CatalogUrl::Sqlite(_)) => {
                 return Err(ConfigError(format!(
                 "{ENV_CATALOG} must be dynamodb://TABLE: a function has no folder that outlives it"
+            )))
+            }
+            Ok(CatalogUrl::Git(_)) => {
+                return Err(ConfigError(format!(
+                "{ENV_CATALOG} must be dynamodb://TABLE: git:// catalogs are for the CLI and the Action"
             )))
             }
             Err(e) => return Err(ConfigError(e.to_string())),
@@ -213,6 +226,31 @@ impl Env {
     /// The restore job queue (`BACKTRACK_QUEUE_URL`, required).
     pub fn queue(&self) -> Result<Arc<dyn JobQueue>, ConfigError> {
         Ok(Arc::new(SqsQueue::new(&self.sdk, required(ENV_QUEUE_URL)?)))
+    }
+
+    /// The snapshot job queue (`BACKTRACK_SNAPSHOT_QUEUE_URL`, required).
+    pub fn snapshot_queue(&self) -> Result<Arc<dyn JobQueue>, ConfigError> {
+        Ok(Arc::new(SqsQueue::new(
+            &self.sdk,
+            required(ENV_SNAPSHOT_QUEUE_URL)?,
+        )))
+    }
+
+    /// The repositories webhooks may snapshot ([`ENV_WEBHOOK_ALLOW`], or the owners of
+    /// [`ENV_SCHEDULED_SCOPES`]; see [`AllowList::for_webhooks`]). Logged once, so a
+    /// deployment that allows nothing says so at its first start.
+    pub fn webhook_allow_list(&self) -> Result<AllowList, ConfigError> {
+        let list = AllowList::for_webhooks(
+            var(ENV_WEBHOOK_ALLOW).as_deref(),
+            var(ENV_SCHEDULED_SCOPES).as_deref(),
+        )
+        .map_err(|e| ConfigError(format!("{ENV_WEBHOOK_ALLOW} / {ENV_SCHEDULED_SCOPES}: {e}")))?;
+        if list.is_empty() {
+            tracing::warn!("no repository is allowed for webhooks ({ENV_WEBHOOK_ALLOW} and {ENV_SCHEDULED_SCOPES} are unset): every delivery is ignored");
+        } else {
+            tracing::info!(allowed = %list, "webhooks may snapshot these owners and repositories");
+        }
+        Ok(list)
     }
 
     /// The invocation limits ([`ENV_MAX_OPS`]; the rest are fixed).

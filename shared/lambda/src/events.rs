@@ -3,8 +3,10 @@
 //! - [`Http`]: an API Gateway HTTP API request (payload format 2.0);
 //! - [`Scheduled<T>`]: an EventBridge event whose `detail` is `T`, or `T` itself (a schedule
 //!   with a constant input delivers just that input);
-//! - [`HttpOr<T>`]: a function subscribed to HTTP and one other trigger (the `snapshot`
-//!   function: a schedule; `restore`: the SQS job queue), told apart by shape.
+//! - [`HttpOr<T>`]: a function subscribed to HTTP and one other trigger (`restore`: the SQS
+//!   job queue), told apart by shape;
+//! - [`Triggered<T>`]: HTTP, an SQS batch from the function's job queue, or another trigger
+//!   (the `snapshot` function: its snapshot job queue, and the schedule).
 //!
 //! A payload of the wrong shape fails the invocation with a message naming what was
 //! expected, and is never retried into a different meaning.
@@ -81,6 +83,34 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for HttpOr<T> {
         }
         T::deserialize(payload)
             .map(HttpOr::Other)
+            .map_err(D::Error::custom)
+    }
+}
+
+/// An HTTP request, a batch from the function's job queue, or another trigger's event (the
+/// `snapshot` function: HTTP, its snapshot job queue, and the schedule).
+#[derive(Debug, Clone)]
+pub enum Triggered<T> {
+    Http(Http),
+    Queue(SqsEvent),
+    Other(T),
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Triggered<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let payload = Value::deserialize(d)?;
+        if is_http(&payload) {
+            return http_of(payload)
+                .map(Triggered::Http)
+                .map_err(D::Error::custom);
+        }
+        if payload.get("Records").is_some_and(Value::is_array) {
+            return SqsEvent::deserialize(payload)
+                .map(Triggered::Queue)
+                .map_err(|e| D::Error::custom(format!("SQS event: {e}")));
+        }
+        T::deserialize(payload)
+            .map(Triggered::Other)
             .map_err(D::Error::custom)
     }
 }

@@ -13,13 +13,15 @@
 //! - [`run`], [`Function`], [`Invocation`]: the runner (logging, cold start, errors as
 //!   `Diagnostic`s that say whether a retry may help).
 //! - [`events`]: the typed events ([`events::Http`], [`events::Scheduled`],
-//!   [`events::HttpOr`]).
+//!   [`events::HttpOr`], [`events::Triggered`]).
 //! - [`api`]: [`ApiRequest`](api::ApiRequest), [`ApiResponse`](api::ApiResponse),
 //!   [`ApiError`](api::ApiError) (JSON error bodies, status codes, retryability, structured
-//!   logging), route matching.
-//! - [`webhook`]: `X-Hub-Signature-256` verification and which GitHub events take a snapshot.
+//!   logging), the API's one route table (404, 405 with `Allow`), strict bodies and queries.
+//! - [`webhook`]: `X-Hub-Signature-256` verification (what a verified delivery asks for, and
+//!   the allow-list, are the core's rules: `backtrack::events`).
 //! - [`secrets`]: values given inline or as Secrets Manager ARNs; redacted in `Debug`.
-//! - [`queue`]: the restore job's continuation messages (SQS, or memory in tests).
+//! - [`queue`]: job messages, restore slices and snapshot attempts, optionally delayed (SQS,
+//!   or memory in tests).
 //! - [`env`]: the clients, trackers and limits a function takes from its environment.
 
 pub mod api;
@@ -34,23 +36,68 @@ pub use api::{ApiError, ApiRequest, ApiResponse};
 pub use env::{ConfigError, Env, GitHubTrackers, Limits, TrackerFactory};
 pub use lambda_runtime::Error as RuntimeError;
 pub use queue::{JobMessage, JobQueue, MemoryQueue, SqsQueue};
-pub use runner::{run, Function, Invocation};
+pub use runner::{invoke, run, Function, Invocation};
 pub use secrets::Secret;
 
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 
-/// Installs the JSON log subscriber the functions use (one JSON object per line, which
-/// CloudWatch Logs Insights parses), filtered by `RUST_LOG` (default `info`).
+/// Crates whose TRACE events carry raw wire data: the Lambda runtime logs every event it
+/// receives, webhook signatures and request bodies included ("raw JSON event received from
+/// Lambda"), and the HTTP clients log requests and responses, credentials' headers and
+/// secrets' values included. They stay at DEBUG at most, whatever `RUST_LOG` says.
+const NEVER_TRACED: &[&str] = &[
+    "lambda_runtime",
+    "lambda_runtime_api_client",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http_client",
+    "aws_sigv4",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+    "octocrab",
+    "rustls",
+];
+
+/// Never logged: the runtime's panic layer logs every failed invocation again (the runner
+/// logs it once, panics included, see [`run`]).
+const NEVER_LOGGED: &[&str] = &["lambda_runtime::layers::panic"];
+
+fn under(target: &str, module: &str) -> bool {
+    target
+        .strip_prefix(module)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+}
+
+/// Whether an event of `target` at `level` may be logged at all (before `RUST_LOG` decides).
+pub fn log_allowed(target: &str, level: &tracing::Level) -> bool {
+    if NEVER_LOGGED.iter().any(|m| under(target, m)) {
+        return false;
+    }
+    !(*level == tracing::Level::TRACE && NEVER_TRACED.iter().any(|m| under(target, m)))
+}
+
+/// Installs the JSON log subscriber the functions use (one JSON object per line on stdout,
+/// which CloudWatch Logs Insights parses), filtered by `RUST_LOG` (default `info`) within
+/// what [`log_allowed`] allows.
 pub fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let guard =
+        tracing_subscriber::filter::filter_fn(|meta| log_allowed(meta.target(), meta.level()));
+    let layer = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(false)
+        .with_span_list(false)
         .with_target(false)
         .without_time()
-        .try_init();
+        .with_filter(guard)
+        .with_filter(filter);
+    let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
 /// A failed invocation, for the Lambda runtime: its `error_type` says whether retrying the
@@ -64,6 +111,13 @@ pub struct FunctionError {
 }
 
 impl FunctionError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        FunctionError {
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
     pub fn permanent(message: impl Into<String>) -> Self {
         FunctionError {
             message: message.into(),
@@ -110,8 +164,12 @@ where
 
 /// A required snapshot id from a path segment: 400 naming `field` when malformed.
 pub fn parse_snapshot_id(field: &str, text: &str) -> Result<backtrack::SnapshotId, ApiError> {
-    text.parse()
-        .map_err(|_| ApiError::bad_request(field, format!("{text:?} is not a snapshot id")))
+    text.parse().map_err(|_| {
+        ApiError::bad_request(
+            field,
+            format!("{} is not a snapshot id", backtrack::sanitize::quote(text)),
+        )
+    })
 }
 
 /// The completed-or-not snapshot with `id` (its status as it stands), or 404.
@@ -126,7 +184,29 @@ pub async fn snapshot_or_404(
         .ok_or_else(|| ApiError::NotFound(format!("snapshot {id} not found")))
 }
 
-/// The fallback route: 404 naming what was asked.
-pub fn no_route(request: &ApiRequest) -> ApiError {
-    ApiError::NotFound(format!("no route for {} {}", request.method, request.path))
+pub use api::no_route;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    /// Issue 22 item 7: at `RUST_LOG=trace` the runtime logged every raw event (signature
+    /// and body included) and its panic layer logged each failed invocation a second time.
+    #[test]
+    fn raw_events_and_duplicate_failures_are_never_logged() {
+        let raw_event = "lambda_runtime::layers::api_response";
+        assert!(!log_allowed(raw_event, &Level::TRACE));
+        assert!(log_allowed(raw_event, &Level::ERROR), "its errors stay");
+        assert!(!log_allowed("lambda_runtime::layers::panic", &Level::ERROR));
+        assert!(!log_allowed(
+            "aws_smithy_runtime::client::orchestrator",
+            &Level::TRACE
+        ));
+        assert!(!log_allowed("hyper", &Level::TRACE));
+        assert!(log_allowed("hyper", &Level::DEBUG));
+        assert!(log_allowed("backtrack::snapshot", &Level::TRACE));
+        // A crate whose name merely starts like a filtered one is not filtered.
+        assert!(log_allowed("hyperloop", &Level::TRACE));
+    }
 }

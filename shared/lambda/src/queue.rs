@@ -1,10 +1,12 @@
-//! The restore job's continuation messages: one message means "run the next slice of this
-//! job". In AWS an SQS queue (the `restore` function consumes it; a dead-letter queue takes
-//! what keeps failing); in tests, memory.
+//! Job messages: one message means "run the next slice of this job" (a restore job's slice,
+//! or an attempt at a snapshot job). In AWS an SQS queue per kind (the `restore` function
+//! consumes the restore queue, the `snapshot` function the snapshot queue; a dead-letter
+//! queue takes what keeps failing); in tests, memory.
 
 use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -21,17 +23,26 @@ pub struct JobMessage {
 
 /// Why a message could not be sent.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot enqueue the next slice of job {job} on {queue}: {detail}")]
+#[error("cannot queue job {job} on {queue}: {detail}")]
 pub struct QueueError {
     pub job: JobId,
     pub queue: String,
     pub detail: String,
 }
 
-/// Where continuation messages go.
+/// The longest delay a message can be sent with (SQS's limit).
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
+
+/// Where job messages go.
 #[async_trait]
 pub trait JobQueue: Send + Sync + Debug {
-    async fn send(&self, message: &JobMessage) -> Result<(), QueueError>;
+    /// Sends `message`, to be delivered at once.
+    async fn send(&self, message: &JobMessage) -> Result<(), QueueError> {
+        self.send_after(message, Duration::ZERO).await
+    }
+
+    /// Sends `message`, to be delivered after `delay` (at most [`MAX_DELAY`]).
+    async fn send_after(&self, message: &JobMessage, delay: Duration) -> Result<(), QueueError>;
 }
 
 /// An SQS queue, by URL.
@@ -52,7 +63,7 @@ impl SqsQueue {
 
 #[async_trait]
 impl JobQueue for SqsQueue {
-    async fn send(&self, message: &JobMessage) -> Result<(), QueueError> {
+    async fn send_after(&self, message: &JobMessage, delay: Duration) -> Result<(), QueueError> {
         let error = |detail: String| QueueError {
             job: message.job,
             queue: self.url.clone(),
@@ -63,6 +74,7 @@ impl JobQueue for SqsQueue {
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
+            .delay_seconds(i32::try_from(delay.min(MAX_DELAY).as_secs()).unwrap_or(0))
             .send()
             .await
             .map_err(|e| {
@@ -77,7 +89,7 @@ impl JobQueue for SqsQueue {
 /// Messages kept in memory, for tests that play the queue themselves.
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
-    messages: Mutex<VecDeque<JobMessage>>,
+    messages: Mutex<VecDeque<(JobMessage, Duration)>>,
 }
 
 impl MemoryQueue {
@@ -86,6 +98,11 @@ impl MemoryQueue {
     }
 
     pub fn pop(&self) -> Option<JobMessage> {
+        self.pop_delayed().map(|(m, _)| m)
+    }
+
+    /// The next message and the delay it was sent with.
+    pub fn pop_delayed(&self) -> Option<(JobMessage, Duration)> {
         self.messages
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -106,11 +123,11 @@ impl MemoryQueue {
 
 #[async_trait]
 impl JobQueue for MemoryQueue {
-    async fn send(&self, message: &JobMessage) -> Result<(), QueueError> {
+    async fn send_after(&self, message: &JobMessage, delay: Duration) -> Result<(), QueueError> {
         self.messages
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push_back(*message);
+            .push_back((*message, delay));
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use futures::FutureExt as _;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -53,24 +54,47 @@ impl Invocation {
 }
 
 /// Runs function `F` until the runtime stops it. A configuration error ends the cold start
-/// (Lambda reports it as an init error); a failed invocation is logged once and reported
-/// with its retryability.
+/// (Lambda reports it as an init error); a failed invocation (a panic included) is logged
+/// exactly once, here, and reported with its retryability. The runtime's own copy of the
+/// failure is filtered out (see [`crate::log_allowed`]).
 pub async fn run<F: Function>() -> Result<(), lambda_runtime::Error> {
     crate::init_logging();
     let function = F::from_env(&Env::load().await).await?;
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<F::Event>| async move {
         let invocation = Invocation::of(&event.context);
-        function
-            .handle(event.payload, invocation)
+        invoke(function, event.payload, invocation)
             .await
-            .map_err(|e| {
-                e.log();
-                Diagnostic {
-                    error_type: e.error_type().into(),
-                    error_message: e.message,
-                }
+            .map_err(|e| Diagnostic {
+                error_type: e.error_type().into(),
+                error_message: e.message,
             })
     }))
     .await
+}
+
+/// One invocation: the handler's answer, or its failure (a panic becomes a permanent one),
+/// logged once.
+pub async fn invoke<F: Function>(
+    function: &F,
+    event: F::Event,
+    invocation: Invocation,
+) -> Result<F::Output, FunctionError> {
+    let outcome = std::panic::AssertUnwindSafe(function.handle(event, invocation))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            Err(FunctionError::permanent(format!(
+                "the handler panicked: {what}"
+            )))
+        });
+    if let Err(e) = &outcome {
+        e.log();
+    }
+    outcome
 }

@@ -1,4 +1,5 @@
-//! GitHub webhooks: signature verification and which deliveries take a snapshot.
+//! GitHub webhooks: signature verification. What a verified delivery asks for (and whether
+//! its repository is allowed) is the core library's rule, `backtrack::events`.
 //!
 //! GitHub signs the raw body with the webhook secret: `X-Hub-Signature-256: sha256=<hex of
 //! HMAC-SHA256>`. The check runs before the body is parsed, compares in constant time (the
@@ -6,11 +7,7 @@
 //! without doing anything else.
 
 use hmac::{Hmac, Mac};
-use serde_json::Value;
 use sha2::Sha256;
-
-use backtrack::manifest::Trigger;
-use backtrack::scope::Scope;
 
 /// Why a delivery's signature was refused. Messages never echo the secret or the signature.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,80 +50,7 @@ pub fn verify(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), Si
         .map_err(|_| SignatureError::Mismatch)
 }
 
-/// What a verified delivery asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WebhookAction {
-    /// Take a snapshot of `scope`, named after what happened.
-    Snapshot {
-        scope: Scope,
-        trigger: Trigger,
-        name: String,
-    },
-    /// Nothing to do; the reason is logged and returned.
-    Ignore(String),
-}
-
-/// Decides what a delivery of event `event` (the `X-GitHub-Event` header) asks for: a push
-/// to the repository's default branch, or a merged pull request, takes a snapshot; anything
-/// else is ignored.
-pub fn classify(event: &str, payload: &Value) -> WebhookAction {
-    let repo = payload
-        .pointer("/repository/full_name")
-        .and_then(Value::as_str);
-    let scope = match repo.map(|r| format!("github:{r}").parse::<Scope>()) {
-        Some(Ok(scope)) => scope,
-        Some(Err(e)) => return WebhookAction::Ignore(format!("unusable repository: {e}")),
-        None => return WebhookAction::Ignore(format!("{event} event without a repository")),
-    };
-    match event {
-        "push" => {
-            let default = payload
-                .pointer("/repository/default_branch")
-                .and_then(Value::as_str)
-                .unwrap_or("main");
-            let git_ref = payload.get("ref").and_then(Value::as_str).unwrap_or("");
-            if git_ref != format!("refs/heads/{default}") {
-                return WebhookAction::Ignore(format!(
-                    "push to {git_ref}, not the default branch {default}"
-                ));
-            }
-            let after = payload.get("after").and_then(Value::as_str).unwrap_or("");
-            WebhookAction::Snapshot {
-                scope,
-                trigger: Trigger::Push,
-                name: format!("push-{}", after.get(..7).unwrap_or(after)),
-            }
-        }
-        "pull_request" => {
-            let action = payload.get("action").and_then(Value::as_str).unwrap_or("");
-            let merged = payload
-                .pointer("/pull_request/merged")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            if action != "closed" || !merged {
-                return WebhookAction::Ignore(format!(
-                    "pull_request {action}{}",
-                    if action == "closed" {
-                        " without merge"
-                    } else {
-                        ""
-                    }
-                ));
-            }
-            let number = payload
-                .pointer("/pull_request/number")
-                .or_else(|| payload.get("number"))
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            WebhookAction::Snapshot {
-                scope,
-                trigger: Trigger::Merge,
-                name: format!("pr-{number}-merged"),
-            }
-        }
-        other => WebhookAction::Ignore(format!("{other} events take no snapshot")),
-    }
-}
+pub use backtrack::events::{classify, AllowList, EventSnapshot, WebhookAction};
 
 #[cfg(test)]
 mod tests {

@@ -16,15 +16,22 @@
 //!   operation's documentation, as GitHub's do), replies (201 with `Location`) and
 //!   pagination.
 //! - `meta`, `issues`, `comments`, `labels`, `milestones`: the handlers.
+//! - `git`: the Git Data API (blobs, trees, commits, refs) over the repository's own object
+//!   database (`git::db`), with GitHub's fast-forward rule on ref updates.
 //!
 //! # Sandbox-only extensions
 //! - `DELETE /repos/{owner}/{repo}/issues/{number}` deletes an issue (GitHub only deletes
 //!   issues through GraphQL); afterwards the issue answers 410 like a deleted GitHub issue.
 //! - `GET /_sandbox/stats`, `POST /_sandbox/reset` and `POST /_sandbox/clock` (moves time
 //!   forward to simulate days passing); none is counted in the stats.
+//! - `GET /_sandbox/git` (ref updates made and refused as not fast-forward) and `POST
+//!   /_sandbox/git/hold` `{"branch", "updates", "timeout_ms"}`: the next `updates` updates of
+//!   that branch wait for each other, then proceed one by one — two writers that built on
+//!   the same tip are made to race, deterministically.
 
 mod comments;
 mod data;
+mod git;
 mod http;
 mod issues;
 mod labels;
@@ -74,6 +81,12 @@ pub struct SandboxOptions {
     pub token: String,
     /// More tokens, each authenticating as its own user (one user per token, as on GitHub).
     pub tokens: Vec<TokenUser>,
+    /// A repository without commits: the Git Data API answers 409 (`Git Repository is
+    /// empty.`), as GitHub does. Otherwise `main` holds one commit with a README.
+    pub empty_repository: bool,
+    /// Entries a tree listing returns before it says `truncated` (GitHub: 100,000; lower it
+    /// to exercise clients' fallback to listing one subtree at a time).
+    pub git_tree_limit: usize,
 }
 
 /// A token the sandbox accepts besides the default one, and who it authenticates as.
@@ -107,6 +120,8 @@ impl Default for SandboxOptions {
             seed: 42,
             token,
             tokens: Vec::new(),
+            empty_repository: false,
+            git_tree_limit: 100_000,
         }
     }
 }
@@ -127,6 +142,8 @@ pub(crate) struct Shared {
     state: RwLock<State>,
     meter: Mutex<Meter>,
     rate: Mutex<RateWindow>,
+    /// Git ref-update counters and the test hold on branch updates (`/_sandbox/git`).
+    pub(crate) git: git::Control,
 }
 
 impl Shared {
@@ -186,6 +203,7 @@ impl Sandbox {
             tokens,
             meter: Mutex::new(Meter::new(&opts.server, opts.seed)),
             rate: Mutex::new(RateWindow::new()),
+            git: git::Control::default(),
             state: RwLock::new(state),
             local_addr: bound.local_addr,
             opts,
@@ -456,6 +474,61 @@ const DOCS: &[(&str, &str, &str)] = &[
         "/repos/{owner}/{repo}/milestones/{number}",
         "https://docs.github.com/rest/issues/milestones#delete-a-milestone",
     ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/git/ref/{*ref}",
+        "https://docs.github.com/rest/git/refs#get-a-reference",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/git/matching-refs/{*ref}",
+        "https://docs.github.com/rest/git/refs#list-matching-references",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/git/refs",
+        "https://docs.github.com/rest/git/refs#create-a-reference",
+    ),
+    (
+        "PATCH",
+        "/repos/{owner}/{repo}/git/refs/{*ref}",
+        "https://docs.github.com/rest/git/refs#update-a-reference",
+    ),
+    (
+        "DELETE",
+        "/repos/{owner}/{repo}/git/refs/{*ref}",
+        "https://docs.github.com/rest/git/refs#delete-a-reference",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/git/blobs",
+        "https://docs.github.com/rest/git/blobs#create-a-blob",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/git/blobs/{sha}",
+        "https://docs.github.com/rest/git/blobs#get-a-blob",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/git/trees",
+        "https://docs.github.com/rest/git/trees#create-a-tree",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/git/trees/{*tree}",
+        "https://docs.github.com/rest/git/trees#get-a-tree",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/git/commits",
+        "https://docs.github.com/rest/git/commits#create-a-commit",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/git/commits/{sha}",
+        "https://docs.github.com/rest/git/commits#get-a-commit-object",
+    ),
 ];
 
 /// The documentation URL of the operation at `route` (a route template, without `/api/v3`).
@@ -524,13 +597,28 @@ fn router(shared: Arc<Shared>) -> Router {
                 get(milestones::get_one)
                     .patch(milestones::update)
                     .delete(milestones::delete),
-            );
+            )
+            .route(&repo("/git/ref/{*ref}"), get(git::get_ref))
+            .route(&repo("/git/matching-refs/{*ref}"), get(git::matching_refs))
+            .route(&repo("/git/refs"), post(git::create_ref))
+            .route(
+                &repo("/git/refs/{*ref}"),
+                axum::routing::patch(git::update_ref).delete(git::delete_ref),
+            )
+            .route(&repo("/git/blobs"), post(git::create_blob))
+            .route(&repo("/git/blobs/{sha}"), get(git::get_blob))
+            .route(&repo("/git/trees"), post(git::create_tree))
+            .route(&repo("/git/trees/{*tree}"), get(git::get_tree))
+            .route(&repo("/git/commits"), post(git::create_commit))
+            .route(&repo("/git/commits/{sha}"), get(git::get_commit));
     }
     // Enterprise clients call the root both with and without the trailing slash.
     app = app.route("/api/v3", get(meta::root));
     app.route("/_sandbox/stats", get(meta::sandbox_stats))
         .route("/_sandbox/reset", post(meta::sandbox_reset))
         .route("/_sandbox/clock", post(meta::sandbox_clock))
+        .route("/_sandbox/git", get(git::sandbox_stats))
+        .route("/_sandbox/git/hold", post(git::sandbox_hold))
         .fallback(http::not_found)
         // GitHub answers an unsupported method with 404, not 405.
         .method_not_allowed_fallback(http::not_found)

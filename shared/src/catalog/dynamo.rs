@@ -105,7 +105,7 @@ impl DynamoCatalog {
         };
         match CatalogUrl::parse(url, "catalog").map_err(|e| unavailable(e.to_string()))? {
             CatalogUrl::Dynamo(table) => Ok(Self::open(&table).await),
-            CatalogUrl::Sqlite(_) => Err(unavailable(
+            CatalogUrl::Sqlite(_) | CatalogUrl::Git(_) => Err(unavailable(
                 "not a dynamodb:// URL; expected dynamodb://TABLE".into(),
             )),
         }

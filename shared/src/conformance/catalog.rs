@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::{join_all, ok, run_id};
 use crate::catalog::{
-    ByteStats, Catalog, CatalogError, Claim, Finish, JobEntry, JobStatus, JournalEntry, LockInfo,
-    SnapshotEntry, SnapshotStatus,
+    ByteStats, Catalog, CatalogError, Claim, Finish, JobEntry, JobKind, JobStatus, JournalEntry,
+    LockInfo, SnapshotEntry, SnapshotStatus,
 };
 use crate::id::{JobId, ObjectHash, SnapshotId};
 use crate::manifest::{Counts, Trigger};
@@ -608,7 +608,9 @@ pub(super) fn job(scope: &Scope, id: JobId, status: JobStatus) -> JobEntry {
     JobEntry {
         id,
         scope: scope.clone(),
-        target: SnapshotId::new(),
+        kind: JobKind::Restore,
+        target: Some(SnapshotId::new()),
+        capture: None,
         resume_key: format!("fp-{id}"),
         plan_key: format!("plans/{}/{id}", scope.slug()),
         plan_hash: Some(crate::id::ObjectHash::of(id.to_string().as_bytes())),
@@ -644,10 +646,25 @@ async fn jobs(cat: &dyn Catalog, a: &Scope, b: &Scope) {
     for i in [1, 2, 0] {
         ok(cat.create_job(&created[i]).await, "create of a new job");
     }
-    let elsewhere = job(b, JobId::new(), JobStatus::Queued);
+    let mut elsewhere = job(b, JobId::new(), JobStatus::Queued);
+    // A snapshot job, with what it takes: every field survives the round trip.
+    elsewhere.kind = JobKind::Snapshot;
+    elsewhere.target = None;
+    elsewhere.capture = Some(crate::catalog::CaptureJob {
+        name: Some("push-abc1234".into()),
+        trigger: Trigger::Push,
+        reuse_name: true,
+        snapshot: Some(SnapshotId::new()),
+        waits: 2,
+    });
     ok(
         cat.create_job(&elsewhere).await,
         "create of a job elsewhere",
+    );
+    assert_eq!(
+        get_job(cat, &elsewhere.id, "get of a snapshot job").await,
+        elsewhere,
+        "get_job must return a snapshot job exactly as created"
     );
     assert_eq!(
         get_job(cat, &ids[0], "get of a job").await,

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::run::{self, Engine, HeldLock, Rollback, Step};
 use super::{Budget, Confirmed, PlanFingerprint, RollbackOptions, Verification};
-use crate::catalog::{CatalogError, Claim, JobEntry, JobStatus, LockInfo};
+use crate::catalog::{CatalogError, Claim, JobEntry, JobKind, JobStatus, LockInfo};
 use crate::error::{Error, Result};
 use crate::id::JobId;
 use crate::scope::Scope;
@@ -51,6 +51,11 @@ pub enum SliceOutcome {
     },
     /// Another slice of this job holds its claim; it schedules what follows.
     Busy { job: JobId },
+}
+
+/// The claim one run of a job holds, so that a duplicated queue message finds it taken.
+pub fn slice_claim_key(job: &JobId) -> String {
+    format!("job-slice#{job}")
 }
 
 /// The lock token a job holds its scope's lock with.
@@ -153,6 +158,12 @@ pub async fn run_slice(
     let Some(entry) = archive.catalog.get_job(job).await? else {
         return Err(Error::Invalid(format!("no restore job {job}")));
     };
+    if entry.kind != JobKind::Restore {
+        return Err(Error::Invalid(format!(
+            "job {job} is a {} job, not a restore",
+            entry.kind
+        )));
+    }
     if entry.status.is_finished() {
         return Ok(SliceOutcome::Finished {
             job: entry,
@@ -166,7 +177,7 @@ pub async fn run_slice(
         .deadline
         .map(|d| d.saturating_duration_since(Instant::now()) + SLICE_CLAIM_SLACK)
         .unwrap_or(run::JOB_LOCK_TTL);
-    let claim = Claim::new(format!("job-slice#{job}"), claim_ttl);
+    let claim = Claim::new(slice_claim_key(job), claim_ttl);
     if !archive.catalog.claim(&claim).await? {
         return Ok(SliceOutcome::Busy { job: *job });
     }
@@ -222,11 +233,14 @@ async fn slice(
     if job.status == JobStatus::Queued {
         run::update(archive, &mut job, |j| j.status = JobStatus::Running).await?;
     }
+    let target = job
+        .target
+        .ok_or_else(|| Error::Invalid(format!("restore job {} names no target", job.id)))?;
     let target_entry = archive
         .catalog
-        .get(&job.target)
+        .get(&target)
         .await?
-        .ok_or_else(|| Error::Invalid(format!("the target snapshot {} is gone", job.target)))?;
+        .ok_or_else(|| Error::Invalid(format!("the target snapshot {target} is gone")))?;
     let target = archive
         .load_records(&archive.load_manifest(&target_entry).await?, true)
         .await?;

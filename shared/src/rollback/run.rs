@@ -29,7 +29,7 @@ use serde::Serialize;
 use super::plan::{plan, Irrecoverable};
 use super::{PlanChange, PlanFingerprint, PlannedOp, ResumeKey, RollbackOptions, RollbackPlan};
 use crate::blob;
-use crate::catalog::{CatalogError, JobEntry, JobStatus, JournalEntry, LockInfo};
+use crate::catalog::{CatalogError, JobEntry, JobKind, JobStatus, JournalEntry, LockInfo};
 use crate::error::{Error, Result};
 use crate::id::{JobId, ObjectHash, SnapshotId};
 use crate::manifest::Trigger;
@@ -251,7 +251,9 @@ pub(crate) fn new_job(id: JobId, rollback: &Rollback<'_>, status: JobStatus) -> 
     JobEntry {
         id,
         scope: target.scope.clone(),
-        target: target.id,
+        kind: JobKind::Restore,
+        target: Some(target.id),
+        capture: None,
         resume_key: rollback.resume_key().to_string(),
         plan_key: crate::keys::job_plan(&target.scope, &id),
         plan_hash: None,
@@ -263,6 +265,12 @@ pub(crate) fn new_job(id: JobId, rollback: &Rollback<'_>, status: JobStatus) -> 
         updated_at: now,
         error: None,
     }
+}
+
+/// The name of a rollback job's pre-rollback snapshot: how the snapshot is recognised as
+/// the job's undo point in the moment between its capture and the job recording its id.
+pub fn pre_rollback_name(job: &JobId) -> String {
+    format!("pre-rollback {job}")
 }
 
 /// Replaces the job row, expecting its current status.
@@ -300,7 +308,8 @@ pub(crate) async fn retire_others(
     keep: Option<&JobId>,
 ) -> Result<()> {
     for mut j in archive.catalog.list_jobs(scope).await? {
-        if Some(&j.id) != keep {
+        // Snapshot jobs are not rollbacks: a new rollback does not supersede them.
+        if Some(&j.id) != keep && j.kind == JobKind::Restore {
             retire(
                 archive,
                 &mut j,
@@ -460,7 +469,9 @@ pub(crate) async fn open_job(
         .list_jobs(scope)
         .await?
         .into_iter()
-        .find(|j| !j.status.is_finished() && j.resume_key == key.as_str()))
+        .find(|j| {
+            j.kind == JobKind::Restore && !j.status.is_finished() && j.resume_key == key.as_str()
+        }))
 }
 
 /// The plan indices a job's journal holds.
@@ -734,7 +745,7 @@ impl Engine<'_> {
             .create_snapshot(
                 self.tracker.clone().reader(),
                 &SnapshotOptions {
-                    name: Some(SnapshotName::parse(&format!("pre-rollback {}", job.id))?),
+                    name: Some(SnapshotName::parse(&pre_rollback_name(&job.id))?),
                     // A resumed job may take it again after a crash that left the first one
                     // unrecorded.
                     reuse_name: true,

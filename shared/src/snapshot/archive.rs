@@ -86,6 +86,16 @@ impl Archive {
         Ok(self.catalog.journal(job).await?)
     }
 
+    /// Where the store is, for messages.
+    pub fn store_location(&self) -> String {
+        self.store.location()
+    }
+
+    /// What the store holds, when it can tell cheaply (see [`ObjectStore::usage`]).
+    pub async fn store_usage(&self) -> Result<Option<crate::store::Usage>> {
+        Ok(self.store.usage().await?)
+    }
+
     /// The catalog itself, for test kits that plant or inspect state.
     #[cfg(any(test, feature = "conformance"))]
     #[doc(hidden)]

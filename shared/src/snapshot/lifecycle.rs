@@ -11,16 +11,87 @@
 //!   connection) leaves a row that says `deleting` and is finished by running the delete
 //!   again (or by the next prune), never a vanished snapshot whose manifest is still there
 //!   nor a `completed` one whose manifest is gone.
+//! - A snapshot an unfinished restore job needs (its target, or its pre-rollback snapshot:
+//!   the undo point) is never deleted, by `snapshot delete` or by `prune`
+//!   ([`Archive::needed_by_jobs`], the one rule both ask). Deletions hold the scope's lock
+//!   while they decide and delete, so no rollback starts needing a snapshot in between; a
+//!   restore job holds that lock for its whole run (hours, for a large one), and since its
+//!   row names everything it needs, deletions of other snapshots go ahead under it.
+
+use std::fmt;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::Archive;
-use crate::catalog::{ByteStats, Finish, SnapshotEntry, SnapshotStatus};
+use crate::catalog::{
+    ByteStats, CatalogError, Finish, JobKind, LockInfo, SnapshotEntry, SnapshotStatus,
+};
 use crate::error::{Error, Result};
+use crate::id::{JobId, SnapshotId};
 use crate::lease::{self, LeaseTable};
-use crate::manifest::Counts;
+use crate::manifest::{Counts, Trigger};
+use crate::rollback::job::job_of_lock;
+use crate::rollback::pre_rollback_name;
 use crate::scope::Scope;
+
+/// How long a deletion's own hold on the scope lasts at most (it is released as soon as the
+/// deletion is done; the expiry only frees the scope if the process dies meanwhile).
+const DELETE_LOCK_TTL: Duration = Duration::from_secs(120);
+
+/// A job's lock must outlive the deletion working under it by this much, or the deletion
+/// waits: otherwise the lock could expire, and another rollback start, while it works.
+const UNDER_JOB_MARGIN: Duration = Duration::from_secs(60);
+
+/// What an unfinished restore job needs a snapshot for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NeededAs {
+    /// The snapshot the job restores to.
+    Target,
+    /// The job's pre-rollback snapshot: what undoes the rollback.
+    PreRollback,
+}
+
+/// A snapshot that an unfinished restore job needs, and so cannot be deleted or pruned
+/// until the job finishes (as [`Error::InUse`] when a deletion asks for it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InUse {
+    pub snapshot: SnapshotId,
+    pub scope: Scope,
+    pub job: JobId,
+    pub needed_as: NeededAs,
+}
+
+impl fmt::Display for InUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (role, loss) = match self.needed_as {
+            NeededAs::Target => (
+                "the target",
+                "deleting it would leave the repository half restored",
+            ),
+            NeededAs::PreRollback => (
+                "the pre-rollback snapshot (the undo point)",
+                "deleting it would leave no way to undo the rollback",
+            ),
+        };
+        write!(
+            f,
+            "snapshot {} is {role} of restore job {}, which has not finished: {loss}; wait until the job is completed or failed, then delete it",
+            self.snapshot, self.job
+        )
+    }
+}
+
+/// How a deletion holds rollbacks of its scope off while it works.
+#[derive(Debug)]
+pub(crate) enum DeletionGuard {
+    /// The deletion holds the scope's lock itself.
+    Own(LockInfo),
+    /// An unfinished job holds the lock, and its row names what it needs.
+    UnderJob(JobId),
+}
 
 /// What an abandoned capture's entry says, shown as its error.
 pub const ABANDONED: &str =
@@ -164,7 +235,8 @@ impl Archive {
 
     /// Deletes a snapshot: its manifest, then its row (see the module docs). Blobs stay
     /// until `prune` collects the ones no manifest references. A pinned snapshot needs
-    /// `force`; a capture still running cannot be deleted.
+    /// `force`; a capture still running cannot be deleted, nor (whatever `force` says) a
+    /// snapshot an unfinished restore job needs ([`Error::InUse`], naming the job).
     pub async fn delete_snapshot(&self, entry: &SnapshotEntry, force: bool) -> Result<()> {
         if entry.pinned && !force {
             return Err(Error::Refused(format!(
@@ -180,7 +252,132 @@ impl Archive {
                 entry.id
             )));
         }
-        self.remove_snapshot(&entry).await
+        // Asked first so that a job's need is named even while its process holds the scope;
+        // asked again under the guard, which is the answer that counts.
+        self.refuse_if_needed(&entry).await?;
+        let guard = self
+            .guard_deletion(&entry.scope, "snapshot delete", DELETE_LOCK_TTL)
+            .await?;
+        let result = async {
+            self.refuse_if_needed(&entry).await?;
+            self.remove_snapshot(&entry).await
+        }
+        .await;
+        self.release_guard(guard).await;
+        result
+    }
+
+    async fn refuse_if_needed(&self, entry: &SnapshotEntry) -> Result<()> {
+        match self
+            .needed_by_jobs(&entry.scope)
+            .await?
+            .into_iter()
+            .find(|n| n.snapshot == entry.id)
+        {
+            Some(needed) => Err(Error::InUse(Box::new(needed))),
+            None => Ok(()),
+        }
+    }
+
+    /// The snapshots of `scope` that unfinished restore jobs need: each job's target and its
+    /// pre-rollback snapshot — the one it recorded, or one taken under its name that it has
+    /// not recorded yet. The one rule `snapshot delete` and `prune` both follow.
+    pub async fn needed_by_jobs(&self, scope: &Scope) -> Result<Vec<InUse>> {
+        let jobs: Vec<_> = self
+            .catalog
+            .list_jobs(scope)
+            .await?
+            .into_iter()
+            .filter(|j| j.kind == JobKind::Restore && !j.status.is_finished())
+            .collect();
+        let mut needed = Vec::new();
+        for job in &jobs {
+            let mut need = |snapshot: SnapshotId, needed_as| {
+                if !needed.iter().any(|n: &InUse| n.snapshot == snapshot) {
+                    needed.push(InUse {
+                        snapshot,
+                        scope: job.scope.clone(),
+                        job: job.id,
+                        needed_as,
+                    });
+                }
+            };
+            if let Some(target) = job.target {
+                need(target, NeededAs::Target);
+            }
+            if let Some(pre) = job.pre_snapshot {
+                need(pre, NeededAs::PreRollback);
+            }
+        }
+        if jobs.is_empty() {
+            return Ok(needed);
+        }
+        for entry in self.catalog.list(Some(scope)).await? {
+            if entry.trigger != Trigger::PreRollback
+                || needed.iter().any(|n| n.snapshot == entry.id)
+            {
+                continue;
+            }
+            if let Some(job) = jobs
+                .iter()
+                .find(|j| entry.name.as_deref() == Some(pre_rollback_name(&j.id).as_str()))
+            {
+                needed.push(InUse {
+                    snapshot: entry.id,
+                    scope: job.scope.clone(),
+                    job: job.id,
+                    needed_as: NeededAs::PreRollback,
+                });
+            }
+        }
+        Ok(needed)
+    }
+
+    /// Holds rollbacks of `scope` off for a deletion (see the module docs): the scope's lock,
+    /// or, while an unfinished job holds it with time to spare, that job's hold. Anything
+    /// else holding the scope (a CLI rollback, another prune) refuses with
+    /// [`CatalogError::Locked`] naming it.
+    pub(crate) async fn guard_deletion(
+        &self,
+        scope: &Scope,
+        what: &str,
+        ttl: Duration,
+    ) -> Result<DeletionGuard> {
+        let lock = LockInfo::new(scope, lease::holder(what), ttl);
+        match self.catalog.lock(&lock).await {
+            Ok(()) => Ok(DeletionGuard::Own(lock)),
+            Err(CatalogError::Locked(held)) => {
+                let margin =
+                    chrono::Duration::from_std(UNDER_JOB_MARGIN).unwrap_or(chrono::Duration::MAX);
+                if let Some(job) = job_of_lock(&held) {
+                    let lasting = held.expires_at > Utc::now() + margin;
+                    let open = match self.catalog.get_job(&job).await? {
+                        Some(j) => !j.status.is_finished(),
+                        None => false,
+                    };
+                    if lasting && open {
+                        return Ok(DeletionGuard::UnderJob(job));
+                    }
+                }
+                Err(CatalogError::Locked(held).into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Ends a [`DeletionGuard`] (a lock it took is released; a failure to is only logged:
+    /// the lock expires by itself).
+    pub(crate) async fn release_guard(&self, guard: DeletionGuard) {
+        match guard {
+            DeletionGuard::Own(lock) => {
+                if let Err(e) = self.catalog.unlock(&lock.scope, &lock.token).await {
+                    tracing::warn!(error = %e, "could not release the scope's lock after deleting; it expires by itself");
+                }
+            }
+            DeletionGuard::UnderJob(job) => {
+                tracing::debug!(job = %job, "deleted under the hold of the job that has the scope")
+            }
+        }
     }
 
     /// The deletion itself, for `delete_snapshot` and `prune` (which decided already).
@@ -269,6 +466,121 @@ mod tests {
         assert_eq!(stored.status, SnapshotStatus::Failed);
         assert_eq!(archive.fail_abandoned(&scope).await.unwrap(), 0);
         live.release().await.unwrap();
+    }
+
+    /// Issue 22 item 5: a snapshot an unfinished restore job needs (its target, its
+    /// pre-rollback snapshot, recorded or not yet) is refused naming the job, whatever
+    /// `force` says; others of the scope can go while the job holds the scope; once the job
+    /// is finished, so can they.
+    #[tokio::test]
+    async fn snapshots_an_unfinished_job_needs_are_not_deleted_or_pruned() {
+        use crate::catalog::{JobEntry, JobStatus};
+        use crate::id::JobId;
+        let catalog: Arc<dyn Catalog> = Arc::new(MemoryCatalog::new());
+        let archive = Archive::new(Arc::new(MemoryStore::new()), catalog.clone());
+        let scope: Scope = "github:acme/widgets".parse().unwrap();
+        let completed = |name: Option<String>, trigger| {
+            let mut e = pending(&scope, None);
+            e.status = SnapshotStatus::Completed;
+            e.name = name;
+            e.trigger = trigger;
+            e
+        };
+        let target = completed(None, Trigger::Manual);
+        let other = completed(None, Trigger::Manual);
+        let job_id = JobId::new();
+        let pre = completed(
+            Some(crate::rollback::pre_rollback_name(&job_id)),
+            Trigger::PreRollback,
+        );
+        for e in [&target, &other, &pre] {
+            catalog.create(e).await.unwrap();
+        }
+        let now = Utc::now();
+        let mut job = JobEntry {
+            id: job_id,
+            scope: scope.clone(),
+            kind: JobKind::Restore,
+            target: Some(target.id),
+            capture: None,
+            resume_key: "k".into(),
+            plan_key: "p".into(),
+            plan_hash: None,
+            request_hash: None,
+            status: JobStatus::Running,
+            pre_snapshot: None,
+            total_ops: 1,
+            created_at: now,
+            updated_at: now,
+            error: None,
+        };
+        catalog.create_job(&job).await.unwrap();
+        // The job holds the scope, as a restore job does for its whole run.
+        let mut lock = LockInfo::new(&scope, "restore job", Duration::from_secs(600));
+        lock.token = crate::rollback::job::lock_token(&job_id);
+        catalog.lock(&lock).await.unwrap();
+
+        for (entry, needed_as) in [(&target, NeededAs::Target), (&pre, NeededAs::PreRollback)] {
+            match archive.delete_snapshot(entry, true).await {
+                Err(Error::InUse(n)) => {
+                    assert_eq!(
+                        (n.snapshot, n.job, n.needed_as),
+                        (entry.id, job_id, needed_as)
+                    );
+                    assert!(n.to_string().contains(&job_id.to_string()));
+                }
+                other => panic!("expected InUse, got {other:?}"),
+            }
+            assert!(catalog.get(&entry.id).await.unwrap().is_some());
+        }
+        assert!(Error::InUse(Box::new(
+            archive.needed_by_jobs(&scope).await.unwrap()[0].clone()
+        ))
+        .is_refusal());
+        // Retention would drop every snapshot: prune skips the two the job needs, saying why.
+        let drop_all = crate::prune::Retention::new(0, Some(Duration::from_nanos(1))).unwrap();
+        let opts = crate::prune::PruneOptions::new(drop_all);
+        let report = crate::prune::run(&archive, &scope, &opts, true, "test")
+            .await
+            .unwrap();
+        let held: Vec<_> = report.plan.held.iter().map(|h| h.id).collect();
+        assert_eq!(held.len(), 2, "{held:?}");
+        assert!(
+            held.contains(&target.id) && held.contains(&pre.id),
+            "{held:?}"
+        );
+        assert!(
+            report
+                .plan
+                .to_string()
+                .contains(&format!("restore job {job_id}")),
+            "{}",
+            report.plan
+        );
+        assert!(catalog.get(&target.id).await.unwrap().is_some());
+        // Under the job's hold, a snapshot it does not need goes (prune took one already,
+        // or the delete does).
+        if catalog.get(&other.id).await.unwrap().is_some() {
+            archive.delete_snapshot(&other, false).await.unwrap();
+        }
+        assert!(catalog.get(&other.id).await.unwrap().is_none());
+        assert_eq!(
+            catalog.current_lock(&scope).await.unwrap().unwrap().token,
+            lock.token
+        );
+
+        // The job finishes: its snapshots are ordinary ones again.
+        let mut done = job.clone();
+        done.status = JobStatus::Completed;
+        catalog.update_job(&done, JobStatus::Running).await.unwrap();
+        job.status = JobStatus::Completed;
+        catalog.unlock(&scope, &lock.token).await.unwrap();
+        assert!(archive.needed_by_jobs(&scope).await.unwrap().is_empty());
+        archive.delete_snapshot(&target, false).await.unwrap();
+        assert!(
+            catalog.current_lock(&scope).await.unwrap().is_none(),
+            "the delete released its lock"
+        );
     }
 
     /// A store whose deletes fail, like a read-only folder.

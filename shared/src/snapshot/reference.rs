@@ -110,6 +110,39 @@ impl SnapshotName {
         Ok(SnapshotName(name))
     }
 
+    /// A name made from an outside event (a webhook), valid whatever the event holds:
+    /// `label`, then (when `keep` > 0) `-` and the first `keep` ASCII letters and digits of
+    /// `id` (a commit id: `push-6113728`, as `git log --oneline` shows it). Anything else in
+    /// either is dropped, cut by characters, never bytes; an `id` with no ASCII letter or
+    /// digit contributes the first `keep` hex digits of its SHA-256 instead, so different
+    /// ids still give different names. At most `label`'s length plus `keep` + 1.
+    pub fn for_event(label: &str, id: &str, keep: usize) -> SnapshotName {
+        use sha2::{Digest, Sha256};
+        let mut name: String = label
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(MAX_NAME_CHARS / 2)
+            .collect();
+        if keep > 0 {
+            let mut part: String = id
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(keep)
+                .collect();
+            if part.is_empty() {
+                part = hex::encode(Sha256::digest(id.as_bytes()))
+                    .chars()
+                    .take(keep)
+                    .collect();
+            }
+            name = format!("{name}-{part}");
+        }
+        // A label that cannot start a name (empty, or id-like) gets one that can.
+        SnapshotName::parse(&name)
+            .or_else(|_| SnapshotName::parse(&format!("event-{name}")))
+            .unwrap_or_else(|_| SnapshotName("event".into()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

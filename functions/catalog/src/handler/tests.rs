@@ -81,8 +81,67 @@ async fn lists_shows_and_deletes_snapshots_refusing_pinned_ones() {
     assert_eq!(status, 404);
     let (status, _) = call(&h, LIST, "GET", "/snapshots/not-an-id").await;
     assert_eq!(status, 400);
-    let (status, _) = call(&h, LIST, "PUT", "/snapshots").await;
-    assert_eq!(status, 404);
+    let (status, body) = call(&h, LIST, "PUT", "/snapshots").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    let (status, body) = call(&h, LIST, "GET", "/snapshots?scope=x&sort=asc").await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("sort")),
+        "{body}"
+    );
+}
+
+/// Issue 22 item 5: the target of an unfinished restore job is refused naming the job,
+/// even with `force`; once the job is finished it can go.
+#[tokio::test]
+async fn a_snapshot_a_restore_job_needs_is_not_deleted() {
+    use backtrack::catalog::{JobEntry, JobKind, JobStatus};
+    let h = Harness::start("acme", "widgets").await;
+    let a = h.snapshot(SCOPE).await;
+    let now = chrono::Utc::now();
+    let job = JobEntry {
+        id: backtrack::JobId::new(),
+        scope: SCOPE.parse().unwrap(),
+        kind: JobKind::Restore,
+        target: Some(a.parse().unwrap()),
+        capture: None,
+        resume_key: "k".into(),
+        plan_key: "p".into(),
+        plan_hash: None,
+        request_hash: None,
+        status: JobStatus::Running,
+        pre_snapshot: None,
+        total_ops: 3,
+        created_at: now,
+        updated_at: now,
+        error: None,
+    };
+    let catalog = h.archive.raw_catalog();
+    catalog.create_job(&job).await.unwrap();
+    for path in [
+        format!("/snapshots/{a}"),
+        format!("/snapshots/{a}?force=true"),
+    ] {
+        let (status, body) = call(&h, DELETE, "DELETE", &path).await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["error"]["code"], "snapshot_in_use", "{body}");
+        assert_eq!(body["error"]["job"], job.id.to_string(), "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("target"),
+            "{body}"
+        );
+    }
+    let mut done = job.clone();
+    done.status = JobStatus::Completed;
+    catalog.update_job(&done, JobStatus::Running).await.unwrap();
+    let (status, body) = call(&h, DELETE, "DELETE", &format!("/snapshots/{a}")).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]

@@ -169,6 +169,10 @@ async fn invalid_restores_name_the_field() {
         (json!({"only": "12"}), "only"),
         (json!({"fields": ["colour"]}), "fields"),
         (json!({"close_new_issues": 1}), "close_new_issues"),
+        // Issue 22 item 6: a misspelt option is refused naming it, not silently dropped
+        // (`{"Execute": true}` previewed; a dropped `close_new_issue` changed the plan).
+        (json!({"Execute": true}), "Execute"),
+        (json!({"close_new_issue": true}), "close_new_issue"),
     ] {
         let (status, out) = post(&h, &id, body.clone()).await;
         assert_eq!(
@@ -184,7 +188,9 @@ async fn invalid_restores_name_the_field() {
     let ev = http_event(GET_JOB, "GET", "/jobs/01JH0000000000000000000000", None);
     assert_eq!(response(&handle(&h, ev).await.unwrap()).0, 404);
     let ev = http_event(GET_JOB, "DELETE", "/jobs/01JH0000000000000000000000", None);
-    assert_eq!(response(&handle(&h, ev).await.unwrap()).0, 404);
+    let out = handle(&h, ev).await.unwrap();
+    assert_eq!(response(&out).0, 405);
+    assert_eq!(out["headers"]["allow"], "GET");
     // An unreadable queue message is dropped, not retried forever.
     let mut ev: Value = serde_json::from_str(SQS).unwrap();
     ev["Records"][0]["body"] = "garbage".into();
@@ -267,4 +273,31 @@ async fn a_job_whose_plan_moved_before_its_first_slice_fails_without_writing() {
         .await
         .unwrap()
         .is_none());
+}
+
+/// Issue 22 item 5: one repository is one scope whatever case its snapshots were recorded
+/// in (catalogs written before scopes were normalised hold both forms): a restore job for
+/// `github:Acme/WIDGETS` holds off one for `github:acme/widgets`.
+#[tokio::test]
+async fn differently_cased_scopes_cannot_run_two_restore_jobs() {
+    let h = Harness::start("acme", "widgets").await;
+    let a = snapshot(&h).await;
+    let b = snapshot(&h).await;
+    // Snapshot `a` as an older catalog recorded it: the repository typed in another case.
+    let catalog = h.archive.raw_catalog();
+    let mut entry = catalog.get(&a.parse().unwrap()).await.unwrap().unwrap();
+    entry.scope = "github:Acme/WIDGETS".parse().unwrap();
+    catalog.delete(&entry.id).await.unwrap();
+    catalog.create(&entry).await.unwrap();
+    chaos(&h).await;
+
+    let (status, first) = post(&h, &a, json!({"execute": true, "replan": true})).await;
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(first["job"]["scope"], "github:Acme/WIDGETS");
+    let job = first["job"]["id"].as_str().unwrap();
+    let (status, second) = post(&h, &b, json!({"execute": true, "replan": true})).await;
+    assert_eq!(status, 409, "{second}");
+    assert_eq!(second["error"]["code"], "scope_busy", "{second}");
+    assert_eq!(second["error"]["job"], job, "{second}");
+    assert_eq!(h.queue.len(), 1, "only the first job was queued");
 }

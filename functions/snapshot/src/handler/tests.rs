@@ -5,8 +5,10 @@
 
 use std::path::PathBuf;
 
+use backtrack::events::AllowList;
+use backtrack::snapshot::SnapshotName;
 use backtrack_lambda::webhook::sign;
-use backtrack_lambda::{Function, FunctionError, Invocation, Limits, Secret};
+use backtrack_lambda::{FunctionError, Invocation, JobMessage, Limits, Secret};
 use backtrack_tests::lambda::{event, http_event, response, set_header, Harness};
 use serde_json::{json, Value};
 
@@ -65,19 +67,41 @@ async fn harness() -> Harness {
     Harness::start("Codertocat", "Hello-World").await
 }
 
-/// The function on the harness, with the webhook secret [`SECRET`], invoked with `payload`
-/// as the runtime would; the answer as the runtime serializes it.
+/// The function on the harness, with the webhook secret [`SECRET`] and webhooks allowed
+/// for the examples' owner and `acme`, invoked with `payload` as the runtime would; the
+/// answer as the runtime serializes it.
 async fn handle(h: &Harness, payload: Value) -> Result<Value, FunctionError> {
+    handle_allowing(h, "Codertocat, acme", payload).await
+}
+
+async fn handle_allowing(h: &Harness, allow: &str, payload: Value) -> Result<Value, FunctionError> {
     let function = Snapshot {
         archive: h.archive.clone(),
         trackers: h.trackers.clone(),
         webhook_secret: Some(Secret::new(SECRET)),
+        allow: AllowList::parse(allow).unwrap(),
+        queue: h.queue.clone(),
         limits: Limits::default(),
     };
-    let reply = function
-        .handle(event(payload), Invocation::default())
-        .await?;
-    Ok(serde_json::to_value(reply).unwrap())
+    backtrack_lambda::invoke(&function, event(payload), Invocation::default())
+        .await
+        .map(|reply| serde_json::to_value(reply).unwrap())
+}
+
+/// Plays the snapshot job queue: delivers each queued message as an SQS event, until none
+/// is left; returns each invocation's answer.
+async fn drain(h: &Harness) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Some(msg) = h.queue.pop() {
+        out.push(handle(h, sqs(&msg)).await.unwrap());
+        assert!(out.len() < 20, "the queue never empties: {out:?}");
+    }
+    out
+}
+
+fn sqs(msg: &JobMessage) -> Value {
+    json!({"Records": [{"messageId": "m-1", "eventSource": "aws:sqs",
+        "body": serde_json::to_string(msg).unwrap(), "attributes": {"ApproximateReceiveCount": "1"}}]})
 }
 
 /// A webhook delivery as API Gateway passes it on: `body` signed with `secret` (or not).
@@ -93,16 +117,82 @@ async fn snapshots(h: &Harness) -> usize {
     h.archive.raw_catalog().list(None).await.unwrap().len()
 }
 
+/// The library's rule: a first snapshot (size unknown) is queued, 202 with the job; once
+/// the scope is known to be small, the request waits for its capture, 201.
 #[tokio::test]
-async fn post_snapshots_takes_a_snapshot() {
+async fn post_snapshots_queues_a_first_snapshot_and_takes_a_small_one_at_once() {
+    let h = Harness::start("acme", "widgets").await;
+    let ev: Value = serde_json::from_str(POST_SNAPSHOTS).unwrap();
+    let (status, body) = response(&handle(&h, ev.clone()).await.unwrap());
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "queued");
+    let job = body["job"].as_str().unwrap().to_string();
+    assert_eq!(body["status_url"], format!("/jobs/{job}"));
+    assert_eq!(snapshots(&h).await, 0);
+    let ran = drain(&h).await;
+    assert_eq!(ran[0]["jobs"][0]["outcome"], "finished", "{ran:?}");
+    let row = h.archive.job(&job.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(row.status.as_str(), "completed");
+    let taken = row.capture.unwrap().snapshot.unwrap();
+    let entry = h.archive.entry(&taken).await.unwrap().unwrap();
+    assert_eq!(entry.name.as_deref(), Some("before-sync"));
+    assert_eq!(entry.counts.issues, 12);
+
+    let mut again = ev;
+    again["body"] = json!(json!({"scope": "github:acme/widgets"}).to_string());
+    let (status, body) = response(&handle(&h, again).await.unwrap());
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["scope"], "github:acme/widgets");
+    assert_eq!(body["status"], "completed");
+    assert_eq!(body["counts"]["issues"], 12);
+    assert!(h.queue.is_empty());
+}
+
+/// A job that finds its scope held waits: its message comes back after a delay, and the
+/// job stays queued until the scope is free.
+#[tokio::test]
+async fn a_queued_snapshot_waits_for_a_held_scope() {
     let h = Harness::start("acme", "widgets").await;
     let ev: Value = serde_json::from_str(POST_SNAPSHOTS).unwrap();
     let (status, body) = response(&handle(&h, ev).await.unwrap());
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(body["scope"], "github:acme/widgets");
-    assert_eq!(body["name"], "before-sync");
-    assert_eq!(body["status"], "completed");
-    assert_eq!(body["counts"]["issues"], 12);
+    assert_eq!(status, 202, "{body}");
+    let job: backtrack::JobId = body["job"].as_str().unwrap().parse().unwrap();
+    let scope: backtrack::Scope = "github:acme/widgets".parse().unwrap();
+    let lock = backtrack::catalog::LockInfo::new(
+        &scope,
+        "a CLI rollback",
+        std::time::Duration::from_secs(600),
+    );
+    h.archive.raw_catalog().lock(&lock).await.unwrap();
+    let msg = h.queue.pop().unwrap();
+    let out = handle(&h, sqs(&msg)).await.unwrap();
+    assert_eq!(out["jobs"][0]["outcome"], "waiting", "{out}");
+    assert!(out["jobs"][0]["holder"]
+        .as_str()
+        .unwrap()
+        .contains("a CLI rollback"));
+    let (again, delay) = h.queue.pop_delayed().unwrap();
+    assert_eq!((again.job, delay.as_secs()), (job, 30));
+    assert_eq!(
+        h.archive.job(&job).await.unwrap().unwrap().status.as_str(),
+        "queued"
+    );
+    h.archive
+        .raw_catalog()
+        .unlock(&scope, &lock.token)
+        .await
+        .unwrap();
+    let out = handle(&h, sqs(&again)).await.unwrap();
+    assert_eq!(out["jobs"][0]["outcome"], "finished", "{out}");
+    assert_eq!(snapshots(&h).await, 1);
+    // The job released the scope's lock it captured under.
+    assert!(h
+        .archive
+        .raw_catalog()
+        .current_lock(&scope)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
@@ -117,8 +207,11 @@ async fn a_reused_name_is_refused_unless_forced() {
         )
     };
     let named = json!({"scope": "github:acme/widgets", "name": "é".repeat(100)});
-    let (status, first) = response(&handle(&h, post(named.clone())).await.unwrap());
-    assert_eq!(status, 201, "{first}");
+    let (status, queued) = response(&handle(&h, post(named.clone())).await.unwrap());
+    assert_eq!(status, 202, "{queued}");
+    drain(&h).await;
+    let first = h.archive.entries(None).await.unwrap()[0].clone();
+    let first = json!({"id": first.id});
     let (status, body) = response(&handle(&h, post(named.clone())).await.unwrap());
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "refused");
@@ -166,6 +259,12 @@ async fn invalid_requests_name_the_field() {
             json!({"scope": "github:acme/widgets", "name": "x", "force": "yes"}),
             "force",
         ),
+        // Unknown fields are refused naming them, not dropped.
+        (json!({"scope": "github:acme/widgets", "Name": "x"}), "Name"),
+        (
+            json!({"scope": "github:acme/widgets", "forse": true}),
+            "forse",
+        ),
     ] {
         let ev = http_event(
             POST_SNAPSHOTS,
@@ -180,6 +279,21 @@ async fn invalid_requests_name_the_field() {
             "{payload}: {body}"
         );
     }
+    // A 5 MiB scope is refused in a short answer (echoed input is capped).
+    let huge = json!({"scope": format!("github:acme/{}", "w x ".repeat(5 << 18))});
+    let ev = http_event(
+        POST_SNAPSHOTS,
+        "POST",
+        "/snapshots",
+        Some(&huge.to_string()),
+    );
+    let out = handle(&h, ev).await.unwrap();
+    let (status, body) = response(&out);
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("scope"))
+    );
+    assert!(out["body"].as_str().unwrap().len() < 2_048, "{body}");
     let ev = http_event(POST_SNAPSHOTS, "POST", "/snapshots", Some("{not json"));
     let (status, body) = response(&handle(&h, ev).await.unwrap());
     assert_eq!(
@@ -190,6 +304,38 @@ async fn invalid_requests_name_the_field() {
     let ev = http_event(POST_SNAPSHOTS, "GET", "/nowhere", None);
     let (status, body) = response(&handle(&h, ev).await.unwrap());
     assert_eq!(status, 404, "{body}");
+
+    // A wrong method on a known path: 405 naming the methods the API has there.
+    let ev = http_event(POST_SNAPSHOTS, "PUT", "/snapshots", Some("{}"));
+    let out = handle(&h, ev).await.unwrap();
+    assert_eq!(out["headers"]["allow"], "GET, POST", "{out}");
+    let (status, body) = response(&out);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+
+    // A repository that does not exist (or the token cannot see): 404 saying so, no job.
+    let ev = http_event(
+        POST_SNAPSHOTS,
+        "POST",
+        "/snapshots",
+        Some(&json!({"scope": "github:acme/nope"}).to_string()),
+    );
+    let (status, body) = response(&handle(&h, ev).await.unwrap());
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("acme/nope"),
+        "{body}"
+    );
+    assert!(h.queue.is_empty());
     assert_eq!(snapshots(&h).await, 0);
 }
 
@@ -202,21 +348,39 @@ async fn webhooks_snapshot_pushes_to_the_default_branch_and_merged_prs_once() {
         .await
         .unwrap();
     let (status, body) = response(&out);
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(body["trigger"], "push");
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "queued");
     assert_eq!(body["scope"], "github:Codertocat/Hello-World");
-
-    // A redelivery of the same delivery id does nothing.
-    let (status, body) = response(
-        &handle(&h, delivery("push", "d-push-1", &push, signed))
-            .await
-            .unwrap(),
-    );
     assert_eq!(
-        (status, body["status"].as_str()),
-        (200, Some("duplicate")),
-        "{body}"
+        h.sandbox.stats().total,
+        0,
+        "the answer comes before any GitHub request"
     );
+    drain(&h).await;
+    let taken = h.archive.entries(None).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].trigger.to_string(), "push");
+    assert!(
+        taken[0].name.as_deref().unwrap().starts_with("push-"),
+        "{:?}",
+        taken[0].name
+    );
+
+    // A redelivery of the same delivery id does nothing; nor does the same signed body
+    // replayed under a new delivery id (the id is not covered by the signature).
+    for (id, of) in [("d-push-1", "delivery"), ("d-push-2", "event")] {
+        let (status, body) = response(
+            &handle(&h, delivery("push", id, &push, signed.clone()))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            (status, body["status"].as_str(), body["of"].as_str()),
+            (200, Some("duplicate"), Some(of)),
+            "{body}"
+        );
+    }
+    assert!(h.queue.is_empty());
     assert_eq!(snapshots(&h).await, 1);
 
     // Closed without merge: acknowledged, ignored.
@@ -245,9 +409,15 @@ async fn webhooks_snapshot_pushes_to_the_default_branch_and_merged_prs_once() {
             .await
             .unwrap(),
     );
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(body["trigger"], "merge");
+    assert_eq!(status, 202, "{body}");
     assert!(body["name"].as_str().unwrap().starts_with("pr-"), "{body}");
+    drain(&h).await;
+    assert_eq!(
+        h.archive.entries(None).await.unwrap()[0]
+            .trigger
+            .to_string(),
+        "merge"
+    );
 
     // A tag push and other events: ignored.
     let tag = examples("push")
@@ -271,6 +441,78 @@ async fn webhooks_snapshot_pushes_to_the_default_branch_and_merged_prs_once() {
     );
     assert_eq!(status, 202);
     assert_eq!(snapshots(&h).await, 2);
+}
+
+/// Issue 22 item 2: outside the allow-list, a signed delivery is acknowledged and ignored
+/// before any GitHub request or catalog write, with the same answer for a repository the
+/// token can read and one it cannot.
+#[tokio::test]
+async fn deliveries_outside_the_allow_list_are_ignored_alike_without_a_request() {
+    let h = harness().await;
+    let readable = push_to_default_branch();
+    let mut unreadable = readable.clone();
+    unreadable["repository"]["full_name"] = json!("Codertocat/No-Such-Repo");
+    let mut answers = Vec::new();
+    for (i, payload) in [readable, unreadable].into_iter().enumerate() {
+        let text = payload.to_string();
+        let sig = Some(sign(SECRET.as_bytes(), text.as_bytes()));
+        let out = handle_allowing(&h, "acme", delivery("push", &format!("d-{i}"), &text, sig))
+            .await
+            .unwrap();
+        let (status, body) = response(&out);
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (202, Some("ignored")),
+            "{body}"
+        );
+        answers.push(
+            body["reason"]
+                .as_str()
+                .unwrap()
+                .replace("No-Such-Repo", "Hello-World"),
+        );
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "the answers tell the repositories apart"
+    );
+    assert!(answers[0].contains("allow-list"), "{}", answers[0]);
+    assert_eq!(h.sandbox.stats().total, 0, "no GitHub request");
+    assert!(h.queue.is_empty());
+    assert_eq!(snapshots(&h).await, 0);
+    // Nothing was claimed either: the same deliveries for an allowed repository proceed.
+    let text = push_to_default_branch().to_string();
+    let sig = Some(sign(SECRET.as_bytes(), text.as_bytes()));
+    let (status, _) = response(
+        &handle(&h, delivery("push", "d-0", &text, sig))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(status, 202);
+    assert_eq!(h.queue.len(), 1);
+}
+
+/// Issue 22 item 4: a push whose `after` is not ASCII gets a valid short name.
+#[tokio::test]
+async fn a_hostile_after_gets_a_valid_short_name() {
+    let h = harness().await;
+    let mut push = push_to_default_branch();
+    push["after"] = json!(format!("é\n\u{7}\u{202e}{}", "ü".repeat(100_000)));
+    let text = push.to_string();
+    let sig = Some(sign(SECRET.as_bytes(), text.as_bytes()));
+    let (status, body) = response(
+        &handle(&h, delivery("push", "d-x", &text, sig))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(status, 202, "{body}");
+    drain(&h).await;
+    let name = h.archive.entries(None).await.unwrap()[0]
+        .name
+        .clone()
+        .unwrap();
+    assert!(SnapshotName::parse(&name).is_ok(), "{name:?}");
+    assert!(name.len() <= 12 && name.is_ascii(), "{name:?}");
 }
 
 #[tokio::test]

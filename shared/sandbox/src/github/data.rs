@@ -232,6 +232,18 @@ pub(crate) fn seed(opts: &SandboxOptions) -> State {
     }
     let mut st = State::new(&opts.owner, &opts.repo, repo_id, users);
     st.repo_created_at = start - 30 * DAY;
+    if !opts.empty_repository {
+        st.git = super::git::GitDb::with_initial_commit(
+            "main",
+            "README.md",
+            &format!("# {}\n\nServed by the backtrack sandbox.\n", opts.repo),
+            super::git::Person {
+                name: "Sandbox Admin".into(),
+                email: "9000001+sandbox-admin@users.noreply.github.com".into(),
+                time: st.repo_created_at,
+            },
+        );
+    }
 
     for (name, color, desc, default) in LABELS {
         st.insert_label(name, color, (!desc.is_empty()).then_some(*desc));

@@ -207,6 +207,8 @@ pub(crate) struct State {
     live_issues: u64,
     /// Last timestamp handed out; see [`State::next_ts`].
     pub clock: Ts,
+    /// The repository's git objects and refs (the Git Data API).
+    pub git: super::git::GitDb,
 }
 
 pub(crate) fn unix_now() -> Ts {
@@ -246,6 +248,7 @@ impl State {
             open_count: 0,
             live_issues: 0,
             clock: 0,
+            git: super::git::GitDb::empty("main"),
         }
     }
 

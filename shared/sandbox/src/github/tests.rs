@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 use super::{Sandbox, SandboxOptions};
 use crate::ServerOptions;
 
+mod git;
 mod users;
 mod validation;
 mod writes;

@@ -405,6 +405,26 @@ pub(crate) async fn do_transition(
                 ))
             })?;
         let t = &st.transitions[t_index];
+        // Only what the transition's screen shows can be set: the resolution on Done's, and
+        // a comment on any.
+        let off_screen = fields
+            .into_iter()
+            .flat_map(|f| f.keys())
+            .find(|k| !(t.needs_resolution && k.as_str() == "resolution"))
+            .or_else(|| {
+                update
+                    .into_iter()
+                    .flat_map(|u| u.keys())
+                    .find(|k| k.as_str() != "comment")
+            });
+        if let Some(k) = off_screen {
+            return Err(JiraError::field(
+                k,
+                &format!(
+                    "Field '{k}' cannot be set. It is not on the appropriate screen, or unknown."
+                ),
+            ));
+        }
         let target = Target {
             v3: ctx.v3(),
             issue: Some(i),
@@ -419,7 +439,7 @@ pub(crate) async fn do_transition(
     };
     let resolution = ch.resolution.take().flatten();
     let comments = std::mem::take(&mut ch.comments);
-    st.transition(id, t_index, resolution, ch)?;
+    st.transition(id, t_index, resolution)?;
     let mut rest = Changes {
         comments,
         ..Changes::default()

@@ -1253,7 +1253,8 @@ fn relative(s: &str) -> Option<Ms> {
     let mut total: Ms = 0;
     let mut any = false;
     for part in rest.split_whitespace() {
-        let (num, unit) = part.split_at(part.len().checked_sub(1)?);
+        // The unit is the last character, whatever its width (input may be any UTF-8).
+        let (num, unit) = part.split_at(part.char_indices().last()?.0);
         let n: Ms = num.parse().ok()?;
         let ms = match unit {
             "y" => 365 * 86_400_000,
@@ -1384,5 +1385,10 @@ mod tests {
         assert_eq!(now - 9 * 86_400_000, d);
         assert!(v("2024-13-01").is_err());
         assert!(v("yesterday").is_err());
+        assert!(
+            v("-5д").is_err(),
+            "a multibyte unit is refused, not a panic"
+        );
+        assert!(v("é").is_err());
     }
 }

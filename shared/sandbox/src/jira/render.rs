@@ -390,7 +390,81 @@ pub(crate) fn field_defs(st: &State) -> Vec<FieldDef> {
             &["level"],
             s("securitylevel", "security"),
         ),
+        sys(
+            "progress",
+            "Progress",
+            true,
+            false,
+            &["progress"],
+            s("progress", "progress"),
+        ),
+        sys(
+            "aggregateprogress",
+            "Σ Progress",
+            true,
+            false,
+            &[],
+            s("progress", "aggregateprogress"),
+        ),
+        sys(
+            "timeoriginalestimate",
+            "Original estimate",
+            true,
+            false,
+            &["originalEstimate", "timeoriginalestimate"],
+            s("number", "timeoriginalestimate"),
+        ),
+        sys(
+            "timeestimate",
+            "Remaining Estimate",
+            true,
+            false,
+            &["remainingEstimate", "timeestimate"],
+            s("number", "timeestimate"),
+        ),
+        sys(
+            "timespent",
+            "Time Spent",
+            true,
+            false,
+            &["timespent"],
+            s("number", "timespent"),
+        ),
+        sys(
+            "aggregatetimeoriginalestimate",
+            "Σ Original Estimate",
+            true,
+            false,
+            &[],
+            s("number", "aggregatetimeoriginalestimate"),
+        ),
+        sys(
+            "aggregatetimeestimate",
+            "Σ Remaining Estimate",
+            true,
+            false,
+            &[],
+            s("number", "aggregatetimeestimate"),
+        ),
+        sys(
+            "aggregatetimespent",
+            "Σ Time Spent",
+            true,
+            false,
+            &[],
+            s("number", "aggregatetimespent"),
+        ),
     ];
+    if st.cloud() {
+        out.push(sys(
+            "issuerestriction",
+            "Restrict to",
+            true,
+            true,
+            &[],
+            s("issuerestriction", "issuerestriction"),
+        ));
+    }
     for (id, name, schema) in custom_fields(st) {
         let num = id.trim_start_matches("customfield_").to_owned();
         let clause = match name {
@@ -1068,6 +1142,14 @@ impl<'a> Render<'a> {
             "timetracking" => json!({}),
             "workratio" => json!(-1),
             "security" => Value::Null,
+            "progress" | "aggregateprogress" => json!({"progress": 0, "total": 0}),
+            "timeoriginalestimate"
+            | "timeestimate"
+            | "timespent"
+            | "aggregatetimeoriginalestimate"
+            | "aggregatetimeestimate"
+            | "aggregatetimespent" => Value::Null,
+            "issuerestriction" => json!({"issuerestrictions": {}, "shouldDisplay": false}),
             _ => {
                 let Some(num) = id
                     .strip_prefix("customfield_")

@@ -8,7 +8,7 @@
 //! Timestamps are milliseconds (Jira's resolution) from a clock that advances at least one
 //! millisecond per write, so `updated` never ties between two writes and never goes back.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use serde_json::Value;
@@ -201,6 +201,9 @@ pub(crate) struct State {
     pub issues: BTreeMap<u64, Issue>,
     /// Upper-case key → issue id, for live issues.
     by_key: HashMap<String, u64>,
+    /// Parent id → ids of the issues whose `parent` it is (subtasks, and stories under an epic
+    /// in the `parent` style), so rendering `subtasks` never scans the project.
+    children: HashMap<u64, BTreeSet<u64>>,
     pub comments: BTreeMap<u64, Comment>,
     pub links: BTreeMap<u64, Link>,
     pub(crate) next_num: u64,
@@ -256,6 +259,7 @@ impl State {
             sprints: Vec::new(),
             issues: BTreeMap::new(),
             by_key: HashMap::new(),
+            children: HashMap::new(),
             comments: BTreeMap::new(),
             links: BTreeMap::new(),
             next_num: 1,
@@ -430,11 +434,32 @@ impl State {
 
     /// Ids of an issue's subtasks, in key order.
     pub(crate) fn subtasks_of(&self, id: u64) -> Vec<u64> {
-        self.issues
-            .values()
-            .filter(|c| c.parent == Some(id) && self.types[c.itype].subtask)
-            .map(|c| c.id)
+        self.children
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .filter(|c| {
+                self.issues
+                    .get(c)
+                    .is_some_and(|c| self.types[c.itype].subtask)
+            })
+            .copied()
             .collect()
+    }
+
+    /// Keeps the children index in step with a change of `parent`.
+    fn reparent(&mut self, id: u64, old: Option<u64>, new: Option<u64>) {
+        if old == new {
+            return;
+        }
+        if let Some(o) = old {
+            if let Some(set) = self.children.get_mut(&o) {
+                set.remove(&id);
+            }
+        }
+        if let Some(n) = new {
+            self.children.entry(n).or_default().insert(id);
+        }
     }
 
     /// The transitions available from an issue's status.
@@ -498,6 +523,7 @@ impl State {
 
     pub(crate) fn insert_issue(&mut self, i: Issue) {
         self.by_key.insert(self.key_of(i.num), i.id);
+        self.reparent(i.id, None, i.parent);
         self.issues.insert(i.id, i);
     }
 
@@ -563,19 +589,21 @@ impl State {
             .issues
             .get_mut(&id)
             .ok_or_else(JiraError::issue_not_found)?;
+        let old = i.parent;
         ch.apply_to(i);
         i.updated = now;
+        let new = i.parent;
+        self.reparent(id, old, new);
         Ok(())
     }
 
-    /// Moves an issue along a transition (validated by the caller), with optional field
-    /// changes from the transition screen.
+    /// Moves an issue along a transition (validated by the caller), with the resolution its
+    /// screen asked for.
     pub(crate) fn transition(
         &mut self,
         id: u64,
         t: usize,
         resolution: Option<usize>,
-        ch: Changes,
     ) -> Result<(), JiraError> {
         let now = self.tick();
         let to = self.transitions[t].to;
@@ -584,7 +612,6 @@ impl State {
             .issues
             .get_mut(&id)
             .ok_or_else(JiraError::issue_not_found)?;
-        ch.apply_to(i);
         if i.status != to {
             i.status_changed = now;
         }
@@ -624,6 +651,8 @@ impl State {
             return;
         };
         self.by_key.remove(&self.key_of(i.num));
+        self.reparent(id, i.parent, None);
+        self.children.remove(&id);
         for c in &i.comments {
             self.comments.remove(c);
         }

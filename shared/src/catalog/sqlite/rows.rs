@@ -224,7 +224,11 @@ pub(super) fn get_lock(
 /// The JSON part of a job row.
 #[derive(Serialize, Deserialize)]
 struct JobExtra {
-    target: SnapshotId,
+    #[serde(default)]
+    kind: JobKind,
+    target: Option<SnapshotId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    capture: Option<CaptureJob>,
     plan_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     plan_hash: Option<ObjectHash>,
@@ -266,7 +270,9 @@ impl JobRow {
 
     pub(super) fn from_job(location: &str, j: &JobEntry) -> Result<Self, CatalogError> {
         let extra = JobExtra {
+            kind: j.kind,
             target: j.target,
+            capture: j.capture.clone(),
             plan_key: j.plan_key.clone(),
             plan_hash: j.plan_hash.clone(),
             request_hash: j.request_hash.clone(),
@@ -292,7 +298,9 @@ impl JobRow {
         Ok(JobEntry {
             id: parse(location, &what, &self.id)?,
             scope: parse(location, &what, &self.scope)?,
+            kind: extra.kind,
             target: extra.target,
+            capture: extra.capture,
             resume_key: self.fingerprint,
             plan_key: extra.plan_key,
             plan_hash: extra.plan_hash,

@@ -93,7 +93,9 @@ async fn data_survives_reopening() {
     let job = JobEntry {
         id: JobId::new(),
         scope: scope.clone(),
-        target: SnapshotId::new(),
+        kind: JobKind::Restore,
+        target: Some(SnapshotId::new()),
+        capture: None,
         resume_key: "fp".into(),
         plan_key: "plans/x".into(),
         plan_hash: Some(crate::id::ObjectHash::of(b"plan")),

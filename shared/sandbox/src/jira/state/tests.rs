@@ -321,3 +321,33 @@ fn the_clock_never_repeats_or_goes_back() {
     st.offset += 3_600_000;
     assert!(st.tick() >= super::now_ms() + 3_500_000);
 }
+
+#[test]
+fn moving_a_subtask_moves_it_between_parents() {
+    let mut st = seeded(Flavor::Cloud, 150, 0, 8);
+    let sub = st
+        .issues
+        .values()
+        .find(|i| st.types[i.itype].subtask)
+        .map(|i| (i.id, i.parent))
+        .expect("a subtask");
+    let (sub, Some(from)) = sub else {
+        panic!("a subtask without a parent");
+    };
+    let to = st
+        .issues
+        .values()
+        .find(|i| i.id != from && st.types[i.itype].hierarchy == 0)
+        .map(|i| i.id)
+        .expect("another standard issue");
+    let moved = super::Changes {
+        parent: Some(Some(to)),
+        ..super::Changes::default()
+    };
+    st.edit_issue(sub, moved).expect("edited");
+    assert!(!st.subtasks_of(from).contains(&sub));
+    assert!(st.subtasks_of(to).contains(&sub));
+    st.delete_issue(sub, false)
+        .expect("a subtask has no subtasks");
+    assert!(!st.subtasks_of(to).contains(&sub));
+}
