@@ -303,7 +303,7 @@ fn jira_snapshots_hold_what_the_sandbox_holds_at_the_request_floor() {
     for flavor in FLAVORS {
         let site = Site::start(
             flavor,
-            &["--issues", "400", "--comments", "1600", "--seed", "7"],
+            &["--issues", "300", "--comments", "1200", "--seed", "7"],
         );
         let user = JiraUser::new(&site);
         let truth = site.stats()["counts"].clone();
