@@ -15,6 +15,19 @@ pub async fn request(
     body: Option<Value>,
     token: Option<&str>,
 ) -> (u16, Value) {
+    let authorization = token.map(|t| format!("token {t}"));
+    request_as(base, method, path, body, authorization.as_deref()).await
+}
+
+/// [`request`] with a whole `Authorization` header value (`Basic …`, `Bearer …`), for APIs
+/// other than GitHub's (the Jira sandbox).
+pub async fn request_as(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    authorization: Option<&str>,
+) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes())
         .unwrap_or_else(|e| panic!("{method:?} is not an HTTP method: {e}"));
     let url = format!("{}{path}", base.trim_end_matches('/'));
@@ -22,8 +35,8 @@ pub async fn request(
         .request(method.clone(), &url)
         .header("Accept", "application/vnd.github+json")
         .header("User-Agent", "backtrack-tests");
-    if let Some(t) = token {
-        req = req.header("Authorization", format!("token {t}"));
+    if let Some(a) = authorization {
+        req = req.header("Authorization", a);
     }
     if let Some(b) = body {
         req = req.json(&b);
@@ -68,9 +81,33 @@ pub fn request_blocking(
     })
 }
 
+/// [`request_as`] from synchronous code, like [`request_blocking`].
+pub fn request_as_blocking(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    authorization: Option<&str>,
+) -> (u16, Value) {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("cannot start a runtime for a blocking request: {e}"))
+                .block_on(request_as(base, method, path, body, authorization))
+        })
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
+}
+
 /// A client per request: tests run on many runtimes (one per `#[tokio::test]`), and a
 /// pooled connection belongs to the runtime that opened it.
 fn client() -> reqwest::Client {
+    // The workspace's reqwest brings rustls without a crypto provider (the core configures
+    // its own); the test kit, which only speaks plain HTTP, installs ring as the default.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(60))
         .build()

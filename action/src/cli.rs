@@ -41,6 +41,10 @@ pub struct Global {
     /// and a job summary (`$GITHUB_STEP_SUMMARY`), so workflows read values, not prose.
     #[arg(long, global = true)]
     pub github_output: bool,
+    /// Jira scopes: the site's flavour, `cloud` or `datacenter`, instead of reading it from
+    /// the site's serverInfo.
+    #[arg(long, global = true, env = env::JIRA_FLAVOR, value_name = "FLAVOR", value_parser = ["cloud", "datacenter"])]
+    pub jira_flavor: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,10 +265,13 @@ pub enum JiraFlavor {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Issues in the demo repository.
+    /// Which tracker the tour runs on: a GitHub repository, or a Jira epic.
+    #[arg(long, value_enum, default_value = "github")]
+    pub tracker: SandboxTracker,
+    /// Issues in the demo repository (or Jira project).
     #[arg(long, default_value_t = 60)]
     pub issues: u64,
-    /// Comments in the demo repository.
+    /// Comments in the demo repository (or Jira project).
     #[arg(long, default_value_t = 240)]
     pub comments: u64,
 }
@@ -388,8 +395,36 @@ pub struct RepairArgs {
 pub enum BenchCmd {
     /// Diff two snapshots of a large sandbox repository with a fraction of issues changed.
     Diff(BenchDiffArgs),
+    /// Capture a Jira project (Cloud and Data Center) against the request floor and a naive
+    /// per-issue client, on one sandbox with per-request latency.
+    Jira(BenchJiraArgs),
     /// GitHub API requests of snapshots kept in a git:// archive branch, split by kind.
     GitStore(BenchGitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchJiraArgs {
+    #[arg(long, default_value_t = 5_000)]
+    pub issues: u64,
+    #[arg(long, default_value_t = 25_000)]
+    pub comments: u64,
+    /// Latency the sandbox adds to every request.
+    #[arg(long, default_value_t = 50)]
+    pub latency_ms: u64,
+    /// Only this flavour (default: both).
+    #[arg(long)]
+    pub flavor: Option<JiraFlavor>,
+    /// Requests the naive client keeps in flight (scripts usually make one at a time).
+    #[arg(long, default_value_t = 1)]
+    pub naive_concurrency: usize,
+    /// Leave the naive client out (it takes minutes at the defaults).
+    #[arg(long)]
+    pub skip_naive: bool,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Every figure as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

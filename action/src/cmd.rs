@@ -1,9 +1,11 @@
 //! One module per subcommand, each with the same shape: `run(ctx, args) -> Result<Outcome>`.
 
 pub mod bench;
+pub mod bench_jira;
 pub mod comment;
 pub mod completions;
 pub mod demo;
+pub mod demo_jira;
 pub mod diff;
 pub mod init;
 pub mod man;

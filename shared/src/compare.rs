@@ -214,7 +214,8 @@ pub async fn compare(
             .with_reference(&r.reference),
         None => Side::live(scope).with_reference("live"),
     };
-    let diff = diff::diff(&from_set, &to_set, options).with_sides(side(&from), side(&to));
+    let schema = diff::Schema::of(scope.tracker());
+    let diff = diff::diff(schema, &from_set, &to_set, options).with_sides(side(&from), side(&to));
     Ok(Comparison { diff, from, to })
 }
 
@@ -258,7 +259,7 @@ async fn load_against_live(
     let now = fetch_live(live.tracker.clone(), live.progress.clone(), true).await?;
     let manifest = archive.load_manifest(&stored.entry).await?;
     let mut by_key: HashMap<RecordKey, (BlobId, Record)> = HashMap::with_capacity(now.len());
-    for record in records(&now) {
+    for record in now.to_records() {
         let canonical =
             blob::canonical_json(&record).map_err(|source| blob::BlobError::Encode {
                 what: "record",
@@ -284,16 +285,6 @@ async fn load_against_live(
     }
     let live_set = by_key.into_values().map(|(_, r)| r.without_raw()).collect();
     Ok((stored_set, live_set))
-}
-
-/// Every record of a set, owned.
-fn records(set: &RecordSet) -> Vec<Record> {
-    let mut out = Vec::with_capacity(set.len());
-    out.extend(set.labels.values().cloned().map(Record::Label));
-    out.extend(set.milestones.values().cloned().map(Record::Milestone));
-    out.extend(set.issues.values().cloned().map(Record::Issue));
-    out.extend(set.comments.values().cloned().map(Record::Comment));
-    out
 }
 
 async fn load(

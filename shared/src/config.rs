@@ -28,6 +28,16 @@ pub mod env {
     pub const GH_TOKEN: &str = "GH_TOKEN";
     /// The GitHub API's base URL (GitHub Enterprise Server, the sandbox).
     pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
+    /// The Jira site's base URL (`https://acme.atlassian.net`, `https://jira.acme.com`).
+    pub const JIRA_BASE_URL: &str = "JIRA_BASE_URL";
+    /// Jira Cloud: the account's email, sent with [`JIRA_API_TOKEN`] as HTTP Basic. Unset for
+    /// Data Center, where the token alone is a personal access token (Bearer).
+    pub const JIRA_EMAIL: &str = "JIRA_EMAIL";
+    /// The Jira API token (Cloud, with [`JIRA_EMAIL`]) or personal access token (Data Center).
+    pub const JIRA_API_TOKEN: &str = "JIRA_API_TOKEN";
+    /// `cloud` or `datacenter`: skips detecting the Jira flavour from `serverInfo`
+    /// (`--jira-flavor`).
+    pub const JIRA_FLAVOR: &str = "BACKTRACK_JIRA_FLAVOR";
     /// `OWNER/REPO` of the repository a workflow runs in (set by GitHub Actions): where a
     /// `git://` store lives unless its URL says otherwise.
     pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";

@@ -396,10 +396,12 @@ impl Manifest {
         let mut c = Counts::default();
         for e in &self.entries {
             match e.kind {
-                RecordKind::Issue => c.issues += 1,
-                RecordKind::Comment => c.comments += 1,
+                RecordKind::Issue | RecordKind::JiraIssue => c.issues += 1,
+                RecordKind::Comment | RecordKind::JiraComment => c.comments += 1,
                 RecordKind::Label => c.labels += 1,
                 RecordKind::Milestone => c.milestones += 1,
+                RecordKind::Component => c.components += 1,
+                RecordKind::Version => c.versions += 1,
             }
         }
         c
@@ -438,18 +440,51 @@ pub struct StoredManifest {
     pub entries_count: u64,
 }
 
-/// Record counts per kind (the `counts` object of the CLI's JSON output).
+/// Record counts per kind (the `counts` object of the CLI's JSON output). Issues and
+/// comments count either tracker's; labels and milestones are GitHub's definitions,
+/// components and versions Jira's (present in the JSON only when not zero, so GitHub
+/// output is as it always was).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub issues: u64,
     pub comments: u64,
     pub labels: u64,
     pub milestones: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub components: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub versions: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Counts {
     pub fn total(&self) -> u64 {
-        self.issues + self.comments + self.labels + self.milestones
+        self.issues
+            + self.comments
+            + self.labels
+            + self.milestones
+            + self.components
+            + self.versions
+    }
+
+    /// `12 issues, 40 comments, 3 labels, 1 milestones` for a GitHub scope (the form the
+    /// snapshot report has always printed); components and versions for a Jira one.
+    pub fn describe(&self, tracker: crate::scope::TrackerKind) -> String {
+        let (a, a_name, b, b_name) = match tracker {
+            crate::scope::TrackerKind::GitHub => {
+                (self.labels, "labels", self.milestones, "milestones")
+            }
+            crate::scope::TrackerKind::Jira => {
+                (self.components, "components", self.versions, "versions")
+            }
+        };
+        format!(
+            "{} issues, {} comments, {a} {a_name}, {b} {b_name}",
+            self.issues, self.comments
+        )
     }
 }
 

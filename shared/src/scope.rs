@@ -5,6 +5,12 @@
 //! output, and the normalised [`Scope::key`], which is its identity — equality, hashing,
 //! ordering, catalog keys, locks and storage paths all use the key, so one repository has one
 //! lock and one history whatever case it is typed in.
+//!
+//! Jira scopes name a project (`jira:PROJ`: every issue in it, subtasks included) or an epic
+//! (`jira:PROJ-123`: the epic, its children and their subtasks). Jira resolves project and
+//! issue keys case-insensitively, so their key is the upper-case form. The Jira site itself
+//! is not part of the scope (it comes from `JIRA_BASE_URL`), as the GitHub host is not part of
+//! a GitHub scope.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -14,7 +20,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// The accepted textual forms, quoted in every parse error so the user sees the fix.
-pub const SCOPE_FORMS: &str = "github:OWNER/REPO (e.g. github:acme/widgets)";
+pub const SCOPE_FORMS: &str = "github:OWNER/REPO (e.g. github:acme/widgets), jira:PROJECT (e.g. jira:PROJ) or jira:EPIC-KEY (e.g. jira:PROJ-123)";
 
 /// A tracker scope such as `github:acme/widgets`.
 ///
@@ -26,6 +32,19 @@ pub const SCOPE_FORMS: &str = "github:OWNER/REPO (e.g. github:acme/widgets)";
 pub enum Scope {
     /// A GitHub repository's issues, pull requests (as issues), comments, labels, milestones.
     GitHub { owner: String, repo: String },
+    /// A Jira project: every issue in it (subtasks included), its components and versions.
+    JiraProject { project: String },
+    /// A Jira epic: the epic, its children (by `parent`, or by the Epic Link field), their
+    /// subtasks, and the components and versions of the epic's project.
+    JiraEpic { project: String, number: u64 },
+}
+
+/// Which tracker a scope lives in: what decides the client, the record kinds and the fields
+/// a diff compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrackerKind {
+    GitHub,
+    Jira,
 }
 
 /// Why a scope string was rejected.
@@ -51,6 +70,10 @@ impl Scope {
                 owner.to_ascii_lowercase(),
                 repo.to_ascii_lowercase()
             ),
+            Scope::JiraProject { project } => format!("jira:{}", project.to_ascii_uppercase()),
+            Scope::JiraEpic { project, number } => {
+                format!("jira:{}-{number}", project.to_ascii_uppercase())
+            }
         }
     }
 
@@ -65,6 +88,44 @@ impl Scope {
                 owner.to_ascii_lowercase(),
                 repo.to_ascii_lowercase()
             ),
+            // A project key holds no `-`, so a project's slug and an epic's never collide.
+            Scope::JiraProject { project } => format!("jira--{}", project.to_ascii_lowercase()),
+            Scope::JiraEpic { project, number } => {
+                format!("jira--{}-{number}", project.to_ascii_lowercase())
+            }
+        }
+    }
+
+    /// The tracker this scope lives in.
+    pub fn tracker(&self) -> TrackerKind {
+        match self {
+            Scope::GitHub { .. } => TrackerKind::GitHub,
+            Scope::JiraProject { .. } | Scope::JiraEpic { .. } => TrackerKind::Jira,
+        }
+    }
+
+    /// A Jira project scope.
+    pub fn jira_project(project: &str) -> Result<Self, ScopeError> {
+        format!("jira:{project}").parse()
+    }
+
+    /// The Jira project a Jira scope is in (an epic's project for an epic scope), upper case.
+    pub fn jira_project_key(&self) -> Option<String> {
+        match self {
+            Scope::JiraProject { project } | Scope::JiraEpic { project, .. } => {
+                Some(project.to_ascii_uppercase())
+            }
+            Scope::GitHub { .. } => None,
+        }
+    }
+
+    /// The epic's issue key (`PROJ-123`, upper case) of an epic scope.
+    pub fn jira_epic_key(&self) -> Option<String> {
+        match self {
+            Scope::JiraEpic { project, number } => {
+                Some(format!("{}-{number}", project.to_ascii_uppercase()))
+            }
+            _ => None,
         }
     }
 
@@ -77,6 +138,7 @@ impl Scope {
     pub fn github_repo(&self) -> Option<(&str, &str)> {
         match self {
             Scope::GitHub { owner, repo } => Some((owner, repo)),
+            _ => None,
         }
     }
 }
@@ -91,6 +153,7 @@ impl PartialEq for Scope {
                     repo: other_repo,
                 },
             ) => owner.eq_ignore_ascii_case(other_owner) && repo.eq_ignore_ascii_case(other_repo),
+            _ => self.key() == other.key(),
         }
     }
 }
@@ -119,6 +182,8 @@ impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Scope::GitHub { owner, repo } => write!(f, "github:{owner}/{repo}"),
+            Scope::JiraProject { project } => write!(f, "jira:{project}"),
+            Scope::JiraEpic { project, number } => write!(f, "jira:{project}-{number}"),
         }
     }
 }
@@ -131,6 +196,15 @@ fn valid_owner(s: &str) -> bool {
         && !s.starts_with('-')
         && !s.ends_with('-')
         && !s.contains("--")
+}
+
+/// Jira project keys: a letter, then letters, digits or underscores (Jira's default pattern
+/// allows only capitals; sites may widen it, never to `-`, which separates a key's number).
+fn valid_project_key(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && s.len() <= 255
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn valid_repo(s: &str) -> bool {
@@ -169,7 +243,34 @@ impl FromStr for Scope {
                     repo: repo.to_string(),
                 })
             }
-            "jira" => Err(err("Jira scopes are not supported by this version yet")),
+            "jira" => match rest.rsplit_once('-') {
+                None => {
+                    if !valid_project_key(rest) {
+                        return Err(err(
+                            "a Jira project key is a letter followed by letters, digits or underscores",
+                        ));
+                    }
+                    Ok(Scope::JiraProject {
+                        project: rest.to_string(),
+                    })
+                }
+                Some((project, number)) => {
+                    if !valid_project_key(project) {
+                        return Err(err(
+                            "expected an epic's issue key such as PROJ-123 after `jira:`",
+                        ));
+                    }
+                    let number = number
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n > 0 && !number.starts_with(['+', '0']))
+                        .ok_or_else(|| err("an issue key ends in its number, e.g. PROJ-123"))?;
+                    Ok(Scope::JiraEpic {
+                        project: project.to_string(),
+                        number,
+                    })
+                }
+            },
             _ => Err(err("unknown tracker prefix")),
         }
     }
@@ -232,10 +333,42 @@ mod tests {
             "github:ac--me/w",
             "github:acme/..",
             "github:acme/wid gets",
-            "jira:PROJ",
+            "jira:",
+            "jira:1PROJ",
+            "jira:PR-OJ-1",
+            "jira:PROJ-",
+            "jira:PROJ-0",
+            "jira:PROJ-012",
+            "jira:PROJ-+1",
+            "jira:PROJ-x",
+            "jira:PR OJ",
         ] {
             let e = bad.parse::<Scope>().unwrap_err();
             assert!(e.to_string().contains("github:OWNER/REPO"), "{bad}: {e}");
+            assert!(e.to_string().contains("jira:PROJ-123"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn parses_jira_projects_and_epics_case_insensitively() {
+        let p: Scope = "jira:Proj".parse().unwrap();
+        assert_eq!(p.to_string(), "jira:Proj");
+        assert_eq!(p.key(), "jira:PROJ");
+        assert_eq!(p.slug(), "jira--proj");
+        assert_eq!(p.tracker(), TrackerKind::Jira);
+        assert_eq!(p.jira_project_key().as_deref(), Some("PROJ"));
+        assert_eq!(p.jira_epic_key(), None);
+        assert_eq!(p, "jira:PROJ".parse::<Scope>().unwrap());
+        assert_eq!(p.github_repo(), None);
+
+        let e: Scope = "jira:proj_2-123".parse().unwrap();
+        assert_eq!(e.key(), "jira:PROJ_2-123");
+        assert_eq!(e.slug(), "jira--proj_2-123");
+        assert_eq!(e.jira_project_key().as_deref(), Some("PROJ_2"));
+        assert_eq!(e.jira_epic_key().as_deref(), Some("PROJ_2-123"));
+        assert_ne!(e, p);
+        assert_ne!(p, "github:proj/proj".parse::<Scope>().unwrap());
+        let back: Scope = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert!(back.same_display(&e));
     }
 }

@@ -8,6 +8,7 @@
 //! large repository holds one page at a time, not the whole repository, in memory.
 
 pub mod github;
+pub mod jira;
 pub mod operation;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +24,7 @@ use crate::record::{Record, RecordKey, RecordKind};
 use crate::scope::Scope;
 
 pub use github::{GitHubConfig, GitHubTracker, RetryPolicy, WritePace};
+pub use jira::{Flavor, JiraConfig, JiraTracker};
 pub use operation::{Change, Operation};
 
 /// Receives progress while a capture runs (the CLI draws a bar from it).
@@ -76,6 +78,11 @@ pub struct Known {
     pub issues: BTreeSet<u64>,
     /// Comment id → the number of the issue it belongs to.
     pub comments: BTreeMap<u64, u64>,
+    /// Issue → the records it embeds copies of, as the manifest records them (see
+    /// [`Embedding::embeds`]): how a tracker whose issues embed other issues (Jira: parent,
+    /// subtasks, links) finds the neighbours a change or deletion reaches. Issues whose entry
+    /// records nothing are absent.
+    pub embeds: BTreeMap<u64, Vec<RecordKey>>,
 }
 
 /// Live record counts, read cheaply before an incremental capture.
@@ -163,6 +170,13 @@ pub enum TrackerError {
     },
     #[error("invalid tracker configuration: {0}")]
     Config(String),
+    /// The tracker refused the credentials, with what the user should change (which
+    /// variable, which kind of token).
+    #[error("{0}")]
+    Credentials(String),
+    /// The scope does not name what its form says (a Jira issue that is not an epic).
+    #[error("{0}")]
+    Scope(String),
     /// The consumer of the record stream went away (its own error is the one to report).
     #[error("capture aborted by its consumer")]
     Aborted,

@@ -37,3 +37,39 @@ fn demo_tour_rolls_back_and_verifies_clean() {
     assert!(writes > 0, "{stdout}");
     assert!(stdout.contains("GITHUB_TOKEN=sandbox-token"), "{stdout}");
 }
+
+#[test]
+fn demo_tour_on_a_jira_epic_shows_the_sync_in_the_diff() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args([
+            "demo",
+            "--tracker",
+            "jira",
+            "--issues",
+            "60",
+            "--comments",
+            "200",
+        ])
+        .env("HOME", home.path())
+        .env_remove("BACKTRACK_SANDBOX_TOKEN")
+        .env_remove("JIRA_BASE_URL")
+        .env_remove("JIRA_API_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run backtrack demo --tracker jira");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "demo failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    // The sync's rewritten descriptions and new subtasks are in the diff.
+    assert!(stdout.contains("+ Synced from PROJ-"), "{stdout}");
+    assert!(stdout.contains("Subtasks"), "{stdout}");
+    assert!(stdout.contains("3 added"), "{stdout}");
+    // The second snapshot is incremental and stores little.
+    assert!(stdout.contains("capture:  incremental"), "{stdout}");
+    assert!(stdout.contains("JIRA_API_TOKEN=sandbox-token"), "{stdout}");
+}

@@ -127,13 +127,18 @@ fn snapshot_counts_match_the_sandbox_and_stay_near_the_request_floor() {
 /// Loads every record of a snapshot as JSON text with the sandbox's base URL replaced, so
 /// captures of two sandboxes on different ports compare equal when their content is.
 pub fn records_text(user: &User, id: &str, base_url: &str) -> Vec<String> {
+    records_text_at(&user.store(), id, base_url)
+}
+
+/// [`records_text`] of the store at `store`.
+pub fn records_text_at(store: &std::path::Path, id: &str, base_url: &str) -> Vec<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let store = Arc::new(LocalStore::open(user.store()).unwrap());
-        let catalog = Arc::new(SqliteCatalog::open(&user.store().join("catalog.sqlite")).unwrap());
+        let catalog = Arc::new(SqliteCatalog::open(&store.join("catalog.sqlite")).unwrap());
+        let store = Arc::new(LocalStore::open(store.to_path_buf()).unwrap());
         let archive = Archive::new(store, catalog);
         let entry = archive.resolve(None, id).await.unwrap();
         let manifest = archive.load_manifest(&entry).await.unwrap();
@@ -156,6 +161,26 @@ pub fn records_text(user: &User, id: &str, base_url: &str) -> Vec<String> {
             )
             .chain(
                 set.comments
+                    .values()
+                    .map(|r| serde_json::to_value(r).unwrap()),
+            )
+            .chain(
+                set.components
+                    .values()
+                    .map(|r| serde_json::to_value(r).unwrap()),
+            )
+            .chain(
+                set.versions
+                    .values()
+                    .map(|r| serde_json::to_value(r).unwrap()),
+            )
+            .chain(
+                set.jira_issues
+                    .values()
+                    .map(|r| serde_json::to_value(r).unwrap()),
+            )
+            .chain(
+                set.jira_comments
                     .values()
                     .map(|r| serde_json::to_value(r).unwrap()),
             )

@@ -23,12 +23,23 @@ use crate::ctx::Context;
 pub async fn run(cmd: BenchCmd) -> Result<Outcome> {
     match cmd {
         BenchCmd::Diff(args) => diff(args).await,
+        BenchCmd::Jira(args) => super::bench_jira::run(args).await,
         BenchCmd::GitStore(args) => git_store(args).await,
     }
 }
 
 /// Runs this binary with `args`, returning (seconds, peak RSS in MB).
 fn timed_self(args: &[&str], store: &std::path::Path) -> Result<(f64, f64)> {
+    timed_with(args, store, &[]).map(|(secs, rss, _)| (secs, rss))
+}
+
+/// Runs this binary with `args` and extra environment, returning (seconds, peak RSS in MB,
+/// stdout).
+pub(super) fn timed_with(
+    args: &[&str],
+    store: &std::path::Path,
+    vars: &[(&str, &str)],
+) -> Result<(f64, f64, String)> {
     let exe = std::env::current_exe().context("cannot find the backtrack binary")?;
     let rss_file = store.join("peak-rss");
     let started = Instant::now();
@@ -36,6 +47,7 @@ fn timed_self(args: &[&str], store: &std::path::Path) -> Result<(f64, f64)> {
         .args(args)
         .env(env::STORE, format!("file://{}", store.display()))
         .env(env::PEAK_RSS_FILE, &rss_file)
+        .envs(vars.iter().copied())
         .output()?;
     let secs = started.elapsed().as_secs_f64();
     if !out.status.success() {
@@ -49,7 +61,11 @@ fn timed_self(args: &[&str], store: &std::path::Path) -> Result<(f64, f64)> {
         .trim()
         .parse()
         .unwrap_or(0.0);
-    Ok((secs, kb / 1024.0))
+    Ok((
+        secs,
+        kb / 1024.0,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
 }
 
 async fn diff(args: BenchDiffArgs) -> Result<Outcome> {

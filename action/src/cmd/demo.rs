@@ -22,11 +22,13 @@ use crate::ctx::Context;
 use crate::progress::CaptureProgress;
 use crate::term::Paint;
 
-fn step(n: u32, title: &str) {
+/// A numbered step of a tour (the GitHub and the Jira demo print alike).
+pub(super) fn step(n: u32, title: &str) {
     println!("\n{}", Paint::stdout().bold(&format!("── {n}. {title}")));
 }
 
-fn command(text: &str) {
+/// The command a step stands for, as a user would type it.
+pub(super) fn command(text: &str) {
     println!("{}", Paint::stdout().dim(&format!("$ {text}")));
 }
 
@@ -99,6 +101,9 @@ async fn wreck(tracker: &GitHubTracker) -> Result<Vec<String>> {
 }
 
 pub async fn run(args: DemoArgs) -> Result<Outcome> {
+    if args.tracker == crate::cli::SandboxTracker::Jira {
+        return super::demo_jira::run(args).await;
+    }
     let sandbox = Sandbox::start(SandboxOptions {
         issues: args.issues,
         comments: args.comments,

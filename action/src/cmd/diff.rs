@@ -27,9 +27,10 @@ pub async fn run(ctx: &Context, args: DiffArgs) -> Result<Outcome> {
     let live = if sides.needs_live() {
         // Anonymous access would work for public repositories, but at 60 requests an hour
         // it fails halfway through any real repository: ask for a token up front.
-        if backtrack::tracker::GitHubConfig::from_env()?
-            .token
-            .is_none()
+        if scope.tracker() == backtrack::scope::TrackerKind::GitHub
+            && backtrack::tracker::GitHubConfig::from_env()?
+                .token
+                .is_none()
         {
             anyhow::bail!(
                 "comparing with `live` needs GitHub access: set {} (or {}), or compare two snapshots with --from and --to",

@@ -267,8 +267,8 @@ async fn show(ctx: &Context, args: RefArgs) -> Result<Outcome> {
         age(entry.created_at)
     );
     println!(
-        "  items:      {} issues, {} comments, {} labels, {} milestones",
-        entry.counts.issues, entry.counts.comments, entry.counts.labels, entry.counts.milestones
+        "  items:      {}",
+        entry.counts.describe(entry.scope.tracker())
     );
     println!(
         "  size:       {} logical, {} stored new",

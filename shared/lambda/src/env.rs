@@ -73,6 +73,12 @@ impl GitHubTrackers {
 
 impl TrackerFactory for GitHubTrackers {
     fn writer(&self, scope: &Scope) -> Result<Arc<dyn TrackerWriter>, Error> {
+        if scope.github_repo().is_none() {
+            return Err(Error::Invalid(format!(
+                "{scope}: the functions serve GitHub scopes only in this version; snapshot and \
+                 diff Jira scopes with the backtrack CLI"
+            )));
+        }
         let mut config = self.config.clone();
         if let Some((owner, repo)) = scope.github_repo() {
             let full = format!("{owner}/{repo}").to_ascii_lowercase();

@@ -103,6 +103,7 @@ pub(super) fn finish_with(status: SnapshotStatus, requests: u64) -> Finish {
             comments: 34,
             labels: 5,
             milestones: 2,
+            ..Counts::default()
         },
         bytes: ByteStats {
             logical: 123_456,

@@ -1,56 +1,95 @@
-//! Computing a [`Diff`]: matching records across the two sides and comparing their fields.
+//! Computing a [`Diff`]: matching records across the two sides and comparing the fields
+//! their tracker's [`Schema`] declares.
 //!
-//! Cost model: one pass over each side's issues and comments with map lookups, so the work is
-//! proportional to the number of records, and line diffs run only for bodies that differ.
-//! Unchanged records cost a handful of field comparisons and allocate nothing.
+//! Cost model: one pass over each side's items and comments with map lookups, so the work is
+//! proportional to the number of records. An unchanged record costs one equality check and
+//! allocates nothing; only records that differ are projected into their compared fields, and
+//! line diffs run only for texts that differ.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::{lines, Change, ChangeKind, Diff, DiffOptions, Field, IssueEntry, Op, Summary};
-use crate::record::{Comment, Issue, Label, Milestone, RecordSet, State};
+use super::schema::{Definition, DefinitionView, ItemHead, Schema, Val};
+use super::{
+    lines, Change, ChangeKind, DefinitionCount, Diff, DiffOptions, Field, IssueEntry, Op, Summary,
+};
+use crate::record::RecordSet;
 
-/// Compares two record sets field by field.
+/// Compares two record sets field by field, as `schema` (the scope's tracker's) declares.
 ///
 /// `from` is the earlier (or reference) side, `to` the later one: a record only in `to` is
 /// `added`, one only in `from` is `removed`. The returned diff has blank [`Side`](super::Side)s;
 /// set them with [`Diff::with_sides`].
-pub fn diff(from: &RecordSet, to: &RecordSet, opts: &DiffOptions) -> Diff {
-    let mut labels = label_defs(from, to);
-    let mut milestones = milestone_defs(from, to);
+pub fn diff(schema: &Schema, from: &RecordSet, to: &RecordSet, opts: &DiffOptions) -> Diff {
+    let mut defs: Vec<Defs> = schema
+        .definitions
+        .iter()
+        .map(|d| definition_changes(d, from, to))
+        .collect();
     let mut issues: BTreeMap<u64, IssueAcc> = BTreeMap::new();
+    let items = &schema.items;
+    let skip = |h: &ItemHead<'_>| !opts.include_prs && h.pull_request;
 
-    let skip = |i: &Issue| !opts.include_prs && i.pull_request;
-    for (number, a) in &from.issues {
-        if skip(a) {
+    for (id, a) in from.iter_kind(items.record) {
+        let Some(ha) = (items.head)(a) else { continue };
+        if skip(&ha) {
             continue;
         }
-        match to.issues.get(number) {
+        match to.get_id(items.record, id) {
             None => {
-                let change =
-                    issue_change(a, Field::Record, Op::Removed, issue_value(a), Value::Null);
-                IssueAcc::get(&mut issues, a, Op::Removed)
+                let change = item_change(
+                    &ha,
+                    Field::Record,
+                    Op::Removed,
+                    (items.whole)(a),
+                    Value::Null,
+                );
+                IssueAcc::get(&mut issues, &ha, Op::Removed)
                     .fields
                     .push(change);
             }
+            Some(b) if a == b => {}
             Some(b) => {
-                let fields = compare_issue(a, b, opts, &mut labels, &mut milestones);
+                let Some(hb) = (items.head)(b) else { continue };
+                let mut fields = Vec::new();
+                let mut folds = Folds {
+                    schema,
+                    defs: &mut defs,
+                    item: &hb,
+                };
+                for ((field, va), (_, vb)) in (items.fields)(a).into_iter().zip((items.fields)(b)) {
+                    compare(
+                        field,
+                        va,
+                        vb,
+                        opts,
+                        Some(&mut folds),
+                        &mut |f, op, before, after, hunks| {
+                            let mut c = item_change(&hb, f, op, before, after);
+                            c.hunks = hunks;
+                            fields.push(c);
+                        },
+                    );
+                }
                 if !fields.is_empty() {
-                    IssueAcc::get(&mut issues, b, Op::Changed).fields = fields;
+                    IssueAcc::get(&mut issues, &hb, Op::Changed).fields = fields;
                 }
             }
         }
     }
-    for (number, b) in &to.issues {
-        if !skip(b) && !from.issues.contains_key(number) {
-            let change = issue_change(b, Field::Record, Op::Added, Value::Null, issue_value(b));
-            IssueAcc::get(&mut issues, b, Op::Added).fields.push(change);
+    for (id, b) in to.iter_kind(items.record) {
+        let Some(hb) = (items.head)(b) else { continue };
+        if !skip(&hb) && !from.contains(items.record, id) {
+            let change = item_change(&hb, Field::Record, Op::Added, Value::Null, (items.whole)(b));
+            IssueAcc::get(&mut issues, &hb, Op::Added)
+                .fields
+                .push(change);
         }
     }
 
-    compare_comments(from, to, opts, &mut issues);
-    assemble(labels, milestones, issues)
+    compare_comments(schema, from, to, opts, &mut issues);
+    assemble(schema, defs, issues)
 }
 
 /// The changes of one issue while they are collected.
@@ -63,13 +102,18 @@ struct IssueAcc {
 }
 
 impl IssueAcc {
-    fn get<'a>(map: &'a mut BTreeMap<u64, IssueAcc>, issue: &Issue, op: Op) -> &'a mut IssueAcc {
-        map.entry(issue.number).or_insert_with(|| IssueAcc {
+    fn get<'a>(
+        map: &'a mut BTreeMap<u64, IssueAcc>,
+        head: &ItemHead<'_>,
+        op: Op,
+    ) -> &'a mut IssueAcc {
+        map.entry(head.id).or_insert_with(|| IssueAcc {
             entry: IssueEntry {
-                number: issue.number,
-                title: issue.title.clone(),
-                url: issue.html_url.clone(),
-                pull_request: issue.pull_request,
+                number: head.id,
+                key: head.key.map(str::to_string),
+                title: head.title.to_string(),
+                url: head.url.map(str::to_string),
+                pull_request: head.pull_request,
                 op,
             },
             fields: Vec::new(),
@@ -78,7 +122,7 @@ impl IssueAcc {
     }
 }
 
-/// Definition changes of one kind (labels or milestones), with what issue changes fold into.
+/// Definition changes of one kind, with what issue changes fold into.
 #[derive(Default)]
 struct Defs {
     changes: Vec<Change>,
@@ -92,6 +136,163 @@ impl Defs {
     fn push(&mut self, change: Change) -> usize {
         self.changes.push(change);
         self.changes.len() - 1
+    }
+}
+
+/// Where an item's set and reference changes may fold: the definitions compared so far.
+struct Folds<'s, 'd, 'h> {
+    schema: &'s Schema,
+    defs: &'d mut Vec<Defs>,
+    item: &'h ItemHead<'h>,
+}
+
+impl Folds<'_, '_, '_> {
+    fn defs_of(&mut self, kind: ChangeKind) -> Option<&mut Defs> {
+        let at = self
+            .schema
+            .definitions
+            .iter()
+            .position(|d| d.change == kind)?;
+        self.defs.get_mut(at)
+    }
+
+    /// Records that this item's change is explained by the definition change at `at`.
+    fn fold(&mut self, kind: ChangeKind, at: usize) {
+        let (id, key) = (self.item.id, self.item.key.map(str::to_string));
+        if let Some(change) = self.defs_of(kind).and_then(|d| d.changes.get_mut(at)) {
+            change.issues.push(id);
+            if let Some(key) = key {
+                change.issue_keys.push(key);
+            }
+        }
+    }
+
+    fn removed(&mut self, kind: ChangeKind, name: &str) -> Option<usize> {
+        self.defs_of(kind)?.removed.get(name).copied()
+    }
+
+    fn renamed(&mut self, kind: ChangeKind, name: &str) -> Option<(String, usize)> {
+        self.defs_of(kind)?.renamed.get(name).cloned()
+    }
+}
+
+/// Compares one field's two values and hands each change to `emit` as (field, op, before,
+/// after, hunks). `folds`, for item fields, absorbs changes a definition change explains.
+fn compare(
+    field: Field,
+    a: Val<'_>,
+    b: Val<'_>,
+    opts: &DiffOptions,
+    mut folds: Option<&mut Folds<'_, '_, '_>>,
+    emit: &mut dyn FnMut(Field, Op, Value, Value, Vec<super::Hunk>),
+) {
+    match (a, b) {
+        (Val::Plain(x), Val::Plain(y)) => {
+            if x != y {
+                emit(field, Op::Changed, x, y, Vec::new());
+            }
+        }
+        (Val::Keyed { show: sx, key: kx }, Val::Keyed { show: sy, key: ky }) => {
+            if kx != ky {
+                emit(field, Op::Changed, sx, sy, Vec::new());
+            }
+        }
+        (
+            Val::Text {
+                text: ta,
+                lines: with_lines,
+            },
+            Val::Text { text: tb, .. },
+        ) => {
+            let (ta, tb) = (ta.as_deref(), tb.as_deref());
+            if !text_eq(ta, tb) {
+                let hunks = if with_lines {
+                    lines::hunks(ta.unwrap_or(""), tb.unwrap_or(""), opts.context_lines)
+                } else {
+                    Vec::new()
+                };
+                emit(field, Op::Changed, opt_str(ta), opt_str(tb), hunks);
+            }
+        }
+        (Val::Set { items: ia, fold }, Val::Set { items: ib, .. }) => {
+            if ia == ib {
+                return;
+            }
+            let (lost, mut gained) = set_diff(&ia, &ib);
+            for name in lost {
+                // A deleted definition leaves every issue that had it, a renamed one changes
+                // name on all of them: fold those into the definition change instead of
+                // repeating them.
+                if let (Some(kind), Some(f)) = (fold, folds.as_deref_mut()) {
+                    if let Some(at) = f.removed(kind, name) {
+                        f.fold(kind, at);
+                        continue;
+                    }
+                    if let Some((new, at)) = f.renamed(kind, name) {
+                        if gained.remove(new.as_str()) {
+                            f.fold(kind, at);
+                            continue;
+                        }
+                    }
+                }
+                emit(
+                    field,
+                    Op::Removed,
+                    Value::String(name.to_string()),
+                    Value::Null,
+                    Vec::new(),
+                );
+            }
+            for name in gained {
+                emit(
+                    field,
+                    Op::Added,
+                    Value::Null,
+                    Value::String(name.to_string()),
+                    Vec::new(),
+                );
+            }
+        }
+        (Val::Ref { name: na, fold }, Val::Ref { name: nb, .. }) => {
+            let (ma, mb) = (na.as_deref(), nb.as_deref());
+            if ma == mb {
+                return;
+            }
+            let folded = match (fold, folds.as_deref_mut(), ma, mb) {
+                (Some(kind), Some(f), Some(old), None) => f.removed(kind, old).map(|at| (kind, at)),
+                (Some(kind), Some(f), Some(old), Some(new)) => f
+                    .renamed(kind, old)
+                    .filter(|(renamed_to, _)| renamed_to == new)
+                    .map(|(_, at)| (kind, at)),
+                _ => None,
+            };
+            match (folded, folds) {
+                (Some((kind, at)), Some(f)) => f.fold(kind, at),
+                _ => emit(field, Op::Changed, opt_str(ma), opt_str(mb), Vec::new()),
+            }
+        }
+        // A schema projects one field the same way on both sides; a mismatch (a record
+        // from an older build, say) is still a change people should see.
+        (x, y) => {
+            let (x, y) = (shown(x), shown(y));
+            if x != y {
+                emit(field, Op::Changed, x, y, Vec::new());
+            }
+        }
+    }
+}
+
+/// A value as JSON, for the rare mismatch of two projections.
+fn shown(v: Val<'_>) -> Value {
+    match v {
+        Val::Plain(x) | Val::Keyed { show: x, .. } => x,
+        Val::Text { text, .. } | Val::Ref { name: text, .. } => opt_str(text.as_deref()),
+        Val::Set { items, .. } => Value::Array(
+            items
+                .into_iter()
+                .map(|s| Value::String(s.into_owned()))
+                .collect(),
+        ),
     }
 }
 
@@ -111,14 +312,16 @@ fn def_change(
         before,
         after,
         issue: None,
+        issue_key: None,
         issues: Vec::new(),
+        issue_keys: Vec::new(),
         hunks: Vec::new(),
         pull_request: false,
     }
 }
 
 /// Matches definitions by their tracker key, then the leftovers by case-insensitive name:
-/// a label or milestone deleted and recreated gets a new id but is the same thing to people.
+/// a definition deleted and recreated gets a new id but is the same thing to people.
 /// Returns (pairs, only in `from`, only in `to`), each in key order.
 #[allow(clippy::type_complexity)]
 fn pair<'a, T>(
@@ -161,7 +364,7 @@ fn pair<'a, T>(
 }
 
 fn text_eq(a: Option<&str>, b: Option<&str>) -> bool {
-    // GitHub reports a cleared text as either null or "": not a difference anyone made.
+    // Trackers report a cleared text as either null or "": not a difference anyone made.
     a.unwrap_or("") == b.unwrap_or("")
 }
 
@@ -169,394 +372,111 @@ fn opt_str(s: Option<&str>) -> Value {
     s.map_or(Value::Null, |s| Value::String(s.to_string()))
 }
 
-fn label_value(l: &Label) -> Value {
-    json!({ "name": l.name, "color": l.color, "description": l.description })
-}
-
-fn label_defs(from: &RecordSet, to: &RecordSet) -> Defs {
-    let (pairs, removed, added) = pair(&from.labels, &to.labels, |l: &Label| &l.name);
+fn definition_changes(def: &Definition, from: &RecordSet, to: &RecordSet) -> Defs {
+    fn views<'a>(def: &Definition, set: &'a RecordSet) -> BTreeMap<u64, DefinitionView<'a>> {
+        set.iter_kind(def.record)
+            .filter_map(|(id, r)| (def.view)(r).map(|v| (id, v)))
+            .collect()
+    }
+    let (va, vb) = (views(def, from), views(def, to));
+    let (pairs, removed, added) = pair(&va, &vb, |v: &DefinitionView<'_>| v.name);
     let mut defs = Defs::default();
-    let k = ChangeKind::Label;
+    let k = def.change;
     for (a, b) in pairs {
-        if a.name != b.name {
-            let at = defs.push(def_change(
-                k,
-                &a.name,
-                Field::Name,
-                Op::Changed,
-                json!(a.name),
-                json!(b.name),
-            ));
-            defs.renamed.insert(a.name.clone(), (b.name.clone(), at));
-        }
-        if !a.color.eq_ignore_ascii_case(&b.color) {
-            defs.push(def_change(
-                k,
-                &a.name,
-                Field::Color,
-                Op::Changed,
-                json!(a.color),
-                json!(b.color),
-            ));
-        }
-        if !text_eq(a.description.as_deref(), b.description.as_deref()) {
-            let (before, after) = (
-                opt_str(a.description.as_deref()),
-                opt_str(b.description.as_deref()),
-            );
-            defs.push(def_change(
-                k,
-                &a.name,
-                Field::Description,
-                Op::Changed,
-                before,
-                after,
-            ));
+        for ((field, x), (_, y)) in a.fields.iter().cloned().zip(b.fields.iter().cloned()) {
+            let opts = DiffOptions::default();
+            compare(field, x, y, &opts, None, &mut |f, op, before, after, _| {
+                let at = defs.push(def_change(k, a.name, f, op, before, after));
+                if f == def.rename {
+                    defs.renamed
+                        .insert(a.name.to_string(), (b.name.to_string(), at));
+                }
+            });
         }
     }
     for a in removed {
         let at = defs.push(def_change(
             k,
-            &a.name,
+            a.name,
             Field::Record,
             Op::Removed,
-            label_value(a),
+            a.whole.clone(),
             Value::Null,
         ));
-        defs.removed.insert(a.name.clone(), at);
+        defs.removed.insert(a.name.to_string(), at);
     }
     for b in added {
         defs.push(def_change(
             k,
-            &b.name,
+            b.name,
             Field::Record,
             Op::Added,
             Value::Null,
-            label_value(b),
+            b.whole.clone(),
         ));
     }
     defs
 }
 
-fn due_date(m: &Milestone) -> Value {
-    // Compared as a date: GitHub stores due dates at a time of day that shifts with the
-    // time zone of whoever set them, which is not a change anyone sees in the UI.
-    m.due_on
-        .map_or(Value::Null, |d| Value::String(d.date_naive().to_string()))
-}
-
-fn milestone_value(m: &Milestone) -> Value {
-    json!({
-        "number": m.number,
-        "title": m.title,
-        "state": m.state.as_str(),
-        "description": m.description,
-        "due_on": due_date(m),
-    })
-}
-
-fn milestone_defs(from: &RecordSet, to: &RecordSet) -> Defs {
-    let (pairs, removed, added) = pair(&from.milestones, &to.milestones, |m: &Milestone| &m.title);
-    let mut defs = Defs::default();
-    let k = ChangeKind::Milestone;
-    for (a, b) in pairs {
-        let key = a.title.as_str();
-        if a.title != b.title {
-            let at = defs.push(def_change(
-                k,
-                key,
-                Field::Title,
-                Op::Changed,
-                json!(a.title),
-                json!(b.title),
-            ));
-            defs.renamed.insert(a.title.clone(), (b.title.clone(), at));
-        }
-        if a.state != b.state {
-            defs.push(def_change(
-                k,
-                key,
-                Field::State,
-                Op::Changed,
-                json!(a.state.as_str()),
-                json!(b.state.as_str()),
-            ));
-        }
-        let (da, db) = (due_date(a), due_date(b));
-        if da != db {
-            defs.push(def_change(k, key, Field::DueOn, Op::Changed, da, db));
-        }
-        if !text_eq(a.description.as_deref(), b.description.as_deref()) {
-            let (before, after) = (
-                opt_str(a.description.as_deref()),
-                opt_str(b.description.as_deref()),
-            );
-            defs.push(def_change(
-                k,
-                key,
-                Field::Description,
-                Op::Changed,
-                before,
-                after,
-            ));
-        }
-    }
-    for a in removed {
-        let at = defs.push(def_change(
-            k,
-            &a.title,
-            Field::Record,
-            Op::Removed,
-            milestone_value(a),
-            Value::Null,
-        ));
-        defs.removed.insert(a.title.clone(), at);
-    }
-    for b in added {
-        defs.push(def_change(
-            k,
-            &b.title,
-            Field::Record,
-            Op::Added,
-            Value::Null,
-            milestone_value(b),
-        ));
-    }
-    defs
-}
-
-fn issue_change(issue: &Issue, field: Field, op: Op, before: Value, after: Value) -> Change {
+fn item_change(head: &ItemHead<'_>, field: Field, op: Op, before: Value, after: Value) -> Change {
     Change {
         kind: ChangeKind::Issue,
-        key: issue.number.to_string(),
+        key: item_key(head),
         field,
         op,
         before,
         after,
-        issue: Some(issue.number),
+        issue: Some(head.id),
+        issue_key: head.key.map(str::to_string),
         issues: Vec::new(),
+        issue_keys: Vec::new(),
         hunks: Vec::new(),
-        pull_request: issue.pull_request,
+        pull_request: head.pull_request,
     }
 }
 
-fn issue_value(i: &Issue) -> Value {
-    json!({
-        "number": i.number,
-        "title": i.title,
-        "state": i.state.as_str(),
-        "state_reason": i.state_reason,
-        "body": i.body,
-        "labels": i.labels,
-        "assignees": i.assignees,
-        "milestone": i.milestone.as_ref().map(|m| &m.title),
-        "locked": i.locked,
-        "pull_request": i.pull_request,
-        "author": i.author,
-    })
-}
-
-/// The state reason as far as people can tell: GitHub marks a reopened issue `reopened`, but an
-/// open issue with no reason looks and behaves the same, and rollback cannot set `reopened`.
-fn effective_reason(i: &Issue) -> Option<&str> {
-    match (i.state, i.state_reason.as_deref()) {
-        (State::Open, Some("reopened")) => None,
-        (_, reason) => reason,
-    }
+/// What an item's changes are keyed by: its key where it has one, else its number.
+fn item_key(head: &ItemHead<'_>) -> String {
+    head.key.map_or_else(|| head.id.to_string(), str::to_string)
 }
 
 /// Elements only in `a` and only in `b`, by name, sorted.
-fn set_diff<'a>(a: &'a [String], b: &'a [String]) -> (BTreeSet<&'a str>, BTreeSet<&'a str>) {
-    let a: BTreeSet<&str> = a.iter().map(String::as_str).collect();
-    let b: BTreeSet<&str> = b.iter().map(String::as_str).collect();
+fn set_diff<'a>(
+    a: &'a [std::borrow::Cow<'a, str>],
+    b: &'a [std::borrow::Cow<'a, str>],
+) -> (BTreeSet<&'a str>, BTreeSet<&'a str>) {
+    let a: BTreeSet<&str> = a.iter().map(|s| s.as_ref()).collect();
+    let b: BTreeSet<&str> = b.iter().map(|s| s.as_ref()).collect();
     let lost = a.difference(&b).copied().collect();
     let gained = b.difference(&a).copied().collect();
     (lost, gained)
 }
 
-fn compare_issue(
-    a: &Issue,
-    b: &Issue,
-    opts: &DiffOptions,
-    labels: &mut Defs,
-    milestones: &mut Defs,
-) -> Vec<Change> {
-    let mut out = Vec::new();
-    let n = a.number;
-    if a.title != b.title {
-        out.push(issue_change(
-            b,
-            Field::Title,
-            Op::Changed,
-            json!(a.title),
-            json!(b.title),
-        ));
-    }
-    if a.state != b.state {
-        let (before, after) = (json!(a.state.as_str()), json!(b.state.as_str()));
-        out.push(issue_change(b, Field::State, Op::Changed, before, after));
-    }
-    if effective_reason(a) != effective_reason(b) {
-        let (before, after) = (
-            opt_str(a.state_reason.as_deref()),
-            opt_str(b.state_reason.as_deref()),
-        );
-        out.push(issue_change(
-            b,
-            Field::StateReason,
-            Op::Changed,
-            before,
-            after,
-        ));
-    }
-    let (body_a, body_b) = (a.body.as_deref(), b.body.as_deref());
-    if !text_eq(body_a, body_b) {
-        let mut change = issue_change(
-            b,
-            Field::Body,
-            Op::Changed,
-            opt_str(body_a),
-            opt_str(body_b),
-        );
-        change.hunks = lines::hunks(
-            body_a.unwrap_or(""),
-            body_b.unwrap_or(""),
-            opts.context_lines,
-        );
-        out.push(change);
-    }
-    if a.labels != b.labels {
-        let (lost, mut gained) = set_diff(&a.labels, &b.labels);
-        for name in lost {
-            // A deleted label leaves every issue that had it, a renamed one changes name on
-            // all of them: fold those into the definition change instead of repeating them.
-            if let Some(&at) = labels.removed.get(name) {
-                labels.changes[at].issues.push(n);
-                continue;
-            }
-            if let Some((new, at)) = labels.renamed.get(name) {
-                if gained.remove(new.as_str()) {
-                    labels.changes[*at].issues.push(n);
-                    continue;
-                }
-            }
-            out.push(issue_change(
-                b,
-                Field::Labels,
-                Op::Removed,
-                json!(name),
-                Value::Null,
-            ));
-        }
-        for name in gained {
-            out.push(issue_change(
-                b,
-                Field::Labels,
-                Op::Added,
-                Value::Null,
-                json!(name),
-            ));
-        }
-    }
-    if a.assignees != b.assignees {
-        let (lost, gained) = set_diff(&a.assignees, &b.assignees);
-        for login in lost {
-            out.push(issue_change(
-                b,
-                Field::Assignees,
-                Op::Removed,
-                json!(login),
-                Value::Null,
-            ));
-        }
-        for login in gained {
-            out.push(issue_change(
-                b,
-                Field::Assignees,
-                Op::Added,
-                Value::Null,
-                json!(login),
-            ));
-        }
-    }
-    let ma = a.milestone.as_ref().map(|m| m.title.as_str());
-    let mb = b.milestone.as_ref().map(|m| m.title.as_str());
-    if ma != mb {
-        let folded = match (ma, mb) {
-            (Some(old), None) => milestones.removed.get(old).copied(),
-            (Some(old), Some(new)) => milestones
-                .renamed
-                .get(old)
-                .filter(|(renamed_to, _)| renamed_to == new)
-                .map(|(_, at)| *at),
-            _ => None,
-        };
-        match folded {
-            Some(at) => milestones.changes[at].issues.push(n),
-            None => out.push(issue_change(
-                b,
-                Field::Milestone,
-                Op::Changed,
-                opt_str(ma),
-                opt_str(mb),
-            )),
-        }
-    }
-    if a.locked != b.locked {
-        out.push(issue_change(
-            b,
-            Field::Locked,
-            Op::Changed,
-            json!(a.locked),
-            json!(b.locked),
-        ));
-    }
-    out
-}
-
-fn comment_change(
-    c: &Comment,
-    field: Field,
-    op: Op,
-    before: Value,
-    after: Value,
-    pr: bool,
-) -> Change {
-    Change {
-        kind: ChangeKind::Comment,
-        key: c.id.to_string(),
-        field,
-        op,
-        before,
-        after,
-        issue: Some(c.issue_number),
-        issues: Vec::new(),
-        hunks: Vec::new(),
-        pull_request: pr,
-    }
-}
-
-fn comment_value(c: &Comment) -> Value {
-    json!({ "id": c.id, "issue": c.issue_number, "body": c.body, "author": c.author })
-}
-
 fn compare_comments(
+    schema: &Schema,
     from: &RecordSet,
     to: &RecordSet,
     opts: &DiffOptions,
     issues: &mut BTreeMap<u64, IssueAcc>,
 ) {
-    let issue_of = |n: u64| to.issues.get(&n).or_else(|| from.issues.get(&n));
-    let is_pr = |n: u64| issue_of(n).is_some_and(|i| i.pull_request);
-    let mut push = |c: &Comment, change: Change| {
-        let n = c.issue_number;
-        let acc = match issue_of(n) {
-            Some(issue) => IssueAcc::get(issues, issue, Op::Changed),
+    let (items, comments) = (&schema.items, &schema.comments);
+    let head_of = |n: u64| {
+        to.get_id(items.record, n)
+            .or_else(|| from.get_id(items.record, n))
+            .and_then(items.head)
+    };
+    let mut push = |item: u64, id: u64, mut change: Change| {
+        let acc = match head_of(item) {
+            Some(head) => {
+                change.issue_key = head.key.map(str::to_string);
+                IssueAcc::get(issues, &head, Op::Changed)
+            }
             // A comment whose issue neither side holds (an incomplete capture): still report
             // it, under its issue number.
-            None => issues.entry(n).or_insert_with(|| IssueAcc {
+            None => issues.entry(item).or_insert_with(|| IssueAcc {
                 entry: IssueEntry {
-                    number: n,
+                    number: item,
+                    key: None,
                     title: String::new(),
                     url: None,
                     pull_request: false,
@@ -566,53 +486,83 @@ fn compare_comments(
                 comments: Vec::new(),
             }),
         };
-        acc.comments.push((c.id, change));
+        acc.comments.push((id, change));
     };
-    for (id, c) in &from.comments {
-        let pr = is_pr(c.issue_number);
+    let is_pr = |n: u64| head_of(n).is_some_and(|h| h.pull_request);
+    let change = |id: u64, item: u64, field, op, before, after, pr| Change {
+        kind: ChangeKind::Comment,
+        key: id.to_string(),
+        field,
+        op,
+        before,
+        after,
+        issue: Some(item),
+        issue_key: None,
+        issues: Vec::new(),
+        issue_keys: Vec::new(),
+        hunks: Vec::new(),
+        pull_request: pr,
+    };
+    for (id, ra) in from.iter_kind(comments.record) {
+        let Some(item) = (comments.item)(ra) else {
+            continue;
+        };
+        let pr = is_pr(item);
         if pr && !opts.include_prs {
             continue;
         }
-        match to.comments.get(id) {
+        match to.get_id(comments.record, id) {
             None => push(
-                c,
-                comment_change(
-                    c,
+                item,
+                id,
+                change(
+                    id,
+                    item,
                     Field::Record,
                     Op::Removed,
-                    comment_value(c),
+                    (comments.whole)(ra),
                     Value::Null,
                     pr,
                 ),
             ),
-            Some(d) if c.body != d.body => {
-                let mut change = comment_change(
-                    d,
-                    Field::Body,
-                    Op::Changed,
-                    json!(c.body),
-                    json!(d.body),
-                    pr,
-                );
-                change.hunks = lines::hunks(&c.body, &d.body, opts.context_lines);
-                push(d, change);
+            Some(rb) if rb == ra => {}
+            Some(rb) => {
+                let (a, b) = ((comments.body)(ra), (comments.body)(rb));
+                let item = (comments.item)(rb).unwrap_or(item);
+                if a != b {
+                    let mut c = change(
+                        id,
+                        item,
+                        Field::Body,
+                        Op::Changed,
+                        Value::String(a.to_string()),
+                        Value::String(b.to_string()),
+                        pr,
+                    );
+                    c.hunks = lines::hunks(&a, &b, opts.context_lines);
+                    push(item, id, c);
+                }
             }
-            Some(_) => {}
         }
     }
-    for (id, d) in &to.comments {
-        let pr = is_pr(d.issue_number);
-        if (pr && !opts.include_prs) || from.comments.contains_key(id) {
+    for (id, rb) in to.iter_kind(comments.record) {
+        let Some(item) = (comments.item)(rb) else {
+            continue;
+        };
+        let pr = is_pr(item);
+        if (pr && !opts.include_prs) || from.contains(comments.record, id) {
             continue;
         }
         push(
-            d,
-            comment_change(
-                d,
+            item,
+            id,
+            change(
+                id,
+                item,
                 Field::Record,
                 Op::Added,
                 Value::Null,
-                comment_value(d),
+                (comments.whole)(rb),
                 pr,
             ),
         );
@@ -620,10 +570,10 @@ fn compare_comments(
 }
 
 /// Puts the changes in their documented order and counts them.
-fn assemble(labels: Defs, milestones: Defs, issues: BTreeMap<u64, IssueAcc>) -> Diff {
+fn assemble(schema: &Schema, defs: Vec<Defs>, issues: BTreeMap<u64, IssueAcc>) -> Diff {
     let mut changes = Vec::new();
-    for defs in [labels, milestones] {
-        let mut run = defs.changes;
+    for d in defs {
+        let mut run = d.changes;
         // Stable: the fields of one definition keep the order they were compared in.
         run.sort_by(|a, b| (a.key.to_lowercase(), &a.key).cmp(&(b.key.to_lowercase(), &b.key)));
         changes.extend(run);
@@ -635,7 +585,7 @@ fn assemble(labels: Defs, milestones: Defs, issues: BTreeMap<u64, IssueAcc>) -> 
         acc.comments.sort_by_key(|(id, _)| *id);
         changes.extend(acc.comments.into_iter().map(|(_, c)| c));
     }
-    let summary = summarize(&changes, &entries);
+    let summary = summarize(schema, &changes, &entries);
     Diff {
         schema_version: super::SCHEMA_VERSION,
         from: Default::default(),
@@ -646,9 +596,16 @@ fn assemble(labels: Defs, milestones: Defs, issues: BTreeMap<u64, IssueAcc>) -> 
     }
 }
 
-fn summarize(changes: &[Change], entries: &[IssueEntry]) -> Summary {
+fn summarize(schema: &Schema, changes: &[Change], entries: &[IssueEntry]) -> Summary {
     let mut s = Summary {
         total: changes.len(),
+        definitions: super::DefinitionCounts(
+            schema
+                .definitions
+                .iter()
+                .map(|d| DefinitionCount::new(d.change))
+                .collect(),
+        ),
         ..Summary::default()
     };
     for e in entries {
@@ -666,20 +623,22 @@ fn summarize(changes: &[Change], entries: &[IssueEntry]) -> Summary {
             (ChangeKind::Comment, Op::Added) => s.comments_added += 1,
             (ChangeKind::Comment, Op::Changed) => s.comments_edited += 1,
             (ChangeKind::Comment, Op::Removed) => s.comments_deleted += 1,
-            (ChangeKind::Label, Op::Added) => s.labels_added += 1,
-            (ChangeKind::Label, Op::Removed) => s.labels_removed += 1,
-            (ChangeKind::Milestone, Op::Added) => s.milestones_added += 1,
-            (ChangeKind::Milestone, Op::Removed) => s.milestones_removed += 1,
-            (kind @ (ChangeKind::Label | ChangeKind::Milestone), Op::Changed) => {
-                if last_changed != Some((kind, c.key.as_str())) {
-                    last_changed = Some((kind, c.key.as_str()));
-                    match kind {
-                        ChangeKind::Label => s.labels_changed += 1,
-                        _ => s.milestones_changed += 1,
+            (ChangeKind::Issue, _) => {}
+            (kind, op) => {
+                let Some(count) = s.definitions.0.iter_mut().find(|d| d.kind == kind) else {
+                    continue;
+                };
+                match op {
+                    Op::Added => count.added += 1,
+                    Op::Removed => count.removed += 1,
+                    Op::Changed => {
+                        if last_changed != Some((kind, c.key.as_str())) {
+                            last_changed = Some((kind, c.key.as_str()));
+                            count.changed += 1;
+                        }
                     }
                 }
             }
-            (ChangeKind::Issue, _) => {}
         }
     }
     s

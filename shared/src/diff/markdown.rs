@@ -22,9 +22,10 @@ use serde_json::Value;
 use crate::sanitize::{shorten, visible};
 use crate::units::thousands;
 
+use super::schema::Schema;
 use super::text::{
-    count_of, describe_side, issue_heading, issue_list, more_lines, plain, record_fields,
-    runs_by_key, scope_of,
+    count_of, definition_facts, definition_field_word, describe_side, issue_heading, issue_list,
+    issue_name, more_lines, plain, runs_by_key, scope_of,
 };
 use super::{Change, ChangeKind, Diff, Field, Hunk, IssueEntry, Op};
 
@@ -299,8 +300,9 @@ pub(crate) fn fair_shares_for_tests(wants: &[usize], budget: usize) -> Vec<usize
 
 /// Renders the Markdown view, at most `opts.max_chars` characters long.
 pub fn render_markdown(diff: &Diff, opts: &MarkdownOptions) -> String {
+    let schema = Schema::for_diff(diff);
     let head = head(diff, opts);
-    let blocks = blocks(diff, opts);
+    let blocks = blocks(diff, schema, opts);
     let head_chars = head.chars().count();
     let full: Vec<String> = blocks.iter().map(Block::full).collect();
     let full_chars: Vec<usize> = full.iter().map(|b| b.chars().count()).collect();
@@ -324,6 +326,7 @@ pub fn render_markdown(diff: &Diff, opts: &MarkdownOptions) -> String {
     // Room for the note however the blocks end up: its longest form has the largest numbers
     // and every clause.
     let longest_note = Cut {
+        schema,
         dropped_issues: issues_total,
         issues_total,
         dropped_defs: defs_total.max(1),
@@ -334,6 +337,7 @@ pub fn render_markdown(diff: &Diff, opts: &MarkdownOptions) -> String {
     if head_chars + reserve > opts.max_chars {
         // A budget too small even for the summary: the note alone, shortened if need be.
         let cut = Cut {
+            schema,
             dropped_issues: issues_total,
             issues_total,
             dropped_defs: defs_total,
@@ -375,6 +379,7 @@ pub fn render_markdown(diff: &Diff, opts: &MarkdownOptions) -> String {
     let dropped = &blocks[kept..];
     let dropped_issues = dropped.iter().filter(|b| b.issue).count();
     let cut = Cut {
+        schema,
         dropped_issues,
         issues_total,
         dropped_defs: dropped.len() - dropped_issues,
@@ -387,6 +392,7 @@ pub fn render_markdown(diff: &Diff, opts: &MarkdownOptions) -> String {
 
 /// What a capped rendering left out.
 struct Cut {
+    schema: &'static Schema,
     dropped_issues: usize,
     issues_total: usize,
     dropped_defs: usize,
@@ -405,10 +411,18 @@ impl Cut {
                 count_of(self.issues_total, "changed issue", "changed issues")
             );
             if self.dropped_defs > 0 {
+                let kinds: Vec<&str> = self
+                    .schema
+                    .definitions
+                    .iter()
+                    .map(|d| d.change.as_str())
+                    .collect();
                 let _ = write!(
                     what,
-                    " (nor {} of {} label and milestone changes)",
-                    self.dropped_defs, self.defs_total
+                    " (nor {} of {} {} changes)",
+                    self.dropped_defs,
+                    self.defs_total,
+                    kinds.join(" and ")
                 );
             }
             parts.push(what);
@@ -458,7 +472,7 @@ fn head(diff: &Diff, opts: &MarkdownOptions) -> String {
     }
     let t = &diff.summary;
     s.push_str("| | Added | Changed / edited | Removed / deleted |\n| :-- | --: | --: | --: |\n");
-    for (name, a, c, r) in [
+    let mut rows = vec![
         ("Issues", t.issues_added, t.issues_changed, t.issues_removed),
         (
             "Comments",
@@ -466,14 +480,11 @@ fn head(diff: &Diff, opts: &MarkdownOptions) -> String {
             t.comments_edited,
             t.comments_deleted,
         ),
-        ("Labels", t.labels_added, t.labels_changed, t.labels_removed),
-        (
-            "Milestones",
-            t.milestones_added,
-            t.milestones_changed,
-            t.milestones_removed,
-        ),
-    ] {
+    ];
+    for d in &t.definitions.0 {
+        rows.push((d.kind.heading(), d.added, d.changed, d.removed));
+    }
+    for (name, a, c, r) in rows {
         let _ = writeln!(s, "| {name} | {a} | {c} | {r} |");
     }
     let _ = writeln!(
@@ -484,12 +495,10 @@ fn head(diff: &Diff, opts: &MarkdownOptions) -> String {
     s
 }
 
-fn blocks(diff: &Diff, opts: &MarkdownOptions) -> Vec<Block> {
+fn blocks(diff: &Diff, schema: &Schema, opts: &MarkdownOptions) -> Vec<Block> {
     let mut out = Vec::new();
-    for (title, changes) in [
-        ("Labels", diff.label_changes()),
-        ("Milestones", diff.milestone_changes()),
-    ] {
+    for (kind, changes) in diff.definition_runs() {
+        let title = kind.heading();
         for (i, run) in runs_by_key(changes).into_iter().enumerate() {
             let mut text = String::new();
             if i == 0 {
@@ -501,7 +510,7 @@ fn blocks(diff: &Diff, opts: &MarkdownOptions) -> Vec<Block> {
         }
     }
     for (i, group) in diff.issue_groups().into_iter().enumerate() {
-        let mut block = issue(group.entry, group.changes, opts);
+        let mut block = issue(group.entry, group.changes, schema, opts);
         if i == 0 {
             block.head.insert_str(0, "\n### Issues\n");
         }
@@ -528,10 +537,7 @@ fn definition(run: &[Change]) -> String {
                 )
             }
             (_, field) => {
-                let name = match field {
-                    Field::DueOn => "due date",
-                    other => other.as_str(),
-                };
+                let name = definition_field_word(field);
                 format!(
                     "{name} {} → {}",
                     value_span(field, &c.before),
@@ -545,7 +551,7 @@ fn definition(run: &[Change]) -> String {
                 Op::Removed => "removed from",
                 _ => "renamed on",
             };
-            notes.push(format!("{verb} {n}: {}", issue_list(&c.issues)));
+            notes.push(format!("{verb} {n}: {}", issue_list(c)));
         }
         parts.push(part);
     }
@@ -566,6 +572,7 @@ fn record_line(kind: ChangeKind, v: &Value) -> String {
     let get = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
     let mut s = match kind {
         ChangeKind::Label => code_span(&format!("#{}", plain(&get("color")))),
+        ChangeKind::Component | ChangeKind::Version => escape(&definition_facts(kind, v)),
         _ => {
             let mut s = escape(&plain(&get("state")));
             if let Value::String(due) = get("due_on") {
@@ -587,18 +594,16 @@ fn link(entry: &IssueEntry, opts: &MarkdownOptions) -> String {
     let url = entry.url.clone().or_else(|| {
         opts.issue_url_base
             .as_ref()
+            .filter(|_| entry.key.is_none())
             .map(|b| format!("{b}{}", entry.number))
     });
+    let name = escape(&issue_name(entry));
     match url {
         // Only web links: the address comes from tracker data.
         Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
-            format!(
-                "<a href=\"{}\">#{}</a>",
-                escape_attr(&visible(&u)),
-                entry.number
-            )
+            format!("<a href=\"{}\">{name}</a>", escape_attr(&visible(&u)))
         }
-        _ => format!("#{}", entry.number),
+        _ => name,
     }
 }
 
@@ -616,6 +621,11 @@ fn what_changed(entry: &IssueEntry, changes: &[Change]) -> String {
             Field::State | Field::StateReason => "status",
             Field::Body => "description",
             Field::Locked => "lock",
+            Field::IssueType => "issue type",
+            Field::FixVersions => "fix versions",
+            Field::DueDate => "due date",
+            Field::EpicLink => "epic link",
+            Field::StoryPoints => "story points",
             other => other.as_str(),
         };
         if !parts.iter().any(|p| p == name) {
@@ -641,7 +651,7 @@ fn what_changed(entry: &IssueEntry, changes: &[Change]) -> String {
     parts.join(", ")
 }
 
-fn issue(entry: &IssueEntry, changes: &[Change], opts: &MarkdownOptions) -> Block {
+fn issue(entry: &IssueEntry, changes: &[Change], schema: &Schema, opts: &MarkdownOptions) -> Block {
     let mut heading = link(entry, opts);
     let title = issue_heading(entry);
     let title = title.split_once(' ').map_or("", |(_, t)| t);
@@ -679,7 +689,7 @@ fn issue(entry: &IssueEntry, changes: &[Change], opts: &MarkdownOptions) -> Bloc
                 } else {
                     ('+', &c.after)
                 };
-                let lines: Vec<String> = record_fields(v)
+                let lines: Vec<String> = (schema.items.lines)(v)
                     .into_iter()
                     .map(|(text, key)| format!("{sign}{key}: {text}"))
                     .collect();
@@ -692,7 +702,7 @@ fn issue(entry: &IssueEntry, changes: &[Change], opts: &MarkdownOptions) -> Bloc
                     },
                     &lines,
                 );
-                if let Some(Value::String(body)) = v.get("body") {
+                if let Some(Value::String(body)) = v.get(schema.items.text_key) {
                     if !body.is_empty() {
                         fenced(
                             &mut s,
@@ -702,7 +712,9 @@ fn issue(entry: &IssueEntry, changes: &[Change], opts: &MarkdownOptions) -> Bloc
                     }
                 }
             }
-            (_, Field::Body) => fenced(&mut s, "Description", &hunk_lines(&c.hunks)),
+            (_, Field::Body | Field::Description) => {
+                fenced(&mut s, "Description", &hunk_lines(&c.hunks))
+            }
             (_, Field::State | Field::StateReason) => fenced(&mut s, "Status", &status_lines(run)),
             (_, Field::Labels | Field::Assignees) => {
                 let prefix = if c.field == Field::Assignees { "@" } else { "" };
@@ -719,6 +731,16 @@ fn issue(entry: &IssueEntry, changes: &[Change], opts: &MarkdownOptions) -> Bloc
                     "Assignees"
                 };
                 fenced(&mut s, title, &lines);
+            }
+            (_, field) if field.is_set() => {
+                let lines: Vec<String> = run
+                    .iter()
+                    .map(|d| match d.op {
+                        Op::Removed => format!("-{}", plain(&d.before)),
+                        _ => format!("+{}", plain(&d.after)),
+                    })
+                    .collect();
+                fenced(&mut s, field.title(), &lines);
             }
             (_, Field::Locked) => {
                 let word = |v: &Value| {
@@ -741,7 +763,8 @@ fn issue(entry: &IssueEntry, changes: &[Change], opts: &MarkdownOptions) -> Bloc
                 let title = match field {
                     Field::Title => "Title",
                     Field::Milestone => "Milestone",
-                    other => other.as_str(),
+                    Field::Name | Field::Color | Field::DueOn => field.as_str(),
+                    other => other.title(),
                 };
                 let lines: Vec<String> = run
                     .iter()

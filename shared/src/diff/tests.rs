@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::testkit::{at, golden, milestone_ref, names, Builder};
 use super::*;
 use crate::record::{RecordSet, State};
+use crate::tracker::github::fields::SCHEMA as GH_SCHEMA;
 
 /// A repository before and after a busy day: every kind of change at least once.
 fn kitchen_sink() -> (RecordSet, RecordSet) {
@@ -120,7 +121,7 @@ fn sides() -> (Side, Side) {
 fn sink_diff() -> Diff {
     let (from, to) = kitchen_sink();
     let (a, b) = sides();
-    diff(&from, &to, &DiffOptions::default()).with_sides(a, b)
+    diff(&GH_SCHEMA, &from, &to, &DiffOptions::default()).with_sides(a, b)
 }
 
 fn find<'a>(d: &'a Diff, kind: ChangeKind, key: &str, field: Field) -> Vec<&'a Change> {
@@ -248,15 +249,26 @@ fn kitchen_sink_summary_counts() {
             comments_added: 1,
             comments_edited: 1,
             comments_deleted: 2,
-            labels_added: 1,
-            labels_changed: 3,
-            labels_removed: 1,
-            milestones_added: 1,
-            milestones_changed: 2,
-            milestones_removed: 1,
+            definitions: DefinitionCounts(vec![
+                DefinitionCount {
+                    kind: ChangeKind::Label,
+                    added: 1,
+                    changed: 3,
+                    removed: 1,
+                },
+                DefinitionCount {
+                    kind: ChangeKind::Milestone,
+                    added: 1,
+                    changed: 2,
+                    removed: 1,
+                },
+            ]),
             total: d.changes.len(),
         }
     );
+    // Read back from its JSON, the summary is the same.
+    let back: Summary = serde_json::from_str(&serde_json::to_string(&d.summary).unwrap()).unwrap();
+    assert_eq!(back, d.summary);
 }
 
 #[test]
@@ -483,9 +495,19 @@ fn json_follows_the_documented_schema() {
 #[test]
 fn empty_diff_in_every_renderer() {
     let (from, _) = kitchen_sink();
-    let d = diff(&from, &from.clone(), &DiffOptions::default());
+    let d = diff(&GH_SCHEMA, &from, &from.clone(), &DiffOptions::default());
     assert!(d.is_empty());
-    assert_eq!(d.summary, Summary::default());
+    assert_eq!(
+        d.summary,
+        Summary {
+            // The tracker's definition kinds are counted even when nothing changed.
+            definitions: DefinitionCounts(vec![
+                DefinitionCount::new(ChangeKind::Label),
+                DefinitionCount::new(ChangeKind::Milestone)
+            ]),
+            ..Summary::default()
+        }
+    );
     let text = render_text(&d, &TextOptions::default());
     assert!(text.ends_with("No changes.\n"), "{text}");
     assert!(render_markdown(&d, &md_opts()).contains("No changes."));
@@ -721,7 +743,12 @@ fn every_change_kind_in_every_renderer() {
         let from = base();
         let mut to = base();
         (case.edit)(&mut to);
-        let d = diff(&from.build(), &to.build(), &DiffOptions::default());
+        let d = diff(
+            &GH_SCHEMA,
+            &from.build(),
+            &to.build(),
+            &DiffOptions::default(),
+        );
         let (kind, field, op) = case.json;
         let v: Value = serde_json::from_str(&render_json(&d).unwrap()).unwrap();
         assert!(
@@ -776,7 +803,12 @@ fn terminal_control_characters_are_neutralized() {
     let from = base();
     let mut to = base();
     to.set.issues.get_mut(&12).unwrap().title = "evil \u{1b}[2J title\u{7}".into();
-    let d = diff(&from.build(), &to.build(), &DiffOptions::default());
+    let d = diff(
+        &GH_SCHEMA,
+        &from.build(),
+        &to.build(),
+        &DiffOptions::default(),
+    );
     let text = render_text(
         &d,
         &TextOptions {
@@ -796,7 +828,12 @@ fn markdown_escapes_titles_and_fences_bodies() {
     i.title = "<script>alert(1)</script> **bold** @everyone [x](y)".into();
     i.body = Some("one\n```\nrm -rf /\n```\nthree".into());
     let md = render_markdown(
-        &diff(&from.build(), &to.build(), &DiffOptions::default()),
+        &diff(
+            &GH_SCHEMA,
+            &from.build(),
+            &to.build(),
+            &DiffOptions::default(),
+        ),
         &md_opts(),
     );
     let summary = md.lines().find(|l| l.starts_with("<details>")).unwrap();
@@ -818,7 +855,12 @@ fn markdown_links_from_html_url_or_base() {
     to.set.issues.get_mut(&12).unwrap().title = "x".into();
     to.set.issues.get_mut(&12).unwrap().html_url = None;
     to.set.issues.get_mut(&13).unwrap().title = "y".into();
-    let d = diff(&from.build(), &to.build(), &DiffOptions::default());
+    let d = diff(
+        &GH_SCHEMA,
+        &from.build(),
+        &to.build(),
+        &DiffOptions::default(),
+    );
     let md = render_markdown(&d, &md_opts());
     assert!(md.contains("<a href=\"https://github.com/acme/widgets/issues/12\">#12</a> x"));
     assert!(md.contains("<a href=\"https://github.com/acme/widgets/issues/13\">#13</a> y"));
@@ -842,7 +884,7 @@ fn many_changed(n: u64) -> (RecordSet, RecordSet) {
 fn markdown_is_capped_whole_blocks_only() {
     let (from, to) = many_changed(500);
     let (f, t) = sides();
-    let d = diff(&from, &to, &DiffOptions::default()).with_sides(f, t);
+    let d = diff(&GH_SCHEMA, &from, &to, &DiffOptions::default()).with_sides(f, t);
     let opts = MarkdownOptions {
         full_diff_command: Some(
             "backtrack diff github:acme/widgets --from nightly --format text".into(),
@@ -879,7 +921,10 @@ fn markdown_is_capped_whole_blocks_only() {
             i.title = i.title.replace("Issue", "Ísşúé 問題");
         }
     }
-    let md = render_markdown(&diff(&from, &to, &DiffOptions::default()), &md_opts());
+    let md = render_markdown(
+        &diff(&GH_SCHEMA, &from, &to, &DiffOptions::default()),
+        &md_opts(),
+    );
     assert!(md.chars().count() <= DEFAULT_MAX_CHARS);
     assert!(md.len() > md.chars().count());
 
@@ -905,12 +950,13 @@ fn long_bodies_show_hunks_not_whole_bodies() {
     a.issue(1, "Long").body = Some(body.clone());
     let mut b = Builder::new();
     b.issue(1, "Long").body = Some(body.replace("paragraph 150\n", "paragraph 150 (edited)\n"));
-    let d = diff(&a.build(), &b.build(), &DiffOptions::default());
+    let d = diff(&GH_SCHEMA, &a.build(), &b.build(), &DiffOptions::default());
     let text = render_text(&d, &TextOptions::default());
     assert!(text.contains("│ @@ -148,7 +148,7 @@"), "{text}");
     assert!(!text.contains("paragraph 10\n"));
     assert!(text.lines().count() < 30);
     let d = diff(
+        &GH_SCHEMA,
         &a.build(),
         &b.build(),
         &DiffOptions {
@@ -927,7 +973,7 @@ fn whole_record_texts_are_cut_in_renderers_but_not_in_json() {
     let mut b = Builder::new();
     let body: String = (0..50).map(|l| format!("line {l}\n")).collect();
     b.issue(1, "Big").body = Some(body.clone());
-    let d = diff(&a.build(), &b.build(), &DiffOptions::default());
+    let d = diff(&GH_SCHEMA, &a.build(), &b.build(), &DiffOptions::default());
     assert!(render_text(&d, &TextOptions::default()).contains("│   … 30 more lines"));
     assert!(render_markdown(&d, &md_opts()).contains(" … 30 more lines"));
     assert_eq!(d.changes[0].after["body"], body);
@@ -940,13 +986,13 @@ fn prs_can_be_left_out() {
         include_prs: false,
         ..DiffOptions::default()
     };
-    let d = diff(&from, &to, &opts);
+    let d = diff(&GH_SCHEMA, &from, &to, &opts);
     assert!(d.issues.iter().all(|e| e.number != 7));
     assert!(d
         .changes
         .iter()
         .all(|c| !c.pull_request && c.issue != Some(7)));
-    let with = diff(&from, &to, &DiffOptions::default());
+    let with = diff(&GH_SCHEMA, &from, &to, &DiffOptions::default());
     assert_eq!(with.issues.len(), d.issues.len() + 1);
 }
 
@@ -968,7 +1014,12 @@ fn non_changes_are_ignored() {
     m.description = Some(String::new());
     let c = to.set.comments.get_mut(&500).unwrap();
     c.updated_at = at(8);
-    let d = diff(&from.build(), &to.build(), &DiffOptions::default());
+    let d = diff(
+        &GH_SCHEMA,
+        &from.build(),
+        &to.build(),
+        &DiffOptions::default(),
+    );
     assert!(d.is_empty(), "{:#?}", d.changes);
 
     // Due dates compare by date, not by the time of day GitHub stores.
@@ -976,7 +1027,7 @@ fn non_changes_are_ignored() {
     a.milestone(1, "v1").due_on = Some(at(3));
     let mut b = Builder::new();
     b.milestone(1, "v1").due_on = Some(at(3) + chrono::Duration::hours(2));
-    assert!(diff(&a.build(), &b.build(), &DiffOptions::default()).is_empty());
+    assert!(diff(&GH_SCHEMA, &a.build(), &b.build(), &DiffOptions::default()).is_empty());
 }
 
 #[test]
@@ -984,7 +1035,7 @@ fn comment_on_an_issue_neither_side_holds_is_still_reported() {
     let a = Builder::new();
     let mut b = Builder::new();
     b.comment(9, 77, "x", "orphan");
-    let d = diff(&a.build(), &b.build(), &DiffOptions::default());
+    let d = diff(&GH_SCHEMA, &a.build(), &b.build(), &DiffOptions::default());
     assert_eq!(d.issues[0].number, 77);
     assert!(render_text(&d, &TextOptions::default()).contains("#77\n"));
     assert!(render_markdown(&d, &md_opts()).contains("#77</a> — 1 comment added"));
@@ -993,7 +1044,7 @@ fn comment_on_an_issue_neither_side_holds_is_still_reported() {
 #[test]
 fn deterministic() {
     let (from, to) = kitchen_sink();
-    let a = diff(&from, &to, &DiffOptions::default());
+    let a = diff(&GH_SCHEMA, &from, &to, &DiffOptions::default());
     // Same records inserted in another order.
     let rev = |s: &RecordSet| -> RecordSet {
         let mut out = RecordSet::default();
@@ -1011,10 +1062,10 @@ fn deterministic() {
         }
         out
     };
-    let b = diff(&rev(&from), &rev(&to), &DiffOptions::default());
+    let b = diff(&GH_SCHEMA, &rev(&from), &rev(&to), &DiffOptions::default());
     assert_eq!(a, b);
     for _ in 0..3 {
-        let again = diff(&from, &to, &DiffOptions::default());
+        let again = diff(&GH_SCHEMA, &from, &to, &DiffOptions::default());
         assert_eq!(render_json(&again).unwrap(), render_json(&a).unwrap());
         assert_eq!(
             render_text(&again, &TextOptions::default()),
@@ -1074,7 +1125,7 @@ fn perf_10k_issues_50k_comments_1_percent_changed() {
         to.comments.get_mut(&c).unwrap().body.push_str("\nedited");
     }
     let started = std::time::Instant::now();
-    let d = diff(&from, &to, &DiffOptions::default());
+    let d = diff(&GH_SCHEMA, &from, &to, &DiffOptions::default());
     let took = started.elapsed();
     let text_started = std::time::Instant::now();
     let text = render_text(&d, &TextOptions::default());
@@ -1128,7 +1179,7 @@ fn raw_controls(text: &str) -> Vec<char> {
 fn hostile_tracker_text_is_shown_not_acted_on_in_every_renderer() {
     let (from, to) = hostile();
     let (f, t) = sides();
-    let d = diff(&from, &to, &DiffOptions::default()).with_sides(f, t);
+    let d = diff(&GH_SCHEMA, &from, &to, &DiffOptions::default()).with_sides(f, t);
     let text = render_text(&d, &TextOptions::default());
     let coloured = render_text(
         &d,
@@ -1170,7 +1221,7 @@ fn one_huge_body(n: u64, body: &str) -> Diff {
     }
     b.set.issues.get_mut(&1).unwrap().body = Some(body.to_string());
     let (f, t) = sides();
-    diff(&a.build(), &b.build(), &DiffOptions::default()).with_sides(f, t)
+    diff(&GH_SCHEMA, &a.build(), &b.build(), &DiffOptions::default()).with_sides(f, t)
 }
 
 #[test]

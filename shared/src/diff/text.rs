@@ -1,5 +1,6 @@
 //! The terminal view of a [`Diff`]: per-issue headers, boxed sections with `-`/`+` lines, a
-//! definitions section for labels and milestones, and a summary.
+//! section per kind of definition (labels and milestones; components and versions), and a
+//! summary.
 //!
 //! Colour is plain ANSI SGR codes, emitted only when [`TextOptions::color`] says so; deciding
 //! that (is stdout a terminal, `NO_COLOR`…) is the caller's job. Tracker text is untrusted, so
@@ -13,6 +14,7 @@ use serde_json::Value;
 
 use crate::sanitize::visible;
 
+use super::schema::Schema;
 use super::{Change, ChangeKind, Diff, Field, Hunk, IssueEntry, Op, Side, SideKind};
 
 /// How to render the terminal view.
@@ -52,24 +54,17 @@ pub fn render_text(diff: &Diff, opts: &TextOptions) -> String {
     let mut w = Writer {
         out: String::new(),
         opts,
+        schema: Schema::for_diff(diff),
     };
     w.header(diff);
     if diff.is_empty() {
         w.out.push_str("No changes.\n");
         return w.out;
     }
-    let labels = diff.label_changes();
-    if !labels.is_empty() {
-        w.section("Labels");
-        for run in runs_by_key(labels) {
-            w.definition(run, "Label", "name");
-        }
-    }
-    let milestones = diff.milestone_changes();
-    if !milestones.is_empty() {
-        w.section("Milestones");
-        for run in runs_by_key(milestones) {
-            w.definition(run, "Milestone", "title");
+    for (kind, changes) in diff.definition_runs() {
+        w.section(kind.heading());
+        for run in runs_by_key(changes) {
+            w.definition(run, kind.noun(), name_word(kind));
         }
     }
     for group in diff.issue_groups() {
@@ -92,17 +87,34 @@ pub(crate) fn runs_by_key(changes: &[Change]) -> Vec<&[Change]> {
     runs
 }
 
-/// `#1, #4, #9` with at most [`MAX_LISTED_ISSUES`] numbers.
-pub(crate) fn issue_list(issues: &[u64]) -> String {
+/// What a definition's name is called in its rename line: a label's `name`, a milestone's
+/// `title`.
+pub(crate) fn name_word(kind: ChangeKind) -> &'static str {
+    match kind {
+        ChangeKind::Milestone => "title",
+        _ => "name",
+    }
+}
+
+/// `#1, #4, #9` (Jira: `PROJ-1, PROJ-4`) with at most [`MAX_LISTED_ISSUES`] of a folded
+/// change's issues.
+pub(crate) fn issue_list(change: &Change) -> String {
     let mut s = String::new();
-    for (i, n) in issues.iter().take(MAX_LISTED_ISSUES).enumerate() {
+    let total = change.issues.len().max(change.issue_keys.len());
+    for i in 0..total.min(MAX_LISTED_ISSUES) {
         if i > 0 {
             s.push_str(", ");
         }
-        let _ = write!(s, "#{n}");
+        match (change.issue_keys.get(i), change.issues.get(i)) {
+            (Some(key), _) => s.push_str(key),
+            (None, Some(n)) => {
+                let _ = write!(s, "#{n}");
+            }
+            (None, None) => {}
+        }
     }
-    if issues.len() > MAX_LISTED_ISSUES {
-        let _ = write!(s, " and {} more", issues.len() - MAX_LISTED_ISSUES);
+    if total > MAX_LISTED_ISSUES {
+        let _ = write!(s, " and {} more", total - MAX_LISTED_ISSUES);
     }
     s
 }
@@ -157,6 +169,7 @@ pub(crate) fn scope_of(diff: &Diff) -> String {
 struct Writer<'a> {
     out: String,
     opts: &'a TextOptions,
+    schema: &'static Schema,
 }
 
 impl Writer<'_> {
@@ -289,6 +302,9 @@ impl Writer<'_> {
                     let field = match c.field {
                         Field::Name | Field::Title => name_field,
                         Field::DueOn => "due",
+                        Field::StartDate => "start date",
+                        Field::ReleaseDate => "release date",
+                        Field::AssigneeType => "assignee type",
                         other => other.as_str(),
                     };
                     let show = |v: &Value| match (c.field, v) {
@@ -306,7 +322,7 @@ impl Writer<'_> {
                 } else {
                     "renamed on"
                 };
-                let text = format!("{verb} {n}: {}", issue_list(&c.issues));
+                let text = format!("{verb} {n}: {}", issue_list(c));
                 notes.push(text);
             }
         }
@@ -320,6 +336,10 @@ impl Writer<'_> {
         let get = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
         let mut text = match kind {
             ChangeKind::Label => format!("{}  #{}", plain(&get("name")), plain(&get("color"))),
+            ChangeKind::Component | ChangeKind::Version => {
+                let facts = definition_facts(kind, v);
+                format!("{}  {facts}", plain(&get("name")))
+            }
             _ => {
                 let mut s = format!("{}  {}", plain(&get("title")), plain(&get("state")));
                 if let Value::String(due) = get("due_on") {
@@ -354,7 +374,7 @@ impl Writer<'_> {
         let mut i = 0;
         while i < changes.len() {
             let c = &changes[i];
-            // Fields that share a box (status, labels, assignees) are contiguous.
+            // Fields that share a box (status, labels, assignees, components…) are contiguous.
             let len = changes[i..]
                 .iter()
                 .take_while(|d| {
@@ -377,6 +397,12 @@ impl Writer<'_> {
                 (_, Field::Labels) => self.set_box("Labels", run, ""),
                 (_, Field::Assignees) => self.set_box("Assignees", run, "@"),
                 (_, Field::Milestone) => self.simple_box("Milestone", run),
+                (_, Field::Description) => {
+                    self.box_open("Description");
+                    self.hunks(&c.hunks);
+                    self.box_close();
+                }
+                (_, field) if field.is_set() => self.set_box(field.title(), run, ""),
                 (_, Field::Locked) => {
                     self.box_open("Lock");
                     let word = |v: &Value| {
@@ -390,7 +416,10 @@ impl Writer<'_> {
                     self.line('+', word(&c.after));
                     self.box_close();
                 }
-                _ => self.simple_box(c.field.as_str(), run),
+                (_, Field::Name | Field::Color | Field::DueOn) => {
+                    self.simple_box(c.field.as_str(), run)
+                }
+                (_, field) => self.simple_box(field.title(), run),
             }
         }
     }
@@ -453,11 +482,11 @@ impl Writer<'_> {
             _ => ('+', &c.after, "Issue added"),
         };
         self.box_open(title);
-        for (text, key) in record_fields(v) {
+        for (text, key) in (self.schema.items.lines)(v) {
             self.line(sign, &format!("{key}: {text}"));
         }
         self.box_close();
-        if let Some(Value::String(body)) = v.get("body") {
+        if let Some(Value::String(body)) = v.get(self.schema.items.text_key) {
             if !body.is_empty() {
                 self.box_open("Description");
                 self.text_lines(sign, body);
@@ -499,7 +528,7 @@ impl Writer<'_> {
         self.rule();
         self.paint(BOLD, "Summary");
         let _ = writeln!(self.out, "  {}", count_of(s.total, "change", "changes"));
-        let rows = [
+        let mut rows = vec![
             (
                 "issues",
                 [
@@ -516,23 +545,17 @@ impl Writer<'_> {
                     ("deleted", s.comments_deleted),
                 ],
             ),
-            (
-                "labels",
-                [
-                    ("added", s.labels_added),
-                    ("changed", s.labels_changed),
-                    ("removed", s.labels_removed),
-                ],
-            ),
-            (
-                "milestones",
-                [
-                    ("added", s.milestones_added),
-                    ("changed", s.milestones_changed),
-                    ("removed", s.milestones_removed),
-                ],
-            ),
         ];
+        for d in &s.definitions.0 {
+            rows.push((
+                d.kind.plural(),
+                [
+                    ("added", d.added),
+                    ("changed", d.changed),
+                    ("removed", d.removed),
+                ],
+            ));
+        }
         for (name, counts) in rows {
             let _ = write!(self.out, "  {name:<12}");
             for (i, (word, n)) in counts.into_iter().enumerate() {
@@ -560,51 +583,58 @@ fn box_of(c: &Change) -> &'static str {
     }
 }
 
-/// `#12 Fix login crash` (title may be empty for a comment on an issue neither side holds).
+/// `#12 Fix login crash`, or `PROJ-12 Fix login crash` for an issue with a key (title may be
+/// empty for a comment on an issue neither side holds).
 pub(crate) fn issue_heading(entry: &IssueEntry) -> String {
+    let name = issue_name(entry);
     if entry.title.is_empty() {
-        format!("#{}", entry.number)
+        name
     } else {
-        format!("#{} {}", entry.number, entry.title)
+        format!("{name} {}", entry.title)
     }
 }
 
-/// The one-line fields of an added or removed issue, as (value, name), in display order.
-pub(crate) fn record_fields(v: &Value) -> Vec<(String, &'static str)> {
-    let mut out = Vec::new();
-    let get = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
-    out.push((plain(&get("title")).into_owned(), "title"));
-    let mut state = plain(&get("state")).into_owned();
-    if let Value::String(r) = get("state_reason") {
-        let _ = write!(state, " ({})", r.replace('_', " "));
+/// `#12`, or the issue's key.
+pub(crate) fn issue_name(entry: &IssueEntry) -> String {
+    match &entry.key {
+        Some(key) => key.clone(),
+        None => format!("#{}", entry.number),
     }
-    out.push((state, "state"));
-    for (key, prefix) in [("labels", ""), ("assignees", "@")] {
-        if let Value::Array(items) = get(key) {
-            if !items.is_empty() {
-                let list: Vec<String> = items
-                    .iter()
-                    .map(|i| format!("{prefix}{}", plain(i)))
-                    .collect();
-                out.push((
-                    list.join(", "),
-                    if key == "labels" {
-                        "labels"
-                    } else {
-                        "assignees"
-                    },
-                ));
+}
+
+/// The facts of a whole component or version definition, after its name: `lead Alice`,
+/// `released, release 2025-03-01`.
+pub(crate) fn definition_facts(kind: ChangeKind, v: &Value) -> String {
+    let get = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
+    let mut s = String::new();
+    match kind {
+        ChangeKind::Component => match get("lead") {
+            Value::String(lead) => {
+                let _ = write!(s, "lead {lead}");
+            }
+            _ => s.push_str("no lead"),
+        },
+        _ => {
+            s.push_str(match (get("released"), get("archived")) {
+                (_, Value::Bool(true)) => "archived",
+                (Value::Bool(true), _) => "released",
+                _ => "unreleased",
+            });
+            if let Value::String(d) = get("release_date") {
+                let _ = write!(s, ", release {d}");
             }
         }
     }
-    if let Value::String(m) = get("milestone") {
-        out.push((m, "milestone"));
+    s
+}
+
+/// How a definition's changed field is named in a one-line change: `due date`, `color`.
+pub(crate) fn definition_field_word(field: Field) -> &'static str {
+    match field {
+        Field::DueOn => "due date",
+        Field::StartDate => "start date",
+        Field::ReleaseDate => "release date",
+        Field::AssigneeType => "assignee type",
+        other => other.as_str(),
     }
-    if get("locked") == Value::Bool(true) {
-        out.push(("yes".to_string(), "locked"));
-    }
-    if let Value::String(a) = get("author") {
-        out.push((format!("@{a}"), "author"));
-    }
-    out
 }

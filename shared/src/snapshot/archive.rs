@@ -576,10 +576,7 @@ impl Archive {
         };
         let (a, b) = (index(from), index(to));
         let differs = |e: &ManifestEntry, other: &HashMap<RecordKey, BlobId>| {
-            matches!(
-                e.kind,
-                crate::record::RecordKind::Label | crate::record::RecordKind::Milestone
-            ) || other.get(&e.key()) != Some(&e.blob)
+            e.kind.is_definition() || other.get(&e.key()) != Some(&e.blob)
         };
         let pick = |m: &Manifest, other: &HashMap<RecordKey, BlobId>| -> Manifest {
             let mut sub = m.clone();
@@ -589,23 +586,26 @@ impl Archive {
         let mut from_set = self.load_records(&pick(from, &b), false).await?;
         let mut to_set = self.load_records(&pick(to, &a), false).await?;
         // Comments that changed need their issue on both sides (for its title and key).
-        let parents: HashSet<u64> = from_set
-            .comments
-            .values()
-            .chain(to_set.comments.values())
-            .map(|c| c.issue_number)
+        let comment_parents = |set: &RecordSet| -> Vec<u64> {
+            set.comments
+                .values()
+                .map(|c| c.issue_number)
+                .chain(set.jira_comments.values().map(|c| c.issue_id))
+                .collect()
+        };
+        let parents: HashSet<u64> = comment_parents(&from_set)
+            .into_iter()
+            .chain(comment_parents(&to_set))
             .collect();
         for (set, manifest) in [(&mut from_set, from), (&mut to_set, to)] {
             let mut extra = manifest.clone();
             extra.entries.retain(|e| {
-                e.kind == crate::record::RecordKind::Issue
+                e.kind.is_issue()
                     && e.id
                         .parse::<u64>()
-                        .is_ok_and(|n| parents.contains(&n) && !set.issues.contains_key(&n))
+                        .is_ok_and(|n| parents.contains(&n) && !set.contains(e.kind, n))
             });
-            for (n, issue) in self.load_records(&extra, false).await?.issues {
-                set.issues.insert(n, issue);
-            }
+            set.absorb(self.load_records(&extra, false).await?);
         }
         Ok((from_set, to_set))
     }

@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::id::{BlobId, ObjectHash, SnapshotId};
 use crate::lease::{self, LeaseOptions, StoreLease};
 use crate::manifest::{Counts, Manifest, ManifestEntry, Trigger, MANIFEST_FORMAT};
-use crate::record::{Record, RecordKey, RecordKind, RecordSet};
+use crate::record::{Record, RecordKey, RecordSet};
 use crate::scope::Scope;
 use crate::tracker::{Coverage, Embedding, FetchOptions, Known, Progress, Refresh, Tracker};
 use crate::units::human_bytes;
@@ -175,8 +175,8 @@ impl fmt::Display for SnapshotReport {
         }
         writeln!(
             f,
-            "  items:    {} issues, {} comments, {} labels, {} milestones",
-            self.counts.issues, self.counts.comments, self.counts.labels, self.counts.milestones
+            "  items:    {}",
+            self.counts.describe(self.scope.tracker())
         )?;
         writeln!(
             f,
@@ -271,7 +271,7 @@ impl Archive {
             let complete = m
                 .entries
                 .iter()
-                .all(|e| e.kind != RecordKind::Comment || e.issue.is_some());
+                .all(|e| !e.kind.is_comment() || e.issue.is_some());
             if !complete {
                 tracing::info!(
                     "the parent snapshot predates incremental capture; listing everything"
@@ -840,10 +840,7 @@ impl Intake<'_> {
                 updated_at,
                 size: canonical.len() as u64,
                 stored: None,
-                issue: match &record {
-                    Record::Comment(c) => Some(c.issue_number),
-                    _ => None,
-                },
+                issue: record.issue(),
                 embeds,
             },
         );
@@ -1119,10 +1116,13 @@ fn known_ids(manifest: &Manifest) -> Known {
     let mut known = Known::default();
     for e in &manifest.entries {
         match (e.kind, e.id.parse::<u64>()) {
-            (RecordKind::Issue, Ok(n)) => {
+            (kind, Ok(n)) if kind.is_issue() => {
                 known.issues.insert(n);
+                if let Some(embeds) = &e.embeds {
+                    known.embeds.insert(n, embeds.clone());
+                }
             }
-            (RecordKind::Comment, Ok(id)) => {
+            (kind, Ok(id)) if kind.is_comment() => {
                 if let Some(issue) = e.issue {
                     known.comments.insert(id, issue);
                 }
@@ -1196,6 +1196,7 @@ fn joined<T>(r: std::result::Result<T, tokio::task::JoinError>) -> Result<T> {
 #[cfg(test)]
 mod merge_tests {
     use super::*;
+    use crate::record::RecordKind;
     use crate::tracker::FetchReport;
 
     fn entry(kind: RecordKind, id: u64, blob: &str, issue: Option<u64>) -> ManifestEntry {
@@ -1474,6 +1475,7 @@ pub(super) mod tests {
             archive.load_manifest(&e3).await.unwrap(),
         );
         let full = crate::diff::diff(
+            &crate::tracker::github::fields::SCHEMA,
             &archive.load_records(&m2, false).await.unwrap(),
             &archive.load_records(&m3, false).await.unwrap(),
             &Default::default(),
@@ -1483,7 +1485,12 @@ pub(super) mod tests {
             a.issues.len() < 30,
             "only changed records and their context are loaded"
         );
-        let partial = crate::diff::diff(&a, &b, &Default::default());
+        let partial = crate::diff::diff(
+            &crate::tracker::github::fields::SCHEMA,
+            &a,
+            &b,
+            &Default::default(),
+        );
         assert_eq!(
             serde_json::to_value(&full).unwrap(),
             serde_json::to_value(&partial).unwrap()

@@ -686,18 +686,18 @@ pub(super) fn header_mismatch(
 /// edits) breaks this; one that moves it back only costs a wider listing.
 fn cursor_is_plausible(manifest: &Manifest) -> bool {
     use crate::record::RecordKind;
-    let newest = |kind: RecordKind| {
+    let newest = |of: fn(RecordKind) -> bool| {
         manifest
             .entries
             .iter()
-            .filter(|e| e.kind == kind)
+            .filter(|e| of(e.kind))
             .filter_map(|e| e.updated_at)
             .max()
     };
-    let fits = |cursor: Option<chrono::DateTime<chrono::Utc>>, kind| match cursor {
+    let fits = |cursor: Option<chrono::DateTime<chrono::Utc>>, of| match cursor {
         None => true,
-        Some(c) => newest(kind).is_some_and(|n| c <= n),
+        Some(c) => newest(of).is_some_and(|n| c <= n),
     };
-    fits(manifest.cursor.issues_updated, RecordKind::Issue)
-        && fits(manifest.cursor.comments_updated, RecordKind::Comment)
+    fits(manifest.cursor.issues_updated, RecordKind::is_issue)
+        && fits(manifest.cursor.comments_updated, RecordKind::is_comment)
 }

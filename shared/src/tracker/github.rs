@@ -11,6 +11,7 @@ mod apply;
 mod client;
 mod convert;
 mod embed;
+pub mod fields;
 mod reconcile;
 pub mod sticky;
 
@@ -174,6 +175,11 @@ impl GitHubTracker {
                     RecordKind::Milestone => Record::Milestone(convert::milestone(raw, &target)?),
                     RecordKind::Issue => Record::Issue(convert::issue(raw, &target)?),
                     RecordKind::Comment => Record::Comment(convert::comment(raw, &target)?),
+                    other => {
+                        return Err(TrackerError::Config(format!(
+                            "GitHub has no listing of {other} records"
+                        )))
+                    }
                 };
                 out.send(record).await.map_err(|_| TrackerError::Aborted)?;
                 fetched += 1;

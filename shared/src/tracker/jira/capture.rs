@@ -1,0 +1,673 @@
+//! The searches behind a Jira capture, at the request floor.
+//!
+//! # Full capture
+//! Three small requests (the field list, to find custom fields by name; the project's
+//! components; its versions), then the scope's issues in search pages of 100 with only the
+//! fields a record holds. Comments come embedded in the search results; an issue whose
+//! comment total exceeds what the search embedded gets its own comment listing (pages of
+//! 100), and no other issue does. An epic takes two searches: the epic and its children
+//! (`parent`, or the Epic Link field where the site has one), then the children's subtasks
+//! (`parent in (…)`).
+//!
+//! # Order and consistency
+//! Searches are ordered by key, which editing an issue does not change, so an issue edited
+//! while the walk runs neither moves past the reader nor pushes an unread one into a page
+//! already read. Data Center pages by `startAt`: when `total` shrinks between pages (issues
+//! deleted meanwhile, shifting the rest back), the walk steps back by as many rows, reading
+//! a few twice rather than skipping any. The cursor is the newest `updated` seen, but never
+//! later than the server's clock when the walk began: an issue edited behind the reader is
+//! read again by the next capture.
+//!
+//! # Incremental capture
+//! One search of what changed (`updated >= -N minutes`: a relative date is evaluated on
+//! the server's clock and is immune to the time zone Jira reads absolute JQL dates in; N
+//! covers the parent's cursor minus the overlap), plus an id-only sweep of the scope (5,000
+//! ids a page on Cloud, 1,000 on Data Center) that settles membership:
+//! - an id the parent holds but the sweep does not is a candidate; a direct GET confirms it:
+//!   404 means deleted, 200 outside the scope means moved out (another project, another
+//!   epic). Both leave the snapshot, with their comments; a 200 inside the scope (the search
+//!   index lagging) keeps the parent's record.
+//! - an id the sweep finds that neither the parent nor the change search has came in
+//!   without being edited (a subtask whose story moved into the epic): it is fetched.
+//! - an issue fetched again brings its full comment list: the parent's comments of that
+//!   issue that are not in it were deleted.
+//!
+//! Jira changes an issue's `updated` when a comment is added, edited or deleted, so a
+//! comment change always brings its issue into the change search.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::convert::{self, Context, CustomFields, ISSUE_FIELDS};
+use super::{Flavor, JiraTracker};
+use crate::manifest::Cursor;
+use crate::record::{JiraComment, Record, RecordKey, RecordKind};
+use crate::tracker::{Coverage, FetchOptions, FetchReport, Progress, TrackerError};
+
+/// Issues per search page (Jira's largest for full fields).
+const PAGE: u64 = 100;
+/// Ids per page of an id-only search: Jira Cloud returns up to 5,000 when only ids are asked.
+const ID_PAGE_CLOUD: u64 = 5_000;
+/// Data Center's default cap on a search page.
+const ID_PAGE_DC: u64 = 1_000;
+/// Comments per page of a comment listing.
+const COMMENT_PAGE: u64 = 100;
+/// Ids in one `in (…)` list, which keeps a JQL query far below Jira's size limits.
+const ID_BATCH: usize = 500;
+
+/// One search, page by page, in the flavour's pagination.
+struct Search<'t> {
+    tracker: &'t JiraTracker,
+    flavor: Flavor,
+    jql: String,
+    fields: Vec<String>,
+    max: u64,
+    token: Option<String>,
+    start_at: u64,
+    last_total: Option<u64>,
+    done: bool,
+}
+
+impl<'t> Search<'t> {
+    fn new(
+        tracker: &'t JiraTracker,
+        flavor: Flavor,
+        jql: String,
+        fields: Vec<String>,
+        max: u64,
+    ) -> Self {
+        Search {
+            tracker,
+            flavor,
+            jql,
+            fields,
+            max,
+            token: None,
+            start_at: 0,
+            last_total: None,
+            done: false,
+        }
+    }
+
+    /// The next page's issues, or `None` when the search is exhausted. Also the total, where
+    /// the flavour says it.
+    async fn next(&mut self) -> Result<Option<(Vec<Value>, Option<u64>)>, TrackerError> {
+        if self.done {
+            return Ok(None);
+        }
+        let client = &self.tracker.client;
+        match self.flavor {
+            Flavor::Cloud => {
+                let mut body = json!({
+                    "jql": self.jql,
+                    "fields": self.fields,
+                    "maxResults": self.max,
+                });
+                if let Some(token) = &self.token {
+                    body["nextPageToken"] = json!(token);
+                }
+                let path = "/rest/api/3/search/jql";
+                let page = client.post(path, &body).await?;
+                let issues = issues_of(&page, path)?;
+                self.token = page
+                    .get("nextPageToken")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                // `isLast` where Jira sends it; no token means the last page too. An empty
+                // page ends the walk whatever it claims, so a confused server cannot loop it.
+                let last = page.get("isLast").and_then(Value::as_bool) == Some(true);
+                self.done = last || self.token.is_none() || issues.is_empty();
+                Ok(Some((issues, None)))
+            }
+            Flavor::DataCenter => {
+                // A key or id the query names may have been deleted since it was read (a
+                // race, not an error): Data Center then warns instead of refusing the query.
+                let body = json!({
+                    "jql": self.jql,
+                    "fields": self.fields,
+                    "startAt": self.start_at,
+                    "maxResults": self.max,
+                    "validateQuery": "warn",
+                });
+                let path = "/rest/api/2/search";
+                let page = client.post(path, &body).await?;
+                let issues = issues_of(&page, path)?;
+                let total = page.get("total").and_then(Value::as_u64).unwrap_or(0);
+                let got = issues.len() as u64;
+                let shrunk = self.last_total.map_or(0, |prev| prev.saturating_sub(total));
+                self.start_at = if shrunk > 0 {
+                    // Rows deleted meanwhile shifted the rest back by `shrunk`: the ones that
+                    // moved in front of this page were never read. Step back as far (the
+                    // overlap is read twice; duplicates are dropped by id).
+                    self.start_at.saturating_sub(shrunk)
+                } else {
+                    self.start_at + got
+                };
+                self.last_total = Some(total);
+                self.done = got == 0 || self.start_at >= total;
+                Ok(Some((issues, Some(total))))
+            }
+        }
+    }
+}
+
+fn issues_of(page: &Value, path: &str) -> Result<Vec<Value>, TrackerError> {
+    page.get("issues")
+        .and_then(Value::as_array)
+        .cloned()
+        .ok_or_else(|| TrackerError::Decode {
+            service: "Jira".into(),
+            path: path.to_string(),
+            detail: "a search result without an `issues` list".into(),
+        })
+}
+
+fn id_of(v: &Value) -> Option<u64> {
+    match v.get("id")? {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+fn id_list(ids: &[u64]) -> String {
+    ids.iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a capture has seen so far.
+#[derive(Default)]
+struct Walk {
+    /// Issues read with all their fields, with the `updated` read.
+    fetched: HashMap<u64, DateTime<Utc>>,
+    /// Issues whose comments were read whole, with the comment ids found.
+    comments: HashMap<u64, HashSet<u64>>,
+    /// Issues with more comments than their search result embedded.
+    to_list: Vec<u64>,
+    newest: Option<DateTime<Utc>>,
+    /// Epic scopes: the epic and its children, by id (whose subtasks are in scope too).
+    parents: BTreeSet<u64>,
+    /// The issues each issue read holds copies of (parent, subtasks, link ends).
+    related: HashMap<u64, Vec<u64>>,
+}
+
+impl JiraTracker {
+    /// The JQL of the scope's first search: the project, or the epic and its children.
+    fn scope_jql(&self, fields: &CustomFields) -> String {
+        match &self.epic {
+            None => format!("project = \"{}\"", self.project),
+            Some(epic) => {
+                let mut jql = format!("key = \"{epic}\" OR parent = \"{epic}\"");
+                if let Some(n) = fields
+                    .epic_link
+                    .as_deref()
+                    .and_then(|id| id.strip_prefix("customfield_"))
+                {
+                    jql.push_str(&format!(" OR cf[{n}] = \"{epic}\""));
+                }
+                jql
+            }
+        }
+    }
+
+    fn issue_fields(fields: &CustomFields) -> Vec<String> {
+        ISSUE_FIELDS
+            .iter()
+            .copied()
+            .chain(fields.ids())
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub(super) async fn capture(
+        &self,
+        opts: &FetchOptions,
+        out: mpsc::Sender<Record>,
+    ) -> Result<FetchReport, TrackerError> {
+        let before = self.client.requests();
+        let flavor = self.flavor().await?;
+        let api = flavor.api();
+        let progress = opts.progress.as_ref();
+        let (field_list, components, versions) = futures::future::try_join3(
+            self.client.get(&format!("{api}/field")),
+            self.client
+                .get(&format!("{api}/project/{}/components", self.project)),
+            self.client
+                .get(&format!("{api}/project/{}/versions", self.project)),
+        )
+        .await
+        .map_err(|e| match e {
+            TrackerError::NotFound { service, .. } => TrackerError::NotFound {
+                service,
+                what: format!("project {}", self.project),
+            },
+            other => other,
+        })?;
+        let walk_start = self.client.server_date();
+        let fields = CustomFields::discover(&field_list);
+        let site = self.client.base().to_string();
+        let path = format!("{api}/search");
+        let cx = Context {
+            site: &site,
+            fields: &fields,
+            path: &path,
+        };
+        for (list, kind) in [
+            (components, RecordKind::Component),
+            (versions, RecordKind::Version),
+        ] {
+            let items = list.as_array().cloned().unwrap_or_default();
+            let n = items.len() as u64;
+            for raw in items {
+                let record = match kind {
+                    RecordKind::Component => Record::Component(convert::component(raw, &cx)?),
+                    _ => Record::Version(convert::version(raw, &cx)?),
+                };
+                out.send(record).await.map_err(|_| TrackerError::Aborted)?;
+            }
+            progress.update(kind, n, Some(n));
+        }
+
+        let mut walk = Walk::default();
+        let mut report = FetchReport::default();
+        let incremental = opts.since.is_some();
+        let parent_cursor = opts.since.clone().unwrap_or_default();
+        match &opts.since {
+            None => {
+                self.walk_full(flavor, &cx, &mut walk, progress, &out)
+                    .await?
+            }
+            Some(cursor) => {
+                self.walk_changes(
+                    flavor,
+                    &cx,
+                    cursor,
+                    opts,
+                    &mut walk,
+                    &mut report,
+                    progress,
+                    &out,
+                )
+                .await?
+            }
+        }
+        self.list_comments(flavor, &cx, &mut walk, &out).await?;
+        if incremental {
+            report
+                .coverage
+                .insert(RecordKind::JiraIssue, Coverage::Changes);
+            report
+                .coverage
+                .insert(RecordKind::JiraComment, Coverage::Changes);
+            if let Some(known) = &opts.known {
+                // Comments of issues read again, but no longer among their comments.
+                for (comment, issue) in &known.comments {
+                    if walk
+                        .comments
+                        .get(issue)
+                        .is_some_and(|ids| !ids.contains(comment))
+                    {
+                        report
+                            .deleted
+                            .push(RecordKey::new(RecordKind::JiraComment, comment));
+                    }
+                }
+            }
+        }
+        let bound = match (walk_start, walk.newest) {
+            (Some(start), Some(newest)) => Some(start.min(newest)),
+            (_, newest) => newest,
+        };
+        report.cursor = Cursor {
+            issues_updated: bound.max(parent_cursor.issues_updated),
+            comments_updated: None,
+            etags: BTreeMap::new(),
+            since_reconcile: 0,
+        };
+        report.requests = self.client.requests() - before;
+        Ok(report)
+    }
+
+    /// Every issue of the scope.
+    async fn walk_full(
+        &self,
+        flavor: Flavor,
+        cx: &Context<'_>,
+        walk: &mut Walk,
+        progress: &dyn Progress,
+        out: &mpsc::Sender<Record>,
+    ) -> Result<(), TrackerError> {
+        let all = Self::issue_fields(cx.fields);
+        let jql = format!("{} ORDER BY key ASC", self.scope_jql(cx.fields));
+        self.search_into(flavor, jql, &all, cx, walk, progress, out, true)
+            .await?;
+        if self.epic.is_some() {
+            let parents: Vec<u64> = walk.parents.iter().copied().collect();
+            for batch in parents.chunks(ID_BATCH) {
+                let jql = format!("parent in ({}) ORDER BY key ASC", id_list(batch));
+                self.search_into(flavor, jql, &all, cx, walk, progress, out, false)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one full-field search, converting and sending each issue. With `first`, an
+    /// epic scope's hits are its epic and children (whose subtasks the next search reads).
+    #[allow(clippy::too_many_arguments)]
+    async fn search_into(
+        &self,
+        flavor: Flavor,
+        jql: String,
+        fields: &[String],
+        cx: &Context<'_>,
+        walk: &mut Walk,
+        progress: &dyn Progress,
+        out: &mpsc::Sender<Record>,
+        first: bool,
+    ) -> Result<(), TrackerError> {
+        let mut search = Search::new(self, flavor, jql, fields.to_vec(), PAGE);
+        while let Some((issues, total)) = search.next().await? {
+            for raw in issues {
+                let (issue, embedded) = convert::issue(raw, cx)?;
+                if first && self.epic.is_some() {
+                    walk.parents.insert(issue.id);
+                }
+                // Read twice (a page re-read after rows shifted, or an issue in two
+                // searches): once is enough unless it changed in between.
+                if walk
+                    .fetched
+                    .get(&issue.id)
+                    .is_some_and(|seen| *seen >= issue.updated_at)
+                {
+                    continue;
+                }
+                walk.newest = walk.newest.max(Some(issue.updated_at));
+                walk.fetched.insert(issue.id, issue.updated_at);
+                walk.related.insert(issue.id, convert::related(&issue.raw));
+                if embedded.incomplete() {
+                    walk.to_list.push(issue.id);
+                } else {
+                    let ids = walk.comments.entry(issue.id).or_default();
+                    for c in embedded.comments {
+                        ids.insert(c.id);
+                        out.send(Record::JiraComment(c))
+                            .await
+                            .map_err(|_| TrackerError::Aborted)?;
+                    }
+                }
+                out.send(Record::JiraIssue(issue))
+                    .await
+                    .map_err(|_| TrackerError::Aborted)?;
+            }
+            progress.update(RecordKind::JiraIssue, walk.fetched.len() as u64, total);
+        }
+        Ok(())
+    }
+
+    /// The ids in the scope now, by an id-only sweep; for an epic, its children too (the
+    /// epic and its children first, then their subtasks).
+    async fn sweep(
+        &self,
+        flavor: Flavor,
+        cx: &Context<'_>,
+    ) -> Result<(BTreeSet<u64>, BTreeSet<u64>), TrackerError> {
+        let max = match flavor {
+            Flavor::Cloud => ID_PAGE_CLOUD,
+            Flavor::DataCenter => ID_PAGE_DC,
+        };
+        let ids_of = |jql: String| async move {
+            let mut found = BTreeSet::new();
+            let mut search = Search::new(self, flavor, jql, vec!["id".to_string()], max);
+            while let Some((issues, _)) = search.next().await? {
+                found.extend(issues.iter().filter_map(id_of));
+            }
+            Ok::<_, TrackerError>(found)
+        };
+        let top = ids_of(format!("{} ORDER BY key ASC", self.scope_jql(cx.fields))).await?;
+        let mut all = top.clone();
+        if self.epic.is_some() {
+            let parents: Vec<u64> = top.iter().copied().collect();
+            for batch in parents.chunks(ID_BATCH) {
+                all.extend(
+                    ids_of(format!("parent in ({}) ORDER BY key ASC", id_list(batch))).await?,
+                );
+            }
+        }
+        Ok((all, top))
+    }
+
+    /// What changed since the parent's cursor, and what left or silently joined the scope.
+    #[allow(clippy::too_many_arguments)]
+    async fn walk_changes(
+        &self,
+        flavor: Flavor,
+        cx: &Context<'_>,
+        cursor: &Cursor,
+        opts: &FetchOptions,
+        walk: &mut Walk,
+        report: &mut FetchReport,
+        progress: &dyn Progress,
+        out: &mpsc::Sender<Record>,
+    ) -> Result<(), TrackerError> {
+        let all = Self::issue_fields(cx.fields);
+        let (current, parents) = self.sweep(flavor, cx).await?;
+        walk.parents = parents.clone();
+        let window = match cursor.issues_updated {
+            Some(since) => {
+                let now = self.client.server_date().unwrap_or_else(Utc::now);
+                let from = since.checked_sub_signed(opts.overlap).unwrap_or(since);
+                // Whole minutes back from the server's now, rounded up, plus one.
+                let minutes = (now - from).num_seconds().max(0) / 60 + 2;
+                format!(" AND updated >= \"-{minutes}m\"")
+            }
+            None => String::new(),
+        };
+        let scope = self.scope_jql(cx.fields);
+        let jql = format!("({scope}){window} ORDER BY key ASC");
+        self.search_into(flavor, jql, &all, cx, walk, progress, out, false)
+            .await?;
+        if self.epic.is_some() {
+            let ids: Vec<u64> = parents.iter().copied().collect();
+            for batch in ids.chunks(ID_BATCH) {
+                let jql = format!("parent in ({}){window} ORDER BY key ASC", id_list(batch));
+                self.search_into(flavor, jql, &all, cx, walk, progress, out, false)
+                    .await?;
+            }
+        }
+        let Some(known) = &opts.known else {
+            tracing::warn!(
+                "incremental capture without the parent's ids: deletions since the parent are not detected"
+            );
+            return Ok(());
+        };
+        // In the scope without having changed: moved in along with a parent, or restored.
+        let arrived: Vec<u64> = current
+            .iter()
+            .filter(|id| !known.issues.contains(id) && !walk.fetched.contains_key(id))
+            .copied()
+            .collect();
+        for batch in arrived.chunks(ID_BATCH) {
+            let jql = format!("id in ({}) ORDER BY key ASC", id_list(batch));
+            self.search_into(flavor, jql, &all, cx, walk, progress, out, false)
+                .await?;
+        }
+        // Held by the parent, no longer found: confirm each before recording it gone.
+        let missing: Vec<u64> = known
+            .issues
+            .iter()
+            .filter(|id| !current.contains(id) && !walk.fetched.contains_key(id))
+            .copied()
+            .collect();
+        let epic_link = cx.fields.epic_link.clone();
+        let confirmations = futures::stream::iter(missing.into_iter().map(|id| {
+            let epic_link = epic_link.clone();
+            let parents = &parents;
+            async move {
+                let mut fields = vec!["project", "parent", "issuetype"];
+                if let Some(f) = epic_link.as_deref() {
+                    fields.push(f);
+                }
+                let path = format!("{}/issue/{id}?fields={}", flavor.api(), fields.join(","));
+                let found = self.client.get_opt(&path).await?;
+                let gone = match &found {
+                    None => true,
+                    Some(issue) => !self.in_scope(issue, epic_link.as_deref(), parents),
+                };
+                Ok::<_, TrackerError>((id, gone, found.is_some()))
+            }
+        }))
+        .buffer_unordered(self.concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+        let mut gone: BTreeSet<u64> = BTreeSet::new();
+        for (id, is_gone, exists) in confirmations {
+            if is_gone {
+                tracing::debug!(issue = id, moved_out = exists, "issue left the scope");
+                gone.insert(id);
+                report
+                    .deleted
+                    .push(RecordKey::new(RecordKind::JiraIssue, id));
+            } else {
+                tracing::info!(
+                    issue = id,
+                    "an issue the search did not list is still in the scope; keeping it"
+                );
+            }
+        }
+        for (comment, issue) in &known.comments {
+            if gone.contains(issue) {
+                report
+                    .deleted
+                    .push(RecordKey::new(RecordKind::JiraComment, comment));
+            }
+        }
+        // Issues holding a copy of one that changed, arrived or left: Jira rewrites a
+        // parent's subtask list, a subtask's copy of its parent and both ends of a link
+        // without moving their `updated`. Read them again (a search of their ids).
+        let mut embedded_in: HashMap<u64, Vec<u64>> = HashMap::new();
+        for (carrier, keys) in &known.embeds {
+            for k in keys.iter().filter(|k| k.kind == RecordKind::JiraIssue) {
+                if let Ok(id) = k.id.parse::<u64>() {
+                    embedded_in.entry(id).or_default().push(*carrier);
+                }
+            }
+        }
+        let old = |id: &u64| -> Vec<u64> {
+            known
+                .embeds
+                .get(id)
+                .into_iter()
+                .flatten()
+                .filter(|k| k.kind == RecordKind::JiraIssue)
+                .filter_map(|k| k.id.parse().ok())
+                .collect()
+        };
+        let touched: Vec<u64> = walk.fetched.keys().chain(gone.iter()).copied().collect();
+        let mut neighbours: BTreeSet<u64> = BTreeSet::new();
+        for id in &touched {
+            neighbours.extend(old(id));
+            neighbours.extend(embedded_in.get(id).into_iter().flatten());
+            neighbours.extend(walk.related.get(id).into_iter().flatten());
+        }
+        let again: Vec<u64> = neighbours
+            .into_iter()
+            .filter(|id| current.contains(id) && !walk.fetched.contains_key(id))
+            .collect();
+        if !again.is_empty() {
+            tracing::debug!(
+                issues = again.len(),
+                "reading neighbours of changed issues again"
+            );
+        }
+        for batch in again.chunks(ID_BATCH) {
+            let jql = format!("id in ({}) ORDER BY key ASC", id_list(batch));
+            self.search_into(flavor, jql, &all, cx, walk, progress, out, false)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Whether an issue (as a direct GET returned it) belongs to the scope.
+    fn in_scope(&self, issue: &Value, epic_link: Option<&str>, parents: &BTreeSet<u64>) -> bool {
+        let f = issue.get("fields");
+        let field = |name: &str| f.and_then(|f| f.get(name));
+        let project = field("project")
+            .and_then(|p| p.get("key"))
+            .and_then(Value::as_str);
+        match &self.epic {
+            None => project.is_some_and(|p| p.eq_ignore_ascii_case(&self.project)),
+            Some(epic) => {
+                let key = issue.get("key").and_then(Value::as_str);
+                let parent = field("parent");
+                let parent_key = parent.and_then(|p| p.get("key")).and_then(Value::as_str);
+                let parent_id = parent.and_then(id_of);
+                let link = epic_link.and_then(field).and_then(|v| match v {
+                    Value::String(s) => Some(s.as_str()),
+                    other => other.get("key").and_then(Value::as_str),
+                });
+                key == Some(epic.as_str())
+                    || parent_key == Some(epic.as_str())
+                    || link == Some(epic.as_str())
+                    || parent_id.is_some_and(|p| parents.contains(&p))
+            }
+        }
+    }
+
+    /// Lists the comments of every issue whose search result did not embed them all.
+    async fn list_comments(
+        &self,
+        flavor: Flavor,
+        cx: &Context<'_>,
+        walk: &mut Walk,
+        out: &mpsc::Sender<Record>,
+    ) -> Result<(), TrackerError> {
+        let ids = std::mem::take(&mut walk.to_list);
+        let listed: Vec<(u64, Vec<JiraComment>)> = futures::stream::iter(ids.into_iter().map(|id| async move {
+            let mut comments = Vec::new();
+            let mut start = 0u64;
+            loop {
+                let path = format!(
+                    "{}/issue/{id}/comment?startAt={start}&maxResults={COMMENT_PAGE}&orderBy=created",
+                    flavor.api()
+                );
+                let page = self.client.get(&path).await?;
+                let items = page
+                    .get("comments")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let total = page.get("total").and_then(Value::as_u64).unwrap_or(0);
+                let got = items.len() as u64;
+                let page_cx = Context { path: &path, ..cx.clone() };
+                for raw in items {
+                    comments.push(convert::comment(raw, id, &page_cx)?);
+                }
+                start += got;
+                if got == 0 || start >= total {
+                    break;
+                }
+            }
+            Ok::<_, TrackerError>((id, comments))
+        }))
+        .buffer_unordered(self.concurrency)
+        .try_collect()
+        .await?;
+        for (issue, comments) in listed {
+            let ids = walk.comments.entry(issue).or_default();
+            for c in comments {
+                ids.insert(c.id);
+                out.send(Record::JiraComment(c))
+                    .await
+                    .map_err(|_| TrackerError::Aborted)?;
+            }
+        }
+        Ok(())
+    }
+}
