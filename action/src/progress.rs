@@ -10,11 +10,12 @@ use backtrack::tracker::{NoProgress, Progress};
 use backtrack::RecordKind;
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Counts per record kind, shown as one spinner line.
+/// Counts per record kind (indexed as [`RecordKind::ALL`], so a new kind cannot fall outside
+/// it), shown as one spinner line.
 #[derive(Debug)]
 pub struct CaptureProgress {
     bar: ProgressBar,
-    counts: [AtomicU64; 4],
+    counts: [AtomicU64; RecordKind::ALL.len()],
 }
 
 impl CaptureProgress {
@@ -40,22 +41,61 @@ impl CaptureProgress {
 
 impl Progress for CaptureProgress {
     fn update(&self, kind: RecordKind, fetched: u64, _total: Option<u64>) {
-        let i = RecordKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
-        self.counts[i].store(fetched, Ordering::Relaxed);
-        let c: Vec<u64> = self
-            .counts
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .collect();
-        self.bar.set_message(format!(
-            "{} issues · {} comments · {} labels · {} milestones",
-            c[2], c[3], c[0], c[1]
-        ));
+        if let Some(i) = RecordKind::ALL.iter().position(|k| *k == kind) {
+            self.counts[i].store(fetched, Ordering::Relaxed);
+        }
+        self.bar.set_message(self.line());
+    }
+}
+
+impl CaptureProgress {
+    /// Issues and comments (of whichever tracker), then each definition kind met so far:
+    /// `120 issues · 600 comments · 14 labels · 3 milestones`.
+    fn line(&self) -> String {
+        let count = |pick: fn(RecordKind) -> bool| -> u64 {
+            RecordKind::ALL
+                .iter()
+                .zip(&self.counts)
+                .filter(|(k, _)| pick(**k))
+                .map(|(_, c)| c.load(Ordering::Relaxed))
+                .sum()
+        };
+        let mut parts = vec![
+            format!("{} issues", count(RecordKind::is_issue)),
+            format!("{} comments", count(RecordKind::is_comment)),
+        ];
+        for (kind, c) in RecordKind::ALL.iter().zip(&self.counts) {
+            let n = c.load(Ordering::Relaxed);
+            if kind.is_definition() && n > 0 {
+                parts.push(format!("{n} {}s", kind.as_str()));
+            }
+        }
+        parts.join(" · ")
     }
 }
 
 impl Drop for CaptureProgress {
     fn drop(&mut self) {
         self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_counter_and_the_line_names_what_was_met() {
+        let p = CaptureProgress {
+            bar: ProgressBar::hidden(),
+            counts: Default::default(),
+        };
+        for (n, kind) in RecordKind::ALL.iter().enumerate() {
+            p.update(*kind, n as u64 + 1, None);
+        }
+        assert_eq!(
+            p.line(),
+            "12 issues · 14 comments · 1 labels · 2 milestones · 3 components · 4 versions"
+        );
     }
 }

@@ -286,3 +286,31 @@ pub trait TrackerWriter: Tracker {
     /// Rust (1.85) does not coerce `Arc<dyn TrackerWriter>` to `Arc<dyn Tracker>`.
     fn reader(self: Arc<Self>) -> Arc<dyn Tracker>;
 }
+
+/// Checks that a credential (a token, an email) can go into an HTTP header and looks like one:
+/// printable ASCII without spaces. A control character would make the HTTP layer refuse (or
+/// panic on) the header; a space or a non-ASCII character (a typographic quote pasted with
+/// the token) would only be answered by a 401 later. `source` (the variable or secret it came
+/// from) is named in the error, and `rule` says what the service expects; the value never is.
+pub(crate) fn check_credential(value: &str, source: &str, rule: &str) -> Result<(), TrackerError> {
+    let len = value.chars().count();
+    let problem = value.chars().enumerate().find_map(|(i, c)| {
+        let what = if c.is_control() {
+            "a control character"
+        } else if c == ' ' {
+            "a space"
+        } else if !c.is_ascii() {
+            "a non-ASCII character"
+        } else {
+            return None;
+        };
+        Some((i + 1, what))
+    });
+    match problem {
+        None => Ok(()),
+        Some((at, what)) => Err(TrackerError::Config(format!(
+            "{source} contains {what} (character {at} of {len}); {rule} printable ASCII \
+             without spaces: set it again, copied without the stray character"
+        ))),
+    }
+}

@@ -143,26 +143,7 @@ pub fn parse_link(link: &str, rel: &str) -> Option<String> {
 /// space or a non-ASCII character (a typographic quote pasted with the token) would only be
 /// answered by a 401 later.
 pub fn check_token(token: &str, source: &str) -> Result<(), TrackerError> {
-    let len = token.chars().count();
-    let problem = token.chars().enumerate().find_map(|(i, c)| {
-        let what = if c.is_control() {
-            "a control character"
-        } else if c == ' ' {
-            "a space"
-        } else if !c.is_ascii() {
-            "a non-ASCII character"
-        } else {
-            return None;
-        };
-        Some((i + 1, what))
-    });
-    match problem {
-        None => Ok(()),
-        Some((at, what)) => Err(TrackerError::Config(format!(
-            "{source} contains {what} (character {at} of {len}); a GitHub token is printable \
-             ASCII without spaces: set it again, copied without the stray character"
-        ))),
-    }
+    crate::tracker::check_credential(token, source, "a GitHub token is")
 }
 
 /// The shared GitHub transport of one tracker.

@@ -91,26 +91,7 @@ impl Credentials {
 /// without spaces. `source` (the variable it came from) is named in the error; the value
 /// never is.
 pub fn check_secret(value: &str, source: &str) -> Result<(), TrackerError> {
-    let len = value.chars().count();
-    let problem = value.chars().enumerate().find_map(|(i, c)| {
-        let what = if c.is_control() {
-            "a control character"
-        } else if c == ' ' {
-            "a space"
-        } else if !c.is_ascii() {
-            "a non-ASCII character"
-        } else {
-            return None;
-        };
-        Some((i + 1, what))
-    });
-    match problem {
-        None => Ok(()),
-        Some((at, what)) => Err(TrackerError::Config(format!(
-            "{source} contains {what} (character {at} of {len}); Jira tokens and emails are \
-             printable ASCII without spaces: set it again, copied without the stray character"
-        ))),
-    }
+    crate::tracker::check_credential(value, source, "Jira tokens and emails are")
 }
 
 /// A response with its body read.
