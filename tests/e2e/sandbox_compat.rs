@@ -18,6 +18,7 @@ use serde_json::Value;
 use crate::util::{bin, http, SandboxProc, SANDBOX_TOKEN};
 
 const OPENAPI_ENV: &str = "BACKTRACK_OPENAPI_JSON";
+const REPLAY_ENV: &str = "BACKTRACK_PYGITHUB_REPLAY";
 const PYTHON_ENV: &str = "BACKTRACK_TEST_PYTHON";
 
 fn repo_root() -> PathBuf {
@@ -167,6 +168,70 @@ async fn sandbox_compat_pygithub() {
     let writes = stats["writes"].as_u64().unwrap_or(0) - writes_before;
     assert_eq!(Some(writes), summary["writes"].as_u64(), "{stats}");
     assert!(writes >= 40, "the write scenarios ran: {writes}");
+}
+
+/// The issue routes GitHub serves that PyGithub's recordings exercise and the sandbox once
+/// answered 404 (issue #20): each must be replayed, and agree.
+const REPLAYED_ROUTES: &[&str] = &[
+    "GET /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
+    "POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
+    "DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions/{reaction_id}",
+    "GET /repos/{owner}/{repo}/issues/events",
+    "GET /repos/{owner}/{repo}/issues/events/{event_id}",
+    "POST /repos/{owner}/{repo}/issues/{issue_number}/assignees",
+    "DELETE /repos/{owner}/{repo}/issues/{issue_number}/assignees",
+    "GET /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by",
+    "POST /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by",
+    "DELETE /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by/{issue_id}",
+    "GET /repos/{owner}/{repo}/issues/{issue_number}/events",
+    "PUT /repos/{owner}/{repo}/issues/{issue_number}/lock",
+    "DELETE /repos/{owner}/{repo}/issues/{issue_number}/lock",
+    "GET /repos/{owner}/{repo}/issues/{issue_number}/reactions",
+    "POST /repos/{owner}/{repo}/issues/{issue_number}/reactions",
+    "DELETE /repos/{owner}/{repo}/issues/{issue_number}/reactions/{reaction_id}",
+    "DELETE /repos/{owner}/{repo}/issues/{issue_number}/sub_issue",
+    "GET /repos/{owner}/{repo}/issues/{issue_number}/sub_issues",
+    "POST /repos/{owner}/{repo}/issues/{issue_number}/sub_issues",
+    "PATCH /repos/{owner}/{repo}/issues/{issue_number}/sub_issues/priority",
+    "GET /repos/{owner}/{repo}/issues/{issue_number}/timeline",
+    "GET /repos/{owner}/{repo}/milestones/{milestone_number}/labels",
+];
+
+/// Real GitHub traffic, recorded by PyGithub's own tests (its sdist's `tests/ReplayData`),
+/// replayed against `backtrack sandbox`: every status GitHub answered must come back the
+/// same, and no issue route GitHub served may answer 404.
+#[tokio::test]
+async fn sandbox_compat_pygithub_replay() {
+    let replay = std::env::var(REPLAY_ENV).unwrap_or_else(|_| {
+        panic!(
+            "{REPLAY_ENV} is not set: run the project's test command, which unpacks PyGithub's \
+             recorded traffic from its sdist into tests/.cache"
+        )
+    });
+    let sb = SandboxProc::start(&["--issues", "150", "--comments", "700", "--seed", "7"]);
+    let out = run(
+        "pygithub_replay.py",
+        &[replay, sb.url.clone(), SANDBOX_TOKEN.to_owned()],
+    )
+    .await;
+    let summary = summary(&out);
+    assert_eq!(summary["mismatches"], 0, "{summary}");
+    assert_eq!(summary["answered_404"], 0, "{summary}");
+    assert!(
+        out.status.success(),
+        "pygithub_replay.py failed: {:?}",
+        out.status
+    );
+    assert!(summary["tests"].as_u64() >= Some(100), "{summary}");
+    assert!(summary["exchanges"].as_u64() >= Some(380), "{summary}");
+    assert_eq!(summary["agreed"], summary["exchanges"]);
+    let routes: Vec<&str> = summary["routes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for r in REPLAYED_ROUTES {
+        assert!(routes.contains(r), "{r} was not replayed: {routes:?}");
+    }
 }
 
 #[tokio::test]

@@ -217,6 +217,63 @@ def main():
     check("POST", f"{r}/issues/{m}/labels", f"{R}/issues/{{issue_number}}/labels", 200,
           ["bug", {"name": "question"}])
 
+    # Issue types, sub-issues, dependencies, lock, reactions, pins, events and the timeline.
+    I = f"{R}/issues/{{issue_number}}"
+    check("GET", f"/orgs/{OWNER}/issue-types", "/orgs/{org}/issue-types", 200)
+    check("GET", f"{r}/issue-types", f"{R}/issue-types", 200)
+    parent = check("POST", f"{r}/issues", f"{R}/issues", 201, {"title": "Parent", "type": "Feature"}) or {}
+    kids = [check("POST", f"{r}/issues", f"{R}/issues", 201, {"title": f"Child {k}"}) or {}
+            for k in range(3)]
+    p_n = parent.get("number", 0)
+    check("GET", f"{r}/issues?type=feature&state=all", f"{R}/issues", 200)
+    check("GET", f"{r}/issues?mentioned=alice", f"{R}/issues", 200)
+    for kid in kids:
+        check("POST", f"{r}/issues/{p_n}/sub_issues", f"{I}/sub_issues", 201,
+              {"sub_issue_id": kid.get("id", 0)})
+    check("PATCH", f"{r}/issues/{p_n}/sub_issues/priority", f"{I}/sub_issues/priority", 200,
+          {"sub_issue_id": kids[2].get("id", 0), "before_id": kids[0].get("id", 0)})
+    check("GET", f"{r}/issues/{p_n}/sub_issues", f"{I}/sub_issues", 200)
+    check("GET", f"{r}/issues/{kids[0].get('number', 0)}/parent", f"{I}/parent", 200)
+    check("DELETE", f"{r}/issues/{p_n}/sub_issue", f"{I}/sub_issue", 200,
+          {"sub_issue_id": kids[1].get("id", 0)})
+    check("POST", f"{r}/issues/{p_n}/sub_issues", f"{I}/sub_issues", 422,
+          {"sub_issue_id": parent.get("id", 0)})
+    check("POST", f"{r}/issues/{p_n}/dependencies/blocked_by", f"{I}/dependencies/blocked_by", 201,
+          {"issue_id": kids[1].get("id", 0)})
+    check("GET", f"{r}/issues/{p_n}/dependencies/blocked_by", f"{I}/dependencies/blocked_by", 200)
+    check("GET", f"{r}/issues/{kids[1].get('number', 0)}/dependencies/blocking",
+          f"{I}/dependencies/blocking", 200)
+    check("PUT", f"{r}/issues/{p_n}/lock", f"{I}/lock", 204, {"lock_reason": "too heated"})
+    check("GET", f"{r}/issues/{p_n}", I, 200)
+    check("PUT", f"{r}/issues/{p_n}/lock", f"{I}/lock", 422, {"lock_reason": "boring"})
+    check("DELETE", f"{r}/issues/{p_n}/lock", f"{I}/lock", 204)
+    check("POST", f"{r}/issues/{p_n}/assignees", f"{I}/assignees", 201, {"assignees": ["alice"]})
+    check("DELETE", f"{r}/issues/{p_n}/assignees", f"{I}/assignees", 200, {"assignees": ["alice"]})
+    react = check("POST", f"{r}/issues/{p_n}/reactions", f"{I}/reactions", 201,
+                  {"content": "rocket"}) or {}
+    check("POST", f"{r}/issues/{p_n}/reactions", f"{I}/reactions", 200, {"content": "rocket"})
+    check("GET", f"{r}/issues/{p_n}/reactions", f"{I}/reactions", 200)
+    check("DELETE", f"{r}/issues/{p_n}/reactions/{react.get('id', 0)}",
+          f"{I}/reactions/{{reaction_id}}", 204)
+    note = check("POST", f"{r}/issues/{p_n}/comments", f"{I}/comments", 201,
+                 {"body": "pin me, @alice"}) or {}
+    C = f"{R}/issues/comments/{{comment_id}}"
+    cr = check("POST", f"{r}/issues/comments/{note.get('id', 0)}/reactions", f"{C}/reactions", 201,
+               {"content": "heart"}) or {}
+    check("GET", f"{r}/issues/comments/{note.get('id', 0)}/reactions", f"{C}/reactions", 200)
+    check("DELETE", f"{r}/issues/comments/{note.get('id', 0)}/reactions/{cr.get('id', 0)}",
+          f"{C}/reactions/{{reaction_id}}", 204)
+    check("PUT", f"{r}/issues/comments/{note.get('id', 0)}/pin", f"{C}/pin", 200)
+    check("GET", f"{r}/issues/{p_n}", I, 200)
+    check("DELETE", f"{r}/issues/comments/{note.get('id', 0)}/pin", f"{C}/pin", 204)
+    check("PATCH", f"{r}/issues/{p_n}", I, 200, {"type": "Bug", "title": "Parent, renamed"})
+    events = check("GET", f"{r}/issues/{p_n}/events", f"{I}/events", 200) or []
+    check("GET", f"{r}/issues/{p_n}/timeline", f"{I}/timeline", 200)
+    check("GET", f"{r}/issues/events?per_page=100", f"{R}/issues/events", 200)
+    if events:
+        check("GET", f"{r}/issues/events/{events[-1]['id']}", f"{R}/issues/events/{{event_id}}", 200)
+    check("GET", f"{r}/milestones/1/labels", f"{R}/milestones/{{milestone_number}}/labels", 200)
+
     # Error bodies, refusals included (GitHub's "Invalid request" and "Validation Failed").
     check("GET", f"{r}/issues/999999", f"{R}/issues/{{issue_number}}", 404)
     check("GET", f"{r}/labels/no-such-label", f"{R}/labels/{{name}}", 404)

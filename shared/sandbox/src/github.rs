@@ -29,6 +29,7 @@
 //!   that branch wait for each other, then proceed one by one — two writers that built on
 //!   the same tip are made to race, deterministically.
 
+mod activity;
 mod comments;
 mod data;
 mod git;
@@ -38,6 +39,7 @@ mod labels;
 mod meta;
 mod milestones;
 mod pacific;
+mod relations;
 mod render;
 mod schema;
 mod state;
@@ -580,6 +582,75 @@ fn router(shared: Arc<Shared>) -> Router {
             .route(
                 &repo("/issues/{number}/labels/{name}"),
                 axum::routing::delete(labels::issue_remove),
+            )
+            .route(&repo("/issues/events"), get(activity::repo_events))
+            .route(&repo("/issues/events/{id}"), get(activity::event))
+            .route(
+                &repo("/issues/{number}/events"),
+                get(activity::issue_events),
+            )
+            .route(&repo("/issues/{number}/timeline"), get(activity::timeline))
+            .route(
+                &repo("/issues/{number}/reactions"),
+                get(activity::issue_reactions).post(activity::issue_react),
+            )
+            .route(
+                &repo("/issues/{number}/reactions/{reaction}"),
+                axum::routing::delete(activity::issue_unreact),
+            )
+            .route(
+                &repo("/issues/comments/{id}/reactions"),
+                get(activity::comment_reactions).post(activity::comment_react),
+            )
+            .route(
+                &repo("/issues/comments/{id}/reactions/{reaction}"),
+                axum::routing::delete(activity::comment_unreact),
+            )
+            .route(
+                &repo("/issues/comments/{id}/pin"),
+                axum::routing::put(activity::pin).delete(activity::unpin),
+            )
+            .route(
+                &repo("/issues/{number}/assignees"),
+                post(relations::assignees_add).delete(relations::assignees_remove),
+            )
+            .route(
+                &repo("/issues/{number}/lock"),
+                axum::routing::put(relations::lock).delete(relations::unlock),
+            )
+            .route(
+                &repo("/issues/{number}/sub_issues"),
+                get(relations::sub_issues).post(relations::sub_issue_add),
+            )
+            .route(
+                &repo("/issues/{number}/sub_issue"),
+                axum::routing::delete(relations::sub_issue_remove),
+            )
+            .route(
+                &repo("/issues/{number}/sub_issues/priority"),
+                axum::routing::patch(relations::sub_issue_priority),
+            )
+            .route(&repo("/issues/{number}/parent"), get(relations::parent))
+            .route(
+                &repo("/issues/{number}/dependencies/blocked_by"),
+                get(relations::blocked_by).post(relations::blocked_by_add),
+            )
+            .route(
+                &repo("/issues/{number}/dependencies/blocked_by/{issue_id}"),
+                axum::routing::delete(relations::blocked_by_remove),
+            )
+            .route(
+                &repo("/issues/{number}/dependencies/blocking"),
+                get(relations::blocking),
+            )
+            .route(&repo("/issue-types"), get(relations::repo_issue_types))
+            .route(
+                &r("/orgs/{org}/issue-types"),
+                get(relations::org_issue_types),
+            )
+            .route(
+                &repo("/milestones/{number}/labels"),
+                get(relations::milestone_labels),
             )
             .route(&repo("/labels"), get(labels::list).post(labels::create))
             .route(

@@ -12,7 +12,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::state::{
-    unix_now, Comment, Issue, Milestone, Pull, State, StateReason, Ts, User, UserKind,
+    unix_now, Comment, EventKind, Issue, Milestone, Pull, State, StateReason, Ts, User, UserKind,
 };
 use super::{pacific, SandboxOptions, DEFAULT_LOGIN};
 
@@ -304,6 +304,13 @@ pub(crate) fn seed(opts: &SandboxOptions) -> State {
             open: !closed,
             state_reason,
             locked: rng.random_bool(0.01),
+            lock_reason: None,
+            issue_type: None,
+            parent: None,
+            sub_issues: Vec::new(),
+            blocked_by: Vec::new(),
+            blocking: Vec::new(),
+            pinned_comment: None,
             comment_ids: Vec::new(),
             created_at: created,
             updated_at: edited.max(closed_at.unwrap_or(created)),
@@ -320,6 +327,24 @@ pub(crate) fn seed(opts: &SandboxOptions) -> State {
     }
     for c in comments {
         st.push_comment(c);
+    }
+    // The history GitHub would list: who closed each closed issue, and when.
+    let mut closings: Vec<(Ts, u64, usize, Option<&'static str>)> = st
+        .issues
+        .iter()
+        .filter_map(|i| {
+            let at = i.closed_at?;
+            Some((
+                at,
+                i.number,
+                i.closed_by?,
+                i.state_reason.map(|r| r.as_str()),
+            ))
+        })
+        .collect();
+    closings.sort_unstable();
+    for (at, number, actor, reason) in closings {
+        st.record(number, actor, EventKind::Closed { reason }, at);
     }
     st.clock = anchor;
     st

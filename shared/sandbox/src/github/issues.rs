@@ -31,6 +31,10 @@ struct Filter {
     milestone: Option<Option<Option<u64>>>,
     assignee: Option<Option<Option<usize>>>,
     creator: Option<Option<usize>>,
+    /// Outer: given; middle: `*` (any type) vs specific; inner: `none` vs a type id.
+    issue_type: Option<Option<Option<u64>>>,
+    /// Lower-cased `@login` that must appear in the body or a comment.
+    mentioned: Option<String>,
     since: Option<i64>,
 }
 
@@ -85,17 +89,35 @@ impl Filter {
                 None => return Ok(None),
             },
         };
+        let issue_type = match q.get("type") {
+            None => None,
+            Some("*") => Some(None),
+            Some("none") => Some(Some(None)),
+            Some(name) => match st.issue_type_by_name(name) {
+                Some(t) => Some(Some(Some(t.id))),
+                None => return Ok(None),
+            },
+        };
+        let mentioned = match q.get("mentioned") {
+            None => None,
+            Some(login) => match st.user_by_login(login) {
+                Some(u) => Some(format!("@{}", st.users[u].login.to_lowercase())),
+                None => return Ok(None),
+            },
+        };
         Ok(Some(Filter {
             state,
             labels,
             milestone,
             assignee,
             creator,
+            issue_type,
+            mentioned,
             since: q.since()?,
         }))
     }
 
-    fn keeps(&self, i: &Issue) -> bool {
+    fn keeps(&self, st: &Store, i: &Issue) -> bool {
         !i.deleted
             && self.state.is_none_or(|open| i.open == open)
             && self.since.is_none_or(|s| i.updated_at >= s)
@@ -115,7 +137,38 @@ impl Filter {
                 Some(Some(Some(u))) => i.assignees.contains(&u),
             }
             && self.creator.is_none_or(|c| c == Some(i.user))
+            && match self.issue_type {
+                None => true,
+                Some(None) => i.issue_type.is_some(),
+                Some(Some(t)) => i.issue_type == t,
+            }
+            && self.mentioned.as_deref().is_none_or(|m| mentions(st, i, m))
     }
+}
+
+/// Whether `@login` (lower-cased, with the `@`) appears as a whole mention in the issue's
+/// body or one of its comments.
+fn mentions(st: &Store, i: &Issue, at: &str) -> bool {
+    let hit = |text: &str| {
+        let lower = text.to_lowercase();
+        lower.match_indices(at).any(|(k, _)| {
+            let before_ok = k == 0
+                || !lower[..k]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_ascii_alphanumeric());
+            let after_ok = !lower[k + at.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '-');
+            before_ok && after_ok
+        })
+    };
+    i.body.as_deref().is_some_and(hit)
+        || i.comment_ids
+            .iter()
+            .filter_map(|c| st.comments.get(c))
+            .any(|c| hit(&c.body))
 }
 
 /// `GET /repos/{owner}/{repo}/issues`.
@@ -140,13 +193,18 @@ pub(crate) async fn list(
             let issues = |(_, n): &(i64, u64)| st.issues.get((*n as usize).wrapping_sub(1));
             let range = st.by_updated.range(from..);
             if desc {
-                paging.take(range.rev().filter_map(issues).filter(|i| filter.keeps(i)))
+                paging.take(
+                    range
+                        .rev()
+                        .filter_map(issues)
+                        .filter(|i| filter.keeps(&st, i)),
+                )
             } else {
-                paging.take(range.filter_map(issues).filter(|i| filter.keeps(i)))
+                paging.take(range.filter_map(issues).filter(|i| filter.keeps(&st, i)))
             }
         }
         Some("comments") => {
-            let mut all: Vec<&Issue> = st.issues.iter().filter(|i| filter.keeps(i)).collect();
+            let mut all: Vec<&Issue> = st.issues.iter().filter(|i| filter.keeps(&st, i)).collect();
             all.sort_by_key(|i| (i.comment_ids.len(), i.created_at, i.number));
             if desc {
                 all.reverse();
@@ -154,11 +212,11 @@ pub(crate) async fn list(
             paging.take(all.into_iter())
         }
         // Numbers follow creation order, so `created` needs no index.
-        _ if desc => paging.take(st.issues.iter().rev().filter(|i| filter.keeps(i))),
-        _ => paging.take(st.issues.iter().filter(|i| filter.keeps(i))),
+        _ if desc => paging.take(st.issues.iter().rev().filter(|i| filter.keeps(&st, i))),
+        _ => paging.take(st.issues.iter().filter(|i| filter.keeps(&st, i))),
     };
     let r = Render::new(&ctx, &st);
-    let body = Value::Array(page.into_iter().map(|i| r.issue(i, false)).collect());
+    let body = Value::Array(page.into_iter().map(|i| r.issue(i)).collect());
     Ok(Reply::ok(&body).with_link(paging.link(&ctx, &q, total)))
 }
 
@@ -170,7 +228,7 @@ pub(crate) async fn get_one(
     let st = sb.read();
     check_repo(&st, &owner, &repo)?;
     let issue = st.issue(number(&n)?)?;
-    Ok(Reply::ok(&Render::new(&ctx, &st).issue(issue, true)))
+    Ok(Reply::ok(&Render::new(&ctx, &st).issue(issue)))
 }
 
 pub(crate) async fn create(
@@ -185,7 +243,7 @@ pub(crate) async fn create(
     check_repo(&st, &owner, &repo)?;
     let n = st.create_issue(change, actor)?;
     let issue = st.issue(n)?;
-    Ok(Reply::created(&Render::new(&ctx, &st).issue(issue, true)))
+    Ok(Reply::created(&Render::new(&ctx, &st).issue(issue)))
 }
 
 pub(crate) async fn update(
@@ -201,7 +259,7 @@ pub(crate) async fn update(
     check_repo(&st, &owner, &repo)?;
     st.update_issue(n, change, actor)?;
     let issue = st.issue(n)?;
-    Ok(Reply::ok(&Render::new(&ctx, &st).issue(issue, true)))
+    Ok(Reply::ok(&Render::new(&ctx, &st).issue(issue)))
 }
 
 /// Sandbox-only: GitHub deletes issues through GraphQL (`deleteIssue`), not REST.
@@ -262,6 +320,7 @@ fn parse_change(v: &Value, create: bool) -> Result<IssueChange, ApiError> {
         .kinds("body", STRING_OR_NULL)
         .kinds("assignee", STRING_OR_NULL)
         .kinds("milestone", INT_STRING_OR_NULL)
+        .kinds("type", STRING_OR_NULL)
         .array_of("labels", STRING_OR_OBJECT)
         .array_of("assignees", if create { STRING } else { STRING_OR_OBJECT })
         .check()?;
@@ -294,6 +353,9 @@ fn parse_change(v: &Value, create: bool) -> Result<IssueChange, ApiError> {
         // The deprecated single-assignee field; its errors name it.
         c.assignees = Some(names(a, "login", "Issue", "assignee")?);
         c.assignee_field = "assignee";
+    }
+    if let Some(t) = o.get("type") {
+        c.issue_type = Some(t.as_str().map(str::to_owned));
     }
     if let Some(m) = o.get("milestone") {
         c.milestone = Some(match m {

@@ -10,7 +10,10 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use super::http::Ctx;
-use super::state::{Comment, Issue, Label, Milestone, State, Ts, UserKind};
+use super::state::{
+    Comment, Event, EventKind, Issue, IssueType, Label, Milestone, Reaction, State, Subject, Ts,
+    UserKind, REACTIONS,
+};
 
 /// RFC 3339 in UTC with second resolution, like GitHub (`2024-01-31T12:00:00Z`).
 pub(crate) fn ts(t: Ts) -> Value {
@@ -210,17 +213,157 @@ impl<'a> Render<'a> {
         })
     }
 
-    fn reactions(url: String) -> Value {
-        json!({"url": url, "total_count": 0, "+1": 0, "-1": 0, "laugh": 0, "hooray": 0,
-               "confused": 0, "heart": 0, "rocket": 0, "eyes": 0})
+    /// The `reactions` rollup of an issue or comment: a count per content.
+    fn reactions(&self, url: String, subject: Subject) -> Value {
+        let on = self.st.reactions_on(subject);
+        let mut m = Map::new();
+        m.insert("url".into(), Value::String(url));
+        m.insert("total_count".into(), on.len().into());
+        for c in REACTIONS {
+            let n = on.iter().filter(|r| r.content == *c).count();
+            m.insert((*c).to_owned(), n.into());
+        }
+        Value::Object(m)
+    }
+
+    /// `reaction`.
+    pub(crate) fn reaction(&self, r: &Reaction) -> Value {
+        json!({
+            "id": r.id,
+            "node_id": node_id("Reaction", r.id),
+            "user": self.user(r.user),
+            "content": r.content,
+            "created_at": ts(r.created_at),
+        })
+    }
+
+    /// `issue-type`.
+    pub(crate) fn issue_type(&self, t: &IssueType) -> Value {
+        json!({
+            "id": t.id,
+            "node_id": node_id("IssueType", t.id),
+            "name": t.name,
+            "description": t.description,
+            "color": t.color,
+            "created_at": ts(self.st.repo_created_at),
+            "updated_at": ts(self.st.repo_created_at),
+            "is_enabled": true,
+        })
+    }
+
+    /// `issue-type-webhook`, the short form events carry.
+    fn issue_type_short(&self, id: u64) -> Value {
+        self.st.issue_type(id).map_or(Value::Null, |t| {
+            json!({"id": t.id, "node_id": node_id("IssueType", t.id), "name": t.name,
+                   "color": t.color, "description": t.description, "is_enabled": true})
+        })
+    }
+
+    /// `issue-reference`: how an event names the other issue of a sub-issue or dependency.
+    fn issue_ref(&self, number: u64) -> Value {
+        let Some(i) = self.st.issues.get((number as usize).wrapping_sub(1)) else {
+            return Value::Null;
+        };
+        json!({
+            "number": i.number,
+            "title": i.title,
+            "state": if i.open { "open" } else { "closed" },
+            "state_reason": i.state_reason.map(|r| r.as_str()),
+            "repository": self.simple_repository(),
+            "issue_type": i.issue_type.map_or(Value::Null, |t| self.issue_type_short(t)),
+        })
+    }
+
+    /// `simple-repository`.
+    fn simple_repository(&self) -> Value {
+        let api = self.repo_api();
+        let mut m = Map::new();
+        for (key, suffix) in REPO_URLS {
+            m.insert((*key).to_owned(), Value::String(format!("{api}{suffix}")));
+        }
+        merge(
+            &mut m,
+            json!({
+                "id": self.st.repo_id,
+                "node_id": node_id("Repository", self.st.repo_id),
+                "name": self.st.repo,
+                "full_name": format!("{}/{}", self.st.owner, self.st.repo),
+                "owner": self.user(self.st.org),
+                "private": false,
+                "html_url": self.repo_web(),
+                "description": "Sandbox repository served by backtrack",
+                "fork": false,
+                "url": api,
+            }),
+        );
+        Value::Object(m)
+    }
+
+    /// `issue-event` (`with_issue`: the repository-wide forms, which embed the issue).
+    pub(crate) fn event(&self, e: &Event, with_issue: bool) -> Value {
+        let mut v = json!({
+            "id": e.id,
+            "node_id": node_id("IssueEvent", e.id),
+            "url": format!("{}/issues/events/{}", self.repo_api(), e.id),
+            "actor": self.user(e.actor),
+            "event": e.kind.name(),
+            "commit_id": null,
+            "commit_url": null,
+            "created_at": ts(e.created_at),
+            "performed_via_github_app": null,
+        });
+        let label = |name: &str, color: &str| json!({"name": name, "color": color});
+        match &e.kind {
+            EventKind::Labeled { name, color } | EventKind::Unlabeled { name, color } => {
+                v["label"] = label(name, color);
+            }
+            EventKind::Assigned { assignee } | EventKind::Unassigned { assignee } => {
+                v["assignee"] = self.user(*assignee);
+                v["assigner"] = self.user(e.actor);
+            }
+            EventKind::Milestoned { title } | EventKind::Demilestoned { title } => {
+                v["milestone"] = json!({"title": title});
+            }
+            EventKind::Renamed { from, to } => v["rename"] = json!({"from": from, "to": to}),
+            EventKind::Closed { reason } => v["state_reason"] = json!(reason),
+            EventKind::Reopened => v["state_reason"] = json!("reopened"),
+            EventKind::Locked { reason } => v["lock_reason"] = json!(reason),
+            EventKind::Unlocked => v["lock_reason"] = Value::Null,
+            EventKind::TypeAdded { to } => v["issue_type"] = self.issue_type_short(*to),
+            EventKind::TypeRemoved { from } => v["issue_type"] = self.issue_type_short(*from),
+            EventKind::TypeChanged { from, to } => {
+                v["issue_type"] = self.issue_type_short(*to);
+                v["prev_issue_type"] = self.issue_type_short(*from);
+            }
+            EventKind::SubIssueAdded { child } | EventKind::SubIssueRemoved { child } => {
+                v["sub_issue"] = self.issue_ref(*child);
+            }
+            EventKind::ParentAdded { parent } | EventKind::ParentRemoved { parent } => {
+                v["parent_issue"] = self.issue_ref(*parent);
+            }
+            EventKind::BlockedByAdded { other } | EventKind::BlockedByRemoved { other } => {
+                v["blocked_by"] = self.issue_ref(*other);
+            }
+            EventKind::BlockingAdded { other } | EventKind::BlockingRemoved { other } => {
+                v["blocking"] = self.issue_ref(*other);
+            }
+        }
+        if with_issue {
+            v["issue"] = self
+                .st
+                .issues
+                .get((e.issue as usize).wrapping_sub(1))
+                .map_or(Value::Null, |i| self.issue(i));
+        }
+        v
     }
 
     fn association(&self, user: usize) -> &'static str {
         self.st.users.get(user).map_or("NONE", |u| u.association)
     }
 
-    /// `issue`; `single` adds what GitHub only returns for one issue (`closed_by`).
-    pub(crate) fn issue(&self, i: &Issue, single: bool) -> Value {
+    /// `issue`, the same in lists and alone (`closed_by` included, as GitHub answers today).
+    pub(crate) fn issue(&self, i: &Issue) -> Value {
         let repo_api = self.repo_api();
         let url = format!("{repo_api}/issues/{}", i.number);
         let web_kind = if i.pull.is_some() { "pull" } else { "issues" };
@@ -250,12 +393,24 @@ impl<'a> Render<'a> {
             "updated_at": ts(i.updated_at),
             "closed_at": ts_opt(i.closed_at),
             "author_association": self.association(i.user),
-            "active_lock_reason": null,
+            "active_lock_reason": i.lock_reason,
             "body": i.body,
-            "reactions": Self::reactions(format!("{url}/reactions")),
+            "closed_by": i.closed_by.map_or(Value::Null, |u| self.user(u)),
+            "reactions": self.reactions(format!("{url}/reactions"), Subject::Issue(i.number)),
             "timeline_url": format!("{url}/timeline"),
             "performed_via_github_app": null,
             "state_reason": i.state_reason.map(|r| r.as_str()),
+            "type": i.issue_type
+                .and_then(|t| self.st.issue_type(t))
+                .map_or(Value::Null, |t| self.issue_type(t)),
+            "sub_issues_summary": self.sub_issues_summary(i),
+            "issue_dependencies_summary": self.dependencies_summary(i),
+            "parent_issue_url": i.parent.map_or(Value::Null, |p| {
+                Value::String(format!("{repo_api}/issues/{p}"))
+            }),
+            "pinned_comment": i.pinned_comment
+                .and_then(|c| self.st.comments.get(&c))
+                .map_or(Value::Null, |c| self.comment(c)),
         });
         if let Some(pr) = &i.pull {
             let pulls = format!("{}/pull/{}", self.repo_web(), i.number);
@@ -268,10 +423,36 @@ impl<'a> Render<'a> {
                 "merged_at": ts_opt(pr.merged_at),
             });
         }
-        if single {
-            v["closed_by"] = i.closed_by.map_or(Value::Null, |u| self.user(u));
-        }
         v
+    }
+
+    /// `sub-issues-summary`: children, closed ones, and the share closed in whole percent.
+    fn sub_issues_summary(&self, i: &Issue) -> Value {
+        let total = i.sub_issues.len();
+        let completed = i
+            .sub_issues
+            .iter()
+            .filter_map(|&c| self.st.issues.get((c as usize).wrapping_sub(1)))
+            .filter(|c| !c.open)
+            .count();
+        let percent = (completed * 100).checked_div(total).unwrap_or(0);
+        json!({"total": total, "completed": completed, "percent_completed": percent})
+    }
+
+    /// `issue-dependencies-summary`: open blockers each way, and all of them.
+    fn dependencies_summary(&self, i: &Issue) -> Value {
+        let open = |ns: &[u64]| {
+            ns.iter()
+                .filter_map(|&n| self.st.issues.get((n as usize).wrapping_sub(1)))
+                .filter(|x| x.open)
+                .count()
+        };
+        json!({
+            "blocked_by": open(&i.blocked_by),
+            "blocking": open(&i.blocking),
+            "total_blocked_by": i.blocked_by.len(),
+            "total_blocking": i.blocking.len(),
+        })
     }
 
     pub(crate) fn comment(&self, c: &Comment) -> Value {
@@ -288,7 +469,7 @@ impl<'a> Render<'a> {
             "updated_at": ts(c.updated_at),
             "body": c.body,
             "author_association": self.association(c.user),
-            "reactions": Self::reactions(format!("{url}/reactions")),
+            "reactions": self.reactions(format!("{url}/reactions"), Subject::Comment(c.id)),
             "performed_via_github_app": null,
         })
     }

@@ -225,6 +225,8 @@ pub(crate) const STRING_OR_NULL: &[Kind] = &[Str, Null];
 pub(crate) const INT_OR_STRING: &[Kind] = &[Integer, Str];
 pub(crate) const INT_STRING_OR_NULL: &[Kind] = &[Integer, Str, Null];
 pub(crate) const STRING_OR_OBJECT: &[Kind] = &[Str, Object];
+pub(crate) const INTEGER: &[Kind] = &[Integer];
+pub(crate) const BOOLEAN: &[Kind] = &[Kind::Boolean];
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::http::ApiError;
 
 mod comments;
+mod events;
+mod relations;
 mod taxonomy;
+
+pub(crate) use events::{Event, EventKind};
+pub(crate) use relations::{IssueType, Reaction, Subject, LOCK_REASONS, REACTIONS};
 
 /// Unix seconds.
 pub(crate) type Ts = i64;
@@ -127,6 +132,20 @@ pub(crate) struct Issue {
     pub open: bool,
     pub state_reason: Option<StateReason>,
     pub locked: bool,
+    /// `off-topic`, `too heated`, `resolved` or `spam` while locked with a reason.
+    pub lock_reason: Option<String>,
+    /// The issue type's id (see [`State::issue_types`]).
+    pub issue_type: Option<u64>,
+    /// The parent's number when this is a sub-issue.
+    pub parent: Option<u64>,
+    /// Sub-issue numbers in their priority order.
+    pub sub_issues: Vec<u64>,
+    /// Numbers of the issues blocking this one, in the order they were added.
+    pub blocked_by: Vec<u64>,
+    /// Numbers of the issues this one blocks (the other side of `blocked_by`).
+    pub blocking: Vec<u64>,
+    /// The comment pinned to the issue.
+    pub pinned_comment: Option<u64>,
     /// Ids of live comments, ascending (= creation order).
     pub comment_ids: Vec<u64>,
     pub created_at: Ts,
@@ -160,6 +179,8 @@ pub(crate) struct IssueChange {
     /// an error about them names.
     pub assignee_field: &'static str,
     pub milestone: Option<Option<u64>>,
+    /// An issue type by name; `Some(None)` removes it.
+    pub issue_type: Option<Option<String>>,
 }
 
 impl Default for IssueChange {
@@ -173,6 +194,7 @@ impl Default for IssueChange {
             assignees: None,
             assignee_field: "assignees",
             milestone: None,
+            issue_type: None,
         }
     }
 }
@@ -209,6 +231,15 @@ pub(crate) struct State {
     pub clock: Ts,
     /// The repository's git objects and refs (the Git Data API).
     pub git: super::git::GitDb,
+    /// The organisation's issue types.
+    pub issue_types: Vec<IssueType>,
+    /// Issue events, oldest first; an event's id is its index plus `event_id_base`.
+    pub events: Vec<Event>,
+    event_id_base: u64,
+    /// Reactions by id, and each subject's reaction ids in creation order.
+    pub reactions: BTreeMap<u64, Reaction>,
+    pub reactions_by_subject: HashMap<Subject, Vec<u64>>,
+    next_reaction_id: u64,
 }
 
 pub(crate) fn unix_now() -> Ts {
@@ -249,6 +280,12 @@ impl State {
             live_issues: 0,
             clock: 0,
             git: super::git::GitDb::empty("main"),
+            issue_types: relations::default_issue_types(repo_id),
+            events: Vec::new(),
+            event_id_base: repo_id * 100_000,
+            reactions: BTreeMap::new(),
+            reactions_by_subject: HashMap::new(),
+            next_reaction_id: repo_id * 1_000,
         }
     }
 
@@ -451,6 +488,13 @@ impl State {
             open: true,
             state_reason: None,
             locked: false,
+            lock_reason: None,
+            issue_type: None,
+            parent: None,
+            sub_issues: Vec::new(),
+            blocked_by: Vec::new(),
+            blocking: Vec::new(),
+            pinned_comment: None,
             comment_ids: Vec::new(),
             created_at: ts,
             updated_at: ts,
@@ -459,9 +503,15 @@ impl State {
             pull: None,
             deleted: false,
         };
+        let before = blank.clone();
         let issue = self.apply_change(blank, change, ts, actor)?;
         self.clock = ts;
+        let mut events = self.taxonomy_events(&before, &issue);
+        events.extend(events::of_change(&before, &issue));
         self.push_issue(issue);
+        for kind in events {
+            self.record(number, actor, kind, ts);
+        }
         Ok(number)
     }
 
@@ -481,7 +531,12 @@ impl State {
         if new != old {
             new.updated_at = ts;
             self.clock = ts;
+            let mut events = self.taxonomy_events(&old, &new);
+            events.extend(events::of_change(&old, &new));
             self.replace_issue(new);
+            for kind in events {
+                self.record(number, actor, kind, ts);
+            }
         }
         Ok(())
     }
@@ -540,7 +595,20 @@ impl State {
                 }
             }
         }
+        let issue_type = match &change.issue_type {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(name)) if name.trim().is_empty() => Some(None),
+            Some(Some(name)) => Some(Some(
+                self.issue_type_by_name(name)
+                    .ok_or_else(|| ApiError::invalid_value("Issue", "type", name))?
+                    .id,
+            )),
+        };
         // Validation done: from here on nothing fails.
+        if let Some(t) = issue_type {
+            issue.issue_type = t;
+        }
         if let Some(names) = change.labels {
             issue.labels = self.resolve_labels(&names);
         }

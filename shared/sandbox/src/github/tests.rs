@@ -12,6 +12,7 @@ use super::{Sandbox, SandboxOptions};
 use crate::ServerOptions;
 
 mod git;
+mod model;
 mod users;
 mod validation;
 mod writes;

@@ -70,7 +70,11 @@ impl State {
         self.comments_by_updated.remove(&(c.updated_at, id));
         if let Some(i) = self.issues.get_mut(slot(c.issue)) {
             i.comment_ids.retain(|&x| x != id);
+            if i.pinned_comment == Some(id) {
+                i.pinned_comment = None;
+            }
         }
+        self.drop_reactions(super::Subject::Comment(id));
         let ts = self.next_ts();
         self.clock = ts;
         self.touch_issue(c.issue, ts);
