@@ -336,6 +336,12 @@ pub enum Field {
     StartDate,
     /// Jira: a version's release date.
     ReleaseDate,
+    /// GitHub: why an issue's conversation is locked.
+    LockReason,
+    /// GitHub: the id of the comment pinned to an issue.
+    PinnedComment,
+    /// GitHub: an issue's reaction counts (`{"+1": 2}`).
+    Reactions,
 }
 
 impl Field {
@@ -374,6 +380,9 @@ impl Field {
             Field::Archived => "Archived",
             Field::StartDate => "Start date",
             Field::ReleaseDate => "Release date",
+            Field::LockReason => "Lock reason",
+            Field::PinnedComment => "Pinned comment",
+            Field::Reactions => "Reactions",
         }
     }
 
@@ -428,6 +437,9 @@ impl Field {
             Field::Archived => "archived",
             Field::StartDate => "start_date",
             Field::ReleaseDate => "release_date",
+            Field::LockReason => "lock_reason",
+            Field::PinnedComment => "pinned_comment",
+            Field::Reactions => "reactions",
         }
     }
 }

@@ -207,8 +207,40 @@ pub struct Issue {
     pub updated_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     pub html_url: Option<String>,
+    /// GitHub's issue model beyond the fields above (type, sub-issue parent, lock reason,
+    /// pinned comment, reactions). Left out of the canonical form when empty, so records
+    /// without any of it keep their bytes (and blob ids).
+    #[serde(default, skip_serializing_if = "IssueModel::is_empty")]
+    pub model: IssueModel,
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub raw: serde_json::Value,
+}
+
+/// What an issue carries besides its own fields, each read from the issues listing itself
+/// (no request of its own).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueModel {
+    /// The issue type's name (`Bug`, `Task`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_type: Option<String>,
+    /// The parent's number when this is a sub-issue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<u64>,
+    /// Why the conversation is locked (`off-topic`, `too heated`, `resolved`, `spam`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_reason: Option<String>,
+    /// The id of the comment pinned to the issue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_comment: Option<u64>,
+    /// Reaction counts by content (`+1`, `heart`…), zeros left out.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub reactions: std::collections::BTreeMap<String, u64>,
+}
+
+impl IssueModel {
+    pub fn is_empty(&self) -> bool {
+        *self == IssueModel::default()
+    }
 }
 
 /// A comment on an issue or pull request.

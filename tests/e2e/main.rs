@@ -15,6 +15,7 @@ mod functions;
 mod gitstore;
 mod incremental;
 mod integrity;
+mod issue_model;
 mod jira;
 mod jira_sandbox;
 mod lifecycle;

@@ -626,6 +626,8 @@ fn what_changed(entry: &IssueEntry, changes: &[Change]) -> String {
             Field::DueDate => "due date",
             Field::EpicLink => "epic link",
             Field::StoryPoints => "story points",
+            Field::LockReason => "lock reason",
+            Field::PinnedComment => "pinned comment",
             other => other.as_str(),
         };
         if !parts.iter().any(|p| p == name) {

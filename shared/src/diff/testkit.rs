@@ -78,6 +78,7 @@ impl Builder {
                 updated_at: at(0),
                 closed_at: None,
                 html_url: Some(format!("https://github.com/acme/widgets/issues/{number}")),
+                model: Default::default(),
                 raw: serde_json::Value::Null,
             },
         );

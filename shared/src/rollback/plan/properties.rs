@@ -374,6 +374,7 @@ fn new_issue(number: u64, title: &str, day: i64) -> Issue {
         updated_at: at(day),
         closed_at: None,
         html_url: None,
+        model: Default::default(),
         raw: serde_json::Value::Null,
     }
 }

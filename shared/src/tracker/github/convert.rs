@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::record::{Comment, Issue, Label, Milestone, MilestoneRef, State};
+use crate::record::{Comment, Issue, IssueModel, Label, Milestone, MilestoneRef, State};
 use crate::tracker::TrackerError;
 
 fn bad(path: &str, detail: String) -> TrackerError {
@@ -77,11 +77,71 @@ pub fn milestone_copy(mut milestone: Value) -> Value {
     milestone
 }
 
+/// Parts of an issue that change without its `updated_at` moving: other issues' states
+/// (a sub-issue or blocker closing), another object's edits (the pinned comment's body) and
+/// reactions. Kept in the raw copy they would make an incremental capture (which re-reads
+/// only updated issues) differ from a full one, so the copy keeps what is stable: totals of
+/// sub-issues and dependencies (which change with the issue), the pinned comment's id. The
+/// reaction counts live in [`IssueModel::reactions`] instead.
+fn stable_copy(raw: &mut Value) -> IssueModel {
+    let reactions = raw
+        .get("reactions")
+        .and_then(Value::as_object)
+        .map(|r| {
+            r.iter()
+                .filter(|(k, _)| *k != "url" && *k != "total_count")
+                .filter_map(|(k, v)| Some((k.clone(), v.as_u64().filter(|&n| n > 0)?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let pinned_comment = raw
+        .get("pinned_comment")
+        .and_then(|c| c.get("id"))
+        .and_then(Value::as_u64);
+    let model = IssueModel {
+        issue_type: raw
+            .get("type")
+            .and_then(|t| t.get("name"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        parent: raw
+            .get("parent_issue_url")
+            .and_then(Value::as_str)
+            .and_then(|u| u.rsplit('/').next())
+            .and_then(|n| n.parse().ok()),
+        lock_reason: opt_str(raw, "active_lock_reason"),
+        pinned_comment,
+        reactions,
+    };
+    if let Some(o) = raw.as_object_mut() {
+        o.remove("reactions");
+        if let Some(s) = o
+            .get_mut("sub_issues_summary")
+            .and_then(Value::as_object_mut)
+        {
+            s.remove("completed");
+            s.remove("percent_completed");
+        }
+        if let Some(s) = o
+            .get_mut("issue_dependencies_summary")
+            .and_then(Value::as_object_mut)
+        {
+            s.remove("blocked_by");
+            s.remove("blocking");
+        }
+        if let Some(id) = pinned_comment {
+            o.insert("pinned_comment".into(), serde_json::json!({ "id": id }));
+        }
+    }
+    model
+}
+
 /// One element of an issues listing.
 pub fn issue(mut raw: Value, path: &str) -> Result<Issue, TrackerError> {
     if let Some(m) = raw.get_mut("milestone") {
         *m = milestone_copy(m.take());
     }
+    let model = stable_copy(&mut raw);
     let mut labels: Vec<String> = raw
         .get("labels")
         .and_then(Value::as_array)
@@ -129,6 +189,7 @@ pub fn issue(mut raw: Value, path: &str) -> Result<Issue, TrackerError> {
         updated_at: req_time(&raw, "updated_at", path)?,
         closed_at: opt_time(&raw, "closed_at"),
         html_url: opt_str(&raw, "html_url"),
+        model,
         raw,
     })
 }

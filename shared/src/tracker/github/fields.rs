@@ -155,14 +155,49 @@ fn issue_fields(r: RecordRef<'_>) -> Vec<(Field, Val<'_>)> {
             },
         ),
         (Field::Locked, Val::Plain(json!(i.locked))),
+        (
+            Field::LockReason,
+            Val::opt_str(i.model.lock_reason.as_deref()),
+        ),
+        (
+            Field::IssueType,
+            Val::opt_str(i.model.issue_type.as_deref()),
+        ),
+        (Field::Parent, Val::Plain(parent(i))),
+        (
+            Field::PinnedComment,
+            Val::Plain(i.model.pinned_comment.map_or(Value::Null, |c| json!(c))),
+        ),
+        (Field::Reactions, Val::Plain(reactions(i))),
     ]
+}
+
+/// A sub-issue's parent as people write it (`#12`).
+fn parent(i: &Issue) -> Value {
+    i.model
+        .parent
+        .map_or(Value::Null, |p| Value::String(format!("#{p}")))
+}
+
+/// Reaction counts as one line (`+1 ×2, heart ×1`), null when there are none.
+fn reactions(i: &Issue) -> Value {
+    if i.model.reactions.is_empty() {
+        return Value::Null;
+    }
+    let counts: Vec<String> = i
+        .model
+        .reactions
+        .iter()
+        .map(|(k, n)| format!("{k} ×{n}"))
+        .collect();
+    Value::String(counts.join(", "))
 }
 
 fn issue_whole(r: RecordRef<'_>) -> Value {
     let RecordRef::Issue(i) = r else {
         return Value::Null;
     };
-    json!({
+    let mut whole = json!({
         "number": i.number,
         "title": i.title,
         "state": i.state.as_str(),
@@ -174,7 +209,20 @@ fn issue_whole(r: RecordRef<'_>) -> Value {
         "locked": i.locked,
         "pull_request": i.pull_request,
         "author": i.author,
-    })
+    });
+    // The issue model's parts only where set, so issues without them read as before.
+    let extra = [
+        ("lock_reason", opt_str(i.model.lock_reason.as_deref())),
+        ("issue_type", opt_str(i.model.issue_type.as_deref())),
+        ("parent", parent(i)),
+        ("reactions", reactions(i)),
+    ];
+    for (key, value) in extra {
+        if !value.is_null() {
+            whole[key] = value;
+        }
+    }
+    whole
 }
 
 /// A JSON scalar as people read it: strings bare, null as `(none)`.
@@ -219,7 +267,20 @@ fn issue_lines(v: &Value) -> Vec<(String, &'static str)> {
         out.push((m, "milestone"));
     }
     if get("locked") == Value::Bool(true) {
-        out.push(("yes".to_string(), "locked"));
+        let why = match get("lock_reason") {
+            Value::String(r) => format!("yes ({r})"),
+            _ => "yes".to_string(),
+        };
+        out.push((why, "locked"));
+    }
+    for (key, name) in [
+        ("issue_type", "type"),
+        ("parent", "parent"),
+        ("reactions", "reactions"),
+    ] {
+        if let Value::String(v) = get(key) {
+            out.push((v, name));
+        }
     }
     if let Value::String(a) = get("author") {
         out.push((format!("@{a}"), "author"));

@@ -1,0 +1,130 @@
+//! Issue #20: GitHub's issue model beyond an issue's own fields — type, sub-issue parent,
+//! lock reason, pinned comment, reactions — captured from the issues listing at no extra
+//! request, diffed in text, Markdown and JSON, and kept exact by incremental snapshots.
+
+use serde_json::{json, Value};
+
+use crate::snapshot::records_text;
+use crate::util::{SandboxProc, User};
+
+const SCOPE: &str = "github:acme/widgets";
+const REPO: &str = "/repos/acme/widgets";
+
+fn snapshot(user: &User, extra: &[&str]) -> Value {
+    let mut args = vec!["--json", "snapshot", "create", SCOPE];
+    args.extend_from_slice(extra);
+    user.run(&args).ok().json()
+}
+
+fn write(sb: &SandboxProc, method: &str, path: &str, body: Value) -> Value {
+    let (status, reply) = sb.api(method, &format!("{REPO}{path}"), Some(body));
+    assert!(
+        (200..300).contains(&status),
+        "{method} {path}: {status} {reply}"
+    );
+    reply
+}
+
+#[test]
+fn issue_model_is_captured_diffed_and_incremental_stays_exact() {
+    let sb = SandboxProc::start(&["--issues", "30", "--comments", "60", "--seed", "20"]);
+    let user = User::new(&sb);
+    let first = snapshot(&user, &[]);
+    let quiet = snapshot(&user, &[]);
+
+    let id = |n: u64| sb.api("GET", &format!("{REPO}/issues/{n}"), None).1["id"].clone();
+    write(&sb, "PATCH", "/issues/3", json!({"type": "Bug"}));
+    write(
+        &sb,
+        "POST",
+        "/issues/1/sub_issues",
+        json!({"sub_issue_id": id(4)}),
+    );
+    write(&sb, "PUT", "/issues/5/lock", json!({"lock_reason": "spam"}));
+    let (_, comments) = sb.api("GET", &format!("{REPO}/issues/comments?per_page=1"), None);
+    let pinned = comments[0]["id"].as_u64().unwrap();
+    let pinned_on: u64 = comments[0]["issue_url"]
+        .as_str()
+        .and_then(|u| u.rsplit('/').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    write(
+        &sb,
+        "PUT",
+        &format!("/issues/comments/{pinned}/pin"),
+        json!({}),
+    );
+    write(
+        &sb,
+        "POST",
+        "/issues/6/reactions",
+        json!({"content": "rocket"}),
+    );
+    // Reactions leave `updated_at` alone on GitHub; the PATCH makes #6 part of the window.
+    write(&sb, "PATCH", "/issues/6", json!({"title": "Reacted to"}));
+
+    let second = snapshot(&user, &[]);
+    assert_eq!(second["mode"], "incremental", "{second}");
+    // Nothing but the listings: the model's parts cost no request of their own.
+    assert_eq!(second["requests"], quiet["requests"], "{second}\n{quiet}");
+    let full = snapshot(&user, &["--full"]);
+    let a = records_text(&user, second["id"].as_str().unwrap(), &sb.url);
+    let b = records_text(&user, full["id"].as_str().unwrap(), &sb.url);
+    assert_eq!(a, b, "incremental and full captures differ");
+
+    let from = first["id"].as_str().unwrap();
+    let to = second["id"].as_str().unwrap();
+    let json_diff = user
+        .run(&[
+            "diff", SCOPE, "--from", from, "--to", to, "--format", "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(json_diff["schema_version"], 1);
+    let changes = json_diff["changes"].as_array().unwrap();
+    let change = |issue: u64, field: &str| {
+        changes
+            .iter()
+            .find(|c| c["issue"] == issue && c["field"] == field)
+            .unwrap_or_else(|| panic!("no {field} change on #{issue}: {json_diff}"))
+            .clone()
+    };
+    assert_eq!(change(3, "issue_type")["after"], "Bug");
+    assert_eq!(change(4, "parent")["after"], "#1");
+    assert_eq!(change(5, "lock_reason")["after"], "spam");
+    assert_eq!(change(5, "locked")["after"], true);
+    assert_eq!(change(pinned_on, "pinned_comment")["after"], pinned);
+    assert_eq!(change(6, "reactions")["after"], "rocket ×1");
+
+    let text = user
+        .run(&["diff", SCOPE, "--from", from, "--to", to])
+        .ok()
+        .stdout;
+    for needle in [
+        "Issue type",
+        "+ Bug",
+        "Parent",
+        "+ #1",
+        "Lock reason",
+        "+ spam",
+    ] {
+        assert!(text.contains(needle), "text diff lacks {needle:?}:\n{text}");
+    }
+    let md = user
+        .run(&[
+            "diff", SCOPE, "--from", from, "--to", to, "--format", "markdown",
+        ])
+        .ok()
+        .stdout;
+    for needle in [
+        "issue type",
+        "parent",
+        "lock reason",
+        "pinned comment",
+        "+Bug",
+        "+#1",
+        "+spam",
+    ] {
+        assert!(md.contains(needle), "Markdown diff lacks {needle:?}:\n{md}");
+    }
+}
