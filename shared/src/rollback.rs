@@ -154,6 +154,12 @@ impl fmt::Display for Change {
                 crate::sanitize::visible(from.as_deref().unwrap_or("none")),
                 crate::sanitize::visible(to.as_deref().unwrap_or("none"))
             ),
+            Change::IssueType { from, to } => write!(
+                f,
+                "type       {} → {}",
+                crate::sanitize::visible(from.as_deref().unwrap_or("none")),
+                crate::sanitize::visible(to.as_deref().unwrap_or("none"))
+            ),
         }
     }
 }

@@ -128,3 +128,72 @@ fn issue_model_is_captured_diffed_and_incremental_stays_exact() {
         assert!(md.contains(needle), "Markdown diff lacks {needle:?}:\n{md}");
     }
 }
+
+/// Rollback writes the issue type back inside the issue's one PATCH, and its preview names
+/// what the issue model holds that it does not restore (a sub-issue's parent, reactions).
+#[test]
+fn rollback_restores_issue_types_and_names_what_it_cannot() {
+    let sb = SandboxProc::start(&["--issues", "20", "--comments", "30", "--seed", "21"]);
+    let user = User::new(&sb);
+    write(&sb, "PATCH", "/issues/2", json!({"type": "Task"}));
+    user.run(&["snapshot", "create", SCOPE, "--name", "good"])
+        .ok();
+    let id = |n: u64| sb.api("GET", &format!("{REPO}/issues/{n}"), None).1["id"].clone();
+    write(&sb, "PATCH", "/issues/2", json!({"type": "Bug"}));
+    write(&sb, "PATCH", "/issues/3", json!({"type": "Feature"}));
+    write(
+        &sb,
+        "POST",
+        "/issues/1/sub_issues",
+        json!({"sub_issue_id": id(4)}),
+    );
+    write(
+        &sb,
+        "POST",
+        "/issues/6/reactions",
+        json!({"content": "heart"}),
+    );
+
+    let preview = user
+        .run(&["--json", "rollback", SCOPE, "--to", "good"])
+        .ok()
+        .json();
+    let ops = preview["plan"]["ops"].as_array().unwrap();
+    assert_eq!(ops.len(), 2, "one PATCH per retyped issue: {preview}");
+    let lost: Vec<&str> = preview["plan"]["irrecoverable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["key"].as_str())
+        .collect();
+    assert!(
+        lost.contains(&"issue:4") && lost.contains(&"issue:6"),
+        "{preview}"
+    );
+    let text = user.run(&["rollback", SCOPE, "--to", "good"]).ok().stdout;
+    assert!(text.contains("type       Bug → Task"), "{text}");
+    assert!(
+        text.contains("#4 has #1 as parent (was no parent)"),
+        "{text}"
+    );
+
+    let w0 = sb.stats()["writes"].as_u64().unwrap();
+    let report = user
+        .run(&[
+            "--json",
+            "rollback",
+            SCOPE,
+            "--to",
+            "good",
+            "--execute",
+            "--yes",
+            "--write-interval-ms",
+            "0",
+        ])
+        .ok()
+        .json();
+    assert_eq!(report["executed"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(sb.stats()["writes"].as_u64().unwrap() - w0, 2);
+    let ty = |n: u64| sb.api("GET", &format!("{REPO}/issues/{n}"), None).1["type"]["name"].clone();
+    assert_eq!((ty(2), ty(3)), (json!("Task"), Value::Null));
+}

@@ -26,10 +26,12 @@ pub enum Field {
     Assignees,
     Milestone,
     Comments,
+    /// GitHub: the issue type.
+    Type,
 }
 
 impl Field {
-    pub const ALL: [Field; 7] = [
+    pub const ALL: [Field; 8] = [
         Field::Title,
         Field::Body,
         Field::State,
@@ -37,6 +39,7 @@ impl Field {
         Field::Assignees,
         Field::Milestone,
         Field::Comments,
+        Field::Type,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Field {
             Field::Assignees => "assignees",
             Field::Milestone => "milestone",
             Field::Comments => "comments",
+            Field::Type => "type",
         }
     }
 }

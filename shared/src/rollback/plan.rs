@@ -514,6 +514,7 @@ pub fn plan(
                 changes: patch,
             });
         }
+        model_losses(issue, current, &mut out.irrecoverable);
         if current.locked != issue.locked {
             out.irrecoverable.push(Irrecoverable {
                 key: format!("issue:{}", issue.number),
@@ -638,7 +639,60 @@ fn issue_patch(
             });
         }
     }
+    if wants(Field::Type) && current.model.issue_type != target.model.issue_type {
+        changes.push(Change::IssueType {
+            from: current.model.issue_type.clone(),
+            to: target.model.issue_type.clone(),
+        });
+    }
     changes
+}
+
+/// What the issue model holds that a rollback does not write back, each named with why.
+fn model_losses(target: &Issue, current: &Issue, out: &mut Vec<Irrecoverable>) {
+    let (t, c) = (&target.model, &current.model);
+    let n = target.number;
+    let mut lose = |what: String, reason: &str| {
+        out.push(Irrecoverable {
+            key: format!("issue:{n}"),
+            what,
+            reason: reason.into(),
+        })
+    };
+    if t.parent != c.parent {
+        let show = |p: Option<u64>| p.map_or("no parent".to_string(), |p| format!("#{p}"));
+        lose(
+            format!(
+                "#{n} has {} as parent (was {})",
+                show(c.parent),
+                show(t.parent)
+            ),
+            "sub-issue links are not restored yet; move it on GitHub",
+        );
+    }
+    if t.lock_reason != c.lock_reason && current.locked == target.locked {
+        lose(
+            format!(
+                "#{n} is locked as {} (was {})",
+                c.lock_reason.as_deref().unwrap_or("no reason"),
+                t.lock_reason.as_deref().unwrap_or("no reason")
+            ),
+            "a lock reason is not restored; unlock and lock it again on GitHub",
+        );
+    }
+    if t.pinned_comment != c.pinned_comment {
+        lose(
+            format!("#{n} has another pinned comment"),
+            "pins are not restored; pin the comment again on GitHub",
+        );
+    }
+    if t.reactions != c.reactions {
+        lose(
+            format!("#{n} has other reactions"),
+            "a reaction belongs to the person who left it, and a token can only add or \
+             remove its own",
+        );
+    }
 }
 
 fn plan_comments(
@@ -816,6 +870,7 @@ mod tests {
                 Change::Labels { .. } => "labels",
                 Change::Assignees { .. } => "assignees",
                 Change::Milestone { .. } => "milestone",
+                Change::IssueType { .. } => "type",
             })
             .collect();
         assert_eq!(

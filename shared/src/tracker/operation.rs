@@ -45,6 +45,11 @@ pub enum Change {
         from: Option<String>,
         to: Option<String>,
     },
+    /// GitHub: the issue type, by name (`None` removes it).
+    IssueType {
+        from: Option<String>,
+        to: Option<String>,
+    },
 }
 
 /// One write against the tracker.

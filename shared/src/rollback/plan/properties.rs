@@ -272,7 +272,9 @@ impl Model {
                             };
                         }
                         Change::Assignees { to, .. } => i.issue.assignees = to.clone(),
-                        Change::Labels { .. } | Change::Milestone { .. } => {}
+                        Change::Labels { .. }
+                        | Change::Milestone { .. }
+                        | Change::IssueType { .. } => {}
                     }
                 }
                 if let Some(l) = labels {

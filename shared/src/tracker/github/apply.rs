@@ -216,6 +216,9 @@ impl GitHubTracker {
                             };
                             body.insert("milestone".into(), value);
                         }
+                        Change::IssueType { to, .. } => {
+                            body.insert("type".into(), json!(to));
+                        }
                     }
                 }
                 client
