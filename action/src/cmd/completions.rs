@@ -32,6 +32,12 @@ fn shown(full: &Command) -> Command {
     if let Some(about) = full.get_about() {
         cmd = cmd.about(about.clone());
     }
+    if let Some(long_about) = full.get_long_about() {
+        cmd = cmd.long_about(long_about.clone());
+    }
+    if full.is_propagate_version_set() {
+        cmd = cmd.propagate_version(true);
+    }
     if let Some(version) = full.get_version() {
         cmd = cmd.version(version.to_owned());
     }
