@@ -329,7 +329,7 @@ fn aws_copy_folder_to_s3_killed_midway_converges_and_copies_back() {
         aws.catalog.as_str(),
     ];
 
-    // Killed midway: SIGKILL while it writes.
+    // Killed midway: SIGKILL as soon as the destination holds its first blobs.
     let mut args = vec!["copy", SCOPE];
     args.extend(to);
     let mut child = alice
@@ -339,27 +339,34 @@ fn aws_copy_folder_to_s3_killed_midway_converges_and_copies_back() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dest = rt.block_on(aws.archive());
     let started = Instant::now();
-    let mut killed_midway = false;
-    while started.elapsed() < Duration::from_millis(1500) {
-        if child.try_wait().unwrap().is_some() {
+    loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the copy finished before it could be killed: make the repository larger"
+        );
+        let blobs = rt.block_on(dest.raw_store().list("blobs/")).unwrap();
+        if !blobs.is_empty() {
             break;
         }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    if child.try_wait().unwrap().is_none() {
-        child.kill().unwrap();
-        killed_midway = true;
-    }
-    child.wait().unwrap();
-    if killed_midway {
-        let partial = aws.run(&["--json", "snapshot", "list", SCOPE]).ok().json();
-        eprintln!(
-            "killed after {:?} with {} of 2 snapshots copied",
-            started.elapsed(),
-            partial.as_array().unwrap().len()
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no blob copied"
         );
+        std::thread::sleep(Duration::from_millis(10));
     }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial = aws.run(&["--json", "snapshot", "list", SCOPE]).ok().json();
+    assert!(
+        partial.as_array().unwrap().len() < 2,
+        "killed midway, not after: {partial}"
+    );
 
     let mut json_args = vec!["--json", "copy", SCOPE];
     json_args.extend(to);
@@ -376,11 +383,7 @@ fn aws_copy_folder_to_s3_killed_midway_converges_and_copies_back() {
         .run(&["--json", "snapshot", "list", SCOPE])
         .ok()
         .json();
-    assert_eq!(
-        ids(&theirs),
-        ids(&ours),
-        "converged (killed midway: {killed_midway})"
-    );
+    assert_eq!(ids(&theirs), ids(&ours), "converged");
     aws.run(&["verify", "--all"]).ok();
     // A third run has nothing to do.
     let third = alice
