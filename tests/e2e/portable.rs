@@ -412,3 +412,37 @@ fn aws_copy_folder_to_s3_killed_midway_converges_and_copies_back() {
         back.run(&args).ok().json()["changes"]
     );
 }
+
+/// The same contract into the archive branch of a repository (`git://`), through the
+/// sandbox's Git Data API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gitstore_conformance_portable_folder_to_git() {
+    use backtrack::config::GitTarget;
+    use backtrack::git::{GitArchive, GitOptions};
+    use backtrack::tracker::WritePace;
+
+    let sandbox = SandboxProc::start(&["--issues", "1", "--comments", "0"]);
+    let git = |branch: &str| {
+        let g = GitArchive::open(
+            &GitTarget {
+                owner: "acme".into(),
+                repo: "widgets".into(),
+                branch: branch.into(),
+            },
+            &GitOptions {
+                api_url: sandbox.url.clone(),
+                token: Some(crate::util::SANDBOX_TOKEN.to_string()),
+                pace: WritePace::unpaced(),
+            },
+        )
+        .unwrap();
+        Archive::new(g.store, g.catalog)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    backtrack::conformance::portable(
+        folder_pair(dir.path()),
+        git("portable-import"),
+        git("portable-copy"),
+    )
+    .await;
+}

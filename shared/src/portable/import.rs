@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, FuturesUnordered, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::blob;
@@ -34,6 +34,8 @@ use super::{fingerprint, OnDuplicate, SnapshotRecord};
 
 /// Blob copies in flight during `copy`.
 const COPIES_IN_FLIGHT: usize = 16;
+/// Blob writes in flight during `import`.
+const WRITES_IN_FLIGHT: usize = 16;
 
 /// How an import or copy runs.
 #[derive(Debug, Clone, Default)]
@@ -488,25 +490,36 @@ async fn write_file(
     };
     let mut reader = open(path, name)?;
     let mut next = plan.iter();
+    // Blob writes in flight; drained before each snapshot's manifest.
+    let mut puts = FuturesUnordered::new();
+    let settle = |done: Option<Result<Option<u64>>>, report: &mut TransferReport| -> Result<()> {
+        if let Some(len) = done.transpose()?.flatten() {
+            report.blobs_written += 1;
+            report.bytes_written += len;
+        }
+        Ok(())
+    };
     loop {
         match reader.next_frame()? {
             Frame::Blob { id, bytes } => {
                 if !needed.contains(&id) {
                     continue;
                 }
-                let stored = blob::compress(&bytes);
-                let len = stored.len() as u64;
-                if dest
-                    .store
-                    .put_deferred(&id.key(), Bytes::from(stored))
-                    .await?
-                    == PutOutcome::Written
-                {
-                    report.blobs_written += 1;
-                    report.bytes_written += len;
+                let store = Arc::clone(&dest.store);
+                puts.push(async move {
+                    let stored = blob::compress(&bytes);
+                    let len = stored.len() as u64;
+                    let outcome = store.put_deferred(&id.key(), Bytes::from(stored)).await?;
+                    Ok::<_, Error>((outcome == PutOutcome::Written).then_some(len))
+                });
+                if puts.len() >= WRITES_IN_FLIGHT {
+                    settle(puts.next().await, report)?;
                 }
             }
             Frame::Snapshot(json) => {
+                while let Some(done) = puts.next().await {
+                    settle(Some(done), report)?;
+                }
                 let (hash, action) = next.next().ok_or_else(changed)?;
                 if *hash != ObjectHash::of(&json) {
                     return Err(changed());
