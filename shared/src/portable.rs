@@ -128,12 +128,14 @@ impl Selection {
             picked = archive.entries(None).await?;
         }
         for r in &self.refs {
-            if r.contains(':') {
-                let scope: Scope = r.parse()?;
-                picked.extend(archive.entries(Some(&scope)).await?);
-            } else {
-                let found = archive.find(None, &SnapshotRef::parse(r)?).await?;
-                picked.push(archive.standing(found.entry).await?);
+            // A scope stands for all of its snapshots; anything else (a name may hold a `:`)
+            // is a snapshot reference.
+            match r.parse::<Scope>() {
+                Ok(scope) => picked.extend(archive.entries(Some(&scope)).await?),
+                Err(_) => {
+                    let found = archive.find(None, &SnapshotRef::parse(r)?).await?;
+                    picked.push(archive.standing(found.entry).await?);
+                }
             }
         }
         let scopes: HashSet<String> = self.scopes.iter().map(Scope::key).collect();

@@ -446,3 +446,71 @@ async fn gitstore_conformance_portable_folder_to_git() {
     )
     .await;
 }
+
+/// Archives are tracker-neutral: a Jira project's snapshot comes back whole too.
+#[test]
+fn portable_jira_snapshot_round_trips() {
+    let sandbox = SandboxProc::start(&[
+        "--tracker",
+        "jira",
+        "--project",
+        "PROJ",
+        "--issues",
+        "20",
+        "--epics",
+        "2",
+    ]);
+    let users = [User::new(&sandbox), User::new(&sandbox)];
+    let run = |user: &User, args: &[&str]| {
+        let out = user
+            .command(args)
+            .env("JIRA_BASE_URL", &sandbox.url)
+            .env("JIRA_API_TOKEN", crate::util::SANDBOX_TOKEN)
+            .env("JIRA_EMAIL", "tester@example.com")
+            .env_remove("BACKTRACK_JIRA_FLAVOR")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(
+        &users[0],
+        &["snapshot", "create", "jira:PROJ", "--name", "j1"],
+    );
+    let file = users[0].home.path().join("proj.btar");
+    let file = file.to_str().unwrap();
+    run(&users[0], &["export", "jira:PROJ", "-o", file]);
+    run(&users[1], &["import", file, "--execute"]);
+    run(&users[1], &["verify", "--all"]);
+    let shown: Vec<Value> = users
+        .iter()
+        .map(|u| serde_json::from_str(&run(u, &["--json", "snapshot", "show", "j1"])).unwrap())
+        .collect();
+    assert_eq!(shown[0]["id"], shown[1]["id"]);
+    assert_eq!(shown[0]["counts"], shown[1]["counts"]);
+    assert!(
+        shown[1]["counts"]["comments"].as_u64().unwrap() > 0,
+        "{}",
+        shown[1]
+    );
+    let diffs: Vec<Value> = users
+        .iter()
+        .map(|u| {
+            serde_json::from_str(&run(
+                u,
+                &[
+                    "diff",
+                    "jira:PROJ",
+                    "--from",
+                    "j1",
+                    "--to",
+                    "live",
+                    "--format",
+                    "json",
+                ],
+            ))
+            .unwrap()
+        })
+        .collect();
+    assert_eq!(diffs[0]["changes"], diffs[1]["changes"]);
+}

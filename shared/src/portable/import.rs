@@ -375,6 +375,10 @@ pub async fn import_file(
     let name = path.display().to_string();
     let survey = match survey(dest, path, &name, opts.on_duplicate).await {
         Ok(s) => s,
+        // A file that cannot be opened is an error; one that fails a check is refused.
+        Err(Error::ArchiveFile(e @ ArchiveFileError::Read { .. })) => {
+            return Err(Error::ArchiveFile(e))
+        }
         Err(Error::ArchiveFile(e)) => {
             return Err(Error::Refused(format!("{e}; nothing was written")))
         }
