@@ -19,6 +19,7 @@ mod issue_model;
 mod jira;
 mod jira_sandbox;
 mod lifecycle;
+mod portable;
 mod prune;
 mod references;
 mod release;
