@@ -288,7 +288,7 @@ pub struct RollbackFlags {
     /// Only these issues (and their comments): numbers, comma-separated (`12,15,#20`).
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
     pub only: Vec<String>,
-    /// Only these fields: title, body, state, labels, assignees, milestone, comments, type.
+    /// Only these fields: title, body, state, labels, assignees, milestone, comments, type, lock.
     #[arg(long, value_name = "F", value_delimiter = ',')]
     pub fields: Vec<String>,
     /// Apply the plan (default: preview only, nothing is written).

@@ -233,6 +233,21 @@ impl fmt::Display for Operation {
                     visible(&short(title, 50))
                 )
             }
+            Operation::SetLock {
+                number,
+                title,
+                locked,
+                reason,
+            } => write!(
+                f,
+                "#{number} {}: {}",
+                match (locked, reason) {
+                    (true, Some(r)) => format!("lock ({})", visible(r)),
+                    (true, None) => "lock".to_string(),
+                    (false, _) => "unlock".to_string(),
+                },
+                visible(&short(title, 50))
+            ),
             Operation::DeleteComment { id, issue, body } => write!(
                 f,
                 "#{issue} delete comment {id} (added after the snapshot): {}",

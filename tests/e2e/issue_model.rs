@@ -153,13 +153,23 @@ fn rollback_restores_issue_types_and_names_what_it_cannot() {
         "/issues/6/reactions",
         json!({"content": "heart"}),
     );
+    write(
+        &sb,
+        "PUT",
+        "/issues/7/lock",
+        json!({"lock_reason": "too heated"}),
+    );
 
     let preview = user
         .run(&["--json", "rollback", SCOPE, "--to", "good"])
         .ok()
         .json();
     let ops = preview["plan"]["ops"].as_array().unwrap();
-    assert_eq!(ops.len(), 2, "one PATCH per retyped issue: {preview}");
+    assert_eq!(
+        ops.len(),
+        3,
+        "a PATCH per retyped issue, an unlock: {preview}"
+    );
     let lost: Vec<&str> = preview["plan"]["irrecoverable"]
         .as_array()
         .unwrap()
@@ -172,6 +182,7 @@ fn rollback_restores_issue_types_and_names_what_it_cannot() {
     );
     let text = user.run(&["rollback", SCOPE, "--to", "good"]).ok().stdout;
     assert!(text.contains("type       Bug → Task"), "{text}");
+    assert!(text.contains("#7 unlock"), "{text}");
     assert!(
         text.contains("#4 has #1 as parent (was no parent)"),
         "{text}"
@@ -192,8 +203,13 @@ fn rollback_restores_issue_types_and_names_what_it_cannot() {
         ])
         .ok()
         .json();
-    assert_eq!(report["executed"].as_array().unwrap().len(), 2, "{report}");
-    assert_eq!(sb.stats()["writes"].as_u64().unwrap() - w0, 2);
+    assert_eq!(report["executed"].as_array().unwrap().len(), 3, "{report}");
+    assert_eq!(sb.stats()["writes"].as_u64().unwrap() - w0, 3);
+    let seven = sb.api("GET", &format!("{REPO}/issues/7"), None).1;
+    assert_eq!(
+        (seven["locked"].clone(), seven["active_lock_reason"].clone()),
+        (json!(false), Value::Null)
+    );
     let ty = |n: u64| sb.api("GET", &format!("{REPO}/issues/{n}"), None).1["type"]["name"].clone();
     assert_eq!((ty(2), ty(3)), (json!("Task"), Value::Null));
 }

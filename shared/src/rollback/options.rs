@@ -28,10 +28,12 @@ pub enum Field {
     Comments,
     /// GitHub: the issue type.
     Type,
+    /// GitHub: whether the conversation is locked, and why.
+    Lock,
 }
 
 impl Field {
-    pub const ALL: [Field; 8] = [
+    pub const ALL: [Field; 9] = [
         Field::Title,
         Field::Body,
         Field::State,
@@ -40,6 +42,7 @@ impl Field {
         Field::Milestone,
         Field::Comments,
         Field::Type,
+        Field::Lock,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Field {
             Field::Milestone => "milestone",
             Field::Comments => "comments",
             Field::Type => "type",
+            Field::Lock => "lock",
         }
     }
 }

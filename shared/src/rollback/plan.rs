@@ -515,16 +515,12 @@ pub fn plan(
             });
         }
         model_losses(issue, current, &mut out.irrecoverable);
-        if current.locked != issue.locked {
-            out.irrecoverable.push(Irrecoverable {
-                key: format!("issue:{}", issue.number),
-                what: format!(
-                    "#{} is {} (was {})",
-                    issue.number,
-                    if current.locked { "locked" } else { "unlocked" },
-                    if issue.locked { "locked" } else { "unlocked" }
-                ),
-                reason: "conversation locking is not restored; lock or unlock it on GitHub".into(),
+        if current.locked != issue.locked && wants(Field::Lock) {
+            out.push(Operation::SetLock {
+                number: issue.number,
+                title: issue.title.clone(),
+                locked: issue.locked,
+                reason: issue.model.lock_reason.clone(),
             });
         }
     }
@@ -1081,15 +1077,28 @@ mod tests {
     }
 
     #[test]
-    fn deleted_issues_and_locks_are_irrecoverable_not_planned() {
+    fn deleted_issues_are_irrecoverable_and_locks_are_undone() {
         let target = base().build();
         let mut live = target.clone();
         live.issues.remove(&2);
         live.issues.get_mut(&1).unwrap().locked = true;
         let p = plan(&target, &live, &opts(), "snap");
-        assert!(p.ops.is_empty(), "{p:?}");
+        assert!(
+            matches!(
+                p.ops.as_slice(),
+                [PlannedOp {
+                    op: Operation::SetLock {
+                        number: 1,
+                        locked: false,
+                        ..
+                    },
+                    ..
+                }]
+            ),
+            "{p:?}"
+        );
         let keys: Vec<&str> = p.irrecoverable.iter().map(|i| i.key.as_str()).collect();
-        assert_eq!(keys, ["issue:1", "issue:2"]);
+        assert_eq!(keys, ["issue:2"]);
     }
 
     #[test]

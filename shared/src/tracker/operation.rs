@@ -103,6 +103,13 @@ pub enum Operation {
         number: u64,
         title: String,
     },
+    /// GitHub: locks the conversation (with the snapshot's reason) or unlocks it.
+    SetLock {
+        number: u64,
+        title: String,
+        locked: bool,
+        reason: Option<String>,
+    },
     DeleteComment {
         id: u64,
         issue: u64,
@@ -114,9 +121,9 @@ impl Operation {
     /// The issue this operation touches, if any.
     pub fn issue(&self) -> Option<u64> {
         match self {
-            Operation::UpdateIssue { number, .. } | Operation::CloseIssue { number, .. } => {
-                Some(*number)
-            }
+            Operation::UpdateIssue { number, .. }
+            | Operation::CloseIssue { number, .. }
+            | Operation::SetLock { number, .. } => Some(*number),
             Operation::EditComment { issue, .. }
             | Operation::RecreateComment { issue, .. }
             | Operation::DeleteComment { issue, .. } => Some(*issue),

@@ -302,6 +302,10 @@ impl Model {
                 i.issue.state_reason = Some("not_planned".into());
                 Ok(())
             }
+            Operation::SetLock { number, locked, .. } => {
+                self.issue_mut(*number)?.issue.locked = *locked;
+                Ok(())
+            }
             Operation::DeleteComment { id, .. } => self
                 .comments
                 .remove(id)

@@ -257,6 +257,24 @@ impl GitHubTracker {
                     .await?;
                 Ok(json!({}))
             }
+            Operation::SetLock {
+                number,
+                locked,
+                reason,
+                ..
+            } => {
+                let path = self.repo_path(&format!("/issues/{number}/lock"));
+                if *locked {
+                    let body = match reason {
+                        Some(r) => json!({ "lock_reason": r }),
+                        None => json!({}),
+                    };
+                    client.write(Method::PUT, &path, Some(&body)).await?;
+                } else {
+                    client.write(Method::DELETE, &path, None).await?;
+                }
+                Ok(json!({}))
+            }
             Operation::DeleteComment { id, .. } => {
                 match client
                     .write(
