@@ -56,6 +56,9 @@ pub enum Command {
     Snapshot(SnapshotCmd),
     /// Show what changed between two snapshots, or a snapshot and the live tracker.
     Diff(DiffArgs),
+    /// Write one self-contained HTML page: the snapshot timeline and the diff (and, with
+    /// --plan, the rollback plan back to --from, read-only).
+    Report(ReportArgs),
     /// Put a live tracker back to a snapshot's state (a preview unless --execute).
     Rollback(RollbackArgs),
     /// Roll the snapshot's scope back to that snapshot (same as `rollback SCOPE --to REF`).
@@ -359,6 +362,32 @@ pub struct DiffArgs {
     /// Write the output to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The scope to report on, e.g. `github:acme/widgets` or `jira:PROJ`.
+    pub scope: String,
+    /// The older side: a snapshot id, unique id prefix, name, `latest`, or `live`.
+    #[arg(long, default_value = "latest", value_name = "REF")]
+    pub from: String,
+    /// The newer side: a snapshot id, unique id prefix, name, `latest`, or `live`.
+    #[arg(long, default_value = "live", value_name = "REF")]
+    pub to: String,
+    /// The timeline shows snapshots taken within this long before now (e.g. 30d, 12h, 2w);
+    /// default: all of them (the newest 120).
+    #[arg(long, value_name = "DUR")]
+    pub since: Option<String>,
+    /// Also show the rollback plan that would put the live tracker back to --from, with
+    /// what it cannot restore (read-only; nothing is written).
+    #[arg(long)]
+    pub plan: bool,
+    /// Leave pull requests out of the comparison.
+    #[arg(long)]
+    pub no_prs: bool,
+    /// The HTML file to write.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: std::path::PathBuf,
 }
 
 /// Output formats of `diff`.

@@ -11,6 +11,7 @@ pub mod init;
 pub mod man;
 pub mod prune;
 pub mod repair;
+pub mod report;
 pub mod rollback;
 pub mod sandbox;
 pub mod snapshot;

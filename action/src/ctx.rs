@@ -65,6 +65,7 @@ impl Context {
             Command::Snapshot(SnapshotCmd::Create(a)) => Some(a.scope.as_str()),
             Command::Snapshot(SnapshotCmd::List(a)) => a.scope.as_deref(),
             Command::Diff(a) => Some(a.scope.as_str()),
+            Command::Report(a) => Some(a.scope.as_str()),
             Command::Rollback(a) => Some(a.scope.as_str()),
             Command::Prune(a) => Some(a.scope.as_str()),
             Command::Verify(a) => a.target.as_deref(),
