@@ -523,3 +523,113 @@ fn timeline_section(html: &mut String, timeline: &Timeline, chart: &str) {
     }
     html.push_str("</tbody></table></div></details>\n</section>\n");
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::diff::{IssueEntry, Op, Side};
+
+    const HOSTILE: &str = "</script><script>alert(1)</script><img src=x onerror=alert(2)>\u{2028}";
+
+    fn hostile_diff() -> Diff {
+        let change = Change {
+            kind: ChangeKind::Issue,
+            key: "7".into(),
+            field: Field::Title,
+            op: Op::Changed,
+            before: Value::String("fine".into()),
+            after: Value::String(HOSTILE.into()),
+            issue: Some(7),
+            issue_key: None,
+            issues: Vec::new(),
+            issue_keys: Vec::new(),
+            hunks: Vec::new(),
+            pull_request: false,
+        };
+        Diff {
+            schema_version: crate::diff::SCHEMA_VERSION,
+            from: Side::snapshot("github:acme/widgets", "01ABC", Some(HOSTILE.into()), None),
+            to: Side::live("github:acme/widgets"),
+            summary: crate::diff::Summary {
+                issues_changed: 1,
+                total: 1,
+                ..Default::default()
+            },
+            changes: vec![change],
+            issues: vec![IssueEntry {
+                number: 7,
+                key: None,
+                title: HOSTILE.into(),
+                url: Some("javascript:alert(3)".into()),
+                pull_request: false,
+                op: Op::Changed,
+            }],
+        }
+    }
+
+    fn page(diff: &Diff) -> String {
+        render_html(&Report {
+            diff,
+            facts: &Facts::default(),
+            timeline: &Timeline::default(),
+            plan: None,
+            generated_at: Utc::now(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn tracker_text_cannot_leave_the_data_element_or_become_markup() {
+        let html = page(&hostile_diff());
+        // The page's own two script elements, and no other: the data's `<` are escaped.
+        assert_eq!(html.matches("<script").count(), 2);
+        assert_eq!(html.matches("</script>").count(), 2);
+        assert!(!html.contains("<img"));
+        // The name in the header is HTML-escaped.
+        assert!(html.contains("&lt;/script&gt;&lt;script&gt;alert(1)"));
+        // The data still says exactly what the diff says.
+        let start = html.find(r#"id="data">"#).unwrap() + r#"id="data">"#.len();
+        let end = start + html[start..].find("</script>").unwrap();
+        let data: Value = serde_json::from_str(&html[start..end]).unwrap();
+        assert_eq!(data["diff"]["issues"][0]["title"], HOSTILE);
+        assert_eq!(data["diff"]["changes"][0]["after"], HOSTILE);
+    }
+
+    #[test]
+    fn the_policy_allows_the_pages_own_script_and_no_network() {
+        let html = page(&hostile_diff());
+        assert!(html.contains(&csp_hash(SCRIPT)));
+        assert!(html.contains("default-src 'none'"));
+        assert!(!html.contains("'unsafe-eval'"));
+        let script_start = html.rfind("<script>").unwrap() + "<script>".len();
+        let script_end = script_start + html[script_start..].find("</script>").unwrap();
+        assert_eq!(&html[script_start..script_end], SCRIPT);
+    }
+
+    #[test]
+    fn body_texts_with_hunks_travel_as_hunks_only() {
+        let mut diff = hostile_diff();
+        diff.changes[0].field = Field::Body;
+        diff.changes[0].before = Value::String("a long old body".repeat(100));
+        diff.changes[0].hunks = vec![crate::diff::Hunk {
+            old_start: 1,
+            old_lines: 1,
+            new_start: 1,
+            new_lines: 1,
+            lines: vec!["-old".into(), "+new".into()],
+        }];
+        let html = page(&diff);
+        assert!(!html.contains("a long old body"));
+        assert!(html.contains(r#""hunks":[{"old_start":1"#));
+    }
+
+    #[test]
+    fn escape_html_covers_attribute_quotes() {
+        assert_eq!(
+            escape_html(r#"<a href="x" title='y'>&"#),
+            "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;"
+        );
+    }
+}

@@ -90,6 +90,7 @@ try {
   const firstRow = `#list details.issue[data-n="${first.number}"]`;
   check(await page.$eval(firstRow, (d) => !d.open && !d.querySelector('.body')), 'the first issue starts collapsed and unbuilt');
   await page.click(`${firstRow} > summary`);
+  await page.waitForSelector(`${firstRow} > .body`, { timeout: 3000 }).catch(() => {});
   const built = await page.$eval(firstRow, (d) => ({ open: d.open, changes: d.querySelectorAll('.body .change').length }));
   const firstChanges = diff.changes.filter((c) => c.issue === first.number && (c.kind === 'issue' || c.kind === 'comment')).length;
   check(built.open && built.changes === firstChanges, `expanded issue ${first.number}: open ${built.open}, ${built.changes} changes shown, diff has ${firstChanges}`);
@@ -99,6 +100,8 @@ try {
   if (bodyIssue) {
     const row = `#list details.issue[data-n="${bodyIssue.issue}"]`;
     if (!(await page.$eval(row, (d) => d.open))) await page.click(`${row} > summary`);
+    // The toggle event, which builds the body, comes as a task after the click.
+    await page.waitForSelector(`${row} > .body table.diff`, { timeout: 3000 }).catch(() => {});
     check(await page.$$eval(`${row} table.diff:not(.sbs)`, (t) => t.length) >= 1, 'an inline body diff');
     const minus = bodyIssue.hunks.flatMap((h) => h.lines).filter((l) => l.startsWith('-')).length;
     check(await page.$$eval(`${row} table.diff tr.minus`, (t) => t.length) === minus, 'inline diff shows every removed line');

@@ -21,6 +21,7 @@ mod lifecycle;
 mod prune;
 mod references;
 mod release;
+mod report;
 mod rollback;
 mod safety;
 mod sandbox_compat;

@@ -267,8 +267,9 @@
     });
     sum.appendChild(el('span', 'n-changes', g.changes.length + (g.changes.length === 1 ? ' change' : ' changes')));
     det.appendChild(sum);
+    det.fill = function () { fillIssue(det, g); };
     det.addEventListener('toggle', function () {
-      if (det.open && !det.querySelector('.body')) fillIssue(det, g);
+      if (det.open && !det.querySelector('.body')) det.fill();
     });
     g.el = det;
     return det;
@@ -304,7 +305,9 @@
     add(sum, el('span', 'num', d.kind), el('span', 'title', d.key), badge(op === 'removed' ? 'deleted' : op, op));
     det.appendChild(sum);
     det.addEventListener('toggle', function () {
-      if (!det.open || det.querySelector('.body')) return;
+      if (det.open && !det.querySelector('.body')) det.fill();
+    });
+    det.fill = function () {
       var body = el('div', 'body');
       d.changes.forEach(function (c) {
         body.appendChild(changeView(c));
@@ -314,7 +317,7 @@
         }
       });
       det.appendChild(body);
-    });
+    };
     return det;
   }
 
@@ -356,11 +359,12 @@
   [fKind, fLabel, fAuthor].forEach(function (s) { s.addEventListener('change', apply); });
   fSbs.addEventListener('change', function () {
     // Re-render open issues' bodies in the chosen layout.
-    Array.prototype.forEach.call(document.querySelectorAll('details[open]'), function (d) {
+    Array.prototype.forEach.call(document.querySelectorAll('details.issue, details.def'), function (d) {
       var b = d.querySelector('.body');
-      if (b) { d.removeChild(b); d.open = false; d.open = true; }
+      if (!b) return;
+      d.removeChild(b);
+      if (d.open) d.fill();
     });
-    groups.forEach(function (g) { if (g.el && !g.el.open) { var b = g.el.querySelector('.body'); if (b) g.el.removeChild(b); } });
   });
   if ('IntersectionObserver' in window) {
     new IntersectionObserver(function (es) {
@@ -394,7 +398,7 @@
     }
     if (ev.key === 'o' && t && t.tagName === 'SUMMARY') {
       var det = t.parentNode;
-      if (!det.querySelector('.body')) det.open = true;
+      if (!det.querySelector('.body')) { det.open = true; det.fill(); }
       var a = det.querySelector('a.open');
       if (a) a.click();
     }
