@@ -362,6 +362,10 @@ pub struct DiffArgs {
     /// Write the output to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+    /// Also write the same diff as a self-contained HTML page (what `backtrack report`
+    /// writes), without reading the tracker again.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -429,6 +433,26 @@ pub enum BenchCmd {
     Jira(BenchJiraArgs),
     /// GitHub API requests of snapshots kept in a git:// archive branch, split by kind.
     GitStore(BenchGitArgs),
+    /// Size and generation time of `backtrack report` at 1% churn and at 10,000 changes
+    /// (bench/report adds the first paint in headless Chromium).
+    Report(BenchReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchReportArgs {
+    #[arg(long, default_value_t = 10_000)]
+    pub issues: u64,
+    #[arg(long, default_value_t = 50_000)]
+    pub comments: u64,
+    /// Fraction of issues changed for the first report.
+    #[arg(long, default_value_t = 0.01)]
+    pub churn: f64,
+    /// Changes in the second report (two per edited issue).
+    #[arg(long, default_value_t = 10_000)]
+    pub changes: usize,
+    /// Where the two reports are written.
+    #[arg(long, default_value = "target/bench-report")]
+    pub out: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_jira;
+pub mod bench_report;
 pub mod comment;
 pub mod completions;
 pub mod demo;

@@ -73,12 +73,30 @@ pub async fn generate(
     plan: Option<&RollbackPlan>,
 ) -> Result<Generated, CompareError> {
     let comparison = compare::compare(archive, scope, sides, &options.diff, live).await?;
+    let (html, timeline) = for_comparison(archive, scope, &comparison, options.since, plan).await?;
+    Ok(Generated {
+        html,
+        comparison,
+        timeline,
+    })
+}
+
+/// The page of a comparison already made (`diff --report` renders the diff it computed
+/// rather than reading the tracker a second time): the timeline of `scope` since `since`,
+/// and the page with its timeline.
+pub async fn for_comparison(
+    archive: &Archive,
+    scope: &Scope,
+    comparison: &Comparison,
+    since: Option<DateTime<Utc>>,
+    plan: Option<&RollbackPlan>,
+) -> Result<(String, Timeline), Error> {
     let id = |r: &Option<Resolved>| r.as_ref().map(|r| r.id.to_string());
     let (from_id, to_id) = (id(&comparison.from), id(&comparison.to));
     let timeline = timeline::collect(
         archive,
         scope,
-        options.since,
+        since,
         [from_id.as_deref(), to_id.as_deref()],
     )
     .await?;
@@ -90,11 +108,7 @@ pub async fn generate(
         generated_at: Utc::now(),
     })
     .map_err(|e| Error::Internal(format!("rendering the report: {e}")))?;
-    Ok(Generated {
-        html,
-        comparison,
-        timeline,
-    })
+    Ok((html, timeline))
 }
 
 /// The rollback plan that would put the live tracker back to `target` with the default
@@ -496,9 +510,9 @@ fn timeline_section(html: &mut String, timeline: &Timeline, chart: &str) {
         html.push_str("<p>No completed snapshots in this window.</p></section>\n");
         return;
     }
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "<figure class=\"chart\"><div class=\"svg\">{chart}</div><figcaption>Changes each snapshot brought (bars) and the records it held (line), {} snapshot(s){}.</figcaption></figure>\n",
+        "<figure class=\"chart\"><div class=\"svg\">{chart}</div><figcaption>Changes each snapshot brought (bars) and the records it held (line), {} snapshot(s){}.</figcaption></figure>",
         timeline.points.len(),
         if timeline.omitted > 0 {
             format!(", {} older one(s) not shown", timeline.omitted)

@@ -253,6 +253,22 @@ impl<'a> Act<'a> {
                 "backtrack-dev/backtrack@v1={}",
                 self.tmp.path().join("action-src").display()
             ))
+            // The report's upload: a stand-in that copies into artifacts/ (no artifact
+            // service, nor the network to fetch the real action, under act).
+            .arg("--local-repository")
+            .arg(format!(
+                "actions/upload-artifact@v4={}",
+                workspace_root()
+                    .join("tests/stubs/upload-artifact")
+                    .display()
+            ))
+            .args([
+                "--env",
+                &format!(
+                    "BACKTRACK_TEST_ARTIFACTS={}",
+                    self.tmp.path().join("artifacts").display()
+                ),
+            ])
             .args(["--env", &format!("GITHUB_API_URL={}", self.sandbox.url)])
             .args(["-s", &format!("GITHUB_TOKEN={}", self.token)]);
         if self.hosted_without_store {
@@ -642,6 +658,26 @@ fn action_pr_diff_comment_of_500_issues_is_capped() {
         "the cut is not said:\n{}",
         &body[body.len().saturating_sub(2_000)..]
     );
+    // Issue 16: the cut comment links to the run's report artifact, which holds all of it.
+    assert!(
+        body.contains("the `backtrack-report` artifact of [this run](https://github.com/")
+            && body.contains("/actions/runs/"),
+        "no link to the report:\n{}",
+        &body[body.len().saturating_sub(1_000)..]
+    );
+    let page = act
+        .tmp
+        .path()
+        .join("artifacts/backtrack-report/backtrack-report.html");
+    let page = std::fs::read_to_string(&page)
+        .unwrap_or_else(|e| panic!("the report was not uploaded ({}): {e}", page.display()));
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    for n in &issues[..500] {
+        assert!(
+            page.contains(&format!("\"number\":{n},")),
+            "issue {n} is not in the report"
+        );
+    }
 }
 
 #[test]

@@ -29,11 +29,13 @@ pub async fn run(ctx: &Context, args: ReportArgs) -> Result<Outcome> {
         }
         None => None,
     };
-    if args.plan && matches!(sides.from, DiffSide::Live) {
-        anyhow::bail!(
+    let plan_target = match (&sides.from, args.plan) {
+        (_, false) => None,
+        (DiffSide::Snapshot(reference), true) => Some(reference.clone()),
+        (DiffSide::Live, true) => anyhow::bail!(
             "--plan shows the rollback back to --from, which is `live`: name a snapshot with --from"
-        );
-    }
+        ),
+    };
     // Checked before anything is read: a report that cannot be written is no report.
     if let Some(parent) = args.output.parent().filter(|p| !p.as_os_str().is_empty()) {
         anyhow::ensure!(
@@ -65,10 +67,7 @@ pub async fn run(ctx: &Context, args: ReportArgs) -> Result<Outcome> {
         None
     };
     let archive = ctx.archive().await?;
-    let plan = if args.plan {
-        let backtrack::compare::DiffSide::Snapshot(reference) = &sides.from else {
-            unreachable!("checked above")
-        };
+    let plan = if let Some(reference) = &plan_target {
         let target = archive
             .find(Some(&scope), reference)
             .await

@@ -353,6 +353,8 @@
     shown.textContent = 'Showing ' + current.length + ' of ' + groups.length + ' issue(s) and ' + defs.length + ' of ' + defGroups.length + ' definition(s).';
     shown.setAttribute('data-issues', current.length);
     shown.setAttribute('data-defs', defs.length);
+    // For benchmarks and tests: what the list last showed.
+    window.__lastApply = { q: f.q, issues: current.length };
   }
   var timer = null;
   q.addEventListener('input', function () { clearTimeout(timer); timer = setTimeout(apply, 120); });
@@ -437,4 +439,5 @@
 
   apply();
   document.documentElement.setAttribute('data-ready', '1');
+  if (window.performance && performance.mark) performance.mark('backtrack-ready');
 })();
