@@ -158,6 +158,11 @@
   // Line diffs.
   function hunkRows(c, sbs) {
     var table = el('table', 'diff' + (sbs ? ' sbs' : ''));
+    // Column widths up front: a fixed layout takes them from the first row otherwise,
+    // which is the hunk header spanning them all.
+    var cols = el('colgroup');
+    (sbs ? ['ln', 'code', 'ln', 'code'] : ['ln', 'ln', 'code']).forEach(function (c) { cols.appendChild(el('col', c)); });
+    table.appendChild(cols);
     var tb = el('tbody');
     table.appendChild(tb);
     (c.hunks || []).forEach(function (h) {
