@@ -141,6 +141,7 @@ case "$command" in
         cat "$md"
         # A cut comment points at the whole diff: the report artifact of this run.
         if [[ -n "${INPUT_REPORT_ARTIFACT:-}" && -n "${GITHUB_RUN_ID:-}" ]] && grep -q 'This diff is cut to stay under' "$md"; then
+          # shellcheck disable=SC2016 # the backticks are Markdown, not a command
           printf '\n> The whole diff, as one page that opens offline: the `%s` artifact of [this run](%s/%s/actions/runs/%s#artifacts).\n' \
             "$INPUT_REPORT_ARTIFACT" "${GITHUB_SERVER_URL:-https://github.com}" "${GITHUB_REPOSITORY:?}" "$GITHUB_RUN_ID"
         fi
