@@ -94,6 +94,9 @@ try {
   const built = await page.$eval(firstRow, (d) => ({ open: d.open, changes: d.querySelectorAll('.body .change').length }));
   const firstChanges = diff.changes.filter((c) => c.issue === first.number && (c.kind === 'issue' || c.kind === 'comment')).length;
   check(built.open && built.changes === firstChanges, `expanded issue ${first.number}: open ${built.open}, ${built.changes} changes shown, diff has ${firstChanges}`);
+  // Its link goes to the issue on the tracker (only web addresses are ever linked).
+  const href = await page.$eval(firstRow, (d) => { const a = d.querySelector('a.open'); return a ? a.getAttribute('href') : null; });
+  check(href === (/^https?:\/\//.test(first.url || '') ? first.url : null), `issue link ${href}, the diff says ${first.url}`);
 
   // Side by side: a body diff switches layout.
   const bodyIssue = diff.changes.find((c) => c.kind === 'issue' && (c.field === 'body' || c.field === 'description') && c.hunks);
