@@ -512,7 +512,7 @@ fn timeline_section(html: &mut String, timeline: &Timeline, chart: &str) {
     }
     let _ = writeln!(
         html,
-        "<figure class=\"chart\"><div class=\"svg\">{chart}</div><figcaption>Changes each snapshot brought (bars) and the records it held (line), {} snapshot(s){}.</figcaption></figure>",
+        "<figure class=\"chart\"><div class=\"svg\">{chart}</div><figcaption>Changes each snapshot brought (bars) and the records it held (line); the compared snapshots in purple. {} snapshot(s){}.</figcaption></figure>",
         timeline.points.len(),
         if timeline.omitted > 0 {
             format!(", {} older one(s) not shown", timeline.omitted)
