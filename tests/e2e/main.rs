@@ -18,6 +18,7 @@ mod integrity;
 mod jira;
 mod jira_sandbox;
 mod lifecycle;
+mod portable;
 mod prune;
 mod references;
 mod release;
