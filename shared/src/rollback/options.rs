@@ -112,7 +112,7 @@ impl FromStr for Field {
             .ok_or_else(|| {
                 format!(
                     "unknown field {}; restorable fields are {} (Jira: also {})",
-                    crate::sanitize::quote(&s),
+                    crate::sanitize::quote(s),
                     Field::ALL.map(Field::as_str).join(", "),
                     Field::JIRA
                         .iter()

@@ -241,6 +241,31 @@ impl JiraTracker {
         for key in &ask.restored {
             cx.restored.extend(self.restored_comments(key).await?);
         }
+        // Issue types with the same statuses usually share one workflow (Jira's default
+        // schemes give every standard type the same one): where no issue of the walk's own
+        // type sits in a status, one of such a type shows its transitions. A forecast only:
+        // the walk reads the real transitions at every step.
+        let mut kin: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+        if !ask.walks.is_empty() {
+            for project in ask
+                .walks
+                .iter()
+                .map(|w| w.from.0.clone())
+                .collect::<BTreeSet<_>>()
+            {
+                kin.extend(self.type_kin(&project).await?);
+            }
+        }
+        let sample_for = |k: &StatusKey| -> Option<String> {
+            if let Some(s) = ask.samples.get(k) {
+                return Some(s.clone());
+            }
+            let same = kin.get(&(k.0.clone(), k.1.clone()))?;
+            ask.samples
+                .iter()
+                .find(|((p, t, st), _)| *p == k.0 && *st == k.2 && same.contains(t))
+                .map(|(_, key)| key.clone())
+        };
         let mut workflows = self.workflows.lock().await;
         for walk in &ask.walks {
             // Learn each status on the way (from an issue that sits in it) until the path
@@ -255,8 +280,8 @@ impl JiraTracker {
                 }
                 let next = workflows.unexplored(&walk.from).into_iter().find_map(|s| {
                     let k = (walk.from.0.clone(), walk.from.1.clone(), s);
-                    let sample = ask.samples.get(&k)?;
-                    (!asked.contains(&k)).then(|| (k, sample.clone()))
+                    let sample = sample_for(&k)?;
+                    (!asked.contains(&k)).then_some((k, sample))
                 });
                 let Some((k, sample)) = next else { break };
                 asked.insert(k.clone());
@@ -266,6 +291,42 @@ impl JiraTracker {
         }
         cx.workflows = workflows.clone();
         Ok(cx)
+    }
+
+    /// Per (project, issue type), the other types of the project with the same statuses
+    /// (`GET /project/{key}/statuses`).
+    async fn type_kin(
+        &self,
+        project: &str,
+    ) -> Result<BTreeMap<(String, String), BTreeSet<String>>, TrackerError> {
+        let list = self
+            .api_get(&format!("/project/{project}/statuses"))
+            .await?;
+        let mut by_type: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for t in list.as_array().into_iter().flatten() {
+            let Some(id) = t.get("id").and_then(Value::as_str) else {
+                continue;
+            };
+            let statuses = t
+                .get("statuses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.get("id").and_then(Value::as_str).map(str::to_string))
+                .collect();
+            by_type.insert(id.to_string(), statuses);
+        }
+        Ok(by_type
+            .iter()
+            .map(|(t, statuses)| {
+                let same = by_type
+                    .iter()
+                    .filter(|(u, s)| *u != t && *s == statuses)
+                    .map(|(u, _)| u.clone())
+                    .collect();
+                ((project.to_string(), t.clone()), same)
+            })
+            .collect())
     }
 
     /// The `fields` of an issue's `PUT` for `changes`.
