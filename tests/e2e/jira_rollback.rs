@@ -676,7 +676,9 @@ fn jira_rollback_under_injected_faults_and_rate_limits_converges() {
         .iter()
         .filter(|c| {
             c["properties"].as_array().into_iter().flatten().any(|p| {
-                p["key"] == "backtrack.restored" && p["value"]["original"].to_string() == victim
+                p["key"] == "backtrack.restored"
+                    && p["value"]["original"].as_u64().map(|o| o.to_string())
+                        == Some(victim.clone())
             })
         })
         .count();
