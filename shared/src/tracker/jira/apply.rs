@@ -124,6 +124,43 @@ impl JiraTracker {
         result
     }
 
+    /// A creation, never made twice: when Jira's answer leaves open whether it was applied
+    /// (a 5xx, a lost connection), the effect is looked for (`find_op`) before trying again.
+    async fn create(
+        &self,
+        op: &Operation,
+        rest: &str,
+        body: &Value,
+    ) -> Result<Value, TrackerError> {
+        let path = format!("{}{rest}", self.flavor().await?.api());
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let result = {
+                let mut log = self.writes.lock().await;
+                wait_for_pace(&self.pace, &mut log).await;
+                let r = self
+                    .client
+                    .request_unrepeated(Method::POST, &path, Some(body))
+                    .await;
+                let now = Instant::now();
+                log.last = Some(now);
+                log.hour.push_back(now);
+                r
+            };
+            let ambiguous = matches!(&result, Err(TrackerError::Unreachable { .. }))
+                || matches!(&result, Err(TrackerError::Http { status, .. }) if *status >= 500);
+            if !ambiguous || attempt >= 4 {
+                return result;
+            }
+            if let Some(found) = self.find_op(op).await? {
+                return Ok(found);
+            }
+            tracing::info!(path = %path, attempt, "creation failed ambiguously; nothing was made, retrying");
+            tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+        }
+    }
+
     /// The transitions out of an issue's current status.
     async fn transitions(&self, key: &str) -> Result<Vec<Edge>, TrackerError> {
         let rest = format!("/issue/{key}/transitions?expand=transitions.fields");
@@ -502,7 +539,7 @@ impl JiraTracker {
                     b["visibility"] = visibility_value(visibility);
                 }
                 let created = self
-                    .write(Method::POST, &format!("/issue/{key}/comment"), Some(&b))
+                    .create(op, &format!("/issue/{key}/comment"), &b)
                     .await?;
                 Ok(json!({ "id": created.get("id").cloned().unwrap_or(Value::Null) }))
             }
@@ -542,7 +579,7 @@ impl JiraTracker {
                 if let Some(t) = assignee_type {
                     b["assigneeType"] = json!(t);
                 }
-                let created = self.write(Method::POST, "/component", Some(&b)).await?;
+                let created = self.create(op, "/component", &b).await?;
                 Ok(json!({ "id": created.get("id").cloned().unwrap_or(Value::Null) }))
             }
             Operation::JiraCreateVersion {
@@ -567,7 +604,7 @@ impl JiraTracker {
                 if let Some(d) = release_date {
                     b["releaseDate"] = json!(d.format("%Y-%m-%d").to_string());
                 }
-                let created = self.write(Method::POST, "/version", Some(&b)).await?;
+                let created = self.create(op, "/version", &b).await?;
                 Ok(json!({ "id": created.get("id").cloned().unwrap_or(Value::Null) }))
             }
             other => Err(TrackerError::Config(format!(
