@@ -5,7 +5,8 @@
 #
 # Reads: BACKTRACK (the binary), INPUT_COMMAND, INPUT_SCOPE, INPUT_NAME, INPUT_FROM, INPUT_TO,
 # INPUT_EXECUTE, INPUT_COMMENT, PR_NUMBER, PR_MERGED, BACKTRACK_STORE, BACKTRACK_CATALOG,
-# GITHUB_TOKEN, GITHUB_API_URL, BACKTRACK_COMMENT_AUTHOR, GITHUB_REPOSITORY, GITHUB_EVENT_NAME.
+# GITHUB_TOKEN, GITHUB_API_URL, BACKTRACK_COMMENT_AUTHOR, GITHUB_REPOSITORY, GITHUB_EVENT_NAME,
+# and for jira: scopes JIRA_BASE_URL, JIRA_EMAIL, JIRA_API_TOKEN, BACKTRACK_JIRA_FLAVOR.
 set -euo pipefail
 
 # shellcheck source=action/scripts/lib.sh
@@ -15,9 +16,13 @@ bt="${BACKTRACK:?the install step did not find a backtrack binary}"
 command="${INPUT_COMMAND:?}"
 scope="${INPUT_SCOPE:?}"
 # An empty input means "the CLI's default", not an empty value.
-for var in BACKTRACK_STORE BACKTRACK_CATALOG GITHUB_TOKEN GITHUB_API_URL BACKTRACK_COMMENT_AUTHOR; do
+for var in BACKTRACK_STORE BACKTRACK_CATALOG GITHUB_TOKEN GITHUB_API_URL BACKTRACK_COMMENT_AUTHOR \
+  JIRA_BASE_URL JIRA_EMAIL JIRA_API_TOKEN BACKTRACK_JIRA_FLAVOR; do
   if [[ -z "${!var:-}" ]]; then unset "$var"; fi
 done
+# The runner masks secrets.* it knows of; a token that reached jira-token another way (an
+# output of an earlier step) is masked here, before anything could print it.
+if [[ -n "${JIRA_API_TOKEN:-}" ]]; then echo "::add-mask::$JIRA_API_TOKEN"; fi
 
 work="$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/backtrack.XXXXXX")"
 out="$work/stdout"

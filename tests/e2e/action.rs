@@ -89,6 +89,9 @@ struct Act<'a> {
     /// No `BACKTRACK_STORE` variable, on a runner that says it is GitHub-hosted: the Action's
     /// default store, the repository's own `backtrack-archive` branch.
     hosted_without_store: bool,
+    /// Extra `-s` secrets and `--var` variables (the Jira site's).
+    secrets: Vec<(String, String)>,
+    vars: Vec<(String, String)>,
 }
 
 /// One act run: its exit code and its JSON log lines.
@@ -206,6 +209,8 @@ impl<'a> Act<'a> {
             with_binary: true,
             token: SANDBOX_TOKEN.to_string(),
             hosted_without_store: false,
+            secrets: Vec::new(),
+            vars: Vec::new(),
         }
     }
 
@@ -268,6 +273,12 @@ impl<'a> Act<'a> {
         }
         for (k, v) in &self.env {
             cmd.args(["--env", &format!("{k}={v}")]);
+        }
+        for (k, v) in &self.secrets {
+            cmd.args(["-s", &format!("{k}={v}")]);
+        }
+        for (k, v) in &self.vars {
+            cmd.args(["--var", &format!("{k}={v}")]);
         }
         cmd.env("ACT_DISABLE_VERSION_CHECK", "1")
             .env("HOME", self.tmp.path().join("home"))
@@ -1194,4 +1205,136 @@ fn action_installs_what_the_release_build_job_packs_and_refuses_it_tampered() {
         !tool_cache.join("backtrack").exists(),
         "a refused binary was cached"
     );
+}
+
+/// Issue 14 item 7 acceptance: a `jira:` scope through the Action under act — a snapshot on
+/// dispatch, a third-party edit in the Jira sandbox, and the PR's sticky comment (on the
+/// GitHub sandbox) showing the Jira diff. The Jira token, a secret passed to `jira-token`,
+/// appears nowhere in the runs' output.
+#[test]
+fn action_jira_snapshot_and_pr_diff_comment() {
+    const JIRA_TOKEN: &str = "jira-act-token-3f7a19c2";
+    let sandbox = SandboxProc::start(&["--issues", "20", "--comments", "20"]);
+    let site = crate::jira::Site::start(
+        crate::jira::Flavor::Cloud,
+        &[
+            "--issues",
+            "30",
+            "--comments",
+            "40",
+            "--token",
+            &format!("{JIRA_TOKEN}=syncbot"),
+        ],
+    );
+    let mut act = Act::new(&sandbox);
+    act.secrets
+        .push(("JIRA_API_TOKEN".into(), JIRA_TOKEN.into()));
+    act.vars.push(("JIRA_URL".into(), site.url().to_string()));
+    act.vars
+        .push(("JIRA_EMAIL".into(), "syncbot@example.com".into()));
+    let wf = act.workflow(
+        "jira.yml",
+        r#"name: backtrack jira
+on:
+  workflow_dispatch:
+  pull_request:
+    types: [opened, synchronize]
+permissions:
+  contents: read
+  pull-requests: write
+jobs:
+  snapshot:
+    if: github.event_name == 'workflow_dispatch'
+    runs-on: ubuntu-latest
+    steps:
+      - id: backtrack
+        uses: backtrack-dev/backtrack@v1
+        with:
+          command: snapshot
+          scope: jira:PROJ
+          name: before-sync
+          jira-url: ${{ vars.JIRA_URL }}
+          jira-email: ${{ vars.JIRA_EMAIL }}
+          jira-token: ${{ secrets.JIRA_API_TOKEN }}
+          store: ${{ vars.BACKTRACK_STORE }}
+          binary: ${{ vars.BACKTRACK_BINARY }}
+      - run: echo "Snapshot ${{ steps.backtrack.outputs.snapshot-id }}"
+  diff:
+    if: github.event_name == 'pull_request'
+    runs-on: ubuntu-latest
+    steps:
+      - id: backtrack
+        uses: backtrack-dev/backtrack@v1
+        with:
+          command: diff
+          scope: jira:PROJ
+          comment: true
+          jira-url: ${{ vars.JIRA_URL }}
+          jira-email: ${{ vars.JIRA_EMAIL }}
+          jira-token: ${{ secrets.JIRA_API_TOKEN }}
+          store: ${{ vars.BACKTRACK_STORE }}
+          binary: ${{ vars.BACKTRACK_BINARY }}
+"#,
+    );
+    let dispatch = json!({"inputs": {}, "ref": "refs/heads/main",
+        "repository": {"full_name": REPO, "name": "widgets", "owner": {"login": "acme"}}});
+    let run = act.run(&wf, "workflow_dispatch", dispatch);
+    run.assert_ok();
+    let id = run
+        .outputs()
+        .get("snapshot-id")
+        .cloned()
+        .unwrap_or_default();
+    assert!(is_snapshot_id(&id), "snapshot-id {id:?}:\n{}", run.text);
+    assert!(
+        run.summary().contains("snapshot of `jira:PROJ`"),
+        "{}",
+        run.summary()
+    );
+    let list = act
+        .cli(&["--json", "snapshot", "list", "jira:PROJ"])
+        .ok()
+        .json();
+    assert_eq!(list[0]["id"], id.as_str(), "{list}");
+    assert_eq!(list[0]["name"], "before-sync", "{list}");
+    assert!(!run.text.contains(JIRA_TOKEN), "the Jira token was printed");
+
+    // A sync script rewrites a story; the PR's comment shows it.
+    let edited = site.search(
+        "project = PROJ AND issuetype != Epic ORDER BY key ASC",
+        &["summary"],
+    )[0]["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    site.call(
+        "PUT",
+        &format!("/rest/api/3/issue/{edited}"),
+        Some(json!({"fields": {"summary": "Rewritten by the sync script"}})),
+    );
+    let (prs, _) = numbers(&sandbox);
+    let pr = prs[0];
+    let run = act.run(&wf, "pull_request", pr_payload("opened", pr, false));
+    run.assert_ok();
+    assert_eq!(
+        run.outputs().get("changes").map(String::as_str),
+        Some("true"),
+        "{}",
+        run.text
+    );
+    assert!(!run.text.contains(JIRA_TOKEN), "the Jira token was printed");
+    let comments: Vec<Value> = sandbox
+        .list_all(&format!("/repos/{REPO}/issues/{pr}/comments"))
+        .into_iter()
+        .filter(|c| {
+            c["body"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("<!-- backtrack:diff jira:PROJ -->"))
+        })
+        .collect();
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    let body = comments[0]["body"].as_str().unwrap();
+    assert!(body.contains("Rewritten by the sync script"), "{body}");
+    assert!(body.contains(&edited), "{body}");
+    assert!(!body.contains(JIRA_TOKEN));
 }

@@ -125,14 +125,23 @@ impl JiraConfig {
     /// (Data Center), and `BACKTRACK_JIRA_FLAVOR`. A variable that is set but unusable is an
     /// error naming the variable, never its value.
     pub fn from_env() -> Result<Self, TrackerError> {
-        let read = |k: &str| match std::env::var(k) {
-            Ok(v) if v.trim().is_empty() => Ok(None),
-            Ok(v) => Ok(Some(v.trim().to_string())),
+        Self::from_settings(|k| match std::env::var(k) {
+            Ok(v) => Ok(Some(v)),
             Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => Err(TrackerError::Config(format!(
                 "{k} is not valid UTF-8; set it again"
             ))),
-        };
+        })
+    }
+
+    /// The same rules as [`JiraConfig::from_env`] over settings looked up by variable name
+    /// (the functions take the token from Secrets Manager and the rest from the
+    /// environment): one place decides what a Jira site's settings must be.
+    pub fn from_settings(
+        lookup: impl Fn(&str) -> Result<Option<String>, TrackerError>,
+    ) -> Result<Self, TrackerError> {
+        let read =
+            |k: &str| lookup(k).map(|v| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()));
         let base_url = read(env::JIRA_BASE_URL)?.ok_or_else(|| {
             TrackerError::Config(format!(
                 "{} is not set: set it to your Jira site, e.g. https://acme.atlassian.net",
