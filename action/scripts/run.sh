@@ -20,9 +20,6 @@ for var in BACKTRACK_STORE BACKTRACK_CATALOG GITHUB_TOKEN GITHUB_API_URL BACKTRA
   JIRA_BASE_URL JIRA_EMAIL JIRA_API_TOKEN BACKTRACK_JIRA_FLAVOR; do
   if [[ -z "${!var:-}" ]]; then unset "$var"; fi
 done
-# The runner masks secrets.* it knows of; a token that reached jira-token another way (an
-# output of an earlier step) is masked here, before anything could print it.
-if [[ -n "${JIRA_API_TOKEN:-}" ]]; then echo "::add-mask::$JIRA_API_TOKEN"; fi
 
 work="$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/backtrack.XXXXXX")"
 out="$work/stdout"

@@ -1207,6 +1207,21 @@ fn action_installs_what_the_release_build_job_packs_and_refuses_it_tampered() {
     );
 }
 
+/// Fails naming every line of the run's output that holds `secret` (shown redacted).
+fn assert_not_printed(run: &ActRun, secret: &str) {
+    let leaks: Vec<String> = run
+        .text
+        .lines()
+        .filter(|l| l.contains(secret))
+        .map(|l| l.replace(secret, "<SECRET>"))
+        .collect();
+    assert!(
+        leaks.is_empty(),
+        "the secret was printed:\n{}",
+        leaks.join("\n")
+    );
+}
+
 /// Issue 14 item 7 acceptance: a `jira:` scope through the Action under act — a snapshot on
 /// dispatch, a third-party edit in the Jira sandbox, and the PR's sticky comment (on the
 /// GitHub sandbox) showing the Jira diff. The Jira token, a secret passed to `jira-token`,
@@ -1297,7 +1312,7 @@ jobs:
         .json();
     assert_eq!(list[0]["id"], id.as_str(), "{list}");
     assert_eq!(list[0]["name"], "before-sync", "{list}");
-    assert!(!run.text.contains(JIRA_TOKEN), "the Jira token was printed");
+    assert_not_printed(&run, JIRA_TOKEN);
 
     // A sync script rewrites a story; the PR's comment shows it.
     let edited = site.search(
@@ -1322,7 +1337,7 @@ jobs:
         "{}",
         run.text
     );
-    assert!(!run.text.contains(JIRA_TOKEN), "the Jira token was printed");
+    assert_not_printed(&run, JIRA_TOKEN);
     let comments: Vec<Value> = sandbox
         .list_all(&format!("/repos/{REPO}/issues/{pr}/comments"))
         .into_iter()
