@@ -1414,6 +1414,17 @@ fn functions_under_cargo_lambda_take_jira_snapshots_on_schedule_api_and_signed_w
         "{diff}"
     );
     assert_eq!(diff["summary"]["issues_changed"], 1, "{diff}");
+    // Against the live site (the function reads Jira with the token from Secrets Manager):
+    // the webhook's snapshot is current.
+    let (status, live) = bundle.http(
+        "diff",
+        "get-diff-live.json",
+        "GET",
+        &format!("/snapshots/{}/diff/live", newest["id"].as_str().unwrap()),
+        None,
+    );
+    assert_eq!(status, 200, "{live}");
+    assert_eq!(live["changes"].as_array().map(Vec::len), Some(0), "{live}");
 
     // Nothing secret, at trace level.
     for (what, text) in [
