@@ -473,6 +473,63 @@ mod tests {
         );
     }
 
+    /// The functions read the token from Secrets Manager and the rest from the environment:
+    /// the same rules as the CLI's, whatever the source, and no value in any message.
+    #[test]
+    fn settings_from_any_source_follow_one_rule() {
+        let from = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            JiraConfig::from_settings(move |k| {
+                Ok(pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+            })
+        };
+        let cloud = from(&[
+            (env::JIRA_BASE_URL, " https://acme.atlassian.net "),
+            (env::JIRA_EMAIL, "bot@acme.com"),
+            (env::JIRA_API_TOKEN, "tok-123"),
+            (env::JIRA_FLAVOR, "cloud"),
+        ])
+        .unwrap();
+        assert_eq!(cloud.base_url, "https://acme.atlassian.net");
+        assert!(matches!(cloud.credentials, Credentials::Basic { .. }));
+        assert_eq!(cloud.flavor, Some(Flavor::Cloud));
+        let dc = from(&[
+            (env::JIRA_BASE_URL, "https://jira.acme.com"),
+            (env::JIRA_API_TOKEN, "pat-456"),
+            (env::JIRA_EMAIL, "  "),
+        ])
+        .unwrap();
+        assert!(matches!(dc.credentials, Credentials::Bearer { .. }));
+        assert_eq!(dc.flavor, None);
+        for (pairs, names) in [
+            (vec![(env::JIRA_API_TOKEN, "t")], env::JIRA_BASE_URL),
+            (
+                vec![(env::JIRA_BASE_URL, "https://x"), (env::JIRA_EMAIL, "a@b")],
+                env::JIRA_API_TOKEN,
+            ),
+            (
+                vec![
+                    (env::JIRA_BASE_URL, "https://x"),
+                    (env::JIRA_API_TOKEN, "to ken-secret"),
+                ],
+                env::JIRA_API_TOKEN,
+            ),
+            (
+                vec![
+                    (env::JIRA_BASE_URL, "https://x"),
+                    (env::JIRA_FLAVOR, "onprem"),
+                ],
+                env::JIRA_FLAVOR,
+            ),
+        ] {
+            let e = from(&pairs).unwrap_err().to_string();
+            assert!(e.contains(names) && !e.contains("secret"), "{e}");
+        }
+    }
+
     #[test]
     fn epics_are_recognised_on_both_flavours() {
         let cloud = json!({"fields": {"issuetype": {"name": "Epic", "hierarchyLevel": 1}}});
