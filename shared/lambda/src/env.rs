@@ -370,4 +370,29 @@ mod tests {
         assert!(GitHubTrackers::parse_api_urls(r#"{"acme": "not a url"}"#).is_err());
         assert!(GitHubTrackers::parse_api_urls("[]").is_err());
     }
+
+    #[tokio::test]
+    async fn jira_scopes_go_to_the_deployments_jira_site_or_are_refused_naming_it() {
+        let github = GitHubTrackers::new(GitHubConfig::new("https://api.github.com", None));
+        let jira: Scope = "jira:PROJ-12".parse().unwrap();
+        let without = Trackers {
+            github: github.clone(),
+            jira: None,
+        };
+        let e = without.tracker(&jira).unwrap_err().to_string();
+        assert!(
+            e.contains("JiraBaseUrl") && e.contains("JIRA_BASE_URL"),
+            "{e}"
+        );
+        let with = Trackers {
+            github,
+            jira: Some(JiraConfig::new(
+                "https://jira.example.com",
+                backtrack::tracker::jira::Credentials::Bearer { token: "t".into() },
+            )),
+        };
+        assert_eq!(with.tracker(&jira).unwrap().scope(), &jira);
+        let repo: Scope = "github:acme/widgets".parse().unwrap();
+        assert_eq!(with.writer(&repo).unwrap().scope(), &repo);
+    }
 }
