@@ -279,10 +279,13 @@ pub struct DemoArgs {
 /// Flags shared by `rollback` and `restore`.
 #[derive(Debug, Args)]
 pub struct RollbackFlags {
-    /// Only these issues (and their comments): numbers, comma-separated (`12,15,#20`).
+    /// Only these issues (and their comments): numbers, comma-separated (`12,15,#20`); on
+    /// Jira, issue keys (`PROJ-12,PROJ-15`).
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
     pub only: Vec<String>,
-    /// Only these fields: title, body, state, labels, assignees, milestone, comments.
+    /// Only these fields: title, body, state, labels, assignees, milestone, comments; Jira
+    /// also summary, description, status, assignee, components, fix_versions, priority,
+    /// due_date, story_points, parent.
     #[arg(long, value_name = "F", value_delimiter = ',')]
     pub fields: Vec<String>,
     /// Apply the plan (default: preview only, nothing is written).
@@ -307,7 +310,17 @@ pub struct RollbackFlags {
     /// Also delete comments added after the snapshot.
     #[arg(long)]
     pub delete_new_comments: bool,
-    /// Minimum gap between two writes, in milliseconds (GitHub allows about 80 per minute).
+    /// Jira: also delete subtasks created after the snapshot.
+    #[arg(long)]
+    pub delete_new_subtasks: bool,
+    /// Jira: also delete issues created after the snapshot (with their subtasks).
+    #[arg(long)]
+    pub delete_new_issues: bool,
+    /// Jira: recreate deleted issues and subtasks (they get new keys).
+    #[arg(long)]
+    pub recreate_deleted: bool,
+    /// Minimum gap between two writes, in milliseconds (GitHub allows about 80 per minute;
+    /// Jira Cloud's budget is larger, so the same default stays well under it).
     #[arg(long, default_value_t = 750, value_name = "MS")]
     pub write_interval_ms: u64,
     /// At most this many writes per rolling hour (GitHub: 500; 0 = no cap).

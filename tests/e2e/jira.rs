@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::snapshot::records_text_at;
 use crate::util::{bin, Run, SandboxProc};
 
-const TOKEN: &str = "sandbox-token";
+pub const TOKEN: &str = "sandbox-token";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -895,7 +895,7 @@ fn jira_scopes_go_everywhere_a_scope_goes() {
     user.run(&["verify", "--all"]).ok();
 }
 
-fn python() -> String {
+pub fn python() -> String {
     match std::env::var("BACKTRACK_TEST_PYTHON") {
         Ok(p) if !p.trim().is_empty() => p,
         _ => panic!(

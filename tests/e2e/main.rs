@@ -16,6 +16,7 @@ mod gitstore;
 mod incremental;
 mod integrity;
 mod jira;
+mod jira_rollback;
 mod jira_sandbox;
 mod lifecycle;
 mod prune;

@@ -23,11 +23,13 @@
 //!   incremental captures when one is renamed or deleted (Jira does not touch the issues).
 //! - `jira/fields.rs`: what a diff compares (Jira's [`crate::diff::Schema`]).
 
+mod apply;
 mod capture;
 pub mod client;
 pub mod convert;
 mod embed;
 pub mod fields;
+pub mod workflow;
 
 use std::fmt;
 use std::str::FromStr;
@@ -36,12 +38,16 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tokio::sync::{mpsc, OnceCell};
 
+pub use apply::{attributed, RESTORED_PROPERTY};
 pub use client::{Client, Credentials};
+pub use workflow::{ContextRequest, RollbackContext};
 
 use crate::config::env;
 use crate::record::Record;
 use crate::scope::Scope;
-use crate::tracker::{Embedding, FetchOptions, FetchReport, RetryPolicy, Tracker, TrackerError};
+use crate::tracker::{
+    Embedding, FetchOptions, FetchReport, RetryPolicy, Tracker, TrackerError, WritePace,
+};
 
 /// Jira Cloud or Jira Data Center / Server: which REST version, pagination and text format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +114,8 @@ pub struct JiraConfig {
     /// Comment listings (for issues with more comments than a search embeds) in flight at
     /// once.
     pub concurrency: usize,
+    /// How rollback paces its writes.
+    pub pace: WritePace,
 }
 
 impl JiraConfig {
@@ -118,6 +126,7 @@ impl JiraConfig {
             flavor: None,
             retry: RetryPolicy::default(),
             concurrency: 4,
+            pace: WritePace::default(),
         }
     }
 
@@ -203,6 +212,12 @@ pub struct JiraTracker {
     flavor: Option<Flavor>,
     concurrency: usize,
     site: OnceCell<Site>,
+    /// The site's custom field ids, read once by the writer.
+    custom: OnceCell<convert::CustomFields>,
+    /// What rollback learned of the workflows.
+    workflows: tokio::sync::Mutex<workflow::Workflows>,
+    pace: WritePace,
+    writes: tokio::sync::Mutex<apply::WriteLog>,
 }
 
 impl JiraTracker {
@@ -220,6 +235,10 @@ impl JiraTracker {
             flavor: config.flavor,
             concurrency: config.concurrency.max(1),
             site: OnceCell::new(),
+            custom: OnceCell::new(),
+            workflows: Default::default(),
+            pace: config.pace.clone(),
+            writes: Default::default(),
         })
     }
 
@@ -444,6 +463,19 @@ impl Tracker for JiraTracker {
 
     fn embedding(&self) -> Option<&dyn Embedding> {
         Some(&embed::IssueEmbeds)
+    }
+
+    async fn rollback_context(
+        &self,
+        ask: &ContextRequest,
+    ) -> Result<RollbackContext, TrackerError> {
+        if ask.is_empty() {
+            return Ok(RollbackContext::default());
+        }
+        match self.context(ask).await {
+            Ok(cx) => Ok(cx),
+            Err(e) => Err(self.explain(e).await),
+        }
     }
 }
 
