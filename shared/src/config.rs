@@ -53,8 +53,8 @@ pub mod env {
     /// Functions: operations one restore invocation applies at most before handing over to
     /// the next.
     pub const MAX_OPS: &str = "BACKTRACK_MAX_OPS_PER_INVOCATION";
-    /// Functions: milliseconds between two GitHub writes (default 750: GitHub's secondary
-    /// limits).
+    /// Functions: milliseconds between two tracker writes, GitHub's and Jira's (default 750:
+    /// GitHub's secondary limits; well under Jira Cloud's).
     pub const WRITE_INTERVAL_MS: &str = "BACKTRACK_WRITE_INTERVAL_MS";
     /// Functions: the webhook secret.
     pub const WEBHOOK_SECRET: &str = "BACKTRACK_WEBHOOK_SECRET";

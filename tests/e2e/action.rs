@@ -1223,11 +1223,12 @@ fn assert_not_printed(run: &ActRun, secret: &str) {
 }
 
 /// Issue 14 item 7 acceptance: a `jira:` scope through the Action under act — a snapshot on
-/// dispatch, a third-party edit in the Jira sandbox, and the PR's sticky comment (on the
-/// GitHub sandbox) showing the Jira diff. The Jira token, a secret passed to `jira-token`,
+/// dispatch, a third-party edit in the Jira sandbox, the PR's sticky comment (on the GitHub
+/// sandbox) showing the Jira diff, and a rollback by dispatch (preview: no write; execute:
+/// the summary back with one write). The Jira token, a secret passed to `jira-token`,
 /// appears nowhere in the runs' output.
 #[test]
-fn action_jira_snapshot_and_pr_diff_comment() {
+fn action_jira_snapshot_pr_diff_comment_and_rollback_dispatch() {
     const JIRA_TOKEN: &str = "jira-act-token-3f7a19c2";
     let sandbox = SandboxProc::start(&["--issues", "20", "--comments", "20"]);
     let site = crate::jira::Site::start(
@@ -1252,6 +1253,13 @@ fn action_jira_snapshot_and_pr_diff_comment() {
         r#"name: backtrack jira
 on:
   workflow_dispatch:
+    inputs:
+      snapshot:
+        description: the snapshot to roll back to (empty - take one)
+        default: ""
+      execute:
+        description: apply the plan
+        default: "false"
   pull_request:
     types: [opened, synchronize]
 permissions:
@@ -1259,7 +1267,7 @@ permissions:
   pull-requests: write
 jobs:
   snapshot:
-    if: github.event_name == 'workflow_dispatch'
+    if: github.event_name == 'workflow_dispatch' && inputs.snapshot == ''
     runs-on: ubuntu-latest
     steps:
       - id: backtrack
@@ -1289,11 +1297,32 @@ jobs:
           jira-token: ${{ secrets.JIRA_API_TOKEN }}
           store: ${{ vars.BACKTRACK_STORE }}
           binary: ${{ vars.BACKTRACK_BINARY }}
+  rollback:
+    if: github.event_name == 'workflow_dispatch' && inputs.snapshot != ''
+    runs-on: ubuntu-latest
+    steps:
+      - id: backtrack
+        uses: backtrack-dev/backtrack@v1
+        with:
+          command: rollback
+          scope: jira:PROJ
+          to: ${{ inputs.snapshot }}
+          execute: ${{ inputs.execute }}
+          jira-url: ${{ vars.JIRA_URL }}
+          jira-email: ${{ vars.JIRA_EMAIL }}
+          jira-token: ${{ secrets.JIRA_API_TOKEN }}
+          store: ${{ vars.BACKTRACK_STORE }}
+          binary: ${{ vars.BACKTRACK_BINARY }}
+      - run: echo "Pre-rollback snapshot ${{ steps.backtrack.outputs.snapshot-id }}"
 "#,
     );
-    let dispatch = json!({"inputs": {}, "ref": "refs/heads/main",
-        "repository": {"full_name": REPO, "name": "widgets", "owner": {"login": "acme"}}});
-    let run = act.run(&wf, "workflow_dispatch", dispatch);
+    // As GitHub sends it: workflow_dispatch inputs are strings.
+    let dispatch = |snapshot: &str, execute: bool| {
+        json!({"inputs": {"snapshot": snapshot, "execute": execute.to_string()},
+               "ref": "refs/heads/main",
+               "repository": {"full_name": REPO, "name": "widgets", "owner": {"login": "acme"}}})
+    };
+    let run = act.run(&wf, "workflow_dispatch", dispatch("", false));
     run.assert_ok();
     let id = run
         .outputs()
@@ -1315,13 +1344,13 @@ jobs:
     assert_not_printed(&run, JIRA_TOKEN);
 
     // A sync script rewrites a story; the PR's comment shows it.
-    let edited = site.search(
+    let first = site.search(
         "project = PROJ AND issuetype != Epic ORDER BY key ASC",
         &["summary"],
-    )[0]["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    )[0]
+    .clone();
+    let edited = first["key"].as_str().unwrap().to_string();
+    let original = first["fields"]["summary"].as_str().unwrap().to_string();
     site.call(
         "PUT",
         &format!("/rest/api/3/issue/{edited}"),
@@ -1352,4 +1381,67 @@ jobs:
     assert!(body.contains("Rewritten by the sync script"), "{body}");
     assert!(body.contains(&edited), "{body}");
     assert!(!body.contains(JIRA_TOKEN));
+
+    // Rollback by dispatch: the preview writes nothing to Jira; with execute the summary is
+    // back, and the pre-rollback snapshot is the output.
+    let summary_now = || {
+        site.call(
+            "GET",
+            &format!("/rest/api/3/issue/{edited}?fields=summary"),
+            None,
+        )["fields"]["summary"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let writes = || site.stats()["writes"].as_u64().unwrap();
+    let before = writes();
+    let run = act.run(&wf, "workflow_dispatch", dispatch("before-sync", false));
+    run.assert_ok();
+    assert_eq!(writes(), before, "the preview wrote to Jira:\n{}", run.text);
+    assert_eq!(summary_now(), "Rewritten by the sync script");
+    let summary = run.summary();
+    assert!(summary.contains("rollback preview"), "{summary}");
+    assert!(
+        summary.contains("Rewritten by the sync script"),
+        "{summary}"
+    );
+    assert_eq!(
+        run.outputs().get("changes").map(String::as_str),
+        Some("true")
+    );
+    assert_not_printed(&run, JIRA_TOKEN);
+
+    let run = act.run(&wf, "workflow_dispatch", dispatch("before-sync", true));
+    run.assert_ok();
+    assert_eq!(summary_now(), original, "{}", run.text);
+    assert_eq!(writes(), before + 1, "one PUT for the one changed issue");
+    let pre = run
+        .outputs()
+        .get("snapshot-id")
+        .cloned()
+        .unwrap_or_default();
+    assert!(is_snapshot_id(&pre), "{}", run.text);
+    assert!(
+        run.printed(&format!("Pre-rollback snapshot {pre}")),
+        "{}",
+        run.text
+    );
+    assert!(
+        run.summary().contains("rolled back `jira:PROJ`"),
+        "{}",
+        run.summary()
+    );
+    let list = act
+        .cli(&["--json", "snapshot", "list", "jira:PROJ"])
+        .ok()
+        .json();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == pre.as_str() && s["trigger"] == "pre-rollback"),
+        "{list}"
+    );
+    assert_not_printed(&run, JIRA_TOKEN);
 }

@@ -133,13 +133,10 @@ impl TrackerFactory for Trackers {
     }
 
     fn writer(&self, scope: &Scope) -> Result<Arc<dyn TrackerWriter>, Error> {
-        if self.jira(scope)?.is_some() {
-            return Err(Error::Invalid(format!(
-                "{scope}: rolling Jira scopes back is not in this version yet; snapshots and \
-                 diffs of Jira scopes are"
-            )));
+        match self.jira(scope)? {
+            Some(jira) => Ok(Arc::new(jira)),
+            None => self.github.writer(scope),
         }
-        self.github.writer(scope)
     }
 }
 
@@ -247,6 +244,9 @@ impl Env {
             }
             None => None,
         };
+        // The same gap between writes for Jira as for GitHub when it is set: Jira Cloud's
+        // budget is larger, so the GitHub default stays well under it.
+        let mut pace = None;
         if let Some(ms) = var(ENV_WRITE_INTERVAL_MS) {
             let ms: u64 = ms.parse().map_err(|_| {
                 ConfigError(format!(
@@ -257,14 +257,19 @@ impl Env {
                 min_interval: Duration::from_millis(ms),
                 ..WritePace::default()
             };
+            pace = Some(github.pace.clone());
         }
         let mut trackers = GitHubTrackers::new(github);
         if let Some(text) = var(ENV_API_URLS) {
             trackers.api_urls = GitHubTrackers::parse_api_urls(&text).map_err(ConfigError)?;
         }
+        let mut jira = self.jira().await?;
+        if let (Some(jira), Some(pace)) = (&mut jira, pace) {
+            jira.pace = pace;
+        }
         Ok(Arc::new(Trackers {
             github: trackers,
-            jira: self.jira().await?,
+            jira,
         }))
     }
 
@@ -392,6 +397,7 @@ mod tests {
             )),
         };
         assert_eq!(with.tracker(&jira).unwrap().scope(), &jira);
+        assert_eq!(with.writer(&jira).unwrap().scope(), &jira);
         let repo: Scope = "github:acme/widgets".parse().unwrap();
         assert_eq!(with.writer(&repo).unwrap().scope(), &repo);
     }
