@@ -1033,7 +1033,7 @@ fn a_webhook_for_a_10000_issue_repository_answers_202_within_a_second() {
         &[
             ("GITHUB_TOKEN", SANDBOX_TOKEN.to_string()),
             ("GITHUB_API_URL", big.url.clone()),
-            ("BACKTRACK_QUEUE_URL", restore_queue),
+            ("BACKTRACK_QUEUE_URL", restore_queue.clone()),
             ("BACKTRACK_SNAPSHOT_QUEUE_URL", snapshot_queue.clone()),
             ("BACKTRACK_WEBHOOK_ALLOW", "acme/huge".into()),
             ("BACKTRACK_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
@@ -1238,7 +1238,7 @@ fn functions_under_cargo_lambda_take_jira_snapshots_on_schedule_api_and_signed_w
                 "BACKTRACK_JIRA_WEBHOOK_DEBOUNCE_SECS",
                 DEBOUNCE_SECS.to_string(),
             ),
-            ("BACKTRACK_QUEUE_URL", restore_queue),
+            ("BACKTRACK_QUEUE_URL", restore_queue.clone()),
             ("BACKTRACK_SNAPSHOT_QUEUE_URL", snapshot_queue.clone()),
             // No explicit allow-list: Jira webhooks may snapshot the scheduled Jira scopes.
             (
@@ -1292,13 +1292,13 @@ fn functions_under_cargo_lambda_take_jira_snapshots_on_schedule_api_and_signed_w
     assert_eq!(list["snapshots"][0]["status"], "completed", "{list}");
 
     // A third-party edit, then Jira's delivery for it.
-    let edited = site.search(
+    let first = site.search(
         "project = PROJ AND issuetype != Epic ORDER BY key ASC",
         &["summary"],
-    )[0]["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    )[0]
+    .clone();
+    let edited = first["key"].as_str().unwrap().to_string();
+    let original = first["fields"]["summary"].as_str().unwrap().to_string();
     site.call(
         "PUT",
         &format!("/rest/api/3/issue/{edited}"),
@@ -1425,6 +1425,58 @@ fn functions_under_cargo_lambda_take_jira_snapshots_on_schedule_api_and_signed_w
     );
     assert_eq!(status, 200, "{live}");
     assert_eq!(live["changes"].as_array().map(Vec::len), Some(0), "{live}");
+
+    // The restore API puts the scheduled snapshot's summary back: a preview, then the
+    // confirmed job through the restore queue, with one write to Jira.
+    let restore = |body: Value| {
+        bundle.http(
+            "restore",
+            "post-restore.json",
+            "POST",
+            &format!("/snapshots/{scheduled}/restore"),
+            Some(body),
+        )
+    };
+    let (status, preview) = restore(json!({"only": [edited.clone()]}));
+    assert_eq!(status, 200, "{preview}");
+    assert!(
+        preview.to_string().contains("Rewritten by the sync script"),
+        "{preview}"
+    );
+    let (status, body) = restore(json!({"only": ["PROJ-99999"]}));
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("only")),
+        "{body}"
+    );
+    let writes = || site.stats()["writes"].as_u64().unwrap();
+    let writes_before = writes();
+    let (status, started) =
+        restore(json!({"execute": true, "plan": preview["fingerprint"], "only": [edited.clone()]}));
+    assert_eq!(status, 202, "{started}");
+    let job = started["job"]["id"].as_str().unwrap().to_string();
+    let ran = bundle.drain(&rt, &sqs, &restore_queue, "restore");
+    assert!(!ran.is_empty(), "no restore slice ran");
+    let (status, done) = bundle.http(
+        "restore",
+        "get-job.json",
+        "GET",
+        &format!("/jobs/{job}"),
+        None,
+    );
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["status"], "completed", "{done}");
+    let now = site.call(
+        "GET",
+        &format!("/rest/api/3/issue/{edited}?fields=summary"),
+        None,
+    );
+    assert_eq!(now["fields"]["summary"], original.as_str(), "{now}");
+    assert_eq!(
+        writes() - writes_before,
+        1,
+        "one PUT for the one changed issue"
+    );
 
     // Nothing secret, at trace level.
     for (what, text) in [
