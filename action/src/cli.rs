@@ -316,7 +316,7 @@ pub struct RollbackFlags {
     /// Jira: also delete issues created after the snapshot (with their subtasks).
     #[arg(long)]
     pub delete_new_issues: bool,
-    /// Jira: recreate deleted issues and subtasks (they get new keys).
+    /// Jira: recreate deleted issues and subtasks under new keys (refused in this version).
     #[arg(long)]
     pub recreate_deleted: bool,
     /// Minimum gap between two writes, in milliseconds (GitHub allows about 80 per minute;

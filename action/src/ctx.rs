@@ -244,9 +244,7 @@ impl Context {
     ) -> Result<Arc<dyn TrackerWriter>> {
         match scope.tracker() {
             TrackerKind::GitHub => Ok(Arc::new(GitHubTracker::new(scope, &config)?)),
-            TrackerKind::Jira => bail!(
-                "rollback of Jira scopes ({scope}) is not in this version yet: snapshots and diffs of Jira scopes are"
-            ),
+            TrackerKind::Jira => Ok(Arc::new(JiraTracker::new(scope, &self.jira_config()?)?)),
         }
     }
 }

@@ -725,19 +725,31 @@ fn jira_bad_input_is_one_line_exit_2_and_nothing_written() {
                 assert_eq!(run.code, 2, "{run:?}");
             }
         }
-        // Rollback refuses Jira scopes for now, before reading or writing anything.
+        // Rollback options that do not fit a Jira scope are refused before anything is
+        // read or written.
         let user = JiraUser::new(&site);
         user.snapshot("jira:PROJ", &[]);
         let before = site.stats()["writes"].clone();
-        let run = user.run(&[
-            "rollback",
-            "jira:PROJ",
-            "--to",
-            "latest",
-            "--execute",
-            "--yes",
-        ]);
-        assert_one_line_error(&run, "not supported by this version yet");
+        for (flags, needle) in [
+            (&["--only", "12"][..], "is not a Jira issue key"),
+            (&["--only", "PROJ-99999"][..], "PROJ-99999"),
+            (&["--fields", "milestones"][..], "unknown field"),
+            (&["--close-new-issues"][..], "GitHub scopes only"),
+            (&["--recreate-deleted"][..], "not available in this version"),
+        ] {
+            let mut args = vec![
+                "rollback",
+                "jira:PROJ",
+                "--to",
+                "latest",
+                "--execute",
+                "--yes",
+            ];
+            args.extend_from_slice(flags);
+            let run = user.run(&args);
+            assert_one_line_error(&run, needle);
+            assert_eq!(run.code, 2, "{run:?}");
+        }
         assert_eq!(site.stats()["writes"], before);
     }
 }

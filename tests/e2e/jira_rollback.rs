@@ -597,3 +597,91 @@ fn jira_rollbacks_killed_at_random_points_converge_without_duplicates() {
         "only {killed_mid_run}/{trials} kills landed mid-run"
     );
 }
+
+#[test]
+fn jira_rollback_under_injected_faults_and_rate_limits_converges() {
+    // One request in ten answers a 5xx or a 429 with Retry-After, before any state changes:
+    // reads and writes are retried (after the wait Jira asked for), and a run that gives up
+    // is resumed by the same command.
+    let site = Site::start(
+        Flavor::Cloud,
+        &[&SEEDED[..], &["--fault-rate", "0.1"]].concat(),
+    );
+    let user = JiraUser::new(&site);
+    user.snapshot("jira:PROJ", &["--name", "before"]);
+    let api = site.flavor.api();
+    let todo = site.search(
+        "project = PROJ AND issuetype in (Story, Task) AND status = \"To Do\" ORDER BY key ASC",
+        &["summary", "comment"],
+    );
+    for i in &todo[..3] {
+        let key = i["key"].as_str().unwrap();
+        site.call(
+            "PUT",
+            &format!("{api}/issue/{key}"),
+            Some(json!({"fields": {"summary": "Rewritten", "labels": ["wrecked"]}})),
+        );
+    }
+    let moved = todo[0]["key"].as_str().unwrap();
+    walk(&site, moved, &["In Progress", "In Review", "Done"]);
+    let commented = todo
+        .iter()
+        .find(|i| i["fields"]["comment"]["total"].as_u64().unwrap() > 0)
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let comments = site.call("GET", &format!("{api}/issue/{commented}/comment"), None);
+    let victim = comments["comments"][0]["id"].as_str().unwrap().to_string();
+    site.call(
+        "DELETE",
+        &format!("{api}/issue/{commented}/comment/{victim}"),
+        None,
+    );
+
+    let mut runs = 0;
+    let mut retried = 0;
+    loop {
+        runs += 1;
+        let run = user.run(&[
+            "-v",
+            "--json",
+            "rollback",
+            "jira:PROJ",
+            "--to",
+            "before",
+            "--execute",
+            "--yes",
+            "--write-interval-ms",
+            "0",
+        ]);
+        retried += run.stderr.matches("retrying").count() + run.stderr.matches("slow down").count();
+        if run.code == 0 {
+            let report = run.json();
+            assert_eq!(report["verification"]["clean"], true, "{report}");
+            break;
+        }
+        assert!(runs < 6, "still failing after {runs} runs: {run:?}");
+    }
+    let again = rollback(&user, &[]);
+    assert_eq!(again["plan"]["ops"], json!([]), "{again}");
+    let live = site.call(
+        "GET",
+        &format!("{api}/issue/{commented}/comment?expand=properties"),
+        None,
+    );
+    let copies = live["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["properties"].as_array().into_iter().flatten().any(|p| {
+                p["key"] == "backtrack.restored"
+                    && p["value"]["original"].as_u64().map(|o| o.to_string())
+                        == Some(victim.clone())
+            })
+        })
+        .count();
+    assert_eq!(copies, 1, "{live}");
+    assert!(retried > 0, "no fault was met");
+}

@@ -529,3 +529,194 @@ fn plan_new_issues(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::diff::testkit::at;
+    use crate::record::jira::{JiraStatus, JiraUser};
+    use crate::tracker::jira::workflow::Edge;
+
+    fn status(id: &str, name: &str) -> JiraStatus {
+        JiraStatus {
+            id: id.into(),
+            name: name.into(),
+            category: None,
+        }
+    }
+
+    fn issue(id: u64, key: &str) -> JiraIssue {
+        JiraIssue {
+            id,
+            key: key.into(),
+            project: "PROJ".into(),
+            summary: format!("issue {key}"),
+            description: Some(JiraText::Wiki("text".into())),
+            issue_type: JiraRef {
+                id: "10001".into(),
+                name: "Story".into(),
+            },
+            subtask: false,
+            status: status("1", "To Do"),
+            resolution: None,
+            priority: None,
+            assignee: None,
+            reporter: None,
+            labels: vec![],
+            components: vec![],
+            fix_versions: vec![],
+            due_date: None,
+            parent: None,
+            epic_link: None,
+            subtasks: vec![],
+            links: vec![],
+            story_points: None,
+            sprints: vec![],
+            comments: 0,
+            created_at: at(0),
+            updated_at: at(0),
+            url: None,
+            raw: Value::Null,
+        }
+    }
+
+    fn comment(id: u64, issue: u64, text: &str) -> JiraComment {
+        JiraComment {
+            id,
+            issue_id: issue,
+            body: JiraText::Wiki(text.into()),
+            author: Some(JiraUser {
+                id: "a".into(),
+                display_name: Some("Alice".into()),
+            }),
+            created_at: at(0),
+            updated_at: at(0),
+            visibility: None,
+            raw: Value::Null,
+        }
+    }
+
+    fn set(issues: Vec<JiraIssue>, comments: Vec<JiraComment>) -> RecordSet {
+        let mut s = RecordSet::default();
+        for i in issues {
+            s.jira_issues.insert(i.id, i);
+        }
+        for c in comments {
+            s.jira_comments.insert(c.id, c);
+        }
+        s
+    }
+
+    fn edge(id: &str, to: &str) -> Edge {
+        Edge {
+            id: id.into(),
+            name: format!("to {to}"),
+            to: status(to, to),
+            needs_resolution: false,
+            resolution_on_screen: false,
+            resolutions: vec![],
+        }
+    }
+
+    fn opts() -> RollbackOptions {
+        RollbackOptions::everything(at(1))
+    }
+
+    #[test]
+    fn fields_go_in_one_put_and_what_cannot_be_edited_is_named() {
+        let target = set(vec![issue(1, "PROJ-1")], vec![]);
+        let mut now = issue(1, "PROJ-1");
+        now.summary = "wrecked".into();
+        now.labels = vec!["x".into()];
+        now.story_points = Some(8.0);
+        let live = set(vec![now], vec![]);
+        let ask = context_request(&target, &live, &opts());
+        assert_eq!(ask.editmeta, [(1, "PROJ-1".to_string())]);
+        let mut cx = RollbackContext::default();
+        cx.editable
+            .insert(1, ["summary".to_string(), "labels".to_string()].into());
+        let planned = plan(&target, &live, &opts(), "good", &cx);
+        assert_eq!(planned.ops.len(), 1);
+        let Operation::JiraEditIssue { changes, .. } = &planned.ops[0].op else {
+            panic!("{planned:?}")
+        };
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert_eq!(planned.irrecoverable.len(), 1);
+        assert!(planned.irrecoverable[0].what.contains("story points"));
+    }
+
+    #[test]
+    fn statuses_walk_known_paths_and_unreachable_ones_are_named_not_planned() {
+        let mut t1 = issue(1, "PROJ-1");
+        t1.status = status("3", "Done");
+        let mut t2 = issue(2, "PROJ-2");
+        t2.status = status("9", "Archived");
+        let target = set(vec![t1, t2], vec![]);
+        let live = set(vec![issue(1, "PROJ-1"), issue(2, "PROJ-2")], vec![]);
+        let ask = context_request(&target, &live, &opts());
+        assert_eq!(ask.walks.len(), 2);
+        assert_eq!(ask.samples.len(), 1);
+        let mut cx = RollbackContext::default();
+        let key = |s: &str| ("PROJ".to_string(), "10001".to_string(), s.to_string());
+        cx.workflows.learn(key("1"), vec![edge("11", "2")]);
+        cx.workflows
+            .learn(key("2"), vec![edge("21", "1"), edge("31", "3")]);
+        cx.workflows.learn(key("3"), vec![edge("41", "2")]);
+        let planned = plan(&target, &live, &opts(), "good", &cx);
+        assert_eq!(planned.ops.len(), 1, "{planned:?}");
+        let Operation::JiraTransition { path, .. } = &planned.ops[0].op else {
+            panic!()
+        };
+        assert_eq!(
+            path.iter()
+                .map(|h| h.transition.as_str())
+                .collect::<Vec<_>>(),
+            ["11", "31"]
+        );
+        assert_eq!(planned.irrecoverable.len(), 1);
+        assert!(planned.irrecoverable[0].what.contains("unreachable"));
+    }
+
+    #[test]
+    fn deleted_comments_are_recreated_once_and_new_subtasks_left_alone_unless_asked() {
+        let target = set(
+            vec![issue(1, "PROJ-1")],
+            vec![comment(100, 1, "keep me"), comment(101, 1, "gone")],
+        );
+        let mut sub = issue(2, "PROJ-2");
+        sub.subtask = true;
+        sub.parent = Some("PROJ-1".into());
+        let live = set(
+            vec![issue(1, "PROJ-1"), sub],
+            vec![comment(100, 1, "keep me")],
+        );
+        let ask = context_request(&target, &live, &opts());
+        assert_eq!(ask.restored, ["PROJ-1"]);
+        let planned = plan(&target, &live, &opts(), "good", &RollbackContext::default());
+        assert_eq!(planned.ops.len(), 1);
+        let Operation::JiraRecreateComment { body, .. } = &planned.ops[0].op else {
+            panic!()
+        };
+        assert!(body.to_text().contains("Originally written by Alice"));
+        assert!(body.to_text().ends_with("gone"));
+        assert!(planned
+            .irrecoverable
+            .iter()
+            .any(|i| i.key == "issue:PROJ-2" && i.reason.contains("--delete-new-subtasks")));
+        // Found recreated (by its property): not planned again.
+        let mut cx = RollbackContext::default();
+        cx.restored.insert(101, 555);
+        assert!(plan(&target, &live, &opts(), "good", &cx).ops.is_empty());
+        let mut o = opts();
+        o.delete_new_subtasks = true;
+        let planned = plan(&target, &live, &o, "good", &cx);
+        assert!(matches!(
+            planned.ops[0].op,
+            Operation::JiraDeleteIssue { ref key, .. } if key == "PROJ-2"
+        ));
+        let _ = json!(null);
+    }
+}
