@@ -10,6 +10,13 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 own="$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\([^"]*\)"$/\1/p' "$root/Cargo.toml" | head -n 1)"
 [[ -n "$own" ]] || { echo "::error::no version in [workspace.package] of Cargo.toml"; exit 1; }
 
+# The published crates depend on each other at exactly the workspace version.
+pinned="$(grep -cE "^backtrack(-sandbox)? = \{.*version = \"=$own\"" "$root/Cargo.toml" || true)"
+if [[ "$pinned" != 2 ]]; then
+  echo "::error title=release: crate versions disagree::[workspace.dependencies] must pin backtrack and backtrack-sandbox at \"=$own\" (the workspace version); update both with the version"
+  exit 1
+fi
+
 if [[ "${GITHUB_EVENT_NAME:-}" == push && "${GITHUB_REF_TYPE:-}" == tag ]]; then
   version="${GITHUB_REF_NAME:?}"
   if [[ "$version" != "v$own" ]]; then

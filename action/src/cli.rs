@@ -68,6 +68,12 @@ pub enum Command {
     Prune(PruneArgs),
     /// Re-read every manifest and blob and check their hashes.
     Verify(VerifyArgs),
+    /// Write snapshots (manifests, blobs, catalog entries) into one portable archive file.
+    Export(ExportArgs),
+    /// Read an archive file into the store (a preview unless --execute).
+    Import(ImportArgs),
+    /// Copy snapshots into another store and catalog (resumable: run it again to finish).
+    Copy(CopyArgs),
     /// Repair the catalog: `--reindex` rebuilds lost entries from the store's manifests.
     Repair(RepairArgs),
     /// Benchmarks that print figures (for the README; not part of the stable CLI).
@@ -393,6 +399,83 @@ pub struct VerifyArgs {
     /// each one that checks out whole (every later read then checks it).
     #[arg(long)]
     pub record_hashes: bool,
+}
+
+/// Which snapshots `export` and `copy` take.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Snapshots: ids, unique id prefixes, names, `latest`, or a scope for all of its
+    /// snapshots. None: every snapshot (narrowed by the filters).
+    #[arg(value_name = "REF")]
+    pub refs: Vec<String>,
+    /// Only snapshots of this scope (repeatable).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Only snapshots taken at or after this time: RFC 3339, a date (2026-11-30), or a
+    /// duration before now (7d).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only snapshots taken before this time (same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only snapshots whose name matches this glob (`*`, `?`).
+    #[arg(long, value_name = "GLOB")]
+    pub name: Option<String>,
+    /// Leave out failed captures (their catalog entries travel otherwise).
+    #[arg(long)]
+    pub only_completed: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// The archive file to write, or `-` for stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: String,
+}
+
+/// What to do with a snapshot the destination already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnDuplicate {
+    /// Refuse the whole import; nothing is written.
+    Error,
+    /// Keep the destination's snapshot.
+    Skip,
+    /// Replace it with the archive's (identical ones are left alone; pinned ones refused).
+    Overwrite,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The archive file (`backtrack export` writes them). Read twice — checked whole, then
+    /// written — so it must be a file, not a pipe.
+    pub file: std::path::PathBuf,
+    #[arg(long, value_enum, default_value_t = OnDuplicate::Error)]
+    pub on_duplicate: OnDuplicate,
+    /// Write; without it, import checks the file and shows what it would do.
+    #[arg(long)]
+    pub execute: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// The destination store (same forms as --store).
+    #[arg(long, value_name = "URL")]
+    pub to_store: String,
+    /// The destination catalog (same forms as --catalog; default: SQLite inside a
+    /// `file://` destination store).
+    #[arg(long, value_name = "URL")]
+    pub to_catalog: Option<String>,
+    /// Snapshots the destination already has are skipped, so a copy run again after an
+    /// interruption finishes the job.
+    #[arg(long, value_enum, default_value_t = OnDuplicate::Skip)]
+    pub on_duplicate: OnDuplicate,
+    /// Only show what would be copied.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -89,6 +89,19 @@ impl Context {
         }
     }
 
+    /// The same context on other backends (`copy --to-store/--to-catalog`).
+    pub fn elsewhere(&self, store: &str, catalog: Option<&str>) -> Context {
+        Context {
+            json: self.json,
+            quiet: self.quiet,
+            step: None,
+            store_url: Some(store.to_string()),
+            catalog_url: catalog.map(str::to_string),
+            jira_flavor: self.jira_flavor.clone(),
+            scope_repo: self.scope_repo.clone(),
+        }
+    }
+
     /// The parsed `--store` and the catalog that goes with it.
     pub fn locations(&self) -> Result<Locations> {
         Ok(Locations::parse(

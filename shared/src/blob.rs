@@ -280,7 +280,7 @@ impl Dictionary {
         })
     }
 
-    fn decompress(&self, key: &str, compressed: &[u8]) -> Result<Vec<u8>, BlobError> {
+    pub(crate) fn decompress(&self, key: &str, compressed: &[u8]) -> Result<Vec<u8>, BlobError> {
         let corrupt = |e: std::io::Error| BlobError::Corrupt {
             key: key.to_string(),
             detail: format!(

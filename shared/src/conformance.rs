@@ -13,11 +13,13 @@
 mod catalog;
 mod lifecycle;
 mod object_store;
+mod portable;
 
 use std::fmt::Display;
 
 pub use catalog::catalog;
 pub use object_store::object_store;
+pub use portable::portable;
 
 /// A fresh lowercase ULID: unique per run, and later runs sort after earlier ones.
 fn run_id() -> String {

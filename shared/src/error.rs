@@ -8,6 +8,7 @@
 use crate::blob::BlobError;
 use crate::catalog::CatalogError;
 use crate::id::IdError;
+use crate::portable::ArchiveFileError;
 use crate::rollback::PlanChange;
 use crate::scope::ScopeError;
 use crate::snapshot::InUse;
@@ -29,6 +30,9 @@ pub enum Error {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Tracker(#[from] TrackerError),
+    /// A portable archive file that cannot be read or written (see [`crate::portable`]).
+    #[error(transparent)]
+    ArchiveFile(#[from] ArchiveFileError),
     /// A user-supplied reference or option that cannot be honoured.
     #[error("{0}")]
     Invalid(String),

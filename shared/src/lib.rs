@@ -14,6 +14,7 @@
 //!   references (`archive`), checking them (`verify`).
 //! - [`keys`]: every object-store key backtrack writes, in one place.
 //! - [`config`]: every environment variable's name, and the store and catalog URLs.
+//! - [`portable`]: the portable archive file (`export`, `import`) and `copy` between stores.
 //! - [`prune`]: retention rules and blob garbage collection (plan, then apply).
 //! - [`repair`]: rebuilding a lost catalog from the manifests (`repair --reindex`).
 //! - [`git`]: the archive in a branch of the GitHub repository itself (`git://BRANCH`): the
@@ -61,6 +62,7 @@ pub mod id;
 pub mod keys;
 pub mod lease;
 pub mod manifest;
+pub mod portable;
 pub mod prune;
 pub mod record;
 pub mod repair;

@@ -19,6 +19,7 @@ mod jira;
 mod jira_rollback;
 mod jira_sandbox;
 mod lifecycle;
+mod portable;
 mod prune;
 mod references;
 mod release;

@@ -426,3 +426,122 @@ fn action_install_without_a_release_says_it_builds_from_source() {
         format!("path={}\n", built.display())
     );
 }
+
+/// The SAM template a release ships: `sam deploy` in a folder holding it and the four zips
+/// must deploy the released binaries without a Rust build. The test writes it the way the
+/// release workflow does, lints it as the suite lints infra/template.yaml, and packages it
+/// (`sam package`, the upload half of `sam deploy`) against moto with a stand-in zip per
+/// function: each function's code must come from its own zip.
+#[test]
+fn the_release_template_deploys_the_released_zips_without_a_build() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf();
+    let sam = root.join(".venv-sam/bin/sam");
+    assert!(
+        sam.exists(),
+        "{} is missing: run the suite with tests/run, which creates .venv-sam",
+        sam.display()
+    );
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect(
+        "AWS_ENDPOINT_URL is not set: run the suite with tests/run, which starts moto server",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let version = "v9.8.7";
+    let out = Command::new("python3")
+        .arg(root.join(".github/scripts/release-template.py"))
+        .args([version, &dir.path().display().to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let functions = ["snapshot", "diff", "restore", "catalog"];
+    let template_name = format!("backtrack-{version}-template.yaml");
+    let template = std::fs::read_to_string(dir.path().join(&template_name)).unwrap();
+    assert!(
+        !template.contains("BuildMethod") && !template.contains("CodeUri: .."),
+        "{template}"
+    );
+    for fn_ in functions {
+        let zip = format!("backtrack-lambda-{fn_}-{version}-arm64.zip");
+        assert!(
+            template.contains(&format!("CodeUri: {zip}")),
+            "no CodeUri for {fn_}"
+        );
+        // A stand-in zip whose content differs per function, so the uploads differ.
+        let bootstrap = dir.path().join("bootstrap");
+        std::fs::write(&bootstrap, format!("#!/bin/sh\n# {fn_}\n")).unwrap();
+        let zipped = Command::new("python3")
+            .args(["-c", "import sys, zipfile; zipfile.ZipFile(sys.argv[1], 'w').write(sys.argv[2], 'bootstrap')"])
+            .arg(dir.path().join(&zip))
+            .arg(&bootstrap)
+            .status()
+            .unwrap();
+        assert!(zipped.success());
+    }
+    let sam_env = |cmd: &mut Command| {
+        cmd.current_dir(dir.path())
+            .env("SAM_CLI_TELEMETRY", "0")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .stdin(Stdio::null());
+    };
+    let mut lint = Command::new(&sam);
+    lint.args(["validate", "--lint", "--template", &template_name]);
+    sam_env(&mut lint);
+    let linted = lint.output().unwrap();
+    assert!(
+        linted.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&linted.stdout),
+        String::from_utf8_lossy(&linted.stderr)
+    );
+
+    let bucket = format!("release-template-{}", std::process::id());
+    let made = Command::new(root.join(".venv/bin/python"))
+        .args(["-c", "import sys, boto3; boto3.client('s3', endpoint_url=sys.argv[1]).create_bucket(Bucket=sys.argv[2])"])
+        .args([&endpoint, &bucket])
+        .status()
+        .unwrap();
+    assert!(made.success(), "cannot create the bucket on moto");
+    let mut package = Command::new(&sam);
+    package.args([
+        "package",
+        "--template-file",
+        &template_name,
+        "--s3-bucket",
+        &bucket,
+        "--output-template-file",
+        "packaged.yaml",
+    ]);
+    sam_env(&mut package);
+    let packaged = package.output().unwrap();
+    assert!(
+        packaged.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&packaged.stdout),
+        String::from_utf8_lossy(&packaged.stderr)
+    );
+    let packaged = std::fs::read_to_string(dir.path().join("packaged.yaml")).unwrap();
+    let mut uris: Vec<&str> = packaged
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("CodeUri: "))
+        .collect();
+    assert_eq!(uris.len(), functions.len(), "{packaged}");
+    assert!(
+        uris.iter()
+            .all(|u| u.starts_with(&format!("s3://{bucket}/"))),
+        "{uris:?}"
+    );
+    uris.sort_unstable();
+    uris.dedup();
+    assert_eq!(
+        uris.len(),
+        functions.len(),
+        "two functions share one upload: {uris:?}"
+    );
+}

@@ -1085,7 +1085,7 @@ fn json_round_trips() {
     assert_eq!(back, d);
 }
 
-/// Spot-check: `cargo test -p backtrack --release --lib diff::tests::perf -- --ignored --nocapture`.
+/// Spot-check: `cargo test -p backtrack-core --release --lib diff::tests::perf -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn perf_10k_issues_50k_comments_1_percent_changed() {

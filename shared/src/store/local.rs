@@ -979,7 +979,7 @@ mod tests {
     }
 
     /// Not a test: compares one durable put per blob with deferred puts and one flush on
-    /// the disk holding the temp folder. `cargo test -p backtrack --lib batched_vs -- --ignored --nocapture`
+    /// the disk holding the temp folder. `cargo test -p backtrack-core --lib batched_vs -- --ignored --nocapture`
     #[tokio::test(flavor = "multi_thread")]
     #[ignore]
     async fn batched_vs_per_blob_durability_timing() {

@@ -1,0 +1,35 @@
+//! `backtrack copy`: snapshots from the store into another store and catalog. Runs again
+//! after an interruption pick up where it stopped (snapshots already there are skipped).
+
+use anyhow::Result;
+use backtrack::portable::{self, ImportOptions};
+
+use super::{print_json, Outcome};
+use crate::cli::CopyArgs;
+use crate::ctx::Context;
+
+pub async fn run(ctx: &Context, args: CopyArgs) -> Result<Outcome> {
+    let source = ctx.archive().await?;
+    let entries = super::export::selection(&args.select)?
+        .select(&source)
+        .await?;
+    let dest = ctx
+        .elsewhere(&args.to_store, args.to_catalog.as_deref())
+        .create_archive()
+        .await?;
+    let opts = ImportOptions {
+        on_duplicate: super::import::policy(args.on_duplicate),
+        execute: !args.dry_run,
+        lease: ctx.lease()?,
+    };
+    let report = portable::copy(&source, &dest, &entries, &opts).await?;
+    if ctx.json {
+        print_json(&report)?;
+    } else if !ctx.quiet {
+        println!("{report}");
+    }
+    match report.refusal() {
+        Some(refusal) => Err(refusal.into()),
+        None => Ok(Outcome::Success),
+    }
+}

@@ -1,0 +1,35 @@
+//! `backtrack import`: an archive file into the store, previewed unless `--execute`.
+
+use anyhow::Result;
+use backtrack::portable::{self, ImportOptions, OnDuplicate};
+
+use super::{print_json, Outcome};
+use crate::cli::{self, ImportArgs};
+use crate::ctx::Context;
+
+pub fn policy(flag: cli::OnDuplicate) -> OnDuplicate {
+    match flag {
+        cli::OnDuplicate::Error => OnDuplicate::Error,
+        cli::OnDuplicate::Skip => OnDuplicate::Skip,
+        cli::OnDuplicate::Overwrite => OnDuplicate::Overwrite,
+    }
+}
+
+pub async fn run(ctx: &Context, args: ImportArgs) -> Result<Outcome> {
+    let archive = ctx.create_archive().await?;
+    let opts = ImportOptions {
+        on_duplicate: policy(args.on_duplicate),
+        execute: args.execute,
+        lease: ctx.lease()?,
+    };
+    let report = portable::import_file(&archive, &args.file, &opts).await?;
+    if ctx.json {
+        print_json(&report)?;
+    } else if !ctx.quiet {
+        println!("{report}");
+    }
+    match report.refusal() {
+        Some(refusal) => Err(refusal.into()),
+        None => Ok(Outcome::Success),
+    }
+}
