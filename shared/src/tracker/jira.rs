@@ -134,14 +134,23 @@ impl JiraConfig {
     /// (Data Center), and `BACKTRACK_JIRA_FLAVOR`. A variable that is set but unusable is an
     /// error naming the variable, never its value.
     pub fn from_env() -> Result<Self, TrackerError> {
-        let read = |k: &str| match std::env::var(k) {
-            Ok(v) if v.trim().is_empty() => Ok(None),
-            Ok(v) => Ok(Some(v.trim().to_string())),
+        Self::from_settings(|k| match std::env::var(k) {
+            Ok(v) => Ok(Some(v)),
             Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => Err(TrackerError::Config(format!(
                 "{k} is not valid UTF-8; set it again"
             ))),
-        };
+        })
+    }
+
+    /// The same rules as [`JiraConfig::from_env`] over settings looked up by variable name
+    /// (the functions take the token from Secrets Manager and the rest from the
+    /// environment): one place decides what a Jira site's settings must be.
+    pub fn from_settings(
+        lookup: impl Fn(&str) -> Result<Option<String>, TrackerError>,
+    ) -> Result<Self, TrackerError> {
+        let read =
+            |k: &str| lookup(k).map(|v| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()));
         let base_url = read(env::JIRA_BASE_URL)?.ok_or_else(|| {
             TrackerError::Config(format!(
                 "{} is not set: set it to your Jira site, e.g. https://acme.atlassian.net",
@@ -494,6 +503,63 @@ mod tests {
             flavor_of(&json!({"deploymentType": "DataCenter"})),
             Flavor::DataCenter
         );
+    }
+
+    /// The functions read the token from Secrets Manager and the rest from the environment:
+    /// the same rules as the CLI's, whatever the source, and no value in any message.
+    #[test]
+    fn settings_from_any_source_follow_one_rule() {
+        let from = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            JiraConfig::from_settings(move |k| {
+                Ok(pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+            })
+        };
+        let cloud = from(&[
+            (env::JIRA_BASE_URL, " https://acme.atlassian.net "),
+            (env::JIRA_EMAIL, "bot@acme.com"),
+            (env::JIRA_API_TOKEN, "tok-123"),
+            (env::JIRA_FLAVOR, "cloud"),
+        ])
+        .unwrap();
+        assert_eq!(cloud.base_url, "https://acme.atlassian.net");
+        assert!(matches!(cloud.credentials, Credentials::Basic { .. }));
+        assert_eq!(cloud.flavor, Some(Flavor::Cloud));
+        let dc = from(&[
+            (env::JIRA_BASE_URL, "https://jira.acme.com"),
+            (env::JIRA_API_TOKEN, "pat-456"),
+            (env::JIRA_EMAIL, "  "),
+        ])
+        .unwrap();
+        assert!(matches!(dc.credentials, Credentials::Bearer { .. }));
+        assert_eq!(dc.flavor, None);
+        for (pairs, names) in [
+            (vec![(env::JIRA_API_TOKEN, "t")], env::JIRA_BASE_URL),
+            (
+                vec![(env::JIRA_BASE_URL, "https://x"), (env::JIRA_EMAIL, "a@b")],
+                env::JIRA_API_TOKEN,
+            ),
+            (
+                vec![
+                    (env::JIRA_BASE_URL, "https://x"),
+                    (env::JIRA_API_TOKEN, "to ken-secret"),
+                ],
+                env::JIRA_API_TOKEN,
+            ),
+            (
+                vec![
+                    (env::JIRA_BASE_URL, "https://x"),
+                    (env::JIRA_FLAVOR, "onprem"),
+                ],
+                env::JIRA_FLAVOR,
+            ),
+        ] {
+            let e = from(&pairs).unwrap_err().to_string();
+            assert!(e.contains(names) && !e.contains("secret"), "{e}");
+        }
     }
 
     #[test]
