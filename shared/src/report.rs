@@ -42,7 +42,7 @@ use crate::compare::{self, CompareError, Comparison, DiffSides, LiveSource};
 use crate::diff::DiffOptions;
 use crate::error::Error;
 use crate::rollback::{Rollback, RollbackOptions, RollbackRequest};
-use crate::scope::{Scope, TrackerKind};
+use crate::scope::Scope;
 use crate::snapshot::{Archive, Resolved};
 use crate::tracker::{Progress, Tracker};
 
@@ -119,12 +119,6 @@ pub async fn rollback_plan(
     tracker: Arc<dyn Tracker>,
     progress: Arc<dyn Progress>,
 ) -> Result<RollbackPlan, Error> {
-    if target.entry.scope.tracker() == TrackerKind::Jira {
-        return Err(Error::Invalid(format!(
-            "--plan: rollback of Jira scopes ({}) is not supported by this version yet, so there is no plan to show; leave --plan out",
-            target.entry.scope
-        )));
-    }
     let manifest = archive.load_manifest(&target.entry).await?;
     let records = archive.load_records(&manifest, true).await?;
     let options = RollbackOptions::validate(&RollbackRequest::default(), &target.entry, &records)

@@ -356,4 +356,55 @@ fn jira_report_renders_the_diff_offline() {
     assert!(d["summary"]["comments_added"].as_u64().unwrap() >= 1);
     let figures = in_browser(&html, &diff, "jira", &["--hostile", HOSTILE]);
     assert_eq!(figures["blocked"], 0);
+
+    // The plan back to base, read-only: the same operations `rollback` previews, no write.
+    let planned = dir.join("jira-plan.html");
+    let live_diff = dir.join("jira-live.json");
+    let run = user
+        .run(&[
+            "--json",
+            "report",
+            "jira:PROJ",
+            "--from",
+            "base",
+            "--to",
+            "live",
+            "--plan",
+            "-o",
+            planned.to_str().unwrap(),
+        ])
+        .ok()
+        .json();
+    let preview = user
+        .run(&["--json", "rollback", "jira:PROJ", "--to", "base"])
+        .ok()
+        .json();
+    let ops = preview["plan"]["ops"].as_array().unwrap().len();
+    assert!(ops >= 1, "the rewritten issue plans a write: {preview}");
+    assert_eq!(run["plan_ops"], ops);
+    user.run(&[
+        "diff",
+        "jira:PROJ",
+        "--from",
+        "base",
+        "--to",
+        "live",
+        "--format",
+        "json",
+        "-o",
+        live_diff.to_str().unwrap(),
+    ])
+    .ok();
+    let writes_before = site.stats()["writes"].clone();
+    in_browser(
+        &planned,
+        &live_diff,
+        "jira-plan",
+        &["--hostile", HOSTILE, "--plan-ops", &ops.to_string()],
+    );
+    assert_eq!(
+        site.stats()["writes"],
+        writes_before,
+        "a report wrote to Jira"
+    );
 }
