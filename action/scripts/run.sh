@@ -4,8 +4,9 @@
 # why in an annotation when a command fails.
 #
 # Reads: BACKTRACK (the binary), INPUT_COMMAND, INPUT_SCOPE, INPUT_NAME, INPUT_FROM, INPUT_TO,
-# INPUT_EXECUTE, INPUT_COMMENT, PR_NUMBER, PR_MERGED, BACKTRACK_STORE, BACKTRACK_CATALOG,
-# GITHUB_TOKEN, GITHUB_API_URL, BACKTRACK_COMMENT_AUTHOR, GITHUB_REPOSITORY, GITHUB_EVENT_NAME.
+# INPUT_EXECUTE, INPUT_COMMENT, INPUT_REPORT_ARTIFACT, PR_NUMBER, PR_MERGED, BACKTRACK_STORE, BACKTRACK_CATALOG,
+# GITHUB_TOKEN, GITHUB_API_URL, BACKTRACK_COMMENT_AUTHOR, GITHUB_REPOSITORY, GITHUB_EVENT_NAME,
+# and for jira: scopes JIRA_BASE_URL, JIRA_EMAIL, JIRA_API_TOKEN, BACKTRACK_JIRA_FLAVOR.
 set -euo pipefail
 
 # shellcheck source=action/scripts/lib.sh
@@ -15,7 +16,8 @@ bt="${BACKTRACK:?the install step did not find a backtrack binary}"
 command="${INPUT_COMMAND:?}"
 scope="${INPUT_SCOPE:?}"
 # An empty input means "the CLI's default", not an empty value.
-for var in BACKTRACK_STORE BACKTRACK_CATALOG GITHUB_TOKEN GITHUB_API_URL BACKTRACK_COMMENT_AUTHOR; do
+for var in BACKTRACK_STORE BACKTRACK_CATALOG GITHUB_TOKEN GITHUB_API_URL BACKTRACK_COMMENT_AUTHOR \
+  JIRA_BASE_URL JIRA_EMAIL JIRA_API_TOKEN BACKTRACK_JIRA_FLAVOR; do
   if [[ -z "${!var:-}" ]]; then unset "$var"; fi
 done
 
@@ -118,6 +120,8 @@ case "$command" in
     fi
     # 64,000 leaves room for the comment's marker and footer under GitHub's 65,536.
     args=(--github-output diff "$scope" --format markdown --max-chars 64000 --exit-code -o "$md")
+    # The same diff as one HTML page, which the next step uploads as an artifact.
+    if [[ -n "${INPUT_REPORT_ARTIFACT:-}" ]]; then args+=(--report "$work/$INPUT_REPORT_ARTIFACT.html"); fi
     if [[ -n "${INPUT_FROM:-}" ]]; then args+=(--from "$INPUT_FROM"); fi
     if [[ -n "${INPUT_TO:-}" ]]; then args+=(--to "$INPUT_TO"); fi
     code=0
@@ -137,6 +141,12 @@ case "$command" in
       body="$work/comment.md"
       {
         cat "$md"
+        # A cut comment points at the whole diff: the report artifact of this run.
+        if [[ -n "${INPUT_REPORT_ARTIFACT:-}" && -n "${GITHUB_RUN_ID:-}" ]] && grep -q 'This diff is cut to stay under' "$md"; then
+          # shellcheck disable=SC2016 # the backticks are Markdown, not a command
+          printf '\n> The whole diff, as one page that opens offline: the `%s` artifact of [this run](%s/%s/actions/runs/%s#artifacts).\n' \
+            "$INPUT_REPORT_ARTIFACT" "${GITHUB_SERVER_URL:-https://github.com}" "${GITHUB_REPOSITORY:?}" "$GITHUB_RUN_ID"
+        fi
         sha="${GITHUB_SHA:-unknown}"
         printf '\n\n<sub>Updated by backtrack for %s (%s).</sub>\n' "${sha:0:7}" "${GITHUB_EVENT_NAME:-manual}"
       } >"$body"

@@ -56,6 +56,9 @@ pub enum Command {
     Snapshot(SnapshotCmd),
     /// Show what changed between two snapshots, or a snapshot and the live tracker.
     Diff(DiffArgs),
+    /// Write one self-contained HTML page: the snapshot timeline and the diff (and, with
+    /// --plan, the rollback plan back to --from, read-only).
+    Report(ReportArgs),
     /// Put a live tracker back to a snapshot's state (a preview unless --execute).
     Rollback(RollbackArgs),
     /// Roll the snapshot's scope back to that snapshot (same as `rollback SCOPE --to REF`).
@@ -285,10 +288,13 @@ pub struct DemoArgs {
 /// Flags shared by `rollback` and `restore`.
 #[derive(Debug, Args)]
 pub struct RollbackFlags {
-    /// Only these issues (and their comments): numbers, comma-separated (`12,15,#20`).
+    /// Only these issues (and their comments): numbers, comma-separated (`12,15,#20`); on
+    /// Jira, issue keys (`PROJ-12,PROJ-15`).
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
     pub only: Vec<String>,
-    /// Only these fields: title, body, state, labels, assignees, milestone, comments, type, lock.
+    /// Only these fields: title, body, state, labels, assignees, milestone, comments; GitHub
+    /// also type, lock; Jira also summary, description, status, assignee, components,
+    /// fix_versions, priority, due_date, story_points, parent.
     #[arg(long, value_name = "F", value_delimiter = ',')]
     pub fields: Vec<String>,
     /// Apply the plan (default: preview only, nothing is written).
@@ -313,7 +319,17 @@ pub struct RollbackFlags {
     /// Also delete comments added after the snapshot.
     #[arg(long)]
     pub delete_new_comments: bool,
-    /// Minimum gap between two writes, in milliseconds (GitHub allows about 80 per minute).
+    /// Jira: also delete subtasks created after the snapshot.
+    #[arg(long)]
+    pub delete_new_subtasks: bool,
+    /// Jira: also delete issues created after the snapshot (with their subtasks).
+    #[arg(long)]
+    pub delete_new_issues: bool,
+    /// Jira: recreate deleted issues and subtasks under new keys (refused in this version).
+    #[arg(long)]
+    pub recreate_deleted: bool,
+    /// Minimum gap between two writes, in milliseconds (GitHub allows about 80 per minute;
+    /// Jira Cloud's budget is larger, so the same default stays well under it).
     #[arg(long, default_value_t = 750, value_name = "MS")]
     pub write_interval_ms: u64,
     /// At most this many writes per rolling hour (GitHub: 500; 0 = no cap).
@@ -365,6 +381,36 @@ pub struct DiffArgs {
     /// Write the output to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+    /// Also write the same diff as a self-contained HTML page (what `backtrack report`
+    /// writes), without reading the tracker again.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The scope to report on, e.g. `github:acme/widgets` or `jira:PROJ`.
+    pub scope: String,
+    /// The older side: a snapshot id, unique id prefix, name, `latest`, or `live`.
+    #[arg(long, default_value = "latest", value_name = "REF")]
+    pub from: String,
+    /// The newer side: a snapshot id, unique id prefix, name, `latest`, or `live`.
+    #[arg(long, default_value = "live", value_name = "REF")]
+    pub to: String,
+    /// The timeline shows snapshots taken within this long before now (e.g. 30d, 12h, 2w);
+    /// default: all of them (the newest 120).
+    #[arg(long, value_name = "DUR")]
+    pub since: Option<String>,
+    /// Also show the rollback plan that would put the live tracker back to --from, with
+    /// what it cannot restore (read-only; nothing is written).
+    #[arg(long)]
+    pub plan: bool,
+    /// Leave pull requests out of the comparison.
+    #[arg(long)]
+    pub no_prs: bool,
+    /// The HTML file to write.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: std::path::PathBuf,
 }
 
 /// Output formats of `diff`.
@@ -483,6 +529,26 @@ pub enum BenchCmd {
     Jira(BenchJiraArgs),
     /// GitHub API requests of snapshots kept in a git:// archive branch, split by kind.
     GitStore(BenchGitArgs),
+    /// Size and generation time of `backtrack report` at 1% churn and at 10,000 changes
+    /// (bench/report adds the first paint in headless Chromium).
+    Report(BenchReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchReportArgs {
+    #[arg(long, default_value_t = 10_000)]
+    pub issues: u64,
+    #[arg(long, default_value_t = 50_000)]
+    pub comments: u64,
+    /// Fraction of issues changed for the first report.
+    #[arg(long, default_value_t = 0.01)]
+    pub churn: f64,
+    /// Changes in the second report (two per edited issue).
+    #[arg(long, default_value_t = 10_000)]
+    pub changes: usize,
+    /// Where the two reports are written.
+    #[arg(long, default_value = "target/bench-report")]
+    pub out: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

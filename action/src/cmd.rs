@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_jira;
+pub mod bench_report;
 pub mod comment;
 pub mod completions;
 pub mod copy;
@@ -14,6 +15,7 @@ pub mod init;
 pub mod man;
 pub mod prune;
 pub mod repair;
+pub mod report;
 pub mod rollback;
 pub mod sandbox;
 pub mod snapshot;

@@ -65,6 +65,7 @@ impl Context {
             Command::Snapshot(SnapshotCmd::Create(a)) => Some(a.scope.as_str()),
             Command::Snapshot(SnapshotCmd::List(a)) => a.scope.as_deref(),
             Command::Diff(a) => Some(a.scope.as_str()),
+            Command::Report(a) => Some(a.scope.as_str()),
             Command::Rollback(a) => Some(a.scope.as_str()),
             Command::Prune(a) => Some(a.scope.as_str()),
             Command::Verify(a) => a.target.as_deref(),
@@ -257,9 +258,7 @@ impl Context {
     ) -> Result<Arc<dyn TrackerWriter>> {
         match scope.tracker() {
             TrackerKind::GitHub => Ok(Arc::new(GitHubTracker::new(scope, &config)?)),
-            TrackerKind::Jira => bail!(
-                "rollback of Jira scopes ({scope}) is not in this version yet: snapshots and diffs of Jira scopes are"
-            ),
+            TrackerKind::Jira => Ok(Arc::new(JiraTracker::new(scope, &self.jira_config()?)?)),
         }
     }
 }

@@ -140,6 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Init => cmd::init::run(&ctx).await,
         Command::Snapshot(cmd) => cmd::snapshot::run(&ctx, cmd).await,
         Command::Diff(args) => cmd::diff::run(&ctx, args).await,
+        Command::Report(args) => cmd::report::run(&ctx, args).await,
         Command::Rollback(args) => cmd::rollback::run(&ctx, args).await,
         Command::Restore(args) => cmd::rollback::restore(&ctx, args).await,
         Command::Comment(cmd) => cmd::comment::run(&ctx, cmd).await,

@@ -161,6 +161,8 @@ pub struct Comparison {
     /// `None` for a live side.
     pub from: Option<Resolved>,
     pub to: Option<Resolved>,
+    /// Labels and authors of the changed issues and comments (for the report's filters).
+    pub facts: crate::report::Facts,
 }
 
 impl Comparison {
@@ -216,7 +218,13 @@ pub async fn compare(
     };
     let schema = diff::Schema::of(scope.tracker());
     let diff = diff::diff(schema, &from_set, &to_set, options).with_sides(side(&from), side(&to));
-    Ok(Comparison { diff, from, to })
+    let facts = crate::report::Facts::collect(schema, &diff, &from_set, &to_set);
+    Ok(Comparison {
+        diff,
+        from,
+        to,
+        facts,
+    })
 }
 
 /// A stored side's snapshot (completed), or `None` for live.

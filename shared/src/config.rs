@@ -53,11 +53,17 @@ pub mod env {
     /// Functions: operations one restore invocation applies at most before handing over to
     /// the next.
     pub const MAX_OPS: &str = "BACKTRACK_MAX_OPS_PER_INVOCATION";
-    /// Functions: milliseconds between two GitHub writes (default 750: GitHub's secondary
-    /// limits).
+    /// Functions: milliseconds between two tracker writes, GitHub's and Jira's (default 750:
+    /// GitHub's secondary limits; well under Jira Cloud's).
     pub const WRITE_INTERVAL_MS: &str = "BACKTRACK_WRITE_INTERVAL_MS";
     /// Functions: the webhook secret.
     pub const WEBHOOK_SECRET: &str = "BACKTRACK_WEBHOOK_SECRET";
+    /// Functions (`snapshot`): the secret of the Jira webhook (`POST /webhooks/jira`), as set
+    /// in Jira's webhook settings; Jira signs each delivery with it (`X-Hub-Signature`).
+    pub const JIRA_WEBHOOK_SECRET: &str = "BACKTRACK_JIRA_WEBHOOK_SECRET";
+    /// Functions (`snapshot`): the Jira webhooks' debounce window in seconds (default 60;
+    /// see `events::jira::Debounce`).
+    pub const JIRA_WEBHOOK_DEBOUNCE_SECS: &str = "BACKTRACK_JIRA_WEBHOOK_DEBOUNCE_SECS";
     /// Functions (`snapshot`): the snapshot job queue's URL (webhooks, and requests too
     /// large to capture within the request).
     pub const SNAPSHOT_QUEUE_URL: &str = "BACKTRACK_SNAPSHOT_QUEUE_URL";

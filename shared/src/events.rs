@@ -6,9 +6,12 @@
 //!
 //! The function that receives webhooks checks the signature (the transport's concern) and
 //! then asks this module everything else, so the rules are written once and tested without
-//! a Lambda.
+//! a Lambda. Jira's webhooks (issues created, updated, deleted) are in [`jira`]: they come in
+//! floods, so they are debounced rather than taken one snapshot per event.
 
-use std::collections::BTreeSet;
+pub mod jira;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde_json::Value;
@@ -39,8 +42,12 @@ impl EventSnapshot {
     /// captured a signed body can replay it with a new id), the event's content is. Hashed,
     /// so the key has a fixed length whatever the payload holds.
     pub fn claim_key(&self) -> String {
+        let kind = match self.scope.tracker() {
+            crate::scope::TrackerKind::GitHub => "github-event",
+            crate::scope::TrackerKind::Jira => "jira-event",
+        };
         format!(
-            "github-event#{}",
+            "{kind}#{}",
             hex::encode(Sha256::digest(self.identity.as_bytes()))
         )
     }
@@ -135,19 +142,22 @@ pub fn classify(event: &str, payload: &Value) -> WebhookAction {
 }
 
 /// The repositories webhooks may snapshot: owners (every repository of `acme`) and single
-/// repositories (`acme/widgets`), compared case-insensitively as GitHub compares them. A
-/// delivery for anything else is acknowledged and ignored before any GitHub request, so
+/// repositories (`acme/widgets`), compared case-insensitively as GitHub compares them; and
+/// the Jira scopes Jira webhooks may snapshot (`jira:PROJ`, `jira:PROJ-123`, exactly those).
+/// A delivery for anything else is acknowledged and ignored before any tracker request, so
 /// the answer is the same for repositories the token can read and those it cannot.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowList {
     /// Lowercase `owner` or `owner/repo`.
     entries: BTreeSet<String>,
+    /// Jira scopes by their key (`jira:PROJ`, `jira:PROJ-123`).
+    jira: BTreeMap<String, Scope>,
 }
 
 impl AllowList {
-    /// Parses `acme, beta/gadgets` (commas or whitespace between entries), or a JSON array of
-    /// the same; `github:` prefixes are accepted. Refuses entries that are not a GitHub
-    /// owner or `owner/repo`, naming them.
+    /// Parses `acme, beta/gadgets, jira:PROJ` (commas or whitespace between entries), or a
+    /// JSON array of the same; `github:` prefixes are accepted. Refuses entries that are not
+    /// a GitHub owner, `owner/repo` or a Jira scope, naming them.
     pub fn parse(text: &str) -> Result<AllowList, String> {
         let items: Vec<String> = match serde_json::from_str::<Vec<String>>(text) {
             Ok(items) => items,
@@ -161,8 +171,16 @@ impl AllowList {
                 .collect(),
         };
         let mut entries = BTreeSet::new();
+        let mut jira = BTreeMap::new();
         for item in &items {
             let item = item.trim();
+            if item.starts_with("jira:") {
+                let scope = item.parse::<Scope>().map_err(|e| {
+                    format!("allow-list entry {} is not a Jira scope ({e})", quote(item))
+                })?;
+                jira.insert(scope.key(), scope);
+                continue;
+            }
             let bare = item.strip_prefix("github:").unwrap_or(item);
             let valid = match bare.split_once('/') {
                 Some((owner, repo)) => format!("github:{owner}/{repo}").parse::<Scope>().is_ok(),
@@ -170,24 +188,30 @@ impl AllowList {
             };
             if !valid {
                 return Err(format!(
-                    "allow-list entry {} is not a GitHub owner or OWNER/REPO",
+                    "allow-list entry {} is not a GitHub owner, OWNER/REPO, jira:PROJ or jira:PROJ-123",
                     quote(item)
                 ));
             }
             entries.insert(bare.to_ascii_lowercase());
         }
-        Ok(AllowList { entries })
+        Ok(AllowList { entries, jira })
     }
 
-    /// The owners of `scopes` (the default: webhooks for the organisations the schedule
-    /// already snapshots).
+    /// The owners of `scopes`, and their Jira scopes themselves (the default: webhooks for
+    /// the organisations and Jira scopes the schedule already snapshots).
     pub fn owners_of<'a>(scopes: impl IntoIterator<Item = &'a Scope>) -> AllowList {
-        AllowList {
-            entries: scopes
-                .into_iter()
-                .filter_map(|s| s.github_repo().map(|(owner, _)| owner.to_ascii_lowercase()))
-                .collect(),
+        let mut list = AllowList::default();
+        for scope in scopes {
+            match scope.github_repo() {
+                Some((owner, _)) => {
+                    list.entries.insert(owner.to_ascii_lowercase());
+                }
+                None => {
+                    list.jira.insert(scope.key(), scope.clone());
+                }
+            }
         }
+        list
     }
 
     /// The webhooks' allow-list from the deployment's settings: `explicit` when given, or
@@ -211,6 +235,9 @@ impl AllowList {
 
     /// Whether a delivery for `scope` may be acted on.
     pub fn allows(&self, scope: &Scope) -> bool {
+        if scope.github_repo().is_none() {
+            return self.jira.contains_key(&scope.key());
+        }
         scope.github_repo().is_some_and(|(owner, repo)| {
             let owner = owner.to_ascii_lowercase();
             self.entries.contains(&owner)
@@ -220,17 +247,32 @@ impl AllowList {
         })
     }
 
+    /// The allowed Jira scopes in `project` (upper case): the project's own scope and its
+    /// epics' scopes, whichever are listed.
+    pub fn jira_scopes_in(&self, project: &str) -> Vec<Scope> {
+        self.jira
+            .values()
+            .filter(|s| s.jira_project_key().as_deref() == Some(project))
+            .cloned()
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.jira.is_empty()
     }
 }
 
 impl fmt::Display for AllowList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.entries.is_empty() {
+        if self.is_empty() {
             return f.write_str("(nothing)");
         }
-        let list: Vec<&str> = self.entries.iter().map(String::as_str).collect();
+        let list: Vec<&str> = self
+            .entries
+            .iter()
+            .chain(self.jira.keys())
+            .map(String::as_str)
+            .collect();
         f.write_str(&list.join(", "))
     }
 }

@@ -25,6 +25,8 @@
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
 //! - [`compare`]: the two sides of a diff (`--from`, `--to`) resolved, loaded and diffed:
 //!   the one path the CLI, the Action and the diff function share.
+//! - [`report`]: the self-contained HTML page (timeline, diff, read-only plan) of `backtrack
+//!   report`, the Action's artifact and the diff function's `text/html` answer.
 //! - [`rollback`]: validated options, plans that put a live tracker back to a snapshot's
 //!   state (with a fingerprint that execution checks), and one engine that executes them
 //!   (journaled, resumable, verified) for the CLI and for the restore function's job slices.
@@ -66,6 +68,7 @@ pub mod portable;
 pub mod prune;
 pub mod record;
 pub mod repair;
+pub mod report;
 pub mod rollback;
 pub mod sanitize;
 pub mod scope;

@@ -28,15 +28,19 @@ pub enum Trigger {
     Merge,
     Push,
     PreRollback,
+    /// A tracker's webhook that is not a push or a merge (Jira: issues created, updated or
+    /// deleted; see `events::jira`).
+    Webhook,
 }
 
 impl Trigger {
-    pub const ALL: [Trigger; 5] = [
+    pub const ALL: [Trigger; 6] = [
         Trigger::Manual,
         Trigger::Schedule,
         Trigger::Merge,
         Trigger::Push,
         Trigger::PreRollback,
+        Trigger::Webhook,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +50,7 @@ impl Trigger {
             Trigger::Merge => "merge",
             Trigger::Push => "push",
             Trigger::PreRollback => "pre-rollback",
+            Trigger::Webhook => "webhook",
         }
     }
 }
@@ -63,7 +68,7 @@ impl FromStr for Trigger {
             .into_iter()
             .find(|t| t.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown trigger {s:?}; expected one of manual, schedule, merge, push, pre-rollback")
+                format!("unknown trigger {s:?}; expected one of manual, schedule, merge, push, pre-rollback, webhook")
             })
     }
 }

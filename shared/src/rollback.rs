@@ -14,6 +14,7 @@
 
 pub mod execute;
 mod identity;
+mod jira;
 pub mod job;
 pub mod options;
 pub mod plan;
@@ -24,10 +25,10 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use crate::tracker::operation::{Change, Operation};
+pub use crate::tracker::operation::{Change, JiraChange, Operation};
 pub use execute::{execute, ExecuteOptions, Executed};
 pub use identity::{PlanChange, PlanFingerprint, ResumeKey};
-pub use options::{Field, OptionError, RollbackOptions, RollbackRequest};
+pub use options::{Field, JiraRequest, OptionError, RollbackOptions, RollbackRequest};
 pub use plan::{restored_body, restored_from, restored_marker, Irrecoverable, Planned};
 pub use run::{
     change_since, kept_preview, plan_against_live, pre_rollback_name, preview, remember_preview,
@@ -164,6 +165,78 @@ impl fmt::Display for Change {
     }
 }
 
+fn refs(rs: &[crate::record::jira::JiraRef]) -> Vec<String> {
+    rs.iter().map(|r| r.name.clone()).collect()
+}
+
+fn or_none<T: fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map_or_else(|| "none".to_string(), |v| v.to_string())
+}
+
+impl fmt::Display for JiraChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::sanitize::visible;
+        let text = |t: &Option<crate::record::jira::JiraText>| {
+            t.as_ref().map(|t| t.to_text()).unwrap_or_default()
+        };
+        match self {
+            JiraChange::Summary { from, to } => write!(
+                f,
+                "summary    {:?} → {:?}",
+                visible(&short(from, 50)),
+                visible(&short(to, 50))
+            ),
+            JiraChange::Description { from, to } => {
+                write!(f, "description {}", lines_changed(&text(from), &text(to)))
+            }
+            JiraChange::Labels { from, to } => {
+                write!(f, "labels     {}", visible(&set_delta(from, to)))
+            }
+            JiraChange::Components { from, to } => write!(
+                f,
+                "components {}",
+                visible(&set_delta(&refs(from), &refs(to)))
+            ),
+            JiraChange::FixVersions { from, to } => write!(
+                f,
+                "fix versions {}",
+                visible(&set_delta(&refs(from), &refs(to)))
+            ),
+            JiraChange::Priority { from, to } => write!(
+                f,
+                "priority   {} → {}",
+                visible(&or_none(&from.as_ref().map(|p| p.name.clone()))),
+                visible(&or_none(&to.as_ref().map(|p| p.name.clone())))
+            ),
+            JiraChange::Assignee { from, to } => write!(
+                f,
+                "assignee   {} → {}",
+                visible(from.as_ref().map_or("nobody", |u| u.shown())),
+                visible(to.as_ref().map_or("nobody", |u| u.shown()))
+            ),
+            JiraChange::DueDate { from, to } => {
+                write!(f, "due date   {} → {}", or_none(from), or_none(to))
+            }
+            JiraChange::StoryPoints { from, to } => {
+                write!(f, "story points {} → {}", or_none(from), or_none(to))
+            }
+            JiraChange::Parent { from, to } => write!(
+                f,
+                "parent     {} → {}",
+                visible(&or_none(from)),
+                visible(&or_none(to))
+            ),
+            JiraChange::EpicLink { from, to } => write!(
+                f,
+                "epic link  {} → {}",
+                visible(&or_none(from)),
+                visible(&or_none(to))
+            ),
+        }
+    }
+}
+
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Names, titles and bodies are tracker text: shown, never acted on by the terminal.
@@ -253,6 +326,65 @@ impl fmt::Display for Operation {
                 "#{issue} delete comment {id} (added after the snapshot): {}",
                 visible(&short(body, 40))
             ),
+            Operation::JiraEditIssue {
+                key,
+                summary,
+                changes,
+                ..
+            } => {
+                write!(f, "{} {}", visible(key), visible(&short(summary, 60)))?;
+                for c in changes {
+                    write!(f, "\n      {c}")?;
+                }
+                Ok(())
+            }
+            Operation::JiraTransition {
+                key,
+                from,
+                to,
+                path,
+                ..
+            } => {
+                let mut walk = vec![visible(from).into_owned()];
+                if path.is_empty() {
+                    walk.push(format!(
+                        "{} (path learned while walking)",
+                        visible(&to.name)
+                    ));
+                } else {
+                    walk.extend(path.iter().map(|h| visible(&h.to).into_owned()));
+                }
+                write!(f, "{} status     {}", visible(key), walk.join(" → "))
+            }
+            Operation::JiraEditComment {
+                key, id, from, to, ..
+            } => write!(
+                f,
+                "{} restore comment {id} ({})",
+                visible(key),
+                lines_changed(from, &to.to_text())
+            ),
+            Operation::JiraRecreateComment {
+                key, original_id, ..
+            } => write!(f, "{} recreate deleted comment {original_id}", visible(key)),
+            Operation::JiraDeleteIssue {
+                key,
+                summary,
+                subtask,
+                ..
+            } => write!(
+                f,
+                "{} delete {} (created after the snapshot): {}",
+                visible(key),
+                if *subtask { "subtask" } else { "issue" },
+                visible(&short(summary, 50))
+            ),
+            Operation::JiraCreateComponent { name, .. } => {
+                write!(f, "recreate component {:?}", visible(name))
+            }
+            Operation::JiraCreateVersion { name, .. } => {
+                write!(f, "recreate version {:?}", visible(name))
+            }
         }
     }
 }

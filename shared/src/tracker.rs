@@ -223,6 +223,16 @@ pub trait Tracker: Send + Sync + Debug {
     fn embedding(&self) -> Option<&dyn Embedding> {
         None
     }
+
+    /// What planning a rollback must read besides the records (Jira: the fields this user
+    /// may edit on each changed issue, and the workflows its status changes walk). Trackers
+    /// whose records say everything answer with nothing, without a request.
+    async fn rollback_context(
+        &self,
+        _ask: &jira::ContextRequest,
+    ) -> Result<jira::RollbackContext, TrackerError> {
+        Ok(jira::RollbackContext::default())
+    }
 }
 
 /// Definitions whose copies a capture must refresh, by key: the current definition, or

@@ -89,6 +89,9 @@ struct Act<'a> {
     /// No `BACKTRACK_STORE` variable, on a runner that says it is GitHub-hosted: the Action's
     /// default store, the repository's own `backtrack-archive` branch.
     hosted_without_store: bool,
+    /// Extra `-s` secrets and `--var` variables (the Jira site's).
+    secrets: Vec<(String, String)>,
+    vars: Vec<(String, String)>,
 }
 
 /// One act run: its exit code and its JSON log lines.
@@ -206,6 +209,8 @@ impl<'a> Act<'a> {
             with_binary: true,
             token: SANDBOX_TOKEN.to_string(),
             hosted_without_store: false,
+            secrets: Vec::new(),
+            vars: Vec::new(),
         }
     }
 
@@ -253,6 +258,22 @@ impl<'a> Act<'a> {
                 "backtrack-dev/backtrack@v1={}",
                 self.tmp.path().join("action-src").display()
             ))
+            // The report's upload: a stand-in that copies into artifacts/ (no artifact
+            // service, nor the network to fetch the real action, under act).
+            .arg("--local-repository")
+            .arg(format!(
+                "actions/upload-artifact@v4={}",
+                workspace_root()
+                    .join("tests/stubs/upload-artifact")
+                    .display()
+            ))
+            .args([
+                "--env",
+                &format!(
+                    "BACKTRACK_TEST_ARTIFACTS={}",
+                    self.tmp.path().join("artifacts").display()
+                ),
+            ])
             .args(["--env", &format!("GITHUB_API_URL={}", self.sandbox.url)])
             .args(["-s", &format!("GITHUB_TOKEN={}", self.token)]);
         if self.hosted_without_store {
@@ -268,6 +289,12 @@ impl<'a> Act<'a> {
         }
         for (k, v) in &self.env {
             cmd.args(["--env", &format!("{k}={v}")]);
+        }
+        for (k, v) in &self.secrets {
+            cmd.args(["-s", &format!("{k}={v}")]);
+        }
+        for (k, v) in &self.vars {
+            cmd.args(["--var", &format!("{k}={v}")]);
         }
         cmd.env("ACT_DISABLE_VERSION_CHECK", "1")
             .env("HOME", self.tmp.path().join("home"))
@@ -642,6 +669,26 @@ fn action_pr_diff_comment_of_500_issues_is_capped() {
         "the cut is not said:\n{}",
         &body[body.len().saturating_sub(2_000)..]
     );
+    // Issue 16: the cut comment links to the run's report artifact, which holds all of it.
+    assert!(
+        body.contains("the `backtrack-report` artifact of [this run](https://github.com/")
+            && body.contains("/actions/runs/"),
+        "no link to the report:\n{}",
+        &body[body.len().saturating_sub(1_000)..]
+    );
+    let page = act
+        .tmp
+        .path()
+        .join("artifacts/backtrack-report/backtrack-report.html");
+    let page = std::fs::read_to_string(&page)
+        .unwrap_or_else(|e| panic!("the report was not uploaded ({}): {e}", page.display()));
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    for n in &issues[..500] {
+        assert!(
+            page.contains(&format!("\"number\":{n},")),
+            "issue {n} is not in the report"
+        );
+    }
 }
 
 #[test]
@@ -1194,4 +1241,243 @@ fn action_installs_what_the_release_build_job_packs_and_refuses_it_tampered() {
         !tool_cache.join("backtrack").exists(),
         "a refused binary was cached"
     );
+}
+
+/// Fails naming every line of the run's output that holds `secret` (shown redacted).
+fn assert_not_printed(run: &ActRun, secret: &str) {
+    let leaks: Vec<String> = run
+        .text
+        .lines()
+        .filter(|l| l.contains(secret))
+        .map(|l| l.replace(secret, "<SECRET>"))
+        .collect();
+    assert!(
+        leaks.is_empty(),
+        "the secret was printed:\n{}",
+        leaks.join("\n")
+    );
+}
+
+/// Issue 14 item 7 acceptance: a `jira:` scope through the Action under act — a snapshot on
+/// dispatch, a third-party edit in the Jira sandbox, the PR's sticky comment (on the GitHub
+/// sandbox) showing the Jira diff, and a rollback by dispatch (preview: no write; execute:
+/// the summary back with one write). The Jira token, a secret passed to `jira-token`,
+/// appears nowhere in the runs' output.
+#[test]
+fn action_jira_snapshot_pr_diff_comment_and_rollback_dispatch() {
+    const JIRA_TOKEN: &str = "jira-act-token-3f7a19c2";
+    let sandbox = SandboxProc::start(&["--issues", "20", "--comments", "20"]);
+    let site = crate::jira::Site::start(
+        crate::jira::Flavor::Cloud,
+        &[
+            "--issues",
+            "30",
+            "--comments",
+            "40",
+            "--token",
+            &format!("{JIRA_TOKEN}=syncbot"),
+        ],
+    );
+    let mut act = Act::new(&sandbox);
+    act.secrets
+        .push(("JIRA_API_TOKEN".into(), JIRA_TOKEN.into()));
+    act.vars.push(("JIRA_URL".into(), site.url().to_string()));
+    act.vars
+        .push(("JIRA_EMAIL".into(), "syncbot@example.com".into()));
+    let wf = act.workflow(
+        "jira.yml",
+        r#"name: backtrack jira
+on:
+  workflow_dispatch:
+    inputs:
+      snapshot:
+        description: the snapshot to roll back to (empty - take one)
+        default: ""
+      execute:
+        description: apply the plan
+        default: "false"
+  pull_request:
+    types: [opened, synchronize]
+permissions:
+  contents: read
+  pull-requests: write
+jobs:
+  snapshot:
+    if: github.event_name == 'workflow_dispatch' && inputs.snapshot == ''
+    runs-on: ubuntu-latest
+    steps:
+      - id: backtrack
+        uses: backtrack-dev/backtrack@v1
+        with:
+          command: snapshot
+          scope: jira:PROJ
+          name: before-sync
+          jira-url: ${{ vars.JIRA_URL }}
+          jira-email: ${{ vars.JIRA_EMAIL }}
+          jira-token: ${{ secrets.JIRA_API_TOKEN }}
+          store: ${{ vars.BACKTRACK_STORE }}
+          binary: ${{ vars.BACKTRACK_BINARY }}
+      - run: echo "Snapshot ${{ steps.backtrack.outputs.snapshot-id }}"
+  diff:
+    if: github.event_name == 'pull_request'
+    runs-on: ubuntu-latest
+    steps:
+      - id: backtrack
+        uses: backtrack-dev/backtrack@v1
+        with:
+          command: diff
+          scope: jira:PROJ
+          comment: true
+          jira-url: ${{ vars.JIRA_URL }}
+          jira-email: ${{ vars.JIRA_EMAIL }}
+          jira-token: ${{ secrets.JIRA_API_TOKEN }}
+          store: ${{ vars.BACKTRACK_STORE }}
+          binary: ${{ vars.BACKTRACK_BINARY }}
+  rollback:
+    if: github.event_name == 'workflow_dispatch' && inputs.snapshot != ''
+    runs-on: ubuntu-latest
+    steps:
+      - id: backtrack
+        uses: backtrack-dev/backtrack@v1
+        with:
+          command: rollback
+          scope: jira:PROJ
+          to: ${{ inputs.snapshot }}
+          execute: ${{ inputs.execute }}
+          jira-url: ${{ vars.JIRA_URL }}
+          jira-email: ${{ vars.JIRA_EMAIL }}
+          jira-token: ${{ secrets.JIRA_API_TOKEN }}
+          store: ${{ vars.BACKTRACK_STORE }}
+          binary: ${{ vars.BACKTRACK_BINARY }}
+      - run: echo "Pre-rollback snapshot ${{ steps.backtrack.outputs.snapshot-id }}"
+"#,
+    );
+    // As GitHub sends it: workflow_dispatch inputs are strings.
+    let dispatch = |snapshot: &str, execute: bool| {
+        json!({"inputs": {"snapshot": snapshot, "execute": execute.to_string()},
+               "ref": "refs/heads/main",
+               "repository": {"full_name": REPO, "name": "widgets", "owner": {"login": "acme"}}})
+    };
+    let run = act.run(&wf, "workflow_dispatch", dispatch("", false));
+    run.assert_ok();
+    let id = run
+        .outputs()
+        .get("snapshot-id")
+        .cloned()
+        .unwrap_or_default();
+    assert!(is_snapshot_id(&id), "snapshot-id {id:?}:\n{}", run.text);
+    assert!(
+        run.summary().contains("snapshot of `jira:PROJ`"),
+        "{}",
+        run.summary()
+    );
+    let list = act
+        .cli(&["--json", "snapshot", "list", "jira:PROJ"])
+        .ok()
+        .json();
+    assert_eq!(list[0]["id"], id.as_str(), "{list}");
+    assert_eq!(list[0]["name"], "before-sync", "{list}");
+    assert_not_printed(&run, JIRA_TOKEN);
+
+    // A sync script rewrites a story; the PR's comment shows it.
+    let first = site.search(
+        "project = PROJ AND issuetype != Epic ORDER BY key ASC",
+        &["summary"],
+    )[0]
+    .clone();
+    let edited = first["key"].as_str().unwrap().to_string();
+    let original = first["fields"]["summary"].as_str().unwrap().to_string();
+    site.call(
+        "PUT",
+        &format!("/rest/api/3/issue/{edited}"),
+        Some(json!({"fields": {"summary": "Rewritten by the sync script"}})),
+    );
+    let (prs, _) = numbers(&sandbox);
+    let pr = prs[0];
+    let run = act.run(&wf, "pull_request", pr_payload("opened", pr, false));
+    run.assert_ok();
+    assert_eq!(
+        run.outputs().get("changes").map(String::as_str),
+        Some("true"),
+        "{}",
+        run.text
+    );
+    assert_not_printed(&run, JIRA_TOKEN);
+    let comments: Vec<Value> = sandbox
+        .list_all(&format!("/repos/{REPO}/issues/{pr}/comments"))
+        .into_iter()
+        .filter(|c| {
+            c["body"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("<!-- backtrack:diff jira:PROJ -->"))
+        })
+        .collect();
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    let body = comments[0]["body"].as_str().unwrap();
+    assert!(body.contains("Rewritten by the sync script"), "{body}");
+    assert!(body.contains(&edited), "{body}");
+    assert!(!body.contains(JIRA_TOKEN));
+
+    // Rollback by dispatch: the preview writes nothing to Jira; with execute the summary is
+    // back, and the pre-rollback snapshot is the output.
+    let summary_now = || {
+        site.call(
+            "GET",
+            &format!("/rest/api/3/issue/{edited}?fields=summary"),
+            None,
+        )["fields"]["summary"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let writes = || site.stats()["writes"].as_u64().unwrap();
+    let before = writes();
+    let run = act.run(&wf, "workflow_dispatch", dispatch("before-sync", false));
+    run.assert_ok();
+    assert_eq!(writes(), before, "the preview wrote to Jira:\n{}", run.text);
+    assert_eq!(summary_now(), "Rewritten by the sync script");
+    let summary = run.summary();
+    assert!(summary.contains("rollback preview"), "{summary}");
+    assert!(
+        summary.contains("Rewritten by the sync script"),
+        "{summary}"
+    );
+    assert_eq!(
+        run.outputs().get("changes").map(String::as_str),
+        Some("true")
+    );
+    assert_not_printed(&run, JIRA_TOKEN);
+
+    let run = act.run(&wf, "workflow_dispatch", dispatch("before-sync", true));
+    run.assert_ok();
+    assert_eq!(summary_now(), original, "{}", run.text);
+    assert_eq!(writes(), before + 1, "one PUT for the one changed issue");
+    let pre = run
+        .outputs()
+        .get("snapshot-id")
+        .cloned()
+        .unwrap_or_default();
+    assert!(is_snapshot_id(&pre), "{}", run.text);
+    assert!(
+        run.printed(&format!("Pre-rollback snapshot {pre}")),
+        "{}",
+        run.text
+    );
+    assert!(
+        run.summary().contains("rolled back `jira:PROJ`"),
+        "{}",
+        run.summary()
+    );
+    let list = act
+        .cli(&["--json", "snapshot", "list", "jira:PROJ"])
+        .ok()
+        .json();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == pre.as_str() && s["trigger"] == "pre-rollback"),
+        "{list}"
+    );
+    assert_not_printed(&run, JIRA_TOKEN);
 }

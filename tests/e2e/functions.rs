@@ -1033,7 +1033,7 @@ fn a_webhook_for_a_10000_issue_repository_answers_202_within_a_second() {
         &[
             ("GITHUB_TOKEN", SANDBOX_TOKEN.to_string()),
             ("GITHUB_API_URL", big.url.clone()),
-            ("BACKTRACK_QUEUE_URL", restore_queue),
+            ("BACKTRACK_QUEUE_URL", restore_queue.clone()),
             ("BACKTRACK_SNAPSHOT_QUEUE_URL", snapshot_queue.clone()),
             ("BACKTRACK_WEBHOOK_ALLOW", "acme/huge".into()),
             ("BACKTRACK_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
@@ -1131,4 +1131,368 @@ fn a_webhook_for_a_10000_issue_repository_answers_202_within_a_second() {
     assert_eq!(entry["counts"]["issues"], 10_000, "{entry}");
     assert_eq!(entry["status"], "completed", "{entry}");
     assert_eq!(entry["name"], "push-9fceb02", "{entry}");
+}
+
+/// A Jira delivery through the snapshot function: `payload` with Jira's `X-Hub-Signature`
+/// (or none), and Jira Cloud's delivery id; status and body.
+fn jira_webhook(
+    bundle: &Bundle,
+    payload: &Value,
+    delivery: &str,
+    signature: Option<String>,
+) -> (u16, Value) {
+    let body = payload.to_string();
+    let mut ev = http_event(
+        "snapshot",
+        "webhook-jira.json",
+        "POST",
+        "/webhooks/jira",
+        None,
+    );
+    ev["body"] = body.into();
+    ev["headers"]["x-atlassian-webhook-identifier"] = delivery.into();
+    let headers = ev["headers"].as_object_mut().unwrap();
+    match signature {
+        Some(s) => headers.insert("x-hub-signature".into(), s.into()),
+        None => headers.remove("x-hub-signature"),
+    };
+    let out = bundle.invoke("snapshot", &ev);
+    let status = out["statusCode"].as_u64().unwrap() as u16;
+    let text = out["body"].as_str().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(text).unwrap_or(Value::String(text.into())),
+    )
+}
+
+/// Issue 14 item 7 acceptance: the functions under the Lambda emulator take Jira scopes — a
+/// scheduled snapshot of a project, `POST /snapshots` of an epic, and a debounced snapshot
+/// from Jira's signed webhook after a third-party edit — with the Jira token read from
+/// Secrets Manager (moto). Unsigned, wrongly signed and GitHub-signed deliveries get 401 and
+/// queue nothing; the diff function shows the edit; the token and the secret never reach
+/// the logs.
+#[test]
+fn functions_under_cargo_lambda_take_jira_snapshots_on_schedule_api_and_signed_webhooks() {
+    const JIRA_TOKEN: &str = "jira-e2e-token-5d2b9c71";
+    const JIRA_SECRET: &str = "jira-e2e-webhook-secret-0a9e";
+    const DEBOUNCE_SECS: u64 = 8;
+    let moto = moto_url();
+    let site = crate::jira::Site::start(
+        crate::jira::Flavor::Cloud,
+        &[
+            "--issues",
+            "30",
+            "--comments",
+            "40",
+            "--token",
+            &format!("{JIRA_TOKEN}=syncbot"),
+        ],
+    );
+    let (bucket, table) = (unique("b"), unique("t"));
+    let store = format!("s3://{bucket}/backtrack");
+    let catalog = format!("dynamodb://{table}");
+    let init = Command::new(bin())
+        .args(["--store", &store, "--catalog", &catalog, "init"])
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let rt = runtime();
+    let sdk = rt.block_on(backtrack::aws::load_config());
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let snapshot_queue = rt
+        .block_on(sqs.create_queue().queue_name(unique("sq")).send())
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let restore_queue = rt
+        .block_on(sqs.create_queue().queue_name(unique("q")).send())
+        .unwrap()
+        .queue_url
+        .unwrap();
+    // The token as the template has it: a Secrets Manager secret, JSON as the console
+    // writes key/value secrets.
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let token_arn = rt
+        .block_on(
+            secrets
+                .create_secret()
+                .name(unique("jira-token"))
+                .secret_string(json!({ "token": JIRA_TOKEN }).to_string())
+                .send(),
+        )
+        .unwrap()
+        .arn
+        .unwrap();
+    let epic = site.an_epic(3);
+    let bundle = Bundle::start(
+        &[
+            ("JIRA_BASE_URL", site.url().to_string()),
+            ("JIRA_EMAIL", "syncbot@example.com".into()),
+            ("JIRA_API_TOKEN_ARN", token_arn),
+            ("BACKTRACK_JIRA_WEBHOOK_SECRET", JIRA_SECRET.into()),
+            (
+                "BACKTRACK_JIRA_WEBHOOK_DEBOUNCE_SECS",
+                DEBOUNCE_SECS.to_string(),
+            ),
+            ("BACKTRACK_QUEUE_URL", restore_queue.clone()),
+            ("BACKTRACK_SNAPSHOT_QUEUE_URL", snapshot_queue.clone()),
+            // No explicit allow-list: Jira webhooks may snapshot the scheduled Jira scopes.
+            (
+                "BACKTRACK_SCHEDULED_SCOPES",
+                json!(["jira:PROJ"]).to_string(),
+            ),
+            ("AWS_ENDPOINT_URL", moto),
+            ("RUST_LOG", "trace".into()),
+        ],
+        store,
+        catalog,
+    );
+
+    // The schedule takes the project.
+    let mut schedule: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("functions/snapshot/events/schedule.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    schedule["detail"] = json!({"scopes": ["jira:PROJ"]});
+    let out = bundle.invoke("snapshot", &schedule);
+    let taken = out["snapshots"].as_array().unwrap();
+    assert_eq!(taken[0]["status"], "completed", "{out}");
+    assert_eq!(taken[0]["scope"], "jira:PROJ", "{out}");
+    assert!(taken[0]["items"].as_u64().unwrap() >= 30, "{out}");
+    let scheduled = taken[0]["snapshot"].as_str().unwrap().to_string();
+
+    // The API takes an epic: a first snapshot of a scope is queued (its size is unknown),
+    // and the queue's message runs it.
+    let (status, body) = bundle.http(
+        "snapshot",
+        "post-snapshots.json",
+        "POST",
+        "/snapshots",
+        Some(json!({"scope": format!("jira:{epic}"), "name": "before-sync"})),
+    );
+    assert!(status == 201 || status == 202, "{status} {body}");
+    if status == 202 {
+        let ran = bundle.drain(&rt, &sqs, &snapshot_queue, "snapshot");
+        assert_eq!(ran[0]["jobs"][0]["outcome"], "finished", "{ran:?}");
+    }
+    let (status, list) = bundle.http(
+        "catalog",
+        "list-snapshots.json",
+        "GET",
+        &format!("/snapshots?scope=jira:{epic}"),
+        None,
+    );
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["snapshots"][0]["name"], "before-sync", "{list}");
+    assert_eq!(list["snapshots"][0]["status"], "completed", "{list}");
+
+    // A third-party edit, then Jira's delivery for it.
+    let first = site.search(
+        "project = PROJ AND issuetype != Epic ORDER BY key ASC",
+        &["summary"],
+    )[0]
+    .clone();
+    let edited = first["key"].as_str().unwrap().to_string();
+    let original = first["fields"]["summary"].as_str().unwrap().to_string();
+    site.call(
+        "PUT",
+        &format!("/rest/api/3/issue/{edited}"),
+        Some(json!({"fields": {"summary": "Rewritten by the sync script"}})),
+    );
+    let delivery = |key: &str| {
+        json!({"timestamp": chrono::Utc::now().timestamp_millis(), "webhookEvent": "jira:issue_updated",
+               "issue_event_type_name": "issue_generic",
+               "user": {"accountId": "syncbot", "displayName": "Sync Bot"},
+               "issue": {"id": "10001", "key": key, "self": format!("{}/rest/api/2/issue/10001", site.url()),
+                         "fields": {"project": {"key": "PROJ"}, "summary": "Rewritten by the sync script"}},
+               "changelog": {"id": "10400", "items": [{"field": "summary", "toString": "Rewritten by the sync script"}]}})
+    };
+    let payload = delivery(&edited);
+    let sign = |p: &Value, secret: &str| {
+        backtrack_lambda::webhook::sign(secret.as_bytes(), p.to_string().as_bytes())
+    };
+
+    // Refused: no signature, the wrong secret, a signature of another body, GitHub's header.
+    let queued_messages = || {
+        rt.block_on(
+            sqs.get_queue_attributes()
+                .queue_url(&snapshot_queue)
+                .attribute_names(
+                    aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
+                )
+                .attribute_names(
+                    aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+                )
+                .send(),
+        )
+        .unwrap()
+        .attributes
+        .unwrap_or_default()
+        .values()
+        .map(|v| v.parse::<u64>().unwrap_or(0))
+        .sum::<u64>()
+    };
+    for (why, signature) in [
+        ("no signature", None),
+        ("the wrong secret", Some(sign(&payload, "guessed"))),
+        (
+            "another body's",
+            Some(sign(&delivery("PROJ-1"), JIRA_SECRET)),
+        ),
+    ] {
+        let (status, body) = jira_webhook(&bundle, &payload, "bad-1", signature);
+        assert_eq!(status, 401, "{why}: {body}");
+        assert_eq!(body["error"]["code"], "unauthorized", "{why}: {body}");
+    }
+    assert_eq!(queued_messages(), 0, "a refused delivery queued a snapshot");
+
+    // Signed: one snapshot of jira:PROJ queued until the window closes; a second delivery in
+    // the window is folded into it, and Jira's retry of the first is a duplicate. Start at the
+    // beginning of a window, so both land in it.
+    let window_ms = DEBOUNCE_SECS * 1000;
+    let into = chrono::Utc::now().timestamp_millis() as u64 % window_ms;
+    std::thread::sleep(Duration::from_millis(window_ms - into + 100));
+    let (status, first) = jira_webhook(&bundle, &payload, "d-1", Some(sign(&payload, JIRA_SECRET)));
+    assert_eq!(
+        (status, first["status"].as_str()),
+        (202, Some("queued")),
+        "{first}"
+    );
+    assert_eq!(first["snapshots"].as_array().unwrap().len(), 1, "{first}");
+    assert_eq!(first["snapshots"][0]["scope"], "jira:PROJ", "{first}");
+    let other = delivery("PROJ-2");
+    let (status, second) = jira_webhook(&bundle, &other, "d-2", Some(sign(&other, JIRA_SECRET)));
+    assert_eq!(
+        (status, second["status"].as_str()),
+        (202, Some("debounced")),
+        "{second}"
+    );
+    let (status, retry) = jira_webhook(&bundle, &payload, "d-1", Some(sign(&payload, JIRA_SECRET)));
+    assert_eq!(
+        (status, retry["status"].as_str()),
+        (200, Some("duplicate")),
+        "{retry}"
+    );
+    assert_eq!(queued_messages(), 1);
+
+    // When the window has closed, the job runs: one snapshot, trigger `webhook`, that holds
+    // the edit, as the diff function shows.
+    std::thread::sleep(Duration::from_secs(DEBOUNCE_SECS + 1));
+    let ran = bundle.drain(&rt, &sqs, &snapshot_queue, "snapshot");
+    assert_eq!(ran.len(), 1, "{ran:?}");
+    assert_eq!(ran[0]["jobs"][0]["outcome"], "finished", "{ran:?}");
+    let (status, list) = bundle.http(
+        "catalog",
+        "list-snapshots.json",
+        "GET",
+        "/snapshots?scope=jira:PROJ",
+        None,
+    );
+    assert_eq!(status, 200, "{list}");
+    let newest = &list["snapshots"][0];
+    assert_eq!(newest["trigger"], "webhook", "{list}");
+    assert_eq!(newest["name"], format!("jira-{edited}-updated"), "{list}");
+    assert_eq!(list["snapshots"].as_array().unwrap().len(), 2, "{list}");
+    let (status, diff) = bundle.http(
+        "diff",
+        "get-diff-live.json",
+        "GET",
+        &format!(
+            "/snapshots/{scheduled}/diff/{}",
+            newest["id"].as_str().unwrap()
+        ),
+        None,
+    );
+    assert_eq!(status, 200, "{diff}");
+    assert!(
+        diff.to_string().contains("Rewritten by the sync script"),
+        "{diff}"
+    );
+    assert_eq!(diff["summary"]["issues_changed"], 1, "{diff}");
+    // Against the live site (the function reads Jira with the token from Secrets Manager):
+    // the webhook's snapshot is current.
+    let (status, live) = bundle.http(
+        "diff",
+        "get-diff-live.json",
+        "GET",
+        &format!("/snapshots/{}/diff/live", newest["id"].as_str().unwrap()),
+        None,
+    );
+    assert_eq!(status, 200, "{live}");
+    assert_eq!(live["changes"].as_array().map(Vec::len), Some(0), "{live}");
+
+    // The restore API puts the scheduled snapshot's summary back: a preview, then the
+    // confirmed job through the restore queue, with one write to Jira.
+    let restore = |body: Value| {
+        bundle.http(
+            "restore",
+            "post-restore.json",
+            "POST",
+            &format!("/snapshots/{scheduled}/restore"),
+            Some(body),
+        )
+    };
+    let (status, preview) = restore(json!({"only": [edited.clone()]}));
+    assert_eq!(status, 200, "{preview}");
+    assert!(
+        preview.to_string().contains("Rewritten by the sync script"),
+        "{preview}"
+    );
+    let (status, body) = restore(json!({"only": ["PROJ-99999"]}));
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("only")),
+        "{body}"
+    );
+    let writes = || site.stats()["writes"].as_u64().unwrap();
+    let writes_before = writes();
+    let (status, started) =
+        restore(json!({"execute": true, "plan": preview["fingerprint"], "only": [edited.clone()]}));
+    assert_eq!(status, 202, "{started}");
+    let job = started["job"]["id"].as_str().unwrap().to_string();
+    let ran = bundle.drain(&rt, &sqs, &restore_queue, "restore");
+    assert!(!ran.is_empty(), "no restore slice ran");
+    let (status, done) = bundle.http(
+        "restore",
+        "get-job.json",
+        "GET",
+        &format!("/jobs/{job}"),
+        None,
+    );
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["status"], "completed", "{done}");
+    let now = site.call(
+        "GET",
+        &format!("/rest/api/3/issue/{edited}?fields=summary"),
+        None,
+    );
+    assert_eq!(now["fields"]["summary"], original.as_str(), "{now}");
+    assert_eq!(
+        writes() - writes_before,
+        1,
+        "one PUT for the one changed issue"
+    );
+
+    // Nothing secret, at trace level.
+    for (what, text) in [
+        ("the Jira token", JIRA_TOKEN.to_string()),
+        ("the Jira webhook secret", JIRA_SECRET.to_string()),
+        (
+            "a Jira signature",
+            sign(&payload, JIRA_SECRET)
+                .trim_start_matches("sha256=")
+                .to_string(),
+        ),
+    ] {
+        assert_eq!(
+            bundle.found(&text),
+            Vec::<String>::new(),
+            "{what} reached the logs"
+        );
+    }
 }

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::snapshot::records_text_at;
 use crate::util::{bin, Run, SandboxProc};
 
-const TOKEN: &str = "sandbox-token";
+pub const TOKEN: &str = "sandbox-token";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -725,19 +725,31 @@ fn jira_bad_input_is_one_line_exit_2_and_nothing_written() {
                 assert_eq!(run.code, 2, "{run:?}");
             }
         }
-        // Rollback refuses Jira scopes for now, before reading or writing anything.
+        // Rollback options that do not fit a Jira scope are refused before anything is
+        // read or written.
         let user = JiraUser::new(&site);
         user.snapshot("jira:PROJ", &[]);
         let before = site.stats()["writes"].clone();
-        let run = user.run(&[
-            "rollback",
-            "jira:PROJ",
-            "--to",
-            "latest",
-            "--execute",
-            "--yes",
-        ]);
-        assert_one_line_error(&run, "not supported by this version yet");
+        for (flags, needle) in [
+            (&["--only", "12"][..], "is not a Jira issue key"),
+            (&["--only", "PROJ-99999"][..], "PROJ-99999"),
+            (&["--fields", "milestones"][..], "unknown field"),
+            (&["--close-new-issues"][..], "GitHub scopes only"),
+            (&["--recreate-deleted"][..], "not available in this version"),
+        ] {
+            let mut args = vec![
+                "rollback",
+                "jira:PROJ",
+                "--to",
+                "latest",
+                "--execute",
+                "--yes",
+            ];
+            args.extend_from_slice(flags);
+            let run = user.run(&args);
+            assert_one_line_error(&run, needle);
+            assert_eq!(run.code, 2, "{run:?}");
+        }
         assert_eq!(site.stats()["writes"], before);
     }
 }
@@ -895,7 +907,7 @@ fn jira_scopes_go_everywhere_a_scope_goes() {
     user.run(&["verify", "--all"]).ok();
 }
 
-fn python() -> String {
+pub fn python() -> String {
     match std::env::var("BACKTRACK_TEST_PYTHON") {
         Ok(p) if !p.trim().is_empty() => p,
         _ => panic!(

@@ -25,6 +25,7 @@ pub async fn run(cmd: BenchCmd) -> Result<Outcome> {
         BenchCmd::Diff(args) => diff(args).await,
         BenchCmd::Jira(args) => super::bench_jira::run(args).await,
         BenchCmd::GitStore(args) => git_store(args).await,
+        BenchCmd::Report(args) => super::bench_report::run(args).await,
     }
 }
 

@@ -61,6 +61,15 @@ pub async fn run(ctx: &Context, args: DiffArgs) -> Result<Outcome> {
     for (which, resolved) in compared.resolved() {
         super::note_resolved(ctx, Some(&which.to_string()), resolved);
     }
+    if let Some(path) = &args.report {
+        let (html, _) =
+            backtrack::report::for_comparison(&archive, &scope, &compared, None, None).await?;
+        std::fs::write(path, html.as_bytes())
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+        if let Some(step) = &ctx.step {
+            step.set("report-file", &path.display().to_string())?;
+        }
+    }
     let d = &compared.diff;
     let rendered = match format {
         DiffFormat::Json => diff::render_json(d)?,

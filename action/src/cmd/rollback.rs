@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use backtrack::rollback::{
-    self, Confirmed, ExecuteOptions, Executed, Executor, PlanChange, PlanFingerprint, Preview,
-    Rollback, RollbackOptions, RollbackPlan, RollbackReport, RollbackRequest,
+    self, Confirmed, ExecuteOptions, Executed, Executor, JiraRequest, PlanChange, PlanFingerprint,
+    Preview, Rollback, RollbackOptions, RollbackPlan, RollbackReport, RollbackRequest,
 };
 use backtrack::snapshot::{Archive, Resolved, SnapshotRef};
-use backtrack::tracker::{GitHubConfig, TrackerWriter, WritePace};
+use backtrack::tracker::{GitHubConfig, JiraTracker, TrackerWriter, WritePace};
 use backtrack::{Scope, SnapshotEntry};
 use serde_json::json;
 
@@ -25,7 +25,6 @@ use crate::step::{code, code_block, StepOutputs};
 
 pub async fn run(ctx: &Context, args: RollbackArgs) -> Result<Outcome> {
     let scope = parse_scope(&args.scope)?;
-    refuse_jira(&scope)?;
     let archive = ctx.archive().await?;
     let resolved = async {
         archive
@@ -44,17 +43,6 @@ pub async fn restore(ctx: &Context, args: RestoreArgs) -> Result<Outcome> {
     rollback_to(ctx, &archive, (None, resolved), &args.flags).await
 }
 
-/// Jira scopes snapshot and diff, but roll back only in a later version: refused before
-/// anything is read or written.
-fn refuse_jira(scope: &Scope) -> Result<()> {
-    if scope.tracker() == backtrack::scope::TrackerKind::Jira {
-        anyhow::bail!(
-            "rollback of Jira scopes ({scope}) is not supported by this version yet; snapshots and diffs of Jira scopes are"
-        );
-    }
-    Ok(())
-}
-
 fn confirm(question: &str) -> Result<bool> {
     eprint!("{question} [y/N] ");
     std::io::stderr().flush().ok();
@@ -71,11 +59,17 @@ fn writer_for(
     scope: &Scope,
     flags: &RollbackFlags,
 ) -> Result<Arc<dyn TrackerWriter>> {
-    let mut config = GitHubConfig::from_env()?;
-    config.pace = WritePace {
+    let pace = WritePace {
         min_interval: Duration::from_millis(flags.write_interval_ms),
         per_hour: flags.writes_per_hour,
     };
+    if scope.tracker() == backtrack::scope::TrackerKind::Jira {
+        let mut config = ctx.jira_config()?;
+        config.pace = pace;
+        return Ok(Arc::new(JiraTracker::new(scope, &config)?));
+    }
+    let mut config = GitHubConfig::from_env()?;
+    config.pace = pace;
     ctx.writer_with(scope, config)
 }
 
@@ -109,7 +103,6 @@ pub async fn rollback_to(
     flags: &RollbackFlags,
 ) -> Result<Outcome> {
     let entry = resolved.entry.clone();
-    refuse_jira(&entry.scope)?;
     let manifest = archive.load_manifest(&entry).await?;
     let target = archive.load_records(&manifest, true).await?;
     let request = RollbackRequest {
@@ -118,8 +111,13 @@ pub async fn rollback_to(
         close_new_issues: flags.close_new_issues,
         delete_new_comments: flags.delete_new_comments,
     };
-    let options = RollbackOptions::validate(&request, &entry, &target)
-        .map_err(|e| anyhow::anyhow!("--{}: {}", e.field, e.message))?;
+    let jira = JiraRequest {
+        delete_new_subtasks: flags.delete_new_subtasks,
+        delete_new_issues: flags.delete_new_issues,
+        recreate_deleted: flags.recreate_deleted,
+    };
+    let options = RollbackOptions::validate_with(&request, &jira, &entry, &target)
+        .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?;
     let given: Option<PlanFingerprint> = flags
         .plan
         .as_deref()

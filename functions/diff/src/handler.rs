@@ -1,7 +1,8 @@
 //! `GET /snapshots/{id}/diff/{other}`: the field-level diff from snapshot `id` to `other` — a
 //! snapshot of the same scope (id, unique id prefix, name, `latest`) or `live` — as the diff
-//! JSON schema (version 1), or as Markdown when the request's `Accept` asks for
-//! `text/markdown` (`?max_chars=N` caps it). The sides, the report filtering and the Markdown
+//! JSON schema (version 1), as Markdown when the request's `Accept` asks for
+//! `text/markdown` (`?max_chars=N` caps it), or as the HTML page of `backtrack report` for
+//! `text/html` (a browser). The sides, the report filtering and the Markdown
 //! options are the CLI's (`backtrack::compare`), so both show the same diff.
 
 use std::sync::Arc;
@@ -88,6 +89,20 @@ impl Diff {
             CompareError::Other(e) => (*e).into(),
         })?;
         let d = &compared.diff;
+        // A browser (or a link someone opened): the same page `backtrack report` writes.
+        if req
+            .header("accept")
+            .is_some_and(|a| a.contains("text/html"))
+        {
+            let (html, _) =
+                backtrack::report::for_comparison(archive, &scope, &compared, None, None).await?;
+            return Ok(ApiResponse {
+                status: 200,
+                content_type: backtrack::report::CONTENT_TYPE,
+                body: html,
+                headers: Vec::new(),
+            });
+        }
         if req.wants_markdown() {
             let options = MarkdownOptions::for_diff(&scope, d, max_chars)
                 .map_err(|e| ApiError::bad_request("max_chars", e.to_string()))?;

@@ -15,7 +15,8 @@ use std::time::Instant;
 use backtrack::catalog::JobKind;
 use backtrack::rollback::job::{self, SliceOutcome};
 use backtrack::rollback::{
-    self, Budget, Confirmed, Executor, PlanFingerprint, Rollback, RollbackOptions, RollbackRequest,
+    self, Budget, Confirmed, Executor, JiraRequest, PlanFingerprint, Rollback, RollbackOptions,
+    RollbackRequest,
 };
 use backtrack::snapshot::Archive;
 use backtrack::tracker::NoProgress;
@@ -90,6 +91,9 @@ const RESTORE_FIELDS: &[&str] = &[
     "fields",
     "close_new_issues",
     "delete_new_comments",
+    "delete_new_subtasks",
+    "delete_new_issues",
+    "recreate_deleted",
 ];
 
 fn flag(body: &Map<String, Value>, name: &str) -> Result<bool, ApiError> {
@@ -127,6 +131,15 @@ fn request(body: &Map<String, Value>) -> Result<RollbackRequest, ApiError> {
     })
 }
 
+/// Jira's own flags (refused by the library's validation on other scopes).
+fn jira_request(body: &Map<String, Value>) -> Result<JiraRequest, ApiError> {
+    Ok(JiraRequest {
+        delete_new_subtasks: flag(body, "delete_new_subtasks")?,
+        delete_new_issues: flag(body, "delete_new_issues")?,
+        recreate_deleted: flag(body, "recreate_deleted")?,
+    })
+}
+
 /// What an executing request confirms: the previewed plan's fingerprint, or `replan`.
 fn confirmed(body: &Map<String, Value>) -> Result<Confirmed, ApiError> {
     let replan = flag(body, "replan")?;
@@ -155,6 +168,7 @@ async fn restore(deps: &Restore, req: &ApiRequest, id: &str) -> Result<ApiRespon
     let body = req.json_fields(RESTORE_FIELDS)?;
     let execute = flag(&body, "execute")?;
     let request = request(&body)?;
+    let jira = jira_request(&body)?;
     let confirmed = if execute {
         Some(confirmed(&body)?)
     } else {
@@ -172,7 +186,7 @@ async fn restore(deps: &Restore, req: &ApiRequest, id: &str) -> Result<ApiRespon
         .archive
         .load_records(&deps.archive.load_manifest(&entry).await?, true)
         .await?;
-    let options = RollbackOptions::validate(&request, &entry, &target)
+    let options = RollbackOptions::validate_with(&request, &jira, &entry, &target)
         .map_err(|e| ApiError::bad_request(e.field, e.message))?;
     let tracker = deps.trackers.tracker(&entry.scope)?;
     let rollback = Rollback {

@@ -2,13 +2,15 @@
 //! (`POST /snapshots`: captured within the request when the library's rule says it fits,
 //! queued as a job otherwise), on GitHub webhooks (`POST /webhooks/github`: a push to the
 //! default branch or a merged pull request of an allowed repository, always queued, so the
-//! answer comes within GitHub's 10 seconds), and from the snapshot job queue (one attempt
-//! per message).
+//! answer comes within GitHub's 10 seconds), on Jira webhooks (`POST /webhooks/jira`: an
+//! issue of an allowed Jira scope created, updated or deleted, debounced into one snapshot
+//! per scope per window), and from the snapshot job queue (one attempt per message).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backtrack::catalog::{CaptureJob, Claim};
+use backtrack::events::jira::{self as jira_events, Debounce, JiraWebhookAction};
 use backtrack::events::{delivery_claim_key, AllowList};
 use backtrack::manifest::Trigger;
 use backtrack::prune::{self, PruneOptions, Retention};
@@ -37,8 +39,13 @@ pub struct Snapshot {
     pub trackers: Arc<dyn TrackerFactory>,
     /// Without it the webhook route answers that it is not configured.
     pub webhook_secret: Option<Secret>,
-    /// The repositories webhooks may snapshot.
+    /// The repositories and Jira scopes webhooks may snapshot.
     pub allow: AllowList,
+    /// Jira's webhook secret; without it the Jira webhook route answers that it is not
+    /// configured.
+    pub jira_webhook_secret: Option<Secret>,
+    /// The Jira webhooks' debounce window.
+    pub jira_debounce: Debounce,
     /// The snapshot job queue.
     pub queue: Arc<dyn JobQueue>,
     pub limits: Limits,
@@ -71,6 +78,8 @@ impl Function for Snapshot {
             trackers: env.trackers().await?,
             webhook_secret: env.webhook_secret().await?,
             allow: env.webhook_allow_list()?,
+            jira_webhook_secret: env.jira_webhook_secret().await?,
+            jira_debounce: env.jira_debounce()?,
             queue: env.snapshot_queue()?,
             limits: env.limits()?,
         })
@@ -100,6 +109,7 @@ impl Function for Snapshot {
 async fn http(deps: &Snapshot, req: ApiRequest) -> Result<ApiResponse, ApiError> {
     match dispatch(&req, Served::Snapshot)? {
         ("/snapshots", _) => create(deps, &req).await,
+        ("/webhooks/jira", _) => jira_webhook(deps, &req).await,
         (_, _) => github_webhook(deps, &req).await,
     }
 }
@@ -145,7 +155,7 @@ async fn create(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiErr
         snapshot: None,
         waits: 0,
     };
-    let job = queue_job(deps, &scope, capture, &[]).await?;
+    let job = queue_job(deps, &scope, capture, &[], Duration::ZERO).await?;
     tracing::info!(job = %job, scope = %scope, reason = %reason, "snapshot queued");
     Ok(ApiResponse::json(
         202,
@@ -154,22 +164,26 @@ async fn create(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiErr
     ))
 }
 
-/// Records a snapshot job and sends its first message; without the message nothing would
-/// run the job, so a failed send fails the job and releases `claims` (a redelivery may try
-/// again).
+/// Records a snapshot job and sends its first message, delivered after `delay`; without the
+/// message nothing would run the job, so a failed send fails the job and releases `claims`
+/// (a redelivery may try again).
 async fn queue_job(
     deps: &Snapshot,
     scope: &Scope,
     capture: CaptureJob,
     claims: &[&Claim],
+    delay: Duration,
 ) -> Result<JobId, ApiError> {
     let job = jobs::enqueue(&deps.archive, scope, capture).await?;
     if let Err(e) = deps
         .queue
-        .send(&JobMessage {
-            job: job.id,
-            slice: 0,
-        })
+        .send_after(
+            &JobMessage {
+                job: job.id,
+                slice: 0,
+            },
+            delay,
+        )
         .await
     {
         let _ = jobs::abandon(&deps.archive, &job.id, &e.to_string()).await;
@@ -191,11 +205,11 @@ fn scope_field(body: &Map<String, Value>) -> Result<Scope, ApiError> {
             .map_err(|e| ApiError::bad_request("scope", e.to_string())),
         Some(_) => Err(ApiError::bad_request(
             "scope",
-            "must be a string such as github:OWNER/REPO",
+            "must be a string such as github:OWNER/REPO, jira:PROJ or jira:PROJ-123",
         )),
         None => Err(ApiError::bad_request(
             "scope",
-            "is required (e.g. github:OWNER/REPO)",
+            "is required (github:OWNER/REPO, jira:PROJ or jira:PROJ-123)",
         )),
     }
 }
@@ -297,12 +311,105 @@ async fn github_webhook(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse
         snapshot: None,
         waits: 0,
     };
-    let job = queue_job(deps, &wanted.scope, capture, &[&by_delivery, &by_event]).await?;
+    let job = queue_job(
+        deps,
+        &wanted.scope,
+        capture,
+        &[&by_delivery, &by_event],
+        Duration::ZERO,
+    )
+    .await?;
     tracing::info!(job = %job, delivery, scope = %wanted.scope, name = %wanted.name, "webhook snapshot queued");
     Ok(ApiResponse::json(
         202,
         &json!({"status": "queued", "job": job, "status_url": format!("/jobs/{job}"),
                 "delivery": delivery, "scope": wanted.scope, "name": wanted.name}),
+    ))
+}
+
+/// `POST /webhooks/jira`: verified by Jira's `X-Hub-Signature` (the route has no IAM auth);
+/// a change to an issue of an allowed Jira scope queues one snapshot of each such scope per
+/// debounce window, delayed until the window closes (`backtrack::events::jira`).
+async fn jira_webhook(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let Some(secret) = &deps.jira_webhook_secret else {
+        return Err(ApiError::Internal {
+            message:
+                "the Jira webhook secret is not configured (BACKTRACK_JIRA_WEBHOOK_SECRET_ARN)"
+                    .into(),
+            retryable: false,
+        });
+    };
+    webhook::verify_jira(
+        secret.expose().as_bytes(),
+        &req.body,
+        req.header("x-hub-signature"),
+    )
+    .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    // Jira Cloud names each delivery (the same id on its retries); Data Center does not, and
+    // there the window's claim alone keeps a retry from queueing twice.
+    let delivery = req
+        .header("x-atlassian-webhook-identifier")
+        .filter(|d| !d.is_empty() && d.len() <= 100);
+    let payload: Value = serde_json::from_slice(&req.body)
+        .map_err(|e| ApiError::bad_request("body", format!("is not valid JSON ({e})")))?;
+    let wanted = match jira_events::classify(
+        &payload,
+        &deps.allow,
+        deps.jira_debounce,
+        chrono::Utc::now(),
+    ) {
+        JiraWebhookAction::Ignore(reason) => {
+            tracing::info!(delivery, reason = %reason, "Jira webhook ignored");
+            return Ok(ApiResponse::json(
+                202,
+                &json!({"status": "ignored", "reason": reason, "delivery": delivery}),
+            ));
+        }
+        JiraWebhookAction::Snapshot(wanted) => wanted,
+    };
+    let by_delivery =
+        delivery.map(|d| Claim::new(jira_events::delivery_claim_key(d), deps.limits.delivery_ttl));
+    if let Some(claim) = &by_delivery {
+        if !deps.archive.claim(claim).await? {
+            tracing::info!(delivery, "Jira webhook delivery already handled");
+            return Ok(ApiResponse::json(
+                200,
+                &json!({"status": "duplicate", "of": "delivery", "delivery": delivery}),
+            ));
+        }
+    }
+    let mut results = Vec::new();
+    for snapshot in &wanted.snapshots {
+        let window = Claim::new(snapshot.claim_key(), deps.jira_debounce.claim_ttl());
+        if !deps.archive.claim(&window).await? {
+            results.push(json!({"scope": snapshot.scope, "status": "debounced"}));
+            continue;
+        }
+        let capture = CaptureJob {
+            name: Some(snapshot.name.to_string()),
+            trigger: snapshot.trigger,
+            // Names made from events repeat: they label, and a reference means the newest.
+            reuse_name: true,
+            snapshot: None,
+            waits: 0,
+        };
+        // A failed send releases the delivery's claim with the window's, so Jira's retry
+        // queues what is missing (the windows already queued stay claimed).
+        let mut claims = vec![&window];
+        claims.extend(by_delivery.as_ref());
+        let job = queue_job(deps, &snapshot.scope, capture, &claims, wanted.delay).await?;
+        tracing::info!(job = %job, delivery, scope = %snapshot.scope, issue = %wanted.issue, event = %wanted.event, delay_secs = wanted.delay.as_secs(), "Jira webhook snapshot queued");
+        results.push(
+            json!({"scope": snapshot.scope, "status": "queued", "job": job,
+                            "status_url": format!("/jobs/{job}"), "name": snapshot.name}),
+        );
+    }
+    let queued = results.iter().any(|r| r["status"] == "queued");
+    Ok(ApiResponse::json(
+        202,
+        &json!({"status": if queued { "queued" } else { "debounced" },
+                "delivery": delivery, "issue": wanted.issue, "event": wanted.event,
+                "delay_secs": wanted.delay.as_secs(), "snapshots": results}),
     ))
 }
 

@@ -248,6 +248,11 @@ pub const ROUTES: &[Route] = &[
         pattern: "/webhooks/github",
         by: Served::Snapshot,
     },
+    Route {
+        method: "POST",
+        pattern: "/webhooks/jira",
+        by: Served::Snapshot,
+    },
 ];
 
 /// The route of [`ROUTES`] that `req` asks for, with its path parameters, if `function`

@@ -10,10 +10,14 @@ use backtrack::catalog::DynamoCatalog;
 use backtrack::config::env::var;
 use backtrack::config::{CatalogUrl, StoreUrl};
 use backtrack::error::Error;
+use backtrack::events::jira::Debounce;
 use backtrack::scope::Scope;
+use backtrack::scope::TrackerKind;
 use backtrack::snapshot::Archive;
 use backtrack::store::S3Store;
-use backtrack::tracker::{GitHubConfig, GitHubTracker, Tracker, TrackerWriter, WritePace};
+use backtrack::tracker::{
+    GitHubConfig, GitHubTracker, JiraConfig, JiraTracker, Tracker, TrackerWriter, WritePace,
+};
 
 use super::queue::{JobQueue, SqsQueue};
 use super::secrets::{self, Secret};
@@ -24,6 +28,11 @@ pub use backtrack::config::env::{
     SNAPSHOT_QUEUE_URL as ENV_SNAPSHOT_QUEUE_URL, STORE as ENV_STORE,
     WEBHOOK_ALLOW as ENV_WEBHOOK_ALLOW, WEBHOOK_SECRET as ENV_WEBHOOK_SECRET,
     WRITE_INTERVAL_MS as ENV_WRITE_INTERVAL_MS,
+};
+pub use backtrack::config::env::{
+    JIRA_API_TOKEN as ENV_JIRA_API_TOKEN, JIRA_BASE_URL as ENV_JIRA_BASE_URL,
+    JIRA_WEBHOOK_DEBOUNCE_SECS as ENV_JIRA_DEBOUNCE,
+    JIRA_WEBHOOK_SECRET as ENV_JIRA_WEBHOOK_SECRET,
 };
 use backtrack::events::AllowList;
 
@@ -75,8 +84,8 @@ impl TrackerFactory for GitHubTrackers {
     fn writer(&self, scope: &Scope) -> Result<Arc<dyn TrackerWriter>, Error> {
         if scope.github_repo().is_none() {
             return Err(Error::Invalid(format!(
-                "{scope}: the functions serve GitHub scopes only in this version; snapshot and \
-                 diff Jira scopes with the backtrack CLI"
+                "{scope}: this deployment has no Jira site; set the template's JiraBaseUrl and \
+                 JiraApiTokenSecretArn parameters ({ENV_JIRA_BASE_URL}, {ENV_JIRA_API_TOKEN}_ARN)"
             )));
         }
         let mut config = self.config.clone();
@@ -91,6 +100,43 @@ impl TrackerFactory for GitHubTrackers {
             }
         }
         Ok(Arc::new(GitHubTracker::new(scope, &config)?))
+    }
+}
+
+/// The trackers of a deployment: GitHub for `github:` scopes, and the one Jira site (when
+/// configured) for `jira:` scopes.
+#[derive(Debug, Clone)]
+pub struct Trackers {
+    pub github: GitHubTrackers,
+    /// `None`: `jira:` scopes are refused, naming the settings to add.
+    pub jira: Option<JiraConfig>,
+}
+
+impl Trackers {
+    fn jira(&self, scope: &Scope) -> Result<Option<JiraTracker>, Error> {
+        if scope.tracker() != TrackerKind::Jira {
+            return Ok(None);
+        }
+        match &self.jira {
+            Some(config) => Ok(Some(JiraTracker::new(scope, config)?)),
+            None => self.github.writer(scope).map(|_| None),
+        }
+    }
+}
+
+impl TrackerFactory for Trackers {
+    fn tracker(&self, scope: &Scope) -> Result<Arc<dyn Tracker>, Error> {
+        match self.jira(scope)? {
+            Some(jira) => Ok(Arc::new(jira)),
+            None => self.github.tracker(scope),
+        }
+    }
+
+    fn writer(&self, scope: &Scope) -> Result<Arc<dyn TrackerWriter>, Error> {
+        match self.jira(scope)? {
+            Some(jira) => Ok(Arc::new(jira)),
+            None => self.github.writer(scope),
+        }
     }
 }
 
@@ -198,6 +244,9 @@ impl Env {
             }
             None => None,
         };
+        // The same gap between writes for Jira as for GitHub when it is set: Jira Cloud's
+        // budget is larger, so the GitHub default stays well under it.
+        let mut pace = None;
         if let Some(ms) = var(ENV_WRITE_INTERVAL_MS) {
             let ms: u64 = ms.parse().map_err(|_| {
                 ConfigError(format!(
@@ -208,12 +257,56 @@ impl Env {
                 min_interval: Duration::from_millis(ms),
                 ..WritePace::default()
             };
+            pace = Some(github.pace.clone());
         }
         let mut trackers = GitHubTrackers::new(github);
         if let Some(text) = var(ENV_API_URLS) {
             trackers.api_urls = GitHubTrackers::parse_api_urls(&text).map_err(ConfigError)?;
         }
-        Ok(Arc::new(trackers))
+        let mut jira = self.jira().await?;
+        if let (Some(jira), Some(pace)) = (&mut jira, pace) {
+            jira.pace = pace;
+        }
+        Ok(Arc::new(Trackers {
+            github: trackers,
+            jira,
+        }))
+    }
+
+    /// The Jira site, when [`ENV_JIRA_BASE_URL`] is set: its settings read by the library's
+    /// one rule ([`JiraConfig::from_settings`]), with the token (`JIRA_API_TOKEN` or its
+    /// `_ARN`) from Secrets Manager.
+    async fn jira(&self) -> Result<Option<JiraConfig>, ConfigError> {
+        if var(ENV_JIRA_BASE_URL).is_none() {
+            return Ok(None);
+        }
+        let token = secrets::from_env(ENV_JIRA_API_TOKEN, &self.sdk)
+            .await
+            .map_err(|e| ConfigError(e.to_string()))?;
+        JiraConfig::from_settings(|name| {
+            Ok(if name == ENV_JIRA_API_TOKEN {
+                token.as_ref().map(|t| t.expose().to_string())
+            } else {
+                var(name)
+            })
+        })
+        .map(Some)
+        .map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// The Jira webhook secret (`BACKTRACK_JIRA_WEBHOOK_SECRET` or its `_ARN`), if set.
+    pub async fn jira_webhook_secret(&self) -> Result<Option<Secret>, ConfigError> {
+        secrets::from_env(ENV_JIRA_WEBHOOK_SECRET, &self.sdk)
+            .await
+            .map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// The Jira webhooks' debounce window ([`ENV_JIRA_DEBOUNCE`], default one minute).
+    pub fn jira_debounce(&self) -> Result<Debounce, ConfigError> {
+        match var(ENV_JIRA_DEBOUNCE) {
+            Some(text) => Debounce::from_secs_text(&text, ENV_JIRA_DEBOUNCE).map_err(ConfigError),
+            None => Ok(Debounce::DEFAULT),
+        }
     }
 
     /// The webhook secret (`BACKTRACK_WEBHOOK_SECRET` or its `_ARN`), if set.
@@ -281,5 +374,31 @@ mod tests {
         assert_eq!(t.api_urls["acme"], "http://127.0.0.1:1");
         assert!(GitHubTrackers::parse_api_urls(r#"{"acme": "not a url"}"#).is_err());
         assert!(GitHubTrackers::parse_api_urls("[]").is_err());
+    }
+
+    #[tokio::test]
+    async fn jira_scopes_go_to_the_deployments_jira_site_or_are_refused_naming_it() {
+        let github = GitHubTrackers::new(GitHubConfig::new("https://api.github.com", None));
+        let jira: Scope = "jira:PROJ-12".parse().unwrap();
+        let without = Trackers {
+            github: github.clone(),
+            jira: None,
+        };
+        let e = without.tracker(&jira).unwrap_err().to_string();
+        assert!(
+            e.contains("JiraBaseUrl") && e.contains("JIRA_BASE_URL"),
+            "{e}"
+        );
+        let with = Trackers {
+            github,
+            jira: Some(JiraConfig::new(
+                "https://jira.example.com",
+                backtrack::tracker::jira::Credentials::Bearer { token: "t".into() },
+            )),
+        };
+        assert_eq!(with.tracker(&jira).unwrap().scope(), &jira);
+        assert_eq!(with.writer(&jira).unwrap().scope(), &jira);
+        let repo: Scope = "github:acme/widgets".parse().unwrap();
+        assert_eq!(with.writer(&repo).unwrap().scope(), &repo);
     }
 }

@@ -17,8 +17,9 @@
 //! - [`api`]: [`ApiRequest`](api::ApiRequest), [`ApiResponse`](api::ApiResponse),
 //!   [`ApiError`](api::ApiError) (JSON error bodies, status codes, retryability, structured
 //!   logging), the API's one route table (404, 405 with `Allow`), strict bodies and queries.
-//! - [`webhook`]: `X-Hub-Signature-256` verification (what a verified delivery asks for, and
-//!   the allow-list, are the core's rules: `backtrack::events`).
+//! - [`webhook`]: GitHub's `X-Hub-Signature-256` and Jira's `X-Hub-Signature` verification
+//!   (what a verified delivery asks for, and the allow-list, are the core's rules:
+//!   `backtrack::events`).
 //! - [`secrets`]: values given inline or as Secrets Manager ARNs; redacted in `Debug`.
 //! - [`queue`]: job messages, restore slices and snapshot attempts, optionally delayed (SQS,
 //!   or memory in tests).
@@ -33,7 +34,7 @@ pub mod secrets;
 pub mod webhook;
 
 pub use api::{ApiError, ApiRequest, ApiResponse};
-pub use env::{ConfigError, Env, GitHubTrackers, Limits, TrackerFactory};
+pub use env::{ConfigError, Env, GitHubTrackers, Limits, TrackerFactory, Trackers};
 pub use lambda_runtime::Error as RuntimeError;
 pub use queue::{JobMessage, JobQueue, MemoryQueue, SqsQueue};
 pub use runner::{invoke, run, Function, Invocation};

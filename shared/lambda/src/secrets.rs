@@ -1,4 +1,4 @@
-//! Secrets (the GitHub token, the webhook secret): given inline in the environment, or as a
+//! Secrets (the GitHub and Jira tokens, the webhook secrets): given inline in the environment, or as a
 //! Secrets Manager ARN resolved once per cold start. [`Secret`] never prints its value.
 
 use std::fmt;
@@ -80,7 +80,14 @@ pub async fn from_env(
 
 fn unwrap_json(raw: String) -> String {
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&raw) {
-        for key in ["token", "secret", "value", "GITHUB_TOKEN", "WEBHOOK_SECRET"] {
+        for key in [
+            "token",
+            "secret",
+            "value",
+            "GITHUB_TOKEN",
+            "WEBHOOK_SECRET",
+            "JIRA_API_TOKEN",
+        ] {
             if let Some(v) = map.get(key).and_then(|v| v.as_str()) {
                 return v.to_string();
             }

@@ -1,23 +1,31 @@
-//! GitHub webhooks: signature verification. What a verified delivery asks for (and whether
-//! its repository is allowed) is the core library's rule, `backtrack::events`.
+//! Webhooks: signature verification. What a verified delivery asks for (and whether its
+//! repository or Jira scope is allowed) is the core library's rule, `backtrack::events`.
 //!
 //! GitHub signs the raw body with the webhook secret: `X-Hub-Signature-256: sha256=<hex of
-//! HMAC-SHA256>`. The check runs before the body is parsed, compares in constant time (the
-//! `hmac` crate's `verify_slice`), and a missing, malformed or wrong signature is refused
-//! without doing anything else.
+//! HMAC-SHA256>`. Jira (Cloud's admin webhooks with a secret, and Data Center's) signs it
+//! the same way, WebSub's `method=signature` form, in `X-Hub-Signature: sha256=<hex>`. The
+//! check runs before the body is parsed, compares in constant time (the `hmac` crate's
+//! `verify_slice`), and a missing, malformed or wrong signature is refused without doing
+//! anything else.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// Why a delivery's signature was refused. Messages never echo the secret or the signature.
+/// GitHub's signature header.
+pub const GITHUB_HEADER: &str = "X-Hub-Signature-256";
+/// Jira's signature header.
+pub const JIRA_HEADER: &str = "X-Hub-Signature";
+
+/// Why a delivery's signature was refused, naming the header. Messages never echo the
+/// secret or the signature.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
-    #[error("the X-Hub-Signature-256 header is missing")]
-    Missing,
-    #[error("the X-Hub-Signature-256 header is not `sha256=<64 hex digits>`")]
-    Malformed,
-    #[error("the X-Hub-Signature-256 signature does not match the body")]
-    Mismatch,
+    #[error("the {0} header is missing")]
+    Missing(&'static str),
+    #[error("the {0} header is not `sha256=<64 hex digits>`")]
+    Malformed(&'static str),
+    #[error("the {0} signature does not match the body")]
+    Mismatch(&'static str),
 }
 
 /// `sha256=<hex>` of `body` under `secret`: what GitHub sends (and what tests forge with).
@@ -35,22 +43,36 @@ fn mac(secret: &[u8]) -> Hmac<Sha256> {
     }
 }
 
-/// Checks `header` (the `X-Hub-Signature-256` value) against `body`.
+/// Checks `header` (the `X-Hub-Signature-256` value) against `body`: GitHub's check.
 pub fn verify(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
-    let header = header.ok_or(SignatureError::Missing)?;
+    verify_as(GITHUB_HEADER, secret, body, header)
+}
+
+/// Checks `header` (the `X-Hub-Signature` value) against `body`: Jira's check.
+pub fn verify_jira(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
+    verify_as(JIRA_HEADER, secret, body, header)
+}
+
+fn verify_as(
+    name: &'static str,
+    secret: &[u8],
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing(name))?;
     let digest = header
         .trim()
         .strip_prefix("sha256=")
         .and_then(|h| hex::decode(h).ok())
         .filter(|d| d.len() == 32)
-        .ok_or(SignatureError::Malformed)?;
+        .ok_or(SignatureError::Malformed(name))?;
     let mut mac = mac(secret);
     mac.update(body);
     mac.verify_slice(&digest)
-        .map_err(|_| SignatureError::Mismatch)
+        .map_err(|_| SignatureError::Mismatch(name))
 }
 
-pub use backtrack::events::{classify, AllowList, EventSnapshot, WebhookAction};
+pub use backtrack::events::{classify, jira, AllowList, EventSnapshot, WebhookAction};
 
 #[cfg(test)]
 mod tests {
@@ -63,16 +85,42 @@ mod tests {
         assert_eq!(verify(b"s3cret", body, Some(&header)), Ok(()));
         assert_eq!(
             verify(b"other", body, Some(&header)),
-            Err(SignatureError::Mismatch)
+            Err(SignatureError::Mismatch(GITHUB_HEADER))
         );
         assert_eq!(
             verify(b"s3cret", br#"{"zen":"altered"}"#, Some(&header)),
-            Err(SignatureError::Mismatch)
+            Err(SignatureError::Mismatch(GITHUB_HEADER))
         );
-        assert_eq!(verify(b"s3cret", body, None), Err(SignatureError::Missing));
+        assert_eq!(
+            verify(b"s3cret", body, None),
+            Err(SignatureError::Missing(GITHUB_HEADER))
+        );
         assert_eq!(
             verify(b"s3cret", body, Some("sha1=abc")),
-            Err(SignatureError::Malformed)
+            Err(SignatureError::Malformed(GITHUB_HEADER))
+        );
+    }
+
+    /// Jira signs as GitHub does, under its own header name; the errors name that header.
+    #[test]
+    fn jira_signatures_name_jiras_header() {
+        let body = br#"{"webhookEvent":"jira:issue_updated"}"#;
+        let header = sign(b"jira-secret", body);
+        assert_eq!(verify_jira(b"jira-secret", body, Some(&header)), Ok(()));
+        let e = verify_jira(b"other", body, Some(&header)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the X-Hub-Signature signature does not match the body"
+        );
+        assert_eq!(
+            verify_jira(b"jira-secret", body, None),
+            Err(SignatureError::Missing(JIRA_HEADER))
+        );
+        // A GitHub-style `sha1=` or a bare digest is not Jira's form.
+        let bare = header.trim_start_matches("sha256=").to_string();
+        assert_eq!(
+            verify_jira(b"jira-secret", body, Some(&bare)),
+            Err(SignatureError::Malformed(JIRA_HEADER))
         );
     }
 

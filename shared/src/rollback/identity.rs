@@ -78,6 +78,17 @@ impl ResumeKey {
             "close_new_issues": options.close_new_issues,
             "delete_new_comments": options.delete_new_comments,
         });
+        // Jira's options join the key only when set, so GitHub jobs keep their keys.
+        let mut input = input;
+        for (name, set) in [
+            ("delete_new_subtasks", options.delete_new_subtasks),
+            ("delete_new_issues", options.delete_new_issues),
+            ("recreate_deleted", options.recreate_deleted),
+        ] {
+            if set {
+                input[name] = serde_json::Value::Bool(true);
+            }
+        }
         ResumeKey(BlobId::of(input.to_string().as_bytes()).to_hex()[..24].to_string())
     }
 

@@ -30,6 +30,14 @@ pub enum Field {
     Type,
     /// GitHub: whether the conversation is locked, and why.
     Lock,
+    /// Jira only, like the variants below.
+    Components,
+    FixVersions,
+    Priority,
+    DueDate,
+    StoryPoints,
+    /// A subtask's parent, or the epic (by parent or by Epic Link).
+    Parent,
 }
 
 impl Field {
@@ -45,6 +53,23 @@ impl Field {
         Field::Lock,
     ];
 
+    /// What a Jira scope restores: the shared fields (title is the summary, body the
+    /// description, state the status, assignees the assignee) and Jira's own.
+    pub const JIRA: [Field; 12] = [
+        Field::Title,
+        Field::Body,
+        Field::State,
+        Field::Labels,
+        Field::Assignees,
+        Field::Comments,
+        Field::Components,
+        Field::FixVersions,
+        Field::Priority,
+        Field::DueDate,
+        Field::StoryPoints,
+        Field::Parent,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Field::Title => "title",
@@ -56,6 +81,12 @@ impl Field {
             Field::Comments => "comments",
             Field::Type => "type",
             Field::Lock => "lock",
+            Field::Components => "components",
+            Field::FixVersions => "fix_versions",
+            Field::Priority => "priority",
+            Field::DueDate => "due_date",
+            Field::StoryPoints => "story_points",
+            Field::Parent => "parent",
         }
     }
 }
@@ -70,19 +101,33 @@ impl FromStr for Field {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim().to_ascii_lowercase();
+        let s = s.replace('-', "_");
         let s = match s.as_str() {
             "description" => "body",
             "status" => "state",
+            "summary" => "title",
+            "assignee" => "assignees",
+            "fixversions" | "fix_version" | "versions" => "fix_versions",
+            "duedate" => "due_date",
+            "storypoints" | "points" => "story_points",
+            "epic" | "epic_link" => "parent",
             other => other,
         };
         Field::ALL
             .into_iter()
+            .chain(Field::JIRA)
             .find(|f| f.as_str() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown field {}; restorable fields are {}",
+                    "unknown field {}; restorable fields are {} (Jira: also {})",
                     crate::sanitize::quote(s),
-                    Field::ALL.map(Field::as_str).join(", ")
+                    Field::ALL.map(Field::as_str).join(", "),
+                    Field::JIRA
+                        .iter()
+                        .filter(|f| !Field::ALL.contains(f))
+                        .map(|f| f.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             })
     }
@@ -100,6 +145,18 @@ pub struct RollbackRequest {
     pub close_new_issues: bool,
     /// Delete comments created after the snapshot.
     pub delete_new_comments: bool,
+}
+
+/// Jira's own rollback flags, as a shell received them (beside a [`RollbackRequest`]; see
+/// [`RollbackOptions::validate_with`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JiraRequest {
+    /// Delete subtasks created after the snapshot.
+    pub delete_new_subtasks: bool,
+    /// Delete issues (not subtasks) created after the snapshot.
+    pub delete_new_issues: bool,
+    /// Recreate deleted issues and subtasks (under new keys).
+    pub recreate_deleted: bool,
 }
 
 /// A request that cannot be honoured; `field` is the request's name for the input (`only`,
@@ -126,6 +183,14 @@ pub struct RollbackOptions {
     pub(crate) delete_new_comments: bool,
     /// When the target snapshot was taken: what is "new" is younger than this.
     pub(crate) snapshot_time: DateTime<Utc>,
+    /// Jira: delete subtasks created after the snapshot. (Absent when false, so plans
+    /// made without the Jira options keep their fingerprints.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) delete_new_subtasks: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) delete_new_issues: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) recreate_deleted: bool,
 }
 
 impl RollbackOptions {
@@ -135,12 +200,83 @@ impl RollbackOptions {
         target_entry: &SnapshotEntry,
         target: &RecordSet,
     ) -> Result<RollbackOptions, OptionError> {
+        Self::validate_with(request, &JiraRequest::default(), target_entry, target)
+    }
+
+    /// Like [`RollbackOptions::validate`], with Jira's flags (refused on GitHub scopes).
+    /// Every shell calls this one for Jira scopes: `--only` takes issue keys there.
+    pub fn validate_with(
+        request: &RollbackRequest,
+        jira_request: &JiraRequest,
+        target_entry: &SnapshotEntry,
+        target: &RecordSet,
+    ) -> Result<RollbackOptions, OptionError> {
+        let request_jira = jira_request;
+        let jira = target_entry.scope.tracker() == crate::scope::TrackerKind::Jira;
+        let fields = parse_fields(&request.fields)?;
+        if let Some(fs) = &fields {
+            let foreign: Vec<&str> = fs
+                .iter()
+                .filter(|f| !jira && !Field::ALL.contains(f))
+                .map(|f| f.as_str())
+                .collect();
+            if !foreign.is_empty() {
+                return Err(OptionError {
+                    field: "fields",
+                    message: format!(
+                        "{} restore(s) only on Jira scopes; restorable GitHub fields are {}",
+                        foreign.join(", "),
+                        Field::ALL.map(Field::as_str).join(", ")
+                    ),
+                });
+            }
+        }
+        let jira_flags = [
+            (request_jira.delete_new_subtasks, "delete_new_subtasks"),
+            (request_jira.delete_new_issues, "delete_new_issues"),
+            (request_jira.recreate_deleted, "recreate_deleted"),
+        ];
+        if let Some((_, name)) = jira_flags.iter().find(|(set, _)| *set && !jira) {
+            return Err(OptionError {
+                field: name,
+                message: format!(
+                    "applies to Jira scopes only ({} is a GitHub scope)",
+                    target_entry.scope
+                ),
+            });
+        }
+        if request_jira.recreate_deleted && jira {
+            return Err(OptionError {
+                field: "recreate_deleted",
+                message: "is not available in this version: a deleted Jira issue cannot come back under its key, and recreating it under a new one is not built yet; the preview names every deleted issue and subtask, and their fields and comments stay in the snapshot".into(),
+            });
+        }
+        let github_flags = [
+            (request.close_new_issues, "close_new_issues"),
+            (request.delete_new_comments, "delete_new_comments"),
+        ];
+        if let Some((_, name)) = github_flags.iter().find(|(set, _)| *set && jira) {
+            return Err(OptionError {
+                field: name,
+                message: format!(
+                    "applies to GitHub scopes only ({} is a Jira scope); Jira's clean-ups are delete_new_subtasks and delete_new_issues",
+                    target_entry.scope
+                ),
+            });
+        }
         Ok(RollbackOptions {
-            only: parse_only(&request.only, target_entry, target)?,
-            fields: parse_fields(&request.fields)?,
+            only: if jira {
+                parse_only_keys(&request.only, target_entry, target)?
+            } else {
+                parse_only(&request.only, target_entry, target)?
+            },
+            fields,
             close_new_issues: request.close_new_issues,
             delete_new_comments: request.delete_new_comments,
             snapshot_time: target_entry.created_at,
+            delete_new_subtasks: request_jira.delete_new_subtasks,
+            delete_new_issues: request_jira.delete_new_issues,
+            recreate_deleted: request_jira.recreate_deleted,
         })
     }
 
@@ -153,7 +289,22 @@ impl RollbackOptions {
             close_new_issues: false,
             delete_new_comments: false,
             snapshot_time,
+            delete_new_subtasks: false,
+            delete_new_issues: false,
+            recreate_deleted: false,
         }
+    }
+
+    pub fn delete_new_subtasks(&self) -> bool {
+        self.delete_new_subtasks
+    }
+
+    pub fn delete_new_issues(&self) -> bool {
+        self.delete_new_issues
+    }
+
+    pub fn recreate_deleted(&self) -> bool {
+        self.recreate_deleted
     }
 
     /// The issue numbers restored; `None` for all.
@@ -232,6 +383,63 @@ fn parse_only(
         return Err(error(
             "names no issue; leave it out to restore every issue".into(),
         ));
+    }
+    Ok(Some(out))
+}
+
+/// Jira: `PROJ-12`, `proj-15` → the ids of those issues in the snapshot (an issue's key
+/// can change, its id cannot).
+fn parse_only_keys(
+    keys: &[String],
+    entry: &SnapshotEntry,
+    target: &RecordSet,
+) -> Result<Option<BTreeSet<u64>>, OptionError> {
+    let error = |message: String| OptionError {
+        field: "only",
+        message,
+    };
+    let wanted: Vec<String> = keys
+        .iter()
+        .map(|k| k.trim().to_ascii_uppercase())
+        .filter(|k| !k.is_empty())
+        .collect();
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    if wanted.is_empty() {
+        return Err(error(
+            "names no issue; leave it out to restore every issue".into(),
+        ));
+    }
+    let mut out = BTreeSet::new();
+    let mut missing = Vec::new();
+    for key in &wanted {
+        let shape = key.rsplit_once('-').is_some_and(|(p, n)| {
+            !p.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+        });
+        if !shape {
+            return Err(error(format!(
+                "{} is not a Jira issue key (expected e.g. PROJ-12,PROJ-15)",
+                crate::sanitize::quote(key)
+            )));
+        }
+        match target
+            .jira_issues
+            .values()
+            .find(|i| i.key.eq_ignore_ascii_case(key))
+        {
+            Some(i) => {
+                out.insert(i.id);
+            }
+            None => missing.push(key.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(error(format!(
+            "names issues that are not in snapshot {}: {}; check the keys, or restore another snapshot",
+            entry.id,
+            missing.join(", ")
+        )));
     }
     Ok(Some(out))
 }

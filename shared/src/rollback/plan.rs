@@ -793,7 +793,7 @@ fn plan_comments(
 }
 
 impl Planned {
-    fn push(&mut self, op: Operation) {
+    pub(super) fn push(&mut self, op: Operation) {
         let index = self.ops.len() as u64;
         self.ops.push(PlannedOp { index, op });
     }

@@ -34,8 +34,9 @@ use crate::error::{Error, Result};
 use crate::id::{JobId, ObjectHash, SnapshotId};
 use crate::manifest::Trigger;
 use crate::record::RecordSet;
-use crate::scope::Scope;
+use crate::scope::{Scope, TrackerKind};
 use crate::snapshot::{fetch_live, Archive, SnapshotName, SnapshotOptions};
+use crate::tracker::jira::RollbackContext;
 use crate::tracker::{Progress, Tracker, TrackerWriter};
 use crate::{SnapshotEntry, SnapshotStatus};
 
@@ -336,14 +337,32 @@ impl Rollback<'_> {
         ResumeKey::of(&self.target.scope, &self.target.id, self.options)
     }
 
+    /// The plan that turns `live` into the target, with what the tracker must tell besides
+    /// the records (Jira: editable fields, workflows) read from `tracker` first.
+    async fn plan_from(&self, tracker: &dyn Tracker, live: &RecordSet) -> Result<RollbackPlan> {
+        let context = match self.target.scope.tracker() {
+            TrackerKind::Jira => {
+                let ask = super::jira::context_request(self.records, live, self.options);
+                tracker.rollback_context(&ask).await?
+            }
+            TrackerKind::GitHub => RollbackContext::default(),
+        };
+        Ok(self.plan(live, &context))
+    }
+
     /// The plan that turns `live` into the target.
-    fn plan(&self, live: &RecordSet) -> RollbackPlan {
+    fn plan(&self, live: &RecordSet, context: &RollbackContext) -> RollbackPlan {
         let reference = self
             .target
             .name
             .clone()
             .unwrap_or_else(|| self.target.id.to_string());
-        let planned = plan(self.records, live, self.options, &reference);
+        let planned = match self.target.scope.tracker() {
+            TrackerKind::Jira => {
+                super::jira::plan(self.records, live, self.options, &reference, context)
+            }
+            TrackerKind::GitHub => plan(self.records, live, self.options, &reference),
+        };
         RollbackPlan {
             scope: self.target.scope.clone(),
             target: self.target.id,
@@ -362,8 +381,8 @@ pub async fn plan_against_live(
     rollback: &Rollback<'_>,
     progress: Arc<dyn Progress>,
 ) -> Result<RollbackPlan> {
-    let live = fetch_live(tracker, progress, true).await?;
-    Ok(rollback.plan(&live))
+    let live = fetch_live(tracker.clone(), progress, true).await?;
+    rollback.plan_from(tracker.as_ref(), &live).await
 }
 
 /// What a preview shows, and what `--execute` (or an executing request) confirms: the plan
@@ -610,7 +629,9 @@ impl Engine<'_> {
                 let live = archive
                     .load_records(&archive.load_manifest(&pre).await?, true)
                     .await?;
-                let plan = rollback.plan(&live);
+                let plan = rollback
+                    .plan_from(self.tracker.clone().reader().as_ref(), &live)
+                    .await?;
                 if !confirmed.allows(&plan) {
                     return Ok(Step::Changed(Box::new(plan)));
                 }

@@ -23,11 +23,13 @@
 //!   incremental captures when one is renamed or deleted (Jira does not touch the issues).
 //! - `jira/fields.rs`: what a diff compares (Jira's [`crate::diff::Schema`]).
 
+mod apply;
 mod capture;
 pub mod client;
 pub mod convert;
 mod embed;
 pub mod fields;
+pub mod workflow;
 
 use std::fmt;
 use std::str::FromStr;
@@ -36,12 +38,16 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tokio::sync::{mpsc, OnceCell};
 
+pub use apply::{attributed, RESTORED_PROPERTY};
 pub use client::{Client, Credentials};
+pub use workflow::{ContextRequest, RollbackContext};
 
 use crate::config::env;
 use crate::record::Record;
 use crate::scope::Scope;
-use crate::tracker::{Embedding, FetchOptions, FetchReport, RetryPolicy, Tracker, TrackerError};
+use crate::tracker::{
+    Embedding, FetchOptions, FetchReport, RetryPolicy, Tracker, TrackerError, WritePace,
+};
 
 /// Jira Cloud or Jira Data Center / Server: which REST version, pagination and text format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +114,8 @@ pub struct JiraConfig {
     /// Comment listings (for issues with more comments than a search embeds) in flight at
     /// once.
     pub concurrency: usize,
+    /// How rollback paces its writes.
+    pub pace: WritePace,
 }
 
 impl JiraConfig {
@@ -118,6 +126,7 @@ impl JiraConfig {
             flavor: None,
             retry: RetryPolicy::default(),
             concurrency: 4,
+            pace: WritePace::default(),
         }
     }
 
@@ -125,14 +134,23 @@ impl JiraConfig {
     /// (Data Center), and `BACKTRACK_JIRA_FLAVOR`. A variable that is set but unusable is an
     /// error naming the variable, never its value.
     pub fn from_env() -> Result<Self, TrackerError> {
-        let read = |k: &str| match std::env::var(k) {
-            Ok(v) if v.trim().is_empty() => Ok(None),
-            Ok(v) => Ok(Some(v.trim().to_string())),
+        Self::from_settings(|k| match std::env::var(k) {
+            Ok(v) => Ok(Some(v)),
             Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => Err(TrackerError::Config(format!(
                 "{k} is not valid UTF-8; set it again"
             ))),
-        };
+        })
+    }
+
+    /// The same rules as [`JiraConfig::from_env`] over settings looked up by variable name
+    /// (the functions take the token from Secrets Manager and the rest from the
+    /// environment): one place decides what a Jira site's settings must be.
+    pub fn from_settings(
+        lookup: impl Fn(&str) -> Result<Option<String>, TrackerError>,
+    ) -> Result<Self, TrackerError> {
+        let read =
+            |k: &str| lookup(k).map(|v| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()));
         let base_url = read(env::JIRA_BASE_URL)?.ok_or_else(|| {
             TrackerError::Config(format!(
                 "{} is not set: set it to your Jira site, e.g. https://acme.atlassian.net",
@@ -194,6 +212,12 @@ pub struct JiraTracker {
     flavor: Option<Flavor>,
     concurrency: usize,
     site: OnceCell<Site>,
+    /// The site's custom field ids, read once by the writer.
+    custom: OnceCell<convert::CustomFields>,
+    /// What rollback learned of the workflows.
+    workflows: tokio::sync::Mutex<workflow::Workflows>,
+    pace: WritePace,
+    writes: tokio::sync::Mutex<apply::WriteLog>,
 }
 
 impl JiraTracker {
@@ -211,6 +235,10 @@ impl JiraTracker {
             flavor: config.flavor,
             concurrency: config.concurrency.max(1),
             site: OnceCell::new(),
+            custom: OnceCell::new(),
+            workflows: Default::default(),
+            pace: config.pace.clone(),
+            writes: Default::default(),
         })
     }
 
@@ -436,6 +464,19 @@ impl Tracker for JiraTracker {
     fn embedding(&self) -> Option<&dyn Embedding> {
         Some(&embed::IssueEmbeds)
     }
+
+    async fn rollback_context(
+        &self,
+        ask: &ContextRequest,
+    ) -> Result<RollbackContext, TrackerError> {
+        if ask.is_empty() {
+            return Ok(RollbackContext::default());
+        }
+        match self.context(ask).await {
+            Ok(cx) => Ok(cx),
+            Err(e) => Err(self.explain(e).await),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -462,6 +503,63 @@ mod tests {
             flavor_of(&json!({"deploymentType": "DataCenter"})),
             Flavor::DataCenter
         );
+    }
+
+    /// The functions read the token from Secrets Manager and the rest from the environment:
+    /// the same rules as the CLI's, whatever the source, and no value in any message.
+    #[test]
+    fn settings_from_any_source_follow_one_rule() {
+        let from = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            JiraConfig::from_settings(move |k| {
+                Ok(pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+            })
+        };
+        let cloud = from(&[
+            (env::JIRA_BASE_URL, " https://acme.atlassian.net "),
+            (env::JIRA_EMAIL, "bot@acme.com"),
+            (env::JIRA_API_TOKEN, "tok-123"),
+            (env::JIRA_FLAVOR, "cloud"),
+        ])
+        .unwrap();
+        assert_eq!(cloud.base_url, "https://acme.atlassian.net");
+        assert!(matches!(cloud.credentials, Credentials::Basic { .. }));
+        assert_eq!(cloud.flavor, Some(Flavor::Cloud));
+        let dc = from(&[
+            (env::JIRA_BASE_URL, "https://jira.acme.com"),
+            (env::JIRA_API_TOKEN, "pat-456"),
+            (env::JIRA_EMAIL, "  "),
+        ])
+        .unwrap();
+        assert!(matches!(dc.credentials, Credentials::Bearer { .. }));
+        assert_eq!(dc.flavor, None);
+        for (pairs, names) in [
+            (vec![(env::JIRA_API_TOKEN, "t")], env::JIRA_BASE_URL),
+            (
+                vec![(env::JIRA_BASE_URL, "https://x"), (env::JIRA_EMAIL, "a@b")],
+                env::JIRA_API_TOKEN,
+            ),
+            (
+                vec![
+                    (env::JIRA_BASE_URL, "https://x"),
+                    (env::JIRA_API_TOKEN, "to ken-secret"),
+                ],
+                env::JIRA_API_TOKEN,
+            ),
+            (
+                vec![
+                    (env::JIRA_BASE_URL, "https://x"),
+                    (env::JIRA_FLAVOR, "onprem"),
+                ],
+                env::JIRA_FLAVOR,
+            ),
+        ] {
+            let e = from(&pairs).unwrap_err().to_string();
+            assert!(e.contains(names) && !e.contains("secret"), "{e}");
+        }
     }
 
     #[test]

@@ -12,7 +12,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::record::jira::{JiraRef, JiraStatus, JiraText, JiraUser, JiraVisibility};
 use crate::record::State;
+
+pub mod jira;
+
+pub use jira::{Hop, JiraChange};
 
 /// One field change carried by an issue's PATCH.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +120,70 @@ pub enum Operation {
         issue: u64,
         body: String,
     },
+    /// Jira: one `PUT /issue/{key}` carrying every changed editable field (`id` is the
+    /// issue's stable id; `key` is how the site addresses it).
+    JiraEditIssue {
+        id: u64,
+        key: String,
+        /// The summary to show in previews (the target's).
+        summary: String,
+        changes: Vec<JiraChange>,
+    },
+    /// Jira: walks the workflow from whatever status the issue is in when applied to `to`,
+    /// one transition at a time; `path` is the walk foreseen from the planned status.
+    JiraTransition {
+        id: u64,
+        key: String,
+        from: String,
+        to: JiraStatus,
+        /// Set on the transition into a done status whose screen asks for one.
+        resolution: Option<JiraRef>,
+        path: Vec<Hop>,
+    },
+    /// Jira: puts an edited comment's body (and visibility) back.
+    JiraEditComment {
+        issue: u64,
+        key: String,
+        id: u64,
+        /// The current text, for the preview.
+        from: String,
+        to: JiraText,
+        visibility: Option<JiraVisibility>,
+    },
+    /// Jira: posts a deleted comment again, with an attribution line; the new comment
+    /// carries a comment property naming `original_id`, so a retry finds it.
+    JiraRecreateComment {
+        issue: u64,
+        key: String,
+        original_id: u64,
+        body: JiraText,
+        visibility: Option<JiraVisibility>,
+    },
+    /// Jira: deletes an issue or subtask created after the snapshot (opted into).
+    JiraDeleteIssue {
+        id: u64,
+        key: String,
+        summary: String,
+        subtask: bool,
+    },
+    /// Jira: recreates a deleted component (it gets a new id), before the issues using it.
+    JiraCreateComponent {
+        original_id: u64,
+        name: String,
+        description: Option<String>,
+        lead: Option<JiraUser>,
+        assignee_type: Option<String>,
+    },
+    /// Jira: recreates a deleted version (it gets a new id), before the issues using it.
+    JiraCreateVersion {
+        original_id: u64,
+        name: String,
+        description: Option<String>,
+        released: bool,
+        archived: bool,
+        start_date: Option<chrono::NaiveDate>,
+        release_date: Option<chrono::NaiveDate>,
+    },
 }
 
 impl Operation {
@@ -127,6 +196,11 @@ impl Operation {
             Operation::EditComment { issue, .. }
             | Operation::RecreateComment { issue, .. }
             | Operation::DeleteComment { issue, .. } => Some(*issue),
+            Operation::JiraEditIssue { id, .. }
+            | Operation::JiraTransition { id, .. }
+            | Operation::JiraDeleteIssue { id, .. } => Some(*id),
+            Operation::JiraEditComment { issue, .. }
+            | Operation::JiraRecreateComment { issue, .. } => Some(*issue),
             _ => None,
         }
     }
@@ -140,7 +214,19 @@ impl Operation {
             Operation::CreateLabel { .. }
                 | Operation::CreateMilestone { .. }
                 | Operation::RecreateComment { .. }
+                | Operation::JiraRecreateComment { .. }
+                | Operation::JiraCreateComponent { .. }
+                | Operation::JiraCreateVersion { .. }
         )
+    }
+
+    /// How many writes applying the operation makes when it runs as planned: one, except a
+    /// walk through the workflow, which makes one per transition.
+    pub fn writes(&self) -> usize {
+        match self {
+            Operation::JiraTransition { path, .. } => path.len().max(1),
+            _ => 1,
+        }
     }
 }
 

@@ -65,6 +65,19 @@ async fn diffs_against_live_and_between_snapshots_as_json_or_markdown() {
         body.as_str().unwrap().contains("Wrecked by a script"),
         "{body}"
     );
+
+    // A browser gets the report page, with the same diff embedded.
+    let (status, body) = get(
+        &h,
+        &format!("/snapshots/{first}/diff/{second}"),
+        Some("text/html,application/xhtml+xml,*/*;q=0.8"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let page = body.as_str().unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page:.200}");
+    assert!(page.contains("Wrecked by a script"));
+    assert!(page.contains(r#""total":1"#));
 }
 
 #[tokio::test]

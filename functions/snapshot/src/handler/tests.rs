@@ -17,6 +17,8 @@ use super::Snapshot;
 const POST_SNAPSHOTS: &str = include_str!("../../events/post-snapshots.json");
 const POST_INVALID: &str = include_str!("../../events/post-snapshots-invalid.json");
 const WEBHOOK: &str = include_str!("../../events/webhook-github.json");
+const JIRA_WEBHOOK: &str = include_str!("../../events/webhook-jira.json");
+const JIRA_SECRET: &str = "jira-webhook-test-secret";
 const SCHEDULE: &str = include_str!("../../events/schedule.json");
 const SECRET: &str = "webhook-test-secret";
 const EXAMPLES_ENV: &str = "BACKTRACK_WEBHOOK_EXAMPLES";
@@ -80,6 +82,8 @@ async fn handle_allowing(h: &Harness, allow: &str, payload: Value) -> Result<Val
         trackers: h.trackers.clone(),
         webhook_secret: Some(Secret::new(SECRET)),
         allow: AllowList::parse(allow).unwrap(),
+        jira_webhook_secret: Some(Secret::new(JIRA_SECRET)),
+        jira_debounce: Default::default(),
         queue: h.queue.clone(),
         limits: Limits::default(),
     };
@@ -593,4 +597,154 @@ async fn a_retention_span_that_would_overflow_is_refused_not_a_panic() {
             "{err}"
         );
     }
+}
+
+/// A Jira delivery as API Gateway passes it on: `body` signed with `secret` (or not), with
+/// Jira Cloud's delivery id when given.
+fn jira_delivery(body: &Value, id: Option<&str>, signature: Option<String>) -> Value {
+    let body = body.to_string();
+    let mut ev = http_event(JIRA_WEBHOOK, "POST", "/webhooks/jira", Some(&body));
+    set_header(&mut ev, "x-atlassian-webhook-identifier", id);
+    set_header(&mut ev, "x-hub-signature", signature.as_deref());
+    ev
+}
+
+fn jira_issue_updated(key: &str) -> Value {
+    json!({"timestamp": 1_764_528_000_000_u64, "webhookEvent": "jira:issue_updated",
+           "issue_event_type_name": "issue_generic",
+           "issue": {"id": "10001", "key": key,
+                     "fields": {"project": {"key": "PROJ"}, "summary": "Rewritten"}}})
+}
+
+/// Issue 14 item 7: Jira's `X-Hub-Signature` is checked before anything else (401 and
+/// nothing done when missing, malformed or wrong, or signed for GitHub's header); a signed
+/// flood of deliveries for one project queues one delayed snapshot per allowed scope and
+/// window; a retried delivery is a duplicate.
+#[tokio::test]
+async fn jira_webhooks_are_verified_and_debounced_per_scope() {
+    let h = harness().await;
+    let allow = "jira:PROJ, jira:PROJ-1, jira:OTHER";
+    let body = jira_issue_updated("PROJ-7");
+    let signed = sign(JIRA_SECRET.as_bytes(), body.to_string().as_bytes());
+    for (why, ev) in [
+        ("missing", jira_delivery(&body, Some("d-0"), None)),
+        (
+            "wrong secret",
+            jira_delivery(
+                &body,
+                Some("d-0"),
+                Some(sign(b"guess", body.to_string().as_bytes())),
+            ),
+        ),
+        (
+            "malformed",
+            jira_delivery(&body, Some("d-0"), Some("sha256=zz".into())),
+        ),
+        (
+            "another body",
+            jira_delivery(
+                &jira_issue_updated("PROJ-8"),
+                Some("d-0"),
+                Some(signed.clone()),
+            ),
+        ),
+    ] {
+        let (status, answer) = response(&handle_allowing(&h, allow, ev).await.unwrap());
+        assert_eq!(status, 401, "{why}: {answer}");
+        assert!(
+            answer.to_string().contains("X-Hub-Signature"),
+            "{why}: {answer}"
+        );
+    }
+    // GitHub's header on Jira's route is not Jira's signature.
+    let mut github_style = jira_delivery(&body, Some("d-0"), None);
+    set_header(&mut github_style, "x-hub-signature-256", Some(&signed));
+    let (status, _) = response(&handle_allowing(&h, allow, github_style).await.unwrap());
+    assert_eq!(status, 401);
+    assert!(h.queue.is_empty(), "a refused delivery queued something");
+    assert!(h.archive.raw_catalog().list(None).await.unwrap().is_empty());
+
+    // Signed: one delayed job for each allowed scope of the project.
+    let (status, answer) = response(
+        &handle_allowing(
+            &h,
+            allow,
+            jira_delivery(&body, Some("d-1"), Some(signed.clone())),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["status"], "queued", "{answer}");
+    let scopes: Vec<&str> = answer["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["scope"].as_str().unwrap())
+        .collect();
+    assert_eq!(scopes, ["jira:PROJ", "jira:PROJ-1"], "{answer}");
+    assert_eq!(h.queue.len(), 2);
+
+    // The same delivery again (Jira's retry): a duplicate. Another delivery of the window
+    // (the minute-long default): debounced, nothing more queued.
+    let (status, again) = response(
+        &handle_allowing(
+            &h,
+            allow,
+            jira_delivery(&body, Some("d-1"), Some(signed.clone())),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(
+        (status, again["of"].as_str()),
+        (200, Some("delivery")),
+        "{again}"
+    );
+    let other = jira_issue_updated("PROJ-9");
+    let other_signed = sign(JIRA_SECRET.as_bytes(), other.to_string().as_bytes());
+    let (status, later) = response(
+        &handle_allowing(&h, allow, jira_delivery(&other, None, Some(other_signed)))
+            .await
+            .unwrap(),
+    );
+    if later["status"] == "queued" {
+        // The window closed between the two deliveries: a new window, new jobs.
+        assert_eq!(h.queue.len(), 4, "{later}");
+    } else {
+        assert_eq!(
+            (status, later["status"].as_str()),
+            (202, Some("debounced")),
+            "{later}"
+        );
+        assert_eq!(h.queue.len(), 2);
+    }
+    let (first, delay) = h.queue.pop_delayed().unwrap();
+    assert!(
+        delay > std::time::Duration::ZERO && delay <= std::time::Duration::from_secs(60),
+        "{delay:?}"
+    );
+    let job = h.archive.job(&first.job).await.unwrap().unwrap();
+    let capture = job.capture.unwrap();
+    assert_eq!(capture.trigger.as_str(), "webhook");
+    assert_eq!(capture.name.as_deref(), Some("jira-PROJ-7-updated"));
+
+    // Outside the allow-list: acknowledged, ignored.
+    let foreign = json!({"webhookEvent": "jira:issue_created",
+                         "issue": {"key": "MINE-1", "fields": {"project": {"key": "MINE"}}}});
+    let foreign_signed = sign(JIRA_SECRET.as_bytes(), foreign.to_string().as_bytes());
+    let (status, ignored) = response(
+        &handle_allowing(
+            &h,
+            allow,
+            jira_delivery(&foreign, Some("d-9"), Some(foreign_signed)),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(
+        (status, ignored["status"].as_str()),
+        (202, Some("ignored")),
+        "{ignored}"
+    );
 }

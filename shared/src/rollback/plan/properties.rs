@@ -311,6 +311,9 @@ impl Model {
                 .remove(id)
                 .map(drop)
                 .ok_or_else(|| format!("no comment {id}")),
+            other => Err(format!(
+                "a GitHub planner planned a Jira operation: {other:?}"
+            )),
         }
     }
 

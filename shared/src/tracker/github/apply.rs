@@ -288,6 +288,13 @@ impl GitHubTracker {
                     Err(e) => Err(e),
                 }
             }
+            jira => Err(TrackerError::Config(format!(
+                "a GitHub tracker cannot apply a Jira operation ({})",
+                serde_json::to_value(jira)
+                    .ok()
+                    .and_then(|v| v.get("op").and_then(Value::as_str).map(str::to_string))
+                    .unwrap_or_default()
+            ))),
         }
     }
 

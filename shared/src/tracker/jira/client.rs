@@ -194,7 +194,7 @@ impl Client {
 
     /// A GET of a path under the base URL (`/rest/api/3/…`): its JSON.
     pub async fn get(&self, path: &str) -> Result<Value, TrackerError> {
-        let reply = self.send(Method::GET, path, None).await?;
+        let reply = self.send(Method::GET, path, None, true).await?;
         reply.json(path)
     }
 
@@ -209,7 +209,7 @@ impl Client {
 
     /// A POST with a JSON body (searches): its JSON.
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, TrackerError> {
-        let reply = self.send(Method::POST, path, Some(body)).await?;
+        let reply = self.send(Method::POST, path, Some(body), true).await?;
         reply.json(path)
     }
 
@@ -221,7 +221,24 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, TrackerError> {
-        let reply = self.send(method, path, body).await?;
+        let reply = self.send(method, path, body, true).await?;
+        if reply.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        reply.json(path)
+    }
+
+    /// A write that must not be sent twice (a creation): a 5xx or a lost connection may
+    /// come after Jira applied it, so those are returned for the caller to look for the
+    /// effect before trying again. A 429 is still waited out and retried (Jira refuses
+    /// before it applies anything).
+    pub async fn request_unrepeated(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, TrackerError> {
+        let reply = self.send(method, path, body, false).await?;
         if reply.body.is_empty() {
             return Ok(Value::Null);
         }
@@ -233,6 +250,7 @@ impl Client {
         method: Method,
         path: &str,
         body: Option<&Value>,
+        repeat_ambiguous: bool,
     ) -> Result<Reply, TrackerError> {
         let url = format!("{}{}", self.base, path);
         let shown = path;
@@ -243,7 +261,7 @@ impl Client {
             let reply = match self.send_once(&method, &url, body).await {
                 Ok(reply) => reply,
                 Err(detail) => {
-                    if attempt < self.retry.max_attempts.min(4) {
+                    if repeat_ambiguous && attempt < self.retry.max_attempts.min(4) {
                         let delay = self.backoff(attempt);
                         tracing::info!(path = %shown, %detail, ?delay, "network error; retrying");
                         tokio::time::sleep(delay).await;
@@ -261,7 +279,7 @@ impl Client {
             if reply.status.is_success() {
                 return Ok(reply);
             }
-            let delay = self.classify(&method, shown, reply, attempt)?;
+            let delay = self.classify(&method, shown, reply, attempt, repeat_ambiguous)?;
             if delay >= Duration::from_secs(10) {
                 tracing::warn!(path = %shown, ?delay, "Jira asked to slow down; waiting");
             } else {
@@ -331,6 +349,7 @@ impl Client {
         path: &str,
         reply: Reply,
         attempt: u32,
+        repeat_ambiguous: bool,
     ) -> Result<Duration, TrackerError> {
         let status = reply.status;
         let retry_after = reply
@@ -350,7 +369,7 @@ impl Client {
             }
             return Ok(wait);
         }
-        if status.is_server_error() && attempt < self.retry.max_attempts {
+        if status.is_server_error() && repeat_ambiguous && attempt < self.retry.max_attempts {
             return Ok(retry_after
                 .unwrap_or_else(|| self.backoff(attempt))
                 .min(self.retry.max_wait));
