@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 use backtrack::config::env;
-use backtrack::snapshot::SnapshotOptions;
+use backtrack::snapshot::{Archive, SnapshotOptions};
 use backtrack::tracker::{GitHubConfig, GitHubTracker, WritePace};
 use backtrack::Scope;
 use backtrack_sandbox::github::{Sandbox, SandboxOptions};
@@ -69,27 +69,49 @@ pub(super) fn timed_with(
     ))
 }
 
-async fn diff(args: BenchDiffArgs) -> Result<Outcome> {
-    if !(0.0..=1.0).contains(&args.churn) {
-        bail!("--churn must be between 0 and 1");
-    }
-    eprintln!(
-        "seeding a sandbox with {} issues and {} comments…",
-        args.issues, args.comments
-    );
+/// A benchmark's data: an in-process sandbox seeded with `issues` and `comments`, an archive
+/// in a temporary folder, and an unpaced tracker on the sandbox's `github:acme/widgets`.
+pub(super) struct Seeded {
+    pub sandbox: Sandbox,
+    pub folder: tempfile::TempDir,
+    pub github: Arc<GitHubTracker>,
+    pub archive: Archive,
+}
+
+pub(super) async fn seeded(issues: u64, comments: u64) -> Result<Seeded> {
+    eprintln!("seeding a sandbox with {issues} issues and {comments} comments…");
     let sandbox = Sandbox::start(SandboxOptions {
-        issues: args.issues,
-        comments: args.comments,
+        issues,
+        comments,
         ..SandboxOptions::default()
     })
     .await?;
     let folder = tempfile::tempdir()?;
-    let ctx = Context::on_folder(folder.path(), true);
     let scope = Scope::github("acme", "widgets")?;
     let mut config = GitHubConfig::new(sandbox.base_url(), Some(sandbox.token().to_string()));
     config.pace = WritePace::unpaced();
     let github = Arc::new(GitHubTracker::new(&scope, &config)?);
-    let archive = ctx.create_archive().await?;
+    let archive = Context::on_folder(folder.path(), true)
+        .create_archive()
+        .await?;
+    Ok(Seeded {
+        sandbox,
+        folder,
+        github,
+        archive,
+    })
+}
+
+async fn diff(args: BenchDiffArgs) -> Result<Outcome> {
+    if !(0.0..=1.0).contains(&args.churn) {
+        bail!("--churn must be between 0 and 1");
+    }
+    let Seeded {
+        sandbox,
+        folder,
+        github,
+        archive,
+    } = seeded(args.issues, args.comments).await?;
 
     let t = Instant::now();
     let a = archive
@@ -134,17 +156,18 @@ async fn diff(args: BenchDiffArgs) -> Result<Outcome> {
         let (secs, rss) = timed_self(&cmd, folder.path())?;
         best = (best.0.min(secs), best.1.max(rss));
     }
-    println!(
+    outln!(
         "diff of two snapshots ({} issues, {} comments, {changed} issues changed):",
-        args.issues, args.comments
+        args.issues,
+        args.comments
     );
-    println!(
+    outln!(
         "  backtrack diff --from A --to B --format json: {:.3} s (best of {}), peak RSS {:.1} MB",
         best.0,
         args.runs.max(1),
         best.1
     );
-    println!(
+    outln!(
         "  (capture of snapshot A took {capture_secs:.1} s, {} requests)",
         a.requests
     );
@@ -318,21 +341,32 @@ async fn git_store(args: BenchGitArgs) -> Result<Outcome> {
     measure("snapshot list", before, secs);
     sandbox.shutdown().await;
 
-    println!(
+    outln!(
         "git:// store, {} issues and {} comments (requests counted by the sandbox, per command):",
-        args.issues, args.comments
+        args.issues,
+        args.comments
     );
-    println!(
+    outln!(
         "  {:<44} {:>8} {:>10} {:>10} {:>8} {:>8}",
-        "step", "tracker", "git reads", "git writes", "commits", "seconds"
+        "step",
+        "tracker",
+        "git reads",
+        "git writes",
+        "commits",
+        "seconds"
     );
     for (name, r, secs) in rows {
-        println!(
+        outln!(
             "  {:<44} {:>8} {:>10} {:>10} {:>8} {:>8.1}",
-            name, r.tracker, r.git_reads, r.git_writes, r.ref_updates, secs
+            name,
+            r.tracker,
+            r.git_reads,
+            r.git_writes,
+            r.ref_updates,
+            secs
         );
     }
-    println!(
+    outln!(
         "  (commits counts ref updates: the branch's and the lease's; writes are unpaced here, \
          GitHub's pace of 750 ms a write adds about 0.75 s per git write)"
     );

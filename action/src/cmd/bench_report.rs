@@ -5,20 +5,14 @@
 //! changes, for snapshot C. Writes `report-churn.html` (A→B) and `report-changes.html`
 //! (A→C) into `--out`; `bench/report` then measures their first paint in headless Chromium.
 
-use std::sync::Arc;
-
 use anyhow::{bail, Result};
 use backtrack::snapshot::SnapshotOptions;
-use backtrack::tracker::{GitHubConfig, GitHubTracker, WritePace};
-use backtrack::Scope;
-use backtrack_sandbox::github::{Sandbox, SandboxOptions};
 use http::Method;
 use serde_json::json;
 
-use super::bench::timed_with;
+use super::bench::{seeded, timed_with, Seeded};
 use super::Outcome;
 use crate::cli::BenchReportArgs;
-use crate::ctx::Context;
 
 pub async fn run(args: BenchReportArgs) -> Result<Outcome> {
     if !(0.0..=1.0).contains(&args.churn) {
@@ -34,23 +28,12 @@ pub async fn run(args: BenchReportArgs) -> Result<Outcome> {
         );
     }
     std::fs::create_dir_all(&args.out)?;
-    eprintln!(
-        "seeding a sandbox with {} issues and {} comments…",
-        args.issues, args.comments
-    );
-    let sandbox = Sandbox::start(SandboxOptions {
-        issues: args.issues,
-        comments: args.comments,
-        ..SandboxOptions::default()
-    })
-    .await?;
-    let folder = tempfile::tempdir()?;
-    let ctx = Context::on_folder(folder.path(), true);
-    let scope = Scope::github("acme", "widgets")?;
-    let mut config = GitHubConfig::new(sandbox.base_url(), Some(sandbox.token().to_string()));
-    config.pace = WritePace::unpaced();
-    let github = Arc::new(GitHubTracker::new(&scope, &config)?);
-    let archive = ctx.create_archive().await?;
+    let Seeded {
+        sandbox,
+        folder,
+        github,
+        archive,
+    } = seeded(args.issues, args.comments).await?;
     let edit = |from: u64, to: u64| {
         let github = github.clone();
         async move {
@@ -86,9 +69,10 @@ pub async fn run(args: BenchReportArgs) -> Result<Outcome> {
         .await?;
     sandbox.shutdown().await;
 
-    println!(
+    outln!(
         "backtrack report on {} issues, {} comments (3 snapshots):",
-        args.issues, args.comments
+        args.issues,
+        args.comments
     );
     for (name, to, what) in [
         (
@@ -118,7 +102,7 @@ pub async fn run(args: BenchReportArgs) -> Result<Outcome> {
         ];
         let (secs, rss, stdout) = timed_with(&cmd, folder.path(), &[])?;
         let out: serde_json::Value = serde_json::from_str(&stdout)?;
-        println!(
+        outln!(
             "  {what}: {} changes, {} bytes ({:.2} MB), written in {secs:.2} s, peak RSS {rss:.0} MB → {path_text}",
             out["changes"],
             out["bytes"],
