@@ -1,5 +1,24 @@
 //! One module per subcommand, each with the same shape: `run(ctx, args) -> Result<Outcome>`.
 
+/// `println!` for command output: a closed pipe (`backtrack … | head`) ends the output
+/// quietly instead of panicking, and any other write error is returned. Used where the
+/// enclosing function returns `anyhow::Result`.
+macro_rules! outln {
+    () => {
+        $crate::cmd::write_out("\n")?
+    };
+    ($($arg:tt)*) => {
+        $crate::cmd::write_out(&format!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
+/// `print!` for command output, with [`outln!`]'s handling of a closed pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cmd::write_out(&format!($($arg)*))?
+    };
+}
+
 pub mod bench;
 pub mod bench_jira;
 pub mod bench_report;
@@ -32,19 +51,18 @@ pub enum Outcome {
 /// Writes `text` to stdout, ending with a newline. A closed pipe (`backtrack … | head`) is
 /// not an error: the reader has what it wanted.
 pub fn emit(text: &str) -> anyhow::Result<()> {
+    if text.ends_with('\n') {
+        write_out(text)
+    } else {
+        write_out(&format!("{text}\n"))
+    }
+}
+
+/// Writes `text` to stdout as it is. A closed pipe is not an error (see [`emit`]).
+pub fn write_out(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let result = out
-        .write_all(text.as_bytes())
-        .and_then(|()| {
-            if text.ends_with('\n') {
-                Ok(())
-            } else {
-                out.write_all(b"\n")
-            }
-        })
-        .and_then(|()| out.flush());
-    match result {
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }

@@ -545,3 +545,34 @@ fn the_release_template_deploys_the_released_zips_without_a_build() {
         "two functions share one upload: {uris:?}"
     );
 }
+
+/// `backtrack … | head`: the reader leaves after what it wanted, and the command ends
+/// quietly (exit 0, no panic), as Unix tools do — it used to panic in `println!` on the
+/// closed pipe (exit 101).
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    use std::io::{BufRead, BufReader};
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin())
+        .arg("demo")
+        .env("HOME", home.path())
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GITHUB_API_URL")
+        .env_remove("BACKTRACK_STORE")
+        .env_remove("BACKTRACK_CATALOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("backtrack demo"), "{first}");
+    // The pipe is closed here: the rest of the tour writes into nothing.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

@@ -50,40 +50,44 @@ pub async fn run(args: BenchJiraArgs) -> Result<Outcome> {
     for flavor in flavors {
         let figures = one(&args, flavor).await?;
         if !args.json {
-            print(&figures);
+            print(&figures)?;
         }
         all.push(figures);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        outln!("{}", serde_json::to_string_pretty(&all)?);
     }
     Ok(Outcome::Success)
 }
 
-fn print(f: &Figures) {
+fn print(f: &Figures) -> Result<()> {
     let name = if f.flavor == "cloud" {
         "Jira Cloud"
     } else {
         "Jira Data Center"
     };
-    println!(
+    outln!(
         "{name}: {} issues, {} comments, {} ms latency per request",
-        f.issues, f.comments, f.latency_ms
+        f.issues,
+        f.comments,
+        f.latency_ms
     );
-    println!("  request floor                 {:>6} requests", f.floor);
-    println!(
+    outln!("  request floor                 {:>6} requests", f.floor);
+    outln!(
         "  backtrack, full snapshot      {:>6} requests  {:>8.1} s  ({:.3} × the floor; peak RSS {:.0} MB)",
         f.full_requests,
         f.full_seconds,
         f.full_requests as f64 / f.floor as f64,
         f.full_peak_rss_mb
     );
-    println!(
+    outln!(
         "  backtrack, next snapshot      {:>6} requests  {:>8.1} s  ({} bytes stored)",
-        f.next_requests, f.next_seconds, f.next_stored_bytes
+        f.next_requests,
+        f.next_seconds,
+        f.next_stored_bytes
     );
     if let (Some(r), Some(s)) = (f.naive_requests, f.naive_seconds) {
-        println!(
+        outln!(
             "  naive per-issue client        {:>6} requests  {:>8.1} s  ({:.1}× the requests, {:.1}× the time of backtrack's full snapshot)",
             r,
             s,
@@ -91,6 +95,7 @@ fn print(f: &Figures) {
             s / f.full_seconds
         );
     }
+    Ok(())
 }
 
 async fn one(args: &BenchJiraArgs, flavor: jira::Flavor) -> Result<Figures> {

@@ -87,9 +87,9 @@ async fn upsert(ctx: &Context, args: UpsertArgs) -> Result<Outcome> {
     if ctx.json {
         print_json(&report)?;
     } else if !ctx.quiet {
-        println!("{line}");
+        outln!("{line}");
         if report.truncated {
-            println!(
+            outln!(
                 "The body was cut to fit GitHub's {}-character limit; the comment says so.",
                 sticky::GITHUB_COMMENT_MAX_CHARS
             );

@@ -26,7 +26,7 @@ pub async fn run(ctx: &Context, args: CopyArgs) -> Result<Outcome> {
     if ctx.json {
         print_json(&report)?;
     } else if !ctx.quiet {
-        println!("{report}");
+        outln!("{report}");
     }
     match report.refusal() {
         Some(refusal) => Err(refusal.into()),

@@ -23,13 +23,15 @@ use crate::progress::CaptureProgress;
 use crate::term::Paint;
 
 /// A numbered step of a tour (the GitHub and the Jira demo print alike).
-pub(super) fn step(n: u32, title: &str) {
-    println!("\n{}", Paint::stdout().bold(&format!("── {n}. {title}")));
+pub(super) fn step(n: u32, title: &str) -> Result<()> {
+    outln!("\n{}", Paint::stdout().bold(&format!("── {n}. {title}")));
+    Ok(())
 }
 
 /// The command a step stands for, as a user would type it.
-pub(super) fn command(text: &str) {
-    println!("{}", Paint::stdout().dim(&format!("$ {text}")));
+pub(super) fn command(text: &str) -> Result<()> {
+    outln!("{}", Paint::stdout().dim(&format!("$ {text}")));
+    Ok(())
 }
 
 /// The bad bulk edit: what a runaway sync script and a hasty admin do in a minute.
@@ -122,25 +124,25 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
     let github = Arc::new(GitHubTracker::new(&scope, &config)?);
     let tracker: Arc<dyn backtrack::Tracker> = github.clone();
 
-    println!(
+    outln!(
         "{} — snapshots, diffs and in-place rollback for GitHub Issues",
         Paint::stdout().bold("backtrack demo")
     );
-    println!(
+    outln!(
         "A sandbox GitHub serves {scope} ({} issues, {} comments) at {}",
         args.issues,
         args.comments,
         sandbox.base_url()
     );
-    println!(
+    outln!(
         "The demo store is a temporary folder: {}",
         folder.path().display()
     );
 
-    step(1, "Take a snapshot");
+    step(1, "Take a snapshot")?;
     command(&format!(
         "backtrack snapshot create {scope} --name before-sync"
-    ));
+    ))?;
     let archive = ctx.create_archive().await?;
     let report = archive
         .create_snapshot(
@@ -152,20 +154,20 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
             },
         )
         .await?;
-    println!("{report}");
-    println!(
+    outln!("{report}");
+    outln!(
         "Repo-wide listings, 100 per page: {} requests for {} records, never one per issue.",
         report.requests,
         report.counts.total()
     );
 
-    step(2, "A sync script goes wrong");
+    step(2, "A sync script goes wrong")?;
     for line in wreck(&github).await? {
-        println!("  ✗ {line}");
+        outln!("  ✗ {line}");
     }
 
-    step(3, "See what changed");
-    command(&format!("backtrack diff {scope}"));
+    step(3, "See what changed")?;
+    command(&format!("backtrack diff {scope}"))?;
     let compared = compare::compare(
         &archive,
         &scope,
@@ -193,18 +195,18 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
     let lines: Vec<&str> = text.lines().collect();
     if lines.len() > 60 {
         for l in &lines[..40] {
-            println!("{l}");
+            outln!("{l}");
         }
-        println!("  … {} more lines …", lines.len() - 52);
+        outln!("  … {} more lines …", lines.len() - 52);
         for l in &lines[lines.len() - 12..] {
-            println!("{l}");
+            outln!("{l}");
         }
     } else {
-        print!("{text}");
+        out!("{text}");
     }
 
-    step(4, "Preview the rollback (writes nothing)");
-    command(&format!("backtrack rollback {scope} --to before-sync"));
+    step(4, "Preview the rollback (writes nothing)")?;
+    command(&format!("backtrack rollback {scope} --to before-sync"))?;
     let options = RollbackOptions::validate(&RollbackRequest::default(), &entry, &target)?;
     let request = Rollback {
         target: &entry,
@@ -219,12 +221,12 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
         Executor::Process,
     )
     .await?;
-    print!("{}", preview.plan);
+    out!("{}", preview.plan);
 
-    step(5, "Execute it");
+    step(5, "Execute it")?;
     command(&format!(
         "backtrack rollback {scope} --to before-sync --execute --yes"
-    ));
+    ))?;
     let executed = rollback::execute(
         &archive,
         github.clone(),
@@ -239,37 +241,38 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
     let Executed::Done(result) = executed else {
         anyhow::bail!("the demo repository changed between the preview and the rollback");
     };
-    println!(
+    outln!(
         "Took pre-rollback snapshot {}, applied {} writes (one per planned operation).",
         result.pre_rollback_snapshot,
         result.executed.len()
     );
 
-    step(6, "Verify");
+    step(6, "Verify")?;
     if result.verification.clean {
-        println!(
+        outln!(
             "{} live state matches the snapshot in every restorable field.",
             Paint::stdout().green("✓ Verification clean:")
         );
     } else {
-        println!(
+        outln!(
             "✗ {} difference(s) remain: {:?}",
             result.verification.residual.len(),
             result.verification.residual
         );
     }
-    println!(
+    outln!(
         "  {} thing(s) could not be restored and were named before execution (deleted comments come back with an attribution line).",
         result.verification.irrecoverable.len()
     );
-    println!("  Undo the rollback itself with: {}", result.undo);
+    outln!("  Undo the rollback itself with: {}", result.undo);
     let stats = sandbox.stats();
-    println!(
+    outln!(
         "  The sandbox counted {} requests, {} of them writes.",
-        stats.total, stats.writes
+        stats.total,
+        stats.writes
     );
 
-    println!(
+    outln!(
         "\nDone. Rehearse on your own: `backtrack sandbox` prints a URL; export GITHUB_API_URL to it \
          and GITHUB_TOKEN={}, then use the same commands.",
         sandbox.token()

@@ -159,15 +159,16 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
         &JiraConfig::new(base.clone(), credentials),
     )?);
 
-    println!(
+    outln!(
         "{} — snapshots and diffs of a Jira epic",
         Paint::stdout().bold("backtrack demo")
     );
-    println!(
+    outln!(
         "A sandbox Jira Cloud serves project PROJ ({} issues, {} comments) at {base}",
-        args.issues, args.comments
+        args.issues,
+        args.comments
     );
-    println!(
+    outln!(
         "The demo store is a temporary folder: {}",
         folder.path().display()
     );
@@ -175,10 +176,10 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
     step(
         1,
         &format!("Snapshot the epic {epic} before the Markdown sync"),
-    );
+    )?;
     command(&format!(
         "backtrack snapshot create {scope} --name before-sync"
-    ));
+    ))?;
     let archive = ctx.create_archive().await?;
     let report = archive
         .create_snapshot(
@@ -190,20 +191,20 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
             },
         )
         .await?;
-    println!("{report}");
-    println!(
+    outln!("{report}");
+    outln!(
         "The epic, its children and their subtasks in {} requests: searches of 100 with only \
          the fields kept, comments embedded. Descriptions are kept in their ADF.",
         report.requests
     );
 
-    step(2, "The sync goes wrong");
+    step(2, "The sync goes wrong")?;
     for line in sync(&client, &epic).await? {
-        println!("  ✗ {line}");
+        outln!("  ✗ {line}");
     }
 
-    step(3, "See what it did");
-    command(&format!("backtrack diff {scope}"));
+    step(3, "See what it did")?;
+    command(&format!("backtrack diff {scope}"))?;
     let compared = compare::compare(
         &archive,
         &scope,
@@ -226,20 +227,20 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
     let lines: Vec<&str> = text.lines().collect();
     if lines.len() > 70 {
         for l in &lines[..50] {
-            println!("{l}");
+            outln!("{l}");
         }
-        println!("  … {} more lines …", lines.len() - 62);
+        outln!("  … {} more lines …", lines.len() - 62);
         for l in &lines[lines.len() - 12..] {
-            println!("{l}");
+            outln!("{l}");
         }
     } else {
-        print!("{text}");
+        out!("{text}");
     }
 
-    step(4, "Snapshot again: only what changed is read and stored");
+    step(4, "Snapshot again: only what changed is read and stored")?;
     command(&format!(
         "backtrack snapshot create {scope} --name after-sync"
-    ));
+    ))?;
     let next = archive
         .create_snapshot(
             tracker.clone(),
@@ -249,13 +250,13 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
             },
         )
         .await?;
-    println!("{next}");
-    println!(
+    outln!("{next}");
+    outln!(
         "\nThe diff between the two is `backtrack diff {scope} --from before-sync --to after-sync` \
          (also --format markdown or json). Rolling a Jira epic back comes with the next \
          version; these snapshots already hold what it will write back."
     );
-    println!(
+    outln!(
         "Rehearse on your own: `backtrack sandbox --tracker jira` prints a URL; export \
          JIRA_BASE_URL to it, JIRA_EMAIL=you@example.com and JIRA_API_TOKEN={}, then use the \
          same commands.",

@@ -74,7 +74,7 @@ pub async fn run(ctx: &Context, args: ExportArgs) -> Result<Outcome> {
     } else if ctx.json {
         print_json(&report)?;
     } else if !ctx.quiet {
-        println!("{report}");
+        outln!("{report}");
     }
     Ok(Outcome::Success)
 }

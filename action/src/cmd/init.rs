@@ -109,7 +109,7 @@ pub async fn run(ctx: &Context) -> Result<Outcome> {
         if ctx.json {
             print_json(&report)?;
         } else if !ctx.quiet {
-            println!("{report}");
+            outln!("{report}");
         }
         return Ok(Outcome::Success);
     }
@@ -198,7 +198,7 @@ pub async fn run(ctx: &Context) -> Result<Outcome> {
     if ctx.json {
         print_json(&report)?;
     } else if !ctx.quiet {
-        println!("{report}");
+        outln!("{report}");
     }
     Ok(Outcome::Success)
 }

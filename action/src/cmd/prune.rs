@@ -30,13 +30,13 @@ pub async fn run(ctx: &Context, args: PruneArgs) -> Result<Outcome> {
     if ctx.json {
         print_json(&report)?;
     } else {
-        println!("{}", report.plan);
+        outln!("{}", report.plan);
         if let Some(note) = &report.compacted {
-            println!("{note}");
+            outln!("{note}");
         }
         let plan = &report.plan;
         if !report.executed && (!plan.drop.is_empty() || !plan.blobs.is_empty()) {
-            println!("This was a preview; run again with --execute to delete.");
+            outln!("This was a preview; run again with --execute to delete.");
         }
     }
     Ok(Outcome::Success)

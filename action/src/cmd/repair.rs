@@ -18,7 +18,7 @@ pub async fn run(ctx: &Context, args: RepairArgs) -> Result<Outcome> {
     if ctx.json {
         print_json(&report)?;
     } else if !ctx.quiet {
-        println!("{report}");
+        outln!("{report}");
     }
     Ok(Outcome::Success)
 }

@@ -86,7 +86,7 @@ fn print_preview(ctx: &Context, preview: &Preview, resolved: &Resolved) -> Resul
     }
     super::emit(&preview.plan.to_string())?;
     if let Some(r) = &preview.resuming {
-        println!(
+        outln!(
             "\nAn interrupted rollback with these options is pending (job {}): {} of its {} write(s) are done; --execute resumes it.",
             r.job,
             r.done.len(),
@@ -145,7 +145,7 @@ pub async fn rollback_to(
     if !flags.execute {
         print_preview(ctx, &preview, &resolved)?;
         if !ctx.json && !preview.is_empty() {
-            println!(
+            outln!(
                 "\nThis was a preview; nothing was written. Apply it with --execute (a pre-rollback snapshot is taken first)."
             );
         }
@@ -167,7 +167,7 @@ pub async fn rollback_to(
         if ctx.json {
             print_preview(ctx, &preview, &resolved)?;
         } else {
-            println!("Nothing to do.");
+            outln!("Nothing to do.");
         }
         if let Some(step) = &ctx.step {
             step.set("changes", "false")?;

@@ -60,7 +60,7 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
     if ctx.json {
         print_json(&report)?;
     } else if !ctx.quiet {
-        println!("{text}");
+        outln!("{text}");
     }
     if let Some(step) = &ctx.step {
         step.set("snapshot-id", &report.id.to_string())?;
@@ -112,7 +112,7 @@ async fn list(ctx: &Context, args: ListArgs) -> Result<Outcome> {
                     .to_string()
             }
         };
-        println!("{text}");
+        outln!("{text}");
         if let Some(step) = &ctx.step {
             step.summary(&format!("{heading}\n{text}\n"))?;
         }
@@ -161,7 +161,7 @@ async fn list(ctx: &Context, args: ListArgs) -> Result<Outcome> {
             "\n{abandoned} capture(s) were abandoned: their process stopped before finishing (killed, crashed, or asleep past its lease). `backtrack prune` removes them."
         ));
     }
-    println!("{text}");
+    outln!("{text}");
     if let Some(step) = &ctx.step {
         step.summary(&format!("{heading}\n{}", code_block(&text)))?;
     }
@@ -254,34 +254,34 @@ async fn show(ctx: &Context, args: RefArgs) -> Result<Outcome> {
         })?;
         return Ok(Outcome::Success);
     }
-    println!("Snapshot {}", entry.id);
-    println!("  scope:      {}", entry.scope);
+    outln!("Snapshot {}", entry.id);
+    outln!("  scope:      {}", entry.scope);
     if let Some(name) = &entry.name {
-        println!("  name:       {}", visible(name));
+        outln!("  name:       {}", visible(name));
     }
-    println!("  trigger:    {}", entry.trigger);
-    println!("  status:     {}", status_text(entry));
-    println!(
+    outln!("  trigger:    {}", entry.trigger);
+    outln!("  status:     {}", status_text(entry));
+    outln!(
         "  created:    {} ({})",
         entry.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
         age(entry.created_at)
     );
-    println!(
+    outln!(
         "  items:      {}",
         entry.counts.describe(entry.scope.tracker())
     );
-    println!(
+    outln!(
         "  size:       {} logical, {} stored new",
         human_bytes(entry.bytes.logical),
         human_bytes(entry.bytes.stored_new)
     );
-    println!("  requests:   {}", entry.requests);
+    outln!("  requests:   {}", entry.requests);
     if let Some(parent) = &entry.parent {
-        println!("  parent:     {parent}");
+        outln!("  parent:     {parent}");
     }
-    println!("  pinned:     {}", if entry.pinned { "yes" } else { "no" });
+    outln!("  pinned:     {}", if entry.pinned { "yes" } else { "no" });
     if let Some(err) = &entry.error {
-        println!("  error:      {}", error_line(err));
+        outln!("  error:      {}", error_line(err));
     }
     Ok(Outcome::Success)
 }
@@ -298,9 +298,10 @@ async fn delete(ctx: &Context, args: DeleteArgs) -> Result<Outcome> {
             "deleted": entry.id, "scope": entry.scope, "resolved": resolved,
         }))?;
     } else if !ctx.quiet {
-        println!(
+        outln!(
             "Deleted snapshot {} of {}. Its blobs are reclaimed by the next `backtrack prune`.",
-            entry.id, entry.scope
+            entry.id,
+            entry.scope
         );
     }
     Ok(Outcome::Success)
@@ -316,7 +317,7 @@ async fn pin(ctx: &Context, args: RefArgs, pinned: bool) -> Result<Outcome> {
             "id": resolved.id, "pinned": pinned, "resolved": resolved,
         }))?;
     } else if !ctx.quiet {
-        println!(
+        outln!(
             "Snapshot {} {}.",
             resolved.id,
             if pinned { "pinned" } else { "unpinned" }

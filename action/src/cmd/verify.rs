@@ -47,7 +47,7 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<Outcome> {
             None => print_json(&report)?,
         }
     } else if !ctx.quiet || !report.is_ok() {
-        println!("{report}");
+        outln!("{report}");
     }
     if !report.is_ok() {
         bail!(
