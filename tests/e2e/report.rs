@@ -11,7 +11,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 use crate::jira::{Flavor, JiraUser, Site};
-use crate::util::{SandboxProc, User};
+use crate::util::{Run, SandboxProc, User};
 
 const SCOPE: &str = "github:acme/widgets";
 const REPO: &str = "/repos/acme/widgets";
@@ -62,6 +62,61 @@ fn in_browser(html: &Path, diff: &Path, name: &str, extra: &[&str]) -> Value {
         serde_json::to_string_pretty(&result["failures"]).unwrap()
     );
     result["figures"].clone()
+}
+
+/// Reports `scope` from `base` to live with `--plan`, in `dir`: the page's plan has the
+/// operations `rollback` previews, the browser finds them read-only, and opening it writes
+/// nothing to the tracker (`writes` reads the sandbox's write counter). The plan's length.
+fn plan_report_is_the_preview(
+    run: &dyn Fn(&[&str]) -> Run,
+    writes: &dyn Fn() -> Value,
+    scope: &str,
+    dir: &Path,
+    name: &str,
+) -> usize {
+    let planned = dir.join(format!("{name}-plan.html"));
+    let live_diff = dir.join(format!("{name}-live.json"));
+    let report = run(&[
+        "--json",
+        "report",
+        scope,
+        "--from",
+        "base",
+        "--to",
+        "live",
+        "--plan",
+        "-o",
+        planned.to_str().unwrap(),
+    ])
+    .ok()
+    .json();
+    let preview = run(&["--json", "rollback", scope, "--to", "base"])
+        .ok()
+        .json();
+    let ops = preview["plan"]["ops"].as_array().unwrap().len();
+    assert_eq!(report["plan_ops"], ops, "{preview}");
+    run(&[
+        "diff",
+        scope,
+        "--from",
+        "base",
+        "--to",
+        "live",
+        "--format",
+        "json",
+        "-o",
+        live_diff.to_str().unwrap(),
+    ])
+    .ok();
+    let writes_before = writes();
+    in_browser(
+        &planned,
+        &live_diff,
+        &format!("{name}-plan"),
+        &["--hostile", HOSTILE, "--plan-ops", &ops.to_string()],
+    );
+    assert_eq!(writes(), writes_before, "a report wrote to the tracker");
+    ops
 }
 
 fn label_names(issue: &Value) -> Vec<String> {
@@ -210,53 +265,12 @@ fn github_report_renders_the_diff_offline_with_filters_keyboard_and_no_script_fr
     assert_eq!(figures["console_errors"], 0);
 
     // Against live, with the plan back to base: the same page with the plan read-only.
-    let planned = dir.join("plan.html");
-    let run = user
-        .run(&[
-            "--json",
-            "report",
-            SCOPE,
-            "--from",
-            "base",
-            "--to",
-            "live",
-            "--plan",
-            "-o",
-            planned.to_str().unwrap(),
-        ])
-        .ok()
-        .json();
-    let preview = user
-        .run(&["--json", "rollback", SCOPE, "--to", "base"])
-        .ok()
-        .json();
-    let ops = preview["plan"]["ops"].as_array().unwrap().len();
-    assert_eq!(run["plan_ops"], ops);
-    let live_diff = dir.join("live.json");
-    user.run(&[
-        "diff",
+    plan_report_is_the_preview(
+        &|args| user.run(args),
+        &|| sandbox.stats()["writes"].clone(),
         SCOPE,
-        "--from",
-        "base",
-        "--to",
-        "live",
-        "--format",
-        "json",
-        "-o",
-        live_diff.to_str().unwrap(),
-    ])
-    .ok();
-    let writes_before = sandbox.stats()["writes"].clone();
-    in_browser(
-        &planned,
-        &live_diff,
-        "github-plan",
-        &["--hostile", HOSTILE, "--plan-ops", &ops.to_string()],
-    );
-    assert_eq!(
-        sandbox.stats()["writes"],
-        writes_before,
-        "a report wrote to the tracker"
+        dir,
+        "github",
     );
 }
 
@@ -358,53 +372,12 @@ fn jira_report_renders_the_diff_offline() {
     assert_eq!(figures["blocked"], 0);
 
     // The plan back to base, read-only: the same operations `rollback` previews, no write.
-    let planned = dir.join("jira-plan.html");
-    let live_diff = dir.join("jira-live.json");
-    let run = user
-        .run(&[
-            "--json",
-            "report",
-            "jira:PROJ",
-            "--from",
-            "base",
-            "--to",
-            "live",
-            "--plan",
-            "-o",
-            planned.to_str().unwrap(),
-        ])
-        .ok()
-        .json();
-    let preview = user
-        .run(&["--json", "rollback", "jira:PROJ", "--to", "base"])
-        .ok()
-        .json();
-    let ops = preview["plan"]["ops"].as_array().unwrap().len();
-    assert!(ops >= 1, "the rewritten issue plans a write: {preview}");
-    assert_eq!(run["plan_ops"], ops);
-    user.run(&[
-        "diff",
+    let ops = plan_report_is_the_preview(
+        &|args| user.run(args),
+        &|| site.stats()["writes"].clone(),
         "jira:PROJ",
-        "--from",
-        "base",
-        "--to",
-        "live",
-        "--format",
-        "json",
-        "-o",
-        live_diff.to_str().unwrap(),
-    ])
-    .ok();
-    let writes_before = site.stats()["writes"].clone();
-    in_browser(
-        &planned,
-        &live_diff,
-        "jira-plan",
-        &["--hostile", HOSTILE, "--plan-ops", &ops.to_string()],
+        dir,
+        "jira",
     );
-    assert_eq!(
-        site.stats()["writes"],
-        writes_before,
-        "a report wrote to Jira"
-    );
+    assert!(ops >= 1, "the rewritten issue plans a write");
 }
