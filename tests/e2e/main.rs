@@ -25,6 +25,7 @@ mod prune;
 mod references;
 mod release;
 mod report;
+mod restore_into;
 mod rollback;
 mod safety;
 mod sandbox_compat;
