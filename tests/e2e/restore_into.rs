@@ -421,6 +421,9 @@ fn a_killed_restore_into_resumes_without_duplicates() {
         assert_eq!(moved.len(), after["issues"].as_array().unwrap().len());
         assert_copied(&source, &after, &moved);
     }
+    eprintln!(
+        "restore --into kill trials: {killed_mid_run}/{trials} killed mid-run (an uninterrupted run: {full_run:?})"
+    );
     assert!(
         killed_mid_run * 2 >= trials,
         "only {killed_mid_run}/{trials} kills landed mid-run"

@@ -402,14 +402,25 @@ fn report_text(r: &RollbackReport) -> String {
             let _ = writeln!(t, "  - {}", op.op);
         }
     }
+    let copy = r.plan.options.destination().is_some();
     if !r.verification.irrecoverable.is_empty() {
         let _ = writeln!(
             t,
-            "Not restorable ({}): see the plan above.",
+            "{} ({}): see the plan above.",
+            if copy {
+                "Lost in the copy"
+            } else {
+                "Not restorable"
+            },
             r.verification.irrecoverable.len()
         );
     }
-    let _ = write!(t, "Undo this rollback with: {}", r.undo);
+    let _ = write!(
+        t,
+        "Undo this {} with: {}",
+        if copy { "restore" } else { "rollback" },
+        r.undo
+    );
     t
 }
 

@@ -462,8 +462,30 @@ impl GitHubTracker {
                 let child = self.resolve_copy(child_origin, "POST").await?;
                 let body = json!({"sub_issue_id": child.id, "replace_parent": true});
                 let path = self.repo_path(&format!("/issues/{}/sub_issues", parent.number));
-                client.write(Method::POST, &path, Some(&body)).await?;
-                Ok(json!({"parent": parent.number, "child": child.number}))
+                match client.write(Method::POST, &path, Some(&body)).await {
+                    Ok(_) => Ok(json!({"parent": parent.number, "child": child.number})),
+                    // GitHub refuses a link that exists (422): made by an interrupted earlier
+                    // run, the goal is reached when the child's parent is this one.
+                    Err(e @ TrackerError::Http { status: 422, .. }) => {
+                        let issue = self.repo_path(&format!("/issues/{}", child.number));
+                        let reply = client.get(&issue, None).await?;
+                        let linked = reply
+                            .json(&issue)?
+                            .get("parent_issue_url")
+                            .and_then(Value::as_str)
+                            .and_then(|u| u.rsplit('/').next())
+                            .and_then(|n| n.parse::<u64>().ok())
+                            == Some(parent.number);
+                        if linked {
+                            Ok(
+                                json!({"parent": parent.number, "child": child.number, "existed": true}),
+                            )
+                        } else {
+                            Err(e)
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
             }
             jira => Err(TrackerError::Config(format!(
                 "a GitHub tracker cannot apply a Jira operation ({})",
@@ -489,15 +511,26 @@ impl GitHubTracker {
                 .find_restored(*issue, *original_id)
                 .await?
                 .map(|id| json!({"id": id, "found": true}))),
-            // Listed afresh: a cached listing predates the attempt being looked for.
+            // One listing per writer: an unjournaled attempt was made by an earlier run,
+            // before this writer listed, and this writer's own creations join the cache (the
+            // scope's lock keeps anyone else from creating copies meanwhile). Listing again
+            // per issue would make a resumed run quadratic.
             Operation::CopyIssue { origin, .. } => {
-                let listed = self.list_copies().await?;
-                let found = listed.get(origin).copied();
-                *self
+                let listed = self
                     .copies
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(listed);
-                Ok(found.map(|c| json!({"number": c.number, "id": c.id, "found": true})))
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .is_some();
+                if !listed {
+                    let copies = self.list_copies().await?;
+                    *self
+                        .copies
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(copies);
+                }
+                Ok(self
+                    .cached_copy(origin)
+                    .map(|c| json!({"number": c.number, "id": c.id, "found": true})))
             }
             Operation::CopyComment {
                 issue_origin,
