@@ -212,7 +212,8 @@ impl Secrets {
                 format!("passphrase file {}", path.display()),
                 read_secret_file("passphrase file", &path)?,
             )?),
-            None => match std::env::var_os(ENV_PASSPHRASE) {
+            // Set but empty is "not given" (CI systems set unset secrets to "").
+            None => match var(ENV_PASSPHRASE) {
                 Some(v) => Some(passphrase_bytes(
                     ENV_PASSPHRASE.to_string(),
                     Zeroizing::new(v.into_encoded_bytes()),

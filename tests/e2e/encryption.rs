@@ -362,7 +362,7 @@ fn locked_encrypted_store_refuses_every_command_and_writes_nothing() {
         vec!["diff", SCOPE],
         vec!["rollback", SCOPE, "--to", "good", "--execute", "--yes"],
         vec!["verify", "--all"],
-        vec!["prune", SCOPE, "--keep-last", "0", "--execute"],
+        vec!["prune", SCOPE, "--keep-last", "1", "--execute"],
         vec!["export", "--decrypt", "-o", export.to_str().unwrap()],
     ];
     for args in &commands {
