@@ -10,6 +10,7 @@ mod aws;
 mod cli_errors;
 mod demo;
 mod diff;
+mod encryption;
 mod faultproxy;
 mod functions;
 mod gitstore;
