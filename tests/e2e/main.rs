@@ -20,6 +20,7 @@ mod jira;
 mod jira_rollback;
 mod jira_sandbox;
 mod lifecycle;
+mod model;
 mod portable;
 mod prune;
 mod references;
