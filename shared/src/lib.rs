@@ -59,6 +59,8 @@ pub mod conformance;
 pub mod diff;
 pub mod error;
 pub mod events;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod git;
 pub mod id;
 pub mod keys;
