@@ -27,8 +27,11 @@ use crate::snapshot::{SnapshotName, SnapshotRef};
 use crate::tracker::github::parse_link;
 use crate::{BlobId, ObjectHash, Scope, SnapshotId};
 
+/// A fuzz target: arbitrary bytes in, a panic on a failure.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name its cargo-fuzz binary and corpus folder have.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("manifest", manifest),
     ("blob", blob_record),
     ("entry_table", entry_table),

@@ -9,8 +9,11 @@ use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use crate::api::{dispatch, route, ApiRequest, Served, ROUTES};
 use crate::webhook::{sign, verify, verify_jira};
 
+/// A fuzz target: arbitrary bytes in, a panic on a failure.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name its cargo-fuzz binary and corpus folder have.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("webhook_signature", webhook_signature),
     ("api_event", api_event),
 ];

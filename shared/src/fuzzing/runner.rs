@@ -103,11 +103,11 @@ fn apply(data: &mut Vec<u8>, edit: &Edit) {
 fn edit() -> impl Strategy<Value = Edit> {
     let i = any::<usize>();
     prop_oneof![
-        (i.clone(), 1..=255u8).prop_map(|(i, m)| Edit::Flip(i, m)),
-        i.clone().prop_map(Edit::Truncate),
-        (i.clone(), prop::collection::vec(any::<u8>(), 1..8)).prop_map(|(i, b)| Edit::Insert(i, b)),
-        (i.clone(), 1..64usize).prop_map(|(i, n)| Edit::Delete(i, n)),
-        (i.clone(), 1..64usize).prop_map(|(i, n)| Edit::Duplicate(i, n)),
+        (i, 1..=255u8).prop_map(|(i, m)| Edit::Flip(i, m)),
+        i.prop_map(Edit::Truncate),
+        (i, prop::collection::vec(any::<u8>(), 1..8)).prop_map(|(i, b)| Edit::Insert(i, b)),
+        (i, 1..64usize).prop_map(|(i, n)| Edit::Delete(i, n)),
+        (i, 1..64usize).prop_map(|(i, n)| Edit::Duplicate(i, n)),
         (i, prop::sample::select(INTERESTING)).prop_map(|(i, t)| Edit::Interesting(i, t)),
     ]
 }
