@@ -21,6 +21,7 @@ mod jira_rollback;
 mod jira_sandbox;
 mod lifecycle;
 mod model;
+mod paced;
 mod portable;
 mod prune;
 mod references;
