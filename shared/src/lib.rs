@@ -60,6 +60,8 @@ pub mod crypt;
 pub mod diff;
 pub mod error;
 pub mod events;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod git;
 pub mod id;
 pub mod keys;

@@ -21,6 +21,8 @@ mod jira;
 mod jira_rollback;
 mod jira_sandbox;
 mod lifecycle;
+mod model;
+mod paced;
 mod portable;
 mod prune;
 mod references;

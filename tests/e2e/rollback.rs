@@ -143,7 +143,7 @@ fn chaos(sandbox: &SandboxProc) -> usize {
 }
 
 /// The restorable state of the repository as another client sees it.
-fn restorable_state(sandbox: &SandboxProc) -> Value {
+pub(crate) fn restorable_state(sandbox: &SandboxProc) -> Value {
     let mut issues: Vec<Value> = sandbox
         .list_all(&format!("{REPO}/issues?state=all"))
         .into_iter()
@@ -200,7 +200,7 @@ fn restorable_state(sandbox: &SandboxProc) -> Value {
 }
 
 /// How many live comments carry each restoration marker (a duplicate shows as 2+).
-fn restored_copies(sandbox: &SandboxProc) -> HashMap<String, usize> {
+pub(crate) fn restored_copies(sandbox: &SandboxProc) -> HashMap<String, usize> {
     let mut out = HashMap::new();
     for c in sandbox.list_all(&format!("{REPO}/issues/comments")) {
         if let Some((_, tail)) = c["body"]

@@ -28,6 +28,8 @@
 pub mod api;
 pub mod env;
 pub mod events;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod queue;
 mod runner;
 pub mod secrets;

@@ -37,6 +37,14 @@ pub struct SandboxStats {
     /// store's size with the raw API responses it was built from.
     #[serde(default)]
     pub response_bytes: u64,
+    /// Writes refused with a rate limit (the write limit, or an injected one), each told
+    /// when to come back (`Retry-After`).
+    #[serde(default)]
+    pub rate_limited: u64,
+    /// Writes that came before the `Retry-After` the last refused write was given had
+    /// passed: a client that honours the limit keeps this at 0.
+    #[serde(default)]
+    pub early_retries: u64,
 }
 
 /// A failure injected before a request reaches its handler, so it never changes state.
@@ -62,6 +70,8 @@ pub(crate) struct Meter {
     fault_rate: f64,
     fault_rng: ChaCha8Rng,
     request_seq: u64,
+    /// When the last refused write was told it may come back.
+    retry_not_before: Option<Instant>,
 }
 
 impl Meter {
@@ -75,6 +85,7 @@ impl Meter {
             fault_rate: opts.fault_rate,
             fault_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_fa17),
             request_seq: 0,
+            retry_not_before: None,
         }
     }
 
@@ -85,6 +96,7 @@ impl Meter {
     pub(crate) fn reset_stats(&mut self) {
         self.stats = SandboxStats::default();
         self.recent_writes.clear();
+        self.retry_not_before = None;
     }
 
     /// Counts an API request under its method and route template; returns its sequence
@@ -111,14 +123,21 @@ impl Meter {
     /// Decides, before the handler runs, whether this request fails: an injected fault, or
     /// (for a write) the write limit.
     pub(crate) fn admit(&mut self, write: bool, now: Instant) -> Result<(), Fault> {
-        if let Some(fault) = self.fault() {
-            return Err(fault);
+        if write && self.retry_not_before.is_some_and(|t| now < t) {
+            self.stats.early_retries += 1;
         }
-        if write {
-            self.admit_write(now)
-                .map_err(|retry_after| Fault::RateLimited { retry_after })?;
+        let verdict = match self.fault() {
+            Some(fault) => Err(fault),
+            None if write => self
+                .admit_write(now)
+                .map_err(|retry_after| Fault::RateLimited { retry_after }),
+            None => Ok(()),
+        };
+        if let (true, Err(Fault::RateLimited { retry_after })) = (write, verdict) {
+            self.stats.rate_limited += 1;
+            self.retry_not_before = Some(now + Duration::from_secs(retry_after));
         }
-        Ok(())
+        verdict
     }
 
     /// Draws whether this request fails, and how.
@@ -151,5 +170,48 @@ impl Meter {
         }
         self.recent_writes.push_back(now);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limited(max_writes: u32) -> Meter {
+        let opts = ServerOptions {
+            write_limit: Some(WriteLimit {
+                max_writes,
+                per: Duration::from_secs(60),
+                retry_after_secs: 60,
+            }),
+            ..ServerOptions::default()
+        };
+        Meter::new(&opts, 1)
+    }
+
+    #[test]
+    fn refused_writes_and_writes_before_their_retry_after_are_counted() {
+        let mut m = limited(2);
+        let t0 = Instant::now();
+        assert_eq!(m.admit(true, t0), Ok(()));
+        assert_eq!(m.admit(true, t0), Ok(()));
+        assert_eq!(
+            m.admit(true, t0 + Duration::from_secs(1)),
+            Err(Fault::RateLimited { retry_after: 60 })
+        );
+        assert_eq!(m.stats().rate_limited, 1);
+        assert_eq!(m.stats().early_retries, 0);
+        // Reads are not held to a write's Retry-After.
+        assert_eq!(m.admit(false, t0 + Duration::from_secs(2)), Ok(()));
+        assert_eq!(m.stats().early_retries, 0);
+        // A write 30 s later came too early, and is refused again.
+        assert!(m.admit(true, t0 + Duration::from_secs(30)).is_err());
+        assert_eq!(m.stats().early_retries, 1);
+        assert_eq!(m.stats().rate_limited, 2);
+        // After its Retry-After (counted from the last refusal), it is on time and admitted.
+        assert_eq!(m.admit(true, t0 + Duration::from_secs(91)), Ok(()));
+        assert_eq!(m.stats().early_retries, 1);
+        m.reset_stats();
+        assert_eq!(m.stats(), &SandboxStats::default());
     }
 }

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-pub use client::{check_token, parse_next_link, Client, Reply, RetryPolicy, WritePace};
+pub use client::{check_token, parse_link, parse_next_link, Client, Reply, RetryPolicy, WritePace};
 
 use crate::manifest::Cursor;
 use crate::record::{Record, RecordKind};
