@@ -184,6 +184,10 @@ pub struct CreateArgs {
     /// (0: never; deletions are still checked on every snapshot by counts).
     #[arg(long, value_name = "N", default_value_t = backtrack::snapshot::DEFAULT_RECONCILE_EVERY)]
     pub reconcile_every: u32,
+    /// GitHub: the API a full capture reads comments through. `auto` uses GraphQL where the
+    /// server answers it (a fifth of REST's rate-limit budget) and REST elsewhere.
+    #[arg(long, env = backtrack::config::env::GITHUB_API, value_name = "API", value_parser = ["rest", "graphql", "auto"])]
+    pub api: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +253,9 @@ pub struct SandboxArgs {
     /// Simulate GitHub's secondary write limit: at most N writes per minute (0 = off).
     #[arg(long, default_value_t = 0)]
     pub writes_per_minute: u32,
+    /// GitHub: answer `POST /graphql` with 404, like an Enterprise server without GraphQL.
+    #[arg(long)]
+    pub no_graphql: bool,
     /// Also accept TOKEN, authenticating as LOGIN (repeatable; one user per token). A seeded
     /// login (alice…) is that user, another login a new user outside the repository, and a
     /// login ending in [bot] an app's bot (github-actions[bot] behaves like GITHUB_TOKEN).

@@ -112,6 +112,8 @@ pub struct FetchReport {
     pub requests: u64,
     /// Requests answered `304 Not Modified`.
     pub not_modified: u64,
+    /// GraphQL points spent (GitHub counts them apart from REST requests).
+    pub points: u64,
     /// Where to resume next time.
     pub cursor: Cursor,
     /// Per kind; a kind missing here was delivered complete.

@@ -13,6 +13,7 @@ mod diff;
 mod faultproxy;
 mod functions;
 mod gitstore;
+mod graphql;
 mod incremental;
 mod integrity;
 mod issue_model;

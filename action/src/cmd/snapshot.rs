@@ -38,7 +38,14 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         .map(SnapshotName::parse)
         .transpose()
         .map_err(backtrack::Error::from)?;
-    let tracker = ctx.tracker(&scope)?;
+    let tracker = match (&args.api, scope.tracker()) {
+        (Some(api), backtrack::scope::TrackerKind::GitHub) => {
+            let mut config = backtrack::tracker::GitHubConfig::from_env()?;
+            config.api = api.parse()?;
+            ctx.tracker_with(&scope, config)?
+        }
+        _ => ctx.tracker(&scope)?,
+    };
     let archive = ctx.create_archive().await?;
     let opts = SnapshotOptions {
         name,

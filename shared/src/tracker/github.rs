@@ -12,6 +12,7 @@ mod client;
 mod convert;
 mod embed;
 pub mod fields;
+pub mod graphql;
 mod reconcile;
 pub mod sticky;
 
@@ -24,6 +25,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 pub use client::{check_token, parse_next_link, Client, Reply, RetryPolicy, WritePace};
+pub use graphql::Api;
 
 use crate::manifest::Cursor;
 use crate::record::{Record, RecordKind};
@@ -46,6 +48,8 @@ pub struct GitHubConfig {
     pub token: Option<String>,
     pub retry: RetryPolicy,
     pub pace: WritePace,
+    /// Which API a full capture reads comments through (see [`graphql`]).
+    pub api: Api,
 }
 
 impl fmt::Debug for GitHubConfig {
@@ -55,6 +59,7 @@ impl fmt::Debug for GitHubConfig {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("retry", &self.retry)
             .field("pace", &self.pace)
+            .field("api", &self.api)
             .finish()
     }
 }
@@ -66,6 +71,7 @@ impl GitHubConfig {
             token,
             retry: RetryPolicy::default(),
             pace: WritePace::default(),
+            api: Api::default(),
         }
     }
 
@@ -98,7 +104,11 @@ impl GitHubConfig {
             }
             None => None,
         };
-        Ok(GitHubConfig::new(api_url, token))
+        let mut config = GitHubConfig::new(api_url, token);
+        if let Some(api) = nonempty(env::GITHUB_API)? {
+            config.api = api.parse()?;
+        }
+        Ok(config)
     }
 }
 
@@ -109,6 +119,8 @@ pub struct GitHubTracker {
     owner: String,
     repo: String,
     client: Client,
+    api: Api,
+    max_wait: std::time::Duration,
     /// The writer's milestone numbers by title (see `apply`).
     milestones: apply::MilestoneCache,
 }
@@ -129,6 +141,8 @@ impl GitHubTracker {
             owner: owner.to_string(),
             repo: repo.to_string(),
             client,
+            api: config.api,
+            max_wait: config.retry.max_wait,
             milestones: apply::MilestoneCache::default(),
         })
     }
@@ -271,6 +285,51 @@ impl GitHubTracker {
     }
 }
 
+impl GitHubTracker {
+    /// A full capture's comments through GraphQL where `api` allows (falling back to REST
+    /// under `auto` when the server has none); an incremental one's (`since`) through the
+    /// REST listing. Returns the walk and the GraphQL points spent.
+    async fn walk_comments(
+        &self,
+        since: Option<Option<DateTime<Utc>>>,
+        progress: &dyn Progress,
+        out: &mpsc::Sender<Record>,
+    ) -> Result<(Walked, u64), TrackerError> {
+        if since.is_none() && self.api != Api::Rest {
+            let reader = graphql::GraphqlReader {
+                client: &self.client,
+                owner: &self.owner,
+                repo: &self.repo,
+                max_wait: self.max_wait,
+            };
+            match reader.walk(progress, out).await {
+                Ok(w) => {
+                    tracing::info!(
+                        queries = w.queries,
+                        points = w.points,
+                        "comments read through GraphQL"
+                    );
+                    return Ok((
+                        Walked {
+                            newest: w.newest,
+                            observed: w.observed,
+                        },
+                        w.points,
+                    ));
+                }
+                Err(graphql::GraphqlError::Unsupported(why)) if self.api == Api::Auto => {
+                    tracing::info!(%why, "no usable GraphQL API; reading comments through REST");
+                }
+                Err(e) => return Err(e.into_tracker()),
+            }
+        }
+        let walked = self
+            .walk_since(RecordKind::Comment, since.flatten(), progress, out)
+            .await?;
+        Ok((walked, 0))
+    }
+}
+
 /// The outcome of [`GitHubTracker::walk_pages`].
 #[derive(Debug)]
 enum Listing {
@@ -391,9 +450,8 @@ impl Tracker for GitHubTracker {
             progress,
             &out,
         );
-        let comments = self.walk_since(
-            RecordKind::Comment,
-            start(parent.comments_updated),
+        let comments = self.walk_comments(
+            incremental.then(|| start(parent.comments_updated)),
             progress,
             &out,
         );
@@ -406,11 +464,14 @@ impl Tracker for GitHubTracker {
             .await
             .map_err(|e| self.repo_not_found(e))?;
         // Two listings in flight, within what GitHub tolerates for one token.
-        let (issues, comments) = futures::future::try_join(issues, comments)
+        let (issues, (comments, points)) = futures::future::try_join(issues, comments)
             .await
             .map_err(|e| self.repo_not_found(e))?;
 
-        let mut report = FetchReport::default();
+        let mut report = FetchReport {
+            points,
+            ..FetchReport::default()
+        };
         let mut etags = std::collections::BTreeMap::new();
         for (kind, path, listing) in [
             (RecordKind::Label, labels_path, labels),
