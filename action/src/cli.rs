@@ -188,6 +188,14 @@ pub struct CreateArgs {
     /// server answers it (a fifth of REST's rate-limit budget) and REST elsewhere.
     #[arg(long, env = backtrack::config::env::GITHUB_API, value_name = "API", value_parser = ["rest", "graphql", "auto"])]
     pub api: Option<String>,
+    /// Stop after about N requests; the snapshot is then `partial` and the next `snapshot
+    /// create` of the scope continues from where it stopped (GitHub).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_requests: Option<u64>,
+    /// Stop starting new pages after this long (e.g. `10m`, `1h`); as with --max-requests
+    /// the snapshot is then `partial`.
+    #[arg(long, value_name = "DUR")]
+    pub max_duration: Option<String>,
 }
 
 #[derive(Debug, Args)]

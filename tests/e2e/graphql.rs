@@ -21,7 +21,7 @@ use crate::util::{http, SandboxProc, User, SANDBOX_TOKEN};
 const SCOPE: &str = "github:acme/widgets";
 const REPO: &str = "/repos/acme/widgets";
 
-fn snapshot(user: &User, extra: &[&str]) -> Value {
+pub fn snapshot(user: &User, extra: &[&str]) -> Value {
     let mut args = vec!["--json", "snapshot", "create", SCOPE];
     args.extend_from_slice(extra);
     user.run(&args).ok().json()
@@ -62,7 +62,7 @@ const COMMENTS_ROUTE: &str = "GET /repos/{owner}/{repo}/issues/comments";
 const GRAPHQL_ROUTE: &str = "POST /graphql";
 
 /// Asserts two snapshots hold the same records, byte for byte.
-fn assert_same(a: (&User, &Value), b: (&User, &Value), url: &str) {
+pub fn assert_same(a: (&User, &Value), b: (&User, &Value), url: &str) {
     assert_eq!(a.1["counts"], b.1["counts"], "{}\n{}", a.1, b.1);
     let ta = records_text(a.0, a.1["id"].as_str().unwrap(), url);
     let tb = records_text(b.0, b.1["id"].as_str().unwrap(), url);

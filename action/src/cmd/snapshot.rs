@@ -46,6 +46,14 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         }
         _ => ctx.tracker(&scope)?,
     };
+    let deadline = match &args.max_duration {
+        Some(text) => {
+            let d = backtrack::units::parse_duration(text)
+                .map_err(|e| anyhow::anyhow!("--max-duration {text:?}: {e}"))?;
+            Some(std::time::Instant::now() + d)
+        }
+        None => None,
+    };
     let archive = ctx.create_archive().await?;
     let opts = SnapshotOptions {
         name,
@@ -55,6 +63,10 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         reconcile_every: args.reconcile_every,
         progress: CaptureProgress::for_output(ctx.json, ctx.quiet, &format!("{scope}")),
         lease: ctx.lease()?,
+        budget: backtrack::tracker::Budget {
+            max_requests: args.max_requests,
+            deadline,
+        },
         ..SnapshotOptions::default()
     };
     let report = archive

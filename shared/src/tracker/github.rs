@@ -31,7 +31,7 @@ use crate::manifest::Cursor;
 use crate::record::{Record, RecordKind};
 use crate::scope::Scope;
 use crate::tracker::{
-    Coverage, Embedding, FetchOptions, FetchReport, Operation, Progress, Totals, Tracker,
+    Budget, Coverage, Embedding, FetchOptions, FetchReport, Operation, Progress, Totals, Tracker,
     TrackerError, TrackerWriter,
 };
 
@@ -213,6 +213,7 @@ impl GitHubTracker {
         &self,
         kind: RecordKind,
         since: Option<DateTime<Utc>>,
+        spend: &Spend,
         progress: &dyn Progress,
         out: &mpsc::Sender<Record>,
     ) -> Result<Walked, TrackerError> {
@@ -231,14 +232,29 @@ impl GitHubTracker {
         let mut newest: Option<DateTime<Utc>> = None;
         let mut fetched = 0u64;
         let mut observed = Vec::new();
+        let mut partial = false;
         loop {
+            // Between two pages: everything before `newest` has been read, so stopping here
+            // leaves a cursor the next capture continues from.
+            if spend.budget.exhausted(self.client.requests() - spend.start) {
+                partial = true;
+                break;
+            }
             let since_q = since
                 .map(|s| format!("&since={}", s.format("%Y-%m-%dT%H:%M:%SZ")))
                 .unwrap_or_default();
             let target = format!(
                 "{base}?{extra}sort=updated&direction=asc&per_page={PER_PAGE}&page={page}{since_q}"
             );
-            let reply = self.client.get(&target, None).await?;
+            let reply = match self.client.get(&target, None).await {
+                Ok(r) => r,
+                Err(TrackerError::RateLimited { reset, .. }) => {
+                    tracing::warn!(%reset, "rate limit spent; stopping here (partial): run again after the reset to continue");
+                    partial = true;
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             let items = page_items(&reply, &target)?;
             let mut last_ts: Option<DateTime<Utc>> = None;
             for raw in items {
@@ -281,8 +297,30 @@ impl GitHubTracker {
                 seen.retain(|(_, ts)| *ts >= next_since);
             }
         }
-        Ok(Walked { newest, observed })
+        Ok(Walked {
+            newest,
+            observed,
+            partial,
+        })
     }
+}
+
+/// A capture's budget and the request count it started at.
+#[derive(Debug, Clone, Copy)]
+struct Spend {
+    budget: Budget,
+    start: u64,
+}
+
+impl Spend {
+    /// No limit: reconciliation finishes what it started.
+    const UNLIMITED: Spend = Spend {
+        budget: Budget {
+            max_requests: None,
+            deadline: None,
+        },
+        start: 0,
+    };
 }
 
 impl GitHubTracker {
@@ -292,6 +330,7 @@ impl GitHubTracker {
     async fn walk_comments(
         &self,
         since: Option<Option<DateTime<Utc>>>,
+        spend: &Spend,
         progress: &dyn Progress,
         out: &mpsc::Sender<Record>,
     ) -> Result<(Walked, u64), TrackerError> {
@@ -301,6 +340,8 @@ impl GitHubTracker {
                 owner: &self.owner,
                 repo: &self.repo,
                 max_wait: self.max_wait,
+                budget: spend.budget,
+                start: spend.start,
             };
             match reader.walk(progress, out).await {
                 Ok(w) => {
@@ -313,6 +354,7 @@ impl GitHubTracker {
                         Walked {
                             newest: w.newest,
                             observed: w.observed,
+                            partial: w.partial,
                         },
                         w.points,
                     ));
@@ -324,7 +366,7 @@ impl GitHubTracker {
             }
         }
         let walked = self
-            .walk_since(RecordKind::Comment, since.flatten(), progress, out)
+            .walk_since(RecordKind::Comment, since.flatten(), spend, progress, out)
             .await?;
         Ok((walked, 0))
     }
@@ -346,6 +388,8 @@ struct Walked {
     newest: Option<DateTime<Utc>>,
     /// Issues as (number, comment count); comments as (id, issue number).
     observed: Vec<(u64, u64)>,
+    /// The budget ran out before the walk's end.
+    partial: bool,
 }
 
 impl GitHubTracker {
@@ -444,14 +488,20 @@ impl Tracker for GitHubTracker {
             progress,
             &out,
         );
+        let spend = Spend {
+            budget: opts.budget,
+            start: requests_before,
+        };
         let issues = self.walk_since(
             RecordKind::Issue,
             start(parent.issues_updated),
+            &spend,
             progress,
             &out,
         );
         let comments = self.walk_comments(
             incremental.then(|| start(parent.comments_updated)),
+            &spend,
             progress,
             &out,
         );
@@ -470,6 +520,7 @@ impl Tracker for GitHubTracker {
 
         let mut report = FetchReport {
             points,
+            partial: issues.partial || comments.partial,
             ..FetchReport::default()
         };
         let mut etags = std::collections::BTreeMap::new();
@@ -496,6 +547,9 @@ impl Tracker for GitHubTracker {
                 .coverage
                 .insert(RecordKind::Comment, Coverage::Changes);
             match (&opts.known, opts.totals) {
+                // A partial capture cannot tell a deletion from what it has not read yet:
+                // the capture that completes it reconciles.
+                _ if report.partial => {}
                 (Some(known), Some(totals)) => {
                     self.reconcile((known, totals), &issues, &comments, &mut report, progress, &out)
                         .await

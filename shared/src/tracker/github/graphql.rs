@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 use super::client::{Client, Reply};
 use super::convert;
 use crate::record::{Record, RecordKind};
-use crate::tracker::{Progress, TrackerError};
+use crate::tracker::{Budget, Progress, TrackerError};
 
 /// Which of GitHub's APIs a capture reads comments through.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +143,8 @@ pub enum GraphqlError {
     Unsupported(String),
     /// Anything else (credentials, a missing repository, the network, the rate limit).
     Tracker(TrackerError),
+    /// The capture's own budget ran out (what ran out, for the log).
+    Spent(String),
 }
 
 impl From<TrackerError> for GraphqlError {
@@ -159,13 +161,14 @@ impl GraphqlError {
                 "the GitHub server has no usable GraphQL API ({why}); capture with --api rest \
                  (or auto, which falls back by itself)"
             )),
+            GraphqlError::Spent(what) => TrackerError::Config(format!("{what} ran out")),
         }
     }
 }
 
 /// `rateLimit { cost remaining resetAt }` of the last answer.
 #[derive(Debug, Clone, Copy)]
-struct Budget {
+struct Points {
     cost: u64,
     remaining: u64,
     reset_at: Option<DateTime<Utc>>,
@@ -192,6 +195,9 @@ pub struct CommentWalk {
     pub points: u64,
     /// Queries sent.
     pub queries: u64,
+    /// The budget ran out: `newest` is then `None` (the walk is not in time order, so the
+    /// next capture lists comments whole).
+    pub partial: bool,
 }
 
 /// Reads one repository's comments through GraphQL.
@@ -200,8 +206,11 @@ pub struct GraphqlReader<'c> {
     pub client: &'c Client,
     pub owner: &'c str,
     pub repo: &'c str,
-    /// How long a rate-limit reset may be waited for before the capture gives up.
+    /// How long a rate-limit reset may be waited for before the capture stops, partial.
     pub max_wait: Duration,
+    /// The capture's budget, and the client's request count when the capture started.
+    pub budget: Budget,
+    pub start: u64,
 }
 
 impl GraphqlReader<'_> {
@@ -278,7 +287,10 @@ impl GraphqlReader<'_> {
     }
 
     /// Waits out a reset when the next query would cost more than what is left.
-    async fn budget(&self, last: Option<Budget>) -> Result<(), GraphqlError> {
+    async fn budget(&self, last: Option<Points>) -> Result<(), GraphqlError> {
+        if self.budget.exhausted(self.client.requests() - self.start) {
+            return Err(GraphqlError::Spent("the capture's budget".into()));
+        }
         let Some(b) = last else { return Ok(()) };
         if b.remaining >= b.cost.max(1) {
             return Ok(());
@@ -313,10 +325,28 @@ impl GraphqlReader<'_> {
         progress: &dyn Progress,
         out: &mpsc::Sender<Record>,
     ) -> Result<CommentWalk, GraphqlError> {
+        match self.walk_all(progress, out).await {
+            Err(GraphqlError::Tracker(TrackerError::RateLimited { reset, .. }))
+            | Err(GraphqlError::Spent(reset)) => {
+                tracing::warn!(%reset, "budget spent; stopping here (partial): run again to continue");
+                Ok(CommentWalk {
+                    partial: true,
+                    ..CommentWalk::default()
+                })
+            }
+            other => other,
+        }
+    }
+
+    async fn walk_all(
+        &self,
+        progress: &dyn Progress,
+        out: &mpsc::Sender<Record>,
+    ) -> Result<CommentWalk, GraphqlError> {
         let mut walk = CommentWalk::default();
         let mut started: Option<DateTime<Utc>> = None;
         let mut newest: Option<DateTime<Utc>> = None;
-        let mut budget: Option<Budget> = None;
+        let mut budget: Option<Points> = None;
         let mut fetched = 0u64;
         let mut seen: HashSet<u64> = HashSet::new();
         for (connection, single) in [("issues", "issue"), ("pullRequests", "pullRequest")] {
@@ -424,9 +454,9 @@ fn decode(detail: &str) -> TrackerError {
     }
 }
 
-fn read_budget(data: &Value) -> Option<Budget> {
+fn read_budget(data: &Value) -> Option<Points> {
     let r = data.get("rateLimit")?;
-    Some(Budget {
+    Some(Points {
         cost: r.get("cost")?.as_u64()?,
         remaining: r.get("remaining")?.as_u64()?,
         reset_at: r
