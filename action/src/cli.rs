@@ -547,6 +547,20 @@ pub enum BenchCmd {
     /// Size and generation time of `backtrack report` at 1% churn and at 10,000 changes
     /// (bench/report adds the first paint in headless Chromium).
     Report(BenchReportArgs),
+    /// A full GitHub snapshot through REST and through GraphQL side by side: requests,
+    /// GraphQL points, wall time at a per-request latency, peak RSS, stored bytes.
+    Capture(BenchCaptureArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchCaptureArgs {
+    #[arg(long, default_value_t = 10_000)]
+    pub issues: u64,
+    #[arg(long, default_value_t = 50_000)]
+    pub comments: u64,
+    /// Delay the sandbox adds to every request, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    pub latency_ms: u64,
 }
 
 #[derive(Debug, Args)]
