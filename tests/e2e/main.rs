@@ -26,6 +26,7 @@ mod prune;
 mod references;
 mod release;
 mod report;
+mod restore_into;
 mod resume;
 mod rollback;
 mod safety;

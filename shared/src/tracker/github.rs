@@ -123,6 +123,8 @@ pub struct GitHubTracker {
     max_wait: std::time::Duration,
     /// The writer's milestone numbers by title (see `apply`).
     milestones: apply::MilestoneCache,
+    /// The writer's copies (restore into another scope) by origin (see `apply`).
+    copies: apply::CopyCache,
 }
 
 impl GitHubTracker {
@@ -144,6 +146,7 @@ impl GitHubTracker {
             api: config.api,
             max_wait: config.retry.max_wait,
             milestones: apply::MilestoneCache::default(),
+            copies: apply::CopyCache::default(),
         })
     }
 
