@@ -196,6 +196,18 @@ pub struct CreateArgs {
     /// (0: never; deletions are still checked on every snapshot by counts).
     #[arg(long, value_name = "N", default_value_t = backtrack::snapshot::DEFAULT_RECONCILE_EVERY)]
     pub reconcile_every: u32,
+    /// GitHub: the API a full capture reads comments through. `auto` uses GraphQL where the
+    /// server answers it (a fifth of REST's rate-limit budget) and REST elsewhere.
+    #[arg(long, env = backtrack::config::env::GITHUB_API, value_name = "API", value_parser = ["rest", "graphql", "auto"])]
+    pub api: Option<String>,
+    /// Stop after about N requests; the snapshot is then `partial` and the next `snapshot
+    /// create` of the scope continues from where it stopped (GitHub).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_requests: Option<u64>,
+    /// Stop starting new pages after this long (e.g. `10m`, `1h`); as with --max-requests
+    /// the snapshot is then `partial`.
+    #[arg(long, value_name = "DUR")]
+    pub max_duration: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -261,6 +273,9 @@ pub struct SandboxArgs {
     /// Simulate GitHub's secondary write limit: at most N writes per minute (0 = off).
     #[arg(long, default_value_t = 0)]
     pub writes_per_minute: u32,
+    /// GitHub: answer `POST /graphql` with 404, like an Enterprise server without GraphQL.
+    #[arg(long)]
+    pub no_graphql: bool,
     /// Also accept TOKEN, authenticating as LOGIN (repeatable; one user per token). A seeded
     /// login (alice…) is that user, another login a new user outside the repository, and a
     /// login ending in [bot] an app's bot (github-actions[bot] behaves like GITHUB_TOKEN).
@@ -600,6 +615,20 @@ pub enum BenchCmd {
     /// Size and generation time of `backtrack report` at 1% churn and at 10,000 changes
     /// (bench/report adds the first paint in headless Chromium).
     Report(BenchReportArgs),
+    /// A full GitHub snapshot through REST and through GraphQL side by side: requests,
+    /// GraphQL points, wall time at a per-request latency, peak RSS, stored bytes.
+    Capture(BenchCaptureArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchCaptureArgs {
+    #[arg(long, default_value_t = 10_000)]
+    pub issues: u64,
+    #[arg(long, default_value_t = 50_000)]
+    pub comments: u64,
+    /// Delay the sandbox adds to every request, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    pub latency_ms: u64,
 }
 
 #[derive(Debug, Args)]

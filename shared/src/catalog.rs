@@ -39,6 +39,10 @@ pub use sqlite::SqliteCatalog;
 pub enum SnapshotStatus {
     Pending,
     Completed,
+    /// The capture stopped when a budget ran out (`--max-requests`, `--max-duration`, the
+    /// rate limit): its manifest holds what was read and its cursor the checkpoint, and the
+    /// next capture of the scope continues from it. Never read as a completed snapshot.
+    Partial,
     Failed,
     /// Its deletion started: the manifest may already be gone, so nothing reads it; a
     /// retried delete (or the next prune) finishes the job.
@@ -50,6 +54,7 @@ impl SnapshotStatus {
         match self {
             SnapshotStatus::Pending => "pending",
             SnapshotStatus::Completed => "completed",
+            SnapshotStatus::Partial => "partial",
             SnapshotStatus::Failed => "failed",
             SnapshotStatus::Deleting => "deleting",
         }
@@ -68,6 +73,7 @@ impl FromStr for SnapshotStatus {
         match s {
             "pending" => Ok(SnapshotStatus::Pending),
             "completed" => Ok(SnapshotStatus::Completed),
+            "partial" => Ok(SnapshotStatus::Partial),
             "failed" => Ok(SnapshotStatus::Failed),
             "deleting" => Ok(SnapshotStatus::Deleting),
             _ => Err(format!("unknown snapshot status {s:?}")),

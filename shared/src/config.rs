@@ -28,6 +28,9 @@ pub mod env {
     pub const GH_TOKEN: &str = "GH_TOKEN";
     /// The GitHub API's base URL (GitHub Enterprise Server, the sandbox).
     pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
+    /// `rest`, `graphql` or `auto` (default): which GitHub API a full capture reads comments
+    /// through (`--api`).
+    pub const GITHUB_API: &str = "BACKTRACK_GITHUB_API";
     /// The Jira site's base URL (`https://acme.atlassian.net`, `https://jira.acme.com`).
     pub const JIRA_BASE_URL: &str = "JIRA_BASE_URL";
     /// Jira Cloud: the account's email, sent with [`JIRA_API_TOKEN`] as HTTP Basic. Unset for

@@ -208,6 +208,8 @@ pub async fn plan(archive: &Archive, scope: &Scope, opts: &PruneOptions) -> Resu
                 Some("a capture that never finished (older than a day, and from before captures held leases)".to_string())
             }
             SnapshotStatus::Pending => None,
+            // The checkpoint the next capture continues from.
+            SnapshotStatus::Partial => None,
             SnapshotStatus::Failed if e.error.as_deref() == Some(ABANDONED) => {
                 Some("an abandoned capture (its process stopped)".to_string())
             }

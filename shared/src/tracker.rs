@@ -41,6 +41,27 @@ impl Progress for NoProgress {
     fn update(&self, _: RecordKind, _: u64, _: Option<u64>) {}
 }
 
+/// How much one capture may spend. When a limit is reached (or the tracker's rate limit is
+/// spent beyond what the retry policy waits for) the capture stops between two pages and
+/// reports itself [`FetchReport::partial`], its cursor at the checkpoint.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Budget {
+    /// HTTP requests (GitHub: REST requests and GraphQL queries alike).
+    pub max_requests: Option<u64>,
+    /// When to stop starting new pages.
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl Budget {
+    /// Whether a capture that has made `spent` requests may not start another.
+    pub fn exhausted(&self, spent: u64) -> bool {
+        self.max_requests.is_some_and(|m| spent >= m)
+            || self
+                .deadline
+                .is_some_and(|d| std::time::Instant::now() >= d)
+    }
+}
+
 /// What to capture.
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
@@ -56,6 +77,8 @@ pub struct FetchOptions {
     /// committed just before the parent finished may only have become visible since.
     pub overlap: chrono::Duration,
     pub progress: Arc<dyn Progress>,
+    /// Limits on this capture (trackers that cannot stop part-way ignore them).
+    pub budget: Budget,
 }
 
 impl Default for FetchOptions {
@@ -66,6 +89,7 @@ impl Default for FetchOptions {
             totals: None,
             overlap: chrono::Duration::zero(),
             progress: Arc::new(NoProgress),
+            budget: Budget::default(),
         }
     }
 }
@@ -112,6 +136,11 @@ pub struct FetchReport {
     pub requests: u64,
     /// Requests answered `304 Not Modified`.
     pub not_modified: u64,
+    /// GraphQL points spent (GitHub counts them apart from REST requests).
+    pub points: u64,
+    /// The budget ran out: the records delivered end at [`FetchReport::cursor`], and the
+    /// next capture continues from there.
+    pub partial: bool,
     /// Where to resume next time.
     pub cursor: Cursor,
     /// Per kind; a kind missing here was delivered complete.

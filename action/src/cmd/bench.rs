@@ -17,7 +17,7 @@ use http::Method;
 use serde_json::json;
 
 use super::Outcome;
-use crate::cli::{BenchCmd, BenchDiffArgs, BenchGitArgs};
+use crate::cli::{BenchCaptureArgs, BenchCmd, BenchDiffArgs, BenchGitArgs};
 use crate::ctx::Context;
 
 pub async fn run(cmd: BenchCmd) -> Result<Outcome> {
@@ -26,7 +26,69 @@ pub async fn run(cmd: BenchCmd) -> Result<Outcome> {
         BenchCmd::Jira(args) => super::bench_jira::run(args).await,
         BenchCmd::GitStore(args) => git_store(args).await,
         BenchCmd::Report(args) => super::bench_report::run(args).await,
+        BenchCmd::Capture(args) => capture(args).await,
     }
+}
+
+/// One full snapshot per API of the same sandbox, each into its own store, through the real
+/// binary (so peak RSS is the capture's own).
+async fn capture(args: BenchCaptureArgs) -> Result<Outcome> {
+    eprintln!(
+        "seeding a sandbox with {} issues and {} comments ({} ms per request)…",
+        args.issues, args.comments, args.latency_ms
+    );
+    let mut opts = SandboxOptions {
+        issues: args.issues,
+        comments: args.comments,
+        ..SandboxOptions::default()
+    };
+    opts.server.latency_ms = args.latency_ms;
+    let sandbox = Sandbox::start(opts).await?;
+    let url = sandbox.base_url();
+    let mut rows = Vec::new();
+    for api in ["rest", "graphql"] {
+        let folder = tempfile::tempdir()?;
+        let vars = [
+            (env::GITHUB_API_URL, url.as_str()),
+            (env::GITHUB_TOKEN, sandbox.token()),
+        ];
+        let (secs, rss, out) = timed_with(
+            &[
+                "--json",
+                "-q",
+                "snapshot",
+                "create",
+                "github:acme/widgets",
+                "--api",
+                api,
+            ],
+            folder.path(),
+            &vars,
+        )?;
+        let report: serde_json::Value =
+            serde_json::from_str(&out).context("snapshot create printed no JSON")?;
+        let row = json!({
+            "api": api,
+            "requests": report["requests"],
+            "points": report["points"],
+            "seconds": (secs * 10.0).round() / 10.0,
+            "peak_rss_mb": rss.round(),
+            "stored_bytes": report["bytes"]["stored_new"],
+            "counts": report["counts"],
+        });
+        eprintln!("{row}");
+        rows.push(row);
+    }
+    // Dropped, not shut down gracefully: the binaries' pooled connections would hold it.
+    drop(sandbox);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json!({
+            "issues": args.issues, "comments": args.comments, "latency_ms": args.latency_ms,
+            "runs": rows,
+        }))?
+    );
+    Ok(Outcome::Success)
 }
 
 /// Runs this binary with `args`, returning (seconds, peak RSS in MB).

@@ -91,6 +91,7 @@ pub fn options(args: &SandboxArgs) -> Result<SandboxOptions> {
         comments: args.comments,
         seed: args.seed,
         tokens,
+        graphql: !args.no_graphql,
         ..SandboxOptions::default()
     })
 }

@@ -38,7 +38,22 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         .map(SnapshotName::parse)
         .transpose()
         .map_err(backtrack::Error::from)?;
-    let tracker = ctx.tracker(&scope)?;
+    let tracker = match (&args.api, scope.tracker()) {
+        (Some(api), backtrack::scope::TrackerKind::GitHub) => {
+            let mut config = backtrack::tracker::GitHubConfig::from_env()?;
+            config.api = api.parse()?;
+            ctx.tracker_with(&scope, config)?
+        }
+        _ => ctx.tracker(&scope)?,
+    };
+    let deadline = match &args.max_duration {
+        Some(text) => {
+            let d = backtrack::units::parse_duration(text)
+                .map_err(|e| anyhow::anyhow!("--max-duration {text:?}: {e}"))?;
+            Some(std::time::Instant::now() + d)
+        }
+        None => None,
+    };
     let archive = ctx.create_archive().await?;
     let opts = SnapshotOptions {
         name,
@@ -48,6 +63,10 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         reconcile_every: args.reconcile_every,
         progress: CaptureProgress::for_output(ctx.json, ctx.quiet, &format!("{scope}")),
         lease: ctx.lease()?,
+        budget: backtrack::tracker::Budget {
+            max_requests: args.max_requests,
+            deadline,
+        },
         ..SnapshotOptions::default()
     };
     let report = archive

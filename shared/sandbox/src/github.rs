@@ -33,6 +33,7 @@ mod activity;
 mod comments;
 mod data;
 mod git;
+mod graphql;
 mod http;
 mod issues;
 mod labels;
@@ -89,6 +90,9 @@ pub struct SandboxOptions {
     /// Entries a tree listing returns before it says `truncated` (GitHub: 100,000; lower it
     /// to exercise clients' fallback to listing one subtree at a time).
     pub git_tree_limit: usize,
+    /// Serve `POST /graphql`; without it the endpoint answers 404, as on an Enterprise
+    /// server without the GraphQL API.
+    pub graphql: bool,
 }
 
 /// A token the sandbox accepts besides the default one, and who it authenticates as.
@@ -124,6 +128,7 @@ impl Default for SandboxOptions {
             tokens: Vec::new(),
             empty_repository: false,
             git_tree_limit: 100_000,
+            graphql: true,
         }
     }
 }
@@ -144,6 +149,8 @@ pub(crate) struct Shared {
     state: RwLock<State>,
     meter: Mutex<Meter>,
     rate: Mutex<RateWindow>,
+    /// GraphQL's own budget, in points (GitHub keeps it apart from the REST one).
+    graphql_rate: Mutex<RateWindow>,
     /// Git ref-update counters and the test hold on branch updates (`/_sandbox/git`).
     pub(crate) git: git::Control,
 }
@@ -165,6 +172,12 @@ impl Shared {
 
     pub(crate) fn rate(&self) -> MutexGuard<'_, RateWindow> {
         self.rate.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn graphql_rate(&self) -> MutexGuard<'_, RateWindow> {
+        self.graphql_rate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Reseeds the store and zeroes the stats (`POST /_sandbox/reset`). The clock keeps
@@ -205,6 +218,7 @@ impl Sandbox {
             tokens,
             meter: Mutex::new(Meter::new(&opts.server, opts.seed)),
             rate: Mutex::new(RateWindow::new()),
+            graphql_rate: Mutex::new(RateWindow::new()),
             git: git::Control::default(),
             state: RwLock::new(state),
             local_addr: bound.local_addr,
@@ -824,7 +838,10 @@ fn router(shared: Arc<Shared>) -> Router {
             .route(&repo("/git/commits/{sha}"), get(git::get_commit));
     }
     // Enterprise clients call the root both with and without the trailing slash.
-    app = app.route("/api/v3", get(meta::root));
+    app = app
+        .route("/api/v3", get(meta::root))
+        .route("/graphql", post(graphql::query))
+        .route("/api/graphql", post(graphql::query));
     app.route("/_sandbox/stats", get(meta::sandbox_stats))
         .route("/_sandbox/reset", post(meta::sandbox_reset))
         .route("/_sandbox/clock", post(meta::sandbox_clock))

@@ -61,6 +61,9 @@ pub struct SnapshotOptions {
     pub progress: Arc<dyn Progress>,
     /// The capture's store lease (it keeps garbage collection out while it runs).
     pub lease: LeaseOptions,
+    /// Limits (`--max-requests`, `--max-duration`): when one runs out the snapshot ends
+    /// `partial`, and the next capture of the scope continues from its checkpoint.
+    pub budget: crate::tracker::Budget,
 }
 
 /// Incremental captures in a row before a full one, by default: a backstop behind the
@@ -80,6 +83,7 @@ impl Default for SnapshotOptions {
             overlap: chrono::Duration::seconds(60),
             progress: Arc::new(crate::tracker::NoProgress),
             lease: LeaseOptions::default(),
+            budget: crate::tracker::Budget::default(),
         }
     }
 }
@@ -109,6 +113,8 @@ pub struct SnapshotReport {
     pub requests: u64,
     /// Of those, answered `304 Not Modified` (free against GitHub's rate limit).
     pub not_modified: u64,
+    /// GraphQL points spent (GitHub's GraphQL budget, apart from REST requests).
+    pub points: u64,
     pub parent: Option<SnapshotId>,
     pub mode: CaptureMode,
     /// Records of the parent found deleted (incremental captures; a full capture simply
@@ -148,6 +154,13 @@ impl fmt::Display for SnapshotReport {
             }
         };
         writeln!(f, "  capture:  {mode}")?;
+        if self.status == SnapshotStatus::Partial {
+            writeln!(
+                f,
+                "  ⏸ the budget ran out: this snapshot is partial; run `snapshot create {}` again to continue from where it stopped",
+                self.scope
+            )?;
+        }
         if let Some(fallback) = &self.fallback {
             writeln!(f, "  ⚠ {}; listed everything instead", fallback.reason)?;
         }
@@ -246,9 +259,16 @@ impl Archive {
             .last()
             .map(|first| first.scope.clone())
             .unwrap_or(typed);
-        let parent = history
-            .into_iter()
-            .find(|e| e.status == SnapshotStatus::Completed);
+        // The newest completed snapshot, or a newer partial one this capture continues.
+        let parent = history.into_iter().find(|e| {
+            matches!(
+                e.status,
+                SnapshotStatus::Completed | SnapshotStatus::Partial
+            )
+        });
+        let resuming = parent
+            .as_ref()
+            .is_some_and(|p| p.status == SnapshotStatus::Partial);
         // The parent's manifest, tables and dictionary are checked now; its blobs against the
         // store's listing once the capture is under way (see `settle_base`).
         let checked = match &parent {
@@ -259,7 +279,10 @@ impl Archive {
             if opts.full || checked.damage.is_some() || checked.unverified {
                 return false;
             }
-            if opts.reconcile_every > 0 && m.cursor.since_reconcile >= opts.reconcile_every {
+            if !resuming
+                && opts.reconcile_every > 0
+                && m.cursor.since_reconcile >= opts.reconcile_every
+            {
                 tracing::info!(
                     incremental = m.cursor.since_reconcile,
                     "reconciliation due: listing everything"
@@ -338,6 +361,8 @@ impl Archive {
                     stats,
                     blobs_written,
                     not_modified,
+                    points,
+                    partial,
                     deleted,
                     checks,
                     refreshed,
@@ -346,8 +371,13 @@ impl Archive {
                 fallback,
             )) => {
                 let counts = manifest.counts();
+                let status = if partial {
+                    SnapshotStatus::Partial
+                } else {
+                    SnapshotStatus::Completed
+                };
                 let finish = Finish {
-                    status: SnapshotStatus::Completed,
+                    status,
                     finished_at: Utc::now(),
                     counts,
                     bytes: stats,
@@ -361,12 +391,13 @@ impl Archive {
                     scope,
                     name: opts.name.clone().map(String::from),
                     trigger: opts.trigger,
-                    status: SnapshotStatus::Completed,
+                    status,
                     created_at,
                     counts,
                     bytes: stats,
                     requests: finish.requests,
                     not_modified,
+                    points,
                     parent: entry.parent,
                     mode,
                     deleted,
@@ -505,6 +536,7 @@ impl Archive {
             totals: base.as_ref().and_then(|b| b.totals),
             overlap: opts.overlap,
             progress: opts.progress.clone(),
+            budget: opts.budget,
         };
         let fetcher = tokio::spawn(async move { tracker.fetch(&fetch_opts, tx).await });
 
@@ -609,6 +641,8 @@ impl Archive {
             stats,
             blobs_written,
             not_modified: report.not_modified,
+            points: report.points,
+            partial: report.partial,
             deleted,
             checks,
             refreshed,
@@ -1107,6 +1141,9 @@ struct Captured {
     stats: ByteStats,
     blobs_written: u64,
     not_modified: u64,
+    points: u64,
+    /// The budget ran out: the snapshot is stored `partial`.
+    partial: bool,
     deleted: u64,
     refreshed: Option<Refreshed>,
 }

@@ -132,6 +132,10 @@ pub fn skipped(entries: &[SnapshotEntry]) -> Vec<Skipped> {
         .filter_map(|e| {
             let reason = match e.status {
                 SnapshotStatus::Completed => return None,
+                SnapshotStatus::Partial => {
+                    "a partial capture: the next `snapshot create` of its scope completes it"
+                        .to_string()
+                }
                 SnapshotStatus::Pending => {
                     "a capture in progress: its manifest is not written yet".to_string()
                 }

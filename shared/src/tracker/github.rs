@@ -12,6 +12,7 @@ mod client;
 mod convert;
 mod embed;
 pub mod fields;
+pub mod graphql;
 mod reconcile;
 pub mod sticky;
 
@@ -24,12 +25,13 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 pub use client::{check_token, parse_link, parse_next_link, Client, Reply, RetryPolicy, WritePace};
+pub use graphql::Api;
 
 use crate::manifest::Cursor;
 use crate::record::{Record, RecordKind};
 use crate::scope::Scope;
 use crate::tracker::{
-    Coverage, Embedding, FetchOptions, FetchReport, Operation, Progress, Totals, Tracker,
+    Budget, Coverage, Embedding, FetchOptions, FetchReport, Operation, Progress, Totals, Tracker,
     TrackerError, TrackerWriter,
 };
 
@@ -46,6 +48,8 @@ pub struct GitHubConfig {
     pub token: Option<String>,
     pub retry: RetryPolicy,
     pub pace: WritePace,
+    /// Which API a full capture reads comments through (see [`graphql`]).
+    pub api: Api,
 }
 
 impl fmt::Debug for GitHubConfig {
@@ -55,6 +59,7 @@ impl fmt::Debug for GitHubConfig {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("retry", &self.retry)
             .field("pace", &self.pace)
+            .field("api", &self.api)
             .finish()
     }
 }
@@ -66,6 +71,7 @@ impl GitHubConfig {
             token,
             retry: RetryPolicy::default(),
             pace: WritePace::default(),
+            api: Api::default(),
         }
     }
 
@@ -98,7 +104,11 @@ impl GitHubConfig {
             }
             None => None,
         };
-        Ok(GitHubConfig::new(api_url, token))
+        let mut config = GitHubConfig::new(api_url, token);
+        if let Some(api) = nonempty(env::GITHUB_API)? {
+            config.api = api.parse()?;
+        }
+        Ok(config)
     }
 }
 
@@ -109,6 +119,8 @@ pub struct GitHubTracker {
     owner: String,
     repo: String,
     client: Client,
+    api: Api,
+    max_wait: std::time::Duration,
     /// The writer's milestone numbers by title (see `apply`).
     milestones: apply::MilestoneCache,
     /// The writer's copies (restore into another scope) by origin (see `apply`).
@@ -131,6 +143,8 @@ impl GitHubTracker {
             owner: owner.to_string(),
             repo: repo.to_string(),
             client,
+            api: config.api,
+            max_wait: config.retry.max_wait,
             milestones: apply::MilestoneCache::default(),
             copies: apply::CopyCache::default(),
         })
@@ -202,6 +216,7 @@ impl GitHubTracker {
         &self,
         kind: RecordKind,
         since: Option<DateTime<Utc>>,
+        spend: &Spend,
         progress: &dyn Progress,
         out: &mpsc::Sender<Record>,
     ) -> Result<Walked, TrackerError> {
@@ -220,14 +235,29 @@ impl GitHubTracker {
         let mut newest: Option<DateTime<Utc>> = None;
         let mut fetched = 0u64;
         let mut observed = Vec::new();
+        let mut partial = false;
         loop {
+            // Between two pages: everything before `newest` has been read, so stopping here
+            // leaves a cursor the next capture continues from.
+            if spend.budget.exhausted(self.client.requests() - spend.start) {
+                partial = true;
+                break;
+            }
             let since_q = since
                 .map(|s| format!("&since={}", s.format("%Y-%m-%dT%H:%M:%SZ")))
                 .unwrap_or_default();
             let target = format!(
                 "{base}?{extra}sort=updated&direction=asc&per_page={PER_PAGE}&page={page}{since_q}"
             );
-            let reply = self.client.get(&target, None).await?;
+            let reply = match self.client.get(&target, None).await {
+                Ok(r) => r,
+                Err(TrackerError::RateLimited { reset, .. }) => {
+                    tracing::warn!(%reset, "rate limit spent; stopping here (partial): run again after the reset to continue");
+                    partial = true;
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             let items = page_items(&reply, &target)?;
             let mut last_ts: Option<DateTime<Utc>> = None;
             for raw in items {
@@ -270,7 +300,78 @@ impl GitHubTracker {
                 seen.retain(|(_, ts)| *ts >= next_since);
             }
         }
-        Ok(Walked { newest, observed })
+        Ok(Walked {
+            newest,
+            observed,
+            partial,
+        })
+    }
+}
+
+/// A capture's budget and the request count it started at.
+#[derive(Debug, Clone, Copy)]
+struct Spend {
+    budget: Budget,
+    start: u64,
+}
+
+impl Spend {
+    /// No limit: reconciliation finishes what it started.
+    const UNLIMITED: Spend = Spend {
+        budget: Budget {
+            max_requests: None,
+            deadline: None,
+        },
+        start: 0,
+    };
+}
+
+impl GitHubTracker {
+    /// A full capture's comments through GraphQL where `api` allows (falling back to REST
+    /// under `auto` when the server has none); an incremental one's (`since`) through the
+    /// REST listing. Returns the walk and the GraphQL points spent.
+    async fn walk_comments(
+        &self,
+        since: Option<Option<DateTime<Utc>>>,
+        spend: &Spend,
+        progress: &dyn Progress,
+        out: &mpsc::Sender<Record>,
+    ) -> Result<(Walked, u64), TrackerError> {
+        if since.is_none() && self.api != Api::Rest {
+            let reader = graphql::GraphqlReader {
+                client: &self.client,
+                owner: &self.owner,
+                repo: &self.repo,
+                max_wait: self.max_wait,
+                budget: spend.budget,
+                start: spend.start,
+            };
+            match reader.walk(progress, out).await {
+                Ok(w) => {
+                    tracing::info!(
+                        queries = w.queries,
+                        points = w.points,
+                        "comments read through GraphQL"
+                    );
+                    return Ok((
+                        Walked {
+                            newest: w.newest,
+                            observed: w.observed,
+                            partial: w.partial,
+                        },
+                        w.points,
+                    ));
+                }
+                Err(graphql::GraphqlError::Unsupported(why)) if self.api == Api::Auto => {
+                    tracing::info!(%why, "no usable GraphQL API; reading comments through REST");
+                }
+                Err(e) => return Err(e.into_tracker()),
+            }
+        }
+        let walked = self
+            .walk_since(RecordKind::Comment, since.flatten(), spend, progress, out)
+            .await?;
+        Ok((walked, 0))
     }
 }
 
@@ -290,6 +391,8 @@ struct Walked {
     newest: Option<DateTime<Utc>>,
     /// Issues as (number, comment count); comments as (id, issue number).
     observed: Vec<(u64, u64)>,
+    /// The budget ran out before the walk's end.
+    partial: bool,
 }
 
 impl GitHubTracker {
@@ -388,15 +491,20 @@ impl Tracker for GitHubTracker {
             progress,
             &out,
         );
+        let spend = Spend {
+            budget: opts.budget,
+            start: requests_before,
+        };
         let issues = self.walk_since(
             RecordKind::Issue,
             start(parent.issues_updated),
+            &spend,
             progress,
             &out,
         );
-        let comments = self.walk_since(
-            RecordKind::Comment,
-            start(parent.comments_updated),
+        let comments = self.walk_comments(
+            incremental.then(|| start(parent.comments_updated)),
+            &spend,
             progress,
             &out,
         );
@@ -409,11 +517,15 @@ impl Tracker for GitHubTracker {
             .await
             .map_err(|e| self.repo_not_found(e))?;
         // Two listings in flight, within what GitHub tolerates for one token.
-        let (issues, comments) = futures::future::try_join(issues, comments)
+        let (issues, (comments, points)) = futures::future::try_join(issues, comments)
             .await
             .map_err(|e| self.repo_not_found(e))?;
 
-        let mut report = FetchReport::default();
+        let mut report = FetchReport {
+            points,
+            partial: issues.partial || comments.partial,
+            ..FetchReport::default()
+        };
         let mut etags = std::collections::BTreeMap::new();
         for (kind, path, listing) in [
             (RecordKind::Label, labels_path, labels),
@@ -438,6 +550,9 @@ impl Tracker for GitHubTracker {
                 .coverage
                 .insert(RecordKind::Comment, Coverage::Changes);
             match (&opts.known, opts.totals) {
+                // A partial capture cannot tell a deletion from what it has not read yet:
+                // the capture that completes it reconciles.
+                _ if report.partial => {}
                 (Some(known), Some(totals)) => {
                     self.reconcile((known, totals), &issues, &comments, &mut report, progress, &out)
                         .await

@@ -358,12 +358,18 @@ impl RateWindow {
     /// Counts a request against the primary limit. The window restarts instead of reaching
     /// zero: the sandbox never refuses for the primary limit.
     fn spend(&mut self) {
+        self.spend_points(1);
+    }
+
+    /// Counts `points` (a GraphQL query's cost; 1 for a REST request), restarting the window
+    /// like [`RateWindow::spend`].
+    pub(crate) fn spend_points(&mut self, points: u64) {
         let now = unix_now();
-        if now >= self.reset || self.used + 1 >= RATE_LIMIT {
+        if now >= self.reset || self.used + points >= RATE_LIMIT {
             self.used = 0;
             self.reset = now + 3600;
         }
-        self.used += 1;
+        self.used += points.min(RATE_LIMIT - 1);
     }
 
     /// `(limit, remaining, used, reset)` of the core resource.
@@ -455,15 +461,21 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
         return next.run(req).await;
     }
     let method = req.method().clone();
-    let write = is_write(&method);
     let route = match req.extensions().get::<MatchedPath>() {
         Some(m) => {
             let r = m.as_str();
-            let r = r.strip_prefix("/api/v3").unwrap_or(r);
+            let r = r
+                .strip_prefix("/api/v3")
+                .or_else(|| r.strip_prefix("/api").filter(|r| *r == "/graphql"))
+                .unwrap_or(r);
             if r.is_empty() { "/" } else { r }.to_owned()
         }
         None => "*".to_owned(),
     };
+    // A GraphQL query is a read: it spends points (charged by its handler), not the write
+    // limit, and an anonymous one is refused by the handler in GraphQL's words.
+    let graphql = route == "/graphql";
+    let write = is_write(&method) && !graphql;
     let seq = sb
         .meter()
         .record(method.as_str(), format!("{method} {route}"), write);
@@ -471,7 +483,7 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
         tokio::time::sleep(Duration::from_millis(sb.opts.server.latency_ms)).await;
     }
 
-    let prefixed = path == "/api/v3" || path.starts_with("/api/v3/");
+    let prefixed = path == "/api/v3" || path.starts_with("/api/v3/") || path == "/api/graphql";
     let origin = origin(&sb, req.headers());
     let ctx = Ctx {
         api: if prefixed {
@@ -522,7 +534,9 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
     let (resp, body_len) = with_etag(resp, conditional).await;
     let not_modified = resp.status() == StatusCode::NOT_MODIFIED;
     sb.meter().answered(body_len, not_modified);
-    let (limit, remaining, used, reset) = {
+    let (limit, remaining, used, reset) = if graphql {
+        sb.graphql_rate().rate()
+    } else {
         let mut rate = sb.rate();
         // Conditional hits are free on GitHub, so they don't spend the primary limit.
         if !not_modified {
@@ -530,7 +544,12 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
         }
         rate.rate()
     };
-    decorate(resp, seq, [limit, remaining, used], reset)
+    let mut resp = decorate(resp, seq, [limit, remaining, used], reset);
+    if graphql {
+        resp.headers_mut()
+            .insert("x-ratelimit-resource", HeaderValue::from_static("graphql"));
+    }
+    resp
 }
 
 /// Adds a weak ETag to successful GETs and answers 304 when `If-None-Match` matches. Also

@@ -28,7 +28,7 @@ fn ts_opt(t: Option<Ts>) -> Value {
 }
 
 /// GitHub's legacy global node id: base64 of `0{len(kind)}:{kind}{id}` (e.g. `MDU6SXNzdWUx`).
-fn node_id(kind: &str, id: u64) -> String {
+pub(crate) fn node_id(kind: &str, id: u64) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("0{}:{kind}{id}", kind.len()))
 }
 
@@ -61,7 +61,7 @@ impl<'a> Render<'a> {
         format!("{}/repos/{}/{}", self.ctx.api, self.st.owner, self.st.repo)
     }
 
-    fn repo_web(&self) -> String {
+    pub(crate) fn repo_web(&self) -> String {
         format!("{}/{}/{}", self.ctx.origin, self.st.owner, self.st.repo)
     }
 
@@ -358,7 +358,7 @@ impl<'a> Render<'a> {
         v
     }
 
-    fn association(&self, user: usize) -> &'static str {
+    pub(crate) fn association(&self, user: usize) -> &'static str {
         self.st.users.get(user).map_or("NONE", |u| u.association)
     }
 

@@ -261,6 +261,17 @@ impl Client {
         self.send(Method::GET, target, headers, None).await
     }
 
+    /// A GraphQL query (a read: not paced like writes) to the absolute `endpoint`.
+    pub async fn post_graphql(
+        &self,
+        endpoint: &str,
+        body: &serde_json::Value,
+    ) -> Result<Reply, TrackerError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        self.send(Method::POST, endpoint, headers, Some(body)).await
+    }
+
     /// A write (POST/PATCH/PUT/DELETE) with a JSON body, paced and serialized.
     pub async fn write(
         &self,

@@ -91,8 +91,14 @@ impl GitHubTracker {
                     tracing::info!(
                         "issue listing disagrees with the parent snapshot; re-listing every issue"
                     );
-                    self.walk_since(RecordKind::Issue, None, progress, out)
-                        .await?;
+                    self.walk_since(
+                        RecordKind::Issue,
+                        None,
+                        &super::Spend::UNLIMITED,
+                        progress,
+                        out,
+                    )
+                    .await?;
                     report
                         .coverage
                         .insert(RecordKind::Issue, Coverage::Complete);
@@ -144,8 +150,14 @@ impl GitHubTracker {
                 tracing::info!(
                     "comment listing disagrees with the parent snapshot; re-listing every comment"
                 );
-                self.walk_since(RecordKind::Comment, None, progress, out)
-                    .await?;
+                self.walk_since(
+                    RecordKind::Comment,
+                    None,
+                    &super::Spend::UNLIMITED,
+                    progress,
+                    out,
+                )
+                .await?;
                 report
                     .coverage
                     .insert(RecordKind::Comment, Coverage::Complete);
