@@ -110,6 +110,8 @@ pub async fn rollback_to(
         fields: flags.fields.clone(),
         close_new_issues: flags.close_new_issues,
         delete_new_comments: flags.delete_new_comments,
+        by: flags.by.clone(),
+        since: flags.since.clone(),
     };
     let jira = JiraRequest {
         delete_new_subtasks: flags.delete_new_subtasks,

@@ -94,6 +94,8 @@ const RESTORE_FIELDS: &[&str] = &[
     "delete_new_subtasks",
     "delete_new_issues",
     "recreate_deleted",
+    "by",
+    "since",
 ];
 
 fn flag(body: &Map<String, Value>, name: &str) -> Result<bool, ApiError> {
@@ -128,6 +130,17 @@ fn request(body: &Map<String, Value>) -> Result<RollbackRequest, ApiError> {
         fields: list(body, "fields", "field names")?,
         close_new_issues: flag(body, "close_new_issues")?,
         delete_new_comments: flag(body, "delete_new_comments")?,
+        by: list(body, "by", "GitHub logins")?,
+        since: match body.get("since") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "since",
+                    "must be a time, e.g. \"2026-11-30T09:00:00Z\"",
+                ))
+            }
+        },
     })
 }
 

@@ -52,6 +52,10 @@ pub struct Irrecoverable {
 pub struct Planned {
     pub ops: Vec<PlannedOp>,
     pub irrecoverable: Vec<Irrecoverable>,
+    /// Under `--by`/`--since`: changes left alone because no event says who made them, or
+    /// because others made them too (see `narrow`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_alone: Vec<Irrecoverable>,
 }
 
 fn body_eq(a: &Option<String>, b: &Option<String>) -> bool {

@@ -347,11 +347,31 @@ impl Rollback<'_> {
             }
             TrackerKind::GitHub => RollbackContext::default(),
         };
-        Ok(self.plan(live, &context))
+        // `--by`/`--since`: who made each change since the snapshot, from one listing.
+        let activity = match self.options.narrowed() {
+            true => Some(
+                tracker
+                    .activity(Some(self.options.snapshot_time()))
+                    .await?
+                    .ok_or_else(|| {
+                        Error::Internal(format!(
+                            "{} keeps no record of who changed what; plan without --by and --since",
+                            self.target.scope
+                        ))
+                    })?,
+            ),
+            false => None,
+        };
+        Ok(self.plan(live, &context, activity.as_ref()))
     }
 
     /// The plan that turns `live` into the target.
-    fn plan(&self, live: &RecordSet, context: &RollbackContext) -> RollbackPlan {
+    fn plan(
+        &self,
+        live: &RecordSet,
+        context: &RollbackContext,
+        activity: Option<&crate::attribution::Activity>,
+    ) -> RollbackPlan {
         let reference = self
             .target
             .name
@@ -361,7 +381,13 @@ impl Rollback<'_> {
             TrackerKind::Jira => {
                 super::jira::plan(self.records, live, self.options, &reference, context)
             }
-            TrackerKind::GitHub => plan(self.records, live, self.options, &reference),
+            TrackerKind::GitHub => {
+                let planned = plan(self.records, live, self.options, &reference);
+                match activity {
+                    Some(log) => super::narrow::narrow(planned, live, self.options, log),
+                    None => planned,
+                }
+            }
         };
         RollbackPlan {
             scope: self.target.scope.clone(),
@@ -371,6 +397,7 @@ impl Rollback<'_> {
             options: self.options.clone(),
             ops: planned.ops,
             irrecoverable: planned.irrecoverable,
+            left_alone: planned.left_alone,
         }
     }
 }
