@@ -25,13 +25,46 @@ use crate::record::RecordSet;
 /// The activity-log format this build writes; readers refuse newer ones.
 pub const ACTIVITY_FORMAT: u32 = 1;
 
-/// A repository's issue events in a window of time, newest first.
+/// Where an activity listing starts (exclusive), newest first down to it.
+///
+/// Event ids grow with time on GitHub, and unlike times they cannot disagree with the
+/// clock of the machine that took a snapshot: a snapshot keeps the newest id it saw, and
+/// the next listing stops there. Times are the fallback for snapshots taken before ids
+/// were kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityFrom {
+    /// No window yet (a first snapshot): only the newest event's id, one request.
+    Newest,
+    /// Events with a greater id.
+    AfterId(u64),
+    /// Events created after this time.
+    AfterTime(DateTime<Utc>),
+}
+
+impl ActivityFrom {
+    /// Where the window after a snapshot whose manifest says `newest` (its newest event id;
+    /// `None` for a snapshot that kept no log) taken at `taken` starts.
+    pub fn after(newest: Option<Option<u64>>, taken: DateTime<Utc>) -> Self {
+        match newest {
+            Some(id) => ActivityFrom::AfterId(id.unwrap_or(0)),
+            None => ActivityFrom::AfterTime(taken),
+        }
+    }
+}
+
+/// A repository's issue events in a window, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Activity {
     pub format: u32,
-    /// The window's start (exclusive): the parent snapshot's time, or `None` when the
-    /// listing was read to its end.
+    /// The window's start by time, when it was listed by time.
     pub since: Option<DateTime<Utc>>,
+    /// The window's start by id (exclusive), when it was listed by id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_id: Option<u64>,
+    /// The newest event id the repository had when listed (the next window's start);
+    /// `None` when it had none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_id: Option<u64>,
     /// When the listing was read: the window's end.
     pub until: DateTime<Utc>,
     /// `false` when the listing ended before reaching `since` (GitHub keeps events for 90
@@ -206,7 +239,8 @@ pub struct Window<'a> {
 }
 
 impl<'a> Window<'a> {
-    /// The events of `logs` in `(start, end]` (`end` `None`: up to now), each once.
+    /// The events of `logs` (listed for the window `(start, end]`; `end` `None`: up to now),
+    /// each once; the times bound what counts as created in the window.
     pub fn new(
         logs: &'a [Activity],
         start: Option<DateTime<Utc>>,
@@ -216,14 +250,14 @@ impl<'a> Window<'a> {
         let mut w = Window {
             start,
             end,
-            complete: covers(logs, start),
+            complete: !logs.is_empty() && logs.iter().all(|l| l.complete),
             ..Window::default()
         };
+        // The logs were listed for exactly this window (by event id): no event is filtered
+        // by time, which the tracker's clock and the snapshot's may disagree on.
         let mut all: Vec<&IssueEvent> = logs
             .iter()
             .flat_map(|l| &l.events)
-            .filter(|e| start.is_none_or(|s| e.created_at > s))
-            .filter(|e| end.is_none_or(|t| e.created_at <= t))
             .filter(|e| seen.insert(e.id))
             .collect();
         all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
@@ -293,20 +327,6 @@ impl<'a> Window<'a> {
             _ => Attribution::unattributed(),
         }
     }
-}
-
-/// Whether `logs` reach back to `start` without a gap at their far end.
-fn covers(logs: &[Activity], start: Option<DateTime<Utc>>) -> bool {
-    // The oldest log's start bounds what was listed; an incomplete log leaves a gap.
-    let Some(oldest) = logs.iter().min_by_key(|l| l.since) else {
-        return false;
-    };
-    logs.iter().all(|l| l.complete)
-        && match (oldest.since, start) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(s), Some(start)) => s <= start,
-        }
 }
 
 fn of_events(events: &[&IssueEvent]) -> Attribution {

@@ -245,12 +245,10 @@ async fn activity(
     live: Option<&LiveSource>,
 ) -> Result<Vec<crate::attribution::Activity>, Error> {
     match (from, to, live) {
-        (Some(stored), None, Some(live)) | (None, Some(stored), Some(live)) => Ok(live
-            .tracker
-            .activity(Some(stored.created_at))
-            .await?
-            .into_iter()
-            .collect()),
+        (Some(stored), None, Some(live)) | (None, Some(stored), Some(live)) => {
+            let from = archive.load_manifest(&stored.entry).await?.activity_from();
+            Ok(live.tracker.activity(from).await?.into_iter().collect())
+        }
         (Some(a), Some(b), _) => {
             let (older, newer) = if a.created_at <= b.created_at {
                 (a, b)

@@ -180,8 +180,9 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dict_hash: Option<ObjectHash>,
     /// Who changed what since the parent snapshot (see [`crate::attribution`]): the issue
-    /// events, stored as a blob beside the entry table. Absent for trackers without an
-    /// activity log, for snapshots without a parent, and in manifests written before it.
+    /// events, stored as a blob beside the entry table (for a first snapshot, none: only
+    /// the newest event's id). Absent for trackers without an activity log, and in
+    /// manifests written before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activity: Option<ActivityRef>,
     /// Sorted by kind, then numerically by id where ids are numbers.
@@ -461,6 +462,19 @@ pub struct ActivityRef {
     pub blob: BlobId,
     pub hash: ObjectHash,
     pub events: u64,
+    /// The newest event id the tracker had: where the next snapshot's window starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest: Option<u64>,
+}
+
+impl Manifest {
+    /// Where the activity after this snapshot starts (see [`crate::attribution`]).
+    pub fn activity_from(&self) -> crate::attribution::ActivityFrom {
+        crate::attribution::ActivityFrom::after(
+            self.activity.as_ref().map(|a| a.newest),
+            self.created_at,
+        )
+    }
 }
 
 /// Record counts per kind (the `counts` object of the CLI's JSON output). Issues and

@@ -224,12 +224,12 @@ pub trait Tracker: Send + Sync + Debug {
         None
     }
 
-    /// Who changed what after `since` (see [`crate::attribution`]): GitHub's issue events, one
+    /// Who changed what after `from` (see [`crate::attribution`]): GitHub's issue events, one
     /// paged listing. `None` for trackers that keep no such log (Jira's changelog is per
     /// issue), without a request.
     async fn activity(
         &self,
-        _since: Option<chrono::DateTime<chrono::Utc>>,
+        _from: crate::attribution::ActivityFrom,
     ) -> Result<Option<crate::attribution::Activity>, TrackerError> {
         Ok(None)
     }

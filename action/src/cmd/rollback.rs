@@ -119,7 +119,8 @@ pub async fn rollback_to(
         recreate_deleted: flags.recreate_deleted,
     };
     let options = RollbackOptions::validate_with(&request, &jira, &entry, &target)
-        .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?;
+        .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?
+        .with_activity_of(&manifest);
     let given: Option<PlanFingerprint> = flags
         .plan
         .as_deref()

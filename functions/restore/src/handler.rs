@@ -195,12 +195,11 @@ async fn restore(deps: &Restore, req: &ApiRequest, id: &str) -> Result<ApiRespon
             format!("snapshot {id} is {}, not completed", entry.status),
         ));
     }
-    let target = deps
-        .archive
-        .load_records(&deps.archive.load_manifest(&entry).await?, true)
-        .await?;
+    let manifest = deps.archive.load_manifest(&entry).await?;
+    let target = deps.archive.load_records(&manifest, true).await?;
     let options = RollbackOptions::validate_with(&request, &jira, &entry, &target)
-        .map_err(|e| ApiError::bad_request(e.field, e.message))?;
+        .map_err(|e| ApiError::bad_request(e.field, e.message))?
+        .with_activity_of(&manifest);
     let tracker = deps.trackers.tracker(&entry.scope)?;
     let rollback = Rollback {
         target: &entry,

@@ -43,18 +43,16 @@ impl Narrow<'_> {
             && self.opts.since().is_none_or(|s| at >= s)
     }
 
-    /// The events on `issue` named `names` (and about `subject`, when given) after the
-    /// snapshot.
+    /// The events on `issue` named `names` (and about `subject`, when given) since the
+    /// snapshot (the log was listed from the snapshot's newest event on).
     fn events<'e>(
         &'e self,
         issue: u64,
         names: &'e [&str],
         subject: Option<&'e str>,
     ) -> impl Iterator<Item = &'e IssueEvent> + 'e {
-        let after = self.opts.snapshot_time();
         self.log.events.iter().filter(move |e| {
             e.issue == issue
-                && e.created_at > after
                 && names.contains(&e.event.as_str())
                 && subject.is_none_or(|s| {
                     e.subject

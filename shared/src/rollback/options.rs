@@ -202,6 +202,10 @@ pub struct RollbackOptions {
     /// Only changes made at or after this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) since: Option<DateTime<Utc>>,
+    /// Narrowed plans: the target snapshot's newest event id, where the activity since it
+    /// starts (absent: it kept none, and its time is used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) events_after: Option<u64>,
 }
 
 impl RollbackOptions {
@@ -291,7 +295,26 @@ impl RollbackOptions {
             recreate_deleted: request_jira.recreate_deleted,
             by,
             since,
+            events_after: None,
         })
+    }
+
+    /// For a narrowed plan (`--by`, `--since`), notes where the target snapshot's activity
+    /// log ends, so the activity since it is listed from there (every shell calls this with
+    /// the target's manifest; other plans are left as they were).
+    pub fn with_activity_of(mut self, target: &crate::manifest::Manifest) -> Self {
+        if self.narrowed() {
+            self.events_after = target.activity.as_ref().map(|a| a.newest.unwrap_or(0));
+        }
+        self
+    }
+
+    /// Where the activity since the target snapshot starts.
+    pub fn activity_from(&self) -> crate::attribution::ActivityFrom {
+        match self.events_after {
+            Some(id) => crate::attribution::ActivityFrom::AfterId(id),
+            None => crate::attribution::ActivityFrom::AfterTime(self.snapshot_time),
+        }
     }
 
     /// Every field of every issue, nothing new touched (planner tests).
@@ -308,6 +331,7 @@ impl RollbackOptions {
             recreate_deleted: false,
             by: BTreeSet::new(),
             since: None,
+            events_after: None,
         }
     }
 

@@ -351,7 +351,7 @@ impl Rollback<'_> {
         let activity = match self.options.narrowed() {
             true => Some(
                 tracker
-                    .activity(Some(self.options.snapshot_time()))
+                    .activity(self.options.activity_from())
                     .await?
                     .ok_or_else(|| {
                         Error::Internal(format!(

@@ -3,12 +3,13 @@
 //! blob that the manifest names with its hash, and read back for diffs between snapshots.
 //!
 //! The log is not a record: full and incremental snapshots hold the same records whatever
-//! it says, and a snapshot without a parent keeps none (there is no window to explain).
+//! it says. A snapshot without a parent has no window to explain; it keeps only the newest
+//! event's id, where the next snapshot's window starts.
 
 use bytes::Bytes;
 
 use super::Archive;
-use crate::attribution::{Activity, ACTIVITY_FORMAT};
+use crate::attribution::{Activity, ActivityFrom, ACTIVITY_FORMAT};
 use crate::blob;
 use crate::catalog::SnapshotEntry;
 use crate::error::Result;
@@ -21,17 +22,15 @@ use crate::tracker::Tracker;
 const MAX_CHAIN: usize = 1_000;
 
 impl Archive {
-    /// Lists the tracker's activity since `parent` was taken and stores it; `None` without a
-    /// parent, or for a tracker that keeps no log.
+    /// Lists the tracker's activity since `parent` and stores it (without a parent, only
+    /// where the next window starts); `None` for a tracker that keeps no log.
     pub(super) async fn capture_activity(
         &self,
         tracker: &dyn Tracker,
         parent: Option<&Manifest>,
     ) -> Result<Option<ActivityRef>> {
-        let Some(parent) = parent else {
-            return Ok(None);
-        };
-        let Some(log) = tracker.activity(Some(parent.created_at)).await? else {
+        let from = parent.map_or(ActivityFrom::Newest, Manifest::activity_from);
+        let Some(log) = tracker.activity(from).await? else {
             return Ok(None);
         };
         let encoded = blob::encode("activity log", &log)?;
@@ -46,6 +45,7 @@ impl Archive {
             blob: encoded.id,
             hash,
             events: log.events.len() as u64,
+            newest: log.newest_id,
         }))
     }
 

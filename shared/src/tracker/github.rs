@@ -463,9 +463,9 @@ impl Tracker for GitHubTracker {
 
     async fn activity(
         &self,
-        since: Option<DateTime<Utc>>,
+        from: crate::attribution::ActivityFrom,
     ) -> Result<Option<crate::attribution::Activity>, TrackerError> {
-        self.issue_events(since).await.map(Some)
+        self.issue_events(from).await.map(Some)
     }
 
     fn embedding(&self) -> Option<&dyn Embedding> {

@@ -43,7 +43,9 @@ fn scenario() -> (RecordSet, RecordSet, Activity) {
     let live = b.build();
     let log = Activity {
         format: ACTIVITY_FORMAT,
-        since: Some(at(5)),
+        since: None,
+        after_id: Some(2),
+        newest_id: Some(7),
         until: at(9),
         complete: true,
         events: vec![

@@ -1,23 +1,26 @@
-//! The repository's issue events since a time: who changed what (see
+//! The repository's issue events since a snapshot: who changed what (see
 //! [`crate::attribution`]). One listing, `GET /repos/{o}/{r}/issues/events`, newest first,
-//! 100 events a page, read until an event older than the window's start: a quiet day costs one
-//! request, a bot's 1,000 writes ten.
+//! 100 events a page, read until the snapshot's newest event: a quiet day costs one request,
+//! a bot's 1,000 writes eleven. A first snapshot asks for the newest event alone
+//! (`per_page=1`), to know where the next window starts.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::{page_items, GitHubTracker, PER_PAGE};
-use crate::attribution::{Activity, IssueEvent, ACTIVITY_FORMAT};
+use crate::attribution::{Activity, ActivityFrom, IssueEvent, ACTIVITY_FORMAT};
 use crate::tracker::TrackerError;
 
 impl GitHubTracker {
-    /// The issue events after `since` (all of them the listing serves, without it).
-    pub async fn issue_events(
-        &self,
-        since: Option<DateTime<Utc>>,
-    ) -> Result<Activity, TrackerError> {
+    /// The issue events after `from`, newest first.
+    pub async fn issue_events(&self, from: ActivityFrom) -> Result<Activity, TrackerError> {
         let until = Utc::now();
-        let mut next = Some(self.repo_path(&format!("/issues/events?per_page={PER_PAGE}")));
+        let per_page = match from {
+            ActivityFrom::Newest => 1,
+            _ => PER_PAGE,
+        };
+        let mut next = Some(self.repo_path(&format!("/issues/events?per_page={per_page}")));
         let mut events = Vec::new();
+        let mut newest_id = None;
         let mut reached = false;
         let mut cut = false;
         while let Some(target) = next.take() {
@@ -35,7 +38,13 @@ impl GitHubTracker {
                 let Some(event) = IssueEvent::from_github(&raw) else {
                     continue;
                 };
-                if since.is_some_and(|s| event.created_at <= s) {
+                newest_id = newest_id.max(Some(event.id));
+                let older = match from {
+                    ActivityFrom::Newest => true,
+                    ActivityFrom::AfterId(id) => event.id <= id,
+                    ActivityFrom::AfterTime(t) => event.created_at <= t,
+                };
+                if older {
                     reached = true;
                     break;
                 }
@@ -45,11 +54,21 @@ impl GitHubTracker {
                 next = reply.next_link();
             }
         }
-        // A listing that ends on its own holds every event the repository has.
+        let after_id = match from {
+            ActivityFrom::AfterId(id) => Some(id),
+            _ => None,
+        };
         Ok(Activity {
             format: ACTIVITY_FORMAT,
-            since,
+            since: match from {
+                ActivityFrom::AfterTime(t) => Some(t),
+                _ => None,
+            },
+            after_id,
+            // A quiet window: the newest event is still the one the window started after.
+            newest_id: newest_id.or(after_id.filter(|id| *id > 0)),
             until,
+            // A listing that ends on its own holds every event the repository has.
             complete: reached || !cut,
             events,
         })
