@@ -76,7 +76,7 @@ fn events() -> Vec<IssueEvent> {
     ]
 }
 
-fn find<'a>(d: &'a Diff, issue: u64, field: Field) -> &'a Change {
+fn find(d: &Diff, issue: u64, field: Field) -> &Change {
     d.changes
         .iter()
         .find(|c| c.issue == Some(issue) && c.field == field && c.kind == ChangeKind::Issue)
