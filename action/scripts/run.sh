@@ -162,6 +162,13 @@ case "$command" in
   rollback)
     args=(--github-output rollback "$scope")
     if [[ -n "${INPUT_TO:-}" ]]; then args+=(--to "$INPUT_TO"); fi
+    # by: logins separated by commas or spaces; the CLI checks each (the library's rule).
+    # (read, not word splitting: a login like renovate[bot] is also a glob pattern).
+    IFS=', ' read -ra actors <<<"${INPUT_BY:-}"
+    for actor in "${actors[@]}"; do
+      if [[ -n "$actor" ]]; then args+=(--by "$actor"); fi
+    done
+    if [[ -n "${INPUT_SINCE:-}" ]]; then args+=(--since "$INPUT_SINCE"); fi
     if [[ "${INPUT_EXECUTE:-false}" == true ]]; then args+=(--execute --yes); fi
     bt_run "${args[@]}" || bt_failed "$?" "rollback"
     cat "$out"

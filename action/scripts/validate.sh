@@ -2,7 +2,8 @@
 # Checks the Action's inputs before anything is downloaded or built. Every failure is an
 # `::error title=…::` annotation that names the input, plus a line in the job summary.
 #
-# Reads: INPUT_COMMAND, INPUT_SCOPE, INPUT_TO, INPUT_EXECUTE, INPUT_COMMENT, INPUT_BINARY.
+# Reads: INPUT_COMMAND, INPUT_SCOPE, INPUT_TO, INPUT_EXECUTE, INPUT_BY, INPUT_SINCE, INPUT_COMMENT,
+# INPUT_BINARY.
 set -euo pipefail
 
 # shellcheck source=action/scripts/lib.sh
@@ -46,6 +47,10 @@ if [[ "${INPUT_EXECUTE:-false}" == true ]]; then
   elif [[ -z "${INPUT_TO:-}" ]]; then
     bad to "execute: true needs the snapshot to roll back to: set to: (a snapshot id or name)"
   fi
+fi
+
+if [[ (-n "${INPUT_BY:-}" || -n "${INPUT_SINCE:-}") && "$command" != rollback ]]; then
+  bad by "by: and since: only apply to command: rollback"
 fi
 
 if [[ "${INPUT_COMMENT:-false}" == true && "$command" != diff ]]; then

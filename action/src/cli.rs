@@ -340,6 +340,14 @@ pub struct RollbackFlags {
     /// longer that one; for scripts that preview in one step and execute in another.
     #[arg(long, value_name = "FINGERPRINT", requires = "execute")]
     pub plan: Option<String>,
+    /// Only undo what these actors changed since the snapshot (GitHub logins; repeatable),
+    /// as the repository's issue events record it; everyone else's later work stays. The
+    /// preview names changes no event attributes (body and comment edits, definitions).
+    #[arg(long, value_name = "ACTOR")]
+    pub by: Vec<String>,
+    /// Only undo changes made at or after this time (RFC 3339, or a day: 2026-11-30).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
     /// Also close issues created after the snapshot.
     #[arg(long)]
     pub close_new_issues: bool,

@@ -217,7 +217,14 @@ pub async fn compare(
         None => Side::live(scope).with_reference("live"),
     };
     let schema = diff::Schema::of(scope.tracker());
-    let diff = diff::diff(schema, &from_set, &to_set, options).with_sides(side(&from), side(&to));
+    let mut diff =
+        diff::diff(schema, &from_set, &to_set, options).with_sides(side(&from), side(&to));
+    if !diff.is_empty() {
+        let logs = activity(archive, from.as_ref(), to.as_ref(), live).await?;
+        if !logs.is_empty() {
+            crate::attribution::attribute(&mut diff, &logs, &to_set);
+        }
+    }
     let facts = crate::report::Facts::collect(schema, &diff, &from_set, &to_set);
     Ok(Comparison {
         diff,
@@ -225,6 +232,33 @@ pub async fn compare(
         to,
         facts,
     })
+}
+
+/// The activity logs that say who made the changes between the two sides: against the live
+/// tracker, its log since the stored side was taken (one listing); between two snapshots, the
+/// logs stored with the newer one and its ancestors back to the older one. Empty when the
+/// tracker keeps none.
+async fn activity(
+    archive: &Archive,
+    from: Option<&Resolved>,
+    to: Option<&Resolved>,
+    live: Option<&LiveSource>,
+) -> Result<Vec<crate::attribution::Activity>, Error> {
+    match (from, to, live) {
+        (Some(stored), None, Some(live)) | (None, Some(stored), Some(live)) => {
+            let from = archive.load_manifest(&stored.entry).await?.activity_from();
+            Ok(live.tracker.activity(from).await?.into_iter().collect())
+        }
+        (Some(a), Some(b), _) => {
+            let (older, newer) = if a.created_at <= b.created_at {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            archive.activity_between(&older.entry, &newer.entry).await
+        }
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// A stored side's snapshot (completed), or `None` for live.

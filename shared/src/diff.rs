@@ -500,6 +500,10 @@ pub struct Change {
     /// `true` when the issue this change belongs to is a pull request.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pull_request: bool,
+    /// Who made the change and when, where the tracker records it (see
+    /// [`crate::attribution`]); absent when no activity log was available to ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<crate::attribution::Attribution>,
 }
 
 /// An issue with at least one change, in issue-number order: what renderers use as a header.

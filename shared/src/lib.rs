@@ -23,6 +23,8 @@
 //! - [`lease`]: the store-wide exclusion between captures (shared) and garbage collection
 //!   (exclusive), with leases that expire when their holder dies.
 //! - [`diff`]: field-level differences between two record sets, and their renderers.
+//! - [`attribution`]: who changed what — the issue events kept with a snapshot, and the
+//!   actors and times attached to diff changes and to `rollback --by`.
 //! - [`compare`]: the two sides of a diff (`--from`, `--to`) resolved, loaded and diffed:
 //!   the one path the CLI, the Action and the diff function share.
 //! - [`report`]: the self-contained HTML page (timeline, diff, read-only plan) of `backtrack
@@ -47,6 +49,7 @@
 //! then writes the manifest, then marks the catalog entry `completed`. Readers resolve a
 //! snapshot through the catalog and only ever see completed ones.
 
+pub mod attribution;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod blob;

@@ -179,6 +179,12 @@ pub struct Manifest {
     /// what proves the dictionary intact. Absent in manifests written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dict_hash: Option<ObjectHash>,
+    /// Who changed what since the parent snapshot (see [`crate::attribution`]): the issue
+    /// events, stored as a blob beside the entry table (for a first snapshot, none: only
+    /// the newest event's id). Absent for trackers without an activity log, and in
+    /// manifests written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<ActivityRef>,
     /// Sorted by kind, then numerically by id where ids are numbers.
     pub entries: Vec<ManifestEntry>,
     /// The stored entry tables this manifest was assembled from, newest first (a delta
@@ -273,6 +279,7 @@ impl Manifest {
             entries_blob: table.clone(),
             entries_hash: Some(table_hash.clone()),
             entries_count: self.entries.len() as u64,
+            activity: self.activity.clone(),
         };
         let bytes = blob::canonical_json(&header).map_err(|source| BlobError::Encode {
             what: "manifest",
@@ -390,6 +397,7 @@ impl Manifest {
             cursor: header.cursor,
             dict: header.dict,
             dict_hash: header.dict_hash,
+            activity: header.activity,
             entries,
             tables: Vec::new(),
             table_hashes: Vec::new(),
@@ -443,6 +451,30 @@ pub struct StoredManifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entries_hash: Option<ObjectHash>,
     pub entries_count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<ActivityRef>,
+}
+
+/// A snapshot's activity log as stored: a content-addressed blob and its hash as stored
+/// (checked on every read), with the count of events for listings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityRef {
+    pub blob: BlobId,
+    pub hash: ObjectHash,
+    pub events: u64,
+    /// The newest event id the tracker had: where the next snapshot's window starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest: Option<u64>,
+}
+
+impl Manifest {
+    /// Where the activity after this snapshot starts (see [`crate::attribution`]).
+    pub fn activity_from(&self) -> crate::attribution::ActivityFrom {
+        crate::attribution::ActivityFrom::after(
+            self.activity.as_ref().map(|a| a.newest),
+            self.created_at,
+        )
+    }
 }
 
 /// Record counts per kind (the `counts` object of the CLI's JSON output). Issues and
@@ -510,6 +542,7 @@ mod tests {
             cursor: Cursor::default(),
             dict: None,
             dict_hash: None,
+            activity: None,
             tables: Vec::new(),
             table_hashes: Vec::new(),
             entries: vec![

@@ -297,6 +297,7 @@ async fn unreferenced_blobs(
         let manifest = archive.read_manifest(&object.key, expected).await?;
         referenced.extend(manifest.tables.iter().map(|t| t.key()));
         referenced.extend(manifest.entries.iter().map(|e| e.blob.key()));
+        referenced.extend(manifest.activity.iter().map(|a| a.blob.key()));
     }
     // A grace too long for a date protects every blob (never a shorter default).
     let cutoff = chrono::Duration::from_std(grace)

@@ -266,6 +266,7 @@ mod tests {
                 cursor: Default::default(),
                 dict: None,
                 dict_hash: None,
+                activity: None,
                 tables: Vec::new(),
                 table_hashes: Vec::new(),
                 entries: Vec::new(),

@@ -555,6 +555,7 @@ mod tests {
             issue_keys: Vec::new(),
             hunks: Vec::new(),
             pull_request: false,
+            attribution: None,
         };
         Diff {
             schema_version: crate::diff::SCHEMA_VERSION,

@@ -17,6 +17,7 @@ mod identity;
 pub mod into;
 mod jira;
 pub mod job;
+mod narrow;
 pub mod options;
 pub mod plan;
 mod run;
@@ -62,6 +63,11 @@ pub struct RollbackPlan {
     /// What a preview says besides writes and losses (see [`Planned::notes`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Under `--by`/`--since`: changes the plan leaves alone because it cannot attribute
+    /// them to those actors alone, each named with why. (Absent when empty, so other plans'
+    /// fingerprints stand.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_alone: Vec<Irrecoverable>,
 }
 
 impl RollbackPlan {
@@ -467,6 +473,28 @@ impl fmt::Display for RollbackPlan {
             writeln!(f, "\n  {heading} ({}):", self.irrecoverable.len())?;
             for i in &self.irrecoverable {
                 writeln!(f, "    ✗ {} — {}", visible(&i.what), visible(&i.reason))?;
+            }
+        }
+        if !self.left_alone.is_empty() {
+            let who = self
+                .options
+                .by()
+                .iter()
+                .map(|a| format!("@{a}"))
+                .collect::<Vec<_>>();
+            let scope = match (who.is_empty(), self.options.since()) {
+                (false, Some(t)) => format!("by {} since {t}", who.join(", ")),
+                (false, None) => format!("by {}", who.join(", ")),
+                (true, Some(t)) => format!("since {t}"),
+                (true, None) => String::new(),
+            };
+            writeln!(
+                f,
+                "\n  Left alone: not attributable to changes {scope} ({}):",
+                self.left_alone.len()
+            )?;
+            for i in &self.left_alone {
+                writeln!(f, "    ? {} — {}", visible(&i.what), visible(&i.reason))?;
             }
         }
         Ok(())

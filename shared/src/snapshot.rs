@@ -13,6 +13,7 @@
 //! - [`Archive::entries`] lists entries as they stand (an abandoned capture is `failed`);
 //!   [`Archive::delete_snapshot`] removes data before the index.
 
+mod activity;
 mod archive;
 mod capture;
 pub mod job;

@@ -253,6 +253,16 @@ pub trait Tracker: Send + Sync + Debug {
         None
     }
 
+    /// Who changed what after `from` (see [`crate::attribution`]): GitHub's issue events, one
+    /// paged listing. `None` for trackers that keep no such log (Jira's changelog is per
+    /// issue), without a request.
+    async fn activity(
+        &self,
+        _from: crate::attribution::ActivityFrom,
+    ) -> Result<Option<crate::attribution::Activity>, TrackerError> {
+        Ok(None)
+    }
+
     /// What planning a rollback must read besides the records (Jira: the fields this user
     /// may edit on each changed issue, and the workflows its status changes walk). Trackers
     /// whose records say everything answer with nothing, without a request.

@@ -211,7 +211,16 @@ fn portable_export_import_round_trip_duplicates_and_refusals_through_the_cli() {
     ] {
         let a = alice.run(&args).ok().json();
         let b = bob.run(&args).ok().json();
-        assert_eq!(a["changes"], b["changes"], "{args:?}");
+        // The file carries records, not who-changed-what logs: an imported store's diffs
+        // between snapshots are unattributed, and against live it lists the events by time.
+        let unattributed = |d: &Value| -> Vec<Value> {
+            let mut changes = d["changes"].as_array().unwrap().clone();
+            for c in &mut changes {
+                c.as_object_mut().unwrap().remove("attribution");
+            }
+            changes
+        };
+        assert_eq!(unattributed(&a), unattributed(&b), "{args:?}");
         if args[4] == "nightly-2" {
             assert!(!b["changes"].as_array().unwrap().is_empty(), "{b}");
         }

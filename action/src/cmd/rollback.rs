@@ -126,6 +126,8 @@ async fn rollback_to_scope(
         fields: flags.fields.clone(),
         close_new_issues: flags.close_new_issues,
         delete_new_comments: flags.delete_new_comments,
+        by: flags.by.clone(),
+        since: flags.since.clone(),
     };
     let jira = JiraRequest {
         delete_new_subtasks: flags.delete_new_subtasks,
@@ -136,7 +138,8 @@ async fn rollback_to_scope(
         Some(into) => RollbackOptions::validate_into(&request, &jira, &entry, into),
         None => RollbackOptions::validate_with(&request, &jira, &entry, &target),
     }
-    .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?;
+    .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?
+    .with_activity_of(&manifest);
     let given: Option<PlanFingerprint> = flags
         .plan
         .as_deref()

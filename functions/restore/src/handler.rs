@@ -98,6 +98,8 @@ const RESTORE_FIELDS: &[&str] = &[
     "delete_new_issues",
     "recreate_deleted",
     "into",
+    "by",
+    "since",
 ];
 
 fn flag(body: &Map<String, Value>, name: &str) -> Result<bool, ApiError> {
@@ -132,6 +134,17 @@ fn request(body: &Map<String, Value>) -> Result<RollbackRequest, ApiError> {
         fields: list(body, "fields", "field names")?,
         close_new_issues: flag(body, "close_new_issues")?,
         delete_new_comments: flag(body, "delete_new_comments")?,
+        by: list(body, "by", "GitHub logins")?,
+        since: match body.get("since") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "since",
+                    "must be a time, e.g. \"2026-11-30T09:00:00Z\"",
+                ))
+            }
+        },
     })
 }
 
@@ -204,15 +217,14 @@ async fn restore(deps: &Restore, req: &ApiRequest, id: &str) -> Result<ApiRespon
             format!("snapshot {id} is {}, not completed", entry.status),
         ));
     }
-    let target = deps
-        .archive
-        .load_records(&deps.archive.load_manifest(&entry).await?, true)
-        .await?;
+    let manifest = deps.archive.load_manifest(&entry).await?;
+    let target = deps.archive.load_records(&manifest, true).await?;
     let options = match &into {
         Some(into) => RollbackOptions::validate_into(&request, &jira, &entry, into),
         None => RollbackOptions::validate_with(&request, &jira, &entry, &target),
     }
-    .map_err(|e| ApiError::bad_request(e.field, e.message))?;
+    .map_err(|e| ApiError::bad_request(e.field, e.message))?
+    .with_activity_of(&manifest);
     // A restore into another scope reads and writes the destination.
     let tracker = deps
         .trackers

@@ -317,6 +317,7 @@ fn def_change(
         issue_keys: Vec::new(),
         hunks: Vec::new(),
         pull_request: false,
+        attribution: None,
     }
 }
 
@@ -432,6 +433,7 @@ fn item_change(head: &ItemHead<'_>, field: Field, op: Op, before: Value, after: 
         issue_keys: Vec::new(),
         hunks: Vec::new(),
         pull_request: head.pull_request,
+        attribution: None,
     }
 }
 
@@ -502,6 +504,7 @@ fn compare_comments(
         issue_keys: Vec::new(),
         hunks: Vec::new(),
         pull_request: pr,
+        attribution: None,
     };
     for (id, ra) in from.iter_kind(comments.record) {
         let Some(item) = (comments.item)(ra) else {

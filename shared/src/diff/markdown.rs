@@ -683,6 +683,8 @@ fn issue(entry: &IssueEntry, changes: &[Change], schema: &Schema, opts: &Markdow
         };
         let run = &changes[i..i + len];
         i += len;
+        let sections = s.sections.len();
+        let by = super::text::run_attribution(run);
         match (c.kind, c.field) {
             (ChangeKind::Comment, _) => comment(&mut s, c, opts),
             (_, Field::Record) => {
@@ -778,6 +780,12 @@ fn issue(entry: &IssueEntry, changes: &[Change], schema: &Schema, opts: &Markdow
                     })
                     .collect();
                 fenced(&mut s, title, &lines);
+            }
+        }
+        // The attribution goes on the run's heading; `escape` keeps `@login` from pinging.
+        if let Some(by) = by {
+            if let Some(first) = s.sections.get_mut(sections) {
+                let _ = write!(first.title, " — _{}_", escape(&by));
             }
         }
     }

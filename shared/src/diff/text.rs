@@ -55,6 +55,7 @@ pub fn render_text(diff: &Diff, opts: &TextOptions) -> String {
         out: String::new(),
         opts,
         schema: Schema::for_diff(diff),
+        by: None,
     };
     w.header(diff);
     if diff.is_empty() {
@@ -170,6 +171,8 @@ struct Writer<'a> {
     out: String,
     opts: &'a TextOptions,
     schema: &'static Schema,
+    /// Who made the changes of the box being written, shown as its last line.
+    by: Option<String>,
 }
 
 impl Writer<'_> {
@@ -225,6 +228,9 @@ impl Writer<'_> {
     }
 
     fn box_close(&mut self) {
+        if let Some(by) = self.by.take() {
+            self.note(&by);
+        }
         self.out.push('└');
         self.out
             .push_str(&"─".repeat(self.opts.width.saturating_sub(1)));
@@ -384,6 +390,7 @@ impl Writer<'_> {
                 .max(1);
             let run = &changes[i..i + len];
             i += len;
+            self.by = run_attribution(run);
             match (c.kind, c.field) {
                 (ChangeKind::Comment, _) => self.comment(c),
                 (_, Field::Record) => self.issue_record(c),
@@ -576,6 +583,19 @@ impl Writer<'_> {
 }
 
 /// The group a change's lines are shown in: status holds state and state_reason.
+/// "by @bot at …" for a run of changes (each distinct attribution once); `None` when the diff
+/// was not attributed.
+pub(crate) fn run_attribution(run: &[Change]) -> Option<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for a in run.iter().filter_map(|c| c.attribution.as_ref()) {
+        let d = a.describe();
+        if !seen.contains(&d) {
+            seen.push(d);
+        }
+    }
+    (!seen.is_empty()).then(|| seen.join("; "))
+}
+
 fn box_of(c: &Change) -> &'static str {
     match c.field {
         Field::State | Field::StateReason => "status",

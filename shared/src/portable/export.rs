@@ -108,6 +108,9 @@ pub async fn export<W: Write>(
                 // How the source store compressed its blobs is not the file's business.
                 m.dict = None;
                 m.dict_hash = None;
+                // The portable format carries records only; who-changed-what logs stay in
+                // the source store (an imported snapshot's diffs are unattributed).
+                m.activity = None;
                 Some(m)
             }
             _ => None,

@@ -330,6 +330,9 @@ async fn commit(
         // Imported blobs are compressed without a dictionary.
         manifest.dict = None;
         manifest.dict_hash = None;
+        // Who-changed-what logs stay in the store that captured them (neither the portable
+        // file nor a copy carries them): the copy's diffs are unattributed.
+        manifest.activity = None;
         manifest.sort_entries();
         let sealed = dest.write_manifest(&manifest).await?;
         entry.manifest_hash = Some(sealed.hash);

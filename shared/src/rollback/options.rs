@@ -145,6 +145,10 @@ pub struct RollbackRequest {
     pub close_new_issues: bool,
     /// Delete comments created after the snapshot.
     pub delete_new_comments: bool,
+    /// Only changes made by these actors (logins as typed, `@` optional); empty for anyone's.
+    pub by: Vec<String>,
+    /// Only changes made at or after this time (RFC 3339, or a `YYYY-MM-DD` day in UTC).
+    pub since: Option<String>,
 }
 
 /// Jira's own rollback flags, as a shell received them (beside a [`RollbackRequest`]; see
@@ -195,6 +199,17 @@ pub struct RollbackOptions {
     /// when in place, so in-place plans keep their fingerprints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) into: Option<crate::scope::Scope>,
+    /// Only changes these actors made (lower-case logins); empty for anyone's. (Absent when
+    /// empty, like `since`, so plans made without them keep their fingerprints.)
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub(crate) by: BTreeSet<String>,
+    /// Only changes made at or after this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) since: Option<DateTime<Utc>>,
+    /// Narrowed plans: the target snapshot's newest event id, where the activity since it
+    /// starts (absent: it kept none, and its time is used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) events_after: Option<u64>,
 }
 
 impl RollbackOptions {
@@ -268,6 +283,7 @@ impl RollbackOptions {
                 ),
             });
         }
+        let (by, since) = parse_attribution(request, target_entry)?;
         Ok(RollbackOptions {
             only: if jira {
                 parse_only_keys(&request.only, target_entry, target)?
@@ -282,6 +298,9 @@ impl RollbackOptions {
             delete_new_issues: request_jira.delete_new_issues,
             recreate_deleted: request_jira.recreate_deleted,
             into: None,
+            by,
+            since,
+            events_after: None,
         })
     }
 
@@ -304,6 +323,8 @@ impl RollbackOptions {
             (jira_request.delete_new_subtasks, "delete_new_subtasks"),
             (jira_request.delete_new_issues, "delete_new_issues"),
             (jira_request.recreate_deleted, "recreate_deleted"),
+            (!request.by.is_empty(), "by"),
+            (request.since.is_some(), "since"),
         ];
         if let Some((_, name)) = asked.iter().find(|(set, _)| *set) {
             return Err(OptionError {
@@ -323,12 +344,33 @@ impl RollbackOptions {
             delete_new_issues: false,
             recreate_deleted: false,
             into: Some(into.clone()),
+            by: BTreeSet::new(),
+            since: None,
+            events_after: None,
         })
     }
 
     /// The scope a restore into another scope writes to; `None` for a rollback in place.
     pub fn destination(&self) -> Option<&crate::scope::Scope> {
         self.into.as_ref()
+    }
+
+    /// For a narrowed plan (`--by`, `--since`), notes where the target snapshot's activity
+    /// log ends, so the activity since it is listed from there (every shell calls this with
+    /// the target's manifest; other plans are left as they were).
+    pub fn with_activity_of(mut self, target: &crate::manifest::Manifest) -> Self {
+        if self.narrowed() {
+            self.events_after = target.activity.as_ref().map(|a| a.newest.unwrap_or(0));
+        }
+        self
+    }
+
+    /// Where the activity since the target snapshot starts.
+    pub fn activity_from(&self) -> crate::attribution::ActivityFrom {
+        match self.events_after {
+            Some(id) => crate::attribution::ActivityFrom::AfterId(id),
+            None => crate::attribution::ActivityFrom::AfterTime(self.snapshot_time),
+        }
     }
 
     /// Every field of every issue, nothing new touched (planner tests).
@@ -344,7 +386,34 @@ impl RollbackOptions {
             delete_new_issues: false,
             recreate_deleted: false,
             into: None,
+            by: BTreeSet::new(),
+            since: None,
+            events_after: None,
         }
+    }
+
+    /// Narrowed to some actors' changes, or to a window (`--by`, `--since`).
+    #[cfg(test)]
+    pub(crate) fn narrowed_to(mut self, by: &[&str], since: Option<DateTime<Utc>>) -> Self {
+        self.by = by.iter().map(|a| a.to_ascii_lowercase()).collect();
+        self.since = since;
+        self
+    }
+
+    /// The actors whose changes are restored (lower-case logins); empty for anyone's.
+    pub fn by(&self) -> &BTreeSet<String> {
+        &self.by
+    }
+
+    /// Only changes made at or after this time are restored.
+    pub fn since(&self) -> Option<DateTime<Utc>> {
+        self.since
+    }
+
+    /// Whether the plan is narrowed to who made a change and when (`--by`, `--since`):
+    /// planning then needs the tracker's activity log.
+    pub fn narrowed(&self) -> bool {
+        !self.by.is_empty() || self.since.is_some()
     }
 
     pub fn delete_new_subtasks(&self) -> bool {
@@ -494,6 +563,74 @@ fn parse_only_keys(
         )));
     }
     Ok(Some(out))
+}
+
+/// `--by` logins (`@` optional, compared case-insensitively as GitHub does) and `--since`
+/// (RFC 3339, or a day in UTC). Both need an activity log, which only GitHub keeps.
+fn parse_attribution(
+    request: &RollbackRequest,
+    entry: &SnapshotEntry,
+) -> Result<(BTreeSet<String>, Option<DateTime<Utc>>), OptionError> {
+    let mut by = BTreeSet::new();
+    for actor in &request.by {
+        let login = actor.trim().trim_start_matches('@');
+        let valid = !login.is_empty()
+            && login.len() <= 64
+            && login
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '[' | ']'));
+        if !valid {
+            return Err(OptionError {
+                field: "by",
+                message: format!(
+                    "{} is not a GitHub login (expected e.g. octocat or dependabot[bot])",
+                    crate::sanitize::quote(actor)
+                ),
+            });
+        }
+        by.insert(login.to_ascii_lowercase());
+    }
+    let since = match request.since.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(parse_time(text).ok_or_else(|| OptionError {
+            field: "since",
+            message: format!(
+                "{} is not a time (expected RFC 3339, e.g. 2026-11-30T09:00:00Z, or a day, e.g. 2026-11-30)",
+                crate::sanitize::quote(text)
+            ),
+        })?),
+    };
+    if let Some(t) = since {
+        if t > Utc::now() {
+            return Err(OptionError {
+                field: "since",
+                message: format!("{t} is in the future: no change was made after it yet"),
+            });
+        }
+    }
+    if (!by.is_empty() || since.is_some())
+        && entry.scope.tracker() == crate::scope::TrackerKind::Jira
+    {
+        let field = if by.is_empty() { "since" } else { "by" };
+        return Err(OptionError {
+            field,
+            message: format!(
+                "needs the tracker's record of who changed what, which backtrack reads on GitHub only ({} is a Jira scope)",
+                entry.scope
+            ),
+        });
+    }
+    Ok((by, since))
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
 }
 
 fn parse_fields(names: &[String]) -> Result<Option<BTreeSet<Field>>, OptionError> {

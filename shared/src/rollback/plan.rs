@@ -56,6 +56,10 @@ pub struct Planned {
     /// destination that holds issues of its own).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Under `--by`/`--since`: changes left alone because no event says who made them, or
+    /// because others made them too (see `narrow`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_alone: Vec<Irrecoverable>,
 }
 
 fn body_eq(a: &Option<String>, b: &Option<String>) -> bool {

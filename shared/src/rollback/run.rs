@@ -364,11 +364,31 @@ impl Rollback<'_> {
             }
             TrackerKind::GitHub => RollbackContext::default(),
         };
-        Ok(self.plan(live, &context))
+        // `--by`/`--since`: who made each change since the snapshot, from one listing.
+        let activity = match self.options.narrowed() {
+            true => Some(
+                tracker
+                    .activity(self.options.activity_from())
+                    .await?
+                    .ok_or_else(|| {
+                        Error::Internal(format!(
+                            "{} keeps no record of who changed what; plan without --by and --since",
+                            self.target.scope
+                        ))
+                    })?,
+            ),
+            false => None,
+        };
+        Ok(self.plan(live, &context, activity.as_ref()))
     }
 
     /// The plan that turns `live` into the target.
-    fn plan(&self, live: &RecordSet, context: &RollbackContext) -> RollbackPlan {
+    fn plan(
+        &self,
+        live: &RecordSet,
+        context: &RollbackContext,
+        activity: Option<&crate::attribution::Activity>,
+    ) -> RollbackPlan {
         let reference = self
             .target
             .name
@@ -382,7 +402,13 @@ impl Rollback<'_> {
             (TrackerKind::Jira, _) => {
                 super::jira::plan(self.records, live, self.options, &reference, context)
             }
-            (TrackerKind::GitHub, None) => plan(self.records, live, self.options, &reference),
+            (TrackerKind::GitHub, None) => {
+                let planned = plan(self.records, live, self.options, &reference);
+                match activity {
+                    Some(log) => super::narrow::narrow(planned, live, self.options, log),
+                    None => planned,
+                }
+            }
         };
         RollbackPlan {
             scope: self.scope().clone(),
@@ -393,6 +419,7 @@ impl Rollback<'_> {
             ops: planned.ops,
             irrecoverable: planned.irrecoverable,
             notes: planned.notes,
+            left_alone: planned.left_alone,
         }
     }
 }

@@ -607,6 +607,10 @@ impl Archive {
             Some(id) => Some(self.dictionary(id).await?.hash()),
             None => None,
         };
+        // Who changed what since the parent: one listing of its own, kept beside the records.
+        let activity = self
+            .capture_activity(reader.as_ref(), parent.as_deref())
+            .await?;
         let mut manifest = Manifest {
             format: MANIFEST_FORMAT,
             id: entry.id,
@@ -618,6 +622,7 @@ impl Archive {
             cursor,
             dict: dict_id,
             dict_hash,
+            activity,
             entries: entries.into_values().collect(),
             tables: Vec::new(),
             table_hashes: Vec::new(),
@@ -1314,6 +1319,7 @@ mod merge_tests {
             cursor: Default::default(),
             dict: None,
             dict_hash: None,
+            activity: None,
             tables: Vec::new(),
             table_hashes: Vec::new(),
             entries: vec![

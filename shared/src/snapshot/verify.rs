@@ -47,6 +47,8 @@ pub enum ObjectKind {
     EntryTable,
     Dictionary,
     Record,
+    /// A snapshot's activity log (see [`crate::attribution`]).
+    ActivityLog,
 }
 
 impl fmt::Display for ObjectKind {
@@ -56,6 +58,7 @@ impl fmt::Display for ObjectKind {
             ObjectKind::EntryTable => "entry table",
             ObjectKind::Dictionary => "dictionary",
             ObjectKind::Record => "record blob",
+            ObjectKind::ActivityLog => "activity log",
         })
     }
 }
@@ -555,6 +558,18 @@ impl Archive {
         }
         for slot in slots {
             v.charge(slot, entry.id);
+        }
+        // The activity log (who changed what) is read back against the hash the manifest
+        // holds, like every other object it names.
+        if let Some(log) = &manifest.activity {
+            match self.read_activity(&manifest).await {
+                Ok(_) => {}
+                Err(e) if e.is_damage() => {
+                    let slot = v.damage(&log.blob.key(), ObjectKind::ActivityLog, problem_of(&e));
+                    v.charge(slot, entry.id);
+                }
+                Err(e) => return Err(e),
+            }
         }
 
         Ok(match entry.manifest_hash {

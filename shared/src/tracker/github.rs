@@ -7,6 +7,7 @@
 //! instead of shifting an unseen record into an already-read page. The same walk, started
 //! from a cursor, is the incremental capture.
 
+mod activity;
 mod apply;
 mod client;
 mod convert;
@@ -576,6 +577,13 @@ impl Tracker for GitHubTracker {
 
     fn requests(&self) -> u64 {
         self.client.requests()
+    }
+
+    async fn activity(
+        &self,
+        from: crate::attribution::ActivityFrom,
+    ) -> Result<Option<crate::attribution::Activity>, TrackerError> {
+        self.issue_events(from).await.map(Some)
     }
 
     fn embedding(&self) -> Option<&dyn Embedding> {
