@@ -59,6 +59,7 @@ pub mod conformance;
 pub mod diff;
 pub mod error;
 pub mod events;
+pub mod fleet;
 pub mod git;
 pub mod id;
 pub mod keys;

@@ -11,6 +11,7 @@ mod cli_errors;
 mod demo;
 mod diff;
 mod faultproxy;
+mod fleet;
 mod functions;
 mod gitstore;
 mod incremental;
