@@ -138,7 +138,7 @@ async fn create_all(ctx: &Context, args: &CreateArgs, owner: &str) -> Result<Out
             trigger,
             full: args.full,
             reconcile_every: args.reconcile_every,
-            lease: lease.clone(),
+            lease,
             ..SnapshotOptions::default()
         },
     )
