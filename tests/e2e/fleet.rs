@@ -221,14 +221,14 @@ fn org_scope_as_a_github_app_with_refreshed_installation_tokens() {
         "--comments",
         "20",
         "--latency-ms",
-        "40",
+        "100",
         "--app-key",
         key_path,
         "--app-id",
         "4242",
         // Short-lived tokens, so one run outlives several and must refresh them.
         "--app-token-ttl",
-        "4",
+        "8",
     ]);
     let now = chrono::Utc::now().timestamp();
 
@@ -280,7 +280,7 @@ fn org_scope_as_a_github_app_with_refreshed_installation_tokens() {
     assert_eq!(code, 403, "an installation has no user");
     let (code, issue) = call("GET", "/repos/acme/repo-03/issues/1", &bearer(&token));
     assert_eq!(code, 200, "{issue}");
-    std::thread::sleep(std::time::Duration::from_millis(4200));
+    std::thread::sleep(std::time::Duration::from_millis(8200));
     let (code, body) = call("GET", "/repos/acme/repo-03/issues/1", &bearer(&token));
     assert_eq!(code, 401, "an expired installation token: {body}");
     assert_eq!(body["message"], "Bad credentials");
@@ -301,7 +301,7 @@ fn org_scope_as_a_github_app_with_refreshed_installation_tokens() {
             "create",
             "github:acme/*",
             "--jobs",
-            "2",
+            "1",
         ],
     );
     assert_eq!(run.code, 2, "{run:?}");
@@ -320,15 +320,15 @@ fn org_scope_as_a_github_app_with_refreshed_installation_tokens() {
         .as_u64()
         .unwrap()
         - issued_before;
-    // A token is replaced once less than a quarter of its 4 s is left: at least one new
-    // token per 4 s of run.
+    // A token is replaced once less than a quarter of its 8 s is left, so at the latest
+    // every 6 s: 19 captures one at a time at 100 ms a request outlive the first token.
     assert!(
-        issued > duration / 4000,
-        "a {duration} ms run with 4 s tokens took {issued} token(s)"
+        duration > 6000,
+        "the run should outlive a token's fresh part: {duration} ms"
     );
     assert!(
-        duration > 4000,
-        "the run should outlive a token: {duration} ms"
+        issued > duration / 6000,
+        "a {duration} ms run with 8 s tokens took {issued} token(s)"
     );
     assert_eq!(catalog_scopes(&user).len(), REPOS - 1);
     let pem = std::fs::read_to_string(&key).unwrap();
