@@ -175,8 +175,17 @@ pub struct UpsertArgs {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// What to snapshot, e.g. `github:acme/widgets`.
+    /// What to snapshot, e.g. `github:acme/widgets`; `github:ORG/*` snapshots every
+    /// repository of ORG the credentials can see (listed afresh), each as its own scope, and
+    /// exits 2 if any failed. With GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_FILE set,
+    /// backtrack authenticates as that GitHub App's installation on ORG.
     pub scope: String,
+    /// With `github:ORG/*`: archived repositories too (skipped by default).
+    #[arg(long)]
+    pub include_archived: bool,
+    /// With `github:ORG/*`: how many repositories are captured at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
     /// A name to find the snapshot by later: up to 100 characters, unique within the scope,
     /// not `latest`, `live` or anything that looks like an id.
     #[arg(long)]
@@ -243,9 +252,40 @@ pub struct SandboxArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub addr: SocketAddr,
-    /// GitHub: the repository to serve, OWNER/NAME (default acme/widgets).
-    #[arg(long)]
-    pub repo: Option<String>,
+    /// GitHub: the repository to serve, OWNER/NAME (default acme/widgets). Repeat it (or
+    /// give a comma-separated list) to serve several repositories of one owner, listed by
+    /// `GET /orgs/{owner}/repos`; each is seeded like the first, with its own seed.
+    #[arg(long, value_name = "OWNER/NAME", value_delimiter = ',')]
+    pub repo: Vec<String>,
+    /// GitHub: serve N repositories of ORG, named repo-01, repo-02… (instead of --repo).
+    #[arg(long, value_name = "ORG:N", conflicts_with = "repo")]
+    pub org_repos: Option<String>,
+    /// GitHub: a served repository (NAME) that is archived: listed so, read-only.
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub archived: Vec<String>,
+    /// GitHub: also play a GitHub App installed on the owner, whose private key (PEM, as
+    /// GitHub issues it) is in FILE: JWTs it signs get installation tokens.
+    #[arg(long, value_name = "FILE")]
+    pub app_key: Option<std::path::PathBuf>,
+    /// GitHub: the app's id (the JWT's `iss`).
+    #[arg(long, default_value_t = 1, value_name = "ID", requires = "app_key")]
+    pub app_id: u64,
+    /// GitHub: the app's slug; its installation tokens act as SLUG[bot].
+    #[arg(
+        long,
+        default_value = "backtrack-sandbox",
+        value_name = "SLUG",
+        requires = "app_key"
+    )]
+    pub app_slug: String,
+    /// GitHub: how long an installation token lives, in seconds (GitHub: 3600).
+    #[arg(
+        long,
+        default_value_t = 3600,
+        value_name = "SECS",
+        requires = "app_key"
+    )]
+    pub app_token_ttl: i64,
     /// Jira: the project key to serve (default PROJ).
     #[arg(long)]
     pub project: Option<String>,

@@ -63,6 +63,7 @@ pub mod crypt;
 pub mod diff;
 pub mod error;
 pub mod events;
+pub mod fleet;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod git;

@@ -47,6 +47,52 @@ pub enum TrackerKind {
     Jira,
 }
 
+/// What `snapshot create` takes: one scope, or every repository a GitHub owner has that
+/// the credentials can see (`github:ORG/*`), listed afresh at each run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Selection {
+    One(Scope),
+    /// Every repository of a GitHub organisation (or user).
+    GitHubOwner {
+        owner: String,
+    },
+}
+
+/// The form of a whole-owner selection, quoted where it is refused.
+pub const OWNER_FORM: &str = "github:OWNER/* (every repository of OWNER)";
+
+impl FromStr for Selection {
+    type Err = ScopeError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        if let Some(owner) = input
+            .strip_prefix("github:")
+            .and_then(|rest| rest.strip_suffix("/*"))
+        {
+            if !valid_owner(owner) {
+                return Err(ScopeError {
+                    input: input.to_string(),
+                    reason: "the owner is not a valid GitHub login".into(),
+                });
+            }
+            return Ok(Selection::GitHubOwner {
+                owner: owner.to_string(),
+            });
+        }
+        input.parse().map(Selection::One)
+    }
+}
+
+impl fmt::Display for Selection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Selection::One(s) => s.fmt(f),
+            Selection::GitHubOwner { owner } => write!(f, "github:{owner}/*"),
+        }
+    }
+}
+
 /// Why a scope string was rejected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid scope {input:?}: {reason}; accepted forms: {SCOPE_FORMS}")]
@@ -232,6 +278,12 @@ impl FromStr for Scope {
                 let (owner, repo) = rest
                     .split_once('/')
                     .ok_or_else(|| err("expected OWNER/REPO after `github:`"))?;
+                if repo == "*" {
+                    return Err(err(&format!(
+                        "{OWNER_FORM} is taken by `snapshot create` and the scheduled snapshot only; \
+                         name one repository here"
+                    )));
+                }
                 if !valid_owner(owner) {
                     return Err(err("the owner is not a valid GitHub login"));
                 }
@@ -347,6 +399,26 @@ mod tests {
             assert!(e.to_string().contains("github:OWNER/REPO"), "{bad}: {e}");
             assert!(e.to_string().contains("jira:PROJ-123"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_whole_owner_is_a_selection_never_a_scope() {
+        let all: Selection = "github:Acme/*".parse().unwrap();
+        assert_eq!(
+            all,
+            Selection::GitHubOwner {
+                owner: "Acme".into()
+            }
+        );
+        assert_eq!(all.to_string(), "github:Acme/*");
+        let one: Selection = "github:acme/widgets".parse().unwrap();
+        assert_eq!(one, Selection::One("github:acme/widgets".parse().unwrap()));
+        for bad in ["github:-acme/*", "github:/*", "github:ac--me/*"] {
+            assert!(bad.parse::<Selection>().is_err(), "{bad}");
+        }
+        let e = "github:acme/*".parse::<Scope>().unwrap_err();
+        assert!(e.to_string().contains("snapshot create"), "{e}");
+        assert!(e.to_string().contains("name one repository"), "{e}");
     }
 
     #[test]

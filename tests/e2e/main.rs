@@ -13,6 +13,7 @@ mod demo;
 mod diff;
 mod encryption;
 mod faultproxy;
+mod fleet;
 mod functions;
 mod gitstore;
 mod graphql;

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use backtrack_sandbox::github::{Sandbox, SandboxOptions, TokenUser};
+use backtrack_sandbox::github::{AppOptions, Sandbox, SandboxOptions, TokenUser};
 use backtrack_sandbox::{jira, ServerOptions, WriteLimit};
 
 use super::Outcome;
@@ -71,13 +71,31 @@ pub fn options(args: &SandboxArgs) -> Result<SandboxOptions> {
             bail!("{flag} is for the Jira sandbox: add --tracker jira (or use --repo for GitHub)");
         }
     }
-    let full = args.repo.as_deref().unwrap_or(DEFAULT_REPO);
-    let (owner, repo) = full
-        .split_once('/')
-        .with_context(|| format!("--repo {full:?} must be OWNER/NAME"))?;
-    // Same naming rules as scopes, so what the sandbox serves can always be snapshotted.
-    backtrack::Scope::github(owner, repo)
-        .with_context(|| format!("--repo {full:?} is not a valid repository name"))?;
+    let (owner, names) = repositories(args)?;
+    let app = match &args.app_key {
+        None => None,
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the app's private key {}", path.display()))?;
+            if args.app_token_ttl <= 0 {
+                bail!("--app-token-ttl must be at least 1 second");
+            }
+            Some(AppOptions {
+                app_id: args.app_id,
+                slug: args.app_slug.clone(),
+                private_key_pem: pem,
+                token_ttl_secs: args.app_token_ttl,
+            })
+        }
+    };
+    for a in &args.archived {
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(a)) {
+            bail!(
+                "--archived {a:?} is not one of the repositories served ({})",
+                names.join(", ")
+            );
+        }
+    }
     let server = server_options(args)?;
     let tokens = token_pairs(args)?
         .into_iter()
@@ -85,8 +103,11 @@ pub fn options(args: &SandboxArgs) -> Result<SandboxOptions> {
         .collect();
     Ok(SandboxOptions {
         server,
-        owner: owner.to_string(),
-        repo: repo.to_string(),
+        owner,
+        repo: names[0].clone(),
+        more_repos: names[1..].to_vec(),
+        archived: args.archived.clone(),
+        app,
         issues: args.issues,
         comments: args.comments,
         seed: args.seed,
@@ -96,10 +117,57 @@ pub fn options(args: &SandboxArgs) -> Result<SandboxOptions> {
     })
 }
 
+/// The owner and the repository names served: `--org-repos ORG:N`, else every `--repo`
+/// (one owner for all), else the default repository.
+fn repositories(args: &SandboxArgs) -> Result<(String, Vec<String>)> {
+    if let Some(spec) = &args.org_repos {
+        let usage =
+            || format!("--org-repos {spec:?} must be ORG:N with N from 1 to 1000 (e.g. acme:20)");
+        let (org, n) = spec.split_once(':').with_context(usage)?;
+        let n: usize = n
+            .parse()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .with_context(usage)?;
+        let width = n.to_string().len().max(2);
+        let names: Vec<String> = (1..=n).map(|i| format!("repo-{i:0width$}")).collect();
+        backtrack::Scope::github(org, &names[0])
+            .with_context(|| format!("--org-repos {spec:?}: {org:?} is not a GitHub login"))?;
+        return Ok((org.to_owned(), names));
+    }
+    let given: Vec<&str> = if args.repo.is_empty() {
+        vec![DEFAULT_REPO]
+    } else {
+        args.repo.iter().map(String::as_str).collect()
+    };
+    let mut owner: Option<&str> = None;
+    let mut names = Vec::new();
+    for full in given {
+        let (o, name) = full
+            .split_once('/')
+            .with_context(|| format!("--repo {full:?} must be OWNER/NAME"))?;
+        // Same naming rules as scopes, so what the sandbox serves can always be snapshotted.
+        backtrack::Scope::github(o, name)
+            .with_context(|| format!("--repo {full:?} is not a valid repository name"))?;
+        match owner {
+            Some(first) if !first.eq_ignore_ascii_case(o) => bail!(
+                "--repo {full:?}: every repository served belongs to one owner ({first}); \
+                 start one sandbox per owner"
+            ),
+            _ => owner = Some(o),
+        }
+        if names.iter().any(|n: &String| n.eq_ignore_ascii_case(name)) {
+            bail!("--repo {full:?} is given twice");
+        }
+        names.push(name.to_owned());
+    }
+    Ok((owner.unwrap_or("acme").to_owned(), names))
+}
+
 /// The Jira sandbox's configuration from the flags.
 pub fn jira_config(args: &SandboxArgs) -> Result<jira::Config> {
-    if args.repo.is_some() {
-        bail!("--repo is for the GitHub sandbox; the Jira sandbox takes --project KEY");
+    if !args.repo.is_empty() || args.org_repos.is_some() || args.app_key.is_some() {
+        bail!("--repo, --org-repos and --app-key are for the GitHub sandbox; the Jira sandbox takes --project KEY");
     }
     let project = args.project.as_deref().unwrap_or(DEFAULT_PROJECT);
     // Same rules as `jira:` scopes, so what the sandbox serves can always be snapshotted.
@@ -198,6 +266,8 @@ pub async fn run(args: SandboxArgs) -> Result<Outcome> {
     }
     let opts = options(&args)?;
     let full = format!("{}/{}", opts.owner, opts.repo);
+    let owner = opts.owner.clone();
+    let app = opts.app.as_ref().map(|a| (a.app_id, a.slug.clone()));
     let logins: Vec<String> = opts.tokens.iter().map(|t| t.login.clone()).collect();
     let sandbox = Sandbox::start(opts)
         .await
@@ -213,6 +283,26 @@ pub async fn run(args: SandboxArgs) -> Result<Outcome> {
     }
     if !logins.is_empty() {
         eprintln!("Also accepting a token for each of: {}.", logins.join(", "));
+    }
+    let served = sandbox.repositories();
+    if served.len() > 1 {
+        eprintln!(
+            "Serving {} repositories of {owner} ({} issues and {} comments each); snapshot them all with \
+             `backtrack snapshot create github:{owner}/*`.",
+            served.len(),
+            args.issues,
+            args.comments
+        );
+    }
+    if let (Some((id, slug)), Some(installation)) = (&app, sandbox.app_installation_id()) {
+        eprintln!(
+            "GitHub App {slug} (id {id}) is installed on {owner} (installation {installation}): \
+             export GITHUB_APP_ID={id} GITHUB_APP_PRIVATE_KEY_FILE={} to authenticate as it.",
+            args.app_key
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
     }
     eprintln!(
         "Sandbox serving {} with {} issues and {} comments.\n\

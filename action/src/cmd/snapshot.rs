@@ -1,8 +1,10 @@
 //! `backtrack snapshot …`: create, list, show, delete, pin, unpin.
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
+use backtrack::fleet::{self, Credentials, RunStatus, RunSummary};
 use backtrack::manifest::Trigger;
 use backtrack::sanitize::{error_line, visible, visible_lines};
+use backtrack::scope::Selection;
 use backtrack::snapshot::{
     Archive, Resolved, SnapshotName, SnapshotOptions, SnapshotRef, ABANDONED,
 };
@@ -30,6 +32,13 @@ pub async fn run(ctx: &Context, cmd: SnapshotCmd) -> Result<Outcome> {
 }
 
 async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
+    let selection: Selection = args.scope.parse().map_err(backtrack::Error::from)?;
+    if let Selection::GitHubOwner { owner } = &selection {
+        return create_all(ctx, &args, owner).await;
+    }
+    if args.include_archived {
+        bail!("--include-archived goes with github:ORG/* (every repository of ORG)");
+    }
     let scope = parse_scope(&args.scope)?;
     let trigger: Trigger = args.trigger.parse().map_err(anyhow::Error::msg)?;
     let name = args
@@ -96,6 +105,98 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
             code_block(&text),
             code(&format!("backtrack rollback {scope} --to {}", report.id)),
         ))?;
+    }
+    Ok(Outcome::Success)
+}
+
+/// `snapshot create github:ORG/*`: lists the repositories, snapshots each as its own scope
+/// (a failure is reported and the others go on), prints the run's summary.
+async fn create_all(ctx: &Context, args: &CreateArgs, owner: &str) -> Result<Outcome> {
+    let trigger: Trigger = args.trigger.parse().map_err(anyhow::Error::msg)?;
+    let name = args
+        .name
+        .as_deref()
+        .map(SnapshotName::parse)
+        .transpose()
+        .map_err(backtrack::Error::from)?;
+    let credentials = Credentials::from_env()?;
+    let archive = ctx.create_archive().await?;
+    let lease = ctx.lease()?;
+    let started_at = Utc::now();
+    let started = std::time::Instant::now();
+    let listing = credentials
+        .list(owner, args.include_archived)
+        .await
+        .with_context(|| format!("cannot list the repositories of {owner}"))?;
+    if listing.scopes.is_empty() {
+        let archived = listing.archived_skipped.len();
+        bail!(
+            "{owner} has no repository these credentials can see{}",
+            if archived > 0 {
+                format!(" besides {archived} archived one(s) (add --include-archived)")
+            } else {
+                String::new()
+            }
+        );
+    }
+    if !ctx.quiet && !ctx.json {
+        eprintln!(
+            "Snapshotting {} repositories of {owner}, {} at a time…",
+            listing.scopes.len(),
+            args.jobs.min(listing.scopes.len() as u16)
+        );
+    }
+    let mut scopes = fleet::snapshot_each(
+        &archive,
+        &credentials,
+        &listing.scopes,
+        usize::from(args.jobs),
+        |_| SnapshotOptions {
+            name: name.clone(),
+            reuse_name: args.force,
+            trigger,
+            full: args.full,
+            reconcile_every: args.reconcile_every,
+            lease,
+            ..SnapshotOptions::default()
+        },
+    )
+    .await;
+    scopes.extend(fleet::skipped(&listing));
+    let summary = RunSummary {
+        selection: format!("github:{owner}/*"),
+        started_at,
+        duration_ms: started.elapsed().as_millis() as u64,
+        listing_requests: listing.requests + credentials.github_app().map_or(0, |a| a.requests()),
+        scopes,
+    };
+    let text = summary.to_string();
+    if ctx.json {
+        print_json(&summary)?;
+    } else if !ctx.quiet {
+        outln!("{}", text.trim_end());
+    }
+    if let Some(step) = &ctx.step {
+        let icon = if summary.failed() > 0 { "❌" } else { "✅" };
+        step.summary(&format!(
+            "### {icon} backtrack: snapshot of {}\n\n{}\n",
+            code(&summary.selection),
+            code_block(text.trim_end())
+        ))?;
+    }
+    let failed: Vec<String> = summary
+        .scopes
+        .iter()
+        .filter(|s| s.status == RunStatus::Failed)
+        .map(|s| s.scope.to_string())
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} repositories of {owner} failed ({}); the others were snapshotted",
+            failed.len(),
+            listing.scopes.len(),
+            failed.join(", ")
+        );
     }
     Ok(Outcome::Success)
 }

@@ -12,10 +12,13 @@ use std::time::{Duration, Instant};
 use backtrack::catalog::{CaptureJob, Claim};
 use backtrack::events::jira::{self as jira_events, Debounce, JiraWebhookAction};
 use backtrack::events::{delivery_claim_key, AllowList};
+use backtrack::fleet::Credentials;
 use backtrack::manifest::Trigger;
 use backtrack::prune::{self, PruneOptions, Retention};
+use backtrack::scope::Selection;
 use backtrack::snapshot::job::{self as jobs, CaptureTiming, JobRun};
 use backtrack::snapshot::{Archive, SnapshotName, SnapshotOptions, SnapshotReport};
+use backtrack::tracker::GitHubTracker;
 use backtrack::{JobId, Scope};
 use backtrack_lambda::api::{dispatch, Served};
 use backtrack_lambda::events::{Reply, Scheduled, SqsMessage, Triggered};
@@ -49,13 +52,20 @@ pub struct Snapshot {
     /// The snapshot job queue.
     pub queue: Arc<dyn JobQueue>,
     pub limits: Limits,
+    /// How `github:ORG/*` schedules list an organisation, and, when they are a GitHub App's,
+    /// the installation tokens its jobs capture with.
+    pub github: Credentials,
 }
 
-/// A schedule's input: `{"scopes": [...], "retention": {"keep_last": N, "keep_within_days": D}}`.
+/// A schedule's input: `{"scopes": [...], "retention": {"keep_last": N, "keep_within_days": D},
+/// "include_archived": false}`. A `github:ORG/*` scope fans out: one snapshot job per
+/// repository of ORG (archived ones only with `include_archived`), run by the job queue.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleInput {
     pub scopes: Vec<String>,
+    #[serde(default)]
+    pub include_archived: bool,
     #[serde(default)]
     pub retention: Option<RetentionInput>,
 }
@@ -82,6 +92,7 @@ impl Function for Snapshot {
             jira_debounce: env.jira_debounce()?,
             queue: env.snapshot_queue()?,
             limits: env.limits()?,
+            github: env.github_credentials().await?,
         })
     }
 
@@ -434,7 +445,8 @@ async fn run_job(
         .map(|d| d.saturating_duration_since(Instant::now()))
         .unwrap_or(Duration::from_secs(900))
         + CLAIM_SLACK;
-    let tracker = deps.trackers.tracker(&job.scope)?;
+    let tracker = job_tracker(deps, &job.scope).await?;
+    let started = Instant::now();
     let outcome = match jobs::run(&deps.archive, tracker, &msg.job, claim_ttl).await {
         Ok(outcome) => outcome,
         Err(e) if e.is_retryable() => return Err(e.into()),
@@ -446,10 +458,10 @@ async fn run_job(
     match &outcome {
         JobRun::Finished { job, snapshot } => match snapshot {
             Some(report) => {
-                tracing::info!(job = %job.id, snapshot = %report.id, scope = %job.scope, items = report.counts.total(), "snapshot job completed")
+                tracing::info!(job = %job.id, snapshot = %report.id, scope = %job.scope, status = "completed", items = report.counts.total(), requests = report.requests, duration_ms = report.duration_ms, "snapshot job completed")
             }
             None => {
-                tracing::info!(job = %job.id, status = job.status.as_str(), error = ?job.error, "snapshot job finished")
+                tracing::info!(job = %job.id, scope = %job.scope, status = job.status.as_str(), duration_ms = started.elapsed().as_millis() as u64, error = ?job.error, "snapshot job finished")
             }
         },
         JobRun::Waiting {
@@ -476,17 +488,100 @@ async fn run_job(
     Ok(serde_json::to_value(&outcome).unwrap_or(Value::Null))
 }
 
+/// The tracker a job captures with: for a GitHub scope under a GitHub App, a reader holding
+/// an installation token of the scope's owner that is not about to expire (obtained, or
+/// reused from this container's cache, per job); otherwise the configured trackers.
+async fn job_tracker(
+    deps: &Snapshot,
+    scope: &Scope,
+) -> Result<Arc<dyn backtrack::Tracker>, FunctionError> {
+    match (deps.github.github_app(), scope.github_repo()) {
+        (Some(_), Some((owner, _))) => {
+            let config = deps
+                .github
+                .config_for(owner)
+                .await
+                .map_err(|e| FunctionError::from(backtrack::Error::from(e)))?;
+            let tracker = GitHubTracker::new(scope, &config)
+                .map_err(|e| FunctionError::from(backtrack::Error::from(e)))?;
+            Ok(Arc::new(tracker))
+        }
+        _ => Ok(deps.trackers.tracker(scope)?),
+    }
+}
+
+/// A `github:ORG/*` schedule: lists ORG's repositories (afresh, so new ones join) and queues
+/// one snapshot job per repository; the queue runs them side by side within its concurrency,
+/// each job on its own, so a slow or failing repository never holds up the others. The run's
+/// summary is logged, and each job's row in the catalog says how its capture ended.
+async fn fan_out(
+    deps: &Snapshot,
+    owner: &str,
+    include_archived: bool,
+) -> Result<Vec<Value>, backtrack::Error> {
+    let started = Instant::now();
+    let listing = deps.github.list(owner, include_archived).await?;
+    let mut results = Vec::new();
+    let mut queued = 0usize;
+    for scope in &listing.scopes {
+        let capture = CaptureJob {
+            name: None,
+            trigger: Trigger::Schedule,
+            reuse_name: false,
+            snapshot: None,
+            waits: 0,
+        };
+        let entry = async {
+            let job = jobs::enqueue(&deps.archive, scope, capture).await?;
+            let message = JobMessage {
+                job: job.id,
+                slice: 0,
+            };
+            if let Err(e) = deps.queue.send_after(&message, Duration::ZERO).await {
+                let _ = jobs::abandon(&deps.archive, &job.id, &e.to_string()).await;
+                return Err(backtrack::Error::Invalid(format!(
+                    "cannot queue the snapshot job of {scope}: {e}"
+                )));
+            }
+            Ok::<_, backtrack::Error>(job.id)
+        }
+        .await;
+        results.push(match entry {
+            Ok(job) => {
+                queued += 1;
+                json!({"scope": scope, "status": "queued", "job": job})
+            }
+            Err(e) => json!({"scope": scope, "status": "failed",
+                             "error": backtrack::sanitize::error_line(&e.to_string()),
+                             "retryable": e.is_retryable()}),
+        });
+    }
+    for scope in &listing.archived_skipped {
+        results.push(json!({"scope": scope, "status": "skipped", "reason": "archived"}));
+    }
+    tracing::info!(
+        selection = %format!("github:{owner}/*"),
+        repositories = listing.scopes.len(),
+        queued,
+        skipped_archived = listing.archived_skipped.len(),
+        listing_requests = listing.requests + deps.github.github_app().map_or(0, |a| a.requests()),
+        duration_ms = started.elapsed().as_millis() as u64,
+        "fanned out one snapshot job per repository"
+    );
+    Ok(results)
+}
+
 async fn scheduled(deps: &Snapshot, input: &ScheduleInput) -> Result<Value, FunctionError> {
     if input.scopes.is_empty() {
         return Err(FunctionError::permanent(
             "scopes: the schedule input needs a non-empty list of scopes",
         ));
     }
-    let scopes = input
+    let selections = input
         .scopes
         .iter()
         .map(|s| {
-            s.parse::<Scope>()
+            s.parse::<Selection>()
                 .map_err(|e| FunctionError::permanent(format!("scopes: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -494,6 +589,32 @@ async fn scheduled(deps: &Snapshot, input: &ScheduleInput) -> Result<Value, Func
     let mut results = Vec::new();
     let mut failures = 0usize;
     let mut retryable = false;
+    let mut scopes = Vec::new();
+    for selection in selections {
+        match selection {
+            Selection::One(scope) => scopes.push(scope),
+            Selection::GitHubOwner { owner } => {
+                match fan_out(deps, &owner, input.include_archived).await {
+                    Ok(fanned) => {
+                        failures += fanned.iter().filter(|r| r["status"] == "failed").count();
+                        results.extend(fanned);
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        retryable |= e.is_retryable();
+                        results.push(json!({"scope": format!("github:{owner}/*"), "status": "failed",
+                            "error": backtrack::sanitize::error_line(&e.to_string()), "retryable": e.is_retryable()}));
+                    }
+                }
+            }
+            // A new kind of selection this function does not know yet.
+            other => {
+                return Err(FunctionError::permanent(format!(
+                    "scopes: {other} cannot be scheduled"
+                )))
+            }
+        }
+    }
     for scope in &scopes {
         let outcome = async {
             let report = take(deps, scope, None, false, Trigger::Schedule).await?;
@@ -519,7 +640,7 @@ async fn scheduled(deps: &Snapshot, input: &ScheduleInput) -> Result<Value, Func
     // One scope failing must not hide the others' snapshots; only a total failure fails
     // the invocation (so EventBridge's retry policy can try again). Either way each failure
     // is logged once: in the invocation's failure, or on its own line.
-    if failures == scopes.len() {
+    if !results.is_empty() && failures == results.len() {
         return Err(FunctionError {
             message: format!("every scheduled snapshot failed: {}", Value::Array(results)),
             retryable,

@@ -11,6 +11,7 @@ use backtrack::config::env::var;
 use backtrack::config::{CatalogUrl, StoreUrl};
 use backtrack::error::Error;
 use backtrack::events::jira::Debounce;
+use backtrack::fleet::{app, Credentials, GitHubApp};
 use backtrack::scope::Scope;
 use backtrack::scope::TrackerKind;
 use backtrack::snapshot::Archive;
@@ -240,6 +241,53 @@ impl Env {
             .await
             .map_err(|e| ConfigError(format!("{ENV_STORE}: {e}")))?;
         Ok(Archive::new(store, Arc::new(catalog)))
+    }
+
+    /// How to list and read a whole organisation (`github:ORG/*`): the GitHub App when
+    /// `GITHUB_APP_ID` is set (its key from `GITHUB_APP_PRIVATE_KEY` or its `_ARN`, a Secrets
+    /// Manager secret), else the token the trackers use.
+    pub async fn github_credentials(&self) -> Result<Credentials, ConfigError> {
+        let api_url = GitHubConfig::from_env()
+            .map_err(|e| ConfigError(e.to_string()))?
+            .api_url;
+        let Some(id) = var(app::GITHUB_APP_ID) else {
+            let token = secrets::from_env(ENV_GITHUB_TOKEN, &self.sdk)
+                .await
+                .map_err(|e| ConfigError(e.to_string()))?;
+            return Ok(Credentials::token(
+                &api_url,
+                token.map(|t| t.expose().to_string()),
+            ));
+        };
+        let id: u64 = id.trim().parse().map_err(|_| {
+            ConfigError(format!(
+                "{} must be the GitHub App's numeric id",
+                app::GITHUB_APP_ID
+            ))
+        })?;
+        let key = secrets::from_env(app::GITHUB_APP_PRIVATE_KEY, &self.sdk)
+            .await
+            .map_err(|e| ConfigError(e.to_string()))?
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "{} is set but the app's private key is not: set {}_ARN to the Secrets \
+                     Manager secret holding it",
+                    app::GITHUB_APP_ID,
+                    app::GITHUB_APP_PRIVATE_KEY
+                ))
+            })?;
+        let pinned = match var(app::GITHUB_APP_INSTALLATION_ID) {
+            None => None,
+            Some(v) => Some(v.trim().parse().map_err(|_| {
+                ConfigError(format!(
+                    "{} must be a numeric installation id",
+                    app::GITHUB_APP_INSTALLATION_ID
+                ))
+            })?),
+        };
+        let app = GitHubApp::new(&api_url, id, key.expose(), pinned)
+            .map_err(|e| ConfigError(e.to_string()))?;
+        Ok(Credentials::app(&api_url, app))
     }
 
     /// GitHub trackers: the token (`GITHUB_TOKEN` or its `_ARN`), the API URL, per-owner

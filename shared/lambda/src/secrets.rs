@@ -88,6 +88,7 @@ fn unwrap_json(raw: String) -> String {
             "WEBHOOK_SECRET",
             "JIRA_API_TOKEN",
             "passphrase",
+            "private_key",
         ] {
             if let Some(v) = map.get(key).and_then(|v| v.as_str()) {
                 return v.to_string();

@@ -30,8 +30,10 @@
 //!   the same tip are made to race, deterministically.
 
 mod activity;
+mod app;
 mod comments;
 mod data;
+mod fleet;
 mod git;
 mod graphql;
 mod http;
@@ -54,6 +56,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Rw
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use self::app::AppOptions;
 use self::http::RateWindow;
 use self::state::State;
 use crate::meter::{Meter, SandboxStats};
@@ -93,6 +96,14 @@ pub struct SandboxOptions {
     /// Serve `POST /graphql`; without it the endpoint answers 404, as on an Enterprise
     /// server without the GraphQL API.
     pub graphql: bool,
+    /// More repositories of the same owner, served beside `repo`, each seeded like it with
+    /// its own seed (`seed + 1`, `seed + 2`…): `GET /orgs/{owner}/repos` lists them all.
+    pub more_repos: Vec<String>,
+    /// Served repositories (names) that are archived: listed with `"archived": true`,
+    /// read-only (writes answer 403 as on GitHub).
+    pub archived: Vec<String>,
+    /// A GitHub App installed on the owner: JWTs signed by its key get installation tokens.
+    pub app: Option<AppOptions>,
 }
 
 /// A token the sandbox accepts besides the default one, and who it authenticates as.
@@ -129,6 +140,9 @@ impl Default for SandboxOptions {
             empty_repository: false,
             git_tree_limit: 100_000,
             graphql: true,
+            more_repos: Vec::new(),
+            archived: Vec::new(),
+            app: None,
         }
     }
 }
@@ -186,9 +200,10 @@ impl Shared {
         let fresh = data::seed(&self.opts);
         {
             let mut st = self.write();
-            let clock = st.clock;
+            let (clock, archived) = (st.clock, st.archived);
             *st = fresh;
             st.clock = st.clock.max(clock);
+            st.archived = archived;
         }
         self.meter().reset_stats();
     }
@@ -198,7 +213,10 @@ impl Shared {
 /// waiting).
 #[derive(Debug)]
 pub struct Sandbox {
+    /// The first repository's sandbox.
     shared: Arc<Shared>,
+    /// The front, when several repositories or an app are served.
+    fleet: Option<Arc<fleet::Fleet>>,
     server: Server,
 }
 
@@ -207,25 +225,66 @@ impl Sandbox {
     /// runtime.
     pub async fn start(opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
         validate(&opts)?;
+        let app = opts.app.as_ref().map(app::App::new).transpose()?;
         let bound = server::bind(&opts.server).await?;
-        // Seeding 10k issues takes a moment: keep it off the async worker threads.
-        let seed_opts = opts.clone();
-        let state = tokio::task::spawn_blocking(move || data::seed(&seed_opts))
-            .await
-            .map_err(|e| SandboxError::Seed(e.to_string()))?;
-        let tokens = token_users(&opts, &state)?;
-        let shared = Arc::new(Shared {
-            tokens,
-            meter: Mutex::new(Meter::new(&opts.server, opts.seed)),
-            rate: Mutex::new(RateWindow::new()),
-            graphql_rate: Mutex::new(RateWindow::new()),
-            git: git::Control::default(),
-            state: RwLock::new(state),
-            local_addr: bound.local_addr,
-            opts,
-        });
-        let server = Server::spawn(bound, router(shared.clone()));
-        Ok(Sandbox { shared, server })
+        let names: Vec<String> = std::iter::once(opts.repo.clone())
+            .chain(opts.more_repos.iter().cloned())
+            .collect();
+        // What an installation token stands for inside each repository's sandbox.
+        let bot_token = format!("sandbox-bot-{:032x}", rand::random::<u128>());
+        let mut served = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            let mut repo_opts = opts.clone();
+            repo_opts.repo = name.clone();
+            repo_opts.seed = opts.seed.wrapping_add(i as u64);
+            repo_opts.more_repos.clear();
+            if let Some(app) = &app {
+                repo_opts.tokens.push(TokenUser {
+                    token: bot_token.clone(),
+                    login: app.bot_login(),
+                });
+            }
+            let archived = opts.archived.iter().any(|a| a.eq_ignore_ascii_case(name));
+            // Seeding 10k issues takes a moment: keep it off the async worker threads.
+            let seed_opts = repo_opts.clone();
+            let mut state = tokio::task::spawn_blocking(move || data::seed(&seed_opts))
+                .await
+                .map_err(|e| SandboxError::Seed(e.to_string()))?;
+            state.archived = archived;
+            let tokens = token_users(&repo_opts, &state)?;
+            let shared = Arc::new(Shared {
+                tokens,
+                meter: Mutex::new(Meter::new(&repo_opts.server, repo_opts.seed)),
+                rate: Mutex::new(RateWindow::new()),
+                graphql_rate: Mutex::new(RateWindow::new()),
+                git: git::Control::default(),
+                state: RwLock::new(state),
+                local_addr: bound.local_addr,
+                opts: repo_opts,
+            });
+            served.push(fleet::Served::new(shared, archived));
+        }
+        let shared = served[0].shared.clone();
+        if served.len() == 1 && app.is_none() && opts.archived.is_empty() {
+            let server = Server::spawn(bound, router(shared.clone()));
+            return Ok(Sandbox {
+                shared,
+                fleet: None,
+                server,
+            });
+        }
+        let fleet = Arc::new(fleet::Fleet::new(
+            opts.owner.clone(),
+            served,
+            app,
+            bot_token,
+        ));
+        let server = Server::spawn(bound, fleet::router(fleet.clone()));
+        Ok(Sandbox {
+            shared,
+            fleet: Some(fleet),
+            server,
+        })
     }
 
     /// Base URL of the API, without trailing slash (the public URL if one was set).
@@ -237,9 +296,35 @@ impl Sandbox {
         self.server.local_addr()
     }
 
-    /// The same counters as `GET /_sandbox/stats`.
+    /// The same counters as `GET /_sandbox/stats` (every repository's, added up).
     pub fn stats(&self) -> SandboxStats {
-        self.shared.meter().stats().clone()
+        match &self.fleet {
+            Some(fleet) => fleet.stats(),
+            None => self.shared.meter().stats().clone(),
+        }
+    }
+
+    /// `OWNER/NAME` of every repository served, the first one first.
+    pub fn repositories(&self) -> Vec<String> {
+        match &self.fleet {
+            Some(fleet) => fleet
+                .repos
+                .iter()
+                .map(|r| format!("{}/{}", fleet.owner, r.shared.opts.repo))
+                .collect(),
+            None => vec![format!(
+                "{}/{}",
+                self.shared.opts.owner, self.shared.opts.repo
+            )],
+        }
+    }
+
+    /// The id of the app's installation on the owner, when an app is served.
+    pub fn app_installation_id(&self) -> Option<u64> {
+        self.fleet
+            .as_ref()
+            .and_then(|f| f.app.as_ref())
+            .map(|a| a.installation_id)
     }
 
     /// The default token (`token X`, `Bearer X` or Basic auth), authenticating as
@@ -248,8 +333,8 @@ impl Sandbox {
         &self.shared.opts.token
     }
 
-    /// Ground truth for tests: live (non-deleted) `(issues, comments, labels, milestones)`.
-    /// Issues include pull requests, as the issues API lists them.
+    /// Ground truth for tests: live (non-deleted) `(issues, comments, labels, milestones)` of
+    /// the first repository. Issues include pull requests, as the issues API lists them.
     pub fn snapshot_counts(&self) -> (u64, u64, u64, u64) {
         self.shared.read().counts()
     }
@@ -274,6 +359,35 @@ fn validate(opts: &SandboxOptions) -> Result<(), SandboxError> {
     };
     if !name_ok(&opts.owner) || !name_ok(&opts.repo) {
         return bad("owner and repo must be non-empty GitHub names (letters, digits, - _ .)");
+    }
+    let mut names = vec![opts.repo.as_str()];
+    for name in &opts.more_repos {
+        if !name_ok(name) {
+            return bad(&format!(
+                "{name:?} is not a GitHub repository name (letters, digits, - _ .)"
+            ));
+        }
+        if names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            return bad(&format!("the repository {name:?} is given twice"));
+        }
+        names.push(name);
+    }
+    if let Some(a) = opts
+        .archived
+        .iter()
+        .find(|a| !names.iter().any(|n| n.eq_ignore_ascii_case(a)))
+    {
+        return bad(&format!(
+            "{a:?} is archived but not among the repositories served"
+        ));
+    }
+    if let Some(app) = &opts.app {
+        if !login_ok(&app.slug) {
+            return bad(&format!(
+                "{:?} is not an app slug (letters, digits and single hyphens)",
+                app.slug
+            ));
+        }
     }
     let token_ok = |t: &str| !t.is_empty() && !t.chars().any(char::is_whitespace);
     if !token_ok(&opts.token) {

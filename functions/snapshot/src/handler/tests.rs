@@ -86,6 +86,7 @@ async fn handle_allowing(h: &Harness, allow: &str, payload: Value) -> Result<Val
         jira_debounce: Default::default(),
         queue: h.queue.clone(),
         limits: Limits::default(),
+        github: backtrack::fleet::Credentials::token("http://127.0.0.1:9", None),
     };
     backtrack_lambda::invoke(&function, event(payload), Invocation::default())
         .await

@@ -95,6 +95,46 @@ pub(crate) async fn query(
     Reply::ok(&answer).into_response()
 }
 
+/// The repository a GraphQL request reads (`repository(owner:, name:)` at the top of the
+/// operation it runs), so the multi-repository front can hand it to that repository's
+/// sandbox. `None` when the body does not parse or names none: the front then sends it to
+/// the first repository, which answers the error as GitHub would.
+pub(crate) fn repository_named(body: &[u8]) -> Option<(String, String)> {
+    let request = serde_json::from_slice::<Value>(body).ok()?;
+    let text = request.get("query")?.as_str()?;
+    let vars: HashMap<String, Value> = match request.get("variables") {
+        Some(Value::Object(m)) => m.clone().into_iter().collect(),
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(m)) => m.into_iter().collect(),
+            _ => HashMap::new(),
+        },
+        _ => HashMap::new(),
+    };
+    let doc: Document<'_, &str> = graphql_parser::parse_query(text).ok()?;
+    let wanted = request.get("operationName").and_then(Value::as_str);
+    doc.definitions.iter().find_map(|def| {
+        let Definition::Operation(op) = def else {
+            return None;
+        };
+        if wanted.is_some_and(|w| op_name(op) != Some(w)) {
+            return None;
+        }
+        let set = match op {
+            OperationDefinition::SelectionSet(s) => s,
+            OperationDefinition::Query(q) => &q.selection_set,
+            _ => return None,
+        };
+        set.items.iter().find_map(|item| match item {
+            Selection::Field(f) if f.name == "repository" => {
+                let owner = arg(f, "owner", &vars);
+                let name = arg(f, "name", &vars);
+                Some((owner.as_str()?.to_owned(), name.as_str()?.to_owned()))
+            }
+            _ => None,
+        })
+    })
+}
+
 /// Parses, checks, prices, charges and executes one query; the JSON answer.
 fn run(
     sb: &Shared,

@@ -533,7 +533,7 @@ impl<'a> Render<'a> {
                 "topics": [],
                 "has_issues": true, "has_projects": true, "has_wiki": false,
                 "has_pages": false, "has_downloads": true, "has_discussions": false,
-                "archived": false, "disabled": false,
+                "archived": st.archived, "disabled": false,
                 "pushed_at": ts(last_write),
                 "created_at": ts(st.repo_created_at),
                 "updated_at": ts(last_write),

@@ -206,6 +206,8 @@ pub(crate) struct State {
     pub owner: String,
     pub repo: String,
     pub repo_id: u64,
+    /// Archived (read-only): the front refuses writes; the repository says so.
+    pub archived: bool,
     pub repo_created_at: Ts,
     pub users: Vec<User>,
     /// The organisation owning the repository.
@@ -261,6 +263,7 @@ impl State {
             owner: owner.to_owned(),
             repo: repo.to_owned(),
             repo_id,
+            archived: false,
             repo_created_at: 0,
             org,
             users,
