@@ -757,7 +757,10 @@ fn functions_under_cargo_lambda_schedule_list_diff_and_restore_across_invocation
     assert_eq!(out["statusCode"], 200, "{out}");
     let content_type = out["headers"]
         .as_object()
-        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-type")))
+        .and_then(|h| {
+            h.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        })
         .map(|(_, v)| v.as_str().unwrap_or_default().to_string())
         .unwrap_or_default();
     assert!(
@@ -766,8 +769,15 @@ fn functions_under_cargo_lambda_schedule_list_diff_and_restore_across_invocation
         out["headers"]
     );
     let page = out["body"].as_str().unwrap_or_default();
-    assert!(page.starts_with("<!DOCTYPE html>"), "{}", &page[..page.len().min(200)]);
-    assert!(page.contains("Content-Security-Policy"), "no CSP in the page");
+    assert!(
+        page.starts_with("<!DOCTYPE html>"),
+        "{}",
+        page.chars().take(200).collect::<String>()
+    );
+    assert!(
+        page.contains("Content-Security-Policy"),
+        "no CSP in the page"
+    );
     let embedded = page
         .split_once(r#"<script type="application/json" id="data">"#)
         .and_then(|(_, rest)| rest.split_once("</script>"))
