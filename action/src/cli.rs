@@ -45,12 +45,24 @@ pub struct Global {
     /// the site's serverInfo.
     #[arg(long, global = true, env = env::JIRA_FLAVOR, value_name = "FLAVOR", value_parser = ["cloud", "datacenter"])]
     pub jira_flavor: Option<String>,
+    /// An encrypted store's passphrase, read from this file (else from the environment:
+    /// BACKTRACK_PASSPHRASE_FILE names a file, BACKTRACK_PASSPHRASE holds the passphrase).
+    /// Never given as a flag value.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub passphrase_file: Option<std::path::PathBuf>,
+    /// A key file that opens an encrypted store instead of its passphrase (else
+    /// BACKTRACK_KEY_FILE). `init --encrypt` and `key add-file` create it if missing.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the store and catalog (folder, S3 bucket, DynamoDB table) unless they exist.
-    Init,
+    Init(InitArgs),
+    /// Manage an encrypted store's keys: list, change the passphrase, add a key file, remove.
+    #[command(subcommand)]
+    Key(KeyCmd),
     /// Take, list, show and delete snapshots.
     #[command(subcommand)]
     Snapshot(SnapshotCmd),
@@ -363,6 +375,11 @@ pub struct RollbackArgs {
 pub struct RestoreArgs {
     /// The snapshot to restore: id, unique id prefix, or name.
     pub reference: String,
+    /// Copy the snapshot into this other scope of the same tracker instead of restoring it
+    /// in place (`github:OWNER/OTHER`): labels, milestones, issues and comments with
+    /// attribution lines, states and sub-issue links. The destination must exist.
+    #[arg(long, value_name = "SCOPE")]
+    pub into: Option<String>,
     #[command(flatten)]
     pub flags: RollbackFlags,
 }
@@ -474,6 +491,10 @@ pub struct SelectArgs {
 pub struct ExportArgs {
     #[command(flatten)]
     pub select: SelectArgs,
+    /// From an encrypted store: write the archive in plaintext (refused without it, so an
+    /// export never leaks an encrypted store's content silently).
+    #[arg(long)]
+    pub decrypt: bool,
     /// The archive file to write, or `-` for stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: String,
@@ -520,6 +541,53 @@ pub struct CopyArgs {
     /// Only show what would be copied.
     #[arg(long)]
     pub dry_run: bool,
+    /// From an encrypted store into an unencrypted one: allow the plaintext copy.
+    #[arg(long)]
+    pub decrypt: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Encrypt the store (a new one): a random repository key, wrapped by the passphrase
+    /// (BACKTRACK_PASSPHRASE or --passphrase-file) and, with --key-file, by a key file.
+    #[arg(long)]
+    pub encrypt: bool,
+    /// Argon2id memory cost of the passphrase wrapping, in KiB.
+    #[arg(long, value_name = "KIB", default_value_t = backtrack::crypt::KdfParams::default().memory_kib, requires = "encrypt")]
+    pub argon2_memory_kib: u32,
+    /// Argon2id passes of the passphrase wrapping.
+    #[arg(long, value_name = "N", default_value_t = backtrack::crypt::KdfParams::default().iterations, requires = "encrypt")]
+    pub argon2_iterations: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCmd {
+    /// The store's key slots: id, kind, created, Argon2id parameters.
+    List,
+    /// Change the passphrase: the new one from BACKTRACK_NEW_PASSPHRASE or
+    /// --new-passphrase-file; the old one (or a key file) unlocks. The repository key stays.
+    Passwd {
+        /// A file holding the new passphrase.
+        #[arg(long, value_name = "FILE")]
+        new_passphrase_file: Option<std::path::PathBuf>,
+        /// Argon2id memory cost of the new wrapping, in KiB.
+        #[arg(long, value_name = "KIB", default_value_t = backtrack::crypt::KdfParams::default().memory_kib)]
+        argon2_memory_kib: u32,
+        /// Argon2id passes of the new wrapping.
+        #[arg(long, value_name = "N", default_value_t = backtrack::crypt::KdfParams::default().iterations)]
+        argon2_iterations: u32,
+    },
+    /// Add a key file that opens the store (created with random contents if missing).
+    AddFile {
+        /// The key file to add.
+        #[arg(value_name = "FILE")]
+        path: std::path::PathBuf,
+    },
+    /// Remove a key slot by id (`key list`); the store's last slot cannot be removed.
+    Remove {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]

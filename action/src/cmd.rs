@@ -31,6 +31,7 @@ pub mod diff;
 pub mod export;
 pub mod import;
 pub mod init;
+pub mod key;
 pub mod man;
 pub mod prune;
 pub mod repair;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 use backtrack::catalog::{CatalogError, DynamoCatalog, SqliteCatalog};
 use backtrack::config::{CatalogUrl, GitUrl, Locations, StoreUrl};
+use backtrack::crypt::{self, Secrets};
 use backtrack::git::{Checkout, GitArchive, GitOptions};
 use backtrack::lease::LeaseOptions;
 use backtrack::repair::{check_new_catalog, missing_catalog};
@@ -33,6 +34,12 @@ pub struct Context {
     /// `OWNER/REPO` of the command's GitHub scope: where a `git://` store lives when neither
     /// its URL nor `GITHUB_REPOSITORY` says.
     scope_repo: Option<(String, String)>,
+    /// `--passphrase-file` and `--key-file` (the environment is read when they are unset).
+    passphrase_file: Option<std::path::PathBuf>,
+    key_file: Option<std::path::PathBuf>,
+    /// Whether secrets given for an unencrypted store are fine (a command between two
+    /// stores, only one of which may be encrypted).
+    lenient: bool,
 }
 
 /// Whether opening an archive may create what is missing.
@@ -56,6 +63,9 @@ impl Context {
             catalog_url: global.catalog.clone(),
             jira_flavor: global.jira_flavor.clone(),
             scope_repo: None,
+            passphrase_file: global.passphrase_file.clone(),
+            key_file: global.key_file.clone(),
+            lenient: false,
         }
     }
 
@@ -87,6 +97,10 @@ impl Context {
             catalog_url: None,
             jira_flavor: None,
             scope_repo: None,
+            passphrase_file: None,
+            key_file: None,
+            // The demo's own throwaway store is plain whatever the environment holds.
+            lenient: true,
         }
     }
 
@@ -100,7 +114,61 @@ impl Context {
             catalog_url: catalog.map(str::to_string),
             jira_flavor: self.jira_flavor.clone(),
             scope_repo: self.scope_repo.clone(),
+            passphrase_file: self.passphrase_file.clone(),
+            key_file: self.key_file.clone(),
+            lenient: true,
         }
+    }
+
+    /// [`archive`](Self::archive), accepting an unencrypted store even when secrets are
+    /// given: the source of `copy`, whose destination may be the encrypted one.
+    pub async fn archive_either(&self) -> Result<Archive> {
+        self.open_archive_as(Opening::Existing, true).await
+    }
+
+    /// The key file given (`--key-file`, else `BACKTRACK_KEY_FILE`), if any.
+    pub fn key_file_path(&self) -> Option<std::path::PathBuf> {
+        self.key_file.clone().or_else(|| {
+            std::env::var_os(crypt::ENV_KEY_FILE)
+                .filter(|v| !v.is_empty())
+                .map(std::path::PathBuf::from)
+        })
+    }
+
+    /// Whether a passphrase was given (flag or environment); reads no key file.
+    pub fn passphrase_given(&self) -> Result<bool> {
+        Ok(Secrets::from_env(self.passphrase_file.as_deref(), None)?.has_passphrase())
+    }
+
+    /// The passphrase and key file given (flags, else the environment).
+    pub fn secrets(&self) -> Result<Secrets> {
+        Ok(Secrets::from_env(
+            self.passphrase_file.as_deref(),
+            self.key_file.as_deref(),
+        )?)
+    }
+
+    /// `store` as it is to be used: through the encryption layer if it is encrypted.
+    async fn unlock(
+        &self,
+        store: Arc<dyn ObjectStore>,
+        lenient: bool,
+    ) -> Result<Arc<dyn ObjectStore>> {
+        Ok(crypt::open(store, &self.secrets()?, lenient || self.lenient).await?)
+    }
+
+    /// The existing store as the backend holds it, without the encryption layer: for `key`,
+    /// which manages the key slots that layer hides.
+    pub async fn backend_store(&self) -> Result<Arc<dyn ObjectStore>> {
+        Ok(match self.locations()?.store {
+            StoreUrl::Git(url) => self.git(&url)?.store,
+            StoreUrl::File(root) => Arc::new(LocalStore::open(root)?),
+            StoreUrl::S3(s3) => {
+                let store = S3Store::open(&s3).await;
+                store.check().await?;
+                Arc::new(store)
+            }
+        })
     }
 
     /// The parsed `--store` and the catalog that goes with it.
@@ -133,6 +201,10 @@ impl Context {
     }
 
     async fn open_archive(&self, opening: Opening) -> Result<Archive> {
+        self.open_archive_as(opening, false).await
+    }
+
+    async fn open_archive_as(&self, opening: Opening, lenient: bool) -> Result<Archive> {
         let Locations {
             store: store_url,
             catalog: catalog_url,
@@ -145,13 +217,19 @@ impl Context {
                     ObjectStore::location(&*git.store)
                 );
             }
-            return Ok(Archive::new(git.store, git.catalog));
+            return Ok(Archive::new(
+                self.unlock(git.store, lenient).await?,
+                git.catalog,
+            ));
         }
         // A clone of an archive branch reads as a (read-only) archive.
         if let StoreUrl::File(root) = &store_url {
             if let Some(checkout) = Checkout::detect(root) {
                 let checkout = Arc::new(checkout);
-                return Ok(Archive::new(checkout.clone(), checkout));
+                return Ok(Archive::new(
+                    self.unlock(checkout.clone(), lenient).await?,
+                    checkout,
+                ));
             }
         }
         // AWS resources are checked up front (one cheap request each) so that a wrong bucket
@@ -169,6 +247,8 @@ impl Context {
             // Opened above, with its catalog.
             StoreUrl::Git(url) => bail!("{url} opens with its own catalog"),
         };
+        // Before the catalog: a locked store must not get a catalog created beside it.
+        let store = self.unlock(store, lenient).await?;
         let opened: std::result::Result<Arc<dyn Catalog>, CatalogError> = match &catalog_url {
             CatalogUrl::Sqlite(path) if opening != Opening::Existing && !path.exists() => {
                 if opening == Opening::Create {

@@ -137,7 +137,8 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         ctx.step = Some(step::StepOutputs::from_env()?);
     }
     match cli.command {
-        Command::Init => cmd::init::run(&ctx).await,
+        Command::Init(args) => cmd::init::run(&ctx, args).await,
+        Command::Key(cmd) => cmd::key::run(&ctx, cmd).await,
         Command::Snapshot(cmd) => cmd::snapshot::run(&ctx, cmd).await,
         Command::Diff(args) => cmd::diff::run(&ctx, args).await,
         Command::Report(args) => cmd::report::run(&ctx, args).await,

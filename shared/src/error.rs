@@ -7,6 +7,7 @@
 
 use crate::blob::BlobError;
 use crate::catalog::CatalogError;
+use crate::crypt::CryptError;
 use crate::id::IdError;
 use crate::portable::ArchiveFileError;
 use crate::rollback::PlanChange;
@@ -30,6 +31,9 @@ pub enum Error {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Tracker(#[from] TrackerError),
+    /// An encrypted store that cannot be opened (no or wrong passphrase, damaged key slots).
+    #[error(transparent)]
+    Crypt(#[from] CryptError),
     /// A portable archive file that cannot be read or written (see [`crate::portable`]).
     #[error(transparent)]
     ArchiveFile(#[from] ArchiveFileError),
@@ -68,7 +72,8 @@ impl Error {
     pub fn is_damage(&self) -> bool {
         matches!(
             self,
-            Error::Blob(BlobError::Corrupt { .. }) | Error::Store(StoreError::NotFound { .. })
+            Error::Blob(BlobError::Corrupt { .. })
+                | Error::Store(StoreError::NotFound { .. } | StoreError::Corrupt { .. })
         )
     }
 

@@ -56,6 +56,7 @@ pub mod config;
 #[cfg(any(test, feature = "conformance"))]
 #[doc(hidden)]
 pub mod conformance;
+pub mod crypt;
 pub mod diff;
 pub mod error;
 pub mod events;

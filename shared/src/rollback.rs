@@ -14,6 +14,7 @@
 
 pub mod execute;
 mod identity;
+pub mod into;
 mod jira;
 pub mod job;
 pub mod options;
@@ -32,7 +33,7 @@ pub use options::{Field, JiraRequest, OptionError, RollbackOptions, RollbackRequ
 pub use plan::{restored_body, restored_from, restored_marker, Irrecoverable, Planned};
 pub use run::{
     change_since, kept_preview, plan_against_live, pre_rollback_name, preview, remember_preview,
-    Budget, Confirmed, Executor, OpProgress, PlanProgress, Preview, Resuming, Rollback,
+    Budget, Confirmed, Executor, Moved, OpProgress, PlanProgress, Preview, Resuming, Rollback,
     RollbackReport, Verification, JOB_LOCK_TTL, PROCESS_LOCK_TTL,
 };
 
@@ -58,6 +59,9 @@ pub struct RollbackPlan {
     pub options: RollbackOptions,
     pub ops: Vec<PlannedOp>,
     pub irrecoverable: Vec<Irrecoverable>,
+    /// What a preview says besides writes and losses (see [`Planned::notes`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl RollbackPlan {
@@ -344,6 +348,44 @@ impl fmt::Display for Operation {
                 "#{issue} delete comment {id} (added after the snapshot): {}",
                 visible(&short(body, 40))
             ),
+            Operation::CopyIssue {
+                source,
+                title,
+                labels,
+                milestone,
+                ..
+            } => {
+                write!(f, "create copy of #{source} {}", visible(&short(title, 60)))?;
+                if !labels.is_empty() {
+                    write!(f, "\n      labels     {}", visible(&labels.join(", ")))?;
+                }
+                if let Some(m) = milestone {
+                    write!(f, "\n      milestone  {}", visible(m))?;
+                }
+                Ok(())
+            }
+            Operation::CopyComment {
+                source_issue,
+                origin,
+                ..
+            } => {
+                let id = origin.rsplit('/').next().unwrap_or_default();
+                write!(f, "copy of #{source_issue}: post comment {}", visible(id))
+            }
+            Operation::CloseCopy {
+                source,
+                title,
+                state_reason,
+                ..
+            } => write!(
+                f,
+                "copy of #{source}: {} {}",
+                state_text(State::Closed, state_reason),
+                visible(&short(title, 50))
+            ),
+            Operation::LinkCopies { parent, child, .. } => {
+                write!(f, "copy of #{child}: sub-issue of the copy of #{parent}")
+            }
             Operation::JiraEditIssue {
                 key,
                 summary,
@@ -450,9 +492,21 @@ impl fmt::Display for RollbackPlan {
             Some(n) => format!("{} ({})", self.target, visible(n)),
             None => self.target.to_string(),
         };
-        writeln!(f, "Rollback plan for {} → snapshot {target}", self.scope)?;
+        match self.options.destination() {
+            Some(into) => writeln!(f, "Restore plan: snapshot {target} → copied into {into}")?,
+            None => writeln!(f, "Rollback plan for {} → snapshot {target}", self.scope)?,
+        }
+        for note in &self.notes {
+            writeln!(f, "  Note: {}", visible(note))?;
+        }
         if self.ops.is_empty() {
-            writeln!(f, "  Nothing to restore: the live state already matches.")?;
+            match self.options.destination() {
+                Some(_) => writeln!(
+                    f,
+                    "  Nothing to copy: the destination holds every copy as the snapshot has it."
+                )?,
+                None => writeln!(f, "  Nothing to restore: the live state already matches.")?,
+            }
         } else {
             writeln!(f, "  {} write(s), in this order:", self.ops.len())?;
             for op in &self.ops {
@@ -460,7 +514,11 @@ impl fmt::Display for RollbackPlan {
             }
         }
         if !self.irrecoverable.is_empty() {
-            writeln!(f, "\n  Cannot be restored ({}):", self.irrecoverable.len())?;
+            let heading = match self.options.destination() {
+                Some(_) => "Lost in the copy",
+                None => "Cannot be restored",
+            };
+            writeln!(f, "\n  {heading} ({}):", self.irrecoverable.len())?;
             for i in &self.irrecoverable {
                 writeln!(f, "    ✗ {} — {}", visible(&i.what), visible(&i.reason))?;
             }

@@ -72,6 +72,14 @@ pub enum StoreError {
         key: String,
         detail: String,
     },
+    /// An object that fails its integrity check below the hash checks (an encrypted store's
+    /// authentication): damage, like a missing object.
+    #[error("{key} in store {store} is damaged: {detail}; run `backtrack verify` and restore it from another copy of the store")]
+    Corrupt {
+        store: String,
+        key: String,
+        detail: String,
+    },
     #[error("invalid store key {key:?}: {reason}")]
     InvalidKey { key: String, reason: &'static str },
 }
@@ -88,6 +96,12 @@ impl StoreError {
 pub trait ObjectStore: Send + Sync + Debug {
     /// Where this store is, for messages: `file:///…`, `s3://bucket/prefix`, `memory:`.
     fn location(&self) -> String;
+
+    /// Whether objects are encrypted before they reach the backend (see
+    /// [`crate::crypt::EncryptedStore`]); only that wrapper says yes.
+    fn is_encrypted(&self) -> bool {
+        false
+    }
 
     /// Creates `key` with `bytes` unless it exists. Once this returns `Written`, the object is
     /// durable and complete: readers never see a partial object.

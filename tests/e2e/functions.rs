@@ -810,6 +810,10 @@ fn functions_under_cargo_lambda_schedule_list_diff_and_restore_across_invocation
             .contains("#99999"),
         "{body}"
     );
+    // `into` copies into another scope of the same tracker kind only.
+    let (status, body) = restore(json!({"into": "jira:PROJ"}));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "into", "{body}");
 
     // A preview names its plan; an execution confirms it. When the repository moves in
     // between, the execution is refused naming the difference, and nothing starts.

@@ -9,7 +9,8 @@ use crate::cli::CopyArgs;
 use crate::ctx::Context;
 
 pub async fn run(ctx: &Context, args: CopyArgs) -> Result<Outcome> {
-    let source = ctx.archive().await?;
+    // Secrets go to whichever side is encrypted; neither being encrypted is refused below.
+    let source = ctx.archive_either().await?;
     let entries = super::export::selection(&args.select)?
         .select(&source)
         .await?;
@@ -17,6 +18,13 @@ pub async fn run(ctx: &Context, args: CopyArgs) -> Result<Outcome> {
         .elsewhere(&args.to_store, args.to_catalog.as_deref())
         .create_archive()
         .await?;
+    if !ctx.secrets()?.is_empty() && !source.is_encrypted() && !dest.is_encrypted() {
+        return Err(backtrack::crypt::CryptError::NotEncrypted {
+            store: dest.store_location(),
+        }
+        .into());
+    }
+    source.check_plaintext_out(dest.is_encrypted(), args.decrypt, "the destination store")?;
     let opts = ImportOptions {
         on_duplicate: super::import::policy(args.on_duplicate),
         execute: !args.dry_run,

@@ -33,6 +33,7 @@ pub fn selection(args: &SelectArgs) -> Result<Selection> {
 
 pub async fn run(ctx: &Context, args: ExportArgs) -> Result<Outcome> {
     let archive = ctx.archive().await?;
+    archive.check_plaintext_out(false, args.decrypt, "the exported archive")?;
     let entries = selection(&args.select)?.select(&archive).await?;
     let report = if args.output == "-" {
         let out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -10,12 +10,14 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _, Result};
 use backtrack::catalog::{CatalogError, DynamoCatalog, SqliteCatalog, TableSetup};
 use backtrack::config::{CatalogUrl, StoreUrl};
+use backtrack::crypt::{self, InitOutcome, KdfParams};
 use backtrack::repair::check_new_catalog;
 use backtrack::store::{BucketSetup, LocalStore, S3Store};
 use backtrack::ObjectStore;
 use serde::Serialize;
 
 use super::{print_json, Outcome};
+use crate::cli::InitArgs;
 use crate::ctx::Context;
 
 /// What `init` did to one resource.
@@ -77,7 +79,63 @@ impl fmt::Display for InitReport {
     }
 }
 
-pub async fn run(ctx: &Context) -> Result<Outcome> {
+/// `--encrypt`: makes the new store encrypted (or finds it so), creating a missing key file
+/// first. The passphrase never appears in output.
+async fn encrypt(ctx: &Context, args: &InitArgs, store: &dyn ObjectStore) -> Result<Resource> {
+    if let Some(path) = ctx.key_file_path() {
+        if !path.exists() {
+            write_new_key_file(&path)?;
+        }
+    }
+    let secrets = ctx.secrets()?;
+    let params = KdfParams {
+        memory_kib: args.argon2_memory_kib,
+        iterations: args.argon2_iterations,
+        ..KdfParams::default()
+    };
+    let outcome = crypt::init(store, &secrets, params).await?;
+    let mut what = format!(
+        "repository key wrapped by the passphrase (Argon2id, {} KiB, {} passes)",
+        params.memory_kib, params.iterations
+    );
+    if let Some(path) = secrets.key_file_path() {
+        what.push_str(&format!(" and key file {}", path.display()));
+    }
+    Ok(Resource {
+        role: "key",
+        location: store.location(),
+        what: match outcome {
+            InitOutcome::Created => what,
+            InitOutcome::Found => "encrypted; the given secrets open it".into(),
+        },
+        action: match outcome {
+            InitOutcome::Created => Action::Created,
+            InitOutcome::Found => Action::Found,
+        },
+    })
+}
+
+/// A new key file at `path`, readable by its owner only; never overwrites.
+pub fn write_new_key_file(path: &std::path::Path) -> Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create key file {}", path.display()))?;
+    file.write_all(&crypt::new_key_file_contents()?)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write key file {}", path.display()))?;
+    Ok(())
+}
+
+pub async fn run(ctx: &Context, args: InitArgs) -> Result<Outcome> {
+    // Before anything is created: an encrypted store without its passphrase is no store.
+    if args.encrypt && !ctx.passphrase_given()? {
+        return Err(crypt::CryptError::NoPassphrase.into());
+    }
     let backtrack::config::Locations {
         store: store_url,
         catalog: catalog_url,
@@ -90,6 +148,10 @@ pub async fn run(ctx: &Context) -> Result<Outcome> {
         let git = ctx.git(url)?;
         let created = git.ensure().await?;
         let location = ObjectStore::location(&*git.store);
+        let key = match args.encrypt {
+            true => Some(encrypt(ctx, &args, &*git.store).await?),
+            false => None,
+        };
         for role in ["store", "catalog"] {
             resources.push(Resource {
                 role,
@@ -105,6 +167,7 @@ pub async fn run(ctx: &Context) -> Result<Outcome> {
                 },
             });
         }
+        resources.extend(key);
         let report = InitReport { resources };
         if ctx.json {
             print_json(&report)?;
@@ -148,6 +211,9 @@ pub async fn run(ctx: &Context) -> Result<Outcome> {
             });
         }
         StoreUrl::Git(_) => bail!("git:// stores are set up above"),
+    }
+    if args.encrypt {
+        resources.push(encrypt(ctx, &args, &*store_for_check).await?);
     }
 
     match &catalog_url {

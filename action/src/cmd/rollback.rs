@@ -13,7 +13,7 @@ use backtrack::rollback::{
 };
 use backtrack::snapshot::{Archive, Resolved, SnapshotRef};
 use backtrack::tracker::{GitHubConfig, JiraTracker, TrackerWriter, WritePace};
-use backtrack::{Scope, SnapshotEntry};
+use backtrack::Scope;
 use serde_json::json;
 
 use super::snapshot::Need;
@@ -40,7 +40,12 @@ pub async fn run(ctx: &Context, args: RollbackArgs) -> Result<Outcome> {
 pub async fn restore(ctx: &Context, args: RestoreArgs) -> Result<Outcome> {
     let archive = ctx.archive().await?;
     let resolved = super::snapshot::find(&archive, &args.reference, Need::Completed).await?;
-    rollback_to(ctx, &archive, (None, resolved), &args.flags).await
+    let into = args
+        .into
+        .as_deref()
+        .map(|s| parse_scope(s).context("--into"))
+        .transpose()?;
+    rollback_to_scope(ctx, &archive, (None, resolved), &args.flags, into).await
 }
 
 fn confirm(question: &str) -> Result<bool> {
@@ -99,8 +104,19 @@ fn print_preview(ctx: &Context, preview: &Preview, resolved: &Resolved) -> Resul
 pub async fn rollback_to(
     ctx: &Context,
     archive: &Archive,
+    resolved: (Option<&str>, Resolved),
+    flags: &RollbackFlags,
+) -> Result<Outcome> {
+    rollback_to_scope(ctx, archive, resolved, flags, None).await
+}
+
+/// Rolls back in place, or with `into` copies the snapshot into that other scope.
+async fn rollback_to_scope(
+    ctx: &Context,
+    archive: &Archive,
     (flag, resolved): (Option<&str>, Resolved),
     flags: &RollbackFlags,
+    into: Option<Scope>,
 ) -> Result<Outcome> {
     let entry = resolved.entry.clone();
     let manifest = archive.load_manifest(&entry).await?;
@@ -116,8 +132,11 @@ pub async fn rollback_to(
         delete_new_issues: flags.delete_new_issues,
         recreate_deleted: flags.recreate_deleted,
     };
-    let options = RollbackOptions::validate_with(&request, &jira, &entry, &target)
-        .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?;
+    let options = match &into {
+        Some(into) => RollbackOptions::validate_into(&request, &jira, &entry, into),
+        None => RollbackOptions::validate_with(&request, &jira, &entry, &target),
+    }
+    .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?;
     let given: Option<PlanFingerprint> = flags
         .plan
         .as_deref()
@@ -126,7 +145,8 @@ pub async fn rollback_to(
         .map_err(|e: String| anyhow::anyhow!("--plan: {e}"))?;
     // Said once the options are valid, so a refused command prints one line: its error.
     super::note_resolved(ctx, flag, &resolved);
-    let tracker = writer_for(ctx, &entry.scope, flags)?;
+    let scope = options.destination().unwrap_or(&entry.scope).clone();
+    let tracker = writer_for(ctx, &scope, flags)?;
     let progress = CaptureProgress::for_output(ctx.json, ctx.quiet, "reading live state");
     let wanted = Rollback {
         target: &entry,
@@ -153,7 +173,7 @@ pub async fn rollback_to(
             step.set("changes", if preview.is_empty() { "false" } else { "true" })?;
             step.summary(&format!(
                 "### backtrack: rollback preview for {} → {}\n\nNothing was written. Apply it with `--execute` (in the Action: `execute: true` and `to:` this snapshot).\n\n{}",
-                code(&entry.scope.to_string()),
+                code(&scope.to_string()),
                 code(&resolved_label(&resolved)),
                 code_block(&preview.plan.to_string())
             ))?;
@@ -173,7 +193,7 @@ pub async fn rollback_to(
             step.set("changes", "false")?;
             step.summary(&format!(
                 "### ✅ backtrack: {} already matches {}\n\nNothing to do; nothing was written.\n",
-                code(&entry.scope.to_string()),
+                code(&scope.to_string()),
                 code(&resolved_label(&resolved)),
             ))?;
         }
@@ -182,7 +202,7 @@ pub async fn rollback_to(
     // What the user confirmed: the plan named by --plan, else the preview just shown.
     let mut confirmed: (PlanFingerprint, Option<RollbackPlan>) = match given.clone() {
         Some(fp) if fp != preview.fingerprint => {
-            let previewed = rollback::kept_preview(archive, &entry.scope, &fp).await?;
+            let previewed = rollback::kept_preview(archive, &scope, &fp).await?;
             if flags.replan {
                 (fp, previewed)
             } else {
@@ -190,7 +210,7 @@ pub async fn rollback_to(
                     Some(p) => PlanChange::between(p, &preview.plan),
                     None => PlanChange::unknown(fp, &preview.plan),
                 };
-                ask_again(ctx, flags, &entry, change, &preview.plan)?;
+                ask_again(ctx, flags, &scope, change, &preview.plan)?;
                 (preview.fingerprint.clone(), Some(preview.plan.clone()))
             }
         }
@@ -207,7 +227,7 @@ pub async fn rollback_to(
         let question = format!(
             "Apply {} write(s) to {}? A pre-rollback snapshot is taken first.",
             preview.remaining(),
-            entry.scope
+            scope
         );
         if !confirm(&question)? {
             return Err(
@@ -247,7 +267,7 @@ pub async fn rollback_to(
             Some(previewed) => PlanChange::between(previewed, &plan),
             None => PlanChange::unknown(confirmed.0.clone(), &plan),
         };
-        ask_again(ctx, flags, &entry, change, &plan)?;
+        ask_again(ctx, flags, &scope, change, &plan)?;
         preview = Preview::new(*plan);
         confirmed = (preview.fingerprint.clone(), Some(preview.plan.clone()));
     }
@@ -258,7 +278,7 @@ pub async fn rollback_to(
 fn ask_again(
     ctx: &Context,
     flags: &RollbackFlags,
-    entry: &SnapshotEntry,
+    scope: &Scope,
     change: PlanChange,
     plan: &RollbackPlan,
 ) -> Result<()> {
@@ -276,7 +296,7 @@ fn ask_again(
     let question = format!(
         "The plan changed. Apply the new plan ({} write(s)) to {}? A new pre-rollback snapshot is taken first.",
         plan.ops.len(),
-        entry.scope
+        scope
     );
     if !confirm(&question)? {
         return Err(backtrack::Error::Refused(
@@ -361,6 +381,12 @@ fn report_text(r: &RollbackReport) -> String {
         r.pre_rollback_snapshot
     );
     let _ = writeln!(t, "Plan executed: {}", r.fingerprint);
+    if !r.moved.is_empty() {
+        let _ = writeln!(t, "Copies (old → new), {} issue(s):", r.moved.len());
+        for m in &r.moved {
+            let _ = writeln!(t, "  {} → {}", m.from, m.to);
+        }
+    }
     if r.verification.clean {
         let _ = writeln!(
             t,
@@ -376,10 +402,16 @@ fn report_text(r: &RollbackReport) -> String {
             let _ = writeln!(t, "  - {}", op.op);
         }
     }
+    let copy = r.plan.options.destination().is_some();
     if !r.verification.irrecoverable.is_empty() {
         let _ = writeln!(
             t,
-            "Not restorable ({}): see the plan above.",
+            "{} ({}): see the plan above.",
+            if copy {
+                "Lost in the copy"
+            } else {
+                "Not restorable"
+            },
             r.verification.irrecoverable.len()
         );
     }
@@ -394,7 +426,12 @@ fn report_text(r: &RollbackReport) -> String {
             );
         }
     }
-    let _ = write!(t, "Undo this rollback with: {}", r.undo);
+    let _ = write!(
+        t,
+        "Undo this {} with: {}",
+        if copy { "restore" } else { "rollback" },
+        r.undo
+    );
     if !r.recreated.is_empty() {
         // Undo restores the pre-rollback snapshot, which has no recreations: they are new
         // there, and new issues are only deleted when asked.

@@ -8,6 +8,9 @@
 //! plan moved since, the answer is 409 `plan_changed` naming the operations added and
 //! dropped, and nothing is started; `"replan": true` instead runs the plan as it is then.
 //! One of the two is required, so no request writes a plan nobody looked at.
+//!
+//! `"into": "github:OWNER/OTHER"` copies the snapshot into that other scope instead of
+//! restoring it in place (see `backtrack::rollback::into`); the job then runs against it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -94,6 +97,7 @@ const RESTORE_FIELDS: &[&str] = &[
     "delete_new_subtasks",
     "delete_new_issues",
     "recreate_deleted",
+    "into",
 ];
 
 fn flag(body: &Map<String, Value>, name: &str) -> Result<bool, ApiError> {
@@ -140,6 +144,23 @@ fn jira_request(body: &Map<String, Value>) -> Result<JiraRequest, ApiError> {
     })
 }
 
+/// `into`: the other scope to copy the snapshot into, if the request names one.
+fn into(body: &Map<String, Value>) -> Result<Option<backtrack::Scope>, ApiError> {
+    match body.get("into") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => s
+            .parse()
+            .map(Some)
+            .map_err(|e: backtrack::scope::ScopeError| {
+                ApiError::bad_request("into", e.to_string())
+            }),
+        Some(_) => Err(ApiError::bad_request(
+            "into",
+            "must be a scope such as \"github:OWNER/REPO\"",
+        )),
+    }
+}
+
 /// What an executing request confirms: the previewed plan's fingerprint, or `replan`.
 fn confirmed(body: &Map<String, Value>) -> Result<Confirmed, ApiError> {
     let replan = flag(body, "replan")?;
@@ -169,6 +190,7 @@ async fn restore(deps: &Restore, req: &ApiRequest, id: &str) -> Result<ApiRespon
     let execute = flag(&body, "execute")?;
     let request = request(&body)?;
     let jira = jira_request(&body)?;
+    let into = into(&body)?;
     let confirmed = if execute {
         Some(confirmed(&body)?)
     } else {
@@ -186,9 +208,15 @@ async fn restore(deps: &Restore, req: &ApiRequest, id: &str) -> Result<ApiRespon
         .archive
         .load_records(&deps.archive.load_manifest(&entry).await?, true)
         .await?;
-    let options = RollbackOptions::validate_with(&request, &jira, &entry, &target)
-        .map_err(|e| ApiError::bad_request(e.field, e.message))?;
-    let tracker = deps.trackers.tracker(&entry.scope)?;
+    let options = match &into {
+        Some(into) => RollbackOptions::validate_into(&request, &jira, &entry, into),
+        None => RollbackOptions::validate_with(&request, &jira, &entry, &target),
+    }
+    .map_err(|e| ApiError::bad_request(e.field, e.message))?;
+    // A restore into another scope reads and writes the destination.
+    let tracker = deps
+        .trackers
+        .tracker(options.destination().unwrap_or(&entry.scope))?;
     let rollback = Rollback {
         target: &entry,
         records: &target,

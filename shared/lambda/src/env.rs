@@ -226,7 +226,20 @@ impl Env {
             }
             Err(e) => return Err(ConfigError(e.to_string())),
         };
-        Ok(Archive::new(Arc::new(store), Arc::new(catalog)))
+        // An encrypted store opens with its passphrase (`BACKTRACK_PASSPHRASE`, or
+        // `BACKTRACK_PASSPHRASE_ARN` in Secrets Manager); a plain one without.
+        let secrets = match secrets::from_env(backtrack::crypt::ENV_PASSPHRASE, &self.sdk)
+            .await
+            .map_err(|e| ConfigError(e.to_string()))?
+        {
+            Some(p) => backtrack::crypt::Secrets::with_passphrase(p.expose().as_bytes())
+                .map_err(|e| ConfigError(e.to_string()))?,
+            None => backtrack::crypt::Secrets::none(),
+        };
+        let store = backtrack::crypt::open(Arc::new(store), &secrets, false)
+            .await
+            .map_err(|e| ConfigError(format!("{ENV_STORE}: {e}")))?;
+        Ok(Archive::new(store, Arc::new(catalog)))
     }
 
     /// GitHub trackers: the token (`GITHUB_TOKEN` or its `_ARN`), the API URL, per-owner

@@ -87,6 +87,7 @@ fn unwrap_json(raw: String) -> String {
             "GITHUB_TOKEN",
             "WEBHOOK_SECRET",
             "JIRA_API_TOKEN",
+            "passphrase",
         ] {
             if let Some(v) = map.get(key).and_then(|v| v.as_str()) {
                 return v.to_string();

@@ -64,7 +64,7 @@ pub async fn execute(
     confirmed: &Confirmed,
     opts: &ExecuteOptions,
 ) -> Result<Executed> {
-    let scope = &rollback.target.scope;
+    let scope = rollback.scope();
     let mut lock = HeldLock::for_process(scope, &opts.holder);
     acquire(archive, &lock.info).await?;
     let engine = Engine {
@@ -88,7 +88,7 @@ async fn run_locked(
     confirmed: &Confirmed,
 ) -> Result<Executed> {
     let archive = engine.archive;
-    let scope = &rollback.target.scope;
+    let scope = rollback.scope();
     // Resume the open job of the same command; retire open jobs of other commands.
     let existing = run::open_job(archive, scope, &rollback.resume_key()).await?;
     run::retire_others(archive, scope, existing.as_ref().map(|j| &j.id)).await?;

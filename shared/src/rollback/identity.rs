@@ -89,6 +89,9 @@ impl ResumeKey {
                 input[name] = serde_json::Value::Bool(true);
             }
         }
+        if let Some(into) = &options.into {
+            input["into"] = serde_json::Value::String(into.to_string());
+        }
         ResumeKey(BlobId::of(input.to_string().as_bytes()).to_hex()[..24].to_string())
     }
 

@@ -116,7 +116,7 @@ pub async fn start(
             return Err(Error::PlanChanged(Box::new(change)));
         }
     }
-    let scope = &target.scope;
+    let scope = rollback.scope();
     let id = JobId::new();
     let lock = HeldLock::for_job(scope, &id);
     archive.catalog.lock(&lock.info).await?;

@@ -191,6 +191,10 @@ pub struct RollbackOptions {
     pub(crate) delete_new_issues: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) recreate_deleted: bool,
+    /// Restore into this other scope instead of in place (see [`super::into`]). Absent
+    /// when in place, so in-place plans keep their fingerprints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) into: Option<crate::scope::Scope>,
 }
 
 impl RollbackOptions {
@@ -271,7 +275,54 @@ impl RollbackOptions {
             delete_new_subtasks: request_jira.delete_new_subtasks,
             delete_new_issues: request_jira.delete_new_issues,
             recreate_deleted: request_jira.recreate_deleted,
+            into: None,
         })
+    }
+
+    /// Options for restoring `target_entry` into the other scope `into` (`restore REF
+    /// --into SCOPE`): the same tracker kind as the snapshot, a whole project or repository,
+    /// not the snapshot's own scope. The in-place selections and clean-ups do not apply to
+    /// a copy, so `request` and `jira_request` must ask for none of them.
+    pub fn validate_into(
+        request: &RollbackRequest,
+        jira_request: &JiraRequest,
+        target_entry: &SnapshotEntry,
+        into: &crate::scope::Scope,
+    ) -> Result<RollbackOptions, OptionError> {
+        super::into::check_destination(&target_entry.scope, into)?;
+        let asked = [
+            (!request.only.is_empty(), "only"),
+            (!request.fields.is_empty(), "fields"),
+            (request.close_new_issues, "close_new_issues"),
+            (request.delete_new_comments, "delete_new_comments"),
+            (jira_request.delete_new_subtasks, "delete_new_subtasks"),
+            (jira_request.delete_new_issues, "delete_new_issues"),
+            (jira_request.recreate_deleted, "recreate_deleted"),
+        ];
+        if let Some((_, name)) = asked.iter().find(|(set, _)| *set) {
+            return Err(OptionError {
+                field: name,
+                message: format!(
+                    "does not apply to a restore into another scope (--into {into}), which copies every issue of the snapshot; leave it out"
+                ),
+            });
+        }
+        Ok(RollbackOptions {
+            only: None,
+            fields: None,
+            close_new_issues: false,
+            delete_new_comments: false,
+            snapshot_time: target_entry.created_at,
+            delete_new_subtasks: false,
+            delete_new_issues: false,
+            recreate_deleted: false,
+            into: Some(into.clone()),
+        })
+    }
+
+    /// The scope a restore into another scope writes to; `None` for a rollback in place.
+    pub fn destination(&self) -> Option<&crate::scope::Scope> {
+        self.into.as_ref()
     }
 
     /// Every field of every issue, nothing new touched (planner tests).
@@ -286,6 +337,7 @@ impl RollbackOptions {
             delete_new_subtasks: false,
             delete_new_issues: false,
             recreate_deleted: false,
+            into: None,
         }
     }
 

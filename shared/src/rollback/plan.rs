@@ -52,6 +52,10 @@ pub struct Irrecoverable {
 pub struct Planned {
     pub ops: Vec<PlannedOp>,
     pub irrecoverable: Vec<Irrecoverable>,
+    /// What the preview should say besides the writes and the losses (a restore into a
+    /// destination that holds issues of its own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 fn body_eq(a: &Option<String>, b: &Option<String>) -> bool {
@@ -793,7 +797,7 @@ fn plan_comments(
 }
 
 impl Planned {
-    pub(super) fn push(&mut self, op: Operation) {
+    pub(crate) fn push(&mut self, op: Operation) {
         let index = self.ops.len() as u64;
         self.ops.push(PlannedOp { index, op });
     }

@@ -131,6 +131,17 @@ pub struct RollbackReport {
     pub recreated: std::collections::BTreeMap<String, String>,
     /// The command that undoes this rollback.
     pub undo: String,
+    /// A restore into another scope: where each original went (old → new), in the
+    /// originals' order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<Moved>,
+}
+
+/// One issue copied into another scope: its number or key in the snapshot, and its copy's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Moved {
+    pub from: String,
+    pub to: String,
 }
 
 /// Where a run stopped.
@@ -255,12 +266,12 @@ pub(crate) fn new_job(id: JobId, rollback: &Rollback<'_>, status: JobStatus) -> 
     let target = rollback.target;
     JobEntry {
         id,
-        scope: target.scope.clone(),
+        scope: rollback.scope().clone(),
         kind: JobKind::Restore,
         target: Some(target.id),
         capture: None,
         resume_key: rollback.resume_key().to_string(),
-        plan_key: crate::keys::job_plan(&target.scope, &id),
+        plan_key: crate::keys::job_plan(rollback.scope(), &id),
         plan_hash: None,
         request_hash: None,
         status,
@@ -336,9 +347,15 @@ pub struct Rollback<'a> {
 }
 
 impl Rollback<'_> {
+    /// The scope written to, locked and snapshotted before: the snapshot's own, or the
+    /// destination of a restore into another scope.
+    pub fn scope(&self) -> &Scope {
+        self.options.destination().unwrap_or(&self.target.scope)
+    }
+
     /// Which command this is, for resuming its job.
     pub fn resume_key(&self) -> ResumeKey {
-        ResumeKey::of(&self.target.scope, &self.target.id, self.options)
+        ResumeKey::of(self.scope(), &self.target.id, self.options)
     }
 
     /// The plan that turns `live` into the target, with what the tracker must tell besides
@@ -361,20 +378,25 @@ impl Rollback<'_> {
             .name
             .clone()
             .unwrap_or_else(|| self.target.id.to_string());
-        let planned = match self.target.scope.tracker() {
-            TrackerKind::Jira => {
+        let from = &self.target.scope;
+        let planned = match (from.tracker(), self.options.destination()) {
+            (TrackerKind::GitHub, Some(_)) => {
+                super::into::plan_github(self.records, from, live, &reference)
+            }
+            (TrackerKind::Jira, _) => {
                 super::jira::plan(self.records, live, self.options, &reference, context)
             }
-            TrackerKind::GitHub => plan(self.records, live, self.options, &reference),
+            (TrackerKind::GitHub, None) => plan(self.records, live, self.options, &reference),
         };
         RollbackPlan {
-            scope: self.target.scope.clone(),
+            scope: self.scope().clone(),
             target: self.target.id,
             target_name: self.target.name.clone(),
             created_at: Utc::now(),
             options: self.options.clone(),
             ops: planned.ops,
             irrecoverable: planned.irrecoverable,
+            notes: planned.notes,
         }
     }
 }
@@ -449,9 +471,7 @@ pub async fn preview(
     executor: Executor,
 ) -> Result<Preview> {
     let pending = match executor {
-        Executor::Process => {
-            open_job(archive, &rollback.target.scope, &rollback.resume_key()).await?
-        }
+        Executor::Process => open_job(archive, rollback.scope(), &rollback.resume_key()).await?,
         Executor::Job => None,
     };
     let mut preview = None;
@@ -680,12 +700,19 @@ impl Engine<'_> {
         }
 
         // Verify: plan again against what is live now. A clean rollback needs nothing more.
-        let again = plan_against_live(
-            self.tracker.clone().reader(),
-            rollback,
-            self.progress.clone(),
-        )
-        .await?;
+        let reader = self.tracker.clone().reader();
+        let live = fetch_live(reader.clone(), self.progress.clone(), true).await?;
+        let again = rollback.plan_from(reader.as_ref(), &live).await?;
+        let moved = match rollback.options.destination() {
+            Some(_) => super::into::mapping(&rollback.target.scope, &live)
+                .into_iter()
+                .map(|(from, to)| Moved {
+                    from: format!("#{from}"),
+                    to: format!("#{to}"),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         let verification = Verification {
             clean: again.ops.is_empty(),
             residual: again.ops,
@@ -704,13 +731,21 @@ impl Engine<'_> {
             job: job.id,
             resumed,
             fingerprint: plan.fingerprint(),
-            undo: format!("backtrack restore {}", pre.id),
+            // A copy's undo closes what the restore created in the destination.
+            undo: match rollback.options.destination() {
+                Some(_) => format!(
+                    "backtrack restore {} --close-new-issues --delete-new-comments",
+                    pre.id
+                ),
+                None => format!("backtrack restore {}", pre.id),
+            },
             pre_rollback_snapshot: pre.id,
             plan,
             executed,
             already_done,
             verification,
             recreated,
+            moved,
         })))
     }
 

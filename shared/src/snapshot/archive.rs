@@ -91,6 +91,22 @@ impl Archive {
         self.store.location()
     }
 
+    /// Whether the store is encrypted (see [`crate::crypt`]).
+    pub fn is_encrypted(&self) -> bool {
+        self.store.is_encrypted()
+    }
+
+    /// Refuses to take snapshots out of an encrypted store into plaintext unless `decrypt`
+    /// (see [`crate::crypt::check_plaintext_out`]).
+    pub fn check_plaintext_out(&self, to_encrypted: bool, decrypt: bool, what: &str) -> Result<()> {
+        Ok(crate::crypt::check_plaintext_out(
+            &*self.store,
+            to_encrypted,
+            decrypt,
+            what,
+        )?)
+    }
+
     /// What the store holds, when it can tell cheaply (see [`ObjectStore::usage`]).
     pub async fn store_usage(&self) -> Result<Option<crate::store::Usage>> {
         Ok(self.store.usage().await?)

@@ -369,6 +369,10 @@ impl Archive {
                 damaged_manifest(v, "missing from the store".into());
                 return Ok(None);
             }
+            Err(StoreError::Corrupt { detail, .. }) => {
+                damaged_manifest(v, detail);
+                return Ok(None);
+            }
             Err(e) => return Err(e.into()),
         };
         v.report.bytes += stored.len() as u64;
@@ -439,6 +443,7 @@ impl Archive {
                         }
                     }
                     Err(StoreError::NotFound { .. }) => Err("missing from the store".to_string()),
+                    Err(StoreError::Corrupt { detail, .. }) => Err(detail),
                     Err(e) => return Err(e.into()),
                 },
             };
@@ -566,6 +571,7 @@ impl Archive {
             Err(StoreError::NotFound { .. }) => {
                 return Ok(BlobRead::Damaged("missing from the store".into()))
             }
+            Err(StoreError::Corrupt { detail, .. }) => return Ok(BlobRead::Damaged(detail)),
             Err(e) => return Err(e.into()),
         };
         let dict = match blob::frame_dictionary(&bytes) {
@@ -640,6 +646,7 @@ fn problem_of(e: &Error) -> String {
     match e {
         Error::Blob(blob::BlobError::Corrupt { detail, .. }) => detail.clone(),
         Error::Store(StoreError::NotFound { .. }) => "missing from the store".into(),
+        Error::Store(StoreError::Corrupt { detail, .. }) => detail.clone(),
         other => other.to_string(),
     }
 }

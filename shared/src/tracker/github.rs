@@ -111,6 +111,8 @@ pub struct GitHubTracker {
     client: Client,
     /// The writer's milestone numbers by title (see `apply`).
     milestones: apply::MilestoneCache,
+    /// The writer's copies (restore into another scope) by origin (see `apply`).
+    copies: apply::CopyCache,
 }
 
 impl GitHubTracker {
@@ -130,6 +132,7 @@ impl GitHubTracker {
             repo: repo.to_string(),
             client,
             milestones: apply::MilestoneCache::default(),
+            copies: apply::CopyCache::default(),
         })
     }
 

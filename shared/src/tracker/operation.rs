@@ -196,6 +196,43 @@ pub enum Operation {
         lead: Option<JiraUser>,
         assignee_type: Option<String>,
     },
+    /// Restore into another scope: creates an open issue copied from `origin` (see
+    /// [`migrated_marker`]); `body` carries the attribution line and ends with the marker, by
+    /// which a retry or a later run finds the copy instead of creating it twice. `source` is
+    /// the original's number, for previews.
+    CopyIssue {
+        origin: String,
+        source: u64,
+        title: String,
+        body: String,
+        labels: Vec<String>,
+        /// By title, like [`Change::Milestone`].
+        milestone: Option<String>,
+    },
+    /// Restore into another scope: posts a comment copied from `origin` on the copy of the
+    /// issue `issue_origin` (resolved by its marker when applied); `body` ends with the
+    /// comment's marker.
+    CopyComment {
+        issue_origin: String,
+        source_issue: u64,
+        origin: String,
+        body: String,
+    },
+    /// Restore into another scope: closes the copy of `issue_origin` as the original was.
+    CloseCopy {
+        issue_origin: String,
+        source: u64,
+        title: String,
+        state_reason: Option<String>,
+    },
+    /// Restore into another scope: makes the copy of `child_origin` a sub-issue of the copy
+    /// of `parent_origin` (`parent` and `child` are the originals' numbers, for previews).
+    LinkCopies {
+        parent_origin: String,
+        child_origin: String,
+        parent: u64,
+        child: u64,
+    },
     /// Jira: recreates a deleted version (it gets a new id), before the issues using it.
     JiraCreateVersion {
         original_id: u64,
@@ -241,6 +278,8 @@ impl Operation {
                 | Operation::JiraRecreateIssue { .. }
                 | Operation::JiraCreateComponent { .. }
                 | Operation::JiraCreateVersion { .. }
+                | Operation::CopyIssue { .. }
+                | Operation::CopyComment { .. }
         )
     }
 
@@ -272,6 +311,23 @@ pub fn restored_from(body: &str) -> Option<u64> {
     rest.split_once(" -->")?.0.parse().ok()
 }
 
+const MIGRATED_PREFIX: &str = "<!-- backtrack:migrated-from ";
+
+/// The hidden marker an issue or comment copied into another scope carries: `origin` names
+/// the original (`github:acme/widgets#12`, `github:acme/widgets#12/comment/345`), so a
+/// resumed or repeated restore finds the copy and never creates it twice.
+pub fn migrated_marker(origin: &str) -> String {
+    format!("{MIGRATED_PREFIX}{origin} -->")
+}
+
+/// The original a live issue or comment was copied from, if it carries the marker.
+pub fn migrated_from(body: &str) -> Option<&str> {
+    let start = body.rfind(MIGRATED_PREFIX)?;
+    let rest = &body[start + MIGRATED_PREFIX.len()..];
+    let (origin, _) = rest.split_once(" -->")?;
+    (!origin.is_empty() && !origin.contains(char::is_whitespace)).then_some(origin)
+}
+
 /// Whether a comment is one of backtrack's own reports (a sticky diff comment): its body
 /// starts with a marker other than the restoration marker. Comments that a rollback
 /// recreated carry their marker at the end and are real content.
@@ -291,5 +347,14 @@ mod tests {
         assert!(is_report("<!-- backtrack:diff github:a/b -->\nreport"));
         assert!(!is_report(&restored_marker(1)));
         assert!(!is_report("a normal comment <!-- backtrack:diff x -->"));
+    }
+
+    #[test]
+    fn migration_markers_round_trip() {
+        let body = format!("> moved\n\ntext\n\n{}", migrated_marker("github:a/b#12"));
+        assert_eq!(migrated_from(&body), Some("github:a/b#12"));
+        assert_eq!(migrated_from("plain"), None);
+        assert_eq!(migrated_from("<!-- backtrack:migrated-from  -->"), None);
+        assert!(!is_report(&body));
     }
 }

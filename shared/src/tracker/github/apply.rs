@@ -4,6 +4,11 @@
 //! only known once it is written), so the writer keeps the repository's milestone numbers by
 //! title: listed on first need, kept current by its own milestone writes, and listed again
 //! once when a title is missing (someone else changed milestones meanwhile).
+//!
+//! A restore into another scope refers to issues by their originals (a copy's number is only
+//! known once it is written), so the writer likewise keeps the copies the repository holds
+//! by the origin their hidden marker names: listed on first need, kept current by its own
+//! creations.
 
 use std::collections::HashMap;
 
@@ -12,11 +17,21 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
 
 use super::GitHubTracker;
-use crate::tracker::operation::{restored_from, Change, Operation};
+use crate::tracker::operation::{migrated_from, restored_from, Change, Operation};
 use crate::tracker::TrackerError;
 
 /// Milestone numbers by title; `None` until first needed.
 pub(super) type MilestoneCache = std::sync::Mutex<Option<HashMap<String, u64>>>;
+
+/// A copied issue as the writer addresses it: number, and id (what sub-issue links take).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Copy {
+    number: u64,
+    id: u64,
+}
+
+/// Copies by origin; `None` until first needed.
+pub(super) type CopyCache = std::sync::Mutex<Option<HashMap<String, Copy>>>;
 
 fn already_exists(e: &TrackerError) -> bool {
     matches!(e, TrackerError::Http { status: 422, message, .. } if message.to_ascii_lowercase().contains("validation"))
@@ -76,6 +91,99 @@ impl GitHubTracker {
             status: 422,
             message: format!("milestone {title:?} does not exist and was not recreated"),
         })
+    }
+
+    /// Every issue of the repository that carries a migration marker, by origin.
+    async fn list_copies(&self) -> Result<HashMap<String, Copy>, TrackerError> {
+        let mut map = HashMap::new();
+        let mut next = Some(self.repo_path("/issues?state=all&per_page=100"));
+        while let Some(target) = next {
+            let reply = self.client().get(&target, None).await?;
+            if let Value::Array(items) = reply.json(&target)? {
+                for i in items {
+                    let body = i.get("body").and_then(Value::as_str).unwrap_or("");
+                    if let (Some(origin), Some(number), Some(id)) = (
+                        migrated_from(body),
+                        i.get("number").and_then(Value::as_u64),
+                        i.get("id").and_then(Value::as_u64),
+                    ) {
+                        map.insert(origin.to_string(), Copy { number, id });
+                    }
+                }
+            }
+            next = reply.next_link();
+        }
+        Ok(map)
+    }
+
+    fn cached_copy(&self, origin: &str) -> Option<Copy> {
+        self.copies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .and_then(|m| m.get(origin).copied())
+    }
+
+    fn remember_copy(&self, origin: &str, copy: Copy) {
+        if let Some(map) = self
+            .copies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+        {
+            map.insert(origin.to_string(), copy);
+        }
+    }
+
+    /// The copy of `origin`, if the repository holds one (listed again when not cached).
+    async fn find_copy(&self, origin: &str) -> Result<Option<Copy>, TrackerError> {
+        if let Some(copy) = self.cached_copy(origin) {
+            return Ok(Some(copy));
+        }
+        let listed = self.list_copies().await?;
+        let found = listed.get(origin).copied();
+        *self
+            .copies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(listed);
+        Ok(found)
+    }
+
+    async fn resolve_copy(&self, origin: &str, method: &str) -> Result<Copy, TrackerError> {
+        self.find_copy(origin)
+            .await?
+            .ok_or_else(|| TrackerError::Http {
+                service: "GitHub".into(),
+                method: method.into(),
+                path: self.repo_path("/issues"),
+                status: 422,
+                message: format!(
+                    "the copy of {origin} does not exist (it is created earlier in the plan; was it deleted meanwhile?)"
+                ),
+            })
+    }
+
+    /// The comment on issue `issue` whose marker names `origin`, if any.
+    async fn find_marked_comment(
+        &self,
+        issue: u64,
+        matches: impl Fn(&str) -> bool,
+    ) -> Result<Option<u64>, TrackerError> {
+        let mut next = Some(self.repo_path(&format!("/issues/{issue}/comments?per_page=100")));
+        while let Some(target) = next {
+            let reply = self.client().get(&target, None).await?;
+            if reply.status == StatusCode::OK {
+                if let Value::Array(items) = reply.json(&target)? {
+                    for c in items {
+                        if matches(c.get("body").and_then(Value::as_str).unwrap_or("")) {
+                            return Ok(c.get("id").and_then(Value::as_u64));
+                        }
+                    }
+                }
+            }
+            next = reply.next_link();
+        }
+        Ok(None)
     }
 
     fn milestone_body(
@@ -288,6 +396,97 @@ impl GitHubTracker {
                     Err(e) => Err(e),
                 }
             }
+            Operation::CopyIssue {
+                origin,
+                title,
+                body,
+                labels,
+                milestone,
+                ..
+            } => {
+                let mut request = json!({"title": title, "body": body, "labels": labels});
+                if let Some(m) = milestone {
+                    request["milestone"] = json!(self.resolve_milestone(m).await?);
+                }
+                let path = self.repo_path("/issues");
+                let reply = client.write(Method::POST, &path, Some(&request)).await?;
+                let created = reply.json(&path)?;
+                let (Some(number), Some(id)) = (
+                    created.get("number").and_then(Value::as_u64),
+                    created.get("id").and_then(Value::as_u64),
+                ) else {
+                    return Err(TrackerError::Decode {
+                        service: "GitHub".into(),
+                        path,
+                        detail: "the created issue has no number or id".into(),
+                    });
+                };
+                self.remember_copy(origin, Copy { number, id });
+                Ok(json!({"number": number, "id": id}))
+            }
+            Operation::CopyComment {
+                issue_origin, body, ..
+            } => {
+                let issue = self.resolve_copy(issue_origin, "POST").await?.number;
+                let path = self.repo_path(&format!("/issues/{issue}/comments"));
+                let reply = client
+                    .write(Method::POST, &path, Some(&json!({"body": body})))
+                    .await?;
+                Ok(json!({"issue": issue, "id": reply.json(&path)?.get("id")}))
+            }
+            Operation::CloseCopy {
+                issue_origin,
+                state_reason,
+                ..
+            } => {
+                let number = self.resolve_copy(issue_origin, "PATCH").await?.number;
+                let mut body = json!({"state": "closed"});
+                if let Some(reason) = state_reason {
+                    body["state_reason"] = json!(reason);
+                }
+                client
+                    .write(
+                        Method::PATCH,
+                        &self.repo_path(&format!("/issues/{number}")),
+                        Some(&body),
+                    )
+                    .await?;
+                Ok(json!({"number": number}))
+            }
+            Operation::LinkCopies {
+                parent_origin,
+                child_origin,
+                ..
+            } => {
+                let parent = self.resolve_copy(parent_origin, "POST").await?;
+                let child = self.resolve_copy(child_origin, "POST").await?;
+                let body = json!({"sub_issue_id": child.id, "replace_parent": true});
+                let path = self.repo_path(&format!("/issues/{}/sub_issues", parent.number));
+                match client.write(Method::POST, &path, Some(&body)).await {
+                    Ok(_) => Ok(json!({"parent": parent.number, "child": child.number})),
+                    // GitHub refuses a link that exists (422): made by an interrupted earlier
+                    // run, the goal is reached when the child's parent is this one.
+                    Err(e @ TrackerError::Http { status: 422, .. }) => {
+                        let issue = self.repo_path(&format!("/issues/{}", child.number));
+                        let reply = client.get(&issue, None).await?;
+                        let linked = reply
+                            .json(&issue)?
+                            .get("parent_issue_url")
+                            .and_then(Value::as_str)
+                            .and_then(|u| u.rsplit('/').next())
+                            .and_then(|n| n.parse::<u64>().ok())
+                            == Some(parent.number);
+                        if linked {
+                            Ok(
+                                json!({"parent": parent.number, "child": child.number, "existed": true}),
+                            )
+                        } else {
+                            Err(e)
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             jira => Err(TrackerError::Config(format!(
                 "a GitHub tracker cannot apply a Jira operation ({})",
                 serde_json::to_value(jira)
@@ -312,6 +511,40 @@ impl GitHubTracker {
                 .find_restored(*issue, *original_id)
                 .await?
                 .map(|id| json!({"id": id, "found": true}))),
+            // One listing per writer: an unjournaled attempt was made by an earlier run,
+            // before this writer listed, and this writer's own creations join the cache (the
+            // scope's lock keeps anyone else from creating copies meanwhile). Listing again
+            // per issue would make a resumed run quadratic.
+            Operation::CopyIssue { origin, .. } => {
+                let listed = self
+                    .copies
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .is_some();
+                if !listed {
+                    let copies = self.list_copies().await?;
+                    *self
+                        .copies
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(copies);
+                }
+                Ok(self
+                    .cached_copy(origin)
+                    .map(|c| json!({"number": c.number, "id": c.id, "found": true})))
+            }
+            Operation::CopyComment {
+                issue_origin,
+                origin,
+                ..
+            } => {
+                let Some(issue) = self.find_copy(issue_origin).await? else {
+                    return Ok(None);
+                };
+                Ok(self
+                    .find_marked_comment(issue.number, |body| migrated_from(body) == Some(origin))
+                    .await?
+                    .map(|id| json!({"issue": issue.number, "id": id, "found": true})))
+            }
             _ => Ok(None),
         }
     }
@@ -321,21 +554,7 @@ impl GitHubTracker {
         issue: u64,
         original_id: u64,
     ) -> Result<Option<u64>, TrackerError> {
-        let mut next = Some(self.repo_path(&format!("/issues/{issue}/comments?per_page=100")));
-        while let Some(target) = next {
-            let reply = self.client().get(&target, None).await?;
-            if reply.status == StatusCode::OK {
-                if let Value::Array(items) = reply.json(&target)? {
-                    for c in items {
-                        let body = c.get("body").and_then(Value::as_str).unwrap_or("");
-                        if restored_from(body) == Some(original_id) {
-                            return Ok(c.get("id").and_then(Value::as_u64));
-                        }
-                    }
-                }
-            }
-            next = reply.next_link();
-        }
-        Ok(None)
+        self.find_marked_comment(issue, |body| restored_from(body) == Some(original_id))
+            .await
     }
 }

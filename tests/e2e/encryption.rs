@@ -1,0 +1,601 @@
+//! Issue 15 item 5 acceptance: client-side encryption. An encrypted store on the folder
+//! backend and on S3 (moto): snapshot, diff, rollback and its undo work with the passphrase;
+//! no stored object holds a planted title, body, label or comment (checked raw and after any
+//! zstd decoding, with a plain store as the control that the scan finds them); equal blobs in
+//! two stores with different keys get different names; without or with a wrong passphrase
+//! every command fails clearly and writes nothing; a flipped byte is named by `verify`;
+//! `export` refuses plaintext without `--decrypt`; `key passwd` and key files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use backtrack::store::S3Store;
+use backtrack::ObjectStore;
+use serde_json::{json, Value};
+
+use crate::aws::AwsUser;
+use crate::util::{Run, SandboxProc, User};
+
+const SCOPE: &str = "github:acme/widgets";
+const REPO: &str = "/repos/acme/widgets";
+const PASS: &str = "correct horse battery staple";
+const FAST: [&str; 2] = ["--write-interval-ms", "0"];
+/// Cheap Argon2id for tests (the defaults cost a second per command in a debug build).
+const KDF: [&str; 4] = ["--argon2-memory-kib", "8192", "--argon2-iterations", "1"];
+/// Distinctive plaintext planted in the tracker; none may reach an encrypted store.
+const PLANTED: [&str; 5] = [
+    "ZEBRA-TITLE-9f3a",
+    "ZEBRA-BODY-41c7",
+    "ZEBRA-LABEL-77e2",
+    "ZEBRA-COMMENT-2b9d",
+    "ZEBRA-WRECKED-5e0c",
+];
+
+/// Plants a label, an issue and a comment carrying the [`PLANTED`] strings; the issue number.
+fn plant(sandbox: &SandboxProc) -> u64 {
+    let (status, body) = sandbox.api(
+        "POST",
+        &format!("{REPO}/labels"),
+        Some(json!({"name": PLANTED[2], "color": "ff0000"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, issue) = sandbox.api(
+        "POST",
+        &format!("{REPO}/issues"),
+        Some(json!({"title": PLANTED[0], "body": PLANTED[1], "labels": [PLANTED[2]]})),
+    );
+    assert_eq!(status, 201, "{issue}");
+    let number = issue["number"].as_u64().unwrap();
+    let (status, body) = sandbox.api(
+        "POST",
+        &format!("{REPO}/issues/{number}/comments"),
+        Some(json!({"body": PLANTED[3]})),
+    );
+    assert_eq!(status, 201, "{body}");
+    number
+}
+
+fn title(sandbox: &SandboxProc, number: u64) -> String {
+    let (_, issue) = sandbox.api("GET", &format!("{REPO}/issues/{number}"), None);
+    issue["title"].as_str().unwrap().to_string()
+}
+
+/// `user`'s command with exactly the given passphrase (none: no secret at all).
+fn run(user: &User, pass: Option<&str>, args: &[&str]) -> Run {
+    let mut cmd = user.command(args);
+    for var in [
+        "BACKTRACK_PASSPHRASE",
+        "BACKTRACK_PASSPHRASE_FILE",
+        "BACKTRACK_KEY_FILE",
+        "BACKTRACK_NEW_PASSPHRASE",
+    ] {
+        cmd.env_remove(var);
+    }
+    if let Some(p) = pass {
+        cmd.env("BACKTRACK_PASSPHRASE", p);
+    }
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    }
+}
+
+/// Every file under `dir` with its bytes.
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                out.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
+            }
+        }
+    }
+    out
+}
+
+/// The planted strings found in `objects` (name → bytes): raw, and after zstd decoding with
+/// no dictionary or any of the store's (`dicts/…`), so compression cannot hide plaintext.
+fn plaintext_in(objects: &BTreeMap<String, Vec<u8>>) -> BTreeSet<(String, &'static str)> {
+    let dicts: Vec<&Vec<u8>> = objects
+        .iter()
+        .filter(|(k, _)| k.starts_with("dicts/"))
+        .map(|(_, v)| v)
+        .collect();
+    let mut found = BTreeSet::new();
+    for (key, bytes) in objects {
+        let mut views = vec![bytes.clone()];
+        if let Ok(plain) = zstd::stream::decode_all(&bytes[..]) {
+            views.push(plain);
+        }
+        for dict in &dicts {
+            if let Ok(mut d) = zstd::bulk::Decompressor::with_dictionary(dict) {
+                if let Ok(plain) = d.decompress(bytes, 64 << 20) {
+                    views.push(plain);
+                }
+            }
+        }
+        for view in &views {
+            for needle in PLANTED {
+                if view.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                    found.insert((key.clone(), needle));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// A folder store's objects by key (`/`-separated, relative to the store root).
+fn folder_objects(store: &Path) -> BTreeMap<String, Vec<u8>> {
+    files(store)
+        .into_iter()
+        .map(|(p, b)| (p.to_string_lossy().replace('\\', "/"), b))
+        .collect()
+}
+
+/// The file names of the blobs of a folder store.
+fn blob_names(store: &Path) -> BTreeSet<String> {
+    files(&store.join("blobs"))
+        .keys()
+        .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+        .collect()
+}
+
+fn assert_refused(run: &Run, needles: &[&str]) {
+    assert_eq!(run.code, 2, "expected exit 2: {run:?}");
+    let err = run.stderr.trim();
+    assert!(err.starts_with("error: "), "{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+    }
+    assert!(!err.contains(PASS), "the passphrase leaked: {err}");
+}
+
+fn init_encrypted(user: &User, pass: &str) -> Value {
+    let mut args = vec!["--json", "init", "--encrypt"];
+    args.extend(KDF);
+    run(user, Some(pass), &args).ok().json()
+}
+
+#[test]
+fn encrypted_folder_store_snapshots_diffs_rolls_back_and_leaks_nothing() {
+    let sandbox = SandboxProc::start(&["--issues", "15", "--comments", "30", "--seed", "21"]);
+    let number = plant(&sandbox);
+    let user = User::new(&sandbox);
+    let store = user.store();
+
+    // No passphrase: refused before anything exists.
+    let refused = run(&user, None, &["init", "--encrypt"]);
+    assert_refused(&refused, &["needs a passphrase", "BACKTRACK_PASSPHRASE"]);
+    assert!(!store.exists(), "nothing was created");
+
+    let init = init_encrypted(&user, PASS);
+    let key = init["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role"] == "key")
+        .unwrap_or_else(|| panic!("{init}"));
+    assert_eq!(key["action"], "created", "{init}");
+    let keys = run(&user, Some(PASS), &["--json", "key", "list"])
+        .ok()
+        .json();
+    assert_eq!(keys["slots"].as_array().unwrap().len(), 1, "{keys}");
+    assert_eq!(keys["slots"][0]["kind"], "passphrase");
+    assert_eq!(keys["slots"][0]["argon2id"]["memory_kib"], 8192);
+
+    let snap = run(
+        &user,
+        Some(PASS),
+        &["--json", "snapshot", "create", SCOPE, "--name", "good"],
+    )
+    .ok()
+    .json();
+    assert_eq!(snap["status"], "completed", "{snap}");
+    assert!(snap["counts"]["issues"].as_u64().unwrap() >= 16, "{snap}");
+
+    // Someone wrecks the planted issue; diff and rollback see through the encryption.
+    let (status, _) = sandbox.api(
+        "PATCH",
+        &format!("{REPO}/issues/{number}"),
+        Some(json!({"title": PLANTED[4]})),
+    );
+    assert_eq!(status, 200);
+    let diff = run(
+        &user,
+        Some(PASS),
+        &["diff", SCOPE, "--format", "json", "--exit-code"],
+    );
+    assert_eq!(diff.code, 1, "{diff:?}");
+    assert!(diff.stdout.contains(PLANTED[0]) && diff.stdout.contains(PLANTED[4]));
+    let mut args = vec![
+        "--json",
+        "rollback",
+        SCOPE,
+        "--to",
+        "good",
+        "--execute",
+        "--yes",
+    ];
+    args.extend(FAST);
+    let report = run(&user, Some(PASS), &args).ok().json();
+    assert_eq!(report["verification"]["clean"], true, "{report}");
+    assert_eq!(title(&sandbox, number), PLANTED[0]);
+    let pre = report["pre_rollback_snapshot"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut args = vec!["--json", "restore", pre.as_str(), "--execute", "--yes"];
+    args.extend(FAST);
+    let undo = run(&user, Some(PASS), &args).ok().json();
+    assert_eq!(undo["verification"]["clean"], true, "{undo}");
+    assert_eq!(title(&sandbox, number), PLANTED[4], "the undo");
+    let verify = run(&user, Some(PASS), &["--json", "verify", "--all"])
+        .ok()
+        .json();
+    assert_eq!(verify["problems"], json!([]), "{verify}");
+    assert!(verify["snapshots"].as_u64().unwrap_or(3) >= 3, "{verify}");
+
+    // Every object: sealed, and no plaintext raw or decompressed. Only the encryption
+    // settings and key slots are readable, and hold no content.
+    let objects = folder_objects(&store);
+    let (mut sealed, mut other) = (0, Vec::new());
+    for (key, bytes) in &objects {
+        if key.starts_with("catalog.sqlite") {
+            continue;
+        }
+        if bytes.starts_with(b"BTE1") {
+            sealed += 1;
+        } else if key != "encryption" && !key.starts_with("keys/") && !key.starts_with('.') {
+            other.push(key.clone());
+        }
+    }
+    assert!(other.is_empty(), "unsealed objects: {other:?}");
+    assert!(sealed > 40, "{sealed} sealed objects");
+    assert!(
+        objects.keys().any(|k| k.starts_with("jobs/")),
+        "the rollback's plan is stored"
+    );
+    let leaks = plaintext_in(&objects);
+    assert!(leaks.is_empty(), "plaintext in the store: {leaks:?}");
+
+    // The control: the same scan finds every planted string in a plain store.
+    let plain = User::new(&sandbox);
+    run(&plain, None, &["snapshot", "create", SCOPE]).ok();
+    let found: BTreeSet<&str> = plaintext_in(&folder_objects(&plain.store()))
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    assert!(
+        PLANTED[1..].iter().all(|p| found.contains(p)),
+        "the scan finds plaintext in a plain store: {found:?}"
+    );
+
+    // Equal records, different keys: no blob name in common (nor with the plain store).
+    let other = User::new(&sandbox);
+    init_encrypted(&other, "another passphrase entirely");
+    run(
+        &other,
+        Some("another passphrase entirely"),
+        &["snapshot", "create", SCOPE],
+    )
+    .ok();
+    let (a, b, p) = (
+        blob_names(&store),
+        blob_names(&other.store()),
+        blob_names(&plain.store()),
+    );
+    assert!(
+        a.len() > 10 && b.len() > 10 && p.len() > 10,
+        "{} {} {}",
+        a.len(),
+        b.len(),
+        p.len()
+    );
+    assert_eq!(a.intersection(&b).count(), 0, "two keys share blob names");
+    assert_eq!(
+        a.intersection(&p).count(),
+        0,
+        "encrypted names reveal content hashes"
+    );
+
+    // Export: plaintext only when asked; imported into another encrypted store, sealed again.
+    let file = user.home.path().join("out.btar");
+    let file_arg = file.to_str().unwrap();
+    let refused = run(&user, Some(PASS), &["export", "-o", file_arg]);
+    assert_refused(&refused, &["is encrypted", "--decrypt"]);
+    assert!(!file.exists());
+    run(&user, Some(PASS), &["export", "--decrypt", "-o", file_arg]).ok();
+    let imported = run(
+        &other,
+        Some("another passphrase entirely"),
+        &[
+            "--json",
+            "import",
+            file_arg,
+            "--on-duplicate",
+            "skip",
+            "--execute",
+        ],
+    )
+    .ok()
+    .json();
+    assert!(imported.to_string().contains("good"), "{imported}");
+    run(
+        &other,
+        Some("another passphrase entirely"),
+        &["verify", "--all"],
+    )
+    .ok();
+    let leaks = plaintext_in(&folder_objects(&other.store()));
+    assert!(leaks.is_empty(), "import wrote plaintext: {leaks:?}");
+}
+
+#[test]
+fn locked_encrypted_store_refuses_every_command_and_writes_nothing() {
+    let sandbox = SandboxProc::start(&["--issues", "6", "--comments", "10", "--seed", "22"]);
+    let user = User::new(&sandbox);
+    init_encrypted(&user, PASS);
+    run(
+        &user,
+        Some(PASS),
+        &["snapshot", "create", SCOPE, "--name", "good"],
+    )
+    .ok();
+    let before = files(&user.store());
+    let export = user.home.path().join("x.btar");
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["snapshot", "list"],
+        vec!["snapshot", "show", "good"],
+        vec!["snapshot", "create", SCOPE],
+        vec!["diff", SCOPE],
+        vec!["rollback", SCOPE, "--to", "good", "--execute", "--yes"],
+        vec!["verify", "--all"],
+        vec!["prune", SCOPE, "--keep-last", "1", "--execute"],
+        vec!["export", "--decrypt", "-o", export.to_str().unwrap()],
+    ];
+    for args in &commands {
+        let locked = run(&user, None, args);
+        assert_refused(&locked, &["is encrypted", "BACKTRACK_PASSPHRASE"]);
+        let wrong = run(&user, Some("not the passphrase"), args);
+        assert_refused(&wrong, &["passphrase does not open"]);
+    }
+    assert_eq!(files(&user.store()), before, "nothing was written");
+    assert!(!export.exists());
+
+    // A key file opens it instead; a key file that does not match is named.
+    let key_file = user.home.path().join("store.key");
+    let added = run(
+        &user,
+        Some(PASS),
+        &["--json", "key", "add-file", key_file.to_str().unwrap()],
+    )
+    .ok()
+    .json();
+    assert_eq!(added["slots"].as_array().unwrap().len(), 2, "{added}");
+    let by_file = run(
+        &user,
+        None,
+        &["--key-file", key_file.to_str().unwrap(), "snapshot", "list"],
+    )
+    .ok();
+    assert!(by_file.stdout.contains("good"), "{by_file:?}");
+    let stranger = user.home.path().join("other.key");
+    std::fs::write(
+        &stranger,
+        "backtrack-key-file-v1:c29tZXRoaW5nIGVsc2UgZW50aXJlbHkgZGlmZmVyZW50IGhlcmU=\n",
+    )
+    .unwrap();
+    let before = files(&user.store());
+    let wrong = run(
+        &user,
+        None,
+        &[
+            "--key-file",
+            stranger.to_str().unwrap(),
+            "snapshot",
+            "create",
+            SCOPE,
+        ],
+    );
+    assert_refused(&wrong, &["key file", "does not open"]);
+    assert_eq!(files(&user.store()), before, "nothing was written");
+
+    // passwd: the old passphrase is refused after, the new one works, data unchanged.
+    let mut cmd = user.command(&[
+        "key",
+        "passwd",
+        "--argon2-memory-kib",
+        "8192",
+        "--argon2-iterations",
+        "1",
+    ]);
+    cmd.env("BACKTRACK_PASSPHRASE", PASS)
+        .env("BACKTRACK_NEW_PASSPHRASE", "the new one");
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_refused(
+        &run(&user, Some(PASS), &["snapshot", "list"]),
+        &["does not open"],
+    );
+    let list = run(&user, Some("the new one"), &["snapshot", "list"]).ok();
+    assert!(list.stdout.contains("good"), "{list:?}");
+
+    // A plain store is not mistaken for an encrypted one, nor written to as one.
+    let plain = User::new(&sandbox);
+    run(&plain, None, &["snapshot", "create", SCOPE]).ok();
+    let before = files(&plain.store());
+    assert_refused(
+        &run(&plain, Some(PASS), &["snapshot", "create", SCOPE]),
+        &["is not encrypted", "init --encrypt"],
+    );
+    assert_eq!(files(&plain.store()), before);
+    // ...and `init --encrypt` does not encrypt a store that already holds plain objects.
+    assert_refused(
+        &run(&plain, Some(PASS), &["init", "--encrypt"]),
+        &["unencrypted object", "backtrack copy"],
+    );
+}
+
+#[test]
+fn a_flipped_byte_in_an_encrypted_object_is_named_by_verify() {
+    let sandbox = SandboxProc::start(&["--issues", "8", "--comments", "10", "--seed", "23"]);
+    let user = User::new(&sandbox);
+    init_encrypted(&user, PASS);
+    run(
+        &user,
+        Some(PASS),
+        &["snapshot", "create", SCOPE, "--name", "good"],
+    )
+    .ok();
+    run(&user, Some(PASS), &["verify", "--all"]).ok();
+    // The largest blob is a record's, not an entry table.
+    let blobs = files(&user.store().join("blobs"));
+    let (rel, bytes) = blobs.iter().max_by_key(|(_, b)| b.len()).unwrap();
+    let name = rel.file_name().unwrap().to_string_lossy().to_string();
+    let path = user.store().join("blobs").join(rel);
+    let mut bytes = bytes.clone();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x20;
+    std::fs::write(&path, &bytes).unwrap();
+    let verify = run(&user, Some(PASS), &["verify", "--all"]);
+    assert_ne!(verify.code, 0, "{verify:?}");
+    let out = format!("{}{}", verify.stdout, verify.stderr);
+    assert!(
+        out.contains(&name),
+        "verify names the stored object {name}: {out}"
+    );
+    assert!(out.contains("fails authentication"), "{out}");
+    // Reading it for a diff is refused the same way, naming it.
+    let diff = run(&user, Some(PASS), &["diff", SCOPE, "--from", "good"]);
+    assert_eq!(diff.code, 2, "{diff:?}");
+    assert!(diff.stderr.contains(&name), "{}", diff.stderr);
+}
+
+#[test]
+fn aws_encrypted_s3_store_round_trip_leaks_nothing_and_refuses_a_wrong_passphrase() {
+    let sandbox = SandboxProc::start(&["--issues", "12", "--comments", "20", "--seed", "24"]);
+    let number = plant(&sandbox);
+    let user = AwsUser::new(&sandbox);
+    let aws = |pass: Option<&str>, args: &[&str]| -> Run {
+        let mut cmd = user.command(args);
+        cmd.env_remove("BACKTRACK_PASSPHRASE");
+        if let Some(p) = pass {
+            cmd.env("BACKTRACK_PASSPHRASE", p);
+        }
+        let out = cmd.output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+        }
+    };
+    let mut args = vec!["init", "--encrypt"];
+    args.extend(KDF);
+    aws(Some(PASS), &args).ok();
+    aws(Some(PASS), &["snapshot", "create", SCOPE, "--name", "good"]).ok();
+    let (status, _) = sandbox.api(
+        "PATCH",
+        &format!("{REPO}/issues/{number}"),
+        Some(json!({"title": PLANTED[4]})),
+    );
+    assert_eq!(status, 200);
+    let diff = aws(Some(PASS), &["diff", SCOPE, "--exit-code"]);
+    assert_eq!(diff.code, 1, "{diff:?}");
+    let mut args = vec![
+        "--json",
+        "rollback",
+        SCOPE,
+        "--to",
+        "good",
+        "--execute",
+        "--yes",
+    ];
+    args.extend(FAST);
+    let report = aws(Some(PASS), &args).ok().json();
+    assert_eq!(report["verification"]["clean"], true, "{report}");
+    assert_eq!(title(&sandbox, number), PLANTED[0]);
+    let pre = report["pre_rollback_snapshot"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut args = vec!["restore", pre.as_str(), "--execute", "--yes"];
+    args.extend(FAST);
+    aws(Some(PASS), &args).ok();
+    assert_eq!(title(&sandbox, number), PLANTED[4], "the undo");
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let bucket = |rt: &tokio::runtime::Runtime| -> BTreeMap<String, Vec<u8>> {
+        rt.block_on(async {
+            let store: Arc<dyn ObjectStore> =
+                Arc::new(S3Store::from_url(&user.store).await.unwrap());
+            let mut out = BTreeMap::new();
+            for o in store.list("").await.unwrap() {
+                let bytes = store.get(&o.key).await.unwrap();
+                out.insert(o.key, bytes.to_vec());
+            }
+            out
+        })
+    };
+    let objects = bucket(&rt);
+    assert!(objects.len() > 30, "{} objects", objects.len());
+    let unsealed: Vec<&String> = objects
+        .iter()
+        .filter(|(k, b)| !b.starts_with(b"BTE1") && *k != "encryption" && !k.starts_with("keys/"))
+        .map(|(k, _)| k)
+        .collect();
+    assert!(unsealed.is_empty(), "unsealed objects on S3: {unsealed:?}");
+    let leaks = plaintext_in(&objects);
+    assert!(leaks.is_empty(), "plaintext on S3: {leaks:?}");
+
+    // Wrong or no passphrase: refused, not one object more or changed.
+    for args in [
+        vec!["snapshot", "create", SCOPE],
+        vec!["diff", SCOPE],
+        vec!["rollback", SCOPE, "--to", "good", "--execute", "--yes"],
+        vec!["verify", "--all"],
+    ] {
+        assert_refused(&aws(None, &args), &["is encrypted"]);
+        assert_refused(&aws(Some("wrong"), &args), &["passphrase does not open"]);
+    }
+    assert_eq!(bucket(&rt), objects, "nothing was written");
+
+    // A flipped byte in one object on S3 is named by verify.
+    let victim = objects
+        .keys()
+        .find(|k| k.starts_with("blobs/"))
+        .unwrap()
+        .clone();
+    rt.block_on(async {
+        let store = S3Store::from_url(&user.store).await.unwrap();
+        let mut bytes = objects[&victim].clone();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        store.delete(&victim).await.unwrap();
+        store.put(&victim, bytes.into()).await.unwrap();
+    });
+    let verify = aws(Some(PASS), &["verify", "--all"]);
+    assert_ne!(verify.code, 0, "{verify:?}");
+    let name = victim.rsplit('/').next().unwrap();
+    let out = format!("{}{}", verify.stdout, verify.stderr);
+    assert!(out.contains(name), "verify names {name}: {out}");
+}
