@@ -292,6 +292,10 @@ pub struct SandboxArgs {
     /// Jira: how many of the issues are epics (default: one in 25).
     #[arg(long)]
     pub epics: Option<u64>,
+    /// Jira: the project's workflow: full (every status reaches every other) or restricted
+    /// (Done is final: no Reopen). Default: full.
+    #[arg(long, value_enum)]
+    pub workflow: Option<JiraWorkflow>,
     /// Issues (and pull requests) to seed.
     #[arg(long, default_value_t = 120)]
     pub issues: u64,
@@ -330,6 +334,13 @@ pub struct SandboxArgs {
 pub enum SandboxTracker {
     Github,
     Jira,
+}
+
+/// Workflows the Jira sandbox can give its project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JiraWorkflow {
+    Full,
+    Restricted,
 }
 
 /// Jira flavours `backtrack sandbox --tracker jira` can play.

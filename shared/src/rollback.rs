@@ -231,17 +231,35 @@ impl fmt::Display for JiraChange {
             JiraChange::StoryPoints { from, to } => {
                 write!(f, "story points {} → {}", or_none(from), or_none(to))
             }
-            JiraChange::Parent { from, to } => write!(
+            JiraChange::Parent {
+                from,
+                to,
+                recreated,
+            } => write!(
                 f,
-                "parent     {} → {}",
+                "parent     {} → {}{}",
                 visible(&or_none(from)),
-                visible(&or_none(to))
+                visible(&or_none(to)),
+                if recreated.is_some() {
+                    "'s recreation"
+                } else {
+                    ""
+                }
             ),
-            JiraChange::EpicLink { from, to } => write!(
+            JiraChange::EpicLink {
+                from,
+                to,
+                recreated,
+            } => write!(
                 f,
-                "epic link  {} → {}",
+                "epic link  {} → {}{}",
                 visible(&or_none(from)),
-                visible(&or_none(to))
+                visible(&or_none(to)),
+                if recreated.is_some() {
+                    "'s recreation"
+                } else {
+                    ""
+                }
             ),
         }
     }
@@ -391,8 +409,13 @@ impl fmt::Display for Operation {
                 from,
                 to,
                 path,
+                recreated,
                 ..
             } => {
+                let key = match recreated {
+                    Some(_) => format!("{key} (recreated)"),
+                    None => key.clone(),
+                };
                 let mut walk = vec![visible(from).into_owned()];
                 if path.is_empty() {
                     walk.push(format!(
@@ -402,7 +425,7 @@ impl fmt::Display for Operation {
                 } else {
                     walk.extend(path.iter().map(|h| visible(&h.to).into_owned()));
                 }
-                write!(f, "{} status     {}", visible(key), walk.join(" → "))
+                write!(f, "{} status     {}", visible(&key), walk.join(" → "))
             }
             Operation::JiraEditComment {
                 key, id, from, to, ..
@@ -413,8 +436,39 @@ impl fmt::Display for Operation {
                 lines_changed(from, &to.to_text())
             ),
             Operation::JiraRecreateComment {
-                key, original_id, ..
-            } => write!(f, "{} recreate deleted comment {original_id}", visible(key)),
+                key,
+                original_id,
+                recreated,
+                ..
+            } => write!(
+                f,
+                "{}{} recreate deleted comment {original_id}",
+                visible(key),
+                if recreated.is_some() {
+                    " (recreated)"
+                } else {
+                    ""
+                }
+            ),
+            Operation::JiraRecreateIssue {
+                original_key,
+                summary,
+                issue_type,
+                fields,
+                ..
+            } => {
+                write!(
+                    f,
+                    "{} recreate deleted {} as a new issue (new key on execute): {}",
+                    visible(original_key),
+                    visible(&issue_type.name),
+                    visible(&short(summary, 50))
+                )?;
+                for c in fields {
+                    write!(f, "\n      {c}")?;
+                }
+                Ok(())
+            }
             Operation::JiraDeleteIssue {
                 key,
                 summary,

@@ -213,6 +213,20 @@ try {
       return out;
     });
   }
+  // The timeline tells every snapshot apart, however close in time they were taken: no two
+  // markers' boxes, and no two bars', intersect.
+  const boxes = (sel) => page.$$eval(sel, (es) => es.map((e) => {
+    const b = e.getBoundingClientRect();
+    return { l: b.left, t: b.top, r: b.right, b: b.bottom };
+  }));
+  const meets = (a, b) => a.l < b.r && b.l < a.r && a.t < b.b && b.t < a.b;
+  for (const [what, sel] of [['markers', 'figure.chart svg circle'], ['bars', 'figure.chart svg rect']]) {
+    const bs = await boxes(sel);
+    figures['timeline_' + what] = bs.length;
+    let overlaps = 0;
+    for (let i = 0; i < bs.length; i++) for (let j = i + 1; j < bs.length; j++) if (meets(bs[i], bs[j])) overlaps++;
+    check(overlaps === 0, `timeline: ${overlaps} pair(s) of ${what} overlap: ${JSON.stringify(bs)}`);
+  }
   for (const scheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme: scheme });
     const ratios = await contrast();

@@ -742,6 +742,53 @@ fn functions_under_cargo_lambda_schedule_list_diff_and_restore_across_invocation
     let markdown = markdown.as_str().unwrap_or_default().to_string();
     assert!(markdown.contains("[SYNC] 1"), "{markdown}");
     assert!(!markdown.contains(&sticky), "{markdown}");
+    // And a browser's request (`Accept: text/html`) gets the page `backtrack report`
+    // writes, through the emulator's HTTP API event: the same diff embedded, the content type
+    // a browser renders, and the page's own Content-Security-Policy.
+    let mut event = http_event(
+        "diff",
+        "get-diff-live.json",
+        "GET",
+        &format!("/snapshots/{id_a}/diff/live"),
+        None,
+    );
+    event["headers"]["accept"] = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8".into();
+    let out = bundle.invoke("diff", &event);
+    assert_eq!(out["statusCode"], 200, "{out}");
+    let content_type = out["headers"]
+        .as_object()
+        .and_then(|h| {
+            h.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        })
+        .map(|(_, v)| v.as_str().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    assert!(
+        content_type.starts_with("text/html"),
+        "{content_type:?}: {}",
+        out["headers"]
+    );
+    let page = out["body"].as_str().unwrap_or_default();
+    assert!(
+        page.starts_with("<!DOCTYPE html>"),
+        "{}",
+        page.chars().take(200).collect::<String>()
+    );
+    assert!(
+        page.contains("Content-Security-Policy"),
+        "no CSP in the page"
+    );
+    let embedded = page
+        .split_once(r#"<script type="application/json" id="data">"#)
+        .and_then(|(_, rest)| rest.split_once("</script>"))
+        .map(|(json, _)| json)
+        .expect("the page embeds its data");
+    let embedded: Value = serde_json::from_str(embedded).unwrap();
+    assert_eq!(embedded["diff"]["summary"], diff["summary"], "{embedded}");
+    assert!(
+        !page.contains(&sticky),
+        "the page shows backtrack's own comment"
+    );
 
     // The restore API validates its options against the snapshot, like the CLI.
     let restore = |body: Value| {
@@ -1177,12 +1224,24 @@ fn jira_webhook(
 /// the logs.
 #[test]
 fn functions_under_cargo_lambda_take_jira_snapshots_on_schedule_api_and_signed_webhooks() {
+    jira_functions(crate::jira::Flavor::Cloud);
+}
+
+/// The same on Jira Data Center: REST v2, and the token a personal access token (no
+/// email; Bearer).
+#[test]
+fn functions_under_cargo_lambda_take_jira_dc_snapshots_on_schedule_api_and_signed_webhooks() {
+    jira_functions(crate::jira::Flavor::DataCenter);
+}
+
+fn jira_functions(flavor: crate::jira::Flavor) {
     const JIRA_TOKEN: &str = "jira-e2e-token-5d2b9c71";
     const JIRA_SECRET: &str = "jira-e2e-webhook-secret-0a9e";
     const DEBOUNCE_SECS: u64 = 8;
     let moto = moto_url();
+    let api = flavor.api();
     let site = crate::jira::Site::start(
-        crate::jira::Flavor::Cloud,
+        flavor,
         &[
             "--issues",
             "30",
@@ -1232,29 +1291,29 @@ fn functions_under_cargo_lambda_take_jira_snapshots_on_schedule_api_and_signed_w
         .arn
         .unwrap();
     let epic = site.an_epic(3);
-    let bundle = Bundle::start(
-        &[
-            ("JIRA_BASE_URL", site.url().to_string()),
-            ("JIRA_EMAIL", "syncbot@example.com".into()),
-            ("JIRA_API_TOKEN_ARN", token_arn),
-            ("BACKTRACK_JIRA_WEBHOOK_SECRET", JIRA_SECRET.into()),
-            (
-                "BACKTRACK_JIRA_WEBHOOK_DEBOUNCE_SECS",
-                DEBOUNCE_SECS.to_string(),
-            ),
-            ("BACKTRACK_QUEUE_URL", restore_queue.clone()),
-            ("BACKTRACK_SNAPSHOT_QUEUE_URL", snapshot_queue.clone()),
-            // No explicit allow-list: Jira webhooks may snapshot the scheduled Jira scopes.
-            (
-                "BACKTRACK_SCHEDULED_SCOPES",
-                json!(["jira:PROJ"]).to_string(),
-            ),
-            ("AWS_ENDPOINT_URL", moto),
-            ("RUST_LOG", "trace".into()),
-        ],
-        store,
-        catalog,
-    );
+    let mut env = vec![
+        ("JIRA_BASE_URL", site.url().to_string()),
+        ("JIRA_API_TOKEN_ARN", token_arn),
+        ("BACKTRACK_JIRA_WEBHOOK_SECRET", JIRA_SECRET.into()),
+        (
+            "BACKTRACK_JIRA_WEBHOOK_DEBOUNCE_SECS",
+            DEBOUNCE_SECS.to_string(),
+        ),
+        ("BACKTRACK_QUEUE_URL", restore_queue.clone()),
+        ("BACKTRACK_SNAPSHOT_QUEUE_URL", snapshot_queue.clone()),
+        // No explicit allow-list: Jira webhooks may snapshot the scheduled Jira scopes.
+        (
+            "BACKTRACK_SCHEDULED_SCOPES",
+            json!(["jira:PROJ"]).to_string(),
+        ),
+        ("AWS_ENDPOINT_URL", moto),
+        ("RUST_LOG", "trace".into()),
+    ];
+    // Cloud: the email and API token (Basic); Data Center: the token alone (Bearer).
+    if flavor == crate::jira::Flavor::Cloud {
+        env.push(("JIRA_EMAIL", "syncbot@example.com".into()));
+    }
+    let bundle = Bundle::start(&env, store, catalog);
 
     // The schedule takes the project.
     let mut schedule: Value = serde_json::from_str(
@@ -1305,7 +1364,7 @@ fn functions_under_cargo_lambda_take_jira_snapshots_on_schedule_api_and_signed_w
     let original = first["fields"]["summary"].as_str().unwrap().to_string();
     site.call(
         "PUT",
-        &format!("/rest/api/3/issue/{edited}"),
+        &format!("{api}/issue/{edited}"),
         Some(json!({"fields": {"summary": "Rewritten by the sync script"}})),
     );
     let delivery = |key: &str| {
@@ -1470,11 +1529,7 @@ fn functions_under_cargo_lambda_take_jira_snapshots_on_schedule_api_and_signed_w
     );
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["status"], "completed", "{done}");
-    let now = site.call(
-        "GET",
-        &format!("/rest/api/3/issue/{edited}?fields=summary"),
-        None,
-    );
+    let now = site.call("GET", &format!("{api}/issue/{edited}?fields=summary"), None);
     assert_eq!(now["fields"]["summary"], original.as_str(), "{now}");
     assert_eq!(
         writes() - writes_before,

@@ -735,7 +735,6 @@ fn jira_bad_input_is_one_line_exit_2_and_nothing_written() {
             (&["--only", "PROJ-99999"][..], "PROJ-99999"),
             (&["--fields", "milestones"][..], "unknown field"),
             (&["--close-new-issues"][..], "GitHub scopes only"),
-            (&["--recreate-deleted"][..], "not available in this version"),
         ] {
             let mut args = vec![
                 "rollback",

@@ -514,7 +514,14 @@ fn jira_rollbacks_killed_at_random_points_converge_without_duplicates() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
-    let flavor = Flavor::Cloud;
+    for flavor in FLAVORS {
+        kill_trials(flavor, trials);
+    }
+}
+
+/// `trials` rollbacks of the same chaos, each killed at a point spread over a whole run,
+/// then run again to the end.
+fn kill_trials(flavor: Flavor, trials: u64) {
     let site = Site::start(flavor, &[&SEEDED[..], &["--latency-ms", "5"]].concat());
     let args = [
         "rollback",
@@ -560,7 +567,7 @@ fn jira_rollbacks_killed_at_random_points_converge_without_duplicates() {
         let _ = child.kill();
         let _ = child.wait();
         let run = user.run(&[&["--json"], &args[..]].concat());
-        assert_eq!(run.code, 0, "trial {trial}: {run:?}");
+        assert_eq!(run.code, 0, "{flavor:?} trial {trial}: {run:?}");
         let after = dump(&site);
         let dupes: Vec<_> = restored_copies(&after)
             .into_iter()
@@ -568,7 +575,7 @@ fn jira_rollbacks_killed_at_random_points_converge_without_duplicates() {
             .collect();
         assert!(
             dupes.is_empty(),
-            "trial {trial}: duplicated comments {dupes:?}"
+            "{flavor:?} trial {trial}: duplicated comments {dupes:?}"
         );
         assert_restored(
             flavor,
@@ -577,7 +584,11 @@ fn jira_rollbacks_killed_at_random_points_converge_without_duplicates() {
             &[did["subtask_deleted"].as_str().unwrap()],
         );
         let components: Vec<String> = site
-            .call("GET", "/rest/api/3/project/PROJ/components", None)
+            .call(
+                "GET",
+                &format!("{}/project/PROJ/components", flavor.api()),
+                None,
+            )
             .as_array()
             .unwrap()
             .iter()
@@ -589,12 +600,12 @@ fn jira_rollbacks_killed_at_random_points_converge_without_duplicates() {
         assert_eq!(
             unique.len(),
             components.len(),
-            "trial {trial}: {components:?}"
+            "{flavor:?} trial {trial}: {components:?}"
         );
     }
     assert!(
         killed_mid_run * 4 >= trials,
-        "only {killed_mid_run}/{trials} kills landed mid-run"
+        "{flavor:?}: only {killed_mid_run}/{trials} kills landed mid-run"
     );
 }
 
@@ -684,4 +695,430 @@ fn jira_rollback_under_injected_faults_and_rate_limits_converges() {
         .count();
     assert_eq!(copies, 1, "{live}");
     assert!(retried > 0, "no fault was met");
+}
+
+/// The issue property a recreated issue carries, or null.
+fn recreated_property(site: &Site, key: &str) -> Value {
+    let (status, reply) = site.api(
+        "GET",
+        &format!(
+            "{}/issue/{key}/properties/backtrack.restored",
+            site.flavor.api()
+        ),
+        None,
+    );
+    if status == 404 {
+        Value::Null
+    } else {
+        assert_eq!(status, 200, "{key}: {reply}");
+        reply["value"].clone()
+    }
+}
+
+/// Keys of the project's issues that carry a `backtrack.restored` issue property, per
+/// original key (several would be duplicates).
+fn recreations(site: &Site) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for i in site.search("project = PROJ ORDER BY key ASC", &["summary"]) {
+        let key = i["key"].as_str().unwrap();
+        let p = recreated_property(site, key);
+        if let Some(original) = p["key"].as_str() {
+            out.entry(original.to_string())
+                .or_default()
+                .push(key.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn jira_recreate_deleted_brings_issues_and_subtasks_back_once_under_new_keys() {
+    for flavor in FLAVORS {
+        // Slow enough answers that the kill below lands while the run is still writing.
+        let site = Site::start(flavor, &[&SEEDED[..], &["--latency-ms", "25"]].concat());
+        let user = JiraUser::new(&site);
+        let api = site.flavor.api();
+        // A story (or task) with subtasks and comments, out of its first status: deleting
+        // it takes its subtasks along.
+        let victim = site
+            .search(
+                "project = PROJ AND issuetype in (Story, Task) AND status != \"To Do\" ORDER BY key ASC",
+                &["subtasks", "comment", "status"],
+            )
+            .into_iter()
+            .find(|i| {
+                !i["fields"]["subtasks"].as_array().unwrap().is_empty()
+                    && i["fields"]["comment"]["total"].as_u64().unwrap() > 0
+            })
+            .expect("a story with subtasks and comments, past To Do");
+        let key = victim["key"].as_str().unwrap().to_string();
+        let subtasks: Vec<String> = victim["fields"]["subtasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["key"].as_str().unwrap().to_string())
+            .collect();
+        let before = dump(&site);
+        user.snapshot("jira:PROJ", &["--name", "before"]);
+        site.call(
+            "DELETE",
+            &format!("{api}/issue/{key}?deleteSubtasks=true"),
+            None,
+        );
+        let gone: Vec<&String> = std::iter::once(&key).chain(&subtasks).collect();
+
+        // Without the flag: named, not recreated.
+        let plain = rollback(&user, &[]);
+        assert!(
+            plain["plan"]["ops"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|o| o["op"] != "jira_recreate_issue"),
+            "{flavor:?}: {}",
+            plain["plan"]
+        );
+        let lost = lost_keys(&plain["plan"]);
+        for k in &gone {
+            assert!(lost.contains(&format!("issue:{k}")), "{flavor:?}: {k}");
+        }
+
+        // The preview: the story first, then its walk, then its subtasks; every loss named.
+        let preview = rollback(&user, &["--recreate-deleted"]);
+        let ops = preview["plan"]["ops"].as_array().unwrap();
+        let creates: Vec<&str> = ops
+            .iter()
+            .filter(|o| o["op"] == "jira_recreate_issue")
+            .map(|o| o["original_key"].as_str().unwrap())
+            .collect();
+        assert_eq!(creates.len(), gone.len(), "{flavor:?}: {creates:?}");
+        assert_eq!(creates[0], key, "{flavor:?}: the parent comes first");
+        for o in ops
+            .iter()
+            .filter(|o| o["op"] == "jira_recreate_issue" && o["subtask"] == true)
+        {
+            let parent = o["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["field"] == "parent")
+                .unwrap_or_else(|| panic!("{flavor:?}: a subtask without its parent: {o}"));
+            assert_eq!(parent["to"], json!(key), "{flavor:?}: {o}");
+            assert!(parent["recreated"].is_u64(), "{flavor:?}: {o}");
+        }
+        let walks = ops
+            .iter()
+            .filter(|o| o["op"] == "jira_transition" && o["recreated"].is_u64())
+            .count();
+        assert!(walks >= 1, "{flavor:?}: the story's status is not walked");
+        for k in &gone {
+            let loss = preview["plan"]["irrecoverable"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["key"] == json!(format!("issue:{k}")))
+                .unwrap_or_else(|| panic!("{flavor:?}: {k} not named"));
+            let text = format!("{} {}", loss["what"], loss["reason"]);
+            for needle in ["new key on execute", "creator", "created date"] {
+                assert!(text.contains(needle), "{flavor:?}: {needle} in {text}");
+            }
+        }
+        let text = user
+            .run(&[
+                "rollback",
+                "jira:PROJ",
+                "--to",
+                "before",
+                "--recreate-deleted",
+            ])
+            .ok()
+            .stdout;
+        assert!(
+            text.contains(&format!("{key} recreate deleted"))
+                && text.contains("new key on execute"),
+            "{flavor:?}: {text}"
+        );
+
+        // Killed once the story's recreation has landed, then run again: each deleted
+        // issue comes back exactly once.
+        let args = [
+            "rollback",
+            "jira:PROJ",
+            "--to",
+            "before",
+            "--recreate-deleted",
+            "--execute",
+            "--yes",
+            "--write-interval-ms",
+            "0",
+        ];
+        let newest = site
+            .search("project = PROJ ORDER BY key DESC", &["summary"])
+            .first()
+            .map(|i| i["key"].as_str().unwrap().to_string())
+            .unwrap();
+        let written_before = writes(&site);
+        let mut child = user
+            .command(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let made = site
+                .search(&format!("project = PROJ AND key > {newest}"), &["summary"])
+                .len();
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{flavor:?}: the run ended before a kill"
+            );
+            if made > 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{flavor:?}: nothing was created");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let run = user.run(&[&["--json"], &args[..]].concat());
+        assert_eq!(run.code, 0, "{flavor:?}: {run:?}");
+        let report = run.json();
+        assert_eq!(
+            report["verification"]["clean"], true,
+            "{flavor:?}: {report}"
+        );
+        let made = recreations(&site);
+        for k in &gone {
+            assert_eq!(
+                made.get(*k).map(Vec::len),
+                Some(1),
+                "{flavor:?}: {k} recreated other than once: {made:?}"
+            );
+            assert_eq!(
+                report["recreated"][k.as_str()],
+                json!(made[*k][0]),
+                "{flavor:?}: {report}"
+            );
+        }
+        assert!(
+            writes(&site) - written_before <= planned_writes(&preview["plan"]) + 1,
+            "{flavor:?}: more writes than the plan's (+ the killed run's one in flight)"
+        );
+        let renamed = |k: &str| made.get(k).map_or(k.to_string(), |v| v[0].clone());
+
+        // Field by field: the recreations equal the deleted originals, under new keys,
+        // with the attribution line leading the description and each comment once.
+        let after = dump(&site);
+        for k in &gone {
+            let (was, now) = (&before[k.as_str()], &after[renamed(k).as_str()]);
+            let property = recreated_property(&site, &renamed(k));
+            assert_eq!(property["key"], json!(k), "{flavor:?}");
+            for (field, value) in was.as_object().unwrap() {
+                match field.as_str() {
+                    "comments" => {}
+                    "description" => {
+                        let text = now[field].as_str().unwrap_or_default();
+                        assert!(
+                            text.contains("Restored by backtrack")
+                                && text.contains(&format!("Originally {k}"))
+                                && value.as_str().is_none_or(|v| text.contains(v.trim())),
+                            "{flavor:?}: {k} description: {text:?} (was {value})"
+                        );
+                    }
+                    "parent" | "epic_link" => assert_eq!(
+                        now[field],
+                        value.as_str().map_or(Value::Null, |p| json!(renamed(p))),
+                        "{flavor:?}: {k} {field}"
+                    ),
+                    _ => assert_eq!(&now[field], value, "{flavor:?}: {k} {field}"),
+                }
+            }
+            let live = now["comments"].as_array().unwrap();
+            assert_eq!(
+                live.len(),
+                was["comments"].as_array().unwrap().len(),
+                "{flavor:?}: {k}: {live:?}"
+            );
+            for c in was["comments"].as_array().unwrap() {
+                let original: u64 = c["id"].as_str().unwrap().parse().unwrap();
+                let copies: Vec<&Value> = live
+                    .iter()
+                    .filter(|l| l["restored"] == json!(original))
+                    .collect();
+                assert_eq!(copies.len(), 1, "{flavor:?}: {k} comment {original}");
+                assert!(
+                    copies[0]["body"]
+                        .as_str()
+                        .unwrap()
+                        .contains(c["body"].as_str().unwrap()),
+                    "{flavor:?}: {k} comment {original}"
+                );
+                assert_eq!(copies[0]["visibility"], c["visibility"], "{flavor:?}");
+            }
+        }
+        // Everything else as it was.
+        let others: Vec<&String> = before
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !gone.contains(k))
+            .collect();
+        for k in others {
+            assert_eq!(before[k.as_str()], after[k.as_str()], "{flavor:?}: {k}");
+        }
+
+        // Nothing left to do, and the recreations are not "new issues" to this target.
+        let again = rollback(
+            &user,
+            &[
+                "--recreate-deleted",
+                "--delete-new-issues",
+                "--delete-new-subtasks",
+            ],
+        );
+        assert_eq!(again["plan"]["ops"], json!([]), "{flavor:?}: {again}");
+
+        // Undo: the pre-rollback snapshot has no recreations. They are named and left in
+        // place, and deleted only when asked, each once (subtasks with their parent).
+        let pre = report["pre_rollback_snapshot"].as_str().unwrap();
+        let undo = user.run(&["--json", "restore", pre]).ok().json();
+        assert_eq!(undo["plan"]["ops"], json!([]), "{flavor:?}: {undo}");
+        let named = lost_keys(&undo["plan"]);
+        for k in &gone {
+            assert!(
+                named.contains(&format!("issue:{}", renamed(k))),
+                "{flavor:?}: {named:?}"
+            );
+        }
+        let undo = user
+            .run(&[
+                "--json",
+                "restore",
+                pre,
+                "--delete-new-issues",
+                "--delete-new-subtasks",
+            ])
+            .ok()
+            .json();
+        let deletes: Vec<&str> = undo["plan"]["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                assert_eq!(o["op"], "jira_delete_issue", "{flavor:?}: {o}");
+                o["key"].as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(deletes, [renamed(&key)], "{flavor:?}: {undo}");
+    }
+}
+
+#[test]
+fn jira_rollback_names_an_unreachable_status_and_writes_everything_else() {
+    // A project whose workflow makes Done final (`--workflow restricted`): an issue another
+    // client closed cannot go back, which the preview says before anything runs; the rest
+    // of the rollback goes ahead, and the run succeeds.
+    for flavor in FLAVORS {
+        let site = Site::start(
+            flavor,
+            &[&SEEDED[..], &["--workflow", "restricted"]].concat(),
+        );
+        let user = JiraUser::new(&site);
+        let api = site.flavor.api();
+        let in_progress = site.search(
+            "project = PROJ AND issuetype in (Story, Task) AND status = \"In Progress\" ORDER BY key ASC",
+            &["summary"],
+        );
+        let todo = site.search(
+            "project = PROJ AND issuetype in (Story, Task) AND status = \"To Do\" ORDER BY key ASC",
+            &["summary"],
+        );
+        let closed = in_progress[0]["key"].as_str().unwrap().to_string();
+        let moved = todo[0]["key"].as_str().unwrap().to_string();
+        let before = dump(&site);
+        user.snapshot("jira:PROJ", &["--name", "before"]);
+        // Done offers no way out, as Jira lists a final status's transitions: none.
+        for (key, to) in [(&closed, "Done"), (&moved, "In Progress")] {
+            site.call(
+                "PUT",
+                &format!("{api}/issue/{key}"),
+                Some(json!({"fields": {"summary": format!("Synced {key}")}})),
+            );
+            walk(&site, key, &[to]);
+        }
+        let out = site.call("GET", &format!("{api}/issue/{closed}/transitions"), None);
+        assert_eq!(out["transitions"], json!([]), "{flavor:?}: {out}");
+
+        let preview = rollback(&user, &[]);
+        let plan = &preview["plan"];
+        let named = plan["irrecoverable"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["key"] == json!(format!("issue:{closed}")))
+            .unwrap_or_else(|| panic!("{flavor:?}: {closed}'s status is not named: {plan}"));
+        assert!(
+            named["what"]
+                .as_str()
+                .unwrap()
+                .contains("Done → In Progress is unreachable"),
+            "{flavor:?}: {named}"
+        );
+        let ops = ops_of(plan, &closed);
+        assert_eq!(ops.len(), 1, "{flavor:?}: {ops:?}");
+        assert_eq!(ops[0]["op"], "jira_edit_issue", "{flavor:?}");
+        let back = ops_of(plan, &moved);
+        assert_eq!(back[1]["op"], "jira_transition", "{flavor:?}: {back:?}");
+        let text = user
+            .run(&["rollback", "jira:PROJ", "--to", "before"])
+            .ok()
+            .stdout;
+        assert!(
+            text.contains(&format!(
+                "{closed} status Done → In Progress is unreachable"
+            )),
+            "{flavor:?}: {text}"
+        );
+
+        let posts = transition_posts(&site);
+        let written = writes(&site);
+        let run = user.run(&[
+            "--json",
+            "rollback",
+            "jira:PROJ",
+            "--to",
+            "before",
+            "--execute",
+            "--yes",
+            "--write-interval-ms",
+            "0",
+        ]);
+        assert_eq!(run.code, 0, "{flavor:?}: {run:?}");
+        let report = run.json();
+        assert_eq!(
+            report["verification"]["clean"], true,
+            "{flavor:?}: {report}"
+        );
+        assert_eq!(
+            writes(&site) - written,
+            planned_writes(&report["plan"]),
+            "{flavor:?}"
+        );
+        assert_eq!(
+            transition_posts(&site) - posts,
+            1,
+            "{flavor:?}: only {moved}'s walk is attempted"
+        );
+        let after = dump(&site);
+        for (key, was) in before.as_object().unwrap() {
+            let now = &after[key.as_str()];
+            if *key == closed {
+                assert_eq!(now["summary"], was["summary"], "{flavor:?}");
+                assert_eq!(now["status"], "Done", "{flavor:?}");
+            } else {
+                assert_eq!(now, was, "{flavor:?}: {key}");
+            }
+        }
+    }
 }

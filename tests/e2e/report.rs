@@ -261,6 +261,9 @@ fn github_report_renders_the_diff_offline_with_filters_keyboard_and_no_script_fr
         "the page's only script elements are its data and its own code"
     );
     let figures = in_browser(&html, &diff, "github", &["--hostile", HOSTILE]);
+    // Its two snapshots, seconds apart, are two markers that do not overlap (checked in
+    // the browser).
+    assert_eq!(figures["timeline_markers"], 2, "{figures}");
     assert_eq!(figures["blocked"], 0);
     assert_eq!(figures["console_errors"], 0);
 

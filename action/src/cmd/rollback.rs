@@ -418,12 +418,32 @@ fn report_text(r: &RollbackReport) -> String {
             r.verification.irrecoverable.len()
         );
     }
+    if !r.recreated.is_empty() {
+        let _ = writeln!(t, "Recreated under new keys ({}):", r.recreated.len());
+        for (old, new) in &r.recreated {
+            let _ = writeln!(
+                t,
+                "  {} → {}",
+                backtrack::sanitize::visible(old),
+                backtrack::sanitize::visible(new)
+            );
+        }
+    }
     let _ = write!(
         t,
         "Undo this {} with: {}",
         if copy { "restore" } else { "rollback" },
         r.undo
     );
+    if !r.recreated.is_empty() {
+        // Undo restores the pre-rollback snapshot, which has no recreations: they are new
+        // there, and new issues are only deleted when asked.
+        let _ = write!(
+            t,
+            "\n  (the undo leaves the recreated issues in place and names them; add \
+             --delete-new-issues --delete-new-subtasks to it to delete them too)"
+        );
+    }
     t
 }
 

@@ -13,7 +13,7 @@ use backtrack_sandbox::github::{AppOptions, Sandbox, SandboxOptions, TokenUser};
 use backtrack_sandbox::{jira, ServerOptions, WriteLimit};
 
 use super::Outcome;
-use crate::cli::{JiraFlavor, SandboxArgs, SandboxTracker};
+use crate::cli::{JiraFlavor, JiraWorkflow, SandboxArgs, SandboxTracker};
 
 /// The repository served when `--repo` is not given.
 const DEFAULT_REPO: &str = "acme/widgets";
@@ -66,6 +66,7 @@ pub fn options(args: &SandboxArgs) -> Result<SandboxOptions> {
         (args.project.is_some(), "--project"),
         (args.flavor.is_some(), "--flavor"),
         (args.epics.is_some(), "--epics"),
+        (args.workflow.is_some(), "--workflow"),
     ] {
         if given {
             bail!("{flag} is for the Jira sandbox: add --tracker jira (or use --repo for GitHub)");
@@ -206,6 +207,10 @@ pub fn jira_config(args: &SandboxArgs) -> Result<jira::Config> {
         epics: args.epics,
         seed: args.seed,
         tokens,
+        workflow: match args.workflow.unwrap_or(JiraWorkflow::Full) {
+            JiraWorkflow::Full => jira::Workflow::Full,
+            JiraWorkflow::Restricted => jira::Workflow::Restricted,
+        },
         ..jira::Config::default()
     })
 }

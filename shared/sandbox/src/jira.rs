@@ -66,7 +66,12 @@
 //! → Done (51 Done, also from In Progress; its screen requires `resolution`), In Review → In
 //! Progress (41 Request Changes), In Progress → To Do (21 Stop Progress), Done → Reopened (61
 //! Reopen), Reopened → In Progress (11). Entering Done sets `resolution` and
-//! `resolutiondate`; leaving it clears them.
+//! `resolutiondate`; leaving it clears them. [`Workflow::Restricted`] drops Reopen: Done is
+//! final, and its transitions listing is empty, as Jira shows a final status.
+//!
+//! Issue entity properties: `GET /issue/{key}/properties`, `GET|PUT|DELETE
+//! /issue/{key}/properties/{prop}`, `properties` in `POST /issue`, and `properties=` on
+//! `GET /issue/{key}` and search (the issue's `properties` object holds the ones asked for).
 //!
 //! `updated` moves on every change to an issue: field edits, transitions, comments added,
 //! edited or deleted, links added or removed (on both ends). Deleting a component or a
@@ -162,6 +167,30 @@ pub enum EpicStyle {
     EpicLink,
 }
 
+/// Which workflow the project's issues follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Workflow {
+    /// Every status reaches every other, some only in several hops (see the module docs).
+    #[default]
+    Full,
+    /// Done is final: the same workflow without Reopen, as projects that close resolved
+    /// work for good have it. An issue in Done offers no transition, so no other status is
+    /// reachable from there.
+    Restricted,
+}
+
+impl std::str::FromStr for Workflow {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "full" => Ok(Workflow::Full),
+            "restricted" => Ok(Workflow::Restricted),
+            _ => Err(format!("unknown workflow {s:?} (full or restricted)")),
+        }
+    }
+}
+
 /// How to start a [`Sandbox`]. Build with `Config { issues: 10, ..Config::default() }`.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -184,6 +213,8 @@ pub struct Config {
     pub token: String,
     /// More tokens, each authenticating as its own account.
     pub tokens: Vec<TokenAccount>,
+    /// The workflow ([`Workflow::Full`] unless asked).
+    pub workflow: Workflow,
 }
 
 /// A token the sandbox accepts besides the default one, and who it authenticates as: a
@@ -211,6 +242,7 @@ impl Default for Config {
             epic_style: None,
             token,
             tokens: Vec::new(),
+            workflow: Workflow::Full,
         }
     }
 }
@@ -502,6 +534,13 @@ fn router(shared: Arc<Shared>) -> Router {
                     .delete(issues::delete),
             )
             .route(&r("/issue/{key}/editmeta"), get(issues::editmeta))
+            .route(&r("/issue/{key}/properties"), get(issues::property_keys))
+            .route(
+                &r("/issue/{key}/properties/{prop}"),
+                get(issues::property)
+                    .put(issues::set_property)
+                    .delete(issues::delete_property),
+            )
             .route(&r("/issue/{key}/assignee"), put(issues::assign))
             .route(
                 &r("/issue/{key}/transitions"),

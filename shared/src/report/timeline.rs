@@ -123,6 +123,54 @@ const BAR: RGBColor = RGBColor(0x3b, 0x82, 0xc4);
 const LINE: RGBColor = RGBColor(0xc2, 0x5e, 0x00);
 const SIDE: RGBColor = RGBColor(0x8a, 0x3f, 0xd1);
 const INK: RGBColor = RGBColor(0x6b, 0x72, 0x80);
+/// The plot's width in pixels: the chart's, less its margins and axis label areas.
+const PLOT_WIDTH: f64 = (WIDTH - 2 * 12 - 52 - 60) as f64;
+/// The most room a point asks for on the x axis, in pixels: a side's marker (5 px radius)
+/// and a bar, with a pixel to spare.
+const POINT_ROOM: f64 = 12.0;
+
+/// Where each point is drawn, in plot pixels from the left: at its time, unless that would
+/// put its bar or marker on a neighbour's (snapshots seconds apart), then just clear of it:
+/// each point keeps `gap` pixels from the next, a cluster staying as near its times as the
+/// plot's ends allow. With more points than fit at `gap`, the caller shrinks `gap`.
+fn spread(at: &[f64], gap: f64) -> Vec<f64> {
+    let mut p: Vec<f64> = Vec::with_capacity(at.len());
+    for &x in at {
+        let x = match p.last() {
+            Some(&prev) => x.max(prev + gap),
+            None => x.max(0.0),
+        };
+        p.push(x);
+    }
+    // Pulled back from the right end, and each cluster centred on the times it spans.
+    let mut limit = PLOT_WIDTH;
+    for i in (0..p.len()).rev() {
+        p[i] = p[i].min(limit);
+        limit = p[i] - gap;
+    }
+    let mut i = 0;
+    while i < p.len() {
+        let mut j = i;
+        while j + 1 < p.len() && p[j + 1] - p[j] <= gap + 1e-9 {
+            j += 1;
+        }
+        if j > i {
+            let shift = (at[i] + at[j]) / 2.0 - (p[i] + p[j]) / 2.0;
+            let low = if i == 0 { 0.0 } else { p[i - 1] + gap } - p[i];
+            let high = if j + 1 == p.len() {
+                PLOT_WIDTH
+            } else {
+                p[j + 1] - gap
+            } - p[j];
+            let shift = shift.clamp(low.min(0.0), high.max(0.0));
+            for x in &mut p[i..=j] {
+                *x += shift;
+            }
+        }
+        i = j + 1;
+    }
+    p
+}
 
 /// The chart as an SVG element (no XML prologue), sized by the page's CSS.
 pub fn svg(timeline: &Timeline) -> Result<String, ReportError> {
@@ -139,6 +187,28 @@ pub fn svg(timeline: &Timeline) -> Result<String, ReportError> {
         // so a single snapshot still has an axis.
         let pad = ((t1 - t0) / 20).max(chrono::Duration::hours(1));
         let (x0, x1) = (t0 - pad, t1 + pad);
+        // Snapshots close in time are drawn side by side rather than on top of each other
+        // (the tooltips and the table keep their real times).
+        let span_ms = (x1 - x0).num_milliseconds().max(1) as f64;
+        let gap = POINT_ROOM.min(PLOT_WIDTH / points.len() as f64);
+        let at: Vec<f64> = points
+            .iter()
+            .map(|p| (p.created_at - x0).num_milliseconds() as f64 / span_ms * PLOT_WIDTH)
+            .collect();
+        let placed = spread(&at, gap);
+        let nearest = placed
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(PLOT_WIDTH, f64::min);
+        let shown: Vec<DateTime<Utc>> = placed
+            .iter()
+            .map(|px| x0 + chrono::Duration::milliseconds((px / PLOT_WIDTH * span_ms) as i64))
+            .collect();
+        // Markers no wider than the room each point has.
+        let radius = |side: bool| -> i32 {
+            let r: f64 = if side { 5.0 } else { 3.0 };
+            r.min(((gap - 1.0) / 2.0).floor()).max(1.0) as i32
+        };
         let max_changes = points
             .iter()
             .filter_map(|p| p.changes)
@@ -182,29 +252,32 @@ pub fn svg(timeline: &Timeline) -> Result<String, ReportError> {
             .axis_desc_style(("sans-serif", 12).into_font().color(&INK))
             .draw()
             .map_err(|e| chart_err(&e))?;
-        // Bars a fixed share of the plot wide, whatever the spacing of the snapshots.
-        let half = (x1 - x0) / (points.len() as i32 * 3).max(60);
+        // Bars a fixed share of the plot wide, whatever the spacing of the snapshots, and
+        // never wider than the room between two points.
+        let room_px = ((nearest - 2.0) / 2.0).max(1.0);
+        let room = chrono::Duration::milliseconds((room_px / PLOT_WIDTH * span_ms) as i64);
+        let half = ((x1 - x0) / (points.len() as i32 * 3).max(60)).min(room);
         chart
-            .draw_series(points.iter().filter_map(|p| {
+            .draw_series(points.iter().zip(&shown).filter_map(|(p, x)| {
                 let n = p.changes?;
                 let colour = if p.side.is_some() { SIDE } else { BAR };
                 Some(Rectangle::new(
-                    [(p.created_at - half, 0), (p.created_at + half, n)],
+                    [(*x - half, 0), (*x + half, n)],
                     colour.filled(),
                 ))
             }))
             .map_err(|e| chart_err(&e))?;
         chart
             .draw_secondary_series(LineSeries::new(
-                points.iter().map(|p| (p.created_at, p.items)),
+                points.iter().zip(&shown).map(|(p, x)| (*x, p.items)),
                 LINE.stroke_width(2),
             ))
             .map_err(|e| chart_err(&e))?;
         chart
-            .draw_secondary_series(points.iter().map(|p| {
+            .draw_secondary_series(points.iter().zip(&shown).map(|(p, x)| {
                 Circle::new(
-                    (p.created_at, p.items),
-                    if p.side.is_some() { 5 } else { 3 },
+                    (*x, p.items),
+                    radius(p.side.is_some()),
                     if p.side.is_some() { SIDE } else { LINE }.filled(),
                 )
             }))
@@ -224,4 +297,32 @@ pub fn svg(timeline: &Timeline) -> Result<String, ReportError> {
         ),
         1,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_close_in_time_are_drawn_apart_and_the_rest_where_they_are() {
+        // Three snapshots within a second, one alone, two more at the right end.
+        let at = [100.0, 100.1, 100.2, 400.0, PLOT_WIDTH, PLOT_WIDTH];
+        let p = spread(&at, 12.0);
+        for w in p.windows(2) {
+            assert!(w[1] - w[0] >= 12.0 - 1e-9, "{p:?}");
+        }
+        assert!(p.iter().all(|x| (0.0..=PLOT_WIDTH).contains(x)), "{p:?}");
+        // The cluster stays centred on its time; the lone one does not move.
+        assert!(((p[0] + p[2]) / 2.0 - 100.1).abs() < 1e-6, "{p:?}");
+        assert_eq!(p[3], 400.0);
+        // Many points: the caller's gap is what fits, and it still holds.
+        let many = vec![10.0; 120];
+        let gap = PLOT_WIDTH / 120.0;
+        let p = spread(&many, gap);
+        assert!(p.windows(2).all(|w| w[1] - w[0] >= gap - 1e-9));
+        assert!(
+            p.iter().all(|x| (0.0..=PLOT_WIDTH + 1e-9).contains(x)),
+            "{p:?}"
+        );
+    }
 }

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::plan::{Irrecoverable, Planned};
 use super::{Field, RollbackOptions};
-use crate::record::jira::{JiraComment, JiraIssue, JiraRef, JiraText};
+use crate::record::jira::{JiraComment, JiraIssue, JiraRef, JiraStatus, JiraText};
 use crate::record::RecordSet;
 use crate::tracker::jira::workflow::{ContextRequest, Route, StatusKey, WalkRequest};
 use crate::tracker::jira::{attributed, RollbackContext};
@@ -159,12 +159,14 @@ fn field_changes(
             out.push(JiraChange::Parent {
                 from: current.parent.clone(),
                 to: target.parent.clone(),
+                recreated: None,
             });
         }
         if target.epic_link != current.epic_link {
             out.push(JiraChange::EpicLink {
                 from: current.epic_link.clone(),
                 to: target.epic_link.clone(),
+                recreated: None,
             });
         }
     }
@@ -191,6 +193,53 @@ fn pairs<'a>(
         .values()
         .filter(|i| opts.covers(i.id))
         .filter_map(|i| live.jira_issues.get(&i.id).map(|c| (i, c)))
+}
+
+/// The target's issues this rollback covers that are gone from the site.
+fn deleted<'a>(
+    target: &'a RecordSet,
+    live: &'a RecordSet,
+    opts: &'a RollbackOptions,
+) -> impl Iterator<Item = &'a JiraIssue> + 'a {
+    target
+        .jira_issues
+        .values()
+        .filter(|i| opts.covers(i.id) && !live.jira_issues.contains_key(&i.id))
+}
+
+/// The live issue that stands for a target issue: itself, or the issue an earlier rollback
+/// recreated it as.
+fn live_of<'a>(t: &JiraIssue, live: &'a RecordSet, cx: &RollbackContext) -> Option<&'a JiraIssue> {
+    live.jira_issues.get(&t.id).or_else(|| {
+        let r = cx.recreated.get(&t.id)?;
+        live.jira_issues.values().find(|i| i.key == r.key)
+    })
+}
+
+/// The status a new issue of `t`'s type most likely starts in (Jira tells a
+/// non-administrator no workflow's initial status): the `new`-category status most issues
+/// of that project and type sit in, else of any type. A forecast for the preview only: the
+/// walk reads where the recreation really is.
+fn initial_status(t: &JiraIssue, target: &RecordSet, live: &RecordSet) -> Option<JiraStatus> {
+    let mut count: BTreeMap<(bool, &str), (usize, &JiraStatus)> = BTreeMap::new();
+    for i in target.jira_issues.values().chain(live.jira_issues.values()) {
+        if i.project != t.project || i.status.category.as_deref() != Some("new") {
+            continue;
+        }
+        let same_type = i.issue_type.id == t.issue_type.id;
+        let e = count
+            .entry((same_type, i.status.id.as_str()))
+            .or_insert((0, &i.status));
+        e.0 += 1;
+    }
+    let best = |same: bool| {
+        count
+            .iter()
+            .filter(|((s, _), _)| *s == same)
+            .max_by_key(|(_, (n, _))| *n)
+            .map(|(_, (_, st))| (*st).clone())
+    };
+    best(true).or_else(|| best(false))
 }
 
 /// What planning needs to read from the site (see the module docs).
@@ -220,6 +269,31 @@ pub(crate) fn context_request(
             ask.restored.push(c.key.clone());
         }
     }
+    // Issues recreated by earlier rollbacks are found by their issue property among the
+    // issues created since the snapshot (a day early: JQL dates are in the user's zone).
+    let gone: Vec<&JiraIssue> = deleted(target, live, opts).collect();
+    let new_ones = live
+        .jira_issues
+        .keys()
+        .any(|id| !target.jira_issues.contains_key(id));
+    if !gone.is_empty() || new_ones {
+        ask.recreated_since = Some((opts.snapshot_time() - chrono::Duration::days(1)).date_naive());
+    }
+    for t in &gone {
+        if wants(Field::Comments) && target.jira_comments.values().any(|m| m.issue_id == t.id) {
+            ask.recreated_comments.insert(t.id);
+        }
+        if opts.recreate_deleted() && wants(Field::State) {
+            if let Some(first) = initial_status(t, target, live) {
+                if first.id != t.status.id {
+                    ask.walks.push(WalkRequest {
+                        from: (t.project.clone(), t.issue_type.id.clone(), first.id),
+                        to: t.status.id.clone(),
+                    });
+                }
+            }
+        }
+    }
     if !ask.walks.is_empty() {
         for i in live.jira_issues.values() {
             ask.samples
@@ -240,7 +314,7 @@ fn attribution(c: &JiraComment, snapshot: &str) -> String {
 }
 
 /// Computes the plan (see the module docs). `snapshot` names the target in recreated
-/// comments' attribution.
+/// comments' and issues' attribution.
 pub(crate) fn plan(
     target: &RecordSet,
     live: &RecordSet,
@@ -250,11 +324,14 @@ pub(crate) fn plan(
 ) -> Planned {
     let mut out = Planned::default();
     let wants = |f: Field| opts.wants(f);
+    let links = Links::new(target, live, opts, cx);
 
     // 1. Deleted components and versions the covered issues use, recreated first.
     let used = |f: &dyn Fn(&JiraIssue) -> &Vec<JiraRef>| -> BTreeSet<String> {
         pairs(target, live, opts)
-            .flat_map(|(t, _)| f(t).iter().map(|r| r.id.clone()))
+            .map(|(t, _)| t)
+            .chain(links.recreate.iter().copied())
+            .flat_map(|t| f(t).iter().map(|r| r.id.clone()))
             .collect()
     };
     if wants(Field::Components) {
@@ -302,17 +379,21 @@ pub(crate) fn plan(
         }
     }
 
-    // 2. Per issue: one PUT with every changed editable field, then the walk.
+    // 2. Deleted issues: recreated when asked (parents first, each followed by its walk),
+    // else named.
+    links.name_losses(&mut out);
+    for t in &links.recreate {
+        plan_recreation(t, target, live, opts, snapshot, cx, &links, &mut out);
+    }
+
+    // 3. Per issue (or its recreation by an earlier rollback): one PUT with every changed
+    // editable field, then the walk.
     for t in target.jira_issues.values().filter(|i| opts.covers(i.id)) {
-        let Some(c) = live.jira_issues.get(&t.id) else {
-            out.irrecoverable.push(Irrecoverable {
-                key: format!("issue:{}", t.key),
-                what: format!("{} {:?} was deleted", t.key, t.summary),
-                reason: "Jira cannot restore a deleted issue under its key; its fields and comments remain in the snapshot".into(),
-            });
-            continue;
+        let Some(c) = live_of(t, live, cx) else {
+            continue; // deleted: handled above
         };
-        let mut changes = field_changes(t, c, live, &wants);
+        let expected = links.expected(t, c, snapshot);
+        let mut changes = links.mark(field_changes(&expected, c, live, &wants), &t.key, &mut out);
         if let Some(editable) = cx.editable.get(&c.id) {
             changes.retain(|ch| {
                 let ok = editable.contains(ch.field());
@@ -339,14 +420,330 @@ pub(crate) fn plan(
         }
     }
 
-    // 3. Comments: edits, then deleted ones recreated.
+    // 4. Comments: edits, then deleted ones recreated.
     if wants(Field::Comments) {
-        plan_comments(target, live, opts, snapshot, cx, &mut out);
+        plan_comments(target, live, opts, snapshot, cx, &links, &mut out);
     }
 
-    // 4. What was created after the snapshot: listed, deleted only when asked.
-    plan_new_issues(target, live, opts, &mut out);
+    // 5. What was created after the snapshot: listed, deleted only when asked.
+    plan_new_issues(target, live, opts, cx, &mut out);
     out
+}
+
+/// How issues refer to each other across deletions: which deleted issues this plan
+/// recreates (parents before children), and how a target's parent or epic key reads on
+/// the site now.
+struct Links<'a> {
+    /// Deleted issues this plan recreates, parents first.
+    recreate: Vec<&'a JiraIssue>,
+    /// Deleted issues left deleted, with why.
+    left: Vec<(&'a JiraIssue, String)>,
+    /// Original key → original id, for the issues this plan recreates.
+    pending: BTreeMap<String, u64>,
+    /// Original key → live key, for issues recreated by an earlier rollback.
+    renamed: BTreeMap<String, String>,
+    /// Original keys of deleted issues that stay deleted.
+    gone: BTreeSet<String>,
+    /// Rich text on this site is ADF (Cloud) rather than wiki markup.
+    adf: bool,
+}
+
+impl<'a> Links<'a> {
+    fn new(
+        target: &'a RecordSet,
+        live: &'a RecordSet,
+        opts: &'a RollbackOptions,
+        cx: &RollbackContext,
+    ) -> Links<'a> {
+        let renamed: BTreeMap<String, String> = cx
+            .recreated
+            .values()
+            .filter(|r| live.jira_issues.values().any(|i| i.key == r.key))
+            .map(|r| (r.original_key.clone(), r.key.clone()))
+            .collect();
+        let gone_now: Vec<&JiraIssue> = target
+            .jira_issues
+            .values()
+            .filter(|t| !live.jira_issues.contains_key(&t.id) && !renamed.contains_key(&t.key))
+            .collect();
+        let mut left = Vec::new();
+        let mut candidates: Vec<&JiraIssue> = Vec::new();
+        for t in gone_now.iter().copied().filter(|t| opts.covers(t.id)) {
+            if opts.recreate_deleted() {
+                candidates.push(t);
+            } else {
+                left.push((t, "pass --recreate-deleted to recreate it as a new issue (Jira cannot restore it under its key); its fields and comments remain in the snapshot".to_string()));
+            }
+        }
+        // A subtask comes back only under a parent that is there or comes back too.
+        let exists = |key: &str, pending: &BTreeSet<&str>| {
+            pending.contains(key)
+                || renamed.contains_key(key)
+                || live.jira_issues.values().any(|i| i.key == key)
+        };
+        loop {
+            let pending: BTreeSet<&str> = candidates.iter().map(|t| t.key.as_str()).collect();
+            let orphan = candidates.iter().position(|t| {
+                t.subtask && !t.parent.as_deref().is_some_and(|p| exists(p, &pending))
+            });
+            let Some(n) = orphan else { break };
+            let t = candidates.remove(n);
+            let why = match &t.parent {
+                Some(p) => format!("not recreated: its parent {p} was deleted too and is not recreated (add it to --only)"),
+                None => "not recreated: a subtask needs a parent, and the snapshot names none".into(),
+            };
+            left.push((t, why));
+        }
+        // Parents (and epics) before the issues under them.
+        let mut recreate: Vec<&JiraIssue> = Vec::new();
+        let keys: BTreeSet<&str> = candidates.iter().map(|t| t.key.as_str()).collect();
+        while !candidates.is_empty() {
+            let placed: BTreeSet<&str> = recreate.iter().map(|t| t.key.as_str()).collect();
+            let ready = candidates.iter().position(|t| {
+                [&t.parent, &t.epic_link].iter().all(|l| {
+                    l.as_deref()
+                        .is_none_or(|k| !keys.contains(k) || placed.contains(k))
+                })
+            });
+            // A cycle cannot happen in Jira's hierarchy; should data claim one, go on anyway.
+            recreate.push(candidates.remove(ready.unwrap_or(0)));
+        }
+        let pending = recreate.iter().map(|t| (t.key.clone(), t.id)).collect();
+        let gone = gone_now
+            .iter()
+            .filter(|t| !recreate.iter().any(|r| r.id == t.id))
+            .map(|t| t.key.clone())
+            .collect();
+        let adf = target
+            .jira_issues
+            .values()
+            .filter_map(|i| i.description.as_ref())
+            .chain(target.jira_comments.values().map(|c| &c.body))
+            .next()
+            .is_some_and(|t| matches!(t, JiraText::Adf(_)));
+        Links {
+            recreate,
+            left,
+            pending,
+            renamed,
+            gone,
+            adf,
+        }
+    }
+
+    /// Names the deleted issues that stay deleted.
+    fn name_losses(&self, out: &mut Planned) {
+        for (t, why) in &self.left {
+            out.irrecoverable.push(Irrecoverable {
+                key: format!("issue:{}", t.key),
+                what: format!("{} {:?} was deleted", t.key, t.summary),
+                reason: why.clone(),
+            });
+        }
+    }
+
+    /// What `t` should look like on the site, as `c` stands for it: links to issues an
+    /// earlier rollback recreated go to the recreation, and a recreation's description
+    /// keeps its attribution line.
+    fn expected(&self, t: &JiraIssue, c: &JiraIssue, snapshot: &str) -> JiraIssue {
+        let mut e = t.clone();
+        for l in [&mut e.parent, &mut e.epic_link] {
+            if let Some(k) = l.as_ref().and_then(|k| self.renamed.get(k)) {
+                *l = Some(k.clone());
+            }
+        }
+        if c.id != t.id {
+            e.description = Some(self.attributed(&t.description, &issue_attribution(t, snapshot)));
+        }
+        e
+    }
+
+    fn attributed(&self, text: &Option<JiraText>, line: &str) -> JiraText {
+        let empty = if self.adf {
+            JiraText::Adf(serde_json::json!({"type": "doc", "version": 1, "content": []}))
+        } else {
+            JiraText::Wiki(String::new())
+        };
+        match text {
+            Some(t) => attributed(t, line),
+            None => match attributed(&empty, line) {
+                // No trailing blank line under the attribution of an empty description.
+                JiraText::Wiki(s) => JiraText::Wiki(s.trim_end().to_string()),
+                adf => adf,
+            },
+        }
+    }
+
+    /// Marks parent and epic links to issues this plan recreates; drops (and names) links
+    /// to issues that stay deleted, which Jira would refuse.
+    fn mark(&self, changes: Vec<JiraChange>, key: &str, out: &mut Planned) -> Vec<JiraChange> {
+        changes
+            .into_iter()
+            .filter_map(|ch| match ch {
+                JiraChange::Parent { from, to, .. } => {
+                    self.link(key, "parent", to, out)
+                        .map(|(to, recreated)| JiraChange::Parent {
+                            from,
+                            to,
+                            recreated,
+                        })
+                }
+                JiraChange::EpicLink { from, to, .. } => {
+                    self.link(key, "Epic Link", to, out).map(|(to, recreated)| {
+                        JiraChange::EpicLink {
+                            from,
+                            to,
+                            recreated,
+                        }
+                    })
+                }
+                other => Some(other),
+            })
+            .collect()
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn link(
+        &self,
+        key: &str,
+        what: &str,
+        to: Option<String>,
+        out: &mut Planned,
+    ) -> Option<(Option<String>, Option<u64>)> {
+        let Some(k) = to else {
+            return Some((None, None));
+        };
+        if let Some(id) = self.pending.get(&k) {
+            return Some((Some(k), Some(*id)));
+        }
+        if self.gone.contains(&k) {
+            out.irrecoverable.push(Irrecoverable {
+                key: format!("issue:{key}"),
+                what: format!("{key} {what} {k} was deleted"),
+                reason: format!(
+                    "not restorable: {k} is gone and not recreated (pass --recreate-deleted)"
+                ),
+            });
+            return None;
+        }
+        Some((Some(k), None))
+    }
+}
+
+/// The attribution line of a recreated issue (key, creator and creation time cannot be
+/// restored).
+fn issue_attribution(t: &JiraIssue, snapshot: &str) -> String {
+    format!(
+        "Restored by backtrack from snapshot {snapshot}. Originally {}, created by {} on {}.",
+        t.key,
+        t.reporter.as_ref().map_or("an unknown user", |a| a.shown()),
+        t.created_at.format("%Y-%m-%d %H:%M UTC")
+    )
+}
+
+/// Recreates one deleted issue: its fields in one create, then its walk to the snapshot's
+/// status. Its comments come with the others.
+#[allow(clippy::too_many_arguments)]
+fn plan_recreation(
+    t: &JiraIssue,
+    target: &RecordSet,
+    live: &RecordSet,
+    opts: &RollbackOptions,
+    snapshot: &str,
+    cx: &RollbackContext,
+    links: &Links<'_>,
+    out: &mut Planned,
+) {
+    // Parent links are part of what a subtask is: always set.
+    let wants = |f: Field| opts.wants(f) || (t.subtask && f == Field::Parent);
+    let mut blank = t.clone();
+    blank.summary = String::new();
+    blank.description = None;
+    blank.labels = vec![];
+    blank.components = vec![];
+    blank.fix_versions = vec![];
+    blank.priority = None;
+    blank.assignee = None;
+    blank.due_date = None;
+    blank.story_points = None;
+    blank.parent = None;
+    blank.epic_link = None;
+    let mut expected = links.expected(t, &blank, snapshot);
+    expected.description = Some(links.attributed(&t.description, &issue_attribution(t, snapshot)));
+    let fields: Vec<JiraChange> = links
+        .mark(field_changes(&expected, &blank, live, &wants), &t.key, out)
+        .into_iter()
+        .filter(|c| !matches!(c, JiraChange::Summary { .. }))
+        .collect();
+    out.push(Operation::JiraRecreateIssue {
+        original_id: t.id,
+        original_key: t.key.clone(),
+        summary: t.summary.clone(),
+        issue_type: t.issue_type.clone(),
+        subtask: t.subtask,
+        fields,
+    });
+    out.irrecoverable.push(Irrecoverable {
+        key: format!("issue:{}", t.key),
+        what: format!(
+            "{} {:?} was deleted: recreated as a new {} (new key on execute)",
+            t.key, t.summary, t.issue_type.name
+        ),
+        reason: format!(
+            "Jira gives a created issue a new key: links, filters and mentions of {} do not follow; its creator ({}) and created date ({}) cannot be restored, so the recreation names them in an attribution line and carries the old key in its {} issue property",
+            t.key,
+            t.reporter.as_ref().map_or("unknown", |a| a.shown()),
+            t.created_at.format("%Y-%m-%d"),
+            crate::tracker::operation::RECREATED_PROPERTY,
+        ),
+    });
+    if !opts.wants(Field::State) {
+        return;
+    }
+    let Some(first) = initial_status(t, target, live) else {
+        out.push(recreated_walk(t, "its first status", vec![]));
+        return;
+    };
+    if first.id == t.status.id {
+        return;
+    }
+    let from = (t.project.clone(), t.issue_type.id.clone(), first.id.clone());
+    match cx.workflows.route(&from, &t.status.id) {
+        Route::Here => {}
+        Route::Path(edges) => out.push(recreated_walk(
+            t,
+            &first.name,
+            edges.iter().map(|e| e.hop()).collect(),
+        )),
+        Route::Unknown => out.push(recreated_walk(t, &first.name, vec![])),
+        Route::Unreachable => out.irrecoverable.push(Irrecoverable {
+            key: format!("issue:{}", t.key),
+            what: format!(
+                "{}'s recreation: status {} → {} is unreachable",
+                t.key, first.name, t.status.name
+            ),
+            reason: format!(
+                "no transition path leads from {:?} (where a new {} starts) to {:?}; not attempted",
+                first.name, t.issue_type.name, t.status.name
+            ),
+        }),
+    }
+}
+
+fn recreated_walk(
+    t: &JiraIssue,
+    from: &str,
+    path: Vec<crate::tracker::operation::Hop>,
+) -> Operation {
+    Operation::JiraTransition {
+        id: t.id,
+        key: t.key.clone(),
+        from: from.to_string(),
+        to: t.status.clone(),
+        resolution: t.resolution.clone(),
+        path,
+        recreated: Some(t.id),
+    }
 }
 
 fn shown_field(f: &str) -> &str {
@@ -405,6 +802,7 @@ fn plan_status(t: &JiraIssue, c: &JiraIssue, cx: &RollbackContext, out: &mut Pla
         to: t.status.clone(),
         resolution: t.resolution.clone(),
         path,
+        recreated: None,
     });
 }
 
@@ -414,22 +812,30 @@ fn plan_comments(
     opts: &RollbackOptions,
     snapshot: &str,
     cx: &RollbackContext,
+    links: &Links<'_>,
     out: &mut Planned,
 ) {
     let mut recreate = Vec::new();
     for m in target.jira_comments.values() {
-        let Some(issue) = live.jira_issues.get(&m.issue_id) else {
-            continue; // reported with its deleted issue
-        };
         if !opts.covers(m.issue_id) {
             continue;
         }
+        let Some(t) = target.jira_issues.get(&m.issue_id) else {
+            continue;
+        };
+        // On an issue that is there (or an earlier rollback's recreation of it), or on the
+        // recreation this plan makes.
+        let (issue_id, key, recreated) = match live_of(t, live, cx) {
+            Some(issue) => (issue.id, issue.key.clone(), None),
+            None if links.pending.contains_key(&t.key) => (t.id, t.key.clone(), Some(t.id)),
+            None => continue, // reported with its deleted issue
+        };
         match live.jira_comments.get(&m.id) {
             Some(current) => {
                 if current.body != m.body || current.visibility != m.visibility {
                     out.push(Operation::JiraEditComment {
-                        issue: issue.id,
-                        key: issue.key.clone(),
+                        issue: issue_id,
+                        key: key.clone(),
                         id: m.id,
                         from: current.body.to_text(),
                         to: m.body.clone(),
@@ -440,11 +846,12 @@ fn plan_comments(
             None => {
                 if !cx.restored.contains_key(&m.id) {
                     recreate.push(Operation::JiraRecreateComment {
-                        issue: issue.id,
-                        key: issue.key.clone(),
+                        issue: issue_id,
+                        key: key.clone(),
                         original_id: m.id,
                         body: attributed(&m.body, &attribution(m, snapshot)),
                         visibility: m.visibility.clone(),
+                        recreated,
                     });
                 }
                 out.irrecoverable.push(Irrecoverable {
@@ -452,7 +859,7 @@ fn plan_comments(
                     what: format!(
                         "comment {} on {} by {} ({})",
                         m.id,
-                        issue.key,
+                        t.key,
                         m.author.as_ref().map_or("an unknown user", |a| a.shown()),
                         m.created_at.format("%Y-%m-%d")
                     ),
@@ -470,12 +877,25 @@ fn plan_new_issues(
     target: &RecordSet,
     live: &RecordSet,
     opts: &RollbackOptions,
+    cx: &RollbackContext,
     out: &mut Planned,
 ) {
+    // Recreations by an earlier rollback: of an issue the target has, they stand for it;
+    // of another, they are new here like any issue created since.
+    let recreation_of: BTreeMap<&str, (u64, &str)> = cx
+        .recreated
+        .iter()
+        .map(|(id, r)| (r.key.as_str(), (*id, r.original_key.as_str())))
+        .collect();
     let new: Vec<&JiraIssue> = live
         .jira_issues
         .values()
         .filter(|i| !target.jira_issues.contains_key(&i.id))
+        .filter(|i| {
+            recreation_of
+                .get(i.key.as_str())
+                .is_none_or(|(original, _)| !target.jira_issues.contains_key(original))
+        })
         .collect();
     let parent_id = |key: &str| {
         live.jira_issues
@@ -518,12 +938,19 @@ fn plan_new_issues(
                 });
             }
         } else {
-            out.irrecoverable.push(Irrecoverable {
-                key: format!("issue:{}", i.key),
-                what: format!(
+            let what = match recreation_of.get(i.key.as_str()) {
+                Some((_, original)) => format!(
+                    "{} {:?} is a {kind} a rollback recreated (from {original}) after the snapshot",
+                    i.key, i.summary
+                ),
+                None => format!(
                     "{} {:?} is a {kind} created after the snapshot",
                     i.key, i.summary
                 ),
+            };
+            out.irrecoverable.push(Irrecoverable {
+                key: format!("issue:{}", i.key),
+                what,
                 reason: format!("left alone; pass {flag} to delete it"),
             });
         }
@@ -718,5 +1145,137 @@ mod tests {
             Operation::JiraDeleteIssue { ref key, .. } if key == "PROJ-2"
         ));
         let _ = json!(null);
+    }
+
+    #[test]
+    fn deleted_issues_are_recreated_parents_first_and_found_again_by_their_property() {
+        let mut story = issue(1, "PROJ-1");
+        story.status = status("2", "In Progress");
+        story.reporter = Some(JiraUser {
+            id: "b".into(),
+            display_name: Some("Bob".into()),
+        });
+        let mut sub = issue(2, "PROJ-2");
+        sub.subtask = true;
+        sub.parent = Some("PROJ-1".into());
+        let mut todo = issue(3, "PROJ-3");
+        todo.status.category = Some("new".into());
+        let target = set(
+            vec![sub.clone(), story.clone(), todo.clone()],
+            vec![
+                comment(100, 1, "on the story"),
+                comment(101, 2, "on the subtask"),
+            ],
+        );
+        let live = set(vec![todo.clone()], vec![]);
+        let mut o = opts();
+        // Without the flag: both named, nothing planned.
+        let planned = plan(&target, &live, &o, "good", &RollbackContext::default());
+        assert!(planned.ops.is_empty(), "{planned:?}");
+        assert!(planned
+            .irrecoverable
+            .iter()
+            .any(|i| i.key == "issue:PROJ-2" && i.reason.contains("--recreate-deleted")));
+
+        o.recreate_deleted = true;
+        let ask = context_request(&target, &live, &o);
+        assert!(ask.recreated_since.is_some());
+        assert_eq!(ask.recreated_comments, [1, 2].into());
+        assert_eq!(ask.walks.len(), 1, "the story's walk from To Do: {ask:?}");
+        let mut cx = RollbackContext::default();
+        let key = |s: &str| ("PROJ".to_string(), "10001".to_string(), s.to_string());
+        cx.workflows.learn(key("1"), vec![edge("11", "2")]);
+        let planned = plan(&target, &live, &o, "good", &cx);
+        let kinds: Vec<String> = planned
+            .ops
+            .iter()
+            .map(|p| match &p.op {
+                Operation::JiraRecreateIssue { original_key, .. } => {
+                    format!("create {original_key}")
+                }
+                Operation::JiraTransition { key, recreated, .. } => {
+                    format!("walk {key} {}", recreated.is_some())
+                }
+                Operation::JiraRecreateComment { key, recreated, .. } => {
+                    format!("comment {key} {}", recreated.is_some())
+                }
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "create PROJ-1",
+                "walk PROJ-1 true",
+                "create PROJ-2",
+                "comment PROJ-1 true",
+                "comment PROJ-2 true"
+            ]
+        );
+        let Operation::JiraRecreateIssue { fields, .. } = &planned.ops[2].op else {
+            panic!()
+        };
+        assert!(fields.iter().any(|f| matches!(
+            f,
+            JiraChange::Parent { to: Some(p), recreated: Some(1), .. } if p == "PROJ-1"
+        )));
+        let Operation::JiraRecreateIssue { fields, .. } = &planned.ops[0].op else {
+            panic!()
+        };
+        let description = fields
+            .iter()
+            .find_map(|f| match f {
+                JiraChange::Description { to: Some(t), .. } => Some(t.to_text()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(
+            description.contains("Originally PROJ-1, created by Bob")
+                && description.ends_with("text"),
+            "{description}"
+        );
+        let lost = planned
+            .irrecoverable
+            .iter()
+            .find(|i| i.key == "issue:PROJ-1")
+            .unwrap();
+        assert!(lost.what.contains("new key on execute") && lost.reason.contains("created date"));
+
+        // Recreated (as PROJ-7 and PROJ-8): the pairs match, and nothing is planned, nor
+        // are the recreations listed as new.
+        let mut story_again = story.clone();
+        story_again.id = 7;
+        story_again.key = "PROJ-7".into();
+        story_again.description = Some(JiraText::Wiki(format!(
+            "_{}_\n\ntext",
+            issue_attribution(&story, "good")
+        )));
+        let mut sub_again = sub.clone();
+        sub_again.id = 8;
+        sub_again.key = "PROJ-8".into();
+        sub_again.parent = Some("PROJ-7".into());
+        sub_again.description = Some(JiraText::Wiki(format!(
+            "_{}_\n\ntext",
+            issue_attribution(&sub, "good")
+        )));
+        let live = set(vec![todo, story_again, sub_again], vec![]);
+        let mut cx = RollbackContext::default();
+        for (id, key, original) in [(1, "PROJ-7", "PROJ-1"), (2, "PROJ-8", "PROJ-2")] {
+            cx.recreated.insert(
+                id,
+                crate::tracker::jira::workflow::Recreation {
+                    key: key.into(),
+                    original_key: original.into(),
+                },
+            );
+        }
+        cx.restored.insert(100, 900);
+        cx.restored.insert(101, 901);
+        let planned = plan(&target, &live, &o, "good", &cx);
+        assert!(planned.ops.is_empty(), "{:?}", planned.ops);
+        assert!(!planned
+            .irrecoverable
+            .iter()
+            .any(|i| i.key == "issue:PROJ-7"));
     }
 }

@@ -264,12 +264,6 @@ impl RollbackOptions {
                 ),
             });
         }
-        if request_jira.recreate_deleted && jira {
-            return Err(OptionError {
-                field: "recreate_deleted",
-                message: "is not available in this version: a deleted Jira issue cannot come back under its key, and recreating it under a new one is not built yet; the preview names every deleted issue and subtask, and their fields and comments stay in the snapshot".into(),
-            });
-        }
         let github_flags = [
             (request.close_new_issues, "close_new_issues"),
             (request.delete_new_comments, "delete_new_comments"),

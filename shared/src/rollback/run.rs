@@ -125,6 +125,10 @@ pub struct RollbackReport {
     /// Operations found already done (journaled earlier, or found by marker).
     pub already_done: u64,
     pub verification: Verification,
+    /// Issues recreated under new keys (Jira, `--recreate-deleted`): original key → new
+    /// key, from the journal (so a resumed run names those an earlier run made too).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub recreated: std::collections::BTreeMap<String, String>,
     /// The command that undoes this rollback.
     pub undo: String,
     /// A restore into another scope: where each original went (old → new), in the
@@ -742,6 +746,7 @@ impl Engine<'_> {
             irrecoverable: plan.irrecoverable.clone(),
         };
         let residual = verification.residual.len();
+        let recreated = recreated_keys(archive, &job.id, &plan).await?;
         update(archive, job, |j| {
             j.status = JobStatus::Completed;
             if residual > 0 {
@@ -766,6 +771,7 @@ impl Engine<'_> {
             executed,
             already_done,
             verification,
+            recreated,
             moved,
         })))
     }
@@ -846,6 +852,36 @@ impl Engine<'_> {
             .await?
             .ok_or_else(|| Error::Internal("the pre-rollback snapshot vanished".into()))
     }
+}
+
+/// Original key → new key of the issues the job recreated, as its journal recorded them.
+async fn recreated_keys(
+    archive: &Archive,
+    job: &JobId,
+    plan: &RollbackPlan,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    if !plan.ops.iter().any(|o| {
+        matches!(
+            o.op,
+            crate::tracker::operation::Operation::JiraRecreateIssue { .. }
+        )
+    }) {
+        return Ok(out);
+    }
+    for e in archive.catalog.journal(job).await? {
+        let Some(planned) = plan.ops.iter().find(|o| o.index == e.op) else {
+            continue;
+        };
+        if let crate::tracker::operation::Operation::JiraRecreateIssue { original_key, .. } =
+            &planned.op
+        {
+            if let Some(k) = e.result.get("key").and_then(serde_json::Value::as_str) {
+                out.insert(original_key.clone(), k.to_string());
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// What [`Engine::apply_journaled`] did with an operation.

@@ -218,6 +218,8 @@ pub struct JiraTracker {
     workflows: tokio::sync::Mutex<workflow::Workflows>,
     pace: WritePace,
     writes: tokio::sync::Mutex<apply::WriteLog>,
+    /// Issues recreated by rollbacks, as far as seen: original id → recreation's key.
+    recreated: tokio::sync::Mutex<std::collections::BTreeMap<u64, String>>,
 }
 
 impl JiraTracker {
@@ -239,6 +241,7 @@ impl JiraTracker {
             workflows: Default::default(),
             pace: config.pace.clone(),
             writes: Default::default(),
+            recreated: Default::default(),
         })
     }
 

@@ -17,7 +17,7 @@ use crate::record::State;
 
 pub mod jira;
 
-pub use jira::{Hop, JiraChange};
+pub use jira::{Hop, JiraChange, RECREATED_PROPERTY};
 
 /// One field change carried by an issue's PATCH.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +139,10 @@ pub enum Operation {
         /// Set on the transition into a done status whose screen asks for one.
         resolution: Option<JiraRef>,
         path: Vec<Hop>,
+        /// Set when the issue is one this rollback recreates (`id` and `key` are then the
+        /// original's): the walk goes through the recreation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recreated: Option<u64>,
     },
     /// Jira: puts an edited comment's body (and visibility) back.
     JiraEditComment {
@@ -158,6 +162,24 @@ pub enum Operation {
         original_id: u64,
         body: JiraText,
         visibility: Option<JiraVisibility>,
+        /// As for [`Operation::JiraTransition`]: posted on the issue's recreation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recreated: Option<u64>,
+    },
+    /// Jira: creates a deleted issue or subtask anew (`--recreate-deleted`). It gets a new
+    /// key; its description starts with an attribution line naming the original, and it
+    /// carries the [`RECREATED_PROPERTY`] issue property (set in the same request), so a
+    /// retry finds it instead of creating a second one. Its status and comments follow as
+    /// their own operations.
+    JiraRecreateIssue {
+        original_id: u64,
+        original_key: String,
+        summary: String,
+        issue_type: JiraRef,
+        subtask: bool,
+        /// Every other field to set, as changes from nothing (parent and epic links
+        /// included: to a surviving issue, or to one recreated earlier in the plan).
+        fields: Vec<JiraChange>,
     },
     /// Jira: deletes an issue or subtask created after the snapshot (opted into).
     JiraDeleteIssue {
@@ -238,6 +260,7 @@ impl Operation {
             | Operation::JiraDeleteIssue { id, .. } => Some(*id),
             Operation::JiraEditComment { issue, .. }
             | Operation::JiraRecreateComment { issue, .. } => Some(*issue),
+            Operation::JiraRecreateIssue { original_id, .. } => Some(*original_id),
             _ => None,
         }
     }
@@ -252,6 +275,7 @@ impl Operation {
                 | Operation::CreateMilestone { .. }
                 | Operation::RecreateComment { .. }
                 | Operation::JiraRecreateComment { .. }
+                | Operation::JiraRecreateIssue { .. }
                 | Operation::JiraCreateComponent { .. }
                 | Operation::JiraCreateVersion { .. }
                 | Operation::CopyIssue { .. }

@@ -119,7 +119,9 @@ pub(crate) async fn list(
     })))
 }
 
-fn properties(b: &Map<String, Value>) -> Result<BTreeMap<String, Value>, JiraError> {
+/// A create body's `properties` list (`[{"key": …, "value": …}]`), as comments and
+/// issues take it.
+pub(crate) fn properties(b: &Map<String, Value>) -> Result<BTreeMap<String, Value>, JiraError> {
     let mut out = BTreeMap::new();
     match b.get("properties") {
         None | Some(Value::Null) => {}

@@ -325,6 +325,9 @@ pub(crate) fn seed(cfg: &Config) -> State {
     let fields = CustomFields::for_seed(cfg.flavor, cfg.seed);
     let style = cfg.epic_style();
     let mut st = State::new(cfg.flavor, style, project, users, fields);
+    if cfg.workflow == super::Workflow::Restricted {
+        st.transitions = super::state::catalog::restricted_workflow(&st.statuses);
+    }
 
     for (k, (name, desc)) in COMPONENTS.iter().enumerate() {
         st.insert_component(Component {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::{json, Map, Value};
 
@@ -52,7 +53,29 @@ pub(crate) async fn get_one(
     let sel = FieldSel::parse(q.list("fields").as_deref(), "*all");
     let ex = Expand::parse(q.list("expand").as_deref());
     let r = Render::new(&ctx, &st);
-    Ok(Reply::ok(&r.issue(i, &field_defs(&st), &sel, &ex)))
+    let mut v = r.issue(i, &field_defs(&st), &sel, &ex);
+    with_properties(&mut v, &st, id, q.list("properties").as_deref());
+    Ok(Reply::ok(&v))
+}
+
+/// Adds the `properties` object an issue bean carries when properties were asked for
+/// (`properties=a,b`; `*all` for every one): the asked ones the issue has.
+pub(crate) fn with_properties(v: &mut Value, st: &Store, id: u64, asked: Option<&[String]>) {
+    let Some(asked) = asked.filter(|a| !a.is_empty()) else {
+        return;
+    };
+    let all = asked.iter().any(|a| a == "*all");
+    let props: Map<String, Value> = st
+        .issue_properties
+        .get(&id)
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| all || asked.iter().any(|a| a == *k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("properties".into(), Value::Object(props));
+    }
 }
 
 /// Adds the comments an `update.comment[].add` carried.
@@ -133,8 +156,12 @@ pub(crate) async fn create(
             "Could not create a sub-task without a parent issue.",
         ));
     }
+    let props = super::comments::properties(&b)?;
     let comments = std::mem::take(&mut ch.comments);
     let id = st.create_issue(itype, me, ch);
+    if !props.is_empty() {
+        st.issue_properties.insert(id, props);
+    }
     let mut rest = Changes {
         comments,
         ..Changes::default()
@@ -244,6 +271,95 @@ pub(crate) async fn assign(
         },
     )?;
     Ok(Reply::no_content())
+}
+
+/// `GET /issue/{key}/properties`: `{"keys": [{"self", "key"}]}`.
+pub(crate) async fn property_keys(
+    State(sb): State<Arc<Shared>>,
+    Extension(ctx): Extension<Ctx>,
+    Path(key): Path<String>,
+) -> Result<Reply, JiraError> {
+    let st = sb.read();
+    let id = st.issue_id(&key)?;
+    let keys: Vec<Value> = st
+        .issue_properties
+        .get(&id)
+        .into_iter()
+        .flatten()
+        .map(
+            |(k, _)| json!({"self": format!("{}/issue/{id}/properties/{k}", ctx.rest()), "key": k}),
+        )
+        .collect();
+    Ok(Reply::ok(&json!({ "keys": keys })))
+}
+
+fn no_property(prop: &str) -> JiraError {
+    JiraError::not_found(&format!("The property with key '{prop}' does not exist."))
+}
+
+/// `GET /issue/{key}/properties/{prop}`: `{"key", "value"}`.
+pub(crate) async fn property(
+    State(sb): State<Arc<Shared>>,
+    Path((key, prop)): Path<(String, String)>,
+) -> Result<Reply, JiraError> {
+    let st = sb.read();
+    let id = st.issue_id(&key)?;
+    let v = st
+        .issue_properties
+        .get(&id)
+        .and_then(|p| p.get(&prop))
+        .ok_or_else(|| no_property(&prop))?;
+    Ok(Reply::ok(&json!({"key": prop, "value": v})))
+}
+
+/// `PUT /issue/{key}/properties/{prop}` with any JSON value: 201 when new, 200 when
+/// replaced. (A property is not a field: the issue's `updated` does not move.)
+pub(crate) async fn set_property(
+    State(sb): State<Arc<Shared>>,
+    Path((key, prop)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, JiraError> {
+    let value: Value = serde_json::from_slice(&body).map_err(|_| {
+        JiraError::unreadable(
+            "There was an error parsing JSON. Check that your request body is valid.",
+        )
+    })?;
+    if prop.is_empty() || prop.len() > 255 {
+        return Err(JiraError::bad_request(
+            "The property key must be between 1 and 255 characters.",
+        ));
+    }
+    let mut st = sb.write();
+    let id = st.issue_id(&key)?;
+    let fresh = st
+        .issue_properties
+        .entry(id)
+        .or_default()
+        .insert(prop, value)
+        .is_none();
+    Ok(if fresh {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+    .into_response())
+}
+
+/// `DELETE /issue/{key}/properties/{prop}`: 204, or 404 when it is not set.
+pub(crate) async fn delete_property(
+    State(sb): State<Arc<Shared>>,
+    Path((key, prop)): Path<(String, String)>,
+) -> Result<Reply, JiraError> {
+    let mut st = sb.write();
+    let id = st.issue_id(&key)?;
+    match st
+        .issue_properties
+        .get_mut(&id)
+        .and_then(|p| p.remove(&prop))
+    {
+        Some(_) => Ok(Reply::no_content()),
+        None => Err(no_property(&prop)),
+    }
 }
 
 pub(crate) async fn editmeta(

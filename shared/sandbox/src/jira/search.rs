@@ -34,6 +34,8 @@ struct SearchReq {
     max_results: Option<i64>,
     fields: Option<Vec<String>>,
     expand: Option<Vec<String>>,
+    /// Issue properties to include (`properties`).
+    properties: Option<Vec<String>>,
     /// `validateQuery`: strict unless `false`, `none` or `warn`.
     strict: bool,
 }
@@ -52,6 +54,7 @@ fn from_params(q: &Params, ctx: &Ctx) -> Result<SearchReq, JiraError> {
         max_results: q.int("maxResults", ctx)?,
         fields: q.list("fields"),
         expand: q.list("expand"),
+        properties: q.list("properties"),
         strict,
     })
 }
@@ -141,6 +144,7 @@ fn from_body(b: &Map<String, Value>, ctx: &Ctx, cloud: bool) -> Result<SearchReq
         max_results: int("maxResults")?,
         fields: list("fields")?,
         expand: list("expand")?,
+        properties: list("properties")?,
         strict,
     })
 }
@@ -215,6 +219,7 @@ fn render_page(
     ids: &[u64],
     sel: &FieldSel,
     ex: &Expand,
+    properties: Option<&[String]>,
 ) -> (Vec<Value>, Option<(Value, Value)>) {
     let st = sb.read();
     let r = Render::new(ctx, &st);
@@ -238,6 +243,7 @@ fn render_page(
                 o.remove("names");
                 o.remove("schema");
             }
+            super::issues::with_properties(&mut v, &st, i.id, properties);
             v
         })
         .collect();
@@ -296,7 +302,7 @@ async fn enhanced(
     let (ids, warnings) = run(&sb, me, &jql_text, true, true)?;
     let end = offset.saturating_add(page_size).min(ids.len());
     let page = ids.get(offset.min(ids.len())..end).unwrap_or(&[]);
-    let (issues, meta) = render_page(&sb, &ctx, page, &sel, &ex);
+    let (issues, meta) = render_page(&sb, &ctx, page, &sel, &ex, req.properties.as_deref());
     let is_last = end >= ids.len();
     let mut out = json!({ "issues": issues, "isLast": is_last });
     if !is_last {
@@ -376,7 +382,7 @@ async fn offset(sb: Arc<Shared>, ctx: Ctx, me: usize, req: SearchReq) -> Result<
     let (ids, warnings) = run(&sb, me, &jql_text, req.strict, false)?;
     let end = start.saturating_add(max).min(ids.len());
     let page = ids.get(start.min(ids.len())..end).unwrap_or(&[]);
-    let (issues, meta) = render_page(&sb, &ctx, page, &sel, &ex);
+    let (issues, meta) = render_page(&sb, &ctx, page, &sel, &ex, req.properties.as_deref());
     let mut out = json!({
         "expand": "schema,names",
         "startAt": start,

@@ -205,6 +205,8 @@ pub(crate) struct State {
     /// in the `parent` style), so rendering `subtasks` never scans the project.
     children: HashMap<u64, BTreeSet<u64>>,
     pub comments: BTreeMap<u64, Comment>,
+    /// Issue entity properties, per issue id (gone with the issue).
+    pub issue_properties: BTreeMap<u64, BTreeMap<String, Value>>,
     pub links: BTreeMap<u64, Link>,
     pub(crate) next_num: u64,
     pub(crate) next_comment_id: u64,
@@ -261,6 +263,7 @@ impl State {
             by_key: HashMap::new(),
             children: HashMap::new(),
             comments: BTreeMap::new(),
+            issue_properties: BTreeMap::new(),
             links: BTreeMap::new(),
             next_num: 1,
             next_comment_id: 10_000,
@@ -651,6 +654,7 @@ impl State {
             return;
         };
         self.by_key.remove(&self.key_of(i.num));
+        self.issue_properties.remove(&id);
         self.reparent(id, i.parent, None);
         self.children.remove(&id);
         for c in &i.comments {

@@ -22,11 +22,12 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::capture::Search;
 use super::convert::CustomFields;
-use super::workflow::{ContextRequest, Edge, RollbackContext, StatusKey};
+use super::workflow::{ContextRequest, Edge, Recreation, RollbackContext, StatusKey};
 use super::{Flavor, JiraTracker};
 use crate::record::jira::{JiraRef, JiraText, JiraVisibility};
-use crate::tracker::operation::{JiraChange, Operation};
+use crate::tracker::operation::{JiraChange, Operation, RECREATED_PROPERTY};
 use crate::tracker::{Tracker, TrackerError, TrackerWriter, WritePace};
 
 /// The comment property a recreated comment carries: `{"original": <id>}`.
@@ -278,6 +279,14 @@ impl JiraTracker {
         for key in &ask.restored {
             cx.restored.extend(self.restored_comments(key).await?);
         }
+        if let Some(since) = ask.recreated_since {
+            cx.recreated = self.recreations(Some(since)).await?;
+            for (original, r) in &cx.recreated {
+                if ask.recreated_comments.contains(original) {
+                    cx.restored.extend(self.restored_comments(&r.key).await?);
+                }
+            }
+        }
         // Issue types with the same statuses usually share one workflow (Jira's default
         // schemes give every standard type the same one): where no issue of the walk's own
         // type sits in a status, one of such a type shows its transitions. A forecast only:
@@ -364,6 +373,103 @@ impl JiraTracker {
                 ((project.to_string(), t.clone()), same)
             })
             .collect())
+    }
+
+    /// The issues of the project that recreate deleted ones (by their
+    /// [`RECREATED_PROPERTY`]), among those created on or after `since` (all, without it):
+    /// original id → the recreation. Remembered for the writes that follow.
+    async fn recreations(
+        &self,
+        since: Option<chrono::NaiveDate>,
+    ) -> Result<BTreeMap<u64, Recreation>, TrackerError> {
+        let flavor = self.flavor().await?;
+        let mut jql = format!("project = \"{}\"", self.project);
+        if let Some(d) = since {
+            jql.push_str(&format!(" AND created >= \"{}\"", d.format("%Y-%m-%d")));
+        }
+        jql.push_str(" ORDER BY created DESC");
+        let mut search = Search::new(self, flavor, jql, vec!["created".into()], 100)
+            .with_properties(&[RECREATED_PROPERTY]);
+        let mut out = BTreeMap::new();
+        while let Some((issues, _)) = search.next().await? {
+            for i in issues {
+                let prop = i.get("properties").and_then(|p| p.get(RECREATED_PROPERTY));
+                let original = prop.and_then(|p| p.get("original")).and_then(Value::as_u64);
+                let original_key = prop.and_then(|p| p.get("key")).and_then(Value::as_str);
+                let key = i.get("key").and_then(Value::as_str);
+                if let (Some(original), Some(original_key), Some(key)) =
+                    (original, original_key, key)
+                {
+                    // Two recreations of one issue cannot come from backtrack; should one be
+                    // made by hand, the older stands for the original.
+                    out.insert(
+                        original,
+                        Recreation {
+                            key: key.to_string(),
+                            original_key: original_key.to_string(),
+                        },
+                    );
+                }
+            }
+        }
+        let mut seen = self.recreated.lock().await;
+        seen.extend(out.iter().map(|(o, r)| (*o, r.key.clone())));
+        Ok(out)
+    }
+
+    /// The key of the issue recreating `original`, if it has been recreated.
+    async fn recreation(&self, original: u64) -> Result<Option<String>, TrackerError> {
+        if let Some(k) = self.recreated.lock().await.get(&original) {
+            return Ok(Some(k.clone()));
+        }
+        Ok(self
+            .recreations(None)
+            .await?
+            .get(&original)
+            .map(|r| r.key.clone()))
+    }
+
+    /// The key a write on a recreated issue goes to.
+    async fn recreated_key(
+        &self,
+        original: u64,
+        original_key: &str,
+    ) -> Result<String, TrackerError> {
+        self.recreation(original).await?.ok_or_else(|| {
+            TrackerError::Scope(format!(
+                "{original_key} has not been recreated (no issue of project {} carries the {RECREATED_PROPERTY} property naming it); run the rollback again to plan afresh",
+                self.project
+            ))
+        })
+    }
+
+    /// `changes` with links to recreated issues pointing at their recreations.
+    async fn resolve_links(&self, changes: &[JiraChange]) -> Result<Vec<JiraChange>, TrackerError> {
+        let mut out = Vec::with_capacity(changes.len());
+        for c in changes {
+            out.push(match c {
+                JiraChange::Parent {
+                    from,
+                    to: Some(k),
+                    recreated: Some(id),
+                } => JiraChange::Parent {
+                    from: from.clone(),
+                    to: Some(self.recreated_key(*id, k).await?),
+                    recreated: None,
+                },
+                JiraChange::EpicLink {
+                    from,
+                    to: Some(k),
+                    recreated: Some(id),
+                } => JiraChange::EpicLink {
+                    from: from.clone(),
+                    to: Some(self.recreated_key(*id, k).await?),
+                    recreated: None,
+                },
+                other => other.clone(),
+            });
+        }
+        Ok(out)
     }
 
     /// The `fields` of an issue's `PUT` for `changes`.
@@ -485,7 +591,7 @@ impl JiraTracker {
     async fn apply_op(&self, op: &Operation) -> Result<Value, TrackerError> {
         match op {
             Operation::JiraEditIssue { key, changes, .. } => {
-                let body = self.edit_body(changes).await?;
+                let body = self.edit_body(&self.resolve_links(changes).await?).await?;
                 self.write(Method::PUT, &format!("/issue/{key}"), Some(&body))
                     .await?;
                 Ok(Value::Null)
@@ -494,9 +600,14 @@ impl JiraTracker {
                 key,
                 to,
                 resolution,
+                recreated,
                 ..
             } => {
-                let hops = self.walk(key, &to.id, &to.name, resolution).await?;
+                let key = match recreated {
+                    Some(original) => self.recreated_key(*original, key).await?,
+                    None => key.clone(),
+                };
+                let hops = self.walk(&key, &to.id, &to.name, resolution).await?;
                 Ok(json!({ "hops": hops }))
             }
             Operation::JiraEditComment {
@@ -529,8 +640,13 @@ impl JiraTracker {
                 original_id,
                 body,
                 visibility,
+                recreated,
                 ..
             } => {
+                let key = match recreated {
+                    Some(original) => self.recreated_key(*original, key).await?,
+                    None => key.clone(),
+                };
                 let mut b = json!({
                     "body": text_value(&Some(body.clone())),
                     "properties": [{ "key": RESTORED_PROPERTY, "value": { "original": original_id } }],
@@ -542,6 +658,46 @@ impl JiraTracker {
                     .create(op, &format!("/issue/{key}/comment"), &b)
                     .await?;
                 Ok(json!({ "id": created.get("id").cloned().unwrap_or(Value::Null) }))
+            }
+            Operation::JiraRecreateIssue {
+                original_id,
+                original_key,
+                summary,
+                issue_type,
+                fields,
+                ..
+            } => {
+                let edit = self.edit_body(&self.resolve_links(fields).await?).await?;
+                let mut f = serde_json::Map::new();
+                f.insert("project".into(), json!({ "key": self.project }));
+                f.insert("issuetype".into(), json!({ "id": issue_type.id }));
+                f.insert("summary".into(), json!(summary));
+                if let Some(set) = edit.get("fields").and_then(Value::as_object) {
+                    // Nothing to clear on a new issue.
+                    f.extend(
+                        set.iter()
+                            .filter(|(_, v)| !v.is_null())
+                            .map(|(k, v)| (k.clone(), v.clone())),
+                    );
+                }
+                let b = json!({
+                    "fields": f,
+                    "properties": [{
+                        "key": RECREATED_PROPERTY,
+                        "value": { "original": original_id, "key": original_key },
+                    }],
+                });
+                let created = self.create(op, "/issue", &b).await?;
+                let key = created
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| decode("/issue", "a created issue without a key"))?
+                    .to_string();
+                self.recreated
+                    .lock()
+                    .await
+                    .insert(*original_id, key.clone());
+                Ok(json!({ "key": key, "original_key": original_key }))
             }
             Operation::JiraDeleteIssue { key, .. } => {
                 match self
@@ -620,12 +776,37 @@ impl JiraTracker {
     async fn find_op(&self, op: &Operation) -> Result<Option<Value>, TrackerError> {
         match op {
             Operation::JiraRecreateComment {
-                key, original_id, ..
-            } => Ok(self
-                .restored_comments(key)
-                .await?
-                .get(original_id)
-                .map(|id| json!({ "id": id.to_string() }))),
+                key,
+                original_id,
+                recreated,
+                ..
+            } => {
+                let key = match recreated {
+                    Some(original) => match self.recreation(*original).await? {
+                        Some(k) => k,
+                        // Its issue is not back yet: neither is the comment.
+                        None => return Ok(None),
+                    },
+                    None => key.clone(),
+                };
+                Ok(self
+                    .restored_comments(&key)
+                    .await?
+                    .get(original_id)
+                    .map(|id| json!({ "id": id.to_string() })))
+            }
+            Operation::JiraRecreateIssue {
+                original_id,
+                original_key,
+                ..
+            } => {
+                // Asked afresh: a creation that failed ambiguously may have landed since
+                // the last look.
+                let found = self.recreations(None).await?;
+                Ok(found
+                    .get(original_id)
+                    .map(|r| json!({ "key": r.key, "original_key": original_key })))
+            }
             Operation::JiraCreateComponent { name, .. } => {
                 let list = self
                     .api_get(&format!("/project/{}/components", self.project))

@@ -60,11 +60,13 @@ const COMMENT_PAGE: u64 = 100;
 const ID_BATCH: usize = 500;
 
 /// One search, page by page, in the flavour's pagination.
-struct Search<'t> {
+pub(super) struct Search<'t> {
     tracker: &'t JiraTracker,
     flavor: Flavor,
     jql: String,
     fields: Vec<String>,
+    /// Issue properties each hit carries (`properties`; none unless asked).
+    properties: Vec<String>,
     max: u64,
     token: Option<String>,
     start_at: u64,
@@ -73,7 +75,7 @@ struct Search<'t> {
 }
 
 impl<'t> Search<'t> {
-    fn new(
+    pub(super) fn new(
         tracker: &'t JiraTracker,
         flavor: Flavor,
         jql: String,
@@ -85,6 +87,7 @@ impl<'t> Search<'t> {
             flavor,
             jql,
             fields,
+            properties: Vec::new(),
             max,
             token: None,
             start_at: 0,
@@ -93,9 +96,15 @@ impl<'t> Search<'t> {
         }
     }
 
+    /// Each hit also carries these issue properties.
+    pub(super) fn with_properties(mut self, keys: &[&str]) -> Self {
+        self.properties = keys.iter().map(|k| k.to_string()).collect();
+        self
+    }
+
     /// The next page's issues, or `None` when the search is exhausted. Also the total, where
     /// the flavour says it.
-    async fn next(&mut self) -> Result<Option<(Vec<Value>, Option<u64>)>, TrackerError> {
+    pub(super) async fn next(&mut self) -> Result<Option<(Vec<Value>, Option<u64>)>, TrackerError> {
         if self.done {
             return Ok(None);
         }
@@ -109,6 +118,9 @@ impl<'t> Search<'t> {
                 });
                 if let Some(token) = &self.token {
                     body["nextPageToken"] = json!(token);
+                }
+                if !self.properties.is_empty() {
+                    body["properties"] = json!(self.properties);
                 }
                 let path = "/rest/api/3/search/jql";
                 let page = client.post(path, &body).await?;
@@ -126,13 +138,16 @@ impl<'t> Search<'t> {
             Flavor::DataCenter => {
                 // A key or id the query names may have been deleted since it was read (a
                 // race, not an error): Data Center then warns instead of refusing the query.
-                let body = json!({
+                let mut body = json!({
                     "jql": self.jql,
                     "fields": self.fields,
                     "startAt": self.start_at,
                     "maxResults": self.max,
                     "validateQuery": "warn",
                 });
+                if !self.properties.is_empty() {
+                    body["properties"] = json!(self.properties);
+                }
                 let path = "/rest/api/2/search";
                 let page = client.post(path, &body).await?;
                 let issues = issues_of(&page, path)?;

@@ -221,12 +221,31 @@ pub struct ContextRequest {
     pub samples: BTreeMap<StatusKey, String>,
     /// Issues (keys) that lost comments: which of their comments restore deleted ones.
     pub restored: Vec<String>,
+    /// Which issues earlier rollbacks recreated (by their issue property), among those
+    /// created on or after this day: asked when the target has deleted issues or the site
+    /// has new ones.
+    pub recreated_since: Option<chrono::NaiveDate>,
+    /// Deleted issues (original ids) that had comments: on their recreations, which
+    /// comments restore deleted ones.
+    pub recreated_comments: BTreeSet<u64>,
 }
 
 impl ContextRequest {
     pub fn is_empty(&self) -> bool {
-        self.editmeta.is_empty() && self.walks.is_empty() && self.restored.is_empty()
+        self.editmeta.is_empty()
+            && self.walks.is_empty()
+            && self.restored.is_empty()
+            && self.recreated_since.is_none()
     }
+}
+
+/// An issue a rollback recreated, found by its issue property.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recreation {
+    /// The recreation's key.
+    pub key: String,
+    /// The deleted original's key.
+    pub original_key: String,
 }
 
 /// What the site said: per issue, the fields this user may set (custom fields by meaning:
@@ -238,6 +257,9 @@ pub struct RollbackContext {
     /// Comments that restore deleted ones (marked by a comment property): original id →
     /// live id.
     pub restored: BTreeMap<u64, u64>,
+    /// Issues that restore deleted ones (marked by an issue property): original id → the
+    /// recreation.
+    pub recreated: BTreeMap<u64, Recreation>,
 }
 
 #[cfg(test)]

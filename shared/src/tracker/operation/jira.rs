@@ -53,11 +53,18 @@ pub enum JiraChange {
     Parent {
         from: Option<String>,
         to: Option<String>,
+        /// Set when `to` is the original key of an issue this rollback recreates (its id):
+        /// the writer sends the recreation's key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recreated: Option<u64>,
     },
     /// The epic by the Epic Link field (Data Center and company-managed projects).
     EpicLink {
         from: Option<String>,
         to: Option<String>,
+        /// As for [`JiraChange::Parent`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recreated: Option<u64>,
     },
 }
 
@@ -80,6 +87,23 @@ impl JiraChange {
         }
     }
 }
+
+impl JiraChange {
+    /// The issue this change links to by a key that only exists once this rollback has
+    /// recreated it (a parent or epic deleted since the snapshot): its original id.
+    pub fn recreated_link(&self) -> Option<u64> {
+        match self {
+            JiraChange::Parent { recreated, .. } | JiraChange::EpicLink { recreated, .. } => {
+                *recreated
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The issue entity property a recreated issue carries: `{"original": <id>, "key":
+/// "<original key>"}`, so a resumed run, a later plan and an undo know it for what it is.
+pub const RECREATED_PROPERTY: &str = "backtrack.restored";
 
 /// One step of a walk through the workflow, as the plan foresees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -221,6 +221,13 @@ pub(crate) fn workflow(statuses: &[Status]) -> Vec<Transition> {
     ]
 }
 
+/// The workflow with Done final (no Reopen): see [`crate::jira::Workflow::Restricted`].
+pub(crate) fn restricted_workflow(statuses: &[Status]) -> Vec<Transition> {
+    let mut w = workflow(statuses);
+    w.retain(|t| !t.from.contains(&DONE));
+    w
+}
+
 pub(crate) fn priorities() -> Vec<Priority> {
     let p = |id: &str, name, description, color, icon| Priority {
         id: id.to_owned(),
