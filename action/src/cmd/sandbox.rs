@@ -167,8 +167,13 @@ fn repositories(args: &SandboxArgs) -> Result<(String, Vec<String>)> {
 
 /// The Jira sandbox's configuration from the flags.
 pub fn jira_config(args: &SandboxArgs) -> Result<jira::Config> {
-    if !args.repo.is_empty() || args.org_repos.is_some() || args.app_key.is_some() {
-        bail!("--repo, --org-repos and --app-key are for the GitHub sandbox; the Jira sandbox takes --project KEY");
+    let github_only = [
+        (!args.repo.is_empty(), "--repo"),
+        (args.org_repos.is_some(), "--org-repos"),
+        (args.app_key.is_some(), "--app-key"),
+    ];
+    if let Some((_, flag)) = github_only.iter().find(|(given, _)| *given) {
+        bail!("{flag} is for the GitHub sandbox; the Jira sandbox takes --project KEY");
     }
     let project = args.project.as_deref().unwrap_or(DEFAULT_PROJECT);
     // Same rules as `jira:` scopes, so what the sandbox serves can always be snapshotted.
