@@ -132,6 +132,29 @@ fn org_scope_snapshots_every_repository_and_reports_the_one_that_fails() {
         .json();
     assert_eq!(alone.as_array().unwrap().len(), 1);
     assert_eq!(alone[0]["counts"]["issues"], 12, "{alone}");
+    // GraphQL reaches the repository the query names (captures read comments through it),
+    // so each snapshot holds its own repository's comments, not the first one's.
+    for i in [1, 2, 3] {
+        let name = format!("repo-{i:02}");
+        let (code, body) = sandbox.api(
+            "POST",
+            "/graphql",
+            Some(json!({
+                "query": "query($o:String!,$n:String!){repository(owner:$o,name:$n){nameWithOwner}}",
+                "variables": {"o": "acme", "n": name},
+            })),
+        );
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(
+            body["data"]["repository"]["nameWithOwner"],
+            format!("acme/{name}"),
+            "{body}"
+        );
+    }
+    let comments = sandbox
+        .list_all("/repos/acme/repo-03/issues/comments")
+        .len();
+    assert_eq!(alone[0]["counts"]["comments"], comments, "{alone}");
     assert!(!run.stdout.contains(SANDBOX_TOKEN) && !run.stderr.contains(SANDBOX_TOKEN));
 
     // Repaired, and with the archived one: every repository, the earlier ones incrementally.
