@@ -134,12 +134,9 @@ async fn rollback_to_scope(
         delete_new_issues: flags.delete_new_issues,
         recreate_deleted: flags.recreate_deleted,
     };
-    let options = match &into {
-        Some(into) => RollbackOptions::validate_into(&request, &jira, &entry, into),
-        None => RollbackOptions::validate_with(&request, &jira, &entry, &target),
-    }
-    .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?
-    .with_activity_of(&manifest);
+    let options =
+        RollbackOptions::for_request(&request, &jira, &entry, &manifest, &target, into.as_ref())
+            .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?;
     let given: Option<PlanFingerprint> = flags
         .plan
         .as_deref()

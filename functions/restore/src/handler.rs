@@ -219,12 +219,9 @@ async fn restore(deps: &Restore, req: &ApiRequest, id: &str) -> Result<ApiRespon
     }
     let manifest = deps.archive.load_manifest(&entry).await?;
     let target = deps.archive.load_records(&manifest, true).await?;
-    let options = match &into {
-        Some(into) => RollbackOptions::validate_into(&request, &jira, &entry, into),
-        None => RollbackOptions::validate_with(&request, &jira, &entry, &target),
-    }
-    .map_err(|e| ApiError::bad_request(e.field, e.message))?
-    .with_activity_of(&manifest);
+    let options =
+        RollbackOptions::for_request(&request, &jira, &entry, &manifest, &target, into.as_ref())
+            .map_err(|e| ApiError::bad_request(e.field, e.message))?;
     // A restore into another scope reads and writes the destination.
     let tracker = deps
         .trackers

@@ -298,6 +298,24 @@ impl RollbackOptions {
         })
     }
 
+    /// The options a shell builds from a request: in place (`into` is `None`) or into
+    /// another scope, with the target's activity log noted for narrowed plans. The CLI and
+    /// the restore function both call this, so they apply the same rules in the same order.
+    pub fn for_request(
+        request: &RollbackRequest,
+        jira_request: &JiraRequest,
+        target_entry: &SnapshotEntry,
+        manifest: &crate::manifest::Manifest,
+        target: &RecordSet,
+        into: Option<&crate::scope::Scope>,
+    ) -> Result<RollbackOptions, OptionError> {
+        let options = match into {
+            Some(into) => Self::validate_into(request, jira_request, target_entry, into)?,
+            None => Self::validate_with(request, jira_request, target_entry, target)?,
+        };
+        Ok(options.with_activity_of(manifest))
+    }
+
     /// Options for restoring `target_entry` into the other scope `into` (`restore REF
     /// --into SCOPE`): the same tracker kind as the snapshot, a whole project or repository,
     /// not the snapshot's own scope. The in-place selections and clean-ups do not apply to
