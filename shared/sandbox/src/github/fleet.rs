@@ -556,17 +556,7 @@ async fn to_repository(fleet: &Arc<Fleet>, owner: &str, repo: &str, req: Request
     let method = req.method().clone();
     let write = !matches!(method, Method::GET | Method::HEAD);
     if let Some(status) = fleet.fault(served.name()) {
-        served
-            .shared
-            .meter()
-            .record(method.as_str(), format!("{method} (fault)"), write);
-        let message = match status.as_u16() {
-            500 | 502 => "Server Error".to_owned(),
-            s => status
-                .canonical_reason()
-                .map_or_else(|| format!("HTTP {s}"), str::to_owned),
-        };
-        return ApiError::new(status, &message).into_response();
+        return fault_reply(served, status, &method, write);
     }
     if served.archived && write {
         served
@@ -596,14 +586,26 @@ async fn graphql(fleet: &Arc<Fleet>, req: Request) -> Response {
         .and_then(|(owner, repo)| fleet.find(&owner, &repo))
         .unwrap_or_else(|| fleet.primary());
     if let Some(status) = fleet.fault(served.name()) {
-        served
-            .shared
-            .meter()
-            .record("POST", "POST (fault)".to_owned(), false);
-        return ApiError::new(status, status.canonical_reason().unwrap_or("Error")).into_response();
+        return fault_reply(served, status, &Method::POST, false);
     }
     let req = Request::from_parts(parts, Body::from(bytes));
     forward(fleet, served.router.clone(), req).await
+}
+
+/// The answer of a repository broken on purpose (`POST /_sandbox/faults`), counted in its
+/// stats like any request.
+fn fault_reply(served: &Served, status: StatusCode, method: &Method, write: bool) -> Response {
+    served
+        .shared
+        .meter()
+        .record(method.as_str(), format!("{method} (fault)"), write);
+    let message = match status.as_u16() {
+        500 | 502 => "Server Error".to_owned(),
+        s => status
+            .canonical_reason()
+            .map_or_else(|| format!("HTTP {s}"), str::to_owned),
+    };
+    ApiError::new(status, &message).into_response()
 }
 
 /// The largest GraphQL request body the front buffers to find its repository.

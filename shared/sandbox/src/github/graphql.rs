@@ -77,22 +77,27 @@ pub(crate) async fn query(
             "message": "A query attribute must be specified and must be a string."}]}))
         .into_response();
     };
-    let variables = match request.get("variables") {
-        Some(Value::Object(m)) => m.clone(),
-        // Clients send variables as a JSON string too; GitHub decodes it.
-        Some(Value::String(s)) if !s.trim().is_empty() => match serde_json::from_str::<Value>(s) {
-            Ok(Value::Object(m)) => m,
-            _ => {
-                return Reply::ok(&json!({"errors": [{
-                        "message": "Variables are invalid JSON."}]}))
-                .into_response()
-            }
-        },
-        _ => Map::new(),
+    let Some(variables) = variables(&request) else {
+        return Reply::ok(&json!({"errors": [{
+                "message": "Variables are invalid JSON."}]}))
+        .into_response();
     };
     let operation = request.get("operationName").and_then(Value::as_str);
     let answer = run(&sb, &ctx, text, operation, &variables);
     Reply::ok(&answer).into_response()
+}
+
+/// A request's variables: an object, or (clients send them so too, and GitHub decodes it)
+/// a JSON string holding one; `None` when they are neither.
+fn variables(request: &Value) -> Option<Map<String, Value>> {
+    match request.get("variables") {
+        Some(Value::Object(m)) => Some(m.clone()),
+        Some(Value::String(s)) if !s.trim().is_empty() => match serde_json::from_str(s) {
+            Ok(Value::Object(m)) => Some(m),
+            _ => None,
+        },
+        _ => Some(Map::new()),
+    }
 }
 
 /// The repository a GraphQL request reads (`repository(owner:, name:)` at the top of the
@@ -102,14 +107,7 @@ pub(crate) async fn query(
 pub(crate) fn repository_named(body: &[u8]) -> Option<(String, String)> {
     let request = serde_json::from_slice::<Value>(body).ok()?;
     let text = request.get("query")?.as_str()?;
-    let vars: HashMap<String, Value> = match request.get("variables") {
-        Some(Value::Object(m)) => m.clone().into_iter().collect(),
-        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
-            Ok(Value::Object(m)) => m.into_iter().collect(),
-            _ => HashMap::new(),
-        },
-        _ => HashMap::new(),
-    };
+    let vars: HashMap<String, Value> = variables(&request)?.into_iter().collect();
     let doc: Document<'_, &str> = graphql_parser::parse_query(text).ok()?;
     let wanted = request.get("operationName").and_then(Value::as_str);
     doc.definitions.iter().find_map(|def| {
