@@ -334,7 +334,20 @@ pub(crate) async fn set_property(
     Path((cid, prop)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, JiraError> {
-    let value: Value = serde_json::from_slice(&body).map_err(|_| {
+    let value = property_value(&prop, &body)?;
+    let mut st = sb.write();
+    let cid = existing(&st, &cid)?;
+    let fresh = match st.comments.get_mut(&cid) {
+        Some(c) => c.properties.insert(prop, value).is_none(),
+        None => return Err(JiraError::comment_not_found(cid)),
+    };
+    Ok(property_stored(fresh))
+}
+
+/// The value of a `PUT …/properties/{key}` (issues' and comments' alike): any JSON, under a
+/// key of 1 to 255 characters.
+pub(crate) fn property_value(prop: &str, body: &[u8]) -> Result<Value, JiraError> {
+    let value: Value = serde_json::from_slice(body).map_err(|_| {
         JiraError::unreadable(
             "There was an error parsing JSON. Check that your request body is valid.",
         )
@@ -344,18 +357,17 @@ pub(crate) async fn set_property(
             "The property key must be between 1 and 255 characters.",
         ));
     }
-    let mut st = sb.write();
-    let cid = existing(&st, &cid)?;
-    let fresh = match st.comments.get_mut(&cid) {
-        Some(c) => c.properties.insert(prop, value).is_none(),
-        None => return Err(JiraError::comment_not_found(cid)),
-    };
-    let status = if fresh {
+    Ok(value)
+}
+
+/// A stored property's answer: 201 when it is new, 200 when it replaced one.
+pub(crate) fn property_stored(fresh: bool) -> Response {
+    if fresh {
         StatusCode::CREATED
     } else {
         StatusCode::OK
-    };
-    Ok(status.into_response())
+    }
+    .into_response()
 }
 
 pub(crate) async fn delete_property(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Extension;
 use serde_json::{json, Map, Value};
 
@@ -319,16 +319,7 @@ pub(crate) async fn set_property(
     Path((key, prop)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, JiraError> {
-    let value: Value = serde_json::from_slice(&body).map_err(|_| {
-        JiraError::unreadable(
-            "There was an error parsing JSON. Check that your request body is valid.",
-        )
-    })?;
-    if prop.is_empty() || prop.len() > 255 {
-        return Err(JiraError::bad_request(
-            "The property key must be between 1 and 255 characters.",
-        ));
-    }
+    let value = super::comments::property_value(&prop, &body)?;
     let mut st = sb.write();
     let id = st.issue_id(&key)?;
     let fresh = st
@@ -337,12 +328,7 @@ pub(crate) async fn set_property(
         .or_default()
         .insert(prop, value)
         .is_none();
-    Ok(if fresh {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    }
-    .into_response())
+    Ok(super::comments::property_stored(fresh))
 }
 
 /// `DELETE /issue/{key}/properties/{prop}`: 204, or 404 when it is not set.
