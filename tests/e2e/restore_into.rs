@@ -369,6 +369,7 @@ fn a_killed_restore_into_resumes_without_duplicates() {
         started.elapsed()
     };
     let mut killed_mid_run = 0;
+    let mut held_while_unfinished = 0;
     for trial in 0..trials {
         reset(&b);
         let user = User::new(&a);
@@ -388,11 +389,23 @@ fn a_killed_restore_into_resumes_without_duplicates() {
         }
         let _ = child.kill();
         let _ = child.wait();
-        let dupes: Vec<_> = markers(&b).into_iter().filter(|(_, n)| *n > 1).collect();
+        let copied = markers(&b);
+        let dupes: Vec<_> = copied.iter().filter(|(_, n)| **n > 1).collect();
         assert!(
             dupes.is_empty(),
             "trial {trial}: the killed run duplicated {dupes:?}"
         );
+        // Once the killed run wrote, its job exists (in the destination's scope) and its
+        // source snapshot is held: deleting it from the source is refused, naming the job.
+        if !copied.is_empty() {
+            let refused = user.run(&["snapshot", "delete", "good", "--force"]);
+            assert_eq!(refused.code, 3, "trial {trial}: {refused:?}");
+            assert!(
+                refused.stderr.contains("restore job") && refused.stderr.contains("target"),
+                "trial {trial}: {refused:?}"
+            );
+            held_while_unfinished += 1;
+        }
         // Re-running the same command converges, creating nothing twice.
         let rerun = run_at(&user, &b.url, &strs(&execute));
         assert_eq!(rerun.code, 0, "trial {trial}: {rerun:?}");
@@ -422,7 +435,11 @@ fn a_killed_restore_into_resumes_without_duplicates() {
         assert_copied(&source, &after, &moved);
     }
     eprintln!(
-        "restore --into kill trials: {killed_mid_run}/{trials} killed mid-run (an uninterrupted run: {full_run:?})"
+        "restore --into kill trials: {killed_mid_run}/{trials} killed mid-run, {held_while_unfinished} with the source snapshot held (an uninterrupted run: {full_run:?})"
+    );
+    assert!(
+        held_while_unfinished > 0,
+        "no killed run had written, so the source's hold went unchecked"
     );
     assert!(
         killed_mid_run * 2 >= trials,

@@ -97,7 +97,7 @@ async fn run_locked(
         Some(job) => job,
         None => {
             let job = run::new_job(JobId::new(), rollback, JobStatus::Running);
-            archive.catalog.create_job(&job).await?;
+            run::create_job(archive, rollback, &job).await?;
             job
         }
     };

@@ -134,7 +134,7 @@ pub async fn start(
             .await?;
         let mut job = run::new_job(id, rollback, JobStatus::Queued);
         job.request_hash = Some(sealed.hash);
-        archive.catalog.create_job(&job).await?;
+        run::create_job(archive, rollback, &job).await?;
         Ok::<_, Error>(job)
     }
     .await;

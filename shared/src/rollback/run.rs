@@ -283,6 +283,22 @@ pub(crate) fn new_job(id: JobId, rollback: &Rollback<'_>, status: JobStatus) -> 
     }
 }
 
+/// Records a new job. A copy into another scope (`restore --into`) first holds its source
+/// snapshot against deletion ([`Archive::hold_for_copy`]): the job's row lives in the
+/// destination's scope, where the source's `prune` would not look.
+pub(crate) async fn create_job(
+    archive: &Archive,
+    rollback: &Rollback<'_>,
+    job: &JobEntry,
+) -> Result<()> {
+    let source = &rollback.target.scope;
+    if source.key() != rollback.scope().key() {
+        archive.hold_for_copy(source, &job.id).await?;
+    }
+    archive.catalog.create_job(job).await?;
+    Ok(())
+}
+
 /// The name of a rollback job's pre-rollback snapshot: how the snapshot is recognised as
 /// the job's undo point in the moment between its capture and the job recording its id.
 pub fn pre_rollback_name(job: &JobId) -> String {

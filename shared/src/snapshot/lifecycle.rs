@@ -17,6 +17,10 @@
 //!   while they decide and delete, so no rollback starts needing a snapshot in between; a
 //!   restore job holds that lock for its whole run (hours, for a large one), and since its
 //!   row names everything it needs, deletions of other snapshots go ahead under it.
+//! - A copy into another scope (`restore --into`) keeps its job in the destination's scope,
+//!   so before the job exists it records a *hold* on its source scope (a catalog cell listing
+//!   such jobs, [`Archive::hold_for_copy`]); the same rule reads the holds, so a snapshot being
+//!   copied elsewhere is not pruned from under the copy either.
 
 use std::fmt;
 use std::time::Duration;
@@ -43,6 +47,14 @@ const DELETE_LOCK_TTL: Duration = Duration::from_secs(120);
 /// A job's lock must outlive the deletion working under it by this much, or the deletion
 /// waits: otherwise the lock could expire, and another rollback start, while it works.
 const UNDER_JOB_MARGIN: Duration = Duration::from_secs(60);
+
+/// How often a hold is retried when other copies of the same scope record theirs at once.
+const HOLD_ATTEMPTS: u32 = 8;
+
+/// The catalog cell listing the jobs of other scopes that copy `source`'s snapshots.
+fn copy_holds_cell(source: &Scope) -> String {
+    format!("copy-holds--{}", source.slug())
+}
 
 /// What an unfinished restore job needs a snapshot for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -313,6 +325,18 @@ impl Archive {
                 need(pre, NeededAs::PreRollback);
             }
         }
+        for job in self.copying_from(scope).await? {
+            if let Some(target) = job.target {
+                if !needed.iter().any(|n| n.snapshot == target) {
+                    needed.push(InUse {
+                        snapshot: target,
+                        scope: job.scope.clone(),
+                        job: job.id,
+                        needed_as: NeededAs::Target,
+                    });
+                }
+            }
+        }
         if jobs.is_empty() {
             return Ok(needed);
         }
@@ -335,6 +359,70 @@ impl Archive {
             }
         }
         Ok(needed)
+    }
+
+    /// Records that restore job `job`, kept in another scope, copies a snapshot of `source`
+    /// (`restore --into`): called before the job is created, so there is no moment in which
+    /// the job exists and its source snapshot could be pruned. Holds of finished or vanished
+    /// jobs are dropped on the way.
+    pub async fn hold_for_copy(&self, source: &Scope, job: &JobId) -> Result<()> {
+        let cell = copy_holds_cell(source);
+        for _ in 0..HOLD_ATTEMPTS {
+            let (mut held, version) = self.copy_holds(&cell).await?;
+            let mut kept = Vec::with_capacity(held.len() + 1);
+            for id in held.drain(..) {
+                if id != *job && self.unfinished_restore(&id).await?.is_some() {
+                    kept.push(id);
+                }
+            }
+            kept.push(*job);
+            let value = serde_json::to_value(&kept)
+                .map_err(|e| Error::Internal(format!("cannot encode the copy holds: {e}")))?;
+            match self.catalog.write_cell(&cell, &value, version).await {
+                Ok(_) => return Ok(()),
+                Err(CatalogError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Catalog(CatalogError::Conflict {
+            what: format!("the copy holds on {source}"),
+            detail: format!("they kept changing through {HOLD_ATTEMPTS} attempts; retry"),
+        }))
+    }
+
+    /// The unfinished restore jobs of other scopes that copy a snapshot of `scope`.
+    async fn copying_from(&self, scope: &Scope) -> Result<Vec<crate::catalog::JobEntry>> {
+        let (held, _) = self.copy_holds(&copy_holds_cell(scope)).await?;
+        let mut jobs = Vec::new();
+        for id in held {
+            if let Some(job) = self.unfinished_restore(&id).await? {
+                jobs.push(job);
+            }
+        }
+        Ok(jobs)
+    }
+
+    async fn unfinished_restore(&self, id: &JobId) -> Result<Option<crate::catalog::JobEntry>> {
+        Ok(self
+            .catalog
+            .get_job(id)
+            .await?
+            .filter(|j| j.kind == JobKind::Restore && !j.status.is_finished()))
+    }
+
+    async fn copy_holds(&self, cell: &str) -> Result<(Vec<JobId>, Option<u64>)> {
+        match self.catalog.read_cell(cell).await? {
+            None => Ok((Vec::new(), None)),
+            Some(stored) => {
+                let held = serde_json::from_value(stored.value).map_err(|e| {
+                    Error::Catalog(CatalogError::Corrupt {
+                        catalog: self.catalog.location(),
+                        detail: format!("cell {cell}: {e}"),
+                    })
+                })?;
+                Ok((held, Some(stored.version)))
+            }
+        }
     }
 
     /// Holds rollbacks of `scope` off for a deletion (see the module docs): the scope's lock,
@@ -585,6 +673,78 @@ mod tests {
             catalog.current_lock(&scope).await.unwrap().is_none(),
             "the delete released its lock"
         );
+    }
+
+    /// A copy into another scope keeps its job in the destination's scope; the hold it
+    /// records first keeps its source snapshot from the source's `prune` and `delete` until
+    /// the job finishes, and holds of finished jobs are dropped when the next copy holds.
+    #[tokio::test]
+    async fn a_snapshot_being_copied_elsewhere_is_not_deleted_or_pruned() {
+        use crate::catalog::{JobEntry, JobStatus};
+        use crate::id::JobId;
+        let catalog: Arc<dyn Catalog> = Arc::new(MemoryCatalog::new());
+        let archive = Archive::new(Arc::new(MemoryStore::new()), catalog.clone());
+        let source: Scope = "github:acme/widgets".parse().unwrap();
+        let dest: Scope = "github:acme/widgets-copy".parse().unwrap();
+        let mut copied = pending(&source, None);
+        copied.status = SnapshotStatus::Completed;
+        catalog.create(&copied).await.unwrap();
+        let now = Utc::now();
+        let job = JobEntry {
+            id: JobId::new(),
+            scope: dest.clone(),
+            kind: JobKind::Restore,
+            target: Some(copied.id),
+            capture: None,
+            resume_key: "k".into(),
+            plan_key: "p".into(),
+            plan_hash: None,
+            request_hash: None,
+            status: JobStatus::Running,
+            pre_snapshot: None,
+            total_ops: 1,
+            created_at: now,
+            updated_at: now,
+            error: None,
+        };
+        archive.hold_for_copy(&source, &job.id).await.unwrap();
+        assert!(
+            archive.needed_by_jobs(&source).await.unwrap().is_empty(),
+            "a hold whose job was never created holds nothing"
+        );
+        catalog.create_job(&job).await.unwrap();
+        let needed = archive.needed_by_jobs(&source).await.unwrap();
+        assert_eq!(
+            needed
+                .iter()
+                .map(|n| (n.snapshot, n.job, n.needed_as, n.scope.clone()))
+                .collect::<Vec<_>>(),
+            vec![(copied.id, job.id, NeededAs::Target, dest.clone())]
+        );
+        match archive.delete_snapshot(&copied, true).await {
+            Err(Error::InUse(n)) => assert!(n.to_string().contains(&job.id.to_string())),
+            other => panic!("expected InUse, got {other:?}"),
+        }
+        let drop_all = crate::prune::Retention::new(0, Some(Duration::from_nanos(1))).unwrap();
+        let opts = crate::prune::PruneOptions::new(drop_all);
+        let report = crate::prune::run(&archive, &source, &opts, true, "test")
+            .await
+            .unwrap();
+        assert_eq!(
+            report.plan.held.iter().map(|h| h.id).collect::<Vec<_>>(),
+            vec![copied.id]
+        );
+        assert!(catalog.get(&copied.id).await.unwrap().is_some());
+
+        let mut done = job.clone();
+        done.status = JobStatus::Completed;
+        catalog.update_job(&done, JobStatus::Running).await.unwrap();
+        assert!(archive.needed_by_jobs(&source).await.unwrap().is_empty());
+        let next = JobId::new();
+        archive.hold_for_copy(&source, &next).await.unwrap();
+        let (held, _) = archive.copy_holds(&copy_holds_cell(&source)).await.unwrap();
+        assert_eq!(held, vec![next], "the finished job's hold was dropped");
+        archive.delete_snapshot(&copied, false).await.unwrap();
     }
 
     /// A store whose deletes fail, like a read-only folder.
