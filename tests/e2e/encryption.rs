@@ -312,12 +312,14 @@ fn encrypted_folder_store_snapshots_diffs_rolls_back_and_leaks_nothing() {
         "encrypted names reveal content hashes"
     );
 
-    // Export: plaintext only when asked; imported into another encrypted store, sealed again.
+    // Export: encrypted unless plaintext is asked for (see the next test); the plaintext
+    // file imported into another encrypted store is sealed again.
     let file = user.home.path().join("out.btar");
     let file_arg = file.to_str().unwrap();
-    let refused = run(&user, Some(PASS), &["export", "-o", file_arg]);
-    assert_refused(&refused, &["is encrypted", "--decrypt"]);
-    assert!(!file.exists());
+    let sealed = run(&user, Some(PASS), &["--json", "export", "-o", file_arg])
+        .ok()
+        .json();
+    assert!(sealed["encrypted_with"].is_string(), "{sealed}");
     run(&user, Some(PASS), &["export", "--decrypt", "-o", file_arg]).ok();
     let imported = run(
         &other,
@@ -722,9 +724,12 @@ fn an_encrypted_store_exports_an_encrypted_archive_that_only_its_key_imports() {
         .ok()
         .json();
     assert_eq!(keys["slots"], source_keys["slots"], "the same key slots");
-    assert_eq!(
-        blob_names(&fresh.store()),
-        blob_names(&user.store()),
+    // The same key names records alike (the source also holds its activity logs and entry
+    // tables, which archives do not carry).
+    let (imported, source) = (blob_names(&fresh.store()), blob_names(&user.store()));
+    assert!(imported.len() > 10, "{} blobs", imported.len());
+    assert!(
+        imported.is_subset(&source),
         "the same key names blobs alike"
     );
     let objects = objects_only(&fresh.store());

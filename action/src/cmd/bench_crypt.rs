@@ -57,7 +57,7 @@ pub async fn run(args: BenchEncryptionArgs) -> Result<Outcome> {
             let (secs, rss, out) = timed_with(
                 &["--json", "-q", "snapshot", "create", "github:acme/widgets"],
                 folder.path(),
-                if encrypted { &vars } else { &vars[..2] },
+                if encrypted { &vars[..] } else { &vars[..2] },
             )?;
             let report: serde_json::Value =
                 serde_json::from_str(&out).context("snapshot create printed no JSON")?;

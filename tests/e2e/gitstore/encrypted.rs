@@ -5,7 +5,7 @@
 //! `git cat-file --batch-all-objects`, holds none of the planted plaintext, the token or the
 //! passphrase — while the same scan over a plain archive branch finds the plaintext.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -68,8 +68,9 @@ fn git_stdin(dir: &Path, args: &[&str], input: &[u8]) -> String {
 /// Copies every object reachable from the refs of archive branch `branch` (the branch, and
 /// its locks and cells under `refs/backtrack/BRANCH/`) into a new local repository through
 /// the Git Data API: blobs byte for byte, trees rebuilt from their entries (and checked to
-/// hash as the API says), commits with their messages. Returns the repository.
-fn mirror(sandbox: &SandboxProc, branch: &str) -> tempfile::TempDir {
+/// hash as the API says), commits with their messages. Returns the repository and the path
+/// of each blob in the branch (by blob id).
+fn mirror(sandbox: &SandboxProc, branch: &str) -> (tempfile::TempDir, HashMap<String, String>) {
     let repo = tempfile::tempdir().unwrap();
     let dir = repo.path();
     git_in(dir, &["init", "-q"]);
@@ -86,7 +87,7 @@ fn mirror(sandbox: &SandboxProc, branch: &str) -> tempfile::TempDir {
         tips.len() >= 2,
         "the branch and at least one lock or cell: {tips:?}"
     );
-    let mut blobs: HashSet<String> = HashSet::new();
+    let mut blobs: HashMap<String, String> = HashMap::new();
     let mut seen = BTreeSet::new();
     let mut commits = Vec::new();
     while let Some(sha) = tips.pop() {
@@ -114,7 +115,8 @@ fn mirror(sandbox: &SandboxProc, branch: &str) -> tempfile::TempDir {
                 continue;
             }
             let sha = e["sha"].as_str().unwrap().to_string();
-            if blobs.insert(sha.clone()) {
+            let path = e["path"].as_str().unwrap().to_string();
+            if blobs.insert(sha.clone(), path).is_none() {
                 let (status, blob) = sandbox.api("GET", &format!("{REPO}/git/blobs/{sha}"), None);
                 assert_eq!(status, 200, "{blob}");
                 let path = scratch.path().join(&sha);
@@ -154,13 +156,14 @@ fn mirror(sandbox: &SandboxProc, branch: &str) -> tempfile::TempDir {
             c["message"].as_str().unwrap().as_bytes(),
         );
     }
-    repo
+    (repo, blobs)
 }
 
 /// Every object of the local repository `dir` as `git cat-file --batch-all-objects --batch`
 /// prints it, by `sha type`, with the decoded content of base64 blobs (the store's objects)
-/// as objects of their own.
-fn all_objects(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+/// as objects of their own, named by their key in the store (`paths`: blob id → path), so
+/// the scan decompresses with the store's dictionaries.
+fn all_objects(dir: &Path, paths: &HashMap<String, String>) -> BTreeMap<String, Vec<u8>> {
     let out = Command::new("git")
         .args(["cat-file", "--batch-all-objects", "--batch"])
         .current_dir(dir)
@@ -187,7 +190,11 @@ fn all_objects(dir: &Path) -> BTreeMap<String, Vec<u8>> {
                 .decode(text.split_whitespace().collect::<String>())
             {
                 if !decoded.is_empty() {
-                    objects.insert(format!("{sha} blob, base64-decoded"), decoded);
+                    let name = match paths.get(&sha).and_then(|p| p.strip_prefix("store/")) {
+                        Some(key) => key.to_string(),
+                        None => format!("{sha} blob, base64-decoded"),
+                    };
+                    objects.insert(name, decoded);
                 }
             }
         }
@@ -317,30 +324,33 @@ fn gitstore_encrypted_archive_branch_snapshots_diffs_rolls_back_and_no_git_objec
     assert_eq!(verify["problems"], json!([]), "{verify}");
 
     // Every git object of the archive: the store's objects sealed, no plaintext anywhere.
-    let sealed_repo = mirror(&sandbox, "backtrack-archive");
-    let objects = all_objects(sealed_repo.path());
+    let (sealed_repo, paths) = mirror(&sandbox, "backtrack-archive");
+    let objects = all_objects(sealed_repo.path(), &paths);
     let kinds: BTreeMap<&str, usize> = objects.keys().fold(BTreeMap::new(), |mut m, k| {
-        *m.entry(k.split_once(' ').unwrap().1).or_default() += 1;
+        let kind = k
+            .split_once(' ')
+            .map_or("decoded store object", |(_, kind)| kind);
+        *m.entry(kind).or_default() += 1;
         m
     });
     assert!(kinds.get("commit").copied().unwrap_or(0) >= 10, "{kinds:?}");
     let decoded: Vec<&Vec<u8>> = objects
         .iter()
-        .filter(|(k, _)| k.ends_with("base64-decoded"))
+        .filter(|(k, _)| !k.contains(' ') || k.ends_with("base64-decoded"))
         .map(|(_, v)| v)
         .collect();
-    let sealed = decoded.iter().filter(|b| b.starts_with(b"BTE1")).count();
-    assert!(sealed > 30, "{sealed} sealed store objects of {kinds:?}");
     let leaks = secrets_in(&objects);
     assert!(leaks.is_empty(), "plaintext in git objects: {leaks:?}");
+    let sealed = decoded.iter().filter(|b| b.starts_with(b"BTE1")).count();
+    assert!(sealed >= 15, "{sealed} sealed store objects of {kinds:?}");
     eprintln!("encrypted git store: {kinds:?}, {sealed} sealed store objects, no plaintext");
 
     // The control: a plain archive branch of the same repository, scanned the same way.
     let mut plain = GitUser::new(&sandbox);
     plain.store = "git://plain-archive".into();
     run(&plain, None, &["snapshot", "create", SCOPE]).ok();
-    let plain_repo = mirror(&sandbox, "plain-archive");
-    let found: BTreeSet<String> = secrets_in(&all_objects(plain_repo.path()))
+    let (plain_repo, plain_paths) = mirror(&sandbox, "plain-archive");
+    let found: BTreeSet<String> = secrets_in(&all_objects(plain_repo.path(), &plain_paths))
         .into_iter()
         .map(|(_, n)| n)
         .collect();
