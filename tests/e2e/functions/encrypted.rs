@@ -203,7 +203,7 @@ fn functions_on_an_encrypted_store_snapshot_diff_and_restore_and_leak_nothing() 
     };
     let good = secret(json!({ "passphrase": PASS }).to_string());
     let wrong = secret("not the passphrase".to_string());
-    let mut env = vec![
+    let env = vec![
         ("GITHUB_TOKEN", SANDBOX_TOKEN.to_string()),
         ("GITHUB_API_URL", a.url.clone()),
         ("BACKTRACK_QUEUE_URL", queue.clone()),
@@ -214,6 +214,56 @@ fn functions_on_an_encrypted_store_snapshot_diff_and_restore_and_leak_nothing() 
         ("AWS_ENDPOINT_URL", moto),
         ("RUST_LOG", "trace".into()),
     ];
+    // A wrong secret, one that cannot be read, and none at all: each cold start stops with
+    // its own error (and never the passphrase), and nothing is written.
+    let objects = bucket(&rt, &store);
+    let items = table(&rt, &table_name);
+    let mut refused_env = env.clone();
+    refused_env.push(("BACKTRACK_STORE", store.clone()));
+    refused_env.push(("BACKTRACK_CATALOG", catalog.clone()));
+    let missing = wrong.replace("passphrase", "no-such-secret");
+    let cases = [
+        (Some(wrong.clone()), "the passphrase does not open"),
+        (Some(missing), "cannot be read"),
+        (None, "set the template's PassphraseSecretArn"),
+    ];
+    for (arn, says) in cases {
+        let mut env = refused_env.clone();
+        if let Some(arn) = &arn {
+            env.push(("BACKTRACK_PASSPHRASE_ARN", arn.clone()));
+        }
+        let (code, printed) = cold_start(&env);
+        assert_ne!(code, Some(0), "{printed}");
+        assert!(printed.contains(says), "{arn:?}: {printed}");
+        assert!(
+            printed.contains("BACKTRACK_"),
+            "names the setting: {printed}"
+        );
+        if let Some(arn) = &arn {
+            assert!(
+                printed.contains(arn.as_str()),
+                "names the secret: {printed}"
+            );
+        }
+        assert!(!printed.contains(PASS), "the passphrase leaked: {printed}");
+    }
+    assert_eq!(
+        bucket(&rt, &store),
+        objects,
+        "a refused cold start wrote to S3"
+    );
+    // No item added or changed (moto may drop an item whose TTL passed meanwhile).
+    let after = table(&rt, &table_name);
+    let changed: Vec<(&String, String)> = after
+        .iter()
+        .filter(|(k, v)| items.get(*k) != Some(*v))
+        .map(|(k, v)| (k, String::from_utf8_lossy(v).replace('\0', " | ")))
+        .collect();
+    assert!(
+        changed.is_empty() && after.len() == items.len(),
+        "a refused cold start wrote to DynamoDB: {changed:?}"
+    );
+
     let mut with_secret = env.clone();
     with_secret.push(("BACKTRACK_PASSPHRASE_ARN", good));
     let bundle = Bundle::start(&with_secret, store.clone(), catalog.clone());
@@ -341,52 +391,5 @@ fn functions_on_an_encrypted_store_snapshot_diff_and_restore_and_leak_nothing() 
         "encrypted store under the emulator: {} S3 objects, {} DynamoDB items, no plaintext",
         objects.len(),
         items.len()
-    );
-
-    // A wrong secret, one that cannot be read, and none at all: each cold start stops with
-    // its own error (and never the passphrase), and nothing is written.
-    env.push(("BACKTRACK_STORE", store.clone()));
-    env.push(("BACKTRACK_CATALOG", catalog.clone()));
-    let missing = wrong.replace("passphrase", "no-such-secret");
-    let cases = [
-        (Some(wrong.clone()), "the passphrase does not open"),
-        (Some(missing), "cannot be read"),
-        (None, "set the template's PassphraseSecretArn"),
-    ];
-    for (arn, says) in cases {
-        let mut env = env.clone();
-        if let Some(arn) = &arn {
-            env.push(("BACKTRACK_PASSPHRASE_ARN", arn.clone()));
-        }
-        let (code, printed) = cold_start(&env);
-        assert_ne!(code, Some(0), "{printed}");
-        assert!(printed.contains(says), "{arn:?}: {printed}");
-        assert!(
-            printed.contains("BACKTRACK_"),
-            "names the setting: {printed}"
-        );
-        if let Some(arn) = &arn {
-            assert!(
-                printed.contains(arn.as_str()),
-                "names the secret: {printed}"
-            );
-        }
-        assert!(!printed.contains(PASS), "the passphrase leaked: {printed}");
-    }
-    assert_eq!(
-        bucket(&rt, &store),
-        objects,
-        "a refused cold start wrote to S3"
-    );
-    // No item added or changed (moto may drop an item whose TTL passed meanwhile).
-    let after = table(&rt, &table_name);
-    let changed: Vec<(&String, String)> = after
-        .iter()
-        .filter(|(k, v)| items.get(*k) != Some(*v))
-        .map(|(k, v)| (k, String::from_utf8_lossy(v).replace('\0', " | ")))
-        .collect();
-    assert!(
-        changed.is_empty(),
-        "a refused cold start wrote to DynamoDB: {changed:?}"
     );
 }
