@@ -554,8 +554,9 @@ pub struct SelectArgs {
 pub struct ExportArgs {
     #[command(flatten)]
     pub select: SelectArgs,
-    /// From an encrypted store: write the archive in plaintext (refused without it, so an
-    /// export never leaks an encrypted store's content silently).
+    /// From an encrypted store: write the archive in plaintext. Without it the archive
+    /// stays encrypted under the store's key (with its key slots), so only the store's
+    /// passphrase or key file opens it.
     #[arg(long)]
     pub decrypt: bool,
     /// The archive file to write, or `-` for stdout.
@@ -577,7 +578,9 @@ pub enum OnDuplicate {
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The archive file (`backtrack export` writes them). Read twice — checked whole, then
-    /// written — so it must be a file, not a pipe.
+    /// written — so it must be a file, not a pipe. An encrypted archive goes into a store
+    /// with its key, or into an empty store, which it makes encrypted with that key (give
+    /// the passphrase or key file of the store it came from).
     pub file: std::path::PathBuf,
     #[arg(long, value_enum, default_value_t = OnDuplicate::Error)]
     pub on_duplicate: OnDuplicate,
@@ -674,6 +677,9 @@ pub enum BenchCmd {
     /// Size and generation time of `backtrack report` at 1% churn and at 10,000 changes
     /// (bench/report adds the first paint in headless Chromium).
     Report(BenchReportArgs),
+    /// Snapshot wall time into a plain store and into an encrypted one, alternating, on
+    /// one sandbox: what encryption costs a capture.
+    Encryption(BenchEncryptionArgs),
     /// A full GitHub snapshot through REST and through GraphQL side by side: requests,
     /// GraphQL points, wall time at a per-request latency, peak RSS, stored bytes.
     Capture(BenchCaptureArgs),
@@ -688,6 +694,21 @@ pub struct BenchCaptureArgs {
     /// Delay the sandbox adds to every request, in milliseconds.
     #[arg(long, default_value_t = 50)]
     pub latency_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchEncryptionArgs {
+    #[arg(long, default_value_t = 10_000)]
+    pub issues: u64,
+    #[arg(long, default_value_t = 50_000)]
+    pub comments: u64,
+    /// Delay the sandbox adds to every request, in milliseconds (0: the worst case for
+    /// encryption's share of the time).
+    #[arg(long, default_value_t = 50)]
+    pub latency_ms: u64,
+    /// Snapshots per kind of store (each into a new store), alternating plain and encrypted.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: u32,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,7 @@ macro_rules! out {
 }
 
 pub mod bench;
+pub mod bench_crypt;
 pub mod bench_jira;
 pub mod bench_report;
 pub mod comment;

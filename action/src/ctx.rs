@@ -126,6 +126,13 @@ impl Context {
         self.open_archive_as(Opening::Existing, true).await
     }
 
+    /// [`create_archive`](Self::create_archive), accepting an unencrypted store even when
+    /// secrets are given: the destination of `import`, which an encrypted archive may make
+    /// encrypted.
+    pub async fn create_archive_either(&self) -> Result<Archive> {
+        self.open_archive_as(Opening::Create, true).await
+    }
+
     /// The key file given (`--key-file`, else `BACKTRACK_KEY_FILE`), if any.
     pub fn key_file_path(&self) -> Option<std::path::PathBuf> {
         self.key_file.clone().or_else(|| {

@@ -34,6 +34,10 @@ use zeroize::Zeroizing;
 use crate::keys;
 use crate::store::{ObjectInfo, ObjectStore, PutOutcome, StoreError, Usage};
 
+pub mod stream;
+
+use stream::{ArchiveEncryption, StreamKey};
+
 /// The cleartext object saying a store is encrypted, and how.
 pub const CONFIG_KEY: &str = "encryption";
 /// Prefix of the wrapped repository keys (one object per passphrase or key file).
@@ -451,10 +455,14 @@ impl KeySlot {
     }
 }
 
-/// The subkeys of one repository key: what seals objects and what encrypts their names.
+/// The subkeys of one repository key: what seals objects, what encrypts their names, what
+/// archive files' streams are sealed under, and the key's public name.
+#[derive(Clone)]
 pub struct RepoKey {
     seal: XChaCha20Poly1305,
     names: Zeroizing<[u8; 64]>,
+    archive: Zeroizing<[u8; 32]>,
+    id: String,
 }
 
 impl fmt::Debug for RepoKey {
@@ -478,13 +486,33 @@ impl RepoKey {
         let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"backtrack repository key v1"), master);
         let mut seal = Zeroizing::new([0u8; 32]);
         let mut names = Zeroizing::new([0u8; 64]);
+        let mut archive = Zeroizing::new([0u8; 32]);
+        let mut id = [0u8; 16];
         // HKDF-SHA256 expands up to 8160 bytes: these lengths cannot fail.
         let _ = hk.expand(b"object sealing", seal.as_mut());
         let _ = hk.expand(b"object names", names.as_mut());
+        let _ = hk.expand(b"archive streams", archive.as_mut());
+        let _ = hk.expand(b"key id", &mut id);
         RepoKey {
             seal: XChaCha20Poly1305::new(seal.as_ref().into()),
             names,
+            archive,
+            id: hex::encode(id),
         }
+    }
+
+    /// The key's public name: equal for two stores exactly when they share the key.
+    pub fn key_id(&self) -> &str {
+        &self.id
+    }
+
+    /// The key of one archive file's stream: per file (its random `salt`), bound to the
+    /// file's header (`header`, the SHA-256 of its magic and header lines).
+    pub fn stream_key(&self, salt: &[u8], header: [u8; 32]) -> StreamKey {
+        let mut key = Zeroizing::new([0u8; 32]);
+        let _ = hkdf::Hkdf::<sha2::Sha256>::new(Some(salt), self.archive.as_ref())
+            .expand(b"backtrack archive stream v1", key.as_mut());
+        StreamKey::new(&key, header)
     }
 
     fn aad(key: &str) -> Vec<u8> {
@@ -578,6 +606,8 @@ impl RepoKey {
 pub struct EncryptedStore {
     inner: Arc<dyn ObjectStore>,
     key: RepoKey,
+    /// The key slots it was opened with (an encrypted export carries them).
+    slots: Vec<KeySlot>,
 }
 
 fn is_metadata(key: &str) -> bool {
@@ -585,8 +615,32 @@ fn is_metadata(key: &str) -> bool {
 }
 
 impl EncryptedStore {
-    pub fn new(inner: Arc<dyn ObjectStore>, key: RepoKey) -> Self {
-        EncryptedStore { inner, key }
+    pub fn new(inner: Arc<dyn ObjectStore>, key: RepoKey, slots: Vec<KeySlot>) -> Self {
+        EncryptedStore { inner, key, slots }
+    }
+
+    /// The repository key.
+    pub fn key(&self) -> &RepoKey {
+        &self.key
+    }
+
+    /// The key slots as they were when the store was opened.
+    pub fn slots(&self) -> &[KeySlot] {
+        &self.slots
+    }
+
+    /// The header `encryption` of an archive file sealed under this store's key, with a new
+    /// random salt.
+    pub fn archive_encryption(&self) -> Result<ArchiveEncryption, CryptError> {
+        let mut salt = [0u8; 32];
+        random(&mut salt)?;
+        Ok(ArchiveEncryption {
+            scheme: stream::SCHEME.into(),
+            key_id: self.key.key_id().to_string(),
+            salt: base64::engine::general_purpose::STANDARD.encode(salt),
+            chunk_bytes: stream::CHUNK as u32,
+            slots: self.slots.clone(),
+        })
     }
 
     /// The backend below, for tests that inspect what it holds.
@@ -637,6 +691,10 @@ impl ObjectStore for EncryptedStore {
 
     fn is_encrypted(&self) -> bool {
         true
+    }
+
+    fn encryption(&self) -> Option<&EncryptedStore> {
+        Some(self)
     }
 
     async fn put(&self, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError> {
@@ -919,6 +977,7 @@ pub async fn open(
             Ok(Arc::new(EncryptedStore::new(
                 store,
                 RepoKey::derive(&master),
+                slots,
             )))
         }
     }
@@ -973,6 +1032,27 @@ pub async fn init(
             Err(e) => Err(e),
         };
     }
+    check_empty(store).await?;
+    if let Some((_, bytes)) = &secrets.key_file {
+        check_key_file(secrets, bytes)?;
+    }
+    let mut master = Zeroizing::new([0u8; 32]);
+    random(master.as_mut())?;
+    let mut slots = vec![KeySlot::create(
+        SlotKind::Passphrase,
+        Some(params),
+        passphrase,
+        &master,
+    )?];
+    if let Some((_, bytes)) = &secrets.key_file {
+        slots.push(KeySlot::create(SlotKind::KeyFile, None, bytes, &master)?);
+    }
+    write_keys(store, &slots).await?;
+    Ok(InitOutcome::Created)
+}
+
+/// Refuses a store that holds objects already (encryption applies to a new store).
+pub(crate) async fn check_empty(store: &dyn ObjectStore) -> Result<(), CryptError> {
     let mut objects = 0;
     let mut example = None;
     for prefix in [
@@ -988,16 +1068,20 @@ pub async fn init(
             example = listed.into_iter().next().map(|o| o.key);
         }
     }
-    if let Some(example) = example {
-        return Err(CryptError::NotEmpty {
-            store: location,
+    match example {
+        Some(example) => Err(CryptError::NotEmpty {
+            store: store.location(),
             objects,
             example,
-        });
+        }),
+        None => Ok(()),
     }
-    if let Some((_, bytes)) = &secrets.key_file {
-        check_key_file(secrets, bytes)?;
-    }
+}
+
+/// Makes a plain, empty store encrypted under `slots`: the slots first (replacing leftovers
+/// of an interrupted init), the `encryption` object last, so an interruption leaves a store
+/// that is still plain.
+async fn write_keys(store: &dyn ObjectStore, slots: &[KeySlot]) -> Result<(), CryptError> {
     let leftovers: Vec<String> = store
         .list(KEY_SLOTS)
         .await?
@@ -1005,19 +1089,7 @@ pub async fn init(
         .map(|o| o.key)
         .collect();
     store.delete_many(&leftovers).await?;
-
-    let mut master = Zeroizing::new([0u8; 32]);
-    random(master.as_mut())?;
-    let mut slots = vec![KeySlot::create(
-        SlotKind::Passphrase,
-        Some(params),
-        passphrase,
-        &master,
-    )?];
-    if let Some((_, bytes)) = &secrets.key_file {
-        slots.push(KeySlot::create(SlotKind::KeyFile, None, bytes, &master)?);
-    }
-    for slot in &slots {
+    for slot in slots {
         put_json(store, &slot.key(), slot).await?;
     }
     store.flush().await?;
@@ -1030,7 +1102,55 @@ pub async fn init(
     };
     put_json(store, CONFIG_KEY, &config).await?;
     store.flush().await?;
-    Ok(InitOutcome::Created)
+    Ok(())
+}
+
+/// The repository key an encrypted archive file was sealed under, unwrapped from the key
+/// slots its header carries with `secrets`; `file` names it in errors.
+pub fn unlock_archive(
+    file: &str,
+    enc: &ArchiveEncryption,
+    secrets: &Secrets,
+) -> Result<RepoKey, CryptError> {
+    if enc.scheme != stream::SCHEME {
+        return Err(CryptError::BadMetadata {
+            store: file.to_string(),
+            key: "header".into(),
+            detail: format!(
+                "its encryption scheme {:?} is not one this backtrack reads; upgrade backtrack",
+                enc.scheme
+            ),
+        });
+    }
+    let (master, _) = unlock_slots(file, &enc.slots, secrets)?;
+    let key = RepoKey::derive(&master);
+    if key.key_id() != enc.key_id {
+        return Err(CryptError::BadMetadata {
+            store: file.to_string(),
+            key: "header".into(),
+            detail: "its key slots do not unwrap the key it names: the file was altered".into(),
+        });
+    }
+    Ok(key)
+}
+
+/// Makes the plain, empty `store` encrypted with the key an archive file carries (its key
+/// slots, so the same passphrases and key files open it), and returns the store through its
+/// encryption layer: importing an encrypted archive into a new store recreates the store it
+/// came from.
+pub async fn adopt(
+    store: Arc<dyn ObjectStore>,
+    key: RepoKey,
+    slots: &[KeySlot],
+) -> Result<Arc<dyn ObjectStore>, CryptError> {
+    if read_config(&*store).await?.is_some() {
+        return Err(CryptError::OtherKey {
+            store: store.location(),
+        });
+    }
+    check_empty(&*store).await?;
+    write_keys(&*store, slots).await?;
+    Ok(Arc::new(EncryptedStore::new(store, key, slots.to_vec())))
 }
 
 fn check_key_file(secrets: &Secrets, bytes: &[u8]) -> Result<(), CryptError> {

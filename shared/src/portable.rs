@@ -4,7 +4,8 @@
 //! # The file (format version 1)
 //! ```text
 //! backtrack-archive\n                                   magic line
-//! {"format":1,"compression":"zstd","encryption":null,   header line (JSON)
+//! {"format":1,"compression":"zstd","encryption":null,   header line (JSON; `encryption`
+//!                                                       set for an encrypted file)
 //!  "created_at":"…","created_by":"backtrack X.Y.Z"}\n
 //! zstd( record* end )                                   one zstd frame, with zstd's checksum
 //! sha256                                                32 bytes: SHA-256 of all bytes above
@@ -25,11 +26,16 @@
 //! What this protects against: damage (a flipped byte, a cut file, a file from a newer
 //! backtrack) and careless edits — changed content no longer matches its blob id, and a
 //! recomputed checksum does not help, because manifests name blobs by content address. It
-//! does not authenticate the file: someone who rewrites a record, its id, the manifest and
-//! the checksum together makes a valid archive. Authentication comes with client-side
-//! encryption: the `encryption` header field is reserved for it (a future format encrypts
-//! the record stream with an AEAD under the repository key, which also authenticates it);
-//! this version refuses any file whose header names an encryption.
+//! does not authenticate a plain file: someone who rewrites a record, its id, the manifest
+//! and the checksum together makes a valid archive.
+//!
+//! # Encrypted files
+//! Exported from an encrypted store without `--decrypt`, the header's `encryption` names the
+//! repository key (its id) and carries the store's key slots, and the zstd frame is sealed
+//! in chunks under a key derived from the repository key (see [`crate::crypt::stream`]),
+//! which also authenticates it. Such a file imports into a store with the same key, or into
+//! an empty store, which it makes encrypted with that key and those slots; anything else is
+//! refused before a write.
 //!
 //! # Import
 //! Import reads the file twice. The first pass checks everything (the file's own integrity,

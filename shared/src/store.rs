@@ -103,6 +103,12 @@ pub trait ObjectStore: Send + Sync + Debug {
         false
     }
 
+    /// The encryption layer itself, when this store is one: its key and key slots (an
+    /// export that stays encrypted needs both).
+    fn encryption(&self) -> Option<&crate::crypt::EncryptedStore> {
+        None
+    }
+
     /// Creates `key` with `bytes` unless it exists. Once this returns `Written`, the object is
     /// durable and complete: readers never see a partial object.
     async fn put(&self, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError>;

@@ -19,12 +19,12 @@ use crate::util::{Run, SandboxProc, User};
 
 const SCOPE: &str = "github:acme/widgets";
 const REPO: &str = "/repos/acme/widgets";
-const PASS: &str = "correct horse battery staple";
+pub(crate) const PASS: &str = "correct horse battery staple";
 const FAST: [&str; 2] = ["--write-interval-ms", "0"];
 /// Cheap Argon2id for tests (the defaults cost a second per command in a debug build).
-const KDF: [&str; 4] = ["--argon2-memory-kib", "8192", "--argon2-iterations", "1"];
+pub(crate) const KDF: [&str; 4] = ["--argon2-memory-kib", "8192", "--argon2-iterations", "1"];
 /// Distinctive plaintext planted in the tracker; none may reach an encrypted store.
-const PLANTED: [&str; 5] = [
+pub(crate) const PLANTED: [&str; 5] = [
     "ZEBRA-TITLE-9f3a",
     "ZEBRA-BODY-41c7",
     "ZEBRA-LABEL-77e2",
@@ -33,7 +33,7 @@ const PLANTED: [&str; 5] = [
 ];
 
 /// Plants a label, an issue and a comment carrying the [`PLANTED`] strings; the issue number.
-fn plant(sandbox: &SandboxProc) -> u64 {
+pub(crate) fn plant(sandbox: &SandboxProc) -> u64 {
     let (status, body) = sandbox.api(
         "POST",
         &format!("{REPO}/labels"),
@@ -56,7 +56,7 @@ fn plant(sandbox: &SandboxProc) -> u64 {
     number
 }
 
-fn title(sandbox: &SandboxProc, number: u64) -> String {
+pub(crate) fn title(sandbox: &SandboxProc, number: u64) -> String {
     let (_, issue) = sandbox.api("GET", &format!("{REPO}/issues/{number}"), None);
     issue["title"].as_str().unwrap().to_string()
 }
@@ -106,7 +106,9 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 
 /// The planted strings found in `objects` (name → bytes): raw, and after zstd decoding with
 /// no dictionary or any of the store's (`dicts/…`), so compression cannot hide plaintext.
-fn plaintext_in(objects: &BTreeMap<String, Vec<u8>>) -> BTreeSet<(String, &'static str)> {
+pub(crate) fn plaintext_in(
+    objects: &BTreeMap<String, Vec<u8>>,
+) -> BTreeSet<(String, &'static str)> {
     let dicts: Vec<&Vec<u8>> = objects
         .iter()
         .filter(|(k, _)| k.starts_with("dicts/"))
@@ -310,12 +312,14 @@ fn encrypted_folder_store_snapshots_diffs_rolls_back_and_leaks_nothing() {
         "encrypted names reveal content hashes"
     );
 
-    // Export: plaintext only when asked; imported into another encrypted store, sealed again.
+    // Export: encrypted unless plaintext is asked for (see the next test); the plaintext
+    // file imported into another encrypted store is sealed again.
     let file = user.home.path().join("out.btar");
     let file_arg = file.to_str().unwrap();
-    let refused = run(&user, Some(PASS), &["export", "-o", file_arg]);
-    assert_refused(&refused, &["is encrypted", "--decrypt"]);
-    assert!(!file.exists());
+    let sealed = run(&user, Some(PASS), &["--json", "export", "-o", file_arg])
+        .ok()
+        .json();
+    assert!(sealed["encrypted_with"].is_string(), "{sealed}");
     run(&user, Some(PASS), &["export", "--decrypt", "-o", file_arg]).ok();
     let imported = run(
         &other,
@@ -598,4 +602,255 @@ fn aws_encrypted_s3_store_round_trip_leaks_nothing_and_refuses_a_wrong_passphras
     let name = victim.rsplit('/').next().unwrap();
     let out = format!("{}{}", verify.stdout, verify.stderr);
     assert!(out.contains(name), "verify names {name}: {out}");
+}
+
+/// Every object of a folder store but its catalog (SQLite files beside the objects).
+fn objects_only(store: &Path) -> BTreeMap<String, Vec<u8>> {
+    folder_objects(store)
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("catalog.sqlite") && !k.starts_with('.'))
+        .collect()
+}
+
+/// `import FILE` into `user`'s store with `pass`, as JSON when it succeeds.
+fn import(user: &User, pass: Option<&str>, file: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["--json", "import", file];
+    args.extend(extra);
+    run(user, pass, &args)
+}
+
+fn assert_import_refused(run: &Run, needles: &[&str]) {
+    assert_eq!(run.code, 3, "expected a refusal (exit 3): {run:?}");
+    for needle in needles {
+        assert!(
+            run.stderr.contains(needle),
+            "{:?} should mention {needle:?}",
+            run.stderr
+        );
+    }
+    assert!(
+        !run.stderr.contains(PASS),
+        "the passphrase leaked: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_encrypted_store_exports_an_encrypted_archive_that_only_its_key_imports() {
+    let sandbox = SandboxProc::start(&["--issues", "12", "--comments", "24", "--seed", "25"]);
+    plant(&sandbox);
+    let user = User::new(&sandbox);
+    init_encrypted(&user, PASS);
+    run(
+        &user,
+        Some(PASS),
+        &["snapshot", "create", SCOPE, "--name", "good"],
+    )
+    .ok();
+    run(
+        &user,
+        Some(PASS),
+        &["snapshot", "create", SCOPE, "--name", "later"],
+    )
+    .ok();
+    let source_keys = run(&user, Some(PASS), &["--json", "key", "list"])
+        .ok()
+        .json();
+
+    // Export without --decrypt: the archive stays encrypted under the store's key.
+    let file = user.home.path().join("sealed.btar");
+    let file_arg = file.to_str().unwrap();
+    let report = run(&user, Some(PASS), &["--json", "export", "-o", file_arg])
+        .ok()
+        .json();
+    let key_id = report["encrypted_with"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{report}"))
+        .to_string();
+    assert_eq!(report["snapshots"].as_array().unwrap().len(), 2, "{report}");
+    let bytes = std::fs::read(&file).unwrap();
+    let header_end = bytes.iter().skip(18).position(|b| *b == b'\n').unwrap() + 18;
+    let header: Value = serde_json::from_slice(&bytes[18..header_end]).unwrap();
+    assert_eq!(
+        header["encryption"]["scheme"], "backtrack-stream-v1",
+        "{header}"
+    );
+    assert_eq!(header["encryption"]["key_id"], key_id.as_str());
+    assert_eq!(
+        header["encryption"]["slots"].as_array().unwrap().len(),
+        source_keys["slots"].as_array().unwrap().len()
+    );
+    let leaks = plaintext_in(&BTreeMap::from([(
+        "the archive".to_string(),
+        bytes.clone(),
+    )]));
+    assert!(
+        leaks.is_empty(),
+        "plaintext in the encrypted archive: {leaks:?}"
+    );
+    // The control: the --decrypt export holds it in plaintext (once decompressed).
+    let plain_file = user.home.path().join("plain.btar");
+    let plain_arg = plain_file.to_str().unwrap();
+    run(&user, Some(PASS), &["export", "--decrypt", "-o", plain_arg]).ok();
+    let plain_bytes = std::fs::read(&plain_file).unwrap();
+    let body = &plain_bytes[plain_bytes
+        .iter()
+        .skip(18)
+        .position(|b| *b == b'\n')
+        .unwrap()
+        + 19..plain_bytes.len() - 32];
+    let found = plaintext_in(&BTreeMap::from([("plain".to_string(), body.to_vec())]));
+    assert!(
+        found.len() >= 4,
+        "the scan finds a --decrypt export's plaintext: {found:?}"
+    );
+
+    // Into an empty store with the source's passphrase: previewed, then the store becomes
+    // encrypted with the same key (same key slots, same blob names), every object sealed.
+    let fresh = User::new(&sandbox);
+    let preview = import(&fresh, Some(PASS), file_arg, &[]).ok().json();
+    assert_eq!(preview["executed"], false, "{preview}");
+    assert_eq!(preview["encrypts_store"], true, "{preview}");
+    assert!(
+        objects_only(&fresh.store()).is_empty(),
+        "the preview wrote objects"
+    );
+    let done = import(&fresh, Some(PASS), file_arg, &["--execute"])
+        .ok()
+        .json();
+    assert_eq!(done["executed"], true, "{done}");
+    assert_eq!(done["encrypted_with"], key_id.as_str(), "{done}");
+    let keys = run(&fresh, Some(PASS), &["--json", "key", "list"])
+        .ok()
+        .json();
+    assert_eq!(keys["slots"], source_keys["slots"], "the same key slots");
+    // The same key names records alike (the source also holds its activity logs and entry
+    // tables, which archives do not carry).
+    let (imported, source) = (blob_names(&fresh.store()), blob_names(&user.store()));
+    assert!(imported.len() > 10, "{} blobs", imported.len());
+    assert!(
+        imported.is_subset(&source),
+        "the same key names blobs alike"
+    );
+    let objects = objects_only(&fresh.store());
+    let unsealed: Vec<&String> = objects
+        .iter()
+        .filter(|(k, b)| !b.starts_with(b"BTE1") && *k != "encryption" && !k.starts_with("keys/"))
+        .map(|(k, _)| k)
+        .collect();
+    assert!(unsealed.is_empty(), "unsealed objects: {unsealed:?}");
+    assert!(plaintext_in(&objects).is_empty());
+    run(&fresh, Some(PASS), &["verify", "--all"]).ok();
+    let list = run(&fresh, Some(PASS), &["snapshot", "list"]).ok();
+    assert!(
+        list.stdout.contains("good") && list.stdout.contains("later"),
+        "{}",
+        list.stdout
+    );
+    assert_refused(&run(&fresh, None, &["snapshot", "list"]), &["is encrypted"]);
+    // Back into the store it came from (same key): everything is already there.
+    let again = import(
+        &user,
+        Some(PASS),
+        file_arg,
+        &["--on-duplicate", "skip", "--execute"],
+    )
+    .ok()
+    .json();
+    assert_eq!(again["blobs_written"], 0, "{again}");
+
+    // Refused, naming why, and writing nothing: no secret, a wrong one, another key, a
+    // plain store with snapshots, a flipped byte, a checksum recomputed over altered bytes.
+    let empty = User::new(&sandbox);
+    assert_import_refused(
+        &import(&empty, None, file_arg, &["--execute"]),
+        &["is encrypted", "passphrase"],
+    );
+    assert!(objects_only(&empty.store()).is_empty());
+    let wrong = import(&empty, Some("not the passphrase"), file_arg, &["--execute"]);
+    assert_eq!(wrong.code, 2, "{wrong:?}");
+    assert!(
+        wrong.stderr.contains("passphrase does not open"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(objects_only(&empty.store()).is_empty());
+
+    let other = User::new(&sandbox);
+    init_encrypted(&other, "another passphrase entirely");
+    run(
+        &other,
+        Some("another passphrase entirely"),
+        &["snapshot", "create", SCOPE],
+    )
+    .ok();
+    let before = files(&other.store());
+    assert_import_refused(
+        &import(
+            &other,
+            Some("another passphrase entirely"),
+            file_arg,
+            &["--execute", "--on-duplicate", "skip"],
+        ),
+        &["is encrypted with key", &key_id, "--decrypt"],
+    );
+    assert_eq!(files(&other.store()), before);
+
+    let plain = User::new(&sandbox);
+    run(&plain, None, &["snapshot", "create", SCOPE]).ok();
+    let before = files(&plain.store());
+    assert_import_refused(
+        &import(&plain, None, file_arg, &["--execute"]),
+        &["unencrypted store that holds snapshots", "--decrypt"],
+    );
+    assert_eq!(files(&plain.store()), before);
+    // The plaintext export goes into the plain store as before.
+    import(
+        &plain,
+        None,
+        plain_arg,
+        &["--on-duplicate", "skip", "--execute"],
+    )
+    .ok();
+
+    let target = User::new(&sandbox);
+    let mut flipped = bytes.clone();
+    let mid = header_end + (bytes.len() - header_end) / 2;
+    flipped[mid] ^= 0x04;
+    let flipped_file = user.home.path().join("flipped.btar");
+    std::fs::write(&flipped_file, &flipped).unwrap();
+    assert_import_refused(
+        &import(
+            &target,
+            Some(PASS),
+            flipped_file.to_str().unwrap(),
+            &["--execute"],
+        ),
+        &["fails authentication", "nothing was written"],
+    );
+    // Altered, with the final checksum made to match: the encryption still refuses it.
+    let n = flipped.len();
+    let digest = backtrack::id::BlobId::of(&flipped[..n - 32]).to_hex();
+    flipped[n - 32..].copy_from_slice(&hex_bytes(&digest));
+    std::fs::write(&flipped_file, &flipped).unwrap();
+    assert_import_refused(
+        &import(
+            &target,
+            Some(PASS),
+            flipped_file.to_str().unwrap(),
+            &["--execute"],
+        ),
+        &["fails authentication"],
+    );
+    assert!(
+        objects_only(&target.store()).is_empty(),
+        "a refused import wrote"
+    );
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
 }

@@ -1555,3 +1555,7 @@ fn jira_functions(flavor: crate::jira::Flavor) {
         );
     }
 }
+
+// Issue 15: `into` and an encrypted store under the emulator, in files of their own.
+mod encrypted;
+mod into;

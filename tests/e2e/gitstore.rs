@@ -600,3 +600,6 @@ async fn gitstore_writers_wait_for_a_history_rewrite() {
     );
     sandbox.shutdown().await;
 }
+
+// Issue 15: an encrypted archive branch, in a file of its own.
+mod encrypted;

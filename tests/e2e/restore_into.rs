@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 use crate::util::{Run, SandboxProc, User};
 
-const SOURCE: &str = "github:acme/widgets";
-const DEST: &str = "github:acme/other";
+pub(crate) const SOURCE: &str = "github:acme/widgets";
+pub(crate) const DEST: &str = "github:acme/other";
 const FAST: [&str; 2] = ["--write-interval-ms", "0"];
 
 fn writes(sandbox: &SandboxProc) -> u64 {
@@ -46,7 +46,7 @@ fn strs(args: &[String]) -> Vec<&str> {
 }
 
 /// What PyGithub reads of `repo` (see tests/py/pygithub_read.py).
-fn read_back(sandbox: &SandboxProc, repo: &str) -> Value {
+pub(crate) fn read_back(sandbox: &SandboxProc, repo: &str) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("py/pygithub_read.py");
     let out = Command::new(crate::jira::python())
         .arg(&script)
@@ -62,7 +62,7 @@ fn read_back(sandbox: &SandboxProc, repo: &str) -> Value {
 }
 
 /// A copy's text without what the restore added: the attribution line and the marker.
-fn original_text(copy: &str) -> String {
+pub(crate) fn original_text(copy: &str) -> String {
     let (attribution, rest) = copy.split_once("\n\n").expect("an attribution line");
     assert!(
         attribution.starts_with("> _Migrated by backtrack from github:acme/widgets#"),
@@ -81,7 +81,7 @@ fn original_text(copy: &str) -> String {
 
 /// Prepares the source repository: a label and a milestone the destination lacks, carried
 /// by an issue, and a sub-issue link; returns nothing, the snapshot sees it all.
-fn prepare_source(a: &SandboxProc) {
+pub(crate) fn prepare_source(a: &SandboxProc) {
     let repo = "/repos/acme/widgets";
     let (s, _) = a.api(
         "POST",
@@ -117,7 +117,7 @@ fn prepare_source(a: &SandboxProc) {
 
 /// Checks that `dest` holds a faithful copy of every issue in `source` (both as PyGithub
 /// reads them) under `moved` (old → new), and returns how many comments were compared.
-fn assert_copied(source: &Value, dest: &Value, moved: &BTreeMap<u64, u64>) -> usize {
+pub(crate) fn assert_copied(source: &Value, dest: &Value, moved: &BTreeMap<u64, u64>) -> usize {
     let by_number: HashMap<u64, &Value> = dest["issues"]
         .as_array()
         .unwrap()
@@ -192,7 +192,7 @@ fn mapping(report: &Value) -> BTreeMap<u64, u64> {
 }
 
 /// Every marker the destination holds, with how many issues or comments carry it.
-fn markers(b: &SandboxProc) -> HashMap<String, usize> {
+pub(crate) fn markers(b: &SandboxProc) -> HashMap<String, usize> {
     let mut out: HashMap<String, usize> = HashMap::new();
     let issues = b.list_all("/repos/acme/other/issues?state=all");
     let comments = b.list_all("/repos/acme/other/issues/comments");

@@ -27,6 +27,7 @@ pub async fn run(cmd: BenchCmd) -> Result<Outcome> {
         BenchCmd::GitStore(args) => git_store(args).await,
         BenchCmd::Report(args) => super::bench_report::run(args).await,
         BenchCmd::Capture(args) => capture(args).await,
+        BenchCmd::Encryption(args) => super::bench_crypt::run(args).await,
     }
 }
 

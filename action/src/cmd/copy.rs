@@ -29,6 +29,7 @@ pub async fn run(ctx: &Context, args: CopyArgs) -> Result<Outcome> {
         on_duplicate: super::import::policy(args.on_duplicate),
         execute: !args.dry_run,
         lease: ctx.lease()?,
+        ..ImportOptions::default()
     };
     let report = portable::copy(&source, &dest, &entries, &opts).await?;
     if ctx.json {

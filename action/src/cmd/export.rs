@@ -33,11 +33,11 @@ pub fn selection(args: &SelectArgs) -> Result<Selection> {
 
 pub async fn run(ctx: &Context, args: ExportArgs) -> Result<Outcome> {
     let archive = ctx.archive().await?;
-    archive.check_plaintext_out(false, args.decrypt, "the exported archive")?;
     let entries = selection(&args.select)?.select(&archive).await?;
     let report = if args.output == "-" {
         let out = std::io::BufWriter::new(std::io::stdout().lock());
-        let (mut out, report) = portable::export(&archive, &entries, "stdout", out).await?;
+        let (mut out, report) =
+            portable::export(&archive, &entries, "stdout", out, args.decrypt).await?;
         out.flush().context("flushing stdout")?;
         report
     } else {
@@ -53,6 +53,7 @@ pub async fn run(ctx: &Context, args: ExportArgs) -> Result<Outcome> {
                 &entries,
                 &path.display().to_string(),
                 std::io::BufWriter::new(file),
+                args.decrypt,
             )
             .await?;
             let file = out.into_inner().map_err(|e| e.into_error())?;

@@ -16,11 +16,14 @@ pub fn policy(flag: cli::OnDuplicate) -> OnDuplicate {
 }
 
 pub async fn run(ctx: &Context, args: ImportArgs) -> Result<Outcome> {
-    let archive = ctx.create_archive().await?;
+    // A plain store opens even with a passphrase given: an encrypted archive makes a new
+    // store encrypted with its key (the library refuses the other cases).
+    let archive = ctx.create_archive_either().await?;
     let opts = ImportOptions {
         on_duplicate: policy(args.on_duplicate),
         execute: args.execute,
         lease: ctx.lease()?,
+        secrets: ctx.secrets()?,
     };
     let report = portable::import_file(&archive, &args.file, &opts).await?;
     if ctx.json {

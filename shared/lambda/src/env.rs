@@ -167,6 +167,20 @@ impl Default for Limits {
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
+/// Where the function's passphrase was read from, for an error that it does not open the
+/// store: the variable, and the secret's ARN (never the value).
+fn passphrase_source() -> String {
+    let inline = backtrack::crypt::ENV_PASSPHRASE;
+    if var(inline).is_some() {
+        return inline.to_string();
+    }
+    let arn_var = format!("{inline}{}", backtrack::config::env::ARN_SUFFIX);
+    match var(&arn_var) {
+        Some(arn) => format!("{arn_var}, secret {arn}"),
+        None => arn_var,
+    }
+}
+
 /// A required variable.
 pub fn required(name: &str) -> Result<String, ConfigError> {
     var(name).ok_or_else(|| ConfigError(format!("{name} is not set")))
@@ -239,7 +253,21 @@ impl Env {
         };
         let store = backtrack::crypt::open(Arc::new(store), &secrets, false)
             .await
-            .map_err(|e| ConfigError(format!("{ENV_STORE}: {e}")))?;
+            .map_err(|e| match e {
+                // The CLI's advice (a flag, a variable) is not how a function gets it.
+                backtrack::crypt::CryptError::Locked { store } => ConfigError(format!(
+                    "{ENV_STORE}: store {store} is encrypted, and no passphrase was given: set \
+                     the template's PassphraseSecretArn ({}{}) to the Secrets Manager secret \
+                     holding it",
+                    backtrack::crypt::ENV_PASSPHRASE,
+                    backtrack::config::env::ARN_SUFFIX
+                )),
+                e @ backtrack::crypt::CryptError::WrongPassphrase { .. } => ConfigError(format!(
+                    "{ENV_STORE}: {e} (the passphrase came from {})",
+                    passphrase_source()
+                )),
+                e => ConfigError(format!("{ENV_STORE}: {e}")),
+            })?;
         Ok(Archive::new(store, Arc::new(catalog)))
     }
 

@@ -88,7 +88,7 @@ async fn capture(archive: &Archive, tracker: &Arc<Labels>, name: Option<&str>) -
 async fn export(archive: &Archive, entries: &[SnapshotEntry], file: &Path) {
     let out = ok(std::fs::File::create(file), "create the archive file");
     let (_, report) = ok(
-        portable::export(archive, entries, &file.display().to_string(), out).await,
+        portable::export(archive, entries, &file.display().to_string(), out, false).await,
         "export",
     );
     assert_eq!(

@@ -40,6 +40,9 @@ pub struct ExportReport {
     pub file_bytes: u64,
     /// The checksum in its end record.
     pub sha256: String,
+    /// The id of the repository key the file is encrypted with; absent for a plain file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encrypted_with: Option<String>,
 }
 
 /// One snapshot in an export.
@@ -78,19 +81,38 @@ impl fmt::Display for ExportReport {
             self.file,
             human_bytes(self.file_bytes),
             &self.sha256[..16.min(self.sha256.len())]
-        )
+        )?;
+        if let Some(key) = &self.encrypted_with {
+            write!(
+                f,
+                "\nencrypted with the store's key {key}: only its passphrase or key file opens it (--decrypt exports plaintext)"
+            )?;
+        }
+        Ok(())
     }
 }
 
 /// Writes `entries` (as [`super::Selection::select`] returns them) into `out`; `file` names
 /// it in messages. Returns the output, flushed, with the report.
+///
+/// From an encrypted store the file stays encrypted — its record stream sealed under the
+/// store's key, its header carrying the store's key slots — unless `decrypt` asks for
+/// plaintext: content never leaves encrypted by accident.
 pub async fn export<W: Write>(
     archive: &Archive,
     entries: &[SnapshotEntry],
     file: &str,
     out: W,
+    decrypt: bool,
 ) -> Result<(W, ExportReport)> {
-    let mut writer = ArchiveWriter::new(file, out)?;
+    let (mut writer, encrypted) = match archive.store.encryption().filter(|_| !decrypt) {
+        Some(store) => {
+            let encryption = store.archive_encryption()?;
+            let writer = ArchiveWriter::sealed(file, out, store.key(), &encryption)?;
+            (writer, Some(encryption.key_id))
+        }
+        None => (ArchiveWriter::new(file, out)?, None),
+    };
     let mut written: HashSet<BlobId> = HashSet::new();
     let mut report = ExportReport {
         file: file.to_string(),
@@ -100,6 +122,7 @@ pub async fn export<W: Write>(
         logical_bytes: 0,
         file_bytes: 0,
         sha256: String::new(),
+        encrypted_with: encrypted,
     };
     for entry in entries {
         let manifest = match entry.status {

@@ -11,10 +11,13 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::crypt::stream::{ArchiveEncryption, OpenReader, SealWriter, StreamError};
+use crate::crypt::RepoKey;
 use crate::id::BlobId;
 
 /// The first line of every archive file.
@@ -41,8 +44,10 @@ pub struct Header {
     pub format: u32,
     /// How the record stream is compressed: `zstd` in format 1.
     pub compression: String,
-    /// `null` in format 1. Reserved for client-side encryption: a reader that finds a value
-    /// it does not know refuses the file instead of misreading ciphertext.
+    /// `null` for a plain file; for a file exported from an encrypted store without
+    /// `--decrypt`, how its record stream is sealed and the key slots that open it (see
+    /// [`crate::crypt::stream`]). A reader that finds a value it does not know refuses the
+    /// file instead of misreading ciphertext.
     #[serde(default)]
     pub encryption: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
@@ -95,6 +100,92 @@ pub enum ArchiveFileError {
     Truncated { file: String, at: String },
     #[error("{file} is damaged: {detail}; export it again or fetch an intact copy")]
     Damaged { file: String, detail: String },
+    #[error("{file} is encrypted (exported from an encrypted store without --decrypt): import it into a store with its key, or into an empty store with the passphrase or key file of the store it came from")]
+    Encrypted { file: String },
+    #[error("{file} is encrypted with key {archive_key}, not with the key of {store} ({store_key}); import it into an empty store with the passphrase of the store it came from, or export it again with --decrypt")]
+    OtherKey {
+        file: String,
+        archive_key: String,
+        store: String,
+        store_key: String,
+    },
+}
+
+impl Header {
+    /// The encryption of an encrypted file's stream; `None` for a plain file.
+    pub fn stream_encryption(&self) -> Option<Result<ArchiveEncryption, String>> {
+        let value = self.encryption.as_ref().filter(|e| !e.is_null())?;
+        Some(serde_json::from_value(value.clone()).map_err(|_| format!("encryption {value}")))
+    }
+}
+
+/// Where the record stream goes: straight to the file, or through the stream sealing.
+enum Sink<W: Write> {
+    Plain(W),
+    Sealed(SealWriter<W>),
+}
+
+impl<W: Write> Sink<W> {
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Sink::Plain(w) => Ok(w),
+            Sink::Sealed(s) => s.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for Sink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Sealed(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Sealed(s) => s.flush(),
+        }
+    }
+}
+
+/// Where the record stream comes from: the file, or the stream opened.
+enum Source<R: BufRead> {
+    Plain(R),
+    Sealed(OpenReader<R>),
+}
+
+impl<R: BufRead> Source<R> {
+    fn finish(self) -> io::Result<R> {
+        match self {
+            Source::Plain(r) => Ok(r),
+            Source::Sealed(s) => s.finish(),
+        }
+    }
+}
+
+impl<R: BufRead> Read for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Source::Plain(r) => r.read(buf),
+            Source::Sealed(s) => s.read(buf),
+        }
+    }
+}
+
+impl<R: BufRead> BufRead for Source<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self {
+            Source::Plain(r) => r.fill_buf(),
+            Source::Sealed(s) => s.fill_buf(),
+        }
+    }
+    fn consume(&mut self, n: usize) {
+        match self {
+            Source::Plain(r) => r.consume(n),
+            Source::Sealed(s) => s.consume(n),
+        }
+    }
 }
 
 /// Writes an archive: [`ArchiveWriter::blob`] and [`ArchiveWriter::snapshot`] in any order
@@ -102,7 +193,7 @@ pub enum ArchiveFileError {
 /// zstd's window, so memory stays flat whatever the archive's size.
 pub struct ArchiveWriter<W: Write> {
     file: String,
-    encoder: zstd::stream::write::Encoder<'static, Tap<W>>,
+    encoder: zstd::stream::write::Encoder<'static, Sink<Tap<W>>>,
     hasher: Sha256,
     content_bytes: u64,
     blobs: u64,
@@ -113,12 +204,36 @@ impl<W: Write> ArchiveWriter<W> {
     /// Writes the magic and header lines and starts the record stream. `file` names the
     /// destination in errors.
     pub fn new(file: impl Into<String>, out: W) -> Result<Self, ArchiveFileError> {
-        let file = file.into();
+        Self::create(file.into(), out, None)
+    }
+
+    /// Like [`new`](Self::new), for a file whose record stream is sealed under `key` (the
+    /// exporting store's), its header carrying `encryption` (the slots that unwrap it).
+    pub fn sealed(
+        file: impl Into<String>,
+        out: W,
+        key: &RepoKey,
+        encryption: &ArchiveEncryption,
+    ) -> Result<Self, ArchiveFileError> {
+        Self::create(file.into(), out, Some((key, encryption)))
+    }
+
+    fn create(
+        file: String,
+        out: W,
+        sealing: Option<(&RepoKey, &ArchiveEncryption)>,
+    ) -> Result<Self, ArchiveFileError> {
         let mut out = Tap::new(out);
         let header = Header {
             format: FORMAT_VERSION,
             compression: "zstd".into(),
-            encryption: None,
+            encryption: sealing
+                .map(|(_, e)| serde_json::to_value(e))
+                .transpose()
+                .map_err(|e| ArchiveFileError::Write {
+                    file: file.clone(),
+                    detail: e.to_string(),
+                })?,
             created_at: Utc::now(),
             created_by: format!("backtrack {}", env!("CARGO_PKG_VERSION")),
         };
@@ -136,7 +251,20 @@ impl<W: Write> ArchiveWriter<W> {
         let mut hasher = Sha256::new();
         hasher.update(MAGIC);
         hasher.update(&line);
-        let mut encoder = zstd::stream::write::Encoder::new(out, LEVEL).map_err(write_err)?;
+        let sink = match sealing {
+            None => Sink::Plain(out),
+            Some((key, encryption)) => {
+                let salt = base64::engine::general_purpose::STANDARD
+                    .decode(&encryption.salt)
+                    .map_err(|e| ArchiveFileError::Write {
+                        file: file.clone(),
+                        detail: e.to_string(),
+                    })?;
+                let stream = key.stream_key(&salt, hasher.clone().finalize().into());
+                Sink::Sealed(SealWriter::new(out, stream))
+            }
+        };
+        let mut encoder = zstd::stream::write::Encoder::new(sink, LEVEL).map_err(write_err)?;
         // zstd's own checksum names damage inside the compressed stream as such.
         encoder.include_checksum(true).map_err(write_err)?;
         Ok(ArchiveWriter {
@@ -213,7 +341,11 @@ impl<W: Write> ArchiveWriter<W> {
             file: file.clone(),
             detail: e.to_string(),
         };
-        let tap = self.encoder.finish().map_err(write_err)?;
+        let tap = self
+            .encoder
+            .finish()
+            .and_then(Sink::finish)
+            .map_err(write_err)?;
         let digest = tap.hasher.finalize();
         let (mut out, size) = (tap.inner, tap.bytes + digest.len() as u64);
         out.write_all(&digest).map_err(write_err)?;
@@ -247,7 +379,7 @@ impl<R: Read> std::fmt::Debug for ArchiveReader<R> {
 pub struct ArchiveReader<R: Read> {
     file: String,
     /// `None` once the frame has ended.
-    decoder: Option<zstd::stream::read::Decoder<'static, Tap<BufReader<R>>>>,
+    decoder: Option<zstd::stream::read::Decoder<'static, Source<Tap<BufReader<R>>>>>,
     header: Header,
     hasher: Sha256,
     content_bytes: u64,
@@ -257,13 +389,85 @@ pub struct ArchiveReader<R: Read> {
 }
 
 impl<R: Read> ArchiveReader<R> {
-    /// Reads and checks the magic and header lines. `file` names the source in errors.
+    /// Reads and checks the magic and header lines of a plain file (an encrypted one is
+    /// refused as such). `file` names the source in errors.
     pub fn open(file: impl Into<String>, input: R) -> Result<Self, ArchiveFileError> {
+        Self::open_with(file, input, None)
+    }
+
+    /// Reads the magic and header lines only: what a file is, before choosing its key.
+    pub fn header_of(file: impl Into<String>, input: R) -> Result<Header, ArchiveFileError> {
         let file = file.into();
         let mut input = Tap::new(BufReader::new(input));
+        Ok(Self::read_header(&file, &mut input)?.0)
+    }
+
+    /// [`open`](Self::open), opening an encrypted file's stream with `key` (the repository
+    /// key its header names); a plain file is read as it is.
+    pub fn open_with(
+        file: impl Into<String>,
+        input: R,
+        key: Option<&RepoKey>,
+    ) -> Result<Self, ArchiveFileError> {
+        let file = file.into();
+        let mut input = Tap::new(BufReader::new(input));
+        let (header, line) = Self::read_header(&file, &mut input)?;
+        let mut hasher = Sha256::new();
+        hasher.update(MAGIC);
+        hasher.update(&line);
+        let source = match header.stream_encryption() {
+            None => Source::Plain(input),
+            Some(Err(what)) => return Err(ArchiveFileError::Unsupported { file, what }),
+            Some(Ok(enc)) => {
+                let Some(key) = key else {
+                    return Err(ArchiveFileError::Encrypted { file });
+                };
+                if key.key_id() != enc.key_id {
+                    return Err(ArchiveFileError::OtherKey {
+                        file: file.clone(),
+                        archive_key: enc.key_id,
+                        store: "the destination".into(),
+                        store_key: key.key_id().to_string(),
+                    });
+                }
+                let salt = base64::engine::general_purpose::STANDARD
+                    .decode(&enc.salt)
+                    .map_err(|_| ArchiveFileError::Damaged {
+                        file: file.clone(),
+                        detail: "its header's encryption salt is not base64".into(),
+                    })?;
+                let stream = key.stream_key(&salt, hasher.clone().finalize().into());
+                Source::Sealed(OpenReader::new(input, stream))
+            }
+        };
+        let mut decoder = zstd::stream::read::Decoder::with_buffer(source).map_err(|e| {
+            ArchiveFileError::Read {
+                file: file.clone(),
+                detail: e.to_string(),
+            }
+        })?;
+        // One frame: the final checksum follows it, outside zstd.
+        decoder = decoder.single_frame();
+        Ok(ArchiveReader {
+            content_bytes: (MAGIC.len() + line.len()) as u64,
+            file,
+            decoder: Some(decoder),
+            header,
+            hasher,
+            blobs: 0,
+            snapshots: 0,
+            ended: false,
+        })
+    }
+
+    /// The magic and header lines, checked: the header and its line as read.
+    fn read_header(
+        file: &str,
+        input: &mut Tap<BufReader<R>>,
+    ) -> Result<(Header, Vec<u8>), ArchiveFileError> {
+        let file = file.to_string();
         let mut magic = Vec::with_capacity(MAGIC.len());
-        (&mut input)
-            .take(MAGIC.len() as u64)
+        Read::take(&mut *input, MAGIC.len() as u64)
             .read_to_end(&mut magic)
             .map_err(|e| ArchiveFileError::Read {
                 file: file.clone(),
@@ -273,8 +477,7 @@ impl<R: Read> ArchiveReader<R> {
             return Err(ArchiveFileError::NotAnArchive { file });
         }
         let mut line = Vec::new();
-        (&mut input)
-            .take(MAX_HEADER)
+        Read::take(&mut *input, MAX_HEADER)
             .read_until(b'\n', &mut line)
             .map_err(|e| ArchiveFileError::Read {
                 file: file.clone(),
@@ -323,33 +526,7 @@ impl<R: Read> ArchiveReader<R> {
                 what: format!("compression {:?}", header.compression),
             });
         }
-        if let Some(enc) = header.encryption.as_ref().filter(|e| !e.is_null()) {
-            return Err(ArchiveFileError::Unsupported {
-                file,
-                what: format!("encryption {enc}"),
-            });
-        }
-        let mut hasher = Sha256::new();
-        hasher.update(MAGIC);
-        hasher.update(&line);
-        let mut decoder = zstd::stream::read::Decoder::with_buffer(input).map_err(|e| {
-            ArchiveFileError::Read {
-                file: file.clone(),
-                detail: e.to_string(),
-            }
-        })?;
-        // One frame: the final checksum follows it, outside zstd.
-        decoder = decoder.single_frame();
-        Ok(ArchiveReader {
-            content_bytes: (MAGIC.len() + line.len()) as u64,
-            file,
-            decoder: Some(decoder),
-            header,
-            hasher,
-            blobs: 0,
-            snapshots: 0,
-            ended: false,
-        })
+        Ok((header, line))
     }
 
     pub fn header(&self) -> &Header {
@@ -385,6 +562,12 @@ impl<R: Read> ArchiveReader<R> {
                 }
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if StreamError::of(&e).is_some() => {
+                    return Err(self.damaged(format!(
+                        "{e}, after {} intact records",
+                        self.blobs + self.snapshots
+                    )))
+                }
                 // zstd says a frame ended early when the file was cut inside it.
                 Err(e)
                     if e.kind() == io::ErrorKind::UnexpectedEof
@@ -498,7 +681,20 @@ impl<R: Read> ArchiveReader<R> {
         let Some(decoder) = self.decoder.take() else {
             return Err(self.damaged("read past its end record".into()));
         };
-        let mut tap = decoder.finish();
+        let mut tap = decoder
+            .finish()
+            .finish()
+            .map_err(|e| match StreamError::of(&e) {
+                Some(_) => self.damaged(e.to_string()),
+                None if e.kind() == io::ErrorKind::UnexpectedEof => ArchiveFileError::Truncated {
+                    file: self.file.clone(),
+                    at: "inside its last encrypted chunk".into(),
+                },
+                None => ArchiveFileError::Read {
+                    file: self.file.clone(),
+                    detail: e.to_string(),
+                },
+            })?;
         let digest = hex::encode(tap.hasher.clone().finalize());
         let mut footer = Vec::with_capacity(33);
         (&mut tap)

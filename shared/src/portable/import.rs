@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::blob;
 use crate::catalog::{SnapshotEntry, SnapshotStatus};
+use crate::crypt::{CryptError, KeySlot, RepoKey};
 use crate::error::{Error, Result};
 use crate::id::{BlobId, ObjectHash, SnapshotId};
 use crate::lease::{self, LeaseOptions, StoreLease};
@@ -45,6 +46,10 @@ pub struct ImportOptions {
     pub execute: bool,
     /// The destination's store lease.
     pub lease: LeaseOptions,
+    /// The passphrase or key file given (import): what opens an encrypted file headed for
+    /// an empty store. Given with a plain file for a plain store, the import is refused (the
+    /// user believes the store encrypted).
+    pub secrets: crate::crypt::Secrets,
 }
 
 /// What becomes of one snapshot.
@@ -100,6 +105,13 @@ pub struct TransferReport {
     pub blobs_written: u64,
     /// Bytes newly stored: blobs and manifests (0 in a preview).
     pub bytes_written: u64,
+    /// An encrypted archive file: the id of the key it is encrypted with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encrypted_with: Option<String>,
+    /// The destination was a new, plain store that the import makes (or, in a preview,
+    /// would make) encrypted with the archive's key and key slots.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub encrypts_store: bool,
 }
 
 impl TransferReport {
@@ -165,6 +177,18 @@ impl fmt::Display for TransferReport {
             self.count(Action::Overwrite),
             self.count(Action::Unchanged),
         );
+        if let Some(key) = &self.encrypted_with {
+            writeln!(
+                f,
+                "{} is encrypted with key {key}{}",
+                self.from,
+                match (self.encrypts_store, self.executed) {
+                    (true, true) => format!("; {} is now encrypted with it, opened by the same passphrases and key files as the store it came from", self.to),
+                    (true, false) => format!("; {} would be encrypted with it", self.to),
+                    (false, _) => format!(", which {} holds", self.to),
+                }
+            )?;
+        }
         if self.executed {
             write!(
                 f,
@@ -343,12 +367,98 @@ async fn commit(
     Ok(stored)
 }
 
-fn open(path: &Path, name: &str) -> Result<ArchiveReader<std::fs::File>, ArchiveFileError> {
-    let file = std::fs::File::open(path).map_err(|e| ArchiveFileError::Read {
+fn open_file(path: &Path, name: &str) -> Result<std::fs::File, ArchiveFileError> {
+    std::fs::File::open(path).map_err(|e| ArchiveFileError::Read {
         file: name.to_string(),
         detail: e.to_string(),
-    })?;
-    ArchiveReader::open(name, file)
+    })
+}
+
+fn open(
+    path: &Path,
+    name: &str,
+    key: Option<&RepoKey>,
+) -> Result<ArchiveReader<std::fs::File>, ArchiveFileError> {
+    ArchiveReader::open_with(name, open_file(path, name)?, key)
+}
+
+/// What opens the file and where it goes: the repository key of an encrypted file (the
+/// destination's, or unwrapped from the file's key slots for an empty store the import
+/// makes encrypted), or none for a plain file.
+struct Keying {
+    key: Option<RepoKey>,
+    /// The key id of an encrypted file.
+    key_id: Option<String>,
+    /// The slots the empty destination gets, when it is to be encrypted.
+    adopt: Option<Vec<KeySlot>>,
+}
+
+/// Decides how the file at `path` meets `dest` (see [`Keying`]); any mismatch is refused
+/// before anything is read past the header.
+async fn keying(dest: &Archive, path: &Path, name: &str, opts: &ImportOptions) -> Result<Keying> {
+    let header = ArchiveReader::header_of(name, open_file(path, name)?)?;
+    let enc = match header.stream_encryption() {
+        None => {
+            if !dest.store.is_encrypted() && !opts.secrets.is_empty() {
+                return Err(CryptError::NotEncrypted {
+                    store: dest.store_location(),
+                }
+                .into());
+            }
+            return Ok(Keying {
+                key: None,
+                key_id: None,
+                adopt: None,
+            });
+        }
+        Some(Err(what)) => {
+            return Err(ArchiveFileError::Unsupported {
+                file: name.to_string(),
+                what,
+            }
+            .into())
+        }
+        Some(Ok(enc)) => enc,
+    };
+    if let Some(store) = dest.store.encryption() {
+        if store.key().key_id() != enc.key_id {
+            return Err(ArchiveFileError::OtherKey {
+                file: name.to_string(),
+                archive_key: enc.key_id,
+                store: dest.store_location(),
+                store_key: store.key().key_id().to_string(),
+            }
+            .into());
+        }
+        return Ok(Keying {
+            key: Some(store.key().clone()),
+            key_id: Some(enc.key_id),
+            adopt: None,
+        });
+    }
+    // A plain destination: only a new one takes an encrypted file, becoming encrypted.
+    let held = dest.entries(None).await?;
+    if let Some(first) = held.first() {
+        return Err(Error::Refused(format!(
+            "{name} is encrypted and {} is an unencrypted store that holds snapshots already ({} of them, e.g. {}): import the file into a new store (it becomes encrypted with the file's key) or into the encrypted store it came from, or export it again with --decrypt; nothing was written",
+            dest.store_location(),
+            held.len(),
+            first.id
+        )));
+    }
+    crate::crypt::check_empty(&*dest.store).await?;
+    if opts.secrets.is_empty() {
+        return Err(ArchiveFileError::Encrypted {
+            file: name.to_string(),
+        }
+        .into());
+    }
+    let key = crate::crypt::unlock_archive(name, &enc, &opts.secrets)?;
+    Ok(Keying {
+        key: Some(key),
+        key_id: Some(enc.key_id),
+        adopt: Some(enc.slots),
+    })
 }
 
 fn damaged(reader: &ArchiveReader<std::fs::File>, detail: String) -> ArchiveFileError {
@@ -376,22 +486,23 @@ pub async fn import_file(
     opts: &ImportOptions,
 ) -> Result<TransferReport> {
     let name = path.display().to_string();
-    let survey = match survey(dest, path, &name, opts.on_duplicate).await {
-        Ok(s) => s,
+    let refused = |e: Error| match e {
         // A file that cannot be opened is an error; one that fails a check is refused.
-        Err(Error::ArchiveFile(e @ ArchiveFileError::Read { .. })) => {
-            return Err(Error::ArchiveFile(e))
-        }
-        Err(Error::ArchiveFile(e)) => {
-            return Err(Error::Refused(format!("{e}; nothing was written")))
-        }
-        Err(e) => return Err(e),
+        Error::ArchiveFile(e @ ArchiveFileError::Read { .. }) => Error::ArchiveFile(e),
+        Error::ArchiveFile(e) => Error::Refused(format!("{e}; nothing was written")),
+        e => e,
     };
+    let keying = keying(dest, path, &name, opts).await.map_err(refused)?;
+    let survey = survey(dest, path, &name, opts.on_duplicate, keying.key.as_ref())
+        .await
+        .map_err(refused)?;
     let Survey {
         mut report,
         plan,
         needed,
     } = survey;
+    report.encrypted_with = keying.key_id.clone();
+    report.encrypts_store = keying.adopt.is_some();
     if opts.execute {
         if let Some(refusal) = report.refusal() {
             return Err(refusal);
@@ -407,7 +518,31 @@ pub async fn import_file(
         opts.lease,
     )
     .await?;
-    let result = write_file(dest, path, &name, &plan, &needed, &lease, &mut report).await;
+    // A new store takes the file's key before its first object: every object is sealed.
+    let adopted = match (&keying.adopt, &keying.key) {
+        (Some(slots), Some(key)) => {
+            match crate::crypt::adopt(Arc::clone(&dest.store), key.clone(), slots).await {
+                Ok(store) => Some(Archive::new(store, Arc::clone(&dest.catalog))),
+                Err(e) => {
+                    let _ = lease.release().await;
+                    return Err(e.into());
+                }
+            }
+        }
+        _ => None,
+    };
+    let dest = adopted.as_ref().unwrap_or(dest);
+    let result = write_file(
+        dest,
+        path,
+        &name,
+        keying.key.as_ref(),
+        &plan,
+        &needed,
+        &lease,
+        &mut report,
+    )
+    .await;
     if let Err(e) = lease.release().await {
         tracing::warn!(error = %e, "could not release the import's store lease; it expires on its own");
     }
@@ -416,9 +551,15 @@ pub async fn import_file(
     Ok(report)
 }
 
-async fn survey(dest: &Archive, path: &Path, name: &str, policy: OnDuplicate) -> Result<Survey> {
+async fn survey(
+    dest: &Archive,
+    path: &Path,
+    name: &str,
+    policy: OnDuplicate,
+    key: Option<&RepoKey>,
+) -> Result<Survey> {
     let planner = Planner { dest, policy };
-    let mut reader = open(path, name)?;
+    let mut reader = open(path, name, key)?;
     let mut present: HashSet<BlobId> = HashSet::new();
     let mut ids: HashSet<SnapshotId> = HashSet::new();
     let mut survey = Survey {
@@ -431,6 +572,8 @@ async fn survey(dest: &Archive, path: &Path, name: &str, policy: OnDuplicate) ->
             blobs_needed: 0,
             blobs_written: 0,
             bytes_written: 0,
+            encrypted_with: None,
+            encrypts_store: false,
         },
         plan: Vec::new(),
         needed: HashSet::new(),
@@ -485,6 +628,7 @@ async fn write_file(
     dest: &Archive,
     path: &Path,
     name: &str,
+    key: Option<&RepoKey>,
     plan: &[(ObjectHash, Action)],
     needed: &HashSet<BlobId>,
     lease: &StoreLease,
@@ -495,7 +639,7 @@ async fn write_file(
             "{name} changed since it was checked; the snapshots written so far are complete — run the import again"
         ))
     };
-    let mut reader = open(path, name)?;
+    let mut reader = open(path, name, key)?;
     let mut next = plan.iter();
     // Blob writes in flight; drained before each snapshot's manifest.
     let mut puts = FuturesUnordered::new();
@@ -564,6 +708,8 @@ pub async fn copy(
         blobs_needed: 0,
         blobs_written: 0,
         bytes_written: 0,
+        encrypted_with: None,
+        encrypts_store: false,
     };
     let mut needed: HashSet<BlobId> = HashSet::new();
     for entry in entries {
