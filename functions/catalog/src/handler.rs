@@ -101,7 +101,7 @@ async fn runs(archive: &Archive, req: &ApiRequest) -> Result<ApiResponse, ApiErr
             }
         },
     };
-    let list = fleet::runs::list(&archive, selection.as_deref(), limit).await?;
+    let list = fleet::runs::list(archive, selection.as_deref(), limit).await?;
     Ok(ApiResponse::json(200, &json!({ "runs": list })))
 }
 
@@ -113,7 +113,7 @@ async fn run(archive: &Archive, id: &str) -> Result<ApiResponse, ApiError> {
             "must be a run id (26 letters and digits)",
         ));
     }
-    match fleet::runs::get(&archive, &id.to_ascii_lowercase()).await? {
+    match fleet::runs::get(archive, &id.to_ascii_lowercase()).await? {
         Some(run) => Ok(ApiResponse::json(200, &run)),
         None => Err(ApiError::NotFound(format!("no run {id}"))),
     }

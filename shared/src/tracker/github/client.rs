@@ -710,7 +710,10 @@ mod tests {
             asked: AtomicU64::new(0),
             replaced: AtomicU64::new(0),
         });
-        let e = client(&url, tokens.clone()).get("/a", None).await.unwrap_err();
+        let e = client(&url, tokens.clone())
+            .get("/a", None)
+            .await
+            .unwrap_err();
         assert!(matches!(e, TrackerError::Unauthorized { .. }), "{e}");
         assert_eq!(seen.lock().unwrap().len(), 2);
         assert_eq!(tokens.replaced.load(Ordering::Relaxed), 1);
