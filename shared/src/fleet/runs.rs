@@ -117,12 +117,16 @@ pub async fn record_job(
         JobStatus::Failed => RunStatus::Failed,
         JobStatus::Queued | JobStatus::Running => return Ok(None),
     };
-    let snapshot = report.map(|r| r.id.to_string()).or_else(|| {
-        job.capture
-            .as_ref()
-            .and_then(|c| c.snapshot)
-            .map(|id| id.to_string())
-    });
+    // Only a completed job's: a failed one's may name a snapshot reserved for it, never taken.
+    let snapshot = match status {
+        RunStatus::Completed => report.map(|r| r.id.to_string()).or_else(|| {
+            job.capture
+                .as_ref()
+                .and_then(|c| c.snapshot)
+                .map(|id| id.to_string())
+        }),
+        _ => None,
+    };
     let line = ScopeRun {
         scope: job.scope.clone(),
         status,
