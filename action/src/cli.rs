@@ -133,6 +133,9 @@ pub enum SnapshotCmd {
     Pin(RefArgs),
     /// Remove a snapshot's protection.
     Unpin(RefArgs),
+    /// Runs over whole organisations (`snapshot create github:ORG/*`, and the scheduled
+    /// function's fan-out), newest first; with a run id, that run repository by repository.
+    Runs(RunsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -223,6 +226,15 @@ pub struct CreateArgs {
 pub struct ListArgs {
     /// Only this scope.
     pub scope: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// A run id (shows that run per repository), or `github:ORG/*` (lists only its runs).
+    pub what: Option<String>,
+    /// How many runs to list.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
 }
 
 #[derive(Debug, Args)]

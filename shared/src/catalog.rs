@@ -281,6 +281,10 @@ pub struct CaptureJob {
     /// Times the job found its scope held by someone else and waited.
     #[serde(default)]
     pub waits: u32,
+    /// The organisation run that queued it ([`crate::fleet::runs`]): its line there is
+    /// recorded when the job ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 /// A job: a rollback (the plan it executes lives in the object store at `plan_key`; the

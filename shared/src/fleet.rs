@@ -9,6 +9,7 @@
 //! with [`Credentials::list`] and summarise with [`RunSummary`], so the rules live here once.
 
 pub mod app;
+pub mod runs;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,6 +29,8 @@ use crate::tracker::{GitHubConfig, GitHubTracker, Tracker, TrackerError};
 #[derive(Debug, Clone)]
 pub struct Credentials {
     api_url: String,
+    /// Which API captures read comments through (`GITHUB_API`), whoever authenticates.
+    api: crate::tracker::github::Api,
     auth: Auth,
 }
 
@@ -59,6 +62,7 @@ impl Credentials {
         };
         Ok(Credentials {
             api_url: base.api_url,
+            api: base.api,
             auth,
         })
     }
@@ -66,6 +70,7 @@ impl Credentials {
     pub fn token(api_url: &str, token: Option<String>) -> Self {
         Credentials {
             api_url: api_url.to_string(),
+            api: Default::default(),
             auth: Auth::Token(token),
         }
     }
@@ -73,6 +78,7 @@ impl Credentials {
     pub fn app(api_url: &str, app: GitHubApp) -> Self {
         Credentials {
             api_url: api_url.to_string(),
+            api: Default::default(),
             auth: Auth::App(Arc::new(app)),
         }
     }
@@ -85,14 +91,22 @@ impl Credentials {
         }
     }
 
-    /// A tracker configuration for a repository of `owner`: the token, or an installation
-    /// token that is not about to expire.
+    /// A tracker configuration for a repository of `owner`: the token, or the installation's
+    /// tokens, asked for before every request (so a capture outlives any one of them). An
+    /// app obtains its first token here, so a refused app fails before anything starts.
     pub async fn config_for(&self, owner: &str) -> Result<GitHubConfig, TrackerError> {
-        let token = match &self.auth {
-            Auth::Token(t) => t.clone(),
-            Auth::App(app) => Some(app.token_for(owner).await?),
+        let mut config = match &self.auth {
+            Auth::Token(t) => GitHubConfig::new(self.api_url.clone(), t.clone()),
+            Auth::App(app) => {
+                app.token_for(owner).await?;
+                GitHubConfig::with_token_source(
+                    self.api_url.clone(),
+                    Arc::new(app::InstallationTokens::new(app.clone(), owner)),
+                )
+            }
         };
-        Ok(GitHubConfig::new(self.api_url.clone(), token))
+        config.api = self.api;
+        Ok(config)
     }
 
     /// Every repository of `owner` these credentials can see: an app's installation lists
@@ -110,7 +124,8 @@ impl Credentials {
             config.token.as_deref(),
             config.retry.clone(),
             config.pace.clone(),
-        )?;
+        )?
+        .with_token_source(config.token_source.clone());
         let firsts: Vec<String> = match &self.auth {
             Auth::App(_) => vec!["/installation/repositories?per_page=100".into()],
             Auth::Token(_) => vec![
@@ -225,6 +240,9 @@ pub struct ScopeRun {
     /// The snapshot taken, when it completed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<String>,
+    /// The queued job that captures it (runs of the scheduled function).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
     /// API requests the capture made.
     pub requests: u64,
     pub duration_ms: u64,
@@ -233,12 +251,20 @@ pub struct ScopeRun {
     pub error: Option<String>,
 }
 
-/// A run over every repository of an owner.
+/// A run over every repository of an owner: what the CLI prints, the catalog keeps (see
+/// [`runs`]) and the logs carry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSummary {
+    /// The run's id (a ULID: ids sort by start).
+    #[serde(default)]
+    pub id: String,
     /// `github:ORG/*`.
     pub selection: String,
     pub started_at: DateTime<Utc>,
+    /// When its last repository ended; `None` while queued jobs run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// From the start to the last repository's end (so far, while it runs).
     pub duration_ms: u64,
     /// Requests spent listing the repositories (and obtaining tokens).
     pub listing_requests: u64,
@@ -246,6 +272,29 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// A run of `selection` starting now, with a new id and no scopes yet.
+    pub fn start(selection: impl Into<String>, started_at: DateTime<Utc>) -> Self {
+        RunSummary {
+            id: runs::new_id(),
+            selection: selection.into(),
+            started_at,
+            finished_at: None,
+            duration_ms: 0,
+            listing_requests: 0,
+            scopes: Vec::new(),
+        }
+    }
+
+    /// `running` until every repository ended, then `failed` when one failed, else
+    /// `completed`.
+    pub fn status(&self) -> &'static str {
+        match (self.finished_at, self.failed()) {
+            (None, _) => "running",
+            (Some(_), 0) => "completed",
+            (Some(_), _) => "failed",
+        }
+    }
+
     pub fn count(&self, status: RunStatus) -> usize {
         self.scopes.iter().filter(|s| s.status == status).count()
     }
@@ -269,14 +318,20 @@ impl std::fmt::Display for RunSummary {
             .max()
             .unwrap_or(5)
             .max(5);
+        let queued = self.count(RunStatus::Queued);
         writeln!(
             f,
-            "{}: {} repositories — {} completed, {} failed, {} skipped; {} requests in {:.1} s",
+            "{}: {} repositories — {} completed, {} failed, {} skipped{}; {} requests in {:.1} s",
             self.selection,
             self.scopes.len(),
             self.count(RunStatus::Completed),
             self.failed(),
             self.count(RunStatus::Skipped),
+            if queued > 0 {
+                format!(", {queued} still running")
+            } else {
+                String::new()
+            },
             self.requests(),
             self.duration_ms as f64 / 1000.0
         )?;
@@ -314,6 +369,7 @@ pub fn skipped(listing: &OwnerListing) -> Vec<ScopeRun> {
             scope: scope.clone(),
             status: RunStatus::Skipped,
             snapshot: None,
+            job: None,
             requests: 0,
             duration_ms: 0,
             error: None,
@@ -369,6 +425,7 @@ pub async fn snapshot_one(
             scope: scope.clone(),
             status: RunStatus::Completed,
             snapshot: Some(report.id.to_string()),
+            job: None,
             requests: report.requests,
             duration_ms,
             error: None,
@@ -377,6 +434,7 @@ pub async fn snapshot_one(
             scope: scope.clone(),
             status: RunStatus::Failed,
             snapshot: None,
+            job: None,
             requests,
             duration_ms,
             error: Some(crate::sanitize::error_line(&format!("{e:#}"))),

@@ -14,7 +14,7 @@ const REPOS: usize = 20;
 
 /// Makes every request to one repository fail with `status` (451: GitHub's answer for a
 /// repository blocked for legal reasons, which no client retries).
-fn break_repository(sandbox: &SandboxProc, repo: &str, status: Option<u16>) {
+pub(crate) fn break_repository(sandbox: &SandboxProc, repo: &str, status: Option<u16>) {
     let (code, body) = http(
         &sandbox.url,
         "POST",
@@ -157,6 +157,31 @@ fn org_scope_snapshots_every_repository_and_reports_the_one_that_fails() {
     assert_eq!(alone[0]["counts"]["comments"], comments, "{alone}");
     assert!(!run.stdout.contains(SANDBOX_TOKEN) && !run.stderr.contains(SANDBOX_TOKEN));
 
+    // The run is kept in the catalog: listed, and shown per repository, as it was printed.
+    let runs = user.run(&["--json", "snapshot", "runs"]).ok().json();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    assert_eq!(runs[0]["id"], summary["id"]);
+    assert_eq!(runs[0]["scopes"], summary["scopes"]);
+    let id = summary["id"].as_str().unwrap();
+    let table = user.run(&["snapshot", "runs"]).ok();
+    assert!(
+        table.stdout.contains(id) && table.stdout.contains("failed"),
+        "{}",
+        table.stdout
+    );
+    let shown = user.run(&["snapshot", "runs", id]).ok();
+    assert!(
+        shown
+            .stdout
+            .contains("github:acme/*: 20 repositories — 18 completed, 1 failed, 1 skipped"),
+        "{}",
+        shown.stdout
+    );
+    let none = user.run(&["snapshot", "runs", "github:beta/*"]).ok();
+    assert!(none.stdout.contains("No runs yet"), "{}", none.stdout);
+    let missing = user.run(&["snapshot", "runs", "01jnosuchrun0000000000000x"]);
+    assert_eq!(missing.code, 2, "{missing:?}");
+
     // Repaired, and with the archived one: every repository, the earlier ones incrementally.
     break_repository(&sandbox, "acme/repo-07", None);
     let again = user
@@ -190,7 +215,7 @@ fn org_scope_snapshots_every_repository_and_reports_the_one_that_fails() {
 }
 
 /// An RSA key in the PKCS#1 PEM form GitHub issues for apps.
-fn app_key(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn app_key(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
     let out = Command::new("openssl")
         .args(["genrsa", "-traditional", "-out"])

@@ -12,6 +12,7 @@ mod cli_errors;
 mod demo;
 mod diff;
 mod encryption;
+mod fanout;
 mod faultproxy;
 mod fleet;
 mod functions;

@@ -15,7 +15,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use serde::Serialize;
 
 use super::{print_json, Outcome};
-use crate::cli::{CreateArgs, DeleteArgs, ListArgs, RefArgs, SnapshotCmd};
+use crate::cli::{CreateArgs, DeleteArgs, ListArgs, RefArgs, RunsArgs, SnapshotCmd};
 use crate::ctx::{parse_scope, Context};
 use crate::progress::CaptureProgress;
 use crate::step::{code, code_block};
@@ -28,6 +28,7 @@ pub async fn run(ctx: &Context, cmd: SnapshotCmd) -> Result<Outcome> {
         SnapshotCmd::Delete(args) => delete(ctx, args).await,
         SnapshotCmd::Pin(args) => pin(ctx, args, true).await,
         SnapshotCmd::Unpin(args) => pin(ctx, args, false).await,
+        SnapshotCmd::Runs(args) => runs(ctx, args).await,
     }
 }
 
@@ -163,13 +164,19 @@ async fn create_all(ctx: &Context, args: &CreateArgs, owner: &str) -> Result<Out
     )
     .await;
     scopes.extend(fleet::skipped(&listing));
-    let summary = RunSummary {
-        selection: format!("github:{owner}/*"),
-        started_at,
-        duration_ms: started.elapsed().as_millis() as u64,
-        listing_requests: listing.requests + credentials.github_app().map_or(0, |a| a.requests()),
-        scopes,
-    };
+    let mut summary = RunSummary::start(format!("github:{owner}/*"), started_at);
+    summary.duration_ms = started.elapsed().as_millis() as u64;
+    summary.finished_at = Some(Utc::now());
+    summary.listing_requests =
+        listing.requests + credentials.github_app().map_or(0, |a| a.requests());
+    summary.scopes = scopes;
+    // The snapshots stand whether or not their run's record could be kept.
+    if let Err(e) = fleet::runs::save(&archive, &summary).await {
+        eprintln!(
+            "warning: the run's record was not kept in the catalog: {}",
+            error_line(&e.to_string())
+        );
+    }
     let text = summary.to_string();
     if ctx.json {
         print_json(&summary)?;
@@ -285,6 +292,77 @@ async fn list(ctx: &Context, args: ListArgs) -> Result<Outcome> {
     if let Some(step) = &ctx.step {
         step.summary(&format!("{heading}\n{}", code_block(&text)))?;
     }
+    Ok(Outcome::Success)
+}
+
+/// `snapshot runs [RUN|github:ORG/*]`: the runs kept in the catalog, or one of them.
+async fn runs(ctx: &Context, args: RunsArgs) -> Result<Outcome> {
+    let archive = ctx.archive().await?;
+    let selection = match args.what.as_deref() {
+        Some(w) if w.contains(':') => match w.parse::<Selection>().map_err(anyhow::Error::msg)? {
+            Selection::GitHubOwner { owner } => Some(format!("github:{owner}/*")),
+            _ => bail!("{w} is not an organisation: give github:ORG/* or a run id"),
+        },
+        Some(id) => {
+            let id = id.trim().to_ascii_lowercase();
+            let Some(run) = fleet::runs::get(&archive, &id).await? else {
+                bail!("no run {id} in the catalog; `backtrack snapshot runs` lists them");
+            };
+            if ctx.json {
+                print_json(&run)?;
+            } else {
+                outln!(
+                    "run {} ({}), started {}",
+                    run.id,
+                    run.status(),
+                    age(run.started_at)
+                );
+                outln!("{}", run.to_string().trim_end());
+            }
+            return Ok(Outcome::Success);
+        }
+        None => None,
+    };
+    let list = fleet::runs::list(&archive, selection.as_deref(), args.limit).await?;
+    if ctx.json {
+        print_json(&list)?;
+        return Ok(Outcome::Success);
+    }
+    if list.is_empty() {
+        outln!("No runs yet. `backtrack snapshot create github:ORG/*` takes one.");
+        return Ok(Outcome::Success);
+    }
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header([
+            "run",
+            "selection",
+            "status",
+            "repos",
+            "completed",
+            "failed",
+            "skipped",
+            "requests",
+            "duration",
+            "started",
+        ]);
+    for r in &list {
+        table.add_row([
+            r.id.clone(),
+            r.selection.clone(),
+            r.status().to_string(),
+            r.scopes.len().to_string(),
+            r.count(RunStatus::Completed).to_string(),
+            r.failed().to_string(),
+            r.count(RunStatus::Skipped).to_string(),
+            r.requests().to_string(),
+            format!("{:.1}s", r.duration_ms as f64 / 1000.0),
+            age(r.started_at),
+        ]);
+    }
+    outln!("{table}");
     Ok(Outcome::Success)
 }
 

@@ -1,8 +1,11 @@
 //! The snapshot catalog over HTTP: `GET /snapshots?scope=` (newest first), `GET
 //! /snapshots/{id}`, and `DELETE /snapshots/{id}` (pinned snapshots only with `?force=true`,
 //! like `backtrack snapshot delete --force`; never one an unfinished restore job needs: 409
-//! naming the job; blobs are reclaimed by retention's GC).
+//! naming the job; blobs are reclaimed by retention's GC); `GET /runs?selection=github:ORG/*&limit=N`
+//! (organisation runs, newest first) and `GET /runs/{id}` (one run, per repository).
 
+use backtrack::fleet;
+use backtrack::scope::Selection;
 use backtrack::snapshot::Archive;
 use backtrack::Scope;
 use backtrack_lambda::api::{dispatch, Served};
@@ -38,6 +41,11 @@ impl Catalog {
     async fn http(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
         match (dispatch(&req, Served::Catalog)?, req.method.as_str()) {
             (("/snapshots", _), _) => list(&self.archive, &req).await,
+            (("/runs", _), _) => runs(&self.archive, &req).await,
+            (("/runs/{id}", p), _) => {
+                req.query_fields(&[])?;
+                run(&self.archive, p[0]).await
+            }
             ((_, p), "DELETE") => delete(&self.archive, &req, p[0]).await,
             ((_, p), _) => {
                 req.query_fields(&[])?;
@@ -61,6 +69,54 @@ async fn list(archive: &Archive, req: &ApiRequest) -> Result<ApiResponse, ApiErr
     };
     let entries = archive.entries(scope.as_ref()).await?;
     Ok(ApiResponse::json(200, &json!({ "snapshots": entries })))
+}
+
+/// The most runs one answer lists.
+const RUNS_MAX: usize = 100;
+
+async fn runs(archive: &Archive, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let query = req.query_fields(&["selection", "limit"])?;
+    let selection = match query.get("selection").map(String::as_str) {
+        None | Some("") => None,
+        Some(s) => match s.parse::<Selection>() {
+            Ok(Selection::GitHubOwner { owner }) => Some(format!("github:{owner}/*")),
+            Ok(_) => {
+                return Err(ApiError::bad_request(
+                    "selection",
+                    "must be a whole organisation, github:ORG/*",
+                ))
+            }
+            Err(e) => return Err(ApiError::bad_request("selection", e.to_string())),
+        },
+    };
+    let limit = match query.get("limit").map(String::as_str) {
+        None | Some("") => 20,
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) if (1..=RUNS_MAX).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "limit",
+                    format!("must be a number from 1 to {RUNS_MAX}"),
+                ))
+            }
+        },
+    };
+    let list = fleet::runs::list(archive, selection.as_deref(), limit).await?;
+    Ok(ApiResponse::json(200, &json!({ "runs": list })))
+}
+
+async fn run(archive: &Archive, id: &str) -> Result<ApiResponse, ApiError> {
+    let valid = id.len() == 26 && id.chars().all(|c| c.is_ascii_alphanumeric());
+    if !valid {
+        return Err(ApiError::bad_request(
+            "id",
+            "must be a run id (26 letters and digits)",
+        ));
+    }
+    match fleet::runs::get(archive, &id.to_ascii_lowercase()).await? {
+        Some(run) => Ok(ApiResponse::json(200, &run)),
+        None => Err(ApiError::NotFound(format!("no run {id}"))),
+    }
 }
 
 async fn show(archive: &Archive, id: &str) -> Result<ApiResponse, ApiError> {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use backtrack::catalog::{CaptureJob, Claim};
 use backtrack::events::jira::{self as jira_events, Debounce, JiraWebhookAction};
 use backtrack::events::{delivery_claim_key, AllowList};
-use backtrack::fleet::Credentials;
+use backtrack::fleet::{self, Credentials, RunSummary};
 use backtrack::manifest::Trigger;
 use backtrack::prune::{self, PruneOptions, Retention};
 use backtrack::scope::Selection;
@@ -165,6 +165,7 @@ async fn create(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiErr
         reuse_name: force,
         snapshot: None,
         waits: 0,
+        run: None,
     };
     let job = queue_job(deps, &scope, capture, &[], Duration::ZERO).await?;
     tracing::info!(job = %job, scope = %scope, reason = %reason, "snapshot queued");
@@ -321,6 +322,7 @@ async fn github_webhook(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse
         reuse_name: true,
         snapshot: None,
         waits: 0,
+        run: None,
     };
     let job = queue_job(
         deps,
@@ -403,6 +405,7 @@ async fn jira_webhook(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, 
             reuse_name: true,
             snapshot: None,
             waits: 0,
+            run: None,
         };
         // A failed send releases the delivery's claim with the window's, so Jira's retry
         // queues what is missing (the windows already queued stay claimed).
@@ -452,9 +455,24 @@ async fn run_job(
         Err(e) if e.is_retryable() => return Err(e.into()),
         Err(e) => {
             tracing::error!(retryable = false, job = %msg.job, error = %backtrack::sanitize::error_line(&e.to_string()), "snapshot job message dropped");
+            let elapsed = started.elapsed().as_millis() as u64;
+            if let Err(e) =
+                fleet::runs::record_dropped(&deps.archive, &job, &e.to_string(), elapsed).await
+            {
+                tracing::warn!(job = %msg.job, error = %e, "the job's run could not record it");
+            }
             return Ok(json!({"job": msg.job, "dropped": true}));
         }
     };
+    if let JobRun::Finished { job, snapshot } = &outcome {
+        // A redelivered message of a finished job records nothing new (its line stands).
+        let elapsed = started.elapsed().as_millis() as u64;
+        if let Err(e) =
+            fleet::runs::record_job(&deps.archive, job, snapshot.as_deref(), elapsed).await
+        {
+            tracing::warn!(job = %job.id, error = %e, "the job's run could not record it");
+        }
+    }
     match &outcome {
         JobRun::Finished { job, snapshot } => match snapshot {
             Some(report) => {
@@ -512,17 +530,20 @@ async fn job_tracker(
 
 /// A `github:ORG/*` schedule: lists ORG's repositories (afresh, so new ones join) and queues
 /// one snapshot job per repository; the queue runs them side by side within its concurrency,
-/// each job on its own, so a slow or failing repository never holds up the others. The run's
-/// summary is logged, and each job's row in the catalog says how its capture ended.
+/// each job on its own, so a slow or failing repository never holds up the others. The run
+/// is kept in the catalog with every repository `queued` (`fleet::runs`); each job records
+/// its line as it ends, and the last one logs the run's summary.
 async fn fan_out(
     deps: &Snapshot,
     owner: &str,
     include_archived: bool,
 ) -> Result<Vec<Value>, backtrack::Error> {
     let started = Instant::now();
+    let mut run = RunSummary::start(format!("github:{owner}/*"), chrono::Utc::now());
     let listing = deps.github.list(owner, include_archived).await?;
+    run.listing_requests = listing.requests + deps.github.github_app().map_or(0, |a| a.requests());
     let mut results = Vec::new();
-    let mut queued = 0usize;
+    let mut queued = Vec::new();
     for scope in &listing.scopes {
         let capture = CaptureJob {
             name: None,
@@ -530,41 +551,78 @@ async fn fan_out(
             reuse_name: false,
             snapshot: None,
             waits: 0,
+            run: Some(run.id.clone()),
         };
-        let entry = async {
-            let job = jobs::enqueue(&deps.archive, scope, capture).await?;
-            let message = JobMessage {
-                job: job.id,
-                slice: 0,
-            };
-            if let Err(e) = deps.queue.send_after(&message, Duration::ZERO).await {
-                let _ = jobs::abandon(&deps.archive, &job.id, &e.to_string()).await;
-                return Err(backtrack::Error::Invalid(format!(
-                    "cannot queue the snapshot job of {scope}: {e}"
-                )));
-            }
-            Ok::<_, backtrack::Error>(job.id)
+        match jobs::enqueue(&deps.archive, scope, capture).await {
+            Ok(job) => queued.push((scope, job.id)),
+            Err(e) => run.scopes.push(fleet::ScopeRun {
+                scope: scope.clone(),
+                status: fleet::RunStatus::Failed,
+                snapshot: None,
+                job: None,
+                requests: 0,
+                duration_ms: 0,
+                error: Some(backtrack::sanitize::error_line(&e.to_string())),
+            }),
         }
-        .await;
-        results.push(match entry {
-            Ok(job) => {
-                queued += 1;
-                json!({"scope": scope, "status": "queued", "job": job})
-            }
-            Err(e) => json!({"scope": scope, "status": "failed",
-                             "error": backtrack::sanitize::error_line(&e.to_string()),
-                             "retryable": e.is_retryable()}),
+    }
+    // The record first, every job in it: a job that ends before it exists would be lost.
+    for (scope, job) in &queued {
+        run.scopes.push(fleet::ScopeRun {
+            scope: (*scope).clone(),
+            status: fleet::RunStatus::Queued,
+            snapshot: None,
+            job: Some(job.to_string()),
+            requests: 0,
+            duration_ms: 0,
+            error: None,
         });
+    }
+    run.scopes.extend(fleet::skipped(&listing));
+    run.duration_ms = started.elapsed().as_millis() as u64;
+    if queued.is_empty() {
+        run.finished_at = Some(chrono::Utc::now());
+    }
+    fleet::runs::save(&deps.archive, &run).await?;
+    for (scope, job) in &queued {
+        let message = JobMessage {
+            job: *job,
+            slice: 0,
+        };
+        match deps.queue.send_after(&message, Duration::ZERO).await {
+            Ok(()) => results.push(json!({"scope": scope, "status": "queued", "job": job})),
+            Err(e) => {
+                let why = format!("cannot queue the snapshot job of {scope}: {e}");
+                let _ = jobs::abandon(&deps.archive, job, &why).await;
+                if let Ok(Some(row)) = deps.archive.job(job).await {
+                    let _ = fleet::runs::record_job(&deps.archive, &row, None, 0).await;
+                }
+                results.push(json!({"scope": scope, "status": "failed",
+                                    "error": backtrack::sanitize::error_line(&why),
+                                    "retryable": true}));
+            }
+        }
+    }
+    for line in run
+        .scopes
+        .iter()
+        .filter(|l| l.status == fleet::RunStatus::Failed)
+    {
+        results.push(
+            json!({"scope": line.scope, "status": "failed", "error": line.error,
+                            "retryable": false}),
+        );
     }
     for scope in &listing.archived_skipped {
         results.push(json!({"scope": scope, "status": "skipped", "reason": "archived"}));
     }
     tracing::info!(
-        selection = %format!("github:{owner}/*"),
+        run_id = %run.id,
+        selection = %run.selection,
         repositories = listing.scopes.len(),
-        queued,
+        queued = queued.len(),
         skipped_archived = listing.archived_skipped.len(),
-        listing_requests = listing.requests + deps.github.github_app().map_or(0, |a| a.requests()),
+        listing_requests = run.listing_requests,
         duration_ms = started.elapsed().as_millis() as u64,
         "fanned out one snapshot job per repository"
     );

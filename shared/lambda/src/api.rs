@@ -244,6 +244,16 @@ pub const ROUTES: &[Route] = &[
         by: Served::Restore,
     },
     Route {
+        method: "GET",
+        pattern: "/runs",
+        by: Served::Catalog,
+    },
+    Route {
+        method: "GET",
+        pattern: "/runs/{id}",
+        by: Served::Catalog,
+    },
+    Route {
         method: "POST",
         pattern: "/webhooks/github",
         by: Served::Snapshot,

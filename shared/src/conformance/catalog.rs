@@ -45,6 +45,7 @@ pub async fn catalog(catalog: Arc<dyn Catalog>) {
     journal(cat, &a).await;
     concurrent_journal_appends(catalog.clone(), &a).await;
     claims(catalog.clone(), &run).await;
+    runs(catalog.clone(), &run).await;
     super::lifecycle::lifecycle(catalog.clone(), &run).await;
 
     // Leave only what has no delete operation (locks are released above; jobs and journals
@@ -656,6 +657,7 @@ async fn jobs(cat: &dyn Catalog, a: &Scope, b: &Scope) {
         reuse_name: true,
         snapshot: Some(SnapshotId::new()),
         waits: 2,
+        run: Some("01jrunrecordroundtrip0000000".into()),
     });
     ok(
         cat.create_job(&elsewhere).await,
@@ -905,4 +907,61 @@ async fn claims(catalog: Arc<dyn Catalog>, run: &str) {
         .filter(|taken| *taken)
         .count();
     assert_eq!(won, 1, "exactly one of {RACERS} racing claimants wins");
+}
+
+/// Run records (`crate::fleet::runs`) kept in cells: jobs ending at once each land their line,
+/// exactly one of them finishes the run, and the run is listed by its selection.
+async fn runs(catalog: Arc<dyn Catalog>, run: &str) {
+    use crate::fleet::{runs, RunStatus, RunSummary, ScopeRun};
+    let selection = format!("github:bt-{run}/*");
+    let mut record = RunSummary::start(selection.clone(), Utc::now());
+    let line = |i: usize, status: RunStatus| ScopeRun {
+        scope: Scope::github(&format!("bt-{run}"), &format!("r{i}"))
+            .unwrap_or_else(|e| panic!("conformance scope: {e}")),
+        status,
+        snapshot: None,
+        job: (status == RunStatus::Queued).then(|| format!("job-{i}")),
+        requests: i as u64,
+        duration_ms: 10,
+        error: None,
+    };
+    record.scopes = (0..RACERS).map(|i| line(i, RunStatus::Queued)).collect();
+    ok_run(runs::save_in(&*catalog, &record).await, "save a run");
+    let racers: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let catalog = catalog.clone();
+            let id = record.id.clone();
+            let line = line(i, RunStatus::Completed);
+            tokio::spawn(async move { runs::record(&*catalog, &id, line).await })
+        })
+        .collect();
+    let mut finished = 0;
+    for racer in racers {
+        match racer.await {
+            Ok(Ok(Some(_))) => finished += 1,
+            Ok(Ok(None)) => {}
+            other => panic!("record a run's line: {other:?}"),
+        }
+    }
+    assert_eq!(finished, 1, "exactly one line finishes the run");
+    let stored = ok_run(runs::get_in(&*catalog, &record.id).await, "get a run")
+        .unwrap_or_else(|| panic!("run {} must exist", record.id));
+    assert_eq!(stored.count(RunStatus::Completed), RACERS, "{stored:?}");
+    assert_eq!(stored.status(), "completed");
+    assert_eq!(stored.scopes[2].job.as_deref(), Some("job-2"));
+    assert_eq!(stored.requests(), (0..RACERS as u64).sum::<u64>());
+    let listed = ok_run(
+        runs::list_in(&*catalog, Some(&selection), 5).await,
+        "list runs",
+    );
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, record.id);
+}
+
+#[track_caller]
+fn ok_run<T>(result: crate::error::Result<T>, step: &str) -> T {
+    match result {
+        Ok(v) => v,
+        Err(e) => panic!("{step}: {e}"),
+    }
 }

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use http::Method;
@@ -19,7 +20,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::tracker::github::{Client, RetryPolicy, WritePace};
+use crate::tracker::github::{Client, RetryPolicy, TokenSource, WritePace};
 use crate::tracker::TrackerError;
 
 /// The app's numeric id.
@@ -268,10 +269,20 @@ impl GitHubApp {
 
     /// A token of the installation on `owner` that is not about to expire.
     pub async fn token_for(&self, owner: &str) -> Result<String, TrackerError> {
+        self.token_replacing(owner, None).await
+    }
+
+    /// Like [`GitHubApp::token_for`], but a cached token equal to `rejected` (GitHub answered
+    /// it 401) is never handed out again; one replaced already by another caller is.
+    async fn token_replacing(
+        &self,
+        owner: &str,
+        rejected: Option<&str>,
+    ) -> Result<String, TrackerError> {
         let installation = self.installation_for(owner).await?;
         let mut tokens = self.tokens.lock().await;
         if let Some(c) = tokens.get(&installation) {
-            if c.fresh(Utc::now()) {
+            if c.fresh(Utc::now()) && Some(c.token.as_str()) != rejected {
                 return Ok(c.token.clone());
             }
         }
@@ -312,6 +323,35 @@ impl GitHubApp {
             },
         );
         Ok(token)
+    }
+}
+
+/// The installation tokens of one owner, as a [`TokenSource`]: what a capture of one of its
+/// repositories authenticates with, asked before each request, so a capture that outlives
+/// a token goes on with the next one.
+#[derive(Debug, Clone)]
+pub struct InstallationTokens {
+    app: Arc<GitHubApp>,
+    owner: String,
+}
+
+impl InstallationTokens {
+    pub fn new(app: Arc<GitHubApp>, owner: &str) -> Self {
+        InstallationTokens {
+            app,
+            owner: owner.to_string(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenSource for InstallationTokens {
+    async fn token(&self) -> Result<String, TrackerError> {
+        self.app.token_for(&self.owner).await
+    }
+
+    async fn replace(&self, rejected: &str) -> Result<String, TrackerError> {
+        self.app.token_replacing(&self.owner, Some(rejected)).await
     }
 }
 

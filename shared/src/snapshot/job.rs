@@ -368,6 +368,7 @@ mod tests {
                 reuse_name: true,
                 snapshot: None,
                 waits: 0,
+                run: None,
             },
         )
         .await

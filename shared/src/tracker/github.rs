@@ -25,7 +25,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-pub use client::{check_token, parse_link, parse_next_link, Client, Reply, RetryPolicy, WritePace};
+pub use client::{
+    check_token, parse_link, parse_next_link, Client, Reply, RetryPolicy, TokenSource, WritePace,
+};
 pub use graphql::Api;
 
 use crate::manifest::Cursor;
@@ -51,6 +53,9 @@ pub struct GitHubConfig {
     pub pace: WritePace,
     /// Which API a full capture reads comments through (see [`graphql`]).
     pub api: Api,
+    /// Tokens that change while the tracker lives (a GitHub App's installation tokens),
+    /// asked before every request; `token` is unused then.
+    pub token_source: Option<std::sync::Arc<dyn TokenSource>>,
 }
 
 impl fmt::Debug for GitHubConfig {
@@ -61,6 +66,10 @@ impl fmt::Debug for GitHubConfig {
             .field("retry", &self.retry)
             .field("pace", &self.pace)
             .field("api", &self.api)
+            .field(
+                "token_source",
+                &self.token_source.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -73,6 +82,18 @@ impl GitHubConfig {
             retry: RetryPolicy::default(),
             pace: WritePace::default(),
             api: Api::default(),
+            token_source: None,
+        }
+    }
+
+    /// A configuration whose tokens come from `source`, asked before every request.
+    pub fn with_token_source(
+        api_url: impl Into<String>,
+        source: std::sync::Arc<dyn TokenSource>,
+    ) -> Self {
+        GitHubConfig {
+            token_source: Some(source),
+            ..GitHubConfig::new(api_url, None)
         }
     }
 
@@ -138,7 +159,8 @@ impl GitHubTracker {
             config.token.as_deref(),
             config.retry.clone(),
             config.pace.clone(),
-        )?;
+        )?
+        .with_token_source(config.token_source.clone());
         Ok(GitHubTracker {
             scope: scope.clone(),
             owner: owner.to_string(),

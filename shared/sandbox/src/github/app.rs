@@ -60,6 +60,10 @@ pub(crate) struct App {
     ttl: i64,
     /// Installation token → expiry (unix seconds).
     issued: Mutex<HashMap<String, i64>>,
+    /// Installation tokens that authenticated at least one request.
+    used: Mutex<std::collections::HashSet<String>>,
+    /// Requests refused because their installation token had expired.
+    expired_refusals: std::sync::atomic::AtomicU64,
     /// When the app was installed (the installation's `created_at`).
     pub(crate) created_at: i64,
 }
@@ -116,6 +120,8 @@ impl App {
             key: DecodingKey::from_rsa_der(&public),
             ttl: opts.token_ttl_secs,
             issued: Mutex::new(HashMap::new()),
+            used: Mutex::new(std::collections::HashSet::new()),
+            expired_refusals: std::sync::atomic::AtomicU64::new(0),
             created_at: unix_now() - 30 * 86_400,
         })
     }
@@ -204,13 +210,44 @@ impl App {
         (token, expires)
     }
 
+    /// Whether `token` is one of the installation's, and still valid; counted for the
+    /// stats (a token used, a request refused for an expired one).
     pub(crate) fn check(&self, token: &str) -> TokenCheck {
         let issued = self.issued.lock().unwrap_or_else(PoisonError::into_inner);
-        match issued.get(token) {
+        let check = match issued.get(token) {
             None => TokenCheck::Unknown,
             Some(e) if *e > unix_now() => TokenCheck::Valid,
             Some(_) => TokenCheck::Expired,
+        };
+        drop(issued);
+        match check {
+            TokenCheck::Valid => {
+                self.used
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(token.to_owned());
+            }
+            TokenCheck::Expired => {
+                self.expired_refusals
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            TokenCheck::Unknown => {}
         }
+        check
+    }
+
+    /// Installation tokens that authenticated at least one request.
+    pub(crate) fn tokens_used(&self) -> usize {
+        self.used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Requests refused (401) because their installation token had expired.
+    pub(crate) fn expired_refusals(&self) -> u64 {
+        self.expired_refusals
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Installation tokens issued so far.

@@ -652,6 +652,8 @@ async fn sandbox_route(fleet: &Arc<Fleet>, req: Request) -> Response {
             v["by_repository"] = json!(by_repo);
             if let Some(app) = &fleet.app {
                 v["installation_tokens_issued"] = json!(app.tokens_issued());
+                v["installation_tokens_used"] = json!(app.tokens_used());
+                v["expired_token_refusals"] = json!(app.expired_refusals());
             }
             Reply::ok(&v).into_response()
         }

@@ -146,10 +146,27 @@ pub fn check_token(token: &str, source: &str) -> Result<(), TrackerError> {
     crate::tracker::check_credential(token, source, "a GitHub token is")
 }
 
+/// Where a client gets a token that changes during its life: a GitHub App's installation
+/// tokens live an hour (minutes on some servers), and a capture of a large repository lives
+/// longer. The client asks before every request, so it never presents a token the source
+/// knows to be expiring; a 401 all the same (a clock off, a token revoked) makes it ask for
+/// a replacement once, for that request only.
+#[async_trait::async_trait]
+pub trait TokenSource: Send + Sync + std::fmt::Debug {
+    /// A token that is not about to expire.
+    async fn token(&self) -> Result<String, TrackerError>;
+    /// `rejected` was answered 401: a token other than it (a new one, unless another caller
+    /// already replaced it).
+    async fn replace(&self, rejected: &str) -> Result<String, TrackerError>;
+}
+
 /// The shared GitHub transport of one tracker.
 #[derive(Debug, Clone)]
 pub struct Client {
     octo: Octocrab,
+    /// Asked for the token before each request, when the token changes (see [`TokenSource`]);
+    /// otherwise the fixed token, if any, is in `octo`.
+    tokens: Option<Arc<dyn TokenSource>>,
     /// The API root as configured, without a trailing slash (`https://api.github.com`,
     /// `https://ghe.example/api/v3`) and without credentials (see [`Client::new`]).
     api_url: String,
@@ -225,6 +242,7 @@ impl Client {
         })?;
         Ok(Client {
             octo,
+            tokens: None,
             api_url,
             retry,
             pace,
@@ -232,6 +250,13 @@ impl Client {
             not_modified: Arc::new(AtomicU64::new(0)),
             writes: Arc::new(Mutex::new(WriteLog::default())),
         })
+    }
+
+    /// The same client, authenticating each request with a token from `source` (build it
+    /// without a fixed token).
+    pub fn with_token_source(mut self, source: Option<Arc<dyn TokenSource>>) -> Self {
+        self.tokens = source;
+        self
     }
 
     pub fn api_url(&self) -> &str {
@@ -334,8 +359,28 @@ impl Client {
         let uri = self.uri_for(target);
         let path = display_path(&uri);
         let mut attempt: u32 = 0;
+        // The token this request presents, and whether it was already replaced after a 401.
+        let mut token = match &self.tokens {
+            Some(source) => Some(source.token().await?),
+            None => None,
+        };
+        let mut replaced = false;
+        let mut just_replaced = false;
         loop {
             attempt += 1;
+            // Asked again before each retry too: a wait for a rate limit may outlast it.
+            if let (Some(source), true, false) = (&self.tokens, attempt > 1, just_replaced) {
+                token = Some(source.token().await?);
+            }
+            just_replaced = false;
+            let mut headers = headers.clone();
+            if let Some(t) = &token {
+                let mut value = HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
+                    TrackerError::Config("the installation token is not a valid header".into())
+                })?;
+                value.set_sensitive(true);
+                headers.insert(http::header::AUTHORIZATION, value);
+            }
             self.requests.fetch_add(1, Ordering::Relaxed);
             let outcome = self.send_once(&method, &uri, &headers, body).await;
             let reply = match outcome {
@@ -361,6 +406,16 @@ impl Client {
                     self.not_modified.fetch_add(1, Ordering::Relaxed);
                 }
                 return Ok(reply);
+            }
+            if let (StatusCode::UNAUTHORIZED, Some(source), Some(rejected), false) =
+                (status, &self.tokens, &token, replaced)
+            {
+                // Once per request: a second 401 with a brand-new token is a real refusal.
+                tracing::info!(%path, "token refused (HTTP 401); asking for a new one");
+                token = Some(source.replace(rejected).await?);
+                replaced = true;
+                just_replaced = true;
+                continue;
             }
             match self.classify(&method, &path, reply, attempt)? {
                 Retry::After(delay) => {
@@ -550,6 +605,119 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hands out `first`, then `next` once asked to replace a refused token.
+    #[derive(Debug)]
+    struct Tokens {
+        first: &'static str,
+        next: &'static str,
+        asked: AtomicU64,
+        replaced: AtomicU64,
+    }
+
+    #[async_trait::async_trait]
+    impl TokenSource for Tokens {
+        async fn token(&self) -> Result<String, TrackerError> {
+            self.asked.fetch_add(1, Ordering::Relaxed);
+            Ok(if self.replaced.load(Ordering::Relaxed) > 0 {
+                self.next
+            } else {
+                self.first
+            }
+            .to_string())
+        }
+        async fn replace(&self, rejected: &str) -> Result<String, TrackerError> {
+            assert_eq!(rejected, self.first);
+            self.replaced.fetch_add(1, Ordering::Relaxed);
+            Ok(self.next.to_string())
+        }
+    }
+
+    /// A one-route HTTP server on loopback: 200 for `Bearer good`, 401 otherwise; counts the
+    /// requests and keeps the `Authorization` headers it saw.
+    fn server() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut auth = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("authorization: ") {
+                        auth = v.trim().to_string();
+                    }
+                }
+                let ok = auth == "bearer good";
+                log.lock().unwrap().push(auth);
+                let (status, body) = if ok {
+                    ("200 OK", "{}")
+                } else {
+                    ("401 Unauthorized", r#"{"message":"Bad credentials"}"#)
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (url, seen)
+    }
+
+    fn client(url: &str, tokens: Arc<Tokens>) -> Client {
+        Client::new(url, None, RetryPolicy::default(), WritePace::unpaced())
+            .unwrap()
+            .with_token_source(Some(tokens))
+    }
+
+    /// A token refused with 401 is replaced once and the request goes through; the next
+    /// request asks the source again and presents the new one.
+    #[tokio::test]
+    async fn a_refused_token_is_replaced_once_and_the_request_repeated() {
+        let (url, seen) = server();
+        let tokens = Arc::new(Tokens {
+            first: "stale",
+            next: "good",
+            asked: AtomicU64::new(0),
+            replaced: AtomicU64::new(0),
+        });
+        let c = client(&url, tokens.clone());
+        assert_eq!(c.get("/a", None).await.unwrap().status, StatusCode::OK);
+        assert_eq!(c.get("/b", None).await.unwrap().status, StatusCode::OK);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["bearer stale", "bearer good", "bearer good"]
+        );
+        assert_eq!(tokens.replaced.load(Ordering::Relaxed), 1);
+        assert_eq!(tokens.asked.load(Ordering::Relaxed), 2, "once per request");
+    }
+
+    /// A new token refused too is a real refusal: one replacement, never a loop.
+    #[tokio::test]
+    async fn a_replacement_refused_too_fails_without_looping() {
+        let (url, seen) = server();
+        let tokens = Arc::new(Tokens {
+            first: "stale",
+            next: "also-bad",
+            asked: AtomicU64::new(0),
+            replaced: AtomicU64::new(0),
+        });
+        let e = client(&url, tokens.clone())
+            .get("/a", None)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, TrackerError::Unauthorized { .. }), "{e}");
+        assert_eq!(seen.lock().unwrap().len(), 2);
+        assert_eq!(tokens.replaced.load(Ordering::Relaxed), 1);
+    }
 
     #[test]
     fn parses_next_link() {

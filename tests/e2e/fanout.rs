@@ -1,0 +1,423 @@
+//! Issue 19 item 4 under the Lambda emulator, and installation-token refresh during a long
+//! capture. A schedule for `github:acme/*` on a sandbox serving 20 repositories, with the
+//! snapshot function authenticating as a GitHub App (its key in Secrets Manager on moto):
+//! the function fans out one job per repository through the snapshot queue, the test plays
+//! the queue's event source mapping, and every job runs in its own invocation. One
+//! repository made to fail fails only its own job; the run's record (in DynamoDB, read
+//! through the catalog function and the CLI) and its one summary log line say so.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::fleet::{app_key, break_repository};
+use crate::functions::{moto_url, repo_root, runtime, unique, Bundle};
+use crate::util::{bin, SandboxProc, User};
+
+const REPOS: usize = 20;
+const APP_ID: &str = "4242";
+
+/// Delivers every message on `queue_url` to `function` as the SQS event source mapping
+/// would (one message per invocation), deleting each after its invocation; at most `max`.
+fn drain(
+    bundle: &Bundle,
+    rt: &tokio::runtime::Runtime,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    function: &str,
+    max: usize,
+) -> Vec<Value> {
+    let template: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("functions/restore/events/sqs-continue.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut answers = Vec::new();
+    loop {
+        let received = rt
+            .block_on(
+                sqs.receive_message()
+                    .queue_url(queue_url)
+                    .max_number_of_messages(1)
+                    .wait_time_seconds(1)
+                    .send(),
+            )
+            .unwrap();
+        let Some(message) = received.messages.unwrap_or_default().into_iter().next() else {
+            return answers;
+        };
+        let mut event = template.clone();
+        event["Records"][0]["body"] = message.body.clone().unwrap().into();
+        event["Records"][0]["messageId"] = message.message_id.clone().unwrap().into();
+        answers.push(bundle.invoke(function, &event));
+        rt.block_on(
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(message.receipt_handle.unwrap())
+                .send(),
+        )
+        .unwrap();
+        assert!(answers.len() <= max, "the queue never empties: {answers:?}");
+    }
+}
+
+fn with_status(run: &Value, status: &str) -> BTreeSet<String> {
+    run["scopes"]
+        .as_array()
+        .expect("scopes")
+        .iter()
+        .filter(|s| s["status"] == status)
+        .map(|s| s["scope"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The `run summary` lines of a function's log (JSON lines on stdout).
+fn summary_lines(log: &str) -> Vec<Value> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "run summary")
+        .collect()
+}
+
+#[test]
+fn fanout_under_cargo_lambda_snapshots_every_repository_as_a_github_app() {
+    let moto = moto_url();
+    let dir = tempfile::tempdir().unwrap();
+    let key = app_key(dir.path(), "app.pem");
+    let sandbox = SandboxProc::start(&[
+        "--org-repos",
+        "acme:20",
+        "--issues",
+        "6",
+        "--comments",
+        "12",
+        "--app-key",
+        key.to_str().unwrap(),
+        "--app-id",
+        APP_ID,
+        // Tokens shorter than the run: the jobs go on with fresh ones.
+        "--app-token-ttl",
+        "8",
+    ]);
+    break_repository(&sandbox, "acme/repo-07", Some(451));
+
+    let (bucket, table) = (unique("b"), unique("t"));
+    let store = format!("s3://{bucket}/backtrack");
+    let catalog = format!("dynamodb://{table}");
+    let init = Command::new(bin())
+        .args(["--store", &store, "--catalog", &catalog, "init"])
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let rt = runtime();
+    let sdk = rt.block_on(backtrack::aws::load_config());
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let snapshot_queue = rt
+        .block_on(sqs.create_queue().queue_name(unique("sq")).send())
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let restore_queue = rt
+        .block_on(sqs.create_queue().queue_name(unique("q")).send())
+        .unwrap()
+        .queue_url
+        .unwrap();
+    // The app's private key as the template has it: a Secrets Manager secret (the PEM text).
+    let pem = std::fs::read_to_string(&key).unwrap();
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let key_arn = rt
+        .block_on(
+            secrets
+                .create_secret()
+                .name(unique("app-key"))
+                .secret_string(&pem)
+                .send(),
+        )
+        .unwrap()
+        .arn
+        .unwrap();
+    let bundle = Bundle::start(
+        &[
+            ("GITHUB_API_URL", sandbox.url.clone()),
+            ("GITHUB_APP_ID", APP_ID.into()),
+            ("GITHUB_APP_PRIVATE_KEY_ARN", key_arn),
+            ("BACKTRACK_QUEUE_URL", restore_queue),
+            ("BACKTRACK_SNAPSHOT_QUEUE_URL", snapshot_queue.clone()),
+            ("AWS_ENDPOINT_URL", moto),
+            // The level at which every raw event and request would be logged: still no token.
+            ("RUST_LOG", "trace".into()),
+        ],
+        store.clone(),
+        catalog.clone(),
+    );
+    let issued_before = sandbox.stats()["installation_tokens_issued"]
+        .as_u64()
+        .unwrap();
+
+    // The schedule fans out: one queued job per repository, nothing captured yet.
+    let mut schedule: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("functions/snapshot/events/schedule.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    schedule["detail"] = json!({"scopes": ["github:acme/*"]});
+    let started = Instant::now();
+    let out = bundle.invoke("snapshot", &schedule);
+    let fanned = out["snapshots"].as_array().unwrap();
+    assert_eq!(fanned.len(), REPOS, "{out}");
+    assert!(fanned.iter().all(|s| s["status"] == "queued"), "{out}");
+    let (status, runs) = bundle.http("catalog", "list-snapshots.json", "GET", "/runs", None);
+    assert_eq!(status, 200, "{runs}");
+    let run_id = runs["runs"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(runs["runs"][0]["selection"], "github:acme/*");
+    assert_eq!(
+        with_status(&runs["runs"][0], "queued").len(),
+        REPOS,
+        "{runs}"
+    );
+    assert!(summary_lines(&bundle.log("snapshot")).is_empty());
+
+    // The queue runs the jobs, one invocation each; the broken repository fails alone.
+    let ran = drain(&bundle, &rt, &sqs, &snapshot_queue, "snapshot", REPOS);
+    let elapsed = started.elapsed();
+    assert_eq!(ran.len(), REPOS, "{ran:?}");
+    let outcomes: Vec<&str> = ran
+        .iter()
+        .map(|a| a["jobs"][0]["job"]["status"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|s| **s == "completed").count(),
+        REPOS - 1,
+        "{ran:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|s| **s == "failed").count(),
+        1,
+        "{ran:?}"
+    );
+
+    // The run's record, through the catalog API: finished, per repository, with totals.
+    let (status, run) = bundle.http(
+        "catalog",
+        "list-snapshots.json",
+        "GET",
+        &format!("/runs/{run_id}"),
+        None,
+    );
+    assert_eq!(status, 200, "{run}");
+    assert!(run["finished_at"].is_string(), "{run}");
+    assert_eq!(with_status(&run, "completed").len(), REPOS - 1, "{run}");
+    assert_eq!(
+        with_status(&run, "failed"),
+        BTreeSet::from(["github:acme/repo-07".to_owned()])
+    );
+    for line in run["scopes"].as_array().unwrap() {
+        assert!(line["job"].is_string(), "{line}");
+        if line["status"] == "completed" {
+            assert!(line["requests"].as_u64().unwrap() >= 4, "{line}");
+            assert!(line["snapshot"].is_string(), "{line}");
+        } else {
+            assert!(line["error"].as_str().unwrap().contains("451"), "{line}");
+        }
+    }
+    let (status, filtered) = bundle.http(
+        "catalog",
+        "list-snapshots.json",
+        "GET",
+        "/runs?selection=github:beta/*",
+        None,
+    );
+    assert_eq!(
+        (status, filtered["runs"].as_array().unwrap().len()),
+        (200, 0)
+    );
+    let (status, bad) = bundle.http(
+        "catalog",
+        "list-snapshots.json",
+        "GET",
+        "/runs?limit=0",
+        None,
+    );
+    assert_eq!(
+        (status, bad["error"]["field"].as_str()),
+        (400, Some("limit")),
+        "{bad}"
+    );
+    let (status, _) = bundle.http(
+        "catalog",
+        "list-snapshots.json",
+        "GET",
+        "/runs/01jnosuchrun0000000000000x",
+        None,
+    );
+    assert_eq!(status, 404);
+
+    // Logged once, as one structured line, by the job that finished the run.
+    let lines = summary_lines(&bundle.log("snapshot"));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0]["fields"];
+    assert_eq!(line["run_id"], run_id.as_str(), "{line}");
+    assert_eq!(
+        (line["completed"].as_u64(), line["failed"].as_u64()),
+        (Some(19), Some(1)),
+        "{line}"
+    );
+    let logged: Value = serde_json::from_str(line["run"].as_str().unwrap()).unwrap();
+    assert_eq!(logged["scopes"], run["scopes"]);
+
+    // One snapshot per repository, each of its own repository.
+    let (status, listed) = bundle.http("catalog", "list-snapshots.json", "GET", "/snapshots", None);
+    assert_eq!(status, 200, "{listed}");
+    let completed: BTreeSet<String> = listed["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "completed")
+        .map(|s| s["scope"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(completed, with_status(&run, "completed"));
+    let repo_03 = listed["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["scope"] == "github:acme/repo-03")
+        .unwrap();
+    assert_eq!(repo_03["counts"]["issues"], 6, "{repo_03}");
+
+    // The CLI reads the same record from DynamoDB.
+    let cli = Command::new(bin())
+        .args([
+            "--store",
+            &store,
+            "--catalog",
+            &catalog,
+            "--json",
+            "snapshot",
+            "runs",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let cli_runs: Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(cli_runs[0]["id"], run_id.as_str());
+    assert_eq!(cli_runs[0]["scopes"], run["scopes"]);
+
+    // Repaired: the next schedule takes all 20, a second run record.
+    break_repository(&sandbox, "acme/repo-07", None);
+    bundle.invoke("snapshot", &schedule);
+    let ran = drain(&bundle, &rt, &sqs, &snapshot_queue, "snapshot", REPOS);
+    assert_eq!(ran.len(), REPOS);
+    let (_, runs) = bundle.http("catalog", "list-snapshots.json", "GET", "/runs", None);
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 2, "{runs}");
+    assert_eq!(runs["runs"][1]["id"], run_id.as_str(), "newest first");
+    assert_eq!(
+        with_status(&runs["runs"][0], "completed").len(),
+        REPOS,
+        "{runs}"
+    );
+    assert_eq!(summary_lines(&bundle.log("snapshot")).len(), 2);
+
+    // Tokens: several, each refreshed before it expired (no request was refused for one),
+    // and none of them nor the key in any function's output.
+    let stats = sandbox.stats();
+    let issued = stats["installation_tokens_issued"].as_u64().unwrap() - issued_before;
+    eprintln!(
+        "fan-out: 2 runs of {REPOS} jobs in {:.1} s (first run {:.1} s), {issued} installation tokens",
+        started.elapsed().as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
+    assert!(issued >= 1, "{stats}");
+    assert_eq!(stats["expired_token_refusals"], 0, "{stats}");
+    let pem_body = pem.lines().nth(1).unwrap();
+    assert!(
+        bundle.found("ghs_").is_empty(),
+        "{:?}",
+        bundle.found("ghs_")
+    );
+    assert!(bundle.found(pem_body).is_empty());
+    assert!(bundle.found("-----BEGIN").is_empty());
+}
+
+/// A capture that outlives its installation token goes on with the next one: the client asks
+/// the app for the token before every request, so no request presents an expired one.
+#[test]
+fn fanout_capture_outlasting_its_installation_token_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = app_key(dir.path(), "app.pem");
+    let sandbox = SandboxProc::start(&[
+        "--org-repos",
+        "acme:1",
+        "--issues",
+        "1200",
+        "--comments",
+        "1200",
+        "--latency-ms",
+        "500",
+        "--app-key",
+        key.to_str().unwrap(),
+        "--app-id",
+        APP_ID,
+        "--app-token-ttl",
+        "8",
+    ]);
+    let user = User::new(&sandbox);
+    let out = user
+        .command(&[
+            "--json",
+            "snapshot",
+            "create",
+            "github:acme/*",
+            "--jobs",
+            "1",
+        ])
+        .env_remove("GITHUB_TOKEN")
+        .env("GITHUB_APP_ID", APP_ID)
+        .env("GITHUB_APP_PRIVATE_KEY_FILE", &key)
+        .env("GITHUB_API", "rest")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let run: Value = serde_json::from_str(&stdout).unwrap();
+    let line = &run["scopes"][0];
+    assert_eq!(line["status"], "completed", "{run}");
+    let duration = line["duration_ms"].as_u64().unwrap();
+    assert!(
+        duration > 8_500,
+        "the capture must outlive an 8 s token: {duration} ms"
+    );
+    let stats = sandbox.stats();
+    let used = stats["installation_tokens_used"].as_u64().unwrap();
+    eprintln!(
+        "one capture of {duration} ms, {} requests, {used} installation tokens used",
+        line["requests"]
+    );
+    assert!(used >= 2, "{stats}");
+    assert_eq!(
+        stats["expired_token_refusals"], 0,
+        "no request met a 401: {stats}"
+    );
+    // The snapshot is whole: every issue and comment of the repository.
+    let listed = user
+        .run(&["--json", "snapshot", "list", "github:acme/repo-01"])
+        .ok()
+        .json();
+    assert_eq!(listed[0]["counts"]["issues"], 1200, "{listed}");
+    assert_eq!(listed[0]["counts"]["comments"], 1200, "{listed}");
+    // The CLI's own run is in the catalog too.
+    let runs = user.run(&["--json", "snapshot", "runs"]).ok().json();
+    assert_eq!(runs[0]["id"], run["id"]);
+    assert_eq!(runs[0]["scopes"][0]["status"], "completed");
+    assert!(!stdout.contains("ghs_") && !stderr.contains("ghs_"));
+}
