@@ -237,6 +237,7 @@ impl GitHubTracker {
         let mut fetched = 0u64;
         let mut observed = Vec::new();
         let mut partial = false;
+        let mut resume_at = None;
         loop {
             // Between two pages: everything before `newest` has been read, so stopping here
             // leaves a cursor the next capture continues from.
@@ -255,6 +256,7 @@ impl GitHubTracker {
                 Err(TrackerError::RateLimited { reset, .. }) => {
                     tracing::warn!(%reset, "rate limit spent; stopping here (partial): run again after the reset to continue");
                     partial = true;
+                    resume_at = reset_time(&reset);
                     break;
                 }
                 Err(e) => return Err(e),
@@ -305,8 +307,22 @@ impl GitHubTracker {
             newest,
             observed,
             partial,
+            resume_at,
         })
     }
+}
+
+/// A rate-limit error's reset (RFC 3339, or "in Ns"), as a time.
+pub(crate) fn reset_time(reset: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(reset) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let secs = reset
+        .strip_prefix("in ")?
+        .strip_suffix('s')?
+        .parse::<i64>()
+        .ok()?;
+    Some(Utc::now() + chrono::Duration::seconds(secs))
 }
 
 /// A capture's budget and the request count it started at.
@@ -359,6 +375,7 @@ impl GitHubTracker {
                             newest: w.newest,
                             observed: w.observed,
                             partial: w.partial,
+                            resume_at: w.resume_at,
                         },
                         w.points,
                     ));
@@ -394,6 +411,8 @@ struct Walked {
     observed: Vec<(u64, u64)>,
     /// The budget ran out before the walk's end.
     partial: bool,
+    /// The rate limit's reset, when that is what ran out.
+    resume_at: Option<DateTime<Utc>>,
 }
 
 impl GitHubTracker {
@@ -525,6 +544,7 @@ impl Tracker for GitHubTracker {
         let mut report = FetchReport {
             points,
             partial: issues.partial || comments.partial,
+            resume_at: issues.resume_at.max(comments.resume_at),
             ..FetchReport::default()
         };
         let mut etags = std::collections::BTreeMap::new();
