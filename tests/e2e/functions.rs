@@ -24,7 +24,7 @@ const SCOPE_B: &str = "github:beta/gadgets";
 const FUNCTIONS: [&str; 4] = ["snapshot", "diff", "restore", "catalog"];
 const WEBHOOK_SECRET: &str = "e2e-webhook-secret-4f1c";
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -40,7 +40,7 @@ fn cargo_lambda() -> PathBuf {
     }
 }
 
-fn moto_url() -> String {
+pub(crate) fn moto_url() -> String {
     match std::env::var("AWS_ENDPOINT_URL") {
         Ok(url) if !url.is_empty() => url,
         _ => {
@@ -57,7 +57,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn unique(kind: &str) -> String {
+pub(crate) fn unique(kind: &str) -> String {
     format!(
         "bt-fn-{kind}-{}",
         ulid::Ulid::new().to_string().to_ascii_lowercase()
@@ -75,7 +75,7 @@ impl Drop for Proc {
 }
 
 /// The emulator, the four functions connected to it, and what they work on.
-struct Bundle {
+pub(crate) struct Bundle {
     port: u16,
     _watch: Proc,
     _functions: Vec<Proc>,
@@ -89,7 +89,7 @@ impl Bundle {
     /// value)` in `only`, that variable too). Each function's stdout and stderr are kept in
     /// files of their own: the functions log JSON lines to stdout, and anything a library
     /// prints by itself goes to stderr.
-    fn start(env: &[(&str, String)], store: String, catalog: String) -> Bundle {
+    pub(crate) fn start(env: &[(&str, String)], store: String, catalog: String) -> Bundle {
         Bundle::start_with(env, &[], store, catalog)
     }
 
@@ -167,7 +167,7 @@ impl Bundle {
     }
 
     /// `cargo lambda invoke backtrack-<function> --data-file …`: the function's JSON answer.
-    fn invoke(&self, function: &str, event: &Value) -> Value {
+    pub(crate) fn invoke(&self, function: &str, event: &Value) -> Value {
         match self.try_invoke(function, event) {
             Ok(answer) => answer,
             Err(failure) => panic!(
@@ -214,7 +214,7 @@ impl Bundle {
     }
 
     /// What `function` wrote, both streams.
-    fn log(&self, function: &str) -> String {
+    pub(crate) fn log(&self, function: &str) -> String {
         ["stdout", "stderr"]
             .iter()
             .map(|stream| {
@@ -318,7 +318,7 @@ impl Bundle {
     }
 
     /// An HTTP API request through `function`: status and body.
-    fn http(
+    pub(crate) fn http(
         &self,
         function: &str,
         fixture: &str,
@@ -411,7 +411,7 @@ fn http_event(
     )
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -477,10 +477,7 @@ async fn run_job(
     let started = Instant::now();
     let budget = Budget {
         max_requests: deps.limits.max_requests,
-        deadline: deadline.map(|d| {
-            d.checked_sub(deps.limits.deadline_margin)
-                .unwrap_or_else(Instant::now)
-        }),
+        deadline: deadline.map(|d| capture_deadline(d, deps.limits.deadline_margin)),
     };
     let outcome = match jobs::run(&deps.archive, tracker, &msg.job, claim_ttl, budget).await {
         Ok(outcome) => outcome,
@@ -541,6 +538,16 @@ async fn run_job(
         }
     }
     Ok(serde_json::to_value(&outcome).unwrap_or(Value::Null))
+}
+
+/// When a job's capture stops starting pages: `margin` before the invocation's `deadline`
+/// (for the manifest, the catalog and the next message), or a quarter of the time left when
+/// that is less, so a function with a short timeout still makes progress each invocation.
+fn capture_deadline(deadline: Instant, margin: Duration) -> Instant {
+    let left = deadline.saturating_duration_since(Instant::now());
+    deadline
+        .checked_sub(margin.min(left / 4))
+        .unwrap_or(deadline)
 }
 
 /// The tracker a job captures with: for a GitHub scope under a GitHub App, a reader holding

@@ -238,10 +238,13 @@ impl GitHubTracker {
         let mut observed = Vec::new();
         let mut partial = false;
         let mut resume_at = None;
+        let mut pages = 0u64;
         loop {
             // Between two pages: everything before `newest` has been read, so stopping here
-            // leaves a cursor the next capture continues from.
-            if spend.budget.exhausted(self.client.requests() - spend.start) {
+            // leaves a cursor the next capture continues from. The first page is always
+            // read, so a budget smaller than a capture's fixed requests still makes progress
+            // (a snapshot job continued invocation after invocation would otherwise loop).
+            if pages > 0 && spend.budget.exhausted(self.client.requests() - spend.start) {
                 partial = true;
                 break;
             }
@@ -261,6 +264,7 @@ impl GitHubTracker {
                 }
                 Err(e) => return Err(e),
             };
+            pages += 1;
             let items = page_items(&reply, &target)?;
             let mut last_ts: Option<DateTime<Utc>> = None;
             for raw in items {

@@ -290,7 +290,9 @@ impl GraphqlReader<'_> {
 
     /// Waits out a reset when the next query would cost more than what is left.
     async fn budget(&self, last: Option<Points>) -> Result<(), GraphqlError> {
-        if self.budget.exhausted(self.client.requests() - self.start) {
+        // The walk's first query always goes (`last` is unknown before it): a budget smaller
+        // than a capture's fixed requests still makes progress.
+        if last.is_some() && self.budget.exhausted(self.client.requests() - self.start) {
             return Err(GraphqlError::Spent("the capture's budget".into()));
         }
         let Some(b) = last else { return Ok(()) };
