@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use backtrack::catalog::DynamoCatalog;
+use backtrack::catalog::{Catalog, DynamoCatalog};
 use backtrack::snapshot::Archive;
 use backtrack::store::S3Store;
 use serde_json::{json, Value};
@@ -217,6 +217,26 @@ fn a_queued_snapshot_continues_across_invocations_into_one_completed_snapshot() 
                 !rows.iter().any(|r| r["status"] == "completed"),
                 "nothing is completed before the last invocation: {list}"
             );
+            if between.len() == 2 {
+                // As an invocation killed mid-capture leaves it: in progress under a capture
+                // lease nobody holds. It reads failed (abandoned), and the next invocation
+                // takes it up again.
+                rt.block_on(async {
+                    let catalog = DynamoCatalog::from_url(&catalog).await.unwrap();
+                    let mut entry = catalog.get(&id.parse().unwrap()).await.unwrap().unwrap();
+                    entry.lease = Some("01-a-killed-invocations-lease".into());
+                    catalog
+                        .restart(&entry, &[backtrack::SnapshotStatus::InProgress])
+                        .await
+                        .unwrap();
+                });
+                let crashed = shown(&bundle);
+                assert_eq!(crashed["status"], "failed", "{crashed}");
+                assert!(
+                    crashed["error"].as_str().unwrap_or_default().contains("abandoned"),
+                    "{crashed}"
+                );
+            }
         }
         outcomes.push(outcome);
     });

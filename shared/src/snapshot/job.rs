@@ -255,6 +255,29 @@ async fn attempt(
         Err(CatalogError::Locked(held)) => return wait(archive, job, &held).await,
         Err(e) => return Err(e.into()),
     }
+    // An earlier attempt completed the reserved snapshot and stopped before recording the
+    // job's end: record it now rather than capture again.
+    if let Some(reserved) = capture.snapshot {
+        let done = archive
+            .catalog
+            .get(&reserved)
+            .await?
+            .is_some_and(|e| e.status == SnapshotStatus::Completed);
+        if done {
+            if let Err(e) = archive.catalog.unlock(&job.scope, &lock.token).await {
+                tracing::warn!(error = %e, "could not release the scope's lock; it expires by itself");
+            }
+            update(archive, &mut job, |j| {
+                j.status = JobStatus::Completed;
+                j.error = None;
+            })
+            .await?;
+            return Ok(JobRun::Finished {
+                job: Box::new(job),
+                snapshot: None,
+            });
+        }
+    }
     let result = async {
         if job.status == JobStatus::Queued {
             update(archive, &mut job, |j| j.status = JobStatus::Running).await?;
