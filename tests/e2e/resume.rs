@@ -233,7 +233,10 @@ fn a_queued_snapshot_continues_across_invocations_into_one_completed_snapshot() 
                 let crashed = shown(&bundle);
                 assert_eq!(crashed["status"], "failed", "{crashed}");
                 assert!(
-                    crashed["error"].as_str().unwrap_or_default().contains("abandoned"),
+                    crashed["error"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("abandoned"),
                     "{crashed}"
                 );
             }
@@ -412,15 +415,20 @@ fn a_kill_during_a_partial_capture_or_its_continuation_leaves_no_completed_entry
     assert_eq!(verify.code, 0, "{}\n{}", verify.stdout, verify.stderr);
     // Nothing reads a non-completed snapshot as completed.
     for id in after.iter().map(|(id, _)| id.as_str()) {
-        let diff = user.run(&["diff", id]);
+        let diff = user.run(&["diff", SCOPE, "--from", id]);
         assert_ne!(diff.code, 0, "diff of {id} must refuse");
         assert!(
             diff.stderr.contains("not completed"),
             "the refusal says why: {}",
             diff.stderr
         );
-        let rollback = user.run(&["rollback", id]);
+        let rollback = user.run(&["rollback", SCOPE, "--to", id]);
         assert_ne!(rollback.code, 0, "rollback to {id} must refuse");
+        assert!(
+            rollback.stderr.contains("not completed"),
+            "the refusal says why: {}",
+            rollback.stderr
+        );
     }
 
     let done = snapshot(&user, &["--api", "rest"]);
