@@ -31,13 +31,19 @@ pub use git::GitCatalog;
 pub use memory::MemoryCatalog;
 pub use sqlite::SqliteCatalog;
 
-/// A snapshot's lifecycle: `pending → completed` or `pending → failed`, and from any of
-/// them `→ deleting` while `snapshot delete` (or prune) removes its data, before the row
-/// itself goes.
+/// A snapshot's lifecycle: `pending` (a snapshot job reserved it; nothing captured yet) →
+/// `in_progress` (a capture writes it) → `completed`, `partial` or `failed`; a snapshot job
+/// takes a reserved entry back from `in_progress` to `in_progress` across invocations
+/// ([`Catalog::restart`]). From any of them `→ deleting` while `snapshot delete` (or prune)
+/// removes its data, before the row itself goes. Entries written before `in_progress`
+/// existed say `pending` with a capture lease for a capture in progress, and are read so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapshotStatus {
     Pending,
+    /// A capture is writing the entry (its `lease` is the capture's), or a snapshot job
+    /// continues it in its next invocation (no lease between invocations).
+    InProgress,
     Completed,
     /// The capture stopped when a budget ran out (`--max-requests`, `--max-duration`, the
     /// rate limit): its manifest holds what was read and its cursor the checkpoint, and the
@@ -53,11 +59,30 @@ impl SnapshotStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             SnapshotStatus::Pending => "pending",
+            SnapshotStatus::InProgress => "in_progress",
             SnapshotStatus::Completed => "completed",
             SnapshotStatus::Partial => "partial",
             SnapshotStatus::Failed => "failed",
             SnapshotStatus::Deleting => "deleting",
         }
+    }
+}
+
+impl SnapshotStatus {
+    /// Not finished yet: reserved by a job, or being captured. [`Catalog::finish`] moves
+    /// only these.
+    pub fn is_open(self) -> bool {
+        matches!(self, SnapshotStatus::Pending | SnapshotStatus::InProgress)
+    }
+}
+
+/// `a`, `a or b`, `a, b or c`: the statuses a conditional write expected, for its refusal.
+pub(crate) fn one_of(statuses: &[SnapshotStatus]) -> String {
+    let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    match names.split_last() {
+        None => "anything".into(),
+        Some((last, [])) => (*last).to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
     }
 }
 
@@ -72,6 +97,7 @@ impl FromStr for SnapshotStatus {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "pending" => Ok(SnapshotStatus::Pending),
+            "in_progress" => Ok(SnapshotStatus::InProgress),
             "completed" => Ok(SnapshotStatus::Completed),
             "partial" => Ok(SnapshotStatus::Partial),
             "failed" => Ok(SnapshotStatus::Failed),
@@ -390,10 +416,21 @@ pub trait Catalog: Send + Sync + Debug {
     /// each entry keeps the display form it was written with.
     async fn list(&self, scope: Option<&Scope>) -> Result<Vec<SnapshotEntry>, CatalogError>;
 
-    /// Moves a `pending` entry to `completed` or `failed` with its final figures; `Conflict`
-    /// when the entry is not pending (a second completion never overwrites the first);
-    /// `NotFound` when there is no such entry.
+    /// Moves a `pending` or `in_progress` entry to `completed`, `partial` or `failed` with its
+    /// final figures; `Conflict` when the entry is neither (a second completion never
+    /// overwrites the first); `NotFound` when there is no such entry.
     async fn finish(&self, id: &SnapshotId, finish: &Finish) -> Result<(), CatalogError>;
+
+    /// Replaces the entry `entry.id` with `entry`, only while the stored entry's status is one
+    /// of `expected`: how a snapshot job takes up the entry it reserved (`pending`), or
+    /// continues it in a later invocation (`in_progress`, or `failed` as abandoned after a
+    /// crash). `Conflict` when the stored status is not expected (a completed entry is never
+    /// reopened); `NotFound` when there is no such entry.
+    async fn restart(
+        &self,
+        entry: &SnapshotEntry,
+        expected: &[SnapshotStatus],
+    ) -> Result<(), CatalogError>;
 
     /// Records the manifest hash of a `completed` entry that has none (one written before
     /// manifests were hashed), once its manifest has been checked some other way. Recording

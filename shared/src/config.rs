@@ -56,6 +56,9 @@ pub mod env {
     /// Functions: operations one restore invocation applies at most before handing over to
     /// the next.
     pub const MAX_OPS: &str = "BACKTRACK_MAX_OPS_PER_INVOCATION";
+    /// Tracker requests one invocation of a snapshot job may make before it continues in
+    /// the next (tests; the invocation's remaining time bounds it otherwise).
+    pub const MAX_REQUESTS: &str = "BACKTRACK_MAX_REQUESTS_PER_INVOCATION";
     /// Functions: milliseconds between two tracker writes, GitHub's and Jira's (default 750:
     /// GitHub's secondary limits; well under Jira Cloud's).
     pub const WRITE_INTERVAL_MS: &str = "BACKTRACK_WRITE_INTERVAL_MS";

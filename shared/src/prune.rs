@@ -204,10 +204,17 @@ pub async fn plan(archive: &Archive, scope: &Scope, opts: &PruneOptions) -> Resu
         let reason = match e.status {
             // A live capture (its lease is live), or one written before captures held leases
             // that is still young enough to be running.
-            SnapshotStatus::Pending if e.lease.is_none() && !age_ok(e.created_at, now, opts.stale_pending) => {
-                Some("a capture that never finished (older than a day, and from before captures held leases)".to_string())
+            // A snapshot job's entry (queued, or between two invocations) or one written before
+            // captures held leases, still young enough to be running; or a live capture.
+            SnapshotStatus::Pending | SnapshotStatus::InProgress
+                if e.lease.is_none() && !age_ok(e.created_at, now, opts.stale_pending) =>
+            {
+                Some(
+                    "a capture that never finished (older than a day, and without a live capture)"
+                        .to_string(),
+                )
             }
-            SnapshotStatus::Pending => None,
+            SnapshotStatus::Pending | SnapshotStatus::InProgress => None,
             // The checkpoint the next capture continues from.
             SnapshotStatus::Partial => None,
             SnapshotStatus::Failed if e.error.as_deref() == Some(ABANDONED) => {

@@ -141,6 +141,9 @@ pub struct FetchReport {
     /// The budget ran out: the records delivered end at [`FetchReport::cursor`], and the
     /// next capture continues from there.
     pub partial: bool,
+    /// When the rate limit is what cut the capture short: its reset, the earliest time the
+    /// next capture can continue (a snapshot job's next invocation is sent for then).
+    pub resume_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Where to resume next time.
     pub cursor: Cursor,
     /// Per kind; a kind missing here was delivered complete.

@@ -1156,8 +1156,16 @@ fn a_webhook_for_a_10000_issue_repository_answers_202_within_a_second() {
         "the queued capture of 10,000 issues took {:?}",
         started.elapsed()
     );
-    assert_eq!(ran.len(), 1, "{ran:?}");
-    assert_eq!(ran[0]["jobs"][0]["outcome"], "finished", "{ran:?}");
+    // One invocation, or several when the emulator's deadline comes first: each stops at
+    // its budget and the next continues the same snapshot.
+    let (last, before) = ran.split_last().unwrap();
+    assert_eq!(last["jobs"][0]["outcome"], "finished", "{ran:?}");
+    assert!(
+        before
+            .iter()
+            .all(|r| r["jobs"][0]["outcome"] == "continuing"),
+        "{ran:?}"
+    );
     let (status, done) = bundle.http(
         "restore",
         "get-job.json",

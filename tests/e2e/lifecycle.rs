@@ -377,14 +377,14 @@ fn a_killed_capture_turns_failed_when_its_lease_expires() {
     // Kill it once its entry exists.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        assert!(Instant::now() < deadline, "no pending entry appeared");
+        assert!(Instant::now() < deadline, "no in-progress entry appeared");
         assert!(
             capture.try_wait().unwrap().is_none(),
             "the capture ended before the kill"
         );
         if list(&user, Some(SCOPE))
             .iter()
-            .any(|e| e["status"] == "pending")
+            .any(|e| e["status"] == "in_progress")
         {
             break;
         }
@@ -394,7 +394,10 @@ fn a_killed_capture_turns_failed_when_its_lease_expires() {
     capture.kill().unwrap();
     capture.wait().unwrap();
     let during = list(&user, Some(SCOPE));
-    assert_eq!(during[0]["status"], "pending", "its lease is still live");
+    assert_eq!(
+        during[0]["status"], "in_progress",
+        "its lease is still live"
+    );
 
     std::thread::sleep(Duration::from_secs(6));
     let after = list(&user, Some(SCOPE));
@@ -452,9 +455,9 @@ fn the_next_capture_records_an_abandoned_one_as_failed() {
     while !user.store().join("catalog.sqlite").exists()
         || !list(&user, Some(SCOPE))
             .iter()
-            .any(|e| e["status"] == "pending")
+            .any(|e| e["status"] == "in_progress")
     {
-        assert!(Instant::now() < deadline, "no pending entry appeared");
+        assert!(Instant::now() < deadline, "no in-progress entry appeared");
         std::thread::sleep(Duration::from_millis(50));
     }
     capture.kill().unwrap();

@@ -139,7 +139,13 @@ pub fn records_text_at(store: &std::path::Path, id: &str, base_url: &str) -> Vec
     rt.block_on(async {
         let catalog = Arc::new(SqliteCatalog::open(&store.join("catalog.sqlite")).unwrap());
         let store = Arc::new(LocalStore::open(store.to_path_buf()).unwrap());
-        let archive = Archive::new(store, catalog);
+        records_text_in(&Archive::new(store, catalog), id, base_url).await
+    })
+}
+
+/// [`records_text`] of snapshot `id` in `archive`, wherever it is stored.
+pub async fn records_text_in(archive: &Archive, id: &str, base_url: &str) -> Vec<String> {
+    {
         let entry = archive.resolve(None, id).await.unwrap();
         let manifest = archive.load_manifest(&entry).await.unwrap();
         let set = archive.load_records(&manifest, true).await.unwrap();
@@ -188,7 +194,7 @@ pub fn records_text_at(store: &std::path::Path, id: &str, base_url: &str) -> Vec
             out.push(v.to_string().replace(host, "HOST"));
         }
         out
-    })
+    }
 }
 
 #[test]

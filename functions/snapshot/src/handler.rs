@@ -5,6 +5,12 @@
 //! answer comes within GitHub's 10 seconds), on Jira webhooks (`POST /webhooks/jira`: an
 //! issue of an allowed Jira scope created, updated or deleted, debounced into one snapshot
 //! per scope per window), and from the snapshot job queue (one attempt per message).
+//!
+//! A queued capture runs within its invocation: its budget is the invocation's remaining
+//! time less [`Limits::deadline_margin`] (and [`Limits::max_requests`] when set). When the
+//! budget, or the rate limit, runs out first, the job stores a `partial` checkpoint and
+//! sends its message again (after the rate limit's reset when that ran out; SQS delays a
+//! message 15 minutes at most), and the next invocation continues into the same snapshot.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +24,7 @@ use backtrack::prune::{self, PruneOptions, Retention};
 use backtrack::scope::Selection;
 use backtrack::snapshot::job::{self as jobs, CaptureTiming, JobRun};
 use backtrack::snapshot::{Archive, SnapshotName, SnapshotOptions, SnapshotReport};
-use backtrack::tracker::GitHubTracker;
+use backtrack::tracker::{Budget, GitHubTracker};
 use backtrack::{JobId, Scope};
 use backtrack_lambda::api::{dispatch, Served};
 use backtrack_lambda::events::{Reply, Scheduled, SqsMessage, Triggered};
@@ -33,6 +39,9 @@ use serde_json::{json, Map, Value};
 /// How long an attempt's claim outlives its invocation's deadline (the bookkeeping after
 /// the capture), so a crashed attempt's redelivered message can take over after it.
 const CLAIM_SLACK: Duration = Duration::from_secs(90);
+
+/// The longest delay SQS gives a message.
+const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
 
 /// The snapshot function: it captures scopes into the archive (and applies retention after
 /// scheduled snapshots), and runs the snapshot jobs webhooks and large requests queue.
@@ -85,7 +94,8 @@ impl Function for Snapshot {
     async fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Snapshot {
             archive: env.archive().await?,
-            trackers: env.trackers().await?,
+            // A rate-limit reset is handed to a later invocation, not slept through.
+            trackers: env.capture_trackers().await?,
             webhook_secret: env.webhook_secret().await?,
             allow: env.webhook_allow_list()?,
             jira_webhook_secret: env.jira_webhook_secret().await?,
@@ -126,7 +136,9 @@ async fn http(deps: &Snapshot, req: ApiRequest) -> Result<ApiResponse, ApiError>
 }
 
 /// `POST /snapshots` `{scope, name?, force?}`: 201 with the snapshot when the capture fits
-/// the request ([`jobs::timing`]), 202 with the queued job otherwise.
+/// the request ([`jobs::timing`]: API Gateway answers 504 after 29 seconds), 202 with the
+/// queued job and its reserved snapshot (`pending`, then `in_progress`, then `completed`;
+/// `GET /snapshots/{id}` follows it) otherwise.
 async fn create(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let body = req.json_fields(&["scope", "name", "force"])?;
     let scope = scope_field(&body)?;
@@ -167,13 +179,18 @@ async fn create(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiErr
         waits: 0,
         run: None,
     };
-    let job = queue_job(deps, &scope, capture, &[], Duration::ZERO).await?;
-    tracing::info!(job = %job, scope = %scope, reason = %reason, "snapshot queued");
-    Ok(ApiResponse::json(
-        202,
-        &json!({"status": "queued", "job": job, "status_url": format!("/jobs/{job}"),
-                "scope": scope, "reason": reason}),
-    ))
+    let job = jobs::enqueue(&deps.archive, &scope, capture).await?;
+    send_first(deps, &job, &[], Duration::ZERO).await?;
+    let snapshot = job.capture.as_ref().and_then(|c| c.snapshot);
+    let job = job.id;
+    tracing::info!(job = %job, snapshot = ?snapshot, scope = %scope, reason = %reason, "snapshot queued");
+    let mut answer = json!({"status": "queued", "job": job, "status_url": format!("/jobs/{job}"),
+                "scope": scope, "reason": reason});
+    if let Some(id) = snapshot {
+        answer["snapshot"] = json!(id);
+        answer["snapshot_url"] = json!(format!("/snapshots/{id}"));
+    }
+    Ok(ApiResponse::json(202, &answer))
 }
 
 /// Records a snapshot job and sends its first message, delivered after `delay`; without the
@@ -187,6 +204,17 @@ async fn queue_job(
     delay: Duration,
 ) -> Result<JobId, ApiError> {
     let job = jobs::enqueue(&deps.archive, scope, capture).await?;
+    send_first(deps, &job, claims, delay).await?;
+    Ok(job.id)
+}
+
+/// Sends a recorded job's first message, delivered after `delay` (see [`queue_job`]).
+async fn send_first(
+    deps: &Snapshot,
+    job: &backtrack::catalog::JobEntry,
+    claims: &[&Claim],
+    delay: Duration,
+) -> Result<(), ApiError> {
     if let Err(e) = deps
         .queue
         .send_after(
@@ -207,7 +235,7 @@ async fn queue_job(
             retryable: true,
         });
     }
-    Ok(job.id)
+    Ok(())
 }
 
 fn scope_field(body: &Map<String, Value>) -> Result<Scope, ApiError> {
@@ -450,7 +478,11 @@ async fn run_job(
         + CLAIM_SLACK;
     let tracker = job_tracker(deps, &job.scope).await?;
     let started = Instant::now();
-    let outcome = match jobs::run(&deps.archive, tracker, &msg.job, claim_ttl).await {
+    let budget = Budget {
+        max_requests: deps.limits.max_requests,
+        deadline: deadline.map(|d| capture_deadline(d, deps.limits.deadline_margin)),
+    };
+    let outcome = match jobs::run(&deps.archive, tracker, &msg.job, claim_ttl, budget).await {
         Ok(outcome) => outcome,
         Err(e) if e.is_retryable() => return Err(e.into()),
         Err(e) => {
@@ -499,11 +531,41 @@ async fn run_job(
                 .map_err(|e| FunctionError::retryable(e.to_string()))?;
             tracing::info!(job = %job.id, holder = %holder, retry_after_secs = retry_after.as_secs(), "scope busy; snapshot job waits");
         }
+        JobRun::Continuing {
+            job,
+            checkpoint,
+            retry_after,
+        } => {
+            // SQS delays a message at most 15 minutes; an attempt sent before the reset
+            // finds the limit spent, stores nothing new and sends itself again.
+            let delay = (*retry_after).min(MAX_QUEUE_DELAY);
+            deps.queue
+                .send_after(
+                    &JobMessage {
+                        job: msg.job,
+                        slice: msg.slice + 1,
+                    },
+                    delay,
+                )
+                .await
+                .map_err(|e| FunctionError::retryable(e.to_string()))?;
+            tracing::info!(job = %job.id, snapshot = ?checkpoint.checkpoint_of, checkpoint = %checkpoint.id, scope = %job.scope, slice = msg.slice, items = checkpoint.counts.total(), requests = checkpoint.requests, resume_at = ?checkpoint.resume_at, delay_secs = delay.as_secs(), "snapshot job stopped partial at its budget; continuing in the next invocation");
+        }
         JobRun::Busy { job } => {
             tracing::info!(job = %job, "another attempt of this snapshot job is running; message dropped")
         }
     }
     Ok(serde_json::to_value(&outcome).unwrap_or(Value::Null))
+}
+
+/// When a job's capture stops starting pages: `margin` before the invocation's `deadline`
+/// (for the manifest, the catalog and the next message), or a quarter of the time left when
+/// that is less, so a function with a short timeout still makes progress each invocation.
+fn capture_deadline(deadline: Instant, margin: Duration) -> Instant {
+    let left = deadline.saturating_duration_since(Instant::now());
+    deadline
+        .checked_sub(margin.min(left / 4))
+        .unwrap_or(deadline)
 }
 
 /// The tracker a job captures with: for a GitHub scope under a GitHub App, a reader holding

@@ -25,9 +25,9 @@ use super::secrets::{self, Secret};
 
 pub use backtrack::config::env::{
     CATALOG as ENV_CATALOG, GITHUB_API_URLS as ENV_API_URLS, GITHUB_TOKEN as ENV_GITHUB_TOKEN,
-    MAX_OPS as ENV_MAX_OPS, QUEUE_URL as ENV_QUEUE_URL, SCHEDULED_SCOPES as ENV_SCHEDULED_SCOPES,
-    SNAPSHOT_QUEUE_URL as ENV_SNAPSHOT_QUEUE_URL, STORE as ENV_STORE,
-    WEBHOOK_ALLOW as ENV_WEBHOOK_ALLOW, WEBHOOK_SECRET as ENV_WEBHOOK_SECRET,
+    MAX_OPS as ENV_MAX_OPS, MAX_REQUESTS as ENV_MAX_REQUESTS, QUEUE_URL as ENV_QUEUE_URL,
+    SCHEDULED_SCOPES as ENV_SCHEDULED_SCOPES, SNAPSHOT_QUEUE_URL as ENV_SNAPSHOT_QUEUE_URL,
+    STORE as ENV_STORE, WEBHOOK_ALLOW as ENV_WEBHOOK_ALLOW, WEBHOOK_SECRET as ENV_WEBHOOK_SECRET,
     WRITE_INTERVAL_MS as ENV_WRITE_INTERVAL_MS,
 };
 pub use backtrack::config::env::{
@@ -146,6 +146,9 @@ impl TrackerFactory for Trackers {
 pub struct Limits {
     /// [`ENV_MAX_OPS`]; `None`: only the deadline bounds a slice.
     pub max_ops: Option<usize>,
+    /// [`ENV_MAX_REQUESTS`]: tracker requests one invocation of a snapshot job may make
+    /// before it stops `partial` and continues in the next; `None`: only the deadline.
+    pub max_requests: Option<u64>,
     /// Kept free before the invocation's deadline for verification and bookkeeping.
     pub deadline_margin: Duration,
     /// How long a handled webhook delivery id is remembered (GitHub redelivers for days).
@@ -156,11 +159,16 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_ops: None,
+            max_requests: None,
             deadline_margin: Duration::from_secs(60),
             delivery_ttl: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
+
+/// The longest rate-limit reset a capture in a function sleeps through
+/// ([`Env::capture_trackers`]); later ones are handed to a later invocation.
+pub const CAPTURE_MAX_WAIT: Duration = Duration::from_secs(20);
 
 /// A missing or malformed setting; names the variable.
 #[derive(Debug, thiserror::Error)]
@@ -321,10 +329,28 @@ impl Env {
     /// GitHub trackers: the token (`GITHUB_TOKEN` or its `_ARN`), the API URL, per-owner
     /// API URLs ([`ENV_API_URLS`]) and the write pace ([`ENV_WRITE_INTERVAL_MS`]).
     pub async fn trackers(&self) -> Result<Arc<dyn TrackerFactory>, ConfigError> {
+        self.trackers_waiting(None).await
+    }
+
+    /// GitHub trackers for captures: like [`Env::trackers`], but a rate-limit reset further
+    /// off than [`CAPTURE_MAX_WAIT`] stops the capture `partial` instead of sleeping through
+    /// the invocation; the snapshot job hands the rest to a later invocation, sent for the
+    /// reset ([`backtrack::snapshot::job`]).
+    pub async fn capture_trackers(&self) -> Result<Arc<dyn TrackerFactory>, ConfigError> {
+        self.trackers_waiting(Some(CAPTURE_MAX_WAIT)).await
+    }
+
+    async fn trackers_waiting(
+        &self,
+        max_wait: Option<Duration>,
+    ) -> Result<Arc<dyn TrackerFactory>, ConfigError> {
         let token = secrets::from_env(ENV_GITHUB_TOKEN, &self.sdk)
             .await
             .map_err(|e| ConfigError(e.to_string()))?;
         let mut github = GitHubConfig::from_env().map_err(|e| ConfigError(e.to_string()))?;
+        if let Some(wait) = max_wait {
+            github.retry.max_wait = wait;
+        }
         github.token = match token {
             Some(t) => {
                 backtrack::tracker::github::check_token(t.expose(), ENV_GITHUB_TOKEN)
@@ -444,6 +470,12 @@ impl Env {
                     ConfigError(format!("{ENV_MAX_OPS} must be a positive number"))
                 })?;
             limits.max_ops = Some(n);
+        }
+        if let Some(n) = var(ENV_MAX_REQUESTS) {
+            let n: u64 = n.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ConfigError(format!("{ENV_MAX_REQUESTS} must be a positive number"))
+            })?;
+            limits.max_requests = Some(n);
         }
         Ok(limits)
     }

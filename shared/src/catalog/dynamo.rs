@@ -49,7 +49,7 @@ use async_trait::async_trait;
 
 use super::{
     Catalog, CatalogError, Cell, Claim, Finish, JobEntry, JobStatus, JournalEntry, LockInfo,
-    SnapshotEntry,
+    SnapshotEntry, SnapshotStatus,
 };
 use crate::aws::{self, Failure, FailureKind, CREDENTIALS_HINT};
 use crate::config::CatalogUrl;
@@ -205,6 +205,14 @@ impl Catalog for DynamoCatalog {
 
     async fn finish(&self, id: &SnapshotId, finish: &Finish) -> Result<(), CatalogError> {
         self.finish_snapshot(id, finish).await
+    }
+
+    async fn restart(
+        &self,
+        entry: &SnapshotEntry,
+        expected: &[SnapshotStatus],
+    ) -> Result<(), CatalogError> {
+        self.restart_snapshot(entry, expected).await
     }
 
     async fn record_manifest_hash(

@@ -416,13 +416,41 @@ impl Catalog for GitCatalog {
             id,
             format!("catalog: snapshot {id} {}", finish.status),
             move |entry| {
-                if entry.status != SnapshotStatus::Pending {
+                if !entry.status.is_open() {
                     return Err(conflict(
                         format!("snapshot {key}"),
-                        format!("it is {}, not pending", entry.status),
+                        format!("it is {}, not pending or in progress", entry.status),
                     ));
                 }
                 entry.apply_finish(&finish);
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    async fn restart(
+        &self,
+        entry: &SnapshotEntry,
+        expected: &[SnapshotStatus],
+    ) -> Result<(), CatalogError> {
+        let next = entry.clone();
+        let expected = expected.to_vec();
+        self.change_entry(
+            &entry.id,
+            format!("catalog: snapshot {} {}", entry.id, entry.status),
+            move |stored| {
+                if !expected.contains(&stored.status) {
+                    return Err(conflict(
+                        format!("snapshot {}", next.id),
+                        format!(
+                            "it is {}, not {}",
+                            stored.status,
+                            crate::catalog::one_of(&expected)
+                        ),
+                    ));
+                }
+                *stored = next.clone();
                 Ok(())
             },
         )

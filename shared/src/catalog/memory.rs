@@ -98,13 +98,32 @@ impl Catalog for MemoryCatalog {
         let Some(entry) = state.snapshots.get_mut(id) else {
             return Err(self.not_found(format!("snapshot {id}")));
         };
-        if entry.status != SnapshotStatus::Pending {
+        if !entry.status.is_open() {
             return Err(conflict(
                 format!("snapshot {id}"),
-                format!("it is {}, not pending", entry.status),
+                format!("it is {}, not pending or in progress", entry.status),
             ));
         }
         entry.apply_finish(finish);
+        Ok(())
+    }
+
+    async fn restart(
+        &self,
+        entry: &SnapshotEntry,
+        expected: &[SnapshotStatus],
+    ) -> Result<(), CatalogError> {
+        let mut state = self.state();
+        let Some(stored) = state.snapshots.get_mut(&entry.id) else {
+            return Err(self.not_found(format!("snapshot {}", entry.id)));
+        };
+        if !expected.contains(&stored.status) {
+            return Err(conflict(
+                format!("snapshot {}", entry.id),
+                format!("it is {}, not {}", stored.status, super::one_of(expected)),
+            ));
+        }
+        *stored = entry.clone();
         Ok(())
     }
 

@@ -456,10 +456,10 @@ impl Catalog for SqliteCatalog {
             let Some(mut entry) = get_snapshot(&tx, loc, &id.to_string())? else {
                 return Err(not_found(loc, format!("snapshot {id}")));
             };
-            if entry.status != SnapshotStatus::Pending {
+            if !entry.status.is_open() {
                 return Err(conflict(
                     format!("snapshot {id}"),
-                    format!("it is {}, not pending", entry.status),
+                    format!("it is {}, not pending or in progress", entry.status),
                 ));
             }
             entry.apply_finish(&finish);
@@ -467,6 +467,52 @@ impl Catalog for SqliteCatalog {
             tx.execute(
                 "UPDATE snapshots SET status = ?1, extra = ?2, manifest_hash = ?3 WHERE id = ?4",
                 params![row.status, row.extra, row.manifest_hash, row.id],
+            )
+            .db(loc)?;
+            tx.commit().db(loc)
+        })
+        .await
+    }
+
+    async fn restart(
+        &self,
+        entry: &SnapshotEntry,
+        expected: &[SnapshotStatus],
+    ) -> Result<(), CatalogError> {
+        let next = entry.clone();
+        let expected = expected.to_vec();
+        self.run(move |conn, loc| {
+            // IMMEDIATE, as for `finish`: nobody changes the row between check and update.
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .db(loc)?;
+            let Some(stored) = get_snapshot(&tx, loc, &next.id.to_string())? else {
+                return Err(not_found(loc, format!("snapshot {}", next.id)));
+            };
+            if !expected.contains(&stored.status) {
+                return Err(conflict(
+                    format!("snapshot {}", next.id),
+                    format!(
+                        "it is {}, not {}",
+                        stored.status,
+                        crate::catalog::one_of(&expected)
+                    ),
+                ));
+            }
+            let row = SnapshotRow::from_entry(loc, &next)?;
+            tx.execute(
+                "UPDATE snapshots SET status = ?1, created_at = ?2, name = ?3, pinned = ?4,
+                     expires_at = ?5, extra = ?6, manifest_hash = ?7 WHERE id = ?8",
+                params![
+                    row.status,
+                    row.created_at,
+                    row.name,
+                    row.pinned,
+                    row.expires_at,
+                    row.extra,
+                    row.manifest_hash,
+                    row.id
+                ],
             )
             .db(loc)?;
             tx.commit().db(loc)

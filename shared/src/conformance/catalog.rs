@@ -34,6 +34,7 @@ pub async fn catalog(catalog: Arc<dyn Catalog>) {
     let created = snapshots(cat, &a, &b).await;
     concurrent_creates(catalog.clone(), &a).await;
     finish(cat, &a).await;
+    restart(cat, &a).await;
     concurrent_finishes(catalog.clone(), &a).await;
     manifest_hashes(cat, &a).await;
     pinning_and_deletion(cat, &a).await;
@@ -291,6 +292,77 @@ async fn finish(cat: &dyn Catalog, scope: &Scope) {
     assert_not_found(
         cat.finish(&SnapshotId::new(), &completed).await,
         "finish of an unknown id",
+    );
+}
+
+/// A snapshot job's reserved entry: `pending` → `in_progress` (with a lease, a new parent
+/// and start time) → `in_progress` without a lease between invocations → `completed` by
+/// `finish`; never reopened once finished, and never from a status not expected.
+async fn restart(cat: &dyn Catalog, scope: &Scope) {
+    let id = ids(1)[0];
+    let reserved = SnapshotEntry {
+        lease: None,
+        parent: None,
+        ..entry(scope, id, 0)
+    };
+    ok(cat.create(&reserved).await, "create a reserved entry");
+    let running = SnapshotEntry {
+        status: SnapshotStatus::InProgress,
+        lease: Some("lease-restart".into()),
+        parent: Some(SnapshotId::new()),
+        created_at: Utc::now() + chrono::Duration::seconds(5),
+        ..reserved.clone()
+    };
+    assert_conflict(
+        cat.restart(&running, &[SnapshotStatus::InProgress]).await,
+        "restart from a status not expected",
+    );
+    assert_eq!(get(cat, &id, "get after refused restart").await, reserved);
+    ok(
+        cat.restart(
+            &running,
+            &[SnapshotStatus::Pending, SnapshotStatus::InProgress],
+        )
+        .await,
+        "restart of a pending entry",
+    );
+    assert_eq!(
+        get(cat, &id, "get after restart").await,
+        running,
+        "restart must store the whole entry: status, lease, parent, start time"
+    );
+    let waiting = SnapshotEntry {
+        lease: None,
+        ..running.clone()
+    };
+    ok(
+        cat.restart(&waiting, &[SnapshotStatus::InProgress]).await,
+        "restart of an in-progress entry",
+    );
+    assert_eq!(get(cat, &id, "get between invocations").await, waiting);
+    let completed = finish_with(SnapshotStatus::Completed, 5);
+    ok(
+        cat.finish(&id, &completed).await,
+        "finish of an in-progress entry",
+    );
+    assert_conflict(
+        cat.restart(
+            &running,
+            &[SnapshotStatus::Pending, SnapshotStatus::InProgress],
+        )
+        .await,
+        "restart of a completed entry",
+    );
+    let mut expected = waiting;
+    expected.apply_finish(&completed);
+    assert_eq!(get(cat, &id, "get after finish").await, expected);
+    assert_not_found(
+        cat.restart(
+            &entry(scope, SnapshotId::new(), 0),
+            &[SnapshotStatus::Pending],
+        )
+        .await,
+        "restart of an unknown id",
     );
 }
 

@@ -257,6 +257,14 @@ impl Catalog for Checkout {
         Err(self.catalog_read_only())
     }
 
+    async fn restart(
+        &self,
+        _entry: &SnapshotEntry,
+        _expected: &[crate::catalog::SnapshotStatus],
+    ) -> Result<(), CatalogError> {
+        Err(self.catalog_read_only())
+    }
+
     async fn record_manifest_hash(
         &self,
         _id: &SnapshotId,

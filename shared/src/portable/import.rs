@@ -237,7 +237,7 @@ impl Planner<'_> {
                         Action::Conflict,
                         Some("pinned in the destination; unpin it to overwrite it".into()),
                     )
-                } else if existing.status == SnapshotStatus::Pending {
+                } else if existing.status.is_open() {
                     (
                         Action::Conflict,
                         Some("a capture still running in the destination".into()),

@@ -64,6 +64,12 @@ pub struct SnapshotOptions {
     /// Limits (`--max-requests`, `--max-duration`): when one runs out the snapshot ends
     /// `partial`, and the next capture of the scope continues from its checkpoint.
     pub budget: crate::tracker::Budget,
+    /// The entry a snapshot job reserved (`pending`, or `in_progress` from the job's earlier
+    /// invocations): this capture takes it `in_progress` and completes it. When the budget
+    /// runs out first, what was read is stored as a new `partial` checkpoint entry (the
+    /// next capture continues from it) and the reserved entry stays `in_progress`, without
+    /// a lease, for the job's next invocation. Its name is the reservation's.
+    pub reserved: Option<SnapshotId>,
 }
 
 /// Incremental captures in a row before a full one, by default: a backstop behind the
@@ -84,6 +90,7 @@ impl Default for SnapshotOptions {
             progress: Arc::new(crate::tracker::NoProgress),
             lease: LeaseOptions::default(),
             budget: crate::tracker::Budget::default(),
+            reserved: None,
         }
     }
 }
@@ -131,6 +138,13 @@ pub struct SnapshotReport {
     /// predates recorded embeds.
     pub refreshed: Option<Refreshed>,
     pub duration_ms: u64,
+    /// A partial checkpoint of a snapshot job's reserved entry: that entry's id (it stays
+    /// `in_progress` until a later invocation completes it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_of: Option<SnapshotId>,
+    /// A partial capture the rate limit cut short: its reset, when the next run can go on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume_at: Option<DateTime<Utc>>,
 }
 
 /// A capture that could not build on its parent snapshot.
@@ -155,11 +169,19 @@ impl fmt::Display for SnapshotReport {
         };
         writeln!(f, "  capture:  {mode}")?;
         if self.status == SnapshotStatus::Partial {
-            writeln!(
-                f,
-                "  ⏸ the budget ran out: this snapshot is partial; run `snapshot create {}` again to continue from where it stopped",
-                self.scope
-            )?;
+            match self.resume_at {
+                Some(at) => writeln!(
+                    f,
+                    "  ⏸ the rate limit ran out: this snapshot is partial; run `snapshot create {}` again after {} to continue from where it stopped",
+                    self.scope,
+                    at.format("%Y-%m-%d %H:%M:%S UTC")
+                )?,
+                None => writeln!(
+                    f,
+                    "  ⏸ the budget ran out: this snapshot is partial; run `snapshot create {}` again to continue from where it stopped",
+                    self.scope
+                )?,
+            }
         }
         if let Some(fallback) = &self.fallback {
             writeln!(f, "  ⚠ {}; listed everything instead", fallback.reason)?;
@@ -217,7 +239,8 @@ impl Archive {
         opts: &SnapshotOptions,
     ) -> Result<SnapshotReport> {
         let scope = tracker.scope().clone();
-        if let (Some(name), false) = (&opts.name, opts.reuse_name) {
+        // A reserved entry holds its name already (checked when the job was queued).
+        if let (Some(name), false, None) = (&opts.name, opts.reuse_name, opts.reserved) {
             self.check_name_free(&scope, name).await?;
         }
         if let Some(lock) = self.catalog.current_lock(&scope).await? {
@@ -259,13 +282,24 @@ impl Archive {
             .last()
             .map(|first| first.scope.clone())
             .unwrap_or(typed);
-        // The newest completed snapshot, or a newer partial one this capture continues.
-        let parent = history.into_iter().find(|e| {
-            matches!(
-                e.status,
-                SnapshotStatus::Completed | SnapshotStatus::Partial
-            )
-        });
+        // A snapshot job's reserved entry: queued, between two invocations, or left by an
+        // invocation that was killed (reported abandoned; recorded failed just above).
+        let reserved = match opts.reserved {
+            None => None,
+            Some(id) => Some(reserved_entry(&history, &id)?),
+        };
+        // The newest completed snapshot, or a newer partial one this capture continues. By
+        // start time, not id: a job's reserved entry is older than the checkpoints its
+        // earlier invocations wrote, and starts again with each invocation.
+        let parent = history
+            .into_iter()
+            .filter(|e| {
+                matches!(
+                    e.status,
+                    SnapshotStatus::Completed | SnapshotStatus::Partial
+                )
+            })
+            .max_by_key(|e| (e.created_at, e.id));
         let resuming = parent
             .as_ref()
             .is_some_and(|p| p.status == SnapshotStatus::Partial);
@@ -312,14 +346,18 @@ impl Archive {
             None
         };
 
-        let id = SnapshotId::new();
+        let id = reserved.as_ref().map_or_else(SnapshotId::new, |r| r.id);
         let created_at = Utc::now();
+        let name = match &reserved {
+            Some(r) => r.name.clone(),
+            None => opts.name.clone().map(String::from),
+        };
         let entry = SnapshotEntry {
             id,
             scope: scope.clone(),
-            name: opts.name.clone().map(String::from),
+            name: name.clone(),
             trigger: opts.trigger,
-            status: SnapshotStatus::Pending,
+            status: SnapshotStatus::InProgress,
             created_at,
             finished_at: None,
             counts: Counts::default(),
@@ -333,7 +371,21 @@ impl Archive {
             manifest_hash: None,
             lease: Some(lease.token().to_string()),
         };
-        self.catalog.create(&entry).await?;
+        // Where a job's capture that runs out of budget stores what it read.
+        let checkpoint = reserved.as_ref().map(|_| {
+            let id = SnapshotId::new();
+            SnapshotEntry {
+                id,
+                name: None,
+                manifest_key: Manifest::key_for(&scope, &id),
+                lease: None,
+                ..entry.clone()
+            }
+        });
+        match &reserved {
+            Some(_) => self.catalog.restart(&entry, RESTARTABLE).await?,
+            None => self.catalog.create(&entry).await?,
+        }
 
         let captured = async {
             let (inputs, fallback) = self
@@ -344,7 +396,9 @@ impl Archive {
             } else {
                 CaptureMode::Full
             };
-            let captured = self.capture(tracker.clone(), &entry, inputs, opts).await?;
+            let captured = self
+                .capture(tracker.clone(), &entry, checkpoint.as_ref(), inputs, opts)
+                .await?;
             Ok::<_, Error>((captured, mode, fallback))
         };
         // Completing says every object the manifest names is there: true only if no
@@ -363,6 +417,7 @@ impl Archive {
                     not_modified,
                     points,
                     partial,
+                    resume_at,
                     deleted,
                     checks,
                     refreshed,
@@ -385,11 +440,31 @@ impl Archive {
                     error: None,
                     manifest_hash: Some(manifest_hash),
                 };
-                self.catalog.finish(&id, &finish).await?;
+                let (id, name, checkpoint_of) = match &checkpoint {
+                    Some(cp) if manifest.id == cp.id => {
+                        // The checkpoint's row after its manifest; then the reserved entry
+                        // waits, without a lease, for the job's next invocation.
+                        let mut row = cp.clone();
+                        row.apply_finish(&finish);
+                        self.catalog.create(&row).await?;
+                        let waiting = SnapshotEntry {
+                            lease: None,
+                            ..entry.clone()
+                        };
+                        self.catalog
+                            .restart(&waiting, &[SnapshotStatus::InProgress])
+                            .await?;
+                        (cp.id, None, Some(id))
+                    }
+                    _ => {
+                        self.catalog.finish(&id, &finish).await?;
+                        (id, name, None)
+                    }
+                };
                 Ok(SnapshotReport {
                     id,
                     scope,
-                    name: opts.name.clone().map(String::from),
+                    name,
                     trigger: opts.trigger,
                     status,
                     created_at,
@@ -406,7 +481,25 @@ impl Archive {
                     checks,
                     refreshed,
                     duration_ms: started.elapsed().as_millis() as u64,
+                    checkpoint_of,
+                    resume_at,
                 })
+            }
+            // A job's reserved entry stays open for the job's retry (the next delivery of
+            // its message) when the failure is passing: the job is not over.
+            Err(e) if e.is_retryable() && reserved.is_some() => {
+                let waiting = SnapshotEntry {
+                    lease: None,
+                    ..entry.clone()
+                };
+                if let Err(mark) = self
+                    .catalog
+                    .restart(&waiting, &[SnapshotStatus::InProgress])
+                    .await
+                {
+                    tracing::warn!(snapshot = %id, error = %mark, "could not release the reserved snapshot for the job's retry; it reads as abandoned until then");
+                }
+                Err(e)
             }
             Err(e) => {
                 let finish = Finish {
@@ -510,6 +603,7 @@ impl Archive {
         &self,
         tracker: Arc<dyn Tracker>,
         entry: &SnapshotEntry,
+        checkpoint: Option<&SnapshotEntry>,
         inputs: Inputs,
         opts: &SnapshotOptions,
     ) -> Result<Captured> {
@@ -611,6 +705,11 @@ impl Archive {
         let activity = self
             .capture_activity(reader.as_ref(), parent.as_deref())
             .await?;
+        // A job's capture cut short is stored as its checkpoint, not as the reserved entry.
+        let entry = match checkpoint {
+            Some(cp) if report.partial => cp,
+            _ => entry,
+        };
         let mut manifest = Manifest {
             format: MANIFEST_FORMAT,
             id: entry.id,
@@ -648,6 +747,7 @@ impl Archive {
             not_modified: report.not_modified,
             points: report.points,
             partial: report.partial,
+            resume_at: report.resume_at,
             deleted,
             checks,
             refreshed,
@@ -1149,8 +1249,37 @@ struct Captured {
     points: u64,
     /// The budget ran out: the snapshot is stored `partial`.
     partial: bool,
+    resume_at: Option<DateTime<Utc>>,
     deleted: u64,
     refreshed: Option<Refreshed>,
+}
+
+/// The statuses a job's reserved entry is taken up from: reserved, between invocations, or
+/// abandoned by a killed invocation (reported, or recorded, `failed`).
+const RESTARTABLE: &[SnapshotStatus] = &[
+    SnapshotStatus::Pending,
+    SnapshotStatus::InProgress,
+    SnapshotStatus::Failed,
+];
+
+/// The reserved entry `id` in `history`, if a capture may write it: still open, or abandoned
+/// by a killed invocation of its job.
+fn reserved_entry(history: &[SnapshotEntry], id: &SnapshotId) -> Result<SnapshotEntry> {
+    let Some(entry) = history.iter().find(|e| e.id == *id) else {
+        return Err(Error::Invalid(format!(
+            "the snapshot {id} reserved for this capture is not in the catalog"
+        )));
+    };
+    let abandoned =
+        entry.status == SnapshotStatus::Failed && entry.error.as_deref() == Some(super::ABANDONED);
+    if entry.status.is_open() || abandoned {
+        Ok(entry.clone())
+    } else {
+        Err(Error::Refused(format!(
+            "snapshot {id} is {}, so no capture can write it any more",
+            entry.status
+        )))
+    }
 }
 
 /// The ids a manifest holds, for the tracker's deletion check.
@@ -1432,7 +1561,7 @@ pub(super) mod tests {
             }
             tokio::task::yield_now().await;
         };
-        assert_eq!(pending.status, SnapshotStatus::Pending, "a live capture");
+        assert_eq!(pending.status, SnapshotStatus::InProgress, "a live capture");
         let opts = crate::prune::PruneOptions::new(crate::prune::Retention::new(1, None).unwrap());
         let refused = crate::prune::run(&archive, &scope, &opts, true, "test")
             .await

@@ -10,6 +10,14 @@
 //! scope held by someone else waits for it ([`JobRun::Waiting`]: the caller sends the
 //! message again after the delay given), up to [`MAX_WAITS`] times, then fails naming the
 //! holder.
+//!
+//! Its snapshot is reserved when the job is queued: a catalog entry, `pending`, whose id the
+//! job names from the start (so `GET /snapshots/{id}` follows it). Each attempt captures
+//! within the budget its caller gives (the invocation's remaining time, less a margin):
+//! the entry is `in_progress` while it runs; a capture the budget cuts short stores what it
+//! read as a `partial` checkpoint and the job continues ([`JobRun::Continuing`]: the caller
+//! sends the message again, after the rate limit's reset when that is what ran out), and the
+//! next attempt continues from the checkpoint into the same entry, until it is `completed`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,12 +26,14 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::{Archive, SnapshotName, SnapshotOptions, SnapshotReport};
+use crate::catalog::{ByteStats, Finish, SnapshotEntry};
 use crate::catalog::{CaptureJob, CatalogError, Claim, JobEntry, JobKind, JobStatus, LockInfo};
 use crate::error::{Error, Result};
 use crate::id::JobId;
+use crate::manifest::{Counts, Manifest};
 use crate::rollback::job::{lock_token, slice_claim_key};
 use crate::scope::Scope;
-use crate::tracker::Tracker;
+use crate::tracker::{Budget, Tracker};
 use crate::SnapshotStatus;
 
 /// The largest capture, in records (issues, comments, labels, milestones, as the scope's
@@ -81,9 +91,38 @@ pub fn wait_before(waits: u32) -> Duration {
     Duration::from_secs(30u64.saturating_mul(1 << waits.min(5)).min(900))
 }
 
-/// Records a snapshot job for `scope`, `queued`; the caller sends its first queue message.
-pub async fn enqueue(archive: &Archive, scope: &Scope, capture: CaptureJob) -> Result<JobEntry> {
+/// Records a snapshot job for `scope`, `queued`, with its snapshot reserved (`pending`,
+/// named in `capture.snapshot`); the caller sends its first queue message.
+pub async fn enqueue(
+    archive: &Archive,
+    scope: &Scope,
+    mut capture: CaptureJob,
+) -> Result<JobEntry> {
     let now = Utc::now();
+    let snapshot = crate::id::SnapshotId::new();
+    archive
+        .catalog
+        .create(&SnapshotEntry {
+            id: snapshot,
+            scope: scope.clone(),
+            name: capture.name.clone(),
+            trigger: capture.trigger,
+            status: SnapshotStatus::Pending,
+            created_at: now,
+            finished_at: None,
+            counts: Counts::default(),
+            bytes: ByteStats::default(),
+            requests: 0,
+            manifest_key: Manifest::key_for(scope, &snapshot),
+            parent: None,
+            pinned: false,
+            expires_at: None,
+            error: None,
+            manifest_hash: None,
+            lease: None,
+        })
+        .await?;
+    capture.snapshot = Some(snapshot);
     let job = JobEntry {
         id: JobId::new(),
         scope: scope.clone(),
@@ -125,6 +164,15 @@ pub enum JobRun {
         #[serde(skip_serializing_if = "Option::is_none")]
         snapshot: Option<Box<SnapshotReport>>,
     },
+    /// The budget ran out: the capture stored its `partial` checkpoint, and the job's next
+    /// attempt (sent after `retry_after`: zero, or until the rate limit's reset) continues
+    /// from it into the reserved snapshot.
+    Continuing {
+        job: Box<JobEntry>,
+        checkpoint: Box<SnapshotReport>,
+        #[serde(skip)]
+        retry_after: Duration,
+    },
     /// The scope is held by someone else: try again after `retry_after`.
     Waiting {
         job: Box<JobEntry>,
@@ -136,15 +184,17 @@ pub enum JobRun {
     Busy { job: JobId },
 }
 
-/// Runs one attempt of snapshot job `id` with `tracker` (the scope's). `claim_ttl`: how
-/// long this attempt may take (the invocation's time left), after which a redelivered
-/// message may take over. A retryable failure (GitHub or AWS unreachable) is returned, and
-/// the job stays open for the redelivery; any other failure fails the job.
+/// Runs one attempt of snapshot job `id` with `tracker` (the scope's), capturing within
+/// `budget`. `claim_ttl`: how long this attempt may take (the invocation's time left), after
+/// which a redelivered message may take over. A retryable failure (GitHub or AWS
+/// unreachable) is returned, and the job stays open for the redelivery; any other failure
+/// fails the job (and its reserved snapshot).
 pub async fn run(
     archive: &Archive,
     tracker: Arc<dyn Tracker>,
     id: &JobId,
     claim_ttl: Duration,
+    budget: Budget,
 ) -> Result<JobRun> {
     let Some(job) = archive.catalog.get_job(id).await? else {
         return Err(Error::Invalid(format!("no snapshot job {id}")));
@@ -165,7 +215,7 @@ pub async fn run(
     if !archive.catalog.claim(&claim).await? {
         return Ok(JobRun::Busy { job: *id });
     }
-    let outcome = attempt(archive, tracker, job).await;
+    let outcome = attempt(archive, tracker, job, budget).await;
     if let Err(e) = archive
         .catalog
         .release_claim(&claim.key, &claim.token)
@@ -180,6 +230,7 @@ async fn attempt(
     archive: &Archive,
     tracker: Arc<dyn Tracker>,
     mut job: JobEntry,
+    budget: Budget,
 ) -> Result<JobRun> {
     let Some(capture) = job.capture.clone() else {
         return finish(
@@ -204,6 +255,29 @@ async fn attempt(
         Err(CatalogError::Locked(held)) => return wait(archive, job, &held).await,
         Err(e) => return Err(e.into()),
     }
+    // An earlier attempt completed the reserved snapshot and stopped before recording the
+    // job's end: record it now rather than capture again.
+    if let Some(reserved) = capture.snapshot {
+        let done = archive
+            .catalog
+            .get(&reserved)
+            .await?
+            .is_some_and(|e| e.status == SnapshotStatus::Completed);
+        if done {
+            if let Err(e) = archive.catalog.unlock(&job.scope, &lock.token).await {
+                tracing::warn!(error = %e, "could not release the scope's lock; it expires by itself");
+            }
+            update(archive, &mut job, |j| {
+                j.status = JobStatus::Completed;
+                j.error = None;
+            })
+            .await?;
+            return Ok(JobRun::Finished {
+                job: Box::new(job),
+                snapshot: None,
+            });
+        }
+    }
     let result = async {
         if job.status == JobStatus::Queued {
             update(archive, &mut job, |j| j.status = JobStatus::Running).await?;
@@ -221,6 +295,9 @@ async fn attempt(
                     reuse_name: capture.reuse_name,
                     trigger: capture.trigger,
                     lock_token: Some(lock.token.clone()),
+                    budget,
+                    // Jobs queued before snapshots were reserved capture a new entry.
+                    reserved: capture.snapshot,
                     ..SnapshotOptions::default()
                 },
             )
@@ -233,6 +310,19 @@ async fn attempt(
     match result {
         Err(e) if e.is_retryable() => Err(e),
         Err(e) => finish(archive, job, Err(e.to_string())).await,
+        Ok(report) if report.checkpoint_of.is_some() => {
+            // Until the reset when the rate limit is what ran out; at once otherwise (the
+            // next invocation brings a new budget).
+            let retry_after = report
+                .resume_at
+                .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(Duration::ZERO);
+            Ok(JobRun::Continuing {
+                job: Box::new(job),
+                checkpoint: Box::new(report),
+                retry_after,
+            })
+        }
         Ok(report) => finish(archive, job, Ok(report)).await,
     }
 }
@@ -286,6 +376,9 @@ async fn finish(
             Some(Box::new(report))
         }
         Err(why) => {
+            if let Some(reserved) = job.capture.as_ref().and_then(|c| c.snapshot) {
+                fail_reserved(archive, &reserved, &why).await?;
+            }
             update(archive, &mut job, |j| {
                 j.status = JobStatus::Failed;
                 j.error = Some(why);
@@ -298,6 +391,23 @@ async fn finish(
         job: Box::new(job),
         snapshot,
     })
+}
+
+/// Records a failed job's reserved snapshot `failed` too, unless it is finished already.
+async fn fail_reserved(archive: &Archive, id: &crate::id::SnapshotId, why: &str) -> Result<()> {
+    let finish = Finish {
+        status: SnapshotStatus::Failed,
+        finished_at: Utc::now(),
+        counts: Counts::default(),
+        bytes: ByteStats::default(),
+        requests: 0,
+        error: Some(why.to_string()),
+        manifest_hash: None,
+    };
+    match archive.catalog.finish(id, &finish).await {
+        Ok(()) | Err(CatalogError::Conflict { .. }) | Err(CatalogError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Replaces the job row, expecting its current status.
@@ -375,7 +485,10 @@ mod tests {
         .unwrap();
         let ttl = Duration::from_secs(60);
         for n in 0..MAX_WAITS {
-            match run(&archive, tracker.clone(), &job.id, ttl).await.unwrap() {
+            match run(&archive, tracker.clone(), &job.id, ttl, Budget::default())
+                .await
+                .unwrap()
+            {
                 JobRun::Waiting {
                     job,
                     retry_after,
@@ -390,7 +503,10 @@ mod tests {
                 other => panic!("expected Waiting, got {other:?}"),
             }
         }
-        match run(&archive, tracker.clone(), &job.id, ttl).await.unwrap() {
+        match run(&archive, tracker.clone(), &job.id, ttl, Budget::default())
+            .await
+            .unwrap()
+        {
             JobRun::Finished { job, snapshot } => {
                 assert_eq!(job.status, JobStatus::Failed);
                 assert!(job.error.unwrap().contains("rollback by alice"));
@@ -398,10 +514,20 @@ mod tests {
             }
             other => panic!("expected Finished, got {other:?}"),
         }
-        assert!(archive.catalog.list(Some(&scope)).await.unwrap().is_empty());
+        // Nothing was captured: the reserved snapshot failed with its job.
+        let entries = archive.catalog.list(Some(&scope)).await.unwrap();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(entries[0].status, SnapshotStatus::Failed);
+        assert!(entries[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("rollback by alice"));
         // A finished job's redelivered message does nothing.
         assert!(matches!(
-            run(&archive, tracker, &job.id, ttl).await.unwrap(),
+            run(&archive, tracker, &job.id, ttl, Budget::default())
+                .await
+                .unwrap(),
             JobRun::Finished { snapshot: None, .. }
         ));
     }

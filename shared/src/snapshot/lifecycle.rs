@@ -1,11 +1,15 @@
 //! A snapshot entry's life after its capture: what its status really is now, and how it is
 //! deleted.
 //!
-//! - A `pending` entry is a capture in progress only while the capture's store lease (its
-//!   `lease` token, see [`crate::lease`]) is live. Once that lease has expired the capturing
-//!   process is gone (killed, crashed, its machine asleep past the lease) and the entry is
-//!   reported `failed` ([`Archive::entries`]); the next capture of the scope records it so
-//!   ([`Archive::fail_abandoned`]) and `prune` drops it.
+//! - An `in_progress` entry holding a capture's store lease (its `lease` token, see
+//!   [`crate::lease`]) is a capture in progress only while that lease is live (entries
+//!   written before `in_progress` existed say `pending` with a lease, and are read the same).
+//!   Once that lease has expired the capturing process is gone (killed, crashed, its machine
+//!   asleep past the lease) and the entry is reported `failed` ([`Archive::entries`]); the
+//!   next capture of the scope records it so ([`Archive::fail_abandoned`]) and `prune` drops
+//!   it. A `pending` entry without a lease is one a snapshot job reserved and has not
+//!   started; an `in_progress` one without a lease, a job's capture between two invocations
+//!   (see [`super::job`]): both are its job's to finish.
 //! - Deleting removes data before the index: the entry becomes `deleting`, then its manifest
 //!   goes, and only then its row. A deletion that fails halfway (a read-only folder, a lost
 //!   connection) leaves a row that says `deleting` and is finished by running the delete
@@ -113,7 +117,7 @@ pub const ABANDONED: &str =
 /// `leases`. Entries without a lease (written before captures held one) are judged by age
 /// elsewhere (`prune`'s stale-pending rule), never here.
 pub fn is_abandoned(entry: &SnapshotEntry, leases: &LeaseTable, now: DateTime<Utc>) -> bool {
-    entry.status == SnapshotStatus::Pending
+    entry.status.is_open()
         && entry
             .lease
             .as_deref()
@@ -148,7 +152,10 @@ pub fn skipped(entries: &[SnapshotEntry]) -> Vec<Skipped> {
                     "a partial capture: the next `snapshot create` of its scope completes it"
                         .to_string()
                 }
-                SnapshotStatus::Pending => {
+                SnapshotStatus::Pending if e.lease.is_none() => {
+                    "a queued snapshot job: nothing is captured yet".to_string()
+                }
+                SnapshotStatus::Pending | SnapshotStatus::InProgress => {
                     "a capture in progress: its manifest is not written yet".to_string()
                 }
                 SnapshotStatus::Failed if e.error.as_deref() == Some(ABANDONED) => {
@@ -179,7 +186,7 @@ impl Archive {
         let entries = self.catalog.list(scope).await?;
         if !entries
             .iter()
-            .any(|e| e.status == SnapshotStatus::Pending && e.lease.is_some())
+            .any(|e| e.status.is_open() && e.lease.is_some())
         {
             return Ok(entries);
         }
@@ -195,9 +202,7 @@ impl Archive {
             // between released its lease after completing its entry, so read the entry again
             // before calling it abandoned.
             match self.catalog.get(&entry.id).await? {
-                Some(fresh) if fresh.status == SnapshotStatus::Pending => {
-                    out.push(as_it_stands(fresh))
-                }
+                Some(fresh) if fresh.status.is_open() => out.push(as_it_stands(fresh)),
                 Some(fresh) => out.push(fresh),
                 None => {}
             }
@@ -207,7 +212,7 @@ impl Archive {
 
     /// One entry as it stands (see [`Archive::entries`]).
     pub async fn standing(&self, entry: SnapshotEntry) -> Result<SnapshotEntry> {
-        if entry.status != SnapshotStatus::Pending || entry.lease.is_none() {
+        if !entry.status.is_open() || entry.lease.is_none() {
             return Ok(entry);
         }
         let leases = lease::read(&*self.catalog).await?;
@@ -262,10 +267,10 @@ impl Archive {
         }
         // An abandoned capture's process is gone: it may be deleted like a failed one.
         let entry = self.standing(entry.clone()).await?;
-        if entry.status == SnapshotStatus::Pending {
+        if entry.status.is_open() {
             return Err(Error::Refused(format!(
-                "snapshot {} is a capture still running; wait for it to finish (or, if its process is gone, for its lease to expire) and delete it then",
-                entry.id
+                "snapshot {} is {}: a capture still running or queued; wait for it to finish (or, if its process is gone, for its lease to expire) and delete it then",
+                entry.id, entry.status
             )));
         }
         // Asked first so that a job's need is named even while its process holds the scope;

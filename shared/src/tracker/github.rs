@@ -259,10 +259,14 @@ impl GitHubTracker {
         let mut fetched = 0u64;
         let mut observed = Vec::new();
         let mut partial = false;
+        let mut resume_at = None;
+        let mut pages = 0u64;
         loop {
             // Between two pages: everything before `newest` has been read, so stopping here
-            // leaves a cursor the next capture continues from.
-            if spend.budget.exhausted(self.client.requests() - spend.start) {
+            // leaves a cursor the next capture continues from. The first page is always
+            // read, so a budget smaller than a capture's fixed requests still makes progress
+            // (a snapshot job continued invocation after invocation would otherwise loop).
+            if pages > 0 && spend.budget.exhausted(self.client.requests() - spend.start) {
                 partial = true;
                 break;
             }
@@ -277,10 +281,12 @@ impl GitHubTracker {
                 Err(TrackerError::RateLimited { reset, .. }) => {
                     tracing::warn!(%reset, "rate limit spent; stopping here (partial): run again after the reset to continue");
                     partial = true;
+                    resume_at = reset_time(&reset);
                     break;
                 }
                 Err(e) => return Err(e),
             };
+            pages += 1;
             let items = page_items(&reply, &target)?;
             let mut last_ts: Option<DateTime<Utc>> = None;
             for raw in items {
@@ -327,8 +333,22 @@ impl GitHubTracker {
             newest,
             observed,
             partial,
+            resume_at,
         })
     }
+}
+
+/// A rate-limit error's reset (RFC 3339, or "in Ns"), as a time.
+pub(crate) fn reset_time(reset: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(reset) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let secs = reset
+        .strip_prefix("in ")?
+        .strip_suffix('s')?
+        .parse::<i64>()
+        .ok()?;
+    Some(Utc::now() + chrono::Duration::seconds(secs))
 }
 
 /// A capture's budget and the request count it started at.
@@ -381,6 +401,7 @@ impl GitHubTracker {
                             newest: w.newest,
                             observed: w.observed,
                             partial: w.partial,
+                            resume_at: w.resume_at,
                         },
                         w.points,
                     ));
@@ -416,6 +437,8 @@ struct Walked {
     observed: Vec<(u64, u64)>,
     /// The budget ran out before the walk's end.
     partial: bool,
+    /// The rate limit's reset, when that is what ran out.
+    resume_at: Option<DateTime<Utc>>,
 }
 
 impl GitHubTracker {
@@ -547,6 +570,7 @@ impl Tracker for GitHubTracker {
         let mut report = FetchReport {
             points,
             partial: issues.partial || comments.partial,
+            resume_at: issues.resume_at.max(comments.resume_at),
             ..FetchReport::default()
         };
         let mut etags = std::collections::BTreeMap::new();

@@ -133,13 +133,24 @@ async fn post_snapshots_queues_a_first_snapshot_and_takes_a_small_one_at_once() 
     assert_eq!(body["status"], "queued");
     let job = body["job"].as_str().unwrap().to_string();
     assert_eq!(body["status_url"], format!("/jobs/{job}"));
-    assert_eq!(snapshots(&h).await, 0);
+    // Its snapshot is reserved at once: pending, named, nothing captured.
+    let reserved: backtrack::SnapshotId = body["snapshot"].as_str().unwrap().parse().unwrap();
+    assert_eq!(body["snapshot_url"], format!("/snapshots/{reserved}"));
+    assert_eq!(snapshots(&h).await, 1);
+    let entry = h.archive.entry(&reserved).await.unwrap().unwrap();
+    assert_eq!(entry.status.as_str(), "pending");
+    assert_eq!(entry.name.as_deref(), Some("before-sync"));
     let ran = drain(&h).await;
     assert_eq!(ran[0]["jobs"][0]["outcome"], "finished", "{ran:?}");
     let row = h.archive.job(&job.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(row.status.as_str(), "completed");
     let taken = row.capture.unwrap().snapshot.unwrap();
+    assert_eq!(
+        taken, reserved,
+        "the job completes the snapshot it reserved"
+    );
     let entry = h.archive.entry(&taken).await.unwrap().unwrap();
+    assert_eq!(entry.status.as_str(), "completed");
     assert_eq!(entry.name.as_deref(), Some("before-sync"));
     assert_eq!(entry.counts.issues, 12);
 

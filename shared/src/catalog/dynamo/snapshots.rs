@@ -130,9 +130,12 @@ impl DynamoCatalog {
                 "finish snapshot",
                 (&pk, &sk),
                 update,
-                "attribute_exists(#pk) AND #status = :pending",
+                "attribute_exists(#pk) AND #status IN (:pending, :in_progress)",
                 &[("#pk", ATTR_PK), ("#status", "status")],
-                vec![(":pending", s(SnapshotStatus::Pending.as_str()))],
+                vec![
+                    (":pending", s(SnapshotStatus::Pending.as_str())),
+                    (":in_progress", s(SnapshotStatus::InProgress.as_str())),
+                ],
             )
             .await?;
         if outcome == Conditional::Applied {
@@ -144,6 +147,52 @@ impl DynamoCatalog {
             detail: format!(
                 "it is already {}; a finished snapshot is never finished again",
                 stored.status
+            ),
+        })
+    }
+
+    pub(super) async fn restart_snapshot(
+        &self,
+        entry: &SnapshotEntry,
+        expected: &[SnapshotStatus],
+    ) -> Result<(), CatalogError> {
+        let (_, pk) = self.existing_snapshot(&entry.id).await?;
+        if pk != entry.scope.key() {
+            return Err(CatalogError::Conflict {
+                what: format!("snapshot {}", entry.id),
+                detail: "it belongs to another scope".into(),
+            });
+        }
+        let sk = snapshot_sk(&entry.id);
+        let placeholders: Vec<String> = (0..expected.len()).map(|i| format!(":s{i}")).collect();
+        let condition = format!(
+            "attribute_exists(#pk) AND #status IN ({})",
+            placeholders.join(", ")
+        );
+        let values = placeholders
+            .iter()
+            .zip(expected)
+            .map(|(p, status)| (p.as_str(), s(status.as_str())))
+            .collect();
+        let outcome = self
+            .put_if(
+                "restart snapshot",
+                self.snapshot_item(entry)?,
+                &condition,
+                &[("#pk", ATTR_PK), ("#status", "status")],
+                values,
+            )
+            .await?;
+        if outcome == Conditional::Applied {
+            return Ok(());
+        }
+        let stored = self.stored_snapshot((&pk, &sk), &entry.id).await?;
+        Err(CatalogError::Conflict {
+            what: format!("snapshot {}", entry.id),
+            detail: format!(
+                "it is {}, not {}",
+                stored.status,
+                crate::catalog::one_of(expected)
             ),
         })
     }

@@ -422,7 +422,10 @@ impl Client {
                     // Long waits are rate limits people should know about; short ones are
                     // routine retries of transient failures.
                     if delay >= Duration::from_secs(10) {
-                        tracing::warn!(%path, status = status.as_u16(), ?delay, "rate limited; waiting");
+                        let until = chrono::Utc::now()
+                            + chrono::Duration::from_std(delay).unwrap_or_default();
+                        let until = until.format("%Y-%m-%d %H:%M:%S UTC");
+                        tracing::warn!(%path, status = status.as_u16(), %until, ?delay, "rate limited; waiting until {until} to continue");
                     } else {
                         tracing::info!(%path, status = status.as_u16(), ?delay, "retrying");
                     }

@@ -198,6 +198,8 @@ pub struct CommentWalk {
     /// The budget ran out: `newest` is then `None` (the walk is not in time order, so the
     /// next capture lists comments whole).
     pub partial: bool,
+    /// The rate limit's reset, when that is what ran out.
+    pub resume_at: Option<DateTime<Utc>>,
 }
 
 /// Reads one repository's comments through GraphQL.
@@ -288,7 +290,9 @@ impl GraphqlReader<'_> {
 
     /// Waits out a reset when the next query would cost more than what is left.
     async fn budget(&self, last: Option<Points>) -> Result<(), GraphqlError> {
-        if self.budget.exhausted(self.client.requests() - self.start) {
+        // The walk's first query always goes (`last` is unknown before it): a budget smaller
+        // than a capture's fixed requests still makes progress.
+        if last.is_some() && self.budget.exhausted(self.client.requests() - self.start) {
             return Err(GraphqlError::Spent("the capture's budget".into()));
         }
         let Some(b) = last else { return Ok(()) };
@@ -326,9 +330,16 @@ impl GraphqlReader<'_> {
         out: &mpsc::Sender<Record>,
     ) -> Result<CommentWalk, GraphqlError> {
         match self.walk_all(progress, out).await {
-            Err(GraphqlError::Tracker(TrackerError::RateLimited { reset, .. }))
-            | Err(GraphqlError::Spent(reset)) => {
-                tracing::warn!(%reset, "budget spent; stopping here (partial): run again to continue");
+            Err(GraphqlError::Tracker(TrackerError::RateLimited { reset, .. })) => {
+                tracing::warn!(%reset, "rate limit spent; stopping here (partial): run again after the reset to continue");
+                Ok(CommentWalk {
+                    partial: true,
+                    resume_at: super::reset_time(&reset),
+                    ..CommentWalk::default()
+                })
+            }
+            Err(GraphqlError::Spent(what)) => {
+                tracing::warn!(%what, "budget spent; stopping here (partial): run again to continue");
                 Ok(CommentWalk {
                     partial: true,
                     ..CommentWalk::default()
