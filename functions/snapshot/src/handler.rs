@@ -577,11 +577,14 @@ async fn job_tracker(
 ) -> Result<Arc<dyn backtrack::Tracker>, FunctionError> {
     match (deps.github.github_app(), scope.github_repo()) {
         (Some(_), Some((owner, _))) => {
-            let config = deps
+            let mut config = deps
                 .github
                 .config_for(owner)
                 .await
                 .map_err(|e| FunctionError::from(backtrack::Error::from(e)))?;
+            // Like every capture in a function: a long rate-limit reset is handed to the
+            // next invocation instead of slept through.
+            config.retry.max_wait = backtrack_lambda::env::CAPTURE_MAX_WAIT;
             let tracker = GitHubTracker::new(scope, &config)
                 .map_err(|e| FunctionError::from(backtrack::Error::from(e)))?;
             Ok(Arc::new(tracker))
