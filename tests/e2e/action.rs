@@ -1483,7 +1483,7 @@ jobs:
 }
 
 /// Issue 20: the example rollback workflow's `by` and `since` inputs, under act. The bot
-/// changes issues in two rounds an hour apart while a human edits others; a dispatch with
+/// changes issues in two rounds while a human edits others; a dispatch with
 /// `by: sync-bot` and `since` between the rounds previews without a write, then restores the
 /// bot's second round alone: 2 operations, 2 writes; its first round and the human's four
 /// edits stay. The rule is the library's (`RollbackOptions::for_request`); the Action only

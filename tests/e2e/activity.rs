@@ -115,18 +115,20 @@ pub(crate) fn human_edits(sb: &SandboxProc) {
     );
 }
 
-/// The bot in two rounds an hour apart by the sandbox's clock: first it retypes #2; then it
-/// locks #8 and labels #10 while the human edits (see [`human_edits`]). Returns a time
-/// between the rounds (RFC 3339), for `--since`.
+/// The bot in two rounds: first it retypes #2; then, after a time this returns (RFC 3339,
+/// for `--since`), it locks #8 and labels #10 while the human edits (see [`human_edits`]).
+/// The sandbox stamps writes from its own clock (at least a second apart, so it can run
+/// ahead of ours): the time is the sandbox's next second, and the second round waits until
+/// our clock has passed it too (a `since` in the future is refused).
 pub(crate) fn bot_in_two_rounds(sb: &SandboxProc) -> String {
     as_user(sb, BOT, "PATCH", "/issues/2", json!({"type": "Bug"}));
-    let (status, clock) = sb.api(
-        "POST",
-        "/_sandbox/clock",
-        Some(json!({"advance_secs": 7200})),
-    );
+    let (status, clock) = sb.api("POST", "/_sandbox/clock", Some(json!({"advance_secs": 0})));
     assert_eq!(status, 200, "{clock}");
     let now = chrono::DateTime::parse_from_rfc3339(clock["now"].as_str().unwrap()).unwrap();
+    let since = now + chrono::Duration::seconds(1);
+    while chrono::Utc::now() < since + chrono::Duration::milliseconds(100) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     as_user(
         sb,
         BOT,
@@ -142,7 +144,7 @@ pub(crate) fn bot_in_two_rounds(sb: &SandboxProc) -> String {
         json!({"labels": ["from-bot"]}),
     );
     human_edits(sb);
-    (now - chrono::Duration::hours(1)).to_rfc3339()
+    since.to_rfc3339()
 }
 
 /// Each change of a JSON diff with its attribution: `(issue, field, before, after,
