@@ -71,6 +71,68 @@ pub struct Activity {
     /// days and serves at most a few thousand): older changes cannot be attributed.
     pub complete: bool,
     pub events: Vec<IssueEvent>,
+    /// Set when the listing failed (the tracker's answer): the log holds no events for the
+    /// window, which the next snapshot lists again (see [`Activity::gap`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+}
+
+impl Activity {
+    /// The log of a window whose listing failed with `reason`: no events, incomplete, and
+    /// ending where it started, so the next window starts at the same last good point.
+    pub fn gap(from: ActivityFrom, reason: String) -> Activity {
+        let (since, after_id) = match from {
+            ActivityFrom::Newest => (None, None),
+            ActivityFrom::AfterId(id) => (None, Some(id)),
+            ActivityFrom::AfterTime(t) => (Some(t), None),
+        };
+        Activity {
+            format: ACTIVITY_FORMAT,
+            since,
+            after_id,
+            newest_id: after_id,
+            until: Utc::now(),
+            complete: false,
+            events: Vec::new(),
+            failed: Some(reason),
+        }
+    }
+}
+
+/// The warning a diff prints when logs it needed are missing: `logs` newest first (as
+/// [`crate::snapshot::Archive::activity_between`] and a live listing give them). A failed
+/// log is covered by any newer log that did answer (it listed from the same last good
+/// point); only the failures newer than every good log leave changes unattributed. `None`
+/// when nothing is missing.
+pub fn gap_warning(diff: &Diff, logs: &[Activity], live: bool) -> Option<String> {
+    let reason = logs
+        .iter()
+        .take_while(|l| l.failed.is_some())
+        .find_map(|l| l.failed.as_deref())?;
+    let unattributed = diff
+        .changes
+        .iter()
+        .filter(|c| {
+            c.attribution
+                .as_ref()
+                .is_none_or(|a| a.source == Source::Unattributed)
+        })
+        .count();
+    let (when, then) = if live {
+        (
+            "listing the issue events failed",
+            "run the diff again once the listing answers",
+        )
+    } else {
+        (
+            "the issue events listing failed when the newer snapshot was taken",
+            "the next snapshot lists those events again, and a diff to it attributes them",
+        )
+    };
+    Some(format!(
+        "{unattributed} change(s) shown unattributed: {when} ({}); {then}",
+        crate::sanitize::error_line(reason)
+    ))
 }
 
 /// One issue event, reduced to what attribution needs.

@@ -163,6 +163,9 @@ pub struct Comparison {
     pub to: Option<Resolved>,
     /// Labels and authors of the changed issues and comments (for the report's filters).
     pub facts: crate::report::Facts,
+    /// What the diff could not do and why, one line each, for the shell to print beside it
+    /// (a failed issue events listing: its changes are shown unattributed).
+    pub warnings: Vec<String>,
 }
 
 impl Comparison {
@@ -219,10 +222,13 @@ pub async fn compare(
     let schema = diff::Schema::of(scope.tracker());
     let mut diff =
         diff::diff(schema, &from_set, &to_set, options).with_sides(side(&from), side(&to));
+    let mut warnings = Vec::new();
     if !diff.is_empty() {
         let logs = activity(archive, from.as_ref(), to.as_ref(), live).await?;
         if !logs.is_empty() {
             crate::attribution::attribute(&mut diff, &logs, &to_set);
+            let live = from.is_none() || to.is_none();
+            warnings.extend(crate::attribution::gap_warning(&diff, &logs, live));
         }
     }
     let facts = crate::report::Facts::collect(schema, &diff, &from_set, &to_set);
@@ -231,6 +237,7 @@ pub async fn compare(
         from,
         to,
         facts,
+        warnings,
     })
 }
 
@@ -247,7 +254,12 @@ async fn activity(
     match (from, to, live) {
         (Some(stored), None, Some(live)) | (None, Some(stored), Some(live)) => {
             let from = archive.load_manifest(&stored.entry).await?.activity_from();
-            Ok(live.tracker.activity(from).await?.into_iter().collect())
+            // A failing listing leaves the changes unattributed (with a warning), not the
+            // diff undone.
+            match live.tracker.activity(from).await {
+                Ok(log) => Ok(log.into_iter().collect()),
+                Err(e) => Ok(vec![crate::attribution::Activity::gap(from, e.to_string())]),
+            }
         }
         (Some(a), Some(b), _) => {
             let (older, newer) = if a.created_at <= b.created_at {

@@ -465,15 +465,39 @@ pub struct ActivityRef {
     /// The newest event id the tracker had: where the next snapshot's window starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub newest: Option<u64>,
+    /// Set when the tracker's listing failed while this snapshot was taken: the log holds no
+    /// events, and `newest` is the window's start (the last good point), so the next
+    /// snapshot lists this window again with its own. Absent when the listing answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap: Option<ActivityGap>,
+}
+
+/// Why a snapshot's activity window has no events, and where it started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityGap {
+    /// The tracker's answer (`HTTP 503 …`).
+    pub reason: String,
+    /// The window's start by time, when it had no event id to start from (a parent that
+    /// kept no log); absent when `newest` holds it, or for a first snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_time: Option<DateTime<Utc>>,
 }
 
 impl Manifest {
     /// Where the activity after this snapshot starts (see [`crate::attribution`]).
+    ///
+    /// After a snapshot whose listing failed, that is where its own window started (the
+    /// last good point): the next listing covers both windows, so nothing is lost.
     pub fn activity_from(&self) -> crate::attribution::ActivityFrom {
-        crate::attribution::ActivityFrom::after(
-            self.activity.as_ref().map(|a| a.newest),
-            self.created_at,
-        )
+        use crate::attribution::ActivityFrom;
+        match &self.activity {
+            Some(ActivityRef {
+                newest: None,
+                gap: Some(gap),
+                ..
+            }) => ActivityFrom::AfterTime(gap.after_time.unwrap_or(self.created_at)),
+            activity => ActivityFrom::after(activity.as_ref().map(|a| a.newest), self.created_at),
+        }
     }
 }
 
@@ -528,6 +552,59 @@ impl Counts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_after_a_failed_listing_lists_from_the_last_good_point() {
+        use crate::attribution::ActivityFrom;
+        let created_at = Utc::now();
+        let mut m = Manifest {
+            format: MANIFEST_FORMAT,
+            id: SnapshotId::new(),
+            scope: "github:acme/widgets".parse().unwrap(),
+            name: None,
+            trigger: Trigger::Manual,
+            created_at,
+            parent: None,
+            cursor: Cursor::default(),
+            dict: None,
+            dict_hash: None,
+            activity: None,
+            tables: Vec::new(),
+            table_hashes: Vec::new(),
+            entries: Vec::new(),
+        };
+        let gap = |after_time| ActivityGap {
+            reason: "HTTP 410".into(),
+            after_time,
+        };
+        let r = |newest, gap| ActivityRef {
+            blob: BlobId::of(b"{}"),
+            hash: ObjectHash::of(b"{}"),
+            events: 0,
+            newest,
+            gap,
+        };
+        m.activity = Some(r(Some(41), Some(gap(None))));
+        assert_eq!(m.activity_from(), ActivityFrom::AfterId(41));
+        // Its window started by time (a parent without ids): from that time, not its own.
+        let earlier = created_at - chrono::Duration::hours(1);
+        m.activity = Some(r(None, Some(gap(Some(earlier)))));
+        assert_eq!(m.activity_from(), ActivityFrom::AfterTime(earlier));
+        // A first snapshot's failed read: from its own time.
+        m.activity = Some(r(None, Some(gap(None))));
+        assert_eq!(m.activity_from(), ActivityFrom::AfterTime(created_at));
+        // Unchanged for logs that answered, and for manifests without one.
+        m.activity = Some(r(None, None));
+        assert_eq!(m.activity_from(), ActivityFrom::AfterId(0));
+        m.activity = None;
+        assert_eq!(m.activity_from(), ActivityFrom::AfterTime(created_at));
+        // The gap round-trips, and is absent from manifests whose listing answered.
+        let json = serde_json::to_string(&r(Some(3), Some(gap(None)))).unwrap();
+        assert!(json.contains("\"gap\":{\"reason\":\"HTTP 410\"}"), "{json}");
+        assert!(!serde_json::to_string(&r(Some(3), None))
+            .unwrap()
+            .contains("gap"));
+    }
 
     #[test]
     fn manifest_round_trips_and_refuses_future_formats() {

@@ -15,6 +15,16 @@
 //!   'S'  snapshot: {"entry": <catalog entry>, "manifest": <manifest with its entries> | null}
 //!   'E'  end:      {"snapshots":N,"blobs":N,"content_bytes":N,"sha256":"…"}
 //! ```
+//! A snapshot's activity log (who changed what, [`crate::attribution`]) is a blob like the
+//! records: the manifest's `activity` names it, it comes before the snapshot, and the
+//! importing store records its own hash for it.
+//!
+//! The format version goes up only when an older reader would misread the file or accept
+//! what it cannot check (a new record type, framing, compression, encryption). Additions an
+//! older reader passes over safely keep it: activity logs are `B` records named by a
+//! manifest field, so an older backtrack imports a file carrying them and only leaves the
+//! logs out; files written before them import as they always did (unattributed diffs).
+//!
 //! The end record's SHA-256 covers the magic and header lines and every record before it,
 //! uncompressed; the final 32 bytes cover the file as stored, so a changed bit anywhere is
 //! found even where zstd would decode it to the same content. Every blob a snapshot names

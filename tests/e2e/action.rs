@@ -1481,3 +1481,75 @@ jobs:
     );
     assert_not_printed(&run, JIRA_TOKEN);
 }
+
+/// Issue 20: the example rollback workflow's `by` and `since` inputs, under act. The bot
+/// changes issues in two rounds while a human edits others; a dispatch with
+/// `by: sync-bot` and `since` between the rounds previews without a write, then restores the
+/// bot's second round alone: 2 operations, 2 writes; its first round and the human's four
+/// edits stay. The rule is the library's (`RollbackOptions::for_request`); the Action only
+/// passes the inputs on.
+#[test]
+fn action_rollback_by_and_since_restore_only_the_bots_later_changes() {
+    use crate::activity::{bot_in_two_rounds, issue, prepare, sandbox};
+    let sandbox = sandbox();
+    prepare(&sandbox);
+    let act = Act::new(&sandbox);
+    let wf = act.example("rollback-dispatch.yml");
+    act.cli(&["snapshot", "create", SCOPE, "--name", "good"])
+        .ok();
+    let since = bot_in_two_rounds(&sandbox);
+    let dispatch = |execute: bool| {
+        json!({
+            "inputs": {
+                "snapshot": "good",
+                "execute": execute.to_string(),
+                "by": "sync-bot",
+                "since": since,
+            },
+            "ref": "refs/heads/main",
+            "repository": {"full_name": REPO, "name": "widgets", "owner": {"login": "acme"}}
+        })
+    };
+
+    let writes = sandbox.stats()["writes"].as_u64().unwrap();
+    let run = act.run(&wf, "workflow_dispatch", dispatch(false));
+    run.assert_ok();
+    assert_eq!(
+        sandbox.stats()["writes"].as_u64().unwrap(),
+        writes,
+        "a preview"
+    );
+    let summary = run.summary();
+    assert!(summary.contains("rollback preview"), "{summary}");
+    assert!(summary.contains("Left alone"), "{summary}");
+
+    let run = act.run(&wf, "workflow_dispatch", dispatch(true));
+    run.assert_ok();
+    assert_eq!(
+        sandbox.stats()["writes"].as_u64().unwrap() - writes,
+        2,
+        "one write per object of the bot's second round:\n{}",
+        run.text
+    );
+    assert_eq!(issue(&sandbox, 8)["locked"], false);
+    let ten = issue(&sandbox, 10);
+    let labels: Vec<&str> = ten["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["name"].as_str())
+        .filter(|n| n.starts_with("from-"))
+        .collect();
+    assert_eq!(labels, ["from-human"]);
+    // Before `since`: the bot's first round stays, and so does everything the human did.
+    assert_eq!(issue(&sandbox, 2)["type"]["name"], "Bug");
+    assert_eq!(issue(&sandbox, 11)["title"], "Renamed by a person");
+    assert_eq!(issue(&sandbox, 12)["state"], "closed");
+    assert_eq!(issue(&sandbox, 13)["body"], "Rewritten by a person");
+    let pre = run
+        .outputs()
+        .get("snapshot-id")
+        .cloned()
+        .unwrap_or_default();
+    assert!(is_snapshot_id(&pre), "{}", run.text);
+}

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test, with its location.
 
 mod action;
+mod activity;
 mod attribution;
 mod aws;
 mod cli_errors;

@@ -58,6 +58,9 @@ pub async fn run(ctx: &Context, args: DiffArgs) -> Result<Outcome> {
         // A side that does not resolve says which, and why.
         Err(e) => return Err(backtrack::Error::from(e).into()),
     };
+    for warning in &compared.warnings {
+        eprintln!("warning: {}", backtrack::sanitize::error_line(warning));
+    }
     for (which, resolved) in compared.resolved() {
         super::note_resolved(ctx, Some(&which.to_string()), resolved);
     }

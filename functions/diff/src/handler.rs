@@ -88,6 +88,9 @@ impl Diff {
             ),
             CompareError::Other(e) => (*e).into(),
         })?;
+        for warning in &compared.warnings {
+            tracing::warn!(%scope, "{warning}");
+        }
         let d = &compared.diff;
         // A browser (or a link someone opened): the same page `backtrack report` writes.
         if req

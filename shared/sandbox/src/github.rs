@@ -28,6 +28,10 @@
 //!   /_sandbox/git/hold` `{"branch", "updates", "timeout_ms"}`: the next `updates` updates of
 //!   that branch wait for each other, then proceed one by one — two writers that built on
 //!   the same tip are made to race, deterministically.
+//! - `POST /_sandbox/faults` `{"route": "GET /repos/{owner}/{repo}/issues/events", "status":
+//!   503}` makes every request to one route (the template, as `/_sandbox/stats` counts it)
+//!   answer that status with GitHub's body for it, until `"status": null` or a reset; `GET
+//!   /_sandbox/faults` lists them. A test breaks one listing and keeps the rest working.
 
 mod activity;
 mod app;
@@ -49,10 +53,11 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -167,6 +172,9 @@ pub(crate) struct Shared {
     graphql_rate: Mutex<RateWindow>,
     /// Git ref-update counters and the test hold on branch updates (`/_sandbox/git`).
     pub(crate) git: git::Control,
+    /// Routes broken on purpose (`/_sandbox/faults`): `GET /repos/{owner}/{repo}/…` → the
+    /// status every request to it answers until cleared.
+    pub(crate) route_faults: Mutex<BTreeMap<String, StatusCode>>,
 }
 
 impl Shared {
@@ -206,6 +214,13 @@ impl Shared {
             st.archived = archived;
         }
         self.meter().reset_stats();
+        self.route_faults().clear();
+    }
+
+    pub(crate) fn route_faults(&self) -> MutexGuard<'_, BTreeMap<String, StatusCode>> {
+        self.route_faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -258,6 +273,7 @@ impl Sandbox {
                 rate: Mutex::new(RateWindow::new()),
                 graphql_rate: Mutex::new(RateWindow::new()),
                 git: git::Control::default(),
+                route_faults: Mutex::default(),
                 state: RwLock::new(state),
                 local_addr: bound.local_addr,
                 opts: repo_opts,
@@ -961,6 +977,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/_sandbox/clock", post(meta::sandbox_clock))
         .route("/_sandbox/git", get(git::sandbox_stats))
         .route("/_sandbox/git/hold", post(git::sandbox_hold))
+        .route(
+            "/_sandbox/faults",
+            get(meta::route_faults).post(meta::set_route_fault),
+        )
         .fallback(http::not_found)
         // GitHub answers an unsupported method with 404, not 405.
         .method_not_allowed_fallback(http::not_found)

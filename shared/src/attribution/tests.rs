@@ -35,6 +35,7 @@ fn log(events: Vec<IssueEvent>) -> Activity {
         until: at(9),
         complete: true,
         events,
+        failed: None,
     }
 }
 
@@ -182,4 +183,67 @@ fn an_incomplete_log_is_said_to_be_one() {
     assert!(!Window::new(&[], Some(at(1)), None).complete);
     l.complete = false;
     assert!(!Window::new(&[l], Some(at(1)), None).complete);
+}
+
+#[test]
+fn a_failed_listing_leaves_changes_unattributed_with_one_warning_saying_why() {
+    let (mut d, to) = scenario();
+    let gap = Activity::gap(
+        ActivityFrom::AfterId(2),
+        "GitHub answered HTTP 503 for GET /repos/acme/widgets/issues/events".into(),
+    );
+    // It ends where it started: the next listing starts at the same last good point.
+    assert_eq!(
+        (gap.after_id, gap.newest_id, gap.complete),
+        (Some(2), Some(2), false)
+    );
+    assert!(gap.events.is_empty());
+    attribute(&mut d, std::slice::from_ref(&gap), &to);
+    assert_eq!(
+        find(&d, 1, Field::IssueType)
+            .attribution
+            .as_ref()
+            .unwrap()
+            .source,
+        Source::Unattributed
+    );
+    // A new comment is still its author's: that needs no event.
+    let comment = d
+        .changes
+        .iter()
+        .find(|c| c.kind == ChangeKind::Comment)
+        .unwrap();
+    assert_eq!(comment.attribution.as_ref().unwrap().actors, ["carol"]);
+    let unattributed = d.changes.len() - 1;
+    let live = gap_warning(&d, std::slice::from_ref(&gap), true).unwrap();
+    assert!(
+        live.starts_with(&format!("{unattributed} change(s) shown unattributed"))
+            && live.contains("HTTP 503")
+            && live.contains("run the diff again"),
+        "{live}"
+    );
+    let stored = gap_warning(&d, std::slice::from_ref(&gap), false).unwrap();
+    assert!(
+        stored.contains("the next snapshot lists those events again"),
+        "{stored}"
+    );
+
+    // A newer log that answered covers the failed window (it listed from the same point):
+    // nothing is missing, no warning.
+    let (mut d, to) = scenario();
+    let logs = [log(events()), gap.clone()];
+    attribute(&mut d, &logs, &to);
+    assert_eq!(
+        find(&d, 1, Field::IssueType)
+            .attribution
+            .as_ref()
+            .unwrap()
+            .actors,
+        ["bot"]
+    );
+    assert_eq!(gap_warning(&d, &logs, false), None);
+    // Failures newer than every good log are not covered.
+    assert!(gap_warning(&d, &[gap.clone(), log(events())], false).is_some());
+    // A listing that answered is never warned about.
+    assert_eq!(gap_warning(&d, &[log(events())], true), None);
 }

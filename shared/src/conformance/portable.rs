@@ -8,7 +8,7 @@
 //! they hold before and after a refused import): give it fresh, empty ones.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,6 +16,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::{ok, run_id};
+use crate::attribution::{Activity, ActivityFrom, IssueEvent, ACTIVITY_FORMAT};
 use crate::catalog::{SnapshotEntry, SnapshotStatus};
 use crate::error::Error;
 use crate::id::BlobId;
@@ -38,7 +39,11 @@ pub async fn portable(source: Archive, dest: Archive, copy_dest: Archive) {
         format!("github:conformance/portable-{run}").parse(),
         "a scope",
     );
-    let tracker = Arc::new(Labels(scope.clone(), std::sync::Mutex::new(labels(40, 0))));
+    let tracker = Arc::new(Labels(
+        scope.clone(),
+        std::sync::Mutex::new(labels(40, 0)),
+        AtomicU64::new(0),
+    ));
     let first = capture(&source, &tracker, None).await;
     tracker.set(labels(45, 1));
     let second = capture(&source, &tracker, Some(&format!("second-{run}"))).await;
@@ -131,6 +136,16 @@ async fn records(archive: &Archive, entry: &SnapshotEntry) -> RecordSet {
     ok(archive.load_records(&manifest, true).await, "load records")
 }
 
+/// A snapshot's activity log, which every snapshot of the conformance tracker has.
+async fn activity(archive: &Archive, entry: &SnapshotEntry) -> Activity {
+    let manifest = ok(archive.load_manifest(entry).await, "load a manifest");
+    ok(
+        archive.read_activity(&manifest).await,
+        "read the activity log",
+    )
+    .unwrap_or_else(|| panic!("snapshot {} has no activity log", entry.id))
+}
+
 async fn assert_same(source: &Archive, dest: &Archive, entries: &[&SnapshotEntry], step: &str) {
     for original in entries {
         let copy = ok(dest.entry(&original.id).await, "read the imported entry")
@@ -158,6 +173,12 @@ async fn assert_same(source: &Archive, dest: &Archive, entries: &[&SnapshotEntry
         assert!(
             records(source, original).await == records(dest, &copy).await,
             "{step}: snapshot {} differs from the original",
+            original.id
+        );
+        assert_eq!(
+            activity(dest, &copy).await,
+            activity(source, original).await,
+            "{step}: snapshot {}'s activity log (who changed what) comes back",
             original.id
         );
     }
@@ -385,6 +406,28 @@ async fn refusals(dest: &Archive, good: &Path, dir: &Path) {
         altered,
         "does not hold",
     ));
+    // The activity logs are checked like every other blob: changed in place, or changed with
+    // its id recomputed (the manifest still names the old log).
+    for (name, recompute, says) in [
+        ("activity-altered.btar", false, "was altered"),
+        ("activity-renamed.btar", true, "names activity log"),
+    ] {
+        let path = dir.join(name);
+        let mut done = false;
+        rewrite(good, &path, |frame| match frame {
+            Frame::Blob { id, bytes } if !done && is_activity_log(&bytes) => {
+                done = true;
+                let text =
+                    String::from_utf8_lossy(&bytes).replace("conformance-bot", "someone-else");
+                let bytes = text.into_bytes();
+                let id = if recompute { BlobId::of(&bytes) } else { id };
+                Some(Frame::Blob { id, bytes })
+            }
+            other => Some(other),
+        });
+        assert!(done, "the archive carries an activity log");
+        cases.push(("altered activity log", path, says));
+    }
 
     let before = everything(dest).await;
     for (what, path, says) in cases {
@@ -445,6 +488,10 @@ async fn copy_interrupted(source: &Archive, dest: &Archive, entries: &[SnapshotE
     assert_eq!(again.blobs_written, 0);
 }
 
+fn is_activity_log(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<Activity>(bytes).is_ok()
+}
+
 fn labels(n: u64, version: u64) -> Vec<Record> {
     (1..=n)
         .map(|id| {
@@ -459,9 +506,10 @@ fn labels(n: u64, version: u64) -> Vec<Record> {
         .collect()
 }
 
-/// A tracker that serves a fixed list of labels.
+/// A tracker that serves a fixed list of labels, and one issue event per snapshot (the
+/// counter) so that every snapshot has an activity log to carry.
 #[derive(Debug)]
-struct Labels(Scope, std::sync::Mutex<Vec<Record>>);
+struct Labels(Scope, std::sync::Mutex<Vec<Record>>, AtomicU64);
 
 impl Labels {
     fn set(&self, records: Vec<Record>) {
@@ -497,6 +545,30 @@ impl Tracker for Labels {
     }
     fn requests(&self) -> u64 {
         0
+    }
+    async fn activity(&self, from: ActivityFrom) -> Result<Option<Activity>, TrackerError> {
+        let id = self.2.fetch_add(1, Ordering::SeqCst) + 1;
+        let after_id = match from {
+            ActivityFrom::AfterId(id) => Some(id),
+            _ => None,
+        };
+        Ok(Some(Activity {
+            format: ACTIVITY_FORMAT,
+            since: None,
+            after_id,
+            newest_id: Some(id),
+            until: chrono::Utc::now(),
+            complete: true,
+            events: vec![IssueEvent {
+                id,
+                issue: 1,
+                actor: Some("conformance-bot".into()),
+                event: "labeled".into(),
+                created_at: chrono::Utc::now(),
+                subject: Some("label-1".into()),
+            }],
+            failed: None,
+        }))
     }
 }
 

@@ -131,9 +131,6 @@ pub async fn export<W: Write>(
                 // How the source store compressed its blobs is not the file's business.
                 m.dict = None;
                 m.dict_hash = None;
-                // The portable format carries records only; who-changed-what logs stay in
-                // the source store (an imported snapshot's diffs are unattributed).
-                m.activity = None;
                 Some(m)
             }
             _ => None,
@@ -143,6 +140,8 @@ pub async fn export<W: Write>(
                 .entries
                 .iter()
                 .map(|e| e.blob.clone())
+                // The activity log (who changed what) travels as one more blob.
+                .chain(m.activity.iter().map(|a| a.blob.clone()))
                 .filter(|b| written.insert(b.clone()))
                 .collect();
             let mut reads = stream::iter(fresh)

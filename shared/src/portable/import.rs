@@ -267,6 +267,12 @@ impl Planner<'_> {
             },
             _ => None,
         };
+        // A copy made before archives carried activity logs lacks one the source has:
+        // overwriting adds it (the records are the same either way).
+        let has_log = |m: Option<&Manifest>| m.is_some_and(|m| m.activity.is_some());
+        if has_log(manifest) && !has_log(theirs.as_ref()) {
+            return false;
+        }
         fingerprint(existing.name.as_deref(), theirs.as_ref())
             == fingerprint(entry.name.as_deref(), manifest)
     }
@@ -292,6 +298,12 @@ fn check_record(record: &SnapshotRecord, present: &HashSet<BlobId>) -> Result<()
                     m.entries.len()
                 ));
             }
+            if let Some(log) = m.activity.as_ref().filter(|a| !present.contains(&a.blob)) {
+                return Err(format!(
+                    "snapshot {} names activity log {}, which the file does not hold before it",
+                    entry.id, log.blob
+                ));
+            }
             if let Some(missing) = m.entries.iter().find(|e| !present.contains(&e.blob)) {
                 return Err(format!(
                     "snapshot {} names blob {} ({}), which the file does not hold before it",
@@ -313,6 +325,14 @@ fn check_record(record: &SnapshotRecord, present: &HashSet<BlobId>) -> Result<()
             }
         )),
     }
+}
+
+/// Every blob a snapshot's manifest names: its records' and its activity log's.
+fn blobs_of(m: &Manifest) -> impl Iterator<Item = BlobId> + '_ {
+    m.entries
+        .iter()
+        .map(|e| e.blob.clone())
+        .chain(m.activity.iter().map(|a| a.blob.clone()))
 }
 
 fn transferred(record: &SnapshotRecord, action: Action, reason: Option<String>) -> Transferred {
@@ -354,9 +374,11 @@ async fn commit(
         // Imported blobs are compressed without a dictionary.
         manifest.dict = None;
         manifest.dict_hash = None;
-        // Who-changed-what logs stay in the store that captured them (neither the portable
-        // file nor a copy carries them): the copy's diffs are unattributed.
-        manifest.activity = None;
+        // The activity log's blob is written (deferred, flushed above); the hash the
+        // manifest vouches for is of its bytes as this store holds them.
+        if let Some(log) = &mut manifest.activity {
+            log.hash = ObjectHash::of(&dest.store.get(&log.blob.key()).await?);
+        }
         manifest.sort_entries();
         let sealed = dest.write_manifest(&manifest).await?;
         entry.manifest_hash = Some(sealed.hash);
@@ -605,9 +627,7 @@ async fn survey(
                     .await?;
                 if action.writes() {
                     if let Some(m) = &record.manifest {
-                        survey
-                            .needed
-                            .extend(m.entries.iter().map(|e| e.blob.clone()));
+                        survey.needed.extend(blobs_of(m));
                     }
                 }
                 survey.plan.push((ObjectHash::of(&json), action));
@@ -726,7 +746,7 @@ pub async fn copy(
             .await?;
         if action.writes() {
             if let Some(m) = &record.manifest {
-                needed.extend(m.entries.iter().map(|e| e.blob.clone()));
+                needed.extend(blobs_of(m));
             }
         }
         report.snapshots.push(transferred(&record, action, reason));
@@ -772,12 +792,7 @@ async fn copy_planned(
             _ => None,
         };
         if let Some(m) = &manifest {
-            let todo: Vec<BlobId> = m
-                .entries
-                .iter()
-                .map(|e| e.blob.clone())
-                .filter(|b| copied.insert(b.clone()))
-                .collect();
+            let todo: Vec<BlobId> = blobs_of(m).filter(|b| copied.insert(b.clone())).collect();
             let written: Vec<Option<u64>> = stream::iter(todo)
                 .map(|id| async move {
                     if dest.store.exists(&id.key()).await? {

@@ -372,7 +372,11 @@ impl RollbackOptions {
     /// the target's manifest; other plans are left as they were).
     pub fn with_activity_of(mut self, target: &crate::manifest::Manifest) -> Self {
         if self.narrowed() {
-            self.events_after = target.activity.as_ref().map(|a| a.newest.unwrap_or(0));
+            // After a snapshot whose own listing failed, from its last good point.
+            self.events_after = match target.activity_from() {
+                crate::attribution::ActivityFrom::AfterId(id) => Some(id),
+                _ => None,
+            };
         }
         self
     }

@@ -389,7 +389,8 @@ impl Rollback<'_> {
             true => Some(
                 tracker
                     .activity(self.options.activity_from())
-                    .await?
+                    .await
+                    .map_err(|e| self.no_events(&e))?
                     .ok_or_else(|| {
                         Error::Internal(format!(
                             "{} keeps no record of who changed what; plan without --by and --since",
@@ -400,6 +401,20 @@ impl Rollback<'_> {
             false => None,
         };
         Ok(self.plan(live, &context, activity.as_ref()))
+    }
+
+    /// `--by`/`--since` decide from the issue events since the target snapshot; when they
+    /// cannot be listed, nothing is guessed: the plan is refused, saying what to do.
+    fn no_events(&self, e: &crate::tracker::TrackerError) -> Error {
+        let target = self
+            .target
+            .name
+            .clone()
+            .unwrap_or_else(|| self.target.id.to_string());
+        Error::Invalid(format!(
+            "--by/--since need {}'s issue events since snapshot {target}, and listing them failed ({e}); nothing was planned or written — try again once the listing answers, or roll back without --by/--since (the preview lists every change)",
+            self.target.scope
+        ))
     }
 
     /// The plan that turns `live` into the target.

@@ -14,7 +14,7 @@ use crate::blob;
 use crate::catalog::SnapshotEntry;
 use crate::error::Result;
 use crate::id::ObjectHash;
-use crate::manifest::{ActivityRef, Manifest};
+use crate::manifest::{ActivityGap, ActivityRef, Manifest};
 use crate::store::PutOutcome;
 use crate::tracker::Tracker;
 
@@ -30,9 +30,28 @@ impl Archive {
         parent: Option<&Manifest>,
     ) -> Result<Option<ActivityRef>> {
         let from = parent.map_or(ActivityFrom::Newest, Manifest::activity_from);
-        let Some(log) = tracker.activity(from).await? else {
-            return Ok(None);
+        // A failing listing (a 5xx after retries, a 403, 404 or 410) costs this snapshot its
+        // attribution, not its records: the snapshot completes with an empty log marked as
+        // a gap, and the next snapshot lists from the same last good point again.
+        let log = match tracker.activity(from).await {
+            Ok(Some(log)) => log,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                let reason = e.to_string();
+                tracing::warn!(
+                    "the issue events listing failed ({}): this snapshot keeps no record of who changed what; the next snapshot lists those events again",
+                    crate::sanitize::error_line(&reason)
+                );
+                Activity::gap(from, reason)
+            }
         };
+        let gap = log.failed.clone().map(|reason| ActivityGap {
+            reason,
+            after_time: match from {
+                ActivityFrom::AfterTime(t) => Some(t),
+                _ => None,
+            },
+        });
         let encoded = blob::encode("activity log", &log)?;
         let bytes = Bytes::from(encoded.compressed);
         let hash = match self.store.put(&encoded.id.key(), bytes.clone()).await? {
@@ -46,6 +65,7 @@ impl Archive {
             hash,
             events: log.events.len() as u64,
             newest: log.newest_id,
+            gap,
         }))
     }
 
@@ -94,5 +114,133 @@ impl Archive {
             };
         }
         Ok(logs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::attribution::IssueEvent;
+    use crate::catalog::MemoryCatalog;
+    use crate::record::Record;
+    use crate::scope::Scope;
+    use crate::snapshot::SnapshotOptions;
+    use crate::store::MemoryStore;
+    use crate::tracker::{FetchOptions, FetchReport, TrackerError};
+
+    /// A tracker with no records whose events listing answers with the newest id given, or
+    /// fails with a 503; it keeps where each listing started.
+    #[derive(Debug)]
+    struct Events {
+        scope: Scope,
+        newest: Mutex<Option<u64>>,
+        asked: Mutex<Vec<ActivityFrom>>,
+    }
+
+    #[async_trait]
+    impl Tracker for Events {
+        fn scope(&self) -> &Scope {
+            &self.scope
+        }
+        async fn check(&self) -> Result<(), TrackerError> {
+            Ok(())
+        }
+        async fn fetch(
+            &self,
+            _: &FetchOptions,
+            _: mpsc::Sender<Record>,
+        ) -> Result<FetchReport, TrackerError> {
+            Ok(FetchReport::default())
+        }
+        fn requests(&self) -> u64 {
+            0
+        }
+        async fn activity(&self, from: ActivityFrom) -> Result<Option<Activity>, TrackerError> {
+            self.asked.lock().unwrap().push(from);
+            let Some(newest) = *self.newest.lock().unwrap() else {
+                return Err(TrackerError::Http {
+                    service: "GitHub".into(),
+                    method: "GET".into(),
+                    path: "/repos/acme/widgets/issues/events".into(),
+                    status: 503,
+                    message: "Service Unavailable".into(),
+                });
+            };
+            let mut log = Activity::gap(from, String::new());
+            log.failed = None;
+            log.complete = true;
+            log.newest_id = Some(newest);
+            log.events = vec![IssueEvent {
+                id: newest,
+                issue: 1,
+                actor: Some("sync-bot".into()),
+                event: "renamed".into(),
+                created_at: chrono::Utc::now(),
+                subject: Some("new".into()),
+            }];
+            Ok(Some(log))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_listing_completes_the_snapshot_and_the_next_one_lists_that_window_again() {
+        let archive = Archive::new(Arc::new(MemoryStore::new()), Arc::new(MemoryCatalog::new()));
+        let tracker = Arc::new(Events {
+            scope: "github:acme/widgets".parse().unwrap(),
+            newest: Mutex::new(Some(5)),
+            asked: Mutex::new(Vec::new()),
+        });
+        let opts = SnapshotOptions::default();
+        let mut manifests = Vec::new();
+        let mut entries = Vec::new();
+        for newest in [Some(5), None, Some(9)] {
+            *tracker.newest.lock().unwrap() = newest;
+            let report = archive
+                .create_snapshot(tracker.clone(), &opts)
+                .await
+                .unwrap();
+            let entry = archive.entry(&report.id).await.unwrap().unwrap();
+            manifests.push(archive.load_manifest(&entry).await.unwrap());
+            entries.push(entry);
+        }
+        // The failed listing: the snapshot completed, its log is an empty gap that names why
+        // and keeps the last good point.
+        let failed = manifests[1].activity.clone().unwrap();
+        assert_eq!((failed.newest, failed.events), (Some(5), 0));
+        assert!(failed.gap.unwrap().reason.contains("503"));
+        let log = archive.read_activity(&manifests[1]).await.unwrap().unwrap();
+        assert!(!log.complete && log.failed.is_some());
+        // The next snapshot listed from that same point: nothing of the window is lost.
+        assert_eq!(
+            *tracker.asked.lock().unwrap(),
+            [
+                ActivityFrom::Newest,
+                ActivityFrom::AfterId(5),
+                ActivityFrom::AfterId(5)
+            ]
+        );
+        assert_eq!(manifests[2].activity.as_ref().unwrap().gap, None);
+        // Between the first and the failed snapshot the logs are missing; up to the next
+        // one they are covered.
+        let logs = archive
+            .activity_between(&entries[0], &entries[1])
+            .await
+            .unwrap();
+        assert_eq!(logs.len(), 1);
+        assert!(logs[0].failed.is_some());
+        let logs = archive
+            .activity_between(&entries[0], &entries[2])
+            .await
+            .unwrap();
+        assert_eq!(logs.len(), 2);
+        assert_eq!(logs[0].events.len(), 1);
+        assert!(logs[0].failed.is_none() && logs[1].failed.is_some());
     }
 }

@@ -389,6 +389,20 @@ fn fault_error(f: Fault) -> ApiError {
     }
 }
 
+/// A route broken on purpose (`POST /_sandbox/faults`), answered with GitHub's body for the
+/// status: its front end's for 5xx, the API's for refusals.
+fn route_fault(status: StatusCode) -> ApiError {
+    let message = match status.as_u16() {
+        500 | 502 => "Server Error",
+        503 => "Service Unavailable",
+        403 => "Resource not accessible by integration",
+        404 => "Not Found",
+        410 => "Issues are disabled for this repo",
+        _ => status.canonical_reason().unwrap_or("Error"),
+    };
+    ApiError::new(status, message)
+}
+
 enum Auth {
     Anonymous,
     /// The user (an index into `State::users`) the token authenticates as.
@@ -508,6 +522,10 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
         Auth::User(u) => Ok(Some(Actor(u))),
     }
     .and_then(|actor| {
+        let broken = sb.route_faults().get(&format!("{method} {route}")).copied();
+        if let Some(status) = broken {
+            return Err(route_fault(status));
+        }
         sb.meter()
             .admit(write, Instant::now())
             .map_err(fault_error)?;

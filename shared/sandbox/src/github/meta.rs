@@ -105,6 +105,62 @@ pub(crate) async fn sandbox_clock(State(sb): State<Arc<Shared>>, body: axum::bod
     Reply::ok(&json!({ "now": now }))
 }
 
+/// `GET /_sandbox/faults`: the routes broken on purpose.
+pub(crate) async fn route_faults(State(sb): State<Arc<Shared>>) -> Reply {
+    Reply::ok(&faults_json(&sb))
+}
+
+fn faults_json(sb: &Shared) -> serde_json::Value {
+    let list: Vec<serde_json::Value> = sb
+        .route_faults()
+        .iter()
+        .map(|(route, status)| json!({"route": route, "status": status.as_u16()}))
+        .collect();
+    json!({ "faults": list })
+}
+
+/// `POST /_sandbox/faults` `{"route": "GET /repos/{owner}/{repo}/issues/events", "status":
+/// 503}` (or `null` to clear): see the module docs of [`super`].
+pub(crate) async fn set_route_fault(
+    State(sb): State<Arc<Shared>>,
+    body: axum::body::Bytes,
+) -> Reply {
+    const USAGE: &str = "expected {\"route\": \"METHOD /route/{template}\", \"status\": 400..=599 or null to clear}";
+    let refuse = |message: &str| {
+        Reply::json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({"message": message, "documentation_url": super::http::DOCS_URL}),
+        )
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return refuse(USAGE);
+    };
+    let Some(route) = v.get("route").and_then(serde_json::Value::as_str) else {
+        return refuse(USAGE);
+    };
+    let route = route.trim().to_owned();
+    if !route.contains(' ') {
+        return refuse(USAGE);
+    }
+    match v.get("status") {
+        None | Some(serde_json::Value::Null) => {
+            sb.route_faults().remove(&route);
+        }
+        Some(s) => {
+            let Some(status) = s
+                .as_u64()
+                .and_then(|n| u16::try_from(n).ok())
+                .filter(|n| (400..=599).contains(n))
+                .and_then(|n| StatusCode::from_u16(n).ok())
+            else {
+                return refuse(USAGE);
+            };
+            sb.route_faults().insert(route, status);
+        }
+    }
+    Reply::ok(&faults_json(&sb))
+}
+
 /// Reseeds the repository and zeroes the stats.
 pub(crate) async fn sandbox_reset(State(sb): State<Arc<Shared>>) -> Reply {
     // Seeding a large repository takes a moment: keep it off the async worker threads.

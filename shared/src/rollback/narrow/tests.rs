@@ -55,6 +55,7 @@ fn scenario() -> (RecordSet, RecordSet, Activity) {
             event(4, 2, "bot", "locked", None, 6),
             event(3, 1, "bot", "issue_type_changed", Some("Task"), 6),
         ],
+        failed: None,
     };
     (target, live, log)
 }

@@ -71,6 +71,7 @@ impl GitHubTracker {
             // A listing that ends on its own holds every event the repository has.
             complete: reached || !cut,
             events,
+            failed: None,
         })
     }
 }
