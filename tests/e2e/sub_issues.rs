@@ -65,9 +65,14 @@ fn links(sb: &SandboxProc) -> Links {
                 )
             })
             .collect(),
+        // A set: GitHub lists blockers in the order they were added.
         blocked_by: [20, 23, 25]
             .into_iter()
-            .map(|n| (n, list(format!("/issues/{n}/dependencies/blocked_by"))))
+            .map(|n| {
+                let mut blockers = list(format!("/issues/{n}/dependencies/blocked_by"));
+                blockers.sort_unstable();
+                (n, blockers)
+            })
             .collect(),
     }
 }
