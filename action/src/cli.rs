@@ -383,8 +383,9 @@ pub struct RollbackFlags {
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
     pub only: Vec<String>,
     /// Only these fields: title, body, state, labels, assignees, milestone, comments; GitHub
-    /// also type, lock; Jira also summary, description, status, assignee, components,
-    /// fix_versions, priority, due_date, story_points, parent.
+    /// also type, lock, parent (sub-issue links and order), dependencies; Jira also summary,
+    /// description, status, assignee, components, fix_versions, priority, due_date,
+    /// story_points, parent.
     #[arg(long, value_name = "F", value_delimiter = ',')]
     pub fields: Vec<String>,
     /// Apply the plan (default: preview only, nothing is written).

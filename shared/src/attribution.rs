@@ -135,6 +135,40 @@ pub fn gap_warning(diff: &Diff, logs: &[Activity], live: bool) -> Option<String>
     ))
 }
 
+/// The events a link write records (on both issues it links).
+const LINK_EVENTS: [&str; 8] = [
+    "sub_issue_added",
+    "sub_issue_removed",
+    "parent_issue_added",
+    "parent_issue_removed",
+    "blocked_by_added",
+    "blocked_by_removed",
+    "blocking_added",
+    "blocking_removed",
+];
+
+impl Activity {
+    /// The issues whose links (sub-issues, parent, dependencies) changed in the window: both
+    /// ends of every link event. Such writes move no issue's `updated_at` on GitHub, so an
+    /// incremental capture reads these issues again.
+    pub fn relinked(&self) -> BTreeSet<u64> {
+        let mut out = BTreeSet::new();
+        for e in self
+            .events
+            .iter()
+            .filter(|e| LINK_EVENTS.contains(&e.event.as_str()))
+        {
+            out.insert(e.issue);
+            if let Some(n) = e.subject.as_deref().and_then(|s| s.strip_prefix('#')) {
+                if let Ok(n) = n.parse() {
+                    out.insert(n);
+                }
+            }
+        }
+        out
+    }
+}
+
 /// One issue event, reduced to what attribution needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssueEvent {
@@ -209,6 +243,8 @@ impl IssueEvent {
             "locked" | "unlocked" => &[Field::Locked, Field::LockReason],
             "issue_type_added" | "issue_type_changed" | "issue_type_removed" => &[Field::IssueType],
             "parent_issue_added" | "parent_issue_removed" => &[Field::Parent],
+            "sub_issue_added" | "sub_issue_removed" => &[Field::SubIssues],
+            "blocked_by_added" | "blocked_by_removed" => &[Field::BlockedBy],
             _ => &[],
         }
     }

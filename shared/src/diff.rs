@@ -342,6 +342,10 @@ pub enum Field {
     PinnedComment,
     /// GitHub: an issue's reaction counts (`{"+1": 2}`).
     Reactions,
+    /// GitHub: a parent's sub-issues in priority order (`#4, #2, #7`).
+    SubIssues,
+    /// GitHub: one issue (`#7`) added to or removed from those blocking an issue.
+    BlockedBy,
 }
 
 impl Field {
@@ -383,6 +387,8 @@ impl Field {
             Field::LockReason => "Lock reason",
             Field::PinnedComment => "Pinned comment",
             Field::Reactions => "Reactions",
+            Field::SubIssues => "Sub-issues",
+            Field::BlockedBy => "Blocked by",
         }
     }
 
@@ -397,6 +403,7 @@ impl Field {
                 | Field::Subtasks
                 | Field::Links
                 | Field::Sprints
+                | Field::BlockedBy
         )
     }
 
@@ -440,6 +447,8 @@ impl Field {
             Field::LockReason => "lock_reason",
             Field::PinnedComment => "pinned_comment",
             Field::Reactions => "reactions",
+            Field::SubIssues => "sub_issues",
+            Field::BlockedBy => "blocked_by",
         }
     }
 }

@@ -235,6 +235,13 @@ pub struct IssueModel {
     /// Reaction counts by content (`+1`, `heart`…), zeros left out.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub reactions: std::collections::BTreeMap<String, u64>,
+    /// A parent's sub-issues (this repository's, by number), in GitHub's priority order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sub_issues: Vec<u64>,
+    /// The issues (this repository's, by number, ascending) this one is blocked by. Each
+    /// dependency is kept once, here, on the blocked issue.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_by: Vec<u64>,
 }
 
 impl IssueModel {

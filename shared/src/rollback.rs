@@ -349,6 +349,43 @@ impl fmt::Display for Operation {
                 },
                 visible(&short(title, 50))
             ),
+            Operation::SetParent {
+                number,
+                title,
+                from,
+                to,
+                ..
+            } => {
+                let show = |p: &Option<u64>| p.map_or("no parent".to_string(), |p| format!("#{p}"));
+                write!(
+                    f,
+                    "#{number} {}\n      parent     {} → {}",
+                    visible(&short(title, 60)),
+                    show(from),
+                    show(to)
+                )
+            }
+            Operation::ReorderSubIssue {
+                number,
+                child,
+                anchor,
+                after,
+                ..
+            } => write!(
+                f,
+                "#{number} sub-issue order: move #{child} {} #{anchor}",
+                if *after { "after" } else { "before" }
+            ),
+            Operation::SetBlockedBy {
+                number,
+                blocker,
+                blocked,
+                ..
+            } => write!(
+                f,
+                "#{number} {} blocked by #{blocker}",
+                if *blocked { "again" } else { "no longer" }
+            ),
             Operation::DeleteComment { id, issue, body } => write!(
                 f,
                 "#{issue} delete comment {id} (added after the snapshot): {}",

@@ -79,6 +79,10 @@ pub struct FetchOptions {
     pub progress: Arc<dyn Progress>,
     /// Limits on this capture (trackers that cannot stop part-way ignore them).
     pub budget: Budget,
+    /// With `since`: the issues whose links (sub-issues, parent, dependencies) the activity
+    /// log says changed since the parent (such writes move no `updated_at` on GitHub);
+    /// `None` without a log.
+    pub relinked: Option<Arc<std::collections::BTreeSet<u64>>>,
 }
 
 impl Default for FetchOptions {
@@ -90,6 +94,7 @@ impl Default for FetchOptions {
             overlap: chrono::Duration::zero(),
             progress: Arc::new(NoProgress),
             budget: Budget::default(),
+            relinked: None,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Issue #20 item 3: who changed what. A bot and a human (two tokens, two users of the
 //! sandbox over HTTP) change the repository at once; the snapshot after keeps the issue
 //! events, the diff says who made each change, and `rollback --by` undoes the bot's work
-//! alone, one write per changed object, while the human's edits stay. The pre-rollback
-//! snapshot undoes the rollback.
+//! alone — its sub-issue move and dependency included — one write per changed object, while
+//! the human's edits stay. The pre-rollback snapshot undoes the rollback.
 
 use serde_json::{json, Value};
 
@@ -252,7 +252,19 @@ fn rollback_by_the_bot_undoes_its_changes_alone_and_diffs_say_who() {
         .iter()
         .map(|o| o["number"].as_u64().unwrap_or(0))
         .collect();
-    assert_eq!(touched, [2, 3, 8, 10], "{preview}");
+    // Then the links: #5 back under #1, #6 no longer blocked by #7.
+    assert_eq!(touched, [2, 3, 8, 10, 5, 6], "{preview}");
+    assert_eq!(ops[4]["op"], "set_parent", "{preview}");
+    assert_eq!(
+        (ops[4]["from"].clone(), ops[4]["to"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(
+        (ops[5]["op"].clone(), ops[5]["blocked"].clone()),
+        (json!("set_blocked_by"), json!(false))
+    );
+    let lost = preview["plan"]["irrecoverable"].to_string();
+    assert!(!lost.contains("#5"), "{preview}");
     let left: Vec<&str> = preview["plan"]["left_alone"]
         .as_array()
         .unwrap()
@@ -283,12 +295,28 @@ fn rollback_by_the_bot_undoes_its_changes_alone_and_diffs_say_who() {
         ])
         .ok()
         .json();
-    assert_eq!(report["executed"].as_array().unwrap().len(), 4, "{report}");
+    assert_eq!(report["executed"].as_array().unwrap().len(), 6, "{report}");
     assert_eq!(
         sb.stats()["writes"].as_u64().unwrap() - writes,
-        4,
+        6,
         "one write per changed object"
     );
+    assert_eq!(report["verification"]["clean"], true, "{report}");
+    // #5 is #1's sub-issue again, and #6 blocked by nothing.
+    let parent_of = |n: u64| sb.api("GET", &format!("{REPO}/issues/{n}/parent"), None);
+    assert_eq!(parent_of(5).1["number"], 1);
+    let blockers = |n: u64| {
+        sb.api(
+            "GET",
+            &format!("{REPO}/issues/{n}/dependencies/blocked_by"),
+            None,
+        )
+        .1
+        .as_array()
+        .unwrap()
+        .len()
+    };
+    assert_eq!(blockers(6), 0);
     // The bot's changes are gone…
     assert_eq!(issue(&sb, 2)["type"], before[1]["type"]);
     assert_eq!(issue(&sb, 3)["type"]["name"], "Task");
@@ -317,6 +345,8 @@ fn rollback_by_the_bot_undoes_its_changes_alone_and_diffs_say_who() {
     .ok();
     assert_eq!(issue(&sb, 2)["type"]["name"], "Bug");
     assert_eq!(issue(&sb, 8)["locked"], true);
+    assert_eq!(parent_of(5).1["number"], 2);
+    assert_eq!(blockers(6), 1);
     assert!(label_names(&issue(&sb, 10)).contains(&"from-bot".to_string()));
     assert_eq!(issue(&sb, 11)["title"], "Renamed by a person");
     let _ = good;

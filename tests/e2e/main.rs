@@ -39,4 +39,5 @@ mod rollback;
 mod safety;
 mod sandbox_compat;
 mod snapshot;
+mod sub_issues;
 mod util;

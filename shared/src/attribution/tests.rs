@@ -247,3 +247,50 @@ fn a_failed_listing_leaves_changes_unattributed_with_one_warning_saying_why() {
     // A listing that answered is never warned about.
     assert_eq!(gap_warning(&d, &[log(events())], true), None);
 }
+
+#[test]
+fn link_events_name_both_issues_to_read_again() {
+    let l = log(vec![
+        event(1, 1, "bot", "sub_issue_added", Some("#4"), 2),
+        event(2, 4, "bot", "parent_issue_added", Some("#1"), 2),
+        event(3, 6, "bot", "blocked_by_removed", Some("#7"), 3),
+        event(4, 9, "bot", "labeled", Some("bug"), 3),
+        event(5, 11, "bot", "blocking_added", Some("#12"), 4),
+    ]);
+    assert_eq!(
+        l.relinked().into_iter().collect::<Vec<_>>(),
+        [1, 4, 6, 7, 11, 12]
+    );
+}
+
+#[test]
+fn sub_issue_and_dependency_changes_are_attributed_by_their_events() {
+    let mut b = Builder::new();
+    b.issue(1, "Parent").model.sub_issues = vec![2];
+    b.issue(2, "Child");
+    b.issue(3, "Blocked");
+    let from = b.build();
+    b.set.issues.get_mut(&1).unwrap().model.sub_issues = vec![2, 4];
+    b.issue(4, "Joined");
+    b.set.issues.get_mut(&3).unwrap().model.blocked_by = vec![2];
+    let to = b.build();
+    let mut d = diff(&GH_SCHEMA, &from, &to, &DiffOptions::default()).with_sides(
+        Side::snapshot("github:acme/widgets", "01A", None, Some(at(1))),
+        Side::live("github:acme/widgets"),
+    );
+    let logs = [log(vec![
+        event(1, 1, "bot", "sub_issue_added", Some("#4"), 2),
+        event(2, 3, "amy", "blocked_by_added", Some("#2"), 3),
+    ])];
+    attribute(&mut d, &logs, &to);
+    let who = |issue: u64, field: Field| {
+        d.changes
+            .iter()
+            .find(|c| c.issue == Some(issue) && c.field == field)
+            .and_then(|c| c.attribution.clone())
+            .unwrap()
+            .actors
+    };
+    assert_eq!(who(1, Field::SubIssues), ["bot"]);
+    assert_eq!(who(3, Field::BlockedBy), ["amy"]);
+}

@@ -628,6 +628,8 @@ fn what_changed(entry: &IssueEntry, changes: &[Change]) -> String {
             Field::StoryPoints => "story points",
             Field::LockReason => "lock reason",
             Field::PinnedComment => "pinned comment",
+            Field::SubIssues => "sub-issues",
+            Field::BlockedBy => "blocked by",
             other => other.as_str(),
         };
         if !parts.iter().any(|p| p == name) {

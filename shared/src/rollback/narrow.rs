@@ -152,8 +152,61 @@ pub(crate) fn narrow(
         out.left_alone.push(Irrecoverable { key, what, reason });
     };
     let mut kept = Vec::new();
+    // Children whose parent move is restored: their place in the order goes with it.
+    let mut moved: Vec<u64> = Vec::new();
     for op in planned.ops.into_iter().map(|p| p.op) {
         match op {
+            Operation::SetParent { number, .. } => {
+                // Recorded on the child (`parent_issue_*`) and on both parents
+                // (`sub_issue_*`, naming the child).
+                let child = format!("#{number}");
+                let events = log.events.iter().filter(|e| {
+                    (e.issue == number && e.event.starts_with("parent_issue_"))
+                        || (e.event.starts_with("sub_issue_")
+                            && e.subject.as_deref() == Some(child.as_str()))
+                });
+                let verdict = n.verdict(events);
+                if verdict == Verdict::Theirs {
+                    moved.push(number);
+                    kept.push(op);
+                } else {
+                    leave(
+                        format!("issue:{number}"),
+                        format!("#{number} parent"),
+                        &verdict,
+                    );
+                }
+            }
+            Operation::ReorderSubIssue { number, child, .. } => {
+                if moved.contains(&child) {
+                    kept.push(op);
+                } else {
+                    leave(
+                        format!("issue:{number}"),
+                        format!("#{number} sub-issue order"),
+                        &Verdict::Unattributed,
+                    );
+                }
+            }
+            Operation::SetBlockedBy {
+                number, blocker, ..
+            } => {
+                let subject = format!("#{blocker}");
+                let verdict = n.verdict(n.events(
+                    number,
+                    &["blocked_by_added", "blocked_by_removed"],
+                    Some(&subject),
+                ));
+                if verdict == Verdict::Theirs {
+                    kept.push(op);
+                } else {
+                    leave(
+                        format!("issue:{number}"),
+                        format!("#{number} blocked by #{blocker}"),
+                        &verdict,
+                    );
+                }
+            }
             Operation::UpdateIssue {
                 number,
                 title,

@@ -36,12 +36,15 @@ pub enum Field {
     Priority,
     DueDate,
     StoryPoints,
-    /// A subtask's parent, or the epic (by parent or by Epic Link).
+    /// A subtask's parent, or the epic (by parent or by Epic Link); GitHub: a sub-issue's
+    /// parent and its place in the parent's order.
     Parent,
+    /// GitHub: the issues an issue is blocked by.
+    Dependencies,
 }
 
 impl Field {
-    pub const ALL: [Field; 9] = [
+    pub const ALL: [Field; 11] = [
         Field::Title,
         Field::Body,
         Field::State,
@@ -51,6 +54,8 @@ impl Field {
         Field::Comments,
         Field::Type,
         Field::Lock,
+        Field::Parent,
+        Field::Dependencies,
     ];
 
     /// What a Jira scope restores: the shared fields (title is the summary, body the
@@ -87,6 +92,7 @@ impl Field {
             Field::DueDate => "due_date",
             Field::StoryPoints => "story_points",
             Field::Parent => "parent",
+            Field::Dependencies => "dependencies",
         }
     }
 }
@@ -110,7 +116,8 @@ impl FromStr for Field {
             "fixversions" | "fix_version" | "versions" => "fix_versions",
             "duedate" => "due_date",
             "storypoints" | "points" => "story_points",
-            "epic" | "epic_link" => "parent",
+            "epic" | "epic_link" | "sub_issues" | "subissues" => "parent",
+            "blocked_by" | "dependency" => "dependencies",
             other => other,
         };
         Field::ALL

@@ -533,6 +533,9 @@ pub fn plan(
         }
     }
 
+    // 3b. Sub-issue parents, then each parent's order, then dependencies.
+    plan_links(target, live, &wants, &in_scope, &mut out);
+
     // 4 and 5. Comment edits, then re-creation of deleted comments.
     if wants(Field::Comments) {
         plan_comments(target, live, opts, snapshot, &in_scope, &mut out);
@@ -663,17 +666,6 @@ fn model_losses(target: &Issue, current: &Issue, out: &mut Vec<Irrecoverable>) {
             reason: reason.into(),
         })
     };
-    if t.parent != c.parent {
-        let show = |p: Option<u64>| p.map_or("no parent".to_string(), |p| format!("#{p}"));
-        lose(
-            format!(
-                "#{n} has {} as parent (was {})",
-                show(c.parent),
-                show(t.parent)
-            ),
-            "sub-issue links are not restored yet; move it on GitHub",
-        );
-    }
     if t.lock_reason != c.lock_reason && current.locked == target.locked {
         lose(
             format!(
@@ -687,7 +679,7 @@ fn model_losses(target: &Issue, current: &Issue, out: &mut Vec<Irrecoverable>) {
     if t.pinned_comment != c.pinned_comment {
         lose(
             format!("#{n} has another pinned comment"),
-            "pins are not restored; pin the comment again on GitHub",
+            "GitHub's REST API has no call to pin a comment; pin it again on GitHub",
         );
     }
     if t.reactions != c.reactions {
@@ -697,6 +689,164 @@ fn model_losses(target: &Issue, current: &Issue, out: &mut Vec<Irrecoverable>) {
              remove its own",
         );
     }
+}
+
+/// Sub-issue links, order and dependencies, one write per changed link: a child whose
+/// parent differs is moved (`replace_parent`) or detached; each parent's order is then
+/// mended with the fewest moves (the children already in the right relative order stay, and
+/// of equally short plans the one moving the children this plan just attached, which
+/// GitHub puts last); each blocker added or removed since is removed or added again.
+fn plan_links(
+    target: &RecordSet,
+    live: &RecordSet,
+    wants: &dyn Fn(Field) -> bool,
+    in_scope: &dyn Fn(u64) -> bool,
+    out: &mut Planned,
+) {
+    let restorable = |t: &Issue| in_scope(t.number) && live.issues.contains_key(&t.number);
+    if wants(Field::Parent) {
+        // Each parent's order as the moves below will leave it.
+        let mut orders: BTreeMap<u64, Vec<u64>> = live
+            .issues
+            .values()
+            .filter(|i| !i.model.sub_issues.is_empty())
+            .map(|i| (i.number, i.model.sub_issues.clone()))
+            .collect();
+        let mut joined: BTreeSet<(u64, u64)> = BTreeSet::new();
+        for t in target.issues.values().filter(|t| restorable(t)) {
+            let current = &live.issues[&t.number];
+            if t.model.parent == current.model.parent {
+                continue;
+            }
+            if let Some(p) = t.model.parent.filter(|p| !live.issues.contains_key(p)) {
+                out.irrecoverable.push(Irrecoverable {
+                    key: format!("issue:{}", t.number),
+                    what: format!("#{} was a sub-issue of #{p}, which was deleted", t.number),
+                    reason: "GitHub cannot restore a deleted issue".into(),
+                });
+                continue;
+            }
+            out.push(Operation::SetParent {
+                number: t.number,
+                id: current.id,
+                title: t.title.clone(),
+                from: current.model.parent,
+                to: t.model.parent,
+            });
+            if let Some(from) = current.model.parent {
+                if let Some(o) = orders.get_mut(&from) {
+                    o.retain(|c| *c != t.number);
+                }
+            }
+            if let Some(to) = t.model.parent {
+                orders.entry(to).or_default().push(t.number);
+                joined.insert((to, t.number));
+            }
+        }
+        for t in target
+            .issues
+            .values()
+            .filter(|t| !t.model.sub_issues.is_empty() && restorable(t))
+        {
+            let current = orders.get(&t.number).cloned().unwrap_or_default();
+            let want: Vec<u64> = t
+                .model
+                .sub_issues
+                .iter()
+                .filter(|c| current.contains(c))
+                .copied()
+                .collect();
+            let have: Vec<u64> = current.into_iter().filter(|c| want.contains(c)).collect();
+            let id = |n: u64| live.issues.get(&n).map_or(0, |i| i.id);
+            for (child, anchor, after) in
+                reorder_moves(&have, &want, |c| joined.contains(&(t.number, c)))
+            {
+                out.push(Operation::ReorderSubIssue {
+                    number: t.number,
+                    child,
+                    child_id: id(child),
+                    anchor,
+                    anchor_id: id(anchor),
+                    after,
+                });
+            }
+        }
+    }
+    if wants(Field::Dependencies) {
+        for t in target.issues.values().filter(|t| restorable(t)) {
+            let current = &live.issues[&t.number];
+            let (was, is) = (&t.model.blocked_by, &current.model.blocked_by);
+            for &b in was.iter().filter(|b| !is.contains(b)) {
+                match live.issues.get(&b) {
+                    Some(blocker) => out.push(Operation::SetBlockedBy {
+                        number: t.number,
+                        blocker: b,
+                        blocker_id: blocker.id,
+                        blocked: true,
+                    }),
+                    None => out.irrecoverable.push(Irrecoverable {
+                        key: format!("issue:{}", t.number),
+                        what: format!("#{} was blocked by #{b}, which was deleted", t.number),
+                        reason: "GitHub cannot restore a deleted issue".into(),
+                    }),
+                }
+            }
+            for &b in is.iter().filter(|b| !was.contains(b)) {
+                out.push(Operation::SetBlockedBy {
+                    number: t.number,
+                    blocker: b,
+                    blocker_id: live.issues.get(&b).map_or(0, |i| i.id),
+                    blocked: false,
+                });
+            }
+        }
+    }
+}
+
+/// The fewest single moves (`child`, `anchor`, after?) that turn `have` into `want` (the
+/// same children): those on a longest common subsequence stay, each other child goes right
+/// after its predecessor in `want` (the first one right before the first child that stays).
+/// Of equally long subsequences, the one keeping fewest `fresh` children is taken.
+fn reorder_moves(have: &[u64], want: &[u64], fresh: impl Fn(u64) -> bool) -> Vec<(u64, u64, bool)> {
+    let (n, m) = (have.len(), want.len());
+    // Length first (each child weighs more than all the tie-breaks together), then old ones.
+    let weight = |c: u64| 1_000u64 + u64::from(!fresh(c));
+    let mut best = vec![vec![0u64; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            best[i][j] = if have[i] == want[j] {
+                weight(have[i]) + best[i + 1][j + 1]
+            } else {
+                best[i + 1][j].max(best[i][j + 1])
+            };
+        }
+    }
+    let mut stay = BTreeSet::new();
+    let (mut i, mut j) = (0, 0);
+    while i < n && j < m {
+        if have[i] == want[j] {
+            stay.insert(have[i]);
+            i += 1;
+            j += 1;
+        } else if best[i + 1][j] >= best[i][j + 1] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    let first_staying = want.iter().copied().find(|c| stay.contains(c));
+    let mut moves = Vec::new();
+    for (k, &c) in want.iter().enumerate() {
+        if stay.contains(&c) {
+            continue;
+        }
+        match (k, first_staying) {
+            (0, Some(s)) => moves.push((c, s, false)),
+            (0, None) => {}
+            (k, _) => moves.push((c, want[k - 1], true)),
+        }
+    }
+    moves
 }
 
 fn plan_comments(
@@ -835,6 +985,109 @@ mod tests {
         b.comment(10, 1, "bob", "I can reproduce");
         b.comment(11, 1, "amy", "Fixed in #3");
         b
+    }
+
+    /// Applies moves the way GitHub's reprioritize does.
+    fn apply_moves(mut order: Vec<u64>, moves: &[(u64, u64, bool)]) -> Vec<u64> {
+        for &(c, anchor, after) in moves {
+            order.retain(|x| *x != c);
+            let at = order.iter().position(|x| *x == anchor).unwrap();
+            order.insert(if after { at + 1 } else { at }, c);
+        }
+        order
+    }
+
+    #[test]
+    fn sub_issue_order_is_mended_with_the_fewest_moves() {
+        let cases: [(&[u64], &[u64], usize); 6] = [
+            (&[1, 2, 3], &[1, 2, 3], 0),
+            (&[3, 2, 1], &[1, 2, 3], 2),
+            (&[2, 3, 4, 1], &[1, 2, 3, 4], 1),
+            (&[1, 2, 3, 4, 5], &[5, 1, 2, 3, 4], 1),
+            (&[4, 1, 2, 3], &[1, 2, 4, 3], 1),
+            (&[5, 4, 3, 2, 1], &[1, 2, 3, 4, 5], 4),
+        ];
+        for (have, want, count) in cases {
+            let moves = reorder_moves(have, want, |_| false);
+            assert_eq!(moves.len(), count, "{have:?} → {want:?}: {moves:?}");
+            assert_eq!(apply_moves(have.to_vec(), &moves), want);
+        }
+        // A child just attached (put last) is the one moved, not an old one.
+        let moves = reorder_moves(&[1, 9], &[9, 1], |c| c == 9);
+        assert_eq!(moves, [(9, 1, false)]);
+    }
+
+    #[test]
+    fn links_are_restored_one_write_each_and_order_after_moves() {
+        let mut b = base();
+        for n in 2..=6 {
+            b.issue(n, &format!("Issue {n}"));
+        }
+        let set = |b: &mut Builder, n: u64, f: &dyn Fn(&mut Issue)| {
+            f(b.set.issues.get_mut(&n).unwrap());
+        };
+        set(&mut b, 1, &|i| i.model.sub_issues = vec![2, 3, 4]);
+        for c in [2, 3, 4] {
+            set(&mut b, c, &|i| i.model.parent = Some(1));
+        }
+        set(&mut b, 6, &|i| i.model.blocked_by = vec![5]);
+        let target = b.set.clone();
+        // Damage: #2 moved under #5, order of #1 reversed, #6's blocker removed, #5 blocked by #4.
+        set(&mut b, 1, &|i| i.model.sub_issues = vec![4, 3]);
+        set(&mut b, 2, &|i| i.model.parent = Some(5));
+        set(&mut b, 5, &|i| {
+            i.model.sub_issues = vec![2];
+            i.model.blocked_by = vec![4];
+        });
+        set(&mut b, 6, &|i| i.model.blocked_by = vec![]);
+        let live = b.set.clone();
+        let p = plan(&target, &live, &opts(), "s");
+        let ops: Vec<&Operation> = p.ops.iter().map(|o| &o.op).collect();
+        assert!(
+            matches!(
+                ops[0],
+                Operation::SetParent {
+                    number: 2,
+                    from: Some(5),
+                    to: Some(1),
+                    ..
+                }
+            ),
+            "{ops:?}"
+        );
+        // Live #1 after the move: [4, 3, 2]; wanted [2, 3, 4]: two moves.
+        let reorders: Vec<(u64, u64, bool)> = ops
+            .iter()
+            .filter_map(|o| match o {
+                Operation::ReorderSubIssue {
+                    number: 1,
+                    child,
+                    anchor,
+                    after,
+                    ..
+                } => Some((*child, *anchor, *after)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reorders.len(), 2, "{ops:?}");
+        assert_eq!(apply_moves(vec![4, 3, 2], &reorders), [2, 3, 4]);
+        let deps: Vec<(u64, u64, bool)> = ops
+            .iter()
+            .filter_map(|o| match o {
+                Operation::SetBlockedBy {
+                    number,
+                    blocker,
+                    blocked,
+                    ..
+                } => Some((*number, *blocker, *blocked)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(deps, [(5, 4, false), (6, 5, true)]);
+        assert_eq!(p.ops.len(), 5);
+        assert!(p.irrecoverable.iter().all(|l| !l.what.contains("parent")));
+        // Applied, nothing is left to plan.
+        assert!(plan(&target, &target, &opts(), "s").ops.is_empty());
     }
 
     #[test]

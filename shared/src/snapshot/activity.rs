@@ -23,12 +23,13 @@ const MAX_CHAIN: usize = 1_000;
 
 impl Archive {
     /// Lists the tracker's activity since `parent` and stores it (without a parent, only
-    /// where the next window starts); `None` for a tracker that keeps no log.
+    /// where the next window starts); `None` for a tracker that keeps no log. The log comes
+    /// back too: a capture reads it before the records, to know which issues' links changed.
     pub(super) async fn capture_activity(
         &self,
         tracker: &dyn Tracker,
         parent: Option<&Manifest>,
-    ) -> Result<Option<ActivityRef>> {
+    ) -> Result<Option<(ActivityRef, Activity)>> {
         let from = parent.map_or(ActivityFrom::Newest, Manifest::activity_from);
         // A failing listing (a 5xx after retries, a 403, 404 or 410) costs this snapshot its
         // attribution, not its records: the snapshot completes with an empty log marked as
@@ -60,13 +61,14 @@ impl Archive {
             // manifest vouches for.
             PutOutcome::Existed => ObjectHash::of(&self.store.get(&encoded.id.key()).await?),
         };
-        Ok(Some(ActivityRef {
+        let stored = ActivityRef {
             blob: encoded.id,
             hash,
             events: log.events.len() as u64,
             newest: log.newest_id,
             gap,
-        }))
+        };
+        Ok(Some((stored, log)))
     }
 
     /// The activity log stored with a snapshot, checked against the hash its manifest holds.

@@ -624,6 +624,19 @@ impl Archive {
         let reader = tracker.clone();
         let embedding = reader.embedding();
         let (tx, mut rx) = mpsc::channel::<Record>(256);
+        // Who changed what since the parent: one listing of its own, kept beside the records.
+        // Read first: it names the issues whose links changed (which a `since` listing does
+        // not return), and a change made after it falls in the next snapshot's window.
+        let activity = self
+            .capture_activity(reader.as_ref(), parent.as_deref())
+            .await?;
+        // A failed listing (a gap) names no link changes: the fetch is told it does not know
+        // them, rather than that there were none.
+        let relinked = activity
+            .as_ref()
+            .filter(|(_, log)| log.failed.is_none())
+            .map(|(_, log)| Arc::new(log.relinked()));
+        let activity = activity.map(|(stored, _)| stored);
         let fetch_opts = FetchOptions {
             since: base.as_ref().map(|b| b.manifest.cursor.clone()),
             known: base.as_ref().map(|b| Arc::new(known_ids(&b.manifest))),
@@ -631,6 +644,7 @@ impl Archive {
             overlap: opts.overlap,
             progress: opts.progress.clone(),
             budget: opts.budget,
+            relinked,
         };
         let fetcher = tokio::spawn(async move { tracker.fetch(&fetch_opts, tx).await });
 
@@ -701,10 +715,6 @@ impl Archive {
             Some(id) => Some(self.dictionary(id).await?.hash()),
             None => None,
         };
-        // Who changed what since the parent: one listing of its own, kept beside the records.
-        let activity = self
-            .capture_activity(reader.as_ref(), parent.as_deref())
-            .await?;
         // A job's capture cut short is stored as its checkpoint, not as the reserved entry.
         let entry = match checkpoint {
             Some(cp) if report.partial => cp,

@@ -14,6 +14,7 @@ mod convert;
 mod embed;
 pub mod fields;
 pub mod graphql;
+mod links;
 mod reconcile;
 pub mod sticky;
 
@@ -291,7 +292,11 @@ impl GitHubTracker {
             let mut last_ts: Option<DateTime<Utc>> = None;
             for raw in items {
                 let record = match kind {
-                    RecordKind::Issue => Record::Issue(convert::issue(raw, &target)?),
+                    RecordKind::Issue => {
+                        let mut issue = convert::issue(raw, &target)?;
+                        self.read_links(&mut issue, None).await?;
+                        Record::Issue(issue)
+                    }
                     _ => Record::Comment(convert::comment(raw, &target)?),
                 };
                 let (id, ts, seen_as) = match &record {
@@ -589,6 +594,23 @@ impl Tracker for GitHubTracker {
                     etags.insert(path, e);
                 }
                 Listing::Complete { etag: None } => {}
+            }
+        }
+        // Even when the budget ran out: the activity window moves on with this capture, so
+        // the issues its link events name are read now or never (a few reads per event).
+        if incremental {
+            match (&opts.known, &opts.relinked) {
+                (Some(known), Some(relinked)) => {
+                    let listed: HashSet<u64> = issues.observed.iter().map(|(n, _)| *n).collect();
+                    let done = self
+                        .refresh_links(known, relinked, &listed, &out)
+                        .await
+                        .map_err(|e| self.repo_not_found(e))?;
+                    tracing::debug!(?done, "links refreshed");
+                }
+                _ => tracing::warn!(
+                    "incremental capture without an activity log: sub-issue and dependency changes since the parent are not seen until the next full snapshot"
+                ),
             }
         }
         if incremental {

@@ -120,6 +120,34 @@ pub enum Operation {
         issue: u64,
         body: String,
     },
+    /// GitHub: makes sub-issue `number` (GitHub id `id`) a child of `to` — moved from
+    /// `from` with `replace_parent` — or, with `to` empty, removes it from `from`: one
+    /// `POST …/sub_issues` or `DELETE …/sub_issue`.
+    SetParent {
+        number: u64,
+        id: u64,
+        title: String,
+        from: Option<u64>,
+        to: Option<u64>,
+    },
+    /// GitHub: moves sub-issue `child` of parent `number` right after (`after`) or right
+    /// before the sub-issue `anchor`: one `PATCH …/sub_issues/priority`.
+    ReorderSubIssue {
+        number: u64,
+        child: u64,
+        child_id: u64,
+        anchor: u64,
+        anchor_id: u64,
+        after: bool,
+    },
+    /// GitHub: records (`blocked`) or removes that `blocker` (GitHub id `blocker_id`) blocks
+    /// issue `number`: one `POST …/dependencies/blocked_by` or `DELETE …/blocked_by/{id}`.
+    SetBlockedBy {
+        number: u64,
+        blocker: u64,
+        blocker_id: u64,
+        blocked: bool,
+    },
     /// Jira: one `PUT /issue/{key}` carrying every changed editable field (`id` is the
     /// issue's stable id; `key` is how the site addresses it).
     JiraEditIssue {
@@ -251,7 +279,10 @@ impl Operation {
         match self {
             Operation::UpdateIssue { number, .. }
             | Operation::CloseIssue { number, .. }
-            | Operation::SetLock { number, .. } => Some(*number),
+            | Operation::SetLock { number, .. }
+            | Operation::SetParent { number, .. }
+            | Operation::ReorderSubIssue { number, .. }
+            | Operation::SetBlockedBy { number, .. } => Some(*number),
             Operation::EditComment { issue, .. }
             | Operation::RecreateComment { issue, .. }
             | Operation::DeleteComment { issue, .. } => Some(*issue),
@@ -280,6 +311,10 @@ impl Operation {
                 | Operation::JiraCreateVersion { .. }
                 | Operation::CopyIssue { .. }
                 | Operation::CopyComment { .. }
+                // Sent twice, a link write is refused (422 or 404): a resumed run reads
+                // the live link first instead.
+                | Operation::SetParent { .. }
+                | Operation::SetBlockedBy { .. }
         )
     }
 

@@ -33,6 +33,15 @@ pub(super) struct Copy {
 /// Copies by origin; `None` until first needed.
 pub(super) type CopyCache = std::sync::Mutex<Option<HashMap<String, Copy>>>;
 
+/// The parent number an issue's JSON names (`parent_issue_url`), if any.
+fn client_parent(issue: &Value) -> Option<u64> {
+    issue
+        .get("parent_issue_url")
+        .and_then(Value::as_str)
+        .and_then(|u| u.rsplit('/').next())
+        .and_then(|n| n.parse().ok())
+}
+
 fn already_exists(e: &TrackerError) -> bool {
     matches!(e, TrackerError::Http { status: 422, message, .. } if message.to_ascii_lowercase().contains("validation"))
 }
@@ -383,6 +392,84 @@ impl GitHubTracker {
                 }
                 Ok(json!({}))
             }
+            Operation::SetParent {
+                number,
+                id,
+                from,
+                to,
+                ..
+            } => {
+                let (method, path, body) = match (from, to) {
+                    (_, Some(parent)) => {
+                        let mut body = json!({ "sub_issue_id": id });
+                        // Only when it has one: GitHub refuses (422) to take a sub-issue
+                        // from its parent without it, so a plan made stale by someone else's
+                        // move stops here instead of moving it again.
+                        if from.is_some() {
+                            body["replace_parent"] = json!(true);
+                        }
+                        (
+                            Method::POST,
+                            self.repo_path(&format!("/issues/{parent}/sub_issues")),
+                            body,
+                        )
+                    }
+                    (Some(parent), None) => (
+                        Method::DELETE,
+                        self.repo_path(&format!("/issues/{parent}/sub_issue")),
+                        json!({ "sub_issue_id": id }),
+                    ),
+                    (None, None) => return Ok(json!({})),
+                };
+                client.write(method, &path, Some(&body)).await?;
+                Ok(json!({ "number": number, "parent": to }))
+            }
+            Operation::ReorderSubIssue {
+                number,
+                child_id,
+                anchor_id,
+                after,
+                ..
+            } => {
+                let key = if *after { "after_id" } else { "before_id" };
+                let mut body = json!({ "sub_issue_id": child_id });
+                body[key] = json!(anchor_id);
+                client
+                    .write(
+                        Method::PATCH,
+                        &self.repo_path(&format!("/issues/{number}/sub_issues/priority")),
+                        Some(&body),
+                    )
+                    .await?;
+                Ok(json!({}))
+            }
+            Operation::SetBlockedBy {
+                number,
+                blocker_id,
+                blocked,
+                ..
+            } => {
+                if *blocked {
+                    client
+                        .write(
+                            Method::POST,
+                            &self.repo_path(&format!("/issues/{number}/dependencies/blocked_by")),
+                            Some(&json!({ "issue_id": blocker_id })),
+                        )
+                        .await?;
+                } else {
+                    client
+                        .write(
+                            Method::DELETE,
+                            &self.repo_path(&format!(
+                                "/issues/{number}/dependencies/blocked_by/{blocker_id}"
+                            )),
+                            None,
+                        )
+                        .await?;
+                }
+                Ok(json!({}))
+            }
             Operation::DeleteComment { id, .. } => {
                 match client
                     .write(
@@ -544,6 +631,33 @@ impl GitHubTracker {
                     .find_marked_comment(issue.number, |body| migrated_from(body) == Some(origin))
                     .await?
                     .map(|id| json!({"issue": issue.number, "id": id, "found": true})))
+            }
+            // A link write sent by an interrupted run may have landed: the live link says.
+            Operation::SetParent { number, to, .. } => {
+                let path = self.repo_path(&format!("/issues/{number}"));
+                let live = client_parent(&self.client().get(&path, None).await?.json(&path)?);
+                Ok((live == *to).then(|| json!({ "number": number, "parent": to, "found": true })))
+            }
+            Operation::SetBlockedBy {
+                number,
+                blocker_id,
+                blocked,
+                ..
+            } => {
+                let mut next = Some(self.repo_path(&format!(
+                    "/issues/{number}/dependencies/blocked_by?per_page=100"
+                )));
+                let mut present = false;
+                while let Some(target) = next.take() {
+                    let reply = self.client().get(&target, None).await?;
+                    if let Value::Array(items) = reply.json(&target)? {
+                        present |= items
+                            .iter()
+                            .any(|i| i.get("id").and_then(Value::as_u64) == Some(*blocker_id));
+                    }
+                    next = reply.next_link();
+                }
+                Ok((present == *blocked).then(|| json!({ "found": true })))
             }
             _ => Ok(None),
         }

@@ -80,9 +80,11 @@ pub fn milestone_copy(mut milestone: Value) -> Value {
 /// Parts of an issue that change without its `updated_at` moving: other issues' states
 /// (a sub-issue or blocker closing), another object's edits (the pinned comment's body) and
 /// reactions. Kept in the raw copy they would make an incremental capture (which re-reads
-/// only updated issues) differ from a full one, so the copy keeps what is stable: totals of
-/// sub-issues and dependencies (which change with the issue), the pinned comment's id. The
-/// reaction counts live in [`IssueModel::reactions`] instead.
+/// only updated issues) differ from a full one, so the copy keeps what is stable: the
+/// pinned comment's id, and the totals of sub-issues and dependencies (which move with link
+/// writes only, which the activity log names, so an incremental capture reads those issues
+/// again; see `links`). The reaction counts live in [`IssueModel::reactions`] instead; the
+/// sub-issue order and blockers are filled from their own listings.
 fn stable_copy(raw: &mut Value) -> IssueModel {
     let reactions = raw
         .get("reactions")
@@ -112,6 +114,8 @@ fn stable_copy(raw: &mut Value) -> IssueModel {
         lock_reason: opt_str(raw, "active_lock_reason"),
         pinned_comment,
         reactions,
+        sub_issues: Vec::new(),
+        blocked_by: Vec::new(),
     };
     if let Some(o) = raw.as_object_mut() {
         o.remove("reactions");

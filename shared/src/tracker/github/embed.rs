@@ -14,7 +14,7 @@
 use serde_json::Value;
 
 use super::convert;
-use crate::record::{Issue, Record, RecordKey, RecordKind};
+use crate::record::{Record, RecordKey, RecordKind};
 use crate::tracker::{Embedding, Refresh, TrackerError};
 
 /// Issues (and pull requests) carrying labels and a milestone.
@@ -51,9 +51,10 @@ impl Embedding for IssueEmbeds {
     }
 
     fn embeds(&self, record: &Record) -> Option<Vec<RecordKey>> {
-        let Record::Issue(Issue { raw, .. }) = record else {
+        let Record::Issue(issue) = record else {
             return None;
         };
+        let raw = &issue.raw;
         // Without its raw JSON (never the case for a listed issue) it is not known what the
         // issue carries: `None` has it treated as carrying anything.
         if !raw.is_object() {
@@ -67,7 +68,14 @@ impl Embedding for IssueEmbeds {
             .filter_map(label_id)
             .map(|id| RecordKey::new(RecordKind::Label, id));
         let milestone = milestone_number(raw).map(|n| RecordKey::new(RecordKind::Milestone, n));
-        Some(labels.chain(milestone).collect())
+        // A parent's sub-issues, in order: an incremental capture compares the live order
+        // with this one (a reorder moves no `updated_at` and records no event).
+        let children = issue
+            .model
+            .sub_issues
+            .iter()
+            .map(|n| RecordKey::new(RecordKind::Issue, n));
+        Some(labels.chain(milestone).chain(children).collect())
     }
 
     fn copy_changed(&self, old: &Record, new: &Record) -> bool {
@@ -117,7 +125,13 @@ impl Embedding for IssueEmbeds {
                 None => {}
             }
         }
-        convert::issue(raw, &path).map(Record::Issue)
+        // What the raw copy does not hold (read from their own listings, or taken out of
+        // it) stays as stored.
+        let mut fresh = convert::issue(raw, &path)?;
+        fresh.model.sub_issues = issue.model.sub_issues;
+        fresh.model.blocked_by = issue.model.blocked_by;
+        fresh.model.reactions = issue.model.reactions;
+        Ok(Record::Issue(fresh))
     }
 }
 

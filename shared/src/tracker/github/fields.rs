@@ -169,7 +169,38 @@ fn issue_fields(r: RecordRef<'_>) -> Vec<(Field, Val<'_>)> {
             Val::Plain(i.model.pinned_comment.map_or(Value::Null, |c| json!(c))),
         ),
         (Field::Reactions, Val::Plain(reactions(i))),
+        (Field::SubIssues, Val::Plain(sub_issues(i))),
+        (
+            Field::BlockedBy,
+            Val::Set {
+                items: i
+                    .model
+                    .blocked_by
+                    .iter()
+                    .map(|n| Cow::Owned(format!("#{n}")))
+                    .collect(),
+                fold: None,
+            },
+        ),
     ]
+}
+
+/// A parent's sub-issues in order (`#4, #2, #7`), null when it has none.
+fn sub_issues(i: &Issue) -> Value {
+    if i.model.sub_issues.is_empty() {
+        return Value::Null;
+    }
+    let list: Vec<String> = i.model.sub_issues.iter().map(|n| format!("#{n}")).collect();
+    Value::String(list.join(", "))
+}
+
+/// The issues blocking this one (`#3, #9`), null when none.
+fn blocked_by(i: &Issue) -> Value {
+    if i.model.blocked_by.is_empty() {
+        return Value::Null;
+    }
+    let list: Vec<String> = i.model.blocked_by.iter().map(|n| format!("#{n}")).collect();
+    Value::String(list.join(", "))
 }
 
 /// A sub-issue's parent as people write it (`#12`).
@@ -216,6 +247,8 @@ fn issue_whole(r: RecordRef<'_>) -> Value {
         ("issue_type", opt_str(i.model.issue_type.as_deref())),
         ("parent", parent(i)),
         ("reactions", reactions(i)),
+        ("sub_issues", sub_issues(i)),
+        ("blocked_by", blocked_by(i)),
     ];
     for (key, value) in extra {
         if !value.is_null() {
@@ -277,6 +310,8 @@ fn issue_lines(v: &Value) -> Vec<(String, &'static str)> {
         ("issue_type", "type"),
         ("parent", "parent"),
         ("reactions", "reactions"),
+        ("sub_issues", "sub-issues"),
+        ("blocked_by", "blocked by"),
     ] {
         if let Value::String(v) = get(key) {
             out.push((v, name));

@@ -3,9 +3,11 @@
 //! conversation lock and its reason, reactions and the pinned comment.
 //!
 //! GitHub names the other issue of a sub-issue or dependency write by its *id* (not its
-//! number); ids here are `issue_id_base + number`, so both are at hand. Each write bumps the
-//! `updated_at` of every issue it changes and records GitHub's events on each side, with the
-//! actor of the request.
+//! number); ids here are `issue_id_base + number`, so both are at hand. Each link write
+//! records GitHub's events on each side, with the actor of the request, but moves no issue's
+//! `updated_at`: on GitHub adding a sub-issue leaves the parent's `updatedAt` as it was
+//! (reported by clients whose `since` syncs missed the change), so the sandbox does not
+//! promise more, for links, order or dependencies, than GitHub is known to keep.
 
 use axum::http::StatusCode;
 
@@ -105,6 +107,14 @@ impl State {
         self.index_issue(number);
     }
 
+    /// Applies `f` to issue `number`'s links, leaving its `updated_at` alone (see the
+    /// module docs).
+    fn relink(&mut self, number: u64, f: impl FnOnce(&mut super::Issue)) {
+        if let Some(i) = self.issues.get_mut(slot(number)) {
+            f(i);
+        }
+    }
+
     /// The depth of `number` in its hierarchy (a root is 1).
     fn depth(&self, mut number: u64) -> usize {
         let mut d = 1;
@@ -184,12 +194,12 @@ impl State {
         let ts = self.next_ts();
         self.clock = ts;
         if let Some(old) = current {
-            self.edit(old, ts, |i| i.sub_issues.retain(|&c| c != child));
+            self.relink(old, |i| i.sub_issues.retain(|&c| c != child));
             self.record(old, actor, EventKind::SubIssueRemoved { child }, ts);
             self.record(child, actor, EventKind::ParentRemoved { parent: old }, ts);
         }
-        self.edit(parent, ts, |i| i.sub_issues.push(child));
-        self.edit(child, ts, |i| i.parent = Some(parent));
+        self.relink(parent, |i| i.sub_issues.push(child));
+        self.relink(child, |i| i.parent = Some(parent));
         self.record(parent, actor, EventKind::SubIssueAdded { child }, ts);
         self.record(child, actor, EventKind::ParentAdded { parent }, ts);
         Ok(())
@@ -209,16 +219,17 @@ impl State {
         }
         let ts = self.next_ts();
         self.clock = ts;
-        self.edit(parent, ts, |i| i.sub_issues.retain(|&c| c != child));
-        self.edit(child, ts, |i| i.parent = None);
+        self.relink(parent, |i| i.sub_issues.retain(|&c| c != child));
+        self.relink(child, |i| i.parent = None);
         self.record(parent, actor, EventKind::SubIssueRemoved { child }, ts);
         self.record(child, actor, EventKind::ParentRemoved { parent }, ts);
         Ok(())
     }
 
     /// Moves sub-issue `child_id` right after `after_id` or right before `before_id` (exactly
-    /// one of them), both sub-issues of `parent`. Only the parent changes; GitHub records no
-    /// event for a reorder.
+    /// one of them), both sub-issues of `parent`. Only the order changes: GitHub records no
+    /// event for a reorder and moves no `updated_at`. Refusals carry GitHub's messages (422
+    /// with a plain `message`).
     pub(crate) fn reprioritize_sub_issue(
         &mut self,
         parent: u64,
@@ -226,31 +237,56 @@ impl State {
         after_id: Option<u64>,
         before_id: Option<u64>,
     ) -> Result<(), ApiError> {
+        let refuse = |m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m);
         let siblings = self.issue(parent)?.sub_issues.clone();
-        let child = self.number_of_id(child_id)?;
+        let child = self.number_of_id(child_id).map_err(|_| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "The provided sub-issue does not exist",
+            )
+        })?;
+        if child == parent {
+            return Err(refuse("A sub-issue cannot be prioritized against itself"));
+        }
         if !siblings.contains(&child) {
             return Err(ApiError::not_found());
         }
         let (anchor, after) = match (after_id, before_id) {
             (Some(a), None) => (a, true),
             (None, Some(b)) => (b, false),
-            _ => {
-                return Err(rule(
-                    "after_id",
-                    "Either after_id or before_id must be specified, but not both",
+            (None, None) => {
+                return Err(refuse(
+                    "Either a before_id or after_id argument must be provided",
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(refuse(
+                    "Only the before_id or the after_id argument may be provided, but not both",
                 ))
             }
         };
+        if anchor == self.issue_id(parent) {
+            return Err(refuse(
+                "The provided positional id cannot be the parent issue",
+            ));
+        }
+        if anchor == child_id {
+            return Err(refuse(
+                "The provided positional id cannot be the child issue",
+            ));
+        }
         let anchor = self.number_of_id(anchor)?;
-        if anchor == child || !siblings.contains(&anchor) {
-            return Err(ApiError::not_found());
+        if !siblings.contains(&anchor) {
+            return Err(refuse(
+                "Provided positional argument is not a sub-issue of the provided parent",
+            ));
         }
         let mut order: Vec<u64> = siblings.into_iter().filter(|&c| c != child).collect();
         let at = order.iter().position(|&c| c == anchor).unwrap_or(0);
         order.insert(if after { at + 1 } else { at }, child);
         let ts = self.next_ts();
         self.clock = ts;
-        self.edit(parent, ts, |i| i.sub_issues = order);
+        self.relink(parent, |i| i.sub_issues = order);
         Ok(())
     }
 
@@ -285,8 +321,8 @@ impl State {
         }
         let ts = self.next_ts();
         self.clock = ts;
-        self.edit(number, ts, |i| i.blocked_by.push(blocker));
-        self.edit(blocker, ts, |i| i.blocking.push(number));
+        self.relink(number, |i| i.blocked_by.push(blocker));
+        self.relink(blocker, |i| i.blocking.push(number));
         self.record(
             number,
             actor,
@@ -316,8 +352,8 @@ impl State {
         }
         let ts = self.next_ts();
         self.clock = ts;
-        self.edit(number, ts, |i| i.blocked_by.retain(|&b| b != blocker));
-        self.edit(blocker, ts, |i| i.blocking.retain(|&b| b != number));
+        self.relink(number, |i| i.blocked_by.retain(|&b| b != blocker));
+        self.relink(blocker, |i| i.blocking.retain(|&b| b != number));
         self.record(
             number,
             actor,

@@ -49,6 +49,10 @@ async fn sandbox_model_writes_and_their_events() {
     let r = bot("PATCH", format!("{REPO}/issues/1"), json!({"type": "Bug"})).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["type"]["name"], "Bug");
+    let stamp = |n: u64| async move {
+        get(a, &format!("{REPO}/issues/{n}")).await.json()["updated_at"].clone()
+    };
+    let stamps = (stamp(1).await, stamp(2).await);
     for n in [2, 3] {
         let r = bot(
             "POST",
@@ -73,6 +77,8 @@ async fn sandbox_model_writes_and_their_events() {
         .map(|k| &k["number"])
         .collect();
     assert_eq!(order, [&json!(3), &json!(2)]);
+    // As on GitHub, links and their order move no issue's `updated_at`.
+    assert_eq!((stamp(1).await, stamp(2).await), stamps);
     assert_eq!(r.json()["sub_issues_summary"]["total"], 2);
     let two = get(a, &format!("{REPO}/issues/2")).await.json();
     assert!(two["parent_issue_url"]
