@@ -144,6 +144,7 @@ struct Mapped {
 }
 
 /// Maps one issue's values onto the destination, by name.
+#[allow(clippy::too_many_arguments)]
 fn map_issue(
     t: &JiraIssue,
     ty: &CreateType,
@@ -587,7 +588,8 @@ pub(crate) fn plan(
                 .filter(|l| copies.get(&t.id).is_some_and(|c| c.id == l.issue_id));
             match (posted, copies.get(&t.id)) {
                 (Some(l), Some(c)) => {
-                    if l.body != body || l.visibility != m.visibility {
+                    // By text: a site may store a document in its own normal form.
+                    if l.body.to_text() != body.to_text() || l.visibility != m.visibility {
                         comments.push(Operation::JiraEditComment {
                             issue: c.id,
                             key: c.key.clone(),
