@@ -393,7 +393,7 @@ impl JiraTracker {
                 .flatten()
                 .filter_map(|f| str_of(f, "fieldId"))
                 .map(|f| {
-                    if custom.story_points.iter().any(|s| *s == f) {
+                    if custom.story_points.contains(&f) {
                         "story_points".to_string()
                     } else if custom.epic_link.as_deref() == Some(f.as_str()) {
                         "epic_link".to_string()
