@@ -160,8 +160,13 @@ case "$command" in
     ;;
 
   rollback)
-    args=(--github-output rollback "$scope")
-    if [[ -n "${INPUT_TO:-}" ]]; then args+=(--to "$INPUT_TO"); fi
+    if [[ -n "${INPUT_INTO:-}" ]]; then
+      # A copy into another scope: `restore TO --into INTO` (the same engine and rules).
+      args=(--github-output restore "$INPUT_TO" --into "$INPUT_INTO")
+    else
+      args=(--github-output rollback "$scope")
+      if [[ -n "${INPUT_TO:-}" ]]; then args+=(--to "$INPUT_TO"); fi
+    fi
     # by: logins separated by commas or spaces; the CLI checks each (the library's rule).
     # (read, not word splitting: a login like renovate[bot] is also a glob pattern).
     IFS=', ' read -ra actors <<<"${INPUT_BY:-}"

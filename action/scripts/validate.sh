@@ -2,7 +2,7 @@
 # Checks the Action's inputs before anything is downloaded or built. Every failure is an
 # `::error title=…::` annotation that names the input, plus a line in the job summary.
 #
-# Reads: INPUT_COMMAND, INPUT_SCOPE, INPUT_TO, INPUT_EXECUTE, INPUT_BY, INPUT_SINCE, INPUT_COMMENT,
+# Reads: INPUT_COMMAND, INPUT_SCOPE, INPUT_TO, INPUT_EXECUTE, INPUT_BY, INPUT_SINCE, INPUT_INTO, INPUT_COMMENT,
 # INPUT_BINARY.
 set -euo pipefail
 
@@ -51,6 +51,14 @@ fi
 
 if [[ (-n "${INPUT_BY:-}" || -n "${INPUT_SINCE:-}") && "$command" != rollback ]]; then
   bad by "by: and since: only apply to command: rollback"
+fi
+
+if [[ -n "${INPUT_INTO:-}" ]]; then
+  if [[ "$command" != rollback ]]; then
+    bad into "into: only applies to command: rollback"
+  elif [[ -z "${INPUT_TO:-}" ]]; then
+    bad into "into: needs the snapshot to copy: set to: (a snapshot id or name)"
+  fi
 fi
 
 if [[ "${INPUT_COMMENT:-false}" == true && "$command" != diff ]]; then

@@ -452,8 +452,10 @@ pub struct RestoreArgs {
     /// The snapshot to restore: id, unique id prefix, or name.
     pub reference: String,
     /// Copy the snapshot into this other scope of the same tracker instead of restoring it
-    /// in place (`github:OWNER/OTHER`): labels, milestones, issues and comments with
-    /// attribution lines, states and sub-issue links. The destination must exist.
+    /// in place (`github:OWNER/OTHER`: labels, milestones, issues and comments with
+    /// attribution lines, states and sub-issue links; `jira:OTHER`: components, versions,
+    /// every issue parents first with attribution, statuses, comments and links). The
+    /// destination must exist.
     #[arg(long, value_name = "SCOPE")]
     pub into: Option<String>,
     #[command(flatten)]

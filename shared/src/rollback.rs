@@ -492,20 +492,42 @@ impl fmt::Display for Operation {
                 summary,
                 issue_type,
                 fields,
+                copy_of,
                 ..
             } => {
-                write!(
-                    f,
-                    "{} recreate deleted {} as a new issue (new key on execute): {}",
-                    visible(original_key),
-                    visible(&issue_type.name),
-                    visible(&short(summary, 50))
-                )?;
+                match copy_of {
+                    Some(_) => write!(
+                        f,
+                        "{} copy as a new {} (new key on execute): {}",
+                        visible(original_key),
+                        visible(&issue_type.name),
+                        visible(&short(summary, 50))
+                    )?,
+                    None => write!(
+                        f,
+                        "{} recreate deleted {} as a new issue (new key on execute): {}",
+                        visible(original_key),
+                        visible(&issue_type.name),
+                        visible(&short(summary, 50))
+                    )?,
+                }
                 for c in fields {
                     write!(f, "\n      {c}")?;
                 }
                 Ok(())
             }
+            Operation::JiraLinkCopies {
+                phrase,
+                outward,
+                inward,
+                ..
+            } => write!(
+                f,
+                "copy of {} {} the copy of {}",
+                visible(&outward.1),
+                visible(phrase),
+                visible(&inward.1)
+            ),
             Operation::JiraDeleteIssue {
                 key,
                 summary,

@@ -18,6 +18,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+pub(crate) mod jira;
+
 use super::options::OptionError;
 use super::plan::{Irrecoverable, Planned};
 use crate::record::{Comment, Issue, RecordSet, State};
@@ -33,20 +35,20 @@ pub(crate) fn check_destination(source: &Scope, into: &Scope) -> Result<(), Opti
         })
     };
     if source.tracker() != into.tracker() {
+        let example = match source.tracker() {
+            TrackerKind::GitHub => "github:OWNER/REPO",
+            TrackerKind::Jira => "jira:PROJECT",
+        };
         return refuse(format!(
-            "{into} is a {} scope but the snapshot is of {source}, a {} scope; a snapshot can only be restored into a scope of the same tracker kind",
+            "{into} is a {} scope but the snapshot is of {source}, a {} scope; a snapshot can only be restored into a scope of the same tracker kind (their issues, fields and workflows do not map onto each other). Name a {} scope (--into {example}), or leave out --into to restore in place",
             kind(into),
-            kind(source)
+            kind(source),
+            kind(source),
         ));
     }
     if source == into {
         return refuse(format!(
             "{into} is the snapshot's own scope; to put it back in place, leave out --into"
-        ));
-    }
-    if into.tracker() == TrackerKind::Jira {
-        return refuse(format!(
-            "restoring a Jira snapshot into another project ({into}) is not available in this version; Jira snapshots restore in place (leave out --into)"
         ));
     }
     if matches!(into, Scope::JiraEpic { .. }) {
@@ -616,7 +618,8 @@ mod tests {
         assert!(check_destination(&from(), &from()).is_err());
         let epic: Scope = "jira:PROJ-1".parse().unwrap();
         assert!(check_destination(&jira, &epic).is_err());
-        let e = check_destination(&jira, &"jira:OTHER".parse().unwrap()).unwrap_err();
-        assert!(e.message.contains("not available in this version"), "{e}");
+        assert!(check_destination(&jira, &"jira:OTHER".parse().unwrap()).is_ok());
+        let e = check_destination(&jira, &gh).unwrap_err();
+        assert!(e.message.contains("--into jira:PROJECT"), "{e}");
     }
 }

@@ -64,7 +64,7 @@ fn ref_ids(refs: &[JiraRef]) -> BTreeSet<&str> {
 }
 
 /// The changed fields of one issue (status and comments aside), against the live one.
-fn field_changes(
+pub(super) fn field_changes(
     target: &JiraIssue,
     current: &JiraIssue,
     live: &RecordSet,
@@ -559,19 +559,7 @@ impl<'a> Links<'a> {
     }
 
     fn attributed(&self, text: &Option<JiraText>, line: &str) -> JiraText {
-        let empty = if self.adf {
-            JiraText::Adf(serde_json::json!({"type": "doc", "version": 1, "content": []}))
-        } else {
-            JiraText::Wiki(String::new())
-        };
-        match text {
-            Some(t) => attributed(t, line),
-            None => match attributed(&empty, line) {
-                // No trailing blank line under the attribution of an empty description.
-                JiraText::Wiki(s) => JiraText::Wiki(s.trim_end().to_string()),
-                adf => adf,
-            },
-        }
+        attributed_description(self.adf, text, line)
     }
 
     /// Marks parent and epic links to issues this plan recreates; drops (and names) links
@@ -630,6 +618,24 @@ impl<'a> Links<'a> {
     }
 }
 
+/// A description with an attribution line in front; an absent one becomes the line alone,
+/// in the site's form (`adf`: Cloud).
+pub(super) fn attributed_description(adf: bool, text: &Option<JiraText>, line: &str) -> JiraText {
+    let empty = if adf {
+        JiraText::Adf(serde_json::json!({"type": "doc", "version": 1, "content": []}))
+    } else {
+        JiraText::Wiki(String::new())
+    };
+    match text {
+        Some(t) => attributed(t, line),
+        None => match attributed(&empty, line) {
+            // No trailing blank line under the attribution of an empty description.
+            JiraText::Wiki(s) => JiraText::Wiki(s.trim_end().to_string()),
+            adf => adf,
+        },
+    }
+}
+
 /// The attribution line of a recreated issue (key, creator and creation time cannot be
 /// restored).
 fn issue_attribution(t: &JiraIssue, snapshot: &str) -> String {
@@ -682,6 +688,7 @@ fn plan_recreation(
         issue_type: t.issue_type.clone(),
         subtask: t.subtask,
         fields,
+        copy_of: None,
     });
     out.irrecoverable.push(Irrecoverable {
         key: format!("issue:{}", t.key),

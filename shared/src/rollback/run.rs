@@ -379,7 +379,12 @@ impl Rollback<'_> {
     async fn plan_from(&self, tracker: &dyn Tracker, live: &RecordSet) -> Result<RollbackPlan> {
         let context = match self.target.scope.tracker() {
             TrackerKind::Jira => {
-                let ask = super::jira::context_request(self.records, live, self.options);
+                let ask = match self.options.destination() {
+                    Some(into) => {
+                        super::into::jira::context_request(self.records, self.options, into)
+                    }
+                    None => super::jira::context_request(self.records, live, self.options),
+                };
                 tracker.rollback_context(&ask).await?
             }
             TrackerKind::GitHub => RollbackContext::default(),
@@ -434,7 +439,10 @@ impl Rollback<'_> {
             (TrackerKind::GitHub, Some(_)) => {
                 super::into::plan_github(self.records, from, live, &reference)
             }
-            (TrackerKind::Jira, _) => {
+            (TrackerKind::Jira, Some(_)) => {
+                super::into::jira::plan(self.records, from, live, &reference, context)
+            }
+            (TrackerKind::Jira, None) => {
                 super::jira::plan(self.records, live, self.options, &reference, context)
             }
             (TrackerKind::GitHub, None) => {
@@ -761,7 +769,15 @@ impl Engine<'_> {
         let reader = self.tracker.clone().reader();
         let live = fetch_live(reader.clone(), self.progress.clone(), true).await?;
         let again = rollback.plan_from(reader.as_ref(), &live).await?;
+        let recreated = recreated_keys(archive, &job.id, &plan).await?;
         let moved = match rollback.options.destination() {
+            Some(_) if rollback.target.scope.tracker() == TrackerKind::Jira => recreated
+                .iter()
+                .map(|(from, to)| Moved {
+                    from: from.clone(),
+                    to: to.clone(),
+                })
+                .collect(),
             Some(_) => super::into::mapping(&rollback.target.scope, &live)
                 .into_iter()
                 .map(|(from, to)| Moved {
@@ -777,7 +793,6 @@ impl Engine<'_> {
             irrecoverable: plan.irrecoverable.clone(),
         };
         let residual = verification.residual.len();
-        let recreated = recreated_keys(archive, &job.id, &plan).await?;
         update(archive, job, |j| {
             j.status = JobStatus::Completed;
             if residual > 0 {
@@ -791,6 +806,12 @@ impl Engine<'_> {
             fingerprint: plan.fingerprint(),
             // A copy's undo closes what the restore created in the destination.
             undo: match rollback.options.destination() {
+                // A Jira copy's undo deletes the issues created since the pre-rollback
+                // snapshot: the copies (subtasks with their parents).
+                Some(_) if rollback.target.scope.tracker() == TrackerKind::Jira => format!(
+                    "backtrack restore {} --delete-new-issues --delete-new-subtasks",
+                    pre.id
+                ),
                 Some(_) => format!(
                     "backtrack restore {} --close-new-issues --delete-new-comments",
                     pre.id

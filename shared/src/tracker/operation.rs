@@ -208,6 +208,20 @@ pub enum Operation {
         /// Every other field to set, as changes from nothing (parent and epic links
         /// included: to a surviving issue, or to one recreated earlier in the plan).
         fields: Vec<JiraChange>,
+        /// Set on a restore into another project: the scope the original is in. The copy
+        /// is found again the same way, by its issue property.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        copy_of: Option<String>,
+    },
+    /// Restore into another Jira project: links the copies of two issues as the originals
+    /// were (`outward` shows the type's outward phrase, e.g. "blocks", towards `inward`).
+    /// Each side is an original (id, key), resolved to its copy by its issue property when
+    /// applied. Jira keeps one link per type and pair, so repeating it changes nothing.
+    JiraLinkCopies {
+        kind: String,
+        phrase: String,
+        outward: (u64, String),
+        inward: (u64, String),
     },
     /// Jira: deletes an issue or subtask created after the snapshot (opted into).
     JiraDeleteIssue {

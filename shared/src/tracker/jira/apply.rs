@@ -24,9 +24,11 @@ use serde_json::{json, Value};
 
 use super::capture::Search;
 use super::convert::CustomFields;
-use super::workflow::{ContextRequest, Edge, Recreation, RollbackContext, StatusKey};
+use super::workflow::{
+    ContextRequest, CreateMeta, CreateType, Edge, Recreation, RollbackContext, StatusKey,
+};
 use super::{Flavor, JiraTracker};
-use crate::record::jira::{JiraRef, JiraText, JiraVisibility};
+use crate::record::jira::{JiraRef, JiraStatus, JiraText, JiraVisibility};
 use crate::tracker::operation::{JiraChange, Operation, RECREATED_PROPERTY};
 use crate::tracker::{Tracker, TrackerError, TrackerWriter, WritePace};
 
@@ -273,6 +275,9 @@ impl JiraTracker {
         ask: &ContextRequest,
     ) -> Result<RollbackContext, TrackerError> {
         let mut cx = RollbackContext::default();
+        if let Some(project) = &ask.create_meta {
+            cx.create_meta = Some(self.create_meta(project, &ask.users).await?);
+        }
         for (id, key) in &ask.editmeta {
             cx.editable.insert(*id, self.editable(key).await?);
         }
@@ -337,6 +342,141 @@ impl JiraTracker {
         }
         cx.workflows = workflows.clone();
         Ok(cx)
+    }
+
+    /// What `project` accepts on a create (its issue types with their create screens and
+    /// workflows' statuses), the site's priorities and link types, and which of `users`
+    /// the site knows: what a copy into the project maps its values onto.
+    async fn create_meta(
+        &self,
+        project: &str,
+        users: &BTreeSet<String>,
+    ) -> Result<CreateMeta, TrackerError> {
+        let flavor = self.flavor().await?;
+        let custom = self.custom_fields().await?;
+        let str_of = |v: &Value, k: &str| {
+            v.get(k).and_then(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .or_else(|| x.as_u64().map(|n| n.to_string()))
+            })
+        };
+        let listed = self
+            .api_get(&format!(
+                "/issue/createmeta/{project}/issuetypes?maxResults=200"
+            ))
+            .await?;
+        let statuses = self
+            .api_get(&format!("/project/{project}/statuses"))
+            .await?;
+        let mut types = Vec::new();
+        for t in listed
+            .get("values")
+            .or_else(|| listed.get("issueTypes"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (Some(id), Some(name)) = (str_of(t, "id"), str_of(t, "name")) else {
+                continue;
+            };
+            let screen = self
+                .api_get(&format!(
+                    "/issue/createmeta/{project}/issuetypes/{id}?maxResults=200"
+                ))
+                .await?;
+            let fields = screen
+                .get("values")
+                .or_else(|| screen.get("fields"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|f| str_of(f, "fieldId"))
+                .map(|f| {
+                    if custom.story_points.contains(&f) {
+                        "story_points".to_string()
+                    } else if custom.epic_link.as_deref() == Some(f.as_str()) {
+                        "epic_link".to_string()
+                    } else {
+                        f
+                    }
+                })
+                .collect();
+            let workflow = statuses
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| str_of(s, "id").as_deref() == Some(id.as_str()))
+                .and_then(|s| s.get("statuses"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|s| {
+                    Some(JiraStatus {
+                        id: str_of(s, "id")?,
+                        name: str_of(s, "name")?,
+                        category: s.get("statusCategory").and_then(|c| str_of(c, "key")),
+                    })
+                })
+                .collect();
+            types.push(CreateType {
+                id,
+                name,
+                subtask: t.get("subtask").and_then(Value::as_bool).unwrap_or(false),
+                fields,
+                statuses: workflow,
+            });
+        }
+        let priorities = self
+            .api_get("/priority")
+            .await?
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                Some(JiraRef {
+                    id: str_of(p, "id")?,
+                    name: str_of(p, "name")?,
+                })
+            })
+            .collect();
+        let link_types = self
+            .api_get("/issueLinkType")
+            .await?
+            .get("issueLinkTypes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| str_of(t, "name"))
+            .collect();
+        let mut known = BTreeSet::new();
+        for u in users {
+            let rest = match flavor {
+                Flavor::Cloud => format!(
+                    "/user?accountId={}",
+                    percent_encoding::utf8_percent_encode(u, percent_encoding::NON_ALPHANUMERIC)
+                ),
+                Flavor::DataCenter => format!(
+                    "/user?username={}",
+                    percent_encoding::utf8_percent_encode(u, percent_encoding::NON_ALPHANUMERIC)
+                ),
+            };
+            match self.api_get(&rest).await {
+                Ok(_) => {
+                    known.insert(u.clone());
+                }
+                Err(TrackerError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(CreateMeta {
+            project: project.to_string(),
+            adf: flavor == Flavor::Cloud,
+            types,
+            priorities,
+            link_types,
+            users: known,
+        })
     }
 
     /// Per (project, issue type), the other types of the project with the same statuses
@@ -698,6 +838,23 @@ impl JiraTracker {
                     .await
                     .insert(*original_id, key.clone());
                 Ok(json!({ "key": key, "original_key": original_key }))
+            }
+            Operation::JiraLinkCopies {
+                kind,
+                outward,
+                inward,
+                ..
+            } => {
+                // Jira's `inwardIssue` is the side that reads the outward phrase.
+                let from = self.recreated_key(outward.0, &outward.1).await?;
+                let to = self.recreated_key(inward.0, &inward.1).await?;
+                let b = json!({
+                    "type": { "name": kind },
+                    "inwardIssue": { "key": from },
+                    "outwardIssue": { "key": to },
+                });
+                self.write(Method::POST, "/issueLink", Some(&b)).await?;
+                Ok(json!({ "outward": from, "inward": to }))
             }
             Operation::JiraDeleteIssue { key, .. } => {
                 match self

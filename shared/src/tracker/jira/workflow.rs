@@ -228,6 +228,11 @@ pub struct ContextRequest {
     /// Deleted issues (original ids) that had comments: on their recreations, which
     /// comments restore deleted ones.
     pub recreated_comments: BTreeSet<u64>,
+    /// A restore into another project: that project's create metadata (see [`CreateMeta`]).
+    pub create_meta: Option<String>,
+    /// A restore into another project: people (account ids on Cloud, user names on Data
+    /// Center) to look up, to know which the site knows.
+    pub users: BTreeSet<String>,
 }
 
 impl ContextRequest {
@@ -236,6 +241,7 @@ impl ContextRequest {
             && self.walks.is_empty()
             && self.restored.is_empty()
             && self.recreated_since.is_none()
+            && self.create_meta.is_none()
     }
 }
 
@@ -260,6 +266,44 @@ pub struct RollbackContext {
     /// Issues that restore deleted ones (marked by an issue property): original id → the
     /// recreation.
     pub recreated: BTreeMap<u64, Recreation>,
+    /// A restore into another project: what that project accepts on a create.
+    pub create_meta: Option<CreateMeta>,
+}
+
+/// One issue type a project's create screen offers, with the fields it may set (custom
+/// fields by meaning: `story_points`, `epic_link`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreateType {
+    pub id: String,
+    pub name: String,
+    pub subtask: bool,
+    pub fields: BTreeSet<String>,
+    /// The statuses of the type's workflow, in the order the site lists them.
+    pub statuses: Vec<JiraStatus>,
+}
+
+/// What a project accepts on a create (`createmeta`), and the site's vocabulary a copy's
+/// values are mapped onto by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreateMeta {
+    pub project: String,
+    /// Rich text on this site is ADF (Cloud) rather than wiki markup (Data Center).
+    pub adf: bool,
+    pub types: Vec<CreateType>,
+    pub priorities: Vec<JiraRef>,
+    /// Issue link type names.
+    pub link_types: BTreeSet<String>,
+    /// Of the people asked about, those the site knows.
+    pub users: BTreeSet<String>,
+}
+
+impl CreateMeta {
+    /// The type of this name (case-insensitively), standard or subtask as asked.
+    pub fn issue_type(&self, name: &str, subtask: bool) -> Option<&CreateType> {
+        self.types
+            .iter()
+            .find(|t| t.subtask == subtask && t.name.eq_ignore_ascii_case(name))
+    }
 }
 
 #[cfg(test)]
