@@ -107,7 +107,9 @@ pub struct StreamEncoder {
 
 impl std::fmt::Debug for StreamEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StreamEncoder").field("len", &self.len).finish()
+        f.debug_struct("StreamEncoder")
+            .field("len", &self.len)
+            .finish()
     }
 }
 

@@ -95,7 +95,8 @@ async fn capture(args: BenchCaptureArgs) -> Result<Outcome> {
     for row in &mut rows {
         let budget = cost(row);
         row["budget"] = json!(budget);
-        row["share_of_rest"] = json!(((budget as f64 / rest_cost as f64) * 1000.0).round() / 1000.0);
+        row["share_of_rest"] =
+            json!(((budget as f64 / rest_cost as f64) * 1000.0).round() / 1000.0);
     }
     eprintln!(
         "{} issues, {} comments, {} ms per request:",

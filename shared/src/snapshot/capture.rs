@@ -857,7 +857,6 @@ impl Archive {
             .try_collect()
             .await
     }
-
 }
 
 /// Takes records in, from the tracker's stream or re-derived from the parent: one manifest
@@ -1581,7 +1580,10 @@ mod merge_tests {
         }
         assert_eq!(results[0], results[1]);
         let keys: Vec<&str> = results[0].iter().map(|(k, _, _)| k.as_str()).collect();
-        assert_eq!(keys, ["label:bug-label", "issue:9", "issue:10", "comment:7"]);
+        assert_eq!(
+            keys,
+            ["label:bug-label", "issue:9", "issue:10", "comment:7"]
+        );
         assert_eq!(results[0][1].1, BlobId::of(b"9 v1"), "of equals, the first");
         assert_eq!(results[0][2].1, BlobId::of(b"10 v2"), "the newest");
         assert!(results[0].iter().all(|(_, _, stored)| *stored == Some(3)));
@@ -1614,7 +1616,11 @@ mod merge_tests {
             entries: std::mem::take(&mut m),
         };
         manifest.sort_entries();
-        let sorted: Vec<String> = manifest.entries.iter().map(|e| e.key().to_string()).collect();
+        let sorted: Vec<String> = manifest
+            .entries
+            .iter()
+            .map(|e| e.key().to_string())
+            .collect();
         assert_eq!(sorted, keys);
     }
 

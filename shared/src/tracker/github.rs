@@ -398,7 +398,11 @@ impl GitHubTracker {
                 spend,
                 progress,
                 out,
-                if observe { Aside::Observe } else { Aside::Nothing },
+                if observe {
+                    Aside::Observe
+                } else {
+                    Aside::Nothing
+                },
             )
             .await?;
         Ok((walked, 0))

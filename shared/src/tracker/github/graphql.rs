@@ -272,7 +272,10 @@ impl GraphqlReader<'_> {
                 return Err(self.classify(fatal));
             }
         }
-        let data = answer.get_mut("data").map(Value::take).unwrap_or(Value::Null);
+        let data = answer
+            .get_mut("data")
+            .map(Value::take)
+            .unwrap_or(Value::Null);
         if data.is_null() {
             return Err(GraphqlError::Unsupported("an answer without data".into()));
         }
