@@ -95,6 +95,49 @@ pub fn encode<T: Serialize + ?Sized>(
     })
 }
 
+/// A blob encoded piece by piece (a value too large to hold twice: a snapshot's entry
+/// table): the pieces are hashed and compressed as they come. The id is the one [`encode`]
+/// gives the same bytes; the frame may differ in framing from [`compress`]'s (stored objects
+/// are checked by what they decompress to, or by the hash of their own stored bytes).
+pub struct StreamEncoder {
+    hasher: crate::id::BlobHasher,
+    zstd: zstd::stream::Encoder<'static, Vec<u8>>,
+    len: u64,
+}
+
+impl std::fmt::Debug for StreamEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamEncoder")
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl StreamEncoder {
+    /// Fails only when zstd cannot allocate its context.
+    pub fn new() -> std::io::Result<Self> {
+        Ok(StreamEncoder {
+            hasher: crate::id::BlobHasher::default(),
+            zstd: zstd::stream::Encoder::new(Vec::new(), ZSTD_LEVEL)?,
+            len: 0,
+        })
+    }
+
+    pub fn push(&mut self, piece: &[u8]) -> std::io::Result<()> {
+        self.hasher.update(piece);
+        self.len += piece.len() as u64;
+        std::io::Write::write_all(&mut self.zstd, piece)
+    }
+
+    pub fn finish(self) -> std::io::Result<EncodedBlob> {
+        Ok(EncodedBlob {
+            id: self.hasher.finish(),
+            compressed: self.zstd.finish()?,
+            logical_len: self.len,
+        })
+    }
+}
+
 /// zstd-compresses bytes. Compressing an in-memory buffer cannot fail short of allocation
 /// failure, which aborts anyway, so this returns the bytes directly.
 pub fn compress(bytes: &[u8]) -> Vec<u8> {

@@ -42,6 +42,26 @@ impl fmt::Debug for BlobId {
     }
 }
 
+/// A [`BlobId`] computed over bytes that come in pieces.
+#[derive(Default)]
+pub struct BlobHasher(Sha256);
+
+impl fmt::Debug for BlobHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BlobHasher")
+    }
+}
+
+impl BlobHasher {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> BlobId {
+        BlobId(self.0.finalize().into())
+    }
+}
+
 /// The SHA-256 of an object exactly as stored (its compressed bytes), in lowercase hex: the
 /// hash held apart from an object that is not content-addressed (a manifest is named by its
 /// snapshot, not its content), recorded where the object cannot be altered with it — the

@@ -265,6 +265,17 @@ impl Manifest {
         table: &BlobId,
         table_hash: &ObjectHash,
     ) -> Result<Vec<u8>, BlobError> {
+        self.encode_header_counted(table, table_hash, self.entries.len() as u64)
+    }
+
+    /// [`Manifest::encode_header`] for a table of `count` entries encoded apart from
+    /// `self.entries` (see `Archive::write_manifest_streamed`).
+    pub fn encode_header_counted(
+        &self,
+        table: &BlobId,
+        table_hash: &ObjectHash,
+        count: u64,
+    ) -> Result<Vec<u8>, BlobError> {
         let header = StoredManifest {
             format: self.format,
             id: self.id,
@@ -278,7 +289,7 @@ impl Manifest {
             dict_hash: self.dict_hash.clone(),
             entries_blob: table.clone(),
             entries_hash: Some(table_hash.clone()),
-            entries_count: self.entries.len() as u64,
+            entries_count: count,
             activity: self.activity.clone(),
         };
         let bytes = blob::canonical_json(&header).map_err(|source| BlobError::Encode {
@@ -408,14 +419,7 @@ impl Manifest {
     pub fn counts(&self) -> Counts {
         let mut c = Counts::default();
         for e in &self.entries {
-            match e.kind {
-                RecordKind::Issue | RecordKind::JiraIssue => c.issues += 1,
-                RecordKind::Comment | RecordKind::JiraComment => c.comments += 1,
-                RecordKind::Label => c.labels += 1,
-                RecordKind::Milestone => c.milestones += 1,
-                RecordKind::Component => c.components += 1,
-                RecordKind::Version => c.versions += 1,
-            }
+            c.add(e.kind);
         }
         c
     }
@@ -522,6 +526,18 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl Counts {
+    /// Counts one record of `kind`.
+    pub fn add(&mut self, kind: RecordKind) {
+        match kind {
+            RecordKind::Issue | RecordKind::JiraIssue => self.issues += 1,
+            RecordKind::Comment | RecordKind::JiraComment => self.comments += 1,
+            RecordKind::Label => self.labels += 1,
+            RecordKind::Milestone => self.milestones += 1,
+            RecordKind::Component => self.components += 1,
+            RecordKind::Version => self.versions += 1,
+        }
+    }
+
     pub fn total(&self) -> u64 {
         self.issues
             + self.comments

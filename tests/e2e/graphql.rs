@@ -12,7 +12,7 @@ use std::sync::Arc;
 use backtrack::catalog::SqliteCatalog;
 use backtrack::snapshot::Archive;
 use backtrack::store::LocalStore;
-use backtrack::tracker::github::graphql::{more_query, page_query};
+use backtrack::tracker::github::graphql::{comments_query, CommentPage, ITEMS_PER_QUERY};
 use serde_json::{json, Value};
 
 use crate::snapshot::records_text;
@@ -129,8 +129,21 @@ fn graphql_and_rest_captures_store_identical_records_full_and_incremental() {
         gql_comment_pages, 0,
         "a GraphQL capture lists no comments through REST"
     );
-    // 260 issues and pull requests: a page of each kind plus follow-ups for the busiest.
-    assert!((3..=20).contains(&queries), "{queries} GraphQL queries");
+    // 260 issues and pull requests, 149 items a query, follow-up pages of the busiest in
+    // later queries beside other items.
+    let busy_pages: u64 = sandbox
+        .list_all(&format!("{REPO}/issues?state=all"))
+        .iter()
+        .map(|i| i["comments"].as_u64().unwrap().saturating_sub(1) / 100)
+        .sum();
+    assert!(
+        (2..=2 + busy_pages).contains(&queries),
+        "{queries} GraphQL queries ({busy_pages} follow-up pages)"
+    );
+    assert!(
+        gql_full["points"].as_u64().unwrap() <= queries,
+        "{gql_full}"
+    );
     eprintln!(
         "full capture: REST {} requests ({rest_comment_pages} comment pages); GraphQL {} requests ({queries} queries)",
         rest_full["requests"], gql_full["requests"]
@@ -229,7 +242,7 @@ fn sandbox_graphql_answers_fit_githubs_public_schema() {
         panic!("BACKTRACK_GRAPHQL_MODULES is unset: run the suite with tests/run, which installs @octokit/graphql-schema and graphql from npm");
     };
     let sandbox = SandboxProc::start(&["--issues", "150", "--comments", "1200", "--seed", "5"]);
-    let vars = json!({"owner": "acme", "name": "widgets", "cursor": null});
+    let vars = json!({"owner": "acme", "name": "widgets"});
     let mut exchanges = Vec::new();
     let mut add = |name: &str, query: String, variables: Value, expect_valid: bool| {
         let (status, response) =
@@ -239,47 +252,59 @@ fn sandbox_graphql_answers_fit_githubs_public_schema() {
                               "response": response, "expect_valid": expect_valid}));
         response
     };
-    // What backtrack asks, page after page, for issues and pull requests.
-    for connection in ["issues", "pullRequests"] {
-        let mut cursor = Value::Null;
-        for page in 0.. {
-            let v = json!({"owner": "acme", "name": "widgets", "cursor": cursor});
-            let r = add(
-                &format!("{connection} page {page}"),
-                page_query(connection),
-                v,
-                true,
-            );
-            assert!(r.get("errors").is_none(), "{r}");
-            let info = &r["data"]["repository"]["items"]["pageInfo"];
-            if info["hasNextPage"] != true {
-                break;
-            }
-            cursor = info["endCursor"].clone();
-        }
+    // What backtrack asks: the items the REST listing shows with comments, 149 a query, and
+    // the next page of a busy one by its cursor.
+    let listed = sandbox.list_all(&format!("{REPO}/issues?state=all"));
+    let page_of = |i: &Value, after: Option<String>| CommentPage {
+        number: i["number"].as_u64().unwrap(),
+        pull: i.get("pull_request").is_some(),
+        after,
+        expect: i["comments"].as_u64().unwrap().min(100),
+    };
+    let commented: Vec<CommentPage> = listed
+        .iter()
+        .filter(|i| i["comments"].as_u64().unwrap() > 0)
+        .map(|i| page_of(i, None))
+        .collect();
+    assert!(commented.iter().any(|p| p.pull) && commented.iter().any(|p| !p.pull));
+    for (k, batch) in commented.chunks(ITEMS_PER_QUERY).enumerate() {
+        let (query, v) = comments_query("acme", "widgets", batch);
+        let r = add(&format!("comments, batch {k}"), query, v, true);
+        assert!(r.get("errors").is_none(), "{r}");
+        assert_eq!(r["data"]["rateLimit"]["cost"], 1, "{r}");
     }
-    let busiest = sandbox
-        .list_all(&format!("{REPO}/issues?state=all"))
-        .into_iter()
+    let busiest = listed
+        .iter()
         .max_by_key(|i| i["comments"].as_u64().unwrap())
         .unwrap();
-    let field = if busiest.get("pull_request").is_some() {
-        "pullRequest"
-    } else {
-        "issue"
+    let (query, v) = comments_query("acme", "widgets", &[page_of(busiest, None)]);
+    let first = add("first page of the busiest", query, v, true);
+    let cursor = first["data"]["repository"]["i0"]["comments"]["pageInfo"]["endCursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A follow-up rides beside a first page, and an item gone since the listing is a
+    // NOT_FOUND at its own alias beside the others' data.
+    let gone = CommentPage {
+        number: 99_999,
+        pull: false,
+        after: None,
+        expect: 1,
     };
-    let first = add(
-        "first page of the busiest",
-        more_query(field),
-        json!({"owner": "acme", "name": "widgets", "number": busiest["number"], "cursor": null}),
-        true,
+    let (query, v) = comments_query(
+        "acme",
+        "widgets",
+        &[commented[0].clone(), page_of(busiest, Some(cursor)), gone],
     );
-    let cursor = first["data"]["repository"]["item"]["comments"]["pageInfo"]["endCursor"].clone();
-    add(
-        "second page of the busiest",
-        more_query(field),
-        json!({"owner": "acme", "name": "widgets", "number": busiest["number"], "cursor": cursor}),
-        true,
+    let r = add("a follow-up and a vanished item", query, v, true);
+    assert_eq!(r["errors"][0]["type"], "NOT_FOUND", "{r}");
+    assert_eq!(r["errors"][0]["path"], json!(["repository", "i2"]), "{r}");
+    assert_eq!(r["data"]["repository"]["i2"], Value::Null, "{r}");
+    assert!(
+        r["data"]["repository"]["i1"]["comments"]["nodes"]
+            .as_array()
+            .is_some_and(|n| !n.is_empty()),
+        "{r}"
     );
     // Other shapes clients use: edges, labels, assignees, milestone, aliases, __typename.
     let other = "query { viewer { login } rateLimit { limit cost used remaining resetAt nodeCount }
@@ -299,9 +324,10 @@ fn sandbox_graphql_answers_fit_githubs_public_schema() {
         "{r}"
     );
     assert!(r.get("data").is_none(), "{r}");
+    let (first_batch, _) = comments_query("acme", "widgets", &commented[..3]);
     let r = add(
         "missing repository",
-        page_query("issues"),
+        first_batch.clone(),
         json!({"owner": "acme", "name": "nope"}),
         true,
     );
@@ -320,12 +346,12 @@ fn sandbox_graphql_answers_fit_githubs_public_schema() {
         r["errors"][0]["type"], "MISSING_PAGINATION_BOUNDARIES",
         "{r}"
     );
-    let r = add(
-        "bad cursor",
-        page_query("issues"),
-        json!({"owner": "acme", "name": "widgets", "cursor": "nonsense"}),
-        true,
+    let (query, v) = comments_query(
+        "acme",
+        "widgets",
+        &[page_of(busiest, Some("nonsense".into()))],
     );
+    let r = add("bad cursor", query, v, true);
     assert_eq!(r["errors"][0]["type"], "INVALID_CURSOR_ARGUMENTS", "{r}");
     let r = add(
         "parse error",
@@ -336,20 +362,30 @@ fn sandbox_graphql_answers_fit_githubs_public_schema() {
     assert!(r["errors"][0]["locations"].is_array(), "{r}");
 
     // Cost: GitHub's calculation. A page of 100 issues with 100 comments each: 1 + 100
-    // requests, 1 point; with labels and assignees too: 301 requests, 3 points.
+    // requests, 1 point; with labels and assignees too: 301 requests, 3 points. Items by
+    // number open one connection each: 149 round to 1 point, 150 to 2.
     let costly = "query { rateLimit { cost } repository(owner: \"acme\", name: \"widgets\") {
       issues(first: 100) { nodes { comments(first: 100) { totalCount } labels(first: 100) { totalCount } assignees(first: 10) { totalCount } } } } }";
     let (_, r) = graphql_call(&sandbox.url, Some(SANDBOX_TOKEN), costly, json!({}));
     assert_eq!(r["data"]["rateLimit"]["cost"], 3, "{r}");
-    let (_, r) = graphql_call(
-        &sandbox.url,
-        Some(SANDBOX_TOKEN),
-        &page_query("issues"),
-        vars.clone(),
-    );
-    assert_eq!(r["data"]["rateLimit"]["cost"], 1, "{r}");
+    let numbered = |n: usize| -> Vec<CommentPage> {
+        listed
+            .iter()
+            .take(n)
+            .map(|i| CommentPage {
+                expect: 1,
+                ..page_of(i, None)
+            })
+            .collect()
+    };
+    for (items, points) in [(149, 1), (150, 2)] {
+        let (query, v) = comments_query("acme", "widgets", &numbered(items));
+        let (_, r) = graphql_call(&sandbox.url, Some(SANDBOX_TOKEN), &query, v);
+        assert!(r.get("errors").is_none(), "{r}");
+        assert_eq!(r["data"]["rateLimit"]["cost"], points, "{items} items: {r}");
+    }
     // Anonymous: refused before anything runs.
-    let (status, r) = graphql_call(&sandbox.url, None, &page_query("issues"), vars);
+    let (status, r) = graphql_call(&sandbox.url, None, &first_batch, vars);
     assert_eq!(status, 401, "{r}");
 
     let dir = tempfile::tempdir().unwrap();

@@ -529,6 +529,47 @@ impl Archive {
         base: Option<&Manifest>,
     ) -> Result<(Sealed, TableWrite)> {
         let table = manifest.encode_table(base)?;
+        let count = manifest.entries.len() as u64;
+        self.write_table_and_header(manifest, table, count).await
+    }
+
+    /// [`Archive::write_manifest`] for a manifest whose entries (`manifest.entries` is
+    /// ignored) come one by one, in manifest order: the entry table is stored whole, encoded
+    /// as they come, so no second copy of them is held — a snapshot of 600,000 records
+    /// would otherwise hold every entry and its JSON at once.
+    pub(super) async fn write_manifest_streamed(
+        &self,
+        manifest: &Manifest,
+        entries: impl Iterator<Item = ManifestEntry>,
+    ) -> Result<(Sealed, TableWrite)> {
+        let compressing =
+            |e: std::io::Error| Error::Internal(format!("cannot compress an entry table: {e}"));
+        let mut table = blob::StreamEncoder::new().map_err(compressing)?;
+        let mut count = 0u64;
+        table.push(b"[").map_err(compressing)?;
+        for entry in entries {
+            if count > 0 {
+                table.push(b",").map_err(compressing)?;
+            }
+            let bytes = blob::canonical_json(&entry).map_err(|source| blob::BlobError::Encode {
+                what: "manifest entries",
+                source,
+            })?;
+            table.push(&bytes).map_err(compressing)?;
+            count += 1;
+        }
+        table.push(b"]").map_err(compressing)?;
+        let table = table.finish().map_err(compressing)?;
+        self.write_table_and_header(manifest, table, count).await
+    }
+
+    /// Stores an encoded entry table, then the header naming it (for `count` entries).
+    async fn write_table_and_header(
+        &self,
+        manifest: &Manifest,
+        table: blob::EncodedBlob,
+        count: u64,
+    ) -> Result<(Sealed, TableWrite)> {
         let bytes = Bytes::from(table.compressed);
         let (table_hash, write) = match self.store.put(&table.id.key(), bytes.clone()).await? {
             PutOutcome::Written => (
@@ -545,7 +586,7 @@ impl Archive {
                 }
             },
         };
-        let header = manifest.encode_header(&table.id, &table_hash)?;
+        let header = manifest.encode_header_counted(&table.id, &table_hash, count)?;
         let mut sealed = self.put_sealed_bytes(&manifest.key(), header).await?;
         if let TableWrite::Written(n) | TableWrite::Repaired(n) = write {
             sealed.stored_new += n;

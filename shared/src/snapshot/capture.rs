@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::id::{BlobId, ObjectHash, SnapshotId};
 use crate::lease::{self, LeaseOptions, StoreLease};
 use crate::manifest::{Counts, Manifest, ManifestEntry, Trigger, MANIFEST_FORMAT};
-use crate::record::{Record, RecordKey, RecordSet};
+use crate::record::{Record, RecordKey, RecordKind, RecordSet};
 use crate::scope::Scope;
 use crate::tracker::{Coverage, Embedding, FetchOptions, Known, Progress, Refresh, Tracker};
 use crate::units::human_bytes;
@@ -38,6 +38,12 @@ use super::reference::SnapshotName;
 
 /// Blob writes in flight at once: enough to hide S3 latency, small enough to bound memory.
 const WRITES_IN_FLIGHT: usize = 32;
+
+/// Deferred blob writes made durable together at most this many at a time: a store keeps a
+/// note of each staged blob until its flush (the folder store: its name, ~150 bytes), which
+/// for a capture of 600,000 records would otherwise be ~90 MB held to the end. An early
+/// flush only makes blobs durable sooner; the manifest still waits for the last one.
+const STAGED_BEFORE_FLUSH: u64 = 50_000;
 
 /// Inputs of [`Archive::create_snapshot`].
 #[derive(Debug, Clone)]
@@ -410,7 +416,7 @@ impl Archive {
         match captured {
             Ok((
                 Captured {
-                    manifest,
+                    counts,
                     manifest_hash,
                     stats,
                     blobs_written,
@@ -425,7 +431,6 @@ impl Archive {
                 mode,
                 fallback,
             )) => {
-                let counts = manifest.counts();
                 let status = if partial {
                     SnapshotStatus::Partial
                 } else {
@@ -441,7 +446,7 @@ impl Archive {
                     manifest_hash: Some(manifest_hash),
                 };
                 let (id, name, checkpoint_of) = match &checkpoint {
-                    Some(cp) if manifest.id == cp.id => {
+                    Some(cp) if partial => {
                         // The checkpoint's row after its manifest; then the reserved entry
                         // waits, without a lease, for the job's next invocation.
                         let mut row = cp.clone();
@@ -579,14 +584,14 @@ impl Archive {
         // reuses them untouched (the parent check found each listed at that size), and any
         // capture expects a blob it would write to be stored at that size if it exists —
         // unless the scope's dictionary is damaged, when right-sized blobs prove nothing.
-        let parent_sizes: HashMap<BlobId, u64> = match &parent_manifest {
+        let parent_sizes: Arc<HashMap<BlobId, u64>> = Arc::new(match &parent_manifest {
             Some(m) if !deep => m
                 .entries
                 .iter()
                 .filter_map(|e| e.stored.map(|s| (e.blob.clone(), s)))
                 .collect(),
             _ => HashMap::new(),
-        };
+        });
         let inputs = Inputs {
             parent_sizes,
             base,
@@ -652,8 +657,7 @@ impl Archive {
             archive: self,
             embedding,
             inherited: &inherited,
-            entries: HashMap::new(),
-            pending: HashSet::new(),
+            entries: Entries::new(base.is_some()),
             writer: BlobWriter::new(self.clone(), inventory.clone(), deep, parent_sizes.clone()),
             encoder: RecordEncoder::new(dict.as_deref())?,
             // Without a dictionary yet, the first records wait here to train one on.
@@ -681,7 +685,7 @@ impl Archive {
         };
         intake.finish_training().await?;
         let Intake {
-            mut entries,
+            entries,
             writer,
             encoder,
             ..
@@ -689,26 +693,27 @@ impl Archive {
         let Written {
             mut stats,
             written: blobs_written,
-            sizes,
+            read_back,
             mut checks,
         } = writer.finish().await?;
         checks.listed = inventory.len() as u64;
-
-        let mut cursor = report.cursor.clone();
-        let deleted = report.deleted.len() as u64;
-        if let Some(base) = &base {
-            cursor.since_reconcile = base.manifest.cursor.since_reconcile.saturating_add(1);
-            entries = merge(&base.manifest.entries, entries, &report);
-        }
         // Every entry records its blob's stored size, now known to be right: what this
         // capture wrote or checked, else what the parent recorded (inherited blobs, which
         // the parent check found listed at that size).
-        for e in entries.values_mut() {
-            e.stored = sizes
-                .get(&e.blob)
+        let stored_of = |blob: &BlobId, held: Option<u64>| {
+            read_back
+                .get(blob)
                 .copied()
-                .or_else(|| parent_sizes.get(&e.blob).copied())
-                .or(e.stored);
+                .or(held)
+                .or_else(|| parent_sizes.get(blob).copied())
+        };
+
+        let mut cursor = report.cursor.clone();
+        let deleted = report.deleted.len() as u64;
+        if base.is_some() {
+            cursor.since_reconcile = base
+                .as_ref()
+                .map_or(0, |b| b.manifest.cursor.since_reconcile.saturating_add(1));
         }
         let dict_id = encoder.dictionary();
         let dict_hash = match dict_id {
@@ -732,13 +737,59 @@ impl Archive {
             dict: dict_id,
             dict_hash,
             activity,
-            entries: entries.into_values().collect(),
+            entries: Vec::new(),
             tables: Vec::new(),
             table_hashes: Vec::new(),
         };
-        manifest.sort_entries();
-        stats.logical = manifest.logical_bytes();
-        let (sealed, table) = self.write_manifest_on(&manifest, parent.as_deref()).await?;
+        let (sealed, table, counts) = match (&base, parent.as_deref()) {
+            // A first snapshot's table is written whole: encoded entry by entry, in order,
+            // without a second copy of every entry.
+            (None, None) => {
+                let sorted = entries.into_sorted();
+                let mut counts = Counts::default();
+                let mut logical = 0u64;
+                let stream = sorted.into_iter().map(|p| {
+                    let stored = stored_of(&p.blob, p.stored);
+                    let mut e = p.into_entry();
+                    e.stored = stored;
+                    counts.add(e.kind);
+                    logical += e.size;
+                    e
+                });
+                let (sealed, table) = self.write_manifest_streamed(&manifest, stream).await?;
+                stats.logical = logical;
+                (sealed, table, counts)
+            }
+            // On a parent: merged with its entries (incremental), and stored as a delta on
+            // its table where that is smaller.
+            (base, parent) => {
+                let fetched: HashMap<RecordKey, ManifestEntry> = entries
+                    .into_sorted()
+                    .into_iter()
+                    .map(|p| {
+                        let stored = p.stored;
+                        let mut e = p.into_entry();
+                        e.stored = stored;
+                        (e.key(), e)
+                    })
+                    .collect();
+                let merged = match base {
+                    Some(base) => merge(&base.manifest.entries, fetched, &report),
+                    None => fetched,
+                };
+                manifest.entries = merged
+                    .into_values()
+                    .map(|mut e| {
+                        e.stored = stored_of(&e.blob, e.stored);
+                        e
+                    })
+                    .collect();
+                manifest.sort_entries();
+                stats.logical = manifest.logical_bytes();
+                let (sealed, table) = self.write_manifest_on(&manifest, parent).await?;
+                (sealed, table, manifest.counts())
+            }
+        };
         stats.stored_new += sealed.stored_new;
         // An entry table already stored is trusted only once read back (one per capture).
         match table {
@@ -750,7 +801,7 @@ impl Archive {
             }
         }
         Ok(Captured {
-            manifest,
+            counts,
             manifest_hash: sealed.hash,
             stats,
             blobs_written,
@@ -916,42 +967,17 @@ impl Archive {
             .try_collect()
             .await
     }
-
-    /// Trains the scope's dictionary on the buffered records, then writes them with it.
-    async fn flush_training(
-        &self,
-        buffer: Training,
-        writer: &mut BlobWriter,
-    ) -> Result<RecordEncoder> {
-        let samples: Vec<Vec<u8>> = buffer.iter().map(|(_, b)| b.clone()).collect();
-        let trained = self.train_dictionary(samples).await?;
-        let encoder = match &trained {
-            Some((dict, stored)) => {
-                writer.stats.stored_new += stored;
-                RecordEncoder::new(Some(dict))?
-            }
-            None => RecordEncoder::new(None)?,
-        };
-        let mut encoder = encoder;
-        for (id, canonical) in buffer {
-            let compressed = encoder.compress(&canonical);
-            writer.put(id, compressed).await?;
-        }
-        Ok(encoder)
-    }
 }
 
 /// Takes records in, from the tracker's stream or re-derived from the parent: one manifest
 /// entry each (the newest version of a record wins), and one blob write for each blob this
-/// capture neither inherits nor has written already.
+/// capture does not inherit.
 struct Intake<'a> {
     archive: &'a Archive,
     embedding: Option<&'a dyn Embedding>,
     /// The parent's blobs (incremental captures), kept as they are.
     inherited: &'a HashSet<BlobId>,
-    entries: HashMap<RecordKey, ManifestEntry>,
-    /// Blobs written (or queued) by this capture.
-    pending: HashSet<BlobId>,
+    entries: Entries,
     writer: BlobWriter,
     encoder: RecordEncoder,
     /// Records held back, and their bytes, until a dictionary is trained on them.
@@ -980,46 +1006,69 @@ impl Intake<'_> {
             })?;
         let id = BlobId::of(&canonical);
         let embeds = self.embedding.and_then(|e| e.embeds(&record));
-        self.entries.insert(
-            key.clone(),
-            ManifestEntry {
-                kind: key.kind,
-                id: key.id.clone(),
-                blob: id.clone(),
-                updated_at,
-                size: canonical.len() as u64,
-                stored: None,
-                issue: record.issue(),
-                embeds,
-            },
-        );
+        // A blob is the hash of a record's whole content, its key and time included: one
+        // taken in again (a newer version of its record) is a new blob, so each is written
+        // once without keeping a set of what was written.
+        let slot = self.entries.upsert(Packed {
+            blob: id.clone(),
+            id: PackedId::new(&key.id),
+            updated_at,
+            size: canonical.len() as u64,
+            stored: None,
+            issue: record.issue(),
+            embeds: embeds.map(Vec::into_boxed_slice),
+            kind: key.kind,
+        });
         if let (Some(definitions), Some(embedding)) = (&mut self.definitions, self.embedding) {
             if embedding.definitions().contains(&key.kind) {
                 definitions.insert(key, record);
             }
         }
-        if self.inherited.contains(&id) || !self.pending.insert(id.clone()) {
+        if self.inherited.contains(&id) {
             return Ok(id);
         }
         if let Some((buffer, bytes)) = &mut self.training {
             *bytes += canonical.len();
-            buffer.push((id.clone(), canonical));
+            buffer.push((slot, id.clone(), canonical));
             if *bytes >= blob::DICT_TRAINING_BYTES {
                 let (buffer, _) = self.training.take().unwrap_or_default();
-                self.encoder = self
-                    .archive
-                    .flush_training(buffer, &mut self.writer)
-                    .await?;
+                self.flush_training(buffer).await?;
             }
             return Ok(id);
         }
         // Listed at the size the parent recorded: reused without even compressing it.
-        if self.writer.reuse_as_recorded(&id) {
+        if let Some(size) = self.writer.reuse_as_recorded(&id) {
+            self.entries.set_stored(slot, &id, Some(size));
             return Ok(id);
         }
         let compressed = self.encoder.compress(&canonical);
-        self.writer.put(id.clone(), compressed).await?;
+        let size = self.writer.put(id.clone(), compressed).await?;
+        self.entries.set_stored(slot, &id, size);
         Ok(id)
+    }
+
+    /// Trains the scope's dictionary on the buffered records, then writes them with it.
+    async fn flush_training(&mut self, buffer: Training) -> Result<()> {
+        let samples: Vec<Vec<u8>> = buffer.iter().map(|(_, _, b)| b.clone()).collect();
+        let trained = self.archive.train_dictionary(samples).await?;
+        self.encoder = match &trained {
+            Some((dict, stored)) => {
+                self.writer.stats.stored_new += stored;
+                RecordEncoder::new(Some(dict))?
+            }
+            None => RecordEncoder::new(None)?,
+        };
+        self.write_buffered(buffer).await
+    }
+
+    /// Writes records held back, with the encoder as it stands.
+    async fn write_buffered(&mut self, buffer: Training) -> Result<()> {
+        for (slot, id, canonical) in buffer {
+            let compressed = self.encoder.compress(&canonical);
+            let size = self.writer.put(id.clone(), compressed).await?;
+            self.entries.set_stored(slot, &id, size);
+        }
+        Ok(())
     }
 
     /// Writes whatever still waits for a dictionary: with one trained on it when there is
@@ -1029,17 +1078,180 @@ impl Intake<'_> {
             return Ok(());
         };
         if bytes >= blob::DICT_MIN_TRAINING_BYTES {
-            self.encoder = self
-                .archive
-                .flush_training(buffer, &mut self.writer)
-                .await?;
+            self.flush_training(buffer).await
         } else {
-            for (id, canonical) in buffer {
-                let compressed = self.encoder.compress(&canonical);
-                self.writer.put(id, compressed).await?;
-            }
+            self.write_buffered(buffer).await
         }
-        Ok(())
+    }
+}
+
+/// A record's id as a capture holds it: the number where the id is one written plainly
+/// (every GitHub and Jira id), else its text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum PackedId {
+    Number(u64),
+    Text(Box<str>),
+}
+
+impl PackedId {
+    fn new(id: &str) -> Self {
+        // Written plainly: digits only, no leading zero (so the text comes back the same).
+        let plain = id.bytes().all(|b| b.is_ascii_digit()) && (id == "0" || !id.starts_with('0'));
+        match id.parse::<u64>() {
+            Ok(n) if plain => PackedId::Number(n),
+            _ => PackedId::Text(id.into()),
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            PackedId::Number(n) => n.to_string(),
+            PackedId::Text(t) => t.to_string(),
+        }
+    }
+
+    /// The id as a number, where [`Manifest::sort_entries`] reads it as one.
+    fn number(&self) -> Option<u64> {
+        match self {
+            PackedId::Number(n) => Some(*n),
+            PackedId::Text(t) => t.parse().ok(),
+        }
+    }
+}
+
+/// One manifest entry as a capture holds it: its key without a string, its embeds without
+/// spare capacity (about half a [`ManifestEntry`] and its [`RecordKey`]).
+#[derive(Debug, Clone)]
+struct Packed {
+    blob: BlobId,
+    id: PackedId,
+    updated_at: Option<DateTime<Utc>>,
+    size: u64,
+    /// The stored size, where this capture knows it (see [`BlobWriter::put`]).
+    stored: Option<u64>,
+    issue: Option<u64>,
+    embeds: Option<Box<[RecordKey]>>,
+    kind: RecordKind,
+}
+
+impl Packed {
+    fn into_entry(self) -> ManifestEntry {
+        ManifestEntry {
+            kind: self.kind,
+            id: self.id.text(),
+            blob: self.blob,
+            updated_at: self.updated_at,
+            size: self.size,
+            stored: self.stored,
+            issue: self.issue,
+            embeds: self.embeds.map(Vec::from),
+        }
+    }
+
+    /// [`Manifest::sort_entries`]' order: by kind, then numerically where both ids are
+    /// numbers, else by text. Ids equal as numbers but written differently (`7`, `07`) are
+    /// told apart by their text, so a key's versions sit side by side.
+    fn order(&self, other: &Packed) -> std::cmp::Ordering {
+        self.kind
+            .cmp(&other.kind)
+            .then_with(|| match (&self.id, &other.id) {
+                (PackedId::Number(x), PackedId::Number(y)) => x.cmp(y),
+                (a, b) => match (a.number(), b.number()) {
+                    (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.text().cmp(&b.text())),
+                    _ => a.text().cmp(&b.text()),
+                },
+            })
+    }
+}
+
+/// The entries a capture took in, in the order they came.
+///
+/// An incremental capture looks records up as they come (a record delivered twice keeps its
+/// newest version; the refresh of embedded definitions asks what was listed), so it keeps an
+/// index by key and one entry per key. A full capture needs no lookup: it keeps no index (a
+/// sixth of its memory) and settles a record delivered twice when the entries are sorted,
+/// with the same rule (the newest version; of equals, the first to come).
+#[derive(Debug, Default)]
+struct Entries {
+    slots: Vec<Packed>,
+    index: Option<Index>,
+}
+
+/// Entry slots by key (numbers apart: a kind and a number make a 16-byte key).
+#[derive(Debug, Default)]
+struct Index {
+    numbers: HashMap<(RecordKind, u64), usize>,
+    texts: HashMap<(RecordKind, Box<str>), usize>,
+}
+
+impl Entries {
+    fn new(indexed: bool) -> Self {
+        Entries {
+            slots: Vec::new(),
+            index: indexed.then(Index::default),
+        }
+    }
+
+    fn slot(&self, key: &RecordKey) -> Option<usize> {
+        let index = self.index.as_ref()?;
+        match PackedId::new(&key.id) {
+            PackedId::Number(n) => index.numbers.get(&(key.kind, n)).copied(),
+            PackedId::Text(t) => index.texts.get(&(key.kind, t)).copied(),
+        }
+    }
+
+    /// The entry taken in for `key` (incremental captures; a full one answers `None`).
+    fn get(&self, key: &RecordKey) -> Option<&Packed> {
+        self.slot(key).and_then(|i| self.slots.get(i))
+    }
+
+    fn contains_key(&self, key: &RecordKey) -> bool {
+        self.slot(key).is_some()
+    }
+
+    /// Takes `entry` in (in its key's slot, replacing what was there, when indexed) and
+    /// returns its slot.
+    fn upsert(&mut self, entry: Packed) -> usize {
+        let next = self.slots.len();
+        let slot = match &mut self.index {
+            None => next,
+            Some(index) => match &entry.id {
+                PackedId::Number(n) => *index.numbers.entry((entry.kind, *n)).or_insert(next),
+                PackedId::Text(t) => *index.texts.entry((entry.kind, t.clone())).or_insert(next),
+            },
+        };
+        match self.slots.get_mut(slot) {
+            Some(held) => *held = entry,
+            None => self.slots.push(entry),
+        }
+        slot
+    }
+
+    /// Records the stored size of the blob in `slot`, unless a newer version of the record
+    /// took the slot since.
+    fn set_stored(&mut self, slot: usize, blob: &BlobId, stored: Option<u64>) {
+        if let Some(held) = self.slots.get_mut(slot).filter(|h| h.blob == *blob) {
+            held.stored = stored;
+        }
+    }
+
+    /// One entry per key, in manifest order. The index goes first: its memory is the next
+    /// step's.
+    fn into_sorted(self) -> Vec<Packed> {
+        let Entries { mut slots, index } = self;
+        drop(index);
+        // Stable: a key's versions stay in the order they came.
+        slots.sort_by(Packed::order);
+        slots.dedup_by(|later, kept| {
+            if later.kind != kept.kind || later.id != kept.id {
+                return false;
+            }
+            if later.updated_at > kept.updated_at {
+                std::mem::swap(later, kept);
+            }
+            true
+        });
+        slots
     }
 }
 
@@ -1066,15 +1278,15 @@ struct Base {
     totals: Option<crate::tracker::Totals>,
 }
 
-/// Records (id, canonical bytes) held back to train a dictionary on.
-type Training = Vec<(BlobId, Vec<u8>)>;
+/// Records (entry slot, id, canonical bytes) held back to train a dictionary on.
+type Training = Vec<(usize, BlobId, Vec<u8>)>;
 
 /// What [`Archive::capture`] starts from.
 #[derive(Debug)]
 struct Inputs {
     /// Stored sizes of the parent's blobs, as its manifest records them (empty when the
     /// parent cannot vouch for them).
-    parent_sizes: HashMap<BlobId, u64>,
+    parent_sizes: Arc<HashMap<BlobId, u64>>,
     /// Set for an incremental capture.
     base: Option<Base>,
     /// The parent, for a delta entry table (whatever the capture mode).
@@ -1096,22 +1308,25 @@ struct BlobWriter {
     inventory: Arc<Inventory>,
     deep: bool,
     /// Sizes the parent's manifest records, the expected size of a listed blob.
-    expected: HashMap<BlobId, u64>,
+    expected: Arc<HashMap<BlobId, u64>>,
     writes: JoinSet<Result<(BlobId, Ensured)>>,
     stats: ByteStats,
     written: u64,
-    /// Stored size of every blob ensured so far.
-    sizes: HashMap<BlobId, u64>,
+    /// Stored sizes learnt by reading a blob back (those [`BlobWriter::put`] could not
+    /// tell): rare, so a map of every blob is not kept.
+    read_back: HashMap<BlobId, u64>,
     checks: CaptureChecks,
     /// Blobs someone else stored after the listing: checked after the flush.
     unsure: Vec<(BlobId, Bytes)>,
+    /// Deferred writes since the last flush.
+    staged: u64,
 }
 
 /// What [`BlobWriter::finish`] reports.
 struct Written {
     stats: ByteStats,
     written: u64,
-    sizes: HashMap<BlobId, u64>,
+    read_back: HashMap<BlobId, u64>,
     checks: CaptureChecks,
 }
 
@@ -1120,7 +1335,7 @@ impl BlobWriter {
         archive: Archive,
         inventory: Arc<Inventory>,
         deep: bool,
-        expected: HashMap<BlobId, u64>,
+        expected: Arc<HashMap<BlobId, u64>>,
     ) -> Self {
         BlobWriter {
             archive,
@@ -1130,9 +1345,10 @@ impl BlobWriter {
             writes: JoinSet::new(),
             stats: ByteStats::default(),
             written: 0,
-            sizes: HashMap::new(),
+            read_back: HashMap::new(),
             checks: CaptureChecks::default(),
             unsure: Vec::new(),
+            staged: 0,
         }
     }
 
@@ -1145,52 +1361,48 @@ impl BlobWriter {
         Ok(())
     }
 
+    /// Counts what a blob's write came to. Sizes known when it was put (written: its own
+    /// length; reused: the listing's) are the caller's to keep; sizes learnt by reading it
+    /// back are kept here.
     fn record(&mut self, id: BlobId, ensured: Ensured) {
-        let size = match ensured {
+        match ensured {
             Ensured::Written(n) => {
                 self.stats.stored_new += n;
                 self.written += 1;
-                n
             }
             Ensured::Repaired(n) => {
                 self.stats.stored_new += n;
                 self.written += 1;
                 self.checks.read_back += 1;
                 self.checks.repaired += 1;
-                n
+                self.read_back.insert(id, n);
             }
-            Ensured::Intact(n) => {
-                self.checks.reused += 1;
-                n
-            }
+            Ensured::Intact(_) => self.checks.reused += 1,
             Ensured::ReadBack(n) => {
                 self.checks.read_back += 1;
-                n
+                self.read_back.insert(id, n);
             }
-            Ensured::Unsure(bytes) => {
-                self.unsure.push((id, bytes));
-                return;
-            }
-        };
-        self.sizes.insert(id, size);
-    }
-
-    /// Records `id` as reused when the listing shows it at the size the parent's manifest
-    /// recorded for it (and nothing calls for reading it back); false otherwise.
-    fn reuse_as_recorded(&mut self, id: &BlobId) -> bool {
-        let Some(&recorded) = self.expected.get(id) else {
-            return false;
-        };
-        match Reuse::decide(self.inventory.size(id), recorded, self.deep) {
-            Reuse::Trusted(size) => {
-                self.record(id.clone(), Ensured::Intact(size));
-                true
-            }
-            _ => false,
+            Ensured::Unsure(bytes) => self.unsure.push((id, bytes)),
         }
     }
 
-    async fn put(&mut self, id: BlobId, compressed: Vec<u8>) -> Result<()> {
+    /// Records `id` as reused when the listing shows it at the size the parent's manifest
+    /// recorded for it (and nothing calls for reading it back), returning that size.
+    fn reuse_as_recorded(&mut self, id: &BlobId) -> Option<u64> {
+        let recorded = *self.expected.get(id)?;
+        match Reuse::decide(self.inventory.size(id), recorded, self.deep) {
+            Reuse::Trusted(size) => {
+                self.record(id.clone(), Ensured::Intact(size));
+                Some(size)
+            }
+            _ => None,
+        }
+    }
+
+    /// Writes (or reuses) a blob; returns its stored size when that is known now: its own
+    /// length when written, the listing's when reused. A blob to be read back first gets
+    /// its size from the reading ([`Written::read_back`]).
+    async fn put(&mut self, id: BlobId, compressed: Vec<u8>) -> Result<Option<u64>> {
         while self.writes.len() >= WRITES_IN_FLIGHT {
             if let Some(done) = self.writes.join_next().await {
                 self.account(done)?;
@@ -1202,11 +1414,22 @@ impl BlobWriter {
             .copied()
             .unwrap_or(compressed.len() as u64);
         let reuse = Reuse::decide(self.inventory.size(&id), expected, self.deep);
-        if let Reuse::Trusted(size) = reuse {
-            // No request at all: the listing vouches for it.
-            self.record(id, Ensured::Intact(size));
-            return Ok(());
-        }
+        let known = match reuse {
+            Reuse::Trusted(size) => {
+                // No request at all: the listing vouches for it.
+                self.record(id, Ensured::Intact(size));
+                return Ok(Some(size));
+            }
+            Reuse::Absent => {
+                if self.staged >= STAGED_BEFORE_FLUSH {
+                    self.archive.store.flush().await?;
+                    self.staged = 0;
+                }
+                self.staged += 1;
+                Some(compressed.len() as u64)
+            }
+            Reuse::ReadBack => None,
+        };
         let archive = self.archive.clone();
         self.writes.spawn(async move {
             let ensured = archive
@@ -1214,7 +1437,7 @@ impl BlobWriter {
                 .await?;
             Ok((id, ensured))
         });
-        Ok(())
+        Ok(known)
     }
 
     /// Waits for every write and makes them durable (before anything may reference
@@ -1231,7 +1454,7 @@ impl BlobWriter {
         Ok(Written {
             stats: self.stats,
             written: self.written,
-            sizes: self.sizes,
+            read_back: self.read_back,
             checks: self.checks,
         })
     }
@@ -1250,7 +1473,7 @@ impl fmt::Debug for BlobWriter {
 /// What [`Archive::capture`] produced.
 #[derive(Debug)]
 struct Captured {
-    manifest: Manifest,
+    counts: Counts,
     manifest_hash: ObjectHash,
     checks: CaptureChecks,
     stats: ByteStats,
@@ -1443,6 +1666,101 @@ mod merge_tests {
             merged[&RecordKey::new(RecordKind::Issue, 1)].blob,
             BlobId::of(b"issue 1 edited")
         );
+    }
+
+    fn packed(kind: RecordKind, id: &str, blob: &str, at: i64) -> Packed {
+        Packed {
+            blob: BlobId::of(blob.as_bytes()),
+            id: PackedId::new(id),
+            updated_at: DateTime::from_timestamp(at, 0),
+            size: 1,
+            stored: None,
+            issue: None,
+            embeds: None,
+            kind,
+        }
+    }
+
+    /// Without an index (a full capture) a record delivered twice is settled when sorted,
+    /// by the rule the index applies as records come: the newest version, of equals the
+    /// first. Both give the manifest's order.
+    #[test]
+    fn entries_keep_the_newest_version_with_or_without_an_index() {
+        let deliveries = [
+            packed(RecordKind::Issue, "10", "10 v1", 100),
+            packed(RecordKind::Comment, "7", "c7", 50),
+            packed(RecordKind::Issue, "9", "9 v1", 100),
+            packed(RecordKind::Issue, "10", "10 v2", 200),
+            packed(RecordKind::Issue, "9", "9 v1 again", 100),
+            packed(RecordKind::Label, "bug-label", "label", 1),
+            packed(RecordKind::Issue, "10", "10 stale", 150),
+        ];
+        let mut results = Vec::new();
+        for indexed in [false, true] {
+            let mut entries = Entries::new(indexed);
+            for p in deliveries.clone() {
+                let key = p.clone().into_entry().key();
+                // What `Intake::accept` does before taking a record in.
+                if entries
+                    .get(&key)
+                    .is_some_and(|held| held.updated_at >= p.updated_at)
+                {
+                    continue;
+                }
+                let slot = entries.upsert(p.clone());
+                entries.set_stored(slot, &p.blob, Some(3));
+            }
+            let kept: Vec<(String, BlobId, Option<u64>)> = entries
+                .into_sorted()
+                .into_iter()
+                .map(|p| (p.clone().into_entry().key().to_string(), p.blob, p.stored))
+                .collect();
+            results.push(kept);
+        }
+        assert_eq!(results[0], results[1]);
+        let keys: Vec<&str> = results[0].iter().map(|(k, _, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["label:bug-label", "issue:9", "issue:10", "comment:7"]
+        );
+        assert_eq!(results[0][1].1, BlobId::of(b"9 v1"), "of equals, the first");
+        assert_eq!(results[0][2].1, BlobId::of(b"10 v2"), "the newest");
+        assert!(results[0].iter().all(|(_, _, stored)| *stored == Some(3)));
+        // The manifest's own sort agrees.
+        let mut m: Vec<ManifestEntry> = results[0]
+            .iter()
+            .map(|(k, b, _)| {
+                let key: RecordKey = k.parse().unwrap();
+                let mut e = entry(key.kind, 0, "", None);
+                e.id = key.id;
+                e.blob = b.clone();
+                e
+            })
+            .rev()
+            .collect();
+        let mut manifest = Manifest {
+            format: MANIFEST_FORMAT,
+            id: SnapshotId::new(),
+            scope: "github:acme/widgets".parse().unwrap(),
+            name: None,
+            trigger: Trigger::Manual,
+            created_at: Utc::now(),
+            parent: None,
+            cursor: Default::default(),
+            dict: None,
+            dict_hash: None,
+            activity: None,
+            tables: Vec::new(),
+            table_hashes: Vec::new(),
+            entries: std::mem::take(&mut m),
+        };
+        manifest.sort_entries();
+        let sorted: Vec<String> = manifest
+            .entries
+            .iter()
+            .map(|e| e.key().to_string())
+            .collect();
+        assert_eq!(sorted, keys);
     }
 
     #[test]

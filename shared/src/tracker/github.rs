@@ -235,7 +235,7 @@ impl GitHubTracker {
     }
 
     /// Walks issues or comments in `since` windows (see the module docs). Returns the newest
-    /// `updated_at` seen.
+    /// `updated_at` seen; `aside` says what else it keeps or tells (see [`Aside`]).
     async fn walk_since(
         &self,
         kind: RecordKind,
@@ -243,6 +243,7 @@ impl GitHubTracker {
         spend: &Spend,
         progress: &dyn Progress,
         out: &mpsc::Sender<Record>,
+        aside: Aside,
     ) -> Result<Walked, TrackerError> {
         let (path, extra) = match kind {
             RecordKind::Issue => ("/issues", "state=all&"),
@@ -262,6 +263,7 @@ impl GitHubTracker {
         let mut partial = false;
         let mut resume_at = None;
         let mut pages = 0u64;
+        let mut began = None;
         loop {
             // Between two pages: everything before `newest` has been read, so stopping here
             // leaves a cursor the next capture continues from. The first page is always
@@ -288,6 +290,9 @@ impl GitHubTracker {
                 Err(e) => return Err(e),
             };
             pages += 1;
+            if began.is_none() {
+                began = graphql::server_date(&reply);
+            }
             let items = page_items(&reply, &target)?;
             let mut last_ts: Option<DateTime<Utc>> = None;
             for raw in items {
@@ -308,7 +313,18 @@ impl GitHubTracker {
                 if !seen.insert((id, ts)) {
                     continue;
                 }
-                observed.push(seen_as);
+                match (&aside, &record) {
+                    (Aside::Observe, _) => observed.push(seen_as),
+                    (Aside::Feed(tx), Record::Issue(i)) => {
+                        // The walk reading comments may have stopped (or fallen back to REST).
+                        let _ = tx.send(graphql::Listed {
+                            number: i.number,
+                            comments: i.comments,
+                            pull: i.pull_request,
+                        });
+                    }
+                    _ => {}
+                }
                 newest = newest.max(Some(ts));
                 out.send(record).await.map_err(|_| TrackerError::Aborted)?;
                 fetched += 1;
@@ -339,6 +355,8 @@ impl GitHubTracker {
             observed,
             partial,
             resume_at,
+            began,
+            follows_issues: false,
         })
     }
 }
@@ -375,17 +393,20 @@ impl Spend {
 }
 
 impl GitHubTracker {
-    /// A full capture's comments through GraphQL where `api` allows (falling back to REST
-    /// under `auto` when the server has none); an incremental one's (`since`) through the
-    /// REST listing. Returns the walk and the GraphQL points spent.
+    /// A full capture's comments through GraphQL where `api` allows, following the issue
+    /// listing (`listed`), and falling back to REST under `auto` when the server has none;
+    /// an incremental one's (`since`) through the REST listing. Returns the walk and the
+    /// GraphQL points spent.
     async fn walk_comments(
         &self,
         since: Option<Option<DateTime<Utc>>>,
+        listed: Option<mpsc::UnboundedReceiver<graphql::Listed>>,
         spend: &Spend,
         progress: &dyn Progress,
         out: &mpsc::Sender<Record>,
+        observe: bool,
     ) -> Result<(Walked, u64), TrackerError> {
-        if since.is_none() && self.api != Api::Rest {
+        if let (None, Some(listed)) = (since, listed) {
             let reader = graphql::GraphqlReader {
                 client: &self.client,
                 owner: &self.owner,
@@ -394,7 +415,7 @@ impl GitHubTracker {
                 budget: spend.budget,
                 start: spend.start,
             };
-            match reader.walk(progress, out).await {
+            match reader.walk(listed, progress, out).await {
                 Ok(w) => {
                     tracing::info!(
                         queries = w.queries,
@@ -404,9 +425,10 @@ impl GitHubTracker {
                     return Ok((
                         Walked {
                             newest: w.newest,
-                            observed: w.observed,
                             partial: w.partial,
                             resume_at: w.resume_at,
+                            follows_issues: true,
+                            ..Walked::default()
                         },
                         w.points,
                     ));
@@ -418,7 +440,18 @@ impl GitHubTracker {
             }
         }
         let walked = self
-            .walk_since(RecordKind::Comment, since.flatten(), spend, progress, out)
+            .walk_since(
+                RecordKind::Comment,
+                since.flatten(),
+                spend,
+                progress,
+                out,
+                if observe {
+                    Aside::Observe
+                } else {
+                    Aside::Nothing
+                },
+            )
             .await?;
         Ok((walked, 0))
     }
@@ -433,6 +466,17 @@ enum Listing {
     Complete { etag: Option<String> },
 }
 
+/// What [`GitHubTracker::walk_since`] keeps or tells beside the records it sends.
+#[derive(Debug)]
+enum Aside {
+    Nothing,
+    /// Keep what deletion detection compares ([`Walked::observed`]): incremental captures
+    /// only, as a full one would hold a pair per record for nothing.
+    Observe,
+    /// Tell the GraphQL comment walk each issue read (it follows the listing).
+    Feed(mpsc::UnboundedSender<graphql::Listed>),
+}
+
 /// The outcome of [`GitHubTracker::walk_since`].
 #[derive(Debug, Default)]
 struct Walked {
@@ -444,6 +488,11 @@ struct Walked {
     partial: bool,
     /// The rate limit's reset, when that is what ran out.
     resume_at: Option<DateTime<Utc>>,
+    /// The server's clock at the walk's first answer.
+    began: Option<DateTime<Utc>>,
+    /// Comments read item by item after the issue listing (GraphQL): complete only as far
+    /// as the listing is.
+    follows_issues: bool,
 }
 
 impl GitHubTracker {
@@ -546,18 +595,31 @@ impl Tracker for GitHubTracker {
             budget: opts.budget,
             start: requests_before,
         };
+        // A full capture may read comments through GraphQL, asking about the items the
+        // issue listing shows as it goes.
+        let (aside, listed) = if incremental {
+            (Aside::Observe, None)
+        } else if self.api != Api::Rest {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Aside::Feed(tx), Some(rx))
+        } else {
+            (Aside::Nothing, None)
+        };
         let issues = self.walk_since(
             RecordKind::Issue,
             start(parent.issues_updated),
             &spend,
             progress,
             &out,
+            aside,
         );
         let comments = self.walk_comments(
             incremental.then(|| start(parent.comments_updated)),
+            listed,
             &spend,
             progress,
             &out,
+            incremental,
         );
         // Labels and milestones (a page or two, often a free 304) are read before the issues,
         // not beside them: an issue then never embeds a definition older than the one this
@@ -568,9 +630,20 @@ impl Tracker for GitHubTracker {
             .await
             .map_err(|e| self.repo_not_found(e))?;
         // Two listings in flight, within what GitHub tolerates for one token.
-        let (issues, (comments, points)) = futures::future::try_join(issues, comments)
+        let (issues, (mut comments, points)) = futures::future::try_join(issues, comments)
             .await
             .map_err(|e| self.repo_not_found(e))?;
+        if comments.follows_issues {
+            // Comments read after the listing cover only the items it showed, and a comment
+            // added to an item the listing had already passed is not among them: the next
+            // capture resumes no later than when the listing began, and lists comments whole
+            // after a partial listing.
+            comments.newest = match (issues.partial, comments.newest, issues.began) {
+                (true, _, _) => None,
+                (false, Some(n), Some(b)) => Some(n.min(b - chrono::Duration::seconds(1))),
+                (false, n, _) => n,
+            };
+        }
 
         let mut report = FetchReport {
             points,

@@ -1,15 +1,21 @@
 //! GitHub's GraphQL API (v4) as the cheaper path for a full capture's comments.
 //!
-//! A REST listing pays one request per 100 comments; a GraphQL page of 100 issues with the
-//! first 100 comments of each costs GitHub 1 point (its documented calculation: 1 request
-//! for the issues plus 100 for their comment connections, divided by 100), so a repository
-//! averaging five comments per issue reads its comments for a fifth of the budget, on a
-//! budget GitHub keeps apart from the REST one. Issues with more than 100 comments get
-//! follow-up pages of their own.
+//! A REST listing pays one request per 100 comments. GraphQL prices a query by the
+//! connections it opens (GitHub's documented calculation, "Calculating a rate limit score
+//! before running the call": one request per connection and per node of the connections it
+//! sits in, the sum divided by 100 and rounded to the nearest whole number, at least 1). The
+//! capture asks for the comments of the items the REST issue listing showed with comments,
+//! each item under its own alias (`i0: issue(number: 12) { comments(first: 100) … }`), up to
+//! [`ITEMS_PER_QUERY`] of them a query: 149 connections round to one point. Items without
+//! comments cost nothing, and follow-up pages of busy items ride in later queries beside
+//! other items instead of one query each. A repository averaging five comments per item
+//! thus reads its comments for about a thirtieth of the REST listing's requests, on a budget
+//! GitHub keeps apart from the REST one.
 //!
 //! Issues, labels and milestones stay on REST: GitHub's public schema has no issue type,
 //! dependency summary or pinned comment on `Issue`, and no numeric id on `Label`, which the
-//! stored records carry; a REST issues page is as cheap as a GraphQL one anyway.
+//! stored records carry; a REST issues page is as cheap as a GraphQL one anyway. The REST
+//! issue listing is what feeds this walk (see [`Listed`]), so the two run side by side.
 //!
 //! Comments are stored exactly as the REST listing gives them: each GraphQL node is rebuilt
 //! into the REST `issue-comment` object (URLs from the API root and the repository's
@@ -91,48 +97,70 @@ pub const COMMENT_FRAGMENT: &str = "fragment BacktrackComment on IssueComment {
   reactionGroups { content reactors { totalCount } }
 }";
 
-/// One page of issues (`issues`) or pull requests (`pullRequests`) with their first 100
-/// comments.
-pub fn page_query(connection: &str) -> String {
-    format!(
-        "query BacktrackComments($owner: String!, $name: String!, $cursor: String) {{
+/// Comment connections one query opens at most: GitHub prices a query at the connections it
+/// opens divided by 100, rounded to the nearest whole number, so up to 149 cost one point.
+pub const ITEMS_PER_QUERY: usize = 149;
+
+/// Comments one query may bring back at most (each item counts what the listing showed, at
+/// most a page of 100): where many items are busy, an answer (and GitHub's time to build
+/// it, and the memory to read it) stays near twenty REST pages' worth.
+pub const COMMENTS_PER_QUERY: u64 = 2_000;
+
+/// An issue or pull request as the REST issue listing showed it: what the GraphQL walk needs
+/// to ask for its comments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    pub number: u64,
+    /// Its comment count when listed (items without comments are not asked about).
+    pub comments: u64,
+    pub pull: bool,
+}
+
+/// One page of one item's comments, as a query asks for it: the first (`after: None`) or the
+/// one after a cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentPage {
+    pub number: u64,
+    pub pull: bool,
+    pub after: Option<String>,
+    /// Comments the page is expected to hold (for sizing queries).
+    pub expect: u64,
+}
+
+/// The query reading `pages`, each under the alias `i{index}`, and its variables (the
+/// repository and one cursor variable `a{index}` per follow-up page). Item numbers are
+/// literals: they are integers the capture read itself.
+pub fn comments_query(owner: &str, repo: &str, pages: &[CommentPage]) -> (String, Value) {
+    let mut vars = Map::new();
+    vars.insert("owner".into(), owner.into());
+    vars.insert("name".into(), repo.into());
+    let mut declared = String::from("$owner: String!, $name: String!");
+    let mut items = String::new();
+    for (i, page) in pages.iter().enumerate() {
+        let field = if page.pull { "pullRequest" } else { "issue" };
+        let after = match &page.after {
+            Some(cursor) => {
+                declared.push_str(&format!(", $a{i}: String!"));
+                vars.insert(format!("a{i}"), cursor.clone().into());
+                format!(", after: $a{i}")
+            }
+            None => String::new(),
+        };
+        items.push_str(&format!(
+            "    i{i}: {field}(number: {}) {{ comments(first: 100{after}) {{ totalCount pageInfo {{ hasNextPage endCursor }} nodes {{ ...BacktrackComment }} }} }}\n",
+            page.number
+        ));
+    }
+    let query = format!(
+        "query BacktrackComments({declared}) {{
   rateLimit {{ cost remaining resetAt }}
   repository(owner: $owner, name: $name) {{
     nameWithOwner
-    items: {connection}(first: 100, after: $cursor, orderBy: {{field: CREATED_AT, direction: ASC}}) {{
-      pageInfo {{ hasNextPage endCursor }}
-      nodes {{
-        number
-        comments(first: 100) {{
-          totalCount
-          pageInfo {{ hasNextPage endCursor }}
-          nodes {{ ...BacktrackComment }}
-        }}
-      }}
-    }}
-  }}
+{items}  }}
 }}
 {COMMENT_FRAGMENT}"
-    )
-}
-
-/// The next 100 comments of one issue (`issue`) or pull request (`pullRequest`).
-pub fn more_query(field: &str) -> String {
-    format!(
-        "query BacktrackMoreComments($owner: String!, $name: String!, $number: Int!, $cursor: String) {{
-  rateLimit {{ cost remaining resetAt }}
-  repository(owner: $owner, name: $name) {{
-    item: {field}(number: $number) {{
-      comments(first: 100, after: $cursor) {{
-        totalCount
-        pageInfo {{ hasNextPage endCursor }}
-        nodes {{ ...BacktrackComment }}
-      }}
-    }}
-  }}
-}}
-{COMMENT_FRAGMENT}"
-    )
+    );
+    (query, Value::Object(vars))
 }
 
 /// GraphQL failures, split by what the capture does about them.
@@ -189,8 +217,6 @@ pub fn endpoint(api_url: &str) -> String {
 pub struct CommentWalk {
     /// The newest `updated_at` the capture can resume after (see [`GraphqlReader::walk`]).
     pub newest: Option<DateTime<Utc>>,
-    /// Comments as (id, issue number).
-    pub observed: Vec<(u64, u64)>,
     /// Points GitHub charged.
     pub points: u64,
     /// Queries sent.
@@ -239,13 +265,19 @@ impl GraphqlReader<'_> {
             Err(e) => return Err(e.into()),
         };
         let path = "/graphql";
-        let answer: Value = reply.json(path)?;
+        let mut answer: Value = reply.json(path)?;
         if let Some(errors) = answer.get("errors").and_then(Value::as_array) {
-            if let Some(first) = errors.first() {
-                return Err(self.classify(first));
+            // An item of a batch that is gone since the listing (deleted, transferred) is a
+            // `NOT_FOUND` at its own alias beside the others' data: it has no comments to
+            // read, and the rest of the answer stands.
+            if let Some(fatal) = errors.iter().find(|e| !vanished_item(e)) {
+                return Err(self.classify(fatal));
             }
         }
-        let data = answer.get("data").cloned().unwrap_or(Value::Null);
+        let data = answer
+            .get_mut("data")
+            .map(Value::take)
+            .unwrap_or(Value::Null);
         if data.is_null() {
             return Err(GraphqlError::Unsupported("an answer without data".into()));
         }
@@ -318,132 +350,134 @@ impl GraphqlReader<'_> {
         Ok(())
     }
 
-    /// Streams every comment of the repository's issues and pull requests into `out`.
+    /// Streams the comments of every item `listed` (the REST issue listing, as it goes)
+    /// shows with comments into `out`.
     ///
-    /// The walk goes issue by issue, so a comment edited behind it is not seen again; the
-    /// resume point it returns is therefore no later than the server's clock when it started
-    /// (the `Date` of its first answer, less a second), and the next incremental capture
-    /// re-reads whatever changed while it ran.
+    /// The walk goes item by item, so a comment edited behind it is not seen again; the
+    /// resume point it returns is therefore no later than the server's clock when its first
+    /// query ran (the `Date` of the answer, less a second), and the caller clamps it to when
+    /// the listing began: the next incremental capture re-reads whatever changed meanwhile.
     pub async fn walk(
         &self,
+        listed: mpsc::UnboundedReceiver<Listed>,
         progress: &dyn Progress,
         out: &mpsc::Sender<Record>,
     ) -> Result<CommentWalk, GraphqlError> {
-        match self.walk_all(progress, out).await {
+        let mut walk = CommentWalk::default();
+        match self.walk_all(listed, &mut walk, progress, out).await {
             Err(GraphqlError::Tracker(TrackerError::RateLimited { reset, .. })) => {
                 tracing::warn!(%reset, "rate limit spent; stopping here (partial): run again after the reset to continue");
                 Ok(CommentWalk {
                     partial: true,
+                    newest: None,
                     resume_at: super::reset_time(&reset),
-                    ..CommentWalk::default()
+                    ..walk
                 })
             }
             Err(GraphqlError::Spent(what)) => {
                 tracing::warn!(%what, "budget spent; stopping here (partial): run again to continue");
                 Ok(CommentWalk {
                     partial: true,
-                    ..CommentWalk::default()
+                    newest: None,
+                    ..walk
                 })
             }
-            other => other,
+            Err(e) => Err(e),
+            Ok(()) => Ok(walk),
         }
     }
 
     async fn walk_all(
         &self,
+        mut listed: mpsc::UnboundedReceiver<Listed>,
+        walk: &mut CommentWalk,
         progress: &dyn Progress,
         out: &mpsc::Sender<Record>,
-    ) -> Result<CommentWalk, GraphqlError> {
-        let mut walk = CommentWalk::default();
+    ) -> Result<(), GraphqlError> {
         let mut started: Option<DateTime<Utc>> = None;
         let mut newest: Option<DateTime<Utc>> = None;
         let mut budget: Option<Points> = None;
         let mut fetched = 0u64;
-        let mut seen: HashSet<u64> = HashSet::new();
-        for (connection, single) in [("issues", "issue"), ("pullRequests", "pullRequest")] {
-            let query = page_query(connection);
-            let mut cursor: Option<String> = None;
-            loop {
-                self.budget(budget).await?;
-                let (data, reply) = self
-                    .send(
-                        &query,
-                        json!({"owner": self.owner, "name": self.repo, "cursor": cursor}),
-                    )
-                    .await?;
-                walk.queries += 1;
-                if started.is_none() {
-                    started = server_date(&reply);
-                }
-                budget = read_budget(&data);
-                walk.points += budget.map_or(0, |b| b.cost);
-                let repo = data.get("repository").ok_or_else(|| {
-                    GraphqlError::Tracker(TrackerError::NotFound {
-                        service: "GitHub".into(),
-                        what: format!("repository {}/{}", self.owner, self.repo),
-                    })
-                })?;
-                let repo_api = self.repo_api(repo);
-                let items = &repo["items"];
-                for node in items["nodes"].as_array().into_iter().flatten() {
-                    let number = node["number"]
-                        .as_u64()
-                        .ok_or_else(|| decode("an item without a number"))?;
-                    let mut comments = node["comments"].clone();
-                    loop {
-                        for c in comments["nodes"].as_array().into_iter().flatten() {
-                            let record = Record::Comment(convert::comment(
-                                rest_comment(c, number, &repo_api, self.client.api_url())?,
-                                "/graphql",
-                            )?);
-                            if let Record::Comment(cm) = &record {
-                                if !seen.insert(cm.id) {
-                                    continue;
-                                }
-                                newest = newest.max(Some(cm.updated_at));
-                                walk.observed.push((cm.id, number));
-                            }
-                            out.send(record).await.map_err(|_| TrackerError::Aborted)?;
-                            fetched += 1;
-                        }
-                        if comments["pageInfo"]["hasNextPage"].as_bool() != Some(true) {
-                            break;
-                        }
-                        let after = comments["pageInfo"]["endCursor"].clone();
-                        self.budget(budget).await?;
-                        let (more, _) = self
-                            .send(
-                                &more_query(single),
-                                json!({"owner": self.owner, "name": self.repo,
-                                       "number": number, "cursor": after}),
-                            )
-                            .await?;
-                        walk.queries += 1;
-                        budget = read_budget(&more);
-                        walk.points += budget.map_or(0, |b| b.cost);
-                        // The item vanished between two pages (deleted, transferred).
-                        comments = more["repository"]["item"]["comments"].clone();
-                        if comments.is_null() {
-                            break;
-                        }
+        // Items already asked about: the listing shows an item again when it changed while
+        // the listing ran, and its comments are read once.
+        let mut asked: HashSet<u64> = HashSet::new();
+        let mut queue = Batcher::default();
+        let mut open = true;
+        loop {
+            // Fill a query before sending it: a fuller query costs the same point.
+            while open && !queue.full() {
+                match listed.recv().await {
+                    Some(item) if item.comments > 0 && asked.insert(item.number) => {
+                        queue.push(CommentPage {
+                            number: item.number,
+                            pull: item.pull,
+                            after: None,
+                            expect: item.comments.min(100),
+                        });
                     }
-                    progress.update(RecordKind::Comment, fetched, None);
-                }
-                if items["pageInfo"]["hasNextPage"].as_bool() != Some(true) {
-                    break;
-                }
-                cursor = items["pageInfo"]["endCursor"].as_str().map(str::to_string);
-                if cursor.is_none() {
-                    return Err(decode("a page that has a next one but no endCursor").into());
+                    Some(_) => {}
+                    None => open = false,
                 }
             }
+            let pages = queue.take();
+            if pages.is_empty() {
+                break;
+            }
+            self.budget(budget).await?;
+            let (query, variables) = comments_query(self.owner, self.repo, &pages);
+            let (data, reply) = self.send(&query, variables).await?;
+            walk.queries += 1;
+            if started.is_none() {
+                started = server_date(&reply);
+            }
+            budget = read_budget(&data);
+            walk.points += budget.map_or(0, |b| b.cost);
+            let repo = match data.get("repository") {
+                Some(r) if !r.is_null() => r,
+                _ => {
+                    return Err(GraphqlError::Tracker(TrackerError::NotFound {
+                        service: "GitHub".into(),
+                        what: format!("repository {}/{}", self.owner, self.repo),
+                    }))
+                }
+            };
+            let repo_api = self.repo_api(repo);
+            for (i, page) in pages.into_iter().enumerate() {
+                let comments = &repo[format!("i{i}").as_str()]["comments"];
+                // The item vanished since it was listed (deleted, transferred).
+                if comments.is_null() {
+                    continue;
+                }
+                for c in comments["nodes"].as_array().into_iter().flatten() {
+                    let record = convert::comment(
+                        rest_comment(c, page.number, &repo_api, self.client.api_url())?,
+                        "/graphql",
+                    )?;
+                    newest = newest.max(Some(record.updated_at));
+                    out.send(Record::Comment(record))
+                        .await
+                        .map_err(|_| TrackerError::Aborted)?;
+                    fetched += 1;
+                }
+                if comments["pageInfo"]["hasNextPage"].as_bool() == Some(true) {
+                    let after = comments["pageInfo"]["endCursor"]
+                        .as_str()
+                        .ok_or_else(|| decode("a page that has a next one but no endCursor"))?;
+                    queue.push(CommentPage {
+                        after: Some(after.to_string()),
+                        expect: 100,
+                        ..page
+                    });
+                }
+            }
+            progress.update(RecordKind::Comment, fetched, None);
         }
         let resume = started.map(|t| t - chrono::Duration::seconds(1));
         walk.newest = match (newest, resume) {
             (Some(n), Some(r)) => Some(n.min(r)),
             (n, _) => n,
         };
-        Ok(walk)
+        Ok(())
     }
 
     /// The REST URL of the repository, spelled as GitHub spells its name (the scope may be
@@ -455,6 +489,57 @@ impl GraphqlReader<'_> {
             .unwrap_or_else(|| format!("{}/{}", self.owner, self.repo));
         format!("{}/repos/{full}", self.client.api_url())
     }
+}
+
+/// Comment pages waiting for a query, taken a query's worth at a time.
+#[derive(Debug, Default)]
+struct Batcher {
+    pages: std::collections::VecDeque<CommentPage>,
+    /// Comments the waiting pages are expected to hold.
+    expected: u64,
+}
+
+impl Batcher {
+    fn push(&mut self, page: CommentPage) {
+        self.expected += page.expect;
+        self.pages.push_back(page);
+    }
+
+    /// Enough waiting for a whole query.
+    fn full(&self) -> bool {
+        self.pages.len() >= ITEMS_PER_QUERY || self.expected >= COMMENTS_PER_QUERY
+    }
+
+    /// The next query's pages: up to [`ITEMS_PER_QUERY`] and [`COMMENTS_PER_QUERY`] (at
+    /// least one page).
+    fn take(&mut self) -> Vec<CommentPage> {
+        let mut pages = Vec::new();
+        let mut comments = 0;
+        while let Some(next) = self.pages.front() {
+            if pages.len() == ITEMS_PER_QUERY
+                || (!pages.is_empty() && comments + next.expect > COMMENTS_PER_QUERY)
+            {
+                break;
+            }
+            comments += next.expect;
+            self.expected -= next.expect;
+            pages.extend(self.pages.pop_front());
+        }
+        pages
+    }
+}
+
+/// A `NOT_FOUND` error at one item's alias (`["repository", "i3"]`): the item is gone.
+fn vanished_item(error: &Value) -> bool {
+    let at_alias = error
+        .get("path")
+        .and_then(Value::as_array)
+        .is_some_and(|p| {
+            p.len() == 2
+                && p[0].as_str() == Some("repository")
+                && p[1].as_str().is_some_and(|a| a.starts_with('i'))
+        });
+    at_alias && error.get("type").and_then(Value::as_str) == Some("NOT_FOUND")
 }
 
 fn decode(detail: &str) -> TrackerError {
@@ -478,7 +563,7 @@ fn read_budget(data: &Value) -> Option<Points> {
     })
 }
 
-fn server_date(reply: &Reply) -> Option<DateTime<Utc>> {
+pub(super) fn server_date(reply: &Reply) -> Option<DateTime<Utc>> {
     reply
         .header("date")
         .and_then(|d| DateTime::parse_from_rfc2822(d).ok())

@@ -97,6 +97,7 @@ impl GitHubTracker {
                         &super::Spend::UNLIMITED,
                         progress,
                         out,
+                        super::Aside::Nothing,
                     )
                     .await?;
                     report
@@ -156,6 +157,7 @@ impl GitHubTracker {
                     &super::Spend::UNLIMITED,
                     progress,
                     out,
+                    super::Aside::Nothing,
                 )
                 .await?;
                 report
