@@ -158,6 +158,10 @@ pub struct Client {
     requests: Arc<AtomicU64>,
     not_modified: Arc<AtomicU64>,
     writes: Arc<Mutex<WriteLog>>,
+    /// Until when a rate limit holds every request of this client (and its clones): GitHub
+    /// asks for no request at all before a limit's `Retry-After` or reset, not only no
+    /// retry of the refused one, so parallel listings wait together.
+    held_until: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
 #[derive(Debug, Default)]
@@ -231,6 +235,7 @@ impl Client {
             requests: Arc::new(AtomicU64::new(0)),
             not_modified: Arc::new(AtomicU64::new(0)),
             writes: Arc::new(Mutex::new(WriteLog::default())),
+            held_until: Arc::new(std::sync::Mutex::new(None)),
         })
     }
 
@@ -336,6 +341,7 @@ impl Client {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
+            self.wait_while_held().await;
             self.requests.fetch_add(1, Ordering::Relaxed);
             let outcome = self.send_once(&method, &uri, &headers, body).await;
             let reply = match outcome {
@@ -363,6 +369,14 @@ impl Client {
                 return Ok(reply);
             }
             match self.classify(&method, &path, reply, attempt)? {
+                Retry::Limited(delay) => {
+                    self.hold(delay);
+                    if delay >= Duration::from_secs(10) {
+                        tracing::warn!(%path, status = status.as_u16(), ?delay, "rate limited; waiting");
+                    } else {
+                        tracing::info!(%path, status = status.as_u16(), ?delay, "rate limited; retrying after the wait asked for");
+                    }
+                }
                 Retry::After(delay) => {
                     // Long waits are rate limits people should know about; short ones are
                     // routine retries of transient failures.
@@ -373,6 +387,32 @@ impl Client {
                     }
                     tokio::time::sleep(delay).await;
                 }
+            }
+        }
+    }
+
+    /// Holds every request of this client for `delay` from now (a later hold wins).
+    fn hold(&self, delay: Duration) {
+        let until = Instant::now() + delay;
+        let mut held = self
+            .held_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.is_none_or(|t| t < until) {
+            *held = Some(until);
+        }
+    }
+
+    /// Waits out a rate limit another request of this client was given.
+    async fn wait_while_held(&self) {
+        loop {
+            let until = *self
+                .held_until
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match until {
+                Some(t) if t > Instant::now() => tokio::time::sleep_until(t).await,
+                _ => return,
             }
         }
     }
@@ -468,7 +508,7 @@ impl Client {
                     reset: reset_at,
                 });
             }
-            return Ok(Retry::After(wait));
+            return Ok(Retry::Limited(wait));
         }
         if status.is_server_error() && attempt < self.retry.max_attempts {
             // A server that asks for an absurd wait gets no more than the longest we honour.
@@ -509,6 +549,9 @@ impl Client {
 }
 
 enum Retry {
+    /// A rate limit: every request of the client waits this long.
+    Limited(Duration),
+    /// A transient failure: this request retries after this long.
     After(Duration),
 }
 
