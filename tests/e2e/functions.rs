@@ -24,14 +24,14 @@ const SCOPE_B: &str = "github:beta/gadgets";
 const FUNCTIONS: [&str; 4] = ["snapshot", "diff", "restore", "catalog"];
 const WEBHOOK_SECRET: &str = "e2e-webhook-secret-4f1c";
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
         .to_path_buf()
 }
 
-fn cargo_lambda() -> PathBuf {
+pub(crate) fn cargo_lambda() -> PathBuf {
     match std::env::var("BACKTRACK_CARGO_LAMBDA") {
         Ok(p) if !p.is_empty() => PathBuf::from(p),
         _ => panic!(
@@ -40,7 +40,7 @@ fn cargo_lambda() -> PathBuf {
     }
 }
 
-fn moto_url() -> String {
+pub(crate) fn moto_url() -> String {
     match std::env::var("AWS_ENDPOINT_URL") {
         Ok(url) if !url.is_empty() => url,
         _ => {
@@ -49,7 +49,7 @@ fn moto_url() -> String {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -57,7 +57,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn unique(kind: &str) -> String {
+pub(crate) fn unique(kind: &str) -> String {
     format!(
         "bt-fn-{kind}-{}",
         ulid::Ulid::new().to_string().to_ascii_lowercase()
@@ -65,7 +65,7 @@ fn unique(kind: &str) -> String {
 }
 
 /// A child process killed on drop.
-struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -394,7 +394,7 @@ fn sticky_comment(sandbox: &SandboxProc) -> String {
 }
 
 /// A recorded API Gateway event of `function` with this case's request line and body.
-fn http_event(
+pub(crate) fn http_event(
     function: &str,
     fixture: &str,
     method: &str,
@@ -411,7 +411,7 @@ fn http_event(
     )
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -23,6 +23,7 @@ mod issue_model;
 mod jira;
 mod jira_rollback;
 mod jira_sandbox;
+mod load;
 mod lifecycle;
 mod model;
 mod paced;
