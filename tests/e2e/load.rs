@@ -108,7 +108,8 @@ impl Emulator {
 
     /// Invokes `backtrack-<function>` through the emulator's Invoke API (as the AWS SDK and
     /// API Gateway do): the function's answer, or what went wrong (with what the functions
-    /// logged). No client timeout: a function's own deadline is the emulator's business.
+    /// logged). A long timeout: a capture that waits out rate limits takes a while, but a
+    /// function that died must not hang the test.
     pub(crate) async fn invoke(&self, function: &str, event: &Value) -> Result<Value, String> {
         let url = format!(
             "{}/2015-03-31/functions/backtrack-{function}/invocations",
@@ -117,6 +118,7 @@ impl Emulator {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let reply = reqwest::Client::new()
             .post(&url)
+            .timeout(Duration::from_secs(600))
             .json(event)
             .send()
             .await
@@ -155,11 +157,7 @@ impl Emulator {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(self.logs.path()).unwrap() {
             let log = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
-            out.extend(
-                log.lines()
-                    .filter(|l| l.contains(text))
-                    .map(str::to_string),
-            );
+            out.extend(log.lines().filter(|l| l.contains(text)).map(str::to_string));
         }
         out
     }
@@ -311,10 +309,7 @@ impl Load {
         event["headers"]["x-hub-signature-256"] =
             backtrack_lambda::webhook::sign(SECRET.as_bytes(), body.as_bytes()).into();
         self.deliveries.fetch_add(1, Ordering::Relaxed);
-        let Some(answer) = self
-            .timed("snapshot", "POST /webhooks/github", event)
-            .await
-        else {
+        let Some(answer) = self.timed("snapshot", "POST /webhooks/github", event).await else {
             return;
         };
         match answer["status"].as_str() {
@@ -467,20 +462,24 @@ fn the_http_api_under_concurrent_load_loses_and_doubles_no_snapshot() {
     };
     let (restore_queue, snapshot_queue) = (queue(unique("lq")), queue(unique("lsq")));
     let scopes: Vec<String> = repos.iter().map(|r| format!("github:{r}")).collect();
-    let emulator = Emulator::start(&FUNCTIONS, INSTANCES, &[
-        ("GITHUB_TOKEN", SANDBOX_TOKEN.to_string()),
-        ("GITHUB_API_URL", sandbox.url.clone()),
-        ("BACKTRACK_STORE", store),
-        ("BACKTRACK_CATALOG", catalog),
-        ("BACKTRACK_QUEUE_URL", restore_queue.clone()),
-        ("BACKTRACK_SNAPSHOT_QUEUE_URL", snapshot_queue.clone()),
-        ("BACKTRACK_SCHEDULED_SCOPES", json!(scopes).to_string()),
-        ("BACKTRACK_MAX_OPS_PER_INVOCATION", "2".into()),
-        ("BACKTRACK_WRITE_INTERVAL_MS", "0".into()),
-        ("BACKTRACK_WEBHOOK_SECRET", SECRET.into()),
-        ("AWS_ENDPOINT_URL", moto),
-        ("RUST_LOG", "info".into()),
-    ]);
+    let emulator = Emulator::start(
+        &FUNCTIONS,
+        INSTANCES,
+        &[
+            ("GITHUB_TOKEN", SANDBOX_TOKEN.to_string()),
+            ("GITHUB_API_URL", sandbox.url.clone()),
+            ("BACKTRACK_STORE", store),
+            ("BACKTRACK_CATALOG", catalog),
+            ("BACKTRACK_QUEUE_URL", restore_queue.clone()),
+            ("BACKTRACK_SNAPSHOT_QUEUE_URL", snapshot_queue.clone()),
+            ("BACKTRACK_SCHEDULED_SCOPES", json!(scopes).to_string()),
+            ("BACKTRACK_MAX_OPS_PER_INVOCATION", "2".into()),
+            ("BACKTRACK_WRITE_INTERVAL_MS", "0".into()),
+            ("BACKTRACK_WEBHOOK_SECRET", SECRET.into()),
+            ("AWS_ENDPOINT_URL", moto),
+            ("RUST_LOG", "info".into()),
+        ],
+    );
 
     // Two scheduled snapshots of every repository, an issue retitled in between: what the
     // diffs compare.
@@ -542,7 +541,11 @@ fn the_http_api_under_concurrent_load_loses_and_doubles_no_snapshot() {
     };
     let (status, preview) = restore(json!({"execute": false}));
     assert_eq!(status, 200, "{preview}");
-    assert_eq!(preview["plan"]["ops"].as_array().unwrap().len(), 3, "{preview}");
+    assert_eq!(
+        preview["plan"]["ops"].as_array().unwrap().len(),
+        3,
+        "{preview}"
+    );
     let (status, started) = restore(json!({"execute": true, "plan": preview["fingerprint"]}));
     assert_eq!(status, 202, "{started}");
     let restore_job = started["job"]["id"].as_str().unwrap().to_string();
@@ -620,7 +623,13 @@ fn the_http_api_under_concurrent_load_loses_and_doubles_no_snapshot() {
     let mut problems = tally.failures.clone();
     problems.extend(worker_failures.into_inner().unwrap());
     let status_of = |job: &str| {
-        let event = http_event("restore", "get-job.json", "GET", &format!("/jobs/{job}"), None);
+        let event = http_event(
+            "restore",
+            "get-job.json",
+            "GET",
+            &format!("/jobs/{job}"),
+            None,
+        );
         let (status, body) = rt
             .block_on(load.emulator.http("restore", &event))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -711,7 +720,10 @@ fn the_http_api_under_concurrent_load_loses_and_doubles_no_snapshot() {
         lost.is_empty() && unexpected.is_empty() && doubled == 0,
         "lost {lost:?}, unexpected {unexpected:?}, {doubled} doubled: {names:?}"
     );
-    assert_eq!(catalog_ids, taken_ids, "the catalog holds the jobs' snapshots");
+    assert_eq!(
+        catalog_ids, taken_ids,
+        "the catalog holds the jobs' snapshots"
+    );
     assert_eq!(
         load.deliveries.load(Ordering::Relaxed),
         events.len() as u64 + load.duplicates.load(Ordering::Relaxed),
@@ -724,11 +736,17 @@ fn the_http_api_under_concurrent_load_loses_and_doubles_no_snapshot() {
         tally.latencies.keys().collect::<Vec<_>>()
     );
     let errors = load.emulator.logged("\"level\":\"ERROR\"");
-    assert!(errors.is_empty(), "the functions logged errors: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "the functions logged errors: {errors:#?}"
+    );
     let (s, issue) = sandbox.api("GET", &format!("/repos/{OWNER}/{LEDGER}/issues/1"), None);
     assert_eq!(s, 200);
     assert!(
-        !issue["title"].as_str().unwrap_or_default().starts_with("[LOAD]"),
+        !issue["title"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("[LOAD]"),
         "the restore job did not restore the ledger: {issue}"
     );
 }
