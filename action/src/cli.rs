@@ -323,7 +323,12 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<u64>,
     /// GitHub: the --rate-limit window, in seconds (GitHub's is an hour).
-    #[arg(long, value_name = "SECS", default_value_t = 3600, requires = "rate_limit")]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 3600,
+        requires = "rate_limit"
+    )]
     pub rate_limit_window: u64,
     /// GitHub: answer `POST /graphql` with 404, like an Enterprise server without GraphQL.
     #[arg(long)]

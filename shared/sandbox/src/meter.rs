@@ -226,14 +226,22 @@ mod tests {
         assert_eq!(m.stats().rate_limited, 1);
         assert_eq!(m.stats().early_retries, 0);
         // Reads are not held to a write's Retry-After.
-        assert_eq!(m.admit(false, "GET /c", t0 + Duration::from_secs(2)), Ok(()));
+        assert_eq!(
+            m.admit(false, "GET /c", t0 + Duration::from_secs(2)),
+            Ok(())
+        );
         assert_eq!(m.stats().early_retries, 0);
         // A write 30 s later came too early, and is refused again.
-        assert!(m.admit(true, "PATCH /d", t0 + Duration::from_secs(30)).is_err());
+        assert!(m
+            .admit(true, "PATCH /d", t0 + Duration::from_secs(30))
+            .is_err());
         assert_eq!(m.stats().early_retries, 1);
         assert_eq!(m.stats().rate_limited, 2);
         // After its Retry-After (counted from the last refusal), it is on time and admitted.
-        assert_eq!(m.admit(true, "PATCH /d", t0 + Duration::from_secs(91)), Ok(()));
+        assert_eq!(
+            m.admit(true, "PATCH /d", t0 + Duration::from_secs(91)),
+            Ok(())
+        );
         assert_eq!(m.stats().early_retries, 1);
         m.reset_stats();
         assert_eq!(m.stats(), &SandboxStats::default());

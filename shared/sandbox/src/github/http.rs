@@ -565,17 +565,15 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
         if let Some(reset) = spent {
             meter.arrived(write, &request_key, now);
             // Due when the window resets, to the instant (the header rounds to seconds).
-            let wait = std::time::UNIX_EPOCH
-                + Duration::from_secs(u64::try_from(reset).unwrap_or(0));
+            let wait =
+                std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(reset).unwrap_or(0));
             let wait = wait
                 .duration_since(std::time::SystemTime::now())
                 .unwrap_or(Duration::ZERO);
             meter.refused(write, &request_key, now + wait);
             return Err(ApiError::primary_limit(actor.map_or(0, |a| a.0)));
         }
-        meter
-            .admit(write, &request_key, now)
-            .map_err(fault_error)?;
+        meter.admit(write, &request_key, now).map_err(fault_error)?;
         Ok(actor)
     });
     let resp = match verdict {
