@@ -240,7 +240,11 @@ impl Load {
 
     async fn diff(&self, i: u64) {
         let (base, next) = &self.pairs[i as usize % self.pairs.len()];
-        let other = if i % 2 == 0 { "live" } else { next.as_str() };
+        let other = if i.is_multiple_of(2) {
+            "live"
+        } else {
+            next.as_str()
+        };
         let path = format!("/snapshots/{base}/diff/{other}");
         let event = http_event("diff", "get-diff-live.json", "GET", &path, None);
         if let Some(body) = self.timed("diff", "GET /snapshots/{id}/diff", event).await {
@@ -285,7 +289,7 @@ impl Load {
         let mut deliveries: Vec<String> = (0..copies)
             .map(|_| format!("load-{}-{k}", self.nonce))
             .collect();
-        if k % 4 == 0 {
+        if k.is_multiple_of(4) {
             deliveries.push(format!("load-{}-{k}-replay", self.nonce));
         }
         let sends = deliveries
