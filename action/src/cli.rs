@@ -329,6 +329,19 @@ pub struct SandboxArgs {
     /// Simulate GitHub's secondary write limit: at most N writes per minute (0 = off).
     #[arg(long, default_value_t = 0)]
     pub writes_per_minute: u32,
+    /// GitHub: enforce REST's primary rate limit, N requests per --rate-limit-window; once
+    /// spent, requests get 403 with `x-ratelimit-remaining: 0` until the reset. Default:
+    /// GitHub's 5,000 an hour reported, never enforced.
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<u64>,
+    /// GitHub: the --rate-limit window, in seconds (GitHub's is an hour).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 3600,
+        requires = "rate_limit"
+    )]
+    pub rate_limit_window: u64,
     /// GitHub: answer `POST /graphql` with 404, like an Enterprise server without GraphQL.
     #[arg(long)]
     pub no_graphql: bool,

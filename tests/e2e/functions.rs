@@ -31,7 +31,7 @@ pub(crate) fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn cargo_lambda() -> PathBuf {
+pub(crate) fn cargo_lambda() -> PathBuf {
     match std::env::var("BACKTRACK_CARGO_LAMBDA") {
         Ok(p) if !p.is_empty() => PathBuf::from(p),
         _ => panic!(
@@ -49,7 +49,7 @@ pub(crate) fn moto_url() -> String {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -65,7 +65,7 @@ pub(crate) fn unique(kind: &str) -> String {
 }
 
 /// A child process killed on drop.
-struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -394,7 +394,7 @@ fn sticky_comment(sandbox: &SandboxProc) -> String {
 }
 
 /// A recorded API Gateway event of `function` with this case's request line and body.
-fn http_event(
+pub(crate) fn http_event(
     function: &str,
     fixture: &str,
     method: &str,

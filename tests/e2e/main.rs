@@ -27,6 +27,7 @@ mod jira_restore_into;
 mod jira_rollback;
 mod jira_sandbox;
 mod lifecycle;
+mod load;
 mod model;
 mod paced;
 mod portable;

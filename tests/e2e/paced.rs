@@ -252,3 +252,120 @@ fn retry(sandbox: &SandboxProc, method: &str, path: &str, body: Value) {
     }
     panic!("{method} {path} kept failing");
 }
+
+/// The snapshot function as Lambda runs it (under the emulator), on its schedule, against a
+/// sandbox that limits it both ways GitHub does: REST's primary limit, small enough to run
+/// out several times in one capture (403, `x-ratelimit-remaining: 0`, a reset a few seconds
+/// away), and injected secondary limits (403 with `Retry-After`) among 5xx faults. The
+/// snapshot completes with every record, no limit error reaches the caller, and the
+/// sandbox's counters show each refusal waited out: refused requests, none early.
+#[test]
+#[ignore = "fails: 45 of 61 requests refused, 43 repeated before they were due, 0 waits logged (issue 18, open)"]
+fn the_snapshot_function_waits_out_rate_limits_and_their_resets_under_the_emulator() {
+    use crate::functions::{moto_url, repo_root, runtime, unique};
+    use crate::load::Emulator;
+    use crate::util::{bin, SANDBOX_TOKEN};
+
+    let sandbox = SandboxProc::start(&[
+        "--issues",
+        "40",
+        "--comments",
+        "60",
+        "--seed",
+        "5",
+        "--fault-rate",
+        "0.15",
+        "--rate-limit",
+        "4",
+        "--rate-limit-window",
+        "2",
+    ]);
+    let (bucket, table) = (unique("pb"), unique("pt"));
+    let store = format!("s3://{bucket}/backtrack");
+    let catalog = format!("dynamodb://{table}");
+    let init = std::process::Command::new(bin())
+        .args(["--store", &store, "--catalog", &catalog, "init"])
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    // The function needs its job queue even when it captures within the invocation.
+    let rt = runtime();
+    let sqs = rt.block_on(async { aws_sdk_sqs::Client::new(&backtrack::aws::load_config().await) });
+    let queue = rt
+        .block_on(sqs.create_queue().queue_name(unique("pq")).send())
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let emulator = Emulator::start(
+        &["snapshot"],
+        1,
+        &[
+            ("BACKTRACK_SNAPSHOT_QUEUE_URL", queue),
+            ("GITHUB_TOKEN", SANDBOX_TOKEN.to_string()),
+            ("GITHUB_API_URL", sandbox.url.clone()),
+            ("BACKTRACK_STORE", store),
+            ("BACKTRACK_CATALOG", catalog),
+            ("BACKTRACK_SCHEDULED_SCOPES", json!([SCOPE]).to_string()),
+            ("AWS_ENDPOINT_URL", moto_url()),
+            ("RUST_LOG", "info".into()),
+        ],
+    );
+    let mut schedule: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("functions/snapshot/events/schedule.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    schedule["detail"] = json!({ "scopes": [SCOPE] });
+    let before = sandbox.stats();
+    let started = Instant::now();
+    let answer = rt
+        .block_on(emulator.invoke("snapshot", &schedule))
+        .unwrap_or_else(|e| panic!("the scheduled snapshot failed: {e}"));
+    let took = started.elapsed();
+    let taken = &answer["snapshots"][0];
+    assert_eq!(taken["status"], "completed", "{answer}");
+    assert!(
+        !answer.to_string().to_lowercase().contains("rate limit"),
+        "a limit error reached the caller: {answer}"
+    );
+    // Every record: the issues (pull requests included), comments, labels and milestones
+    // the sandbox serves, read by another client after the fact.
+    let expected = sandbox.list_all(&format!("{REPO}/issues?state=all")).len()
+        + sandbox.list_all(&format!("{REPO}/issues/comments")).len()
+        + sandbox.list_all(&format!("{REPO}/labels")).len()
+        + sandbox
+            .list_all(&format!("{REPO}/milestones?state=all"))
+            .len();
+    assert_eq!(taken["items"].as_u64(), Some(expected as u64), "{answer}");
+    let after = sandbox.stats();
+    let delta = |key: &str| after[key].as_u64().unwrap_or(0) - before[key].as_u64().unwrap_or(0);
+    let (refused, early, requests) = (
+        delta("rate_limited"),
+        delta("early_retries"),
+        delta("total"),
+    );
+    let waits = emulator.logged("rate limited; retrying after the wait asked for");
+    eprintln!(
+        "snapshot function under limits: {requests} requests, {refused} refused with a rate \
+         limit, {early} early retries, {} waits logged, {:.1} s",
+        waits.len(),
+        took.as_secs_f64()
+    );
+    assert!(
+        refused >= 3,
+        "the sandbox refused {refused} requests: the limits were not exercised"
+    );
+    assert_eq!(
+        early, 0,
+        "a refused request came back before it was told to"
+    );
+    assert!(
+        waits.len() as u64 >= refused,
+        "{} waits logged for {refused} refusals",
+        waits.len()
+    );
+}

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use backtrack_sandbox::github::{AppOptions, Sandbox, SandboxOptions, TokenUser};
+use backtrack_sandbox::github::{AppOptions, PrimaryLimit, Sandbox, SandboxOptions, TokenUser};
 use backtrack_sandbox::{jira, ServerOptions, WriteLimit};
 
 use super::Outcome;
@@ -98,6 +98,17 @@ pub fn options(args: &SandboxArgs) -> Result<SandboxOptions> {
         }
     }
     let server = server_options(args)?;
+    let rate_limit = match args.rate_limit {
+        None => None,
+        Some(0) => bail!("--rate-limit must be at least 1 request (leave it out for no limit)"),
+        Some(_) if args.rate_limit_window == 0 => {
+            bail!("--rate-limit-window must be at least 1 second (GitHub's is 3600)")
+        }
+        Some(requests) => Some(PrimaryLimit {
+            requests,
+            window: Duration::from_secs(args.rate_limit_window),
+        }),
+    };
     let tokens = token_pairs(args)?
         .into_iter()
         .map(|(token, login)| TokenUser { token, login })
@@ -114,6 +125,7 @@ pub fn options(args: &SandboxArgs) -> Result<SandboxOptions> {
         seed: args.seed,
         tokens,
         graphql: !args.no_graphql,
+        rate_limit,
         ..SandboxOptions::default()
     })
 }
@@ -171,6 +183,7 @@ pub fn jira_config(args: &SandboxArgs) -> Result<jira::Config> {
         (!args.repo.is_empty(), "--repo"),
         (args.org_repos.is_some(), "--org-repos"),
         (args.app_key.is_some(), "--app-key"),
+        (args.rate_limit.is_some(), "--rate-limit"),
     ];
     if let Some((_, flag)) = github_only.iter().find(|(given, _)| *given) {
         bail!("{flag} is for the GitHub sandbox; the Jira sandbox takes --project KEY");

@@ -56,6 +56,7 @@ mod tests;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -109,6 +110,17 @@ pub struct SandboxOptions {
     pub archived: Vec<String>,
     /// A GitHub App installed on the owner: JWTs signed by its key get installation tokens.
     pub app: Option<AppOptions>,
+    /// Enforce REST's primary rate limit (the `core` resource) with this budget and window:
+    /// once spent, requests are refused with 403, `x-ratelimit-remaining: 0` and the reset
+    /// time, as on GitHub. `None`: GitHub's 5,000 an hour is reported, never enforced.
+    pub rate_limit: Option<PrimaryLimit>,
+}
+
+/// A primary rate limit: `requests` per `window` (GitHub: 5,000 an hour for a user).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrimaryLimit {
+    pub requests: u64,
+    pub window: Duration,
 }
 
 /// A token the sandbox accepts besides the default one, and who it authenticates as.
@@ -148,6 +160,7 @@ impl Default for SandboxOptions {
             more_repos: Vec::new(),
             archived: Vec::new(),
             app: None,
+            rate_limit: None,
         }
     }
 }
@@ -270,7 +283,10 @@ impl Sandbox {
             let shared = Arc::new(Shared {
                 tokens,
                 meter: Mutex::new(Meter::new(&repo_opts.server, repo_opts.seed)),
-                rate: Mutex::new(RateWindow::new()),
+                rate: Mutex::new(match repo_opts.rate_limit {
+                    Some(limit) => RateWindow::enforcing(limit),
+                    None => RateWindow::new(),
+                }),
                 graphql_rate: Mutex::new(RateWindow::new()),
                 git: git::Control::default(),
                 route_faults: Mutex::default(),

@@ -3,7 +3,7 @@
 //! sliding-window limit on writes. What a fault looks like on the wire is the emulator's
 //! business: GitHub answers a rate limit with a 403, Jira with a 429.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use rand::{RngExt, SeedableRng};
@@ -37,12 +37,15 @@ pub struct SandboxStats {
     /// store's size with the raw API responses it was built from.
     #[serde(default)]
     pub response_bytes: u64,
-    /// Writes refused with a rate limit (the write limit, or an injected one), each told
-    /// when to come back (`Retry-After`).
+    /// Requests refused with a rate limit (the write limit, an injected secondary limit, or
+    /// a spent primary limit), each told when to come back (`Retry-After`, or the primary
+    /// limit's `x-ratelimit-reset`).
     #[serde(default)]
     pub rate_limited: u64,
-    /// Writes that came before the `Retry-After` the last refused write was given had
-    /// passed: a client that honours the limit keeps this at 0.
+    /// Requests that came back before they were told to: a write before the `Retry-After`
+    /// the last refused write was given had passed (writes are one stream), or any request
+    /// repeating a refused one (same method, path and query) before its own time. A client
+    /// that honours the limits keeps this at 0.
     #[serde(default)]
     pub early_retries: u64,
 }
@@ -72,6 +75,8 @@ pub(crate) struct Meter {
     request_seq: u64,
     /// When the last refused write was told it may come back.
     retry_not_before: Option<Instant>,
+    /// Refused requests (by method, path and query) not yet due, and when each is due.
+    refused: HashMap<String, Instant>,
 }
 
 impl Meter {
@@ -86,6 +91,7 @@ impl Meter {
             fault_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_fa17),
             request_seq: 0,
             retry_not_before: None,
+            refused: HashMap::new(),
         }
     }
 
@@ -97,6 +103,7 @@ impl Meter {
         self.stats = SandboxStats::default();
         self.recent_writes.clear();
         self.retry_not_before = None;
+        self.refused.clear();
     }
 
     /// Counts an API request under its method and route template; returns its sequence
@@ -120,12 +127,10 @@ impl Meter {
         }
     }
 
-    /// Decides, before the handler runs, whether this request fails: an injected fault, or
-    /// (for a write) the write limit.
-    pub(crate) fn admit(&mut self, write: bool, now: Instant) -> Result<(), Fault> {
-        if write && self.retry_not_before.is_some_and(|t| now < t) {
-            self.stats.early_retries += 1;
-        }
+    /// Decides, before the handler runs, whether this request (`key`: its method, path and
+    /// query) fails: an injected fault, or (for a write) the write limit.
+    pub(crate) fn admit(&mut self, write: bool, key: &str, now: Instant) -> Result<(), Fault> {
+        self.arrived(write, key, now);
         let verdict = match self.fault() {
             Some(fault) => Err(fault),
             None if write => self
@@ -133,11 +138,30 @@ impl Meter {
                 .map_err(|retry_after| Fault::RateLimited { retry_after }),
             None => Ok(()),
         };
-        if let (true, Err(Fault::RateLimited { retry_after })) = (write, verdict) {
-            self.stats.rate_limited += 1;
-            self.retry_not_before = Some(now + Duration::from_secs(retry_after));
+        if let Err(Fault::RateLimited { retry_after }) = verdict {
+            self.refused(write, key, now + Duration::from_secs(retry_after));
         }
         verdict
+    }
+
+    /// Counts a request that came back before it was told to (see
+    /// [`SandboxStats::early_retries`]).
+    pub(crate) fn arrived(&mut self, write: bool, key: &str, now: Instant) {
+        self.refused.retain(|_, due| now < *due);
+        if (write && self.retry_not_before.is_some_and(|t| now < t))
+            || self.refused.contains_key(key)
+        {
+            self.stats.early_retries += 1;
+        }
+    }
+
+    /// Counts a request refused with a rate limit and told to come back at `due`.
+    pub(crate) fn refused(&mut self, write: bool, key: &str, due: Instant) {
+        self.stats.rate_limited += 1;
+        if write {
+            self.retry_not_before = Some(due);
+        }
+        self.refused.insert(key.to_owned(), due);
     }
 
     /// Draws whether this request fails, and how.
@@ -193,25 +217,55 @@ mod tests {
     fn refused_writes_and_writes_before_their_retry_after_are_counted() {
         let mut m = limited(2);
         let t0 = Instant::now();
-        assert_eq!(m.admit(true, t0), Ok(()));
-        assert_eq!(m.admit(true, t0), Ok(()));
+        assert_eq!(m.admit(true, "POST /a", t0), Ok(()));
+        assert_eq!(m.admit(true, "POST /b", t0), Ok(()));
         assert_eq!(
-            m.admit(true, t0 + Duration::from_secs(1)),
+            m.admit(true, "POST /c", t0 + Duration::from_secs(1)),
             Err(Fault::RateLimited { retry_after: 60 })
         );
         assert_eq!(m.stats().rate_limited, 1);
         assert_eq!(m.stats().early_retries, 0);
         // Reads are not held to a write's Retry-After.
-        assert_eq!(m.admit(false, t0 + Duration::from_secs(2)), Ok(()));
+        assert_eq!(
+            m.admit(false, "GET /c", t0 + Duration::from_secs(2)),
+            Ok(())
+        );
         assert_eq!(m.stats().early_retries, 0);
         // A write 30 s later came too early, and is refused again.
-        assert!(m.admit(true, t0 + Duration::from_secs(30)).is_err());
+        assert!(m
+            .admit(true, "PATCH /d", t0 + Duration::from_secs(30))
+            .is_err());
         assert_eq!(m.stats().early_retries, 1);
         assert_eq!(m.stats().rate_limited, 2);
         // After its Retry-After (counted from the last refusal), it is on time and admitted.
-        assert_eq!(m.admit(true, t0 + Duration::from_secs(91)), Ok(()));
+        assert_eq!(
+            m.admit(true, "PATCH /d", t0 + Duration::from_secs(91)),
+            Ok(())
+        );
         assert_eq!(m.stats().early_retries, 1);
         m.reset_stats();
         assert_eq!(m.stats(), &SandboxStats::default());
+    }
+
+    #[test]
+    fn a_refused_read_repeated_before_it_is_due_is_an_early_retry_and_others_are_not() {
+        let mut m = limited(2);
+        let t0 = Instant::now();
+        m.arrived(false, "GET /issues?page=2", t0);
+        m.refused(false, "GET /issues?page=2", t0 + Duration::from_secs(3));
+        assert_eq!(m.stats().rate_limited, 1);
+        // Another request in flight meanwhile is not a retry of the refused one.
+        assert_eq!(m.admit(false, "GET /labels", t0), Ok(()));
+        assert_eq!(m.stats().early_retries, 0);
+        assert_eq!(
+            m.admit(false, "GET /issues?page=2", t0 + Duration::from_secs(1)),
+            Ok(())
+        );
+        assert_eq!(m.stats().early_retries, 1);
+        assert_eq!(
+            m.admit(false, "GET /issues?page=2", t0 + Duration::from_secs(3)),
+            Ok(())
+        );
+        assert_eq!(m.stats().early_retries, 1);
     }
 }

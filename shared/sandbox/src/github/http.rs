@@ -104,6 +104,19 @@ impl ApiError {
         e
     }
 
+    /// The primary limit spent: 403 without `Retry-After` (the `x-ratelimit-*` headers the
+    /// gate adds say when it resets), in GitHub's words.
+    pub(crate) fn primary_limit(user: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "API rate limit exceeded for user ID {}. If you reach out to GitHub Support for help, please include the request ID.",
+                user + 1
+            ),
+        )
+        .with_docs("https://docs.github.com/rest/overview/rate-limits-for-the-rest-api")
+    }
+
     pub(crate) fn secondary_limit(retry_after: u64) -> ApiError {
         let mut e = ApiError::new(
             StatusCode::FORBIDDEN,
@@ -345,18 +358,38 @@ pub(crate) async fn not_found() -> ApiError {
 pub(crate) struct RateWindow {
     used: u64,
     reset: i64,
+    limit: u64,
+    window_secs: i64,
+    /// Refuse once spent (`--rate-limit`), instead of starting a new window.
+    enforced: bool,
 }
 
 impl RateWindow {
+    /// GitHub's 5,000 an hour, reported and never enforced.
     pub(crate) fn new() -> RateWindow {
         RateWindow {
             used: 0,
             reset: unix_now() + 3600,
+            limit: RATE_LIMIT,
+            window_secs: 3600,
+            enforced: false,
         }
     }
 
-    /// Counts a request against the primary limit. The window restarts instead of reaching
-    /// zero: the sandbox never refuses for the primary limit.
+    /// A limit that refuses requests once spent, until its window resets.
+    pub(crate) fn enforcing(limit: super::PrimaryLimit) -> RateWindow {
+        let window_secs = i64::try_from(limit.window.as_secs().max(1)).unwrap_or(i64::MAX);
+        RateWindow {
+            used: 0,
+            reset: unix_now().saturating_add(window_secs),
+            limit: limit.requests.max(1),
+            window_secs,
+            enforced: true,
+        }
+    }
+
+    /// Counts a request against the primary limit. Unenforced, the window restarts instead
+    /// of reaching zero: the sandbox never refuses for the primary limit.
     fn spend(&mut self) {
         self.spend_points(1);
     }
@@ -365,16 +398,30 @@ impl RateWindow {
     /// like [`RateWindow::spend`].
     pub(crate) fn spend_points(&mut self, points: u64) {
         let now = unix_now();
-        if now >= self.reset || self.used + points >= RATE_LIMIT {
+        if now >= self.reset || (!self.enforced && self.used + points >= self.limit) {
             self.used = 0;
-            self.reset = now + 3600;
+            self.reset = now.saturating_add(self.window_secs);
         }
-        self.used += points.min(RATE_LIMIT - 1);
+        self.used = if self.enforced {
+            (self.used + points).min(self.limit)
+        } else {
+            self.used + points.min(self.limit - 1)
+        };
+    }
+
+    /// When an enforced limit is spent: the Unix time its window resets.
+    pub(crate) fn spent(&mut self) -> Option<i64> {
+        let now = unix_now();
+        if now >= self.reset {
+            self.used = 0;
+            self.reset = now.saturating_add(self.window_secs);
+        }
+        (self.enforced && self.used >= self.limit).then_some(self.reset)
     }
 
     /// `(limit, remaining, used, reset)` of the core resource.
     pub(crate) fn rate(&self) -> (u64, u64, u64, i64) {
-        (RATE_LIMIT, RATE_LIMIT - self.used, self.used, self.reset)
+        (self.limit, self.limit - self.used, self.used, self.reset)
     }
 }
 
@@ -490,6 +537,8 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
     // limit, and an anonymous one is refused by the handler in GraphQL's words.
     let graphql = route == "/graphql";
     let write = is_write(&method) && !graphql;
+    // What a retry of this very request repeats (see `SandboxStats::early_retries`).
+    let request_key = format!("{method} {}", req.uri());
     let seq = sb
         .meter()
         .record(method.as_str(), format!("{method} {route}"), write);
@@ -526,9 +575,23 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
         if let Some(status) = broken {
             return Err(route_fault(status));
         }
-        sb.meter()
-            .admit(write, Instant::now())
-            .map_err(fault_error)?;
+        let now = Instant::now();
+        // REST's primary limit, once spent (`--rate-limit`), refuses before anything else;
+        // GraphQL queries spend points of their own.
+        let spent = if graphql { None } else { sb.rate().spent() };
+        let mut meter = sb.meter();
+        if let Some(reset) = spent {
+            meter.arrived(write, &request_key, now);
+            // Due when the window resets, to the instant (the header rounds to seconds).
+            let wait =
+                std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(reset).unwrap_or(0));
+            let wait = wait
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or(Duration::ZERO);
+            meter.refused(write, &request_key, now + wait);
+            return Err(ApiError::primary_limit(actor.map_or(0, |a| a.0)));
+        }
+        meter.admit(write, &request_key, now).map_err(fault_error)?;
         Ok(actor)
     });
     let resp = match verdict {

@@ -540,6 +540,8 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
         .get::<MatchedPath>()
         .map_or_else(|| "*".to_owned(), |m| m.as_str().to_owned());
     let write = is_write(&method) && !reads_by_post(&route);
+    // What a retry of this very request repeats (see `SandboxStats::early_retries`).
+    let request_key = format!("{method} {}", req.uri());
     let seq = sb
         .meter()
         .record(method.as_str(), format!("{method} {route}"), write);
@@ -571,7 +573,7 @@ pub(crate) async fn gate(State(sb): State<Arc<Shared>>, mut req: Request, next: 
     }
     .and_then(|actor| {
         sb.meter()
-            .admit(write, Instant::now())
+            .admit(write, &request_key, Instant::now())
             .map_err(fault_error)?;
         Ok(actor)
     });

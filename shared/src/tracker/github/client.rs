@@ -175,6 +175,10 @@ pub struct Client {
     requests: Arc<AtomicU64>,
     not_modified: Arc<AtomicU64>,
     writes: Arc<Mutex<WriteLog>>,
+    /// Until when a rate limit holds every request of this client (and its clones): GitHub
+    /// asks for no request at all before a limit's `Retry-After` or reset, not only no
+    /// retry of the refused one, so parallel listings wait together.
+    held_until: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
 #[derive(Debug, Default)]
@@ -249,6 +253,7 @@ impl Client {
             requests: Arc::new(AtomicU64::new(0)),
             not_modified: Arc::new(AtomicU64::new(0)),
             writes: Arc::new(Mutex::new(WriteLog::default())),
+            held_until: Arc::new(std::sync::Mutex::new(None)),
         })
     }
 
@@ -368,6 +373,7 @@ impl Client {
         let mut just_replaced = false;
         loop {
             attempt += 1;
+            self.wait_while_held().await;
             // Asked again before each retry too: a wait for a rate limit may outlast it.
             if let (Some(source), true, false) = (&self.tokens, attempt > 1, just_replaced) {
                 token = Some(source.token().await?);
@@ -418,19 +424,52 @@ impl Client {
                 continue;
             }
             match self.classify(&method, &path, reply, attempt)? {
-                Retry::After(delay) => {
-                    // Long waits are rate limits people should know about; short ones are
-                    // routine retries of transient failures.
+                // Long waits are rate limits people should know about (with the time they
+                // end); short ones are routine retries.
+                Retry::Limited(delay) => {
+                    self.hold(delay);
                     if delay >= Duration::from_secs(10) {
-                        let until = chrono::Utc::now()
-                            + chrono::Duration::from_std(delay).unwrap_or_default();
-                        let until = until.format("%Y-%m-%d %H:%M:%S UTC");
+                        let until = wait_end(delay);
+                        tracing::warn!(%path, status = status.as_u16(), %until, ?delay, "rate limited; waiting until {until} to continue");
+                    } else {
+                        tracing::info!(%path, status = status.as_u16(), ?delay, "rate limited; retrying after the wait asked for");
+                    }
+                }
+                Retry::After(delay) => {
+                    if delay >= Duration::from_secs(10) {
+                        let until = wait_end(delay);
                         tracing::warn!(%path, status = status.as_u16(), %until, ?delay, "rate limited; waiting until {until} to continue");
                     } else {
                         tracing::info!(%path, status = status.as_u16(), ?delay, "retrying");
                     }
                     tokio::time::sleep(delay).await;
                 }
+            }
+        }
+    }
+
+    /// Holds every request of this client for `delay` from now (a later hold wins).
+    fn hold(&self, delay: Duration) {
+        let until = Instant::now() + delay;
+        let mut held = self
+            .held_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.is_none_or(|t| t < until) {
+            *held = Some(until);
+        }
+    }
+
+    /// Waits out a rate limit another request of this client was given.
+    async fn wait_while_held(&self) {
+        loop {
+            let until = *self
+                .held_until
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match until {
+                Some(t) if t > Instant::now() => tokio::time::sleep_until(t).await,
+                _ => return,
             }
         }
     }
@@ -526,7 +565,7 @@ impl Client {
                     reset: reset_at,
                 });
             }
-            return Ok(Retry::After(wait));
+            return Ok(Retry::Limited(wait));
         }
         if status.is_server_error() && attempt < self.retry.max_attempts {
             // A server that asks for an absurd wait gets no more than the longest we honour.
@@ -567,6 +606,9 @@ impl Client {
 }
 
 enum Retry {
+    /// A rate limit: every request of the client waits this long.
+    Limited(Duration),
+    /// A transient failure: this request retries after this long.
     After(Duration),
 }
 
@@ -603,6 +645,12 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         current = next;
     }
     current.to_string()
+}
+
+/// When a wait of `delay` from now ends, as people read it in a progress line.
+fn wait_end(delay: Duration) -> String {
+    let until = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+    until.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 #[cfg(test)]
