@@ -437,7 +437,8 @@ pub struct RollbackFlags {
     /// Jira: also delete issues created after the snapshot (with their subtasks).
     #[arg(long)]
     pub delete_new_issues: bool,
-    /// Jira: recreate deleted issues and subtasks under new keys (refused in this version).
+    /// Jira: recreate deleted issues and subtasks under new keys (with their fields, status,
+    /// comments and an attribution line naming the old key).
     #[arg(long)]
     pub recreate_deleted: bool,
     /// Minimum gap between two writes, in milliseconds (GitHub allows about 80 per minute;

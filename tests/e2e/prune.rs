@@ -23,9 +23,10 @@ const RACE_SANDBOX: [&str; 6] = [
     "--latency-ms",
     "100",
 ];
-/// Requests the capture has made when the first prune starts: about two thirds of its 31,
-/// so it has re-used many blobs that no manifest references yet (the first 4 MB of records
-/// wait for the dictionary, trained about halfway).
+/// Requests the capture has made when the first prune starts: about two thirds of its 31
+/// (REST, which reads comments page by page, so the capture lasts long enough to race), so it
+/// has re-used many blobs that no manifest references yet (the first 4 MB of records wait for
+/// the dictionary, trained about halfway).
 const RACE_HEAD_START: u64 = 20;
 
 /// Sets every file under `dir` to have been modified `age` ago (`touch -d '3 hours ago'`).
@@ -75,7 +76,7 @@ fn race(
     run(&["snapshot", "delete", "M1"]).ok();
     age();
     let before = sandbox.stats()["total"].as_u64().unwrap();
-    let mut child = command(&["--json", "snapshot", "create", SCOPE])
+    let mut child = command(&["--json", "snapshot", "create", SCOPE, "--api", "rest"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

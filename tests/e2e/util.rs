@@ -78,6 +78,8 @@ impl SandboxProc {
                 }
                 attempt += 1;
                 assert!(attempt < 30 && status >= 403, "{target}: {status} {body}");
+                // A limited or faulty sandbox: come back later, not at once.
+                std::thread::sleep(std::time::Duration::from_millis(250 * attempt));
             };
             let items = body.as_array().cloned().unwrap_or_default();
             if items.is_empty() {
