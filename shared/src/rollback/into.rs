@@ -141,6 +141,16 @@ fn loss(
     }
 }
 
+/// What the preview says when the destination already holds `others` items (`what`) of its
+/// own: a copy adds beside them, whatever the tracker.
+fn others_note(others: usize, what: &str) -> Option<String> {
+    (others > 0).then(|| {
+        format!(
+            "the destination already holds {others} {what} of its own; the copies are added beside them and none of them is changed"
+        )
+    })
+}
+
 fn label_set(names: &[String]) -> BTreeSet<String> {
     names.iter().map(|n| n.to_lowercase()).collect()
 }
@@ -227,10 +237,8 @@ pub(crate) fn plan_github(
         .filter_map(|c| migrated_from(&c.body).map(|o| (o, c)))
         .collect();
     let others = live.issues.len() - copies.len();
-    if others > 0 {
-        out.notes.push(format!(
-            "the destination already holds {others} issue(s) or pull request(s) of its own; the copies are added beside them and none of them is changed"
-        ));
+    if let Some(note) = others_note(others, "issue(s) or pull request(s)") {
+        out.notes.push(note);
     }
 
     let mut comments_of: BTreeMap<u64, Vec<&Comment>> = BTreeMap::new();

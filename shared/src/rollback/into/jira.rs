@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::super::jira::{attributed_description, field_changes};
 use super::super::plan::{Irrecoverable, Planned};
 use super::super::{Field, RollbackOptions};
+use super::{loss, others_note, when};
 use crate::record::jira::{JiraComment, JiraIssue, JiraRef, JiraStatus, JiraText};
 use crate::record::RecordSet;
 use crate::scope::Scope;
@@ -55,18 +56,6 @@ pub(crate) fn context_request(
     ask
 }
 
-fn loss(
-    key: impl Into<String>,
-    what: impl Into<String>,
-    reason: impl Into<String>,
-) -> Irrecoverable {
-    Irrecoverable {
-        key: key.into(),
-        what: what.into(),
-        reason: reason.into(),
-    }
-}
-
 /// `text` in the destination's form: wiki markup and ADF are told apart by flavour, and a
 /// copy between flavours keeps the words, not the formatting (named as a loss).
 fn in_form(text: &JiraText, adf: bool) -> JiraText {
@@ -86,10 +75,6 @@ fn in_form(text: &JiraText, adf: bool) -> JiraText {
                 .collect::<Vec<_>>(),
         })),
     }
-}
-
-fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 /// The attribution line of an issue's copy: where it came from, who created it and when.
@@ -411,10 +396,8 @@ pub(crate) fn plan(
         .keys()
         .filter(|id| !copy_ids.contains(id))
         .count();
-    if others > 0 {
-        out.notes.push(format!(
-            "the destination already holds {others} issue(s) of its own; the copies are added beside them and none of them is changed"
-        ));
+    if let Some(note) = others_note(others, "issue(s)") {
+        out.notes.push(note);
     }
 
     let mut comments_of: BTreeMap<u64, Vec<&JiraComment>> = BTreeMap::new();
