@@ -34,17 +34,7 @@ pub async fn run(cmd: BenchCmd) -> Result<Outcome> {
 /// One full snapshot per API of the same sandbox, each into its own store, through the real
 /// binary (so peak RSS is the capture's own).
 async fn capture(args: BenchCaptureArgs) -> Result<Outcome> {
-    eprintln!(
-        "seeding a sandbox with {} issues and {} comments ({} ms per request)…",
-        args.issues, args.comments, args.latency_ms
-    );
-    let mut opts = SandboxOptions {
-        issues: args.issues,
-        comments: args.comments,
-        ..SandboxOptions::default()
-    };
-    opts.server.latency_ms = args.latency_ms;
-    let sandbox = Sandbox::start(opts).await?;
+    let sandbox = capture_sandbox(args.issues, args.comments, args.latency_ms).await?;
     let url = sandbox.base_url();
     let mut rows = Vec::new();
     for api in ["rest", "graphql"] {
@@ -123,6 +113,22 @@ async fn capture(args: BenchCaptureArgs) -> Result<Outcome> {
         }))?
     );
     Ok(Outcome::Success)
+}
+
+/// The in-process sandbox a capture benchmark snapshots, seeded and slowed as asked.
+pub(super) async fn capture_sandbox(
+    issues: u64,
+    comments: u64,
+    latency_ms: u64,
+) -> Result<Sandbox> {
+    eprintln!("seeding a sandbox with {issues} issues and {comments} comments ({latency_ms} ms per request)…");
+    let mut opts = SandboxOptions {
+        issues,
+        comments,
+        ..SandboxOptions::default()
+    };
+    opts.server.latency_ms = latency_ms;
+    Ok(Sandbox::start(opts).await?)
 }
 
 /// `POST /graphql` requests the sandbox has answered.

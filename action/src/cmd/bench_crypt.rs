@@ -8,10 +8,9 @@
 use anyhow::{Context as _, Result};
 use backtrack::config::env;
 use backtrack::crypt::ENV_PASSPHRASE;
-use backtrack_sandbox::github::{Sandbox, SandboxOptions};
 use serde_json::json;
 
-use super::bench::timed_with;
+use super::bench::{capture_sandbox, timed_with};
 use super::Outcome;
 use crate::cli::BenchEncryptionArgs;
 
@@ -29,17 +28,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 pub async fn run(args: BenchEncryptionArgs) -> Result<Outcome> {
-    eprintln!(
-        "seeding a sandbox with {} issues and {} comments ({} ms per request)…",
-        args.issues, args.comments, args.latency_ms
-    );
-    let mut opts = SandboxOptions {
-        issues: args.issues,
-        comments: args.comments,
-        ..SandboxOptions::default()
-    };
-    opts.server.latency_ms = args.latency_ms;
-    let sandbox = Sandbox::start(opts).await?;
+    let sandbox = capture_sandbox(args.issues, args.comments, args.latency_ms).await?;
     let url = sandbox.base_url();
     let mut runs = Vec::new();
     let (mut plain, mut sealed) = (Vec::new(), Vec::new());
