@@ -19,50 +19,6 @@ use crate::util::{bin, SandboxProc, User};
 const REPOS: usize = 20;
 const APP_ID: &str = "4242";
 
-/// Delivers every message on `queue_url` to `function` as the SQS event source mapping
-/// would (one message per invocation), deleting each after its invocation; at most `max`.
-fn drain(
-    bundle: &Bundle,
-    rt: &tokio::runtime::Runtime,
-    sqs: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    function: &str,
-    max: usize,
-) -> Vec<Value> {
-    let template: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("functions/restore/events/sqs-continue.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    let mut answers = Vec::new();
-    loop {
-        let received = rt
-            .block_on(
-                sqs.receive_message()
-                    .queue_url(queue_url)
-                    .max_number_of_messages(1)
-                    .wait_time_seconds(1)
-                    .send(),
-            )
-            .unwrap();
-        let Some(message) = received.messages.unwrap_or_default().into_iter().next() else {
-            return answers;
-        };
-        let mut event = template.clone();
-        event["Records"][0]["body"] = message.body.clone().unwrap().into();
-        event["Records"][0]["messageId"] = message.message_id.clone().unwrap().into();
-        answers.push(bundle.invoke(function, &event));
-        rt.block_on(
-            sqs.delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(message.receipt_handle.unwrap())
-                .send(),
-        )
-        .unwrap();
-        assert!(answers.len() <= max, "the queue never empties: {answers:?}");
-    }
-}
-
 fn with_status(run: &Value, status: &str) -> BTreeSet<String> {
     run["scopes"]
         .as_array()
@@ -184,7 +140,7 @@ fn fanout_under_cargo_lambda_snapshots_every_repository_as_a_github_app() {
     assert!(summary_lines(&bundle.log("snapshot")).is_empty());
 
     // The queue runs the jobs, one invocation each; the broken repository fails alone.
-    let ran = drain(&bundle, &rt, &sqs, &snapshot_queue, "snapshot", REPOS);
+    let ran = bundle.drain_at_most(&rt, &sqs, &snapshot_queue, "snapshot", REPOS);
     let elapsed = started.elapsed();
     assert_eq!(ran.len(), REPOS, "{ran:?}");
     let outcomes: Vec<&str> = ran
@@ -315,7 +271,7 @@ fn fanout_under_cargo_lambda_snapshots_every_repository_as_a_github_app() {
     // Repaired: the next schedule takes all 20, a second run record.
     break_repository(&sandbox, "acme/repo-07", None);
     bundle.invoke("snapshot", &schedule);
-    let ran = drain(&bundle, &rt, &sqs, &snapshot_queue, "snapshot", REPOS);
+    let ran = bundle.drain_at_most(&rt, &sqs, &snapshot_queue, "snapshot", REPOS);
     assert_eq!(ran.len(), REPOS);
     let (_, runs) = bundle.http("catalog", "list-snapshots.json", "GET", "/runs", None);
     assert_eq!(runs["runs"].as_array().unwrap().len(), 2, "{runs}");
