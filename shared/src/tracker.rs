@@ -62,6 +62,33 @@ impl Budget {
     }
 }
 
+/// A capture's budget and the request count it started at: the one rule for when a walk
+/// stops between two pages, whichever tracker walks.
+#[derive(Debug, Clone, Copy)]
+pub struct Spend {
+    pub budget: Budget,
+    pub start: u64,
+}
+
+impl Spend {
+    /// No limit: reconciliation finishes what it started.
+    pub const UNLIMITED: Spend = Spend {
+        budget: Budget {
+            max_requests: None,
+            deadline: None,
+        },
+        start: 0,
+    };
+
+    /// Whether a walk that has read `pages` pages, its client having made `requests` in
+    /// all, stops before the next one. The first page always goes, so a budget smaller than
+    /// a capture's fixed requests still makes progress (a snapshot job continued invocation
+    /// after invocation would otherwise loop).
+    pub fn stops(&self, requests: u64, pages: u64) -> bool {
+        pages > 0 && self.budget.exhausted(requests.saturating_sub(self.start))
+    }
+}
+
 /// What to capture.
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
@@ -77,7 +104,7 @@ pub struct FetchOptions {
     /// committed just before the parent finished may only have become visible since.
     pub overlap: chrono::Duration,
     pub progress: Arc<dyn Progress>,
-    /// Limits on this capture (trackers that cannot stop part-way ignore them).
+    /// Limits on this capture (see [`Spend::stops`]).
     pub budget: Budget,
     /// With `since`: the issues whose links (sub-issues, parent, dependencies) the activity
     /// log says changed since the parent (such writes move no `updated_at` on GitHub);
