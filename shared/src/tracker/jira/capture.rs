@@ -45,9 +45,9 @@
 //! same way, checkpoint after checkpoint; the run that reaches the walk's end then catches
 //! up as an incremental capture does from the first run's bound: what changed since (issues
 //! read in an earlier run and edited since, whose copies in their neighbours are refreshed
-//! too), what joined the scope behind the walk, and what the runs hold that was deleted or
-//! moved out meanwhile. The catch-up runs whole once started (as GitHub's reconciliation
-//! does). The last key is checked to exist before the search names it (a JQL comparison
+//! too), what joined the scope behind the walk, what the runs hold that was deleted or moved
+//! out meanwhile, and the carriers of copies of issues that left before the walk reached
+//! them. The catch-up runs whole once started (as GitHub's reconciliation does). The last key is checked to exist before the search names it (a JQL comparison
 //! with a missing key is refused on Cloud and matches nothing on Data Center): if it was
 //! deleted, an earlier one of the checkpoint's keys serves, and the search starts over when
 //! none is left (reading a few issues again, never skipping one).
@@ -778,6 +778,24 @@ impl JiraTracker {
             .map(|(id, _)| *id)
             .chain(gone.iter().copied())
             .collect();
+        // After a checkpoint: issues the earlier runs' records hold copies of that no run read
+        // and that are not in the scope now were deleted or moved out before the walk reached
+        // them, which moves no carrier's `updated` (and no parent knew them to report gone).
+        // A link to another project's issue looks the same and costs its carriers a read.
+        let unseen: Vec<u64> = if cursor.checkpoint.is_some() {
+            embedded_in
+                .keys()
+                .filter(|id| {
+                    !known.issues.contains(id)
+                        && !current.contains(id)
+                        && !walk.fetched.contains_key(id)
+                })
+                .copied()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let touched: Vec<u64> = touched.into_iter().chain(unseen).collect();
         let mut neighbours: BTreeSet<u64> = BTreeSet::new();
         for id in &touched {
             neighbours.extend(old(id));
