@@ -398,3 +398,43 @@ pub(crate) fn check_credential(value: &str, source: &str, rule: &str) -> Result<
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Budget, Spend};
+
+    #[test]
+    fn a_walk_stops_between_pages_once_its_budget_is_spent_but_always_reads_one() {
+        let spend = Spend {
+            budget: Budget {
+                max_requests: Some(5),
+                deadline: None,
+            },
+            start: 100,
+        };
+        // The first page goes even when the fixed reads already spent the budget.
+        assert!(!spend.stops(110, 0));
+        assert!(!spend.stops(104, 1));
+        assert!(spend.stops(105, 1));
+        assert!(spend.stops(130, 7));
+        // A client count below the start (another capture's client) is no spend at all.
+        assert!(!spend.stops(50, 3));
+    }
+
+    #[test]
+    fn a_deadline_stops_a_walk_and_no_budget_never_does() {
+        let past = std::time::Instant::now()
+            .checked_sub(std::time::Duration::from_secs(1))
+            .unwrap_or_else(std::time::Instant::now);
+        let late = Spend {
+            budget: Budget {
+                max_requests: None,
+                deadline: Some(past),
+            },
+            start: 0,
+        };
+        assert!(!late.stops(3, 0));
+        assert!(late.stops(3, 1));
+        assert!(!Spend::UNLIMITED.stops(u64::MAX, u64::MAX));
+    }
+}
