@@ -24,6 +24,7 @@ mod integrity;
 mod issue_model;
 mod jira;
 mod jira_restore_into;
+mod jira_resume;
 mod jira_rollback;
 mod jira_sandbox;
 mod lifecycle;
