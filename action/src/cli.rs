@@ -308,6 +308,13 @@ pub struct SandboxArgs {
     /// (Done is final: no Reopen). Default: full.
     #[arg(long, value_enum)]
     pub workflow: Option<JiraWorkflow>,
+    /// Jira: the project's roles, comma-separated (default Administrators,Developers,Users).
+    #[arg(long, value_delimiter = ',')]
+    pub roles: Option<Vec<String>>,
+    /// Jira: the site's groups, comma-separated (default
+    /// jira-administrators,jira-software-users,developers).
+    #[arg(long, value_delimiter = ',')]
+    pub groups: Option<Vec<String>>,
     /// Issues (and pull requests) to seed.
     #[arg(long, default_value_t = 120)]
     pub issues: u64,

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 use crate::util::{bin, Run, SandboxProc, SANDBOX_TOKEN};
 
-const REPO: &str = "acme/widgets";
+pub(crate) const REPO: &str = "acme/widgets";
 const SCOPE: &str = "github:acme/widgets";
 
 fn act_bin() -> PathBuf {
@@ -76,7 +76,7 @@ fn git(dir: &Path, args: &[&str]) {
 }
 
 /// A scratch repository, the action's source, a store and act's cache, all in one temp dir.
-struct Act<'a> {
+pub(crate) struct Act<'a> {
     sandbox: &'a SandboxProc,
     tmp: tempfile::TempDir,
     /// Extra `--env` values (e.g. GITHUB_SERVER_URL for the release download test).
@@ -90,19 +90,19 @@ struct Act<'a> {
     /// default store, the repository's own `backtrack-archive` branch.
     hosted_without_store: bool,
     /// Extra `-s` secrets and `--var` variables (the Jira site's).
-    secrets: Vec<(String, String)>,
-    vars: Vec<(String, String)>,
+    pub(crate) secrets: Vec<(String, String)>,
+    pub(crate) vars: Vec<(String, String)>,
 }
 
 /// One act run: its exit code and its JSON log lines.
-struct ActRun {
+pub(crate) struct ActRun {
     code: i32,
     lines: Vec<Value>,
-    text: String,
+    pub(crate) text: String,
 }
 
 impl ActRun {
-    fn assert_ok(&self) -> &Self {
+    pub(crate) fn assert_ok(&self) -> &Self {
         assert_eq!(self.code, 0, "act failed:\n{}", self.text);
         self
     }
@@ -116,7 +116,7 @@ impl ActRun {
 
     /// The Action's outputs as the workflow sees them: act logs the composite's mapped
     /// outputs under the workflow step's id (`backtrack` in every example).
-    fn outputs(&self) -> BTreeMap<String, String> {
+    pub(crate) fn outputs(&self) -> BTreeMap<String, String> {
         self.commands("set-output")
             .filter(|l| l.get("stepID") == Some(&json!(["backtrack"])))
             .filter_map(|l| {
@@ -129,7 +129,7 @@ impl ActRun {
     }
 
     /// Everything written to `$GITHUB_STEP_SUMMARY`.
-    fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         self.commands("summary")
             .filter_map(|l| l.get("content").and_then(Value::as_str))
             .collect()
@@ -175,7 +175,7 @@ impl ActRun {
 }
 
 impl<'a> Act<'a> {
-    fn new(sandbox: &'a SandboxProc) -> Act<'a> {
+    pub(crate) fn new(sandbox: &'a SandboxProc) -> Act<'a> {
         let tmp = tempfile::tempdir().unwrap();
         // The action as `uses: backtrack-dev/backtrack@v1` sees it. act copies the whole folder
         // on every run, so it gets the action's files, not the checkout with its target/.
@@ -226,14 +226,14 @@ impl<'a> Act<'a> {
     }
 
     /// Writes a workflow into the scratch repository; returns its path for `-W`.
-    fn workflow(&self, name: &str, text: &str) -> String {
+    pub(crate) fn workflow(&self, name: &str, text: &str) -> String {
         let rel = format!(".github/workflows/{name}");
         std::fs::write(self.tmp.path().join("repo").join(&rel), text).unwrap();
         rel
     }
 
     /// Runs `act EVENT -W WORKFLOW -e PAYLOAD` in host mode.
-    fn run(&self, workflow: &str, event: &str, payload: Value) -> ActRun {
+    pub(crate) fn run(&self, workflow: &str, event: &str, payload: Value) -> ActRun {
         let events = self.tmp.path().join("events");
         let n = std::fs::read_dir(&events).unwrap().count();
         let payload_file = events.join(format!("{n}-{event}.json"));
@@ -328,7 +328,7 @@ impl<'a> Act<'a> {
     }
 
     /// The CLI on the same store the workflows use.
-    fn cli(&self, args: &[&str]) -> Run {
+    pub(crate) fn cli(&self, args: &[&str]) -> Run {
         let store = if self.hosted_without_store {
             "git://backtrack-archive?repo=acme/widgets".to_string()
         } else {
@@ -364,7 +364,7 @@ impl<'a> Act<'a> {
     }
 }
 
-fn is_snapshot_id(s: &str) -> bool {
+pub(crate) fn is_snapshot_id(s: &str) -> bool {
     s.len() == 26 && s.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
@@ -1244,7 +1244,7 @@ fn action_installs_what_the_release_build_job_packs_and_refuses_it_tampered() {
 }
 
 /// Fails naming every line of the run's output that holds `secret` (shown redacted).
-fn assert_not_printed(run: &ActRun, secret: &str) {
+pub(crate) fn assert_not_printed(run: &ActRun, secret: &str) {
     let leaks: Vec<String> = run
         .text
         .lines()

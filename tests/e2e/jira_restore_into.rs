@@ -104,9 +104,17 @@ fn ops_of<'a>(plan: &'a Value, op: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-/// `backtrack ARGS` against the destination site, with the user's store.
+/// `backtrack ARGS` against the destination site, with the user's store and the
+/// destination flavour's credentials (an email beside the token on Cloud only).
 fn at_dest(user: &JiraUser, dest: &Site, args: &[&str]) -> Run {
-    user.run_with(args, &[("JIRA_BASE_URL", Some(dest.url()))])
+    let email = match dest.flavor {
+        Flavor::Cloud => Some("tester@example.com"),
+        Flavor::DataCenter => None,
+    };
+    user.run_with(
+        args,
+        &[("JIRA_BASE_URL", Some(dest.url())), ("JIRA_EMAIL", email)],
+    )
 }
 
 /// Keys of the issues of `project` that carry the `backtrack.restored` property, per
@@ -197,6 +205,51 @@ fn assert_copied(
         }
     }
     compared
+}
+
+/// Each epic's Epic Name, by key, on a site that has the field (`None` on one without).
+fn epic_names(site: &Site, project: &str) -> Option<BTreeMap<String, Value>> {
+    let field = site.field_id("Epic Name")?;
+    Some(
+        site.search(
+            &format!("project = {project} AND issuetype = Epic ORDER BY key ASC"),
+            &["summary", &field],
+        )
+        .into_iter()
+        .map(|i| {
+            (
+                i["key"].as_str().unwrap().to_string(),
+                i["fields"][&field].clone(),
+            )
+        })
+        .collect(),
+    )
+}
+
+/// Walks `key` to Done on `site`, with `resolution` on Done's screen.
+fn resolve(site: &Site, key: &str, resolution: &str) {
+    for _ in 0..4 {
+        let list = site.call("GET", &format!("/rest/api/2/issue/{key}/transitions"), None);
+        let ts = list["transitions"].as_array().unwrap();
+        if let Some(done) = ts.iter().find(|t| t["to"]["name"] == "Done") {
+            site.call(
+                "POST",
+                &format!("/rest/api/2/issue/{key}/transitions"),
+                Some(json!({"transition": {"id": done["id"]}, "fields": {"resolution": {"name": resolution}}})),
+            );
+            return;
+        }
+        let on = ts
+            .iter()
+            .find(|t| t["to"]["name"] == "In Progress")
+            .expect("a way towards Done");
+        site.call(
+            "POST",
+            &format!("/rest/api/2/issue/{key}/transitions"),
+            Some(json!({"transition": {"id": on["id"]}})),
+        );
+    }
+    panic!("{key} did not reach Done");
 }
 
 #[test]
@@ -359,6 +412,19 @@ fn jira_restore_into_copies_a_project_once_on_both_flavours() {
         let after = dump(&dest, "DEST");
         let compared = assert_copied(flavor, &before, &after, &moved);
         assert_eq!(compared, n_comments, "{flavor:?}");
+        // Data Center refuses an epic without its Epic Name: each copy carries the
+        // original's (Cloud has no such field).
+        match (epic_names(&src, "PROJ"), epic_names(&dest, "DEST")) {
+            (Some(was), Some(now)) => {
+                assert!(!was.is_empty(), "{flavor:?}");
+                for (k, name) in &was {
+                    assert!(name.is_string(), "{flavor:?}: {k} has no Epic Name");
+                    assert_eq!(&now[&moved[k]], name, "{flavor:?}: {k} Epic Name");
+                }
+            }
+            (None, None) => assert_eq!(flavor, Flavor::Cloud),
+            other => panic!("{flavor:?}: Epic Name on one site only: {other:?}"),
+        }
         let copied_links = links(&dest, "DEST");
         for (k, ls) in &source_links {
             let mut want: Vec<(String, String)> = ls
@@ -377,6 +443,67 @@ fn jira_restore_into_copies_a_project_once_on_both_flavours() {
         .ok()
         .json();
         assert_eq!(again["plan"]["ops"], json!([]), "{flavor:?}: {again}");
+
+        // The undo the report names deletes the copies (a subtask with its parent) and
+        // nothing of the source; previewed first, writing nothing.
+        let undo: Vec<String> = report["undo"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .skip(1)
+            .map(str::to_string)
+            .collect();
+        let undo: Vec<&str> = undo.iter().map(String::as_str).collect();
+        let (w3, src_writes) = (writes(&dest), writes(&src));
+        let preview = at_dest(&user, &dest, &[&["--json"], &undo[..]].concat())
+            .ok()
+            .json();
+        assert_eq!(writes(&dest), w3, "{flavor:?}: the undo's preview wrote");
+        let deletes = ops_of(&preview["plan"], "jira_delete_issue");
+        let subtasks = src
+            .search("project = PROJ", &["issuetype"])
+            .iter()
+            .filter(|i| i["fields"]["issuetype"]["subtask"] == true)
+            .count();
+        assert!(subtasks > 0, "{flavor:?}");
+        assert_eq!(
+            deletes.len(),
+            n_issues - subtasks,
+            "{flavor:?}: one deletion per copy, subtasks with their parents"
+        );
+        let undone = at_dest(
+            &user,
+            &dest,
+            &[
+                &["--json"],
+                &undo[..],
+                &["--execute", "--yes", "--write-interval-ms", "0"],
+            ]
+            .concat(),
+        )
+        .ok()
+        .json();
+        assert_eq!(
+            undone["verification"]["clean"], true,
+            "{flavor:?}: {undone}"
+        );
+        assert_eq!(
+            dest.search("project = DEST", &["summary"]).len(),
+            0,
+            "{flavor:?}: copies left after the undo"
+        );
+        assert_eq!(
+            writes(&src),
+            src_writes,
+            "{flavor:?}: the undo wrote to the source"
+        );
+        assert_eq!(dump(&src, "PROJ"), before, "{flavor:?}: the source changed");
+        eprintln!(
+            "{flavor:?}: undo deleted {} issues ({} with their subtasks) in {} writes",
+            n_issues,
+            deletes.len(),
+            writes(&dest) - w3
+        );
 
         // Killed after k writes, then run again: no duplicate, and it converges.
         let slow = Site::start(flavor, &[&DEST_ARGS[..], &["--latency-ms", "25"]].concat());
@@ -456,4 +583,398 @@ fn jira_restore_into_copies_a_project_once_on_both_flavours() {
             made.len()
         );
     }
+}
+
+/// Between sites that differ (a Cloud project copied into a Data Center one whose project
+/// has no Developers role and whose site has no jira-software-users group): resolutions
+/// map by name (Won't Do is 10001 on Cloud, 2 on Data Center), comments restricted to a
+/// role or group the destination has keep it, the others are named in the preview and not
+/// copied (never shown to everyone), and each epic gets the Epic Name Data Center requires.
+/// Also the sandboxes' create metadata in each flavour's shape.
+#[test]
+fn jira_restore_into_maps_resolutions_restrictions_and_epic_names_across_sites() {
+    let src = Site::start(Flavor::Cloud, &SOURCE_ARGS);
+    let dest_args = [
+        &DEST_ARGS[..],
+        &[
+            "--roles",
+            "Administrators,Users",
+            "--groups",
+            "jira-administrators",
+        ],
+    ]
+    .concat();
+    let dest = Site::start(Flavor::DataCenter, &dest_args);
+    let user = JiraUser::new(&src);
+
+    // Create metadata as each flavour answers it: Cloud's pages are `issueTypes` and
+    // `fields` (PageOfCreateMetaIssueTypes / …WithField), Data Center's `values`.
+    let cloud_types = src.call("GET", "/rest/api/3/issue/createmeta/PROJ/issuetypes", None);
+    assert!(
+        cloud_types["issueTypes"].is_array() && cloud_types.get("values").is_none(),
+        "{cloud_types}"
+    );
+    let story = cloud_types["issueTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "Story")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cloud_fields = src.call(
+        "GET",
+        &format!("/rest/api/3/issue/createmeta/PROJ/issuetypes/{story}"),
+        None,
+    );
+    assert!(
+        cloud_fields["fields"].is_array() && cloud_fields.get("values").is_none(),
+        "{cloud_fields}"
+    );
+    let dc_types = dest.call("GET", "/rest/api/2/issue/createmeta/DEST/issuetypes", None);
+    let epic_type = dc_types["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "Epic")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let epic_name = dest.field_id("Epic Name").unwrap();
+    let epic_screen = dest.call(
+        "GET",
+        &format!("/rest/api/2/issue/createmeta/DEST/issuetypes/{epic_type}"),
+        None,
+    );
+    let on_screen = epic_screen["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["fieldId"] == json!(epic_name))
+        .expect("Epic Name on the epic's create screen");
+    assert_eq!(on_screen["required"], true);
+    // Data Center's answer to an epic without it.
+    let (status, refused) = dest.api(
+        "POST",
+        "/rest/api/2/issue",
+        Some(json!({"fields": {"project": {"key": "DEST"}, "issuetype": {"id": epic_type}, "summary": "no name"}})),
+    );
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(
+        refused,
+        json!({"errorMessages": [], "errors": {epic_name.clone(): "Epic Name is required."}})
+    );
+    let (status, _) = dest.api(
+        "POST",
+        "/rest/api/2/issue",
+        Some(json!({"fields": {"project": {"key": "DEST"}, "issuetype": {"id": epic_type}, "summary": "named", epic_name.clone(): "Named"}})),
+    );
+    assert_eq!(status, 201);
+    let own = dest.search("project = DEST", &["summary"]);
+    let own_key = own[0]["key"].as_str().unwrap().to_string();
+    dest.call("DELETE", &format!("/rest/api/2/issue/{own_key}"), None);
+
+    // A story resolved Won't Do, and a comment restricted to a role both sites have.
+    let open: Vec<String> = src
+        .search(
+            "project = PROJ AND issuetype = Story AND statusCategory != Done ORDER BY key ASC",
+            &["summary"],
+        )
+        .iter()
+        .map(|i| i["key"].as_str().unwrap().to_string())
+        .collect();
+    let wont = open[0].clone();
+    resolve(&src, &wont, "Won't Do");
+    src.call(
+        "POST",
+        &format!("/rest/api/2/issue/{}/comment", open[1]),
+        Some(json!({"body": "for users only", "visibility": {"type": "role", "value": "Users"}})),
+    );
+    user.snapshot("jira:PROJ", &["--name", "good"]);
+    let before = dump(&src, "PROJ");
+    let issues = before.as_object().unwrap();
+    assert_eq!(issues[&wont]["resolution"], "Won't Do");
+    let restricted = |kind: &str, value: &str| -> usize {
+        issues
+            .values()
+            .flat_map(|i| i["comments"].as_array().unwrap())
+            .filter(|c| c["visibility"] == json!([kind, value]))
+            .count()
+    };
+    let (developers, software) = (
+        restricted("role", "Developers"),
+        restricted("group", "jira-software-users"),
+    );
+    let n_comments: usize = issues
+        .values()
+        .map(|i| i["comments"].as_array().unwrap().len())
+        .sum();
+    assert!(
+        developers + software > 0,
+        "the seed restricts some comments"
+    );
+    assert_eq!(restricted("role", "Users"), 1);
+
+    // The preview names each comment it cannot restrict the same way, and nothing else
+    // about resolutions.
+    let preview = at_dest(
+        &user,
+        &dest,
+        &["--json", "restore", "good", "--into", "jira:DEST"],
+    )
+    .ok()
+    .json();
+    let plan = &preview["plan"];
+    let lost: Vec<&str> = plan["irrecoverable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["what"].as_str().unwrap())
+        .collect();
+    let named = |what: &str| lost.iter().filter(|w| w.contains(what)).count();
+    assert_eq!(
+        named("(restricted to the role \"Developers\")"),
+        developers,
+        "{lost:#?}"
+    );
+    assert_eq!(
+        named("(restricted to the group \"jira-software-users\")"),
+        software,
+        "{lost:#?}"
+    );
+    assert_eq!(named(" resolution "), 0, "{lost:#?}");
+    let epics: Vec<String> = src
+        .search("project = PROJ AND issuetype = Epic", &["summary"])
+        .iter()
+        .map(|i| i["key"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!epics.is_empty());
+    for k in &epics {
+        assert!(
+            lost.contains(&format!("{k} Epic Name").as_str()),
+            "{lost:#?}"
+        );
+    }
+    let posted = ops_of(plan, "jira_recreate_comment");
+    assert_eq!(posted.len(), n_comments - developers - software);
+
+    let report = at_dest(
+        &user,
+        &dest,
+        &[
+            "--json",
+            "restore",
+            "good",
+            "--into",
+            "jira:DEST",
+            "--execute",
+            "--yes",
+            "--write-interval-ms",
+            "0",
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(report["verification"]["clean"], true, "{report}");
+    let moved: BTreeMap<String, String> = report["recreated"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(moved.len(), issues.len());
+    let after = dump(&dest, "DEST");
+    let mut resolved = 0;
+    let mut copied_comments = 0;
+    for (k, was) in issues {
+        let now = &after[moved[k].as_str()];
+        assert_eq!(now["status"], was["status"], "{k}");
+        assert_eq!(now["resolution"], was["resolution"], "{k}");
+        resolved += usize::from(!was["resolution"].is_null());
+        for c in now["comments"].as_array().unwrap() {
+            copied_comments += 1;
+            let v = &c["visibility"];
+            assert!(
+                v.is_null() || *v == json!(["role", "Users"]),
+                "{k}: a copy restricted to {v}"
+            );
+        }
+    }
+    assert_eq!(after[moved[&wont].as_str()]["resolution"], "Won't Do");
+    assert_eq!(copied_comments, n_comments - developers - software);
+    let users_only: Vec<&Value> = after[moved[&open[1]].as_str()]["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["visibility"] == json!(["role", "Users"]))
+        .collect();
+    assert_eq!(users_only.len(), 1);
+    // Cloud keeps no Epic Name: Data Center's required one is the summary.
+    let names = epic_names(&dest, "DEST").unwrap();
+    for k in &epics {
+        assert_eq!(
+            names[&moved[k]],
+            issues[k.as_str()]["summary"],
+            "{k} Epic Name"
+        );
+    }
+    eprintln!(
+        "Cloud → Data Center: {} issues ({resolved} resolved, {} epics named), {copied_comments} of {n_comments} comments copied, {} restricted to a role or group the destination lacks",
+        issues.len(),
+        epics.len(),
+        developers + software
+    );
+}
+
+/// The Action's `into:` input under act: a dispatch snapshots `jira:PROJ` on one site, a
+/// second previews the copy into `jira:DEST` on another (no write), a third executes it
+/// (every issue copied once, the pre-rollback snapshot as the output), and a fourth
+/// finds nothing left to do.
+#[test]
+fn jira_restore_into_through_the_action_under_act() {
+    use crate::action::{assert_not_printed, is_snapshot_id, Act, REPO};
+    const JIRA_TOKEN: &str = "jira-act-copy-token-81c2";
+    let github = crate::util::SandboxProc::start(&["--issues", "1", "--comments", "0"]);
+    let token = format!("{JIRA_TOKEN}=syncbot");
+    let src = Site::start(
+        Flavor::Cloud,
+        &[
+            "--issues",
+            "12",
+            "--comments",
+            "10",
+            "--epics",
+            "1",
+            "--token",
+            &token,
+        ],
+    );
+    let dest = Site::start(
+        Flavor::Cloud,
+        &[&DEST_ARGS[..], &["--token", &token]].concat(),
+    );
+    let mut act = Act::new(&github);
+    act.secrets
+        .push(("JIRA_API_TOKEN".into(), JIRA_TOKEN.into()));
+    act.vars.push(("JIRA_URL".into(), src.url().to_string()));
+    act.vars
+        .push(("JIRA_DEST_URL".into(), dest.url().to_string()));
+    act.vars
+        .push(("JIRA_EMAIL".into(), "syncbot@example.com".into()));
+    let wf = act.workflow(
+        "jira-copy.yml",
+        r#"name: backtrack jira copy
+on:
+  workflow_dispatch:
+    inputs:
+      snapshot:
+        description: the snapshot to copy (empty - take one)
+        default: ""
+      execute:
+        description: make the copy
+        default: "false"
+permissions:
+  contents: read
+jobs:
+  snapshot:
+    if: inputs.snapshot == ''
+    runs-on: ubuntu-latest
+    steps:
+      - id: backtrack
+        uses: backtrack-dev/backtrack@v1
+        with:
+          command: snapshot
+          scope: jira:PROJ
+          name: good
+          jira-url: ${{ vars.JIRA_URL }}
+          jira-email: ${{ vars.JIRA_EMAIL }}
+          jira-token: ${{ secrets.JIRA_API_TOKEN }}
+          store: ${{ vars.BACKTRACK_STORE }}
+          binary: ${{ vars.BACKTRACK_BINARY }}
+  copy:
+    if: inputs.snapshot != ''
+    runs-on: ubuntu-latest
+    steps:
+      - id: backtrack
+        uses: backtrack-dev/backtrack@v1
+        with:
+          command: rollback
+          scope: jira:PROJ
+          to: ${{ inputs.snapshot }}
+          into: jira:DEST
+          execute: ${{ inputs.execute }}
+          jira-url: ${{ vars.JIRA_DEST_URL }}
+          jira-email: ${{ vars.JIRA_EMAIL }}
+          jira-token: ${{ secrets.JIRA_API_TOKEN }}
+          store: ${{ vars.BACKTRACK_STORE }}
+          binary: ${{ vars.BACKTRACK_BINARY }}
+      - run: echo "Pre-copy snapshot ${{ steps.backtrack.outputs.snapshot-id }}"
+"#,
+    );
+    let dispatch = |snapshot: &str, execute: bool| {
+        json!({"inputs": {"snapshot": snapshot, "execute": execute.to_string()},
+               "ref": "refs/heads/main",
+               "repository": {"full_name": REPO, "name": "widgets", "owner": {"login": "acme"}}})
+    };
+    let run = act.run(&wf, "workflow_dispatch", dispatch("", false));
+    run.assert_ok();
+    let id = run
+        .outputs()
+        .get("snapshot-id")
+        .cloned()
+        .unwrap_or_default();
+    assert!(is_snapshot_id(&id), "snapshot-id {id:?}:\n{}", run.text);
+    let n_issues = src.search("project = PROJ", &["summary"]).len();
+
+    let w0 = writes(&dest);
+    let run = act.run(&wf, "workflow_dispatch", dispatch("good", false));
+    run.assert_ok();
+    assert_eq!(writes(&dest), w0, "the preview wrote:\n{}", run.text);
+    assert_eq!(
+        run.outputs().get("changes").map(String::as_str),
+        Some("true"),
+        "{}",
+        run.text
+    );
+    let summary = run.summary();
+    assert!(summary.contains("jira:DEST"), "{summary}");
+    assert_not_printed(&run, JIRA_TOKEN);
+
+    let run = act.run(&wf, "workflow_dispatch", dispatch("good", true));
+    run.assert_ok();
+    let made = copies(&dest, "DEST");
+    assert_eq!(made.len(), n_issues, "{made:?}\n{}", run.text);
+    assert!(made.values().all(|v| v.len() == 1), "{made:?}");
+    let pre = run
+        .outputs()
+        .get("snapshot-id")
+        .cloned()
+        .unwrap_or_default();
+    assert!(is_snapshot_id(&pre) && pre != id, "{}", run.text);
+    assert!(run.summary().contains("jira:DEST"), "{}", run.summary());
+    assert_not_printed(&run, JIRA_TOKEN);
+    let list = act
+        .cli(&["--json", "snapshot", "list", "jira:DEST"])
+        .ok()
+        .json();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == pre.as_str() && s["trigger"] == "pre-rollback"),
+        "{list}"
+    );
+
+    // Run again: the copies are found by their property; nothing is written.
+    let w1 = writes(&dest);
+    let run = act.run(&wf, "workflow_dispatch", dispatch("good", true));
+    run.assert_ok();
+    assert_eq!(writes(&dest), w1, "a second copy wrote:\n{}", run.text);
+    assert_eq!(copies(&dest, "DEST").len(), n_issues);
+    eprintln!(
+        "act: {n_issues} issues copied by the Action in {} writes; the re-run wrote none",
+        w1 - w0
+    );
 }

@@ -67,6 +67,8 @@ pub fn options(args: &SandboxArgs) -> Result<SandboxOptions> {
         (args.flavor.is_some(), "--flavor"),
         (args.epics.is_some(), "--epics"),
         (args.workflow.is_some(), "--workflow"),
+        (args.roles.is_some(), "--roles"),
+        (args.groups.is_some(), "--groups"),
     ] {
         if given {
             bail!("{flag} is for the Jira sandbox: add --tracker jira (or use --repo for GitHub)");
@@ -229,6 +231,8 @@ pub fn jira_config(args: &SandboxArgs) -> Result<jira::Config> {
             JiraWorkflow::Full => jira::Workflow::Full,
             JiraWorkflow::Restricted => jira::Workflow::Restricted,
         },
+        roles: args.roles.clone(),
+        groups: args.groups.clone(),
         ..jira::Config::default()
     })
 }

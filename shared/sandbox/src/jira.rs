@@ -26,7 +26,7 @@
 //! Under `/rest/api/2` on both flavours and `/rest/api/3` on Cloud (`/rest/api/latest` = 2): `serverInfo` (`deploymentType` `Cloud` or `DataCenter`, version 9.12 on DC),
 //! `myself`, `user`, `user/search`, `user/assignable/search`, `field`, `project`,
 //! `project/search`, `project/{key}`, `project/{key}/components`, `project/{key}/versions`,
-//! `project/{key}/statuses`, `issuetype`, `status`, `statuscategory`, `priority`,
+//! `project/{key}/statuses`, `project/{key}/role`, `groups/picker`, `issuetype`, `status`, `statuscategory`, `priority`,
 //! `resolution`, `issueLinkType`, search, issues (GET/PUT/POST/DELETE, `editmeta`,
 //! `assignee`, `transitions`), comments (list/get/add/edit/delete, properties),
 //! `issueLink`, `component` and `version` CRUD.
@@ -215,6 +215,10 @@ pub struct Config {
     pub tokens: Vec<TokenAccount>,
     /// The workflow ([`Workflow::Full`] unless asked).
     pub workflow: Workflow,
+    /// The project's roles (`None`: Administrators, Developers, Users).
+    pub roles: Option<Vec<String>>,
+    /// The site's groups (`None`: jira-administrators, jira-software-users, developers).
+    pub groups: Option<Vec<String>>,
 }
 
 /// A token the sandbox accepts besides the default one, and who it authenticates as: a
@@ -243,6 +247,8 @@ impl Default for Config {
             token,
             tokens: Vec::new(),
             workflow: Workflow::Full,
+            roles: None,
+            groups: None,
         }
     }
 }
@@ -499,6 +505,8 @@ fn router(shared: Arc<Shared>) -> Router {
             .route(&r("/project/{key}/versions"), get(project::versions))
             .route(&r("/project/{key}/version"), get(project::versions_page))
             .route(&r("/project/{key}/statuses"), get(project::statuses))
+            .route(&r("/project/{key}/role"), get(project::roles))
+            .route(&r("/groups/picker"), get(meta::groups_picker))
             .route(&r("/component"), post(project::create_component))
             .route(
                 &r("/component/{id}"),

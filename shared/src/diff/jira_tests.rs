@@ -65,6 +65,7 @@ fn issue(id: u64, key: &str, summary: &str) -> JiraIssue {
         due_date: None,
         parent: Some("PROJ-1".into()),
         epic_link: None,
+        epic_name: None,
         subtasks: Vec::new(),
         links: Vec::new(),
         story_points: None,

@@ -128,6 +128,10 @@ pub struct JiraIssue {
     pub parent: Option<String>,
     /// The epic by the Epic Link field (company-managed and Data Center projects).
     pub epic_link: Option<String>,
+    /// An epic's "Epic Name" field (Data Center and company-managed projects, where a
+    /// create of an epic requires it), found by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epic_name: Option<String>,
     /// Subtask keys, sorted.
     pub subtasks: Vec<String>,
     /// Sorted.

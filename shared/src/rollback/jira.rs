@@ -689,6 +689,7 @@ fn plan_recreation(
         subtask: t.subtask,
         fields,
         copy_of: None,
+        epic_name: t.epic_name.clone(),
     });
     out.irrecoverable.push(Irrecoverable {
         key: format!("issue:{}", t.key),
@@ -933,8 +934,9 @@ fn plan_new_issues(
         };
         let kind = if i.subtask { "subtask" } else { "issue" };
         if asked {
-            // A subtask goes with its parent when that is deleted too.
-            let parent_goes = i.parent.as_deref().is_some_and(|p| deleted.contains(p));
+            // A subtask goes with its parent when that is deleted too (`deleteSubtasks`);
+            // an epic's children (Cloud's `parent`) stay, and are deleted on their own.
+            let parent_goes = i.subtask && i.parent.as_deref().is_some_and(|p| deleted.contains(p));
             deleted.insert(i.key.as_str());
             if !parent_goes {
                 out.push(Operation::JiraDeleteIssue {
@@ -1005,6 +1007,7 @@ mod tests {
             due_date: None,
             parent: None,
             epic_link: None,
+            epic_name: None,
             subtasks: vec![],
             links: vec![],
             story_points: None,

@@ -212,6 +212,10 @@ pub enum Operation {
         /// is found again the same way, by its issue property.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         copy_of: Option<String>,
+        /// An epic's Epic Name, set through the site's field of that name: a Data Center
+        /// site refuses to create an epic without it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epic_name: Option<String>,
     },
     /// Restore into another Jira project: links the copies of two issues as the originals
     /// were (`outward` shows the type's outward phrase, e.g. "blocks", towards `inward`).

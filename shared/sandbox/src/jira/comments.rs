@@ -14,7 +14,6 @@ use serde_json::{json, Map, Value};
 use super::doc::Doc;
 use super::http::{parse_object, Actor, Ctx, JiraError, Params, Reply};
 use super::render::Render;
-use super::state::edit::read_visibility;
 use super::state::State as Store;
 use super::Shared;
 
@@ -162,8 +161,9 @@ pub(crate) async fn create(
             .map_err(|m| JiraError::field("comment", &m))?,
     };
     let doc = non_empty(doc)?;
-    let vis =
-        read_visibility(b.get("visibility")).map_err(|m| JiraError::field("commentLevel", &m))?;
+    let vis = st
+        .read_visibility(b.get("visibility"))
+        .map_err(|m| JiraError::field("commentLevel", &m))?;
     let props = properties(&b)?;
     let cid = st.add_comment(issue, me, doc, vis, props)?;
     let (rendered, props) = expands(&q);
@@ -216,7 +216,7 @@ pub(crate) async fn update(
     };
     let vis = if b.contains_key("visibility") {
         Some(
-            read_visibility(b.get("visibility"))
+            st.read_visibility(b.get("visibility"))
                 .map_err(|m| JiraError::field("commentLevel", &m))?,
         )
     } else {

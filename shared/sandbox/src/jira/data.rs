@@ -325,6 +325,12 @@ pub(crate) fn seed(cfg: &Config) -> State {
     let fields = CustomFields::for_seed(cfg.flavor, cfg.seed);
     let style = cfg.epic_style();
     let mut st = State::new(cfg.flavor, style, project, users, fields);
+    if let Some(roles) = &cfg.roles {
+        st.roles = roles.clone();
+    }
+    if let Some(groups) = &cfg.groups {
+        st.groups = groups.clone();
+    }
     if cfg.workflow == super::Workflow::Restricted {
         st.transitions = super::state::catalog::restricted_workflow(&st.statuses);
     }
@@ -565,6 +571,17 @@ pub(crate) fn seed(cfg: &Config) -> State {
         st.insert_link(t, a, b);
     }
     st.clock = anchor;
+    // Restrictions to roles or groups this site lacks: the comment is public.
+    let (roles, groups) = (st.roles.clone(), st.groups.clone());
+    for c in st.comments.values_mut() {
+        let known = c.visibility.as_ref().is_none_or(|(k, v)| {
+            let names = if k == "role" { &roles } else { &groups };
+            names.iter().any(|n| n.eq_ignore_ascii_case(v))
+        });
+        if !known {
+            c.visibility = None;
+        }
+    }
     st
 }
 

@@ -12,9 +12,10 @@ use serde_json::{json, Map, Value};
 
 use super::http::{parse_object, Actor, Ctx, JiraError, Params, Reply};
 use super::render::{field_defs, Expand, FieldSel, Render};
+use super::state::catalog::CustomFields;
 use super::state::edit::Target;
 use super::state::{Changes, State as Store};
-use super::Shared;
+use super::{EpicStyle, Flavor, Shared};
 
 fn object<'a>(
     b: &'a Map<String, Value>,
@@ -150,6 +151,21 @@ pub(crate) async fn create(
         screen_resolution: false,
     };
     let mut ch = st.read_changes(fields, update, target)?;
+    // In the Epic Link style (Data Center, company-managed) Epic Name is a required field
+    // of the epic type's create screen: Jira's 400 names the field by its id.
+    if st.epic_style == EpicStyle::EpicLink
+        && st.types[itype].hierarchy == 1
+        && ch
+            .epic_name
+            .as_ref()
+            .and_then(Option::as_deref)
+            .is_none_or(|n| n.trim().is_empty())
+    {
+        return Err(JiraError::field(
+            &CustomFields::name(st.fields.epic_name),
+            "Epic Name is required.",
+        ));
+    }
     if st.types[itype].subtask && ch.parent.flatten().is_none() {
         return Err(JiraError::field(
             "parent",
@@ -368,20 +384,31 @@ pub(crate) async fn createmeta_types(
     let st = sb.read();
     st.check_project(&project)?;
     let r = Render::new(&ctx, &st);
-    let values: Vec<Value> = st.types.iter().map(|t| r.issue_type(t)).collect();
-    Ok(Reply::ok(&json!({
+    let types: Vec<Value> = st.types.iter().map(|t| r.issue_type(t)).collect();
+    Ok(Reply::ok(&createmeta_page(&st, "issueTypes", types)))
+}
+
+/// A createmeta page: Data Center's `{maxResults, startAt, total, isLast, values}`; Cloud's
+/// `PageOfCreateMetaIssueTypes` / `PageOfCreateMetaIssueTypeWithField` carry the list as
+/// `issueTypes` or `fields` and no `isLast`.
+fn createmeta_page(st: &Store, cloud_name: &str, list: Vec<Value>) -> Value {
+    let mut page = json!({
         "maxResults": 50,
         "startAt": 0,
-        "total": values.len(),
-        "isLast": true,
-        "values": values,
-    })))
+        "total": list.len(),
+    });
+    if st.flavor == Flavor::Cloud {
+        page[cloud_name] = Value::Array(list);
+    } else {
+        page["isLast"] = json!(true);
+        page["values"] = Value::Array(list);
+    }
+    page
 }
 
 /// `GET /issue/createmeta/{project}/issuetypes/{type}`: the fields a create may set.
 pub(crate) async fn createmeta_fields(
     State(sb): State<Arc<Shared>>,
-    Extension(ctx): Extension<Ctx>,
     Path((project, ty)): Path<(String, String)>,
 ) -> Result<Reply, JiraError> {
     let st = sb.read();
@@ -409,12 +436,26 @@ pub(crate) async fn createmeta_fields(
                 | "duedate"
                 | "parent"
         ) || (f.custom && f.name != "Rank");
-        if !settable || (f.id == "parent" && st.types[t].hierarchy == 1) {
+        // Epic Name belongs to the epic type's screen (and is required there), Epic Link
+        // to the standard types'.
+        let hierarchy = st.types[t].hierarchy;
+        let epic_name =
+            st.epic_style == EpicStyle::EpicLink && f.id == CustomFields::name(st.fields.epic_name);
+        let epic_link =
+            st.epic_style == EpicStyle::EpicLink && f.id == CustomFields::name(st.fields.epic_link);
+        // `parent` is for subtasks only where epics are linked by Epic Link.
+        let parent_off = hierarchy == 1 || (hierarchy == 0 && st.epic_style == EpicStyle::EpicLink);
+        if !settable
+            || (f.id == "parent" && parent_off)
+            || (epic_name && hierarchy != 1)
+            || (epic_link && hierarchy != 0)
+        {
             continue;
         }
         values.push(json!({
             "required": matches!(f.id.as_str(), "summary" | "issuetype" | "project")
-                || (f.id == "parent" && st.types[t].subtask),
+                || (f.id == "parent" && st.types[t].subtask)
+                || epic_name,
             "schema": f.schema,
             "name": f.name,
             "fieldId": f.id,
@@ -423,14 +464,7 @@ pub(crate) async fn createmeta_fields(
             "operations": ["set"],
         }));
     }
-    let _ = ctx;
-    Ok(Reply::ok(&json!({
-        "maxResults": 50,
-        "startAt": 0,
-        "total": values.len(),
-        "isLast": true,
-        "values": values,
-    })))
+    Ok(Reply::ok(&createmeta_page(&st, "fields", values)))
 }
 
 /// `GET /issue/createmeta` (the old form, kept for older clients): the project and its

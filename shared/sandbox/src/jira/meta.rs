@@ -192,6 +192,67 @@ pub(crate) async fn resolutions(
     ))
 }
 
+/// `GET /groups/picker?query=&maxResults=`: groups whose name contains the query
+/// (case-insensitively), at most `maxResults` (default 20), with Jira's header line.
+pub(crate) async fn groups_picker(
+    State(sb): State<Arc<Shared>>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Reply {
+    let q = Params(q);
+    let st = sb.read();
+    let query = q.get("query").unwrap_or("").to_lowercase();
+    let max = q
+        .get("maxResults")
+        .and_then(|m| m.parse::<usize>().ok())
+        .unwrap_or(20);
+    let matching: Vec<&String> = st
+        .groups
+        .iter()
+        .filter(|g| g.to_lowercase().contains(&query))
+        .collect();
+    let shown: Vec<Value> = matching
+        .iter()
+        .take(max)
+        .map(|g| {
+            // The name with the matched query in bold, as Jira's picker shows it.
+            let at = g.to_lowercase().find(&query).unwrap_or(0);
+            let end = at + query.len();
+            let html = if query.is_empty() || !g.is_char_boundary(end) {
+                g.to_string()
+            } else {
+                format!("{}<b>{}</b>{}", &g[..at], &g[at..end], &g[end..])
+            };
+            let mut found = json!({"name": g, "html": html, "labels": []});
+            if st.flavor == super::Flavor::Cloud {
+                found["groupId"] = json!(group_id(g));
+            }
+            found
+        })
+        .collect();
+    Reply::ok(&json!({
+        "header": format!("Showing {} of {} matching groups", shown.len(), matching.len()),
+        "total": matching.len(),
+        "groups": shown,
+    }))
+}
+
+/// A stable UUID-shaped id for a group name (Cloud identifies groups by such ids).
+fn group_id(name: &str) -> String {
+    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    for b in name.bytes() {
+        h = (h ^ u128::from(b)).wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
+    }
+    let x = format!("{h:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..]
+    )
+}
+
 pub(crate) async fn link_types(
     State(sb): State<Arc<Shared>>,
     Extension(ctx): Extension<Ctx>,

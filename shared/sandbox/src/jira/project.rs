@@ -145,6 +145,30 @@ pub(crate) async fn statuses(
     )))
 }
 
+/// `GET /project/{key}/role`: `{name: url}` for each of the project's roles (role ids from
+/// 10000, as a fresh site numbers them; the URL names the project as it was asked).
+pub(crate) async fn roles(
+    State(sb): State<Arc<Shared>>,
+    Extension(ctx): Extension<Ctx>,
+    Path(key): Path<String>,
+) -> Result<Reply, JiraError> {
+    let st = sb.read();
+    st.check_project(&key)?;
+    let r = Render::new(&ctx, &st);
+    let roles: serde_json::Map<String, Value> = st
+        .roles
+        .iter()
+        .enumerate()
+        .map(|(n, name)| {
+            (
+                name.clone(),
+                json!(format!("{}/project/{key}/role/{}", r.rest(), 10_000 + n)),
+            )
+        })
+        .collect();
+    Ok(Reply::ok(&Value::Object(roles)))
+}
+
 fn bad_field(field: &str, message: &str) -> JiraError {
     JiraError::field(field, message)
 }

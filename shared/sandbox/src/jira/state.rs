@@ -193,6 +193,9 @@ pub(crate) struct State {
     pub priorities: Vec<Priority>,
     pub resolutions: Vec<Resolution>,
     pub link_types: Vec<LinkType>,
+    /// The project's roles and the site's groups (what a comment can be restricted to).
+    pub roles: Vec<String>,
+    pub groups: Vec<String>,
     pub transitions: Vec<Transition>,
     pub fields: CustomFields,
     pub components: BTreeMap<u64, Component>,
@@ -247,6 +250,8 @@ impl State {
             priorities: catalog::priorities(),
             resolutions: catalog::resolutions(flavor),
             link_types: catalog::link_types(),
+            roles: edit::ROLES.iter().map(|r| r.to_string()).collect(),
+            groups: edit::GROUPS.iter().map(|g| g.to_string()).collect(),
             statuses,
             transitions,
             flavor,

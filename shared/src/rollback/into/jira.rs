@@ -23,7 +23,7 @@ use super::super::jira::{attributed_description, field_changes};
 use super::super::plan::{Irrecoverable, Planned};
 use super::super::{Field, RollbackOptions};
 use super::{loss, others_note, when};
-use crate::record::jira::{JiraComment, JiraIssue, JiraRef, JiraStatus, JiraText};
+use crate::record::jira::{JiraComment, JiraIssue, JiraRef, JiraStatus, JiraText, JiraVisibility};
 use crate::record::RecordSet;
 use crate::scope::Scope;
 use crate::tracker::jira::attributed;
@@ -53,7 +53,79 @@ pub(crate) fn context_request(
         .chain(source.components.values().filter_map(|c| c.lead.as_ref()))
         .map(|u| u.id.clone())
         .collect();
+    ask.groups = source
+        .jira_comments
+        .values()
+        .filter_map(|c| c.visibility.as_ref())
+        .filter(|v| v.kind == "group")
+        .map(|v| v.value.clone())
+        .collect();
     ask
+}
+
+/// The destination's resolution of `r`'s name, or `None` (named in `losses`).
+fn resolution(
+    r: &Option<JiraRef>,
+    t: &JiraIssue,
+    meta: &CreateMeta,
+    losses: &mut Vec<Irrecoverable>,
+) -> Option<JiraRef> {
+    let r = r.as_ref()?;
+    let found = meta
+        .resolutions
+        .iter()
+        .find(|d| d.name.eq_ignore_ascii_case(&r.name));
+    if found.is_none() {
+        losses.push(loss(
+            format!("issue:{}", t.key),
+            format!("{} resolution {}", t.key, r.name),
+            "the destination site has no resolution of this name; the copy gets the first its Done screen offers",
+        ));
+    }
+    found.cloned()
+}
+
+/// Who may read a comment's copy: the destination's role or group of the same name. A
+/// restriction the destination cannot express is `Err` (named in `losses`): the comment is
+/// not copied rather than shown to everyone.
+fn visibility(
+    m: &JiraComment,
+    t: &JiraIssue,
+    meta: &CreateMeta,
+    losses: &mut Vec<Irrecoverable>,
+) -> Result<Option<JiraVisibility>, ()> {
+    let Some(v) = &m.visibility else {
+        return Ok(None);
+    };
+    let found = match v.kind.as_str() {
+        "role" => meta
+            .roles
+            .iter()
+            .find(|r| r.eq_ignore_ascii_case(&v.value))
+            .cloned(),
+        "group" => meta.groups.get(&v.value).cloned(),
+        _ => None,
+    };
+    match found {
+        Some(value) => Ok(Some(JiraVisibility {
+            kind: v.kind.clone(),
+            value,
+        })),
+        None => {
+            losses.push(loss(
+                format!("issue:{}", t.key),
+                format!(
+                    "{} comment {} (restricted to the {} {:?})",
+                    t.key, m.id, v.kind, v.value
+                ),
+                format!(
+                    "the destination has no such {}; the comment is not copied, rather than shown to everyone who can see the issue",
+                    if v.kind == "role" { "project role" } else { "group" }
+                ),
+            ));
+            Err(())
+        }
+    }
 }
 
 /// `text` in the destination's form: wiki markup and ADF are told apart by flavour, and a
@@ -301,6 +373,38 @@ fn on_screen(
         .collect()
 }
 
+/// The Epic Name a copy is created with, where the destination type's create screen has
+/// the field: the snapshot's, else (when the screen requires one, as Data Center's epic
+/// screen does) the summary. One the screen lacks is named in `losses`.
+fn epic_name(t: &JiraIssue, ty: &CreateType, losses: &mut Vec<Irrecoverable>) -> Option<String> {
+    let key = format!("issue:{}", t.key);
+    if !ty.fields.contains("epic_name") {
+        if let Some(n) = &t.epic_name {
+            losses.push(loss(
+                key,
+                format!("{} Epic Name {n:?}", t.key),
+                format!(
+                    "not on the create screen of the destination's {} type; left out (the summary names the epic)",
+                    ty.name
+                ),
+            ));
+        }
+        return None;
+    }
+    match &t.epic_name {
+        Some(n) => Some(n.clone()),
+        None if ty.required.contains("epic_name") => {
+            losses.push(loss(
+                key,
+                format!("{} Epic Name", t.key),
+                "the snapshot has none (its site keeps no Epic Name) and the destination requires one; the copy's is its summary",
+            ));
+            Some(t.summary.clone())
+        }
+        None => None,
+    }
+}
+
 /// The status a new issue of `ty` starts in, as far as the site tells: the first of its
 /// workflow's statuses in the "new" category, else its first.
 fn first_status(ty: &CreateType) -> Option<&JiraStatus> {
@@ -463,6 +567,7 @@ pub(crate) fn plan(
         let mapped = map_issue(t, ty, meta, live, &copies, &by_key, from, snapshot);
         losses.extend(mapped.losses);
         let e = mapped.expected;
+        let resolved = resolution(&t.resolution, t, meta, &mut losses);
         let target = ty
             .statuses
             .iter()
@@ -505,6 +610,7 @@ pub(crate) fn plan(
                     subtask: t.subtask,
                     fields,
                     copy_of: Some(from.to_string()),
+                    epic_name: epic_name(t, ty, &mut losses),
                 });
                 let first = first_status(ty);
                 if let (Some(to), Some(first)) = (&target, first) {
@@ -519,7 +625,7 @@ pub(crate) fn plan(
                             key: t.key.clone(),
                             from: first.name.clone(),
                             to: to.clone(),
-                            resolution: t.resolution.clone(),
+                            resolution: resolved.clone(),
                             path,
                             recreated: Some(t.id),
                         });
@@ -552,7 +658,7 @@ pub(crate) fn plan(
                         key: c.key.clone(),
                         from: c.status.name.clone(),
                         to: to.clone(),
-                        resolution: t.resolution.clone(),
+                        resolution: resolved.clone(),
                         path,
                         recreated: None,
                     });
@@ -562,6 +668,9 @@ pub(crate) fn plan(
 
         // Comments, in their original order, each with its attribution line.
         for m in comments_of.get(&t.id).into_iter().flatten() {
+            let Ok(seen_by) = visibility(m, t, meta, &mut losses) else {
+                continue;
+            };
             n_comments += 1;
             let body = attributed(&in_form(&m.body, meta.adf), &comment_line(m, t));
             let posted = cx
@@ -572,14 +681,14 @@ pub(crate) fn plan(
             match (posted, copies.get(&t.id)) {
                 (Some(l), Some(c)) => {
                     // By text: a site may store a document in its own normal form.
-                    if l.body.to_text() != body.to_text() || l.visibility != m.visibility {
+                    if l.body.to_text() != body.to_text() || l.visibility != seen_by {
                         comments.push(Operation::JiraEditComment {
                             issue: c.id,
                             key: c.key.clone(),
                             id: l.id,
                             from: l.body.to_text(),
                             to: body,
-                            visibility: m.visibility.clone(),
+                            visibility: seen_by,
                         });
                     }
                 }
@@ -588,7 +697,7 @@ pub(crate) fn plan(
                     key: t.key.clone(),
                     original_id: m.id,
                     body,
-                    visibility: m.visibility.clone(),
+                    visibility: seen_by,
                     recreated: Some(t.id),
                 }),
             }
@@ -735,6 +844,7 @@ mod tests {
             due_date: None,
             parent: None,
             epic_link: None,
+            epic_name: None,
             subtasks: vec![],
             links: vec![],
             story_points: None,
@@ -760,7 +870,12 @@ mod tests {
             fields: ["summary", "description", "labels", "priority", "assignee"]
                 .into_iter()
                 .chain(parent.then_some("parent"))
+                .chain((name == "Epic").then_some("epic_name"))
                 .map(String::from)
+                .collect(),
+            required: (name == "Epic")
+                .then(|| "epic_name".to_string())
+                .into_iter()
                 .collect(),
             statuses: flow.clone(),
         };
@@ -778,6 +893,12 @@ mod tests {
             }],
             link_types: ["Blocks".to_string()].into(),
             users: ["amy".to_string()].into(),
+            resolutions: vec![JiraRef {
+                id: "2".into(),
+                name: "Won't Do".into(),
+            }],
+            roles: ["Developers".to_string()].into(),
+            groups: BTreeSet::new(),
         }
     }
 
@@ -975,5 +1096,77 @@ mod tests {
         let p = plan(&src, &from(), &live, "s1", &cx);
         assert!(p.ops.is_empty(), "{:#?}", p.ops);
         assert_eq!(p.notes.len(), 1, "{:?}", p.notes);
+    }
+
+    /// Resolutions and comment restrictions are mapped by name; an Epic Name is carried,
+    /// or the summary where the destination requires one; what has no counterpart is named.
+    #[test]
+    fn resolutions_visibility_and_epic_names_map_by_name() {
+        let mut src = source();
+        let epic = src.jira_issues.get_mut(&1).unwrap();
+        epic.epic_name = None;
+        let story = src.jira_issues.get_mut(&2).unwrap();
+        story.resolution = Some(JiraRef {
+            id: "10001".into(),
+            name: "won't do".into(),
+        });
+        let mut second = src.jira_comments[&50].clone();
+        second.id = 51;
+        second.visibility = Some(JiraVisibility {
+            kind: "role".into(),
+            value: "developers".into(),
+        });
+        let mut third = second.clone();
+        third.id = 52;
+        third.visibility = Some(JiraVisibility {
+            kind: "group".into(),
+            value: "jira-software-users".into(),
+        });
+        for c in [second, third] {
+            src.jira_comments.insert(c.id, c);
+        }
+        let p = plan(&src, &from(), &RecordSet::default(), "s1", &cx());
+        let epic_name = p.ops.iter().find_map(|o| match &o.op {
+            Operation::JiraRecreateIssue {
+                original_key,
+                epic_name,
+                ..
+            } if original_key == "PROJ-1" => Some(epic_name.clone()),
+            _ => None,
+        });
+        assert_eq!(epic_name, Some(Some("issue PROJ-1".to_string())));
+        let walk = p.ops.iter().find_map(|o| match &o.op {
+            Operation::JiraTransition { resolution, .. } => Some(resolution.clone()),
+            _ => None,
+        });
+        assert_eq!(walk.unwrap().unwrap().id, "2");
+        let posted: Vec<(u64, Option<JiraVisibility>)> = p
+            .ops
+            .iter()
+            .filter_map(|o| match &o.op {
+                Operation::JiraRecreateComment {
+                    original_id,
+                    visibility,
+                    ..
+                } => Some((*original_id, visibility.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(posted.len(), 2, "{posted:?}");
+        assert_eq!(
+            posted[1].1,
+            Some(JiraVisibility {
+                kind: "role".into(),
+                value: "Developers".into()
+            })
+        );
+        let lost: Vec<&str> = p.irrecoverable.iter().map(|l| l.what.as_str()).collect();
+        assert!(
+            lost.iter()
+                .any(|w| w.contains("comment 52") && w.contains("group \"jira-software-users\"")),
+            "{lost:?}"
+        );
+        assert!(lost.contains(&"PROJ-1 Epic Name"), "{lost:?}");
+        assert!(!lost.iter().any(|w| w.contains("resolution")), "{lost:?}");
     }
 }

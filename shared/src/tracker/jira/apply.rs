@@ -276,7 +276,7 @@ impl JiraTracker {
     ) -> Result<RollbackContext, TrackerError> {
         let mut cx = RollbackContext::default();
         if let Some(project) = &ask.create_meta {
-            cx.create_meta = Some(self.create_meta(project, &ask.users).await?);
+            cx.create_meta = Some(self.create_meta(project, &ask.users, &ask.groups).await?);
         }
         for (id, key) in &ask.editmeta {
             cx.editable.insert(*id, self.editable(key).await?);
@@ -351,6 +351,7 @@ impl JiraTracker {
         &self,
         project: &str,
         users: &BTreeSet<String>,
+        groups: &BTreeSet<String>,
     ) -> Result<CreateMeta, TrackerError> {
         let flavor = self.flavor().await?;
         let custom = self.custom_fields().await?;
@@ -385,23 +386,33 @@ impl JiraTracker {
                     "/issue/createmeta/{project}/issuetypes/{id}?maxResults=200"
                 ))
                 .await?;
-            let fields = screen
+            // Data Center pages them as `values`, Cloud as `fields`.
+            let mut fields = BTreeSet::new();
+            let mut required = BTreeSet::new();
+            for f in screen
                 .get("values")
                 .or_else(|| screen.get("fields"))
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .filter_map(|f| str_of(f, "fieldId"))
-                .map(|f| {
-                    if custom.story_points.contains(&f) {
-                        "story_points".to_string()
-                    } else if custom.epic_link.as_deref() == Some(f.as_str()) {
-                        "epic_link".to_string()
-                    } else {
-                        f
-                    }
-                })
-                .collect();
+            {
+                let Some(id) = str_of(f, "fieldId").or_else(|| str_of(f, "key")) else {
+                    continue;
+                };
+                let id = if custom.story_points.contains(&id) {
+                    "story_points".to_string()
+                } else if custom.epic_link.as_deref() == Some(id.as_str()) {
+                    "epic_link".to_string()
+                } else if custom.epic_name.as_deref() == Some(id.as_str()) {
+                    "epic_name".to_string()
+                } else {
+                    id
+                };
+                if f.get("required").and_then(Value::as_bool) == Some(true) {
+                    required.insert(id.clone());
+                }
+                fields.insert(id);
+            }
             let workflow = statuses
                 .as_array()
                 .into_iter()
@@ -424,6 +435,7 @@ impl JiraTracker {
                 name,
                 subtask: t.get("subtask").and_then(Value::as_bool).unwrap_or(false),
                 fields,
+                required,
                 statuses: workflow,
             });
         }
@@ -469,6 +481,44 @@ impl JiraTracker {
                 Err(e) => return Err(e),
             }
         }
+        let resolutions = self
+            .api_get("/resolution")
+            .await?
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                Some(JiraRef {
+                    id: str_of(r, "id")?,
+                    name: str_of(r, "name")?,
+                })
+            })
+            .collect();
+        // `{name: url}` for each of the project's roles.
+        let roles = self
+            .api_get(&format!("/project/{project}/role"))
+            .await?
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut groups_known = BTreeSet::new();
+        for g in groups {
+            let found = self
+                .api_get(&format!(
+                    "/groups/picker?maxResults=50&query={}",
+                    percent_encoding::utf8_percent_encode(g, percent_encoding::NON_ALPHANUMERIC)
+                ))
+                .await?;
+            let exact = found
+                .get("groups")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|x| str_of(x, "name").as_deref() == Some(g.as_str()));
+            if exact {
+                groups_known.insert(g.clone());
+            }
+        }
         Ok(CreateMeta {
             project: project.to_string(),
             adf: flavor == Flavor::Cloud,
@@ -476,6 +526,9 @@ impl JiraTracker {
             priorities,
             link_types,
             users: known,
+            resolutions,
+            roles,
+            groups: groups_known,
         })
     }
 
@@ -805,6 +858,7 @@ impl JiraTracker {
                 summary,
                 issue_type,
                 fields,
+                epic_name,
                 ..
             } => {
                 let edit = self.edit_body(&self.resolve_links(fields).await?).await?;
@@ -812,6 +866,14 @@ impl JiraTracker {
                 f.insert("project".into(), json!({ "key": self.project }));
                 f.insert("issuetype".into(), json!({ "id": issue_type.id }));
                 f.insert("summary".into(), json!(summary));
+                if let Some(name) = epic_name {
+                    let Some(id) = self.custom_fields().await?.epic_name else {
+                        return Err(TrackerError::Config(
+                            "this Jira site has no Epic Name field to set on an epic".into(),
+                        ));
+                    };
+                    f.insert(id, json!(name));
+                }
                 if let Some(set) = edit.get("fields").and_then(Value::as_object) {
                     // Nothing to clear on a new issue.
                     f.extend(

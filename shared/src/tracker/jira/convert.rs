@@ -45,6 +45,8 @@ pub struct CustomFields {
     pub story_points: Vec<String>,
     pub sprint: Option<String>,
     pub epic_link: Option<String>,
+    /// "Epic Name": required on an epic's create screen where the site has it.
+    pub epic_name: Option<String>,
 }
 
 impl CustomFields {
@@ -76,6 +78,7 @@ impl CustomFields {
                 "story point estimate" => points.push((1, id.to_string())),
                 "sprint" if found.sprint.is_none() => found.sprint = Some(id.to_string()),
                 "epic link" if found.epic_link.is_none() => found.epic_link = Some(id.to_string()),
+                "epic name" if found.epic_name.is_none() => found.epic_name = Some(id.to_string()),
                 _ => {}
             }
             if kind.ends_with(":gh-sprint") && found.sprint.is_none() {
@@ -83,6 +86,9 @@ impl CustomFields {
             }
             if kind.ends_with(":gh-epic-link") && found.epic_link.is_none() {
                 found.epic_link = Some(id.to_string());
+            }
+            if kind.ends_with(":gh-epic-label") && found.epic_name.is_none() {
+                found.epic_name = Some(id.to_string());
             }
         }
         points.sort();
@@ -95,6 +101,7 @@ impl CustomFields {
         let mut ids: Vec<&str> = self.story_points.iter().map(String::as_str).collect();
         ids.extend(self.sprint.as_deref());
         ids.extend(self.epic_link.as_deref());
+        ids.extend(self.epic_name.as_deref());
         ids
     }
 }
@@ -435,6 +442,12 @@ pub fn issue(
             .epic_link
             .as_ref()
             .and_then(|id| key_of(f.get(id))),
+        epic_name: cx
+            .fields
+            .epic_name
+            .as_ref()
+            .and_then(|id| str_of(f.get(id)))
+            .filter(|n| !n.is_empty()),
         subtasks,
         links: links(f.get("issuelinks")),
         story_points,

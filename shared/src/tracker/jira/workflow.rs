@@ -233,6 +233,9 @@ pub struct ContextRequest {
     /// A restore into another project: people (account ids on Cloud, user names on Data
     /// Center) to look up, to know which the site knows.
     pub users: BTreeSet<String>,
+    /// A restore into another project: groups comments are restricted to, to know which
+    /// the site has.
+    pub groups: BTreeSet<String>,
 }
 
 impl ContextRequest {
@@ -278,6 +281,8 @@ pub struct CreateType {
     pub name: String,
     pub subtask: bool,
     pub fields: BTreeSet<String>,
+    /// Of `fields`, those a create must set (named the same way).
+    pub required: BTreeSet<String>,
     /// The statuses of the type's workflow, in the order the site lists them.
     pub statuses: Vec<JiraStatus>,
 }
@@ -295,6 +300,12 @@ pub struct CreateMeta {
     pub link_types: BTreeSet<String>,
     /// Of the people asked about, those the site knows.
     pub users: BTreeSet<String>,
+    /// The site's resolutions.
+    pub resolutions: Vec<JiraRef>,
+    /// The project's roles (what a comment can be restricted to), by name.
+    pub roles: BTreeSet<String>,
+    /// Of the groups asked about, those the site has.
+    pub groups: BTreeSet<String>,
 }
 
 impl CreateMeta {

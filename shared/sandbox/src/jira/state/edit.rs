@@ -357,7 +357,7 @@ impl State {
             ("comment", "add") => {
                 let body = v.get("body").map(|b| self.read_doc(b, t.v3));
                 match body {
-                    Some(Ok(Some(d))) => match read_visibility(v.get("visibility")) {
+                    Some(Ok(Some(d))) => match self.read_visibility(v.get("visibility")) {
                         Ok(vis) => ch.comments.push((d, vis)),
                         Err(m) => errs.add("comment", m),
                     },
@@ -614,8 +614,22 @@ impl State {
     }
 }
 
-/// A comment's `visibility` (`{"type": "role"|"group", "value": …}`), `Ok(None)` if absent.
-pub(crate) fn read_visibility(v: Option<&Value>) -> Result<Option<(String, String)>, String> {
+impl State {
+    /// A comment's `visibility` (`{"type": "role"|"group", "value": …}`), `Ok(None)` if
+    /// absent; a role or group the site lacks is refused as Jira refuses a non-member.
+    pub(crate) fn read_visibility(
+        &self,
+        v: Option<&Value>,
+    ) -> Result<Option<(String, String)>, String> {
+        read_visibility(v, &self.roles, &self.groups)
+    }
+}
+
+fn read_visibility(
+    v: Option<&Value>,
+    roles: &[String],
+    groups: &[String],
+) -> Result<Option<(String, String)>, String> {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(None);
     };
@@ -627,9 +641,9 @@ pub(crate) fn read_visibility(v: Option<&Value>) -> Result<Option<(String, Strin
     match (kind, value) {
         (Some(k @ ("role" | "group")), Some(val)) if !val.is_empty() => {
             let known = if k == "role" {
-                ROLES.iter().any(|r| r.eq_ignore_ascii_case(val))
+                roles.iter().any(|r| r.eq_ignore_ascii_case(val))
             } else {
-                GROUPS.iter().any(|g| g.eq_ignore_ascii_case(val))
+                groups.iter().any(|g| g.eq_ignore_ascii_case(val))
             };
             if known {
                 Ok(Some((k.to_owned(), val.to_owned())))
@@ -647,7 +661,7 @@ pub(crate) fn read_visibility(v: Option<&Value>) -> Result<Option<(String, Strin
     }
 }
 
-/// Project roles a comment can be restricted to.
+/// Project roles a comment can be restricted to, unless the site is configured otherwise.
 pub(crate) const ROLES: &[&str] = &["Administrators", "Developers", "Users"];
-/// Groups a comment can be restricted to.
+/// Groups a comment can be restricted to, unless the site is configured otherwise.
 pub(crate) const GROUPS: &[&str] = &["jira-administrators", "jira-software-users", "developers"];
