@@ -179,28 +179,9 @@ impl Bundle {
 
     /// Like [`Bundle::invoke`], for an invocation that may fail: the answer, or what
     /// `cargo lambda invoke` said about the failure.
-    fn try_invoke(&self, function: &str, event: &Value) -> Result<Value, String> {
-        let file = self
-            .scratch
-            .path()
-            .join(format!("event-{}.json", ulid::Ulid::new()));
-        std::fs::File::create(&file)
-            .unwrap()
-            .write_all(event.to_string().as_bytes())
-            .unwrap();
-        let out = Command::new(cargo_lambda())
-            .args([
-                "lambda",
-                "invoke",
-                &format!("backtrack-{function}"),
-                "-A",
-                "127.0.0.1",
-                "-P",
-            ])
-            .arg(self.port.to_string())
-            .arg("--data-file")
-            .arg(&file)
-            .current_dir(repo_root())
+    pub(crate) fn try_invoke(&self, function: &str, event: &Value) -> Result<Value, String> {
+        let out = self
+            .invoke_command(function, event)
             .output()
             .expect("run cargo lambda invoke");
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -211,6 +192,57 @@ impl Bundle {
             ));
         }
         Ok(serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}")))
+    }
+
+    /// `cargo lambda invoke backtrack-<function>` with `event`, not started yet.
+    fn invoke_command(&self, function: &str, event: &Value) -> Command {
+        let file = self
+            .scratch
+            .path()
+            .join(format!("event-{}.json", ulid::Ulid::new()));
+        std::fs::File::create(&file)
+            .unwrap()
+            .write_all(event.to_string().as_bytes())
+            .unwrap();
+        let mut cmd = Command::new(cargo_lambda());
+        cmd.args([
+            "lambda",
+            "invoke",
+            &format!("backtrack-{function}"),
+            "-A",
+            "127.0.0.1",
+            "-P",
+        ])
+        .arg(self.port.to_string())
+        .arg("--data-file")
+        .arg(&file)
+        .current_dir(repo_root());
+        cmd
+    }
+
+    /// Starts an invocation without waiting for it (to kill the function under it); its
+    /// answer goes nowhere.
+    pub(crate) fn start_invoke(&self, function: &str, event: &Value) -> Proc {
+        let mut cmd = self.invoke_command(function, event);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        Proc(cmd.spawn().expect("start cargo lambda invoke"))
+    }
+
+    /// Kills `function`'s runtime process with SIGKILL, as Lambda loses an execution
+    /// environment (out of memory, a host failure): whatever it was doing stops between
+    /// two instructions, and nothing of it runs afterwards. Returns its process id.
+    pub(crate) fn kill(&mut self, function: &str) -> u32 {
+        let at = FUNCTIONS
+            .iter()
+            .position(|f| *f == function)
+            .unwrap_or_else(|| panic!("no function {function}"));
+        let process = &mut self._functions[at].0;
+        let pid = process.id();
+        // `Child::kill` is SIGKILL on Unix.
+        process.kill().unwrap();
+        let status = process.wait().unwrap();
+        assert!(!status.success(), "backtrack-{function} ended by itself: {status}");
+        pid
     }
 
     /// What `function` wrote, both streams.
@@ -356,6 +388,62 @@ impl Bundle {
         let text = out["body"].as_str().unwrap_or_default();
         (status, Value::String(text.into()))
     }
+}
+
+/// One message of the queue as the SQS event source mapping hands it to the function: its
+/// real receive count, so a redelivery is a resumed slice.
+pub(crate) struct Received {
+    pub(crate) event: Value,
+    pub(crate) receipt: String,
+    pub(crate) count: u32,
+}
+
+pub(crate) fn receive(
+    rt: &tokio::runtime::Runtime,
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+) -> Option<Received> {
+    let template: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("functions/restore/events/sqs-continue.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let received = rt
+        .block_on(
+            sqs.receive_message()
+                .queue_url(queue)
+                .max_number_of_messages(1)
+                .wait_time_seconds(2)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+                .send(),
+        )
+        .unwrap();
+    let message = received.messages.unwrap_or_default().into_iter().next()?;
+    let count: u32 = message
+        .attributes
+        .as_ref()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|n| n.parse().ok())
+        .expect("moto answers ApproximateReceiveCount");
+    let mut event = template;
+    event["Records"][0]["body"] = message.body.clone().unwrap().into();
+    event["Records"][0]["messageId"] = message.message_id.clone().unwrap().into();
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = count.to_string().into();
+    Some(Received {
+        event,
+        receipt: message.receipt_handle.unwrap(),
+        count,
+    })
+}
+
+pub(crate) fn delete(rt: &tokio::runtime::Runtime, sqs: &aws_sdk_sqs::Client, queue: &str, receipt: &str) {
+    rt.block_on(
+        sqs.delete_message()
+            .queue_url(queue)
+            .receipt_handle(receipt)
+            .send(),
+    )
+    .unwrap();
 }
 
 /// Posts the Action's sticky diff comment on the repository's first pull request with
