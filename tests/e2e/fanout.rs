@@ -13,7 +13,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::fleet::{app_key, break_repository};
-use crate::functions::{delete, moto_url, receive, repo_root, runtime, unique, Bundle};
+use crate::functions::{delete, moto_url, receive, repo_root, runtime, unique, Bundle, Stack};
 use crate::util::{bin, SandboxProc, User, SANDBOX_TOKEN};
 
 const REPOS: usize = 20;
@@ -386,40 +386,18 @@ fn fanout_capture_outlasting_its_installation_token_goes_on() {
 /// failure sends the message on to the dead-letter queue, where the alarm sees it.
 #[test]
 fn fanout_job_sent_to_the_dead_letter_queue_reads_failed_in_its_run() {
-    let moto = moto_url();
-    let sandbox = SandboxProc::start(&[
-        "--org-repos",
-        "acme:3",
-        "--issues",
-        "4",
-        "--comments",
-        "8",
-    ]);
+    let sandbox =
+        SandboxProc::start(&["--org-repos", "acme:3", "--issues", "4", "--comments", "8"]);
     break_repository(&sandbox, "acme/repo-02", Some(503));
-    let (bucket, table) = (unique("b"), unique("t"));
-    let store = format!("s3://{bucket}/backtrack");
-    let catalog = format!("dynamodb://{table}");
-    let init = Command::new(bin())
-        .args(["--store", &store, "--catalog", &catalog, "init"])
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let rt = runtime();
-    let sdk = rt.block_on(backtrack::aws::load_config());
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let mut stack = Stack::new();
     use aws_sdk_sqs::types::QueueAttributeName as A;
-    let dead = rt
-        .block_on(sqs.create_queue().queue_name(unique("dlq")).send())
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let dead_arn = rt
+    let dead = stack.queue("dlq", &[]);
+    let dead_arn = stack
+        .rt
         .block_on(
-            sqs.get_queue_attributes()
+            stack
+                .sqs
+                .get_queue_attributes()
                 .queue_url(&dead)
                 .attribute_names(A::QueueArn)
                 .send(),
@@ -428,36 +406,22 @@ fn fanout_job_sent_to_the_dead_letter_queue_reads_failed_in_its_run() {
         .attributes
         .unwrap()[&A::QueueArn]
         .clone();
-    let snapshot_queue = rt
-        .block_on(
-            sqs.create_queue()
-                .queue_name(unique("sq"))
-                .attributes(A::VisibilityTimeout, "2")
-                .attributes(
-                    A::RedrivePolicy,
-                    json!({"deadLetterTargetArn": dead_arn, "maxReceiveCount": "1"}).to_string(),
-                )
-                .send(),
-        )
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let restore_queue = rt
-        .block_on(sqs.create_queue().queue_name(unique("q")).send())
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let bundle = Bundle::start(
+    stack.snapshot_queue = stack.queue(
+        "sq",
         &[
-            ("GITHUB_TOKEN", SANDBOX_TOKEN.into()),
-            ("GITHUB_API_URL", sandbox.url.clone()),
-            ("BACKTRACK_QUEUE_URL", restore_queue),
-            ("BACKTRACK_SNAPSHOT_QUEUE_URL", snapshot_queue.clone()),
-            ("AWS_ENDPOINT_URL", moto),
+            (A::VisibilityTimeout, "2".into()),
+            (
+                A::RedrivePolicy,
+                json!({"deadLetterTargetArn": dead_arn, "maxReceiveCount": "1"}).to_string(),
+            ),
         ],
-        store.clone(),
-        catalog.clone(),
     );
+    let (rt, sqs) = (&stack.rt, &stack.sqs);
+    let snapshot_queue = stack.snapshot_queue.clone();
+    let bundle = stack.bundle(&[
+        ("GITHUB_TOKEN", SANDBOX_TOKEN.into()),
+        ("GITHUB_API_URL", sandbox.url.clone()),
+    ]);
     let mut schedule: Value = serde_json::from_str(
         &std::fs::read_to_string(repo_root().join("functions/snapshot/events/schedule.json"))
             .unwrap(),
@@ -535,10 +499,20 @@ fn fanout_job_sent_to_the_dead_letter_queue_reads_failed_in_its_run() {
         "{line}"
     );
     let job = line["job"].as_str().unwrap();
-    let (_, job) = bundle.http("restore", "get-job.json", "GET", &format!("/jobs/{job}"), None);
+    let (_, job) = bundle.http(
+        "restore",
+        "get-job.json",
+        "GET",
+        &format!("/jobs/{job}"),
+        None,
+    );
     assert_eq!(job["status"], "failed", "{job}");
     let lines = summary_lines(&bundle.log("snapshot"));
-    assert_eq!(lines.len(), 1, "the run's summary is logged once: {lines:?}");
+    assert_eq!(
+        lines.len(),
+        1,
+        "the run's summary is logged once: {lines:?}"
+    );
     assert_eq!(lines[0]["fields"]["failed"], 1, "{lines:?}");
 }
 
@@ -549,7 +523,6 @@ fn fanout_job_sent_to_the_dead_letter_queue_reads_failed_in_its_run() {
 /// /repos/{owner}/{repo}/installation`), every request with an installation token.
 #[test]
 fn a_single_repository_scope_authenticates_as_the_github_app() {
-    let moto = moto_url();
     let dir = tempfile::tempdir().unwrap();
     let key = app_key(dir.path(), "app.pem");
     let sandbox = SandboxProc::start(&[
@@ -603,7 +576,12 @@ fn a_single_repository_scope_authenticates_as_the_github_app() {
         after.0 > before.0 && after.1 > before.1,
         "the capture read with an installation token: {before:?} → {after:?}"
     );
-    assert_eq!(lookups(), 1, "the repository's installation: {}", sandbox.stats());
+    assert_eq!(
+        lookups(),
+        1,
+        "the repository's installation: {}",
+        sandbox.stats()
+    );
     assert!(!stdout.contains("ghs_"));
     // A live diff needs credentials: the app is credentials.
     let diff = user
@@ -620,32 +598,13 @@ fn a_single_repository_scope_authenticates_as_the_github_app() {
     );
 
     // The snapshot function: the key in Secrets Manager, no GITHUB_TOKEN.
-    let (bucket, table) = (unique("b"), unique("t"));
-    let store = format!("s3://{bucket}/backtrack");
-    let catalog = format!("dynamodb://{table}");
-    let init = Command::new(bin())
-        .args(["--store", &store, "--catalog", &catalog, "init"])
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let rt = runtime();
-    let sdk = rt.block_on(backtrack::aws::load_config());
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue = |kind: &str| {
-        rt.block_on(sqs.create_queue().queue_name(unique(kind)).send())
-            .unwrap()
-            .queue_url
-            .unwrap()
-    };
-    let (restore_queue, snapshot_queue) = (queue("q"), queue("sq"));
+    let stack = Stack::new();
+    let (rt, sqs) = (&stack.rt, &stack.sqs);
+    let snapshot_queue = stack.snapshot_queue.clone();
     let pem = std::fs::read_to_string(&key).unwrap();
     let key_arn = rt
         .block_on(
-            aws_sdk_secretsmanager::Client::new(&sdk)
+            aws_sdk_secretsmanager::Client::new(&rt.block_on(backtrack::aws::load_config()))
                 .create_secret()
                 .name(unique("app-key"))
                 .secret_string(&pem)
@@ -654,20 +613,14 @@ fn a_single_repository_scope_authenticates_as_the_github_app() {
         .unwrap()
         .arn
         .unwrap();
-    let bundle = Bundle::start(
-        &[
-            ("GITHUB_API_URL", sandbox.url.clone()),
-            ("GITHUB_APP_ID", APP_ID.into()),
-            ("GITHUB_APP_PRIVATE_KEY_ARN", key_arn),
-            ("BACKTRACK_QUEUE_URL", restore_queue),
-            ("BACKTRACK_SNAPSHOT_QUEUE_URL", snapshot_queue.clone()),
-            ("AWS_ENDPOINT_URL", moto),
-        ],
-        store,
-        catalog,
-    );
+    let bundle = stack.bundle(&[
+        ("GITHUB_API_URL", sandbox.url.clone()),
+        ("GITHUB_APP_ID", APP_ID.into()),
+        ("GITHUB_APP_PRIVATE_KEY_ARN", key_arn),
+    ]);
     // The first capture of the scope is queued (its size is unknown), run by the queue.
     let before = issued();
+    let looked_up = lookups();
     let (status, queued) = bundle.http(
         "snapshot",
         "post-snapshots.json",
@@ -695,7 +648,15 @@ fn a_single_repository_scope_authenticates_as_the_github_app() {
         after.0 > before.0 && after.1 > before.1,
         "the function read with an installation token: {before:?} → {after:?}"
     );
-    assert_eq!(lookups(), 2, "a new process looks the installation up once");
-    assert!(bundle.found("ghs_").is_empty(), "{:?}", bundle.found("ghs_"));
+    assert_eq!(
+        lookups() - looked_up,
+        1,
+        "the function looks the repository's installation up once"
+    );
+    assert!(
+        bundle.found("ghs_").is_empty(),
+        "{:?}",
+        bundle.found("ghs_")
+    );
     assert!(bundle.found("-----BEGIN").is_empty());
 }

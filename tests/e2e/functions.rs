@@ -241,7 +241,10 @@ impl Bundle {
         // `Child::kill` is SIGKILL on Unix.
         process.kill().unwrap();
         let status = process.wait().unwrap();
-        assert!(!status.success(), "backtrack-{function} ended by itself: {status}");
+        assert!(
+            !status.success(),
+            "backtrack-{function} ended by itself: {status}"
+        );
         pid
     }
 
@@ -390,6 +393,124 @@ impl Bundle {
     }
 }
 
+/// What every emulator test deploys on moto before it starts the functions — the
+/// template's resources, one of each per test: a bucket and a table, initialised as
+/// `backtrack init` does, and the restore and snapshot job queues.
+pub(crate) struct Stack {
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) sqs: aws_sdk_sqs::Client,
+    pub(crate) store: String,
+    pub(crate) catalog: String,
+    pub(crate) restore_queue: String,
+    pub(crate) snapshot_queue: String,
+}
+
+impl Stack {
+    pub(crate) fn new() -> Stack {
+        Stack::with_snapshot_queue(&[])
+    }
+
+    /// With these attributes on the snapshot queue (a visibility timeout, a redrive policy).
+    pub(crate) fn with_snapshot_queue(
+        attributes: &[(aws_sdk_sqs::types::QueueAttributeName, String)],
+    ) -> Stack {
+        let (bucket, table) = (unique("b"), unique("t"));
+        let store = format!("s3://{bucket}/backtrack");
+        let catalog = format!("dynamodb://{table}");
+        let rt = runtime();
+        let sqs = aws_sdk_sqs::Client::new(&rt.block_on(backtrack::aws::load_config()));
+        let mut stack = Stack {
+            rt,
+            sqs,
+            store,
+            catalog,
+            restore_queue: String::new(),
+            snapshot_queue: String::new(),
+        };
+        let (code, _, err) = stack.cli(&["init"]);
+        assert_eq!(code, 0, "backtrack init: {err}");
+        stack.restore_queue = stack.queue("q", &[]);
+        stack.snapshot_queue = stack.queue("sq", attributes);
+        stack
+    }
+
+    /// A new queue on moto with `attributes`: its URL.
+    pub(crate) fn queue(
+        &self,
+        kind: &str,
+        attributes: &[(aws_sdk_sqs::types::QueueAttributeName, String)],
+    ) -> String {
+        let mut create = self.sqs.create_queue().queue_name(unique(kind));
+        for (name, value) in attributes {
+            create = create.attributes(name.clone(), value);
+        }
+        self.rt.block_on(create.send()).unwrap().queue_url.unwrap()
+    }
+
+    /// The four functions on this stack: `env`, the queues and moto's endpoint.
+    pub(crate) fn bundle(&self, env: &[(&str, String)]) -> Bundle {
+        Bundle::start(&self.env(env), self.store.clone(), self.catalog.clone())
+    }
+
+    /// `env` with the queues and moto's endpoint, as the template sets them.
+    pub(crate) fn env<'a>(&self, env: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
+        let mut all = vec![
+            ("BACKTRACK_QUEUE_URL", self.restore_queue.clone()),
+            ("BACKTRACK_SNAPSHOT_QUEUE_URL", self.snapshot_queue.clone()),
+            ("AWS_ENDPOINT_URL", moto_url()),
+        ];
+        all.extend(env.iter().cloned());
+        all
+    }
+
+    /// `backtrack --store … --catalog … ARGS`: exit code, stdout, stderr.
+    pub(crate) fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(bin())
+            .args(["--store", &self.store, "--catalog", &self.catalog])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
+    /// The archive, read in-process.
+    pub(crate) fn archive(&self) -> backtrack::snapshot::Archive {
+        self.rt.block_on(async {
+            let store = backtrack::store::S3Store::from_url(&self.store)
+                .await
+                .unwrap();
+            let catalog = backtrack::catalog::DynamoCatalog::from_url(&self.catalog)
+                .await
+                .unwrap();
+            backtrack::snapshot::Archive::new(
+                std::sync::Arc::new(store),
+                std::sync::Arc::new(catalog),
+            )
+        })
+    }
+
+    /// The ids and statuses `snapshot list SCOPE` shows.
+    pub(crate) fn listed(&self, scope: &str) -> Vec<(String, String)> {
+        let (code, out, err) = self.cli(&["--json", "snapshot", "list", scope]);
+        assert_eq!(code, 0, "{err}");
+        let list: Value = serde_json::from_str(&out).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["id"].as_str().unwrap().to_string(),
+                    e["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
 /// One message of the queue as the SQS event source mapping hands it to the function: its
 /// real receive count, so a redelivery is a resumed slice.
 pub(crate) struct Received {
@@ -414,7 +535,9 @@ pub(crate) fn receive(
                 .queue_url(queue)
                 .max_number_of_messages(1)
                 .wait_time_seconds(2)
-                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+                .message_system_attribute_names(
+                    aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+                )
                 .send(),
         )
         .unwrap();
@@ -422,7 +545,9 @@ pub(crate) fn receive(
     let count: u32 = message
         .attributes
         .as_ref()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+        })
         .and_then(|n| n.parse().ok())
         .expect("moto answers ApproximateReceiveCount");
     let mut event = template;
@@ -436,7 +561,12 @@ pub(crate) fn receive(
     })
 }
 
-pub(crate) fn delete(rt: &tokio::runtime::Runtime, sqs: &aws_sdk_sqs::Client, queue: &str, receipt: &str) {
+pub(crate) fn delete(
+    rt: &tokio::runtime::Runtime,
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    receipt: &str,
+) {
     rt.block_on(
         sqs.delete_message()
             .queue_url(queue)
