@@ -456,13 +456,13 @@ fn fanout_job_sent_to_the_dead_letter_queue_reads_failed_in_its_run() {
             started.elapsed() < std::time::Duration::from_secs(180),
             "{ok} completed, {failed:?}"
         );
-        let Some(message) = receive(&rt, &sqs, &snapshot_queue) else {
+        let Some(message) = receive(rt, sqs, &snapshot_queue) else {
             continue;
         };
         assert_eq!(message.count, 1, "delivered once at most");
         match bundle.try_invoke("snapshot", &message.event) {
             Ok(_) => {
-                delete(&rt, &sqs, &snapshot_queue, &message.receipt);
+                delete(rt, sqs, &snapshot_queue, &message.receipt);
                 ok += 1;
             }
             Err(e) => failed.push(e),
@@ -629,7 +629,7 @@ fn a_single_repository_scope_authenticates_as_the_github_app() {
         Some(json!({"scope": scope})),
     );
     assert_eq!(status, 202, "{queued}");
-    let ran = bundle.drain_at_most(&rt, &sqs, &snapshot_queue, "snapshot", 3);
+    let ran = bundle.drain_at_most(rt, sqs, &snapshot_queue, "snapshot", 3);
     assert_eq!(ran.len(), 1, "{ran:?}");
     assert_eq!(ran[0]["jobs"][0]["job"]["status"], "completed", "{ran:?}");
     // The next one is small enough to take within the request.

@@ -191,7 +191,7 @@ fn a_queued_snapshot_continues_across_invocations_into_one_completed_snapshot() 
 
     let mut outcomes = Vec::new();
     let mut between = Vec::new();
-    let delivered = deliver_each(&bundle, &rt, &sqs, &snapshot_queue, |answer| {
+    let delivered = deliver_each(&bundle, rt, sqs, &snapshot_queue, |answer| {
         let outcome = answer["jobs"][0]["outcome"]
             .as_str()
             .unwrap_or("?")
@@ -495,13 +495,13 @@ fn a_snapshot_function_killed_mid_capture_is_taken_up_again_by_its_redelivered_m
     let job = queued["job"].as_str().unwrap().to_string();
 
     // The first invocation stops at its budget: a partial checkpoint, the job continues.
-    let first = receive(&rt, &sqs, &snapshot_queue).expect("the job's first message");
+    let first = receive(rt, sqs, &snapshot_queue).expect("the job's first message");
     let answer = bundle.invoke("snapshot", &first.event);
     assert_eq!(answer["jobs"][0]["outcome"], "continuing", "{answer}");
-    delete(&rt, &sqs, &snapshot_queue, &first.receipt);
+    delete(rt, sqs, &snapshot_queue, &first.receipt);
 
     // The second is killed once the sandbox served a few of its requests.
-    let second = receive(&rt, &sqs, &snapshot_queue).expect("the job's second message");
+    let second = receive(rt, sqs, &snapshot_queue).expect("the job's second message");
     assert_eq!(second.count, 1);
     let total = || sandbox.stats()["total"].as_u64().unwrap();
     let before = total();
@@ -553,7 +553,7 @@ fn a_snapshot_function_killed_mid_capture_is_taken_up_again_by_its_redelivered_m
     // SQS hands the undeleted message out again after its visibility timeout.
     let waited = Instant::now();
     let again = loop {
-        if let Some(m) = receive(&rt, &sqs, &snapshot_queue) {
+        if let Some(m) = receive(rt, sqs, &snapshot_queue) {
             break m;
         }
         assert!(
@@ -578,7 +578,7 @@ fn a_snapshot_function_killed_mid_capture_is_taken_up_again_by_its_redelivered_m
             outcome, "busy",
             "the dead attempt's claim outlived it: {answer}"
         );
-        delete(&rt, &sqs, &snapshot_queue, &m.receipt);
+        delete(rt, sqs, &snapshot_queue, &m.receipt);
         let seen = stack.listed(SCOPE);
         let completed: Vec<_> = seen.iter().filter(|(_, s)| s == "completed").collect();
         if outcome == "finished" {
@@ -588,7 +588,7 @@ fn a_snapshot_function_killed_mid_capture_is_taken_up_again_by_its_redelivered_m
         }
         outcomes.push(outcome);
         assert!(outcomes.len() < 20, "the job never finished: {outcomes:?}");
-        message = receive(&rt, &sqs, &snapshot_queue);
+        message = receive(rt, sqs, &snapshot_queue);
     }
     eprintln!("after the redelivery: {outcomes:?}");
     assert_eq!(
@@ -670,7 +670,7 @@ fn a_rate_limit_reset_is_handed_over_to_a_delayed_message_through_the_function()
 
     // Each invocation reads until the window is spent, then hands over: its message comes
     // back no earlier than the reset, and the next invocation goes on in a new window.
-    let mut message = receive(&rt, &sqs, &snapshot_queue).expect("the job's first message");
+    let mut message = receive(rt, sqs, &snapshot_queue).expect("the job's first message");
     let mut outcomes = Vec::new();
     let mut resets = Vec::new();
     loop {
@@ -682,7 +682,7 @@ fn a_rate_limit_reset_is_handed_over_to_a_delayed_message_through_the_function()
             );
         }
         let answer = bundle.invoke("snapshot", &message.event);
-        delete(&rt, &sqs, &snapshot_queue, &message.receipt);
+        delete(rt, sqs, &snapshot_queue, &message.receipt);
         let outcome = answer["jobs"][0]["outcome"]
             .as_str()
             .unwrap_or("?")
@@ -707,7 +707,7 @@ fn a_rate_limit_reset_is_handed_over_to_a_delayed_message_through_the_function()
         assert!(resets.len() < 5, "{outcomes:?}");
         let waiting = Instant::now();
         message = loop {
-            if let Some(m) = receive(&rt, &sqs, &snapshot_queue) {
+            if let Some(m) = receive(rt, sqs, &snapshot_queue) {
                 break m;
             }
             assert!(
@@ -806,7 +806,7 @@ fn a_scheduled_capture_out_of_budget_continues_through_the_job_queue() {
         line["checkpoint"].is_string() && line["job"].is_string(),
         "{out}"
     );
-    let ran = bundle.drain_at_most(&rt, &sqs, &snapshot_queue, "snapshot", 30);
+    let ran = bundle.drain_at_most(rt, sqs, &snapshot_queue, "snapshot", 30);
     let outcomes: Vec<&str> = ran
         .iter()
         .map(|a| a["jobs"][0]["outcome"].as_str().unwrap_or("?"))
