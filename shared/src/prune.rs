@@ -525,11 +525,15 @@ mod tests {
                 .unwrap();
             ids.push(id);
         }
-        let plan = plan(&archive, &scope, &PruneOptions::default()).await.unwrap();
+        let plan = plan(&archive, &scope, &PruneOptions::default())
+            .await
+            .unwrap();
         let dropped: HashSet<SnapshotId> = plan.drop.iter().map(|d| d.id).collect();
         assert_eq!(dropped, HashSet::from([ids[1], ids[2]]), "{plan:?}");
         assert!(
-            plan.drop.iter().all(|d| d.reason.contains(&ids[3].to_string())),
+            plan.drop
+                .iter()
+                .all(|d| d.reason.contains(&ids[3].to_string())),
             "{plan:?}"
         );
         for kept in [ids[0], ids[3], ids[4]] {

@@ -227,7 +227,11 @@ impl GitHubApp {
 
     /// The installation that covers `owner/repo` (`GET /repos/{owner}/{repo}/installation`:
     /// an app installed on the organisation, on the user, or on selected repositories).
-    pub async fn installation_for_repo(&self, owner: &str, repo: &str) -> Result<u64, TrackerError> {
+    pub async fn installation_for_repo(
+        &self,
+        owner: &str,
+        repo: &str,
+    ) -> Result<u64, TrackerError> {
         self.installation(&Installed::Repo(owner, repo)).await
     }
 

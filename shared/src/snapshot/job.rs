@@ -622,9 +622,16 @@ mod tests {
         .unwrap();
         let ttl = Duration::from_secs(60);
         for n in 0..MAX_WAITS {
-            match run(&archive, tracker.clone(), &job.id, ttl, Budget::default(), Delivery::default())
-                .await
-                .unwrap()
+            match run(
+                &archive,
+                tracker.clone(),
+                &job.id,
+                ttl,
+                Budget::default(),
+                Delivery::default(),
+            )
+            .await
+            .unwrap()
             {
                 JobRun::Waiting {
                     job,
@@ -640,9 +647,16 @@ mod tests {
                 other => panic!("expected Waiting, got {other:?}"),
             }
         }
-        match run(&archive, tracker.clone(), &job.id, ttl, Budget::default(), Delivery::default())
-            .await
-            .unwrap()
+        match run(
+            &archive,
+            tracker.clone(),
+            &job.id,
+            ttl,
+            Budget::default(),
+            Delivery::default(),
+        )
+        .await
+        .unwrap()
         {
             JobRun::Finished { job, snapshot } => {
                 assert_eq!(job.status, JobStatus::Failed);
@@ -662,9 +676,16 @@ mod tests {
             .contains("rollback by alice"));
         // A finished job's redelivered message does nothing.
         assert!(matches!(
-            run(&archive, tracker, &job.id, ttl, Budget::default(), Delivery::default())
-                .await
-                .unwrap(),
+            run(
+                &archive,
+                tracker,
+                &job.id,
+                ttl,
+                Budget::default(),
+                Delivery::default()
+            )
+            .await
+            .unwrap(),
             JobRun::Finished { snapshot: None, .. }
         ));
     }
@@ -712,20 +733,40 @@ mod tests {
             max_receives: Some(3),
         };
         for receive in 1..=2 {
-            let e = run(&archive, tracker.clone(), &job.id, ttl, Budget::default(), delivery(receive))
-                .await
-                .unwrap_err();
+            let e = run(
+                &archive,
+                tracker.clone(),
+                &job.id,
+                ttl,
+                Budget::default(),
+                delivery(receive),
+            )
+            .await
+            .unwrap_err();
             assert!(e.is_retryable(), "{e}");
             let row = archive.catalog.get_job(&job.id).await.unwrap().unwrap();
             assert!(!row.status.is_finished(), "{row:?}");
         }
-        let e = run(&archive, tracker, &job.id, ttl, Budget::default(), delivery(3))
-            .await
-            .unwrap_err();
+        let e = run(
+            &archive,
+            tracker,
+            &job.id,
+            ttl,
+            Budget::default(),
+            delivery(3),
+        )
+        .await
+        .unwrap_err();
         assert!(e.is_retryable(), "{e}");
         let row = archive.catalog.get_job(&job.id).await.unwrap().unwrap();
         assert_eq!(row.status, JobStatus::Failed);
-        assert!(row.error.as_deref().unwrap().contains("last delivery (3 of 3)"), "{row:?}");
+        assert!(
+            row.error
+                .as_deref()
+                .unwrap()
+                .contains("last delivery (3 of 3)"),
+            "{row:?}"
+        );
         let reserved = row.capture.as_ref().and_then(|c| c.snapshot).unwrap();
         let entry = archive.catalog.get(&reserved).await.unwrap().unwrap();
         assert_eq!(entry.status, SnapshotStatus::Failed);
