@@ -344,7 +344,11 @@ impl Context {
         config: GitHubConfig,
     ) -> Result<Arc<dyn TrackerWriter>> {
         match scope.tracker() {
-            TrackerKind::GitHub => Ok(Arc::new(GitHubTracker::new(scope, &config)?)),
+            // GITHUB_APP_ID applies to a single repository as to `github:ORG/*`.
+            TrackerKind::GitHub => Ok(Arc::new(GitHubTracker::new(
+                scope,
+                &config.with_app_from_env()?,
+            )?)),
             TrackerKind::Jira => Ok(Arc::new(JiraTracker::new(scope, &self.jira_config()?)?)),
         }
     }

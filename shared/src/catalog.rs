@@ -311,6 +311,12 @@ pub struct CaptureJob {
     /// recorded when the job ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
+    /// Set by an attempt on its message's last delivery (the queue's `maxReceiveCount`):
+    /// when that attempt ends at the latest. Past it, with the job not finished, the
+    /// message has gone to the dead-letter queue and nothing will run the job again
+    /// ([`crate::snapshot::job::settle`] fails it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_delivery_until: Option<DateTime<Utc>>,
 }
 
 /// A job: a rollback (the plan it executes lives in the object store at `plan_key`; the

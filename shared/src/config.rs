@@ -59,6 +59,10 @@ pub mod env {
     /// Tracker requests one invocation of a snapshot job may make before it continues in
     /// the next (tests; the invocation's remaining time bounds it otherwise).
     pub const MAX_REQUESTS: &str = "BACKTRACK_MAX_REQUESTS_PER_INVOCATION";
+    /// Functions: the function's timeout in seconds (the template's `Timeout`), taken as the
+    /// invocation's deadline when the runtime gives none that can be used (an emulator's
+    /// runtime API), so a job's claim and budget end with the invocation as on Lambda.
+    pub const FUNCTION_TIMEOUT_SECS: &str = "BACKTRACK_FUNCTION_TIMEOUT_SECS";
     /// Functions: milliseconds between two tracker writes, GitHub's and Jira's (default 750:
     /// GitHub's secondary limits; well under Jira Cloud's).
     pub const WRITE_INTERVAL_MS: &str = "BACKTRACK_WRITE_INTERVAL_MS";

@@ -91,6 +91,14 @@ impl Credentials {
         }
     }
 
+    /// The app, shared (its installation and token caches with it).
+    pub fn github_app_arc(&self) -> Option<Arc<GitHubApp>> {
+        match &self.auth {
+            Auth::App(app) => Some(app.clone()),
+            Auth::Token(_) => None,
+        }
+    }
+
     /// A tracker configuration for a repository of `owner`: the token, or the installation's
     /// tokens, asked for before every request (so a capture outlives any one of them). An
     /// app obtains its first token here, so a refused app fails before anything starts.

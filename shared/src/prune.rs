@@ -200,6 +200,11 @@ pub async fn plan(archive: &Archive, scope: &Scope, opts: &PruneOptions) -> Resu
     let mut drop = Vec::new();
     let mut held = Vec::new();
     let mut completed_seen = 0usize;
+    // The newest completed snapshot, by start (the order a capture picks its parent in).
+    let newest_completed = entries
+        .iter()
+        .filter(|e| e.status == SnapshotStatus::Completed)
+        .max_by_key(|e| (e.created_at, e.id));
     for e in &entries {
         let reason = match e.status {
             // A live capture (its lease is live), or one written before captures held leases
@@ -215,8 +220,7 @@ pub async fn plan(archive: &Archive, scope: &Scope, opts: &PruneOptions) -> Resu
                 )
             }
             SnapshotStatus::Pending | SnapshotStatus::InProgress => None,
-            // The checkpoint the next capture continues from.
-            SnapshotStatus::Partial => None,
+            SnapshotStatus::Partial => superseded_checkpoint(e, newest_completed),
             SnapshotStatus::Failed if e.error.as_deref() == Some(ABANDONED) => {
                 Some("an abandoned capture (its process stopped)".to_string())
             }
@@ -275,6 +279,23 @@ pub async fn plan(archive: &Archive, scope: &Scope, opts: &PruneOptions) -> Resu
         blobs,
         blob_bytes,
     })
+}
+
+/// Why a `partial` checkpoint is garbage, if it is: a capture continues from the newest
+/// completed-or-partial snapshot of its scope, so a checkpoint older than a completed
+/// snapshot is never continued again — its capture completed (or was overtaken by a full
+/// one), and the completed manifest names every table it needs itself. A checkpoint newer
+/// than every completed snapshot is a capture still in progress: the next run (the CLI
+/// again, or the job's next invocation) continues from it, so it is kept, however old.
+fn superseded_checkpoint(
+    e: &crate::catalog::SnapshotEntry,
+    newest_completed: Option<&crate::catalog::SnapshotEntry>,
+) -> Option<String> {
+    let done = newest_completed.filter(|c| (c.created_at, c.id) > (e.created_at, e.id))?;
+    Some(format!(
+        "a checkpoint of a capture that has completed since (snapshot {})",
+        done.id
+    ))
 }
 
 /// Blobs that no manifest in the store references once `dropped` are gone.
@@ -457,5 +478,66 @@ mod tests {
         let r = Retention::new(0, Some(Duration::from_secs(60))).unwrap();
         assert_eq!(r.keep_within(), Some(Duration::from_secs(60)));
         assert_eq!(Retention::new(3, None).unwrap().keep_last(), 3);
+    }
+
+    /// A checkpoint older than a completed snapshot is dropped (its capture completed);
+    /// the newest one, with no completed snapshot after it, is a capture in progress and
+    /// is kept, like the completed ones retention keeps.
+    #[tokio::test]
+    async fn checkpoints_go_once_their_capture_completed_and_stay_while_it_runs() {
+        use crate::catalog::{ByteStats, MemoryCatalog, SnapshotEntry};
+        use crate::manifest::{Counts, Manifest, Trigger};
+        use crate::store::MemoryStore;
+        let archive = Archive::new(Arc::new(MemoryStore::new()), Arc::new(MemoryCatalog::new()));
+        let scope: Scope = "github:acme/widgets".parse().unwrap();
+        let start = Utc::now() - chrono::Duration::hours(5);
+        let mut ids = Vec::new();
+        for (hour, status) in [
+            (0, SnapshotStatus::Completed),
+            (1, SnapshotStatus::Partial),
+            (2, SnapshotStatus::Partial),
+            (3, SnapshotStatus::Completed),
+            (4, SnapshotStatus::Partial),
+        ] {
+            let id = SnapshotId::new();
+            archive
+                .catalog
+                .create(&SnapshotEntry {
+                    id,
+                    scope: scope.clone(),
+                    name: None,
+                    trigger: Trigger::Manual,
+                    status,
+                    created_at: start + chrono::Duration::hours(hour),
+                    finished_at: Some(start + chrono::Duration::hours(hour)),
+                    counts: Counts::default(),
+                    bytes: ByteStats::default(),
+                    requests: 0,
+                    manifest_key: Manifest::key_for(&scope, &id),
+                    parent: None,
+                    pinned: false,
+                    expires_at: None,
+                    error: None,
+                    manifest_hash: None,
+                    lease: None,
+                })
+                .await
+                .unwrap();
+            ids.push(id);
+        }
+        let plan = plan(&archive, &scope, &PruneOptions::default())
+            .await
+            .unwrap();
+        let dropped: HashSet<SnapshotId> = plan.drop.iter().map(|d| d.id).collect();
+        assert_eq!(dropped, HashSet::from([ids[1], ids[2]]), "{plan:?}");
+        assert!(
+            plan.drop
+                .iter()
+                .all(|d| d.reason.contains(&ids[3].to_string())),
+            "{plan:?}"
+        );
+        for kept in [ids[0], ids[3], ids[4]] {
+            assert!(plan.keep.contains(&kept), "{plan:?}");
+        }
     }
 }

@@ -13,8 +13,8 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::fleet::{app_key, break_repository};
-use crate::functions::{moto_url, repo_root, runtime, unique, Bundle};
-use crate::util::{bin, SandboxProc, User};
+use crate::functions::{delete, moto_url, receive, repo_root, runtime, unique, Bundle, Stack};
+use crate::util::{bin, SandboxProc, User, SANDBOX_TOKEN};
 
 const REPOS: usize = 20;
 const APP_ID: &str = "4242";
@@ -376,4 +376,287 @@ fn fanout_capture_outlasting_its_installation_token_goes_on() {
     assert_eq!(runs[0]["id"], run["id"]);
     assert_eq!(runs[0]["scopes"][0]["status"], "completed");
     assert!(!stdout.contains("ghs_") && !stderr.contains("ghs_"));
+}
+
+/// Issue 19: a job whose queue message goes to the dead-letter queue must not leave its
+/// run's line `queued` for ever. The snapshot queue here delivers a message once
+/// (`maxReceiveCount` 1, read by the function from the queue's redrive policy); one
+/// repository answers 503 to everything, so its only attempt fails (retryably) on its last
+/// delivery: the job is failed and its run line recorded `failed` before the invocation's
+/// failure sends the message on to the dead-letter queue, where the alarm sees it.
+#[test]
+fn fanout_job_sent_to_the_dead_letter_queue_reads_failed_in_its_run() {
+    let sandbox =
+        SandboxProc::start(&["--org-repos", "acme:3", "--issues", "4", "--comments", "8"]);
+    break_repository(&sandbox, "acme/repo-02", Some(503));
+    let mut stack = Stack::new();
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let dead = stack.queue("dlq", &[]);
+    let dead_arn = stack
+        .rt
+        .block_on(
+            stack
+                .sqs
+                .get_queue_attributes()
+                .queue_url(&dead)
+                .attribute_names(A::QueueArn)
+                .send(),
+        )
+        .unwrap()
+        .attributes
+        .unwrap()[&A::QueueArn]
+        .clone();
+    stack.snapshot_queue = stack.queue(
+        "sq",
+        &[
+            (A::VisibilityTimeout, "2".into()),
+            (
+                A::RedrivePolicy,
+                json!({"deadLetterTargetArn": dead_arn, "maxReceiveCount": "1"}).to_string(),
+            ),
+        ],
+    );
+    let (rt, sqs) = (&stack.rt, &stack.sqs);
+    let snapshot_queue = stack.snapshot_queue.clone();
+    let bundle = stack.bundle(&[
+        ("GITHUB_TOKEN", SANDBOX_TOKEN.into()),
+        ("GITHUB_API_URL", sandbox.url.clone()),
+    ]);
+    let mut schedule: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("functions/snapshot/events/schedule.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    schedule["detail"] = json!({"scopes": ["github:acme/*"]});
+    let out = bundle.invoke("snapshot", &schedule);
+    assert_eq!(out["snapshots"].as_array().unwrap().len(), 3, "{out}");
+    let (_, runs) = bundle.http("catalog", "list-snapshots.json", "GET", "/runs", None);
+    let run_id = runs["runs"][0]["id"].as_str().unwrap().to_owned();
+
+    // The queue's event source mapping: a failed invocation leaves its message, which the
+    // queue, past its one delivery, moves to the dead-letter queue.
+    let mut failed = Vec::new();
+    let mut ok = 0;
+    let started = Instant::now();
+    let dead_count = || {
+        rt.block_on(
+            sqs.get_queue_attributes()
+                .queue_url(&dead)
+                .attribute_names(A::ApproximateNumberOfMessages)
+                .send(),
+        )
+        .unwrap()
+        .attributes
+        .unwrap()[&A::ApproximateNumberOfMessages]
+            .parse::<u32>()
+            .unwrap()
+    };
+    while dead_count() == 0 || ok + failed.len() < 3 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(180),
+            "{ok} completed, {failed:?}"
+        );
+        let Some(message) = receive(rt, sqs, &snapshot_queue) else {
+            continue;
+        };
+        assert_eq!(message.count, 1, "delivered once at most");
+        match bundle.try_invoke("snapshot", &message.event) {
+            Ok(_) => {
+                delete(rt, sqs, &snapshot_queue, &message.receipt);
+                ok += 1;
+            }
+            Err(e) => failed.push(e),
+        }
+    }
+    assert_eq!((ok, failed.len()), (2, 1), "{failed:?}");
+    assert_eq!(dead_count(), 1);
+
+    // Its run says so: finished, the broken repository failed and why.
+    let (status, run) = bundle.http(
+        "catalog",
+        "list-snapshots.json",
+        "GET",
+        &format!("/runs/{run_id}"),
+        None,
+    );
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(with_status(&run, "queued").len(), 0, "{run}");
+    assert!(run["finished_at"].is_string(), "{run}");
+    assert_eq!(
+        with_status(&run, "failed"),
+        BTreeSet::from(["github:acme/repo-02".to_owned()]),
+        "{run}"
+    );
+    let line = run["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["status"] == "failed")
+        .unwrap();
+    let error = line["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("last delivery (1 of 1)") && error.contains("503"),
+        "{line}"
+    );
+    let job = line["job"].as_str().unwrap();
+    let (_, job) = bundle.http(
+        "restore",
+        "get-job.json",
+        "GET",
+        &format!("/jobs/{job}"),
+        None,
+    );
+    assert_eq!(job["status"], "failed", "{job}");
+    let lines = summary_lines(&bundle.log("snapshot"));
+    assert_eq!(
+        lines.len(),
+        1,
+        "the run's summary is logged once: {lines:?}"
+    );
+    assert_eq!(lines[0]["fields"]["failed"], 1, "{lines:?}");
+}
+
+/// Issue 19: `GITHUB_APP_ID` applies to single-repository scopes too, not only to
+/// `github:ORG/*`: with the app's key and no token, the CLI and the snapshot function
+/// (a queued first capture, then one taken within the request, and a live diff) read
+/// `github:acme/repo-02` as the installation that covers it (`GET
+/// /repos/{owner}/{repo}/installation`), every request with an installation token.
+#[test]
+fn a_single_repository_scope_authenticates_as_the_github_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = app_key(dir.path(), "app.pem");
+    let sandbox = SandboxProc::start(&[
+        "--org-repos",
+        "acme:2",
+        "--issues",
+        "5",
+        "--comments",
+        "10",
+        "--app-key",
+        key.to_str().unwrap(),
+        "--app-id",
+        APP_ID,
+    ]);
+    // Installation tokens issued, and those that authenticated a request.
+    let issued = || {
+        let stats = sandbox.stats();
+        (
+            stats["installation_tokens_issued"].as_u64().unwrap(),
+            stats["installation_tokens_used"].as_u64().unwrap(),
+        )
+    };
+    let lookups = || {
+        sandbox.stats()["by_route"]["GET /repos/{owner}/{repo}/installation"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let scope = "github:acme/repo-02";
+
+    // The CLI: no token at all, the app's key file.
+    let user = User::new(&sandbox);
+    let before = issued();
+    let out = user
+        .command(&["--json", "snapshot", "create", scope])
+        .env_remove("GITHUB_TOKEN")
+        .env("GITHUB_APP_ID", APP_ID)
+        .env("GITHUB_APP_PRIVATE_KEY_FILE", &key)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let taken: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(taken["status"], "completed", "{taken}");
+    assert_eq!(taken["counts"]["issues"], 5, "{taken}");
+    let after = issued();
+    assert!(
+        after.0 > before.0 && after.1 > before.1,
+        "the capture read with an installation token: {before:?} → {after:?}"
+    );
+    assert_eq!(
+        lookups(),
+        1,
+        "the repository's installation: {}",
+        sandbox.stats()
+    );
+    assert!(!stdout.contains("ghs_"));
+    // A live diff needs credentials: the app is credentials.
+    let diff = user
+        .command(&["diff", scope, "--from", "latest", "--to", "live"])
+        .env_remove("GITHUB_TOKEN")
+        .env("GITHUB_APP_ID", APP_ID)
+        .env("GITHUB_APP_PRIVATE_KEY_FILE", &key)
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+
+    // The snapshot function: the key in Secrets Manager, no GITHUB_TOKEN.
+    let stack = Stack::new();
+    let (rt, sqs) = (&stack.rt, &stack.sqs);
+    let snapshot_queue = stack.snapshot_queue.clone();
+    let pem = std::fs::read_to_string(&key).unwrap();
+    let key_arn = rt
+        .block_on(
+            aws_sdk_secretsmanager::Client::new(&rt.block_on(backtrack::aws::load_config()))
+                .create_secret()
+                .name(unique("app-key"))
+                .secret_string(&pem)
+                .send(),
+        )
+        .unwrap()
+        .arn
+        .unwrap();
+    let bundle = stack.bundle(&[
+        ("GITHUB_API_URL", sandbox.url.clone()),
+        ("GITHUB_APP_ID", APP_ID.into()),
+        ("GITHUB_APP_PRIVATE_KEY_ARN", key_arn),
+    ]);
+    // The first capture of the scope is queued (its size is unknown), run by the queue.
+    let before = issued();
+    let looked_up = lookups();
+    let (status, queued) = bundle.http(
+        "snapshot",
+        "post-snapshots.json",
+        "POST",
+        "/snapshots",
+        Some(json!({"scope": scope})),
+    );
+    assert_eq!(status, 202, "{queued}");
+    let ran = bundle.drain_at_most(rt, sqs, &snapshot_queue, "snapshot", 3);
+    assert_eq!(ran.len(), 1, "{ran:?}");
+    assert_eq!(ran[0]["jobs"][0]["job"]["status"], "completed", "{ran:?}");
+    // The next one is small enough to take within the request.
+    let (status, now) = bundle.http(
+        "snapshot",
+        "post-snapshots.json",
+        "POST",
+        "/snapshots",
+        Some(json!({"scope": scope})),
+    );
+    assert_eq!(status, 201, "{now}");
+    assert_eq!(now["status"], "completed", "{now}");
+    assert_eq!(now["counts"]["issues"], 5, "{now}");
+    let after = issued();
+    assert!(
+        after.0 > before.0 && after.1 > before.1,
+        "the function read with an installation token: {before:?} → {after:?}"
+    );
+    assert_eq!(
+        lookups() - looked_up,
+        1,
+        "the function looks the repository's installation up once"
+    );
+    assert!(
+        bundle.found("ghs_").is_empty(),
+        "{:?}",
+        bundle.found("ghs_")
+    );
+    assert!(bundle.found("-----BEGIN").is_empty());
 }

@@ -179,28 +179,9 @@ impl Bundle {
 
     /// Like [`Bundle::invoke`], for an invocation that may fail: the answer, or what
     /// `cargo lambda invoke` said about the failure.
-    fn try_invoke(&self, function: &str, event: &Value) -> Result<Value, String> {
-        let file = self
-            .scratch
-            .path()
-            .join(format!("event-{}.json", ulid::Ulid::new()));
-        std::fs::File::create(&file)
-            .unwrap()
-            .write_all(event.to_string().as_bytes())
-            .unwrap();
-        let out = Command::new(cargo_lambda())
-            .args([
-                "lambda",
-                "invoke",
-                &format!("backtrack-{function}"),
-                "-A",
-                "127.0.0.1",
-                "-P",
-            ])
-            .arg(self.port.to_string())
-            .arg("--data-file")
-            .arg(&file)
-            .current_dir(repo_root())
+    pub(crate) fn try_invoke(&self, function: &str, event: &Value) -> Result<Value, String> {
+        let out = self
+            .invoke_command(function, event)
             .output()
             .expect("run cargo lambda invoke");
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -211,6 +192,60 @@ impl Bundle {
             ));
         }
         Ok(serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}")))
+    }
+
+    /// `cargo lambda invoke backtrack-<function>` with `event`, not started yet.
+    fn invoke_command(&self, function: &str, event: &Value) -> Command {
+        let file = self
+            .scratch
+            .path()
+            .join(format!("event-{}.json", ulid::Ulid::new()));
+        std::fs::File::create(&file)
+            .unwrap()
+            .write_all(event.to_string().as_bytes())
+            .unwrap();
+        let mut cmd = Command::new(cargo_lambda());
+        cmd.args([
+            "lambda",
+            "invoke",
+            &format!("backtrack-{function}"),
+            "-A",
+            "127.0.0.1",
+            "-P",
+        ])
+        .arg(self.port.to_string())
+        .arg("--data-file")
+        .arg(&file)
+        .current_dir(repo_root());
+        cmd
+    }
+
+    /// Starts an invocation without waiting for it (to kill the function under it); its
+    /// answer goes nowhere.
+    pub(crate) fn start_invoke(&self, function: &str, event: &Value) -> Proc {
+        let mut cmd = self.invoke_command(function, event);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        Proc(cmd.spawn().expect("start cargo lambda invoke"))
+    }
+
+    /// Kills `function`'s runtime process with SIGKILL, as Lambda loses an execution
+    /// environment (out of memory, a host failure): whatever it was doing stops between
+    /// two instructions, and nothing of it runs afterwards. Returns its process id.
+    pub(crate) fn kill(&mut self, function: &str) -> u32 {
+        let at = FUNCTIONS
+            .iter()
+            .position(|f| *f == function)
+            .unwrap_or_else(|| panic!("no function {function}"));
+        let process = &mut self._functions[at].0;
+        let pid = process.id();
+        // `Child::kill` is SIGKILL on Unix.
+        process.kill().unwrap();
+        let status = process.wait().unwrap();
+        assert!(
+            !status.success(),
+            "backtrack-{function} ended by itself: {status}"
+        );
+        pid
     }
 
     /// What `function` wrote, both streams.
@@ -356,6 +391,189 @@ impl Bundle {
         let text = out["body"].as_str().unwrap_or_default();
         (status, Value::String(text.into()))
     }
+}
+
+/// What every emulator test deploys on moto before it starts the functions — the
+/// template's resources, one of each per test: a bucket and a table, initialised as
+/// `backtrack init` does, and the restore and snapshot job queues.
+pub(crate) struct Stack {
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) sqs: aws_sdk_sqs::Client,
+    pub(crate) store: String,
+    pub(crate) catalog: String,
+    pub(crate) restore_queue: String,
+    pub(crate) snapshot_queue: String,
+}
+
+impl Stack {
+    pub(crate) fn new() -> Stack {
+        Stack::with_snapshot_queue(&[])
+    }
+
+    /// With these attributes on the snapshot queue (a visibility timeout, a redrive policy).
+    pub(crate) fn with_snapshot_queue(
+        attributes: &[(aws_sdk_sqs::types::QueueAttributeName, String)],
+    ) -> Stack {
+        let (bucket, table) = (unique("b"), unique("t"));
+        let store = format!("s3://{bucket}/backtrack");
+        let catalog = format!("dynamodb://{table}");
+        let rt = runtime();
+        let sqs = aws_sdk_sqs::Client::new(&rt.block_on(backtrack::aws::load_config()));
+        let mut stack = Stack {
+            rt,
+            sqs,
+            store,
+            catalog,
+            restore_queue: String::new(),
+            snapshot_queue: String::new(),
+        };
+        let (code, _, err) = stack.cli(&["init"]);
+        assert_eq!(code, 0, "backtrack init: {err}");
+        stack.restore_queue = stack.queue("q", &[]);
+        stack.snapshot_queue = stack.queue("sq", attributes);
+        stack
+    }
+
+    /// A new queue on moto with `attributes`: its URL.
+    pub(crate) fn queue(
+        &self,
+        kind: &str,
+        attributes: &[(aws_sdk_sqs::types::QueueAttributeName, String)],
+    ) -> String {
+        let mut create = self.sqs.create_queue().queue_name(unique(kind));
+        for (name, value) in attributes {
+            create = create.attributes(name.clone(), value);
+        }
+        self.rt.block_on(create.send()).unwrap().queue_url.unwrap()
+    }
+
+    /// The four functions on this stack: `env`, the queues and moto's endpoint.
+    pub(crate) fn bundle(&self, env: &[(&str, String)]) -> Bundle {
+        Bundle::start(&self.env(env), self.store.clone(), self.catalog.clone())
+    }
+
+    /// `env` with the queues and moto's endpoint, as the template sets them.
+    pub(crate) fn env<'a>(&self, env: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
+        let mut all = vec![
+            ("BACKTRACK_QUEUE_URL", self.restore_queue.clone()),
+            ("BACKTRACK_SNAPSHOT_QUEUE_URL", self.snapshot_queue.clone()),
+            ("AWS_ENDPOINT_URL", moto_url()),
+        ];
+        all.extend(env.iter().cloned());
+        all
+    }
+
+    /// `backtrack --store … --catalog … ARGS`: exit code, stdout, stderr.
+    pub(crate) fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(bin())
+            .args(["--store", &self.store, "--catalog", &self.catalog])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
+    /// The archive, read in-process.
+    pub(crate) fn archive(&self) -> backtrack::snapshot::Archive {
+        self.rt.block_on(async {
+            let store = backtrack::store::S3Store::from_url(&self.store)
+                .await
+                .unwrap();
+            let catalog = backtrack::catalog::DynamoCatalog::from_url(&self.catalog)
+                .await
+                .unwrap();
+            backtrack::snapshot::Archive::new(
+                std::sync::Arc::new(store),
+                std::sync::Arc::new(catalog),
+            )
+        })
+    }
+
+    /// The ids and statuses `snapshot list SCOPE` shows.
+    pub(crate) fn listed(&self, scope: &str) -> Vec<(String, String)> {
+        let (code, out, err) = self.cli(&["--json", "snapshot", "list", scope]);
+        assert_eq!(code, 0, "{err}");
+        let list: Value = serde_json::from_str(&out).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["id"].as_str().unwrap().to_string(),
+                    e["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// One message of the queue as the SQS event source mapping hands it to the function: its
+/// real receive count, so a redelivery is a resumed slice.
+pub(crate) struct Received {
+    pub(crate) event: Value,
+    pub(crate) receipt: String,
+    pub(crate) count: u32,
+}
+
+pub(crate) fn receive(
+    rt: &tokio::runtime::Runtime,
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+) -> Option<Received> {
+    let template: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("functions/restore/events/sqs-continue.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let received = rt
+        .block_on(
+            sqs.receive_message()
+                .queue_url(queue)
+                .max_number_of_messages(1)
+                .wait_time_seconds(2)
+                .message_system_attribute_names(
+                    aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+                )
+                .send(),
+        )
+        .unwrap();
+    let message = received.messages.unwrap_or_default().into_iter().next()?;
+    let count: u32 = message
+        .attributes
+        .as_ref()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+        })
+        .and_then(|n| n.parse().ok())
+        .expect("moto answers ApproximateReceiveCount");
+    let mut event = template;
+    event["Records"][0]["body"] = message.body.clone().unwrap().into();
+    event["Records"][0]["messageId"] = message.message_id.clone().unwrap().into();
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = count.to_string().into();
+    Some(Received {
+        event,
+        receipt: message.receipt_handle.unwrap(),
+        count,
+    })
+}
+
+pub(crate) fn delete(
+    rt: &tokio::runtime::Runtime,
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    receipt: &str,
+) {
+    rt.block_on(
+        sqs.delete_message()
+            .queue_url(queue)
+            .receipt_handle(receipt)
+            .send(),
+    )
+    .unwrap();
 }
 
 /// Posts the Action's sticky diff comment on the repository's first pull request with

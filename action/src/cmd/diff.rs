@@ -28,9 +28,9 @@ pub async fn run(ctx: &Context, args: DiffArgs) -> Result<Outcome> {
         // Anonymous access would work for public repositories, but at 60 requests an hour
         // it fails halfway through any real repository: ask for a token up front.
         if scope.tracker() == backtrack::scope::TrackerKind::GitHub
-            && backtrack::tracker::GitHubConfig::from_env()?
-                .token
-                .is_none()
+            && !backtrack::tracker::GitHubConfig::from_env()?
+                .with_app_from_env()?
+                .has_credentials()
         {
             anyhow::bail!(
                 "comparing with `live` needs GitHub access: set {} (or {}), or compare two snapshots with --from and --to",

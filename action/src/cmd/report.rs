@@ -48,9 +48,9 @@ pub async fn run(ctx: &Context, args: ReportArgs) -> Result<Outcome> {
     let needs_tracker = sides.needs_live() || args.plan;
     if needs_tracker
         && scope.tracker() == backtrack::scope::TrackerKind::GitHub
-        && backtrack::tracker::GitHubConfig::from_env()?
-            .token
-            .is_none()
+        && !backtrack::tracker::GitHubConfig::from_env()?
+            .with_app_from_env()?
+            .has_credentials()
     {
         anyhow::bail!(
             "reading the live tracker (`live` or --plan) needs GitHub access: set {} (or {}), or compare two snapshots with --from and --to and leave --plan out",

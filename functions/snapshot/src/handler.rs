@@ -24,7 +24,7 @@ use backtrack::prune::{self, PruneOptions, Retention};
 use backtrack::scope::Selection;
 use backtrack::snapshot::job::{self as jobs, CaptureTiming, JobRun};
 use backtrack::snapshot::{Archive, SnapshotName, SnapshotOptions, SnapshotReport};
-use backtrack::tracker::{Budget, GitHubTracker};
+use backtrack::tracker::Budget;
 use backtrack::{JobId, Scope};
 use backtrack_lambda::api::{dispatch, Served};
 use backtrack_lambda::events::{Reply, Scheduled, SqsMessage, Triggered};
@@ -36,9 +36,13 @@ use backtrack_lambda::{
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-/// How long an attempt's claim outlives its invocation's deadline (the bookkeeping after
-/// the capture), so a crashed attempt's redelivered message can take over after it.
-const CLAIM_SLACK: Duration = Duration::from_secs(90);
+/// How long an attempt's claim outlives its invocation's deadline (nothing of the
+/// invocation runs after it; this covers clocks that disagree). It must end before SQS
+/// makes the message visible again: a crashed attempt's redelivery finds the claim held
+/// otherwise, is taken for a duplicate and dropped, and the job never ends. The template's
+/// queue hides a message for `VisibilityTimeout` 960 s, the function's `Timeout` (900 s)
+/// plus 60: a claim taken at the receipt ends by 900 + 20 s, before the redelivery.
+const CLAIM_SLACK: Duration = Duration::from_secs(20);
 
 /// The longest delay SQS gives a message.
 const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
@@ -122,7 +126,9 @@ impl Function for Snapshot {
                 }
                 Ok(Reply::Other(json!({ "jobs": out })))
             }
-            Triggered::Other(Scheduled(input)) => scheduled(self, &input).await.map(Reply::Other),
+            Triggered::Other(Scheduled(input)) => scheduled(self, &input, invocation.deadline)
+                .await
+                .map(Reply::Other),
         }
     }
 }
@@ -156,7 +162,15 @@ async fn create(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiErr
     };
     let reason = match jobs::timing(&deps.archive, &scope).await? {
         CaptureTiming::Now => {
-            let report = take(deps, &scope, name, force, Trigger::Manual).await?;
+            let report = take(
+                deps,
+                &scope,
+                name,
+                force,
+                Trigger::Manual,
+                Budget::default(),
+            )
+            .await?;
             return Ok(ApiResponse::json(201, &report));
         }
         CaptureTiming::Queued(reason) => reason,
@@ -178,6 +192,7 @@ async fn create(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiErr
         snapshot: None,
         waits: 0,
         run: None,
+        last_delivery_until: None,
     };
     let job = jobs::enqueue(&deps.archive, &scope, capture).await?;
     send_first(deps, &job, &[], Duration::ZERO).await?;
@@ -260,6 +275,7 @@ async fn take(
     name: Option<SnapshotName>,
     reuse_name: bool,
     trigger: Trigger,
+    budget: Budget,
 ) -> Result<SnapshotReport, backtrack::Error> {
     let tracker = deps.trackers.tracker(scope)?;
     let report = deps
@@ -270,6 +286,7 @@ async fn take(
                 name,
                 reuse_name,
                 trigger,
+                budget,
                 ..SnapshotOptions::default()
             },
         )
@@ -351,6 +368,7 @@ async fn github_webhook(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse
         snapshot: None,
         waits: 0,
         run: None,
+        last_delivery_until: None,
     };
     let job = queue_job(
         deps,
@@ -434,6 +452,7 @@ async fn jira_webhook(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, 
             snapshot: None,
             waits: 0,
             run: None,
+            last_delivery_until: None,
         };
         // A failed send releases the delivery's claim with the window's, so Jira's retry
         // queues what is missing (the windows already queued stay claimed).
@@ -476,13 +495,31 @@ async fn run_job(
         .map(|d| d.saturating_duration_since(Instant::now()))
         .unwrap_or(Duration::from_secs(900))
         + CLAIM_SLACK;
-    let tracker = job_tracker(deps, &job.scope).await?;
+    // Under a GitHub App, the installation covering the repository (the trackers' rule).
+    let tracker = deps.trackers.tracker(&job.scope)?;
     let started = Instant::now();
     let budget = Budget {
         max_requests: deps.limits.max_requests,
         deadline: deadline.map(|d| capture_deadline(d, deps.limits.deadline_margin)),
     };
-    let outcome = match jobs::run(&deps.archive, tracker, &msg.job, claim_ttl, budget).await {
+    let delivery = jobs::Delivery {
+        receive: message
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1),
+        max_receives: deps.queue.max_receives().await,
+    };
+    let outcome = match jobs::run(
+        &deps.archive,
+        tracker,
+        &msg.job,
+        claim_ttl,
+        budget,
+        delivery,
+    )
+    .await
+    {
         Ok(outcome) => outcome,
         Err(e) if e.is_retryable() => return Err(e.into()),
         Err(e) => {
@@ -568,31 +605,6 @@ fn capture_deadline(deadline: Instant, margin: Duration) -> Instant {
         .unwrap_or(deadline)
 }
 
-/// The tracker a job captures with: for a GitHub scope under a GitHub App, a reader holding
-/// an installation token of the scope's owner that is not about to expire (obtained, or
-/// reused from this container's cache, per job); otherwise the configured trackers.
-async fn job_tracker(
-    deps: &Snapshot,
-    scope: &Scope,
-) -> Result<Arc<dyn backtrack::Tracker>, FunctionError> {
-    match (deps.github.github_app(), scope.github_repo()) {
-        (Some(_), Some((owner, _))) => {
-            let mut config = deps
-                .github
-                .config_for(owner)
-                .await
-                .map_err(|e| FunctionError::from(backtrack::Error::from(e)))?;
-            // Like every capture in a function: a long rate-limit reset is handed to the
-            // next invocation instead of slept through.
-            config.retry.max_wait = backtrack_lambda::env::CAPTURE_MAX_WAIT;
-            let tracker = GitHubTracker::new(scope, &config)
-                .map_err(|e| FunctionError::from(backtrack::Error::from(e)))?;
-            Ok(Arc::new(tracker))
-        }
-        _ => Ok(deps.trackers.tracker(scope)?),
-    }
-}
-
 /// A `github:ORG/*` schedule: lists ORG's repositories (afresh, so new ones join) and queues
 /// one snapshot job per repository; the queue runs them side by side within its concurrency,
 /// each job on its own, so a slow or failing repository never holds up the others. The run
@@ -617,6 +629,7 @@ async fn fan_out(
             snapshot: None,
             waits: 0,
             run: Some(run.id.clone()),
+            last_delivery_until: None,
         };
         match jobs::enqueue(&deps.archive, scope, capture).await {
             Ok(job) => queued.push((scope, job.id)),
@@ -694,7 +707,17 @@ async fn fan_out(
     Ok(results)
 }
 
-async fn scheduled(deps: &Snapshot, input: &ScheduleInput) -> Result<Value, FunctionError> {
+/// A schedule: `github:ORG/*` fans out (see [`fan_out`]); each other scope is captured
+/// within the invocation, with the budget a job has (the invocation's time left less the
+/// margin, and [`Limits::max_requests`]). A capture the budget (or a long rate-limit
+/// reset) cuts short stores its `partial` checkpoint, and a snapshot job continues it
+/// through the queue, as queued captures continue; a scope the invocation has no time
+/// left for is queued whole. Retention runs after the scopes captured in full.
+async fn scheduled(
+    deps: &Snapshot,
+    input: &ScheduleInput,
+    deadline: Option<Instant>,
+) -> Result<Value, FunctionError> {
     if input.scopes.is_empty() {
         return Err(FunctionError::permanent(
             "scopes: the schedule input needs a non-empty list of scopes",
@@ -738,18 +761,52 @@ async fn scheduled(deps: &Snapshot, input: &ScheduleInput) -> Result<Value, Func
             }
         }
     }
+    let budget = Budget {
+        max_requests: deps.limits.max_requests,
+        deadline: deadline.map(|d| capture_deadline(d, deps.limits.deadline_margin)),
+    };
     for scope in &scopes {
+        if budget.deadline.is_some_and(|d| Instant::now() >= d) {
+            // No time left in this invocation: the queue takes the whole capture.
+            match queue_continuation(deps, scope, Duration::ZERO).await {
+                Ok(job) => results.push(json!({"scope": scope, "status": "queued", "job": job,
+                    "status_url": format!("/jobs/{job}")})),
+                Err(e) => {
+                    failures += 1;
+                    retryable = true;
+                    results.push(json!({"scope": scope, "status": "failed",
+                        "error": e.to_string(), "retryable": true}));
+                }
+            }
+            continue;
+        }
         let outcome = async {
-            let report = take(deps, scope, None, false, Trigger::Schedule).await?;
+            let report = take(deps, scope, None, false, Trigger::Schedule, budget).await?;
+            if report.status == backtrack::SnapshotStatus::Partial {
+                let delay = report
+                    .resume_at
+                    .map(|at| (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                    .unwrap_or(Duration::ZERO)
+                    .min(MAX_QUEUE_DELAY);
+                let job = queue_continuation(deps, scope, delay)
+                    .await
+                    .map_err(|e| backtrack::Error::Invalid(e.to_string()))?;
+                tracing::info!(scope = %scope, checkpoint = %report.id, job = %job, items = report.counts.total(), requests = report.requests, delay_secs = delay.as_secs(), "scheduled snapshot stopped partial at its budget; a snapshot job continues it");
+                return Ok((report, None, Some(job)));
+            }
             let pruned = match &retention {
                 Some(opts) => Some(apply_retention(deps, scope, opts).await?),
                 None => None,
             };
-            Ok::<_, backtrack::Error>((report, pruned))
+            Ok::<_, backtrack::Error>((report, pruned, None))
         }
         .await;
         match outcome {
-            Ok((report, pruned)) => results.push(json!({
+            Ok((report, _, Some(job))) => results.push(json!({
+                "scope": scope, "status": "continuing", "checkpoint": report.id,
+                "items": report.counts.total(), "job": job, "status_url": format!("/jobs/{job}"),
+            })),
+            Ok((report, pruned, None)) => results.push(json!({
                 "scope": scope, "status": "completed", "snapshot": report.id,
                 "items": report.counts.total(), "pruned": pruned,
             })),
@@ -773,6 +830,25 @@ async fn scheduled(deps: &Snapshot, input: &ScheduleInput) -> Result<Value, Func
         tracing::error!(scope = %failed["scope"], retryable = %failed["retryable"], error = %failed["error"], "scheduled snapshot failed");
     }
     Ok(json!({"snapshots": results}))
+}
+
+/// Queues a snapshot job for a scheduled scope, delivered after `delay`: it continues the
+/// scope's newest checkpoint, when there is one, into a completed snapshot.
+async fn queue_continuation(
+    deps: &Snapshot,
+    scope: &Scope,
+    delay: Duration,
+) -> Result<JobId, ApiError> {
+    let capture = CaptureJob {
+        name: None,
+        trigger: Trigger::Schedule,
+        reuse_name: false,
+        snapshot: None,
+        waits: 0,
+        run: None,
+        last_delivery_until: None,
+    };
+    queue_job(deps, scope, capture, &[], delay).await
 }
 
 fn retention(input: &RetentionInput) -> Result<PruneOptions, FunctionError> {

@@ -24,8 +24,9 @@ use super::queue::{JobQueue, SqsQueue};
 use super::secrets::{self, Secret};
 
 pub use backtrack::config::env::{
-    CATALOG as ENV_CATALOG, GITHUB_API_URLS as ENV_API_URLS, GITHUB_TOKEN as ENV_GITHUB_TOKEN,
-    MAX_OPS as ENV_MAX_OPS, MAX_REQUESTS as ENV_MAX_REQUESTS, QUEUE_URL as ENV_QUEUE_URL,
+    CATALOG as ENV_CATALOG, FUNCTION_TIMEOUT_SECS as ENV_FUNCTION_TIMEOUT,
+    GITHUB_API_URLS as ENV_API_URLS, GITHUB_TOKEN as ENV_GITHUB_TOKEN, MAX_OPS as ENV_MAX_OPS,
+    MAX_REQUESTS as ENV_MAX_REQUESTS, QUEUE_URL as ENV_QUEUE_URL,
     SCHEDULED_SCOPES as ENV_SCHEDULED_SCOPES, SNAPSHOT_QUEUE_URL as ENV_SNAPSHOT_QUEUE_URL,
     STORE as ENV_STORE, WEBHOOK_ALLOW as ENV_WEBHOOK_ALLOW, WEBHOOK_SECRET as ENV_WEBHOOK_SECRET,
     WRITE_INTERVAL_MS as ENV_WRITE_INTERVAL_MS,
@@ -169,6 +170,26 @@ impl Default for Limits {
 /// The longest rate-limit reset a capture in a function sleeps through
 /// ([`Env::capture_trackers`]); later ones are handed to a later invocation.
 pub const CAPTURE_MAX_WAIT: Duration = Duration::from_secs(20);
+
+/// The invocation's length when the runtime gives no usable deadline
+/// ([`ENV_FUNCTION_TIMEOUT`]); `None` when unset (the deadline stays unknown).
+pub fn fallback_timeout() -> Result<Option<Duration>, ConfigError> {
+    match var(ENV_FUNCTION_TIMEOUT) {
+        None => Ok(None),
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| (1..=900).contains(s))
+            .map(|s| Some(Duration::from_secs(s)))
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "{ENV_FUNCTION_TIMEOUT} must be the function's timeout in whole seconds, \
+                     1 to 900 (it was {text:?})"
+                ))
+            }),
+    }
+}
 
 /// A missing or malformed setting; names the variable.
 #[derive(Debug, thiserror::Error)]
@@ -373,6 +394,11 @@ impl Env {
                 ..WritePace::default()
             };
             pace = Some(github.pace.clone());
+        }
+        // GITHUB_APP_ID applies to every GitHub scope, single repositories included: each
+        // tracker authenticates as the installation covering its repository.
+        if var(app::GITHUB_APP_ID).is_some() {
+            github.app = self.github_credentials().await?.github_app_arc();
         }
         let mut trackers = GitHubTrackers::new(github);
         if let Some(text) = var(ENV_API_URLS) {

@@ -43,6 +43,13 @@ pub trait JobQueue: Send + Sync + Debug {
 
     /// Sends `message`, to be delivered after `delay` (at most [`MAX_DELAY`]).
     async fn send_after(&self, message: &JobMessage, delay: Duration) -> Result<(), QueueError>;
+
+    /// The queue's `maxReceiveCount` (its redrive policy): how many deliveries a message
+    /// gets before it goes to the dead-letter queue. `None` when the queue has none, or it
+    /// cannot be read.
+    async fn max_receives(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// An SQS queue, by URL.
@@ -50,6 +57,8 @@ pub trait JobQueue: Send + Sync + Debug {
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
     url: String,
+    /// The redrive policy's `maxReceiveCount`, read once per cold start.
+    max_receives: std::sync::Arc<tokio::sync::OnceCell<Option<u32>>>,
 }
 
 impl SqsQueue {
@@ -57,7 +66,19 @@ impl SqsQueue {
         SqsQueue {
             client: aws_sdk_sqs::Client::new(config),
             url: url.into(),
+            max_receives: Default::default(),
         }
+    }
+}
+
+/// `maxReceiveCount` of a queue's `RedrivePolicy` attribute (JSON; SQS answers the number
+/// as a string or a number).
+fn redrive_max_receives(policy: &str) -> Option<u32> {
+    let v: serde_json::Value = serde_json::from_str(policy).ok()?;
+    match v.get("maxReceiveCount")? {
+        serde_json::Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
     }
 }
 
@@ -83,6 +104,32 @@ impl JobQueue for SqsQueue {
                 ))
             })?;
         Ok(())
+    }
+
+    async fn max_receives(&self) -> Option<u32> {
+        *self
+            .max_receives
+            .get_or_init(|| async {
+                use aws_sdk_sqs::types::QueueAttributeName;
+                let reply = self
+                    .client
+                    .get_queue_attributes()
+                    .queue_url(&self.url)
+                    .attribute_names(QueueAttributeName::RedrivePolicy)
+                    .send()
+                    .await;
+                match reply {
+                    Ok(r) => r
+                        .attributes
+                        .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy).cloned())
+                        .and_then(|p| redrive_max_receives(&p)),
+                    Err(e) => {
+                        tracing::warn!(queue = %self.url, error = %backtrack::aws::one_line(&aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()), "cannot read the queue's redrive policy: a job failing its last delivery is settled when its run is read");
+                        None
+                    }
+                }
+            })
+            .await
     }
 }
 
@@ -129,5 +176,29 @@ impl JobQueue for MemoryQueue {
             .unwrap_or_else(|p| p.into_inner())
             .push_back((*message, delay));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redrive_max_receives;
+
+    #[test]
+    fn the_redrive_policy_gives_the_deliveries_a_message_gets() {
+        let arn = "arn:aws:sqs:us-east-1:123456789012:dlq";
+        assert_eq!(
+            redrive_max_receives(&format!(
+                r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":5}}"#
+            )),
+            Some(5)
+        );
+        assert_eq!(
+            redrive_max_receives(&format!(
+                r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"3"}}"#
+            )),
+            Some(3)
+        );
+        assert_eq!(redrive_max_receives(r#"{"maxReceiveCount":-1}"#), None);
+        assert_eq!(redrive_max_receives("not json"), None);
     }
 }

@@ -40,12 +40,15 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    fn of(context: &lambda_runtime::Context) -> Self {
+    /// `fallback`: how long the invocation lasts when the context's deadline is unusable
+    /// (an emulator may send one that has passed already).
+    fn of(context: &lambda_runtime::Context, fallback: Option<Duration>) -> Self {
         // The context's deadline is wall-clock epoch milliseconds; work is budgeted by Instant.
         let left = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .ok()
-            .and_then(|now| Duration::from_millis(context.deadline).checked_sub(now));
+            .and_then(|now| Duration::from_millis(context.deadline).checked_sub(now))
+            .or(fallback);
         Invocation {
             deadline: left.map(|left| Instant::now() + left),
             request_id: context.request_id.clone(),
@@ -59,10 +62,11 @@ impl Invocation {
 /// failure is filtered out (see [`crate::log_allowed`]).
 pub async fn run<F: Function>() -> Result<(), lambda_runtime::Error> {
     crate::init_logging();
+    let fallback = crate::env::fallback_timeout()?;
     let function = F::from_env(&Env::load().await).await?;
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<F::Event>| async move {
-        let invocation = Invocation::of(&event.context);
+        let invocation = Invocation::of(&event.context, fallback);
         invoke(function, event.payload, invocation)
             .await
             .map_err(|e| Diagnostic {

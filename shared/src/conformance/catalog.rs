@@ -730,6 +730,9 @@ async fn jobs(cat: &dyn Catalog, a: &Scope, b: &Scope) {
         snapshot: Some(SnapshotId::new()),
         waits: 2,
         run: Some("01jrunrecordroundtrip0000000".into()),
+        last_delivery_until: Some(
+            chrono::DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(1_800_000_000),
+        ),
     });
     ok(
         cat.create_job(&elsewhere).await,

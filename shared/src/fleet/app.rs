@@ -212,8 +212,8 @@ impl GitHubApp {
                 self.app_id
             )),
             TrackerError::NotFound { .. } => TrackerError::Config(format!(
-                "GitHub App {} is not installed on {owner}: install it on the organisation, or \
-                 set {GITHUB_APP_INSTALLATION_ID}",
+                "GitHub App {} is not installed on {owner}: install it on the organisation \
+                 (or the repository), or set {GITHUB_APP_INSTALLATION_ID}",
                 self.app_id
             )),
             other => other,
@@ -222,20 +222,39 @@ impl GitHubApp {
 
     /// The installation on `owner` (an organisation, else a user account).
     pub async fn installation_for(&self, owner: &str) -> Result<u64, TrackerError> {
+        self.installation(&Installed::Owner(owner)).await
+    }
+
+    /// The installation that covers `owner/repo` (`GET /repos/{owner}/{repo}/installation`:
+    /// an app installed on the organisation, on the user, or on selected repositories).
+    pub async fn installation_for_repo(
+        &self,
+        owner: &str,
+        repo: &str,
+    ) -> Result<u64, TrackerError> {
+        self.installation(&Installed::Repo(owner, repo)).await
+    }
+
+    async fn installation(&self, on: &Installed<'_>) -> Result<u64, TrackerError> {
         if let Some(id) = self.pinned {
             return Ok(id);
         }
-        let key = owner.to_ascii_lowercase();
+        let name = on.to_string();
+        let key = name.to_ascii_lowercase();
         let mut known = self.installations.lock().await;
         if let Some(id) = known.get(&key) {
             return Ok(*id);
         }
         let client = self.client()?;
         let mut found = None;
-        for path in [
-            format!("/orgs/{owner}/installation"),
-            format!("/users/{owner}/installation"),
-        ] {
+        let paths = match on {
+            Installed::Owner(owner) => vec![
+                format!("/orgs/{owner}/installation"),
+                format!("/users/{owner}/installation"),
+            ],
+            Installed::Repo(owner, repo) => vec![format!("/repos/{owner}/{repo}/installation")],
+        };
+        for path in paths {
             self.requests.fetch_add(1, Ordering::Relaxed);
             match client.get(&path, None).await {
                 Ok(reply) => {
@@ -243,16 +262,16 @@ impl GitHubApp {
                     break;
                 }
                 Err(TrackerError::NotFound { .. }) => continue,
-                Err(e) => return Err(self.explain(e, owner)),
+                Err(e) => return Err(self.explain(e, &name)),
             }
         }
         let installation = found.ok_or_else(|| {
             self.explain(
                 TrackerError::NotFound {
                     service: "GitHub".into(),
-                    what: format!("the installation on {owner}"),
+                    what: format!("the installation on {name}"),
                 },
-                owner,
+                &name,
             )
         })?;
         let id = installation
@@ -260,7 +279,7 @@ impl GitHubApp {
             .and_then(serde_json::Value::as_u64)
             .ok_or_else(|| TrackerError::Decode {
                 service: "GitHub".into(),
-                path: format!("/orgs/{owner}/installation"),
+                path: format!("the installation of {name}"),
                 detail: "no numeric `id`".into(),
             })?;
         known.insert(key, id);
@@ -269,17 +288,19 @@ impl GitHubApp {
 
     /// A token of the installation on `owner` that is not about to expire.
     pub async fn token_for(&self, owner: &str) -> Result<String, TrackerError> {
-        self.token_replacing(owner, None).await
+        self.token_replacing(&Installed::Owner(owner), None).await
     }
 
     /// Like [`GitHubApp::token_for`], but a cached token equal to `rejected` (GitHub answered
     /// it 401) is never handed out again; one replaced already by another caller is.
     async fn token_replacing(
         &self,
-        owner: &str,
+        on: &Installed<'_>,
         rejected: Option<&str>,
     ) -> Result<String, TrackerError> {
-        let installation = self.installation_for(owner).await?;
+        let installation = self.installation(on).await?;
+        let owner = on.to_string();
+        let owner = owner.as_str();
         let mut tokens = self.tokens.lock().await;
         if let Some(c) = tokens.get(&installation) {
             if c.fresh(Utc::now()) && Some(c.token.as_str()) != rejected {
@@ -326,20 +347,55 @@ impl GitHubApp {
     }
 }
 
-/// The installation tokens of one owner, as a [`TokenSource`]: what a capture of one of its
-/// repositories authenticates with, asked before each request, so a capture that outlives
-/// a token goes on with the next one.
+/// What an installation is looked up by: an account, or one repository of it.
+enum Installed<'a> {
+    Owner(&'a str),
+    Repo(&'a str, &'a str),
+}
+
+impl fmt::Display for Installed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Installed::Owner(owner) => f.write_str(owner),
+            Installed::Repo(owner, repo) => write!(f, "{owner}/{repo}"),
+        }
+    }
+}
+
+/// The installation tokens of one owner, or of the installation covering one repository,
+/// as a [`TokenSource`]: what a capture authenticates with, asked before each request, so
+/// a capture that outlives a token goes on with the next one.
 #[derive(Debug, Clone)]
 pub struct InstallationTokens {
     app: Arc<GitHubApp>,
     owner: String,
+    repo: Option<String>,
 }
 
 impl InstallationTokens {
+    /// The installation on `owner` (what an organisation's listing and its jobs use).
     pub fn new(app: Arc<GitHubApp>, owner: &str) -> Self {
         InstallationTokens {
             app,
             owner: owner.to_string(),
+            repo: None,
+        }
+    }
+
+    /// The installation covering `owner/repo`: a single-repository scope, found even when
+    /// the app is installed on selected repositories only.
+    pub fn for_repo(app: Arc<GitHubApp>, owner: &str, repo: &str) -> Self {
+        InstallationTokens {
+            app,
+            owner: owner.to_string(),
+            repo: Some(repo.to_string()),
+        }
+    }
+
+    fn installed(&self) -> Installed<'_> {
+        match &self.repo {
+            Some(repo) => Installed::Repo(&self.owner, repo),
+            None => Installed::Owner(&self.owner),
         }
     }
 }
@@ -347,11 +403,13 @@ impl InstallationTokens {
 #[async_trait::async_trait]
 impl TokenSource for InstallationTokens {
     async fn token(&self) -> Result<String, TrackerError> {
-        self.app.token_for(&self.owner).await
+        self.app.token_replacing(&self.installed(), None).await
     }
 
     async fn replace(&self, rejected: &str) -> Result<String, TrackerError> {
-        self.app.token_replacing(&self.owner, Some(rejected)).await
+        self.app
+            .token_replacing(&self.installed(), Some(rejected))
+            .await
     }
 }
 

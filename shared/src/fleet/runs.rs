@@ -167,19 +167,50 @@ pub async fn save(archive: &Archive, summary: &RunSummary) -> Result<()> {
     save_in(&*archive.catalog, summary).await
 }
 
-/// One run by id.
+/// One run by id, settled (see [`settle`]).
 pub async fn get(archive: &Archive, id: &str) -> Result<Option<RunSummary>> {
-    get_in(&*archive.catalog, id).await
+    match get_in(&*archive.catalog, id).await? {
+        Some(run) => settle(archive, run).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// The newest `limit` runs, newest first; of one selection (`github:ORG/*`, any case) only,
-/// when given.
+/// when given. Each is settled (see [`settle`]).
 pub async fn list(
     archive: &Archive,
     selection: Option<&str>,
     limit: usize,
 ) -> Result<Vec<RunSummary>> {
-    list_in(&*archive.catalog, selection, limit).await
+    let mut runs = Vec::new();
+    for run in list_in(&*archive.catalog, selection, limit).await? {
+        runs.push(settle(archive, run).await?);
+    }
+    Ok(runs)
+}
+
+/// A run as it stands: its lines still `queued` are checked against their jobs
+/// ([`job::settle`](crate::snapshot::job::settle)) — a job that ended without its line
+/// being written has it written now, and one whose queue message went to the dead-letter
+/// queue (its last delivery's attempt ended without finishing it: a crash, a timeout, a
+/// failure) is failed — so no line reads `queued` for a job nothing will run. One read of a
+/// job row per `queued` line; a finished run reads nothing.
+pub async fn settle(archive: &Archive, run: RunSummary) -> Result<RunSummary> {
+    if run.finished_at.is_some() {
+        return Ok(run);
+    }
+    let mut changed = false;
+    for line in run.scopes.iter().filter(|l| l.status == RunStatus::Queued) {
+        let Some(job) = line.job.as_deref().and_then(|j| j.parse().ok()) else {
+            continue;
+        };
+        crate::snapshot::job::settle(archive, &job).await?;
+        changed = true;
+    }
+    if !changed {
+        return Ok(run);
+    }
+    Ok(get_in(&*archive.catalog, &run.id).await?.unwrap_or(run))
 }
 
 /// One run by id (in `catalog`).

@@ -184,17 +184,49 @@ pub enum JobRun {
     Busy { job: JobId },
 }
 
+/// Which delivery of its queue message an attempt is, as the queue counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// The message's receive count: 1 for its first delivery.
+    pub receive: u32,
+    /// The queue's `maxReceiveCount`: a message received that many times goes to the
+    /// dead-letter queue when its attempt fails. `None`: unknown (no redrive policy).
+    pub max_receives: Option<u32>,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            receive: 1,
+            max_receives: None,
+        }
+    }
+}
+
+impl Delivery {
+    /// Whether nothing will deliver the message again if this attempt fails.
+    pub fn is_last(&self) -> bool {
+        self.max_receives.is_some_and(|max| self.receive >= max)
+    }
+}
+
 /// Runs one attempt of snapshot job `id` with `tracker` (the scope's), capturing within
 /// `budget`. `claim_ttl`: how long this attempt may take (the invocation's time left), after
 /// which a redelivered message may take over. A retryable failure (GitHub or AWS
 /// unreachable) is returned, and the job stays open for the redelivery; any other failure
 /// fails the job (and its reserved snapshot).
+///
+/// On the message's last `delivery` nothing will redeliver it: the job row says until when
+/// this attempt may run (so [`settle`] can fail a job whose last attempt died without a
+/// word: a crash, a timeout), and a retryable failure fails the job — and its run's line —
+/// before it is returned (the message goes on to the dead-letter queue, for the alarm).
 pub async fn run(
     archive: &Archive,
     tracker: Arc<dyn Tracker>,
     id: &JobId,
     claim_ttl: Duration,
     budget: Budget,
+    delivery: Delivery,
 ) -> Result<JobRun> {
     let Some(job) = archive.catalog.get_job(id).await? else {
         return Err(Error::Invalid(format!("no snapshot job {id}")));
@@ -215,6 +247,17 @@ pub async fn run(
     if !archive.catalog.claim(&claim).await? {
         return Ok(JobRun::Busy { job: *id });
     }
+    let mut job = job;
+    if delivery.is_last() {
+        let until = Utc::now()
+            + chrono::Duration::from_std(claim_ttl).unwrap_or(chrono::Duration::hours(1));
+        update(archive, &mut job, |j| {
+            if let Some(c) = j.capture.as_mut() {
+                c.last_delivery_until = Some(until);
+            }
+        })
+        .await?;
+    }
     let outcome = attempt(archive, tracker, job, budget).await;
     if let Err(e) = archive
         .catalog
@@ -223,7 +266,100 @@ pub async fn run(
     {
         tracing::warn!(error = %e, "could not release the job's claim; it expires by itself");
     }
-    outcome
+    if !delivery.is_last() {
+        return outcome;
+    }
+    match outcome {
+        Err(e) if e.is_retryable() => {
+            let why = format!(
+                "gave up: the last delivery ({} of {}) of its queue message failed too: {e}",
+                delivery.receive,
+                delivery.max_receives.unwrap_or(delivery.receive)
+            );
+            if let Err(failed) = give_up(archive, id, &why).await {
+                tracing::warn!(job = %id, error = %failed, "could not record the job's end; reading its run settles it");
+            }
+            Err(e)
+        }
+        // It goes on in a new message, delivered afresh: not the last delivery any more.
+        Ok(JobRun::Continuing {
+            mut job,
+            checkpoint,
+            retry_after,
+        }) => {
+            unmark_last_delivery(archive, &mut job).await?;
+            Ok(JobRun::Continuing {
+                job,
+                checkpoint,
+                retry_after,
+            })
+        }
+        Ok(JobRun::Waiting {
+            mut job,
+            holder,
+            retry_after,
+        }) => {
+            unmark_last_delivery(archive, &mut job).await?;
+            Ok(JobRun::Waiting {
+                job,
+                holder,
+                retry_after,
+            })
+        }
+        other => other,
+    }
+}
+
+async fn unmark_last_delivery(archive: &Archive, job: &mut JobEntry) -> Result<()> {
+    update(archive, job, |j| {
+        if let Some(c) = j.capture.as_mut() {
+            c.last_delivery_until = None;
+        }
+    })
+    .await
+}
+
+/// Fails job `id`, unless it is finished, with `why`, and records its line in its run (when
+/// it has one): nothing will run it again.
+pub async fn give_up(archive: &Archive, id: &JobId, why: &str) -> Result<()> {
+    let Some(job) = archive.catalog.get_job(id).await? else {
+        return Ok(());
+    };
+    if job.status.is_finished() {
+        return Ok(());
+    }
+    if let JobRun::Finished { job, .. } = finish(archive, job, Err(why.to_string())).await? {
+        crate::fleet::runs::record_job(archive, &job, None, 0).await?;
+    }
+    Ok(())
+}
+
+/// Settles a job an organisation run still shows `queued`: a finished job's line is
+/// recorded from its row (a record its attempt could not write), and an unfinished job
+/// whose last delivery's attempt has ended ([`run`] marks it) is failed — its message went
+/// to the dead-letter queue, so nothing will run it again. Exact, not a guess from the
+/// job's age: a job waiting for a busy scope, or continuing after a rate-limit reset, is
+/// never marked (each of its messages is delivered afresh).
+pub async fn settle(archive: &Archive, id: &JobId) -> Result<()> {
+    let Some(job) = archive.catalog.get_job(id).await? else {
+        return Ok(());
+    };
+    if job.status.is_finished() {
+        crate::fleet::runs::record_job(archive, &job, None, 0).await?;
+        return Ok(());
+    }
+    let Some(until) = job.capture.as_ref().and_then(|c| c.last_delivery_until) else {
+        return Ok(());
+    };
+    if until > Utc::now() {
+        return Ok(());
+    }
+    let why = format!(
+        "lost: the attempt on its queue message's last delivery ended by {} without finishing \
+         the job (it crashed or timed out); the message went to the dead-letter queue",
+        until.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    give_up(archive, id, &why).await
 }
 
 async fn attempt(
@@ -479,15 +615,23 @@ mod tests {
                 snapshot: None,
                 waits: 0,
                 run: None,
+                last_delivery_until: None,
             },
         )
         .await
         .unwrap();
         let ttl = Duration::from_secs(60);
         for n in 0..MAX_WAITS {
-            match run(&archive, tracker.clone(), &job.id, ttl, Budget::default())
-                .await
-                .unwrap()
+            match run(
+                &archive,
+                tracker.clone(),
+                &job.id,
+                ttl,
+                Budget::default(),
+                Delivery::default(),
+            )
+            .await
+            .unwrap()
             {
                 JobRun::Waiting {
                     job,
@@ -503,9 +647,16 @@ mod tests {
                 other => panic!("expected Waiting, got {other:?}"),
             }
         }
-        match run(&archive, tracker.clone(), &job.id, ttl, Budget::default())
-            .await
-            .unwrap()
+        match run(
+            &archive,
+            tracker.clone(),
+            &job.id,
+            ttl,
+            Budget::default(),
+            Delivery::default(),
+        )
+        .await
+        .unwrap()
         {
             JobRun::Finished { job, snapshot } => {
                 assert_eq!(job.status, JobStatus::Failed);
@@ -525,10 +676,162 @@ mod tests {
             .contains("rollback by alice"));
         // A finished job's redelivered message does nothing.
         assert!(matches!(
-            run(&archive, tracker, &job.id, ttl, Budget::default())
-                .await
-                .unwrap(),
+            run(
+                &archive,
+                tracker,
+                &job.id,
+                ttl,
+                Budget::default(),
+                Delivery::default()
+            )
+            .await
+            .unwrap(),
             JobRun::Finished { snapshot: None, .. }
         ));
+    }
+
+    fn run_job(run: &str) -> CaptureJob {
+        CaptureJob {
+            name: None,
+            trigger: Trigger::Schedule,
+            reuse_name: false,
+            snapshot: None,
+            waits: 0,
+            run: Some(run.to_string()),
+            last_delivery_until: None,
+        }
+    }
+
+    /// A retryable failure on the message's last delivery fails the job, its reserved
+    /// snapshot and its run's line at once (the message goes to the dead-letter queue);
+    /// the same failure on an earlier delivery leaves all three open for the redelivery.
+    #[tokio::test]
+    async fn a_retryable_failure_on_the_last_delivery_fails_the_job_and_its_run_line() {
+        use crate::fleet::{runs, RunStatus, RunSummary, ScopeRun};
+        let archive = archive();
+        let scope: Scope = "github:acme/widgets".parse().unwrap();
+        let mut config = GitHubConfig::new("http://127.0.0.1:9", None);
+        config.retry.max_attempts = 1;
+        let tracker: Arc<dyn Tracker> = Arc::new(GitHubTracker::new(&scope, &config).unwrap());
+        let mut summary = RunSummary::start("github:acme/*", Utc::now());
+        let job = enqueue(&archive, &scope, run_job(&summary.id))
+            .await
+            .unwrap();
+        summary.scopes.push(ScopeRun {
+            scope: scope.clone(),
+            status: RunStatus::Queued,
+            snapshot: None,
+            job: Some(job.id.to_string()),
+            requests: 0,
+            duration_ms: 0,
+            error: None,
+        });
+        runs::save(&archive, &summary).await.unwrap();
+        let ttl = Duration::from_secs(60);
+        let delivery = |receive| Delivery {
+            receive,
+            max_receives: Some(3),
+        };
+        for receive in 1..=2 {
+            let e = run(
+                &archive,
+                tracker.clone(),
+                &job.id,
+                ttl,
+                Budget::default(),
+                delivery(receive),
+            )
+            .await
+            .unwrap_err();
+            assert!(e.is_retryable(), "{e}");
+            let row = archive.catalog.get_job(&job.id).await.unwrap().unwrap();
+            assert!(!row.status.is_finished(), "{row:?}");
+        }
+        let e = run(
+            &archive,
+            tracker,
+            &job.id,
+            ttl,
+            Budget::default(),
+            delivery(3),
+        )
+        .await
+        .unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        let row = archive.catalog.get_job(&job.id).await.unwrap().unwrap();
+        assert_eq!(row.status, JobStatus::Failed);
+        assert!(
+            row.error
+                .as_deref()
+                .unwrap()
+                .contains("last delivery (3 of 3)"),
+            "{row:?}"
+        );
+        let reserved = row.capture.as_ref().and_then(|c| c.snapshot).unwrap();
+        let entry = archive.catalog.get(&reserved).await.unwrap().unwrap();
+        assert_eq!(entry.status, SnapshotStatus::Failed);
+        let stored = runs::get(&archive, &summary.id).await.unwrap().unwrap();
+        assert!(stored.finished_at.is_some(), "{stored:?}");
+        assert_eq!(stored.scopes[0].status, RunStatus::Failed);
+    }
+
+    /// A job whose last delivery's attempt died without a word (a crash, a timeout: marked,
+    /// never finished) reads failed in its run once that attempt's time is up; one still
+    /// within it, and one never on its last delivery, stay queued.
+    #[tokio::test]
+    async fn a_job_lost_with_its_last_delivery_reads_failed_when_its_run_is_read() {
+        use crate::fleet::{runs, RunStatus, RunSummary, ScopeRun};
+        let archive = archive();
+        let mut summary = RunSummary::start("github:acme/*", Utc::now());
+        let mut jobs = Vec::new();
+        for (name, until) in [
+            ("lost", Some(Utc::now() - chrono::Duration::seconds(1))),
+            ("running", Some(Utc::now() + chrono::Duration::hours(1))),
+            ("waiting", None),
+        ] {
+            let scope: Scope = format!("github:acme/{name}").parse().unwrap();
+            let job = enqueue(&archive, &scope, run_job(&summary.id))
+                .await
+                .unwrap();
+            let mut marked = job.clone();
+            marked.capture.as_mut().unwrap().last_delivery_until = until;
+            archive
+                .catalog
+                .update_job(&marked, job.status)
+                .await
+                .unwrap();
+            summary.scopes.push(ScopeRun {
+                scope,
+                status: RunStatus::Queued,
+                snapshot: None,
+                job: Some(job.id.to_string()),
+                requests: 0,
+                duration_ms: 0,
+                error: None,
+            });
+            jobs.push(job);
+        }
+        runs::save(&archive, &summary).await.unwrap();
+        let read = runs::get(&archive, &summary.id).await.unwrap().unwrap();
+        let statuses: Vec<RunStatus> = read.scopes.iter().map(|l| l.status).collect();
+        assert_eq!(
+            statuses,
+            [RunStatus::Failed, RunStatus::Queued, RunStatus::Queued]
+        );
+        assert!(
+            read.scopes[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("dead-letter queue"),
+            "{read:?}"
+        );
+        assert!(read.finished_at.is_none());
+        let lost = archive.catalog.get_job(&jobs[0].id).await.unwrap().unwrap();
+        assert_eq!(lost.status, JobStatus::Failed);
+        // Read again: nothing more changes; listing settles the same way.
+        let listed = runs::list(&archive, None, 10).await.unwrap();
+        assert_eq!(listed[0].scopes[0].status, RunStatus::Failed);
+        assert_eq!(listed[0].count(RunStatus::Queued), 2);
     }
 }

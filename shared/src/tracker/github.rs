@@ -57,6 +57,9 @@ pub struct GitHubConfig {
     /// Tokens that change while the tracker lives (a GitHub App's installation tokens),
     /// asked before every request; `token` is unused then.
     pub token_source: Option<std::sync::Arc<dyn TokenSource>>,
+    /// A GitHub App (`GITHUB_APP_ID`): a tracker built with it authenticates with the
+    /// installation covering its repository, whatever `token` says (as `github:ORG/*` does).
+    pub app: Option<std::sync::Arc<crate::fleet::GitHubApp>>,
 }
 
 impl fmt::Debug for GitHubConfig {
@@ -71,6 +74,7 @@ impl fmt::Debug for GitHubConfig {
                 "token_source",
                 &self.token_source.as_ref().map(|_| "<redacted>"),
             )
+            .field("app", &self.app.as_ref().map(|a| a.app_id()))
             .finish()
     }
 }
@@ -84,7 +88,22 @@ impl GitHubConfig {
             pace: WritePace::default(),
             api: Api::default(),
             token_source: None,
+            app: None,
         }
+    }
+
+    /// This configuration with the GitHub App of the environment (`GITHUB_APP_ID` and its
+    /// key, see [`GitHubApp::from_env`](crate::fleet::GitHubApp::from_env)), when one is set.
+    pub fn with_app_from_env(mut self) -> Result<Self, TrackerError> {
+        if self.app.is_none() {
+            self.app = crate::fleet::GitHubApp::from_env(&self.api_url)?.map(std::sync::Arc::new);
+        }
+        Ok(self)
+    }
+
+    /// Whether requests are authenticated (a token, a token source or an app).
+    pub fn has_credentials(&self) -> bool {
+        self.token.is_some() || self.token_source.is_some() || self.app.is_some()
     }
 
     /// A configuration whose tokens come from `source`, asked before every request.
@@ -155,13 +174,23 @@ impl GitHubTracker {
         let (owner, repo) = scope
             .github_repo()
             .ok_or_else(|| TrackerError::Config(format!("{scope} is not a GitHub scope")))?;
+        // A GitHub App authenticates as the installation covering this repository; its
+        // token is asked for before each request (and replaced before it expires).
+        let source = config.token_source.clone().or_else(|| {
+            config.app.as_ref().map(|app| {
+                let tokens: std::sync::Arc<dyn TokenSource> = std::sync::Arc::new(
+                    crate::fleet::app::InstallationTokens::for_repo(app.clone(), owner, repo),
+                );
+                tokens
+            })
+        });
         let client = Client::new(
             &config.api_url,
-            config.token.as_deref(),
+            config.token.as_deref().filter(|_| source.is_none()),
             config.retry.clone(),
             config.pace.clone(),
         )?
-        .with_token_source(config.token_source.clone());
+        .with_token_source(source);
         Ok(GitHubTracker {
             scope: scope.clone(),
             owner: owner.to_string(),

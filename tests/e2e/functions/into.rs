@@ -7,15 +7,14 @@
 //! attribution, and the sandbox counted no duplicate write.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use backtrack::catalog::Claim;
 use backtrack::{Catalog, JobId};
 use serde_json::{json, Value};
 
-use super::{bin, cargo_lambda, moto_url, repo_root, runtime, unique, Bundle};
+use super::{bin, delete, moto_url, receive, repo_root, runtime, unique, Bundle};
 use crate::restore_into::{assert_copied, markers, prepare_source, read_back, DEST, SOURCE};
 use crate::util::{SandboxProc, SANDBOX_TOKEN};
 
@@ -24,62 +23,6 @@ const MAX_OPS: usize = 8;
 
 fn writes(sandbox: &SandboxProc) -> u64 {
     sandbox.stats()["writes"].as_u64().unwrap()
-}
-
-/// One message of the queue as the SQS event source mapping hands it to the function: its
-/// real receive count, so a redelivery is a resumed slice.
-struct Received {
-    event: Value,
-    receipt: String,
-    count: u32,
-}
-
-fn receive(
-    rt: &tokio::runtime::Runtime,
-    sqs: &aws_sdk_sqs::Client,
-    queue: &str,
-) -> Option<Received> {
-    let template: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("functions/restore/events/sqs-continue.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    let received = rt
-        .block_on(
-            sqs.receive_message()
-                .queue_url(queue)
-                .max_number_of_messages(1)
-                .wait_time_seconds(2)
-                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-                .send(),
-        )
-        .unwrap();
-    let message = received.messages.unwrap_or_default().into_iter().next()?;
-    let count: u32 = message
-        .attributes
-        .as_ref()
-        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-        .and_then(|n| n.parse().ok())
-        .expect("moto answers ApproximateReceiveCount");
-    let mut event = template;
-    event["Records"][0]["body"] = message.body.clone().unwrap().into();
-    event["Records"][0]["messageId"] = message.message_id.clone().unwrap().into();
-    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = count.to_string().into();
-    Some(Received {
-        event,
-        receipt: message.receipt_handle.unwrap(),
-        count,
-    })
-}
-
-fn delete(rt: &tokio::runtime::Runtime, sqs: &aws_sdk_sqs::Client, queue: &str, receipt: &str) {
-    rt.block_on(
-        sqs.delete_message()
-            .queue_url(queue)
-            .receipt_handle(receipt)
-            .send(),
-    )
-    .unwrap();
 }
 
 #[test]
@@ -216,25 +159,7 @@ fn restore_function_copies_into_an_empty_repository_and_a_crashed_slice_resumes_
 
     // Second slice: the function process is killed after a few of its writes landed.
     let second = receive(&rt, &sqs, &queue).expect("the job's second message");
-    let file = bundle.scratch.path().join("crashed-slice.json");
-    std::fs::write(&file, second.event.to_string()).unwrap();
-    let mut invoke = Command::new(cargo_lambda())
-        .args([
-            "lambda",
-            "invoke",
-            "backtrack-restore",
-            "-A",
-            "127.0.0.1",
-            "-P",
-        ])
-        .arg(bundle.port.to_string())
-        .arg("--data-file")
-        .arg(&file)
-        .current_dir(repo_root())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut invoke = bundle.start_invoke("restore", &second.event);
     let started = Instant::now();
     while writes(&b) < after_first + 3 {
         assert!(
@@ -242,18 +167,15 @@ fn restore_function_copies_into_an_empty_repository_and_a_crashed_slice_resumes_
             "the second slice never wrote"
         );
         assert!(
-            invoke.try_wait().unwrap().is_none(),
+            invoke.0.try_wait().unwrap().is_none(),
             "the second slice finished before it could be killed"
         );
         std::thread::sleep(Duration::from_millis(5));
     }
     let mut bundle = bundle;
-    let restore_fn = &mut bundle._functions[2].0;
-    restore_fn.kill().unwrap();
-    restore_fn.wait().unwrap();
+    bundle.kill("restore");
     let at_crash = writes(&b);
-    let _ = invoke.kill();
-    let _ = invoke.wait();
+    drop(invoke);
     assert!(
         at_crash < after_first + MAX_OPS as u64,
         "the kill landed after the slice's last write ({at_crash} writes)"
