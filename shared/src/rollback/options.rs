@@ -241,18 +241,28 @@ impl RollbackOptions {
         let jira = target_entry.scope.tracker() == crate::scope::TrackerKind::Jira;
         let fields = parse_fields(&request.fields)?;
         if let Some(fs) = &fields {
+            // A field the scope's tracker has no such thing for would otherwise be accepted
+            // and restore nothing, which reads as success.
+            let (own, tracker, other): (&[Field], _, _) = if jira {
+                (&Field::JIRA, "Jira", "GitHub")
+            } else {
+                (&Field::ALL, "GitHub", "Jira")
+            };
             let foreign: Vec<&str> = fs
                 .iter()
-                .filter(|f| !jira && !Field::ALL.contains(f))
+                .filter(|f| !own.contains(f))
                 .map(|f| f.as_str())
                 .collect();
             if !foreign.is_empty() {
                 return Err(OptionError {
                     field: "fields",
                     message: format!(
-                        "{} restore(s) only on Jira scopes; restorable GitHub fields are {}",
+                        "{} restore(s) only on {other} scopes; restorable {tracker} fields are {}",
                         foreign.join(", "),
-                        Field::ALL.map(Field::as_str).join(", ")
+                        own.iter()
+                            .map(|f| f.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 });
             }
@@ -725,5 +735,35 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.field, "fields");
         assert!(e.message.contains("title, body, state"), "{e}");
+    }
+
+    #[test]
+    fn a_field_the_scopes_tracker_lacks_is_refused_not_ignored() {
+        let target = Builder::new().build();
+        let e = RollbackOptions::validate(&request(&[], &["components"]), &entry(), &target)
+            .unwrap_err();
+        assert_eq!(e.field, "fields");
+        assert!(
+            e.message.contains("components restore(s) only on Jira"),
+            "{e}"
+        );
+
+        let mut jira = entry();
+        jira.scope = "jira:PROJ".parse().unwrap();
+        for github_only in ["dependencies", "milestone", "lock", "type"] {
+            let e = RollbackOptions::validate(&request(&[], &[github_only]), &jira, &target)
+                .unwrap_err();
+            assert_eq!(e.field, "fields");
+            assert!(
+                e.message
+                    .contains(&format!("{github_only} restore(s) only on GitHub"))
+                    && e.message.contains("restorable Jira fields are title, body"),
+                "{e}"
+            );
+        }
+        let ok =
+            RollbackOptions::validate(&request(&[], &["components", "parent"]), &jira, &target)
+                .unwrap();
+        assert!(ok.wants(Field::Components) && !ok.wants(Field::Title));
     }
 }
