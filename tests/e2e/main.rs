@@ -23,6 +23,7 @@ mod incremental;
 mod integrity;
 mod issue_model;
 mod jira;
+mod jira_model;
 mod jira_restore_into;
 mod jira_rollback;
 mod jira_sandbox;
