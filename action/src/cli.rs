@@ -213,7 +213,7 @@ pub struct CreateArgs {
     #[arg(long, env = backtrack::config::env::GITHUB_API, value_name = "API", value_parser = ["rest", "graphql", "auto"])]
     pub api: Option<String>,
     /// Stop after about N requests; the snapshot is then `partial` and the next `snapshot
-    /// create` of the scope continues from where it stopped (GitHub).
+    /// create` of the scope continues from where it stopped (GitHub and Jira).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_requests: Option<u64>,
     /// Stop starting new pages after this long (e.g. `10m`, `1h`); as with --max-requests

@@ -88,6 +88,24 @@ pub struct Cursor {
     /// sweep), so reconciliation can run every Nth snapshot.
     #[serde(default)]
     pub since_reconcile: u32,
+    /// Where a capture cut short by its budget stopped, for a tracker whose walk is not in
+    /// `updated` order (Jira reads issues in key order, so `issues_updated` alone cannot say
+    /// what is left): the next capture continues the walk after it, then catches up with
+    /// what changed since `issues_updated`. `None` once a capture completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// A key-ordered walk's position (see [`Cursor::checkpoint`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The search the walk stopped in: 0 the scope's own; 1 (a Jira epic) the subtasks of
+    /// the epic's issues.
+    pub search: u8,
+    /// The last keys read whole, in walk order, the last one last: a few, so the walk can
+    /// go on after an earlier one when the last was deleted meanwhile. Empty: the search
+    /// had not started.
+    pub after: Vec<String>,
 }
 
 /// One record in a manifest.

@@ -62,6 +62,33 @@ impl Budget {
     }
 }
 
+/// A capture's budget and the request count it started at: the one rule for when a walk
+/// stops between two pages, whichever tracker walks.
+#[derive(Debug, Clone, Copy)]
+pub struct Spend {
+    pub budget: Budget,
+    pub start: u64,
+}
+
+impl Spend {
+    /// No limit: reconciliation finishes what it started.
+    pub const UNLIMITED: Spend = Spend {
+        budget: Budget {
+            max_requests: None,
+            deadline: None,
+        },
+        start: 0,
+    };
+
+    /// Whether a walk that has read `pages` pages, its client having made `requests` in
+    /// all, stops before the next one. The first page always goes, so a budget smaller than
+    /// a capture's fixed requests still makes progress (a snapshot job continued invocation
+    /// after invocation would otherwise loop).
+    pub fn stops(&self, requests: u64, pages: u64) -> bool {
+        pages > 0 && self.budget.exhausted(requests.saturating_sub(self.start))
+    }
+}
+
 /// What to capture.
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
@@ -77,7 +104,7 @@ pub struct FetchOptions {
     /// committed just before the parent finished may only have become visible since.
     pub overlap: chrono::Duration,
     pub progress: Arc<dyn Progress>,
-    /// Limits on this capture (trackers that cannot stop part-way ignore them).
+    /// Limits on this capture (see [`Spend::stops`]).
     pub budget: Budget,
     /// With `since`: the issues whose links (sub-issues, parent, dependencies) the activity
     /// log says changed since the parent (such writes move no `updated_at` on GitHub);
@@ -369,5 +396,45 @@ pub(crate) fn check_credential(value: &str, source: &str, rule: &str) -> Result<
             "{source} contains {what} (character {at} of {len}); {rule} printable ASCII \
              without spaces: set it again, copied without the stray character"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Budget, Spend};
+
+    #[test]
+    fn a_walk_stops_between_pages_once_its_budget_is_spent_but_always_reads_one() {
+        let spend = Spend {
+            budget: Budget {
+                max_requests: Some(5),
+                deadline: None,
+            },
+            start: 100,
+        };
+        // The first page goes even when the fixed reads already spent the budget.
+        assert!(!spend.stops(110, 0));
+        assert!(!spend.stops(104, 1));
+        assert!(spend.stops(105, 1));
+        assert!(spend.stops(130, 7));
+        // A client count below the start (another capture's client) is no spend at all.
+        assert!(!spend.stops(50, 3));
+    }
+
+    #[test]
+    fn a_deadline_stops_a_walk_and_no_budget_never_does() {
+        let past = std::time::Instant::now()
+            .checked_sub(std::time::Duration::from_secs(1))
+            .unwrap_or_else(std::time::Instant::now);
+        let late = Spend {
+            budget: Budget {
+                max_requests: None,
+                deadline: Some(past),
+            },
+            start: 0,
+        };
+        assert!(!late.stops(3, 0));
+        assert!(late.stops(3, 1));
+        assert!(!Spend::UNLIMITED.stops(u64::MAX, u64::MAX));
     }
 }

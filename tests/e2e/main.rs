@@ -25,6 +25,7 @@ mod issue_model;
 mod jira;
 mod jira_model;
 mod jira_restore_into;
+mod jira_resume;
 mod jira_rollback;
 mod jira_sandbox;
 mod lifecycle;

@@ -61,7 +61,7 @@ const SCOPE: &str = "github:acme/widgets";
 
 /// The snapshot job queue's messages, delivered one per invocation as SQS would; after each,
 /// `after` sees the invocation's answer. Returns how many were delivered.
-fn deliver_each(
+pub(crate) fn deliver_each(
     bundle: &Bundle,
     rt: &tokio::runtime::Runtime,
     sqs: &aws_sdk_sqs::Client,

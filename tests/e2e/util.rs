@@ -255,3 +255,36 @@ impl std::fmt::Display for Tally {
         )
     }
 }
+
+/// Starts `capture` (a `snapshot create`), kills it with SIGKILL, as a crash would, once
+/// `under_way` says its entry is in progress, then waits `lapse` (its lease's TTL and a
+/// margin) so the next run sees it abandoned.
+pub fn kill_under_way(
+    mut capture: Command,
+    under_way: impl Fn() -> bool,
+    lapse: std::time::Duration,
+) {
+    let mut child = capture
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the capture");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no in-progress entry appeared"
+        );
+        assert!(
+            child.try_wait().expect("poll the capture").is_none(),
+            "the capture ended before the kill"
+        );
+        if under_way() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().expect("kill the capture");
+    child.wait().expect("reap the capture");
+    std::thread::sleep(lapse);
+}

@@ -35,7 +35,7 @@ use crate::manifest::Cursor;
 use crate::record::{Record, RecordKind};
 use crate::scope::Scope;
 use crate::tracker::{
-    Budget, Coverage, Embedding, FetchOptions, FetchReport, Operation, Progress, Totals, Tracker,
+    Coverage, Embedding, FetchOptions, FetchReport, Operation, Progress, Spend, Totals, Tracker,
     TrackerError, TrackerWriter,
 };
 
@@ -269,7 +269,7 @@ impl GitHubTracker {
             // leaves a cursor the next capture continues from. The first page is always
             // read, so a budget smaller than a capture's fixed requests still makes progress
             // (a snapshot job continued invocation after invocation would otherwise loop).
-            if pages > 0 && spend.budget.exhausted(self.client.requests() - spend.start) {
+            if spend.stops(self.client.requests(), pages) {
                 partial = true;
                 break;
             }
@@ -372,24 +372,6 @@ pub(crate) fn reset_time(reset: &str) -> Option<DateTime<Utc>> {
         .parse::<i64>()
         .ok()?;
     Some(Utc::now() + chrono::Duration::seconds(secs))
-}
-
-/// A capture's budget and the request count it started at.
-#[derive(Debug, Clone, Copy)]
-struct Spend {
-    budget: Budget,
-    start: u64,
-}
-
-impl Spend {
-    /// No limit: reconciliation finishes what it started.
-    const UNLIMITED: Spend = Spend {
-        budget: Budget {
-            max_requests: None,
-            deadline: None,
-        },
-        start: 0,
-    };
 }
 
 impl GitHubTracker {
@@ -712,6 +694,7 @@ impl Tracker for GitHubTracker {
             comments_updated: comments.newest.max(parent.comments_updated),
             etags,
             since_reconcile: 0,
+            checkpoint: None,
         };
         Ok(report)
     }

@@ -36,7 +36,7 @@ use tokio::sync::mpsc;
 use super::client::{Client, Reply};
 use super::convert;
 use crate::record::{Record, RecordKind};
-use crate::tracker::{Budget, Progress, TrackerError};
+use crate::tracker::{Budget, Progress, Spend, TrackerError};
 
 /// Which of GitHub's APIs a capture reads comments through.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -322,9 +322,12 @@ impl GraphqlReader<'_> {
 
     /// Waits out a reset when the next query would cost more than what is left.
     async fn budget(&self, last: Option<Points>) -> Result<(), GraphqlError> {
-        // The walk's first query always goes (`last` is unknown before it): a budget smaller
-        // than a capture's fixed requests still makes progress.
-        if last.is_some() && self.budget.exhausted(self.client.requests() - self.start) {
+        // The walk's first query always goes (`last` is unknown before it).
+        let spend = Spend {
+            budget: self.budget,
+            start: self.start,
+        };
+        if spend.stops(self.client.requests(), u64::from(last.is_some())) {
             return Err(GraphqlError::Spent("the capture's budget".into()));
         }
         let Some(b) = last else { return Ok(()) };

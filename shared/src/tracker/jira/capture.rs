@@ -34,6 +34,23 @@
 //!
 //! Jira changes an issue's `updated` when a comment is added, edited or deleted, so a
 //! comment change always brings its issue into the change search.
+//!
+//! # Budgets: partial, then continued
+//! A full walk stops between two search pages when the capture's budget runs out (the rule
+//! is [`Spend::stops`], shared with GitHub). A page ends only once its issues' comment
+//! listings are read, so nothing read is left half. The capture is then `partial`, its
+//! cursor holding the walk's [`Checkpoint`] (the search, and the last keys read) and, as
+//! `issues_updated`, the bound of the walk's first run. The next capture (an incremental
+//! one on the partial parent) goes on with `key > LAST` from the checkpoint, budgeted the
+//! same way, checkpoint after checkpoint; the run that reaches the walk's end then catches
+//! up as an incremental capture does from the first run's bound: what changed since (issues
+//! read in an earlier run and edited since, whose copies in their neighbours are refreshed
+//! too), what joined the scope behind the walk, what the runs hold that was deleted or moved
+//! out meanwhile, and the carriers of copies of issues that left before the walk reached
+//! them. The catch-up runs whole once started (as GitHub's reconciliation does). The last key is checked to exist before the search names it (a JQL comparison
+//! with a missing key is refused on Cloud and matches nothing on Data Center): if it was
+//! deleted, an earlier one of the checkpoint's keys serves, and the search starts over when
+//! none is left (reading a few issues again, never skipping one).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -44,9 +61,9 @@ use tokio::sync::mpsc;
 
 use super::convert::{self, Context, CustomFields, ISSUE_FIELDS};
 use super::{Flavor, JiraTracker};
-use crate::manifest::Cursor;
+use crate::manifest::{Checkpoint, Cursor};
 use crate::record::{JiraComment, Record, RecordKey, RecordKind};
-use crate::tracker::{Coverage, FetchOptions, FetchReport, Progress, TrackerError};
+use crate::tracker::{Coverage, FetchOptions, FetchReport, Progress, Spend, TrackerError};
 
 /// Issues per search page (Jira's largest for full fields).
 const PAGE: u64 = 100;
@@ -58,6 +75,8 @@ const ID_PAGE_DC: u64 = 1_000;
 const COMMENT_PAGE: u64 = 100;
 /// Ids in one `in (…)` list, which keeps a JQL query far below Jira's size limits.
 const ID_BATCH: usize = 500;
+/// Keys a checkpoint keeps (see [`Checkpoint::after`]).
+const CHECKPOINT_KEYS: usize = 8;
 
 /// One search, page by page, in the flavour's pagination.
 pub(super) struct Search<'t> {
@@ -203,13 +222,27 @@ struct Walk {
     fetched: HashMap<u64, DateTime<Utc>>,
     /// Issues whose comments were read whole, with the comment ids found.
     comments: HashMap<u64, HashSet<u64>>,
-    /// Issues with more comments than their search result embedded.
-    to_list: Vec<u64>,
     newest: Option<DateTime<Utc>>,
+    /// The budget, while a full walk runs (a catch-up or a change search runs whole).
+    spend: Option<Spend>,
+    /// Search pages read.
+    pages: u64,
+    /// The last keys read whole, in walk order (a checkpoint's `after`).
+    last_keys: Vec<String>,
+    /// Issues a continued full walk read: in the catch-up that follows, only those of them
+    /// changed since the cursor count as changed.
+    walked: HashSet<u64>,
     /// Epic scopes: the epic and its children, by id (whose subtasks are in scope too).
     parents: BTreeSet<u64>,
     /// The issues each issue read holds copies of (parent, subtasks, link ends).
     related: HashMap<u64, Vec<u64>>,
+}
+
+/// How a full walk ended.
+enum Walked {
+    Whole,
+    /// The budget ran out; the next capture continues from here.
+    Stopped(Checkpoint),
 }
 
 impl JiraTracker {
@@ -293,26 +326,45 @@ impl JiraTracker {
         let mut report = FetchReport::default();
         let incremental = opts.since.is_some();
         let parent_cursor = opts.since.clone().unwrap_or_default();
-        match &opts.since {
+        let spend = Spend {
+            budget: opts.budget,
+            start: before,
+        };
+        let walked = match &opts.since {
             None => {
-                self.walk_full(flavor, &cx, &mut walk, progress, &out)
+                walk.spend = Some(spend);
+                self.walk_full(flavor, &cx, None, &mut walk, progress, &out)
                     .await?
             }
             Some(cursor) => {
-                self.walk_changes(
-                    flavor,
-                    &cx,
-                    cursor,
-                    opts,
-                    &mut walk,
-                    &mut report,
-                    progress,
-                    &out,
-                )
-                .await?
+                let walked = match &cursor.checkpoint {
+                    Some(checkpoint) => {
+                        walk.spend = Some(spend);
+                        let walked = self
+                            .walk_full(flavor, &cx, Some(checkpoint), &mut walk, progress, &out)
+                            .await?;
+                        walk.spend = None;
+                        walk.walked = walk.fetched.keys().copied().collect();
+                        walked
+                    }
+                    None => Walked::Whole,
+                };
+                if matches!(walked, Walked::Whole) {
+                    self.walk_changes(
+                        flavor,
+                        &cx,
+                        cursor,
+                        opts,
+                        &mut walk,
+                        &mut report,
+                        progress,
+                        &out,
+                    )
+                    .await?;
+                }
+                walked
             }
-        }
-        self.list_comments(flavor, &cx, &mut walk, &out).await?;
+        };
         if incremental {
             report
                 .coverage
@@ -337,44 +389,131 @@ impl JiraTracker {
         }
         let bound = match (walk_start, walk.newest) {
             (Some(start), Some(newest)) => Some(start.min(newest)),
-            (_, newest) => newest,
+            (start, newest) => newest.or(start),
         };
+        let (issues_updated, checkpoint) = match walked {
+            Walked::Whole => (bound.max(parent_cursor.issues_updated), None),
+            // A run continuing a checkpoint keeps the first run's bound: the catch-up still
+            // owes everything changed since.
+            Walked::Stopped(cp) if parent_cursor.checkpoint.is_some() => {
+                (parent_cursor.issues_updated, Some(cp))
+            }
+            Walked::Stopped(cp) => (bound, Some(cp)),
+        };
+        report.partial = checkpoint.is_some();
+        if report.partial {
+            tracing::warn!("budget spent; stopping here (partial): run again to continue");
+        }
         report.cursor = Cursor {
-            issues_updated: bound.max(parent_cursor.issues_updated),
+            issues_updated,
             comments_updated: None,
             etags: BTreeMap::new(),
             since_reconcile: 0,
+            checkpoint,
         };
         report.requests = self.client.requests() - before;
         Ok(report)
     }
 
-    /// Every issue of the scope.
+    /// Every issue of the scope, from the start or from a checkpoint, until the budget (if
+    /// any) runs out.
     async fn walk_full(
         &self,
         flavor: Flavor,
         cx: &Context<'_>,
+        from: Option<&Checkpoint>,
         walk: &mut Walk,
         progress: &dyn Progress,
         out: &mpsc::Sender<Record>,
-    ) -> Result<(), TrackerError> {
+    ) -> Result<Walked, TrackerError> {
         let all = Self::issue_fields(cx.fields);
-        let jql = format!("{} ORDER BY key ASC", self.scope_jql(cx.fields));
-        self.search_into(flavor, jql, &all, cx, walk, progress, out, true)
-            .await?;
-        if self.epic.is_some() {
-            let parents: Vec<u64> = walk.parents.iter().copied().collect();
-            for batch in parents.chunks(ID_BATCH) {
-                let jql = format!("parent in ({}) ORDER BY key ASC", id_list(batch));
-                self.search_into(flavor, jql, &all, cx, walk, progress, out, false)
-                    .await?;
+        let scope = self.scope_jql(cx.fields);
+        let stage = from.map_or(0, |c| c.search);
+        if stage == 0 {
+            let jql = match self.after(flavor, from).await? {
+                Some(key) => format!("({scope}) AND key > \"{key}\" ORDER BY key ASC"),
+                None => format!("{scope} ORDER BY key ASC"),
+            };
+            if self
+                .search_into(flavor, jql, &all, cx, walk, progress, out, true)
+                .await?
+            {
+                return Ok(Walked::Stopped(Checkpoint {
+                    search: 0,
+                    after: walk.last_keys.clone(),
+                }));
             }
         }
-        Ok(())
+        if self.epic.is_some() {
+            // The epic's issues, whose subtasks are in scope: this run's first search found
+            // them all unless it continued an earlier run's.
+            let parents: Vec<u64> = if from.is_some() {
+                let top = self.sweep_top(flavor, cx).await?;
+                walk.parents.extend(top.iter().copied());
+                top.into_iter().collect()
+            } else {
+                walk.parents.iter().copied().collect()
+            };
+            walk.last_keys.clear();
+            let after = match from {
+                Some(cp) if cp.search == 1 => self.after(flavor, Some(cp)).await?,
+                _ => None,
+            };
+            // With several batches a key filter passes over the earlier keys of the later
+            // batches: the catch-up's sweep finds those as having joined, and reads them.
+            let filter = after
+                .map(|k| format!(" AND key > \"{k}\""))
+                .unwrap_or_default();
+            for batch in parents.chunks(ID_BATCH) {
+                let jql = format!("parent in ({}){filter} ORDER BY key ASC", id_list(batch));
+                if self
+                    .search_into(flavor, jql, &all, cx, walk, progress, out, false)
+                    .await?
+                {
+                    return Ok(Walked::Stopped(Checkpoint {
+                        search: 1,
+                        after: walk.last_keys.clone(),
+                    }));
+                }
+            }
+        }
+        Ok(Walked::Whole)
+    }
+
+    /// The newest of a checkpoint's keys that still names an issue in the scope's project
+    /// under that key, for a `key >` comparison; `None` to start the search over.
+    async fn after(
+        &self,
+        flavor: Flavor,
+        from: Option<&Checkpoint>,
+    ) -> Result<Option<String>, TrackerError> {
+        let Some(cp) = from else { return Ok(None) };
+        for key in cp.after.iter().rev() {
+            // Keys come from the tracker; one that could break out of a quoted JQL string
+            // is not used.
+            if key.contains(['"', '\\']) {
+                continue;
+            }
+            let path = format!("{}/issue/{key}?fields=project", flavor.api());
+            match self.client.get_opt(&path).await? {
+                Some(issue)
+                    if issue
+                        .get("key")
+                        .and_then(Value::as_str)
+                        .is_some_and(|k| k.eq_ignore_ascii_case(key)) =>
+                {
+                    return Ok(Some(key.clone()));
+                }
+                _ => tracing::info!(%key, "a checkpoint's key is gone; trying an earlier one"),
+            }
+        }
+        tracing::info!("none of the checkpoint's keys is left: the search starts over");
+        Ok(None)
     }
 
     /// Runs one full-field search, converting and sending each issue. With `first`, an
     /// epic scope's hits are its epic and children (whose subtasks the next search reads).
+    /// `true` when the walk's budget stopped it before the search's end.
     #[allow(clippy::too_many_arguments)]
     async fn search_into(
         &self,
@@ -386,11 +525,28 @@ impl JiraTracker {
         progress: &dyn Progress,
         out: &mpsc::Sender<Record>,
         first: bool,
-    ) -> Result<(), TrackerError> {
+    ) -> Result<bool, TrackerError> {
         let mut search = Search::new(self, flavor, jql, fields.to_vec(), PAGE);
-        while let Some((issues, total)) = search.next().await? {
+        loop {
+            if search.done {
+                break;
+            }
+            // Between two pages: every issue read so far is whole (its comments too).
+            if walk
+                .spend
+                .is_some_and(|spend| spend.stops(self.client.requests(), walk.pages))
+            {
+                return Ok(true);
+            }
+            let Some((issues, total)) = search.next().await? else {
+                break;
+            };
+            walk.pages += 1;
+            let mut to_list = Vec::new();
+            let mut keys = Vec::with_capacity(issues.len());
             for raw in issues {
                 let (issue, embedded) = convert::issue(raw, cx)?;
+                keys.push(issue.key.clone());
                 if first && self.epic.is_some() {
                     walk.parents.insert(issue.id);
                 }
@@ -407,7 +563,7 @@ impl JiraTracker {
                 walk.fetched.insert(issue.id, issue.updated_at);
                 walk.related.insert(issue.id, convert::related(&issue.raw));
                 if embedded.incomplete() {
-                    walk.to_list.push(issue.id);
+                    to_list.push(issue.id);
                 } else {
                     let ids = walk.comments.entry(issue.id).or_default();
                     for c in embedded.comments {
@@ -421,9 +577,15 @@ impl JiraTracker {
                     .await
                     .map_err(|_| TrackerError::Aborted)?;
             }
+            // The page's comment listings before the next page, so a walk stopped by its
+            // budget leaves no issue without its comments.
+            self.list_comments(flavor, cx, to_list, walk, out).await?;
+            walk.last_keys.extend(keys);
+            let excess = walk.last_keys.len().saturating_sub(CHECKPOINT_KEYS);
+            walk.last_keys.drain(..excess);
             progress.update(RecordKind::JiraIssue, walk.fetched.len() as u64, total);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// The ids in the scope now, by an id-only sweep; for an epic, its children too (the
@@ -433,29 +595,48 @@ impl JiraTracker {
         flavor: Flavor,
         cx: &Context<'_>,
     ) -> Result<(BTreeSet<u64>, BTreeSet<u64>), TrackerError> {
-        let max = match flavor {
-            Flavor::Cloud => ID_PAGE_CLOUD,
-            Flavor::DataCenter => ID_PAGE_DC,
-        };
-        let ids_of = |jql: String| async move {
-            let mut found = BTreeSet::new();
-            let mut search = Search::new(self, flavor, jql, vec!["id".to_string()], max);
-            while let Some((issues, _)) = search.next().await? {
-                found.extend(issues.iter().filter_map(id_of));
-            }
-            Ok::<_, TrackerError>(found)
-        };
-        let top = ids_of(format!("{} ORDER BY key ASC", self.scope_jql(cx.fields))).await?;
+        let top = self.sweep_top(flavor, cx).await?;
         let mut all = top.clone();
         if self.epic.is_some() {
             let parents: Vec<u64> = top.iter().copied().collect();
             for batch in parents.chunks(ID_BATCH) {
                 all.extend(
-                    ids_of(format!("parent in ({}) ORDER BY key ASC", id_list(batch))).await?,
+                    self.ids_of(
+                        flavor,
+                        format!("parent in ({}) ORDER BY key ASC", id_list(batch)),
+                    )
+                    .await?,
                 );
             }
         }
         Ok((all, top))
+    }
+
+    /// The ids the scope's own search finds (an epic: the epic and its children).
+    async fn sweep_top(
+        &self,
+        flavor: Flavor,
+        cx: &Context<'_>,
+    ) -> Result<BTreeSet<u64>, TrackerError> {
+        self.ids_of(
+            flavor,
+            format!("{} ORDER BY key ASC", self.scope_jql(cx.fields)),
+        )
+        .await
+    }
+
+    /// The ids a search finds, in id-only pages.
+    async fn ids_of(&self, flavor: Flavor, jql: String) -> Result<BTreeSet<u64>, TrackerError> {
+        let max = match flavor {
+            Flavor::Cloud => ID_PAGE_CLOUD,
+            Flavor::DataCenter => ID_PAGE_DC,
+        };
+        let mut found = BTreeSet::new();
+        let mut search = Search::new(self, flavor, jql, vec!["id".to_string()], max);
+        while let Some((issues, _)) = search.next().await? {
+            found.extend(issues.iter().filter_map(id_of));
+        }
+        Ok(found)
     }
 
     /// What changed since the parent's cursor, and what left or silently joined the scope.
@@ -474,10 +655,12 @@ impl JiraTracker {
         let all = Self::issue_fields(cx.fields);
         let (current, parents) = self.sweep(flavor, cx).await?;
         walk.parents = parents.clone();
-        let window = match cursor.issues_updated {
-            Some(since) => {
+        let window_from = cursor
+            .issues_updated
+            .map(|since| since.checked_sub_signed(opts.overlap).unwrap_or(since));
+        let window = match window_from {
+            Some(from) => {
                 let now = self.client.server_date().unwrap_or_else(Utc::now);
-                let from = since.checked_sub_signed(opts.overlap).unwrap_or(since);
                 // Whole minutes back from the server's now, rounded up, plus one.
                 let minutes = (now - from).num_seconds().max(0) / 60 + 2;
                 format!(" AND updated >= \"-{minutes}m\"")
@@ -584,7 +767,35 @@ impl JiraTracker {
                 .filter_map(|k| k.id.parse().ok())
                 .collect()
         };
-        let touched: Vec<u64> = walk.fetched.keys().chain(gone.iter()).copied().collect();
+        // Issues a continued walk read count only if they changed since the window opened:
+        // the others' copies in their neighbours, read after the window opened, are current.
+        let touched: Vec<u64> = walk
+            .fetched
+            .iter()
+            .filter(|(id, updated)| {
+                !walk.walked.contains(id) || window_from.is_none_or(|from| **updated >= from)
+            })
+            .map(|(id, _)| *id)
+            .chain(gone.iter().copied())
+            .collect();
+        // After a checkpoint: issues the earlier runs' records hold copies of that no run read
+        // and that are not in the scope now were deleted or moved out before the walk reached
+        // them, which moves no carrier's `updated` (and no parent knew them to report gone).
+        // A link to another project's issue looks the same and costs its carriers a read.
+        let unseen: Vec<u64> = if cursor.checkpoint.is_some() {
+            embedded_in
+                .keys()
+                .filter(|id| {
+                    !known.issues.contains(id)
+                        && !current.contains(id)
+                        && !walk.fetched.contains_key(id)
+                })
+                .copied()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let touched: Vec<u64> = touched.into_iter().chain(unseen).collect();
         let mut neighbours: BTreeSet<u64> = BTreeSet::new();
         for id in &touched {
             neighbours.extend(old(id));
@@ -635,15 +846,18 @@ impl JiraTracker {
         }
     }
 
-    /// Lists the comments of every issue whose search result did not embed them all.
+    /// Lists the comments of issues whose search result did not embed them all.
     async fn list_comments(
         &self,
         flavor: Flavor,
         cx: &Context<'_>,
+        ids: Vec<u64>,
         walk: &mut Walk,
         out: &mpsc::Sender<Record>,
     ) -> Result<(), TrackerError> {
-        let ids = std::mem::take(&mut walk.to_list);
+        if ids.is_empty() {
+            return Ok(());
+        }
         let listed: Vec<(u64, Vec<JiraComment>)> = futures::stream::iter(ids.into_iter().map(|id| async move {
             let mut comments = Vec::new();
             let mut start = 0u64;
