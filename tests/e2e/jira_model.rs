@@ -1512,7 +1512,7 @@ fn case(m: &Model, script: &[Damage], o: Opts, kill_at: Option<u64>) -> Result<(
 
     let mut execute = preview_args.clone();
     execute.extend(["--execute", "--yes"]);
-    let kill_after = kill_at.map(|k| k % planned.max(1));
+    let mut kill_after = kill_at.map(|k| k % planned.max(1));
     let report = match kill_after {
         None => user.run(&[&execute[..], &["--write-interval-ms", "0"]].concat()),
         Some(k) => {
@@ -1523,7 +1523,7 @@ fn case(m: &Model, script: &[Damage], o: Opts, kill_at: Option<u64>) -> Result<(
                 .stderr(Stdio::null())
                 .spawn()
                 .map_err(|e| TestCaseError::fail(format!("spawn: {e}")))?;
-            kill_after_writes(&mut child, k, || writes(site) - w0);
+            kill_after = Some(kill_after_writes(&mut child, k, || writes(site) - w0));
             user.run(&[&execute[..], &["--write-interval-ms", "0"]].concat())
         }
     };

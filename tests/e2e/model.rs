@@ -617,7 +617,7 @@ fn case(
         .map_or(0, Vec::len) as u64;
 
     // Kill after `k` writes, k drawn over the whole plan (0: before the first write).
-    let kill_after = kill_at.map(|k| k % planned.max(1) as usize);
+    let mut kill_after = kill_at.map(|k| k % planned.max(1) as usize);
     let execute = [
         "--json",
         "rollback",
@@ -637,7 +637,8 @@ fn case(
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .map_err(|e| TestCaseError::fail(format!("spawn: {e}")))?;
-            kill_after_writes(&mut child, k as u64, || writes(sandbox) - w0);
+            let landed = kill_after_writes(&mut child, k as u64, || writes(sandbox) - w0);
+            kill_after = Some(landed as usize);
             user.run(&[&execute[..], &["--write-interval-ms", "0"]].concat())
         }
     };

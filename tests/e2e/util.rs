@@ -207,8 +207,9 @@ pub fn model_runner(cases: u32, source_file: &'static str) -> proptest::test_run
 }
 
 /// Kills `child` (a paced rollback) once `written()` reaches `k`, or when it ends on its own,
-/// or after a minute; then reaps it.
-pub fn kill_after_writes(child: &mut Child, k: u64, written: impl Fn() -> u64) {
+/// or after a minute; then reaps it. Returns the writes it made: `k`, or more when a loaded
+/// machine let it write on before the kill landed (what a test must reason from).
+pub fn kill_after_writes(child: &mut Child, k: u64, written: impl Fn() -> u64) -> u64 {
     let started = std::time::Instant::now();
     while written() < k
         && child.try_wait().ok().flatten().is_none()
@@ -218,6 +219,7 @@ pub fn kill_after_writes(child: &mut Child, k: u64, written: impl Fn() -> u64) {
     }
     let _ = child.kill();
     let _ = child.wait();
+    written()
 }
 
 /// What a model run covered, printed at its end (a property that held over empty plans
