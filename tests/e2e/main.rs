@@ -23,6 +23,7 @@ mod incremental;
 mod integrity;
 mod issue_model;
 mod jira;
+mod jira_model;
 mod jira_restore_into;
 mod jira_resume;
 mod jira_rollback;

@@ -23,14 +23,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use serde_json::{json, Value};
 
 use crate::rollback::{restorable_state, restored_copies};
-use crate::util::{SandboxProc, User};
+use crate::util::{check, kill_after_writes, model_runner, SandboxProc, Tally, User};
 
 const SCOPE: &str = "github:acme/widgets";
 const REPO: &str = "/repos/acme/widgets";
@@ -483,14 +483,6 @@ fn touched(sandbox: &SandboxProc, snap: &Snapshot, before: &Value, now: &Value) 
     }
 }
 
-macro_rules! check {
-    ($cond:expr, $($arg:tt)+) => {
-        if !$cond {
-            return Err(TestCaseError::fail(format!($($arg)+)));
-        }
-    };
-}
-
 /// The plan is minimal and names every loss: each operation addresses something the damage
 /// touched, no issue or comment is written twice, every deleted comment is recreated and
 /// named, every deleted label recreated (or another renamed into its place), and the losses
@@ -625,7 +617,7 @@ fn case(
         .map_or(0, Vec::len) as u64;
 
     // Kill after `k` writes, k drawn over the whole plan (0: before the first write).
-    let kill_after = kill_at.map(|k| k % planned.max(1) as usize);
+    let mut kill_after = kill_at.map(|k| k % planned.max(1) as usize);
     let execute = [
         "--json",
         "rollback",
@@ -645,15 +637,8 @@ fn case(
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .map_err(|e| TestCaseError::fail(format!("spawn: {e}")))?;
-            let started = Instant::now();
-            while writes(sandbox) - w0 < k as u64
-                && child.try_wait().ok().flatten().is_none()
-                && started.elapsed() < Duration::from_secs(60)
-            {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            let landed = kill_after_writes(&mut child, k as u64, || writes(sandbox) - w0);
+            kill_after = Some(landed as usize);
             user.run(&[&execute[..], &["--write-interval-ms", "0"]].concat())
         }
     };
@@ -725,42 +710,6 @@ fn case(
     Ok(())
 }
 
-/// What a run covered, printed at its end (a property that held over empty plans proves
-/// nothing).
-#[derive(Default)]
-struct Tally {
-    cases: std::cell::Cell<u64>,
-    ops: std::cell::Cell<u64>,
-    losses: std::cell::Cell<u64>,
-    empty: std::cell::Cell<u64>,
-    killed_mid_run: std::cell::Cell<u64>,
-}
-
-impl Tally {
-    fn add(&self, ops: u64, losses: u64, killed_mid_run: bool) {
-        let bump = |c: &std::cell::Cell<u64>, n: u64| c.set(c.get() + n);
-        bump(&self.cases, 1);
-        bump(&self.ops, ops);
-        bump(&self.losses, losses);
-        bump(&self.empty, u64::from(ops == 0));
-        bump(&self.killed_mid_run, u64::from(killed_mid_run));
-    }
-}
-
-impl fmt::Display for Tally {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} cases, {} operations planned and verified, {} losses named, {} empty plans, {} kills mid-run",
-            self.cases.get(),
-            self.ops.get(),
-            self.losses.get(),
-            self.empty.get(),
-            self.killed_mid_run.get()
-        )
-    }
-}
-
 /// A plan's operations in one short line each (bodies left out).
 fn summary(ops: &Value) -> String {
     ops.as_array()
@@ -810,24 +759,6 @@ fn diff_hint(a: &Value, b: &Value) -> (String, String) {
     (String::new(), String::new())
 }
 
-/// A runner for `cases` cases (unless `PROPTEST_CASES` says otherwise), seeded for CI
-/// (unless `PROPTEST_RNG_SEED` says otherwise), that keeps failing seeds in the repository.
-fn runner(cases: u32) -> TestRunner {
-    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
-    TestRunner::new(Config {
-        cases: env("PROPTEST_CASES").map_or(cases, |n| n as u32),
-        rng_seed: RngSeed::Fixed(env("PROPTEST_RNG_SEED").unwrap_or(18)),
-        failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel(
-            "proptest-regressions",
-        ))),
-        source_file: Some(file!()),
-        // Each shrink step is a whole case (about a second): enough to get to a short script.
-        max_shrink_iters: 300,
-        max_global_rejects: 0,
-        ..Config::default()
-    })
-}
-
 fn seeded() -> (SandboxProc, u64, usize) {
     let sandbox = SandboxProc::start(&SANDBOX);
     let issues = sandbox.list_all(&format!("{REPO}/issues?state=all")).len() as u64;
@@ -840,7 +771,7 @@ fn model_any_damage_is_rolled_back_with_the_minimal_plan_and_every_loss_named() 
     let (sandbox, issues, comments) = seeded();
     let started = Instant::now();
     let tally = Tally::default();
-    let result = runner(60).run(
+    let result = model_runner(60, file!()).run(
         &prop::collection::vec(damage(issues, comments), 1..12),
         |steps| case(&sandbox, &steps, None, &tally),
     );
@@ -855,7 +786,7 @@ fn model_a_rollback_killed_after_any_write_resumes_without_duplicates() {
     let (sandbox, issues, comments) = seeded();
     let started = Instant::now();
     let tally = Tally::default();
-    let result = runner(20).run(
+    let result = model_runner(20, file!()).run(
         &(
             prop::collection::vec(damage(issues, comments), 1..12),
             0usize..64,

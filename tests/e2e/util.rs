@@ -176,6 +176,88 @@ impl User {
     }
 }
 
+/// Fails a proptest case with a message unless `cond` holds (the model tests' assert).
+macro_rules! check {
+    ($cond:expr, $($arg:tt)+) => {
+        if !$cond {
+            return Err(proptest::test_runner::TestCaseError::fail(format!($($arg)+)));
+        }
+    };
+}
+pub(crate) use check;
+
+/// A model test's runner for `cases` cases (unless `PROPTEST_CASES` says otherwise), seeded
+/// for CI (unless `PROPTEST_RNG_SEED` says otherwise), that keeps failing seeds in
+/// `tests/proptest-regressions/` beside `source_file` (the caller's `file!()`).
+pub fn model_runner(cases: u32, source_file: &'static str) -> proptest::test_runner::TestRunner {
+    use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestRunner};
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    TestRunner::new(Config {
+        cases: env("PROPTEST_CASES").map_or(cases, |n| n as u32),
+        rng_seed: RngSeed::Fixed(env("PROPTEST_RNG_SEED").unwrap_or(18)),
+        failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel(
+            "proptest-regressions",
+        ))),
+        source_file: Some(source_file),
+        // Each shrink step is a whole case (about a second): enough to get to a short script.
+        max_shrink_iters: 300,
+        max_global_rejects: 0,
+        ..Config::default()
+    })
+}
+
+/// Kills `child` (a paced rollback) once `written()` reaches `k`, or when it ends on its own,
+/// or after a minute; then reaps it. Returns the writes it made: `k`, or more when a loaded
+/// machine let it write on before the kill landed (what a test must reason from).
+pub fn kill_after_writes(child: &mut Child, k: u64, written: impl Fn() -> u64) -> u64 {
+    let started = std::time::Instant::now();
+    while written() < k
+        && child.try_wait().ok().flatten().is_none()
+        && started.elapsed() < std::time::Duration::from_secs(60)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    written()
+}
+
+/// What a model run covered, printed at its end (a property that held over empty plans
+/// proves nothing).
+#[derive(Default)]
+pub struct Tally {
+    cases: std::cell::Cell<u64>,
+    ops: std::cell::Cell<u64>,
+    losses: std::cell::Cell<u64>,
+    empty: std::cell::Cell<u64>,
+    killed_mid_run: std::cell::Cell<u64>,
+}
+
+impl Tally {
+    pub fn add(&self, ops: u64, losses: u64, killed_mid_run: bool) {
+        let bump = |c: &std::cell::Cell<u64>, n: u64| c.set(c.get() + n);
+        bump(&self.cases, 1);
+        bump(&self.ops, ops);
+        bump(&self.losses, losses);
+        bump(&self.empty, u64::from(ops == 0));
+        bump(&self.killed_mid_run, u64::from(killed_mid_run));
+    }
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} cases, {} operations planned and verified, {} losses named, {} empty plans, {} kills mid-run",
+            self.cases.get(),
+            self.ops.get(),
+            self.losses.get(),
+            self.empty.get(),
+            self.killed_mid_run.get()
+        )
+    }
+}
+
 /// Starts `capture` (a `snapshot create`), kills it with SIGKILL, as a crash would, once
 /// `under_way` says its entry is in progress, then waits `lapse` (its lease's TTL and a
 /// margin) so the next run sees it abandoned.

@@ -379,6 +379,11 @@ pub(crate) fn plan(
         }
     }
 
+    name_changed_definitions(target, live, opts, &mut out);
+    if opts.wants(Field::Dependencies) {
+        name_changed_links(target, live, opts, &mut out);
+    }
+
     // 2. Deleted issues: recreated when asked (parents first, each followed by its walk),
     // else named.
     links.name_losses(&mut out);
@@ -428,6 +433,102 @@ pub(crate) fn plan(
     // 5. What was created after the snapshot: listed, deleted only when asked.
     plan_new_issues(target, live, opts, cx, &mut out);
     out
+}
+
+/// Components and versions still there under their id but renamed or redescribed since the
+/// snapshot: a rollback writes issues back, not the project's definitions (the issues keep
+/// pointing at the same id, so nothing else is wrong), and says so rather than letting a
+/// renamed one pass for restored.
+fn name_changed_definitions(
+    target: &RecordSet,
+    live: &RecordSet,
+    opts: &RollbackOptions,
+    out: &mut Planned,
+) {
+    let used = |f: &dyn Fn(&JiraIssue) -> &Vec<JiraRef>| -> BTreeSet<String> {
+        target
+            .jira_issues
+            .values()
+            .filter(|i| opts.covers(i.id))
+            .flat_map(|i| f(i).iter().map(|r| r.id.clone()))
+            .collect()
+    };
+    let text = |d: &Option<String>| d.clone().unwrap_or_default();
+    let mut name = |kind: &str, id: u64, was: &str, now: &str| {
+        let what = if was == now {
+            format!("{kind} {was:?} was edited")
+        } else {
+            format!("{kind} {was:?} was renamed to {now:?}")
+        };
+        out.irrecoverable.push(Irrecoverable {
+            key: format!("{kind}:{id}"),
+            what,
+            reason: format!(
+                "a rollback restores issues, not the project's {kind}s: the issues keep the same {kind}; edit it back in the project settings"
+            ),
+        });
+    };
+    if opts.wants(Field::Components) {
+        let needed = used(&|i| &i.components);
+        for c in target.components.values() {
+            let Some(l) = live.components.get(&c.id) else {
+                continue;
+            };
+            let changed = l.name != c.name || text(&l.description) != text(&c.description);
+            if changed && (opts.only().is_none() || needed.contains(&c.id.to_string())) {
+                name("component", c.id, &c.name, &l.name);
+            }
+        }
+    }
+    if opts.wants(Field::FixVersions) {
+        let needed = used(&|i| &i.fix_versions);
+        for v in target.versions.values() {
+            let Some(l) = live.versions.get(&v.id) else {
+                continue;
+            };
+            let changed = l.name != v.name
+                || text(&l.description) != text(&v.description)
+                || (l.released, l.archived, l.start_date, l.release_date)
+                    != (v.released, v.archived, v.start_date, v.release_date);
+            if changed && (opts.only().is_none() || needed.contains(&v.id.to_string())) {
+                name("version", v.id, &v.name, &l.name);
+            }
+        }
+    }
+}
+
+/// Issue links added to or removed from the snapshot's issues that are still there: a
+/// rollback in place does not write links, so each is named (once, though it may show on
+/// both of its issues), also when it went because the issue at its other end was deleted.
+fn name_changed_links(
+    target: &RecordSet,
+    live: &RecordSet,
+    opts: &RollbackOptions,
+    out: &mut Planned,
+) {
+    let mut named = BTreeSet::new();
+    for (t, c) in pairs(target, live, opts) {
+        let was: BTreeSet<&str> = t.links.iter().map(|l| l.id.as_str()).collect();
+        let is: BTreeSet<&str> = c.links.iter().map(|l| l.id.as_str()).collect();
+        for l in &t.links {
+            if !is.contains(l.id.as_str()) && named.insert(l.id.clone()) {
+                out.irrecoverable.push(Irrecoverable {
+                    key: format!("link:{}", l.id),
+                    what: format!("{} {} was unlinked", t.key, l.label()),
+                    reason: "a rollback in place does not write issue links: link the issues again by hand".into(),
+                });
+            }
+        }
+        for l in &c.links {
+            if !was.contains(l.id.as_str()) && named.insert(l.id.clone()) {
+                out.irrecoverable.push(Irrecoverable {
+                    key: format!("link:{}", l.id),
+                    what: format!("{} {} was linked after the snapshot", c.key, l.label()),
+                    reason: "a rollback in place does not write issue links: remove the link by hand if it is unwanted".into(),
+                });
+            }
+        }
+    }
 }
 
 /// How issues refer to each other across deletions: which deleted issues this plan
@@ -1060,6 +1161,126 @@ mod tests {
 
     fn opts() -> RollbackOptions {
         RollbackOptions::everything(at(1))
+    }
+
+    fn link(id: &str, other: &str) -> crate::record::jira::JiraLink {
+        crate::record::jira::JiraLink {
+            id: id.into(),
+            kind: "Blocks".into(),
+            phrase: "blocks".into(),
+            outward: true,
+            other: other.into(),
+        }
+    }
+
+    #[test]
+    fn links_added_or_removed_are_named_once_each_not_planned() {
+        // Found by the Jira model test: link changes were neither restored nor named.
+        let mut t1 = issue(1, "PROJ-1");
+        t1.links = vec![link("100", "PROJ-2"), link("101", "PROJ-3")];
+        let mut t2 = issue(2, "PROJ-2");
+        t2.links = vec![link("100", "PROJ-1")];
+        let mut t3 = issue(3, "PROJ-3");
+        t3.links = vec![link("101", "PROJ-1")];
+        let target = set(vec![t1, t2, t3.clone()], vec![]);
+        // 100 removed (PROJ-1 and PROJ-2 both still there), 102 added to PROJ-2; PROJ-3
+        // deleted, taking 101 with it.
+        let mut l2 = issue(2, "PROJ-2");
+        l2.links = vec![link("102", "PROJ-1")];
+        let mut l1 = issue(1, "PROJ-1");
+        l1.links = vec![link("102", "PROJ-2")];
+        let live = set(vec![l1, l2], vec![]);
+        let planned = plan(&target, &live, &opts(), "good", &RollbackContext::default());
+        assert!(planned.ops.is_empty(), "{:?}", planned.ops);
+        let mut keys: Vec<&str> = planned
+            .irrecoverable
+            .iter()
+            .map(|i| i.key.as_str())
+            .collect();
+        keys.sort();
+        assert_eq!(keys, ["issue:PROJ-3", "link:100", "link:101", "link:102"]);
+        let what = |k: &str| {
+            planned
+                .irrecoverable
+                .iter()
+                .find(|i| i.key == k)
+                .map(|i| i.what.clone())
+                .unwrap()
+        };
+        assert_eq!(what("link:100"), "PROJ-1 blocks PROJ-2 was unlinked");
+        assert!(what("link:102").contains("linked after the snapshot"));
+        // Narrowed to other fields: not this rollback's business.
+        let mut narrow = opts();
+        narrow.fields = Some([Field::Title].into());
+        let planned = plan(&target, &live, &narrow, "good", &RollbackContext::default());
+        assert!(planned
+            .irrecoverable
+            .iter()
+            .all(|i| !i.key.starts_with("link:")));
+    }
+
+    #[test]
+    fn renamed_components_and_versions_are_named_and_their_issues_left_alone() {
+        // Found by the Jira model test: a renamed definition passed for restored.
+        use crate::record::jira::{Component, Version};
+        let component = |name: &str| Component {
+            id: 10,
+            name: name.into(),
+            description: None,
+            lead: None,
+            assignee_type: None,
+            raw: Value::Null,
+        };
+        let version = |name: &str, released: bool| Version {
+            id: 20,
+            name: name.into(),
+            description: Some(String::new()),
+            released,
+            archived: false,
+            start_date: None,
+            release_date: None,
+            raw: Value::Null,
+        };
+        let mut t = issue(1, "PROJ-1");
+        t.components = vec![JiraRef {
+            id: "10".into(),
+            name: "API".into(),
+        }];
+        let mut target = set(vec![t.clone()], vec![]);
+        target.components.insert(10, component("API"));
+        target.versions.insert(20, version("1.0", false));
+        let mut now = t;
+        now.components[0].name = "API (renamed)".into();
+        let mut live = set(vec![now], vec![]);
+        live.components.insert(10, component("API (renamed)"));
+        live.versions.insert(20, version("1.0", true));
+        let planned = plan(&target, &live, &opts(), "good", &RollbackContext::default());
+        assert!(planned.ops.is_empty(), "{:?}", planned.ops);
+        let named: Vec<(&str, &str)> = planned
+            .irrecoverable
+            .iter()
+            .map(|i| (i.key.as_str(), i.what.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (
+                    "component:10",
+                    "component \"API\" was renamed to \"API (renamed)\""
+                ),
+                ("version:20", "version \"1.0\" was edited"),
+            ]
+        );
+        // The same definitions, unchanged (a missing description reads as an empty one).
+        live.components.insert(10, component("API"));
+        live.versions.insert(20, version("1.0", false));
+        target.versions.get_mut(&20).unwrap().description = None;
+        let planned = plan(&target, &live, &opts(), "good", &RollbackContext::default());
+        assert!(
+            planned.irrecoverable.is_empty(),
+            "{:?}",
+            planned.irrecoverable
+        );
     }
 
     #[test]
