@@ -367,6 +367,9 @@ impl Manifest {
                 }
             }
         }
+        if changed.len() + removed.len() > limit {
+            return None;
+        }
         // Upserts in the manifest's own order, removals by key: the table's bytes depend on
         // nothing but the two snapshots.
         changed.sort_unstable();
@@ -620,6 +623,95 @@ impl Counts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn numbered(kind: RecordKind, id: &str, content: &str) -> ManifestEntry {
+        ManifestEntry {
+            kind,
+            id: id.into(),
+            blob: BlobId::of(content.as_bytes()),
+            updated_at: None,
+            size: content.len() as u64,
+            stored: None,
+            issue: None,
+            embeds: None,
+        }
+    }
+
+    fn with_entries(entries: Vec<ManifestEntry>, tables: Vec<BlobId>) -> Manifest {
+        Manifest {
+            format: MANIFEST_FORMAT,
+            id: SnapshotId::new(),
+            scope: "github:acme/widgets".parse().unwrap(),
+            name: None,
+            trigger: Trigger::Manual,
+            created_at: Utc::now(),
+            parent: None,
+            cursor: Default::default(),
+            dict: None,
+            dict_hash: None,
+            activity: None,
+            table_hashes: vec![None; tables.len()],
+            tables,
+            entries,
+        }
+    }
+
+    /// The delta walks both tables side by side: edits and additions in the manifest's
+    /// order, removals by key, and a whole table once more than a quarter changed. A base
+    /// in another order (an older build's) gives the same delta.
+    #[test]
+    fn a_delta_table_holds_exactly_the_changes() {
+        let base_entries: Vec<ManifestEntry> = (1..=100)
+            .map(|n| numbered(RecordKind::Issue, &n.to_string(), &format!("v1 {n}")))
+            .chain([numbered(RecordKind::Label, "bug", "bug")])
+            .collect();
+        let mut base = with_entries(base_entries, vec![BlobId::of(b"table")]);
+        base.sort_entries();
+        let mut ours: Vec<ManifestEntry> = base
+            .entries
+            .iter()
+            .filter(|e| !["3", "50"].contains(&e.id.as_str()))
+            .cloned()
+            .collect();
+        for e in &mut ours {
+            if ["7", "10"].contains(&e.id.as_str()) {
+                e.blob = BlobId::of(e.id.as_bytes());
+            }
+        }
+        ours.push(numbered(RecordKind::Issue, "200", "new"));
+        let mut m = with_entries(ours, Vec::new());
+        m.sort_entries();
+        let mut shuffled = base.clone();
+        shuffled.entries.reverse();
+        for base in [&base, &shuffled] {
+            let delta = m.delta_on(base).expect("5 changes of 100");
+            let upserts: Vec<&str> = delta.upserts.iter().map(|e| e.id.as_str()).collect();
+            assert_eq!(upserts, ["7", "10", "200"]);
+            assert_eq!(
+                delta.removed,
+                [
+                    RecordKey::new(RecordKind::Issue, 3),
+                    RecordKey::new(RecordKind::Issue, 50)
+                ]
+            );
+            assert_eq!((delta.base, delta.depth), (BlobId::of(b"table"), 1));
+        }
+        // A quarter of the entries changed is still a delta; one more is not.
+        let len = m.entries.len();
+        for (edits, delta) in [(len / 4 - 5, true), (len / 4 - 4, false)] {
+            let mut more = m.clone();
+            for e in more
+                .entries
+                .iter_mut()
+                .filter(|e| e.kind.is_issue())
+                .skip(20)
+                .take(edits)
+            {
+                e.blob = BlobId::of(b"edited");
+            }
+            assert_eq!(more.delta_on(&base).is_some(), delta, "{edits} more edits");
+        }
+    }
 
     #[test]
     fn a_snapshot_after_a_failed_listing_lists_from_the_last_good_point() {
