@@ -528,9 +528,18 @@ impl Archive {
         manifest: &Manifest,
         base: Option<&Manifest>,
     ) -> Result<(Sealed, TableWrite)> {
-        let table = manifest.encode_table(base)?;
-        let count = manifest.entries.len() as u64;
-        self.write_table_and_header(manifest, table, count).await
+        match base.and_then(|b| manifest.delta_on(b)) {
+            Some(delta) => {
+                let table = blob::encode("manifest entries", &EntryTable::Delta(delta))?;
+                let count = manifest.entries.len() as u64;
+                self.write_table_and_header(manifest, table, count).await
+            }
+            // Encoded entry by entry: the table's JSON whole would be ~200 bytes an entry.
+            None => {
+                self.write_manifest_streamed(manifest, manifest.entries.iter().cloned())
+                    .await
+            }
+        }
     }
 
     /// [`Archive::write_manifest`] for a manifest whose entries (`manifest.entries` is
