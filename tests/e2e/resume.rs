@@ -451,11 +451,13 @@ const KILL_TIMEOUT_SECS: u64 = 8;
 /// snapshot, equal record by record to an uninterrupted capture.
 #[test]
 fn a_snapshot_function_killed_mid_capture_is_taken_up_again_by_its_redelivered_message() {
+    // Large enough that the capture needs several 10-request invocations whichever API it
+    // takes (GraphQL reads 300 issues and 1,500 comments in 11 requests: one invocation).
     let sandbox = SandboxProc::start(&[
         "--issues",
-        "300",
+        "1000",
         "--comments",
-        "1500",
+        "5000",
         "--seed",
         "37",
         "--latency-ms",
