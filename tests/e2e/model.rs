@@ -658,15 +658,17 @@ fn case(
         );
     }
     // The one write that may land without its journal entry (the kill came between the
-    // two) is written again on resume only if it is idempotent (a PATCH to the target's
-    // values; a creation is looked for first). A label rename is addressed by the old name,
-    // gone once it succeeded: its repeat is a 404 and the restyle under the new name, two
-    // requests. Anything more is a duplicate.
+    // two) is written again on resume only if it is idempotent: a PATCH to the target's
+    // values, or a label or milestone creation, whose repeat GitHub refuses as "already
+    // exists" (one request, nothing created; the writer then adopts the existing one). A
+    // recreated comment is looked for by its marker first: no repeat. A label rename is
+    // addressed by the old name, gone once it succeeded: its repeat is a 404 and the restyle
+    // under the new name, two requests. Anything more is a duplicate.
     let repeat_cost = match kill_after {
         Some(k) if k > 0 => {
             let op = &preview["plan"]["ops"][k - 1];
             match op["op"].as_str() {
-                Some("create_label" | "create_milestone" | "recreate_comment") => 0,
+                Some("recreate_comment") => 0,
                 Some("update_label")
                     if op["name"].as_str().map(str::to_lowercase)
                         != op["current_name"].as_str().map(str::to_lowercase) =>
