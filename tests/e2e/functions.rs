@@ -497,17 +497,7 @@ impl Stack {
     pub(crate) fn listed(&self, scope: &str) -> Vec<(String, String)> {
         let (code, out, err) = self.cli(&["--json", "snapshot", "list", scope]);
         assert_eq!(code, 0, "{err}");
-        let list: Value = serde_json::from_str(&out).unwrap();
-        list.as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
-                (
-                    e["id"].as_str().unwrap().to_string(),
-                    e["status"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
+        crate::util::id_statuses(&serde_json::from_str(&out).unwrap())
     }
 }
 

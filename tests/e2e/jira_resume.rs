@@ -22,17 +22,7 @@ fn key(issue: &Value) -> String {
 
 /// The scope's snapshots as `snapshot list` shows them, oldest first: (id, status).
 fn statuses(user: &JiraUser, scope: &str) -> Vec<(String, String)> {
-    let list = user.run(&["--json", "snapshot", "list", scope]).ok().json();
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["id"].as_str().unwrap().to_string(),
-                e["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    crate::util::id_statuses(&user.run(&["--json", "snapshot", "list", scope]).ok().json())
 }
 
 /// A full, uninterrupted snapshot of `scope` in a store of its own.

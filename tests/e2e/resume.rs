@@ -312,17 +312,7 @@ fn a_queued_snapshot_continues_across_invocations_into_one_completed_snapshot() 
 }
 
 fn statuses(user: &User) -> Vec<(String, String)> {
-    let list = user.run(&["--json", "snapshot", "list", SCOPE]).ok().json();
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["id"].as_str().unwrap().to_string(),
-                e["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    crate::util::id_statuses(&user.run(&["--json", "snapshot", "list", SCOPE]).ok().json())
 }
 
 /// Starts `snapshot create` with `extra` and kills it (SIGKILL) once its entry is

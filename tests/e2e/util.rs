@@ -290,3 +290,17 @@ pub fn kill_under_way(
     child.wait().expect("reap the capture");
     std::thread::sleep(lapse);
 }
+
+/// `snapshot list --json` as (id, status) pairs, oldest first.
+pub fn id_statuses(list: &serde_json::Value) -> Vec<(String, String)> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap().to_string(),
+                e["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
