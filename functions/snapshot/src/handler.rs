@@ -536,7 +536,7 @@ async fn run_job(
         // Retrying cannot fix it; failing would only send it round to the dead-letter queue.
         tracing::error!(
             retryable = false,
-            message_id = ?message.message_id,
+            message_id = message.message_id.as_deref(),
             "unreadable job message dropped"
         );
         return Ok(json!({"dropped": message.message_id}));
@@ -602,7 +602,7 @@ async fn run_job(
                 tracing::info!(job = %job.id, snapshot = %report.id, scope = %job.scope, status = "completed", items = report.counts.total(), requests = report.requests, duration_ms = report.duration_ms, "snapshot job completed")
             }
             None => {
-                tracing::info!(job = %job.id, scope = %job.scope, status = job.status.as_str(), duration_ms = started.elapsed().as_millis() as u64, error = ?job.error, "snapshot job finished")
+                tracing::info!(job = %job.id, scope = %job.scope, status = job.status.as_str(), duration_ms = started.elapsed().as_millis() as u64, error = job.error.as_deref(), "snapshot job finished")
             }
         },
         JobRun::Waiting {
@@ -640,7 +640,7 @@ async fn run_job(
                 )
                 .await
                 .map_err(|e| FunctionError::retryable(e.to_string()))?;
-            tracing::info!(job = %job.id, snapshot = ?checkpoint.checkpoint_of, checkpoint = %checkpoint.id, scope = %job.scope, slice = msg.slice, items = checkpoint.counts.total(), requests = checkpoint.requests, resume_at = ?checkpoint.resume_at, delay_secs = delay.as_secs(), "snapshot job stopped partial at its budget; continuing in the next invocation");
+            tracing::info!(job = %job.id, snapshot = checkpoint.checkpoint_of.map(tracing::field::display), checkpoint = %checkpoint.id, scope = %job.scope, slice = msg.slice, items = checkpoint.counts.total(), requests = checkpoint.requests, resume_at = checkpoint.resume_at.map(tracing::field::display), delay_secs = delay.as_secs(), "snapshot job stopped partial at its budget; continuing in the next invocation");
         }
         JobRun::Busy { job } => {
             tracing::info!(job = %job, "another attempt of this snapshot job is running; message dropped")
