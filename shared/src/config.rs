@@ -59,6 +59,10 @@ pub mod env {
     /// Tracker requests one invocation of a snapshot job may make before it continues in
     /// the next (tests; the invocation's remaining time bounds it otherwise).
     pub const MAX_REQUESTS: &str = "BACKTRACK_MAX_REQUESTS_PER_INVOCATION";
+    /// Functions (`snapshot`): how many seconds a capture taken within `POST /snapshots`
+    /// may read before it stops `partial` and a snapshot job continues it (default
+    /// `snapshot::job::REQUEST_WINDOW`, 20; 1 to 25: API Gateway answers 504 after 29).
+    pub const REQUEST_WINDOW_SECS: &str = "BACKTRACK_REQUEST_WINDOW_SECS";
     /// Functions: the function's timeout in seconds (the template's `Timeout`), taken as the
     /// invocation's deadline when the runtime gives none that can be used (an emulator's
     /// runtime API), so a job's claim and budget end with the invocation as on Lambda.

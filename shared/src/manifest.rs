@@ -107,6 +107,12 @@ pub struct Checkpoint {
     /// go on after an earlier one when the last was deleted meanwhile. Empty: the search
     /// had not started.
     pub after: Vec<String>,
+    /// Set when the walk is an incremental capture's search of what changed (not a full
+    /// walk): the `updated` bound its searches keep (the parent's cursor it started from),
+    /// while the cursor's `issues_updated` says from when the run that completes it catches
+    /// up with what changed behind it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes_since: Option<DateTime<Utc>>,
 }
 
 /// One record in a manifest.

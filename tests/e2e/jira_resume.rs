@@ -327,6 +327,145 @@ fn jira_continued_captures_equal_a_full_one_after_changes_between_runs() {
     }
 }
 
+/// An incremental capture on a completed snapshot searches what changed within its budget
+/// too: after 210 summaries edited (subtasks' among them, whose copies in their parents
+/// change without moving the parents' `updated`), a comment, a deletion and a new issue, a
+/// run at `--max-requests 5` ends `partial` between two pages of the change search; with
+/// edits between the runs behind its checkpoint and ahead of it, the next runs complete it,
+/// equal record by record to a full snapshot of the final state.
+#[test]
+fn jira_incremental_captures_out_of_budget_end_partial_and_the_next_runs_complete_them() {
+    let api = "/rest/api/2";
+    for flavor in FLAVORS {
+        let site = Site::start(
+            flavor,
+            &["--issues", "420", "--comments", "1700", "--seed", "67"],
+        );
+        let scope = "jira:PROJ";
+        let user = JiraUser::new(&site);
+        let base = user.snapshot(scope, &[]);
+        assert_eq!(base["status"], "completed", "{base}");
+        let all = keys(&site);
+        let edited: Vec<String> = all.iter().step_by(2).map(key).collect();
+        assert!(edited.len() > 200, "{}", edited.len());
+        for (n, k) in edited.iter().enumerate() {
+            site.call(
+                "PUT",
+                &format!("{api}/issue/{k}"),
+                Some(json!({"fields": {"summary": format!("Edited after the snapshot {n}")}})),
+            );
+        }
+        let plain: Vec<String> = all
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .filter(|i| i["fields"]["subtasks"].as_array().unwrap().is_empty())
+            .map(key)
+            .collect();
+        site.call(
+            "POST",
+            &format!("{api}/issue/{}/comment", plain[0]),
+            Some(json!({"body": "A comment after the snapshot"})),
+        );
+        site.call(
+            "DELETE",
+            &format!("{api}/issue/{}?deleteSubtasks=true", plain[1]),
+            None,
+        );
+        site.call(
+            "POST",
+            &format!("{api}/issue"),
+            Some(json!({"fields": {
+                "project": {"key": "PROJ"},
+                "summary": "Created after the snapshot",
+                "issuetype": {"name": "Task"}
+            }})),
+        );
+
+        let first = user.snapshot(scope, &["--max-requests", "5"]);
+        assert_eq!(first["status"], "partial", "{flavor:?}: {first}");
+        assert_eq!(first["mode"], "incremental", "{first}");
+        assert_eq!(first["parent"], base["id"], "{first}");
+        // `latest` is still the completed snapshot the capture builds on.
+        let diff = user.run(&[
+            "diff",
+            scope,
+            "--from",
+            "latest",
+            "--to",
+            id(&base),
+            "--exit-code",
+        ]);
+        assert_eq!(diff.code, 0, "{}\n{}", diff.stdout, diff.stderr);
+
+        // More changes while the checkpoint is pending: behind it (an issue the first run
+        // read, one it passed unchanged) and ahead of it.
+        site.call(
+            "PUT",
+            &format!("{api}/issue/{}", key(&all[0])),
+            Some(json!({"fields": {"summary": "Edited again behind the checkpoint"}})),
+        );
+        site.call(
+            "PUT",
+            &format!("{api}/issue/{}", plain[2]),
+            Some(json!({"fields": {"labels": ["touched-between-runs"]}})),
+        );
+        site.call(
+            "PUT",
+            &format!("{api}/issue/{}", plain[plain.len() - 1]),
+            Some(json!({"fields": {"summary": "Edited ahead of the checkpoint"}})),
+        );
+
+        let mut runs = vec![first.clone()];
+        runs.extend(until_completed(&user, scope, &["--max-requests", "5"]));
+        assert_eq!(runs[1]["parent"], first["id"], "{runs:?}");
+        eprintln!(
+            "{flavor:?}: an incremental capture of 210+ changes at --max-requests 5: {} runs, requests {:?}",
+            runs.len(),
+            runs.iter()
+                .map(|r| r["requests"].clone())
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            runs.len() >= 3,
+            "{flavor:?}: 210 changes at one search page a run take several runs: {runs:?}"
+        );
+        let done = runs.last().unwrap();
+        assert!(
+            done["deleted"].as_u64().unwrap() >= 1,
+            "{flavor:?}: the deleted issue leaves: {done}"
+        );
+        // The base and the last run are completed; every run before it is a checkpoint.
+        let mut listed = statuses(&user, scope);
+        listed.sort();
+        let mut expected: Vec<(String, String)> = std::iter::once(&base)
+            .chain(&runs)
+            .map(|r| (id(r).to_string(), r["status"].as_str().unwrap().to_string()))
+            .collect();
+        expected.sort();
+        assert_eq!(listed, expected, "{flavor:?}");
+
+        let (whole, full) = reference(&site, scope);
+        assert_same(
+            &format!("{flavor:?} incremental out of budget"),
+            (&whole, &full),
+            (&user, done),
+        );
+        let texts = records_text_at(&user.store(), id(done), &user.url).join("\n");
+        for wanted in [
+            "Created after the snapshot",
+            "Edited again behind the checkpoint",
+            "Edited ahead of the checkpoint",
+            "A comment after the snapshot",
+            "touched-between-runs",
+        ] {
+            assert!(texts.contains(wanted), "{flavor:?}: {wanted}");
+        }
+        let verify = user.run(&["verify", scope]);
+        assert_eq!(verify.code, 0, "{}\n{}", verify.stdout, verify.stderr);
+    }
+}
+
 #[test]
 fn jira_a_kill_during_a_budgeted_capture_or_its_continuation_leaves_no_completed_entry() {
     for flavor in FLAVORS {

@@ -826,3 +826,144 @@ fn a_scheduled_capture_out_of_budget_continues_through_the_job_queue() {
     let expected = records_text(&whole, reference["id"].as_str().unwrap(), &sandbox.url);
     assert_eq!(stored, expected, "the continued scheduled capture differs");
 }
+
+/// `POST /snapshots` for a repository whose newest snapshot is small is captured within the
+/// request, but within the request's budget (`BACKTRACK_REQUEST_WINDOW_SECS`, here 1 s
+/// against 200 ms a request): the repository grew by 600 issues since, so the capture is
+/// cut short; the answer is 202 `continuing` with the job, its reserved snapshot and the
+/// checkpoint, and the job continues the checkpoint into one completed snapshot equal
+/// record by record to an uninterrupted full one; nothing reads completed before it.
+#[test]
+fn a_request_capture_cut_short_by_its_window_continues_as_a_snapshot_job() {
+    let sandbox = SandboxProc::start(&[
+        "--issues",
+        "30",
+        "--comments",
+        "60",
+        "--seed",
+        "61",
+        "--latency-ms",
+        "200",
+    ]);
+    let stack = Stack::new();
+    let (rt, sqs) = (&stack.rt, &stack.sqs);
+    let snapshot_queue = stack.snapshot_queue.clone();
+    let bundle = stack.bundle(&[
+        ("GITHUB_TOKEN", SANDBOX_TOKEN.to_string()),
+        ("GITHUB_API_URL", sandbox.url.clone()),
+        ("BACKTRACK_REQUEST_WINDOW_SECS", "1".into()),
+    ]);
+    let post = |bundle: &Bundle, name: &str| {
+        bundle.http(
+            "snapshot",
+            "post-snapshots.json",
+            "POST",
+            "/snapshots",
+            Some(json!({"scope": SCOPE, "name": name})),
+        )
+    };
+    // The first snapshot is queued (its size is unknown), and small.
+    let (status, queued) = post(&bundle, "first");
+    assert_eq!(status, 202, "{queued}");
+    let ran = bundle.drain_at_most(rt, sqs, &snapshot_queue, "snapshot", 5);
+    assert_eq!(ran.len(), 1, "{ran:?}");
+    let first = queued["snapshot"].as_str().unwrap().to_string();
+    assert_eq!(
+        stack.listed(SCOPE),
+        [(first.clone(), "completed".to_string())]
+    );
+
+    // Another client adds 600 issues: the next capture reads six pages of them.
+    std::thread::scope(|s| {
+        for t in 0..12 {
+            let sandbox = &sandbox;
+            s.spawn(move || {
+                for n in 0..50 {
+                    let (status, body) = sandbox.api(
+                        "POST",
+                        "/repos/acme/widgets/issues",
+                        Some(json!({"title": format!("Filed meanwhile {t}-{n}")})),
+                    );
+                    assert_eq!(status, 201, "{body}");
+                }
+            });
+        }
+    });
+
+    let (status, answer) = post(&bundle, "on-request");
+    assert_eq!(status, 202, "the capture cannot fit a 1 s window: {answer}");
+    assert_eq!(answer["status"], "continuing", "{answer}");
+    let id = answer["snapshot"].as_str().unwrap().to_string();
+    let job = answer["job"].as_str().unwrap().to_string();
+    let checkpoint = answer["checkpoint"].as_str().unwrap().to_string();
+    assert_eq!(
+        answer["snapshot_url"],
+        format!("/snapshots/{id}"),
+        "{answer}"
+    );
+    assert_eq!(answer["status_url"], format!("/jobs/{job}"), "{answer}");
+    let shown = |id: &str| {
+        let (status, entry) = bundle.http(
+            "catalog",
+            "list-snapshots.json",
+            "GET",
+            &format!("/snapshots/{id}"),
+            None,
+        );
+        assert_eq!(status, 200, "{entry}");
+        entry
+    };
+    let cut = shown(&checkpoint);
+    assert_eq!(cut["status"], "partial", "{cut}");
+    let pending = shown(&id);
+    assert_eq!(pending["status"], "pending", "{pending}");
+    assert_eq!(pending["name"], "on-request", "{pending}");
+    let log = bundle.log("snapshot");
+    assert!(
+        log.contains("stopped partial at the request's budget"),
+        "the handover is logged: {log}"
+    );
+
+    let ran = bundle.drain_at_most(rt, sqs, &snapshot_queue, "snapshot", 10);
+    let outcomes: Vec<&str> = ran
+        .iter()
+        .map(|a| a["jobs"][0]["outcome"].as_str().unwrap_or("?"))
+        .collect();
+    eprintln!(
+        "cut short within the request after {} requests ({} issues read); the job took {} invocation(s): {outcomes:?}",
+        cut["requests"], cut["counts"]["issues"], ran.len()
+    );
+    assert_eq!(outcomes.last(), Some(&"finished"), "{outcomes:?}");
+    let done = shown(&id);
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["name"], "on-request", "{done}");
+    let (_, finished) = bundle.http(
+        "restore",
+        "get-job.json",
+        "GET",
+        &format!("/jobs/{job}"),
+        None,
+    );
+    assert_eq!(finished["status"], "completed", "{finished}");
+    assert_eq!(finished["capture"]["snapshot"], id.as_str(), "{finished}");
+
+    // The first snapshot and the job's are the completed ones; the checkpoint stays partial.
+    let mut listed = stack.listed(SCOPE);
+    listed.sort();
+    let mut expected = vec![
+        (first, "completed".to_string()),
+        (checkpoint, "partial".to_string()),
+        (id.clone(), "completed".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(listed, expected);
+    let (code, out, err) = stack.cli(&["verify", SCOPE]);
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    let whole = User::new(&sandbox);
+    let reference = snapshot(&whole, &["--api", "rest"]);
+    assert_eq!(done["counts"], reference["counts"], "{done}\n{reference}");
+    let stored = rt.block_on(records_text_in(&stack.archive(), &id, &sandbox.url));
+    let expected = records_text(&whole, reference["id"].as_str().unwrap(), &sandbox.url);
+    assert_eq!(stored, expected, "the continued capture differs");
+}

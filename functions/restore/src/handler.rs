@@ -296,7 +296,11 @@ async fn continue_job(
     let body = message.body.as_deref().unwrap_or_default();
     let Ok(msg) = serde_json::from_str::<JobMessage>(body) else {
         // Retrying cannot fix it; failing would only send it round to the dead-letter queue.
-        tracing::error!(retryable = false, message_id = ?message.message_id, "unreadable job message dropped");
+        tracing::error!(
+            retryable = false,
+            message_id = message.message_id.as_deref(),
+            "unreadable job message dropped"
+        );
         return Ok(json!({"dropped": message.message_id}));
     };
     let queue = &deps.queue;
@@ -342,7 +346,7 @@ async fn continue_job(
             tracing::info!(job = %msg.job, slice = msg.slice, done, total = job.total_ops, "slice done; next queued");
         }
         SliceOutcome::Finished { job, .. } => {
-            tracing::info!(job = %msg.job, slice = msg.slice, status = job.status.as_str(), error = ?job.error, "restore job finished");
+            tracing::info!(job = %msg.job, slice = msg.slice, status = job.status.as_str(), error = job.error.as_deref(), "restore job finished");
         }
         SliceOutcome::Busy { .. } => {
             tracing::info!(job = %msg.job, slice = msg.slice, "another slice of this job is running; message dropped");

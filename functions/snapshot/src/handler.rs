@@ -1,5 +1,6 @@
 //! Taking snapshots: on a schedule (EventBridge, several scopes, then retention), on request
 //! (`POST /snapshots`: captured within the request when the library's rule says it fits,
+//! within the request's budget, and continued by a job when that budget cuts it short;
 //! queued as a job otherwise), on GitHub webhooks (`POST /webhooks/github`: a push to the
 //! default branch or a merged pull request of an allowed repository, always queued, so the
 //! answer comes within GitHub's 10 seconds), on Jira webhooks (`POST /webhooks/jira`: an
@@ -117,7 +118,7 @@ impl Function for Snapshot {
     ) -> Result<Self::Output, FunctionError> {
         match event {
             Triggered::Http(event) => Ok(Reply::Http(Box::new(
-                serve_http(&event, |req| http(self, req)).await,
+                serve_http(&event, |req| http(self, req, invocation.deadline)).await,
             ))),
             Triggered::Queue(batch) => {
                 let mut out = Vec::new();
@@ -133,9 +134,14 @@ impl Function for Snapshot {
     }
 }
 
-async fn http(deps: &Snapshot, req: ApiRequest) -> Result<ApiResponse, ApiError> {
+async fn http(
+    deps: &Snapshot,
+    req: ApiRequest,
+    deadline: Option<Instant>,
+) -> Result<ApiResponse, ApiError> {
+    let started = Instant::now();
     match dispatch(&req, Served::Snapshot)? {
-        ("/snapshots", _) => create(deps, &req).await,
+        ("/snapshots", _) => create(deps, &req, started, deadline).await,
         ("/webhooks/jira", _) => jira_webhook(deps, &req).await,
         (_, _) => github_webhook(deps, &req).await,
     }
@@ -144,8 +150,17 @@ async fn http(deps: &Snapshot, req: ApiRequest) -> Result<ApiResponse, ApiError>
 /// `POST /snapshots` `{scope, name?, force?}`: 201 with the snapshot when the capture fits
 /// the request ([`jobs::timing`]: API Gateway answers 504 after 29 seconds), 202 with the
 /// queued job and its reserved snapshot (`pending`, then `in_progress`, then `completed`;
-/// `GET /snapshots/{id}` follows it) otherwise.
-async fn create(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+/// `GET /snapshots/{id}` follows it) otherwise. A capture taken within the request reads
+/// within the request's budget ([`jobs::request_budget`], from `started`): when that runs
+/// out first (the scope grew since its newest snapshot, the tracker is slow or its rate
+/// limit spent), its `partial` checkpoint is continued by a snapshot job, and the answer is
+/// the same 202, `continuing`, naming the checkpoint too.
+async fn create(
+    deps: &Snapshot,
+    req: &ApiRequest,
+    started: Instant,
+    deadline: Option<Instant>,
+) -> Result<ApiResponse, ApiError> {
     let body = req.json_fields(&["scope", "name", "force"])?;
     let scope = scope_field(&body)?;
     let name = match body.get("name") {
@@ -162,16 +177,36 @@ async fn create(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiErr
     };
     let reason = match jobs::timing(&deps.archive, &scope).await? {
         CaptureTiming::Now => {
-            let report = take(
-                deps,
-                &scope,
-                name,
-                force,
-                Trigger::Manual,
-                Budget::default(),
-            )
-            .await?;
-            return Ok(ApiResponse::json(201, &report));
+            let budget = jobs::request_budget(
+                started,
+                deps.limits.request_window,
+                deadline.map(|d| capture_deadline(d, deps.limits.deadline_margin)),
+                deps.limits.max_requests,
+            );
+            let report = take(deps, &scope, name.clone(), force, Trigger::Manual, budget).await?;
+            if report.status != backtrack::SnapshotStatus::Partial {
+                return Ok(ApiResponse::json(201, &report));
+            }
+            let (job, delay) =
+                continue_checkpoint(deps, &report, capture_job(name, Trigger::Manual, force))
+                    .await?;
+            let reason = match report.resume_at {
+                Some(at) => format!(
+                    "the rate limit ran out within the request (it resets at {}): the capture stopped at checkpoint {} and a snapshot job continues it",
+                    at.format("%Y-%m-%dT%H:%M:%SZ"),
+                    report.id
+                ),
+                None => format!(
+                    "the capture outlasted the request's budget ({} s): it stopped at checkpoint {} and a snapshot job continues it",
+                    deps.limits.request_window.as_secs(),
+                    report.id
+                ),
+            };
+            let snapshot = job.capture.as_ref().and_then(|c| c.snapshot);
+            tracing::info!(job = %job.id, snapshot = snapshot.map(tracing::field::display), checkpoint = %report.id, scope = %scope, items = report.counts.total(), requests = report.requests, delay_secs = delay.as_secs(), "snapshot stopped partial at the request's budget; a snapshot job continues it");
+            let mut answer = job_answer(&job, "continuing", &reason);
+            answer["checkpoint"] = json!(report.id);
+            return Ok(ApiResponse::json(202, &answer));
         }
         CaptureTiming::Queued(reason) => reason,
     };
@@ -185,27 +220,42 @@ async fn create(deps: &Snapshot, req: &ApiRequest) -> Result<ApiResponse, ApiErr
         .check()
         .await
         .map_err(backtrack::Error::from)?;
-    let capture = CaptureJob {
+    let job = jobs::enqueue(
+        &deps.archive,
+        &scope,
+        capture_job(name, Trigger::Manual, force),
+    )
+    .await?;
+    send_first(deps, &job, &[], Duration::ZERO).await?;
+    let snapshot = job.capture.as_ref().and_then(|c| c.snapshot);
+    tracing::info!(job = %job.id, snapshot = snapshot.map(tracing::field::display), scope = %scope, reason = %reason, "snapshot queued");
+    Ok(ApiResponse::json(202, &job_answer(&job, "queued", &reason)))
+}
+
+/// The 202 answer naming a snapshot job and its reserved snapshot, which
+/// `GET /jobs/{id}` and `GET /snapshots/{id}` follow.
+fn job_answer(job: &backtrack::catalog::JobEntry, status: &str, reason: &str) -> Value {
+    let id = job.id;
+    let mut answer = json!({"status": status, "job": id, "status_url": format!("/jobs/{id}"),
+                "scope": job.scope, "reason": reason});
+    if let Some(snapshot) = job.capture.as_ref().and_then(|c| c.snapshot) {
+        answer["snapshot"] = json!(snapshot);
+        answer["snapshot_url"] = json!(format!("/snapshots/{snapshot}"));
+    }
+    answer
+}
+
+/// A snapshot job's capture: what it is named and why it is taken.
+fn capture_job(name: Option<SnapshotName>, trigger: Trigger, reuse_name: bool) -> CaptureJob {
+    CaptureJob {
         name: name.map(String::from),
-        trigger: Trigger::Manual,
-        reuse_name: force,
+        trigger,
+        reuse_name,
         snapshot: None,
         waits: 0,
         run: None,
         last_delivery_until: None,
-    };
-    let job = jobs::enqueue(&deps.archive, &scope, capture).await?;
-    send_first(deps, &job, &[], Duration::ZERO).await?;
-    let snapshot = job.capture.as_ref().and_then(|c| c.snapshot);
-    let job = job.id;
-    tracing::info!(job = %job, snapshot = ?snapshot, scope = %scope, reason = %reason, "snapshot queued");
-    let mut answer = json!({"status": "queued", "job": job, "status_url": format!("/jobs/{job}"),
-                "scope": scope, "reason": reason});
-    if let Some(id) = snapshot {
-        answer["snapshot"] = json!(id);
-        answer["snapshot_url"] = json!(format!("/snapshots/{id}"));
     }
-    Ok(ApiResponse::json(202, &answer))
 }
 
 /// Records a snapshot job and sends its first message, delivered after `delay`; without the
@@ -484,7 +534,11 @@ async fn run_job(
     let body = message.body.as_deref().unwrap_or_default();
     let Ok(msg) = serde_json::from_str::<JobMessage>(body) else {
         // Retrying cannot fix it; failing would only send it round to the dead-letter queue.
-        tracing::error!(retryable = false, message_id = ?message.message_id, "unreadable job message dropped");
+        tracing::error!(
+            retryable = false,
+            message_id = message.message_id.as_deref(),
+            "unreadable job message dropped"
+        );
         return Ok(json!({"dropped": message.message_id}));
     };
     let Some(job) = deps.archive.job(&msg.job).await? else {
@@ -548,7 +602,7 @@ async fn run_job(
                 tracing::info!(job = %job.id, snapshot = %report.id, scope = %job.scope, status = "completed", items = report.counts.total(), requests = report.requests, duration_ms = report.duration_ms, "snapshot job completed")
             }
             None => {
-                tracing::info!(job = %job.id, scope = %job.scope, status = job.status.as_str(), duration_ms = started.elapsed().as_millis() as u64, error = ?job.error, "snapshot job finished")
+                tracing::info!(job = %job.id, scope = %job.scope, status = job.status.as_str(), duration_ms = started.elapsed().as_millis() as u64, error = job.error.as_deref(), "snapshot job finished")
             }
         },
         JobRun::Waiting {
@@ -586,7 +640,7 @@ async fn run_job(
                 )
                 .await
                 .map_err(|e| FunctionError::retryable(e.to_string()))?;
-            tracing::info!(job = %job.id, snapshot = ?checkpoint.checkpoint_of, checkpoint = %checkpoint.id, scope = %job.scope, slice = msg.slice, items = checkpoint.counts.total(), requests = checkpoint.requests, resume_at = ?checkpoint.resume_at, delay_secs = delay.as_secs(), "snapshot job stopped partial at its budget; continuing in the next invocation");
+            tracing::info!(job = %job.id, snapshot = checkpoint.checkpoint_of.map(tracing::field::display), checkpoint = %checkpoint.id, scope = %job.scope, slice = msg.slice, items = checkpoint.counts.total(), requests = checkpoint.requests, resume_at = checkpoint.resume_at.map(tracing::field::display), delay_secs = delay.as_secs(), "snapshot job stopped partial at its budget; continuing in the next invocation");
         }
         JobRun::Busy { job } => {
             tracing::info!(job = %job, "another attempt of this snapshot job is running; message dropped")
@@ -768,7 +822,8 @@ async fn scheduled(
     for scope in &scopes {
         if budget.deadline.is_some_and(|d| Instant::now() >= d) {
             // No time left in this invocation: the queue takes the whole capture.
-            match queue_continuation(deps, scope, Duration::ZERO).await {
+            let capture = capture_job(None, Trigger::Schedule, false);
+            match queue_job(deps, scope, capture, &[], Duration::ZERO).await {
                 Ok(job) => results.push(json!({"scope": scope, "status": "queued", "job": job,
                     "status_url": format!("/jobs/{job}")})),
                 Err(e) => {
@@ -783,14 +838,14 @@ async fn scheduled(
         let outcome = async {
             let report = take(deps, scope, None, false, Trigger::Schedule, budget).await?;
             if report.status == backtrack::SnapshotStatus::Partial {
-                let delay = report
-                    .resume_at
-                    .map(|at| (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO))
-                    .unwrap_or(Duration::ZERO)
-                    .min(MAX_QUEUE_DELAY);
-                let job = queue_continuation(deps, scope, delay)
-                    .await
-                    .map_err(|e| backtrack::Error::Invalid(e.to_string()))?;
+                let (job, delay) = continue_checkpoint(
+                    deps,
+                    &report,
+                    capture_job(None, Trigger::Schedule, false),
+                )
+                .await
+                .map_err(|e| backtrack::Error::Invalid(e.to_string()))?;
+                let job = job.id;
                 tracing::info!(scope = %scope, checkpoint = %report.id, job = %job, items = report.counts.total(), requests = report.requests, delay_secs = delay.as_secs(), "scheduled snapshot stopped partial at its budget; a snapshot job continues it");
                 return Ok((report, None, Some(job)));
             }
@@ -832,23 +887,25 @@ async fn scheduled(
     Ok(json!({"snapshots": results}))
 }
 
-/// Queues a snapshot job for a scheduled scope, delivered after `delay`: it continues the
-/// scope's newest checkpoint, when there is one, into a completed snapshot.
-async fn queue_continuation(
+/// Queues the snapshot job that continues `checkpoint` (a capture its budget cut short,
+/// within a schedule's invocation or a request) into a completed snapshot: the job's
+/// capture goes on from the scope's newest checkpoint. Its message is delivered at once, or
+/// at the rate limit's reset when that is what ran out (SQS delays a message 15 minutes at
+/// most; an attempt before the reset sends itself again). Returns the job, its reserved
+/// snapshot named, and the delay.
+async fn continue_checkpoint(
     deps: &Snapshot,
-    scope: &Scope,
-    delay: Duration,
-) -> Result<JobId, ApiError> {
-    let capture = CaptureJob {
-        name: None,
-        trigger: Trigger::Schedule,
-        reuse_name: false,
-        snapshot: None,
-        waits: 0,
-        run: None,
-        last_delivery_until: None,
-    };
-    queue_job(deps, scope, capture, &[], delay).await
+    checkpoint: &SnapshotReport,
+    capture: CaptureJob,
+) -> Result<(backtrack::catalog::JobEntry, Duration), ApiError> {
+    let delay = checkpoint
+        .resume_at
+        .map(|at| (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO))
+        .unwrap_or(Duration::ZERO)
+        .min(MAX_QUEUE_DELAY);
+    let job = jobs::enqueue(&deps.archive, &checkpoint.scope, capture).await?;
+    send_first(deps, &job, &[], delay).await?;
+    Ok((job, delay))
 }
 
 fn retention(input: &RetentionInput) -> Result<PruneOptions, FunctionError> {

@@ -27,8 +27,9 @@ pub use backtrack::config::env::{
     CATALOG as ENV_CATALOG, FUNCTION_TIMEOUT_SECS as ENV_FUNCTION_TIMEOUT,
     GITHUB_API_URLS as ENV_API_URLS, GITHUB_TOKEN as ENV_GITHUB_TOKEN, MAX_OPS as ENV_MAX_OPS,
     MAX_REQUESTS as ENV_MAX_REQUESTS, QUEUE_URL as ENV_QUEUE_URL,
-    SCHEDULED_SCOPES as ENV_SCHEDULED_SCOPES, SNAPSHOT_QUEUE_URL as ENV_SNAPSHOT_QUEUE_URL,
-    STORE as ENV_STORE, WEBHOOK_ALLOW as ENV_WEBHOOK_ALLOW, WEBHOOK_SECRET as ENV_WEBHOOK_SECRET,
+    REQUEST_WINDOW_SECS as ENV_REQUEST_WINDOW, SCHEDULED_SCOPES as ENV_SCHEDULED_SCOPES,
+    SNAPSHOT_QUEUE_URL as ENV_SNAPSHOT_QUEUE_URL, STORE as ENV_STORE,
+    WEBHOOK_ALLOW as ENV_WEBHOOK_ALLOW, WEBHOOK_SECRET as ENV_WEBHOOK_SECRET,
     WRITE_INTERVAL_MS as ENV_WRITE_INTERVAL_MS,
 };
 pub use backtrack::config::env::{
@@ -152,6 +153,8 @@ pub struct Limits {
     pub max_requests: Option<u64>,
     /// Kept free before the invocation's deadline for verification and bookkeeping.
     pub deadline_margin: Duration,
+    /// [`ENV_REQUEST_WINDOW`]: how long a capture within `POST /snapshots` may read.
+    pub request_window: Duration,
     /// How long a handled webhook delivery id is remembered (GitHub redelivers for days).
     pub delivery_ttl: Duration,
 }
@@ -162,6 +165,7 @@ impl Default for Limits {
             max_ops: None,
             max_requests: None,
             deadline_margin: Duration::from_secs(60),
+            request_window: backtrack::snapshot::job::REQUEST_WINDOW,
             delivery_ttl: Duration::from_secs(7 * 24 * 3600),
         }
     }
@@ -502,6 +506,19 @@ impl Env {
                 ConfigError(format!("{ENV_MAX_REQUESTS} must be a positive number"))
             })?;
             limits.max_requests = Some(n);
+        }
+        if let Some(n) = var(ENV_REQUEST_WINDOW) {
+            let secs: u64 = n
+                .trim()
+                .parse()
+                .ok()
+                .filter(|s| (1..=25).contains(s))
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "{ENV_REQUEST_WINDOW} must be whole seconds, 1 to 25 (API Gateway answers 504 after 29; it was {n:?})"
+                    ))
+                })?;
+            limits.request_window = Duration::from_secs(secs);
         }
         Ok(limits)
     }

@@ -1,6 +1,9 @@
 //! Snapshots taken as queued jobs: what a webhook asks for (GitHub waits 10 seconds for an
 //! answer; a 10,000-issue repository takes about 30 to capture), and what `POST /snapshots`
-//! asks for when the capture will not fit the request ([`timing`] decides).
+//! asks for when the capture will not fit the request ([`timing`] decides). A capture
+//! [`timing`] lets the request wait for still has a budget ([`request_budget`]): a scope
+//! that grew, or a slow tracker, stops it `partial` within the request, and a job
+//! continues its checkpoint.
 //!
 //! A snapshot job has the lifecycle restore jobs have (see [`crate::rollback::job`]): a
 //! catalog row, `queued` → `running` → `completed` | `failed`, visible by id while it runs;
@@ -20,7 +23,7 @@
 //! next attempt continues from the checkpoint into the same entry, until it is `completed`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde::Serialize;
@@ -42,6 +45,13 @@ use crate::SnapshotStatus;
 /// 0.3–1 s: 1,000 records are about 10 requests, a few seconds, well inside API Gateway's
 /// 30-second limit even when the capture lists everything. Larger ones go through the queue.
 pub const SYNC_CAPTURE_MAX_RECORDS: u64 = 1_000;
+
+/// How long a capture taken within an HTTP request may read: API Gateway answers 504 after
+/// 29 seconds (its integration timeout, which cannot be raised), and the function still
+/// needs time once the pages stop: the manifest and the catalog entry, a continuing job
+/// when the capture was cut short, and the answer; a cold start before the function sees
+/// the request counts against the 29 seconds too.
+pub const REQUEST_WINDOW: Duration = Duration::from_secs(20);
 
 /// How many times a job waits for its scope before it fails (see [`wait_before`]: about
 /// three hours in all, longer than any restore slice chain stalls without its lock expiring).
@@ -83,6 +93,24 @@ pub async fn timing(archive: &Archive, scope: &Scope) -> Result<CaptureTiming> {
                 .into(),
         ),
     })
+}
+
+/// The budget of a capture taken within a request the function took at `started`: its
+/// pages stop `window` later ([`REQUEST_WINDOW`] on Lambda), or at `deadline` when that
+/// comes first (the invocation's own, less what the function keeps for itself), and after
+/// `max_requests` requests when set. A capture cut short stores its `partial` checkpoint,
+/// and the caller answers with a snapshot job that continues it, as a queued one.
+pub fn request_budget(
+    started: Instant,
+    window: Duration,
+    deadline: Option<Instant>,
+    max_requests: Option<u64>,
+) -> Budget {
+    let request = started + window;
+    Budget {
+        max_requests,
+        deadline: Some(deadline.map_or(request, |d| d.min(request))),
+    }
 }
 
 /// How long a job waits before it tries a held scope again, after `waits` waits: 30 s,
@@ -571,6 +599,26 @@ mod tests {
 
     fn archive() -> Archive {
         Archive::new(Arc::new(MemoryStore::new()), Arc::new(MemoryCatalog::new()))
+    }
+
+    #[test]
+    fn a_request_captures_within_its_window_or_the_invocations_deadline() {
+        let started = Instant::now();
+        let window = REQUEST_WINDOW;
+        let far = started + Duration::from_secs(840);
+        let near = started + Duration::from_secs(5);
+        let budget = request_budget(started, window, Some(far), Some(7));
+        assert_eq!(budget.deadline, Some(started + window));
+        assert_eq!(budget.max_requests, Some(7));
+        assert_eq!(
+            request_budget(started, window, Some(near), None).deadline,
+            Some(near)
+        );
+        assert_eq!(
+            request_budget(started, window, None, None).deadline,
+            Some(started + window)
+        );
+        assert!(REQUEST_WINDOW < Duration::from_secs(29));
     }
 
     #[test]

@@ -47,10 +47,26 @@
 //! read in an earlier run and edited since, whose copies in their neighbours are refreshed
 //! too), what joined the scope behind the walk, what the runs hold that was deleted or moved
 //! out meanwhile, and the carriers of copies of issues that left before the walk reached
-//! them. The catch-up runs whole once started (as GitHub's reconciliation does). The last key is checked to exist before the search names it (a JQL comparison
+//! them. The last key is checked to exist before the search names it (a JQL comparison
 //! with a missing key is refused on Cloud and matches nothing on Data Center): if it was
 //! deleted, an earlier one of the checkpoint's keys serves, and the search starts over when
 //! none is left (reading a few issues again, never skipping one).
+//!
+//! An incremental capture on a completed parent searches what changed the same way: the
+//! walk above with an `updated` window, in key order, stopping between pages with a
+//! checkpoint that also keeps the window's bound (`changes_since`); the cursor's
+//! `issues_updated` is then the bound of the run that began the search. Before that run
+//! ends, the neighbours of what it read are read again (the runs after it do not know those
+//! changed). The next capture continues the search after the checkpoint's key with the
+//! same window, checkpoint after checkpoint; the run that reaches its end catches up from
+//! the cursor, as after a full walk: issues the earlier runs passed and that changed since
+//! are in that search.
+//!
+//! The catch-up after a continued walk or search runs whole once started (as GitHub's
+//! reconciliation does), so the run that reaches a walk's end completes the snapshot
+//! however often the scope is edited; it reads what changed while the runs went on. What
+//! settles membership (the id sweep, arrivals, confirmed deletions) runs only in the run
+//! that completes a capture: a few requests.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -63,7 +79,7 @@ use super::convert::{self, Context, CustomFields, ISSUE_FIELDS};
 use super::{Flavor, JiraTracker};
 use crate::manifest::{Checkpoint, Cursor};
 use crate::record::{JiraComment, Record, RecordKey, RecordKind};
-use crate::tracker::{Coverage, FetchOptions, FetchReport, Progress, Spend, TrackerError};
+use crate::tracker::{Coverage, FetchOptions, FetchReport, Known, Progress, Spend, TrackerError};
 
 /// Issues per search page (Jira's largest for full fields).
 const PAGE: u64 = 100;
@@ -223,7 +239,8 @@ struct Walk {
     /// Issues whose comments were read whole, with the comment ids found.
     comments: HashMap<u64, HashSet<u64>>,
     newest: Option<DateTime<Utc>>,
-    /// The budget, while a full walk runs (a catch-up or a change search runs whole).
+    /// The budget, while a walk runs: a full one, or an incremental capture's search of what
+    /// changed (what settles membership and the neighbours' copies runs whole).
     spend: Option<Spend>,
     /// Search pages read.
     pages: u64,
@@ -330,39 +347,70 @@ impl JiraTracker {
             budget: opts.budget,
             start: before,
         };
+        walk.spend = Some(spend);
+        // Whether the walk stopped in the search it continued (whose first run's bound the
+        // cursor keeps), not in one this run began.
+        let mut continued = false;
         let walked = match &opts.since {
             None => {
-                walk.spend = Some(spend);
-                self.walk_full(flavor, &cx, None, &mut walk, progress, &out)
+                self.walk_full(flavor, &cx, None, "", &mut walk, progress, &out)
                     .await?
             }
             Some(cursor) => {
                 let walked = match &cursor.checkpoint {
                     Some(checkpoint) => {
-                        walk.spend = Some(spend);
+                        let changes = checkpoint.changes_since;
+                        let window = self.window(changes.map(|s| back(s, opts.overlap)));
                         let walked = self
-                            .walk_full(flavor, &cx, Some(checkpoint), &mut walk, progress, &out)
+                            .walk_full(
+                                flavor,
+                                &cx,
+                                Some(checkpoint),
+                                &window,
+                                &mut walk,
+                                progress,
+                                &out,
+                            )
                             .await?;
-                        walk.spend = None;
-                        walk.walked = walk.fetched.keys().copied().collect();
-                        walked
+                        if changes.is_none() {
+                            // A full walk reads issues whatever changed: in the catch-up,
+                            // only those changed since the cursor count as changed.
+                            walk.walked = walk.fetched.keys().copied().collect();
+                        }
+                        match walked {
+                            Walked::Stopped(cp) => {
+                                continued = true;
+                                Walked::Stopped(Checkpoint {
+                                    changes_since: changes,
+                                    ..cp
+                                })
+                            }
+                            whole => whole,
+                        }
                     }
                     None => Walked::Whole,
                 };
-                if matches!(walked, Walked::Whole) {
-                    self.walk_changes(
-                        flavor,
-                        &cx,
-                        cursor,
-                        opts,
-                        &mut walk,
-                        &mut report,
-                        progress,
-                        &out,
-                    )
-                    .await?;
+                match walked {
+                    Walked::Whole => {
+                        if cursor.checkpoint.is_some() {
+                            // The catch-up after a continued search runs whole once
+                            // started, so the run that reaches a search's end completes.
+                            walk.spend = None;
+                        }
+                        self.walk_changes(
+                            flavor,
+                            &cx,
+                            cursor,
+                            opts,
+                            &mut walk,
+                            &mut report,
+                            progress,
+                            &out,
+                        )
+                        .await?
+                    }
+                    stopped => stopped,
                 }
-                walked
             }
         };
         if incremental {
@@ -395,10 +443,10 @@ impl JiraTracker {
             Walked::Whole => (bound.max(parent_cursor.issues_updated), None),
             // A run continuing a checkpoint keeps the first run's bound: the catch-up still
             // owes everything changed since.
-            Walked::Stopped(cp) if parent_cursor.checkpoint.is_some() => {
-                (parent_cursor.issues_updated, Some(cp))
-            }
-            Walked::Stopped(cp) => (bound, Some(cp)),
+            Walked::Stopped(cp) if continued => (parent_cursor.issues_updated, Some(cp)),
+            // A search begun in this run: the catch-up owes what changed since this run
+            // began (the parent's cursor is earlier still, when the run read nothing).
+            Walked::Stopped(cp) => (bound.or(parent_cursor.issues_updated), Some(cp)),
         };
         report.partial = checkpoint.is_some();
         if report.partial {
@@ -416,12 +464,16 @@ impl JiraTracker {
     }
 
     /// Every issue of the scope, from the start or from a checkpoint, until the budget (if
-    /// any) runs out.
+    /// any) runs out; with a `window` (see [`JiraTracker::window`]), every issue of the
+    /// scope that changed since it: an incremental capture's search of what changed, which
+    /// stops and continues the same way.
+    #[allow(clippy::too_many_arguments)]
     async fn walk_full(
         &self,
         flavor: Flavor,
         cx: &Context<'_>,
         from: Option<&Checkpoint>,
+        window: &str,
         walk: &mut Walk,
         progress: &dyn Progress,
         out: &mpsc::Sender<Record>,
@@ -431,8 +483,8 @@ impl JiraTracker {
         let stage = from.map_or(0, |c| c.search);
         if stage == 0 {
             let jql = match self.after(flavor, from).await? {
-                Some(key) => format!("({scope}) AND key > \"{key}\" ORDER BY key ASC"),
-                None => format!("{scope} ORDER BY key ASC"),
+                Some(key) => format!("({scope}){window} AND key > \"{key}\" ORDER BY key ASC"),
+                None => format!("({scope}){window} ORDER BY key ASC"),
             };
             if self
                 .search_into(flavor, jql, &all, cx, walk, progress, out, true)
@@ -441,6 +493,7 @@ impl JiraTracker {
                 return Ok(Walked::Stopped(Checkpoint {
                     search: 0,
                     after: walk.last_keys.clone(),
+                    changes_since: None,
                 }));
             }
         }
@@ -465,7 +518,10 @@ impl JiraTracker {
                 .map(|k| format!(" AND key > \"{k}\""))
                 .unwrap_or_default();
             for batch in parents.chunks(ID_BATCH) {
-                let jql = format!("parent in ({}){filter} ORDER BY key ASC", id_list(batch));
+                let jql = format!(
+                    "parent in ({}){window}{filter} ORDER BY key ASC",
+                    id_list(batch)
+                );
                 if self
                     .search_into(flavor, jql, &all, cx, walk, progress, out, false)
                     .await?
@@ -473,6 +529,7 @@ impl JiraTracker {
                     return Ok(Walked::Stopped(Checkpoint {
                         search: 1,
                         after: walk.last_keys.clone(),
+                        changes_since: None,
                     }));
                 }
             }
@@ -639,7 +696,24 @@ impl JiraTracker {
         Ok(found)
     }
 
+    /// The JQL that keeps a search to what changed since `from`: a relative date, in whole
+    /// minutes back from the server's now, rounded up, plus one (see the module doc).
+    /// Empty without a bound.
+    fn window(&self, from: Option<DateTime<Utc>>) -> String {
+        match from {
+            Some(from) => {
+                let now = self.client.server_date().unwrap_or_else(Utc::now);
+                let minutes = (now - from).num_seconds().max(0) / 60 + 2;
+                format!(" AND updated >= \"-{minutes}m\"")
+            }
+            None => String::new(),
+        }
+    }
+
     /// What changed since the parent's cursor, and what left or silently joined the scope.
+    /// The search of what changed stops between pages when the budget runs out (a
+    /// checkpoint, continued by the next capture); what settles membership runs once it
+    /// is whole.
     #[allow(clippy::too_many_arguments)]
     async fn walk_changes(
         &self,
@@ -651,40 +725,40 @@ impl JiraTracker {
         report: &mut FetchReport,
         progress: &dyn Progress,
         out: &mpsc::Sender<Record>,
-    ) -> Result<(), TrackerError> {
+    ) -> Result<Walked, TrackerError> {
         let all = Self::issue_fields(cx.fields);
         let (current, parents) = self.sweep(flavor, cx).await?;
         walk.parents = parents.clone();
-        let window_from = cursor
-            .issues_updated
-            .map(|since| since.checked_sub_signed(opts.overlap).unwrap_or(since));
-        let window = match window_from {
-            Some(from) => {
-                let now = self.client.server_date().unwrap_or_else(Utc::now);
-                // Whole minutes back from the server's now, rounded up, plus one.
-                let minutes = (now - from).num_seconds().max(0) / 60 + 2;
-                format!(" AND updated >= \"-{minutes}m\"")
-            }
-            None => String::new(),
-        };
-        let scope = self.scope_jql(cx.fields);
-        let jql = format!("({scope}){window} ORDER BY key ASC");
-        self.search_into(flavor, jql, &all, cx, walk, progress, out, false)
+        let window_from = cursor.issues_updated.map(|since| back(since, opts.overlap));
+        let window = self.window(window_from);
+        let changed = self
+            .walk_full(flavor, cx, None, &window, walk, progress, out)
             .await?;
-        if self.epic.is_some() {
-            let ids: Vec<u64> = parents.iter().copied().collect();
-            for batch in ids.chunks(ID_BATCH) {
-                let jql = format!("parent in ({}){window} ORDER BY key ASC", id_list(batch));
-                self.search_into(flavor, jql, &all, cx, walk, progress, out, false)
-                    .await?;
-            }
-        }
+        walk.spend = None;
+        let changed = match changed {
+            Walked::Stopped(cp) => Walked::Stopped(Checkpoint {
+                changes_since: cursor.issues_updated,
+                ..cp
+            }),
+            whole => whole,
+        };
         let Some(known) = &opts.known else {
             tracing::warn!(
                 "incremental capture without the parent's ids: deletions since the parent are not detected"
             );
-            return Ok(());
+            return Ok(changed);
         };
+        if matches!(changed, Walked::Stopped(_)) {
+            // The runs after this one do not know what it read changed: the copies its
+            // neighbours hold of it are refreshed now, as the run that completes the
+            // search does for what it reads. Membership waits for that run.
+            let touched = touched(walk, window_from);
+            self.read_neighbours(
+                flavor, cx, &all, &touched, known, &current, walk, progress, out,
+            )
+            .await?;
+            return Ok(changed);
+        }
         // In the scope without having changed: moved in along with a parent, or restored.
         let arrived: Vec<u64> = current
             .iter()
@@ -746,44 +820,12 @@ impl JiraTracker {
                     .push(RecordKey::new(RecordKind::JiraComment, comment));
             }
         }
-        // Issues holding a copy of one that changed, arrived or left: Jira rewrites a
-        // parent's subtask list, a subtask's copy of its parent and both ends of a link
-        // without moving their `updated`. Read them again (a search of their ids).
-        let mut embedded_in: HashMap<u64, Vec<u64>> = HashMap::new();
-        for (carrier, keys) in &known.embeds {
-            for k in keys.iter().filter(|k| k.kind == RecordKind::JiraIssue) {
-                if let Ok(id) = k.id.parse::<u64>() {
-                    embedded_in.entry(id).or_default().push(*carrier);
-                }
-            }
-        }
-        let old = |id: &u64| -> Vec<u64> {
-            known
-                .embeds
-                .get(id)
-                .into_iter()
-                .flatten()
-                .filter(|k| k.kind == RecordKind::JiraIssue)
-                .filter_map(|k| k.id.parse().ok())
-                .collect()
-        };
-        // Issues a continued walk read count only if they changed since the window opened:
-        // the others' copies in their neighbours, read after the window opened, are current.
-        let touched: Vec<u64> = walk
-            .fetched
-            .iter()
-            .filter(|(id, updated)| {
-                !walk.walked.contains(id) || window_from.is_none_or(|from| **updated >= from)
-            })
-            .map(|(id, _)| *id)
-            .chain(gone.iter().copied())
-            .collect();
         // After a checkpoint: issues the earlier runs' records hold copies of that no run read
         // and that are not in the scope now were deleted or moved out before the walk reached
         // them, which moves no carrier's `updated` (and no parent knew them to report gone).
         // A link to another project's issue looks the same and costs its carriers a read.
         let unseen: Vec<u64> = if cursor.checkpoint.is_some() {
-            embedded_in
+            embedded_in(known)
                 .keys()
                 .filter(|id| {
                     !known.issues.contains(id)
@@ -795,9 +837,48 @@ impl JiraTracker {
         } else {
             Vec::new()
         };
-        let touched: Vec<u64> = touched.into_iter().chain(unseen).collect();
+        let touched: Vec<u64> = touched(walk, window_from)
+            .into_iter()
+            .chain(gone.iter().copied())
+            .chain(unseen)
+            .collect();
+        self.read_neighbours(
+            flavor, cx, &all, &touched, known, &current, walk, progress, out,
+        )
+        .await?;
+        Ok(Walked::Whole)
+    }
+
+    /// Reads again the issues in the scope (`current`) that hold a copy of one of `touched`
+    /// (changed, arrived or left) and that this capture has not read: Jira rewrites a
+    /// parent's subtask list, a subtask's copy of its parent and both ends of a link
+    /// without moving their `updated`. A search of their ids, whole.
+    #[allow(clippy::too_many_arguments)]
+    async fn read_neighbours(
+        &self,
+        flavor: Flavor,
+        cx: &Context<'_>,
+        all: &[String],
+        touched: &[u64],
+        known: &Known,
+        current: &BTreeSet<u64>,
+        walk: &mut Walk,
+        progress: &dyn Progress,
+        out: &mpsc::Sender<Record>,
+    ) -> Result<(), TrackerError> {
+        let embedded_in = embedded_in(known);
+        let old = |id: &u64| -> Vec<u64> {
+            known
+                .embeds
+                .get(id)
+                .into_iter()
+                .flatten()
+                .filter(|k| k.kind == RecordKind::JiraIssue)
+                .filter_map(|k| k.id.parse().ok())
+                .collect()
+        };
         let mut neighbours: BTreeSet<u64> = BTreeSet::new();
-        for id in &touched {
+        for id in touched {
             neighbours.extend(old(id));
             neighbours.extend(embedded_in.get(id).into_iter().flatten());
             neighbours.extend(walk.related.get(id).into_iter().flatten());
@@ -814,7 +895,7 @@ impl JiraTracker {
         }
         for batch in again.chunks(ID_BATCH) {
             let jql = format!("id in ({}) ORDER BY key ASC", id_list(batch));
-            self.search_into(flavor, jql, &all, cx, walk, progress, out, false)
+            self.search_into(flavor, jql, all, cx, walk, progress, out, false)
                 .await?;
         }
         Ok(())
@@ -899,4 +980,35 @@ impl JiraTracker {
         }
         Ok(())
     }
+}
+
+/// `since` less the overlap an incremental capture reads again.
+fn back(since: DateTime<Utc>, overlap: chrono::Duration) -> DateTime<Utc> {
+    since.checked_sub_signed(overlap).unwrap_or(since)
+}
+
+/// Issue → the issues whose records (as the parent holds them) embed a copy of it.
+fn embedded_in(known: &Known) -> HashMap<u64, Vec<u64>> {
+    let mut embedded_in: HashMap<u64, Vec<u64>> = HashMap::new();
+    for (carrier, keys) in &known.embeds {
+        for k in keys.iter().filter(|k| k.kind == RecordKind::JiraIssue) {
+            if let Ok(id) = k.id.parse::<u64>() {
+                embedded_in.entry(id).or_default().push(*carrier);
+            }
+        }
+    }
+    embedded_in
+}
+
+/// The issues this capture read that count as changed: all of them, except those a
+/// continued full walk read that did not change since the window opened (the others'
+/// copies in their neighbours, read after the window opened, are current).
+fn touched(walk: &Walk, window_from: Option<DateTime<Utc>>) -> Vec<u64> {
+    walk.fetched
+        .iter()
+        .filter(|(id, updated)| {
+            !walk.walked.contains(id) || window_from.is_none_or(|from| **updated >= from)
+        })
+        .map(|(id, _)| *id)
+        .collect()
 }
