@@ -12,7 +12,7 @@ use crate::id::IdError;
 use crate::portable::ArchiveFileError;
 use crate::rollback::PlanChange;
 use crate::scope::ScopeError;
-use crate::snapshot::InUse;
+use crate::snapshot::{InUse, SpillError};
 use crate::store::StoreError;
 use crate::tracker::TrackerError;
 
@@ -37,6 +37,9 @@ pub enum Error {
     /// A portable archive file that cannot be read or written (see [`crate::portable`]).
     #[error(transparent)]
     ArchiveFile(#[from] ArchiveFileError),
+    /// A capture could not keep its manifest entries in a temporary file.
+    #[error(transparent)]
+    Spill(#[from] SpillError),
     /// A user-supplied reference or option that cannot be honoured.
     #[error("{0}")]
     Invalid(String),

@@ -24,6 +24,16 @@ impl BlobId {
         hex::encode(self.0)
     }
 
+    /// The hash's bytes, as a capture keeps them in its own temporary files.
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// An id [`BlobId::as_bytes`] gave, read back from a capture's own temporary file.
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        BlobId(bytes)
+    }
+
     /// `blobs/<first 2 hex>/<hash>`: the object-store key of this blob.
     pub fn key(&self) -> String {
         crate::keys::blob(self)

@@ -24,7 +24,7 @@ mod verify;
 
 pub use archive::{Archive, Sealed};
 pub use capture::{
-    fetch_live, CaptureMode, Fallback, Refreshed, SnapshotOptions, SnapshotReport,
+    fetch_live, CaptureMode, Fallback, Refreshed, SnapshotOptions, SnapshotReport, SpillError,
     DEFAULT_RECONCILE_EVERY,
 };
 pub use lifecycle::{is_abandoned, skipped, InUse, NeededAs, Skipped, ABANDONED};

@@ -536,7 +536,7 @@ impl Archive {
             }
             // Encoded entry by entry: the table's JSON whole would be ~200 bytes an entry.
             None => {
-                self.write_manifest_streamed(manifest, manifest.entries.iter().cloned())
+                self.write_manifest_streamed(manifest, manifest.entries.iter().cloned().map(Ok))
                     .await
             }
         }
@@ -549,7 +549,7 @@ impl Archive {
     pub(super) async fn write_manifest_streamed(
         &self,
         manifest: &Manifest,
-        entries: impl Iterator<Item = ManifestEntry>,
+        entries: impl Iterator<Item = Result<ManifestEntry>>,
     ) -> Result<(Sealed, TableWrite)> {
         let compressing =
             |e: std::io::Error| Error::Internal(format!("cannot compress an entry table: {e}"));
@@ -557,6 +557,7 @@ impl Archive {
         let mut count = 0u64;
         table.push(b"[").map_err(compressing)?;
         for entry in entries {
+            let entry = entry?;
             if count > 0 {
                 table.push(b",").map_err(compressing)?;
             }

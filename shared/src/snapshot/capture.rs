@@ -41,6 +41,7 @@ use super::reference::SnapshotName;
 mod entries;
 mod training;
 
+pub use entries::SpillError;
 use entries::{Entries, Taken};
 use training::Training;
 
@@ -755,11 +756,12 @@ impl Archive {
             (None, None) => {
                 let mut counts = Counts::default();
                 let mut logical = 0u64;
-                let stream = entries.into_sorted().map(|mut e| {
+                let stream = entries.into_sorted()?.map(|e| {
+                    let mut e = e?;
                     e.stored = stored_of(&e.blob, e.stored);
                     counts.add(e.kind);
                     logical += e.size;
-                    e
+                    Ok(e)
                 });
                 let (sealed, table) = self.write_manifest_streamed(&manifest, stream).await?;
                 stats.logical = logical;
@@ -768,10 +770,10 @@ impl Archive {
             // On a parent: merged with its entries (incremental), and stored as a delta on
             // its table where that is smaller.
             (base, parent) => {
-                let fetched = entries.into_sorted();
+                let fetched = entries.into_sorted()?;
                 manifest.entries = match base {
-                    Some(base) => merge(&base.manifest.entries, fetched, &report),
-                    None => fetched.collect(),
+                    Some(base) => merge(&base.manifest.entries, fetched, &report)?,
+                    None => fetched.collect::<Result<_, _>>()?,
                 };
                 // In key order already (both sides were): no sort, and no scratch for one.
                 for e in &mut manifest.entries {
@@ -1011,7 +1013,7 @@ impl Intake<'_> {
                 issue: record.issue(),
                 embeds,
             },
-        );
+        )?;
         if let (Some(definitions), Some(embedding)) = (&mut self.definitions, self.embedding) {
             if embedding.definitions().contains(&key.kind) {
                 definitions.insert(key, record);
@@ -1365,9 +1367,9 @@ fn known_ids(manifest: &Manifest) -> Known {
 /// result.
 fn merge(
     parent: &[ManifestEntry],
-    fetched: impl ExactSizeIterator<Item = ManifestEntry>,
+    mut fetched: impl Iterator<Item = Result<ManifestEntry, SpillError>>,
     report: &crate::tracker::FetchReport,
-) -> Vec<ManifestEntry> {
+) -> Result<Vec<ManifestEntry>> {
     // Applied after the overlay: a deletion is confirmed after the listing that may still
     // have shown the record.
     let gone: HashSet<(RecordKind, &str)> = report
@@ -1379,29 +1381,38 @@ fn merge(
         .into_iter()
         .filter(|e| report.coverage(e.kind) != Coverage::Complete)
         .collect();
-    let mut merged = Vec::with_capacity(kept.len() + fetched.len());
+    let (least, most) = fetched.size_hint();
+    let mut merged = Vec::with_capacity(kept.len() + most.unwrap_or(least));
     let mut kept = kept.into_iter().peekable();
-    let mut fetched = fetched.peekable();
+    let mut new = fetched.next().transpose()?;
     loop {
-        let next = match (kept.peek(), fetched.peek()) {
+        let next = match (kept.peek(), new.take()) {
             (None, None) => break,
             (Some(_), None) => kept.next().cloned(),
-            (None, Some(_)) => fetched.next(),
-            (Some(old), Some(new)) => match key_order(old, new) {
-                std::cmp::Ordering::Less => kept.next().cloned(),
-                std::cmp::Ordering::Greater => fetched.next(),
-                std::cmp::Ordering::Equal => {
-                    kept.next();
-                    fetched.next()
+            (old, Some(n)) => {
+                match old.map_or(std::cmp::Ordering::Greater, |old| key_order(old, &n)) {
+                    std::cmp::Ordering::Less => {
+                        new = Some(n);
+                        kept.next().cloned()
+                    }
+                    std::cmp::Ordering::Equal => {
+                        kept.next();
+                        new = fetched.next().transpose()?;
+                        Some(n)
+                    }
+                    std::cmp::Ordering::Greater => {
+                        new = fetched.next().transpose()?;
+                        Some(n)
+                    }
                 }
-            },
+            }
         };
         if let Some(e) = next.filter(|e| !gone.contains(&(e.kind, e.id.as_str()))) {
             merged.push(e);
         }
     }
     merged.shrink_to_fit();
-    merged
+    Ok(merged)
 }
 
 /// Reads the live state of a tracker into memory (for `diff … --to live` and rollback
@@ -1506,7 +1517,7 @@ mod merge_tests {
         let mut shuffled = parent.clone();
         shuffled.reverse();
         for parent in [parent, shuffled] {
-            let merged = merge(&parent, fetched.clone().into_iter(), &report);
+            let merged = merge(&parent, fetched.clone().into_iter().map(Ok), &report).unwrap();
             let keys: Vec<String> = merged.iter().map(|e| e.key().to_string()).collect();
             assert_eq!(keys, expected, "in key order");
             assert_eq!(merged[2].blob, BlobId::of(b"issue 1 edited"));
