@@ -7,7 +7,7 @@
 //! copy is not the one stored — leaves backtrack's own report comments out of both, and diffs.
 //! The renderers in [`crate::diff`] then turn the result into text, Markdown or JSON.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -253,7 +253,10 @@ async fn activity(
 ) -> Result<Vec<crate::attribution::Activity>, Error> {
     match (from, to, live) {
         (Some(stored), None, Some(live)) | (None, Some(stored), Some(live)) => {
-            let from = archive.load_manifest(&stored.entry).await?.activity_from();
+            let from = archive
+                .load_manifest_header(&stored.entry)
+                .await?
+                .activity_from();
             // A failing listing leaves the changes unattributed (with a warning), not the
             // diff undone.
             match live.tracker.activity(from).await {
@@ -300,11 +303,14 @@ fn missing_tracker() -> Error {
     Error::Internal("a live side was compared without a tracker".into())
 }
 
-/// A stored snapshot and the live tracker: `(stored, live)`. A live record whose canonical
-/// form has the content address the snapshot stored for it is that very record, so it is
-/// taken from the live read instead of the store: only records that changed since are read
-/// (the difference between reading 60 and 6,000 blobs for 1% of a 1,000-issue repository — on a
-/// `git://` store, one request each).
+/// A stored snapshot and the live tracker: `(stored, live)`, each holding only what the
+/// diff needs — as between two snapshots (see [`Archive::load_changed_pair`]): the records
+/// that differ, all definitions, and the issues of changed comments. A live record whose
+/// canonical form has the content address the snapshot stored for it is that very record:
+/// it is not read from the store (the difference between reading 60 and 6,000 blobs for 1%
+/// of a 1,000-issue repository — on a `git://` store, one request each), and unless the diff
+/// needs it, not kept at all. The live records are hashed as they are taken out of the
+/// fetched set, their raw JSON dropped once hashed, so they are held once.
 async fn load_against_live(
     archive: &Archive,
     stored: &Resolved,
@@ -313,31 +319,62 @@ async fn load_against_live(
     let now = fetch_live(live.tracker.clone(), live.progress.clone(), true).await?;
     let manifest = archive.load_manifest(&stored.entry).await?;
     let mut by_key: HashMap<RecordKey, (BlobId, Record)> = HashMap::with_capacity(now.len());
-    for record in now.to_records() {
+    for record in now.into_records() {
         let canonical =
             blob::canonical_json(&record).map_err(|source| blob::BlobError::Encode {
                 what: "record",
                 source,
             })?;
-        by_key.insert(record.key(), (BlobId::of(&canonical), record));
+        by_key.insert(record.key(), (BlobId::of(&canonical), record.without_raw()));
     }
-    let mut unchanged = Vec::new();
+    let mut live_set = RecordSet::default();
+    // Definitions identical on both sides: the diff pairs every definition, so both sides
+    // get them (the live copy, not a read).
+    let mut definitions = Vec::new();
+    // Other live records identical to the stored ones: no change, but a changed comment's
+    // issue is shown by its title, so they wait here until the changed comments are known.
+    let mut unchanged: HashMap<RecordKey, Record> = HashMap::new();
     let mut to_read = manifest;
     to_read.entries.retain(|e| {
         let key = e.key();
-        let same = by_key.get(&key).is_some_and(|(id, _)| *id == e.blob);
-        if same {
-            unchanged.push(key);
+        match by_key.remove(&key) {
+            Some((id, record)) if id == e.blob => {
+                if e.kind.is_definition() {
+                    live_set.insert(record.clone());
+                    definitions.push(record);
+                } else {
+                    unchanged.insert(key, record);
+                }
+                false
+            }
+            Some((_, record)) => {
+                live_set.insert(record);
+                true
+            }
+            None => true,
         }
-        !same
     });
+    // Only live: added since the snapshot.
+    for (_, (_, record)) in by_key {
+        live_set.insert(record);
+    }
     let mut stored_set = archive.load_records(&to_read, false).await?;
-    for key in unchanged {
-        if let Some((_, record)) = by_key.get(&key) {
-            stored_set.insert(record.clone().without_raw());
+    drop(to_read);
+    for record in definitions {
+        stored_set.insert(record);
+    }
+    let parents: HashSet<u64> = stored_set
+        .comment_issues()
+        .chain(live_set.comment_issues())
+        .collect();
+    for (key, record) in unchanged {
+        let wanted =
+            key.kind.is_issue() && key.id.parse::<u64>().is_ok_and(|n| parents.contains(&n));
+        if wanted {
+            stored_set.insert(record.clone());
+            live_set.insert(record);
         }
     }
-    let live_set = by_key.into_values().map(|(_, r)| r.without_raw()).collect();
     Ok((stored_set, live_set))
 }
 
