@@ -11,14 +11,12 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
-use crate::blob;
 use crate::diff::{self, Diff, DiffOptions, Side};
 use crate::error::{Error, Result};
-use crate::id::BlobId;
 use crate::record::{Record, RecordKey, RecordSet};
 use crate::rollback::plan::is_report;
 use crate::scope::Scope;
-use crate::snapshot::{fetch_live, Archive, Resolved, SnapshotRef};
+use crate::snapshot::{fetch_live, fetch_live_addressed, Archive, Resolved, SnapshotRef};
 use crate::tracker::{Progress, Tracker};
 
 /// One side of a comparison: a stored snapshot, or the tracker as it is now.
@@ -316,17 +314,8 @@ async fn load_against_live(
     stored: &Resolved,
     live: &LiveSource,
 ) -> Result<(RecordSet, RecordSet), Error> {
-    let now = fetch_live(live.tracker.clone(), live.progress.clone(), true).await?;
+    let mut by_key = fetch_live_addressed(live.tracker.clone(), live.progress.clone()).await?;
     let manifest = archive.load_manifest(&stored.entry).await?;
-    let mut by_key: HashMap<RecordKey, (BlobId, Record)> = HashMap::with_capacity(now.len());
-    for record in now.into_records() {
-        let canonical =
-            blob::canonical_json(&record).map_err(|source| blob::BlobError::Encode {
-                what: "record",
-                source,
-            })?;
-        by_key.insert(record.key(), (BlobId::of(&canonical), record.without_raw()));
-    }
     let mut live_set = RecordSet::default();
     // Definitions identical on both sides: the diff pairs every definition, so both sides
     // get them (the live copy, not a read).

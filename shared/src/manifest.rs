@@ -219,11 +219,42 @@ pub struct Manifest {
 /// An entry table as stored: all entries, or the changes from a base table. Tables are
 /// content-addressed blobs, so deleting the snapshot whose table is another's base breaks
 /// nothing: the base stays referenced (and kept by GC) through the chain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum EntryTable {
     Full(Vec<ManifestEntry>),
     Delta(DeltaTable),
+}
+
+/// Told apart by the JSON's shape (a list is a full table, an object a delta) and decoded
+/// straight into entries: serde's `untagged` would first copy the whole table into a
+/// generic tree to try each variant on, several times the entries' own size for a large
+/// table — the peak of every manifest read.
+impl<'de> Deserialize<'de> for EntryTable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Shape;
+        impl<'de> serde::de::Visitor<'de> for Shape {
+            type Value = EntryTable;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of manifest entries or a delta table")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<EntryTable, A::Error> {
+                Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(EntryTable::Full)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<EntryTable, A::Error> {
+                DeltaTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(EntryTable::Delta)
+            }
+        }
+        d.deserialize_any(Shape)
+    }
 }
 
 /// Entries added or changed, and keys removed, relative to `base`.
