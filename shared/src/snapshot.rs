@@ -23,9 +23,10 @@ mod reuse;
 mod verify;
 
 pub use archive::{Archive, Sealed};
+pub(crate) use capture::fetch_each;
 pub use capture::{
-    fetch_live, fetch_live_addressed, CaptureMode, Fallback, Refreshed, SnapshotOptions,
-    SnapshotReport, DEFAULT_RECONCILE_EVERY,
+    fetch_live, CaptureMode, Fallback, Refreshed, SnapshotOptions, SnapshotReport,
+    DEFAULT_RECONCILE_EVERY,
 };
 pub use lifecycle::{is_abandoned, skipped, InUse, NeededAs, Skipped, ABANDONED};
 pub use reference::{NameError, Resolved, ResolvedBy, SnapshotName, SnapshotRef, MAX_NAME_CHARS};

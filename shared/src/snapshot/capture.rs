@@ -1432,36 +1432,9 @@ pub async fn fetch_live(
     Ok(set)
 }
 
-/// [`fetch_live`] for comparing with a stored snapshot: each record by key with the
-/// content address a capture would store it under (its canonical form, raw JSON
-/// included), taken as it arrives; the raw JSON is then dropped. A live side of 60,000
-/// records is held at the size of its normalized fields, not of the tracker's JSON.
-pub async fn fetch_live_addressed(
-    tracker: Arc<dyn Tracker>,
-    progress: Arc<dyn Progress>,
-) -> Result<HashMap<RecordKey, (BlobId, Record)>> {
-    let mut by_key: HashMap<RecordKey, (BlobId, Record)> = HashMap::new();
-    fetch_each(tracker, progress, |record| {
-        let key = record.key();
-        let older = by_key
-            .get(&key)
-            .is_some_and(|(_, existing)| record.updated_at() <= existing.updated_at());
-        if !older {
-            let canonical =
-                blob::canonical_json(&record).map_err(|source| blob::BlobError::Encode {
-                    what: "record",
-                    source,
-                })?;
-            by_key.insert(key, (BlobId::of(&canonical), record.without_raw()));
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(by_key)
-}
-
-/// Runs the tracker's full listing, handing each record to `take` as it arrives.
-async fn fetch_each(
+/// Runs the tracker's full listing, handing each record to `take` as it arrives (a
+/// consumer that keeps less than every record: a diff against live).
+pub(crate) async fn fetch_each(
     tracker: Arc<dyn Tracker>,
     progress: Arc<dyn Progress>,
     mut take: impl FnMut(Record) -> Result<()>,
