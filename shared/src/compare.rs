@@ -7,9 +7,11 @@
 //! copy is not the one stored — leaves backtrack's own report comments out of both, and diffs.
 //! The renderers in [`crate::diff`] then turn the result into text, Markdown or JSON.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 
 use crate::blob;
 use crate::diff::{self, Diff, DiffOptions, Side};
@@ -18,7 +20,7 @@ use crate::id::BlobId;
 use crate::record::{Record, RecordKey, RecordSet};
 use crate::rollback::plan::is_report;
 use crate::scope::Scope;
-use crate::snapshot::{fetch_live, Archive, Resolved, SnapshotRef};
+use crate::snapshot::{fetch_each, fetch_live, Archive, Resolved, SnapshotRef};
 use crate::tracker::{Progress, Tracker};
 
 /// One side of a comparison: a stored snapshot, or the tracker as it is now.
@@ -253,7 +255,10 @@ async fn activity(
 ) -> Result<Vec<crate::attribution::Activity>, Error> {
     match (from, to, live) {
         (Some(stored), None, Some(live)) | (None, Some(stored), Some(live)) => {
-            let from = archive.load_manifest(&stored.entry).await?.activity_from();
+            let from = archive
+                .load_manifest_header(&stored.entry)
+                .await?
+                .activity_from();
             // A failing listing leaves the changes unattributed (with a warning), not the
             // diff undone.
             match live.tracker.activity(from).await {
@@ -300,44 +305,108 @@ fn missing_tracker() -> Error {
     Error::Internal("a live side was compared without a tracker".into())
 }
 
-/// A stored snapshot and the live tracker: `(stored, live)`. A live record whose canonical
-/// form has the content address the snapshot stored for it is that very record, so it is
-/// taken from the live read instead of the store: only records that changed since are read
-/// (the difference between reading 60 and 6,000 blobs for 1% of a 1,000-issue repository — on a
-/// `git://` store, one request each).
+/// A stored snapshot and the live tracker: `(stored, live)`, each holding only what the
+/// diff needs — as between two snapshots (see [`Archive::load_changed_pair`]): the records
+/// that differ, all definitions, and the issues of changed comments.
+///
+/// Each live record is hashed as it arrives: one whose canonical form has the content
+/// address the snapshot stored for it is that very record, so it is neither read from the
+/// store (the difference between reading 60 and 6,000 blobs for 1% of a 1,000-issue
+/// repository — on a `git://` store, one request each) nor kept: only its key and time
+/// are. The live side is never held whole, only what changed since the snapshot; the
+/// issue of a changed comment, when nothing else changed on it, is read back from the
+/// store (the same record, by its address).
 async fn load_against_live(
     archive: &Archive,
     stored: &Resolved,
     live: &LiveSource,
 ) -> Result<(RecordSet, RecordSet), Error> {
-    let now = fetch_live(live.tracker.clone(), live.progress.clone(), true).await?;
-    let manifest = archive.load_manifest(&stored.entry).await?;
-    let mut by_key: HashMap<RecordKey, (BlobId, Record)> = HashMap::with_capacity(now.len());
-    for record in now.to_records() {
+    let mut manifest = archive.load_manifest(&stored.entry).await?;
+    let stored_blobs: HashMap<RecordKey, &BlobId> = manifest
+        .entries
+        .iter()
+        .map(|e| (e.key(), &e.blob))
+        .collect();
+    // Live records that differ from the stored ones or are new, and every definition.
+    let mut kept: HashMap<RecordKey, (BlobId, Record)> = HashMap::new();
+    // Live records identical to the stored ones: their key and time only (a listing may
+    // show a record twice; the newer copy wins, as in `fetch_live`).
+    let mut same: HashMap<RecordKey, Option<DateTime<Utc>>> = HashMap::new();
+    fetch_each(live.tracker.clone(), live.progress.clone(), |record| {
+        let key = record.key();
+        let seen = kept
+            .get(&key)
+            .map(|(_, r)| r.updated_at())
+            .or_else(|| same.get(&key).copied());
+        if seen.is_some_and(|t| record.updated_at() <= t) {
+            return Ok(());
+        }
         let canonical =
             blob::canonical_json(&record).map_err(|source| blob::BlobError::Encode {
                 what: "record",
                 source,
             })?;
-        by_key.insert(record.key(), (BlobId::of(&canonical), record));
-    }
-    let mut unchanged = Vec::new();
-    let mut to_read = manifest;
-    to_read.entries.retain(|e| {
+        let id = BlobId::of(&canonical);
+        if !key.kind.is_definition() && stored_blobs.get(&key) == Some(&&id) {
+            kept.remove(&key);
+            same.insert(key, record.updated_at());
+        } else {
+            same.remove(&key);
+            kept.insert(key, (id, record.without_raw()));
+        }
+        Ok(())
+    })
+    .await?;
+    drop(stored_blobs);
+    let mut live_set = RecordSet::default();
+    // Definitions identical on both sides: the diff pairs every definition, so both sides
+    // get them (the live copy, not a read).
+    let mut definitions = Vec::new();
+    // Unchanged issues: one is needed (read back) if a changed comment belongs to it.
+    let mut unchanged_issues = Vec::new();
+    manifest.entries.retain(|e| {
         let key = e.key();
-        let same = by_key.get(&key).is_some_and(|(id, _)| *id == e.blob);
-        if same {
-            unchanged.push(key);
+        if same.remove(&key).is_some() {
+            if e.kind.is_issue() {
+                unchanged_issues.push(e.clone());
+            }
+            return false;
         }
-        !same
+        match kept.remove(&key) {
+            Some((id, record)) if id == e.blob => {
+                live_set.insert(record.clone());
+                definitions.push(record);
+                false
+            }
+            Some((_, record)) => {
+                live_set.insert(record);
+                true
+            }
+            // Gone from the tracker: removed since the snapshot.
+            None => true,
+        }
     });
-    let mut stored_set = archive.load_records(&to_read, false).await?;
-    for key in unchanged {
-        if let Some((_, record)) = by_key.get(&key) {
-            stored_set.insert(record.clone().without_raw());
-        }
+    drop(same);
+    // Only live: added since the snapshot.
+    for (_, (_, record)) in kept {
+        live_set.insert(record);
     }
-    let live_set = by_key.into_values().map(|(_, r)| r.without_raw()).collect();
+    let mut stored_set = archive.load_records(&manifest, false).await?;
+    for record in definitions {
+        stored_set.insert(record);
+    }
+    let parents: HashSet<u64> = stored_set
+        .comment_issues()
+        .chain(live_set.comment_issues())
+        .collect();
+    manifest.entries = unchanged_issues;
+    manifest
+        .entries
+        .retain(|e| e.id.parse::<u64>().is_ok_and(|n| parents.contains(&n)));
+    for record in archive.load_records(&manifest, false).await?.into_records() {
+        stored_set.insert(record.clone());
+        live_set.insert(record);
+    }
     Ok((stored_set, live_set))
 }
 

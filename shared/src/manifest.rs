@@ -225,11 +225,42 @@ pub struct Manifest {
 /// An entry table as stored: all entries, or the changes from a base table. Tables are
 /// content-addressed blobs, so deleting the snapshot whose table is another's base breaks
 /// nothing: the base stays referenced (and kept by GC) through the chain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum EntryTable {
     Full(Vec<ManifestEntry>),
     Delta(DeltaTable),
+}
+
+/// Told apart by the JSON's shape (a list is a full table, an object a delta) and decoded
+/// straight into entries: serde's `untagged` would first copy the whole table into a
+/// generic tree to try each variant on, several times the entries' own size for a large
+/// table — the peak of every manifest read.
+impl<'de> Deserialize<'de> for EntryTable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Shape;
+        impl<'de> serde::de::Visitor<'de> for Shape {
+            type Value = EntryTable;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of manifest entries or a delta table")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<EntryTable, A::Error> {
+                Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(EntryTable::Full)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<EntryTable, A::Error> {
+                DeltaTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(EntryTable::Delta)
+            }
+        }
+        d.deserialize_any(Shape)
+    }
 }
 
 /// Entries added or changed, and keys removed, relative to `base`.
@@ -269,6 +300,30 @@ pub fn sorted_refs(entries: &[ManifestEntry]) -> Vec<&ManifestEntry> {
         refs.sort_by(|a, b| key_order(a, b));
     }
     refs
+}
+
+/// Two manifests' entries walked side by side in [`key_order`]: each key once, with its
+/// entry on either side (`None` where that side lacks it). Holds no map of the keys and no
+/// copy of the entries: comparing two snapshots costs two lists of references.
+pub fn side_by_side<'a>(
+    from: &'a [ManifestEntry],
+    to: &'a [ManifestEntry],
+) -> impl Iterator<Item = (Option<&'a ManifestEntry>, Option<&'a ManifestEntry>)> + 'a {
+    let mut a = sorted_refs(from).into_iter().peekable();
+    let mut b = sorted_refs(to).into_iter().peekable();
+    std::iter::from_fn(move || {
+        let ord = match (a.peek(), b.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(x), Some(y)) => key_order(x, y),
+        };
+        Some(match ord {
+            Ordering::Less => (a.next(), None),
+            Ordering::Greater => (None, b.next()),
+            Ordering::Equal => (a.next(), b.next()),
+        })
+    })
 }
 
 impl Manifest {
@@ -412,28 +467,52 @@ impl Manifest {
     }
 
     /// Applies a chain of tables (newest first, ending with the full one) into entries.
+    ///
+    /// The deltas are folded into one small map of what they change, which the full table
+    /// is then filtered through in place: the entries are held once, not once more in a map
+    /// of every key (a 600,000-record manifest would hold both at its peak). The result is
+    /// unordered; callers sort it.
     pub fn apply_chain(
         key: &str,
-        full: Vec<ManifestEntry>,
+        mut full: Vec<ManifestEntry>,
         deltas: Vec<DeltaTable>,
     ) -> Result<Vec<ManifestEntry>, BlobError> {
         if deltas.is_empty() {
             return Ok(full);
         }
-        let mut map: std::collections::HashMap<RecordKey, ManifestEntry> =
-            full.into_iter().map(|e| (e.key(), e)).collect();
+        // What the chain leaves of each key it touches: the newest upsert, or `None` for
+        // removed. Deltas apply oldest first.
+        let mut changed: std::collections::HashMap<RecordKey, Option<ManifestEntry>> =
+            std::collections::HashMap::new();
+        // Keys a delta removes that no older delta touched: the full table must hold them.
+        let mut in_full: std::collections::HashSet<RecordKey> = std::collections::HashSet::new();
+        let lacks = |k: &RecordKey| BlobError::Corrupt {
+            key: key.to_string(),
+            detail: format!("a delta table removes {k}, which its base lacks"),
+        };
         for delta in deltas.into_iter().rev() {
-            for k in &delta.removed {
-                if map.remove(k).is_none() {
-                    return Err(BlobError::Corrupt {
-                        key: key.to_string(),
-                        detail: format!("a delta table removes {k}, which its base lacks"),
-                    });
+            for k in delta.removed {
+                match changed.get(&k) {
+                    Some(None) => return Err(lacks(&k)),
+                    Some(Some(_)) => {}
+                    None => {
+                        in_full.insert(k.clone());
+                    }
                 }
+                changed.insert(k, None);
             }
-            map.extend(delta.upserts.into_iter().map(|e| (e.key(), e)));
+            changed.extend(delta.upserts.into_iter().map(|e| (e.key(), Some(e))));
         }
-        Ok(map.into_values().collect())
+        full.retain(|e| {
+            let k = e.key();
+            in_full.remove(&k);
+            !changed.contains_key(&k)
+        });
+        if let Some(k) = in_full.iter().min() {
+            return Err(lacks(k));
+        }
+        full.extend(changed.into_values().flatten());
+        Ok(full)
     }
 
     /// Reads a stored header; the caller fetches the entry table it names and calls
@@ -572,15 +651,29 @@ impl Manifest {
     /// After a snapshot whose listing failed, that is where its own window started (the
     /// last good point): the next listing covers both windows, so nothing is lost.
     pub fn activity_from(&self) -> crate::attribution::ActivityFrom {
-        use crate::attribution::ActivityFrom;
-        match &self.activity {
-            Some(ActivityRef {
-                newest: None,
-                gap: Some(gap),
-                ..
-            }) => ActivityFrom::AfterTime(gap.after_time.unwrap_or(self.created_at)),
-            activity => ActivityFrom::after(activity.as_ref().map(|a| a.newest), self.created_at),
-        }
+        activity_from(self.activity.as_ref(), self.created_at)
+    }
+}
+
+impl StoredManifest {
+    /// [`Manifest::activity_from`], from the header alone.
+    pub fn activity_from(&self) -> crate::attribution::ActivityFrom {
+        activity_from(self.activity.as_ref(), self.created_at)
+    }
+}
+
+fn activity_from(
+    activity: Option<&ActivityRef>,
+    created_at: DateTime<Utc>,
+) -> crate::attribution::ActivityFrom {
+    use crate::attribution::ActivityFrom;
+    match activity {
+        Some(ActivityRef {
+            newest: None,
+            gap: Some(gap),
+            ..
+        }) => ActivityFrom::AfterTime(gap.after_time.unwrap_or(created_at)),
+        activity => ActivityFrom::after(activity.map(|a| a.newest), created_at),
     }
 }
 

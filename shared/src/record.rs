@@ -412,6 +412,40 @@ impl RecordSet {
         }
     }
 
+    /// The issues this set's comments belong to (GitHub issue numbers, Jira issue ids), one
+    /// per comment.
+    pub fn comment_issues(&self) -> impl Iterator<Item = u64> + '_ {
+        self.comments
+            .values()
+            .map(|c| c.issue_number)
+            .chain(self.jira_comments.values().map(|c| c.issue_id))
+    }
+
+    /// Every record, moved out kind by kind (in [`RecordKind::ALL`] order): the set is
+    /// taken apart as it goes, so the records are never held twice.
+    pub fn into_records(self) -> impl Iterator<Item = Record> {
+        let RecordSet {
+            labels,
+            milestones,
+            issues,
+            comments,
+            components,
+            versions,
+            jira_issues,
+            jira_comments,
+        } = self;
+        labels
+            .into_values()
+            .map(Record::Label)
+            .chain(milestones.into_values().map(Record::Milestone))
+            .chain(components.into_values().map(Record::Component))
+            .chain(versions.into_values().map(Record::Version))
+            .chain(issues.into_values().map(Record::Issue))
+            .chain(comments.into_values().map(Record::Comment))
+            .chain(jira_issues.into_values().map(Record::JiraIssue))
+            .chain(jira_comments.into_values().map(Record::JiraComment))
+    }
+
     /// Every record, owned, kind by kind (in [`RecordKind::ALL`] order).
     pub fn to_records(&self) -> Vec<Record> {
         let mut out = Vec::with_capacity(self.len());

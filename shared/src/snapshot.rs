@@ -23,6 +23,7 @@ mod reuse;
 mod verify;
 
 pub use archive::{Archive, Sealed};
+pub(crate) use capture::fetch_each;
 pub use capture::{
     fetch_live, CaptureMode, Fallback, Refreshed, SnapshotOptions, SnapshotReport, SpillError,
     DEFAULT_RECONCILE_EVERY,

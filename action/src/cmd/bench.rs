@@ -4,15 +4,21 @@
 //! the real `backtrack` binary for the measured step (so start-up, reading the store and
 //! rendering count), and prints wall time and peak memory of that step alone.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
-use backtrack::config::env;
-use backtrack::snapshot::{Archive, SnapshotOptions};
+use backtrack::catalog::SqliteCatalog;
+use backtrack::compare::{compare, DiffSides};
+use backtrack::config::{env, CATALOG_FILE};
+use backtrack::diff::DiffOptions;
+use backtrack::snapshot::Archive;
+use backtrack::store::{LocalStore, ObjectInfo, PutOutcome, StoreError};
 use backtrack::tracker::{GitHubConfig, GitHubTracker, WritePace};
-use backtrack::Scope;
+use backtrack::{ObjectStore, Scope};
 use backtrack_sandbox::github::{Sandbox, SandboxOptions};
+use bytes::Bytes;
 use http::Method;
 use serde_json::json;
 
@@ -141,11 +147,6 @@ fn graphql_queries(stats: &backtrack_sandbox::SandboxStats) -> u64 {
         .sum()
 }
 
-/// Runs this binary with `args`, returning (seconds, peak RSS in MB).
-fn timed_self(args: &[&str], store: &std::path::Path) -> Result<(f64, f64)> {
-    timed_with(args, store, &[]).map(|(secs, rss, _)| (secs, rss))
-}
-
 /// Runs this binary with `args` and extra environment, returning (seconds, peak RSS in MB,
 /// stdout).
 pub(super) fn timed_with(
@@ -224,12 +225,23 @@ async fn diff(args: BenchDiffArgs) -> Result<Outcome> {
         github,
         archive,
     } = seeded(args.issues, args.comments).await?;
-
-    let t = Instant::now();
-    let a = archive
-        .create_snapshot(github.clone(), &SnapshotOptions::default())
-        .await?;
-    let capture_secs = t.elapsed().as_secs_f64();
+    // Both snapshots through the binary, so the captures' peak RSS (full, then incremental)
+    // stands beside the diff's, from the same build.
+    let url = sandbox.base_url();
+    let vars = [
+        (env::GITHUB_API_URL, url.as_str()),
+        (env::GITHUB_TOKEN, sandbox.token()),
+    ];
+    let snapshot = |folder: &std::path::Path| -> Result<(f64, f64, serde_json::Value)> {
+        let (secs, rss, out) = timed_with(
+            &["--json", "-q", "snapshot", "create", "github:acme/widgets"],
+            folder,
+            &vars,
+        )?;
+        let report = serde_json::from_str(&out).context("snapshot create printed no JSON")?;
+        Ok((secs, rss, report))
+    };
+    let (capture_secs, full_rss, a) = snapshot(folder.path())?;
     let changed = ((args.issues as f64) * args.churn).round() as u64;
     eprintln!("snapshot A in {capture_secs:.1}s; changing {changed} issues…");
     let step = (args.issues / changed.max(1)).max(1);
@@ -245,29 +257,38 @@ async fn diff(args: BenchDiffArgs) -> Result<Outcome> {
             )
             .await?;
     }
-    let b = archive
-        .create_snapshot(github.clone(), &SnapshotOptions::default())
-        .await?;
-    sandbox.shutdown().await;
+    let (_, incremental_rss, b) = snapshot(folder.path())?;
+    drop(archive);
 
-    let (a_id, b_id) = (a.id.to_string(), b.id.to_string());
-    let cmd = [
-        "diff",
-        "github:acme/widgets",
-        "--from",
-        &a_id,
-        "--to",
-        &b_id,
-        "--format",
-        "json",
-        "-o",
-        "/dev/null",
-    ];
-    let mut best = (f64::MAX, 0.0f64);
-    for _ in 0..args.runs.max(1) {
-        let (secs, rss) = timed_self(&cmd, folder.path())?;
-        best = (best.0.min(secs), best.1.max(rss));
-    }
+    let id = |report: &serde_json::Value| report["id"].as_str().unwrap_or_default().to_string();
+    let (a_id, b_id) = (id(&a), id(&b));
+    // Best time and highest peak RSS over the runs of `diff --from A --to TO`.
+    let timed_diff = |to: &str| -> Result<(f64, f64)> {
+        let cmd = [
+            "diff",
+            "github:acme/widgets",
+            "--from",
+            &a_id,
+            "--to",
+            to,
+            "--format",
+            "json",
+            "-o",
+            "/dev/null",
+        ];
+        let mut best = (f64::MAX, 0.0f64);
+        for _ in 0..args.runs.max(1) {
+            let (secs, rss, _) = timed_with(&cmd, folder.path(), &vars)?;
+            best = (best.0.min(secs), best.1.max(rss));
+        }
+        Ok(best)
+    };
+    let best = timed_diff(&b_id)?;
+    // The tracker is as snapshot B left it: the same changes, the live side fetched whole.
+    let live = timed_diff("live")?;
+    // Dropped, not shut down gracefully: the binaries' pooled connections would hold it.
+    drop(sandbox);
+    let reads = counted_diff(folder.path(), &a_id, &b_id).await?;
     outln!(
         "diff of two snapshots ({} issues, {} comments, {changed} issues changed):",
         args.issues,
@@ -280,10 +301,95 @@ async fn diff(args: BenchDiffArgs) -> Result<Outcome> {
         best.1
     );
     outln!(
-        "  (capture of snapshot A took {capture_secs:.1} s, {} requests)",
-        a.requests
+        "  backtrack diff --from A --to live --format json: {:.3} s (best of {}), peak RSS {:.1} MB",
+        live.0,
+        args.runs.max(1),
+        live.1
+    );
+    outln!(
+        "  store reads of --to B: {} objects, {} of them blobs (records and entry tables), for {} records a side and {} changes",
+        reads.objects,
+        reads.blobs,
+        reads.records,
+        reads.changes
+    );
+    outln!(
+        "  captures, for comparison: snapshot A (full) peak RSS {full_rss:.1} MB in {capture_secs:.1} s ({} requests); snapshot B (incremental) peak RSS {incremental_rss:.1} MB",
+        a["requests"].as_u64().unwrap_or(0)
     );
     Ok(Outcome::Success)
+}
+
+/// What one comparison read from the store.
+struct DiffReads {
+    objects: u64,
+    blobs: u64,
+    /// Records in the newer snapshot.
+    records: u64,
+    changes: usize,
+}
+
+/// The comparison `backtrack diff --from A --to B` makes, run in this process over a store
+/// that counts its reads: the figure that shows whether a diff reads what changed or
+/// everything.
+async fn counted_diff(folder: &std::path::Path, from: &str, to: &str) -> Result<DiffReads> {
+    let store = Arc::new(CountingStore {
+        inner: Arc::new(LocalStore::open(folder)?),
+        objects: AtomicU64::new(0),
+        blobs: AtomicU64::new(0),
+    });
+    let catalog = Arc::new(SqliteCatalog::open(&folder.join(CATALOG_FILE))?);
+    let archive = Archive::new(store.clone(), catalog);
+    let scope = Scope::github("acme", "widgets")?;
+    let sides = DiffSides::parse(Some(from), Some(to)).map_err(backtrack::Error::from)?;
+    let compared = compare(&archive, &scope, &sides, &DiffOptions::default(), None)
+        .await
+        .map_err(backtrack::Error::from)?;
+    Ok(DiffReads {
+        objects: store.objects.load(Ordering::Relaxed),
+        blobs: store.blobs.load(Ordering::Relaxed),
+        records: compared.to.as_ref().map_or(0, |r| r.entry.counts.total()),
+        changes: compared.diff.changes.len(),
+    })
+}
+
+/// A store that counts the objects read through it (all, and blobs).
+#[derive(Debug)]
+struct CountingStore {
+    inner: Arc<dyn ObjectStore>,
+    objects: AtomicU64,
+    blobs: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for CountingStore {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+
+    async fn put(&self, key: &str, bytes: Bytes) -> std::result::Result<PutOutcome, StoreError> {
+        self.inner.put(key, bytes).await
+    }
+
+    async fn get(&self, key: &str) -> std::result::Result<Bytes, StoreError> {
+        self.objects.fetch_add(1, Ordering::Relaxed);
+        if key.starts_with(backtrack::keys::BLOBS) {
+            self.blobs.fetch_add(1, Ordering::Relaxed);
+        }
+        self.inner.get(key).await
+    }
+
+    async fn exists(&self, key: &str) -> std::result::Result<bool, StoreError> {
+        self.inner.exists(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> std::result::Result<Vec<ObjectInfo>, StoreError> {
+        self.inner.list(prefix).await
+    }
+
+    async fn delete(&self, key: &str) -> std::result::Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
 }
 
 /// Requests of one step, by kind, from the sandbox's per-route counters.

@@ -73,7 +73,12 @@ impl Archive {
 
     /// The activity log stored with a snapshot, checked against the hash its manifest holds.
     pub async fn read_activity(&self, manifest: &Manifest) -> Result<Option<Activity>> {
-        let Some(r) = &manifest.activity else {
+        self.read_activity_at(manifest.activity.as_ref()).await
+    }
+
+    /// [`Archive::read_activity`] for the log a manifest header names.
+    async fn read_activity_at(&self, stored: Option<&ActivityRef>) -> Result<Option<Activity>> {
+        let Some(r) = stored else {
             return Ok(None);
         };
         let log: Activity = self
@@ -106,11 +111,12 @@ impl Archive {
             if entry.id == older.id || entry.created_at <= older.created_at {
                 break;
             }
-            let manifest = self.load_manifest(&entry).await?;
-            if let Some(log) = self.read_activity(&manifest).await? {
+            // The header names the log and the parent: the entry tables are not needed.
+            let header = self.load_manifest_header(&entry).await?;
+            if let Some(log) = self.read_activity_at(header.activity.as_ref()).await? {
                 logs.push(log);
             }
-            at = match manifest.parent {
+            at = match header.parent {
                 Some(p) => self.entry(&p).await?,
                 None => None,
             };

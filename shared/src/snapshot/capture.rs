@@ -1423,15 +1423,8 @@ pub async fn fetch_live(
     progress: Arc<dyn Progress>,
     with_raw: bool,
 ) -> Result<RecordSet> {
-    tracker.check().await?;
-    let (tx, mut rx) = mpsc::channel::<Record>(256);
-    let opts = FetchOptions {
-        progress,
-        ..FetchOptions::default()
-    };
-    let fetcher = tokio::spawn(async move { tracker.fetch(&opts, tx).await });
     let mut set = RecordSet::default();
-    while let Some(record) = rx.recv().await {
+    fetch_each(tracker, progress, |record| {
         let record = if with_raw {
             record
         } else {
@@ -1444,9 +1437,39 @@ pub async fn fetch_live(
         if newer {
             set.insert(record);
         }
-    }
-    joined(fetcher.await)??;
+        Ok(())
+    })
+    .await?;
     Ok(set)
+}
+
+/// Runs the tracker's full listing, handing each record to `take` as it arrives (a
+/// consumer that keeps less than every record: a diff against live).
+pub(crate) async fn fetch_each(
+    tracker: Arc<dyn Tracker>,
+    progress: Arc<dyn Progress>,
+    mut take: impl FnMut(Record) -> Result<()>,
+) -> Result<()> {
+    tracker.check().await?;
+    let (tx, mut rx) = mpsc::channel::<Record>(256);
+    let opts = FetchOptions {
+        progress,
+        ..FetchOptions::default()
+    };
+    let fetcher = tokio::spawn(async move { tracker.fetch(&opts, tx).await });
+    let mut taken = Ok(());
+    while let Some(record) = rx.recv().await {
+        taken = take(record);
+        if taken.is_err() {
+            break;
+        }
+    }
+    // Dropped first so a failed consumer stops the fetcher promptly.
+    drop(rx);
+    let fetched = joined(fetcher.await);
+    taken?;
+    fetched??;
+    Ok(())
 }
 
 /// Flattens a task's join result: a panicked or cancelled task becomes an error value.
@@ -1758,6 +1781,92 @@ pub(super) mod tests {
             serde_json::to_value(&partial).unwrap()
         );
         assert!(full.summary.total >= 4);
+    }
+
+    /// A diff against live keeps only what differs (and the context the diff needs) on
+    /// either side, and shows exactly what the whole two sides show, both ways round:
+    /// a renamed label folded over its issues, an edited issue, deleted and edited comments
+    /// (one on an issue nothing else changed on), a deleted issue with its comments, a new
+    /// issue with a comment.
+    #[tokio::test]
+    async fn a_diff_against_live_equals_the_diff_of_the_whole_sides() {
+        use crate::compare::{compare, DiffSides, LiveSource};
+        let archive = Archive::new(Arc::new(MemoryStore::new()), Arc::new(MemoryCatalog::new()));
+        let scope: Scope = "github:acme/widgets".parse().unwrap();
+        let tracker = Arc::new(Fixed(scope.clone(), std::sync::Mutex::new(repo()), None));
+        let snap = archive
+            .create_snapshot(tracker.clone(), &SnapshotOptions::default())
+            .await
+            .unwrap();
+        {
+            let mut set = tracker.1.lock().unwrap();
+            set.labels.get_mut(&1).unwrap().name = "defect".into();
+            for i in set.issues.values_mut() {
+                for l in i.labels.iter_mut().filter(|l| l.as_str() == "bug") {
+                    *l = "defect".into();
+                }
+            }
+            set.issues.get_mut(&7).unwrap().title = "changed".into();
+            set.comments.remove(&101);
+            set.comments.get_mut(&202).unwrap().body = "edited".into();
+            set.issues.remove(&44);
+            set.comments.retain(|_, c| c.issue_number != 44);
+            let mut b = crate::diff::testkit::Builder::new();
+            b.issue(99, "new");
+            b.comment(990, 99, "bob", "first");
+            set.absorb(b.build());
+        }
+        let entry = archive.catalog.get(&snap.id).await.unwrap().unwrap();
+        let stored = archive
+            .load_records(&archive.load_manifest(&entry).await.unwrap(), false)
+            .await
+            .unwrap();
+        let now = fetch_live(tracker.clone(), Arc::new(crate::tracker::NoProgress), false)
+            .await
+            .unwrap();
+        let live = LiveSource {
+            tracker: tracker.clone(),
+            progress: Arc::new(crate::tracker::NoProgress),
+        };
+        let id = snap.id.to_string();
+        for (sides, (a, b)) in [
+            (DiffSides::parse(Some(&id), Some("live")), (&stored, &now)),
+            (DiffSides::parse(Some("live"), Some(&id)), (&now, &stored)),
+        ] {
+            let whole = crate::diff::diff(
+                &crate::tracker::github::fields::SCHEMA,
+                a,
+                b,
+                &Default::default(),
+            );
+            let compared = compare(
+                &archive,
+                &scope,
+                &sides.unwrap(),
+                &Default::default(),
+                Some(&live),
+            )
+            .await
+            .unwrap();
+            let (diff, whole) = (
+                compared.diff,
+                whole.with_sides(Default::default(), Default::default()),
+            );
+            let diff = diff.with_sides(Default::default(), Default::default());
+            assert_eq!(
+                serde_json::to_value(&whole).unwrap(),
+                serde_json::to_value(&diff).unwrap()
+            );
+            let s = &whole.summary;
+            assert_eq!(
+                (
+                    s.comments_added + s.comments_deleted,
+                    s.comments_edited,
+                    s.issues_added + s.issues_removed
+                ),
+                (5, 1, 2)
+            );
+        }
     }
 
     #[tokio::test]
