@@ -96,6 +96,10 @@ pub mod env {
     /// `comment upsert`: the login whose sticky comment may be updated, for tokens GitHub
     /// will not name on `GET /user` (Actions' `GITHUB_TOKEN`, App tokens).
     pub const COMMENT_AUTHOR: &str = "BACKTRACK_COMMENT_AUTHOR";
+    /// How many manifest entries a full capture holds before it writes them out as a sorted
+    /// run on disk (65,536 by default): fewer trade memory for disk, and make a small
+    /// repository's capture go through the runs (the end-to-end tests do).
+    pub const CAPTURE_RUN_ENTRIES: &str = "BACKTRACK_CAPTURE_RUN_ENTRIES";
     /// Benchmarks: where the CLI writes its peak resident memory (kB) when it exits.
     pub const PEAK_RSS_FILE: &str = "BACKTRACK_PEAK_RSS_FILE";
 

@@ -365,3 +365,87 @@ fn prune_keeps_the_newest_and_collects_unreferenced_blobs() {
     assert_eq!(walk(&user.store().join("blobs")).len(), blobs_before - 2);
     user.run(&["verify", "--all"]).ok();
 }
+
+/// A full capture holds at most a run of manifest entries and writes each full run to disk,
+/// sorted, then merges the runs (issue 19, flat memory). The real binary with a run of 100
+/// entries (2,400+ records: 25 runs) stores the very records, blob for blob, that a capture
+/// holding them all in memory stores from the same sandbox; the runs leave nothing in
+/// `TMPDIR`; `verify` finds every blob. Where the runs cannot go, the capture fails saying
+/// where and what to do, and no snapshot reads completed.
+#[test]
+fn a_capture_that_spills_its_entries_to_disk_stores_the_same_records() {
+    let sandbox = SandboxProc::start(&["--issues", "400", "--comments", "2000", "--seed", "23"]);
+    let held = User::new(&sandbox);
+    let spilled = User::new(&sandbox);
+    let held_report = crate::graphql::snapshot(&held, &[]);
+
+    let runs_dir = tempfile::tempdir().unwrap();
+    let mut cmd = spilled.command(&["--json", "snapshot", "create", SCOPE]);
+    cmd.env("BACKTRACK_CAPTURE_RUN_ENTRIES", "100")
+        .env("TMPDIR", runs_dir.path());
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spilled_report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // 400 issues and 2,000 comments alone are 24 runs of 100.
+    assert_eq!(spilled_report["counts"]["issues"], 400, "{spilled_report}");
+    assert_eq!(
+        spilled_report["counts"]["comments"], 2000,
+        "{spilled_report}"
+    );
+    crate::graphql::assert_same(
+        (&held, &held_report),
+        (&spilled, &spilled_report),
+        &sandbox.url,
+    );
+    let left: Vec<_> = std::fs::read_dir(runs_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "the runs left files behind: {left:?}");
+    spilled.run(&["verify", "--all"]).ok();
+
+    // The runs go to TMPDIR: one that does not exist fails the capture, naming it.
+    let missing = runs_dir.path().join("no-such-folder");
+    let mut cmd = spilled.command(&["--json", "snapshot", "create", SCOPE, "--full"]);
+    cmd.env("BACKTRACK_CAPTURE_RUN_ENTRIES", "100")
+        .env("TMPDIR", &missing);
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a capture without its runs' folder succeeded"
+    );
+    assert!(
+        stderr.contains("no-such-folder") && stderr.contains("TMPDIR"),
+        "{stderr}"
+    );
+    // A run size that is not a number is refused before anything is read.
+    let before = sandbox.stats()["total"].as_u64().unwrap();
+    let mut cmd = spilled.command(&["--json", "snapshot", "create", SCOPE, "--full"]);
+    cmd.env("BACKTRACK_CAPTURE_RUN_ENTRIES", "lots");
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("BACKTRACK_CAPTURE_RUN_ENTRIES") && stderr.contains("lots"),
+        "{stderr}"
+    );
+    assert_eq!(
+        sandbox.stats()["total"].as_u64().unwrap(),
+        before,
+        "a refused run size read nothing from the tracker"
+    );
+    let list = spilled
+        .run(&["--json", "snapshot", "list", SCOPE])
+        .ok()
+        .json();
+    let completed = crate::util::id_statuses(&list)
+        .iter()
+        .filter(|(_, status)| status == "completed")
+        .count();
+    assert_eq!(completed, 1, "only the first capture completed: {list}");
+}

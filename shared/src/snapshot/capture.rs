@@ -254,6 +254,8 @@ impl Archive {
         opts: &SnapshotOptions,
     ) -> Result<SnapshotReport> {
         let scope = tracker.scope().clone();
+        // A bad run size is refused before anything is reserved or read.
+        entries::run_entries()?;
         // A reserved entry holds its name already (checked when the job was queued).
         if let (Some(name), false, None) = (&opts.name, opts.reuse_name, opts.reserved) {
             self.check_name_free(&scope, name).await?;
@@ -660,13 +662,14 @@ impl Archive {
             budget: opts.budget,
             relinked,
         };
+        let run_entries = entries::run_entries()?;
         let fetcher = tokio::spawn(async move { tracker.fetch(&fetch_opts, tx).await });
 
         let mut intake = Intake {
             archive: self,
             embedding,
             inherited: &inherited,
-            entries: Entries::new(base.is_some()),
+            entries: Entries::new(base.is_some(), run_entries),
             writer: BlobWriter::new(self.clone(), inventory.clone(), deep, parent_sizes.clone()),
             encoder: RecordEncoder::new(dict.as_deref())?,
             // Without a dictionary yet, the first records wait here to train one on.

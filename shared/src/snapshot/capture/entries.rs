@@ -36,6 +36,22 @@ pub(super) const RUN_ENTRIES: usize = 1 << 16;
 #[cfg(test)]
 pub(super) const RUN_ENTRIES: usize = 64;
 
+/// The run size a full capture uses: [`RUN_ENTRIES`], or the whole number of entries
+/// [`crate::config::env::CAPTURE_RUN_ENTRIES`] gives (at least 1).
+pub(super) fn run_entries() -> crate::Result<usize> {
+    let name = crate::config::env::CAPTURE_RUN_ENTRIES;
+    match crate::config::env::var(name) {
+        None => Ok(RUN_ENTRIES),
+        Some(text) => match text.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(crate::Error::Invalid(format!(
+                "{name} must be a whole number of entries above 0 (the default is {RUN_ENTRIES}), not {:?}",
+                text.chars().take(40).collect::<String>()
+            ))),
+        },
+    }
+}
+
 /// Buffer of each run's reader and writer: few system calls, and 10 runs cost 0.6 MB.
 const RUN_BUFFER: usize = 64 << 10;
 
@@ -284,8 +300,10 @@ impl Runs {
 }
 
 impl Entries {
-    pub fn new(indexed: bool) -> Self {
-        Entries::with_runs(indexed, RUN_ENTRIES, None)
+    /// Entries that write a run every `limit` (see [`run_entries`]; an incremental
+    /// capture's, `indexed`, are all held).
+    pub fn new(indexed: bool, limit: usize) -> Self {
+        Entries::with_runs(indexed, limit, None)
     }
 
     /// A full capture's entries (`indexed` false) are written out every `limit` entries,
