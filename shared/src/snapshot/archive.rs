@@ -429,30 +429,18 @@ impl Archive {
         let manifest = self
             .read_manifest(key, entry.manifest_hash.as_ref())
             .await?;
-        let mismatch = super::verify::header_mismatch(
-            manifest.id,
-            manifest.created_at,
-            manifest.trigger,
-            manifest.parent,
+        check_belongs(
             entry,
-        )
-        .or_else(|| {
-            (manifest.entries.len() as u64 != entry.counts.total()).then(|| {
-                format!(
-                    "it holds {} records, its catalog entry counts {}",
-                    manifest.entries.len(),
-                    entry.counts.total()
-                )
-            })
-        });
-        match mismatch {
-            Some(detail) => Err(blob::BlobError::Corrupt {
-                key: key.clone(),
-                detail: format!("the manifest does not belong to its catalog entry: {detail}"),
-            }
-            .into()),
-            None => Ok(manifest),
-        }
+            super::verify::header_mismatch(
+                manifest.id,
+                manifest.created_at,
+                manifest.trigger,
+                manifest.parent,
+                entry,
+            ),
+            manifest.entries.len() as u64,
+        )?;
+        Ok(manifest)
     }
 
     /// A snapshot's manifest header alone (parent, cursor, activity log…), checked as
@@ -465,30 +453,18 @@ impl Archive {
             check_sealed(key, "manifest", &stored, expected)?;
         }
         let header = Manifest::decode_header(key, &stored)?;
-        let mismatch = super::verify::header_mismatch(
-            header.id,
-            header.created_at,
-            header.trigger,
-            header.parent,
+        check_belongs(
             entry,
-        )
-        .or_else(|| {
-            (header.entries_count != entry.counts.total()).then(|| {
-                format!(
-                    "it holds {} records, its catalog entry counts {}",
-                    header.entries_count,
-                    entry.counts.total()
-                )
-            })
-        });
-        match mismatch {
-            Some(detail) => Err(blob::BlobError::Corrupt {
-                key: key.clone(),
-                detail: format!("the manifest does not belong to its catalog entry: {detail}"),
-            }
-            .into()),
-            None => Ok(header),
-        }
+            super::verify::header_mismatch(
+                header.id,
+                header.created_at,
+                header.trigger,
+                header.parent,
+                entry,
+            ),
+            header.entries_count,
+        )?;
+        Ok(header)
     }
 
     /// Reads the manifest at `key` and assembles its entries from its chain of entry tables.
@@ -799,4 +775,26 @@ fn check_sealed(
             stored.len()
         ),
     })
+}
+
+/// Refuses a manifest that does not belong to `entry`: its header names another snapshot
+/// (`header`, from [`super::verify::header_mismatch`]), or it holds another number of
+/// `records` than the entry counts.
+fn check_belongs(entry: &SnapshotEntry, header: Option<String>, records: u64) -> Result<()> {
+    let mismatch = header.or_else(|| {
+        (records != entry.counts.total()).then(|| {
+            format!(
+                "it holds {records} records, its catalog entry counts {}",
+                entry.counts.total()
+            )
+        })
+    });
+    match mismatch {
+        Some(detail) => Err(blob::BlobError::Corrupt {
+            key: entry.manifest_key.clone(),
+            detail: format!("the manifest does not belong to its catalog entry: {detail}"),
+        }
+        .into()),
+        None => Ok(()),
+    }
 }
