@@ -31,11 +31,13 @@ pub use crate::tracker::operation::{Change, JiraChange, Operation};
 pub use execute::{execute, ExecuteOptions, Executed};
 pub use identity::{PlanChange, PlanFingerprint, ResumeKey};
 pub use options::{Field, JiraRequest, OptionError, RollbackOptions, RollbackRequest};
-pub use plan::{restored_body, restored_from, restored_marker, Irrecoverable, Planned};
+pub use plan::{
+    planning_view, restored_body, restored_from, restored_marker, Irrecoverable, Planned,
+};
 pub use run::{
-    change_since, kept_preview, plan_against_live, pre_rollback_name, preview, remember_preview,
-    Budget, Confirmed, Executor, Moved, OpProgress, PlanProgress, Preview, Resuming, Rollback,
-    RollbackReport, Verification, JOB_LOCK_TTL, PROCESS_LOCK_TTL,
+    change_since, kept_preview, load_target, plan_against_live, pre_rollback_name, preview,
+    remember_preview, Budget, Confirmed, Executor, Moved, OpProgress, PlanProgress, Preview,
+    Resuming, Rollback, RollbackReport, Verification, JOB_LOCK_TTL, PROCESS_LOCK_TTL,
 };
 
 use crate::id::SnapshotId;

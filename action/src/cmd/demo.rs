@@ -183,7 +183,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
     let d = &compared.diff;
     let entry = archive.resolve(Some(&scope), "before-sync").await?;
     let manifest = archive.load_manifest(&entry).await?;
-    let target = archive.load_records(&manifest, true).await?;
+    let target = backtrack::rollback::load_target(&archive, &manifest).await?;
     let text = diff::render_text(
         d,
         &TextOptions {

@@ -120,7 +120,7 @@ async fn rollback_to_scope(
 ) -> Result<Outcome> {
     let entry = resolved.entry.clone();
     let manifest = archive.load_manifest(&entry).await?;
-    let target = archive.load_records(&manifest, true).await?;
+    let target = backtrack::rollback::load_target(archive, &manifest).await?;
     let request = RollbackRequest {
         only: flags.only.clone(),
         fields: flags.fields.clone(),

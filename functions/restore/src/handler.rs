@@ -218,7 +218,7 @@ async fn restore(deps: &Restore, req: &ApiRequest, id: &str) -> Result<ApiRespon
         ));
     }
     let manifest = deps.archive.load_manifest(&entry).await?;
-    let target = deps.archive.load_records(&manifest, true).await?;
+    let target = backtrack::rollback::load_target(&deps.archive, &manifest).await?;
     let options =
         RollbackOptions::for_request(&request, &jira, &entry, &manifest, &target, into.as_ref())
             .map_err(|e| ApiError::bad_request(e.field, e.message))?;

@@ -241,9 +241,7 @@ async fn slice(
         .get(&target)
         .await?
         .ok_or_else(|| Error::Invalid(format!("the target snapshot {target} is gone")))?;
-    let target = archive
-        .load_records(&archive.load_manifest(&target_entry).await?, true)
-        .await?;
+    let target = super::load_target(archive, &archive.load_manifest(&target_entry).await?).await?;
     let key = request_key(&job.scope, &job.id);
     let request: JobRequest = match &job.request_hash {
         Some(hash) => archive.get_sealed(&key, "rollback request", hash).await?,

@@ -26,16 +26,16 @@ use bytes::Bytes;
 use chrono::Utc;
 use serde::Serialize;
 
-use super::plan::{plan, Irrecoverable};
+use super::plan::{plan, planning_view, Irrecoverable};
 use super::{PlanChange, PlanFingerprint, PlannedOp, ResumeKey, RollbackOptions, RollbackPlan};
 use crate::blob;
 use crate::catalog::{CatalogError, JobEntry, JobKind, JobStatus, JournalEntry, LockInfo};
 use crate::error::{Error, Result};
 use crate::id::{JobId, ObjectHash, SnapshotId};
-use crate::manifest::Trigger;
+use crate::manifest::{Manifest, Trigger};
 use crate::record::RecordSet;
 use crate::scope::{Scope, TrackerKind};
-use crate::snapshot::{fetch_live, Archive, SnapshotName, SnapshotOptions};
+use crate::snapshot::{fetch_live_with, Archive, SnapshotName, SnapshotOptions};
 use crate::tracker::jira::RollbackContext;
 use crate::tracker::{Progress, Tracker, TrackerWriter};
 use crate::{SnapshotEntry, SnapshotStatus};
@@ -467,13 +467,19 @@ impl Rollback<'_> {
     }
 }
 
+/// A snapshot's records as a rollback plan holds them ([`planning_view`]): the target, or a
+/// pre-rollback snapshot standing for what was live.
+pub async fn load_target(archive: &Archive, manifest: &Manifest) -> Result<RecordSet> {
+    archive.load_records_with(manifest, planning_view).await
+}
+
 /// Computes the plan against the current live state (previews, and verification).
 pub async fn plan_against_live(
     tracker: Arc<dyn Tracker>,
     rollback: &Rollback<'_>,
     progress: Arc<dyn Progress>,
 ) -> Result<RollbackPlan> {
-    let live = fetch_live(tracker.clone(), progress, true).await?;
+    let live = fetch_live_with(tracker.clone(), progress, planning_view).await?;
     rollback.plan_from(tracker.as_ref(), &live).await
 }
 
@@ -716,9 +722,7 @@ impl Engine<'_> {
         let plan: RollbackPlan = match sealed_plan(archive, job).await? {
             Some(plan) => plan,
             None => {
-                let live = archive
-                    .load_records(&archive.load_manifest(&pre).await?, true)
-                    .await?;
+                let live = load_target(archive, &archive.load_manifest(&pre).await?).await?;
                 let plan = rollback
                     .plan_from(self.tracker.clone().reader().as_ref(), &live)
                     .await?;
@@ -767,7 +771,7 @@ impl Engine<'_> {
 
         // Verify: plan again against what is live now. A clean rollback needs nothing more.
         let reader = self.tracker.clone().reader();
-        let live = fetch_live(reader.clone(), self.progress.clone(), true).await?;
+        let live = fetch_live_with(reader.clone(), self.progress.clone(), planning_view).await?;
         let again = rollback.plan_from(reader.as_ref(), &live).await?;
         let recreated = recreated_keys(archive, &job.id, &plan).await?;
         let moved = match rollback.options.destination() {

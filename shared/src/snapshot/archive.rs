@@ -621,16 +621,28 @@ impl Archive {
     /// Reads every record of a manifest, checking each blob's hash. `with_raw = false`
     /// drops the raw JSON as records arrive, for comparisons that never look at it.
     pub async fn load_records(&self, manifest: &Manifest, with_raw: bool) -> Result<RecordSet> {
+        let keep: fn(Record) -> Record = if with_raw {
+            std::convert::identity
+        } else {
+            Record::without_raw
+        };
+        self.load_records_with(manifest, keep).await
+    }
+
+    /// Reads every record of a manifest, checking each blob's hash, each passed through
+    /// `keep` as it arrives (what to hold of it: a rollback plan holds
+    /// [`crate::rollback::plan::planning_view`]).
+    pub async fn load_records_with(
+        &self,
+        manifest: &Manifest,
+        keep: fn(Record) -> Record,
+    ) -> Result<RecordSet> {
         let records: Vec<Record> = stream::iter(manifest.entries.iter().cloned())
             .map(|e| {
                 let archive = self.clone();
                 async move {
                     let (record, _): (Record, u64) = archive.read_blob(&e.blob).await?;
-                    Ok::<_, Error>(if with_raw {
-                        record
-                    } else {
-                        record.without_raw()
-                    })
+                    Ok::<_, Error>(keep(record))
                 }
             })
             .buffer_unordered(READS_IN_FLIGHT)

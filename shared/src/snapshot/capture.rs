@@ -1426,13 +1426,24 @@ pub async fn fetch_live(
     progress: Arc<dyn Progress>,
     with_raw: bool,
 ) -> Result<RecordSet> {
+    let keep: fn(Record) -> Record = if with_raw {
+        std::convert::identity
+    } else {
+        Record::without_raw
+    };
+    fetch_live_with(tracker, progress, keep).await
+}
+
+/// [`fetch_live`], each record passed through `keep` as it arrives (what to hold of it: a
+/// rollback plan holds [`crate::rollback::plan::planning_view`]).
+pub async fn fetch_live_with(
+    tracker: Arc<dyn Tracker>,
+    progress: Arc<dyn Progress>,
+    keep: fn(Record) -> Record,
+) -> Result<RecordSet> {
     let mut set = RecordSet::default();
     fetch_each(tracker, progress, |record| {
-        let record = if with_raw {
-            record
-        } else {
-            record.without_raw()
-        };
+        let record = keep(record);
         let newer = match (&record, set.get(&record.key())) {
             (r, Some(existing)) => r.updated_at() > existing.updated_at(),
             (_, None) => true,
