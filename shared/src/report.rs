@@ -120,7 +120,7 @@ pub async fn rollback_plan(
     progress: Arc<dyn Progress>,
 ) -> Result<RollbackPlan, Error> {
     let manifest = archive.load_manifest(&target.entry).await?;
-    let records = archive.load_records(&manifest, true).await?;
+    let records = crate::rollback::load_target(archive, &manifest).await?;
     let options = RollbackOptions::validate(&RollbackRequest::default(), &target.entry, &records)
         .map_err(|e| Error::Invalid(format!("--{}: {}", e.field, e.message)))?;
     let wanted = Rollback {
