@@ -382,6 +382,19 @@ impl Bundle {
         )
     }
 
+    /// `GET /snapshots/{id}` through the catalog function: the entry (asserting a 200).
+    pub(crate) fn snapshot_entry(&self, id: &str) -> Value {
+        let (status, entry) = self.http(
+            "catalog",
+            "list-snapshots.json",
+            "GET",
+            &format!("/snapshots/{id}"),
+            None,
+        );
+        assert_eq!(status, 200, "{entry}");
+        entry
+    }
+
     /// A `GET` through `function` with an `Accept` header: status and body.
     fn http_accept(&self, function: &str, fixture: &str, path: &str, accept: &str) -> (u16, Value) {
         let mut event = http_event(function, fixture, "GET", path, None);

@@ -664,17 +664,7 @@ fn jira_a_queued_snapshot_continues_across_invocations_into_one_completed_snapsh
         );
         assert_eq!(status, 202, "{flavor:?}: {queued}");
         let id = queued["snapshot"].as_str().unwrap().to_string();
-        let shown = |bundle: &Bundle| {
-            let (status, entry) = bundle.http(
-                "catalog",
-                "list-snapshots.json",
-                "GET",
-                &format!("/snapshots/{id}"),
-                None,
-            );
-            assert_eq!(status, 200, "{entry}");
-            entry
-        };
+        let shown = |bundle: &Bundle| bundle.snapshot_entry(&id);
         assert_eq!(shown(&bundle)["status"], "pending");
 
         let mut outcomes = Vec::new();

@@ -174,17 +174,7 @@ fn a_queued_snapshot_continues_across_invocations_into_one_completed_snapshot() 
         format!("/snapshots/{id}"),
         "{queued}"
     );
-    let shown = |bundle: &Bundle| {
-        let (status, entry) = bundle.http(
-            "catalog",
-            "list-snapshots.json",
-            "GET",
-            &format!("/snapshots/{id}"),
-            None,
-        );
-        assert_eq!(status, 200, "{entry}");
-        entry
-    };
+    let shown = |bundle: &Bundle| bundle.snapshot_entry(&id);
     let before = shown(&bundle);
     assert_eq!(before["status"], "pending", "{before}");
     assert_eq!(before["name"], "nightly", "{before}");
@@ -902,17 +892,7 @@ fn a_request_capture_cut_short_by_its_window_continues_as_a_snapshot_job() {
         "{answer}"
     );
     assert_eq!(answer["status_url"], format!("/jobs/{job}"), "{answer}");
-    let shown = |id: &str| {
-        let (status, entry) = bundle.http(
-            "catalog",
-            "list-snapshots.json",
-            "GET",
-            &format!("/snapshots/{id}"),
-            None,
-        );
-        assert_eq!(status, 200, "{entry}");
-        entry
-    };
+    let shown = |id: &str| bundle.snapshot_entry(id);
     let cut = shown(&checkpoint);
     assert_eq!(cut["status"], "partial", "{cut}");
     let pending = shown(&id);
