@@ -330,7 +330,7 @@ async fn load_against_live(
     // Live records that differ from the stored ones or are new, and every definition.
     let mut kept: HashMap<RecordKey, (BlobId, Record)> = HashMap::new();
     // Live records identical to the stored ones: their key and time only (a listing may
-    // show a record twice; the newer copy wins, as in `fetch_live`).
+    // show a record twice: `supersedes`).
     let mut same: HashMap<RecordKey, Option<DateTime<Utc>>> = HashMap::new();
     fetch_each(live.tracker.clone(), live.progress.clone(), |record| {
         let key = record.key();
@@ -338,7 +338,7 @@ async fn load_against_live(
             .get(&key)
             .map(|(_, r)| r.updated_at())
             .or_else(|| same.get(&key).copied());
-        if seen.is_some_and(|t| record.updated_at() <= t) {
+        if !crate::record::supersedes(&record, seen) {
             return Ok(());
         }
         let canonical =

@@ -562,6 +562,13 @@ impl RecordSet {
     }
 }
 
+/// Whether `record` replaces the copy of it already taken from the same listing, which was
+/// last updated at `held` (`None`: no copy taken): a listing can show a record twice (a
+/// page boundary moving under an edit), and the newer copy wins, ties to the first.
+pub fn supersedes(record: &Record, held: Option<Option<DateTime<Utc>>>) -> bool {
+    held.is_none_or(|t| record.updated_at() > t)
+}
+
 /// A borrowed record of any kind.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RecordRef<'a> {

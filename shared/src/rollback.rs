@@ -17,6 +17,7 @@ mod identity;
 pub mod into;
 mod jira;
 pub mod job;
+pub mod live;
 mod narrow;
 pub mod options;
 pub mod plan;

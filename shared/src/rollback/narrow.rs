@@ -12,10 +12,10 @@
 
 use chrono::{DateTime, Utc};
 
+use super::live::LiveView;
 use super::plan::{Irrecoverable, Planned};
 use super::RollbackOptions;
 use crate::attribution::{Activity, IssueEvent};
-use crate::record::RecordSet;
 use crate::tracker::operation::{Change, Operation};
 
 /// Who made the change of one field (or element) since the snapshot.
@@ -121,12 +121,13 @@ fn field_word(change: &Change) -> &'static str {
 /// `planned` narrowed to the changes `opts.by()` made since `opts.since()`, as `log` (the
 /// tracker's activity since the snapshot) records them. What cannot be attributed is added to
 /// `left_alone`.
-pub(crate) fn narrow(
+pub(crate) fn narrow<'a>(
     planned: Planned,
-    live: &RecordSet,
+    live: impl Into<LiveView<'a>>,
     opts: &RollbackOptions,
     log: &Activity,
 ) -> Planned {
+    let live: LiveView<'_> = live.into();
     let n = Narrow { opts, log };
     let mut out = Planned {
         ops: Vec::new(),
@@ -278,7 +279,7 @@ pub(crate) fn narrow(
                 }
             }
             Operation::DeleteComment { id, .. } => {
-                let verdict = live.comments.get(&id).map_or(Verdict::Unattributed, |c| {
+                let verdict = live.comment(id).map_or(Verdict::Unattributed, |c| {
                     n.authored(c.author.as_deref(), c.created_at)
                 });
                 if verdict == Verdict::Theirs {
@@ -292,7 +293,7 @@ pub(crate) fn narrow(
                 }
             }
             Operation::CloseIssue { number, .. } => {
-                let verdict = live.issues.get(&number).map_or(Verdict::Unattributed, |i| {
+                let verdict = live.issue(number).map_or(Verdict::Unattributed, |i| {
                     n.authored(i.author.as_deref(), i.created_at)
                 });
                 if verdict == Verdict::Theirs {

@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::live::LiveView;
 use super::{Field, PlannedOp, RollbackOptions};
 use crate::record::{Comment, Issue, Label, Milestone, Record, RecordSet, State};
 use crate::tracker::operation::{Change, Operation};
@@ -382,22 +383,29 @@ fn plan_definitions<D: Definition>(
 }
 
 /// A record as the planner holds it: its fields, and of its raw JSON only what the planner
-/// reads ([`label_ids`]: an issue's label ids; the irrecoverable checks: whether a pull
-/// request was merged, a comment's reactions). A plan compares a whole snapshot with the
-/// whole live state: with every record's raw JSON kept, a 10,000-issue / 50,000-comment
-/// repository's preview peaked at 1.4 GB.
+/// reads ([`label_ids`]: an issue's label ids, as bare numbers; the irrecoverable checks:
+/// whether a pull request was merged, a comment's reaction count when it has any). A plan
+/// compares a whole snapshot with the whole live state: with every record's raw JSON kept,
+/// a 10,000-issue / 50,000-comment repository's preview peaked at 1.4 GB, and even these
+/// few values, kept as JSON objects, cost two map nodes (~1.2 kB) for every comment.
 pub fn planning_view(record: Record) -> Record {
     match record {
         Record::Issue(mut issue) => {
             let mut kept = serde_json::Map::new();
             if let Some(labels) = issue.raw.get("labels").and_then(Value::as_array) {
-                let ids = labels
-                    .iter()
-                    .map(|l| json!({"id": l.get("id").cloned().unwrap_or(Value::Null)}))
-                    .collect();
-                kept.insert("labels".into(), Value::Array(ids));
+                if !labels.is_empty() {
+                    let ids = labels
+                        .iter()
+                        .map(|l| l.get("id").cloned().unwrap_or(Value::Null))
+                        .collect();
+                    kept.insert("labels".into(), Value::Array(ids));
+                }
             }
-            if let Some(merged) = issue.raw.pointer("/pull_request/merged_at") {
+            if let Some(merged) = issue
+                .raw
+                .pointer("/pull_request/merged_at")
+                .filter(|m| !m.is_null())
+            {
                 kept.insert("pull_request".into(), json!({"merged_at": merged}));
             }
             issue.raw = if kept.is_empty() {
@@ -408,14 +416,23 @@ pub fn planning_view(record: Record) -> Record {
             Record::Issue(issue)
         }
         Record::Comment(mut comment) => {
-            comment.raw = match comment.raw.pointer("/reactions/total_count") {
-                Some(n) => json!({"reactions": {"total_count": n}}),
-                None => Value::Null,
+            comment.raw = match reaction_count(&comment) {
+                0 => Value::Null,
+                n => json!({"reactions": {"total_count": n}}),
             };
             Record::Comment(comment)
         }
         other => other.without_raw(),
     }
+}
+
+/// How many reactions a comment had (0 when its raw JSON does not say).
+fn reaction_count(comment: &Comment) -> u64 {
+    comment
+        .raw
+        .pointer("/reactions/total_count")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
 }
 
 /// An issue's labels by identity: the label ids in the tracker's raw JSON when it was kept
@@ -428,8 +445,9 @@ fn label_ids(issue: &Issue, set: &RecordSet) -> Vec<Result<u64, String>> {
         .get("labels")
         .and_then(serde_json::Value::as_array)
         .and_then(|ls| {
+            // The tracker's label objects, or a planning view's bare ids.
             ls.iter()
-                .map(|l| l.get("id").and_then(serde_json::Value::as_u64))
+                .map(|l| l.get("id").unwrap_or(l).as_u64())
                 .collect()
         });
     if let Some(ids) = from_raw.filter(|ids| ids.iter().all(|id| set.labels.contains_key(id))) {
@@ -484,12 +502,15 @@ fn final_milestone_title(
 }
 
 /// Computes the plan. `snapshot` names the target in recreated comments' attribution.
-pub fn plan(
+/// `live`: a whole [`RecordSet`], or a [`super::live::Live`]'s view, which holds only what
+/// differs from `target`.
+pub fn plan<'a>(
     target: &RecordSet,
-    live: &RecordSet,
+    live: impl Into<LiveView<'a>>,
     opts: &RollbackOptions,
     snapshot: &str,
 ) -> Planned {
+    let live: LiveView<'_> = live.into();
     let mut out = Planned::default();
     let wants = |f: Field| opts.wants(f);
     let in_scope = |n: u64| opts.covers(n);
@@ -518,7 +539,7 @@ pub fn plan(
     let labels = if wants(Field::Labels) {
         plan_definitions(
             &target.labels,
-            &live.labels,
+            live.labels(),
             needed_labels.as_ref(),
             &mut out,
         )
@@ -528,7 +549,7 @@ pub fn plan(
     let milestones = if wants(Field::Milestone) {
         plan_definitions(
             &target.milestones,
-            &live.milestones,
+            live.milestones(),
             needed_milestones.as_ref(),
             &mut out,
         )
@@ -544,7 +565,7 @@ pub fn plan(
 
     // 3. One PATCH per changed issue, carrying every changed field.
     for issue in &selected {
-        let Some(current) = live.issues.get(&issue.number) else {
+        let Some(current) = live.issue(issue.number) else {
             out.irrecoverable.push(Irrecoverable {
                 key: format!("issue:{}", issue.number),
                 what: format!("#{} {:?} was deleted", issue.number, issue.title),
@@ -572,16 +593,16 @@ pub fn plan(
     }
 
     // 3b. Sub-issue parents, then each parent's order, then dependencies.
-    plan_links(target, live, &wants, &in_scope, &mut out);
+    plan_links(target, &live, &wants, &in_scope, &mut out);
 
     // 4 and 5. Comment edits, then re-creation of deleted comments.
     if wants(Field::Comments) {
-        plan_comments(target, live, opts, snapshot, &in_scope, &mut out);
+        plan_comments(target, &live, opts, snapshot, &in_scope, &mut out);
     }
 
     // 6. Opt-in clean-up of what was created after the snapshot.
     if opts.close_new_issues() && wants(Field::State) {
-        for current in live.issues.values() {
+        for current in live.issues() {
             if !target.issues.contains_key(&current.number)
                 && in_scope(current.number)
                 && current.state == State::Open
@@ -600,7 +621,7 @@ pub fn plan(
 /// Both states with the names the definition writes will leave.
 struct After<'a> {
     target: &'a RecordSet,
-    live: &'a RecordSet,
+    live: LiveView<'a>,
     labels: &'a Outcome,
     milestones: &'a Outcome,
 }
@@ -659,7 +680,7 @@ fn issue_patch(
     }
     if wants(Field::Labels) {
         let wanted = final_label_names(target, after.target, &after.labels.target);
-        let will_have = final_label_names(current, after.live, &after.labels.live);
+        let will_have = final_label_names(current, after.live.definitions(), &after.labels.live);
         let keys = |v: &[String]| -> Vec<String> { v.iter().map(|n| label_key(n)).collect() };
         if keys(&wanted) != keys(&will_have) {
             changes.push(Change::Labels {
@@ -676,7 +697,8 @@ fn issue_patch(
     }
     if wants(Field::Milestone) {
         let wanted = final_milestone_title(target, after.target, &after.milestones.target);
-        let will_have = final_milestone_title(current, after.live, &after.milestones.live);
+        let will_have =
+            final_milestone_title(current, after.live.definitions(), &after.milestones.live);
         if wanted != will_have {
             changes.push(Change::Milestone {
                 from: current.milestone.as_ref().map(|m| m.title.clone()),
@@ -736,27 +758,28 @@ fn model_losses(target: &Issue, current: &Issue, out: &mut Vec<Irrecoverable>) {
 /// GitHub puts last); each blocker added or removed since is removed or added again.
 fn plan_links(
     target: &RecordSet,
-    live: &RecordSet,
+    live: &LiveView<'_>,
     wants: &dyn Fn(Field) -> bool,
     in_scope: &dyn Fn(u64) -> bool,
     out: &mut Planned,
 ) {
-    let restorable = |t: &Issue| in_scope(t.number) && live.issues.contains_key(&t.number);
+    let restorable = |t: &Issue| in_scope(t.number) && live.has_issue(t.number);
     if wants(Field::Parent) {
         // Each parent's order as the moves below will leave it.
         let mut orders: BTreeMap<u64, Vec<u64>> = live
-            .issues
-            .values()
+            .issues()
             .filter(|i| !i.model.sub_issues.is_empty())
             .map(|i| (i.number, i.model.sub_issues.clone()))
             .collect();
         let mut joined: BTreeSet<(u64, u64)> = BTreeSet::new();
         for t in target.issues.values().filter(|t| restorable(t)) {
-            let current = &live.issues[&t.number];
+            let Some(current) = live.issue(t.number) else {
+                continue;
+            };
             if t.model.parent == current.model.parent {
                 continue;
             }
-            if let Some(p) = t.model.parent.filter(|p| !live.issues.contains_key(p)) {
+            if let Some(p) = t.model.parent.filter(|p| !live.has_issue(*p)) {
                 out.irrecoverable.push(Irrecoverable {
                     key: format!("issue:{}", t.number),
                     what: format!("#{} was a sub-issue of #{p}, which was deleted", t.number),
@@ -795,7 +818,7 @@ fn plan_links(
                 .copied()
                 .collect();
             let have: Vec<u64> = current.into_iter().filter(|c| want.contains(c)).collect();
-            let id = |n: u64| live.issues.get(&n).map_or(0, |i| i.id);
+            let id = |n: u64| live.issue(n).map_or(0, |i| i.id);
             for (child, anchor, after) in
                 reorder_moves(&have, &want, |c| joined.contains(&(t.number, c)))
             {
@@ -812,10 +835,12 @@ fn plan_links(
     }
     if wants(Field::Dependencies) {
         for t in target.issues.values().filter(|t| restorable(t)) {
-            let current = &live.issues[&t.number];
+            let Some(current) = live.issue(t.number) else {
+                continue;
+            };
             let (was, is) = (&t.model.blocked_by, &current.model.blocked_by);
             for &b in was.iter().filter(|b| !is.contains(b)) {
-                match live.issues.get(&b) {
+                match live.issue(b) {
                     Some(blocker) => out.push(Operation::SetBlockedBy {
                         number: t.number,
                         blocker: b,
@@ -833,7 +858,7 @@ fn plan_links(
                 out.push(Operation::SetBlockedBy {
                     number: t.number,
                     blocker: b,
-                    blocker_id: live.issues.get(&b).map_or(0, |i| i.id),
+                    blocker_id: live.issue(b).map_or(0, |i| i.id),
                     blocked: false,
                 });
             }
@@ -889,7 +914,7 @@ fn reorder_moves(have: &[u64], want: &[u64], fresh: impl Fn(u64) -> bool) -> Vec
 
 fn plan_comments(
     target: &RecordSet,
-    live: &RecordSet,
+    live: &LiveView<'_>,
     opts: &RollbackOptions,
     snapshot: &str,
     in_scope: &dyn Fn(u64) -> bool,
@@ -897,8 +922,7 @@ fn plan_comments(
 ) {
     // Live comments that are restored copies of a target comment, by original id.
     let restored: HashMap<u64, &Comment> = live
-        .comments
-        .values()
+        .comments()
         .filter_map(|c| restored_from(&c.body).map(|orig| (orig, c)))
         .collect();
     let mut recreate = Vec::new();
@@ -906,10 +930,10 @@ fn plan_comments(
         if !in_scope(comment.issue_number) {
             continue;
         }
-        if !live.issues.contains_key(&comment.issue_number) {
+        if !live.has_issue(comment.issue_number) {
             continue; // reported with its deleted issue
         }
-        match live.comments.get(&comment.id) {
+        match live.comment(comment.id) {
             Some(current) => {
                 if current.body != comment.body {
                     out.push(Operation::EditComment {
@@ -937,11 +961,7 @@ fn plan_comments(
                         body,
                     }),
                 }
-                let reactions = comment
-                    .raw
-                    .pointer("/reactions/total_count")
-                    .and_then(|v| v.as_u64())
-                    .unwrap_or(0);
+                let reactions = reaction_count(comment);
                 out.irrecoverable.push(Irrecoverable {
                     key: format!("comment:{}", comment.id),
                     what: format!(
@@ -965,12 +985,11 @@ fn plan_comments(
         out.push(op);
     }
     if opts.delete_new_comments() {
-        for current in live.comments.values() {
+        for current in live.comments() {
             // A restored copy of a target comment is that comment, not a new one; a copy
             // of a comment the target does not hold (undoing a rollback) is new content.
-            let copy_of_target = restored_from(&current.body).is_some_and(|orig| {
-                target.comments.contains_key(&orig) && !live.comments.contains_key(&orig)
-            });
+            let copy_of_target = restored_from(&current.body)
+                .is_some_and(|orig| target.comments.contains_key(&orig) && !live.has_comment(orig));
             if !target.comments.contains_key(&current.id)
                 && !copy_of_target
                 // The Action's sticky diff comment is backtrack's own, not content.
@@ -1477,6 +1496,8 @@ mod tests {
             "labels": [{"id": 1, "name": "bug", "color": "d73a4a"}, {"id": 2, "name": "p1"}]
         });
         target.comments.get_mut(&10).unwrap().raw = serde_json::json!({"body": "I can reproduce", "reactions": {"total_count": 3, "+1": 3}});
+        target.comments.get_mut(&11).unwrap().raw =
+            serde_json::json!({"body": "Fixed in #3", "reactions": {"total_count": 0}});
         let t2 = target.issues.get_mut(&2).unwrap();
         t2.pull_request = true;
         t2.state = State::Open;
@@ -1520,14 +1541,14 @@ mod tests {
             "{whole:?}"
         );
         let v = view(&target);
-        assert_eq!(
-            v.issues[&1].raw,
-            serde_json::json!({"labels": [{"id": 1}, {"id": 2}]})
-        );
+        assert_eq!(v.issues[&1].raw, serde_json::json!({"labels": [1, 2]}));
         assert_eq!(
             v.comments[&10].raw,
             serde_json::json!({"reactions": {"total_count": 3}})
         );
         assert_eq!(v.labels[&1].raw, Value::Null);
+        // No reactions, no labels, an open pull request: nothing of the raw JSON is read.
+        assert_eq!(v.comments[&11].raw, Value::Null);
+        assert_eq!(v.issues[&2].raw, Value::Null);
     }
 }

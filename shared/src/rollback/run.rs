@@ -26,6 +26,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use serde::Serialize;
 
+use super::live::Live;
 use super::plan::{plan, planning_view, Irrecoverable};
 use super::{PlanChange, PlanFingerprint, PlannedOp, ResumeKey, RollbackOptions, RollbackPlan};
 use crate::blob;
@@ -35,7 +36,7 @@ use crate::id::{JobId, ObjectHash, SnapshotId};
 use crate::manifest::{Manifest, Trigger};
 use crate::record::RecordSet;
 use crate::scope::{Scope, TrackerKind};
-use crate::snapshot::{fetch_live_with, Archive, SnapshotName, SnapshotOptions};
+use crate::snapshot::{fetch_each, Archive, SnapshotName, SnapshotOptions};
 use crate::tracker::jira::RollbackContext;
 use crate::tracker::{Progress, Tracker, TrackerWriter};
 use crate::{SnapshotEntry, SnapshotStatus};
@@ -362,7 +363,7 @@ pub struct Rollback<'a> {
     pub options: &'a RollbackOptions,
 }
 
-impl Rollback<'_> {
+impl<'a> Rollback<'a> {
     /// The scope written to, locked and snapshotted before: the snapshot's own, or the
     /// destination of a restore into another scope.
     pub fn scope(&self) -> &Scope {
@@ -374,16 +375,25 @@ impl Rollback<'_> {
         ResumeKey::of(self.scope(), &self.target.id, self.options)
     }
 
+    /// An empty live state for this rollback's planner to take records into: held against
+    /// the target where the planner reads it through [`LiveView`] (GitHub, in place), so
+    /// records identical to the target are kept as keys only; whole otherwise.
+    pub fn live(&self) -> Live<'a> {
+        let against_target = self.target.scope.tracker() == TrackerKind::GitHub
+            && self.options.destination().is_none();
+        Live::new(against_target.then_some(self.records))
+    }
+
     /// The plan that turns `live` into the target, with what the tracker must tell besides
     /// the records (Jira: editable fields, workflows) read from `tracker` first.
-    async fn plan_from(&self, tracker: &dyn Tracker, live: &RecordSet) -> Result<RollbackPlan> {
+    async fn plan_from(&self, tracker: &dyn Tracker, live: &Live<'_>) -> Result<RollbackPlan> {
         let context = match self.target.scope.tracker() {
             TrackerKind::Jira => {
                 let ask = match self.options.destination() {
                     Some(into) => {
                         super::into::jira::context_request(self.records, self.options, into)
                     }
-                    None => super::jira::context_request(self.records, live, self.options),
+                    None => super::jira::context_request(self.records, live.whole(), self.options),
                 };
                 tracker.rollback_context(&ask).await?
             }
@@ -425,7 +435,7 @@ impl Rollback<'_> {
     /// The plan that turns `live` into the target.
     fn plan(
         &self,
-        live: &RecordSet,
+        live: &Live<'_>,
         context: &RollbackContext,
         activity: Option<&crate::attribution::Activity>,
     ) -> RollbackPlan {
@@ -437,18 +447,22 @@ impl Rollback<'_> {
         let from = &self.target.scope;
         let planned = match (from.tracker(), self.options.destination()) {
             (TrackerKind::GitHub, Some(_)) => {
-                super::into::plan_github(self.records, from, live, &reference)
+                super::into::plan_github(self.records, from, live.whole(), &reference)
             }
             (TrackerKind::Jira, Some(_)) => {
-                super::into::jira::plan(self.records, from, live, &reference, context)
+                super::into::jira::plan(self.records, from, live.whole(), &reference, context)
             }
-            (TrackerKind::Jira, None) => {
-                super::jira::plan(self.records, live, self.options, &reference, context)
-            }
+            (TrackerKind::Jira, None) => super::jira::plan(
+                self.records,
+                live.whole(),
+                self.options,
+                &reference,
+                context,
+            ),
             (TrackerKind::GitHub, None) => {
-                let planned = plan(self.records, live, self.options, &reference);
+                let planned = plan(self.records, live.view(), self.options, &reference);
                 match activity {
-                    Some(log) => super::narrow::narrow(planned, live, self.options, log),
+                    Some(log) => super::narrow::narrow(planned, live.view(), self.options, log),
                     None => planned,
                 }
             }
@@ -467,8 +481,7 @@ impl Rollback<'_> {
     }
 }
 
-/// A snapshot's records as a rollback plan holds them ([`planning_view`]): the target, or a
-/// pre-rollback snapshot standing for what was live.
+/// A target snapshot's records as a rollback plan holds them ([`planning_view`]).
 pub async fn load_target(archive: &Archive, manifest: &Manifest) -> Result<RecordSet> {
     archive.load_records_with(manifest, planning_view).await
 }
@@ -479,8 +492,25 @@ pub async fn plan_against_live(
     rollback: &Rollback<'_>,
     progress: Arc<dyn Progress>,
 ) -> Result<RollbackPlan> {
-    let live = fetch_live_with(tracker.clone(), progress, planning_view).await?;
+    let live = fetch_live_for(tracker.clone(), rollback, progress).await?;
     rollback.plan_from(tracker.as_ref(), &live).await
+}
+
+/// Reads the live state as `rollback`'s planner holds it ([`Rollback::live`]).
+async fn fetch_live_for<'a>(
+    tracker: Arc<dyn Tracker>,
+    rollback: &Rollback<'a>,
+    progress: Arc<dyn Progress>,
+) -> Result<Live<'a>> {
+    let mut live = rollback.live();
+    fetch_each(tracker, progress, |record| {
+        live.take(planning_view(record));
+        Ok(())
+    })
+    .await?;
+    let (issues, comments) = live.held();
+    tracing::debug!(issues, comments, "live records held apart from the target");
+    Ok(live)
 }
 
 /// What a preview shows, and what `--execute` (or an executing request) confirms: the plan
@@ -722,7 +752,12 @@ impl Engine<'_> {
         let plan: RollbackPlan = match sealed_plan(archive, job).await? {
             Some(plan) => plan,
             None => {
-                let live = load_target(archive, &archive.load_manifest(&pre).await?).await?;
+                let mut live = rollback.live();
+                archive
+                    .for_each_record(&archive.load_manifest(&pre).await?, planning_view, |r| {
+                        live.take(r)
+                    })
+                    .await?;
                 let plan = rollback
                     .plan_from(self.tracker.clone().reader().as_ref(), &live)
                     .await?;
@@ -771,7 +806,7 @@ impl Engine<'_> {
 
         // Verify: plan again against what is live now. A clean rollback needs nothing more.
         let reader = self.tracker.clone().reader();
-        let live = fetch_live_with(reader.clone(), self.progress.clone(), planning_view).await?;
+        let live = fetch_live_for(reader.clone(), rollback, self.progress.clone()).await?;
         let again = rollback.plan_from(reader.as_ref(), &live).await?;
         let recreated = recreated_keys(archive, &job.id, &plan).await?;
         let moved = match rollback.options.destination() {
@@ -782,7 +817,7 @@ impl Engine<'_> {
                     to: to.clone(),
                 })
                 .collect(),
-            Some(_) => super::into::mapping(&rollback.target.scope, &live)
+            Some(_) => super::into::mapping(&rollback.target.scope, live.whole())
                 .into_iter()
                 .map(|(from, to)| Moved {
                     from: format!("#{from}"),

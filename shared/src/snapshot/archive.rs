@@ -637,7 +637,22 @@ impl Archive {
         manifest: &Manifest,
         keep: fn(Record) -> Record,
     ) -> Result<RecordSet> {
-        let records: Vec<Record> = stream::iter(manifest.entries.iter().cloned())
+        let mut set = RecordSet::default();
+        self.for_each_record(manifest, keep, |r| set.insert(r))
+            .await?;
+        Ok(set)
+    }
+
+    /// Reads every record of a manifest, checking each blob's hash, and hands each, passed
+    /// through `keep`, to `take` as it arrives (in no particular order): for a consumer
+    /// that holds less than every record.
+    pub async fn for_each_record(
+        &self,
+        manifest: &Manifest,
+        keep: fn(Record) -> Record,
+        mut take: impl FnMut(Record),
+    ) -> Result<()> {
+        let mut records = stream::iter(manifest.entries.iter().cloned())
             .map(|e| {
                 let archive = self.clone();
                 async move {
@@ -645,10 +660,11 @@ impl Archive {
                     Ok::<_, Error>(keep(record))
                 }
             })
-            .buffer_unordered(READS_IN_FLIGHT)
-            .try_collect()
-            .await?;
-        Ok(records.into_iter().collect())
+            .buffer_unordered(READS_IN_FLIGHT);
+        while let Some(record) = records.try_next().await? {
+            take(record);
+        }
+        Ok(())
     }
 
     /// Loads what a diff between two snapshots needs: every record whose blob differs

@@ -1444,11 +1444,7 @@ pub async fn fetch_live_with(
     let mut set = RecordSet::default();
     fetch_each(tracker, progress, |record| {
         let record = keep(record);
-        let newer = match (&record, set.get(&record.key())) {
-            (r, Some(existing)) => r.updated_at() > existing.updated_at(),
-            (_, None) => true,
-        };
-        if newer {
+        if crate::record::supersedes(&record, set.get(&record.key()).map(|h| h.updated_at())) {
             set.insert(record);
         }
         Ok(())

@@ -3,6 +3,7 @@
 use super::*;
 use crate::attribution::ACTIVITY_FORMAT;
 use crate::diff::testkit::{at, names, Builder};
+use crate::record::RecordSet;
 use crate::rollback::plan::plan;
 
 fn event(

@@ -19,6 +19,7 @@ use proptest::prelude::*;
 use super::{plan, restored_body, restored_from, Planned};
 use crate::diff::testkit::at;
 use crate::record::{Comment, Issue, Label, Milestone, MilestoneRef, RecordSet, State};
+use crate::rollback::live::Live;
 use crate::rollback::{Change, Operation, RollbackOptions};
 
 const SNAPSHOT: &str = "snap";
@@ -764,7 +765,16 @@ proptest! {
         for e in &h.after {
             live.happen(e, Some(&context));
         }
-        let Planned { ops, .. } = plan(&target, &live.records(), &opts, SNAPSHOT);
+        let whole = plan(&target, &live.records(), &opts, SNAPSHOT);
+        // The live state held against the target (identical records as keys only) plans
+        // exactly what the whole live state plans.
+        let mut held = Live::new(Some(&target));
+        for r in live.records().into_records() {
+            held.take(r);
+        }
+        let pruned = plan(&target, held.view(), &opts, SNAPSHOT);
+        prop_assert_eq!(format!("{whole:?}"), format!("{pruned:?}"));
+        let Planned { ops, .. } = whole;
         let ops: Vec<Operation> = ops.into_iter().map(|p| p.op).collect();
 
         let after = applied(&live, ops.clone());
