@@ -120,9 +120,10 @@ pub async fn rollback_plan(
     progress: Arc<dyn Progress>,
 ) -> Result<RollbackPlan, Error> {
     let manifest = archive.load_manifest(&target.entry).await?;
-    let records = crate::rollback::load_target(archive, &manifest).await?;
-    let options = RollbackOptions::validate(&RollbackRequest::default(), &target.entry, &records)
-        .map_err(|e| Error::Invalid(format!("--{}: {}", e.field, e.message)))?;
+    let records = crate::rollback::load_target(archive, manifest).await?;
+    let options =
+        RollbackOptions::validate(&RollbackRequest::default(), &target.entry, &records.records)
+            .map_err(|e| Error::Invalid(format!("--{}: {}", e.field, e.message)))?;
     let wanted = Rollback {
         target: &target.entry,
         records: &records,

@@ -22,6 +22,7 @@ mod narrow;
 pub mod options;
 pub mod plan;
 mod run;
+pub mod target;
 
 use std::fmt;
 
@@ -36,9 +37,9 @@ pub use plan::{
     planning_view, restored_body, restored_from, restored_marker, Irrecoverable, Planned,
 };
 pub use run::{
-    change_since, kept_preview, load_target, plan_against_live, pre_rollback_name, preview,
-    remember_preview, Budget, Confirmed, Executor, Moved, OpProgress, PlanProgress, Preview,
-    Resuming, Rollback, RollbackReport, Verification, JOB_LOCK_TTL, PROCESS_LOCK_TTL,
+    change_since, kept_preview, load_target, plan_against_live, pre_rollback_name, prepare,
+    preview, remember_preview, Budget, Confirmed, Executor, Moved, OpProgress, PlanProgress,
+    Preview, Resuming, Rollback, RollbackReport, Verification, JOB_LOCK_TTL, PROCESS_LOCK_TTL,
 };
 
 use crate::id::SnapshotId;

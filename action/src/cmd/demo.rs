@@ -183,7 +183,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
     let d = &compared.diff;
     let entry = archive.resolve(Some(&scope), "before-sync").await?;
     let manifest = archive.load_manifest(&entry).await?;
-    let target = backtrack::rollback::load_target(&archive, &manifest).await?;
+    let target = backtrack::rollback::load_target(&archive, manifest).await?;
     let text = diff::render_text(
         d,
         &TextOptions {
@@ -207,7 +207,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
 
     step(4, "Preview the rollback (writes nothing)")?;
     command(&format!("backtrack rollback {scope} --to before-sync"))?;
-    let options = RollbackOptions::validate(&RollbackRequest::default(), &entry, &target)?;
+    let options = RollbackOptions::validate(&RollbackRequest::default(), &entry, &target.records)?;
     let request = Rollback {
         target: &entry,
         records: &target,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use backtrack::rollback::{
     self, Confirmed, ExecuteOptions, Executed, Executor, JiraRequest, PlanChange, PlanFingerprint,
-    Preview, Rollback, RollbackOptions, RollbackPlan, RollbackReport, RollbackRequest,
+    Preview, Rollback, RollbackPlan, RollbackReport, RollbackRequest,
 };
 use backtrack::snapshot::{Archive, Resolved, SnapshotRef};
 use backtrack::tracker::{GitHubConfig, JiraTracker, TrackerWriter, WritePace};
@@ -119,8 +119,6 @@ async fn rollback_to_scope(
     into: Option<Scope>,
 ) -> Result<Outcome> {
     let entry = resolved.entry.clone();
-    let manifest = archive.load_manifest(&entry).await?;
-    let target = backtrack::rollback::load_target(archive, &manifest).await?;
     let request = RollbackRequest {
         only: flags.only.clone(),
         fields: flags.fields.clone(),
@@ -134,9 +132,10 @@ async fn rollback_to_scope(
         delete_new_issues: flags.delete_new_issues,
         recreate_deleted: flags.recreate_deleted,
     };
+    let (target, options) =
+        backtrack::rollback::prepare(archive, &entry, &request, &jira, into.as_ref()).await?;
     let options =
-        RollbackOptions::for_request(&request, &jira, &entry, &manifest, &target, into.as_ref())
-            .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?;
+        options.map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?;
     let given: Option<PlanFingerprint> = flags
         .plan
         .as_deref()

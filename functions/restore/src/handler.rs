@@ -18,8 +18,7 @@ use std::time::Instant;
 use backtrack::catalog::JobKind;
 use backtrack::rollback::job::{self, SliceOutcome};
 use backtrack::rollback::{
-    self, Budget, Confirmed, Executor, JiraRequest, PlanFingerprint, Rollback, RollbackOptions,
-    RollbackRequest,
+    self, Budget, Confirmed, Executor, JiraRequest, PlanFingerprint, Rollback, RollbackRequest,
 };
 use backtrack::snapshot::Archive;
 use backtrack::tracker::NoProgress;
@@ -217,11 +216,9 @@ async fn restore(deps: &Restore, req: &ApiRequest, id: &str) -> Result<ApiRespon
             format!("snapshot {id} is {}, not completed", entry.status),
         ));
     }
-    let manifest = deps.archive.load_manifest(&entry).await?;
-    let target = backtrack::rollback::load_target(&deps.archive, &manifest).await?;
-    let options =
-        RollbackOptions::for_request(&request, &jira, &entry, &manifest, &target, into.as_ref())
-            .map_err(|e| ApiError::bad_request(e.field, e.message))?;
+    let (target, options) =
+        backtrack::rollback::prepare(&deps.archive, &entry, &request, &jira, into.as_ref()).await?;
+    let options = options.map_err(|e| ApiError::bad_request(e.field, e.message))?;
     // A restore into another scope reads and writes the destination.
     let tracker = deps
         .trackers

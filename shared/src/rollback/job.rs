@@ -241,7 +241,7 @@ async fn slice(
         .get(&target)
         .await?
         .ok_or_else(|| Error::Invalid(format!("the target snapshot {target} is gone")))?;
-    let target = super::load_target(archive, &archive.load_manifest(&target_entry).await?).await?;
+    let target = super::load_target(archive, archive.load_manifest(&target_entry).await?).await?;
     let key = request_key(&job.scope, &job.id);
     let request: JobRequest = match &job.request_hash {
         Some(hash) => archive.get_sealed(&key, "rollback request", hash).await?,
@@ -316,6 +316,7 @@ mod tests {
             )
             .unwrap(),
         );
+        let records = crate::rollback::target::Target::whole(records);
         let rollback = Rollback {
             target: &target,
             records: &records,

@@ -322,7 +322,7 @@ impl RollbackOptions {
         request: &RollbackRequest,
         jira_request: &JiraRequest,
         target_entry: &SnapshotEntry,
-        manifest: &crate::manifest::Manifest,
+        activity: crate::attribution::ActivityFrom,
         target: &RecordSet,
         into: Option<&crate::scope::Scope>,
     ) -> Result<RollbackOptions, OptionError> {
@@ -330,7 +330,7 @@ impl RollbackOptions {
             Some(into) => Self::validate_into(request, jira_request, target_entry, into)?,
             None => Self::validate_with(request, jira_request, target_entry, target)?,
         };
-        Ok(options.with_activity_of(manifest))
+        Ok(options.with_activity_from(activity))
     }
 
     /// Options for restoring `target_entry` into the other scope `into` (`restore REF
@@ -385,12 +385,12 @@ impl RollbackOptions {
     }
 
     /// For a narrowed plan (`--by`, `--since`), notes where the target snapshot's activity
-    /// log ends, so the activity since it is listed from there (every shell calls this with
-    /// the target's manifest; other plans are left as they were).
-    pub fn with_activity_of(mut self, target: &crate::manifest::Manifest) -> Self {
+    /// log ends (`activity`: its manifest's [`crate::manifest::Manifest::activity_from`]),
+    /// so the activity since it is listed from there; other plans are left as they were.
+    pub fn with_activity_from(mut self, activity: crate::attribution::ActivityFrom) -> Self {
         if self.narrowed() {
             // After a snapshot whose own listing failed, from its last good point.
-            self.events_after = match target.activity_from() {
+            self.events_after = match activity {
                 crate::attribution::ActivityFrom::AfterId(id) => Some(id),
                 _ => None,
             };

@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::live::LiveView;
+use super::target::TargetView;
 use super::{Field, PlannedOp, RollbackOptions};
-use crate::record::{Comment, Issue, Label, Milestone, Record, RecordSet, State};
+use crate::record::{Comment, Issue, Label, Milestone, Record, State};
 use crate::tracker::operation::{Change, Operation};
 
 pub use crate::tracker::operation::{is_report, restored_from, restored_marker, MARKER_PREFIX};
@@ -383,35 +384,38 @@ fn plan_definitions<D: Definition>(
 }
 
 /// A record as the planner holds it: its fields, and of its raw JSON only what the planner
-/// reads ([`label_ids`]: an issue's label ids, as bare numbers; the irrecoverable checks:
-/// whether a pull request was merged, a comment's reaction count when it has any). A plan
-/// compares a whole snapshot with the whole live state: with every record's raw JSON kept,
-/// a 10,000-issue / 50,000-comment repository's preview peaked at 1.4 GB, and even these
-/// few values, kept as JSON objects, cost two map nodes (~1.2 kB) for every comment.
+/// reads ([`label_ids`]: an issue's label ids; the irrecoverable checks: whether a pull
+/// request was merged, a comment's reaction count when it has any). A plan compares a whole
+/// snapshot with the whole live state: with every record's raw JSON kept, a 10,000-issue /
+/// 50,000-comment repository's preview peaked at 1.4 GB; and a JSON object costs a map node
+/// (~600 bytes) even for one key, so an issue that only has labels keeps the bare array of
+/// their ids, and an object is kept only for a merged pull request.
 pub fn planning_view(record: Record) -> Record {
     match record {
         Record::Issue(mut issue) => {
-            let mut kept = serde_json::Map::new();
-            if let Some(labels) = issue.raw.get("labels").and_then(Value::as_array) {
-                if !labels.is_empty() {
-                    let ids = labels
-                        .iter()
-                        .map(|l| l.get("id").cloned().unwrap_or(Value::Null))
-                        .collect();
-                    kept.insert("labels".into(), Value::Array(ids));
-                }
-            }
-            if let Some(merged) = issue
+            let ids: Option<Vec<Value>> = raw_labels(&issue.raw).map(|ls| {
+                ls.iter()
+                    .map(|l| l.get("id").unwrap_or(l).clone())
+                    .collect()
+            });
+            let merged = issue
                 .raw
                 .pointer("/pull_request/merged_at")
                 .filter(|m| !m.is_null())
-            {
-                kept.insert("pull_request".into(), json!({"merged_at": merged}));
-            }
-            issue.raw = if kept.is_empty() {
-                Value::Null
-            } else {
-                Value::Object(kept)
+                .cloned();
+            issue.raw = match (ids, merged) {
+                // No labels: the names (none) say as much.
+                (None, None) => Value::Null,
+                (Some(ids), None) if ids.is_empty() => Value::Null,
+                (Some(ids), None) => Value::Array(ids),
+                (ids, Some(merged)) => {
+                    let mut kept = serde_json::Map::new();
+                    if let Some(ids) = ids {
+                        kept.insert("labels".into(), Value::Array(ids));
+                    }
+                    kept.insert("pull_request".into(), json!({"merged_at": merged}));
+                    Value::Object(kept)
+                }
             };
             Record::Issue(issue)
         }
@@ -424,6 +428,12 @@ pub fn planning_view(record: Record) -> Record {
         }
         other => other.without_raw(),
     }
+}
+
+/// An issue's labels in its raw JSON: the tracker's label objects, or a planning view's ids
+/// (under `labels`, or the whole raw value).
+fn raw_labels(raw: &Value) -> Option<&Vec<Value>> {
+    raw.get("labels").unwrap_or(raw).as_array()
 }
 
 /// How many reactions a comment had (0 when its raw JSON does not say).
@@ -439,18 +449,14 @@ fn reaction_count(comment: &Comment) -> u64 {
 /// (an incremental snapshot may hold an issue whose copy of a renamed label's name is
 /// stale; its id is not), else the ids of the definitions with those names in `set`.
 /// `Err(name)` for a name no definition in `set` has.
-fn label_ids(issue: &Issue, set: &RecordSet) -> Vec<Result<u64, String>> {
-    let from_raw: Option<Vec<u64>> = issue
-        .raw
-        .get("labels")
-        .and_then(serde_json::Value::as_array)
-        .and_then(|ls| {
-            // The tracker's label objects, or a planning view's bare ids.
-            ls.iter()
-                .map(|l| l.get("id").unwrap_or(l).as_u64())
-                .collect()
-        });
-    if let Some(ids) = from_raw.filter(|ids| ids.iter().all(|id| set.labels.contains_key(id))) {
+fn label_ids(issue: &Issue, labels: &BTreeMap<u64, Label>) -> Vec<Result<u64, String>> {
+    let from_raw: Option<Vec<u64>> = raw_labels(&issue.raw).and_then(|ls| {
+        // The tracker's label objects, or a planning view's bare ids.
+        ls.iter()
+            .map(|l| l.get("id").unwrap_or(l).as_u64())
+            .collect()
+    });
+    if let Some(ids) = from_raw.filter(|ids| ids.iter().all(|id| labels.contains_key(id))) {
         return ids.into_iter().map(Ok).collect();
     }
     issue
@@ -458,7 +464,7 @@ fn label_ids(issue: &Issue, set: &RecordSet) -> Vec<Result<u64, String>> {
         .iter()
         .map(|name| {
             let key = label_key(name);
-            set.labels
+            labels
                 .values()
                 .find(|l| label_key(&l.name) == key)
                 .map(|l| l.id)
@@ -468,14 +474,18 @@ fn label_ids(issue: &Issue, set: &RecordSet) -> Vec<Result<u64, String>> {
 }
 
 /// The names an issue's labels have once the definition writes are done.
-fn final_label_names(issue: &Issue, set: &RecordSet, names: &HashMap<u64, String>) -> Vec<String> {
-    let mut out: Vec<String> = label_ids(issue, set)
+fn final_label_names(
+    issue: &Issue,
+    labels: &BTreeMap<u64, Label>,
+    names: &HashMap<u64, String>,
+) -> Vec<String> {
+    let mut out: Vec<String> = label_ids(issue, labels)
         .into_iter()
         .map(|id| match id {
             Ok(id) => names
                 .get(&id)
                 .cloned()
-                .or_else(|| set.labels.get(&id).map(|l| l.name.clone()))
+                .or_else(|| labels.get(&id).map(|l| l.name.clone()))
                 .unwrap_or_default(),
             Err(name) => name,
         })
@@ -488,7 +498,7 @@ fn final_label_names(issue: &Issue, set: &RecordSet, names: &HashMap<u64, String
 /// The title an issue's milestone has once the definition writes are done.
 fn final_milestone_title(
     issue: &Issue,
-    set: &RecordSet,
+    milestones: &BTreeMap<u64, Milestone>,
     titles: &HashMap<u64, String>,
 ) -> Option<String> {
     let m = issue.milestone.as_ref()?;
@@ -496,7 +506,7 @@ fn final_milestone_title(
         titles
             .get(&m.number)
             .cloned()
-            .or_else(|| set.milestones.get(&m.number).map(|d| d.title.clone()))
+            .or_else(|| milestones.get(&m.number).map(|d| d.title.clone()))
             .unwrap_or_else(|| m.title.clone()),
     )
 }
@@ -504,12 +514,13 @@ fn final_milestone_title(
 /// Computes the plan. `snapshot` names the target in recreated comments' attribution.
 /// `live`: a whole [`RecordSet`], or a [`super::live::Live`]'s view, which holds only what
 /// differs from `target`.
-pub fn plan<'a>(
-    target: &RecordSet,
+pub fn plan<'a, 't>(
+    target: impl Into<TargetView<'t>>,
     live: impl Into<LiveView<'a>>,
     opts: &RollbackOptions,
     snapshot: &str,
 ) -> Planned {
+    let target: TargetView<'_> = target.into();
     let live: LiveView<'_> = live.into();
     let mut out = Planned::default();
     let wants = |f: Field| opts.wants(f);
@@ -524,7 +535,7 @@ pub fn plan<'a>(
     let needed_labels: Option<BTreeSet<u64>> = opts.only().map(|_| {
         selected
             .iter()
-            .flat_map(|i| label_ids(i, target))
+            .flat_map(|i| label_ids(i, target.labels))
             .filter_map(Result::ok)
             .collect()
     });
@@ -538,7 +549,7 @@ pub fn plan<'a>(
     // 1 and 2. Definitions, and what their names will be afterwards.
     let labels = if wants(Field::Labels) {
         plan_definitions(
-            &target.labels,
+            target.labels,
             live.labels(),
             needed_labels.as_ref(),
             &mut out,
@@ -548,7 +559,7 @@ pub fn plan<'a>(
     };
     let milestones = if wants(Field::Milestone) {
         plan_definitions(
-            &target.milestones,
+            target.milestones,
             live.milestones(),
             needed_milestones.as_ref(),
             &mut out,
@@ -620,7 +631,7 @@ pub fn plan<'a>(
 
 /// Both states with the names the definition writes will leave.
 struct After<'a> {
-    target: &'a RecordSet,
+    target: TargetView<'a>,
     live: LiveView<'a>,
     labels: &'a Outcome,
     milestones: &'a Outcome,
@@ -679,8 +690,8 @@ fn issue_patch(
         }
     }
     if wants(Field::Labels) {
-        let wanted = final_label_names(target, after.target, &after.labels.target);
-        let will_have = final_label_names(current, after.live.definitions(), &after.labels.live);
+        let wanted = final_label_names(target, after.target.labels, &after.labels.target);
+        let will_have = final_label_names(current, after.live.labels(), &after.labels.live);
         let keys = |v: &[String]| -> Vec<String> { v.iter().map(|n| label_key(n)).collect() };
         if keys(&wanted) != keys(&will_have) {
             changes.push(Change::Labels {
@@ -696,9 +707,10 @@ fn issue_patch(
         });
     }
     if wants(Field::Milestone) {
-        let wanted = final_milestone_title(target, after.target, &after.milestones.target);
+        let wanted =
+            final_milestone_title(target, after.target.milestones, &after.milestones.target);
         let will_have =
-            final_milestone_title(current, after.live.definitions(), &after.milestones.live);
+            final_milestone_title(current, after.live.milestones(), &after.milestones.live);
         if wanted != will_have {
             changes.push(Change::Milestone {
                 from: current.milestone.as_ref().map(|m| m.title.clone()),
@@ -757,7 +769,7 @@ fn model_losses(target: &Issue, current: &Issue, out: &mut Vec<Irrecoverable>) {
 /// of equally short plans the one moving the children this plan just attached, which
 /// GitHub puts last); each blocker added or removed since is removed or added again.
 fn plan_links(
-    target: &RecordSet,
+    target: TargetView<'_>,
     live: &LiveView<'_>,
     wants: &dyn Fn(Field) -> bool,
     in_scope: &dyn Fn(u64) -> bool,
@@ -913,7 +925,7 @@ fn reorder_moves(have: &[u64], want: &[u64], fresh: impl Fn(u64) -> bool) -> Vec
 }
 
 fn plan_comments(
-    target: &RecordSet,
+    target: TargetView<'_>,
     live: &LiveView<'_>,
     opts: &RollbackOptions,
     snapshot: &str,
@@ -1021,6 +1033,7 @@ mod properties;
 mod tests {
     use super::*;
     use crate::diff::testkit::{at, milestone_ref, names, Builder};
+    use crate::record::RecordSet;
     use crate::rollback::Change;
 
     fn opts() -> RollbackOptions {
@@ -1541,7 +1554,11 @@ mod tests {
             "{whole:?}"
         );
         let v = view(&target);
-        assert_eq!(v.issues[&1].raw, serde_json::json!({"labels": [1, 2]}));
+        assert_eq!(v.issues[&1].raw, serde_json::json!([1, 2]));
+        assert_eq!(
+            view(&live).issues[&2].raw,
+            serde_json::json!({"pull_request": {"merged_at": "2025-01-01T00:00:00Z"}})
+        );
         assert_eq!(
             v.comments[&10].raw,
             serde_json::json!({"reactions": {"total_count": 3}})

@@ -27,7 +27,8 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::live::Live;
-use super::plan::{plan, planning_view, Irrecoverable};
+use super::plan::{plan, Irrecoverable};
+use super::target::{Target, TargetView};
 use super::{PlanChange, PlanFingerprint, PlannedOp, ResumeKey, RollbackOptions, RollbackPlan};
 use crate::blob;
 use crate::catalog::{CatalogError, JobEntry, JobKind, JobStatus, JournalEntry, LockInfo};
@@ -359,7 +360,7 @@ pub(crate) async fn retire_others(
 #[derive(Debug, Clone, Copy)]
 pub struct Rollback<'a> {
     pub target: &'a SnapshotEntry,
-    pub records: &'a RecordSet,
+    pub records: &'a Target,
     pub options: &'a RollbackOptions,
 }
 
@@ -390,10 +391,16 @@ impl<'a> Rollback<'a> {
         let context = match self.target.scope.tracker() {
             TrackerKind::Jira => {
                 let ask = match self.options.destination() {
-                    Some(into) => {
-                        super::into::jira::context_request(self.records, self.options, into)
-                    }
-                    None => super::jira::context_request(self.records, live.whole(), self.options),
+                    Some(into) => super::into::jira::context_request(
+                        &self.records.records,
+                        self.options,
+                        into,
+                    ),
+                    None => super::jira::context_request(
+                        &self.records.records,
+                        live.whole(),
+                        self.options,
+                    ),
                 };
                 tracker.rollback_context(&ask).await?
             }
@@ -415,7 +422,19 @@ impl<'a> Rollback<'a> {
             ),
             false => None,
         };
-        Ok(self.plan(live, &context, activity.as_ref()))
+        // A restore into another scope copies every target record.
+        let complete = match self.options.destination() {
+            Some(_) => Some(self.records.complete().await?),
+            None => None,
+        };
+        let whole = complete.as_deref().unwrap_or(&self.records.records);
+        let in_place = self.target.scope.tracker() == TrackerKind::GitHub && complete.is_none();
+        if in_place && live.target_view().is_none() {
+            return Err(Error::Internal(
+                "a GitHub plan in place needs the live state held against its target (Rollback::live)".into(),
+            ));
+        }
+        Ok(self.plan(whole, live, &context, activity.as_ref()))
     }
 
     /// `--by`/`--since` decide from the issue events since the target snapshot; when they
@@ -432,9 +451,11 @@ impl<'a> Rollback<'a> {
         ))
     }
 
-    /// The plan that turns `live` into the target.
+    /// The plan that turns `live` into the target: `whole` holds every target record
+    /// (GitHub in place: all but the pending comments, which `live` read as needed).
     fn plan(
         &self,
+        whole: &RecordSet,
         live: &Live<'_>,
         context: &RollbackContext,
         activity: Option<&crate::attribution::Activity>,
@@ -447,20 +468,19 @@ impl<'a> Rollback<'a> {
         let from = &self.target.scope;
         let planned = match (from.tracker(), self.options.destination()) {
             (TrackerKind::GitHub, Some(_)) => {
-                super::into::plan_github(self.records, from, live.whole(), &reference)
+                super::into::plan_github(whole, from, live.whole(), &reference)
             }
             (TrackerKind::Jira, Some(_)) => {
-                super::into::jira::plan(self.records, from, live.whole(), &reference, context)
+                super::into::jira::plan(whole, from, live.whole(), &reference, context)
             }
-            (TrackerKind::Jira, None) => super::jira::plan(
-                self.records,
-                live.whole(),
-                self.options,
-                &reference,
-                context,
-            ),
+            (TrackerKind::Jira, None) => {
+                super::jira::plan(whole, live.whole(), self.options, &reference, context)
+            }
             (TrackerKind::GitHub, None) => {
-                let planned = plan(self.records, live.view(), self.options, &reference);
+                let target = live
+                    .target_view()
+                    .unwrap_or_else(|| TargetView::from(whole));
+                let planned = plan(target, live.view(), self.options, &reference);
                 match activity {
                     Some(log) => super::narrow::narrow(planned, live.view(), self.options, log),
                     None => planned,
@@ -481,9 +501,31 @@ impl<'a> Rollback<'a> {
     }
 }
 
-/// A target snapshot's records as a rollback plan holds them ([`planning_view`]).
-pub async fn load_target(archive: &Archive, manifest: &Manifest) -> Result<RecordSet> {
-    archive.load_records_with(manifest, planning_view).await
+/// A target snapshot as a rollback plan holds it ([`Target`]); the manifest's entries are
+/// let go as the target is built.
+pub async fn load_target(archive: &Archive, manifest: Manifest) -> Result<Target> {
+    Target::load(archive, manifest).await
+}
+
+/// What a shell reads before it plans a rollback request: the target as the plan holds it,
+/// and the request's options checked against it (the inner `Err`: the request is refused,
+/// naming the field).
+pub async fn prepare(
+    archive: &Archive,
+    entry: &SnapshotEntry,
+    request: &super::RollbackRequest,
+    jira: &super::JiraRequest,
+    into: Option<&Scope>,
+) -> Result<(
+    Target,
+    std::result::Result<RollbackOptions, super::OptionError>,
+)> {
+    let manifest = archive.load_manifest(entry).await?;
+    let activity = manifest.activity_from();
+    let target = Target::load(archive, manifest).await?;
+    let options =
+        RollbackOptions::for_request(request, jira, entry, activity, &target.records, into);
+    Ok((target, options))
 }
 
 /// Computes the plan against the current live state (previews, and verification).
@@ -504,12 +546,18 @@ async fn fetch_live_for<'a>(
 ) -> Result<Live<'a>> {
     let mut live = rollback.live();
     fetch_each(tracker, progress, |record| {
-        live.take(planning_view(record));
+        live.take(record);
         Ok(())
     })
     .await?;
-    let (issues, comments) = live.held();
-    tracing::debug!(issues, comments, "live records held apart from the target");
+    live.read_target().await?;
+    let (issues, comments, target_comments) = live.held();
+    tracing::debug!(
+        issues,
+        comments,
+        target_comments,
+        "live records held apart from the target, and target comments read"
+    );
     Ok(live)
 }
 
@@ -752,12 +800,18 @@ impl Engine<'_> {
         let plan: RollbackPlan = match sealed_plan(archive, job).await? {
             Some(plan) => plan,
             None => {
+                // A comment whose blob is the target's is known identical unread.
                 let mut live = rollback.live();
+                let manifest = archive.load_manifest(&pre).await?;
+                let differing: Vec<_> = manifest
+                    .entries
+                    .into_iter()
+                    .filter(|e| !live.take_stored(e))
+                    .collect();
                 archive
-                    .for_each_record(&archive.load_manifest(&pre).await?, planning_view, |r| {
-                        live.take(r)
-                    })
+                    .for_each_entry_record(differing, std::convert::identity, |r| live.take(r))
                     .await?;
+                live.read_target().await?;
                 let plan = rollback
                     .plan_from(self.tracker.clone().reader().as_ref(), &live)
                     .await?;

@@ -650,9 +650,20 @@ impl Archive {
         &self,
         manifest: &Manifest,
         keep: fn(Record) -> Record,
+        take: impl FnMut(Record),
+    ) -> Result<()> {
+        self.for_each_entry_record(manifest.entries.iter().cloned(), keep, take)
+            .await
+    }
+
+    /// [`Archive::for_each_record`] for some of a manifest's entries.
+    pub async fn for_each_entry_record(
+        &self,
+        entries: impl IntoIterator<Item = ManifestEntry>,
+        keep: fn(Record) -> Record,
         mut take: impl FnMut(Record),
     ) -> Result<()> {
-        let mut records = stream::iter(manifest.entries.iter().cloned())
+        let mut records = stream::iter(entries)
             .map(|e| {
                 let archive = self.clone();
                 async move {
