@@ -279,6 +279,78 @@ pub struct DeltaTable {
     pub removed: Vec<RecordKey>,
 }
 
+/// Builds the delta table of a manifest whose entries come one at a time, in [`key_order`],
+/// against its base's: the base's entries are walked beside them, so neither side is held
+/// in a second copy (an incremental capture streams its merged entries through this, then
+/// writes them whole only when the delta is not worth it). Keeps only what differs.
+pub(crate) struct DeltaWalk<'a> {
+    base: &'a Manifest,
+    theirs: std::iter::Peekable<Box<dyn Iterator<Item = &'a ManifestEntry> + Send + 'a>>,
+    /// Entries that differ from the base's (or that it lacks), with their place in the
+    /// manifest's own order.
+    changed: Vec<(usize, ManifestEntry)>,
+    removed: Vec<RecordKey>,
+    /// Entries pushed so far.
+    seen: usize,
+}
+
+impl<'a> DeltaWalk<'a> {
+    /// `None` when no delta may be written on `base` (it names no table, or its chain is
+    /// as long as allowed).
+    pub(crate) fn new(base: &'a Manifest) -> Option<Self> {
+        if base.tables.is_empty() || base.tables.len() >= MAX_TABLE_CHAIN {
+            return None;
+        }
+        Some(DeltaWalk {
+            base,
+            theirs: in_key_order(&base.entries).peekable(),
+            changed: Vec::new(),
+            removed: Vec::new(),
+            seen: 0,
+        })
+    }
+
+    /// Takes the next entry of the manifest, which is also next in its own order; returns
+    /// whether the delta is still within `limit` changes.
+    pub(crate) fn push(&mut self, e: &ManifestEntry, limit: Option<usize>) -> bool {
+        self.push_at(self.seen, e, limit)
+    }
+
+    /// Takes the next entry in key order, `at` its place in the manifest's own order.
+    fn push_at(&mut self, at: usize, e: &ManifestEntry, limit: Option<usize>) -> bool {
+        self.seen += 1;
+        // The base's keys before this one are gone from the manifest.
+        while let Some(theirs) = self.theirs.next_if(|t| key_order(e, t).is_gt()) {
+            self.removed.push(theirs.key());
+        }
+        match self.theirs.next_if(|t| key_order(e, t).is_eq()) {
+            Some(theirs) if theirs == e => {}
+            _ => self.changed.push((at, e.clone())),
+        }
+        limit.is_none_or(|limit| self.changed.len() + self.removed.len() <= limit)
+    }
+
+    /// The delta, for a manifest of `count` entries (all pushed), if at most a quarter of
+    /// them changed.
+    pub(crate) fn finish(mut self, count: usize) -> Option<DeltaTable> {
+        self.removed.extend(self.theirs.map(ManifestEntry::key));
+        if self.changed.len() + self.removed.len() > count / 4 {
+            return None;
+        }
+        // Upserts in the manifest's own order, removals by key: the table's bytes depend on
+        // nothing but the two snapshots.
+        self.changed.sort_unstable_by_key(|(at, _)| *at);
+        self.removed.sort();
+        Some(DeltaTable {
+            base: self.base.tables.first()?.clone(),
+            base_hash: self.base.table_hashes.first().cloned().flatten(),
+            depth: self.base.tables.len() as u32,
+            upserts: self.changed.into_iter().map(|(_, e)| e).collect(),
+            removed: self.removed,
+        })
+    }
+}
+
 /// [`Manifest::sort_entries`]' order made total: by kind, then numerically where both ids
 /// are numbers, else by text; ids equal as numbers but written differently (`7`, `07`) by
 /// their text. Entries in this order are in `sort_entries`' order, and two lists of
@@ -300,6 +372,18 @@ pub fn sorted_refs(entries: &[ManifestEntry]) -> Vec<&ManifestEntry> {
         refs.sort_by(|a, b| key_order(a, b));
     }
     refs
+}
+
+/// `entries` in [`key_order`], without a list of references when they are in it already
+/// (a manifest's are, unless written by an older build).
+pub fn in_key_order(
+    entries: &[ManifestEntry],
+) -> Box<dyn Iterator<Item = &ManifestEntry> + Send + '_> {
+    if entries.is_sorted_by(|a, b| key_order(a, b).is_le()) {
+        Box::new(entries.iter())
+    } else {
+        Box::new(sorted_refs(entries).into_iter())
+    }
 }
 
 /// Two manifests' entries walked side by side in [`key_order`]: each key once, with its
@@ -404,66 +488,26 @@ impl Manifest {
 
     /// The changes from `base`'s entries, if a delta table is worth writing.
     pub(crate) fn delta_on(&self, base: &Manifest) -> Option<DeltaTable> {
-        let top = base.tables.first()?;
-        if base.tables.len() >= MAX_TABLE_CHAIN {
-            return None;
-        }
+        let mut walk = DeltaWalk::new(base)?;
         // Both sides walked in key order, side by side: indexes and references rather than
         // maps of keys, which at 600,000 entries took ~100 MB.
-        let mut ours: Vec<usize> = (0..self.entries.len()).collect();
-        if !self.entries.is_sorted_by(|a, b| key_order(a, b).is_le()) {
-            ours.sort_by(|&a, &b| key_order(&self.entries[a], &self.entries[b]));
-        }
-        let theirs = sorted_refs(&base.entries);
         let limit = self.entries.len() / 4;
-        let mut changed: Vec<usize> = Vec::new();
-        let mut removed: Vec<RecordKey> = Vec::new();
-        let (mut i, mut j) = (0, 0);
-        while i < ours.len() || j < theirs.len() {
-            if changed.len() + removed.len() > limit {
-                return None;
+        if self.entries.is_sorted_by(|a, b| key_order(a, b).is_le()) {
+            for e in &self.entries {
+                if !walk.push(e, Some(limit)) {
+                    return None;
+                }
             }
-            let ord = match (ours.get(i), theirs.get(j)) {
-                (Some(&a), Some(b)) => key_order(&self.entries[a], b),
-                (Some(_), None) => Ordering::Less,
-                (None, _) => Ordering::Greater,
-            };
-            match ord {
-                Ordering::Less => {
-                    changed.push(ours[i]);
-                    i += 1;
-                }
-                Ordering::Greater => {
-                    removed.push(theirs[j].key());
-                    j += 1;
-                }
-                Ordering::Equal => {
-                    if self.entries[ours[i]] != *theirs[j] {
-                        changed.push(ours[i]);
-                    }
-                    i += 1;
-                    j += 1;
+        } else {
+            let mut ours: Vec<usize> = (0..self.entries.len()).collect();
+            ours.sort_by(|&a, &b| key_order(&self.entries[a], &self.entries[b]));
+            for i in ours {
+                if !walk.push_at(i, &self.entries[i], Some(limit)) {
+                    return None;
                 }
             }
         }
-        if changed.len() + removed.len() > limit {
-            return None;
-        }
-        // Upserts in the manifest's own order, removals by key: the table's bytes depend on
-        // nothing but the two snapshots.
-        changed.sort_unstable();
-        removed.sort();
-        let upserts: Vec<ManifestEntry> = changed
-            .into_iter()
-            .map(|i| self.entries[i].clone())
-            .collect();
-        Some(DeltaTable {
-            base: top.clone(),
-            base_hash: base.table_hashes.first().cloned().flatten(),
-            depth: base.tables.len() as u32,
-            upserts,
-            removed,
-        })
+        walk.finish(self.entries.len())
     }
 
     /// Applies a chain of tables (newest first, ending with the full one) into entries.

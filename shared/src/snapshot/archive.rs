@@ -17,7 +17,7 @@ use crate::catalog::{Catalog, Claim, JobEntry, JournalEntry, SnapshotEntry, Snap
 use crate::error::{Error, Result};
 use crate::id::{BlobId, JobId, ObjectHash, SnapshotId};
 use crate::manifest::{
-    side_by_side, EntryTable, Manifest, ManifestEntry, StoredManifest, MAX_TABLE_CHAIN,
+    side_by_side, DeltaTable, EntryTable, Manifest, ManifestEntry, StoredManifest, MAX_TABLE_CHAIN,
 };
 use crate::record::{Record, RecordSet};
 use crate::scope::Scope;
@@ -499,7 +499,7 @@ impl Archive {
             if let Some(expected) = &expected {
                 check_sealed(&table.key(), "entry table", &stored, expected)?;
             }
-            match blob::decode::<EntryTable>(&table, &stored)? {
+            match blob::decode_streamed::<EntryTable>(&table, &stored)? {
                 EntryTable::Full(entries) => break entries,
                 EntryTable::Delta(delta) => {
                     if tables.len() > MAX_TABLE_CHAIN {
@@ -544,26 +544,37 @@ impl Archive {
     ) -> Result<(Sealed, TableWrite)> {
         match base.and_then(|b| manifest.delta_on(b)) {
             Some(delta) => {
-                let table = blob::encode("manifest entries", &EntryTable::Delta(delta))?;
-                let count = manifest.entries.len() as u64;
-                self.write_table_and_header(manifest, table, count).await
+                self.write_delta(manifest, delta, manifest.entries.len() as u64)
+                    .await
             }
             // Encoded entry by entry: the table's JSON whole would be ~200 bytes an entry.
             None => {
-                self.write_manifest_streamed(manifest, manifest.entries.iter().cloned().map(Ok))
+                self.write_manifest_streamed(manifest, manifest.entries.iter().map(Ok))
                     .await
             }
         }
+    }
+
+    /// [`Archive::write_manifest`] for a manifest of `count` entries (`manifest.entries` is
+    /// ignored) stored as `delta` on its parent's table.
+    pub(super) async fn write_delta(
+        &self,
+        manifest: &Manifest,
+        delta: DeltaTable,
+        count: u64,
+    ) -> Result<(Sealed, TableWrite)> {
+        let table = blob::encode("manifest entries", &EntryTable::Delta(delta))?;
+        self.write_table_and_header(manifest, table, count).await
     }
 
     /// [`Archive::write_manifest`] for a manifest whose entries (`manifest.entries` is
     /// ignored) come one by one, in manifest order: the entry table is stored whole, encoded
     /// as they come, so no second copy of them is held — a snapshot of 600,000 records
     /// would otherwise hold every entry and its JSON at once.
-    pub(super) async fn write_manifest_streamed(
+    pub(super) async fn write_manifest_streamed<E: std::borrow::Borrow<ManifestEntry>>(
         &self,
         manifest: &Manifest,
-        entries: impl Iterator<Item = Result<ManifestEntry>>,
+        entries: impl Iterator<Item = Result<E>>,
     ) -> Result<(Sealed, TableWrite)> {
         let compressing =
             |e: std::io::Error| Error::Internal(format!("cannot compress an entry table: {e}"));
@@ -575,10 +586,11 @@ impl Archive {
             if count > 0 {
                 table.push(b",").map_err(compressing)?;
             }
-            let bytes = blob::canonical_json(&entry).map_err(|source| blob::BlobError::Encode {
-                what: "manifest entries",
-                source,
-            })?;
+            let bytes =
+                blob::canonical_json(entry.borrow()).map_err(|source| blob::BlobError::Encode {
+                    what: "manifest entries",
+                    source,
+                })?;
             table.push(&bytes).map_err(compressing)?;
             count += 1;
         }

@@ -8,6 +8,7 @@
 //! snapshot. Incremental captures fetch what changed since the parent's cursor and merge it
 //! into the parent's entries.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
@@ -29,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::id::{BlobId, ObjectHash, SnapshotId};
 use crate::lease::{self, LeaseOptions, StoreLease};
 use crate::manifest::{
-    key_order, sorted_refs, Counts, Manifest, ManifestEntry, Trigger, MANIFEST_FORMAT,
+    in_key_order, key_order, Counts, DeltaWalk, Manifest, ManifestEntry, Trigger, MANIFEST_FORMAT,
 };
 use crate::record::{Record, RecordKey, RecordKind, RecordSet};
 use crate::scope::Scope;
@@ -595,16 +596,9 @@ impl Archive {
         // reuses them untouched (the parent check found each listed at that size), and any
         // capture expects a blob it would write to be stored at that size if it exists —
         // unless the scope's dictionary is damaged, when right-sized blobs prove nothing.
-        let parent_sizes: Arc<HashMap<BlobId, u64>> = Arc::new(match &parent_manifest {
-            Some(m) if !deep => m
-                .entries
-                .iter()
-                .filter_map(|e| e.stored.map(|s| (e.blob.clone(), s)))
-                .collect(),
-            _ => HashMap::new(),
-        });
+        let parent_blobs = Arc::new(ParentBlobs::new(parent_manifest.clone(), !deep)?);
         let inputs = Inputs {
-            parent_sizes,
+            parent_blobs,
             base,
             parent: parent_manifest,
             dict,
@@ -624,18 +618,13 @@ impl Archive {
         opts: &SnapshotOptions,
     ) -> Result<Captured> {
         let Inputs {
-            parent_sizes,
+            parent_blobs,
             base,
             parent,
             dict,
             inventory,
             deep,
         } = inputs;
-        // An incremental capture keeps every blob of its parent as it is.
-        let inherited: HashSet<BlobId> = match &base {
-            Some(b) => b.manifest.entries.iter().map(|e| e.blob.clone()).collect(),
-            None => HashSet::new(),
-        };
         // Kept beside the fetcher, which consumes its own handle.
         let reader = tracker.clone();
         let embedding = reader.embedding();
@@ -668,9 +657,10 @@ impl Archive {
         let mut intake = Intake {
             archive: self,
             embedding,
-            inherited: &inherited,
+            // An incremental capture keeps every blob of its parent as it is.
+            inherited: base.as_ref().map(|_| &*parent_blobs),
             entries: Entries::new(base.is_some(), run_entries),
-            writer: BlobWriter::new(self.clone(), inventory.clone(), deep, parent_sizes.clone()),
+            writer: BlobWriter::new(self.clone(), inventory.clone(), deep, parent_blobs.clone()),
             encoder: RecordEncoder::new(dict.as_deref())?,
             // Without a dictionary yet, the first records wait here to train one on.
             training: dict.is_none().then(Training::default),
@@ -717,7 +707,7 @@ impl Archive {
                 .get(blob)
                 .copied()
                 .or(held)
-                .or_else(|| parent_sizes.get(blob).copied())
+                .or_else(|| parent_blobs.stored(blob))
         };
 
         let mut cursor = report.cursor.clone();
@@ -770,15 +760,50 @@ impl Archive {
                 stats.logical = logical;
                 (sealed, table, counts)
             }
-            // On a parent: merged with its entries (incremental), and stored as a delta on
-            // its table where that is smaller.
-            (base, parent) => {
-                let fetched = entries.into_sorted()?;
-                manifest.entries = match base {
-                    Some(base) => merge(&base.manifest.entries, fetched, &report)?,
-                    None => fetched.collect::<Result<_, _>>()?,
+            // Incremental: the parent's entries merged with this capture's, side by side in
+            // key order, and stored as a delta on the parent's table where that is smaller.
+            // The merged entries are never held: one walk finds the delta (and the counts),
+            // a second writes them whole when the delta is not worth it.
+            (Some(base), _) => {
+                let fetched: Vec<ManifestEntry> =
+                    entries.into_sorted()?.collect::<Result<_, _>>()?;
+                // Applied after the overlay: a deletion is confirmed after the listing that
+                // may still have shown the record.
+                let gone: HashSet<(RecordKind, &str)> = report
+                    .deleted
+                    .iter()
+                    .map(|k| (k.kind, k.id.as_str()))
+                    .collect();
+                let merged = || {
+                    merge(&base.manifest.entries, &fetched, &report, &gone)
+                        .map(|e| with_stored(e, stored_of(&e.blob, e.stored)))
                 };
-                // In key order already (both sides were): no sort, and no scratch for one.
+                let mut counts = Counts::default();
+                let mut walk = DeltaWalk::new(&base.manifest);
+                let (mut count, mut logical) = (0usize, 0u64);
+                for e in merged() {
+                    counts.add(e.kind);
+                    logical += e.size;
+                    count += 1;
+                    if let Some(walk) = &mut walk {
+                        walk.push(&e, None);
+                    }
+                }
+                stats.logical = logical;
+                let (sealed, table) = match walk.and_then(|w| w.finish(count)) {
+                    Some(delta) => self.write_delta(&manifest, delta, count as u64).await?,
+                    None => {
+                        self.write_manifest_streamed(&manifest, merged().map(Ok))
+                            .await?
+                    }
+                };
+                (sealed, table, counts)
+            }
+            // Everything listed again, on a parent: stored as a delta on its table where that
+            // is smaller.
+            (None, parent) => {
+                manifest.entries = entries.into_sorted()?.collect::<Result<_, _>>()?;
+                // In key order already: no sort, and no scratch for one.
                 for e in &mut manifest.entries {
                     e.stored = stored_of(&e.blob, e.stored);
                 }
@@ -973,7 +998,7 @@ struct Intake<'a> {
     archive: &'a Archive,
     embedding: Option<&'a dyn Embedding>,
     /// The parent's blobs (incremental captures), kept as they are.
-    inherited: &'a HashSet<BlobId>,
+    inherited: Option<&'a ParentBlobs>,
     entries: Entries,
     writer: BlobWriter,
     encoder: RecordEncoder,
@@ -1022,7 +1047,7 @@ impl Intake<'_> {
                 definitions.insert(key, record);
             }
         }
-        if self.inherited.contains(&id) {
+        if self.inherited.is_some_and(|parent| parent.holds(&id)) {
             return Ok(id);
         }
         if let Some(training) = &mut self.training {
@@ -1108,9 +1133,9 @@ struct Base {
 /// What [`Archive::capture`] starts from.
 #[derive(Debug)]
 struct Inputs {
-    /// Stored sizes of the parent's blobs, as its manifest records them (empty when the
+    /// The parent's blobs and the stored sizes its manifest records (no sizes when the
     /// parent cannot vouch for them).
-    parent_sizes: Arc<HashMap<BlobId, u64>>,
+    parent_blobs: Arc<ParentBlobs>,
     /// Set for an incremental capture.
     base: Option<Base>,
     /// The parent, for a delta entry table (whatever the capture mode).
@@ -1132,7 +1157,7 @@ struct BlobWriter {
     inventory: Arc<Inventory>,
     deep: bool,
     /// Sizes the parent's manifest records, the expected size of a listed blob.
-    expected: Arc<HashMap<BlobId, u64>>,
+    expected: Arc<ParentBlobs>,
     writes: JoinSet<Result<(BlobId, Ensured)>>,
     stats: ByteStats,
     written: u64,
@@ -1159,7 +1184,7 @@ impl BlobWriter {
         archive: Archive,
         inventory: Arc<Inventory>,
         deep: bool,
-        expected: Arc<HashMap<BlobId, u64>>,
+        expected: Arc<ParentBlobs>,
     ) -> Self {
         BlobWriter {
             archive,
@@ -1213,7 +1238,7 @@ impl BlobWriter {
     /// Records `id` as reused when the listing shows it at the size the parent's manifest
     /// recorded for it (and nothing calls for reading it back), returning that size.
     fn reuse_as_recorded(&mut self, id: &BlobId) -> Option<u64> {
-        let recorded = *self.expected.get(id)?;
+        let recorded = self.expected.stored(id)?;
         match Reuse::decide(self.inventory.size(id), recorded, self.deep) {
             Reuse::Trusted(size) => {
                 self.record(id.clone(), Ensured::Intact(size));
@@ -1232,11 +1257,7 @@ impl BlobWriter {
                 self.account(done)?;
             }
         }
-        let expected = self
-            .expected
-            .get(&id)
-            .copied()
-            .unwrap_or(compressed.len() as u64);
+        let expected = self.expected.stored(&id).unwrap_or(compressed.len() as u64);
         let reuse = Reuse::decide(self.inventory.size(&id), expected, self.deep);
         let known = match reuse {
             Reuse::Trusted(size) => {
@@ -1362,60 +1383,115 @@ fn known_ids(manifest: &Manifest) -> Known {
 }
 
 /// An incremental capture's records: the parent's, minus kinds listed whole again and
-/// records found deleted, overlaid with everything fetched (which is newer by definition).
+/// records found deleted (`gone`), overlaid with everything fetched (which is newer by
+/// definition).
 ///
 /// Both sides come in key order ([`key_order`]: the parent's manifest is sorted, the
 /// capture's entries are handed out sorted), so they are merged side by side, and so is
-/// the result: no map of every key, no second copy of the parent's entries beside the
-/// result.
-fn merge(
-    parent: &[ManifestEntry],
-    mut fetched: impl Iterator<Item = Result<ManifestEntry, SpillError>>,
-    report: &crate::tracker::FetchReport,
-) -> Result<Vec<ManifestEntry>> {
-    // Applied after the overlay: a deletion is confirmed after the listing that may still
-    // have shown the record.
-    let gone: HashSet<(RecordKind, &str)> = report
-        .deleted
-        .iter()
-        .map(|k| (k.kind, k.id.as_str()))
-        .collect();
-    let kept: Vec<&ManifestEntry> = sorted_refs(parent)
-        .into_iter()
+/// the result, as it is needed: no map of every key, and no copy of the parent's entries.
+fn merge<'a>(
+    parent: &'a [ManifestEntry],
+    fetched: &'a [ManifestEntry],
+    report: &'a crate::tracker::FetchReport,
+    gone: &'a HashSet<(RecordKind, &'a str)>,
+) -> impl Iterator<Item = &'a ManifestEntry> + 'a {
+    let mut kept = in_key_order(parent)
         .filter(|e| report.coverage(e.kind) != Coverage::Complete)
-        .collect();
-    let (least, most) = fetched.size_hint();
-    let mut merged = Vec::with_capacity(kept.len() + most.unwrap_or(least));
-    let mut kept = kept.into_iter().peekable();
-    let mut new = fetched.next().transpose()?;
-    loop {
-        let next = match (kept.peek(), new.take()) {
-            (None, None) => break,
-            (Some(_), None) => kept.next().cloned(),
-            (old, Some(n)) => {
-                match old.map_or(std::cmp::Ordering::Greater, |old| key_order(old, &n)) {
-                    std::cmp::Ordering::Less => {
-                        new = Some(n);
-                        kept.next().cloned()
-                    }
-                    std::cmp::Ordering::Equal => {
-                        kept.next();
-                        new = fetched.next().transpose()?;
-                        Some(n)
-                    }
-                    std::cmp::Ordering::Greater => {
-                        new = fetched.next().transpose()?;
-                        Some(n)
-                    }
+        .peekable();
+    let mut new = fetched.iter().peekable();
+    std::iter::from_fn(move || loop {
+        let next = match (kept.peek(), new.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => kept.next(),
+            (None, Some(_)) => new.next(),
+            (Some(old), Some(n)) => match key_order(old, n) {
+                std::cmp::Ordering::Less => kept.next(),
+                std::cmp::Ordering::Equal => {
+                    kept.next();
+                    new.next()
                 }
-            }
+                std::cmp::Ordering::Greater => new.next(),
+            },
         };
-        if let Some(e) = next.filter(|e| !gone.contains(&(e.kind, e.id.as_str()))) {
-            merged.push(e);
+        match next {
+            Some(e) if gone.contains(&(e.kind, e.id.as_str())) => {}
+            e => return e,
         }
+    })
+}
+
+/// `e` with its stored size set to `stored`, copied only when that changes it.
+fn with_stored(e: &ManifestEntry, stored: Option<u64>) -> Cow<'_, ManifestEntry> {
+    if stored == e.stored {
+        Cow::Borrowed(e)
+    } else {
+        Cow::Owned(ManifestEntry {
+            stored,
+            ..e.clone()
+        })
     }
-    merged.shrink_to_fit();
-    Ok(merged)
+}
+
+/// The parent's entries by blob id, for what a capture asks of every record it takes in:
+/// whether the parent holds its blob (an incremental capture keeps those as they are), and
+/// at what stored size. Four bytes an entry (its place in the manifest, sorted by blob),
+/// where a set of the parent's blob ids and a map of their sizes took ~130 bytes an entry
+/// (78 MB at 600,000 records).
+#[derive(Debug)]
+struct ParentBlobs {
+    manifest: Option<Arc<Manifest>>,
+    /// Places in `manifest.entries`, by blob id (ties in the manifest's order).
+    by_blob: Vec<u32>,
+    /// Whether the sizes the manifest records are to be relied on (not when the scope's
+    /// dictionary is damaged: right-sized blobs then prove nothing).
+    sizes: bool,
+}
+
+impl ParentBlobs {
+    fn new(manifest: Option<Arc<Manifest>>, sizes: bool) -> Result<ParentBlobs> {
+        let entries = manifest.as_deref().map_or(&[][..], |m| &m.entries[..]);
+        let count = u32::try_from(entries.len()).map_err(|_| {
+            Error::Internal(format!(
+                "the parent snapshot holds {} records, more than a capture can index",
+                entries.len()
+            ))
+        })?;
+        let mut by_blob: Vec<u32> = (0..count).collect();
+        by_blob.sort_by(|&a, &b| entries[a as usize].blob.cmp(&entries[b as usize].blob));
+        Ok(ParentBlobs {
+            manifest,
+            by_blob,
+            sizes,
+        })
+    }
+
+    /// The parent's entries whose blob is `blob` (one, but for a damaged manifest).
+    fn entries<'s>(
+        &'s self,
+        blob: &BlobId,
+    ) -> impl DoubleEndedIterator<Item = &'s ManifestEntry> + 's {
+        let entries = self.manifest.as_deref().map_or(&[][..], |m| &m.entries[..]);
+        let from = self
+            .by_blob
+            .partition_point(|&i| entries[i as usize].blob < *blob);
+        let to =
+            from + self.by_blob[from..].partition_point(|&i| entries[i as usize].blob == *blob);
+        self.by_blob[from..to].iter().map(|&i| &entries[i as usize])
+    }
+
+    /// Whether the parent holds `blob`.
+    fn holds(&self, blob: &BlobId) -> bool {
+        self.entries(blob).next().is_some()
+    }
+
+    /// The stored size the parent records for `blob`, if it is to be relied on (the last
+    /// recorded, as a map of the entries' sizes would hold).
+    fn stored(&self, blob: &BlobId) -> Option<u64> {
+        if !self.sizes {
+            return None;
+        }
+        self.entries(blob).rev().find_map(|e| e.stored)
+    }
 }
 
 /// Reads the live state of a tracker into memory (for `diff … --to live` and rollback
@@ -1549,8 +1625,13 @@ mod merge_tests {
         // A parent in another order (an older build's manifest) merges the same.
         let mut shuffled = parent.clone();
         shuffled.reverse();
+        let gone: HashSet<(RecordKind, &str)> = report
+            .deleted
+            .iter()
+            .map(|k| (k.kind, k.id.as_str()))
+            .collect();
         for parent in [parent, shuffled] {
-            let merged = merge(&parent, fetched.clone().into_iter().map(Ok), &report).unwrap();
+            let merged: Vec<&ManifestEntry> = merge(&parent, &fetched, &report, &gone).collect();
             let keys: Vec<String> = merged.iter().map(|e| e.key().to_string()).collect();
             assert_eq!(keys, expected, "in key order");
             assert_eq!(merged[2].blob, BlobId::of(b"issue 1 edited"));
@@ -1876,6 +1957,157 @@ pub(super) mod tests {
                 ),
                 (5, 1, 2)
             );
+        }
+    }
+
+    /// A tracker that lists everything once, then only what changed since (issues and
+    /// comments; labels and milestones answer "unchanged"), with the deletions it found:
+    /// the shape of a GitHub incremental listing.
+    #[derive(Debug)]
+    struct Changing {
+        scope: Scope,
+        all: std::sync::Mutex<RecordSet>,
+        changed: std::sync::Mutex<Vec<Record>>,
+        deleted: std::sync::Mutex<Vec<RecordKey>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Tracker for Changing {
+        fn scope(&self) -> &Scope {
+            &self.scope
+        }
+        async fn check(&self) -> std::result::Result<(), crate::tracker::TrackerError> {
+            Ok(())
+        }
+        async fn fetch(
+            &self,
+            opts: &FetchOptions,
+            out: mpsc::Sender<Record>,
+        ) -> std::result::Result<crate::tracker::FetchReport, crate::tracker::TrackerError>
+        {
+            let mut report = crate::tracker::FetchReport::default();
+            let records: Vec<Record> = if opts.since.is_none() {
+                let set = self.all.lock().unwrap().clone();
+                set.labels
+                    .into_values()
+                    .map(Record::Label)
+                    .chain(set.milestones.into_values().map(Record::Milestone))
+                    .chain(set.issues.into_values().map(Record::Issue))
+                    .chain(set.comments.into_values().map(Record::Comment))
+                    .collect()
+            } else {
+                for (kind, coverage) in [
+                    (RecordKind::Label, Coverage::Unchanged),
+                    (RecordKind::Milestone, Coverage::Unchanged),
+                    (RecordKind::Issue, Coverage::Changes),
+                    (RecordKind::Comment, Coverage::Changes),
+                ] {
+                    report.coverage.insert(kind, coverage);
+                }
+                report.deleted = std::mem::take(&mut *self.deleted.lock().unwrap());
+                std::mem::take(&mut *self.changed.lock().unwrap())
+            };
+            for r in records {
+                out.send(r)
+                    .await
+                    .map_err(|_| crate::tracker::TrackerError::Aborted)?;
+            }
+            Ok(report)
+        }
+        fn requests(&self) -> u64 {
+            0
+        }
+    }
+
+    /// An incremental capture merges its parent's entries with the changes as it writes
+    /// them, holding neither the merged entries nor a map of them: what it stores must be
+    /// what the plain rule gives for the whole manifests — the entry table
+    /// [`Manifest::encode_table`] makes of the snapshot's entries on its parent's, and
+    /// entries that are exactly the tracker's records. Checked for a delta table (a few
+    /// edits, additions and deletions) and for a whole one (more than a quarter changed).
+    #[tokio::test]
+    async fn an_incremental_capture_stores_the_table_the_whole_manifests_give() {
+        let archive = Archive::new(Arc::new(MemoryStore::new()), Arc::new(MemoryCatalog::new()));
+        let scope: Scope = "github:acme/widgets".parse().unwrap();
+        let tracker = Arc::new(Changing {
+            scope: scope.clone(),
+            all: std::sync::Mutex::new(repo()),
+            changed: std::sync::Mutex::new(Vec::new()),
+            deleted: std::sync::Mutex::new(Vec::new()),
+        });
+        let mut parent = archive
+            .create_snapshot(tracker.clone(), &SnapshotOptions::default())
+            .await
+            .unwrap();
+        // Edits, one new issue with a comment, one deleted issue with its comments and one
+        // deleted comment; then 30 of the 50 issues and their comments edited.
+        let rounds: [(Vec<u64>, bool); 2] = [(vec![2, 7, 50], true), ((1..=30).collect(), false)];
+        for (edited, delta) in rounds {
+            {
+                let mut all = tracker.all.lock().unwrap();
+                let mut changed = tracker.changed.lock().unwrap();
+                let mut deleted = tracker.deleted.lock().unwrap();
+                for n in &edited {
+                    let issue = all.issues.get_mut(n).unwrap();
+                    issue.title = format!("{} (edited)", issue.title);
+                    changed.push(Record::Issue(issue.clone()));
+                    if !delta {
+                        for k in 0..3 {
+                            if let Some(c) = all.comments.get_mut(&(n * 10 + k)) {
+                                c.body = format!("{} (edited)", c.body);
+                                changed.push(Record::Comment(c.clone()));
+                            }
+                        }
+                    }
+                }
+                if delta {
+                    let mut b = Builder::new();
+                    b.issue(51, "Issue 51");
+                    b.comment(510, 51, "amy", "a new comment");
+                    let new = b.build();
+                    for (n, i) in new.issues {
+                        all.issues.insert(n, i.clone());
+                        changed.push(Record::Issue(i));
+                    }
+                    for (n, c) in new.comments {
+                        all.comments.insert(n, c.clone());
+                        changed.push(Record::Comment(c));
+                    }
+                    all.issues.remove(&40);
+                    deleted.push(RecordKey::new(RecordKind::Issue, 40));
+                    for k in 0..3 {
+                        all.comments.remove(&(400 + k));
+                        deleted.push(RecordKey::new(RecordKind::Comment, 400 + k));
+                    }
+                    all.comments.remove(&121);
+                    deleted.push(RecordKey::new(RecordKind::Comment, 121));
+                }
+            }
+            let child = archive
+                .create_snapshot(tracker.clone(), &SnapshotOptions::default())
+                .await
+                .unwrap();
+            assert_eq!(child.mode, CaptureMode::Incremental);
+            let load = |id: SnapshotId| {
+                let archive = archive.clone();
+                async move {
+                    let entry = archive.catalog.get(&id).await.unwrap().unwrap();
+                    archive.load_manifest(&entry).await.unwrap()
+                }
+            };
+            let (before, after) = (load(parent.id).await, load(child.id).await);
+            let rule = after.encode_table(Some(&before)).unwrap();
+            assert_eq!(
+                after.tables[0], rule.id,
+                "the table the whole manifests give"
+            );
+            assert_eq!(after.tables.len() == 2, delta, "{:?}", after.tables);
+            // Every entry is a record the tracker holds, at the blob its content gives.
+            let records = archive.load_records(&after, true).await.unwrap();
+            assert_eq!(records, *tracker.all.lock().unwrap());
+            assert_eq!(child.counts.total(), after.entries.len() as u64);
+            assert_eq!(child.bytes.logical, after.logical_bytes());
+            parent = child;
         }
     }
 
