@@ -25,8 +25,8 @@ mod verify;
 pub use archive::{Archive, Sealed};
 pub(crate) use capture::fetch_each;
 pub use capture::{
-    fetch_live, fetch_live_with, CaptureMode, Fallback, Refreshed, SnapshotOptions, SnapshotReport,
-    SpillError, DEFAULT_RECONCILE_EVERY,
+    fetch_live, CaptureMode, Fallback, Refreshed, SnapshotOptions, SnapshotReport, SpillError,
+    DEFAULT_RECONCILE_EVERY,
 };
 pub use lifecycle::{is_abandoned, skipped, InUse, NeededAs, Skipped, ABANDONED};
 pub use reference::{NameError, Resolved, ResolvedBy, SnapshotName, SnapshotRef, MAX_NAME_CHARS};

@@ -638,17 +638,6 @@ impl Archive {
         } else {
             Record::without_raw
         };
-        self.load_records_with(manifest, keep).await
-    }
-
-    /// Reads every record of a manifest, checking each blob's hash, each passed through
-    /// `keep` as it arrives (what to hold of it: a rollback plan holds
-    /// [`crate::rollback::plan::planning_view`]).
-    pub async fn load_records_with(
-        &self,
-        manifest: &Manifest,
-        keep: fn(Record) -> Record,
-    ) -> Result<RecordSet> {
         let mut set = RecordSet::default();
         self.for_each_record(manifest, keep, |r| set.insert(r))
             .await?;

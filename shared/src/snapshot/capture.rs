@@ -1507,16 +1507,6 @@ pub async fn fetch_live(
     } else {
         Record::without_raw
     };
-    fetch_live_with(tracker, progress, keep).await
-}
-
-/// [`fetch_live`], each record passed through `keep` as it arrives (what to hold of it: a
-/// rollback plan holds [`crate::rollback::plan::planning_view`]).
-pub async fn fetch_live_with(
-    tracker: Arc<dyn Tracker>,
-    progress: Arc<dyn Progress>,
-    keep: fn(Record) -> Record,
-) -> Result<RecordSet> {
     let mut set = RecordSet::default();
     fetch_each(tracker, progress, |record| {
         let record = keep(record);
