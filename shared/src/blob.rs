@@ -205,6 +205,18 @@ pub fn decode_streamed<T: DeserializeOwned>(
     id: &BlobId,
     compressed: &[u8],
 ) -> Result<T, BlobError> {
+    decode_streamed_seed(id, compressed, std::marker::PhantomData::<T>)
+}
+
+/// [`decode_streamed`] through a serde seed, for a reader that takes a large value's parts
+/// as they are parsed instead of the value whole (an entry table's entries one by one).
+/// The parts reach the seed before the content hash is checked: whoever collects them acts
+/// on them only once this returns `Ok`.
+pub fn decode_streamed_seed<'de, S: serde::de::DeserializeSeed<'de>>(
+    id: &BlobId,
+    compressed: &[u8],
+    seed: S,
+) -> Result<S::Value, BlobError> {
     let key = id.key();
     let corrupt = |detail: String| BlobError::Corrupt {
         key: key.clone(),
@@ -217,7 +229,11 @@ pub fn decode_streamed<T: DeserializeOwned>(
         hasher: crate::id::BlobHasher::default(),
         failed: None,
     };
-    let parsed = serde_json::from_reader::<_, T>(std::io::BufReader::new(&mut reader));
+    let parsed = {
+        let mut json = serde_json::Deserializer::from_reader(std::io::BufReader::new(&mut reader));
+        seed.deserialize(&mut json)
+            .and_then(|value| json.end().map(|()| value))
+    };
     // A value that ends early leaves bytes to hash (and maybe a broken frame to find); what
     // the buffer held but the parser did not take is hashed already.
     let rest = std::io::copy(&mut reader, &mut std::io::sink());

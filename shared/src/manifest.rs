@@ -1,6 +1,7 @@
 //! Manifests: a snapshot's table of contents, written once after all its blobs.
 
 use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -511,11 +512,7 @@ impl Manifest {
     }
 
     /// Applies a chain of tables (newest first, ending with the full one) into entries.
-    ///
-    /// The deltas are folded into one small map of what they change, which the full table
-    /// is then filtered through in place: the entries are held once, not once more in a map
-    /// of every key (a 600,000-record manifest would hold both at its peak). The result is
-    /// unordered; callers sort it.
+    /// The result is unordered; callers sort it.
     pub fn apply_chain(
         key: &str,
         mut full: Vec<ManifestEntry>,
@@ -524,41 +521,11 @@ impl Manifest {
         if deltas.is_empty() {
             return Ok(full);
         }
-        // What the chain leaves of each key it touches: the newest upsert, or `None` for
-        // removed. Deltas apply oldest first.
-        let mut changed: std::collections::HashMap<RecordKey, Option<ManifestEntry>> =
-            std::collections::HashMap::new();
-        // Keys a delta removes that no older delta touched: the full table must hold them.
-        let mut in_full: std::collections::HashSet<RecordKey> = std::collections::HashSet::new();
-        let lacks = |k: &RecordKey| BlobError::Corrupt {
-            key: key.to_string(),
-            detail: format!("a delta table removes {k}, which its base lacks"),
-        };
-        for delta in deltas.into_iter().rev() {
-            for k in delta.removed {
-                match changed.get(&k) {
-                    Some(None) => return Err(lacks(&k)),
-                    Some(Some(_)) => {}
-                    None => {
-                        in_full.insert(k.clone());
-                    }
-                }
-                changed.insert(k, None);
-            }
-            changed.extend(delta.upserts.into_iter().map(|e| (e.key(), Some(e))));
-        }
-        full.retain(|e| {
-            let k = e.key();
-            in_full.remove(&k);
-            !changed.contains_key(&k)
-        });
-        if let Some(k) = in_full.iter().min() {
-            return Err(lacks(k));
-        }
-        full.extend(changed.into_values().flatten());
+        let mut fold = ChainFold::new(deltas);
+        full.retain(|e| fold.keeps(e));
+        full.extend(fold.finish(key)?);
         Ok(full)
     }
-
     /// Reads a stored header; the caller fetches the entry table it names and calls
     /// [`Manifest::assemble`].
     pub fn decode_header(key: &str, compressed: &[u8]) -> Result<StoredManifest, BlobError> {
@@ -629,6 +596,123 @@ impl Manifest {
     /// Sum of the uncompressed sizes of all records.
     pub fn logical_bytes(&self) -> u64 {
         self.entries.iter().map(|e| e.size).sum()
+    }
+}
+
+/// A chain of delta tables folded into what it changes, for the full table at its end to
+/// be filtered through entry by entry: the entries are held once (or not at all, when they
+/// are walked as they are parsed), never in a second map of every key.
+pub(crate) struct ChainFold {
+    /// What the chain leaves of each key it touches: the newest upsert, or `None` for
+    /// removed.
+    changed: HashMap<RecordKey, Option<ManifestEntry>>,
+    /// Keys a delta removes that no older delta touched: the full table must hold them.
+    in_full: HashSet<RecordKey>,
+    /// A key removed twice: the chain is corrupt (reported by [`ChainFold::finish`]).
+    broken: Option<RecordKey>,
+}
+
+impl ChainFold {
+    /// `deltas` newest first, as a chain is read.
+    pub(crate) fn new(deltas: Vec<DeltaTable>) -> Self {
+        let mut fold = ChainFold {
+            changed: HashMap::new(),
+            in_full: HashSet::new(),
+            broken: None,
+        };
+        // Deltas apply oldest first.
+        for delta in deltas.into_iter().rev() {
+            for k in delta.removed {
+                match fold.changed.get(&k) {
+                    Some(None) => {
+                        fold.broken.get_or_insert_with(|| k.clone());
+                    }
+                    Some(Some(_)) => {}
+                    None => {
+                        fold.in_full.insert(k.clone());
+                    }
+                }
+                fold.changed.insert(k, None);
+            }
+            fold.changed
+                .extend(delta.upserts.into_iter().map(|e| (e.key(), Some(e))));
+        }
+        fold
+    }
+
+    /// Whether the full table's entry `e` stands as it is (the chain does not touch it).
+    pub(crate) fn keeps(&mut self, e: &ManifestEntry) -> bool {
+        if self.changed.is_empty() {
+            return true;
+        }
+        let k = e.key();
+        self.in_full.remove(&k);
+        !self.changed.contains_key(&k)
+    }
+
+    /// Once every entry of the full table went through [`ChainFold::keeps`]: the entries
+    /// the chain adds or changes, or why the chain does not fit its full table.
+    pub(crate) fn finish(
+        self,
+        key: &str,
+    ) -> Result<impl Iterator<Item = ManifestEntry>, BlobError> {
+        let lacks = |k: &RecordKey| BlobError::Corrupt {
+            key: key.to_string(),
+            detail: format!("a delta table removes {k}, which its base lacks"),
+        };
+        if let Some(k) = self.broken.as_ref().or_else(|| self.in_full.iter().min()) {
+            return Err(lacks(k));
+        }
+        Ok(self.changed.into_values().flatten())
+    }
+}
+
+/// Reads one stored entry table: a delta comes back whole (it is small), a full table's
+/// entries go through the chain's deltas to `take` as they are parsed, so a 600,000-entry
+/// table is never held.
+pub(crate) struct TableWalk<'f, F> {
+    /// The deltas read so far, newest first: folded if this table is the full one.
+    pub deltas: &'f mut Vec<DeltaTable>,
+    pub take: &'f mut F,
+}
+
+/// What [`TableWalk`] read.
+pub(crate) enum WalkedTable {
+    /// A full table: how many of its entries the chain left as they are (given to `take`),
+    /// and the chain folded (what it adds or changes: [`ChainFold::finish`]).
+    Full {
+        kept: u64,
+        fold: ChainFold,
+    },
+    Delta(DeltaTable),
+}
+
+impl<'de, F: FnMut(ManifestEntry)> serde::de::DeserializeSeed<'de> for TableWalk<'_, F> {
+    type Value = WalkedTable;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<WalkedTable, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(ManifestEntry)> serde::de::Visitor<'de> for TableWalk<'_, F> {
+    type Value = WalkedTable;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of manifest entries or a delta table")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<WalkedTable, A::Error> {
+        let mut fold = ChainFold::new(std::mem::take(self.deltas));
+        let mut kept = 0u64;
+        while let Some(e) = seq.next_element::<ManifestEntry>()? {
+            if fold.keeps(&e) {
+                (self.take)(e);
+                kept += 1;
+            }
+        }
+        Ok(WalkedTable::Full { kept, fold })
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<WalkedTable, A::Error> {
+        DeltaTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            .map(WalkedTable::Delta)
     }
 }
 

@@ -119,8 +119,7 @@ pub async fn rollback_plan(
     tracker: Arc<dyn Tracker>,
     progress: Arc<dyn Progress>,
 ) -> Result<RollbackPlan, Error> {
-    let manifest = archive.load_manifest(&target.entry).await?;
-    let records = crate::rollback::load_target(archive, manifest).await?;
+    let records = crate::rollback::load_target(archive, &target.entry).await?;
     let options =
         RollbackOptions::validate(&RollbackRequest::default(), &target.entry, &records.records)
             .map_err(|e| Error::Invalid(format!("--{}: {}", e.field, e.message)))?;

@@ -16,6 +16,9 @@
 mod activity;
 mod archive;
 mod capture;
+/// The capture tests' fixed tracker, for other modules' tests that need a snapshot.
+#[cfg(test)]
+pub(crate) use capture::tests as capture_tests;
 pub mod job;
 mod lifecycle;
 mod reference;

@@ -182,8 +182,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome> {
     .map_err(backtrack::Error::from)?;
     let d = &compared.diff;
     let entry = archive.resolve(Some(&scope), "before-sync").await?;
-    let manifest = archive.load_manifest(&entry).await?;
-    let target = backtrack::rollback::load_target(&archive, manifest).await?;
+    let target = backtrack::rollback::load_target(&archive, &entry).await?;
     let text = diff::render_text(
         d,
         &TextOptions {

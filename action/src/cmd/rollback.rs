@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use backtrack::rollback::target::Target;
 use backtrack::rollback::{
     self, Confirmed, ExecuteOptions, Executed, Executor, JiraRequest, PlanChange, PlanFingerprint,
     Preview, Rollback, RollbackPlan, RollbackReport, RollbackRequest,
@@ -234,6 +235,15 @@ async fn rollback_to_scope(
             );
         }
     }
+    // The engine reads the target again once its pre-rollback snapshot is taken: the
+    // preview's copy is let go, so the capture and the target never share memory.
+    let deferred = Target::deferred();
+    let wanted = Rollback {
+        target: &entry,
+        records: &deferred,
+        options: &options,
+    };
+    drop(target);
     loop {
         let replanned: Arc<Mutex<Option<PlanChange>>> = Arc::default();
         let exec = execute_options(ctx, flags, &confirmed, &replanned, progress.clone());

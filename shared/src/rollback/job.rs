@@ -241,7 +241,8 @@ async fn slice(
         .get(&target)
         .await?
         .ok_or_else(|| Error::Invalid(format!("the target snapshot {target} is gone")))?;
-    let target = super::load_target(archive, archive.load_manifest(&target_entry).await?).await?;
+    // Read by the engine once the pre-rollback snapshot is taken (see `Target::deferred`).
+    let target = super::target::Target::deferred();
     let key = request_key(&job.scope, &job.id);
     let request: JobRequest = match &job.request_hash {
         Some(hash) => archive.get_sealed(&key, "rollback request", hash).await?,

@@ -34,7 +34,7 @@ use crate::blob;
 use crate::catalog::{CatalogError, JobEntry, JobKind, JobStatus, JournalEntry, LockInfo};
 use crate::error::{Error, Result};
 use crate::id::{JobId, ObjectHash, SnapshotId};
-use crate::manifest::{Manifest, Trigger};
+use crate::manifest::Trigger;
 use crate::record::RecordSet;
 use crate::scope::{Scope, TrackerKind};
 use crate::snapshot::{fetch_each, Archive, SnapshotName, SnapshotOptions};
@@ -388,6 +388,9 @@ impl<'a> Rollback<'a> {
     /// The plan that turns `live` into the target, with what the tracker must tell besides
     /// the records (Jira: editable fields, workflows) read from `tracker` first.
     async fn plan_from(&self, tracker: &dyn Tracker, live: &Live<'_>) -> Result<RollbackPlan> {
+        if self.records.is_deferred() {
+            return Err(super::target::unread());
+        }
         let context = match self.target.scope.tracker() {
             TrackerKind::Jira => {
                 let ask = match self.options.destination() {
@@ -427,7 +430,7 @@ impl<'a> Rollback<'a> {
             Some(_) => Some(self.records.complete().await?),
             None => None,
         };
-        let whole = complete.as_deref().unwrap_or(&self.records.records);
+        let whole = complete.unwrap_or(&self.records.records);
         let in_place = self.target.scope.tracker() == TrackerKind::GitHub && complete.is_none();
         if in_place && live.target_view().is_none() {
             return Err(Error::Internal(
@@ -503,8 +506,8 @@ impl<'a> Rollback<'a> {
 
 /// A target snapshot as a rollback plan holds it ([`Target`]); the manifest's entries are
 /// let go as the target is built.
-pub async fn load_target(archive: &Archive, manifest: Manifest) -> Result<Target> {
-    Target::load(archive, manifest).await
+pub async fn load_target(archive: &Archive, entry: &SnapshotEntry) -> Result<Target> {
+    Ok(Target::load(archive, entry).await?.0)
 }
 
 /// What a shell reads before it plans a rollback request: the target as the plan holds it,
@@ -520,9 +523,8 @@ pub async fn prepare(
     Target,
     std::result::Result<RollbackOptions, super::OptionError>,
 )> {
-    let manifest = archive.load_manifest(entry).await?;
-    let activity = manifest.activity_from();
-    let target = Target::load(archive, manifest).await?;
+    let (target, header) = Target::load(archive, entry).await?;
+    let activity = header.activity_from();
     let options =
         RollbackOptions::for_request(request, jira, entry, activity, &target.records, into);
     Ok((target, options))
@@ -796,18 +798,36 @@ impl Engine<'_> {
         if job.pre_snapshot != Some(pre.id) {
             update(archive, job, |j| j.pre_snapshot = Some(pre.id)).await?;
         }
+        // A deferred target is read now, the capture's memory given back.
+        let read;
+        let with_target;
+        let rollback = match rollback.records.is_deferred() {
+            true => {
+                read = Target::load(archive, rollback.target).await?.0;
+                with_target = Rollback {
+                    records: &read,
+                    ..*rollback
+                };
+                &with_target
+            }
+            false => rollback,
+        };
 
         let plan: RollbackPlan = match sealed_plan(archive, job).await? {
             Some(plan) => plan,
             None => {
                 // A comment whose blob is the target's is known identical unread.
                 let mut live = rollback.live();
-                let manifest = archive.load_manifest(&pre).await?;
-                let differing: Vec<_> = manifest
-                    .entries
-                    .into_iter()
-                    .filter(|e| !live.take_stored(e))
-                    .collect();
+                // Its entries walked as parsed: held whole, they were most of a large
+                // repository's execution peak.
+                let mut differing = Vec::new();
+                archive
+                    .for_each_entry(&pre, |e| {
+                        if !live.take_stored(&e) {
+                            differing.push(e);
+                        }
+                    })
+                    .await?;
                 archive
                     .for_each_entry_record(differing, std::convert::identity, |r| live.take(r))
                     .await?;

@@ -4,16 +4,16 @@
 //! read, and then only those whose live copy differs are read ([`super::live::Live`]).
 //! Jira targets are held whole (their planner reads every record).
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::plan::planning_view;
+use crate::catalog::SnapshotEntry;
 use crate::error::{Error, Result};
 use crate::id::BlobId;
-use crate::manifest::Manifest;
+use crate::manifest::StoredManifest;
 use crate::record::{Comment, Issue, Label, Milestone, Record, RecordKind, RecordSet};
 use crate::scope::TrackerKind;
 use crate::snapshot::Archive;
@@ -30,6 +30,9 @@ pub struct Target {
     pending: BTreeMap<u64, (BlobId, Option<DateTime<Utc>>)>,
     /// Where the pending comments are read from.
     source: Source,
+    /// Every record, the pending comments read: a restore into another scope plans with
+    /// them, then verifies with them again, so they are read once.
+    complete: tokio::sync::OnceCell<RecordSet>,
 }
 
 #[derive(Debug)]
@@ -39,6 +42,8 @@ enum Source {
     #[cfg(test)]
     Held(BTreeMap<u64, Comment>),
     None,
+    /// Not read yet: an execution reads it once its pre-rollback snapshot is taken.
+    Deferred,
 }
 
 impl Target {
@@ -48,33 +53,57 @@ impl Target {
             records,
             pending: BTreeMap::new(),
             source: Source::None,
+            complete: Default::default(),
         }
     }
 
-    /// Reads a snapshot as a rollback to it holds it: GitHub comments pending. The
-    /// manifest is consumed first, so its entries (about 150 bytes a record) are let go
-    /// before the records are read.
-    pub async fn load(archive: &Archive, manifest: Manifest) -> Result<Target> {
-        let github = manifest.scope.tracker() == TrackerKind::GitHub;
+    /// A target an execution reads itself, after its pre-rollback snapshot: the capture and
+    /// the target then never share memory (at 100,000 issues each takes about 300 MB, over
+    /// the restore function's 512 MB together). Planning from it unread is refused.
+    pub fn deferred() -> Target {
+        Target {
+            records: RecordSet::default(),
+            pending: BTreeMap::new(),
+            source: Source::Deferred,
+            complete: Default::default(),
+        }
+    }
+
+    /// Whether this target is [`Target::deferred`].
+    pub fn is_deferred(&self) -> bool {
+        matches!(self.source, Source::Deferred)
+    }
+
+    /// Reads a snapshot as a rollback to it holds it: GitHub comments pending. Its manifest
+    /// entries are walked as they are parsed, not held (about 250 bytes a record), and
+    /// only those of the records read are kept until they are read. Returns the manifest's
+    /// header too.
+    pub async fn load(
+        archive: &Archive,
+        entry: &SnapshotEntry,
+    ) -> Result<(Target, StoredManifest)> {
+        let github = entry.scope.tracker() == TrackerKind::GitHub;
         let mut pending = BTreeMap::new();
         let mut read = Vec::new();
-        for e in manifest.entries {
-            match (github, e.kind, e.id.parse::<u64>()) {
+        let header = archive
+            .for_each_entry(entry, |e| match (github, e.kind, e.id.parse::<u64>()) {
                 (true, RecordKind::Comment, Ok(id)) => {
                     pending.insert(id, (e.blob, e.updated_at));
                 }
                 _ => read.push(e),
-            }
-        }
+            })
+            .await?;
         let mut records = RecordSet::default();
         archive
             .for_each_entry_record(read, planning_view, |r| records.insert(r))
             .await?;
-        Ok(Target {
+        let target = Target {
             records,
             pending,
             source: Source::Archive(archive.clone()),
-        })
+            complete: Default::default(),
+        };
+        Ok((target, header))
     }
 
     /// A target whose comments are pending as if read from an archive holding them
@@ -95,6 +124,7 @@ impl Target {
             records,
             pending,
             source: Source::Held(comments),
+            complete: Default::default(),
         }
     }
 
@@ -146,18 +176,26 @@ impl Target {
                 })
                 .collect()),
             Source::None => Ok(BTreeMap::new()),
+            Source::Deferred => Err(unread()),
         }
     }
 
     /// Every record, the pending comments read (restores into another scope copy them
-    /// all).
-    pub async fn complete(&self) -> Result<Cow<'_, RecordSet>> {
-        if self.pending.is_empty() {
-            return Ok(Cow::Borrowed(&self.records));
+    /// all). Read on the first call and kept.
+    pub async fn complete(&self) -> Result<&RecordSet> {
+        if self.is_deferred() {
+            return Err(unread());
         }
-        let mut all = self.records.clone();
-        all.comments = self.read_comments_but(&BTreeSet::new()).await?;
-        Ok(Cow::Owned(all))
+        if self.pending.is_empty() {
+            return Ok(&self.records);
+        }
+        self.complete
+            .get_or_try_init(|| async {
+                let mut all = self.records.clone();
+                all.comments = self.read_comments_but(&BTreeSet::new()).await?;
+                Ok(all)
+            })
+            .await
     }
 
     /// The target as the planner reads it, with `comments` standing for the pending ones
@@ -172,6 +210,12 @@ impl Target {
             ..TargetView::from(&self.records)
         }
     }
+}
+
+/// Planning from a [`Target::deferred`] never read: a bug, and one that would plan against
+/// an empty target.
+pub(crate) fn unread() -> Error {
+    Error::Internal("a rollback planned from a deferred target that was never read".into())
 }
 
 /// The blob id a capture would store `record` under (`None`: it does not serialize, so no
@@ -200,5 +244,68 @@ impl<'a> From<&'a RecordSet> for TargetView<'a> {
             issues: &set.issues,
             comments: &set.comments,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::catalog::MemoryCatalog;
+    use crate::snapshot::capture_tests::{repo, Fixed};
+    use crate::snapshot::SnapshotOptions;
+    use crate::store::MemoryStore;
+
+    #[tokio::test]
+    async fn a_target_holds_comments_pending_and_reads_them_once_for_a_copy() {
+        let archive = Archive::new(Arc::new(MemoryStore::new()), Arc::new(MemoryCatalog::new()));
+        let scope: crate::scope::Scope = "github:acme/widgets".parse().unwrap();
+        let tracker = Arc::new(Fixed(scope, std::sync::Mutex::new(repo()), None));
+        let report = archive
+            .create_snapshot(tracker, &SnapshotOptions::default())
+            .await
+            .unwrap();
+        let entry = archive.catalog.get(&report.id).await.unwrap().unwrap();
+        let manifest = archive.load_manifest(&entry).await.unwrap();
+        let mut views = RecordSet::default();
+        archive
+            .for_each_record(&manifest, planning_view, |r| views.insert(r))
+            .await
+            .unwrap();
+        assert!(!views.comments.is_empty());
+
+        let (target, header) = Target::load(&archive, &entry).await.unwrap();
+        assert_eq!(header.id, entry.id);
+        assert!(target.records.comments.is_empty(), "comments stay pending");
+        assert_eq!(target.pending.len(), views.comments.len());
+        assert_eq!(target.records.issues, views.issues);
+        assert_eq!(target.records.labels, views.labels);
+        assert_eq!(*target.complete().await.unwrap(), views);
+
+        // Read once: with the comments' blobs gone, the second call answers the same.
+        for e in manifest
+            .entries
+            .iter()
+            .filter(|e| e.kind == RecordKind::Comment)
+        {
+            archive.store.delete(&e.blob.key()).await.unwrap();
+        }
+        assert_eq!(*target.complete().await.unwrap(), views);
+        let fresh = Target::load(&archive, &entry).await.unwrap().0;
+        assert!(fresh.complete().await.is_err(), "a fresh target reads them");
+    }
+
+    /// A deferred target is read by the engine; anything that would plan from it unread
+    /// (as if the snapshot were empty) is refused instead.
+    #[tokio::test]
+    async fn a_deferred_target_is_never_planned_from_unread() {
+        let target = Target::deferred();
+        assert!(target.is_deferred());
+        assert!(target.complete().await.is_err());
+        assert!(target.read_comments_but(&BTreeSet::new()).await.is_err());
+        let mut live = crate::rollback::live::Live::new(Some(&target));
+        assert!(live.read_target().await.is_err());
+        assert!(!Target::whole(RecordSet::default()).is_deferred());
     }
 }

@@ -17,7 +17,8 @@ use crate::catalog::{Catalog, Claim, JobEntry, JournalEntry, SnapshotEntry, Snap
 use crate::error::{Error, Result};
 use crate::id::{BlobId, JobId, ObjectHash, SnapshotId};
 use crate::manifest::{
-    side_by_side, DeltaTable, EntryTable, Manifest, ManifestEntry, StoredManifest, MAX_TABLE_CHAIN,
+    side_by_side, DeltaTable, EntryTable, Manifest, ManifestEntry, StoredManifest, TableWalk,
+    WalkedTable, MAX_TABLE_CHAIN,
 };
 use crate::record::{Record, RecordSet};
 use crate::scope::Scope;
@@ -447,12 +448,9 @@ impl Archive {
     /// [`Archive::load_manifest`] checks it but without reading its entry tables: for walking
     /// a chain of snapshots, which needs no snapshot's records.
     pub async fn load_manifest_header(&self, entry: &SnapshotEntry) -> Result<StoredManifest> {
-        let key = &entry.manifest_key;
-        let stored = self.store.get(key).await?;
-        if let Some(expected) = &entry.manifest_hash {
-            check_sealed(key, "manifest", &stored, expected)?;
-        }
-        let header = Manifest::decode_header(key, &stored)?;
+        let header = self
+            .read_header(&entry.manifest_key, entry.manifest_hash.as_ref())
+            .await?;
         check_belongs(
             entry,
             super::verify::header_mismatch(
@@ -479,6 +477,40 @@ impl Archive {
         key: &str,
         expected: Option<&ObjectHash>,
     ) -> Result<Manifest> {
+        let header = self.read_header(key, expected).await?;
+        // Sized once from the header rather than grown by doubling (bounded: a header read
+        // unchecked could claim any count; `assemble` refuses a wrong one).
+        let mut entries = Vec::with_capacity(header.entries_count.min(1 << 20) as usize);
+        let (tables, hashes) = self.walk_tables(key, &header, |e| entries.push(e)).await?;
+        let mut manifest = Manifest::assemble(key, header, entries)?;
+        manifest.sort_entries();
+        manifest.tables = tables;
+        manifest.table_hashes = hashes;
+        Ok(manifest)
+    }
+
+    /// A snapshot's manifest entries handed to `take` one by one, in no particular order,
+    /// as they are parsed: for a reader that keeps few of them (a 600,000-record manifest's
+    /// entries take ~300 MB held whole). Checked as [`Archive::load_manifest`] checks them,
+    /// but a damaged entry table is only found once some of its entries have gone by: act
+    /// on what `take` collected only once this returns `Ok`. Returns the header.
+    pub async fn for_each_entry(
+        &self,
+        entry: &SnapshotEntry,
+        take: impl FnMut(ManifestEntry),
+    ) -> Result<StoredManifest> {
+        let header = self.load_manifest_header(entry).await?;
+        self.walk_tables(&entry.manifest_key, &header, take).await?;
+        Ok(header)
+    }
+
+    /// Reads the manifest header at `key`, checked against `expected` (see
+    /// [`Archive::read_manifest`]).
+    async fn read_header(
+        &self,
+        key: &str,
+        expected: Option<&ObjectHash>,
+    ) -> Result<StoredManifest> {
         let stored = self.store.get(key).await?;
         if let Some(expected) = expected {
             check_sealed(key, "manifest", &stored, expected)?;
@@ -487,10 +519,23 @@ impl Archive {
         if let (Some(_), Some(id), Some(hash)) = (expected, header.dict, &header.dict_hash) {
             self.expect_dictionary(id, hash);
         }
+        Ok(header)
+    }
+
+    /// Reads the chain of entry tables `header` (stored at `key`) names, newest first, each
+    /// checked against its content address and recorded hash: the deltas are folded as they
+    /// come, and the full table at the chain's end is walked through them into `take`,
+    /// entry by entry. Returns the chain's tables and their hashes.
+    async fn walk_tables(
+        &self,
+        key: &str,
+        header: &StoredManifest,
+        mut take: impl FnMut(ManifestEntry),
+    ) -> Result<(Vec<BlobId>, Vec<Option<ObjectHash>>)> {
         let mut tables = vec![header.entries_blob.clone()];
         let mut hashes = vec![header.entries_hash.clone()];
         let mut deltas = Vec::new();
-        let full = loop {
+        loop {
             let (Some(table), Some(expected)) = (tables.last().cloned(), hashes.last().cloned())
             else {
                 return Err(Error::Internal("empty table chain".into()));
@@ -499,9 +544,30 @@ impl Archive {
             if let Some(expected) = &expected {
                 check_sealed(&table.key(), "entry table", &stored, expected)?;
             }
-            match blob::decode_streamed::<EntryTable>(&table, &stored)? {
-                EntryTable::Full(entries) => break entries,
-                EntryTable::Delta(delta) => {
+            let walk = TableWalk {
+                deltas: &mut deltas,
+                take: &mut take,
+            };
+            match blob::decode_streamed_seed(&table, &stored, walk)? {
+                WalkedTable::Full { kept, fold } => {
+                    let mut count = kept;
+                    for e in fold.finish(key)? {
+                        take(e);
+                        count += 1;
+                    }
+                    if count != header.entries_count {
+                        return Err(blob::BlobError::Corrupt {
+                            key: key.to_string(),
+                            detail: format!(
+                                "its entry table has {count} entries, the header says {}",
+                                header.entries_count
+                            ),
+                        }
+                        .into());
+                    }
+                    return Ok((tables, hashes));
+                }
+                WalkedTable::Delta(delta) => {
                     if tables.len() > MAX_TABLE_CHAIN {
                         return Err(blob::BlobError::Corrupt {
                             key: key.to_string(),
@@ -514,45 +580,17 @@ impl Archive {
                     deltas.push(delta);
                 }
             }
-        };
-        let entries = Manifest::apply_chain(key, full, deltas)?;
-        let mut manifest = Manifest::assemble(key, header, entries)?;
-        manifest.sort_entries();
-        manifest.tables = tables;
-        manifest.table_hashes = hashes;
-        Ok(manifest)
+        }
     }
 
     /// Writes a manifest: its entry table first, then the header that names it. Returns
     /// the compressed bytes newly stored and the header's hash, which the snapshot's catalog
     /// entry must record.
     pub async fn write_manifest(&self, manifest: &Manifest) -> Result<Sealed> {
-        self.write_manifest_on(manifest, None).await.map(|(s, _)| s)
-    }
-
-    /// [`Archive::write_manifest`], storing the entry table as a delta on `base`'s (a
-    /// manifest read from this store) when that is smaller. Also says how the table was
-    /// stored.
-    ///
-    /// The header records the table's hash as stored. A table already stored (identical
-    /// content, written for another snapshot) is read back first: an intact one is reused
-    /// and its own bytes hashed, a damaged one replaced.
-    pub(super) async fn write_manifest_on(
-        &self,
-        manifest: &Manifest,
-        base: Option<&Manifest>,
-    ) -> Result<(Sealed, TableWrite)> {
-        match base.and_then(|b| manifest.delta_on(b)) {
-            Some(delta) => {
-                self.write_delta(manifest, delta, manifest.entries.len() as u64)
-                    .await
-            }
-            // Encoded entry by entry: the table's JSON whole would be ~200 bytes an entry.
-            None => {
-                self.write_manifest_streamed(manifest, manifest.entries.iter().map(Ok))
-                    .await
-            }
-        }
+        // Encoded entry by entry: the table's JSON whole would be ~200 bytes an entry.
+        self.write_manifest_streamed(manifest, manifest.entries.iter().map(Ok))
+            .await
+            .map(|(s, _)| s)
     }
 
     /// [`Archive::write_manifest`] for a manifest of `count` entries (`manifest.entries` is
@@ -576,31 +614,12 @@ impl Archive {
         manifest: &Manifest,
         entries: impl Iterator<Item = Result<E>>,
     ) -> Result<(Sealed, TableWrite)> {
-        let compressing =
-            |e: std::io::Error| Error::Internal(format!("cannot compress an entry table: {e}"));
-        let mut table = blob::StreamEncoder::new().map_err(compressing)?;
-        let mut count = 0u64;
-        table.push(b"[").map_err(compressing)?;
-        for entry in entries {
-            let entry = entry?;
-            if count > 0 {
-                table.push(b",").map_err(compressing)?;
-            }
-            let bytes =
-                blob::canonical_json(entry.borrow()).map_err(|source| blob::BlobError::Encode {
-                    what: "manifest entries",
-                    source,
-                })?;
-            table.push(&bytes).map_err(compressing)?;
-            count += 1;
-        }
-        table.push(b"]").map_err(compressing)?;
-        let table = table.finish().map_err(compressing)?;
+        let (table, count) = encode_table_streamed(entries)?;
         self.write_table_and_header(manifest, table, count).await
     }
 
     /// Stores an encoded entry table, then the header naming it (for `count` entries).
-    async fn write_table_and_header(
+    pub(super) async fn write_table_and_header(
         &self,
         manifest: &Manifest,
         table: blob::EncodedBlob,
@@ -815,6 +834,36 @@ fn check_sealed(
             stored.len()
         ),
     })
+}
+
+/// A whole entry table encoded from entries that come one by one, in manifest order, and
+/// compressed as they come: no second copy of them is held, only the compressed table
+/// (a snapshot of 600,000 records would otherwise hold every entry and its JSON at once).
+/// Returns the table and how many entries it holds.
+pub(super) fn encode_table_streamed<E: std::borrow::Borrow<ManifestEntry>>(
+    entries: impl Iterator<Item = Result<E>>,
+) -> Result<(blob::EncodedBlob, u64)> {
+    let compressing =
+        |e: std::io::Error| Error::Internal(format!("cannot compress an entry table: {e}"));
+    let mut table = blob::StreamEncoder::new().map_err(compressing)?;
+    let mut count = 0u64;
+    table.push(b"[").map_err(compressing)?;
+    for entry in entries {
+        let entry = entry?;
+        if count > 0 {
+            table.push(b",").map_err(compressing)?;
+        }
+        let bytes =
+            blob::canonical_json(entry.borrow()).map_err(|source| blob::BlobError::Encode {
+                what: "manifest entries",
+                source,
+            })?;
+        table.push(&bytes).map_err(compressing)?;
+        count += 1;
+    }
+    table.push(b"]").map_err(compressing)?;
+    let table = table.finish().map_err(compressing)?;
+    Ok((table, count))
 }
 
 /// Refuses a manifest that does not belong to `entry`: its header names another snapshot

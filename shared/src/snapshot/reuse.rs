@@ -510,6 +510,39 @@ mod tests {
         archive.load_manifest(&entry).await.unwrap();
     }
 
+    /// Walking a manifest's entries as they are parsed hands some over before a damaged
+    /// table is found: the walk must still fail, whatever the damage.
+    #[tokio::test]
+    async fn a_damaged_entry_table_fails_the_walk_of_its_entries() {
+        let (archive, tracker) = setup();
+        snapshot(&archive, &tracker).await;
+        tracker.1.lock().unwrap().issues.get_mut(&3).unwrap().title = "x".into();
+        snapshot(&archive, &tracker).await;
+        for entry in all_entries(&archive).await {
+            let header = archive.load_manifest_header(&entry).await.unwrap();
+            let table = header.entries_blob.key();
+            let good = archive.store.get(&table).await.unwrap();
+            let truncated = good[..good.len() - 5].to_vec();
+            let mut flipped = good.to_vec();
+            let at = flipped.len() / 2;
+            flipped[at] ^= 0x10;
+            for bad in [truncated, flipped] {
+                overwrite(&archive, &table, &bad).await;
+                let mut seen = 0;
+                let err = archive
+                    .for_each_entry(&entry, |_| seen += 1)
+                    .await
+                    .unwrap_err();
+                assert!(err.is_damage(), "{err}");
+                assert!(archive.load_manifest(&entry).await.is_err());
+            }
+            overwrite(&archive, &table, &good).await;
+            let mut seen = 0u64;
+            archive.for_each_entry(&entry, |_| seen += 1).await.unwrap();
+            assert_eq!(seen, entry.counts.total());
+        }
+    }
+
     /// An entry written before manifests were hashed: read (cross-checked against its entry),
     /// never built on, reported unverified, and hashed once it checks out whole.
     #[tokio::test]
@@ -588,10 +621,14 @@ mod tests {
         overwrite(&archive, &newer.manifest_key, &other).await;
         let err = archive.load_manifest(newer).await.unwrap_err();
         assert!(err.to_string().contains("hash to"), "{err}");
+        let err = archive.for_each_entry(newer, |_| {}).await.unwrap_err();
+        assert!(err.to_string().contains("hash to"), "{err}");
         // Without a recorded hash the header's own fields give it away.
         let mut unhashed = newer.clone();
         unhashed.manifest_hash = None;
         let err = archive.load_manifest(&unhashed).await.unwrap_err();
+        assert!(err.to_string().contains("does not belong"), "{err}");
+        let err = archive.for_each_entry(&unhashed, |_| {}).await.unwrap_err();
         assert!(err.to_string().contains("does not belong"), "{err}");
     }
 
