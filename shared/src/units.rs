@@ -57,6 +57,31 @@ pub fn human_duration(d: Duration) -> String {
     format!("{secs}s")
 }
 
+/// A time to wait, rounded up for people: `under a second`, `45 s`, `7 min`, `1 h 7 min`,
+/// `3 d 2 h`.
+pub fn about_duration(d: Duration) -> String {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    match secs {
+        0 => "under a second".into(),
+        1..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs.div_ceil(60)),
+        3600..86_400 => {
+            let mins = secs.div_ceil(60);
+            match mins % 60 {
+                0 => format!("{} h", mins / 60),
+                m => format!("{} h {m} min", mins / 60),
+            }
+        }
+        _ => {
+            let hours = secs.div_ceil(3600);
+            match hours % 24 {
+                0 => format!("{} d", hours / 24),
+                h => format!("{} d {h} h", hours / 24),
+            }
+        }
+    }
+}
+
 /// `1.2 MB`-style sizes for people.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
@@ -139,5 +164,17 @@ mod tests {
         assert_eq!(thousands(65_536), "65,536");
         assert_eq!(thousands(1_000_000), "1,000,000");
         assert_eq!(thousands(7), "7");
+    }
+
+    #[test]
+    fn waits_are_rounded_up_for_people() {
+        let at = |ms: u64| about_duration(Duration::from_millis(ms));
+        assert_eq!(at(0), "under a second");
+        assert_eq!(at(1), "1 s");
+        assert_eq!(at(74_250), "2 min");
+        assert_eq!(at(3_600_000), "1 h");
+        assert_eq!(at(3_974_250), "1 h 7 min");
+        assert_eq!(at(86_400_000 + 3_600_001), "1 d 2 h");
+        assert_eq!(at(2 * 86_400_000), "2 d");
     }
 }

@@ -135,6 +135,27 @@ pub(crate) fn paced_rollback_at(issues: &str, labels: usize, limit: u32) -> (u64
         .ok()
         .json();
     let planned = preview["plan"]["ops"].as_array().unwrap().len() as u64;
+    // Said up front: the least time the writes take at the pace (750 ms apart by default).
+    let least = preview["least_write_seconds"].as_u64().unwrap();
+    assert_eq!(least, ((planned - 1) * 3).div_ceil(4), "{preview}");
+    let slower = user
+        .run(&[
+            "rollback",
+            SCOPE,
+            "--to",
+            "good",
+            "--write-interval-ms",
+            "2000",
+        ])
+        .ok();
+    let minutes = ((planned - 1) * 2).div_ceil(60);
+    assert!(
+        slower.stdout.contains(&format!(
+            "(2000 ms apart, at most 500 an hour: --write-interval-ms, --writes-per-hour), its {planned} write(s) take at least {minutes} min."
+        )),
+        "{}",
+        slower.stdout
+    );
     // The damage's writes count against the limit's one-minute window too: when they and
     // the rollback's would not fit in one, let them leave it first.
     if damage_writes + planned > u64::from(limit) {
@@ -155,6 +176,12 @@ pub(crate) fn paced_rollback_at(issues: &str, labels: usize, limit: u32) -> (u64
         "the default pacing stays under the limit: the sandbox refused none"
     );
     assert_eq!(restorable_state(&sandbox), before);
+    // The estimate is a floor the run keeps to.
+    assert!(
+        span.as_secs_f64() + 1.0 >= least as f64,
+        "{planned} writes in {:.1} s, under the {least} s said up front",
+        span.as_secs_f64()
+    );
     let rate = per_minute(planned, span);
     eprintln!(
         "paced rollback: {planned} writes in {:.1} s = {rate:.1}/min against a limit of {limit}/min",

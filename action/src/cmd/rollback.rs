@@ -65,10 +65,7 @@ fn writer_for(
     scope: &Scope,
     flags: &RollbackFlags,
 ) -> Result<Arc<dyn TrackerWriter>> {
-    let pace = WritePace {
-        min_interval: Duration::from_millis(flags.write_interval_ms),
-        per_hour: flags.writes_per_hour,
-    };
+    let pace = pace_of(flags);
     if scope.tracker() == backtrack::scope::TrackerKind::Jira {
         let mut config = ctx.jira_config()?;
         config.pace = pace;
@@ -79,8 +76,22 @@ fn writer_for(
     ctx.writer_with(scope, config)
 }
 
-/// Prints a preview (text, or JSON with `executed: false`).
-fn print_preview(ctx: &Context, preview: &Preview, resolved: &Resolved) -> Result<()> {
+fn pace_of(flags: &RollbackFlags) -> WritePace {
+    WritePace {
+        min_interval: Duration::from_millis(flags.write_interval_ms),
+        per_hour: flags.writes_per_hour,
+    }
+}
+
+/// Prints a preview (text, or JSON with `executed: false`), with the least time its
+/// remaining writes take at the write pace.
+fn print_preview(
+    ctx: &Context,
+    preview: &Preview,
+    resolved: &Resolved,
+    flags: &RollbackFlags,
+) -> Result<()> {
+    let least = pace_of(flags).least_time_for(preview.remaining() as u64);
     if ctx.json {
         return print_json(&json!({
             "executed": false,
@@ -88,9 +99,22 @@ fn print_preview(ctx: &Context, preview: &Preview, resolved: &Resolved) -> Resul
             "plan": preview.plan,
             "resuming": preview.resuming,
             "resolved": resolved,
+            "least_write_seconds": least.as_secs_f64().ceil() as u64,
         }));
     }
     super::emit(&preview.plan.to_string())?;
+    if least >= Duration::from_secs(60) {
+        let cap = match flags.writes_per_hour {
+            0 => String::new(),
+            n => format!(", at most {n} an hour"),
+        };
+        outln!(
+            "\nAt the write pace ({} ms apart{cap}: --write-interval-ms, --writes-per-hour), its {} write(s) take at least {}.",
+            flags.write_interval_ms,
+            preview.remaining(),
+            backtrack::units::about_duration(least)
+        );
+    }
     if let Some(r) = &preview.resuming {
         outln!(
             "\nAn interrupted rollback with these options is pending (job {}): {} of its {} write(s) are done; --execute resumes it.",
@@ -163,7 +187,7 @@ async fn rollback_to_scope(
     )
     .await?;
     if !flags.execute {
-        print_preview(ctx, &preview, &resolved)?;
+        print_preview(ctx, &preview, &resolved, flags)?;
         if !ctx.json && !preview.is_empty() {
             outln!(
                 "\nThis was a preview; nothing was written. Apply it with --execute (a pre-rollback snapshot is taken first)."
@@ -181,11 +205,11 @@ async fn rollback_to_scope(
         return Ok(Outcome::Success);
     }
     if !ctx.json && !ctx.quiet {
-        print_preview(ctx, &preview, &resolved)?;
+        print_preview(ctx, &preview, &resolved, flags)?;
     }
     if preview.is_empty() {
         if ctx.json {
-            print_preview(ctx, &preview, &resolved)?;
+            print_preview(ctx, &preview, &resolved, flags)?;
         } else {
             outln!("Nothing to do.");
         }

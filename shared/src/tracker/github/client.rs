@@ -66,6 +66,31 @@ impl Default for WritePace {
 }
 
 impl WritePace {
+    /// The least time `writes` writes take at this pace (the first goes at once), for
+    /// telling a user up front: with GitHub's 500 an hour, 1,000 writes take over an hour
+    /// however fast the tracker answers. The hourly cap counts a rolling hour, as
+    /// [`Client`] keeps it: each write waits an hour after the one `per_hour` before it.
+    pub fn least_time_for(&self, writes: u64) -> Duration {
+        let Some(last) = writes.checked_sub(1) else {
+            return Duration::ZERO;
+        };
+        let spaced = self
+            .min_interval
+            .saturating_mul(u32::try_from(last).unwrap_or(u32::MAX));
+        if self.per_hour == 0 {
+            return spaced;
+        }
+        let per_hour = u64::from(self.per_hour);
+        let (hours, within) = (last / per_hour, last % per_hour);
+        let capped = Duration::from_secs(3600)
+            .saturating_mul(u32::try_from(hours).unwrap_or(u32::MAX))
+            .saturating_add(
+                self.min_interval
+                    .saturating_mul(u32::try_from(within).unwrap_or(u32::MAX)),
+            );
+        spaced.max(capped)
+    }
+
     /// No pacing at all: for the sandbox and tests.
     pub fn unpaced() -> Self {
         WritePace {
@@ -808,5 +833,29 @@ mod tests {
             display_path("https://user:pw@api.github.com/repos/a/b/issues?page=2"),
             "/repos/a/b/issues?page=2"
         );
+    }
+
+    #[test]
+    fn the_least_time_of_paced_writes_counts_the_hourly_cap() {
+        let github = WritePace::default();
+        assert_eq!(github.least_time_for(0), Duration::ZERO);
+        assert_eq!(github.least_time_for(1), Duration::ZERO);
+        assert_eq!(github.least_time_for(100), Duration::from_millis(99 * 750));
+        // 500 in the first hour's first 374 s, the 501st an hour after the first.
+        assert_eq!(github.least_time_for(500), Duration::from_millis(499 * 750));
+        assert_eq!(github.least_time_for(501), Duration::from_secs(3600));
+        assert_eq!(
+            github.least_time_for(1000),
+            Duration::from_secs(3600) + Duration::from_millis(499 * 750)
+        );
+        // Spacing alone wins when it is slower than the cap.
+        let slow = WritePace {
+            min_interval: Duration::from_secs(10),
+            per_hour: 500,
+        };
+        assert_eq!(slow.least_time_for(501), Duration::from_secs(5000));
+        assert_eq!(WritePace::unpaced().least_time_for(10_000), Duration::ZERO);
+        let huge = github.least_time_for(u64::MAX);
+        assert!(huge > Duration::from_secs(3600 * 24 * 365), "{huge:?}");
     }
 }
