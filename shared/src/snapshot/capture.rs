@@ -1731,6 +1731,12 @@ pub(crate) mod tests {
         }
     }
 
+    /// Snapshot `id`'s manifest, read back.
+    async fn manifest_of(archive: &Archive, id: SnapshotId) -> Manifest {
+        let entry = archive.catalog.get(&id).await.unwrap().unwrap();
+        archive.load_manifest(&entry).await.unwrap()
+    }
+
     pub(crate) fn repo() -> RecordSet {
         let mut b = Builder::new();
         b.label(1, "bug", "d73a4a");
@@ -2097,14 +2103,10 @@ pub(crate) mod tests {
                 .await
                 .unwrap();
             assert_eq!(child.mode, CaptureMode::Incremental);
-            let load = |id: SnapshotId| {
-                let archive = archive.clone();
-                async move {
-                    let entry = archive.catalog.get(&id).await.unwrap().unwrap();
-                    archive.load_manifest(&entry).await.unwrap()
-                }
-            };
-            let (before, after) = (load(parent.id).await, load(child.id).await);
+            let (before, after) = (
+                manifest_of(&archive, parent.id).await,
+                manifest_of(&archive, child.id).await,
+            );
             // Walked as parsed, the chain gives the same entries.
             let mut walked = Vec::new();
             let entry = archive.catalog.get(&child.id).await.unwrap().unwrap();
@@ -2162,14 +2164,10 @@ pub(crate) mod tests {
                 .await
                 .unwrap();
             assert_eq!(child.mode, CaptureMode::Full);
-            let load = |id: SnapshotId| {
-                let archive = archive.clone();
-                async move {
-                    let entry = archive.catalog.get(&id).await.unwrap().unwrap();
-                    archive.load_manifest(&entry).await.unwrap()
-                }
-            };
-            let (before, after) = (load(parent.id).await, load(child.id).await);
+            let (before, after) = (
+                manifest_of(&archive, parent.id).await,
+                manifest_of(&archive, child.id).await,
+            );
             let rule = after.encode_table(Some(&before)).unwrap();
             assert_eq!(after.tables[0], rule.id, "round {round}");
             assert_eq!(
